@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * macro.h — small language helpers shared by every file of libvgpu and the tools:
+ * ownership (`_cleanup_*`, TAKE_PTR), array sizes and growable arrays.
+ *
+ * Modelled on systemd's src/basic/macro.h: resources are released by the compiler when a
+ * variable goes out of scope, so error paths cannot leak, and ownership moves are explicit.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _public_ __attribute__((visibility("default")))
+#define _pure_ __attribute__((pure))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Return the value of a pointer variable and set the variable to NULL: hands ownership on. */
+#define TAKE_PTR(p)                                     \
+        ({                                              \
+                __typeof__(p) _ptr_ = (p);              \
+                (p) = NULL;                             \
+                _ptr_;                                  \
+        })
+
+#define TAKE_FD(fd)                                     \
+        ({                                              \
+                int _fd_ = (fd);                        \
+                (fd) = -EBADF;                          \
+                _fd_;                                   \
+        })
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Define `name##p(type **)` calling `func(*p)` when *p is not NULL. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)         \
+        static inline void func##p(type *p) {           \
+                if (*p)                                 \
+                        func(*p);                       \
+        }
+
+/*
+ * Grow the array *p (holding *allocated elements) so that at least need elements fit.
+ * Doubles the allocation, so appending n items costs O(n) copies in total.
+ * Returns false on allocation failure and leaves the array untouched.
+ */
+bool greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
+#define GREEDY_REALLOC(array, allocated, need) \
+        greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))
+
+static inline bool streq(const char *a, const char *b) {
+        return a && b && __builtin_strcmp(a, b) == 0;
+}
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return __builtin_strcmp(a, b) == 0;
+}
+
+static inline const char *strempty(const char *s) {
+        return s ? s : "";
+}

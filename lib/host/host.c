@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * host.c — building and freeing the host snapshot (struct vgpu_host), and lookups on it.
+ * The reading itself is done by one file per source: pci.c, mdev.c, iommu.c, pci-names.c,
+ * nvml.c; this file only runs them in order (mdev needs the GPUs, groups need them too).
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "basic/sysfs.h"
+#include "host-internal.h"
+
+_public_ const char *vgpu_version(void) {
+        return PROJECT_VERSION;
+}
+
+static void gpu_done(struct vgpu_gpu *g) {
+        free(g->vendor_name);
+        free(g->device_name);
+        free(g->driver);
+        free(g->vfs);
+        free(g->bars);
+        if (g->nvml) {
+                free(g->nvml->name);
+                free(g->nvml->uuid);
+                free(g->nvml);
+        }
+}
+
+_public_ void vgpu_host_free(struct vgpu_host *host) {
+        if (!host)
+                return;
+        for (size_t i = 0; i < host->n_gpus; i++)
+                gpu_done(&host->gpus[i]);
+        free(host->gpus);
+        for (size_t i = 0; i < host->n_parents; i++) {
+                struct vgpu_parent *p = &host->parents[i];
+                for (size_t j = 0; j < p->n_types; j++)
+                        vgpu_type_done(&p->types[j]);
+                free(p->types);
+                free(p->name);
+                free(p->driver);
+        }
+        free(host->parents);
+        for (size_t i = 0; i < host->n_instances; i++) {
+                free(host->instances[i].parent);
+                free(host->instances[i].type);
+        }
+        free(host->instances);
+        for (size_t i = 0; i < host->n_groups; i++) {
+                for (size_t j = 0; j < host->groups[i].n_members; j++)
+                        free(host->groups[i].members[j].driver);
+                free(host->groups[i].members);
+        }
+        free(host->groups);
+        free(host->kernel_release);
+        free(host->nvml_driver_version);
+        free(host);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_host *, vgpu_host_free);
+
+_public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err) {
+        _cleanup_(vgpu_host_freep) struct vgpu_host *host = calloc(1, sizeof(*host));
+        if (!host)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+
+        char buf[256];
+        if (root_read("/proc/sys/kernel/osrelease", buf, sizeof(buf)) > 0 && !(host->kernel_release = strdup(buf)))
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+
+        int r = pci_scan_gpus(host, err);
+        if (r >= 0 && (flags & VGPU_SCAN_NAMES))
+                r = pci_fill_names(host, err);
+        if (r >= 0 && (flags & VGPU_SCAN_TYPES))
+                r = mdev_scan_parents(host, err);
+        if (r >= 0)
+                r = mdev_scan_instances(host, err);
+        if (r >= 0 && (flags & VGPU_SCAN_GROUPS))
+                r = iommu_scan_groups(host, err);
+        if (r >= 0 && (flags & VGPU_SCAN_NVML))
+                r = nvml_scan(host, err);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(host);
+        return 0;
+}
+
+static int cmp_bdf_key(const void *key, const void *elem) {
+        return strcmp(key, ((const struct vgpu_gpu *) elem)->bdf);
+}
+
+_public_ const struct vgpu_gpu *vgpu_host_find_gpu(const struct vgpu_host *host, const char *bdf) {
+        if (!host || !bdf)
+                return NULL;
+        return bsearch(bdf, host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_bdf_key);
+}
+
+_public_ const struct vgpu_parent *vgpu_host_find_parent(const struct vgpu_host *host, const char *name) {
+        if (!host || !name)
+                return NULL;
+        /* Parents are sorted once the scan ends; during it (few calls) a linear walk is fine. */
+        for (size_t i = 0; i < host->n_parents; i++)
+                if (streq(host->parents[i].name, name))
+                        return &host->parents[i];
+        return NULL;
+}
+
+_public_ const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host, int id) {
+        if (!host)
+                return NULL;
+        for (size_t i = 0; i < host->n_groups; i++)
+                if (host->groups[i].id == id)
+                        return &host->groups[i];
+        return NULL;
+}
+
+_public_ int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]) {
+        unsigned dom = 0, bus, dev, fn;
+        int n = 0;
+        if (!in)
+                return -EINVAL;
+        if (sscanf(in, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn, &n) != 4 || in[n] != '\0') {
+                dom = 0;
+                if (sscanf(in, "%x:%x.%x%n", &bus, &dev, &fn, &n) != 3 || in[n] != '\0')
+                        return -EINVAL;
+        }
+        if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
+                return -EINVAL;
+        snprintf(ret, VGPU_BDF_MAX, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+        return 0;
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * mdev.c — mediated-device parents, their types and the instances that exist, from the kernel's
+ * mdev ABI (Documentation/driver-api/vfio-mediated-device.rst):
+ *     /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/{name,description,device_api,
+ *                                                            available_instances,create,devices/}
+ *     /sys/bus/mdev/devices/UUID -> .../PARENT/UUID  (mdev_type, iommu_group, remove)
+ * plus NVIDIA vendor-VFIO VFs, which offer types outside that ABI (backend nvidia.c).
+ *
+ * Speed matters here: an SR-IOV card exposes each of its 32 VFs as a parent of the same ~24
+ * types, so a 16-GPU host has 12,288 type directories. A type's name, description and
+ * device_api are fixed by the driver for a device model; only available_instances changes. So
+ * static attributes are read once per (driver, PCI ids, type id) and reused for every other
+ * parent of that model within the scan, and available_instances is read for every type.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "basic/sysfs.h"
+#include "host-internal.h"
+
+void vgpu_type_done(struct vgpu_type *t) {
+        free(t->id);
+        free(t->name);
+        free(t->description);
+        free(t->device_api);
+}
+
+/* A parent whose static type attributes were read, keyed by its device model. */
+struct model_memo {
+        char key[96];
+        size_t parent;          /* index into host->parents */
+};
+
+static void model_key(const struct vgpu_parent *p, char *buf, size_t size) {
+        const struct vgpu_gpu *g = p->gpu;
+        if (!g || !p->driver) {
+                buf[0] = '\0';  /* virtual parents are one of a kind: never shared */
+                return;
+        }
+        snprintf(buf, size, "%s|%04x:%04x:%04x:%04x", p->driver, g->vendor_id, g->device_id,
+                 g->subsystem_vendor_id, g->subsystem_device_id);
+}
+
+static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, const char *id, size_t hint) {
+        /* Directories list in the same order for parents of one model: try the same slot first. */
+        if (hint < ref->n_types && streq(ref->types[hint].id, id))
+                return &ref->types[hint];
+        for (size_t i = 0; i < ref->n_types; i++)
+                if (streq(ref->types[i].id, id))
+                        return &ref->types[i];
+        return NULL;
+}
+
+static int copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
+        if ((from->name && !(t->name = strdup(from->name))) ||
+            (from->description && !(t->description = strdup(from->description))) ||
+            (from->device_api && !(t->device_api = strdup(from->device_api))))
+                return -ENOMEM;
+        t->framebuffer_bytes = from->framebuffer_bytes;
+        t->max_instances = from->max_instances;
+        return 0;
+}
+
+static int read_static(int tfd, const char *id, struct vgpu_type *t, const struct vgpu_backend *be) {
+        char path[320];
+        int r;
+
+        snprintf(path, sizeof(path), "%s/name", id);
+        if ((r = sysfs_read_alloc_at(tfd, path, &t->name)) < 0 && r != -ENOENT)
+                return r;
+        snprintf(path, sizeof(path), "%s/description", id);
+        if ((r = sysfs_read_alloc_at(tfd, path, &t->description)) < 0 && r != -ENOENT)
+                return r;
+        snprintf(path, sizeof(path), "%s/device_api", id);
+        if ((r = sysfs_read_alloc_at(tfd, path, &t->device_api)) < 0 && r != -ENOENT)
+                return r;
+        be->describe_type(t);
+        return 0;
+}
+
+static int cmp_type(const void *a, const void *b) {
+        return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
+}
+
+static int read_mdev_types(int devfd, struct vgpu_parent *p, const struct vgpu_parent *ref,
+                           struct vgpu_error *err) {
+        int tfd = openat(devfd, "mdev_supported_types", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tfd < 0)
+                return errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s/%s/mdev_supported_types", SYS_MDEV_BUS, p->name);
+        DIR *d = fdopendir(tfd);
+        if (!d) {
+                close(tfd);
+                return -ENOMEM;
+        }
+        const struct vgpu_backend *be = backend_for_driver(p->driver);
+        size_t allocated = p->n_types;
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1)) {
+                        r = -ENOMEM;
+                        break;
+                }
+                struct vgpu_type *t = &p->types[p->n_types];
+                *t = (struct vgpu_type) {
+                        .parent = p->name,
+                        .available_instances = -1,
+                        .framebuffer_bytes = -1,
+                        .max_instances = -1,
+                        .kind = VGPU_TYPE_MDEV,
+                };
+                p->n_types++;
+                if (!(t->id = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                const struct vgpu_type *known = ref ? memo_find_type(ref, t->id, p->n_types - 1) : NULL;
+                r = known ? copy_static(t, known) : read_static(dirfd(d), t->id, t, be);
+                if (r < 0) {
+                        vgpu_error_set_errno(err, r, "%s/%s/mdev_supported_types/%s", SYS_MDEV_BUS, p->name, t->id);
+                        break;
+                }
+                char path[320];
+                uint64_t v;
+                snprintf(path, sizeof(path), "%s/available_instances", t->id);
+                if (sysfs_read_u64_at(dirfd(d), path, 10, &v) == 0)
+                        t->available_instances = (int64_t) v;
+        }
+        closedir(d);
+        return r;
+}
+
+static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int devfd, struct vgpu_parent **ret) {
+        if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
+                return -ENOMEM;
+        struct vgpu_parent *p = &host->parents[host->n_parents++];
+        *p = (struct vgpu_parent) { .name = strdup(name) };
+        if (!p->name)
+                return -ENOMEM;
+        char buf[256];
+        if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
+                return -ENOMEM;
+        p->gpu = vgpu_host_find_gpu(host, name);
+        *ret = p;
+        return 0;
+}
+
+static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+        int fd = root_open_dir(SYS_MDEV_BUS);
+        if (fd == -ENOENT)
+                return 0;       /* no mdev driver loaded */
+        if (fd < 0)
+                return vgpu_error_set_errno(err, fd, "%s%s", root_prefix(), SYS_MDEV_BUS);
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -ENOMEM;
+        }
+
+        _cleanup_free_ struct model_memo *memo = NULL;
+        size_t n_memo = 0, memo_allocated = 0;
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_close_ int devfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (devfd < 0)
+                        continue;
+                struct vgpu_parent *p;
+                if ((r = add_parent(host, allocated, de->d_name, devfd, &p)) < 0)
+                        break;
+
+                char key[96];
+                const struct vgpu_parent *ref = NULL;
+                model_key(p, key, sizeof(key));
+                for (size_t i = 0; key[0] && i < n_memo; i++)
+                        if (streq(memo[i].key, key))
+                                ref = &host->parents[memo[i].parent];
+
+                if ((r = read_mdev_types(devfd, p, ref, err)) < 0)
+                        break;
+
+                if (key[0] && !ref) {
+                        if (!GREEDY_REALLOC(memo, memo_allocated, n_memo + 1)) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        snprintf(memo[n_memo].key, sizeof(memo[n_memo].key), "%s", key);
+                        memo[n_memo++].parent = host->n_parents - 1;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+/* NVIDIA vendor-VFIO VFs: parents outside the mdev bus. */
+static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &host->gpus[i];
+                if (!g->nvidia_vfio)
+                        continue;
+                char path[128];
+                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", g->bdf);
+                _cleanup_close_ int devfd = root_open_dir(path);
+                if (devfd < 0)
+                        continue;
+                struct vgpu_parent *p;
+                int r = add_parent(host, allocated, g->bdf, devfd, &p);
+                if (r < 0)
+                        return r;
+                r = backend_nvidia.list_vfio_types(devfd, p);
+                if (r < 0)
+                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+        }
+        return 0;
+}
+
+static int cmp_parent(const void *a, const void *b) {
+        return strverscmp(((const struct vgpu_parent *) a)->name, ((const struct vgpu_parent *) b)->name);
+}
+
+int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err) {
+        size_t allocated = 0;
+        int r = scan_mdev_bus(host, &allocated, err);
+        if (r >= 0)
+                r = scan_vfio_parents(host, &allocated, err);
+        if (r < 0)
+                return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
+
+        qsort(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
+        for (size_t i = 0; i < host->n_parents; i++) {
+                struct vgpu_parent *p = &host->parents[i];
+                qsort(p->types, p->n_types, sizeof(*p->types), cmp_type);
+                for (size_t j = 0; j < p->n_types; j++)
+                        p->types[j].parent = p->name;
+        }
+        return 0;
+}
+
+static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_instance **ret) {
+        if (!GREEDY_REALLOC(host->instances, *allocated, host->n_instances + 1))
+                return -ENOMEM;
+        struct vgpu_instance *in = &host->instances[host->n_instances++];
+        *in = (struct vgpu_instance) { .iommu_group = -1 };
+        *ret = in;
+        return 0;
+}
+
+static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+        int fd = root_open_dir(SYS_MDEV_DEVICES);
+        if (fd == -ENOENT)
+                return 0;
+        if (fd < 0)
+                return vgpu_error_set_errno(err, fd, "%s%s", root_prefix(), SYS_MDEV_DEVICES);
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -ENOMEM;
+        }
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || strlen(de->d_name) != VGPU_UUID_MAX - 1)
+                        continue;
+                char target[4096], buf[320];
+                /* .../PARENT/UUID: the parent is the component before the last */
+                if (sysfs_readlink_at(dirfd(d), de->d_name, target, sizeof(target)) < 0)
+                        continue;
+                char *slash = strrchr(target, '/');
+                if (!slash)
+                        continue;
+                *slash = '\0';
+                const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+
+                struct vgpu_instance *in;
+                if ((r = add_instance(host, allocated, &in)) < 0)
+                        break;
+                memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
+                in->kind = VGPU_TYPE_MDEV;
+                if (!(in->parent = strdup(parent))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                snprintf(target, sizeof(target), "%s/mdev_type", de->d_name);
+                if (sysfs_link_basename_at(dirfd(d), target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                snprintf(target, sizeof(target), "%s/iommu_group", de->d_name);
+                if (sysfs_link_basename_at(dirfd(d), target, buf, sizeof(buf)) >= 0)
+                        in->iommu_group = atoi(buf);
+        }
+        closedir(d);
+        if (r == -ENOMEM)
+                vgpu_error_set(err, r, "out of memory");
+        return r;
+}
+
+/* Vendor-VFIO VFs with nvidia/current_vgpu_type set are instances without a UUID. */
+static int scan_vfio_instances(struct vgpu_host *host, size_t *allocated) {
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &host->gpus[i];
+                if (!g->nvidia_vfio)
+                        continue;
+                char path[128], buf[64];
+                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", g->bdf);
+                _cleanup_close_ int devfd = root_open_dir(path);
+                if (devfd < 0 || sysfs_read_at(devfd, "nvidia/current_vgpu_type", buf, sizeof(buf)) <= 0 || streq(buf, "0"))
+                        continue;
+                struct vgpu_instance *in;
+                if (add_instance(host, allocated, &in) < 0)
+                        return -ENOMEM;
+                in->kind = VGPU_TYPE_NVIDIA_VFIO;
+                in->iommu_group = g->iommu_group;
+                if (!(in->parent = strdup(g->bdf)) || !(in->type = strdup(buf)))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int cmp_instance(const void *a, const void *b) {
+        const struct vgpu_instance *x = a, *y = b;
+        int c = strverscmp(x->parent, y->parent);
+        return c ? c : strcmp(x->uuid, y->uuid);
+}
+
+int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err) {
+        size_t allocated = 0;
+        int r = scan_mdev_devices(host, &allocated, err);
+        if (r < 0)
+                return r;
+        if ((r = scan_vfio_instances(host, &allocated)) < 0)
+                return vgpu_error_set(err, r, "out of memory");
+        qsort(host->instances, host->n_instances, sizeof(*host->instances), cmp_instance);
+        return 0;
+}

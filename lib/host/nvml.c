@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * nvml.c — NVIDIA's management library, loaded with dlopen("libnvidia-ml.so.1") so that
+ * libvgpu has no build-time NVIDIA dependency and runs unchanged on hosts without NVIDIA.
+ * Absent library, failed nvmlInit or a GPU NVML does not know: not an error, no readings.
+ *
+ * The few NVML types used are declared here with NVML's documented ABI (nvml.h is not in
+ * Debian main); each entry point is looked up by its versioned name, as nvml.h maps them.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "host-internal.h"
+
+typedef int nvml_return_t;                      /* nvmlReturn_t: 0 = NVML_SUCCESS */
+typedef struct nvml_device *nvml_device_t;      /* nvmlDevice_t: opaque handle */
+typedef struct {
+        unsigned long long total, free, used;   /* nvmlMemory_t */
+} nvml_memory_t;
+
+enum {
+        NVML_TEMPERATURE_GPU = 0,
+        NVML_TEMPERATURE_THRESHOLD_SHUTDOWN = 0,
+        NVML_TEMPERATURE_THRESHOLD_SLOWDOWN = 1,
+};
+
+struct nvml {
+        void *dl;
+        nvml_return_t (*init)(void);
+        nvml_return_t (*shutdown)(void);
+        nvml_return_t (*driver_version)(char *, unsigned);
+        nvml_return_t (*by_bus_id)(const char *, nvml_device_t *);
+        nvml_return_t (*name)(nvml_device_t, char *, unsigned);
+        nvml_return_t (*uuid)(nvml_device_t, char *, unsigned);
+        nvml_return_t (*memory)(nvml_device_t, nvml_memory_t *);
+        nvml_return_t (*temperature)(nvml_device_t, int, unsigned *);
+        nvml_return_t (*threshold)(nvml_device_t, int, unsigned *);
+        nvml_return_t (*power)(nvml_device_t, unsigned *);
+        nvml_return_t (*power_limit)(nvml_device_t, unsigned *);
+        nvml_return_t (*persistence)(nvml_device_t, int *);
+        nvml_return_t (*virt_mode)(nvml_device_t, int *);
+        nvml_return_t (*mig_mode)(nvml_device_t, unsigned *, unsigned *);
+};
+
+static bool nvml_load(struct nvml *n) {
+        n->dl = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!n->dl)
+                return false;
+#define SYM(field, name) (*(void **) &n->field = dlsym(n->dl, name))
+        SYM(init, "nvmlInit_v2");
+        SYM(shutdown, "nvmlShutdown");
+        SYM(driver_version, "nvmlSystemGetDriverVersion");
+        SYM(by_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
+        SYM(name, "nvmlDeviceGetName");
+        SYM(uuid, "nvmlDeviceGetUUID");
+        SYM(memory, "nvmlDeviceGetMemoryInfo");
+        SYM(temperature, "nvmlDeviceGetTemperature");
+        SYM(threshold, "nvmlDeviceGetTemperatureThreshold");
+        SYM(power, "nvmlDeviceGetPowerUsage");
+        SYM(power_limit, "nvmlDeviceGetEnforcedPowerLimit");
+        SYM(persistence, "nvmlDeviceGetPersistenceMode");
+        SYM(virt_mode, "nvmlDeviceGetVirtualizationMode");
+        SYM(mig_mode, "nvmlDeviceGetMigMode");
+#undef SYM
+        /* Without these three nothing can be read at all. */
+        return n->init && n->shutdown && n->by_bus_id;
+}
+
+static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
+        char buf[256];
+        unsigned u, u2;
+        int e;
+
+        *out = (struct vgpu_nvml_gpu) {
+                .temperature = -1, .temp_slowdown = -1, .temp_shutdown = -1,
+                .power_mw = -1, .power_limit_mw = -1,
+                .persistence_mode = -1, .virtualization_mode = -1, .mig_mode = -1,
+        };
+        if (n->name && n->name(dev, buf, sizeof(buf)) == 0 && !(out->name = strdup(buf)))
+                return -ENOMEM;
+        if (n->uuid && n->uuid(dev, buf, sizeof(buf)) == 0 && !(out->uuid = strdup(buf)))
+                return -ENOMEM;
+        nvml_memory_t mem;
+        if (n->memory && n->memory(dev, &mem) == 0) {
+                out->memory_total = mem.total;
+                out->memory_used = mem.used;
+        }
+        if (n->temperature && n->temperature(dev, NVML_TEMPERATURE_GPU, &u) == 0)
+                out->temperature = (int) u;
+        if (n->threshold && n->threshold(dev, NVML_TEMPERATURE_THRESHOLD_SLOWDOWN, &u) == 0)
+                out->temp_slowdown = (int) u;
+        if (n->threshold && n->threshold(dev, NVML_TEMPERATURE_THRESHOLD_SHUTDOWN, &u) == 0)
+                out->temp_shutdown = (int) u;
+        if (n->power && n->power(dev, &u) == 0)
+                out->power_mw = (int) u;
+        if (n->power_limit && n->power_limit(dev, &u) == 0)
+                out->power_limit_mw = (int) u;
+        if (n->persistence && n->persistence(dev, &e) == 0)
+                out->persistence_mode = e;
+        if (n->virt_mode && n->virt_mode(dev, &e) == 0)
+                out->virtualization_mode = e;
+        if (n->mig_mode && n->mig_mode(dev, &u, &u2) == 0)
+                out->mig_mode = (int) u;
+        return 0;
+}
+
+int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
+        bool any = false;
+        for (size_t i = 0; i < host->n_gpus; i++)
+                any |= host->gpus[i].vendor_id == 0x10de && !host->gpus[i].physfn[0];
+        if (!any)
+                return 0;       /* don't load a driver library for nothing */
+
+        struct nvml n = {};
+        if (!nvml_load(&n)) {
+                if (n.dl)
+                        dlclose(n.dl);
+                return 0;
+        }
+        if (n.init() != 0) {
+                dlclose(n.dl);
+                return 0;       /* driver not loaded, or a vGPU host driver without NVML access */
+        }
+
+        int r = 0;
+        char buf[96];
+        if (n.driver_version && n.driver_version(buf, sizeof(buf)) == 0 && !(host->nvml_driver_version = strdup(buf)))
+                r = -ENOMEM;
+        for (size_t i = 0; r == 0 && i < host->n_gpus; i++) {
+                struct vgpu_gpu *g = &host->gpus[i];
+                nvml_device_t dev;
+                if (g->vendor_id != 0x10de || g->physfn[0] || n.by_bus_id(g->bdf, &dev) != 0)
+                        continue;
+                if (!(g->nvml = calloc(1, sizeof(*g->nvml)))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = read_gpu(&n, dev, g->nvml);
+        }
+        n.shutdown();
+        dlclose(n.dl);
+        return r < 0 ? vgpu_error_set(err, r, "out of memory") : 0;
+}

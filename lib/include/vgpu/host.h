@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * host.h — the host snapshot: every GPU, virtual function, IOMMU group, mediated-device parent,
+ * type and instance on this host, read once from sysfs (and NVML when present).
+ *
+ * The snapshot is plain, read-only data owned by struct vgpu_host: read it freely, free it with
+ * vgpu_host_free(). Nothing in it changes after vgpu_host_scan() returns, so a command sees one
+ * consistent picture even if the kernel changes things meanwhile. Unknown numbers are -1 (or 0
+ * where noted), unknown strings NULL: callers print them as null, never as a guess.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VGPU_BDF_MAX 16         /* "0000:3b:00.0" + NUL, with room */
+#define VGPU_UUID_MAX 37
+
+/* PCIe link as the kernel reports it; speeds in GT/s, 0 when unknown (non-PCIe, VF). */
+struct vgpu_link {
+        double speed_current;
+        double speed_max;
+        int width_current;
+        int width_max;
+};
+
+/* One memory BAR from the `resource` file (I/O BARs and empty slots are left out). */
+struct vgpu_bar {
+        int index;              /* 0-5, 6 = expansion ROM */
+        uint64_t start;         /* 0: the firmware did not place it */
+        uint64_t size;
+        bool is_64bit;
+        bool prefetchable;
+};
+
+/* Readings from NVIDIA's management library, present only when NVML answered for this GPU. */
+struct vgpu_nvml_gpu {
+        char *name;
+        char *uuid;
+        uint64_t memory_total;          /* bytes */
+        uint64_t memory_used;
+        int temperature;                /* C, -1 unknown */
+        int temp_slowdown;              /* C, -1 unknown */
+        int temp_shutdown;              /* C, -1 unknown */
+        int power_mw;                   /* -1 unknown */
+        int power_limit_mw;
+        int persistence_mode;           /* 0/1, -1 unknown */
+        int virtualization_mode;        /* nvmlGpuVirtualizationMode_t, -1 unknown */
+        int mig_mode;                   /* 0/1, -1 unknown or unsupported */
+};
+
+/* A display/3D-class PCI function (class 0x03xxxx): a physical GPU or one of its VFs. */
+struct vgpu_gpu {
+        char bdf[VGPU_BDF_MAX];
+        uint16_t vendor_id, device_id;
+        uint16_t subsystem_vendor_id, subsystem_device_id;
+        uint32_t class_code;
+        char *vendor_name;              /* pci.ids, with VGPU_SCAN_NAMES; else NULL */
+        char *device_name;
+        char *driver;                   /* bound driver, NULL when none */
+        int iommu_group;                /* -1 when the IOMMU is off */
+        int numa_node;                  /* -1 when unknown */
+        struct vgpu_link link;
+
+        bool sriov;                     /* has the SR-IOV capability (sriov_totalvfs exists) */
+        unsigned total_vfs, num_vfs;
+        char (*vfs)[VGPU_BDF_MAX];      /* BDFs of enabled VFs, n_vfs of them */
+        size_t n_vfs;
+        char physfn[VGPU_BDF_MAX];      /* the PF's BDF when this is a VF, "" otherwise */
+
+        bool mdev_parent;               /* has mdev_supported_types */
+        bool nvidia_vfio;               /* NVIDIA vendor-VFIO VF (has nvidia/creatable_vgpu_types) */
+
+        struct vgpu_bar *bars;
+        size_t n_bars;
+
+        int hwmon_temp_mc;              /* hwmon temp1_input in millidegrees, INT32_MIN unknown */
+        int hwmon_crit_mc;              /* temp1_crit (or temp1_max), INT32_MIN unknown */
+
+        struct vgpu_nvml_gpu *nvml;     /* NULL without NVML (normal on non-NVIDIA hosts) */
+};
+
+enum vgpu_type_kind {
+        VGPU_TYPE_MDEV,                 /* mdev_supported_types/<id> */
+        VGPU_TYPE_NVIDIA_VFIO,          /* NVIDIA vendor-VFIO: nvidia/creatable_vgpu_types on a VF */
+};
+
+/* A vGPU type a parent can create. */
+struct vgpu_type {
+        const char *parent;             /* the parent's name (points into struct vgpu_parent) */
+        char *id;                       /* "nvidia-63", "mbochs-small", or "1155" for vendor-VFIO */
+        char *name;                     /* NULL when the driver provides none */
+        char *description;              /* NULL when the driver provides none */
+        char *device_api;               /* "vfio-pci"; NULL when unknown */
+        int64_t available_instances;    /* -1 unknown */
+        int64_t framebuffer_bytes;      /* parsed from the vendor's description; -1 unknown */
+        int64_t max_instances;          /* parsed from the vendor's description; -1 unknown */
+        enum vgpu_type_kind kind;
+};
+
+/* A device that can host vGPUs: an mdev parent, or a vendor-VFIO VF. */
+struct vgpu_parent {
+        char *name;                     /* BDF for PCI parents, device name ("mtty") otherwise */
+        char *driver;                   /* driver of the parent device, NULL when none */
+        const struct vgpu_gpu *gpu;     /* the GPU entry when the parent is a display function */
+        struct vgpu_type *types;
+        size_t n_types;
+};
+
+/* A created vGPU: an mdev device, or a vendor-VFIO VF with a type set. */
+struct vgpu_instance {
+        char uuid[VGPU_UUID_MAX];       /* "" for vendor-VFIO VFs, which have no UUID */
+        char *parent;
+        char *type;                     /* type id */
+        int iommu_group;                /* -1 when unknown */
+        enum vgpu_type_kind kind;
+};
+
+/* A PCI function in an IOMMU group that holds a GPU. */
+struct vgpu_group_member {
+        char bdf[VGPU_BDF_MAX];
+        uint32_t class_code;
+        char *driver;
+};
+
+struct vgpu_iommu_group {
+        int id;
+        struct vgpu_group_member *members;
+        size_t n_members;
+};
+
+struct vgpu_host {
+        char *kernel_release;           /* /proc/sys/kernel/osrelease */
+        char *nvml_driver_version;      /* NULL without NVML */
+
+        struct vgpu_gpu *gpus;          /* sorted by BDF */
+        size_t n_gpus;
+        struct vgpu_parent *parents;    /* sorted by name; with VGPU_SCAN_TYPES */
+        size_t n_parents;
+        struct vgpu_instance *instances; /* sorted by parent, then uuid */
+        size_t n_instances;
+        struct vgpu_iommu_group *groups; /* groups holding a GPU; with VGPU_SCAN_GROUPS */
+        size_t n_groups;
+};
+
+/* What to read beyond the PCI functions and instances, which are always read. */
+enum {
+        VGPU_SCAN_TYPES  = 1 << 0,      /* mdev parents and their types */
+        VGPU_SCAN_GROUPS = 1 << 1,      /* members of every GPU's IOMMU group */
+        VGPU_SCAN_NAMES  = 1 << 2,      /* vendor/device names from pci.ids (libpci) */
+        VGPU_SCAN_NVML   = 1 << 3,      /* NVML readings, if libnvidia-ml.so.1 loads */
+        VGPU_SCAN_ALL    = 0xff,
+};
+
+/* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */
+int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err);
+void vgpu_host_free(struct vgpu_host *host);
+
+/* Lookups on a snapshot; NULL when absent. */
+const struct vgpu_gpu *vgpu_host_find_gpu(const struct vgpu_host *host, const char *bdf);
+const struct vgpu_parent *vgpu_host_find_parent(const struct vgpu_host *host, const char *name);
+const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host, int id);
+
+/* Normalise "3b:00.0" or "0000:3B:00.0" to "0000:3b:00.0". Returns 0 or -EINVAL. */
+int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]);
+
+/* The library version ("0.1.0"). */
+const char *vgpu_version(void);
+
+#ifdef __cplusplus
+}
+#endif

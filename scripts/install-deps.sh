@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# install-deps.sh — installs with apt-get the Debian 12 packages the build and tests need,
+# and nothing when they are all present already (so `make run` twice costs nothing).
+#   scripts/install-deps.sh           build + runtime
+#   scripts/install-deps.sh --test    + what the test suites need
+set -euo pipefail
+
+pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 libarchive-dev)
+if [[ "${1:-}" == "--test" ]]; then
+        pkgs+=(libcmocka-dev mdevctl)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=
+if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        sudo=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

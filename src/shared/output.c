@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* output.c — the text/JSON field printer (see output.h) and a minimal JSON string escaper. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+
+#define MAX_DEPTH 32
+
+struct out {
+        FILE *f;
+        bool json, pretty;
+        int depth;
+        unsigned count[MAX_DEPTH];      /* members written at each depth, for commas */
+};
+
+struct out *out_new(FILE *f, bool json, bool pretty) {
+        struct out *o = calloc(1, sizeof(*o));
+        if (!o)
+                return NULL;
+        o->f = f;
+        o->json = json;
+        o->pretty = pretty;
+        return o;
+}
+
+void out_free(struct out *o) {
+        if (!o)
+                return;
+        if (o->json)
+                fputc('\n', o->f);
+        fflush(o->f);
+        free(o);
+}
+
+bool out_is_json(const struct out *o) {
+        return o->json;
+}
+
+static void json_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                switch (*p) {
+                case '"': fputs("\\\"", f); break;
+                case '\\': fputs("\\\\", f); break;
+                case '\n': fputs("\\n", f); break;
+                case '\t': fputs("\\t", f); break;
+                case '\r': fputs("\\r", f); break;
+                default:
+                        if (*p < 0x20)
+                                fprintf(f, "\\u%04x", *p);
+                        else
+                                fputc(*p, f);
+                }
+        }
+        fputc('"', f);
+}
+
+/* Comma, indentation and key before a member. */
+static void json_member(struct out *o, const char *key) {
+        if (o->count[o->depth]++ > 0)
+                fputc(',', o->f);
+        if (o->pretty && o->depth > 0) {
+                fputc('\n', o->f);
+                for (int i = 0; i < o->depth; i++)
+                        fputs("  ", o->f);
+        }
+        if (key) {
+                json_string(o->f, key);
+                fputs(o->pretty ? ": " : ":", o->f);
+        }
+}
+
+static void json_open(struct out *o, const char *key, char c) {
+        if (!o->json)
+                return;
+        json_member(o, key);
+        fputc(c, o->f);
+        if (o->depth < MAX_DEPTH - 1)
+                o->count[++o->depth] = 0;
+}
+
+static void json_close(struct out *o, char c) {
+        if (!o->json)
+                return;
+        bool had_members = o->count[o->depth] > 0;
+        if (o->depth > 0)
+                o->depth--;
+        if (o->pretty && had_members) {
+                fputc('\n', o->f);
+                for (int i = 0; i < o->depth; i++)
+                        fputs("  ", o->f);
+        }
+        fputc(c, o->f);
+}
+
+void out_open_object(struct out *o, const char *key) { json_open(o, key, '{'); }
+void out_close_object(struct out *o) { json_close(o, '}'); }
+void out_open_array(struct out *o, const char *key) { json_open(o, key, '['); }
+void out_close_array(struct out *o) { json_close(o, ']'); }
+
+static bool wants(const struct out *o, enum out_mode m) {
+        return m == OUT_ANY || (m == OUT_JSON) == o->json;
+}
+
+void out_string(struct out *o, enum out_mode m, const char *key, const char *fmt, const char *v) {
+        if (!wants(o, m))
+                return;
+        if (o->json) {
+                json_member(o, key);
+                if (v)
+                        json_string(o->f, v);
+                else
+                        fputs("null", o->f);
+        } else
+                fprintf(o->f, fmt, v ? v : "-");
+}
+
+void out_u64(struct out *o, enum out_mode m, const char *key, const char *fmt, uint64_t v) {
+        if (!wants(o, m))
+                return;
+        if (o->json) {
+                json_member(o, key);
+                fprintf(o->f, "%" PRIu64, v);
+        } else {
+                char buf[32];
+                snprintf(buf, sizeof(buf), "%" PRIu64, v);
+                fprintf(o->f, fmt, buf);
+        }
+}
+
+void out_i64(struct out *o, enum out_mode m, const char *key, const char *fmt, int64_t v, bool known) {
+        if (!wants(o, m))
+                return;
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%" PRId64, v);
+        if (o->json) {
+                json_member(o, key);
+                fputs(known ? buf : "null", o->f);
+        } else
+                fprintf(o->f, fmt, known ? buf : "-");
+}
+
+void out_double(struct out *o, enum out_mode m, const char *key, const char *fmt, double v, bool known) {
+        if (!wants(o, m))
+                return;
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%g", v);
+        if (o->json) {
+                json_member(o, key);
+                fputs(known ? buf : "null", o->f);
+        } else
+                fprintf(o->f, fmt, known ? buf : "-");
+}
+
+void out_bool(struct out *o, enum out_mode m, const char *key, const char *fmt, bool v) {
+        if (!wants(o, m))
+                return;
+        if (o->json) {
+                json_member(o, key);
+                fputs(v ? "true" : "false", o->f);
+        } else
+                fprintf(o->f, fmt, v ? "yes" : "no");
+}
+
+void out_null(struct out *o, const char *key) {
+        if (!o->json)
+                return;
+        json_member(o, key);
+        fputs("null", o->f);
+}
+
+void out_text(struct out *o, const char *fmt, ...) {
+        if (o->json)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(o->f, fmt, ap);
+        va_end(ap);
+}
+
+const char *format_bytes(char *buf, size_t size, int64_t bytes) {
+        static const char units[] = "BKMGTP";
+        if (bytes < 0) {
+                snprintf(buf, size, "-");
+                return buf;
+        }
+        double v = (double) bytes;
+        size_t u = 0;
+        while (v >= 1024 && u < sizeof(units) - 2) {
+                v /= 1024;
+                u++;
+        }
+        if (v == (double) (int64_t) v)
+                snprintf(buf, size, "%" PRId64 "%c", (int64_t) v, units[u]);
+        else
+                snprintf(buf, size, "%.1f%c", v, units[u]);
+        return buf;
+}

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * main.c — vgpuctl's dispatcher: global options, the verb table, help generated from it.
+ * Verbs are matched exactly (no prefix abbreviations: they break when verbs are added).
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpuctl.h"
+
+static const struct cli_option global_options[] = {
+        { "json", 'j', NULL, "print JSON instead of a table" },
+        { "pretty", 'p', NULL, "indent JSON" },
+        { "help", 'h', NULL, "show help" },
+        { "version", 'V', NULL, "show the version" },
+        {},
+};
+
+static const struct verb verbs[] = {
+        { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, NULL },
+        { "show", "BDF", "everything known about one GPU or VF", 1, 1, verb_show, NULL },
+        { "types", "[PARENT]", "vGPU types each parent offers", 0, 1, verb_types, types_options },
+        { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
+        { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
+};
+
+int cli_error(int code, const char *fmt, ...) {
+        va_list ap;
+        fputs("vgpuctl: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return code;
+}
+
+int cli_lib_error(const struct vgpu_error *err) {
+        return cli_error(EXIT_FAILED, "%s", err->message[0] ? err->message : "unknown error");
+}
+
+struct out *cli_out(const struct cli *cli) {
+        struct out *o = out_new(stdout, cli->json, cli->pretty);
+        if (!o) {
+                fputs("vgpuctl: out of memory\n", stderr);
+                exit(EXIT_FAILED);
+        }
+        return o;
+}
+
+static void print_options(const struct cli_option *opts) {
+        for (const struct cli_option *o = opts; o && o->name; o++) {
+                char left[64];
+                snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+                         o->short_name ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+                printf("  %-24s %s\n", left + (o->short_name ? 0 : 1), o->help);
+        }
+}
+
+static void help_main(void) {
+        printf("Usage: vgpuctl [OPTIONS] COMMAND [ARGS]\n\n"
+               "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+                printf("  %-8s %-9s %s\n", verbs[i].name, verbs[i].args, verbs[i].summary);
+        printf("\nOptions:\n");
+        print_options(global_options);
+        printf("\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
+               "Run 'vgpuctl COMMAND --help' for a command's options.\n");
+}
+
+static void help_verb(const struct verb *v) {
+        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n\nOptions:\n", v->name, v->args[0] ? " " : "", v->args, v->summary);
+        print_options(v->options);
+        print_options(global_options);
+}
+
+/* Build a getopt_long table from global + verb options; returns the short-option string. */
+static void build_getopt(const struct cli_option *verb_opts, bool stop_at_positional, struct option *longs, char *shorts) {
+        size_t n = 0, s = 0;
+        if (stop_at_positional)
+                shorts[s++] = '+';      /* global options end at the verb: "vgpuctl -j list" */
+        shorts[s++] = ':';
+        for (int pass = 0; pass < 2; pass++)
+                for (const struct cli_option *o = pass ? verb_opts : global_options; o && o->name; o++) {
+                        int id = pass ? 1000 + (int) (o - verb_opts) : (o->short_name ? o->short_name : 500 + (int) n);
+                        longs[n++] = (struct option) { o->name, o->arg ? required_argument : no_argument, NULL, id };
+                        if (o->short_name) {
+                                shorts[s++] = o->short_name;
+                                if (o->arg)
+                                        shorts[s++] = ':';
+                        }
+                }
+        longs[n] = (struct option) {};
+        shorts[s] = '\0';
+}
+
+/* Parse options from argv[optind...]; verb options are stored in cli->opt. */
+static int parse_options(int argc, char **argv, const struct verb *v, struct cli *cli, bool *help, bool *version) {
+        struct option longs[32];
+        char shorts[64];
+        const struct cli_option *vo = v ? v->options : NULL;
+        build_getopt(vo, v == NULL, longs, shorts);
+        int c;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+                switch (c) {
+                case 'j': cli->json = true; break;
+                case 'p': cli->pretty = cli->json = true; break;
+                case 'h': *help = true; break;
+                case 'V': *version = true; break;
+                case ':': return cli_error(EXIT_USAGE, "option '%s' needs an argument", argv[optind - 1]);
+                case '?': return cli_error(EXIT_USAGE, "unknown option '%s'%s", argv[optind - 1],
+                                           v ? "" : " (options of a command go after the command)");
+                default:
+                        if (c >= 1000 && vo) {
+                                cli->opt[c - 1000] = optarg ? optarg : "";
+                                break;
+                        }
+                        /* a verb's short option: find it */
+                        for (const struct cli_option *o = vo; o && o->name; o++)
+                                if (o->short_name == c) {
+                                        cli->opt[o - vo] = optarg ? optarg : "";
+                                        break;
+                                }
+                }
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct cli cli = {};
+        bool help = false, version = false;
+
+        int r = parse_options(argc, argv, NULL, &cli, &help, &version);
+        if (r)
+                return r;
+        if (version) {
+                printf("vgpuctl %s\n", vgpu_version());
+                return EXIT_OK;
+        }
+        if (optind >= argc) {
+                if (help) {
+                        help_main();
+                        return EXIT_OK;
+                }
+                help_main();
+                return EXIT_USAGE;
+        }
+
+        const char *name = argv[optind];
+        const struct verb *v = NULL;
+        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+                if (strcmp(verbs[i].name, name) == 0)
+                        v = &verbs[i];
+        if (!v)
+                return cli_error(EXIT_USAGE, "unknown command '%s' (see 'vgpuctl --help')", name);
+
+        /* Options of the verb, anywhere after it (GNU permutation, not "+"). */
+        int vargc = argc - optind;
+        char **vargv = argv + optind;
+        optind = 1;
+        r = parse_options(vargc, vargv, v, &cli, &help, &version);
+        if (r)
+                return r;
+        if (help) {
+                help_verb(v);
+                return EXIT_OK;
+        }
+        cli.argc = vargc - optind;
+        cli.argv = vargv + optind;
+        if (cli.argc < v->min_args || cli.argc > v->max_args)
+                return cli_error(EXIT_USAGE, "'%s' takes %s%s (see 'vgpuctl %s --help')", v->name,
+                                 v->max_args == 0 ? "no arguments" : "arguments: ", v->args, v->name);
+        return v->run(&cli);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vgpuctl.h — what the CLI's object files share: the parsed command line and the verb table.
+ * Each verb lives in the file of its object (gpu.c: list/show, type.c: types, doctor.c,
+ * report.c) and only parses, calls libvgpu and prints.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "vgpu/error.h"
+#include "vgpu/host.h"
+#include "output.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,        /* a failed check or operation */
+        EXIT_USAGE = 2,
+};
+
+struct cli_option {
+        const char *name;       /* long name, without "--" */
+        char short_name;        /* 0 if none */
+        const char *arg;        /* metavar, NULL for a flag */
+        const char *help;
+};
+
+#define CLI_MAX_OPTIONS 8
+
+struct cli {
+        bool json, pretty;
+        int argc;               /* positional arguments after the verb */
+        char **argv;
+        /* values of the verb's own options, in the order of its option table; NULL if unset,
+         * "" for a flag that was given */
+        const char *opt[CLI_MAX_OPTIONS];
+};
+
+struct verb {
+        const char *name;
+        const char *args;               /* for help: "BDF" */
+        const char *summary;
+        int min_args, max_args;
+        int (*run)(struct cli *cli);
+        const struct cli_option *options;       /* NULL-name terminated, or NULL */
+};
+
+/* Print "vgpuctl: <message>" on stderr and return code (EXIT_FAILED or EXIT_USAGE). */
+int cli_error(int code, const char *fmt, ...) _printf_(2, 3);
+/* Same for a library failure. */
+int cli_lib_error(const struct vgpu_error *err);
+
+/* A struct out for stdout in the mode the command line asked for. */
+struct out *cli_out(const struct cli *cli);
+
+int verb_list(struct cli *cli);
+int verb_show(struct cli *cli);
+int verb_types(struct cli *cli);
+int verb_doctor(struct cli *cli);
+int verb_report(struct cli *cli);
+
+extern const struct cli_option types_options[];
+extern const struct cli_option doctor_options[];
+extern const struct cli_option report_options[];

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-sysfs.c — basic/sysfs.c and basic/root.c: one-read attributes, links, the root prefix. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+#include "basic/root.h"
+#include "basic/sysfs.h"
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *content) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(content, f);
+        fclose(f);
+}
+
+static int setup(void **state) {
+        (void) state;
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/vgpu-test-sysfs.XXXXXX");
+        assert_non_null(mkdtemp(tmpdir));
+        write_file("vendor", "0x10de\n");
+        write_file("numa_node", "-1\n");
+        write_file("bad", "12abc\n");
+        write_file("empty", "");
+        char p[256];
+        snprintf(p, sizeof(p), "%s/driver", tmpdir);
+        assert_int_equal(symlink("../../../bus/pci/drivers/nvidia", p), 0);
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        return system(cmd);
+}
+
+static void test_read(void **state) {
+        (void) state;
+        int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+        char buf[64];
+        assert_int_equal(sysfs_read_at(fd, "vendor", buf, sizeof(buf)), 6);
+        assert_string_equal(buf, "0x10de");
+        assert_int_equal(sysfs_read_at(fd, "missing", buf, sizeof(buf)), -ENOENT);
+        assert_int_equal(sysfs_read_at(fd, "empty", buf, sizeof(buf)), 0);
+        /* a short buffer truncates instead of overflowing */
+        assert_int_equal(sysfs_read_at(fd, "vendor", buf, 4), 3);
+        assert_string_equal(buf, "0x1");
+        close(fd);
+}
+
+static void test_numbers(void **state) {
+        (void) state;
+        int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+        uint64_t v;
+        int i;
+        assert_int_equal(sysfs_read_u64_at(fd, "vendor", 16, &v), 0);
+        assert_int_equal(v, 0x10de);
+        assert_int_equal(sysfs_read_u64_at(fd, "numa_node", 10, &v), -EINVAL);
+        assert_int_equal(sysfs_read_int_at(fd, "numa_node", &i), 0);
+        assert_int_equal(i, -1);
+        assert_int_equal(sysfs_read_u64_at(fd, "bad", 10, &v), -EINVAL);
+        assert_int_equal(sysfs_read_u64_at(fd, "empty", 10, &v), -EINVAL);
+        close(fd);
+}
+
+static void test_links(void **state) {
+        (void) state;
+        int fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+        char buf[64];
+        assert_int_equal(sysfs_link_basename_at(fd, "driver", buf, sizeof(buf)), 6);
+        assert_string_equal(buf, "nvidia");
+        assert_true(sysfs_exists_at(fd, "driver"));
+        assert_false(sysfs_exists_at(fd, "nope"));
+        assert_int_equal(sysfs_link_basename_at(fd, "vendor", buf, sizeof(buf)), -EINVAL);
+        close(fd);
+}
+
+static void test_root(void **state) {
+        (void) state;
+        char buf[256];
+        unsetenv("VGPU_ROOT");
+        assert_string_equal(root_prefix(), "");
+        assert_int_equal(root_path(buf, sizeof(buf), "/sys/bus"), 0);
+        assert_string_equal(buf, "/sys/bus");
+        setenv("VGPU_ROOT", "/", 1);
+        assert_int_equal(root_path(buf, sizeof(buf), "/sys/bus"), 0);
+        assert_string_equal(buf, "/sys/bus");
+        setenv("VGPU_ROOT", "/srv/host//", 1);
+        assert_int_equal(root_path(buf, sizeof(buf), "/proc/cmdline"), 0);
+        assert_string_equal(buf, "/srv/host/proc/cmdline");
+        assert_int_equal(root_path(buf, sizeof(buf), "relative"), -EINVAL);
+        assert_int_equal(root_path(buf, 8, "/proc/cmdline"), -ENAMETOOLONG);
+        setenv("VGPU_ROOT", tmpdir, 1);
+        assert_int_equal(root_read("/vendor", buf, sizeof(buf)), 6);
+        assert_string_equal(buf, "0x10de");
+        unsetenv("VGPU_ROOT");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_read),
+                cmocka_unit_test(test_numbers),
+                cmocka_unit_test(test_links),
+                cmocka_unit_test(test_root),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
