@@ -14,8 +14,17 @@
 #define PCI_BASE_CLASS_DISPLAY 0x03
 #define PCI_CLASS_BRIDGE_PCI   0x0604
 
-/* pci.c: every display-class function into host->gpus, sorted by BDF. */
-int pci_scan_gpus(struct vgpu_host *host, struct vgpu_error *err);
+/* One PCI function as the scan saw it; only display functions become struct vgpu_gpu. */
+struct pci_function {
+        char bdf[VGPU_BDF_MAX];
+        uint16_t vendor_id, device_id, subsystem_vendor_id, subsystem_device_id;
+        uint32_t class_code;
+        char *driver;
+        int iommu_group;
+};
+
+/* pci.c: every display-class function into host->gpus, sorted by BDF (and groups, by flag). */
+int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err);
 
 /* Parse "16.0 GT/s PCIe" / "8 GT/s" / "Unknown" to GT/s (0 when unknown). */
 double pci_parse_link_speed(const char *s);
@@ -24,8 +33,8 @@ double pci_parse_link_speed(const char *s);
 int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
-/* iommu.c: members of each GPU's IOMMU group. */
-int iommu_scan_groups(struct vgpu_host *host, struct vgpu_error *err);
+/* iommu.c: the IOMMU groups holding a GPU, from every function's iommu_group link. */
+int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err);
 
 /* pci-names.c: vendor and device names from pci.ids through libpci. */
 int pci_fill_names(struct vgpu_host *host, struct vgpu_error *err);

@@ -77,15 +77,13 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
         if (root_read("/proc/sys/kernel/osrelease", buf, sizeof(buf)) > 0 && !(host->kernel_release = strdup(buf)))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
 
-        int r = pci_scan_gpus(host, err);
+        int r = pci_scan(host, flags, err);
         if (r >= 0 && (flags & VGPU_SCAN_NAMES))
                 r = pci_fill_names(host, err);
         if (r >= 0 && (flags & VGPU_SCAN_TYPES))
                 r = mdev_scan_parents(host, err);
         if (r >= 0)
                 r = mdev_scan_instances(host, err);
-        if (r >= 0 && (flags & VGPU_SCAN_GROUPS))
-                r = iommu_scan_groups(host, err);
         if (r >= 0 && (flags & VGPU_SCAN_NVML))
                 r = nvml_scan(host, err);
         if (r < 0)
@@ -115,13 +113,15 @@ _public_ const struct vgpu_parent *vgpu_host_find_parent(const struct vgpu_host 
         return NULL;
 }
 
+static int cmp_group_key(const void *key, const void *elem) {
+        int a = *(const int *) key, b = ((const struct vgpu_iommu_group *) elem)->id;
+        return (a > b) - (a < b);
+}
+
 _public_ const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host, int id) {
-        if (!host)
+        if (!host || id < 0)
                 return NULL;
-        for (size_t i = 0; i < host->n_groups; i++)
-                if (host->groups[i].id == id)
-                        return &host->groups[i];
-        return NULL;
+        return bsearch(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_group_key);
 }
 
 _public_ int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]) {

@@ -16,6 +16,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,18 +94,19 @@ static int cmp_type(const void *a, const void *b) {
         return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
 }
 
-static int read_mdev_types(int devfd, struct vgpu_parent *p, const struct vgpu_parent *ref,
-                           struct vgpu_error *err) {
-        int tfd = openat(devfd, "mdev_supported_types", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_parent *ref, struct vgpu_error *err) {
+        char path[300];
+        snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
+        int tfd = openat(busfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (tfd < 0)
-                return errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s/%s/mdev_supported_types", SYS_MDEV_BUS, p->name);
+                return errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(), SYS_MDEV_BUS, path);
         DIR *d = fdopendir(tfd);
         if (!d) {
                 close(tfd);
                 return -ENOMEM;
         }
         const struct vgpu_backend *be = backend_for_driver(p->driver);
-        size_t allocated = p->n_types;
+        size_t allocated = 0;
         int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
@@ -129,10 +132,9 @@ static int read_mdev_types(int devfd, struct vgpu_parent *p, const struct vgpu_p
                 const struct vgpu_type *known = ref ? memo_find_type(ref, t->id, p->n_types - 1) : NULL;
                 r = known ? copy_static(t, known) : read_static(dirfd(d), t->id, t, be);
                 if (r < 0) {
-                        vgpu_error_set_errno(err, r, "%s/%s/mdev_supported_types/%s", SYS_MDEV_BUS, p->name, t->id);
+                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(), SYS_MDEV_BUS, p->name, t->id);
                         break;
                 }
-                char path[320];
                 uint64_t v;
                 snprintf(path, sizeof(path), "%s/available_instances", t->id);
                 if (sysfs_read_u64_at(dirfd(d), path, 10, &v) == 0)
@@ -149,12 +151,81 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
         *p = (struct vgpu_parent) { .name = strdup(name) };
         if (!p->name)
                 return -ENOMEM;
-        char buf[256];
-        if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
-                return -ENOMEM;
         p->gpu = vgpu_host_find_gpu(host, name);
+        /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
+        char buf[256];
+        if (p->gpu) {
+                if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
+                        return -ENOMEM;
+        } else if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
+                return -ENOMEM;
         *ret = p;
         return 0;
+}
+
+/*
+ * Reading types in parallel. On a large SR-IOV host nearly all the time is the kernel opening
+ * and reading ~12,000 available_instances files, which threads spread over the cores. Parents
+ * whose type attributes must be read first (one per device model) go in a first round; the
+ * others, which copy those attributes, in a second.
+ */
+struct type_job {
+        struct vgpu_parent *parent;
+        const struct vgpu_parent *ref;
+};
+
+struct type_pool {
+        int busfd;
+        struct type_job *jobs;
+        size_t n_jobs;
+        atomic_size_t next;
+        pthread_mutex_t lock;
+        int r;
+        struct vgpu_error *err;
+};
+
+static void *type_worker(void *userdata) {
+        struct type_pool *pool = userdata;
+        for (;;) {
+                size_t i = atomic_fetch_add(&pool->next, 1);
+                if (i >= pool->n_jobs)
+                        break;
+                struct vgpu_error err = {};
+                int r = read_mdev_types(pool->busfd, pool->jobs[i].parent, pool->jobs[i].ref, &err);
+                if (r < 0) {
+                        pthread_mutex_lock(&pool->lock);
+                        if (pool->r >= 0) {
+                                pool->r = r;
+                                if (pool->err)
+                                        *pool->err = err;
+                        }
+                        pthread_mutex_unlock(&pool->lock);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int run_type_jobs(int busfd, struct type_job *jobs, size_t n_jobs, struct vgpu_error *err) {
+        struct type_pool pool = { .busfd = busfd, .jobs = jobs, .n_jobs = n_jobs, .lock = PTHREAD_MUTEX_INITIALIZER, .err = err };
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        /* a thread per 16 parents at most: small hosts stay single-threaded */
+        size_t n_threads = n_jobs / 16;
+        if (n_threads > (size_t) (cpus > 0 ? cpus : 1))
+                n_threads = (size_t) (cpus > 0 ? cpus : 1);
+        if (n_threads > 8)
+                n_threads = 8;
+        pthread_t threads[8];
+        size_t started = 0;
+        for (; started + 1 < n_threads; started++)
+                if (pthread_create(&threads[started], NULL, type_worker, &pool) != 0)
+                        break;
+        type_worker(&pool);     /* the calling thread works too */
+        for (size_t i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
+        if (pool.r == -ENOMEM)
+                return vgpu_error_set(err, pool.r, "out of memory");
+        return pool.r;
 }
 
 static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
@@ -169,39 +240,53 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_
                 return -ENOMEM;
         }
 
-        _cleanup_free_ struct model_memo *memo = NULL;
-        size_t n_memo = 0, memo_allocated = 0;
         int r = 0;
+        size_t first = host->n_parents;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_close_ int devfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (devfd < 0)
-                        continue;
                 struct vgpu_parent *p;
+                /* the driver link is read relative to the bus directory: "NAME/driver" */
+                _cleanup_close_ int devfd = vgpu_host_find_gpu(host, de->d_name) ? -EBADF :
+                        openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if ((r = add_parent(host, allocated, de->d_name, devfd, &p)) < 0)
                         break;
+        }
 
+        /* Parents are in place (no more reallocation): plan the two rounds. */
+        size_t n = host->n_parents - first;
+        _cleanup_free_ struct model_memo *memo = NULL;
+        _cleanup_free_ struct type_job *jobs = r >= 0 ? calloc(n + 1, sizeof(*jobs)) : NULL;
+        size_t n_memo = 0, memo_allocated = 0, n_first = 0, n_second = 0;
+        if (r >= 0 && !jobs)
+                r = -ENOMEM;
+        for (size_t i = first; r >= 0 && i < host->n_parents; i++) {
+                struct vgpu_parent *p = &host->parents[i];
                 char key[96];
                 const struct vgpu_parent *ref = NULL;
                 model_key(p, key, sizeof(key));
-                for (size_t i = 0; key[0] && i < n_memo; i++)
-                        if (streq(memo[i].key, key))
-                                ref = &host->parents[memo[i].parent];
-
-                if ((r = read_mdev_types(devfd, p, ref, err)) < 0)
-                        break;
-
-                if (key[0] && !ref) {
+                for (size_t k = 0; key[0] && k < n_memo; k++)
+                        if (streq(memo[k].key, key))
+                                ref = &host->parents[memo[k].parent];
+                if (ref) {
+                        jobs[n - 1 - n_second++] = (struct type_job) { p, ref };
+                        continue;
+                }
+                jobs[n_first++] = (struct type_job) { p, NULL };
+                if (key[0]) {
                         if (!GREEDY_REALLOC(memo, memo_allocated, n_memo + 1)) {
                                 r = -ENOMEM;
                                 break;
                         }
                         snprintf(memo[n_memo].key, sizeof(memo[n_memo].key), "%s", key);
-                        memo[n_memo++].parent = host->n_parents - 1;
+                        memo[n_memo++].parent = i;
                 }
         }
+        if (r >= 0)
+                r = run_type_jobs(dirfd(d), jobs, n_first, err);
+        if (r >= 0)
+                r = run_type_jobs(dirfd(d), jobs + n_first, n_second, err);
         closedir(d);
         return r;
 }
@@ -229,7 +314,8 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, struct v
 }
 
 static int cmp_parent(const void *a, const void *b) {
-        return strverscmp(((const struct vgpu_parent *) a)->name, ((const struct vgpu_parent *) b)->name);
+        /* BDFs are fixed-width lower-case hex: byte order is bus order */
+        return strcmp(((const struct vgpu_parent *) a)->name, ((const struct vgpu_parent *) b)->name);
 }
 
 int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err) {
@@ -333,7 +419,7 @@ static int scan_vfio_instances(struct vgpu_host *host, size_t *allocated) {
 
 static int cmp_instance(const void *a, const void *b) {
         const struct vgpu_instance *x = a, *y = b;
-        int c = strverscmp(x->parent, y->parent);
+        int c = strcmp(x->parent, y->parent);
         return c ? c : strcmp(x->uuid, y->uuid);
 }
 

@@ -36,6 +36,8 @@ double pci_parse_link_speed(const char *s) {
         return v;
 }
 
+
+
 static int read_u16_hex(int dfd, const char *name, uint16_t *ret) {
         uint64_t v;
         int r = sysfs_read_u64_at(dfd, name, 16, &v);
@@ -152,40 +154,109 @@ static int read_vfs(int dfd, struct vgpu_gpu *g) {
         return 0;
 }
 
-static int read_gpu(int dfd, const char *bdf, uint32_t class_code, struct vgpu_gpu *g, struct vgpu_error *err) {
-        char buf[256];
+/*
+ * The kernel's uevent file gives driver, class and ids of a function in one read, where the
+ * separate attributes cost four opens: on a host with hundreds of VFs that is most of a `list`.
+ *     DRIVER=nvidia  PCI_CLASS=30200  PCI_ID=10DE:20B5  PCI_SUBSYS_ID=10DE:1533
+ */
+static int read_uevent(int busfd, const char *bdf, struct pci_function *f) {
+        char path[300], buf[1024];
+        snprintf(path, sizeof(path), "%s/uevent", bdf);
+        int r = sysfs_read_at(busfd, path, buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        bool have_class = false, have_id = false;
+        for (char *line = buf, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                unsigned a, b;
+                if (strncmp(line, "DRIVER=", 7) == 0) {
+                        if (!(f->driver = strdup(line + 7)))
+                                return -ENOMEM;
+                } else if (sscanf(line, "PCI_CLASS=%x", &a) == 1) {
+                        f->class_code = a;
+                        have_class = true;
+                } else if (sscanf(line, "PCI_ID=%x:%x", &a, &b) == 2) {
+                        f->vendor_id = (uint16_t) a;
+                        f->device_id = (uint16_t) b;
+                        have_id = true;
+                } else if (sscanf(line, "PCI_SUBSYS_ID=%x:%x", &a, &b) == 2) {
+                        f->subsystem_vendor_id = (uint16_t) a;
+                        f->subsystem_device_id = (uint16_t) b;
+                }
+        }
+        return have_class && have_id ? 0 : -EBADMSG;
+}
+
+/* Fallback without uevent (some report trees): the separate attributes. */
+static int read_attributes(int busfd, const char *bdf, struct pci_function *f) {
+        _cleanup_close_ int dfd = openat(busfd, bdf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        uint64_t c;
         int r;
-
-        *g = (struct vgpu_gpu) { .class_code = class_code, .iommu_group = -1, .numa_node = -1 };
-        if (strlen(bdf) >= sizeof(g->bdf))
-                return vgpu_error_set(err, -EINVAL, "%s/%s: not a PCI address", SYS_PCI_DEVICES, bdf);
-        memcpy(g->bdf, bdf, strlen(bdf) + 1);
-
-        if ((r = read_u16_hex(dfd, "vendor", &g->vendor_id)) < 0 ||
-            (r = read_u16_hex(dfd, "device", &g->device_id)) < 0)
-                return vgpu_error_set_errno(err, r, "%s/%s: cannot read vendor/device", SYS_PCI_DEVICES, bdf);
-        /* VFs have no subsystem ids on some kernels: keep 0. */
-        (void) read_u16_hex(dfd, "subsystem_vendor", &g->subsystem_vendor_id);
-        (void) read_u16_hex(dfd, "subsystem_device", &g->subsystem_device_id);
-
-        if (sysfs_link_basename_at(dfd, "driver", buf, sizeof(buf)) >= 0 && !(g->driver = strdup(buf)))
+        if ((r = sysfs_read_u64_at(dfd, "class", 16, &c)) < 0 ||
+            (r = read_u16_hex(dfd, "vendor", &f->vendor_id)) < 0 ||
+            (r = read_u16_hex(dfd, "device", &f->device_id)) < 0)
+                return r;
+        f->class_code = (uint32_t) c;
+        (void) read_u16_hex(dfd, "subsystem_vendor", &f->subsystem_vendor_id);
+        (void) read_u16_hex(dfd, "subsystem_device", &f->subsystem_device_id);
+        char buf[256];
+        if (sysfs_link_basename_at(dfd, "driver", buf, sizeof(buf)) >= 0 && !(f->driver = strdup(buf)))
                 return -ENOMEM;
-        if (sysfs_link_basename_at(dfd, "iommu_group", buf, sizeof(buf)) >= 0)
-                g->iommu_group = atoi(buf);
+        return 0;
+}
+
+static int read_function(int busfd, const char *bdf, struct pci_function *f) {
+        *f = (struct pci_function) { .iommu_group = -1 };
+        if (strlen(bdf) >= sizeof(f->bdf))
+                return -EINVAL;
+        memcpy(f->bdf, bdf, strlen(bdf) + 1);
+
+        int r = read_uevent(busfd, bdf, f);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                free(f->driver);
+                f->driver = NULL;
+                if ((r = read_attributes(busfd, bdf, f)) < 0)
+                        return r;
+        }
+        char path[300], buf[64];
+        snprintf(path, sizeof(path), "%s/iommu_group", bdf);
+        if (sysfs_link_basename_at(busfd, path, buf, sizeof(buf)) >= 0)
+                f->iommu_group = atoi(buf);
+        return 0;
+}
+
+/* What only physical functions carry, read from the function's own directory. */
+static int read_details(int busfd, struct vgpu_gpu *g, struct vgpu_error *err) {
+        _cleanup_close_ int dfd = openat(busfd, g->bdf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf);
         (void) sysfs_read_int_at(dfd, "numa_node", &g->numa_node);
         read_link(dfd, &g->link);
-
-        if (sysfs_link_basename_at(dfd, "physfn", buf, sizeof(buf)) >= 0)
-                snprintf(g->physfn, sizeof(g->physfn), "%.15s", buf);
-        if ((r = read_vfs(dfd, g)) < 0)
-                return vgpu_error_set_errno(err, r, "%s/%s: reading SR-IOV state", SYS_PCI_DEVICES, bdf);
-
-        g->mdev_parent = sysfs_exists_at(dfd, "mdev_supported_types");
-        g->nvidia_vfio = sysfs_exists_at(dfd, "nvidia/creatable_vgpu_types");
-
+        int r = read_vfs(dfd, g);
+        if (r < 0)
+                return vgpu_error_set_errno(err, r, "%s%s/%s: reading SR-IOV state", root_prefix(), SYS_PCI_DEVICES, g->bdf);
         if ((r = read_bars(dfd, g)) < 0)
-                return vgpu_error_set_errno(err, r, "%s/%s/resource: unreadable", SYS_PCI_DEVICES, bdf);
+                return vgpu_error_set_errno(err, r, "%s%s/%s/resource: unreadable", root_prefix(), SYS_PCI_DEVICES, g->bdf);
         read_hwmon(dfd, g);
+        return 0;
+}
+
+static int gpu_from_function(struct vgpu_gpu *g, struct pci_function *f) {
+        *g = (struct vgpu_gpu) {
+                .vendor_id = f->vendor_id, .device_id = f->device_id,
+                .subsystem_vendor_id = f->subsystem_vendor_id, .subsystem_device_id = f->subsystem_device_id,
+                .class_code = f->class_code, .iommu_group = f->iommu_group, .numa_node = -1,
+                .hwmon_temp_mc = INT_MIN, .hwmon_crit_mc = INT_MIN,
+        };
+        memcpy(g->bdf, f->bdf, sizeof(g->bdf));
+        if (f->driver && !(g->driver = strdup(f->driver)))
+                return -ENOMEM;
         return 0;
 }
 
@@ -193,43 +264,103 @@ static int cmp_gpu(const void *a, const void *b) {
         return strcmp(((const struct vgpu_gpu *) a)->bdf, ((const struct vgpu_gpu *) b)->bdf);
 }
 
-int pci_scan_gpus(struct vgpu_host *host, struct vgpu_error *err) {
-        int fd = root_open_dir(SYS_PCI_DEVICES);
-        if (fd == -ENOENT)
-                return 0;       /* no PCI bus at all (some containers): an empty host */
+/* Parents on the mdev bus are marked from its one directory, not by a stat per function. */
+static void mark_mdev_parents(struct vgpu_host *host) {
+        int fd = root_open_dir(SYS_MDEV_BUS);
         if (fd < 0)
-                return vgpu_error_set_errno(err, fd, "%s%s: cannot open", root_prefix(), SYS_PCI_DEVICES);
+                return;
         DIR *d = fdopendir(fd);
         if (!d) {
                 close(fd);
-                return -errno;
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct vgpu_gpu *g = (struct vgpu_gpu *) vgpu_host_find_gpu(host, de->d_name);
+                if (g)
+                        g->mdev_parent = true;
+        }
+        closedir(d);
+}
+
+static void free_functions(struct pci_function *f, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(f[i].driver);
+        free(f);
+}
+
+int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
+        int busfd = root_open_dir(SYS_PCI_DEVICES);
+        if (busfd == -ENOENT)
+                return 0;       /* no PCI bus at all (some containers): an empty host */
+        if (busfd < 0)
+                return vgpu_error_set_errno(err, busfd, "%s%s: cannot open", root_prefix(), SYS_PCI_DEVICES);
+        DIR *d = fdopendir(busfd);
+        if (!d) {
+                close(busfd);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
 
-        size_t allocated = 0;
+        struct pci_function *funcs = NULL;
+        size_t n_funcs = 0, funcs_allocated = 0, gpus_allocated = 0;
         int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_close_ int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        continue;       /* hot-unplugged while we looked */
-                uint64_t class_code;
-                if (sysfs_read_u64_at(dfd, "class", 16, &class_code) < 0 || (class_code >> 16) != PCI_BASE_CLASS_DISPLAY)
-                        continue;
-                if (!GREEDY_REALLOC(host->gpus, allocated, host->n_gpus + 1)) {
+                if (!GREEDY_REALLOC(funcs, funcs_allocated, n_funcs + 1)) {
                         r = -ENOMEM;
                         break;
                 }
-                r = read_gpu(dfd, de->d_name, (uint32_t) class_code, &host->gpus[host->n_gpus], err);
-                host->n_gpus++;         /* counted even on failure, so it is freed */
-                if (r < 0)
+                r = read_function(dirfd(d), de->d_name, &funcs[n_funcs]);
+                if (r == -ENOMEM)
                         break;
+                if (r < 0) {
+                        r = 0;          /* hot-unplugged while we looked, or not a PCI address */
+                        continue;
+                }
+                struct pci_function *f = &funcs[n_funcs++];
+                if ((f->class_code >> 16) != PCI_BASE_CLASS_DISPLAY)
+                        continue;
+                if (!GREEDY_REALLOC(host->gpus, gpus_allocated, host->n_gpus + 1)) {
+                        r = -ENOMEM;
+                        break;
+                }
+                struct vgpu_gpu *g = &host->gpus[host->n_gpus++];
+                if ((r = gpu_from_function(g, f)) < 0)
+                        break;
+                char path[300], buf[64];
+                snprintf(path, sizeof(path), "%s/physfn", g->bdf);
+                if (sysfs_link_basename_at(dirfd(d), path, buf, sizeof(buf)) >= 0)
+                        snprintf(g->physfn, sizeof(g->physfn), "%.15s", buf);
         }
-        closedir(d);
-        if (r < 0)
-                return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
 
-        qsort(host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_gpu);
-        return 0;
+        if (r >= 0) {
+                qsort(host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_gpu);
+                mark_mdev_parents(host);
+        }
+        for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
+                struct vgpu_gpu *g = &host->gpus[i];
+                if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])
+                        r = read_details(dirfd(d), g, err);
+                /* vendor-VFIO VFs (vGPU 17+): NVIDIA VFs that are no mdev parent */
+                if (r >= 0 && g->vendor_id == 0x10de && g->physfn[0] && !g->mdev_parent && streq(g->driver, "nvidia")) {
+                        char path[300];
+                        snprintf(path, sizeof(path), "%s/nvidia/creatable_vgpu_types", g->bdf);
+                        g->nvidia_vfio = sysfs_exists_at(dirfd(d), path);
+                }
+        }
+        /* a VF sits on its PF's device: same NUMA node */
+        for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
+                const struct vgpu_gpu *pf = host->gpus[i].physfn[0] ? vgpu_host_find_gpu(host, host->gpus[i].physfn) : NULL;
+                if (pf)
+                        host->gpus[i].numa_node = pf->numa_node;
+        }
+        if (r >= 0 && (flags & VGPU_SCAN_GROUPS))
+                r = iommu_build_groups(host, funcs, n_funcs, err);
+        closedir(d);
+        free_functions(funcs, n_funcs);
+        if (r == -ENOMEM)
+                return vgpu_error_set(err, r, "out of memory");
+        return r;
 }

@@ -20,6 +20,9 @@ struct out *out_new(FILE *f, bool json, bool pretty) {
         struct out *o = calloc(1, sizeof(*o));
         if (!o)
                 return NULL;
+        /* One large buffer instead of stdio's 4 KiB: fewer write(2) calls for big listings. */
+        if (f == stdout)
+                setvbuf(f, NULL, _IOFBF, 1 << 16);
         o->f = f;
         o->json = json;
         o->pretty = pretty;
@@ -39,23 +42,29 @@ bool out_is_json(const struct out *o) {
         return o->json;
 }
 
+/* Strings are written in runs between characters that need escaping: `types --json` on a
+ * large host writes megabytes, and a call per character was a quarter of its time. */
 static void json_string(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                switch (*p) {
-                case '"': fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\t': fputs("\\t", f); break;
-                case '\r': fputs("\\r", f); break;
-                default:
-                        if (*p < 0x20)
-                                fprintf(f, "\\u%04x", *p);
-                        else
-                                fputc(*p, f);
+        fputc_unlocked('"', f);
+        const unsigned char *run = (const unsigned char *) s, *p = run;
+        for (;; p++) {
+                unsigned char c = *p;
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;
+                fwrite_unlocked(run, 1, (size_t) (p - run), f);
+                run = p + 1;
+                if (c == '\0')
+                        break;
+                switch (c) {
+                case '"': fputs_unlocked("\\\"", f); break;
+                case '\\': fputs_unlocked("\\\\", f); break;
+                case '\n': fputs_unlocked("\\n", f); break;
+                case '\t': fputs_unlocked("\\t", f); break;
+                case '\r': fputs_unlocked("\\r", f); break;
+                default: fprintf(f, "\\u%04x", c);
                 }
         }
-        fputc('"', f);
+        fputc_unlocked('"', f);
 }
 
 /* Comma, indentation and key before a member. */

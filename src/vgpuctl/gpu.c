@@ -118,13 +118,7 @@ static void print_instance_row(struct out *o, const struct vgpu_instance *in) {
         out_close_object(o);
 }
 
-int verb_list(struct cli *cli) {
-        struct vgpu_error err = {};
-        struct vgpu_host *host;
-        if (vgpu_host_scan(VGPU_SCAN_GROUPS | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
-                return cli_lib_error(&err);
-
-        struct out *o = cli_out(cli);
+void print_list(struct out *o, const struct vgpu_host *host) {
         out_open_object(o, NULL);
         out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n",
                  "BDF", "ID", "NAME", "DRIVER", "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
@@ -153,6 +147,16 @@ int verb_list(struct cli *cli) {
         if (host->n_instances == 0)
                 out_text(o, "(no vGPU instance)\n");
         out_close_object(o);
+}
+
+int verb_list(struct cli *cli) {
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        /* Names cost more than the whole scan (pci.ids): only the table shows them. */
+        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
+                return cli_lib_error(&err);
+        struct out *o = cli_out(cli);
+        print_list(o, host);
         out_free(o);
         vgpu_host_free(host);
         return EXIT_OK;

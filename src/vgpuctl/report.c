@@ -1,10 +1,82 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* report.c — `vgpuctl report`: placeholder until lib/report lands. */
+/*
+ * report.c — `vgpuctl report -o FILE.tar.gz`: the support bundle (lib/report), with this
+ * host's `list`, `types` and `doctor` output added as JSON so support sees what we saw.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vgpu/report.h"
 #include "vgpuctl.h"
 
-const struct cli_option report_options[] = { { "output", 'o', "FILE", "write the tarball to FILE" }, {} };
+const struct cli_option report_options[] = {
+        { "output", 'o', "FILE", "write the tarball to FILE (default vgpuctl-report-HOST-DATE.tar.gz)" },
+        {},
+};
+
+/* Run a printer into a string, in JSON. */
+static char *capture_json(void (*print)(struct out *, const struct vgpu_host *), const struct vgpu_host *host, size_t *ret_size) {
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, ret_size);
+        if (!f)
+                return NULL;
+        struct out *o = out_new(f, true, true);
+        if (o) {
+                print(o, host);
+                out_free(o);
+        }
+        fclose(f);
+        return buf;
+}
+
+static void print_all_types(struct out *o, const struct vgpu_host *host) {
+        print_types(o, host, NULL, false);
+}
 
 int verb_report(struct cli *cli) {
-        (void) cli;
-        return cli_error(EXIT_FAILED, "report: not built yet");
+        char def[256];
+        const char *path = cli->opt[0];
+        if (!path) {
+                char hostname[64] = "host";
+                gethostname(hostname, sizeof(hostname) - 1);
+                time_t now = time(NULL);
+                struct tm tm;
+                gmtime_r(&now, &tm);
+                snprintf(def, sizeof(def), "vgpuctl-report-%s-%04d%02d%02d-%02d%02d%02d.tar.gz", hostname, tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+                path = def;
+        }
+
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        if (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0)
+                return cli_lib_error(&err);
+
+        struct vgpu_report_extra extras[3];
+        size_t n = 0;
+        char *list_json = capture_json(print_list, host, &extras[n].size);
+        if (list_json)
+                extras[n].name = "vgpuctl/list.json", extras[n++].data = list_json;
+        char *types_json = capture_json(print_all_types, host, &extras[n].size);
+        if (types_json)
+                extras[n].name = "vgpuctl/types.json", extras[n++].data = types_json;
+
+        int r = vgpu_report_write(host, path, extras, n, &err);
+        free(list_json);
+        free(types_json);
+        vgpu_host_free(host);
+        if (r < 0)
+                return cli_lib_error(&err);
+        if (cli->json) {
+                struct out *o = cli_out(cli);
+                out_open_object(o, NULL);
+                out_string(o, OUT_JSON, "path", NULL, path);
+                out_i64(o, OUT_JSON, "entries", NULL, r, true);
+                out_close_object(o);
+                out_free(o);
+        } else
+                printf("%s: %d entries. Unpack it and point VGPU_ROOT at the directory to see this host as vgpuctl did.\n", path, r);
+        return EXIT_OK;
 }

@@ -46,6 +46,13 @@ int verb_types(struct cli *cli) {
         }
 
         struct out *o = cli_out(cli);
+        print_types(o, host, want, available_only);
+        out_free(o);
+        vgpu_host_free(host);
+        return EXIT_OK;
+}
+
+void print_types(struct out *o, const struct vgpu_host *host, const char *want, bool available_only) {
         out_text(o, "%-14s %-16s %-20s %-10s %5s %5s %6s\n", "PARENT", "TYPE", "NAME", "API", "AVAIL", "MAX", "FB");
         out_open_array(o, NULL);
         size_t shown = 0;
@@ -63,7 +70,4 @@ int verb_types(struct cli *cli) {
         out_close_array(o);
         if (shown == 0)
                 out_text(o, "(no vGPU types: see 'vgpuctl doctor' for what is missing)\n");
-        out_free(o);
-        vgpu_host_free(host);
-        return EXIT_OK;
 }

@@ -53,6 +53,10 @@ int cli_lib_error(const struct vgpu_error *err);
 /* A struct out for stdout in the mode the command line asked for. */
 struct out *cli_out(const struct cli *cli);
 
+/* Printers shared by verbs and `report` (which stores their JSON in the bundle). */
+void print_list(struct out *o, const struct vgpu_host *host);
+void print_types(struct out *o, const struct vgpu_host *host, const char *parent, bool available_only);
+
 int verb_list(struct cli *cli);
 int verb_show(struct cli *cli);
 int verb_types(struct cli *cli);

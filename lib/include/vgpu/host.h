@@ -66,8 +66,8 @@ struct vgpu_gpu {
         char *device_name;
         char *driver;                   /* bound driver, NULL when none */
         int iommu_group;                /* -1 when the IOMMU is off */
-        int numa_node;                  /* -1 when unknown */
-        struct vgpu_link link;
+        int numa_node;                  /* -1 when unknown; a VF has its PF's */
+        struct vgpu_link link;          /* a VF shares its PF's link: zeros for VFs */
 
         bool sriov;                     /* has the SR-IOV capability (sriov_totalvfs exists) */
         unsigned total_vfs, num_vfs;
@@ -146,17 +146,21 @@ struct vgpu_host {
         size_t n_parents;
         struct vgpu_instance *instances; /* sorted by parent, then uuid */
         size_t n_instances;
-        struct vgpu_iommu_group *groups; /* groups holding a GPU; with VGPU_SCAN_GROUPS */
+        struct vgpu_iommu_group *groups; /* groups holding a GPU, sorted by id; VGPU_SCAN_GROUPS */
         size_t n_groups;
 };
 
-/* What to read beyond the PCI functions and instances, which are always read. */
+/*
+ * What to read beyond the GPUs' ids, driver, IOMMU group, VF/PF relation and the instances,
+ * which are always read. Each costs time on big hosts, so commands ask for what they show.
+ */
 enum {
-        VGPU_SCAN_TYPES  = 1 << 0,      /* mdev parents and their types */
-        VGPU_SCAN_GROUPS = 1 << 1,      /* members of every GPU's IOMMU group */
-        VGPU_SCAN_NAMES  = 1 << 2,      /* vendor/device names from pci.ids (libpci) */
-        VGPU_SCAN_NVML   = 1 << 3,      /* NVML readings, if libnvidia-ml.so.1 loads */
-        VGPU_SCAN_ALL    = 0xff,
+        VGPU_SCAN_TYPES   = 1 << 0,     /* mdev parents and their types */
+        VGPU_SCAN_GROUPS  = 1 << 1,     /* members of every GPU's IOMMU group */
+        VGPU_SCAN_NAMES   = 1 << 2,     /* vendor/device names from pci.ids (libpci) */
+        VGPU_SCAN_NVML    = 1 << 3,     /* NVML readings, if libnvidia-ml.so.1 loads */
+        VGPU_SCAN_DETAILS = 1 << 4,     /* link, NUMA, SR-IOV, BARs, hwmon of physical functions */
+        VGPU_SCAN_ALL     = 0xff,
 };
 
 /* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */
