@@ -57,10 +57,11 @@ static void read_link(int dfd, struct vgpu_link *link) {
                 link->speed_current = pci_parse_link_speed(buf);
         if (sysfs_read_at(dfd, "max_link_speed", buf, sizeof(buf)) > 0)
                 link->speed_max = pci_parse_link_speed(buf);
-        /* The kernel prints 0 for a link that is down; keep 0 = unknown. */
-        if (sysfs_read_int_at(dfd, "current_link_width", &v) == 0 && v > 0)
+        /* The kernel prints 0 for a link that is down and 255 when the register reads as
+         * invalid (emulated devices): both are unknown. PCIe links have at most 32 lanes. */
+        if (sysfs_read_int_at(dfd, "current_link_width", &v) == 0 && v > 0 && v <= 32)
                 link->width_current = v;
-        if (sysfs_read_int_at(dfd, "max_link_width", &v) == 0 && v > 0)
+        if (sysfs_read_int_at(dfd, "max_link_width", &v) == 0 && v > 0 && v <= 32)
                 link->width_max = v;
 }
 

@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
         /* Options of the verb, anywhere after it (GNU permutation, not "+"). */
         int vargc = argc - optind;
         char **vargv = argv + optind;
-        optind = 1;
+        optind = 0;     /* 0, not 1: glibc then forgets the '+' ordering of the first pass */
         r = parse_options(vargc, vargv, v, &cli, &help, &version);
         if (r)
                 return r;

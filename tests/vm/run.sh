@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Boots the real-kernel test guest once, runs the VM scenarios in it and prints TAP plus a summary.
+#
+# Usage: run.sh [--keep] [--shell] [SCENARIO...]   (SCENARIO: 00, 10-inventory, ...; default all)
+#   --keep   keep the initramfs, console log and results in WORKDIR/run even when all passed
+#   --shell  serial console on this terminal; a root shell after the scenarios (exit powers off)
+# Env: VGPUCTL (binary, default build/src/vgpuctl/vgpuctl), VM_WORKDIR (default build/vm-lab),
+#      VM_TIMEOUT (whole guest, s, default 240), VM_SCENARIO_TIMEOUT (each, s, default 120).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+W=${VM_WORKDIR:-$TOP/build/vm-lab}
+BIN=${VGPUCTL:-$TOP/build/src/vgpuctl/vgpuctl}
+keep=0 shell=0 picks=()
+for a in "$@"; do
+	case $a in
+	--keep) keep=1 ;;
+	--shell) shell=1 ;;
+	-h | --help) sed -n '5,9s/^# \{0,1\}//p' "$0" && exit 0 ;;
+	-*) echo "run.sh: unknown option $a" >&2 && exit 2 ;;
+	*) picks+=("$a") ;;
+	esac
+done
+
+if ! { "$HERE/deps.sh" && "$HERE/prepare.sh" "$W"; } 2>&1 | sed 's/^/# /'; then
+	printf 'not ok 1 - prepare the guest\nvm: 0 passed, 1 failed\n' && exit 1
+fi
+
+# scenarios to run, in name order
+scen=()
+for f in "$HERE"/scenarios/[0-9]*.sh; do
+	n=$(basename "$f" .sh)
+	[ ${#picks[@]} -eq 0 ] && scen+=("$n") && continue
+	for p in "${picks[@]}"; do
+		case $n in "$(basename "$p" .sh)"*) scen+=("$n") && break ;; esac
+	done
+done
+[ ${#scen[@]} -gt 0 ] || { echo "run.sh: no scenario matches ${picks[*]}" >&2 && exit 2; }
+
+# our layer of the initramfs: init, lib, scenarios, and vgpuctl with every library ldd names
+R=$W/run
+rm -rf "$R" && mkdir -p "$R/stage/vm/scenarios" "$R/stage/usr/bin" "$R/results"
+S=$R/stage
+install -m 755 "$HERE/guest/init" "$S/init"
+cp "$HERE/guest/lib.sh" "$S/vm/"
+for n in "${scen[@]}"; do cp "$HERE/scenarios/$n.sh" "$S/vm/scenarios/"; done
+if [ -x "$BIN" ]; then
+	# the binary and every library at the same (lexically normalised) path as here, so that an
+	# $ORIGIN-relative RUNPATH into the build tree resolves in the guest too
+	for f in "$BIN" $(ldd "$BIN" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		f=$(realpath -ms "$f") && mkdir -p "$S${f%/*}" && cp -L "$f" "$S$f"
+	done
+	ln -s "$(realpath -ms "$BIN")" "$S/usr/bin/vgpuctl"
+	[ -f /usr/share/misc/pci.ids ] && mkdir -p "$S/usr/share/misc" && cp /usr/share/misc/pci.ids "$S/usr/share/misc/"
+else
+	echo "# no vgpuctl binary at $BIN: scenarios that need it will be skipped"
+fi
+# the kernel unpacks concatenated archives: the cached base layer, then ours
+{ cat "$W/base.cpio.gz" && cd "$S" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1; } >"$R/initramfs.img"
+
+# the guest: q35 + intel-iommu (one IOMMU group per device), an SR-IOV NVMe PF on a root port,
+# a display controller for `vgpuctl list`, and the results directory shared over 9p
+# shellcheck disable=SC2054 # commas are qemu's
+qemu=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=256 -machine q35,kernel-irqchip=split
+	-cpu max -smp "$(nproc)" -m 1024 -nographic -no-reboot -nodefaults -serial stdio -monitor none
+	-device intel-iommu,intremap=on,caching-mode=on
+	-device bochs-display
+	-device pcie-root-port,id=rp1,chassis=1,slot=1
+	-device nvme-subsys,id=nvmesubsys0,nqn=vgpuctl-lab
+	-device nvme,bus=rp1,serial=sriovpf0,subsys=nvmesubsys0,sriov_max_vfs=4,sriov_vq_flexible=8,sriov_vi_flexible=4,max_ioqpairs=10,msix_qsize=5
+	-virtfs "local,path=$R/results,mount_tag=results,security_model=none,id=results"
+	-kernel "$W/kernel" -initrd "$R/initramfs.img"
+	-append "console=ttyS0 panic=-1 quiet intel_iommu=on iommu=pt vm.timeout=${VM_SCENARIO_TIMEOUT:-120} vm.shell=$shell")
+start=$(date +%s)
+if [ $shell = 1 ]; then
+	"${qemu[@]}" | tee "$R/console.log" || true
+else
+	timeout -k 5 "${VM_TIMEOUT:-240}" "${qemu[@]}" </dev/null >"$R/console.log" 2>&1 || true
+fi
+secs=$(($(date +%s) - start))
+
+# collect: renumber each scenario's ok / not ok lines; a bad exit status or no result is a failure
+n=0 pass=0 fail=0 skip=0
+for s in "${scen[@]}"; do
+	out=$R/results/$s.out rc=$(cat "$R/results/$s.rc" 2>/dev/null || echo none)
+	echo "# --- $s"
+	if [ "$rc" = 77 ]; then
+		grep '^#' "$out" || true
+		n=$((n + 1)) skip=$((skip + 1))
+		echo "ok $n - $s # SKIP $(sed -n 's/^# SKIP //p' "$out" | head -n1)"
+		continue
+	fi
+	f0=$fail
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) n=$((n + 1)) pass=$((pass + 1)) && echo "ok $n - $s: ${line#ok - }" ;;
+		"not ok - "*) n=$((n + 1)) fail=$((fail + 1)) && echo "not ok $n - $s: ${line#not ok - }" ;;
+		*) echo "# ${line#\# }" ;;
+		esac
+	done < <(cat "$out" 2>/dev/null)
+	case $rc in
+	0) ;;
+	none) n=$((n + 1)) fail=$((fail + 1)) && echo "not ok $n - $s: did not finish" ;;
+	143) n=$((n + 1)) fail=$((fail + 1)) && echo "not ok $n - $s: timed out in the guest" ;;
+	*) [ $fail -gt "$f0" ] || { n=$((n + 1)) fail=$((fail + 1)) && echo "not ok $n - $s: exit status $rc"; } ;;
+	esac
+done
+done=1
+[ -f "$R/results/done" ] || { done=0 && n=$((n + 1)) fail=$((fail + 1)) && echo "not ok $n - guest finished (hard timeout or crash after ${secs}s)"; }
+echo "1..$n"
+if [ $fail -gt 0 ] && [ $shell = 0 ]; then
+	echo "# --- tail of $R/console.log"
+	tail -n 40 "$R/console.log" | sed 's/\x1b\[\{0,1\}[0-9;?]*[a-zA-Z]//g; s/\r$//; s/^/# /'
+fi
+[ $fail -gt 0 ] || [ $keep = 1 ] || rm -rf "$S" "$R/initramfs.img"
+echo "# guest ran ${secs}s; work dir $R"
+[ $skip = 0 ] || echo "# $skip skipped"
+echo "vm: $pass passed, $fail failed"
+[ $fail -eq 0 ] && [ $done = 1 ]
