@@ -21,6 +21,7 @@ struct pci_function {
         uint32_t class_code;
         char *driver;
         int iommu_group;
+        bool read;              /* false: vanished or unreadable, ignored */
 };
 
 /* pci.c: every display-class function into host->gpus, sorted by BDF (and groups, by flag). */

@@ -82,7 +82,7 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
                 r = pci_fill_names(host, err);
         if (r >= 0 && (flags & VGPU_SCAN_TYPES))
                 r = mdev_scan_parents(host, err);
-        if (r >= 0)
+        if (r >= 0 && (flags & VGPU_SCAN_INSTANCES))
                 r = mdev_scan_instances(host, err);
         if (r >= 0 && (flags & VGPU_SCAN_NVML))
                 r = nvml_scan(host, err);
@@ -124,16 +124,50 @@ _public_ const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_h
         return bsearch(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_group_key);
 }
 
-_public_ int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]) {
-        unsigned dom = 0, bus, dev, fn;
+/* Parse up to max_digits hex digits at *p, at least one; advances *p. */
+static bool parse_hex(const char **p, int max_digits, unsigned *ret) {
+        unsigned v = 0;
         int n = 0;
+        while (n < max_digits && isxdigit((unsigned char) **p)) {
+                char c = (char) tolower((unsigned char) **p);
+                v = v * 16 + (unsigned) (c <= '9' ? c - '0' : c - 'a' + 10);
+                (*p)++;
+                n++;
+        }
+        *ret = v;
+        return n > 0;
+}
+
+/* Strict: [DDDD:]BB:DD.F, hex, nothing else (sscanf's %x would take "0x" prefixes and signs). */
+_public_ int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]) {
+        unsigned v[4] = {}, dom = 0, bus, dev, fn;
         if (!in)
                 return -EINVAL;
-        if (sscanf(in, "%x:%x:%x.%x%n", &dom, &bus, &dev, &fn, &n) != 4 || in[n] != '\0') {
-                dom = 0;
-                if (sscanf(in, "%x:%x.%x%n", &bus, &dev, &fn, &n) != 3 || in[n] != '\0')
+        const char *p = in;
+        int fields = 0;
+        for (;;) {
+                if (fields == 4 || !parse_hex(&p, 4, &v[fields]))
+                        return -EINVAL;
+                fields++;
+                if (*p == ':' || *p == '.') {
+                        /* the dot comes once, last */
+                        if (*p == '.' && (fields < 2))
+                                return -EINVAL;
+                        if (*p++ == '.') {
+                                if (!parse_hex(&p, 1, &v[fields]) || *p != '\0')
+                                        return -EINVAL;
+                                fields++;
+                                break;
+                        }
+                } else
                         return -EINVAL;
         }
+        if (fields == 4)
+                dom = v[0], bus = v[1], dev = v[2], fn = v[3];
+        else if (fields == 3)
+                bus = v[0], dev = v[1], fn = v[2];
+        else
+                return -EINVAL;
         if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
                 return -EINVAL;
         snprintf(ret, VGPU_BDF_MAX, "%04x:%02x:%02x.%x", dom, bus, dev, fn);

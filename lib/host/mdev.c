@@ -16,8 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +24,14 @@
 #include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/macro.h"
+#include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "host-internal.h"
 
 void vgpu_type_done(struct vgpu_type *t) {
+        if (t->borrowed_strings)
+                return;
         free(t->id);
         free(t->name);
         free(t->description);
@@ -63,14 +64,16 @@ static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, con
         return NULL;
 }
 
-static int copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
-        if ((from->name && !(t->name = strdup(from->name))) ||
-            (from->description && !(t->description = strdup(from->description))) ||
-            (from->device_api && !(t->device_api = strdup(from->device_api))))
-                return -ENOMEM;
+/* Share the reference type's strings: they live as long as the host, and 12,000 copies of
+ * them were a tenth of a large `types`. */
+static void copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
+        t->id = from->id;
+        t->name = from->name;
+        t->description = from->description;
+        t->device_api = from->device_api;
+        t->borrowed_strings = true;
         t->framebuffer_bytes = from->framebuffer_bytes;
         t->max_instances = from->max_instances;
-        return 0;
 }
 
 static int read_static(int tfd, const char *id, struct vgpu_type *t, const struct vgpu_backend *be) {
@@ -125,14 +128,15 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
                         .kind = VGPU_TYPE_MDEV,
                 };
                 p->n_types++;
-                if (!(t->id = strdup(de->d_name))) {
+                const struct vgpu_type *known = ref ? memo_find_type(ref, de->d_name, p->n_types - 1) : NULL;
+                if (known)
+                        copy_static(t, known);
+                else if (!(t->id = strdup(de->d_name)))
                         r = -ENOMEM;
-                        break;
-                }
-                const struct vgpu_type *known = ref ? memo_find_type(ref, t->id, p->n_types - 1) : NULL;
-                r = known ? copy_static(t, known) : read_static(dirfd(d), t->id, t, be);
+                else
+                        r = read_static(dirfd(d), t->id, t, be);
                 if (r < 0) {
-                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(), SYS_MDEV_BUS, p->name, t->id);
+                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(), SYS_MDEV_BUS, p->name, de->d_name);
                         break;
                 }
                 uint64_t v;
@@ -164,68 +168,44 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
 }
 
 /*
- * Reading types in parallel. On a large SR-IOV host nearly all the time is the kernel opening
- * and reading ~12,000 available_instances files, which threads spread over the cores. Parents
- * whose type attributes must be read first (one per device model) go in a first round; the
- * others, which copy those attributes, in a second.
+ * Reading types in parallel (basic/parallel.h). Parents whose type attributes must be read
+ * (one per device model) go in a first round; the others, which copy those, in a second.
  */
 struct type_job {
         struct vgpu_parent *parent;
         const struct vgpu_parent *ref;
 };
 
-struct type_pool {
+struct type_round {
         int busfd;
         struct type_job *jobs;
-        size_t n_jobs;
-        atomic_size_t next;
-        pthread_mutex_t lock;
-        int r;
-        struct vgpu_error *err;
+        struct vgpu_error *errors;      /* one per job: threads never share one */
 };
 
-static void *type_worker(void *userdata) {
-        struct type_pool *pool = userdata;
-        for (;;) {
-                size_t i = atomic_fetch_add(&pool->next, 1);
-                if (i >= pool->n_jobs)
-                        break;
-                struct vgpu_error err = {};
-                int r = read_mdev_types(pool->busfd, pool->jobs[i].parent, pool->jobs[i].ref, &err);
-                if (r < 0) {
-                        pthread_mutex_lock(&pool->lock);
-                        if (pool->r >= 0) {
-                                pool->r = r;
-                                if (pool->err)
-                                        *pool->err = err;
-                        }
-                        pthread_mutex_unlock(&pool->lock);
-                        break;
-                }
-        }
-        return NULL;
+static int type_job_run(size_t i, void *userdata) {
+        struct type_round *round = userdata;
+        return read_mdev_types(round->busfd, round->jobs[i].parent, round->jobs[i].ref, &round->errors[i]);
 }
 
 static int run_type_jobs(int busfd, struct type_job *jobs, size_t n_jobs, struct vgpu_error *err) {
-        struct type_pool pool = { .busfd = busfd, .jobs = jobs, .n_jobs = n_jobs, .lock = PTHREAD_MUTEX_INITIALIZER, .err = err };
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        /* a thread per 16 parents at most: small hosts stay single-threaded */
-        size_t n_threads = n_jobs / 16;
-        if (n_threads > (size_t) (cpus > 0 ? cpus : 1))
-                n_threads = (size_t) (cpus > 0 ? cpus : 1);
-        if (n_threads > 8)
-                n_threads = 8;
-        pthread_t threads[8];
-        size_t started = 0;
-        for (; started + 1 < n_threads; started++)
-                if (pthread_create(&threads[started], NULL, type_worker, &pool) != 0)
-                        break;
-        type_worker(&pool);     /* the calling thread works too */
-        for (size_t i = 0; i < started; i++)
-                pthread_join(threads[i], NULL);
-        if (pool.r == -ENOMEM)
-                return vgpu_error_set(err, pool.r, "out of memory");
-        return pool.r;
+        if (n_jobs == 0)
+                return 0;
+        _cleanup_free_ struct vgpu_error *errors = calloc(n_jobs, sizeof(*errors));
+        if (!errors)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        struct type_round round = { busfd, jobs, errors };
+        int r = parallel_for(n_jobs, 16, type_job_run, &round);
+        if (r < 0) {
+                for (size_t i = 0; i < n_jobs; i++)
+                        if (errors[i].code < 0) {
+                                if (err)
+                                        *err = errors[i];
+                                break;
+                        }
+                if (r == -ENOMEM)
+                        vgpu_error_set(err, r, "out of memory");
+        }
+        return r;
 }
 
 static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
@@ -345,6 +325,38 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
         return 0;
 }
 
+/* Read one instance's links; parent NULL afterwards means it vanished (removed meanwhile). */
+static int read_instance(int devsfd, struct vgpu_instance *in) {
+        char target[4096], buf[320];
+        /* .../PARENT/UUID: the parent is the component before the last */
+        if (sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target)) < 0)
+                return 0;
+        char *slash = strrchr(target, '/');
+        if (!slash)
+                return 0;
+        *slash = '\0';
+        const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+        if (!(in->parent = strdup(parent)))
+                return -ENOMEM;
+        snprintf(target, sizeof(target), "%s/mdev_type", in->uuid);
+        if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
+                return -ENOMEM;
+        snprintf(target, sizeof(target), "%s/iommu_group", in->uuid);
+        if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0)
+                in->iommu_group = atoi(buf);
+        return 0;
+}
+
+struct instance_round {
+        int devsfd;
+        struct vgpu_instance *instances;
+};
+
+static int read_instance_job(size_t i, void *userdata) {
+        struct instance_round *round = userdata;
+        return read_instance(round->devsfd, &round->instances[i]);
+}
+
 static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
         int fd = root_open_dir(SYS_MDEV_DEVICES);
         if (fd == -ENOENT)
@@ -358,38 +370,29 @@ static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct v
         }
         int r = 0;
         struct dirent *de;
+        size_t first = host->n_instances;
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.' || strlen(de->d_name) != VGPU_UUID_MAX - 1)
                         continue;
-                char target[4096], buf[320];
-                /* .../PARENT/UUID: the parent is the component before the last */
-                if (sysfs_readlink_at(dirfd(d), de->d_name, target, sizeof(target)) < 0)
-                        continue;
-                char *slash = strrchr(target, '/');
-                if (!slash)
-                        continue;
-                *slash = '\0';
-                const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
-
                 struct vgpu_instance *in;
                 if ((r = add_instance(host, allocated, &in)) < 0)
                         break;
                 memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
                 in->kind = VGPU_TYPE_MDEV;
-                if (!(in->parent = strdup(parent))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                snprintf(target, sizeof(target), "%s/mdev_type", de->d_name);
-                if (sysfs_link_basename_at(dirfd(d), target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf))) {
-                        r = -ENOMEM;
-                        break;
-                }
-                snprintf(target, sizeof(target), "%s/iommu_group", de->d_name);
-                if (sysfs_link_basename_at(dirfd(d), target, buf, sizeof(buf)) >= 0)
-                        in->iommu_group = atoi(buf);
         }
+        struct instance_round round = { dirfd(d), host->instances + first };
+        if (r >= 0)
+                r = parallel_for(host->n_instances - first, 128, read_instance_job, &round);
         closedir(d);
+        /* drop the ones removed while we looked */
+        size_t kept = first;
+        for (size_t i = first; i < host->n_instances; i++) {
+                if (host->instances[i].parent)
+                        host->instances[kept++] = host->instances[i];
+                else
+                        free(host->instances[i].type);
+        }
+        host->n_instances = kept;
         if (r == -ENOMEM)
                 vgpu_error_set(err, r, "out of memory");
         return r;

@@ -19,6 +19,7 @@
 
 #include "basic/error-util.h"
 #include "basic/macro.h"
+#include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "host-internal.h"
@@ -129,14 +130,34 @@ static void read_hwmon(int dfd, struct vgpu_gpu *g) {
         closedir(d);
 }
 
-static int read_vfs(int dfd, struct vgpu_gpu *g) {
-        uint64_t v;
+/*
+ * VF addresses follow from the PF's SR-IOV capability, as the kernel computes them
+ * (pci_iov_virtfn_bus/devfn): routing id = PF's + First VF Offset + i * VF Stride. Computing
+ * them instead of reading virtfnN (and each VF's physfn) saves two symlink reads per VF, which
+ * on a 512-VF host is most of a `list`. Without the offset/stride files the links are read.
+ */
+static int vf_bdf(const char *pf, unsigned offset, unsigned stride, unsigned i, char ret[VGPU_BDF_MAX]) {
+        unsigned dom, bus, dev, fn;
+        if (sscanf(pf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+                return -EINVAL;
+        unsigned rid = (bus << 8 | dev << 3 | fn) + offset + stride * i;
+        if (rid > 0xffff)
+                return -ERANGE;
+        snprintf(ret, VGPU_BDF_MAX, "%04x:%02x:%02x.%x", dom, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+        return 0;
+}
 
-        if (sysfs_read_u64_at(dfd, "sriov_totalvfs", 10, &v) < 0)
+static int read_vfs(int busfd, struct vgpu_gpu *g) {
+        char path[300];
+        uint64_t v, offset, stride;
+
+        snprintf(path, sizeof(path), "%s/sriov_totalvfs", g->bdf);
+        if (sysfs_read_u64_at(busfd, path, 10, &v) < 0)
                 return 0;
         g->sriov = true;
         g->total_vfs = (unsigned) v;
-        if (sysfs_read_u64_at(dfd, "sriov_numvfs", 10, &v) == 0)
+        snprintf(path, sizeof(path), "%s/sriov_numvfs", g->bdf);
+        if (sysfs_read_u64_at(busfd, path, 10, &v) == 0)
                 g->num_vfs = (unsigned) v;
         if (g->num_vfs == 0)
                 return 0;
@@ -144,11 +165,21 @@ static int read_vfs(int dfd, struct vgpu_gpu *g) {
         g->vfs = calloc(g->num_vfs, sizeof(*g->vfs));
         if (!g->vfs)
                 return -ENOMEM;
-        /* virtfnN are numbered densely from 0 while VFs are enabled. */
+        char off_path[300], stride_path[300];
+        snprintf(off_path, sizeof(off_path), "%s/sriov_offset", g->bdf);
+        snprintf(stride_path, sizeof(stride_path), "%s/sriov_stride", g->bdf);
+        bool computed = sysfs_read_u64_at(busfd, off_path, 10, &offset) == 0 &&
+                        sysfs_read_u64_at(busfd, stride_path, 10, &stride) == 0 && offset > 0;
         for (unsigned i = 0; i < g->num_vfs; i++) {
-                char name[32];
-                snprintf(name, sizeof(name), "virtfn%u", i);
-                if (sysfs_link_basename_at(dfd, name, g->vfs[g->n_vfs], VGPU_BDF_MAX) < 0)
+                int r;
+                if (computed)
+                        r = vf_bdf(g->bdf, (unsigned) offset, (unsigned) stride, i, g->vfs[g->n_vfs]);
+                else {
+                        /* virtfnN are numbered densely from 0 while VFs are enabled */
+                        snprintf(path, sizeof(path), "%s/virtfn%u", g->bdf, i);
+                        r = sysfs_link_basename_at(busfd, path, g->vfs[g->n_vfs], VGPU_BDF_MAX);
+                }
+                if (r < 0)
                         break;
                 g->n_vfs++;
         }
@@ -210,12 +241,8 @@ static int read_attributes(int busfd, const char *bdf, struct pci_function *f) {
         return 0;
 }
 
-static int read_function(int busfd, const char *bdf, struct pci_function *f) {
-        *f = (struct pci_function) { .iommu_group = -1 };
-        if (strlen(bdf) >= sizeof(f->bdf))
-                return -EINVAL;
-        memcpy(f->bdf, bdf, strlen(bdf) + 1);
-
+static int read_function(int busfd, struct pci_function *f, bool want_group) {
+        const char *bdf = f->bdf;
         int r = read_uevent(busfd, bdf, f);
         if (r == -ENOMEM)
                 return r;
@@ -227,9 +254,23 @@ static int read_function(int busfd, const char *bdf, struct pci_function *f) {
         }
         char path[300], buf[64];
         snprintf(path, sizeof(path), "%s/iommu_group", bdf);
-        if (sysfs_link_basename_at(busfd, path, buf, sizeof(buf)) >= 0)
+        if (want_group && sysfs_link_basename_at(busfd, path, buf, sizeof(buf)) >= 0)
                 f->iommu_group = atoi(buf);
+        f->read = true;
         return 0;
+}
+
+struct function_round {
+        int busfd;
+        struct pci_function *funcs;
+        bool want_groups;
+};
+
+static int read_function_job(size_t i, void *userdata) {
+        struct function_round *round = userdata;
+        int r = read_function(round->busfd, &round->funcs[i], round->want_groups);
+        /* a function that vanished while we looked (hot-unplug) is skipped, not an error */
+        return r == -ENOMEM ? r : 0;
 }
 
 /* What only physical functions carry, read from the function's own directory. */
@@ -239,10 +280,8 @@ static int read_details(int busfd, struct vgpu_gpu *g, struct vgpu_error *err) {
                 return vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf);
         (void) sysfs_read_int_at(dfd, "numa_node", &g->numa_node);
         read_link(dfd, &g->link);
-        int r = read_vfs(dfd, g);
+        int r = read_bars(dfd, g);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "%s%s/%s: reading SR-IOV state", root_prefix(), SYS_PCI_DEVICES, g->bdf);
-        if ((r = read_bars(dfd, g)) < 0)
                 return vgpu_error_set_errno(err, r, "%s%s/%s/resource: unreadable", root_prefix(), SYS_PCI_DEVICES, g->bdf);
         read_hwmon(dfd, g);
         return 0;
@@ -284,6 +323,34 @@ static void mark_mdev_parents(struct vgpu_host *host) {
         closedir(d);
 }
 
+/*
+ * PFs and VFs: in BDF order a PF comes before its VFs (their routing ids are higher), so by
+ * the time a VF is reached its PF has named it. A function nobody named reads its physfn link
+ * once (a VF whose PF is no display function), and otherwise is a PF: its SR-IOV state is read.
+ */
+static int link_vfs(struct vgpu_host *host, int busfd) {
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                struct vgpu_gpu *g = &host->gpus[i];
+                if (g->physfn[0])
+                        continue;
+                char path[300], buf[64];
+                snprintf(path, sizeof(path), "%s/physfn", g->bdf);
+                if (sysfs_link_basename_at(busfd, path, buf, sizeof(buf)) >= 0) {
+                        snprintf(g->physfn, sizeof(g->physfn), "%.15s", buf);
+                        continue;
+                }
+                int r = read_vfs(busfd, g);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < g->n_vfs; j++) {
+                        struct vgpu_gpu *vf = (struct vgpu_gpu *) vgpu_host_find_gpu(host, g->vfs[j]);
+                        if (vf)
+                                memcpy(vf->physfn, g->bdf, sizeof(vf->physfn));
+                }
+        }
+        return 0;
+}
+
 static void free_functions(struct pci_function *f, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(f[i].driver);
@@ -302,44 +369,40 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
 
+        /* Names first (one getdents), then the functions in parallel, then the GPUs in order. */
         struct pci_function *funcs = NULL;
-        size_t n_funcs = 0, funcs_allocated = 0, gpus_allocated = 0;
+        size_t n_funcs = 0, funcs_allocated = 0;
         int r = 0;
         struct dirent *de;
         while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
+                if (de->d_name[0] == '.' || strlen(de->d_name) >= VGPU_BDF_MAX)
                         continue;
                 if (!GREEDY_REALLOC(funcs, funcs_allocated, n_funcs + 1)) {
                         r = -ENOMEM;
                         break;
                 }
-                r = read_function(dirfd(d), de->d_name, &funcs[n_funcs]);
-                if (r == -ENOMEM)
-                        break;
-                if (r < 0) {
-                        r = 0;          /* hot-unplugged while we looked, or not a PCI address */
-                        continue;
-                }
-                struct pci_function *f = &funcs[n_funcs++];
-                if ((f->class_code >> 16) != PCI_BASE_CLASS_DISPLAY)
-                        continue;
-                if (!GREEDY_REALLOC(host->gpus, gpus_allocated, host->n_gpus + 1)) {
-                        r = -ENOMEM;
-                        break;
-                }
-                struct vgpu_gpu *g = &host->gpus[host->n_gpus++];
-                if ((r = gpu_from_function(g, f)) < 0)
-                        break;
-                char path[300], buf[64];
-                snprintf(path, sizeof(path), "%s/physfn", g->bdf);
-                if (sysfs_link_basename_at(dirfd(d), path, buf, sizeof(buf)) >= 0)
-                        snprintf(g->physfn, sizeof(g->physfn), "%.15s", buf);
+                funcs[n_funcs] = (struct pci_function) { .iommu_group = -1 };
+                memcpy(funcs[n_funcs++].bdf, de->d_name, strlen(de->d_name) + 1);
         }
+        struct function_round round = { dirfd(d), funcs, flags & VGPU_SCAN_GROUPS };
+        if (r >= 0)
+                r = parallel_for(n_funcs, 128, read_function_job, &round);
+
+        size_t n_display = 0;
+        for (size_t i = 0; r >= 0 && i < n_funcs; i++)
+                n_display += funcs[i].read && (funcs[i].class_code >> 16) == PCI_BASE_CLASS_DISPLAY;
+        if (r >= 0 && n_display > 0 && !(host->gpus = calloc(n_display, sizeof(*host->gpus))))
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n_funcs; i++)
+                if (funcs[i].read && (funcs[i].class_code >> 16) == PCI_BASE_CLASS_DISPLAY)
+                        r = gpu_from_function(&host->gpus[host->n_gpus++], &funcs[i]);
 
         if (r >= 0) {
                 qsort(host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_gpu);
-                mark_mdev_parents(host);
+                r = link_vfs(host, dirfd(d));
         }
+        if (r >= 0)
+                mark_mdev_parents(host);
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * report.c — the support bundle (see vgpu/report.h), written with libarchive.
+ * report.c — the support bundle (see vgpu/report.h), a gzip-compressed tar (tar.c).
  *
  * Only named attributes are copied, never whole directories: a PCI device directory also holds
  * resourceN files that map the card's BARs (reading them can hang or read gigabytes) and
@@ -19,13 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "tar.h"
 #include "vgpu/report.h"
 
 /* Attributes of a PCI function worth a look, and safe to read. */
@@ -56,7 +54,7 @@ static const char *const extra_modules[] = {
 };
 
 struct report {
-        struct archive *a;
+        struct tar *tar;
         char **seen;            /* paths already written (relative to the root) */
         size_t n_seen, allocated;
         int entries;
@@ -78,23 +76,11 @@ static bool seen_add(struct report *r, const char *rel) {
         return true;
 }
 
-static int write_entry(struct report *r, const char *rel, mode_t type, mode_t perm, const void *data,
+static int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data,
                        size_t size, const char *link_target) {
-        struct archive_entry *e = archive_entry_new();
-        if (!e)
-                return -ENOMEM;
-        archive_entry_set_pathname(e, rel);
-        archive_entry_set_filetype(e, type);
-        archive_entry_set_perm(e, perm);
-        archive_entry_set_mtime(e, r->now, 0);
-        archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t) size : 0);
-        if (link_target)
-                archive_entry_set_symlink(e, link_target);
-        int ok = archive_write_header(r->a, e) == ARCHIVE_OK &&
-                 (type != AE_IFREG || size == 0 || archive_write_data(r->a, data, size) == (la_ssize_t) size);
-        archive_entry_free(e);
-        if (!ok)
-                return vgpu_error_set(r->err, -EIO, "writing report: %s", archive_error_string(r->a));
+        int ret = tar_add(r->tar, rel, type, perm, r->now, data, size, link_target);
+        if (ret < 0)
+                return vgpu_error_set_errno(r->err, ret, "writing report entry %s", rel);
         r->entries++;
         return 0;
 }
@@ -114,10 +100,10 @@ static int add_path(struct report *r, const char *path) {
                 if (n < 0)
                         return 0;
                 target[n] = '\0';
-                return write_entry(r, rel, AE_IFLNK, 0777, NULL, 0, target);
+                return write_entry(r, rel, 'l', 0777, NULL, 0, target);
         }
         if (S_ISDIR(st.st_mode))
-                return write_entry(r, rel, AE_IFDIR, 0755, NULL, 0, NULL);
+                return write_entry(r, rel, 'd', 0755, NULL, 0, NULL);
         if (!S_ISREG(st.st_mode))
                 return 0;
         /* One read, as for any attribute; write-only attributes (0200) are kept as empty files. */
@@ -132,7 +118,7 @@ static int add_path(struct report *r, const char *path) {
                 if (n < 0)
                         return 0;       /* e.g. EIO from an attribute the device can't answer now */
         }
-        return write_entry(r, rel, AE_IFREG, st.st_mode & 07777, buf, (size_t) n, NULL);
+        return write_entry(r, rel, 'f', st.st_mode & 07777, buf, (size_t) n, NULL);
 }
 
 static int add_pathf(struct report *r, const char *fmt, ...) _printf_(2, 3);
@@ -147,11 +133,14 @@ static int add_pathf(struct report *r, const char *fmt, ...) {
 
 /* The real directory behind a /sys link, as an absolute host path (root prefix removed). */
 static int resolve(const char *path, char *ret, size_t size) {
-        char full[PATH_MAX], real[PATH_MAX];
+        char full[PATH_MAX], real[PATH_MAX], prefix[PATH_MAX] = "";
         if (root_path(full, sizeof(full), path) < 0 || !realpath(full, real))
                 return -ENOENT;
-        size_t plen = strlen(root_prefix());
-        if (strncmp(real, root_prefix(), plen) != 0)
+        /* the prefix may be relative or hold symlinks itself: compare canonical forms */
+        if (root_prefix()[0] && !realpath(root_prefix(), prefix))
+                return -ENOENT;
+        size_t plen = strlen(prefix);
+        if (strncmp(real, prefix, plen) != 0 || (real[plen] != '/' && real[plen] != '\0'))
                 return -EXDEV;
         snprintf(ret, size, "%s", real[plen] ? real + plen : "/");
         return 0;
@@ -321,6 +310,11 @@ static int add_iommu_unit(struct report *r, const char *dir, const char *name) {
         return add_pathf(r, "%s/%s", dir, name);
 }
 
+/* Every group's directory (members only for GPUs' groups): the doctor counts groups. */
+static int add_group_dir(struct report *r, const char *dir, const char *name) {
+        return add_pathf(r, "%s/%s", dir, name);
+}
+
 /* NVML readings in the NVML test double's format, so the tarball is a complete fixture. */
 static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
         char *buf = NULL;
@@ -350,7 +344,7 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 index++;
         }
         fclose(f);
-        int ret = any ? write_entry(r, "nvml.conf", AE_IFREG, 0644, buf, size, NULL) : 0;
+        int ret = any ? write_entry(r, "nvml.conf", 'f', 0644, buf, size, NULL) : 0;
         free(buf);
         return ret;
 }
@@ -361,14 +355,14 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
                 ret = add_path(r, host_files[i]);
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(host_tools); i++)
                 if (root_access(host_tools[i], X_OK) == 0 && seen_add(r, host_tools[i] + 1))
-                        ret = write_entry(r, host_tools[i] + 1, AE_IFREG, 0755, NULL, 0, NULL);
+                        ret = write_entry(r, host_tools[i] + 1, 'f', 0755, NULL, 0, NULL);
         /* build is a symlink to /usr/src/linux-headers-*: absolute, it would point out of the
          * unpacked tree, so its presence is recorded as a directory. */
         char build[PATH_MAX];
         if (ret >= 0 && host->kernel_release &&
             snprintf(build, sizeof(build), "/lib/modules/%s/build", host->kernel_release) < (int) sizeof(build) &&
             root_access(build, F_OK) == 0 && seen_add(r, build + 1))
-                ret = write_entry(r, build + 1, AE_IFDIR, 0755, NULL, 0, NULL);
+                ret = write_entry(r, build + 1, 'd', 0755, NULL, 0, NULL);
         for (size_t i = 0; ret >= 0 && i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
                 ret = add_pci_function(r, g->bdf);
@@ -386,6 +380,8 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
                 ret = for_each_entry("/sys/bus/mdev/devices", add_mdev_instance, r);
         if (ret >= 0)
                 ret = for_each_entry("/sys/class/iommu", add_iommu_unit, r);
+        if (ret >= 0)
+                ret = for_each_entry("/sys/kernel/iommu_groups", add_group_dir, r);
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(extra_modules); i++)
                 ret = add_module(r, extra_modules[i]);
         if (ret >= 0)
@@ -402,19 +398,18 @@ _public_ int vgpu_report_write(const struct vgpu_host *host, const char *path,
         if (fd < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot create the report", path);
 
-        struct report r = { .a = archive_write_new(), .now = time(NULL), .err = err };
+        struct report r = { .tar = tar_open_fd(fd), .now = time(NULL), .err = err };
         int ret = 0;
-        if (!r.a || archive_write_set_format_pax_restricted(r.a) != ARCHIVE_OK ||
-            archive_write_add_filter_gzip(r.a) != ARCHIVE_OK || archive_write_open_fd(r.a, fd) != ARCHIVE_OK)
-                ret = vgpu_error_set(err, -EIO, "%s: %s", path, r.a ? archive_error_string(r.a) : "out of memory");
+        if (!r.tar)
+                ret = vgpu_error_set(err, -ENOMEM, "%s: cannot start the archive", path);
         if (ret >= 0)
                 ret = add_everything(&r, host);
         for (size_t i = 0; ret >= 0 && i < n_extras; i++)
-                ret = write_entry(&r, extras[i].name, AE_IFREG, 0644, extras[i].data, extras[i].size, NULL);
-        if (r.a) {
-                if (archive_write_close(r.a) != ARCHIVE_OK && ret >= 0)
-                        ret = vgpu_error_set(err, -EIO, "%s: %s", path, archive_error_string(r.a));
-                archive_write_free(r.a);
+                ret = write_entry(&r, extras[i].name, 'f', 0644, extras[i].data, extras[i].size, NULL);
+        if (r.tar) {
+                int q = tar_close(r.tar);
+                if (q < 0 && ret >= 0)
+                        ret = vgpu_error_set_errno(err, q, "%s: writing the archive", path);
         }
         for (size_t i = 0; i < r.n_seen; i++)
                 free(r.seen[i]);

@@ -153,7 +153,7 @@ int verb_list(struct cli *cli) {
         struct vgpu_error err = {};
         struct vgpu_host *host;
         /* Names cost more than the whole scan (pci.ids): only the table shows them. */
-        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
+        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
                 return cli_lib_error(&err);
         struct out *o = cli_out(cli);
         print_list(o, host);

@@ -56,6 +56,8 @@ struct out *cli_out(const struct cli *cli);
 /* Printers shared by verbs and `report` (which stores their JSON in the bundle). */
 void print_list(struct out *o, const struct vgpu_host *host);
 void print_types(struct out *o, const struct vgpu_host *host, const char *parent, bool available_only);
+/* Run the doctor on host and print every result (doctor.c). */
+void print_doctor(struct out *o, const struct vgpu_host *host);
 
 int verb_list(struct cli *cli);
 int verb_show(struct cli *cli);

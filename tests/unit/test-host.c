@@ -1,1 +1,338 @@
-/* placeholder */ int main(void){return 0;}
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-host.c — the host snapshot (lib/host, lib/backend) on every fixture host, with exact
+ * values: ids, drivers, groups, links, SR-IOV, BARs, types and what is parsed out of their
+ * descriptions, instances, NVML readings through the NVML double.
+ */
+#include "test-util.h"
+
+#include "vgpu/host.h"
+
+static struct vgpu_host *scan(const char *fixture, unsigned flags) {
+        use_fixture(fixture);
+        struct vgpu_error err = {};
+        struct vgpu_host *host = NULL;
+        int r = vgpu_host_scan(flags, &host, &err);
+        if (r < 0)
+                fail_msg("scan of %s failed: %s", fixture, err.message);
+        assert_non_null(host);
+        return host;
+}
+
+static const struct vgpu_type *find_type(const struct vgpu_host *host, const char *parent, const char *id) {
+        const struct vgpu_parent *p = vgpu_host_find_parent(host, parent);
+        assert_non_null(p);
+        for (size_t i = 0; i < p->n_types; i++)
+                if (strcmp(p->types[i].id, id) == 0)
+                        return &p->types[i];
+        fail_msg("no type %s on %s", id, parent);
+        return NULL;
+}
+
+static void test_nvidia_mdev(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_ALL);
+
+        assert_string_equal(host->kernel_release, "6.1.0-28-amd64");
+        assert_int_equal(host->n_gpus, 4);     /* the BMC's VGA counts: it is display class */
+        assert_string_equal(host->gpus[0].bdf, "0000:03:00.0");
+        assert_string_equal(host->gpus[0].driver, "ast");
+        assert_false(host->gpus[0].mdev_parent);
+
+        const struct vgpu_gpu *g = vgpu_host_find_gpu(host, "0000:3b:00.0");
+        assert_non_null(g);
+        assert_int_equal(g->vendor_id, 0x10de);
+        assert_int_equal(g->device_id, 0x1eb8);
+        assert_int_equal(g->subsystem_vendor_id, 0x10de);
+        assert_int_equal(g->subsystem_device_id, 0x12a2);
+        assert_int_equal(g->class_code, 0x030200);
+        assert_string_equal(g->driver, "nvidia");
+        assert_int_equal(g->iommu_group, 4);
+        assert_int_equal(g->numa_node, 0);
+        assert_true(g->link.speed_current == 8.0 && g->link.speed_max == 8.0);
+        assert_int_equal(g->link.width_current, 16);
+        assert_int_equal(g->link.width_max, 16);
+        assert_false(g->sriov);
+        assert_int_equal(g->n_vfs, 0);
+        assert_string_equal(g->physfn, "");
+        assert_true(g->mdev_parent);
+        assert_false(g->nvidia_vfio);
+        assert_string_equal(g->device_name, "TU104GL [Tesla T4]");
+        assert_string_equal(g->vendor_name, "NVIDIA Corporation");
+
+        /* BARs: 16M register BAR, 256M and 32M 64-bit prefetchable above 4G, the ROM */
+        assert_int_equal(g->n_bars, 4);
+        assert_int_equal(g->bars[1].index, 1);
+        assert_int_equal(g->bars[1].start, 0x38b000000000ULL);
+        assert_int_equal(g->bars[1].size, 256ULL << 20);
+        assert_true(g->bars[1].is_64bit && g->bars[1].prefetchable);
+        assert_int_equal(g->bars[0].size, 16ULL << 20);
+        assert_false(g->bars[0].is_64bit);
+
+        /* the group holds the GPU alone */
+        const struct vgpu_iommu_group *grp = vgpu_host_find_group(host, 4);
+        assert_non_null(grp);
+        assert_int_equal(grp->n_members, 1);
+        assert_string_equal(grp->members[0].bdf, "0000:3b:00.0");
+        assert_string_equal(grp->members[0].driver, "nvidia");
+
+        /* types: the full T4 list, parsed */
+        const struct vgpu_parent *p = vgpu_host_find_parent(host, "0000:3b:00.0");
+        assert_non_null(p);
+        assert_int_equal(p->n_types, 17);
+        assert_string_equal(p->driver, "nvidia");
+        assert_ptr_equal(p->gpu, g);
+        assert_string_equal(p->types[0].id, "nvidia-222");    /* natural order: 222 < 232 */
+        const struct vgpu_type *t = find_type(host, "0000:3b:00.0", "nvidia-232");
+        assert_string_equal(t->name, "GRID T4-4Q");
+        assert_string_equal(t->device_api, "vfio-pci");
+        assert_int_equal(t->available_instances, 2);    /* 4 fit, 2 exist */
+        assert_int_equal(t->framebuffer_bytes, 4LL << 30);
+        assert_int_equal(t->max_instances, 4);
+        assert_int_equal(t->kind, VGPU_TYPE_MDEV);
+        assert_non_null(strstr(t->description, "framebuffer=4096M"));
+        t = find_type(host, "0000:3b:00.0", "nvidia-222");
+        assert_int_equal(t->available_instances, 0);    /* one type per GPU at a time */
+        assert_int_equal(t->framebuffer_bytes, 1LL << 30);
+        assert_int_equal(t->max_instances, 16);
+
+        /* the second T4 shares static attributes with the first (read once) but has its own counts */
+        t = find_type(host, "0000:5e:00.0", "nvidia-233");
+        assert_string_equal(t->name, "GRID T4-8Q");
+        assert_int_equal(t->available_instances, 1);
+        assert_int_equal(t->framebuffer_bytes, 8LL << 30);
+        assert_int_equal(t->max_instances, 2);
+        assert_int_equal(find_type(host, "0000:5e:00.0", "nvidia-232")->available_instances, 0);
+        assert_int_equal(find_type(host, "0000:af:00.0", "nvidia-232")->available_instances, 4);
+
+        /* instances, sorted by parent then uuid */
+        assert_int_equal(host->n_instances, 3);
+        assert_string_equal(host->instances[0].uuid, "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01");
+        assert_string_equal(host->instances[0].parent, "0000:3b:00.0");
+        assert_string_equal(host->instances[0].type, "nvidia-232");
+        assert_int_equal(host->instances[0].iommu_group, 9);
+        assert_string_equal(host->instances[2].uuid, "c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4");
+        assert_string_equal(host->instances[2].parent, "0000:5e:00.0");
+        assert_string_equal(host->instances[2].type, "nvidia-233");
+
+        /* NVML, through the double serving nvml.conf */
+        assert_string_equal(host->nvml_driver_version, "550.127.06");
+        assert_non_null(g->nvml);
+        assert_string_equal(g->nvml->name, "Tesla T4");
+        assert_string_equal(g->nvml->uuid, "GPU-1d7ce7da-0f0c-40ae-adc9-d96116b6db34");
+        assert_int_equal(g->nvml->memory_total, 16106127360ULL);
+        assert_int_equal(g->nvml->memory_used, 8589934592ULL);
+        assert_int_equal(g->nvml->temperature, 41);
+        assert_int_equal(g->nvml->temp_slowdown, 93);
+        assert_int_equal(g->nvml->temp_shutdown, 96);
+        assert_int_equal(g->nvml->power_mw, 27842);
+        assert_int_equal(g->nvml->power_limit_mw, 70000);
+        assert_int_equal(g->nvml->persistence_mode, 1);
+        assert_int_equal(g->nvml->virtualization_mode, 3);
+        assert_int_equal(g->nvml->mig_mode, 0);
+        assert_int_equal(vgpu_host_find_gpu(host, "0000:5e:00.0")->nvml->temperature, 47);
+        assert_null(host->gpus[0].nvml);       /* the ASPEED VGA is no NVIDIA GPU */
+
+        vgpu_host_free(host);
+}
+
+static void test_scan_flags(void **state) {
+        (void) state;
+        /* without flags: no types, groups, names, details, instances or NVML */
+        struct vgpu_host *host = scan("nvidia-mdev", 0);
+        assert_int_equal(host->n_gpus, 4);
+        assert_int_equal(host->n_parents, 0);
+        assert_int_equal(host->n_groups, 0);
+        assert_int_equal(host->n_instances, 0);
+        const struct vgpu_gpu *g = vgpu_host_find_gpu(host, "0000:3b:00.0");
+        assert_null(g->device_name);
+        assert_null(g->nvml);
+        assert_int_equal(g->link.width_max, 0);
+        assert_int_equal(g->n_bars, 0);
+        assert_int_equal(g->iommu_group, -1);   /* not asked */
+        assert_true(g->mdev_parent);            /* always known */
+        assert_null(host->nvml_driver_version);
+        vgpu_host_free(host);
+}
+
+static void test_nvidia_sriov_vfio(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-sriov-vfio", VGPU_SCAN_ALL);
+
+        const struct vgpu_gpu *pf = vgpu_host_find_gpu(host, "0000:41:00.0");
+        assert_non_null(pf);
+        assert_true(pf->sriov);
+        assert_int_equal(pf->total_vfs, 32);
+        assert_int_equal(pf->num_vfs, 4);
+        assert_int_equal(pf->n_vfs, 4);
+        assert_string_equal(pf->vfs[0], "0000:41:00.4");
+        assert_string_equal(pf->vfs[3], "0000:41:00.7");
+        assert_true(pf->link.speed_current == 16.0);
+        assert_false(pf->nvidia_vfio);
+
+        const struct vgpu_gpu *vf = vgpu_host_find_gpu(host, "0000:41:00.5");
+        assert_non_null(vf);
+        assert_string_equal(vf->physfn, "0000:41:00.0");
+        assert_string_equal(vf->driver, "nvidia");
+        assert_int_equal(vf->iommu_group, 10);
+        assert_int_equal(vf->numa_node, pf->numa_node);        /* a VF sits on its PF */
+        assert_true(vf->nvidia_vfio);
+        assert_false(vf->mdev_parent);
+        assert_int_equal(vf->link.width_max, 0);                /* shares the PF's link */
+
+        const struct vgpu_gpu *pf2 = vgpu_host_find_gpu(host, "0000:61:00.0");
+        assert_true(pf2->sriov);
+        assert_int_equal(pf2->num_vfs, 0);
+
+        /* four vendor-VFIO parents; the busy VF lists no creatable type */
+        assert_int_equal(host->n_parents, 4);
+        assert_int_equal(vgpu_host_find_parent(host, "0000:41:00.4")->n_types, 0);
+        const struct vgpu_type *t = find_type(host, "0000:41:00.5", "1152");
+        assert_string_equal(t->name, "NVIDIA L40S-8Q");
+        assert_int_equal(t->kind, VGPU_TYPE_NVIDIA_VFIO);
+        assert_int_equal(t->available_instances, 1);
+        assert_int_equal(t->framebuffer_bytes, -1);             /* not in the driver's text: null */
+        assert_int_equal(t->max_instances, -1);
+        assert_string_equal(find_type(host, "0000:41:00.7", "1162")->name, "NVIDIA L40S-8A");
+
+        /* the VF with a type set is an instance without UUID */
+        assert_int_equal(host->n_instances, 1);
+        assert_string_equal(host->instances[0].uuid, "");
+        assert_string_equal(host->instances[0].parent, "0000:41:00.4");
+        assert_string_equal(host->instances[0].type, "1152");
+        assert_int_equal(host->instances[0].kind, VGPU_TYPE_NVIDIA_VFIO);
+        assert_int_equal(host->instances[0].iommu_group, 9);
+        vgpu_host_free(host);
+}
+
+static void test_amd_mxgpu(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("amd-mxgpu", VGPU_SCAN_ALL);
+        assert_int_equal(host->n_gpus, 5);
+        const struct vgpu_gpu *pf = vgpu_host_find_gpu(host, "0000:03:00.0");
+        assert_string_equal(pf->driver, "gim");
+        assert_int_equal(pf->vendor_id, 0x1002);
+        assert_int_equal(pf->device_id, 0x73a1);
+        assert_int_equal(pf->total_vfs, 4);
+        assert_int_equal(pf->num_vfs, 4);
+        assert_int_equal(pf->hwmon_temp_mc, 38000);
+        assert_true(pf->hwmon_crit_mc > pf->hwmon_temp_mc);
+        const struct vgpu_gpu *vf = vgpu_host_find_gpu(host, "0000:03:02.3");
+        assert_string_equal(vf->driver, "vfio-pci");
+        assert_int_equal(vf->device_id, 0x73ae);
+        assert_string_equal(vf->physfn, "0000:03:00.0");
+        assert_int_equal(host->n_parents, 0);
+        assert_int_equal(host->n_instances, 0);
+        assert_null(pf->nvml);
+        vgpu_host_free(host);
+}
+
+static void test_intel_gvtg(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("intel-gvtg", VGPU_SCAN_ALL);
+        assert_int_equal(host->n_gpus, 1);
+        const struct vgpu_parent *p = vgpu_host_find_parent(host, "0000:00:02.0");
+        assert_non_null(p);
+        assert_string_equal(p->driver, "i915");
+        assert_int_equal(p->n_types, 4);
+        const struct vgpu_type *t = find_type(host, "0000:00:02.0", "i915-GVTg_V5_4");
+        assert_string_equal(t->name, "GVTg_V5_4");
+        assert_int_equal(t->framebuffer_bytes, (128LL + 512) << 20);     /* low_gm + high_gm */
+        assert_int_equal(t->max_instances, -1);
+        assert_int_equal(t->available_instances, 4);
+        assert_int_equal(find_type(host, "0000:00:02.0", "i915-GVTg_V5_8")->framebuffer_bytes, (64LL + 384) << 20);
+        assert_int_equal(host->n_instances, 1);
+        assert_string_equal(host->instances[0].type, "i915-GVTg_V5_4");
+        vgpu_host_free(host);
+}
+
+static void test_kernel_samples(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("kernel-samples", VGPU_SCAN_ALL);
+        assert_int_equal(host->n_gpus, 1);
+        assert_string_equal(host->gpus[0].driver, "bochs-drm");
+        assert_int_equal(host->gpus[0].iommu_group, -1);       /* no IOMMU in this guest */
+
+        assert_int_equal(host->n_parents, 3);
+        assert_string_equal(host->parents[0].name, "mbochs");
+        assert_string_equal(host->parents[1].name, "mdpy");
+        assert_string_equal(host->parents[2].name, "mtty");
+        assert_null(host->parents[2].gpu);
+
+        const struct vgpu_type *t = find_type(host, "mtty", "mtty-1");
+        assert_string_equal(t->name, "Single port serial");
+        assert_null(t->description);                            /* mtty has no description file */
+        assert_int_equal(t->available_instances, 24);
+        assert_int_equal(t->framebuffer_bytes, -1);
+        assert_int_equal(find_type(host, "mtty", "mtty-2")->available_instances, 12);
+
+        t = find_type(host, "mbochs", "mbochs-small");
+        assert_string_equal(t->description, "virtual display, 4 MB video memory");
+        assert_int_equal(t->framebuffer_bytes, 4LL << 20);
+        assert_int_equal(t->available_instances, 64);
+        assert_int_equal(find_type(host, "mbochs", "mbochs-large")->framebuffer_bytes, 64LL << 20);
+        assert_int_equal(find_type(host, "mbochs", "mbochs-medium")->available_instances, 16);
+
+        t = find_type(host, "mdpy", "mdpy-hd");
+        assert_string_equal(t->description, "virtual display, 1920x1080 framebuffer");
+        assert_int_equal(t->framebuffer_bytes, -1);             /* resolution, not a size: null */
+        assert_int_equal(host->n_instances, 0);
+        vgpu_host_free(host);
+}
+
+static void test_empty(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("empty", VGPU_SCAN_ALL);
+        assert_int_equal(host->n_gpus, 0);
+        assert_int_equal(host->n_parents, 0);
+        assert_int_equal(host->n_instances, 0);
+        assert_int_equal(host->n_groups, 0);
+        assert_null(vgpu_host_find_gpu(host, "0000:00:02.0"));
+        assert_null(vgpu_host_find_group(host, 0));
+        vgpu_host_free(host);
+}
+
+static void test_missing_root(void **state) {
+        (void) state;
+        /* a root without /sys at all (a container): an empty host, not an error */
+        setenv("VGPU_ROOT", "/nonexistent-vgpu-root", 1);
+        struct vgpu_error err = {};
+        struct vgpu_host *host = NULL;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &host, &err), 0);
+        assert_int_equal(host->n_gpus, 0);
+        assert_null(host->kernel_release);
+        vgpu_host_free(host);
+}
+
+static void test_bdf_normalize(void **state) {
+        (void) state;
+        char b[VGPU_BDF_MAX];
+        assert_int_equal(vgpu_bdf_normalize("3b:00.0", b), 0);
+        assert_string_equal(b, "0000:3b:00.0");
+        assert_int_equal(vgpu_bdf_normalize("0000:3B:00.1", b), 0);
+        assert_string_equal(b, "0000:3b:00.1");
+        assert_int_equal(vgpu_bdf_normalize("10000:00:00.0", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("3b:20.0", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("3b:00.8", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("mdpy", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("3b:00", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("3b.00.0", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("0:0:3b:00.0", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("", b), -EINVAL);
+        assert_int_equal(vgpu_bdf_normalize("3b:00.0x", b), -EINVAL);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_nvidia_mdev),
+                cmocka_unit_test(test_scan_flags),
+                cmocka_unit_test(test_nvidia_sriov_vfio),
+                cmocka_unit_test(test_amd_mxgpu),
+                cmocka_unit_test(test_intel_gvtg),
+                cmocka_unit_test(test_kernel_samples),
+                cmocka_unit_test(test_empty),
+                cmocka_unit_test(test_missing_root),
+                cmocka_unit_test(test_bdf_normalize),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

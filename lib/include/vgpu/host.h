@@ -65,7 +65,7 @@ struct vgpu_gpu {
         char *vendor_name;              /* pci.ids, with VGPU_SCAN_NAMES; else NULL */
         char *device_name;
         char *driver;                   /* bound driver, NULL when none */
-        int iommu_group;                /* -1 when the IOMMU is off */
+        int iommu_group;                /* -1 when the IOMMU is off (or not asked: GROUPS) */
         int numa_node;                  /* -1 when unknown; a VF has its PF's */
         struct vgpu_link link;          /* a VF shares its PF's link: zeros for VFs */
 
@@ -103,6 +103,9 @@ struct vgpu_type {
         int64_t framebuffer_bytes;      /* parsed from the vendor's description; -1 unknown */
         int64_t max_instances;          /* parsed from the vendor's description; -1 unknown */
         enum vgpu_type_kind kind;
+
+        /* private to libvgpu: the strings belong to the same type of another parent */
+        bool borrowed_strings;
 };
 
 /* A device that can host vGPUs: an mdev parent, or a vendor-VFIO VF. */
@@ -151,16 +154,18 @@ struct vgpu_host {
 };
 
 /*
- * What to read beyond the GPUs' ids, driver, IOMMU group, VF/PF relation and the instances,
- * which are always read. Each costs time on big hosts, so commands ask for what they show.
+ * What to read beyond the GPUs' ids, driver, SR-IOV state and VF/PF relation, which are always
+ * read. Each costs time on big hosts (thousands of sysfs reads), so commands ask for what they
+ * show; fields not asked for keep their "unknown" value.
  */
 enum {
-        VGPU_SCAN_TYPES   = 1 << 0,     /* mdev parents and their types */
-        VGPU_SCAN_GROUPS  = 1 << 1,     /* members of every GPU's IOMMU group */
-        VGPU_SCAN_NAMES   = 1 << 2,     /* vendor/device names from pci.ids (libpci) */
-        VGPU_SCAN_NVML    = 1 << 3,     /* NVML readings, if libnvidia-ml.so.1 loads */
-        VGPU_SCAN_DETAILS = 1 << 4,     /* link, NUMA, SR-IOV, BARs, hwmon of physical functions */
-        VGPU_SCAN_ALL     = 0xff,
+        VGPU_SCAN_TYPES     = 1 << 0,   /* mdev parents and their types */
+        VGPU_SCAN_GROUPS    = 1 << 1,   /* IOMMU group of each GPU, and each group's members */
+        VGPU_SCAN_NAMES     = 1 << 2,   /* vendor/device names from pci.ids (libpci) */
+        VGPU_SCAN_NVML      = 1 << 3,   /* NVML readings, if libnvidia-ml.so.1 loads */
+        VGPU_SCAN_DETAILS   = 1 << 4,   /* link, NUMA, BARs, hwmon of physical functions */
+        VGPU_SCAN_INSTANCES = 1 << 5,   /* vGPU instances */
+        VGPU_SCAN_ALL       = 0xff,
 };
 
 /* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */

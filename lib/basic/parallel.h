@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * parallel.h — run fn(i) for i in [0, n) on up to one thread per CPU.
+ *
+ * Reading a large host is thousands of small sysfs reads whose cost is the kernel's own work
+ * (path walk, open, read): spread over the cores it shrinks, which nothing else can do. Small
+ * jobs stay on the calling thread: a thread costs more than a few hundred reads.
+ */
+#pragma once
+
+#include <stddef.h>
+
+/*
+ * Items are handed out one at a time from a shared counter. The first negative return stops
+ * the handing out and is returned (items already running finish). fn must be thread-safe for
+ * distinct i. Threads are used only when n >= 2 * min_per_thread.
+ */
+int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *userdata), void *userdata);

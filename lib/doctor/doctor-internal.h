@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * doctor-internal.h — what the doctor's runner (doctor.c) and its checks (checks-*.c) share:
+ * the check table's shape, how a check adds a result, a growable text buffer for evidence and
+ * remedies, and the few host reads that several checks make.
+ *
+ * A check is one function. Host-wide checks add one result; per-GPU checks are called once per
+ * physical GPU by the runner, which also adds the single "no GPU" skip on a host without one.
+ * Checks return 0, or -ENOMEM: a finding is a result, never an error.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "basic/macro.h"
+#include "vgpu/doctor.h"
+#include "vgpu/host.h"
+
+#define PCI_VENDOR_NVIDIA 0x10de
+#define PCI_VENDOR_AMD    0x1002
+#define PCI_VENDOR_INTEL  0x8086
+#define PCI_CLASS_BRIDGE_PCI 0x0604     /* class code >> 8 */
+
+/* A growable string. Appends after a failed allocation are dropped and `oom` is set, so a
+ * check can build its text in straight-line code and test once. */
+struct text {
+        char *s;
+        size_t len, allocated;
+        bool oom;
+};
+
+void text_append(struct text *t, const char *fmt, ...) _printf_(2, 3);
+/* Append a line: a "\n" first when the text is not empty. */
+void text_line(struct text *t, const char *fmt, ...) _printf_(2, 3);
+/* The string so far ("" when empty); NULL after a failed allocation. */
+const char *text_get(const struct text *t);
+void text_done(struct text *t);
+#define _cleanup_text_ _cleanup_(text_done)
+
+/* The running doctor: the snapshot, the results so far, lazily opened libpci. */
+struct doctor {
+        const struct vgpu_host *host;
+        const char *check_id;           /* the id of the check that is running */
+        struct vgpu_check_result *results;
+        size_t n_results, allocated;
+        struct pci_access *pacc;        /* see pci-config.c */
+        bool pacc_failed;
+};
+
+/*
+ * Add a result for the running check. subject is a BDF or NULL; evidence may be NULL (no
+ * lines); remedy is dropped unless status is warn or fail. Returns 0 or -ENOMEM (also when
+ * evidence ran out of memory while being built).
+ */
+int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status status, const struct text *evidence,
+               const char *remedy, const char *summary_fmt, ...) _printf_(6, 7);
+
+struct doctor_check {
+        const char *id;
+        /* exactly one of these */
+        int (*host)(struct doctor *d);
+        int (*gpu)(struct doctor *d, const struct vgpu_gpu *g);
+};
+
+/* The table, in the order the checks run (doctor.c). */
+extern const struct doctor_check doctor_checks[];
+extern const size_t doctor_n_checks;
+
+/* checks-system.c */
+int check_privileges(struct doctor *d);
+int check_kernel_version(struct doctor *d);
+int check_kernel_headers(struct doctor *d);
+int check_tools_present(struct doctor *d);
+/* checks-iommu.c */
+int check_iommu_enabled(struct doctor *d);
+int check_iommu_cmdline(struct doctor *d);
+int check_iommu_group_viable(struct doctor *d, const struct vgpu_gpu *g);
+/* checks-pci.c */
+int check_sriov_capable(struct doctor *d, const struct vgpu_gpu *g);
+int check_bar_above4g(struct doctor *d, const struct vgpu_gpu *g);
+int check_pcie_link(struct doctor *d, const struct vgpu_gpu *g);
+/* checks-secureboot.c */
+int check_secureboot_modules(struct doctor *d);
+/* checks-driver.c */
+int check_driver_loaded(struct doctor *d, const struct vgpu_gpu *g);
+int check_mdev_types(struct doctor *d, const struct vgpu_gpu *g);
+int check_gpu_models_mixed(struct doctor *d);
+int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g);
+/* checks-thermal.c */
+int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
+
+/*
+ * The GPUs the doctor looks at: physical functions (not VFs) of the vendors whose drivers
+ * host vGPUs. Other display functions — a server's BMC console (ASPEED, Matrox), an emulated
+ * VGA — can never host one, and failing on them would make every healthy server "broken".
+ */
+bool doctor_is_gpu(const struct vgpu_gpu *g);
+
+/* Is g bound to a driver that can carve it into vGPUs (nvidia, i915/xe, gim/amdgpu with
+ * SR-IOV)? */
+bool doctor_gpu_driver_hosts_vgpus(const struct vgpu_gpu *g);
+
+/* "NVIDIA", "AMD", "Intel" or "0x1234". buf is used for the last. */
+const char *doctor_vendor_name(uint16_t vendor_id, char buf[static 8]);
+
+/* doctor-read.c: host files beyond the snapshot, all under VGPU_ROOT. */
+
+/* A whole file (looping read: /proc/cpuinfo and /etc/default/grub exceed a page). Returns its
+ * length, -ENOENT when absent, or -errno. */
+int doctor_read_file(const char *path, char **ret);
+/* Does path exist under the root? A final symlink is followed inside the root (an absolute
+ * target like /usr/src/linux-headers-X is prefixed too), so a fixture never reaches the real
+ * host and a dangling link reads as absent. On true, *ret_target (if given) is the link's
+ * target, or "" when path is no link. */
+bool doctor_path_exists(const char *path, char *ret_target, size_t size);
+/* Is the kernel module loaded (/sys/module/NAME exists)? */
+bool doctor_module_loaded(const char *name);
+/* The module of a PCI driver (/sys/bus/pci/drivers/DRIVER/module), else the driver's name
+ * with '-' turned into '_', as the kernel names modules. */
+void doctor_driver_module(const char *driver, char *buf, size_t size);
+/* CPU vendor from /proc/cpuinfo ("GenuineIntel", "AuthenticAMD"), "" when unknown. */
+void doctor_cpu_vendor(char *buf, size_t size);
+/* Number of entries of /sys/kernel/iommu_groups; 0 when absent. */
+int doctor_count_iommu_groups(void);
+
+/* cmdline.c: the kernel command line and the GRUB setting that makes it. */
+
+/* /proc/cmdline into buf ("" when unreadable). */
+void cmdline_read(char *buf, size_t size);
+/* Is `word` on the command line? A word "key=value" matches exactly; a bare "key=" matches any
+ * value of key and returns its value in ret_value (if given). */
+bool cmdline_has(const char *cmdline, const char *word);
+bool cmdline_value(const char *cmdline, const char *key, char *ret_value, size_t size);
+/*
+ * Append to t the remedy that puts `words` on the kernel command line for good: the
+ * GRUB_CMDLINE_LINUX_DEFAULT line of /etc/default/grub as it is now with the words added (a
+ * word "key=value" replaces another value of the same key), then update-grub and a reboot.
+ * words is NULL-terminated. The GRUB line as found is added to evidence (may be NULL).
+ */
+void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *const *words);
+
+/* pci-config.c: config-space capabilities through libpci. */
+
+/* Does the function have extended capability `id` (PCI_EXT_CAP_ID_*)? 1 yes, 0 no, -errno
+ * when its config space cannot be read. */
+int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id);
+void doctor_pci_done(struct doctor *d);

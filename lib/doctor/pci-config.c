@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pci-config.c — config-space capabilities for the checks, read through libpci from the same
+ * sysfs `config` files lspci reads (under VGPU_ROOT, so fixtures carry a config blob).
+ *
+ * The kernel hides what firmware disabled: with SR-IOV off in the BIOS there is no
+ * sriov_totalvfs, yet the capability is still in config space. Only config space tells
+ * "this card could, the firmware won't" apart from "this card can't".
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pci/pci.h>
+
+#include "basic/root.h"
+#include "doctor-internal.h"
+
+/* libpci's error callback must not return and its default one exits; a library may not, so
+ * an error jumps back to the call that caused it and the answer becomes "unreadable". */
+static __thread jmp_buf pci_error_jump;
+
+_Noreturn static void pci_error_jump_back(char *msg, ...) {
+        (void) msg;
+        longjmp(pci_error_jump, 1);
+}
+
+static void pci_quiet(char *msg, ...) {
+        (void) msg;
+}
+
+/* Open libpci on <root>/sys/bus/pci once per doctor run. */
+static struct pci_access *pci_open(struct doctor *d) {
+        if (d->pacc || d->pacc_failed)
+                return d->pacc;
+
+        char sysfs[4096];
+        if (root_path(sysfs, sizeof(sysfs), "/sys/bus/pci") < 0) {
+                d->pacc_failed = true;
+                return NULL;
+        }
+        struct pci_access *volatile pacc = pci_alloc();
+        if (!pacc) {
+                d->pacc_failed = true;
+                return NULL;
+        }
+        pacc->error = pci_error_jump_back;
+        pacc->warning = pci_quiet;
+        pacc->debug = pci_quiet;
+        if (setjmp(pci_error_jump)) {
+                pci_cleanup(pacc);
+                d->pacc_failed = true;
+                return NULL;
+        }
+        pacc->method = PCI_ACCESS_SYS_BUS_PCI;
+        pci_set_param(pacc, (char *) "sysfs.path", sysfs);
+        pci_init(pacc);
+        d->pacc = pacc;
+        return pacc;
+}
+
+void doctor_pci_done(struct doctor *d) {
+        if (d->pacc)
+                pci_cleanup(d->pacc);
+        d->pacc = NULL;
+}
+
+int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
+        unsigned dom, bus, dev, fn;
+        if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+                return -EINVAL;
+
+        /* libpci reads 0xff.. for a missing file and would chase garbage capability pointers. */
+        char path[128];
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+        if (root_access(path, R_OK) < 0)
+                return -ENOENT;
+
+        struct pci_access *pacc = pci_open(d);
+        if (!pacc)
+                return -EIO;
+
+        struct pci_dev *volatile pdev = NULL;
+        if (setjmp(pci_error_jump)) {
+                if (pdev)
+                        pci_free_dev(pdev);
+                return -EIO;
+        }
+        pdev = pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
+        if (!pdev)
+                return -ENOMEM;
+        pci_fill_info(pdev, PCI_FILL_CAPS | PCI_FILL_EXT_CAPS);
+        int found = pci_find_cap(pdev, id, PCI_CAP_EXTENDED) != NULL;
+        pci_free_dev(pdev);
+        return found;
+}

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * slice-sched.c — the time-slice scheduler of one GPU, shared by all its slices: who holds the
+ * GPU (a turn), who gets it next, and what each turn cost.
+ *
+ * A turn belongs to one slice; every process of that slice may launch during it. A turn ends at
+ * its deadline: the participants wait for their queued GPU work (the shim measures it with
+ * events), report when it completed, and the last one out closes the turn, charges the slice the
+ * GPU time measured from the turn's first launch to its last completion, and grants the next.
+ * Charges, not deadlines, decide the shares, so a kernel that overruns its turn is paid for
+ * later (deficit round robin): long kernels cannot skew the shares.
+ *   fixed-share  token bucket refilled at weight % of wall time; no turn while it is empty, even
+ *                on an idle GPU (a hard cap); served before equal-share slices (a guarantee).
+ *   equal-share  deficit round robin among the slices that want the GPU; a turn is extended
+ *                without any synchronization while no other slice waits (idle time goes to the
+ *                active ones, and a lone tenant pays nothing).
+ *   best-effort  not scheduled at all.
+ * A process dying inside the lock leaves it EOWNERDEAD; the state is repaired and every turn
+ * ends by its deadline, so a dead holder delays the others by at most one grace period.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "slice.h"
+
+/* A slice wants the GPU if one of its processes asked within this many quanta (waiters ask
+ * again at least once a quantum). */
+#define WANT_QUANTA 3
+/* A turn held past its deadline by participants not waiting for the GPU (busy on the CPU, or
+ * dead) is closed by the others after this many quanta. */
+#define GRACE_QUANTA 2
+/* ...and even one whose participants say they wait for the GPU, after this long. */
+#define HARD_OVERRUN_NS UINT64_C(1000000000)
+
+static void futex_wake_all(_Atomic uint32_t *word) {
+        syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+int vgpu_sched_init(struct vgpu_sched *sch, uint64_t quantum_ns) {
+        pthread_mutexattr_t a;
+        int r = pthread_mutexattr_init(&a);
+        if (r)
+                return -r;
+        r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        if (!r)
+                r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        if (!r)
+                r = pthread_mutex_init(&sch->lock, &a);
+        pthread_mutexattr_destroy(&a);
+        if (r)
+                return -r;
+        sch->quantum_ns = quantum_ns;
+        return 0;
+}
+
+/* Bring the fields a dead lock holder may have left half-written back to a valid state. */
+static void sched_repair(struct vgpu_slice_shm *shm) {
+        struct vgpu_sched *sch = &shm->sched;
+        if (atomic_load(&sch->owner) > VGPU_SLICE_MAX)
+                atomic_store(&sch->owner, 0);
+        if (sch->last_owner > VGPU_SLICE_MAX)
+                sch->last_owner = 0;
+        if (sch->participants < 0)
+                sch->participants = 0;
+        if (sch->blocked < 0 || sch->blocked > sch->participants)
+                sch->blocked = sch->participants;
+}
+
+static int sched_lock(struct vgpu_slice_shm *shm) {
+        int r = pthread_mutex_lock(&shm->sched.lock);
+        if (r == EOWNERDEAD) {
+                sched_repair(shm);
+                r = pthread_mutex_consistent(&shm->sched.lock);
+        }
+        return -r;
+}
+
+static void sched_unlock(struct vgpu_slice_shm *shm) {
+        pthread_mutex_unlock(&shm->sched.lock);
+}
+
+static bool slice_gated(const struct vgpu_slice *s) {
+        return atomic_load_explicit(&s->state, memory_order_acquire) == VGPU_SLICE_STATE_ACTIVE &&
+               s->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
+}
+
+static bool slice_wants(const struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
+        uint64_t w = atomic_load_explicit(&s->want_ns, memory_order_relaxed);
+        return w != 0 && (w > now || now - w <= WANT_QUANTA * quantum);
+}
+
+bool vgpu_sched_contended(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                if (i != index && slice_gated(&shm->slices[i]) &&
+                    slice_wants(&shm->slices[i], now, shm->sched.quantum_ns))
+                        return true;
+        return false;
+}
+
+/* Fixed share: add weight % of the time since the last refill, up to a burst of two quanta. */
+static void refill(struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
+        if (now > s->budget_stamp_ns) {
+                uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
+                int64_t cap = (int64_t) (2 * quantum);
+                s->budget_ns = s->budget_ns + (int64_t) add > cap ? cap : s->budget_ns + (int64_t) add;
+                s->budget_stamp_ns = now;
+        }
+}
+
+static void charge_slice(struct vgpu_slice *s, uint64_t ns, uint64_t now, uint64_t quantum) {
+        atomic_fetch_add(&s->gpu_ns, ns);
+        if (s->policy == VGPU_SLICE_POLICY_FIXED_SHARE) {
+                refill(s, now, quantum);
+                s->budget_ns -= (int64_t) ns;
+        } else
+                s->deficit_ns -= (int64_t) ns;
+}
+
+/*
+ * The slice to serve next, in rotation after the last owner: fixed-share slices with budget
+ * first, then equal-share by deficit round robin. -1 when none may run now; *until is then
+ * lowered to when a fixed-share budget refills.
+ */
+static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) {
+        struct vgpu_sched *sch = &shm->sched;
+        uint64_t q = sch->quantum_ns;
+        unsigned start = sch->last_owner;       /* index + 1 of the last owner = the next index */
+
+        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
+                unsigned i = (start + k) % VGPU_SLICE_MAX;
+                struct vgpu_slice *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_FIXED_SHARE || !slice_wants(s, now, q))
+                        continue;
+                refill(s, now, q);
+                if (s->budget_ns > 0)
+                        return (int) i;
+                uint64_t refill_at = now + (uint64_t) (-s->budget_ns) * 100 / s->weight + 1;
+                if (refill_at < *until)
+                        *until = refill_at;
+        }
+
+        int64_t best = INT64_MIN;
+        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
+                unsigned i = (start + k) % VGPU_SLICE_MAX;
+                struct vgpu_slice *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
+                        continue;
+                if (s->deficit_ns > 0)
+                        return (int) i;
+                if (s->deficit_ns > best)
+                        best = s->deficit_ns;
+        }
+        if (best == INT64_MIN)
+                return -1;
+
+        /* Nobody has credit left: as many DRR rounds as the best-placed slice needs, at once.
+         * Credit is capped at one quantum so that idle slices do not bank time. */
+        int64_t rounds = (1 - best) / (int64_t) q + 1;
+        int pick = -1;
+        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
+                unsigned i = (start + k) % VGPU_SLICE_MAX;
+                struct vgpu_slice *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
+                        continue;
+                s->deficit_ns += rounds * (int64_t) q;
+                if (s->deficit_ns > (int64_t) q)
+                        s->deficit_ns = (int64_t) q;
+                if (pick < 0 && s->deficit_ns > 0)
+                        pick = (int) i;
+        }
+        return pick;
+}
+
+static void bump_wake(struct vgpu_sched *sch) {
+        atomic_fetch_add(&sch->wake, 1);
+        futex_wake_all(&sch->wake);
+}
+
+static void grant(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
+        struct vgpu_sched *sch = &shm->sched;
+        uint32_t turn = atomic_load(&sch->turn) + 1;
+        if (turn == 0)
+                turn = 1;               /* 0 means "in no turn" to the shim */
+        sch->grant_ns = now;
+        sch->first_ns = 0;
+        sch->last_ns = 0;
+        sch->participants = 0;
+        sch->blocked = 0;
+        memset(sch->parts, 0, sizeof(sch->parts));
+        atomic_store(&sch->deadline_ns, now + sch->quantum_ns);
+        atomic_store(&sch->turn, turn);
+        atomic_store(&sch->owner, index + 1);
+        atomic_fetch_add(&shm->slices[index].turns, 1);
+        bump_wake(sch);
+}
+
+/* End the current turn, charge it, and hand the GPU to the next slice if one may run. */
+static void close_turn(struct vgpu_slice_shm *shm, uint64_t now, bool forced) {
+        struct vgpu_sched *sch = &shm->sched;
+        unsigned owner = atomic_load(&sch->owner);
+        if (owner == 0)
+                return;
+        struct vgpu_slice *s = &shm->slices[owner - 1];
+        uint64_t charge = 0;
+        if (forced) {
+                /* Participants still out there will add what ran past now (see leave). */
+                charge = sch->first_ns && now > sch->first_ns ? now - sch->first_ns : 0;
+                s->forced_turn = atomic_load(&sch->turn);
+                s->forced_end_ns = now;
+        } else if (sch->first_ns && sch->last_ns > sch->first_ns)
+                charge = sch->last_ns - sch->first_ns;
+        charge_slice(s, charge, now, sch->quantum_ns);
+        sch->last_owner = owner;
+        atomic_store(&sch->owner, 0);
+
+        uint64_t until = UINT64_MAX;
+        int next = pick_next(shm, now, &until);
+        if (next >= 0)
+                grant(shm, (unsigned) next, now);
+        else
+                bump_wake(sch);
+}
+
+static bool parts_all_dead(const struct vgpu_sched *sch) {
+        uint64_t myns = vgpu_proc_pidns();
+        int seen = 0;
+        for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++) {
+                const struct vgpu_slice_part *p = &sch->parts[i];
+                if (p->pid == 0)
+                        continue;
+                if ((p->pidns && myns && p->pidns != myns) || vgpu_proc_alive(p->pid, 0))
+                        return false;
+                seen++;
+        }
+        /* Participants we could not register are presumed alive. */
+        return seen >= sch->participants;
+}
+
+/* May the turn, past its deadline (or never joined), be closed by someone else now? */
+static bool closeable(const struct vgpu_sched *sch, uint64_t now) {
+        uint64_t deadline = atomic_load(&sch->deadline_ns), q = sch->quantum_ns;
+        if (sch->participants <= 0)
+                /* Granted but nobody came: a live grantee joins within microseconds. */
+                return now >= deadline || (sch->first_ns == 0 && now >= sch->grant_ns + q / 2);
+        if (now < deadline)
+                return false;
+        if (now >= deadline + HARD_OVERRUN_NS)
+                return true;
+        if (sch->blocked == 0 && now >= deadline + GRACE_QUANTA * q)
+                return true;
+        return parts_all_dead(sch);
+}
+
+static void join(struct vgpu_slice_shm *shm, uint64_t now, struct vgpu_sched_ticket *ret) {
+        struct vgpu_sched *sch = &shm->sched;
+        sch->participants++;
+        for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
+                if (sch->parts[i].pid == 0) {
+                        sch->parts[i] = (struct vgpu_slice_part) { .pid = getpid(), .pidns = vgpu_proc_pidns() };
+                        break;
+                }
+        if (sch->first_ns == 0 || now < sch->first_ns)
+                sch->first_ns = now;
+        ret->turn = atomic_load(&sch->turn);
+        ret->deadline_ns = atomic_load(&sch->deadline_ns);
+}
+
+int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, struct vgpu_sched_ticket *ret,
+                     uint32_t *ret_wake, uint64_t *ret_until) {
+        struct vgpu_sched *sch = &shm->sched;
+        uint64_t q = sch->quantum_ns;
+        if (index >= VGPU_SLICE_MAX)
+                return -EINVAL;
+        atomic_store_explicit(&shm->slices[index].want_ns, now, memory_order_relaxed);
+
+        int r = sched_lock(shm);
+        if (r < 0)
+                return r;
+        uint64_t until = now + q;
+        unsigned owner = atomic_load(&sch->owner);
+        uint64_t deadline = atomic_load(&sch->deadline_ns);
+        if (owner == index + 1 && now < deadline) {
+                join(shm, now, ret);
+                sched_unlock(shm);
+                return 0;
+        }
+        if (owner != 0) {
+                if (!closeable(sch, now)) {
+                        /* Look again at the deadline, then every quarter quantum for the grace. */
+                        until = now < deadline ? deadline : now + q / 4;
+                        goto wait;
+                }
+                close_turn(shm, now, sch->participants > 0);
+                owner = atomic_load(&sch->owner);
+        } else {
+                int next = pick_next(shm, now, &until);
+                if (next >= 0) {
+                        grant(shm, (unsigned) next, now);
+                        owner = (unsigned) next + 1;
+                }
+        }
+        if (owner == index + 1) {
+                join(shm, now, ret);
+                sched_unlock(shm);
+                return 0;
+        }
+        if (owner != 0)
+                until = atomic_load(&sch->deadline_ns);
+wait:
+        *ret_wake = atomic_load(&sch->wake);
+        *ret_until = until < now + q ? until : now + q;
+        sched_unlock(shm);
+        return -EAGAIN;
+}
+
+int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sched_ticket *t, uint64_t now) {
+        struct vgpu_sched *sch = &shm->sched;
+        struct vgpu_slice *s = &shm->slices[index];
+        if (s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || vgpu_sched_contended(shm, index, now))
+                return 0;
+        if (sched_lock(shm) < 0)
+                return 0;
+        int r = 0;
+        if (atomic_load(&sch->turn) == t->turn && atomic_load(&sch->owner) == index + 1 &&
+            !vgpu_sched_contended(shm, index, now)) {
+                /* Uncontended time is free: count it as used, but do not charge it. */
+                if (sch->first_ns && now > sch->first_ns)
+                        atomic_fetch_add(&s->gpu_ns, now - sch->first_ns);
+                sch->first_ns = now;
+                sch->last_ns = 0;
+                s->deficit_ns = (int64_t) sch->quantum_ns;
+                t->deadline_ns = now + sch->quantum_ns;
+                atomic_store(&sch->deadline_ns, t->deadline_ns);
+                r = 1;
+        }
+        sched_unlock(shm);
+        return r;
+}
+
+void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
+        if (sched_lock(shm) < 0)
+                return;
+        if (atomic_load(&shm->sched.turn) == turn && atomic_load(&shm->sched.owner) != 0) {
+                shm->sched.blocked += delta;
+                if (shm->sched.blocked < 0)
+                        shm->sched.blocked = 0;
+        }
+        sched_unlock(shm);
+}
+
+void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns) {
+        struct vgpu_sched *sch = &shm->sched;
+        struct vgpu_slice *s = &shm->slices[index];
+        if (sched_lock(shm) < 0)
+                return;
+        uint64_t now = vgpu_now_ns();
+        if (atomic_load(&sch->turn) == turn && atomic_load(&sch->owner) == index + 1) {
+                if (end_ns > sch->last_ns)
+                        sch->last_ns = end_ns;
+                sch->participants--;
+                pid_t me = getpid();
+                for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
+                        if (sch->parts[i].pid == me) {
+                                sch->parts[i] = (struct vgpu_slice_part) {};
+                                break;
+                        }
+                if (sch->participants <= 0)
+                        close_turn(shm, now, false);
+        } else if (s->forced_turn == turn && end_ns > s->forced_end_ns)
+                /* Closed without us: what ran after that is an overrun, paid now. */
+                charge_slice(s, end_ns - s->forced_end_ns, now, sch->quantum_ns);
+        sched_unlock(shm);
+}
+
+void vgpu_sched_wait(struct vgpu_slice_shm *shm, uint32_t wake, uint64_t until) {
+        uint64_t now = vgpu_now_ns();
+        if (until <= now)
+                return;
+        uint64_t d = until - now;
+        struct timespec ts = { .tv_sec = (time_t) (d / 1000000000), .tv_nsec = (long) (d % 1000000000) };
+        /* A shared (not private) futex: the word is in a file mapping of several processes. */
+        syscall(SYS_futex, &shm->sched.wake, FUTEX_WAIT, wake, &ts, NULL, 0);
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# doctor.sh — `vgpuctl doctor` from the outside, on fixture hosts: exit codes (1 on a failed
+# check, 0 otherwise, 2 for usage), the text report, --json's shape and --check.
+# Needs VGPUCTL, FIXTURES and NVML_DOUBLE (set by tests/meson.build).
+set -uo pipefail
+
+failures=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+        echo "FAIL: $*" >&2
+        failures=$((failures + 1))
+}
+
+# doctor HOST [ARGS...]: run it with the NVML double; stdout, stderr and rc land in $tmp.
+doctor() {
+        local host=$1
+        shift
+        VGPU_ROOT="$FIXTURES/$host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" doctor "$@" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+}
+
+expect_rc() {
+        [[ $rc == "$1" ]] || fail "$2: exit $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"
+}
+
+expect_out() {
+        grep -qF -- "$1" "$tmp/out" || fail "$2: output lacks '$1'"
+}
+
+# A healthy host: every check passes or skips; exit 0, nothing on stderr.
+doctor nvidia-mdev
+expect_rc 0 "nvidia-mdev"
+expect_out "PASS  privileges" "nvidia-mdev"
+expect_out "PASS  thermal.margin      0000:3b:00.0  41 C" "nvidia-mdev"
+expect_out "32 results: 29 passed, 0 warnings, 0 failed, 3 skipped" "nvidia-mdev tally"
+[[ -s $tmp/err ]] && fail "nvidia-mdev: stderr not empty: $(cat "$tmp/err")"
+
+# Warnings alone do not fail the host.
+doctor broken-no-root
+expect_rc 0 "broken-no-root (warn only)"
+expect_out "WARN  privileges" "broken-no-root"
+
+# A failing host: exit 1, evidence and remedy under the failure.
+doctor broken-old-kernel
+expect_rc 1 "broken-old-kernel"
+expect_out "FAIL  kernel.version" "broken-old-kernel"
+expect_out "      evidence: /proc/sys/kernel/osrelease: 5.10.0-28-amd64" "broken-old-kernel"
+expect_out "      remedy:   Install a kernel of version 5.15 or newer" "broken-old-kernel"
+expect_out "1 failed" "broken-old-kernel tally"
+
+# --json: an array of objects with exactly the fixed keys; the same exit code.
+check_json() {
+        python3 - "$tmp/out" "$@" <<'EOF'
+import json, sys
+path, want_id, want_status = sys.argv[1], sys.argv[2], sys.argv[3]
+results = json.load(open(path))
+assert isinstance(results, list) and results, "not a non-empty array"
+keys = {"id", "status", "subject", "summary", "evidence", "remedy"}
+for r in results:
+    assert set(r) == keys, "keys %s" % sorted(r)
+    assert r["status"] in ("pass", "warn", "fail", "skip"), r
+    assert isinstance(r["summary"], str) and "\n" not in r["summary"], r
+    assert isinstance(r["evidence"], str), r
+    assert r["subject"] is None or isinstance(r["subject"], str), r
+    assert (r["remedy"] is not None) == (r["status"] in ("warn", "fail")), r
+got = [r["status"] for r in results if r["id"] == want_id]
+assert got and all(s == want_status for s in got), "%s: %s" % (want_id, got)
+EOF
+}
+doctor broken-old-kernel --json
+expect_rc 1 "broken-old-kernel --json"
+check_json kernel.version fail || fail "broken-old-kernel --json: bad JSON"
+python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out" || fail "broken-old-kernel --json does not parse"
+
+doctor broken-group-shared --pretty
+expect_rc 1 "broken-group-shared --pretty"
+check_json privileges pass || fail "broken-group-shared --pretty: bad JSON"
+python3 - "$tmp/out" <<'EOF' || fail "broken-group-shared --pretty: subjects"
+import json, sys
+r = {(x["id"], x["subject"]): x for x in json.load(open(sys.argv[1]))}
+assert r[("iommu.group_viable", "0000:60:00.0")]["status"] == "fail"
+assert r[("iommu.group_viable", "0000:3b:00.0")]["status"] == "pass"
+assert r[("privileges", None)]["status"] == "pass"
+assert "e1000e" in r[("iommu.group_viable", "0000:60:00.0")]["evidence"]
+EOF
+
+# A host without a GPU: no crash, a "no GPU" skip per GPU check.
+doctor empty --json
+expect_rc 1 "empty --json (IOMMU off)"
+python3 - "$tmp/out" <<'EOF' || fail "empty --json: no-GPU skips"
+import json, sys
+r = json.load(open(sys.argv[1]))
+mdev = [x for x in r if x["id"] == "mdev.types"]
+assert len(mdev) == 1 and mdev[0]["status"] == "skip" and mdev[0]["subject"] is None
+assert mdev[0]["summary"] == "no GPU"
+EOF
+
+# --check: only the named checks, and only they decide the exit code.
+doctor broken-old-kernel --check privileges,kernel.headers
+expect_rc 0 "--check privileges,kernel.headers"
+grep -q "kernel.version" "$tmp/out" && fail "--check: kernel.version printed though not asked for"
+expect_out "2 results: 2 passed" "--check tally"
+doctor broken-old-kernel -c kernel.version --json
+expect_rc 1 "-c kernel.version --json"
+python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["kernel.version"]' <"$tmp/out" ||
+        fail "-c kernel.version --json: not exactly one result"
+
+# Usage errors: exit 2 and one line on stderr.
+expect_usage() {
+        expect_rc 2 "$1"
+        [[ $(wc -l <"$tmp/err") == 1 ]] || fail "$1: stderr is not one line: $(cat "$tmp/err")"
+        grep -q '^vgpuctl: ' "$tmp/err" || fail "$1: stderr does not start with 'vgpuctl: '"
+        [[ -s $tmp/out ]] && fail "$1: printed a report"
+}
+doctor nvidia-mdev --bogus
+expect_usage "--bogus"
+doctor nvidia-mdev --check nosuch.check
+expect_usage "--check nosuch.check"
+grep -q "nosuch.check" "$tmp/err" || fail "--check nosuch.check: message does not name the id"
+doctor nvidia-mdev --check
+expect_usage "--check without an argument"
+doctor nvidia-mdev extra-argument
+expect_usage "extra argument"
+
+# Without NVML the NVIDIA-only readings are skipped, not failed.
+VGPU_ROOT="$FIXTURES/nvidia-mdev" LD_LIBRARY_PATH= "$VGPUCTL" doctor --json >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 0 "nvidia-mdev without NVML"
+check_json nvidia.persistence skip || fail "nvidia-mdev without NVML: persistence not skipped"
+
+if ((failures)); then
+        echo "doctor.sh: $failures failure(s)" >&2
+        exit 1
+fi
+echo "doctor.sh: all passed"

@@ -1,0 +1,765 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-doctor.c — lib/doctor: every check passing on a healthy fixture host and turning on a
+ * broken one (tests/fixtures/hosts/broken-*, made by gen-broken-hosts.py), with the exact
+ * status and the evidence and remedy an admin would act on; the healthy hosts' full status
+ * vectors; the broken hosts turning only the checks they break; and the helpers behind the
+ * remedies. Runs with LD_LIBRARY_PATH at the NVML double (tests/nvml-double).
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+#include "doctor/doctor-internal.h"
+#include "vgpu/doctor.h"
+
+struct run {
+        struct vgpu_host *host;
+        struct vgpu_doctor_report *report;
+        char fixture[64];
+};
+
+static void run_flags(struct run *run, const char *fixture, unsigned flags) {
+        struct vgpu_error err = {};
+        use_fixture(fixture);
+        snprintf(run->fixture, sizeof(run->fixture), "%s", fixture);
+        int r = vgpu_host_scan(flags, &run->host, &err);
+        if (r < 0)
+                fail_msg("%s: scan failed: %s", fixture, err.message);
+        r = vgpu_doctor_run(run->host, &run->report, &err);
+        if (r < 0)
+                fail_msg("%s: doctor failed: %s", fixture, err.message);
+}
+
+static void run_doctor(struct run *run, const char *fixture) {
+        run_flags(run, fixture, VGPU_SCAN_ALL);
+}
+
+static void run_done(struct run *run) {
+        vgpu_doctor_report_free(run->report);
+        vgpu_host_free(run->host);
+        *run = (struct run) {};
+}
+
+static const struct vgpu_check_result *find(const struct run *run, const char *id, const char *subject) {
+        for (size_t i = 0; i < run->report->n_results; i++) {
+                const struct vgpu_check_result *r = &run->report->results[i];
+                if (strcmp(r->id, id) == 0 && streq_ptr(r->subject, subject))
+                        return r;
+        }
+        fail_msg("%s: no result %s for %s", run->fixture, id, subject ? subject : "the host");
+        return NULL;
+}
+
+static void print_result(const char *fixture, const struct vgpu_check_result *r) {
+        print_error("%s: %s %s = %s\n  summary: %s\n  evidence: %s\n  remedy: %s\n", fixture, r->id,
+                    r->subject ? r->subject : "(host)", vgpu_check_status_to_string(r->status), r->summary, r->evidence,
+                    r->remedy ? r->remedy : "(null)");
+}
+
+static void expect_in(const char *fixture, const struct vgpu_check_result *r, const char *what, const char *text,
+                      const char *needle) {
+        if (!needle)
+                return;
+        if (!text || !strstr(text, needle)) {
+                print_result(fixture, r);
+                fail_msg("%s: %s of %s lacks \"%s\"", fixture, what, r->id, needle);
+        }
+}
+
+/* The result of check `id` for `subject` has `status`, and its summary, evidence and remedy
+ * hold the given pieces (NULL: not checked). Pass and skip results must have no remedy. */
+static void expect(const struct run *run, const char *id, const char *subject, enum vgpu_check_status status,
+                   const char *summary, const char *evidence, const char *remedy) {
+        const struct vgpu_check_result *r = find(run, id, subject);
+        if (r->status != status) {
+                print_result(run->fixture, r);
+                fail_msg("%s: %s is %s, expected %s", run->fixture, id, vgpu_check_status_to_string(r->status),
+                         vgpu_check_status_to_string(status));
+        }
+        assert_non_null(r->summary);
+        assert_non_null(r->evidence);
+        assert_null(strchr(r->summary, '\n'));
+        if (status == VGPU_CHECK_PASS || status == VGPU_CHECK_SKIP)
+                assert_null(r->remedy);
+        else
+                assert_non_null(r->remedy);
+        expect_in(run->fixture, r, "summary", r->summary, summary);
+        expect_in(run->fixture, r, "evidence", r->evidence, evidence);
+        expect_in(run->fixture, r, "remedy", r->remedy, remedy);
+}
+
+/* "id[@subject]=status\n" for every result, or only for warnings and failures. */
+static char *status_vector(const struct run *run, bool problems_only) {
+        static char buf[8192];
+        size_t n = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < run->report->n_results; i++) {
+                const struct vgpu_check_result *r = &run->report->results[i];
+                if (problems_only && r->status != VGPU_CHECK_WARN && r->status != VGPU_CHECK_FAIL)
+                        continue;
+                n += snprintf(buf + n, sizeof(buf) - n, "%s%s%s=%s\n", r->id, r->subject ? "@" : "",
+                              r->subject ? r->subject : "", vgpu_check_status_to_string(r->status));
+                assert_true(n < sizeof(buf));
+        }
+        return buf;
+}
+
+/* ---------------------------------------------------------------- the API */
+
+static void test_ids(void **state) {
+        (void) state;
+        static const char *const want[] = {
+                "privileges", "kernel.version", "kernel.headers", "tools.present", "iommu.enabled", "iommu.cmdline",
+                "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "secureboot.modules",
+                "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "thermal.margin", NULL,
+        };
+        const char *const *ids = vgpu_doctor_check_ids();
+        for (size_t i = 0; want[i]; i++) {
+                assert_non_null(ids[i]);
+                assert_string_equal(ids[i], want[i]);
+        }
+        assert_null(ids[ELEMENTSOF(want) - 1]);
+
+        assert_string_equal(vgpu_check_status_to_string(VGPU_CHECK_PASS), "pass");
+        assert_string_equal(vgpu_check_status_to_string(VGPU_CHECK_WARN), "warn");
+        assert_string_equal(vgpu_check_status_to_string(VGPU_CHECK_FAIL), "fail");
+        assert_string_equal(vgpu_check_status_to_string(VGPU_CHECK_SKIP), "skip");
+
+        struct vgpu_error err = {};
+        struct vgpu_doctor_report *report = NULL;
+        assert_int_equal(vgpu_doctor_run(NULL, &report, &err), -EINVAL);
+        assert_null(report);
+        assert_int_equal(err.code, -EINVAL);
+        vgpu_doctor_report_free(NULL);
+}
+
+/* ---------------------------------------------------------------- healthy hosts, whole */
+
+static void expect_vector(const char *fixture, const char *want) {
+        struct run run = {};
+        run_doctor(&run, fixture);
+        const char *got = status_vector(&run, false);
+        if (strcmp(got, want) != 0)
+                print_error("%s: status vector\n--- got\n%s--- expected\n%s", fixture, got, want);
+        assert_string_equal(got, want);
+        run_done(&run);
+}
+
+static void test_healthy_vectors(void **state) {
+        (void) state;
+        /* Everything passes except what does not apply: the T4 has no SR-IOV. */
+        expect_vector("nvidia-mdev",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
+                "iommu.group_viable@0000:3b:00.0=pass\n" "iommu.group_viable@0000:5e:00.0=pass\n"
+                "iommu.group_viable@0000:af:00.0=pass\n"
+                "sriov.capable@0000:3b:00.0=skip\n" "sriov.capable@0000:5e:00.0=skip\n" "sriov.capable@0000:af:00.0=skip\n"
+                "bar.above4g@0000:3b:00.0=pass\n" "bar.above4g@0000:5e:00.0=pass\n" "bar.above4g@0000:af:00.0=pass\n"
+                "pcie.link@0000:3b:00.0=pass\n" "pcie.link@0000:5e:00.0=pass\n" "pcie.link@0000:af:00.0=pass\n"
+                "secureboot.modules=pass\n"
+                "driver.loaded@0000:3b:00.0=pass\n" "driver.loaded@0000:5e:00.0=pass\n" "driver.loaded@0000:af:00.0=pass\n"
+                "mdev.types@0000:3b:00.0=pass\n" "mdev.types@0000:5e:00.0=pass\n" "mdev.types@0000:af:00.0=pass\n"
+                "gpu.models_mixed=pass\n"
+                "nvidia.persistence@0000:3b:00.0=pass\n" "nvidia.persistence@0000:5e:00.0=pass\n"
+                "nvidia.persistence@0000:af:00.0=pass\n"
+                "thermal.margin@0000:3b:00.0=pass\n" "thermal.margin@0000:5e:00.0=pass\n" "thermal.margin@0000:af:00.0=pass\n");
+        /* No iommu=pt on the command line; the second L40S has its VFs (its vGPUs) disabled. */
+        expect_vector("nvidia-sriov-vfio",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
+                "iommu.group_viable@0000:41:00.0=pass\n" "iommu.group_viable@0000:61:00.0=pass\n"
+                "sriov.capable@0000:41:00.0=pass\n" "sriov.capable@0000:61:00.0=pass\n"
+                "bar.above4g@0000:41:00.0=pass\n" "bar.above4g@0000:61:00.0=pass\n"
+                "pcie.link@0000:41:00.0=pass\n" "pcie.link@0000:61:00.0=pass\n"
+                "secureboot.modules=pass\n"
+                "driver.loaded@0000:41:00.0=pass\n" "driver.loaded@0000:61:00.0=pass\n"
+                "mdev.types@0000:41:00.0=pass\n" "mdev.types@0000:61:00.0=fail\n"
+                "gpu.models_mixed=pass\n"
+                "nvidia.persistence@0000:41:00.0=pass\n" "nvidia.persistence@0000:61:00.0=pass\n"
+                "thermal.margin@0000:41:00.0=pass\n" "thermal.margin@0000:61:00.0=pass\n");
+        /* MxGPU has no mdev types; the temperature comes from hwmon. */
+        expect_vector("amd-mxgpu",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=pass\n" "iommu.cmdline=pass\n" "iommu.group_viable@0000:03:00.0=pass\n"
+                "sriov.capable@0000:03:00.0=pass\n" "bar.above4g@0000:03:00.0=pass\n" "pcie.link@0000:03:00.0=pass\n"
+                "secureboot.modules=pass\n" "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
+                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "thermal.margin@0000:03:00.0=pass\n");
+        /* An integrated GPU: no link, no temperature; iommu=pt missing. */
+        expect_vector("intel-gvtg",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=pass\n" "iommu.cmdline=warn\n" "iommu.group_viable@0000:00:02.0=pass\n"
+                "sriov.capable@0000:00:02.0=skip\n" "bar.above4g@0000:00:02.0=pass\n" "pcie.link@0000:00:02.0=skip\n"
+                "secureboot.modules=pass\n" "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
+                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "thermal.margin@0000:00:02.0=skip\n");
+        /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI. */
+        expect_vector("kernel-samples",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n" "sriov.capable=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=skip\n" "driver.loaded=skip\n"
+                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "thermal.margin=skip\n");
+        expect_vector("empty",
+                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
+                "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n" "sriov.capable=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=pass\n" "driver.loaded=skip\n"
+                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "thermal.margin=skip\n");
+}
+
+static void test_empty_host(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "empty");
+        /* every per-GPU check: one skip, for the host, saying why */
+        for (size_t i = 0; i < doctor_n_checks; i++) {
+                if (!doctor_checks[i].gpu)
+                        continue;
+                size_t n = 0;
+                for (size_t j = 0; j < run.report->n_results; j++)
+                        if (strcmp(run.report->results[j].id, doctor_checks[i].id) == 0)
+                                n++;
+                assert_int_equal(n, 1);
+                expect(&run, doctor_checks[i].id, NULL, VGPU_CHECK_SKIP, "no GPU", "no NVIDIA, AMD or Intel display function", NULL);
+        }
+        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_SKIP, "no GPU", NULL, NULL);
+        run_done(&run);
+}
+
+/* ---------------------------------------------------------------- broken hosts turn one thing */
+
+static void test_broken_isolation(void **state) {
+        (void) state;
+        static const struct {
+                const char *host, *problems;
+        } cases[] = {
+                { "broken-old-kernel", "kernel.version=fail\n" },
+                { "broken-no-headers", "kernel.headers=warn\n" },
+                { "broken-no-tools", "tools.present=warn\n" },
+                { "broken-no-root", "privileges=warn\n" },
+                { "broken-iommu-off", "iommu.enabled=fail\n" },
+                { "broken-cmdline", "iommu.enabled=fail\niommu.cmdline=fail\n" },
+                { "broken-cmdline-default", "iommu.cmdline=warn\n" },
+                { "broken-group-shared", "iommu.group_viable@0000:60:00.0=fail\n" },
+                { "broken-sriov-hidden", "sriov.capable@0000:03:00.0=fail\n" },
+                { "broken-bar-unassigned", "bar.above4g@0000:3b:00.0=fail\n" },
+                { "broken-bar-below4g", "bar.above4g@0000:3b:00.0=warn\n" },
+                { "broken-link-degraded", "pcie.link@0000:3b:00.0=warn\n" },
+                { "broken-secureboot-unsigned", "secureboot.modules=fail\n" },
+                { "broken-secureboot-blocked", "secureboot.modules=fail\ndriver.loaded@0000:3b:00.0=fail\n" },
+                { "broken-nouveau", "driver.loaded@0000:3b:00.0=fail\n" },
+                { "broken-vfio-bound", "driver.loaded@0000:3b:00.0=fail\n" },
+                { "broken-no-vgpu-manager", "mdev.types@0000:3b:00.0=fail\n" },
+                { "broken-gvt-off", "mdev.types@0000:00:02.0=fail\n" },
+                { "broken-no-kvmgt", "mdev.types@0000:00:02.0=fail\n" },
+                { "broken-mixed-models", "gpu.models_mixed=warn\n" },
+                { "broken-persistence-off", "nvidia.persistence@0000:3b:00.0=warn\n" },
+                { "broken-hot", "thermal.margin@0000:3b:00.0=fail\n" },
+                { "broken-hot-hwmon", "thermal.margin@0000:03:00.0=warn\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct run run = {};
+                run_doctor(&run, cases[i].host);
+                const char *got = status_vector(&run, true);
+                if (strcmp(got, cases[i].problems) != 0)
+                        print_error("%s: warnings and failures\n--- got\n%s--- expected\n%s", cases[i].host, got,
+                                    cases[i].problems);
+                assert_string_equal(got, cases[i].problems);
+                run_done(&run);
+        }
+}
+
+/* ---------------------------------------------------------------- each check, both ways */
+
+static void test_privileges(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "root", "/proc/self/status: Uid: 0 0 0 0, CapEff: 000001ffffffffff", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-no-root");
+        expect(&run, "privileges", NULL, VGPU_CHECK_WARN, "read-only commands work",
+               "/proc/self/status: Uid: 1000 1000 1000 1000, CapEff: 0000000000000000", "sudo vgpuctl");
+        run_done(&run);
+}
+
+static void test_kernel_version(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "6.1", "/proc/sys/kernel/osrelease: 6.1.0-28-amd64", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-old-kernel");
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_FAIL, "kernel 5.10 is older than 5.15",
+               "/proc/sys/kernel/osrelease: 5.10.0-28-amd64", "linux-image-amd64");
+        run_done(&run);
+}
+
+static void test_kernel_headers(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "kernel.headers", NULL, VGPU_CHECK_PASS, "6.1.0-28-amd64",
+               "/lib/modules/6.1.0-28-amd64/build: -> ", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-no-headers");
+        expect(&run, "kernel.headers", NULL, VGPU_CHECK_WARN, "no headers for kernel 6.1.0-28-amd64",
+               "/lib/modules/6.1.0-28-amd64/build: absent", "apt-get install linux-headers-6.1.0-28-amd64");
+        run_done(&run);
+}
+
+static void test_tools_present(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "tools.present", NULL, VGPU_CHECK_PASS, NULL, "/usr/bin/lspci: present", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-no-tools");
+        expect(&run, "tools.present", NULL, VGPU_CHECK_WARN, "missing lspci, gcc, make",
+               "gcc: not in /usr/bin, /usr/sbin, /bin, /sbin", "apt-get install pciutils gcc make");
+        run_done(&run);
+}
+
+static void test_iommu_enabled(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IOMMU on (DMAR table", "/sys/firmware/acpi/tables/DMAR: present", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IVRS", "/sys/kernel/iommu_groups: ", NULL);
+        run_done(&run);
+        /* the firmware part missing */
+        run_doctor(&run, "broken-iommu-off");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "no DMAR/IVRS table", "/sys/firmware/acpi/tables/DMAR, IVRS: absent",
+               "\"Intel VT-d\"");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, NULL, "/sys/kernel/iommu_groups: empty or absent", NULL);
+        run_done(&run);
+        /* the kernel part missing */
+        run_doctor(&run, "empty");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "the firmware has it (DMAR table) but the kernel made no IOMMU groups",
+               "/sys/kernel/iommu_groups: empty or absent", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"");
+        run_done(&run);
+}
+
+static void test_iommu_cmdline(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt", "/proc/cpuinfo: vendor_id GenuineIntel", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "AMD IOMMU is on by default", "vendor_id AuthenticAMD", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-cmdline");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, "intel_iommu=on missing and the IOMMU is off",
+               "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",
+               "  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nthen run:\n  update-grub && reboot");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, NULL, " ro quiet", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-cmdline-default");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "on by the kernel's default", "/sys/kernel/iommu_groups: ",
+               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\"");
+        run_done(&run);
+        run_doctor(&run, "nvidia-sriov-vfio");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "iommu=pt missing", "/proc/cmdline: ",
+               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on iommu=pt\"");
+        run_done(&run);
+}
+
+static void test_iommu_group_viable(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "broken-group-shared");
+        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_PASS, "holds only this card's functions", NULL, NULL);
+        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, "0000:61:00.0 (e1000e) shares it",
+               "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e",
+               "echo vfio-pci > /sys/bus/pci/devices/0000:61:00.0/driver_override");
+        /* the switch's ports in the same group are harmless */
+        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, NULL,
+               "/sys/kernel/iommu_groups/5/devices/0000:5f:08.0: class 0x060400", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-iommu-off");
+        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no IOMMU group",
+               "/sys/bus/pci/devices/0000:3b:00.0/iommu_group: absent", NULL);
+        run_done(&run);
+}
+
+static void test_sriov_capable(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_PASS, "4 VFs possible, 4 enabled",
+               "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: 4", NULL);
+        run_done(&run);
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "sriov.capable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no SR-IOV capability: not needed for mdev-based vGPU",
+               "/sys/bus/pci/devices/0000:3b:00.0/config: SR-IOV capability (0x0010) absent", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-sriov-hidden");
+        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL, "SR-IOV or ARI is disabled in the firmware",
+               "/sys/bus/pci/devices/0000:03:00.0/config: SR-IOV capability (0x0010) present", "\"SR-IOV Support\"");
+        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL, NULL,
+               "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: absent", NULL);
+        run_done(&run);
+}
+
+static void test_bar_above4g(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_PASS, "large BARs above 4 GiB",
+               "BAR1 0x38b000000000 256 MiB 64-bit prefetchable", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-bar-unassigned");
+        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_FAIL, "BAR1 (256 MiB) not assigned",
+               "BAR1 0x0 256 MiB 64-bit prefetchable", "\"Above 4G Decoding\"");
+        run_done(&run);
+        run_doctor(&run, "broken-bar-below4g");
+        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_WARN, "below 4 GiB",
+               "BAR1 0xd0000000 256 MiB 64-bit prefetchable", "pci=realloc");
+        run_done(&run);
+}
+
+static void test_pcie_link(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_PASS, "x16 at 8 GT/s",
+               "/sys/bus/pci/devices/0000:3b:00.0/current_link_width: 16, max_link_width: 16", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-link-degraded");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "x8 of x16, 2.5 of 16 GT/s",
+               "current_link_speed: 2.5 GT/s, max_link_speed: 16 GT/s", "lspci -vv -s 0000:3b:00.0");
+        run_done(&run);
+        run_doctor(&run, "intel-gvtg");
+        expect(&run, "pcie.link", "0000:00:02.0", VGPU_CHECK_SKIP, "unknown", NULL, NULL);
+        run_done(&run);
+}
+
+static void test_secureboot_modules(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot off", "00 (off)", NULL);
+        run_done(&run);
+        run_doctor(&run, "intel-gvtg");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot on", "/sys/module/i915/taint: (empty)", NULL);
+        run_done(&run);
+        run_doctor(&run, "kernel-samples");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_SKIP, "not booted through EFI", "/sys/firmware/efi: absent", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-secureboot-unsigned");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, "module nvidia is unsigned; module nvidia_vgpu_vfio is unsigned",
+               "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c: 06 00 00 00 01 (on)", "mokutil --import");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, NULL, "/sys/module/nvidia/taint: POE", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-secureboot-blocked");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, "0000:3b:00.0 has no driver and nvidia is not loaded",
+               "/sys/module/nvidia: absent", "disable Secure Boot");
+        run_done(&run);
+}
+
+static void test_driver_loaded(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_PASS, "bound to nvidia", "10de:1eb8, driver nvidia", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "driver.loaded", "0000:03:00.0", VGPU_CHECK_PASS, "bound to gim", NULL, NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-nouveau");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "bound to nouveau", "driver nouveau",
+               "blacklist nouveau");
+        run_done(&run);
+        run_doctor(&run, "broken-vfio-bound");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "reserved for passthrough", "driver vfio-pci",
+               "echo 0000:3b:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind");
+        run_done(&run);
+        run_doctor(&run, "broken-secureboot-blocked");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound", "driver (none)", "vgpu-kvm.run");
+        run_done(&run);
+}
+
+static void test_mdev_types(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_PASS, "17 vGPU types offered",
+               "/sys/bus/mdev/devices: 2 vGPUs on this GPU", NULL);
+        run_done(&run);
+        run_doctor(&run, "nvidia-sriov-vfio");
+        expect(&run, "mdev.types", "0000:41:00.0", VGPU_CHECK_PASS, "on its VFs", "VFs of 0000:41:00.0: 4", NULL);
+        expect(&run, "mdev.types", "0000:61:00.0", VGPU_CHECK_FAIL, "VFs, and they are disabled",
+               "sriov_numvfs: 0 of 32", "/usr/lib/nvidia/sriov-manage -e 0000:61:00.0");
+        run_done(&run);
+        run_doctor(&run, "intel-gvtg");
+        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_PASS, "4 vGPU types offered", NULL, NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "mdev.types", "0000:03:00.0", VGPU_CHECK_SKIP, "AMD MxGPU", NULL, NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-nouveau");
+        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_SKIP, "no vGPU-capable driver", NULL, NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-no-vgpu-manager");
+        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_FAIL, "not the vGPU manager",
+               "/sys/module/nvidia_vgpu_vfio: absent", "lsmod | grep nvidia_vgpu_vfio");
+        run_done(&run);
+        run_doctor(&run, "broken-gvt-off");
+        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "GVT-g is off",
+               "/sys/module/i915/parameters/enable_gvt: N",
+               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt i915.enable_gvt=1\"");
+        run_done(&run);
+        run_doctor(&run, "broken-no-kvmgt");
+        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "kvmgt module is not loaded", "/sys/module/kvmgt: absent",
+               "modprobe kvmgt");
+        run_done(&run);
+}
+
+static void test_gpu_models_mixed(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_PASS, "one GPU model per vendor",
+               "/sys/bus/pci/devices/0000:af:00.0: 10de:1eb8, driver nvidia", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-mixed-models");
+        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_WARN, "NVIDIA GPUs of 2 models host vGPUs: 10de:1eb8, 10de:1db6",
+               "/sys/bus/pci/devices/0000:5e:00.0: 10de:1db6, driver nvidia", "one board model per host");
+        run_done(&run);
+        run_doctor(&run, "kernel-samples");
+        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_SKIP, "no GPU", NULL, NULL);
+        run_done(&run);
+}
+
+static void test_nvidia_persistence(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_PASS, "persistence mode on",
+               "nvmlDeviceGetPersistenceMode: 1 (on)", NULL);
+        run_done(&run);
+        /* without NVML readings */
+        run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
+        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_SKIP, "no NVML readings", "nvml: no readings", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "nvidia.persistence", "0000:03:00.0", VGPU_CHECK_SKIP, "not an NVIDIA GPU", NULL, NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-persistence-off");
+        expect(&run, "nvidia.persistence", "0000:3b:00.0", VGPU_CHECK_WARN, "persistence mode off",
+               "nvmlDeviceGetPersistenceMode: 0 (off)", "nvidia-smi -i 0000:3b:00.0 -pm 1");
+        run_done(&run);
+}
+
+static void test_thermal_margin(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_PASS, "41 C, 52 C below its slowdown temperature of 93 C",
+               "nvml: temperature 41 C, slowdown threshold 93 C, shutdown threshold 96 C", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_PASS, "38 C, 62 C below its critical temperature of 100 C",
+               "temp1_input: 38000", NULL);
+        run_done(&run);
+        run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_SKIP, "no temperature reading", "no NVML readings", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-hot");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL, "95 C: at or above its slowdown temperature of 93 C",
+               "nvml: temperature 95 C, slowdown threshold 93 C", "airflow");
+        run_done(&run);
+        run_doctor(&run, "broken-hot-hwmon");
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_WARN, "92 C: within 8 C of its critical temperature of 100 C",
+               "temp1_crit (or temp1_max): 100000", "slows itself down at 100 C");
+        run_done(&run);
+}
+
+/* ---------------------------------------------------------------- helpers, on a scratch root */
+
+static char scratch[64];
+
+static void scratch_file(const char *rel, const char *content) {
+        char p[256], cmd[320];
+        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
+        assert_int_equal(system(cmd), 0);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(content, f);
+        fclose(f);
+}
+
+static int scratch_setup(void **state) {
+        (void) state;
+        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor.XXXXXX");
+        assert_non_null(mkdtemp(scratch));
+        setenv("VGPU_ROOT", scratch, 1);
+        return 0;
+}
+
+static int scratch_teardown(void **state) {
+        (void) state;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", scratch);
+        return system(cmd);
+}
+
+static void test_cmdline_words(void **state) {
+        (void) state;
+        const char *cl = "BOOT_IMAGE=/boot/vmlinuz ro quiet intel_iommu=off iommu=pt intel_iommu=on,sm_on";
+        char v[32];
+        assert_true(cmdline_has(cl, "quiet"));
+        assert_false(cmdline_has(cl, "quie"));
+        assert_false(cmdline_has(cl, "intel_iommu=on"));
+        assert_true(cmdline_value(cl, "intel_iommu", v, sizeof(v)));
+        assert_string_equal(v, "on,sm_on");     /* the last one wins, as in the kernel */
+        assert_true(cmdline_value(cl, "iommu", v, sizeof(v)));
+        assert_string_equal(v, "pt");
+        assert_false(cmdline_value(cl, "amd_iommu", v, sizeof(v)));
+}
+
+static void test_grub_remedy(void **state) {
+        (void) state;
+        static const char *const words[] = { "intel_iommu=on", "iommu=pt", NULL };
+        struct text rem = {}, ev = {};
+
+        /* a conflicting value is replaced, not kept beside the new one */
+        scratch_file("etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=off splash'\n"
+                                         "GRUB_CMDLINE_LINUX=\"\"\n");
+        cmdline_grub_remedy(&rem, &ev, words);
+        assert_non_null(text_get(&rem));
+        assert_non_null(strstr(rem.s, "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash intel_iommu=on iommu=pt\""));
+        assert_non_null(strstr(rem.s, "update-grub && reboot"));
+        assert_string_equal(text_get(&ev), "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=off splash\"");
+        text_done(&rem);
+        text_done(&ev);
+
+        /* already in the file (here in GRUB_CMDLINE_LINUX), just not booted */
+        scratch_file("etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\"\n");
+        cmdline_grub_remedy(&rem, NULL, words);
+        assert_non_null(strstr(text_get(&rem), "already has it"));
+        assert_null(strstr(rem.s, "Set in"));
+        text_done(&rem);
+
+        /* no GRUB at all */
+        char grub[128];
+        snprintf(grub, sizeof(grub), "%s/etc/default/grub", scratch);
+        assert_int_equal(unlink(grub), 0);
+        cmdline_grub_remedy(&rem, &ev, words);
+        assert_non_null(strstr(text_get(&rem), "Add these words to the kernel command line of your boot loader: intel_iommu=on iommu=pt"));
+        assert_string_equal(text_get(&ev), "/etc/default/grub: absent");
+        text_done(&rem);
+        text_done(&ev);
+}
+
+static void test_path_exists(void **state) {
+        (void) state;
+        char p[256], target[256];
+        scratch_file("usr/src/headers/Makefile", "");
+        scratch_file("lib/modules/X/.keep", "");
+        /* an absolute target is the host's root: it must resolve inside ours */
+        snprintf(p, sizeof(p), "%s/lib/modules/X/build", scratch);
+        assert_int_equal(symlink("/usr/src/headers", p), 0);
+        assert_true(doctor_path_exists("/lib/modules/X/build", target, sizeof(target)));
+        assert_string_equal(target, "/usr/src/headers");
+        /* the same target dangling inside the root, though it may exist on the real host */
+        snprintf(p, sizeof(p), "%s/lib/modules/X/source", scratch);
+        assert_int_equal(symlink("/usr/src/other", p), 0);
+        assert_false(doctor_path_exists("/lib/modules/X/source", NULL, 0));
+        snprintf(p, sizeof(p), "%s/lib/modules/X/rel", scratch);
+        assert_int_equal(symlink("../../../usr/src/headers", p), 0);
+        assert_true(doctor_path_exists("/lib/modules/X/rel", NULL, 0));
+        assert_true(doctor_path_exists("/usr/src/headers/Makefile", target, sizeof(target)));
+        assert_string_equal(target, "");
+        assert_false(doctor_path_exists("/nonexistent", NULL, 0));
+}
+
+/* The doctor on the scratch root (no /sys: a host without PCI). */
+static void scratch_doctor(struct run *run) {
+        struct vgpu_error err = {};
+        snprintf(run->fixture, sizeof(run->fixture), "scratch");
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &run->host, &err), 0);
+        assert_int_equal(vgpu_doctor_run(run->host, &run->report, &err), 0);
+}
+
+static void test_capability_and_boundaries(void **state) {
+        (void) state;
+        struct run run = {};
+        /* not root, but CAP_SYS_ADMIN (bit 21) in the effective set; 5.15 exactly */
+        scratch_file("proc/self/status", "Name:\tvgpuctl\nUid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000200000\n");
+        scratch_file("proc/sys/kernel/osrelease", "5.15.0-91-generic\n");
+        scratch_doctor(&run);
+        expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "CAP_SYS_ADMIN", "CapEff: 0000000000200000", NULL);
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "5.15 >= 5.15", NULL, NULL);
+        /* no kernel headers, no tools, no cpuinfo: warnings and a skip, never a crash */
+        expect(&run, "kernel.headers", NULL, VGPU_CHECK_WARN, NULL, "/lib/modules/5.15.0-91-generic/build: absent", NULL);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_SKIP, "not an Intel or AMD x86 CPU", NULL, NULL);
+        run_done(&run);
+
+        /* the effective uid decides, and CAP_SYS_ADMIN only in the permitted set is not enough */
+        scratch_file("proc/self/status", "Uid:\t0\t1000\t0\t1000\nCapPrm:\t000001ffffffffff\nCapEff:\t00000000001fffff\n");
+        scratch_file("proc/sys/kernel/osrelease", "5.14.21\n");
+        scratch_doctor(&run);
+        expect(&run, "privileges", NULL, VGPU_CHECK_WARN, "no CAP_SYS_ADMIN", "Uid: 0 1000 0 1000", NULL);
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_FAIL, "5.14 is older than 5.15", NULL, NULL);
+        run_done(&run);
+
+        /* nothing readable at all */
+        char p[128];
+        snprintf(p, sizeof(p), "%s/proc", scratch);
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", p);
+        assert_int_equal(system(cmd), 0);
+        scratch_doctor(&run);
+        expect(&run, "privileges", NULL, VGPU_CHECK_SKIP, "unreadable", NULL, NULL);
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_SKIP, "unknown", NULL, NULL);
+        expect(&run, "kernel.headers", NULL, VGPU_CHECK_SKIP, "unknown", NULL, NULL);
+        run_done(&run);
+}
+
+static void test_text(void **state) {
+        (void) state;
+        _cleanup_text_ struct text t = {};
+        assert_string_equal(text_get(&t), "");
+        text_line(&t, "a %d", 1);
+        text_line(&t, "b");
+        text_append(&t, "%s", "c");
+        assert_string_equal(text_get(&t), "a 1\nbc");
+        for (int i = 0; i < 1000; i++)
+                text_append(&t, "0123456789");
+        assert_int_equal(strlen(text_get(&t)), 6 + 10000);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_ids),
+                cmocka_unit_test(test_healthy_vectors),
+                cmocka_unit_test(test_empty_host),
+                cmocka_unit_test(test_broken_isolation),
+                cmocka_unit_test(test_privileges),
+                cmocka_unit_test(test_kernel_version),
+                cmocka_unit_test(test_kernel_headers),
+                cmocka_unit_test(test_tools_present),
+                cmocka_unit_test(test_iommu_enabled),
+                cmocka_unit_test(test_iommu_cmdline),
+                cmocka_unit_test(test_iommu_group_viable),
+                cmocka_unit_test(test_sriov_capable),
+                cmocka_unit_test(test_bar_above4g),
+                cmocka_unit_test(test_pcie_link),
+                cmocka_unit_test(test_secureboot_modules),
+                cmocka_unit_test(test_driver_loaded),
+                cmocka_unit_test(test_mdev_types),
+                cmocka_unit_test(test_gpu_models_mixed),
+                cmocka_unit_test(test_nvidia_persistence),
+                cmocka_unit_test(test_thermal_margin),
+                cmocka_unit_test(test_text),
+                cmocka_unit_test(test_cmdline_words),
+                cmocka_unit_test_setup_teardown(test_grub_remedy, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_path_exists, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_capability_and_boundaries, scratch_setup, scratch_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
