@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
-        pkgs+=(libcmocka-dev mdevctl)
+        pkgs+=(libcmocka-dev mdevctl python3-jsonschema)
 fi
 
 missing=()

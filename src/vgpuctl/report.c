@@ -63,9 +63,14 @@ int verb_report(struct cli *cli) {
         if (types_json)
                 extras[n].name = "vgpuctl/types.json", extras[n++].data = types_json;
 
+        char *doctor_json = capture_json(print_doctor, host, &extras[n].size);
+        if (doctor_json)
+                extras[n].name = "vgpuctl/doctor.json", extras[n++].data = doctor_json;
+
         int r = vgpu_report_write(host, path, extras, n, &err);
         free(list_json);
         free(types_json);
+        free(doctor_json);
         vgpu_host_free(host);
         if (r < 0)
                 return cli_lib_error(&err);

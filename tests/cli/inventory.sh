@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# inventory.sh — `vgpuctl list/show/types/report` and the general CLI contract from the
+# outside, on every fixture host: --json validates against doc/schema/*.json, table and JSON
+# carry the same data, exit codes 0/1/2 with one-line messages, and a report unpacks into a
+# tree that vgpuctl reads exactly like the original host.
+# Needs VGPUCTL, FIXTURES and NVML_DOUBLE (set by tests/meson.build).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+schema=$here/../../doc/schema
+failures=0 checks=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { checks=$((checks + 1)); }
+
+# run HOST ARGS...: vgpuctl on a fixture with the NVML double; out/err/rc in $tmp
+run() {
+        local host=$1; shift
+        VGPU_ROOT="$FIXTURES/$host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+}
+expect() {      # expect RC WHAT
+        if [[ $rc != "$1" ]]; then fail "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; else ok; fi
+}
+validate() {    # validate SCHEMA WHAT
+        if python3 "$here/validate.py" "$schema/$1.schema.json" "$tmp/out"; then ok; else fail "$2: does not match $1.schema.json"; fi
+}
+jq_py() {       # jq_py PYTHON-EXPRESSION-ON-d: prints the value
+        python3 -c "import json,sys; d=json.load(open('$tmp/out')); print($1)"
+}
+one_line_err() {
+        if [[ $(wc -l <"$tmp/err") -eq 1 ]] && grep -q '^vgpuctl: ' "$tmp/err"; then ok; else fail "$1: stderr is not one 'vgpuctl: ' line: $(cat "$tmp/err")"; fi
+}
+
+hosts=$(cd "$FIXTURES" && ls -d */ | tr -d /)
+for h in $hosts; do
+        run "$h" list --json;   expect 0 "$h list --json";   validate list "$h list"
+        cp "$tmp/out" "$tmp/list.json"
+        run "$h" types --json;  expect 0 "$h types --json";  validate types "$h types"
+        cp "$tmp/out" "$tmp/types.json"
+        run "$h" doctor --json; [[ $rc == 0 || $rc == 1 ]] && ok || fail "$h doctor exit $rc"; validate doctor "$h doctor"
+        run "$h" list;          expect 0 "$h list (table)"
+        # the table shows every GPU and instance the JSON has
+        for b in $(python3 -c "import json; d=json.load(open('$tmp/list.json')); print(' '.join([g['bdf'] for g in d['gpus']] + [i['uuid'] for i in d['instances'] if i['uuid']]))"); do
+                grep -q -- "$b" "$tmp/out" && ok || fail "$h: table lacks $b"
+        done
+        run "$h" types;         expect 0 "$h types (table)"
+        n_json=$(python3 -c "import json; print(len(json.load(open('$tmp/types.json'))))")
+        n_text=$(grep -c -v -e '^PARENT ' -e '^(no vGPU types' "$tmp/out")
+        [[ $n_json == "$n_text" ]] && ok || fail "$h: types table has $n_text rows, JSON $n_json"
+
+        # report: unpacked, it reads the same as the host it came from
+        run "$h" report -o "$tmp/r.tar.gz"; expect 0 "$h report"
+        rm -rf "$tmp/r" && mkdir "$tmp/r" && tar -xzf "$tmp/r.tar.gz" -C "$tmp/r" || fail "$h: report does not unpack"
+        for c in "list --json" "types --json"; do
+                VGPU_ROOT="$tmp/r" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $c >"$tmp/re.json" 2>&1
+                cmp -s "$tmp/re.json" <(run "$h" $c; cat "$tmp/out") && ok || fail "$h: report tree gives another '$c'"
+        done
+        [[ -f $tmp/r/vgpuctl/list.json && -f $tmp/r/vgpuctl/types.json && -f $tmp/r/vgpuctl/doctor.json ]] && ok ||
+                fail "$h: report lacks vgpuctl/{list,types,doctor}.json"
+done
+
+# exact values on the NVIDIA mdev host, from the outside
+run nvidia-mdev types 3b:00.0 --json; expect 0 "types PARENT (short BDF, option after it)"
+[[ $(jq_py "[t for t in d if t['type']=='nvidia-232'][0]") == "{'parent': '0000:3b:00.0', 'type': 'nvidia-232', 'name': 'GRID T4-4Q', 'device_api': 'vfio-pci', 'available_instances': 2, 'max_instances': 4, 'framebuffer_bytes': 4294967296, 'kind': 'mdev', 'description': 'num_heads=4, frl_config=60, framebuffer=4096M, max_resolution=7680x4320, max_instance=4'}" ]] && ok ||
+        fail "nvidia-232 on 3b:00.0: $(jq_py "[t for t in d if t['type']=='nvidia-232'][0]")"
+run nvidia-mdev types --available --json; expect 0 "types --available"
+[[ $(jq_py "all(t['available_instances'] > 0 for t in d)") == True ]] && ok || fail "types --available shows exhausted types"
+run nvidia-mdev list --json
+[[ $(jq_py "[(g['bdf'], g['driver'], g['iommu_group'], g['link']['width_max'], g['nvml']['temperature_c'] if g['nvml'] else None) for g in d['gpus']]") == "[('0000:03:00.0', 'ast', 2, None, None), ('0000:3b:00.0', 'nvidia', 4, 16, 41), ('0000:5e:00.0', 'nvidia', 6, 16, 47), ('0000:af:00.0', 'nvidia', 8, 16, 33)]" ]] && ok ||
+        fail "nvidia-mdev gpus: $(jq_py "[(g['bdf'], g['driver'], g['iommu_group'], g['link']['width_max'], g['nvml']['temperature_c'] if g['nvml'] else None) for g in d['gpus']]")"
+run nvidia-sriov-vfio list --json
+[[ $(jq_py "[(g['bdf'], g['physfn'], g['sriov']) for g in d['gpus']][:2]") == "[('0000:41:00.0', None, {'total_vfs': 32, 'num_vfs': 4}), ('0000:41:00.4', '0000:41:00.0', None)]" ]] && ok ||
+        fail "sriov-vfio PF/VF: $(jq_py "[(g['bdf'], g['physfn'], g['sriov']) for g in d['gpus']][:2]")"
+[[ $(jq_py "d['instances']") == "[{'uuid': None, 'parent': '0000:41:00.4', 'type': '1152', 'iommu_group': 9}]" ]] && ok || fail "vendor-VFIO instance: $(jq_py "d['instances']")"
+run nvidia-mdev show 0000:5e:00.0 --json; expect 0 "show"
+[[ $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])") == "('0000:5e:00.0', 17, ['c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4'], 268435456)" ]] && ok ||
+        fail "show 5e:00.0: $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])")"
+
+# exit codes and messages
+run nvidia-mdev show 0000:3b:00.1;  expect 1 "show of an absent BDF"; one_line_err "show absent"
+run nvidia-mdev show nonsense;      expect 2 "show of a malformed BDF"; one_line_err "show malformed"
+run nvidia-mdev types 0000:03:00.0; expect 1 "types of a non-parent"; one_line_err "types non-parent"
+run nvidia-mdev list extra;         expect 2 "list with an argument"; one_line_err "list extra"
+run nvidia-mdev list --bogus;       expect 2 "unknown option"; one_line_err "unknown option"
+run nvidia-mdev frobnicate;         expect 2 "unknown command"; one_line_err "unknown command"
+run nvidia-mdev report -o;          expect 2 "option without its argument"; one_line_err "missing argument"
+run nvidia-mdev report -o /nonexistent/dir/r.tgz; expect 1 "report to an unwritable place"; one_line_err "report unwritable"
+run nvidia-mdev;                    expect 2 "no command"
+run nvidia-mdev --help;             expect 0 "--help"; grep -q "^  doctor" "$tmp/out" && ok || fail "--help lacks doctor"
+run nvidia-mdev types --help;       expect 0 "types --help"; grep -q -- "--available" "$tmp/out" && ok || fail "types --help lacks --available"
+run nvidia-mdev --version;          expect 0 "--version"; grep -qE '^vgpuctl [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out" && ok || fail "--version: $(cat "$tmp/out")"
+# no NVML library at all is normal
+VGPU_ROOT="$FIXTURES/nvidia-mdev" LD_LIBRARY_PATH= "$VGPUCTL" list --json >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect 0 "list without NVML"
+[[ $(jq_py "[g['nvml'] for g in d['gpus']]") == "[None, None, None, None]" ]] && ok || fail "NVML readings without NVML"
+
+echo "inventory: $checks passed, $failures failed"
+[[ $failures -eq 0 ]]
