@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* alloc-util.c — growable arrays (see GREEDY_REALLOC in macro.h). */
+/* alloc-util.c — growable arrays (see GREEDY_REALLOC in macro.h) and NULL-safe qsort/bsearch. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -20,4 +20,13 @@ bool greedy_realloc(void **p, size_t *allocated, size_t need, size_t size) {
         *p = q;
         *allocated = n;
         return true;
+}
+
+void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, cmp);
+}
+
+void *bsearch_safe(const void *key, const void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+        return n > 0 ? bsearch(key, base, n, size, cmp) : NULL;
 }

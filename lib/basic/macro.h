@@ -77,3 +77,8 @@ static inline bool streq_ptr(const char *a, const char *b) {
 static inline const char *strempty(const char *s) {
         return s ? s : "";
 }
+
+/* qsort()/bsearch() with an empty array: passing NULL with 0 elements is undefined behaviour
+ * (glibc declares the base nonnull), and an empty snapshot has NULL arrays. */
+void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void *bsearch_safe(const void *key, const void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));

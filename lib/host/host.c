@@ -100,7 +100,7 @@ static int cmp_bdf_key(const void *key, const void *elem) {
 _public_ const struct vgpu_gpu *vgpu_host_find_gpu(const struct vgpu_host *host, const char *bdf) {
         if (!host || !bdf)
                 return NULL;
-        return bsearch(bdf, host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_bdf_key);
+        return bsearch_safe(bdf, host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_bdf_key);
 }
 
 _public_ const struct vgpu_parent *vgpu_host_find_parent(const struct vgpu_host *host, const char *name) {
@@ -121,7 +121,7 @@ static int cmp_group_key(const void *key, const void *elem) {
 _public_ const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host, int id) {
         if (!host || id < 0)
                 return NULL;
-        return bsearch(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_group_key);
+        return bsearch_safe(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_group_key);
 }
 
 /* Parse up to max_digits hex digits at *p, at least one; advances *p. */
@@ -140,34 +140,31 @@ static bool parse_hex(const char **p, int max_digits, unsigned *ret) {
 
 /* Strict: [DDDD:]BB:DD.F, hex, nothing else (sscanf's %x would take "0x" prefixes and signs). */
 _public_ int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]) {
-        unsigned v[4] = {}, dom = 0, bus, dev, fn;
+        unsigned v[3], dom = 0, bus, dev, fn;
+        size_t n = 0;
         if (!in)
                 return -EINVAL;
         const char *p = in;
-        int fields = 0;
+        /* two or three ':'-separated fields, then ".F" */
         for (;;) {
-                if (fields == 4 || !parse_hex(&p, 4, &v[fields]))
+                if (n == ELEMENTSOF(v) || !parse_hex(&p, 4, &v[n]))
                         return -EINVAL;
-                fields++;
-                if (*p == ':' || *p == '.') {
-                        /* the dot comes once, last */
-                        if (*p == '.' && (fields < 2))
-                                return -EINVAL;
-                        if (*p++ == '.') {
-                                if (!parse_hex(&p, 1, &v[fields]) || *p != '\0')
-                                        return -EINVAL;
-                                fields++;
-                                break;
-                        }
-                } else
+                n++;
+                if (*p == ':') {
+                        p++;
+                        continue;
+                }
+                if (*p != '.' || n < 2)
                         return -EINVAL;
+                p++;
+                if (!parse_hex(&p, 1, &fn) || *p != '\0')
+                        return -EINVAL;
+                break;
         }
-        if (fields == 4)
-                dom = v[0], bus = v[1], dev = v[2], fn = v[3];
-        else if (fields == 3)
-                bus = v[0], dev = v[1], fn = v[2];
+        if (n == 3)
+                dom = v[0], bus = v[1], dev = v[2];
         else
-                return -EINVAL;
+                bus = v[0], dev = v[1];
         if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7)
                 return -EINVAL;
         snprintf(ret, VGPU_BDF_MAX, "%04x:%02x:%02x.%x", dom, bus, dev, fn);

@@ -28,7 +28,7 @@ static int cmp_member(const void *a, const void *b) {
 }
 
 static const struct vgpu_iommu_group *find_sorted(const struct vgpu_host *host, int id) {
-        return bsearch(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_int);
+        return bsearch_safe(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_int);
 }
 
 int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err) {
@@ -40,7 +40,7 @@ int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs,
         for (size_t i = 0; i < host->n_gpus; i++)
                 if (host->gpus[i].iommu_group >= 0)
                         ids[n++] = host->gpus[i].iommu_group;
-        qsort(ids, n, sizeof(int), cmp_int);
+        qsort_safe(ids, n, sizeof(int), cmp_int);
 
         host->groups = calloc(n + 1, sizeof(*host->groups));
         if (!host->groups)
@@ -69,6 +69,6 @@ int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs,
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         for (size_t i = 0; i < host->n_groups; i++)
-                qsort(host->groups[i].members, host->groups[i].n_members, sizeof(struct vgpu_group_member), cmp_member);
+                qsort_safe(host->groups[i].members, host->groups[i].n_members, sizeof(struct vgpu_group_member), cmp_member);
         return 0;
 }

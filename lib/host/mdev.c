@@ -306,13 +306,10 @@ int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err) {
         if (r < 0)
                 return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
 
-        qsort(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
-        for (size_t i = 0; i < host->n_parents; i++) {
-                struct vgpu_parent *p = &host->parents[i];
-                qsort(p->types, p->n_types, sizeof(*p->types), cmp_type);
-                for (size_t j = 0; j < p->n_types; j++)
-                        p->types[j].parent = p->name;
-        }
+        /* types point at their parent's name, a string that stays put when parents are sorted */
+        qsort_safe(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
+        for (size_t i = 0; i < host->n_parents; i++)
+                qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type), cmp_type);
         return 0;
 }
 
@@ -433,6 +430,6 @@ int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err) {
                 return r;
         if ((r = scan_vfio_instances(host, &allocated)) < 0)
                 return vgpu_error_set(err, r, "out of memory");
-        qsort(host->instances, host->n_instances, sizeof(*host->instances), cmp_instance);
+        qsort_safe(host->instances, host->n_instances, sizeof(*host->instances), cmp_instance);
         return 0;
 }

@@ -398,7 +398,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                         r = gpu_from_function(&host->gpus[host->n_gpus++], &funcs[i]);
 
         if (r >= 0) {
-                qsort(host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_gpu);
+                qsort_safe(host->gpus, host->n_gpus, sizeof(*host->gpus), cmp_gpu);
                 r = link_vfs(host, dirfd(d));
         }
         if (r >= 0)
