@@ -6,9 +6,16 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "vgpu/lifecycle.h"
 #include "vgpuctl.h"
+
+const struct cli_option list_options[] = {
+        { "defined", 'd', NULL, "also list persistent definitions (mdevctl's store)" },
+        {},
+};
 
 static void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v) {
         char buf[8];
@@ -118,8 +125,8 @@ static void print_instance_row(struct out *o, const struct vgpu_instance *in) {
         out_close_object(o);
 }
 
+/* The members of `list`'s top object; the caller opens and closes it. */
 void print_list(struct out *o, const struct vgpu_host *host) {
-        out_open_object(o, NULL);
         out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n",
                  "BDF", "ID", "NAME", "DRIVER", "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
         out_open_array(o, "gpus");
@@ -146,7 +153,39 @@ void print_list(struct out *o, const struct vgpu_host *host) {
         out_close_array(o);
         if (host->n_instances == 0)
                 out_text(o, "(no vGPU instance)\n");
-        out_close_object(o);
+}
+
+static bool running(const struct vgpu_host *host, const char *uuid) {
+        for (size_t i = 0; i < host->n_instances; i++)
+                if (strcmp(host->instances[i].uuid, uuid) == 0)
+                        return true;
+        return false;
+}
+
+static void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs, size_t n) {
+        out_text(o, "\n%-37s %-14s %-16s %-7s %s\n", "DEFINED", "PARENT", "TYPE", "START", "RUNNING");
+        out_open_array(o, "definitions");
+        for (size_t i = 0; i < n; i++) {
+                const struct vgpu_mdev_spec *s = &specs[i];
+                out_open_object(o, NULL);
+                out_string(o, OUT_ANY, "uuid", "%-37s ", s->uuid);
+                out_string(o, OUT_ANY, "parent", "%-14s ", s->parent);
+                out_string(o, OUT_ANY, "type", "%-16s ", s->type);
+                out_string(o, OUT_ANY, "start", "%-7s ", s->auto_start ? "auto" : "manual");
+                out_bool(o, OUT_ANY, "running", "%s\n", running(host, s->uuid));
+                out_open_array(o, "attrs");
+                for (size_t j = 0; j < s->n_attrs; j++) {
+                        out_open_object(o, NULL);
+                        out_string(o, OUT_JSON, s->attrs[j].key, NULL, s->attrs[j].value);
+                        out_close_object(o);
+                        out_text(o, "%-37s   attr %s=%s\n", "", s->attrs[j].key, s->attrs[j].value);
+                }
+                out_close_array(o);
+                out_close_object(o);
+        }
+        out_close_array(o);
+        if (n == 0)
+                out_text(o, "(no definitions)\n");
 }
 
 int verb_list(struct cli *cli) {
@@ -155,9 +194,29 @@ int verb_list(struct cli *cli) {
         /* Names cost more than the whole scan (pci.ids): only the table shows them. */
         if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
                 return cli_lib_error(&err);
+        struct vgpu_mdev_spec *specs = NULL;
+        size_t n_specs = 0;
+        char *warnings = NULL;
+        if (cli->opt[0] && vgpu_mdev_definitions(&specs, &n_specs, &warnings, &err) < 0) {
+                vgpu_host_free(host);
+                return cli_lib_error(&err);
+        }
+        /* a corrupt definition is reported, never fatal to the rest */
+        for (char *line = warnings, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                fprintf(stderr, "vgpuctl: warning: %s\n", line);
+        }
         struct out *o = cli_out(cli);
+        out_open_object(o, NULL);
         print_list(o, host);
+        if (cli->opt[0])
+                print_definitions(o, host, specs, n_specs);
+        out_close_object(o);
         out_free(o);
+        vgpu_mdev_specs_free(specs, n_specs);
+        free(warnings);
         vgpu_host_free(host);
         return EXIT_OK;
 }

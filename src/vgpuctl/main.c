@@ -20,9 +20,16 @@ static const struct cli_option global_options[] = {
 };
 
 static const struct verb verbs[] = {
-        { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, NULL },
+        { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, list_options },
         { "show", "BDF", "everything known about one GPU or VF", 1, 1, verb_show, NULL },
         { "types", "[PARENT]", "vGPU types each parent offers", 0, 1, verb_types, types_options },
+        { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options },
+        { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL },
+        { "define", "", "define a persistent vGPU (mdevctl's store)", 0, 0, verb_define, define_options },
+        { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, NULL },
+        { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
+        { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
+        { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
         { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };
@@ -64,7 +71,7 @@ static void help_main(void) {
                "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices.\n\n"
                "Commands:\n");
         for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-                printf("  %-8s %-9s %s\n", verbs[i].name, verbs[i].args, verbs[i].summary);
+                printf("  %-9s %-9s %s\n", verbs[i].name, verbs[i].args, verbs[i].summary);
         printf("\nOptions:\n");
         print_options(global_options);
         printf("\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
@@ -115,14 +122,13 @@ static int parse_options(int argc, char **argv, const struct verb *v, struct cli
                 case '?': return cli_error(EXIT_USAGE, "unknown option '%s'%s", argv[optind - 1],
                                            v ? "" : " (options of a command go after the command)");
                 default:
-                        if (c >= 1000 && vo) {
-                                cli->opt[c - 1000] = optarg ? optarg : "";
-                                break;
-                        }
-                        /* a verb's short option: find it */
                         for (const struct cli_option *o = vo; o && o->name; o++)
-                                if (o->short_name == c) {
-                                        cli->opt[o - vo] = optarg ? optarg : "";
+                                if (c == 1000 + (int) (o - vo) || o->short_name == c) {
+                                        size_t i = (size_t) (o - vo);
+                                        cli->opt[i] = optarg ? optarg : "";
+                                        if (cli->n_opt[i] == CLI_MAX_REPEAT)
+                                                return cli_error(EXIT_USAGE, "--%s given more than %d times", o->name, CLI_MAX_REPEAT);
+                                        cli->opt_all[i][cli->n_opt[i]++] = cli->opt[i];
                                         break;
                                 }
                 }

@@ -31,6 +31,12 @@ static char *capture_json(void (*print)(struct out *, const struct vgpu_host *),
         return buf;
 }
 
+static void print_list_object(struct out *o, const struct vgpu_host *host) {
+        out_open_object(o, NULL);
+        print_list(o, host);
+        out_close_object(o);
+}
+
 static void print_all_types(struct out *o, const struct vgpu_host *host) {
         print_types(o, host, NULL, false);
 }
@@ -56,7 +62,7 @@ int verb_report(struct cli *cli) {
 
         struct vgpu_report_extra extras[3];
         size_t n = 0;
-        char *list_json = capture_json(print_list, host, &extras[n].size);
+        char *list_json = capture_json(print_list_object, host, &extras[n].size);
         if (list_json)
                 extras[n].name = "vgpuctl/list.json", extras[n++].data = list_json;
         char *types_json = capture_json(print_all_types, host, &extras[n].size);

@@ -26,6 +26,7 @@ struct cli_option {
 };
 
 #define CLI_MAX_OPTIONS 8
+#define CLI_MAX_REPEAT 32
 
 struct cli {
         bool json, pretty;
@@ -34,6 +35,9 @@ struct cli {
         /* values of the verb's own options, in the order of its option table; NULL if unset,
          * "" for a flag that was given */
         const char *opt[CLI_MAX_OPTIONS];
+        /* every value of a repeated option (--attr K=V --attr K2=V2), in order */
+        const char *opt_all[CLI_MAX_OPTIONS][CLI_MAX_REPEAT];
+        int n_opt[CLI_MAX_OPTIONS];
 };
 
 struct verb {
@@ -60,11 +64,22 @@ void print_types(struct out *o, const struct vgpu_host *host, const char *parent
 void print_doctor(struct out *o, const struct vgpu_host *host);
 
 int verb_list(struct cli *cli);
+int verb_create(struct cli *cli);
+int verb_remove(struct cli *cli);
+int verb_define(struct cli *cli);
+int verb_undefine(struct cli *cli);
+int verb_start(struct cli *cli);
+int verb_stop(struct cli *cli);
+int verb_vfs(struct cli *cli);
 int verb_show(struct cli *cli);
 int verb_types(struct cli *cli);
 int verb_doctor(struct cli *cli);
 int verb_report(struct cli *cli);
 
 extern const struct cli_option types_options[];
+extern const struct cli_option list_options[];
+extern const struct cli_option create_options[];
+extern const struct cli_option define_options[];
+extern const struct cli_option vfs_options[];
 extern const struct cli_option doctor_options[];
 extern const struct cli_option report_options[];

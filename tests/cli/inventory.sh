@@ -80,6 +80,45 @@ run nvidia-mdev show 0000:5e:00.0 --json; expect 0 "show"
 [[ $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])") == "('0000:5e:00.0', 17, ['c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4'], 268435456)" ]] && ok ||
         fail "show 5e:00.0: $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])")"
 
+# list --defined: mdevctl's store, with running state; a corrupt file is skipped with a warning
+run nvidia-mdev list --defined --json; expect 0 "list --defined"; validate list "list --defined"
+[[ $(jq_py "[(x['uuid'], x['start'], x['running']) for x in d['definitions']]") == "[('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01', 'auto', True), ('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02', 'auto', True), ('c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4', 'auto', True)]" ]] && ok ||
+        fail "list --defined: $(jq_py "d['definitions']")"
+cp -a "$FIXTURES/nvidia-mdev" "$tmp/host" && echo '{"mdev_type": 1' >"$tmp/host/etc/mdevctl.d/0000:3b:00.0/00000000-0000-4000-8000-000000000000"
+VGPU_ROOT="$tmp/host" "$VGPUCTL" list -d >"$tmp/out" 2>"$tmp/err"; rc=$?
+expect 0 "list -d with a corrupt definition"
+grep -q "^vgpuctl: warning: $tmp/host/etc/mdevctl.d/0000:3b:00.0/00000000-0000-4000-8000-000000000000: not valid JSON, skipped$" "$tmp/err" && ok ||
+        fail "corrupt definition not reported with its path: $(cat "$tmp/err")"
+[[ $(grep -c "nvidia-23[23] .*auto" "$tmp/out") == 3 ]] && ok || fail "the good definitions vanished with the corrupt one"
+
+# define/undefine on a copy (they only write the store); create needs a kernel: tests/vm
+V() { VGPU_ROOT="$tmp/host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+u=11111111-2222-4333-8444-555555555555
+V define --parent 3b:00.0 --type nvidia-232 --uuid $u --auto --attr nvidia/vgpu_params=frame_rate_limiter=0
+expect 0 "define"
+python3 -c "import json,sys; d=json.load(open('$tmp/host/etc/mdevctl.d/0000:3b:00.0/$u')); sys.exit(d != {'mdev_type': 'nvidia-232', 'start': 'auto', 'attrs': [{'nvidia/vgpu_params': 'frame_rate_limiter=0'}]})" && ok ||
+        fail "define wrote: $(cat "$tmp/host/etc/mdevctl.d/0000:3b:00.0/$u")"
+V define --parent 0000:3b:00.0 --type nvidia-232 --uuid $u --auto --attr nvidia/vgpu_params=frame_rate_limiter=0
+expect 0 "define again"; grep -q "already defined" "$tmp/out" && ok || fail "define again did not say 'already defined'"
+V define --parent 3b:00.0 --type nvidia-233 --uuid $u
+expect 1 "define differently"; grep -q "type nvidia-233, not nvidia-232; start manual, not auto; attributes differ" "$tmp/err" && ok || fail "define conflict message: $(cat "$tmp/err")"
+V define --parent 3b:00.0 --type nvidia-999
+expect 1 "define of an unknown type"; grep -q "it offers: nvidia-222" "$tmp/err" && ok || fail "unknown type message: $(cat "$tmp/err")"
+V create --parent 3b:00.0 --type nvidia-230
+expect 1 "create without room"
+grep -q "no available instances of nvidia-230 on 0000:3b:00.0: 0 left of 16; instances present: b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 (nvidia-232), b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02 (nvidia-232)" "$tmp/err" && ok ||
+        fail "no-room message: $(cat "$tmp/err")"
+V create --parent 3b:00.0 --type nvidia-232 --uuid b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
+expect 0 "create of an existing identical instance"; grep -q "already exists" "$tmp/out" && ok || fail "create again did not say so"
+V create --parent 5e:00.0 --type nvidia-232 --uuid b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
+expect 1 "create with a UUID in use elsewhere"
+V undefine $u; expect 0 "undefine"; [[ ! -e $tmp/host/etc/mdevctl.d/0000:3b:00.0/$u ]] && ok || fail "undefine left the file"
+V undefine $u; expect 1 "undefine again"
+V vfs 3b:00.0 2; expect 1 "vfs on a GPU without SR-IOV"
+V create --type nvidia-232; expect 2 "create without --parent"
+V create --parent 3b:00.0 --type nvidia-232 --attr novalue; expect 2 "--attr without ="
+V remove 0000:3b:00.0; expect 1 "remove of a BDF that is no vendor-VFIO VF"
+
 # exit codes and messages
 run nvidia-mdev show 0000:3b:00.1;  expect 1 "show of an absent BDF"; one_line_err "show absent"
 run nvidia-mdev show nonsense;      expect 2 "show of a malformed BDF"; one_line_err "show malformed"

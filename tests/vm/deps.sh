@@ -5,7 +5,8 @@ set -euo pipefail
 
 # qemu-system-x86 and busybox-static run the guest; cpio, gzip and kmod build its initramfs;
 # gcc, make and libelf1 (objtool) build the sample mdev drivers; xz-utils unpacks kernel and source.
-PKGS=(qemu-system-x86 busybox-static cpio gzip kmod gcc make libelf1 xz-utils)
+# mdevctl goes into the guest to show it reads the definitions vgpuctl writes.
+PKGS=(qemu-system-x86 busybox-static cpio gzip kmod gcc make libelf1 xz-utils mdevctl)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -46,12 +46,20 @@ S=$R/stage
 install -m 755 "$HERE/guest/init" "$S/init"
 cp "$HERE/guest/lib.sh" "$S/vm/"
 for n in "${scen[@]}"; do cp "$HERE/scenarios/$n.sh" "$S/vm/scenarios/"; done
-if [ -x "$BIN" ]; then
-	# the binary and every library at the same (lexically normalised) path as here, so that an
-	# $ORIGIN-relative RUNPATH into the build tree resolves in the guest too
-	for f in "$BIN" $(ldd "$BIN" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+# a binary and every library at the same (lexically normalised) path as here, so that an
+# $ORIGIN-relative RUNPATH into the build tree resolves in the guest too
+copy_bin() {
+	for f in "$1" $(ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
 		f=$(realpath -ms "$f") && mkdir -p "$S${f%/*}" && cp -L "$f" "$S$f"
 	done
+}
+# Debian's mdevctl, to show that it sees the definitions vgpuctl writes
+if command -v mdevctl >/dev/null; then
+	copy_bin "$(command -v mdevctl)"
+	mkdir -p "$S/etc/mdevctl.d/scripts.d/callouts" "$S/etc/mdevctl.d/scripts.d/notifiers"
+fi
+if [ -x "$BIN" ]; then
+	copy_bin "$BIN"
 	ln -s "$(realpath -ms "$BIN")" "$S/usr/bin/vgpuctl"
 	[ -f /usr/share/misc/pci.ids ] && mkdir -p "$S/usr/share/misc" && cp /usr/share/misc/pci.ids "$S/usr/share/misc/"
 else

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * store.c — mdevctl's definition store, /etc/mdevctl.d/PARENT/UUID, read and written in
+ * mdevctl's own JSON format so that mdevctl, libvirt and vgpuctl share one set of devices:
+ *     { "mdev_type": "nvidia-232", "start": "auto", "attrs": [ { "nvidia/vgpu_params": "..." } ] }
+ * Files are parsed with json-c; a corrupt or foreign file is reported and skipped, never fatal
+ * to the others. Writes are atomic (basic/fileio.c).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "basic/error-util.h"
+#include "basic/fileio.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "lifecycle-internal.h"
+
+_public_ void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec) {
+        if (!spec)
+                return;
+        free(spec->parent);
+        free(spec->type);
+        for (size_t i = 0; i < spec->n_attrs; i++) {
+                free(spec->attrs[i].key);
+                free(spec->attrs[i].value);
+        }
+        free(spec->attrs);
+        *spec = (struct vgpu_mdev_spec) {};
+}
+
+_public_ void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                vgpu_mdev_spec_done(&specs[i]);
+        free(specs);
+}
+
+/* Parse one definition file's text; on failure *why says what is wrong. */
+int store_parse(const char *text, const char *parent, const char *uuid, struct vgpu_mdev_spec *ret, const char **why) {
+        struct json_tokener *tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        json_object *root = json_tokener_parse_ex(tok, text, (int) strlen(text));
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (!root || jerr != json_tokener_success) {
+                *why = root ? "trailing data after the JSON object" : "not valid JSON";
+                json_object_put(root);
+                return -EBADMSG;
+        }
+
+        struct vgpu_mdev_spec s = {};
+        int r = -EBADMSG;
+        json_object *type, *start, *attrs;
+        if (!json_object_is_type(root, json_type_object)) {
+                *why = "not a JSON object";
+                goto out;
+        }
+        if (!json_object_object_get_ex(root, "mdev_type", &type) || !json_object_is_type(type, json_type_string)) {
+                *why = "field \"mdev_type\" missing or not a string";
+                goto out;
+        }
+        if (json_object_object_get_ex(root, "start", &start)) {
+                const char *v = json_object_is_type(start, json_type_string) ? json_object_get_string(start) : NULL;
+                if (!v || (strcmp(v, "auto") != 0 && strcmp(v, "manual") != 0)) {
+                        *why = "field \"start\" is neither \"auto\" nor \"manual\"";
+                        goto out;
+                }
+                s.auto_start = strcmp(v, "auto") == 0;
+        }
+        if (json_object_object_get_ex(root, "attrs", &attrs)) {
+                if (!json_object_is_type(attrs, json_type_array)) {
+                        *why = "field \"attrs\" is not an array";
+                        goto out;
+                }
+                size_t n = json_object_array_length(attrs);
+                s.attrs = calloc(n + 1, sizeof(*s.attrs));
+                if (!s.attrs) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        json_object *a = json_object_array_get_idx(attrs, i);
+                        if (!json_object_is_type(a, json_type_object) || json_object_object_length(a) != 1) {
+                                *why = "an \"attrs\" entry is not a one-key object";
+                                goto out;
+                        }
+                        json_object_object_foreach(a, key, val) {
+                                if (!json_object_is_type(val, json_type_string)) {
+                                        *why = "an \"attrs\" value is not a string";
+                                        goto out;
+                                }
+                                s.attrs[s.n_attrs].key = strdup(key);
+                                s.attrs[s.n_attrs].value = strdup(json_object_get_string(val));
+                                if (!s.attrs[s.n_attrs].key || !s.attrs[s.n_attrs].value) {
+                                        s.n_attrs++;
+                                        r = -ENOMEM;
+                                        goto out;
+                                }
+                                s.n_attrs++;
+                        }
+                }
+        }
+        snprintf(s.uuid, sizeof(s.uuid), "%s", uuid);
+        if (!(s.parent = strdup(parent)) || !(s.type = strdup(json_object_get_string(type)))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret = s;
+        s = (struct vgpu_mdev_spec) {};
+        r = 0;
+out:
+        vgpu_mdev_spec_done(&s);
+        json_object_put(root);
+        return r;
+}
+
+char *store_format(const struct vgpu_mdev_spec *spec) {
+        json_object *root = json_object_new_object(), *attrs = json_object_new_array();
+        if (!root || !attrs) {
+                json_object_put(root);
+                json_object_put(attrs);
+                return NULL;
+        }
+        json_object_object_add(root, "mdev_type", json_object_new_string(spec->type));
+        json_object_object_add(root, "start", json_object_new_string(spec->auto_start ? "auto" : "manual"));
+        for (size_t i = 0; i < spec->n_attrs; i++) {
+                json_object *a = json_object_new_object();
+                json_object_object_add(a, spec->attrs[i].key, json_object_new_string(spec->attrs[i].value));
+                json_object_array_add(attrs, a);
+        }
+        json_object_object_add(root, "attrs", attrs);
+        const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *out = NULL;
+        if (text && asprintf(&out, "%s\n", text) < 0)
+                out = NULL;
+        json_object_put(root);
+        return out;
+}
+
+int store_write(const struct vgpu_mdev_spec *spec) {
+        _cleanup_free_ char *text = store_format(spec);
+        if (!text)
+                return -ENOMEM;
+        char path[512];
+        snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", spec->parent, spec->uuid);
+        return write_file_atomic(path, text, strlen(text), 0644);
+}
+
+int store_remove(const char *parent, const char *uuid) {
+        char path[512], full[4096];
+        snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", parent, uuid);
+        int r = root_path(full, sizeof(full), path);
+        if (r < 0)
+                return r;
+        if (unlink(full) < 0)
+                return -errno;
+        /* mdevctl leaves empty parent directories; so do we */
+        return 0;
+}
+
+static bool is_parent_dir(const char *name) {
+        /* the store's own subdirectory and dotfiles are not parents */
+        return name[0] != '.' && strcmp(name, "scripts.d") != 0;
+}
+
+static int cmp_spec(const void *a, const void *b) {
+        const struct vgpu_mdev_spec *x = a, *y = b;
+        int c = strcmp(x->parent, y->parent);
+        return c ? c : strcmp(x->uuid, y->uuid);
+}
+
+static void warn(FILE *w, const char *parent, const char *uuid, const char *why) {
+        if (w)
+                fprintf(w, "%s%s/%s/%s: %s, skipped\n", root_prefix(), MDEVCTL_STORE, parent, uuid, why);
+}
+
+_public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, struct vgpu_error *err) {
+        struct vgpu_mdev_spec *specs = NULL;
+        size_t n = 0, allocated = 0;
+        char *warnings = NULL;
+        size_t wsize = 0;
+        FILE *w = ret_warnings ? open_memstream(&warnings, &wsize) : NULL;
+        int r = 0;
+
+        char store[4096];
+        if ((r = root_path(store, sizeof(store), MDEVCTL_STORE)) < 0)
+                goto out;
+        DIR *top = opendir(store);
+        if (!top) {
+                r = errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s", store);
+                goto out;
+        }
+        struct dirent *pe;
+        while (r >= 0 && (pe = readdir(top))) {
+                if (!is_parent_dir(pe->d_name))
+                        continue;
+                char dir[4096 + 256];
+                snprintf(dir, sizeof(dir), "%s/%s", store, pe->d_name);
+                DIR *pd = opendir(dir);
+                if (!pd)
+                        continue;       /* a file at the top level: not ours to judge */
+                struct dirent *de;
+                while (r >= 0 && (de = readdir(pd))) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        if (!vgpu_uuid_valid(de->d_name)) {
+                                warn(w, pe->d_name, de->d_name, "file name is not a UUID");
+                                continue;
+                        }
+                        char text[65536];
+                        int fd = openat(dirfd(pd), de->d_name, O_RDONLY | O_CLOEXEC);
+                        ssize_t len = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+                        if (fd >= 0)
+                                close(fd);
+                        if (len < 0) {
+                                warn(w, pe->d_name, de->d_name, "unreadable");
+                                continue;
+                        }
+                        text[len] = '\0';
+                        if (!GREEDY_REALLOC(specs, allocated, n + 1)) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        const char *why = NULL;
+                        int q = store_parse(text, pe->d_name, de->d_name, &specs[n], &why);
+                        if (q == -ENOMEM)
+                                r = q;
+                        else if (q < 0)
+                                warn(w, pe->d_name, de->d_name, why);
+                        else
+                                n++;
+                }
+                closedir(pd);
+        }
+        closedir(top);
+out:
+        if (w)
+                fclose(w);
+        if (r < 0) {
+                vgpu_mdev_specs_free(specs, n);
+                free(warnings);
+                return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
+        }
+        qsort_safe(specs, n, sizeof(*specs), cmp_spec);
+        *ret = specs;
+        *ret_n = n;
+        if (ret_warnings)
+                *ret_warnings = warnings;
+        return 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * instance.c — the vGPU lifecycle verbs: create, remove, define, undefine, start, stop.
+ * mdevctl's meaning, but idempotent: repeating a request is a no-op that says so (exit 0).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpu/lifecycle.h"
+#include "vgpuctl.h"
+
+enum { OPT_PARENT, OPT_TYPE, OPT_UUID, OPT_AUTO, OPT_ATTR, OPT_PERSIST };
+
+const struct cli_option define_options[] = {
+        [OPT_PARENT] = { "parent", 0, "PARENT", "parent device: a BDF, or a name like mbochs" },
+        [OPT_TYPE] = { "type", 't', "TYPE", "vGPU type id (see 'vgpuctl types')" },
+        [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one)" },
+        [OPT_AUTO] = { "auto", 'a', NULL, "start it at boot (mdevctl start=auto)" },
+        [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
+        {},
+};
+
+const struct cli_option create_options[] = {
+        [OPT_PARENT] = { "parent", 0, "PARENT", "parent device: a BDF, or a name like mbochs" },
+        [OPT_TYPE] = { "type", 't', "TYPE", "vGPU type id (see 'vgpuctl types')" },
+        [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one)" },
+        [OPT_AUTO] = { "auto", 'a', NULL, "with --persist: start it at boot" },
+        [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
+        [OPT_PERSIST] = { "persist", 0, NULL, "also define it, so it survives a reboot" },
+        {},
+};
+
+/* --parent/--type/--uuid/--auto/--attr into a spec; EXIT_OK or a usage error. */
+static int spec_from_cli(const struct cli *cli, struct vgpu_mdev_spec *spec) {
+        *spec = (struct vgpu_mdev_spec) { .auto_start = cli->opt[OPT_AUTO] != NULL };
+        if (!cli->opt[OPT_PARENT] || !cli->opt[OPT_TYPE])
+                return cli_error(EXIT_USAGE, "--parent and --type are required (see 'vgpuctl types')");
+        if (cli->opt[OPT_UUID])
+                snprintf(spec->uuid, sizeof(spec->uuid), "%s", cli->opt[OPT_UUID]);
+        spec->parent = strdup(cli->opt[OPT_PARENT]);
+        spec->type = strdup(cli->opt[OPT_TYPE]);
+        spec->attrs = calloc((size_t) cli->n_opt[OPT_ATTR] + 1, sizeof(*spec->attrs));
+        if (!spec->parent || !spec->type || !spec->attrs)
+                return cli_error(EXIT_FAILED, "out of memory");
+        for (int i = 0; i < cli->n_opt[OPT_ATTR]; i++) {
+                const char *kv = cli->opt_all[OPT_ATTR][i], *eq = strchr(kv, '=');
+                if (!eq || eq == kv)
+                        return cli_error(EXIT_USAGE, "--attr '%s': expected KEY=VALUE", kv);
+                struct vgpu_mdev_attr *a = &spec->attrs[spec->n_attrs++];
+                a->key = strndup(kv, (size_t) (eq - kv));
+                a->value = strdup(eq + 1);
+                if (!a->key || !a->value)
+                        return cli_error(EXIT_FAILED, "out of memory");
+        }
+        return EXIT_OK;
+}
+
+static void print_outcome(const struct cli *cli, const char *verb_done, const char *verb_noop, int r,
+                          const char *uuid, const char *parent, const char *type) {
+        struct out *o = cli_out(cli);
+        out_open_object(o, NULL);
+        out_string(o, OUT_JSON, "uuid", NULL, uuid && uuid[0] ? uuid : NULL);
+        out_string(o, OUT_JSON, "parent", NULL, parent);
+        out_string(o, OUT_JSON, "type", NULL, type);
+        out_bool(o, OUT_JSON, "changed", NULL, r > 0);
+        out_close_object(o);
+        if (!out_is_json(o)) {
+                const char *what = uuid && uuid[0] ? uuid : parent;
+                if (type)
+                        out_text(o, "%s %s (%s on %s)%s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop, type, parent,
+                                 r > 0 ? "" : ": nothing to do");
+                else
+                        out_text(o, "%s %s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop);
+        }
+        out_free(o);
+}
+
+int verb_create(struct cli *cli) {
+        struct vgpu_mdev_spec spec;
+        int r = spec_from_cli(cli, &spec);
+        if (r == EXIT_OK) {
+                struct vgpu_error err = {};
+                if (cli->opt[OPT_AUTO] && !cli->opt[OPT_PERSIST])
+                        r = cli_error(EXIT_USAGE, "--auto only means something with --persist");
+                else if ((r = vgpu_mdev_create(&spec, cli->opt[OPT_PERSIST] ? VGPU_CREATE_PERSIST : 0, &err)) < 0)
+                        r = cli_lib_error(&err);
+                else {
+                        print_outcome(cli, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
+                        r = EXIT_OK;
+                }
+        }
+        vgpu_mdev_spec_done(&spec);
+        return r;
+}
+
+int verb_define(struct cli *cli) {
+        struct vgpu_mdev_spec spec;
+        int r = spec_from_cli(cli, &spec);
+        if (r == EXIT_OK) {
+                struct vgpu_error err = {};
+                if ((r = vgpu_mdev_define(&spec, &err)) < 0)
+                        r = cli_lib_error(&err);
+                else {
+                        print_outcome(cli, "defined", "already defined", r, spec.uuid, spec.parent, spec.type);
+                        r = EXIT_OK;
+                }
+        }
+        vgpu_mdev_spec_done(&spec);
+        return r;
+}
+
+/* The verbs that take one UUID (or BDF) and nothing else. */
+static int one_target(struct cli *cli, int (*op)(const char *, struct vgpu_error *), const char *done, const char *noop) {
+        struct vgpu_error err = {};
+        int r = op(cli->argv[0], &err);
+        if (r < 0)
+                return cli_lib_error(&err);
+        print_outcome(cli, done, noop, r, cli->argv[0], NULL, NULL);
+        return EXIT_OK;
+}
+
+int verb_remove(struct cli *cli) {
+        return one_target(cli, vgpu_mdev_remove, "removed", "was not there");
+}
+
+int verb_undefine(struct cli *cli) {
+        return one_target(cli, vgpu_mdev_undefine, "undefined", "was not defined");
+}
+
+int verb_start(struct cli *cli) {
+        return one_target(cli, vgpu_mdev_start, "started", "is already running");
+}
+
+int verb_stop(struct cli *cli) {
+        return one_target(cli, vgpu_mdev_stop, "stopped", "is not running");
+}
