@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh --test    + what the test suites need
 set -euo pipefail
 
-pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev)
+pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev)
 if [[ "${1:-}" == "--test" ]]; then
         pkgs+=(libcmocka-dev mdevctl python3-jsonschema)
 fi

@@ -10,3 +10,10 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
 char *store_format(const struct vgpu_mdev_spec *spec);
 int store_write(const struct vgpu_mdev_spec *spec);
 int store_remove(const char *parent, const char *uuid);
+
+/* The steps, for apply's executor; the caller holds the lock (lifecycle_lock). */
+int lifecycle_lock(struct vgpu_error *err);
+int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err);
+int lifecycle_remove_mdev(const char *uuid);
+int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error *err);
+int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err);

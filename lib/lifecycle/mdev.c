@@ -129,7 +129,7 @@ static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, co
                               t->id, p->name, max, count ? present : "none (another type or the driver holds the capacity)");
 }
 
-static int remove_mdev_device(const char *uuid) {
+int lifecycle_remove_mdev(const char *uuid) {
         char path[128];
         snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
         int r = sysfs_write(path, "1");
@@ -140,7 +140,7 @@ static int remove_mdev_device(const char *uuid) {
 }
 
 /* The mdev ABI: write the UUID to the type's create file, wait, write the attributes. */
-static int create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
+int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         char path[512];
         snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent, spec->type);
         int r = sysfs_write(path, spec->uuid);
@@ -149,14 +149,14 @@ static int create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err
                                             spec->uuid, spec->type, spec->parent, root_prefix(), path);
         snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", spec->uuid);
         if ((r = wait_for(path, true, APPEAR_TIMEOUT_MS)) < 0) {
-                (void) remove_mdev_device(spec->uuid);
+                (void) lifecycle_remove_mdev(spec->uuid);
                 return vgpu_error_set(err, r, "creating %s: %s%s did not appear within %d ms", spec->uuid, root_prefix(), path,
                                       APPEAR_TIMEOUT_MS);
         }
         for (size_t i = 0; i < spec->n_attrs; i++) {
                 snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/%s", spec->uuid, spec->attrs[i].key);
                 if ((r = sysfs_write(path, spec->attrs[i].value)) < 0) {
-                        int q = remove_mdev_device(spec->uuid);
+                        int q = lifecycle_remove_mdev(spec->uuid);
                         return vgpu_error_set_errno(err, r, "creating %s: writing attribute %s='%s' failed (device %s)",
                                                     spec->uuid, spec->attrs[i].key, spec->attrs[i].value,
                                                     q < 0 ? "could NOT be removed again" : "removed again");
@@ -166,12 +166,12 @@ static int create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err
 }
 
 /* NVIDIA vendor-VFIO: the VF takes a type by id; it has no UUID. */
-static int create_vfio(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
+int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error *err) {
         char path[256];
-        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", spec->parent);
-        int r = sysfs_write(path, spec->type);
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
+        int r = sysfs_write(path, type);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "setting vGPU type %s on %s (%s%s)", spec->type, spec->parent, root_prefix(), path);
+                return vgpu_error_set_errno(err, r, "setting vGPU type %s on %s (%s%s)", type, bdf, root_prefix(), path);
         return 1;
 }
 
@@ -269,7 +269,7 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
                         r = vgpu_error_set(err, -EOPNOTSUPP, "%s: vendor-VFIO vGPUs are not mdev devices; mdevctl's store cannot hold them", p->name);
                         goto out;
                 }
-                r = create_vfio(spec, err);
+                r = lifecycle_set_vfio_type(spec->parent, spec->type, err);
                 goto out;
         }
 
@@ -282,13 +282,13 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
                 r = vgpu_error_set(err, -EEXIST, "%s already exists as %s on %s", spec->uuid, strempty(in->type), in->parent);
                 goto out;
         }
-        r = in ? 0 : t->available_instances == 0 ? no_room(host, p, t, err) : create_mdev(spec, err);
+        r = in ? 0 : t->available_instances == 0 ? no_room(host, p, t, err) : lifecycle_create_mdev(spec, err);
         if (r >= 0 && (flags & VGPU_CREATE_PERSIST)) {
                 int q = define_locked(spec, host, err);
                 if (q < 0) {
                         /* all or nothing: the device we just made goes again */
                         if (r > 0)
-                                (void) remove_mdev_device(spec->uuid);
+                                (void) lifecycle_remove_mdev(spec->uuid);
                         r = q;
                 } else
                         r = r > 0 || q > 0;
@@ -298,7 +298,7 @@ out:
         return r;
 }
 
-static int take_lock(struct vgpu_error *err) {
+int lifecycle_lock(struct vgpu_error *err) {
         int fd = lock_host(LOCK_TIMEOUT_MS);
         if (fd == -EBUSY)
                 return vgpu_error_set(err, fd, "another vgpuctl holds %s/run/vgpuctl/lock; waited %d s", root_prefix(), LOCK_TIMEOUT_MS / 1000);
@@ -311,7 +311,7 @@ _public_ int vgpu_mdev_create(struct vgpu_mdev_spec *spec, unsigned flags, struc
         int r = check_spec(spec, err);
         if (r < 0)
                 return r;
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         r = create_locked(spec, flags, err);
@@ -325,7 +325,7 @@ _public_ int vgpu_mdev_define(struct vgpu_mdev_spec *spec, struct vgpu_error *er
                 return r;
         if (!spec->uuid[0] && (r = vgpu_uuid_generate(spec->uuid)) < 0)
                 return vgpu_error_set_errno(err, r, "generating a UUID");
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         struct vgpu_host *host;
@@ -341,7 +341,7 @@ _public_ int vgpu_mdev_define(struct vgpu_mdev_spec *spec, struct vgpu_error *er
 _public_ int vgpu_mdev_undefine(const char *uuid, struct vgpu_error *err) {
         if (!vgpu_uuid_valid(uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID", uuid);
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         struct vgpu_mdev_spec old = {};
@@ -360,7 +360,7 @@ _public_ int vgpu_mdev_undefine(const char *uuid, struct vgpu_error *err) {
 _public_ int vgpu_mdev_start(const char *uuid, struct vgpu_error *err) {
         if (!vgpu_uuid_valid(uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID", uuid);
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         struct vgpu_mdev_spec spec = {};
@@ -383,7 +383,7 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
                 snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
                 if (root_access(path, F_OK) < 0)
                         return idempotent ? 0 : vgpu_error_set(err, -ENOENT, "%s: no such vGPU instance (not in %s%s)", uuid, root_prefix(), path);
-                int r = remove_mdev_device(uuid);
+                int r = lifecycle_remove_mdev(uuid);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "removing %s (in use by a VM?)", uuid);
                 return 1;
@@ -402,7 +402,7 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
 }
 
 _public_ int vgpu_mdev_remove(const char *uuid_or_bdf, struct vgpu_error *err) {
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         int r = remove_locked(uuid_or_bdf, false, err);
@@ -413,7 +413,7 @@ _public_ int vgpu_mdev_remove(const char *uuid_or_bdf, struct vgpu_error *err) {
 _public_ int vgpu_mdev_stop(const char *uuid, struct vgpu_error *err) {
         if (!vgpu_uuid_valid(uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID", uuid);
-        int lock = take_lock(err);
+        int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         int r = remove_locked(uuid, true, err);

@@ -64,7 +64,7 @@ static int bind_vfio(const char *pf, unsigned n, struct vgpu_error *err) {
         return 0;
 }
 
-static int set_vfs_locked(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err) {
+int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err) {
         unsigned total, current;
         if (read_uint(bdf, "sriov_totalvfs", &total) < 0)
                 return vgpu_error_set(err, -EOPNOTSUPP, "%s: no SR-IOV (no %s/sys/bus/pci/devices/%s/sriov_totalvfs; see 'vgpuctl doctor', sriov.capable)",
@@ -105,7 +105,7 @@ _public_ int vgpu_sriov_set_vfs(const char *bdf_in, unsigned n, unsigned flags, 
         int lock = lock_host(30000);
         if (lock < 0)
                 return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
-        int r = set_vfs_locked(bdf, n, flags, err);
+        int r = lifecycle_set_vfs(bdf, n, flags, err);
         unlock_host(lock);
         return r;
 }

@@ -30,6 +30,9 @@ static const struct verb verbs[] = {
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
         { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
+        { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options },
+        { "assert", "", "exit 0 iff the host matches host.yaml", 0, 0, verb_assert, assert_options },
+        { "export", "", "print the current carve-up as a host.yaml", 0, 0, verb_export, NULL },
         { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };

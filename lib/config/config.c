@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * config.c — parsing and validating host.yaml (format in vgpu/config.h) with libyaml.
+ *
+ * The whole file is validated before anything acts on it; the first problem is reported as
+ * FILE:LINE:COLUMN: field 'NAME': what was expected and what was found. Unknown keys are
+ * errors (a typo like "cuont" must not silently mean "no devices").
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "vgpu/config.h"
+
+struct parse {
+        yaml_document_t doc;
+        const char *source;
+        struct vgpu_error *err;
+};
+
+static int fail_at(struct parse *p, const yaml_node_t *n, const char *fmt, ...) _printf_(3, 4);
+static int fail_at(struct parse *p, const yaml_node_t *n, const char *fmt, ...) {
+        char msg[768];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return vgpu_error_set(p->err, -EINVAL, "%s:%zu:%zu: %s", p->source, n ? n->start_mark.line + 1 : 0,
+                              n ? n->start_mark.column + 1 : 0, msg);
+}
+
+static const char *scalar(const yaml_node_t *n) {
+        return n && n->type == YAML_SCALAR_NODE ? (const char *) n->data.scalar.value : NULL;
+}
+
+static int want_string(struct parse *p, const yaml_node_t *n, const char *field, char **ret) {
+        const char *s = scalar(n);
+        if (!s || !*s)
+                return fail_at(p, n, "field '%s': expected a non-empty string", field);
+        if (!(*ret = strdup(s)))
+                return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+static int want_uint(struct parse *p, const yaml_node_t *n, const char *field, unsigned max, unsigned *ret) {
+        const char *s = scalar(n);
+        char *end;
+        if (!s || !*s || *s == '-')
+                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s ? s : "(not a scalar)");
+        unsigned long v = strtoul(s, &end, 10);
+        if (*end || v > max)
+                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s);
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int want_bool(struct parse *p, const yaml_node_t *n, const char *field, bool *ret) {
+        const char *s = scalar(n);
+        static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+        for (size_t i = 0; s && i < 3; i++) {
+                if (strcmp(s, yes[i]) == 0)
+                        return *ret = true, 0;
+                if (strcmp(s, no[i]) == 0)
+                        return *ret = false, 0;
+        }
+        return fail_at(p, n, "field '%s': expected true or false, got '%s'", field, s ? s : "(not a scalar)");
+}
+
+static int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
+        return n && n->type == YAML_MAPPING_NODE ? 0 : fail_at(p, n, "%s: expected a mapping (key: value lines)", what);
+}
+
+static int want_sequence(struct parse *p, const yaml_node_t *n, const char *what) {
+        return n && n->type == YAML_SEQUENCE_NODE ? 0 : fail_at(p, n, "%s: expected a list ('- ' items)", what);
+}
+
+/* Loop over a mapping's (K, V) nodes / a sequence's item nodes (one-pass inner loop binds them). */
+#define FOR_EACH_PAIR(p, map, K, V)                                                                         \
+        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start; _pair < (map)->data.mapping.pairs.top; _pair++) \
+                for (yaml_node_t *K = yaml_document_get_node(&(p)->doc, _pair->key),                        \
+                                 *V = yaml_document_get_node(&(p)->doc, _pair->value), *_pair_once = K;    \
+                     _pair_once; _pair_once = NULL)
+
+#define FOR_EACH_ITEM(p, seq, ITEM)                                                                         \
+        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start; _it < (seq)->data.sequence.items.top; _it++) \
+                for (yaml_node_t *ITEM = yaml_document_get_node(&(p)->doc, *_it), *_item_once = ITEM; _item_once; _item_once = NULL)
+
+static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
+        int r = want_sequence(p, n, "field 'attrs'");
+        if (r < 0)
+                return r;
+        size_t count = (size_t) (n->data.sequence.items.top - n->data.sequence.items.start);
+        if (!(d->attrs = calloc(count + 1, sizeof(*d->attrs))))
+                return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+        FOR_EACH_ITEM(p, n, item) {
+                if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+                        return fail_at(p, item, "field 'attrs': each item is one 'attribute: value' pair, in the order to write them");
+                FOR_EACH_PAIR(p, item, k, v) {
+                        struct vgpu_mdev_attr *a = &d->attrs[d->n_attrs++];
+                        if ((r = want_string(p, k, "attrs", &a->key)) < 0 || (r = want_string(p, v, a->key, &a->value)) < 0)
+                                return r;
+                        if (strstr(a->key, "..") || a->key[0] == '/')
+                                return fail_at(p, k, "field 'attrs': '%s' must be a path below the device", a->key);
+                }
+        }
+        return 0;
+}
+
+static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
+        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .line = (int) n->start_mark.line + 1 };
+        int r = want_mapping(p, n, "a 'devices' item");
+        if (r < 0)
+                return r;
+        bool have_count = false;
+        FOR_EACH_PAIR(p, n, k, v) {
+                const char *key = scalar(k);
+                if (streq(key, "type"))
+                        r = want_string(p, v, "type", &d->type);
+                else if (streq(key, "count"))
+                        r = want_uint(p, v, "count", 4096, &d->count), have_count = true;
+                else if (streq(key, "auto-start"))
+                        r = want_bool(p, v, "auto-start", &d->auto_start);
+                else if (streq(key, "attrs"))
+                        r = parse_attrs(p, v, d);
+                else if (streq(key, "uuids")) {
+                        if ((r = want_sequence(p, v, "field 'uuids'")) < 0)
+                                return r;
+                        size_t count = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
+                        if (!(d->uuids = calloc(count + 1, sizeof(*d->uuids))))
+                                return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+                        FOR_EACH_ITEM(p, v, item) {
+                                const char *u = scalar(item);
+                                if (!vgpu_uuid_valid(u))
+                                        return fail_at(p, item, "field 'uuids': '%s' is not a UUID", u ? u : "(not a scalar)");
+                                snprintf(d->uuids[d->n_uuids], VGPU_UUID_MAX, "%s", u);
+                                for (char *c = d->uuids[d->n_uuids]; *c; c++)
+                                        if (*c >= 'A' && *c <= 'F')
+                                                *c = (char) (*c - 'A' + 'a');
+                                for (size_t j = 0; j < d->n_uuids; j++)
+                                        if (strcmp(d->uuids[j], d->uuids[d->n_uuids]) == 0)
+                                                return fail_at(p, item, "field 'uuids': %s appears twice", u);
+                                d->n_uuids++;
+                        }
+                } else
+                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start)",
+                                       key ? key : "?");
+                if (r < 0)
+                        return r;
+        }
+        if (!d->type)
+                return fail_at(p, n, "field 'type' missing in a 'devices' item");
+        if (!have_count && d->n_uuids > 0)
+                d->count = (unsigned) d->n_uuids;
+        if (d->n_uuids > d->count)
+                return fail_at(p, n, "field 'uuids': %zu UUIDs for count %u", d->n_uuids, d->count);
+        return 0;
+}
+
+static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_policy *pol) {
+        *pol = (struct vgpu_config_policy) { .timeslice_ms = -1, .frame_rate_limit = -1 };
+        int r = want_mapping(p, n, "field 'policy'");
+        if (r < 0)
+                return r;
+        FOR_EACH_PAIR(p, n, k, v) {
+                const char *key = scalar(k), *s = scalar(v);
+                if (streq(key, "scheduler")) {
+                        if (streq(s, "best-effort"))
+                                pol->scheduler = VGPU_SCHED_BEST_EFFORT;
+                        else if (streq(s, "equal-share"))
+                                pol->scheduler = VGPU_SCHED_EQUAL_SHARE;
+                        else if (streq(s, "fixed-share"))
+                                pol->scheduler = VGPU_SCHED_FIXED_SHARE;
+                        else
+                                return fail_at(p, v, "field 'scheduler': expected best-effort, equal-share or fixed-share, got '%s'",
+                                               s ? s : "(not a scalar)");
+                } else if (streq(key, "timeslice-ms")) {
+                        unsigned ms;
+                        if ((r = want_uint(p, v, "timeslice-ms", 30, &ms)) < 0)
+                                return r;
+                        if (ms < 1)
+                                return fail_at(p, v, "field 'timeslice-ms': expected 1 to 30, got 0");
+                        pol->timeslice_ms = (int) ms;
+                } else if (streq(key, "frame-rate-limit")) {
+                        bool on;
+                        if ((r = want_bool(p, v, "frame-rate-limit", &on)) < 0)
+                                return r;
+                        pol->frame_rate_limit = on;
+                } else
+                        return fail_at(p, k, "unknown field '%s' in 'policy' (expected scheduler, timeslice-ms, frame-rate-limit)",
+                                       key ? key : "?");
+        }
+        if (pol->timeslice_ms > 0 && pol->scheduler == VGPU_SCHED_BEST_EFFORT)
+                return fail_at(p, n, "field 'timeslice-ms': a time slice needs scheduler equal-share or fixed-share");
+        return 0;
+}
+
+static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g) {
+        *g = (struct vgpu_config_gpu) { .vfs = -1, .line = (int) n->start_mark.line + 1 };
+        int r = want_mapping(p, n, "a 'gpus' item");
+        if (r < 0)
+                return r;
+        int selectors = 0;
+        FOR_EACH_PAIR(p, n, k, v) {
+                const char *key = scalar(k);
+                if (streq(key, "bdf") || streq(key, "parent") || streq(key, "pci-id")) {
+                        selectors++;
+                        g->select = streq(key, "bdf") ? VGPU_SELECT_BDF : streq(key, "parent") ? VGPU_SELECT_PARENT : VGPU_SELECT_PCI_ID;
+                        if ((r = want_string(p, v, key, &g->value)) < 0)
+                                return r;
+                        char bdf[VGPU_BDF_MAX];
+                        unsigned vid, did;
+                        int len = 0;
+                        if (g->select == VGPU_SELECT_BDF && vgpu_bdf_normalize(g->value, bdf) < 0)
+                                return fail_at(p, v, "field 'bdf': '%s' is not a PCI address (DDDD:BB:DD.F)", g->value);
+                        if (g->select == VGPU_SELECT_PCI_ID &&
+                            (sscanf(g->value, "%4x:%4x%n", &vid, &did, &len) != 2 || g->value[len] != '\0'))
+                                return fail_at(p, v, "field 'pci-id': '%s' is not VENDOR:DEVICE in hex (10de:1eb8)", g->value);
+                        if (g->select != VGPU_SELECT_PCI_ID && vgpu_bdf_normalize(g->value, bdf) == 0) {
+                                free(g->value);
+                                if (!(g->value = strdup(bdf)))
+                                        return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+                        }
+                } else if (streq(key, "all")) {
+                        bool all;
+                        selectors++;
+                        if ((r = want_bool(p, v, "all", &all)) < 0)
+                                return r;
+                        if (!all)
+                                return fail_at(p, v, "field 'all': only 'all: true' selects; leave it out otherwise");
+                        g->select = VGPU_SELECT_ALL;
+                } else if (streq(key, "vfs")) {
+                        unsigned vfs;
+                        if ((r = want_uint(p, v, "vfs", 4096, &vfs)) < 0)
+                                return r;
+                        g->vfs = (int) vfs;
+                } else if (streq(key, "policy")) {
+                        g->has_policy = true;
+                        if ((r = parse_policy(p, v, &g->policy)) < 0)
+                                return r;
+                } else if (streq(key, "devices")) {
+                        if ((r = want_sequence(p, v, "field 'devices'")) < 0)
+                                return r;
+                        size_t count = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
+                        if (!(g->devices = calloc(count + 1, sizeof(*g->devices))))
+                                return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+                        FOR_EACH_ITEM(p, v, item) {
+                                r = parse_device(p, item, &g->devices[g->n_devices]);
+                                g->n_devices++;
+                                if (r < 0)
+                                        return r;
+                        }
+                } else
+                        return fail_at(p, k, "unknown field '%s' in a 'gpus' item (expected bdf, parent, pci-id, all, vfs, policy, devices)",
+                                       key ? key : "?");
+        }
+        if (selectors != 1)
+                return fail_at(p, n, "a 'gpus' item needs exactly one of bdf, parent, pci-id, all (found %d)", selectors);
+        if (g->vfs >= 0 && g->select != VGPU_SELECT_BDF)
+                return fail_at(p, n, "field 'vfs': only with 'bdf' (one physical function)");
+        return 0;
+}
+
+static void config_device_done(struct vgpu_config_device *d) {
+        free(d->type);
+        free(d->uuids);
+        for (size_t i = 0; i < d->n_attrs; i++) {
+                free(d->attrs[i].key);
+                free(d->attrs[i].value);
+        }
+        free(d->attrs);
+}
+
+_public_ void vgpu_config_free(struct vgpu_config *cfg) {
+        if (!cfg)
+                return;
+        for (size_t i = 0; i < cfg->n_gpus; i++) {
+                for (size_t j = 0; j < cfg->gpus[i].n_devices; j++)
+                        config_device_done(&cfg->gpus[i].devices[j]);
+                free(cfg->gpus[i].devices);
+                free(cfg->gpus[i].value);
+        }
+        free(cfg->gpus);
+        free(cfg->source);
+        free(cfg);
+}
+
+/* A UUID may appear once in a file. */
+static int check_unique_uuids(struct parse *p, const struct vgpu_config *cfg) {
+        for (size_t a = 0; a < cfg->n_gpus; a++)
+                for (size_t b = 0; b < cfg->gpus[a].n_devices; b++) {
+                        const struct vgpu_config_device *d = &cfg->gpus[a].devices[b];
+                        for (size_t u = 0; u < d->n_uuids; u++)
+                                for (size_t c = a; c < cfg->n_gpus; c++)
+                                        for (size_t e = (c == a ? b + 1 : 0); e < cfg->gpus[c].n_devices; e++)
+                                                for (size_t w = 0; w < cfg->gpus[c].devices[e].n_uuids; w++)
+                                                        if (strcmp(d->uuids[u], cfg->gpus[c].devices[e].uuids[w]) == 0)
+                                                                return vgpu_error_set(p->err, -EINVAL, "%s:%d: UUID %s is also used at line %d",
+                                                                                      p->source, cfg->gpus[c].devices[e].line, d->uuids[u], d->line);
+                }
+        return 0;
+}
+
+_public_ int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret, struct vgpu_error *err) {
+        struct parse p = { .source = source, .err = err };
+        yaml_parser_t parser;
+        if (!yaml_parser_initialize(&parser))
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
+        if (!yaml_parser_load(&parser, &p.doc)) {
+                int r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: not valid YAML: %s%s%s", source, parser.problem_mark.line + 1,
+                                       parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error",
+                                       parser.context ? " " : "", parser.context ? parser.context : "");
+                yaml_parser_delete(&parser);
+                return r;
+        }
+        yaml_parser_delete(&parser);
+
+        struct vgpu_config *cfg = calloc(1, sizeof(*cfg));
+        int r = cfg && (cfg->source = strdup(source)) ? 0 : vgpu_error_set(err, -ENOMEM, "out of memory");
+        yaml_node_t *root = yaml_document_get_root_node(&p.doc);
+        bool have_version = false;
+        if (r >= 0 && !root)
+                r = vgpu_error_set(err, -EINVAL, "%s: empty file (expected 'version: 1' and 'gpus:')", source);
+        if (r >= 0)
+                r = want_mapping(&p, root, "the file");
+        if (r >= 0)
+                FOR_EACH_PAIR(&p, root, k, v) {
+                        const char *key = scalar(k);
+                        if (streq(key, "version")) {
+                                have_version = true;
+                                if (!streq(scalar(v), "1"))
+                                        r = fail_at(&p, v, "field 'version': this vgpuctl reads version 1, got '%s'", scalar(v) ? scalar(v) : "?");
+                        } else if (streq(key, "gpus")) {
+                                if ((r = want_sequence(&p, v, "field 'gpus'")) < 0)
+                                        break;
+                                size_t count = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
+                                if (!(cfg->gpus = calloc(count + 1, sizeof(*cfg->gpus)))) {
+                                        r = vgpu_error_set(err, -ENOMEM, "out of memory");
+                                        break;
+                                }
+                                FOR_EACH_ITEM(&p, v, item) {
+                                        r = parse_gpu(&p, item, &cfg->gpus[cfg->n_gpus]);
+                                        cfg->n_gpus++;
+                                        if (r < 0)
+                                                break;
+                                }
+                        } else
+                                r = fail_at(&p, k, "unknown top-level field '%s' (expected version, gpus)", key ? key : "?");
+                        if (r < 0)
+                                break;
+                }
+        if (r >= 0 && !have_version)
+                r = vgpu_error_set(err, -EINVAL, "%s:1:1: field 'version' missing (write 'version: 1')", source);
+        if (r >= 0)
+                r = check_unique_uuids(&p, cfg);
+        yaml_document_delete(&p.doc);
+        if (r < 0) {
+                vgpu_config_free(cfg);
+                return r;
+        }
+        *ret = cfg;
+        return 0;
+}
+
+_public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text, struct vgpu_error *err) {
+        char full[4096];
+        int r = 0;
+        if (flags & VGPU_CONFIG_HOST_PATH)
+                r = root_path(full, sizeof(full), path);
+        else
+                snprintf(full, sizeof(full), "%s", path);
+        if (r < 0)
+                return vgpu_error_set(err, r, "%s: bad path", path);
+        FILE *f = fopen(full, "re");
+        if (!f)
+                return vgpu_error_set_errno(err, -errno, "%s", full);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&text, &size);
+        char buf[8192];
+        size_t n;
+        while (m && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+                fwrite(buf, 1, n, m);
+        bool bad = ferror(f);
+        fclose(f);
+        if (!m || fclose(m) != 0 || bad) {
+                free(text);
+                return vgpu_error_set(err, -EIO, "%s: cannot read", full);
+        }
+        r = vgpu_config_parse_text(text, size, path, ret, err);
+        if (r >= 0 && ret_text)
+                *ret_text = text;
+        else
+                free(text);
+        return r;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * apply.h — making the host match a configuration: snapshot -> plan -> execute.
+ *
+ * The plan is the minimal ordered list of actions: instances that already match keep their
+ * UUIDs, and nothing outside the parents the file selects is touched. Capacity is checked
+ * before any action runs. Each executed action records its undo; when one fails, the undo log
+ * runs backwards, so a failed apply leaves the host as it found it. `assert` is "the plan is
+ * empty"; `apply --dry-run` prints the plan.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "vgpu/config.h"
+#include "vgpu/error.h"
+#include "vgpu/lifecycle.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vgpu_action_kind {
+        VGPU_ACTION_REMOVE,             /* remove a running instance */
+        VGPU_ACTION_UNDEFINE,           /* drop a definition from mdevctl's store */
+        VGPU_ACTION_SET_VFS,            /* change a PF's VF count */
+        VGPU_ACTION_CREATE,             /* create an instance */
+        VGPU_ACTION_DEFINE,             /* write (or rewrite) its definition */
+        VGPU_ACTION_SET_POLICY,         /* scheduler policy (vendor knob) */
+};
+
+struct vgpu_action {
+        enum vgpu_action_kind kind;
+        struct vgpu_mdev_spec spec;     /* instance actions: uuid, parent, type, attrs, start */
+        bool vendor_vfio;               /* an NVIDIA vendor-VFIO VF, not an mdev */
+        unsigned vfs, old_vfs;          /* SET_VFS */
+        char *detail;                   /* why, in words ("not in the file", "count 3 > 2") */
+};
+
+struct vgpu_plan {
+        struct vgpu_action *actions;
+        size_t n_actions;
+        char *notes;                    /* things an admin must know ("reload nvidia"), or NULL */
+};
+
+enum {
+        VGPU_APPLY_DRY_RUN = 1 << 0,    /* compute and check, change nothing */
+        VGPU_APPLY_FORCE   = 1 << 1,    /* remove instances a running VM holds open */
+};
+
+/* Compute the plan for cfg on the host as it is now (takes the lock; changes nothing). */
+int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
+
+/*
+ * Make the host match cfg: lock, snapshot, plan, check capacity, execute with rollback, and
+ * record cfg as the state to restore at boot (/var/lib/vgpuctl/host.yaml). *ret_plan (may be
+ * NULL) receives what was done (or, with DRY_RUN, what would be). Returns the number of
+ * actions executed (0: the host already matched), or -errno with the host unchanged.
+ */
+int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
+
+void vgpu_plan_free(struct vgpu_plan *plan);
+const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind);
+
+/* Where apply records the last applied configuration, for boot restore. */
+#define VGPU_STATE_CONFIG "/var/lib/vgpuctl/host.yaml"
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * config.h — the declarative host configuration, /etc/vgpuctl/host.yaml:
+ *
+ *     version: 1
+ *     gpus:
+ *       - bdf: "0000:41:00.0"          # select by one of: bdf, parent, pci-id ("10de:1eb8"), all: true
+ *         vfs: 4                       # SR-IOV VFs to enable (PFs only)
+ *         policy: {scheduler: equal-share, timeslice-ms: 2, frame-rate-limit: off}
+ *         devices:
+ *           - type: nvidia-232
+ *             count: 2
+ *             uuids: [ "b1e5c3f2-..." ]        # optional: fixed UUIDs, at most count
+ *             attrs: [ {nvidia/vgpu_params: "frame_rate_limiter=0"} ]
+ *             auto-start: true                 # default true
+ *
+ * Only the parents a file selects are managed; everything else on the host is left alone.
+ * Every error names FILE:LINE:COLUMN and the field.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vgpu/error.h"
+#include "vgpu/host.h"
+#include "vgpu/lifecycle.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vgpu_select_kind {
+        VGPU_SELECT_BDF,        /* one PCI function */
+        VGPU_SELECT_PARENT,     /* a parent by name (BDF or "mbochs") */
+        VGPU_SELECT_PCI_ID,     /* every parent whose GPU has vendor:device */
+        VGPU_SELECT_ALL,        /* every vGPU parent */
+};
+
+enum vgpu_scheduler {
+        VGPU_SCHED_UNSET = 0,
+        VGPU_SCHED_BEST_EFFORT,
+        VGPU_SCHED_EQUAL_SHARE,
+        VGPU_SCHED_FIXED_SHARE,
+};
+
+struct vgpu_config_policy {
+        enum vgpu_scheduler scheduler;
+        int timeslice_ms;               /* -1 unset; 1-30 */
+        int frame_rate_limit;           /* -1 unset, 0 off, 1 on */
+};
+
+struct vgpu_config_device {
+        char *type;
+        unsigned count;
+        char (*uuids)[VGPU_UUID_MAX];
+        size_t n_uuids;
+        struct vgpu_mdev_attr *attrs;
+        size_t n_attrs;
+        bool auto_start;
+        int line;
+};
+
+struct vgpu_config_gpu {
+        enum vgpu_select_kind select;
+        char *value;                    /* BDF, parent name, "10de:1eb8"; NULL for all */
+        int vfs;                        /* -1 unset */
+        bool has_policy;
+        struct vgpu_config_policy policy;
+        struct vgpu_config_device *devices;
+        size_t n_devices;
+        int line;
+};
+
+struct vgpu_config {
+        char *source;                   /* file name, for messages */
+        struct vgpu_config_gpu *gpus;
+        size_t n_gpus;
+};
+
+enum {
+        VGPU_CONFIG_HOST_PATH = 1 << 0, /* path is a host path (under VGPU_ROOT), not the caller's */
+};
+
+/* Read, parse and validate a whole file; *ret_text (may be NULL) receives its text, which
+ * apply records as the state to restore. -ENOENT when the file does not exist. */
+int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text, struct vgpu_error *err);
+int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret, struct vgpu_error *err);
+void vgpu_config_free(struct vgpu_config *cfg);
+
+/* The host's current carve-up as a configuration file's text (what `vgpuctl export` prints). */
+int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err);
+
+#ifdef __cplusplus
+}
+#endif

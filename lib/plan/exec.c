@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * exec.c — running a plan with an undo log, and `apply` itself.
+ *
+ * Each action that succeeds pushes its inverse (create <-> remove with the same UUID and type,
+ * define <-> the previous definition or none, VF count <-> the previous count, policy file <->
+ * its previous content). When an action fails the log runs backwards and the error names the
+ * action that failed and whether the rollback was complete. Every action is idempotent against
+ * the kernel, so an apply killed half-way is finished by running apply again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basic/error-util.h"
+#include "basic/fileio.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "basic/sysfs.h"
+#include "lifecycle/lifecycle-internal.h"
+#include "plan-internal.h"
+
+bool vfio_group_in_use(int group) {
+        char want[64], procdir[4096];
+        snprintf(want, sizeof(want), "/dev/vfio/%d", group);
+        if (root_path(procdir, sizeof(procdir), "/proc") < 0)
+                return false;
+        DIR *d = opendir(procdir);
+        if (!d)
+                return false;
+        bool used = false;
+        struct dirent *de;
+        while (!used && (de = readdir(d))) {
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                char fddir[4096 + 300];
+                snprintf(fddir, sizeof(fddir), "%s/%s/fd", procdir, de->d_name);
+                DIR *fds = opendir(fddir);
+                if (!fds)
+                        continue;       /* gone, or not ours to look at */
+                struct dirent *fe;
+                while (!used && (fe = readdir(fds))) {
+                        char target[256];
+                        if (fe->d_name[0] != '.' && sysfs_readlink_at(dirfd(fds), fe->d_name, target, sizeof(target)) > 0)
+                                used = strcmp(target, want) == 0;
+                }
+                closedir(fds);
+        }
+        closedir(d);
+        return used;
+}
+
+/* The definition file's current text, to put back on undo; NULL when there is none. */
+static char *read_definition(const char *parent, const char *uuid) {
+        char path[512], full[4096];
+        snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", parent, uuid);
+        if (root_path(full, sizeof(full), path) < 0)
+                return NULL;
+        char buf[65536];
+        int n = sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf));
+        return n < 0 ? NULL : strdup(buf);
+}
+
+struct undo {
+        enum vgpu_action_kind kind;     /* the action done */
+        const struct vgpu_action *action;
+        char *old_text;                 /* DEFINE/UNDEFINE/SET_POLICY: what was there, or NULL */
+};
+
+static int restore_text(const char *path, const char *text) {
+        if (!text) {
+                char full[4096];
+                int r = root_path(full, sizeof(full), path);
+                return r < 0 ? r : unlink(full) < 0 && errno != ENOENT ? -errno : 0;
+        }
+        size_t n = strlen(text);
+        char *with_nl = malloc(n + 2);
+        if (!with_nl)
+                return -ENOMEM;
+        memcpy(with_nl, text, n);
+        with_nl[n] = '\n';
+        int r = write_file_atomic(path, with_nl, n + 1, 0644);
+        free(with_nl);
+        return r;
+}
+
+static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_error *err) {
+        char path[512];
+        *u = (struct undo) { .kind = a->kind, .action = a };
+        switch (a->kind) {
+        case VGPU_ACTION_CREATE:
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, err) : lifecycle_create_mdev(&a->spec, err);
+        case VGPU_ACTION_REMOVE: {
+                int r = a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", err) : lifecycle_remove_mdev(a->spec.uuid);
+                return r < 0 && !a->vendor_vfio ? vgpu_error_set_errno(err, r, "removing %s (%s on %s)", a->spec.uuid, a->spec.type, a->spec.parent) : r;
+        }
+        case VGPU_ACTION_DEFINE:
+        case VGPU_ACTION_UNDEFINE: {
+                u->old_text = read_definition(a->spec.parent, a->spec.uuid);
+                snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", a->spec.parent, a->spec.uuid);
+                int r = a->kind == VGPU_ACTION_DEFINE ? store_write(&a->spec) : restore_text(path, NULL);
+                return r < 0 ? vgpu_error_set_errno(err, r, "%s %s%s", a->kind == VGPU_ACTION_DEFINE ? "writing" : "removing", root_prefix(), path) : 1;
+        }
+        case VGPU_ACTION_SET_VFS:
+                return lifecycle_set_vfs(a->spec.parent, a->vfs, 0, err);
+        case VGPU_ACTION_SET_POLICY: {
+                char full[4096], buf[4096];
+                if (root_path(full, sizeof(full), NVIDIA_POLICY_FILE) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
+                        u->old_text = strdup(buf);
+                int r = write_file_atomic(NVIDIA_POLICY_FILE, a->detail, strlen(a->detail), 0644);
+                return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), NVIDIA_POLICY_FILE) : 1;
+        }
+        }
+        return -EINVAL;
+}
+
+static int undo_action(const struct undo *u) {
+        const struct vgpu_action *a = u->action;
+        struct vgpu_error ignore = {};
+        char path[512];
+        switch (u->kind) {
+        case VGPU_ACTION_CREATE:
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", &ignore) : lifecycle_remove_mdev(a->spec.uuid);
+        case VGPU_ACTION_REMOVE:
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, &ignore) : lifecycle_create_mdev(&a->spec, &ignore);
+        case VGPU_ACTION_DEFINE:
+        case VGPU_ACTION_UNDEFINE:
+                snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", a->spec.parent, a->spec.uuid);
+                return restore_text(path, u->old_text);
+        case VGPU_ACTION_SET_VFS:
+                return lifecycle_set_vfs(a->spec.parent, a->old_vfs, 0, &ignore);
+        case VGPU_ACTION_SET_POLICY:
+                return restore_text(NVIDIA_POLICY_FILE, u->old_text);
+        }
+        return -EINVAL;
+}
+
+int plan_execute(struct vgpu_plan *plan, struct vgpu_error *err) {
+        _cleanup_free_ struct undo *log = calloc(plan->n_actions + 1, sizeof(*log));
+        if (!log)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        size_t done = 0;
+        int r = 0;
+        for (; done < plan->n_actions; done++) {
+                r = do_action(&plan->actions[done], &log[done], err);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                free(log[done].old_text);
+                /* undo backwards; keep the first error, say whether the host is back */
+                size_t failed_undos = 0;
+                for (size_t i = done; i-- > 0;) {
+                        if (undo_action(&log[i]) < 0)
+                                failed_undos++;
+                        free(log[i].old_text);
+                }
+                char msg[VGPU_ERROR_MESSAGE_MAX];
+                snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
+                const struct vgpu_action *a = &plan->actions[done];
+                return vgpu_error_set(err, r, "step %zu of %zu (%s %s%s%s) failed: %s; %s", done + 1, plan->n_actions,
+                                      vgpu_action_kind_to_string(a->kind), a->spec.uuid[0] ? a->spec.uuid : strempty(a->spec.parent),
+                                      a->spec.type ? " " : "", strempty(a->spec.type), msg,
+                                      failed_undos ? "rollback INCOMPLETE: run 'vgpuctl assert' and apply again" :
+                                      done ? "every earlier step was rolled back" : "nothing had been changed");
+        }
+        for (size_t i = 0; i < done; i++)
+                free(log[i].old_text);
+        return (int) done;
+}
+
+static int scan_and_plan(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct vgpu_host *host;
+        int r = vgpu_host_scan(VGPU_SCAN_TYPES | VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, err);
+        if (r < 0)
+                return r;
+        struct vgpu_mdev_spec *defs = NULL;
+        size_t n_defs = 0;
+        r = vgpu_mdev_definitions(&defs, &n_defs, NULL, err);
+        if (r >= 0)
+                r = plan_compute(host, defs, n_defs, cfg, flags, ret, err);
+        vgpu_mdev_specs_free(defs, n_defs);
+        vgpu_host_free(host);
+        return r;
+}
+
+_public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+        int lock = lifecycle_lock(err);
+        if (lock < 0)
+                return lock;
+        int r = scan_and_plan(cfg, flags, ret, err);
+        unlock_host(lock);
+        return r;
+}
+
+_public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan,
+                        struct vgpu_error *err) {
+        int lock = lifecycle_lock(err);
+        if (lock < 0)
+                return lock;
+        struct vgpu_plan *plan = NULL;
+        int r = scan_and_plan(cfg, flags, &plan, err);
+        if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN))
+                r = plan_execute(plan, err);
+        /* the state to restore at boot: what was applied last, whole */
+        if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN) && cfg_text) {
+                int q = write_file_atomic(VGPU_STATE_CONFIG, cfg_text, strlen(cfg_text), 0644);
+                if (q < 0)
+                        r = vgpu_error_set_errno(err, q, "the host matches, but recording it in %s%s failed", root_prefix(), VGPU_STATE_CONFIG);
+        }
+        unlock_host(lock);
+        if (r < 0) {
+                vgpu_plan_free(plan);
+                return r;
+        }
+        if (ret_plan)
+                *ret_plan = plan;
+        else
+                vgpu_plan_free(plan);
+        return r;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* plan-internal.h — what plan.c (computing) and exec.c (executing, apply) share. */
+#pragma once
+
+#include "vgpu/apply.h"
+#include "vgpu/host.h"
+
+/* NVIDIA's scheduler knob lives in the nvidia module's options (RmPVMRL per device). */
+#define NVIDIA_POLICY_FILE "/etc/modprobe.d/nvidia-vgpu-vgpuctl.conf"
+
+int plan_compute(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
+
+/* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */
+int plan_execute(struct vgpu_plan *plan, struct vgpu_error *err);
+
+/* Is the VFIO group held open by a process (a VM)? Checked through /proc/PID/fd. */
+bool vfio_group_in_use(int group);
+
+/* policy.c: the scheduler policy actions (appended to plan) */
+int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
+                struct vgpu_error *err);

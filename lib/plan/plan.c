@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * plan.c — from (host snapshot, definitions, configuration) to the minimal ordered action list.
+ *
+ * For each parent the file selects and each of its device entries: instances with the entry's
+ * fixed UUIDs are kept, then other existing instances of the type (oldest UUID order) until the
+ * count is met, and only the rest are created. Whatever else runs on a managed parent is
+ * removed, unless a VM holds it and --force was not given. Definitions follow the instances
+ * (persistent, start=auto unless the entry says otherwise). Order: removals, VF changes,
+ * creations, definitions, policy — so capacity is freed before it is used.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "basic/sysfs.h"
+#include "plan-internal.h"
+
+struct builder {
+        struct vgpu_plan *plan;
+        size_t allocated;
+        const struct vgpu_host *host;
+        const struct vgpu_mdev_spec *defs;
+        size_t n_defs;
+        bool *kept;             /* per host instance: claimed by the file */
+        struct vgpu_error *err;
+};
+
+static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, const char *detail) {
+        struct vgpu_plan *p = b->plan;
+        if (!GREEDY_REALLOC(p->actions, b->allocated, p->n_actions + 1))
+                return NULL;
+        struct vgpu_action *a = &p->actions[p->n_actions++];
+        *a = (struct vgpu_action) { .kind = kind, .detail = detail ? strdup(detail) : NULL };
+        return a;
+}
+
+static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *parent, const char *type,
+                    const struct vgpu_mdev_attr *attrs, size_t n_attrs, bool auto_start) {
+        snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
+        s->auto_start = auto_start;
+        if (!(s->parent = strdup(parent)) || !(s->type = strdup(type)))
+                return -ENOMEM;
+        if (n_attrs && !(s->attrs = calloc(n_attrs, sizeof(*s->attrs))))
+                return -ENOMEM;
+        for (size_t i = 0; i < n_attrs; i++, s->n_attrs++)
+                if (!(s->attrs[i].key = strdup(attrs[i].key)) || !(s->attrs[i].value = strdup(attrs[i].value)))
+                        return -ENOMEM;
+        return 0;
+}
+
+static const struct vgpu_mdev_spec *find_def(const struct builder *b, const char *uuid) {
+        for (size_t i = 0; i < b->n_defs; i++)
+                if (strcmp(b->defs[i].uuid, uuid) == 0)
+                        return &b->defs[i];
+        return NULL;
+}
+
+static bool same_definition(const struct vgpu_mdev_spec *d, const char *parent, const char *type,
+                            const struct vgpu_config_device *dev) {
+        if (strcmp(d->parent, parent) != 0 || strcmp(d->type, type) != 0 || d->auto_start != dev->auto_start ||
+            d->n_attrs != dev->n_attrs)
+                return false;
+        for (size_t i = 0; i < d->n_attrs; i++)
+                if (strcmp(d->attrs[i].key, dev->attrs[i].key) != 0 || strcmp(d->attrs[i].value, dev->attrs[i].value) != 0)
+                        return false;
+        return true;
+}
+
+/* The definition an instance should have; define (or redefine) when the store differs. */
+static int want_definition(struct builder *b, const char *uuid, const char *parent, const struct vgpu_config_device *dev) {
+        const struct vgpu_mdev_spec *d = find_def(b, uuid);
+        if (d && same_definition(d, parent, dev->type, dev))
+                return 0;
+        if (d && strcmp(d->parent, parent) != 0) {
+                struct vgpu_action *u = add(b, VGPU_ACTION_UNDEFINE, "defined on another parent");
+                if (!u || set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
+                        return -ENOMEM;
+        }
+        struct vgpu_action *a = add(b, VGPU_ACTION_DEFINE, d ? "definition differs from the file" : "not defined yet");
+        if (!a)
+                return -ENOMEM;
+        return set_spec(&a->spec, uuid, parent, dev->type, dev->attrs, dev->n_attrs, dev->auto_start);
+}
+
+static int plan_parent(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g, bool force,
+                       size_t *n_removed) {
+        const struct vgpu_host *h = b->host;
+        /* 1. claim instances for each device entry: fixed UUIDs first, then any of the type */
+        for (size_t e = 0; e < g->n_devices; e++) {
+                const struct vgpu_config_device *dev = &g->devices[e];
+                bool known = false;
+                for (size_t t = 0; t < p->n_types; t++)
+                        known |= strcmp(p->types[t].id, dev->type) == 0;
+                if (!known)
+                        return vgpu_error_set(b->err, -EINVAL, "line %d: %s offers no type %s (see 'vgpuctl types %s')", dev->line,
+                                              p->name, dev->type, p->name);
+                unsigned have = 0;
+                for (size_t u = 0; u < dev->n_uuids; u++)
+                        for (size_t i = 0; i < h->n_instances; i++)
+                                if (!b->kept[i] && strcmp(h->instances[i].uuid, dev->uuids[u]) == 0 &&
+                                    strcmp(h->instances[i].parent, p->name) == 0 && streq(h->instances[i].type, dev->type))
+                                        b->kept[i] = true, have++;
+                for (size_t i = 0; i < h->n_instances && have < dev->count; i++) {
+                        const struct vgpu_instance *in = &h->instances[i];
+                        if (b->kept[i] || strcmp(in->parent, p->name) != 0 || !streq(in->type, dev->type))
+                                continue;
+                        /* an instance named by UUID elsewhere in the file is not ours to take */
+                        bool reserved = false;
+                        for (size_t u = 0; u < dev->n_uuids; u++)
+                                reserved |= strcmp(dev->uuids[u], in->uuid) == 0;
+                        if (!reserved)
+                                b->kept[i] = true, have++;
+                }
+        }
+        /* 2. remove what runs on this parent and was not claimed */
+        for (size_t i = 0; i < h->n_instances; i++) {
+                const struct vgpu_instance *in = &h->instances[i];
+                if (b->kept[i] || strcmp(in->parent, p->name) != 0)
+                        continue;
+                if (!force && in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group))
+                        return vgpu_error_set(b->err, -EBUSY, "%s (%s on %s) is in use by a running VM (/dev/vfio/%d is open); "
+                                              "stop the VM, or apply --force", in->uuid[0] ? in->uuid : in->parent,
+                                              strempty(in->type), in->parent, in->iommu_group);
+                struct vgpu_action *a = add(b, VGPU_ACTION_REMOVE, "not in the file");
+                const struct vgpu_mdev_spec *d = in->uuid[0] ? find_def(b, in->uuid) : NULL;
+                if (!a || set_spec(&a->spec, in->uuid, in->parent, strempty(in->type), d ? d->attrs : NULL, d ? d->n_attrs : 0,
+                                   d ? d->auto_start : false) < 0)
+                        return -ENOMEM;
+                a->vendor_vfio = in->kind == VGPU_TYPE_NVIDIA_VFIO;
+                (*n_removed)++;
+        }
+        /* 3. definitions on this parent that nothing claims go too */
+        for (size_t i = 0; i < b->n_defs; i++) {
+                const struct vgpu_mdev_spec *d = &b->defs[i];
+                if (strcmp(d->parent, p->name) != 0)
+                        continue;
+                bool claimed = false;
+                for (size_t j = 0; j < h->n_instances && !claimed; j++)
+                        claimed = b->kept[j] && strcmp(h->instances[j].uuid, d->uuid) == 0;
+                for (size_t e = 0; e < g->n_devices && !claimed; e++)
+                        for (size_t u = 0; u < g->devices[e].n_uuids; u++)
+                                claimed |= strcmp(g->devices[e].uuids[u], d->uuid) == 0;
+                if (claimed)
+                        continue;
+                struct vgpu_action *a = add(b, VGPU_ACTION_UNDEFINE, "not in the file");
+                if (!a || set_spec(&a->spec, d->uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Creations and definitions for one parent, after every removal is planned. */
+static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g) {
+        const struct vgpu_host *h = b->host;
+        for (size_t e = 0; e < g->n_devices; e++) {
+                const struct vgpu_config_device *dev = &g->devices[e];
+                bool vfio = false;
+                for (size_t t = 0; t < p->n_types; t++)
+                        if (strcmp(p->types[t].id, dev->type) == 0)
+                                vfio = p->types[t].kind == VGPU_TYPE_NVIDIA_VFIO;
+                unsigned have = 0;
+                /* kept instances of this entry: definitions kept in line */
+                for (size_t i = 0; i < h->n_instances && have < dev->count; i++) {
+                        const struct vgpu_instance *in = &h->instances[i];
+                        if (!b->kept[i] || strcmp(in->parent, p->name) != 0 || !streq(in->type, dev->type))
+                                continue;
+                        have++;
+                        if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
+                                return -ENOMEM;
+                }
+                if (vfio && dev->count > 1)
+                        return vgpu_error_set(b->err, -EINVAL, "line %d: a vendor-VFIO VF (%s) holds one vGPU, not %u", dev->line,
+                                              p->name, dev->count);
+                /* fixed UUIDs not running yet, then new ones */
+                for (size_t u = 0; u < dev->n_uuids && have < dev->count; u++) {
+                        bool running = false;
+                        for (size_t i = 0; i < h->n_instances; i++)
+                                running |= b->kept[i] && strcmp(h->instances[i].uuid, dev->uuids[u]) == 0;
+                        if (running)
+                                continue;
+                        for (size_t i = 0; i < h->n_instances; i++)
+                                if (strcmp(h->instances[i].uuid, dev->uuids[u]) == 0 && !b->kept[i] &&
+                                    strcmp(h->instances[i].parent, p->name) != 0)
+                                        return vgpu_error_set(b->err, -EEXIST, "line %d: UUID %s already runs on %s, which this file does not manage",
+                                                              dev->line, dev->uuids[u], h->instances[i].parent);
+                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "fixed UUID in the file");
+                        if (!a || set_spec(&a->spec, dev->uuids[u], p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0 ||
+                            want_definition(b, dev->uuids[u], p->name, dev) < 0)
+                                return -ENOMEM;
+                        have++;
+                }
+                for (; have < dev->count; have++) {
+                        char uuid[VGPU_UUID_MAX] = "";
+                        if (!vfio && vgpu_uuid_generate(uuid) < 0)
+                                return vgpu_error_set(b->err, -EIO, "no randomness for a UUID");
+                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "count in the file");
+                        if (!a || set_spec(&a->spec, uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
+                                return -ENOMEM;
+                        a->vendor_vfio = vfio;
+                        if (!vfio && want_definition(b, uuid, p->name, dev) < 0)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
+static bool selects(const struct vgpu_config_gpu *g, const struct vgpu_parent *p) {
+        switch (g->select) {
+        case VGPU_SELECT_ALL:
+                return true;
+        case VGPU_SELECT_BDF:
+        case VGPU_SELECT_PARENT:
+                return strcmp(g->value, p->name) == 0;
+        case VGPU_SELECT_PCI_ID: {
+                unsigned v, d;
+                return p->gpu && sscanf(g->value, "%x:%x", &v, &d) == 2 && p->gpu->vendor_id == v && p->gpu->device_id == d;
+        }
+        }
+        return false;
+}
+
+/*
+ * Capacity, before anything changes: on a parent where nothing is removed, each type must have
+ * as many instances available as are created, and the frame buffer they take must fit in what
+ * is free (known where a type's size and count are known, e.g. mbochs' pool). Where something
+ * is removed first, freed capacity is vendor-specific: creation itself is the check there, and
+ * a failure is rolled back.
+ */
+static int check_capacity(struct builder *b, const struct vgpu_parent *p, size_t n_removed) {
+        if (n_removed > 0)
+                return 0;
+        int64_t fb_new = 0, fb_free = -1;
+        for (size_t t = 0; t < p->n_types; t++) {
+                const struct vgpu_type *type = &p->types[t];
+                unsigned want = 0;
+                for (size_t i = 0; i < b->plan->n_actions; i++) {
+                        const struct vgpu_action *a = &b->plan->actions[i];
+                        want += a->kind == VGPU_ACTION_CREATE && strcmp(a->spec.parent, p->name) == 0 && strcmp(a->spec.type, type->id) == 0;
+                }
+                if (type->available_instances >= 0 && want > type->available_instances)
+                        return vgpu_error_set(b->err, -ENOSPC, "%s: %u more %s wanted, %lld available: nothing was changed",
+                                              p->name, want, type->id, (long long) type->available_instances);
+                if (type->framebuffer_bytes > 0 && type->available_instances >= 0) {
+                        fb_new += (int64_t) want * type->framebuffer_bytes;
+                        /* what the roomiest type could still place is what is free: in a shared pool
+                         * (mbochs) every type says the same, and a type blocked for another reason
+                         * (NVIDIA's one-type-per-GPU) says 0 without meaning the memory is gone */
+                        int64_t free_here = type->available_instances * type->framebuffer_bytes;
+                        if (free_here > fb_free)
+                                fb_free = free_here;
+                }
+        }
+        if (fb_free >= 0 && fb_new > fb_free)
+                return vgpu_error_set(b->err, -ENOSPC, "%s: the new instances need %lld MiB of frame buffer, %lld MiB are free: nothing was changed",
+                                      p->name, (long long) (fb_new >> 20), (long long) (fb_free >> 20));
+        return 0;
+}
+
+static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
+        for (size_t i = 0; i < cfg->n_gpus; i++) {
+                const struct vgpu_config_gpu *g = &cfg->gpus[i];
+                if (g->vfs < 0)
+                        continue;
+                const struct vgpu_gpu *gpu = vgpu_host_find_gpu(b->host, g->value);
+                if (!gpu)
+                        return vgpu_error_set(b->err, -ENODEV, "%s:%d: no GPU at %s", cfg->source, g->line, g->value);
+                if (!gpu->sriov)
+                        return vgpu_error_set(b->err, -EOPNOTSUPP, "%s:%d: %s has no SR-IOV (see 'vgpuctl doctor')", cfg->source, g->line, g->value);
+                if ((unsigned) g->vfs > gpu->total_vfs)
+                        return vgpu_error_set(b->err, -EINVAL, "%s:%d: %s supports at most %u VFs, not %d", cfg->source, g->line,
+                                              g->value, gpu->total_vfs, g->vfs);
+                if ((unsigned) g->vfs == gpu->num_vfs)
+                        continue;
+                struct vgpu_action *a = add(b, VGPU_ACTION_SET_VFS, NULL);
+                if (!a || !(a->spec.parent = strdup(gpu->bdf)))
+                        return -ENOMEM;
+                a->vfs = (unsigned) g->vfs;
+                a->old_vfs = gpu->num_vfs;
+        }
+        return 0;
+}
+
+int plan_compute(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .err = err };
+        b.plan = calloc(1, sizeof(*b.plan));
+        b.kept = calloc(host->n_instances + 1, sizeof(bool));
+        _cleanup_free_ size_t *removed = calloc(host->n_parents + 1, sizeof(size_t));
+        _cleanup_free_ const struct vgpu_config_gpu **owner = calloc(host->n_parents + 1, sizeof(*owner));
+        int r = b.plan && b.kept && removed && owner ? 0 : -ENOMEM;
+
+        /* which file entry manages each parent: the first that selects it */
+        for (size_t g = 0; r >= 0 && g < cfg->n_gpus; g++) {
+                bool any = false;
+                for (size_t i = 0; i < host->n_parents; i++)
+                        if (selects(&cfg->gpus[g], &host->parents[i])) {
+                                any = true;
+                                if (!owner[i])
+                                        owner[i] = &cfg->gpus[g];
+                        }
+                if (!any && cfg->gpus[g].n_devices > 0 && cfg->gpus[g].vfs < 0)
+                        r = vgpu_error_set(err, -ENODEV, "%s:%d: selects no vGPU parent on this host (see 'vgpuctl types')",
+                                           cfg->source, cfg->gpus[g].line);
+                for (size_t e = 0; r >= 0 && e < cfg->gpus[g].n_devices; e++)
+                        if (cfg->gpus[g].devices[e].n_uuids > 0 && cfg->gpus[g].select != VGPU_SELECT_BDF &&
+                            cfg->gpus[g].select != VGPU_SELECT_PARENT)
+                                r = vgpu_error_set(err, -EINVAL, "%s:%d: fixed UUIDs need a single parent (bdf or parent)",
+                                                   cfg->source, cfg->gpus[g].devices[e].line);
+        }
+        for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
+                if (owner[i])
+                        r = plan_parent(&b, &host->parents[i], owner[i], flags & VGPU_APPLY_FORCE, &removed[i]);
+        if (r >= 0)
+                r = plan_vfs(&b, cfg);
+        for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
+                if (owner[i])
+                        r = plan_parent_creates(&b, &host->parents[i], owner[i]);
+        for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
+                if (owner[i])
+                        r = check_capacity(&b, &host->parents[i], removed[i]);
+        if (r >= 0)
+                r = plan_policy(host, cfg, b.plan, &b.allocated, err);
+
+        free(b.kept);
+        if (r < 0) {
+                vgpu_plan_free(b.plan);
+                return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
+        }
+        /* stable order: removals, VFs, creations, definitions, policy (kinds are in that order) */
+        for (size_t i = 1; i < b.plan->n_actions; i++)
+                for (size_t j = i; j > 0 && b.plan->actions[j - 1].kind > b.plan->actions[j].kind; j--) {
+                        struct vgpu_action t = b.plan->actions[j];
+                        b.plan->actions[j] = b.plan->actions[j - 1];
+                        b.plan->actions[j - 1] = t;
+                }
+        *ret = b.plan;
+        return 0;
+}
+
+_public_ void vgpu_plan_free(struct vgpu_plan *plan) {
+        if (!plan)
+                return;
+        for (size_t i = 0; i < plan->n_actions; i++) {
+                vgpu_mdev_spec_done(&plan->actions[i].spec);
+                free(plan->actions[i].detail);
+        }
+        free(plan->actions);
+        free(plan->notes);
+        free(plan);
+}
+
+_public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
+        static const char *const names[] = {
+                [VGPU_ACTION_REMOVE] = "remove", [VGPU_ACTION_UNDEFINE] = "undefine", [VGPU_ACTION_SET_VFS] = "set-vfs",
+                [VGPU_ACTION_CREATE] = "create", [VGPU_ACTION_DEFINE] = "define", [VGPU_ACTION_SET_POLICY] = "set-policy",
+        };
+        return kind < ELEMENTSOF(names) ? names[kind] : "?";
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * apply.c — `vgpuctl apply`, `assert` and `export`: the declarative side (lib/plan).
+ * apply makes the host match host.yaml (minimal plan, rollback on failure); assert exits 0
+ * iff it already does; export prints the current carve-up as a host.yaml.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpu/apply.h"
+#include "vgpuctl.h"
+
+#define DEFAULT_CONFIG "/etc/vgpuctl/host.yaml"
+
+enum { OPT_FILE, OPT_DRY_RUN, OPT_DIFF, OPT_FORCE, OPT_RESTORE };
+
+const struct cli_option apply_options[] = {
+        [OPT_FILE] = { "file", 'f', "FILE", "the configuration (default " DEFAULT_CONFIG ")" },
+        [OPT_DRY_RUN] = { "dry-run", 'n', NULL, "print the plan, change nothing" },
+        [OPT_DIFF] = { "diff", 0, NULL, "print the changes as -/+ lines" },
+        [OPT_FORCE] = { "force", 0, NULL, "also remove vGPUs a running VM holds" },
+        [OPT_RESTORE] = { "restore", 0, NULL, "apply the last applied configuration (" VGPU_STATE_CONFIG "), as at boot" },
+        {},
+};
+
+const struct cli_option assert_options[] = {
+        { "file", 'f', "FILE", "the configuration (default " DEFAULT_CONFIG ")" },
+        {},
+};
+
+/* FILE as given is the caller's path; the defaults are host paths (under VGPU_ROOT). */
+static int load(const char *path, bool host_path, char **ret_text, struct vgpu_config **ret_cfg) {
+        struct vgpu_error err = {};
+        if (vgpu_config_load(path, host_path ? VGPU_CONFIG_HOST_PATH : 0, ret_cfg, ret_text, &err) < 0)
+                return cli_lib_error(&err);
+        return EXIT_OK;
+}
+
+static void describe(char *buf, size_t size, const struct vgpu_action *a) {
+        switch (a->kind) {
+        case VGPU_ACTION_SET_VFS:
+                snprintf(buf, size, "%s: %u -> %u VFs", a->spec.parent, a->old_vfs, a->vfs);
+                break;
+        case VGPU_ACTION_SET_POLICY:
+                snprintf(buf, size, "%s", a->spec.parent);
+                break;
+        default:
+                snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
+        }
+}
+
+static void print_plan(const struct cli *cli, const struct vgpu_plan *plan, bool diff, const char *heading) {
+        struct out *o = cli_out(cli);
+        out_open_object(o, NULL);
+        out_u64(o, OUT_JSON, "changes", NULL, plan->n_actions);
+        out_open_array(o, "actions");
+        if (plan->n_actions && heading)
+                out_text(o, "%s\n", heading);
+        for (size_t i = 0; i < plan->n_actions; i++) {
+                const struct vgpu_action *a = &plan->actions[i];
+                char what[256];
+                describe(what, sizeof(what), a);
+                out_open_object(o, NULL);
+                out_string(o, OUT_JSON, "action", NULL, vgpu_action_kind_to_string(a->kind));
+                out_string(o, OUT_JSON, "uuid", NULL, a->spec.uuid[0] ? a->spec.uuid : NULL);
+                out_string(o, OUT_JSON, "parent", NULL, a->spec.parent);
+                out_string(o, OUT_JSON, "type", NULL, a->spec.type);
+                out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
+                if (diff)
+                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ? '-' : '+',
+                                 vgpu_action_kind_to_string(a->kind), what);
+                else
+                        out_text(o, "  %-10s %s%s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
+                                 a->detail && a->kind != VGPU_ACTION_SET_POLICY ? ": " : "",
+                                 a->kind != VGPU_ACTION_SET_POLICY ? strempty(a->detail) : "", "");
+                out_close_object(o);
+        }
+        out_close_array(o);
+        out_string(o, OUT_JSON, "note", NULL, plan->notes);
+        if (plan->notes)
+                out_text(o, "note: %s\n", plan->notes);
+        out_close_object(o);
+        out_free(o);
+}
+
+int verb_apply(struct cli *cli) {
+        bool restore = cli->opt[OPT_RESTORE] != NULL;
+        if (restore && cli->opt[OPT_FILE])
+                return cli_error(EXIT_USAGE, "--restore applies %s; it takes no --file", VGPU_STATE_CONFIG);
+        const char *path = restore ? VGPU_STATE_CONFIG : cli->opt[OPT_FILE] ? cli->opt[OPT_FILE] : DEFAULT_CONFIG;
+        char *text;
+        struct vgpu_config *cfg;
+        struct vgpu_error err = {};
+        int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg, &text, &err);
+        if (r == -ENOENT && restore) {
+                /* at boot on a host never configured: nothing to do, not a failure */
+                if (!cli->json)
+                        printf("nothing to restore: no configuration was applied on this host (%s)\n", VGPU_STATE_CONFIG);
+                return EXIT_OK;
+        }
+        if (r < 0)
+                return cli_lib_error(&err);
+        unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) | (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
+        struct vgpu_plan *plan = NULL;
+        r = vgpu_apply(cfg, text, flags, &plan, &err);
+        free(text);
+        vgpu_config_free(cfg);
+        if (r < 0)
+                return cli_lib_error(&err);
+        if (plan->n_actions == 0 && !cli->json)
+                printf("nothing to do: the host matches %s\n", path);
+        else
+                print_plan(cli, plan, cli->opt[OPT_DIFF] != NULL,
+                           flags & VGPU_APPLY_DRY_RUN ? "would do (dry run):" : "done:");
+        vgpu_plan_free(plan);
+        return EXIT_OK;
+}
+
+int verb_assert(struct cli *cli) {
+        const char *path = cli->opt[0] ? cli->opt[0] : DEFAULT_CONFIG;
+        char *text;
+        struct vgpu_config *cfg;
+        int r = load(path, !cli->opt[0], &text, &cfg);
+        if (r != EXIT_OK)
+                return r;
+        free(text);
+        struct vgpu_error err = {};
+        struct vgpu_plan *plan = NULL;
+        r = vgpu_plan_for(cfg, 0, &plan, &err);
+        vgpu_config_free(cfg);
+        if (r < 0)
+                return cli_lib_error(&err);
+        bool matches = plan->n_actions == 0;
+        if (matches && !cli->json)
+                printf("the host matches %s\n", path);
+        else
+                print_plan(cli, plan, true, "the host differs; apply would:");
+        vgpu_plan_free(plan);
+        return matches ? EXIT_OK : EXIT_FAILED;
+}
+
+int verb_export(struct cli *cli) {
+        (void) cli;
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        if (vgpu_host_scan(VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err) < 0)
+                return cli_lib_error(&err);
+        struct vgpu_mdev_spec *defs = NULL;
+        size_t n_defs = 0;
+        char *text = NULL;
+        int r = vgpu_mdev_definitions(&defs, &n_defs, NULL, &err);
+        if (r >= 0)
+                r = vgpu_config_export(host, defs, n_defs, &text, &err);
+        vgpu_mdev_specs_free(defs, n_defs);
+        vgpu_host_free(host);
+        if (r < 0)
+                return cli_lib_error(&err);
+        fputs(text, stdout);
+        free(text);
+        return EXIT_OK;
+}
