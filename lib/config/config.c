@@ -81,16 +81,17 @@ static int want_sequence(struct parse *p, const yaml_node_t *n, const char *what
         return n && n->type == YAML_SEQUENCE_NODE ? 0 : fail_at(p, n, "%s: expected a list ('- ' items)", what);
 }
 
-/* Loop over a mapping's (K, V) nodes / a sequence's item nodes (one-pass inner loop binds them). */
+/* Loop over a mapping's key/value nodes or a sequence's items, into variables the caller
+ * declared; one plain for-loop, so break and continue mean what they say. */
 #define FOR_EACH_PAIR(p, map, K, V)                                                                         \
-        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start; _pair < (map)->data.mapping.pairs.top; _pair++) \
-                for (yaml_node_t *K = yaml_document_get_node(&(p)->doc, _pair->key),                        \
-                                 *V = yaml_document_get_node(&(p)->doc, _pair->value), *_pair_once = K;    \
-                     _pair_once; _pair_once = NULL)
+        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;                                     \
+             _pair < (map)->data.mapping.pairs.top && ((K) = yaml_document_get_node(&(p)->doc, _pair->key), \
+                                                       (V) = yaml_document_get_node(&(p)->doc, _pair->value), true); \
+             _pair++)
 
 #define FOR_EACH_ITEM(p, seq, ITEM)                                                                         \
-        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start; _it < (seq)->data.sequence.items.top; _it++) \
-                for (yaml_node_t *ITEM = yaml_document_get_node(&(p)->doc, *_it), *_item_once = ITEM; _item_once; _item_once = NULL)
+        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start;                                      \
+             _it < (seq)->data.sequence.items.top && ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); _it++)
 
 static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
         int r = want_sequence(p, n, "field 'attrs'");
@@ -99,6 +100,7 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
         size_t count = (size_t) (n->data.sequence.items.top - n->data.sequence.items.start);
         if (!(d->attrs = calloc(count + 1, sizeof(*d->attrs))))
                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");
+        yaml_node_t *item, *k, *v;
         FOR_EACH_ITEM(p, n, item) {
                 if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
                         return fail_at(p, item, "field 'attrs': each item is one 'attribute: value' pair, in the order to write them");
@@ -119,6 +121,7 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
         if (r < 0)
                 return r;
         bool have_count = false;
+        yaml_node_t *k, *v, *item;
         FOR_EACH_PAIR(p, n, k, v) {
                 const char *key = scalar(k);
                 if (streq(key, "type"))
@@ -168,6 +171,7 @@ static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_poli
         int r = want_mapping(p, n, "field 'policy'");
         if (r < 0)
                 return r;
+        yaml_node_t *k, *v;
         FOR_EACH_PAIR(p, n, k, v) {
                 const char *key = scalar(k), *s = scalar(v);
                 if (streq(key, "scheduler")) {
@@ -207,6 +211,7 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
         if (r < 0)
                 return r;
         int selectors = 0;
+        yaml_node_t *k, *v, *item;
         FOR_EACH_PAIR(p, n, k, v) {
                 const char *key = scalar(k);
                 if (streq(key, "bdf") || streq(key, "parent") || streq(key, "pci-id")) {
@@ -330,6 +335,7 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                 r = vgpu_error_set(err, -EINVAL, "%s: empty file (expected 'version: 1' and 'gpus:')", source);
         if (r >= 0)
                 r = want_mapping(&p, root, "the file");
+        yaml_node_t *k, *v, *item;
         if (r >= 0)
                 FOR_EACH_PAIR(&p, root, k, v) {
                         const char *key = scalar(k);

@@ -93,9 +93,12 @@ static int plan_parent(struct builder *b, const struct vgpu_parent *p, const str
         /* 1. claim instances for each device entry: fixed UUIDs first, then any of the type */
         for (size_t e = 0; e < g->n_devices; e++) {
                 const struct vgpu_config_device *dev = &g->devices[e];
+                /* offered now, or running here (a busy vendor-VFIO VF offers nothing more) */
                 bool known = false;
                 for (size_t t = 0; t < p->n_types; t++)
                         known |= strcmp(p->types[t].id, dev->type) == 0;
+                for (size_t i = 0; i < h->n_instances; i++)
+                        known |= strcmp(h->instances[i].parent, p->name) == 0 && streq(h->instances[i].type, dev->type);
                 if (!known)
                         return vgpu_error_set(b->err, -EINVAL, "line %d: %s offers no type %s (see 'vgpuctl types %s')", dev->line,
                                               p->name, dev->type, p->name);
@@ -159,10 +162,7 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
         const struct vgpu_host *h = b->host;
         for (size_t e = 0; e < g->n_devices; e++) {
                 const struct vgpu_config_device *dev = &g->devices[e];
-                bool vfio = false;
-                for (size_t t = 0; t < p->n_types; t++)
-                        if (strcmp(p->types[t].id, dev->type) == 0)
-                                vfio = p->types[t].kind == VGPU_TYPE_NVIDIA_VFIO;
+                bool vfio = p->gpu && p->gpu->nvidia_vfio;
                 unsigned have = 0;
                 /* kept instances of this entry: definitions kept in line */
                 for (size_t i = 0; i < h->n_instances && have < dev->count; i++) {

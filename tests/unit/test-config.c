@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-config.c — host.yaml parsing and validation (lib/config), export, and planning
+ * (lib/plan) on fixture hosts: which instances are kept, created, removed; capacity refusals;
+ * policy values. Execution against a real kernel is tests/vm/scenarios/30-apply.sh.
+ */
+#include "test-util.h"
+
+#include "plan/plan-internal.h"
+#include "vgpu/apply.h"
+#include "vgpu/config.h"
+
+static struct vgpu_config *parse_ok(const char *text) {
+        struct vgpu_config *cfg = NULL;
+        struct vgpu_error err = {};
+        if (vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err) < 0)
+                fail_msg("parse failed: %s", err.message);
+        return cfg;
+}
+
+static void parse_fails(const char *text, const char *message) {
+        struct vgpu_config *cfg = NULL;
+        struct vgpu_error err = {};
+        assert_int_equal(vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err), -EINVAL);
+        assert_null(cfg);
+        if (strcmp(err.message, message) != 0)
+                fail_msg("message:\n  got:  %s\n  want: %s", err.message, message);
+}
+
+static void test_parse(void **state) {
+        (void) state;
+        struct vgpu_config *cfg = parse_ok(
+                "version: 1\n"
+                "gpus:\n"
+                "  - bdf: 3B:00.0\n"
+                "    vfs: 4\n"
+                "    policy: {scheduler: fixed-share, timeslice-ms: 24, frame-rate-limit: off}\n"
+                "    devices:\n"
+                "      - type: nvidia-232\n"
+                "        uuids: [B1E5C3F2-6A7D-4E21-9C43-1A2B3C4D5E01]\n"
+                "        attrs:\n"
+                "          - nvidia/vgpu_params: \"frame_rate_limiter=0\"\n"
+                "      - type: nvidia-230\n"
+                "        count: 0\n"
+                "        auto-start: no\n"
+                "  - pci-id: \"10de:1eb8\"\n"
+                "  - all: true\n"
+                "    devices: []\n");
+        assert_int_equal(cfg->n_gpus, 3);
+        const struct vgpu_config_gpu *g = &cfg->gpus[0];
+        assert_int_equal(g->select, VGPU_SELECT_BDF);
+        assert_string_equal(g->value, "0000:3b:00.0");         /* normalised */
+        assert_int_equal(g->vfs, 4);
+        assert_true(g->has_policy);
+        assert_int_equal(g->policy.scheduler, VGPU_SCHED_FIXED_SHARE);
+        assert_int_equal(g->policy.timeslice_ms, 24);
+        assert_int_equal(g->policy.frame_rate_limit, 0);
+        assert_int_equal(g->n_devices, 2);
+        assert_int_equal(g->devices[0].count, 1);               /* from the UUID list */
+        assert_string_equal(g->devices[0].uuids[0], "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01");
+        assert_string_equal(g->devices[0].attrs[0].key, "nvidia/vgpu_params");
+        assert_string_equal(g->devices[0].attrs[0].value, "frame_rate_limiter=0");
+        assert_true(g->devices[0].auto_start);
+        assert_int_equal(g->devices[1].count, 0);
+        assert_false(g->devices[1].auto_start);
+        assert_int_equal(g->devices[1].line, 11);
+        assert_int_equal(cfg->gpus[1].select, VGPU_SELECT_PCI_ID);
+        assert_int_equal(cfg->gpus[1].vfs, -1);
+        assert_int_equal(cfg->gpus[2].select, VGPU_SELECT_ALL);
+        vgpu_config_free(cfg);
+}
+
+static void test_parse_errors(void **state) {
+        (void) state;
+        parse_fails("", "t.yaml: empty file (expected 'version: 1' and 'gpus:')");
+        parse_fails("gpus: []\n", "t.yaml:1:1: field 'version' missing (write 'version: 1')");
+        parse_fails("version: 2\ngpus: []\n", "t.yaml:1:10: field 'version': this vgpuctl reads version 1, got '2'");
+        parse_fails("version: 1\ngpu: []\n", "t.yaml:2:1: unknown top-level field 'gpu' (expected version, gpus)");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        cuont: 2\n",
+                    "t.yaml:6:9: unknown field 'cuont' in a 'devices' item (expected type, count, uuids, attrs, auto-start)");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        count: -1\n",
+                    "t.yaml:6:16: field 'count': expected a whole number from 0 to 4096, got '-1'");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00\n", "t.yaml:3:10: field 'bdf': '3b:00' is not a PCI address (DDDD:BB:DD.F)");
+        parse_fails("version: 1\ngpus:\n  - pci-id: nvidia\n", "t.yaml:3:13: field 'pci-id': 'nvidia' is not VENDOR:DEVICE in hex (10de:1eb8)");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    parent: mdpy\n",
+                    "t.yaml:3:5: a 'gpus' item needs exactly one of bdf, parent, pci-id, all (found 2)");
+        parse_fails("version: 1\ngpus:\n  - parent: mdpy\n    vfs: 2\n", "t.yaml:3:5: field 'vfs': only with 'bdf' (one physical function)");
+        parse_fails("version: 1\ngpus:\n  - parent: mdpy\n    devices:\n      - count: 2\n", "t.yaml:5:9: field 'type' missing in a 'devices' item");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        count: 1\n        uuids: [11111111-2222-4333-8444-555555555555, 11111111-2222-4333-8444-666666666666]\n",
+                    "t.yaml:5:9: field 'uuids': 2 UUIDs for count 1");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        uuids: [not-a-uuid]\n",
+                    "t.yaml:6:17: field 'uuids': 'not-a-uuid' is not a UUID");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    policy: {scheduler: round-robin}\n",
+                    "t.yaml:4:25: field 'scheduler': expected best-effort, equal-share or fixed-share, got 'round-robin'");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    policy: {scheduler: equal-share, timeslice-ms: 31}\n",
+                    "t.yaml:4:52: field 'timeslice-ms': expected a whole number from 0 to 30, got '31'");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        attrs:\n          - ../../remove: 1\n",
+                    "t.yaml:7:13: field 'attrs': '../../remove' must be a path below the device");
+        parse_fails("version: 1\ngpus: [\n", "t.yaml:3:1: not valid YAML: did not find expected node content while parsing a flow node");
+        parse_fails("version: 1\ngpus:\n  - parent: a\n    devices: [{type: t, uuids: [11111111-2222-4333-8444-555555555555]}]\n"
+                    "  - parent: b\n    devices: [{type: t, uuids: [11111111-2222-4333-8444-555555555555]}]\n",
+                    "t.yaml:6: UUID 11111111-2222-4333-8444-555555555555 is also used at line 4");
+}
+
+/* Plan cfg on a fixture with its definitions, as apply would (nothing executes). */
+static struct vgpu_plan *plan(const char *fixture, const char *text, int expect, const char *message) {
+        use_fixture(fixture);
+        struct vgpu_config *cfg = parse_ok(text);
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_TYPES | VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err), 0);
+        struct vgpu_mdev_spec *defs;
+        size_t n_defs;
+        assert_int_equal(vgpu_mdev_definitions(&defs, &n_defs, NULL, &err), 0);
+        struct vgpu_plan *p = NULL;
+        int r = plan_compute(host, defs, n_defs, cfg, 0, &p, &err);
+        vgpu_mdev_specs_free(defs, n_defs);
+        vgpu_host_free(host);
+        vgpu_config_free(cfg);
+        if (r != expect)
+                fail_msg("plan returned %d, expected %d: %s", r, expect, err.message);
+        if (message && !strstr(err.message, message))
+                fail_msg("message: %s\nwanted: %s", err.message, message);
+        return p;
+}
+
+static size_t count_kind(const struct vgpu_plan *p, enum vgpu_action_kind k) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_actions; i++)
+                n += p->actions[i].kind == k;
+        return n;
+}
+
+static void test_plan_keeps_and_creates(void **state) {
+        (void) state;
+        /* the host as it is (its export): nothing to do */
+        struct vgpu_plan *p = plan("nvidia-mdev",
+                "version: 1\ngpus:\n  - parent: 0000:3b:00.0\n    devices: [{type: nvidia-232, count: 2}]\n"
+                "  - bdf: 0000:5e:00.0\n    devices: [{type: nvidia-233, count: 1}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+
+        /* one more T4-4Q on the first GPU: the two running ones are kept, one created and defined */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices: [{type: nvidia-232, count: 3}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 2);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_CREATE);
+        assert_string_equal(p->actions[0].spec.parent, "0000:3b:00.0");
+        assert_string_equal(p->actions[0].spec.type, "nvidia-232");
+        assert_true(vgpu_uuid_valid(p->actions[0].spec.uuid));
+        assert_int_equal(p->actions[1].kind, VGPU_ACTION_DEFINE);
+        assert_string_equal(p->actions[1].spec.uuid, p->actions[0].spec.uuid);
+        assert_true(p->actions[1].spec.auto_start);
+        vgpu_plan_free(p);
+
+        /* down to one: the other is removed and undefined, in that order, before anything else */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: nvidia-232\n"
+                 "        uuids: [b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 2);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_REMOVE);
+        assert_string_equal(p->actions[0].spec.uuid, "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01");   /* the fixed one stays */
+        assert_int_equal(p->actions[1].kind, VGPU_ACTION_UNDEFINE);
+        assert_string_equal(p->actions[1].spec.uuid, "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01");
+        vgpu_plan_free(p);
+
+        /* an attribute or start mode that differs redefines, without touching the device */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 5e:00.0\n    devices: [{type: nvidia-233, auto-start: false}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 1);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_DEFINE);
+        assert_false(p->actions[0].spec.auto_start);
+        assert_string_equal(p->actions[0].detail, "definition differs from the file");
+        vgpu_plan_free(p);
+
+        /* every T4 by PCI id: the third gets its first instance, the others keep theirs untouched */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - pci-id: 10de:1eb8\n    devices: [{type: nvidia-232, count: 2}]\n", 0, NULL);
+        assert_int_equal(count_kind(p, VGPU_ACTION_REMOVE), 1);          /* the T4-8Q on 5e */
+        assert_int_equal(count_kind(p, VGPU_ACTION_CREATE), 4);          /* 2 on 5e, 2 on af */
+        assert_int_equal(count_kind(p, VGPU_ACTION_DEFINE), 4);
+        vgpu_plan_free(p);
+}
+
+static void test_plan_refusals(void **state) {
+        (void) state;
+        /* capacity: checked before anything runs */
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices: [{type: nvidia-232, count: 5}]\n",
+                            -ENOSPC, "0000:3b:00.0: 3 more nvidia-232 wanted, 2 available: nothing was changed"));
+        vgpu_plan_free(plan("kernel-samples", "version: 1\ngpus:\n  - parent: mbochs\n    devices:\n"
+                            "      - {type: mbochs-medium, count: 10}\n      - {type: mbochs-large, count: 2}\n",
+                            -ENOSPC, "mbochs: the new instances need 288 MiB of frame buffer, 256 MiB are free"));
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices: [{type: nvidia-999}]\n",
+                            -EINVAL, "0000:3b:00.0 offers no type nvidia-999"));
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 0000:99:00.0\n    devices: [{type: nvidia-232}]\n",
+                            -ENODEV, "t.yaml:3: selects no vGPU parent on this host"));
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    vfs: 2\n",
+                            -EOPNOTSUPP, "t.yaml:3: 0000:3b:00.0 has no SR-IOV"));
+        vgpu_plan_free(plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.0\n    vfs: 33\n",
+                            -EINVAL, "supports at most 32 VFs, not 33"));
+        vgpu_plan_free(plan("intel-gvtg", "version: 1\ngpus:\n  - bdf: 00:02.0\n    policy: {scheduler: equal-share}\n",
+                            -EOPNOTSUPP, "scheduler policies are implemented for NVIDIA vGPU (RmPVMRL); 0000:00:02.0 (driver i915)"));
+}
+
+static void test_plan_vfio_and_vfs(void **state) {
+        (void) state;
+        /* vendor-VFIO: a VF takes a type; VF count on the second L40S */
+        struct vgpu_plan *p = plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.5\n    devices: [{type: \"1152\"}]\n"
+                                   "  - bdf: 61:00.0\n    vfs: 8\n", 0, NULL);
+        assert_int_equal(p->n_actions, 2);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_SET_VFS);
+        assert_string_equal(p->actions[0].spec.parent, "0000:61:00.0");
+        assert_int_equal(p->actions[0].vfs, 8);
+        assert_int_equal(p->actions[0].old_vfs, 0);
+        assert_int_equal(p->actions[1].kind, VGPU_ACTION_CREATE);
+        assert_true(p->actions[1].vendor_vfio);
+        assert_string_equal(p->actions[1].spec.uuid, "");
+        vgpu_plan_free(p);
+        /* the busy VF already runs 1152: nothing to do; asking for another type removes it first */
+        p = plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.4\n    devices: [{type: \"1152\"}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+}
+
+static void test_policy(void **state) {
+        (void) state;
+        struct vgpu_plan *p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    policy: {scheduler: equal-share, timeslice-ms: 3}\n"
+                                   "  - bdf: 5e:00.0\n    policy: {scheduler: fixed-share}\n  - bdf: af:00.0\n    policy: {scheduler: best-effort}\n",
+                                   0, NULL);
+        /* selecting without devices manages the parents: 3b and 5e lose their instances too */
+        assert_int_equal(count_kind(p, VGPU_ACTION_SET_POLICY), 1);
+        const struct vgpu_action *a = &p->actions[p->n_actions - 1];
+        assert_int_equal(a->kind, VGPU_ACTION_SET_POLICY);
+        assert_string_equal(a->detail, "# Written by vgpuctl apply: NVIDIA vGPU scheduler per GPU (RmPVMRL).\n"
+                            "options nvidia NVreg_RegistryDwordsPerDevice=\"pci=0000:3b:00.0;RmPVMRL=0x30001;pci=0000:5e:00.0;RmPVMRL=0x11;"
+                            "pci=0000:af:00.0;RmPVMRL=0x00\"\n");
+        assert_non_null(strstr(p->notes, "reloaded"));
+        vgpu_plan_free(p);
+}
+
+static void test_export(void **state) {
+        (void) state;
+        use_fixture("nvidia-mdev");
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err), 0);
+        char *text;
+        assert_int_equal(vgpu_config_export(host, NULL, 0, &text, &err), 0);
+        assert_non_null(strstr(text, "  - parent: \"0000:3b:00.0\"\n    devices:\n      - type: \"nvidia-232\"\n        count: 2\n        uuids:\n"
+                                     "          - \"b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01\"\n"));
+        /* and it parses back */
+        struct vgpu_config *cfg = parse_ok(text);
+        assert_int_equal(cfg->n_gpus, 2);
+        assert_int_equal(cfg->gpus[1].devices[0].n_uuids, 1);
+        vgpu_config_free(cfg);
+        free(text);
+        vgpu_host_free(host);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse),
+                cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_plan_keeps_and_creates),
+                cmocka_unit_test(test_plan_refusals),
+                cmocka_unit_test(test_plan_vfio_and_vfs),
+                cmocka_unit_test(test_policy),
+                cmocka_unit_test(test_export),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
