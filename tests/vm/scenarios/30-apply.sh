@@ -115,28 +115,28 @@ gpus:
   - parent: mbochs
     devices:
       - type: mbochs-small
-        count: 8
+        count: 64
 Y
 vgpuctl apply -f /tmp/e.yaml >/dev/null 2>&1 &
 pid=$!
 # kill it once it has started creating, long before it is done
-i=0; while [ -z "$(ls /sys/bus/mdev/devices/ 2>/dev/null | head -c1)" ] || [ "$(ls /sys/bus/mdev/devices | wc -l)" -lt 9 ]; do
+i=0; while [ "$(ls /sys/bus/mdev/devices | wc -l)" -lt 8 ]; do
 	i=$((i + 1)); [ $i -gt 20000 ] && break
 done
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 partial="$(n_of mtty-1) mtty-1, $(n_of mbochs-small) mbochs-small, $(n_of mbochs-medium) mbochs-medium"
 note "killed mid-way: $partial running"
-chk "the kill landed mid-way (not all 28 created)" test "$(n_of mtty-1)" -lt 20 -o "$(n_of mbochs-small)" -lt 8
+chk "the kill landed mid-way (not all 84 created)" test "$(n_of mtty-1)" -lt 20 -o "$(n_of mbochs-small)" -lt 64
 vgpuctl apply -f /tmp/e.yaml >/tmp/out 2>&1
 chk "apply after kill -9: exit 0" test $? -eq 0
 chk "converged: 20 mtty-1" test "$(n_of mtty-1)" = 20
-chk "converged: 8 mbochs-small, nothing else on mbochs" test "$(n_of mbochs-small)" = 8 -a "$(n_of mbochs-medium)" = 0 -a "$(n_of mbochs-large)" = 0
+chk "converged: 64 mbochs-small, nothing else on mbochs" test "$(n_of mbochs-small)" = 64 -a "$(n_of mbochs-medium)" = 0 -a "$(n_of mbochs-large)" = 0
 chk "converged: mdpy (not in this file) untouched" test "$(n_of mdpy-hd)" = 2
 leaked=0
 for f in /etc/mdevctl.d/mtty/* /etc/mdevctl.d/mbochs/*; do [ -e "/sys/bus/mdev/devices/${f##*/}" ] || leaked=$((leaked + 1)); done
 chk "nothing leaked: every definition on mtty/mbochs runs" test $leaked -eq 0
-chk "nothing leaked: definitions = instances" test "$(ls /etc/mdevctl.d/mtty /etc/mdevctl.d/mbochs | grep -c -- -)" = 28
+chk "nothing leaked: definitions = instances" test "$(ls /etc/mdevctl.d/mtty /etc/mdevctl.d/mbochs | grep -c -- -)" = 84
 vgpuctl assert -f /tmp/e.yaml >/dev/null 2>&1
 chk "assert after convergence: exit 0" test $? -eq 0
 
