@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# units.sh — the boot-restore unit and udev rule install with `meson install`, the unit passes
+# `systemd-analyze verify` (pointed at the built vgpuctl), and the rule names the unit.
+set -uo pipefail
+build=${MESON_BUILD_ROOT:?} src=${MESON_SOURCE_ROOT:?}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0 pass=0
+check() { if "${@:2}"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
+DESTDIR=$tmp meson install -C "$build" --no-rebuild --quiet >/dev/null 2>&1
+unit=$(find "$tmp" -name vgpuctl-restore.service | head -1)
+rule=$(find "$tmp" -name 90-vgpuctl.rules | head -1)
+check "unit installed" test -n "$unit"
+check "udev rule installed" test -n "$rule"
+check "vgpuctl installed in sbin" test -n "$(find "$tmp" -path '*sbin/vgpuctl')"
+check "unit runs apply --restore" grep -q "^ExecStart=/.*/vgpuctl apply --restore$" "$unit"
+sed "s#^ExecStart=[^ ]*#ExecStart=$build/src/vgpuctl/vgpuctl#" "$unit" >"$tmp/vgpuctl-restore.service"
+if command -v systemd-analyze >/dev/null; then
+        check "systemd-analyze verify is clean" test -z "$(systemd-analyze verify "$tmp/vgpuctl-restore.service" 2>&1)"
+fi
+check "rule wants the unit" grep -q 'ENV{SYSTEMD_WANTS}+="vgpuctl-restore.service"' "$rule"
+check "rule fires on mdev parents" grep -q 'SUBSYSTEM=="mdev_bus"' "$rule"
+echo "units: $pass passed, $fail failed"
+exit $fail
