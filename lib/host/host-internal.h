@@ -31,7 +31,8 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err);
 double pci_parse_link_speed(const char *s);
 
 /* mdev.c: parents and their types (mdev ABI and vendor-VFIO), and instances. */
-int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err);
+int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err);
+int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
 /* iommu.c: the IOMMU groups holding a GPU, from every function's iommu_group link. */

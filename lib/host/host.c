@@ -80,8 +80,8 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
         int r = pci_scan(host, flags, err);
         if (r >= 0 && (flags & VGPU_SCAN_NAMES))
                 r = pci_fill_names(host, err);
-        if (r >= 0 && (flags & VGPU_SCAN_TYPES))
-                r = mdev_scan_parents(host, err);
+        if (r >= 0 && (flags & (VGPU_SCAN_TYPES | VGPU_SCAN_PARENTS)))
+                r = mdev_scan_parents(host, flags & VGPU_SCAN_TYPES, err);
         if (r >= 0 && (flags & VGPU_SCAN_INSTANCES))
                 r = mdev_scan_instances(host, err);
         if (r >= 0 && (flags & VGPU_SCAN_NVML))

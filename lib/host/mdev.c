@@ -208,7 +208,7 @@ static int run_type_jobs(int busfd, struct type_job *jobs, size_t n_jobs, struct
         return r;
 }
 
-static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
         int fd = root_open_dir(SYS_MDEV_BUS);
         if (fd == -ENOENT)
                 return 0;       /* no mdev driver loaded */
@@ -234,6 +234,10 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_
                         break;
         }
 
+        if (!with_types) {
+                closedir(d);
+                return r;
+        }
         /* Parents are in place (no more reallocation): plan the two rounds. */
         size_t n = host->n_parents - first;
         _cleanup_free_ struct model_memo *memo = NULL;
@@ -267,12 +271,14 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, struct vgpu_
                 r = run_type_jobs(dirfd(d), jobs, n_first, err);
         if (r >= 0)
                 r = run_type_jobs(dirfd(d), jobs + n_first, n_second, err);
+        for (size_t i = first; r >= 0 && i < host->n_parents; i++)
+                host->parents[i].types_read = true;
         closedir(d);
         return r;
 }
 
 /* NVIDIA vendor-VFIO VFs: parents outside the mdev bus. */
-static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
         for (size_t i = 0; i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
                 if (!g->nvidia_vfio)
@@ -286,9 +292,12 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, struct v
                 int r = add_parent(host, allocated, g->bdf, devfd, &p);
                 if (r < 0)
                         return r;
+                if (!with_types)
+                        continue;
                 r = backend_nvidia.list_vfio_types(devfd, p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+                p->types_read = true;
         }
         return 0;
 }
@@ -298,11 +307,11 @@ static int cmp_parent(const void *a, const void *b) {
         return strcmp(((const struct vgpu_parent *) a)->name, ((const struct vgpu_parent *) b)->name);
 }
 
-int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err) {
+int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err) {
         size_t allocated = 0;
-        int r = scan_mdev_bus(host, &allocated, err);
+        int r = scan_mdev_bus(host, &allocated, with_types, err);
         if (r >= 0)
-                r = scan_vfio_parents(host, &allocated, err);
+                r = scan_vfio_parents(host, &allocated, with_types, err);
         if (r < 0)
                 return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
 
@@ -310,6 +319,33 @@ int mdev_scan_parents(struct vgpu_host *host, struct vgpu_error *err) {
         qsort_safe(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
         for (size_t i = 0; i < host->n_parents; i++)
                 qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type), cmp_type);
+        return 0;
+}
+
+/*
+ * One parent's types, when the scan left them out (VGPU_SCAN_PARENTS): the planner asks only
+ * for parents it must create on, so a no-op apply on a 12,000-type host reads none.
+ */
+int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
+        if (p->types_read)
+                return 0;
+        int r;
+        if (p->gpu && p->gpu->nvidia_vfio) {
+                char path[128];
+                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", p->name);
+                _cleanup_close_ int devfd = root_open_dir(path);
+                r = devfd < 0 ? devfd : backend_nvidia.list_vfio_types(devfd, p);
+                if (r < 0)
+                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+        } else {
+                _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
+                if (busfd < 0)
+                        return vgpu_error_set_errno(err, busfd, "%s%s", root_prefix(), SYS_MDEV_BUS);
+                if ((r = read_mdev_types(busfd, p, NULL, err)) < 0)
+                        return r;
+        }
+        qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), cmp_type);
+        p->types_read = true;
         return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
+#include "basic/parallel.h"
 #include "basic/root.h"
 #include "lifecycle-internal.h"
 
@@ -181,66 +182,103 @@ static void warn(FILE *w, const char *parent, const char *uuid, const char *why)
                 fprintf(w, "%s%s/%s/%s: %s, skipped\n", root_prefix(), MDEVCTL_STORE, parent, uuid, why);
 }
 
+/* One definition file to read: found serially, read and parsed in parallel. */
+struct def_file {
+        char parent[256];
+        char uuid[VGPU_UUID_MAX];
+        struct vgpu_mdev_spec spec;
+        const char *why;        /* set when the file is skipped */
+        bool ok;
+};
+
+struct def_round {
+        int storefd;
+        struct def_file *files;
+};
+
+static int read_def_job(size_t i, void *userdata) {
+        struct def_round *round = userdata;
+        struct def_file *f = &round->files[i];
+        char path[300], text[65536];
+        snprintf(path, sizeof(path), "%s/%s", f->parent, f->uuid);
+        int fd = openat(round->storefd, path, O_RDONLY | O_CLOEXEC);
+        ssize_t len = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (len < 0) {
+                f->why = "unreadable";
+                return 0;
+        }
+        text[len] = '\0';
+        int r = store_parse(text, f->parent, f->uuid, &f->spec, &f->why);
+        if (r == -ENOMEM)
+                return r;
+        f->ok = r >= 0;
+        return 0;
+}
+
 _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, struct vgpu_error *err) {
-        struct vgpu_mdev_spec *specs = NULL;
-        size_t n = 0, allocated = 0;
+        struct def_file *files = NULL;
+        size_t n_files = 0, allocated = 0;
         char *warnings = NULL;
         size_t wsize = 0;
         FILE *w = ret_warnings ? open_memstream(&warnings, &wsize) : NULL;
         int r = 0;
 
-        char store[4096];
-        if ((r = root_path(store, sizeof(store), MDEVCTL_STORE)) < 0)
-                goto out;
-        DIR *top = opendir(store);
-        if (!top) {
-                r = errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s", store);
-                goto out;
-        }
+        int storefd = root_open_dir(MDEVCTL_STORE);
+        if (storefd < 0 && storefd != -ENOENT)
+                r = vgpu_error_set_errno(err, storefd, "%s%s", root_prefix(), MDEVCTL_STORE);
+        DIR *top = storefd >= 0 ? fdopendir(storefd) : NULL;
         struct dirent *pe;
-        while (r >= 0 && (pe = readdir(top))) {
-                if (!is_parent_dir(pe->d_name))
+        while (r >= 0 && top && (pe = readdir(top))) {
+                if (!is_parent_dir(pe->d_name) || strlen(pe->d_name) >= sizeof(files->parent))
                         continue;
-                char dir[4096 + 256];
-                snprintf(dir, sizeof(dir), "%s/%s", store, pe->d_name);
-                DIR *pd = opendir(dir);
-                if (!pd)
+                int pfd = openat(dirfd(top), pe->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                DIR *pd = pfd >= 0 ? fdopendir(pfd) : NULL;
+                if (!pd) {
+                        if (pfd >= 0)
+                                close(pfd);
                         continue;       /* a file at the top level: not ours to judge */
+                }
                 struct dirent *de;
-                while (r >= 0 && (de = readdir(pd))) {
+                while ((de = readdir(pd))) {
                         if (de->d_name[0] == '.')
                                 continue;
                         if (!vgpu_uuid_valid(de->d_name)) {
                                 warn(w, pe->d_name, de->d_name, "file name is not a UUID");
                                 continue;
                         }
-                        char text[65536];
-                        int fd = openat(dirfd(pd), de->d_name, O_RDONLY | O_CLOEXEC);
-                        ssize_t len = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
-                        if (fd >= 0)
-                                close(fd);
-                        if (len < 0) {
-                                warn(w, pe->d_name, de->d_name, "unreadable");
-                                continue;
-                        }
-                        text[len] = '\0';
-                        if (!GREEDY_REALLOC(specs, allocated, n + 1)) {
+                        if (!GREEDY_REALLOC(files, allocated, n_files + 1)) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        const char *why = NULL;
-                        int q = store_parse(text, pe->d_name, de->d_name, &specs[n], &why);
-                        if (q == -ENOMEM)
-                                r = q;
-                        else if (q < 0)
-                                warn(w, pe->d_name, de->d_name, why);
-                        else
-                                n++;
+                        struct def_file *f = &files[n_files++];
+                        *f = (struct def_file) {};
+                        snprintf(f->parent, sizeof(f->parent), "%s", pe->d_name);
+                        snprintf(f->uuid, sizeof(f->uuid), "%s", de->d_name);
                 }
                 closedir(pd);
         }
-        closedir(top);
-out:
+        struct def_round round = { top ? dirfd(top) : -1, files };
+        if (r >= 0)
+                r = parallel_for(n_files, 64, read_def_job, &round);
+        if (top)
+                closedir(top);
+
+        struct vgpu_mdev_spec *specs = r >= 0 ? calloc(n_files + 1, sizeof(*specs)) : NULL;
+        size_t n = 0;
+        if (r >= 0 && !specs)
+                r = -ENOMEM;
+        for (size_t i = 0; i < n_files; i++) {
+                if (files[i].ok && r >= 0)
+                        specs[n++] = files[i].spec;
+                else {
+                        if (!files[i].ok && files[i].why)
+                                warn(w, files[i].parent, files[i].uuid, files[i].why);
+                        vgpu_mdev_spec_done(&files[i].spec);
+                }
+        }
+        free(files);
         if (w)
                 fclose(w);
         if (r < 0) {

@@ -173,9 +173,25 @@ int plan_execute(struct vgpu_plan *plan, struct vgpu_error *err) {
         return (int) done;
 }
 
+static bool state_is(const char *text) {
+        char full[4096];
+        if (root_path(full, sizeof(full), VGPU_STATE_CONFIG) < 0)
+                return false;
+        FILE *f = fopen(full, "re");
+        if (!f)
+                return false;
+        size_t n = strlen(text);
+        char *old = malloc(n + 2);
+        bool same = old && fread(old, 1, n + 1, f) == n && memcmp(old, text, n) == 0;
+        free(old);
+        fclose(f);
+        return same;
+}
+
 static int scan_and_plan(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
         struct vgpu_host *host;
-        int r = vgpu_host_scan(VGPU_SCAN_TYPES | VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, err);
+        /* parents without their types: the planner reads those it creates on */
+        int r = vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, err);
         if (r < 0)
                 return r;
         struct vgpu_mdev_spec *defs = NULL;
@@ -206,8 +222,8 @@ _public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, uns
         int r = scan_and_plan(cfg, flags, &plan, err);
         if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN))
                 r = plan_execute(plan, err);
-        /* the state to restore at boot: what was applied last, whole */
-        if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN) && cfg_text) {
+        /* the state to restore at boot: what was applied last, whole (unless it already is) */
+        if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN) && cfg_text && !state_is(cfg_text)) {
                 int q = write_file_atomic(VGPU_STATE_CONFIG, cfg_text, strlen(cfg_text), 0644);
                 if (q < 0)
                         r = vgpu_error_set_errno(err, q, "the host matches, but recording it in %s%s failed", root_prefix(), VGPU_STATE_CONFIG);

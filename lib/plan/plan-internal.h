@@ -8,7 +8,8 @@
 /* NVIDIA's scheduler knob lives in the nvidia module's options (RmPVMRL per device). */
 #define NVIDIA_POLICY_FILE "/etc/modprobe.d/nvidia-vgpu-vgpuctl.conf"
 
-int plan_compute(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+/* host is not const: the types of the parents that get new instances are read on demand */
+int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
 
 /* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */

@@ -13,22 +13,89 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "host/host-internal.h"
 #include "plan-internal.h"
 
 struct builder {
         struct vgpu_plan *plan;
         size_t allocated;
-        const struct vgpu_host *host;
+        struct vgpu_host *host;
         const struct vgpu_mdev_spec *defs;
         size_t n_defs;
         bool *kept;             /* per host instance: claimed by the file */
+        size_t *inst_by_uuid;   /* instance indexes sorted by UUID */
+        const struct vgpu_mdev_spec **def_by_uuid;
         struct vgpu_error *err;
 };
+
+/*
+ * Lookups are by binary search: instances and definitions come sorted by parent (then UUID),
+ * and UUID indexes are built once. With hundreds of parents and instances, the nested scans
+ * they replace were most of a no-op apply.
+ */
+static const struct builder *sort_ctx;
+
+static int cmp_inst_uuid(const void *a, const void *b) {
+        return strcmp(sort_ctx->host->instances[*(const size_t *) a].uuid, sort_ctx->host->instances[*(const size_t *) b].uuid);
+}
+
+static int cmp_def_uuid(const void *a, const void *b) {
+        return strcmp((*(const struct vgpu_mdev_spec *const *) a)->uuid, (*(const struct vgpu_mdev_spec *const *) b)->uuid);
+}
+
+static int build_indexes(struct builder *b) {
+        b->inst_by_uuid = calloc(b->host->n_instances + 1, sizeof(size_t));
+        b->def_by_uuid = calloc(b->n_defs + 1, sizeof(*b->def_by_uuid));
+        if (!b->inst_by_uuid || !b->def_by_uuid)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->host->n_instances; i++)
+                b->inst_by_uuid[i] = i;
+        for (size_t i = 0; i < b->n_defs; i++)
+                b->def_by_uuid[i] = &b->defs[i];
+        sort_ctx = b;   /* qsort has no context argument; planning is not reentrant */
+        qsort_safe(b->inst_by_uuid, b->host->n_instances, sizeof(size_t), cmp_inst_uuid);
+        qsort_safe(b->def_by_uuid, b->n_defs, sizeof(*b->def_by_uuid), cmp_def_uuid);
+        return 0;
+}
+
+/* Index of the running instance with this UUID, or -1. */
+static ssize_t instance_by_uuid(const struct builder *b, const char *uuid) {
+        size_t lo = 0, hi = b->host->n_instances;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(b->host->instances[b->inst_by_uuid[mid]].uuid, uuid);
+                if (c == 0)
+                        return (ssize_t) b->inst_by_uuid[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return -1;
+}
+
+/* [*lo, *hi) of a parent's entries in an array sorted by parent name. */
+#define PARENT_RANGE(array, n, field, parent, lo, hi)                           \
+        do {                                                                    \
+                size_t _l = 0, _h = (n);                                        \
+                while (_l < _h) {                                               \
+                        size_t _m = (_l + _h) / 2;                              \
+                        if (strcmp((array)[_m].field, (parent)) < 0)            \
+                                _l = _m + 1;                                    \
+                        else                                                    \
+                                _h = _m;                                        \
+                }                                                               \
+                *(lo) = _l;                                                     \
+                while (_l < (n) && strcmp((array)[_l].field, (parent)) == 0)    \
+                        _l++;                                                   \
+                *(hi) = _l;                                                     \
+        } while (0)
 
 static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, const char *detail) {
         struct vgpu_plan *p = b->plan;
@@ -54,9 +121,17 @@ static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *pare
 }
 
 static const struct vgpu_mdev_spec *find_def(const struct builder *b, const char *uuid) {
-        for (size_t i = 0; i < b->n_defs; i++)
-                if (strcmp(b->defs[i].uuid, uuid) == 0)
-                        return &b->defs[i];
+        size_t lo = 0, hi = b->n_defs;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int c = strcmp(b->def_by_uuid[mid]->uuid, uuid);
+                if (c == 0)
+                        return b->def_by_uuid[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         return NULL;
 }
 
@@ -87,28 +162,22 @@ static int want_definition(struct builder *b, const char *uuid, const char *pare
         return set_spec(&a->spec, uuid, parent, dev->type, dev->attrs, dev->n_attrs, dev->auto_start);
 }
 
-static int plan_parent(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g, bool force,
+static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vgpu_config_gpu *g, bool force,
                        size_t *n_removed) {
         const struct vgpu_host *h = b->host;
+        size_t lo, hi;
+        PARENT_RANGE(h->instances, h->n_instances, parent, p->name, &lo, &hi);
         /* 1. claim instances for each device entry: fixed UUIDs first, then any of the type */
         for (size_t e = 0; e < g->n_devices; e++) {
                 const struct vgpu_config_device *dev = &g->devices[e];
-                /* offered now, or running here (a busy vendor-VFIO VF offers nothing more) */
-                bool known = false;
-                for (size_t t = 0; t < p->n_types; t++)
-                        known |= strcmp(p->types[t].id, dev->type) == 0;
-                for (size_t i = 0; i < h->n_instances; i++)
-                        known |= strcmp(h->instances[i].parent, p->name) == 0 && streq(h->instances[i].type, dev->type);
-                if (!known)
-                        return vgpu_error_set(b->err, -EINVAL, "line %d: %s offers no type %s (see 'vgpuctl types %s')", dev->line,
-                                              p->name, dev->type, p->name);
                 unsigned have = 0;
-                for (size_t u = 0; u < dev->n_uuids; u++)
-                        for (size_t i = 0; i < h->n_instances; i++)
-                                if (!b->kept[i] && strcmp(h->instances[i].uuid, dev->uuids[u]) == 0 &&
-                                    strcmp(h->instances[i].parent, p->name) == 0 && streq(h->instances[i].type, dev->type))
-                                        b->kept[i] = true, have++;
-                for (size_t i = 0; i < h->n_instances && have < dev->count; i++) {
+                for (size_t u = 0; u < dev->n_uuids; u++) {
+                        ssize_t i = instance_by_uuid(b, dev->uuids[u]);
+                        if (i >= 0 && !b->kept[i] && strcmp(h->instances[i].parent, p->name) == 0 &&
+                            streq(h->instances[i].type, dev->type))
+                                b->kept[i] = true, have++;
+                }
+                for (size_t i = lo; i < hi && have < dev->count; i++) {
                         const struct vgpu_instance *in = &h->instances[i];
                         if (b->kept[i] || strcmp(in->parent, p->name) != 0 || !streq(in->type, dev->type))
                                 continue;
@@ -119,11 +188,28 @@ static int plan_parent(struct builder *b, const struct vgpu_parent *p, const str
                         if (!reserved)
                                 b->kept[i] = true, have++;
                 }
+                /* The type must be one the parent offers, or one running here (a busy vendor-VFIO
+                 * VF offers nothing more). Types are read only when something is to be created:
+                 * a no-op apply on a large host reads none. */
+                bool running = false;
+                for (size_t i = lo; i < hi; i++)
+                        running |= streq(h->instances[i].type, dev->type);
+                if (running && have >= dev->count)
+                        continue;
+                int r = host_parent_read_types(p, b->err);
+                if (r < 0)
+                        return r;
+                bool known = running;
+                for (size_t t = 0; t < p->n_types; t++)
+                        known |= strcmp(p->types[t].id, dev->type) == 0;
+                if (!known)
+                        return vgpu_error_set(b->err, -EINVAL, "line %d: %s offers no type %s (see 'vgpuctl types %s')", dev->line,
+                                              p->name, dev->type, p->name);
         }
         /* 2. remove what runs on this parent and was not claimed */
-        for (size_t i = 0; i < h->n_instances; i++) {
+        for (size_t i = lo; i < hi; i++) {
                 const struct vgpu_instance *in = &h->instances[i];
-                if (b->kept[i] || strcmp(in->parent, p->name) != 0)
+                if (b->kept[i])
                         continue;
                 if (!force && in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group))
                         return vgpu_error_set(b->err, -EBUSY, "%s (%s on %s) is in use by a running VM (/dev/vfio/%d is open); "
@@ -138,13 +224,12 @@ static int plan_parent(struct builder *b, const struct vgpu_parent *p, const str
                 (*n_removed)++;
         }
         /* 3. definitions on this parent that nothing claims go too */
-        for (size_t i = 0; i < b->n_defs; i++) {
+        size_t dlo, dhi;
+        PARENT_RANGE(b->defs, b->n_defs, parent, p->name, &dlo, &dhi);
+        for (size_t i = dlo; i < dhi; i++) {
                 const struct vgpu_mdev_spec *d = &b->defs[i];
-                if (strcmp(d->parent, p->name) != 0)
-                        continue;
-                bool claimed = false;
-                for (size_t j = 0; j < h->n_instances && !claimed; j++)
-                        claimed = b->kept[j] && strcmp(h->instances[j].uuid, d->uuid) == 0;
+                ssize_t j = instance_by_uuid(b, d->uuid);
+                bool claimed = j >= 0 && b->kept[j];
                 for (size_t e = 0; e < g->n_devices && !claimed; e++)
                         for (size_t u = 0; u < g->devices[e].n_uuids; u++)
                                 claimed |= strcmp(g->devices[e].uuids[u], d->uuid) == 0;
@@ -160,14 +245,16 @@ static int plan_parent(struct builder *b, const struct vgpu_parent *p, const str
 /* Creations and definitions for one parent, after every removal is planned. */
 static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g) {
         const struct vgpu_host *h = b->host;
+        size_t lo, hi;
+        PARENT_RANGE(h->instances, h->n_instances, parent, p->name, &lo, &hi);
         for (size_t e = 0; e < g->n_devices; e++) {
                 const struct vgpu_config_device *dev = &g->devices[e];
                 bool vfio = p->gpu && p->gpu->nvidia_vfio;
                 unsigned have = 0;
                 /* kept instances of this entry: definitions kept in line */
-                for (size_t i = 0; i < h->n_instances && have < dev->count; i++) {
+                for (size_t i = lo; i < hi && have < dev->count; i++) {
                         const struct vgpu_instance *in = &h->instances[i];
-                        if (!b->kept[i] || strcmp(in->parent, p->name) != 0 || !streq(in->type, dev->type))
+                        if (!b->kept[i] || !streq(in->type, dev->type))
                                 continue;
                         have++;
                         if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
@@ -178,16 +265,12 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                                               p->name, dev->count);
                 /* fixed UUIDs not running yet, then new ones */
                 for (size_t u = 0; u < dev->n_uuids && have < dev->count; u++) {
-                        bool running = false;
-                        for (size_t i = 0; i < h->n_instances; i++)
-                                running |= b->kept[i] && strcmp(h->instances[i].uuid, dev->uuids[u]) == 0;
-                        if (running)
+                        ssize_t i = instance_by_uuid(b, dev->uuids[u]);
+                        if (i >= 0 && b->kept[i])
                                 continue;
-                        for (size_t i = 0; i < h->n_instances; i++)
-                                if (strcmp(h->instances[i].uuid, dev->uuids[u]) == 0 && !b->kept[i] &&
-                                    strcmp(h->instances[i].parent, p->name) != 0)
-                                        return vgpu_error_set(b->err, -EEXIST, "line %d: UUID %s already runs on %s, which this file does not manage",
-                                                              dev->line, dev->uuids[u], h->instances[i].parent);
+                        if (i >= 0 && strcmp(h->instances[i].parent, p->name) != 0)
+                                return vgpu_error_set(b->err, -EEXIST, "line %d: UUID %s already runs on %s, which this file does not manage",
+                                                      dev->line, dev->uuids[u], h->instances[i].parent);
                         struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "fixed UUID in the file");
                         if (!a || set_spec(&a->spec, dev->uuids[u], p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0 ||
                             want_definition(b, dev->uuids[u], p->name, dev) < 0)
@@ -285,14 +368,14 @@ static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
         return 0;
 }
 
-int plan_compute(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
         struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .err = err };
         b.plan = calloc(1, sizeof(*b.plan));
         b.kept = calloc(host->n_instances + 1, sizeof(bool));
         _cleanup_free_ size_t *removed = calloc(host->n_parents + 1, sizeof(size_t));
         _cleanup_free_ const struct vgpu_config_gpu **owner = calloc(host->n_parents + 1, sizeof(*owner));
-        int r = b.plan && b.kept && removed && owner ? 0 : -ENOMEM;
+        int r = b.plan && b.kept && removed && owner ? build_indexes(&b) : -ENOMEM;
 
         /* which file entry manages each parent: the first that selects it */
         for (size_t g = 0; r >= 0 && g < cfg->n_gpus; g++) {
@@ -327,6 +410,8 @@ int plan_compute(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs
                 r = plan_policy(host, cfg, b.plan, &b.allocated, err);
 
         free(b.kept);
+        free(b.inst_by_uuid);
+        free(b.def_by_uuid);
         if (r < 0) {
                 vgpu_plan_free(b.plan);
                 return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;

@@ -108,7 +108,7 @@ static struct vgpu_plan *plan(const char *fixture, const char *text, int expect,
         struct vgpu_config *cfg = parse_ok(text);
         struct vgpu_error err = {};
         struct vgpu_host *host;
-        assert_int_equal(vgpu_host_scan(VGPU_SCAN_TYPES | VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err), 0);
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err), 0);
         struct vgpu_mdev_spec *defs;
         size_t n_defs;
         assert_int_equal(vgpu_mdev_definitions(&defs, &n_defs, NULL, &err), 0);

@@ -28,9 +28,10 @@ if ! { "$HERE/deps.sh" && "$HERE/prepare.sh" "$W"; } 2>&1 | sed 's/^/# /'; then
 	printf 'not ok 1 - prepare the guest\nvm: 0 passed, 1 failed\n' && exit 1
 fi
 
-# scenarios to run, in name order
+# scenarios to run, in name order (VM_SCENARIO_DIR: another directory of them, e.g. bench/vm)
+SCEN_DIR=${VM_SCENARIO_DIR:-$HERE/scenarios}
 scen=()
-for f in "$HERE"/scenarios/[0-9]*.sh; do
+for f in "$SCEN_DIR"/[0-9]*.sh; do
 	n=$(basename "$f" .sh)
 	[ ${#picks[@]} -eq 0 ] && scen+=("$n") && continue
 	for p in "${picks[@]}"; do
@@ -45,7 +46,7 @@ rm -rf "$R" && mkdir -p "$R/stage/vm/scenarios" "$R/stage/usr/bin" "$R/results"
 S=$R/stage
 install -m 755 "$HERE/guest/init" "$S/init"
 cp "$HERE/guest/lib.sh" "$S/vm/"
-for n in "${scen[@]}"; do cp "$HERE/scenarios/$n.sh" "$S/vm/scenarios/"; done
+for n in "${scen[@]}"; do cp "$SCEN_DIR/$n.sh" "$S/vm/scenarios/"; done
 # a binary and every library at the same (lexically normalised) path as here, so that an
 # $ORIGIN-relative RUNPATH into the build tree resolves in the guest too
 copy_bin() {

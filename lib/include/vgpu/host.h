@@ -115,6 +115,9 @@ struct vgpu_parent {
         const struct vgpu_gpu *gpu;     /* the GPU entry when the parent is a display function */
         struct vgpu_type *types;
         size_t n_types;
+
+        /* private to libvgpu: types were read (VGPU_SCAN_TYPES, or on demand by the planner) */
+        bool types_read;
 };
 
 /* A created vGPU: an mdev device, or a vendor-VFIO VF with a type set. */
@@ -165,6 +168,7 @@ enum {
         VGPU_SCAN_NVML      = 1 << 3,   /* NVML readings, if libnvidia-ml.so.1 loads */
         VGPU_SCAN_DETAILS   = 1 << 4,   /* link, NUMA, BARs, hwmon of physical functions */
         VGPU_SCAN_INSTANCES = 1 << 5,   /* vGPU instances */
+        VGPU_SCAN_PARENTS   = 1 << 6,   /* the parents alone, without their types */
         VGPU_SCAN_ALL       = 0xff,
 };
 
