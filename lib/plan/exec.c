@@ -108,11 +108,12 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         case VGPU_ACTION_SET_VFS:
                 return lifecycle_set_vfs(a->spec.parent, a->vfs, 0, err);
         case VGPU_ACTION_SET_POLICY: {
+                /* spec.parent holds the modprobe.d file the policy goes to */
                 char full[4096], buf[4096];
-                if (root_path(full, sizeof(full), NVIDIA_POLICY_FILE) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
+                if (root_path(full, sizeof(full), a->spec.parent) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
                         u->old_text = strdup(buf);
-                int r = write_file_atomic(NVIDIA_POLICY_FILE, a->detail, strlen(a->detail), 0644);
-                return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), NVIDIA_POLICY_FILE) : 1;
+                int r = write_file_atomic(a->spec.parent, a->detail, strlen(a->detail), 0644);
+                return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), a->spec.parent) : 1;
         }
         }
         return -EINVAL;
@@ -134,7 +135,7 @@ static int undo_action(const struct undo *u) {
         case VGPU_ACTION_SET_VFS:
                 return lifecycle_set_vfs(a->spec.parent, a->old_vfs, 0, &ignore);
         case VGPU_ACTION_SET_POLICY:
-                return restore_text(NVIDIA_POLICY_FILE, u->old_text);
+                return restore_text(a->spec.parent, u->old_text);
         }
         return -EINVAL;
 }

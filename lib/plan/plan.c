@@ -242,13 +242,38 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
         return 0;
 }
 
+/*
+ * NVIDIA's frame-rate limiter is a per-vGPU parameter (nvidia/vgpu_params) written before the
+ * VM starts: a policy's frame-rate-limit becomes that attribute on every vGPU of the GPU,
+ * unless the entry sets nvidia/vgpu_params itself.
+ */
+static const char *frame_rate_param(const struct vgpu_parent *p, const struct vgpu_config_gpu *g, const struct vgpu_config_device *dev) {
+        if (!g->has_policy || g->policy.frame_rate_limit < 0 || !streq(p->driver, "nvidia"))
+                return NULL;
+        for (size_t i = 0; i < dev->n_attrs; i++)
+                if (streq(dev->attrs[i].key, "nvidia/vgpu_params"))
+                        return NULL;
+        return g->policy.frame_rate_limit ? "frame_rate_limiter=1" : "frame_rate_limiter=0";
+}
+
 /* Creations and definitions for one parent, after every removal is planned. */
 static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g) {
         const struct vgpu_host *h = b->host;
         size_t lo, hi;
         PARENT_RANGE(h->instances, h->n_instances, parent, p->name, &lo, &hi);
         for (size_t e = 0; e < g->n_devices; e++) {
-                const struct vgpu_config_device *dev = &g->devices[e];
+                /* the entry, with the policy's attribute appended when there is one */
+                struct vgpu_config_device with_frl = g->devices[e];
+                _cleanup_free_ struct vgpu_mdev_attr *attrs = NULL;
+                const char *frl = frame_rate_param(p, g, &g->devices[e]);
+                if (frl) {
+                        if (!(attrs = calloc(with_frl.n_attrs + 1, sizeof(*attrs))))
+                                return -ENOMEM;
+                        memcpy(attrs, with_frl.attrs, with_frl.n_attrs * sizeof(*attrs));
+                        attrs[with_frl.n_attrs++] = (struct vgpu_mdev_attr) { (char *) "nvidia/vgpu_params", (char *) frl };
+                        with_frl.attrs = attrs;
+                }
+                const struct vgpu_config_device *dev = &with_frl;
                 bool vfio = p->gpu && p->gpu->nvidia_vfio;
                 unsigned have = 0;
                 /* kept instances of this entry: definitions kept in line */

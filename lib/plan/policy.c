@@ -6,9 +6,16 @@
  * NVreg_RegistryDwordsPerDevice: 0x00 best effort, 0x01 equal share, 0x11 fixed share, with a
  * custom time slice (ms, 1-30) in bits 16-23 (e.g. 0x00030001: equal share, 3 ms). It takes
  * effect when the module loads, so apply writes /etc/modprobe.d and says a reload is needed.
- * The frame-rate limiter is per vGPU: frame_rate_limiter=0|1 in nvidia/vgpu_params.
- * Other vendors' knobs (AMD GIM module parameters, Intel xe exec_quantum_ms) are refused with
- * a clear error until they are implemented.
+ * The frame-rate limiter is per vGPU: frame_rate_limiter=0|1 in nvidia/vgpu_params (plan.c
+ * adds it to the attributes of the vGPUs it creates and defines).
+ *
+ * AMD's GIM takes its world-switch scheduler as module parameters for all its GPUs:
+ * sched_option 0 "round robin solid" (every VF keeps its slot, idle or not: fixed share),
+ * 2 "round robin liquid" (idle slots go to busy VFs: equal share, and best effort), and
+ * sched_interval, the time slice in ms (default 6). One policy per host, then.
+ *
+ * Intel: GVT-g's scheduler weights are fixed per type (choose the type); xe SR-IOV's per-VF
+ * exec_quantum_ms/preempt_timeout_us are not implemented yet. Both are refused clearly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +37,51 @@ unsigned nvidia_rmpvmrl(const struct vgpu_config_policy *p) {
         return v;
 }
 
+#define AMD_POLICY_FILE "/etc/modprobe.d/gim-vgpuctl.conf"
+
+static int add_policy_action(struct vgpu_plan *plan, size_t *allocated, const char *path, char *content, const char *note) {
+        char full[4096], old[4096];
+        bool same = root_path(full, sizeof(full), path) >= 0 && sysfs_read_at(AT_FDCWD, full, old, sizeof(old)) >= 0 &&
+                    strlen(old) + 1 == strlen(content) && strncmp(old, content, strlen(old)) == 0;
+        if (same) {
+                free(content);
+                return 0;
+        }
+        if (!GREEDY_REALLOC(plan->actions, *allocated, plan->n_actions + 1)) {
+                free(content);
+                return -ENOMEM;
+        }
+        plan->actions[plan->n_actions++] = (struct vgpu_action) {
+                .kind = VGPU_ACTION_SET_POLICY, .detail = content, .spec = { .parent = strdup(path) },
+        };
+        if (!plan->actions[plan->n_actions - 1].spec.parent)
+                return -ENOMEM;
+        char *joined = NULL;
+        if (asprintf(&joined, "%s%s%s", plan->notes ? plan->notes : "", plan->notes ? "; " : "", note) < 0)
+                return -ENOMEM;
+        free(plan->notes);
+        plan->notes = joined;
+        return 0;
+}
+
+/* GIM's parameters are module-wide: every AMD GPU must ask for the same policy. */
+static int amd_policy(const struct vgpu_config *cfg, const struct vgpu_config_gpu *cg, const struct vgpu_config_policy **amd,
+                      int *amd_line, struct vgpu_error *err) {
+        if (*amd && (memcmp(*amd, &cg->policy, sizeof(cg->policy)) != 0))
+                return vgpu_error_set(err, -EINVAL, "%s:%d: GIM's scheduler is one for all AMD GPUs, and line %d asks for another",
+                                      cfg->source, cg->line, *amd_line);
+        *amd = &cg->policy;
+        *amd_line = cg->line;
+        return 0;
+}
+
 int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
                 struct vgpu_error *err) {
         char *text = NULL;
         size_t size = 0;
         FILE *f = NULL;
-        int n = 0;
+        int n = 0, amd_line = 0;
+        const struct vgpu_config_policy *amd = NULL;
         for (size_t g = 0; g < cfg->n_gpus; g++) {
                 const struct vgpu_config_gpu *cg = &cfg->gpus[g];
                 if (!cg->has_policy || cg->policy.scheduler == VGPU_SCHED_UNSET)
@@ -49,12 +95,25 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                                 sel = gpu->vendor_id == v && gpu->device_id == d;
                         if (!sel || gpu->physfn[0] || (!gpu->mdev_parent && !gpu->sriov && cg->select == VGPU_SELECT_ALL))
                                 continue;
+                        if (streq(gpu->driver, "gim")) {
+                                int q = amd_policy(cfg, cg, &amd, &amd_line, err);
+                                if (q < 0) {
+                                        if (f)
+                                                fclose(f);
+                                        free(text);
+                                        return q;
+                                }
+                                continue;
+                        }
                         if (!streq(gpu->driver, "nvidia")) {
                                 if (f)
                                         fclose(f);
                                 free(text);
-                                return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: scheduler policies are implemented for NVIDIA vGPU (RmPVMRL); %s (driver %s) has no knob vgpuctl can set yet",
-                                                      cfg->source, cg->line, gpu->bdf, strempty(gpu->driver));
+                                return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver %s): %s", cfg->source, cg->line, gpu->bdf,
+                                                      strempty(gpu->driver),
+                                                      streq(gpu->driver, "i915") ? "GVT-g schedules by the weight fixed in each type; choose the type instead of a policy" :
+                                                      streq(gpu->driver, "xe") ? "xe SR-IOV scheduling (exec_quantum_ms, preempt_timeout_us) is not implemented in vgpuctl yet" :
+                                                      "vgpuctl knows no scheduler knob for this driver");
                         }
                         if (!f && !(f = open_memstream(&text, &size)))
                                 return -ENOMEM;
@@ -63,32 +122,27 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                 if (cg->select != VGPU_SELECT_ALL && cg->select != VGPU_SELECT_PCI_ID && !vgpu_host_find_gpu(host, cg->value))
                         return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: a scheduler policy needs a GPU; %s is none", cfg->source, cg->line, cg->value);
         }
-        if (!f)
-                return 0;
-        fclose(f);
-        char *content = NULL;
-        int r = asprintf(&content, "# Written by vgpuctl apply: NVIDIA vGPU scheduler per GPU (RmPVMRL).\n"
-                                   "options nvidia NVreg_RegistryDwordsPerDevice=\"%s\"\n", text);
-        free(text);
-        if (r < 0)
-                return -ENOMEM;
-        char full[4096], old[4096];
-        bool same = root_path(full, sizeof(full), NVIDIA_POLICY_FILE) >= 0 &&
-                    sysfs_read_at(AT_FDCWD, full, old, sizeof(old)) >= 0 && strncmp(old, content, strlen(old)) == 0 &&
-                    strlen(old) + 1 == strlen(content);
-        if (same) {
-                free(content);
-                return 0;
+        int r = 0;
+        if (f) {
+                fclose(f);
+                char *content = NULL;
+                r = asprintf(&content, "# Written by vgpuctl apply: NVIDIA vGPU scheduler per GPU (RmPVMRL).\n"
+                                       "options nvidia NVreg_RegistryDwordsPerDevice=\"%s\"\n", text);
+                free(text);
+                r = r < 0 ? -ENOMEM : add_policy_action(plan, allocated, NVIDIA_POLICY_FILE, content,
+                        "the NVIDIA scheduler policy takes effect when the nvidia module is reloaded (or at the next boot)");
         }
-        if (!GREEDY_REALLOC(plan->actions, *allocated, plan->n_actions + 1)) {
-                free(content);
-                return -ENOMEM;
+        if (r >= 0 && amd) {
+                char *content = NULL;
+                /* liquid round robin for best effort and equal share, solid for fixed share */
+                int opt = amd->scheduler == VGPU_SCHED_FIXED_SHARE ? 0 : 2;
+                if (amd->timeslice_ms > 0)
+                        r = asprintf(&content, "# Written by vgpuctl apply: AMD GIM world-switch scheduler.\noptions gim sched_option=%d sched_interval=%d\n",
+                                     opt, amd->timeslice_ms);
+                else
+                        r = asprintf(&content, "# Written by vgpuctl apply: AMD GIM world-switch scheduler.\noptions gim sched_option=%d\n", opt);
+                r = r < 0 ? -ENOMEM : add_policy_action(plan, allocated, AMD_POLICY_FILE, content,
+                        "the AMD GIM scheduler takes effect when the gim module is reloaded (or at the next boot)");
         }
-        plan->actions[plan->n_actions++] = (struct vgpu_action) {
-                .kind = VGPU_ACTION_SET_POLICY, .detail = content,
-                .spec = { .parent = strdup(NVIDIA_POLICY_FILE) },
-        };
-        free(plan->notes);
-        plan->notes = strdup("the NVIDIA scheduler policy takes effect when the nvidia module is reloaded (or at the next boot)");
-        return 0;
+        return r;
 }

@@ -194,8 +194,11 @@ static void test_plan_refusals(void **state) {
                             -EOPNOTSUPP, "t.yaml:3: 0000:3b:00.0 has no SR-IOV"));
         vgpu_plan_free(plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.0\n    vfs: 33\n",
                             -EINVAL, "supports at most 32 VFs, not 33"));
-        vgpu_plan_free(plan("intel-gvtg", "version: 1\ngpus:\n  - bdf: 00:02.0\n    policy: {scheduler: equal-share}\n",
-                            -EOPNOTSUPP, "scheduler policies are implemented for NVIDIA vGPU (RmPVMRL); 0000:00:02.0 (driver i915)"));
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - pci-id: 10de:1eb8\n    policy: {scheduler: equal-share}\n"
+                            "  - bdf: 03:00.0\n    policy: {scheduler: equal-share}\n",
+                            -EOPNOTSUPP, "t.yaml:5: 0000:03:00.0 (driver ast): vgpuctl knows no scheduler knob for this driver"));
+        vgpu_plan_free(plan("kernel-samples", "version: 1\ngpus:\n  - parent: mdpy\n    policy: {scheduler: equal-share}\n",
+                            -EOPNOTSUPP, "t.yaml:3: a scheduler policy needs a GPU; mdpy is none"));
 }
 
 static void test_plan_vfio_and_vfs(void **state) {
@@ -234,6 +237,32 @@ static void test_policy(void **state) {
         vgpu_plan_free(p);
 }
 
+static void test_policy_vendors(void **state) {
+        (void) state;
+        /* AMD GIM: module-wide parameters */
+        struct vgpu_plan *p = plan("amd-mxgpu", "version: 1\ngpus:\n  - bdf: 03:00.0\n    policy: {scheduler: fixed-share, timeslice-ms: 10}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 1);
+        assert_string_equal(p->actions[0].spec.parent, "/etc/modprobe.d/gim-vgpuctl.conf");
+        assert_string_equal(p->actions[0].detail, "# Written by vgpuctl apply: AMD GIM world-switch scheduler.\noptions gim sched_option=0 sched_interval=10\n");
+        assert_non_null(strstr(p->notes, "gim module is reloaded"));
+        vgpu_plan_free(p);
+        p = plan("amd-mxgpu", "version: 1\ngpus:\n  - pci-id: 1002:73a1\n    policy: {scheduler: equal-share}\n", 0, NULL);
+        assert_string_equal(p->actions[0].detail, "# Written by vgpuctl apply: AMD GIM world-switch scheduler.\noptions gim sched_option=2\n");
+        vgpu_plan_free(p);
+        /* Intel GVT-g: refused with the reason */
+        vgpu_plan_free(plan("intel-gvtg", "version: 1\ngpus:\n  - bdf: 00:02.0\n    policy: {scheduler: fixed-share}\n", -EOPNOTSUPP,
+                            "0000:00:02.0 (driver i915): GVT-g schedules by the weight fixed in each type"));
+        /* NVIDIA frame-rate limiter: an attribute on the vGPUs created and defined */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: af:00.0\n    policy: {frame-rate-limit: off}\n    devices: [{type: nvidia-230}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 2);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_CREATE);
+        assert_int_equal(p->actions[0].spec.n_attrs, 1);
+        assert_string_equal(p->actions[0].spec.attrs[0].key, "nvidia/vgpu_params");
+        assert_string_equal(p->actions[0].spec.attrs[0].value, "frame_rate_limiter=0");
+        assert_string_equal(p->actions[1].spec.attrs[0].value, "frame_rate_limiter=0");
+        vgpu_plan_free(p);
+}
+
 static void test_export(void **state) {
         (void) state;
         use_fixture("nvidia-mdev");
@@ -261,6 +290,7 @@ int main(void) {
                 cmocka_unit_test(test_plan_refusals),
                 cmocka_unit_test(test_plan_vfio_and_vfs),
                 cmocka_unit_test(test_policy),
+                cmocka_unit_test(test_policy_vendors),
                 cmocka_unit_test(test_export),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
