@@ -269,7 +269,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                 if (frl) {
                         if (!(attrs = calloc(with_frl.n_attrs + 1, sizeof(*attrs))))
                                 return -ENOMEM;
-                        memcpy(attrs, with_frl.attrs, with_frl.n_attrs * sizeof(*attrs));
+                        if (with_frl.n_attrs)
+                                memcpy(attrs, with_frl.attrs, with_frl.n_attrs * sizeof(*attrs));
                         attrs[with_frl.n_attrs++] = (struct vgpu_mdev_attr) { (char *) "nvidia/vgpu_params", (char *) frl };
                         with_frl.attrs = attrs;
                 }
