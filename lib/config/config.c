@@ -217,6 +217,8 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                 if (streq(key, "bdf") || streq(key, "parent") || streq(key, "pci-id")) {
                         selectors++;
                         g->select = streq(key, "bdf") ? VGPU_SELECT_BDF : streq(key, "parent") ? VGPU_SELECT_PARENT : VGPU_SELECT_PCI_ID;
+                        free(g->value);         /* a second selector is reported below */
+                        g->value = NULL;
                         if ((r = want_string(p, v, key, &g->value)) < 0)
                                 return r;
                         char bdf[VGPU_BDF_MAX];
