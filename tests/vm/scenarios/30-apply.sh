@@ -152,6 +152,23 @@ chk "apply --restore: the same UUIDs are back" test "$(ls /sys/bus/mdev/devices 
 vgpuctl apply --restore >/tmp/out 2>&1
 chk "apply --restore again: nothing to do" grep -q "nothing to do" /tmp/out
 
+note "---- an instance a VM holds is not removed without --force"
+u=$(ls /sys/bus/mdev/devices | head -1)
+g=$(link_name /sys/bus/mdev/devices/$u/iommu_group)
+p=$(basename "$(dirname "$(readlink -f /sys/bus/mdev/devices/$u)")")
+sh -c "exec 3</dev/vfio/$g; sleep 600" &
+holder=$!
+sleep 0.2
+before=$(state)
+printf 'version: 1\ngpus:\n  - parent: %s\n    devices: []\n' "$p" >/tmp/f.yaml
+vgpuctl apply -f /tmp/f.yaml >/tmp/out 2>&1
+chk "held instance: apply refuses, exit 1" test $? -eq 1
+chk "held instance: says a VM holds it" grep -q "is in use by a running VM (/dev/vfio/$g is open)" /tmp/out
+chk "held instance: nothing changed" test "$(state)" = "$before"
+kill $holder; wait $holder 2>/dev/null
+vgpuctl apply -f /tmp/f.yaml --dry-run >/tmp/out 2>&1
+chk "released: the plan removes it now" grep -q "remove     $u" /tmp/out
+
 # clean up for later scenarios
 printf 'version: 1\ngpus:\n  - all: true\n    devices: []\n' >/tmp/z.yaml
 vgpuctl apply -f /tmp/z.yaml >/dev/null 2>&1
