@@ -6,9 +6,12 @@
 #   scripts/install-deps.sh --test    + what the test suites need
 set -euo pipefail
 
-pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev)
+# libvirt-dev and libxml2-dev: headers only (lib/assign loads libvirt.so.0 at run time)
+pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev
+      libvirt-dev libxml2-dev)
 if [[ "${1:-}" == "--test" ]]; then
-        pkgs+=(libcmocka-dev mdevctl python3-jsonschema)
+        # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
+        pkgs+=(libcmocka-dev mdevctl python3-jsonschema libvirt-clients libxml2-utils)
 fi
 
 missing=()

@@ -47,9 +47,17 @@ struct virt_dl {
         __typeof__(xmlBufferFree) *xml_buffer_free;
         __typeof__(xmlBufferContent) *xml_buffer_content;
         __typeof__(xmlNodeDump) *xml_node_dump;
+        __typeof__(xmlSetGenericErrorFunc) *set_generic_error_func;
 };
 
-/* Load both libraries (once per process; thread-safe). NULL with *err filled when absent. */
+/* A connection: the loaded libraries and libvirt's handle. */
+struct vgpu_virt {
+        const struct virt_dl *dl;
+        virConnectPtr conn;
+};
+
+/* Load both libraries (once per process; thread-safe), and silence libxml2's printing in
+ * the calling thread. NULL with *err filled when absent. */
 const struct virt_dl *virt_dl_load(struct vgpu_error *err);
 /* libvirt's message for the last failure in this thread, never NULL. */
 const char *virt_dl_last_error(const struct virt_dl *dl);

@@ -9,6 +9,7 @@
  * libvirt keeps global state, and sanitizers need the code to symbolise stacks at exit.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,12 @@ static void quiet(void *userdata, virErrorPtr error) {
         (void) error;
 }
 
+/* The same for libxml2's own messages (see virt_dl_load). */
+static void quiet_xml(void *userdata, const char *format, ...) {
+        (void) userdata;
+        (void) format;
+}
+
 static bool resolve(void *lib, const char *libname, const char *name, void **ret) {
         *ret = dlsym(lib, name);
         if (!*ret) {
@@ -39,7 +46,7 @@ static bool resolve(void *lib, const char *libname, const char *name, void **ret
 static void load(void) {
         void *virt = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!virt) {
-                snprintf(load_error, sizeof(load_error), "libvirt is not installed on this host (%s)", dlerror());
+                snprintf(load_error, sizeof(load_error), "libvirt is not installed on this host (%s; Debian: apt install libvirt0)", dlerror());
                 return;
         }
         void *xml = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
@@ -49,6 +56,7 @@ static void load(void) {
         }
         struct virt_dl d = {};
         __typeof__(virSetErrorFunc) *set_error_func;
+        __typeof__(xmlSetGenericErrorFunc) *set_generic_error_func;
 #define V(field, name) resolve(virt, "libvirt.so.0", name, (void **) &d.field)
 #define X(field, name) resolve(xml, "libxml2.so.2", name, (void **) &d.field)
         bool ok = V(connect_open, "virConnectOpen") && V(connect_open_read_only, "virConnectOpenReadOnly") &&
@@ -68,12 +76,14 @@ static void load(void) {
                   X(xml_new_child, "xmlNewChild") && X(xml_add_child, "xmlAddChild") &&
                   X(xml_unlink_node, "xmlUnlinkNode") && X(xml_free_node, "xmlFreeNode") &&
                   X(xml_buffer_create, "xmlBufferCreate") && X(xml_buffer_free, "xmlBufferFree") &&
-                  X(xml_buffer_content, "xmlBufferContent") && X(xml_node_dump, "xmlNodeDump");
+                  X(xml_buffer_content, "xmlBufferContent") && X(xml_node_dump, "xmlNodeDump") &&
+                  resolve(xml, "libxml2.so.2", "xmlSetGenericErrorFunc", (void **) &set_generic_error_func);
 #undef V
 #undef X
         if (!ok)
                 return;
         set_error_func(NULL, quiet);
+        d.set_generic_error_func = set_generic_error_func;
         dl = d;
 }
 
@@ -83,6 +93,9 @@ const struct virt_dl *virt_dl_load(struct vgpu_error *err) {
                 vgpu_error_set(err, -ENOPKG, "%s", load_error);
                 return NULL;
         }
+        /* libxml2 prints I/O errors (libvirt reading a test:/// file, say) unless told not to,
+         * and its handler is per thread */
+        dl.set_generic_error_func(NULL, quiet_xml);
         return &dl;
 }
 

@@ -38,50 +38,9 @@ static int load(const char *path, bool host_path, char **ret_text, struct vgpu_c
         return EXIT_OK;
 }
 
-static void describe(char *buf, size_t size, const struct vgpu_action *a) {
-        switch (a->kind) {
-        case VGPU_ACTION_SET_VFS:
-                snprintf(buf, size, "%s: %u -> %u VFs", a->spec.parent, a->old_vfs, a->vfs);
-                break;
-        case VGPU_ACTION_SET_POLICY:
-                snprintf(buf, size, "%s", a->spec.parent);
-                break;
-        default:
-                snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
-        }
-}
-
-static void print_plan(const struct cli *cli, const struct vgpu_plan *plan, bool diff, const char *heading) {
+static void print_plan_cli(const struct cli *cli, const struct vgpu_plan *plan, bool diff, const char *heading) {
         struct out *o = cli_out(cli);
-        out_open_object(o, NULL);
-        out_u64(o, OUT_JSON, "changes", NULL, plan->n_actions);
-        out_open_array(o, "actions");
-        if (plan->n_actions && heading)
-                out_text(o, "%s\n", heading);
-        for (size_t i = 0; i < plan->n_actions; i++) {
-                const struct vgpu_action *a = &plan->actions[i];
-                char what[256];
-                describe(what, sizeof(what), a);
-                out_open_object(o, NULL);
-                out_string(o, OUT_JSON, "action", NULL, vgpu_action_kind_to_string(a->kind));
-                out_string(o, OUT_JSON, "uuid", NULL, a->spec.uuid[0] ? a->spec.uuid : NULL);
-                out_string(o, OUT_JSON, "parent", NULL, a->spec.parent);
-                out_string(o, OUT_JSON, "type", NULL, a->spec.type);
-                out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
-                if (diff)
-                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ? '-' : '+',
-                                 vgpu_action_kind_to_string(a->kind), what);
-                else
-                        out_text(o, "  %-10s %s%s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
-                                 a->detail && a->kind != VGPU_ACTION_SET_POLICY ? ": " : "",
-                                 a->kind != VGPU_ACTION_SET_POLICY ? strempty(a->detail) : "", "");
-                out_close_object(o);
-        }
-        out_close_array(o);
-        out_string(o, OUT_JSON, "note", NULL, plan->notes);
-        if (plan->notes)
-                out_text(o, "note: %s\n", plan->notes);
-        out_close_object(o);
+        print_plan(o, plan, diff, heading);
         out_free(o);
 }
 
@@ -112,7 +71,7 @@ int verb_apply(struct cli *cli) {
         if (plan->n_actions == 0 && !cli->json)
                 printf("nothing to do: the host matches %s\n", path);
         else
-                print_plan(cli, plan, cli->opt[OPT_DIFF] != NULL,
+                print_plan_cli(cli, plan, cli->opt[OPT_DIFF] != NULL,
                            flags & VGPU_APPLY_DRY_RUN ? "would do (dry run):" : "done:");
         vgpu_plan_free(plan);
         return EXIT_OK;
@@ -136,7 +95,7 @@ int verb_assert(struct cli *cli) {
         if (matches && !cli->json)
                 printf("the host matches %s\n", path);
         else
-                print_plan(cli, plan, true, "the host differs; apply would:");
+                print_plan_cli(cli, plan, true, "the host differs; apply would:");
         vgpu_plan_free(plan);
         return matches ? EXIT_OK : EXIT_FAILED;
 }

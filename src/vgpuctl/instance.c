@@ -56,23 +56,10 @@ static int spec_from_cli(const struct cli *cli, struct vgpu_mdev_spec *spec) {
         return EXIT_OK;
 }
 
-static void print_outcome(const struct cli *cli, const char *verb_done, const char *verb_noop, int r,
-                          const char *uuid, const char *parent, const char *type) {
+static void print_outcome_cli(const struct cli *cli, const char *verb_done, const char *verb_noop, int r,
+                              const char *uuid, const char *parent, const char *type) {
         struct out *o = cli_out(cli);
-        out_open_object(o, NULL);
-        out_string(o, OUT_JSON, "uuid", NULL, uuid && uuid[0] ? uuid : NULL);
-        out_string(o, OUT_JSON, "parent", NULL, parent);
-        out_string(o, OUT_JSON, "type", NULL, type);
-        out_bool(o, OUT_JSON, "changed", NULL, r > 0);
-        out_close_object(o);
-        if (!out_is_json(o)) {
-                const char *what = uuid && uuid[0] ? uuid : parent;
-                if (type)
-                        out_text(o, "%s %s (%s on %s)%s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop, type, parent,
-                                 r > 0 ? "" : ": nothing to do");
-                else
-                        out_text(o, "%s %s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop);
-        }
+        print_outcome(o, verb_done, verb_noop, r, uuid, parent, type);
         out_free(o);
 }
 
@@ -86,7 +73,7 @@ int verb_create(struct cli *cli) {
                 else if ((r = vgpu_mdev_create(&spec, cli->opt[OPT_PERSIST] ? VGPU_CREATE_PERSIST : 0, &err)) < 0)
                         r = cli_lib_error(&err);
                 else {
-                        print_outcome(cli, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
+                        print_outcome_cli(cli, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
                         r = EXIT_OK;
                 }
         }
@@ -102,7 +89,7 @@ int verb_define(struct cli *cli) {
                 if ((r = vgpu_mdev_define(&spec, &err)) < 0)
                         r = cli_lib_error(&err);
                 else {
-                        print_outcome(cli, "defined", "already defined", r, spec.uuid, spec.parent, spec.type);
+                        print_outcome_cli(cli, "defined", "already defined", r, spec.uuid, spec.parent, spec.type);
                         r = EXIT_OK;
                 }
         }
@@ -116,7 +103,7 @@ static int one_target(struct cli *cli, int (*op)(const char *, struct vgpu_error
         int r = op(cli->argv[0], &err);
         if (r < 0)
                 return cli_lib_error(&err);
-        print_outcome(cli, done, noop, r, cli->argv[0], NULL, NULL);
+        print_outcome_cli(cli, done, noop, r, cli->argv[0], NULL, NULL);
         return EXIT_OK;
 }
 

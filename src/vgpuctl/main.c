@@ -33,6 +33,9 @@ static const struct verb verbs[] = {
         { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options },
         { "assert", "", "exit 0 iff the host matches host.yaml", 0, 0, verb_assert, assert_options },
         { "export", "", "print the current carve-up as a host.yaml", 0, 0, verb_export, NULL },
+        { "assign", "UUID|BDF", "attach a vGPU to a VM through libvirt (--domain NAME)", 1, 1, verb_assign, assign_options },
+        { "detach", "UUID|BDF", "detach a vGPU from a VM through libvirt (--domain NAME)", 1, 1, verb_detach, detach_options },
+        { "xml", "UUID|BDF", "print a vGPU's libvirt <hostdev> element (--qemu: QEMU's -device)", 1, 1, verb_xml, xml_options },
         { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };

@@ -11,6 +11,7 @@
 #include "vgpu/error.h"
 #include "vgpu/host.h"
 #include "output.h"
+#include "print.h"
 
 enum {
         EXIT_OK = 0,
@@ -57,11 +58,12 @@ int cli_lib_error(const struct vgpu_error *err);
 /* A struct out for stdout in the mode the command line asked for. */
 struct out *cli_out(const struct cli *cli);
 
-/* Printers shared by verbs and `report` (which stores their JSON in the bundle). */
+/* `list`'s members (gpu.c), shared by the verb and `report` (which stores their JSON in the
+ * bundle); the object printers themselves are in src/shared/print.h, shared with vgpud. */
 void print_list(struct out *o, const struct vgpu_host *host);
-void print_types(struct out *o, const struct vgpu_host *host, const char *parent, bool available_only);
-/* Run the doctor on host and print every result (doctor.c). */
-void print_doctor(struct out *o, const struct vgpu_host *host);
+/* The libvirt domain holding each instance (host->n_instances names, NULL where none), or NULL
+ * when libvirt is not there to ask (assign.c). Free with vgpu_instance_domains_free(). */
+char **cli_instance_domains(const struct vgpu_host *host);
 
 int verb_list(struct cli *cli);
 int verb_create(struct cli *cli);
@@ -78,6 +80,9 @@ int verb_show(struct cli *cli);
 int verb_types(struct cli *cli);
 int verb_doctor(struct cli *cli);
 int verb_report(struct cli *cli);
+int verb_assign(struct cli *cli);
+int verb_detach(struct cli *cli);
+int verb_xml(struct cli *cli);
 
 extern const struct cli_option types_options[];
 extern const struct cli_option list_options[];
@@ -88,3 +93,6 @@ extern const struct cli_option apply_options[];
 extern const struct cli_option assert_options[];
 extern const struct cli_option doctor_options[];
 extern const struct cli_option report_options[];
+extern const struct cli_option assign_options[];
+extern const struct cli_option detach_options[];
+extern const struct cli_option xml_options[];

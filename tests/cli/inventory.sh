@@ -75,7 +75,7 @@ run nvidia-mdev list --json
 run nvidia-sriov-vfio list --json
 [[ $(jq_py "[(g['bdf'], g['physfn'], g['sriov']) for g in d['gpus']][:2]") == "[('0000:41:00.0', None, {'total_vfs': 32, 'num_vfs': 4}), ('0000:41:00.4', '0000:41:00.0', None)]" ]] && ok ||
         fail "sriov-vfio PF/VF: $(jq_py "[(g['bdf'], g['physfn'], g['sriov']) for g in d['gpus']][:2]")"
-[[ $(jq_py "d['instances']") == "[{'uuid': None, 'parent': '0000:41:00.4', 'type': '1152', 'iommu_group': 9}]" ]] && ok || fail "vendor-VFIO instance: $(jq_py "d['instances']")"
+[[ $(jq_py "d['instances']") == "[{'uuid': None, 'parent': '0000:41:00.4', 'type': '1152', 'iommu_group': 9, 'domain': None}]" ]] && ok || fail "vendor-VFIO instance: $(jq_py "d['instances']")"
 run nvidia-mdev show 0000:5e:00.0 --json; expect 0 "show"
 [[ $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])") == "('0000:5e:00.0', 17, ['c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4'], 268435456)" ]] && ok ||
         fail "show 5e:00.0: $(jq_py "(d['bdf'], d['vgpu_types'], [i['uuid'] for i in d['instances']], d['bars'][1]['size_bytes'])")"

@@ -87,7 +87,9 @@ void vgpu_virt_close(struct vgpu_virt *v);
  */
 int vgpu_assign(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev, unsigned flags,
                 unsigned *ret_changed, struct vgpu_error *err);
-/* Detach it: 1 detached (from wherever asked that had it), -ENOENT when none had it. */
+/* Detach it: 1 detached (from wherever asked that had it), -ENOENT when none had it. From a
+ * running domain the guest has to let go of the device, which libvirt may not wait for: the
+ * live XML (and `vgpuctl list`) still shows it until the guest has. */
 int vgpu_detach(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev, unsigned flags,
                 unsigned *ret_changed, struct vgpu_error *err);
 

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * print-change.c — the outcome of a change as `vgpuctl create/remove/apply` print it: one
+ * instance's outcome, or an apply plan. The daemon answers its mutating calls with the same.
+ */
+#include <stdio.h>
+
+#include "print.h"
+
+void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,
+                   const char *uuid, const char *parent, const char *type) {
+        out_open_object(o, NULL);
+        out_string(o, OUT_JSON, "uuid", NULL, uuid && uuid[0] ? uuid : NULL);
+        out_string(o, OUT_JSON, "parent", NULL, parent);
+        out_string(o, OUT_JSON, "type", NULL, type);
+        out_bool(o, OUT_JSON, "changed", NULL, r > 0);
+        out_close_object(o);
+        if (!out_is_json(o)) {
+                const char *what = uuid && uuid[0] ? uuid : parent;
+                if (type)
+                        out_text(o, "%s %s (%s on %s)%s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop, type, parent,
+                                 r > 0 ? "" : ": nothing to do");
+                else
+                        out_text(o, "%s %s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop);
+        }
+}
+
+static void describe(char *buf, size_t size, const struct vgpu_action *a) {
+        switch (a->kind) {
+        case VGPU_ACTION_SET_VFS:
+                snprintf(buf, size, "%s: %u -> %u VFs", a->spec.parent, a->old_vfs, a->vfs);
+                break;
+        case VGPU_ACTION_SET_POLICY:
+                snprintf(buf, size, "%s", a->spec.parent);
+                break;
+        default:
+                snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
+        }
+}
+
+void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading) {
+        out_open_object(o, NULL);
+        out_u64(o, OUT_JSON, "changes", NULL, plan->n_actions);
+        out_open_array(o, "actions");
+        if (plan->n_actions && heading)
+                out_text(o, "%s\n", heading);
+        for (size_t i = 0; i < plan->n_actions; i++) {
+                const struct vgpu_action *a = &plan->actions[i];
+                char what[256];
+                describe(what, sizeof(what), a);
+                out_open_object(o, NULL);
+                out_string(o, OUT_JSON, "action", NULL, vgpu_action_kind_to_string(a->kind));
+                out_string(o, OUT_JSON, "uuid", NULL, a->spec.uuid[0] ? a->spec.uuid : NULL);
+                out_string(o, OUT_JSON, "parent", NULL, a->spec.parent);
+                out_string(o, OUT_JSON, "type", NULL, a->spec.type);
+                out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
+                if (diff)
+                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ? '-' : '+',
+                                 vgpu_action_kind_to_string(a->kind), what);
+                else
+                        out_text(o, "  %-10s %s%s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
+                                 a->detail && a->kind != VGPU_ACTION_SET_POLICY ? ": " : "",
+                                 a->kind != VGPU_ACTION_SET_POLICY ? strempty(a->detail) : "", "");
+                out_close_object(o);
+        }
+        out_close_array(o);
+        out_string(o, OUT_JSON, "note", NULL, plan->notes);
+        if (plan->notes)
+                out_text(o, "note: %s\n", plan->notes);
+        out_close_object(o);
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * print-host.c — the host snapshot as `vgpuctl list/show/types` print it, table or JSON; the
+ * daemon prints the same objects into its API bodies, so both carry the same keys.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "print.h"
+
+void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v) {
+        char buf[8];
+        snprintf(buf, sizeof(buf), "0x%04x", v);
+        out_string(o, m, key, fmt, buf);
+}
+
+void print_link(struct out *o, const struct vgpu_link *l) {
+        out_open_object(o, "link");
+        out_double(o, OUT_JSON, "speed_current", NULL, l->speed_current, l->speed_current > 0);
+        out_double(o, OUT_JSON, "speed_max", NULL, l->speed_max, l->speed_max > 0);
+        out_i64(o, OUT_JSON, "width_current", NULL, l->width_current, l->width_current > 0);
+        out_i64(o, OUT_JSON, "width_max", NULL, l->width_max, l->width_max > 0);
+        out_close_object(o);
+        if (!out_is_json(o)) {
+                char buf[96];
+                if (l->width_max > 0)
+                        snprintf(buf, sizeof(buf), "%gGT/s x%d (max %gGT/s x%d)", l->speed_current, l->width_current,
+                                 l->speed_max, l->width_max);
+                else
+                        snprintf(buf, sizeof(buf), "-");
+                out_text(o, "%-30s ", buf);
+        }
+}
+
+static void print_group_peers(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g) {
+        const struct vgpu_iommu_group *grp = vgpu_host_find_group(host, g->iommu_group);
+        out_open_array(o, "iommu_group_peers");
+        for (size_t i = 0; grp && i < grp->n_members; i++)
+                if (strcmp(grp->members[i].bdf, g->bdf) != 0)
+                        out_string(o, OUT_JSON, NULL, NULL, grp->members[i].bdf);
+        out_close_array(o);
+}
+
+void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
+        if (!n) {
+                out_null(o, "nvml");
+                return;
+        }
+        out_open_object(o, "nvml");
+        out_string(o, OUT_JSON, "name", NULL, n->name);
+        out_string(o, OUT_JSON, "uuid", NULL, n->uuid);
+        out_u64(o, OUT_JSON, "memory_total_bytes", NULL, n->memory_total);
+        out_u64(o, OUT_JSON, "memory_used_bytes", NULL, n->memory_used);
+        out_i64(o, OUT_JSON, "temperature_c", NULL, n->temperature, n->temperature >= 0);
+        out_i64(o, OUT_JSON, "temperature_slowdown_c", NULL, n->temp_slowdown, n->temp_slowdown >= 0);
+        out_i64(o, OUT_JSON, "temperature_shutdown_c", NULL, n->temp_shutdown, n->temp_shutdown >= 0);
+        out_double(o, OUT_JSON, "power_watts", NULL, n->power_mw / 1000.0, n->power_mw >= 0);
+        out_double(o, OUT_JSON, "power_limit_watts", NULL, n->power_limit_mw / 1000.0, n->power_limit_mw >= 0);
+        out_i64(o, OUT_JSON, "persistence_mode", NULL, n->persistence_mode, n->persistence_mode >= 0);
+        out_i64(o, OUT_JSON, "virtualization_mode", NULL, n->virtualization_mode, n->virtualization_mode >= 0);
+        out_i64(o, OUT_JSON, "mig_mode", NULL, n->mig_mode, n->mig_mode >= 0);
+        out_close_object(o);
+}
+
+/* One GPU as a table row / JSON object. */
+static void print_gpu_row(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g, print_gpu_extra_fn extra,
+                          void *userdata) {
+        char ids[16], name[40];
+
+        out_open_object(o, NULL);
+        out_string(o, OUT_ANY, "bdf", g->physfn[0] ? "  %-12s " : "%-14s ", g->bdf);
+        print_hex_id(o, OUT_JSON, "vendor_id", NULL, g->vendor_id);
+        print_hex_id(o, OUT_JSON, "device_id", NULL, g->device_id);
+        print_hex_id(o, OUT_JSON, "subsystem_vendor_id", NULL, g->subsystem_vendor_id);
+        print_hex_id(o, OUT_JSON, "subsystem_device_id", NULL, g->subsystem_device_id);
+        snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
+        out_text(o, "%-10s ", ids);
+        out_string(o, OUT_JSON, "vendor_name", NULL, g->vendor_name);
+        out_string(o, OUT_JSON, "device_name", NULL, g->device_name);
+        snprintf(name, sizeof(name), "%.32s", g->nvml && g->nvml->name ? g->nvml->name : g->device_name ? g->device_name : "-");
+        out_text(o, "%-32s ", name);
+        out_string(o, OUT_ANY, "driver", "%-10s ", g->driver);
+        out_i64(o, OUT_ANY, "iommu_group", "%-6s ", g->iommu_group, g->iommu_group >= 0);
+        print_group_peers(o, host, g);
+        out_i64(o, OUT_ANY, "numa_node", "%-5s ", g->numa_node, g->numa_node >= 0);
+        print_link(o, &g->link);
+        if (g->sriov) {
+                out_open_object(o, "sriov");
+                out_u64(o, OUT_JSON, "total_vfs", NULL, g->total_vfs);
+                out_u64(o, OUT_JSON, "num_vfs", NULL, g->num_vfs);
+                out_close_object(o);
+                char buf[24];
+                snprintf(buf, sizeof(buf), "%u/%u", g->num_vfs, g->total_vfs);
+                out_text(o, "%-7s ", buf);
+        } else {
+                out_null(o, "sriov");
+                out_text(o, "%-7s ", "-");
+        }
+        out_open_array(o, "vfs");
+        for (size_t i = 0; i < g->n_vfs; i++)
+                out_string(o, OUT_JSON, NULL, NULL, g->vfs[i]);
+        out_close_array(o);
+        out_string(o, OUT_JSON, "physfn", NULL, g->physfn[0] ? g->physfn : NULL);
+        out_bool(o, OUT_ANY, "mdev_parent", "%s", g->mdev_parent || g->nvidia_vfio);
+        print_nvml(o, g->nvml);
+        if (extra)
+                extra(o, g, userdata);
+        out_text(o, "\n");
+        out_close_object(o);
+}
+
+static void print_instance_row(struct out *o, const struct vgpu_instance *in, const char *domain) {
+        out_open_object(o, NULL);
+        out_string(o, OUT_ANY, "uuid", "%-37s ", in->uuid[0] ? in->uuid : NULL);
+        out_string(o, OUT_ANY, "parent", "%-14s ", in->parent);
+        out_string(o, OUT_ANY, "type", "%-16s ", in->type);
+        out_i64(o, OUT_ANY, "iommu_group", "%-6s ", in->iommu_group, in->iommu_group >= 0);
+        out_string(o, OUT_ANY, "domain", "%s", domain);
+        out_text(o, "\n");
+        out_close_object(o);
+}
+
+void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn extra, void *userdata) {
+        out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n",
+                 "BDF", "ID", "NAME", "DRIVER", "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
+        out_open_array(o, "gpus");
+        /* PFs in BDF order, each followed by its VFs (indented in the table). */
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &host->gpus[i];
+                if (g->physfn[0] && vgpu_host_find_gpu(host, g->physfn))
+                        continue;
+                print_gpu_row(o, host, g, extra, userdata);
+                for (size_t j = 0; j < g->n_vfs; j++) {
+                        const struct vgpu_gpu *vf = vgpu_host_find_gpu(host, g->vfs[j]);
+                        if (vf)
+                                print_gpu_row(o, host, vf, extra, userdata);
+                }
+        }
+        out_close_array(o);
+        if (host->n_gpus == 0)
+                out_text(o, "(no GPU found)\n");
+}
+
+void print_instances(struct out *o, const struct vgpu_host *host, char *const *domains) {
+        out_text(o, "\n%-37s %-14s %-16s %-6s %s\n", "INSTANCE", "PARENT", "TYPE", "GROUP", "DOMAIN");
+        out_open_array(o, "instances");
+        for (size_t i = 0; i < host->n_instances; i++)
+                print_instance_row(o, &host->instances[i], domains ? domains[i] : NULL);
+        out_close_array(o);
+        if (host->n_instances == 0)
+                out_text(o, "(no vGPU instance)\n");
+}
+
+
+static bool running(const struct vgpu_host *host, const char *uuid) {
+        for (size_t i = 0; i < host->n_instances; i++)
+                if (strcmp(host->instances[i].uuid, uuid) == 0)
+                        return true;
+        return false;
+}
+
+void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs, size_t n) {
+        out_text(o, "\n%-37s %-14s %-16s %-7s %s\n", "DEFINED", "PARENT", "TYPE", "START", "RUNNING");
+        out_open_array(o, "definitions");
+        for (size_t i = 0; i < n; i++) {
+                const struct vgpu_mdev_spec *s = &specs[i];
+                out_open_object(o, NULL);
+                out_string(o, OUT_ANY, "uuid", "%-37s ", s->uuid);
+                out_string(o, OUT_ANY, "parent", "%-14s ", s->parent);
+                out_string(o, OUT_ANY, "type", "%-16s ", s->type);
+                out_string(o, OUT_ANY, "start", "%-7s ", s->auto_start ? "auto" : "manual");
+                out_bool(o, OUT_ANY, "running", "%s\n", running(host, s->uuid));
+                out_open_array(o, "attrs");
+                for (size_t j = 0; j < s->n_attrs; j++) {
+                        out_open_object(o, NULL);
+                        out_string(o, OUT_JSON, s->attrs[j].key, NULL, s->attrs[j].value);
+                        out_close_object(o);
+                        out_text(o, "%-37s   attr %s=%s\n", "", s->attrs[j].key, s->attrs[j].value);
+                }
+                out_close_array(o);
+                out_close_object(o);
+        }
+        out_close_array(o);
+        if (n == 0)
+                out_text(o, "(no definitions)\n");
+}
+
+
+static void print_type(struct out *o, const struct vgpu_type *t) {
+        char fb[16];
+        out_open_object(o, NULL);
+        out_string(o, OUT_ANY, "parent", "%-14s ", t->parent);
+        out_string(o, OUT_ANY, "type", "%-16s ", t->id);
+        out_string(o, OUT_ANY, "name", "%-20s ", t->name);
+        out_string(o, OUT_ANY, "device_api", "%-10s ", t->device_api);
+        out_i64(o, OUT_ANY, "available_instances", "%5s ", t->available_instances, t->available_instances >= 0);
+        out_i64(o, OUT_ANY, "max_instances", "%5s ", t->max_instances, t->max_instances >= 0);
+        out_i64(o, OUT_JSON, "framebuffer_bytes", NULL, t->framebuffer_bytes, t->framebuffer_bytes >= 0);
+        out_text(o, "%6s", format_bytes(fb, sizeof(fb), t->framebuffer_bytes));
+        out_string(o, OUT_JSON, "kind", NULL, t->kind == VGPU_TYPE_MDEV ? "mdev" : "nvidia-vfio");
+        out_string(o, OUT_JSON, "description", NULL, t->description);
+        out_text(o, "\n");
+        out_close_object(o);
+}
+
+void print_types(struct out *o, const struct vgpu_host *host, const char *want, bool available_only) {
+        out_text(o, "%-14s %-16s %-20s %-10s %5s %5s %6s\n", "PARENT", "TYPE", "NAME", "API", "AVAIL", "MAX", "FB");
+        out_open_array(o, NULL);
+        size_t shown = 0;
+        for (size_t i = 0; i < host->n_parents; i++) {
+                const struct vgpu_parent *p = &host->parents[i];
+                if (want && strcmp(p->name, want) != 0)
+                        continue;
+                for (size_t j = 0; j < p->n_types; j++) {
+                        if (available_only && p->types[j].available_instances == 0)
+                                continue;
+                        print_type(o, &p->types[j]);
+                        shown++;
+                }
+        }
+        out_close_array(o);
+        if (shown == 0)
+                out_text(o, "(no vGPU types: see 'vgpuctl doctor' for what is missing)\n");
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * print.h — the printers of vgpuctl's objects (GPUs, instances, definitions, types, doctor
+ * results, outcomes and plans), shared by vgpuctl and vgpud so that the CLI's --json and the
+ * daemon's API bodies are one model and cannot drift apart.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "output.h"
+#include "vgpu/apply.h"
+#include "vgpu/doctor.h"
+#include "vgpu/host.h"
+#include "vgpu/lifecycle.h"
+
+/* Called inside each GPU's object, after its last member: the daemon adds its health there. */
+typedef void (*print_gpu_extra_fn)(struct out *o, const struct vgpu_gpu *g, void *userdata);
+
+void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v);
+void print_link(struct out *o, const struct vgpu_link *l);
+void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n);
+
+/* The "gpus" array of `list` (PFs in BDF order, each followed by its VFs), with its table header. */
+void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn extra, void *userdata);
+/* The "instances" array of `list`; domains (may be NULL) names the VM holding each instance. */
+void print_instances(struct out *o, const struct vgpu_host *host, char *const *domains);
+/* The "definitions" array of `list --defined`: mdevctl's store, with running state. */
+void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs, size_t n);
+/* `types`: a top-level array of every type (of parent, when not NULL). */
+void print_types(struct out *o, const struct vgpu_host *host, const char *parent, bool available_only);
+
+/* Doctor results whose id is in sel (all when n_sel is 0), as an array (member key of the
+ * enclosing object, or NULL); returns the number failed. */
+size_t print_doctor_report(struct out *o, const char *key, const struct vgpu_doctor_report *report, const char *const *sel,
+                           size_t n_sel);
+/* Run the doctor on host (scanned with VGPU_SCAN_ALL) and print every result. */
+void print_doctor(struct out *o, const struct vgpu_host *host);
+
+/* The outcome of create/remove/define/...: r > 0 changed, 0 nothing to do. */
+void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,
+                   const char *uuid, const char *parent, const char *type);
+/* An apply plan: {changes, actions[], note}; diff prints -/+ lines in text mode. */
+void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading);

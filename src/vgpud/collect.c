@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * collect.c — the collectors: on every poll interval one host scan (NVML through the snapshot,
+ * hwmon and PCIe link through its details) refreshes the telemetry, the thermal policy turns
+ * readings into events and hooks, and parents that were not there before get the saved state
+ * restored. A uevent (a parent appearing, a driver binding) only makes the next poll come
+ * sooner: the scan is the one source of truth, so a missed or duplicated uevent changes nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/root.h"
+#include "log.h"
+#include "vgpu/apply.h"
+#include "vgpu/assign.h"
+#include "vgpu/config.h"
+#include "vgpud.h"
+
+static unsigned scan_flags(const struct vgpud_config *c) {
+        /* types: for vgpu_type_available_instances; parents (part of types): to see them appear */
+        return VGPU_SCAN_INSTANCES | VGPU_SCAN_TYPES | (c->collect_nvml ? VGPU_SCAN_NVML : 0) |
+               (c->collect_hwmon || c->collect_pcie ? VGPU_SCAN_DETAILS : 0);
+}
+
+static unsigned telemetry_sources(const struct vgpud_config *c) {
+        return (c->collect_nvml ? VGPU_TELEMETRY_NVML : 0) | (c->collect_hwmon ? VGPU_TELEMETRY_HWMON : 0) |
+               (c->collect_pcie ? VGPU_TELEMETRY_PCIE : 0);
+}
+
+static int limits_for(const struct vgpu_gpu *g, const char *model, struct vgpu_thermal_limits *ret, void *userdata) {
+        const struct vgpud_config *c = userdata;
+        char ids[16];
+        snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
+        *ret = *vgpud_config_limits_for(c, g->bdf, model, ids);
+        return 0;
+}
+
+const struct vgpu_gpu_telemetry *vgpud_gpu_health(const struct vgpud *d, const struct vgpu_gpu *g) {
+        return vgpu_telemetry_find(&d->telemetry, g->physfn[0] ? g->physfn : g->bdf);
+}
+
+const char *vgpud_gpu_state(const struct vgpu_gpu_telemetry *t) {
+        if (!t)
+                return "unknown";
+        if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL || t->link_degraded)
+                return "degraded";
+        return "ok";
+}
+
+/* The VM holding each instance, when libvirt is installed and answers; NULL otherwise. */
+static char **instance_domains(const struct vgpu_host *host) {
+        struct vgpu_error err = {};
+        struct vgpu_virt *v = NULL;
+        char **domains = NULL;
+        if (host->n_instances == 0 || vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) < 0 || !v)
+                return NULL;
+        if (vgpu_instance_domains(v, host, &domains, &err) < 0)
+                log_debug("cannot tell which VMs hold the vGPUs: %s", err.message);
+        vgpu_virt_close(v);
+        return domains;
+}
+
+int collect_restore(struct vgpud *d, const char *why) {
+        struct vgpu_error err = {};
+        struct vgpu_config *cfg = NULL;
+        char *text = NULL;
+        int r = vgpu_config_load(VGPU_STATE_CONFIG, VGPU_CONFIG_HOST_PATH, &cfg, &text, &err);
+        if (r == -ENOENT) {
+                log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(), VGPU_STATE_CONFIG);
+                return 0;
+        }
+        struct vgpu_plan *plan = NULL;
+        if (r >= 0)
+                r = vgpu_apply(cfg, text, 0, &plan, &err);
+        if (r < 0)
+                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restoring %s failed: %s", why,
+                          VGPU_STATE_CONFIG, err.message);
+        else
+                event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restored %s: %d change%s",
+                          why, VGPU_STATE_CONFIG, r, r == 1 ? "" : "s");
+        vgpu_plan_free(plan);
+        vgpu_config_free(cfg);
+        free(text);
+        return r;
+}
+
+/* Parents in host that prev did not have; logs each. Returns how many. */
+static size_t new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host) {
+        size_t n = 0;
+        for (size_t i = 0; i < host->n_parents; i++) {
+                const char *name = host->parents[i].name;
+                if (vgpu_host_find_parent(prev, name))
+                        continue;
+                event_add(d, EV_PARENT_ADDED, LOG_NOTICE, name, NULL, VGPU_TEMP_UNKNOWN, "%s: vGPU parent appeared (%zu type%s)", name,
+                          host->parents[i].n_types, host->parents[i].n_types == 1 ? "" : "s");
+                n++;
+        }
+        return n;
+}
+
+int collect_poll(struct vgpud *d) {
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        struct vgpu_error err = {};
+        struct vgpu_host *host = NULL;
+        int r = vgpu_host_scan(scan_flags(d->config), &host, &err);
+        if (r < 0) {
+                /* once per failure streak: a host that stays unreadable must not flood the log */
+                if (!d->poll_failed)
+                        event_add(d, EV_POLL_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "scanning the host failed: %s", err.message);
+                d->poll_failed = true;
+                return r;
+        }
+        d->poll_failed = false;
+
+        struct vgpu_telemetry_event *events = NULL;
+        size_t n_events = 0;
+        r = vgpu_telemetry_update(&d->telemetry, host, telemetry_sources(d->config), &d->config->thermal, limits_for, d->config,
+                                  &events, &n_events, &err);
+        if (r < 0) {
+                log_error("telemetry: %s", err.message);
+                vgpu_host_free(host);
+                return r;
+        }
+        for (size_t i = 0; i < n_events; i++) {
+                const struct vgpu_telemetry_event *e = &events[i];
+                bool bad = e->kind == VGPU_EVENT_THERMAL_WARN || e->kind == VGPU_EVENT_THERMAL_CRITICAL ||
+                           e->kind == VGPU_EVENT_LINK_DEGRADED;
+                int prio = e->kind == VGPU_EVENT_THERMAL_CRITICAL ? LOG_CRIT : bad ? LOG_WARNING : LOG_NOTICE;
+                event_add(d, (enum vgpud_event_kind) e->kind, prio, e->bdf, NULL, e->temperature_c, "%s", e->message);
+                if (e->kind <= VGPU_EVENT_LINK_RECOVERED)
+                        hook_run(d, e, vgpu_telemetry_find(&d->telemetry, e->bdf));
+        }
+        free(events);
+
+        bool appeared = d->host && new_parents(d, d->host, host) > 0;
+        vgpu_instance_domains_free(d->domains, d->host ? d->host->n_instances : 0);
+        vgpu_host_free(d->host);
+        d->host = host;
+        d->domains = instance_domains(host);
+        d->polls++;
+        d->last_poll_usec = now_usec(CLOCK_REALTIME);
+        d->last_poll_duration_usec = now_usec(CLOCK_MONOTONIC) - start;
+
+        if (appeared && d->config->restore_on_appear && collect_restore(d, "parent appeared") > 0)
+                collect_soon(d, 0);     /* show what the restore created */
+        return 0;
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct vgpud *d = userdata;
+        (void) collect_poll(d);
+        /* from now, not from when it was due: a slow poll must not make the next one immediate */
+        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + d->config->poll_interval_usec);
+        (void) usec;
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+void collect_soon(struct vgpud *d, uint64_t delay_usec) {
+        if (!d->poll_timer)
+                return;
+        uint64_t due = 0, when = now_usec(CLOCK_MONOTONIC) + delay_usec;
+        if (sd_event_source_get_time(d->poll_timer, &due) >= 0 && due <= when)
+                return;
+        sd_event_source_set_time(d->poll_timer, when);
+        sd_event_source_set_enabled(d->poll_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_uevent(sd_device_monitor *m, sd_device *dev, void *userdata) {
+        struct vgpud *d = userdata;
+        const char *path = NULL;
+        (void) m;
+        (void) sd_device_get_syspath(dev, &path);
+        log_debug("uevent for %s: polling soon", strempty(path));
+        /* a burst (32 VFs) ends up in one poll a moment later */
+        collect_soon(d, 200 * 1000);
+        return 0;
+}
+
+/* Parents appear as mdev_bus devices, NVIDIA vendor-VFIO VFs as PCI binds. Only on the real
+ * root: the kernel's uevents say nothing about a fixture tree under VGPU_ROOT. */
+static void udev_start(struct vgpud *d) {
+        if (root_prefix()[0])
+                return;
+        int r = sd_device_monitor_new(&d->udev);
+        if (r >= 0)
+                r = sd_device_monitor_filter_add_match_subsystem_devtype(d->udev, "mdev_bus", NULL);
+        if (r >= 0)
+                r = sd_device_monitor_filter_add_match_subsystem_devtype(d->udev, "pci", NULL);
+        if (r >= 0)
+                r = sd_device_monitor_attach_event(d->udev, d->event);
+        if (r >= 0)
+                r = sd_device_monitor_start(d->udev, on_uevent, d);
+        if (r < 0) {
+                log_warning("no udev monitor (%s): parents that appear are seen at the next poll", strerror(-r));
+                d->udev = sd_device_monitor_unref(d->udev);
+        }
+}
+
+int collect_start(struct vgpud *d) {
+        int r = sd_event_add_time(d->event, &d->poll_timer, CLOCK_MONOTONIC,
+                                  now_usec(CLOCK_MONOTONIC) + d->config->poll_interval_usec,
+                                  /* accuracy: let the kernel batch our wakeups with others' */
+                                  d->config->poll_interval_usec / 20, on_poll, d);
+        if (r < 0)
+                return r;
+        udev_start(d);
+        return 0;
+}
+
+void collect_stop(struct vgpud *d) {
+        d->poll_timer = sd_event_source_unref(d->poll_timer);
+        d->udev = sd_device_monitor_unref(d->udev);
+        vgpu_instance_domains_free(d->domains, d->host ? d->host->n_instances : 0);
+        d->domains = NULL;
+        vgpu_host_free(d->host);
+        d->host = NULL;
+        vgpu_telemetry_done(&d->telemetry);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * conf.h — vgpud's configuration, /etc/vgpuctl/vgpud.conf (INI, read with inih):
+ *
+ *     [daemon]
+ *     listen = /run/vgpud/vgpud.sock   # the local API socket (a host path, under VGPU_ROOT)
+ *     socket-mode = 0666               # who may connect; authorization is per caller anyway
+ *     group = vgpu                     # members (and root) may change things; others only read
+ *     poll-interval = 10s              # 500ms, 10s, 2m
+ *     hook = /usr/local/sbin/on-gpu-event   # run through /bin/sh on thermal/link events
+ *     restore-on-start = yes           # apply /var/lib/vgpuctl/host.yaml at start ...
+ *     restore-on-appear = yes          # ... and when a vGPU parent appears
+ *     [metrics]
+ *     listen = 127.0.0.1:9835          # Prometheus /metrics; "off" disables
+ *     [api]
+ *     listen = off                     # TCP API for the fleet broker, e.g. 10.0.0.5:9836
+ *     token-file = /etc/vgpuctl/vgpud.token
+ *     [collectors]
+ *     nvml = yes
+ *     hwmon = yes
+ *     pcie = yes
+ *     [thermal]                        # defaults; [thermal "MATCH"] overrides per GPU BDF,
+ *     warn = 75                        # model (NVML name, "Tesla T4") or "vendor:device"
+ *     critical = 85
+ *     hysteresis = 5
+ *
+ * A missing file is the defaults. Anything wrong names FILE:LINE and the key; the daemon then
+ * refuses to start (or, on reload, keeps its running configuration).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "basic/macro.h"
+#include "vgpu/error.h"
+#include "vgpu/host.h"
+#include "vgpu/telemetry.h"
+
+#define VGPUD_CONFIG_PATH "/etc/vgpuctl/vgpud.conf"
+
+struct vgpud_addr {
+        bool enabled;
+        char host[64];          /* numeric IPv4 or IPv6 address */
+        uint16_t port;
+};
+
+struct vgpud_thermal_rule {
+        char *match;            /* BDF, model or "vendor:device" */
+        struct vgpu_thermal_limits limits;
+        int line;
+};
+
+struct vgpud_config {
+        char *source;           /* the file read, for messages */
+        char *socket_path;      /* host path */
+        mode_t socket_mode;
+        char *group;
+        uint64_t poll_interval_usec;
+        char *hook;             /* NULL: none */
+        bool restore_on_start, restore_on_appear;
+
+        struct vgpud_addr metrics;
+        struct vgpud_addr api;
+        char *api_token_file;   /* host path; required when the TCP API is on */
+
+        bool collect_nvml, collect_hwmon, collect_pcie;
+
+        struct vgpu_thermal_limits thermal;     /* defaults */
+        struct vgpud_thermal_rule *rules;
+        size_t n_rules;
+};
+
+/* The defaults, as if from an empty file. */
+int vgpud_config_default(struct vgpud_config **ret);
+/* Parse text (source names it in messages). */
+int vgpud_config_parse(const char *text, const char *source, struct vgpud_config **ret, struct vgpu_error *err);
+/* Read path (a host path under VGPU_ROOT when host_path); a missing default file is the defaults. */
+int vgpud_config_load(const char *path, bool host_path, struct vgpud_config **ret, struct vgpu_error *err);
+void vgpud_config_free(struct vgpud_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpud_config *, vgpud_config_free);
+
+/* The limits for a GPU: the first rule naming its BDF, else its model, else the defaults. */
+const struct vgpu_thermal_limits *vgpud_config_limits_for(const struct vgpud_config *c, const char *bdf, const char *model,
+                                                          const char *ids);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vgpud.h — the daemon's one context struct and what its parts offer each other.
+ *
+ * Everything runs on one thread in one sd-event loop: the API listeners (libmicrohttpd in
+ * external-poll mode), the collector's timer, signals, the watchdog and hook children. A request
+ * is handled to its end before the loop looks at anything else, so a SIGTERM that arrives during
+ * an apply is seen after the apply has completed (or rolled back) and its reply is queued.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-device.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "vgpu/host.h"
+#include "vgpu/telemetry.h"
+
+enum vgpud_event_kind {
+        /* the telemetry events, in vgpu_telemetry_event_kind's order */
+        EV_THERMAL_WARN,
+        EV_THERMAL_CRITICAL,
+        EV_THERMAL_RECOVERED,
+        EV_LINK_DEGRADED,
+        EV_LINK_RECOVERED,
+        EV_GPU_ADDED,
+        EV_GPU_REMOVED,
+        /* the daemon's own */
+        EV_PARENT_ADDED,
+        EV_RESTORE,
+        EV_RESTORE_FAILED,
+        EV_INSTANCE_CREATED,
+        EV_INSTANCE_REMOVED,
+        EV_APPLY,
+        EV_APPLY_FAILED,
+        EV_ACCESS_DENIED,
+        EV_CONFIG_RELOADED,
+        EV_CONFIG_REJECTED,
+        EV_POLL_FAILED,
+        EV_HOOK_FAILED,
+        _EV_MAX,
+};
+
+#define EVENTS_KEPT 512
+#define HOOKS_MAX 4     /* hooks running at once */
+
+struct vgpud_event {
+        uint64_t seq;                   /* 1, 2, ...: clients ask for "since" one */
+        uint64_t time_usec;             /* CLOCK_REALTIME */
+        enum vgpud_event_kind kind;
+        int priority;                   /* syslog priority it was logged at */
+        char bdf[VGPU_BDF_MAX];
+        char uuid[VGPU_UUID_MAX];
+        int temperature_c;              /* VGPU_TEMP_UNKNOWN when not a thermal event */
+        char *message;
+};
+
+struct listener;
+
+struct vgpud {
+        sd_event *event;
+        struct vgpud_config *config;
+        char *config_path;              /* as given, or the default (a host path) */
+        bool config_host_path;
+        bool have_group;                /* config->group exists on this host */
+        gid_t group_gid;
+        char *api_token;                /* read from config->api_token_file */
+
+        struct listener *local, *tcp_api, *metrics;
+
+        /* the collector: the latest snapshot and what was distilled from it */
+        struct vgpu_host *host;
+        char **domains;                 /* VM of each host->instances[i], or NULL (no libvirt) */
+        struct vgpu_telemetry telemetry;
+        sd_event_source *poll_timer;
+        uint64_t last_poll_usec;        /* CLOCK_REALTIME of the last poll */
+        uint64_t last_poll_duration_usec;
+        uint64_t polls;
+        bool poll_failed;
+
+        /* events: a ring of the last EVENTS_KEPT and counters of all */
+        struct vgpud_event events[EVENTS_KEPT];
+        uint64_t next_seq;
+        uint64_t events_total[_EV_MAX];
+
+        sd_event_source *watchdog_timer;
+        sd_device_monitor *udev;
+        sd_event_source *hooks[HOOKS_MAX];
+        unsigned hooks_running;
+        bool stopping;
+};
+
+/* events.c */
+const char *event_kind_to_string(enum vgpud_event_kind k);
+/* Log (with fields) and keep an event; bdf/uuid may be NULL. */
+void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const char *bdf, const char *uuid,
+               int temperature_c, const char *fmt, ...) _printf_(7, 8);
+void events_clear(struct vgpud *d);
+
+/* hook.c: run the configured hook for a telemetry event (no-op without one). */
+void hook_run(struct vgpud *d, const struct vgpu_telemetry_event *e, const struct vgpu_gpu_telemetry *g);
+void hook_stop(struct vgpud *d);
+
+/* collect.c */
+int collect_start(struct vgpud *d);
+/* Poll now: scan, refresh telemetry, log events, restore appearing parents. */
+int collect_poll(struct vgpud *d);
+/* Poll again after delay_usec (0: as soon as the loop is free): after a change, or a uevent. */
+void collect_soon(struct vgpud *d, uint64_t delay_usec);
+/* Apply the saved state (/var/lib/vgpuctl/host.yaml) as `vgpuctl apply --restore` does. */
+int collect_restore(struct vgpud *d, const char *why);
+void collect_stop(struct vgpud *d);
+
+/* metrics.c: the Prometheus text exposition of the latest poll. */
+int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size);
+
+/* The health of a GPU (a VF answers for its PF): NULL before its first poll. */
+const struct vgpu_gpu_telemetry *vgpud_gpu_health(const struct vgpud *d, const struct vgpu_gpu *g);
+/* "degraded" when hot (warn or critical) or its link is narrower than it can be; "ok"; "unknown". */
+const char *vgpud_gpu_state(const struct vgpu_gpu_telemetry *t);
+
+uint64_t now_usec(clockid_t clock);

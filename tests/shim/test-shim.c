@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-shim.c — the shim's CI tests (suite "shim"), one per argument: each creates a slice region
+ * and a fake GPU in a temporary directory, runs tenants (tenant.c) under LD_PRELOAD of the shim
+ * against the fake libcuda.so.1, and judges what they print and what the region says.
+ *   resolve, memory      single-process checks (the tenant does the asserting)
+ *   quota                4 processes of one slice allocating at the same moment
+ *   reclaim              kill -9 of a process holding quota, and of one holding the GPU's turn
+ *   fixed, fixed-alone   fixed-share 30/70, and 30 % alone on an idle GPU (a hard cap)
+ *   equal, best-effort   equal-share of 1 ms- against 8 ms-kernel tenants; the same ungated
+ *   scrub                tenant B never reads tenant A's pattern, under on-free and on-exit
+ * Paths come from meson: SHIM_PRELOAD, SHIM_TENANT, FAKE_CUDA_DIR, NVML_DOUBLE and, in sanitizer
+ * builds, SHIM_PRELOAD_FIRST (the ASan runtime, which must come first in LD_PRELOAD).
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slice/slice.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define MS UINT64_C(1000000)
+
+static char dir[256], region_path[300], gpu_path[300];
+static struct vgpu_slice_region *region;
+static int failures;
+
+#define CHECK(cond, ...)                                                                        \
+        do {                                                                                    \
+                if (!(cond)) {                                                                  \
+                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+                        fprintf(stderr, __VA_ARGS__);                                           \
+                        fputc('\n', stderr);                                                    \
+                        failures++;                                                             \
+                }                                                                               \
+        } while (0)
+
+static void die(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("test-shim: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        exit(2);
+}
+
+/* A fresh region (quantum default) and fake GPU file; the previous ones are removed. */
+static void setup(void) {
+        vgpu_slice_region_close(region);
+        region = NULL;
+        unlink(region_path);
+        unlink(gpu_path);
+        struct vgpu_error err = {};
+        if (vgpu_slice_region_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = "0000:00:00.0" }, 0600,
+                                     &region, &err) < 0)
+                die("%s", err.message);
+}
+
+static void add_slice(const char *name, uint64_t quota, enum vgpu_slice_policy policy, unsigned weight,
+                      enum vgpu_slice_scrub scrub) {
+        struct vgpu_error err = {};
+        struct vgpu_slice_params p = {
+                .name = name, .quota = quota, .policy = policy, .weight = weight, .scrub = scrub,
+        };
+        if (vgpu_slice_add(region, &p, NULL, &err) < 0)
+                die("%s", err.message);
+}
+
+static struct vgpu_slice *slice(const char *name) {
+        int i = vgpu_slice_find(vgpu_slice_region_shm(region), name);
+        if (i < 0)
+                die("no slice %s", name);
+        return &vgpu_slice_region_shm(region)->slices[i];
+}
+
+struct tenant {
+        pid_t pid;
+        int in, out;            /* its stdin (we write), its stdout (we read) */
+        char output[1024];
+};
+
+/* Start a tenant of slice `name`; go_fd becomes its fd 3 (-1: none). */
+static struct tenant spawn(const char *name, int go_fd, const char *const *args) {
+        int in[2], out[2];
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+                die("pipe");
+        struct tenant t = { .in = in[1], .out = out[0] };
+        t.pid = fork();
+        if (t.pid < 0)
+                die("fork");
+        if (t.pid == 0) {
+                dup2(in[0], 0);
+                dup2(out[1], 1);
+                if (go_fd >= 0)
+                        dup2(go_fd, 3);
+                char preload[2048], libpath[2048];
+                const char *first = getenv("SHIM_PRELOAD_FIRST");
+                snprintf(preload, sizeof(preload), "%s%s%s", first && *first ? first : "", first && *first ? ":" : "",
+                         getenv("SHIM_PRELOAD"));
+                snprintf(libpath, sizeof(libpath), "%s:%s", getenv("FAKE_CUDA_DIR"), getenv("NVML_DOUBLE"));
+                setenv("LD_PRELOAD", preload, 1);
+                setenv("LD_LIBRARY_PATH", libpath, 1);
+                setenv("VGPU_SLICE_SHM", region_path, 1);
+                setenv("VGPU_SLICE", name, 1);
+                setenv("FAKE_CUDA_GPU", gpu_path, 1);
+                setenv("VGPU_ROOT", dir, 1);            /* nvml.conf of the NVML double */
+                const char *argv[16] = { getenv("SHIM_TENANT") };
+                for (int i = 0; args[i] && i < 14; i++)
+                        argv[i + 1] = args[i];
+                execv(argv[0], (char **) argv);
+                _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        return t;
+}
+
+/* Read one line of the tenant's output (blocking). */
+static const char *read_line(struct tenant *t) {
+        size_t n = 0;
+        char c;
+        while (n + 1 < sizeof(t->output) && read(t->out, &c, 1) == 1 && c != '\n')
+                t->output[n++] = c;
+        t->output[n] = '\0';
+        return t->output;
+}
+
+/* Let it finish (close its stdin), read its last line, return its exit status. */
+static int finish(struct tenant *t) {
+        close(t->in);
+        char line[1024] = "";
+        for (;;) {
+                read_line(t);
+                if (!t->output[0])
+                        break;
+                snprintf(line, sizeof(line), "%s", t->output);
+        }
+        snprintf(t->output, sizeof(t->output), "%s", line);
+        close(t->out);
+        int status;
+        waitpid(t->pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static uint64_t now_ns(void) {
+        return vgpu_now_ns();
+}
+
+static uint64_t field(const char *line, const char *key) {
+        const char *p = strstr(line, key);
+        return p ? strtoull(p + strlen(key), NULL, 0) : UINT64_MAX;
+}
+
+/* ---- single-process checks ---- */
+
+static void test_resolve(void) {
+        setup();
+        add_slice("a", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_ON_FREE);
+        char conf[400];
+        snprintf(conf, sizeof(conf), "%s/nvml.conf", dir);
+        FILE *f = fopen(conf, "w");
+        fprintf(f, "driver_version=550.127.06\ngpu.0.bdf=00000000:00:00.0\ngpu.0.memory_total=%llu\n"
+                   "gpu.0.memory_used=%llu\n", 80ULL << 30, 1ULL << 30);
+        fclose(f);
+        struct tenant t = spawn("a", -1, (const char *[]) { "resolve", NULL });
+        int r = finish(&t);
+        printf("%s\n", t.output);
+        CHECK(r == 0, "tenant resolve exited %d", r);
+}
+
+static void test_memory(void) {
+        setup();
+        add_slice("limited", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("unlimited", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        const char *names[] = { "limited", "unlimited" };
+        for (int i = 0; i < 2; i++) {
+                struct tenant t = spawn(names[i], -1, (const char *[]) { "memory", NULL });
+                int r = finish(&t);
+                printf("%s: %s\n", names[i], t.output);
+                CHECK(r == 0, "tenant memory (%s) exited %d", names[i], r);
+                CHECK(atomic_load(&slice(names[i])->used) == 0, "%s: charges left after exit", names[i]);
+        }
+}
+
+/* ---- quota across processes ---- */
+
+static void test_quota(void) {
+        setup();
+        add_slice("t", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        struct vgpu_slice *s = slice("t");
+
+        /* The case, scaled: 4 processes of a 64 MiB slice ask for 24 MiB at once. */
+        for (int round = 0; round < 5; round++) {
+                int go[2];
+                if (pipe2(go, O_CLOEXEC) < 0)
+                        die("pipe");
+                struct tenant t[4];
+                char bytes[32];
+                snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (24 * MiB));
+                for (int i = 0; i < 4; i++)
+                        t[i] = spawn("t", go[0], (const char *[]) { "hold", bytes, NULL });
+                close(go[0]);
+                usleep(100000);
+                close(go[1]);           /* go: every tenant's read() returns together */
+                int ok = 0, oom = 0, other = 0;
+                for (int i = 0; i < 4; i++) {
+                        uint64_t rc = field(read_line(&t[i]), "rc=");
+                        ok += rc == 0;
+                        oom += rc == 2;
+                        other += rc != 0 && rc != 2;
+                }
+                uint64_t used = atomic_load(&s->used);
+                for (int i = 0; i < 4; i++)
+                        finish(&t[i]);
+                printf("hold round %d: %d allocated, %d CUDA_ERROR_OUT_OF_MEMORY, %d other; used %llu MiB\n", round,
+                       ok, oom, other, (unsigned long long) (used / MiB));
+                CHECK(ok == 2 && oom == 2 && other == 0, "round %d: %d ok, %d oom, %d other", round, ok, oom, other);
+                CHECK(used == 48 * MiB, "round %d: used %llu", round, (unsigned long long) used);
+        }
+
+        /* Harder: 4 processes allocate 1 MiB at a time until refused. Together they must get
+         * exactly the quota, never more, and each must end on CUDA_ERROR_OUT_OF_MEMORY. */
+        for (int round = 0; round < 5; round++) {
+                int go[2];
+                if (pipe2(go, O_CLOEXEC) < 0)
+                        die("pipe");
+                struct tenant t[4];
+                char chunk[32];
+                snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long) MiB);
+                for (int i = 0; i < 4; i++)
+                        t[i] = spawn("t", go[0], (const char *[]) { "fill", chunk, NULL });
+                close(go[0]);
+                usleep(100000);
+                close(go[1]);
+                uint64_t total = 0;
+                int bad = 0;
+                char counts[64] = "";
+                for (int i = 0; i < 4; i++) {
+                        const char *line = read_line(&t[i]);
+                        uint64_t n = field(line, "count="), rc = field(line, "rc=");
+                        total += n;
+                        bad += rc != 2;
+                        snprintf(counts + strlen(counts), sizeof(counts) - strlen(counts), "%s%llu", i ? "+" : "",
+                                 (unsigned long long) n);
+                }
+                uint64_t peak = atomic_load(&s->peak);
+                for (int i = 0; i < 4; i++)
+                        finish(&t[i]);
+                printf("fill round %d: %s = %llu MiB of 64, peak %llu MiB\n", round, counts,
+                       (unsigned long long) total, (unsigned long long) (peak / MiB));
+                CHECK(total == 64 && bad == 0, "round %d: %llu MiB allocated, %d ended otherwise than OOM", round,
+                      (unsigned long long) total, bad);
+                CHECK(peak <= 64 * MiB, "peak %llu over the quota", (unsigned long long) peak);
+        }
+        CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
+}
+
+/* ---- kill -9 ---- */
+
+static void test_reclaim(void) {
+        setup();
+        add_slice("t", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        struct vgpu_slice *s = slice("t");
+        char forty[32], fortyeight[32];
+        snprintf(forty, sizeof(forty), "%llu", (unsigned long long) (40 * MiB));
+        snprintf(fortyeight, sizeof(fortyeight), "%llu", (unsigned long long) (48 * MiB));
+
+        int go[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
+                die("pipe");
+        struct tenant a = spawn("t", go[0], (const char *[]) { "hold", forty, NULL });
+        close(go[1]);
+        CHECK(field(read_line(&a), "rc=") == 0, "a: %s", a.output);
+        kill(a.pid, SIGKILL);
+        /* Not reaped yet: a zombie, whose memory the driver has already released. */
+        usleep(50000);
+        uint64_t t0 = now_ns();
+        struct tenant b = spawn("t", go[0], (const char *[]) { "hold", fortyeight, NULL });
+        close(go[0]);
+        uint64_t rc = field(read_line(&b), "rc=");
+        uint64_t took = now_ns() - t0;
+        printf("after kill -9 of a holder of 40 MiB: 48 MiB %s in %.0f ms (slice used %llu MiB)\n",
+               rc == 0 ? "allocated" : "refused", (double) took / 1e6,
+               (unsigned long long) (atomic_load(&s->used) / MiB));
+        CHECK(rc == 0, "b could not get the dead process's quota: rc %llu", (unsigned long long) rc);
+        CHECK(took < 5000 * MS, "b took %llu ms", (unsigned long long) (took / MS));
+        finish(&b);
+        waitpid(a.pid, NULL, 0);
+        CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
+
+        /* A process killed while it holds the GPU's turn (in a kernel) must not stall the others. */
+        setup();
+        add_slice("x", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("y", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        uint64_t start = now_ns() + 300 * MS, end = start + 1200 * MS;
+        char s_start[32], s_end[32], s_far[32];
+        snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
+        snprintf(s_end, sizeof(s_end), "%llu", (unsigned long long) end);
+        snprintf(s_far, sizeof(s_far), "%llu", (unsigned long long) (end + 10000 * MS));
+        struct tenant x = spawn("x", -1, (const char *[]) { "busy", "5000000", s_start, s_far, NULL });
+        struct tenant y = spawn("y", -1, (const char *[]) { "busy", "1000000", s_start, s_end, NULL });
+        while (now_ns() < start + 200 * MS)
+                usleep(10000);
+        kill(x.pid, SIGKILL);
+        int r = finish(&y);
+        waitpid(x.pid, NULL, 0);
+        close(x.in);
+        close(x.out);
+        uint64_t busy = field(y.output, "busy_ns=");
+        printf("y after x was killed holding the GPU: %.0f %% of the window\n", 100.0 * (double) busy / (double) (end - start));
+        CHECK(r == 0 && busy != UINT64_MAX, "y: exit %d, %s", r, y.output);
+        /* Shared until 200 ms, then alone: well over half, if the dead turn was taken back. */
+        CHECK(busy > (end - start) * 6 / 10, "y got %llu ms of %llu", (unsigned long long) (busy / MS),
+              (unsigned long long) ((end - start) / MS));
+}
+
+/* ---- shares ---- */
+
+struct share_run {
+        const char *slice;
+        uint64_t kernel_ns;
+        const char *kind;
+        double share;           /* of the window */
+};
+
+/* Run the tenants together over a 2 s window; fill in each one's share of the window. */
+static void run_shares(struct share_run *runs, int n) {
+        uint64_t start = now_ns() + 400 * MS, end = start + 2000 * MS;
+        char s_start[32], s_end[32];
+        snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
+        snprintf(s_end, sizeof(s_end), "%llu", (unsigned long long) end);
+        struct tenant t[4];
+        for (int i = 0; i < n; i++) {
+                char ns[32];
+                snprintf(ns, sizeof(ns), "%llu", (unsigned long long) runs[i].kernel_ns);
+                t[i] = spawn(runs[i].slice, -1, (const char *[]) { "busy", ns, s_start, s_end, runs[i].kind, NULL });
+        }
+        for (int i = 0; i < n; i++) {
+                int r = finish(&t[i]);
+                uint64_t busy = field(t[i].output, "busy_ns=");
+                CHECK(r == 0 && busy != UINT64_MAX, "%s: exit %d: %s", runs[i].slice, r, t[i].output);
+                runs[i].share = busy == UINT64_MAX ? 0 : (double) busy / (double) (end - start);
+        }
+}
+
+static double jain(const double *x, int n) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < n; i++) {
+                sum += x[i];
+                sq += x[i] * x[i];
+        }
+        return sq > 0 ? sum * sum / (n * sq) : 0;
+}
+
+static void report(const char *what, struct share_run *runs, int n) {
+        double total = 0;
+        for (int i = 0; i < n; i++)
+                total += runs[i].share;
+        printf("%s:", what);
+        for (int i = 0; i < n; i++)
+                printf(" %s (%llu us kernels, %s) %.1f %%", runs[i].slice, (unsigned long long) (runs[i].kernel_ns / 1000),
+                       runs[i].kind, 100 * runs[i].share / (total > 0 ? total : 1));
+        double x[4];
+        for (int i = 0; i < n; i++)
+                x[i] = runs[i].share;
+        printf("; GPU busy %.1f %% of the window; Jain's index %.4f\n", 100 * total, jain(x, n));
+}
+
+static void test_fixed(void) {
+        setup();
+        add_slice("a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30, VGPU_SLICE_SCRUB_OFF);
+        add_slice("b70", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 70, VGPU_SLICE_SCRUB_OFF);
+        struct share_run runs[] = {
+                { "a30", 1 * MS, "ex", 0 },
+                { "b70", 1 * MS, "coop", 0 },
+        };
+        run_shares(runs, 2);
+        report("fixed-share 30/70", runs, 2);
+        double total = runs[0].share + runs[1].share, a = total > 0 ? 100 * runs[0].share / total : 0;
+        CHECK(a >= 25 && a <= 35, "a30 got %.1f %% of the GPU time", a);
+        CHECK(total >= 0.75, "the GPU was busy only %.0f %% of the time", 100 * total);
+}
+
+static void test_fixed_alone(void) {
+        setup();
+        add_slice("a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30, VGPU_SLICE_SCRUB_OFF);
+        struct share_run runs[] = { { "a30", 1 * MS, "kernel", 0 } };
+        run_shares(runs, 1);
+        printf("fixed-share 30 %% alone on an idle GPU: %.1f %% of the time\n", 100 * runs[0].share);
+        CHECK(runs[0].share >= 0.25 && runs[0].share <= 0.35, "got %.1f %%", 100 * runs[0].share);
+}
+
+static void test_equal(bool gated) {
+        setup();
+        enum vgpu_slice_policy p = gated ? VGPU_SLICE_POLICY_EQUAL_SHARE : VGPU_SLICE_POLICY_BEST_EFFORT;
+        add_slice("small", 0, p, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("large", 0, p, 0, VGPU_SLICE_SCRUB_OFF);
+        struct share_run runs[] = {
+                { "small", 1 * MS, "ptsz", 0 },
+                { "large", 8 * MS, "graph", 0 },
+        };
+        run_shares(runs, 2);
+        report(gated ? "equal-share" : "best-effort (no scheduler)", runs, 2);
+        double total = runs[0].share + runs[1].share, small = total > 0 ? 100 * runs[0].share / total : 0;
+        double x[] = { runs[0].share, runs[1].share };
+        if (gated) {
+                CHECK(small >= 40 && small <= 60, "the small-kernel tenant got %.1f %%", small);
+                CHECK(jain(x, 2) >= 0.96, "Jain's index %.4f", jain(x, 2));
+                CHECK(total >= 0.8, "the GPU was busy only %.0f %% of the time", 100 * total);
+        } else
+                /* The control: first come first served gives it one short kernel per long one. */
+                CHECK(small < 25, "without the scheduler the small-kernel tenant got %.1f %%", small);
+}
+
+/* ---- scrubbing ---- */
+
+static void scrub_case(enum vgpu_slice_scrub policy, bool free_it) {
+        setup();
+        add_slice("a", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, policy);
+        add_slice("b", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        char bytes[32];
+        snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (4 * MiB));
+        struct tenant a = spawn("a", -1, (const char *[]) { "write", bytes, "171", free_it ? "free" : "exit", NULL });
+        int r = finish(&a);
+        uint64_t a_ptr = field(a.output, "ptr=");
+        struct tenant b = spawn("b", -1, (const char *[]) { "read", bytes, "171", NULL });
+        finish(&b);
+        uint64_t b_ptr = field(b.output, "ptr="), pattern = field(b.output, "pattern="), zero = field(b.output, "zero=");
+        printf("scrub=%s, a %s: b got %s memory, %llu bytes of a's pattern, %llu zero\n",
+               vgpu_slice_scrub_to_string(policy), free_it ? "frees" : "exits", a_ptr == b_ptr ? "a's" : "other",
+               (unsigned long long) pattern, (unsigned long long) zero);
+        CHECK(r == 0 && a_ptr == b_ptr, "b did not get a's block (a %s, b %s): the test proves nothing", a.output,
+              b.output);
+        if (policy == VGPU_SLICE_SCRUB_OFF)
+                /* The control: without scrubbing the fake does hand a's data over. */
+                CHECK(pattern == 4 * MiB, "unscrubbed memory did not keep the pattern");
+        else
+                CHECK(pattern == 0 && zero == 4 * MiB, "b read %llu bytes of a's pattern", (unsigned long long) pattern);
+}
+
+static void test_scrub(void) {
+        scrub_case(VGPU_SLICE_SCRUB_ON_FREE, true);
+        scrub_case(VGPU_SLICE_SCRUB_ON_FREE, false);
+        scrub_case(VGPU_SLICE_SCRUB_ON_EXIT, false);
+        scrub_case(VGPU_SLICE_SCRUB_OFF, true);
+}
+
+static const struct {
+        const char *name;
+        void (*run)(void);
+} tests[] = {
+        { "resolve", test_resolve },
+        { "memory", test_memory },
+        { "quota", test_quota },
+        { "reclaim", test_reclaim },
+        { "fixed", test_fixed },
+        { "fixed-alone", test_fixed_alone },
+        { "equal", NULL },
+        { "best-effort", NULL },
+        { "scrub", test_scrub },
+};
+
+int main(int argc, char **argv) {
+        if (argc != 2)
+                die("usage: test-shim TEST");
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof(dir), "%s/vgpu-shim.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir))
+                die("mkdtemp");
+        snprintf(region_path, sizeof(region_path), "%s/region", dir);
+        snprintf(gpu_path, sizeof(gpu_path), "%s/gpu", dir);
+        signal(SIGPIPE, SIG_IGN);
+
+        bool found = false;
+        for (size_t i = 0; i < ELEMENTSOF(tests); i++) {
+                if (!streq(argv[1], tests[i].name))
+                        continue;
+                found = true;
+                if (tests[i].run)
+                        tests[i].run();
+                else
+                        test_equal(streq(argv[1], "equal"));
+        }
+        vgpu_slice_region_close(region);
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "test-shim: could not remove %s\n", dir);
+        if (!found)
+                die("unknown test %s", argv[1]);
+        printf("%s: %s\n", argv[1], failures ? "FAILED" : "ok");
+        return failures ? 1 : 0;
+}
