@@ -102,7 +102,8 @@ int sysfs_write(const char *path, const char *value) {
         int r = root_path(p, sizeof(p), path);
         if (r < 0)
                 return r;
-        int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_TRUNC as the shell's "echo > attr" does: harmless on sysfs, right on a fixture tree */
+        int fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         size_t n = strlen(value);

@@ -107,6 +107,13 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         }
         case VGPU_ACTION_SET_VFS:
                 return lifecycle_set_vfs(a->spec.parent, a->vfs, 0, err);
+        case VGPU_ACTION_WRITE_ATTR: {
+                char full[4096], buf[256];
+                if (root_path(full, sizeof(full), a->spec.parent) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
+                        u->old_text = strdup(buf);
+                int r = sysfs_write(a->spec.parent, a->detail);
+                return r < 0 ? vgpu_error_set_errno(err, r, "writing '%s' to %s%s", a->detail, root_prefix(), a->spec.parent) : 1;
+        }
         case VGPU_ACTION_SET_POLICY: {
                 /* spec.parent holds the modprobe.d file the policy goes to */
                 char full[4096], buf[4096];
@@ -136,6 +143,8 @@ static int undo_action(const struct undo *u) {
                 return lifecycle_set_vfs(a->spec.parent, a->old_vfs, 0, &ignore);
         case VGPU_ACTION_SET_POLICY:
                 return restore_text(a->spec.parent, u->old_text);
+        case VGPU_ACTION_WRITE_ATTR:
+                return u->old_text ? sysfs_write(a->spec.parent, u->old_text) : 0;
         }
         return -EINVAL;
 }

@@ -469,6 +469,7 @@ _public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
         static const char *const names[] = {
                 [VGPU_ACTION_REMOVE] = "remove", [VGPU_ACTION_UNDEFINE] = "undefine", [VGPU_ACTION_SET_VFS] = "set-vfs",
                 [VGPU_ACTION_CREATE] = "create", [VGPU_ACTION_DEFINE] = "define", [VGPU_ACTION_SET_POLICY] = "set-policy",
+                [VGPU_ACTION_WRITE_ATTR] = "write",
         };
         return kind < ELEMENTSOF(names) ? names[kind] : "?";
 }

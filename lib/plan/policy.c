@@ -14,8 +14,12 @@
  * 2 "round robin liquid" (idle slots go to busy VFs: equal share, and best effort), and
  * sched_interval, the time slice in ms (default 6). One policy per host, then.
  *
- * Intel: GVT-g's scheduler weights are fixed per type (choose the type); xe SR-IOV's per-VF
- * exec_quantum_ms/preempt_timeout_us are not implemented yet. Both are refused clearly.
+ * Intel xe (SR-IOV, Linux 6.19 sysfs): each function's GuC scheduling is its execution quantum
+ * and preemption timeout, in /sys/bus/pci/devices/PF/sriov_admin/vfN/profile/; 0 means
+ * unlimited. best-effort: 0/0 (a VF keeps the engine while it has work); equal-share: the time
+ * slice (default 20 ms, xe's granularity is coarser than NVIDIA's) and twice it as the
+ * preemption timeout, so busy VFs rotate. The kernel skips idle VFs; xe offers no strict
+ * fixed share in sysfs, so fixed-share is refused. GVT-g's weights are fixed per type: refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +68,52 @@ static int add_policy_action(struct vgpu_plan *plan, size_t *allocated, const ch
         return 0;
 }
 
+static int add_write(struct vgpu_plan *plan, size_t *allocated, const char *path, const char *value) {
+        if (!GREEDY_REALLOC(plan->actions, *allocated, plan->n_actions + 1))
+                return -ENOMEM;
+        struct vgpu_action *a = &plan->actions[plan->n_actions++];
+        *a = (struct vgpu_action) { .kind = VGPU_ACTION_WRITE_ATTR, .spec = { .parent = strdup(path) }, .detail = strdup(value) };
+        return a->spec.parent && a->detail ? 0 : -ENOMEM;
+}
+
+static int xe_policy(const struct vgpu_config *cfg, const struct vgpu_config_gpu *cg, const struct vgpu_gpu *gpu,
+                     struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err) {
+        const struct vgpu_config_policy *pol = &cg->policy;
+        if (pol->scheduler == VGPU_SCHED_FIXED_SHARE)
+                return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver xe): xe's sysfs has no strict fixed share (idle VFs are skipped); use equal-share",
+                                      cfg->source, cg->line, gpu->bdf);
+        if (!gpu->sriov)
+                return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver xe) has no SR-IOV to schedule", cfg->source, cg->line, gpu->bdf);
+        unsigned quantum = pol->scheduler == VGPU_SCHED_EQUAL_SHARE ? (unsigned) (pol->timeslice_ms > 0 ? pol->timeslice_ms : 20) : 0;
+        char want_q[16], want_p[16];
+        snprintf(want_q, sizeof(want_q), "%u", quantum);
+        snprintf(want_p, sizeof(want_p), "%u", quantum * 2000);
+        /* PF and every possible VF: a VF enabled later starts with the same profile */
+        for (unsigned fn = 0; fn <= gpu->total_vfs; fn++) {
+                static const char *const attrs[] = { "exec_quantum_ms", "preempt_timeout_us" };
+                for (size_t k = 0; k < 2; k++) {
+                        char path[256], full[4096], cur[32];
+                        if (fn == 0)
+                                snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_admin/pf/profile/%s", gpu->bdf, attrs[k]);
+                        else
+                                snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_admin/vf%u/profile/%s", gpu->bdf, fn, attrs[k]);
+                        if (root_path(full, sizeof(full), path) < 0 || sysfs_read_at(AT_FDCWD, full, cur, sizeof(cur)) < 0) {
+                                if (fn == 0)
+                                        return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver xe): no %s%s (the sriov_admin sysfs tree needs Linux 6.19 or newer)",
+                                                              cfg->source, cg->line, gpu->bdf, root_prefix(), path);
+                                continue;
+                        }
+                        const char *want = k == 0 ? want_q : want_p;
+                        if (strcmp(cur, want) != 0) {
+                                int r = add_write(plan, allocated, path, want);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        return 0;
+}
+
 /* GIM's parameters are module-wide: every AMD GPU must ask for the same policy. */
 static int amd_policy(const struct vgpu_config *cfg, const struct vgpu_config_gpu *cg, const struct vgpu_config_policy **amd,
                       int *amd_line, struct vgpu_error *err) {
@@ -105,6 +155,16 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                                 }
                                 continue;
                         }
+                        if (streq(gpu->driver, "xe")) {
+                                int q = xe_policy(cfg, cg, gpu, plan, allocated, err);
+                                if (q < 0) {
+                                        if (f)
+                                                fclose(f);
+                                        free(text);
+                                        return q;
+                                }
+                                continue;
+                        }
                         if (!streq(gpu->driver, "nvidia")) {
                                 if (f)
                                         fclose(f);
@@ -112,7 +172,6 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                                 return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver %s): %s", cfg->source, cg->line, gpu->bdf,
                                                       strempty(gpu->driver),
                                                       streq(gpu->driver, "i915") ? "GVT-g schedules by the weight fixed in each type; choose the type instead of a policy" :
-                                                      streq(gpu->driver, "xe") ? "xe SR-IOV scheduling (exec_quantum_ms, preempt_timeout_us) is not implemented in vgpuctl yet" :
                                                       "vgpuctl knows no scheduler knob for this driver");
                         }
                         if (!f && !(f = open_memstream(&text, &size)))

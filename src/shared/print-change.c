@@ -33,6 +33,9 @@ static void describe(char *buf, size_t size, const struct vgpu_action *a) {
         case VGPU_ACTION_SET_POLICY:
                 snprintf(buf, size, "%s", a->spec.parent);
                 break;
+        case VGPU_ACTION_WRITE_ATTR:
+                snprintf(buf, size, "%s = %s", a->spec.parent, strempty(a->detail));
+                break;
         default:
                 snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
         }
@@ -54,13 +57,13 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
                 out_string(o, OUT_JSON, "parent", NULL, a->spec.parent);
                 out_string(o, OUT_JSON, "type", NULL, a->spec.type);
                 out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
+                bool has_why = a->kind != VGPU_ACTION_SET_POLICY && a->kind != VGPU_ACTION_WRITE_ATTR && a->detail;
                 if (diff)
                         out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ? '-' : '+',
                                  vgpu_action_kind_to_string(a->kind), what);
                 else
-                        out_text(o, "  %-10s %s%s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
-                                 a->detail && a->kind != VGPU_ACTION_SET_POLICY ? ": " : "",
-                                 a->kind != VGPU_ACTION_SET_POLICY ? strempty(a->detail) : "", "");
+                        out_text(o, "  %-10s %s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
+                                 has_why ? ": " : "", has_why ? a->detail : "");
                 out_close_object(o);
         }
         out_close_array(o);

@@ -249,6 +249,21 @@ static void test_policy_vendors(void **state) {
         p = plan("amd-mxgpu", "version: 1\ngpus:\n  - pci-id: 1002:73a1\n    policy: {scheduler: equal-share}\n", 0, NULL);
         assert_string_equal(p->actions[0].detail, "# Written by vgpuctl apply: AMD GIM world-switch scheduler.\noptions gim sched_option=2\n");
         vgpu_plan_free(p);
+        /* Intel xe: the GuC profile of the PF and every possible VF, in sysfs at run time */
+        p = plan("intel-xe-sriov", "version: 1\ngpus:\n  - bdf: 03:00.0\n    policy: {scheduler: equal-share, timeslice-ms: 10}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 18);     /* 2 knobs x (PF + 8 VFs) */
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_WRITE_ATTR);
+        assert_string_equal(p->actions[0].spec.parent, "/sys/bus/pci/devices/0000:03:00.0/sriov_admin/pf/profile/exec_quantum_ms");
+        assert_string_equal(p->actions[0].detail, "10");
+        assert_string_equal(p->actions[3].spec.parent, "/sys/bus/pci/devices/0000:03:00.0/sriov_admin/vf1/profile/preempt_timeout_us");
+        assert_string_equal(p->actions[3].detail, "20000");
+        assert_null(p->notes);                  /* takes effect at once: no reload */
+        vgpu_plan_free(p);
+        p = plan("intel-xe-sriov", "version: 1\ngpus:\n  - bdf: 03:00.0\n    policy: {scheduler: best-effort}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);      /* the driver's defaults are best effort already */
+        vgpu_plan_free(p);
+        vgpu_plan_free(plan("intel-xe-sriov", "version: 1\ngpus:\n  - bdf: 03:00.0\n    policy: {scheduler: fixed-share}\n", -EOPNOTSUPP,
+                            "xe's sysfs has no strict fixed share"));
         /* Intel GVT-g: refused with the reason */
         vgpu_plan_free(plan("intel-gvtg", "version: 1\ngpus:\n  - bdf: 00:02.0\n    policy: {scheduler: fixed-share}\n", -EOPNOTSUPP,
                             "0000:00:02.0 (driver i915): GVT-g schedules by the weight fixed in each type"));

@@ -26,7 +26,8 @@ enum vgpu_action_kind {
         VGPU_ACTION_SET_VFS,            /* change a PF's VF count */
         VGPU_ACTION_CREATE,             /* create an instance */
         VGPU_ACTION_DEFINE,             /* write (or rewrite) its definition */
-        VGPU_ACTION_SET_POLICY,         /* scheduler policy (vendor knob) */
+        VGPU_ACTION_SET_POLICY,         /* scheduler policy in a module's options file */
+        VGPU_ACTION_WRITE_ATTR,         /* a runtime knob: spec.parent is the sysfs path, detail the value */
 };
 
 struct vgpu_action {
