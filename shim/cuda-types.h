@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cuda-types.h — the few CUDA driver API and NVML types, constants and signatures the shim
+ * needs, declared from NVIDIA's documented ABI (cuda.h, cudaTypedefs.h, nvml.h) because those
+ * headers are not available to the build. Names keep NVIDIA's spelling so they can be checked
+ * against the documentation line by line. 64-bit ABI only (CUdeviceptr is 64 bits).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int CUresult;
+enum {
+        CUDA_SUCCESS = 0,
+        CUDA_ERROR_INVALID_VALUE = 1,
+        CUDA_ERROR_OUT_OF_MEMORY = 2,
+        CUDA_ERROR_NOT_INITIALIZED = 3,
+        CUDA_ERROR_INVALID_CONTEXT = 201,
+        CUDA_ERROR_INVALID_HANDLE = 400,
+        CUDA_ERROR_NOT_FOUND = 500,
+        CUDA_ERROR_NOT_READY = 600,
+        CUDA_ERROR_NOT_SUPPORTED = 801,
+        CUDA_ERROR_UNKNOWN = 999,
+};
+
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;                 /* CUdeviceptr_v2 */
+typedef unsigned long long CUmemGenericAllocationHandle;
+typedef uint64_t cuuint64_t;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUgraphExec_st *CUgraphExec;
+typedef struct CUarray_st *CUarray;
+typedef struct CUmemPoolHandle_st *CUmemoryPool;
+
+#define CU_STREAM_LEGACY        ((CUstream) 0x1)
+#define CU_STREAM_PER_THREAD    ((CUstream) 0x2)
+
+/* cuGetProcAddress flags (CUdriverProcAddress_flags) and CUdriverProcAddressQueryResult. */
+enum {
+        CU_GET_PROC_ADDRESS_DEFAULT = 0,
+        CU_GET_PROC_ADDRESS_LEGACY_STREAM = 1 << 0,
+        CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM = 1 << 1,
+};
+typedef int CUdriverProcAddressQueryResult;
+enum {
+        CU_GET_PROC_ADDRESS_SUCCESS = 0,
+        CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND = 1,
+        CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT = 2,
+};
+
+enum { CU_EVENT_DEFAULT = 0, CU_EVENT_BLOCKING_SYNC = 1, CU_EVENT_DISABLE_TIMING = 2 };
+
+/* CUmemLocationType, CUmemAllocationProp (cuMemCreate) */
+enum {
+        CU_MEM_LOCATION_TYPE_INVALID = 0,
+        CU_MEM_LOCATION_TYPE_DEVICE = 1,
+        CU_MEM_LOCATION_TYPE_HOST = 2,
+        CU_MEM_LOCATION_TYPE_HOST_NUMA = 3,
+        CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT = 4,
+};
+typedef struct {
+        int type;                       /* CUmemLocationType */
+        int id;
+} CUmemLocation;
+typedef struct {
+        int type;                       /* CUmemAllocationType */
+        int requestedHandleTypes;       /* CUmemAllocationHandleType */
+        CUmemLocation location;
+        void *win32HandleMetaData;
+        struct {
+                unsigned char compressionType;
+                unsigned char gpuDirectRDMACapable;
+                unsigned short usage;
+                unsigned char reserved[4];
+        } allocFlags;
+} CUmemAllocationProp;
+
+/* CUmemPool_attribute */
+enum {
+        CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4,
+        CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT = 5,
+        CU_MEMPOOL_ATTR_USED_MEM_CURRENT = 7,
+};
+
+/* Arrays: CUarray_format, CUDA_ARRAY_DESCRIPTOR_v2, CUDA_ARRAY3D_DESCRIPTOR_v2,
+ * CUDA_ARRAY_MEMORY_REQUIREMENTS_v1. */
+enum {
+        CU_AD_FORMAT_UNSIGNED_INT8 = 0x01,
+        CU_AD_FORMAT_UNSIGNED_INT16 = 0x02,
+        CU_AD_FORMAT_UNSIGNED_INT32 = 0x03,
+        CU_AD_FORMAT_SIGNED_INT8 = 0x08,
+        CU_AD_FORMAT_SIGNED_INT16 = 0x09,
+        CU_AD_FORMAT_SIGNED_INT32 = 0x0a,
+        CU_AD_FORMAT_HALF = 0x10,
+        CU_AD_FORMAT_FLOAT = 0x20,
+};
+typedef struct {
+        size_t Width;
+        size_t Height;
+        int Format;                     /* CUarray_format */
+        unsigned int NumChannels;
+} CUDA_ARRAY_DESCRIPTOR;
+typedef struct {
+        size_t Width;
+        size_t Height;
+        size_t Depth;
+        int Format;
+        unsigned int NumChannels;
+        unsigned int Flags;
+} CUDA_ARRAY3D_DESCRIPTOR;
+typedef struct {
+        size_t size;
+        size_t alignment;
+        unsigned int reserved[4];
+} CUDA_ARRAY_MEMORY_REQUIREMENTS;
+
+/* CUlaunchConfig (cuLaunchKernelEx); only hStream is read. */
+typedef struct CUlaunchAttribute_st CUlaunchAttribute;
+typedef struct {
+        unsigned int gridDimX, gridDimY, gridDimZ;
+        unsigned int blockDimX, blockDimY, blockDimZ;
+        unsigned int sharedMemBytes;
+        CUstream hStream;
+        CUlaunchAttribute *attrs;
+        unsigned int numAttrs;
+} CUlaunchConfig;
+
+/* NVML */
+typedef int nvmlReturn_t;
+typedef struct nvmlDevice_st *nvmlDevice_t;
+typedef struct {
+        unsigned long long total, free, used;
+} nvmlMemory_t;
+typedef struct {
+        unsigned int version;
+        unsigned long long total, reserved, free, used;
+} nvmlMemory_v2_t;
+
+/* Signatures of the entry points the shim wraps or calls (cudaTypedefs.h's PFN_*). */
+typedef CUresult (*PFN_cuGetProcAddress_v11030)(const char *, void **, int, cuuint64_t);
+typedef CUresult (*PFN_cuGetProcAddress_v12000)(const char *, void **, int, cuuint64_t,
+                                                CUdriverProcAddressQueryResult *);
+typedef CUresult (*PFN_cuMemAlloc_v3020)(CUdeviceptr *, size_t);
+typedef CUresult (*PFN_cuMemAllocPitch_v3020)(CUdeviceptr *, size_t *, size_t, size_t, unsigned int);
+typedef CUresult (*PFN_cuMemAllocManaged_v6000)(CUdeviceptr *, size_t, unsigned int);
+typedef CUresult (*PFN_cuMemFree_v3020)(CUdeviceptr);
+typedef CUresult (*PFN_cuMemCreate_v10020)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *,
+                                           unsigned long long);
+typedef CUresult (*PFN_cuMemRelease_v10020)(CUmemGenericAllocationHandle);
+typedef CUresult (*PFN_cuMemAllocAsync_v11020)(CUdeviceptr *, size_t, CUstream);
+typedef CUresult (*PFN_cuMemAllocFromPoolAsync_v11020)(CUdeviceptr *, size_t, CUmemoryPool, CUstream);
+typedef CUresult (*PFN_cuMemFreeAsync_v11020)(CUdeviceptr, CUstream);
+typedef CUresult (*PFN_cuMemPoolTrimTo_v11020)(CUmemoryPool, size_t);
+typedef CUresult (*PFN_cuMemPoolGetAttribute_v11020)(CUmemoryPool, int, void *);
+typedef CUresult (*PFN_cuDeviceGetMemPool_v11020)(CUmemoryPool *, CUdevice);
+typedef CUresult (*PFN_cuArrayCreate_v3020)(CUarray *, const CUDA_ARRAY_DESCRIPTOR *);
+typedef CUresult (*PFN_cuArray3DCreate_v3020)(CUarray *, const CUDA_ARRAY3D_DESCRIPTOR *);
+typedef CUresult (*PFN_cuArrayDestroy_v2000)(CUarray);
+typedef CUresult (*PFN_cuArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *, CUarray, CUdevice);
+typedef CUresult (*PFN_cuMemGetInfo_v3020)(size_t *, size_t *);
+typedef CUresult (*PFN_cuDeviceTotalMem_v3020)(size_t *, CUdevice);
+typedef CUresult (*PFN_cuMemsetD8_v3020)(CUdeviceptr, unsigned char, size_t);
+typedef CUresult (*PFN_cuMemsetD8Async_v3020)(CUdeviceptr, unsigned char, size_t, CUstream);
+typedef CUresult (*PFN_cuCtxGetCurrent_v4000)(CUcontext *);
+typedef CUresult (*PFN_cuCtxGetDevice_v2000)(CUdevice *);
+typedef CUresult (*PFN_cuCtxSynchronize_v2000)(void);
+typedef CUresult (*PFN_cuCtxPushCurrent_v4000)(CUcontext);
+typedef CUresult (*PFN_cuCtxPopCurrent_v4000)(CUcontext *);
+typedef CUresult (*PFN_cuCtxDestroy_v4000)(CUcontext);
+typedef CUresult (*PFN_cuDevicePrimaryCtxRetain_v7000)(CUcontext *, CUdevice);
+typedef CUresult (*PFN_cuDevicePrimaryCtxRelease_v11000)(CUdevice);
+typedef CUresult (*PFN_cuDevicePrimaryCtxReset_v11000)(CUdevice);
+typedef CUresult (*PFN_cuEventCreate_v2000)(CUevent *, unsigned int);
+typedef CUresult (*PFN_cuEventRecord_v2000)(CUevent, CUstream);
+typedef CUresult (*PFN_cuEventQuery_v2000)(CUevent);
+typedef CUresult (*PFN_cuEventSynchronize_v2000)(CUevent);
+typedef CUresult (*PFN_cuEventElapsedTime_v2000)(float *, CUevent, CUevent);
+typedef CUresult (*PFN_cuEventDestroy_v4000)(CUevent);
+typedef CUresult (*PFN_cuStreamDestroy_v4000)(CUstream);
+typedef CUresult (*PFN_cuLaunchKernel_v4000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                             unsigned, CUstream, void **, void **);
+typedef CUresult (*PFN_cuLaunchKernelEx_v11060)(const CUlaunchConfig *, CUfunction, void **, void **);
+typedef CUresult (*PFN_cuLaunchCooperativeKernel_v9000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                                        unsigned, unsigned, CUstream, void **);
+typedef CUresult (*PFN_cuGraphLaunch_v10000)(CUgraphExec, CUstream);
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo)(nvmlDevice_t, nvmlMemory_t *);
+typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo_v2)(nvmlDevice_t, nvmlMemory_v2_t *);

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * turn.c — this process's part in its GPU's time slices (lib/slice/slice-sched.c): wait for the
+ * slice's turn before a launch, and at the turn's end wait for the work launched in it and
+ * report when that work completed, measured with CUDA events at the turn's boundaries.
+ *
+ * Launches are asynchronous and a turn cannot be taken back from the GPU, so the process also
+ * bounds how far it runs ahead of the GPU: a fence event after every K launches measures the
+ * average GPU time of a launch, and a launch waits while the work still queued (launches not
+ * known complete, times that average) would outlast the turn. Without that a 2 ms turn could
+ * queue seconds of kernels; with it the turn ends about when its work does. K adapts so that
+ * fences stay rare for short kernels (one per quarter turn of work, at most every 64 launches).
+ * A lone equal-share slice may run four quanta ahead (nobody waits for its turn to end).
+ *
+ * One set of state per process (every thread of a process shares its slice's turn), under one
+ * mutex held for a few dozen nanoseconds per launch.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define RING 32                 /* fences outstanding at most */
+#define FENCE_EVERY_MAX 64      /* launches per fence at most */
+
+static struct {
+        pthread_mutex_t lock;
+        _Atomic uint32_t turn;          /* the turn we take part in, 0: none */
+        _Atomic uint64_t deadline;
+        _Atomic bool contended;
+        _Atomic uint64_t contention_next;
+        uint64_t t0;                    /* host time of the start event */
+        CUcontext ctx;                  /* the events' context */
+        CUevent start, end, done;       /* done: the last fence seen complete */
+        bool started, have_done;
+        CUstream first, last;           /* streams of the turn's first and last launch */
+        pid_t last_tid;                 /* thread of a per-thread default stream, else 0 */
+        bool last_valid, multi_stream;
+        CUevent ring[RING];
+        unsigned ring_launches[RING];   /* launches each fence closes */
+        unsigned tail, count;
+        unsigned since_fence;           /* launches after the newest fence */
+        uint64_t fenced_launches;       /* launches behind fences not yet seen complete */
+        uint64_t avg_ns;                /* average GPU time per launch, from fences */
+        bool warned;
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool active(void) {
+        return shim.mode == SHIM_ON && shim.gated;
+}
+
+/* The stream a launch really goes to, and the thread it belongs to if it is per-thread. */
+static CUstream effective(CUstream s, bool per_thread, pid_t *ret_tid) {
+        if (s == CU_STREAM_PER_THREAD || (per_thread && !s)) {
+                *ret_tid = gettid();
+                return CU_STREAM_PER_THREAD;
+        }
+        *ret_tid = 0;
+        return s;
+}
+
+static void forget_events(bool destroy) {
+        shim_pfn_cuEventDestroy_v2 del = destroy ? REAL(cuEventDestroy_v2) : NULL;
+        CUevent *all[] = { &P.start, &P.end, &P.done };
+        for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+                if (del && *all[i])
+                        del(*all[i]);
+                *all[i] = NULL;
+        }
+        for (unsigned i = 0; i < RING; i++) {
+                if (del && P.ring[i])
+                        del(P.ring[i]);
+                P.ring[i] = NULL;
+        }
+        P.ctx = NULL;
+}
+
+static CUevent ensure_event(CUevent *ev) {
+        if (!*ev && REAL(cuEventCreate)(ev, CU_EVENT_DEFAULT) != CUDA_SUCCESS)
+                *ev = NULL;
+        return *ev;
+}
+
+/* Drain: wait for all work of the turn, return when it completed on the host clock. */
+static uint64_t drain(void) {
+        CUcontext cur = NULL;
+        REAL(cuCtxGetCurrent)(&cur);
+        bool push = P.ctx && cur != P.ctx;
+        if (push && REAL(cuCtxPushCurrent_v2)(P.ctx) != CUDA_SUCCESS)
+                return vgpu_now_ns();
+        /* The end event measures the turn on the GPU's clock when one stream carried it all and
+         * we may address that stream from this thread; otherwise the host clock after the sync. */
+        bool have_end = P.started && P.last_valid && !P.multi_stream && (!P.last_tid || P.last_tid == gettid()) &&
+                        ensure_event(&P.end) && REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS;
+        REAL(cuCtxSynchronize)();
+        uint64_t end = vgpu_now_ns();
+        float ms;
+        if (have_end && REAL(cuEventElapsedTime)(&ms, P.start, P.end) == CUDA_SUCCESS && ms >= 0) {
+                uint64_t e = P.t0 + (uint64_t) ((double) ms * 1e6);
+                if (e < end)
+                        end = e;
+        }
+        if (push) {
+                CUcontext dummy;
+                REAL(cuCtxPopCurrent_v2)(&dummy);
+        }
+        return end;
+}
+
+static void leave(void) {
+        uint32_t turn = atomic_load(&P.turn);
+        vgpu_sched_blocked(shim.shm, turn, +1);
+        uint64_t end = drain();
+        vgpu_sched_blocked(shim.shm, turn, -1);
+        vgpu_sched_leave(shim.shm, shim.index, turn, end);
+        atomic_store(&P.turn, 0);
+        P.count = P.since_fence = 0;
+        P.fenced_launches = 0;
+        P.have_done = false;
+}
+
+static void join(const struct vgpu_sched_ticket *t, CUstream stream, bool per_thread, uint64_t now) {
+        atomic_store(&P.deadline, t->deadline_ns);
+        P.t0 = now;
+        P.started = P.last_valid = P.multi_stream = false;
+        P.count = P.since_fence = 0;
+        P.fenced_launches = 0;
+        P.have_done = false;
+        pid_t tid;
+        P.first = effective(stream, per_thread, &tid);
+        CUcontext ctx = NULL;
+        if (REAL(cuCtxGetCurrent)(&ctx) == CUDA_SUCCESS && ctx) {
+                if (ctx != P.ctx) {
+                        forget_events(true);
+                        P.ctx = ctx;
+                }
+                P.started = ensure_event(&P.start) && REAL(cuEventRecord)(P.start, P.first) == CUDA_SUCCESS;
+        }
+        atomic_store(&P.turn, t->turn);
+}
+
+/* Get this process into its slice's current turn (P.lock held). */
+static void enter(CUstream stream, bool per_thread) {
+        for (;;) {
+                uint64_t now = vgpu_now_ns();
+                uint32_t mine = atomic_load(&P.turn);
+                if (mine) {
+                        if (mine == atomic_load(&shim.shm->sched.turn)) {
+                                if (now < atomic_load(&P.deadline))
+                                        return;
+                                struct vgpu_sched_ticket t = { .turn = mine, .deadline_ns = atomic_load(&P.deadline) };
+                                if (vgpu_sched_extend(shim.shm, shim.index, &t, now)) {
+                                        atomic_store(&P.deadline, t.deadline_ns);
+                                        return;
+                                }
+                        }
+                        leave();
+                        continue;
+                }
+                struct vgpu_sched_ticket t;
+                uint32_t wake;
+                uint64_t until;
+                int r = vgpu_sched_enter(shim.shm, shim.index, now, &t, &wake, &until);
+                if (r == 0) {
+                        join(&t, stream, per_thread, now);
+                        return;
+                }
+                if (r != -EAGAIN) {
+                        /* A broken scheduler must not stop the application: run ungated. */
+                        if (!P.warned)
+                                shim_log(SHIM_LOG_ERROR, "scheduler unusable (%s); launches are not gated",
+                                         strerror(-r));
+                        P.warned = true;
+                        return;
+                }
+                vgpu_sched_wait(shim.shm, wake, until);
+        }
+}
+
+static void retire(void) {
+        while (P.count > 0) {
+                CUevent ev = P.ring[P.tail];
+                unsigned launches = P.ring_launches[P.tail];
+                if (REAL(cuEventQuery)(ev) != CUDA_SUCCESS)
+                        break;
+                float ms;
+                if (P.have_done && REAL(cuEventElapsedTime)(&ms, P.done, ev) == CUDA_SUCCESS && ms >= 0 && launches) {
+                        uint64_t d = (uint64_t) ((double) ms * 1e6) / launches;
+                        P.avg_ns = P.avg_ns ? (3 * P.avg_ns + d) / 4 : d;
+                }
+                /* Keep the completed fence as the new reference; its old object refills the ring. */
+                P.ring[P.tail] = P.done;
+                P.done = ev;
+                P.have_done = true;
+                P.fenced_launches -= launches;
+                P.tail = (P.tail + 1) % RING;
+                P.count--;
+        }
+}
+
+static bool contended(uint64_t now) {
+        if (now >= atomic_load_explicit(&P.contention_next, memory_order_relaxed)) {
+                atomic_store_explicit(&P.contended, vgpu_sched_contended(shim.shm, shim.index, now),
+                                      memory_order_relaxed);
+                atomic_store_explicit(&P.contention_next, now + shim.shm->sched.quantum_ns / 4, memory_order_relaxed);
+        }
+        return atomic_load_explicit(&P.contended, memory_order_relaxed);
+}
+
+/* How much queued GPU work the process may have now (P.lock held). */
+static uint64_t allowed_backlog(uint64_t now) {
+        uint64_t deadline = atomic_load(&P.deadline), q = shim.shm->sched.quantum_ns;
+        uint64_t remaining = deadline > now ? deadline - now : 0;
+        bool lone = shim.slice->policy == VGPU_SLICE_POLICY_EQUAL_SHARE &&
+                    !atomic_load_explicit(&P.contended, memory_order_relaxed);
+        return lone ? remaining + 4 * q : remaining;
+}
+
+/* Wait while the queued work would outlast what the turn allows (P.lock held). While the
+ * length of a launch is unknown, two fences may be in flight. */
+static void throttle(void) {
+        for (int retired = 0;; retired = 1) {
+                uint64_t queued = P.fenced_launches + P.since_fence;
+                bool over = P.avg_ns ? queued * P.avg_ns > allowed_backlog(vgpu_now_ns()) : P.count >= 2;
+                if (!over || P.count == 0)
+                        return;
+                if (!retired) {
+                        retire();       /* the estimate counts fences not yet looked at */
+                        continue;
+                }
+                uint32_t turn = atomic_load(&P.turn);
+                vgpu_sched_blocked(shim.shm, turn, +1);
+                REAL(cuEventSynchronize)(P.ring[P.tail]);
+                vgpu_sched_blocked(shim.shm, turn, -1);
+                retire();
+        }
+}
+
+void shim_turn_gate(CUstream stream, bool per_thread) {
+        if (!active() || !shim_cuda_ready())
+                return;
+        uint64_t now = vgpu_now_ns();
+        pthread_mutex_lock(&P.lock);
+        uint32_t mine = atomic_load(&P.turn);
+        if (mine && mine == atomic_load_explicit(&shim.shm->sched.turn, memory_order_relaxed) &&
+            now < atomic_load(&P.deadline)) {
+                contended(now);
+                throttle();
+                if (vgpu_now_ns() >= atomic_load(&P.deadline))
+                        enter(stream, per_thread);
+        } else
+                enter(stream, per_thread);
+        pthread_mutex_unlock(&P.lock);
+}
+
+void shim_turn_launched(CUstream stream, bool per_thread) {
+        if (!active() || !shim_cuda_ready())
+                return;
+        pthread_mutex_lock(&P.lock);
+        if (atomic_load(&P.turn)) {
+                pid_t tid;
+                CUstream s = effective(stream, per_thread, &tid);
+                if (s != P.first || (P.last_valid && tid != P.last_tid))
+                        P.multi_stream = true;
+                P.last = s;
+                P.last_tid = tid;
+                P.last_valid = true;
+                P.since_fence++;
+                /* A fence every K launches: K launches of average length fill a quarter turn. */
+                uint64_t q = shim.shm->sched.quantum_ns, k = P.avg_ns ? q / 4 / P.avg_ns : 1;
+                k = k < 1 ? 1 : k > FENCE_EVERY_MAX ? FENCE_EVERY_MAX : k;
+                if (P.ctx && P.since_fence >= k) {
+                        if (P.count == RING) {
+                                REAL(cuEventSynchronize)(P.ring[P.tail]);
+                                retire();
+                        }
+                        unsigned i = (P.tail + P.count) % RING;
+                        if (ensure_event(&P.ring[i]) && REAL(cuEventRecord)(P.ring[i], s) == CUDA_SUCCESS) {
+                                P.ring_launches[i] = P.since_fence;
+                                P.fenced_launches += P.since_fence;
+                                P.since_fence = 0;
+                                P.count++;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&P.lock);
+}
+
+void shim_turn_stream_destroyed(CUstream stream) {
+        if (!active())
+                return;
+        pthread_mutex_lock(&P.lock);
+        if (P.last_valid && P.last == stream) {
+                P.last_valid = false;   /* its handle may be reused: measure on the host clock */
+                P.multi_stream = true;
+        }
+        pthread_mutex_unlock(&P.lock);
+}
+
+void shim_turn_exit(void) {
+        if (!active() || !shim_cuda_ready())
+                return;
+        pthread_mutex_lock(&P.lock);
+        if (atomic_load(&P.turn))
+                leave();
+        forget_events(true);
+        pthread_mutex_unlock(&P.lock);
+}
+
+void shim_turn_atfork_child(void) {
+        pthread_mutex_init(&P.lock, NULL);
+        atomic_store(&P.turn, 0);
+        P.count = P.since_fence = 0;
+        P.fenced_launches = 0;
+        P.have_done = P.started = P.last_valid = false;
+        forget_events(false);   /* the parent's; the child cannot use them */
+}
