@@ -47,21 +47,23 @@ S=$R/stage
 install -m 755 "$HERE/guest/init" "$S/init"
 cp "$HERE/guest/lib.sh" "$S/vm/"
 for n in "${scen[@]}"; do cp "$SCEN_DIR/$n.sh" "$S/vm/scenarios/"; done
-# a binary and every library at the same (lexically normalised) path as here, so that an
-# $ORIGIN-relative RUNPATH into the build tree resolves in the guest too
+# A binary and every library it needs. System files keep their paths; anything else (our build
+# tree, wherever the checkout is: under /tmp the guest's tmpfs would hide it) goes below
+# /opt/host with its whole path, so an $ORIGIN-relative RUNPATH into the build tree still resolves.
+guest_path() { case $1 in /usr/* | /lib/* | /lib64/* | /bin/* | /sbin/*) echo "$1" ;; *) echo "/opt/host$1" ;; esac; }
 copy_bin() {
 	for f in "$1" $(ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
-		f=$(realpath -ms "$f") && mkdir -p "$S${f%/*}" && cp -L "$f" "$S$f"
+		f=$(realpath -ms "$f") && g=$(guest_path "$f") && mkdir -p "$S${g%/*}" && cp -L "$f" "$S$g"
 	done
 }
 # Debian's mdevctl, to show that it sees the definitions vgpuctl writes
 if command -v mdevctl >/dev/null; then
-	copy_bin "$(command -v mdevctl)"
+	copy_bin "$(readlink -f "$(command -v mdevctl)")"
 	mkdir -p "$S/etc/mdevctl.d/scripts.d/callouts" "$S/etc/mdevctl.d/scripts.d/notifiers"
 fi
 if [ -x "$BIN" ]; then
 	copy_bin "$BIN"
-	ln -s "$(realpath -ms "$BIN")" "$S/usr/bin/vgpuctl"
+	ln -s "$(guest_path "$(realpath -ms "$BIN")")" "$S/usr/bin/vgpuctl"
 	[ -f /usr/share/misc/pci.ids ] && mkdir -p "$S/usr/share/misc" && cp /usr/share/misc/pci.ids "$S/usr/share/misc/"
 else
 	echo "# no vgpuctl binary at $BIN: scenarios that need it will be skipped"
