@@ -8,10 +8,11 @@ set -euo pipefail
 
 # libvirt-dev and libxml2-dev: headers only (lib/assign loads libvirt.so.0 at run time)
 pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev
-      libvirt-dev libxml2-dev)
+      libvirt-dev libxml2-dev libsystemd-dev libmicrohttpd-dev libinih-dev)
 if [[ "${1:-}" == "--test" ]]; then
         # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
-        pkgs+=(libcmocka-dev mdevctl python3-jsonschema libvirt-clients libxml2-utils)
+        # prometheus: promtool checks vgpud's /metrics (installs in ~7 s); the client library's parser too
+        pkgs+=(libcmocka-dev mdevctl python3-jsonschema libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 
 missing=()

@@ -141,7 +141,6 @@ static void atfork_child(void) {
         atomic_store(&proc, NULL);
         proc_failed = false;
         shim_track_reset();
-        shim_memory_atfork_child();
         shim_pools_atfork_child();
         shim_turn_atfork_child();
 }

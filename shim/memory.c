@@ -12,10 +12,6 @@
  */
 #include "shim.h"
 
-bool shim_charging(void) {
-        return shim.mode != SHIM_OFF;
-}
-
 CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged) {
         if (shim.mode == SHIM_OFF) {
                 *ret_charged = 0;
@@ -314,7 +310,3 @@ CUresult shim_cuArrayDestroy(CUarray array) {
         return r;
 }
 SHIM_EXPORT(cuArrayDestroy);
-
-void shim_memory_atfork_child(void) {
-        /* Nothing process-wide beyond the tracking table and the slot (config.c). */
-}

@@ -156,8 +156,6 @@ void shim_track_reset(void);
 /* Reserve bytes (not rounded yet) for the process: 0 or CUDA_ERROR_OUT_OF_MEMORY. */
 CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged);
 void shim_uncharge(uint64_t charged);
-bool shim_charging(void);
-void shim_memory_atfork_child(void);
 
 /* ---- pool.c ---- */
 /* Bring the charges of the memory pools used so far in line with their reserved size. */

@@ -112,7 +112,7 @@ static void leave(void) {
         vgpu_sched_blocked(shim.shm, turn, +1);
         uint64_t end = drain();
         vgpu_sched_blocked(shim.shm, turn, -1);
-        vgpu_sched_leave(shim.shm, shim.index, turn, end);
+        vgpu_sched_leave(shim.shm, shim.index, turn, end, vgpu_now_ns());
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;

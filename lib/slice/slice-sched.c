@@ -101,14 +101,26 @@ bool vgpu_sched_contended(struct vgpu_slice_shm *shm, unsigned index, uint64_t n
         return false;
 }
 
-/* Fixed share: add weight % of the time since the last refill, up to a burst of two quanta. */
+/* Fixed share: add weight % of the time since the last refill, up to a burst of two quanta.
+ * The stamp advances only by the time converted, so no fraction of a nanosecond is lost. */
 static void refill(struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
-        if (now > s->budget_stamp_ns) {
-                uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
-                int64_t cap = (int64_t) (2 * quantum);
-                s->budget_ns = s->budget_ns + (int64_t) add > cap ? cap : s->budget_ns + (int64_t) add;
+        if (now < s->budget_stamp_ns)
+                s->budget_stamp_ns = now;       /* a clock behind the stamp: start from here */
+        uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
+        int64_t cap = (int64_t) (2 * quantum);
+        if (s->budget_ns + (int64_t) add >= cap) {
+                s->budget_ns = cap;
                 s->budget_stamp_ns = now;
+        } else {
+                s->budget_ns += (int64_t) add;
+                s->budget_stamp_ns += add * 100 / s->weight;
         }
+}
+
+/* When a fixed-share slice's budget will be positive again. */
+static uint64_t refill_time(const struct vgpu_slice *s) {
+        uint64_t need = (uint64_t) (1 - s->budget_ns);
+        return s->budget_stamp_ns + (need * 100 + s->weight - 1) / s->weight;
 }
 
 static void charge_slice(struct vgpu_slice *s, uint64_t ns, uint64_t now, uint64_t quantum) {
@@ -138,7 +150,7 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
                 refill(s, now, q);
                 if (s->budget_ns > 0)
                         return (int) i;
-                uint64_t refill_at = now + (uint64_t) (-s->budget_ns) * 100 / s->weight + 1;
+                uint64_t refill_at = refill_time(s);
                 if (refill_at < *until)
                         *until = refill_at;
         }
@@ -352,12 +364,11 @@ void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
         sched_unlock(shm);
 }
 
-void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns) {
+void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now) {
         struct vgpu_sched *sch = &shm->sched;
         struct vgpu_slice *s = &shm->slices[index];
         if (sched_lock(shm) < 0)
                 return;
-        uint64_t now = vgpu_now_ns();
         if (atomic_load(&sch->turn) == turn && atomic_load(&sch->owner) == index + 1) {
                 if (end_ns > sch->last_ns)
                         sch->last_ns = end_ns;

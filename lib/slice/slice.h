@@ -130,8 +130,8 @@ int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, s
 int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sched_ticket *t, uint64_t now);
 /* A participant starts (+1) / stops (-1) waiting for its GPU work: the turn is not idle meanwhile. */
 void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta);
-/* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched). */
-void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns);
+/* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched), at now. */
+void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now);
 /* Sleep until the futex word moves from `wake` or until the absolute time `until`. */
 void vgpu_sched_wait(struct vgpu_slice_shm *shm, uint32_t wake, uint64_t until);
 /* Is another slice than `index` waiting for the GPU at time now? */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "basic/error-util.h"
 #include "basic/root.h"
 #include "conf.h"
 

@@ -148,8 +148,8 @@ static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *sp
                         }
         if (!obj || jerr != json_tokener_success) {
                 json_object_put(obj);
-                return bad_request(reply, "body: not valid JSON: %s", obj || jerr != json_tokener_success ?
-                                   json_tokener_error_desc(jerr) : "incomplete");
+                return bad_request(reply, "body: not valid JSON: %s",
+                                   jerr == json_tokener_continue ? "unexpected end of the body" : json_tokener_error_desc(jerr));
         }
         *ret_persist = false;
         int r = spec_from_json(obj, spec, ret_persist, reply);

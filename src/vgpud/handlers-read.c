@@ -254,7 +254,7 @@ int handle_metrics(const struct api_request *req, const char *arg, struct api_re
         char *text;
         size_t size;
         (void) arg;
-        if (metrics_render(req->d, &text, &size) < 0)
+        if (metrics_get(req->d, &text, &size) < 0)
                 return reply_error(reply, 500, "out of memory");
         free(reply->body);
         reply->body = text;

@@ -25,7 +25,7 @@ struct hook_child {
         char bdf[VGPU_BDF_MAX];
 };
 
-static int on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         struct hook_child *c = userdata;
         struct vgpud *d = c->d;
         if (si->si_code != CLD_EXITED || si->si_status != 0)
@@ -118,7 +118,7 @@ void hook_run(struct vgpud *d, const struct vgpu_telemetry_event *e, const struc
         snprintf(c->bdf, sizeof(c->bdf), "%s", e->bdf);
         while (d->hooks[c->slot])
                 c->slot++;      /* hooks_running < HOOKS_MAX: a free slot exists */
-        if (sd_event_add_child(d->event, &d->hooks[c->slot], pid, WEXITED, on_exit, c) < 0) {
+        if (sd_event_add_child(d->event, &d->hooks[c->slot], pid, WEXITED, on_hook_exit, c) < 0) {
                 /* cannot watch it: reap it blocking rather than leave a zombie */
                 (void) waitpid(pid, NULL, 0);
                 free(c);

@@ -74,6 +74,9 @@ struct vgpud {
         /* the collector: the latest snapshot and what was distilled from it */
         struct vgpu_host *host;
         char **domains;                 /* VM of each host->instances[i], or NULL (no libvirt) */
+        struct vgpu_host *types_host;   /* the types, read again only when the carve-up changes */
+        uint64_t types_signature;       /* of the instances and parents when they were read */
+        uint64_t types_usec;            /* CLOCK_MONOTONIC */
         struct vgpu_telemetry telemetry;
         sd_event_source *poll_timer;
         uint64_t last_poll_usec;        /* CLOCK_REALTIME of the last poll */
@@ -85,6 +88,13 @@ struct vgpud {
         struct vgpud_event events[EVENTS_KEPT];
         uint64_t next_seq;
         uint64_t events_total[_EV_MAX];
+
+        struct {                        /* the last /metrics text, and what it was made from */
+                char *text;
+                size_t size;
+                uint64_t polls, seq;
+                uint64_t render_usec;   /* how long making it took */
+        } metrics_cache;
 
         sd_event_source *watchdog_timer;
         sd_device_monitor *udev;
@@ -114,8 +124,11 @@ void collect_soon(struct vgpud *d, uint64_t delay_usec);
 int collect_restore(struct vgpud *d, const char *why);
 void collect_stop(struct vgpud *d);
 
-/* metrics.c: the Prometheus text exposition of the latest poll. */
+/* metrics.c: the Prometheus text exposition of the latest poll; _get returns a copy of the
+ * cached text, rendered again only after a poll or an event. */
 int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size);
+int metrics_get(struct vgpud *d, char **ret, size_t *ret_size);
+void metrics_clear(struct vgpud *d);
 
 /* The health of a GPU (a VF answers for its PF): NULL before its first poll. */
 const struct vgpu_gpu_telemetry *vgpud_gpu_health(const struct vgpud *d, const struct vgpu_gpu *g);

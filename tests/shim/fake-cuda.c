@@ -164,10 +164,16 @@ struct CUgraphExec_st {
 };
 static struct CUfunc_st busy_kernel = { "busy" };
 
+/* Any image loads; its kernels are all "busy" (bench/gpu/launch-latency runs here with 0 ns). */
+CUresult cuModuleLoadData(void **module, const void *image) {
+        (void) image;
+        static int the_module;
+        *module = &the_module;
+        return CUDA_SUCCESS;
+}
+
 CUresult cuModuleGetFunction(CUfunction *f, void *module, const char *name) {
-        (void) module;
-        if (strcmp(name, "busy") != 0)
-                return CUDA_ERROR_NOT_FOUND;
+        (void) module, (void) name;
         *f = &busy_kernel;
         return CUDA_SUCCESS;
 }

@@ -24,6 +24,7 @@ CUresult cuCtxSynchronize(void);
 CUresult cuCtxPushCurrent_v2(CUcontext ctx);
 CUresult cuCtxPopCurrent_v2(CUcontext *ctx);
 CUresult cuCtxDestroy_v2(CUcontext ctx);
+CUresult cuModuleLoadData(void **module, const void *image);
 CUresult cuModuleGetFunction(CUfunction *f, void *module, const char *name);
 CUresult cuStreamCreate(CUstream *s, unsigned flags);
 CUresult cuStreamDestroy_v2(CUstream s);

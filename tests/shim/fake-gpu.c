@@ -36,6 +36,7 @@
 #define FAKE_MAGIC      UINT64_C(0x5550474548414b46)
 #define BLOCKS_MAX      4096
 #define TICKETS         256
+#define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
 
 enum { BLOCK_NONE, BLOCK_USED, BLOCK_FREE };
 
@@ -149,11 +150,30 @@ static bool pid_dead(pid_t pid) {
         return p && (p[2] == 'Z' || p[2] == 'X');
 }
 
-/* The driver frees a dead process's memory, without clearing it. Lock held. */
+/* The driver frees a dead process's memory, without clearing it. Lock held. Each owner's
+ * liveness is read once per call (there are thousands of blocks, a handful of owners). */
 static void reclaim_dead(void) {
+        struct {
+                pid_t pid;
+                bool dead;
+        } seen[32];
+        unsigned n_seen = 0;
         for (unsigned i = 0; i < BLOCKS_MAX; i++) {
                 struct block *b = &gpu->blocks[i];
-                if (b->state == BLOCK_USED && b->pid != getpid() && pid_dead(b->pid)) {
+                if (b->state != BLOCK_USED || b->pid == getpid())
+                        continue;
+                unsigned k;
+                for (k = 0; k < n_seen && seen[k].pid != b->pid; k++)
+                        ;
+                bool dead;
+                if (k < n_seen)
+                        dead = seen[k].dead;
+                else {
+                        dead = pid_dead(b->pid);
+                        if (n_seen < ELEMENTSOF(seen))
+                                seen[n_seen++] = (__typeof__(seen[0])) { b->pid, dead };
+                }
+                if (dead) {
                         b->state = BLOCK_FREE;
                         b->freed_seq = ++gpu->seq;
                 }

@@ -38,6 +38,7 @@ static const struct proc procs[] = {
         P("cuCtxPushCurrent", 4000, ANY, cuCtxPushCurrent_v2),
         P("cuCtxPopCurrent", 4000, ANY, cuCtxPopCurrent_v2),
         P("cuCtxDestroy", 4000, ANY, cuCtxDestroy_v2),
+        P("cuModuleLoadData", 2000, ANY, cuModuleLoadData),
         P("cuModuleGetFunction", 2000, ANY, cuModuleGetFunction),
         P("cuStreamCreate", 2000, ANY, cuStreamCreate),
         P("cuStreamDestroy", 4000, ANY, cuStreamDestroy_v2),

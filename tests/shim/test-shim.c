@@ -188,6 +188,17 @@ static void test_memory(void) {
                 CHECK(r == 0, "tenant memory (%s) exited %d", names[i], r);
                 CHECK(atomic_load(&slice(names[i])->used) == 0, "%s: charges left after exit", names[i]);
         }
+        /* A slice that is configured but does not exist fails closed: nothing is allocated. */
+        int go[2];
+        if (pipe2(go, O_CLOEXEC) < 0)
+                die("pipe");
+        struct tenant t = spawn("nosuch", go[0], (const char *[]) { "hold", "1048576", NULL });
+        close(go[0]);
+        close(go[1]);
+        uint64_t rc = field(read_line(&t), "rc=");
+        finish(&t);
+        printf("unknown slice: rc=%llu\n", (unsigned long long) rc);
+        CHECK(rc == 2, "an unknown slice allocated (rc %llu)", (unsigned long long) rc);
 }
 
 /* ---- quota across processes ---- */
@@ -226,7 +237,7 @@ static void test_quota(void) {
                 CHECK(used == 48 * MiB, "round %d: used %llu", round, (unsigned long long) used);
         }
 
-        /* Harder: 4 processes allocate 1 MiB at a time until refused. Together they must get
+        /* Harder: 4 processes allocate 64 KiB at a time until refused. Together they must get
          * exactly the quota, never more, and each must end on CUDA_ERROR_OUT_OF_MEMORY. */
         for (int round = 0; round < 5; round++) {
                 int go[2];
@@ -234,7 +245,7 @@ static void test_quota(void) {
                         die("pipe");
                 struct tenant t[4];
                 char chunk[32];
-                snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long) MiB);
+                snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long) (64 * 1024));
                 for (int i = 0; i < 4; i++)
                         t[i] = spawn("t", go[0], (const char *[]) { "fill", chunk, NULL });
                 close(go[0]);
@@ -254,10 +265,10 @@ static void test_quota(void) {
                 uint64_t peak = atomic_load(&s->peak);
                 for (int i = 0; i < 4; i++)
                         finish(&t[i]);
-                printf("fill round %d: %s = %llu MiB of 64, peak %llu MiB\n", round, counts,
-                       (unsigned long long) total, (unsigned long long) (peak / MiB));
-                CHECK(total == 64 && bad == 0, "round %d: %llu MiB allocated, %d ended otherwise than OOM", round,
-                      (unsigned long long) total, bad);
+                printf("fill round %d: %s x 64 KiB = %llu MiB of 64, peak %llu MiB\n", round, counts,
+                       (unsigned long long) (total / 16), (unsigned long long) (peak / MiB));
+                CHECK(total == 1024 && bad == 0, "round %d: %llu x 64 KiB allocated, %d ended otherwise than OOM",
+                      round, (unsigned long long) total, bad);
                 CHECK(peak <= 64 * MiB, "peak %llu over the quota", (unsigned long long) peak);
         }
         CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
@@ -360,7 +371,7 @@ static double jain(const double *x, int n) {
         return sq > 0 ? sum * sum / (n * sq) : 0;
 }
 
-static void report(const char *what, struct share_run *runs, int n) {
+static void report(const char *what, struct share_run *runs, int n, bool equal) {
         double total = 0;
         for (int i = 0; i < n; i++)
                 total += runs[i].share;
@@ -371,7 +382,10 @@ static void report(const char *what, struct share_run *runs, int n) {
         double x[4];
         for (int i = 0; i < n; i++)
                 x[i] = runs[i].share;
-        printf("; GPU busy %.1f %% of the window; Jain's index %.4f\n", 100 * total, jain(x, n));
+        printf("; GPU busy %.1f %% of the window", 100 * total);
+        if (equal)
+                printf("; Jain's index %.4f", jain(x, n));
+        printf("\n");
 }
 
 static void test_fixed(void) {
@@ -383,10 +397,10 @@ static void test_fixed(void) {
                 { "b70", 1 * MS, "coop", 0 },
         };
         run_shares(runs, 2);
-        report("fixed-share 30/70", runs, 2);
+        report("fixed-share 30/70", runs, 2, false);
         double total = runs[0].share + runs[1].share, a = total > 0 ? 100 * runs[0].share / total : 0;
         CHECK(a >= 25 && a <= 35, "a30 got %.1f %% of the GPU time", a);
-        CHECK(total >= 0.75, "the GPU was busy only %.0f %% of the time", 100 * total);
+        CHECK(total >= 0.7, "the GPU was busy only %.0f %% of the time", 100 * total);
 }
 
 static void test_fixed_alone(void) {
@@ -408,13 +422,14 @@ static void test_equal(bool gated) {
                 { "large", 8 * MS, "graph", 0 },
         };
         run_shares(runs, 2);
-        report(gated ? "equal-share" : "best-effort (no scheduler)", runs, 2);
+        report(gated ? "equal-share" : "best-effort (no scheduler)", runs, 2, true);
         double total = runs[0].share + runs[1].share, small = total > 0 ? 100 * runs[0].share / total : 0;
         double x[] = { runs[0].share, runs[1].share };
         if (gated) {
                 CHECK(small >= 40 && small <= 60, "the small-kernel tenant got %.1f %%", small);
                 CHECK(jain(x, 2) >= 0.96, "Jain's index %.4f", jain(x, 2));
-                CHECK(total >= 0.8, "the GPU was busy only %.0f %% of the time", 100 * total);
+                /* Each turn ends with a drain and a wake-up of the next process: some idle. */
+                CHECK(total >= 0.7, "the GPU was busy only %.0f %% of the time", 100 * total);
         } else
                 /* The control: first come first served gives it one short kernel per long one. */
                 CHECK(small < 25, "without the scheduler the small-kernel tenant got %.1f %%", small);

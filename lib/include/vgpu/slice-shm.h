@@ -139,6 +139,11 @@ struct vgpu_slice_shm {
         struct vgpu_slice slices[VGPU_SLICE_MAX];
 };
 
+/* Several processes update these words at once: only hardware atomics work across processes. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+               "the slice region needs lock-free 32- and 64-bit atomics");
+_Static_assert(sizeof(struct vgpu_slice_proc) == 32, "slice-shm layout changed: bump VGPU_SLICE_SHM_VERSION");
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# run.sh — fuzz vgpud's request handling (fuzz-api.c) and its configuration parser
+# (fuzz-conf.c) with libFuzzer under ASan+UBSan, SECONDS each (default 60), from the seed
+# corpora here. The library and daemon are built with clang into build-fuzz with coverage
+# (without -Werror: clang warns where gcc does not, in code the harnesses do not reach)
+# instrumentation; found inputs stay in $WORK (printed). Exit 1 when a harness crashed.
+# lsan.supp lists the leaks already found and not fixed yet.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_EACH=${SECONDS_EACH:-60}
+B=${FUZZ_BUILD:-build-fuzz}
+command -v clang >/dev/null || { echo "run.sh: clang missing (apt-get install clang)" >&2; exit 1; }
+if [[ ! -f $B/build.ninja ]]; then
+        CC=clang meson setup "$B" -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled -Dwerror=false \
+                -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
+fi
+ninja -C "$B" src/vgpud/libvgpud-core.a lib/libvgpu-internal.a src/libvgpu-shared.a >/dev/null
+deps=$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zlib)
+inc="-Isrc/vgpud -Isrc/shared -Ilib -Ilib/include $(pkg-config --cflags json-c libsystemd)"
+work=$(mktemp -d /tmp/vgpud-fuzz-run.XXXXXX)
+supp=$PWD/bench/fuzz/lsan.supp
+status=0
+for h in api conf; do
+        clang -g -O1 -D_GNU_SOURCE -std=c17 -fsanitize=fuzzer,address,undefined $inc bench/fuzz/fuzz-$h.c \
+                "$B/src/vgpud/libvgpud-core.a" "$B/src/libvgpu-shared.a" "$B/lib/libvgpu-internal.a" $deps -ldl -lpthread \
+                -o "$work/fuzz-$h"
+        mkdir -p "$work/corpus-$h"
+        cp bench/fuzz/corpus-$h/* "$work/corpus-$h/"
+        echo "== fuzz-$h: $SECONDS_EACH s"
+        if ! (cd "$work" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$supp ./fuzz-$h -max_total_time="$SECONDS_EACH" \
+                -max_len=8192 -print_final_stats=1 "corpus-$h" >"fuzz-$h.log" 2>&1); then
+                status=1
+                echo "fuzz-$h: CRASH, see $work/fuzz-$h.log and $work/crash-*"
+        fi
+        grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+ +DONE" "$work/fuzz-$h.log" | tr '\n' ' '; echo
+        echo "corpus: $(ls "$work/corpus-$h" | wc -l) inputs"
+done
+echo "fuzz: work in $work"
+exit $status

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * http.c — libmicrohttpd under sd-event (see http.h). MHD runs in external-poll epoll mode: its
+ * epoll fd is one io source of our loop, its timeout one timer, so requests are handled on the
+ * loop's thread one at a time and no state needs a lock. Each request's body is collected up
+ * to API_BODY_MAX, the caller's access is settled (peer credentials or bearer token), and
+ * api_dispatch() does the rest.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "basic/fileio.h"
+#include "basic/root.h"
+#include "http.h"
+#include "log.h"
+
+struct listener {
+        struct vgpud *d;
+        enum listener_kind kind;
+        struct MHD_Daemon *mhd;
+        sd_event_source *io, *timer;
+        char *unix_path;                /* the socket file we made, to remove at the end */
+        char name[128];
+};
+
+/* What one request has gathered between MHD's calls. */
+struct conn {
+        char *body;
+        size_t size;
+        bool too_large;
+};
+
+static void arm(struct listener *l) {
+        MHD_UNSIGNED_LONG_LONG ms;
+        if (MHD_get_timeout(l->mhd, &ms) != MHD_YES) {
+                sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+                return;
+        }
+        sd_event_source_set_time(l->timer, now_usec(CLOCK_MONOTONIC) + (uint64_t) ms * 1000);
+        sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct listener *l = userdata;
+        (void) s, (void) fd, (void) revents;
+        MHD_run(l->mhd);
+        arm(l);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct listener *l = userdata;
+        (void) s, (void) usec;
+        MHD_run(l->mhd);
+        arm(l);
+        return 0;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *reply, bool close_after) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(reply->size, reply->body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                api_reply_done(reply);
+                return MHD_NO;
+        }
+        reply->body = NULL;     /* MHD frees it with the response */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type ? reply->content_type : "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        if (reply->allow[0])
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
+        if (reply->want_auth)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vgpud\"");
+        if (close_after)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        enum MHD_Result q = MHD_queue_response(c, reply->status, resp);
+        MHD_destroy_response(resp);
+        api_reply_done(reply);
+        return q;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, bool close_after, const char *msg) {
+        struct api_reply reply = {};
+        reply_error(&reply, status, "%s", msg);
+        return queue(c, &reply, close_after);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        struct api_request *req = cls;
+        (void) kind;
+        if (req->n_query == API_QUERY_MAX) {
+                req->query_overflow = true;
+                return MHD_NO;
+        }
+        req->query[req->n_query++] = (struct api_query) { key, value };
+        return MHD_YES;
+}
+
+/* Who is calling and what that allows, by listener. */
+static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c, char *caller, size_t size) {
+        if (l->kind == LISTENER_LOCAL) {
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                struct vgpud_peer peer;
+                if (!ci || auth_peer_from_fd(ci->connect_fd, &peer) < 0) {
+                        snprintf(caller, size, "unknown caller");
+                        return ACCESS_READ;
+                }
+                snprintf(caller, size, "uid %u (pid %d)", (unsigned) peer.uid, (int) peer.pid);
+                return auth_access_for_peer(&peer, l->d->have_group, l->d->group_gid);
+        }
+        char addr[INET6_ADDRSTRLEN] = "?";
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+                const struct sockaddr *sa = ci->client_addr;
+                if (sa->sa_family == AF_INET)
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr, sizeof(addr));
+                else if (sa->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, addr, sizeof(addr));
+        }
+        if (l->kind == LISTENER_METRICS) {
+                snprintf(caller, size, "metrics client %s", addr);
+                return ACCESS_READ;
+        }
+        enum vgpud_access a = auth_access_for_bearer(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                                                     l->d->api_token);
+        snprintf(caller, size, "%s client %s", a == ACCESS_NONE ? "unauthenticated" : "token", addr);
+        return a;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **con_cls) {
+        struct listener *l = cls;
+        struct conn *st = *con_cls;
+        (void) version;
+
+        if (!st) {
+                if (!(st = calloc(1, sizeof(*st))))
+                        return MHD_NO;
+                *con_cls = st;
+                /* refuse a body announced too big before reading any of it */
+                const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+                        st->too_large = true;
+                        return queue_error(c, 413, true, "request body larger than 1 MiB");
+                }
+                return MHD_YES;
+        }
+        if (*upload_size > 0) {
+                if (!st->too_large && st->size + *upload_size <= API_BODY_MAX) {
+                        char *b = realloc(st->body, st->size + *upload_size + 1);
+                        if (!b)
+                                return MHD_NO;
+                        memcpy(b + st->size, upload, *upload_size);
+                        st->size += *upload_size;
+                        b[st->size] = '\0';
+                        st->body = b;
+                } else if (!st->too_large) {
+                        st->too_large = true;
+                        free(st->body);
+                        st->body = NULL;
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        if (st->too_large)
+                return queue_error(c, 413, true, "request body larger than 1 MiB");
+        if (l->d->stopping)
+                return queue_error(c, 503, true, "vgpud is shutting down");
+
+        char caller[96];
+        struct api_request req = {
+                .d = l->d, .listener = l->kind, .method = method, .path = url,
+                .body = st->body ? st->body : "", .body_size = st->size,
+        };
+        req.access = access_of(l, c, caller, sizeof(caller));
+        req.caller = caller;
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &req);
+
+        struct api_reply reply;
+        api_dispatch(&req, &reply);
+        log_debug("%s %s from %s: %u", method, url, caller, reply.status);
+        return queue(c, &reply, false);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
+        struct conn *st = *con_cls;
+        (void) cls, (void) c, (void) code;
+        if (st) {
+                free(st->body);
+                free(st);
+                *con_cls = NULL;
+        }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+        char msg[512];
+        (void) cls;
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        msg[strcspn(msg, "\n")] = '\0';
+        log_debug("libmicrohttpd: %s", msg);
+}
+
+static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *name, struct listener **ret) {
+        struct listener *l = calloc(1, sizeof(*l));
+        if (!l) {
+                close(fd);
+                return -ENOMEM;
+        }
+        l->d = d;
+        l->kind = kind;
+        snprintf(l->name, sizeof(l->name), "%s", name);
+        /* ITC: needed to quiesce (stop accepting) while finishing what is open at SIGTERM */
+        l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,    /* first, or MHD logs the rest itself */
+                                  MHD_OPTION_LISTEN_SOCKET, fd,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024,
+                                  MHD_OPTION_END);
+        if (!l->mhd) {
+                close(fd);
+                free(l);
+                return -EIO;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        int r = info ? sd_event_add_io(d->event, &l->io, info->epoll_fd, EPOLLIN, on_io, l) : -EIO;
+        if (r >= 0)
+                r = sd_event_add_time(d->event, &l->timer, CLOCK_MONOTONIC, 0, 0, on_timer, l);
+        if (r < 0) {
+                listener_free(l);
+                return r;
+        }
+        arm(l);
+        *ret = l;
+        return 0;
+}
+
+/* Is something answering on the socket file? Then another vgpud runs on this root. */
+static bool socket_alive(const struct sockaddr_un *sa) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        bool alive = connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) == 0;
+        close(fd);
+        return alive;
+}
+
+int listener_open_local(struct vgpud *d, struct listener **ret) {
+        const char *host_path = d->config->socket_path;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char path[PATH_MAX], dir[PATH_MAX];
+        int r;
+
+        if (root_path(path, sizeof(path), host_path) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+                log_error("%s%s: socket path too long (at most %zu characters)", root_prefix(), host_path, sizeof(sa.sun_path) - 1);
+                return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        snprintf(dir, sizeof(dir), "%s", host_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                if ((r = mkdir_parents_root(dir, 0755)) < 0) {
+                        log_error("%s%s: cannot create the socket's directory: %s", root_prefix(), dir, strerror(-r));
+                        return r;
+                }
+        }
+        if (socket_alive(&sa)) {
+                log_error("%s: another vgpud answers on this socket", path);
+                return -EADDRINUSE;
+        }
+        (void) unlink(path);    /* a stale socket from a daemon that died */
+
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* bind with the final mode already in the umask: no window where the socket is wider */
+        mode_t old = umask(~d->config->socket_mode & 0777);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
+        umask(old);
+        if (r >= 0 && chmod(path, d->config->socket_mode) < 0)
+                r = -errno;
+        if (r >= 0 && d->have_group && chown(path, (uid_t) -1, d->group_gid) < 0)
+                log_warning("%s: cannot give the socket to group %s: %s", path, d->config->group, strerror(errno));
+        if (r >= 0 && listen(fd, SOMAXCONN) < 0)
+                r = -errno;
+        if (r < 0) {
+                log_error("%s: cannot listen: %s", path, strerror(-r));
+                close(fd);
+                return r;
+        }
+        struct listener *l;
+        if ((r = start(d, LISTENER_LOCAL, fd, path, &l)) < 0) {
+                (void) unlink(path);
+                return r;
+        }
+        l->unix_path = strdup(path);
+        *ret = l;
+        return 0;
+}
+
+int listener_open_tcp(struct vgpud *d, enum listener_kind kind, const struct vgpud_addr *a, struct listener **ret) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } u = {};
+        socklen_t len;
+        if (inet_pton(AF_INET, a->host, &u.in.sin_addr) == 1) {
+                u.in.sin_family = AF_INET;
+                u.in.sin_port = htons(a->port);
+                len = sizeof(u.in);
+        } else if (inet_pton(AF_INET6, a->host, &u.in6.sin6_addr) == 1) {
+                u.in6.sin6_family = AF_INET6;
+                u.in6.sin6_port = htons(a->port);
+                len = sizeof(u.in6);
+        } else
+                return -EINVAL;
+        int fd = socket(u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        int one = 1, r = 0;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, &u.sa, len) < 0 || listen(fd, SOMAXCONN) < 0 || getsockname(fd, &u.sa, &len) < 0) {
+                r = -errno;
+                log_error("%s%s%s:%u: cannot listen: %s", u.sa.sa_family == AF_INET6 ? "[" : "", a->host,
+                          u.sa.sa_family == AF_INET6 ? "]" : "", a->port, strerror(-r));
+                close(fd);
+                return r;
+        }
+        /* the port actually bound (the configuration may say 0: any) */
+        unsigned port = ntohs(u.sa.sa_family == AF_INET ? u.in.sin_port : u.in6.sin6_port);
+        char name[96];
+        snprintf(name, sizeof(name), "%s%s%s:%u", u.sa.sa_family == AF_INET6 ? "[" : "", a->host,
+                 u.sa.sa_family == AF_INET6 ? "]" : "", port);
+        return start(d, kind, fd, name, ret);
+}
+
+void listener_quiesce(struct listener *l) {
+        if (!l || !l->mhd)
+                return;
+        MHD_socket fd = MHD_quiesce_daemon(l->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+                close(fd);
+        if (l->unix_path)
+                (void) unlink(l->unix_path);
+}
+
+unsigned listener_connections(const struct listener *l) {
+        if (!l || !l->mhd)
+                return 0;
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        return info ? info->num_connections : 0;
+}
+
+const char *listener_name(const struct listener *l) {
+        return l ? l->name : "-";
+}
+
+struct listener *listener_free(struct listener *l) {
+        if (!l)
+                return NULL;
+        sd_event_source_unref(l->io);
+        sd_event_source_unref(l->timer);
+        if (l->mhd)
+                MHD_stop_daemon(l->mhd);
+        if (l->unix_path) {
+                (void) unlink(l->unix_path);
+                free(l->unix_path);
+        }
+        free(l);
+        return NULL;
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * metrics.c — the Prometheus text exposition (format 0.0.4) of the latest poll. It reads only
+ * what the collector keeps (snapshot, telemetry, event counters): a scrape never touches sysfs,
+ * so it costs the formatting alone however often Prometheus comes.
+ *
+ * GPU series carry gpu (index in BDF order), bdf, uuid (NVML's, "" when unknown) and model.
+ * Series whose source is absent are left out rather than written as 0, as Prometheus expects.
+ * The text is kept until the next poll or event, so a scrape between them costs a copy.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpud.h"
+
+/* A label value: backslash, double quote and newline escaped. Written in runs between the
+ * characters to escape, unlocked: a big host's scrape is 12k series, and a locked fputc per
+ * character was most of its time. */
+static void label(FILE *f, const char *name, const char *v, bool first) {
+        if (!first)
+                fputc_unlocked(',', f);
+        fputs_unlocked(name, f);
+        fputs_unlocked("=\"", f);
+        for (const char *s = v ? v : "";;) {
+                size_t run = strcspn(s, "\\\"\n");
+                fwrite_unlocked(s, 1, run, f);
+                s += run;
+                if (!*s)
+                        break;
+                fputs_unlocked(*s == '\n' ? "\\n" : *s == '"' ? "\\\"" : "\\\\", f);
+                s++;
+        }
+        fputc_unlocked('"', f);
+}
+
+static void header(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void gpu_labels(FILE *f, size_t index, const struct vgpu_gpu_telemetry *g) {
+        char idx[24];
+        snprintf(idx, sizeof(idx), "%zu", index);
+        fputc('{', f);
+        label(f, "gpu", idx, true);
+        label(f, "bdf", g->bdf, false);
+        label(f, "uuid", g->uuid, false);
+        label(f, "model", g->model, false);
+}
+
+/* One gauge per GPU where has(g) says the value is known. */
+#define GPU_GAUGE(f, t, name, help, has, fmt, value)                            \
+        do {                                                                    \
+                header(f, name, "gauge", help);                                 \
+                for (size_t _i = 0; _i < (t)->n_gpus; _i++) {                   \
+                        const struct vgpu_gpu_telemetry *g = &(t)->gpus[_i];    \
+                        if (!(has))                                             \
+                                continue;                                       \
+                        fputs(name, f);                                         \
+                        gpu_labels(f, _i, g);                                   \
+                        fprintf(f, "} " fmt "\n", value);                       \
+                }                                                               \
+        } while (0)
+
+static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
+        GPU_GAUGE(f, t, "vgpu_gpu_temperature_celsius", "GPU temperature (NVML, else hwmon temp1_input).",
+                  g->temperature_c != VGPU_TEMP_UNKNOWN, "%d", g->temperature_c);
+        GPU_GAUGE(f, t, "vgpu_gpu_power_watts", "Power draw (NVML).", g->power_mw >= 0, "%.3f", g->power_mw / 1000.0);
+        GPU_GAUGE(f, t, "vgpu_gpu_power_limit_watts", "Enforced power limit (NVML).", g->power_limit_mw >= 0, "%.3f",
+                  g->power_limit_mw / 1000.0);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_total_bytes", "Framebuffer memory (NVML).", g->memory_total >= 0, "%" PRId64,
+                  g->memory_total);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_used_bytes", "Framebuffer memory in use (NVML).", g->memory_total >= 0, "%" PRId64,
+                  g->memory_used);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width", "PCIe link width the GPU trained at (lanes).", g->link.width_current > 0,
+                  "%d", g->link.width_current);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width_max", "PCIe link width the GPU can do (lanes).", g->link.width_max > 0, "%d",
+                  g->link.width_max);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed", "PCIe link speed now, GT/s (GPUs lower it when idle).", g->link.speed_current > 0,
+                  "%g", g->link.speed_current);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed_max", "PCIe link speed the GPU can do, GT/s.", g->link.speed_max > 0, "%g",
+                  g->link.speed_max);
+        GPU_GAUGE(f, t, "vgpu_gpu_thermal_state", "Thermal policy state: 0 ok, 1 warn, 2 critical.", g->thermal != VGPU_THERMAL_UNKNOWN,
+                  "%d", g->thermal == VGPU_THERMAL_CRITICAL ? 2 : g->thermal == VGPU_THERMAL_WARN ? 1 : 0);
+        GPU_GAUGE(f, t, "vgpu_gpu_degraded", "1 when hot (warn or critical) or its PCIe link is narrower than it can be.", true, "%d",
+                  streq(vgpud_gpu_state(g), "degraded"));
+
+        /* Throttling as far as the snapshot shows it: at or above the GPU's own slowdown
+         * temperature the hardware slows its clocks. (NVML's clocks-event reasons are not in
+         * the snapshot yet.) */
+        header(f, "vgpu_gpu_throttle", "gauge", "1 while the GPU throttles for reason (thermal: at or above its slowdown temperature).");
+        for (size_t i = 0; i < t->n_gpus; i++) {
+                const struct vgpu_gpu_telemetry *g = &t->gpus[i];
+                if (g->temperature_c == VGPU_TEMP_UNKNOWN || g->slowdown_c == VGPU_TEMP_UNKNOWN)
+                        continue;
+                fputs("vgpu_gpu_throttle", f);
+                gpu_labels(f, i, g);
+                label(f, "reason", "thermal", false);
+                fprintf(f, "} %d\n", g->temperature_c >= g->slowdown_c);
+        }
+}
+
+static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vgpu_host *host, char *const *domains) {
+        header(f, "vgpu_type_available_instances", "gauge", "Instances of a vGPU type its parent can still create.");
+        for (size_t i = 0; types && i < types->n_parents; i++)
+                for (size_t j = 0; j < types->parents[i].n_types; j++) {
+                        const struct vgpu_type *t = &types->parents[i].types[j];
+                        if (t->available_instances < 0)
+                                continue;
+                        fputs_unlocked("vgpu_type_available_instances{", f);
+                        label(f, "parent", t->parent, true);
+                        label(f, "type", t->id, false);
+                        label(f, "name", t->name, false);
+                        fprintf(f, "} %" PRId64 "\n", t->available_instances);
+                }
+        header(f, "vgpu_instance_info", "gauge", "One per vGPU instance; domain is the VM holding it (libvirt), \"\" when none or unknown.");
+        for (size_t i = 0; host && i < host->n_instances; i++) {
+                const struct vgpu_instance *in = &host->instances[i];
+                fputs("vgpu_instance_info{", f);
+                label(f, "uuid", in->uuid, true);
+                label(f, "type", in->type, false);
+                label(f, "parent", in->parent, false);
+                label(f, "domain", domains ? domains[i] : NULL, false);
+                fputs("} 1\n", f);
+        }
+}
+
+int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        gpu_metrics(f, &d->telemetry);
+        type_metrics(f, d->types_host, d->host, d->domains);
+
+        header(f, "vgpu_events_total", "counter", "Events since vgpud started, by kind (see GET /v1/events).");
+        for (int k = 0; k < _EV_MAX; k++)
+                fprintf(f, "vgpu_events_total{kind=\"%s\"} %" PRIu64 "\n", event_kind_to_string((enum vgpud_event_kind) k),
+                        d->events_total[k]);
+        header(f, "vgpud_polls_total", "counter", "Host scans done by the collector.");
+        fprintf(f, "vgpud_polls_total %" PRIu64 "\n", d->polls);
+        header(f, "vgpud_last_poll_timestamp_seconds", "gauge", "When the collector last scanned the host.");
+        fprintf(f, "vgpud_last_poll_timestamp_seconds %.3f\n", d->last_poll_usec / 1e6);
+        header(f, "vgpud_last_poll_duration_seconds", "gauge", "How long the last scan took.");
+        fprintf(f, "vgpud_last_poll_duration_seconds %.6f\n", d->last_poll_duration_usec / 1e6);
+        header(f, "vgpud_metrics_render_seconds", "gauge", "How long making the previous /metrics text took (it is kept until the next poll or event).");
+        fprintf(f, "vgpud_metrics_render_seconds %.6f\n", d->metrics_cache.render_usec / 1e6);
+
+        bool bad = ferror(f);
+        if (fclose(f) != 0 || bad) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
+int metrics_get(struct vgpud *d, char **ret, size_t *ret_size) {
+        /* Everything in the text changes only with a poll or an event: between those, every
+         * scrape is the same bytes, so they are rendered once and copied. */
+        if (!d->metrics_cache.text || d->metrics_cache.polls != d->polls || d->metrics_cache.seq != d->next_seq) {
+                char *text;
+                size_t size;
+                uint64_t start = now_usec(CLOCK_MONOTONIC);
+                int r = metrics_render(d, &text, &size);
+                if (r < 0)
+                        return r;
+                d->metrics_cache.render_usec = now_usec(CLOCK_MONOTONIC) - start;
+                free(d->metrics_cache.text);
+                d->metrics_cache.text = text;
+                d->metrics_cache.size = size;
+                d->metrics_cache.polls = d->polls;
+                d->metrics_cache.seq = d->next_seq;
+        }
+        char *copy = malloc(d->metrics_cache.size + 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, d->metrics_cache.text, d->metrics_cache.size + 1);
+        *ret = copy;
+        *ret_size = d->metrics_cache.size;
+        return 0;
+}
+
+void metrics_clear(struct vgpud *d) {
+        free(d->metrics_cache.text);
+        d->metrics_cache.text = NULL;
+}

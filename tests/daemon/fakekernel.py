@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The mdev ABI's kernel side, played on a fixture tree: a thread that watches every type's
+`create` file and every device's `remove` file, and makes the device appear (or go) as the
+kernel would: the device directory with its mdev_type link and remove file, the
+/sys/bus/mdev/devices link, available_instances one less (or more).
+
+It lets the daemon tests run real applies (create, define, rollback) on fixture hosts.
+`delay` makes each creation take that long; `refuse` is a set of UUIDs whose creation fails
+(the device never appears, as when a driver rejects it)."""
+
+import os
+import threading
+import time
+
+
+class FakeKernel(threading.Thread):
+    def __init__(self, root, delay=0.0, refuse=(), limit=120.0):
+        super().__init__(daemon=True)
+        self.root, self.delay, self.refuse = root, delay, set(refuse)
+        self.deadline = time.monotonic() + limit       # stops by itself, whatever happens
+        self.stopping = False
+        self.created, self.removed = [], []
+
+    def _p(self, rel):
+        return os.path.join(self.root, rel)
+
+    def _parents(self):
+        d = self._p("sys/class/mdev_bus")
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else ():
+            yield name, os.path.realpath(os.path.join(d, name))
+
+    @staticmethod
+    def _take(path):
+        """The text written to a sysfs-like file since last time ('' when none)."""
+        try:
+            if os.path.getsize(path) == 0:
+                return ""
+            with open(path, "r+") as f:
+                text = f.read().strip()
+                f.seek(0)
+                f.truncate()
+            return text
+        except OSError:
+            return ""
+
+    def _adjust(self, type_dir, delta):
+        p = os.path.join(type_dir, "available_instances")
+        try:
+            n = int(open(p).read()) + delta
+            os.chmod(p, 0o644)
+            with open(p, "w") as f:
+                f.write("%d\n" % max(n, 0))
+        except OSError:
+            pass
+
+    def _create(self, parent_dir, tid, uuid):
+        if uuid in self.refuse:
+            return
+        time.sleep(self.delay)
+        dev = os.path.join(parent_dir, uuid)
+        os.makedirs(dev, exist_ok=True)
+        os.symlink("../mdev_supported_types/" + tid, os.path.join(dev, "mdev_type"))
+        open(os.path.join(dev, "remove"), "w").close()
+        bus = self._p("sys/bus/mdev/devices")
+        os.makedirs(bus, exist_ok=True)
+        os.symlink(os.path.relpath(dev, bus), os.path.join(bus, uuid))
+        self._adjust(os.path.join(parent_dir, "mdev_supported_types", tid), -1)
+        self.created.append(uuid)
+
+    def _remove(self, uuid):
+        link = self._p("sys/bus/mdev/devices/" + uuid)
+        dev = os.path.realpath(link)
+        tid = os.path.basename(os.readlink(os.path.join(dev, "mdev_type")))
+        os.unlink(link)
+        for name in os.listdir(dev):
+            p = os.path.join(dev, name)
+            if os.path.isdir(p) and not os.path.islink(p):
+                for sub in os.listdir(p):
+                    os.unlink(os.path.join(p, sub))
+                os.rmdir(p)
+            else:
+                os.unlink(p)
+        os.rmdir(dev)
+        self._adjust(os.path.join(os.path.dirname(dev), "mdev_supported_types", tid), +1)
+        self.removed.append(uuid)
+
+    def step(self):
+        for name, pdir in self._parents():
+            tdir = os.path.join(pdir, "mdev_supported_types")
+            for tid in sorted(os.listdir(tdir)) if os.path.isdir(tdir) else ():
+                uuid = self._take(os.path.join(tdir, tid, "create"))
+                if uuid:
+                    self._create(pdir, tid, uuid)
+        bus = self._p("sys/bus/mdev/devices")
+        for uuid in sorted(os.listdir(bus)) if os.path.isdir(bus) else ():
+            if self._take(os.path.join(bus, uuid, "remove")) == "1":
+                self._remove(uuid)
+
+    def run(self):
+        while not self.stopping and time.monotonic() < self.deadline:
+            self.step()
+            time.sleep(0.005)
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)

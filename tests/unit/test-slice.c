@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-slice.c — lib/slice: the region file (create, open, versions, slices), charges (exact
+ * quota under concurrency, dead processes' charges returned, pid reuse not mistaken for life),
+ * and the scheduler's arithmetic on a simulated clock: equal-share and fixed-share shares, the
+ * hard cap on an idle GPU, a turn whose holder died, and a lock whose holder died.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+#include "slice/slice.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define MS UINT64_C(1000000)
+
+static char dir[64], path[128];
+
+static int setup(void **state) {
+        (void) state;
+        snprintf(dir, sizeof(dir), "/tmp/vgpu-test-slice.XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/region", dir);
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        unlink(path);
+        return rmdir(dir);
+}
+
+static struct vgpu_slice_region *fresh(void) {
+        struct vgpu_slice_region *r = NULL;
+        struct vgpu_error err = {};
+        unlink(path);
+        assert_int_equal(vgpu_slice_region_create(path, NULL, 0600, &r, &err), 0);
+        return r;
+}
+
+static unsigned add(struct vgpu_slice_region *r, const char *name, uint64_t quota, enum vgpu_slice_policy policy,
+                    unsigned weight) {
+        unsigned i;
+        struct vgpu_slice_params p = { .name = name, .quota = quota, .policy = policy, .weight = weight };
+        assert_int_equal(vgpu_slice_add(r, &p, &i, NULL), 0);
+        return i;
+}
+
+static void test_region(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_region *again = NULL;
+        assert_int_equal(vgpu_slice_region_create(path, NULL, 0600, &again, &err), -EEXIST);
+        struct vgpu_slice_gpu_params bad = { .quantum_ns = 40 * MS };
+        assert_int_equal(vgpu_slice_region_create("/nonexistent/x", &bad, 0600, &again, &err), -EINVAL);
+
+        add(r, "train", 4ull << 30, VGPU_SLICE_POLICY_FIXED_SHARE, 30);
+        struct vgpu_slice_params p = { .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EEXIST);
+        p = (struct vgpu_slice_params) { .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EINVAL);
+        p = (struct vgpu_slice_params) { .name = "big", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 71 };
+        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EINVAL);  /* 30 + 71 > 100 */
+        assert_non_null(strstr(err.message, "101%"));
+
+        /* Another mapping sees the same slice; a region of another version is refused. */
+        _cleanup_slice_region_ struct vgpu_slice_region *o = NULL;
+        assert_int_equal(vgpu_slice_region_open(path, &o, &err), 0);
+        int i = vgpu_slice_find(vgpu_slice_region_shm(o), "train");
+        assert_true(i >= 0);
+        struct vgpu_slice_info info;
+        assert_int_equal(vgpu_slice_get_info(o, (unsigned) i, &info), 0);
+        assert_string_equal(info.name, "train");
+        assert_int_equal(info.weight, 30);
+        assert_int_equal(info.quota, 4ull << 30);
+        vgpu_slice_region_shm(r)->version = 99;
+        struct vgpu_slice_region *v = NULL;
+        assert_int_equal(vgpu_slice_region_open(path, &v, &err), -EPROTO);
+        vgpu_slice_region_shm(r)->version = VGPU_SLICE_SHM_VERSION;
+
+        assert_int_equal(vgpu_slice_remove(r, "train", &err), 0);
+        assert_int_equal(vgpu_slice_find(vgpu_slice_region_shm(o), "train"), -ENOENT);
+        assert_int_equal(vgpu_slice_remove(r, "train", &err), -ENOENT);
+
+        assert_int_equal(vgpu_slice_policy_from_string("equal-share"), VGPU_SLICE_POLICY_EQUAL_SHARE);
+        assert_int_equal(vgpu_slice_scrub_from_string("on-exit"), VGPU_SLICE_SCRUB_ON_EXIT);
+        assert_int_equal(vgpu_slice_scrub_from_string("sometimes"), -EINVAL);
+        assert_string_equal(vgpu_slice_policy_to_string(VGPU_SLICE_POLICY_FIXED_SHARE), "fixed-share");
+}
+
+static void test_charge(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
+        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        s->granularity = 2 * MiB;
+        s->proc_overhead = 4 * MiB;
+        struct vgpu_slice_proc *p;
+        assert_int_equal(vgpu_slice_attach(s, &p), 0);
+        assert_int_equal(atomic_load(&s->used), 4 * MiB);      /* the context's overhead */
+        assert_int_equal(vgpu_slice_round(s, 1), 2 * MiB);
+        assert_int_equal(vgpu_slice_charge(s, p, 58 * MiB), 0);
+        assert_int_equal(vgpu_slice_charge(s, p, 4 * MiB), -EDQUOT);
+        assert_int_equal(vgpu_slice_charge(s, p, 2 * MiB), 0);
+        assert_int_equal(atomic_load(&s->used), 64 * MiB);
+        vgpu_slice_uncharge(s, p, 10 * MiB);
+        assert_int_equal(atomic_load(&s->used), 54 * MiB);
+        assert_int_equal(vgpu_slice_count_procs(s), 1);
+        vgpu_slice_detach(s, p);
+        assert_int_equal(atomic_load(&s->used), 0);
+        assert_int_equal(atomic_load(&s->peak), 64 * MiB);
+        assert_int_equal(vgpu_slice_count_procs(s), 0);
+}
+
+struct racer {
+        struct vgpu_slice *s;
+        struct vgpu_slice_proc *p;
+        unsigned got;
+};
+
+static void *race(void *arg) {
+        struct racer *r = arg;
+        while (vgpu_slice_charge(r->s, r->p, 4096) == 0)
+                r->got++;
+        return NULL;
+}
+
+/* Eight threads charging one page at a time get exactly the quota between them. */
+static void test_charge_race(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
+        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        struct vgpu_slice_proc *p;
+        assert_int_equal(vgpu_slice_attach(s, &p), 0);
+        pthread_t t[8];
+        struct racer rs[8];
+        for (int k = 0; k < 8; k++) {
+                rs[k] = (struct racer) { .s = s, .p = p };
+                pthread_create(&t[k], NULL, race, &rs[k]);
+        }
+        unsigned total = 0;
+        for (int k = 0; k < 8; k++) {
+                pthread_join(t[k], NULL);
+                total += rs[k].got;
+        }
+        assert_int_equal(total, 64 * MiB / 4096);
+        assert_int_equal(atomic_load(&s->used), 64 * MiB);
+        assert_int_equal(atomic_load(&p->bytes), 64 * MiB);
+        vgpu_slice_detach(s, p);
+}
+
+/* A child charges 40 MiB and is killed: its charge comes back, zombie or reaped. */
+static void test_reclaim(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
+        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t child = fork();
+        if (child == 0) {
+                struct vgpu_slice_proc *p;
+                if (vgpu_slice_attach(s, &p) == 0 && vgpu_slice_charge(s, p, 40 * MiB) == 0)
+                        (void) !write(ready[1], "x", 1);
+                pause();
+                _exit(0);
+        }
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);        /* alive: untouched */
+        assert_int_equal(atomic_load(&s->used), 40 * MiB);
+        kill(child, SIGKILL);
+        while (vgpu_proc_alive(child, 0))                       /* until it is a zombie */
+                usleep(1000);
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 1);
+        assert_int_equal(atomic_load(&s->used), 0);
+        assert_int_equal(vgpu_slice_count_procs(s), 0);
+        waitpid(child, NULL, 0);
+        close(ready[0]);
+        close(ready[1]);
+}
+
+/* A slot naming a live pid with another start time belongs to a dead process whose pid was reused. */
+static void test_pid_reuse(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
+        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        pid_t live = getppid();
+        uint64_t start = vgpu_proc_start_time(live);
+        assert_true(start > 0);
+        struct vgpu_slice_proc *p = &s->procs[3];
+        atomic_store(&p->owner, (uint64_t) (uint32_t) live);
+        atomic_store(&p->pidns, vgpu_proc_pidns());
+        atomic_store(&p->start_time, start);
+        atomic_store(&p->bytes, 8 * MiB);
+        atomic_store(&s->used, 8 * MiB);
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);
+        atomic_store(&p->start_time, start + 1);
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 1);
+        assert_int_equal(atomic_load(&s->used), 0);
+        /* Slots of another pid namespace are not ours to judge. */
+        atomic_store(&p->owner, (UINT64_C(5) << 32) | 999999);
+        atomic_store(&p->pidns, vgpu_proc_pidns() + 1);
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);
+}
+
+/* ---- the scheduler on a simulated clock ---- */
+
+struct tenant {
+        unsigned slice;
+        uint64_t kernel;        /* length of its kernels: a turn runs whole kernels */
+        uint64_t got;
+};
+
+/* Every tenant always wants the GPU; run for `span` and count each one's GPU time. */
+static uint64_t simulate(struct vgpu_slice_shm *shm, struct tenant *t, int n, uint64_t span) {
+        /* The clock of the slices' creation (budgets refill from then) plus a little. */
+        uint64_t now = vgpu_now_ns() + MS, end = now + span, busy = 0;
+        while (now < end) {
+                int granted = -1;
+                struct vgpu_sched_ticket ticket = {}, tk;
+                uint64_t until = UINT64_MAX;
+                for (int k = 0; k < n; k++) {
+                        uint32_t wake;
+                        uint64_t u;
+                        if (vgpu_sched_enter(shm, t[k].slice, now, &tk, &wake, &u) == 0) {
+                                granted = k;
+                                ticket = tk;
+                        } else if (u < until)
+                                until = u;
+                }
+                if (granted < 0) {
+                        now = until > now ? until : now + 100000;
+                        continue;
+                }
+                /* Kernels until the deadline has passed, at least one: overruns happen. */
+                uint64_t len = t[granted].kernel;
+                while (now + len < ticket.deadline_ns)
+                        len += t[granted].kernel;
+                vgpu_sched_leave(shm, t[granted].slice, ticket.turn, now + len, now + len);
+                t[granted].got += len;
+                busy += len;
+                now += len;
+        }
+        return busy;
+}
+
+static double share(const struct tenant *t, int n, int k) {
+        uint64_t total = 0;
+        for (int i = 0; i < n; i++)
+                total += t[i].got;
+        return total ? (double) t[k].got / (double) total : 0;
+}
+
+static void test_sched_equal(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        struct tenant t[] = {
+                { add(r, "small", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 1 * MS / 4, 0 },
+                { add(r, "mid", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 3 * MS, 0 },
+                { add(r, "large", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 8 * MS, 0 },
+        };
+        uint64_t busy = simulate(shm, t, 3, 3000 * MS);
+        double sum = 0, sq = 0;
+        for (int k = 0; k < 3; k++) {
+                double x = share(t, 3, k);
+                sum += x;
+                sq += x * x;
+                print_message("equal-share %s: %.1f %%\n", shm->slices[t[k].slice].name, 100 * x);
+                assert_true(x > 0.30 && x < 0.37);
+        }
+        assert_true(sum * sum / (3 * sq) >= 0.99);             /* Jain's index */
+        assert_true(busy >= 3000 * MS);                         /* never idle */
+}
+
+static void test_sched_fixed(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        struct tenant t[] = {
+                { add(r, "a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 },
+                { add(r, "b70", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 70), 5 * MS, 0 },
+        };
+        simulate(shm, t, 2, 3000 * MS);
+        print_message("fixed-share 30/70: %.1f / %.1f %%\n", 100 * share(t, 2, 0), 100 * share(t, 2, 1));
+        assert_true(share(t, 2, 0) > 0.28 && share(t, 2, 0) < 0.32);
+
+        /* Alone, 30 % is still all it gets: a cap, even on an idle GPU. */
+        _cleanup_slice_region_ struct vgpu_slice_region *r2 = fresh();
+        struct tenant alone[] = { { add(r2, "a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 } };
+        uint64_t busy = simulate(vgpu_slice_region_shm(r2), alone, 1, 3000 * MS);
+        print_message("fixed-share 30 alone: %.1f %% of the time\n", 100.0 * (double) busy / (3000.0 * MS));
+        assert_true(busy > 870 * MS && busy < 930 * MS);
+}
+
+/* A lone equal-share slice keeps its turn without draining; a waiting slice ends that. */
+static void test_sched_extend(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(r, "b", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        uint64_t now = 1000 * MS, until;
+        uint32_t wake;
+        struct vgpu_sched_ticket t;
+        assert_int_equal(vgpu_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        now = t.deadline_ns + 1;
+        assert_int_equal(vgpu_sched_extend(shm, a, &t, now), 1);
+        assert_int_equal(t.deadline_ns, now + shm->sched.quantum_ns);
+        struct vgpu_sched_ticket tb;
+        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        assert_int_equal(until, t.deadline_ns);
+        now = t.deadline_ns + 1;
+        assert_int_equal(vgpu_sched_extend(shm, a, &t, now), 0);
+        vgpu_sched_leave(shm, a, t.turn, now, now);
+        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0);   /* granted at close */
+}
+
+/* The holder of a turn dies: the others take the GPU back once its deadline has passed. */
+static void test_sched_dead_holder(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(r, "b", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        pid_t dead = fork();
+        if (dead == 0)
+                _exit(0);
+        waitpid(dead, NULL, 0);
+        uint64_t now = 1000 * MS, until;
+        uint32_t wake;
+        struct vgpu_sched_ticket t, tb;
+        assert_int_equal(vgpu_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        shm->sched.parts[0].pid = dead;                         /* as if a had been that process */
+        shm->sched.blocked = 1;                                 /* ...and died waiting for the GPU */
+        assert_int_equal(vgpu_sched_enter(shm, b, t.deadline_ns - 1, &tb, &wake, &until), -EAGAIN);
+        now = t.deadline_ns + 1;
+        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0);
+        assert_int_equal(shm->slices[a].forced_turn, t.turn);
+        /* Had a lived on, its late report is charged to it as an overrun. */
+        int64_t before = shm->slices[a].deficit_ns;
+        vgpu_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS);
+        assert_int_equal(shm->slices[a].deficit_ns, before - (int64_t) (5 * MS));
+}
+
+/* A process dies holding the scheduler lock: the next one gets EOWNERDEAD and goes on. */
+static void test_sched_lock_owner_dead(void **state) {
+        (void) state;
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        pid_t child = fork();
+        if (child == 0) {
+                pthread_mutex_lock(&shm->sched.lock);
+                _exit(0);                                       /* dies holding it */
+        }
+        waitpid(child, NULL, 0);
+        uint64_t until;
+        uint32_t wake;
+        struct vgpu_sched_ticket t;
+        assert_int_equal(vgpu_sched_enter(shm, a, 1000 * MS, &t, &wake, &until), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_region),
+                cmocka_unit_test(test_charge),
+                cmocka_unit_test(test_charge_race),
+                cmocka_unit_test(test_reclaim),
+                cmocka_unit_test(test_pid_reuse),
+                cmocka_unit_test(test_sched_equal),
+                cmocka_unit_test(test_sched_fixed),
+                cmocka_unit_test(test_sched_extend),
+                cmocka_unit_test(test_sched_dead_holder),
+                cmocka_unit_test(test_sched_lock_owner_dead),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
