@@ -29,6 +29,7 @@ static const struct verb verbs[] = {
         { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, NULL },
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
+        { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2, verb_slice, slice_options },
         { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
         { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options },
         { "assert", "", "exit 0 iff the host matches host.yaml", 0, 0, verb_assert, assert_options },

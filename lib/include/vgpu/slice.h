@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * slice.h — software vGPU slices for containers, managed: a slice is a named tenant of one
+ * physical GPU with a frame-buffer quota and a compute share under a scheduler policy, enforced
+ * by libvgpu-cuda.so (LD_PRELOAD) in every process of the container through the GPU's shared
+ * slice region, /run/vgpuctl/slices/BDF.shm. Containers get a slice through a CDI spec,
+ * /etc/cdi/vgpuctl.yaml (`podman run --device vgpuctl.io/slice=NAME`), rewritten on every change.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vgpu/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VGPU_SLICE_DIR "/run/vgpuctl/slices"
+#define VGPU_CDI_SPEC "/etc/cdi/vgpuctl.yaml"
+
+struct vgpu_slice_request {
+        const char *name;
+        const char *gpu;                /* BDF of an NVIDIA GPU */
+        uint64_t memory;                /* quota in bytes, 0 = unlimited */
+        unsigned share;                 /* fixed-share percent of GPU time, 0 = none */
+        const char *policy;             /* "best-effort" | "equal-share" | "fixed-share"; NULL: from share */
+        const char *scrub;              /* "on-free" | "on-exit" | "off"; NULL: on-free */
+};
+
+struct vgpu_slice_status {
+        char name[64];
+        char gpu[16];
+        char policy[16];
+        char scrub[16];
+        unsigned share;
+        uint64_t memory, used, peak, oom_count;
+        uint64_t gpu_time_ns;
+        unsigned processes;
+};
+
+/* Create a slice (1), or find the identical one (0); a different one by that name: -EEXIST. */
+int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err);
+/* Remove a slice; -EBUSY while processes use it, -ENOENT when there is none. */
+int vgpu_slice_destroy(const char *name, struct vgpu_error *err);
+/* Every slice on the host, by GPU then name. */
+int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manage.c — slices as an admin sees them (vgpu/slice.h): one region file per GPU, created on
+ * the first slice, and the CDI spec that hands slices to containers, regenerated from the
+ * regions after every change so it can never list a slice that does not exist.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basic/error-util.h"
+#include "basic/fileio.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "basic/sysfs.h"
+#include "slice.h"
+#include "vgpu/host.h"
+#include "vgpu/slice.h"
+
+static void region_path(const char *bdf, char *buf, size_t size) {
+        snprintf(buf, size, VGPU_SLICE_DIR "/%s.shm", bdf);
+}
+
+static int open_region(const char *bdf, struct vgpu_slice_region **ret, struct vgpu_error *err) {
+        char path[128], full[4096];
+        region_path(bdf, path, sizeof(path));
+        int r = root_path(full, sizeof(full), path);
+        return r < 0 ? vgpu_error_set(err, r, "%s: bad path", path) : vgpu_slice_region_open(full, ret, err);
+}
+
+/* The GPUs that have a slice region, from the directory. */
+static int region_gpus(char (**ret)[VGPU_BDF_MAX], size_t *ret_n) {
+        char full[4096];
+        int r = root_path(full, sizeof(full), VGPU_SLICE_DIR);
+        if (r < 0)
+                return r;
+        DIR *d = opendir(full);
+        *ret = NULL;
+        *ret_n = 0;
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        size_t allocated = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                char bdf[VGPU_BDF_MAX];
+                if (n < 5 || strcmp(de->d_name + n - 4, ".shm") != 0 || n - 4 >= sizeof(bdf))
+                        continue;
+                memcpy(bdf, de->d_name, n - 4);
+                bdf[n - 4] = '\0';
+                if (!GREEDY_REALLOC(*ret, allocated, *ret_n + 1)) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                memcpy((*ret)[(*ret_n)++], bdf, sizeof(bdf));
+        }
+        closedir(d);
+        return 0;
+}
+
+/* The NVIDIA device node minor of a GPU, from the driver's /proc file; -1 unknown. */
+static int nvidia_minor(const char *bdf) {
+        char path[256], buf[4096];
+        snprintf(path, sizeof(path), "/proc/driver/nvidia/gpus/%s/information", bdf);
+        if (root_read(path, buf, sizeof(buf)) < 0)
+                return -1;
+        const char *p = strstr(buf, "Device Minor:");
+        return p ? atoi(p + strlen("Device Minor:")) : -1;
+}
+
+/* Rewrite the CDI spec from what the regions hold (atomic; removed when there is no slice). */
+static int write_cdi(struct vgpu_error *err) {
+        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
+        size_t n_gpus = 0;
+        int r = region_gpus(&gpus, &n_gpus);
+        if (r < 0)
+                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        fputs("# Written by vgpuctl: one CDI device per software vGPU slice.\n"
+              "# podman run --device vgpuctl.io/slice=NAME ...\n"
+              "cdiVersion: \"0.6.0\"\nkind: vgpuctl.io/slice\ndevices:\n", f);
+        size_t count = 0;
+        for (size_t g = 0; g < n_gpus; g++) {
+                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+                struct vgpu_error ignore = {};
+                if (open_region(gpus[g], &reg, &ignore) < 0)
+                        continue;       /* a foreign file in our directory lists nothing */
+                char shm[128];
+                region_path(gpus[g], shm, sizeof(shm));
+                int minor = nvidia_minor(gpus[g]);
+                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                        struct vgpu_slice_info info;
+                        if (vgpu_slice_get_info(reg, i, &info) < 0)
+                                continue;
+                        count++;
+                        fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
+                                   "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
+                                   "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
+                                info.name, info.name, shm, VGPU_SHIM_PATH);
+                        if (minor >= 0)
+                                fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
+                        fputs("        - path: \"/dev/nvidiactl\"\n        - path: \"/dev/nvidia-uvm\"\n", f);
+                        fprintf(f, "      mounts:\n        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
+                                   "          options: [\"bind\", \"rw\"]\n"
+                                   "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
+                                   "          options: [\"bind\", \"ro\"]\n",
+                                shm, shm, VGPU_SHIM_PATH, VGPU_SHIM_PATH);
+                }
+        }
+        if (count == 0)
+                fputs("  []\n", f);
+        fclose(f);
+        r = write_file_atomic(VGPU_CDI_SPEC, text, size, 0644);
+        free(text);
+        return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), VGPU_CDI_SPEC) : 0;
+}
+
+static int same_slice(const struct vgpu_slice_info *info, const struct vgpu_slice_params *p) {
+        return info->quota == p->quota && info->policy == p->policy && info->scrub == p->scrub &&
+               (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || info->weight == p->weight);
+}
+
+static int create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
+        if (!req->name || !vgpu_slice_name_is_valid(req->name))
+                return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-'; at most 63)",
+                                      strempty(req->name));
+        char bdf[VGPU_BDF_MAX];
+        if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
+                return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", strempty(req->gpu));
+        struct vgpu_slice_params p = { .name = req->name, .quota = req->memory, .weight = req->share };
+        int v = req->policy ? vgpu_slice_policy_from_string(req->policy) :
+                req->share ? VGPU_SLICE_POLICY_FIXED_SHARE : VGPU_SLICE_POLICY_EQUAL_SHARE;
+        if (v < 0)
+                return vgpu_error_set(err, -EINVAL, "policy '%s': expected best-effort, equal-share or fixed-share", req->policy);
+        p.policy = (enum vgpu_slice_policy) v;
+        if ((p.policy == VGPU_SLICE_POLICY_FIXED_SHARE) != (req->share > 0))
+                return vgpu_error_set(err, -EINVAL, p.policy == VGPU_SLICE_POLICY_FIXED_SHARE ?
+                                      "fixed-share needs --share PERCENT" : "--share goes with the fixed-share policy");
+        if (req->share > 100)
+                return vgpu_error_set(err, -EINVAL, "--share %u%%: at most 100%%", req->share);
+        v = req->scrub ? vgpu_slice_scrub_from_string(req->scrub) : VGPU_SLICE_SCRUB_ON_FREE;
+        if (v < 0)
+                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off", req->scrub);
+        p.scrub = (enum vgpu_slice_scrub) v;
+
+        /* the GPU must be an NVIDIA GPU here; its memory bounds the quota */
+        struct vgpu_host *host;
+        int r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
+        if (r < 0)
+                return r;
+        const struct vgpu_gpu *g = vgpu_host_find_gpu(host, bdf);
+        uint64_t total = g && g->nvml ? g->nvml->memory_total : 0;
+        if (!g || g->vendor_id != 0x10de || g->physfn[0])
+                r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address", bdf);
+        else if (total && req->memory > total)
+                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met", bdf,
+                                   (unsigned long long) (total >> 20), (unsigned long long) (req->memory >> 20));
+        vgpu_host_free(host);
+        if (r < 0)
+                return r;
+
+        /* find the slice anywhere first: a name is host-wide */
+        struct vgpu_slice_status *all = NULL;
+        size_t n_all = 0;
+        if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
+                return r;
+        for (size_t i = 0; i < n_all && r == 0; i++)
+                if (strcmp(all[i].name, req->name) == 0 && strcmp(all[i].gpu, bdf) != 0)
+                        r = vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name, all[i].gpu);
+        free(all);
+        if (r < 0)
+                return r;
+
+        char path[128], full[4096];
+        region_path(bdf, path, sizeof(path));
+        if ((r = mkdir_parents_root(VGPU_SLICE_DIR, 0755)) < 0 || (r = root_path(full, sizeof(full), path)) < 0)
+                return vgpu_error_set_errno(err, r, "%s%s", root_prefix(), VGPU_SLICE_DIR);
+        _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+        r = vgpu_slice_region_open(full, &reg, err);
+        if (r == -ENOENT) {
+                struct vgpu_slice_gpu_params gp = { .bdf = bdf, .memory = total };
+                /* readable and writable by the containers' processes, which charge it */
+                r = vgpu_slice_region_create(full, &gp, 0666, &reg, err);
+        }
+        if (r < 0)
+                return r;
+        int idx = vgpu_slice_find(vgpu_slice_region_shm(reg), req->name);
+        if (idx >= 0) {
+                struct vgpu_slice_info info;
+                if (vgpu_slice_get_info(reg, (unsigned) idx, &info) == 0 && same_slice(&info, &p))
+                        return 0;
+                return vgpu_error_set(err, -EEXIST, "slice %s exists on %s with other settings; remove it first", req->name, bdf);
+        }
+        unsigned index;
+        if ((r = vgpu_slice_add(reg, &p, &index, err)) < 0)
+                return r;
+        return (r = write_cdi(err)) < 0 ? r : 1;
+}
+
+_public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err) {
+        int lock = lock_host(30000);
+        if (lock < 0)
+                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+        int r = create_locked(req, err);
+        unlock_host(lock);
+        return r;
+}
+
+_public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
+        int lock = lock_host(30000);
+        if (lock < 0)
+                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
+        size_t n = 0;
+        int r = region_gpus(&gpus, &n);
+        bool found = false;
+        for (size_t g = 0; r >= 0 && g < n && !found; g++) {
+                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+                struct vgpu_error ignore = {};
+                if (open_region(gpus[g], &reg, &ignore) < 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
+                        continue;
+                found = true;
+                r = vgpu_slice_remove(reg, name, err);
+        }
+        if (r >= 0 && !found)
+                r = vgpu_error_set(err, -ENOENT, "no slice named %s", name);
+        if (r >= 0)
+                r = write_cdi(err) < 0 ? -EIO : 1;
+        unlock_host(lock);
+        return r;
+}
+
+static int cmp_status(const void *a, const void *b) {
+        const struct vgpu_slice_status *x = a, *y = b;
+        int c = strcmp(x->gpu, y->gpu);
+        return c ? c : strcmp(x->name, y->name);
+}
+
+_public_ int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err) {
+        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
+        size_t n_gpus = 0, n = 0, allocated = 0;
+        int r = region_gpus(&gpus, &n_gpus);
+        if (r < 0)
+                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        struct vgpu_slice_status *out = NULL;
+        for (size_t g = 0; g < n_gpus; g++) {
+                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+                struct vgpu_error ignore = {};
+                if (open_region(gpus[g], &reg, &ignore) < 0)
+                        continue;
+                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                        struct vgpu_slice_info info;
+                        if (vgpu_slice_get_info(reg, i, &info) < 0)
+                                continue;
+                        if (!GREEDY_REALLOC(out, allocated, n + 1)) {
+                                free(out);
+                                return vgpu_error_set(err, -ENOMEM, "out of memory");
+                        }
+                        struct vgpu_slice_status *s = &out[n++];
+                        *s = (struct vgpu_slice_status) {
+                                .share = info.policy == VGPU_SLICE_POLICY_FIXED_SHARE ? info.weight : 0,
+                                .memory = info.quota, .used = info.used, .peak = info.peak, .oom_count = info.oom_count,
+                                .gpu_time_ns = info.gpu_ns, .processes = info.processes,
+                        };
+                        snprintf(s->name, sizeof(s->name), "%s", info.name);
+                        snprintf(s->gpu, sizeof(s->gpu), "%s", gpus[g]);
+                        snprintf(s->policy, sizeof(s->policy), "%s", vgpu_slice_policy_to_string(info.policy));
+                        snprintf(s->scrub, sizeof(s->scrub), "%s", vgpu_slice_scrub_to_string(info.scrub));
+                }
+        }
+        qsort_safe(out, n, sizeof(*out), cmp_status);
+        *ret = out;
+        *ret_n = n;
+        return 0;
+}

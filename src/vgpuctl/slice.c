@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * slice.c — `vgpuctl slice create|list|show|remove`: software vGPU slices for containers
+ * (lib/slice). A container gets one with `podman run --device vgpuctl.io/slice=NAME`.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpu/slice.h"
+#include "vgpuctl.h"
+
+enum { OPT_GPU, OPT_MEMORY, OPT_SHARE, OPT_POLICY, OPT_SCRUB };
+
+const struct cli_option slice_options[] = {
+        [OPT_GPU] = { "gpu", 'g', "BDF", "the NVIDIA GPU the slice is cut from (create)" },
+        [OPT_MEMORY] = { "memory", 'm', "SIZE", "frame-buffer quota, e.g. 4G or 512M (create; default unlimited)" },
+        [OPT_SHARE] = { "share", 's', "PERCENT", "fixed share of GPU time, e.g. 30% (create)" },
+        [OPT_POLICY] = { "policy", 0, "POLICY", "best-effort, equal-share (default) or fixed-share (create)" },
+        [OPT_SCRUB] = { "scrub", 0, "WHEN", "clear freed memory: on-free (default), on-exit or off (create)" },
+        {},
+};
+
+/* "4G", "512M", "1.5G", "4096K": binary units, as GPU memory is counted. */
+static int parse_size(const char *s, uint64_t *ret) {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        uint64_t mult;
+        switch (toupper((unsigned char) *end)) {
+        case 'K': mult = 1ULL << 10; break;
+        case 'M': mult = 1ULL << 20; break;
+        case 'G': mult = 1ULL << 30; break;
+        case 'T': mult = 1ULL << 40; break;
+        default: return -EINVAL;
+        }
+        if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (end[2] == '\0' || (end[2] == 'B' && end[3] == '\0'))))
+                return -EINVAL;
+        *ret = (uint64_t) (v * (double) mult);
+        return 0;
+}
+
+static void print_slices(struct out *o, const struct vgpu_slice_status *s, size_t n) {
+        char a[16], b[16];
+        out_text(o, "%-16s %-14s %-12s %6s %10s %10s %5s %s\n", "SLICE", "GPU", "POLICY", "SHARE", "QUOTA", "USED", "PROCS", "SCRUB");
+        out_open_array(o, NULL);
+        for (size_t i = 0; i < n; i++) {
+                out_open_object(o, NULL);
+                out_string(o, OUT_ANY, "name", "%-16s ", s[i].name);
+                out_string(o, OUT_ANY, "gpu", "%-14s ", s[i].gpu);
+                out_string(o, OUT_ANY, "policy", "%-12s ", s[i].policy);
+                out_i64(o, OUT_ANY, "share_percent", "%6s ", s[i].share, s[i].share > 0);
+                out_i64(o, OUT_JSON, "memory_bytes", NULL, (int64_t) s[i].memory, s[i].memory > 0);
+                out_text(o, "%10s ", s[i].memory ? format_bytes(a, sizeof(a), (int64_t) s[i].memory) : "unlimited");
+                out_u64(o, OUT_JSON, "used_bytes", NULL, s[i].used);
+                out_text(o, "%10s ", format_bytes(b, sizeof(b), (int64_t) s[i].used));
+                out_u64(o, OUT_JSON, "peak_bytes", NULL, s[i].peak);
+                out_u64(o, OUT_JSON, "oom_count", NULL, s[i].oom_count);
+                out_u64(o, OUT_JSON, "gpu_time_ns", NULL, s[i].gpu_time_ns);
+                out_u64(o, OUT_ANY, "processes", "%5s ", s[i].processes);
+                out_string(o, OUT_ANY, "scrub", "%s\n", s[i].scrub);
+                out_close_object(o);
+        }
+        out_close_array(o);
+        if (n == 0)
+                out_text(o, "(no slices)\n");
+}
+
+int verb_slice(struct cli *cli) {
+        const char *sub = cli->argv[0], *name = cli->argc > 1 ? cli->argv[1] : NULL;
+        struct vgpu_error err = {};
+        bool needs_name = strcmp(sub, "list") != 0;
+        if (!strcmp(sub, "list") || !strcmp(sub, "create") || !strcmp(sub, "remove") || !strcmp(sub, "show")) {
+                if (needs_name != (name != NULL))
+                        return cli_error(EXIT_USAGE, "'slice %s' takes %s", sub, needs_name ? "a NAME" : "no NAME");
+        } else
+                return cli_error(EXIT_USAGE, "unknown slice command '%s' (create, list, show, remove)", sub);
+
+        if (!strcmp(sub, "create")) {
+                struct vgpu_slice_request req = {
+                        .name = name, .gpu = cli->opt[OPT_GPU], .policy = cli->opt[OPT_POLICY], .scrub = cli->opt[OPT_SCRUB],
+                };
+                if (!req.gpu)
+                        return cli_error(EXIT_USAGE, "slice create needs --gpu BDF");
+                if (cli->opt[OPT_MEMORY] && parse_size(cli->opt[OPT_MEMORY], &req.memory) < 0)
+                        return cli_error(EXIT_USAGE, "--memory '%s': expected a size like 4G or 512M", cli->opt[OPT_MEMORY]);
+                if (cli->opt[OPT_SHARE]) {
+                        char *end;
+                        unsigned long v = strtoul(cli->opt[OPT_SHARE], &end, 10);
+                        if (end == cli->opt[OPT_SHARE] || (*end && strcmp(end, "%") != 0) || v == 0 || v > 100)
+                                return cli_error(EXIT_USAGE, "--share '%s': expected a percentage from 1 to 100", cli->opt[OPT_SHARE]);
+                        req.share = (unsigned) v;
+                }
+                int r = vgpu_slice_create(&req, &err);
+                if (r < 0)
+                        return cli_lib_error(&err);
+                if (!cli->json)
+                        printf(r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n" :
+                                       "slice %s on %s exists already: nothing to do (--device vgpuctl.io/slice=%s)\n",
+                               name, req.gpu, name);
+                return EXIT_OK;
+        }
+        if (!strcmp(sub, "remove")) {
+                if (vgpu_slice_destroy(name, &err) < 0)
+                        return cli_lib_error(&err);
+                if (!cli->json)
+                        printf("removed slice %s\n", name);
+                return EXIT_OK;
+        }
+        struct vgpu_slice_status *s;
+        size_t n;
+        if (vgpu_slice_list(&s, &n, &err) < 0)
+                return cli_lib_error(&err);
+        size_t first = 0, count = n;
+        if (name) {
+                for (first = 0; first < n && strcmp(s[first].name, name) != 0; first++)
+                        ;
+                if (first == n) {
+                        free(s);
+                        return cli_error(EXIT_FAILED, "no slice named %s", name);
+                }
+                count = 1;
+        }
+        struct out *o = cli_out(cli);
+        print_slices(o, s + first, count);
+        out_free(o);
+        free(s);
+        return EXIT_OK;
+}
