@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # run.sh — fuzz vgpud's request handling (fuzz-api.c) and its configuration parser
-# (fuzz-conf.c) with libFuzzer under ASan+UBSan, SECONDS each (default 60), from the seed
-# corpora here. The library and daemon are built with clang into build-fuzz with coverage
-# (without -Werror: clang warns where gcc does not, in code the harnesses do not reach)
-# instrumentation; found inputs stay in $WORK (printed). Exit 1 when a harness crashed.
-# lsan.supp lists the leaks already found and not fixed yet.
+# (fuzz-conf.c) with libFuzzer under ASan+UBSan, SECONDS_EACH seconds each (default 60), from
+# the seed corpora here. The library and daemon are built with clang into build-fuzz with
+# coverage instrumentation (without -Werror: clang warns where gcc does not, in code the
+# harnesses do not reach); found inputs stay in the work directory it prints. Exit 1 when a
+# harness crashed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${SECONDS_EACH:-60}
@@ -19,7 +19,6 @@ ninja -C "$B" src/vgpud/libvgpud-core.a lib/libvgpu-internal.a src/libvgpu-share
 deps=$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zlib)
 inc="-Isrc/vgpud -Isrc/shared -Ilib -Ilib/include $(pkg-config --cflags json-c libsystemd)"
 work=$(mktemp -d /tmp/vgpud-fuzz-run.XXXXXX)
-supp=$PWD/bench/fuzz/lsan.supp
 status=0
 for h in api conf; do
         clang -g -O1 -D_GNU_SOURCE -std=c17 -fsanitize=fuzzer,address,undefined $inc bench/fuzz/fuzz-$h.c \
@@ -28,7 +27,7 @@ for h in api conf; do
         mkdir -p "$work/corpus-$h"
         cp bench/fuzz/corpus-$h/* "$work/corpus-$h/"
         echo "== fuzz-$h: $SECONDS_EACH s"
-        if ! (cd "$work" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 LSAN_OPTIONS=suppressions=$supp ./fuzz-$h -max_total_time="$SECONDS_EACH" \
+        if ! (cd "$work" && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./fuzz-$h -max_total_time="$SECONDS_EACH" \
                 -max_len=8192 -print_final_stats=1 "corpus-$h" >"fuzz-$h.log" 2>&1); then
                 status=1
                 echo "fuzz-$h: CRASH, see $work/fuzz-$h.log and $work/crash-*"

@@ -73,8 +73,20 @@ static int want_bool(struct parse *p, const yaml_node_t *n, const char *field, b
         return fail_at(p, n, "field '%s': expected true or false, got '%s'", field, s ? s : "(not a scalar)");
 }
 
+/* A mapping, each key once: a repeated key would silently replace (or, for lists, double) a
+ * field, so it is an error, like any other ambiguity in the file. */
 static int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
-        return n && n->type == YAML_MAPPING_NODE ? 0 : fail_at(p, n, "%s: expected a mapping (key: value lines)", what);
+        if (!n || n->type != YAML_MAPPING_NODE)
+                return fail_at(p, n, "%s: expected a mapping (key: value lines)", what);
+        for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++)
+                for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+                        const yaml_node_t *ka = yaml_document_get_node(&p->doc, a->key);
+                        const yaml_node_t *kb = yaml_document_get_node(&p->doc, b->key);
+                        if (scalar(ka) && scalar(kb) && strcmp(scalar(ka), scalar(kb)) == 0)
+                                return fail_at(p, ka, "field '%s' given twice (first at line %zu)", scalar(ka),
+                                               kb->start_mark.line + 1);
+                }
+        return 0;
 }
 
 static int want_sequence(struct parse *p, const yaml_node_t *n, const char *what) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 
 #include "basic/root.h"
 #include "log.h"
@@ -188,9 +189,25 @@ int collect_poll(struct vgpud *d) {
         return 0;
 }
 
+void collect_notify_status(struct vgpud *d) {
+        if (!getenv("NOTIFY_SOCKET"))
+                return;
+        size_t degraded = 0;
+        for (size_t i = 0; i < d->telemetry.n_gpus; i++)
+                degraded += streq(vgpud_gpu_state(&d->telemetry.gpus[i]), "degraded");
+        char status[sizeof(d->status)];
+        snprintf(status, sizeof(status), "STATUS=%zu GPUs (%zu degraded), %zu vGPU instances%s", d->telemetry.n_gpus, degraded,
+                 d->host ? d->host->n_instances : 0, d->poll_failed ? "; scanning the host fails" : "");
+        if (streq(status, d->status))
+                return;         /* only changes: a poll that finds the same host says nothing */
+        memcpy(d->status, status, sizeof(status));
+        sd_notify(0, status);
+}
+
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         struct vgpud *d = userdata;
         (void) collect_poll(d);
+        collect_notify_status(d);
         /* from now, not from when it was due: a slow poll must not make the next one immediate */
         sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + d->config->poll_interval_usec);
         (void) usec;

@@ -194,14 +194,16 @@ int handle_remove(const struct api_request *req, const char *id, struct api_repl
         char bdf[VGPU_BDF_MAX];
         struct vgpu_error err = {};
         struct json_body b;
-        if (!vgpu_uuid_valid(id) && vgpu_bdf_normalize(id, bdf) < 0)
+        bool is_uuid = vgpu_uuid_valid(id);
+        if (!is_uuid && vgpu_bdf_normalize(id, bdf) < 0)
                 return reply_error(reply, 400, "DELETE /v1/instances/%s: expected a UUID, or the PCI address of a vendor-VFIO VF", id);
-        int r = vgpu_mdev_remove(id, &err);
+        const char *target = is_uuid ? id : bdf;
+        int r = vgpu_mdev_remove(target, &err);
         if (r < 0)
                 return reply_lib_error(reply, &err);
         if (r > 0) {
-                event_add(req->d, EV_INSTANCE_REMOVED, LOG_NOTICE, vgpu_uuid_valid(id) ? NULL : bdf, vgpu_uuid_valid(id) ? id : NULL,
-                          VGPU_TEMP_UNKNOWN, "removed %s for %s", id, strempty(req->caller));
+                event_add(req->d, EV_INSTANCE_REMOVED, LOG_NOTICE, is_uuid ? NULL : bdf, is_uuid ? id : NULL, VGPU_TEMP_UNKNOWN,
+                          "removed %s for %s", target, strempty(req->caller));
                 collect_soon(req->d, 0);
         }
         if (json_begin(&b) < 0)

@@ -94,16 +94,6 @@ static int apply_identity(struct vgpud *d, const struct vgpud_config *c) {
         return 0;
 }
 
-static void notify_status(struct vgpud *d) {
-        if (!getenv("NOTIFY_SOCKET"))
-                return;
-        size_t degraded = 0;
-        for (size_t i = 0; i < d->telemetry.n_gpus; i++)
-                degraded += streq(vgpud_gpu_state(&d->telemetry.gpus[i]), "degraded");
-        sd_notifyf(0, "STATUS=%zu GPUs (%zu degraded), %zu vGPU instances; API on %s", d->telemetry.n_gpus, degraded,
-                   d->host ? d->host->n_instances : 0, listener_name(d->local));
-}
-
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct vgpud *d = userdata;
         struct vgpud_config *c;
@@ -137,16 +127,18 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int on_drain(sd_event_source *s, uint64_t usec, void *userdata) {
         struct vgpud *d = userdata;
         static uint64_t deadline;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        (void) usec;
         if (!deadline)
-                deadline = usec + DRAIN_TIMEOUT_USEC;
+                deadline = now + DRAIN_TIMEOUT_USEC;
         unsigned open = listener_connections(d->local) + listener_connections(d->tcp_api) + listener_connections(d->metrics);
-        if (open == 0 || usec >= deadline) {
+        if (open == 0 || now >= deadline) {
                 if (open)
                         log_warning("stopping with %u connection%s still open", open, open == 1 ? "" : "s");
-                sd_event_source_unref(s);
+                sd_event_source_set_enabled(s, SD_EVENT_OFF);   /* floating: the loop frees it */
                 return sd_event_exit(d->event, 0);
         }
-        sd_event_source_set_time(s, usec + 20 * 1000);
+        sd_event_source_set_time(s, now + 20 * 1000);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
@@ -169,8 +161,9 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t *interval = userdata;
+        (void) usec;    /* when it was due, not now: a late ping must not bring the next one forward */
         sd_notify(0, "WATCHDOG=1");
-        sd_event_source_set_time(s, usec + *interval);
+        sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + *interval);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
@@ -221,7 +214,7 @@ static int run(struct vgpud *d) {
                  listener_name(d->local), d->metrics ? listener_name(d->metrics) : "(off)",
                  d->tcp_api ? listener_name(d->tcp_api) : "(off)", d->config->poll_interval_usec / 1e6, d->config->source);
         sd_notify(0, "READY=1");
-        notify_status(d);
+        collect_notify_status(d);
         return sd_event_loop(d->event);
 }
 

@@ -96,6 +96,7 @@ struct vgpud {
                 uint64_t render_usec;   /* how long making it took */
         } metrics_cache;
 
+        char status[160];               /* the last STATUS= sent to systemd */
         sd_event_source *watchdog_timer;
         sd_device_monitor *udev;
         sd_event_source *hooks[HOOKS_MAX];
@@ -123,6 +124,8 @@ void collect_soon(struct vgpud *d, uint64_t delay_usec);
 /* Apply the saved state (/var/lib/vgpuctl/host.yaml) as `vgpuctl apply --restore` does. */
 int collect_restore(struct vgpud *d, const char *why);
 void collect_stop(struct vgpud *d);
+/* Tell systemd (STATUS=) how many GPUs are degraded, when that changed. */
+void collect_notify_status(struct vgpud *d);
 
 /* metrics.c: the Prometheus text exposition of the latest poll; _get returns a copy of the
  * cached text, rendered again only after a poll or an event. */

@@ -48,7 +48,9 @@ assert any(e.startswith('LD_PRELOAD=') and e.endswith('/vgpuctl/libvgpu-cuda.so'
 
 # end to end: the shim holds a process of alice to its 64 MiB
 region=$tmp/host/run/vgpuctl/slices/0000:3b:00.0.shm
-out=$(LD_PRELOAD=$SHIM LD_LIBRARY_PATH=$FAKE_CUDA_DIR VGPU_SLICE_SHM=$region VGPU_SLICE=alice "$TENANT" fill 1048576 3</dev/null)
+# in a sanitizer build the ASan runtime must come first in LD_PRELOAD, before the instrumented shim
+asan=$(ldd "$TENANT" | awk '/libasan/ {print $3}')
+out=$(LD_PRELOAD=${asan:+$asan:}$SHIM LD_LIBRARY_PATH=$FAKE_CUDA_DIR VGPU_SLICE_SHM=$region VGPU_SLICE=alice "$TENANT" fill 1048576 3</dev/null)
 [[ $out == "count=64 rc=2" ]] && ok || bad "alice's process: '$out' (expected 64 MiB then CUDA_ERROR_OUT_OF_MEMORY)"
 
 V slice remove alice; expect 0 "remove alice"

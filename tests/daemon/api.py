@@ -7,10 +7,13 @@ types, doctor results); malformed requests get 400/404/405/413 with a JSON error
 fault; a caller who is not root nor in the group (nobody) reads but gets 403 on every change,
 logged as an access_denied event, while a group member may change things; 200 concurrent
 clients all get complete answers; /metrics parses with promtool and the Prometheus client's
-parser; a bad configuration names FILE:LINE and the key and the daemon refuses to start;
+parser; the broker's TCP listener wants the bearer token (401 without) and then serves the
+same bodies; the socket gets the configured mode and group; a bad configuration names
+FILE:LINE and the key and the daemon refuses to start;
 SIGHUP reloads (a bad file is refused and the running configuration kept); a second daemon on
 the same socket refuses to start; SIGTERM ends with exit 0 and removes the socket."""
 
+import http.client
 import json
 import os
 import shutil
@@ -25,10 +28,15 @@ from vgpudtest import VGPUD, Checks, Daemon, Host, free_port, request, request_a
 
 t = Checks("daemon-api")
 h = Host("nvidia-mdev")
-port = free_port()
+port, api_port = free_port(), free_port()
 # an existing group stands in for `vgpu`: its members may change things
 GROUP, GID = "users", 100
-d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\n[metrics]\nlisten = 127.0.0.1:%d\n" % (GROUP, port))
+TOKEN = "0123456789abcdef-test-token"
+os.makedirs(h.path("/etc/vgpuctl"), exist_ok=True)
+with open(h.path("/etc/vgpuctl/vgpud.token"), "w") as f:
+    f.write(TOKEN + "\n")
+d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n[metrics]\nlisten = 127.0.0.1:%d\n"
+           "[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, port, api_port))
 sock = h.sock
 
 
@@ -62,6 +70,29 @@ try:
     t.equal(health["checks"], None, "?checks=false skips the doctor")
     st, ev, _ = d.get("/v1/events")
     t.check(st == 200 and "events" in ev and "next_seq" in ev, "GET /v1/events", ev)
+
+    # ---- the socket: the configured mode, given to the group
+    stt = os.stat(sock)
+    t.equal((oct(stt.st_mode & 0o777), stt.st_gid), (oct(0o666), GID), "socket mode as configured, given to the group")
+
+    # ---- the broker's TCP listener: bearer token, same API, no /metrics
+    def tcp(method, path, token=None, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", api_port, timeout=10)
+        c.request(method, path, body=body, headers={"Authorization": "Bearer " + token} if token else {})
+        r = c.getresponse()
+        data = r.read().decode()
+        c.close()
+        return r.status, data, r.getheader("WWW-Authenticate")
+    st, b, auth = tcp("GET", "/v1/gpus")
+    t.check(st == 401 and auth and auth.startswith("Bearer") and "bearer token is required" in b, "TCP API without a token: 401", (st, b, auth))
+    st, b, _ = tcp("GET", "/v1/gpus", token="wrong")
+    t.equal(st, 401, "TCP API with a wrong token: 401")
+    st, b, _ = tcp("GET", "/v1/types", token=TOKEN)
+    t.check(st == 200 and json.loads(b) == h.vgpuctl_json("types"), "TCP API with the token: the same body", st)
+    st, b, _ = tcp("POST", "/v1/apply?dry_run=1", token=TOKEN, body="version: 1\ngpus: []\n")
+    t.check(st == 200 and json.loads(b)["changes"] == 0, "TCP API with the token may change things", (st, b))
+    st, b, _ = tcp("GET", "/metrics", token=TOKEN)
+    t.equal(st, 404, "no /metrics on the TCP API")
 
     # ---- malformed requests: 4xx, JSON error naming the fault
     def bad(method, path, body, status, needle, what, headers=None):

@@ -28,8 +28,10 @@ if command -v systemd-analyze >/dev/null; then
         out=$(systemd-analyze verify "$tmp/vgpud.service" 2>&1)
         check "systemd-analyze verify is clean: $out" test -z "$out"
         # the hardening leaves a low exposure score (systemd's scale: 0 safe .. 10 exposed)
-        score=$(systemd-analyze security --offline=true "$tmp/vgpud.service" 2>/dev/null | awk '/Overall exposure level/ {print $5}')
+        score=$(systemd-analyze security --offline=true "$tmp/vgpud.service" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
         echo "systemd-analyze security: ${score:-n/a}"
+        [[ -n $score ]] && check "exposure $score is below 5 (OK)" awk -v s="$score" 'BEGIN { exit !(s < 5) }'
+
 fi
 if command -v systemd-tmpfiles >/dev/null; then
         mkdir -p "$tmp/root"

@@ -96,6 +96,12 @@ static void test_parse_errors(void **state) {
                     "t.yaml:4:52: field 'timeslice-ms': expected a whole number from 0 to 30, got '31'");
         parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        attrs:\n          - ../../remove: 1\n",
                     "t.yaml:7:13: field 'attrs': '../../remove' must be a path below the device");
+        /* a repeated key is refused (a repeated list once overflowed its array) */
+        parse_fails("version: 1\ngpus: []\ngpus: []\n", "t.yaml:3:1: field 'gpus' given twice (first at line 2)");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    devices: []\n    devices: [{type: t}]\n",
+                    "t.yaml:5:5: field 'devices' given twice (first at line 4)");
+        parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        uuids: []\n        uuids: []\n",
+                    "t.yaml:7:9: field 'uuids' given twice (first at line 6)");
         parse_fails("version: 1\ngpus: [\n", "t.yaml:3:1: not valid YAML: did not find expected node content while parsing a flow node");
         parse_fails("version: 1\ngpus:\n  - parent: a\n    devices: [{type: t, uuids: [11111111-2222-4333-8444-555555555555]}]\n"
                     "  - parent: b\n    devices: [{type: t, uuids: [11111111-2222-4333-8444-555555555555]}]\n",
