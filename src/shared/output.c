@@ -95,8 +95,10 @@ static void json_member(struct out *o, const char *key) {
                         fputs_unlocked("  ", o->f);
         }
         if (key) {
-                json_string(o->f, key);
-                fputs_unlocked(o->pretty ? ": " : ":", o->f);
+                /* keys are our own snake_case literals: nothing in them needs escaping */
+                fputc_unlocked('"', o->f);
+                fputs_unlocked(key, o->f);
+                fputs_unlocked(o->pretty ? "\": " : "\":", o->f);
         }
 }
 
