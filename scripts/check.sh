@@ -22,10 +22,14 @@ step() {
         if ! "$@"; then failures+=("$name"); return 1; fi
 }
 
+# every suite must be built: a missing dependency fails here instead of skipping tests silently
+meson configure "$BUILD" -Dtests=enabled -Ddaemon=enabled >/dev/null && ninja -C "$BUILD" >/dev/null ||
+        { echo "check: the build with every suite enabled failed"; echo "check: 0 passed, 1 failed"; exit 1; }
 step "unit + cli tests" meson test -C "$BUILD" --print-errorlogs; count_meson "$BUILD"
 
 if [[ ! -f $ASAN_BUILD/build.ninja ]]; then
-        meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null
+        meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+                -Dtests=enabled -Ddaemon=enabled >/dev/null
 fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "build (ASan+UBSan)" ninja -C "$ASAN_BUILD" && {
