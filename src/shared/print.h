@@ -38,6 +38,10 @@ size_t print_doctor_report(struct out *o, const char *key, const struct vgpu_doc
 /* Run the doctor on host (scanned with VGPU_SCAN_ALL) and print every result. */
 void print_doctor(struct out *o, const struct vgpu_host *host);
 
+/* Slices (vgpu/slice.h), as an array under key (NULL at the top). */
+struct vgpu_slice_status;
+void print_slices(struct out *o, const char *key, const struct vgpu_slice_status *s, size_t n);
+
 /* The outcome of create/remove/define/...: r > 0 changed, 0 nothing to do. */
 void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,
                    const char *uuid, const char *parent, const char *type);

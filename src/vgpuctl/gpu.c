@@ -11,6 +11,7 @@
 
 #include "vgpu/assign.h"
 #include "vgpu/lifecycle.h"
+#include "vgpu/slice.h"
 #include "vgpuctl.h"
 
 const struct cli_option list_options[] = {
@@ -25,6 +26,17 @@ void print_list(struct out *o, const struct vgpu_host *host) {
         char **domains = cli_instance_domains(host);
         print_instances(o, host, domains);
         vgpu_instance_domains_free(domains, host->n_instances);
+        /* software slices and their usage (an unreadable slice directory lists none) */
+        struct vgpu_slice_status *slices = NULL;
+        size_t n_slices = 0;
+        struct vgpu_error err = {};
+        if (vgpu_slice_list(&slices, &n_slices, &err) < 0)
+                fprintf(stderr, "vgpuctl: warning: %s\n", err.message);
+        if (out_is_json(o) || n_slices) {
+                out_text(o, "\n");
+                print_slices(o, "slices", slices, n_slices);
+        }
+        free(slices);
 }
 
 int verb_list(struct cli *cli) {

@@ -45,32 +45,6 @@ static int parse_size(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static void print_slices(struct out *o, const struct vgpu_slice_status *s, size_t n) {
-        char a[16], b[16];
-        out_text(o, "%-16s %-14s %-12s %6s %10s %10s %5s %s\n", "SLICE", "GPU", "POLICY", "SHARE", "QUOTA", "USED", "PROCS", "SCRUB");
-        out_open_array(o, NULL);
-        for (size_t i = 0; i < n; i++) {
-                out_open_object(o, NULL);
-                out_string(o, OUT_ANY, "name", "%-16s ", s[i].name);
-                out_string(o, OUT_ANY, "gpu", "%-14s ", s[i].gpu);
-                out_string(o, OUT_ANY, "policy", "%-12s ", s[i].policy);
-                out_i64(o, OUT_ANY, "share_percent", "%6s ", s[i].share, s[i].share > 0);
-                out_i64(o, OUT_JSON, "memory_bytes", NULL, (int64_t) s[i].memory, s[i].memory > 0);
-                out_text(o, "%10s ", s[i].memory ? format_bytes(a, sizeof(a), (int64_t) s[i].memory) : "unlimited");
-                out_u64(o, OUT_JSON, "used_bytes", NULL, s[i].used);
-                out_text(o, "%10s ", format_bytes(b, sizeof(b), (int64_t) s[i].used));
-                out_u64(o, OUT_JSON, "peak_bytes", NULL, s[i].peak);
-                out_u64(o, OUT_JSON, "oom_count", NULL, s[i].oom_count);
-                out_u64(o, OUT_JSON, "gpu_time_ns", NULL, s[i].gpu_time_ns);
-                out_u64(o, OUT_ANY, "processes", "%5s ", s[i].processes);
-                out_string(o, OUT_ANY, "scrub", "%s\n", s[i].scrub);
-                out_close_object(o);
-        }
-        out_close_array(o);
-        if (n == 0)
-                out_text(o, "(no slices)\n");
-}
-
 int verb_slice(struct cli *cli) {
         const char *sub = cli->argv[0], *name = cli->argc > 1 ? cli->argv[1] : NULL;
         struct vgpu_error err = {};
@@ -127,7 +101,7 @@ int verb_slice(struct cli *cli) {
                 count = 1;
         }
         struct out *o = cli_out(cli);
-        print_slices(o, s + first, count);
+        print_slices(o, NULL, s + first, count);
         out_free(o);
         free(s);
         return EXIT_OK;

@@ -53,6 +53,14 @@ asan=$(ldd "$TENANT" | awk '/libasan/ {print $3}')
 out=$(LD_PRELOAD=${asan:+$asan:}$SHIM LD_LIBRARY_PATH=$FAKE_CUDA_DIR VGPU_SLICE_SHM=$region VGPU_SLICE=alice "$TENANT" fill 1048576 3</dev/null)
 [[ $out == "count=64 rc=2" ]] && ok || bad "alice's process: '$out' (expected 64 MiB then CUDA_ERROR_OUT_OF_MEMORY)"
 
+# usage per slice in `vgpuctl list --json`: the process above peaked at the quota and was refused once
+V list --json; expect 0 "list with slices"
+python3 -c "
+import json; d = json.load(open('$tmp/out'))
+a = [s for s in d['slices'] if s['name'] == 'alice'][0]
+assert (a['peak_bytes'], a['oom_count'], a['used_bytes'], a['processes']) == (64 << 20, 1, 0, 0), a
+" && ok || bad "list --json slices: $(head -c 600 "$tmp/out")"
+
 V slice remove alice; expect 0 "remove alice"
 V slice remove alice; expect 1 "remove alice again"
 V slice show alice; expect 1 "show a removed slice"
