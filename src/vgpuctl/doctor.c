@@ -13,7 +13,7 @@
 #include "vgpuctl.h"
 
 const struct cli_option doctor_options[] = {
-        { "check", 'c', "ID[,ID...]", "run only these checks (ids as printed; comma-separated)" },
+        { "check", 'c', "ID[,ID...]", "run only these checks (ids as printed; comma-separated or repeated)" },
         {},
 };
 
@@ -48,8 +48,17 @@ int verb_doctor(struct cli *cli) {
         char *buf = NULL;
 
         if (cli->opt[0]) {
-                if (!(buf = strdup(cli->opt[0])))
+                /* -c a,b -c c: every value, joined */
+                size_t len = 1;
+                for (int i = 0; i < cli->n_opt[0]; i++)
+                        len += strlen(cli->opt_all[0][i]) + 1;
+                if (!(buf = calloc(1, len)))
                         return cli_error(EXIT_FAILED, "out of memory");
+                for (int i = 0; i < cli->n_opt[0]; i++) {
+                        if (i)
+                                strcat(buf, ",");
+                        strcat(buf, cli->opt_all[0][i]);
+                }
                 int r = parse_selection(buf, sel, &n_sel);
                 if (r) {
                         free(buf);

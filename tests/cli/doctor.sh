@@ -107,6 +107,10 @@ doctor broken-old-kernel -c kernel.version --json
 expect_rc 1 "-c kernel.version --json"
 python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["kernel.version"]' <"$tmp/out" ||
         fail "-c kernel.version --json: not exactly one result"
+doctor broken-old-kernel -c privileges -c kernel.headers,tools.present --json
+expect_rc 0 "repeated -c"
+python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["privileges", "kernel.headers", "tools.present"], r' <"$tmp/out" ||
+        fail "repeated -c: not the three asked for"
 
 # Usage errors: exit 2 and one line on stderr.
 expect_usage() {
