@@ -11,8 +11,9 @@ pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids pyt
       libvirt-dev libxml2-dev libsystemd-dev libmicrohttpd-dev libinih-dev)
 if [[ "${1:-}" == "--test" ]]; then
         # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
+        # nftables: `nft -c` checks the ruleset `vgpuctl harden` generates
         # prometheus: promtool checks vgpud's /metrics (installs in ~7 s); the client library's parser too
-        pkgs+=(libcmocka-dev mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
+        pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 
 missing=()

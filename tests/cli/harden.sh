@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# harden.sh — `vgpuctl harden` on writable copies of fixture hosts: loosened modes fail the
+# audit, --apply fixes them (modes and owners checked after), the re-audit passes, --json's
+# shape, usage errors, and the generated nftables ruleset is accepted by `nft -c` when installed.
+# /dev/vfio/N are real character devices when running as root (mknod), otherwise that part
+# is skipped. Needs VGPUCTL and FIXTURES (set by tests/meson.build).
+set -uo pipefail
+
+failures=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+        echo "FAIL: $*" >&2
+        failures=$((failures + 1))
+}
+
+cp -a "$FIXTURES/nvidia-mdev" "$FIXTURES/kernel-samples" "$FIXTURES/nvidia-sriov-vfio" "$tmp/"
+mdev=$tmp/nvidia-mdev
+ks=$tmp/kernel-samples
+sv=$tmp/nvidia-sriov-vfio
+
+# harden ROOT [ARGS...]: stdout, stderr and rc land in $tmp.
+harden() {
+        local root=$1
+        shift
+        VGPU_ROOT="$root" "$VGPUCTL" harden "$@" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+}
+
+expect_rc() {
+        [[ $rc == "$1" ]] || fail "$2: exit $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"
+}
+
+expect_out() {
+        grep -qF -- "$1" "$tmp/out" || fail "$2: output lacks '$1'"
+}
+
+expect_mode() {
+        local got
+        got=$(stat -c '%a %u:%g' "$1")
+        [[ $got == "$2" ]] || fail "$3: $1 is '$got', expected '$2'"
+}
+
+# The fixture as shipped: create/remove are 0200 root, nothing else to check; no public iface.
+harden "$mdev"
+expect_rc 0 "clean nvidia-mdev"
+expect_out "PASS  harden.mdev_create" "clean nvidia-mdev"
+expect_out "SKIP  harden.sriov_numvfs" "clean nvidia-mdev"
+expect_out "SKIP  harden.firewall" "clean nvidia-mdev"
+
+# Loosen a create and a remove file: the audit fails and names them.
+type_dir=$(ls -d "$mdev"/sys/class/mdev_bus/*/mdev_supported_types/* | head -n1)
+create=$type_dir/create
+remove=$(ls "$mdev"/sys/bus/mdev/devices/*/remove | head -n1)
+chmod 0222 "$create"
+chmod 0660 "$remove"
+harden "$mdev"
+expect_rc 1 "loose mdev"
+expect_out "FAIL  harden.mdev_create" "loose mdev"
+expect_out "${create#"$mdev"}: file mode 0222 owner" "loose mdev evidence"
+expect_out "remedy:   vgpuctl harden --apply" "loose mdev remedy"
+
+# sriov_numvfs of a GPU (class 0x03): other-writable fails. kernel-samples' only one is an
+# NVMe drive's (class 0x0108): not a GPU, not audited, even when loose.
+numvfs=$(ls "$sv"/sys/bus/pci/devices/*/sriov_numvfs | head -n1)
+chmod 0666 "$numvfs"
+harden "$sv"
+expect_rc 1 "loose sriov_numvfs"
+expect_out "FAIL  harden.sriov_numvfs" "loose sriov_numvfs"
+expect_out "${numvfs#"$sv"}: file mode 0666 owner" "loose sriov_numvfs evidence"
+chmod 0666 "$ks"/sys/bus/pci/devices/*/sriov_numvfs
+harden "$ks"
+expect_rc 0 "kernel-samples: NVMe sriov_numvfs"
+expect_out "SKIP  harden.sriov_numvfs" "kernel-samples: NVMe sriov_numvfs"
+expect_out "PASS  harden.mdev_create" "kernel-samples mdev"
+
+# /dev/vfio: as root, character devices with a wrong group and mode, plus the container node
+# (ignored) and a plain file (reported as a warning, never changed).
+is_root=0
+[[ $(id -u) == 0 ]] && is_root=1
+if ((is_root)); then
+        mkdir -p "$mdev/dev/vfio"
+        mknod "$mdev/dev/vfio/vfio" c 10 196 && chmod 0666 "$mdev/dev/vfio/vfio"
+        mknod "$mdev/dev/vfio/12" c 240 0 && chmod 0666 "$mdev/dev/vfio/12"
+        mknod "$mdev/dev/vfio/13" c 240 1 && chmod 0600 "$mdev/dev/vfio/13" && chown 0:1 "$mdev/dev/vfio/13"
+        mkdir -p "$mdev/run/vgpud"
+        python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$mdev/run/vgpud/vgpud.sock"
+        chmod 0666 "$mdev/run/vgpud/vgpud.sock"
+        harden "$mdev" --group 107 --socket-group 4
+        expect_rc 1 "loose vfio"
+        expect_out "FAIL  harden.vfio_devices" "loose vfio"
+        expect_out "/dev/vfio/12: char device mode 0666 owner 0:0 (not allowed)" "vfio evidence"
+        expect_out "wanted: owner 0:107 mode 0660" "vfio evidence"
+        grep -q "/dev/vfio/vfio:" "$tmp/out" && fail "the container /dev/vfio/vfio is audited"
+        expect_out "FAIL  harden.daemon_socket" "loose socket"
+        harden "$mdev" --group no-such-group-vgpuctl
+        expect_out "group 'no-such-group-vgpuctl' does not exist" "unknown group"
+        expect_out "remedy:   groupadd --system no-such-group-vgpuctl" "unknown group remedy"
+else
+        echo "not root: /dev/vfio and socket ownership not tested"
+fi
+
+# --apply with a public interface: fixes everything, writes the ruleset, re-audits.
+harden "$mdev" --apply --group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389
+expect_rc 0 "apply"
+expect_out "Changes:" "apply"
+expect_out "${create#"$mdev"}: mode 0222 owner 0:0 -> mode 0200 owner 0:0" "apply change list"
+expect_out "PASS  harden.mdev_create" "after apply"
+expect_out "WARN  harden.firewall" "after apply"
+expect_out "ruleset written, not loaded by vgpuctl" "after apply"
+expect_mode "$create" "200 0:0" "apply create"
+expect_mode "$remove" "640 0:0" "apply remove"
+nft_file=$mdev/etc/nftables.d/vgpuctl.nft
+[[ -f $nft_file ]] || fail "apply: $nft_file not written"
+grep -qF 'iifname { "eth0", "wan1" } tcp dport { 443, 4172, 8443, 3389 } drop' "$nft_file" || fail "ruleset content"
+grep -qF 'table inet vgpuctl {' "$nft_file" || fail "ruleset table"
+command -v nft >/dev/null && expect_out "nft -c -f: ruleset accepted" "nft check in evidence"
+if ((is_root)); then
+        expect_out "PASS  harden.vfio_devices" "after apply"
+        expect_out "PASS  harden.daemon_socket" "after apply"
+        expect_mode "$mdev/dev/vfio/12" "660 0:107" "apply vfio/12"
+        expect_mode "$mdev/dev/vfio/13" "660 0:107" "apply vfio/13"
+        expect_mode "$mdev/dev/vfio/vfio" "666 0:0" "container untouched"
+        expect_mode "$mdev/run/vgpud/vgpud.sock" "660 0:4" "apply socket"
+        # A plain file in /dev/vfio: a warning, left alone by --apply.
+        touch "$mdev/dev/vfio/14" && chown 0:107 "$mdev/dev/vfio/14" && chmod 0660 "$mdev/dev/vfio/14"
+        harden "$mdev" --apply --group 107 --socket-group 4
+        expect_rc 0 "plain file in /dev/vfio"
+        expect_out "WARN  harden.vfio_devices" "plain file in /dev/vfio"
+        expect_out "/dev/vfio/14: file mode 0660 owner 0:107 (not a character device: left alone)" "plain file evidence"
+        rm -f "$mdev/dev/vfio/14"
+fi
+
+# The written ruleset passes nft's own check (no kernel change: -c).
+if command -v nft >/dev/null; then
+        nft -c -f "$nft_file" 2>"$tmp/nft.err" || fail "nft -c rejects the ruleset: $(cat "$tmp/nft.err")"
+else
+        echo "nft not installed: ruleset not checked with nft -c"
+fi
+
+# Re-audit after apply (no --apply): no failure remains.
+harden "$mdev" --group 107 --socket-group 4
+expect_rc 0 "re-audit"
+grep -q "^FAIL" "$tmp/out" && fail "re-audit: a failure remains: $(grep '^FAIL' "$tmp/out")"
+
+# nvidia-sriov-vfio: --apply fixes sriov_numvfs (0666 -> 0644).
+harden "$sv" --apply
+expect_rc 0 "apply nvidia-sriov-vfio"
+expect_mode "$numvfs" "644 0:0" "apply sriov_numvfs"
+expect_out "PASS  harden.sriov_numvfs" "apply nvidia-sriov-vfio"
+
+# --json: {applied, changes, results[]} with doctor's result keys.
+chmod 0666 "$numvfs"
+harden "$sv" --json --public-if eth0
+expect_rc 1 "json"
+python3 - "$tmp/out" <<'PY' || fail "json shape"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert set(doc) == {"applied", "results"}, sorted(doc)
+assert doc["applied"] is False
+ids = [r["id"] for r in doc["results"]]
+assert ids == ["harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket",
+               "harden.firewall"], ids
+keys = {"id", "status", "subject", "summary", "evidence", "remedy"}
+st = {}
+for r in doc["results"]:
+    assert set(r) == keys, sorted(r)
+    assert (r["remedy"] is not None) == (r["status"] in ("warn", "fail")), r
+    st[r["id"]] = r["status"]
+assert st["harden.sriov_numvfs"] == "fail", st
+assert st["harden.firewall"] == "warn", st
+fw = [r for r in doc["results"] if r["id"] == "harden.firewall"][0]
+assert 'iifname { "eth0" } udp dport { 443, 4172, 8443 } drop' in fw["remedy"], fw["remedy"]
+PY
+harden "$sv" --json --apply
+expect_rc 0 "json apply"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"] is True and any("sriov_numvfs" in c for c in d["changes"]), d' \
+        "$tmp/out" || fail "json apply shape"
+
+# Usage errors: exit 2.
+for bad in "--ports 0" "--ports 70000" "--ports 443," "--ports x" "--public-if bad/name" "--public-if waytoolonginterfacename" "extra"; do
+        # shellcheck disable=SC2086
+        harden "$ks" $bad
+        expect_rc 2 "usage: $bad"
+done
+
+((failures == 0)) || { echo "$failures failure(s)" >&2; exit 1; }
+echo "harden: all passed"
