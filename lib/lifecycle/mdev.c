@@ -392,8 +392,7 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
         if (vgpu_bdf_normalize(what, bdf) < 0)
                 return vgpu_error_set(err, -EINVAL, "'%s' is neither a UUID nor a PCI address", what);
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
-        char full[4096];
-        if (root_path(full, sizeof(full), path) < 0 || sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) < 0)
+        if (root_read(path, buf, sizeof(buf)) < 0)
                 return vgpu_error_set(err, -ENOENT, "%s: not an NVIDIA vendor-VFIO VF (no %s%s)", bdf, root_prefix(), path);
         if (strcmp(buf, "0") == 0)
                 return idempotent ? 0 : vgpu_error_set(err, -ENOENT, "%s runs no vGPU type", bdf);

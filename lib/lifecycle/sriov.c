@@ -21,10 +21,10 @@
 #include "lifecycle-internal.h"
 
 static int read_uint(const char *bdf, const char *attr, unsigned *ret) {
-        char path[256], full[4096], buf[32];
+        char path[256], buf[32];
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-        int r = root_path(full, sizeof(full), path);
-        if (r < 0 || (r = sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf))) < 0)
+        int r = root_read(path, buf, sizeof(buf));
+        if (r < 0)
                 return r;
         *ret = (unsigned) strtoul(buf, NULL, 10);
         return 0;

@@ -10,7 +10,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,15 +53,17 @@ bool vfio_group_in_use(int group) {
         return used;
 }
 
+/* A file's (or attribute's) current text under the root, to put back on undo; NULL when absent. */
+static char *read_text(const char *path) {
+        char buf[65536];
+        return root_read(path, buf, sizeof(buf)) < 0 ? NULL : strdup(buf);
+}
+
 /* The definition file's current text, to put back on undo; NULL when there is none. */
 static char *read_definition(const char *parent, const char *uuid) {
-        char path[512], full[4096];
+        char path[512];
         snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", parent, uuid);
-        if (root_path(full, sizeof(full), path) < 0)
-                return NULL;
-        char buf[65536];
-        int n = sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf));
-        return n < 0 ? NULL : strdup(buf);
+        return read_text(path);
 }
 
 struct undo {
@@ -108,17 +109,13 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         case VGPU_ACTION_SET_VFS:
                 return lifecycle_set_vfs(a->spec.parent, a->vfs, 0, err);
         case VGPU_ACTION_WRITE_ATTR: {
-                char full[4096], buf[256];
-                if (root_path(full, sizeof(full), a->spec.parent) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
-                        u->old_text = strdup(buf);
+                u->old_text = read_text(a->spec.parent);
                 int r = sysfs_write(a->spec.parent, a->detail);
                 return r < 0 ? vgpu_error_set_errno(err, r, "writing '%s' to %s%s", a->detail, root_prefix(), a->spec.parent) : 1;
         }
         case VGPU_ACTION_SET_POLICY: {
                 /* spec.parent holds the modprobe.d file the policy goes to */
-                char full[4096], buf[4096];
-                if (root_path(full, sizeof(full), a->spec.parent) >= 0 && sysfs_read_at(AT_FDCWD, full, buf, sizeof(buf)) >= 0)
-                        u->old_text = strdup(buf);
+                u->old_text = read_text(a->spec.parent);
                 int r = write_file_atomic(a->spec.parent, a->detail, strlen(a->detail), 0644);
                 return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), a->spec.parent) : 1;
         }

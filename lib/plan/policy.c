@@ -22,7 +22,6 @@
  * fixed share in sysfs, so fixed-share is refused. GVT-g's weights are fixed per type: refused.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +43,8 @@ unsigned nvidia_rmpvmrl(const struct vgpu_config_policy *p) {
 #define AMD_POLICY_FILE "/etc/modprobe.d/gim-vgpuctl.conf"
 
 static int add_policy_action(struct vgpu_plan *plan, size_t *allocated, const char *path, char *content, const char *note) {
-        char full[4096], old[4096];
-        bool same = root_path(full, sizeof(full), path) >= 0 && sysfs_read_at(AT_FDCWD, full, old, sizeof(old)) >= 0 &&
+        char old[4096];
+        bool same = root_read(path, old, sizeof(old)) >= 0 &&
                     strlen(old) + 1 == strlen(content) && strncmp(old, content, strlen(old)) == 0;
         if (same) {
                 free(content);
@@ -92,12 +91,12 @@ static int xe_policy(const struct vgpu_config *cfg, const struct vgpu_config_gpu
         for (unsigned fn = 0; fn <= gpu->total_vfs; fn++) {
                 static const char *const attrs[] = { "exec_quantum_ms", "preempt_timeout_us" };
                 for (size_t k = 0; k < 2; k++) {
-                        char path[256], full[4096], cur[32];
+                        char path[256], cur[32];
                         if (fn == 0)
                                 snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_admin/pf/profile/%s", gpu->bdf, attrs[k]);
                         else
                                 snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_admin/vf%u/profile/%s", gpu->bdf, fn, attrs[k]);
-                        if (root_path(full, sizeof(full), path) < 0 || sysfs_read_at(AT_FDCWD, full, cur, sizeof(cur)) < 0) {
+                        if (root_read(path, cur, sizeof(cur)) < 0) {
                                 if (fn == 0)
                                         return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver xe): no %s%s (the sriov_admin sysfs tree needs Linux 6.19 or newer)",
                                                               cfg->source, cg->line, gpu->bdf, root_prefix(), path);
