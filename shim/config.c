@@ -142,6 +142,7 @@ static void atfork_child(void) {
         proc_failed = false;
         shim_track_reset();
         shim_pools_atfork_child();
+        shim_graphs_atfork_child();
         shim_turn_atfork_child();
 }
 

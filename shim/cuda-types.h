@@ -16,6 +16,7 @@ enum {
         CUDA_ERROR_INVALID_VALUE = 1,
         CUDA_ERROR_OUT_OF_MEMORY = 2,
         CUDA_ERROR_NOT_INITIALIZED = 3,
+        CUDA_ERROR_INVALID_DEVICE = 101,
         CUDA_ERROR_INVALID_CONTEXT = 201,
         CUDA_ERROR_INVALID_HANDLE = 400,
         CUDA_ERROR_NOT_FOUND = 500,
@@ -35,6 +36,9 @@ typedef struct CUfunc_st *CUfunction;
 typedef struct CUgraphExec_st *CUgraphExec;
 typedef struct CUarray_st *CUarray;
 typedef struct CUmemPoolHandle_st *CUmemoryPool;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphNode_st *CUgraphNode;
+typedef struct CUmipmappedArray_st *CUmipmappedArray;
 
 #define CU_STREAM_LEGACY        ((CUstream) 0x1)
 #define CU_STREAM_PER_THREAD    ((CUstream) 0x2)
@@ -118,6 +122,69 @@ typedef struct {
         unsigned int reserved[4];
 } CUDA_ARRAY_MEMORY_REQUIREMENTS;
 
+/* CUmipmappedArray memory requirements use CUDA_ARRAY_MEMORY_REQUIREMENTS too. CUmemorytype and
+ * CUDA_MEMCPY3D_v2 (cuMemcpy3D: the shim clears arrays by copying zeros into them). */
+enum { CU_MEMORYTYPE_HOST = 1, CU_MEMORYTYPE_DEVICE = 2, CU_MEMORYTYPE_ARRAY = 3 };
+typedef struct {
+        size_t srcXInBytes, srcY, srcZ, srcLOD;
+        int srcMemoryType;
+        const void *srcHost;
+        CUdeviceptr srcDevice;
+        CUarray srcArray;
+        void *reserved0;
+        size_t srcPitch, srcHeight;
+        size_t dstXInBytes, dstY, dstZ, dstLOD;
+        int dstMemoryType;
+        void *dstHost;
+        CUdeviceptr dstDevice;
+        CUarray dstArray;
+        void *reserved1;
+        size_t dstPitch, dstHeight;
+        size_t WidthInBytes, Height, Depth;
+} CUDA_MEMCPY3D;
+
+/* Virtual memory management: CUmemAccessDesc, CUmemAccess_flags. */
+enum { CU_MEM_ACCESS_FLAGS_PROT_NONE = 0, CU_MEM_ACCESS_FLAGS_PROT_READ = 1, CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3 };
+typedef struct {
+        CUmemLocation location;
+        int flags;                      /* CUmemAccess_flags */
+} CUmemAccessDesc;
+
+/* Graphs: CUgraphNodeType (the one the shim looks for), CUgraphMem_attribute, instantiate
+ * flags, CUmemPoolProps (88 bytes in every CUDA version: maxSize and usage came out of the
+ * reserved bytes), CUDA_MEM_ALLOC_NODE_PARAMS_v1, CUDA_GRAPH_INSTANTIATE_PARAMS, capture status. */
+enum { CU_GRAPH_NODE_TYPE_MEM_ALLOC = 10, CU_GRAPH_NODE_TYPE_MEM_FREE = 11 };
+enum {
+        CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT = 0,
+        CU_GRAPH_MEM_ATTR_USED_MEM_HIGH = 1,
+        CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT = 2,
+        CU_GRAPH_MEM_ATTR_RESERVED_MEM_HIGH = 3,
+};
+enum { CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH = 1, CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD = 2 };
+typedef struct {
+        int allocType;
+        int handleTypes;
+        CUmemLocation location;
+        void *win32SecurityAttributes;
+        size_t maxSize;
+        unsigned short usage;
+        unsigned char reserved[54];
+} CUmemPoolProps;
+typedef struct {
+        CUmemPoolProps poolProps;
+        const CUmemAccessDesc *accessDescs;
+        size_t accessDescCount;
+        size_t bytesize;
+        CUdeviceptr dptr;
+} CUDA_MEM_ALLOC_NODE_PARAMS;
+typedef struct {
+        cuuint64_t flags;
+        CUstream hUploadStream;
+        CUgraphNode hErrNode_out;
+        int result_out;                 /* CUgraphInstantiateResult */
+} CUDA_GRAPH_INSTANTIATE_PARAMS;
+enum { CU_STREAM_CAPTURE_STATUS_NONE = 0, CU_STREAM_CAPTURE_STATUS_ACTIVE = 1, CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2 };
+
 /* CUlaunchConfig (cuLaunchKernelEx); only hStream is read. */
 typedef struct CUlaunchAttribute_st CUlaunchAttribute;
 typedef struct {
@@ -187,5 +254,29 @@ typedef CUresult (*PFN_cuLaunchKernelEx_v11060)(const CUlaunchConfig *, CUfuncti
 typedef CUresult (*PFN_cuLaunchCooperativeKernel_v9000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                                                         unsigned, unsigned, CUstream, void **);
 typedef CUresult (*PFN_cuGraphLaunch_v10000)(CUgraphExec, CUstream);
+typedef CUresult (*PFN_cuGraphUpload_v11010)(CUgraphExec, CUstream);
+typedef CUresult (*PFN_cuGraphInstantiate_v11000)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t);
+typedef CUresult (*PFN_cuGraphInstantiateWithFlags_v11040)(CUgraphExec *, CUgraph, unsigned long long);
+typedef CUresult (*PFN_cuGraphInstantiateWithParams_v12000)(CUgraphExec *, CUgraph, CUDA_GRAPH_INSTANTIATE_PARAMS *);
+typedef CUresult (*PFN_cuGraphExecDestroy_v10000)(CUgraphExec);
+typedef CUresult (*PFN_cuGraphGetNodes_v10000)(CUgraph, CUgraphNode *, size_t *);
+typedef CUresult (*PFN_cuGraphNodeGetType_v10000)(CUgraphNode, int *);
+typedef CUresult (*PFN_cuGraphMemAllocNodeGetParams_v11040)(CUgraphNode, CUDA_MEM_ALLOC_NODE_PARAMS *);
+typedef CUresult (*PFN_cuDeviceGetGraphMemAttribute_v11040)(CUdevice, int, void *);
+typedef CUresult (*PFN_cuDeviceGraphMemTrim_v11040)(CUdevice);
+typedef CUresult (*PFN_cuStreamIsCapturing_v10000)(CUstream, int *);
+typedef CUresult (*PFN_cuDeviceGetPCIBusId_v4010)(char *, int, CUdevice);
+typedef CUresult (*PFN_cuMemAddressReserve_v10020)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+typedef CUresult (*PFN_cuMemAddressFree_v10020)(CUdeviceptr, size_t);
+typedef CUresult (*PFN_cuMemMap_v10020)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long);
+typedef CUresult (*PFN_cuMemUnmap_v10020)(CUdeviceptr, size_t);
+typedef CUresult (*PFN_cuMemSetAccess_v10020)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
+typedef CUresult (*PFN_cuArray3DGetDescriptor_v3020)(CUDA_ARRAY3D_DESCRIPTOR *, CUarray);
+typedef CUresult (*PFN_cuMemcpy3D_v3020)(const CUDA_MEMCPY3D *);
+typedef CUresult (*PFN_cuMipmappedArrayCreate_v5000)(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *, unsigned int);
+typedef CUresult (*PFN_cuMipmappedArrayDestroy_v5000)(CUmipmappedArray);
+typedef CUresult (*PFN_cuMipmappedArrayGetLevel_v5000)(CUarray *, CUmipmappedArray, unsigned int);
+typedef CUresult (*PFN_cuMipmappedArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *, CUmipmappedArray,
+                                                                     CUdevice);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo)(nvmlDevice_t, nvmlMemory_t *);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo_v2)(nvmlDevice_t, nvmlMemory_v2_t *);

@@ -4,7 +4,7 @@
  * cuLaunchKernel, cuLaunchKernelEx, cuLaunchCooperativeKernel and cuGraphLaunch, each in its
  * legacy and per-thread-default-stream (_ptsz) ABI. A graph is one launch however many kernels
  * it holds; its GPU time is measured like any other work of the turn, so graphs cannot escape
- * the shares. Also cuStreamDestroy_v2, so that a measurement never uses a dead stream handle.
+ * the shares, and its allocation nodes cannot escape the quota (graph.c). Also cuStreamDestroy_v2, so that a measurement never uses a dead stream handle.
  */
 #include "shim.h"
 
@@ -80,11 +80,18 @@ CUresult shim_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned
 }
 SHIM_EXPORT(cuLaunchCooperativeKernel_ptsz);
 
+/* A graph's allocation nodes are backed at launch: reserved before, settled after (graph.c). */
 static CUresult graph_launch(enum shim_fn fn, bool per_thread, CUgraphExec g, CUstream s) {
         shim_pfn_cuGraphLaunch real = (shim_pfn_cuGraphLaunch) shim_real_get(fn);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
-        return GATED(per_thread, s, real(g, s));
+        uint64_t token;
+        CUresult r = shim_graph_before(g, &token);
+        if (r != CUDA_SUCCESS)
+                return r;
+        r = GATED(per_thread, s, real(g, s));
+        shim_graph_after(g, token, r);
+        return r;
 }
 
 CUresult shim_cuGraphLaunch(CUgraphExec g, CUstream s) {

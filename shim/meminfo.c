@@ -17,6 +17,7 @@ static bool limited(void) {
 static uint64_t slice_used(void) {
         vgpu_slice_reclaim_dead(shim.slice);
         shim_pools_sync();
+        shim_graphs_sync();
         return atomic_load(&shim.slice->used);
 }
 

@@ -7,18 +7,19 @@
  *
  * Covered here: cuMemAlloc_v2, cuMemAllocPitch_v2, cuMemAllocManaged, cuMemFree_v2,
  * cuMemCreate / cuMemRelease (physical handles on a device; reservations and mappings are not
- * memory) and CUDA arrays (charged by their memory requirements where the driver reports them).
+ * memory) and CUDA arrays and mipmapped arrays (charged by their memory requirements where the
+ * driver reports them). Allocations on a GPU that is not the slice's are refused (device.c).
  * Pools are in pool.c, reporting (cuMemGetInfo, NVML) in meminfo.c, scrubbing in scrub.c.
  */
 #include "shim.h"
 
-CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged) {
+CUresult shim_charge_dev(CUdevice dev, uint64_t bytes, uint64_t *ret_charged) {
         if (shim.mode == SHIM_OFF) {
                 *ret_charged = 0;
                 return CUDA_SUCCESS;
         }
         struct vgpu_slice_proc *p = shim_proc();
-        if (!p)
+        if (!p || shim_device_check(dev) != CUDA_SUCCESS)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         uint64_t n = vgpu_slice_round(shim.slice, bytes);
         int r = vgpu_slice_charge(shim.slice, p, n);
@@ -28,6 +29,7 @@ CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged) {
                 r = vgpu_slice_charge(shim.slice, p, n);
         if (r == -EDQUOT) {
                 shim_pools_trim();
+                shim_graphs_trim();
                 r = vgpu_slice_charge(shim.slice, p, n);
         }
         if (r < 0) {
@@ -72,15 +74,21 @@ static CUcontext current_ctx(void) {
 }
 
 /* Remember an allocation; if we cannot, undo it rather than leave a charge we cannot return. */
-static CUresult track(enum shim_space space, uint64_t key, enum shim_alloc_kind kind, uint64_t charged,
-                      uint64_t bytes) {
+static CUresult track_on(enum shim_space space, uint64_t key, enum shim_alloc_kind kind, uint64_t charged,
+                         uint64_t bytes, CUdevice dev) {
         if (shim.mode == SHIM_OFF)
                 return CUDA_SUCCESS;
         shim_register_exit();
         struct shim_alloc a = {
                 .space = space, .key = key, .kind = kind, .charged = charged, .bytes = bytes, .ctx = current_ctx(),
+                .dev = dev,
         };
         return shim_track_add(&a) < 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+}
+
+static CUresult track(enum shim_space space, uint64_t key, enum shim_alloc_kind kind, uint64_t charged,
+                      uint64_t bytes) {
+        return track_on(space, key, kind, charged, bytes, -1);
 }
 
 static CUresult alloc_linear(CUdeviceptr *dptr, size_t bytesize, enum shim_alloc_kind kind, bool charge,
@@ -182,8 +190,9 @@ CUresult shim_cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, con
         /* Only device memory counts; host (and host NUMA) locations are the host's. */
         if (!handle || !prop || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
                 return real(handle, size, prop, flags);
+        /* Charged to the device it is created on, which need not be the current context's. */
         uint64_t charged = 0;
-        CUresult r = shim_charge(size, &charged);
+        CUresult r = shim_charge_dev(prop->location.id, size, &charged);
         if (r != CUDA_SUCCESS)
                 return r;
         r = real(handle, size, prop, flags);
@@ -191,8 +200,8 @@ CUresult shim_cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, con
                 shim_uncharge(charged);
                 return r;
         }
-        /* Not scrubbed by the shim: a handle has no address until the application maps it. */
-        r = track(SPACE_HANDLE, *handle, ALLOC_HANDLE, charged, 0);
+        /* Scrubbed through a mapping of our own when released (scrub-opaque.c). */
+        r = track_on(SPACE_HANDLE, *handle, ALLOC_HANDLE, charged, size, prop->location.id);
         if (r != CUDA_SUCCESS) {
                 REAL(cuMemRelease)(*handle);
                 shim_uncharge(charged);
@@ -208,6 +217,8 @@ CUresult shim_cuMemRelease(CUmemGenericAllocationHandle handle) {
         struct shim_alloc a;
         if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_HANDLE, handle, &a))
                 return real(handle);
+        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+                shim_scrub_handle(handle, a.bytes, a.dev);
         CUresult r = real(handle);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
                 shim_uncharge(a.charged);
@@ -253,7 +264,7 @@ static CUresult array_settle(CUarray array, uint64_t *charged) {
 }
 
 /* The driver's answer r for an array reserved with `charged`: settle, track, or undo. Arrays
- * are not scrubbed by the shim (no linear address to memset). */
+ * are scrubbed by copying zeros into them (scrub-opaque.c). */
 static CUresult array_finish(CUresult r, CUarray *array, uint64_t charged) {
         if (r != CUDA_SUCCESS) {
                 shim_uncharge(charged);
@@ -304,9 +315,63 @@ CUresult shim_cuArrayDestroy(CUarray array) {
         struct shim_alloc a;
         if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_ARRAY, (uint64_t) (uintptr_t) array, &a))
                 return real(array);
+        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+                shim_scrub_array(array);
         CUresult r = real(array);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
                 shim_uncharge(a.charged);
         return r;
 }
 SHIM_EXPORT(cuArrayDestroy);
+
+/* Mipmapped arrays: every level is an array, level k a 2^k-th of level 0 in each dimension (at
+ * least 1); reserved by that estimate, settled to the driver's requirement. */
+CUresult shim_cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels) {
+        shim_pfn_cuMipmappedArrayCreate real = REAL(cuMipmappedArrayCreate);
+        if (!real)
+                return CUDA_ERROR_NOT_INITIALIZED;
+        if (!m || !d || levels == 0 || levels > 32)
+                return real(m, d, levels);
+        uint64_t estimate = 0, charged = 0;
+        for (unsigned k = 0; k < levels; k++)
+                estimate += array_estimate(d->Width >> k ? d->Width >> k : 1, d->Height >> k ? d->Height >> k : 1,
+                                           d->Depth > 1 ? (d->Depth >> k ? d->Depth >> k : 1) : d->Depth, d->Format,
+                                           d->NumChannels);
+        CUresult r = shim_charge(estimate, &charged);
+        if (r != CUDA_SUCCESS)
+                return r;
+        r = real(m, d, levels);
+        if (r != CUDA_SUCCESS) {
+                shim_uncharge(charged);
+                return r;
+        }
+        shim_pfn_cuMipmappedArrayGetMemoryRequirements req = REAL(cuMipmappedArrayGetMemoryRequirements);
+        CUdevice dev = shim_current_device();
+        CUDA_ARRAY_MEMORY_REQUIREMENTS mr = {};
+        if (req && dev >= 0 && req(&mr, *m, dev) == CUDA_SUCCESS && mr.size)
+                r = settle(&charged, mr.size);
+        if (r == CUDA_SUCCESS)
+                r = track(SPACE_MIPMAP, (uint64_t) (uintptr_t) *m, ALLOC_MIPMAP, charged, levels);
+        if (r != CUDA_SUCCESS) {
+                REAL(cuMipmappedArrayDestroy)(*m);
+                shim_uncharge(charged);
+        }
+        return r;
+}
+SHIM_EXPORT(cuMipmappedArrayCreate);
+
+CUresult shim_cuMipmappedArrayDestroy(CUmipmappedArray m) {
+        shim_pfn_cuMipmappedArrayDestroy real = REAL(cuMipmappedArrayDestroy);
+        if (!real)
+                return CUDA_ERROR_NOT_INITIALIZED;
+        struct shim_alloc a;
+        if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_MIPMAP, (uint64_t) (uintptr_t) m, &a))
+                return real(m);
+        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+                shim_scrub_mipmap(m, (unsigned) a.bytes);
+        CUresult r = real(m);
+        if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
+                shim_uncharge(a.charged);
+        return r;
+}
+SHIM_EXPORT(cuMipmappedArrayDestroy);

@@ -110,10 +110,20 @@ static CUresult reserve(struct pool_rec *rec, uint64_t n, uint64_t *ret_charged)
         return shim_charge(n, ret_charged);
 }
 
+/* An allocation captured into a graph takes no memory now: it becomes an allocation node, backed
+ * (and charged, graph.c) when the graph is launched. */
+static bool capturing(CUstream stream, enum shim_fn fn) {
+        bool per_thread = fn == FN_cuMemAllocAsync_ptsz || fn == FN_cuMemAllocFromPoolAsync_ptsz;
+        shim_pfn_cuStreamIsCapturing is =
+                (shim_pfn_cuStreamIsCapturing) shim_real_get(per_thread ? FN_cuStreamIsCapturing_ptsz : FN_cuStreamIsCapturing);
+        int status = CU_STREAM_CAPTURE_STATUS_NONE;
+        return is && is(stream, &status) == CUDA_SUCCESS && status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 /* One stream-ordered allocation; pool NULL: the device's current pool. call does the real work. */
 static CUresult alloc_async(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUstream stream,
                             CUresult (*call)(CUdeviceptr *, size_t, CUmemoryPool, CUstream, enum shim_fn), enum shim_fn fn) {
-        if (shim.mode == SHIM_OFF || !dptr)
+        if (shim.mode == SHIM_OFF || !dptr || capturing(stream, fn))
                 return call(dptr, n, pool, stream, fn);
         pools_lock();
         struct pool_rec *rec = NULL;

@@ -8,8 +8,9 @@
  *   on-exit   only teardown / exit clear (frameworks with caching allocators rarely free before
  *             that); async frees are still cleared, see pool.c;
  *   off       nothing.
- * Not cleared by the shim: cuMemCreate handles and arrays (no linear address of ours to memset),
- * and memory of a process killed with SIGKILL (it runs no code; the driver frees it).
+ * cuMemCreate handles and arrays are cleared the same way, by the means of scrub-opaque.c. Not
+ * cleared by the shim: memory of a process killed with SIGKILL (it runs no code; the driver
+ * frees it).
  */
 #include "shim.h"
 
@@ -44,11 +45,11 @@ static bool in_current(struct release *rel, CUcontext ctx) {
 
 static void release_one(const struct shim_alloc *a, void *userdata) {
         struct release *rel = userdata;
-        bool linear = a->kind == ALLOC_LINEAR || a->kind == ALLOC_MANAGED || a->kind == ALLOC_ASYNC;
-        if (rel->scrub && linear && a->bytes) {
+        bool opaque = a->kind == ALLOC_ARRAY || a->kind == ALLOC_MIPMAP;
+        if (rel->scrub && (opaque || a->bytes)) {
                 bool push = !in_current(rel, a->ctx);
                 if (!push || REAL(cuCtxPushCurrent_v2)(a->ctx) == CUDA_SUCCESS) {
-                        shim_scrub(a->key, a->bytes, false, NULL);
+                        shim_scrub_alloc(a);
                         unsigned i;
                         for (i = 0; i < rel->n_ctxs && rel->ctxs[i] != a->ctx; i++)
                                 ;

@@ -77,6 +77,38 @@ enum { PROBE_N, PROBE_L, PROBE_P, PROBE_NV };
           PFN_cuLaunchCooperativeKernel_v9000)                                                                  \
         X(cuGraphLaunch, cuGraphLaunch, 10000, L, W, PFN_cuGraphLaunch_v10000)                                  \
         X(cuGraphLaunch_ptsz, cuGraphLaunch, 10000, P, W, PFN_cuGraphLaunch_v10000)                             \
+        X(cuGraphUpload, cuGraphUpload, 11010, L, W, PFN_cuGraphUpload_v11010)                                  \
+        X(cuGraphUpload_ptsz, cuGraphUpload, 11010, P, W, PFN_cuGraphUpload_v11010)                             \
+        X(cuGraphInstantiate_v2, cuGraphInstantiate, 11000, N, W, PFN_cuGraphInstantiate_v11000)                \
+        X(cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, 11040, N, W,                                \
+          PFN_cuGraphInstantiateWithFlags_v11040)                                                               \
+        X(cuGraphInstantiateWithParams, cuGraphInstantiateWithParams, 12000, L, W,                              \
+          PFN_cuGraphInstantiateWithParams_v12000)                                                              \
+        X(cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams, 12000, P, W,                         \
+          PFN_cuGraphInstantiateWithParams_v12000)                                                              \
+        X(cuGraphExecDestroy, cuGraphExecDestroy, 10000, N, W, PFN_cuGraphExecDestroy_v10000)                   \
+        X(cuDeviceGraphMemTrim, cuDeviceGraphMemTrim, 11040, N, W, PFN_cuDeviceGraphMemTrim_v11040)             \
+        X(cuDeviceGetGraphMemAttribute, cuDeviceGetGraphMemAttribute, 11040, N, R,                              \
+          PFN_cuDeviceGetGraphMemAttribute_v11040)                                                              \
+        X(cuGraphGetNodes, cuGraphGetNodes, 10000, N, R, PFN_cuGraphGetNodes_v10000)                            \
+        X(cuGraphNodeGetType, cuGraphNodeGetType, 10000, N, R, PFN_cuGraphNodeGetType_v10000)                   \
+        X(cuGraphMemAllocNodeGetParams, cuGraphMemAllocNodeGetParams, 11040, N, R,                              \
+          PFN_cuGraphMemAllocNodeGetParams_v11040)                                                              \
+        X(cuStreamIsCapturing, cuStreamIsCapturing, 10000, L, R, PFN_cuStreamIsCapturing_v10000)                \
+        X(cuStreamIsCapturing_ptsz, cuStreamIsCapturing, 10000, P, R, PFN_cuStreamIsCapturing_v10000)           \
+        X(cuDeviceGetPCIBusId, cuDeviceGetPCIBusId, 4010, N, R, PFN_cuDeviceGetPCIBusId_v4010)                  \
+        X(cuMemAddressReserve, cuMemAddressReserve, 10020, N, R, PFN_cuMemAddressReserve_v10020)                \
+        X(cuMemAddressFree, cuMemAddressFree, 10020, N, R, PFN_cuMemAddressFree_v10020)                         \
+        X(cuMemMap, cuMemMap, 10020, N, R, PFN_cuMemMap_v10020)                                                 \
+        X(cuMemUnmap, cuMemUnmap, 10020, N, R, PFN_cuMemUnmap_v10020)                                           \
+        X(cuMemSetAccess, cuMemSetAccess, 10020, N, R, PFN_cuMemSetAccess_v10020)                               \
+        X(cuArray3DGetDescriptor_v2, cuArray3DGetDescriptor, 3020, N, R, PFN_cuArray3DGetDescriptor_v3020)      \
+        X(cuMemcpy3D_v2, cuMemcpy3D, 3020, L, R, PFN_cuMemcpy3D_v3020)                                          \
+        X(cuMipmappedArrayCreate, cuMipmappedArrayCreate, 5000, N, W, PFN_cuMipmappedArrayCreate_v5000)         \
+        X(cuMipmappedArrayDestroy, cuMipmappedArrayDestroy, 5000, N, W, PFN_cuMipmappedArrayDestroy_v5000)      \
+        X(cuMipmappedArrayGetLevel, cuMipmappedArrayGetLevel, 5000, N, R, PFN_cuMipmappedArrayGetLevel_v5000)   \
+        X(cuMipmappedArrayGetMemoryRequirements, cuMipmappedArrayGetMemoryRequirements, 11060, N, R,            \
+          PFN_cuMipmappedArrayGetMemoryRequirements_v11060)                                                     \
         X(nvmlDeviceGetMemoryInfo, nvmlDeviceGetMemoryInfo, 0, NV, W, PFN_nvmlDeviceGetMemoryInfo)              \
         X(nvmlDeviceGetMemoryInfo_v2, nvmlDeviceGetMemoryInfo_v2, 0, NV, W, PFN_nvmlDeviceGetMemoryInfo_v2)
 
@@ -136,15 +168,16 @@ struct vgpu_slice_proc *shim_proc(void);
 void shim_register_exit(void);
 
 /* ---- alloc-track.c: this process's live allocations ---- */
-enum shim_space { SPACE_PTR, SPACE_HANDLE, SPACE_ARRAY };
-enum shim_alloc_kind { ALLOC_LINEAR, ALLOC_MANAGED, ALLOC_ASYNC, ALLOC_HANDLE, ALLOC_ARRAY };
+enum shim_space { SPACE_PTR, SPACE_HANDLE, SPACE_ARRAY, SPACE_MIPMAP };
+enum shim_alloc_kind { ALLOC_LINEAR, ALLOC_MANAGED, ALLOC_ASYNC, ALLOC_HANDLE, ALLOC_ARRAY, ALLOC_MIPMAP };
 struct shim_alloc {
         enum shim_space space;
-        uint64_t key;           /* device pointer, handle or CUarray */
+        uint64_t key;           /* device pointer, handle, CUarray or CUmipmappedArray */
         enum shim_alloc_kind kind;
         uint64_t charged;       /* bytes charged to the slice for it */
-        uint64_t bytes;         /* extent to scrub (0: cannot be scrubbed by memset) */
+        uint64_t bytes;         /* extent to scrub: bytes (linear, handle), mipmap levels (mipmap) */
         CUcontext ctx;
+        CUdevice dev;           /* the handle's device (handles only) */
 };
 int shim_track_add(const struct shim_alloc *a);
 bool shim_track_take(enum shim_space space, uint64_t key, struct shim_alloc *ret);
@@ -152,9 +185,21 @@ bool shim_track_take(enum shim_space space, uint64_t key, struct shim_alloc *ret
 void shim_track_drain(CUcontext ctx, void (*fn)(const struct shim_alloc *a, void *userdata), void *userdata);
 void shim_track_reset(void);
 
+/* ---- device.c: which GPU is the slice's ---- */
+#define SHIM_DEV_CURRENT (-1)
+/* The device of the calling thread's current context, or -1 without one. */
+CUdevice shim_current_device(void);
+/* CUDA_SUCCESS when dev (SHIM_DEV_CURRENT: the current one) is the slice's GPU, or when no
+ * slice is configured; CUDA_ERROR_OUT_OF_MEMORY (and one log line per device) otherwise. */
+CUresult shim_device_check(CUdevice dev);
+
 /* ---- memory.c ---- */
-/* Reserve bytes (not rounded yet) for the process: 0 or CUDA_ERROR_OUT_OF_MEMORY. */
-CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged);
+/* Reserve bytes (not rounded yet) for the process on device dev (SHIM_DEV_CURRENT: the current
+ * context's): 0 or CUDA_ERROR_OUT_OF_MEMORY, also for a device that is not the slice's. */
+CUresult shim_charge_dev(CUdevice dev, uint64_t bytes, uint64_t *ret_charged);
+static inline CUresult shim_charge(uint64_t bytes, uint64_t *ret_charged) {
+        return shim_charge_dev(SHIM_DEV_CURRENT, bytes, ret_charged);
+}
 void shim_uncharge(uint64_t charged);
 
 /* ---- pool.c ---- */
@@ -164,9 +209,28 @@ void shim_pools_sync(void);
 void shim_pools_trim(void);
 void shim_pools_atfork_child(void);
 
+/* ---- graph.c: the device's graph memory pool (cuGraphAddMemAllocNode, captured allocations) ---- */
+/* Give the graph pools' unused memory back to the device (before refusing an allocation). */
+void shim_graphs_trim(void);
+/* Bring the graph pools' charges in line with their reserved size. */
+void shim_graphs_sync(void);
+/* Before / after launching or uploading exec: 0 or CUDA_ERROR_OUT_OF_MEMORY; *ret_token for after. */
+CUresult shim_graph_before(CUgraphExec exec, uint64_t *ret_token);
+void shim_graph_after(CUgraphExec exec, uint64_t token, CUresult r);
+void shim_graphs_atfork_child(void);
+
 /* ---- scrub.c ---- */
 /* Clear [ptr, ptr+bytes) before it is released (synchronously, or on stream when async). */
 void shim_scrub(CUdeviceptr ptr, uint64_t bytes, bool async, CUstream stream);
+
+/* ---- scrub-opaque.c: memory without a linear address of ours ---- */
+/* Clear a cuMemCreate handle of `bytes` on dev through a temporary mapping (synchronous). */
+void shim_scrub_handle(CUmemGenericAllocationHandle h, uint64_t bytes, CUdevice dev);
+/* Clear every element of an array / of every level of a mipmapped array (synchronous). */
+void shim_scrub_array(CUarray a);
+void shim_scrub_mipmap(CUmipmappedArray m, unsigned levels);
+/* Scrub a tracked allocation of any kind per its kind (linear ones with cuMemsetD8). */
+void shim_scrub_alloc(const struct shim_alloc *a);
 /* Scrub (per policy) and uncharge every tracked allocation of ctx (NULL: all): teardown, exit. */
 void shim_release_all(CUcontext ctx);
 

@@ -25,11 +25,12 @@ def check_build():
             sys.exit(f"bench/gpu: {p} missing: run `meson setup build && ninja -C build` first")
 
 
-def make_region(slices, quantum_ms=None):
-    """Create a region with slices [{name, memory, policy, weight, scrub, overhead, granularity}]."""
+def make_region(slices, quantum_ms=None, bdf=None):
+    """Create a region with slices [{name, memory, policy, weight, scrub, overhead, granularity}],
+    of the GPU at PCI address bdf (None: the first GPU each process allocates on)."""
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     path = os.path.join(base, f"vgpu-bench-{os.getpid()}-{time.monotonic_ns()}")
-    args = [ADMIN, "create", path] + ([str(quantum_ms)] if quantum_ms else [])
+    args = [ADMIN, "create", path] + ([str(quantum_ms or 0)] if quantum_ms or bdf else []) + ([bdf] if bdf else [])
     subprocess.run(args, check=True)
     for s in slices:
         subprocess.run([ADMIN, "add", path, s["name"], str(s.get("memory", 0)), s.get("policy", "best-effort"),

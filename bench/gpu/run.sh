@@ -3,7 +3,7 @@
 # run.sh — the software-slice benchmarks on a machine with an NVIDIA GPU (never in CI): builds
 # the shim if needed, runs quota, shares, overhead and scrub (or the ones named), and ends with
 # every RESULT line, PASS / FAIL against the targets of issue 5. About 10 minutes on an H100.
-#   bench/gpu/run.sh [quota] [shares] [overhead] [scrub]
+#   bench/gpu/run.sh [quota] [shares] [overhead] [scrub] [graphs]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export BUILD=${BUILD:-build}
@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,virtualization_mode --fo
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 
 parts=("$@")
-[[ ${#parts[@]} -gt 0 ]] || parts=(quota shares overhead scrub)
+[[ ${#parts[@]} -gt 0 ]] || parts=(quota shares overhead scrub graphs)
 log=$(mktemp)
 for p in "${parts[@]}"; do
         echo "== $p"

@@ -13,10 +13,13 @@
  *     cuLaunchKernel_ptsz addresses that differ from what dlsym gives for the same ABI.
  * Each call records its ABI name (fakecu_last_call) so a test sees which variant ran.
  * Kernels: cuModuleGetFunction(.., "busy") gives a kernel whose first parameter is a uint64_t
- * of nanoseconds it holds the engine; fakecu_graph_busy makes a graph doing the same.
+ * of nanoseconds it holds the engine. Devices: $FAKE_CUDA_DEVICES (default 1), one primary
+ * context each, on PCI bus N of domain 0; they share one memory. Graphs are in fake-graph.c.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +44,7 @@ uint64_t fakecu_device_used(void) {
 struct CUctx_st {
         int dev;
 };
-static struct CUctx_st primary;
+static struct CUctx_st primary[FAKE_DEVICES_MAX] = { { 0 }, { 1 }, { 2 }, { 3 } };
 static _Atomic int primary_refs;
 static __thread CUcontext current;
 static __thread CUcontext stack[8];
@@ -57,15 +60,41 @@ CUresult cuDriverGetVersion(int *v) {
         return CUDA_SUCCESS;
 }
 
+int fake_device_count(void) {
+        const char *s = getenv("FAKE_CUDA_DEVICES");
+        int n = s ? atoi(s) : 1;
+        return n < 1 ? 1 : n > FAKE_DEVICES_MAX ? FAKE_DEVICES_MAX : n;
+}
+
 CUresult cuDeviceGetCount(int *n) {
-        *n = 1;
+        *n = fake_device_count();
         return CUDA_SUCCESS;
 }
 
 CUresult cuDeviceGet(CUdevice *dev, int ordinal) {
-        if (ordinal != 0)
+        if (ordinal < 0 || ordinal >= fake_device_count())
+                return CUDA_ERROR_INVALID_DEVICE;
+        *dev = ordinal;
+        return CUDA_SUCCESS;
+}
+
+/* Device d sits on bus d of domain 0: 0000:00:00.0, 0000:01:00.0, ... (upper case, like the
+ * driver), or where $FAKE_CUDA_BUSIDS ("0000:3b:00.0,0000:5e:00.0") puts it: tests that make a
+ * slice on a fixture host's GPU place the fake device at that GPU's address, as on a real host. */
+CUresult cuDeviceGetPCIBusId(char *bus_id, int len, CUdevice dev) {
+        if (!bus_id || len < 13 || dev < 0 || dev >= fake_device_count())
                 return CUDA_ERROR_INVALID_VALUE;
-        *dev = 0;
+        const char *ids = getenv("FAKE_CUDA_BUSIDS");
+        for (int i = 0; ids && *ids && i < dev; i++)
+                ids = strchr(ids, ',') ? strchr(ids, ',') + 1 : "";
+        if (ids && *ids) {
+                int n = 0;
+                for (; ids[n] && ids[n] != ',' && n < len - 1; n++)
+                        bus_id[n] = (char) toupper((unsigned char) ids[n]);
+                bus_id[n] = '\0';
+                return CUDA_SUCCESS;
+        }
+        snprintf(bus_id, (size_t) len, "0000:%02X:00.0", (unsigned) dev);
         return CUDA_SUCCESS;
 }
 
@@ -83,9 +112,10 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
 }
 
 CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
-        (void) dev;
+        if (dev < 0 || dev >= fake_device_count())
+                return CUDA_ERROR_INVALID_DEVICE;
         atomic_fetch_add(&primary_refs, 1);
-        *ctx = &primary;
+        *ctx = &primary[dev];
         return CUDA_SUCCESS;
 }
 
@@ -116,8 +146,12 @@ CUresult cuCtxGetCurrent(CUcontext *ctx) {
 CUresult cuCtxGetDevice(CUdevice *dev) {
         if (!current)
                 return CUDA_ERROR_INVALID_CONTEXT;
-        *dev = 0;
+        *dev = current->dev;
         return CUDA_SUCCESS;
+}
+
+int fake_current_device(void) {
+        return current ? current->dev : -1;
 }
 
 CUresult cuCtxSynchronize(void) {
@@ -153,14 +187,8 @@ CUresult cuCtxDestroy_v2(CUcontext ctx) {
 
 /* ---- streams, events, kernels ---- */
 
-struct CUstream_st {
-        int id;
-};
 struct CUfunc_st {
         const char *name;
-};
-struct CUgraphExec_st {
-        uint64_t ns;
 };
 static struct CUfunc_st busy_kernel = { "busy" };
 
@@ -246,10 +274,14 @@ static uint64_t kernel_ns(CUfunction f, void **params) {
 
 CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shmem, CUstream s, void **params, void **extra) {
-        (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) s, (void) extra;
+        (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) extra;
         LAST("cuLaunchKernel");
         if (!f)
                 return CUDA_ERROR_INVALID_HANDLE;
+        if (fake_capturing(s)) {
+                fake_capture_kernel(s, kernel_ns(f, params));
+                return CUDA_SUCCESS;
+        }
         fake_queue_kernel(kernel_ns(f, params));
         return CUDA_SUCCESS;
 }
@@ -297,33 +329,5 @@ CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, 
         (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) s;
         LAST("cuLaunchCooperativeKernel_ptsz");
         fake_queue_kernel(kernel_ns(f, params));
-        return CUDA_SUCCESS;
-}
-
-CUresult fakecu_graph_busy(CUgraphExec *ret, uint64_t ns) {
-        struct CUgraphExec_st *g = malloc(sizeof(*g));
-        if (!g)
-                return CUDA_ERROR_OUT_OF_MEMORY;
-        g->ns = ns;
-        *ret = g;
-        return CUDA_SUCCESS;
-}
-
-CUresult cuGraphExecDestroy(CUgraphExec g) {
-        free(g);
-        return CUDA_SUCCESS;
-}
-
-CUresult cuGraphLaunch(CUgraphExec g, CUstream s) {
-        (void) s;
-        LAST("cuGraphLaunch");
-        fake_queue_kernel(g->ns);
-        return CUDA_SUCCESS;
-}
-
-CUresult cuGraphLaunch_ptsz(CUgraphExec g, CUstream s) {
-        (void) s;
-        LAST("cuGraphLaunch_ptsz");
-        fake_queue_kernel(g->ns);
         return CUDA_SUCCESS;
 }

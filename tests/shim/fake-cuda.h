@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fake-cuda.h — the CUDA driver entry points the fake libcuda.so.1 implements, with the ABI of
- * NVIDIA's cuda.h (exact versioned symbol names), shared by its three files: fake-cuda.c
- * (contexts, streams, events, launches), fake-memory.c and fake-resolve.c (cuGetProcAddress).
+ * NVIDIA's cuda.h (exact versioned symbol names), shared by its files: fake-cuda.c (devices,
+ * contexts, streams, events, launches), fake-memory.c, fake-vmm.c (mappings of handles),
+ * fake-graph.c (graphs, capture, graph memory) and fake-resolve.c (cuGetProcAddress).
  */
 #pragma once
 
@@ -49,6 +50,27 @@ CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, 
 CUresult cuGraphExecDestroy(CUgraphExec g);
 CUresult cuGraphLaunch(CUgraphExec g, CUstream s);
 CUresult cuGraphLaunch_ptsz(CUgraphExec g, CUstream s);
+CUresult cuGraphUpload(CUgraphExec g, CUstream s);
+CUresult cuGraphUpload_ptsz(CUgraphExec g, CUstream s);
+CUresult cuGraphCreate(CUgraph *g, unsigned flags);
+CUresult cuGraphDestroy(CUgraph g);
+CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t n_deps,
+                                CUDA_MEM_ALLOC_NODE_PARAMS *p);
+CUresult cuGraphAddMemFreeNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t n_deps, CUdeviceptr p);
+CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n);
+CUresult cuGraphNodeGetType(CUgraphNode node, int *type);
+CUresult cuGraphMemAllocNodeGetParams(CUgraphNode node, CUDA_MEM_ALLOC_NODE_PARAMS *p);
+CUresult cuGraphInstantiateWithFlags(CUgraphExec *e, CUgraph g, unsigned long long flags);
+CUresult cuGraphInstantiate_v2(CUgraphExec *e, CUgraph g, CUgraphNode *err, char *log, size_t size);
+CUresult cuGraphInstantiateWithParams(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p);
+CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p);
+CUresult cuDeviceGetGraphMemAttribute(CUdevice dev, int attr, void *value);
+CUresult cuDeviceGraphMemTrim(CUdevice dev);
+CUresult cuStreamBeginCapture_v2(CUstream s, int mode);
+CUresult cuStreamEndCapture(CUstream s, CUgraph *g);
+CUresult cuStreamIsCapturing(CUstream s, int *status);
+CUresult cuStreamIsCapturing_ptsz(CUstream s, int *status);
+CUresult cuDeviceGetPCIBusId(char *bus_id, int len, CUdevice dev);
 
 CUresult cuMemAlloc(unsigned int *dptr, unsigned int bytesize);         /* v1, 32-bit */
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize);
@@ -78,6 +100,17 @@ CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d);
 CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d);
 CUresult cuArrayDestroy(CUarray a);
 CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUarray a, CUdevice dev);
+CUresult cuArray3DGetDescriptor_v2(CUDA_ARRAY3D_DESCRIPTOR *d, CUarray a);
+CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *c);
+CUresult cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels);
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray m);
+CUresult cuMipmappedArrayGetLevel(CUarray *a, CUmipmappedArray m, unsigned int level);
+CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m, CUdevice dev);
+CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
+CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
+CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags);
+CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);
+CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count);
 
 CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
 CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,

@@ -276,6 +276,7 @@ uint64_t fake_gpu_mem_used(void) {
 }
 
 void *fake_gpu_host(CUdeviceptr p, uint64_t n) {
+        p = fake_vmm_translate(p);
         if (!gpu || p < FAKE_DPTR_BASE)
                 return NULL;
         uint64_t off = p - FAKE_DPTR_BASE;

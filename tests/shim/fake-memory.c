@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fake-memory.c — device memory calls of the fake driver: linear, pitched and managed
- * allocations, physical handles, CUDA arrays (whose memory requirement is rounded up to 64 KiB,
- * more than a naive width x height estimate, as on real hardware), stream-ordered allocations
- * from a pool that rounds its reservations up to 2 MiB and keeps freed blocks until trimmed, and
- * memset / memcpy. Every memset counts in the statistics (tests write with memcpy, so memsets
+ * allocations, physical handles (mappings in fake-vmm.c), CUDA arrays and mipmapped arrays
+ * (whose memory requirement is rounded up to 64 KiB, more than a naive width x height estimate,
+ * as on real hardware), stream-ordered allocations from a pool that rounds its reservations up
+ * to 2 MiB and keeps freed blocks until trimmed (also the devices' graph memory pools,
+ * fake-graph.c; allocations on a capturing stream become graph nodes), and memset / memcpy. Every memset counts in the statistics (tests write with memcpy, so memsets
  * are the shim's scrubs).
  */
 #include <errno.h>
@@ -135,19 +136,43 @@ CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
         LAST("cuMemRelease");
         if (h & HOST_HANDLE)
                 return CUDA_SUCCESS;
+        if (!fake_gpu_host(h, 1))
+                return CUDA_ERROR_INVALID_HANDLE;
+        if (!fake_vmm_release(h))
+                return CUDA_SUCCESS;            /* freed at its last unmap */
         return fake_gpu_free(h) < 0 ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
 }
 
 /* ---- arrays ---- */
 
+/* Elements are stored row by row, slice by slice (a linear layout: real arrays are tiled, which
+ * a copy of whole elements cannot tell apart), in device memory rounded up to 64 KiB. */
 struct CUarray_st {
         CUdeviceptr p;
         size_t size;
+        CUDA_ARRAY3D_DESCRIPTOR desc;
+        size_t elem;                    /* bytes per element, all channels */
 };
 
-static CUresult array_create(CUarray *a, size_t w, size_t h, size_t d, unsigned channels) {
-        /* 4 bytes per element whatever the format, rounded up to 64 KiB. */
-        uint64_t n = (uint64_t) (w ? w : 1) * (h ? h : 1) * (d ? d : 1) * 4 * (channels ? channels : 1);
+static size_t format_size(int format) {
+        switch (format) {
+        case CU_AD_FORMAT_UNSIGNED_INT8:
+        case CU_AD_FORMAT_SIGNED_INT8:
+                return 1;
+        case CU_AD_FORMAT_UNSIGNED_INT16:
+        case CU_AD_FORMAT_SIGNED_INT16:
+        case CU_AD_FORMAT_HALF:
+                return 2;
+        default:
+                return 4;
+        }
+}
+
+static CUresult array_create(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d) {
+        if (!a || !d || d->Width == 0)
+                return CUDA_ERROR_INVALID_VALUE;
+        size_t elem = format_size(d->Format) * (d->NumChannels ? d->NumChannels : 1);
+        uint64_t n = (uint64_t) d->Width * (d->Height ? d->Height : 1) * (d->Depth ? d->Depth : 1) * elem;
         n = (n + 65535) / 65536 * 65536;
         struct CUarray_st *arr = calloc(1, sizeof(*arr));
         if (!arr)
@@ -158,18 +183,24 @@ static CUresult array_create(CUarray *a, size_t w, size_t h, size_t d, unsigned 
                 return r;
         }
         arr->size = n;
+        arr->desc = *d;
+        arr->elem = elem;
         *a = arr;
         return CUDA_SUCCESS;
 }
 
 CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d) {
         LAST("cuArrayCreate_v2");
-        return array_create(a, d->Width, d->Height, 1, d->NumChannels);
+        if (!d)
+                return CUDA_ERROR_INVALID_VALUE;
+        CUDA_ARRAY3D_DESCRIPTOR d3 = { .Width = d->Width, .Height = d->Height, .Format = d->Format,
+                                       .NumChannels = d->NumChannels };
+        return array_create(a, &d3);
 }
 
 CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d) {
         LAST("cuArray3DCreate_v2");
-        return array_create(a, d->Width, d->Height, d->Depth, d->NumChannels);
+        return array_create(a, d);
 }
 
 CUresult cuArrayDestroy(CUarray a) {
@@ -178,6 +209,110 @@ CUresult cuArrayDestroy(CUarray a) {
                 return CUDA_ERROR_INVALID_HANDLE;
         fake_gpu_free(a->p);
         free(a);
+        return CUDA_SUCCESS;
+}
+
+CUdeviceptr fakecu_array_ptr(CUarray a) {
+        return a ? a->p : 0;
+}
+
+CUresult cuArray3DGetDescriptor_v2(CUDA_ARRAY3D_DESCRIPTOR *d, CUarray a) {
+        if (!d || !a)
+                return CUDA_ERROR_INVALID_VALUE;
+        *d = a->desc;
+        return CUDA_SUCCESS;
+}
+
+/* Host <-> array and host <-> device copies (what the shim and the tests use). */
+CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *c) {
+        LAST("cuMemcpy3D_v2");
+        fake_queue_sync();
+        if (!c || c->srcMemoryType != CU_MEMORYTYPE_HOST || !c->srcHost)
+                return CUDA_ERROR_INVALID_VALUE;
+        size_t h = c->Height ? c->Height : 1, d = c->Depth ? c->Depth : 1;
+        size_t src_pitch = c->srcPitch ? c->srcPitch : c->WidthInBytes, src_height = c->srcHeight ? c->srcHeight : h;
+        for (size_t z = 0; z < d; z++)
+                for (size_t y = 0; y < h; y++) {
+                        const char *src = (const char *) c->srcHost + ((c->srcZ + z) * src_height + c->srcY + y) * src_pitch +
+                                          c->srcXInBytes;
+                        void *dst;
+                        if (c->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
+                                const struct CUarray_st *a = c->dstArray;
+                                size_t row = a->desc.Width * a->elem, rows = a->desc.Height ? a->desc.Height : 1;
+                                size_t slices = a->desc.Depth ? a->desc.Depth : 1;
+                                if (c->dstXInBytes + c->WidthInBytes > row || c->dstY + y >= rows || c->dstZ + z >= slices)
+                                        return CUDA_ERROR_INVALID_VALUE;
+                                dst = fake_gpu_host(a->p + ((c->dstZ + z) * rows + c->dstY + y) * row + c->dstXInBytes,
+                                                    c->WidthInBytes);
+                        } else if (c->dstMemoryType == CU_MEMORYTYPE_DEVICE) {
+                                size_t pitch = c->dstPitch ? c->dstPitch : c->WidthInBytes;
+                                size_t height = c->dstHeight ? c->dstHeight : h;
+                                dst = fake_gpu_host(c->dstDevice + ((c->dstZ + z) * height + c->dstY + y) * pitch +
+                                                    c->dstXInBytes, c->WidthInBytes);
+                        } else
+                                return CUDA_ERROR_INVALID_VALUE;
+                        if (!dst)
+                                return CUDA_ERROR_INVALID_VALUE;
+                        memcpy(dst, src, c->WidthInBytes);
+                }
+        return CUDA_SUCCESS;
+}
+
+/* Mipmapped arrays: level k halves every dimension of level k-1 (at least 1); each level is an array. */
+struct CUmipmappedArray_st {
+        unsigned levels;
+        CUarray level[16];
+};
+
+CUresult cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels) {
+        LAST("cuMipmappedArrayCreate");
+        if (!m || !d || levels == 0 || levels > 16)
+                return CUDA_ERROR_INVALID_VALUE;
+        struct CUmipmappedArray_st *mm = calloc(1, sizeof(*mm));
+        if (!mm)
+                return CUDA_ERROR_OUT_OF_MEMORY;
+        CUDA_ARRAY3D_DESCRIPTOR l = *d;
+        CUresult r = CUDA_SUCCESS;
+        for (unsigned k = 0; k < levels && r == CUDA_SUCCESS; k++) {
+                r = array_create(&mm->level[k], &l);
+                if (r == CUDA_SUCCESS)
+                        mm->levels++;
+                l.Width = l.Width > 1 ? l.Width / 2 : 1;
+                l.Height = l.Height > 1 ? l.Height / 2 : l.Height;
+                l.Depth = l.Depth > 1 ? l.Depth / 2 : l.Depth;
+        }
+        if (r != CUDA_SUCCESS) {
+                cuMipmappedArrayDestroy(mm);
+                return r;
+        }
+        *m = mm;
+        return CUDA_SUCCESS;
+}
+
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray m) {
+        LAST("cuMipmappedArrayDestroy");
+        if (!m)
+                return CUDA_ERROR_INVALID_HANDLE;
+        for (unsigned k = 0; k < m->levels; k++)
+                cuArrayDestroy(m->level[k]);
+        free(m);
+        return CUDA_SUCCESS;
+}
+
+CUresult cuMipmappedArrayGetLevel(CUarray *a, CUmipmappedArray m, unsigned int level) {
+        if (!a || !m || level >= m->levels)
+                return CUDA_ERROR_INVALID_VALUE;
+        *a = m->level[level];
+        return CUDA_SUCCESS;
+}
+
+CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m, CUdevice dev) {
+        (void) dev;
+        if (!r || !m)
+                return CUDA_ERROR_INVALID_VALUE;
+        *r = (CUDA_ARRAY_MEMORY_REQUIREMENTS) { .alignment = 65536 };
+        for (unsigned k = 0; k < m->levels; k++)
+                r->size += m->level[k]->size;
         return CUDA_SUCCESS;
 }
 
@@ -202,6 +337,15 @@ struct CUmemPoolHandle_st {
         unsigned n;
 };
 static struct CUmemPoolHandle_st pool0 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+/* The graph memory pool of each device (fake-graph.c): the same kind of pool. */
+static struct CUmemPoolHandle_st graph_pools[FAKE_DEVICES_MAX] = {
+        { .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER },
+        { .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+
+struct CUmemPoolHandle_st *fake_graph_pool(int dev) {
+        return dev >= 0 && dev < FAKE_DEVICES_MAX ? &graph_pools[dev] : NULL;
+}
 
 CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev) {
         (void) dev;
@@ -239,6 +383,19 @@ static CUresult pool_alloc(CUmemoryPool pool, CUdeviceptr *dptr, size_t n) {
         }
         pthread_mutex_unlock(&pool->lock);
         return r;
+}
+
+CUresult fake_pool_back(struct CUmemPoolHandle_st *pool, CUdeviceptr p, size_t n, CUdeviceptr *ret) {
+        pthread_mutex_lock(&pool->lock);
+        for (unsigned i = 0; p && i < pool->n; i++)
+                if (pool->b[i].p == p && pool->b[i].size >= n) {
+                        pool->b[i].used = true;
+                        *ret = p;
+                        pthread_mutex_unlock(&pool->lock);
+                        return CUDA_SUCCESS;
+                }
+        pthread_mutex_unlock(&pool->lock);
+        return pool_alloc(pool, ret, n);
 }
 
 void fake_pool_release(struct CUmemPoolHandle_st *pool, CUdeviceptr p) {
@@ -287,8 +444,13 @@ CUresult cuMemPoolGetAttribute(CUmemoryPool pool, int attr, void *value) {
 }
 
 CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t n, CUstream s) {
-        (void) s;
         LAST("cuMemAllocAsync");
+        if (fake_capturing(s)) {
+                if (!dptr || n == 0)
+                        return CUDA_ERROR_INVALID_VALUE;
+                *dptr = fake_capture_alloc(s, n);       /* an allocation node: no memory yet */
+                return CUDA_SUCCESS;
+        }
         return pool_alloc(&pool0, dptr, n);
 }
 
@@ -311,8 +473,11 @@ CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t n, CUmemoryPool 
 }
 
 CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) {
-        (void) s;
         LAST("cuMemFreeAsync");
+        if (fake_capturing(s)) {
+                fake_capture_free(s, p);
+                return CUDA_SUCCESS;
+        }
         return pool_free(p);
 }
 

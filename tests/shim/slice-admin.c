@@ -2,7 +2,7 @@
 /*
  * slice-admin.c — a minimal front end to lib/slice for bench/gpu and manual runs until
  * `vgpuctl slice` exists:
- *   slice-admin create PATH [QUANTUM_MS]
+ *   slice-admin create PATH [QUANTUM_MS [BDF]]
  *   slice-admin add PATH NAME MEMORY_BYTES POLICY [WEIGHT [SCRUB [OVERHEAD [GRANULARITY]]]]
  *   slice-admin show PATH          one JSON object per slice and line
  * POLICY is best-effort, equal-share or fixed-share; SCRUB on-free, on-exit or off; OVERHEAD
@@ -14,7 +14,7 @@
 #include "slice/slice.h"
 
 static int usage(void) {
-        fprintf(stderr, "usage: slice-admin create PATH [QUANTUM_MS]\n"
+        fprintf(stderr, "usage: slice-admin create PATH [QUANTUM_MS [BDF]]\n"
                         "       slice-admin add PATH NAME MEMORY_BYTES POLICY [WEIGHT [SCRUB [OVERHEAD [GRANULARITY]]]]\n"
                         "       slice-admin show PATH\n");
         return 2;
@@ -28,6 +28,7 @@ int main(int argc, char **argv) {
         if (streq(argv[1], "create")) {
                 struct vgpu_slice_gpu_params gpu = {
                         .quantum_ns = argc > 3 ? strtoull(argv[3], NULL, 0) * 1000000 : 0,
+                        .bdf = argc > 4 ? argv[4] : NULL,       /* the slice's GPU (else: the first used) */
                 };
                 /* Containers (other users) must be able to map it. */
                 if (vgpu_slice_region_create(argv[2], &gpu, 0666, &r, &err) < 0)

@@ -87,7 +87,7 @@ static void check_kinds(void) {
         CUDA_ARRAY3D_DESCRIPTOR d3 = { .Width = 64, .Height = 64, .Depth = 64, .Format = CU_AD_FORMAT_UNSIGNED_INT8,
                                        .NumChannels = 4 };
         CHECK(failures, array3d(&arr3, &d3) == CUDA_SUCCESS, "cuArray3DCreate");
-        EXPECT_USED(65536 + 4 * MiB);
+        EXPECT_USED(65536 + MiB);
         destroy(arr);
         destroy(arr3);
         EXPECT_USED(0);

@@ -10,7 +10,10 @@
  *   fill CHUNK                   wait for the go, allocate CHUNK until refused, print count and last rc
  *   busy NS START END [KIND]     launch NS-long kernels from START to END (CLOCK_MONOTONIC ns),
  *                                KIND one of kernel, ptsz, ex, coop, graph; print GPU time in [START, END]
+ *   graph, twogpu                graph memory and two-GPU checks (tenant-graph.c)
  *   write BYTES BYTE free|exit   fill an allocation with BYTE (memcpy), then free it or just exit
+ *   write-opaque KIND BYTES BYTE free|exit   the same with a cuMemCreate handle, an array or a
+ *                                mipmapped array (KIND handle, array, mipmap; tenant-scrub.c)
  *   read BYTES BYTE              allocate, print how many bytes hold BYTE and how many are zero
  * Exit status 0 when the job ran (results are printed for test-shim to judge), 1 on a failed check.
  */
@@ -93,6 +96,7 @@ int tenant_load(void) {
         *(void **) &cu.memset_stats = dlsym(cu.lib, "fakecu_memset_stats");
         *(void **) &cu.graph_busy = dlsym(cu.lib, "fakecu_graph_busy");
         *(void **) &cu.device_used = dlsym(cu.lib, "fakecu_device_used");
+        *(void **) &cu.array_ptr = dlsym(cu.lib, "fakecu_array_ptr");
 
         CUdevice dev;
         CUcontext ctx;
@@ -236,6 +240,12 @@ int main(int argc, char **argv) {
                 return tenant_resolve();
         if (streq(mode, "memory"))
                 return tenant_memory();
+        if (streq(mode, "graph"))
+                return tenant_graph();
+        if (streq(mode, "twogpu"))
+                return tenant_twogpu();
+        if (streq(mode, "write-opaque") && argc == 6)
+                return tenant_write_opaque(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]), streq(argv[5], "free"));
         if (streq(mode, "hold") && argc == 3)
                 return do_hold(strtoull(argv[2], NULL, 0));
         if (streq(mode, "fill") && argc == 3)

@@ -37,6 +37,7 @@ struct cu {
         void (*memset_stats)(uint64_t *, uint64_t *);
         CUresult (*graph_busy)(CUgraphExec *, uint64_t);
         uint64_t (*device_used)(void);
+        CUdeviceptr (*array_ptr)(CUarray);
 };
 extern struct cu cu;
 
@@ -66,3 +67,6 @@ bool in_shim(const void *p);
 bool in_driver(const void *p);
 int tenant_resolve(void);
 int tenant_memory(void);
+int tenant_graph(void);
+int tenant_twogpu(void);
+int tenant_write_opaque(const char *kind, uint64_t bytes, int byte, bool free_it);

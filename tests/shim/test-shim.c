@@ -4,11 +4,14 @@
  * and a fake GPU in a temporary directory, runs tenants (tenant.c) under LD_PRELOAD of the shim
  * against the fake libcuda.so.1, and judges what they print and what the region says.
  *   resolve, memory      single-process checks (the tenant does the asserting)
+ *   graph                CUDA graph memory nodes charged at launch, refused over the quota
+ *   twogpu               a process with contexts on two GPUs: only the slice's is charged
  *   quota                4 processes of one slice allocating at the same moment
  *   reclaim              kill -9 of a process holding quota, and of one holding the GPU's turn
  *   fixed, fixed-alone   fixed-share 30/70, and 30 % alone on an idle GPU (a hard cap)
  *   equal, best-effort   equal-share of 1 ms- against 8 ms-kernel tenants; the same ungated
- *   scrub                tenant B never reads tenant A's pattern, under on-free and on-exit
+ *   scrub                tenant B never reads tenant A's pattern, under on-free and on-exit, for
+ *                        cuMemAlloc memory, cuMemCreate handles, arrays and mipmapped arrays
  * Paths come from meson: SHIM_PRELOAD, SHIM_TENANT, FAKE_CUDA_DIR, NVML_DOUBLE and, in sanitizer
  * builds, SHIM_PRELOAD_FIRST (the ASan runtime, which must come first in LD_PRELOAD).
  */
@@ -52,16 +55,21 @@ static void die(const char *fmt, ...) {
         exit(2);
 }
 
-/* A fresh region (quantum default) and fake GPU file; the previous ones are removed. */
-static void setup(void) {
+/* A fresh region (quantum default) of the GPU at bdf (NULL: unrecorded) and fake GPU file; the
+ * previous ones are removed. */
+static void setup_gpu(const char *bdf) {
         vgpu_slice_region_close(region);
         region = NULL;
         unlink(region_path);
         unlink(gpu_path);
         struct vgpu_error err = {};
-        if (vgpu_slice_region_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = "0000:00:00.0" }, 0600,
-                                     &region, &err) < 0)
+        if (vgpu_slice_region_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = bdf }, 0600, &region,
+                                     &err) < 0)
                 die("%s", err.message);
+}
+
+static void setup(void) {
+        setup_gpu("0000:00:00.0");
 }
 
 static void add_slice(const char *name, uint64_t quota, enum vgpu_slice_policy policy, unsigned weight,
@@ -199,6 +207,41 @@ static void test_memory(void) {
         finish(&t);
         printf("unknown slice: rc=%llu\n", (unsigned long long) rc);
         CHECK(rc == 2, "an unknown slice allocated (rc %llu)", (unsigned long long) rc);
+}
+
+/* CUDA graph memory nodes against the quota (the tenant checks exact numbers). */
+static void test_graph(void) {
+        setup();
+        add_slice("g", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        struct tenant t = spawn("g", -1, (const char *[]) { "graph", NULL });
+        int r = finish(&t);
+        printf("%s\n", t.output);
+        CHECK(r == 0, "tenant graph exited %d", r);
+        CHECK(atomic_load(&slice("g")->used) == 0, "charges left after exit");
+}
+
+/* Two GPUs in one process: the slice's (device 1, by bus id, or the first used when the region
+ * records none) is charged, the other refused. */
+static void test_twogpu(void) {
+        setenv("FAKE_CUDA_DEVICES", "2", 1);
+        const char *bdfs[] = { "0000:01:00.0", NULL };
+        for (int i = 0; i < 2; i++) {
+                setup_gpu(bdfs[i]);
+                add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+                struct tenant t = spawn("two", -1, (const char *[]) { "twogpu", NULL });
+                int r = finish(&t);
+                printf("slice on %s: %s\n", bdfs[i] ? bdfs[i] : "an unrecorded GPU", t.output);
+                CHECK(r == 0, "tenant twogpu exited %d", r);
+                CHECK(atomic_load(&slice("two")->used) == 0, "charges left after exit");
+        }
+        /* The control: a slice of device 0 refuses device 1, which this tenant allocates on first. */
+        setup_gpu("0000:00:00.0");
+        add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        struct tenant t = spawn("two", -1, (const char *[]) { "twogpu", NULL });
+        int r = finish(&t);
+        printf("slice on 0000:00:00.0 (control): exit %d\n", r);
+        CHECK(r == 1, "a tenant of device 0's slice allocated on device 1");
+        unsetenv("FAKE_CUDA_DEVICES");
 }
 
 /* ---- quota across processes ---- */
@@ -437,19 +480,23 @@ static void test_equal(bool gated) {
 
 /* ---- scrubbing ---- */
 
-static void scrub_case(enum vgpu_slice_scrub policy, bool free_it) {
+/* kind: "linear" (cuMemAlloc), "handle" (cuMemCreate), "array", "mipmap". */
+static void scrub_case(const char *kind, enum vgpu_slice_scrub policy, bool free_it) {
         setup();
         add_slice("a", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, policy);
         add_slice("b", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
         char bytes[32];
         snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (4 * MiB));
-        struct tenant a = spawn("a", -1, (const char *[]) { "write", bytes, "171", free_it ? "free" : "exit", NULL });
+        const char *end = free_it ? "free" : "exit";
+        struct tenant a = streq(kind, "linear")
+                ? spawn("a", -1, (const char *[]) { "write", bytes, "171", end, NULL })
+                : spawn("a", -1, (const char *[]) { "write-opaque", kind, bytes, "171", end, NULL });
         int r = finish(&a);
         uint64_t a_ptr = field(a.output, "ptr=");
         struct tenant b = spawn("b", -1, (const char *[]) { "read", bytes, "171", NULL });
         finish(&b);
         uint64_t b_ptr = field(b.output, "ptr="), pattern = field(b.output, "pattern="), zero = field(b.output, "zero=");
-        printf("scrub=%s, a %s: b got %s memory, %llu bytes of a's pattern, %llu zero\n",
+        printf("%s, scrub=%s, a %s: b got %s memory, %llu bytes of a's pattern, %llu zero\n", kind,
                vgpu_slice_scrub_to_string(policy), free_it ? "frees" : "exits", a_ptr == b_ptr ? "a's" : "other",
                (unsigned long long) pattern, (unsigned long long) zero);
         CHECK(r == 0 && a_ptr == b_ptr, "b did not get a's block (a %s, b %s): the test proves nothing", a.output,
@@ -462,10 +509,13 @@ static void scrub_case(enum vgpu_slice_scrub policy, bool free_it) {
 }
 
 static void test_scrub(void) {
-        scrub_case(VGPU_SLICE_SCRUB_ON_FREE, true);
-        scrub_case(VGPU_SLICE_SCRUB_ON_FREE, false);
-        scrub_case(VGPU_SLICE_SCRUB_ON_EXIT, false);
-        scrub_case(VGPU_SLICE_SCRUB_OFF, true);
+        static const char *const kinds[] = { "linear", "handle", "array", "mipmap" };
+        for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_FREE, true);
+                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_FREE, false);
+                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_EXIT, false);
+                scrub_case(kinds[k], VGPU_SLICE_SCRUB_OFF, true);
+        }
 }
 
 static const struct {
@@ -474,6 +524,8 @@ static const struct {
 } tests[] = {
         { "resolve", test_resolve },
         { "memory", test_memory },
+        { "graph", test_graph },
+        { "twogpu", test_twogpu },
         { "quota", test_quota },
         { "reclaim", test_reclaim },
         { "fixed", test_fixed },
