@@ -4,10 +4,10 @@
  *
  * The whole file is validated before anything acts on it; the first problem is reported as
  * FILE:LINE:COLUMN: field 'NAME': what was expected and what was found. Unknown keys are
- * errors (a typo like "cuont" must not silently mean "no devices").
+ * errors (a typo like "cuont" must not silently mean "no devices"). The typed field readers
+ * are in config-util.c, the 'slices' list in config-slices.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,92 +18,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "vgpu/config.h"
-
-struct parse {
-        yaml_document_t doc;
-        const char *source;
-        struct vgpu_error *err;
-};
-
-static int fail_at(struct parse *p, const yaml_node_t *n, const char *fmt, ...) _printf_(3, 4);
-static int fail_at(struct parse *p, const yaml_node_t *n, const char *fmt, ...) {
-        char msg[768];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        return vgpu_error_set(p->err, -EINVAL, "%s:%zu:%zu: %s", p->source, n ? n->start_mark.line + 1 : 0,
-                              n ? n->start_mark.column + 1 : 0, msg);
-}
-
-static const char *scalar(const yaml_node_t *n) {
-        return n && n->type == YAML_SCALAR_NODE ? (const char *) n->data.scalar.value : NULL;
-}
-
-static int want_string(struct parse *p, const yaml_node_t *n, const char *field, char **ret) {
-        const char *s = scalar(n);
-        if (!s || !*s)
-                return fail_at(p, n, "field '%s': expected a non-empty string", field);
-        if (!(*ret = strdup(s)))
-                return vgpu_error_set(p->err, -ENOMEM, "out of memory");
-        return 0;
-}
-
-static int want_uint(struct parse *p, const yaml_node_t *n, const char *field, unsigned max, unsigned *ret) {
-        const char *s = scalar(n);
-        char *end;
-        if (!s || !*s || *s == '-')
-                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s ? s : "(not a scalar)");
-        unsigned long v = strtoul(s, &end, 10);
-        if (*end || v > max)
-                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s);
-        *ret = (unsigned) v;
-        return 0;
-}
-
-static int want_bool(struct parse *p, const yaml_node_t *n, const char *field, bool *ret) {
-        const char *s = scalar(n);
-        static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
-        for (size_t i = 0; s && i < 3; i++) {
-                if (strcmp(s, yes[i]) == 0)
-                        return *ret = true, 0;
-                if (strcmp(s, no[i]) == 0)
-                        return *ret = false, 0;
-        }
-        return fail_at(p, n, "field '%s': expected true or false, got '%s'", field, s ? s : "(not a scalar)");
-}
-
-/* A mapping, each key once: a repeated key would silently replace (or, for lists, double) a
- * field, so it is an error, like any other ambiguity in the file. */
-static int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
-        if (!n || n->type != YAML_MAPPING_NODE)
-                return fail_at(p, n, "%s: expected a mapping (key: value lines)", what);
-        for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++)
-                for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
-                        const yaml_node_t *ka = yaml_document_get_node(&p->doc, a->key);
-                        const yaml_node_t *kb = yaml_document_get_node(&p->doc, b->key);
-                        if (scalar(ka) && scalar(kb) && strcmp(scalar(ka), scalar(kb)) == 0)
-                                return fail_at(p, ka, "field '%s' given twice (first at line %zu)", scalar(ka),
-                                               kb->start_mark.line + 1);
-                }
-        return 0;
-}
-
-static int want_sequence(struct parse *p, const yaml_node_t *n, const char *what) {
-        return n && n->type == YAML_SEQUENCE_NODE ? 0 : fail_at(p, n, "%s: expected a list ('- ' items)", what);
-}
-
-/* Loop over a mapping's key/value nodes or a sequence's items, into variables the caller
- * declared; one plain for-loop, so break and continue mean what they say. */
-#define FOR_EACH_PAIR(p, map, K, V)                                                                         \
-        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;                                     \
-             _pair < (map)->data.mapping.pairs.top && ((K) = yaml_document_get_node(&(p)->doc, _pair->key), \
-                                                       (V) = yaml_document_get_node(&(p)->doc, _pair->value), true); \
-             _pair++)
-
-#define FOR_EACH_ITEM(p, seq, ITEM)                                                                         \
-        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start;                                      \
-             _it < (seq)->data.sequence.items.top && ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); _it++)
+#include "config-internal.h"
 
 static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
         int r = want_sequence(p, n, "field 'attrs'");
@@ -306,6 +221,7 @@ _public_ void vgpu_config_free(struct vgpu_config *cfg) {
                 free(cfg->gpus[i].value);
         }
         free(cfg->gpus);
+        config_slices_free(cfg);
         free(cfg->source);
         free(cfg);
 }
@@ -371,8 +287,10 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                                         if (r < 0)
                                                 break;
                                 }
-                        } else
-                                r = fail_at(&p, k, "unknown top-level field '%s' (expected version, gpus)", key ? key : "?");
+                        } else if (streq(key, "slices"))
+                                r = config_parse_slices(&p, v, cfg);
+                        else
+                                r = fail_at(&p, k, "unknown top-level field '%s' (expected version, gpus, slices)", key ? key : "?");
                         if (r < 0)
                                 break;
                 }

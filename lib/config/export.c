@@ -2,9 +2,11 @@
 /*
  * export.c — the host's current carve-up written as a host.yaml that `apply` reproduces:
  * one 'gpus' item per parent holding instances (or with VFs enabled), devices grouped by type
- * with their UUIDs, so applying the export keeps every running vGPU's identity.
+ * with their UUIDs, so applying the export keeps every running vGPU's identity; and the
+ * software slices as a 'slices' list (quota in bytes, so it reads back exactly).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "vgpu/config.h"
+#include "vgpu/slice.h"
 
 /* YAML double-quoted scalar: JSON's escaping is valid there. */
 static void quoted(FILE *f, const char *s) {
@@ -82,7 +85,32 @@ static void export_parent(FILE *f, const struct vgpu_host *host, const char *par
         }
 }
 
-_public_ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err) {
+/* The slices as a 'slices' list, in the fields and defaults of config-slices.c. */
+static void export_slices(FILE *f, const struct vgpu_slice_status *s, size_t n) {
+        fputs(n ? "slices:\n" : "slices: []\n", f);
+        for (size_t i = 0; i < n; i++) {
+                fputs("  - name: ", f);
+                quoted(f, s[i].name);
+                fprintf(f, "\n    gpu: \"%s\"\n", s[i].gpu);
+                /* in the largest unit that says it exactly, as an admin would write it */
+                static const char units[] = "TGMK";
+                for (int u = 0; s[i].memory && u <= 4; u++) {
+                        unsigned shift = (unsigned) (40 - 10 * u);
+                        if (u == 4)
+                                fprintf(f, "    memory: %" PRIu64 "\n", s[i].memory);
+                        else if (s[i].memory % (UINT64_C(1) << shift) == 0) {
+                                fprintf(f, "    memory: %" PRIu64 "%c\n", s[i].memory >> shift, units[u]);
+                                break;
+                        }
+                }
+                if (s[i].share)
+                        fprintf(f, "    share: %u%%\n", s[i].share);
+                fprintf(f, "    policy: %s\n    scrub: %s\n", s[i].policy, s[i].scrub);
+        }
+}
+
+static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                       const struct vgpu_slice_status *slices, size_t n_slices, bool with_slices, char **ret, struct vgpu_error *err) {
         char *text = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&text, &size);
@@ -114,10 +142,21 @@ _public_ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_
         }
         if (!any)
                 fputs(" []\n", f);
+        if (with_slices)
+                export_slices(f, slices, n_slices);
         if (fclose(f) != 0) {
                 free(text);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         *ret = text;
         return 0;
+}
+
+_public_ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err) {
+        return export_text(host, defs, n_defs, NULL, 0, false, ret, err);
+}
+
+_public_ int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                                       const struct vgpu_slice_status *slices, size_t n_slices, char **ret, struct vgpu_error *err) {
+        return export_text(host, defs, n_defs, slices, n_slices, true, ret, err);
 }

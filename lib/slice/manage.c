@@ -2,7 +2,8 @@
 /*
  * manage.c — slices as an admin sees them (vgpu/slice.h): one region file per GPU, created on
  * the first slice, and the CDI spec that hands slices to containers, regenerated from the
- * regions after every change so it can never list a slice that does not exist.
+ * regions after every change so it can never list a slice that does not exist; and the records
+ * (records.c) that bring the slices back after a reboot, kept in step with the regions.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "manage.h"
 #include "slice.h"
 #include "vgpu/host.h"
 #include "vgpu/slice.h"
@@ -72,6 +74,10 @@ static int nvidia_minor(const char *bdf) {
         return p ? atoi(p + strlen("Device Minor:")) : -1;
 }
 
+static int cmp_info_name(const void *a, const void *b) {
+        return strcmp(((const struct vgpu_slice_info *) a)->name, ((const struct vgpu_slice_info *) b)->name);
+}
+
 /* Rewrite the CDI spec from what the regions hold (atomic; removed when there is no slice). */
 static int write_cdi(struct vgpu_error *err) {
         _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
@@ -96,10 +102,16 @@ static int write_cdi(struct vgpu_error *err) {
                 char shm[128];
                 region_path(gpus[g], shm, sizeof(shm));
                 int minor = nvidia_minor(gpus[g]);
-                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                        struct vgpu_slice_info info;
-                        if (vgpu_slice_get_info(reg, i, &info) < 0)
-                                continue;
+                /* by name, not by slot: the same slices give the same spec, whatever order they
+                 * were made in (a restore after a reboot rewrites it identically) */
+                struct vgpu_slice_info infos[VGPU_SLICE_MAX];
+                size_t n_infos = 0;
+                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                        if (vgpu_slice_get_info(reg, i, &infos[n_infos]) == 0)
+                                n_infos++;
+                qsort_safe(infos, n_infos, sizeof(*infos), cmp_info_name);
+                for (size_t i = 0; i < n_infos; i++) {
+                        const struct vgpu_slice_info info = infos[i];
                         count++;
                         fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
                                    "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
@@ -128,7 +140,7 @@ static int same_slice(const struct vgpu_slice_info *info, const struct vgpu_slic
                (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || info->weight == p->weight);
 }
 
-static int create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
+int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
         if (!req->name || !vgpu_slice_name_is_valid(req->name))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-'; at most 63)",
                                       strempty(req->name));
@@ -192,16 +204,30 @@ static int create_locked(const struct vgpu_slice_request *req, struct vgpu_error
         }
         if (r < 0)
                 return r;
+        /* what the record keeps: the request with its defaults resolved */
+        struct vgpu_slice_request rec = {
+                .name = req->name, .gpu = bdf, .memory = req->memory, .share = req->share,
+                .policy = vgpu_slice_policy_to_string(p.policy), .scrub = vgpu_slice_scrub_to_string(p.scrub),
+        };
         int idx = vgpu_slice_find(vgpu_slice_region_shm(reg), req->name);
         if (idx >= 0) {
                 struct vgpu_slice_info info;
-                if (vgpu_slice_get_info(reg, (unsigned) idx, &info) == 0 && same_slice(&info, &p))
-                        return 0;
-                return vgpu_error_set(err, -EEXIST, "slice %s exists on %s with other settings; remove it first", req->name, bdf);
+                if (vgpu_slice_get_info(reg, (unsigned) idx, &info) != 0 || !same_slice(&info, &p))
+                        return vgpu_error_set(err, -EEXIST, "slice %s exists on %s with other settings; remove it first", req->name, bdf);
+                /* the slice is there; its record may predate records (or have been lost) */
+                r = slice_record_write(&rec);
+                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name, root_prefix(), VGPU_SLICE_RECORD_DIR) : 0;
         }
         unsigned index;
         if ((r = vgpu_slice_add(reg, &p, &index, err)) < 0)
                 return r;
+        /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
+        if ((r = slice_record_write(&rec)) < 0) {
+                struct vgpu_error ignore = {};
+                (void) vgpu_slice_remove(reg, req->name, &ignore);
+                return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)", req->name, root_prefix(),
+                                            VGPU_SLICE_RECORD_DIR);
+        }
         return (r = write_cdi(err)) < 0 ? r : 1;
 }
 
@@ -209,15 +235,12 @@ _public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu
         int lock = lock_host(30000);
         if (lock < 0)
                 return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
-        int r = create_locked(req, err);
+        int r = slice_create_locked(req, err);
         unlock_host(lock);
         return r;
 }
 
-_public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
-        int lock = lock_host(30000);
-        if (lock < 0)
-                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
         size_t n = 0;
         int r = region_gpus(&gpus, &n);
@@ -232,8 +255,65 @@ _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
         }
         if (r >= 0 && !found)
                 r = vgpu_error_set(err, -ENOENT, "no slice named %s", name);
+        if (r >= 0 && (r = slice_record_remove(name)) < 0)
+                r = vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name, root_prefix(), VGPU_SLICE_RECORD_DIR);
         if (r >= 0)
                 r = write_cdi(err) < 0 ? -EIO : 1;
+        return r;
+}
+
+_public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
+        int lock = lock_host(30000);
+        if (lock < 0)
+                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+        int r = slice_destroy_locked(name, err);
+        unlock_host(lock);
+        return r;
+}
+
+/* Records whose slice has no region (after a reboot: all) are created again, as recorded. */
+static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
+        struct vgpu_slice_status *rec = NULL, *live = NULL;
+        size_t n_rec = 0, n_live = 0;
+        _cleanup_free_ char *bad = NULL;
+        int r = slice_records_read(&rec, &n_rec, &bad, err);
+        if (r >= 0)
+                r = vgpu_slice_list(&live, &n_live, err);
+        unsigned restored = 0;
+        int failed = 0;         /* the first failure; the other slices are still restored */
+        for (size_t i = 0; r >= 0 && i < n_rec; i++) {
+                bool there = false;
+                for (size_t j = 0; j < n_live && !there; j++)
+                        there = strcmp(live[j].name, rec[i].name) == 0;
+                if (there)
+                        continue;
+                struct vgpu_slice_request req = {
+                        .name = rec[i].name, .gpu = rec[i].gpu, .memory = rec[i].memory, .share = rec[i].share,
+                        .policy = rec[i].policy, .scrub = rec[i].scrub,
+                };
+                struct vgpu_error why = {};
+                int q = slice_create_locked(&req, &why);
+                if (q < 0 && !failed)
+                        failed = vgpu_error_set(err, q, "restoring slice %s from %s%s/%s.json: %s", rec[i].name, root_prefix(),
+                                                VGPU_SLICE_RECORD_DIR, rec[i].name, why.message);
+                restored += q >= 0;
+        }
+        if (r >= 0 && failed)
+                r = failed;
+        else if (r >= 0 && bad)
+                r = vgpu_error_set(err, -EBADMSG, "%u slice%s restored, but %s", restored, restored == 1 ? "" : "s", bad);
+        free(rec);
+        free(live);
+        if (ret_restored)
+                *ret_restored = restored;
+        return r < 0 ? r : (int) restored;
+}
+
+_public_ int vgpu_slice_restore(unsigned *ret_restored, struct vgpu_error *err) {
+        int lock = lock_host(30000);
+        if (lock < 0)
+                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+        int r = restore_locked(ret_restored, err);
         unlock_host(lock);
         return r;
 }

@@ -13,14 +13,24 @@
  *             uuids: [ "b1e5c3f2-..." ]        # optional: fixed UUIDs, at most count
  *             attrs: [ {nvidia/vgpu_params: "frame_rate_limiter=0"} ]
  *             auto-start: true                 # default true
+ *     slices:                                  # software slices for containers (vgpu/slice.h)
+ *       - name: alice
+ *         gpu: "0000:3b:00.0"                  # an NVIDIA GPU (physical function)
+ *         memory: 4G                           # quota (K, M, G, T: binary units); default unlimited
+ *         share: 30%                           # fixed share of GPU time, 1-100 %
+ *         policy: fixed-share                  # default: fixed-share with a share, else equal-share
+ *         scrub: on-free                       # on-free (default), on-exit, off
  *
  * Only the parents a file selects are managed; everything else on the host is left alone.
+ * Slices likewise: a file with a 'slices' key (even 'slices: []') manages every slice on the
+ * host, removing those it does not list; a file without one leaves slices alone.
  * Every error names FILE:LINE:COLUMN and the field.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
@@ -72,10 +82,23 @@ struct vgpu_config_gpu {
         int line;
 };
 
+struct vgpu_config_slice {
+        char *name;
+        char gpu[16];                   /* normalized BDF */
+        uint64_t memory;                /* quota in bytes, 0 = unlimited */
+        unsigned share;                 /* fixed-share percent, 0 = none */
+        char policy[16];                /* best-effort | equal-share | fixed-share (defaults resolved) */
+        char scrub[16];                 /* on-free | on-exit | off */
+        int line, column;
+};
+
 struct vgpu_config {
         char *source;                   /* file name, for messages */
         struct vgpu_config_gpu *gpus;
         size_t n_gpus;
+        bool has_slices;                /* the file has a 'slices' key: it manages every slice */
+        struct vgpu_config_slice *slices;
+        size_t n_slices;
 };
 
 enum {
@@ -90,6 +113,11 @@ void vgpu_config_free(struct vgpu_config *cfg);
 
 /* The host's current carve-up as a configuration file's text (what `vgpuctl export` prints). */
 int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err);
+/* The same with the host's slices (vgpu_slice_list()) as a 'slices' list, always written
+ * (an empty list included), so applying the export keeps exactly these slices. */
+struct vgpu_slice_status;
+int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                              const struct vgpu_slice_status *slices, size_t n_slices, char **ret, struct vgpu_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
  * by libvgpu-cuda.so (LD_PRELOAD) in every process of the container through the GPU's shared
  * slice region, /run/vgpuctl/slices/BDF.shm. Containers get a slice through a CDI spec,
  * /etc/cdi/vgpuctl.yaml (`podman run --device vgpuctl.io/slice=NAME`), rewritten on every change.
+ * Every slice is recorded in VGPU_SLICE_RECORDS, so vgpu_slice_restore() brings it back after a
+ * reboot empties /run.
  */
 #pragma once
 
@@ -20,6 +22,7 @@ extern "C" {
 
 #define VGPU_SLICE_DIR "/run/vgpuctl/slices"
 #define VGPU_CDI_SPEC "/etc/cdi/vgpuctl.yaml"
+#define VGPU_SLICE_RECORDS "/var/lib/vgpuctl/slices"
 
 struct vgpu_slice_request {
         const char *name;
@@ -47,6 +50,14 @@ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *e
 int vgpu_slice_destroy(const char *name, struct vgpu_error *err);
 /* Every slice on the host, by GPU then name. */
 int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err);
+/*
+ * Recreate every recorded slice (/var/lib/vgpuctl/slices/NAME.json, written by every create and
+ * removed by every remove) that has no region, as after a reboot: quota, share, policy and scrub
+ * as recorded; the CDI spec follows. Returns the number restored (also in *ret_restored, which
+ * may be NULL, and is set even on failure); a record that cannot be read or restored is an error
+ * naming it, after the others were restored.
+ */
+int vgpu_slice_restore(unsigned *ret_restored, struct vgpu_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * manage.h — slice management inside libvgpu (not in the shim): the changes done under the
+ * host lock the caller already holds (apply's plan executes them), and the records that make
+ * slices survive a reboot.
+ *
+ * Every slice has a record, /var/lib/vgpuctl/slices/NAME.json, written when it is created and
+ * removed with it, whichever way (vgpuctl slice, apply, the daemon): the regions live in /run and
+ * a reboot loses them, the records do not. vgpu_slice_restore() (apply --restore, vgpud at start)
+ * recreates every recorded slice that has no region.
+ */
+#pragma once
+
+#include "vgpu/slice.h"
+
+#define VGPU_SLICE_RECORD_DIR VGPU_SLICE_RECORDS
+
+/* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller. */
+int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err);
+int slice_destroy_locked(const char *name, struct vgpu_error *err);
+
+/* records.c: one slice's record (req->gpu normalized), written atomically; removed (absent: 0). */
+int slice_record_write(const struct vgpu_slice_request *req);
+int slice_record_remove(const char *name);
+/* Every record, as slice statuses without usage (name order); unreadable ones are skipped with
+ * their problem in *ret_bad (may be NULL), never fatal to the others. */
+int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * records.c — the persistent side of slices: /var/lib/vgpuctl/slices/NAME.json, one per slice,
+ *     { "name": "alice", "gpu": "0000:3b:00.0", "memory": 67108864, "share": 30,
+ *       "policy": "fixed-share", "scrub": "on-free" }
+ * written atomically (basic/fileio.c) under the host lock by whoever creates the slice, removed
+ * by whoever removes it. JSON like mdevctl's definitions, which sit beside them in an admin's
+ * backups; read with json-c. A record that does not parse is reported and skipped.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "basic/error-util.h"
+#include "basic/fileio.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "manage.h"
+#include "slice.h"
+#include "vgpu/host.h"
+
+static int record_path(const char *name, char *buf, size_t size) {
+        if (!vgpu_slice_name_is_valid(name))
+                return -EINVAL;
+        snprintf(buf, size, VGPU_SLICE_RECORD_DIR "/%s.json", name);
+        return 0;
+}
+
+int slice_record_write(const struct vgpu_slice_request *req) {
+        char path[256];
+        int r = record_path(req->name, path, sizeof(path));
+        if (r < 0)
+                return r;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "name", json_object_new_string(req->name));
+        json_object_object_add(o, "gpu", json_object_new_string(req->gpu));
+        json_object_object_add(o, "memory", json_object_new_uint64(req->memory));
+        json_object_object_add(o, "share", json_object_new_int((int) req->share));
+        json_object_object_add(o, "policy", json_object_new_string(req->policy));
+        json_object_object_add(o, "scrub", json_object_new_string(req->scrub));
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+        _cleanup_free_ char *with_nl = NULL;
+        r = text && asprintf(&with_nl, "%s\n", text) >= 0 ? write_file_atomic(path, with_nl, strlen(with_nl), 0644) : -ENOMEM;
+        json_object_put(o);
+        return r;
+}
+
+int slice_record_remove(const char *name) {
+        char path[256], full[4096];
+        int r = record_path(name, path, sizeof(path));
+        if (r < 0 || (r = root_path(full, sizeof(full), path)) < 0)
+                return r;
+        return unlink(full) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static const char *get_string(json_object *root, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(root, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* One record's text into s; on failure *why says what is wrong. */
+static int record_parse(const char *text, const char *file_name, struct vgpu_slice_status *s, const char **why) {
+        json_object *root = json_tokener_parse(text), *v;
+        int r = -EBADMSG;
+        const char *name = get_string(root, "name"), *gpu = get_string(root, "gpu");
+        const char *policy = get_string(root, "policy"), *scrub = get_string(root, "scrub");
+        char bdf[VGPU_BDF_MAX];
+        *s = (struct vgpu_slice_status) {};
+        if (!root || !json_object_is_type(root, json_type_object))
+                *why = "not a JSON object";
+        else if (!name || !vgpu_slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 || strncmp(file_name, name, strlen(name)) != 0)
+                *why = "field \"name\" missing, not a slice name, or not the file's name";
+        else if (!gpu || vgpu_bdf_normalize(gpu, bdf) < 0)
+                *why = "field \"gpu\" is not a PCI address";
+        else if (!policy || vgpu_slice_policy_from_string(policy) < 0 || !scrub || vgpu_slice_scrub_from_string(scrub) < 0)
+                *why = "field \"policy\" or \"scrub\" missing or unknown";
+        else {
+                snprintf(s->name, sizeof(s->name), "%s", name);
+                snprintf(s->gpu, sizeof(s->gpu), "%s", bdf);
+                snprintf(s->policy, sizeof(s->policy), "%s", policy);
+                snprintf(s->scrub, sizeof(s->scrub), "%s", scrub);
+                if (json_object_object_get_ex(root, "memory", &v))
+                        s->memory = json_object_get_uint64(v);
+                if (json_object_object_get_ex(root, "share", &v))
+                        s->share = (unsigned) json_object_get_int(v);
+                r = s->share <= 100 ? 0 : (*why = "field \"share\" above 100", -EBADMSG);
+        }
+        json_object_put(root);
+        return r;
+}
+
+static int cmp_name(const void *a, const void *b) {
+        return strcmp(((const struct vgpu_slice_status *) a)->name, ((const struct vgpu_slice_status *) b)->name);
+}
+
+int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err) {
+        char dir[4096];
+        int r = root_path(dir, sizeof(dir), VGPU_SLICE_RECORD_DIR);
+        if (r < 0)
+                return vgpu_error_set(err, r, "%s: bad path", VGPU_SLICE_RECORD_DIR);
+        struct vgpu_slice_status *out = NULL;
+        size_t n = 0, allocated = 0;
+        char *bad = NULL;
+        size_t bad_size = 0;
+        FILE *w = ret_bad ? open_memstream(&bad, &bad_size) : NULL;
+        DIR *d = opendir(dir);
+        if (!d && errno != ENOENT) {
+                r = vgpu_error_set_errno(err, -errno, "%s", dir);
+                goto out;
+        }
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+                        continue;       /* write_file_atomic()'s temporary files start with '.' */
+                char path[4096 + 300], text[4096];
+                snprintf(path, sizeof(path), VGPU_SLICE_RECORD_DIR "/%s", de->d_name);
+                const char *why = NULL;
+                struct vgpu_slice_status s;
+                if (root_read(path, text, sizeof(text)) < 0)
+                        why = "cannot be read";
+                else if (record_parse(text, de->d_name, &s, &why) == 0) {
+                        if (!GREEDY_REALLOC(out, allocated, n + 1)) {
+                                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+                                goto out;
+                        }
+                        out[n++] = s;
+                        continue;
+                }
+                if (w)
+                        fprintf(w, "%s%s: %s; skipped\n", root_prefix(), path, why);
+        }
+        qsort_safe(out, n, sizeof(*out), cmp_name);
+        r = 0;
+out:
+        if (d)
+                closedir(d);
+        if (w)
+                fclose(w);
+        if (r < 0) {
+                free(out);
+                free(bad);
+                return r;
+        }
+        *ret = out;
+        *ret_n = n;
+        if (ret_bad)
+                *ret_bad = bad_size ? bad : (free(bad), NULL);
+        return 0;
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-config-slices.c — software slices in host.yaml (lib/config/config-slices.c), in the plan
+ * (lib/plan/slices.c) and their records (lib/slice/records.c): parse errors with their exact
+ * FILE:LINE:COLUMN, which slices a plan keeps, recreates, removes or refuses to touch, and a
+ * restore after the /run regions are gone. Runs on a writable copy of the nvidia-mdev fixture
+ * with the NVML double (GPU 0000:3b:00.0 has 15360 MiB).
+ */
+#include "test-util.h"
+
+#include <unistd.h>
+
+#include "plan/plan-internal.h"
+#include "slice/manage.h"
+#include "slice/slice.h"
+#include "vgpu/apply.h"
+#include "vgpu/config.h"
+
+#define MiB (UINT64_C(1) << 20)
+
+static char root[64];
+
+static struct vgpu_config *parse_ok(const char *text) {
+        struct vgpu_config *cfg = NULL;
+        struct vgpu_error err = {};
+        if (vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err) < 0)
+                fail_msg("parse failed: %s", err.message);
+        return cfg;
+}
+
+static void parse_fails(const char *text, const char *message) {
+        struct vgpu_config *cfg = NULL;
+        struct vgpu_error err = {};
+        assert_int_equal(vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err), -EINVAL);
+        assert_null(cfg);
+        if (strcmp(err.message, message) != 0)
+                fail_msg("message:\n  got:  %s\n  want: %s", err.message, message);
+}
+
+static void test_parse(void **state) {
+        (void) state;
+        struct vgpu_config *cfg = parse_ok("version: 1\n"
+                                           "slices:\n"
+                                           "  - name: alice\n"
+                                           "    gpu: 3B:00.0\n"
+                                           "    memory: 1.5G\n"
+                                           "    share: 30%\n"
+                                           "  - {name: bob, gpu: \"0000:3b:00.0\", memory: 4096, policy: best-effort, scrub: off}\n"
+                                           "  - {name: carol, gpu: 3b:00.0, share: 70, scrub: on-exit}\n");
+        assert_true(cfg->has_slices);
+        assert_int_equal(cfg->n_slices, 3);
+        const struct vgpu_config_slice *a = &cfg->slices[0], *b = &cfg->slices[1], *c = &cfg->slices[2];
+        assert_string_equal(a->name, "alice");
+        assert_string_equal(a->gpu, "0000:3b:00.0");
+        assert_int_equal(a->memory, 1536 * MiB);
+        assert_int_equal(a->share, 30);
+        assert_string_equal(a->policy, "fixed-share");  /* a share means fixed-share */
+        assert_string_equal(a->scrub, "on-free");
+        assert_int_equal(a->line, 3);
+        assert_int_equal(b->memory, 4096);
+        assert_string_equal(b->policy, "best-effort");
+        assert_string_equal(b->scrub, "off");
+        assert_int_equal(c->memory, 0);                 /* unlimited */
+        assert_int_equal(c->share, 70);
+        vgpu_config_free(cfg);
+
+        /* 'slices:' with nothing is an empty list (manage: remove all); no key: leave slices alone */
+        cfg = parse_ok("version: 1\nslices:\n");
+        assert_true(cfg->has_slices);
+        assert_int_equal(cfg->n_slices, 0);
+        vgpu_config_free(cfg);
+        cfg = parse_ok("version: 1\ngpus: []\n");
+        assert_false(cfg->has_slices);
+        vgpu_config_free(cfg);
+}
+
+static void test_parse_errors(void **state) {
+        (void) state;
+        const char *head = "version: 1\nslices:\n";
+        char text[1024];
+#define FAILS(items, message)                                           \
+        do {                                                            \
+                snprintf(text, sizeof(text), "%s%s", head, items);      \
+                parse_fails(text, message);                             \
+        } while (0)
+        FAILS("  - {name: a, gpu: 3b:00.0, memory: lots}\n", "t.yaml:3:37: field 'memory': expected a size like 4G or 512M, got 'lots'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 4X\n", "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '4X'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 0\n", "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '0'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    share: 130%\n",
+              "t.yaml:5:12: field 'share': expected a percentage from 1 to 100 (e.g. 30%), got '130%'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: fair\n",
+              "t.yaml:5:13: field 'policy': expected best-effort, equal-share or fixed-share, got 'fair'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    scrub: never\n", "t.yaml:5:12: field 'scrub': expected on-free, on-exit or off, got 'never'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: fixed-share\n",
+              "t.yaml:5:13: field 'share': slice a has policy fixed-share and needs a share (e.g. share: 30%)");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: best-effort\n    share: 20%\n",
+              "t.yaml:6:12: field 'share': a share goes with policy fixed-share, slice a has best-effort");
+        FAILS("  - name: a/b\n    gpu: 3b:00.0\n",
+              "t.yaml:3:11: field 'name': 'a/b' is not a slice name (letters, digits, '_', '.', '-'; at most 63)");
+        FAILS("  - name: a\n    gpu: 3b:00\n", "t.yaml:4:10: field 'gpu': '3b:00' is not a PCI address (DDDD:BB:DD.F)");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    quota: 4G\n",
+              "t.yaml:5:5: unknown field 'quota' in a 'slices' item (expected name, gpu, memory, share, policy, scrub)");
+        FAILS("  - name: a\n", "t.yaml:3:5: field 'gpu' missing in slice a (the BDF of an NVIDIA GPU)");
+        FAILS("  - gpu: 3b:00.0\n", "t.yaml:3:5: field 'name' missing in a 'slices' item");
+        FAILS("  - {name: a, gpu: 3b:00.0}\n  - {name: b, gpu: 3b:00.0}\n  - {name: a, gpu: 5e:00.0}\n",
+              "t.yaml:5:5: slice a is declared twice (first at line 3)");
+        FAILS("  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: b, gpu: 5e:00.0, share: 60%}\n  - {name: c, gpu: 3b:00.0, share: 41%}\n",
+              "t.yaml:5:5: field 'share': the fixed shares of 0000:3b:00.0 add up to 101% with slice c; at most 100%");
+        FAILS("  name: a\n", "t.yaml:3:3: field 'slices': expected a list ('- ' items)");
+#undef FAILS
+        /* shares of different GPUs are separate: 60 + 60 is fine there */
+        vgpu_config_free(parse_ok("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: b, gpu: 5e:00.0, share: 60%}\n"));
+}
+
+static int setup(void **state) {
+        (void) state;
+        const char *fixtures = getenv("FIXTURES");
+        assert_non_null(fixtures);
+        snprintf(root, sizeof(root), "/tmp/vgpu-test-cfgslices.XXXXXX");
+        assert_non_null(mkdtemp(root));
+        char cmd[4096 + 128];
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/nvidia-mdev' '%s/host'", fixtures, root);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "%s/host", root);
+        setenv("VGPU_ROOT", cmd, 1);
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        return system(cmd);
+}
+
+static void create(const char *name, const char *gpu, uint64_t memory, unsigned share) {
+        struct vgpu_error err = {};
+        struct vgpu_slice_request req = { .name = name, .gpu = gpu, .memory = memory, .share = share };
+        if (vgpu_slice_create(&req, &err) < 0)
+                fail_msg("creating %s: %s", name, err.message);
+}
+
+/* The slice actions for text on the host as it is; r and the message as expected. */
+static struct vgpu_plan *plan(const char *text, int expect, const char *message) {
+        struct vgpu_config *cfg = parse_ok(text);
+        struct vgpu_plan *p = calloc(1, sizeof(*p));
+        size_t allocated = 0;
+        struct vgpu_error err = {};
+        assert_non_null(p);
+        int r = plan_slices(cfg, p, &allocated, &err);
+        vgpu_config_free(cfg);
+        if (r != expect)
+                fail_msg("plan returned %d, expected %d: %s", r, expect, err.message);
+        if (message && strcmp(err.message, message) != 0)
+                fail_msg("message:\n  got:  %s\n  want: %s", err.message, message);
+        return p;
+}
+
+static void test_plan(void **state) {
+        (void) state;
+        create("alice", "3b:00.0", 64 * MiB, 30);
+        create("bob", "3b:00.0", 2048 * MiB, 0);
+
+        /* a file without 'slices' never touches them */
+        struct vgpu_plan *p = plan("version: 1\ngpus: []\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+        /* matching: nothing to do */
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, share: 30%}\n"
+                 "  - {name: bob, gpu: 3b:00.0, memory: 2G}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+        /* bob's quota differs: recreated; carol is new; alice is not in the file: removed */
+        p = plan("version: 1\nslices:\n  - {name: bob, gpu: 3b:00.0, memory: 1G}\n  - {name: carol, gpu: 5e:00.0, share: 50%}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 4);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_SLICE_REMOVE);
+        assert_string_equal(p->actions[0].slice.name, "alice");
+        assert_string_equal(p->actions[0].detail, "not in the file");
+        assert_int_equal(p->actions[0].slice.share, 30);       /* the old settings, for the undo */
+        assert_int_equal(p->actions[1].kind, VGPU_ACTION_SLICE_REMOVE);
+        assert_string_equal(p->actions[1].slice.name, "bob");
+        assert_int_equal(p->actions[1].slice.memory, 2048 * MiB);
+        assert_int_equal(p->actions[2].kind, VGPU_ACTION_SLICE_CREATE);
+        assert_string_equal(p->actions[2].slice.name, "bob");
+        assert_int_equal(p->actions[2].slice.memory, 1024 * MiB);
+        assert_string_equal(p->actions[2].detail, "differs from the file (memory 2048 MiB -> 1024 MiB): recreated");
+        assert_int_equal(p->actions[3].kind, VGPU_ACTION_SLICE_CREATE);
+        assert_string_equal(p->actions[3].slice.gpu, "0000:5e:00.0");
+        assert_string_equal(p->actions[3].slice.policy, "fixed-share");
+        vgpu_plan_free(p);
+
+        /* the host's side: quotas over the GPU's memory together, a GPU that is not NVIDIA's */
+        p = plan("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, memory: 8G}\n  - {name: b, gpu: 3b:00.0, memory: 8G}\n", -ENOSPC,
+                 "t.yaml:4:5: field 'memory': the quotas of the slices on 0000:3b:00.0 add up to 16384 MiB with slice b; the GPU has 15360 MiB");
+        vgpu_plan_free(p);
+        p = plan("version: 1\nslices:\n  - {name: a, gpu: 03:00.0}\n", -ENODEV,
+                 "t.yaml:3:5: slice a: no NVIDIA GPU (physical function) at 0000:03:00.0");
+        vgpu_plan_free(p);
+
+        /* a process in alice: neither removed nor changed under it */
+        char region[4096];
+        snprintf(region, sizeof(region), "%s/host/run/vgpuctl/slices/0000:3b:00.0.shm", root);
+        struct vgpu_error err = {};
+        _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+        assert_int_equal(vgpu_slice_region_open(region, &reg, &err), 0);
+        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(reg);
+        int idx = vgpu_slice_find(shm, "alice");
+        assert_true(idx >= 0);
+        struct vgpu_slice_proc *proc;
+        assert_int_equal(vgpu_slice_attach(&shm->slices[idx], &proc), 0);
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: bob, gpu: 3b:00.0, memory: 2G}\n",
+                 -EBUSY, "slice alice on 0000:3b:00.0: memory 64 MiB -> 128 MiB, but 1 process uses it; a slice cannot change under "
+                         "running processes: stop them, then apply again");
+        vgpu_plan_free(p);
+        p = plan("version: 1\nslices: []\n", -EBUSY, NULL);
+        vgpu_plan_free(p);
+        /* unchanged, alice is kept, process and all */
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, share: 30%}\n", 0, NULL);
+        assert_int_equal(p->n_actions, 1);
+        assert_string_equal(p->actions[0].slice.name, "bob");
+        vgpu_plan_free(p);
+        vgpu_slice_detach(&shm->slices[idx], proc);
+}
+
+static void test_records_and_restore(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_slice_status *before, *after, *rec;
+        size_t n_before, n_after, n_rec;
+        assert_int_equal(vgpu_slice_list(&before, &n_before, &err), 0);
+        assert_int_equal(n_before, 2);                 /* alice, bob from test_plan */
+        assert_int_equal(slice_records_read(&rec, &n_rec, NULL, &err), 0);
+        assert_int_equal(n_rec, 2);
+        assert_string_equal(rec[0].name, "alice");
+        assert_int_equal(rec[0].memory, 64 * MiB);
+        assert_int_equal(rec[0].share, 30);
+        assert_string_equal(rec[0].policy, "fixed-share");
+        free(rec);
+
+        /* nothing missing: nothing restored */
+        unsigned n = 99;
+        assert_int_equal(vgpu_slice_restore(&n, &err), 0);
+        assert_int_equal(n, 0);
+        /* a reboot: /run is empty */
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/host/run/vgpuctl/slices' '%s/host/etc/cdi/vgpuctl.yaml'", root, root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vgpu_slice_list(&after, &n_after, &err), 0);
+        assert_int_equal(n_after, 0);
+        free(after);
+        assert_int_equal(vgpu_slice_restore(&n, &err), 2);
+        assert_int_equal(n, 2);
+        assert_int_equal(vgpu_slice_list(&after, &n_after, &err), 0);
+        assert_int_equal(n_after, n_before);
+        for (size_t i = 0; i < n_after; i++) {
+                assert_string_equal(after[i].name, before[i].name);
+                assert_string_equal(after[i].gpu, before[i].gpu);
+                assert_string_equal(after[i].policy, before[i].policy);
+                assert_string_equal(after[i].scrub, before[i].scrub);
+                assert_int_equal(after[i].memory, before[i].memory);
+                assert_int_equal(after[i].share, before[i].share);
+        }
+        free(after);
+        free(before);
+
+        /* removed slices lose their record; a broken record is named, the others still restored */
+        assert_int_equal(vgpu_slice_destroy("bob", &err), 1);
+        assert_int_equal(slice_records_read(&rec, &n_rec, NULL, &err), 0);
+        assert_int_equal(n_rec, 1);
+        free(rec);
+        snprintf(cmd, sizeof(cmd), "echo '{\"name\": \"zed\"}' > '%s/host/var/lib/vgpuctl/slices/zed.json'; rm -rf '%s/host/run/vgpuctl/slices'",
+                 root, root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vgpu_slice_restore(&n, &err), -EBADMSG);
+        assert_int_equal(n, 1);
+        if (!strstr(err.message, "1 slice restored, but ") || !strstr(err.message, "/var/lib/vgpuctl/slices/zed.json: field \"gpu\""))
+                fail_msg("message: %s", err.message);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse),
+                cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_plan),
+                cmocka_unit_test(test_records_and_restore),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
