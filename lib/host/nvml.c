@@ -4,8 +4,10 @@
  * libvgpu has no build-time NVIDIA dependency and runs unchanged on hosts without NVIDIA.
  * Absent library, failed nvmlInit or a GPU NVML does not know: not an error, no readings.
  *
- * The few NVML types used are declared here with NVML's documented ABI (nvml.h is not in
- * Debian main); each entry point is looked up by its versioned name, as nvml.h maps them.
+ * The few NVML types used are declared in nvml-abi.h with NVML's documented ABI (nvml.h is not
+ * in Debian main); each entry point is looked up by its versioned name, as nvml.h maps them.
+ * Newer entry points fall back to the older ones they replaced, so drivers from before the
+ * rename (R535 renamed "throttle" reasons to "clocks event" reasons) still answer.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -16,18 +18,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "host-internal.h"
-
-typedef int nvml_return_t;                      /* nvmlReturn_t: 0 = NVML_SUCCESS */
-typedef struct nvml_device *nvml_device_t;      /* nvmlDevice_t: opaque handle */
-typedef struct {
-        unsigned long long total, free, used;   /* nvmlMemory_t */
-} nvml_memory_t;
-
-enum {
-        NVML_TEMPERATURE_GPU = 0,
-        NVML_TEMPERATURE_THRESHOLD_SHUTDOWN = 0,
-        NVML_TEMPERATURE_THRESHOLD_SLOWDOWN = 1,
-};
+#include "nvml-abi.h"
 
 struct nvml {
         void *dl;
@@ -38,6 +29,7 @@ struct nvml {
         nvml_return_t (*name)(nvml_device_t, char *, unsigned);
         nvml_return_t (*uuid)(nvml_device_t, char *, unsigned);
         nvml_return_t (*memory)(nvml_device_t, nvml_memory_t *);
+        nvml_return_t (*memory_v2)(nvml_device_t, nvml_memory_v2_t *);
         nvml_return_t (*temperature)(nvml_device_t, int, unsigned *);
         nvml_return_t (*threshold)(nvml_device_t, int, unsigned *);
         nvml_return_t (*power)(nvml_device_t, unsigned *);
@@ -45,6 +37,12 @@ struct nvml {
         nvml_return_t (*persistence)(nvml_device_t, int *);
         nvml_return_t (*virt_mode)(nvml_device_t, int *);
         nvml_return_t (*mig_mode)(nvml_device_t, unsigned *, unsigned *);
+        nvml_return_t (*utilization)(nvml_device_t, nvml_utilization_t *);
+        nvml_return_t (*clocks_event_reasons)(nvml_device_t, unsigned long long *);
+        nvml_return_t (*pcie_gen)(nvml_device_t, unsigned *);
+        nvml_return_t (*pcie_gen_max)(nvml_device_t, unsigned *);
+        nvml_return_t (*pcie_width)(nvml_device_t, unsigned *);
+        nvml_return_t (*pcie_width_max)(nvml_device_t, unsigned *);
 };
 
 static bool nvml_load(struct nvml *n) {
@@ -59,6 +57,7 @@ static bool nvml_load(struct nvml *n) {
         SYM(name, "nvmlDeviceGetName");
         SYM(uuid, "nvmlDeviceGetUUID");
         SYM(memory, "nvmlDeviceGetMemoryInfo");
+        SYM(memory_v2, "nvmlDeviceGetMemoryInfo_v2");   /* R510 and later: adds reserved */
         SYM(temperature, "nvmlDeviceGetTemperature");
         SYM(threshold, "nvmlDeviceGetTemperatureThreshold");
         SYM(power, "nvmlDeviceGetPowerUsage");
@@ -66,6 +65,14 @@ static bool nvml_load(struct nvml *n) {
         SYM(persistence, "nvmlDeviceGetPersistenceMode");
         SYM(virt_mode, "nvmlDeviceGetVirtualizationMode");
         SYM(mig_mode, "nvmlDeviceGetMigMode");
+        SYM(utilization, "nvmlDeviceGetUtilizationRates");
+        SYM(clocks_event_reasons, "nvmlDeviceGetCurrentClocksEventReasons");
+        if (!n->clocks_event_reasons)   /* before R535: the same call under its old name */
+                SYM(clocks_event_reasons, "nvmlDeviceGetCurrentClocksThrottleReasons");
+        SYM(pcie_gen, "nvmlDeviceGetCurrPcieLinkGeneration");
+        SYM(pcie_gen_max, "nvmlDeviceGetMaxPcieLinkGeneration");
+        SYM(pcie_width, "nvmlDeviceGetCurrPcieLinkWidth");
+        SYM(pcie_width_max, "nvmlDeviceGetMaxPcieLinkWidth");
 #undef SYM
         /* Without these three nothing can be read at all. */
         return n->init && n->shutdown && n->by_bus_id;
@@ -80,16 +87,43 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
                 .temperature = -1, .temp_slowdown = -1, .temp_shutdown = -1,
                 .power_mw = -1, .power_limit_mw = -1,
                 .persistence_mode = -1, .virtualization_mode = -1, .mig_mode = -1,
+                .utilization_gpu = -1, .utilization_memory = -1, .memory_reserved = -1,
+                .pcie_gen_current = -1, .pcie_gen_max = -1, .pcie_width_current = -1, .pcie_width_max = -1,
         };
         if (n->name && n->name(dev, buf, sizeof(buf)) == 0 && !(out->name = strdup(buf)))
                 return -ENOMEM;
         if (n->uuid && n->uuid(dev, buf, sizeof(buf)) == 0 && !(out->uuid = strdup(buf)))
                 return -ENOMEM;
+        /* v2 first: it alone tells what the driver reserves (and v1's "used" includes that) */
+        nvml_memory_v2_t mem2 = { .version = NVML_MEMORY_V2_VERSION };
         nvml_memory_t mem;
-        if (n->memory && n->memory(dev, &mem) == 0) {
+        if (n->memory_v2 && n->memory_v2(dev, &mem2) == 0) {
+                out->memory_total = mem2.total;
+                out->memory_used = mem2.used;
+                out->memory_reserved = (int64_t) mem2.reserved;
+        } else if (n->memory && n->memory(dev, &mem) == 0) {
                 out->memory_total = mem.total;
                 out->memory_used = mem.used;
         }
+        nvml_utilization_t util;
+        if (n->utilization && n->utilization(dev, &util) == 0 && util.gpu <= 100 && util.memory <= 100) {
+                out->utilization_gpu = (int) util.gpu;
+                out->utilization_memory = (int) util.memory;
+        }
+        unsigned long long reasons;
+        if (n->clocks_event_reasons && n->clocks_event_reasons(dev, &reasons) == 0) {
+                out->clocks_event_reasons_known = true;
+                out->clocks_event_reasons = reasons;
+        }
+        /* PCIe: NVML reports generation (not GT/s) and width; 0 is not a link */
+        if (n->pcie_gen && n->pcie_gen(dev, &u) == 0 && u > 0)
+                out->pcie_gen_current = (int) u;
+        if (n->pcie_gen_max && n->pcie_gen_max(dev, &u) == 0 && u > 0)
+                out->pcie_gen_max = (int) u;
+        if (n->pcie_width && n->pcie_width(dev, &u) == 0 && u > 0)
+                out->pcie_width_current = (int) u;
+        if (n->pcie_width_max && n->pcie_width_max(dev, &u) == 0 && u > 0)
+                out->pcie_width_max = (int) u;
         if (n->temperature && n->temperature(dev, NVML_TEMPERATURE_GPU, &u) == 0)
                 out->temperature = (int) u;
         if (n->threshold && n->threshold(dev, NVML_TEMPERATURE_THRESHOLD_SLOWDOWN, &u) == 0)
@@ -145,4 +179,19 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         n.shutdown();
         dlclose(n.dl);
         return r < 0 ? vgpu_error_set(err, r, "out of memory") : 0;
+}
+
+_public_ const char *vgpu_nvml_clocks_event_to_string(uint64_t bit) {
+        switch (bit) {
+        case VGPU_NVML_CLOCKS_EVENT_GPU_IDLE: return "gpu_idle";
+        case VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS: return "applications_clocks_setting";
+        case VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP: return "sw_power_cap";
+        case VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN: return "hw_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST: return "sync_boost";
+        case VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN: return "sw_thermal_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN: return "hw_thermal_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN: return "hw_power_brake_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING: return "display_clock_setting";
+        }
+        return NULL;
 }

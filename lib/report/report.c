@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -341,6 +342,21 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 fprintf(f, "gpu.%d.power_mw=%d\ngpu.%d.power_limit_mw=%d\n", index, n->power_mw, index, n->power_limit_mw);
                 fprintf(f, "gpu.%d.persistence=%d\ngpu.%d.virtualization_mode=%d\ngpu.%d.mig_mode=%d\n", index,
                         n->persistence_mode, index, n->virtualization_mode, index, n->mig_mode);
+                /* the newer readings only when known: a missing key is the double's "not supported" */
+                if (n->utilization_gpu >= 0)
+                        fprintf(f, "gpu.%d.utilization_gpu=%d\ngpu.%d.utilization_memory=%d\n", index, n->utilization_gpu, index,
+                                n->utilization_memory);
+                if (n->memory_reserved >= 0)
+                        fprintf(f, "gpu.%d.memory_reserved=%" PRId64 "\n", index, n->memory_reserved);
+                if (n->clocks_event_reasons_known)
+                        fprintf(f, "gpu.%d.clocks_event_reasons=0x%" PRIx64 "\n", index, n->clocks_event_reasons);
+                const struct { const char *key; int value; } link[] = {
+                        { "pcie_gen", n->pcie_gen_current }, { "pcie_gen_max", n->pcie_gen_max },
+                        { "pcie_width", n->pcie_width_current }, { "pcie_width_max", n->pcie_width_max },
+                };
+                for (size_t k = 0; k < ELEMENTSOF(link); k++)
+                        if (link[k].value > 0)
+                                fprintf(f, "gpu.%d.%s=%d\n", index, link[k].key, link[k].value);
                 index++;
         }
         fclose(f);

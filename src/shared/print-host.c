@@ -59,6 +59,21 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         out_i64(o, OUT_JSON, "persistence_mode", NULL, n->persistence_mode, n->persistence_mode >= 0);
         out_i64(o, OUT_JSON, "virtualization_mode", NULL, n->virtualization_mode, n->virtualization_mode >= 0);
         out_i64(o, OUT_JSON, "mig_mode", NULL, n->mig_mode, n->mig_mode >= 0);
+        out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, n->memory_reserved, n->memory_reserved >= 0);
+        out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, n->utilization_gpu, n->utilization_gpu >= 0);
+        out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, n->utilization_memory, n->utilization_memory >= 0);
+        if (n->clocks_event_reasons_known) {
+                out_open_array(o, "clocks_event_reasons");
+                for (unsigned b = 0; b < 32; b++)
+                        if (n->clocks_event_reasons & (1ULL << b) && vgpu_nvml_clocks_event_to_string(1ULL << b))
+                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_clocks_event_to_string(1ULL << b));
+                out_close_array(o);
+        } else
+                out_null(o, "clocks_event_reasons");
+        out_i64(o, OUT_JSON, "pcie_generation", NULL, n->pcie_gen_current, n->pcie_gen_current > 0);
+        out_i64(o, OUT_JSON, "pcie_generation_max", NULL, n->pcie_gen_max, n->pcie_gen_max > 0);
+        out_i64(o, OUT_JSON, "pcie_width", NULL, n->pcie_width_current, n->pcie_width_current > 0);
+        out_i64(o, OUT_JSON, "pcie_width_max", NULL, n->pcie_width_max, n->pcie_width_max > 0);
         out_close_object(o);
 }
 

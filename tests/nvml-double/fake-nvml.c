@@ -13,10 +13,24 @@
  *     gpu.N.temperature, gpu.N.temp_slowdown, gpu.N.temp_shutdown (C)
  *     gpu.N.power_mw, gpu.N.power_limit_mw
  *     gpu.N.persistence, gpu.N.virtualization_mode, gpu.N.host_vgpu_mode, gpu.N.mig_mode
- *     gpu.N.utilization_gpu                                     (percent)
+ *     gpu.N.utilization_gpu, gpu.N.utilization_memory            (percent; both, or neither)
+ *     gpu.N.memory_reserved                (bytes; without it nvmlDeviceGetMemoryInfo_v2 fails)
+ *     gpu.N.clocks_event_reasons           (nvmlClocksEventReason* bits, 0x60 or 96)
+ *     gpu.N.pcie_gen, gpu.N.pcie_gen_max, gpu.N.pcie_width, gpu.N.pcie_width_max
+ *     gpu.N.supported_events               (nvmlEventType* bits; default Xid and both ECC kinds)
  * A missing file makes nvmlInit_v2 fail with NVML_ERROR_DRIVER_NOT_LOADED, as on a host without
- * the driver; a missing key makes its getter return NVML_ERROR_NOT_SUPPORTED. Entry points
- * follow nvml.h's ABI (the versioned names nvml.h maps the plain ones to).
+ * the driver; a missing key makes its getter return NVML_ERROR_NOT_SUPPORTED. The file is read
+ * again on every nvmlInit_v2, even while another user holds NVML initialised (an event watcher),
+ * so a test changes readings between a daemon's polls by rewriting it.
+ *
+ * Events: $VGPU_ROOT/nvml-events, appended to by a test while the program runs, one per line:
+ *     00000000:3B:00.0 xid 79           (type xid, sbe or dbe; then the event data)
+ * An event set delivers the lines appended after it was created, for the devices and types
+ * registered with it, one per nvmlEventSetWait_v2; NVML_ERROR_TIMEOUT when none is pending.
+ *
+ * Entry points follow nvml.h's ABI (the versioned names nvml.h maps the plain ones to). Built
+ * with -DFAKE_NVML_OLD it is a driver from before R510/R535: no nvmlDeviceGetMemoryInfo_v2, and
+ * clocks-event reasons only under their old name, nvmlDeviceGetCurrentClocksThrottleReasons.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +46,13 @@ enum {
         NVML_ERROR_NOT_FOUND = 6,
         NVML_ERROR_INSUFFICIENT_SIZE = 7,
         NVML_ERROR_DRIVER_NOT_LOADED = 9,
+        NVML_ERROR_TIMEOUT = 10,
+        NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
+};
+enum {
+        nvmlEventTypeSingleBitEccError = 0x1,
+        nvmlEventTypeDoubleBitEccError = 0x2,
+        nvmlEventTypeXidCriticalError = 0x8,
 };
 enum {
         NVML_TEMPERATURE_GPU = 0,
@@ -44,11 +65,17 @@ typedef struct {
 } nvmlMemory_t;
 
 typedef struct {
+        unsigned int version;
+        unsigned long long total, reserved, free, used;
+} nvmlMemory_v2_t;
+#define nvmlMemory_v2 ((unsigned int) (sizeof(nvmlMemory_v2_t) | (2u << 24)))
+
+typedef struct {
         unsigned int gpu, memory;
 } nvmlUtilization_t;
 
 #define MAX_GPUS 64
-#define MAX_KEYS 32
+#define MAX_KEYS 48
 
 struct kv {
         char key[32];
@@ -60,6 +87,19 @@ struct nvmlDevice_st {
         size_t n_kv;
 };
 typedef struct nvmlDevice_st *nvmlDevice_t;
+
+typedef struct {
+        nvmlDevice_t device;
+        unsigned long long eventType, eventData;
+        unsigned int gpuInstanceId, computeInstanceId;
+} nvmlEventData_t;
+
+/* An event set: which types each device registered, and how far into nvml-events it has read. */
+struct nvmlEventSet_st {
+        unsigned long long types[MAX_GPUS];
+        long offset;
+};
+typedef struct nvmlEventSet_st *nvmlEventSet_t;
 
 static struct nvmlDevice_st gpus[MAX_GPUS];
 static unsigned n_gpus;
@@ -88,6 +128,20 @@ nvmlReturn_t nvmlDeviceGetVirtualizationMode(nvmlDevice_t dev, int *mode);
 nvmlReturn_t nvmlDeviceGetHostVgpuMode(nvmlDevice_t dev, int *mode);
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsigned int *pending);
 nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t *util);
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t dev, unsigned long long *reasons);
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen);
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen);
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
+nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types);
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types, nvmlEventSet_t set);
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms);
+#ifndef FAKE_NVML_OLD
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t *memory);
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t dev, unsigned long long *reasons);
+#endif
 
 static void set_gpu_key(unsigned index, const char *key, const char *value) {
         if (index >= MAX_GPUS)
@@ -180,7 +234,8 @@ static nvmlReturn_t get_int(nvmlDevice_t dev, const char *key, int *ret) {
 }
 
 nvmlReturn_t nvmlInit_v2(void) {
-        if (init_count == 0 && load_conf() < 0)
+        /* re-read while initialised too: an event watcher keeps NVML up across a daemon's polls */
+        if (load_conf() < 0 && init_count == 0)
                 return NVML_ERROR_DRIVER_NOT_LOADED;
         init_count++;
         return NVML_SUCCESS;
@@ -340,7 +395,146 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t *
         nvmlReturn_t r = get_uint(dev, "utilization_gpu", util ? &gpu : NULL);
         if (r != NVML_SUCCESS)
                 return r;
+        unsigned int memory;
+        if ((r = get_uint(dev, "utilization_memory", &memory)) != NVML_SUCCESS)
+                return r;
         util->gpu = gpu;
-        util->memory = 0;
+        util->memory = memory;
         return NVML_SUCCESS;
+}
+
+#ifndef FAKE_NVML_OLD
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t *memory) {
+        unsigned long long total, used, reserved;
+        if (memory && memory->version != nvmlMemory_v2)
+                return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+        nvmlReturn_t r = get_u64(dev, "memory_total", memory ? &total : NULL);
+        if (r == NVML_SUCCESS)
+                r = get_u64(dev, "memory_used", &used);
+        if (r == NVML_SUCCESS)
+                r = get_u64(dev, "memory_reserved", &reserved);
+        if (r != NVML_SUCCESS)
+                return r;
+        memory->total = total;
+        memory->reserved = reserved;
+        memory->used = used;
+        memory->free = total > used ? total - used : 0;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t dev, unsigned long long *reasons) {
+        return get_u64(dev, "clocks_event_reasons", reasons);
+}
+#endif
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t dev, unsigned long long *reasons) {
+        return get_u64(dev, "clocks_event_reasons", reasons);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen) {
+        return get_uint(dev, "pcie_gen", gen);
+}
+
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen) {
+        return get_uint(dev, "pcie_gen_max", gen);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *width) {
+        return get_uint(dev, "pcie_width", width);
+}
+
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width) {
+        return get_uint(dev, "pcie_width_max", width);
+}
+
+static FILE *open_events(void) {
+        const char *root = getenv("VGPU_ROOT");
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/nvml-events", root ? root : "");
+        return fopen(path, "re");
+}
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!set)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        nvmlEventSet_t s = calloc(1, sizeof(*s));
+        if (!s)
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        /* only what is appended from now on, as a real set sees only what happens after */
+        FILE *f = open_events();
+        if (f) {
+                if (fseek(f, 0, SEEK_END) == 0)
+                        s->offset = ftell(f);
+                fclose(f);
+        }
+        *set = s;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+        if (!set)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        free(set);
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!dev || !types)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const char *v = get(dev, "supported_events");
+        *types = v ? strtoull(v, NULL, 0)
+                   : nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types, nvmlEventSet_t set) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!dev || !set || dev < gpus || dev >= gpus + MAX_GPUS)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned long long supported;
+        nvmlDeviceGetSupportedEventTypes(dev, &supported);
+        if (types & ~supported)
+                return NVML_ERROR_NOT_SUPPORTED;        /* as NVML: one unsupported type fails the call */
+        set->types[dev - gpus] |= types;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms) {
+        (void) timeoutms;       /* events are in the file already, or not: nothing to wait for */
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!set || !data)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        FILE *f = open_events();
+        if (!f)
+                return NVML_ERROR_TIMEOUT;
+        nvmlReturn_t r = NVML_ERROR_TIMEOUT;
+        char line[256], bus_id[64], type[16];
+        unsigned long long value;
+        if (fseek(f, set->offset, SEEK_SET) == 0)
+                while (r == NVML_ERROR_TIMEOUT && fgets(line, sizeof(line), f)) {
+                        if (!strchr(line, '\n'))
+                                break;          /* half-written: read it next time */
+                        set->offset = ftell(f);
+                        if (sscanf(line, "%63s %15s %lli", bus_id, type, &value) != 3)
+                                continue;
+                        unsigned long long t = strcmp(type, "xid") == 0 ? nvmlEventTypeXidCriticalError :
+                                               strcmp(type, "dbe") == 0 ? nvmlEventTypeDoubleBitEccError :
+                                               strcmp(type, "sbe") == 0 ? nvmlEventTypeSingleBitEccError : 0;
+                        nvmlDevice_t dev;
+                        if (nvmlDeviceGetHandleByPciBusId_v2(bus_id, &dev) != NVML_SUCCESS || !(set->types[dev - gpus] & t))
+                                continue;
+                        *data = (nvmlEventData_t) {
+                                .device = dev, .eventType = t, .eventData = value,
+                                .gpuInstanceId = 0xFFFFFFFFu, .computeInstanceId = 0xFFFFFFFFu,
+                        };
+                        r = NVML_SUCCESS;
+                }
+        fclose(f);
+        return r;
 }

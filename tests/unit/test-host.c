@@ -6,7 +6,10 @@
  */
 #include "test-util.h"
 
+#include <unistd.h>
+
 #include "vgpu/host.h"
+#include "vgpu/nvml-events.h"
 
 static struct vgpu_host *scan(const char *fixture, unsigned flags) {
         use_fixture(fixture);
@@ -134,6 +137,150 @@ static void test_nvidia_mdev(void **state) {
         assert_null(host->gpus[0].nvml);       /* the ASPEED VGA is no NVIDIA GPU */
 
         vgpu_host_free(host);
+}
+
+/* The newer NVML readings: utilization, reserved memory (nvmlMemory_v2), clocks-event reasons,
+ * PCIe link; af:00.0's double answers none of them, so all are unknown there, never 0. */
+static void test_nvml_readings(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_NVML);
+        const struct vgpu_nvml_gpu *n = vgpu_host_find_gpu(host, "0000:3b:00.0")->nvml;
+        assert_non_null(n);
+        assert_int_equal(n->utilization_gpu, 12);
+        assert_int_equal(n->utilization_memory, 5);
+        assert_int_equal(n->memory_reserved, 469762048);
+        assert_int_equal(n->memory_used, 8589934592ULL);
+        assert_true(n->clocks_event_reasons_known);
+        assert_int_equal(n->clocks_event_reasons, VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP);
+        assert_int_equal(n->pcie_gen_current, 3);
+        assert_int_equal(n->pcie_gen_max, 3);
+        assert_int_equal(n->pcie_width_current, 16);
+        assert_int_equal(n->pcie_width_max, 16);
+
+        n = vgpu_host_find_gpu(host, "0000:5e:00.0")->nvml;
+        assert_int_equal(n->utilization_gpu, 31);
+        assert_int_equal(n->utilization_memory, 18);
+        assert_int_equal(n->clocks_event_reasons, VGPU_NVML_CLOCKS_EVENT_GPU_IDLE);
+        assert_int_equal(n->pcie_gen_current, 1);
+
+        n = vgpu_host_find_gpu(host, "0000:af:00.0")->nvml;
+        assert_non_null(n);
+        assert_int_equal(n->temperature, 33);  /* the old readings are there */
+        assert_int_equal(n->utilization_gpu, -1);
+        assert_int_equal(n->utilization_memory, -1);
+        assert_int_equal(n->memory_reserved, -1);
+        assert_int_equal(n->memory_total, 16106127360ULL);      /* from nvmlDeviceGetMemoryInfo (v1) */
+        assert_false(n->clocks_event_reasons_known);
+        assert_int_equal(n->pcie_gen_current, -1);
+        assert_int_equal(n->pcie_width_max, -1);
+        vgpu_host_free(host);
+
+        assert_string_equal(vgpu_nvml_clocks_event_to_string(VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN), "sw_thermal_slowdown");
+        assert_string_equal(vgpu_nvml_clocks_event_to_string(0x100), "display_clock_setting");
+        assert_null(vgpu_nvml_clocks_event_to_string(0x200));
+        assert_null(vgpu_nvml_clocks_event_to_string(0x3));
+}
+
+static void append(const char *path, const char *text) {
+        FILE *f = fopen(path, "ae");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Xid and ECC events through the double: only what is appended after the watcher was made,
+ * only for watched GPUs, in order, and nothing (without blocking) when none is pending. */
+static void test_nvml_events(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-mdev", 0);
+        char root[] = "/tmp/test-host-XXXXXX", conf[4096], events[4096], src[4096];
+        assert_non_null(mkdtemp(root));
+        snprintf(src, sizeof(src), "%s/nvidia-mdev/nvml.conf", getenv("FIXTURES"));
+        snprintf(conf, sizeof(conf), "%s/nvml.conf", root);
+        snprintf(events, sizeof(events), "%s/nvml-events", root);
+        FILE *in = fopen(src, "re"), *out = fopen(conf, "we");
+        assert_non_null(in);
+        assert_non_null(out);
+        char line[512];
+        while (fgets(line, sizeof(line), in))
+                fputs(line, out);
+        fclose(in);
+        assert_int_equal(fclose(out), 0);
+        append(events, "00000000:3B:00.0 xid 13\n");   /* before the watcher: not delivered */
+        setenv("VGPU_ROOT", root, 1);
+
+        struct vgpu_error err = {};
+        struct vgpu_nvml_events *w = NULL;
+        assert_int_equal(vgpu_nvml_events_open(host, &w, &err), 0);
+        assert_non_null(w);
+        assert_int_equal(vgpu_nvml_events_n_gpus(w), 3);
+        struct vgpu_nvml_event *ev = NULL;
+        size_t n = 99;
+        assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
+        assert_int_equal(n, 0);
+        free(ev);
+
+        append(events, "00000000:AF:00.0 xid 79\n0000:5e:00.0 dbe 1\n00000000:04:00.0 xid 31\n00000000:3B:00.0 sbe 2\n");
+        assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
+        assert_int_equal(n, 3);         /* 04:00.0 is no GPU NVML knows */
+        assert_string_equal(ev[0].bdf, "0000:af:00.0");
+        assert_int_equal(ev[0].type, VGPU_NVML_EVENT_XID);
+        assert_int_equal(ev[0].data, 79);
+        assert_true(ev[0].time_usec > 0);
+        assert_string_equal(ev[1].bdf, "0000:5e:00.0");
+        assert_int_equal(ev[1].type, VGPU_NVML_EVENT_ECC_DOUBLE_BIT);
+        assert_string_equal(ev[2].bdf, "0000:3b:00.0");
+        assert_int_equal(ev[2].type, VGPU_NVML_EVENT_ECC_SINGLE_BIT);
+        assert_int_equal(ev[2].data, 2);
+        free(ev);
+        assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
+        assert_int_equal(n, 0);         /* each once */
+        free(ev);
+        vgpu_nvml_events_close(w);
+        vgpu_nvml_events_close(NULL);
+
+        unlink(events);
+        unlink(conf);
+        rmdir(root);
+        /* no NVML (no nvml.conf: the double says the driver is not loaded): nothing to watch */
+        assert_int_equal(vgpu_nvml_events_open(host, &w, &err), 0);
+        assert_null(w);
+        vgpu_host_free(host);
+}
+
+/* An older driver's NVML (the double built with FAKE_NVML_OLD): no nvmlDeviceGetMemoryInfo_v2,
+ * so memory comes from v1 and reserved is unknown; the reasons under their pre-R535 name. */
+static void test_nvml_old_driver(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_NVML);
+        const struct vgpu_nvml_gpu *n = vgpu_host_find_gpu(host, "0000:3b:00.0")->nvml;
+        assert_non_null(n);
+        assert_int_equal(n->memory_total, 16106127360ULL);
+        assert_int_equal(n->memory_used, 8589934592ULL);
+        assert_int_equal(n->memory_reserved, -1);
+        assert_true(n->clocks_event_reasons_known);
+        assert_int_equal(n->clocks_event_reasons, VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP);
+        assert_int_equal(n->utilization_gpu, 12);
+        vgpu_host_free(host);
+}
+
+static void test_xid_describe(void **state) {
+        (void) state;
+        bool critical = false;
+        assert_string_equal(vgpu_xid_describe(79, &critical), "GPU has fallen off the bus");
+        assert_true(critical);
+        assert_string_equal(vgpu_xid_describe(13, &critical), "graphics engine exception");
+        assert_false(critical);
+        static const unsigned crit[] = { 48, 62, 64, 74, 79, 92, 94, 95, 119, 120, 140 };
+        for (size_t i = 0; i < sizeof(crit) / sizeof(crit[0]); i++) {
+                critical = false;
+                assert_non_null(vgpu_xid_describe(crit[i], &critical));
+                assert_true(critical);
+        }
+        critical = true;
+        assert_null(vgpu_xid_describe(9999, &critical));
+        assert_false(critical);
+        assert_non_null(vgpu_xid_describe(31, NULL));
 }
 
 static void test_scan_flags(void **state) {
@@ -322,10 +469,17 @@ static void test_bdf_normalize(void **state) {
         assert_int_equal(vgpu_bdf_normalize("3b:00.0x", b), -EINVAL);
 }
 
-int main(void) {
+int main(int argc, char *argv[]) {
+        if (argc > 1 && strcmp(argv[1], "--nvml-old") == 0) {
+                const struct CMUnitTest old[] = { cmocka_unit_test(test_nvml_old_driver) };
+                return cmocka_run_group_tests(old, NULL, NULL);
+        }
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nvidia_mdev),
                 cmocka_unit_test(test_scan_flags),
+                cmocka_unit_test(test_nvml_readings),
+                cmocka_unit_test(test_nvml_events),
+                cmocka_unit_test(test_xid_describe),
                 cmocka_unit_test(test_nvidia_sriov_vfio),
                 cmocka_unit_test(test_amd_mxgpu),
                 cmocka_unit_test(test_intel_gvtg),
