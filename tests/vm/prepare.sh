@@ -8,14 +8,14 @@
 #   WORKDIR/KV                     kernel release, e.g. 6.1.0-56-amd64
 #   WORKDIR/kernel                 the kernel to boot (vmlinux when it can be unpacked, else bzImage)
 #   WORKDIR/base.cpio.gz           busybox + the modules the guest loads (incl. mtty/mdpy/mbochs)
-#   WORKDIR/READY                  "KV VERSION" once all of the above is complete (the cache key)
+#   WORKDIR/READY                  "KV VERSION MODS-HASH" once all of the above is complete (the cache key)
 set -euo pipefail
 
 W=${1:-$(dirname "$0")/../../build/vm-lab}
 W=$(mkdir -p "$W" && cd "$W" && pwd)
 META=${VM_KERNEL_META:-linux-image-amd64}
 # in-tree modules the guest needs (their dependencies are resolved by modprobe below)
-MODS="virtio_pci 9p 9pnet_virtio vfio vfio_iommu_type1 vfio-pci mdev nvme"
+MODS="virtio_pci 9p 9pnet_virtio vfio vfio_iommu_type1 vfio-pci mdev nvme ipmi_si ipmi_devintf"
 
 resolve() {
 	IMG=$(apt-cache depends "$META" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
@@ -28,7 +28,9 @@ if ! resolve && ! { apt-get update -q >/dev/null && resolve; }; then
 	echo "prepare: cannot resolve $META" >&2 && exit 1
 fi
 
-if [ "$(cat "$W/READY" 2>/dev/null)" = "$KV $VER" ]; then
+# the cache key: the kernel, and the module list (a module added here rebuilds the base layer)
+KEY="$KV $VER $(echo "$MODS" | md5sum | cut -c1-8)"
+if [ "$(cat "$W/READY" 2>/dev/null)" = "$KEY" ]; then
 	echo "vm-lab: reusing $W ($KV $VER)"
 	exit 0
 fi
@@ -90,5 +92,5 @@ dd if="$Z" iflag=skip_bytes,count_bytes bs=1M status=none skip=$((($(hdr 497 1) 
 	count=$(($(hdr 588 4) - 4)) | xz -dc >kernel 2>/dev/null || cp "$Z" kernel
 echo "$KV" >KV
 rm -rf debs src root        # ~700 MB only needed to build; the cache is the files listed above
-echo "$KV $VER" >READY
+echo "$KEY" >READY
 echo "vm-lab: ready ($(du -sh base.cpio.gz | cut -f1) base initramfs)"

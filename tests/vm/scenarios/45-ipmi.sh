@@ -1,0 +1,71 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The IPMI collector against QEMU's emulated BMC (ipmi-bmc-sim on isa-ipmi-kcs, see run.sh):
+# the kernel's ipmi_si + ipmi_devintf give /dev/ipmi0, libvgpu reads the sensors and the SEL
+# through it (ipmi-check, built from tests/vm/ipmi-check.c), an over-temperature entry added
+# to the SEL shows up in the next incremental read, alone, and not again in the one after.
+. /vm/lib.sh
+command -v ipmi-check >/dev/null 2>&1 || skip_all "no ipmi-check binary"
+
+modprobe ipmi_devintf || note "modprobe ipmi_devintf failed"
+# the BMC is described by ACPI (IPI0001); if the probe misses it, the KCS ports QEMU uses
+modprobe ipmi_si || note "modprobe ipmi_si failed"
+i=0
+while [ ! -e /dev/ipmi0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -e /dev/ipmi0 ]; then
+	note "no /dev/ipmi0 after ipmi_si's probe: trying type=kcs ports=0xca2"
+	rmmod ipmi_si 2>/dev/null
+	modprobe ipmi_si type=kcs ports=0xca2
+	i=0
+	while [ ! -e /dev/ipmi0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+fi
+chk "/dev/ipmi0 exists (ipmi_si found the emulated BMC)" test -c /dev/ipmi0
+note "$(dmesg | grep -i ipmi | tail -n 5 | tr '\n' ' ')"
+[ -c /dev/ipmi0 ] || { finish; exit 1; }
+
+ipmi-check >/tmp/ipmi.out 2>/tmp/ipmi.err
+rc=$?
+while IFS= read -r l; do note "$l"; done </tmp/ipmi.out
+while IFS= read -r l; do note "stderr: $l"; done </tmp/ipmi.err
+val() { sed -n "s/^$1=//p" /tmp/ipmi.out | head -n1; }
+chk "ipmi-check exits 0" test $rc -eq 0
+chk "vgpu_ipmi_open succeeds" test "$(val open)" = 0
+chk "vgpu_ipmi_sensors_read succeeds (QEMU's default SDR has only the watchdog: no readings)" test "$(val sensors)" = 0
+chk "first SEL read succeeds" test -n "$(val first_count)"
+added=$(val added1) added2=$(val added2)
+chk "Add SEL Entry returned a record id ($added)" sh -c "test '$added' -ge 0"
+chk "second read: exactly one new entry" test "$(val second_count)" = 1
+e=$(val second_entry)
+chk "second read: it is the record we added ($added)" test "${e%%|*}" = "$added"
+chk "second read: sensor type Temperature" sh -c "echo '$e' | cut -d'|' -f2 | grep -qx Temperature"
+chk "second read: 'Upper Critical - going high'" sh -c "echo '$e' | cut -d'|' -f4 | grep -qi 'upper critical.*going high'"
+chk "second read: severity critical" sh -c "echo '$e' | cut -d'|' -f5 | grep -qx critical"
+chk "second read: flagged over-temperature" sh -c "echo '$e' | grep -q 'over_temperature=1'"
+e=$(val third_entry)
+chk "third read, after a second entry ($added2): exactly it, the first one not again" \
+	sh -c "test '$(val third_count)' = 1 && test '${e%%|*}' = '$added2' && test '$added2' != '$added'"
+chk "fourth read: nothing new" test "$(val fourth_count)" = 0
+
+# vgpud's IPMI collector on the same BMC: the SEL as found is the baseline; an entry added
+# while it runs becomes one bmc_event, logged at crit as an over-temperature
+if command -v vgpud >/dev/null 2>&1; then
+	mkdir -p /run/vgpud
+	printf '[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n[metrics]\nlisten = off\n' >/tmp/vgpud-ipmi.conf
+	vgpud --config /tmp/vgpud-ipmi.conf -v >/tmp/vgpud-ipmi.log 2>&1 &
+	pid=$!
+	i=0
+	while ! grep -q "event log has" /tmp/vgpud-ipmi.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	chk "vgpud: SEL baseline logged (2 entries)" grep -q "the BMC's event log has 2 entries" /tmp/vgpud-ipmi.log
+	id=$(ipmi-check add | sed -n 's/^added=//p')
+	i=0
+	while ! grep -q "BMC SEL #" /tmp/vgpud-ipmi.log && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 1         # a few more polls: the entry must not come again
+	chk "vgpud: one bmc_event, for the new entry #$id" test "$(grep -c "BMC SEL #" /tmp/vgpud-ipmi.log)" = 1
+	chk "vgpud: logged at crit as an over-temperature" grep -q "crit: BMC SEL #$id: Temperature .*(over-temperature)" /tmp/vgpud-ipmi.log
+	chk "vgpud: IPMI collector not reported off" sh -c "! grep -q 'IPMI collector off' /tmp/vgpud-ipmi.log"
+	kill $pid && wait $pid
+	while IFS= read -r l; do note "vgpud: $l"; done </tmp/vgpud-ipmi.log
+else
+	note "no vgpud in the guest: its IPMI collector is not checked here"
+fi
+finish
