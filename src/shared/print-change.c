@@ -36,6 +36,17 @@ static void describe(char *buf, size_t size, const struct vgpu_action *a) {
         case VGPU_ACTION_WRITE_ATTR:
                 snprintf(buf, size, "%s = %s", a->spec.parent, strempty(a->detail));
                 break;
+        case VGPU_ACTION_SLICE_CREATE:
+        case VGPU_ACTION_SLICE_REMOVE: {
+                char mem[16] = "unlimited", share[16] = "";
+                if (a->slice.memory)
+                        format_bytes(mem, sizeof(mem), (int64_t) a->slice.memory);
+                if (a->slice.share)
+                        snprintf(share, sizeof(share), " %u%%", a->slice.share);
+                snprintf(buf, size, "slice %s (%s on %s, %s%s, scrub %s)", a->slice.name, mem, a->slice.gpu, a->slice.policy, share,
+                         a->slice.scrub);
+                break;
+        }
         default:
                 snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
         }
@@ -56,10 +67,13 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
                 out_string(o, OUT_JSON, "uuid", NULL, a->spec.uuid[0] ? a->spec.uuid : NULL);
                 out_string(o, OUT_JSON, "parent", NULL, a->spec.parent);
                 out_string(o, OUT_JSON, "type", NULL, a->spec.type);
+                bool slice = a->kind == VGPU_ACTION_SLICE_CREATE || a->kind == VGPU_ACTION_SLICE_REMOVE;
+                out_string(o, OUT_JSON, "slice", NULL, slice ? a->slice.name : NULL);
                 out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
                 bool has_why = a->kind != VGPU_ACTION_SET_POLICY && a->kind != VGPU_ACTION_WRITE_ATTR && a->detail;
                 if (diff)
-                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ? '-' : '+',
+                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ||
+                                         a->kind == VGPU_ACTION_SLICE_REMOVE ? '-' : '+',
                                  vgpu_action_kind_to_string(a->kind), what);
                 else
                         out_text(o, "  %-10s %s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
@@ -71,4 +85,11 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
         if (plan->notes)
                 out_text(o, "note: %s\n", plan->notes);
         out_close_object(o);
+}
+
+void print_apply(struct out *o, const struct vgpu_plan *plan, bool diff, bool dry_run, const char *source) {
+        if (plan->n_actions == 0 && !out_is_json(o))
+                out_text(o, "nothing to do: the host matches %s\n", source);
+        else
+                print_plan(o, plan, diff, dry_run ? "would do (dry run):" : "done:");
 }

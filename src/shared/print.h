@@ -47,3 +47,6 @@ void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, 
                    const char *uuid, const char *parent, const char *type);
 /* An apply plan: {changes, actions[], note}; diff prints -/+ lines in text mode. */
 void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading);
+/* What `apply` prints after vgpu_apply(): the plan under "done:" (or "would do (dry run):"), or
+ * in text mode for an empty plan "nothing to do: the host matches SOURCE" (the file's name). */
+void print_apply(struct out *o, const struct vgpu_plan *plan, bool diff, bool dry_run, const char *source);

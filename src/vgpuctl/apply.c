@@ -2,14 +2,17 @@
 /*
  * apply.c — `vgpuctl apply`, `assert` and `export`: the declarative side (lib/plan).
  * apply makes the host match host.yaml (minimal plan, rollback on failure); assert exits 0
- * iff it already does; export prints the current carve-up as a host.yaml.
+ * iff it already does; export prints the current carve-up (slices included) as a host.yaml.
+ * apply --restore (boot) first recreates the recorded slices (vgpu_slice_restore()).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon-client.h"
 #include "vgpu/apply.h"
+#include "vgpu/slice.h"
 #include "vgpuctl.h"
 
 #define DEFAULT_CONFIG "/etc/vgpuctl/host.yaml"
@@ -21,7 +24,7 @@ const struct cli_option apply_options[] = {
         [OPT_DRY_RUN] = { "dry-run", 'n', NULL, "print the plan, change nothing" },
         [OPT_DIFF] = { "diff", 0, NULL, "print the changes as -/+ lines" },
         [OPT_FORCE] = { "force", 0, NULL, "also remove vGPUs a running VM holds" },
-        [OPT_RESTORE] = { "restore", 0, NULL, "apply the last applied configuration (" VGPU_STATE_CONFIG "), as at boot" },
+        [OPT_RESTORE] = { "restore", 0, NULL, "recreate the recorded slices and apply the last applied configuration (" VGPU_STATE_CONFIG "), as at boot" },
         {},
 };
 
@@ -44,6 +47,19 @@ static void print_plan_cli(const struct cli *cli, const struct vgpu_plan *plan, 
         out_free(o);
 }
 
+/* In this process: vgpu_apply, then the shared printer the daemon answers with too. */
+static int apply_here(const struct cli *cli, const struct vgpu_config *cfg, const char *text, const char *path, unsigned flags) {
+        struct vgpu_error err = {};
+        struct vgpu_plan *plan = NULL;
+        if (vgpu_apply(cfg, text, flags, &plan, &err) < 0)
+                return cli_lib_error(&err);
+        struct out *o = cli_out(cli);
+        print_apply(o, plan, cli->opt[OPT_DIFF] != NULL, flags & VGPU_APPLY_DRY_RUN, path);
+        out_free(o);
+        vgpu_plan_free(plan);
+        return EXIT_OK;
+}
+
 int verb_apply(struct cli *cli) {
         bool restore = cli->opt[OPT_RESTORE] != NULL;
         if (restore && cli->opt[OPT_FILE])
@@ -52,29 +68,39 @@ int verb_apply(struct cli *cli) {
         char *text;
         struct vgpu_config *cfg;
         struct vgpu_error err = {};
+        int slices_failed = EXIT_OK;
+        if (restore && !cli->opt[OPT_DRY_RUN]) {
+                /* slices first: their regions live in /run, so after a reboot every recorded one is
+                 * missing; a slice that cannot come back (its GPU gone) does not stop the rest */
+                unsigned n = 0;
+                if (vgpu_slice_restore(&n, &err) < 0)
+                        slices_failed = cli_lib_error(&err);
+                if (n && !cli->json)
+                        printf("restored %u slice%s from %s\n", n, n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
+                err = (struct vgpu_error) {};
+        }
         int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg, &text, &err);
         if (r == -ENOENT && restore) {
                 /* at boot on a host never configured: nothing to do, not a failure */
                 if (!cli->json)
                         printf("nothing to restore: no configuration was applied on this host (%s)\n", VGPU_STATE_CONFIG);
-                return EXIT_OK;
+                return slices_failed;
         }
         if (r < 0)
                 return cli_lib_error(&err);
+        /* at restore the records, just brought back, are the slices as they were before the
+         * reboot (every apply and every `slice` command keeps them); the saved file may predate
+         * a `slice create`, and must not remove what was made since */
+        if (restore)
+                cfg->has_slices = false;
         unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) | (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
-        struct vgpu_plan *plan = NULL;
-        r = vgpu_apply(cfg, text, flags, &plan, &err);
+        /* the file was read and checked here, as the caller; through vgpud its text is sent */
+        r = daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE, cli->opt[OPT_DIFF] != NULL);
+        if (r == DAEMON_DIRECT)
+                r = apply_here(cli, cfg, text, path, flags);
         free(text);
         vgpu_config_free(cfg);
-        if (r < 0)
-                return cli_lib_error(&err);
-        if (plan->n_actions == 0 && !cli->json)
-                printf("nothing to do: the host matches %s\n", path);
-        else
-                print_plan_cli(cli, plan, cli->opt[OPT_DIFF] != NULL,
-                           flags & VGPU_APPLY_DRY_RUN ? "would do (dry run):" : "done:");
-        vgpu_plan_free(plan);
-        return EXIT_OK;
+        return r != EXIT_OK ? r : slices_failed;
 }
 
 int verb_assert(struct cli *cli) {
@@ -109,9 +135,14 @@ int verb_export(struct cli *cli) {
         struct vgpu_mdev_spec *defs = NULL;
         size_t n_defs = 0;
         char *text = NULL;
+        struct vgpu_slice_status *slices = NULL;
+        size_t n_slices = 0;
         int r = vgpu_mdev_definitions(&defs, &n_defs, NULL, &err);
         if (r >= 0)
-                r = vgpu_config_export(host, defs, n_defs, &text, &err);
+                r = vgpu_slice_list(&slices, &n_slices, &err);
+        if (r >= 0)
+                r = vgpu_config_export_slices(host, defs, n_defs, slices, n_slices, &text, &err);
+        free(slices);
         vgpu_mdev_specs_free(defs, n_defs);
         vgpu_host_free(host);
         if (r < 0)

@@ -2,11 +2,13 @@
 /*
  * instance.c — the vGPU lifecycle verbs: create, remove, define, undefine, start, stop.
  * mdevctl's meaning, but idempotent: repeating a request is a no-op that says so (exit 0).
+ * create and remove go through vgpud when it runs (daemon-client.h), with the same output.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon-client.h"
 #include "vgpu/lifecycle.h"
 #include "vgpuctl.h"
 
@@ -36,8 +38,12 @@ static int spec_from_cli(const struct cli *cli, struct vgpu_mdev_spec *spec) {
         *spec = (struct vgpu_mdev_spec) { .auto_start = cli->opt[OPT_AUTO] != NULL };
         if (!cli->opt[OPT_PARENT] || !cli->opt[OPT_TYPE])
                 return cli_error(EXIT_USAGE, "--parent and --type are required (see 'vgpuctl types')");
-        if (cli->opt[OPT_UUID])
+        if (cli->opt[OPT_UUID]) {
+                /* checked here, not only by the library: a longer string would be cut to fit */
+                if (!vgpu_uuid_valid(cli->opt[OPT_UUID]))
+                        return cli_error(EXIT_USAGE, "--uuid '%s': not a UUID (expected 8-4-4-4-12 hex digits)", cli->opt[OPT_UUID]);
                 snprintf(spec->uuid, sizeof(spec->uuid), "%s", cli->opt[OPT_UUID]);
+        }
         spec->parent = strdup(cli->opt[OPT_PARENT]);
         spec->type = strdup(cli->opt[OPT_TYPE]);
         spec->attrs = calloc((size_t) cli->n_opt[OPT_ATTR] + 1, sizeof(*spec->attrs));
@@ -70,6 +76,8 @@ int verb_create(struct cli *cli) {
                 struct vgpu_error err = {};
                 if (cli->opt[OPT_AUTO] && !cli->opt[OPT_PERSIST])
                         r = cli_error(EXIT_USAGE, "--auto only means something with --persist");
+                else if ((r = daemon_create(cli, &spec, cli->opt[OPT_PERSIST] != NULL)) != DAEMON_DIRECT)
+                        ;       /* the daemon did it, and its answer is printed */
                 else if ((r = vgpu_mdev_create(&spec, cli->opt[OPT_PERSIST] ? VGPU_CREATE_PERSIST : 0, &err)) < 0)
                         r = cli_lib_error(&err);
                 else {
@@ -108,6 +116,9 @@ static int one_target(struct cli *cli, int (*op)(const char *, struct vgpu_error
 }
 
 int verb_remove(struct cli *cli) {
+        int r = daemon_remove(cli, cli->argv[0]);
+        if (r != DAEMON_DIRECT)
+                return r;
         return one_target(cli, vgpu_mdev_remove, "removed", "was not there");
 }
 

@@ -9,13 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon-client.h"
 #include "vgpuctl.h"
+
+/* Global options without a short name are told apart by their index (see build_getopt). */
+enum { GLOBAL_DIRECT = 4, GLOBAL_DAEMON };
 
 static const struct cli_option global_options[] = {
         { "json", 'j', NULL, "print JSON instead of a table" },
         { "pretty", 'p', NULL, "indent JSON" },
         { "help", 'h', NULL, "show help" },
         { "version", 'V', NULL, "show the version" },
+        [GLOBAL_DIRECT] = { "direct", 0, NULL, "change the host from this process, never through vgpud" },
+        [GLOBAL_DAEMON] = { "daemon", 0, NULL, "go through vgpud; fail when it is not running" },
         {},
 };
 
@@ -23,15 +29,15 @@ static const struct verb verbs[] = {
         { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, list_options },
         { "show", "BDF", "everything known about one GPU or VF", 1, 1, verb_show, NULL },
         { "types", "[PARENT]", "vGPU types each parent offers", 0, 1, verb_types, types_options },
-        { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options },
-        { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL },
+        { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options, .via_daemon = true },
+        { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL, .via_daemon = true },
         { "define", "", "define a persistent vGPU (mdevctl's store)", 0, 0, verb_define, define_options },
         { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, NULL },
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
         { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2, verb_slice, slice_options },
         { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
-        { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options },
+        { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options, .via_daemon = true },
         { "assert", "", "exit 0 iff the host matches host.yaml", 0, 0, verb_assert, assert_options },
         { "export", "", "print the current carve-up as a host.yaml", 0, 0, verb_export, NULL },
         { "assign", "UUID|BDF", "attach a vGPU to a VM through libvirt (--domain NAME)", 1, 1, verb_assign, assign_options },
@@ -79,15 +85,23 @@ static void help_main(void) {
                "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices.\n\n"
                "Commands:\n");
         for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-                printf("  %-9s %-9s %s\n", verbs[i].name, verbs[i].args, verbs[i].summary);
+                printf("  %-9s %-9s %s%s\n", verbs[i].name, verbs[i].args, verbs[i].summary, verbs[i].via_daemon ? " [vgpud]" : "");
         printf("\nOptions:\n");
         print_options(global_options);
-        printf("\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
+        printf("\n[vgpud]: sent to the daemon when its socket accepts a connection (the daemon checks that the\n"
+               "caller is root or in its group, and records the change), run here when it does not run.\n"
+               "Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n"
+               "need no privilege.\n"
+               "\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
+               "  " DAEMON_SOCKET_ENV " the daemon's socket (default " DAEMON_SOCKET_DEFAULT " under VGPU_ROOT).\n"
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
 }
 
 static void help_verb(const struct verb *v) {
-        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n\nOptions:\n", v->name, v->args[0] ? " " : "", v->args, v->summary);
+        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n", v->name, v->args[0] ? " " : "", v->args, v->summary);
+        if (v->via_daemon)
+                printf("Through vgpud when it runs (--direct: never, --daemon: only), else in this process.\n");
+        printf("\nOptions:\n");
         print_options(v->options);
         print_options(global_options);
 }
@@ -113,6 +127,8 @@ static void build_getopt(const struct cli_option *verb_opts, bool stop_at_positi
 }
 
 /* Parse options from argv[optind...]; verb options are stored in cli->opt. */
+static unsigned daemon_options;  /* 1: --direct given, 2: --daemon given (both: refused) */
+
 static int parse_options(int argc, char **argv, const struct verb *v, struct cli *cli, bool *help, bool *version) {
         struct option longs[32];
         char shorts[64];
@@ -126,6 +142,8 @@ static int parse_options(int argc, char **argv, const struct verb *v, struct cli
                 case 'p': cli->pretty = cli->json = true; break;
                 case 'h': *help = true; break;
                 case 'V': *version = true; break;
+                case 500 + GLOBAL_DIRECT: cli->daemon = CLI_DAEMON_NEVER; daemon_options |= 1; break;
+                case 500 + GLOBAL_DAEMON: cli->daemon = CLI_DAEMON_ALWAYS; daemon_options |= 2; break;
                 case ':': return cli_error(EXIT_USAGE, "option '%s' needs an argument", argv[optind - 1]);
                 case '?': return cli_error(EXIT_USAGE, "unknown option '%s'%s", argv[optind - 1],
                                            v ? "" : " (options of a command go after the command)");
@@ -185,6 +203,10 @@ int main(int argc, char **argv) {
         }
         cli.argc = vargc - optind;
         cli.argv = vargv + optind;
+        if (daemon_options == 3)
+                return cli_error(EXIT_USAGE, "--direct and --daemon exclude each other");
+        if (cli.daemon == CLI_DAEMON_ALWAYS && !v->via_daemon)
+                return cli_error(EXIT_USAGE, "'%s' always runs directly: vgpud serves create, remove and apply", v->name);
         if (cli.argc < v->min_args || cli.argc > v->max_args)
                 return cli_error(EXIT_USAGE, "'%s' takes %s%s (see 'vgpuctl %s --help')", v->name,
                                  v->max_args == 0 ? "no arguments" : "arguments: ", v->args, v->name);

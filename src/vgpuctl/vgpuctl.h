@@ -29,8 +29,12 @@ struct cli_option {
 #define CLI_MAX_OPTIONS 8
 #define CLI_MAX_REPEAT 32
 
+/* Whether create/remove/apply go through vgpud (daemon-client.h): --direct, --daemon, or neither. */
+enum cli_daemon { CLI_DAEMON_AUTO, CLI_DAEMON_NEVER, CLI_DAEMON_ALWAYS };
+
 struct cli {
         bool json, pretty;
+        enum cli_daemon daemon;
         int argc;               /* positional arguments after the verb */
         char **argv;
         /* values of the verb's own options, in the order of its option table; NULL if unset,
@@ -48,6 +52,7 @@ struct verb {
         int min_args, max_args;
         int (*run)(struct cli *cli);
         const struct cli_option *options;       /* NULL-name terminated, or NULL */
+        bool via_daemon;                        /* vgpud serves it: sent there when it runs */
 };
 
 /* Print "vgpuctl: <message>" on stderr and return code (EXIT_FAILED or EXIT_USAGE). */

@@ -29,11 +29,12 @@ static const struct route routes[] = {
         { "GET", "/v1/gpus", V1, ACCESS_READ, NULL, handle_gpus },
         { "GET", "/v1/types", V1, ACCESS_READ, "parent,available", handle_types },
         { "GET", "/v1/instances", V1, ACCESS_READ, NULL, handle_instances },
-        { "POST", "/v1/instances", V1, ACCESS_WRITE, NULL, handle_create },
-        { "DELETE", "/v1/instances/", V1, ACCESS_WRITE, NULL, handle_remove },
+        { "GET", "/v1/slices", V1, ACCESS_READ, NULL, handle_slices },
+        { "POST", "/v1/instances", V1, ACCESS_WRITE, "format,pretty", handle_create },
+        { "DELETE", "/v1/instances/", V1, ACCESS_WRITE, "format,pretty", handle_remove },
         { "GET", "/v1/health", V1, ACCESS_READ, "checks", handle_health },
         { "GET", "/v1/events", V1, ACCESS_READ, "since", handle_events },
-        { "POST", "/v1/apply", V1, ACCESS_WRITE, "dry_run,force", handle_apply },
+        { "POST", "/v1/apply", V1, ACCESS_WRITE, "dry_run,force,diff,source,format,pretty", handle_apply },
         { "GET", "/metrics", LISTENER_METRICS | LISTENER_LOCAL, ACCESS_READ, NULL, handle_metrics },
 };
 
@@ -49,7 +50,34 @@ int json_begin(struct json_body *b) {
         return 0;
 }
 
+/* ?format and ?pretty are well-formed (checked before the handler changes anything). */
+static int output_query_check(const struct api_request *req, bool *ret_json, bool *ret_pretty, struct api_reply *reply) {
+        const char *format = query_string(req, "format");
+        if (format && !streq(format, "json") && !streq(format, "text")) {
+                reply_error(reply, 400, "query argument format='%s': expected json or text", format);
+                return -EINVAL;
+        }
+        *ret_json = !format || streq(format, "json");
+        *ret_pretty = false;
+        return query_bool(req, "pretty", ret_pretty, reply) < 0 ? -EINVAL : 0;
+}
+
+int output_begin(struct json_body *b, const struct api_request *req, struct api_reply *reply) {
+        bool json, pretty;
+        if (output_query_check(req, &json, &pretty, reply) < 0)
+                return -EINVAL;
+        *b = (struct json_body) {};
+        if (!(b->f = open_memstream(&b->buf, &b->size)) || !(b->o = out_new(b->f, json, json && pretty))) {
+                if (b->f)
+                        fclose(b->f);
+                free(b->buf);
+                return reply_error(reply, 500, "out of memory"), -ENOMEM;
+        }
+        return 0;
+}
+
 int json_end(struct json_body *b, struct api_reply *reply, unsigned status) {
+        bool json = out_is_json(b->o);
         out_free(b->o);
         bool bad = ferror(b->f);
         fclose(b->f);
@@ -61,7 +89,7 @@ int json_end(struct json_body *b, struct api_reply *reply, unsigned status) {
         reply->body = b->buf;
         reply->size = b->size;
         reply->status = status;
-        reply->content_type = "application/json";
+        reply->content_type = json ? "application/json" : "text/plain; charset=utf-8";
         return 0;
 }
 
@@ -177,6 +205,24 @@ static bool query_allowed(const struct route *r, const struct api_request *req, 
         return true;
 }
 
+/* 403, naming the group by itself too: vgpuctl words its refusal from it ("... nor in group G"). */
+static void reply_forbidden(const struct api_request *req, struct api_reply *reply) {
+        char msg[VGPU_ERROR_MESSAGE_MAX + 64];
+        struct json_body b;
+        snprintf(msg, sizeof(msg), "%s %s: permission denied: %s may only read; changes need root or group '%s'",
+                 req->method, req->path, strempty(req->caller), req->d->config->group);
+        if (json_begin(&b) < 0) {
+                reply_static(reply, 500, "{\"error\":\"out of memory\"}\n");
+                return;
+        }
+        out_open_object(b.o, NULL);
+        out_string(b.o, OUT_JSON, "error", NULL, msg);
+        out_string(b.o, OUT_JSON, "group", NULL, req->d->config->group);
+        out_close_object(b.o);
+        if (json_end(&b, reply, 403) < 0 || !reply->body)
+                reply_static(reply, 500, "{\"error\":\"out of memory\"}\n");
+}
+
 void api_dispatch(const struct api_request *req, struct api_reply *reply) {
         *reply = (struct api_reply) {};
         const struct route *found = NULL;
@@ -197,7 +243,7 @@ void api_dispatch(const struct api_request *req, struct api_reply *reply) {
                 }
         }
         if (!path_known) {
-                reply_error(reply, 404, "%s: no such resource (see /v1/gpus, /v1/types, /v1/instances, /v1/health, /v1/events, /v1/apply%s)",
+                reply_error(reply, 404, "%s: no such resource (see /v1/gpus, /v1/types, /v1/instances, /v1/slices, /v1/health, /v1/events, /v1/apply%s)",
                             req->path, req->listener & LISTENER_METRICS ? ", /metrics" : "");
                 return;
         }
@@ -211,13 +257,15 @@ void api_dispatch(const struct api_request *req, struct api_reply *reply) {
                         reply_error(reply, 401, "%s %s: a bearer token is required (Authorization: Bearer TOKEN)", req->method, req->path);
                         reply->want_auth = true;
                 } else
-                        reply_error(reply, 403, "%s %s: permission denied: %s may only read; changes need root or group '%s'",
-                                    req->method, req->path, strempty(req->caller), req->d->config->group);
+                        reply_forbidden(req, reply);
                 event_add(req->d, EV_ACCESS_DENIED, LOG_WARNING, NULL, NULL, VGPU_TEMP_UNKNOWN, "denied %s %s to %s (%s access)",
                           req->method, req->path, strempty(req->caller), auth_access_to_string(req->access));
                 return;
         }
         if (!query_allowed(found, req, reply))
+                return;
+        bool json, pretty;
+        if (output_query_check(req, &json, &pretty, reply) < 0)
                 return;
         found->handler(req, arg, reply);
         if (!reply->body)

@@ -66,7 +66,11 @@ struct json_body {
         struct out *o;
 };
 int json_begin(struct json_body *b);
-/* Finish b into reply with status. */
+/* The same in the form the query asks for: ?format=json (default) or text (the table vgpuctl
+ * prints), ?pretty for indented JSON. vgpuctl asks for its own form and prints the body as is,
+ * so its output through the daemon is the direct run's. -EINVAL with a 400 reply when bad. */
+int output_begin(struct json_body *b, const struct api_request *req, struct api_reply *reply);
+/* Finish b into reply with status (Content-Type: JSON, or text/plain for ?format=text). */
 int json_end(struct json_body *b, struct api_reply *reply, unsigned status);
 
 /* {"error": "..."} with status; returns 0 so handlers can `return reply_error(...)`. */
@@ -85,6 +89,7 @@ const char *query_string(const struct api_request *req, const char *key);
 int handle_gpus(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_types(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_instances(const struct api_request *req, const char *arg, struct api_reply *reply);
+int handle_slices(const struct api_request *req, const char *arg, struct api_reply *reply);      /* slices.c */
 int handle_health(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_events(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_metrics(const struct api_request *req, const char *arg, struct api_reply *reply);

@@ -7,7 +7,12 @@
  *                               -> `vgpuctl create --json`: {"uuid","parent","type","changed"}
  *                                  201 when created, 200 when it existed already
  *   DELETE /v1/instances/ID     ID: a UUID, or a vendor-VFIO VF's BDF -> `vgpuctl remove --json`
- *   POST   /v1/apply            body: host.yaml; ?dry_run, ?force -> `vgpuctl apply --json`
+ *   POST   /v1/apply            body: host.yaml; ?dry_run, ?force, ?diff, ?source=NAME (the file's
+ *                               name in messages) -> `vgpuctl apply --json`
+ *
+ * Each answers in the form ?format=json|text and ?pretty ask for (api.h: output_begin), which
+ * is how vgpuctl forwards these verbs (src/vgpuctl/daemon-client.c) and prints what it gets.
+ * Errors are the library's messages, as vgpuctl prints them when it runs directly.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -112,7 +117,8 @@ static int spec_from_json(json_object *obj, struct vgpu_mdev_spec *spec, bool *r
                 return r;
         if (!parent || !type)
                 return bad_request(reply, "body: \"parent\" and \"type\" are required (see GET /v1/types)");
-        if (uuid && !vgpu_uuid_valid(uuid))
+        /* a bad "uuid" is refused by vgpu_mdev_create (400), in the words vgpuctl uses */
+        if (uuid && strlen(uuid) >= sizeof(spec->uuid))
                 return bad_request(reply, "body: \"uuid\": '%s' is not a UUID (expected 8-4-4-4-12 hex digits)", uuid);
         if (spec->auto_start && !*ret_persist)
                 return bad_request(reply, "body: \"auto_start\" only means something with \"persist\": true");
@@ -180,8 +186,8 @@ int handle_create(const struct api_request *req, const char *arg, struct api_rep
                           strempty(req->caller));
                 collect_soon(req->d, 0);
         }
-        if (json_begin(&b) < 0)
-                r = reply_error(reply, 500, "out of memory");
+        if (output_begin(&b, req, reply) < 0)
+                r = 0;
         else {
                 print_outcome(b.o, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
                 r = json_end(&b, reply, r > 0 ? 201 : 200);
@@ -195,8 +201,9 @@ int handle_remove(const struct api_request *req, const char *id, struct api_repl
         struct vgpu_error err = {};
         struct json_body b;
         bool is_uuid = vgpu_uuid_valid(id);
+        /* the words of vgpu_mdev_remove, which would refuse it alike: vgpuctl prints the same either way */
         if (!is_uuid && vgpu_bdf_normalize(id, bdf) < 0)
-                return reply_error(reply, 400, "DELETE /v1/instances/%s: expected a UUID, or the PCI address of a vendor-VFIO VF", id);
+                return reply_error(reply, 400, "'%s' is neither a UUID nor a PCI address", id);
         const char *target = is_uuid ? id : bdf;
         int r = vgpu_mdev_remove(target, &err);
         if (r < 0)
@@ -206,27 +213,32 @@ int handle_remove(const struct api_request *req, const char *id, struct api_repl
                           "removed %s for %s", target, strempty(req->caller));
                 collect_soon(req->d, 0);
         }
-        if (json_begin(&b) < 0)
-                return reply_error(reply, 500, "out of memory");
+        if (output_begin(&b, req, reply) < 0)
+                return 0;
         print_outcome(b.o, "removed", "was not there", r, id, NULL, NULL);
         return json_end(&b, reply, 200);
 }
 
 int handle_apply(const struct api_request *req, const char *arg, struct api_reply *reply) {
-        bool dry_run = false, force = false;
+        bool dry_run = false, force = false, diff = false;
         struct vgpu_error err = {};
         struct vgpu_config *cfg = NULL;
         struct vgpu_plan *plan = NULL;
         struct json_body b;
         (void) arg;
-        if (query_bool(req, "dry_run", &dry_run, reply) < 0 || query_bool(req, "force", &force, reply) < 0)
+        if (query_bool(req, "dry_run", &dry_run, reply) < 0 || query_bool(req, "force", &force, reply) < 0 ||
+            query_bool(req, "diff", &diff, reply) < 0)
                 return 0;
+        /* the name vgpuctl read the body from, so messages name the file as a direct run does */
+        const char *source = query_string(req, "source");
+        if (!source || !source[0])
+                source = "POST /v1/apply";
         if (req->body_size == 0)
                 return reply_error(reply, 400, "POST /v1/apply: the body must be a host.yaml (see /etc/vgpuctl/host.yaml)");
         if (strlen(req->body) != req->body_size)
                 return reply_error(reply, 400, "POST /v1/apply: the body contains a NUL byte");
-        /* errors read "POST /v1/apply:LINE:COLUMN: ..." */
-        if (vgpu_config_parse_text(req->body, req->body_size, "POST /v1/apply", &cfg, &err) < 0)
+        /* errors read "POST /v1/apply:LINE:COLUMN: ..." (or "SOURCE:LINE:COLUMN: ...") */
+        if (vgpu_config_parse_text(req->body, req->body_size, source, &cfg, &err) < 0)
                 return reply_lib_error(reply, &err);
         unsigned flags = (dry_run ? VGPU_APPLY_DRY_RUN : 0) | (force ? VGPU_APPLY_FORCE : 0);
         int r = vgpu_apply(cfg, req->body, flags, &plan, &err);
@@ -243,10 +255,10 @@ int handle_apply(const struct api_request *req, const char *arg, struct api_repl
                 if (r > 0)
                         collect_soon(req->d, 0);
         }
-        if (json_begin(&b) < 0)
-                r = reply_error(reply, 500, "out of memory");
+        if (output_begin(&b, req, reply) < 0)
+                r = 0;
         else {
-                print_plan(b.o, plan, false, NULL);
+                print_apply(b.o, plan, diff, dry_run, source);
                 r = json_end(&b, reply, 200);
         }
         vgpu_plan_free(plan);

@@ -15,6 +15,10 @@ expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 
 # NVIDIA vendor-VFIO: a VF takes a type by id, and gives it back
 cp -a "$FIXTURES/nvidia-sriov-vfio" "$tmp/host"
 vf=$tmp/host/sys/bus/pci/devices/0000:41:00.5/nvidia/current_vgpu_type
+# a UUID one digit too long is refused as a usage error, not cut to fit
+V create --parent 41:00.5 --type 1152 --uuid 11111111-2222-4333-8444-0000000000011; expect 2 "over-long --uuid"
+grep -q "not a UUID" "$tmp/err" && ok || bad "over-long --uuid: $(cat "$tmp/err")"
+[[ $(cat "$vf") == 0 ]] && ok || bad "over-long --uuid changed current_vgpu_type to $(cat "$vf")"
 V create --parent 41:00.5 --type 1152; expect 0 "vendor-VFIO create"
 [[ $(cat "$vf") == 1152 ]] && ok || bad "current_vgpu_type is $(cat "$vf"), not 1152"
 V list --json

@@ -108,7 +108,7 @@ try:
     bad("POST", "/v1/instances", '{"parent": "0000:af:00.0", "type": "nvidia-232", "uuid": "nope"}', 400, "is not a UUID", "bad uuid")
     bad("POST", "/v1/instances", '[1, 2]', 400, "expected a JSON object", "array body")
     bad("POST", "/v1/instances", "", 400, "expected a JSON object", "empty body")
-    bad("DELETE", "/v1/instances/not-a-uuid", None, 400, "expected a UUID", "DELETE with a bad id")
+    bad("DELETE", "/v1/instances/not-a-uuid", None, 400, "neither a UUID nor a PCI address", "DELETE with a bad id")
     bad("DELETE", "/v1/instances/11111111-2222-4333-8444-555555555555", None, 404, "", "DELETE of an absent instance: 404")
     bad("GET", "/v1/gpus?verbose=1", None, 400, "unknown query argument 'verbose'", "unknown query argument")
     bad("POST", "/v1/apply?dry_run=maybe", "version: 1\ngpus: []\n", 400, "expected true or false", "bad boolean")
@@ -214,7 +214,8 @@ try:
                    'vgpu_gpu_pcie_link_width{gpu="1",bdf="0000:3b:00.0",uuid="GPU-1d7ce7da-0f0c-40ae-adc9-d96116b6db34",model="Tesla T4"} 16',
                    'vgpu_type_available_instances{parent="0000:3b:00.0",type="nvidia-232",name="GRID T4-4Q"} 2',
                    'vgpu_instance_info{uuid="c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4",type="nvidia-233",parent="0000:5e:00.0",domain=""} 1',
-                   'vgpu_gpu_throttle{gpu="1",bdf="0000:3b:00.0",uuid="GPU-1d7ce7da-0f0c-40ae-adc9-d96116b6db34",model="Tesla T4",reason="thermal"} 0',
+                   'vgpu_gpu_throttle{gpu="1",bdf="0000:3b:00.0",uuid="GPU-1d7ce7da-0f0c-40ae-adc9-d96116b6db34",model="Tesla T4",reason="sw_power_cap"} 1',
+                   'vgpu_gpu_utilization_ratio{gpu="1",bdf="0000:3b:00.0",uuid="GPU-1d7ce7da-0f0c-40ae-adc9-d96116b6db34",model="Tesla T4"} 0.12',
                    'vgpu_events_total{kind="access_denied"}'):
         t.check(series in text, "metrics has " + series[:70])
     mfile = os.path.join(h.tmp, "metrics.txt")

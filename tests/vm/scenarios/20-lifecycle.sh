@@ -62,7 +62,7 @@ for u in $made; do vgpuctl remove $u >/dev/null 2>&1; done
 vgpuctl create --parent mbochs --type mbochs-nope >/tmp/out 2>&1
 chk "unknown type: exit 1 listing the real ones" grep -q "it offers: mbochs-large, mbochs-medium, mbochs-small" /tmp/out
 vgpuctl create --parent mbochs --type mbochs-small --uuid not-a-uuid >/tmp/out 2>&1
-chk "malformed UUID: refused" test $? -eq 1
+chk "malformed UUID: refused as bad usage (exit 2)" test $? -eq 2
 
 note "---- a failing attribute write rolls the creation back"
 before=$(counts)
