@@ -9,10 +9,16 @@ set -euo pipefail
 # libvirt-dev and libxml2-dev: headers only (lib/assign loads libvirt.so.0 at run time)
 pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev
       libvirt-dev libxml2-dev libsystemd-dev libmicrohttpd-dev libinih-dev)
+# host sensors (lib/telemetry): hwmon through libsensors, the BMC through FreeIPMI
+pkgs+=(libsensors-dev libipmimonitoring-dev libfreeipmi-dev)
+# libcurl: headers only; vgpuctl loads libcurl.so.4 (libcurl4) when it talks to vgpud
+pkgs+=(libcurl4-openssl-dev libcurl4)
 if [[ "${1:-}" == "--test" ]]; then
         # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
         # nftables: `nft -c` checks the ruleset `vgpuctl harden` generates
         # prometheus: promtool checks vgpud's /metrics (installs in ~7 s); the client library's parser too
+        # freeipmi-tools: ipmi-sel / ipmi-raw, to look at a BMC by hand next to the IPMI collector
+        pkgs+=(freeipmi-tools)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

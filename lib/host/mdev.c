@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -162,6 +163,13 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
         if (!p->name)
                 return -ENOMEM;
         p->gpu = vgpu_host_find_gpu(host, name);
+        /* Which registration of the parent this is: the kernel makes the type directory anew
+         * when a driver registers the parent again (module reload, rebind, VFs re-enabled), and
+         * kernfs never hands a recent inode number out again, so a parent that vanished and came
+         * back between two scans differs by it. */
+        struct stat st;
+        if (fstatat(devfd, p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types", &st, 0) == 0)
+                p->generation = (uint64_t) st.st_ino;
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
         char buf[256];
         if (p->gpu) {

@@ -4,8 +4,8 @@
  *
  * Each action that succeeds pushes its inverse (create <-> remove with the same UUID and type,
  * define <-> the previous definition or none, VF count <-> the previous count, policy file <->
- * its previous content). When an action fails the log runs backwards and the error names the
- * action that failed and whether the rollback was complete. Every action is idempotent against
+ * its previous content, a slice created <-> removed). When an action fails the log runs
+ * backwards and the error names the action that failed and whether the rollback was complete. Every action is idempotent against
  * the kernel, so an apply killed half-way is finished by running apply again.
  */
 #include <dirent.h>
@@ -22,6 +22,7 @@
 #include "basic/sysfs.h"
 #include "lifecycle/lifecycle-internal.h"
 #include "plan-internal.h"
+#include "slice/manage.h"
 
 bool vfio_group_in_use(int group) {
         char want[64], procdir[4096];
@@ -64,6 +65,14 @@ static char *read_definition(const char *parent, const char *uuid) {
         char path[512];
         snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", parent, uuid);
         return read_text(path);
+}
+
+/* A slice action's settings as a request (under the lock apply holds). */
+static int slice_create_action(const struct vgpu_slice_status *s, struct vgpu_error *err) {
+        struct vgpu_slice_request req = {
+                .name = s->name, .gpu = s->gpu, .memory = s->memory, .share = s->share, .policy = s->policy, .scrub = s->scrub,
+        };
+        return slice_create_locked(&req, err);
 }
 
 struct undo {
@@ -113,6 +122,12 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
                 int r = sysfs_write(a->spec.parent, a->detail);
                 return r < 0 ? vgpu_error_set_errno(err, r, "writing '%s' to %s%s", a->detail, root_prefix(), a->spec.parent) : 1;
         }
+        case VGPU_ACTION_SLICE_CREATE:
+        case VGPU_ACTION_SLICE_REMOVE: {
+                struct vgpu_error why = {};
+                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_action(&a->slice, &why) : slice_destroy_locked(a->slice.name, &why);
+                return r < 0 ? vgpu_error_set(err, r, "slice %s: %s", a->slice.name, why.message) : 1;
+        }
         case VGPU_ACTION_SET_POLICY: {
                 /* spec.parent holds the modprobe.d file the policy goes to */
                 u->old_text = read_text(a->spec.parent);
@@ -142,6 +157,12 @@ static int undo_action(const struct undo *u) {
                 return restore_text(a->spec.parent, u->old_text);
         case VGPU_ACTION_WRITE_ATTR:
                 return u->old_text ? sysfs_write(a->spec.parent, u->old_text) : 0;
+        /* a removed slice had no process (the plan checks): recreating it as it was loses nothing
+         * but its usage counters */
+        case VGPU_ACTION_SLICE_CREATE:
+                return slice_destroy_locked(a->slice.name, &ignore);
+        case VGPU_ACTION_SLICE_REMOVE:
+                return slice_create_action(&a->slice, &ignore);
         }
         return -EINVAL;
 }
@@ -195,7 +216,8 @@ static bool state_is(const char *text) {
         return same;
 }
 
-static int scan_and_plan(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only, size_t n_only, unsigned flags,
+                         struct vgpu_plan **ret, struct vgpu_error *err) {
         struct vgpu_host *host;
         /* parents without their types: the planner reads those it creates on */
         int r = vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, err);
@@ -205,7 +227,7 @@ static int scan_and_plan(const struct vgpu_config *cfg, unsigned flags, struct v
         size_t n_defs = 0;
         r = vgpu_mdev_definitions(&defs, &n_defs, NULL, err);
         if (r >= 0)
-                r = plan_compute(host, defs, n_defs, cfg, flags, ret, err);
+                r = plan_compute_only(host, defs, n_defs, cfg, only, n_only, flags, ret, err);
         vgpu_mdev_specs_free(defs, n_defs);
         vgpu_host_free(host);
         return r;
@@ -215,18 +237,20 @@ _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
-        int r = scan_and_plan(cfg, flags, ret, err);
+        int r = scan_and_plan(cfg, NULL, 0, flags, ret, err);
         unlock_host(lock);
         return r;
 }
 
-_public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan,
-                        struct vgpu_error *err) {
+/* Lock, scan, plan (limited to only[] when not NULL), execute with rollback, and — for a whole
+ * apply with its text — record cfg as the state to restore. */
+static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, const char *const *only, size_t n_only,
+                        unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err) {
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         struct vgpu_plan *plan = NULL;
-        int r = scan_and_plan(cfg, flags, &plan, err);
+        int r = scan_and_plan(cfg, only, n_only, flags, &plan, err);
         if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN))
                 r = plan_execute(plan, err);
         /* the state to restore at boot: what was applied last, whole (unless it already is) */
@@ -245,4 +269,17 @@ _public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, uns
         else
                 vgpu_plan_free(plan);
         return r;
+}
+
+_public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan,
+                        struct vgpu_error *err) {
+        return apply_locked(cfg, cfg_text, NULL, 0, flags, ret_plan, err);
+}
+
+_public_ int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents, unsigned flags,
+                                struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+        if (!parents && n_parents > 0)
+                return vgpu_error_set(err, -EINVAL, "no parent names given");
+        /* never recorded: the saved state is the whole file, of which this is a part */
+        return apply_locked(cfg, NULL, parents ? parents : (const char *const[]) { NULL }, n_parents, flags, ret_plan, err);
 }

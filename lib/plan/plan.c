@@ -3,8 +3,10 @@
  * plan.c — from (host snapshot, definitions, configuration) to the minimal ordered action list.
  *
  * For each parent the file selects and each of its device entries: instances with the entry's
- * fixed UUIDs are kept, then other existing instances of the type (oldest UUID order) until the
- * count is met, and only the rest are created. Whatever else runs on a managed parent is
+ * fixed UUIDs are kept, then other existing instances of the type (oldest UUID order), then
+ * defined but stopped ones are started with their UUIDs (after a reboot or a module reload, a
+ * count-only entry must bring back the UUIDs the VMs' XML names), until the count is met, and
+ * only the rest are created with new UUIDs. Whatever else runs on a managed parent is
  * removed, unless a VM holds it and --force was not given. Definitions follow the instances
  * (persistent, start=auto unless the entry says otherwise). Order: removals, VF changes,
  * creations, definitions, policy — so capacity is freed before it is used.
@@ -29,8 +31,11 @@ struct builder {
         const struct vgpu_mdev_spec *defs;
         size_t n_defs;
         bool *kept;             /* per host instance: claimed by the file */
+        size_t *def_claim;      /* per definition (defs): 1 + the file entry that starts it, 0 none */
         size_t *inst_by_uuid;   /* instance indexes sorted by UUID */
         const struct vgpu_mdev_spec **def_by_uuid;
+        const char *const *only;        /* a restore limited to these parents; NULL: all */
+        size_t n_only;
         struct vgpu_error *err;
 };
 
@@ -162,6 +167,15 @@ static int want_definition(struct builder *b, const char *uuid, const char *pare
         return set_spec(&a->spec, uuid, parent, dev->type, dev->attrs, dev->n_attrs, dev->auto_start);
 }
 
+/* Is uuid a fixed UUID of any entry of g? Such an instance or definition is that entry's. */
+static bool fixed_elsewhere(const struct vgpu_config_gpu *g, const char *uuid) {
+        for (size_t e = 0; e < g->n_devices; e++)
+                for (size_t u = 0; u < g->devices[e].n_uuids; u++)
+                        if (strcmp(g->devices[e].uuids[u], uuid) == 0)
+                                return true;
+        return false;
+}
+
 static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vgpu_config_gpu *g, bool force,
                        size_t *n_removed) {
         const struct vgpu_host *h = b->host;
@@ -188,13 +202,32 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                         if (!reserved)
                                 b->kept[i] = true, have++;
                 }
+                /* then stopped definitions of the type on this parent, to start with their UUIDs */
+                size_t dlo, dhi;
+                PARENT_RANGE(b->defs, b->n_defs, parent, p->name, &dlo, &dhi);
+                unsigned fixed_pending = 0;     /* fixed UUIDs still to create come first */
+                for (size_t u = 0; u < dev->n_uuids; u++) {
+                        ssize_t i = instance_by_uuid(b, dev->uuids[u]);
+                        fixed_pending += i < 0 || !b->kept[i];
+                }
+                for (size_t i = dlo; i < dhi && have + fixed_pending < dev->count; i++) {
+                        const struct vgpu_mdev_spec *d = &b->defs[i];
+                        if (b->def_claim[i] || !streq(d->type, dev->type) || instance_by_uuid(b, d->uuid) >= 0 ||
+                            fixed_elsewhere(g, d->uuid))
+                                continue;
+                        b->def_claim[i] = e + 1;
+                        have++;
+                }
                 /* The type must be one the parent offers, or one running here (a busy vendor-VFIO
                  * VF offers nothing more). Types are read only when something is to be created:
                  * a no-op apply on a large host reads none. */
                 bool running = false;
+                unsigned started = 0;
+                for (size_t i = dlo; i < dhi; i++)
+                        started += b->def_claim[i] == e + 1;
                 for (size_t i = lo; i < hi; i++)
                         running |= streq(h->instances[i].type, dev->type);
-                if (running && have >= dev->count)
+                if (running && have >= dev->count && started == 0)
                         continue;
                 int r = host_parent_read_types(p, b->err);
                 if (r < 0)
@@ -229,7 +262,7 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
         for (size_t i = dlo; i < dhi; i++) {
                 const struct vgpu_mdev_spec *d = &b->defs[i];
                 ssize_t j = instance_by_uuid(b, d->uuid);
-                bool claimed = j >= 0 && b->kept[j];
+                bool claimed = (j >= 0 && b->kept[j]) || b->def_claim[i];
                 for (size_t e = 0; e < g->n_devices && !claimed; e++)
                         for (size_t u = 0; u < g->devices[e].n_uuids; u++)
                                 claimed |= strcmp(g->devices[e].uuids[u], d->uuid) == 0;
@@ -303,6 +336,19 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                                 return -ENOMEM;
                         have++;
                 }
+                /* stopped definitions this entry claimed (plan_parent): started as defined */
+                size_t dlo, dhi;
+                PARENT_RANGE(b->defs, b->n_defs, parent, p->name, &dlo, &dhi);
+                for (size_t i = dlo; i < dhi && have < dev->count; i++) {
+                        if (b->def_claim[i] != e + 1)
+                                continue;
+                        const struct vgpu_mdev_spec *d = &b->defs[i];
+                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "defined, not running");
+                        if (!a || set_spec(&a->spec, d->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0 ||
+                            want_definition(b, d->uuid, p->name, dev) < 0)
+                                return -ENOMEM;
+                        have++;
+                }
                 for (; have < dev->count; have++) {
                         char uuid[VGPU_UUID_MAX] = "";
                         if (!vfio && vgpu_uuid_generate(uuid) < 0)
@@ -370,12 +416,37 @@ static int check_capacity(struct builder *b, const struct vgpu_parent *p, size_t
         return 0;
 }
 
+/* Is name one of the parents a restore is limited to? (only == NULL: every parent is.) */
+static bool in_set(const char *const *only, size_t n_only, const char *name) {
+        if (!only)
+                return true;
+        for (size_t i = 0; i < n_only; i++)
+                if (streq(only[i], name))
+                        return true;
+        return false;
+}
+
+/* Whether a restore limited to `only` needs the VF count of PF bdf: the PF itself is listed,
+ * or one of its VFs is (a VF's instances need the VFs there first). */
+static bool needs_vfs(const struct vgpu_host *host, const char *const *only, size_t n_only, const char *bdf) {
+        if (!only || in_set(only, n_only, bdf))
+                return true;
+        for (size_t i = 0; i < host->n_parents; i++) {
+                const struct vgpu_parent *p = &host->parents[i];
+                if (p->gpu && streq(p->gpu->physfn, bdf) && in_set(only, n_only, p->name))
+                        return true;
+        }
+        return false;
+}
+
 static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
         for (size_t i = 0; i < cfg->n_gpus; i++) {
                 const struct vgpu_config_gpu *g = &cfg->gpus[i];
-                if (g->vfs < 0)
+                if (g->vfs < 0 || !needs_vfs(b->host, b->only, b->n_only, g->value))
                         continue;
                 const struct vgpu_gpu *gpu = vgpu_host_find_gpu(b->host, g->value);
+                if (!gpu && b->only)
+                        continue;       /* not there (yet): its own appearance restores it */
                 if (!gpu)
                         return vgpu_error_set(b->err, -ENODEV, "%s:%d: no GPU at %s", cfg->source, g->line, g->value);
                 if (!gpu->sriov)
@@ -396,12 +467,18 @@ static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
 
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
-        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .err = err };
+        return plan_compute_only(host, defs, n_defs, cfg, NULL, 0, flags, ret, err);
+}
+
+int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, const struct vgpu_config *cfg,
+                      const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .only = only, .n_only = n_only, .err = err };
         b.plan = calloc(1, sizeof(*b.plan));
         b.kept = calloc(host->n_instances + 1, sizeof(bool));
+        b.def_claim = calloc(n_defs + 1, sizeof(size_t));
         _cleanup_free_ size_t *removed = calloc(host->n_parents + 1, sizeof(size_t));
         _cleanup_free_ const struct vgpu_config_gpu **owner = calloc(host->n_parents + 1, sizeof(*owner));
-        int r = b.plan && b.kept && removed && owner ? build_indexes(&b) : -ENOMEM;
+        int r = b.plan && b.kept && b.def_claim && removed && owner ? build_indexes(&b) : -ENOMEM;
 
         /* which file entry manages each parent: the first that selects it */
         for (size_t g = 0; r >= 0 && g < cfg->n_gpus; g++) {
@@ -412,7 +489,9 @@ int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size
                                 if (!owner[i])
                                         owner[i] = &cfg->gpus[g];
                         }
-                if (!any && cfg->gpus[g].n_devices > 0 && cfg->gpus[g].vfs < 0)
+                /* a limited restore only looks at the parents it names: an entry whose parent is
+                 * not there (yet) is for a later restore, not an error in this one */
+                if (!any && !only && cfg->gpus[g].n_devices > 0 && cfg->gpus[g].vfs < 0)
                         r = vgpu_error_set(err, -ENODEV, "%s:%d: selects no vGPU parent on this host (see 'vgpuctl types')",
                                            cfg->source, cfg->gpus[g].line);
                 for (size_t e = 0; r >= 0 && e < cfg->gpus[g].n_devices; e++)
@@ -421,6 +500,10 @@ int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size
                                 r = vgpu_error_set(err, -EINVAL, "%s:%d: fixed UUIDs need a single parent (bdf or parent)",
                                                    cfg->source, cfg->gpus[g].devices[e].line);
         }
+        /* the parents outside a limited restore are not managed by this plan at all */
+        for (size_t i = 0; i < host->n_parents; i++)
+                if (!in_set(only, n_only, host->parents[i].name))
+                        owner[i] = NULL;
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (owner[i])
                         r = plan_parent(&b, &host->parents[i], owner[i], flags & VGPU_APPLY_FORCE, &removed[i]);
@@ -432,17 +515,23 @@ int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (owner[i])
                         r = check_capacity(&b, &host->parents[i], removed[i]);
-        if (r >= 0)
+        /* scheduler policy goes to host-wide module options (and xe's PF profiles): a full apply
+         * or the start restore writes it; a restore of some parents leaves it alone */
+        if (r >= 0 && !only)
                 r = plan_policy(host, cfg, b.plan, &b.allocated, err);
+        /* software slices (slices.c): host-wide too, so likewise only in a full apply */
+        if (r >= 0 && !only)
+                r = plan_slices(cfg, b.plan, &b.allocated, err);
 
         free(b.kept);
+        free(b.def_claim);
         free(b.inst_by_uuid);
         free(b.def_by_uuid);
         if (r < 0) {
                 vgpu_plan_free(b.plan);
                 return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
         }
-        /* stable order: removals, VFs, creations, definitions, policy (kinds are in that order) */
+        /* stable order: removals, VFs, creations, definitions, policy, then slices (kinds are in that order) */
         for (size_t i = 1; i < b.plan->n_actions; i++)
                 for (size_t j = i; j > 0 && b.plan->actions[j - 1].kind > b.plan->actions[j].kind; j--) {
                         struct vgpu_action t = b.plan->actions[j];
@@ -470,6 +559,7 @@ _public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
                 [VGPU_ACTION_REMOVE] = "remove", [VGPU_ACTION_UNDEFINE] = "undefine", [VGPU_ACTION_SET_VFS] = "set-vfs",
                 [VGPU_ACTION_CREATE] = "create", [VGPU_ACTION_DEFINE] = "define", [VGPU_ACTION_SET_POLICY] = "set-policy",
                 [VGPU_ACTION_WRITE_ATTR] = "write",
+                [VGPU_ACTION_SLICE_REMOVE] = "slice-remove", [VGPU_ACTION_SLICE_CREATE] = "slice-create",
         };
         return kind < ELEMENTSOF(names) ? names[kind] : "?";
 }

@@ -83,6 +83,21 @@ _public_ const struct vgpu_gpu_telemetry *vgpu_telemetry_find(const struct vgpu_
         return t && bdf ? bsearch_safe(bdf, t->gpus, t->n_gpus, sizeof(t->gpus[0]), cmp_bdf) : NULL;
 }
 
+/* PCIe generation to GT/s per lane, as the specification fixes them. */
+static double pcie_gen_speed(int gen) {
+        static const double speeds[] = { 0, 2.5, 5, 8, 16, 32, 64 };
+        return gen > 0 && (size_t) gen < ELEMENTSOF(speeds) ? speeds[gen] : 0;
+}
+
+static void nvml_link(const struct vgpu_nvml_gpu *n, struct vgpu_link *ret, const char **ret_source) {
+        *ret = (struct vgpu_link) {
+                .speed_current = pcie_gen_speed(n->pcie_gen_current), .speed_max = pcie_gen_speed(n->pcie_gen_max),
+                .width_current = n->pcie_width_current > 0 ? n->pcie_width_current : 0,
+                .width_max = n->pcie_width_max,
+        };
+        *ret_source = "nvml";
+}
+
 /* The readings of one GPU from the snapshot; the thermal state is left to the caller. */
 static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_telemetry *out) {
         const struct vgpu_nvml_gpu *n = sources & VGPU_TELEMETRY_NVML ? g->nvml : NULL;
@@ -91,6 +106,7 @@ static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_
         *out = (struct vgpu_gpu_telemetry) {
                 .temperature_c = VGPU_TEMP_UNKNOWN, .slowdown_c = VGPU_TEMP_UNKNOWN,
                 .power_mw = -1, .power_limit_mw = -1, .memory_total = -1, .memory_used = -1,
+                .memory_reserved = -1, .utilization_gpu = -1, .utilization_memory = -1,
         };
         snprintf(out->bdf, sizeof(out->bdf), "%s", g->bdf);
         snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
@@ -113,13 +129,22 @@ static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_
                 if (n->memory_total > 0) {
                         out->memory_total = (int64_t) n->memory_total;
                         out->memory_used = (int64_t) n->memory_used;
+                        out->memory_reserved = n->memory_reserved;
                 }
+                out->utilization_gpu = n->utilization_gpu;
+                out->utilization_memory = n->utilization_memory;
+                out->clocks_event_reasons_known = n->clocks_event_reasons_known;
+                out->clocks_event_reasons = n->clocks_event_reasons;
         }
         if (sources & VGPU_TELEMETRY_PCIE) {
                 out->link = g->link;
+                out->link_source = g->link.width_max > 0 || g->link.speed_max > 0 ? "sysfs" : NULL;
+                /* sysfs has no link (a hypervisor hiding the capability, an old kernel): NVML's */
+                if (!out->link_source && n && n->pcie_width_max > 0)
+                        nvml_link(n, &out->link, &out->link_source);
                 /* Width only: GPUs lower the link speed when idle, which is not a fault. */
-                out->link_degraded = g->link.width_current > 0 && g->link.width_max > 0 &&
-                                     g->link.width_current < g->link.width_max;
+                out->link_degraded = out->link.width_current > 0 && out->link.width_max > 0 &&
+                                     out->link.width_current < out->link.width_max;
         }
         return 0;
 }
@@ -211,6 +236,11 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
                         gt->limits = l;
 
                 const struct vgpu_gpu_telemetry *prev = vgpu_telemetry_find(t, gt->bdf);
+                /* a critical Xid holds while the GPU stays, driver bound (vgpu_telemetry_note_xid) */
+                if (prev && g->driver) {
+                        gt->xid = prev->xid;
+                        gt->xid_usec = prev->xid_usec;
+                }
                 enum vgpu_thermal_state from = prev ? prev->thermal : VGPU_THERMAL_UNKNOWN;
                 gt->thermal = vgpu_thermal_next(from, gt->temperature_c, &gt->limits);
                 gt->thermal_since_usec = prev && prev->thermal == gt->thermal ? prev->thermal_since_usec : next.updated_usec;
@@ -248,4 +278,17 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
         } else
                 free(events);
         return 0;
+}
+
+_public_ int vgpu_telemetry_note_xid(struct vgpu_telemetry *t, const char *bdf, uint64_t xid, uint64_t time_usec) {
+        struct vgpu_gpu_telemetry *g = (struct vgpu_gpu_telemetry *) vgpu_telemetry_find(t, bdf);
+        if (!g)
+                return -ENOENT;
+        g->xid = xid;
+        g->xid_usec = time_usec;
+        return 0;
+}
+
+_public_ bool vgpu_telemetry_thermal_slowdown(const struct vgpu_gpu_telemetry *g) {
+        return g && g->clocks_event_reasons_known && (g->clocks_event_reasons & VGPU_NVML_CLOCKS_EVENT_THERMAL);
 }

@@ -3,13 +3,19 @@
  * collect.c — the collectors: on every poll interval one host scan (NVML through the snapshot,
  * hwmon and PCIe link through its details) refreshes the telemetry, the thermal policy turns
  * readings into events and hooks, and parents that were not there before get the saved state
- * restored. A uevent (a parent appearing, a driver binding) only makes the next poll come
- * sooner: the scan is the one source of truth, so a missed or duplicated uevent changes nothing.
+ * restored — on exactly those parents. A uevent (a driver binding, a module loading) only makes
+ * the next poll come sooner: the scan is the one source of truth, so a missed or duplicated
+ * uevent changes nothing.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/netlink.h>
 #include <systemd/sd-daemon.h>
 
 #include "basic/root.h"
@@ -85,7 +91,8 @@ const struct vgpu_gpu_telemetry *vgpud_gpu_health(const struct vgpud *d, const s
 const char *vgpud_gpu_state(const struct vgpu_gpu_telemetry *t) {
         if (!t)
                 return "unknown";
-        if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL || t->link_degraded)
+        if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL || t->link_degraded ||
+            vgpu_telemetry_thermal_slowdown(t) || t->xid)
                 return "degraded";
         return "ok";
 }
@@ -103,7 +110,9 @@ static char **instance_domains(const struct vgpu_host *host) {
         return domains;
 }
 
-int collect_restore(struct vgpud *d, const char *why) {
+/* Apply the saved state: all of it (parents NULL), or only on the parents named, which leaves
+ * every other parent alone and the saved file as it is (vgpu_apply_parents). */
+static int restore(struct vgpud *d, const char *why, const char *const *parents, size_t n_parents) {
         struct vgpu_error err = {};
         struct vgpu_config *cfg = NULL;
         char *text = NULL;
@@ -112,31 +121,57 @@ int collect_restore(struct vgpud *d, const char *why) {
                 log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(), VGPU_STATE_CONFIG);
                 return 0;
         }
+        /* slices come back from their records (slices_restore()), which know what was made
+         * after this file was applied; the file must not remove those */
+        if (r >= 0)
+                cfg->has_slices = false;
+        /* which parents, in words, and the one a single-parent restore is about (VGPU_BDF) */
+        char on[512] = "";
+        for (size_t i = 0, n = 0; parents && i < n_parents && n < sizeof(on); i++)
+                n += (size_t) snprintf(on + n, sizeof(on) - n, "%s%s", i ? ", " : " on ", parents[i]);
+        const char *bdf = parents && n_parents == 1 ? parents[0] : NULL;
         struct vgpu_plan *plan = NULL;
         if (r >= 0)
-                r = vgpu_apply(cfg, text, 0, &plan, &err);
+                r = parents ? vgpu_apply_parents(cfg, parents, n_parents, 0, &plan, &err) : vgpu_apply(cfg, text, 0, &plan, &err);
         if (r < 0)
-                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restoring %s failed: %s", why,
-                          VGPU_STATE_CONFIG, err.message);
+                event_add(d, EV_RESTORE_FAILED, LOG_ERR, bdf, NULL, VGPU_TEMP_UNKNOWN, "%s: restoring %s%s failed: %s", why,
+                          VGPU_STATE_CONFIG, on, err.message);
         else
-                event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restored %s: %d change%s",
-                          why, VGPU_STATE_CONFIG, r, r == 1 ? "" : "s");
+                event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, bdf, NULL, VGPU_TEMP_UNKNOWN, "%s: restored %s%s: %d change%s",
+                          why, VGPU_STATE_CONFIG, on, r, r == 1 ? "" : "s");
+        for (size_t i = 0; plan && i < plan->n_actions; i++)
+                log_debug("%s: %s %s on %s: %s", why, vgpu_action_kind_to_string(plan->actions[i].kind),
+                          plan->actions[i].spec.uuid, strempty(plan->actions[i].spec.parent),
+                          strempty(plan->actions[i].detail));
         vgpu_plan_free(plan);
         vgpu_config_free(cfg);
         free(text);
         return r;
 }
 
-/* Parents in host that prev did not have; logs each. Returns how many. */
-static size_t new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host) {
+int collect_restore(struct vgpud *d, const char *why) {
+        /* the recorded slices first: their regions live in /run, which a reboot empties */
+        int n = slices_restore(d, why);
+        int r = restore(d, why, NULL, 0);
+        return r < 0 ? r : r + n;
+}
+
+/* Parents in host that prev did not have (or had in an earlier registration), logged each; *ret gets their names. */
+static size_t new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host, const char ***ret) {
         size_t n = 0;
-        for (size_t i = 0; i < host->n_parents; i++) {
+        const char **names = calloc(host->n_parents + 1, sizeof(*names));
+        for (size_t i = 0; names && i < host->n_parents; i++) {
                 const char *name = host->parents[i].name;
-                if (vgpu_host_find_parent(prev, name))
+                const struct vgpu_parent *was = vgpu_host_find_parent(prev, name);
+                /* the same name is not enough: a module reloaded between two polls (rmmod and
+                 * modprobe within one interval) brings the parent back empty, under a new
+                 * generation */
+                if (was && was->generation == host->parents[i].generation)
                         continue;
                 event_add(d, EV_PARENT_ADDED, LOG_NOTICE, name, NULL, VGPU_TEMP_UNKNOWN, "%s: vGPU parent appeared", name);
-                n++;
+                names[n++] = name;
         }
+        *ret = names;
         return n;
 }
 
@@ -153,6 +188,7 @@ int collect_poll(struct vgpud *d) {
                 return r;
         }
         d->poll_failed = false;
+        sensors_collect_hwmon(d, host);         /* libsensors' GPU temperatures into the snapshot's hwmon fields */
 
         struct vgpu_telemetry_event *events = NULL;
         size_t n_events = 0;
@@ -173,18 +209,25 @@ int collect_poll(struct vgpud *d) {
                         hook_run(d, e, vgpu_telemetry_find(&d->telemetry, e->bdf));
         }
         free(events);
+        collect_xid_poll(d, host);              /* NVML's Xid and ECC events */
+        sensors_collect_ipmi(d);                /* BMC sensors; new SEL entries as events */
 
-        bool appeared = d->host && new_parents(d, d->host, host) > 0;
+        _cleanup_free_ const char **appeared = NULL;
+        size_t n_appeared = d->host ? new_parents(d, d->host, host, &appeared) : 0;
         vgpu_instance_domains_free(d->domains, d->host ? d->host->n_instances : 0);
         vgpu_host_free(d->host);
         d->host = host;
         d->domains = instance_domains(host);
         refresh_types(d, host);
+        slices_collect(d);
         d->polls++;
         d->last_poll_usec = now_usec(CLOCK_REALTIME);
         d->last_poll_duration_usec = now_usec(CLOCK_MONOTONIC) - start;
+        log_debug("poll %" PRIu64 ": %zu GPUs, %zu parents, %zu instances in %" PRIu64 " ms", d->polls, host->n_gpus,
+                  host->n_parents, host->n_instances, d->last_poll_duration_usec / 1000);
 
-        if (appeared && d->config->restore_on_appear && collect_restore(d, "parent appeared") > 0)
+        /* exactly the parents that appeared: a parent someone emptied by hand stays as it is */
+        if (n_appeared > 0 && d->config->restore_on_appear && restore(d, "parent appeared", appeared, n_appeared) > 0)
                 collect_soon(d, 0);     /* show what the restore created */
         return 0;
 }
@@ -210,6 +253,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         collect_notify_status(d);
         /* from now, not from when it was due: a slow poll must not make the next one immediate */
         sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + d->config->poll_interval_usec);
+        sd_event_source_set_time_accuracy(s, d->config->poll_interval_usec / 20);
         (void) usec;
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
@@ -221,38 +265,74 @@ void collect_soon(struct vgpud *d, uint64_t delay_usec) {
         if (sd_event_source_get_time(d->poll_timer, &due) >= 0 && due <= when)
                 return;
         sd_event_source_set_time(d->poll_timer, when);
+        /* soon means soon: the regular accuracy (a twentieth of the interval, 30 s for 10 min)
+         * would let the kernel batch this wakeup far past the delay */
+        sd_event_source_set_time_accuracy(d->poll_timer, 1000);
         sd_event_source_set_enabled(d->poll_timer, SD_EVENT_ONESHOT);
 }
 
-static int on_uevent(sd_device_monitor *m, sd_device *dev, void *userdata) {
-        struct vgpud *d = userdata;
-        const char *path = NULL;
-        (void) m;
-        (void) sd_device_get_syspath(dev, &path);
-        log_debug("uevent for %s: polling soon", strempty(path));
-        /* a burst (32 VFs) ends up in one poll a moment later */
-        collect_soon(d, 200 * 1000);
-        return 0;
+/* Does this uevent mean a parent may have come or gone? A PCI function bound or unbound (a GPU
+ * driver registers its parents in probe; VFs appear), a module loaded or unloaded (the mdev
+ * samples, vendor vGPU modules: the event comes as the module starts, its parents a moment
+ * later), or mdev_bus itself. Instances (subsystem mdev) are ours or the scan's business. */
+static bool uevent_matters(const char *msg, size_t n) {
+        const char *action = NULL, *subsystem = NULL;
+        for (const char *p = msg; p < msg + n; p += strlen(p) + 1) {
+                if (strncmp(p, "ACTION=", 7) == 0)
+                        action = p + 7;
+                else if (strncmp(p, "SUBSYSTEM=", 10) == 0)
+                        subsystem = p + 10;
+        }
+        if (!action || !subsystem)
+                return false;
+        return (streq(action, "add") || streq(action, "remove") || streq(action, "bind") || streq(action, "unbind")) &&
+               (streq(subsystem, "pci") || streq(subsystem, "module") || streq(subsystem, "mdev_bus"));
 }
 
-/* Parents appear as mdev_bus devices, NVIDIA vendor-VFIO VFs as PCI binds. Only on the real
- * root: the kernel's uevents say nothing about a fixture tree under VGPU_ROOT. */
-static void udev_start(struct vgpud *d) {
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct vgpud *d = userdata;
+        char buf[8192 + 1];
+        (void) s;
+        (void) revents;
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+                if (n <= 0)
+                        return 0;       /* drained (or ENOBUFS after a burst: the poll catches up) */
+                buf[n] = '\0';
+                /* "ACTION@DEVPATH\0KEY=VALUE\0...": libudev's own messages start "libudev" */
+                if (!strchr(buf, '@') || !uevent_matters(buf, (size_t) n))
+                        continue;
+                log_debug("uevent %s: polling soon", buf);
+                /* a burst (32 VFs) ends up in one poll a moment later */
+                collect_soon(d, 200 * 1000);
+        }
+}
+
+/*
+ * The kernel's uevents, straight from its netlink group, not udev's rebroadcast
+ * (sd_device_monitor): a uevent is only a hint to poll sooner, so udev's rules and database
+ * add nothing here, while the kernel group works where no udevd runs (containers, initramfs,
+ * the busybox test guest) and needs no privilege. Only on the real root: the kernel's
+ * uevents say nothing about a fixture tree under VGPU_ROOT.
+ */
+static void uevents_start(struct vgpud *d) {
         if (root_prefix()[0])
                 return;
-        int r = sd_device_monitor_new(&d->udev);
+        int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 /* the kernel's */ };
+        int r = fd < 0 ? -errno : bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ? -errno : 0;
         if (r >= 0)
-                r = sd_device_monitor_filter_add_match_subsystem_devtype(d->udev, "mdev_bus", NULL);
+                r = sd_event_add_io(d->event, &d->uevents, fd, EPOLLIN, on_uevent, d);
         if (r >= 0)
-                r = sd_device_monitor_filter_add_match_subsystem_devtype(d->udev, "pci", NULL);
-        if (r >= 0)
-                r = sd_device_monitor_attach_event(d->udev, d->event);
-        if (r >= 0)
-                r = sd_device_monitor_start(d->udev, on_uevent, d);
+                r = sd_event_source_set_io_fd_own(d->uevents, true);
         if (r < 0) {
-                log_warning("no udev monitor (%s): parents that appear are seen at the next poll", strerror(-r));
-                d->udev = sd_device_monitor_unref(d->udev);
+                log_warning("no uevents (%s): parents that appear are seen at the next poll", strerror(-r));
+                d->uevents = sd_event_source_disable_unref(d->uevents);
+                if (fd >= 0)
+                        close(fd);      /* the source never came to own it */
+                return;
         }
+        log_debug("listening to the kernel's uevents");
 }
 
 int collect_start(struct vgpud *d) {
@@ -262,18 +342,21 @@ int collect_start(struct vgpud *d) {
                                   d->config->poll_interval_usec / 20, on_poll, d);
         if (r < 0)
                 return r;
-        udev_start(d);
+        uevents_start(d);
         return 0;
 }
 
 void collect_stop(struct vgpud *d) {
         d->poll_timer = sd_event_source_unref(d->poll_timer);
-        d->udev = sd_device_monitor_unref(d->udev);
+        d->uevents = sd_event_source_disable_unref(d->uevents);
         vgpu_instance_domains_free(d->domains, d->host ? d->host->n_instances : 0);
         d->domains = NULL;
         vgpu_host_free(d->host);
         d->host = NULL;
         vgpu_host_free(d->types_host);
         d->types_host = NULL;
+        slices_free(d);
         vgpu_telemetry_done(&d->telemetry);
+        collect_xid_stop(d);
+        sensors_stop(d);
 }

@@ -195,9 +195,10 @@ static int handle_listener(struct parser *p, const char *section, const char *na
 
 static int handle_collectors(struct parser *p, const char *section, const char *name, const char *value) {
         bool *field = streq(name, "nvml") ? &p->c->collect_nvml : streq(name, "hwmon") ? &p->c->collect_hwmon :
-                      streq(name, "pcie") ? &p->c->collect_pcie : NULL;
+                      streq(name, "pcie") ? &p->c->collect_pcie : streq(name, "sensors") ? &p->c->collect_sensors :
+                      streq(name, "ipmi") ? &p->c->collect_ipmi : NULL;
         if (!field)
-                return fail(p, "[%s] unknown collector '%s' (known: nvml, hwmon, pcie)", section, name);
+                return fail(p, "[%s] unknown collector '%s' (known: nvml, hwmon, pcie, sensors, ipmi)", section, name);
         if (parse_bool(value, field) < 0)
                 return BAD("yes or no");
         return 1;
@@ -283,6 +284,7 @@ int vgpud_config_default(struct vgpud_config **ret) {
                 .restore_on_start = true, .restore_on_appear = true,
                 .metrics = { .enabled = true, .host = "127.0.0.1", .port = 9835 },
                 .collect_nvml = true, .collect_hwmon = true, .collect_pcie = true,
+                .collect_sensors = true, .collect_ipmi = true,
                 .thermal = { .warn_c = 75, .critical_c = 85, .hysteresis_c = 5 },
         };
         c->socket_path = strdup("/run/vgpud/vgpud.sock");

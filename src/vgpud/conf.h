@@ -19,6 +19,8 @@
  *     nvml = yes
  *     hwmon = yes
  *     pcie = yes
+ *     sensors = yes                    # hwmon chips through libsensors (live /sys only)
+ *     ipmi = yes                       # BMC sensors and SEL through /dev/ipmi0, when there is one
  *     [thermal]                        # defaults; [thermal "MATCH"] overrides per GPU BDF,
  *     warn = 75                        # model (NVML name, "Tesla T4") or "vendor:device"
  *     critical = 85
@@ -66,6 +68,7 @@ struct vgpud_config {
         char *api_token_file;   /* host path; required when the TCP API is on */
 
         bool collect_nvml, collect_hwmon, collect_pcie;
+        bool collect_sensors, collect_ipmi;
 
         struct vgpu_thermal_limits thermal;     /* defaults */
         struct vgpud_thermal_rule *rules;

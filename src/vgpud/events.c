@@ -32,6 +32,9 @@ const char *event_kind_to_string(enum vgpud_event_kind k) {
                 [EV_CONFIG_REJECTED] = "config_rejected",
                 [EV_POLL_FAILED] = "poll_failed",
                 [EV_HOOK_FAILED] = "hook_failed",
+                [EV_XID] = "xid",
+                [EV_ECC] = "ecc",
+                [EV_BMC_EVENT] = "bmc_event",
         };
         if (k < EV_PARENT_ADDED)
                 return vgpu_telemetry_event_kind_to_string((enum vgpu_telemetry_event_kind) k);

@@ -7,11 +7,12 @@
  *   /v1/gpus        {"gpus": [ list's GPU objects + "health" ]}
  *   /v1/types       `types --json` (?parent=NAME, ?available=true)
  *   /v1/instances   {"instances": [...], "definitions": [...]}   as `list --defined --json`
- *   /v1/health      {"state", "updated", "gpus": [...], "checks": `doctor --json`} (?checks=false)
+ *   /v1/health      {"state", "updated", "gpus": [...], "sensors": [...], "checks": `doctor --json`} (?checks=false)
  *   /v1/events      {"events": [...], "next_seq": N}   (?since=SEQ)
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,35 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
         print_temperature(o, "critical_c", t->limits.critical_c);
         print_temperature(o, "hysteresis_c", t->limits.hysteresis_c);
         out_bool(o, OUT_JSON, "link_degraded", NULL, t->link_degraded);
+        out_string(o, OUT_JSON, "link_source", NULL, t->link_source);
+        out_i64(o, OUT_JSON, "utilization_gpu", NULL, t->utilization_gpu, t->utilization_gpu >= 0);
+        out_i64(o, OUT_JSON, "utilization_memory", NULL, t->utilization_memory, t->utilization_memory >= 0);
+        out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved, t->memory_reserved >= 0);
+        /* NVML's clocks-event reasons now set; null when NVML does not report them */
+        if (t->clocks_event_reasons_known) {
+                out_open_array(o, "throttle_reasons");
+                for (unsigned b = 0; b < 32; b++)
+                        if (t->clocks_event_reasons & (1ULL << b) && vgpu_nvml_clocks_event_to_string(1ULL << b))
+                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_clocks_event_to_string(1ULL << b));
+                out_close_array(o);
+        } else
+                out_null(o, "throttle_reasons");
+        out_i64(o, OUT_JSON, "xid", NULL, (int64_t) t->xid, t->xid != 0);
+        if (t->xid) {
+                char when[40];
+                format_time(when, sizeof(when), t->xid_usec);
+                out_string(o, OUT_JSON, "xid_time", NULL, when);
+        } else
+                out_null(o, "xid_time");
         out_open_array(o, "reasons");
         if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL)
                 out_string(o, OUT_JSON, NULL, NULL, t->thermal == VGPU_THERMAL_WARN ? "thermal_warn" : "thermal_critical");
         if (t->link_degraded)
                 out_string(o, OUT_JSON, NULL, NULL, "pcie_link");
+        if (vgpu_telemetry_thermal_slowdown(t))
+                out_string(o, OUT_JSON, NULL, NULL, "thermal_slowdown");
+        if (t->xid)
+                out_string(o, OUT_JSON, NULL, NULL, "xid");
         out_close_array(o);
         format_time(since, sizeof(since), t->thermal_since_usec);
         out_string(o, OUT_JSON, "thermal_since", NULL, since);
@@ -159,6 +184,58 @@ int handle_instances(const struct api_request *req, const char *arg, struct api_
         return r < 0 ? reply_error(reply, 500, "out of memory") : json_end(&b, reply, 200);
 }
 
+/*
+ * Doctor checks that do not pass go to the log with VGPU_CHECK (and VGPU_BDF for a per-GPU
+ * one), so `journalctl VGPU_CHECK=iommu.enabled` finds them — once per change of the set, not
+ * on every health request a monitoring system makes.
+ */
+static void log_checks(struct vgpud *d, const struct vgpu_doctor_report *report) {
+        uint64_t sig = 14695981039346656037ULL;
+        for (size_t i = 0; i < report->n_results; i++) {
+                const struct vgpu_check_result *c = &report->results[i];
+                if (c->status != VGPU_CHECK_WARN && c->status != VGPU_CHECK_FAIL)
+                        continue;
+                for (const char *s = c->id; *s; s++)
+                        sig = (sig ^ (unsigned char) *s) * 1099511628211ULL;
+                for (const char *s = c->subject ? c->subject : ""; *s; s++)
+                        sig = (sig ^ (unsigned char) *s) * 1099511628211ULL;
+                sig = (sig ^ (unsigned) c->status) * 1099511628211ULL;
+        }
+        if (sig == d->checks_logged)
+                return;
+        d->checks_logged = sig;
+        for (size_t i = 0; i < report->n_results; i++) {
+                const struct vgpu_check_result *c = &report->results[i];
+                if (c->status == VGPU_CHECK_WARN || c->status == VGPU_CHECK_FAIL)
+                        log_full(c->status == VGPU_CHECK_FAIL ? LOG_ERR : LOG_WARNING,
+                                 &(struct log_fields) { .bdf = c->subject, .check = c->id }, "doctor: %s %s%s%s: %s", c->id,
+                                 vgpu_check_status_to_string(c->status), c->subject ? " on " : "", c->subject ? c->subject : "", c->summary);
+        }
+}
+
+/* The host sensors of the last poll (collect-sensors.c); thresholds null where the chip has none. */
+static void print_sensors(struct out *o, const struct vgpud_sensors *s) {
+        out_open_array(o, "sensors");
+        for (size_t i = 0; i < s->n; i++) {
+                const struct vgpu_sensor *x = &s->list[i];
+                out_open_object(o, NULL);
+                out_string(o, OUT_JSON, "source", NULL, x->source);
+                out_string(o, OUT_JSON, "chip", NULL, x->chip);
+                out_string(o, OUT_JSON, "label", NULL, x->label);
+                out_string(o, OUT_JSON, "kind", NULL, vgpu_sensor_kind_to_string(x->kind));
+                out_double(o, OUT_JSON, "value", NULL, x->value, !isnan(x->value));
+                out_string(o, OUT_JSON, "unit", NULL, x->unit);
+                out_double(o, OUT_JSON, "min", NULL, x->min, !isnan(x->min));
+                out_double(o, OUT_JSON, "max", NULL, x->max, !isnan(x->max));
+                out_double(o, OUT_JSON, "crit_min", NULL, x->crit_min, !isnan(x->crit_min));
+                out_double(o, OUT_JSON, "crit", NULL, x->crit, !isnan(x->crit));
+                out_string(o, OUT_JSON, "state", NULL, vgpu_sensor_state_to_string(x->state));
+                out_string(o, OUT_JSON, "bdf", NULL, x->bdf[0] ? x->bdf : NULL);
+                out_close_object(o);
+        }
+        out_close_array(o);
+}
+
 int handle_health(const struct api_request *req, const char *arg, struct api_reply *reply) {
         const struct vgpud *d = req->d;
         bool checks = true, degraded = false;
@@ -175,6 +252,8 @@ int handle_health(const struct api_request *req, const char *arg, struct api_rep
                 vgpu_host_free(host);
                 return reply_lib_error(reply, &err);
         }
+        if (report)
+                log_checks(req->d, report);
         if (json_begin(&b) < 0) {
                 vgpu_doctor_report_free(report);
                 vgpu_host_free(host);
@@ -197,6 +276,7 @@ int handle_health(const struct api_request *req, const char *arg, struct api_rep
                 out_close_object(b.o);
         }
         out_close_array(b.o);
+        print_sensors(b.o, &d->sensors);
         if (report) {
                 /* `vgpuctl doctor --json`, member for member */
                 print_doctor_report(b.o, "checks", report, NULL, 0);

@@ -4,12 +4,14 @@
  * what the collector keeps (snapshot, telemetry, event counters): a scrape never touches sysfs,
  * so it costs the formatting alone however often Prometheus comes.
  *
- * GPU series carry gpu (index in BDF order), bdf, uuid (NVML's, "" when unknown) and model.
+ * GPU series carry gpu (index in BDF order), bdf, uuid (NVML's, "" when unknown) and model;
+ * the software slices' series are written by slices.c.
  * Series whose source is absent are left out rather than written as 0, as Prometheus expects.
  * The text is kept until the next poll or event, so a scrape between them costs a copy.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,12 @@ static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
                   g->memory_total);
         GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_used_bytes", "Framebuffer memory in use (NVML).", g->memory_total >= 0, "%" PRId64,
                   g->memory_used);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_reserved_bytes", "Framebuffer memory the driver keeps for itself, part of used (NVML).",
+                  g->memory_reserved >= 0, "%" PRId64, g->memory_reserved);
+        GPU_GAUGE(f, t, "vgpu_gpu_utilization_ratio", "Share of the last sample period a kernel ran on the GPU, 0..1 (NVML).",
+                  g->utilization_gpu >= 0, "%g", g->utilization_gpu / 100.0);
+        GPU_GAUGE(f, t, "vgpu_gpu_memory_utilization_ratio", "Share of the last sample period device memory was read or written, 0..1 (NVML).",
+                  g->utilization_memory >= 0, "%g", g->utilization_memory / 100.0);
         GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width", "PCIe link width the GPU trained at (lanes).", g->link.width_current > 0,
                   "%d", g->link.width_current);
         GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width_max", "PCIe link width the GPU can do (lanes).", g->link.width_max > 0, "%d",
@@ -84,15 +92,30 @@ static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
                   g->link.speed_max);
         GPU_GAUGE(f, t, "vgpu_gpu_thermal_state", "Thermal policy state: 0 ok, 1 warn, 2 critical.", g->thermal != VGPU_THERMAL_UNKNOWN,
                   "%d", g->thermal == VGPU_THERMAL_CRITICAL ? 2 : g->thermal == VGPU_THERMAL_WARN ? 1 : 0);
-        GPU_GAUGE(f, t, "vgpu_gpu_degraded", "1 when hot (warn or critical) or its PCIe link is narrower than it can be.", true, "%d",
-                  streq(vgpud_gpu_state(g), "degraded"));
+        GPU_GAUGE(f, t, "vgpu_gpu_degraded",
+                  "1 when hot (warn or critical), in thermal slowdown (NVML), after a critical Xid, or its PCIe link is narrower than it can be.",
+                  true, "%d", streq(vgpud_gpu_state(g), "degraded"));
+        GPU_GAUGE(f, t, "vgpu_gpu_xid_last", "The last critical Xid of the GPU, kept until it is reset (0: none).", true, "%" PRIu64, g->xid);
 
-        /* Throttling as far as the snapshot shows it: at or above the GPU's own slowdown
-         * temperature the hardware slows its clocks. (NVML's clocks-event reasons are not in
-         * the snapshot yet.) */
-        header(f, "vgpu_gpu_throttle", "gauge", "1 while the GPU throttles for reason (thermal: at or above its slowdown temperature).");
+        /* Throttling: NVML's clocks-event reasons, one series per reason NVML defines, where
+         * NVML reports them; elsewhere as far as the snapshot shows it, reason "thermal": at or
+         * above the GPU's own slowdown temperature the hardware slows its clocks. */
+        header(f, "vgpu_gpu_throttle", "gauge",
+               "1 while the GPU's clocks are held down for reason (NVML's clocks-event reasons; else thermal: at or above its slowdown temperature).");
         for (size_t i = 0; i < t->n_gpus; i++) {
                 const struct vgpu_gpu_telemetry *g = &t->gpus[i];
+                if (g->clocks_event_reasons_known) {
+                        for (unsigned b = 0; b < 32; b++) {
+                                const char *reason = vgpu_nvml_clocks_event_to_string(1ULL << b);
+                                if (!reason)
+                                        continue;
+                                fputs("vgpu_gpu_throttle", f);
+                                gpu_labels(f, i, g);
+                                label(f, "reason", reason, false);
+                                fprintf(f, "} %d\n", !!(g->clocks_event_reasons & (1ULL << b)));
+                        }
+                        continue;
+                }
                 if (g->temperature_c == VGPU_TEMP_UNKNOWN || g->slowdown_c == VGPU_TEMP_UNKNOWN)
                         continue;
                 fputs("vgpu_gpu_throttle", f);
@@ -127,6 +150,29 @@ static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vg
         }
 }
 
+/* Host sensors (collect-sensors.c): hwmon chips and the BMC's, in their units (C, V, RPM, W, A). */
+static void sensor_metrics(FILE *f, const struct vgpud_sensors *s) {
+        header(f, "vgpu_host_sensor_value", "gauge", "Host sensor reading in the unit of its kind (C, V, RPM, W, A); source hwmon or ipmi.");
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1)
+                        header(f, "vgpu_host_sensor_state", "gauge", "Host sensor state from its alarms or thresholds: 0 ok, 1 warn, 2 critical.");
+                for (size_t i = 0; i < s->n; i++) {
+                        const struct vgpu_sensor *x = &s->list[i];
+                        if (pass == 0 ? isnan(x->value) : x->state == VGPU_SENSOR_UNKNOWN)
+                                continue;
+                        fputs(pass == 0 ? "vgpu_host_sensor_value{" : "vgpu_host_sensor_state{", f);
+                        label(f, "source", x->source, true);
+                        label(f, "chip", x->chip, false);
+                        label(f, "sensor", x->label, false);
+                        label(f, "kind", vgpu_sensor_kind_to_string(x->kind), false);
+                        if (pass == 0)
+                                fprintf(f, "} %.6g\n", x->value);
+                        else
+                                fprintf(f, "} %d\n", x->state == VGPU_SENSOR_CRITICAL ? 2 : x->state == VGPU_SENSOR_WARN ? 1 : 0);
+                }
+        }
+}
+
 int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
         char *buf = NULL;
         size_t size = 0;
@@ -135,6 +181,8 @@ int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
                 return -ENOMEM;
         gpu_metrics(f, &d->telemetry);
         type_metrics(f, d->types_host, d->host, d->domains);
+        slices_metrics(f, d);
+        sensor_metrics(f, &d->sensors);
 
         header(f, "vgpu_events_total", "counter", "Events since vgpud started, by kind (see GET /v1/events).");
         for (int k = 0; k < _EV_MAX; k++)

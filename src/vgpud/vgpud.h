@@ -11,12 +11,16 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
+#include "collect-sensors.h"
 #include "conf.h"
 #include "vgpu/host.h"
+#include "vgpu/nvml-events.h"
+#include "vgpu/slice.h"
 #include "vgpu/telemetry.h"
 
 enum vgpud_event_kind {
@@ -41,6 +45,9 @@ enum vgpud_event_kind {
         EV_CONFIG_REJECTED,
         EV_POLL_FAILED,
         EV_HOOK_FAILED,
+        EV_XID,                         /* an Xid error NVML reported (nvml-events.h; collect-xid.c) */
+        EV_ECC,                         /* an ECC error event from NVML (collect-xid.c) */
+        EV_BMC_EVENT,                   /* a new entry in the BMC's System Event Log (collect-sensors.c) */
         _EV_MAX,
 };
 
@@ -78,6 +85,11 @@ struct vgpud {
         uint64_t types_signature;       /* of the instances and parents when they were read */
         uint64_t types_usec;            /* CLOCK_MONOTONIC */
         struct vgpu_telemetry telemetry;
+        struct vgpu_slice_status *slices;       /* software slices and their usage at the last poll (slices.c) */
+        size_t n_slices;
+        struct vgpu_nvml_events *nvml_events;   /* Xid/ECC watcher, NULL without NVML; collect.c */
+        uint64_t nvml_events_signature; /* of the GPUs it watches: made again when they change */
+        struct vgpud_sensors sensors;   /* hwmon (libsensors) and BMC sensors, the SEL reader */
         sd_event_source *poll_timer;
         uint64_t last_poll_usec;        /* CLOCK_REALTIME of the last poll */
         uint64_t last_poll_duration_usec;
@@ -98,7 +110,8 @@ struct vgpud {
 
         char status[160];               /* the last STATUS= sent to systemd */
         sd_event_source *watchdog_timer;
-        sd_device_monitor *udev;
+        sd_event_source *uevents;       /* the kernel's uevent socket (collect.c) */
+        uint64_t checks_logged;         /* which doctor checks were last logged as not passing */
         sd_event_source *hooks[HOOKS_MAX];
         unsigned hooks_running;
         bool stopping;
@@ -127,15 +140,27 @@ void collect_stop(struct vgpud *d);
 /* Tell systemd (STATUS=) how many GPUs are degraded, when that changed. */
 void collect_notify_status(struct vgpud *d);
 
+/* collect-xid.c: read NVML's Xid/ECC events into events (a critical Xid degrades its GPU);
+ * after the telemetry of host was updated. */
+void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host);
+void collect_xid_stop(struct vgpud *d);
+
 /* metrics.c: the Prometheus text exposition of the latest poll; _get returns a copy of the
  * cached text, rendered again only after a poll or an event. */
+/* slices.c: read the slices' usage (each poll), restore the recorded ones (start), their series */
+void slices_collect(struct vgpud *d);
+void slices_free(struct vgpud *d);
+int slices_restore(struct vgpud *d, const char *why);
+void slices_metrics(FILE *f, const struct vgpud *d);
+
 int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size);
 int metrics_get(struct vgpud *d, char **ret, size_t *ret_size);
 void metrics_clear(struct vgpud *d);
 
 /* The health of a GPU (a VF answers for its PF): NULL before its first poll. */
 const struct vgpu_gpu_telemetry *vgpud_gpu_health(const struct vgpud *d, const struct vgpu_gpu *g);
-/* "degraded" when hot (warn or critical) or its link is narrower than it can be; "ok"; "unknown". */
+/* "degraded" when hot (warn or critical), slowed by NVML's thermal slowdown, after a critical Xid,
+ * or its link is narrower than it can be; "ok"; "unknown". */
 const char *vgpud_gpu_state(const struct vgpu_gpu_telemetry *t);
 
 uint64_t now_usec(clockid_t clock);

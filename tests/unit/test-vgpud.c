@@ -107,10 +107,11 @@ static void test_config(void **state) {
         assert_int_equal(c->thermal.warn_c, 75);
         assert_int_equal(c->thermal.critical_c, 85);
         assert_int_equal(c->poll_interval_usec, 10000000);
+        assert_true(c->collect_sensors && c->collect_ipmi);     /* on by default: each turns itself off without a source */
         vgpud_config_free(c);
 
         const char *text = "[daemon]\npoll-interval = 500ms\ngroup = kvm\n[metrics]\nlisten = [::1]:9100\n[api]\nlisten = 0.0.0.0:9836\n"
-                           "token-file = /etc/vgpuctl/t\n[collectors]\nhwmon = off\n[thermal \"Tesla T4\"]\ncritical = 90\n[thermal]\nwarn = 70\n";
+                           "token-file = /etc/vgpuctl/t\n[collectors]\nhwmon = off\nipmi = no\n[thermal \"Tesla T4\"]\ncritical = 90\n[thermal]\nwarn = 70\n";
         assert_int_equal(vgpud_config_parse(text, "vgpud.conf", &c, &err), 0);
         assert_int_equal(c->poll_interval_usec, 500000);
         assert_string_equal(c->group, "kvm");
@@ -118,6 +119,8 @@ static void test_config(void **state) {
         assert_int_equal(c->metrics.port, 9100);
         assert_true(c->api.enabled);
         assert_false(c->collect_hwmon);
+        assert_false(c->collect_ipmi);
+        assert_true(c->collect_sensors);        /* the default */
         /* the rule inherits what it leaves out, wherever [thermal] is in the file */
         const struct vgpu_thermal_limits *l = vgpud_config_limits_for(c, "0000:3b:00.0", "Tesla T4", "10de:1eb8");
         assert_int_equal(l->warn_c, 70);
@@ -135,7 +138,8 @@ static void test_config(void **state) {
         expect_config_error("[daemon]\n[bogus\n", "vgpud.conf:2: syntax error");
         expect_config_error("[thermal]\nwarn = 80\ncritical = 70\n", "vgpud.conf:3: [thermal] warn 80, critical 70");
         expect_config_error("[thermal nope]\nwarn = 80\n", "vgpud.conf:2: [thermal nope]: expected [thermal] or [thermal \"MATCH\"]");
-        expect_config_error("[collectors]\nipmi = yes\n", "vgpud.conf:2: [collectors] unknown collector 'ipmi'");
+        expect_config_error("[collectors]\nsmart = yes\n", "vgpud.conf:2: [collectors] unknown collector 'smart' (known: nvml, hwmon, pcie, sensors, ipmi)");
+        expect_config_error("[collectors]\n\nipmi = maybe\n", "vgpud.conf:3: [collectors] ipmi = 'maybe': expected yes or no");
         expect_config_error("[api]\nlisten = 127.0.0.1:1\n", "[api] listen is on but token-file is not set");
         char longline[400];
         snprintf(longline, sizeof(longline), "[daemon]\nhook = %0300d\n", 0);
@@ -151,9 +155,12 @@ static void dispatch(const char *method, char *path, enum vgpud_access access, u
         struct api_request req = { .d = &ctx, .listener = listener, .method = method, .path = path, .body = "",
                                    .access = access, .caller = "uid 1000 (pid 1)" };
         char *q = strchr(path, '?');
-        if (q) {
+        if (q) {        /* one argument: "?key" or "?key=value" */
                 *q = '\0';
-                req.query[req.n_query++] = (struct api_query) { q + 1, NULL };
+                char *eq = strchr(q + 1, '=');
+                if (eq)
+                        *eq = '\0';
+                req.query[req.n_query++] = (struct api_query) { q + 1, eq ? eq + 1 : NULL };
         }
         api_dispatch(&req, reply);
 }
@@ -174,15 +181,17 @@ static void test_routes(void **state) {
         assert_int_equal(vgpud_config_default(&ctx.config), 0);
         expect("GET", "/v1/events", ACCESS_READ, LISTENER_LOCAL, 200, "\"next_seq\":0");
         expect("POST", "/v1/apply", ACCESS_READ, LISTENER_LOCAL, 403, "permission denied: uid 1000 (pid 1) may only read");
-        expect("DELETE", "/v1/instances/x", ACCESS_READ, LISTENER_LOCAL, 403, "group 'vgpu'");
+        expect("DELETE", "/v1/instances/x", ACCESS_READ, LISTENER_LOCAL, 403, "group 'vgpu'\",\"group\":\"vgpu\"}");
         expect("GET", "/v1/events", ACCESS_NONE, LISTENER_TCP_API, 401, "bearer token");
         expect("GET", "/metrics", ACCESS_READ, LISTENER_TCP_API, 404, "no such resource");
         expect("GET", "/v1/gpus", ACCESS_READ, LISTENER_METRICS, 404, NULL);
         expect("PATCH", "/v1/instances", ACCESS_WRITE, LISTENER_LOCAL, 405, "allowed: GET, POST");
         expect("DELETE", "/v1/instances/", ACCESS_WRITE, LISTENER_LOCAL, 404, NULL);
         expect("DELETE", "/v1/instances/a/b", ACCESS_WRITE, LISTENER_LOCAL, 404, NULL);
-        expect("DELETE", "/v1/instances/zz", ACCESS_WRITE, LISTENER_LOCAL, 400, "expected a UUID");
+        expect("DELETE", "/v1/instances/zz", ACCESS_WRITE, LISTENER_LOCAL, 400, "neither a UUID nor a PCI address");
         expect("GET", "/v1/events?bogus", ACCESS_READ, LISTENER_LOCAL, 400, "unknown query argument 'bogus'");
+        expect("POST", "/v1/apply?format=yaml", ACCESS_WRITE, LISTENER_LOCAL, 400, "format='yaml': expected json or text");
+        expect("DELETE", "/v1/instances/zz?pretty=maybe", ACCESS_WRITE, LISTENER_LOCAL, 400, "pretty='maybe'");
         expect("POST", "/v1/instances", ACCESS_WRITE, LISTENER_LOCAL, 400, "expected a JSON object");
         expect("POST", "/v1/apply", ACCESS_WRITE, LISTENER_LOCAL, 400, "the body must be a host.yaml");
         /* every denial is counted */

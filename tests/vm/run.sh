@@ -68,16 +68,30 @@ if [ -x "$BIN" ]; then
 else
 	echo "# no vgpuctl binary at $BIN: scenarios that need it will be skipped"
 fi
+# vgpud, next to vgpuctl in the build tree (VGPUD: another one), for the daemon scenario
+VGPUD_BIN=${VGPUD:-$(dirname "$BIN")/../vgpud/vgpud}
+if [ -x "$VGPUD_BIN" ]; then
+	copy_bin "$VGPUD_BIN"
+	ln -s "$(guest_path "$(realpath -ms "$VGPUD_BIN")")" "$S/usr/bin/vgpud"
+fi
+# what libvgpu loads with dlopen when a BMC is there (lib/telemetry/ipmi.c): ldd cannot see it
+ipmi_lib=$(ldconfig -p | awk '$1 == "libipmimonitoring.so.6" && /x86-64/ {print $NF; exit}')
+[ -n "$ipmi_lib" ] && copy_bin "$ipmi_lib"
+# ipmi-check (tests/vm/ipmi-check.c) for 45-ipmi, from the build tree next to vgpuctl's
+IPMI_CHECK=${VM_IPMI_CHECK:-$(dirname "$BIN")/../../tests/vm-ipmi-check}
+[ -x "$IPMI_CHECK" ] && copy_bin "$IPMI_CHECK" && ln -s "$(guest_path "$(realpath -ms "$IPMI_CHECK")")" "$S/usr/bin/ipmi-check"
 # the kernel unpacks concatenated archives: the cached base layer, then ours
 { cat "$W/base.cpio.gz" && cd "$S" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1; } >"$R/initramfs.img"
 
 # the guest: q35 + intel-iommu (one IOMMU group per device), an SR-IOV NVMe PF on a root port,
-# a display controller for `vgpuctl list`, and the results directory shared over 9p
+# a display controller for `vgpuctl list`, an emulated BMC on KCS (45-ipmi), and the results
+# directory shared over 9p
 # shellcheck disable=SC2054 # commas are qemu's
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=256 -machine q35,kernel-irqchip=split
 	-cpu max -smp "$(nproc)" -m 1024 -nographic -no-reboot -nodefaults -serial stdio -monitor none
 	-device intel-iommu,intremap=on,caching-mode=on
 	-device bochs-display
+	-device ipmi-bmc-sim,id=bmc0 -device isa-ipmi-kcs,bmc=bmc0
 	-device pcie-root-port,id=rp1,chassis=1,slot=1
 	-device nvme-subsys,id=nvmesubsys0,nqn=vgpuctl-lab
 	-device nvme,bus=rp1,serial=sriovpf0,subsys=nvmesubsys0,sriov_max_vfs=4,sriov_vq_flexible=8,sriov_vi_flexible=4,max_ioqpairs=10,msix_qsize=5

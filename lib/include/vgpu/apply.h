@@ -6,7 +6,8 @@
  * UUIDs, and nothing outside the parents the file selects is touched. Capacity is checked
  * before any action runs. Each executed action records its undo; when one fails, the undo log
  * runs backwards, so a failed apply leaves the host as it found it. `assert` is "the plan is
- * empty"; `apply --dry-run` prints the plan.
+ * empty"; `apply --dry-run` prints the plan. Software slices are planned only when the file has a
+ * 'slices' key (lib/plan/slices.c), after every instance action.
  */
 #pragma once
 
@@ -15,6 +16,7 @@
 #include "vgpu/config.h"
 #include "vgpu/error.h"
 #include "vgpu/lifecycle.h"
+#include "vgpu/slice.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +30,8 @@ enum vgpu_action_kind {
         VGPU_ACTION_DEFINE,             /* write (or rewrite) its definition */
         VGPU_ACTION_SET_POLICY,         /* scheduler policy in a module's options file */
         VGPU_ACTION_WRITE_ATTR,         /* a runtime knob: spec.parent is the sysfs path, detail the value */
+        VGPU_ACTION_SLICE_REMOVE,       /* remove a software slice (slice; spec.parent its GPU) */
+        VGPU_ACTION_SLICE_CREATE,       /* create one (after removals: a changed slice is recreated) */
 };
 
 struct vgpu_action {
@@ -36,6 +40,7 @@ struct vgpu_action {
         bool vendor_vfio;               /* an NVIDIA vendor-VFIO VF, not an mdev */
         unsigned vfs, old_vfs;          /* SET_VFS */
         char *detail;                   /* why, in words ("not in the file", "count 3 > 2") */
+        struct vgpu_slice_status slice; /* SLICE_*: name, gpu, memory, share, policy, scrub */
 };
 
 struct vgpu_plan {
@@ -59,6 +64,18 @@ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_pla
  * actions executed (0: the host already matched), or -errno with the host unchanged.
  */
 int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
+
+/*
+ * Restore cfg (the saved state, usually) on some parents only — those that just appeared:
+ * what vgpu_apply does (lock, snapshot, plan, capacity check, execute with rollback), limited
+ * to actions on parents[0..n_parents) and what they need first (the VF count of a listed PF,
+ * or of the PF whose VFs are listed). Other parents are left alone, entries for parents that
+ * are not there are skipped, scheduler policy (host-wide module options) is not written, and
+ * cfg is NOT recorded as the state to restore (it still is the whole file). Returns the
+ * number of actions executed, or -errno with the host unchanged.
+ */
+int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents, unsigned flags,
+                       struct vgpu_plan **ret_plan, struct vgpu_error *err);
 
 void vgpu_plan_free(struct vgpu_plan *plan);
 const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind);

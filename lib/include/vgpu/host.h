@@ -54,7 +54,36 @@ struct vgpu_nvml_gpu {
         int persistence_mode;           /* 0/1, -1 unknown */
         int virtualization_mode;        /* nvmlGpuVirtualizationMode_t, -1 unknown */
         int mig_mode;                   /* 0/1, -1 unknown or unsupported */
+        int utilization_gpu;            /* percent of the last sample period a kernel ran, -1 unknown */
+        int utilization_memory;         /* percent of it device memory was read or written, -1 unknown */
+        int64_t memory_reserved;        /* bytes the driver keeps for itself (nvmlMemory_v2), -1 unknown */
+        bool clocks_event_reasons_known;
+        uint64_t clocks_event_reasons;  /* VGPU_NVML_CLOCKS_EVENT_* bits: why clocks are held down now */
+        int pcie_gen_current;           /* PCIe generation 1-6 the link runs at, -1 unknown */
+        int pcie_gen_max;               /* the most the GPU and its slot can do, -1 unknown */
+        int pcie_width_current;         /* lanes, -1 unknown */
+        int pcie_width_max;
 };
+
+/* NVML's clocks-event (formerly "throttle") reasons: the values of nvml.h's
+ * nvmlClocksEventReason* / nvmlClocksThrottleReason* macros, which NVML documents as stable. */
+enum {
+        VGPU_NVML_CLOCKS_EVENT_GPU_IDLE                = 0x001,
+        VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS     = 0x002,
+        VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP            = 0x004,
+        VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN             = 0x008,
+        VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST              = 0x010,
+        VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN     = 0x020,
+        VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN     = 0x040,
+        VGPU_NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN = 0x080,
+        VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING   = 0x100,
+};
+#define VGPU_NVML_CLOCKS_EVENT_THERMAL \
+        (VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN | VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN)
+
+/* The name of one reason bit ("gpu_idle", "sw_thermal_slowdown", ...; the metric label and JSON
+ * value), NULL for a bit NVML has not defined. Iterate with bit = 1 << i for i < 32. */
+const char *vgpu_nvml_clocks_event_to_string(uint64_t bit);
 
 /* A display/3D-class PCI function (class 0x03xxxx): a physical GPU or one of its VFs. */
 struct vgpu_gpu {
@@ -115,6 +144,7 @@ struct vgpu_parent {
         const struct vgpu_gpu *gpu;     /* the GPU entry when the parent is a display function */
         struct vgpu_type *types;
         size_t n_types;
+        uint64_t generation;            /* changes when the kernel registers the parent again; 0 unknown */
 
         /* private to libvgpu: types were read (VGPU_SCAN_TYPES, or on demand by the planner) */
         bool types_read;

@@ -16,6 +16,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/sensors.h"        /* host sensors and the BMC's SEL, for the daemon's collectors */
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,7 +57,15 @@ struct vgpu_gpu_telemetry {
         int64_t power_limit_mw;         /* -1 unknown */
         int64_t memory_total;           /* bytes, -1 unknown */
         int64_t memory_used;
+        int64_t memory_reserved;        /* bytes the driver keeps (NVML), -1 unknown */
+        int utilization_gpu;            /* percent (NVML), -1 unknown */
+        int utilization_memory;         /* percent (NVML), -1 unknown */
+        bool clocks_event_reasons_known;
+        uint64_t clocks_event_reasons;  /* VGPU_NVML_CLOCKS_EVENT_* bits (NVML); a thermal one degrades the GPU */
+        uint64_t xid;                   /* the last critical Xid (vgpu_telemetry_note_xid), 0 when none */
+        uint64_t xid_usec;              /* CLOCK_REALTIME it came at */
         struct vgpu_link link;          /* zeros when unknown or PCIe collection is off */
+        const char *link_source;        /* static "sysfs" or "nvml" (when sysfs has none); NULL when unknown */
         bool link_degraded;             /* trained narrower than the card can (speed drops when idle are normal) */
         struct vgpu_thermal_limits limits;      /* the thresholds applied to this GPU */
         enum vgpu_thermal_state thermal;
@@ -105,6 +114,17 @@ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_host *host
 void vgpu_telemetry_done(struct vgpu_telemetry *t);
 
 const struct vgpu_gpu_telemetry *vgpu_telemetry_find(const struct vgpu_telemetry *t, const char *bdf);
+
+/*
+ * Remember a critical Xid on GPU bdf (see vgpu_xid_describe()). It stays on the GPU through
+ * later updates until the GPU is gone from a snapshot or has no driver bound in one (hot
+ * unplug, remove/rescan reset, driver unload for a reload): what NVIDIA asks for after such an
+ * Xid. Returns 0, or -ENOENT when t has no such GPU.
+ */
+int vgpu_telemetry_note_xid(struct vgpu_telemetry *t, const char *bdf, uint64_t xid, uint64_t time_usec);
+
+/* Is the GPU held down by a thermal slowdown NVML reports (software or hardware)? */
+bool vgpu_telemetry_thermal_slowdown(const struct vgpu_gpu_telemetry *g);
 
 /* The next state for a reading, given the current one: the policy alone, without side effects. */
 enum vgpu_thermal_state vgpu_thermal_next(enum vgpu_thermal_state current, int temperature_c,
