@@ -25,10 +25,11 @@
 #include "vgpu/config.h"
 #include "vgpud.h"
 
-/* Types cost most of a scan on big hosts (12,288 on 512 VFs: ~80 ms of CPU), and their counts
+/* Types cost most of a scan on big hosts (12,288 on 512 VFs: 80-150 ms of CPU), and their counts
  * only move when instances or parents do, so they are read again only then, or after this long
- * in case a driver changed them behind our back. */
-#define TYPES_MAX_AGE_USEC (60 * 1000000ULL)
+ * in case a driver changed them behind our back. Only /metrics uses these (GET /v1/types reads
+ * them fresh); at one minute this safety net was half of the daemon's idle CPU on such a host. */
+#define TYPES_MAX_AGE_USEC (600 * 1000000ULL)
 
 static unsigned scan_flags(const struct vgpud_config *c) {
         /* parents: to see them appear; details: hwmon and PCIe link */
