@@ -226,8 +226,9 @@ CUresult shim_cuMemRelease(CUmemGenericAllocationHandle handle) {
 }
 SHIM_EXPORT(cuMemRelease);
 
-/* Bytes per element of an array format; unknown (newer) formats are estimated high, 16. */
-static uint64_t format_bytes(int format) {
+/* Bytes per element of an array format; 0 for a format we do not know (newer CUDA): charging
+ * estimates those high (16), scrubbing leaves them alone rather than guess an extent. */
+size_t shim_array_element_bytes(int format) {
         switch (format) {
         case CU_AD_FORMAT_UNSIGNED_INT8:
         case CU_AD_FORMAT_SIGNED_INT8:
@@ -241,7 +242,7 @@ static uint64_t format_bytes(int format) {
         case CU_AD_FORMAT_FLOAT:
                 return 4;
         default:
-                return 16;
+                return 0;
         }
 }
 
@@ -249,7 +250,8 @@ static uint64_t array_estimate(size_t w, size_t h, size_t d, int format, unsigne
         uint64_t n = (uint64_t) (w ? w : 1) * (h ? h : 1);
         if (d > 1)
                 n *= d;
-        return n * format_bytes(format) * (channels ? channels : 1);
+        size_t elem = shim_array_element_bytes(format);
+        return n * (elem ? elem : 16) * (channels ? channels : 1);
 }
 
 /* After creation: charge what the driver says the array occupies, where it can tell. */

@@ -57,26 +57,6 @@ void shim_scrub_handle(CUmemGenericAllocationHandle h, uint64_t bytes, CUdevice 
                          (unsigned long long) bytes, r);
 }
 
-/* Bytes per element of a format, 0 for one we do not know (never guessed: a copy with the wrong
- * extent would fail or leave bytes behind). */
-static size_t element_bytes(int format) {
-        switch (format) {
-        case CU_AD_FORMAT_UNSIGNED_INT8:
-        case CU_AD_FORMAT_SIGNED_INT8:
-                return 1;
-        case CU_AD_FORMAT_UNSIGNED_INT16:
-        case CU_AD_FORMAT_SIGNED_INT16:
-        case CU_AD_FORMAT_HALF:
-                return 2;
-        case CU_AD_FORMAT_UNSIGNED_INT32:
-        case CU_AD_FORMAT_SIGNED_INT32:
-        case CU_AD_FORMAT_FLOAT:
-                return 4;
-        default:
-                return 0;
-        }
-}
-
 void shim_scrub_array(CUarray a) {
         shim_pfn_cuArray3DGetDescriptor_v2 describe = REAL(cuArray3DGetDescriptor_v2);
         shim_pfn_cuMemcpy3D_v2 copy = REAL(cuMemcpy3D_v2);
@@ -85,7 +65,7 @@ void shim_scrub_array(CUarray a) {
                 shim_log(SHIM_LOG_WARNING, "cannot scrub an array: no descriptor");
                 return;
         }
-        size_t elem = element_bytes(d.Format) * (d.NumChannels ? d.NumChannels : 1);
+        size_t elem = shim_array_element_bytes(d.Format) * (d.NumChannels ? d.NumChannels : 1);
         size_t width = d.Width * elem, height = d.Height ? d.Height : 1, depth = d.Depth ? d.Depth : 1;
         if (elem == 0 || d.Width == 0 || width / elem != d.Width || height > SIZE_MAX / width) {
                 shim_log(SHIM_LOG_WARNING, "cannot scrub an array of format 0x%x", (unsigned) d.Format);

@@ -228,6 +228,8 @@ void shim_scrub(CUdeviceptr ptr, uint64_t bytes, bool async, CUstream stream);
 void shim_scrub_handle(CUmemGenericAllocationHandle h, uint64_t bytes, CUdevice dev);
 /* Clear every element of an array / of every level of a mipmapped array (synchronous). */
 void shim_scrub_array(CUarray a);
+/* Bytes per element of a CUarray_format; 0 when unknown (memory.c) */
+size_t shim_array_element_bytes(int format);
 void shim_scrub_mipmap(CUmipmappedArray m, unsigned levels);
 /* Scrub a tracked allocation of any kind per its kind (linear ones with cuMemsetD8). */
 void shim_scrub_alloc(const struct shim_alloc *a);

@@ -14,37 +14,9 @@
 
 #include "basic/error-util.h"
 #include "config-internal.h"
+#include "vgpu/slice.h"
 #include "slice/slice.h"
 #include "vgpu/host.h"
-
-/* "4G", "512M", "1.5G", "4GiB", or a number of bytes: binary units, as GPU memory is counted
- * (the same sizes `vgpuctl slice create --memory` takes). */
-static int parse_size(const char *s, uint64_t *ret) {
-        char *end;
-        if (!s || !isdigit((unsigned char) *s))
-                return -EINVAL;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || v < 0)
-                return -EINVAL;
-        uint64_t mult = 1;
-        if (*end) {
-                switch (toupper((unsigned char) *end)) {
-                case 'K': mult = 1ULL << 10; break;
-                case 'M': mult = 1ULL << 20; break;
-                case 'G': mult = 1ULL << 30; break;
-                case 'T': mult = 1ULL << 40; break;
-                default: return -EINVAL;
-                }
-                end++;
-                if (strcmp(end, "") != 0 && strcmp(end, "i") != 0 && strcmp(end, "B") != 0 && strcmp(end, "iB") != 0)
-                        return -EINVAL;
-        }
-        if (v * (double) mult >= 18446744073709551616.0)
-                return -ERANGE;
-        *ret = (uint64_t) (v * (double) mult);
-        return 0;
-}
 
 /* "30%" or "30": a whole percentage. */
 static int parse_share(struct parse *p, const yaml_node_t *n, unsigned *ret) {
@@ -80,7 +52,7 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                                 return fail_at(p, v, "field 'gpu': '%s' is not a PCI address (DDDD:BB:DD.F)", val ? val : "(not a scalar)");
                         have_gpu = true;
                 } else if (streq(key, "memory")) {
-                        r = parse_size(val, &s->memory);
+                        r = vgpu_slice_parse_memory(val, &s->memory);
                         if (r < 0 || s->memory == 0)
                                 return fail_at(p, v, "field 'memory': expected a size like 4G or 512M, got '%s'%s", val ? val : "(not a scalar)",
                                                r == -ERANGE ? " (too large)" : "");

@@ -5,12 +5,14 @@
  * regions after every change so it can never list a slice that does not exist; and the records
  * (records.c) that bring the slices back after a reboot, kept in step with the regions.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "basic/error-util.h"
@@ -322,6 +324,34 @@ static int cmp_status(const void *a, const void *b) {
         const struct vgpu_slice_status *x = a, *y = b;
         int c = strcmp(x->gpu, y->gpu);
         return c ? c : strcmp(x->name, y->name);
+}
+
+/* Binary units, as GPU memory is counted; one parser for `slice create --memory` and host.yaml. */
+_public_ int vgpu_slice_parse_memory(const char *s, uint64_t *ret) {
+        char *end;
+        if (!s || !isdigit((unsigned char) *s))
+                return -EINVAL;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        uint64_t mult = 1;
+        if (*end) {
+                switch (toupper((unsigned char) *end)) {
+                case 'K': mult = 1ULL << 10; break;
+                case 'M': mult = 1ULL << 20; break;
+                case 'G': mult = 1ULL << 30; break;
+                case 'T': mult = 1ULL << 40; break;
+                default: return -EINVAL;
+                }
+                end++;
+                if (*end && strcasecmp(end, "i") != 0 && strcasecmp(end, "b") != 0 && strcasecmp(end, "ib") != 0)
+                        return -EINVAL;
+        }
+        if (v * (double) mult >= 18446744073709551616.0)
+                return -ERANGE;
+        *ret = (uint64_t) (v * (double) mult);
+        return 0;
 }
 
 _public_ int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err) {

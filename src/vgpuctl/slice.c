@@ -24,27 +24,6 @@ const struct cli_option slice_options[] = {
         {},
 };
 
-/* "4G", "512M", "1.5G", "4096K": binary units, as GPU memory is counted. */
-static int parse_size(const char *s, uint64_t *ret) {
-        char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (errno || end == s || v < 0)
-                return -EINVAL;
-        uint64_t mult;
-        switch (toupper((unsigned char) *end)) {
-        case 'K': mult = 1ULL << 10; break;
-        case 'M': mult = 1ULL << 20; break;
-        case 'G': mult = 1ULL << 30; break;
-        case 'T': mult = 1ULL << 40; break;
-        default: return -EINVAL;
-        }
-        if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (end[2] == '\0' || (end[2] == 'B' && end[3] == '\0'))))
-                return -EINVAL;
-        *ret = (uint64_t) (v * (double) mult);
-        return 0;
-}
-
 int verb_slice(struct cli *cli) {
         const char *sub = cli->argv[0], *name = cli->argc > 1 ? cli->argv[1] : NULL;
         struct vgpu_error err = {};
@@ -61,7 +40,7 @@ int verb_slice(struct cli *cli) {
                 };
                 if (!req.gpu)
                         return cli_error(EXIT_USAGE, "slice create needs --gpu BDF");
-                if (cli->opt[OPT_MEMORY] && parse_size(cli->opt[OPT_MEMORY], &req.memory) < 0)
+                if (cli->opt[OPT_MEMORY] && vgpu_slice_parse_memory(cli->opt[OPT_MEMORY], &req.memory) < 0)
                         return cli_error(EXIT_USAGE, "--memory '%s': expected a size like 4G or 512M", cli->opt[OPT_MEMORY]);
                 if (cli->opt[OPT_SHARE]) {
                         char *end;

@@ -14,6 +14,7 @@
 #include "test-util.h"
 
 #include "slice/slice.h"
+#include "vgpu/slice.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define MS UINT64_C(1000000)
@@ -367,9 +368,29 @@ static void test_sched_lock_owner_dead(void **state) {
         assert_int_equal(vgpu_sched_enter(shm, a, 1000 * MS, &t, &wake, &until), 0);
 }
 
+/* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
+static void test_parse_memory(void **state) {
+        (void) state;
+        static const struct { const char *in; int r; uint64_t v; } cases[] = {
+                { "4G", 0, 4ULL << 30 }, { "512M", 0, 512ULL << 20 }, { "1.5G", 0, 3ULL << 29 },
+                { "4GiB", 0, 4ULL << 30 }, { "4gb", 0, 4ULL << 30 }, { "64K", 0, 64 << 10 }, { "1T", 0, 1ULL << 40 },
+                { "4096", 0, 4096 }, { "0", 0, 0 },
+                { "lots", -EINVAL, 0 }, { "4X", -EINVAL, 0 }, { "4Gx", -EINVAL, 0 }, { "-1G", -EINVAL, 0 },
+                { "", -EINVAL, 0 }, { "99999999T", -ERANGE, 0 },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                uint64_t v = 12345;
+                int r = vgpu_slice_parse_memory(cases[i].in, &v);
+                if (r != cases[i].r || (r == 0 && v != cases[i].v))
+                        fail_msg("'%s': got %d/%llu, want %d/%llu", cases[i].in, r, (unsigned long long) v, cases[i].r,
+                                 (unsigned long long) cases[i].v);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_region),
+                cmocka_unit_test(test_parse_memory),
                 cmocka_unit_test(test_charge),
                 cmocka_unit_test(test_charge_race),
                 cmocka_unit_test(test_reclaim),

@@ -50,6 +50,10 @@ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *e
 int vgpu_slice_destroy(const char *name, struct vgpu_error *err);
 /* Every slice on the host, by GPU then name. */
 int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err);
+
+/* A quota as people write it: "4G", "512M", "1.5G", "4GiB" (binary units) or a number of bytes.
+ * 0 or -EINVAL / -ERANGE. */
+int vgpu_slice_parse_memory(const char *s, uint64_t *ret);
 /*
  * Recreate every recorded slice (/var/lib/vgpuctl/slices/NAME.json, written by every create and
  * removed by every remove) that has no region, as after a reboot: quota, share, policy and scrub
