@@ -4,7 +4,7 @@
  * drained from NVML on every poll without waiting, each logged and kept as an event.
  *
  * A critical Xid (vgpu_xid_describe(): double-bit ECC, GPU off the bus, GSP error, ...) marks its
- * GPU degraded with reason "xid" and is logged at LOG_CRIT. The mark stays until the GPU is
+ * GPU degraded with reason "xid", is logged at LOG_CRIT and runs the hook. The mark stays until the GPU is
  * gone from a poll or has no driver bound at one (reset by remove/rescan, driver reload), or
  * vgpud restarts: NVIDIA's remedy for these is a reset, and until then the GPU's answers are
  * not to be trusted. One NVML event set watches all GPUs; when the set of GPUs changes it is
@@ -36,11 +36,17 @@ static void report(struct vgpud *d, const struct vgpu_nvml_event *e) {
         }
         bool critical;
         const char *meaning = vgpu_xid_describe(e->data, &critical);
-        event_add(d, EV_XID, critical ? LOG_CRIT : LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "Xid %" PRIu64 " on %s (%s)%s",
-                  e->data, e->bdf, meaning ? meaning : "not in vgpud's table of Xids",
-                  critical ? ": GPU degraded until it is reset" : "");
-        if (critical)
-                (void) vgpu_telemetry_note_xid(&d->telemetry, e->bdf, e->data, e->time_usec);
+        char message[256];
+        snprintf(message, sizeof(message), "Xid %" PRIu64 " on %s (%s)%s", e->data, e->bdf,
+                 meaning ? meaning : "not in vgpud's table of Xids", critical ? ": GPU degraded until it is reset" : "");
+        event_add(d, EV_XID, critical ? LOG_CRIT : LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "%s", message);
+        if (!critical)
+                return;
+        /* the hook hears the state the GPU was in before this Xid (ok, or degraded already) */
+        const struct vgpu_gpu_telemetry *g = vgpu_telemetry_find(&d->telemetry, e->bdf);
+        struct vgpu_gpu_telemetry before = g ? *g : (struct vgpu_gpu_telemetry) {};
+        (void) vgpu_telemetry_note_xid(&d->telemetry, e->bdf, e->data, e->time_usec);
+        hook_run_xid(d, e->bdf, e->data, message, g ? &before : NULL);
 }
 
 void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host) {

@@ -126,6 +126,8 @@ void events_clear(struct vgpud *d);
 
 /* hook.c: run the configured hook for a telemetry event (no-op without one). */
 void hook_run(struct vgpud *d, const struct vgpu_telemetry_event *e, const struct vgpu_gpu_telemetry *g);
+/* ... and for a critical Xid (VGPU_EVENT=xid, VGPU_XID=N, VGPU_STATE=degraded) */
+void hook_run_xid(struct vgpud *d, const char *bdf, uint64_t xid, const char *message, const struct vgpu_gpu_telemetry *g);
 void hook_stop(struct vgpud *d);
 
 /* collect.c */

@@ -63,7 +63,17 @@ def wait_for(fn, want, timeout=5):
 
 
 h = Host("nvidia-mdev")
-d = Daemon(h, "[daemon]\npoll-interval = 100ms\n[metrics]\nlisten = off\n")
+hook_log = os.path.join(h.tmp, "hook.log")
+d = Daemon(h, "[daemon]\npoll-interval = 100ms\n"
+              "hook = echo \"$VGPU_EVENT $VGPU_BDF $VGPU_XID $VGPU_PREVIOUS_STATE>$VGPU_STATE $VGPU_MESSAGE\" >> %s\n"
+              "[metrics]\nlisten = off\n" % hook_log)
+
+
+def xid_hooks():
+    """The hook's lines for Xids, once the ones started have written."""
+    time.sleep(0.3)
+    lines = open(hook_log).read().splitlines() if os.path.exists(hook_log) else []
+    return [line for line in lines if line.startswith("xid ")]
 try:
     util = series(d, "vgpu_gpu_utilization_ratio")
     t.equal(util, {(B0, None): 0.12, (B1, None): 0.31}, "utilization ratio: 0.12 and 0.31; af:00.0 (no NVML utilization) left out")
@@ -123,6 +133,9 @@ try:
     hh = health_of(d, B0)
     t.equal((hh["state"], hh["reasons"], hh["xid"]), ("degraded", ["xid"], 79), "Xid 79: degraded, reason xid")
     t.check(hh["xid_time"] is not None, "xid_time set", hh)
+    # the hook runs for the critical Xid (79), not for 13, with the Xid in its environment
+    t.equal(xid_hooks(), ["xid 0000:3b:00.0 79 ok>degraded Xid 79 on 0000:3b:00.0 (GPU has fallen off the bus): GPU degraded until it is reset"],
+            "hook: once, for Xid 79 only")
     g = [g for g in d.get("/v1/gpus")[1]["gpus"] if g["bdf"] == B0][0]
     t.equal(g["health"]["state"], "degraded", "/v1/gpus: degraded by the Xid")
     xid(h, "00000000:3B:00.0", "dbe", 1)
@@ -158,6 +171,8 @@ try:
     t.check(e is not None and "double bit ECC error" in e["message"], "Xid 48 after the reset", e)
     got = wait_for(lambda: health_of(d, B0)["xid"], 48)
     t.equal(got, 48, "Xid 48 degrades again")
+    t.equal([line.split(" ")[:4] for line in xid_hooks()], [["xid", B0, "79", "ok>degraded"], ["xid", B0, "48", "ok>degraded"]],
+            "hook: Xid 48 after the reset, from ok again")
 
     # PCIe link from NVML when sysfs has none: af:00.0 loses its link files, NVML says x8 of x16, gen 4
     for f in ("current_link_speed", "max_link_speed", "current_link_width", "max_link_width"):
