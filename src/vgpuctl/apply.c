@@ -64,6 +64,8 @@ int verb_apply(struct cli *cli) {
         bool restore = cli->opt[OPT_RESTORE] != NULL;
         if (restore && cli->opt[OPT_FILE])
                 return cli_error(EXIT_USAGE, "--restore applies %s; it takes no --file", VGPU_STATE_CONFIG);
+        if (restore && cli->daemon == CLI_DAEMON_ALWAYS)
+                return cli_error(EXIT_USAGE, "--restore always runs here (vgpud restores by itself on start); drop --daemon");
         const char *path = restore ? VGPU_STATE_CONFIG : cli->opt[OPT_FILE] ? cli->opt[OPT_FILE] : DEFAULT_CONFIG;
         char *text;
         struct vgpu_config *cfg;
@@ -94,8 +96,11 @@ int verb_apply(struct cli *cli) {
         if (restore)
                 cfg->has_slices = false;
         unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) | (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
-        /* the file was read and checked here, as the caller; through vgpud its text is sent */
-        r = daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE, cli->opt[OPT_DIFF] != NULL);
+        /* the file was read and checked here, as the caller; through vgpud its text is sent.
+         * A restore runs here: the daemon would parse the text again and see its slices key,
+         * which the restore must ignore (above); it is root's boot step, under the same lock. */
+        r = restore ? DAEMON_DIRECT
+                    : daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE, cli->opt[OPT_DIFF] != NULL);
         if (r == DAEMON_DIRECT)
                 r = apply_here(cli, cfg, text, path, flags);
         free(text);

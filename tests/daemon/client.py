@@ -156,6 +156,14 @@ try:
     rc, out, _, _ = same(("apply", "-f", "host.yaml"), "apply again")
     t.equal((rc, out), (0, "nothing to do: the host matches host.yaml\n"), "apply again: nothing to do, naming the file")
     same(("apply", "-f", "host.yaml", "--json", "--pretty"), "apply again --json --pretty")
+    # apply --restore runs here even with the daemon up (it must ignore the saved file's slices,
+    # which a daemon parsing the text would not), and --daemon --restore is bad usage
+    seq = next_seq(d)
+    rc, out, _, pid = vgpuctl(ha, "apply", "--restore")
+    t.equal((rc, out), (0, "nothing to do: the host matches %s\n" % "/var/lib/vgpuctl/host.yaml"), "apply --restore: nothing to do")
+    t.check(by_pid(d, seq, "apply", pid, timeout=0.5) is None, "apply --restore did not go through vgpud")
+    rc, _, err, _ = vgpuctl(ha, "--daemon", "apply", "--restore")
+    t.check(rc == 2 and "--restore always runs here" in err, "--daemon apply --restore: bad usage", (rc, err))
     with open(os.path.join(work, "bad.yaml"), "w") as f:
         f.write("version: 1\ngpus:\n  - bdf: [\n")
     rc, _, err, _ = same(("apply", "-f", "bad.yaml"), "apply of a bad file")
