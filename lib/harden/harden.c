@@ -148,10 +148,8 @@ static int collect_vfio(struct paths *p) {
         return paths_glob(p, "/dev/vfio/*", not_vfio_container);
 }
 
-#define SOCKET_PATH "/run/vgpud/vgpud.sock"
-
 static int collect_socket(struct paths *p) {
-        return root_access(SOCKET_PATH, F_OK) >= 0 ? paths_add(p, SOCKET_PATH) : 0;
+        return root_access(VGPU_DAEMON_SOCKET, F_OK) >= 0 ? paths_add(p, VGPU_DAEMON_SOCKET) : 0;
 }
 
 /* Audit the files of one check against w. what: "mdev create/remove files" for summaries. */
@@ -358,7 +356,7 @@ static int audit_one(struct doctor *d, const struct vgpu_harden_options *o, size
                         return r;
                 if (p.n == 0)
                         return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket",
-                                           NULL, i == 2 ? "/dev/vfio: no group device" : SOCKET_PATH ": absent");
+                                           NULL, i == 2 ? "/dev/vfio: no group device" : VGPU_DAEMON_SOCKET ": absent");
                 if ((r = check_group_exists(d, group, &gid)) <= 0)
                         return r;
                 w = (struct want) { .gid = gid, .mode = 0660 };
@@ -432,7 +430,7 @@ _public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **re
                         const char *group = i == 2 ? vfio_group(opts) : socket_group(opts);
                         if (resolve_group(group, &w.gid) < 0) {
                                 text_line(&log, "group '%s' does not exist: %s left alone", group,
-                                          i == 2 ? "/dev/vfio" : SOCKET_PATH);
+                                          i == 2 ? "/dev/vfio" : VGPU_DAEMON_SOCKET);
                                 continue;
                         }
                         w.mode = 0660;

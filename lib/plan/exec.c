@@ -5,8 +5,9 @@
  * Each action that succeeds pushes its inverse (create <-> remove with the same UUID and type,
  * define <-> the previous definition or none, VF count <-> the previous count, policy file <->
  * its previous content, a slice created <-> removed). When an action fails the log runs
- * backwards and the error names the action that failed and whether the rollback was complete. Every action is idempotent against
- * the kernel, so an apply killed half-way is finished by running apply again.
+ * backwards and the error names the action that failed and whether the rollback was complete.
+ * Every action is idempotent against the kernel, so an apply killed half-way is finished by
+ * running apply again.
  */
 #include <dirent.h>
 #include <errno.h>

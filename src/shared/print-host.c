@@ -41,6 +41,20 @@ static void print_group_peers(struct out *o, const struct vgpu_host *host, const
         out_close_array(o);
 }
 
+void print_clocks_event_reasons(struct out *o, const char *key, bool known, uint64_t reasons) {
+        if (!known) {
+                out_null(o, key);
+                return;
+        }
+        out_open_array(o, key);
+        for (unsigned b = 0; b < 64; b++) {
+                const char *name = reasons & (1ULL << b) ? vgpu_nvml_clocks_event_to_string(1ULL << b) : NULL;
+                if (name)
+                        out_string(o, OUT_JSON, NULL, NULL, name);
+        }
+        out_close_array(o);
+}
+
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         if (!n) {
                 out_null(o, "nvml");
@@ -62,14 +76,7 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, n->memory_reserved, n->memory_reserved >= 0);
         out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, n->utilization_gpu, n->utilization_gpu >= 0);
         out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, n->utilization_memory, n->utilization_memory >= 0);
-        if (n->clocks_event_reasons_known) {
-                out_open_array(o, "clocks_event_reasons");
-                for (unsigned b = 0; b < 32; b++)
-                        if (n->clocks_event_reasons & (1ULL << b) && vgpu_nvml_clocks_event_to_string(1ULL << b))
-                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_clocks_event_to_string(1ULL << b));
-                out_close_array(o);
-        } else
-                out_null(o, "clocks_event_reasons");
+        print_clocks_event_reasons(o, "clocks_event_reasons", n->clocks_event_reasons_known, n->clocks_event_reasons);
         out_i64(o, OUT_JSON, "pcie_generation", NULL, n->pcie_gen_current, n->pcie_gen_current > 0);
         out_i64(o, OUT_JSON, "pcie_generation_max", NULL, n->pcie_gen_max, n->pcie_gen_max > 0);
         out_i64(o, OUT_JSON, "pcie_width", NULL, n->pcie_width_current, n->pcie_width_current > 0);

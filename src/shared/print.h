@@ -20,6 +20,8 @@ typedef void (*print_gpu_extra_fn)(struct out *o, const struct vgpu_gpu *g, void
 
 void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v);
 void print_link(struct out *o, const struct vgpu_link *l);
+/* NVML's clocks-event reason bits as a JSON array of names ("sw_thermal_slowdown"), null when unknown. */
+void print_clocks_event_reasons(struct out *o, const char *key, bool known, uint64_t reasons);
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n);
 
 /* The "gpus" array of `list` (PFs in BDF order, each followed by its VFs), with its table header. */

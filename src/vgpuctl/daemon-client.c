@@ -80,7 +80,7 @@ static int socket_path(char *buf, size_t size) {
                 snprintf(buf, size, "%s", env);
                 return strlen(env) < size ? 0 : -ENAMETOOLONG;
         }
-        return root_path(buf, size, DAEMON_SOCKET_DEFAULT);
+        return root_path(buf, size, VGPU_DAEMON_SOCKET);
 }
 
 /* A connected socket, or -errno: -ENOENT/-ECONNREFUSED (and -ENOTSOCK, -ENOTDIR) mean no daemon. */

@@ -15,10 +15,10 @@
 
 #include <stdbool.h>
 
+#include "vgpu/harden.h"
 #include "vgpu/lifecycle.h"
 #include "vgpuctl.h"
 
-#define DAEMON_SOCKET_DEFAULT "/run/vgpud/vgpud.sock"   /* vgpud's default, under VGPU_ROOT */
 #define DAEMON_SOCKET_ENV "VGPUD_SOCKET"                /* a path used as given (not under VGPU_ROOT) */
 
 enum { DAEMON_DIRECT = -1 };    /* "no daemon: run the verb here" (every other return is an exit status) */

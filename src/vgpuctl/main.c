@@ -93,7 +93,7 @@ static void help_main(void) {
                "Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n"
                "need no privilege.\n"
                "\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
-               "  " DAEMON_SOCKET_ENV " the daemon's socket (default " DAEMON_SOCKET_DEFAULT " under VGPU_ROOT).\n"
+               "  " DAEMON_SOCKET_ENV " the daemon's socket (default " VGPU_DAEMON_SOCKET " under VGPU_ROOT).\n"
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
 }
 

@@ -17,6 +17,7 @@
 #include "basic/error-util.h"
 #include "basic/root.h"
 #include "conf.h"
+#include "vgpu/harden.h"
 
 #define UNSET INT_MIN
 
@@ -287,7 +288,7 @@ int vgpud_config_default(struct vgpud_config **ret) {
                 .collect_sensors = true, .collect_ipmi = true,
                 .thermal = { .warn_c = 75, .critical_c = 85, .hysteresis_c = 5 },
         };
-        c->socket_path = strdup("/run/vgpud/vgpud.sock");
+        c->socket_path = strdup(VGPU_DAEMON_SOCKET);
         c->group = strdup("vgpu");
         c->source = strdup("(defaults)");
         if (!c->socket_path || !c->group || !c->source) {

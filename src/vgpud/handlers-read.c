@@ -54,14 +54,7 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
         out_i64(o, OUT_JSON, "utilization_memory", NULL, t->utilization_memory, t->utilization_memory >= 0);
         out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved, t->memory_reserved >= 0);
         /* NVML's clocks-event reasons now set; null when NVML does not report them */
-        if (t->clocks_event_reasons_known) {
-                out_open_array(o, "throttle_reasons");
-                for (unsigned b = 0; b < 32; b++)
-                        if (t->clocks_event_reasons & (1ULL << b) && vgpu_nvml_clocks_event_to_string(1ULL << b))
-                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_clocks_event_to_string(1ULL << b));
-                out_close_array(o);
-        } else
-                out_null(o, "throttle_reasons");
+        print_clocks_event_reasons(o, "throttle_reasons", t->clocks_event_reasons_known, t->clocks_event_reasons);
         out_i64(o, OUT_JSON, "xid", NULL, (int64_t) t->xid, t->xid != 0);
         if (t->xid) {
                 char when[40];

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
 #include "collect-sensors.h"

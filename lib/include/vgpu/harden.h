@@ -23,6 +23,9 @@ extern "C" {
 
 /* Where --apply writes the ruleset (under VGPU_ROOT). It is never loaded into the kernel. */
 #define VGPU_HARDEN_NFT_PATH "/etc/nftables.d/vgpuctl.nft"
+/* vgpud's local API socket (its default listen), a host path under VGPU_ROOT: audited here,
+ * and where vgpuctl looks for the daemon. */
+#define VGPU_DAEMON_SOCKET "/run/vgpud/vgpud.sock"
 
 struct vgpu_harden_options {
         const char *const *public_ifaces;       /* interface names marked public; may be empty */
