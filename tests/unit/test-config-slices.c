@@ -6,7 +6,7 @@
  * restore after the /run regions are gone. Runs on a writable copy of the nvidia-mdev fixture
  * with the NVML double (GPU 0000:3b:00.0 has 15360 MiB).
  */
-#include "test-util.h"
+#include "test-config-util.h"
 
 #include <unistd.h>
 
@@ -19,23 +19,6 @@
 #define MiB (UINT64_C(1) << 20)
 
 static char root[64];
-
-static struct vgpu_config *parse_ok(const char *text) {
-        struct vgpu_config *cfg = NULL;
-        struct vgpu_error err = {};
-        if (vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err) < 0)
-                fail_msg("parse failed: %s", err.message);
-        return cfg;
-}
-
-static void parse_fails(const char *text, const char *message) {
-        struct vgpu_config *cfg = NULL;
-        struct vgpu_error err = {};
-        assert_int_equal(vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err), -EINVAL);
-        assert_null(cfg);
-        if (strcmp(err.message, message) != 0)
-                fail_msg("message:\n  got:  %s\n  want: %s", err.message, message);
-}
 
 static void test_parse(void **state) {
         (void) state;

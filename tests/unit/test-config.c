@@ -4,28 +4,11 @@
  * (lib/plan) on fixture hosts: which instances are kept, created, removed; capacity refusals;
  * policy values. Execution against a real kernel is tests/vm/scenarios/30-apply.sh.
  */
-#include "test-util.h"
+#include "test-config-util.h"
 
 #include "plan/plan-internal.h"
 #include "vgpu/apply.h"
 #include "vgpu/config.h"
-
-static struct vgpu_config *parse_ok(const char *text) {
-        struct vgpu_config *cfg = NULL;
-        struct vgpu_error err = {};
-        if (vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err) < 0)
-                fail_msg("parse failed: %s", err.message);
-        return cfg;
-}
-
-static void parse_fails(const char *text, const char *message) {
-        struct vgpu_config *cfg = NULL;
-        struct vgpu_error err = {};
-        assert_int_equal(vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err), -EINVAL);
-        assert_null(cfg);
-        if (strcmp(err.message, message) != 0)
-                fail_msg("message:\n  got:  %s\n  want: %s", err.message, message);
-}
 
 static void test_parse(void **state) {
         (void) state;
