@@ -10,6 +10,7 @@
 #   WORKDIR/base.cpio.gz           busybox + the modules the guest loads (incl. mtty/mdpy/mbochs)
 #   WORKDIR/READY                  "KV VERSION MODS-HASH" once all of the above is complete (the cache key)
 set -euo pipefail
+# (no `awk '{...; exit}'` or `| head` after a producer here: under pipefail its SIGPIPE ends the script)
 
 W=${1:-$(dirname "$0")/../../build/vm-lab}
 W=$(mkdir -p "$W" && cd "$W" && pwd)
@@ -18,10 +19,10 @@ META=${VM_KERNEL_META:-linux-image-amd64}
 MODS="virtio_pci 9p 9pnet_virtio vfio vfio_iommu_type1 vfio-pci mdev nvme ipmi_si ipmi_devintf"
 
 resolve() {
-	IMG=$(apt-cache depends "$META" 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+	IMG=$(apt-cache depends "$META" 2>/dev/null | awk '/Depends: linux-image-/ && !f {print $2; f = 1}')
 	[ -n "$IMG" ] || return 1
 	KV=${IMG#linux-image-}
-	VER=$(apt-cache show "$IMG" | awk '/^Version:/ {print $2; exit}')
+	VER=$(apt-cache show "$IMG" | awk '/^Version:/ && !f {print $2; f = 1}')
 }
 if ! resolve && ! { apt-get update -q >/dev/null && resolve; }; then
 	[ -f "$W/READY" ] && echo "vm-lab: apt cannot resolve $META; reusing $W ($(cat "$W/READY"))" && exit 0
@@ -35,7 +36,7 @@ if [ "$(cat "$W/READY" 2>/dev/null)" = "$KEY" ]; then
 	exit 0
 fi
 echo "vm-lab: preparing $W for kernel $KV ($VER)"
-KBUILD=$(apt-cache depends "linux-headers-$KV" | awk '/Depends: linux-kbuild-/ {print $2; exit}')
+KBUILD=$(apt-cache depends "linux-headers-$KV" | awk '/Depends: linux-kbuild-/ && !f {print $2; f = 1}')
 SRC=linux-source-$(echo "$KV" | cut -d. -f1-2)
 rm -f "$W/READY"
 cd "$W"

@@ -75,7 +75,9 @@ if [ -x "$VGPUD_BIN" ]; then
 	ln -s "$(guest_path "$(realpath -ms "$VGPUD_BIN")")" "$S/usr/bin/vgpud"
 fi
 # what libvgpu loads with dlopen when a BMC is there (lib/telemetry/ipmi.c): ldd cannot see it
-ipmi_lib=$(ldconfig -p | awk '$1 == "libipmimonitoring.so.6" && /x86-64/ {print $NF; exit}')
+# (awk reads to the end: an early exit would kill ldconfig with SIGPIPE once its output passes the
+# pipe's 64 KiB, and pipefail + set -e would end this script without a word)
+ipmi_lib=$(ldconfig -p | awk '$1 == "libipmimonitoring.so.6" && /x86-64/ && !f {print $NF; f = 1}')
 [ -n "$ipmi_lib" ] && copy_bin "$ipmi_lib"
 # ipmi-check (tests/vm/ipmi-check.c) for 45-ipmi, from the build tree next to vgpuctl's
 IPMI_CHECK=${VM_IPMI_CHECK:-$(dirname "$BIN")/../../tests/vm-ipmi-check}
@@ -114,7 +116,7 @@ for s in "${scen[@]}"; do
 	if [ "$rc" = 77 ]; then
 		grep '^#' "$out" || true
 		n=$((n + 1)) skip=$((skip + 1))
-		echo "ok $n - $s # SKIP $(sed -n 's/^# SKIP //p' "$out" | head -n1)"
+		echo "ok $n - $s # SKIP $(sed -n 's/^# SKIP //p; T; q' "$out")"
 		continue
 	fi
 	f0=$fail
