@@ -10,6 +10,8 @@
 #   WORKDIR/base.cpio.gz           busybox + the modules the guest loads (incl. mtty/mdpy/mbochs)
 #   WORKDIR/READY                  "KV VERSION MODS-HASH" once all of the above is complete (the cache key)
 set -euo pipefail
+# a failing command under set -e says where, instead of ending the script without a word
+trap 'echo "prepare.sh: line $LINENO: exit status $?" >&2' ERR
 # (no `awk '{...; exit}'` or `| head` after a producer here: under pipefail its SIGPIPE ends the script)
 
 W=${1:-$(dirname "$0")/../../build/vm-lab}

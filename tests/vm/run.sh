@@ -8,6 +8,8 @@
 # Env: VGPUCTL (binary, default build/src/vgpuctl/vgpuctl), VM_WORKDIR (default build/vm-lab),
 #      VM_TIMEOUT (whole guest, s, default 240), VM_SCENARIO_TIMEOUT (each, s, default 120).
 set -euo pipefail
+# a failing command under set -e says where, instead of ending the script without a word
+trap 'echo "run.sh: line $LINENO: exit status $?" >&2' ERR
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
