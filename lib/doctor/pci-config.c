@@ -8,28 +8,13 @@
  * "this card could, the firmware won't" apart from "this card can't".
  */
 #include <errno.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <pci/pci.h>
-
+#include "basic/pci-access.h"
 #include "basic/root.h"
 #include "doctor-internal.h"
-
-/* libpci's error callback must not return and its default one exits; a library may not, so
- * an error jumps back to the call that caused it and the answer becomes "unreadable". */
-static __thread jmp_buf pci_error_jump;
-
-_Noreturn static void pci_error_jump_back(char *msg, ...) {
-        (void) msg;
-        longjmp(pci_error_jump, 1);
-}
-
-static void pci_quiet(char *msg, ...) {
-        (void) msg;
-}
 
 /* Open libpci on <root>/sys/bus/pci once per doctor run. */
 static struct pci_access *pci_open(struct doctor *d) {
@@ -41,14 +26,11 @@ static struct pci_access *pci_open(struct doctor *d) {
                 d->pacc_failed = true;
                 return NULL;
         }
-        struct pci_access *volatile pacc = pci_alloc();
+        struct pci_access *volatile pacc = pci_access_new_quiet();
         if (!pacc) {
                 d->pacc_failed = true;
                 return NULL;
         }
-        pacc->error = pci_error_jump_back;
-        pacc->warning = pci_quiet;
-        pacc->debug = pci_quiet;
         if (setjmp(pci_error_jump)) {
                 pci_cleanup(pacc);
                 d->pacc_failed = true;

@@ -5,38 +5,19 @@
  * more than the rest of a `list`.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <pci/pci.h>
-
 #include "basic/error-util.h"
+#include "basic/pci-access.h"
 #include "host-internal.h"
-
-/* libpci's error callback must not return, and its default one calls exit(): a library may
- * not do that, so a failure jumps back here and names are simply left out. */
-static __thread jmp_buf pci_error_jump;
-
-_Noreturn static void pci_error_jump_back(char *msg, ...) {
-        (void) msg;
-        longjmp(pci_error_jump, 1);
-}
-
-static void pci_quiet(char *msg, ...) {
-        (void) msg;
-}
 
 int pci_fill_names(struct vgpu_host *host, struct vgpu_error *err) {
         if (host->n_gpus == 0)
                 return 0;
-        struct pci_access *pacc = pci_alloc();
+        struct pci_access *pacc = pci_access_new_quiet();
         if (!pacc)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        pacc->error = pci_error_jump_back;
-        pacc->warning = pci_quiet;
-        pacc->debug = pci_quiet;
         if (setjmp(pci_error_jump)) {
                 pci_cleanup(pacc);
                 return 0;       /* no id database: names stay NULL, as when a name is unknown */
