@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cuda-types.h — the few CUDA driver API and NVML types, constants and signatures the shim
- * needs, declared from NVIDIA's documented ABI (cuda.h, cudaTypedefs.h, nvml.h) because those
- * headers are not available to the build. Names keep NVIDIA's spelling so they can be checked
- * against the documentation line by line. 64-bit ABI only (CUdeviceptr is 64 bits).
+ * needs, declared from NVIDIA's documented ABI (cuda.h, cudaTypedefs.h, nvml.h) so that building
+ * needs no NVIDIA package. Names keep NVIDIA's spelling: where a CUDA toolkit is installed,
+ * tests/shim/cuda-abi checks every declaration here against NVIDIA's own headers (layouts,
+ * constants, prototypes). 64-bit ABI only (CUdeviceptr is 64 bits).
  */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef SHIM_WITH_NVIDIA_CUDA_H
+/* tests/shim/cuda-abi: the shim compiled against NVIDIA's own headers instead of the declarations
+ * below. Every exported wrapper then meets cuda.h's prototype of its exact symbol and every PFN_*
+ * below NVIDIA's typedef of the same name (C11: a typedef may only be redefined to the same
+ * type), so a wrong parameter or version suffix fails to compile. */
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#else
 typedef int CUresult;
 enum {
         CUDA_SUCCESS = 0,
@@ -33,6 +42,7 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUstream_st *CUstream;
 typedef struct CUevent_st *CUevent;
 typedef struct CUfunc_st *CUfunction;
+typedef struct CUmod_st *CUmodule;
 typedef struct CUgraphExec_st *CUgraphExec;
 typedef struct CUarray_st *CUarray;
 typedef struct CUmemPoolHandle_st *CUmemoryPool;
@@ -83,7 +93,7 @@ typedef struct {
         } allocFlags;
 } CUmemAllocationProp;
 
-/* CUmemPool_attribute */
+typedef int CUmemPool_attribute;
 enum {
         CU_MEMPOOL_ATTR_RELEASE_THRESHOLD = 4,
         CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT = 5,
@@ -153,7 +163,9 @@ typedef struct {
 /* Graphs: CUgraphNodeType (the one the shim looks for), CUgraphMem_attribute, instantiate
  * flags, CUmemPoolProps (88 bytes in every CUDA version: maxSize and usage came out of the
  * reserved bytes), CUDA_MEM_ALLOC_NODE_PARAMS_v1, CUDA_GRAPH_INSTANTIATE_PARAMS, capture status. */
+typedef int CUgraphNodeType;
 enum { CU_GRAPH_NODE_TYPE_MEM_ALLOC = 10, CU_GRAPH_NODE_TYPE_MEM_FREE = 11 };
+typedef int CUgraphMem_attribute;
 enum {
         CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT = 0,
         CU_GRAPH_MEM_ATTR_USED_MEM_HIGH = 1,
@@ -183,6 +195,8 @@ typedef struct {
         CUgraphNode hErrNode_out;
         int result_out;                 /* CUgraphInstantiateResult */
 } CUDA_GRAPH_INSTANTIATE_PARAMS;
+typedef int CUstreamCaptureStatus;
+typedef int CUstreamCaptureMode;
 enum { CU_STREAM_CAPTURE_STATUS_NONE = 0, CU_STREAM_CAPTURE_STATUS_ACTIVE = 1, CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2 };
 
 /* CUlaunchConfig (cuLaunchKernelEx); only hStream is read. */
@@ -195,6 +209,8 @@ typedef struct {
         CUlaunchAttribute *attrs;
         unsigned int numAttrs;
 } CUlaunchConfig;
+
+#endif /* SHIM_WITH_NVIDIA_CUDA_H */
 
 /* NVML */
 typedef int nvmlReturn_t;
@@ -222,7 +238,7 @@ typedef CUresult (*PFN_cuMemAllocAsync_v11020)(CUdeviceptr *, size_t, CUstream);
 typedef CUresult (*PFN_cuMemAllocFromPoolAsync_v11020)(CUdeviceptr *, size_t, CUmemoryPool, CUstream);
 typedef CUresult (*PFN_cuMemFreeAsync_v11020)(CUdeviceptr, CUstream);
 typedef CUresult (*PFN_cuMemPoolTrimTo_v11020)(CUmemoryPool, size_t);
-typedef CUresult (*PFN_cuMemPoolGetAttribute_v11020)(CUmemoryPool, int, void *);
+typedef CUresult (*PFN_cuMemPoolGetAttribute_v11020)(CUmemoryPool, CUmemPool_attribute, void *);
 typedef CUresult (*PFN_cuDeviceGetMemPool_v11020)(CUmemoryPool *, CUdevice);
 typedef CUresult (*PFN_cuArrayCreate_v3020)(CUarray *, const CUDA_ARRAY_DESCRIPTOR *);
 typedef CUresult (*PFN_cuArray3DCreate_v3020)(CUarray *, const CUDA_ARRAY3D_DESCRIPTOR *);
@@ -260,11 +276,11 @@ typedef CUresult (*PFN_cuGraphInstantiateWithFlags_v11040)(CUgraphExec *, CUgrap
 typedef CUresult (*PFN_cuGraphInstantiateWithParams_v12000)(CUgraphExec *, CUgraph, CUDA_GRAPH_INSTANTIATE_PARAMS *);
 typedef CUresult (*PFN_cuGraphExecDestroy_v10000)(CUgraphExec);
 typedef CUresult (*PFN_cuGraphGetNodes_v10000)(CUgraph, CUgraphNode *, size_t *);
-typedef CUresult (*PFN_cuGraphNodeGetType_v10000)(CUgraphNode, int *);
+typedef CUresult (*PFN_cuGraphNodeGetType_v10000)(CUgraphNode, CUgraphNodeType *);
 typedef CUresult (*PFN_cuGraphMemAllocNodeGetParams_v11040)(CUgraphNode, CUDA_MEM_ALLOC_NODE_PARAMS *);
-typedef CUresult (*PFN_cuDeviceGetGraphMemAttribute_v11040)(CUdevice, int, void *);
+typedef CUresult (*PFN_cuDeviceGetGraphMemAttribute_v11040)(CUdevice, CUgraphMem_attribute, void *);
 typedef CUresult (*PFN_cuDeviceGraphMemTrim_v11040)(CUdevice);
-typedef CUresult (*PFN_cuStreamIsCapturing_v10000)(CUstream, int *);
+typedef CUresult (*PFN_cuStreamIsCapturing_v10000)(CUstream, CUstreamCaptureStatus *);
 typedef CUresult (*PFN_cuDeviceGetPCIBusId_v4010)(char *, int, CUdevice);
 typedef CUresult (*PFN_cuMemAddressReserve_v10020)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
 typedef CUresult (*PFN_cuMemAddressFree_v10020)(CUdeviceptr, size_t);

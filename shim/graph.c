@@ -126,7 +126,7 @@ static uint64_t graph_need(CUgraph graph, CUdevice *ret_dev) {
         uint64_t sum = 0;
         if (nodes(graph, all, &n) == CUDA_SUCCESS)
                 for (size_t i = 0; i < n; i++) {
-                        int t;
+                        CUgraphNodeType t;
                         CUDA_MEM_ALLOC_NODE_PARAMS p = {};
                         if (type(all[i], &t) != CUDA_SUCCESS || t != CU_GRAPH_NODE_TYPE_MEM_ALLOC ||
                             params(all[i], &p) != CUDA_SUCCESS)

@@ -116,7 +116,7 @@ static bool capturing(CUstream stream, enum shim_fn fn) {
         bool per_thread = fn == FN_cuMemAllocAsync_ptsz || fn == FN_cuMemAllocFromPoolAsync_ptsz;
         shim_pfn_cuStreamIsCapturing is =
                 (shim_pfn_cuStreamIsCapturing) shim_real_get(per_thread ? FN_cuStreamIsCapturing_ptsz : FN_cuStreamIsCapturing);
-        int status = CU_STREAM_CAPTURE_STATUS_NONE;
+        CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
         return is && is(stream, &status) == CUDA_SUCCESS && status != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 

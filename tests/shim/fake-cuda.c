@@ -193,14 +193,13 @@ struct CUfunc_st {
 static struct CUfunc_st busy_kernel = { "busy" };
 
 /* Any image loads; its kernels are all "busy" (bench/gpu/launch-latency runs here with 0 ns). */
-CUresult cuModuleLoadData(void **module, const void *image) {
+CUresult cuModuleLoadData(CUmodule *module, const void *image) {
         (void) image;
-        static int the_module;
-        *module = &the_module;
+        *module = (CUmodule) &busy_kernel;     /* opaque to the caller: any non-NULL handle */
         return CUDA_SUCCESS;
 }
 
-CUresult cuModuleGetFunction(CUfunction *f, void *module, const char *name) {
+CUresult cuModuleGetFunction(CUfunction *f, CUmodule module, const char *name) {
         (void) module, (void) name;
         *f = &busy_kernel;
         return CUDA_SUCCESS;

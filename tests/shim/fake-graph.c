@@ -94,7 +94,7 @@ CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n) {
         return CUDA_SUCCESS;
 }
 
-CUresult cuGraphNodeGetType(CUgraphNode node, int *type) {
+CUresult cuGraphNodeGetType(CUgraphNode node, CUgraphNodeType *type) {
         if (!node || !type)
                 return CUDA_ERROR_INVALID_VALUE;
         *type = node->type;
@@ -116,7 +116,7 @@ bool fake_capturing(CUstream s) {
         return s && s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD && s->capture;
 }
 
-CUresult cuStreamBeginCapture_v2(CUstream s, int mode) {
+CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
         (void) mode;
         LAST("cuStreamBeginCapture_v2");
         if (!s || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || s->capture)
@@ -133,14 +133,14 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
         return CUDA_SUCCESS;
 }
 
-CUresult cuStreamIsCapturing(CUstream s, int *status) {
+CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *status) {
         if (!status)
                 return CUDA_ERROR_INVALID_VALUE;
         *status = fake_capturing(s) ? CU_STREAM_CAPTURE_STATUS_ACTIVE : CU_STREAM_CAPTURE_STATUS_NONE;
         return CUDA_SUCCESS;
 }
 
-CUresult cuStreamIsCapturing_ptsz(CUstream s, int *status) {
+CUresult cuStreamIsCapturing_ptsz(CUstream s, CUstreamCaptureStatus *status) {
         return cuStreamIsCapturing(s, status);
 }
 
@@ -279,7 +279,7 @@ CUresult cuGraphUpload_ptsz(CUgraphExec g, CUstream s) {
         return g ? back(g, true) : CUDA_ERROR_INVALID_HANDLE;
 }
 
-CUresult cuDeviceGetGraphMemAttribute(CUdevice dev, int attr, void *value) {
+CUresult cuDeviceGetGraphMemAttribute(CUdevice dev, CUgraphMem_attribute attr, void *value) {
         struct CUmemPoolHandle_st *pool = fake_graph_pool(dev);
         if (!pool || dev >= fake_device_count() || !value)
                 return CUDA_ERROR_INVALID_DEVICE;

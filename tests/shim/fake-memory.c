@@ -430,7 +430,7 @@ CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) {
         return CUDA_SUCCESS;
 }
 
-CUresult cuMemPoolGetAttribute(CUmemoryPool pool, int attr, void *value) {
+CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
         uint64_t sum = 0;
         pthread_mutex_lock(&pool->lock);
         for (unsigned i = 0; i < pool->n; i++)
