@@ -256,6 +256,7 @@ typedef CUresult (*PFN_cuCtxPopCurrent_v4000)(CUcontext *);
 typedef CUresult (*PFN_cuCtxDestroy_v4000)(CUcontext);
 typedef CUresult (*PFN_cuDevicePrimaryCtxRetain_v7000)(CUcontext *, CUdevice);
 typedef CUresult (*PFN_cuDevicePrimaryCtxRelease_v11000)(CUdevice);
+typedef CUresult (*PFN_cuDevicePrimaryCtxReset_v7000)(CUdevice);
 typedef CUresult (*PFN_cuDevicePrimaryCtxReset_v11000)(CUdevice);
 typedef CUresult (*PFN_cuEventCreate_v2000)(CUevent *, unsigned int);
 typedef CUresult (*PFN_cuEventRecord_v2000)(CUevent, CUstream);
@@ -271,6 +272,7 @@ typedef CUresult (*PFN_cuLaunchCooperativeKernel_v9000)(CUfunction, unsigned, un
                                                         unsigned, unsigned, CUstream, void **);
 typedef CUresult (*PFN_cuGraphLaunch_v10000)(CUgraphExec, CUstream);
 typedef CUresult (*PFN_cuGraphUpload_v11010)(CUgraphExec, CUstream);
+typedef CUresult (*PFN_cuGraphInstantiate_v10000)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t);
 typedef CUresult (*PFN_cuGraphInstantiate_v11000)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t);
 typedef CUresult (*PFN_cuGraphInstantiateWithFlags_v11040)(CUgraphExec *, CUgraph, unsigned long long);
 typedef CUresult (*PFN_cuGraphInstantiateWithParams_v12000)(CUgraphExec *, CUgraph, CUDA_GRAPH_INSTANTIATE_PARAMS *);

@@ -50,6 +50,7 @@ enum { PROBE_N, PROBE_L, PROBE_P, PROBE_NV };
         X(cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain, 7000, N, R, PFN_cuDevicePrimaryCtxRetain_v7000)   \
         X(cuDevicePrimaryCtxRelease_v2, cuDevicePrimaryCtxRelease, 11000, N, R,                                 \
           PFN_cuDevicePrimaryCtxRelease_v11000)                                                                 \
+        X(cuDevicePrimaryCtxReset, cuDevicePrimaryCtxReset, 7000, N, W, PFN_cuDevicePrimaryCtxReset_v7000)      \
         X(cuDevicePrimaryCtxReset_v2, cuDevicePrimaryCtxReset, 11000, N, W, PFN_cuDevicePrimaryCtxReset_v11000) \
         X(cuEventCreate, cuEventCreate, 2000, N, R, PFN_cuEventCreate_v2000)                                    \
         X(cuEventRecord, cuEventRecord, 2000, L, R, PFN_cuEventRecord_v2000)                                    \
@@ -69,6 +70,7 @@ enum { PROBE_N, PROBE_L, PROBE_P, PROBE_NV };
         X(cuGraphLaunch_ptsz, cuGraphLaunch, 10000, P, W, PFN_cuGraphLaunch_v10000)                             \
         X(cuGraphUpload, cuGraphUpload, 11010, L, W, PFN_cuGraphUpload_v11010)                                  \
         X(cuGraphUpload_ptsz, cuGraphUpload, 11010, P, W, PFN_cuGraphUpload_v11010)                             \
+        X(cuGraphInstantiate, cuGraphInstantiate, 10000, N, W, PFN_cuGraphInstantiate_v10000)                   \
         X(cuGraphInstantiate_v2, cuGraphInstantiate, 11000, N, W, PFN_cuGraphInstantiate_v11000)                \
         X(cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, 11040, N, W,                                \
           PFN_cuGraphInstantiateWithFlags_v11040)                                                               \

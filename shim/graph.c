@@ -238,17 +238,32 @@ static CUresult instantiate(CUgraphExec *exec, CUgraph graph, bool upload,
         return r;
 }
 
-static CUresult call_v2(CUgraphExec *exec, CUgraph graph, void *userdata) {
-        struct { CUgraphNode *err; char *log; size_t size; } *a = userdata;
-        shim_pfn_cuGraphInstantiate_v2 real = REAL(cuGraphInstantiate_v2);
+/* The two ABIs with a log buffer (same signature): cuGraphInstantiate (10000), which NVIDIA's
+ * cudart 13 still asks for, and cuGraphInstantiate_v2 (11000). */
+struct with_log {
+        enum shim_fn fn;
+        CUgraphNode *err;
+        char *log;
+        size_t size;
+};
+
+static CUresult call_log(CUgraphExec *exec, CUgraph graph, void *userdata) {
+        struct with_log *a = userdata;
+        shim_pfn_cuGraphInstantiate_v2 real = (shim_pfn_cuGraphInstantiate_v2) shim_real_get(a->fn);
         return real ? real(exec, graph, a->err, a->log, a->size) : CUDA_ERROR_NOT_INITIALIZED;
 }
 
 CUresult shim_cuGraphInstantiate_v2(CUgraphExec *exec, CUgraph graph, CUgraphNode *err, char *log, size_t size) {
-        struct { CUgraphNode *err; char *log; size_t size; } a = { err, log, size };
-        return instantiate(exec, graph, false, call_v2, &a);
+        struct with_log a = { FN_cuGraphInstantiate_v2, err, log, size };
+        return instantiate(exec, graph, false, call_log, &a);
 }
 SHIM_EXPORT(cuGraphInstantiate_v2);
+
+CUresult shim_cuGraphInstantiate(CUgraphExec *exec, CUgraph graph, CUgraphNode *err, char *log, size_t size) {
+        struct with_log a = { FN_cuGraphInstantiate, err, log, size };
+        return instantiate(exec, graph, false, call_log, &a);
+}
+SHIM_EXPORT(cuGraphInstantiate);
 
 static CUresult call_flags(CUgraphExec *exec, CUgraph graph, void *userdata) {
         shim_pfn_cuGraphInstantiateWithFlags real = REAL(cuGraphInstantiateWithFlags);

@@ -168,6 +168,9 @@ static void *wrap_nvml(void *p, const char *name) {
         for (unsigned fn = 0; fn < FN__MAX; fn++) {
                 if (entries[fn].probe != PROBE_NV || !streq(name, entries[fn].symbol))
                         continue;
+                /* Our own export (dlsym(RTLD_DEFAULT) before NVML is loaded) is never the real one. */
+                if (p == entries[fn].wrapper)
+                        return p;
                 /* Accept it if it is libnvidia-ml's (or the first we see when that is not loaded
                  * under its usual name); another library's function of that name stays its own. */
                 void *expected = NULL;

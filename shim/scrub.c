@@ -96,8 +96,10 @@ CUresult shim_cuCtxDestroy_v2(CUcontext ctx) {
 }
 SHIM_EXPORT(cuCtxDestroy_v2);
 
-CUresult shim_cuDevicePrimaryCtxReset_v2(CUdevice dev) {
-        shim_pfn_cuDevicePrimaryCtxReset_v2 real = REAL(cuDevicePrimaryCtxReset_v2);
+/* A primary context reset frees everything in it: released (scrubbed) here first. Both ABIs:
+ * NVIDIA's cudart 13 still asks cuGetProcAddress for the 7000 one (cudaDeviceReset). */
+static CUresult primary_reset(enum shim_fn fn, CUdevice dev) {
+        shim_pfn_cuDevicePrimaryCtxReset_v2 real = (shim_pfn_cuDevicePrimaryCtxReset_v2) shim_real_get(fn);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
         shim_pfn_cuDevicePrimaryCtxRetain retain = REAL(cuDevicePrimaryCtxRetain);
@@ -110,4 +112,13 @@ CUresult shim_cuDevicePrimaryCtxReset_v2(CUdevice dev) {
         }
         return real(dev);
 }
+
+CUresult shim_cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+        return primary_reset(FN_cuDevicePrimaryCtxReset_v2, dev);
+}
 SHIM_EXPORT(cuDevicePrimaryCtxReset_v2);
+
+CUresult shim_cuDevicePrimaryCtxReset(CUdevice dev) {
+        return primary_reset(FN_cuDevicePrimaryCtxReset, dev);
+}
+SHIM_EXPORT(cuDevicePrimaryCtxReset);

@@ -55,8 +55,10 @@ CUresult cuInit(unsigned flags) {
         return fake_gpu_open() < 0 ? CUDA_ERROR_NOT_INITIALIZED : CUDA_SUCCESS;
 }
 
+/* 12.4 unless FAKE_CUDA_VERSION says otherwise (a CUDA runtime refuses a driver older than itself). */
 CUresult cuDriverGetVersion(int *v) {
-        *v = 12040;
+        const char *s = getenv("FAKE_CUDA_VERSION");
+        *v = s && atoi(s) > 0 ? atoi(s) : 12040;
         return CUDA_SUCCESS;
 }
 
@@ -125,12 +127,22 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
         return CUDA_SUCCESS;
 }
 
-CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
-        (void) dev;
-        LAST("cuDevicePrimaryCtxReset_v2");
+static CUresult primary_reset(const char *abi) {
+        LAST(abi);
         fake_queue_sync();
         fake_gpu_free_all_mine();
         return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
+        (void) dev;
+        return primary_reset("cuDevicePrimaryCtxReset_v2");
+}
+
+/* The 7000 ABI, which NVIDIA's cudart 13 still asks for. */
+CUresult cuDevicePrimaryCtxReset(CUdevice dev) {
+        (void) dev;
+        return primary_reset("cuDevicePrimaryCtxReset");
 }
 
 CUresult cuCtxSetCurrent(CUcontext ctx) {

@@ -205,6 +205,13 @@ CUresult cuGraphInstantiate_v2(CUgraphExec *e, CUgraph g, CUgraphNode *err, char
         return instantiate(e, g);
 }
 
+/* The 10000 ABI, which NVIDIA's cudart 13 still asks for. */
+CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, CUgraphNode *err, char *log, size_t size) {
+        (void) err, (void) log, (void) size;
+        LAST("cuGraphInstantiate");
+        return instantiate(e, g);
+}
+
 static CUresult instantiate_params(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
         if (!p)
                 return CUDA_ERROR_INVALID_VALUE;

@@ -5,6 +5,8 @@
  * newest ABI of that name not newer than the caller's cudaVersion, the _ptsz variant when the
  * caller asks for per-thread default stream semantics.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fake-cuda.h"
@@ -30,6 +32,7 @@ static const struct proc procs[] = {
         P("cuDeviceTotalMem", 3020, ANY, cuDeviceTotalMem_v2),
         P("cuDevicePrimaryCtxRetain", 7000, ANY, cuDevicePrimaryCtxRetain),
         P("cuDevicePrimaryCtxRelease", 11000, ANY, cuDevicePrimaryCtxRelease_v2),
+        P("cuDevicePrimaryCtxReset", 7000, ANY, cuDevicePrimaryCtxReset),
         P("cuDevicePrimaryCtxReset", 11000, ANY, cuDevicePrimaryCtxReset_v2),
         P("cuCtxSetCurrent", 4000, ANY, cuCtxSetCurrent),
         P("cuCtxGetCurrent", 4000, ANY, cuCtxGetCurrent),
@@ -68,6 +71,7 @@ static const struct proc procs[] = {
         P("cuGraphGetNodes", 10000, ANY, cuGraphGetNodes),
         P("cuGraphNodeGetType", 10000, ANY, cuGraphNodeGetType),
         P("cuGraphMemAllocNodeGetParams", 11040, ANY, cuGraphMemAllocNodeGetParams),
+        P("cuGraphInstantiate", 10000, ANY, cuGraphInstantiate),
         P("cuGraphInstantiate", 11000, ANY, cuGraphInstantiate_v2),
         /* From 12.0 on, cuGraphInstantiate is the WithFlags ABI, as in NVIDIA's table. */
         P("cuGraphInstantiate", 12000, ANY, cuGraphInstantiateWithFlags),
@@ -122,6 +126,17 @@ static const struct proc procs[] = {
 };
 #undef P
 
+/* FAKE_CUDA_TRACE=FILE: every lookup appended as "name version flags found|missing", so that what
+ * a real CUDA runtime asks the driver for can be recorded (tests/shim/cudart-requests). */
+static void trace(const char *symbol, int version, cuuint64_t flags, bool found) {
+        const char *path = getenv("FAKE_CUDA_TRACE");
+        FILE *f = path && *symbol ? fopen(path, "ae") : NULL;  /* (NVIDIA's runtime also asks for "") */
+        if (!f)
+                return;
+        fprintf(f, "%s %d %llu %s\n", symbol, version, (unsigned long long) flags, found ? "found" : "missing");
+        fclose(f);
+}
+
 static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t flags,
                        CUdriverProcAddressQueryResult *status) {
         bool per_thread = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
@@ -145,6 +160,7 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
                         : named ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
                                 : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         *pfn = best ? best->fn : NULL;
+        trace(symbol, version, flags, best);
         return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 

@@ -159,6 +159,37 @@ static void check_graphs(uint64_t q) {
         (void) q;
 }
 
+/* The ABIs with a log buffer: cuGraphInstantiate at 10000 (the first, which NVIDIA's cudart 13
+ * still asks for) and at 11000 (_v2). Each must be the shim's, run that very ABI, and have its
+ * executable graph's allocations charged at launch like the others. */
+static void check_log_abis(void) {
+        static const struct { int version; const char *abi; } abis[] = {
+                { 10000, "cuGraphInstantiate" },
+                { 11000, "cuGraphInstantiate_v2" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(abis); i++) {
+                PFN_cuGraphInstantiate_v11000 inst = get("cuGraphInstantiate", abis[i].version, 0);
+                CHECK(failures, in_shim((void *) inst), "cuGraphInstantiate@%d not wrapped", abis[i].version);
+                if (!inst)
+                        continue;
+                CUgraph graph = built_graph(8 * MiB);
+                CUgraphExec e;
+                char log[64];
+                CHECK(failures, inst(&e, graph, NULL, log, sizeof(log)) == CUDA_SUCCESS, "instantiate@%d",
+                      abis[i].version);
+                CHECK(failures, streq(cu.last_call(), abis[i].abi), "cuGraphInstantiate@%d ran %s", abis[i].version,
+                      cu.last_call());
+                EXPECT_USED(0);
+                CHECK(failures, cu.graph_launch(e, NULL) == CUDA_SUCCESS, "launch of the @%d graph", abis[i].version);
+                cu.sync();
+                EXPECT_USED(8 * MiB);
+                g.exec_destroy(e);
+                g.trim(0);
+                EXPECT_USED(0);
+                g.destroy(graph);
+        }
+}
+
 int tenant_graph(void) {
         struct vgpu_slice *s = tenant_slice();
         if (!s || s->quota != 64 * MiB) {
@@ -185,6 +216,7 @@ int tenant_graph(void) {
                         in_shim((void *) g.instantiate_params) && in_shim((void *) cu.graph_launch),
               "graph entry points not wrapped");
         check_graphs(s->quota);
+        check_log_abis();
         printf("graph: %d failure(s)\n", failures);
         return failures ? 1 : 0;
 }

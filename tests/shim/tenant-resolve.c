@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tenant.h"
+#include "../../shim/entries.h"
 
 #if defined(__x86_64__)
 /* A reference to dlsym@GLIBC_2.2.5, as in programs linked against glibc < 2.34. */
@@ -166,6 +167,98 @@ static void check_nvml(void) {
         cu.mem_free(d);
 }
 
+/* A primary context reset frees all its memory: the shim must release it first (scrub, then give
+ * the quota back), through either ABI: 7000, which NVIDIA's cudart 13 asks for (cudaDeviceReset),
+ * and _v2 (11000). The slice scrubs on free. */
+static void check_reset(void) {
+        static const struct { int version; const char *abi; } abis[] = {
+                { 7000, "cuDevicePrimaryCtxReset" },
+                { 11000, "cuDevicePrimaryCtxReset_v2" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(abis); i++) {
+                CUresult r;
+                PFN_cuDevicePrimaryCtxReset_v7000 reset = gpa("cuDevicePrimaryCtxReset", abis[i].version, 0, &r, NULL);
+                CHECK(failures, r == CUDA_SUCCESS && in_shim((void *) reset), "cuDevicePrimaryCtxReset@%d not wrapped",
+                      abis[i].version);
+                if (!reset)
+                        continue;
+                uint64_t used = tenant_slice_used(), device = cu.device_used(), n0, b0, n1, b1;
+                CUdeviceptr d;
+                CHECK(failures, cu.mem_alloc(&d, 3 * MiB) == CUDA_SUCCESS, "alloc before the reset");
+                cu.memset_stats(&n0, &b0);
+                r = reset(0);
+                cu.memset_stats(&n1, &b1);
+                CHECK(failures, r == CUDA_SUCCESS && streq(cu.last_call(), abis[i].abi), "@%d ran %s (rc %d)",
+                      abis[i].version, cu.last_call(), r);
+                CHECK(failures, b1 - b0 >= 3 * MiB, "@%d: %llu bytes scrubbed before the reset, expected 3 MiB",
+                      abis[i].version, (unsigned long long) (b1 - b0));
+                CHECK(failures, tenant_slice_used() == used && cu.device_used() == device,
+                      "@%d: used %llu (was %llu), device %llu (was %llu) after the reset", abis[i].version,
+                      (unsigned long long) tenant_slice_used(), (unsigned long long) used,
+                      (unsigned long long) cu.device_used(), (unsigned long long) device);
+        }
+}
+
+/* Programs linked with -lcuda bind to exact symbols at load time: the shim must export every
+ * ABI it wraps (shim/libvgpu-cuda.sym against shim/entries.h). */
+static void check_exports(void) {
+#define WRAPPED_SYMBOL(sym, base, ver, probe, kind, pfn) { #sym, #kind[0] == 'W' },
+        static const struct { const char *symbol; bool wrapped; } symbols[] = { SHIM_ENTRIES(WRAPPED_SYMBOL) };
+#undef WRAPPED_SYMBOL
+        for (size_t i = 0; i < ELEMENTSOF(symbols); i++)
+                if (symbols[i].wrapped)
+                        CHECK(failures, in_shim(dlsym(RTLD_DEFAULT, symbols[i].symbol)),
+                              "%s is wrapped but not exported by the shim", symbols[i].symbol);
+}
+
+/* Does the shim wrap some ABI of this name (entries.h)? */
+static bool name_wrapped(const char *name) {
+#define WRAPPED_NAME(sym, base, ver, probe, kind, pfn) { #base, #kind[0] == 'W' },
+        static const struct { const char *name; bool wrapped; } names[] = { SHIM_ENTRIES(WRAPPED_NAME) };
+#undef WRAPPED_NAME
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (names[i].wrapped && streq(names[i].name, name))
+                        return true;
+        return false;
+}
+
+/* Each line "name cudaVersion flags" of path (what a CUDA runtime asks cuGetProcAddress for,
+ * tests/shim/cudart-requests) whose name the shim wraps must come back as the shim's function:
+ * otherwise programs using that runtime reach the driver around the slice. */
+int tenant_requests(const char *path) {
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                fprintf(stderr, "tenant: %s: %m\n", path);
+                return 1;
+        }
+        char line[256], name[128];
+        int version, n = 0, lineno = 0;
+        unsigned long long flags;
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                if (line[0] == '#' || line[0] == '\n')
+                        continue;
+                if (sscanf(line, "%127s %d %llu", name, &version, &flags) != 3) {
+                        CHECK(failures, false, "%s:%d: not \"name version flags\"", path, lineno);
+                        continue;
+                }
+                if (!name_wrapped(name))
+                        continue;
+                n++;
+                CUresult r;
+                void *p = gpa(name, version, flags, &r, NULL);
+                CHECK(failures, r == CUDA_SUCCESS, "%s:%d: the fake driver has no %s@%d/%llu (tests/shim/fake-resolve.c)",
+                      path, lineno, name, version, flags);
+                CHECK(failures, r != CUDA_SUCCESS || in_shim(p),
+                      "%s:%d: %s@%d/%llu is the driver's own function: the shim does not wrap that ABI", path, lineno,
+                      name, version, flags);
+        }
+        fclose(f);
+        CHECK(failures, n > 0, "%s: no request for a name the shim wraps", path);
+        printf("requests: %d for wrapped names, %d failure(s)\n", n, failures);
+        return failures ? 1 : 0;
+}
+
 int tenant_resolve(void) {
         if (!tenant_slice()) {
                 fprintf(stderr, "tenant: no slice\n");
@@ -173,7 +266,9 @@ int tenant_resolve(void) {
         }
         check_get_proc_address();
         check_dlsym();
+        check_exports();        /* first: dlsym(RTLD_DEFAULT, nvml...) before NVML is loaded */
         check_nvml();
+        check_reset();
         printf("resolve: %d failure(s)\n", failures);
         return failures ? 1 : 0;
 }

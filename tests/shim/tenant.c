@@ -238,6 +238,8 @@ int main(int argc, char **argv) {
         const char *mode = argv[1];
         if (streq(mode, "resolve"))
                 return tenant_resolve();
+        if (streq(mode, "requests") && argc == 3)
+                return tenant_requests(argv[2]);
         if (streq(mode, "memory"))
                 return tenant_memory();
         if (streq(mode, "graph"))

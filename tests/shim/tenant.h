@@ -66,6 +66,7 @@ uint64_t tenant_slice_used(void);
 bool in_shim(const void *p);
 bool in_driver(const void *p);
 int tenant_resolve(void);
+int tenant_requests(const char *path);
 int tenant_memory(void);
 int tenant_graph(void);
 int tenant_twogpu(void);

@@ -4,6 +4,8 @@
  * and a fake GPU in a temporary directory, runs tenants (tenant.c) under LD_PRELOAD of the shim
  * against the fake libcuda.so.1, and judges what they print and what the region says.
  *   resolve, memory      single-process checks (the tenant does the asserting)
+ *   cudart               what NVIDIA's CUDA runtime asks cuGetProcAddress for comes back wrapped:
+ *                        cudart 13.0's recorded requests, and the installed runtime's, live
  *   graph                CUDA graph memory nodes charged at launch, refused over the quota
  *   twogpu               a process with contexts on two GPUs: only the slice's is charged
  *   quota                4 processes of one slice allocating at the same moment
@@ -12,8 +14,8 @@
  *   equal, best-effort   equal-share of 1 ms- against 8 ms-kernel tenants; the same ungated
  *   scrub                tenant B never reads tenant A's pattern, under on-free and on-exit, for
  *                        cuMemAlloc memory, cuMemCreate handles, arrays and mipmapped arrays
- * Paths come from meson: SHIM_PRELOAD, SHIM_TENANT, FAKE_CUDA_DIR, NVML_DOUBLE and, in sanitizer
- * builds, SHIM_PRELOAD_FIRST (the ASan runtime, which must come first in LD_PRELOAD).
+ * Paths come from meson: SHIM_PRELOAD, SHIM_TENANT, FAKE_CUDA_DIR, NVML_DOUBLE, SHIM_CUDART_*
+ * and, in sanitizer builds, SHIM_PRELOAD_FIRST (the ASan runtime, first in LD_PRELOAD).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -168,6 +170,50 @@ static uint64_t field(const char *line, const char *key) {
 }
 
 /* ---- single-process checks ---- */
+
+/* Run the tenant's check of a list of cuGetProcAddress requests (tenant_requests). */
+static void check_requests(const char *what, const char *path) {
+        struct tenant t = spawn("c", -1, (const char *[]) { "requests", path, NULL });
+        int r = finish(&t);
+        printf("# %s: %s\n", what, t.output);
+        CHECK(r == 0, "%s (%s): tenant requests exited %d", what, path, r);
+}
+
+/* What NVIDIA's CUDA runtime asks the driver for must reach the shim for every name it wraps:
+ * the requests of cudart 13.0 as recorded (always), and those of the runtime installed here,
+ * recorded now over the fake driver (where a toolkit is installed: meson's SHIM_CUDART_LIB). */
+static void test_cudart(void) {
+        setup_gpu(NULL);
+        add_slice("c", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        check_requests("recorded cudart requests", getenv("SHIM_CUDART_REQUESTS"));
+
+        const char *lib = getenv("SHIM_CUDART_LIB");
+        if (!lib || !*lib || access(lib, R_OK) < 0) {
+                printf("# no CUDA runtime installed: the recorded requests only\n");
+                return;
+        }
+        char trace[400];
+        snprintf(trace, sizeof(trace), "%s/cudart-trace", dir);
+        pid_t pid = fork();
+        if (pid < 0)
+                die("fork");
+        if (pid == 0) {
+                /* The runtime over the bare fake driver: no shim, and no leak report of its own. */
+                unsetenv("LD_PRELOAD");
+                setenv("LD_LIBRARY_PATH", getenv("FAKE_CUDA_DIR"), 1);
+                setenv("FAKE_CUDA_TRACE", trace, 1);
+                setenv("FAKE_CUDA_GPU", gpu_path, 1);
+                setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+                execl(getenv("SHIM_CUDART_PROBE"), "cudart-probe", lib, (char *) NULL);
+                _exit(127);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cudart-probe %s failed (status %d)", lib, status);
+        char what[600];
+        snprintf(what, sizeof(what), "requests of %s", lib);
+        check_requests(what, trace);
+}
 
 static void test_resolve(void) {
         setup();
@@ -523,6 +569,7 @@ static const struct {
         void (*run)(void);
 } tests[] = {
         { "resolve", test_resolve },
+        { "cudart", test_cudart },
         { "memory", test_memory },
         { "graph", test_graph },
         { "twogpu", test_twogpu },
