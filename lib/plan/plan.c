@@ -501,7 +501,7 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
                                                    cfg->source, cfg->gpus[g].devices[e].line);
         }
         /* the parents outside a limited restore are not managed by this plan at all */
-        for (size_t i = 0; i < host->n_parents; i++)
+        for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (!in_set(only, n_only, host->parents[i].name))
                         owner[i] = NULL;
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)

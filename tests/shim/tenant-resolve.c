@@ -155,7 +155,10 @@ static void check_nvml(void) {
         PFN_nvmlDeviceGetMemoryInfo info = dlsym(h, "nvmlDeviceGetMemoryInfo");
         CHECK(failures, in_shim(info), "nvmlDeviceGetMemoryInfo not wrapped");
         nvmlDevice_t dev;
-        CHECK(failures, init && init() == 0 && by_index && by_index(0, &dev) == 0, "NVML double not usable");
+        bool usable = init && init() == 0 && by_index && by_index(0, &dev) == 0;
+        CHECK(failures, usable, "NVML double not usable");
+        if (!usable)
+                return;         /* no device handle to ask */
         CUdeviceptr d;
         CHECK(failures, cu.mem_alloc(&d, 3 * MiB) == CUDA_SUCCESS, "alloc");
         nvmlMemory_t m = {};

@@ -377,6 +377,67 @@ static void test_plan_vfs_for_vf_parents(void **state) {
         vgpu_host_free(host);
 }
 
+/* Out of memory on purpose: test-restore is linked with -Wl,--wrap=calloc (tests/meson.build),
+ * so the library's calloc() calls come here; calloc_fail_in = N makes the Nth from then on
+ * fail, once. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static int calloc_fail_in = -1;
+static bool calloc_failed;
+
+void *__wrap_calloc(size_t n, size_t size) {
+        if (calloc_fail_in >= 0 && calloc_fail_in-- == 0) {
+                calloc_failed = true;
+                return NULL;
+        }
+        return __real_calloc(n, size);
+}
+
+/* Planning some parents only, with each of the planner's callocs failing in turn: every run
+ * says "out of memory" and plans nothing, until one where no calloc failed plans as usual. The
+ * parents outside the set are dropped from a table that may not have been allocated. */
+static void test_plan_out_of_memory(void **state) {
+        (void) state;
+        use_fixture("nvidia-sriov-vfio");
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err), 0);
+        const struct vgpu_parent *vf = NULL;
+        for (size_t i = 0; i < host->n_parents && !vf; i++)
+                if (host->parents[i].gpu && host->parents[i].gpu->physfn[0])
+                        vf = &host->parents[i];
+        assert_non_null(vf);
+        assert_true(host->n_parents > 1);       /* some parent is outside the set */
+        char text[512];
+        snprintf(text, sizeof(text), "version: 1\ngpus:\n  - bdf: %s\n    vfs: 1\n", vf->gpu->physfn);
+        struct vgpu_config *cfg = NULL;
+        assert_int_equal(vgpu_config_parse_text(text, strlen(text), "t.yaml", &cfg, &err), 0);
+
+        const char *const one_vf[] = { vf->name };
+        int failed = 0;
+        for (int n = 0;; n++) {
+                struct vgpu_plan *plan = NULL;
+                err = (struct vgpu_error) {};
+                calloc_failed = false;
+                calloc_fail_in = n;
+                int r = plan_compute_only(host, NULL, 0, cfg, one_vf, 1, 0, &plan, &err);
+                calloc_fail_in = -1;
+                if (!calloc_failed) {
+                        assert_int_equal(r, 0);
+                        assert_non_null(plan);
+                        vgpu_plan_free(plan);
+                        break;
+                }
+                assert_int_equal(r, -ENOMEM);
+                assert_null(plan);
+                assert_string_equal(err.message, "out of memory");
+                failed++;
+        }
+        assert_true(failed >= 5);               /* at least the planner's own tables */
+        vgpu_config_free(cfg);
+        vgpu_host_free(host);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_restore_one_parent, setup, teardown),
@@ -385,6 +446,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restore_unmanaged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_rolls_back, setup, teardown),
                 cmocka_unit_test(test_plan_vfs_for_vf_parents),
+                cmocka_unit_test(test_plan_out_of_memory),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
