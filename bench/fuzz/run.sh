@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# run.sh — fuzz vgpud's request handling (fuzz-api.c) and its configuration parser
-# (fuzz-conf.c) with libFuzzer under ASan+UBSan, SECONDS_EACH seconds each (default 60), from
-# the seed corpora here. The library and daemon are built with clang into build-fuzz with
-# coverage instrumentation (without -Werror: clang warns where gcc does not, in code the
-# harnesses do not reach); found inputs stay in the work directory it prints. Exit 1 when a
-# harness crashed.
+# run.sh — fuzz vgpud's request handling (fuzz-api.c), its configuration parser (fuzz-conf.c),
+# host.yaml's parser (fuzz-yaml.c), mdevctl's definition files (fuzz-mdev.c) and the slice
+# records (fuzz-slices.c) with libFuzzer under ASan+UBSan, SECONDS_EACH seconds each (default
+# 60), from the seed corpora here; HARNESSES picks some (default: all). The library and daemon
+# are built with clang into build-fuzz with coverage instrumentation (without -Werror: clang
+# warns where gcc does not, in code the harnesses do not reach); found inputs stay in the work
+# directory it prints. Exit 1 when a harness crashed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${SECONDS_EACH:-60}
+HARNESSES=${HARNESSES:-api conf yaml mdev slices}
 B=${FUZZ_BUILD:-build-fuzz}
 command -v clang >/dev/null || { echo "run.sh: clang missing (apt-get install clang)" >&2; exit 1; }
 if [[ ! -f $B/build.ninja ]]; then
@@ -20,7 +22,7 @@ deps=$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zl
 inc="-Isrc/vgpud -Isrc/shared -Ilib -Ilib/include $(pkg-config --cflags json-c libsystemd)"
 work=$(mktemp -d /tmp/vgpud-fuzz-run.XXXXXX)
 status=0
-for h in api conf; do
+for h in $HARNESSES; do
         clang -g -O1 -D_GNU_SOURCE -std=c17 -fsanitize=fuzzer,address,undefined $inc bench/fuzz/fuzz-$h.c \
                 "$B/src/vgpud/libvgpud-core.a" "$B/src/libvgpu-shared.a" "$B/lib/libvgpu-internal.a" $deps -ldl -lpthread \
                 -o "$work/fuzz-$h"
