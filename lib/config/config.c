@@ -436,15 +436,22 @@ _public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_conf
         char *text = NULL;
         size_t size = 0;
         FILE *m = open_memstream(&text, &size);
+        if (!m) {
+                fclose(f);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
         char buf[8192];
         size_t n;
-        while (m && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
                 fwrite(buf, 1, n, m);
         bool bad = ferror(f);
         fclose(f);
-        if (!m || fclose(m) != 0 || bad) {
+        /* the memory stream fails only when it cannot grow */
+        bool no_memory = fclose(m) != 0;
+        if (no_memory || bad) {
                 free(text);
-                return vgpu_error_set(err, -EIO, "%s: cannot read", full);
+                return no_memory ? vgpu_error_set(err, -ENOMEM, "out of memory")
+                                 : vgpu_error_set(err, -EIO, "%s: cannot read", full);
         }
         r = vgpu_config_parse_text(text, size, path, ret, err);
         if (r >= 0 && ret_text)

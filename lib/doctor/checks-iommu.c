@@ -17,9 +17,12 @@ static const char *const iommu_tables[] = { "DMAR", "IVRS", "VIOT", "IORT" };
 
 enum cpu_vendor { CPU_OTHER, CPU_INTEL, CPU_AMD };
 
+/* Out of memory reading /proc/cpuinfo marks ev so, and the check fails with -ENOMEM rather than
+ * judge a CPU it could not see. */
 static enum cpu_vendor cpu_vendor(struct text *ev) {
         char v[64];
-        doctor_cpu_vendor(v, sizeof(v));
+        if (doctor_cpu_vendor(v, sizeof(v)) == -ENOMEM && ev)
+                ev->oom = true;
         if (ev)
                 text_line(ev, "/proc/cpuinfo: vendor_id %s", v[0] ? v : "(absent)");
         if (streq(v, "GenuineIntel"))

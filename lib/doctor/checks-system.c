@@ -44,7 +44,10 @@ int check_privileges(struct doctor *d) {
         _cleanup_free_ char *status = NULL;
         char uid[128] = "", capeff[64] = "";
 
-        if (doctor_read_file("/proc/self/status", &status) < 0) {
+        int r = doctor_read_file("/proc/self/status", &status);
+        if (r == -ENOMEM)
+                return r;       /* not "unreadable": that would be a finding, and a wrong one */
+        if (r < 0) {
                 text_line(&ev, "/proc/self/status: unreadable");
                 return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "privileges unknown: /proc/self/status unreadable");
         }

@@ -102,7 +102,12 @@ static void add_word(char *dst, size_t size, const char *word) {
 void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *const *words) {
         _cleanup_free_ char *grub = NULL;
         char current[4096] = "", other[4096] = "";
-        bool have_grub = doctor_read_file(GRUB_DEFAULT, &grub) >= 0;
+        int r = doctor_read_file(GRUB_DEFAULT, &grub);
+        if (r == -ENOMEM) {
+                t->oom = true;  /* the caller's test of t reports it, rather than a remedy for no GRUB */
+                return;
+        }
+        bool have_grub = r >= 0;
         bool have_key = have_grub && grub_value(grub, GRUB_KEY, current, sizeof(current));
         if (have_grub)
                 (void) grub_value(grub, "GRUB_CMDLINE_LINUX", other, sizeof(other));

@@ -119,8 +119,9 @@ bool doctor_module_loaded(const char *name);
 /* The module of a PCI driver (/sys/bus/pci/drivers/DRIVER/module), else the driver's name
  * with '-' turned into '_', as the kernel names modules. */
 void doctor_driver_module(const char *driver, char *buf, size_t size);
-/* CPU vendor from /proc/cpuinfo ("GenuineIntel", "AuthenticAMD"), "" when unknown. */
-void doctor_cpu_vendor(char *buf, size_t size);
+/* CPU vendor from /proc/cpuinfo ("GenuineIntel", "AuthenticAMD"), "" when unknown. Returns 0,
+ * or -ENOMEM (buf "") when the file could not be read for want of memory. */
+int doctor_cpu_vendor(char *buf, size_t size);
 /* Number of entries of /sys/kernel/iommu_groups; 0 when absent. */
 int doctor_count_iommu_groups(void);
 

@@ -92,25 +92,27 @@ void doctor_driver_module(const char *driver, char *buf, size_t size) {
                         *c = '_';
 }
 
-void doctor_cpu_vendor(char *buf, size_t size) {
+int doctor_cpu_vendor(char *buf, size_t size) {
         _cleanup_free_ char *info = NULL;
         buf[0] = '\0';
-        if (doctor_read_file("/proc/cpuinfo", &info) < 0)
-                return;
+        int r = doctor_read_file("/proc/cpuinfo", &info);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
         /* "vendor_id\t: GenuineIntel" on x86; the first processor speaks for all. */
         for (char *line = info; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                 if (strncmp(line, "vendor_id", 9) != 0)
                         continue;
                 const char *v = strchr(line, ':');
                 if (!v)
-                        return;
+                        return 0;
                 v++;
                 while (*v == ' ' || *v == '\t')
                         v++;
                 size_t n = strcspn(v, " \t\n");
                 snprintf(buf, size, "%.*s", (int) n, v);
-                return;
+                return 0;
         }
+        return 0;
 }
 
 int doctor_count_iommu_groups(void) {

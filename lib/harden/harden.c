@@ -312,6 +312,10 @@ static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o)
                         current = buf && fread(buf, 1, len + 1, f) == len && memcmp(buf, rules, len) == 0;
                         free(buf);
                         fclose(f);
+                        if (!buf) {
+                                free(rules);    /* not "absent or different": that is not known */
+                                return -ENOMEM;
+                        }
                 }
         }
         text_line(&ev, "%s: %s", VGPU_HARDEN_NFT_PATH, current ? "holds this ruleset" : "absent or different");

@@ -148,6 +148,14 @@ _public_ int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_
         struct timespec ts;
 
         for (unsigned i = 0; w && i < EVENTS_PER_READ_MAX; i++) {
+                /* room first: an event taken from NVML is gone from there, and must not be dropped;
+                 * without room for more, those read so far are returned and the rest wait */
+                if (!GREEDY_REALLOC(events, allocated, n + 1)) {
+                        if (n > 0)
+                                break;
+                        free(events);
+                        return vgpu_error_set(err, -ENOMEM, "out of memory");
+                }
                 memset(&data, 0, sizeof(data));
                 if (w->wait(w->set, &data, 0) != NVML_SUCCESS)
                         break;  /* NVML_ERROR_TIMEOUT: nothing (more) pending */
@@ -163,10 +171,6 @@ _public_ int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_
                         continue;
                 if (!bdf)
                         continue;       /* a handle we did not register: cannot say which GPU */
-                if (!GREEDY_REALLOC(events, allocated, n + 1)) {
-                        free(events);
-                        return vgpu_error_set(err, -ENOMEM, "out of memory");
-                }
                 clock_gettime(CLOCK_REALTIME, &ts);
                 struct vgpu_nvml_event *e = &events[n++];
                 *e = (struct vgpu_nvml_event) {
@@ -174,6 +178,10 @@ _public_ int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_
                         .time_usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u,
                 };
                 memcpy(e->bdf, bdf, sizeof(e->bdf));
+        }
+        if (n == 0) {
+                free(events);   /* the room made for one that did not come: none is NULL */
+                events = NULL;
         }
         *ret = events;
         *ret_n = n;

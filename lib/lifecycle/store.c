@@ -224,6 +224,9 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
         size_t wsize = 0;
         FILE *w = ret_warnings ? open_memstream(&warnings, &wsize) : NULL;
         int r = 0;
+        /* without the stream, skipped files would go unreported: the caller asked to know */
+        if (ret_warnings && !w)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
 
         int storefd = root_open_dir(MDEVCTL_STORE);
         if (storefd < 0 && storefd != -ENOENT)

@@ -108,7 +108,7 @@ static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, co
                 return NULL;
         struct vgpu_action *a = &p->actions[p->n_actions++];
         *a = (struct vgpu_action) { .kind = kind, .detail = detail ? strdup(detail) : NULL };
-        return a;
+        return detail && !a->detail ? NULL : a;      /* counted already: vgpu_plan_free() frees it */
 }
 
 static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *parent, const char *type,
@@ -119,9 +119,11 @@ static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *pare
                 return -ENOMEM;
         if (n_attrs && !(s->attrs = calloc(n_attrs, sizeof(*s->attrs))))
                 return -ENOMEM;
-        for (size_t i = 0; i < n_attrs; i++, s->n_attrs++)
+        for (size_t i = 0; i < n_attrs; i++) {
+                s->n_attrs++;   /* counted first: a key whose value failed is freed with the spec */
                 if (!(s->attrs[i].key = strdup(attrs[i].key)) || !(s->attrs[i].value = strdup(attrs[i].value)))
                         return -ENOMEM;
+        }
         return 0;
 }
 

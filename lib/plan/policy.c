@@ -177,8 +177,12 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                                 return -ENOMEM;
                         fprintf(f, "%spci=%s;RmPVMRL=0x%02x", n++ ? ";" : "", gpu->bdf, nvidia_rmpvmrl(&cg->policy));
                 }
-                if (cg->select != VGPU_SELECT_ALL && cg->select != VGPU_SELECT_PCI_ID && !vgpu_host_find_gpu(host, cg->value))
+                if (cg->select != VGPU_SELECT_ALL && cg->select != VGPU_SELECT_PCI_ID && !vgpu_host_find_gpu(host, cg->value)) {
+                        if (f)
+                                fclose(f);
+                        free(text);
                         return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: a scheduler policy needs a GPU; %s is none", cfg->source, cg->line, cg->value);
+                }
         }
         int r = 0;
         if (f) {

@@ -63,18 +63,20 @@ struct report {
         struct vgpu_error *err;
 };
 
-static bool seen_add(struct report *r, const char *rel) {
+/* 1: rel is new and now recorded, 0: written already, -ENOMEM (not "seen": the entry would be
+ * left out of the report without a word). */
+static int seen_add(struct report *r, const char *rel) {
         /* Reports hold a few thousand entries: a linear check is cheap next to the I/O. */
         for (size_t i = r->n_seen; i-- > 0;)
                 if (streq(r->seen[i], rel))
-                        return false;
+                        return 0;
         if (!GREEDY_REALLOC(r->seen, r->allocated, r->n_seen + 1))
-                return false;
+                return -ENOMEM;
         char *s = strdup(rel);
         if (!s)
-                return false;
+                return -ENOMEM;
         r->seen[r->n_seen++] = s;
-        return true;
+        return 1;
 }
 
 static int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data,
@@ -93,8 +95,9 @@ static int add_path(struct report *r, const char *path) {
         if (root_path(full, sizeof(full), path) < 0 || lstat(full, &st) < 0)
                 return 0;
         const char *rel = path + 1;
-        if (!seen_add(r, rel))
-                return 0;
+        int q = seen_add(r, rel);
+        if (q <= 0)
+                return q;
         if (S_ISLNK(st.st_mode)) {
                 char target[PATH_MAX];
                 ssize_t n = readlink(full, target, sizeof(target) - 1);
@@ -370,14 +373,14 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(host_files); i++)
                 ret = add_path(r, host_files[i]);
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(host_tools); i++)
-                if (root_access(host_tools[i], X_OK) == 0 && seen_add(r, host_tools[i] + 1))
+                if (root_access(host_tools[i], X_OK) == 0 && (ret = seen_add(r, host_tools[i] + 1)) > 0)
                         ret = write_entry(r, host_tools[i] + 1, 'f', 0755, NULL, 0, NULL);
         /* build is a symlink to /usr/src/linux-headers-*: absolute, it would point out of the
          * unpacked tree, so its presence is recorded as a directory. */
         char build[PATH_MAX];
         if (ret >= 0 && host->kernel_release &&
             snprintf(build, sizeof(build), "/lib/modules/%s/build", host->kernel_release) < (int) sizeof(build) &&
-            root_access(build, F_OK) == 0 && seen_add(r, build + 1))
+            root_access(build, F_OK) == 0 && (ret = seen_add(r, build + 1)) > 0)
                 ret = write_entry(r, build + 1, 'd', 0755, NULL, 0, NULL);
         for (size_t i = 0; ret >= 0 && i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];

@@ -80,8 +80,10 @@ static int cmp_info_name(const void *a, const void *b) {
         return strcmp(((const struct vgpu_slice_info *) a)->name, ((const struct vgpu_slice_info *) b)->name);
 }
 
-/* Rewrite the CDI spec from what the regions hold (atomic; removed when there is no slice). */
-static int write_cdi(struct vgpu_error *err) {
+/* The CDI spec for what the regions hold, leaving out the slice named `without` (may be NULL):
+ * a destroy builds the spec before it removes anything, so running out of memory for it
+ * changes nothing. */
+static int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err) {
         _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
         size_t n_gpus = 0;
         int r = region_gpus(&gpus, &n_gpus);
@@ -99,7 +101,13 @@ static int write_cdi(struct vgpu_error *err) {
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
                 struct vgpu_error ignore = {};
-                if (open_region(gpus[g], &reg, &ignore) < 0)
+                r = open_region(gpus[g], &reg, &ignore);
+                if (r == -ENOMEM) {
+                        fclose(f);
+                        free(text);
+                        return vgpu_error_set(err, r, "out of memory");
+                }
+                if (r < 0)
                         continue;       /* a foreign file in our directory lists nothing */
                 char shm[128];
                 region_path(gpus[g], shm, sizeof(shm));
@@ -114,6 +122,8 @@ static int write_cdi(struct vgpu_error *err) {
                 qsort_safe(infos, n_infos, sizeof(*infos), cmp_info_name);
                 for (size_t i = 0; i < n_infos; i++) {
                         const struct vgpu_slice_info info = infos[i];
+                        if (streq(info.name, without))
+                                continue;
                         count++;
                         fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
                                    "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
@@ -131,10 +141,26 @@ static int write_cdi(struct vgpu_error *err) {
         }
         if (count == 0)
                 fputs("  []\n", f);
-        fclose(f);
-        r = write_file_atomic(VGPU_CDI_SPEC, text, size, 0644);
-        free(text);
+        if (fclose(f) != 0) {
+                free(text);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        *ret = text;
+        *ret_size = size;
+        return 0;
+}
+
+static int cdi_write(const char *text, size_t size, struct vgpu_error *err) {
+        int r = write_file_atomic(VGPU_CDI_SPEC, text, size, 0644);
         return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), VGPU_CDI_SPEC) : 0;
+}
+
+/* Rewrite the CDI spec from what the regions hold (atomic; removed when there is no slice). */
+static int write_cdi(struct vgpu_error *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        int r = cdi_text(NULL, &text, &size, err);
+        return r < 0 ? r : cdi_write(text, size, err);
 }
 
 static int same_slice(const struct vgpu_slice_info *info, const struct vgpu_slice_params *p) {
@@ -220,6 +246,7 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                 r = slice_record_write(&rec);
                 return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name, root_prefix(), VGPU_SLICE_RECORD_DIR) : 0;
         }
+        bool recorded = slice_record_exists(req->name);        /* a restore: the record stays */
         unsigned index;
         if ((r = vgpu_slice_add(reg, &p, &index, err)) < 0)
                 return r;
@@ -230,7 +257,16 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                 return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)", req->name, root_prefix(),
                                             VGPU_SLICE_RECORD_DIR);
         }
-        return (r = write_cdi(err)) < 0 ? r : 1;
+        /* nor is one the CDI spec does not list: no container could get it, and creating it again
+         * would find it made and leave the spec as it is */
+        if ((r = write_cdi(err)) < 0) {
+                struct vgpu_error ignore = {};
+                (void) vgpu_slice_remove(reg, req->name, &ignore);
+                if (!recorded)
+                        (void) slice_record_remove(req->name);
+                return r;
+        }
+        return 1;
 }
 
 _public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err) {
@@ -246,11 +282,21 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
         size_t n = 0;
         int r = region_gpus(&gpus, &n);
+        if (r < 0)
+                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        /* the CDI spec without the slice first: what needs memory fails before anything changed */
+        _cleanup_free_ char *cdi = NULL;
+        size_t cdi_size = 0;
+        if ((r = cdi_text(name, &cdi, &cdi_size, err)) < 0)
+                return r;
         bool found = false;
         for (size_t g = 0; r >= 0 && g < n && !found; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
                 struct vgpu_error ignore = {};
-                if (open_region(gpus[g], &reg, &ignore) < 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
+                int q = open_region(gpus[g], &reg, &ignore);
+                if (q == -ENOMEM)
+                        return vgpu_error_set(err, q, "out of memory");
+                if (q < 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
                         continue;
                 found = true;
                 r = vgpu_slice_remove(reg, name, err);
@@ -259,8 +305,8 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
                 r = vgpu_error_set(err, -ENOENT, "no slice named %s", name);
         if (r >= 0 && (r = slice_record_remove(name)) < 0)
                 r = vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name, root_prefix(), VGPU_SLICE_RECORD_DIR);
-        if (r >= 0)
-                r = write_cdi(err) < 0 ? -EIO : 1;
+        if (r >= 0 && (r = cdi_write(cdi, cdi_size, err)) >= 0)
+                r = 1;
         return r;
 }
 
@@ -364,8 +410,13 @@ _public_ int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, stru
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
                 struct vgpu_error ignore = {};
-                if (open_region(gpus[g], &reg, &ignore) < 0)
-                        continue;
+                r = open_region(gpus[g], &reg, &ignore);
+                if (r == -ENOMEM) {
+                        free(out);
+                        return vgpu_error_set(err, r, "out of memory");
+                }
+                if (r < 0)
+                        continue;       /* a foreign file in our directory lists nothing */
                 for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
                         struct vgpu_slice_info info;
                         if (vgpu_slice_get_info(reg, i, &info) < 0)

@@ -22,6 +22,7 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err);
 /* records.c: one slice's record (req->gpu normalized), written atomically; removed (absent: 0). */
 int slice_record_write(const struct vgpu_slice_request *req);
 int slice_record_remove(const char *name);
+bool slice_record_exists(const char *name);
 /* Every record, as slice statuses without usage (name order); unreadable ones are skipped with
  * their problem in *ret_bad (may be NULL), never fatal to the others. */
 int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);

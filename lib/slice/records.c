@@ -52,6 +52,11 @@ int slice_record_write(const struct vgpu_slice_request *req) {
         return r;
 }
 
+bool slice_record_exists(const char *name) {
+        char path[256];
+        return record_path(name, path, sizeof(path)) >= 0 && root_access(path, F_OK) >= 0;
+}
+
 int slice_record_remove(const char *name) {
         char path[256], full[4096];
         int r = record_path(name, path, sizeof(path));
@@ -110,6 +115,9 @@ int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret
         char *bad = NULL;
         size_t bad_size = 0;
         FILE *w = ret_bad ? open_memstream(&bad, &bad_size) : NULL;
+        /* without the stream, bad records would go unreported (and a restore call it a success) */
+        if (ret_bad && !w)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
         DIR *d = opendir(dir);
         if (!d && errno != ENOENT) {
                 r = vgpu_error_set_errno(err, -errno, "%s", dir);

@@ -227,9 +227,10 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
                 if (g->physfn[0])
                         continue;
                 struct vgpu_gpu_telemetry *gt = &next.gpus[next.n_gpus];
-                if ((r = read_gpu(g, sources, gt)) < 0)
+                r = read_gpu(g, sources, gt);
+                next.n_gpus++;          /* even when it failed: the model read already is freed with it */
+                if (r < 0)
                         break;
-                next.n_gpus++;
                 gt->limits = *defaults;
                 struct vgpu_thermal_limits l;
                 if (limits_for && limits_for(g, gt->model, &l, userdata) >= 0 && vgpu_thermal_limits_valid(&l))
