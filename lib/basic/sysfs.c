@@ -11,6 +11,32 @@
 #include "macro.h"
 #include "sysfs.h"
 
+static bool entry_ok(const char *s, size_t n) {
+        if (n == 0 || n > 255 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] < 0x21 || s[i] == 0x7f || s[i] == '/')
+                        return false;
+        return true;
+}
+
+bool sysfs_name_ok(const char *name) {
+        return name && entry_ok(name, strlen(name));
+}
+
+bool sysfs_rel_path_ok(const char *path) {
+        if (!path || !*path)
+                return false;
+        for (const char *s = path;;) {
+                size_t n = strcspn(s, "/");
+                if (!entry_ok(s, n))
+                        return false;   /* also "", i.e. a leading, doubled or trailing '/' */
+                if (!s[n])
+                        return true;
+                s += n + 1;
+        }
+}
+
 size_t strip_trailing_space(char *s, size_t len) {
         while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
                 len--;

@@ -32,5 +32,13 @@ int sysfs_link_basename_at(int dirfd, const char *name, char *buf, size_t size);
 /* Does name exist relative to dirfd (without following a final symlink)? */
 bool sysfs_exists_at(int dirfd, const char *name);
 
+/* Names that go into sysfs and store paths, where they come from users (host.yaml, definition
+ * files, the CLI, vgpud's API, whose callers need not be root): a single directory entry
+ * (a parent device, a type: no '/', not "." or "..", printable), or a relative path below a
+ * device (an mdev attribute such as "nvidia/vgpu_params": such entries joined by '/'). Anything
+ * else could lead a write out of the device's directory, e.g. "../../../proc/sys/...". */
+bool sysfs_name_ok(const char *name);
+bool sysfs_rel_path_ok(const char *path);
+
 /* Strip trailing whitespace in place; returns the new length. */
 size_t strip_trailing_space(char *s, size_t len);

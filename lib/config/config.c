@@ -18,6 +18,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "basic/sysfs.h"
 #include "vgpu/config.h"
 #include "config-internal.h"
 
@@ -36,7 +37,7 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
                         struct vgpu_mdev_attr *a = &d->attrs[d->n_attrs++];
                         if ((r = want_string(p, k, "attrs", &a->key)) < 0 || (r = want_string(p, v, a->key, &a->value)) < 0)
                                 return r;
-                        if (strstr(a->key, "..") || a->key[0] == '/')
+                        if (!sysfs_rel_path_ok(a->key))
                                 return fail_at(p, k, "field 'attrs': '%s' must be a path below the device", a->key);
                 }
         }

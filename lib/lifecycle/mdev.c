@@ -71,6 +71,14 @@ static int normalize_parent(char **parent) {
 static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         if (!spec->parent || !spec->type)
                 return vgpu_error_set(err, -EINVAL, "a parent and a type are needed");
+        /* they become paths (sysfs, mdevctl's store), also for callers of vgpud who are not root */
+        if (!sysfs_name_ok(spec->parent))
+                return vgpu_error_set(err, -EINVAL, "parent '%s': not a device name", spec->parent);
+        if (!sysfs_name_ok(spec->type))
+                return vgpu_error_set(err, -EINVAL, "type '%s': not a vGPU type name", spec->type);
+        for (size_t i = 0; i < spec->n_attrs; i++)
+                if (!sysfs_rel_path_ok(spec->attrs[i].key))
+                        return vgpu_error_set(err, -EINVAL, "attribute '%s': not a path below the device", spec->attrs[i].key);
         if (spec->uuid[0] && !vgpu_uuid_valid(spec->uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID (expected 8-4-4-4-12 hex digits)", spec->uuid);
         lowercase(spec->uuid);
@@ -142,6 +150,13 @@ int lifecycle_remove_mdev(const char *uuid) {
 /* The mdev ABI: write the UUID to the type's create file, wait, write the attributes. */
 int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         char path[512];
+        /* every caller checked these; this is where they turn into writes, so once more */
+        for (size_t i = 0; i < spec->n_attrs; i++)
+                if (!sysfs_rel_path_ok(spec->attrs[i].key))
+                        return vgpu_error_set(err, -EINVAL, "creating %s: attribute '%s' is not a path below the device",
+                                              spec->uuid, spec->attrs[i].key);
+        if (!sysfs_name_ok(spec->parent) || !sysfs_name_ok(spec->type))
+                return vgpu_error_set(err, -EINVAL, "creating %s: bad parent or type name", spec->uuid);
         snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent, spec->type);
         int r = sysfs_write(path, spec->uuid);
         if (r < 0)

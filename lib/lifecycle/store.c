@@ -19,6 +19,7 @@
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
+#include "basic/sysfs.h"
 #include "basic/parallel.h"
 #include "basic/root.h"
 #include "lifecycle-internal.h"
@@ -49,7 +50,11 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                 return -ENOMEM;
         json_object *root = json_tokener_parse_ex(tok, text, (int) strlen(text));
         enum json_tokener_error jerr = json_tokener_get_error(tok);
+        /* the tokener stops after one value and calls that success: the rest must be blank */
+        const char *rest = text + json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
+        if (jerr == json_tokener_success && rest[strspn(rest, " \t\r\n")])
+                jerr = json_tokener_error_parse_unexpected;
         if (!root || jerr != json_tokener_success) {
                 *why = root ? "trailing data after the JSON object" : "not valid JSON";
                 json_object_put(root);
@@ -65,6 +70,10 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
         }
         if (!json_object_object_get_ex(root, "mdev_type", &type) || !json_object_is_type(type, json_type_string)) {
                 *why = "field \"mdev_type\" missing or not a string";
+                goto out;
+        }
+        if (!sysfs_name_ok(json_object_get_string(type))) {
+                *why = "field \"mdev_type\" is not a type name";
                 goto out;
         }
         if (json_object_object_get_ex(root, "start", &start)) {
@@ -95,6 +104,11 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                         json_object_object_foreach(a, key, val) {
                                 if (!json_object_is_type(val, json_type_string)) {
                                         *why = "an \"attrs\" value is not a string";
+                                        goto out;
+                                }
+                                /* it is written below the device: "../.." would lead elsewhere */
+                                if (!sysfs_rel_path_ok(key)) {
+                                        *why = "an \"attrs\" key is not a path below the device";
                                         goto out;
                                 }
                                 s.attrs[s.n_attrs].key = strdup(key);

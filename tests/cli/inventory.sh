@@ -118,6 +118,26 @@ V vfs 3b:00.0 2; expect 1 "vfs on a GPU without SR-IOV"
 V create --type nvidia-232; expect 2 "create without --parent"
 V create --parent 3b:00.0 --type nvidia-232 --attr novalue; expect 2 "--attr without ="
 V remove 0000:3b:00.0; expect 1 "remove of a BDF that is no vendor-VFIO VF"
+# names that become paths: nothing may lead a write out of the store or the device's directory
+before=$(find "$tmp/host" | sort | md5sum)
+V define --parent ../../../tmp --type nvidia-232 --uuid $u; expect 1 "define with a parent that is a path"
+grep -q "^vgpuctl: parent '../../../tmp': not a device name$" "$tmp/err" && ok || fail "define ../: $(cat "$tmp/err")"
+V define --parent 3b:00.0 --type ../x --uuid $u; expect 1 "define with a type that is a path"
+V define --parent 3b:00.0 --type nvidia-232 --uuid $u --attr ../../../../proc/sys/kernel/core_pattern=x
+expect 1 "define with an attribute outside the device"
+grep -q "attribute '../../../../proc/sys/kernel/core_pattern': not a path below the device" "$tmp/err" && ok || fail "attr ../: $(cat "$tmp/err")"
+V create --parent 3b:00.0 --type nvidia-232 --attr /etc/passwd=x; expect 1 "create with an absolute attribute"
+[[ $(find "$tmp/host" | sort | md5sum) == "$before" ]] && ok || fail "a refused define or create changed the host"
+# definition files that are not plain mdevctl JSON are skipped with the reason
+d=$tmp/host/etc/mdevctl.d/0000:3b:00.0
+echo '{"mdev_type": "nvidia-232"} {"x": 1}' >"$d/00000000-0000-4000-8000-0000000000a1"
+echo '{"mdev_type": "nvidia-232", "attrs": [{"../../../x": "1"}]}' >"$d/00000000-0000-4000-8000-0000000000a2"
+echo '{"mdev_type": "../nvidia-232"}' >"$d/00000000-0000-4000-8000-0000000000a3"
+V list -d; expect 0 "list -d with unsafe definitions"
+grep -q "0000000000a1: trailing data after the JSON object, skipped$" "$tmp/err" && ok || fail "trailing data: $(cat "$tmp/err")"
+grep -q "0000000000a2: an \"attrs\" key is not a path below the device, skipped$" "$tmp/err" && ok || fail "attr key: $(cat "$tmp/err")"
+grep -q "0000000000a3: field \"mdev_type\" is not a type name, skipped$" "$tmp/err" && ok || fail "type: $(cat "$tmp/err")"
+rm -f "$d"/00000000-0000-4000-8000-0000000000a?
 
 # exit codes and messages
 run nvidia-mdev show 0000:3b:00.1;  expect 1 "show of an absent BDF"; one_line_err "show absent"

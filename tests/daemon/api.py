@@ -107,6 +107,16 @@ try:
     bad("POST", "/v1/instances", '{"parent": 5, "type": "x"}', 400, '"parent" must be a non-empty string', "wrong member type")
     bad("POST", "/v1/instances", '{"parent": "0000:af:00.0", "type": "nvidia-232", "uuid": "nope"}', 400, "is not a UUID", "bad uuid")
     bad("POST", "/v1/instances", '[1, 2]', 400, "expected a JSON object", "array body")
+    # names that become paths, from callers who need not be root: refused before anything is written
+    def tree():
+        return sorted(os.path.join(d, f) for d, _, fs in os.walk(h.root) for f in fs if "/run/" not in d + "/")
+    before = tree()
+    st, b, _ = request(sock, "POST", "/v1/instances", '{"parent": "../../../tmp", "type": "nvidia-232", "persist": true}')
+    t.check(st >= 400 and "not a device name" in b.get("error", ""), "a parent that is a path is refused", (st, b))
+    st, b, _ = request(sock, "POST", "/v1/instances",
+                       '{"parent": "0000:af:00.0", "type": "nvidia-232", "attrs": [{"../../../../proc/sys/kernel/core_pattern": "x"}]}')
+    t.check(st >= 400 and "not a path below the device" in b.get("error", ""), "an attribute outside the device is refused", (st, b))
+    t.check(tree() == before, "the refused requests changed nothing on the host")
     bad("POST", "/v1/instances", "", 400, "expected a JSON object", "empty body")
     bad("DELETE", "/v1/instances/not-a-uuid", None, 400, "neither a UUID nor a PCI address", "DELETE with a bad id")
     bad("DELETE", "/v1/instances/11111111-2222-4333-8444-555555555555", None, 404, "", "DELETE of an absent instance: 404")

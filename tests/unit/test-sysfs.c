@@ -6,6 +6,7 @@
 
 #include "test-util.h"
 
+#include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
 
@@ -82,6 +83,25 @@ static void test_links(void **state) {
         close(fd);
 }
 
+/* Names from users that become paths (sysfs.h): one entry, or entries below a device. */
+static void test_names(void **state) {
+        (void) state;
+        const char *const names[] = { "0000:3b:00.0", "mtty", "nvidia-232", "i915-GVTg_V5_4", "a.b" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                assert_true(sysfs_name_ok(names[i]));
+        const char *const bad_names[] = { "", ".", "..", "a/b", "../x", "a b", "a\nb", "x\x7f" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++)
+                assert_false(sysfs_name_ok(bad_names[i]));
+        assert_false(sysfs_name_ok(NULL));
+        const char *const paths[] = { "nvidia/vgpu_params", "frame_rate", "a/b/c", "..x/y" };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                assert_true(sysfs_rel_path_ok(paths[i]));
+        const char *const bad_paths[] = { "", "/etc/passwd", "a/../b", "..", "../../proc/sys/kernel/core_pattern",
+                                          "a//b", "a/", "./a", "a/.", "a\tb" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++)
+                assert_false(sysfs_rel_path_ok(bad_paths[i]));
+}
+
 static void test_root(void **state) {
         (void) state;
         char buf[256];
@@ -108,6 +128,7 @@ int main(void) {
                 cmocka_unit_test(test_read),
                 cmocka_unit_test(test_numbers),
                 cmocka_unit_test(test_links),
+                cmocka_unit_test(test_names),
                 cmocka_unit_test(test_root),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
