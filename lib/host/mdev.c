@@ -107,7 +107,7 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
         DIR *d = fdopendir(tfd);
         if (!d) {
                 close(tfd);
-                return -ENOMEM;
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         const struct vgpu_backend *be = backend_for_driver(p->driver);
         size_t allocated = 0;
@@ -231,7 +231,7 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
         DIR *d = fdopendir(fd);
         if (!d) {
                 close(fd);
-                return -ENOMEM;
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
 
         int r = 0;
@@ -413,7 +413,7 @@ static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct v
         DIR *d = fdopendir(fd);
         if (!d) {
                 close(fd);
-                return -ENOMEM;
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         int r = 0;
         struct dirent *de;

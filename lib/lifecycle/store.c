@@ -246,6 +246,10 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
         if (storefd < 0 && storefd != -ENOENT)
                 r = vgpu_error_set_errno(err, storefd, "%s%s", root_prefix(), MDEVCTL_STORE);
         DIR *top = storefd >= 0 ? fdopendir(storefd) : NULL;
+        if (storefd >= 0 && !top) {
+                close(storefd);
+                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
         struct dirent *pe;
         while (r >= 0 && top && (pe = readdir(top))) {
                 if (!is_parent_dir(pe->d_name) || strlen(pe->d_name) >= sizeof(files->parent))

@@ -47,7 +47,7 @@ static int failures;
                 }                                                                               \
         } while (0)
 
-static void die(const char *fmt, ...) {
+_Noreturn static void die(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("test-shim: ", stderr);
