@@ -18,7 +18,7 @@ if [[ ! -f $B/build.ninja ]]; then
                 -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
 ninja -C "$B" src/vgpud/libvgpud-core.a lib/libvgpu-internal.a src/libvgpu-shared.a >/dev/null
-deps=$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zlib)
+deps="$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zlib) -lsensors -lm"   # libsensors: no .pc
 inc="-Isrc/vgpud -Isrc/shared -Ilib -Ilib/include $(pkg-config --cflags json-c libsystemd)"
 work=$(mktemp -d /tmp/vgpud-fuzz-run.XXXXXX)
 status=0
