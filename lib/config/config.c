@@ -274,6 +274,7 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                 if (!yaml_parser_parse(&parser, &e))
                         break;
                 const char *anchor = NULL;
+                char *popped = NULL;            /* the anchor of a collection this event ends */
                 uint64_t add = 0;               /* nodes completed by this event */
                 switch (e.type) {
                 case YAML_SEQUENCE_START_EVENT:
@@ -296,7 +297,7 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                                 break;
                         depth--;
                         add = stack[depth].nodes;
-                        anchor = stack[depth].anchor;
+                        anchor = popped = stack[depth].anchor;
                         break;
                 case YAML_SCALAR_EVENT:
                         add = 1;
@@ -334,8 +335,7 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                         } else
                                 anchors[n_anchors++] = (struct anchor_size) { name, add };
                 }
-                if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT)
-                        free(stack[depth].anchor);
+                free(popped);
                 /* counts saturate just above the limit: repeated aliases cannot overflow them */
                 uint64_t *into = depth > 0 ? &stack[depth - 1].nodes : &total;
                 *into = *into + add > CONFIG_NODES_MAX ? CONFIG_NODES_MAX + 1 : *into + add;
