@@ -94,6 +94,12 @@ static int apply_identity(struct vgpud *d, const struct vgpud_config *c) {
         return 0;
 }
 
+/* Member by member: memcmp would also compare the padding, which two equal configurations need
+ * not share, and announce a listener change that is none. */
+static bool addr_equal(const struct vgpud_addr *a, const struct vgpud_addr *b) {
+        return a->enabled == b->enabled && a->port == b->port && streq(a->host, b->host);
+}
+
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct vgpud *d = userdata;
         struct vgpud_config *c;
@@ -107,7 +113,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return 0;
         }
         if (!streq(c->socket_path, d->config->socket_path) || c->socket_mode != d->config->socket_mode ||
-            memcmp(&c->metrics, &d->config->metrics, sizeof(c->metrics)) != 0 || memcmp(&c->api, &d->config->api, sizeof(c->api)) != 0)
+            !addr_equal(&c->metrics, &d->config->metrics) || !addr_equal(&c->api, &d->config->api))
                 log_notice("reload: listener changes take effect when vgpud restarts");
         struct vgpud_config *old = d->config;
         d->config = c;
