@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """quota.py — the hard vRAM quota under real PyTorch: one process allocating until torch raises
 its out-of-memory error (with the default caching allocator, expandable_segments and
-cudaMallocAsync), cuMemGetInfo as torch sees it, and 4 processes of one slice allocating at the
+cudaMallocAsync; the same with CuPy's memory pool where CuPy is installed), cuMemGetInfo as torch
+sees it, and 4 processes of one slice allocating at the
 same moment (the issue's case: 4 x 1.5 GiB against 4 GiB; 2 fit when contexts are free, fewer
 once their overhead is charged: the script says how many must). NVML, read outside the shim, gives
 what the driver really holds for each process; the target is 0 bytes above the quota.
@@ -58,6 +59,24 @@ time.sleep(2)
 """
 
 
+# CuPy: its own memory pool over cudaMalloc, its own OutOfMemoryError
+FILL_CUPY = r"""
+import json, time, cupy
+free, total = cupy.cuda.runtime.memGetInfo()
+chunks, err = [], None
+try:
+    while True:
+        chunks.append(cupy.empty(256 << 20, dtype=cupy.uint8))
+except cupy.cuda.memory.OutOfMemoryError:
+    err = "OutOfMemoryError"
+except Exception as e:  # anything else is a failure of the shim
+    err = f"{type(e).__name__}: {e}"
+cupy.cuda.runtime.deviceSynchronize()
+print(json.dumps({"free": free, "total": total, "allocated": len(chunks) * (256 << 20), "error": err}), flush=True)
+time.sleep(2)
+"""
+
+
 def context_overhead(nvml):
     p = spawn_python(CONTEXT, slice_env(None, None))
     p.stdout.readline()
@@ -67,20 +86,20 @@ def context_overhead(nvml):
     return used
 
 
-def fill(nvml, overhead, alloc_conf):
+def fill(nvml, overhead, alloc_conf, code=FILL, name=None):
     region = make_region([{"name": "q", "memory": QUOTA, "policy": "best-effort", "overhead": overhead,
                            "granularity": 2 * MiB}])
     extra = {"PYTORCH_CUDA_ALLOC_CONF": alloc_conf} if alloc_conf else {}
-    p = spawn_python(FILL, slice_env(region, "q", **extra))
+    p = spawn_python(code, slice_env(region, "q", **extra))
     s = Sampler(nvml, [p.pid])
     s.start()
     out = __import__("json").loads(p.stdout.readline())
     p.wait()
     s.finish()
     os.unlink(region)
-    name = alloc_conf or "default"
+    name = name or alloc_conf or "default"
     over = max(0, s.max_each.get(p.pid, 0) - QUOTA)
-    result(f"quota[{name}] torch error at the quota", out["error"], "OutOfMemoryError", out["error"] == "OutOfMemoryError")
+    result(f"quota[{name}] error at the quota", out["error"], "OutOfMemoryError", out["error"] == "OutOfMemoryError")
     result(f"quota[{name}] mem_get_info total", out["total"] // MiB, QUOTA // MiB, out["total"] == QUOTA, " MiB")
     result(f"quota[{name}] allocated before OOM", out["allocated"] // MiB, f"<= {QUOTA // MiB}",
            out["allocated"] <= QUOTA, " MiB")
@@ -122,6 +141,11 @@ def main():
     result("context overhead per process (charged to the slice)", overhead // MiB, "measured", None, " MiB")
     for conf in (None, "expandable_segments:True", "backend:cudaMallocAsync"):
         fill(nvml, overhead, conf)
+    try:
+        __import__("cupy")
+        fill(nvml, overhead, None, FILL_CUPY, "cupy")
+    except ImportError:
+        print("quota[cupy]: SKIP (CuPy is not installed)", flush=True)
     four(nvml, overhead)
 
 
