@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vgpuctl create/remove/define/undefine/start/stop/vfs on the real kernel: every sample type,
 # idempotent repeats, conflicts and over-capacity refused with nothing changed, a failing
-# attribute rolled back, mdevctl reading our definitions, SR-IOV VFs 0 -> 2 -> 3 -> 0.
+# attribute rolled back, names that are paths refused, mdevctl reading our definitions, SR-IOV VFs
+# 0 -> 2 -> 3 -> 0.
 . /vm/lib.sh
 need_vgpuctl
 BUS=/sys/class/mdev_bus
@@ -72,6 +73,20 @@ chk "bad --attr: exit 1" test $? -eq 1
 chk "bad --attr: says it removed the device again" grep -q "removed again" /tmp/out
 chk "bad --attr: no device left" test ! -e /sys/bus/mdev/devices/$u
 chk "bad --attr: every count restored" test "$(counts)" = "$before"
+
+note "---- names that would lead a write out of the device's directory are refused"
+before=$(counts)
+cp=$(cat /proc/sys/kernel/core_pattern)
+u=$(new_uuid)
+vgpuctl create --parent mdpy --type mdpy-vga --uuid $u --attr ../../../../proc/sys/kernel/core_pattern=/tmp/x >/tmp/out 2>&1
+chk "--attr ../../../../proc/...: exit 1" test $? -eq 1
+chk "--attr ../: says why" grep -q "not a path below the device" /tmp/out
+chk "--attr ../: core_pattern untouched" test "$(cat /proc/sys/kernel/core_pattern)" = "$cp"
+chk "--attr ../: no device created" test ! -e /sys/bus/mdev/devices/$u
+vgpuctl define --parent ../../../tmp --type mtty-2 --uuid $u >/tmp/out 2>&1
+chk "define --parent ../../../tmp: exit 1" test $? -eq 1
+chk "define --parent ../: nothing written outside the store" test ! -e /tmp/$u
+chk "names refused: every count unchanged" test "$(counts)" = "$before"
 
 note "---- define/start/stop/undefine, and mdevctl reads our store"
 u=$(new_uuid)
