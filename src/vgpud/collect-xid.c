@@ -71,9 +71,12 @@ void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host) {
         vgpu_nvml_events_close(d->nvml_events);
         d->nvml_events = NULL;
         d->nvml_events_signature = sig;
-        if (vgpu_nvml_events_open(host, &d->nvml_events, &err) < 0)
+        if (vgpu_nvml_events_open(host, &d->nvml_events, &err) < 0) {
+                /* out of memory, its one error: tried again at the next poll, not only once the
+                 * GPUs change (which may be never: Xids would go unseen until a restart) */
                 log_warning("watching NVML events: %s", err.message);
-        else if (d->nvml_events)
+                d->nvml_events_signature = 0;
+        } else if (d->nvml_events)
                 log_debug("watching %zu GPUs for Xid and ECC events", vgpu_nvml_events_n_gpus(d->nvml_events));
 }
 

@@ -157,11 +157,14 @@ int collect_restore(struct vgpud *d, const char *why) {
         return r < 0 ? r : r + n;
 }
 
-/* Parents in host that prev did not have (or had in an earlier registration), logged each; *ret gets their names. */
-static size_t new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host, const char ***ret) {
-        size_t n = 0;
+/* Parents in host that prev did not have (or had in an earlier registration), logged each; *ret
+ * gets their names. -ENOMEM before any is logged. */
+static int new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host, const char ***ret) {
+        int n = 0;
         const char **names = calloc(host->n_parents + 1, sizeof(*names));
-        for (size_t i = 0; names && i < host->n_parents; i++) {
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < host->n_parents; i++) {
                 const char *name = host->parents[i].name;
                 const struct vgpu_parent *was = vgpu_host_find_parent(prev, name);
                 /* the same name is not enough: a module reloaded between two polls (rmmod and
@@ -214,7 +217,14 @@ int collect_poll(struct vgpud *d) {
         sensors_collect_ipmi(d);                /* BMC sensors; new SEL entries as events */
 
         _cleanup_free_ const char **appeared = NULL;
-        size_t n_appeared = d->host ? new_parents(d, d->host, host, &appeared) : 0;
+        int n_appeared = d->host ? new_parents(d, d->host, host, &appeared) : 0;
+        if (n_appeared < 0) {
+                /* the snapshot stays the last one, so the next poll sees these parents appear (and
+                 * restores them): taking this one would lose them for good */
+                log_error("poll: %s", strerror(-n_appeared));
+                vgpu_host_free(host);
+                return n_appeared;
+        }
         vgpu_instance_domains_free(d->domains, d->host ? d->host->n_instances : 0);
         vgpu_host_free(d->host);
         d->host = host;
@@ -228,7 +238,7 @@ int collect_poll(struct vgpud *d) {
                   host->n_parents, host->n_instances, d->last_poll_duration_usec / 1000);
 
         /* exactly the parents that appeared: a parent someone emptied by hand stays as it is */
-        if (n_appeared > 0 && d->config->restore_on_appear && restore(d, "parent appeared", appeared, n_appeared) > 0)
+        if (n_appeared > 0 && d->config->restore_on_appear && restore(d, "parent appeared", appeared, (size_t) n_appeared) > 0)
                 collect_soon(d, 0);     /* show what the restore created */
         return 0;
 }

@@ -43,7 +43,7 @@ const char *event_kind_to_string(enum vgpud_event_kind k) {
 
 void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const char *bdf, const char *uuid,
                int temperature_c, const char *fmt, ...) {
-        char msg[1024];
+        char msg[sizeof(d->events[0].message)];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -53,18 +53,15 @@ void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const 
         d->events_total[kind]++;
 
         struct vgpud_event *e = &d->events[d->next_seq % EVENTS_KEPT];
-        free(e->message);
         *e = (struct vgpud_event) {
                 .seq = ++d->next_seq, .time_usec = now_usec(CLOCK_REALTIME), .kind = kind, .priority = priority,
-                .temperature_c = temperature_c, .message = strdup(msg),
+                .temperature_c = temperature_c,
         };
+        memcpy(e->message, msg, sizeof(msg));
         snprintf(e->bdf, sizeof(e->bdf), "%s", strempty(bdf));
         snprintf(e->uuid, sizeof(e->uuid), "%s", strempty(uuid));
 }
 
 void events_clear(struct vgpud *d) {
-        for (size_t i = 0; i < EVENTS_KEPT; i++) {
-                free(d->events[i].message);
-                d->events[i].message = NULL;
-        }
+        memset(d->events, 0, sizeof(d->events));
 }

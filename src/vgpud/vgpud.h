@@ -61,7 +61,9 @@ struct vgpud_event {
         char bdf[VGPU_BDF_MAX];
         char uuid[VGPU_UUID_MAX];
         int temperature_c;              /* VGPU_TEMP_UNKNOWN when not a thermal event */
-        char *message;
+        /* in the event, not malloc'd: keeping an event must not need memory (one may be about the
+         * lack of it), and a copy that failed left "message": null in /v1/events */
+        char message[1024];
 };
 
 struct listener;
@@ -121,6 +123,7 @@ const char *event_kind_to_string(enum vgpud_event_kind k);
 /* Log (with fields) and keep an event; bdf/uuid may be NULL. */
 void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const char *bdf, const char *uuid,
                int temperature_c, const char *fmt, ...) _printf_(7, 8);
+/* Forget the kept events (the counters stay). */
 void events_clear(struct vgpud *d);
 
 /* hook.c: run the configured hook for a telemetry event (no-op without one). */

@@ -164,6 +164,14 @@ struct oom_stats {
         long survived_at[8];    /* the first of those allocations, for the case to explain */
 };
 
+/* The allocation to fail after n: each of the first and the last `dense`, every step-th in
+ * between, and a step stops where the last ones begin rather than jump over them. */
+static inline long oom_next(long n, long points, long dense, long step) {
+        if (n < dense || n >= points - dense)
+                return n + 1;
+        return n + step < points - dense ? n + step : points - dense;
+}
+
 /*
  * Run fn normally, then with allocation N failing for each N among the first and the last
  * `dense` of the normal run's allocations, and between those every step-th only: for calls that
@@ -183,7 +191,7 @@ static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn
         assert_non_null(want);
         st.points = atomic_load(&oom_seen);
 
-        for (long n = 0;; n += n < dense || n >= st.points - dense ? 1 : step) {
+        for (long n = 0;; n = oom_next(n, st.points, dense, step)) {
                 char *got = NULL;
                 err = (struct vgpu_error) {};
                 oom_fail_at = n;
