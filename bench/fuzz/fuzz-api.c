@@ -52,24 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *body = nl ? nl + 1 : buf + size - 2;
         if (nl)
                 *nl = '\0';
-        req.path = buf;
         req.body = body;
         req.body_size = (size_t) (buf + size - 2 - body);
-        /* the query as MHD hands it over: key=value pairs split at '&' */
-        char *q = strchr(buf, '?');
-        if (q) {
-                *q++ = '\0';
-                for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
-                        if (req.n_query == API_QUERY_MAX) {
-                                req.query_overflow = true;
-                                break;
-                        }
-                        char *eq = strchr(kv, '=');
-                        if (eq)
-                                *eq++ = '\0';
-                        req.query[req.n_query++] = (struct api_query) { kv, eq };
-                }
-        }
+        api_request_set_target(&req, buf);     /* the query as MHD hands it over */
         struct api_reply reply;
         api_dispatch(&req, &reply);
         if (reply.status < 200 || reply.status > 599 || !reply.body)

@@ -223,6 +223,30 @@ static void reply_forbidden(const struct api_request *req, struct api_reply *rep
                 reply_static(reply, 500, "{\"error\":\"out of memory\"}\n");
 }
 
+bool api_request_add_query(struct api_request *req, const char *key, const char *value) {
+        if (req->n_query == API_QUERY_MAX) {
+                req->query_overflow = true;
+                return false;
+        }
+        req->query[req->n_query++] = (struct api_query) { key, value };
+        return true;
+}
+
+void api_request_set_target(struct api_request *req, char *target) {
+        req->path = target;
+        char *q = strchr(target, '?');
+        if (!q)
+                return;
+        *q++ = '\0';
+        for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+                char *eq = strchr(kv, '=');
+                if (eq)
+                        *eq++ = '\0';
+                if (!api_request_add_query(req, kv, eq))
+                        break;
+        }
+}
+
 void api_dispatch(const struct api_request *req, struct api_reply *reply) {
         *reply = (struct api_reply) {};
         const struct route *found = NULL;

@@ -52,6 +52,12 @@ struct api_reply {
         bool want_auth;                 /* 401: add WWW-Authenticate: Bearer */
 };
 
+/* One query argument, in order; false (and query_overflow set) past API_QUERY_MAX. */
+bool api_request_add_query(struct api_request *req, const char *key, const char *value);
+/* path?k=v&k2: path and arguments split in place, as MHD hands them over (without its URL
+ * decoding); for callers without MHD, the fuzz harness and tests. */
+void api_request_set_target(struct api_request *req, char *target);
+
 /* Route, check access and query, run the handler. Always fills reply. */
 void api_dispatch(const struct api_request *req, struct api_reply *reply);
 void api_reply_done(struct api_reply *reply);

@@ -94,14 +94,8 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, bo
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-        struct api_request *req = cls;
         (void) kind;
-        if (req->n_query == API_QUERY_MAX) {
-                req->query_overflow = true;
-                return MHD_NO;
-        }
-        req->query[req->n_query++] = (struct api_query) { key, value };
-        return MHD_YES;
+        return api_request_add_query(cls, key, value) ? MHD_YES : MHD_NO;
 }
 
 /* Who is calling and what that allows, by listener. */

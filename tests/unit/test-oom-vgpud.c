@@ -72,21 +72,7 @@ static struct api_request make_request(const struct request_case *c, char **buf)
         req.body_size = c->body_size ? c->body_size : strlen(req.body);
         *buf = strdup(c->target);
         assert_non_null(*buf);
-        req.path = *buf;
-        char *q = strchr(*buf, '?');
-        if (q) {
-                *q++ = '\0';
-                for (char *save = NULL, *kv = strtok_r(q, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
-                        if (req.n_query == API_QUERY_MAX) {
-                                req.query_overflow = true;
-                                break;
-                        }
-                        char *eq = strchr(kv, '=');
-                        if (eq)
-                                *eq++ = '\0';
-                        req.query[req.n_query++] = (struct api_query) { kv, eq };
-                }
-        }
+        api_request_set_target(&req, *buf);
         return req;
 }
 

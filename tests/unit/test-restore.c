@@ -338,6 +338,14 @@ static void test_restore_rolls_back(void **state) {
         vgpu_config_free(cfg);
 }
 
+/* A vGPU parent that is an SR-IOV VF, from the fixture itself; NULL if none. */
+static const struct vgpu_parent *first_vf_parent(const struct vgpu_host *host) {
+        for (size_t i = 0; i < host->n_parents; i++)
+                if (host->parents[i].gpu && host->parents[i].gpu->physfn[0])
+                        return &host->parents[i];
+        return NULL;
+}
+
 /* Planning limited to VFs plans their PF's VF count first; other PFs' counts are left alone. */
 static void test_plan_vfs_for_vf_parents(void **state) {
         (void) state;
@@ -346,10 +354,7 @@ static void test_plan_vfs_for_vf_parents(void **state) {
         struct vgpu_host *host;
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err), 0);
         /* a VF parent and its PF, from the fixture itself */
-        const struct vgpu_parent *vf = NULL;
-        for (size_t i = 0; i < host->n_parents && !vf; i++)
-                if (host->parents[i].gpu && host->parents[i].gpu->physfn[0])
-                        vf = &host->parents[i];
+        const struct vgpu_parent *vf = first_vf_parent(host);
         assert_non_null(vf);
         const struct vgpu_gpu *pf = vgpu_host_find_gpu(host, vf->gpu->physfn);
         assert_non_null(pf);
@@ -402,10 +407,7 @@ static void test_plan_out_of_memory(void **state) {
         struct vgpu_error err = {};
         struct vgpu_host *host;
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err), 0);
-        const struct vgpu_parent *vf = NULL;
-        for (size_t i = 0; i < host->n_parents && !vf; i++)
-                if (host->parents[i].gpu && host->parents[i].gpu->physfn[0])
-                        vf = &host->parents[i];
+        const struct vgpu_parent *vf = first_vf_parent(host);
         assert_non_null(vf);
         assert_true(host->n_parents > 1);       /* some parent is outside the set */
         char text[512];
