@@ -8,9 +8,13 @@
  *   2. entries: the symbols the compiler checked are the table's own, not renamed by a macro;
  *   3. coverage: for each name the shim wraps, the symbol a program built against cuda.h calls
  *      (cuMemAlloc → cuMemAlloc_v2; with per-thread default stream cuLaunchKernel → _ptsz) is
- *      one the shim wraps, so no program slips past it by being compiled with this CUDA.
+ *      one the shim wraps, so no program slips past it by being compiled with this CUDA;
+ *   4. exports: where the toolkit's stub libcuda.so is (CUDA_ABI_STUB), every symbol of the table
+ *      is one NVIDIA's driver library exports.
  */
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../../shim/shim.h"
@@ -98,12 +102,42 @@ static void check_coverage(const char *mode, const struct cuda_abi_symbol *rows,
         ok(!bad && checked > 0, what);
 }
 
+/* The toolkit's stub of libcuda.so exports every entry point of the driver it belongs to. */
+static void check_exports(const char *stub) {
+        void *h = dlopen(stub, RTLD_LAZY | RTLD_LOCAL);
+        if (!h) {
+                printf("# %s: %s\n", stub, dlerror());
+                ok(0, "exports: NVIDIA's stub libcuda.so loads");
+                return;
+        }
+        int bad = 0;
+        size_t checked = 0;
+        for (size_t i = 0; i < n_entries; i++) {
+                if (entries[i].probe == 'V')
+                        continue;
+                checked++;
+                if (!dlsym(h, entries[i].symbol)) {
+                        printf("# %s: not exported by %s\n", entries[i].symbol, stub);
+                        bad = 1;
+                }
+        }
+        dlclose(h);
+        char what[96];
+        snprintf(what, sizeof(what), "exports: NVIDIA's libcuda.so exports all %zu symbols of the table", checked);
+        ok(!bad, what);
+}
+
 int main(void) {
         printf("# NVIDIA cuda.h CUDA_VERSION %d\n", cuda_abi_nvidia_version);
         check_layout();
         check_entries();
         check_coverage("default stream", cuda_abi_symbols_default, cuda_abi_symbols_default_n, "NL");
         check_coverage("per-thread default stream", cuda_abi_symbols_ptds, cuda_abi_symbols_ptds_n, "P");
+        const char *stub = getenv("CUDA_ABI_STUB");
+        if (stub && *stub)
+                check_exports(stub);
+        else
+                printf("# no stub libcuda.so in the toolkit: exports not checked\n");
         printf("1..%d\n", n_test);
         return n_failed ? 1 : 0;
 }
