@@ -650,9 +650,7 @@ static int teardown(void **state) {
         vgpud_config_free(ctx.config);
         close(host_watch);
         free(host_content);
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-        assert_int_equal(system(cmd), 0);
+        rm_rf(tmp);
         return 0;
 }
 

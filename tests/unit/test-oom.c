@@ -762,9 +762,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-        assert_int_equal(system(cmd), 0);
+        rm_rf(tmp);
         return 0;
 }
 

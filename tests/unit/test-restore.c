@@ -161,9 +161,7 @@ static int teardown(void **state) {
         (void) state;
         atomic_store(&fake_stop, true);
         pthread_join(fake, NULL);
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-        assert_int_equal(system(cmd), 0);
+        rm_rf(root);
         return 0;
 }
 

@@ -37,9 +37,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-        return system(cmd);
+        rm_rf(tmpdir);
+        return 0;
 }
 
 static void test_read(void **state) {

@@ -21,3 +21,10 @@ static inline void use_fixture(const char *name) {
         snprintf(p, sizeof(p), "%s/%s", dir, name);
         setenv("VGPU_ROOT", p, 1);
 }
+
+/* Remove a temporary tree the test made (its path has no quote in it: mkdtemp's). */
+static inline void rm_rf(const char *path) {
+        char cmd[4200];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+        assert_int_equal(system(cmd), 0);
+}
