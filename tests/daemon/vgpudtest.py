@@ -37,6 +37,14 @@ class Checks:
     def equal(self, got, want, what):
         return self.check(got == want, what, "got %r, want %r" % (got, want))
 
+    def promtool(self, text):
+        """The Prometheus text exposition as Prometheus itself checks it (Debian's prometheus)."""
+        if not shutil.which("promtool"):
+            print("skip: promtool not installed (Debian package prometheus)")
+            return
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        self.check(p.returncode == 0 and not (p.stdout + p.stderr).strip(), "promtool check metrics is clean", p.stdout + p.stderr)
+
     def done(self):
         # every daemon of the run: stopped cleanly, no sanitizer report (the ASan+UBSan build)
         for d in Daemon.started:
