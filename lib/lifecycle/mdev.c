@@ -68,10 +68,9 @@ static int normalize_parent(char **parent) {
         return 0;
 }
 
-static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
-        if (!spec->parent || !spec->type)
-                return vgpu_error_set(err, -EINVAL, "a parent and a type are needed");
-        /* they become paths (sysfs, mdevctl's store), also for callers of vgpud who are not root */
+/* The names of a spec become paths (sysfs, mdevctl's store), also for callers of vgpud who are
+ * not root: none may lead out of its directory. */
+static int check_spec_names(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         if (!sysfs_name_ok(spec->parent))
                 return vgpu_error_set(err, -EINVAL, "parent '%s': not a device name", spec->parent);
         if (!sysfs_name_ok(spec->type))
@@ -79,6 +78,15 @@ static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         for (size_t i = 0; i < spec->n_attrs; i++)
                 if (!sysfs_rel_path_ok(spec->attrs[i].key))
                         return vgpu_error_set(err, -EINVAL, "attribute '%s': not a path below the device", spec->attrs[i].key);
+        return 0;
+}
+
+static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
+        if (!spec->parent || !spec->type)
+                return vgpu_error_set(err, -EINVAL, "a parent and a type are needed");
+        int r = check_spec_names(spec, err);
+        if (r < 0)
+                return r;
         if (spec->uuid[0] && !vgpu_uuid_valid(spec->uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID (expected 8-4-4-4-12 hex digits)", spec->uuid);
         lowercase(spec->uuid);
@@ -150,15 +158,13 @@ int lifecycle_remove_mdev(const char *uuid) {
 /* The mdev ABI: write the UUID to the type's create file, wait, write the attributes. */
 int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         char path[512];
-        /* every caller checked these; this is where they turn into writes, so once more */
-        for (size_t i = 0; i < spec->n_attrs; i++)
-                if (!sysfs_rel_path_ok(spec->attrs[i].key))
-                        return vgpu_error_set(err, -EINVAL, "creating %s: attribute '%s' is not a path below the device",
-                                              spec->uuid, spec->attrs[i].key);
-        if (!sysfs_name_ok(spec->parent) || !sysfs_name_ok(spec->type))
-                return vgpu_error_set(err, -EINVAL, "creating %s: bad parent or type name", spec->uuid);
+        /* the planner's specs come from host.yaml and mdevctl's store, checked when parsed; this is
+         * where names turn into writes, so once more */
+        int r = check_spec_names(spec, err);
+        if (r < 0)
+                return r;
         snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent, spec->type);
-        int r = sysfs_write(path, spec->uuid);
+        r = sysfs_write(path, spec->uuid);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "creating %s (%s on %s): the kernel refused the UUID written to %s%s",
                                             spec->uuid, spec->type, spec->parent, root_prefix(), path);
