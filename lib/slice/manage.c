@@ -36,6 +36,16 @@ static int open_region(const char *bdf, struct vgpu_slice_region **ret, struct v
         return r < 0 ? vgpu_error_set(err, r, "%s: bad path", path) : vgpu_slice_region_open(full, ret, err);
 }
 
+/* A region found in the directory, when walking them all: 1 opened, 0 none of ours (a foreign
+ * or broken file lists nothing), -ENOMEM with err set (skipping it would hide its slices). */
+static int open_listed_region(const char *bdf, struct vgpu_slice_region **ret, struct vgpu_error *err) {
+        struct vgpu_error ignore = {};
+        int r = open_region(bdf, ret, &ignore);
+        if (r == -ENOMEM)
+                return vgpu_error_set(err, r, "out of memory");
+        return r >= 0;
+}
+
 /* The GPUs that have a slice region, from the directory. */
 static int region_gpus(char (**ret)[VGPU_BDF_MAX], size_t *ret_n) {
         char full[4096];
@@ -100,15 +110,14 @@ static int cdi_text(const char *without, char **ret, size_t *ret_size, struct vg
         size_t count = 0;
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                struct vgpu_error ignore = {};
-                r = open_region(gpus[g], &reg, &ignore);
-                if (r == -ENOMEM) {
+                r = open_listed_region(gpus[g], &reg, err);
+                if (r < 0) {
                         fclose(f);
                         free(text);
-                        return vgpu_error_set(err, r, "out of memory");
+                        return r;
                 }
-                if (r < 0)
-                        continue;       /* a foreign file in our directory lists nothing */
+                if (r == 0)
+                        continue;
                 char shm[128];
                 region_path(gpus[g], shm, sizeof(shm));
                 int minor = nvidia_minor(gpus[g]);
@@ -292,11 +301,10 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         bool found = false;
         for (size_t g = 0; r >= 0 && g < n && !found; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                struct vgpu_error ignore = {};
-                int q = open_region(gpus[g], &reg, &ignore);
-                if (q == -ENOMEM)
-                        return vgpu_error_set(err, q, "out of memory");
-                if (q < 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
+                int q = open_listed_region(gpus[g], &reg, err);
+                if (q < 0)
+                        return q;
+                if (q == 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
                         continue;
                 found = true;
                 r = vgpu_slice_remove(reg, name, err);
@@ -409,14 +417,13 @@ _public_ int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, stru
         struct vgpu_slice_status *out = NULL;
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                struct vgpu_error ignore = {};
-                r = open_region(gpus[g], &reg, &ignore);
-                if (r == -ENOMEM) {
+                r = open_listed_region(gpus[g], &reg, err);
+                if (r < 0) {
                         free(out);
-                        return vgpu_error_set(err, r, "out of memory");
+                        return r;
                 }
-                if (r < 0)
-                        continue;       /* a foreign file in our directory lists nothing */
+                if (r == 0)
+                        continue;
                 for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
                         struct vgpu_slice_info info;
                         if (vgpu_slice_get_info(reg, i, &info) < 0)
