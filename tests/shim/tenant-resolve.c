@@ -202,25 +202,25 @@ static void check_reset(void) {
         }
 }
 
+/* shim/entries.h: each exact symbol, the name cuGetProcAddress knows it by, and whether the
+ * shim wraps it (or only calls it). */
+#define ENTRY_ROW(sym, base, ver, probe, kind, pfn) { #sym, #base, #kind[0] == 'W' },
+static const struct { const char *symbol, *name; bool wrapped; } entries[] = { SHIM_ENTRIES(ENTRY_ROW) };
+#undef ENTRY_ROW
+
 /* Programs linked with -lcuda bind to exact symbols at load time: the shim must export every
  * ABI it wraps (shim/libvgpu-cuda.sym against shim/entries.h). */
 static void check_exports(void) {
-#define WRAPPED_SYMBOL(sym, base, ver, probe, kind, pfn) { #sym, #kind[0] == 'W' },
-        static const struct { const char *symbol; bool wrapped; } symbols[] = { SHIM_ENTRIES(WRAPPED_SYMBOL) };
-#undef WRAPPED_SYMBOL
-        for (size_t i = 0; i < ELEMENTSOF(symbols); i++)
-                if (symbols[i].wrapped)
-                        CHECK(failures, in_shim(dlsym(RTLD_DEFAULT, symbols[i].symbol)),
-                              "%s is wrapped but not exported by the shim", symbols[i].symbol);
+        for (size_t i = 0; i < ELEMENTSOF(entries); i++)
+                if (entries[i].wrapped)
+                        CHECK(failures, in_shim(dlsym(RTLD_DEFAULT, entries[i].symbol)),
+                              "%s is wrapped but not exported by the shim", entries[i].symbol);
 }
 
-/* Does the shim wrap some ABI of this name (entries.h)? */
+/* Does the shim wrap some ABI of this name? */
 static bool name_wrapped(const char *name) {
-#define WRAPPED_NAME(sym, base, ver, probe, kind, pfn) { #base, #kind[0] == 'W' },
-        static const struct { const char *name; bool wrapped; } names[] = { SHIM_ENTRIES(WRAPPED_NAME) };
-#undef WRAPPED_NAME
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (names[i].wrapped && streq(names[i].name, name))
+        for (size_t i = 0; i < ELEMENTSOF(entries); i++)
+                if (entries[i].wrapped && streq(entries[i].name, name))
                         return true;
         return false;
 }
