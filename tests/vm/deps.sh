@@ -5,8 +5,9 @@ set -euo pipefail
 
 # qemu-system-x86 and busybox-static run the guest; cpio, gzip and kmod build its initramfs;
 # gcc, make and libelf1 (objtool) build the sample mdev drivers; xz-utils unpacks kernel and source.
-# mdevctl goes into the guest to show it reads the definitions vgpuctl writes.
-PKGS=(qemu-system-x86 busybox-static cpio gzip kmod gcc make libelf1 xz-utils mdevctl)
+# mdevctl goes into the guest to show it reads the definitions vgpuctl writes; udev's
+# systemd-udevd runs our rules file there on the kernel's own uevents (50-udev).
+PKGS=(qemu-system-x86 busybox-static cpio gzip kmod gcc make libelf1 xz-utils mdevctl udev)
 
 missing=()
 for p in "${PKGS[@]}"; do

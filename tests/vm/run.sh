@@ -70,6 +70,14 @@ if [ -x "$BIN" ]; then
 else
 	echo "# no vgpuctl binary at $BIN: scenarios that need it will be skipped"
 fi
+# udevadm, which is also systemd-udevd when called by that name (the guest's 50-udev runs it
+# with a copy of our rules file; the rules themselves are not installed there)
+if command -v udevadm >/dev/null; then
+	u=$(readlink -f "$(command -v udevadm)")
+	copy_bin "$u"
+	mkdir -p "$S/lib/systemd" && ln -sf "$(guest_path "$u")" "$S/lib/systemd/systemd-udevd"
+fi
+cp "$TOP/data/udev/90-vgpuctl.rules" "$S/vm/"
 # vgpud, next to vgpuctl in the build tree (VGPUD: another one), for the daemon scenario
 VGPUD_BIN=${VGPUD:-$(dirname "$BIN")/../vgpud/vgpud}
 if [ -x "$VGPUD_BIN" ]; then
