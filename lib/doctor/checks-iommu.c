@@ -17,6 +17,24 @@ static const char *const iommu_tables[] = { "DMAR", "IVRS", "VIOT", "IORT" };
 
 enum cpu_vendor { CPU_OTHER, CPU_INTEL, CPU_AMD };
 
+/* The firmware's IOMMU table, or NULL when it publishes none of iommu_tables. */
+static const char *firmware_iommu_table(void) {
+        for (size_t i = 0; i < ELEMENTSOF(iommu_tables); i++) {
+                char p[64];
+                snprintf(p, sizeof(p), "/sys/firmware/acpi/tables/%s", iommu_tables[i]);
+                if (root_access(p, F_OK) == 0)
+                        return iommu_tables[i];
+        }
+        return NULL;
+}
+
+static void table_evidence(struct text *ev, const char *table) {
+        if (table)
+                text_line(ev, "/sys/firmware/acpi/tables/%s: present", table);
+        else
+                text_line(ev, "/sys/firmware/acpi/tables/DMAR, IVRS: absent");
+}
+
 /* Out of memory reading /proc/cpuinfo marks ev so, and the check fails with -ENOMEM rather than
  * judge a CPU it could not see. */
 static enum cpu_vendor cpu_vendor(struct text *ev) {
@@ -32,6 +50,18 @@ static enum cpu_vendor cpu_vendor(struct text *ev) {
         return CPU_OTHER;
 }
 
+/* Whose IOMMU parameters the kernel takes: the firmware's table says it directly (DMAR: VT-d,
+ * which intel_iommu= drives whatever the CPU's vendor_id, e.g. Zhaoxin's; IVRS: AMD-Vi); without
+ * one the CPU vendor is the best guess. The cpuinfo line stays in the evidence either way. */
+static enum cpu_vendor iommu_vendor(const char *table, struct text *ev) {
+        enum cpu_vendor cpu = cpu_vendor(ev);
+        if (table && streq(table, "DMAR"))
+                return CPU_INTEL;
+        if (table && streq(table, "IVRS"))
+                return CPU_AMD;
+        return cpu;
+}
+
 static void groups_evidence(struct text *ev, int groups) {
         if (groups > 0)
                 text_line(ev, "/sys/kernel/iommu_groups: %d groups", groups);
@@ -41,20 +71,11 @@ static void groups_evidence(struct text *ev, int groups) {
 
 int check_iommu_enabled(struct doctor *d) {
         _cleanup_text_ struct text ev = {}, rem = {};
-        const char *table = NULL;
-        for (size_t i = 0; !table && i < ELEMENTSOF(iommu_tables); i++) {
-                char p[64];
-                snprintf(p, sizeof(p), "/sys/firmware/acpi/tables/%s", iommu_tables[i]);
-                if (root_access(p, F_OK) == 0)
-                        table = iommu_tables[i];
-        }
-        if (table)
-                text_line(&ev, "/sys/firmware/acpi/tables/%s: present", table);
-        else
-                text_line(&ev, "/sys/firmware/acpi/tables/DMAR, IVRS: absent");
+        const char *table = firmware_iommu_table();
+        table_evidence(&ev, table);
         int groups = doctor_count_iommu_groups();
         groups_evidence(&ev, groups);
-        enum cpu_vendor cpu = cpu_vendor(&ev);
+        enum cpu_vendor cpu = iommu_vendor(table, &ev);
 
         if (table && groups > 0)
                 return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "IOMMU on (%s table, %d groups)", table, groups);
@@ -88,7 +109,9 @@ int check_iommu_enabled(struct doctor *d) {
 
 int check_iommu_cmdline(struct doctor *d) {
         _cleanup_text_ struct text ev = {}, rem = {};
-        enum cpu_vendor cpu = cpu_vendor(&ev);
+        const char *table = firmware_iommu_table();
+        table_evidence(&ev, table);
+        enum cpu_vendor cpu = iommu_vendor(table, &ev);
         char cmdline[4096], value[64];
         cmdline_read(cmdline, sizeof(cmdline));
         text_line(&ev, "/proc/cmdline: %s", cmdline);
@@ -96,7 +119,7 @@ int check_iommu_cmdline(struct doctor *d) {
         groups_evidence(&ev, groups);
 
         if (cpu == CPU_OTHER)
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "not an Intel or AMD x86 CPU: no IOMMU parameters to check");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no DMAR/IVRS table and not an Intel or AMD x86 CPU: no IOMMU parameters to check");
 
         enum vgpu_check_status status = VGPU_CHECK_PASS;
         const char *words[3] = {};

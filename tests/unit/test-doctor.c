@@ -720,6 +720,51 @@ static void test_capability_and_boundaries(void **state) {
         run_done(&run);
 }
 
+/* iommu.cmdline goes by the firmware's IOMMU table first: a DMAR table means VT-d, driven by
+ * intel_iommu=, whatever /proc/cpuinfo's vendor (Zhaoxin's "CentaurHauls" here, or none at all);
+ * IVRS means AMD-Vi. Only with neither table and an unknown vendor is there nothing to check. */
+static void test_iommu_cmdline_by_table(void **state) {
+        (void) state;
+        struct run run = {};
+        char p[160];
+        scratch_file("proc/cpuinfo", "processor\t: 0\nvendor_id\t: CentaurHauls\n");
+        scratch_file("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet intel_iommu=on iommu=pt\n");
+        scratch_doctor(&run);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_SKIP, "no DMAR/IVRS table and not an Intel or AMD x86 CPU",
+               "/sys/firmware/acpi/tables/DMAR, IVRS: absent", NULL);
+        run_done(&run);
+
+        scratch_file("sys/firmware/acpi/tables/DMAR", "DMAR");
+        scratch_doctor(&run);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt set",
+               "/sys/firmware/acpi/tables/DMAR: present", NULL);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, NULL, "/proc/cpuinfo: vendor_id CentaurHauls", NULL);
+        run_done(&run);
+
+        /* VT-d without intel_iommu=on and no groups: off; no cpuinfo at all changes nothing */
+        snprintf(p, sizeof(p), "%s/proc/cpuinfo", scratch);
+        assert_int_equal(unlink(p), 0);
+        scratch_file("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet iommu=pt\n");
+        scratch_doctor(&run);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, "intel_iommu=on missing and the IOMMU is off",
+               "/proc/cpuinfo: vendor_id (absent)", NULL);
+        run_done(&run);
+
+        /* IVRS: AMD-Vi's parameters */
+        snprintf(p, sizeof(p), "%s/sys/firmware/acpi/tables/DMAR", scratch);
+        assert_int_equal(unlink(p), 0);
+        scratch_file("sys/firmware/acpi/tables/IVRS", "IVRS");
+        scratch_file("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet amd_iommu=off iommu=pt\n");
+        scratch_doctor(&run);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, "amd_iommu=off turns the IOMMU off",
+               "/sys/firmware/acpi/tables/IVRS: present", NULL);
+        run_done(&run);
+        scratch_file("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet iommu=pt\n");
+        scratch_doctor(&run);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "the AMD IOMMU is on by default", NULL, NULL);
+        run_done(&run);
+}
+
 static void test_text(void **state) {
         (void) state;
         _cleanup_text_ struct text t = {};
@@ -760,6 +805,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_grub_remedy, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_path_exists, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_capability_and_boundaries, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_iommu_cmdline_by_table, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
