@@ -11,6 +11,8 @@
  */
 #pragma once
 
+#include "slice.h"
+#include "vgpu/host.h"
 #include "vgpu/slice.h"
 
 #define VGPU_SLICE_RECORD_DIR VGPU_SLICE_RECORDS
@@ -26,3 +28,15 @@ bool slice_record_exists(const char *name);
 /* Every record, as slice statuses without usage (name order); unreadable ones are skipped with
  * their problem in *ret_bad (may be NULL), never fatal to the others. */
 int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);
+
+/* manage.c: the region of a GPU, by PCI address, and the GPUs that have one. */
+void region_path(const char *bdf, char *buf, size_t size);
+/* A region found in the directory: 1 opened, 0 none of ours, -ENOMEM with err set. */
+int open_listed_region(const char *bdf, struct vgpu_slice_region **ret, struct vgpu_error *err);
+int region_gpus(char (**ret)[VGPU_BDF_MAX], size_t *ret_n);
+
+/* cdi.c: the CDI spec for what the regions hold, leaving out the slice `without` (may be NULL),
+ * built in memory (so a destroy can fail before it changed anything); written atomically. */
+int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err);
+int cdi_write(const char *text, size_t size, struct vgpu_error *err);
+int write_cdi(struct vgpu_error *err);

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * cdi.c — the CDI spec (/etc/cdi/vgpuctl.yaml) that hands software slices to containers:
+ * `podman run --device vgpuctl.io/slice=NAME` gets the slice's environment, device nodes and
+ * region. Written from what the regions hold, never from what was asked, so it lists exactly
+ * the slices that exist.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "basic/fileio.h"
+#include "basic/macro.h"
+#include "basic/root.h"
+#include "manage.h"
+#include "slice.h"
+#include "vgpu/slice.h"
+
+/* The NVIDIA device node minor of a GPU, from the driver's /proc file; -1 unknown. */
+static int nvidia_minor(const char *bdf) {
+        char path[256], buf[4096];
+        snprintf(path, sizeof(path), "/proc/driver/nvidia/gpus/%s/information", bdf);
+        if (root_read(path, buf, sizeof(buf)) < 0)
+                return -1;
+        const char *p = strstr(buf, "Device Minor:");
+        return p ? atoi(p + strlen("Device Minor:")) : -1;
+}
+
+static int cmp_info_name(const void *a, const void *b) {
+        return strcmp(((const struct vgpu_slice_info *) a)->name, ((const struct vgpu_slice_info *) b)->name);
+}
+
+/* The CDI spec for what the regions hold, leaving out the slice named `without` (may be NULL):
+ * a destroy builds the spec before it removes anything, so running out of memory for it
+ * changes nothing. */
+int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err) {
+        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
+        size_t n_gpus = 0;
+        int r = region_gpus(&gpus, &n_gpus);
+        if (r < 0)
+                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        fputs("# Written by vgpuctl: one CDI device per software vGPU slice.\n"
+              "# podman run --device vgpuctl.io/slice=NAME ...\n"
+              "cdiVersion: \"0.6.0\"\nkind: vgpuctl.io/slice\ndevices:\n", f);
+        size_t count = 0;
+        for (size_t g = 0; g < n_gpus; g++) {
+                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
+                r = open_listed_region(gpus[g], &reg, err);
+                if (r < 0) {
+                        fclose(f);
+                        free(text);
+                        return r;
+                }
+                if (r == 0)
+                        continue;
+                char shm[128];
+                region_path(gpus[g], shm, sizeof(shm));
+                int minor = nvidia_minor(gpus[g]);
+                /* by name, not by slot: the same slices give the same spec, whatever order they
+                 * were made in (a restore after a reboot rewrites it identically) */
+                struct vgpu_slice_info infos[VGPU_SLICE_MAX];
+                size_t n_infos = 0;
+                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                        if (vgpu_slice_get_info(reg, i, &infos[n_infos]) == 0)
+                                n_infos++;
+                qsort_safe(infos, n_infos, sizeof(*infos), cmp_info_name);
+                for (size_t i = 0; i < n_infos; i++) {
+                        const struct vgpu_slice_info info = infos[i];
+                        if (streq(info.name, without))
+                                continue;
+                        count++;
+                        fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
+                                   "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
+                                   "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
+                                info.name, info.name, shm, VGPU_SHIM_PATH);
+                        if (minor >= 0)
+                                fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
+                        fputs("        - path: \"/dev/nvidiactl\"\n        - path: \"/dev/nvidia-uvm\"\n", f);
+                        fprintf(f, "      mounts:\n        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
+                                   "          options: [\"bind\", \"rw\"]\n"
+                                   "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
+                                   "          options: [\"bind\", \"ro\"]\n",
+                                shm, shm, VGPU_SHIM_PATH, VGPU_SHIM_PATH);
+                }
+        }
+        if (count == 0)
+                fputs("  []\n", f);
+        if (fclose(f) != 0) {
+                free(text);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        *ret = text;
+        *ret_size = size;
+        return 0;
+}
+
+int cdi_write(const char *text, size_t size, struct vgpu_error *err) {
+        int r = write_file_atomic(VGPU_CDI_SPEC, text, size, 0644);
+        return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), VGPU_CDI_SPEC) : 0;
+}
+
+/* Rewrite the CDI spec from what the regions hold (atomic; removed when there is no slice). */
+int write_cdi(struct vgpu_error *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        int r = cdi_text(NULL, &text, &size, err);
+        return r < 0 ? r : cdi_write(text, size, err);
+}
