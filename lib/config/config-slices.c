@@ -45,7 +45,7 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                         if ((r = want_string(p, v, "name", &s->name)) < 0)
                                 return r;
                         if (!vgpu_slice_name_is_valid(s->name))
-                                return fail_at(p, v, "field 'name': '%s' is not a slice name (letters, digits, '_', '.', '-'; at most 63)",
+                                return fail_at(p, v, "field 'name': '%s' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)",
                                                s->name);
                 } else if (streq(key, "gpu")) {
                         if (!val || vgpu_bdf_normalize(val, s->gpu) < 0)

@@ -5,6 +5,7 @@
  * region. Written from what the regions hold, never from what was asked, so it lists exactly
  * the slices that exist.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,12 @@ static int nvidia_minor(const char *bdf) {
         return p ? atoi(p + strlen("Device Minor:")) : -1;
 }
 
+/* CDI's versions by what they added: 0.3.0 has everything this spec writes but device names
+ * that start with a digit (0.5.0). Nothing here needs 0.6.0 (annotations, dots in the class). */
+static const char *cdi_version(bool digit_first) {
+        return digit_first ? "0.5.0" : "0.3.0";
+}
+
 static int cmp_info_name(const void *a, const void *b) {
         return strcmp(((const struct vgpu_slice_info *) a)->name, ((const struct vgpu_slice_info *) b)->name);
 }
@@ -41,15 +48,14 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
         int r = region_gpus(&gpus, &n_gpus);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        /* the devices first: the version the spec declares depends on their names */
         char *text = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&text, &size);
         if (!f)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        fputs("# Written by vgpuctl: one CDI device per software vGPU slice.\n"
-              "# podman run --device vgpuctl.io/slice=NAME ...\n"
-              "cdiVersion: \"0.6.0\"\nkind: vgpuctl.io/slice\ndevices:\n", f);
         size_t count = 0;
+        bool digit_first = false;
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
                 r = open_listed_region(gpus[g], &reg, err);
@@ -73,9 +79,12 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                 qsort_safe(infos, n_infos, sizeof(*infos), cmp_info_name);
                 for (size_t i = 0; i < n_infos; i++) {
                         const struct vgpu_slice_info info = infos[i];
-                        if (streq(info.name, without))
+                        /* a name CDI refuses (made by an older vgpuctl) would make the whole spec
+                         * unloadable, every other slice with it: that one slice is left out */
+                        if (streq(info.name, without) || !vgpu_slice_name_is_valid(info.name))
                                 continue;
                         count++;
+                        digit_first = digit_first || isdigit((unsigned char) info.name[0]);
                         fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
                                    "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
                                    "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
@@ -96,8 +105,18 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                 free(text);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
-        *ret = text;
-        *ret_size = size;
+        /* the lowest version that has what the spec uses: container engines refuse a spec newer
+         * than their CDI library (Debian 12's podman 4.3.1 reads 0.1.0 to 0.5.0 only) */
+        char *spec = NULL;
+        int n = asprintf(&spec, "# Written by vgpuctl: one CDI device per software vGPU slice.\n"
+                                "# podman run --device vgpuctl.io/slice=NAME ...\n"
+                                "cdiVersion: \"%s\"\nkind: vgpuctl.io/slice\ndevices:\n%s",
+                         cdi_version(digit_first), text);
+        free(text);
+        if (n < 0)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        *ret = spec;
+        *ret_size = (size_t) n;
         return 0;
 }
 

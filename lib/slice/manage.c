@@ -83,7 +83,7 @@ static int same_slice(const struct vgpu_slice_info *info, const struct vgpu_slic
 
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
         if (!req->name || !vgpu_slice_name_is_valid(req->name))
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-'; at most 63)",
+                return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)",
                                       strempty(req->name));
         char bdf[VGPU_BDF_MAX];
         if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
@@ -125,9 +125,18 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         size_t n_all = 0;
         if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
                 return r;
-        for (size_t i = 0; i < n_all && r == 0; i++)
+        /* the quotas of a GPU's slices together within its memory, as apply's plan demands: else
+         * `export` would write a host.yaml that `apply` refuses */
+        uint64_t quotas = req->memory;
+        for (size_t i = 0; i < n_all && r == 0; i++) {
                 if (strcmp(all[i].name, req->name) == 0 && strcmp(all[i].gpu, bdf) != 0)
                         r = vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name, all[i].gpu);
+                else if (strcmp(all[i].name, req->name) != 0 && strcmp(all[i].gpu, bdf) == 0)
+                        quotas += all[i].memory;
+        }
+        if (r == 0 && total && quotas > total)
+                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; with slice %s the quotas of its slices add up to %llu MiB",
+                                   bdf, (unsigned long long) (total >> 20), req->name, (unsigned long long) (quotas >> 20));
         free(all);
         if (r < 0)
                 return r;

@@ -126,8 +126,10 @@ int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret
         struct dirent *de;
         while (d && (de = readdir(d))) {
                 size_t len = strlen(de->d_name);
-                if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-                        continue;       /* write_file_atomic()'s temporary files start with '.' */
+                /* write_file_atomic()'s temporary files end in .XXXXXX; a record named .hidden.json or
+                 * ...json (older versions took such names) is reported below, not silently skipped */
+                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+                        continue;
                 char path[4096 + 300], text[4096];
                 snprintf(path, sizeof(path), VGPU_SLICE_RECORD_DIR "/%s", de->d_name);
                 const char *why = NULL;

@@ -138,9 +138,15 @@ int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, str
         return 0;
 }
 
+/* A slice's name is its CDI device name (vgpuctl.io/slice=NAME), its record's file name and a
+ * metrics label: CDI's rule, first and last character a letter or digit, with '_', '.', '-'
+ * between. One name CDI refuses makes podman refuse the whole spec, every slice on the host
+ * with it; and a leading '.' made "." , ".." and hidden record files. */
 bool vgpu_slice_name_is_valid(const char *name) {
         size_t n = name ? strlen(name) : 0;
         if (n == 0 || n >= VGPU_SLICE_NAME_MAX)
+                return false;
+        if (!isalnum((unsigned char) name[0]) || !isalnum((unsigned char) name[n - 1]))
                 return false;
         for (const char *c = name; *c; c++)
                 if (!isalnum((unsigned char) *c) && !strchr("_.-", *c))
@@ -162,7 +168,8 @@ int vgpu_slice_add(struct vgpu_slice_region *r, const struct vgpu_slice_params *
                    struct vgpu_error *err) {
         struct vgpu_slice_shm *shm = r->shm;
         if (!vgpu_slice_name_is_valid(p->name))
-                return vgpu_error_set(err, -EINVAL, "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-]",
+                return vgpu_error_set(err, -EINVAL, "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-], "
+                                      "starting and ending with a letter or digit",
                                       strempty(p->name), VGPU_SLICE_NAME_MAX - 1);
         if (p->policy > VGPU_SLICE_POLICY_FIXED_SHARE || p->scrub > VGPU_SLICE_SCRUB_OFF)
                 return vgpu_error_set(err, -EINVAL, "slice %s: unknown policy or scrub mode", p->name);

@@ -39,7 +39,7 @@ assert [(s['name'], s['gpu'], s['policy'], s['share_percent'], s['memory_bytes']
 # the CDI spec lists exactly the slices, each with the preload and its region
 python3 -c "
 import yaml; d = yaml.safe_load(open('$cdi'))
-assert d['kind'] == 'vgpuctl.io/slice' and d['cdiVersion'] == '0.6.0', d
+assert d['kind'] == 'vgpuctl.io/slice' and d['cdiVersion'] == '0.3.0', d
 assert [x['name'] for x in d['devices']] == ['alice', 'bob'], d
 env = d['devices'][0]['containerEdits']['env']
 assert 'VGPU_SLICE=alice' in env and 'VGPU_SLICE_SHM=/run/vgpuctl/slices/0000:3b:00.0.shm' in env, env

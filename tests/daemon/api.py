@@ -122,6 +122,9 @@ try:
     bad("GET", "/v1/gpus?verbose=1", None, 400, "unknown query argument 'verbose'", "unknown query argument")
     bad("POST", "/v1/apply?dry_run=maybe", "version: 1\ngpus: []\n", 400, "expected true or false", "bad boolean")
     bad("POST", "/v1/apply?dry_run=1", "version: 1\ngpus:\n  - bdf: [\n", 400, "POST /v1/apply:", "bad YAML names the body and line")
+    # a slice name CDI refuses (it would make podman refuse every slice's spec), with its place
+    bad("POST", "/v1/apply?dry_run=1", "version: 1\nslices:\n  - gpu: 3b:00.0\n    name: trail-\n", 400,
+        "POST /v1/apply:4:11: field 'name': 'trail-' is not a slice name", "a slice name CDI refuses")
     bad("GET", "/v1/nothing", None, 404, "no such resource", "unknown path")
     bad("PUT", "/v1/gpus", None, 405, "method not allowed", "wrong method")
     st, b, hdr = request(sock, "PUT", "/v1/gpus")

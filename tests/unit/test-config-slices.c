@@ -79,7 +79,7 @@ static void test_parse_errors(void **state) {
         FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: best-effort\n    share: 20%\n",
               "t.yaml:6:12: field 'share': a share goes with policy fixed-share, slice a has best-effort");
         FAILS("  - name: a/b\n    gpu: 3b:00.0\n",
-              "t.yaml:3:11: field 'name': 'a/b' is not a slice name (letters, digits, '_', '.', '-'; at most 63)");
+              "t.yaml:3:11: field 'name': 'a/b' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)");
         FAILS("  - name: a\n    gpu: 3b:00\n", "t.yaml:4:10: field 'gpu': '3b:00' is not a PCI address (DDDD:BB:DD.F)");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    quota: 4G\n",
               "t.yaml:5:5: unknown field 'quota' in a 'slices' item (expected name, gpu, memory, share, policy, scrub)");

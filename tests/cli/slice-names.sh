@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# slice-names.sh — the rules every slice obeys on every path (CLI, host.yaml, records, regions
+# an older vgpuctl made): CDI's device-name rule, the quotas of a GPU within its memory, and a
+# CDI spec of the lowest version its contents need (Debian 12's podman reads up to 0.5.0).
+# Needs VGPUCTL, FIXTURES, NVML_DOUBLE (tests/meson.build).
+set -uo pipefail
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 400 "$tmp/err"))"; }
+has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "$tmp/$1")"; }
+cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cdi=$tmp/host/etc/cdi/vgpuctl.yaml
+records=$tmp/host/var/lib/vgpuctl/slices
+spec() { python3 -c "
+import yaml; d = yaml.safe_load(open('$cdi')); print(d['cdiVersion'], *[x['name'] for x in d['devices']])"; }
+
+# CDI: a device name starts and ends with a letter or digit; '.'/'..' are no record file names
+for name in trail- _under .dot .. .hidden a_ b.; do
+        V slice create "$name" --gpu 3b:00.0 --memory 64M; expect 1 "slice create '$name'"
+        has err "starting and ending with a letter or digit" "refusal of '$name' says the rule"
+done
+[[ ! -e $cdi && -z $(ls -A "$records" 2>/dev/null) ]] && ok || bad "a refused name left something: $(ls -A "$records" "$cdi" 2>&1)"
+V slice create a --gpu 3b:00.0 --memory 64M; expect 0 "a one-letter name"
+V slice create my_slice.v-2 --gpu 3b:00.0 --memory 64M; expect 0 "'_', '.', '-' inside a name"
+# the lowest version the contents need: 0.3.0, and 0.5.0 once a name starts with a digit
+[[ $(spec) == "0.3.0 a my_slice.v-2" ]] && ok || bad "spec: $(spec)"
+V slice create 7up --gpu 3b:00.0 --memory 64M; expect 0 "a name starting with a digit"
+[[ $(spec) == "0.5.0 7up a my_slice.v-2" ]] && ok || bad "spec with 7up: $(spec)"
+V slice remove 7up; expect 0 "remove 7up"
+[[ $(spec) == "0.3.0 a my_slice.v-2" ]] && ok || bad "spec without 7up: $(spec)"
+
+# host.yaml: the same rule, with file, line and column
+for name in trail- -x .hidden ..; do
+        printf 'version: 1\nslices:\n  - gpu: 3b:00.0\n    name: "%s"\n' "$name" >"$tmp/host.yaml"
+        V apply -f "$tmp/host.yaml"; expect 1 "host.yaml with slice '$name'"
+        has err "$tmp/host.yaml:4:11: field 'name': '$name' is not a slice name" "host.yaml '$name' names the place"
+done
+
+# a slice an older vgpuctl made with a name CDI refuses stays out of the spec, not the others
+region=$tmp/host/run/vgpuctl/slices/0000:3b:00.0.shm
+python3 -c "
+d = bytearray(open('$region', 'rb').read()); i = d.find(b'my_slice.v-2\0')
+assert i >= 0; d[i:i + 13] = b'my_slice.v2-\0'; open('$region', 'r+b').write(d)"
+V slice create b --gpu 3b:00.0 --memory 64M; expect 0 "create next to an old bad name"
+[[ $(spec) == "0.3.0 a b" ]] && ok || bad "spec with an old bad name: $(spec)"
+python3 -c "
+d = bytearray(open('$region', 'rb').read()); i = d.find(b'my_slice.v2-\0'); d[i:i + 13] = b'my_slice.v-2\0'
+open('$region', 'r+b').write(d)"
+V slice remove my_slice.v-2; expect 0 "remove my_slice.v-2"
+
+# an old record with a name that is no longer one is reported at restore, not silently skipped
+mkdir -p "$records"
+printf '{"name": ".hidden", "gpu": "0000:3b:00.0", "memory": 0, "share": 0, "policy": "equal-share", "scrub": "on-free"}\n' >"$records/.hidden.json"
+V apply --restore; expect 1 "restore with a hidden record"
+has err ".hidden.json: field \"name\" missing, not a slice name" "restore names the hidden record"
+rm -f "$records/.hidden.json"
+
+# the quotas of a GPU's slices within its 15 GiB: 10G + 10G is refused as apply would
+V slice create big1 --gpu 3b:00.0 --memory 10G; expect 0 "10G on the 15G GPU"
+V slice create big2 --gpu 3b:00.0 --memory 10G; expect 1 "another 10G on the 15G GPU"
+has err "0000:3b:00.0 has 15360 MiB of memory; with slice big2 the quotas of its slices add up to 20608 MiB" "the sum is named"
+V slice create big2 --gpu 5e:00.0 --memory 10G; expect 0 "10G on the other GPU"
+V slice create big1 --gpu 3b:00.0 --memory 10G; expect 0 "big1 again: nothing to do"
+# what export writes, apply takes (as it would not when quotas overran)
+V export; expect 0 "export"
+cp "$tmp/out" "$tmp/exported.yaml"
+V assert -f "$tmp/exported.yaml"; expect 0 "the export asserts"
+echo "slice-names: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
