@@ -18,6 +18,20 @@ sed "s#^ExecStart=[^ ]*#ExecStart=$build/src/vgpuctl/vgpuctl#" "$unit" >"$tmp/vg
 if command -v systemd-analyze >/dev/null; then
         check "systemd-analyze verify is clean" test -z "$(systemd-analyze verify "$tmp/vgpuctl-restore.service" 2>&1)"
 fi
+# the unit's conditions, evaluated by systemd on fixture trees (systemd-analyze condition has no
+# --root: the paths get the tree's prefix): a host with only slice records (made by `slice
+# create`, no host.yaml) must be restored too, an empty one not
+if command -v systemd-analyze >/dev/null; then
+        conditions() { sed -n "s#^\(Condition[A-Za-z]*=|\?\)/#\1$1/#p" "$unit"; }
+        holds() { mapfile -t c < <(conditions "$1"); systemd-analyze condition "${c[@]}" >/dev/null 2>&1; }
+        mkdir -p "$tmp/records-only/var/lib/vgpuctl/slices" "$tmp/yaml-only/var/lib/vgpuctl/slices" "$tmp/empty/var/lib/vgpuctl/slices"
+        echo '{}' >"$tmp/records-only/var/lib/vgpuctl/slices/alice.json"
+        echo 'version: 1' >"$tmp/yaml-only/var/lib/vgpuctl/host.yaml"
+        check "unit has conditions" test -n "$(conditions /)"
+        check "restore runs on a host with only slice records" holds "$tmp/records-only"
+        check "restore runs on a host with only host.yaml" holds "$tmp/yaml-only"
+        check "restore skipped on a host with neither" eval '! holds "$tmp/empty"'
+fi
 check "rule wants the unit" grep -q 'ENV{SYSTEMD_WANTS}+="vgpuctl-restore.service"' "$rule"
 check "rule fires on mdev parents" grep -q 'SUBSYSTEM=="mdev_bus"' "$rule"
 echo "units: $pass passed, $fail failed"
