@@ -2,14 +2,16 @@
 /*
  * cdi.c — the CDI spec (/etc/cdi/vgpuctl.yaml) that hands software slices to containers:
  * `podman run --device vgpuctl.io/slice=NAME` gets the slice's environment, device nodes and
- * region. Written from what the regions hold, never from what was asked, so it lists exactly
- * the slices that exist.
+ * region, and the driver's libraries. Written from what the regions hold, never from what was
+ * asked, so it lists exactly the slices that exist; at the lowest CDI version its contents need,
+ * so that engines with older CDI libraries read it.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basic/error-util.h"
 #include "basic/fileio.h"
@@ -18,6 +20,8 @@
 #include "manage.h"
 #include "slice.h"
 #include "vgpu/slice.h"
+
+#define CDI_DRIVER_LIBDIR "/usr/local/nvidia/lib64"
 
 /* The NVIDIA device node minor of a GPU, from the driver's /proc file; -1 unknown. */
 static int nvidia_minor(const char *bdf) {
@@ -33,6 +37,27 @@ static int nvidia_minor(const char *bdf) {
  * that start with a digit (0.5.0). Nothing here needs 0.6.0 (annotations, dots in the class). */
 static const char *cdi_version(bool digit_first) {
         return digit_first ? "0.5.0" : "0.3.0";
+}
+
+/* What every slice's container gets once, whichever slices it asks for: the driver's
+ * user-space libraries, read-only, in /usr/local/nvidia/lib64, the directory NVIDIA's CUDA
+ * images search (their LD_LIBRARY_PATH and /etc/ld.so.conf.d/nvidia.conf) whatever their
+ * distribution's library directory; then --device vgpuctl.io/slice=NAME alone runs CUDA. */
+static int driver_edits(FILE *f) {
+        _cleanup_free_ struct cdi_library *libs = NULL;
+        size_t n = 0;
+        int r = cdi_driver_libraries(&libs, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || n == 0)
+                return 0;       /* an unreadable cache hides no slice: they get no libraries */
+        /* the host path under VGPU_ROOT: that is where the library was found (a test's tree) */
+        fputs("containerEdits:\n  mounts:\n", f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "    - hostPath: \"%s%s\"\n      containerPath: \"" CDI_DRIVER_LIBDIR "/%s\"\n"
+                           "      options: [\"ro\", \"nosuid\", \"nodev\", \"bind\"]\n",
+                        root_prefix(), libs[i].host_path, libs[i].soname);
+        return 0;
 }
 
 static int cmp_info_name(const void *a, const void *b) {
@@ -56,6 +81,7 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         size_t count = 0;
         bool digit_first = false;
+        bool uvm_tools = root_access("/dev/nvidia-uvm-tools", F_OK) == 0;
         for (size_t g = 0; g < n_gpus; g++) {
                 _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
                 r = open_listed_region(gpus[g], &reg, err);
@@ -92,6 +118,9 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                         if (minor >= 0)
                                 fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
                         fputs("        - path: \"/dev/nvidiactl\"\n        - path: \"/dev/nvidia-uvm\"\n", f);
+                        /* profilers need it; the driver makes it with nvidia-uvm, when it does */
+                        if (uvm_tools)
+                                fputs("        - path: \"/dev/nvidia-uvm-tools\"\n", f);
                         fprintf(f, "      mounts:\n        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
                                    "          options: [\"bind\", \"rw\"]\n"
                                    "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
@@ -101,6 +130,11 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
         }
         if (count == 0)
                 fputs("  []\n", f);
+        else if ((r = driver_edits(f)) < 0) {
+                fclose(f);
+                free(text);
+                return vgpu_error_set(err, r, "out of memory");
+        }
         if (fclose(f) != 0) {
                 free(text);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");

@@ -40,3 +40,12 @@ int region_gpus(char (**ret)[VGPU_BDF_MAX], size_t *ret_n);
 int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err);
 int cdi_write(const char *text, size_t size, struct vgpu_error *err);
 int write_cdi(struct vgpu_error *err);
+
+/* cdi-driver.c: the host driver's user-space libraries (libcuda.so.1, ...) that the host's
+ * VGPU_ROOT/etc/ld.so.cache knows, each at the path the host's loader takes it from.
+ * No cache or no driver: 0 and none. */
+struct cdi_library {
+        char soname[64];
+        char host_path[512];
+};
+int cdi_driver_libraries(struct cdi_library **ret, size_t *ret_n);
