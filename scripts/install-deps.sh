@@ -19,6 +19,10 @@ if [[ "${1:-}" == "--test" ]]; then
         # prometheus: promtool checks vgpud's /metrics (installs in ~7 s); the client library's parser too
         # freeipmi-tools: ipmi-sel / ipmi-raw, to look at a BMC by hand next to the IPMI collector
         pkgs+=(freeipmi-tools)
+        # podman (with runc beside crun) runs slices' CDI devices in real containers; busybox-static
+        # and debootstrap (a Debian 11 rootfs, cached in the build directory) make their images;
+        # binutils' objdump checks the shim's glibc symbol versions
+        pkgs+=(podman runc busybox-static debootstrap binutils)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 
