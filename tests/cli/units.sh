@@ -32,7 +32,9 @@ if command -v systemd-analyze >/dev/null; then
         check "restore runs on a host with only host.yaml" holds "$tmp/yaml-only"
         check "restore skipped on a host with neither" eval '! holds "$tmp/empty"'
 fi
-check "rule wants the unit" grep -q 'ENV{SYSTEMD_WANTS}+="vgpuctl-restore.service"' "$rule"
-check "rule fires on mdev parents" grep -q 'SUBSYSTEM=="mdev_bus"' "$rule"
+# every rule starts the unit (whether the kernel's uevents match the rules is proven on the real
+# kernel by tests/vm/scenarios/50-udev.sh)
+check "rules start the unit" test "$(grep -c '^ACTION==' "$rule")" -ge 2 -a \
+        "$(grep '^ACTION==' "$rule" | grep -vc 'RUN+="/bin/systemctl --no-block start vgpuctl-restore.service"')" -eq 0
 echo "units: $pass passed, $fail failed"
 exit $fail
