@@ -38,8 +38,12 @@ int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 /* iommu.c: the IOMMU groups holding a GPU, from every function's iommu_group link. */
 int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err);
 
-/* pci-names.c: vendor and device names from pci.ids through libpci. */
+/* pci-names.c: vendor and device names from libpci's id database (pci.ids, then the hwdb). */
 int pci_fill_names(struct vgpu_host *host, struct vgpu_error *err);
+/* Its two halves, for the test that they agree: one pass over pci.ids for the host's distinct
+ * vendor:device pairs (*ret_complete: every GPU got both names), and libpci for the names still NULL. */
+int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_error *err);
+int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err);
 
 /* nvml.c: NVML readings for NVIDIA GPUs; absent NVML is not an error. */
 int nvml_scan(struct vgpu_host *host, struct vgpu_error *err);

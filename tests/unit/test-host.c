@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "basic/macro.h"
+#include "host/host-internal.h"
 #include "vgpu/host.h"
 #include "vgpu/nvml-events.h"
 
@@ -283,6 +285,73 @@ static void test_xid_describe(void **state) {
         assert_non_null(vgpu_xid_describe(31, NULL));
 }
 
+/* A host of only GPUs with these vendor:device ids, as the name lookups see one. */
+static struct vgpu_host *host_of_ids(const unsigned (*ids)[2], size_t n) {
+        struct vgpu_host *h = calloc(1, sizeof(*h));
+        assert_non_null(h);
+        assert_non_null(h->gpus = calloc(n, sizeof(*h->gpus)));
+        h->n_gpus = n;
+        for (size_t i = 0; i < n; i++) {
+                h->gpus[i].vendor_id = (uint16_t) ids[i][0];
+                h->gpus[i].device_id = (uint16_t) ids[i][1];
+        }
+        return h;
+}
+
+/*
+ * `list` and `show` have the names lspci prints: the one pass over pci.ids gives for every id it
+ * finds exactly what libpci gives, on a sample of the installed pci.ids (vendors of all sizes,
+ * devices anywhere in a vendor's list), and ids the file lacks go to libpci (its hwdb).
+ */
+static void test_names_as_libpci(void **state) {
+        (void) state;
+        FILE *f = fopen("/usr/share/misc/pci.ids", "re");
+        if (!f)
+                skip();
+        static unsigned ids[4000][2];
+        size_t n = 0, devices = 0;
+        char line[512];
+        int vendor = -1;
+        while (fgets(line, sizeof(line), f) && n < ELEMENTSOF(ids) - 2) {
+                unsigned v;
+                /* a vendor: 4 hex digits at the start ("C 03  Display controller" starts the classes) */
+                if (strspn(line, "0123456789abcdef") == 4 && sscanf(line, "%4x ", &v) == 1 && line[4] == ' ')
+                        vendor = (int) v;
+                else if (line[0] != '\t')
+                        vendor = -1;
+                else if (vendor >= 0 && line[1] != '\t' && sscanf(line + 1, "%4x ", &v) == 1 && devices++ % 4 == 0) {
+                        ids[n][0] = (unsigned) vendor;
+                        ids[n++][1] = v;
+                }
+        }
+        fclose(f);
+        assert_true(n > 1000);
+        /* a device pci.ids does not know, of a vendor it knows */
+        ids[n][0] = 0x10de;
+        ids[n++][1] = 0xfffe;
+
+        struct vgpu_error err = {};
+        struct vgpu_host *fast = host_of_ids(ids, n), *slow = host_of_ids(ids, n);
+        bool complete = true;
+        assert_int_equal(pci_fill_names_fast(fast, &complete, &err), 0);
+        assert_false(complete);         /* 10de:fffe */
+        size_t found = 0;
+        for (size_t i = 0; i < n; i++)
+                found += fast->gpus[i].device_name != NULL;
+        assert_int_equal(found, n - 1); /* the pass found every other one itself */
+        assert_int_equal(pci_fill_names(fast, &err), 0);
+        assert_int_equal(pci_fill_names_libpci(slow, &err), 0);
+        for (size_t i = 0; i < n; i++) {
+                const struct vgpu_gpu *a = &fast->gpus[i], *b = &slow->gpus[i];
+                if (!streq_ptr(a->vendor_name, b->vendor_name) || !streq_ptr(a->device_name, b->device_name))
+                        fail_msg("%04x:%04x: '%s' '%s' here, libpci '%s' '%s'", ids[i][0], ids[i][1], strempty(a->vendor_name),
+                                 strempty(a->device_name), strempty(b->vendor_name), strempty(b->device_name));
+        }
+        assert_string_equal(fast->gpus[n - 1].vendor_name, "NVIDIA Corporation");
+        vgpu_host_free(fast);
+        vgpu_host_free(slow);
+}
+
 static void test_scan_flags(void **state) {
         (void) state;
         /* without flags: no types, groups, names, details, instances or NVML */
@@ -477,6 +546,7 @@ int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nvidia_mdev),
                 cmocka_unit_test(test_scan_flags),
+                cmocka_unit_test(test_names_as_libpci),
                 cmocka_unit_test(test_nvml_readings),
                 cmocka_unit_test(test_nvml_events),
                 cmocka_unit_test(test_xid_describe),
