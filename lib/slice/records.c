@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * records.c — the persistent side of slices: /var/lib/vgpuctl/slices/NAME.json, one per slice,
- *     { "name": "alice", "gpu": "0000:3b:00.0", "memory": 67108864, "share": 30,
+ *     { "name": "alice", "gpu": "0000:3b:00.0", "memory_bytes": 67108864, "share_percent": 30,
  *       "policy": "fixed-share", "scrub": "on-free" }
- * written atomically (basic/fileio.c) under the host lock by whoever creates the slice, removed
+ * with the names and nulls (no quota, no share) of the slice objects of `vgpuctl --json`;
+ * records of versions before that, "memory" and "share" with 0 for none, are read as well,
+ * so the slices they describe still come back after an upgrade. Written atomically (basic/fileio.c) under the host lock by whoever creates the slice, removed
  * by whoever removes it. JSON like mdevctl's definitions, which sit beside them in an admin's
  * backups; read with json-c. A record that does not parse is reported and skipped.
  */
@@ -41,8 +43,8 @@ int slice_record_write(const struct vgpu_slice_request *req) {
                 return -ENOMEM;
         json_object_object_add(o, "name", json_object_new_string(req->name));
         json_object_object_add(o, "gpu", json_object_new_string(req->gpu));
-        json_object_object_add(o, "memory", json_object_new_uint64(req->memory));
-        json_object_object_add(o, "share", json_object_new_int((int) req->share));
+        json_object_object_add(o, "memory_bytes", req->memory ? json_object_new_uint64(req->memory) : NULL);
+        json_object_object_add(o, "share_percent", req->share ? json_object_new_int((int) req->share) : NULL);
         json_object_object_add(o, "policy", json_object_new_string(req->policy));
         json_object_object_add(o, "scrub", json_object_new_string(req->scrub));
         const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
@@ -91,11 +93,12 @@ static int record_parse(const char *text, const char *file_name, struct vgpu_sli
                 snprintf(s->gpu, sizeof(s->gpu), "%s", bdf);
                 snprintf(s->policy, sizeof(s->policy), "%s", policy);
                 snprintf(s->scrub, sizeof(s->scrub), "%s", scrub);
-                if (json_object_object_get_ex(root, "memory", &v))
+                /* this version's names, else the older records' ("memory", "share": 0 for none) */
+                if (json_object_object_get_ex(root, "memory_bytes", &v) || json_object_object_get_ex(root, "memory", &v))
                         s->memory = json_object_get_uint64(v);
-                if (json_object_object_get_ex(root, "share", &v))
+                if (json_object_object_get_ex(root, "share_percent", &v) || json_object_object_get_ex(root, "share", &v))
                         s->share = (unsigned) json_object_get_int(v);
-                r = s->share <= 100 ? 0 : (*why = "field \"share\" above 100", -EBADMSG);
+                r = s->share <= 100 ? 0 : (*why = "field \"share_percent\" above 100", -EBADMSG);
         }
         json_object_put(root);
         return r;

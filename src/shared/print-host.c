@@ -32,7 +32,7 @@ void print_link(struct out *o, const struct vgpu_link *l) {
         }
 }
 
-static void print_group_peers(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g) {
+void print_iommu_group_peers(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g) {
         const struct vgpu_iommu_group *grp = vgpu_host_find_group(host, g->iommu_group);
         out_open_array(o, "iommu_group_peers");
         for (size_t i = 0; grp && i < grp->n_members; i++)
@@ -103,7 +103,7 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
         out_text(o, "%-32s ", name);
         out_string(o, OUT_ANY, "driver", "%-10s ", g->driver);
         out_i64(o, OUT_ANY, "iommu_group", "%-6s ", g->iommu_group, g->iommu_group >= 0);
-        print_group_peers(o, host, g);
+        print_iommu_group_peers(o, host, g);
         out_i64(o, OUT_ANY, "numa_node", "%-5s ", g->numa_node, g->numa_node >= 0);
         print_link(o, &g->link);
         if (g->sriov) {
@@ -190,7 +190,9 @@ void print_definitions(struct out *o, const struct vgpu_host *host, const struct
                 out_string(o, OUT_ANY, "uuid", "%-37s ", s->uuid);
                 out_string(o, OUT_ANY, "parent", "%-14s ", s->parent);
                 out_string(o, OUT_ANY, "type", "%-16s ", s->type);
-                out_string(o, OUT_ANY, "start", "%-7s ", s->auto_start ? "auto" : "manual");
+                /* the create request's name (POST /v1/instances, host.yaml's auto-start), not mdevctl's "start" */
+                out_bool(o, OUT_JSON, "auto_start", NULL, s->auto_start);
+                out_text(o, "%-7s ", s->auto_start ? "auto" : "manual");
                 out_bool(o, OUT_ANY, "running", "%s\n", running(host, s->uuid));
                 out_open_array(o, "attrs");
                 for (size_t j = 0; j < s->n_attrs; j++) {
@@ -225,9 +227,9 @@ static void print_type(struct out *o, const struct vgpu_type *t) {
         out_close_object(o);
 }
 
-void print_types(struct out *o, const struct vgpu_host *host, const char *want, bool available_only) {
+void print_types(struct out *o, const char *key, const struct vgpu_host *host, const char *want, bool available_only) {
         out_text(o, "%-14s %-16s %-20s %-10s %5s %5s %6s\n", "PARENT", "TYPE", "NAME", "API", "AVAIL", "MAX", "FB");
-        out_open_array(o, NULL);
+        out_open_array(o, key);
         size_t shown = 0;
         for (size_t i = 0; i < host->n_parents; i++) {
                 const struct vgpu_parent *p = &host->parents[i];

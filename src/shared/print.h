@@ -20,9 +20,15 @@ typedef void (*print_gpu_extra_fn)(struct out *o, const struct vgpu_gpu *g, void
 
 void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v);
 void print_link(struct out *o, const struct vgpu_link *l);
+/* "iommu_group_peers": the BDFs of the other functions in g's IOMMU group (JSON only). */
+void print_iommu_group_peers(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g);
 /* NVML's clocks-event reason bits as a JSON array of names ("sw_thermal_slowdown"), null when unknown. */
 void print_clocks_event_reasons(struct out *o, const char *key, bool known, uint64_t reasons);
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n);
+
+/* What a scan must read for print_gpus()'s objects: `list --json` and /v1/gpus scan with it, so
+ * both fill every member alike (names too: they are a cheap pass over pci.ids, pci-names.c). */
+#define PRINT_GPUS_SCAN (VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML | VGPU_SCAN_NAMES)
 
 /* The "gpus" array of `list` (PFs in BDF order, each followed by its VFs), with its table header. */
 void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn extra, void *userdata);
@@ -30,8 +36,9 @@ void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn 
 void print_instances(struct out *o, const struct vgpu_host *host, char *const *domains);
 /* The "definitions" array of `list --defined`: mdevctl's store, with running state. */
 void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs, size_t n);
-/* `types`: a top-level array of every type (of parent, when not NULL). */
-void print_types(struct out *o, const struct vgpu_host *host, const char *parent, bool available_only);
+/* `types`: an array of every type (of parent, when not NULL), under key (NULL: at the top, as
+ * `vgpuctl types --json` prints it; "types" in /v1/types's object). */
+void print_types(struct out *o, const char *key, const struct vgpu_host *host, const char *parent, bool available_only);
 
 /* Doctor results whose id is in sel (all when n_sel is 0), as an array (member key of the
  * enclosing object, or NULL); returns the number failed. */
@@ -43,6 +50,10 @@ void print_doctor(struct out *o, const struct vgpu_host *host);
 /* Slices (vgpu/slice.h), as an array under key (NULL at the top). */
 struct vgpu_slice_status;
 void print_slices(struct out *o, const char *key, const struct vgpu_slice_status *s, size_t n);
+/* One slice as an object (`slice show`). */
+void print_slice(struct out *o, const struct vgpu_slice_status *s);
+/* What `slice create|remove --json` print: {name, gpu, changed}; the text is the caller's. */
+void print_slice_outcome(struct out *o, const char *name, const char *gpu, bool changed);
 
 /* The outcome of create/remove/define/...: r > 0 changed, 0 nothing to do. */
 void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,

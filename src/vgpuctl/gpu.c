@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * gpu.c — `vgpuctl list` (GPUs, VFs and vGPU instances) and `vgpuctl show BDF`.
- * Both print through output.h, so the table and --json carry the same fields.
+ * Both print through output.h, so the table and --json carry the same fields; show's object has
+ * every member of list's GPU object, with the same value, and details list has no room for.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,8 +43,8 @@ void print_list(struct out *o, const struct vgpu_host *host) {
 int verb_list(struct cli *cli) {
         struct vgpu_error err = {};
         struct vgpu_host *host;
-        /* Names cost more than the whole scan (pci.ids): only the table shows them. */
-        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML | (cli->json ? 0 : VGPU_SCAN_NAMES), &host, &err) < 0)
+        /* the scan of `show` less BARs and types; /v1/gpus scans alike (handlers-read.c) */
+        if (vgpu_host_scan(PRINT_GPUS_SCAN, &host, &err) < 0)
                 return cli_lib_error(&err);
         struct vgpu_mdev_spec *specs = NULL;
         size_t n_specs = 0;
@@ -117,6 +118,8 @@ int verb_show(struct cli *cli) {
                 out_text(o, "%-22s %s\n", "", "(running below its maximum: see 'vgpuctl doctor')");
 
         out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", g->iommu_group, g->iommu_group >= 0);
+        print_iommu_group_peers(o, host, g);
+        /* the peers' details: every function of the group, this one too, with class and driver */
         const struct vgpu_iommu_group *grp = vgpu_host_find_group(host, g->iommu_group);
         out_open_array(o, "iommu_group_members");
         for (size_t i = 0; grp && i < grp->n_members; i++) {
@@ -144,6 +147,7 @@ int verb_show(struct cli *cli) {
                 out_string(o, OUT_ANY, NULL, "  VF %s\n", g->vfs[i]);
         out_close_array(o);
         out_string(o, OUT_ANY, "physfn", "Physical function:     %s\n", g->physfn[0] ? g->physfn : NULL);
+        out_bool(o, OUT_ANY, "mdev_parent", "vGPU host:             %s\n", g->mdev_parent || g->nvidia_vfio);
 
         out_open_array(o, "bars");
         for (size_t i = 0; i < g->n_bars; i++) {
@@ -174,8 +178,9 @@ int verb_show(struct cli *cli) {
                 }
         out_close_array(o);
 
-        if (g->hwmon_temp_mc != INT32_MIN)
-                out_double(o, OUT_ANY, "hwmon_temperature_c", "Temperature (hwmon):   %s C\n", g->hwmon_temp_mc / 1000.0, true);
+        /* always a member (null when unknown), as every other one: a schema can require it */
+        out_double(o, g->hwmon_temp_mc != INT32_MIN ? OUT_ANY : OUT_JSON, "hwmon_temperature_c", "Temperature (hwmon):   %s C\n",
+                   g->hwmon_temp_mc / 1000.0, g->hwmon_temp_mc != INT32_MIN);
         print_nvml(o, g->nvml);
         if (g->nvml) {
                 const struct vgpu_nvml_gpu *n = g->nvml;

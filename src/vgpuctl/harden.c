@@ -97,6 +97,8 @@ int verb_harden(struct cli *cli) {
         out_bool(o, OUT_JSON, "applied", NULL, apply);
         if (apply)
                 print_changes(o, changes);
+        else
+                out_null(o, "changes");         /* always a member: null when nothing was to be applied */
         size_t failed = print_doctor_report(o, "results", report, NULL, 0);
         out_close_object(o);
         out_free(o);

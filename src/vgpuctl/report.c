@@ -38,7 +38,7 @@ static void print_list_object(struct out *o, const struct vgpu_host *host) {
 }
 
 static void print_all_types(struct out *o, const struct vgpu_host *host) {
-        print_types(o, host, NULL, false);
+        print_types(o, NULL, host, NULL, false);
 }
 
 int verb_report(struct cli *cli) {

@@ -52,24 +52,40 @@ int verb_slice(struct cli *cli) {
                 int r = vgpu_slice_create(&req, &err);
                 if (r < 0)
                         return cli_lib_error(&err);
-                if (!cli->json)
-                        printf(r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n" :
-                                       "slice %s on %s exists already: nothing to do (--device vgpuctl.io/slice=%s)\n",
-                               name, req.gpu, name);
+                char bdf[VGPU_BDF_MAX];
+                struct out *o = cli_out(cli);
+                /* the address as slice list shows it (the library took it, so it is one) */
+                print_slice_outcome(o, name, vgpu_bdf_normalize(req.gpu, bdf) == 0 ? bdf : req.gpu, r > 0);
+                out_text(o, r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n" :
+                                    "slice %s on %s exists already: nothing to do (--device vgpuctl.io/slice=%s)\n",
+                         name, req.gpu, name);
+                out_free(o);
                 return EXIT_OK;
         }
         if (!strcmp(sub, "remove")) {
+                /* the GPU it was on, for the JSON answer; an unreadable list only leaves it null */
+                struct vgpu_slice_status *s = NULL;
+                size_t n = 0;
+                char gpu[sizeof(s->gpu)] = "";
+                struct vgpu_error ignored = {};
+                if (cli->json && vgpu_slice_list(&s, &n, &ignored) >= 0)
+                        for (size_t i = 0; i < n; i++)
+                                if (!strcmp(s[i].name, name))
+                                        snprintf(gpu, sizeof(gpu), "%s", s[i].gpu);
+                free(s);
                 if (vgpu_slice_destroy(name, &err) < 0)
                         return cli_lib_error(&err);
-                if (!cli->json)
-                        printf("removed slice %s\n", name);
+                struct out *o = cli_out(cli);
+                print_slice_outcome(o, name, gpu[0] ? gpu : NULL, true);
+                out_text(o, "removed slice %s\n", name);
+                out_free(o);
                 return EXIT_OK;
         }
         struct vgpu_slice_status *s;
         size_t n;
         if (vgpu_slice_list(&s, &n, &err) < 0)
                 return cli_lib_error(&err);
-        size_t first = 0, count = n;
+        size_t first = 0;
         if (name) {
                 for (first = 0; first < n && strcmp(s[first].name, name) != 0; first++)
                         ;
@@ -77,10 +93,12 @@ int verb_slice(struct cli *cli) {
                         free(s);
                         return cli_error(EXIT_FAILED, "no slice named %s", name);
                 }
-                count = 1;
         }
         struct out *o = cli_out(cli);
-        print_slices(o, NULL, s + first, count);
+        if (name)
+                print_slice(o, &s[first]);      /* one slice: an object, as `show BDF` prints one GPU */
+        else
+                print_slices(o, NULL, s, n);
         out_free(o);
         free(s);
         return EXIT_OK;

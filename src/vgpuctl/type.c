@@ -29,7 +29,7 @@ int verb_types(struct cli *cli) {
         }
 
         struct out *o = cli_out(cli);
-        print_types(o, host, want, available_only);
+        print_types(o, NULL, host, want, available_only);
         out_free(o);
         vgpu_host_free(host);
         return EXIT_OK;

@@ -5,7 +5,7 @@
  * `vgpuctl --json`; the daemon adds only what it alone knows: each GPU's health, the events.
  *
  *   /v1/gpus        {"gpus": [ list's GPU objects + "health" ]}
- *   /v1/types       `types --json` (?parent=NAME, ?available=true)
+ *   /v1/types       {"types": `types --json`} (?parent=NAME, ?available=true)
  *   /v1/instances   {"instances": [...], "definitions": [...]}   as `list --defined --json`
  *   /v1/health      {"state", "updated", "gpus": [...], "sensors": [...], "checks": `doctor --json`} (?checks=false)
  *   /v1/events      {"events": [...], "next_seq": N}   (?since=SEQ)
@@ -38,8 +38,13 @@ static void print_temperature(struct out *o, const char *key, int c) {
         out_i64(o, OUT_JSON, key, NULL, c, c != VGPU_TEMP_UNKNOWN);
 }
 
-/* The daemon's view of one GPU: the thermal policy's state and the readings behind it. */
-static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *t) {
+/*
+ * The daemon's view of one GPU: the thermal policy's state and the readings behind it. An NVML
+ * reading has the name it has in a GPU's "nvml" object (print_nvml); in /v1/gpus, where that
+ * object is beside the health, the NVML readings are left to it (readings false), so a body
+ * never carries one fact twice.
+ */
+static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *t, bool readings) {
         char since[40];
         out_string(o, OUT_JSON, "state", NULL, vgpud_gpu_state(t));
         out_string(o, OUT_JSON, "thermal", NULL, vgpu_thermal_state_to_string(t->thermal));
@@ -50,11 +55,13 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
         print_temperature(o, "hysteresis_c", t->limits.hysteresis_c);
         out_bool(o, OUT_JSON, "link_degraded", NULL, t->link_degraded);
         out_string(o, OUT_JSON, "link_source", NULL, t->link_source);
-        out_i64(o, OUT_JSON, "utilization_gpu", NULL, t->utilization_gpu, t->utilization_gpu >= 0);
-        out_i64(o, OUT_JSON, "utilization_memory", NULL, t->utilization_memory, t->utilization_memory >= 0);
-        out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved, t->memory_reserved >= 0);
-        /* NVML's clocks-event reasons now set; null when NVML does not report them */
-        print_clocks_event_reasons(o, "throttle_reasons", t->clocks_event_reasons_known, t->clocks_event_reasons);
+        if (readings) {
+                out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, t->utilization_gpu, t->utilization_gpu >= 0);
+                out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, t->utilization_memory, t->utilization_memory >= 0);
+                out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved, t->memory_reserved >= 0);
+                /* NVML's clocks-event reasons now set; null when NVML does not report them */
+                print_clocks_event_reasons(o, "clocks_event_reasons", t->clocks_event_reasons_known, t->clocks_event_reasons);
+        }
         out_i64(o, OUT_JSON, "xid", NULL, (int64_t) t->xid, t->xid != 0);
         if (t->xid) {
                 char when[40];
@@ -83,7 +90,7 @@ static void gpu_health(struct out *o, const struct vgpu_gpu *g, void *userdata) 
                 return;
         }
         out_open_object(o, "health");
-        print_health_fields(o, t);
+        print_health_fields(o, t, false);
         out_close_object(o);
 }
 
@@ -92,8 +99,8 @@ int handle_gpus(const struct api_request *req, const char *arg, struct api_reply
         struct vgpu_host *host;
         struct json_body b;
         (void) arg;
-        /* the flags of `vgpuctl list --json` */
-        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML, &host, &err) < 0)
+        /* as `vgpuctl list --json` scans: the same GPU objects */
+        if (vgpu_host_scan(PRINT_GPUS_SCAN, &host, &err) < 0)
                 return reply_lib_error(reply, &err);
         if (json_begin(&b) < 0) {
                 vgpu_host_free(host);
@@ -128,7 +135,10 @@ int handle_types(const struct api_request *req, const char *arg, struct api_repl
                 vgpu_host_free(host);
                 return reply_error(reply, 500, "out of memory");
         }
-        print_types(b.o, host, want, available);
+        /* an object, as every body: {"types": `types --json`} */
+        out_open_object(b.o, NULL);
+        print_types(b.o, "types", host, want, available);
+        out_close_object(b.o);
         vgpu_host_free(host);
         return json_end(&b, reply, 200);
 }
@@ -265,7 +275,7 @@ int handle_health(const struct api_request *req, const char *arg, struct api_rep
                 out_string(b.o, OUT_JSON, "bdf", NULL, t->bdf);
                 out_string(b.o, OUT_JSON, "model", NULL, t->model);
                 out_string(b.o, OUT_JSON, "uuid", NULL, t->uuid);
-                print_health_fields(b.o, t);
+                print_health_fields(b.o, t, true);
                 out_close_object(b.o);
         }
         out_close_array(b.o);

@@ -158,8 +158,8 @@ expect_rc 1 "json"
 python3 - "$tmp/out" <<'PY' || fail "json shape"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-assert set(doc) == {"applied", "results"}, sorted(doc)
-assert doc["applied"] is False
+assert set(doc) == {"applied", "changes", "results"}, sorted(doc)
+assert doc["applied"] is False and doc["changes"] is None
 ids = [r["id"] for r in doc["results"]]
 assert ids == ["harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket",
                "harden.firewall"], ids

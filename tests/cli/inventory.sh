@@ -82,7 +82,7 @@ run nvidia-mdev show 0000:5e:00.0 --json; expect 0 "show"
 
 # list --defined: mdevctl's store, with running state; a corrupt file is skipped with a warning
 run nvidia-mdev list --defined --json; expect 0 "list --defined"; validate list "list --defined"
-[[ $(jq_py "[(x['uuid'], x['start'], x['running']) for x in d['definitions']]") == "[('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01', 'auto', True), ('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02', 'auto', True), ('c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4', 'auto', True)]" ]] && ok ||
+[[ $(jq_py "[(x['uuid'], x['auto_start'], x['running']) for x in d['definitions']]") == "[('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01', True, True), ('b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02', True, True), ('c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4', True, True)]" ]] && ok ||
         fail "list --defined: $(jq_py "d['definitions']")"
 cp -a "$FIXTURES/nvidia-mdev" "$tmp/host" && echo '{"mdev_type": 1' >"$tmp/host/etc/mdevctl.d/0000:3b:00.0/00000000-0000-4000-8000-000000000000"
 VGPU_ROOT="$tmp/host" "$VGPUCTL" list -d >"$tmp/out" 2>"$tmp/err"; rc=$?

@@ -113,7 +113,7 @@ V apply -f "$tmp/grow.yaml"; expect 1 "change a slice in use"
 has err "slice alice on 0000:3b:00.0: memory 64 MiB -> 128 MiB, but 1 process uses it; a slice cannot change under running processes" "in-use message"
 V slice show alice --json; expect 0 "show alice"
 python3 -c "
-import json; a = json.load(open('$tmp/out'))[0]
+import json; a = json.load(open('$tmp/out'))
 assert (a['memory_bytes'], a['used_bytes'], a['processes']) == (64 << 20, 16 << 20, 1), a
 " && ok || bad "alice while held: $(cat "$tmp/out")"
 exec 5>&-
@@ -139,6 +139,19 @@ cmp -s "$cdi" "$tmp/cdi-before" && ok || bad "CDI spec after restore: $(diff "$t
 # keeps them): scratch, made after host.yaml was applied, comes back too and stays
 V apply --restore; expect 0 "restore again"
 grep -q "restored" "$tmp/out" && bad "a second restore restored something: $(cat "$tmp/out")" || ok
+
+
+# records carry the slice objects' names and nulls (one name per fact); a record an older
+# version wrote ("memory", "share": 0 for none) still restores, as it was
+python3 -c "
+import json; d = json.load(open('$records/scratch.json'))
+assert d == {'name': 'scratch', 'gpu': '0000:5e:00.0', 'memory_bytes': None, 'share_percent': 50, 'policy': 'fixed-share', 'scrub': 'off'}, d
+" && ok || bad "scratch's record: $(cat "$records/scratch.json")"
+printf '{ "name": "old", "gpu": "0000:5e:00.0", "memory": 67108864, "share": 0, "policy": "equal-share", "scrub": "on-free" }\n' >"$records/old.json"
+rm -rf "$tmp/host/run/vgpuctl/slices" "$cdi"
+V apply --restore; expect 0 "restore with a record of an older version"
+has out "restored 4 slices" "the old record is restored with the others"
+slices | grep -qx "old 0000:5e:00.0 equal-share None 67108864 on-free" && ok || bad "old record's slice: $(slices)"
 
 echo "slice-apply: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

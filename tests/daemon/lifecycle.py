@@ -129,7 +129,7 @@ try:
     target = os.readlink(link)
     os.unlink(link)
     d = Daemon(h, CONF)
-    t.check(PARENT not in [p["parent"] for p in d.get("/v1/types")[1]], "the parent is gone")
+    t.check(PARENT not in [p["parent"] for p in d.get("/v1/types")[1]["types"]], "the parent is gone")
     since = d.get("/v1/events")[1]["next_seq"]
     os.symlink(target, link)    # the driver is back
     e = d.wait_event("restore", since, timeout=10)

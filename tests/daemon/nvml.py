@@ -92,21 +92,29 @@ try:
         t.check("# HELP %s " % name in text and "# TYPE %s gauge" % name in text, "HELP and TYPE for " + name)
 
     hh = health_of(d, B0)
-    t.equal((hh["utilization_gpu"], hh["utilization_memory"], hh["memory_reserved_bytes"], hh["throttle_reasons"], hh["state"]),
+    t.equal((hh["utilization_gpu_percent"], hh["utilization_memory_percent"], hh["memory_reserved_bytes"], hh["clocks_event_reasons"],
+             hh["state"]),
             (12, 5, 469762048, ["sw_power_cap"], "ok"), "/v1/health: NVML readings of 3b:00.0, power cap is not degraded")
     hh = health_of(d, B2)
-    t.equal((hh["utilization_gpu"], hh["memory_reserved_bytes"], hh["throttle_reasons"]), (None, None, None),
+    t.equal((hh["utilization_gpu_percent"], hh["memory_reserved_bytes"], hh["clocks_event_reasons"]), (None, None, None),
             "/v1/health: unknown for af:00.0")
     g = [g for g in d.get("/v1/gpus")[1]["gpus"] if g["bdf"] == B1][0]
-    t.equal((g["health"]["throttle_reasons"], g["nvml"]["clocks_event_reasons"], g["nvml"]["utilization_gpu_percent"],
-             g["nvml"]["pcie_generation"]), (["gpu_idle"], ["gpu_idle"], 31, 1), "/v1/gpus: health and nvml objects")
+    t.equal((g["nvml"]["clocks_event_reasons"], g["nvml"]["utilization_gpu_percent"], g["nvml"]["pcie_generation"]),
+            (["gpu_idle"], 31, 1), "/v1/gpus: the nvml object")
+    # one name per fact: an NVML reading in /v1/health has its name in the nvml object, and
+    # /v1/gpus, where both objects sit side by side, carries it once (under nvml)
+    hh = health_of(d, B1)
+    readings = {"utilization_gpu_percent", "utilization_memory_percent", "memory_reserved_bytes", "clocks_event_reasons"}
+    t.check(readings <= set(hh) and readings <= set(g["nvml"]), "/v1/health's NVML readings have the nvml object's names", sorted(hh))
+    t.equal({k: hh[k] for k in readings}, {k: g["nvml"][k] for k in readings}, "/v1/health and /v1/gpus: the same readings")
+    t.equal(sorted(set(g["health"]) & set(g["nvml"]) - {"temperature_c"}), [], "/v1/gpus: no NVML reading twice (health and nvml)")
 
     # thermal slowdown: degraded with reason thermal_slowdown, recovered when NVML stops saying so
     set_nvml(h, 0, "clocks_event_reasons", "0x24")
     got = wait_for(lambda: health_of(d, B0)["reasons"], ["thermal_slowdown"])
     t.equal(got, ["thermal_slowdown"], "sw thermal slowdown: reason thermal_slowdown")
     hh = health_of(d, B0)
-    t.equal((hh["state"], hh["thermal"], sorted(hh["throttle_reasons"])), ("degraded", "ok", ["sw_power_cap", "sw_thermal_slowdown"]),
+    t.equal((hh["state"], hh["thermal"], sorted(hh["clocks_event_reasons"])), ("degraded", "ok", ["sw_power_cap", "sw_thermal_slowdown"]),
             "degraded by the slowdown alone (41 C is fine)")
     thr = series(d, "vgpu_gpu_throttle")
     t.equal((thr[(B0, "sw_thermal_slowdown")], thr[(B0, "sw_power_cap")], series(d, "vgpu_gpu_degraded")[(B0, None)]), (1, 1, 1),
