@@ -113,6 +113,7 @@ run nvidia-mdev assign $U1 --domain vm-off --connect "$URI"; expect 0 "assign to
 out_is "attached $U1 to domain vm-off (configuration)" "assign"
 run nvidia-mdev assign $U1 -d vm-off -c "$URI" --config --json; expect 0 "assign --config --json"
 [[ $(jq_py "(d['device'], d['domain'], d['changed'], d['config'], d['live'])") == "('$U1', 'vm-off', True, True, False)" ]] && ok || fail "assign --json: $(cat "$tmp/out")"
+python3 "$here/validate.py" "$schema/assign.schema.json" "$tmp/out" && ok || fail "assign --json does not match assign.schema.json"
 run nvidia-mdev assign $U2 --domain vm-held -c "$URI"; expect 0 "assign of what the domain holds (no-op)"
 out_is "$U2 is already attached to domain vm-held: nothing to do" "assign again"
 run nvidia-mdev assign $U3 --domain vm-run -c "$URI" --live --json; expect 0 "assign --live of what the running domain holds"

@@ -174,10 +174,12 @@ assert st["harden.firewall"] == "warn", st
 fw = [r for r in doc["results"] if r["id"] == "harden.firewall"][0]
 assert 'iifname { "eth0" } udp dport { 443, 4172, 8443 } drop' in fw["remedy"], fw["remedy"]
 PY
+python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --json does not match harden.schema.json"
 harden "$sv" --json --apply
 expect_rc 0 "json apply"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"] is True and any("sriov_numvfs" in c for c in d["changes"]), d' \
         "$tmp/out" || fail "json apply shape"
+python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --apply --json does not match harden.schema.json"
 
 # Usage errors: exit 2.
 for bad in "--ports 0" "--ports 70000" "--ports 443," "--ports x" "--public-if bad/name" "--public-if waytoolonginterfacename" "extra"; do

@@ -19,11 +19,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 
 from vgpudtest import VGPUD, Checks, Daemon, Host, free_port, request, request_as
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from validate import validate  # noqa: E402
 
 t = Checks("daemon-api")
 h = Host("nvidia-mdev")
@@ -69,6 +73,39 @@ try:
     t.equal(health["checks"], None, "?checks=false skips the doctor")
     st, ev, _ = d.get("/v1/events")
     t.check(st == 200 and "events" in ev and "next_seq" in ev, "GET /v1/events", ev)
+
+    # ---- every body against its committed schema (doc/schema), and one name per fact: the
+    # API's objects are the CLI's, member for member (names from pci.ids included)
+    def valid(schema, body, what):
+        error = validate(schema, body)
+        t.check(error is None, "%s does not match %s.schema.json" % (what, schema), error)
+    bodies = {"api-gpus": "/v1/gpus", "api-types": "/v1/types?parent=3b:00.0", "api-instances": "/v1/instances",
+              "api-health": "/v1/health", "api-events": "/v1/events", "api-slices": "/v1/slices"}
+    for schema, path in bodies.items():
+        st, body, _ = d.get(path)
+        t.equal(st, 200, "GET " + path)
+        valid(schema, body, "GET " + path)
+    st, gpus, _ = d.get("/v1/gpus")
+    t.check(all(g["vendor_name"] == "NVIDIA Corporation" and g["device_name"] == "TU104GL [Tesla T4]" for g in gpus["gpus"][1:]),
+            "/v1/gpus has the pci.ids names", [(g["vendor_name"], g["device_name"]) for g in gpus["gpus"]])
+    for g in gpus["gpus"]:
+        show = h.vgpuctl_json("show", g["bdf"])
+        t.equal({k: show[k] for k in g if k != "health"}, without(g, "health"), "/v1/gpus %s is `vgpuctl show`'s object, as far as it goes" % g["bdf"])
+    t.equal(d.get("/v1/slices")[1], {"slices": h.vgpuctl_json("slice", "list")}, "/v1/slices is {\"slices\": `vgpuctl slice list --json`}")
+    u1 = "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"
+    st, body, _ = request(sock, "POST", "/v1/instances", {"parent": "0000:3b:00.0", "type": "nvidia-232", "uuid": u1})
+    t.equal(st, 200, "POST /v1/instances of an existing instance")
+    valid("outcome", body, "POST /v1/instances")
+    t.equal(body, h.vgpuctl_json("--direct", "create", "--parent", "0000:3b:00.0", "--type", "nvidia-232", "--uuid", u1),
+            "POST /v1/instances answers as `vgpuctl create --json`")
+    st, body, _ = request(sock, "POST", "/v1/apply?dry_run=true", 'version: 1\ngpus:\n  - bdf: "0000:af:00.0"\n    devices: [{type: nvidia-232}]\n')
+    t.check(st == 200 and body["changes"] == 2, "POST /v1/apply?dry_run: create and define", (st, body))
+    valid("plan", body, "POST /v1/apply")
+    for method, path, body_ in (("DELETE", "/v1/instances/11111111-2222-4333-8444-555555555555", None), ("GET", "/v1/nothing", None),
+                                ("POST", "/v1/instances", "{"), ("PUT", "/v1/gpus", None)):
+        st, body, _ = request(sock, method, path, body_)
+        t.check(st >= 400, "%s %s fails" % (method, path), st)
+        valid("api-error", body, "the error of %s %s" % (method, path))
 
     # ---- the socket: the configured mode, given to the group
     stt = os.stat(sock)
@@ -181,6 +218,7 @@ try:
             st, b = request_as(sock, 65534, 65534, [], method, path, body)
             t.check(st == 403 and "permission denied" in b.get("error", "") and "uid 65534" in b["error"],
                     "nobody gets 403 on %s %s" % (method, path), (st, b))
+            t.check(validate("api-error", b) is None and b.get("group") == GROUP, "the 403 body names the group", b)
         e = d.wait_event("access_denied", since)
         t.check(e is not None and "uid 65534" in e["message"], "the denial is logged as an event", e)
         t.check("denied POST /v1/apply?dry_run" in d.logtext() or "denied POST /v1/apply" in d.logtext(), "the denial is in the log")

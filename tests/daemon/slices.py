@@ -9,9 +9,13 @@ Environment: also SHIM, FAKE_CUDA_DIR, TENANT (tests/meson.build)."""
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from vgpudtest import Checks, Daemon, Host
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from validate import validate  # noqa: E402
 
 SHIM, FAKE_CUDA_DIR, TENANT = os.environ["SHIM"], os.environ["FAKE_CUDA_DIR"], os.environ["TENANT"]
 MiB = 1 << 20
@@ -100,6 +104,8 @@ try:
     st, body, _ = d.get("/v1/slices")
     t.equal(st, 200, "GET /v1/slices")
     t.equal(body["slices"], h.vgpuctl_json("slice", "list"), "/v1/slices is `vgpuctl slice list --json`")
+    error = validate("api-slices", body)
+    t.check(error is None and body["slices"], "GET /v1/slices (with usage) matches api-slices.schema.json", error)
 finally:
     if holder:
         holder.stdin.close()

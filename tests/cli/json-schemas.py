@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""cli-json: every `vgpuctl --json` output against its committed schema (doc/schema), on
+writable copies of the fixture hosts with the NVML double: list (with --defined), show of every
+GPU, types, doctor, harden, report, xml, the instance verbs' outcomes (create, remove, define,
+undefine), vfs, apply and assert plans, slice list/show/create/remove. And one name per fact:
+show's object has every member of list's GPU object with the same value (names from pci.ids
+included), and a slice's quota and share have the same names in its record and in the JSON.
+tests/daemon/api.py holds the API bodies to the same schemas and to these outputs.
+Needs VGPUCTL, FIXTURES, NVML_DOUBLE (tests/meson.build)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from validate import validate  # noqa: E402
+
+VGPUCTL, FIXTURES, NVML = os.environ["VGPUCTL"], os.environ["FIXTURES"], os.environ["NVML_DOUBLE"]
+passed = failed = 0
+tmp = tempfile.mkdtemp()
+
+
+def check(cond, what, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: %s%s" % (what, (": " + str(detail)[:800]) if detail != "" else ""), flush=True)
+
+
+def vgpuctl(root, *args, rc=(0,)):
+    """The parsed --json output of vgpuctl ARGS on the host tree root (exit status in rc)."""
+    env = dict(os.environ, VGPU_ROOT=root, LD_LIBRARY_PATH=NVML, VGPUD_SOCKET=os.path.join(tmp, "no-daemon.sock"))
+    p = subprocess.run([VGPUCTL, *args, "--json"], env=env, capture_output=True, text=True, timeout=60)
+    check(p.returncode in rc, "vgpuctl %s: exit %d" % (" ".join(args), p.returncode), p.stderr)
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        check(False, "vgpuctl %s --json prints one JSON document" % " ".join(args), p.stdout[:300])
+        return None
+
+
+def valid(schema, doc, what):
+    error = validate(schema, doc)
+    check(error is None, "%s does not match %s.schema.json" % (what, schema), error)
+
+
+def host(name):
+    root = os.path.join(tmp, name)
+    if not os.path.exists(root):
+        shutil.copytree(os.path.join(FIXTURES, name), root, symlinks=True)
+    return root
+
+
+try:
+    for name in sorted(os.listdir(FIXTURES)):
+        if not os.path.isdir(os.path.join(FIXTURES, name)):
+            continue
+        root = host(name)
+        lst = vgpuctl(root, "list", "--defined")
+        valid("list", lst, name + " list --defined")
+        valid("types", vgpuctl(root, "types"), name + " types")
+        valid("doctor", vgpuctl(root, "doctor", rc=(0, 1)), name + " doctor")
+        for g in lst["gpus"]:
+            show = vgpuctl(root, "show", g["bdf"])
+            valid("show", show, "%s show %s" % (name, g["bdf"]))
+            # show's object is list's GPU object with details added: never another name for a fact
+            check({k: show.get(k, "(missing)") for k in g} == g, "%s: show %s has list's members and values" % (name, g["bdf"]),
+                  {k: (g[k], show.get(k, "(missing)")) for k in g if show.get(k, "(missing)") != g[k]})
+        for p in {t["parent"] for t in vgpuctl(root, "types")}:
+            valid("types", vgpuctl(root, "types", p), "%s types %s" % (name, p))
+
+    # names are filled where a table shows them: list --json as show --json and lspci (pci.ids)
+    lst = vgpuctl(host("nvidia-mdev"), "list")
+    check([(g["vendor_name"], g["device_name"]) for g in lst["gpus"]] ==
+          [("ASPEED Technology, Inc.", "ASPEED Graphics Family")] + [("NVIDIA Corporation", "TU104GL [Tesla T4]")] * 3,
+          "list --json has the pci.ids names", [(g["vendor_name"], g["device_name"]) for g in lst["gpus"]])
+
+    root = host("nvidia-mdev")
+    valid("harden", vgpuctl(root, "harden", rc=(0, 1)), "harden")
+    valid("report", vgpuctl(root, "report", "-o", os.path.join(tmp, "r.tar.gz")), "report")
+    u1 = "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"
+    valid("xml", vgpuctl(root, "xml", u1), "xml")
+    out = vgpuctl(root, "create", "--parent", "3b:00.0", "--type", "nvidia-232", "--uuid", u1)
+    valid("outcome", out, "create of an existing instance")
+    check(out == {"uuid": u1, "parent": "0000:3b:00.0", "type": "nvidia-232", "changed": False}, "create --json", out)
+    u = "11111111-2222-4333-8444-555555555555"
+    for verb in (("define", "--parent", "3b:00.0", "--type", "nvidia-232", "--uuid", u), ("undefine", u)):
+        out = vgpuctl(root, *verb)
+        valid("outcome", out, verb[0])
+        check(out["changed"] is True, verb[0] + " --json: changed", out)
+    # the apply plans: a dry run that would change things, and assert's difference
+    yaml = os.path.join(tmp, "host.yaml")
+    with open(yaml, "w") as f:
+        f.write('version: 1\ngpus:\n  - bdf: "0000:af:00.0"\n    devices: [{type: nvidia-232, count: 1}]\n'
+                'slices:\n  - {name: planned, gpu: "0000:af:00.0", memory: 1G}\n')
+    plan = vgpuctl(root, "apply", "-f", yaml, "--dry-run")
+    valid("plan", plan, "apply --dry-run")
+    check(plan["changes"] == len(plan["actions"]) > 0 and "slice-create" in [a["action"] for a in plan["actions"]], "apply --dry-run plan", plan)
+    valid("plan", vgpuctl(root, "assert", "-f", yaml, rc=(1,)), "assert")
+
+    # slices: create/show/list/remove, one object for one slice, the record with the same names
+    out = vgpuctl(root, "slice", "create", "alice", "--gpu", "3b:00.0", "--memory", "64M", "--share", "30%")
+    valid("slice-outcome", out, "slice create")
+    check(out == {"name": "alice", "gpu": "0000:3b:00.0", "changed": True}, "slice create --json", out)
+    out = vgpuctl(root, "slice", "create", "alice", "--gpu", "3b:00.0", "--memory", "64M", "--share", "30%")
+    check(out == {"name": "alice", "gpu": "0000:3b:00.0", "changed": False}, "slice create again --json", out)
+    vgpuctl(root, "slice", "create", "bob", "--gpu", "3b:00.0")
+    one = vgpuctl(root, "slice", "show", "alice")
+    valid("slice", one, "slice show")
+    every = vgpuctl(root, "slice", "list")
+    valid("slice-list", every, "slice list")
+    check(isinstance(one, dict) and one == [s for s in every if s["name"] == "alice"][0], "slice show: list's object, alone", one)
+    check(vgpuctl(root, "list")["slices"] == every, "list's slices are slice list's")
+    for s in every:
+        with open(os.path.join(root, "var/lib/vgpuctl/slices", s["name"] + ".json")) as f:
+            rec = json.load(f)
+        check(rec == {k: s[k] for k in ("name", "gpu", "memory_bytes", "share_percent", "policy", "scrub")},
+              "the record of %s has the slice's names and values" % s["name"], (rec, s))
+    out = vgpuctl(root, "slice", "remove", "alice")
+    valid("slice-outcome", out, "slice remove")
+    check(out == {"name": "alice", "gpu": "0000:3b:00.0", "changed": True}, "slice remove --json", out)
+
+    # NVIDIA vendor-VFIO: create/remove by VF address; vfs
+    root = host("nvidia-sriov-vfio")
+    out = vgpuctl(root, "create", "--parent", "41:00.5", "--type", "1152")
+    valid("outcome", out, "vendor-VFIO create")
+    check(out == {"uuid": None, "parent": "0000:41:00.5", "type": "1152", "changed": True}, "vendor-VFIO create --json", out)
+    out = vgpuctl(root, "remove", "41:00.5")
+    valid("outcome", out, "vendor-VFIO remove")
+    num = vgpuctl(root, "list")["gpus"][0]["sriov"]["num_vfs"]
+    out = vgpuctl(root, "vfs", "41:00.0", str(num))
+    valid("vfs", out, "vfs")
+    check(out["changed"] is False, "vfs with the current count: nothing to do", out)
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+print("cli-json: %d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)
