@@ -83,8 +83,13 @@ int verb_apply(struct cli *cli) {
         }
         int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg, &text, &err);
         if (r == -ENOENT && restore) {
-                /* at boot on a host never configured: nothing to do, not a failure */
-                if (!cli->json)
+                /* at boot on a host never configured: nothing to do, not a failure; --json
+                 * answers as every apply does, with an empty plan */
+                if (cli->json) {
+                        char note[256];
+                        snprintf(note, sizeof(note), "nothing to restore: no configuration was applied on this host (%s)", VGPU_STATE_CONFIG);
+                        print_plan_cli(cli, &(struct vgpu_plan) { .notes = note }, false, NULL);
+                } else
                         printf("nothing to restore: no configuration was applied on this host (%s)\n", VGPU_STATE_CONFIG);
                 return slices_failed;
         }
@@ -132,7 +137,9 @@ int verb_assert(struct cli *cli) {
 }
 
 int verb_export(struct cli *cli) {
-        (void) cli;
+        /* its output is a host.yaml, to edit and apply: a JSON reader must not get YAML instead */
+        if (cli->json)
+                return cli_error(EXIT_USAGE, "export prints a host.yaml; it has no --json (see 'vgpuctl list --json')");
         struct vgpu_error err = {};
         struct vgpu_host *host;
         if (vgpu_host_scan(VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err) < 0)

@@ -3,7 +3,8 @@
 """cli-json: every `vgpuctl --json` output against its committed schema (doc/schema), on
 writable copies of the fixture hosts with the NVML double: list (with --defined), show of every
 GPU, types, doctor, harden, report, xml, the instance verbs' outcomes (create, remove, define,
-undefine), vfs, apply and assert plans, slice list/show/create/remove. And one name per fact:
+undefine), vfs, apply (--restore too) and assert plans, slice list/show/create/remove; export,
+which prints YAML, refuses --json. And one name per fact:
 show's object has every member of list's GPU object with the same value (names from pci.ids
 included), and a slice's quota and share have the same names in its record and in the JSON.
 tests/daemon/api.py holds the API bodies to the same schemas and to these outputs.
@@ -103,6 +104,13 @@ try:
     valid("plan", plan, "apply --dry-run")
     check(plan["changes"] == len(plan["actions"]) > 0 and "slice-create" in [a["action"] for a in plan["actions"]], "apply --dry-run plan", plan)
     valid("plan", vgpuctl(root, "assert", "-f", yaml, rc=(1,)), "assert")
+    # at boot on a host never configured: an empty plan with a note, not nothing
+    plan = vgpuctl(root, "apply", "--restore", "--direct")
+    valid("plan", plan, "apply --restore with nothing to restore")
+    check(plan and plan["changes"] == 0 and "nothing to restore" in plan["note"], "apply --restore --json: the empty plan says why", plan)
+    # export prints YAML: asked for JSON, it refuses rather than print YAML to a JSON reader
+    p = subprocess.run([VGPUCTL, "export", "--json"], env=dict(os.environ, VGPU_ROOT=root), capture_output=True, text=True)
+    check(p.returncode == 2 and p.stdout == "" and "no --json" in p.stderr, "export --json is a usage error", (p.returncode, p.stdout[:200], p.stderr))
 
     # slices: create/show/list/remove, one object for one slice, the record with the same names
     out = vgpuctl(root, "slice", "create", "alice", "--gpu", "3b:00.0", "--memory", "64M", "--share", "30%")
