@@ -43,7 +43,8 @@ static int parse_ports(const char *s, uint16_t *ports, size_t *n) {
 
 /* Print the changes --apply made: a list as text, an array of strings in JSON. */
 static void print_changes(struct out *o, const char *changes) {
-        out_open_array(o, "changes");
+        /* not "changes": that is apply's count of actions; a name means one thing in every output */
+        out_open_array(o, "applied_changes");
         out_text(o, "Changes:%s\n", *changes ? "" : " none");
         for (const char *line = changes; *line;) {
                 const char *nl = strchr(line, '\n');
@@ -98,7 +99,7 @@ int verb_harden(struct cli *cli) {
         if (apply)
                 print_changes(o, changes);
         else
-                out_null(o, "changes");         /* always a member: null when nothing was to be applied */
+                out_null(o, "applied_changes");         /* always a member: null without --apply */
         size_t failed = print_doctor_report(o, "results", report, NULL, 0);
         out_close_object(o);
         out_free(o);

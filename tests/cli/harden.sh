@@ -151,15 +151,15 @@ expect_rc 0 "apply nvidia-sriov-vfio"
 expect_mode "$numvfs" "644 0:0" "apply sriov_numvfs"
 expect_out "PASS  harden.sriov_numvfs" "apply nvidia-sriov-vfio"
 
-# --json: {applied, changes, results[]} with doctor's result keys.
+# --json: {applied, applied_changes, results[]} with doctor's result keys.
 chmod 0666 "$numvfs"
 harden "$sv" --json --public-if eth0
 expect_rc 1 "json"
 python3 - "$tmp/out" <<'PY' || fail "json shape"
 import json, sys
 doc = json.load(open(sys.argv[1]))
-assert set(doc) == {"applied", "changes", "results"}, sorted(doc)
-assert doc["applied"] is False and doc["changes"] is None
+assert set(doc) == {"applied", "applied_changes", "results"}, sorted(doc)
+assert doc["applied"] is False and doc["applied_changes"] is None
 ids = [r["id"] for r in doc["results"]]
 assert ids == ["harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket",
                "harden.firewall"], ids
@@ -177,7 +177,7 @@ PY
 python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --json does not match harden.schema.json"
 harden "$sv" --json --apply
 expect_rc 0 "json apply"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"] is True and any("sriov_numvfs" in c for c in d["changes"]), d' \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"] is True and any("sriov_numvfs" in c for c in d["applied_changes"]), d' \
         "$tmp/out" || fail "json apply shape"
 python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --apply --json does not match harden.schema.json"
 

@@ -58,7 +58,69 @@ def host(name):
     return root
 
 
+def schema_names():
+    """Every member name in doc/schema with the JSON types its value may have (null aside):
+    {name: {signature: [where]}}. A name with two signatures names two facts."""
+    from validate import SCHEMA_DIR, _load
+    store = _load(SCHEMA_DIR)
+
+    def resolve(node, base):    # base: the $id of the schema node is in
+        while isinstance(node, dict) and "$ref" in node and not node.get("properties"):
+            doc, _, frag = node["$ref"].partition("#")
+            if doc:
+                base = os.path.join(os.path.dirname(base), doc)
+            node = store[base]
+            for part in filter(None, frag.split("/")):
+                node = node[part]
+        return node, base
+
+    def types(node, base):
+        node, base = resolve(node, base)
+        out = set()
+        if not isinstance(node, dict):
+            return out
+        t = node.get("type")
+        out |= set([t] if isinstance(t, str) else t or [])
+        out |= {{str: "string", bool: "boolean", int: "integer", float: "number"}.get(type(v), "null") for v in node.get("enum", []) if v is not None}
+        for k in ("oneOf", "anyOf", "allOf"):
+            for sub in node.get(k, []):
+                out |= types(sub, base)
+        if "$ref" in node:
+            out |= types({"$ref": node["$ref"]}, base)
+        if "array" in out and "items" in node:
+            out.discard("array")
+            out.add("array of " + "|".join(sorted(types(node["items"], base) - {"null"})))
+        return out - {"null"}
+
+    names = {}
+
+    def walk(node, base, where):
+        if isinstance(node, dict):
+            for key, sub in node.get("properties", {}).items():
+                sig = "|".join(sorted(types(sub, base)))
+                names.setdefault(key, {}).setdefault(sig, []).append(where + "/" + key)
+            for k, v in node.items():
+                walk(v, base, where + "/" + k if k != "properties" else where)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, base, where)
+    for sid, sch in store.items():
+        walk(sch, sid, os.path.basename(sid))
+    return names
+
+
 try:
+    # one name per fact, across every schema: a member name has one kind of value everywhere
+    names = schema_names()
+    check(len(names) > 100, "the schemas name over 100 members", len(names))
+    for key, sigs in sorted(names.items()):
+        check(len(sigs) == 1, "member %r has values of different kinds" % key, sigs)
+    # the names this model replaced stay gone
+    for old in ("utilization_gpu", "utilization_memory", "throttle_reasons", "start", "memory", "share", "changes_made"):
+        check(old not in names or old == "start", "no member %r (replaced)" % old, names.get(old))
+    check(list(names.get("start", {})) == ["string"] and all("/bars/" in w for w in sum(names["start"].values(), [])),
+          "\"start\" is only a BAR's address", names.get("start"))
+
     for name in sorted(os.listdir(FIXTURES)):
         if not os.path.isdir(os.path.join(FIXTURES, name)):
             continue
