@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon-client.h"
 #include "vgpu/lifecycle.h"
@@ -17,7 +18,7 @@ enum { OPT_PARENT, OPT_TYPE, OPT_UUID, OPT_AUTO, OPT_ATTR, OPT_PERSIST };
 const struct cli_option define_options[] = {
         [OPT_PARENT] = { "parent", 0, "PARENT", "parent device: a BDF, or a name like mbochs" },
         [OPT_TYPE] = { "type", 't', "TYPE", "vGPU type id (see 'vgpuctl types')" },
-        [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one)" },
+        [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one); alone, a running vGPU to define as it is" },
         [OPT_AUTO] = { "auto", 'a', NULL, "start it at boot (mdevctl start=auto)" },
         [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
         {},
@@ -33,19 +34,59 @@ const struct cli_option create_options[] = {
         {},
 };
 
-/* --parent/--type/--uuid/--auto/--attr into a spec; EXIT_OK or a usage error. */
-static int spec_from_cli(const struct cli *cli, struct vgpu_mdev_spec *spec) {
+/*
+ * mdevctl's `define -u UUID` of a running device: its parent and type come from the device, so
+ * what runs now survives a reboot as it is. A --parent or --type given with it must agree with
+ * the device (a definition that differs from what runs would come back as something else).
+ */
+static int spec_from_running(const struct cli *cli, const char *uuid, char **ret_parent, char **ret_type) {
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        if (vgpu_host_scan(VGPU_SCAN_INSTANCES, &host, &err) < 0)
+                return cli_lib_error(&err);
+        const struct vgpu_instance *in = NULL;
+        for (size_t i = 0; i < host->n_instances && !in; i++)
+                if (strcasecmp(host->instances[i].uuid, uuid) == 0)
+                        in = &host->instances[i];
+        int r = EXIT_OK;
+        char bdf[VGPU_BDF_MAX];
+        const char *parent = cli->opt[OPT_PARENT];
+        if (parent && vgpu_bdf_normalize(parent, bdf) == 0)
+                parent = bdf;
+        if (!in)
+                r = cli_error(EXIT_USAGE, "--parent and --type are required: no running vGPU has UUID %s to take them from", uuid);
+        else if (parent && strcmp(parent, in->parent) != 0)
+                r = cli_error(EXIT_FAILED, "%s runs on parent %s, not %s", uuid, in->parent, parent);
+        else if (cli->opt[OPT_TYPE] && strcmp(cli->opt[OPT_TYPE], in->type) != 0)
+                r = cli_error(EXIT_FAILED, "%s runs as type %s, not %s", uuid, in->type, cli->opt[OPT_TYPE]);
+        else if (!(*ret_parent = strdup(in->parent)) || !(*ret_type = strdup(in->type)))
+                r = cli_error(EXIT_FAILED, "out of memory");
+        vgpu_host_free(host);
+        return r;
+}
+
+/* --parent/--type/--uuid/--auto/--attr into a spec; EXIT_OK or a usage error. from_running:
+ * define's reading of a lone --uuid (above). */
+static int spec_from_cli(const struct cli *cli, bool from_running, struct vgpu_mdev_spec *spec) {
         *spec = (struct vgpu_mdev_spec) { .auto_start = cli->opt[OPT_AUTO] != NULL };
-        if (!cli->opt[OPT_PARENT] || !cli->opt[OPT_TYPE])
-                return cli_error(EXIT_USAGE, "--parent and --type are required (see 'vgpuctl types')");
+        bool complete = cli->opt[OPT_PARENT] && cli->opt[OPT_TYPE];
+        if (!complete && !(from_running && cli->opt[OPT_UUID]))
+                return cli_error(EXIT_USAGE, "--parent and --type are required%s (see 'vgpuctl types')",
+                                 from_running ? ", or --uuid of a running vGPU" : "");
         if (cli->opt[OPT_UUID]) {
                 /* checked here, not only by the library: a longer string would be cut to fit */
                 if (!vgpu_uuid_valid(cli->opt[OPT_UUID]))
                         return cli_error(EXIT_USAGE, "--uuid '%s': not a UUID (expected 8-4-4-4-12 hex digits)", cli->opt[OPT_UUID]);
                 snprintf(spec->uuid, sizeof(spec->uuid), "%s", cli->opt[OPT_UUID]);
         }
-        spec->parent = strdup(cli->opt[OPT_PARENT]);
-        spec->type = strdup(cli->opt[OPT_TYPE]);
+        if (!complete) {
+                int r = spec_from_running(cli, spec->uuid, &spec->parent, &spec->type);
+                if (r != EXIT_OK)
+                        return r;
+        } else {
+                spec->parent = strdup(cli->opt[OPT_PARENT]);
+                spec->type = strdup(cli->opt[OPT_TYPE]);
+        }
         spec->attrs = calloc((size_t) cli->n_opt[OPT_ATTR] + 1, sizeof(*spec->attrs));
         if (!spec->parent || !spec->type || !spec->attrs)
                 return cli_error(EXIT_FAILED, "out of memory");
@@ -71,7 +112,7 @@ static void print_outcome_cli(const struct cli *cli, const char *verb_done, cons
 
 int verb_create(struct cli *cli) {
         struct vgpu_mdev_spec spec;
-        int r = spec_from_cli(cli, &spec);
+        int r = spec_from_cli(cli, false, &spec);
         if (r == EXIT_OK) {
                 struct vgpu_error err = {};
                 if (cli->opt[OPT_AUTO] && !cli->opt[OPT_PERSIST])
@@ -91,7 +132,7 @@ int verb_create(struct cli *cli) {
 
 int verb_define(struct cli *cli) {
         struct vgpu_mdev_spec spec;
-        int r = spec_from_cli(cli, &spec);
+        int r = spec_from_cli(cli, true, &spec);
         if (r == EXIT_OK) {
                 struct vgpu_error err = {};
                 if ((r = vgpu_mdev_define(&spec, &err)) < 0)
