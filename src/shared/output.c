@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "output-table.h"
 
 #define MAX_DEPTH 32
 
@@ -14,6 +15,8 @@ struct out {
         bool json, pretty;
         int depth;
         unsigned count[MAX_DEPTH];      /* members written at each depth, for commas */
+        struct out_table *table;        /* text collected for out_free() to align, or NULL */
+        unsigned columns;               /* the terminal's width for the table, 0: no limit */
 };
 
 struct out *out_new(FILE *f, bool json, bool pretty) {
@@ -31,9 +34,36 @@ struct out *out_new(FILE *f, bool json, bool pretty) {
         return o;
 }
 
+void out_set_table(struct out *o, unsigned columns) {
+        if (o->json || o->table)
+                return;
+        /* without memory for it, the printers' own formats are still a readable layout */
+        o->table = out_table_new();
+        o->columns = columns;
+}
+
+/* Text goes to the table when there is one, else straight out as the format says. */
+static void vtext(struct out *o, const char *fmt, va_list ap) {
+        if (o->table)
+                out_table_vadd(o->table, fmt, ap);
+        else
+                vfprintf(o->f, fmt, ap);
+}
+
+_printf_(2, 3) static void text(struct out *o, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vtext(o, fmt, ap);
+        va_end(ap);
+}
+
 void out_free(struct out *o) {
         if (!o)
                 return;
+        if (o->table) {
+                out_table_render(o->table, o->f, o->columns);
+                out_table_free(o->table);
+        }
         if (o->json)
                 fputc('\n', o->f);
         fflush(o->f);
@@ -144,7 +174,7 @@ void out_string(struct out *o, enum out_mode m, const char *key, const char *fmt
                 else
                         fputs_unlocked("null", o->f);
         } else
-                fprintf(o->f, fmt, v ? v : "-");
+                text(o, fmt, v ? v : "-");
 }
 
 void out_u64(struct out *o, enum out_mode m, const char *key, const char *fmt, uint64_t v) {
@@ -159,7 +189,7 @@ void out_u64(struct out *o, enum out_mode m, const char *key, const char *fmt, u
         } else {
                 char buf[32];
                 snprintf(buf, sizeof(buf), "%" PRIu64, v);
-                fprintf(o->f, fmt, buf);
+                text(o, fmt, buf);
         }
 }
 
@@ -176,7 +206,7 @@ void out_i64(struct out *o, enum out_mode m, const char *key, const char *fmt, i
         }
         char buf[32];
         snprintf(buf, sizeof(buf), "%" PRId64, v);
-        fprintf(o->f, fmt, known ? buf : "-");
+        text(o, fmt, known ? buf : "-");
 }
 
 void out_double(struct out *o, enum out_mode m, const char *key, const char *fmt, double v, bool known) {
@@ -188,7 +218,7 @@ void out_double(struct out *o, enum out_mode m, const char *key, const char *fmt
                 json_member(o, key);
                 fputs(known ? buf : "null", o->f);
         } else
-                fprintf(o->f, fmt, known ? buf : "-");
+                text(o, fmt, known ? buf : "-");
 }
 
 void out_bool(struct out *o, enum out_mode m, const char *key, const char *fmt, bool v) {
@@ -198,7 +228,7 @@ void out_bool(struct out *o, enum out_mode m, const char *key, const char *fmt, 
                 json_member(o, key);
                 fputs(v ? "true" : "false", o->f);
         } else
-                fprintf(o->f, fmt, v ? "yes" : "no");
+                text(o, fmt, v ? "yes" : "no");
 }
 
 void out_null(struct out *o, const char *key) {
@@ -213,7 +243,7 @@ void out_text(struct out *o, const char *fmt, ...) {
                 return;
         va_list ap;
         va_start(ap, fmt);
-        vfprintf(o->f, fmt, ap);
+        vtext(o, fmt, ap);
         va_end(ap);
 }
 

@@ -22,6 +22,9 @@ struct out;
 struct out *out_new(FILE *f, bool json, bool pretty);
 void out_free(struct out *o);   /* ends the JSON document with a newline and flushes */
 bool out_is_json(const struct out *o);
+/* Text mode: collect the text and print it at out_free() as tables whose columns fit their
+ * widest cell (output-table.h); columns > 0 cuts cells with "…" to fit a terminal that wide. */
+void out_set_table(struct out *o, unsigned columns);
 
 /* Containers (JSON only; key is NULL inside arrays and at the top). */
 void out_open_object(struct out *o, const char *key);

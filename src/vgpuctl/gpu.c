@@ -60,7 +60,7 @@ int verb_list(struct cli *cli) {
                         *next++ = '\0';
                 fprintf(stderr, "vgpuctl: warning: %s\n", line);
         }
-        struct out *o = cli_out(cli);
+        struct out *o = cli_out_table(cli);
         out_open_object(o, NULL);
         print_list(o, host);
         if (cli->opt[0])

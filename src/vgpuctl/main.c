@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "daemon-client.h"
 #include "vgpuctl.h"
@@ -68,6 +70,22 @@ struct out *cli_out(const struct cli *cli) {
                 fputs("vgpuctl: out of memory\n", stderr);
                 exit(EXIT_FAILED);
         }
+        return o;
+}
+
+struct out *cli_out_table(const struct cli *cli) {
+        struct out *o = cli_out(cli);
+        unsigned columns = 0;
+        if (!cli->json && isatty(STDOUT_FILENO)) {
+                /* $COLUMNS first, as ls and systemd do: it also lets a test pick the width */
+                const char *e = getenv("COLUMNS");
+                struct winsize ws = {};
+                if (e && atoi(e) > 0)
+                        columns = (unsigned) atoi(e);
+                else if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                        columns = ws.ws_col;
+        }
+        out_set_table(o, columns);
         return o;
 }
 

@@ -28,7 +28,7 @@ int verb_types(struct cli *cli) {
                 return cli_error(EXIT_FAILED, "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)", want);
         }
 
-        struct out *o = cli_out(cli);
+        struct out *o = cli_out_table(cli);
         print_types(o, NULL, host, want, available_only);
         out_free(o);
         vgpu_host_free(host);

@@ -62,6 +62,9 @@ int cli_lib_error(const struct vgpu_error *err);
 
 /* A struct out for stdout in the mode the command line asked for. */
 struct out *cli_out(const struct cli *cli);
+/* The same for tables (list, types): columns as wide as their widest cell, cut with "…" only
+ * where stdout is a terminal narrower than the table. */
+struct out *cli_out_table(const struct cli *cli);
 
 /* `list`'s members (gpu.c), shared by the verb and `report` (which stores their JSON in the
  * bundle); the object printers themselves are in src/shared/print.h, shared with vgpud. */

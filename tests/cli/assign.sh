@@ -152,7 +152,7 @@ python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || fail 
 [[ $(jq_py "[(i['uuid'], i['domain']) for i in d['instances']]") == "[('$U1', None), ('$U2', 'vm-held'), ('$U3', 'vm-run')]" ]] && ok ||
         fail "list domains: $(jq_py "d['instances']")"
 LIBVIRT_DEFAULT_URI=$URI run nvidia-mdev list; expect 0 "list (table) with libvirt"
-grep -q "^$U3 .* vm-run$" "$tmp/out" && grep -q "GROUP  DOMAIN$" "$tmp/out" && ok || fail "table lacks the domain column: $(cat "$tmp/out")"
+grep -q "^$U3 .* vm-run$" "$tmp/out" && grep -qE "GROUP +DOMAIN$" "$tmp/out" && ok || fail "table lacks the domain column: $(cat "$tmp/out")"
 LIBVIRT_DEFAULT_URI=$URI run nvidia-sriov-vfio list --json
 [[ $(jq_py "[(i['parent'], i['domain']) for i in d['instances']]") == "[('0000:41:00.4', 'vm-held')]" ]] && ok ||
         fail "vendor-VFIO VF's domain: $(jq_py "d['instances']")"
