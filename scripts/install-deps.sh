@@ -23,6 +23,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # and debootstrap (a Debian 11 rootfs, cached in the build directory) make their images;
         # binutils' objdump checks the shim's glibc symbol versions
         pkgs+=(podman runc busybox-static debootstrap binutils)
+        # bash-completion, zsh: the completion scripts run in the shells; groff-base, man-db: the
+        # man pages render without warnings (groff -ww, man -l)
+        pkgs+=(bash-completion zsh groff-base man-db)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

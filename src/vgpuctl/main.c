@@ -50,6 +50,24 @@ static const struct verb verbs[] = {
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };
 
+#define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+const struct verb *cli_verbs(size_t *ret_n) {
+        *ret_n = N_VERBS;
+        return verbs;
+}
+
+const struct verb *cli_find_verb(const char *name) {
+        for (size_t i = 0; i < N_VERBS; i++)
+                if (strcmp(verbs[i].name, name) == 0)
+                        return &verbs[i];
+        return NULL;
+}
+
+const struct cli_option *cli_global_options(void) {
+        return global_options;
+}
+
 int cli_error(int code, const char *fmt, ...) {
         va_list ap;
         fputs("vgpuctl: ", stderr);
@@ -99,17 +117,12 @@ static void print_options(const struct cli_option *opts) {
 }
 
 static void help_main(void) {
-        printf("Usage: vgpuctl [OPTIONS] COMMAND [ARGS]\n\n"
-               "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices.\n\n"
-               "Commands:\n");
-        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        printf("Usage: vgpuctl [OPTIONS] COMMAND [ARGS]\n\n" CLI_DESCRIPTION "\n\nCommands:\n");
+        for (size_t i = 0; i < N_VERBS; i++)
                 printf("  %-9s %-9s %s%s\n", verbs[i].name, verbs[i].args, verbs[i].summary, verbs[i].via_daemon ? " [vgpud]" : "");
         printf("\nOptions:\n");
         print_options(global_options);
-        printf("\n[vgpud]: sent to the daemon when its socket accepts a connection (the daemon checks that the\n"
-               "caller is root or in its group, and records the change), run here when it does not run.\n"
-               "Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n"
-               "need no privilege.\n"
+        printf("\n[vgpud]: " CLI_DAEMON_NOTE "\n"
                "\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
                "  " DAEMON_SOCKET_ENV " the daemon's socket (default " VGPU_DAEMON_SOCKET " under VGPU_ROOT).\n"
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
@@ -184,6 +197,13 @@ int main(int argc, char **argv) {
         struct cli cli = {};
         bool help = false, version = false;
 
+        /* For the shells' completion scripts and the build's man page: not verbs (not in --help),
+         * and looked at before anything else so that no other command pays for them. */
+        if (argc > 1 && strcmp(argv[1], "__complete") == 0)
+                return cli_complete(argc - 2, argv + 2);
+        if (argc > 1 && strcmp(argv[1], "__man") == 0)
+                return cli_man(argc - 2, argv + 2);
+
         int r = parse_options(argc, argv, NULL, &cli, &help, &version);
         if (r)
                 return r;
@@ -201,10 +221,7 @@ int main(int argc, char **argv) {
         }
 
         const char *name = argv[optind];
-        const struct verb *v = NULL;
-        for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-                if (strcmp(verbs[i].name, name) == 0)
-                        v = &verbs[i];
+        const struct verb *v = cli_find_verb(name);
         if (!v)
                 return cli_error(EXIT_USAGE, "unknown command '%s' (see 'vgpuctl --help')", name);
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
@@ -54,6 +55,23 @@ struct verb {
         const struct cli_option *options;       /* NULL-name terminated, or NULL */
         bool via_daemon;                        /* vgpud serves it: sent there when it runs */
 };
+
+/* The texts of --help that vgpuctl(8) shares (man.c). */
+#define CLI_DESCRIPTION "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices."
+#define CLI_DAEMON_NOTE \
+        "create, remove and apply are sent to the daemon when its socket accepts a connection (the daemon\n" \
+        "checks that the caller is root or in its group, and records the change), run here when it does not\n" \
+        "run. Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n" \
+        "need no privilege."
+
+/* The verb table and the global options (main.c), for completion and the man page. */
+const struct verb *cli_verbs(size_t *ret_n);
+const struct verb *cli_find_verb(const char *name);
+const struct cli_option *cli_global_options(void);
+
+/* `vgpuctl __complete CWORD WORD...` (complete.c) and `vgpuctl __man` (man.c). */
+int cli_complete(int argc, char **argv);
+int cli_man(int argc, char **argv);
 
 /* Print "vgpuctl: <message>" on stderr and return code (EXIT_FAILED or EXIT_USAGE). */
 int cli_error(int code, const char *fmt, ...) _printf_(2, 3);
