@@ -168,13 +168,15 @@ static int undo_action(const struct undo *u) {
         return -EINVAL;
 }
 
-int plan_execute(struct vgpu_plan *plan, struct vgpu_error *err) {
+int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err) {
         _cleanup_free_ struct undo *log = calloc(plan->n_actions + 1, sizeof(*log));
         if (!log)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         size_t done = 0;
         int r = 0;
         for (; done < plan->n_actions; done++) {
+                if (progress && progress->step)
+                        progress->step(done + 1, plan->n_actions, &plan->actions[done], progress->userdata);
                 r = do_action(&plan->actions[done], &log[done], err);
                 if (r < 0)
                         break;
@@ -246,14 +248,14 @@ _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct
 /* Lock, scan, plan (limited to only[] when not NULL), execute with rollback, and — for a whole
  * apply with its text — record cfg as the state to restore. */
 static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, const char *const *only, size_t n_only,
-                        unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+                        unsigned flags, const struct vgpu_progress *progress, struct vgpu_plan **ret_plan, struct vgpu_error *err) {
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
         struct vgpu_plan *plan = NULL;
         int r = scan_and_plan(cfg, only, n_only, flags, &plan, err);
         if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN))
-                r = plan_execute(plan, err);
+                r = plan_execute(plan, progress, err);
         /* the state to restore at boot: what was applied last, whole (unless it already is) */
         if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN) && cfg_text && !state_is(cfg_text)) {
                 int q = write_file_atomic(VGPU_STATE_CONFIG, cfg_text, strlen(cfg_text), 0644);
@@ -274,7 +276,12 @@ static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, con
 
 _public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan,
                         struct vgpu_error *err) {
-        return apply_locked(cfg, cfg_text, NULL, 0, flags, ret_plan, err);
+        return apply_locked(cfg, cfg_text, NULL, 0, flags, NULL, ret_plan, err);
+}
+
+_public_ int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, const struct vgpu_progress *progress,
+                                 struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+        return apply_locked(cfg, cfg_text, NULL, 0, flags, progress, ret_plan, err);
 }
 
 _public_ int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents, unsigned flags,
@@ -282,5 +289,5 @@ _public_ int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const
         if (!parents && n_parents > 0)
                 return vgpu_error_set(err, -EINVAL, "no parent names given");
         /* never recorded: the saved state is the whole file, of which this is a part */
-        return apply_locked(cfg, NULL, parents ? parents : (const char *const[]) { NULL }, n_parents, flags, ret_plan, err);
+        return apply_locked(cfg, NULL, parents ? parents : (const char *const[]) { NULL }, n_parents, flags, NULL, ret_plan, err);
 }

@@ -17,7 +17,7 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
                       const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
 
 /* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */
-int plan_execute(struct vgpu_plan *plan, struct vgpu_error *err);
+int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err);
 
 /* Is the VFIO group held open by a process (a VM)? Checked through /proc/PID/fd. */
 bool vfio_group_in_use(int group);

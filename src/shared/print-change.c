@@ -25,7 +25,7 @@ void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, 
         }
 }
 
-static void describe(char *buf, size_t size, const struct vgpu_action *a) {
+void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
         switch (a->kind) {
         case VGPU_ACTION_SET_VFS:
                 snprintf(buf, size, "%s: %u -> %u VFs", a->spec.parent, a->old_vfs, a->vfs);
@@ -61,7 +61,7 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
         for (size_t i = 0; i < plan->n_actions; i++) {
                 const struct vgpu_action *a = &plan->actions[i];
                 char what[256];
-                describe(what, sizeof(what), a);
+                describe_action(what, sizeof(what), a);
                 out_open_object(o, NULL);
                 out_string(o, OUT_JSON, "action", NULL, vgpu_action_kind_to_string(a->kind));
                 out_string(o, OUT_JSON, "uuid", NULL, a->spec.uuid[0] ? a->spec.uuid : NULL);

@@ -58,6 +58,9 @@ void print_slice_outcome(struct out *o, const char *name, const char *gpu, bool 
 /* The outcome of create/remove/define/...: r > 0 changed, 0 nothing to do. */
 void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,
                    const char *uuid, const char *parent, const char *type);
+/* An action in words: "UUID (TYPE on PARENT)", "slice NAME (...)", "PF: 0 -> 4 VFs" (the plan's
+ * lines, vgpuctl's progress). */
+void describe_action(char *buf, size_t size, const struct vgpu_action *a);
 /* An apply plan: {changes, actions[], note}; diff prints -/+ lines in text mode. */
 void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading);
 /* What `apply` prints after vgpu_apply(): the plan under "done:" (or "would do (dry run):"), or

@@ -47,11 +47,21 @@ static void print_plan_cli(const struct cli *cli, const struct vgpu_plan *plan, 
         out_free(o);
 }
 
+static void apply_step(size_t n, size_t n_steps, const struct vgpu_action *a, void *userdata) {
+        char what[512];
+        describe_action(what, sizeof(what), a);
+        cli_progress(userdata, "apply", n, n_steps, "%s %s", vgpu_action_kind_to_string(a->kind), what);
+}
+
 /* In this process: vgpu_apply, then the shared printer the daemon answers with too. */
 static int apply_here(const struct cli *cli, const struct vgpu_config *cfg, const char *text, const char *path, unsigned flags) {
         struct vgpu_error err = {};
         struct vgpu_plan *plan = NULL;
-        if (vgpu_apply(cfg, text, flags, &plan, &err) < 0)
+        /* the steps as they run (through vgpud there is no progress: its answer comes at the end) */
+        const struct vgpu_progress progress = { apply_step, (void *) cli };
+        int r = vgpu_apply_progress(cfg, text, flags, cli_progress_wanted(cli) ? &progress : NULL, &plan, &err);
+        cli_progress_done();
+        if (r < 0)
                 return cli_lib_error(&err);
         struct out *o = cli_out(cli);
         print_apply(o, plan, cli->opt[OPT_DIFF] != NULL, flags & VGPU_APPLY_DRY_RUN, path);

@@ -55,25 +55,35 @@ int verb_report(struct cli *cli) {
                 path = def;
         }
 
+        /* the steps, for a person watching a terminal: doctor and the archive take seconds */
+        enum { STEPS = 5 };
         struct vgpu_error err = {};
         struct vgpu_host *host;
-        if (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0)
+        cli_progress(cli, "report", 1, STEPS, "scanning the host");
+        if (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0) {
+                cli_progress_done();
                 return cli_lib_error(&err);
+        }
 
         struct vgpu_report_extra extras[3];
         size_t n = 0;
+        cli_progress(cli, "report", 2, STEPS, "vgpuctl list");
         char *list_json = capture_json(print_list_object, host, &extras[n].size);
         if (list_json)
                 extras[n].name = "vgpuctl/list.json", extras[n++].data = list_json;
+        cli_progress(cli, "report", 3, STEPS, "vgpuctl types");
         char *types_json = capture_json(print_all_types, host, &extras[n].size);
         if (types_json)
                 extras[n].name = "vgpuctl/types.json", extras[n++].data = types_json;
 
+        cli_progress(cli, "report", 4, STEPS, "vgpuctl doctor");
         char *doctor_json = capture_json(print_doctor, host, &extras[n].size);
         if (doctor_json)
                 extras[n].name = "vgpuctl/doctor.json", extras[n++].data = doctor_json;
 
+        cli_progress(cli, "report", 5, STEPS, "writing %s", path);
         int r = vgpu_report_write(host, path, extras, n, &err);
+        cli_progress_done();
         free(list_json);
         free(types_json);
         free(doctor_json);

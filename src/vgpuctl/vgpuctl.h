@@ -84,6 +84,12 @@ struct out *cli_out(const struct cli *cli);
  * where stdout is a terminal narrower than the table. */
 struct out *cli_out_table(const struct cli *cli);
 
+/* Progress on stderr (progress.c): only when it is a terminal and --json was not given.
+ * cli_progress_done() clears the line; call it before printing the result. */
+bool cli_progress_wanted(const struct cli *cli);
+void cli_progress(const struct cli *cli, const char *verb, size_t n, size_t n_steps, const char *fmt, ...) _printf_(5, 6);
+void cli_progress_done(void);
+
 /* `list`'s members (gpu.c), shared by the verb and `report` (which stores their JSON in the
  * bundle); the object printers themselves are in src/shared/print.h, shared with vgpud. */
 void print_list(struct out *o, const struct vgpu_host *host);

@@ -66,6 +66,19 @@ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_pla
 int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
 
 /*
+ * Progress of an apply, for a caller that shows it: step() runs before each action is carried
+ * out, with its number (1-based) and the plan's length; never during a dry run or a rollback.
+ */
+struct vgpu_progress {
+        void (*step)(size_t n, size_t n_steps, const struct vgpu_action *action, void *userdata);
+        void *userdata;
+};
+
+/* vgpu_apply() reporting each step to progress (NULL: none). */
+int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, const struct vgpu_progress *progress,
+                        struct vgpu_plan **ret_plan, struct vgpu_error *err);
+
+/*
  * Restore cfg (the saved state, usually) on some parents only — those that just appeared:
  * what vgpu_apply does (lock, snapshot, plan, capacity check, execute with rollback), limited
  * to actions on parents[0..n_parents) and what they need first (the VF count of a listed PF,
