@@ -231,32 +231,48 @@ static void render_block(const struct out_table *t, size_t from, size_t to, FILE
         if (n_cols == 0)
                 return;
         size_t *width = calloc(n_cols, sizeof(*width)), unlimited = (size_t) -1;
-        if (!width)
+        bool *prose = calloc(n_cols, sizeof(*prose));
+        if (!width || !prose) {
+                free(width);
+                free(prose);
                 return;
+        }
         size_t last_max = 0;
         for (size_t i = from; i < to; i++) {
                 const struct row *r = &t->rows[i];
                 const struct cell *cells = t->cells + r->first;
                 for (size_t c = 0; c < r->n_cells; c++) {
-                        size_t w = text_width(t->text + cells[c].off);
+                        const char *text = t->text + cells[c].off;
+                        size_t w = text_width(text);
                         if (c + 1 < r->n_cells || cells[c].right)
                                 width[c] = w > width[c] ? w : width[c];
                         else
                                 last_max = w > last_max ? w : last_max;
+                        /* words ("AD102GL [L40S]", a link): readable cut; a BDF or UUID is not */
+                        prose[c] = prose[c] || (i > from && strchr(text + strspn(text, " "), ' '));
                 }
         }
         if (columns > 0) {
-                /* narrower terminal: shrink the widest column a step at a time, none below 8;
-                 * when the free-form tail is the widest, it is what gets cut (below) */
+                /* narrower terminal: shrink the widest column a step at a time, prose first, none
+                 * below 8; when the free-form tail is the widest, it is what gets cut (below) */
                 for (;;) {
-                        size_t total = 0, widest = 0;
+                        size_t total = 0, widest = 0, widest_prose = n_cols;
                         for (size_t c = 0; c < n_cols; c++) {
                                 total += width[c] + (c > 0);
                                 if (width[c] > width[widest])
                                         widest = c;
+                                if (prose[c] && width[c] > 8 && c + 1 < n_cols &&
+                                    (widest_prose == n_cols || width[c] > width[widest_prose]))
+                                        widest_prose = c;
                         }
                         size_t tail = last_max > width[n_cols - 1] ? last_max - width[n_cols - 1] : 0;
-                        if (total + tail <= columns || width[widest] <= 8 || width[n_cols - 1] + tail >= width[widest])
+                        if (total + tail <= columns)
+                                break;
+                        if (widest_prose < n_cols) {
+                                width[widest_prose]--;
+                                continue;
+                        }
+                        if (width[widest] <= 8 || width[n_cols - 1] + tail >= width[widest])
                                 break;
                         width[widest]--;
                 }
@@ -278,6 +294,7 @@ static void render_block(const struct out_table *t, size_t from, size_t to, FILE
                 fputc_unlocked('\n', f);
         }
         free(width);
+        free(prose);
 }
 
 void out_table_render(struct out_table *t, FILE *f, unsigned columns) {

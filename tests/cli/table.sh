@@ -80,6 +80,32 @@ assert "…" in text, "nothing cut"
 ends = {l.index("vfio-pci") for l in lines[1:]}
 assert len(ends) == 1, ends
 PY
+# an 80-column terminal and the GPU table: the words (names, links) give way, the addresses do not
+cp -a "$FIXTURES/nvidia-sriov-vfio" "$tmp/vfio"
+python3 - "$VGPUCTL" "$tmp/vfio" "$tmp/out" <<'PY' && ok || bad "pty list: $(cat "$tmp/out")"
+import os, pty, sys, subprocess
+vgpuctl, root, out = sys.argv[1:]
+master, slave = pty.openpty()
+p = subprocess.Popen([vgpuctl, "list"], stdout=slave, stderr=subprocess.DEVNULL, env=dict(os.environ, VGPU_ROOT=root, COLUMNS="80"))
+os.close(slave)
+data = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    data += chunk
+p.wait()
+text = data.decode().replace("\r\n", "\n")
+open(out, "w").write(text)
+lines = text.splitlines()
+assert all(len(l) <= 80 for l in lines), [l for l in lines if len(l) > 80]
+assert "AD102GL …" in text, "the name column was not the one cut"
+for bdf in ("0000:41:00.0", "  0000:41:00.7", "0000:61:00.0"):
+    assert any(l.startswith(bdf + " ") for l in lines), bdf
+PY
 
 echo "table: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
