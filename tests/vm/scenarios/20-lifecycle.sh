@@ -126,6 +126,18 @@ vgpuctl list -d --json | json_items definitions | grep -q "\"uuid\":\"$u\".*\"ru
 chk "vgpuctl list -d: defined and running" test $? -eq 0
 vgpuctl stop $u >/dev/null 2>&1 && vgpuctl undefine $u >/dev/null 2>&1
 chk "cleanup of the persistent one" test ! -e /sys/bus/mdev/devices/$u -a ! -e /etc/mdevctl.d/mbochs/$u
+# mdevctl's idiom `define -u UUID` of a running device: parent and type come from the device
+u=$(new_uuid)
+vgpuctl create --parent mdpy --type mdpy-hd --uuid $u >/tmp/out 2>&1
+chk "create (not persistent) for define -u" test -e /sys/bus/mdev/devices/$u -a ! -e /etc/mdevctl.d/mdpy/$u
+vgpuctl define --uuid $u >/tmp/out 2>&1
+chk "define --uuid of a running device: exit 0" test $? -eq 0
+chk "define --uuid: its type in mdevctl's store" grep -q '"mdev_type": "mdpy-hd"' /etc/mdevctl.d/mdpy/$u
+command -v mdevctl >/dev/null && { mdevctl list -d >/tmp/md 2>&1; chk "mdevctl list -d sees define -u's definition" grep -q "$u mdpy mdpy-hd manual" /tmp/md; }
+vgpuctl define --uuid $u --type mdpy-vga >/tmp/out 2>&1
+chk "define --uuid with another type: exit 1, naming the device's" grep -q "runs as type mdpy-hd, not mdpy-vga" /tmp/out
+vgpuctl stop $u >/dev/null 2>&1 && vgpuctl undefine $u >/dev/null 2>&1
+chk "cleanup of the define -u one" test ! -e /sys/bus/mdev/devices/$u -a ! -e /etc/mdevctl.d/mdpy/$u
 
 note "---- SR-IOV: vgpuctl vfs"
 PF=; for d in /sys/bus/pci/devices/*; do [ -f $d/sriov_totalvfs ] && PF=${d##*/} && break; done
