@@ -47,9 +47,13 @@ class FakeKernel(threading.Thread):
         p = os.path.join(type_dir, "available_instances")
         try:
             n = int(open(p).read()) + delta
-            os.chmod(p, 0o644)
-            with open(p, "w") as f:
+            # replaced, never rewritten in place: the test's own thread, the kernel thread and
+            # the daemon read it concurrently, and a read between truncate and write sees ''
+            tmp = p + ".new"
+            with open(tmp, "w") as f:
                 f.write("%d\n" % max(n, 0))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, p)
         except OSError:
             pass
 
