@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fileio.c — atomic state files, sysfs writes and the host-change lock (see fileio.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +15,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "root.h"
+#include "sysfs.h"
 
 #define LOCK_PATH "/run/vgpuctl/lock"
 
@@ -97,6 +99,37 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         return fsync_directory_of(p);
 }
 
+bool mkstemp_suffix_ok(const char *s) {
+        size_t n = 0;
+        for (; s[n]; n++)
+                if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9')))
+                        return false;
+        return n == 6;
+}
+
+int remove_temps_at(int parentfd, const char *subdir, bool (*is_temp)(const char *name)) {
+        int fd = openat(parentfd, subdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -ENOMEM;
+        }
+        int removed = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                struct stat st;
+                /* regular files only: a directory or a link of that name is someone else's */
+                if (!is_temp(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        removed++;
+        }
+        closedir(d);
+        return removed;
+}
+
 int sysfs_write(const char *path, const char *value) {
         char p[PATH_MAX];
         int r = root_path(p, sizeof(p), path);
@@ -112,6 +145,56 @@ int sysfs_write(const char *path, const char *value) {
         r = w < 0 ? -errno : (size_t) w != n ? -EIO : 0;
         if (close(fd) < 0 && r == 0)
                 r = -errno;     /* some attributes report their error at close */
+        return r;
+}
+
+int sysfs_write_beneath(const char *dir, const char *rel, const char *value) {
+        /* a path longer than this is refused, never cut to something that names another file */
+        char walk[PATH_MAX];
+        if (!sysfs_rel_path_ok(rel))
+                return -EINVAL;
+        if (strlen(rel) >= sizeof(walk))
+                return -ENAMETOOLONG;
+        memcpy(walk, rel, strlen(rel) + 1);
+        /* the directory itself may be reached through a link (/sys/bus/mdev/devices/UUID is one) */
+        int fd = root_open(dir, O_PATH | O_DIRECTORY);
+        if (fd < 0)
+                return fd;
+        /* then one component at a time, never through a symbolic link: sysfs has links inside a
+         * device's directory (mdev_type, driver, iommu_group) that lead to other objects' files */
+        char *name = walk;
+        for (char *slash; (slash = strchr(name, '/')); name = slash + 1) {
+                *slash = '\0';
+                int sub = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int saved = errno;
+                struct stat st;
+                if (sub < 0 && saved == ENOTDIR && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                        saved = ELOOP;
+                close(fd);
+                if (sub < 0)
+                        return -saved;
+                fd = sub;
+        }
+        /* O_NONBLOCK: a FIFO planted in a fixture or store must not hang the writer */
+        int wfd = openat(fd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        int saved = errno;
+        close(fd);
+        if (wfd < 0)
+                return -saved;
+        struct stat st;
+        if (fstat(wfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(wfd);
+                return -EINVAL;
+        }
+        /* as the shell's "echo > attr": a no-op on sysfs, right on a fixture tree */
+        if (ftruncate(wfd, 0) < 0) {
+                /* sysfs may say no to a truncation it does not need */
+        }
+        size_t n = strlen(value);
+        ssize_t w = write(wfd, value, n);
+        int r = w < 0 ? -errno : (size_t) w != n ? -EIO : 0;
+        if (close(wfd) < 0 && r == 0)
+                r = -errno;
         return r;
 }
 

@@ -47,7 +47,8 @@ size_t strip_trailing_space(char *s, size_t len) {
 int sysfs_read_at(int dirfd, const char *name, char *buf, size_t size) {
         if (size == 0)
                 return -EINVAL;
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: no effect on an attribute or a file; a FIFO must not block the reader */
+        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         ssize_t n = read(fd, buf, size - 1);

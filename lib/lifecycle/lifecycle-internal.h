@@ -10,6 +10,12 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
 char *store_format(const struct vgpu_mdev_spec *spec);
 int store_write(const struct vgpu_mdev_spec *spec);
 int store_remove(const char *parent, const char *uuid);
+/* A definition file's text, regular files only, at most STORE_FILE_MAX bytes, never blocking
+ * (a FIFO): the length, or -errno with *why saying what is wrong. */
+#define STORE_FILE_MAX 65535
+int store_read_at(int dirfd, const char *path, char *buf, size_t size, const char **why);
+/* Remove the temporary files of definition writes that were killed (under the lock). */
+int store_remove_temps(void);
 
 /* The steps, for apply's executor; the caller holds the lock (lifecycle_lock). */
 int lifecycle_lock(struct vgpu_error *err);

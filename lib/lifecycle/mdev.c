@@ -8,12 +8,14 @@
  * creation is only done when it is complete: the device must appear, and every attribute must
  * be written, or the device is removed again before the error is returned.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 
 #define LOCK_TIMEOUT_MS 30000
 #define APPEAR_TIMEOUT_MS 5000  /* a device normally appears within the write(2); drivers may defer */
+#define LATE_WATCH_MS 5000      /* after a timeout, how long the rollback watches for it to come late */
 
 _public_ bool vgpu_uuid_valid(const char *s) {
         static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -145,6 +148,51 @@ static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, co
                               t->id, p->name, max, count ? present : "none (another type or the driver holds the capacity)");
 }
 
+/*
+ * A creation that timed out may still complete: the kernel (or a driver that defers) makes the
+ * device after we gave up, and a device nobody asked for would stay. The rollback watches for it
+ * a while longer and removes it; one that comes even later is recorded in ABANDONED_DIR and
+ * removed by the next change made under the lock (clean_up_after_killed).
+ */
+#define ABANDONED_DIR "/run/vgpuctl/abandoned"
+#define ABANDONED_MAX_AGE_S (24 * 3600)
+
+static void abandon(const char *uuid) {
+        char path[128];
+        snprintf(path, sizeof(path), ABANDONED_DIR "/%s", uuid);
+        (void) write_file_atomic(path, uuid, strlen(uuid), 0644);
+}
+
+static void unabandon(const char *uuid) {
+        char path[128], full[4096];
+        snprintf(path, sizeof(path), ABANDONED_DIR "/%s", uuid);
+        if (root_path(full, sizeof(full), path) == 0)
+                (void) unlink(full);
+}
+
+static void reap_abandoned(void) {
+        int fd = root_open_dir(ABANDONED_DIR);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!vgpu_uuid_valid(de->d_name))
+                        continue;
+                char path[128];
+                struct stat st;
+                snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", de->d_name);
+                bool here = root_access(path, F_OK) == 0;
+                if (here ? lifecycle_remove_mdev(de->d_name) == 0 :
+                           fstatat(dirfd(d), de->d_name, &st, 0) < 0 || time(NULL) - st.st_mtime > ABANDONED_MAX_AGE_S)
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+}
+
 int lifecycle_remove_mdev(const char *uuid) {
         char path[128];
         snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
@@ -163,6 +211,8 @@ int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *
         int r = check_spec_names(spec, err);
         if (r < 0)
                 return r;
+        /* asked for now: an earlier, abandoned creation of the same UUID is not to be reaped */
+        unabandon(spec->uuid);
         snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent, spec->type);
         r = sysfs_write(path, spec->uuid);
         if (r < 0)
@@ -170,17 +220,39 @@ int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *
                                             spec->uuid, spec->type, spec->parent, root_prefix(), path);
         snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", spec->uuid);
         if ((r = wait_for(path, true, APPEAR_TIMEOUT_MS)) < 0) {
-                (void) lifecycle_remove_mdev(spec->uuid);
-                return vgpu_error_set(err, r, "creating %s: %s%s did not appear within %d ms", spec->uuid, root_prefix(), path,
-                                      APPEAR_TIMEOUT_MS);
+                /* too late to be this creation, but it may still come: watch, remove, record */
+                abandon(spec->uuid);
+                bool late = wait_for(path, true, LATE_WATCH_MS) == 0;
+                bool removed = late && lifecycle_remove_mdev(spec->uuid) == 0;
+                if (removed)
+                        unabandon(spec->uuid);
+                return vgpu_error_set(err, r, "creating %s: %s%s did not appear within %d ms%s", spec->uuid, root_prefix(), path,
+                                      APPEAR_TIMEOUT_MS,
+                                      removed ? "; it appeared later and was removed again" :
+                                      late ? "; it appeared later and could NOT be removed" :
+                                      "; should it still appear, the next vgpuctl change removes it");
         }
         for (size_t i = 0; i < spec->n_attrs; i++) {
-                snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/%s", spec->uuid, spec->attrs[i].key);
-                if ((r = sysfs_write(path, spec->attrs[i].value)) < 0) {
+                /* only the device's own files: a key through one of its links (mdev_type/create,
+                 * mdev_type/devices/OTHER/remove) would act on other devices, past every check */
+                if ((r = sysfs_write_beneath(path, spec->attrs[i].key, spec->attrs[i].value)) < 0) {
                         int q = lifecycle_remove_mdev(spec->uuid);
-                        return vgpu_error_set_errno(err, r, "creating %s: writing attribute %s='%s' failed (device %s)",
-                                                    spec->uuid, spec->attrs[i].key, spec->attrs[i].value,
-                                                    q < 0 ? "could NOT be removed again" : "removed again");
+                        const char *why = r == -ELOOP || r == -EINVAL ? ": not a file in the device's own directory (links are not followed)" :
+                                          r == -ENAMETOOLONG ? ": the path is too long" :
+                                          r == -ENOENT ? ": the device has no such attribute" : "";
+                        /* a key of any length is refused above: the message shows its start */
+                        vgpu_error_set_errno(err, r, "creating %s: writing attribute %.128s%s='%.128s' failed%s (device %s)",
+                                             spec->uuid, spec->attrs[i].key, strlen(spec->attrs[i].key) > 128 ? "..." : "",
+                                             spec->attrs[i].value, why,
+                                             q < 0 ? "could NOT be removed again" : "removed again");
+                        /* an attribute the device does not have (or may not be written) is a bad
+                         * request, not a missing device: vgpud answered 404 for it */
+                        if (r == -ENOENT || r == -ELOOP || r == -ENAMETOOLONG || r == -ENOTDIR || r == -EISDIR) {
+                                r = -EINVAL;
+                                if (err)
+                                        err->code = r;
+                        }
+                        return r;
                 }
         }
         return 1;
@@ -319,12 +391,34 @@ out:
         return r;
 }
 
+/* "host.yaml.XXXXXX": the saved state's temporary file (write_file_atomic) */
+static bool is_state_temp(const char *name) {
+        static const char base[] = "host.yaml.";
+        return strncmp(name, base, sizeof(base) - 1) == 0 && mkstemp_suffix_ok(name + sizeof(base) - 1);
+}
+
+/*
+ * What a process killed half-way through a change leaves, put right by the next one that holds
+ * the lock (nobody else writes then): temporary files of atomic writes, which mdevctl would
+ * read as definitions, and devices whose creation timed out but that appeared afterwards.
+ */
+static void clean_up_after_killed(void) {
+        (void) store_remove_temps();
+        int fd = root_open_dir("/var/lib/vgpuctl");
+        if (fd >= 0) {
+                (void) remove_temps_at(fd, ".", is_state_temp);
+                close(fd);
+        }
+        reap_abandoned();
+}
+
 int lifecycle_lock(struct vgpu_error *err) {
         int fd = lock_host(LOCK_TIMEOUT_MS);
         if (fd == -EBUSY)
                 return vgpu_error_set(err, fd, "another vgpuctl holds %s/run/vgpuctl/lock; waited %d s", root_prefix(), LOCK_TIMEOUT_MS / 1000);
         if (fd < 0)
                 return vgpu_error_set_errno(err, fd, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+        clean_up_after_killed();
         return fd;
 }
 

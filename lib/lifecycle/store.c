@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -180,6 +181,70 @@ int store_remove(const char *parent, const char *uuid) {
         return 0;
 }
 
+static bool is_parent_dir(const char *name);
+
+int store_read_at(int dirfd, const char *path, char *buf, size_t size, const char **why) {
+        /* O_NONBLOCK: opening a FIFO for reading would wait for a writer, forever (and with it
+         * `list --defined` and every vgpud request that reads the store) */
+        int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+                *why = "unreadable";
+                return -errno;
+        }
+        struct stat st;
+        int r = 0;
+        if (fstat(fd, &st) < 0)
+                r = -errno, *why = "unreadable";
+        else if (!S_ISREG(st.st_mode))
+                r = -EBADMSG, *why = "not a regular file";
+        else if ((uint64_t) st.st_size >= size)
+                r = -EFBIG, *why = "larger than a definition can be (64 KiB)";
+        ssize_t len = r < 0 ? -1 : read(fd, buf, size - 1);
+        if (r == 0 && len < 0)
+                r = -errno, *why = "unreadable";
+        else if (r == 0 && (size_t) len >= size - 1)
+                r = -EFBIG, *why = "larger than a definition can be (64 KiB)";  /* grew since fstat */
+        close(fd);
+        if (r < 0)
+                return r;
+        buf[len] = '\0';
+        return (int) len;
+}
+
+/* What write_file_atomic() leaves when it is killed between mkostemp() and rename():
+ * "UUID.XXXXXX". Neither a definition nor a foreign file: ours, to remove under the lock. */
+static bool is_store_temp(const char *name) {
+        size_t n = strlen(name);
+        if (n != VGPU_UUID_MAX - 1 + 7 || name[VGPU_UUID_MAX - 1] != '.')
+                return false;
+        char uuid[VGPU_UUID_MAX];
+        memcpy(uuid, name, VGPU_UUID_MAX - 1);
+        uuid[VGPU_UUID_MAX - 1] = '\0';
+        return vgpu_uuid_valid(uuid) && mkstemp_suffix_ok(name + VGPU_UUID_MAX);
+}
+
+int store_remove_temps(void) {
+        DIR *top;
+        int storefd = root_open_dir(MDEVCTL_STORE);
+        if (storefd < 0)
+                return storefd == -ENOENT ? 0 : storefd;
+        if (!(top = fdopendir(storefd))) {
+                close(storefd);
+                return -ENOMEM;
+        }
+        int removed = 0;
+        struct dirent *pe;
+        while ((pe = readdir(top))) {
+                if (!is_parent_dir(pe->d_name))
+                        continue;
+                int r = remove_temps_at(dirfd(top), pe->d_name, is_store_temp);
+                if (r > 0)
+                        removed += r;
+        }
+        closedir(top);
+        return removed;
+}
+
 static bool is_parent_dir(const char *name) {
         /* the store's own subdirectory and dotfiles are not parents */
         return name[0] != '.' && strcmp(name, "scripts.d") != 0;
@@ -213,18 +278,12 @@ struct def_round {
 static int read_def_job(size_t i, void *userdata) {
         struct def_round *round = userdata;
         struct def_file *f = &round->files[i];
-        char path[300], text[65536];
+        char path[300], text[STORE_FILE_MAX + 1];
         snprintf(path, sizeof(path), "%s/%s", f->parent, f->uuid);
-        int fd = openat(round->storefd, path, O_RDONLY | O_CLOEXEC);
-        ssize_t len = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
-        if (fd >= 0)
-                close(fd);
-        if (len < 0) {
-                f->why = "unreadable";
+        int r = store_read_at(round->storefd, path, text, sizeof(text), &f->why);
+        if (r < 0)
                 return 0;
-        }
-        text[len] = '\0';
-        int r = store_parse(text, f->parent, f->uuid, &f->spec, &f->why);
+        r = store_parse(text, f->parent, f->uuid, &f->spec, &f->why);
         if (r == -ENOMEM)
                 return r;
         f->ok = r >= 0;
@@ -264,6 +323,9 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
                 struct dirent *de;
                 while ((de = readdir(pd))) {
                         if (de->d_name[0] == '.')
+                                continue;
+                        /* a write killed half-way: removed under the lock, never a definition */
+                        if (is_store_temp(de->d_name))
                                 continue;
                         if (!vgpu_uuid_valid(de->d_name)) {
                                 warn(w, pe->d_name, de->d_name, "file name is not a UUID");

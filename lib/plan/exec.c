@@ -63,9 +63,19 @@ static char *read_text(const char *path) {
 
 /* The definition file's current text, to put back on undo; NULL when there is none. */
 static char *read_definition(const char *parent, const char *uuid) {
-        char path[512];
-        snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", parent, uuid);
-        return read_text(path);
+        char path[512], buf[STORE_FILE_MAX + 1];
+        const char *why;
+        snprintf(path, sizeof(path), "%s/%s", parent, uuid);
+        int fd = root_open_dir(MDEVCTL_STORE);
+        if (fd < 0)
+                return NULL;
+        /* a FIFO or a device node there is no definition to put back (nor to block on) */
+        int r = store_read_at(fd, path, buf, sizeof(buf), &why);
+        close(fd);
+        if (r < 0)
+                return NULL;
+        strip_trailing_space(buf, (size_t) r);  /* restore_text() ends it with one newline */
+        return strdup(buf);
 }
 
 /* A slice action's settings as a request (under the lock apply holds). */

@@ -6,7 +6,8 @@ kernel would: the device directory with its mdev_type link and remove file, the
 
 It lets the daemon tests run real applies (create, define, rollback) on fixture hosts.
 `delay` makes each creation take that long; `refuse` is a set of UUIDs whose creation fails
-(the device never appears, as when a driver rejects it)."""
+(the device never appears, as when a driver rejects it); `files` are attributes (relative
+paths, e.g. "nvidia/vgpu_params") each new device gets, empty."""
 
 import os
 import threading
@@ -14,9 +15,9 @@ import time
 
 
 class FakeKernel(threading.Thread):
-    def __init__(self, root, delay=0.0, refuse=(), limit=120.0):
+    def __init__(self, root, delay=0.0, refuse=(), limit=120.0, files=()):
         super().__init__(daemon=True)
-        self.root, self.delay, self.refuse = root, delay, set(refuse)
+        self.root, self.delay, self.refuse, self.files = root, delay, set(refuse), list(files)
         self.deadline = time.monotonic() + limit       # stops by itself, whatever happens
         self.stopping = False
         self.created, self.removed = [], []
@@ -65,6 +66,9 @@ class FakeKernel(threading.Thread):
         os.makedirs(dev, exist_ok=True)
         os.symlink("../mdev_supported_types/" + tid, os.path.join(dev, "mdev_type"))
         open(os.path.join(dev, "remove"), "w").close()
+        for rel in self.files:
+            os.makedirs(os.path.dirname(os.path.join(dev, rel)), exist_ok=True)
+            open(os.path.join(dev, rel), "w").close()
         bus = self._p("sys/bus/mdev/devices")
         os.makedirs(bus, exist_ok=True)
         os.symlink(os.path.relpath(dev, bus), os.path.join(bus, uuid))
