@@ -174,9 +174,11 @@ void print_instances(struct out *o, const struct vgpu_host *host, char *const *d
 }
 
 
-static bool running(const struct vgpu_host *host, const char *uuid) {
+/* Does this definition run: its UUID on its parent (mdevctl allows one UUID under two parents,
+ * and the instance runs on at most one of them). */
+static bool running(const struct vgpu_host *host, const struct vgpu_mdev_spec *s) {
         for (size_t i = 0; i < host->n_instances; i++)
-                if (strcmp(host->instances[i].uuid, uuid) == 0)
+                if (strcmp(host->instances[i].uuid, s->uuid) == 0 && strcmp(host->instances[i].parent, s->parent) == 0)
                         return true;
         return false;
 }
@@ -193,7 +195,7 @@ void print_definitions(struct out *o, const struct vgpu_host *host, const struct
                 /* the create request's name (POST /v1/instances, host.yaml's auto-start), not mdevctl's "start" */
                 out_bool(o, OUT_JSON, "auto_start", NULL, s->auto_start);
                 out_text(o, "%-7s ", s->auto_start ? "auto" : "manual");
-                out_bool(o, OUT_ANY, "running", "%s\n", running(host, s->uuid));
+                out_bool(o, OUT_ANY, "running", "%s\n", running(host, s));
                 out_open_array(o, "attrs");
                 for (size_t j = 0; j < s->n_attrs; j++) {
                         out_open_object(o, NULL);
