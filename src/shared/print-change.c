@@ -52,7 +52,37 @@ void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
         }
 }
 
-void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading) {
+/* An action as done, for the list after "done:": "create" and "not defined yet" are what a plan
+ * says; once done, "created" (and no reason that reads like a failure: "define X: not defined
+ * yet" said the opposite of what had just happened). */
+static const char *done_verb(enum vgpu_action_kind kind) {
+        switch (kind) {
+        case VGPU_ACTION_REMOVE:
+        case VGPU_ACTION_SLICE_REMOVE:
+                return "removed";
+        case VGPU_ACTION_UNDEFINE:
+                return "undefined";
+        case VGPU_ACTION_SET_VFS:
+                return "set";
+        case VGPU_ACTION_CREATE:
+        case VGPU_ACTION_SLICE_CREATE:
+                return "created";
+        case VGPU_ACTION_DEFINE:
+                return "defined";
+        case VGPU_ACTION_SET_POLICY:
+        case VGPU_ACTION_WRITE_ATTR:
+                return "wrote";
+        }
+        return "did";
+}
+
+/* Why a removal was done still explains it ("not in the file"); why a creation was planned
+ * ("not created yet") no longer holds once it is done. */
+static bool reason_after_done(enum vgpu_action_kind kind) {
+        return kind == VGPU_ACTION_REMOVE || kind == VGPU_ACTION_UNDEFINE || kind == VGPU_ACTION_SLICE_REMOVE;
+}
+
+static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading, bool done) {
         out_open_object(o, NULL);
         out_u64(o, OUT_JSON, "changes", NULL, plan->n_actions);
         out_open_array(o, "actions");
@@ -75,9 +105,12 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
                         out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ||
                                          a->kind == VGPU_ACTION_SLICE_REMOVE ? '-' : '+',
                                  vgpu_action_kind_to_string(a->kind), what);
-                else
-                        out_text(o, "  %-10s %s%s%s\n", vgpu_action_kind_to_string(a->kind), what,
+                else {
+                        if (done)
+                                has_why &= reason_after_done(a->kind);
+                        out_text(o, "  %-10s %s%s%s\n", done ? done_verb(a->kind) : vgpu_action_kind_to_string(a->kind), what,
                                  has_why ? ": " : "", has_why ? a->detail : "");
+                }
                 out_close_object(o);
         }
         out_close_array(o);
@@ -87,9 +120,13 @@ void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const ch
         out_close_object(o);
 }
 
+void print_plan(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading) {
+        print_actions(o, plan, diff, heading, false);
+}
+
 void print_apply(struct out *o, const struct vgpu_plan *plan, bool diff, bool dry_run, const char *source) {
         if (plan->n_actions == 0 && !out_is_json(o))
                 out_text(o, "nothing to do: the host matches %s\n", source);
         else
-                print_plan(o, plan, diff, dry_run ? "would do (dry run):" : "done:");
+                print_actions(o, plan, diff, dry_run ? "would do (dry run):" : "done:", !dry_run);
 }

@@ -10,7 +10,7 @@ mdev_type/devices/OTHER/remove removed another VM's device and was stored in the
 the API (400, saying why, not 404), the CLI and host.yaml alike, while vendor subdirectories
 (nvidia/vgpu_params) still work and a too-long key is an error; a FIFO in /etc/mdevctl.d/PARENT/
 neither hangs `list --defined`, vgpud's GET /v1/instances nor an apply that defines that UUID;
-temporary files of a killed write (UUID.XXXXXX, host.yaml.XXXXXX) are removed by the next change
+apply's done list says "created", "defined"; temporary files of a killed write (UUID.XXXXXX, host.yaml.XXXXXX) are removed by the next change
 and never read as definitions; a device that appears after the creation timed out is removed
 again (and one recorded as abandoned by the next change); a UUID defined under two parents is
 running only on the parent it runs on."""
@@ -138,6 +138,11 @@ try:
     rc, out, err = vgpuctl_timed(h, "apply", "--direct", "-f", yml)
     t.check(rc == 0 and stat.S_ISREG(os.stat(os.path.join(store, U[9])).st_mode),
             "apply defining the FIFO's UUID: done, a definition in its place", (rc, err))
+    # the done list says what was done (issue 9, item 8), not why it was planned
+    lines = out.splitlines()
+    t.check(lines[:1] == ["done:"] and any(x.split()[:2] == ["created", U[9]] for x in lines) and
+            any(x.split()[:2] == ["defined", U[2]] for x in lines) and "not defined yet" not in out and "fixed UUID" not in out,
+            "apply's done list: 'created U', 'defined U', no 'not defined yet'", out)
     big = os.path.join(store, U[10])
     with open(big, "w") as f:
         f.write('{"mdev_type": "nvidia-232", "start": "auto", "attrs": [], "x": "%s"}\n' % ("y" * 70000))
