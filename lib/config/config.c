@@ -45,7 +45,7 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
 }
 
 static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
-        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .line = (int) n->start_mark.line + 1 };
+        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .persistent = true, .line = (int) n->start_mark.line + 1 };
         int r = want_mapping(p, n, "a 'devices' item");
         if (r < 0)
                 return r;
@@ -59,6 +59,8 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                         r = want_uint(p, v, "count", 4096, &d->count), have_count = true;
                 else if (streq(key, "auto-start"))
                         r = want_bool(p, v, "auto-start", &d->auto_start);
+                else if (streq(key, "persistent"))
+                        r = want_bool(p, v, "persistent", &d->persistent);
                 else if (streq(key, "attrs"))
                         r = parse_attrs(p, v, d);
                 else if (streq(key, "uuids")) {
@@ -81,7 +83,7 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                                 d->n_uuids++;
                         }
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start)",
+                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent)",
                                        key ? key : "?");
                 if (r < 0)
                         return r;

@@ -27,52 +27,68 @@ static void quoted(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-static const struct vgpu_mdev_spec *definition(const struct vgpu_mdev_spec *defs, size_t n, const char *uuid) {
+static const struct vgpu_mdev_spec *definition(const struct vgpu_mdev_spec *defs, size_t n, const char *uuid, const char *parent) {
         for (size_t i = 0; i < n; i++)
-                if (strcmp(defs[i].uuid, uuid) == 0)
+                if (strcmp(defs[i].uuid, uuid) == 0 && strcmp(defs[i].parent, parent) == 0)
                         return &defs[i];
         return NULL;
 }
 
-static bool seen_type(const struct vgpu_host *host, size_t upto, const char *parent, const char *type) {
-        for (size_t i = 0; i < upto; i++)
-                if (strcmp(host->instances[i].parent, parent) == 0 && streq_ptr(host->instances[i].type, type))
-                        return true;
-        return false;
+/* Do two instances go into one 'devices' entry? Same type, and the same definition: none (a
+ * transient 'create'), or the same start mode and attributes. An entry says one of these for all
+ * its UUIDs, so grouping otherwise would make the export differ from the host it came from. */
+static bool same_entry(const struct vgpu_instance *a, const struct vgpu_mdev_spec *da, const struct vgpu_instance *b,
+                       const struct vgpu_mdev_spec *db) {
+        if (strcmp(a->parent, b->parent) != 0 || !streq_ptr(a->type, b->type) || !da != !db)
+                return false;
+        if (!da)
+                return true;
+        if (da->auto_start != db->auto_start || da->n_attrs != db->n_attrs)
+                return false;
+        for (size_t k = 0; k < da->n_attrs; k++)
+                if (strcmp(da->attrs[k].key, db->attrs[k].key) != 0 || strcmp(da->attrs[k].value, db->attrs[k].value) != 0)
+                        return false;
+        return true;
 }
 
-static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent, const struct vgpu_mdev_spec *defs, size_t n_defs) {
+/* def_of[i]: the definition of host->instances[i] on its parent, or NULL */
+static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent, const struct vgpu_mdev_spec *const *def_of) {
         fputs("  - parent: ", f);
         quoted(f, parent);
         fputc('\n', f);
         bool any = false;
         for (size_t i = 0; i < host->n_instances; i++) {
                 const struct vgpu_instance *in = &host->instances[i];
-                if (strcmp(in->parent, parent) != 0 || !in->type || seen_type(host, i, parent, in->type))
+                if (strcmp(in->parent, parent) != 0 || !in->type)
                         continue;
+                const struct vgpu_mdev_spec *d = def_of[i];
+                bool first = true;
+                for (size_t j = 0; j < i && first; j++)
+                        first = !same_entry(in, d, &host->instances[j], def_of[j]);
+                if (!first)
+                        continue;       /* written with the first of its entry */
                 if (!any)
                         fputs("    devices:\n", f);
                 any = true;
                 unsigned count = 0;
                 for (size_t j = i; j < host->n_instances; j++)
-                        count += strcmp(host->instances[j].parent, parent) == 0 && streq(host->instances[j].type, in->type);
+                        count += same_entry(in, d, &host->instances[j], def_of[j]);
                 fputs("      - type: ", f);
                 quoted(f, in->type);
                 fprintf(f, "\n        count: %u\n", count);
                 if (in->kind == VGPU_TYPE_NVIDIA_VFIO)
-                        continue;       /* vendor-VFIO vGPUs have no UUID */
+                        continue;       /* vendor-VFIO vGPUs have no UUID, nor a definition */
                 fputs("        uuids:\n", f);
-                const struct vgpu_mdev_spec *d = NULL;
                 for (size_t j = i; j < host->n_instances; j++)
-                        if (strcmp(host->instances[j].parent, parent) == 0 && streq(host->instances[j].type, in->type)) {
+                        if (same_entry(in, d, &host->instances[j], def_of[j]))
                                 fprintf(f, "          - \"%s\"\n", host->instances[j].uuid);
-                                if (!d)
-                                        d = definition(defs, n_defs, host->instances[j].uuid);
-                        }
-                /* attributes and start mode from the first one's definition, if it has one */
-                if (d && !d->auto_start)
+                if (!d) {
+                        fputs("        persistent: false\n", f);       /* made by 'create' without --persist */
+                        continue;
+                }
+                if (!d->auto_start)
                         fputs("        auto-start: false\n", f);
-                if (d && d->n_attrs) {
+                if (d->n_attrs) {
                         fputs("        attrs:\n", f);
                         for (size_t k = 0; k < d->n_attrs; k++) {
                                 fputs("          - ", f);
@@ -113,6 +129,12 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
                        const struct vgpu_slice_status *slices, size_t n_slices, bool with_slices, char **ret, struct vgpu_error *err) {
         char *text = NULL;
         size_t size = 0;
+        _cleanup_free_ const struct vgpu_mdev_spec **def_of = calloc(host->n_instances + 1, sizeof(*def_of));
+        if (!def_of)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < host->n_instances; i++)
+                if (host->instances[i].uuid[0])
+                        def_of[i] = definition(defs, n_defs, host->instances[i].uuid, host->instances[i].parent);
         FILE *f = open_memstream(&text, &size);
         if (!f)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -138,7 +160,7 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
                 if (!any)
                         fputc('\n', f);
                 any = true;
-                export_parent(f, host, parent, defs, n_defs);
+                export_parent(f, host, parent, def_of);
         }
         if (!any)
                 fputs(" []\n", f);

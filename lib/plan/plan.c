@@ -30,7 +30,7 @@ struct builder {
         struct vgpu_host *host;
         const struct vgpu_mdev_spec *defs;
         size_t n_defs;
-        bool *kept;             /* per host instance: claimed by the file */
+        size_t *kept;           /* per host instance: 1 + the file entry that claims it, 0 none */
         size_t *def_claim;      /* per definition (defs): 1 + the file entry that starts it, 0 none */
         size_t *inst_by_uuid;   /* instance indexes sorted by UUID */
         const struct vgpu_mdev_spec **def_by_uuid;
@@ -156,6 +156,14 @@ static bool same_definition(const struct vgpu_mdev_spec *d, const char *parent, 
 /* The definition an instance should have; define (or redefine) when the store differs. */
 static int want_definition(struct builder *b, const char *uuid, const char *parent, const struct vgpu_config_device *dev) {
         const struct vgpu_mdev_spec *d = find_def(b, uuid);
+        /* "persistent: false": the instance runs and has no definition, as after 'create' without
+         * --persist (so that an export of such a host asserts as matching) */
+        if (!dev->persistent) {
+                if (!d)
+                        return 0;
+                struct vgpu_action *u = add(b, VGPU_ACTION_UNDEFINE, "not persistent in the file");
+                return !u || set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0 ? -ENOMEM : 0;
+        }
         if (d && same_definition(d, parent, dev->type, dev))
                 return 0;
         if (d && strcmp(d->parent, parent) != 0) {
@@ -191,7 +199,7 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                         ssize_t i = instance_by_uuid(b, dev->uuids[u]);
                         if (i >= 0 && !b->kept[i] && strcmp(h->instances[i].parent, p->name) == 0 &&
                             streq(h->instances[i].type, dev->type))
-                                b->kept[i] = true, have++;
+                                b->kept[i] = e + 1, have++;
                 }
                 for (size_t i = lo; i < hi && have < dev->count; i++) {
                         const struct vgpu_instance *in = &h->instances[i];
@@ -202,7 +210,7 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                         for (size_t u = 0; u < dev->n_uuids; u++)
                                 reserved |= strcmp(dev->uuids[u], in->uuid) == 0;
                         if (!reserved)
-                                b->kept[i] = true, have++;
+                                b->kept[i] = e + 1, have++;
                 }
                 /* then stopped definitions of the type on this parent, to start with their UUIDs */
                 size_t dlo, dhi;
@@ -315,7 +323,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                 /* kept instances of this entry: definitions kept in line */
                 for (size_t i = lo; i < hi && have < dev->count; i++) {
                         const struct vgpu_instance *in = &h->instances[i];
-                        if (!b->kept[i] || !streq(in->type, dev->type))
+                        /* this entry's: two entries of a type may want different definitions */
+                        if (b->kept[i] != e + 1)
                                 continue;
                         have++;
                         if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
@@ -476,7 +485,7 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
                       const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
         struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .only = only, .n_only = n_only, .err = err };
         b.plan = calloc(1, sizeof(*b.plan));
-        b.kept = calloc(host->n_instances + 1, sizeof(bool));
+        b.kept = calloc(host->n_instances + 1, sizeof(*b.kept));
         b.def_claim = calloc(n_defs + 1, sizeof(size_t));
         _cleanup_free_ size_t *removed = calloc(host->n_parents + 1, sizeof(size_t));
         _cleanup_free_ const struct vgpu_config_gpu **owner = calloc(host->n_parents + 1, sizeof(*owner));

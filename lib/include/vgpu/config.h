@@ -69,6 +69,7 @@ struct vgpu_config_device {
         size_t n_attrs;
         bool auto_start;
         int line;
+        bool persistent;                /* false: running instances only, no definitions ('create' without --persist) */
 };
 
 struct vgpu_config_gpu {
