@@ -453,23 +453,55 @@ _public_ int vgpu_mdev_define(struct vgpu_mdev_spec *spec, struct vgpu_error *er
         return r;
 }
 
-_public_ int vgpu_mdev_undefine(const char *uuid, struct vgpu_error *err) {
+/*
+ * mdevctl allows one UUID under several parents (its undefine removes them all). Undefining
+ * one of them silently would leave the user believing the UUID is gone: with several, the
+ * parent must be named, and the message says which there are.
+ */
+_public_ int vgpu_mdev_undefine_on(const char *uuid, const char *parent, struct vgpu_error *err) {
         if (!vgpu_uuid_valid(uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID", uuid);
+        char bdf[VGPU_BDF_MAX];
+        if (parent && vgpu_bdf_normalize(parent, bdf) == 0)
+                parent = bdf;
+        if (parent && !sysfs_name_ok(parent))
+                return vgpu_error_set(err, -EINVAL, "parent '%s': not a device name", parent);
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
-        struct vgpu_mdev_spec old = {};
-        int r = find_definition(uuid, &old, err);
-        if (r == 0)
-                r = vgpu_error_set(err, -ENOENT, "%s is not defined (nothing in %s%s/*/%s)", uuid, root_prefix(), MDEVCTL_STORE, uuid);
-        else if (r > 0) {
-                int q = store_remove(old.parent, old.uuid);
-                r = q < 0 ? vgpu_error_set_errno(err, q, "removing %s%s/%s/%s", root_prefix(), MDEVCTL_STORE, old.parent, old.uuid) : 1;
+        struct vgpu_mdev_spec *specs = NULL;
+        size_t n = 0, matches = 0;
+        const struct vgpu_mdev_spec *found = NULL;
+        char parents[512] = "";
+        int r = vgpu_mdev_definitions(&specs, &n, NULL, err);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (strcasecmp(specs[i].uuid, uuid) != 0)
+                        continue;
+                size_t len = strlen(parents);
+                snprintf(parents + len, sizeof(parents) - len, "%s%s", matches ? ", " : "", specs[i].parent);
+                matches++;
+                if (!parent || strcmp(specs[i].parent, parent) == 0)
+                        found = &specs[i];
         }
-        vgpu_mdev_spec_done(&old);
+        if (r < 0)
+                ;
+        else if (!found && parent && matches)
+                r = vgpu_error_set(err, -ENOENT, "%s is not defined on %s (it is on %s)", uuid, parent, parents);
+        else if (!found)
+                r = vgpu_error_set(err, -ENOENT, "%s is not defined (nothing in %s%s/*/%s)", uuid, root_prefix(), MDEVCTL_STORE, uuid);
+        else if (!parent && matches > 1)
+                r = vgpu_error_set(err, -EEXIST, "%s is defined on %zu parents (%s): say which with --parent", uuid, matches, parents);
+        else {
+                int q = store_remove(found->parent, found->uuid);
+                r = q < 0 ? vgpu_error_set_errno(err, q, "removing %s%s/%s/%s", root_prefix(), MDEVCTL_STORE, found->parent, found->uuid) : 1;
+        }
+        vgpu_mdev_specs_free(specs, n);
         unlock_host(lock);
         return r;
+}
+
+_public_ int vgpu_mdev_undefine(const char *uuid, struct vgpu_error *err) {
+        return vgpu_mdev_undefine_on(uuid, NULL, err);
 }
 
 _public_ int vgpu_mdev_start(const char *uuid, struct vgpu_error *err) {

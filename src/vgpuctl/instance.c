@@ -163,8 +163,18 @@ int verb_remove(struct cli *cli) {
         return one_target(cli, vgpu_mdev_remove, "removed", "was not there");
 }
 
+const struct cli_option undefine_options[] = {
+        { "parent", 0, "PARENT", "the parent whose definition to remove, when the UUID is defined on several" },
+        {},
+};
+
 int verb_undefine(struct cli *cli) {
-        return one_target(cli, vgpu_mdev_undefine, "undefined", "was not defined");
+        struct vgpu_error err = {};
+        int r = vgpu_mdev_undefine_on(cli->argv[0], cli->opt[0], &err);
+        if (r < 0)
+                return cli_lib_error(&err);
+        print_outcome_cli(cli, "undefined", "was not defined", r, cli->argv[0], cli->opt[0], NULL);
+        return EXIT_OK;
 }
 
 int verb_start(struct cli *cli) {

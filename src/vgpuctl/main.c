@@ -34,7 +34,7 @@ static const struct verb verbs[] = {
         { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options, .via_daemon = true },
         { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL, .via_daemon = true },
         { "define", "", "define a persistent vGPU (mdevctl's store)", 0, 0, verb_define, define_options },
-        { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, NULL },
+        { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, undefine_options },
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
         { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2, verb_slice, slice_options },

@@ -122,6 +122,7 @@ extern const struct cli_option types_options[];
 extern const struct cli_option list_options[];
 extern const struct cli_option create_options[];
 extern const struct cli_option define_options[];
+extern const struct cli_option undefine_options[];
 extern const struct cli_option vfs_options[];
 extern const struct cli_option slice_options[];
 extern const struct cli_option apply_options[];

@@ -196,6 +196,30 @@ try:
     settle()
     t.check(rc == 0 and not present(h, U[13]) and not os.path.exists(h.path("/run/vgpuctl/abandoned/" + U[13])),
             "an abandoned device that came later is removed under the next change's lock", (rc, err))
+
+    # ---- one UUID under two parents: undefine names them and needs --parent (issue 9, item 9)
+    rc, out, err = vgpuctl_timed(h, "undefine", U[2])
+    t.check(rc == 1 and "defined on 2 parents (%s, %s): say which with --parent" % (OTHER_PARENT, PARENT) in err and
+            defined(h, PARENT, U[2]) and defined(h, OTHER_PARENT, U[2]), "undefine of a UUID on two parents: refused, naming both", (rc, err))
+    rc, out, err = vgpuctl_timed(h, "undefine", U[2], "--parent", "3b:00.0")
+    t.check(rc == 0 and not defined(h, OTHER_PARENT, U[2]) and defined(h, PARENT, U[2]), "undefine --parent removes that one only",
+            (rc, out, err))
+
+    # ---- export, then assert on the untouched host: it matches (transient instances included)
+    t.equal((vgpuctl_timed(h, "remove", "--direct", U[9])[0], vgpuctl_timed(h, "undefine", U[9])[0]), (0, 0), "room for two more")
+    rc, out, err = vgpuctl_timed(h, "create", "--direct", "--parent", PARENT, "--type", "nvidia-232", "--uuid", U[15])
+    t.equal(rc, 0, "a transient instance (create without --persist)")
+    rc, out, err = vgpuctl_timed(h, "create", "--direct", "--parent", PARENT, "--type", "nvidia-232", "--uuid", U[16], "--persist",
+                                 "--attr", "nvidia/vgpu_params=frame_rate_limiter=0")
+    t.equal(rc, 0, "a persistent instance with an attribute")
+    rc, exported, err = vgpuctl_timed(h, "export")
+    exp = os.path.join(h.tmp, "export.yaml")
+    open(exp, "w").write(exported)
+    rc, out, err = vgpuctl_timed(h, "assert", "-f", exp)
+    t.check(rc == 0, "export then assert on the same host: it matches", (rc, out, err, exported[-900:]))
+    t.check("persistent: false" in exported, "the transient instance is exported as not persistent", exported)
+    rc, out, err = vgpuctl_timed(h, "apply", "--direct", "-f", exp)
+    t.check(rc == 0 and "nothing to do" in out and not defined(h, PARENT, U[15]), "applying the export changes nothing", (rc, out, err))
 finally:
     if d:
         d.stop()

@@ -56,6 +56,9 @@ int vgpu_mdev_remove(const char *uuid_or_bdf, struct vgpu_error *err);
 /* Persistent definitions. define: 1 written, 0 identical exists, -EEXIST differs. */
 int vgpu_mdev_define(struct vgpu_mdev_spec *spec, struct vgpu_error *err);
 int vgpu_mdev_undefine(const char *uuid, struct vgpu_error *err);
+/* undefine: the definition on parent (NULL: the only one; -EEXIST naming them when the UUID is
+ * defined on several parents, which mdevctl allows). 1 removed, -ENOENT none there. */
+int vgpu_mdev_undefine_on(const char *uuid, const char *parent, struct vgpu_error *err);
 /* start a defined device (0 when already running as defined); stop one (0 when not running) */
 int vgpu_mdev_start(const char *uuid, struct vgpu_error *err);
 int vgpu_mdev_stop(const char *uuid, struct vgpu_error *err);
