@@ -26,6 +26,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # bash-completion, zsh: the completion scripts run in the shells; groff-base, man-db: the
         # man pages render without warnings (groff -ww, man -l)
         pkgs+=(bash-completion zsh groff-base man-db)
+        # libvirt-daemon + its QEMU driver + qemu-system-x86: a real libvirtd for assign/detach
+        # (tests/cli/assign-libvirtd.sh; not libvirt-daemon-system, which would start the host's)
+        pkgs+=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# assign-libvirtd.sh — `vgpuctl assign/detach --config` against a real libvirtd (Debian's
+# libvirt-daemon with its QEMU driver), not the in-process test driver of assign.sh: a domain
+# defined in libvirtd's QEMU driver (qemu-system-x86_64, shut off: nothing runs) gets an mdev and
+# a plain VF of fixture hosts, the result is read back with `virsh dumpxml --inactive` and checked
+# with virt-xml-validate, assigning again changes nothing, detach removes each, detaching again
+# fails. libvirtd runs in its session mode as an unprivileged user (nobody when we are root),
+# with its own runtime, config and cache directories under a temporary directory: the host's
+# system libvirtd (and its domains) are never touched. Exit 77 (skip) says exactly what is missing.
+# Needs VGPUCTL and FIXTURES (set by tests/meson.build).
+set -uo pipefail
+
+skip() { echo "SKIP: $*"; exit 77; }
+command -v libvirtd >/dev/null || [[ -x /usr/sbin/libvirtd ]] || skip "libvirtd not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu; scripts/install-deps.sh --test)"
+libvirtd=$(command -v libvirtd || echo /usr/sbin/libvirtd)
+[[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ]] || ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 ||
+        skip "libvirt's QEMU driver not installed (Debian: libvirt-daemon-driver-qemu)"
+qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (Debian: qemu-system-x86)"
+command -v virsh >/dev/null || skip "virsh not installed (Debian: libvirt-clients)"
+command -v virt-xml-validate >/dev/null || skip "virt-xml-validate not installed (Debian: libvirt-clients)"
+
+failures=0 checks=0
+tmp=$(mktemp -d)
+daemon_pid=
+cleanup() {
+        [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { checks=$((checks + 1)); }
+
+# libvirtd as root is the system daemon (its paths are the host's); in session mode it keeps
+# everything under XDG_* directories, so it runs as an unprivileged user
+as=()
+if [[ $(id -u) == 0 ]]; then
+        command -v setpriv >/dev/null || skip "setpriv not installed (util-linux), needed to run libvirtd unprivileged"
+        id nobody >/dev/null 2>&1 || skip "no user 'nobody' to run a session libvirtd as"
+        as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+        # nobody must reach the binaries, the fixtures and the temporary directory
+        chmod 755 "$tmp"
+        for f in "$VGPUCTL" "$FIXTURES/nvidia-mdev"; do
+                "${as[@]}" test -r "$f" || skip "$f is not readable by nobody, whom the session libvirtd runs as"
+        done
+fi
+mkdir -p "$tmp/run" "$tmp/config" "$tmp/cache" "$tmp/home"
+cp -a "$FIXTURES/nvidia-mdev" "$tmp/mdev-host"
+cp -a "$FIXTURES/intel-xe-sriov" "$tmp/vf-host"
+[[ ${#as[@]} -gt 0 ]] && chown -R nobody "$tmp/run" "$tmp/config" "$tmp/cache" "$tmp/home"
+env_user=(env HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache"
+          LIBVIRT_DEFAULT_URI=qemu:///session)
+U() { "${as[@]}" "${env_user[@]}" "$@"; }
+
+# --timeout: it ends by itself should this script be killed
+# exec: $! is then libvirtd itself (setpriv and env exec too), which cleanup() stops
+(exec "${as[@]}" "${env_user[@]}" "$libvirtd" --timeout 300 >"$tmp/libvirtd.log" 2>&1) &
+daemon_pid=$!
+for _ in $(seq 300); do
+        [[ -S $tmp/run/libvirt/libvirt-sock ]] && break
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.1
+done
+[[ -S $tmp/run/libvirt/libvirt-sock ]] ||
+        skip "libvirtd did not start in session mode: $(tail -n 3 "$tmp/libvirtd.log" | tr '\n' ' ')"
+
+cat >"$tmp/dom.xml" <<EOF
+<domain type='qemu'>
+  <name>vgpuctl-assign</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><emulator>$qemu</emulator></devices>
+</domain>
+EOF
+chmod 644 "$tmp/dom.xml"
+U virsh define "$tmp/dom.xml" >"$tmp/define.log" 2>&1 ||
+        skip "libvirtd's QEMU driver refused a plain domain: $(tr '\n' ' ' <"$tmp/define.log")"
+[[ $(U virsh list --all --name | grep -c vgpuctl-assign) == 1 ]] && ok || fail "the domain is not defined"
+
+# V HOST ARGS...: vgpuctl on a copy of a fixture, as the libvirtd's user; out/err/rc in $tmp
+V() {
+        local host=$1; shift
+        U env VGPU_ROOT="$tmp/$host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+}
+expect() { [[ $rc == "$1" ]] && ok || fail "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
+dump() { U virsh dumpxml --inactive vgpuctl-assign >"$tmp/dom-now.xml" 2>&1; }
+validate() {
+        dump
+        virt-xml-validate "$tmp/dom-now.xml" domain >"$tmp/validate.log" 2>&1 && ok ||
+                fail "$1: virt-xml-validate: $(tr '\n' ' ' <"$tmp/validate.log")"
+}
+# hostdev_count XPATH-LIKE: how many <hostdev> of the inactive XML match (python's ElementTree)
+hostdevs() {
+        dump
+        python3 - "$tmp/dom-now.xml" "$1" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+d = ET.parse(sys.argv[1]).getroot()
+print(len(d.findall("./devices/hostdev" + sys.argv[2])))
+EOF
+}
+
+mdev=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
+V mdev-host assign "$mdev" --domain vgpuctl-assign --config
+expect 0 "assign an mdev (--config)"
+grep -q "attached $mdev to domain vgpuctl-assign" "$tmp/out" && ok || fail "assign output: $(cat "$tmp/out")"
+[[ $(hostdevs "[@type='mdev'][@model='vfio-pci'][@managed='no']/source/address[@uuid='$mdev']") == 1 ]] && ok ||
+        fail "dumpxml has no <hostdev type='mdev'> for $mdev: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+validate "with the mdev"
+V mdev-host assign "$mdev" --domain vgpuctl-assign --config
+expect 0 "assign the mdev again"
+grep -q "nothing to do" "$tmp/out" && ok || fail "assign again: $(cat "$tmp/out")"
+[[ $(hostdevs "[@type='mdev']") == 1 ]] && ok || fail "assign again added a second hostdev"
+
+vf=0000:03:00.1
+V vf-host assign "$vf" --domain vgpuctl-assign --config
+expect 0 "assign a plain VF (--config)"
+[[ $(hostdevs "[@type='pci'][@managed='yes']/source/address[@bus='0x03'][@slot='0x00'][@function='0x1']") == 1 ]] && ok ||
+        fail "dumpxml has no <hostdev type='pci'> for $vf: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+validate "with the mdev and the VF"
+
+V mdev-host detach "$mdev" --domain vgpuctl-assign --config
+expect 0 "detach the mdev"
+[[ $(hostdevs "[@type='mdev']") == 0 ]] && ok || fail "the mdev is still in the configuration"
+V mdev-host detach "$mdev" --domain vgpuctl-assign --config
+expect 1 "detach the mdev again"
+V vf-host detach "$vf" --domain vgpuctl-assign --config
+expect 0 "detach the VF"
+[[ $(hostdevs "") == 0 ]] && ok || fail "hostdevs left: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+validate "after detaching"
+U virsh undefine vgpuctl-assign >/dev/null 2>&1
+
+echo "assign-libvirtd: $checks passed, $failures failed"
+[[ $failures -eq 0 ]]
