@@ -76,21 +76,12 @@ static int scan(const struct virt_dl *dl, virDomainPtr *doms, int n_doms, struct
         return 0;
 }
 
-_public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err) {
+/* The domains holding keys[] (sorted by key): n_results names, NULL where none. */
+static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size_t n_results, char ***ret, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
-        _cleanup_free_ struct key *keys = calloc(host->n_instances + 1, sizeof(*keys));
-        char **result = calloc(host->n_instances + 1, sizeof(*result));
-        if (!keys || !result) {
-                free(result);
+        char **result = calloc(n_results + 1, sizeof(*result));
+        if (!result)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        }
-        size_t n_keys = 0;
-        for (size_t i = 0; i < host->n_instances; i++) {
-                const struct vgpu_instance *in = &host->instances[i];
-                const char *k = in->kind == VGPU_TYPE_NVIDIA_VFIO ? in->parent : in->uuid;
-                if (k && *k)
-                        keys[n_keys++] = (struct key) { k, i };
-        }
         qsort_safe(keys, n_keys, sizeof(*keys), key_cmp);
 
         virDomainPtr *doms = NULL;
@@ -108,9 +99,34 @@ _public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *
                 dl->domain_free(doms[i]);
         free(doms);
         if (r < 0) {
-                vgpu_instance_domains_free(result, host->n_instances);
+                vgpu_instance_domains_free(result, n_results);
                 return r;
         }
         *ret = result;
         return 0;
+}
+
+_public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err) {
+        _cleanup_free_ struct key *keys = calloc(host->n_instances + 1, sizeof(*keys));
+        if (!keys)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        size_t n_keys = 0;
+        for (size_t i = 0; i < host->n_instances; i++) {
+                const struct vgpu_instance *in = &host->instances[i];
+                const char *k = in->kind == VGPU_TYPE_NVIDIA_VFIO ? in->parent : in->uuid;
+                if (k && *k)
+                        keys[n_keys++] = (struct key) { k, i };
+        }
+        return domains_of(v, keys, n_keys, host->n_instances, ret, err);
+}
+
+/* A GPU or VF handed to a VM whole (<hostdev type='pci'>, e.g. a plain SR-IOV VF) is held by
+ * it as an instance is: `list` shows that too. */
+_public_ int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err) {
+        _cleanup_free_ struct key *keys = calloc(host->n_gpus + 1, sizeof(*keys));
+        if (!keys)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < host->n_gpus; i++)
+                keys[i] = (struct key) { host->gpus[i].bdf, i };
+        return domains_of(v, keys, host->n_gpus, host->n_gpus, ret, err);
 }

@@ -85,8 +85,8 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
 }
 
 /* One GPU as a table row / JSON object. */
-static void print_gpu_row(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g, print_gpu_extra_fn extra,
-                          void *userdata) {
+static void print_gpu_row(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g, char *const *domains,
+                          print_gpu_extra_fn extra, void *userdata) {
         char ids[16], name[40];
 
         out_open_object(o, NULL);
@@ -125,6 +125,11 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
         out_string(o, OUT_JSON, "physfn", NULL, g->physfn[0] ? g->physfn : NULL);
         out_bool(o, OUT_ANY, "mdev_parent", "%s", g->mdev_parent || g->nvidia_vfio);
         print_nvml(o, g->nvml);
+        /* the VM it is assigned to whole (a plain VF in <hostdev type='pci'>), as for instances */
+        const char *domain = domains ? domains[g - host->gpus] : NULL;
+        out_string(o, OUT_JSON, "domain", NULL, domain);
+        if (domain)
+                out_text(o, "  domain %s", domain);
         if (extra)
                 extra(o, g, userdata);
         out_text(o, "\n");
@@ -143,6 +148,10 @@ static void print_instance_row(struct out *o, const struct vgpu_instance *in, co
 }
 
 void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn extra, void *userdata) {
+        print_gpus_held(o, host, NULL, extra, userdata);
+}
+
+void print_gpus_held(struct out *o, const struct vgpu_host *host, char *const *domains, print_gpu_extra_fn extra, void *userdata) {
         out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n",
                  "BDF", "ID", "NAME", "DRIVER", "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
         out_open_array(o, "gpus");
@@ -151,11 +160,11 @@ void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn 
                 const struct vgpu_gpu *g = &host->gpus[i];
                 if (g->physfn[0] && vgpu_host_find_gpu(host, g->physfn))
                         continue;
-                print_gpu_row(o, host, g, extra, userdata);
+                print_gpu_row(o, host, g, domains, extra, userdata);
                 for (size_t j = 0; j < g->n_vfs; j++) {
                         const struct vgpu_gpu *vf = vgpu_host_find_gpu(host, g->vfs[j]);
                         if (vf)
-                                print_gpu_row(o, host, vf, extra, userdata);
+                                print_gpu_row(o, host, vf, domains, extra, userdata);
                 }
         }
         out_close_array(o);

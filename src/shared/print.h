@@ -32,6 +32,8 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n);
 
 /* The "gpus" array of `list` (PFs in BDF order, each followed by its VFs), with its table header. */
 void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn extra, void *userdata);
+/* the same with the domain holding each GPU (domains[i] for host->gpus[i], NULL: none known) */
+void print_gpus_held(struct out *o, const struct vgpu_host *host, char *const *domains, print_gpu_extra_fn extra, void *userdata);
 /* The "instances" array of `list`; domains (may be NULL) names the VM holding each instance. */
 void print_instances(struct out *o, const struct vgpu_host *host, char *const *domains);
 /* The "definitions" array of `list --defined`: mdevctl's store, with running state. */

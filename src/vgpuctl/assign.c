@@ -141,22 +141,24 @@ int verb_xml(struct cli *cli) {
         return EXIT_OK;
 }
 
-/* For `list`: the domain holding each instance, or NULL when libvirt is not there to ask.
- * Asking must not slow `list` or make it fail: no daemon, no connection, no message. */
-char **cli_instance_domains(const struct vgpu_host *host) {
+/* For `list`: the domain holding each instance and each GPU (a VF or PF assigned whole), or
+ * NULL when libvirt is not there to ask. Asking must not slow `list` or make it fail: no daemon,
+ * no connection, no message. */
+void cli_list_domains(const struct vgpu_host *host, char ***ret_instances, char ***ret_gpus) {
         struct vgpu_error err = {};
         struct vgpu_virt *v;
-        char **domains = NULL;
-        if (host->n_instances == 0)
-                return NULL;
+        *ret_instances = *ret_gpus = NULL;
+        if (host->n_instances == 0 && host->n_gpus == 0)
+                return;
         if (vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) < 0) {
                 fprintf(stderr, "vgpuctl: warning: cannot tell which VMs hold the vGPUs: %s\n", err.message);
-                return NULL;
+                return;
         }
         if (!v)
-                return NULL;
-        if (vgpu_instance_domains(v, host, &domains, &err) < 0)
+                return;
+        if (host->n_instances && vgpu_instance_domains(v, host, ret_instances, &err) < 0)
                 fprintf(stderr, "vgpuctl: warning: cannot tell which VMs hold the vGPUs: %s\n", err.message);
+        else if (host->n_gpus && vgpu_gpu_domains(v, host, ret_gpus, &err) < 0)
+                fprintf(stderr, "vgpuctl: warning: cannot tell which VMs hold the GPUs: %s\n", err.message);
         vgpu_virt_close(v);
-        return domains;
 }

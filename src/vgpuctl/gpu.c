@@ -22,9 +22,11 @@ const struct cli_option list_options[] = {
 
 /* The members of `list`'s top object; the caller opens and closes it. */
 void print_list(struct out *o, const struct vgpu_host *host) {
-        print_gpus(o, host, NULL, NULL);
-        /* the VM holding each instance, when libvirt is there to ask */
-        char **domains = cli_instance_domains(host);
+        /* the VM holding each GPU and instance, when libvirt is there to ask */
+        char **domains, **gpu_domains;
+        cli_list_domains(host, &domains, &gpu_domains);
+        print_gpus_held(o, host, gpu_domains, NULL, NULL);
+        vgpu_instance_domains_free(gpu_domains, host->n_gpus);
         print_instances(o, host, domains);
         vgpu_instance_domains_free(domains, host->n_instances);
         /* software slices and their usage (an unreadable slice directory lists none) */

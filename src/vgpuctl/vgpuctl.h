@@ -95,7 +95,7 @@ void cli_progress_done(void);
 void print_list(struct out *o, const struct vgpu_host *host);
 /* The libvirt domain holding each instance (host->n_instances names, NULL where none), or NULL
  * when libvirt is not there to ask (assign.c). Free with vgpu_instance_domains_free(). */
-char **cli_instance_domains(const struct vgpu_host *host);
+void cli_list_domains(const struct vgpu_host *host, char ***ret_instances, char ***ret_gpus);
 
 int verb_list(struct cli *cli);
 int verb_create(struct cli *cli);

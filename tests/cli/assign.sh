@@ -97,6 +97,7 @@ cat >"$tmp/node.xml" <<EOF
     <devices>
       <hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='${U2^^}'/></source></hostdev>
       <hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0' bus='65' slot='0' function='4'/></source></hostdev>
+      <hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x03' slot='0x02' function='0x1'/></source></hostdev>
     </devices>
     <test:runstate>5</test:runstate>
   </domain>
@@ -156,6 +157,13 @@ grep -q "^$U3 .* vm-run$" "$tmp/out" && grep -qE "GROUP +DOMAIN$" "$tmp/out" && 
 LIBVIRT_DEFAULT_URI=$URI run nvidia-sriov-vfio list --json
 [[ $(jq_py "[(i['parent'], i['domain']) for i in d['instances']]") == "[('0000:41:00.4', 'vm-held')]" ]] && ok ||
         fail "vendor-VFIO VF's domain: $(jq_py "d['instances']")"
+# a plain VF assigned whole is held too (a GPU row's domain), and only that one
+LIBVIRT_DEFAULT_URI=$URI run amd-mxgpu list --json; expect 0 "list --json of a host with a VF in a domain"
+python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || fail "list with a GPU's domain does not match list.schema.json"
+[[ $(jq_py "[(g['bdf'], g['domain']) for g in d['gpus'] if g['domain']]") == "[('0000:03:02.1', 'vm-held')]" ]] && ok ||
+        fail "plain VF's domain: $(jq_py "[(g['bdf'], g.get('domain')) for g in d['gpus']]")"
+LIBVIRT_DEFAULT_URI=$URI run amd-mxgpu list; expect 0 "list (table) of a host with a VF in a domain"
+grep -q "^ *0000:03:02.1 .* domain vm-held$" "$tmp/out" && ok || fail "table row of the VF lacks its domain: $(grep 03:02.1 "$tmp/out")"
 # without libvirt: null, silently, and libvirt is not even loaded
 run nvidia-mdev list --json; expect 0 "list --json without libvirt"
 [[ $(jq_py "[i['domain'] for i in d['instances']]") == "[None, None, None]" && ! -s $tmp/err ]] && ok || fail "list without libvirt: $(cat "$tmp/err")"

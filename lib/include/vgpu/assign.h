@@ -100,6 +100,9 @@ int vgpu_detach(struct vgpu_virt *v, const char *domain, const struct vgpu_hostd
  */
 int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err);
 void vgpu_instance_domains_free(char **domains, size_t n);
+/* The same for host->gpus (a PF or VF assigned whole: <hostdev type='pci'>), host->n_gpus
+ * names; freed with vgpu_instance_domains_free(). */
+int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err);
 
 #ifdef __cplusplus
 }
