@@ -88,6 +88,25 @@ chk "define --parent ../../../tmp: exit 1" test $? -eq 1
 chk "define --parent ../: nothing written outside the store" test ! -e /tmp/$u
 chk "names refused: every count unchanged" test "$(counts)" = "$before"
 
+note "---- attributes through the device's sysfs links (mdev_type -> the type) are refused"
+before=$(counts)
+u=$(new_uuid); u2=$(new_uuid)
+vgpuctl create --parent mbochs --type mbochs-small --uuid $u --attr mdev_type/create=$u2 >/tmp/out 2>&1
+chk "--attr mdev_type/create: exit 1" test $? -eq 1
+chk "--attr mdev_type/create: says why" grep -q "not a file in the device's own directory" /tmp/out
+chk "--attr mdev_type/create: no second device" test ! -e /sys/bus/mdev/devices/$u2
+chk "--attr mdev_type/create: nor the first" test ! -e /sys/bus/mdev/devices/$u
+victim=$(new_uuid)
+vgpuctl create --parent mbochs --type mbochs-small --uuid $victim >/dev/null 2>&1
+chk "a victim device" test -e /sys/bus/mdev/devices/$victim
+u=$(new_uuid)
+vgpuctl create --parent mbochs --type mbochs-small --uuid $u --persist --attr mdev_type/devices/$victim/remove=1 >/tmp/out 2>&1
+chk "--attr mdev_type/devices/OTHER/remove: exit 1" test $? -eq 1
+chk "--attr .../OTHER/remove: the other device is still there" test -e /sys/bus/mdev/devices/$victim
+chk "--attr .../OTHER/remove: not stored" test ! -e /etc/mdevctl.d/mbochs/$u
+vgpuctl remove $victim >/dev/null 2>&1
+chk "links refused: every count as before" test "$(counts)" = "$before"
+
 note "---- define/start/stop/undefine, and mdevctl reads our store"
 u=$(new_uuid)
 vgpuctl define --parent mtty --type mtty-2 --uuid $u >/tmp/out 2>&1
