@@ -45,7 +45,7 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
 }
 
 static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
-        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .persistent = true, .line = (int) n->start_mark.line + 1 };
+        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .persistent = true, .running = true, .line = (int) n->start_mark.line + 1 };
         int r = want_mapping(p, n, "a 'devices' item");
         if (r < 0)
                 return r;
@@ -61,6 +61,8 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                         r = want_bool(p, v, "auto-start", &d->auto_start);
                 else if (streq(key, "persistent"))
                         r = want_bool(p, v, "persistent", &d->persistent);
+                else if (streq(key, "running"))
+                        r = want_bool(p, v, "running", &d->running);
                 else if (streq(key, "attrs"))
                         r = parse_attrs(p, v, d);
                 else if (streq(key, "uuids")) {
@@ -83,7 +85,7 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                                 d->n_uuids++;
                         }
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent)",
+                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent, running)",
                                        key ? key : "?");
                 if (r < 0)
                         return r;
@@ -94,6 +96,12 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                 d->count = (unsigned) d->n_uuids;
         if (d->n_uuids > d->count)
                 return fail_at(p, n, "field 'uuids': %zu UUIDs for count %u", d->n_uuids, d->count);
+        /* defined and not running: as 'vgpuctl define', each needs its UUID (a count alone would
+         * define new UUIDs at every apply) and a definition */
+        if (!d->running && !d->persistent)
+                return fail_at(p, n, "'running: false' with 'persistent: false' leaves nothing to apply");
+        if (!d->running && d->n_uuids != d->count)
+                return fail_at(p, n, "'running: false' needs every UUID listed (%zu for count %u)", d->n_uuids, d->count);
         return 0;
 }
 

@@ -51,8 +51,65 @@ static bool same_entry(const struct vgpu_instance *a, const struct vgpu_mdev_spe
         return true;
 }
 
+static void export_definition_fields(FILE *f, const struct vgpu_mdev_spec *d) {
+        if (!d->auto_start)
+                fputs("        auto-start: false\n", f);
+        if (d->n_attrs) {
+                fputs("        attrs:\n", f);
+                for (size_t k = 0; k < d->n_attrs; k++) {
+                        fputs("          - ", f);
+                        quoted(f, d->attrs[k].key);
+                        fputs(": ", f);
+                        quoted(f, d->attrs[k].value);
+                        fputc('\n', f);
+                }
+        }
+}
+
+static bool runs(const struct vgpu_host *host, const char *uuid) {
+        for (size_t i = 0; i < host->n_instances; i++)
+                if (strcmp(host->instances[i].uuid, uuid) == 0)
+                        return true;
+        return false;
+}
+
+static bool same_definition(const struct vgpu_mdev_spec *a, const struct vgpu_mdev_spec *b) {
+        struct vgpu_instance ia = { .parent = a->parent, .type = a->type }, ib = { .parent = b->parent, .type = b->type };
+        return same_entry(&ia, a, &ib, b);
+}
+
+/* Definitions of parent that do not run (defined, or stopped): entries with 'running: false',
+ * grouped as instances are, so that apply of the export neither starts nor undefines them. */
+static void export_stopped(FILE *f, const char *parent, const struct vgpu_mdev_spec *defs, size_t n_defs, const bool *stopped,
+                           bool *any) {
+        for (size_t i = 0; i < n_defs; i++) {
+                const struct vgpu_mdev_spec *d = &defs[i];
+                if (strcmp(d->parent, parent) != 0 || !stopped[i])
+                        continue;
+                bool first = true;
+                for (size_t j = 0; j < i && first; j++)
+                        first = !(strcmp(defs[j].parent, parent) == 0 && stopped[j] && same_definition(d, &defs[j]));
+                if (!first)
+                        continue;
+                if (!*any)
+                        fputs("    devices:\n", f);
+                *any = true;
+                unsigned count = 0;
+                for (size_t j = i; j < n_defs; j++)
+                        count += strcmp(defs[j].parent, parent) == 0 && stopped[j] && same_definition(d, &defs[j]);
+                fputs("      - type: ", f);
+                quoted(f, d->type);
+                fprintf(f, "\n        count: %u\n        running: false\n        uuids:\n", count);
+                for (size_t j = i; j < n_defs; j++)
+                        if (strcmp(defs[j].parent, parent) == 0 && stopped[j] && same_definition(d, &defs[j]))
+                                fprintf(f, "          - \"%s\"\n", defs[j].uuid);
+                export_definition_fields(f, d);
+        }
+}
+
 /* def_of[i]: the definition of host->instances[i] on its parent, or NULL */
-static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent, const struct vgpu_mdev_spec *const *def_of) {
+static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent, const struct vgpu_mdev_spec *const *def_of,
+                          const struct vgpu_mdev_spec *defs, size_t n_defs, const bool *stopped) {
         fputs("  - parent: ", f);
         quoted(f, parent);
         fputc('\n', f);
@@ -86,19 +143,9 @@ static void export_parent(FILE *f, const struct vgpu_host *host, const char *par
                         fputs("        persistent: false\n", f);       /* made by 'create' without --persist */
                         continue;
                 }
-                if (!d->auto_start)
-                        fputs("        auto-start: false\n", f);
-                if (d->n_attrs) {
-                        fputs("        attrs:\n", f);
-                        for (size_t k = 0; k < d->n_attrs; k++) {
-                                fputs("          - ", f);
-                                quoted(f, d->attrs[k].key);
-                                fputs(": ", f);
-                                quoted(f, d->attrs[k].value);
-                                fputc('\n', f);
-                        }
-                }
+                export_definition_fields(f, d);
         }
+        export_stopped(f, parent, defs, n_defs, stopped, &any);
 }
 
 /* The slices as a 'slices' list, in the fields and defaults of config-slices.c. */
@@ -135,6 +182,12 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
         for (size_t i = 0; i < host->n_instances; i++)
                 if (host->instances[i].uuid[0])
                         def_of[i] = definition(defs, n_defs, host->instances[i].uuid, host->instances[i].parent);
+        /* definitions whose UUID runs nowhere: exported with 'running: false' */
+        _cleanup_free_ bool *stopped = calloc(n_defs + 1, sizeof(*stopped));
+        if (!stopped)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < n_defs; i++)
+                stopped[i] = !runs(host, defs[i].uuid);
         FILE *f = open_memstream(&text, &size);
         if (!f)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -160,7 +213,7 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
                 if (!any)
                         fputc('\n', f);
                 any = true;
-                export_parent(f, host, parent, def_of);
+                export_parent(f, host, parent, def_of, defs, n_defs, stopped);
         }
         if (!any)
                 fputs(" []\n", f);

@@ -195,6 +195,8 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
         for (size_t e = 0; e < g->n_devices; e++) {
                 const struct vgpu_config_device *dev = &g->devices[e];
                 unsigned have = 0;
+                if (!dev->running)
+                        continue;       /* definitions only: claims no instance, starts nothing */
                 for (size_t u = 0; u < dev->n_uuids; u++) {
                         ssize_t i = instance_by_uuid(b, dev->uuids[u]);
                         if (i >= 0 && !b->kept[i] && strcmp(h->instances[i].parent, p->name) == 0 &&
@@ -320,6 +322,17 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                 const struct vgpu_config_device *dev = &with_frl;
                 bool vfio = p->gpu && p->gpu->nvidia_vfio;
                 unsigned have = 0;
+                if (!dev->running) {
+                        if (vfio)
+                                return vgpu_error_set(b->err, -EINVAL, "line %d: a vendor-VFIO VF (%s) has no definitions: 'running: false' "
+                                                      "means nothing there", dev->line, p->name);
+                        /* as 'vgpuctl define': the definitions, and an instance of such a UUID
+                         * (started since) was removed as not claimed */
+                        for (size_t u = 0; u < dev->n_uuids; u++)
+                                if (want_definition(b, dev->uuids[u], p->name, dev) < 0)
+                                        return -ENOMEM;
+                        continue;
+                }
                 /* kept instances of this entry: definitions kept in line */
                 for (size_t i = lo; i < hi && have < dev->count; i++) {
                         const struct vgpu_instance *in = &h->instances[i];

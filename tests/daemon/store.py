@@ -212,14 +212,18 @@ try:
     rc, out, err = vgpuctl_timed(h, "create", "--direct", "--parent", PARENT, "--type", "nvidia-232", "--uuid", U[16], "--persist",
                                  "--attr", "nvidia/vgpu_params=frame_rate_limiter=0")
     t.equal(rc, 0, "a persistent instance with an attribute")
+    rc, out, err = vgpuctl_timed(h, "define", "--parent", PARENT, "--type", "nvidia-232", "--uuid", U[17])
+    t.equal(rc, 0, "a definition that does not run (vgpuctl define)")
     rc, exported, err = vgpuctl_timed(h, "export")
     exp = os.path.join(h.tmp, "export.yaml")
     open(exp, "w").write(exported)
     rc, out, err = vgpuctl_timed(h, "assert", "-f", exp)
     t.check(rc == 0, "export then assert on the same host: it matches", (rc, out, err, exported[-900:]))
     t.check("persistent: false" in exported, "the transient instance is exported as not persistent", exported)
+    t.check("running: false" in exported and U[17] in exported, "the definition is exported as not running", exported)
     rc, out, err = vgpuctl_timed(h, "apply", "--direct", "-f", exp)
-    t.check(rc == 0 and "nothing to do" in out and not defined(h, PARENT, U[15]), "applying the export changes nothing", (rc, out, err))
+    t.check(rc == 0 and "nothing to do" in out and not defined(h, PARENT, U[15]) and defined(h, PARENT, U[17]) and not present(h, U[17]),
+            "applying the export changes nothing", (rc, out, err))
 finally:
     if d:
         d.stop()

@@ -62,7 +62,11 @@ static void test_parse_errors(void **state) {
         parse_fails("version: 2\ngpus: []\n", "t.yaml:1:10: field 'version': this vgpuctl reads version 1, got '2'");
         parse_fails("version: 1\ngpu: []\n", "t.yaml:2:1: unknown top-level field 'gpu' (expected version, gpus, slices)");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        cuont: 2\n",
-                    "t.yaml:6:9: unknown field 'cuont' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent)");
+                    "t.yaml:6:9: unknown field 'cuont' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent, running)");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        count: 2\n        running: false\n",
+                    "t.yaml:5:9: 'running: false' needs every UUID listed (0 for count 2)");
+        parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - {type: x, count: 0, running: false, persistent: false}\n",
+                    "t.yaml:5:9: 'running: false' with 'persistent: false' leaves nothing to apply");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        count: -1\n",
                     "t.yaml:6:16: field 'count': expected a whole number from 0 to 4096, got '-1'");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00\n", "t.yaml:3:10: field 'bdf': '3b:00' is not a PCI address (DDDD:BB:DD.F)");

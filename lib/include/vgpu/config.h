@@ -70,6 +70,7 @@ struct vgpu_config_device {
         bool auto_start;
         int line;
         bool persistent;                /* false: running instances only, no definitions ('create' without --persist) */
+        bool running;                   /* false: definitions only ('vgpuctl define'), none started; needs every UUID */
 };
 
 struct vgpu_config_gpu {
