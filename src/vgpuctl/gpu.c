@@ -150,6 +150,12 @@ int verb_show(struct cli *cli) {
         out_close_array(o);
         out_string(o, OUT_ANY, "physfn", "Physical function:     %s\n", g->physfn[0] ? g->physfn : NULL);
         out_bool(o, OUT_ANY, "mdev_parent", "vGPU host:             %s\n", g->mdev_parent || g->nvidia_vfio);
+        /* the VM this function is assigned to whole, as list says it */
+        char **domains, **gpu_domains;
+        cli_list_domains(host, &domains, &gpu_domains);
+        out_string(o, OUT_ANY, "domain", "Assigned to:           %s\n", gpu_domains ? gpu_domains[g - host->gpus] : NULL);
+        vgpu_instance_domains_free(gpu_domains, host->n_gpus);
+        vgpu_instance_domains_free(domains, host->n_instances);
 
         out_open_array(o, "bars");
         for (size_t i = 0; i < g->n_bars; i++) {
