@@ -128,6 +128,8 @@ unsigned http_status_for_errno(int r) {
                 return 404;
         case -EEXIST: case -ENOSPC: case -EBUSY: case -ENOTEMPTY:
                 return 409;     /* conflicts with what the host has */
+        case -EFBIG:
+                return 413;     /* a host.yaml over VGPU_CONFIG_SIZE_MAX */
         case -EOPNOTSUPP:
                 return 501;
         case -ETIMEDOUT:

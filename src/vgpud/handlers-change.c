@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "api.h"
 #include "log.h"
@@ -130,6 +131,24 @@ static int spec_from_json(json_object *obj, struct vgpu_mdev_spec *spec, bool *r
         return 0;
 }
 
+/* Where a string of the JSON text escapes a NUL (\u0000), or -1. json-c keeps the NUL in the
+ * string, but every use of it here is a C string: "0000:3b:00.0\u0000/../x" would become
+ * "0000:3b:00.0" unnoticed, and a key would lose its tail. Refused like a raw NUL byte. */
+static ssize_t escaped_nul_at(const char *text) {
+        bool in_string = false;
+        for (const char *s = text; *s; s++) {
+                if (*s == '"')
+                        in_string = !in_string;
+                else if (in_string && *s == '\\') {
+                        if (s[1] == 'u' && strncmp(s + 2, "0000", 4) == 0)
+                                return s - text;
+                        if (s[1])
+                                s++;    /* the escaped character: \" does not end the string */
+                }
+        }
+        return -1;
+}
+
 /* The body of POST /v1/instances into spec; -errno with the 400 reply filled. */
 static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *spec, bool *ret_persist, struct api_reply *reply) {
         enum json_tokener_error jerr;
@@ -137,6 +156,9 @@ static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *sp
                 return bad_request(reply, "body: expected a JSON object {\"parent\": ..., \"type\": ...}");
         if (strlen(req->body) != req->body_size)
                 return bad_request(reply, "body: contains a NUL byte");
+        ssize_t nul = escaped_nul_at(req->body);
+        if (nul >= 0)
+                return bad_request(reply, "body: a string contains a NUL character (\\u0000) at byte %zd", nul);
         /* strict, and all of it: trailing garbage is an error, not ignored */
         struct json_tokener *tok = json_tokener_new();
         if (!tok)

@@ -21,6 +21,7 @@
 
 #include "basic/fileio.h"
 #include "basic/root.h"
+#include "vgpu/config.h"
 #include "http.h"
 #include "log.h"
 
@@ -37,8 +38,22 @@ struct listener {
 struct conn {
         char *body;
         size_t size;
+        size_t max;                     /* the body limit of this request's endpoint */
         bool too_large;
+        enum vgpud_access access;       /* settled from the headers, before any body is read */
+        char caller[96];
 };
+
+/* The largest body the endpoint takes: host.yaml's limit for POST /v1/apply (the one the
+ * library applies to files, so a file applies alike with --direct or through us), 1 MiB for
+ * the rest (an instance's JSON is a few hundred bytes). */
+static size_t body_max(const char *method, const char *url) {
+        return streq(method, "POST") && streq(url, "/v1/apply") ? VGPU_CONFIG_SIZE_MAX : API_BODY_MAX;
+}
+
+static const char *body_max_text(size_t max) {
+        return max == VGPU_CONFIG_SIZE_MAX ? VGPU_CONFIG_SIZE_MAX_TEXT ", the limit for host.yaml" : "1 MiB";
+}
 
 static void arm(struct listener *l) {
         MHD_UNSIGNED_LONG_LONG ms;
@@ -129,6 +144,31 @@ static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c,
         return a;
 }
 
+/* Answer the request (its body, if any, complete in st). close_after: part of the request may
+ * still be unread. */
+static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, struct conn *st, const char *method, const char *url,
+                                bool close_after) {
+        if (l->d->stopping)
+                return queue_error(c, 503, true, "vgpud is shutting down");
+        struct api_request req = {
+                .d = l->d, .listener = l->kind, .method = method, .path = url,
+                .body = st->body ? st->body : "", .body_size = st->size,
+                .access = st->access, .caller = st->caller,
+        };
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &req);
+
+        struct api_reply reply;
+        api_dispatch(&req, &reply);
+        log_debug("%s %s from %s: %u", method, url, st->caller, reply.status);
+        return queue(c, &reply, close_after);
+}
+
+static enum MHD_Result queue_too_large(struct MHD_Connection *c, const char *method, const char *url, size_t max) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s %s: request body larger than %s", method, url, body_max_text(max));
+        return queue_error(c, 413, true, msg);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls) {
         struct listener *l = cls;
@@ -139,16 +179,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!(st = calloc(1, sizeof(*st))))
                         return MHD_NO;
                 *con_cls = st;
+                st->max = body_max(method, url);
+                /* Who asks is known from the headers: a caller who may not change anything is
+                 * answered now, without reading (or buffering) a body it sends along. */
+                st->access = access_of(l, c, st->caller, sizeof(st->caller));
+                if (st->access < ACCESS_WRITE && !streq(method, "GET") && !streq(method, "HEAD"))
+                        return dispatch(l, c, st, method, url, true);
                 /* refuse a body announced too big before reading any of it */
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+                if (cl && strtoull(cl, NULL, 10) > st->max) {
                         st->too_large = true;
-                        return queue_error(c, 413, true, "request body larger than 1 MiB");
+                        return queue_too_large(c, method, url, st->max);
                 }
                 return MHD_YES;
         }
         if (*upload_size > 0) {
-                if (!st->too_large && st->size + *upload_size <= API_BODY_MAX) {
+                if (!st->too_large && st->size + *upload_size <= st->max) {
                         char *b = realloc(st->body, st->size + *upload_size + 1);
                         if (!b)
                                 return MHD_NO;
@@ -165,23 +211,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
         if (st->too_large)
-                return queue_error(c, 413, true, "request body larger than 1 MiB");
-        if (l->d->stopping)
-                return queue_error(c, 503, true, "vgpud is shutting down");
-
-        char caller[96];
-        struct api_request req = {
-                .d = l->d, .listener = l->kind, .method = method, .path = url,
-                .body = st->body ? st->body : "", .body_size = st->size,
-        };
-        req.access = access_of(l, c, caller, sizeof(caller));
-        req.caller = caller;
-        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &req);
-
-        struct api_reply reply;
-        api_dispatch(&req, &reply);
-        log_debug("%s %s from %s: %u", method, url, caller, reply.status);
-        return queue(c, &reply, false);
+                return queue_too_large(c, method, url, st->max);
+        return dispatch(l, c, st, method, url, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {

@@ -167,19 +167,21 @@ try:
     st, b, hdr = request(sock, "PUT", "/v1/gpus")
     t.equal(hdr.get("Allow"), "GET", "405 names the allowed methods")
     bad("GET", "/v1/events?since=-1", None, 400, "expected an event number", "bad since")
-    # a body announced over 1 MiB: refused before it is sent
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock)
-    s.settimeout(10)
-    s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (1024 * 1024 + 1))
-    reply = s.recv(4096)
-    s.close()
-    t.check(reply.startswith(b"HTTP/1.1 413") and b"larger than 1 MiB" in reply, "body announced over 1 MiB: 413", reply[:200])
+    # a body announced over 1 MiB (16 MiB, host.yaml's limit, for /v1/apply): refused before it is sent
+    for path, size, words in (("/v1/instances", 1024 * 1024 + 1, b"larger than 1 MiB"),
+                              ("/v1/apply", 16 * 1024 * 1024 + 1, b"larger than 16 MiB, the limit for host.yaml")):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.settimeout(10)
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), size))
+        reply = s.recv(4096)
+        s.close()
+        t.check(reply.startswith(b"HTTP/1.1 413") and words in reply, "body announced over the limit of %s: 413" % path, reply[:200])
     # one sent in chunks without a length: cut off at 1 MiB
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock)
     s.settimeout(10)
-    s.sendall(b"POST /v1/apply HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    s.sendall(b"POST /v1/instances HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
     chunk = b"x" * 65536
     try:
         for _ in range(20):

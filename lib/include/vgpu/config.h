@@ -107,6 +107,12 @@ enum {
         VGPU_CONFIG_HOST_PATH = 1 << 0, /* path is a host path (under VGPU_ROOT), not the caller's */
 };
 
+/* The largest host.yaml, read from a file or sent to vgpud as a body: one limit, so a file
+ * applies the same way with --direct or through the daemon. A real one is a few hundred KiB
+ * (64 GPUs x 64 entries with every UUID listed is ~3 MiB). Larger: -EFBIG, nothing read past it. */
+#define VGPU_CONFIG_SIZE_MAX (16u << 20)
+#define VGPU_CONFIG_SIZE_MAX_TEXT "16 MiB"
+
 /* Read, parse and validate a whole file; *ret_text (may be NULL) receives its text, which
  * apply records as the state to restore. -ENOENT when the file does not exist. */
 int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text, struct vgpu_error *err);
