@@ -74,10 +74,37 @@ bool out_is_json(const struct out *o) {
         return o->json;
 }
 
+size_t utf8_sequence_length(const char *str) {
+        const unsigned char *s = (const unsigned char *) str;
+        if (s[0] < 0x80)
+                return 1;
+        size_t n;
+        uint32_t cp;
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                n = 2, cp = s[0] & 0x1f;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                n = 3, cp = s[0] & 0x0f;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                n = 4, cp = s[0] & 0x07;
+        else
+                return 0;       /* a continuation byte, an overlong lead (c0, c1) or past U+10FFFF */
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;       /* the NUL ending the string included */
+                cp = cp << 6 | (s[i] & 0x3f);
+        }
+        /* overlong forms, UTF-16 surrogates, past U+10FFFF */
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
 /* Strings are written in runs between characters that need escaping: `types --json` on a
- * large host writes megabytes of strings, and a call per character was a quarter of its time. */
+ * large host writes megabytes of strings, and a call per character was a quarter of its time.
+ * Bytes of 0x80 and above are checked as UTF-8: what is not (a request path's %ff, a driver's
+ * Latin-1 name) becomes U+FFFD, so the document stays valid JSON whatever a string held. */
 static bool json_needs_escape(unsigned char c) {
-        return c < 0x20 || c == '"' || c == '\\';
+        return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
 }
 
 static void json_string(FILE *f, const char *s) {
@@ -90,6 +117,15 @@ static void json_string(FILE *f, const char *s) {
                 unsigned char c = (unsigned char) *s;
                 if (c == '\0')
                         break;
+                if (c >= 0x80) {
+                        size_t n = utf8_sequence_length(s);
+                        if (n)
+                                fwrite_unlocked(s, 1, n, f);
+                        else
+                                fputs_unlocked("\\ufffd", f);
+                        s += n ? n : 1;
+                        continue;
+                }
                 switch (c) {
                 case '"': fputs_unlocked("\\\"", f); break;
                 case '\\': fputs_unlocked("\\\\", f); break;

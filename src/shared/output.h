@@ -45,3 +45,5 @@ void out_text(struct out *o, const char *fmt, ...) _printf_(2, 3);
 
 /* Human sizes: 17179869184 -> "16G" (binary units, like lsblk). */
 const char *format_bytes(char *buf, size_t size, int64_t bytes);
+/* The length of the valid UTF-8 sequence at s (1 for ASCII), 0 when s starts no valid one. */
+size_t utf8_sequence_length(const char *s);

@@ -284,8 +284,8 @@ void api_dispatch(const struct api_request *req, struct api_reply *reply) {
                         reply->want_auth = true;
                 } else
                         reply_forbidden(req, reply);
-                event_add(req->d, EV_ACCESS_DENIED, LOG_WARNING, NULL, NULL, VGPU_TEMP_UNKNOWN, "denied %s %s to %s (%s access)",
-                          req->method, req->path, strempty(req->caller), auth_access_to_string(req->access));
+                event_access_denied(req->d, req->peer ? req->peer : req->caller, "denied %s %s to %s (%s access)",
+                                    req->method, req->path, strempty(req->caller), auth_access_to_string(req->access));
                 return;
         }
         if (!query_allowed(found, req, reply))

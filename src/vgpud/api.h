@@ -41,6 +41,8 @@ struct api_request {
         size_t body_size;
         enum vgpud_access access;
         const char *caller;             /* "uid 1000 (pid 42)", "token", for logs */
+        const char *peer;               /* its stable part, "uid 1000", "client 127.0.0.1": whose
+                                         * denials are coalesced (NULL: caller) */
 };
 
 struct api_reply {

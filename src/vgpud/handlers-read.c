@@ -309,10 +309,19 @@ int handle_events(const struct api_request *req, const char *arg, struct api_rep
                 return reply_error(reply, 500, "out of memory");
         out_open_object(b.o, NULL);
         out_open_array(b.o, "events");
-        /* the ring holds seq (next_seq - EVENTS_KEPT, next_seq]; oldest first */
-        uint64_t first = d->next_seq > EVENTS_KEPT ? d->next_seq - EVENTS_KEPT + 1 : 1;
-        for (uint64_t s = since >= first ? since + 1 : first; s <= d->next_seq; s++) {
-                const struct vgpud_event *e = &d->events[(s - 1) % EVENTS_KEPT];
+        /* the two rings (events.c), each in seq order from its oldest, merged: oldest first */
+        uint64_t ne = d->n_events_kept, nd = d->n_denials_kept;
+        uint64_t ie = ne > EVENTS_KEPT ? ne - EVENTS_KEPT : 0, id = nd > DENIALS_KEPT ? nd - DENIALS_KEPT : 0;
+        while (ie < ne || id < nd) {
+                const struct vgpud_event *a = ie < ne ? &d->events[ie % EVENTS_KEPT] : NULL;
+                const struct vgpud_event *c = id < nd ? &d->denials[id % DENIALS_KEPT] : NULL;
+                const struct vgpud_event *e = a && (!c || a->seq < c->seq) ? a : c;
+                if (e == a)
+                        ie++;
+                else
+                        id++;
+                if (e->seq <= since)
+                        continue;
                 char when[40];
                 format_time(when, sizeof(when), e->time_usec);
                 out_open_object(b.o, NULL);

@@ -41,7 +41,8 @@ struct conn {
         size_t max;                     /* the body limit of this request's endpoint */
         bool too_large;
         enum vgpud_access access;       /* settled from the headers, before any body is read */
-        char caller[96];
+        char caller[96];                /* "uid 65534 (pid 42)" */
+        char peer[64];                  /* "uid 65534": whose denials are coalesced */
 };
 
 /* The largest body the endpoint takes: host.yaml's limit for POST /v1/apply (the one the
@@ -114,15 +115,17 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 }
 
 /* Who is calling and what that allows, by listener. */
-static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c, char *caller, size_t size) {
+static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c, char *caller, size_t size, char *peer_key, size_t key_size) {
         if (l->kind == LISTENER_LOCAL) {
                 const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 struct vgpud_peer peer;
                 if (!ci || auth_peer_from_fd(ci->connect_fd, &peer) < 0) {
                         snprintf(caller, size, "unknown caller");
+                        snprintf(peer_key, key_size, "unknown caller");
                         return ACCESS_READ;
                 }
                 snprintf(caller, size, "uid %u (pid %d)", (unsigned) peer.uid, (int) peer.pid);
+                snprintf(peer_key, key_size, "uid %u", (unsigned) peer.uid);
                 return auth_access_for_peer(&peer, l->d->have_group, l->d->group_gid);
         }
         char addr[INET6_ADDRSTRLEN] = "?";
@@ -134,6 +137,7 @@ static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c,
                 else if (sa->sa_family == AF_INET6)
                         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, addr, sizeof(addr));
         }
+        snprintf(peer_key, key_size, "client %s", addr);
         if (l->kind == LISTENER_METRICS) {
                 snprintf(caller, size, "metrics client %s", addr);
                 return ACCESS_READ;
@@ -153,7 +157,7 @@ static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, st
         struct api_request req = {
                 .d = l->d, .listener = l->kind, .method = method, .path = url,
                 .body = st->body ? st->body : "", .body_size = st->size,
-                .access = st->access, .caller = st->caller,
+                .access = st->access, .caller = st->caller, .peer = st->peer,
         };
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &req);
 
@@ -182,7 +186,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 st->max = body_max(method, url);
                 /* Who asks is known from the headers: a caller who may not change anything is
                  * answered now, without reading (or buffering) a body it sends along. */
-                st->access = access_of(l, c, st->caller, sizeof(st->caller));
+                st->access = access_of(l, c, st->caller, sizeof(st->caller), st->peer, sizeof(st->peer));
                 if (st->access < ACCESS_WRITE && !streq(method, "GET") && !streq(method, "HEAD"))
                         return dispatch(l, c, st, method, url, true);
                 /* refuse a body announced too big before reading any of it */

@@ -9,6 +9,7 @@
 #include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "output.h"
 
 static int journal = 0;
 static int max_prio = LOG_INFO;
@@ -33,14 +34,40 @@ static const char *prio_name(int p) {
         return p >= 0 && p <= LOG_DEBUG ? names[p] : "info";
 }
 
+void log_escape(const char *in, char *out, size_t size) {
+        size_t o = 0;
+        if (size == 0)
+                return;
+        for (const char *s = in; *s;) {
+                unsigned char c = (unsigned char) *s;
+                size_t n = c < 0x20 || c == 0x7f ? 0 : utf8_sequence_length(s);
+                if (n == 0) {
+                        if (o + 4 >= size)
+                                break;
+                        o += (size_t) snprintf(out + o, size - o, "\\x%02x", c);
+                        s++;
+                        continue;
+                }
+                if (o + n >= size)
+                        break;
+                memcpy(out + o, s, n);
+                o += n;
+                s += n;
+        }
+        out[o] = '\0';
+}
+
 void log_full(int priority, const struct log_fields *f, const char *fmt, ...) {
         if (priority > max_prio)
                 return;
-        char msg[2048];
+        char raw[2048], msg[2048];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        /* one line of UTF-8 whatever a caller put in the request: "%0a" must not start a
+         * line that reads like ours */
+        log_escape(raw, msg, sizeof(msg));
 
         if (journal) {
                 char m[2100], p[16], b[64], u[64], c[96], e[96];

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <syslog.h>
 
 #include "basic/macro.h"
@@ -23,6 +24,11 @@ struct log_fields {
 void log_setup(int max_priority);
 /* Whether log_setup chose the journal. */
 int log_to_journal(void);
+
+/* in as one line of valid UTF-8 into out: control characters and bytes that are no UTF-8
+ * become \xNN (so "%0a" in a request path cannot split a log line, nor %ff the JSON of
+ * /v1/events). Cut at a character boundary when out is too small. */
+void log_escape(const char *in, char *out, size_t size);
 
 void log_full(int priority, const struct log_fields *fields, const char *fmt, ...) _printf_(3, 4);
 

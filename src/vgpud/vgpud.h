@@ -51,6 +51,12 @@ enum vgpud_event_kind {
 };
 
 #define EVENTS_KEPT 512
+/* access_denied events have a ring of their own: whoever may not do anything can still make
+ * denials, and they must not push the events that matter (applies, restores, Xids) out */
+#define DENIALS_KEPT 64
+/* and are coalesced per caller (a uid, a TCP address): one event per minute, the rest counted */
+#define DENIAL_PEERS 64
+#define DENIAL_WINDOW_USEC (60 * 1000000ull)
 #define HOOKS_MAX 4     /* hooks running at once */
 
 struct vgpud_event {
@@ -64,6 +70,13 @@ struct vgpud_event {
         /* in the event, not malloc'd: keeping an event must not need memory (one may be about the
          * lack of it), and a copy that failed left "message": null in /v1/events */
         char message[1024];
+};
+
+/* A caller's denials in the current window (events.c). */
+struct vgpud_denial_peer {
+        char key[64];                   /* "uid 65534", "client 127.0.0.1"; "" unused */
+        uint64_t window_start_usec;     /* CLOCK_MONOTONIC of its last access_denied event */
+        uint64_t suppressed;            /* denials since then not kept as events */
 };
 
 struct listener;
@@ -97,8 +110,12 @@ struct vgpud {
         uint64_t polls;
         bool poll_failed;
 
-        /* events: a ring of the last EVENTS_KEPT and counters of all */
+        /* events: a ring of the last EVENTS_KEPT, one of the last DENIALS_KEPT access
+         * denials (each in seq order from n_*_kept on), and counters of all */
         struct vgpud_event events[EVENTS_KEPT];
+        struct vgpud_event denials[DENIALS_KEPT];
+        uint64_t n_events_kept, n_denials_kept;
+        struct vgpud_denial_peer denial_peers[DENIAL_PEERS];
         uint64_t next_seq;
         uint64_t events_total[_EV_MAX];
 
@@ -123,6 +140,12 @@ const char *event_kind_to_string(enum vgpud_event_kind k);
 /* Log (with fields) and keep an event; bdf/uuid may be NULL. */
 void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const char *bdf, const char *uuid,
                int temperature_c, const char *fmt, ...) _printf_(7, 8);
+/* An access denial to peer (the caller's stable part: "uid 65534"): an access_denied event the
+ * first time in DENIAL_WINDOW_USEC, else only counted (and logged at debug); the next event
+ * says how many were not kept. */
+void event_access_denied(struct vgpud *d, const char *peer, const char *fmt, ...) _printf_(3, 4);
+/* The kept event seq, or NULL when it is no longer (or never was) kept. */
+const struct vgpud_event *event_get(const struct vgpud *d, uint64_t seq);
 /* Forget the kept events (the counters stay). */
 void events_clear(struct vgpud *d);
 

@@ -203,9 +203,8 @@ static void host_check(const char *what, long *rewrites) {
 
 /* The newest event's message, or "(none)". */
 static const char *last_event_message(void) {
-        if (ctx.next_seq == 0)
-                return "(none)";
-        return ctx.events[(ctx.next_seq - 1) % EVENTS_KEPT].message;
+        const struct vgpud_event *e = event_get(&ctx, ctx.next_seq);
+        return e ? e->message : "(none)";
 }
 
 /* Write a file of the host copy (path: absolute on the host). */
@@ -230,6 +229,8 @@ static int case_request(void *userdata, char **ret, struct vgpu_error *err) {
 
         if (c->cold)
                 metrics_clear(&ctx);
+        /* each run a first denial, not one coalesced into the run before (events.c) */
+        memset(ctx.denial_peers, 0, sizeof(ctx.denial_peers));
         OOM_CALL(dispatch(&req, &reply));
         char *got = reply_text(&reply);
         bool oom = reply_is_oom(&reply);
@@ -284,6 +285,7 @@ static void check_request(struct request_case *c, unsigned status, const char *n
         (void) host_touched();
         if (c->cold)
                 metrics_clear(&ctx);
+        memset(ctx.denial_peers, 0, sizeof(ctx.denial_peers));     /* a first denial (events.c) */
         uint64_t seq = ctx.next_seq;
         api_dispatch(&req, &reply);
         c->want = reply_text(&reply);
@@ -494,7 +496,9 @@ static char *context_text(void) {
 static char *events_since(uint64_t seq) {
         char *all = oom_strf("%s", "");
         for (uint64_t s = seq + 1; s <= ctx.next_seq; s++) {
-                const struct vgpud_event *e = &ctx.events[(s - 1) % EVENTS_KEPT];
+                const struct vgpud_event *e = event_get(&ctx, s);
+                if (!e)
+                        continue;
                 char *t = oom_strf("%s%s %s: %s\n", all, event_kind_to_string(e->kind), e->bdf, e->message);
                 free(all);
                 all = t;

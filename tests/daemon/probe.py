@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""daemon-probe: what an adversarial probe (issue 10) did to vgpud from an unprivileged account,
+replayed as `nobody` on the UNIX socket and token-less on the TCP listener.
+
+Proves: a request path with invalid UTF-8 and %0a leaves /v1/events valid JSON and the log one
+line per entry; 600 denied requests from nobody, and 600 token-less TCP requests, neither
+push the events that matter out of /v1/events nor flood it (coalesced per caller, all counted
+in vgpu_events_total)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from vgpudtest import Checks, Daemon, Host, free_port, request, request_as, as_user
+
+t = Checks("daemon-probe")
+h = Host("nvidia-mdev")
+GROUP, GID = "users", 100
+NOBODY = 65534
+api_port = free_port()
+TOKEN = "probe-token-0123456789"
+os.makedirs(h.path("/etc/vgpuctl"), exist_ok=True)
+with open(h.path("/etc/vgpuctl/vgpud.token"), "w") as f:
+    f.write(TOKEN + "\n")
+d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n"
+           "[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, api_port))
+sock = h.sock
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+# Run as nobody: N requests as fast as one process makes them, each on its own connection
+# (as a script would); prints the statuses seen.
+FLOOD = r"""
+import socket, sys, collections
+sock, n, method, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+seen = collections.Counter()
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sock)
+    s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (method, path)).encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        data += b
+    s.close()
+    seen[data.split(b" ")[1].decode() if data else "none"] += 1
+print(dict(seen))
+"""
+
+
+def as_nobody(code, *args, timeout=120):
+    p = subprocess.run([PYTHON, "-c", code] + [str(a) for a in args], preexec_fn=as_user(NOBODY, NOBODY),
+                       capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def raw_events(since=0):
+    """/v1/events as bytes and whether they parse as JSON."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(b"GET /v1/events?since=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % since)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    body = data.partition(b"\r\n\r\n")[2]
+    try:
+        return body, json.loads(body.decode("utf-8"))
+    except ValueError:
+        return body, None
+
+
+try:
+    if os.geteuid() != 0:
+        print("skip: not root, cannot run clients as nobody")
+        sys.exit(77)
+
+    # ---- item 8: invalid UTF-8 and a newline in a request path, from nobody
+    since = d.get("/v1/events")[1]["next_seq"]
+    st, b = request_as(sock, NOBODY, NOBODY, [], "DELETE", "/v1/instances/%ff%fe%0avgpud:%20error:%20FORGED")
+    t.equal(st, 403, "nobody's DELETE with %ff%fe%0a in the path: 403")
+    body, ev = raw_events(since)
+    t.check(ev is not None, "/v1/events stays valid JSON (UTF-8) after it", body[:300])
+    denied = [e for e in (ev or {}).get("events", []) if e["kind"] == "access_denied"]
+    t.check(len(denied) == 1 and "\\xff\\xfe\\x0avgpud: error: FORGED" in denied[0]["message"],
+            "the event shows the bytes escaped", denied)
+    log = open(d.log, "rb").read()
+    t.check(not any(line.startswith(b"vgpud: error: FORGED") for line in log.split(b"\n")), "no forged line in the log")
+    t.check(b"\\xff\\xfe\\x0avgpud: error: FORGED" in log, "the log line shows the bytes escaped")
+    log.decode("utf-8")         # raises, and fails the test, if the log is not UTF-8
+    # the same from root reaches the handler: its 400 is valid JSON too
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    s.sendall(b"DELETE /v1/instances/%ff%fe%0a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        err = json.loads(body.decode("utf-8"))["error"]
+    except ValueError:
+        err = None
+    t.check(head.startswith(b"HTTP/1.1 400") and err is not None and "\ufffd\ufffd\n" in err,
+            "root's DELETE of the same path: 400, valid JSON with U+FFFD", data[:300])
+
+    # ---- item 7: denials cannot wipe the event history
+    st, b, _ = request(sock, "POST", "/v1/apply", "version: 1\ngpus: []\n")
+    t.equal(st, 200, "an apply (its event is the one to keep)")
+    st, ev, _ = d.get("/v1/events")
+    applies = [e for e in ev["events"] if e["kind"] == "apply"]
+    t.equal(len(applies), 1, "the apply event is listed")
+    total_before = ev["next_seq"]
+    rc, out, err = as_nobody(FLOOD, sock, 600, "DELETE", "/v1/instances/11111111-2222-4333-8444-555555555555")
+    t.check(rc == 0 and "'403': 600" in out, "600 denied DELETEs from nobody", (rc, out, err[-300:]))
+    # and 600 token-less requests on the TCP listener
+    statuses = {}
+    for i in range(600):
+        c = socket.create_connection(("127.0.0.1", api_port), timeout=10)
+        c.sendall(b"DELETE /v1/instances/11111111-2222-4333-8444-555555555555 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        code = data.split(b" ")[1].decode() if data else "none"
+        statuses[code] = statuses.get(code, 0) + 1
+    t.equal(statuses, {"401": 600}, "600 token-less TCP requests: 401")
+    st, ev, _ = d.get("/v1/events")
+    kinds = [e["kind"] for e in ev["events"]]
+    t.check([e for e in ev["events"] if e["kind"] == "apply"] == applies, "the apply event is still listed after 1200 denials",
+            kinds[-20:])
+    denials = [e for e in ev["events"] if e["kind"] == "access_denied"]
+    t.check(len(denials) <= 4, "denials coalesced per caller: %d events for 1200" % len(denials),
+            [e["message"] for e in denials][:6])
+    st, metrics, _ = d.get("/metrics")
+    line = [ln for ln in metrics.splitlines() if ln.startswith('vgpu_events_total{kind="access_denied"}')]
+    t.check(line and float(line[0].split()[-1]) >= 1201, "every denial counted in vgpu_events_total", line)
+finally:
+    d.stop()
+    h.cleanup()
+t.done()
