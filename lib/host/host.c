@@ -26,6 +26,7 @@ static void gpu_done(struct vgpu_gpu *g) {
         free(g->vendor_name);
         free(g->device_name);
         free(g->driver);
+        free(g->problem);
         free(g->vfs);
         free(g->bars);
         if (g->nvml) {

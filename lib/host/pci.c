@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +67,11 @@ static void read_link(int dfd, struct vgpu_link *link) {
                 link->width_max = v;
 }
 
-static int read_bars(int dfd, struct vgpu_gpu *g) {
+/* The BARs from `resource`: 0, -ENOMEM, or another -errno with the line that was not in the
+ * kernel's format in *ret_bad_line (0 when the file could not be read at all). */
+static int read_bars(int dfd, struct vgpu_gpu *g, int *ret_bad_line) {
         char buf[4096];
+        *ret_bad_line = 0;
         int r = sysfs_read_at(dfd, "resource", buf, sizeof(buf));
         if (r < 0)
                 return r == -ENOENT ? 0 : r;
@@ -79,8 +83,10 @@ static int read_bars(int dfd, struct vgpu_gpu *g) {
                 if (next)
                         *next++ = '\0';
                 unsigned long long start, end, flags;
-                if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3)
+                if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end < start) {
+                        *ret_bad_line = index + 1;
                         return -EBADMSG;
+                }
                 if (!(flags & IORESOURCE_MEM) || end == 0)
                         continue;
                 if (!GREEDY_REALLOC(g->bars, allocated, g->n_bars + 1))
@@ -273,16 +279,40 @@ static int read_function_job(size_t i, void *userdata) {
         return r == -ENOMEM ? r : 0;
 }
 
-/* What only physical functions carry, read from the function's own directory. */
-static int read_details(int busfd, struct vgpu_gpu *g, struct vgpu_error *err) {
+/* g->problem set to "SYSFS/BDF/what", the first problem kept. */
+_printf_(2, 3) static int gpu_problem(struct vgpu_gpu *g, const char *fmt, ...) {
+        if (g->problem)
+                return 0;
+        char what[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        return asprintf(&g->problem, "%s%s/%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf, what) < 0 ? (g->problem = NULL, -ENOMEM) : 0;
+}
+
+/* What only physical functions carry, read from the function's own directory. What cannot be
+ * read stays unknown and is named in g->problem: one GPU's corrupt (or vanished) attribute
+ * must not fail the scan, and with it every command and every daemon poll for all GPUs.
+ * 0, or -ENOMEM. */
+static int read_details(int busfd, struct vgpu_gpu *g) {
         _cleanup_close_ int dfd = openat(busfd, g->bdf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf);
+                return gpu_problem(g, "cannot open: %s", strerror(errno));
         (void) sysfs_read_int_at(dfd, "numa_node", &g->numa_node);
         read_link(dfd, &g->link);
-        int r = read_bars(dfd, g);
-        if (r < 0)
-                return vgpu_error_set_errno(err, r, "%s%s/%s/resource: unreadable", root_prefix(), SYS_PCI_DEVICES, g->bdf);
+        int bad_line, r = read_bars(dfd, g, &bad_line);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                free(g->bars);          /* a BAR list with holes would mislead the checks */
+                g->bars = NULL;
+                g->n_bars = 0;
+                r = bad_line ? gpu_problem(g, "resource: line %d is not 'START END FLAGS' in hex; BARs unknown", bad_line)
+                             : gpu_problem(g, "resource: unreadable (%s); BARs unknown", strerror(-r));
+                if (r < 0)
+                        return r;
+        }
         read_hwmon(dfd, g);
         return 0;
 }
@@ -406,7 +436,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])
-                        r = read_details(dirfd(d), g, err);
+                        r = read_details(dirfd(d), g);
                 /* vendor-VFIO VFs (vGPU 17+): NVIDIA VFs that are no mdev parent */
                 if (r >= 0 && g->vendor_id == 0x10de && g->physfn[0] && !g->mdev_parent && streq(g->driver, "nvidia")) {
                         char path[300];

@@ -130,9 +130,12 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
         out_string(o, OUT_JSON, "domain", NULL, domain);
         if (domain)
                 out_text(o, "  domain %s", domain);
+        out_string(o, OUT_JSON, "problem", NULL, g->problem);
         if (extra)
                 extra(o, g, userdata);
         out_text(o, "\n");
+        if (g->problem)
+                out_text(o, "  warning: %s\n", g->problem);
         out_close_object(o);
 }
 

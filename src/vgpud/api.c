@@ -144,6 +144,10 @@ int reply_lib_error(struct api_reply *reply, const struct vgpu_error *err) {
                            err->message[0] ? err->message : "unknown error");
 }
 
+int reply_host_error(struct api_reply *reply, const struct vgpu_error *err) {
+        return reply_error(reply, 500, "%s", err->message[0] ? err->message : "reading the host failed");
+}
+
 const char *query_string(const struct api_request *req, const char *key) {
         for (size_t i = 0; i < req->n_query; i++)
                 if (streq(req->query[i].key, key))

@@ -86,6 +86,9 @@ int reply_error(struct api_reply *reply, unsigned status, const char *fmt, ...) 
 /* A library error: its message, with a status from its errno. */
 int reply_lib_error(struct api_reply *reply, const struct vgpu_error *err);
 unsigned http_status_for_errno(int negative_errno);
+/* The host could not be read (a scan for a GET): 500 whatever its errno, as it is no fault of
+ * the request's; EINVAL from a corrupt sysfs file is not a 400. */
+int reply_host_error(struct api_reply *reply, const struct vgpu_error *err);
 
 /* The query argument key: 1 and *ret set when given ("", "1", "true", "yes" / "0", "false",
  * "no"), 0 when absent, -EINVAL with a 400 reply when malformed. */

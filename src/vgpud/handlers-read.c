@@ -101,7 +101,7 @@ int handle_gpus(const struct api_request *req, const char *arg, struct api_reply
         (void) arg;
         /* as `vgpuctl list --json` scans: the same GPU objects */
         if (vgpu_host_scan(PRINT_GPUS_SCAN, &host, &err) < 0)
-                return reply_lib_error(reply, &err);
+                return reply_host_error(reply, &err);
         if (json_begin(&b) < 0) {
                 vgpu_host_free(host);
                 return reply_error(reply, 500, "out of memory");
@@ -126,7 +126,7 @@ int handle_types(const struct api_request *req, const char *arg, struct api_repl
         if (want && vgpu_bdf_normalize(want, bdf) == 0)
                 want = bdf;
         if (vgpu_host_scan(VGPU_SCAN_TYPES, &host, &err) < 0)
-                return reply_lib_error(reply, &err);
+                return reply_host_error(reply, &err);
         if (want && !vgpu_host_find_parent(host, want)) {
                 vgpu_host_free(host);
                 return reply_error(reply, 404, "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)", want);
@@ -153,10 +153,10 @@ int handle_instances(const struct api_request *req, const char *arg, struct api_
         (void) arg;
         (void) req;
         if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML, &host, &err) < 0)
-                return reply_lib_error(reply, &err);
+                return reply_host_error(reply, &err);
         if (vgpu_mdev_definitions(&specs, &n_specs, &warnings, &err) < 0) {
                 vgpu_host_free(host);
-                return reply_lib_error(reply, &err);
+                return reply_host_error(reply, &err);
         }
         /* a corrupt definition is skipped by the library; say so in the log, as vgpuctl does on stderr */
         for (char *line = warnings, *next; line && *line; line = next) {
@@ -253,7 +253,7 @@ int handle_health(const struct api_request *req, const char *arg, struct api_rep
         /* the doctor's input, as `vgpuctl doctor` reads it */
         if (checks && (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0 || vgpu_doctor_run(host, &report, &err) < 0)) {
                 vgpu_host_free(host);
-                return reply_lib_error(reply, &err);
+                return reply_host_error(reply, &err);
         }
         if (report)
                 log_checks(req->d, report);

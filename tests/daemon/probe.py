@@ -3,7 +3,8 @@
 """daemon-probe: what an adversarial probe (issue 10) did to vgpud from an unprivileged account,
 replayed as `nobody` on the UNIX socket and token-less on the TCP listener.
 
-Proves: a request path with invalid UTF-8 and %0a leaves /v1/events valid JSON and the log one
+Proves: one GPU's corrupt `resource` file is that GPU's "problem" (with the path), every GET
+still answers 200 and `vgpuctl list` shows every GPU; a request path with invalid UTF-8 and %0a leaves /v1/events valid JSON and the log one
 line per entry; 600 denied requests from nobody, and 600 token-less TCP requests, neither
 push the events that matter out of /v1/events nor flood it (coalesced per caller, all counted
 in vgpu_events_total)."""
@@ -28,6 +29,7 @@ with open(h.path("/etc/vgpuctl/vgpud.token"), "w") as f:
 d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n"
            "[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, api_port))
 sock = h.sock
+FIXTURE_RESOURCE = os.path.join(os.environ["FIXTURES"], "nvidia-mdev/sys/bus/pci/devices/0000:3b:00.0/resource")
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 # Run as nobody: N requests as fast as one process makes them, each on its own connection
@@ -80,6 +82,28 @@ try:
     if os.geteuid() != 0:
         print("skip: not root, cannot run clients as nobody")
         sys.exit(77)
+
+    # ---- item 6: one GPU's corrupt sysfs attribute degrades that GPU, not the host view
+    since = d.get("/v1/events")[1]["next_seq"]
+    resource = h.path("/sys/bus/pci/devices/0000:3b:00.0/resource")
+    with open(resource, "wb") as f:
+        f.write(b"garbage\xff\n0x0 0x0 0x0\n")
+    for path in ("/v1/gpus", "/v1/health", "/v1/instances", "/v1/types"):
+        st, b, _ = d.get(path)
+        t.equal(st, 200, "GET %s with a corrupt resource file" % path)
+    st, b, _ = d.get("/v1/gpus")
+    problems = {g["bdf"]: g["problem"] for g in b["gpus"]} if st == 200 else {}
+    t.check(problems.get("0000:3b:00.0") and "0000:3b:00.0/resource: line 1" in problems["0000:3b:00.0"]
+            and all(v is None for k, v in problems.items() if k != "0000:3b:00.0"), "only that GPU carries the problem, with the path",
+            problems)
+    t.check(d.wait_event("poll_failed", since, timeout=1) is None, "the polls go on without failing")
+    rc, out, err = h.vgpuctl("list")
+    t.check(rc == 0 and "warning: " in out and "0000:3b:00.0/resource" in out and "0000:af:00.0" in out,
+            "vgpuctl list: every GPU, the corrupt one with a warning", (rc, out[-600:], err))
+    with open(resource, "w") as f:
+        f.write(open(FIXTURE_RESOURCE).read())
+    st, b, _ = d.get("/v1/gpus")
+    t.check(st == 200 and all(g["problem"] is None for g in b["gpus"]), "the file repaired: no problem left", st)
 
     # ---- item 8: invalid UTF-8 and a newline in a request path, from nobody
     since = d.get("/v1/events")[1]["next_seq"]

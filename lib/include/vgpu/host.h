@@ -114,6 +114,11 @@ struct vgpu_gpu {
         int hwmon_crit_mc;              /* temp1_crit (or temp1_max), INT32_MIN unknown */
 
         struct vgpu_nvml_gpu *nvml;     /* NULL without NVML (normal on non-NVIDIA hosts) */
+
+        /* What of this GPU could not be read, with the path ("/sys/bus/pci/devices/0000:3b:00.0/
+         * resource: line 2 is not ..."); NULL when everything was. A bad attribute of one GPU
+         * leaves what it describes unknown (here: no BARs), never the scan of the host failed. */
+        char *problem;
 };
 
 enum vgpu_type_kind {
