@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -83,7 +84,21 @@ static int socket_path(char *buf, size_t size) {
         return root_path(buf, size, VGPU_DAEMON_SOCKET);
 }
 
-/* A connected socket, or -errno: -ENOENT/-ECONNREFUSED (and -ENOTSOCK, -ENOTDIR) mean no daemon. */
+/* How long vgpuctl waits for the daemon: to be let in (its backlog full: it is overloaded, or
+ * hung), and for the whole answer (VGPUCTL_DAEMON_TIMEOUT seconds, DAEMON_TIMEOUT_S without).
+ * Without these a daemon that stopped answering held `vgpuctl remove` for as long as it did. */
+#define DAEMON_CONNECT_TIMEOUT_S 5
+#define DAEMON_TIMEOUT_S 300
+
+static long daemon_timeout_s(void) {
+        const char *e = getenv(DAEMON_TIMEOUT_ENV);
+        char *end;
+        long v = e && *e ? strtol(e, &end, 10) : 0;
+        return e && *e && !*end && v > 0 ? v : DAEMON_TIMEOUT_S;
+}
+
+/* A connected socket, or -errno: -ENOENT/-ECONNREFUSED (and -ENOTSOCK, -ENOTDIR) mean no daemon,
+ * -EAGAIN that it did not let us in within DAEMON_CONNECT_TIMEOUT_S. */
 static int connect_to(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof(sa.sun_path))
@@ -92,6 +107,9 @@ static int connect_to(const char *path) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
+        /* a UNIX socket's connect() waits for room in the backlog at most this long */
+        struct timeval tv = { .tv_sec = DAEMON_CONNECT_TIMEOUT_S };
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 int r = -errno;
                 close(fd);
@@ -132,6 +150,9 @@ static int find_daemon(const struct cli *cli, char *path, size_t size) {
                         return DAEMON_DIRECT;
                 return cli_error(EXIT_FAILED, "vgpud is not running (%s: %s), and --daemon needs it", path, strerror(-fd));
         }
+        if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+                return cli_error(EXIT_FAILED, "vgpud at %s did not let us in within %d s (overloaded, or hung); --direct runs without it",
+                                 path, DAEMON_CONNECT_TIMEOUT_S);
         if (fd == -EACCES) {
                 /* the socket is 0660 root:GROUP (`vgpuctl harden`): the daemon's refusal, earlier */
                 struct stat st;
@@ -208,11 +229,13 @@ static int send_request(const struct cli *cli, const struct request *req) {
         bool ready = out && h && url && (headers = c->slist_append(NULL, "Expect:")) &&
                      (!req->body || c->slist_append(headers, content_type));    /* appends to a list: same head */
         CURLcode cr = CURLE_OUT_OF_MEMORY;
-        long status = 0;
+        long status = 0, timeout = daemon_timeout_s();
         if (ready) {
                 c->easy_setopt(h, CURLOPT_URL, url);
                 c->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, path);
                 c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long) DAEMON_CONNECT_TIMEOUT_S);
+                c->easy_setopt(h, CURLOPT_TIMEOUT, timeout);
                 c->easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
                 c->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
                 if (req->body) {
@@ -231,6 +254,10 @@ static int send_request(const struct cli *cli, const struct request *req) {
         bool bad = !out || fclose(out) != 0;
         if (cr == CURLE_COULDNT_CONNECT && cli->daemon == CLI_DAEMON_AUTO)
                 r = DAEMON_DIRECT;      /* it stopped since it answered, and nothing was sent */
+        else if (cr == CURLE_OPERATION_TIMEDOUT)
+                /* what was sent may still be under way: say so rather than retry or run it here */
+                r = cli_error(EXIT_FAILED, "vgpud at %s did not answer within %ld s (%s=SECONDS waits longer); a change sent may still "
+                              "complete: check with `vgpuctl list`", path, timeout, DAEMON_TIMEOUT_ENV);
         else if (cr != CURLE_OK)
                 r = cli_error(EXIT_FAILED, "talking to vgpud at %s: %s", path, c->easy_strerror(cr));
         else if (bad)

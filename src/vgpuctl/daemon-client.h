@@ -20,6 +20,7 @@
 #include "vgpuctl.h"
 
 #define DAEMON_SOCKET_ENV "VGPUD_SOCKET"                /* a path used as given (not under VGPU_ROOT) */
+#define DAEMON_TIMEOUT_ENV "VGPUCTL_DAEMON_TIMEOUT"     /* seconds to wait for vgpud's answer (300) */
 
 enum { DAEMON_DIRECT = -1 };    /* "no daemon: run the verb here" (every other return is an exit status) */
 

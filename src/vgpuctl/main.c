@@ -125,6 +125,7 @@ static void help_main(void) {
         printf("\n[vgpud]: " CLI_DAEMON_NOTE "\n"
                "\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
                "  " DAEMON_SOCKET_ENV " the daemon's socket (default " VGPU_DAEMON_SOCKET " under VGPU_ROOT).\n"
+               "  " DAEMON_TIMEOUT_ENV " seconds to wait for the daemon's answer (default 300).\n"
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
 }
 

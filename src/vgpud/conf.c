@@ -167,6 +167,13 @@ static int handle_daemon(struct parser *p, const char *section, const char *name
                 c->poll_interval_usec = u;
                 return 1;
         }
+        if (streq(name, "request-timeout")) {
+                uint64_t u;
+                if (parse_duration(value, &u) < 0 || u < 1000000 || u > 3600 * 1000000ULL)
+                        return BAD("a duration from 1s to 1h, like 10s");
+                c->request_timeout_usec = u;
+                return 1;
+        }
         if (streq(name, "hook")) {
                 if (!value[0])
                         return BAD("a command");
@@ -179,7 +186,8 @@ static int handle_daemon(struct parser *p, const char *section, const char *name
                 *(streq(name, "restore-on-start") ? &c->restore_on_start : &c->restore_on_appear) = b;
                 return 1;
         }
-        return fail(p, "[%s] unknown key '%s' (known: listen, socket-mode, group, poll-interval, hook, restore-on-start, restore-on-appear)",
+        return fail(p, "[%s] unknown key '%s' (known: listen, socket-mode, group, poll-interval, request-timeout, hook, restore-on-start, "
+                    "restore-on-appear)",
                     section, name);
 }
 
@@ -282,6 +290,7 @@ int vgpud_config_default(struct vgpud_config **ret) {
         *c = (struct vgpud_config) {
                 .socket_mode = 0666,
                 .poll_interval_usec = 10 * 1000000ULL,
+                .request_timeout_usec = 10 * 1000000ULL,
                 .restore_on_start = true, .restore_on_appear = true,
                 .metrics = { .enabled = true, .host = "127.0.0.1", .port = 9835 },
                 .collect_nvml = true, .collect_hwmon = true, .collect_pcie = true,

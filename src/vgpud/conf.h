@@ -60,6 +60,7 @@ struct vgpud_config {
         mode_t socket_mode;
         char *group;
         uint64_t poll_interval_usec;
+        uint64_t request_timeout_usec;  /* to send a request's headers; its body gets 6 times that */
         char *hook;             /* NULL: none */
         bool restore_on_start, restore_on_appear;
 

@@ -25,11 +25,33 @@
 #include "http.h"
 #include "log.h"
 
+/* Connections at once: all of them (MHD's limit), those of callers who may only read on the
+ * local socket (the rest is kept for root and the group), one such uid's, and one address's
+ * on a TCP port. A caller past its share is answered 503 and closed at once, so neither
+ * slow nor many connections of one account keep another out. */
+#define CONNECTIONS_MAX 1024u
+#define CONNECTIONS_READERS_MAX 768u
+#define CONNECTIONS_PER_UID_MAX 32u
+#define CONNECTIONS_PER_ADDRESS_MAX 64u
+
+/* One open connection: whose, and by when it must have sent what it is sending. */
+struct peer_conn {
+        struct peer_conn *prev, *next;
+        int fd;
+        uid_t uid;
+        bool counted;                   /* a reader's on the local socket: in its uid's share */
+        bool cut;                       /* shut down: past its deadline, or refused */
+        uint64_t deadline_usec;         /* CLOCK_MONOTONIC */
+};
+
 struct listener {
         struct vgpud *d;
         enum listener_kind kind;
         struct MHD_Daemon *mhd;
         sd_event_source *io, *timer;
+        sd_event_source *sweep;         /* cuts connections past their deadline, at the earliest */
+        struct peer_conn *conns;
+        unsigned n_readers;             /* counted connections */
         char *unix_path;                /* the socket file we made, to remove at the end */
         char name[128];
 };
@@ -54,6 +76,126 @@ static size_t body_max(const char *method, const char *url) {
 
 static const char *body_max_text(size_t max) {
         return max == VGPU_CONFIG_SIZE_MAX ? VGPU_CONFIG_SIZE_MAX_TEXT ", the limit for host.yaml" : "1 MiB";
+}
+
+/* ---- deadlines and shares ---- */
+
+static uint64_t header_timeout(const struct listener *l) {
+        return l->d->config->request_timeout_usec;
+}
+
+static uint64_t body_timeout(const struct listener *l) {
+        return 6 * l->d->config->request_timeout_usec;
+}
+
+static struct peer_conn *peer_conn_of(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
+
+/* Shut the connection down under MHD: it reads the end and closes it (and tells on_connection). */
+static void cut(struct peer_conn *pc) {
+        if (pc->cut)
+                return;
+        pc->cut = true;
+        (void) shutdown(pc->fd, SHUT_RDWR);
+}
+
+/* A connection over its caller's share: a 503 it can read, written directly (MHD has read
+ * nothing yet), and the end. */
+static void refuse(struct peer_conn *pc, const char *why) {
+        char body[256], buf[512];
+        int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", why);
+        n = snprintf(buf, sizeof(buf), "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", n, body);
+        if (n > 0)
+                (void) send(pc->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        cut(pc);
+}
+
+/* The sweep at the earliest deadline; off without connections. A deadline only moves later
+ * once set, so this is needed for new connections and after each sweep. */
+static void arm_sweep(struct listener *l) {
+        if (!l->sweep)
+                return;
+        uint64_t earliest = UINT64_MAX;
+        for (const struct peer_conn *pc = l->conns; pc; pc = pc->next)
+                if (!pc->cut && pc->deadline_usec < earliest)
+                        earliest = pc->deadline_usec;
+        if (earliest == UINT64_MAX) {
+                sd_event_source_set_enabled(l->sweep, SD_EVENT_OFF);
+                return;
+        }
+        sd_event_source_set_time(l->sweep, earliest);
+        sd_event_source_set_enabled(l->sweep, SD_EVENT_ONESHOT);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+        struct listener *l = cls;
+        struct peer_conn *pc = *socket_context;
+        if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                if (!pc)
+                        return;
+                if (pc->prev)
+                        pc->prev->next = pc->next;
+                else
+                        l->conns = pc->next;
+                if (pc->next)
+                        pc->next->prev = pc->prev;
+                if (pc->counted)
+                        l->n_readers--;
+                free(pc);
+                *socket_context = NULL;
+                return;
+        }
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+                return;
+        if (!(pc = calloc(1, sizeof(*pc)))) {
+                (void) shutdown(ci->connect_fd, SHUT_RDWR);     /* untracked: no deadline could hold it */
+                return;
+        }
+        *pc = (struct peer_conn) { .fd = ci->connect_fd, .deadline_usec = now_usec(CLOCK_MONOTONIC) + header_timeout(l), .next = l->conns };
+        if (l->conns)
+                l->conns->prev = pc;
+        l->conns = pc;
+        *socket_context = pc;
+        arm_sweep(l);
+
+        struct vgpud_peer peer;
+        if (l->kind != LISTENER_LOCAL || auth_peer_from_fd(pc->fd, &peer) < 0 ||
+            auth_access_for_peer(&peer, l->d->have_group, l->d->group_gid) == ACCESS_WRITE)
+                return;         /* root and the group: no share but MHD's limit */
+        unsigned same = 0;
+        for (const struct peer_conn *o = l->conns; o; o = o->next)
+                same += o->counted && o->uid == peer.uid;
+        char why[160];
+        if (same >= CONNECTIONS_PER_UID_MAX)
+                snprintf(why, sizeof(why), "too many connections from uid %u (at most %u at a time)", (unsigned) peer.uid,
+                         CONNECTIONS_PER_UID_MAX);
+        else if (l->n_readers >= CONNECTIONS_READERS_MAX)
+                snprintf(why, sizeof(why), "too many connections from read-only callers (at most %u at a time)", CONNECTIONS_READERS_MAX);
+        else {
+                pc->counted = true;
+                pc->uid = peer.uid;
+                l->n_readers++;
+                return;
+        }
+        log_debug("%s: refused a connection of uid %u (pid %d): %s", l->name, (unsigned) peer.uid, (int) peer.pid, why);
+        refuse(pc, why);
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct listener *l = userdata;
+        (void) s, (void) usec;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        for (struct peer_conn *pc = l->conns; pc; pc = pc->next)
+                if (!pc->cut && now >= pc->deadline_usec) {
+                        log_debug("%s: cut a connection that did not send its request in time", l->name);
+                        cut(pc);
+                }
+        arm_sweep(l);
+        return 0;
 }
 
 static void arm(struct listener *l) {
@@ -183,6 +325,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!(st = calloc(1, sizeof(*st))))
                         return MHD_NO;
                 *con_cls = st;
+                /* the headers are in: the body (and the answer) get their own time */
+                struct peer_conn *pc = peer_conn_of(c);
+                if (pc)
+                        pc->deadline_usec = now_usec(CLOCK_MONOTONIC) + body_timeout(l);
                 st->max = body_max(method, url);
                 /* Who asks is known from the headers: a caller who may not change anything is
                  * answered now, without reading (or buffering) a body it sends along. */
@@ -220,8 +366,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
+        struct listener *l = cls;
         struct conn *st = *con_cls;
-        (void) cls, (void) c, (void) code;
+        (void) code;
+        /* kept alive: the next request's headers are due like a new connection's */
+        struct peer_conn *pc = peer_conn_of(c);
+        if (pc)
+                pc->deadline_usec = now_usec(CLOCK_MONOTONIC) + header_timeout(l);
         if (st) {
                 free(st->body);
                 free(st);
@@ -247,12 +398,17 @@ static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *n
         l->kind = kind;
         snprintf(l->name, sizeof(l->name), "%s", name);
         /* ITC: needed to quiesce (stop accepting) while finishing what is open at SIGTERM */
+        /* MHD's timeout is for idleness: a byte every few seconds resets it. The deadlines of
+         * on_sweep bound a request's whole time; the per-address limit means nothing on the
+         * UNIX socket, where on_connection shares by uid. */
         l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
                                   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,    /* first, or MHD logs the rest itself */
                                   MHD_OPTION_LISTEN_SOCKET, fd,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1024,
+                                  MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX,
+                                  kind == LISTENER_LOCAL ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT, CONNECTIONS_PER_ADDRESS_MAX,
                                   MHD_OPTION_END);
         if (!l->mhd) {
                 close(fd);
@@ -263,6 +419,10 @@ static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *n
         int r = info ? sd_event_add_io(d->event, &l->io, info->epoll_fd, EPOLLIN, on_io, l) : -EIO;
         if (r >= 0)
                 r = sd_event_add_time(d->event, &l->timer, CLOCK_MONOTONIC, 0, 0, on_timer, l);
+        if (r >= 0)
+                r = sd_event_add_time(d->event, &l->sweep, CLOCK_MONOTONIC, 0, 50000, on_sweep, l);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(l->sweep, SD_EVENT_OFF);
         if (r < 0) {
                 listener_free(l);
                 return r;
@@ -399,6 +559,7 @@ struct listener *listener_free(struct listener *l) {
                 return NULL;
         sd_event_source_unref(l->io);
         sd_event_source_unref(l->timer);
+        l->sweep = sd_event_source_unref(l->sweep);   /* MHD_stop_daemon closes the connections: no re-arming */
         if (l->mhd)
                 MHD_stop_daemon(l->mhd);
         if (l->unix_path) {

@@ -3,7 +3,10 @@
 """daemon-probe: what an adversarial probe (issue 10) did to vgpud from an unprivileged account,
 replayed as `nobody` on the UNIX socket and token-less on the TCP listener.
 
-Proves: one GPU's corrupt `resource` file is that GPU's "problem" (with the path), every GET
+Proves: 300 slowloris connections from nobody neither keep root (or a group member) out nor
+hold on: past 32 they are refused with 503 at once, the rest cut at the header deadline;
+vgpuctl gives up on a daemon that does not answer, or does not let it in, with a clear message;
+one GPU's corrupt `resource` file is that GPU's "problem" (with the path), every GET
 still answers 200 and `vgpuctl list` shows every GPU; a request path with invalid UTF-8 and %0a leaves /v1/events valid JSON and the log one
 line per entry; 600 denied requests from nobody, and 600 token-less TCP requests, neither
 push the events that matter out of /v1/events nor flood it (coalesced per caller, all counted
@@ -14,6 +17,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 from vgpudtest import Checks, Daemon, Host, free_port, request, request_as, as_user
 
@@ -26,7 +31,8 @@ TOKEN = "probe-token-0123456789"
 os.makedirs(h.path("/etc/vgpuctl"), exist_ok=True)
 with open(h.path("/etc/vgpuctl/vgpud.token"), "w") as f:
     f.write(TOKEN + "\n")
-d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n"
+# request-timeout 2s: the header deadline, short for the slowloris check
+d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\nrequest-timeout = 2s\n"
            "[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, api_port))
 sock = h.sock
 FIXTURE_RESOURCE = os.path.join(os.environ["FIXTURES"], "nvidia-mdev/sys/bus/pci/devices/0000:3b:00.0/resource")
@@ -49,6 +55,48 @@ for i in range(n):
     s.close()
     seen[data.split(b" ")[1].decode() if data else "none"] += 1
 print(dict(seen))
+"""
+
+
+# Run as nobody: N connections that each send a request line and then one header line every
+# 0.5 s for T seconds, never finishing the headers (slowloris). Prints what became of them:
+# refused with 503 at once, cut by the daemon (and when), or still open at the end.
+SLOWLORIS = r"""
+import json, resource, select, socket, sys, time
+sock, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 64), hard))
+start = time.monotonic()
+conns, refused, reset, cut, why = [], 0, 0, [], ""
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX); s.connect(sock); s.setblocking(False)
+    s.send(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n")
+    conns.append(s)
+def ended(s):
+    global refused, reset, why
+    data = b""
+    try:
+        data = s.recv(4096)
+    except OSError:
+        pass
+    if data.startswith(b"HTTP/1.1 503"):
+        refused += 1; why = data.decode(errors="replace")
+    elif time.monotonic() - start < 1:
+        reset += 1      # closed at once, its 503 lost to the reset of the unread request
+    else:
+        cut.append(round(time.monotonic() - start, 2))
+    conns.remove(s); s.close()
+while time.monotonic() < start + secs and conns:
+    for s in list(conns):
+        r, _, _ = select.select([s], [], [], 0)
+        if r:
+            ended(s); continue
+        try:
+            s.send(b"X-Slow: %d\r\n" % i)
+        except OSError:
+            ended(s)
+    time.sleep(0.5)
+print(json.dumps({"refused": refused, "reset": reset, "cut": cut, "open": len(conns), "why": why[-200:]}))
 """
 
 
@@ -104,6 +152,86 @@ try:
         f.write(open(FIXTURE_RESOURCE).read())
     st, b, _ = d.get("/v1/gpus")
     t.check(st == 200 and all(g["problem"] is None for g in b["gpus"]), "the file repaired: no problem left", st)
+
+    # ---- item 2: slowloris from nobody: 300 connections dribbling header lines for 4 s
+    slow = subprocess.Popen([PYTHON, "-c", SLOWLORIS, sock, "300", "4"], preexec_fn=as_user(NOBODY, NOBODY),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    slowest = 0.0
+    for i in range(10):
+        t0 = time.monotonic()
+        st, b, _ = request(sock, "GET", "/v1/events?since=999999999", timeout=10)
+        slowest = max(slowest, time.monotonic() - t0)
+        time.sleep(0.1)
+    t.check(slowest < 1.5, "root's GETs answered meanwhile (slowest %.2f s)" % slowest)
+    st, b = request_as(sock, NOBODY, NOBODY, [GID], "GET", "/v1/gpus")
+    t.equal(st, 200, "a group member with nobody's uid is served meanwhile")
+    t0 = time.monotonic()
+    rc, out, err = h.vgpuctl("remove", "11111111-2222-4333-8444-555555555555")
+    took = time.monotonic() - t0
+    t.check(took < 5 and "did not answer" not in err, "vgpuctl remove through the daemon meanwhile: %.2f s" % took, (rc, err))
+    out, err = slow.communicate(timeout=30)
+    try:
+        res = json.loads(out)
+    except ValueError:
+        res = {}
+    t.check(res.get("refused", 0) + res.get("reset", 0) == 300 - 32 and res["refused"] > 250
+            and "too many connections from uid 65534" in res.get("why", ""),
+            "nobody's connections past 32 are refused at once with 503", (res, err[-300:]))
+    t.check(res.get("open") == 0 and len(res.get("cut", [])) == 32 and all(1.5 <= c <= 3.2 for c in res["cut"]),
+            "the 32 let in are cut at the 2 s header deadline though they keep sending", res)
+
+    # ---- vgpuctl's own timeouts, against a "daemon" that never answers
+    mute = os.path.join(h.tmp, "mute.sock")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(mute)
+    ls.listen(8)
+    held = []
+    stop_accepting = threading.Event()
+
+    def accept_and_hold():
+        ls.settimeout(0.2)
+        while not stop_accepting.is_set():
+            try:
+                held.append(ls.accept()[0])
+            except OSError:
+                pass
+    th = threading.Thread(target=accept_and_hold)
+    th.start()
+    t0 = time.monotonic()
+    p = subprocess.run([os.environ["VGPUCTL"], "remove", "11111111-2222-4333-8444-555555555555"], capture_output=True, text=True,
+                       timeout=30, env=dict(h.env, VGPUD_SOCKET=mute, VGPUCTL_DAEMON_TIMEOUT="2"))
+    took = time.monotonic() - t0
+    t.check(p.returncode == 1 and "did not answer within 2 s" in p.stderr and "vgpuctl list" in p.stderr and took < 10,
+            "vgpuctl gives up on a mute daemon after VGPUCTL_DAEMON_TIMEOUT (%.1f s)" % took, (p.returncode, p.stderr))
+    stop_accepting.set()
+    th.join()
+    # and on one that lets nobody in (its backlog full)
+    full = os.path.join(h.tmp, "full.sock")
+    fs = socket.socket(socket.AF_UNIX)
+    fs.bind(full)
+    fs.listen(0)
+    fillers = []
+    for i in range(4):
+        c = socket.socket(socket.AF_UNIX)
+        c.setblocking(False)
+        try:
+            c.connect(full)
+        except OSError:
+            pass
+        fillers.append(c)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([os.environ["VGPUCTL"], "remove", "11111111-2222-4333-8444-555555555555"], capture_output=True, text=True,
+                           timeout=30, env=dict(h.env, VGPUD_SOCKET=full))
+        rc, perr = p.returncode, p.stderr
+    except subprocess.TimeoutExpired:
+        rc, perr = None, "timed out"
+    took = time.monotonic() - t0
+    t.check(rc == 1 and "did not let us in within 5 s" in perr and took < 10,
+            "vgpuctl gives up on a daemon that lets nobody in (%.1f s)" % took, (rc, perr))
+    for c in fillers + held + [ls, fs]:
+        c.close()
 
     # ---- item 8: invalid UTF-8 and a newline in a request path, from nobody
     since = d.get("/v1/events")[1]["next_seq"]

@@ -107,13 +107,15 @@ static void test_config(void **state) {
         assert_int_equal(c->thermal.warn_c, 75);
         assert_int_equal(c->thermal.critical_c, 85);
         assert_int_equal(c->poll_interval_usec, 10000000);
+        assert_int_equal(c->request_timeout_usec, 10000000);
         assert_true(c->collect_sensors && c->collect_ipmi);     /* on by default: each turns itself off without a source */
         vgpud_config_free(c);
 
-        const char *text = "[daemon]\npoll-interval = 500ms\ngroup = kvm\n[metrics]\nlisten = [::1]:9100\n[api]\nlisten = 0.0.0.0:9836\n"
+        const char *text = "[daemon]\npoll-interval = 500ms\nrequest-timeout = 3s\ngroup = kvm\n[metrics]\nlisten = [::1]:9100\n[api]\nlisten = 0.0.0.0:9836\n"
                            "token-file = /etc/vgpuctl/t\n[collectors]\nhwmon = off\nipmi = no\n[thermal \"Tesla T4\"]\ncritical = 90\n[thermal]\nwarn = 70\n";
         assert_int_equal(vgpud_config_parse(text, "vgpud.conf", &c, &err), 0);
         assert_int_equal(c->poll_interval_usec, 500000);
+        assert_int_equal(c->request_timeout_usec, 3000000);
         assert_string_equal(c->group, "kvm");
         assert_string_equal(c->metrics.host, "::1");
         assert_int_equal(c->metrics.port, 9100);
@@ -131,6 +133,7 @@ static void test_config(void **state) {
         expect_config_error("[thermal]\nwarn = hot\n", "vgpud.conf:2: [thermal] warn = 'hot': expected degrees C");
         expect_config_error("\n\n[daemon]\npoll-interval = 1y\n", "vgpud.conf:4: [daemon] poll-interval = '1y'");
         expect_config_error("[daemon]\npoll-interval = 10ms\n", "vgpud.conf:2:");
+        expect_config_error("[daemon]\nrequest-timeout = 500ms\n", "vgpud.conf:2: [daemon] request-timeout = '500ms': expected a duration from 1s");
         expect_config_error("[daemon]\nsocket-mode = 999\n", "vgpud.conf:2: [daemon] socket-mode");
         expect_config_error("[metrics]\nlisten = 127.0.0.1\n", "vgpud.conf:2: [metrics] listen = '127.0.0.1'");
         expect_config_error("[metrics]\nlisten = 127.0.0.1:99999\n", "vgpud.conf:2:");
