@@ -22,7 +22,7 @@ t = Checks("daemon-limits")
 h = Host("nvidia-mdev")
 GROUP, GID = "users", 100
 NOBODY = 65534
-d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n" % GROUP)
+d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\n[metrics]\nlisten = off\n" % GROUP)
 sock = h.sock
 is_root = os.geteuid() == 0
 

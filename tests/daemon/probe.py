@@ -33,7 +33,7 @@ with open(h.path("/etc/vgpuctl/vgpud.token"), "w") as f:
     f.write(TOKEN + "\n")
 # request-timeout 2s: the header deadline, short for the slowloris check
 d = Daemon(h, "[daemon]\ngroup = %s\npoll-interval = 200ms\nsocket-mode = 0666\nrequest-timeout = 2s\n"
-           "[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, api_port))
+           "[metrics]\nlisten = off\n[api]\nlisten = 127.0.0.1:%d\ntoken-file = /etc/vgpuctl/vgpud.token\n" % (GROUP, api_port))
 sock = h.sock
 FIXTURE_RESOURCE = os.path.join(os.environ["FIXTURES"], "nvidia-mdev/sys/bus/pci/devices/0000:3b:00.0/resource")
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
