@@ -190,6 +190,7 @@ int verb_show(struct cli *cli) {
         out_double(o, g->hwmon_temp_mc != INT32_MIN ? OUT_ANY : OUT_JSON, "hwmon_temperature_c", "Temperature (hwmon):   %s C\n",
                    g->hwmon_temp_mc / 1000.0, g->hwmon_temp_mc != INT32_MIN);
         print_nvml(o, g->nvml);
+        out_string(o, g->problem ? OUT_ANY : OUT_JSON, "problem", "Problem:               %s\n", g->problem);
         if (g->nvml) {
                 const struct vgpu_nvml_gpu *n = g->nvml;
                 char a[16], b[16];
