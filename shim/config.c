@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * config.c — which slice this process belongs to, read once when the shim is loaded:
- *   VGPU_SLICE_SHM=PATH   the GPU's slice region (unset: the shim stays out of the way)
- *   VGPU_SLICE=NAME       the slice in it (may be left out when the region holds only one)
+ *   VGPU_SLICE_SHM=PATH     the slice's own region, NAME.slice (unset: the shim stays out of the way)
+ *   VGPU_SLICE_SCHED=PATH   its GPU's scheduler, BDF.shm (default: BDF.shm beside the region)
+ *   VGPU_SLICE=NAME         the slice's name, checked against the region's when set
  *   VGPU_SHIM_LOG=error|warning|info|debug   messages on stderr (default warning)
  * plus the process-wide pieces: the charge slot, the exit handler and fork.
  *
- * A slice that is configured but cannot be used (missing region, unknown name, other layout
+ * A slice that is configured but cannot be used (missing region, another name, other layout
  * version) fails closed: every charged allocation is refused, so a misconfigured container
- * cannot escape its quota by accident.
+ * cannot escape its quota by accident. A scheduler that cannot be used leaves launches ungated.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,20 +45,6 @@ static int parse_log_level(const char *s) {
         return SHIM_LOG_WARNING;
 }
 
-/* The slice: by name, or the only active one. */
-static int pick_slice(const struct vgpu_slice_shm *shm, const char *name) {
-        if (name)
-                return vgpu_slice_find(shm, name);
-        int found = -ENOENT;
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
-                if (atomic_load(&shm->slices[i].state) == VGPU_SLICE_STATE_ACTIVE) {
-                        if (found >= 0)
-                                return -EUCLEAN;        /* several: the name is needed */
-                        found = (int) i;
-                }
-        return found;
-}
-
 __attribute__((constructor)) static void shim_load(void) {
         const char *level = getenv("VGPU_SHIM_LOG");
         if (level)
@@ -76,19 +63,36 @@ __attribute__((constructor)) static void shim_load(void) {
                 shim_log(SHIM_LOG_ERROR, "%s; device memory allocations will fail", err.message);
                 return;
         }
-        shim.shm = vgpu_slice_region_shm(shim.region);
-        int i = pick_slice(shim.shm, name);
-        if (i < 0) {
+        struct vgpu_slice_file *f = vgpu_slice_region_file(shim.region);
+        shim.slice = &f->slice;
+        if (name && strncmp(name, shim.slice->name, sizeof(shim.slice->name)) != 0) {
                 shim.mode = SHIM_BROKEN;
-                shim_log(SHIM_LOG_ERROR, "%s: %s; device memory allocations will fail", path,
-                         name ? "no such slice" : "VGPU_SLICE not set and the region has not exactly one slice");
+                shim_log(SHIM_LOG_ERROR, "%s: the region of slice %.63s, not %s; device memory allocations will fail", path,
+                         shim.slice->name, name);
                 return;
         }
-        shim.index = (unsigned) i;
-        shim.slice = &shim.shm->slices[i];
-        shim.gated = shim.slice->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
+        /* copies: the mapping is the tenants' to write */
+        shim.index = f->sched_index;
+        snprintf(shim.gpu_bdf, sizeof(shim.gpu_bdf), "%.31s", f->gpu_bdf);
         shim.scrub = shim.slice->scrub;
+        shim.gated = shim.slice->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
         shim.mode = SHIM_ON;
+        if (shim.gated) {
+                char sched[4096];
+                const char *sp = getenv("VGPU_SLICE_SCHED");
+                if (!sp || !*sp) {
+                        const char *slash = strrchr(path, '/');
+                        snprintf(sched, sizeof(sched), "%.*s%s.shm", slash ? (int) (slash - path + 1) : 0, path, shim.gpu_bdf);
+                        sp = sched;
+                }
+                struct vgpu_slice_shm state;
+                if (vgpu_sched_file_open(sp, &shim.sched, &err) < 0 || vgpu_sched_file_read(shim.sched, &state, &err) < 0) {
+                        shim.sched = vgpu_sched_file_close(shim.sched);
+                        shim.gated = false;
+                        shim_log(SHIM_LOG_ERROR, "%s; launches are not gated", err.message);
+                } else
+                        shim.quantum_ns = state.sched.quantum_ns;
+        }
         shim_log(SHIM_LOG_INFO, "slice %s: quota %llu bytes, %s, scrub %s", shim.slice->name,
                  (unsigned long long) shim.slice->quota, vgpu_slice_policy_to_string(shim.slice->policy),
                  vgpu_slice_scrub_to_string(shim.slice->scrub));

@@ -44,7 +44,7 @@ static uint8_t judge(CUdevice dev, char *bus_id, size_t size) {
         snprintf(bus_id, size, "?");
         uint64_t want, have;
         shim_pfn_cuDeviceGetPCIBusId get = REAL(cuDeviceGetPCIBusId);
-        if (!parse_bdf(shim.shm->gpu_bdf, &want) || !get || get(bus_id, (int) size, dev) != CUDA_SUCCESS ||
+        if (!parse_bdf(shim.gpu_bdf, &want) || !get || get(bus_id, (int) size, dev) != CUDA_SUCCESS ||
             !parse_bdf(bus_id, &have)) {
                 /* Nothing to compare: the first device used is the slice's, no other. */
                 int expected = -1;
@@ -73,7 +73,7 @@ CUresult shim_device_check(CUdevice dev) {
                         shim_log(SHIM_LOG_WARNING,
                                  "slice %s belongs to GPU %s; CUDA device %d (%s) is another GPU: its device "
                                  "memory allocations are refused", shim.slice->name,
-                                 shim.shm->gpu_bdf[0] ? shim.shm->gpu_bdf : "(first used)", dev, bus_id);
+                                 shim.gpu_bdf[0] ? shim.gpu_bdf : "(first used)", dev, bus_id);
                 v = atomic_load(&verdict[dev]);
         }
         if (v == DEV_SLICE)

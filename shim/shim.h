@@ -53,10 +53,12 @@ enum shim_mode {
 
 struct shim_state {
         enum shim_mode mode;
-        struct vgpu_slice_region *region;
-        struct vgpu_slice_shm *shm;
-        struct vgpu_slice *slice;
-        unsigned index;
+        struct vgpu_slice_region *region;       /* the slice's own region, mapped */
+        struct vgpu_slice *slice;               /* ...its slice */
+        struct vgpu_sched_file *sched;          /* the GPU's scheduler: never mapped (sched-file.c) */
+        unsigned index;                         /* the slice's slot in it */
+        uint64_t quantum_ns;
+        char gpu_bdf[32];
         bool gated;             /* the slice's launches go through the scheduler */
         enum vgpu_slice_scrub scrub;
         int log_level;

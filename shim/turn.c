@@ -13,7 +13,11 @@
  * A lone equal-share slice may run four quanta ahead (nobody waits for its turn to end).
  *
  * One set of state per process (every thread of a process shares its slice's turn), under one
- * mutex held for a few dozen nanoseconds per launch.
+ * mutex held for a few dozen nanoseconds per launch. The GPU's scheduler state is a file every
+ * tenant can write, so it is never mapped (sched-file.c): a launch inside the turn reads only
+ * this process's copy of the turn and its deadline (no other process can end a turn before its
+ * deadline); the file is read and written at the turn's boundaries, and a quarter quantum apart
+ * to see whether other slices wait.
  */
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +26,7 @@
 
 #define RING 32                 /* fences outstanding at most */
 #define FENCE_EVERY_MAX 64      /* launches per fence at most */
+#define UNGATED_RETRY_NS UINT64_C(1000000000)
 
 static struct {
         pthread_mutex_t lock;
@@ -42,8 +47,50 @@ static struct {
         unsigned since_fence;           /* launches after the newest fence */
         uint64_t fenced_launches;       /* launches behind fences not yet seen complete */
         uint64_t avg_ns;                /* average GPU time per launch, from fences */
+        uint64_t ungated_until;         /* after the scheduler failed: launches pass until then */
         bool warned;
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The scheduler calls on the file's state, under its lock; -errno when it cannot be had. */
+static int sched_enter(uint64_t now, struct vgpu_sched_ticket *t, uint32_t *wake, uint64_t *until) {
+        struct vgpu_slice_shm *shm;
+        int r = vgpu_sched_file_begin(shim.sched, &shm);
+        if (r < 0)
+                return r;
+        r = vgpu_sched_enter(shm, shim.index, now, t, wake, until);
+        vgpu_sched_file_end(shim.sched, true);
+        return r;
+}
+
+static int sched_extend(struct vgpu_sched_ticket *t, uint64_t now) {
+        struct vgpu_slice_shm *shm;
+        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+                return 0;
+        int r = vgpu_sched_extend(shm, shim.index, t, now);
+        vgpu_sched_file_end(shim.sched, r > 0);
+        return r;
+}
+
+static void sched_blocked(uint32_t turn, int delta) {
+        struct vgpu_slice_shm *shm;
+        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+                return;
+        vgpu_sched_blocked(shm, turn, delta);
+        vgpu_sched_file_end(shim.sched, true);
+}
+
+static void sched_leave(uint32_t turn, uint64_t end, uint64_t now) {
+        struct vgpu_slice_shm *shm;
+        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+                return;
+        vgpu_sched_leave(shm, shim.index, turn, end, now);
+        vgpu_sched_file_end(shim.sched, true);
+}
+
+static bool sched_contended(uint64_t now) {
+        struct vgpu_slice_shm shm;
+        return vgpu_sched_file_read(shim.sched, &shm, NULL) == 0 && vgpu_sched_contended(&shm, shim.index, now);
+}
 
 static bool active(void) {
         return shim.mode == SHIM_ON && shim.gated;
@@ -109,10 +156,10 @@ static uint64_t drain(void) {
 
 static void leave(void) {
         uint32_t turn = atomic_load(&P.turn);
-        vgpu_sched_blocked(shim.shm, turn, +1);
+        sched_blocked(turn, +1);
         uint64_t end = drain();
-        vgpu_sched_blocked(shim.shm, turn, -1);
-        vgpu_sched_leave(shim.shm, shim.index, turn, end, vgpu_now_ns());
+        sched_blocked(turn, -1);
+        sched_leave(turn, end, vgpu_now_ns());
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;
@@ -145,14 +192,14 @@ static void enter(CUstream stream, bool per_thread) {
                 uint64_t now = vgpu_now_ns();
                 uint32_t mine = atomic_load(&P.turn);
                 if (mine) {
-                        if (mine == atomic_load(&shim.shm->sched.turn)) {
-                                if (now < atomic_load(&P.deadline))
-                                        return;
-                                struct vgpu_sched_ticket t = { .turn = mine, .deadline_ns = atomic_load(&P.deadline) };
-                                if (vgpu_sched_extend(shim.shm, shim.index, &t, now)) {
-                                        atomic_store(&P.deadline, t.deadline_ns);
-                                        return;
-                                }
+                        if (now < atomic_load(&P.deadline))
+                                return;
+                        /* past the deadline: extended when nobody else waits (the file says
+                         * whether the turn is still ours), else over */
+                        struct vgpu_sched_ticket t = { .turn = mine, .deadline_ns = atomic_load(&P.deadline) };
+                        if (sched_extend(&t, now)) {
+                                atomic_store(&P.deadline, t.deadline_ns);
+                                return;
                         }
                         leave();
                         continue;
@@ -160,20 +207,23 @@ static void enter(CUstream stream, bool per_thread) {
                 struct vgpu_sched_ticket t;
                 uint32_t wake;
                 uint64_t until;
-                int r = vgpu_sched_enter(shim.shm, shim.index, now, &t, &wake, &until);
+                int r = sched_enter(now, &t, &wake, &until);
                 if (r == 0) {
                         join(&t, stream, per_thread, now);
                         return;
                 }
                 if (r != -EAGAIN) {
-                        /* A broken scheduler must not stop the application: run ungated. */
+                        /* A broken scheduler (or one another tenant sits on) must not stop the
+                         * application: run ungated, and look again only a second later, so that
+                         * waiting for its lock is not paid at every launch. */
                         if (!P.warned)
                                 shim_log(SHIM_LOG_ERROR, "scheduler unusable (%s); launches are not gated",
                                          strerror(-r));
                         P.warned = true;
+                        P.ungated_until = vgpu_now_ns() + UNGATED_RETRY_NS;
                         return;
                 }
-                vgpu_sched_wait(shim.shm, wake, until);
+                vgpu_sched_file_wait(shim.sched, wake, until);
         }
 }
 
@@ -200,16 +250,15 @@ static void retire(void) {
 
 static bool contended(uint64_t now) {
         if (now >= atomic_load_explicit(&P.contention_next, memory_order_relaxed)) {
-                atomic_store_explicit(&P.contended, vgpu_sched_contended(shim.shm, shim.index, now),
-                                      memory_order_relaxed);
-                atomic_store_explicit(&P.contention_next, now + shim.shm->sched.quantum_ns / 4, memory_order_relaxed);
+                atomic_store_explicit(&P.contended, sched_contended(now), memory_order_relaxed);
+                atomic_store_explicit(&P.contention_next, now + shim.quantum_ns / 4, memory_order_relaxed);
         }
         return atomic_load_explicit(&P.contended, memory_order_relaxed);
 }
 
 /* How much queued GPU work the process may have now (P.lock held). */
 static uint64_t allowed_backlog(uint64_t now) {
-        uint64_t deadline = atomic_load(&P.deadline), q = shim.shm->sched.quantum_ns;
+        uint64_t deadline = atomic_load(&P.deadline), q = shim.quantum_ns;
         uint64_t remaining = deadline > now ? deadline - now : 0;
         bool lone = shim.slice->policy == VGPU_SLICE_POLICY_EQUAL_SHARE &&
                     !atomic_load_explicit(&P.contended, memory_order_relaxed);
@@ -229,9 +278,9 @@ static void throttle(void) {
                         continue;
                 }
                 uint32_t turn = atomic_load(&P.turn);
-                vgpu_sched_blocked(shim.shm, turn, +1);
+                sched_blocked(turn, +1);
                 REAL(cuEventSynchronize)(P.ring[P.tail]);
-                vgpu_sched_blocked(shim.shm, turn, -1);
+                sched_blocked(turn, -1);
                 retire();
         }
 }
@@ -242,8 +291,11 @@ void shim_turn_gate(CUstream stream, bool per_thread) {
         uint64_t now = vgpu_now_ns();
         pthread_mutex_lock(&P.lock);
         uint32_t mine = atomic_load(&P.turn);
-        if (mine && mine == atomic_load_explicit(&shim.shm->sched.turn, memory_order_relaxed) &&
-            now < atomic_load(&P.deadline)) {
+        if (now < P.ungated_until) {
+                pthread_mutex_unlock(&P.lock);
+                return;
+        }
+        if (mine && now < atomic_load(&P.deadline)) {
                 contended(now);
                 throttle();
                 if (vgpu_now_ns() >= atomic_load(&P.deadline))
@@ -267,7 +319,7 @@ void shim_turn_launched(CUstream stream, bool per_thread) {
                 P.last_valid = true;
                 P.since_fence++;
                 /* A fence every K launches: K launches of average length fill a quarter turn. */
-                uint64_t q = shim.shm->sched.quantum_ns, k = P.avg_ns ? q / 4 / P.avg_ns : 1;
+                uint64_t q = shim.quantum_ns, k = P.avg_ns ? q / 4 / P.avg_ns : 1;
                 k = k < 1 ? 1 : k > FENCE_EVERY_MAX ? FENCE_EVERY_MAX : k;
                 if (P.ctx && P.since_fence >= k) {
                         if (P.count == RING) {

@@ -3,6 +3,7 @@
 regions in /dev/shm, starting a child process inside a slice (LD_PRELOAD), NVML read with ctypes
 (never under the shim, so it sees the truth) and the RESULT lines run.sh collects."""
 import ctypes
+import glob
 import json
 import os
 import subprocess
@@ -39,6 +40,12 @@ def make_region(slices, quantum_ms=None, bdf=None):
     return path
 
 
+def remove_region(region):
+    """The scheduler file and every slice's own region beside it."""
+    for p in [region] + glob.glob(glob.escape(region) + ".*.slice"):
+        os.unlink(p)
+
+
 def show(region):
     out = subprocess.run([ADMIN, "show", region], check=True, capture_output=True, text=True).stdout
     return {s["name"]: s for s in map(json.loads, out.splitlines())}
@@ -47,9 +54,10 @@ def show(region):
 def slice_env(region, name, **extra):
     env = dict(os.environ)
     if region:
-        env.update(LD_PRELOAD=SHIM, VGPU_SLICE_SHM=region, VGPU_SLICE=name)
+        # the slice's own region beside the GPU's scheduler (slice-admin's naming)
+        env.update(LD_PRELOAD=SHIM, VGPU_SLICE_SHM=f"{region}.{name}.slice", VGPU_SLICE_SCHED=region, VGPU_SLICE=name)
     else:
-        for k in ("LD_PRELOAD", "VGPU_SLICE_SHM", "VGPU_SLICE"):
+        for k in ("LD_PRELOAD", "VGPU_SLICE_SHM", "VGPU_SLICE_SCHED", "VGPU_SLICE"):
             env.pop(k, None)
     env.update({k: str(v) for k, v in extra.items()})
     return env

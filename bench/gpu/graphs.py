@@ -22,7 +22,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GiB, MiB, Nvml, Sampler, check_build, make_region, result, show, slice_env, spawn_python  # noqa: E402
+from common import GiB, MiB, Nvml, Sampler, check_build, make_region, remove_region, result, show, slice_env, spawn_python  # noqa: E402
 
 # The driver API from Python, under the shim (LD_PRELOAD covers ctypes' dlopen/dlsym too).
 CU = r"""
@@ -155,7 +155,7 @@ def graph_memory():
     result("graph memory: launch over the quota", r.get("launch_over"), "2 (CUDA_ERROR_OUT_OF_MEMORY)",
            r.get("launch_over") == 2)
     result("graph memory: pool growth of the refused launch", r.get("grew"), "0", r.get("grew") == 0, " bytes")
-    os.unlink(region)
+    remove_region(region)
 
 
 def torch_capture(nvml):
@@ -179,7 +179,7 @@ def torch_capture(nvml):
             result(label, err, "an out-of-memory error", err in ("OutOfMemoryError", "oom"))
         result(label + ": NVML peak minus quota", (peak - quota) // MiB, "<= context overhead (quota.py)", None,
                " MiB")
-        os.unlink(region)
+        remove_region(region)
 
 
 def two_gpus():
@@ -193,7 +193,7 @@ def two_gpus():
     r = run(TWO, slice_env(region, "one", CUDA_VISIBLE_DEVICES="0,1"))
     result("two GPUs: allocation on the GPU the slice does not cover", r.get("error"), "OutOfMemoryError",
            r.get("error") == "OutOfMemoryError")
-    os.unlink(region)
+    remove_region(region)
 
 
 def scrub_handles():
@@ -204,7 +204,7 @@ def scrub_handles():
         w = run(WRITE_HANDLE, slice_env(region, "a"))
         r = run(READ, slice_env(region, "b"))
         found[policy] = r.get("found", -1) if w.get("done") else -1
-        os.unlink(region)
+        remove_region(region)
     if found["off"] <= 0:
         result("scrub of cuMemCreate handles", found["on-free"], "0", None, " bytes (inconclusive: control found none)")
     else:

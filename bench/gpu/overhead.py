@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GiB, REPO, check_build, make_region, result, slice_env, spawn_python  # noqa: E402
+from common import GiB, REPO, check_build, make_region, remove_region, result, slice_env, spawn_python  # noqa: E402
 
 TRAIN = r"""
 import json, time, torch
@@ -83,7 +83,7 @@ def main():
     slower = 100 * (n / s - 1)
     print(f"  training: native {n:.2f} steps/s, equal-share slice {s:.2f} steps/s")
     result("training loop overhead (equal-share, alone)", f"{slower:.2f}", "<= 2", slower <= 2, " %")
-    os.unlink(region)
+    remove_region(region)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GiB, MiB, Nvml, Sampler, check_build, make_region, result, slice_env, spawn_python  # noqa: E402
+from common import GiB, MiB, Nvml, Sampler, check_build, make_region, remove_region, result, slice_env, spawn_python  # noqa: E402
 
 QUOTA = 4 * GiB
 
@@ -96,7 +96,7 @@ def fill(nvml, overhead, alloc_conf, code=FILL, name=None):
     out = __import__("json").loads(p.stdout.readline())
     p.wait()
     s.finish()
-    os.unlink(region)
+    remove_region(region)
     name = name or alloc_conf or "default"
     over = max(0, s.max_each.get(p.pid, 0) - QUOTA)
     result(f"quota[{name}] error at the quota", out["error"], "OutOfMemoryError", out["error"] == "OutOfMemoryError")
@@ -120,7 +120,7 @@ def four(nvml, overhead):
         p.wait()
     s.finish()
     os.unlink(go)
-    os.unlink(region)
+    remove_region(region)
     ok, oom = results.count("ok"), results.count("oom")
     other = [r for r in results if r not in ("ok", "oom")]
     # Each process holds its context (overhead) and torch's first 2 MiB segment before the go.

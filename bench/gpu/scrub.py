@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GiB, check_build, make_region, result, slice_env, spawn_python  # noqa: E402
+from common import GiB, check_build, make_region, remove_region, result, slice_env, spawn_python  # noqa: E402
 
 WRITER = r"""
 import torch
@@ -56,7 +56,7 @@ def verify(policy):
     r = spawn_python(READER, slice_env(region, "b", **env))
     found = json.loads(r.stdout.readline())["found"]
     r.wait()
-    os.unlink(region)
+    remove_region(region)
     return found
 
 
@@ -65,7 +65,7 @@ def free_cost(policy):
     p = spawn_python(FREE_COST, slice_env(region, "s", PYTORCH_NO_CUDA_MEMORY_CACHING=1))
     out = json.loads(p.stdout.readline())
     p.wait()
-    os.unlink(region)
+    remove_region(region)
     return out
 
 

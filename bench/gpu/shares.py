@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GiB, check_build, jain, make_region, result, show, slice_env, spawn_python  # noqa: E402
+from common import GiB, check_build, jain, make_region, remove_region, result, show, slice_env, spawn_python  # noqa: E402
 
 WINDOW = float(os.environ.get("BENCH_WINDOW", "20"))
 
@@ -84,7 +84,7 @@ def run(slices, tenants, cal, quantum_ms=None):
     for p in procs:
         p.wait()
     acct = show(region)
-    os.unlink(region)
+    remove_region(region)
     fractions = [o["iterations"] * cal[o["n"]]["gpu_s"] / WINDOW for o in outs]
     total_ns = sum(acct[name]["gpu_ns"] for name, _ in tenants) or 1
     for (name, n), f in zip(tenants, fractions):

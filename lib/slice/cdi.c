@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * cdi.c — the CDI spec (/etc/cdi/vgpuctl.yaml) that hands software slices to containers:
- * `podman run --device vgpuctl.io/slice=NAME` gets the slice's environment, device nodes and
- * region, and the driver's libraries. Written from what the regions hold, never from what was
+ * `podman run --device vgpuctl.io/slice=NAME` gets the slice's environment, device nodes, its
+ * own region and its GPU's scheduler (nothing of another slice), and the driver's libraries. Written from what the regions hold, never from what was
  * asked, so it lists exactly the slices that exist; at the lowest CDI version its contents need,
  * so that engines with older CDI libraries read it.
  */
@@ -60,74 +60,57 @@ static int driver_edits(FILE *f) {
         return 0;
 }
 
-static int cmp_info_name(const void *a, const void *b) {
-        return strcmp(((const struct vgpu_slice_info *) a)->name, ((const struct vgpu_slice_info *) b)->name);
-}
-
-/* The CDI spec for what the regions hold, leaving out the slice named `without` (may be NULL):
- * a destroy builds the spec before it removes anything, so running out of memory for it
- * changes nothing. */
+/* The CDI spec for the usable slices, leaving out the slice named `without` (may be NULL): a
+ * destroy builds the spec before it removes anything, so running out of memory for it changes
+ * nothing. Each device mounts its slice's own region and its GPU's scheduler, nothing of the
+ * other slices (vgpu/slice-shm.h). */
 int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err) {
-        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
-        size_t n_gpus = 0;
-        int r = region_gpus(&gpus, &n_gpus);
+        struct slice_view v = {};
+        int r = slice_view_read(&v, err);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+                return r;
         /* the devices first: the version the spec declares depends on their names */
         char *text = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&text, &size);
-        if (!f)
+        if (!f) {
+                slice_view_free(&v);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
         size_t count = 0;
         bool digit_first = false;
         bool uvm_tools = root_access("/dev/nvidia-uvm-tools", F_OK) == 0;
-        for (size_t g = 0; g < n_gpus; g++) {
-                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                r = open_listed_region(gpus[g], &reg, err);
-                if (r < 0) {
-                        fclose(f);
-                        free(text);
-                        return r;
-                }
-                if (r == 0)
+        /* by name, not by slot: the same slices give the same spec, whatever order they were
+         * made in (a restore after a reboot rewrites it identically) */
+        for (size_t i = 0; i < v.n; i++) {
+                const struct vgpu_slice_status *s = &v.slices[i];
+                /* a name CDI refuses (made by an older vgpuctl) would make the whole spec
+                 * unloadable, every other slice with it: that one slice is left out */
+                if (streq(s->name, without) || !vgpu_slice_name_is_valid(s->name))
                         continue;
-                char shm[128];
-                region_path(gpus[g], shm, sizeof(shm));
-                int minor = nvidia_minor(gpus[g]);
-                /* by name, not by slot: the same slices give the same spec, whatever order they
-                 * were made in (a restore after a reboot rewrites it identically) */
-                struct vgpu_slice_info infos[VGPU_SLICE_MAX];
-                size_t n_infos = 0;
-                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
-                        if (vgpu_slice_get_info(reg, i, &infos[n_infos]) == 0)
-                                n_infos++;
-                qsort_safe(infos, n_infos, sizeof(*infos), cmp_info_name);
-                for (size_t i = 0; i < n_infos; i++) {
-                        const struct vgpu_slice_info info = infos[i];
-                        /* a name CDI refuses (made by an older vgpuctl) would make the whole spec
-                         * unloadable, every other slice with it: that one slice is left out */
-                        if (streq(info.name, without) || !vgpu_slice_name_is_valid(info.name))
-                                continue;
-                        count++;
-                        digit_first = digit_first || isdigit((unsigned char) info.name[0]);
-                        fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
-                                   "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n"
-                                   "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
-                                info.name, info.name, shm, VGPU_SHIM_PATH);
-                        if (minor >= 0)
-                                fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
-                        fputs("        - path: \"/dev/nvidiactl\"\n        - path: \"/dev/nvidia-uvm\"\n", f);
-                        /* profilers need it; the driver makes it with nvidia-uvm, when it does */
-                        if (uvm_tools)
-                                fputs("        - path: \"/dev/nvidia-uvm-tools\"\n", f);
-                        fprintf(f, "      mounts:\n        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
-                                   "          options: [\"bind\", \"rw\"]\n"
-                                   "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n"
-                                   "          options: [\"bind\", \"ro\"]\n",
-                                shm, shm, VGPU_SHIM_PATH, VGPU_SHIM_PATH);
-                }
+                count++;
+                digit_first = digit_first || isdigit((unsigned char) s->name[0]);
+                char own[128], sched[128];
+                slice_path(s->name, own, sizeof(own));
+                sched_path(s->gpu, sched, sizeof(sched));
+                int minor = nvidia_minor(s->gpu);
+                fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
+                           "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n        - \"VGPU_SLICE_SCHED=%s\"\n"
+                           "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
+                        s->name, s->name, own, sched, VGPU_SHIM_PATH);
+                if (minor >= 0)
+                        fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
+                fputs("        - path: \"/dev/nvidiactl\"\n        - path: \"/dev/nvidia-uvm\"\n", f);
+                /* profilers need it; the driver makes it with nvidia-uvm, when it does */
+                if (uvm_tools)
+                        fputs("        - path: \"/dev/nvidia-uvm-tools\"\n", f);
+                fprintf(f, "      mounts:\n"
+                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"rw\"]\n"
+                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"rw\"]\n"
+                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"ro\"]\n",
+                        own, own, sched, sched, VGPU_SHIM_PATH, VGPU_SHIM_PATH);
         }
+        slice_view_free(&v);
         if (count == 0)
                 fputs("  []\n", f);
         else if ((r = driver_edits(f)) < 0) {

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * manage.c — slices as an admin sees them (vgpu/slice.h): one region file per GPU, created on
- * the first slice, and the CDI spec (cdi.c) regenerated from the regions after every change so
- * it can never list a slice that does not exist; and the records (records.c) that bring the
- * slices back after a reboot, kept in step with the regions.
+ * manage.c — slices as an admin sees them (vgpu/slice.h): per slice its own region file and per
+ * GPU a scheduler file (regions.c), and the CDI spec (cdi.c) that hands each container its
+ * slice's region and its GPU's scheduler only, regenerated from the regions after every change
+ * so it can never list a slice that does not exist; and the records (records.c) that bring the
+ * slices back after a reboot, and rebuild a GPU's regions that someone damaged.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "basic/error-util.h"
@@ -25,60 +25,15 @@
 #include "vgpu/host.h"
 #include "vgpu/slice.h"
 
-void region_path(const char *bdf, char *buf, size_t size) {
-        snprintf(buf, size, VGPU_SLICE_DIR "/%s.shm", bdf);
+/* Rebuild damaged regions (of bdf only, when not NULL) from the records; the CDI spec follows. */
+static int repair_locked(const char *bdf, struct vgpu_error *err) {
+        int r = slice_repair_locked(bdf, err);
+        return r > 0 ? write_cdi(err) : r;
 }
 
-static int open_region(const char *bdf, struct vgpu_slice_region **ret, struct vgpu_error *err) {
-        char path[128], full[4096];
-        region_path(bdf, path, sizeof(path));
-        int r = root_path(full, sizeof(full), path);
-        return r < 0 ? vgpu_error_set(err, r, "%s: bad path", path) : vgpu_slice_region_open(full, ret, err);
-}
-
-/* A region found in the directory, when walking them all: 1 opened, 0 none of ours (a foreign
- * or broken file lists nothing), -ENOMEM with err set (skipping it would hide its slices). */
-int open_listed_region(const char *bdf, struct vgpu_slice_region **ret, struct vgpu_error *err) {
-        struct vgpu_error ignore = {};
-        int r = open_region(bdf, ret, &ignore);
-        if (r == -ENOMEM)
-                return vgpu_error_set(err, r, "out of memory");
-        return r >= 0;
-}
-
-/* The GPUs that have a slice region, from the directory. */
-int region_gpus(char (**ret)[VGPU_BDF_MAX], size_t *ret_n) {
-        char full[4096];
-        int r = root_path(full, sizeof(full), VGPU_SLICE_DIR);
-        if (r < 0)
-                return r;
-        DIR *d = opendir(full);
-        *ret = NULL;
-        *ret_n = 0;
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        size_t allocated = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-                char bdf[VGPU_BDF_MAX];
-                if (n < 5 || strcmp(de->d_name + n - 4, ".shm") != 0 || n - 4 >= sizeof(bdf))
-                        continue;
-                memcpy(bdf, de->d_name, n - 4);
-                bdf[n - 4] = '\0';
-                if (!GREEDY_REALLOC(*ret, allocated, *ret_n + 1)) {
-                        closedir(d);
-                        return -ENOMEM;
-                }
-                memcpy((*ret)[(*ret_n)++], bdf, sizeof(bdf));
-        }
-        closedir(d);
-        return 0;
-}
-
-static int same_slice(const struct vgpu_slice_info *info, const struct vgpu_slice_params *p) {
-        return info->quota == p->quota && info->policy == p->policy && info->scrub == p->scrub &&
-               (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || info->weight == p->weight);
+static bool same_slice(const struct vgpu_slice *s, const struct vgpu_slice_params *p) {
+        return s->quota == p->quota && s->policy == p->policy && s->scrub == p->scrub &&
+               (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || s->weight == p->weight);
 }
 
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
@@ -88,25 +43,14 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         char bdf[VGPU_BDF_MAX];
         if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", strempty(req->gpu));
-        struct vgpu_slice_params p = { .name = req->name, .quota = req->memory, .weight = req->share };
-        int v = req->policy ? vgpu_slice_policy_from_string(req->policy) :
-                req->share ? VGPU_SLICE_POLICY_FIXED_SHARE : VGPU_SLICE_POLICY_EQUAL_SHARE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "policy '%s': expected best-effort, equal-share or fixed-share", req->policy);
-        p.policy = (enum vgpu_slice_policy) v;
-        if ((p.policy == VGPU_SLICE_POLICY_FIXED_SHARE) != (req->share > 0))
-                return vgpu_error_set(err, -EINVAL, p.policy == VGPU_SLICE_POLICY_FIXED_SHARE ?
-                                      "fixed-share needs --share PERCENT" : "--share goes with the fixed-share policy");
-        if (req->share > 100)
-                return vgpu_error_set(err, -EINVAL, "--share %u%%: at most 100%%", req->share);
-        v = req->scrub ? vgpu_slice_scrub_from_string(req->scrub) : VGPU_SLICE_SCRUB_ON_FREE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off", req->scrub);
-        p.scrub = (enum vgpu_slice_scrub) v;
+        struct vgpu_slice_params p;
+        int r = slice_request_params(req, &p, err);
+        if (r < 0)
+                return r;
 
         /* the GPU must be an NVIDIA GPU here; its memory bounds the quota */
         struct vgpu_host *host;
-        int r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
+        r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
         if (r < 0)
                 return r;
         const struct vgpu_gpu *g = vgpu_host_find_gpu(host, bdf);
@@ -120,70 +64,66 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         if (r < 0)
                 return r;
 
-        /* find the slice anywhere first: a name is host-wide */
-        struct vgpu_slice_status *all = NULL;
-        size_t n_all = 0;
-        if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
+        /* damaged regions of this GPU are rebuilt from the records before anything is looked up */
+        if ((r = repair_locked(bdf, err)) < 0)
                 return r;
-        /* the quotas of a GPU's slices together within its memory, as apply's plan demands: else
-         * `export` would write a host.yaml that `apply` refuses */
-        uint64_t quotas = req->memory;
-        for (size_t i = 0; i < n_all && r == 0; i++) {
-                if (strcmp(all[i].name, req->name) == 0 && strcmp(all[i].gpu, bdf) != 0)
-                        r = vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name, all[i].gpu);
-                else if (strcmp(all[i].name, req->name) != 0 && strcmp(all[i].gpu, bdf) == 0)
-                        quotas += all[i].memory;
-        }
-        if (r == 0 && total && quotas > total)
-                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; with slice %s the quotas of its slices add up to %llu MiB",
-                                   bdf, (unsigned long long) (total >> 20), req->name, (unsigned long long) (quotas >> 20));
-        free(all);
-        if (r < 0)
-                return r;
+        /* the scheduler of an older release was world-writable */
+        char sched[128], full[4096];
+        sched_path(bdf, sched, sizeof(sched));
+        if (root_path(full, sizeof(full), sched) >= 0 && chmod(full, VGPU_SLICE_REGION_MODE) < 0 && errno != ENOENT)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root", full);
 
-        char path[128], full[4096];
-        region_path(bdf, path, sizeof(path));
-        if ((r = mkdir_parents_root(VGPU_SLICE_DIR, 0755)) < 0 || (r = root_path(full, sizeof(full), path)) < 0)
-                return vgpu_error_set_errno(err, r, "%s%s", root_prefix(), VGPU_SLICE_DIR);
-        _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-        r = vgpu_slice_region_open(full, &reg, err);
-        if (r == -ENOENT) {
-                struct vgpu_slice_gpu_params gp = { .bdf = bdf, .memory = total };
-                /* readable and writable by the containers' processes, which charge it */
-                r = vgpu_slice_region_create(full, &gp, 0666, &reg, err);
-        }
-        if (r < 0)
-                return r;
         /* what the record keeps: the request with its defaults resolved */
         struct vgpu_slice_request rec = {
                 .name = req->name, .gpu = bdf, .memory = req->memory, .share = req->share,
                 .policy = vgpu_slice_policy_to_string(p.policy), .scrub = vgpu_slice_scrub_to_string(p.scrub),
         };
-        int idx = vgpu_slice_find(vgpu_slice_region_shm(reg), req->name);
-        if (idx >= 0) {
-                struct vgpu_slice_info info;
-                if (vgpu_slice_get_info(reg, (unsigned) idx, &info) != 0 || !same_slice(&info, &p))
+        struct vgpu_slice_file existing;
+        struct vgpu_error why = {};
+        r = slice_read(req->name, &existing, &why);
+        if (r >= 0) {
+                /* a name is host-wide */
+                if (!streq(existing.gpu_bdf, bdf))
+                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name, existing.gpu_bdf);
+                if (!same_slice(&existing.slice, &p))
                         return vgpu_error_set(err, -EEXIST, "slice %s exists on %s with other settings; remove it first", req->name, bdf);
                 /* the slice is there; its record may predate records (or have been lost) */
                 r = slice_record_write(&rec);
                 return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name, root_prefix(), VGPU_SLICE_RECORD_DIR) : 0;
         }
+        if (r != -ENOENT)
+                return vgpu_error_set(err, r, "%s", why.message);
+
+        /* the quotas of a GPU's slices together within its memory, as apply's plan demands: else
+         * `export` would write a host.yaml that `apply` refuses */
+        struct vgpu_slice_status *all = NULL;
+        size_t n_all = 0;
+        if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
+                return r;
+        uint64_t quotas = req->memory;
+        for (size_t i = 0; i < n_all; i++)
+                if (strcmp(all[i].name, req->name) != 0 && strcmp(all[i].gpu, bdf) == 0)
+                        quotas += all[i].memory;
+        free(all);
+        if (total && quotas > total)
+                return vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; with slice %s the quotas of its slices add up to %llu MiB",
+                                      bdf, (unsigned long long) (total >> 20), req->name, (unsigned long long) (quotas >> 20));
+
         bool recorded = slice_record_exists(req->name);        /* a restore: the record stays */
-        unsigned index;
-        if ((r = vgpu_slice_add(reg, &p, &index, err)) < 0)
+        if ((r = slice_region_add(bdf, &p, err)) < 0)
                 return r;
         /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
+        struct vgpu_slice_file made;
+        bool have_made = slice_read(req->name, &made, &why) >= 0;
         if ((r = slice_record_write(&rec)) < 0) {
-                struct vgpu_error ignore = {};
-                (void) vgpu_slice_remove(reg, req->name, &ignore);
+                (void) slice_region_remove(req->name, have_made ? &made : NULL);
                 return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)", req->name, root_prefix(),
                                             VGPU_SLICE_RECORD_DIR);
         }
         /* nor is one the CDI spec does not list: no container could get it, and creating it again
          * would find it made and leave the spec as it is */
         if ((r = write_cdi(err)) < 0) {
-                struct vgpu_error ignore = {};
-                (void) vgpu_slice_remove(reg, req->name, &ignore);
+                (void) slice_region_remove(req->name, have_made ? &made : NULL);
                 if (!recorded)
                         (void) slice_record_remove(req->name);
                 return r;
@@ -201,34 +141,32 @@ _public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu
 }
 
 int slice_destroy_locked(const char *name, struct vgpu_error *err) {
-        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
-        size_t n = 0;
-        int r = region_gpus(&gpus, &n);
-        if (r < 0)
-                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
+        if (!vgpu_slice_name_is_valid(name))
+                return vgpu_error_set(err, -ENOENT, "no slice named %s", strempty(name));
+        struct vgpu_slice_file f;
+        struct vgpu_error why = {};
+        int r = slice_read(name, &f, &why);
+        if (r == -ENOENT)
+                return vgpu_error_set(err, -ENOENT, "no slice named %s", name);
+        /* a damaged region is removed all the same: that is one way out of it */
+        bool readable = r >= 0;
+        if (readable) {
+                vgpu_slice_reclaim_dead(&f.slice);      /* in the copy */
+                unsigned n = vgpu_slice_count_procs(&f.slice);
+                if (n > 0)
+                        return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name, n);
+        }
         /* the CDI spec without the slice first: what needs memory fails before anything changed */
         _cleanup_free_ char *cdi = NULL;
         size_t cdi_size = 0;
         if ((r = cdi_text(name, &cdi, &cdi_size, err)) < 0)
                 return r;
-        bool found = false;
-        for (size_t g = 0; r >= 0 && g < n && !found; g++) {
-                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                int q = open_listed_region(gpus[g], &reg, err);
-                if (q < 0)
-                        return q;
-                if (q == 0 || vgpu_slice_find(vgpu_slice_region_shm(reg), name) < 0)
-                        continue;
-                found = true;
-                r = vgpu_slice_remove(reg, name, err);
-        }
-        if (r >= 0 && !found)
-                r = vgpu_error_set(err, -ENOENT, "no slice named %s", name);
-        if (r >= 0 && (r = slice_record_remove(name)) < 0)
-                r = vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name, root_prefix(), VGPU_SLICE_RECORD_DIR);
-        if (r >= 0 && (r = cdi_write(cdi, cdi_size, err)) >= 0)
-                r = 1;
-        return r;
+        if ((r = slice_region_remove(name, readable ? &f : NULL)) < 0)
+                return vgpu_error_set_errno(err, r, "removing the region of slice %s", name);
+        if ((r = slice_record_remove(name)) < 0)
+                return vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name, root_prefix(),
+                                            VGPU_SLICE_RECORD_DIR);
+        return (r = cdi_write(cdi, cdi_size, err)) < 0 ? r : 1;
 }
 
 _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
@@ -240,12 +178,15 @@ _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
         return r;
 }
 
-/* Records whose slice has no region (after a reboot: all) are created again, as recorded. */
+/* Records whose slice has no region (after a reboot: all) are created again, as recorded;
+ * damaged regions are rebuilt from the records first. */
 static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
         struct vgpu_slice_status *rec = NULL, *live = NULL;
         size_t n_rec = 0, n_live = 0;
         _cleanup_free_ char *bad = NULL;
-        int r = slice_records_read(&rec, &n_rec, &bad, err);
+        int r = repair_locked(NULL, err);
+        if (r >= 0)
+                r = slice_records_read(&rec, &n_rec, &bad, err);
         if (r >= 0)
                 r = vgpu_slice_list(&live, &n_live, err);
         unsigned restored = 0;
@@ -287,13 +228,6 @@ _public_ int vgpu_slice_restore(unsigned *ret_restored, struct vgpu_error *err) 
         return r;
 }
 
-static int cmp_status(const void *a, const void *b) {
-        const struct vgpu_slice_status *x = a, *y = b;
-        int c = strcmp(x->gpu, y->gpu);
-        return c ? c : strcmp(x->name, y->name);
-}
-
-/* Binary units, as GPU memory is counted; one parser for `slice create --memory` and host.yaml. */
 _public_ int vgpu_slice_parse_memory(const char *s, uint64_t *ret) {
         char *end;
         if (!s || !isdigit((unsigned char) *s))
@@ -322,43 +256,27 @@ _public_ int vgpu_slice_parse_memory(const char *s, uint64_t *ret) {
 }
 
 _public_ int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err) {
-        _cleanup_free_ char (*gpus)[VGPU_BDF_MAX] = NULL;
-        size_t n_gpus = 0, n = 0, allocated = 0;
-        int r = region_gpus(&gpus, &n_gpus);
+        struct slice_view v = {};
+        int r = slice_view_read(&v, err);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
-        struct vgpu_slice_status *out = NULL;
-        for (size_t g = 0; g < n_gpus; g++) {
-                _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-                r = open_listed_region(gpus[g], &reg, err);
-                if (r < 0) {
-                        free(out);
-                        return r;
-                }
-                if (r == 0)
-                        continue;
-                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                        struct vgpu_slice_info info;
-                        if (vgpu_slice_get_info(reg, i, &info) < 0)
-                                continue;
-                        if (!GREEDY_REALLOC(out, allocated, n + 1)) {
-                                free(out);
-                                return vgpu_error_set(err, -ENOMEM, "out of memory");
-                        }
-                        struct vgpu_slice_status *s = &out[n++];
-                        *s = (struct vgpu_slice_status) {
-                                .share = info.policy == VGPU_SLICE_POLICY_FIXED_SHARE ? info.weight : 0,
-                                .memory = info.quota, .used = info.used, .peak = info.peak, .oom_count = info.oom_count,
-                                .gpu_time_ns = info.gpu_ns, .processes = info.processes,
-                        };
-                        snprintf(s->name, sizeof(s->name), "%s", info.name);
-                        snprintf(s->gpu, sizeof(s->gpu), "%s", gpus[g]);
-                        snprintf(s->policy, sizeof(s->policy), "%s", vgpu_slice_policy_to_string(info.policy));
-                        snprintf(s->scrub, sizeof(s->scrub), "%s", vgpu_slice_scrub_to_string(info.scrub));
-                }
-        }
-        qsort_safe(out, n, sizeof(*out), cmp_status);
-        *ret = out;
-        *ret_n = n;
+                return r;
+        *ret = TAKE_PTR(v.slices);
+        *ret_n = v.n;
+        slice_view_free(&v);
         return 0;
+}
+
+_public_ int vgpu_slice_check(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err) {
+        struct slice_view v = {};
+        int r = slice_view_read(&v, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v.slices);
+        *ret_n = v.n;
+        if (v.problems)
+                r = vgpu_error_set(err, -EBADMSG, "%s (`vgpuctl slice create` of a slice of that GPU or `vgpuctl apply --restore` "
+                                                  "rebuilds it from the records in %s%s)", v.problems, root_prefix(),
+                                   VGPU_SLICE_RECORD_DIR);
+        slice_view_free(&v);
+        return r;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * slice-region.c — the region file of one GPU's slices: create, map and check it, add, find and
- * remove slices, and the names of policies. The file lives on tmpfs (/dev/shm or /run) and is
- * bind-mounted into containers; each process maps it MAP_SHARED.
+ * slice-region.c — a slice's own region, NAME.slice (vgpu/slice-shm.h): write it, read it
+ * (vgpuctl, vgpud: pread, never a mapping a tenant could truncate under them), map it (the shim,
+ * in the slice's own containers), check what it holds; and the names of policies.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -18,124 +18,18 @@
 #include "slice.h"
 
 struct vgpu_slice_region {
-        struct vgpu_slice_shm *shm;
+        struct vgpu_slice_file *file;
         size_t size;
-        char *path;
 };
 
 /* The mapping is whole pages; the layout is the fixed-size struct at its start. */
 static size_t region_size(void) {
         size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        return (sizeof(struct vgpu_slice_shm) + page - 1) / page * page;
+        return (sizeof(struct vgpu_slice_file) + page - 1) / page * page;
 }
 
 static void copy_string(char *dst, size_t size, const char *src) {
         snprintf(dst, size, "%s", strempty(src));
-}
-
-struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r) {
-        if (!r)
-                return NULL;
-        if (r->shm)
-                munmap(r->shm, r->size);
-        free(r->path);
-        free(r);
-        return NULL;
-}
-
-struct vgpu_slice_shm *vgpu_slice_region_shm(const struct vgpu_slice_region *r) {
-        return r->shm;
-}
-
-static int region_map(int fd, const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err) {
-        size_t size = region_size();
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot map slice region", path);
-        struct vgpu_slice_region *r = calloc(1, sizeof(*r));
-        char *copy = strdup(path);
-        if (!r || !copy) {
-                munmap(p, size);
-                free(r);
-                free(copy);
-                return vgpu_error_set(err, -ENOMEM, "%s: out of memory", path);
-        }
-        *r = (struct vgpu_slice_region) { .shm = p, .size = size, .path = copy };
-        *ret = r;
-        return 0;
-}
-
-int vgpu_slice_region_create(const char *path, const struct vgpu_slice_gpu_params *gpu, mode_t mode,
-                             struct vgpu_slice_region **ret, struct vgpu_error *err) {
-        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : VGPU_SLICE_QUANTUM_DEFAULT_NS;
-        if (quantum < VGPU_SLICE_QUANTUM_MIN_NS || quantum > VGPU_SLICE_QUANTUM_MAX_NS)
-                return vgpu_error_set(err, -EINVAL, "time slice %llu ns: expected 1 to 30 ms",
-                                      (unsigned long long) quantum);
-
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        if (fd < 0)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot create slice region", path);
-        /* open() applies the umask; the region must be writable by the containers given mode. */
-        if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t) region_size()) < 0) {
-                int r = vgpu_error_set_errno(err, -errno, "%s: cannot size slice region", path);
-                unlink(path);
-                return r;
-        }
-
-        struct vgpu_slice_region *region = NULL;
-        int r = region_map(fd, path, &region, err);
-        if (r < 0) {
-                unlink(path);
-                return r;
-        }
-        struct vgpu_slice_shm *shm = region->shm;
-        shm->version = VGPU_SLICE_SHM_VERSION;
-        shm->size = (uint32_t) sizeof(*shm);
-        if (gpu) {
-                copy_string(shm->gpu_bdf, sizeof(shm->gpu_bdf), gpu->bdf);
-                copy_string(shm->gpu_uuid, sizeof(shm->gpu_uuid), gpu->uuid);
-                shm->gpu_memory = gpu->memory;
-        }
-        r = vgpu_sched_init(&shm->sched, quantum);
-        if (r < 0) {
-                vgpu_slice_region_close(region);
-                unlink(path);
-                return vgpu_error_set_errno(err, r, "%s: cannot initialize the scheduler lock", path);
-        }
-        /* Last: a concurrent opener sees the magic only once everything else is in place. */
-        atomic_store_explicit(&shm->magic, VGPU_SLICE_SHM_MAGIC, memory_order_release);
-        *ret = region;
-        return 0;
-}
-
-int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err) {
-        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot open slice region", path);
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot stat slice region", path);
-        if ((size_t) st.st_size < sizeof(struct vgpu_slice_shm))
-                return vgpu_error_set(err, -EPROTO, "%s: %lld bytes, expected a slice region of %zu", path,
-                                      (long long) st.st_size, sizeof(struct vgpu_slice_shm));
-
-        struct vgpu_slice_region *region = NULL;
-        int r = region_map(fd, path, &region, err);
-        if (r < 0)
-                return r;
-        const struct vgpu_slice_shm *shm = region->shm;
-        uint64_t magic = atomic_load_explicit(&shm->magic, memory_order_acquire);
-        if (magic != VGPU_SLICE_SHM_MAGIC || shm->version != VGPU_SLICE_SHM_VERSION ||
-            shm->size != sizeof(struct vgpu_slice_shm)) {
-                r = vgpu_error_set(err, -EPROTO,
-                                   "%s: not a slice region of version %u (magic %016llx, version %u, size %u; expected size %zu)",
-                                   path, VGPU_SLICE_SHM_VERSION, (unsigned long long) magic, shm->version,
-                                   shm->size, sizeof(struct vgpu_slice_shm));
-                vgpu_slice_region_close(region);
-                return r;
-        }
-        *ret = region;
-        return 0;
 }
 
 /* A slice's name is its CDI device name (vgpuctl.io/slice=NAME), its record's file name and a
@@ -154,19 +48,7 @@ bool vgpu_slice_name_is_valid(const char *name) {
         return true;
 }
 
-int vgpu_slice_find(const struct vgpu_slice_shm *shm, const char *name) {
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                const struct vgpu_slice *s = &shm->slices[i];
-                if (atomic_load_explicit(&s->state, memory_order_acquire) == VGPU_SLICE_STATE_ACTIVE &&
-                    strncmp(s->name, name, sizeof(s->name)) == 0)
-                        return (int) i;
-        }
-        return -ENOENT;
-}
-
-int vgpu_slice_add(struct vgpu_slice_region *r, const struct vgpu_slice_params *p, unsigned *ret_index,
-                   struct vgpu_error *err) {
-        struct vgpu_slice_shm *shm = r->shm;
+int vgpu_slice_params_check(const struct vgpu_slice_params *p, struct vgpu_error *err) {
         if (!vgpu_slice_name_is_valid(p->name))
                 return vgpu_error_set(err, -EINVAL, "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-], "
                                       "starting and ending with a letter or digit",
@@ -176,73 +58,147 @@ int vgpu_slice_add(struct vgpu_slice_region *r, const struct vgpu_slice_params *
         if (p->policy == VGPU_SLICE_POLICY_FIXED_SHARE && (p->weight < 1 || p->weight > 100))
                 return vgpu_error_set(err, -EINVAL, "slice %s: fixed share of %u%%, expected 1-100", p->name,
                                       p->weight);
-        if (vgpu_slice_find(shm, p->name) >= 0)
-                return vgpu_error_set(err, -EEXIST, "slice %s exists already", p->name);
-
-        unsigned fixed_total = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 0;
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                const struct vgpu_slice *s = &shm->slices[i];
-                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE && s->policy == VGPU_SLICE_POLICY_FIXED_SHARE)
-                        fixed_total += s->weight;
-        }
-        if (fixed_total > 100)
-                return vgpu_error_set(err, -EINVAL, "slice %s: fixed shares on this GPU would add up to %u%%",
-                                      p->name, fixed_total);
-
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                struct vgpu_slice *s = &shm->slices[i];
-                uint32_t expected = VGPU_SLICE_STATE_FREE;
-                if (!atomic_compare_exchange_strong(&s->state, &expected, VGPU_SLICE_STATE_SETUP))
-                        continue;
-                /* Slot ours: clear what a removed slice left, keeping the state word. */
-                memset((char *) s + sizeof(s->state), 0, sizeof(*s) - sizeof(s->state));
-                s->policy = p->policy;
-                s->scrub = p->scrub;
-                s->weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100;
-                s->flags = p->flags;
-                copy_string(s->name, sizeof(s->name), p->name);
-                s->quota = p->quota;
-                s->granularity = p->granularity;
-                s->proc_overhead = p->proc_overhead;
-                s->deficit_ns = (int64_t) shm->sched.quantum_ns;
-                s->budget_stamp_ns = vgpu_now_ns();
-                atomic_store_explicit(&s->state, VGPU_SLICE_STATE_ACTIVE, memory_order_release);
-                atomic_fetch_add(&shm->generation, 1);
-                if (ret_index)
-                        *ret_index = i;
-                return 0;
-        }
-        return vgpu_error_set(err, -ENOSPC, "slice %s: all %u slices of this GPU are in use", p->name,
-                              VGPU_SLICE_MAX);
-}
-
-int vgpu_slice_remove(struct vgpu_slice_region *r, const char *name, struct vgpu_error *err) {
-        int i = vgpu_slice_find(r->shm, name);
-        if (i < 0)
-                return vgpu_error_set(err, -ENOENT, "no slice %s", name);
-        struct vgpu_slice *s = &r->shm->slices[i];
-        vgpu_slice_reclaim_dead(s);
-        unsigned n = vgpu_slice_count_procs(s);
-        if (n > 0)
-                return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name, n);
-        uint32_t expected = VGPU_SLICE_STATE_ACTIVE;
-        if (!atomic_compare_exchange_strong(&s->state, &expected, VGPU_SLICE_STATE_SETUP))
-                return vgpu_error_set(err, -EBUSY, "slice %s is being changed by someone else", name);
-        memset(s->name, 0, sizeof(s->name));
-        atomic_store_explicit(&s->state, VGPU_SLICE_STATE_FREE, memory_order_release);
-        atomic_fetch_add(&r->shm->generation, 1);
         return 0;
 }
 
-int vgpu_slice_get_info(struct vgpu_slice_region *r, unsigned index, struct vgpu_slice_info *ret) {
-        if (index >= VGPU_SLICE_MAX)
-                return -EINVAL;
-        struct vgpu_slice *s = &r->shm->slices[index];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != VGPU_SLICE_STATE_ACTIVE)
-                return -ENOENT;
-        vgpu_slice_reclaim_dead(s);
+const char *vgpu_slice_problem(const struct vgpu_slice *s) {
+        if (atomic_load(&s->state) != VGPU_SLICE_STATE_ACTIVE)
+                return "no active slice";
+        if (memchr(s->name, '\0', sizeof(s->name)) == NULL || !vgpu_slice_name_is_valid(s->name))
+                return "a slice name that is not one";
+        if (s->policy > VGPU_SLICE_POLICY_FIXED_SHARE)
+                return "an unknown policy";
+        if (s->scrub > VGPU_SLICE_SCRUB_OFF)
+                return "an unknown scrub mode";
+        if (s->policy == VGPU_SLICE_POLICY_FIXED_SHARE && (s->weight < 1 || s->weight > 100))
+                return "a fixed share outside 1-100%";
+        return NULL;
+}
+
+/* What is wrong with a file's header and slice, or NULL. */
+static const char *file_problem(const struct vgpu_slice_file *f) {
+        if (atomic_load(&f->magic) != VGPU_SLICE_FILE_MAGIC || f->version != VGPU_SLICE_FILE_VERSION ||
+            f->size != sizeof(*f))
+                return "not a slice region of this version";
+        if (f->sched_index >= VGPU_SLICE_MAX || memchr(f->gpu_bdf, '\0', sizeof(f->gpu_bdf)) == NULL)
+                return "corrupt slice region (its GPU)";
+        return vgpu_slice_problem(&f->slice);
+}
+
+int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sched_index,
+                             const struct vgpu_slice_params *p, mode_t mode, struct vgpu_error *err) {
+        int r = vgpu_slice_params_check(p, err);
+        if (r < 0)
+                return r;
+        size_t size = region_size();
+        _cleanup_free_ struct vgpu_slice_file *f = calloc(1, size);
+        if (!f)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        f->magic = VGPU_SLICE_FILE_MAGIC;
+        f->version = VGPU_SLICE_FILE_VERSION;
+        f->size = (uint32_t) sizeof(*f);
+        f->sched_index = sched_index;
+        copy_string(f->gpu_bdf, sizeof(f->gpu_bdf), gpu_bdf);
+        struct vgpu_slice *s = &f->slice;
+        s->state = VGPU_SLICE_STATE_ACTIVE;
+        s->policy = p->policy;
+        s->scrub = p->scrub;
+        s->weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100;
+        s->flags = p->flags;
+        copy_string(s->name, sizeof(s->name), p->name);
+        s->quota = p->quota;
+        s->granularity = p->granularity;
+        s->proc_overhead = p->proc_overhead;
+
+        /* Written whole before anyone can open it by name: a temporary file, linked to the
+         * name (which fails when there is one) and unlinked. A reader never sees half a region. */
+        char tmp[4096];
+        if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int) sizeof(tmp))
+                return vgpu_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+        (void) unlink(tmp);                     /* left by a creator that died half-way */
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot create slice region", tmp);
+        /* open() applies the umask; fchmod gives the mode asked for */
+        ssize_t n = fchmod(fd, mode) < 0 ? -1 : pwrite(fd, f, size, 0);
+        if (n != (ssize_t) size)
+                r = vgpu_error_set_errno(err, n < 0 ? -errno : -EIO, "%s: cannot write slice region", tmp);
+        else if (link(tmp, path) < 0)
+                r = vgpu_error_set_errno(err, -errno, "%s: cannot create slice region", path);
+        unlink(tmp);
+        return r;
+}
+
+int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct vgpu_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot open slice region", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot stat slice region", path);
+        if (!S_ISREG(st.st_mode) || (size_t) st.st_size < sizeof(*ret))
+                return vgpu_error_set(err, -EPROTO, "%s: %lld bytes, expected a slice region of %zu", path,
+                                      (long long) st.st_size, sizeof(*ret));
+        ssize_t n = pread(fd, ret, sizeof(*ret), 0);
+        if (n != (ssize_t) sizeof(*ret))
+                return vgpu_error_set(err, -EPROTO, "%s: %zd bytes read, expected a slice region of %zu", path, n,
+                                      sizeof(*ret));
+        const char *problem = file_problem(ret);
+        if (problem)
+                return vgpu_error_set(err, -EPROTO, "%s: %s%s", path,
+                                      problem == vgpu_slice_problem(&ret->slice) ? "corrupt slice region: it holds " : "",
+                                      problem);
+        return 0;
+}
+
+struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r) {
+        if (!r)
+                return NULL;
+        if (r->file)
+                munmap(r->file, r->size);
+        free(r);
+        return NULL;
+}
+
+struct vgpu_slice_file *vgpu_slice_region_file(const struct vgpu_slice_region *r) {
+        return r->file;
+}
+
+int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot open slice region", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot stat slice region", path);
+        size_t size = region_size();
+        if (!S_ISREG(st.st_mode) || (size_t) st.st_size < size)
+                return vgpu_error_set(err, -EPROTO, "%s: %lld bytes, expected a slice region of %zu", path,
+                                      (long long) st.st_size, size);
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot map slice region", path);
+        struct vgpu_slice_region *r = calloc(1, sizeof(*r));
+        if (!r) {
+                munmap(p, size);
+                return vgpu_error_set(err, -ENOMEM, "%s: out of memory", path);
+        }
+        *r = (struct vgpu_slice_region) { .file = p, .size = size };
+        const char *problem = file_problem(r->file);
+        if (problem) {
+                int q = vgpu_error_set(err, -EPROTO, "%s: %s", path, problem);
+                vgpu_slice_region_close(r);
+                return q;
+        }
+        *ret = r;
+        return 0;
+}
+
+void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched, struct vgpu_slice_info *ret) {
+        struct vgpu_slice *s = &f->slice;
+        vgpu_slice_reclaim_dead(s);     /* in the copy: what the slice holds without the dead */
         struct vgpu_slice_info info = {
-                .index = index,
+                .index = f->sched_index,
                 .policy = s->policy,
                 .scrub = s->scrub,
                 .weight = s->weight,
@@ -250,13 +206,20 @@ int vgpu_slice_get_info(struct vgpu_slice_region *r, unsigned index, struct vgpu
                 .used = atomic_load(&s->used),
                 .peak = atomic_load(&s->peak),
                 .oom_count = atomic_load(&s->oom_count),
-                .gpu_ns = atomic_load(&s->gpu_ns),
-                .turns = atomic_load(&s->turns),
                 .processes = vgpu_slice_count_procs(s),
         };
         copy_string(info.name, sizeof(info.name), s->name);
+        copy_string(info.gpu_bdf, sizeof(info.gpu_bdf), f->gpu_bdf);
+        /* GPU time is the scheduler's, which every tenant of the GPU can write: clamp nothing,
+         * but take it only from the slot that carries this slice's name */
+        if (sched && f->sched_index < VGPU_SLICE_MAX) {
+                const struct vgpu_sched_slot *slot = &sched->slices[f->sched_index];
+                if (atomic_load(&slot->state) == VGPU_SLICE_STATE_ACTIVE && strncmp(slot->name, s->name, sizeof(slot->name)) == 0) {
+                        info.gpu_ns = atomic_load(&slot->gpu_ns);
+                        info.turns = atomic_load(&slot->turns);
+                }
+        }
         *ret = info;
-        return 0;
 }
 
 static const char *const policy_names[] = {

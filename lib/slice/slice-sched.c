@@ -15,16 +15,19 @@
  *                without any synchronization while no other slice waits (idle time goes to the
  *                active ones, and a lone tenant pays nothing).
  *   best-effort  not scheduled at all.
- * A process dying inside the lock leaves it EOWNERDEAD; the state is repaired and every turn
- * ends by its deadline, so a dead holder delays the others by at most one grace period.
+ * The functions here work on a copy of the state that the caller holds exclusively (the file's
+ * lock: sched-file.c); a process dying with the lock loses it, and every turn ends by its
+ * deadline, so a dead holder delays the others by at most one grace period. The state comes
+ * from a file every tenant can write: vgpu_sched_repair() brings whatever it holds back into
+ * the ranges this code relies on.
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "basic/error-util.h"
 #include "slice.h"
 
 /* A slice wants the GPU if one of its processes asked within this many quanta (waiters ask
@@ -36,64 +39,66 @@
 /* ...and even one whose participants say they wait for the GPU, after this long. */
 #define HARD_OVERRUN_NS UINT64_C(1000000000)
 
-static void futex_wake_all(_Atomic uint32_t *word) {
-        syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-int vgpu_sched_init(struct vgpu_sched *sch, uint64_t quantum_ns) {
-        pthread_mutexattr_t a;
-        int r = pthread_mutexattr_init(&a);
-        if (r)
-                return -r;
-        r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-        if (!r)
-                r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-        if (!r)
-                r = pthread_mutex_init(&sch->lock, &a);
-        pthread_mutexattr_destroy(&a);
-        if (r)
-                return -r;
-        sch->quantum_ns = quantum_ns;
+int vgpu_sched_init(struct vgpu_slice_shm *shm, const struct vgpu_slice_gpu_params *gpu) {
+        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : VGPU_SLICE_QUANTUM_DEFAULT_NS;
+        if (quantum < VGPU_SLICE_QUANTUM_MIN_NS || quantum > VGPU_SLICE_QUANTUM_MAX_NS)
+                return -EINVAL;
+        memset(shm, 0, sizeof(*shm));
+        shm->magic = VGPU_SLICE_SHM_MAGIC;
+        shm->version = VGPU_SLICE_SHM_VERSION;
+        shm->size = (uint32_t) sizeof(*shm);
+        snprintf(shm->gpu_bdf, sizeof(shm->gpu_bdf), "%s", gpu && gpu->bdf ? gpu->bdf : "");
+        shm->sched.quantum_ns = quantum;
         return 0;
 }
 
-/* Bring the fields a dead lock holder may have left half-written back to a valid state. */
-static void sched_repair(struct vgpu_slice_shm *shm) {
+const char *vgpu_sched_problem(const struct vgpu_slice_shm *shm) {
+        if (atomic_load(&shm->magic) != VGPU_SLICE_SHM_MAGIC || shm->version != VGPU_SLICE_SHM_VERSION ||
+            shm->size != sizeof(*shm))
+                return "not a slice scheduler of this version";
+        /* the scheduler divides by the quantum */
+        if (shm->sched.quantum_ns < VGPU_SLICE_QUANTUM_MIN_NS || shm->sched.quantum_ns > VGPU_SLICE_QUANTUM_MAX_NS)
+                return "corrupt slice scheduler (its time slice)";
+        return NULL;
+}
+
+void vgpu_sched_repair(struct vgpu_slice_shm *shm) {
         struct vgpu_sched *sch = &shm->sched;
+        int64_t q = (int64_t) sch->quantum_ns;
         if (atomic_load(&sch->owner) > VGPU_SLICE_MAX)
                 atomic_store(&sch->owner, 0);
         if (sch->last_owner > VGPU_SLICE_MAX)
                 sch->last_owner = 0;
-        if (sch->participants < 0)
+        if (sch->participants < 0 || sch->participants > (int32_t) (VGPU_SLICE_MAX * VGPU_SLICE_PROCS_MAX))
                 sch->participants = 0;
         if (sch->blocked < 0 || sch->blocked > sch->participants)
                 sch->blocked = sch->participants;
-}
-
-static int sched_lock(struct vgpu_slice_shm *shm) {
-        int r = pthread_mutex_lock(&shm->sched.lock);
-        if (r == EOWNERDEAD) {
-                sched_repair(shm);
-                r = pthread_mutex_consistent(&shm->sched.lock);
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                struct vgpu_sched_slot *s = &shm->slices[i];
+                if (s->policy > VGPU_SLICE_POLICY_FIXED_SHARE || s->weight < 1 || s->weight > 100) {
+                        s->policy = VGPU_SLICE_POLICY_BEST_EFFORT;     /* not scheduled: harms no one */
+                        s->weight = 100;
+                }
+                /* credit within what the algorithm itself produces: a deficit far below zero
+                 * would starve the slice, one above a quantum would starve the others */
+                if (s->deficit_ns > q || s->deficit_ns < -64 * q)
+                        s->deficit_ns = 0;
+                if (s->budget_ns > 2 * q || s->budget_ns < -64 * q)
+                        s->budget_ns = 0;
         }
-        return -r;
 }
 
-static void sched_unlock(struct vgpu_slice_shm *shm) {
-        pthread_mutex_unlock(&shm->sched.lock);
-}
-
-static bool slice_gated(const struct vgpu_slice *s) {
+static bool slice_gated(const struct vgpu_sched_slot *s) {
         return atomic_load_explicit(&s->state, memory_order_acquire) == VGPU_SLICE_STATE_ACTIVE &&
                s->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
 }
 
-static bool slice_wants(const struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
+static bool slice_wants(const struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
         uint64_t w = atomic_load_explicit(&s->want_ns, memory_order_relaxed);
         return w != 0 && (w > now || now - w <= WANT_QUANTA * quantum);
 }
 
-bool vgpu_sched_contended(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
+bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
         for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
                 if (i != index && slice_gated(&shm->slices[i]) &&
                     slice_wants(&shm->slices[i], now, shm->sched.quantum_ns))
@@ -103,7 +108,7 @@ bool vgpu_sched_contended(struct vgpu_slice_shm *shm, unsigned index, uint64_t n
 
 /* Fixed share: add weight % of the time since the last refill, up to a burst of two quanta.
  * The stamp advances only by the time converted, so no fraction of a nanosecond is lost. */
-static void refill(struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
+static void refill(struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
         if (now < s->budget_stamp_ns)
                 s->budget_stamp_ns = now;       /* a clock behind the stamp: start from here */
         uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
@@ -118,12 +123,12 @@ static void refill(struct vgpu_slice *s, uint64_t now, uint64_t quantum) {
 }
 
 /* When a fixed-share slice's budget will be positive again. */
-static uint64_t refill_time(const struct vgpu_slice *s) {
+static uint64_t refill_time(const struct vgpu_sched_slot *s) {
         uint64_t need = (uint64_t) (1 - s->budget_ns);
         return s->budget_stamp_ns + (need * 100 + s->weight - 1) / s->weight;
 }
 
-static void charge_slice(struct vgpu_slice *s, uint64_t ns, uint64_t now, uint64_t quantum) {
+static void charge_slice(struct vgpu_sched_slot *s, uint64_t ns, uint64_t now, uint64_t quantum) {
         atomic_fetch_add(&s->gpu_ns, ns);
         if (s->policy == VGPU_SLICE_POLICY_FIXED_SHARE) {
                 refill(s, now, quantum);
@@ -144,7 +149,7 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
 
         for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
                 unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_slice *s = &shm->slices[i];
+                struct vgpu_sched_slot *s = &shm->slices[i];
                 if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_FIXED_SHARE || !slice_wants(s, now, q))
                         continue;
                 refill(s, now, q);
@@ -158,7 +163,7 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
         int64_t best = INT64_MIN;
         for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
                 unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_slice *s = &shm->slices[i];
+                struct vgpu_sched_slot *s = &shm->slices[i];
                 if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
                         continue;
                 if (s->deficit_ns > 0)
@@ -175,7 +180,7 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
         int pick = -1;
         for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
                 unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_slice *s = &shm->slices[i];
+                struct vgpu_sched_slot *s = &shm->slices[i];
                 if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
                         continue;
                 s->deficit_ns += rounds * (int64_t) q;
@@ -187,9 +192,9 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
         return pick;
 }
 
+/* vgpu_sched_file_end() wakes the waiters when this word moved. */
 static void bump_wake(struct vgpu_sched *sch) {
         atomic_fetch_add(&sch->wake, 1);
-        futex_wake_all(&sch->wake);
 }
 
 static void grant(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
@@ -216,7 +221,7 @@ static void close_turn(struct vgpu_slice_shm *shm, uint64_t now, bool forced) {
         unsigned owner = atomic_load(&sch->owner);
         if (owner == 0)
                 return;
-        struct vgpu_slice *s = &shm->slices[owner - 1];
+        struct vgpu_sched_slot *s = &shm->slices[owner - 1];
         uint64_t charge = 0;
         if (forced) {
                 /* Participants still out there will add what ran past now (see leave). */
@@ -289,15 +294,11 @@ int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, s
                 return -EINVAL;
         atomic_store_explicit(&shm->slices[index].want_ns, now, memory_order_relaxed);
 
-        int r = sched_lock(shm);
-        if (r < 0)
-                return r;
         uint64_t until = now + q;
         unsigned owner = atomic_load(&sch->owner);
         uint64_t deadline = atomic_load(&sch->deadline_ns);
         if (owner == index + 1 && now < deadline) {
                 join(shm, now, ret);
-                sched_unlock(shm);
                 return 0;
         }
         if (owner != 0) {
@@ -317,7 +318,6 @@ int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, s
         }
         if (owner == index + 1) {
                 join(shm, now, ret);
-                sched_unlock(shm);
                 return 0;
         }
         if (owner != 0)
@@ -325,16 +325,13 @@ int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, s
 wait:
         *ret_wake = atomic_load(&sch->wake);
         *ret_until = until < now + q ? until : now + q;
-        sched_unlock(shm);
         return -EAGAIN;
 }
 
 int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sched_ticket *t, uint64_t now) {
         struct vgpu_sched *sch = &shm->sched;
-        struct vgpu_slice *s = &shm->slices[index];
-        if (s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || vgpu_sched_contended(shm, index, now))
-                return 0;
-        if (sched_lock(shm) < 0)
+        struct vgpu_sched_slot *s = &shm->slices[index];
+        if (s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE)
                 return 0;
         int r = 0;
         if (atomic_load(&sch->turn) == t->turn && atomic_load(&sch->owner) == index + 1 &&
@@ -349,26 +346,22 @@ int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sc
                 atomic_store(&sch->deadline_ns, t->deadline_ns);
                 r = 1;
         }
-        sched_unlock(shm);
         return r;
 }
 
 void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
-        if (sched_lock(shm) < 0)
-                return;
         if (atomic_load(&shm->sched.turn) == turn && atomic_load(&shm->sched.owner) != 0) {
                 shm->sched.blocked += delta;
                 if (shm->sched.blocked < 0)
                         shm->sched.blocked = 0;
         }
-        sched_unlock(shm);
 }
 
 void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now) {
         struct vgpu_sched *sch = &shm->sched;
-        struct vgpu_slice *s = &shm->slices[index];
-        if (sched_lock(shm) < 0)
+        if (index >= VGPU_SLICE_MAX)
                 return;
+        struct vgpu_sched_slot *s = &shm->slices[index];
         if (atomic_load(&sch->turn) == turn && atomic_load(&sch->owner) == index + 1) {
                 if (end_ns > sch->last_ns)
                         sch->last_ns = end_ns;
@@ -384,15 +377,63 @@ void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn,
         } else if (s->forced_turn == turn && end_ns > s->forced_end_ns)
                 /* Closed without us: what ran after that is an overrun, paid now. */
                 charge_slice(s, end_ns - s->forced_end_ns, now, sch->quantum_ns);
-        sched_unlock(shm);
 }
 
-void vgpu_sched_wait(struct vgpu_slice_shm *shm, uint32_t wake, uint64_t until) {
-        uint64_t now = vgpu_now_ns();
-        if (until <= now)
-                return;
-        uint64_t d = until - now;
-        struct timespec ts = { .tv_sec = (time_t) (d / 1000000000), .tv_nsec = (long) (d % 1000000000) };
-        /* A shared (not private) futex: the word is in a file mapping of several processes. */
-        syscall(SYS_futex, &shm->sched.wake, FUTEX_WAIT, wake, &ts, NULL, 0);
+int vgpu_sched_find(const struct vgpu_slice_shm *shm, const char *name) {
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                const struct vgpu_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE && strncmp(s->name, name, sizeof(s->name)) == 0)
+                        return (int) i;
+        }
+        return -ENOENT;
+}
+
+int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p, unsigned *ret_index,
+                   struct vgpu_error *err) {
+        int r = vgpu_slice_params_check(p, err);
+        if (r < 0)
+                return r;
+        if (vgpu_sched_find(shm, p->name) >= 0)
+                return vgpu_error_set(err, -EEXIST, "slice %s exists already", p->name);
+        unsigned fixed_total = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 0;
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                const struct vgpu_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE && s->policy == VGPU_SLICE_POLICY_FIXED_SHARE)
+                        fixed_total += s->weight;
+        }
+        if (fixed_total > 100)
+                return vgpu_error_set(err, -EINVAL, "slice %s: fixed shares on this GPU would add up to %u%%",
+                                      p->name, fixed_total);
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                struct vgpu_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) != VGPU_SLICE_STATE_FREE)
+                        continue;
+                *s = (struct vgpu_sched_slot) {
+                        .state = VGPU_SLICE_STATE_ACTIVE,
+                        .policy = p->policy,
+                        .weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100,
+                        .deficit_ns = (int64_t) shm->sched.quantum_ns,
+                        .budget_stamp_ns = vgpu_now_ns(),
+                };
+                snprintf(s->name, sizeof(s->name), "%s", p->name);
+                atomic_fetch_add(&shm->generation, 1);
+                if (ret_index)
+                        *ret_index = i;
+                return 0;
+        }
+        return vgpu_error_set(err, -ENOSPC, "slice %s: all %u slices of this GPU are in use", p->name,
+                              VGPU_SLICE_MAX);
+}
+
+int vgpu_sched_remove(struct vgpu_slice_shm *shm, unsigned index, const char *name) {
+        if (index >= VGPU_SLICE_MAX)
+                return -ENOENT;
+        struct vgpu_sched_slot *s = &shm->slices[index];
+        if (atomic_load(&s->state) != VGPU_SLICE_STATE_ACTIVE || strncmp(s->name, name, sizeof(s->name)) != 0)
+                return -ENOENT;
+        if (atomic_load(&shm->sched.owner) == index + 1)
+                atomic_store(&shm->sched.owner, 0);     /* nobody is left to end its turn */
+        *s = (struct vgpu_sched_slot) {};
+        atomic_fetch_add(&shm->generation, 1);
+        return 0;
 }

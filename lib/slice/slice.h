@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * slice.h — the operations on a GPU's slice region (vgpu/slice-shm.h): creating and mapping it,
- * adding and removing slices, charging memory, reclaiming dead processes' charges and the
- * scheduler's turn transitions.
+ * slice.h — the operations on the slice regions (vgpu/slice-shm.h), a slice's own region and
+ * its GPU's scheduler file: creating, reading and mapping them, charging memory, reclaiming
+ * dead processes' charges and the scheduler's turn transitions.
  *
  * Used by libvgpu (for vgpuctl slice / vgpud) and compiled into libvgpu-cuda.so as well, so these
  * files depend on libc only (and basic/error-util.c for the management calls). The runtime calls
@@ -26,14 +26,10 @@ static inline uint64_t vgpu_now_ns(void) {
         return (uint64_t) ts.tv_sec * UINT64_C(1000000000) + (uint64_t) ts.tv_nsec;
 }
 
-/* ---- region: slice-region.c ---- */
-
-struct vgpu_slice_region;       /* a mapping of one region file */
+/* ---- regions: slice-region.c (a slice's own file), sched-file.c (the GPU's scheduler) ---- */
 
 struct vgpu_slice_gpu_params {
         const char *bdf;                /* may be NULL */
-        const char *uuid;               /* may be NULL */
-        uint64_t memory;                /* physical bytes, 0 unknown */
         uint64_t quantum_ns;            /* 0: VGPU_SLICE_QUANTUM_DEFAULT_NS */
 };
 
@@ -50,8 +46,9 @@ struct vgpu_slice_params {
 
 /* A copy of a slice's numbers, for listing (dead processes' charges reclaimed first). */
 struct vgpu_slice_info {
-        unsigned index;
+        unsigned index;                 /* slot in the GPU's scheduler */
         char name[VGPU_SLICE_NAME_MAX];
+        char gpu_bdf[32];
         enum vgpu_slice_policy policy;
         enum vgpu_slice_scrub scrub;
         unsigned weight;
@@ -60,25 +57,65 @@ struct vgpu_slice_info {
         unsigned processes;
 };
 
-/* Create the region file at path (O_EXCL: -EEXIST if there is one) with mode, initialized. */
-int vgpu_slice_region_create(const char *path, const struct vgpu_slice_gpu_params *gpu, mode_t mode,
-                             struct vgpu_slice_region **ret, struct vgpu_error *err);
-/* Map an existing region; -EPROTO for a foreign or other-version layout. */
+/* Check params as vgpu_slice_add() needs them: 0 or -EINVAL with err set. */
+int vgpu_slice_params_check(const struct vgpu_slice_params *p, struct vgpu_error *err);
+
+/* A slice's own region, NAME.slice: write it whole (O_EXCL: -EEXIST if there is one) with mode. */
+int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sched_index,
+                             const struct vgpu_slice_params *p, mode_t mode, struct vgpu_error *err);
+/* Read one with pread() into *ret, checked: -EPROTO (err says why) for a foreign, other-version,
+ * short or corrupt file. For vgpuctl / vgpud, which must never map a file a tenant can truncate. */
+int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct vgpu_error *err);
+
+struct vgpu_slice_region;       /* a mapping of one slice's region (the shim: its own slice) */
 int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err);
 struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_slice_region *, vgpu_slice_region_close);
 #define _cleanup_slice_region_ _cleanup_(vgpu_slice_region_closep)
+struct vgpu_slice_file *vgpu_slice_region_file(const struct vgpu_slice_region *r);
+static inline struct vgpu_slice *vgpu_slice_region_slice(const struct vgpu_slice_region *r) {
+        return &vgpu_slice_region_file(r)->slice;
+}
 
-struct vgpu_slice_shm *vgpu_slice_region_shm(const struct vgpu_slice_region *r);
+/* What is wrong with a slice's settings (someone wrote the file by hand), or NULL. */
+const char *vgpu_slice_problem(const struct vgpu_slice *s);
+/* The numbers of a slice read with vgpu_slice_region_read() (dead processes' charges are
+ * returned in the copy), its GPU time from the scheduler's copy sched (may be NULL). */
+void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched, struct vgpu_slice_info *ret);
 
-/* Add a slice; -EEXIST for a name in use, -ENOSPC when all VGPU_SLICE_MAX are taken. */
-int vgpu_slice_add(struct vgpu_slice_region *r, const struct vgpu_slice_params *p, unsigned *ret_index,
+/* The GPU's scheduler file, BDF.shm. */
+struct vgpu_sched_file;
+int vgpu_sched_file_create(const char *path, const struct vgpu_slice_gpu_params *gpu, mode_t mode,
+                           struct vgpu_sched_file **ret, struct vgpu_error *err);
+/* -EPROTO for a foreign, other-version or corrupt file. */
+int vgpu_sched_file_open(const char *path, struct vgpu_sched_file **ret, struct vgpu_error *err);
+struct vgpu_sched_file *vgpu_sched_file_close(struct vgpu_sched_file *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_sched_file *, vgpu_sched_file_close);
+#define _cleanup_sched_file_ _cleanup_(vgpu_sched_file_closep)
+/* A snapshot of the state (no lock): 0, -EPROTO when it is no longer valid (err may be NULL). */
+int vgpu_sched_file_read(struct vgpu_sched_file *f, struct vgpu_slice_shm *ret, struct vgpu_error *err);
+/* Take the lock and a checked copy of the state in *ret (the file's own buffer): 0, -EPROTO,
+ * -EBUSY when someone holds the lock far longer than any update takes. */
+int vgpu_sched_file_begin(struct vgpu_sched_file *f, struct vgpu_slice_shm **ret);
+/* Write the copy back (when changed), drop the lock, wake the waiters if the wake word moved. */
+int vgpu_sched_file_end(struct vgpu_sched_file *f, bool changed);
+/* Sleep until the futex word moves from `wake` or until the absolute time `until`. */
+void vgpu_sched_file_wait(struct vgpu_sched_file *f, uint32_t wake, uint64_t until);
+
+/* Add a slice to a scheduler's state; -EEXIST for a name in use, -ENOSPC when all
+ * VGPU_SLICE_MAX are taken, -EINVAL for fixed shares over 100 %. */
+int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p, unsigned *ret_index,
                    struct vgpu_error *err);
-/* Remove a slice; -EBUSY while live processes are attached to it. */
-int vgpu_slice_remove(struct vgpu_slice_region *r, const char *name, struct vgpu_error *err);
-/* Index of the active slice called name, or -ENOENT. */
-int vgpu_slice_find(const struct vgpu_slice_shm *shm, const char *name);
-int vgpu_slice_get_info(struct vgpu_slice_region *r, unsigned index, struct vgpu_slice_info *ret);
+/* Free the slot of the slice called name; -ENOENT when it does not hold it. */
+int vgpu_sched_remove(struct vgpu_slice_shm *shm, unsigned index, const char *name);
+/* Index of the active slot called name, or -ENOENT. */
+int vgpu_sched_find(const struct vgpu_slice_shm *shm, const char *name);
+/* Initialize a fresh scheduler state (in memory). */
+int vgpu_sched_init(struct vgpu_slice_shm *shm, const struct vgpu_slice_gpu_params *gpu);
+/* What is wrong with a state read from the file, or NULL; fields a dead or hostile writer may
+ * have left out of range are clamped by vgpu_sched_repair(). */
+const char *vgpu_sched_problem(const struct vgpu_slice_shm *shm);
+void vgpu_sched_repair(struct vgpu_slice_shm *shm);
 
 const char *vgpu_slice_policy_to_string(enum vgpu_slice_policy p);
 int vgpu_slice_policy_from_string(const char *s);      /* enum value or -EINVAL */
@@ -110,9 +147,8 @@ int vgpu_slice_reclaim_dead(struct vgpu_slice *s);
 unsigned vgpu_slice_count_procs(const struct vgpu_slice *s);
 
 /* ---- scheduler: slice-sched.c ---- */
-
-/* Initialize the scheduler part of a fresh region. */
-int vgpu_sched_init(struct vgpu_sched *sch, uint64_t quantum_ns);
+/* These work on a copy of the state taken with vgpu_sched_file_begin() (or any state only the
+ * caller touches): they neither lock nor wake; vgpu_sched_file_end() does. */
 
 struct vgpu_sched_ticket {
         uint32_t turn;
@@ -122,7 +158,7 @@ struct vgpu_sched_ticket {
 /*
  * Take part in the turn of slice `index` at time now: 0 and *ret when the slice holds the GPU
  * (the caller is counted as a participant until vgpu_sched_leave()). -EAGAIN when it must wait:
- * wait with vgpu_sched_wait(*ret_wake, *ret_until) and try again.
+ * wait with vgpu_sched_file_wait(*ret_wake, *ret_until) and try again.
  */
 int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, struct vgpu_sched_ticket *ret,
                      uint32_t *ret_wake, uint64_t *ret_until);
@@ -132,7 +168,5 @@ int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sc
 void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta);
 /* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched), at now. */
 void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now);
-/* Sleep until the futex word moves from `wake` or until the absolute time `until`. */
-void vgpu_sched_wait(struct vgpu_slice_shm *shm, uint32_t wake, uint64_t until);
 /* Is another slice than `index` waiting for the GPU at time now? */
-bool vgpu_sched_contended(struct vgpu_slice_shm *shm, unsigned index, uint64_t now);
+bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint64_t now);

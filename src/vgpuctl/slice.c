@@ -81,9 +81,12 @@ int verb_slice(struct cli *cli) {
                 out_free(o);
                 return EXIT_OK;
         }
-        struct vgpu_slice_status *s;
-        size_t n;
-        if (vgpu_slice_list(&s, &n, &err) < 0)
+        struct vgpu_slice_status *s = NULL;
+        size_t n = 0;
+        /* list checks the regions: a corrupt one is an error (after what can be listed), since
+         * its slices are missing from the list, from /metrics and from the CDI spec */
+        int r = name ? vgpu_slice_list(&s, &n, &err) : vgpu_slice_check(&s, &n, &err);
+        if (r < 0 && r != -EBADMSG)
                 return cli_lib_error(&err);
         size_t first = 0;
         if (name) {
@@ -101,5 +104,5 @@ int verb_slice(struct cli *cli) {
                 print_slices(o, NULL, s, n);
         out_free(o);
         free(s);
-        return EXIT_OK;
+        return r < 0 ? cli_lib_error(&err) : EXIT_OK;
 }

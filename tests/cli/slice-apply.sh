@@ -86,23 +86,24 @@ V apply -f "$tmp/big.yaml"; expect 1 "quotas over the GPU's memory"
 has err "big.yaml:4:5: field 'memory': the quotas of the slices on 0000:3b:00.0 add up to 16384 MiB with slice b; the GPU has 15360 MiB" "memory message"
 [[ $(slices) == "$want" ]] && ok || bad "a refused file changed slices: $(slices)"
 
-# rollback: carol's GPU has a foreign file where its region goes, so creating her fails after
-# alice was removed and bob recreated; both come back as they were, records included
-mkdir -p "$tmp/host/run/vgpuctl/slices"
-head -c 100 /dev/zero >"$tmp/host/run/vgpuctl/slices/0000:5e:00.0.shm"
+# rollback: carol's GPU has a directory where its region goes (a file would be rebuilt as a
+# corrupt region), so creating her fails after alice was removed and bob recreated; both come
+# back as they were, records included
+rm -f "$tmp/host/run/vgpuctl/slices/0000:5e:00.0.shm"
+mkdir -p "$tmp/host/run/vgpuctl/slices/0000:5e:00.0.shm"
 printf 'version: 1\nslices:\n  - {name: bob, gpu: 3b:00.0, memory: 1G}\n  - {name: carol, gpu: 5e:00.0}\n' >"$tmp/fail.yaml"
 V apply -f "$tmp/fail.yaml"; expect 1 "apply that fails half-way"
 has err "(slice-create 0000:5e:00.0) failed: slice carol:" "failure names the step"
 has err "every earlier step was rolled back" "rollback reported"
 [[ $(slices) == "$want" ]] && ok || bad "slices after the rollback: $(slices)"
 [[ $(ls "$records") == $'alice.json\nbob.json' ]] && ok || bad "records after the rollback: $(ls "$records")"
-rm "$tmp/host/run/vgpuctl/slices/0000:5e:00.0.shm"
+rmdir "$tmp/host/run/vgpuctl/slices/0000:5e:00.0.shm"
 
 # a process in alice (the shim on the fake driver, holding 16 MiB): alice cannot change under it
-region=$tmp/host/run/vgpuctl/slices/0000:3b:00.0.shm
+slices=$tmp/host/run/vgpuctl/slices
 asan=$(ldd "$TENANT" | awk '/libasan/ {print $3}')
 mkfifo "$tmp/in"
-LD_PRELOAD=${asan:+$asan:}$SHIM LD_LIBRARY_PATH=$FAKE_CUDA_DIR VGPU_SLICE_SHM=$region VGPU_SLICE=alice \
+LD_PRELOAD=${asan:+$asan:}$SHIM LD_LIBRARY_PATH=$FAKE_CUDA_DIR VGPU_SLICE_SHM=$slices/alice.slice VGPU_SLICE_SCHED=$slices/0000:3b:00.0.shm VGPU_SLICE=alice \
         "$TENANT" hold 16777216 <"$tmp/in" >"$tmp/hold" 3</dev/null &
 holder=$!
 exec 5>"$tmp/in"

@@ -155,11 +155,14 @@ R() { $P run --rm --network none "${run_opts[@]}" "$@" >"$tmp/out" 2>"$tmp/err";
 # busybox: what --device vgpuctl.io/slice=alice injects, and nothing more needed on the command line
 R --device vgpuctl.io/slice=alice $bb sh -c 'env; stat -c "node %n %t:%T" /dev/nvidia*; ls /run/vgpuctl/slices; stat -c "file %n" "$LD_PRELOAD" /usr/local/nvidia/lib64/*'
 if [[ $rc == 0 ]]; then ok; else bad "podman run --device vgpuctl.io/slice=alice: rc $rc: $(cat "$tmp/err")"; fi
-for want in "VGPU_SLICE=alice" "VGPU_SLICE_SHM=/run/vgpuctl/slices/0000:3b:00.0.shm" "LD_PRELOAD=$shim_path" \
+for want in "VGPU_SLICE=alice" "VGPU_SLICE_SHM=/run/vgpuctl/slices/alice.slice" \
+            "VGPU_SLICE_SCHED=/run/vgpuctl/slices/0000:3b:00.0.shm" "LD_PRELOAD=$shim_path" \
             "node /dev/nvidia2 c3:2" "node /dev/nvidiactl c3:ff" "node /dev/nvidia-uvm eb:0" "node /dev/nvidia-uvm-tools eb:1" \
-            "0000:3b:00.0.shm" "file $shim_path" "file /usr/local/nvidia/lib64/libcuda.so.1"; do
+            "0000:3b:00.0.shm" "alice.slice" "file $shim_path" "file /usr/local/nvidia/lib64/libcuda.so.1"; do
         grep -qxF -- "$want" "$tmp/out" && ok || bad "alice's container lacks '$want': $(cat "$tmp/out")"
 done
+# alice's container has her region and the scheduler, not 7up's region (issue 10.1)
+grep -qxF "7up.slice" "$tmp/out" && bad "alice's container has 7up's region: $(cat "$tmp/out")" || ok
 R --device vgpuctl.io/slice=7up $bb sh -c 'echo $VGPU_SLICE'
 [[ $rc == 0 && $(cat "$tmp/out") == 7up ]] && ok || bad "a name starting with a digit (spec 0.5.0): rc $rc: $(cat "$tmp/err" "$tmp/out")"
 

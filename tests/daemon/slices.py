@@ -29,7 +29,8 @@ def tenant(slice_name, *args):
     ldd = subprocess.run(["ldd", TENANT], capture_output=True, text=True).stdout
     asan = [line.split()[2] for line in ldd.splitlines() if "libasan" in line]
     env = dict(os.environ, PRELOAD=":".join(asan + [SHIM]), LD_LIBRARY_PATH=FAKE_CUDA_DIR, VGPU_SLICE=slice_name,
-               VGPU_SLICE_SHM=h.path("/run/vgpuctl/slices/0000:3b:00.0.shm"))
+               VGPU_SLICE_SHM=h.path("/run/vgpuctl/slices/%s.slice" % slice_name),
+               VGPU_SLICE_SCHED=h.path("/run/vgpuctl/slices/0000:3b:00.0.shm"))
     env.pop("VGPU_ROOT", None)
     # fd 3 readable at once: the tenant's "go"; the preload for the tenant only, not the shell
     return subprocess.Popen(["bash", "-c", 'LD_PRELOAD=$PRELOAD exec "$@" 3</dev/null', "tenant", TENANT] + list(args), env=env,

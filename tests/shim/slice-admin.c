@@ -2,9 +2,10 @@
 /*
  * slice-admin.c — a minimal front end to lib/slice for bench/gpu and manual runs until
  * `vgpuctl slice` exists:
- *   slice-admin create PATH [QUANTUM_MS [BDF]]
+ *   slice-admin create PATH [QUANTUM_MS [BDF]]      the GPU's scheduler file
  *   slice-admin add PATH NAME MEMORY_BYTES POLICY [WEIGHT [SCRUB [OVERHEAD [GRANULARITY]]]]
  *   slice-admin show PATH          one JSON object per slice and line
+ * A slice's own region is PATH.NAME.slice (VGPU_SLICE_SHM), the scheduler PATH (VGPU_SLICE_SCHED).
  * POLICY is best-effort, equal-share or fixed-share; SCRUB on-free, on-exit or off; OVERHEAD
  * bytes charged per process (its context), GRANULARITY what charges round up to.
  */
@@ -22,7 +23,7 @@ static int usage(void) {
 
 int main(int argc, char **argv) {
         struct vgpu_error err = {};
-        _cleanup_slice_region_ struct vgpu_slice_region *r = NULL;
+        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
         if (argc < 3)
                 return usage();
         if (streq(argv[1], "create")) {
@@ -30,13 +31,15 @@ int main(int argc, char **argv) {
                         .quantum_ns = argc > 3 ? strtoull(argv[3], NULL, 0) * 1000000 : 0,
                         .bdf = argc > 4 ? argv[4] : NULL,       /* the slice's GPU (else: the first used) */
                 };
-                /* Containers (other users) must be able to map it. */
-                if (vgpu_slice_region_create(argv[2], &gpu, 0666, &r, &err) < 0)
+                /* root's, like vgpuctl's (lib/slice/manage.h): tenants run as root */
+                if (vgpu_sched_file_create(argv[2], &gpu, 0600, NULL, &err) < 0)
                         goto fail;
                 return 0;
         }
-        if (vgpu_slice_region_open(argv[2], &r, &err) < 0)
+        struct vgpu_slice_shm state, *shm;
+        if (vgpu_sched_file_open(argv[2], &f, &err) < 0 || vgpu_sched_file_read(f, &state, &err) < 0)
                 goto fail;
+        char own[4096];
         if (streq(argv[1], "add") && argc >= 6) {
                 int policy = vgpu_slice_policy_from_string(argv[5]);
                 int scrub = argc > 7 ? vgpu_slice_scrub_from_string(argv[7]) : VGPU_SLICE_SCRUB_ON_FREE;
@@ -51,15 +54,29 @@ int main(int argc, char **argv) {
                         .proc_overhead = argc > 8 ? strtoull(argv[8], NULL, 0) : 0,
                         .granularity = argc > 9 ? strtoull(argv[9], NULL, 0) : 0,
                 };
-                if (vgpu_slice_add(r, &p, NULL, &err) < 0)
+                unsigned index;
+                if (vgpu_sched_file_begin(f, &shm) < 0) {
+                        fprintf(stderr, "slice-admin: %s: scheduler busy or corrupt\n", argv[2]);
+                        return 1;
+                }
+                int r = vgpu_sched_add(shm, &p, &index, &err);
+                vgpu_sched_file_end(f, r >= 0);
+                snprintf(own, sizeof(own), "%s.%s.slice", argv[2], argv[3]);
+                if (r < 0 || vgpu_slice_region_create(own, state.gpu_bdf, index, &p, 0600, &err) < 0)
                         goto fail;
                 return 0;
         }
         if (streq(argv[1], "show")) {
                 for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
+                        const struct vgpu_sched_slot *slot = &state.slices[i];
+                        struct vgpu_slice_file file;
                         struct vgpu_slice_info s;
-                        if (vgpu_slice_get_info(r, i, &s) < 0)
+                        if (atomic_load(&slot->state) != VGPU_SLICE_STATE_ACTIVE)
                                 continue;
+                        snprintf(own, sizeof(own), "%s.%.63s.slice", argv[2], slot->name);
+                        if (vgpu_slice_region_read(own, &file, &err) < 0)
+                                goto fail;
+                        vgpu_slice_file_info(&file, &state, &s);
                         printf("{\"name\": \"%s\", \"policy\": \"%s\", \"weight\": %u, \"scrub\": \"%s\", "
                                "\"quota\": %llu, \"used\": %llu, \"peak\": %llu, \"oom_count\": %llu, "
                                "\"gpu_ns\": %llu, \"turns\": %llu, \"processes\": %u}\n",

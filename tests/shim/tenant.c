@@ -29,11 +29,8 @@ struct cu cu;
 struct vgpu_slice *tenant_slice(void) {
         static struct vgpu_slice_region *region;
         static struct vgpu_slice *slice;
-        if (!slice && vgpu_slice_region_open(getenv("VGPU_SLICE_SHM"), &region, NULL) == 0) {
-                int i = vgpu_slice_find(vgpu_slice_region_shm(region), getenv("VGPU_SLICE"));
-                if (i >= 0)
-                        slice = &vgpu_slice_region_shm(region)->slices[i];
-        }
+        if (!slice && vgpu_slice_region_open(getenv("VGPU_SLICE_SHM"), &region, NULL) == 0)
+                slice = vgpu_slice_region_slice(region);
         return slice;
 }
 

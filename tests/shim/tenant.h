@@ -59,7 +59,7 @@ static inline uint64_t now_ns(void) {
         } while (0)
 
 int tenant_load(void);
-/* The tenant's slice in the region named by VGPU_SLICE_SHM / VGPU_SLICE, mapped on first use. */
+/* The tenant's slice: its own region, named by VGPU_SLICE_SHM, mapped on first use. */
 struct vgpu_slice *tenant_slice(void);
 uint64_t tenant_slice_used(void);
 /* Is p inside the shim / the fake driver (by the file dladdr names)? */

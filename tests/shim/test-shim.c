@@ -33,8 +33,10 @@
 #define MiB (UINT64_C(1) << 20)
 #define MS UINT64_C(1000000)
 
-static char dir[256], region_path[300], gpu_path[300];
-static struct vgpu_slice_region *region;
+static char dir[256], region_path[300], gpu_path[300];     /* region_path: the GPU's scheduler */
+static char gpu_bdf[32];
+/* the slices' own regions, mapped to see what the tenants charged */
+static struct { char name[64]; struct vgpu_slice_region *region; } slices[VGPU_SLICE_MAX];
 static int failures;
 
 #define CHECK(cond, ...)                                                                        \
@@ -59,14 +61,23 @@ _Noreturn static void die(const char *fmt, ...) {
 
 /* A fresh region (quantum default) of the GPU at bdf (NULL: unrecorded) and fake GPU file; the
  * previous ones are removed. */
+static void own_path(const char *name, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s.slice", dir, name);
+}
+
 static void setup_gpu(const char *bdf) {
-        vgpu_slice_region_close(region);
-        region = NULL;
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                if (slices[i].region) {
+                        char p[400];
+                        own_path(slices[i].name, p, sizeof(p));
+                        unlink(p);
+                        slices[i].region = vgpu_slice_region_close(slices[i].region);
+                }
         unlink(region_path);
         unlink(gpu_path);
+        snprintf(gpu_bdf, sizeof(gpu_bdf), "%s", bdf ? bdf : "");
         struct vgpu_error err = {};
-        if (vgpu_slice_region_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = bdf }, 0600, &region,
-                                     &err) < 0)
+        if (vgpu_sched_file_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = bdf }, 0600, NULL, &err) < 0)
                 die("%s", err.message);
 }
 
@@ -80,15 +91,32 @@ static void add_slice(const char *name, uint64_t quota, enum vgpu_slice_policy p
         struct vgpu_slice_params p = {
                 .name = name, .quota = quota, .policy = policy, .weight = weight, .scrub = scrub,
         };
-        if (vgpu_slice_add(region, &p, NULL, &err) < 0)
+        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
+        struct vgpu_slice_shm *shm;
+        unsigned index;
+        char own[400];
+        own_path(name, own, sizeof(own));
+        if (vgpu_sched_file_open(region_path, &f, &err) < 0 || vgpu_sched_file_begin(f, &shm) < 0)
+                die("%s: %s", region_path, err.message);
+        int r = vgpu_sched_add(shm, &p, &index, &err);
+        vgpu_sched_file_end(f, r >= 0);
+        if (r < 0 || vgpu_slice_region_create(own, gpu_bdf, index, &p, 0600, &err) < 0)
                 die("%s", err.message);
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                if (!slices[i].region) {
+                        snprintf(slices[i].name, sizeof(slices[i].name), "%s", name);
+                        if (vgpu_slice_region_open(own, &slices[i].region, &err) < 0)
+                                die("%s", err.message);
+                        return;
+                }
+        die("too many slices");
 }
 
 static struct vgpu_slice *slice(const char *name) {
-        int i = vgpu_slice_find(vgpu_slice_region_shm(region), name);
-        if (i < 0)
-                die("no slice %s", name);
-        return &vgpu_slice_region_shm(region)->slices[i];
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                if (slices[i].region && streq(slices[i].name, name))
+                        return vgpu_slice_region_slice(slices[i].region);
+        die("no slice %s", name);
 }
 
 struct tenant {
@@ -118,7 +146,10 @@ static struct tenant spawn(const char *name, int go_fd, const char *const *args)
                 snprintf(libpath, sizeof(libpath), "%s:%s", getenv("FAKE_CUDA_DIR"), getenv("NVML_DOUBLE"));
                 setenv("LD_PRELOAD", preload, 1);
                 setenv("LD_LIBRARY_PATH", libpath, 1);
-                setenv("VGPU_SLICE_SHM", region_path, 1);
+                char own[400];
+                own_path(name, own, sizeof(own));
+                setenv("VGPU_SLICE_SHM", own, 1);
+                setenv("VGPU_SLICE_SCHED", region_path, 1);
                 setenv("VGPU_SLICE", name, 1);
                 setenv("FAKE_CUDA_GPU", gpu_path, 1);
                 setenv("VGPU_ROOT", dir, 1);            /* nvml.conf of the NVML double */
@@ -564,10 +595,46 @@ static void test_scrub(void) {
         }
 }
 
+/*
+ * Issue 10.1: all a tenant of slice a can write is its own region and the GPU's scheduler. The
+ * scheduler truncated under a launching process of slice b (a SIGBUS when it was mapped), then
+ * filled with garbage: b runs to the end (ungated), and is held to its quota afterwards.
+ */
+static void test_tampered(void) {
+        setup();
+        add_slice("a", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("b", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        uint64_t start = now_ns() + 300 * MS, end = start + 900 * MS;
+        char s_start[32], s_end[32];
+        snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
+        snprintf(s_end, sizeof(s_end), "%llu", (unsigned long long) end);
+        struct tenant t = spawn("b", -1, (const char *[]) { "busy", "1000000", s_start, s_end, "kernel", NULL });
+        usleep((useconds_t) ((start - now_ns()) / 1000 + 300000));
+        CHECK(truncate(region_path, 0) == 0, "truncate: %m");
+        usleep(300000);
+        int fd = open(region_path, O_WRONLY);
+        char garbage[4096];
+        memset(garbage, 0xa5, sizeof(garbage));
+        CHECK(fd >= 0 && write(fd, garbage, sizeof(garbage)) == (ssize_t) sizeof(garbage), "garbage: %m");
+        if (fd >= 0)
+                close(fd);
+        int r = finish(&t);
+        uint64_t busy = field(t.output, "busy_ns=");
+        printf("b through the truncation: exit %d, %s", r, t.output);
+        CHECK(r == 0 && busy != UINT64_MAX && busy > 0, "b: exit %d: %s", r, t.output);
+
+        struct tenant f = spawn("b", -1, (const char *[]) { "fill", "1048576", NULL });
+        r = finish(&f);
+        CHECK(r == 0 && field(f.output, "count=") == 64 && field(f.output, "rc=") == 2, "b's quota after: exit %d: %s", r,
+              f.output);
+        CHECK(slice("b")->quota == 64 * MiB && atomic_load(&slice("b")->used) == 0, "b's region changed");
+}
+
 static const struct {
         const char *name;
         void (*run)(void);
 } tests[] = {
+        { "tampered", test_tampered },
         { "resolve", test_resolve },
         { "cudart", test_cudart },
         { "memory", test_memory },
@@ -603,7 +670,8 @@ int main(int argc, char **argv) {
                 else
                         test_equal(streq(argv[1], "equal"));
         }
-        vgpu_slice_region_close(region);
+        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+                vgpu_slice_region_close(slices[i].region);
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)

@@ -182,15 +182,13 @@ static void test_plan(void **state) {
 
         /* a process in alice: neither removed nor changed under it */
         char region[4096];
-        snprintf(region, sizeof(region), "%s/host/run/vgpuctl/slices/0000:3b:00.0.shm", root);
+        snprintf(region, sizeof(region), "%s/host/run/vgpuctl/slices/alice.slice", root);
         struct vgpu_error err = {};
         _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
         assert_int_equal(vgpu_slice_region_open(region, &reg, &err), 0);
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(reg);
-        int idx = vgpu_slice_find(shm, "alice");
-        assert_true(idx >= 0);
+        struct vgpu_slice *alice = vgpu_slice_region_slice(reg);
         struct vgpu_slice_proc *proc;
-        assert_int_equal(vgpu_slice_attach(&shm->slices[idx], &proc), 0);
+        assert_int_equal(vgpu_slice_attach(alice, &proc), 0);
         p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: bob, gpu: 3b:00.0, memory: 2G}\n",
                  -EBUSY, "slice alice on 0000:3b:00.0: memory 64 MiB -> 128 MiB, but 1 process uses it; a slice cannot change under "
                          "running processes: stop them, then apply again");
@@ -202,7 +200,7 @@ static void test_plan(void **state) {
         assert_int_equal(p->n_actions, 1);
         assert_string_equal(p->actions[0].slice.name, "bob");
         vgpu_plan_free(p);
-        vgpu_slice_detach(&shm->slices[idx], proc);
+        vgpu_slice_detach(alice, proc);
 }
 
 static void test_records_and_restore(void **state) {

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-slice.c — lib/slice: the region file (create, open, versions, slices), charges (exact
- * quota under concurrency, dead processes' charges returned, pid reuse not mistaken for life),
- * and the scheduler's arithmetic on a simulated clock: equal-share and fixed-share shares, the
- * hard cap on an idle GPU, a turn whose holder died, and a lock whose holder died.
+ * test-slice.c — lib/slice: a slice's region (create, read, map, versions, hand-written
+ * settings, truncation), charges (exact quota under concurrency, dead processes' charges
+ * returned, pid reuse not mistaken for life), the scheduler file (lock of a dead or hostile
+ * holder, garbage and truncation by a tenant) and the scheduler's arithmetic on a simulated
+ * clock: equal-share and fixed-share shares, the hard cap on an idle GPU, a turn whose holder died.
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,58 +38,76 @@ static int teardown(void **state) {
         return rmdir(dir);
 }
 
-static struct vgpu_slice_region *fresh(void) {
+/* A slice's own region at path, mapped. */
+static struct vgpu_slice_region *fresh_slice(const char *name, uint64_t quota) {
         struct vgpu_slice_region *r = NULL;
         struct vgpu_error err = {};
+        struct vgpu_slice_params p = { .name = name, .quota = quota, .policy = VGPU_SLICE_POLICY_BEST_EFFORT };
         unlink(path);
-        assert_int_equal(vgpu_slice_region_create(path, NULL, 0600, &r, &err), 0);
+        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), 0);
+        assert_int_equal(vgpu_slice_region_open(path, &r, &err), 0);
         return r;
 }
 
-static unsigned add(struct vgpu_slice_region *r, const char *name, uint64_t quota, enum vgpu_slice_policy policy,
-                    unsigned weight) {
+/* A scheduler's state, in memory: the functions of slice-sched.c work on such a copy. */
+static void fresh_sched(struct vgpu_slice_shm *shm) {
+        assert_int_equal(vgpu_sched_init(shm, NULL), 0);
+}
+
+static unsigned add(struct vgpu_slice_shm *shm, const char *name, enum vgpu_slice_policy policy, unsigned weight) {
         unsigned i;
-        struct vgpu_slice_params p = { .name = name, .quota = quota, .policy = policy, .weight = weight };
-        assert_int_equal(vgpu_slice_add(r, &p, &i, NULL), 0);
+        struct vgpu_slice_params p = { .name = name, .policy = policy, .weight = weight };
+        assert_int_equal(vgpu_sched_add(shm, &p, &i, NULL), 0);
         return i;
 }
 
 static void test_region(void **state) {
         (void) state;
         struct vgpu_error err = {};
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_region *again = NULL;
-        assert_int_equal(vgpu_slice_region_create(path, NULL, 0600, &again, &err), -EEXIST);
-        struct vgpu_slice_gpu_params bad = { .quantum_ns = 40 * MS };
-        assert_int_equal(vgpu_slice_region_create("/nonexistent/x", &bad, 0600, &again, &err), -EINVAL);
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("train", 4ull << 30);
+        struct vgpu_slice_params p = { .name = "train", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 30 };
+        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EEXIST);
+        p.name = "bad name";
+        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EINVAL);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
 
-        add(r, "train", 4ull << 30, VGPU_SLICE_POLICY_FIXED_SHARE, 30);
-        struct vgpu_slice_params p = { .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
-        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EEXIST);
-        p = (struct vgpu_slice_params) { .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
-        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EINVAL);
-        p = (struct vgpu_slice_params) { .name = "big", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 71 };
-        assert_int_equal(vgpu_slice_add(r, &p, NULL, &err), -EINVAL);  /* 30 + 71 > 100 */
-        assert_non_null(strstr(err.message, "101%"));
-
-        /* Another mapping sees the same slice; a region of another version is refused. */
-        _cleanup_slice_region_ struct vgpu_slice_region *o = NULL;
-        assert_int_equal(vgpu_slice_region_open(path, &o, &err), 0);
-        int i = vgpu_slice_find(vgpu_slice_region_shm(o), "train");
-        assert_true(i >= 0);
-        struct vgpu_slice_info info;
-        assert_int_equal(vgpu_slice_get_info(o, (unsigned) i, &info), 0);
-        assert_string_equal(info.name, "train");
-        assert_int_equal(info.weight, 30);
-        assert_int_equal(info.quota, 4ull << 30);
-        vgpu_slice_region_shm(r)->version = 99;
+        /* read back with pread; another version is refused, by the reader and the mapper */
+        struct vgpu_slice_file f;
+        assert_int_equal(vgpu_slice_region_read(path, &f, &err), 0);
+        assert_string_equal(f.slice.name, "train");
+        assert_string_equal(f.gpu_bdf, "0000:3b:00.0");
+        assert_int_equal(f.slice.quota, 4ull << 30);
+        vgpu_slice_region_file(r)->version = 99;
         struct vgpu_slice_region *v = NULL;
         assert_int_equal(vgpu_slice_region_open(path, &v, &err), -EPROTO);
-        vgpu_slice_region_shm(r)->version = VGPU_SLICE_SHM_VERSION;
+        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
+        vgpu_slice_region_file(r)->version = VGPU_SLICE_FILE_VERSION;
+        vgpu_slice_region_slice(r)->policy = 7;                /* written by hand */
+        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
+        assert_non_null(strstr(err.message, "an unknown policy"));
+        vgpu_slice_region_slice(r)->policy = VGPU_SLICE_POLICY_BEST_EFFORT;
+        assert_int_equal(truncate(path, 100), 0);
+        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
+        assert_non_null(strstr(err.message, "100 bytes"));
 
-        assert_int_equal(vgpu_slice_remove(r, "train", &err), 0);
-        assert_int_equal(vgpu_slice_find(vgpu_slice_region_shm(o), "train"), -ENOENT);
-        assert_int_equal(vgpu_slice_remove(r, "train", &err), -ENOENT);
+        /* the scheduler's slots */
+        struct vgpu_slice_shm shm;
+        fresh_sched(&shm);
+        add(&shm, "train", VGPU_SLICE_POLICY_FIXED_SHARE, 30);
+        p = (struct vgpu_slice_params) { .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EEXIST);
+        p = (struct vgpu_slice_params) { .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL);
+        p = (struct vgpu_slice_params) { .name = "big", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 71 };
+        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL);  /* 30 + 71 > 100 */
+        assert_non_null(strstr(err.message, "101%"));
+        int i = vgpu_sched_find(&shm, "train");
+        assert_true(i >= 0);
+        assert_int_equal(vgpu_sched_remove(&shm, (unsigned) i, "other"), -ENOENT);
+        assert_int_equal(vgpu_sched_remove(&shm, (unsigned) i, "train"), 0);
+        assert_int_equal(vgpu_sched_find(&shm, "train"), -ENOENT);
 
         assert_int_equal(vgpu_slice_policy_from_string("equal-share"), VGPU_SLICE_POLICY_EQUAL_SHARE);
         assert_int_equal(vgpu_slice_scrub_from_string("on-exit"), VGPU_SLICE_SCRUB_ON_EXIT);
@@ -94,11 +115,73 @@ static void test_region(void **state) {
         assert_string_equal(vgpu_slice_policy_to_string(VGPU_SLICE_POLICY_FIXED_SHARE), "fixed-share");
 }
 
+/* The scheduler file: written under its lock, read back checked; a tenant's truncation or
+ * garbage is an error (or repaired), never a crash; a lock whose holder died is free again,
+ * one a live process sits on is given up on. */
+static void test_sched_file(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        char sp[160];
+        snprintf(sp, sizeof(sp), "%s/sched", dir);
+        unlink(sp);
+        struct vgpu_slice_gpu_params bad = { .quantum_ns = 40 * MS };
+        assert_int_equal(vgpu_sched_file_create(sp, &bad, 0600, NULL, &err), -EINVAL);
+        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
+        assert_int_equal(vgpu_sched_file_create(sp, &(struct vgpu_slice_gpu_params) { .bdf = "0000:3b:00.0" }, 0600, &f, &err), 0);
+        struct vgpu_slice_shm *shm, copy;
+        assert_int_equal(vgpu_sched_file_begin(f, &shm), 0);
+        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        shm->slices[a].deficit_ns = INT64_MIN;                  /* as a hostile tenant would */
+        assert_int_equal(vgpu_sched_file_end(f, true), 0);
+        assert_int_equal(vgpu_sched_file_read(f, &copy, &err), 0);
+        assert_int_equal(vgpu_sched_find(&copy, "a"), (int) a);
+        assert_int_equal(copy.slices[a].deficit_ns, 0);          /* repaired on the way in */
+
+        pid_t child = fork();
+        if (child == 0) {
+                struct vgpu_slice_shm *mine;
+                _exit(vgpu_sched_file_begin(f, &mine) == 0 ? 0 : 1);    /* and dies holding the lock */
+        }
+        int status;
+        waitpid(child, &status, 0);
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(vgpu_sched_file_begin(f, &shm), 0);
+        assert_int_equal(vgpu_sched_file_end(f, false), 0);
+
+        int hog[2];
+        assert_int_equal(pipe(hog), 0);
+        child = fork();
+        if (child == 0) {
+                int fd = open(sp, O_RDONLY);
+                flock(fd, LOCK_EX);
+                (void) write(hog[1], "x", 1);
+                pause();                                        /* sits on the lock */
+                _exit(0);
+        }
+        char c;
+        assert_int_equal(read(hog[0], &c, 1), 1);
+        uint64_t t0 = vgpu_now_ns();
+        assert_int_equal(vgpu_sched_file_begin(f, &shm), -EBUSY);
+        assert_true(vgpu_now_ns() - t0 < 500 * MS);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        close(hog[0]);
+        close(hog[1]);
+
+        /* truncated by a tenant: an error for every user, and waiting still times out */
+        assert_int_equal(truncate(sp, 0), 0);
+        assert_int_equal(vgpu_sched_file_read(f, &copy, &err), -EPROTO);
+        assert_int_equal(vgpu_sched_file_begin(f, &shm), -EPROTO);
+        t0 = vgpu_now_ns();
+        vgpu_sched_file_wait(f, 0, t0 + 2 * MS);
+        assert_true(vgpu_now_ns() - t0 >= 2 * MS);
+        unlink(sp);
+}
+
 static void test_charge(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
-        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
+        struct vgpu_slice *s = vgpu_slice_region_slice(r);
         s->granularity = 2 * MiB;
         s->proc_overhead = 4 * MiB;
         struct vgpu_slice_proc *p;
@@ -134,9 +217,8 @@ static void *race(void *arg) {
 /* Eight threads charging one page at a time get exactly the quota between them. */
 static void test_charge_race(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
-        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
+        struct vgpu_slice *s = vgpu_slice_region_slice(r);
         struct vgpu_slice_proc *p;
         assert_int_equal(vgpu_slice_attach(s, &p), 0);
         pthread_t t[8];
@@ -159,9 +241,8 @@ static void test_charge_race(void **state) {
 /* A child charges 40 MiB and is killed: its charge comes back, zombie or reaped. */
 static void test_reclaim(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
-        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
+        struct vgpu_slice *s = vgpu_slice_region_slice(r);
         int ready[2];
         assert_int_equal(pipe(ready), 0);
         pid_t child = fork();
@@ -190,9 +271,8 @@ static void test_reclaim(void **state) {
 /* A slot naming a live pid with another start time belongs to a dead process whose pid was reused. */
 static void test_pid_reuse(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        unsigned i = add(r, "a", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0);
-        struct vgpu_slice *s = &vgpu_slice_region_shm(r)->slices[i];
+        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
+        struct vgpu_slice *s = vgpu_slice_region_slice(r);
         pid_t live = getppid();
         uint64_t start = vgpu_proc_start_time(live);
         assert_true(start > 0);
@@ -262,12 +342,12 @@ static double share(const struct tenant *t, int n, int k) {
 
 static void test_sched_equal(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        struct vgpu_slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
         struct tenant t[] = {
-                { add(r, "small", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 1 * MS / 4, 0 },
-                { add(r, "mid", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 3 * MS, 0 },
-                { add(r, "large", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 8 * MS, 0 },
+                { add(shm, "small", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 1 * MS / 4, 0 },
+                { add(shm, "mid", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 3 * MS, 0 },
+                { add(shm, "large", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 8 * MS, 0 },
         };
         uint64_t busy = simulate(shm, t, 3, 3000 * MS);
         double sum = 0, sq = 0;
@@ -284,20 +364,21 @@ static void test_sched_equal(void **state) {
 
 static void test_sched_fixed(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
+        struct vgpu_slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
         struct tenant t[] = {
-                { add(r, "a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 },
-                { add(r, "b70", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 70), 5 * MS, 0 },
+                { add(shm, "a30", VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 },
+                { add(shm, "b70", VGPU_SLICE_POLICY_FIXED_SHARE, 70), 5 * MS, 0 },
         };
         simulate(shm, t, 2, 3000 * MS);
         print_message("fixed-share 30/70: %.1f / %.1f %%\n", 100 * share(t, 2, 0), 100 * share(t, 2, 1));
         assert_true(share(t, 2, 0) > 0.28 && share(t, 2, 0) < 0.32);
 
         /* Alone, 30 % is still all it gets: a cap, even on an idle GPU. */
-        _cleanup_slice_region_ struct vgpu_slice_region *r2 = fresh();
-        struct tenant alone[] = { { add(r2, "a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 } };
-        uint64_t busy = simulate(vgpu_slice_region_shm(r2), alone, 1, 3000 * MS);
+        struct vgpu_slice_shm state2;
+        fresh_sched(&state2);
+        struct tenant alone[] = { { add(&state2, "a30", VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 } };
+        uint64_t busy = simulate(&state2, alone, 1, 3000 * MS);
         print_message("fixed-share 30 alone: %.1f %% of the time\n", 100.0 * (double) busy / (3000.0 * MS));
         assert_true(busy > 870 * MS && busy < 930 * MS);
 }
@@ -305,9 +386,9 @@ static void test_sched_fixed(void **state) {
 /* A lone equal-share slice keeps its turn without draining; a waiting slice ends that. */
 static void test_sched_extend(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
-        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(r, "b", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        struct vgpu_slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
         uint64_t now = 1000 * MS, until;
         uint32_t wake;
         struct vgpu_sched_ticket t;
@@ -327,9 +408,9 @@ static void test_sched_extend(void **state) {
 /* The holder of a turn dies: the others take the GPU back once its deadline has passed. */
 static void test_sched_dead_holder(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
-        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(r, "b", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        struct vgpu_slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
         pid_t dead = fork();
         if (dead == 0)
                 _exit(0);
@@ -348,24 +429,6 @@ static void test_sched_dead_holder(void **state) {
         int64_t before = shm->slices[a].deficit_ns;
         vgpu_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS);
         assert_int_equal(shm->slices[a].deficit_ns, before - (int64_t) (5 * MS));
-}
-
-/* A process dies holding the scheduler lock: the next one gets EOWNERDEAD and goes on. */
-static void test_sched_lock_owner_dead(void **state) {
-        (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh();
-        struct vgpu_slice_shm *shm = vgpu_slice_region_shm(r);
-        unsigned a = add(r, "a", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
-        pid_t child = fork();
-        if (child == 0) {
-                pthread_mutex_lock(&shm->sched.lock);
-                _exit(0);                                       /* dies holding it */
-        }
-        waitpid(child, NULL, 0);
-        uint64_t until;
-        uint32_t wake;
-        struct vgpu_sched_ticket t;
-        assert_int_equal(vgpu_sched_enter(shm, a, 1000 * MS, &t, &wake, &until), 0);
 }
 
 /* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
@@ -399,7 +462,7 @@ int main(void) {
                 cmocka_unit_test(test_sched_fixed),
                 cmocka_unit_test(test_sched_extend),
                 cmocka_unit_test(test_sched_dead_holder),
-                cmocka_unit_test(test_sched_lock_owner_dead),
+                cmocka_unit_test(test_sched_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,24 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * slice-shm.h — the shared-memory layout of the software slices of one physical GPU: quotas,
- * per-process charges and the time-slice scheduler, mapped by every process of every slice
- * (through libvgpu-cuda.so) and by vgpuctl / vgpud.
+ * slice-shm.h — the shared-memory layout of the software slices of one physical GPU. Two kinds
+ * of files, so that a tenant can reach only its own slice's numbers:
  *
- * Fixed size and versioned: a mapper checks magic, version and size and refuses anything else,
- * so a shim and a CLI of different releases never misread each other (change the layout, bump
- * VGPU_SLICE_SHM_VERSION). Processes die at any instruction (kill -9), so nothing here may stay
- * "held" by a dead process:
+ *   NAME.slice  one slice's region (struct vgpu_slice_file): its settings, its quota counter and
+ *               its processes' charges. Bind-mounted read-write into that slice's containers
+ *               only, and mapped by their processes (through libvgpu-cuda.so). vgpuctl / vgpud
+ *               read it with pread(), never map it: a tenant truncating its own file can crash
+ *               its own processes, no one else's.
+ *   BDF.shm     the GPU's scheduler (struct vgpu_slice_shm): whose turn it is and each slice's
+ *               scheduling credit and GPU time. Every container of the GPU has it read-write,
+ *               since every tenant takes part in the turns; so nobody maps it for loads and
+ *               stores: it is read and written whole with pread()/pwrite() under flock(), and
+ *               mapped only as the address of the futex that wakes waiters (a futex on a
+ *               truncated file fails with EFAULT; a load would be SIGBUS). What a hostile tenant
+ *               can do with it is take GPU time, as it can by launching without the shim.
+ *
+ * Fixed sizes and versioned: a reader checks magic, version and size and refuses anything else,
+ * so a shim and a CLI of different releases never misread each other (change a layout, bump
+ * its version). Processes die at any instruction (kill -9), so nothing here may stay "held" by
+ * a dead process:
  *   - quota: one atomic counter per slice, reserved by compare-exchange before the driver is
  *     asked, so N processes can never exceed the quota together; each process also records its
  *     own charge in a slot keyed by (pid, start time, pid namespace) from which any other process
  *     reclaims the charge once the owner is dead (start time defeats pid reuse);
- *   - scheduler: a robust process-shared mutex (EOWNERDEAD recovery) guards the few fields that
- *     change together once per turn; launches read the turn lock-free.
+ *   - scheduler: flock() is released by the kernel when its holder dies, and a pwrite() of the
+ *     whole state either happened or did not; what is read back is checked all the same.
  * Times are CLOCK_MONOTONIC nanoseconds (the same clock in every process of a boot).
  */
 #pragma once
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -27,7 +38,9 @@ extern "C" {
 #endif
 
 #define VGPU_SLICE_SHM_MAGIC    UINT64_C(0x314543494c535056)    /* "VPSLICE1" */
-#define VGPU_SLICE_SHM_VERSION  1u
+#define VGPU_SLICE_SHM_VERSION  2u      /* 1: one file held every slice's quota and usage */
+#define VGPU_SLICE_FILE_MAGIC   UINT64_C(0x454e4f4c53555056)    /* "VPUSLONE" */
+#define VGPU_SLICE_FILE_VERSION 1u
 #define VGPU_SLICE_MAX          16u     /* slices per physical GPU */
 #define VGPU_SLICE_PROCS_MAX    64u     /* processes charged to one slice at a time */
 #define VGPU_SLICE_PARTS_MAX    16u     /* processes whose liveness a turn tracks */
@@ -71,6 +84,7 @@ struct vgpu_slice_proc {
         _Atomic uint64_t bytes;         /* charged to this process, part of the slice's used */
 };
 
+/* One slice: settings written once by vgpuctl, and the memory its processes hold. */
 struct vgpu_slice {
         _Atomic uint32_t state;         /* enum vgpu_slice_state */
         uint32_t policy;                /* enum vgpu_slice_policy */
@@ -86,20 +100,38 @@ struct vgpu_slice {
         _Atomic uint64_t used;          /* the quota counter: sum of all charges */
         _Atomic uint64_t peak;
         _Atomic uint64_t oom_count;     /* allocations refused for the quota */
+        uint64_t reserved[8];
 
-        /* Scheduler state, written under vgpu_slice_shm.sched.lock. */
+        struct vgpu_slice_proc procs[VGPU_SLICE_PROCS_MAX];
+};
+
+/* NAME.slice */
+struct vgpu_slice_file {
+        _Atomic uint64_t magic;         /* VGPU_SLICE_FILE_MAGIC */
+        uint32_t version;               /* VGPU_SLICE_FILE_VERSION */
+        uint32_t size;                  /* sizeof(struct vgpu_slice_file) */
+        uint32_t sched_index;           /* the slice's slot in the GPU's scheduler */
+        uint32_t _pad0;
+        char gpu_bdf[32];               /* the physical GPU: its scheduler is BDF.shm */
+        uint64_t reserved[8];
+        struct vgpu_slice slice;
+};
+
+/* A slice as the GPU's scheduler knows it (in BDF.shm). */
+struct vgpu_sched_slot {
+        _Atomic uint32_t state;         /* enum vgpu_slice_state */
+        uint32_t policy;                /* enum vgpu_slice_policy */
+        uint32_t weight;                /* fixed-share: percent of GPU time, 1-100 */
+        uint32_t forced_turn;           /* last turn of this slice closed while still in use */
+        char name[VGPU_SLICE_NAME_MAX];
         int64_t deficit_ns;             /* equal-share: deficit round robin credit */
         int64_t budget_ns;              /* fixed-share: token bucket, refilled at weight % */
         uint64_t budget_stamp_ns;       /* last refill */
-        uint32_t forced_turn;           /* last turn of this slice closed while still in use */
-        uint32_t _pad1;
         uint64_t forced_end_ns;         /* ...and when: later work is charged as overrun */
         _Atomic uint64_t want_ns;       /* last time a process of the slice waited for a turn */
         _Atomic uint64_t gpu_ns;        /* GPU time consumed, as measured at turn ends */
         _Atomic uint64_t turns;         /* turns granted */
-        uint64_t reserved[8];
-
-        struct vgpu_slice_proc procs[VGPU_SLICE_PROCS_MAX];
+        uint64_t reserved[2];
 };
 
 struct vgpu_slice_part {
@@ -109,7 +141,6 @@ struct vgpu_slice_part {
 };
 
 struct vgpu_sched {
-        pthread_mutex_t lock;           /* robust, process-shared */
         _Atomic uint32_t wake;          /* futex word: bumped whenever waiters should look again */
         _Atomic uint32_t turn;          /* id of the current (or last) turn, never 0 once granted */
         _Atomic uint32_t owner;         /* slice index + 1; 0: GPU not held */
@@ -122,27 +153,28 @@ struct vgpu_sched {
         int32_t participants;           /* processes in the turn */
         int32_t blocked;                /* participants waiting for their GPU work to complete */
         struct vgpu_slice_part parts[VGPU_SLICE_PARTS_MAX];
-        uint64_t reserved[8];
+        uint64_t reserved[4];
 };
 
+/* BDF.shm */
 struct vgpu_slice_shm {
-        _Atomic uint64_t magic;         /* written last at creation: readers see all or nothing */
+        _Atomic uint64_t magic;         /* VGPU_SLICE_SHM_MAGIC */
         uint32_t version;
         uint32_t size;                  /* sizeof(struct vgpu_slice_shm) */
         _Atomic uint32_t generation;    /* bumped whenever a slice is added or removed */
         uint32_t _pad0;
         char gpu_bdf[32];               /* the physical GPU, for people and tools */
-        char gpu_uuid[96];
-        uint64_t gpu_memory;            /* physical bytes, 0 unknown */
-        uint64_t reserved[8];
+        uint64_t reserved[4];
         struct vgpu_sched sched;
-        struct vgpu_slice slices[VGPU_SLICE_MAX];
+        struct vgpu_sched_slot slices[VGPU_SLICE_MAX];
 };
 
 /* Several processes update these words at once: only hardware atomics work across processes. */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
                "the slice region needs lock-free 32- and 64-bit atomics");
-_Static_assert(sizeof(struct vgpu_slice_proc) == 32, "slice-shm layout changed: bump VGPU_SLICE_SHM_VERSION");
+_Static_assert(sizeof(struct vgpu_slice_proc) == 32, "slice layout changed: bump VGPU_SLICE_FILE_VERSION");
+/* Read and written whole at every turn change: one page at most. */
+_Static_assert(sizeof(struct vgpu_slice_shm) <= 4096, "the scheduler file outgrew a page");
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,9 @@
 /*
  * slice.h — software vGPU slices for containers, managed: a slice is a named tenant of one
  * physical GPU with a frame-buffer quota and a compute share under a scheduler policy, enforced
- * by libvgpu-cuda.so (LD_PRELOAD) in every process of the container through the GPU's shared
- * slice region, /run/vgpuctl/slices/BDF.shm. Containers get a slice through a CDI spec,
+ * by libvgpu-cuda.so (LD_PRELOAD) in every process of the container through the slice's own
+ * region, /run/vgpuctl/slices/NAME.slice, and its GPU's scheduler, /run/vgpuctl/slices/BDF.shm
+ * (vgpu/slice-shm.h). Containers get a slice through a CDI spec,
  * /etc/cdi/vgpuctl.yaml (`podman run --device vgpuctl.io/slice=NAME`), rewritten on every change.
  * Every slice is recorded in VGPU_SLICE_RECORDS, so vgpu_slice_restore() brings it back after a
  * reboot empties /run.
@@ -48,8 +49,13 @@ struct vgpu_slice_status {
 int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err);
 /* Remove a slice; -EBUSY while processes use it, -ENOENT when there is none. */
 int vgpu_slice_destroy(const char *name, struct vgpu_error *err);
-/* Every slice on the host, by GPU then name. */
+/* Every slice on the host, by GPU then name; a region or slot that is corrupt (written by
+ * someone else than vgpuctl) or of another layout version lists nothing. */
 int vgpu_slice_list(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err);
+/* vgpu_slice_list(), and -EBADMSG naming every corrupt or old-layout region and slot with the
+ * reason; *ret and *ret_n are set then too (the usable slices). create and restore rebuild such a
+ * region from the records. */
+int vgpu_slice_check(struct vgpu_slice_status **ret, size_t *ret_n, struct vgpu_error *err);
 
 /* A quota as people write it: "4G", "512M", "1.5G", "4GiB" (binary units) or a number of bytes.
  * 0 or -EINVAL / -ERANGE. */
