@@ -107,6 +107,32 @@ try:
     t.equal(body["slices"], h.vgpuctl_json("slice", "list"), "/v1/slices is `vgpuctl slice list --json`")
     error = validate("api-slices", body)
     t.check(error is None and body["slices"], "GET /v1/slices (with usage) matches api-slices.schema.json", error)
+
+    # 10.15: a tenant of bob rewrote what it can: its region now says alice with a policy of 7,
+    # the scheduler is garbage (the daemon exported two alice series and policy="(null)" when
+    # all slices shared one region); /metrics stays valid
+    with open(h.path("/run/vgpuctl/slices/bob.slice"), "r+b") as f:
+        data = bytearray(f.read())
+        bob = data.index(b"bob\0")
+        data[bob:bob + 6] = b"alice\0"
+        data[bob - 20:bob - 16] = (7).to_bytes(4, "little")          # struct vgpu_slice: policy 20 bytes before name
+        f.seek(0)
+        f.write(data)
+    with open(h.path("/run/vgpuctl/slices/0000:3b:00.0.shm"), "r+b") as f:
+        f.write(b"\xa5" * 4096)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st, text, _ = d.get("/metrics")
+        if 'slice="bob"' not in text:
+            break
+        time.sleep(0.1)
+    families = [line for line in text.splitlines() if line.startswith("vgpu_slice_")]
+    keys = [line.rsplit(" ", 1)[0] for line in families]
+    per_slice = [(k.split("{")[0], k.split('slice="')[1].split('"')[0]) for k in keys]
+    t.check(len(per_slice) == len(set(per_slice)) and keys, "one series per family and slice", sorted(keys))
+    t.check("(null)" not in text, "no (null) label", [k for k in keys if "(null)" in k])
+    t.equal(sorted(series(text, "vgpu_slice_memory_used_bytes")), ["alice"], "the one well-formed slot is exported")
+    t.promtool(text)
 finally:
     if holder:
         holder.stdin.close()
