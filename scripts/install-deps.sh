@@ -29,6 +29,8 @@ if [[ "${1:-}" == "--test" ]]; then
         # libvirt-daemon + its QEMU driver + qemu-system-x86: a real libvirtd for assign/detach
         # (tests/cli/assign-libvirtd.sh; not libvirt-daemon-system, which would start the host's)
         pkgs+=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
+        # systemd-journal-remote: writes real .journal files for the doctor's journal readers
+        pkgs+=(systemd-journal-remote)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

@@ -72,6 +72,8 @@ int check_privileges(struct doctor *d);
 int check_kernel_version(struct doctor *d);
 int check_kernel_headers(struct doctor *d);
 int check_tools_present(struct doctor *d);
+/* checks-kvm.c */
+int check_kvm_available(struct doctor *d);
 /* checks-iommu.c */
 int check_iommu_enabled(struct doctor *d);
 int check_iommu_cmdline(struct doctor *d);
@@ -124,6 +126,17 @@ void doctor_driver_module(const char *driver, char *buf, size_t size);
 int doctor_cpu_vendor(char *buf, size_t size);
 /* Number of entries of /sys/kernel/iommu_groups; 0 when absent. */
 int doctor_count_iommu_groups(void);
+
+/* kernel-log.c: the kernel's messages of the running boot. */
+
+/*
+ * Find the first kernel message of this boot containing one of `needles` (NULL-terminated,
+ * case-insensitive): from the journal (_TRANSPORT=kernel, _BOOT_ID of
+ * /proc/sys/kernel/random/boot_id) when the root has one, else from /var/log/kern.log after
+ * the last "Linux version" banner. Returns 1 (*ret_line: the message, to free), 0 not found,
+ * or -ENOMEM. `source` names what was read ("" when the root keeps no kernel log).
+ */
+int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size);
 
 /* cmdline.c: the kernel command line and the GRUB setting that makes it. */
 

@@ -19,6 +19,7 @@
         HOST("kernel.version",     check_kernel_version)                \
         HOST("kernel.headers",     check_kernel_headers)                \
         HOST("tools.present",      check_tools_present)                 \
+        HOST("kvm.available",      check_kvm_available)                 \
         HOST("iommu.enabled",      check_iommu_enabled)                 \
         HOST("iommu.cmdline",      check_iommu_cmdline)                 \
         GPU("iommu.group_viable",  check_iommu_group_viable)            \

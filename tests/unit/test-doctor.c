@@ -9,109 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test-util.h"
-
-#include "doctor/doctor-internal.h"
-#include "vgpu/doctor.h"
-
-struct run {
-        struct vgpu_host *host;
-        struct vgpu_doctor_report *report;
-        char fixture[64];
-};
-
-static void run_flags(struct run *run, const char *fixture, unsigned flags) {
-        struct vgpu_error err = {};
-        use_fixture(fixture);
-        snprintf(run->fixture, sizeof(run->fixture), "%s", fixture);
-        int r = vgpu_host_scan(flags, &run->host, &err);
-        if (r < 0)
-                fail_msg("%s: scan failed: %s", fixture, err.message);
-        r = vgpu_doctor_run(run->host, &run->report, &err);
-        if (r < 0)
-                fail_msg("%s: doctor failed: %s", fixture, err.message);
-}
-
-static void run_doctor(struct run *run, const char *fixture) {
-        run_flags(run, fixture, VGPU_SCAN_ALL);
-}
-
-static void run_done(struct run *run) {
-        vgpu_doctor_report_free(run->report);
-        vgpu_host_free(run->host);
-        *run = (struct run) {};
-}
-
-static const struct vgpu_check_result *find(const struct run *run, const char *id, const char *subject) {
-        for (size_t i = 0; i < run->report->n_results; i++) {
-                const struct vgpu_check_result *r = &run->report->results[i];
-                if (strcmp(r->id, id) == 0 && streq_ptr(r->subject, subject))
-                        return r;
-        }
-        fail_msg("%s: no result %s for %s", run->fixture, id, subject ? subject : "the host");
-        return NULL;
-}
-
-static void print_result(const char *fixture, const struct vgpu_check_result *r) {
-        print_error("%s: %s %s = %s\n  summary: %s\n  evidence: %s\n  remedy: %s\n", fixture, r->id,
-                    r->subject ? r->subject : "(host)", vgpu_check_status_to_string(r->status), r->summary, r->evidence,
-                    r->remedy ? r->remedy : "(null)");
-}
-
-static void expect_in(const char *fixture, const struct vgpu_check_result *r, const char *what, const char *text,
-                      const char *needle) {
-        if (!needle)
-                return;
-        if (!text || !strstr(text, needle)) {
-                print_result(fixture, r);
-                fail_msg("%s: %s of %s lacks \"%s\"", fixture, what, r->id, needle);
-        }
-}
-
-/* The result of check `id` for `subject` has `status`, and its summary, evidence and remedy
- * hold the given pieces (NULL: not checked). Pass and skip results must have no remedy. */
-static void expect(const struct run *run, const char *id, const char *subject, enum vgpu_check_status status,
-                   const char *summary, const char *evidence, const char *remedy) {
-        const struct vgpu_check_result *r = find(run, id, subject);
-        if (r->status != status) {
-                print_result(run->fixture, r);
-                fail_msg("%s: %s is %s, expected %s", run->fixture, id, vgpu_check_status_to_string(r->status),
-                         vgpu_check_status_to_string(status));
-        }
-        assert_non_null(r->summary);
-        assert_non_null(r->evidence);
-        assert_null(strchr(r->summary, '\n'));
-        if (status == VGPU_CHECK_PASS || status == VGPU_CHECK_SKIP)
-                assert_null(r->remedy);
-        else
-                assert_non_null(r->remedy);
-        expect_in(run->fixture, r, "summary", r->summary, summary);
-        expect_in(run->fixture, r, "evidence", r->evidence, evidence);
-        expect_in(run->fixture, r, "remedy", r->remedy, remedy);
-}
-
-/* "id[@subject]=status\n" for every result, or only for warnings and failures. */
-static char *status_vector(const struct run *run, bool problems_only) {
-        static char buf[8192];
-        size_t n = 0;
-        buf[0] = '\0';
-        for (size_t i = 0; i < run->report->n_results; i++) {
-                const struct vgpu_check_result *r = &run->report->results[i];
-                if (problems_only && r->status != VGPU_CHECK_WARN && r->status != VGPU_CHECK_FAIL)
-                        continue;
-                n += snprintf(buf + n, sizeof(buf) - n, "%s%s%s=%s\n", r->id, r->subject ? "@" : "",
-                              r->subject ? r->subject : "", vgpu_check_status_to_string(r->status));
-                assert_true(n < sizeof(buf));
-        }
-        return buf;
-}
+#include "test-doctor-util.h"
 
 /* ---------------------------------------------------------------- the API */
 
 static void test_ids(void **state) {
         (void) state;
         static const char *const want[] = {
-                "privileges", "kernel.version", "kernel.headers", "tools.present", "iommu.enabled", "iommu.cmdline",
+                "privileges", "kernel.version", "kernel.headers", "tools.present", "kvm.available", "iommu.enabled",
+                "iommu.cmdline",
                 "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "secureboot.modules",
                 "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "thermal.margin", NULL,
         };
@@ -152,7 +58,7 @@ static void test_healthy_vectors(void **state) {
         /* Everything passes except what does not apply: the T4 has no SR-IOV. */
         expect_vector("nvidia-mdev",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
+                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
                 "iommu.group_viable@0000:3b:00.0=pass\n" "iommu.group_viable@0000:5e:00.0=pass\n"
                 "iommu.group_viable@0000:af:00.0=pass\n"
                 "sriov.capable@0000:3b:00.0=skip\n" "sriov.capable@0000:5e:00.0=skip\n" "sriov.capable@0000:af:00.0=skip\n"
@@ -168,7 +74,7 @@ static void test_healthy_vectors(void **state) {
         /* No iommu=pt on the command line; the second L40S has its VFs (its vGPUs) disabled. */
         expect_vector("nvidia-sriov-vfio",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
+                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
                 "iommu.group_viable@0000:41:00.0=pass\n" "iommu.group_viable@0000:61:00.0=pass\n"
                 "sriov.capable@0000:41:00.0=pass\n" "sriov.capable@0000:61:00.0=pass\n"
                 "bar.above4g@0000:41:00.0=pass\n" "bar.above4g@0000:61:00.0=pass\n"
@@ -182,26 +88,31 @@ static void test_healthy_vectors(void **state) {
         /* MxGPU has no mdev types; the temperature comes from hwmon. */
         expect_vector("amd-mxgpu",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=pass\n" "iommu.cmdline=pass\n" "iommu.group_viable@0000:03:00.0=pass\n"
+                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
+                "iommu.group_viable@0000:03:00.0=pass\n"
                 "sriov.capable@0000:03:00.0=pass\n" "bar.above4g@0000:03:00.0=pass\n" "pcie.link@0000:03:00.0=pass\n"
                 "secureboot.modules=pass\n" "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "thermal.margin@0000:03:00.0=pass\n");
         /* An integrated GPU: no link, no temperature; iommu=pt missing. */
         expect_vector("intel-gvtg",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=pass\n" "iommu.cmdline=warn\n" "iommu.group_viable@0000:00:02.0=pass\n"
+                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
+                "iommu.group_viable@0000:00:02.0=pass\n"
                 "sriov.capable@0000:00:02.0=skip\n" "bar.above4g@0000:00:02.0=pass\n" "pcie.link@0000:00:02.0=skip\n"
                 "secureboot.modules=pass\n" "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "thermal.margin@0000:00:02.0=skip\n");
-        /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI. */
+        /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI; its vCPU has vmx
+         * but kvm_intel is not loaded. */
         expect_vector("kernel-samples",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n" "sriov.capable=skip\n"
+                "kvm.available=fail\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
+                "sriov.capable=skip\n"
                 "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=skip\n" "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "thermal.margin=skip\n");
         expect_vector("empty",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n" "sriov.capable=skip\n"
+                "kvm.available=pass\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
+                "sriov.capable=skip\n"
                 "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=pass\n" "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "thermal.margin=skip\n");
 }
@@ -232,6 +143,7 @@ static void test_broken_isolation(void **state) {
         static const struct {
                 const char *host, *problems;
         } cases[] = {
+                { "broken-kvm-bios", "kvm.available=fail\n" },
                 { "broken-old-kernel", "kernel.version=fail\n" },
                 { "broken-no-headers", "kernel.headers=warn\n" },
                 { "broken-no-tools", "tools.present=warn\n" },

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-doctor-host.c — lib/doctor's checks of the host's virtualization stack below the GPUs:
+ * KVM itself (kvm.available), on fixture hosts and on scratch roots holding a real journal
+ * written by systemd-journal-remote, or an rsyslog kern.log. Runs with LD_LIBRARY_PATH at the
+ * NVML double (tests/nvml-double), like test-doctor.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-doctor-util.h"
+
+#define JOURNAL_REMOTE "/usr/lib/systemd/systemd-journal-remote"
+#define MACHINE_ID "5a1d0c8e4b7f4c2a9e3d6b1f0a2c4e6d"
+#define BOOT_ID "3f0e2a71-9c4b-4d8e-a6f5-0b1c2d3e4f50"
+#define BOOT_ID_HEX "3f0e2a719c4b4d8ea6f50b1c2d3e4f50"
+#define OLD_BOOT_HEX "00112233445566778899aabbccddeeff"
+
+static char scratch[64];
+
+static void scratch_file(const char *rel, const char *content) {
+        char p[256], cmd[320];
+        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
+        assert_int_equal(system(cmd), 0);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(content, f);
+        fclose(f);
+}
+
+static void scratch_rm(const char *rel) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+        rm_rf(p);
+}
+
+static int scratch_setup(void **state) {
+        (void) state;
+        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor-host.XXXXXX");
+        assert_non_null(mkdtemp(scratch));
+        setenv("VGPU_ROOT", scratch, 1);
+        return 0;
+}
+
+static int scratch_teardown(void **state) {
+        (void) state;
+        rm_rf(scratch);
+        return 0;
+}
+
+static void scratch_doctor(struct run *run) {
+        struct vgpu_error err = {};
+        snprintf(run->fixture, sizeof(run->fixture), "scratch");
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &run->host, &err), 0);
+        assert_int_equal(vgpu_doctor_run(run->host, &run->report, &err), 0);
+}
+
+/*
+ * Write the journal file `name` under the scratch root's /var/log/journal/MACHINE_ID with
+ * systemd's own writer: systemd-journal-remote turns journal export format (one entry per
+ * paragraph of FIELD=value lines) into a .journal file, as it does for entries it receives.
+ */
+static void scratch_journal(const char *name, const char *export) {
+        char dir[256], in[256], cmd[1024];
+        if (access(JOURNAL_REMOTE, X_OK) < 0)
+                fail_msg("%s missing: scripts/install-deps.sh --test installs systemd-journal-remote", JOURNAL_REMOTE);
+        snprintf(dir, sizeof(dir), "%s/var/log/journal/" MACHINE_ID, scratch);
+        snprintf(in, sizeof(in), "%s/export.tmp", scratch);
+        FILE *f = fopen(in, "w");
+        assert_non_null(f);
+        fputs(export, f);
+        fclose(f);
+        snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && " JOURNAL_REMOTE " -o '%s/%s' - <'%s' 2>/dev/null && rm '%s'", dir, dir,
+                 name, in, in);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* ---------------------------------------------------------------- kvm.available */
+
+static void test_kvm_fixtures(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "KVM available (kvm_intel loaded, /dev/kvm)",
+               "/proc/cpuinfo: vendor_id GenuineIntel, flag vmx present\n/sys/module/kvm_intel: loaded\n/dev/kvm: present",
+               NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "kvm_amd loaded", "flag svm present", NULL);
+        run_done(&run);
+
+        /* VT-x off in the firmware: the kernel's own words in kern.log, and the BIOS remedy */
+        run_doctor(&run, "broken-kvm-bios");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the kernel says Intel VT-x",
+               "flag vmx absent\n/sys/module/kvm_intel: absent\n/dev/kvm: absent\n"
+               "/var/log/kern.log (since the last boot): Dec  1 08:14:00 gpu-host kernel: [    0.000000] "
+               "x86/cpu: VMX (outside TXT) disabled by BIOS",
+               "Enable Intel VT-x (\"Intel Virtualization Technology\") in the firmware setup");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, NULL, NULL, "grep -cw vmx /proc/cpuinfo; ls -l /dev/kvm");
+        run_done(&run);
+
+        /* the VM's vCPU has vmx, the module is just not loaded: no BIOS talk */
+        run_doctor(&run, "kernel-samples");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the CPU has vmx but kvm_intel is not loaded",
+               "kernel log: no journal, no /var/log/kern.log", "modprobe kvm_intel && echo kvm_intel > /etc/modules-load.d/kvm.conf");
+        const struct vgpu_check_result *r = find(&run, "kvm.available", NULL);
+        assert_null(strstr(r->remedy, "firmware"));
+        run_done(&run);
+}
+
+static const char amd_cpuinfo[] = "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+                                   "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep svm extapic\n";
+
+/* The journal: only kernel messages of this boot count, whatever else the journal holds. */
+static void test_kvm_journal(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/cpuinfo", amd_cpuinfo);
+        scratch_file("proc/sys/kernel/random/boot_id", BOOT_ID "\n");
+        /* the same words from an earlier boot, and from a program (not the kernel) in this one */
+        scratch_journal("system.journal",
+                        "__REALTIME_TIMESTAMP=1700000000000000\n__MONOTONIC_TIMESTAMP=5000000\n"
+                        "_BOOT_ID=" OLD_BOOT_HEX "\n_TRANSPORT=kernel\nPRIORITY=3\nSYSLOG_IDENTIFIER=kernel\n"
+                        "MESSAGE=kvm: support for 'kvm_amd' disabled by bios\n\n"
+                        "__REALTIME_TIMESTAMP=1700100000000000\n__MONOTONIC_TIMESTAMP=9000000\n"
+                        "_BOOT_ID=" BOOT_ID_HEX "\n_TRANSPORT=stdout\nPRIORITY=6\nSYSLOG_IDENTIFIER=echo\n"
+                        "MESSAGE=grep says: disabled by bios\n\n");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the CPU has svm but kvm_amd is not loaded",
+               "kernel log: no \"disabled by bios\" message this boot", "modprobe kvm_amd");
+        run_done(&run);
+
+        /* this boot's kernel said it (Linux 6.4+ wording) */
+        scratch_journal("system@0001.journal",
+                        "__REALTIME_TIMESTAMP=1700100000000000\n__MONOTONIC_TIMESTAMP=4000000\n"
+                        "_BOOT_ID=" BOOT_ID_HEX "\n_TRANSPORT=kernel\nPRIORITY=3\nSYSLOG_IDENTIFIER=kernel\n"
+                        "MESSAGE=kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU 0\n\n");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the kernel says AMD-V (\"SVM Mode\") is disabled by the BIOS",
+               "journal (kernel messages of this boot): kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU 0",
+               "Enable AMD-V (\"SVM Mode\")");
+        run_done(&run);
+
+        /* /dev/kvm decides: with it, old messages are history */
+        scratch_file("dev/kvm", "");
+        scratch_file("sys/module/kvm_amd/initstate", "live\n");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "KVM available (kvm_amd loaded, /dev/kvm)", NULL, NULL);
+        run_done(&run);
+}
+
+/* rsyslog's kern.log holds many boots: only lines after the last "Linux version" banner count. */
+static void test_kvm_kern_log(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/cpuinfo", amd_cpuinfo);
+        scratch_file("var/log/kern.log",
+                     "Nov 30 10:00:00 h kernel: [    0.000000] Linux version 6.1.0-27-amd64\n"
+                     "Nov 30 10:00:05 h kernel: [    5.100000] kvm: support for 'kvm_amd' disabled by bios\n"
+                     "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
+                     "Dec  1 08:00:05 h kernel: [    5.200000] nvme nvme0: 32/0/0 default/read/poll queues\n");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "kvm_amd is not loaded",
+               "kernel log: no \"disabled by bios\" message this boot", "modprobe kvm_amd");
+        run_done(&run);
+
+        scratch_file("var/log/kern.log",
+                     "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
+                     "Dec  1 08:00:05 h kernel: [    5.200000] kvm: support for 'kvm_amd' disabled by bios\n");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "disabled by the BIOS",
+               "/var/log/kern.log (since the last boot): Dec  1 08:00:05 h kernel: [    5.200000] kvm: support for 'kvm_amd' "
+               "disabled by bios", "SVM Mode");
+        run_done(&run);
+
+        /* no cpuinfo at all (not x86, or unreadable): nothing to judge without /dev/kvm */
+        scratch_rm("proc/cpuinfo");
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_SKIP, "no /dev/kvm and /proc/cpuinfo unreadable", NULL, NULL);
+        run_done(&run);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_kvm_fixtures),
+                cmocka_unit_test_setup_teardown(test_kvm_journal, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_kvm_kern_log, scratch_setup, scratch_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

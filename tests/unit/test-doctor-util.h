@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-doctor-util.h — what the doctor's unit tests share: running the doctor on a fixture
+ * host, finding one result and asserting its status, summary, evidence and remedy, and the
+ * status vector ("id@subject=status" lines) of a whole run.
+ */
+#pragma once
+
+#include "test-util.h"
+
+#include "doctor/doctor-internal.h"
+#include "vgpu/doctor.h"
+
+struct run {
+        struct vgpu_host *host;
+        struct vgpu_doctor_report *report;
+        char fixture[64];
+};
+
+static inline void run_flags(struct run *run, const char *fixture, unsigned flags) {
+        struct vgpu_error err = {};
+        use_fixture(fixture);
+        snprintf(run->fixture, sizeof(run->fixture), "%s", fixture);
+        int r = vgpu_host_scan(flags, &run->host, &err);
+        if (r < 0)
+                fail_msg("%s: scan failed: %s", fixture, err.message);
+        r = vgpu_doctor_run(run->host, &run->report, &err);
+        if (r < 0)
+                fail_msg("%s: doctor failed: %s", fixture, err.message);
+}
+
+static inline void run_doctor(struct run *run, const char *fixture) {
+        run_flags(run, fixture, VGPU_SCAN_ALL);
+}
+
+static inline void run_done(struct run *run) {
+        vgpu_doctor_report_free(run->report);
+        vgpu_host_free(run->host);
+        *run = (struct run) {};
+}
+
+static inline const struct vgpu_check_result *find(const struct run *run, const char *id, const char *subject) {
+        for (size_t i = 0; i < run->report->n_results; i++) {
+                const struct vgpu_check_result *r = &run->report->results[i];
+                if (strcmp(r->id, id) == 0 && streq_ptr(r->subject, subject))
+                        return r;
+        }
+        fail_msg("%s: no result %s for %s", run->fixture, id, subject ? subject : "the host");
+        return NULL;
+}
+
+static inline void print_result(const char *fixture, const struct vgpu_check_result *r) {
+        print_error("%s: %s %s = %s\n  summary: %s\n  evidence: %s\n  remedy: %s\n", fixture, r->id,
+                    r->subject ? r->subject : "(host)", vgpu_check_status_to_string(r->status), r->summary, r->evidence,
+                    r->remedy ? r->remedy : "(null)");
+}
+
+static inline void expect_in(const char *fixture, const struct vgpu_check_result *r, const char *what, const char *text,
+                      const char *needle) {
+        if (!needle)
+                return;
+        if (!text || !strstr(text, needle)) {
+                print_result(fixture, r);
+                fail_msg("%s: %s of %s lacks \"%s\"", fixture, what, r->id, needle);
+        }
+}
+
+/* The result of check `id` for `subject` has `status`, and its summary, evidence and remedy
+ * hold the given pieces (NULL: not checked). Pass and skip results must have no remedy. */
+static inline void expect(const struct run *run, const char *id, const char *subject, enum vgpu_check_status status,
+                   const char *summary, const char *evidence, const char *remedy) {
+        const struct vgpu_check_result *r = find(run, id, subject);
+        if (r->status != status) {
+                print_result(run->fixture, r);
+                fail_msg("%s: %s is %s, expected %s", run->fixture, id, vgpu_check_status_to_string(r->status),
+                         vgpu_check_status_to_string(status));
+        }
+        assert_non_null(r->summary);
+        assert_non_null(r->evidence);
+        assert_null(strchr(r->summary, '\n'));
+        if (status == VGPU_CHECK_PASS || status == VGPU_CHECK_SKIP)
+                assert_null(r->remedy);
+        else
+                assert_non_null(r->remedy);
+        expect_in(run->fixture, r, "summary", r->summary, summary);
+        expect_in(run->fixture, r, "evidence", r->evidence, evidence);
+        expect_in(run->fixture, r, "remedy", r->remedy, remedy);
+}
+
+/* "id[@subject]=status\n" for every result, or only for warnings and failures. */
+static inline char *status_vector(const struct run *run, bool problems_only) {
+        static char buf[8192];
+        size_t n = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < run->report->n_results; i++) {
+                const struct vgpu_check_result *r = &run->report->results[i];
+                if (problems_only && r->status != VGPU_CHECK_WARN && r->status != VGPU_CHECK_FAIL)
+                        continue;
+                n += snprintf(buf + n, sizeof(buf) - n, "%s%s%s=%s\n", r->id, r->subject ? "@" : "",
+                              r->subject ? r->subject : "", vgpu_check_status_to_string(r->status));
+                assert_true(n < sizeof(buf));
+        }
+        return buf;
+}
+
