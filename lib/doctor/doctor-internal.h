@@ -89,6 +89,8 @@ int check_driver_loaded(struct doctor *d, const struct vgpu_gpu *g);
 int check_mdev_types(struct doctor *d, const struct vgpu_gpu *g);
 int check_gpu_models_mixed(struct doctor *d);
 int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g);
+/* checks-service.c */
+int check_nvidia_vgpu_mgr(struct doctor *d);
 /* checks-thermal.c */
 int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
 
@@ -137,6 +139,34 @@ int doctor_count_iommu_groups(void);
  * or -ENOMEM. `source` names what was read ("" when the root keeps no kernel log).
  */
 int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size);
+/* The root's journal (sd-journal: the system journal on "/", else var/log/journal and
+ * run/log/journal of the tree). 0, -ENOENT when the root keeps none, -ENOMEM. */
+typedef struct sd_journal sd_journal;
+int doctor_journal_open(sd_journal **ret);
+/* "_BOOT_ID=<32 hex>" of the running boot (/proc/sys/kernel/random/boot_id); false when unknown. */
+bool doctor_boot_id_match(char buf[static 64]);
+/* Does text[0..len) hold one of needles (case-insensitive)? */
+bool doctor_text_matches(const char *text, size_t len, const char *const *needles);
+
+/* unit-state.c: a systemd unit's state and its last log lines. */
+
+struct unit_state {
+        char load[32], active[32], sub[32], result[32];
+        int exec_main_status;           /* -1 unknown */
+};
+/*
+ * The unit's state from systemd itself: over sd-bus (org.freedesktop.systemd1) where the root
+ * is "/"; on another root (a fixture, an unpacked report) there is no manager to ask, so from
+ * the `systemctl show UNIT` output captured at /run/vgpuctl/systemctl-show/UNIT in the tree.
+ * Returns 1 known, 0 unknown (source says why), -ENOMEM. source names where it came from.
+ */
+int doctor_unit_state(const char *unit, struct unit_state *ret, char *source, size_t size);
+/*
+ * Append to ev the last `n` log lines of this boot of the unit (its processes' own lines and
+ * systemd's lines about it), each as "  IDENT: message": from the journal, else the lines of
+ * /var/log/syslog tagged `ident` or naming the unit. Returns how many, or -ENOMEM.
+ */
+int doctor_unit_log_tail(const char *unit, const char *ident, size_t n, struct text *ev);
 
 /* cmdline.c: the kernel command line and the GRUB setting that makes it. */
 

@@ -31,6 +31,7 @@
         GPU("mdev.types",          check_mdev_types)                    \
         HOST("gpu.models_mixed",   check_gpu_models_mixed)              \
         GPU("nvidia.persistence",  check_nvidia_persistence)            \
+        HOST("nvidia.vgpu_mgr",    check_nvidia_vgpu_mgr)               \
         GPU("thermal.margin",      check_thermal_margin)
 
 #define HOST_ENTRY(id, fn) { id, .host = fn },

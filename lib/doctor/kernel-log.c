@@ -21,7 +21,7 @@
 #define KERN_LOG_TAIL (4 << 20)         /* a boot's kernel lines; older boots lie before */
 #define JOURNAL_MAX_ENTRIES 200000      /* a kernel spamming one message must not hang us */
 
-static bool matches(const char *msg, size_t len, const char *const *needles) {
+bool doctor_text_matches(const char *msg, size_t len, const char *const *needles) {
         for (size_t i = 0; needles[i]; i++) {
                 size_t n = strlen(needles[i]);
                 for (size_t o = 0; o + n <= len; o++)
@@ -31,9 +31,7 @@ static bool matches(const char *msg, size_t len, const char *const *needles) {
         return false;
 }
 
-/* _BOOT_ID=<32 hex> of the running boot, from /proc/sys/kernel/random/boot_id (the journal's
- * form has no dashes). false when unreadable. */
-static bool boot_id_match(char buf[static 64]) {
+bool doctor_boot_id_match(char buf[static 64]) {
         char id[64];
         if (root_read("/proc/sys/kernel/random/boot_id", id, sizeof(id)) < 0)
                 return false;
@@ -57,7 +55,7 @@ static int journal_scan(sd_journal *j, const char *const *needles, char **ret_li
                         continue;
                 const char *msg = (const char *) data + 8;      /* "MESSAGE=" */
                 len -= 8;
-                if (!matches(msg, len, needles))
+                if (!doctor_text_matches(msg, len, needles))
                         continue;
                 *ret_line = strndup(msg, len);
                 return *ret_line ? 1 : -ENOMEM;
@@ -65,30 +63,35 @@ static int journal_scan(sd_journal *j, const char *const *needles, char **ret_li
         return 0;
 }
 
-/* 1 found (*ret_line set), 0 not found, -ENOENT no journal, -ENOMEM. */
-static int journal_find(const char *const *needles, char **ret_line) {
-        bool real_root = root_prefix()[0] == '\0';
+int doctor_journal_open(sd_journal **ret) {
         if (!doctor_path_exists("/var/log/journal", NULL, 0) && !doctor_path_exists("/run/log/journal", NULL, 0))
                 return -ENOENT;
-
-        sd_journal *j = NULL;
         int r;
-        if (real_root)
-                r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+        if (root_prefix()[0] == '\0')
+                r = sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
         else {
                 char root[4096];
                 if (root_path(root, sizeof(root), "/") < 0)
                         return -ENOENT;
                 /* OS_ROOT: the directory is a whole tree; its var/log/journal and run/log/journal
                  * are read, as journalctl --root does */
-                r = sd_journal_open_directory(&j, root, SD_JOURNAL_OS_ROOT);
+                r = sd_journal_open_directory(ret, root, SD_JOURNAL_OS_ROOT);
         }
         if (r < 0)
                 return r == -ENOMEM ? r : -ENOENT;
+        return 0;
+}
+
+/* 1 found (*ret_line set), 0 not found, -ENOENT no journal, -ENOMEM. */
+static int journal_find(const char *const *needles, char **ret_line) {
+        sd_journal *j = NULL;
+        int r = doctor_journal_open(&j);
+        if (r < 0)
+                return r;
 
         char boot[64];
         r = sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
-        if (r >= 0 && boot_id_match(boot))
+        if (r >= 0 && doctor_boot_id_match(boot))
                 r = sd_journal_add_match(j, boot, 0);
         int found = r >= 0 ? journal_scan(j, needles, ret_line) : 0;
         sd_journal_close(j);
@@ -119,7 +122,7 @@ static int kern_log_find(const char *const *needles, char **ret_line) {
                 from = p;
         for (const char *line = from; *line;) {
                 const char *end = strchrnul(line, '\n');
-                if (matches(line, (size_t) (end - line), needles)) {
+                if (doctor_text_matches(line, (size_t) (end - line), needles)) {
                         *ret_line = strndup(line, (size_t) (end - line));
                         return *ret_line ? 1 : -ENOMEM;
                 }

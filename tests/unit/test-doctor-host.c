@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-doctor-host.c — lib/doctor's checks of the host's virtualization stack below the GPUs:
- * KVM itself (kvm.available), on fixture hosts and on scratch roots holding a real journal
+ * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), on fixture hosts and on scratch roots holding a real journal
  * written by systemd-journal-remote, or an rsyslog kern.log. Runs with LD_LIBRARY_PATH at the
  * NVML double (tests/nvml-double), like test-doctor.
  */
@@ -181,11 +181,108 @@ static void test_kvm_kern_log(void **state) {
         run_done(&run);
 }
 
+/* ---------------------------------------------------------------- nvidia.vgpu_mgr */
+
+static void test_vgpu_mgr_fixtures(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_PASS, "vGPU manager service active",
+               "nvidia-vgpu-mgr.service: LoadState=loaded ActiveState=active SubState=running Result=success "
+               "ExecMainStatus=0 [/run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service, captured systemctl show]", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_SKIP, "no NVIDIA vGPU host driver",
+               "/sys/module/nvidia_vgpu_vfio: absent", NULL);
+        run_done(&run);
+
+        /* failed at start: the state, rsyslog's lines of it (not the cron line between), the remedy */
+        run_doctor(&run, "broken-vgpu-mgr-failed");
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL,
+               "nvidia-vgpu-mgr.service failed (exit-code): the hypervisor cannot create vGPUs",
+               "ActiveState=failed SubState=failed Result=exit-code ExecMainStatus=1",
+               "journalctl -b -u nvidia-vgpu-mgr.service");
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, NULL,
+               "/var/log/syslog, lines of nvidia-vgpu-mgr.service:\n"
+               "  Dec  1 08:14:07 gpu-host nvidia-vgpu-mgr[1402]: notice: vmiop_env_log: nvidia-vgpu-mgr daemon started\n"
+               "  Dec  1 08:14:08 gpu-host nvidia-vgpu-mgr[1402]: error: vmiop_env_log: NVIDIA driver version mismatch",
+               "systemctl restart nvidia-vgpu-mgr.service");
+        const struct vgpu_check_result *r = find(&run, "nvidia.vgpu_mgr", NULL);
+        assert_null(strstr(r->evidence, "cron"));
+        assert_null(strstr(r->evidence, "ssh.service"));
+        run_done(&run);
+}
+
+static const char show_failed[] = "Type=forking\nResult=exit-code\nExecMainStatus=1\nId=nvidia-vgpu-mgr.service\n"
+                                  "LoadState=loaded\nActiveState=failed\nSubState=failed\n";
+
+/* One journal entry of this boot (or another) for export format. */
+#define ENTRY(usec, boot, fields) \
+        "__REALTIME_TIMESTAMP=17001" #usec "000000\n__MONOTONIC_TIMESTAMP=" #usec "000000\n_BOOT_ID=" boot "\n" fields "\n"
+
+/* The journal: the last lines of this boot of the unit and of systemd about it, oldest first. */
+static void test_vgpu_mgr_journal(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/sys/kernel/random/boot_id", BOOT_ID "\n");
+        scratch_file("sys/module/nvidia_vgpu_vfio/initstate", "live\n");
+        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service", show_failed);
+#define MGR "_TRANSPORT=stdout\n_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
+#define PID1 "_TRANSPORT=journal\n_SYSTEMD_UNIT=init.scope\nUNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=systemd\n"
+        scratch_journal("system.journal",
+                        ENTRY(11, BOOT_ID_HEX, MGR "MESSAGE=line 1\n")
+                        ENTRY(12, BOOT_ID_HEX, MGR "MESSAGE=line 2\n")
+                        ENTRY(13, BOOT_ID_HEX, "_TRANSPORT=syslog\nSYSLOG_IDENTIFIER=cron\nMESSAGE=not ours\n")
+                        ENTRY(14, BOOT_ID_HEX, MGR "MESSAGE=line 3\n")
+                        ENTRY(15, BOOT_ID_HEX, MGR "MESSAGE=error: vmiop_env_log: failed to open /dev/nvidia-vgpuctl\n")
+                        ENTRY(16, BOOT_ID_HEX, PID1 "MESSAGE=nvidia-vgpu-mgr.service: Control process exited, "
+                                                    "code=exited, status=1/FAILURE\n")
+                        ENTRY(17, BOOT_ID_HEX, PID1 "MESSAGE=nvidia-vgpu-mgr.service: Failed with result 'exit-code'.\n")
+                        /* the newest entry, but of another boot (a journal from a rescue system's
+                         * view, or a clock set back): not this boot's story */
+                        ENTRY(18, OLD_BOOT_HEX, MGR "MESSAGE=error: another boot's failure\n"));
+        scratch_doctor(&run);
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, "nvidia-vgpu-mgr.service failed (exit-code)",
+               "journal, this boot, -u nvidia-vgpu-mgr.service:\n"
+               "  nvidia-vgpu-mgr: line 2\n"
+               "  nvidia-vgpu-mgr: line 3\n"
+               "  nvidia-vgpu-mgr: error: vmiop_env_log: failed to open /dev/nvidia-vgpuctl\n"
+               "  systemd: nvidia-vgpu-mgr.service: Control process exited, code=exited, status=1/FAILURE\n"
+               "  systemd: nvidia-vgpu-mgr.service: Failed with result 'exit-code'.",
+               "systemctl restart nvidia-vgpu-mgr.service");
+        const struct vgpu_check_result *r = find(&run, "nvidia.vgpu_mgr", NULL);
+        assert_null(strstr(r->evidence, "line 1"));
+        assert_null(strstr(r->evidence, "another boot"));
+        run_done(&run);
+
+        /* the older branches' nvidia-vgpud.service, installed and stopped, beside an active manager */
+        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service",
+                     "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\n");
+        scratch_file("usr/lib/systemd/system/nvidia-vgpud.service", "[Service]\nExecStart=/usr/bin/nvidia-vgpud\n");
+        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpud.service",
+                     "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nExecMainStatus=0\n");
+        scratch_doctor(&run);
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, "nvidia-vgpud.service is not running",
+               "nvidia-vgpud.service: LoadState=loaded ActiveState=inactive", "systemctl enable --now nvidia-vgpud.service");
+        r = find(&run, "nvidia.vgpu_mgr", NULL);
+        assert_null(strstr(r->remedy, "nvidia-vgpu-mgr.service"));
+        run_done(&run);
+
+        /* a tree without a capture: nothing to judge, and it says so */
+        scratch_rm("run/vgpuctl");
+        scratch_doctor(&run);
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_SKIP, "vGPU manager service state unknown",
+               "/run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service: absent (VGPU_ROOT=", NULL);
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kvm_fixtures),
                 cmocka_unit_test_setup_teardown(test_kvm_journal, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_kvm_kern_log, scratch_setup, scratch_teardown),
+                cmocka_unit_test(test_vgpu_mgr_fixtures),
+                cmocka_unit_test_setup_teardown(test_vgpu_mgr_journal, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * checks-service.c — the vendor's host-side services: NVIDIA's vGPU manager daemon
+ * (nvidia-vgpu-mgr.service, and nvidia-vgpud.service on the branches that have it) — "if this
+ * service fails, the hypervisor cannot spawn vGPUs" — and AMD's GIM module with its kernel
+ * messages. Only where that vendor's vGPU host driver is installed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "doctor-internal.h"
+
+#define LOG_LINES 5
+
+static bool unit_installed(const char *unit) {
+        static const char *const dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system" };
+        char p[256];
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                snprintf(p, sizeof(p), "%s/%s", dirs[i], unit);
+                if (doctor_path_exists(p, NULL, 0))
+                        return true;
+        }
+        return false;
+}
+
+/* The NVIDIA vGPU host driver: its mdev module (Turing/Ampere), NVML in vGPU host mode
+ * (SR-IOV boards with the vendor VFIO driver), or the manager's unit file. */
+static bool nvidia_vgpu_host(const struct vgpu_host *host, struct text *ev) {
+        bool vfio = doctor_module_loaded("nvidia_vgpu_vfio");
+        text_line(ev, "/sys/module/nvidia_vgpu_vfio: %s", vfio ? "loaded" : "absent");
+        bool host_mode = false;
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &host->gpus[i];
+                if (g->vendor_id == PCI_VENDOR_NVIDIA && g->nvml && g->nvml->virtualization_mode == 3) {
+                        text_line(ev, "nvml %s: virtualization mode 3 (vGPU host)", g->bdf);
+                        host_mode = true;
+                        break;
+                }
+        }
+        bool unit = unit_installed("nvidia-vgpu-mgr.service");
+        text_line(ev, "nvidia-vgpu-mgr.service unit file: %s", unit ? "installed" : "absent");
+        return vfio || host_mode || unit;
+}
+
+/* One unit: its state line in ev, and the worst status so far in *worst; for a failed or
+ * stopped unit the remedy lines in rem and its last log lines in ev. 0 or -ENOMEM. */
+static int judge_unit(const char *unit, const char *ident, struct text *ev, struct text *rem, struct text *what,
+                      enum vgpu_check_status *worst, bool *known) {
+        struct unit_state st;
+        char source[256];
+        int r = doctor_unit_state(unit, &st, source, sizeof(source));
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                text_line(ev, "%s: state unknown: %s", unit, source);
+                return 0;
+        }
+        *known = true;
+        text_line(ev, "%s: LoadState=%s ActiveState=%s SubState=%s Result=%s ExecMainStatus=%d [%s]", unit, st.load,
+                  st.active, st.sub, st.result[0] ? st.result : "-", st.exec_main_status, source);
+        if (streq(st.active, "active")) {
+                if (*worst == VGPU_CHECK_SKIP)
+                        *worst = VGPU_CHECK_PASS;
+                return 0;
+        }
+        if (streq(st.load, "not-found")) {
+                text_append(what, "%s%s is not installed", what->len ? "; " : "", unit);
+                text_line(rem, "Install the NVIDIA vGPU Manager (host driver) package again, e.g. "
+                          "sh ./NVIDIA-Linux-x86_64-*-vgpu-kvm.run or apt-get install ./nvidia-vgpu-ubuntu-*.deb, then reboot.");
+                *worst = VGPU_CHECK_FAIL;
+                return 0;
+        }
+        if (streq(st.active, "activating") || streq(st.active, "reloading")) {
+                text_append(what, "%s%s is %s", what->len ? "; " : "", unit, st.active);
+                text_line(rem, "Wait for it, then: systemctl status %s", unit);
+                if (*worst != VGPU_CHECK_FAIL)
+                        *worst = VGPU_CHECK_WARN;
+                return 0;
+        }
+        bool failed = streq(st.active, "failed");
+        text_append(what, "%s%s %s", what->len ? "; " : "", unit,
+                    failed ? "failed" : "is not running");
+        if (failed && st.result[0])
+                text_append(what, " (%s)", st.result);
+        r = doctor_unit_log_tail(unit, ident, LOG_LINES, ev);
+        if (r < 0)
+                return r;
+        if (failed) {
+                text_line(rem, "Read why it failed: journalctl -b -u %s", unit);
+                text_line(rem, "  (\"vGPU manager\" and VFIO errors there usually mean the host driver and the kernel "
+                          "do not match, or the GPU is in the wrong mode), fix that, then: systemctl restart %s", unit);
+        } else
+                text_line(rem, "Start it and have it start at boot: systemctl enable --now %s", unit);
+        *worst = VGPU_CHECK_FAIL;
+        return 0;
+}
+
+int check_nvidia_vgpu_mgr(struct doctor *d) {
+        _cleanup_text_ struct text ev = {}, rem = {}, what = {};
+        if (!nvidia_vgpu_host(d->host, &ev))
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no NVIDIA vGPU host driver");
+
+        enum vgpu_check_status worst = VGPU_CHECK_SKIP;
+        bool known = false;
+        int r = judge_unit("nvidia-vgpu-mgr.service", "nvidia-vgpu-mgr", &ev, &rem, &what, &worst, &known);
+        /* nvidia-vgpud.service: the branches before vGPU 16 (it sets up the VFs' types); only
+         * where its unit is installed */
+        if (r >= 0 && unit_installed("nvidia-vgpud.service"))
+                r = judge_unit("nvidia-vgpud.service", "nvidia-vgpud", &ev, &rem, &what, &worst, &known);
+        if (r < 0)
+                return r;
+        if (!text_get(&rem) || !text_get(&what))
+                return -ENOMEM;
+        if (!known)
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "vGPU manager service state unknown");
+        if (worst == VGPU_CHECK_PASS)
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "vGPU manager service active");
+        return doctor_add(d, NULL, worst, &ev, text_get(&rem), "%s: the hypervisor cannot create vGPUs", what.s);
+}
