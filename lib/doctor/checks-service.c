@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/root.h"
 #include "doctor-internal.h"
 
 #define LOG_LINES 5
@@ -118,4 +119,49 @@ int check_nvidia_vgpu_mgr(struct doctor *d) {
         if (worst == VGPU_CHECK_PASS)
                 return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "vGPU manager service active");
         return doctor_add(d, NULL, worst, &ev, text_get(&rem), "%s: the hypervisor cannot create vGPUs", what.s);
+}
+
+/* GIM's printk prefixes: "gim info:(func:line) ...", "gim error:(func:line) ...". */
+static const char *const gim_lines[] = { "gim info", "gim error", "gim warn", "gim: ", NULL };
+static const char *const gim_errors[] = { "gim error", NULL };
+
+int check_amd_gim(struct doctor *d) {
+        _cleanup_text_ struct text ev = {}, bound = {}, errors = {};
+        size_t n_bound = 0;
+        for (size_t i = 0; i < d->host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &d->host->gpus[i];
+                if (g->vendor_id == PCI_VENDOR_AMD && doctor_is_gpu(g) && streq_ptr(g->driver, "gim")) {
+                        text_append(&bound, "%s%s", n_bound ? ", " : "", g->bdf);
+                        n_bound++;
+                }
+        }
+        bool loaded = doctor_module_loaded("gim");
+        char version[64] = "";
+        if (loaded && root_read("/sys/module/gim/version", version, sizeof(version)) < 0)
+                version[0] = '\0';
+        text_line(&ev, "/sys/module/gim: %s%s%s", loaded ? "loaded" : "absent", version[0] ? ", version " : "", version);
+        text_line(&ev, "AMD GPUs bound to gim: %s", n_bound ? text_get(&bound) : "none");
+        if (!loaded && n_bound == 0)
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "AMD GIM (MxGPU host driver) not in use");
+
+        int n_errors = doctor_kernel_log_grep(gim_errors, 1, &errors);
+        if (n_errors < 0)
+                return n_errors;
+        int r = doctor_kernel_log_grep(gim_lines, 5, &ev);
+        if (r < 0)
+                return r;
+        if (n_errors > 0)
+                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
+                                  "Read GIM's messages of this boot: journalctl -k -b | grep -i gim (or dmesg | grep -i gim);\n"
+                                  "check the card and firmware against the GIM release's support list, then reload it "
+                                  "with the VMs stopped: modprobe -r gim && modprobe gim",
+                                  "GIM logged %d error%s this boot", n_errors, n_errors == 1 ? "" : "s");
+        if (n_bound == 0)
+                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
+                                  "GIM did not take the GPU: check its messages (dmesg | grep -i gim), that SR-IOV is on in "
+                                  "the firmware and that amdgpu does not hold the card (lspci -k -d 1002:), then: "
+                                  "modprobe -r gim && modprobe gim",
+                                  "gim is loaded but no AMD GPU is bound to it");
+        return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "GIM %s drives %s", version[0] ? version : "(no version)",
+                          text_get(&bound));
 }

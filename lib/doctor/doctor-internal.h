@@ -91,6 +91,7 @@ int check_gpu_models_mixed(struct doctor *d);
 int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g);
 /* checks-service.c */
 int check_nvidia_vgpu_mgr(struct doctor *d);
+int check_amd_gim(struct doctor *d);
 /* checks-thermal.c */
 int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
 
@@ -139,6 +140,9 @@ int doctor_count_iommu_groups(void);
  * or -ENOMEM. `source` names what was read ("" when the root keeps no kernel log).
  */
 int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size);
+/* Append to ev the source line "SOURCE: N matching lines:" and the last n (at most 16) kernel
+ * messages of this boot holding a needle, each as "  message". Returns the count, -ENOMEM. */
+int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev);
 /* The root's journal (sd-journal: the system journal on "/", else var/log/journal and
  * run/log/journal of the tree). 0, -ENOENT when the root keeps none, -ENOMEM. */
 typedef struct sd_journal sd_journal;

@@ -32,6 +32,7 @@
         HOST("gpu.models_mixed",   check_gpu_models_mixed)              \
         GPU("nvidia.persistence",  check_nvidia_persistence)            \
         HOST("nvidia.vgpu_mgr",    check_nvidia_vgpu_mgr)               \
+        HOST("amd.gim",            check_amd_gim)                       \
         GPU("thermal.margin",      check_thermal_margin)
 
 #define HOST_ENTRY(id, fn) { id, .host = fn },

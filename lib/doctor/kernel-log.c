@@ -5,9 +5,11 @@
  * live ring buffer, but it has wrapped on a host up for weeks and a fixture cannot hold it, so
  * the doctor reads what the system kept: the journal (sd-journal, _TRANSPORT=kernel of this
  * boot), else rsyslog's /var/log/kern.log (Ubuntu's default) from the last boot banner on.
+ * _find gives the first message matching, _grep the last few with their count.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #include "basic/root.h"
 #include "doctor-internal.h"
 
+#define MIN_LEN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX_LEN(a, b) ((a) > (b) ? (a) : (b))
 #define KERN_LOG_TAIL (4 << 20)         /* a boot's kernel lines; older boots lie before */
 #define JOURNAL_MAX_ENTRIES 200000      /* a kernel spamming one message must not hang us */
 
@@ -145,4 +149,110 @@ int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *so
         }
         snprintf(source, size, "%s", "");
         return 0;
+}
+
+/* The last n lines matching, kept in a ring. */
+struct ring {
+        char *lines[16];
+        size_t n, next, count;
+};
+
+static int ring_push(struct ring *ring, const char *line, size_t len) {
+        char *copy = strndup(line, MIN_LEN(len, 512));
+        if (!copy)
+                return -ENOMEM;
+        free(ring->lines[ring->next]);
+        ring->lines[ring->next] = copy;
+        ring->next = (ring->next + 1) % ring->n;
+        ring->count++;
+        return 0;
+}
+
+static void ring_flush(struct ring *ring, struct text *ev) {
+        size_t have = MIN_LEN(ring->count, ring->n);
+        for (size_t i = 0; i < have; i++) {
+                size_t k = (ring->next + ring->n - have + i) % ring->n;
+                text_line(ev, "  %s", ring->lines[k]);
+        }
+        for (size_t i = 0; i < ring->n; i++)
+                free(ring->lines[i]);
+}
+
+static int journal_grep(const char *const *needles, struct ring *ring) {
+        sd_journal *j = NULL;
+        int r = doctor_journal_open(&j);
+        if (r < 0)
+                return r;
+        char boot[64];
+        r = sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
+        if (r >= 0 && doctor_boot_id_match(boot))
+                r = sd_journal_add_match(j, boot, 0);
+        size_t n = 0;
+        if (r >= 0) {
+                SD_JOURNAL_FOREACH(j) {
+                        const void *data;
+                        size_t len;
+                        if (++n > JOURNAL_MAX_ENTRIES)
+                                break;
+                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
+                                continue;
+                        if (doctor_text_matches((const char *) data + 8, len - 8, needles) &&
+                            (r = ring_push(ring, (const char *) data + 8, len - 8)) < 0)
+                                break;
+                }
+        }
+        sd_journal_close(j);
+        return r < 0 ? r : 0;
+}
+
+static int kern_log_grep(const char *const *needles, struct ring *ring) {
+        _cleanup_close_ int fd = root_open("/var/log/kern.log", O_RDONLY | O_NOCTTY);
+        if (fd < 0)
+                return fd == -ENOMEM ? fd : -ENOENT;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -ENOENT;
+        off_t start = st.st_size > KERN_LOG_TAIL ? st.st_size - KERN_LOG_TAIL : 0;
+        size_t size = (size_t) (st.st_size - start);
+        _cleanup_free_ char *buf = malloc(size + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t got = pread(fd, buf, size, start);
+        if (got < 0)
+                return -ENOENT;
+        buf[got] = '\0';
+        const char *from = buf;
+        for (const char *p = buf; (p = strstr(p, "Linux version ")); p++)
+                from = p;
+        for (const char *line = from; *line;) {
+                const char *end = strchrnul(line, '\n');
+                if (doctor_text_matches(line, (size_t) (end - line), needles)) {
+                        int r = ring_push(ring, line, (size_t) (end - line));
+                        if (r < 0)
+                                return r;
+                }
+                line = *end ? end + 1 : end;
+        }
+        return 0;
+}
+
+int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev) {
+        struct ring ring = { .n = MIN_LEN(MAX_LEN(n, 1), ELEMENTSOF(ring.lines)) };
+        const char *source = "journal (kernel messages of this boot)";
+        int r = journal_grep(needles, &ring);
+        if (r == -ENOENT) {
+                source = "/var/log/kern.log (since the last boot)";
+                r = kern_log_grep(needles, &ring);
+        }
+        if (r == -ENOENT) {
+                text_line(ev, "kernel log: no journal, no /var/log/kern.log");
+                return 0;
+        }
+        if (r >= 0)
+                text_line(ev, "%s: %zu matching lines%s", source, ring.count, ring.count > ring.n ? ", the last ones:" :
+                          ring.count ? ":" : "");
+        ring_flush(&ring, ev);
+        if (r < 0)
+                return r;
+        return ev->oom ? -ENOMEM : (int) MIN_LEN(ring.count, (size_t) INT_MAX);
 }

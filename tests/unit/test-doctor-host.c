@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-doctor-host.c — lib/doctor's checks of the host's virtualization stack below the GPUs:
- * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), on fixture hosts and on scratch roots holding a real journal
+ * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), AMD's GIM (amd.gim), on fixture hosts and on scratch roots holding a real journal
  * written by systemd-journal-remote, or an rsyslog kern.log. Runs with LD_LIBRARY_PATH at the
  * NVML double (tests/nvml-double), like test-doctor.
  */
@@ -276,6 +276,49 @@ static void test_vgpu_mgr_journal(void **state) {
         run_done(&run);
 }
 
+/* ---------------------------------------------------------------- amd.gim */
+
+static void test_gim(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "amd.gim", NULL, VGPU_CHECK_PASS, "GIM 8.1.0.K drives 0000:03:00.0",
+               "/sys/module/gim: loaded, version 8.1.0.K\nAMD GPUs bound to gim: 0000:03:00.0", NULL);
+        run_done(&run);
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "amd.gim", NULL, VGPU_CHECK_SKIP, "not in use", "/sys/module/gim: absent", NULL);
+        run_done(&run);
+
+        /* this boot's errors counted, the last five GIM lines shown */
+        run_doctor(&run, "broken-gim-errors");
+        expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, "GIM logged 2 errors this boot",
+               "/var/log/kern.log (since the last boot): 7 matching lines, the last ones:\n"
+               "  Dec  1 08:00:06 gpu-host kernel: [    6.318802] gim info:(gim_probe:121) GIM probe - 0000:03:00.0\n",
+               "modprobe -r gim && modprobe gim");
+        expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, NULL,
+               "gim error:(amdgv_reset_gpu:402) whole GPU reset, 4 VFs lost their state\n"
+               "  Dec  1 09:00:13 gpu-host kernel: [ 3613.550931] gim info:(amdgv_reset_gpu:455) GPU reset done", NULL);
+        const struct vgpu_check_result *r = find(&run, "amd.gim", NULL);
+        assert_null(strstr(r->evidence, "Start AMD open source GIM"));  /* the 6th line from the end */
+        run_done(&run);
+}
+
+/* gim loaded, the card not taken (amdgpu holds it), GIM's complaint in the journal */
+static void test_gim_unbound(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/sys/kernel/random/boot_id", BOOT_ID "\n");
+        scratch_file("sys/module/gim/version", "8.1.0.K\n");
+        scratch_journal("system.journal",
+                        ENTRY(11, BOOT_ID_HEX, "_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n"
+                                               "MESSAGE=gim info:(gim_probe:121) GIM probe - 0000:03:00.0\n"));
+        scratch_doctor(&run);
+        expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, "gim is loaded but no AMD GPU is bound to it",
+               "AMD GPUs bound to gim: none\njournal (kernel messages of this boot): 1 matching lines:\n"
+               "  gim info:(gim_probe:121) GIM probe - 0000:03:00.0", "lspci -k -d 1002:");
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kvm_fixtures),
@@ -283,6 +326,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_kvm_kern_log, scratch_setup, scratch_teardown),
                 cmocka_unit_test(test_vgpu_mgr_fixtures),
                 cmocka_unit_test_setup_teardown(test_vgpu_mgr_journal, scratch_setup, scratch_teardown),
+                cmocka_unit_test(test_gim),
+                cmocka_unit_test_setup_teardown(test_gim_unbound, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
