@@ -8,7 +8,7 @@ set -euo pipefail
 
 # libvirt-dev and libxml2-dev: headers only (lib/assign loads libvirt.so.0 at run time)
 pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids python3 zlib1g-dev libjson-c-dev libyaml-dev
-      libvirt-dev libxml2-dev libsystemd-dev libmicrohttpd-dev libinih-dev)
+      libvirt-dev libxml2-dev libsystemd-dev libkmod-dev libmicrohttpd-dev libinih-dev)
 # host sensors (lib/telemetry): hwmon through libsensors, the BMC through FreeIPMI
 pkgs+=(libsensors-dev libipmimonitoring-dev libfreeipmi-dev)
 # libcurl: headers only; vgpuctl loads libcurl.so.4 (libcurl4) when it talks to vgpud

@@ -41,9 +41,18 @@ int check_driver_loaded(struct doctor *d, const struct vgpu_gpu *g) {
         if (doctor_gpu_driver_hosts_vgpus(g))
                 return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "bound to %s, which can host vGPUs", g->driver);
 
-        if (!g->driver)
+        if (!g->driver) {
+                /* the usual cause after a reboot: a new kernel the module was not rebuilt for */
+                _cleanup_text_ struct text what = {};
+                int r = d->host->kernel_release ?
+                        doctor_vendor_modules_stale(g->vendor_id, d->host->kernel_release, &ev, &what, &rem) : 0;
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, text_get(&rem), "no driver bound: %s", what.s);
                 return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, install_remedy(g->vendor_id),
                                   "no driver bound: the %s vGPU host driver is not loaded", vendor);
+        }
 
         if (streq(g->driver, "nouveau")) {
                 text_line(&rem, "Blacklist nouveau, rebuild the initramfs and reboot:");

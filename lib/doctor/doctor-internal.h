@@ -92,6 +92,12 @@ int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g);
 /* checks-service.c */
 int check_nvidia_vgpu_mgr(struct doctor *d);
 int check_amd_gim(struct doctor *d);
+/* checks-module.c */
+int check_driver_kernel_match(struct doctor *d);
+/* The vendor's out-of-tree modules (vendor 0: all) against the running kernel: evidence lines
+ * in ev, "what is wrong" in what, the remedy in rem. 1 one does not fit, 0 all fit or none is
+ * installed, -ENOMEM. driver.loaded names this cause for a GPU without a driver. */
+int doctor_vendor_modules_stale(uint16_t vendor, const char *running, struct text *ev, struct text *what, struct text *rem);
 /* checks-thermal.c */
 int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
 
@@ -171,6 +177,24 @@ int doctor_unit_state(const char *unit, struct unit_state *ret, char *source, si
  * /var/log/syslog tagged `ident` or naming the unit. Returns how many, or -ENOMEM.
  */
 int doctor_unit_log_tail(const char *unit, const char *ident, size_t n, struct text *ev);
+
+/* module-build.c: which kernel an out-of-tree module is built for. */
+
+struct module_build {
+        char path[512];                 /* its file under /lib/modules/RUNNING, "" none */
+        char other_path[512];           /* else another kernel's copy, "" none */
+        char built_for[128];            /* the kernel release of the file's vermagic */
+        char version[64];               /* the file's modinfo version */
+        bool readable;                  /* path's .modinfo read (libkmod) */
+        char dkms_package[64];          /* "" when DKMS does not manage it */
+        char dkms_version[64];          /* the newest version DKMS has */
+        char dkms_other_kernel[128];    /* a kernel DKMS installed it for, not the running one */
+        bool dkms_built_running, dkms_installed_running;
+};
+/* Look for module `name` (file NAME.ko*, '-' = '_') for kernel `running` and, failing that,
+ * for any other kernel in /lib/modules, reading vermagic with libkmod, and DKMS's records of
+ * `dkms_package` (may be NULL). 1 something installed, 0 nothing, -ENOMEM. */
+int doctor_module_build(const char *name, const char *dkms_package, const char *running, struct module_build *ret);
 
 /* cmdline.c: the kernel command line and the GRUB setting that makes it. */
 

@@ -27,6 +27,7 @@
         GPU("bar.above4g",         check_bar_above4g)                   \
         GPU("pcie.link",           check_pcie_link)                     \
         HOST("secureboot.modules", check_secureboot_modules)            \
+        HOST("driver.kernel_match", check_driver_kernel_match)          \
         GPU("driver.loaded",       check_driver_loaded)                 \
         GPU("mdev.types",          check_mdev_types)                    \
         HOST("gpu.models_mixed",   check_gpu_models_mixed)              \

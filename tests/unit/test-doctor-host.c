@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * test-doctor-host.c — lib/doctor's checks of the host's virtualization stack below the GPUs:
- * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), AMD's GIM (amd.gim), on fixture hosts and on scratch roots holding a real journal
+ * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), AMD's GIM (amd.gim), the vendor modules against the running kernel
+ * (driver.kernel_match), on fixture hosts and on scratch roots holding a real journal
  * written by systemd-journal-remote, or an rsyslog kern.log. Runs with LD_LIBRARY_PATH at the
  * NVML double (tests/nvml-double), like test-doctor.
  */
@@ -319,6 +320,86 @@ static void test_gim_unbound(void **state) {
         run_done(&run);
 }
 
+/* ---------------------------------------------------------------- driver.kernel_match */
+
+static void test_kernel_match_fixtures(void **state) {
+        (void) state;
+        struct run run = {};
+        /* vermagic read by libkmod from the fixture's .ko (an ELF with a .modinfo section) */
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_PASS, "vendor modules built for the running kernel 6.1.0-28-amd64",
+               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic 6.1.0-28-amd64\n"
+               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.1.0-28-amd64: yes, installed for 6.1.0-28-amd64: yes",
+               NULL);
+        run_done(&run);
+        run_doctor(&run, "intel-gvtg");
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_SKIP, "no out-of-tree vGPU host module installed", NULL, NULL);
+        run_done(&run);
+
+        /* rebooted into a new kernel without a DKMS rebuild: named as such, here and in driver.loaded */
+        run_doctor(&run, "broken-kernel-upgraded");
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
+               "kernel upgraded, module not rebuilt: nvidia 550.127.06 is built for 6.1.0-28-amd64, not for the running "
+               "6.1.0-31-amd64",
+               "/lib/modules/6.1.0-31-amd64: no nvidia.ko; another kernel's: "
+               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko (version 550.127.06, vermagic 6.1.0-28-amd64)",
+               "apt-get install linux-headers-6.1.0-31-amd64 && dkms autoinstall -k 6.1.0-31-amd64 && modprobe nvidia");
+        const struct vgpu_check_result *r = find(&run, "driver.kernel_match", NULL);
+        assert_null(strstr(r->summary, "nvidia-vgpu-vfio"));    /* one package, one summary */
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound: kernel upgraded, module not rebuilt",
+               NULL, "dkms autoinstall -k 6.1.0-31-amd64");
+        r = find(&run, "driver.loaded", "0000:3b:00.0");
+        assert_null(strstr(r->remedy, "Licensing Portal"));
+        run_done(&run);
+}
+
+/* A .ko made the way the fixtures' are: as + objcopy --add-section .modinfo; with xz, left
+ * compressed as REL.xz. */
+static void scratch_ko(const char *rel, const char *version, const char *vermagic, bool xz) {
+        char dir[256], cmd[2048];
+        snprintf(dir, sizeof(dir), "%s/%s", scratch, rel);
+        *strrchr(dir, '/') = '\0';
+        int n = snprintf(cmd, sizeof(cmd),
+                         "set -e; mkdir -p '%s'; t=$(mktemp -d); printf 'version=%s\\0name=nvidia\\0vermagic=%s SMP "
+                         "preempt mod_unload modversions \\0' >$t/info; as /dev/null -o $t/e.o; objcopy --add-section "
+                         ".modinfo=$t/info --set-section-flags .modinfo=alloc,readonly $t/e.o '%s/%s'; rm -r $t",
+                         dir, version, vermagic, scratch, rel);
+        if (xz)
+                snprintf(cmd + n, sizeof(cmd) - n, "; xz '%s/%s'", scratch, rel);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void test_kernel_match_scratch(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/sys/kernel/osrelease", "6.12.9-amd64\n");
+        /* the .run installer without DKMS put a module built for the old kernel into the new
+         * kernel's tree (xz-compressed, as Debian's kernels ship theirs) */
+        scratch_ko("lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko", "550.90.05", "6.1.0-28-amd64", true);
+        scratch_doctor(&run);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
+               "nvidia is built for kernel 6.1.0-28-amd64, the running kernel is 6.12.9-amd64",
+               "/lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko.xz: version 550.90.05, vermagic 6.1.0-28-amd64",
+               "Reinstall the vendor driver for the running kernel");
+        run_done(&run);
+
+        /* built for it, and found before the stale copy: updates/ ranks first, as depmod has it */
+        scratch_ko("lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko", "550.127.06", "6.12.9-amd64", false);
+        scratch_doctor(&run);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_PASS, NULL,
+               "/lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic 6.12.9-amd64", NULL);
+        run_done(&run);
+
+        /* DKMS built it for this kernel but never installed it */
+        scratch_rm("lib/modules/6.12.9-amd64");
+        scratch_ko("var/lib/dkms/nvidia/550.127.06/6.12.9-amd64/x86_64/module/nvidia.ko", "550.127.06", "6.12.9-amd64", false);
+        scratch_doctor(&run);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL, "nvidia 550.127.06 is built by DKMS for 6.12.9-amd64 but not installed",
+               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.12.9-amd64: yes, installed for 6.12.9-amd64: no record",
+               "dkms install nvidia/550.127.06 -k 6.12.9-amd64 && modprobe nvidia");
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kvm_fixtures),
@@ -328,6 +409,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_vgpu_mgr_journal, scratch_setup, scratch_teardown),
                 cmocka_unit_test(test_gim),
                 cmocka_unit_test_setup_teardown(test_gim_unbound, scratch_setup, scratch_teardown),
+                cmocka_unit_test(test_kernel_match_fixtures),
+                cmocka_unit_test_setup_teardown(test_kernel_match_scratch, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

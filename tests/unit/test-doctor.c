@@ -19,6 +19,7 @@ static void test_ids(void **state) {
                 "privileges", "kernel.version", "kernel.headers", "tools.present", "kvm.available", "iommu.enabled",
                 "iommu.cmdline",
                 "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "secureboot.modules",
+                "driver.kernel_match",
                 "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr", "amd.gim",
                 "thermal.margin",
                 NULL,
@@ -66,7 +67,7 @@ static void test_healthy_vectors(void **state) {
                 "sriov.capable@0000:3b:00.0=skip\n" "sriov.capable@0000:5e:00.0=skip\n" "sriov.capable@0000:af:00.0=skip\n"
                 "bar.above4g@0000:3b:00.0=pass\n" "bar.above4g@0000:5e:00.0=pass\n" "bar.above4g@0000:af:00.0=pass\n"
                 "pcie.link@0000:3b:00.0=pass\n" "pcie.link@0000:5e:00.0=pass\n" "pcie.link@0000:af:00.0=pass\n"
-                "secureboot.modules=pass\n"
+                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:3b:00.0=pass\n" "driver.loaded@0000:5e:00.0=pass\n" "driver.loaded@0000:af:00.0=pass\n"
                 "mdev.types@0000:3b:00.0=pass\n" "mdev.types@0000:5e:00.0=pass\n" "mdev.types@0000:af:00.0=pass\n"
                 "gpu.models_mixed=pass\n"
@@ -82,7 +83,7 @@ static void test_healthy_vectors(void **state) {
                 "sriov.capable@0000:41:00.0=pass\n" "sriov.capable@0000:61:00.0=pass\n"
                 "bar.above4g@0000:41:00.0=pass\n" "bar.above4g@0000:61:00.0=pass\n"
                 "pcie.link@0000:41:00.0=pass\n" "pcie.link@0000:61:00.0=pass\n"
-                "secureboot.modules=pass\n"
+                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:41:00.0=pass\n" "driver.loaded@0000:61:00.0=pass\n"
                 "mdev.types@0000:41:00.0=pass\n" "mdev.types@0000:61:00.0=fail\n"
                 "gpu.models_mixed=pass\n"
@@ -95,7 +96,8 @@ static void test_healthy_vectors(void **state) {
                 "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
                 "iommu.group_viable@0000:03:00.0=pass\n"
                 "sriov.capable@0000:03:00.0=pass\n" "bar.above4g@0000:03:00.0=pass\n" "pcie.link@0000:03:00.0=pass\n"
-                "secureboot.modules=pass\n" "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
+                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
+                "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=pass\n"
                 "thermal.margin@0000:03:00.0=pass\n");
         /* An integrated GPU: no link, no temperature; iommu=pt missing. */
@@ -104,7 +106,8 @@ static void test_healthy_vectors(void **state) {
                 "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
                 "iommu.group_viable@0000:00:02.0=pass\n"
                 "sriov.capable@0000:00:02.0=skip\n" "bar.above4g@0000:00:02.0=pass\n" "pcie.link@0000:00:02.0=skip\n"
-                "secureboot.modules=pass\n" "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
+                "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
+                "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
                 "thermal.margin@0000:00:02.0=skip\n");
         /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI; its vCPU has vmx
@@ -113,14 +116,16 @@ static void test_healthy_vectors(void **state) {
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
                 "kvm.available=fail\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
                 "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=skip\n" "driver.loaded=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
+                "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n");
         expect_vector("empty",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
                 "kvm.available=pass\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
                 "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=pass\n" "driver.loaded=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
+                "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n");
 }
@@ -154,6 +159,8 @@ static void test_broken_isolation(void **state) {
                 { "broken-kvm-bios", "kvm.available=fail\n" },
                 { "broken-vgpu-mgr-failed", "nvidia.vgpu_mgr=fail\n" },
                 { "broken-gim-errors", "amd.gim=warn\n" },
+                { "broken-kernel-upgraded",
+                  "driver.kernel_match=fail\ndriver.loaded@0000:3b:00.0=fail\nnvidia.vgpu_mgr=fail\n" },
                 { "broken-old-kernel", "kernel.version=fail\n" },
                 { "broken-no-headers", "kernel.headers=warn\n" },
                 { "broken-no-tools", "tools.present=warn\n" },
