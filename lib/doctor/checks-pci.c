@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * checks-pci.c — what the firmware did to each GPU's PCI function: SR-IOV exposed or hidden,
- * BARs placed (and above 4 GiB, where big BARs belong), and the PCIe link trained at the
- * card's full width and speed.
+ * BARs placed (and above 4 GiB, where big BARs belong), the PCIe link trained at the card's
+ * full width (and speed, under load), and the slot's power limit against what the card draws.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "basic/root.h"
 
 #include "doctor-internal.h"
 
@@ -108,6 +111,19 @@ int check_bar_above4g(struct doctor *d, const struct vgpu_gpu *g) {
                           large > 0 ? ", large BARs above 4 GiB" : "");
 }
 
+/* GPUs lower their link speed when idle (NVIDIA's drop to 2.5 GT/s on bare metal), so a slow
+ * link counts only under load: at or above this utilization. */
+#define BUSY_PERCENT 10
+
+/* max_link_speed of a PCI function in GT/s, 0 unknown. */
+static double max_link_speed(const char *bdf) {
+        char p[128], buf[64];
+        snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/max_link_speed", bdf);
+        if (root_read(p, buf, sizeof(buf)) < 0)
+                return 0;
+        return strtod(buf, NULL);
+}
+
 int check_pcie_link(struct doctor *d, const struct vgpu_gpu *g) {
         _cleanup_text_ struct text ev = {};
         const struct vgpu_link *l = &g->link;
@@ -120,20 +136,93 @@ int check_pcie_link(struct doctor *d, const struct vgpu_gpu *g) {
                   l->width_max);
         text_line(&ev, "/sys/bus/pci/devices/%s/current_link_speed: %g GT/s, max_link_speed: %g GT/s", g->bdf,
                   l->speed_current, l->speed_max);
+        char up[32] = "";
+        double slot_speed = doctor_pci_upstream(g->bdf, up, sizeof(up)) ? max_link_speed(up) : 0;
+        if (slot_speed > 0)
+                text_line(&ev, "/sys/bus/pci/devices/%s/max_link_speed (the port above): %g GT/s", up, slot_speed);
+        int util = g->nvml ? g->nvml->utilization_gpu : -1;
+        if (util >= 0)
+                text_line(&ev, "nvml: utilization %d%%", util);
 
         bool narrow = l->width_current < l->width_max, slow = l->speed_current < l->speed_max;
+        bool slot_slower = slot_speed > 0 && slot_speed < l->speed_max, busy = util >= BUSY_PERCENT;
         if (!narrow && !slow)
                 return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "PCIe link x%d at %g GT/s, the card's maximum",
                                   l->width_current, l->speed_current);
+        if (!narrow && !slot_slower && !busy)
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL,
+                                  "PCIe link x%d at %g GT/s while %s: GPUs lower the speed when idle (up to %g GT/s)",
+                                  l->width_current, l->speed_current,
+                                  util >= 0 ? "idle" : "its load is unknown", l->speed_max);
 
         char rem[768];
+        if (!narrow && slot_slower) {
+                snprintf(rem, sizeof(rem),
+                         "The slot (port %s) runs at most %g GT/s, the card %g GT/s: move the card to a slot of its "
+                         "generation (see the board manual), or set that slot's PCIe generation to Auto in the firmware "
+                         "setup if it was lowered.", up, slot_speed, l->speed_max);
+                return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "PCIe slot slower than the card: %g of %g GT/s",
+                                  slot_speed, l->speed_max);
+        }
         snprintf(rem, sizeof(rem),
                  "%s"
-                 "Compare under load (GPUs lower the link speed when idle): lspci -vv -s %s | grep -e LnkCap: -e LnkSta:",
+                 "Compare under load: lspci -vv -s %s | grep -e LnkCap: -e LnkSta:",
                  narrow ? "Seat the card in a slot wired for its full width (check the board manual for the slot's "
                           "electrical width, and the riser), and set the slot's link to Auto/its generation in the firmware setup.\n" :
                           "Set the slot's PCIe speed to Auto (or the card's generation) in the firmware setup; check the riser.\n",
                  g->bdf);
-        return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "PCIe link degraded: x%d of x%d, %g of %g GT/s",
-                          l->width_current, l->width_max, l->speed_current, l->speed_max);
+        if (narrow)
+                return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "PCIe link degraded: x%d of x%d, %g of %g GT/s",
+                                  l->width_current, l->width_max, l->speed_current, l->speed_max);
+        return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "PCIe link slow under load: %g of %g GT/s at %d%% utilization",
+                          l->speed_current, l->speed_max, util);
+}
+
+/* What a card may draw from a slot (PCIe CEM): 75 W from an x16 graphics slot, 25 W else; its
+ * auxiliary connectors give the rest. */
+#define SLOT_X16_MW 75000
+#define SLOT_OTHER_MW 25000
+
+int check_pcie_slot_power(struct doctor *d, const struct vgpu_gpu *g) {
+        _cleanup_text_ struct text ev = {};
+        if (g->link.width_max <= 0) {
+                text_line(&ev, "/sys/bus/pci/devices/%s/max_link_width: absent (no PCIe slot)", g->bdf);
+                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "not in a PCIe slot");
+        }
+        unsigned captured = 0, slot = 0;
+        char up[32] = "";
+        int r = doctor_pci_slot_power(d, g->bdf, false, &captured);
+        text_line(&ev, "/sys/bus/pci/devices/%s/config: Device Capabilities, captured slot power limit %s%.1f W", g->bdf,
+                  r < 0 ? "unreadable, " : "", captured / 1000.0);
+        if (doctor_pci_upstream(g->bdf, up, sizeof(up))) {
+                int s = doctor_pci_slot_power(d, up, true, &slot);
+                text_line(&ev, "/sys/bus/pci/devices/%s/config: Slot Capabilities, slot power limit %s", up,
+                          s < 0 ? "unreadable" : s == 0 ? "none (no slot implemented, or 0 W)" : "");
+                if (s > 0)
+                        text_append(&ev, "%.1f W", slot / 1000.0);
+        }
+        /* the limit the card obeys is the one it captured; the port's tells us when it did not */
+        unsigned limit = captured ? captured : slot;
+        if (limit == 0)
+                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "slot power limit not reported");
+
+        unsigned slot_max = g->link.width_max >= 16 ? SLOT_X16_MW : SLOT_OTHER_MW, need = slot_max;
+        const struct vgpu_nvml_gpu *n = g->nvml;
+        if (n && n->power_limit_mw > 0) {
+                text_line(&ev, "nvml: power limit %.1f W", n->power_limit_mw / 1000.0);
+                if ((unsigned) n->power_limit_mw < need)
+                        need = (unsigned) n->power_limit_mw;
+        }
+        if (limit >= need)
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "slot power limit %.1f W, the card needs %.1f W from the slot",
+                                  limit / 1000.0, need / 1000.0);
+        char rem[640];
+        snprintf(rem, sizeof(rem),
+                 "Raise the slot's power limit to %.0f W: in the BMC / firmware setup, the PCIe slot power setting of "
+                 "the slot at %s (\"Slot Power Limit\", \"PCIe Slot Power\", or the GPU/\"high power\" slot profile of "
+                 "the vendor's BMC), or move the card to a slot rated for it; power-cycle after the change.",
+                 slot_max / 1000.0, up[0] ? up : g->bdf);
+        return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem,
+                          "slot power limit %.1f W, below the %.1f W the card draws from the slot: it will hold its clocks down",
+                          limit / 1000.0, need / 1000.0);
 }

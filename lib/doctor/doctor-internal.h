@@ -82,6 +82,7 @@ int check_iommu_group_viable(struct doctor *d, const struct vgpu_gpu *g);
 int check_sriov_capable(struct doctor *d, const struct vgpu_gpu *g);
 int check_bar_above4g(struct doctor *d, const struct vgpu_gpu *g);
 int check_pcie_link(struct doctor *d, const struct vgpu_gpu *g);
+int check_pcie_slot_power(struct doctor *d, const struct vgpu_gpu *g);
 /* checks-secureboot.c */
 int check_secureboot_modules(struct doctor *d);
 /* checks-driver.c */
@@ -218,3 +219,9 @@ void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *cons
  * when its config space cannot be read. */
 int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id);
 void doctor_pci_done(struct doctor *d);
+/* A Slot Power Limit in mW: the one the function captured (Device Capabilities) when port is
+ * false; the one its slot offers (the port's Slot Capabilities, where a slot is implemented)
+ * when true. 1 known, 0 not reported (0 W, or no slot), -errno unreadable. */
+int doctor_pci_slot_power(struct doctor *d, const char *bdf, bool port, unsigned *ret_mw);
+/* The bridge above bdf in /sys/devices (its root or switch port) into buf; false at a root bus. */
+bool doctor_pci_upstream(const char *bdf, char *buf, size_t size);

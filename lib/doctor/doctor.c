@@ -26,6 +26,7 @@
         GPU("sriov.capable",       check_sriov_capable)                 \
         GPU("bar.above4g",         check_bar_above4g)                   \
         GPU("pcie.link",           check_pcie_link)                     \
+        GPU("pcie.slot_power",     check_pcie_slot_power)               \
         HOST("secureboot.modules", check_secureboot_modules)            \
         HOST("driver.kernel_match", check_driver_kernel_match)          \
         GPU("driver.loaded",       check_driver_loaded)                 \

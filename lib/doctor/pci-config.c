@@ -8,6 +8,8 @@
  * "this card could, the firmware won't" apart from "this card can't".
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,4 +79,69 @@ int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
         int found = pci_find_cap(pdev, id, PCI_CAP_EXTENDED) != NULL;
         pci_free_dev(pdev);
         return found;
+}
+
+/* Slot Power Limit Value and Scale to mW; 0xf0-0xf2 at scale 0 are 250, 275 and 300 W. */
+static unsigned power_limit_mw(unsigned value, unsigned scale) {
+        if (scale == 0 && value >= 0xf0)
+                return value <= 0xf2 ? (250 + 25 * (value - 0xf0)) * 1000 : 300000;
+        static const unsigned div[] = { 1, 10, 100, 1000 };
+        return value * 1000 / div[scale & 3];
+}
+
+int doctor_pci_slot_power(struct doctor *d, const char *bdf, bool port, unsigned *ret_mw) {
+        unsigned dom, bus, dev, fn;
+        char path[128];
+        *ret_mw = 0;
+        if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
+                return -EINVAL;
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+        if (root_access(path, R_OK) < 0)
+                return -ENOENT;
+        struct pci_access *pacc = pci_open(d);
+        if (!pacc)
+                return -EIO;
+        struct pci_dev *volatile pdev = NULL;
+        if (setjmp(pci_error_jump)) {
+                if (pdev)
+                        pci_free_dev(pdev);
+                return -EIO;
+        }
+        pdev = pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
+        if (!pdev)
+                return -ENOMEM;
+        pci_fill_info(pdev, PCI_FILL_CAPS);
+        struct pci_cap *cap = pci_find_cap(pdev, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        int r = 0;
+        if (cap && port) {
+                /* Slot Capabilities mean something only where the port implements a slot */
+                if (pci_read_word(pdev, cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_SLOT) {
+                        uint32_t sltcap = pci_read_long(pdev, cap->addr + PCI_EXP_SLTCAP);
+                        *ret_mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7, (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
+                }
+        } else if (cap) {
+                uint32_t devcap = pci_read_long(pdev, cap->addr + PCI_EXP_DEVCAP);
+                *ret_mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18, (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
+        }
+        r = *ret_mw > 0;
+        pci_free_dev(pdev);
+        return r;
+}
+
+bool doctor_pci_upstream(const char *bdf, char *buf, size_t size) {
+        char link[256], p[4096], real[PATH_MAX];
+        snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s", bdf);
+        if (root_path(p, sizeof(p), link) < 0 || !realpath(p, real))
+                return false;
+        char *slash = strrchr(real, '/');
+        if (!slash)
+                return false;
+        *slash = '\0';
+        const char *parent = strrchr(real, '/');
+        unsigned dom, bus, dev, fn;
+        char tail;
+        if (!parent || sscanf(parent + 1, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail) != 4)
+                return false;
+        snprintf(buf, size, "%s", parent + 1);
+        return true;
 }

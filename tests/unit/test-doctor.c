@@ -18,7 +18,8 @@ static void test_ids(void **state) {
         static const char *const want[] = {
                 "privileges", "kernel.version", "kernel.headers", "tools.present", "kvm.available", "iommu.enabled",
                 "iommu.cmdline",
-                "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "secureboot.modules",
+                "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "pcie.slot_power",
+                "secureboot.modules",
                 "driver.kernel_match",
                 "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr", "amd.gim",
                 "thermal.margin",
@@ -67,6 +68,7 @@ static void test_healthy_vectors(void **state) {
                 "sriov.capable@0000:3b:00.0=skip\n" "sriov.capable@0000:5e:00.0=skip\n" "sriov.capable@0000:af:00.0=skip\n"
                 "bar.above4g@0000:3b:00.0=pass\n" "bar.above4g@0000:5e:00.0=pass\n" "bar.above4g@0000:af:00.0=pass\n"
                 "pcie.link@0000:3b:00.0=pass\n" "pcie.link@0000:5e:00.0=pass\n" "pcie.link@0000:af:00.0=pass\n"
+                "pcie.slot_power@0000:3b:00.0=pass\n" "pcie.slot_power@0000:5e:00.0=pass\n" "pcie.slot_power@0000:af:00.0=pass\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:3b:00.0=pass\n" "driver.loaded@0000:5e:00.0=pass\n" "driver.loaded@0000:af:00.0=pass\n"
                 "mdev.types@0000:3b:00.0=pass\n" "mdev.types@0000:5e:00.0=pass\n" "mdev.types@0000:af:00.0=pass\n"
@@ -83,6 +85,7 @@ static void test_healthy_vectors(void **state) {
                 "sriov.capable@0000:41:00.0=pass\n" "sriov.capable@0000:61:00.0=pass\n"
                 "bar.above4g@0000:41:00.0=pass\n" "bar.above4g@0000:61:00.0=pass\n"
                 "pcie.link@0000:41:00.0=pass\n" "pcie.link@0000:61:00.0=pass\n"
+                "pcie.slot_power@0000:41:00.0=pass\n" "pcie.slot_power@0000:61:00.0=pass\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:41:00.0=pass\n" "driver.loaded@0000:61:00.0=pass\n"
                 "mdev.types@0000:41:00.0=pass\n" "mdev.types@0000:61:00.0=fail\n"
@@ -96,6 +99,7 @@ static void test_healthy_vectors(void **state) {
                 "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
                 "iommu.group_viable@0000:03:00.0=pass\n"
                 "sriov.capable@0000:03:00.0=pass\n" "bar.above4g@0000:03:00.0=pass\n" "pcie.link@0000:03:00.0=pass\n"
+                "pcie.slot_power@0000:03:00.0=skip\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=pass\n"
@@ -106,6 +110,7 @@ static void test_healthy_vectors(void **state) {
                 "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
                 "iommu.group_viable@0000:00:02.0=pass\n"
                 "sriov.capable@0000:00:02.0=skip\n" "bar.above4g@0000:00:02.0=pass\n" "pcie.link@0000:00:02.0=skip\n"
+                "pcie.slot_power@0000:00:02.0=skip\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
@@ -116,7 +121,8 @@ static void test_healthy_vectors(void **state) {
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
                 "kvm.available=fail\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
                 "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n"
+                "pcie.slot_power=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n");
@@ -124,7 +130,8 @@ static void test_healthy_vectors(void **state) {
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
                 "kvm.available=pass\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
                 "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
+                "bar.above4g=skip\n" "pcie.link=skip\n"
+                "pcie.slot_power=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n");
@@ -173,6 +180,9 @@ static void test_broken_isolation(void **state) {
                 { "broken-bar-unassigned", "bar.above4g@0000:3b:00.0=fail\n" },
                 { "broken-bar-below4g", "bar.above4g@0000:3b:00.0=warn\n" },
                 { "broken-link-degraded", "pcie.link@0000:3b:00.0=warn\n" },
+                { "broken-link-busy", "pcie.link@0000:3b:00.0=warn\n" },
+                { "broken-slot-gen3", "pcie.link@0000:3b:00.0=warn\n" },
+                { "broken-slot-power", "pcie.slot_power@0000:3b:00.0=warn\n" },
                 { "broken-secureboot-unsigned", "secureboot.modules=fail\n" },
                 { "broken-secureboot-blocked", "secureboot.modules=fail\ndriver.loaded@0000:3b:00.0=fail\n" },
                 { "broken-nouveau", "driver.loaded@0000:3b:00.0=fail\n" },
@@ -362,6 +372,46 @@ static void test_pcie_link(void **state) {
         run_done(&run);
         run_doctor(&run, "intel-gvtg");
         expect(&run, "pcie.link", "0000:00:02.0", VGPU_CHECK_SKIP, "unknown", NULL, NULL);
+        run_done(&run);
+        /* idle at full width, only slower: what every idle NVIDIA GPU does, no warning */
+        run_doctor(&run, "nvidia-sriov-vfio");
+        expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "x16 at 2.5 GT/s while idle",
+               "/sys/bus/pci/devices/0000:60:01.1/max_link_speed (the port above): 16 GT/s\nnvml: utilization 0%", NULL);
+        run_done(&run);
+        run_flags(&run, "nvidia-sriov-vfio", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
+        expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "while its load is unknown", NULL, NULL);
+        run_done(&run);
+        /* the same link under load, and a slot slower than the card, idle or not */
+        run_doctor(&run, "broken-link-busy");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "slow under load: 2.5 of 8 GT/s at 97% utilization",
+               "nvml: utilization 97%", "Set the slot's PCIe speed to Auto");
+        run_done(&run);
+        run_doctor(&run, "broken-slot-gen3");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "PCIe slot slower than the card: 8 of 16 GT/s",
+               "0000:3a:00.0/max_link_speed (the port above): 8 GT/s", "move the card to a slot of its generation");
+        run_done(&run);
+}
+
+static void test_pcie_slot_power(void **state) {
+        (void) state;
+        struct run run = {};
+        /* the port's Slot Capabilities, nothing captured: the card may take the 75 W it needs */
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_PASS, "slot power limit 75.0 W, the card needs 70.0 W",
+               "Device Capabilities, captured slot power limit 0.0 W\n"
+               "/sys/bus/pci/devices/0000:3a:00.0/config: Slot Capabilities, slot power limit 75.0 W\nnvml: power limit 70.0 W",
+               NULL);
+        run_done(&run);
+        /* behind a switch port without a slot: nothing reported */
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "pcie.slot_power", "0000:03:00.0", VGPU_CHECK_SKIP, "not reported",
+               "0000:02:00.0/config: Slot Capabilities, slot power limit none", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-slot-power");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "slot power limit 25.0 W, below the 70.0 W the card draws from the slot",
+               "captured slot power limit 25.0 W", "\"Slot Power Limit\"");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN, NULL, NULL, "the slot at 0000:3a:00.0");
         run_done(&run);
 }
 
@@ -723,6 +773,7 @@ int main(void) {
                 cmocka_unit_test(test_sriov_capable),
                 cmocka_unit_test(test_bar_above4g),
                 cmocka_unit_test(test_pcie_link),
+                cmocka_unit_test(test_pcie_slot_power),
                 cmocka_unit_test(test_secureboot_modules),
                 cmocka_unit_test(test_driver_loaded),
                 cmocka_unit_test(test_mdev_types),
