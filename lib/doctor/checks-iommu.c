@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * checks-iommu.c — the IOMMU, without which VFIO assigns nothing: is it on (firmware table and
- * kernel groups), does the command line ask for it as each CPU vendor needs, and can each GPU's
- * group be handed to VFIO as a whole (libvirt's "group is not viable").
+ * kernel groups), does the command line ask for it as each CPU vendor needs, and can what VFIO
+ * will take be handed to it as a whole (libvirt's "group is not viable"): the GPU's own group,
+ * or for SR-IOV vGPUs each VF's; an mdev parent's group matters only for whole-GPU pass-through.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -183,44 +184,127 @@ static bool member_harmless(const struct doctor *d, const struct vgpu_gpu *g, co
         return !m->driver || streq(m->driver, "vfio-pci") || streq(m->driver, "pci-stub");
 }
 
+/* The members of group `id` that keep VFIO from taking `dev` (a GPU or one of its VFs, of the
+ * card `g`), as "BDF (driver)" in bad and the commands that hand them to VFIO in rem; the
+ * members as evidence. Returns how many, or -1 when the group is unknown. */
+static int group_blockers(const struct doctor *d, const struct vgpu_gpu *g, const char *dev, int id, struct text *ev,
+                          struct text *bad, struct text *rem) {
+        const struct vgpu_iommu_group *grp = vgpu_host_find_group(d->host, id);
+        if (!grp) {
+                text_line(ev, "/sys/kernel/iommu_groups/%d/devices: not read", id);
+                return -1;
+        }
+        int n_bad = 0;
+        for (size_t i = 0; i < grp->n_members; i++) {
+                const struct vgpu_group_member *m = &grp->members[i];
+                text_line(ev, "/sys/kernel/iommu_groups/%d/devices/%s: class 0x%06x, driver %s", grp->id, m->bdf,
+                          m->class_code, m->driver ? m->driver : "(none)");
+                if (streq(m->bdf, dev))
+                        continue;
+                /* a VF's group holding its PF bound to the host driver: the PF has no ACS */
+                bool pf_bound = !streq(dev, g->bdf) && streq(m->bdf, g->bdf);
+                if (!pf_bound && member_harmless(d, g, m))
+                        continue;
+                text_append(bad, "%s%s (%s)", bad->len ? ", " : "", m->bdf, m->driver);
+                if (!pf_bound) {
+                        text_line(rem, "  echo %s > /sys/bus/pci/devices/%s/driver/unbind", m->bdf, m->bdf);
+                        text_line(rem, "  echo vfio-pci > /sys/bus/pci/devices/%s/driver_override", m->bdf);
+                        text_line(rem, "  echo %s > /sys/bus/pci/drivers_probe", m->bdf);
+                }
+                n_bad++;
+        }
+        return n_bad;
+}
+
+static const char group_remedy_head[] =
+        "Give the device an IOMMU group of its own: move the card to a slot on a CPU root port, or enable ACS "
+        "(\"ACS Control\") in the firmware setup.";
+
+/*
+ * SR-IOV vGPUs are VFs handed to VFIO one by one: each VF's group is what must be viable (a
+ * PF without ACS puts its VFs into its own group, with itself bound to the host driver).
+ */
+static int check_vf_groups(struct doctor *d, const struct vgpu_gpu *g, struct text *ev, const char *pf_shared) {
+        _cleanup_text_ struct text bad = {}, rem = {}, groups = {};
+        size_t n_vfs_bad = 0;
+        for (size_t i = 0; i < g->n_vfs; i++) {
+                const struct vgpu_gpu *vf = vgpu_host_find_gpu(d->host, g->vfs[i]);
+                if (!vf || vf->iommu_group < 0) {
+                        text_line(ev, "/sys/bus/pci/devices/%s/iommu_group: absent", g->vfs[i]);
+                        continue;
+                }
+                /* each group once: VFs without ACS between them share one */
+                bool seen = false;
+                size_t in_group = 0;
+                for (size_t j = 0; j < g->n_vfs; j++) {
+                        const struct vgpu_gpu *o = vgpu_host_find_gpu(d->host, g->vfs[j]);
+                        if (o && o->iommu_group == vf->iommu_group) {
+                                seen = seen || j < i;
+                                in_group++;
+                        }
+                }
+                if (seen)
+                        continue;
+                /* the PF's group is in the evidence already */
+                _cleanup_text_ struct text group_bad = {}, quiet = {};
+                int n = group_blockers(d, g, vf->bdf, vf->iommu_group, vf->iommu_group == g->iommu_group ? &quiet : ev,
+                                       &group_bad, &rem);
+                if (n <= 0)
+                        continue;
+                text_append(&groups, "%sgroup %d (%zu VF%s)", groups.len ? ", " : "", vf->iommu_group, in_group,
+                            in_group > 1 ? "s" : "");
+                text_append(&bad, "%s%s", bad.len ? ", " : "", text_get(&group_bad) ?: "");
+                n_vfs_bad += in_group;
+        }
+        if (!text_get(&bad) || !text_get(&rem) || !text_get(&groups))
+                return -ENOMEM;
+        if (n_vfs_bad == 0)
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, ev, NULL, "the IOMMU groups of its %zu VFs are viable for VFIO%s%s%s",
+                                  g->n_vfs, pf_shared[0] ? " (the PF's own group is shared with " : "", pf_shared,
+                                  pf_shared[0] ? ": that matters only for passing the whole GPU through)" : "");
+        _cleanup_text_ struct text full = {};
+        text_line(&full, "%s A VF group that holds the PF itself means the PF has no ACS isolation between its "
+                  "functions: the firmware's ACS setting (or a newer board firmware) decides it.", group_remedy_head);
+        if (rem.len)
+                text_line(&full, "Or hand the other devices to VFIO, which takes them from the host:\n%s", rem.s);
+        if (!text_get(&full))
+                return -ENOMEM;
+        return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, ev, text_get(&full),
+                          "%zu of %zu VFs are in IOMMU groups VFIO cannot take: %s, shared with %s", n_vfs_bad, g->n_vfs,
+                          groups.s, bad.s);
+}
+
 int check_iommu_group_viable(struct doctor *d, const struct vgpu_gpu *g) {
         _cleanup_text_ struct text ev = {}, bad = {}, rem = {};
         if (g->iommu_group < 0) {
                 text_line(&ev, "/sys/bus/pci/devices/%s/iommu_group: absent", g->bdf);
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "no IOMMU group (the IOMMU is off: see iommu.enabled)");
         }
-        const struct vgpu_iommu_group *grp = vgpu_host_find_group(d->host, g->iommu_group);
-        if (!grp) {
-                text_line(&ev, "/sys/kernel/iommu_groups/%d/devices: not read", g->iommu_group);
+        int n_bad = group_blockers(d, g, g->bdf, g->iommu_group, &ev, &bad, &rem);
+        if (n_bad < 0)
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "members of IOMMU group %d unknown", g->iommu_group);
-        }
-
-        size_t n_bad = 0;
-        for (size_t i = 0; i < grp->n_members; i++) {
-                const struct vgpu_group_member *m = &grp->members[i];
-                text_line(&ev, "/sys/kernel/iommu_groups/%d/devices/%s: class 0x%06x, driver %s", grp->id, m->bdf,
-                          m->class_code, m->driver ? m->driver : "(none)");
-                if (streq(m->bdf, g->bdf) || member_harmless(d, g, m))
-                        continue;
-                text_append(&bad, "%s%s (%s)", n_bad ? ", " : "", m->bdf, m->driver);
-                text_line(&rem, "  echo %s > /sys/bus/pci/devices/%s/driver/unbind", m->bdf, m->bdf);
-                text_line(&rem, "  echo vfio-pci > /sys/bus/pci/devices/%s/driver_override", m->bdf);
-                text_line(&rem, "  echo %s > /sys/bus/pci/drivers_probe", m->bdf);
-                n_bad++;
-        }
+        if (!text_get(&bad))
+                return -ENOMEM;
+        if (g->n_vfs > 0)
+                return check_vf_groups(d, g, &ev, bad.s ? bad.s : "");
         if (n_bad == 0)
                 return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "IOMMU group %d holds only this card's functions%s",
-                                  grp->id, grp->n_members > 1 ? " and bridges or VFIO-bound devices" : "");
+                                  g->iommu_group, ev.len && strchr(ev.s, '\n') ? " and bridges or VFIO-bound devices" : "");
+        /* mdev vGPUs get IOMMU groups of their own from VFIO; the card's group is used only to
+         * pass the whole GPU through */
+        if (g->mdev_parent)
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL,
+                                  "IOMMU group %d is shared with %s: no matter for its mdev vGPUs (each has a group of its "
+                                  "own), only for passing the whole GPU through", g->iommu_group, bad.s);
 
         _cleanup_text_ struct text full = {};
-        text_line(&full, "Give the GPU an IOMMU group of its own: move it to a slot on a CPU root port, or enable ACS "
-                  "(\"ACS Control\") in the firmware setup. Or hand the other member%s to VFIO, which takes %s from the host:",
+        text_line(&full, "%s Or hand the other member%s to VFIO, which takes %s from the host:", group_remedy_head,
                   n_bad > 1 ? "s" : "", n_bad > 1 ? "them" : "it");
         if (!text_get(&rem))
                 return -ENOMEM;
         text_line(&full, "%s", rem.s);
-        if (!text_get(&full) || !text_get(&bad))
+        if (!text_get(&full))
                 return -ENOMEM;
         return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, text_get(&full),
-                          "IOMMU group %d is not viable: %s share%s it", grp->id, bad.s, n_bad > 1 ? "" : "s");
+                          "IOMMU group %d is not viable: %s share%s it", g->iommu_group, bad.s, n_bad > 1 ? "" : "s");
 }

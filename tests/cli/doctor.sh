@@ -75,10 +75,10 @@ expect_rc 1 "broken-old-kernel --json"
 check_json kernel.version fail || fail "broken-old-kernel --json: bad JSON"
 python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out" || fail "broken-old-kernel --json does not parse"
 
-doctor broken-group-shared --pretty
-expect_rc 1 "broken-group-shared --pretty"
-check_json privileges pass || fail "broken-group-shared --pretty: bad JSON"
-python3 - "$tmp/out" <<'EOF' || fail "broken-group-shared --pretty: subjects"
+doctor broken-group-shared-whole --pretty
+expect_rc 1 "broken-group-shared-whole --pretty"
+check_json privileges pass || fail "broken-group-shared-whole --pretty: bad JSON"
+python3 - "$tmp/out" <<'EOF' || fail "broken-group-shared-whole --pretty: subjects"
 import json, sys
 r = {(x["id"], x["subject"]): x for x in json.load(open(sys.argv[1]))}
 assert r[("iommu.group_viable", "0000:60:00.0")]["status"] == "fail"

@@ -175,7 +175,9 @@ static void test_broken_isolation(void **state) {
                 { "broken-iommu-off", "iommu.enabled=fail\n" },
                 { "broken-cmdline", "iommu.enabled=fail\niommu.cmdline=fail\n" },
                 { "broken-cmdline-default", "iommu.cmdline=warn\n" },
-                { "broken-group-shared", "iommu.group_viable@0000:60:00.0=fail\n" },
+                { "broken-group-shared", "" },          /* a note, no failure: see test_iommu_group_viable */
+                { "broken-group-shared-whole", "iommu.group_viable@0000:60:00.0=fail\nmdev.types@0000:60:00.0=fail\n" },
+                { "broken-vf-group-shared", "iommu.group_viable@0000:03:00.0=fail\n" },
                 { "broken-sriov-hidden", "sriov.capable@0000:03:00.0=fail\n" },
                 { "broken-bar-unassigned", "bar.above4g@0000:3b:00.0=fail\n" },
                 { "broken-bar-below4g", "bar.above4g@0000:3b:00.0=warn\n" },
@@ -308,14 +310,35 @@ static void test_iommu_cmdline(void **state) {
 static void test_iommu_group_viable(void **state) {
         (void) state;
         struct run run = {};
+        /* an mdev parent: its vGPUs get groups of their own, so a shared card group is a note */
         run_doctor(&run, "broken-group-shared");
         expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_PASS, "holds only this card's functions", NULL, NULL);
+        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_PASS,
+               "IOMMU group 5 is shared with 0000:61:00.0 (e1000e): no matter for its mdev vGPUs",
+               "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e", NULL);
+        run_done(&run);
+        /* the same card without vGPU types can only go whole: then the group fails */
+        run_doctor(&run, "broken-group-shared-whole");
         expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, "0000:61:00.0 (e1000e) shares it",
                "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e",
                "echo vfio-pci > /sys/bus/pci/devices/0000:61:00.0/driver_override");
         /* the switch's ports in the same group are harmless */
         expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, NULL,
                "/sys/kernel/iommu_groups/5/devices/0000:5f:08.0: class 0x060400", NULL);
+        run_done(&run);
+        /* SR-IOV: each VF's group is what VFIO takes; here they sit in the PF's, with the PF on gim */
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_PASS, "the IOMMU groups of its 4 VFs are viable",
+               "/devices/0000:03:02.3: class 0x038000, driver vfio-pci", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-vf-group-shared");
+        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_FAIL,
+               "4 of 4 VFs are in IOMMU groups VFIO cannot take: group 5 (4 VFs), shared with 0000:03:00.0 (gim)",
+               "/sys/kernel/iommu_groups/5/devices/0000:03:00.0: class 0x038000, driver gim\n"
+               "/sys/kernel/iommu_groups/5/devices/0000:03:02.0: class 0x038000, driver vfio-pci",
+               "the PF has no ACS isolation between its functions");
+        const struct vgpu_check_result *r = find(&run, "iommu.group_viable", "0000:03:00.0");
+        assert_null(strstr(r->remedy, "0000:03:00.0/driver/unbind"));  /* never "unbind the PF" */
         run_done(&run);
         run_doctor(&run, "broken-iommu-off");
         expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no IOMMU group",
