@@ -3,11 +3,15 @@
  * checks-thermal.c — how close each GPU runs to the temperature at which it slows itself down:
  * every vGPU on a throttling card slows with it, and the guests only see "slow". NVML's
  * slowdown threshold is used for NVIDIA GPUs, hwmon's temp1_crit (or temp1_max) elsewhere.
+ * The host's own policy comes first: vgpud's thermal thresholds (warn 75 C, critical 85 C,
+ * VGPU_THERMAL_LIMITS_DEFAULT, judged by the same vgpu_thermal_next()), so the doctor never
+ * passes a card vgpud warns about; the card's own limit only tightens that.
  */
 #include <limits.h>
 #include <stdio.h>
 
 #include "doctor-internal.h"
+#include "vgpu/telemetry.h"
 
 #define MARGIN_C 10
 
@@ -43,18 +47,27 @@ int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g) {
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "no temperature reading with a threshold");
         }
 
-        char rem[384];
+        char rem[448];
         snprintf(rem, sizeof(rem),
                  "Cool the GPU: check its fans and the chassis airflow (blanking panels, fan profile in the BMC, e.g. "
                  "ipmitool raw / the vendor's \"performance\" fan mode), clean the filters, and lower the load; "
                  "it slows itself down at %d C.", limit);
+        static const struct vgpu_thermal_limits policy = VGPU_THERMAL_LIMITS_DEFAULT;
+        enum vgpu_thermal_state state = vgpu_thermal_next(VGPU_THERMAL_OK, temp, &policy);
+        text_line(&ev, "thermal policy (vgpud's defaults): warn %d C, critical %d C", policy.warn_c, policy.critical_c);
         int margin = limit - temp;
         if (margin <= 0)
                 return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, rem, "%d C: at or above its %s temperature of %d C",
                                   temp, limit_name, limit);
+        if (state == VGPU_THERMAL_CRITICAL)
+                return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, rem, "%d C: at or above the critical %d C (its %s "
+                                  "temperature is %d C)", temp, policy.critical_c, limit_name, limit);
         if (margin <= MARGIN_C)
                 return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "%d C: within %d C of its %s temperature of %d C",
                                   temp, margin, limit_name, limit);
+        if (state == VGPU_THERMAL_WARN)
+                return doctor_add(d, g->bdf, VGPU_CHECK_WARN, &ev, rem, "%d C: at or above the warning %d C (its %s "
+                                  "temperature is %d C)", temp, policy.warn_c, limit_name, limit);
         return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "%d C, %d C below its %s temperature of %d C", temp, margin,
                           limit_name, limit);
 }

@@ -295,7 +295,7 @@ int vgpud_config_default(struct vgpud_config **ret) {
                 .metrics = { .enabled = true, .host = "127.0.0.1", .port = 9835 },
                 .collect_nvml = true, .collect_hwmon = true, .collect_pcie = true,
                 .collect_sensors = true, .collect_ipmi = true,
-                .thermal = { .warn_c = 75, .critical_c = 85, .hysteresis_c = 5 },
+                .thermal = VGPU_THERMAL_LIMITS_DEFAULT,
         };
         c->socket_path = strdup(VGPU_DAEMON_SOCKET);
         c->group = strdup("vgpu");

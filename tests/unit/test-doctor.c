@@ -195,7 +195,8 @@ static void test_broken_isolation(void **state) {
                 { "broken-mixed-models", "gpu.models_mixed=warn\n" },
                 { "broken-persistence-off", "nvidia.persistence@0000:3b:00.0=warn\n" },
                 { "broken-hot", "thermal.margin@0000:3b:00.0=fail\n" },
-                { "broken-hot-hwmon", "thermal.margin@0000:03:00.0=warn\n" },
+                { "broken-warm", "thermal.margin@0000:3b:00.0=warn\n" },
+                { "broken-hot-hwmon", "thermal.margin@0000:03:00.0=fail\n" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct run run = {};
@@ -573,9 +574,17 @@ static void test_thermal_margin(void **state) {
         expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL, "95 C: at or above its slowdown temperature of 93 C",
                "nvml: temperature 95 C, slowdown threshold 93 C", "airflow");
         run_done(&run);
+        /* vgpud's thresholds rule first: 92 C is critical there, whatever the card's 100 C */
         run_doctor(&run, "broken-hot-hwmon");
-        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_WARN, "92 C: within 8 C of its critical temperature of 100 C",
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_FAIL,
+               "92 C: at or above the critical 85 C (its critical temperature is 100 C)",
                "temp1_crit (or temp1_max): 100000", "slows itself down at 100 C");
+        run_done(&run);
+        /* 80 C is 13 C from the T4's slowdown, yet vgpud warns at 75 C: so does the doctor */
+        run_doctor(&run, "broken-warm");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "80 C: at or above the warning 75 C (its slowdown temperature is 93 C)",
+               "thermal policy (vgpud's defaults): warn 75 C, critical 85 C", "airflow");
         run_done(&run);
 }
 

@@ -31,6 +31,14 @@ struct vgpu_thermal_limits {
         int hysteresis_c;
 };
 
+/* The thermal policy's default thresholds: vgpud's [thermal] defaults and what `vgpuctl doctor`'s
+ * thermal.margin judges by, so the two never disagree about one reading. */
+#define VGPU_THERMAL_WARN_C 75
+#define VGPU_THERMAL_CRITICAL_C 85
+#define VGPU_THERMAL_HYSTERESIS_C 5
+#define VGPU_THERMAL_LIMITS_DEFAULT \
+        { .warn_c = VGPU_THERMAL_WARN_C, .critical_c = VGPU_THERMAL_CRITICAL_C, .hysteresis_c = VGPU_THERMAL_HYSTERESIS_C }
+
 enum vgpu_thermal_state {
         VGPU_THERMAL_UNKNOWN,   /* no temperature reading */
         VGPU_THERMAL_OK,
