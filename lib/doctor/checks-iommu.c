@@ -249,11 +249,13 @@ static int check_vf_groups(struct doctor *d, const struct vgpu_gpu *g, struct te
                 _cleanup_text_ struct text group_bad = {}, quiet = {};
                 int n = group_blockers(d, g, vf->bdf, vf->iommu_group, vf->iommu_group == g->iommu_group ? &quiet : ev,
                                        &group_bad, &rem);
+                if (group_bad.oom)
+                        return -ENOMEM;
                 if (n <= 0)
                         continue;
                 text_append(&groups, "%sgroup %d (%zu VF%s)", groups.len ? ", " : "", vf->iommu_group, in_group,
                             in_group > 1 ? "s" : "");
-                text_append(&bad, "%s%s", bad.len ? ", " : "", text_get(&group_bad) ?: "");
+                text_append(&bad, "%s%s", bad.len ? ", " : "", group_bad.s ? group_bad.s : "");
                 n_vfs_bad += in_group;
         }
         if (!text_get(&bad) || !text_get(&rem) || !text_get(&groups))

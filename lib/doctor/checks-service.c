@@ -135,6 +135,8 @@ int check_amd_gim(struct doctor *d) {
                         n_bound++;
                 }
         }
+        if (bound.oom)
+                return -ENOMEM;
         bool loaded = doctor_module_loaded("gim");
         char version[64] = "";
         if (loaded && root_read("/sys/module/gim/version", version, sizeof(version)) < 0)

@@ -246,7 +246,7 @@ int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev
         }
         if (r == -ENOENT) {
                 text_line(ev, "kernel log: no journal, no /var/log/kern.log");
-                return 0;
+                return ev->oom ? -ENOMEM : 0;
         }
         if (r >= 0)
                 text_line(ev, "%s: %zu matching lines%s", source, ring.count, ring.count > ring.n ? ", the last ones:" :

@@ -455,9 +455,12 @@ static int case_doctor(void *userdata, char **ret, struct vgpu_error *err) {
         return r;
 }
 
-/* healthy, IOMMU off (GRUB remedies), AMD with hwmon, vendor-VFIO, a BAR and a secure boot fault */
+/* healthy, IOMMU off (GRUB remedies), AMD with hwmon, vendor-VFIO, a BAR and a secure boot fault;
+ * KVM off (kern.log), a failed manager service (syslog), GIM errors, a stale module (libkmod,
+ * DKMS), VFs in the PF's group */
 static const char *const doctor_fixtures[] = {
         "nvidia-mdev", "broken-iommu-off", "amd-mxgpu", "nvidia-sriov-vfio", "broken-bar-below4g", "broken-secureboot-unsigned",
+        "broken-kvm-bios", "broken-vgpu-mgr-failed", "broken-gim-errors", "broken-kernel-upgraded", "broken-vf-group-shared",
 };
 
 static void test_doctor(void **state) {
