@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-doctor-host.c — lib/doctor's checks of the host's virtualization stack below the GPUs:
- * KVM itself (kvm.available) and NVIDIA's vGPU manager service (nvidia.vgpu_mgr), AMD's GIM (amd.gim), the vendor modules against the running kernel
- * (driver.kernel_match), on fixture hosts and on scratch roots holding a real journal
- * written by systemd-journal-remote, or an rsyslog kern.log. Runs with LD_LIBRARY_PATH at the
- * NVML double (tests/nvml-double), like test-doctor.
+ * test-doctor-host.c — lib/doctor's checks of issue 13, beside test-doctor.c: KVM itself
+ * (kvm.available), NVIDIA's vGPU manager service (nvidia.vgpu_mgr), AMD's GIM (amd.gim), the
+ * vendor modules against the running kernel (driver.kernel_match), the slot's power
+ * (pcie.slot_power) and the thermal margin by vgpud's thresholds (thermal.margin); on fixture
+ * hosts and on scratch roots holding a real journal written by systemd-journal-remote, an
+ * rsyslog kern.log or syslog, or .ko files made by as + objcopy. Runs with LD_LIBRARY_PATH at
+ * the NVML double (tests/nvml-double), like test-doctor.
  */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -400,8 +402,67 @@ static void test_kernel_match_scratch(void **state) {
         run_done(&run);
 }
 
+/* ---------------------------------------------------------------- pcie.slot_power, thermal.margin */
+
+static void test_pcie_slot_power(void **state) {
+        (void) state;
+        struct run run = {};
+        /* the port's Slot Capabilities, nothing captured: the card may take the 75 W it needs */
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_PASS, "slot power limit 75.0 W, the card needs 70.0 W",
+               "Device Capabilities, captured slot power limit 0.0 W\n"
+               "/sys/bus/pci/devices/0000:3a:00.0/config: Slot Capabilities, slot power limit 75.0 W\nnvml: power limit 70.0 W",
+               NULL);
+        run_done(&run);
+        /* behind a switch port without a slot: nothing reported */
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "pcie.slot_power", "0000:03:00.0", VGPU_CHECK_SKIP, "not reported",
+               "0000:02:00.0/config: Slot Capabilities, slot power limit none", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-slot-power");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "slot power limit 25.0 W, below the 70.0 W the card draws from the slot",
+               "captured slot power limit 25.0 W", "\"Slot Power Limit\"");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN, NULL, NULL, "the slot at 0000:3a:00.0");
+        run_done(&run);
+}
+
+static void test_thermal_margin(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_PASS, "41 C, 52 C below its slowdown temperature of 93 C",
+               "nvml: temperature 41 C, slowdown threshold 93 C, shutdown threshold 96 C", NULL);
+        run_done(&run);
+        run_doctor(&run, "amd-mxgpu");
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_PASS, "38 C, 62 C below its critical temperature of 100 C",
+               "temp1_input: 38000", NULL);
+        run_done(&run);
+        run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_SKIP, "no temperature reading", "no NVML readings", NULL);
+        run_done(&run);
+        run_doctor(&run, "broken-hot");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL, "95 C: at or above its slowdown temperature of 93 C",
+               "nvml: temperature 95 C, slowdown threshold 93 C", "airflow");
+        run_done(&run);
+        /* vgpud's thresholds rule first: 92 C is critical there, whatever the card's 100 C */
+        run_doctor(&run, "broken-hot-hwmon");
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_FAIL,
+               "92 C: at or above the critical 85 C (its critical temperature is 100 C)",
+               "temp1_crit (or temp1_max): 100000", "slows itself down at 100 C");
+        run_done(&run);
+        /* 80 C is 13 C from the T4's slowdown, yet vgpud warns at 75 C: so does the doctor */
+        run_doctor(&run, "broken-warm");
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "80 C: at or above the warning 75 C (its slowdown temperature is 93 C)",
+               "thermal policy (vgpud's defaults): warn 75 C, critical 85 C", "airflow");
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pcie_slot_power),
+                cmocka_unit_test(test_thermal_margin),
                 cmocka_unit_test(test_kvm_fixtures),
                 cmocka_unit_test_setup_teardown(test_kvm_journal, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_kvm_kern_log, scratch_setup, scratch_teardown),

@@ -416,29 +416,6 @@ static void test_pcie_link(void **state) {
         run_done(&run);
 }
 
-static void test_pcie_slot_power(void **state) {
-        (void) state;
-        struct run run = {};
-        /* the port's Slot Capabilities, nothing captured: the card may take the 75 W it needs */
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_PASS, "slot power limit 75.0 W, the card needs 70.0 W",
-               "Device Capabilities, captured slot power limit 0.0 W\n"
-               "/sys/bus/pci/devices/0000:3a:00.0/config: Slot Capabilities, slot power limit 75.0 W\nnvml: power limit 70.0 W",
-               NULL);
-        run_done(&run);
-        /* behind a switch port without a slot: nothing reported */
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "pcie.slot_power", "0000:03:00.0", VGPU_CHECK_SKIP, "not reported",
-               "0000:02:00.0/config: Slot Capabilities, slot power limit none", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-slot-power");
-        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN,
-               "slot power limit 25.0 W, below the 70.0 W the card draws from the slot",
-               "captured slot power limit 25.0 W", "\"Slot Power Limit\"");
-        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN, NULL, NULL, "the slot at 0000:3a:00.0");
-        run_done(&run);
-}
-
 static void test_secureboot_modules(void **state) {
         (void) state;
         struct run run = {};
@@ -553,38 +530,6 @@ static void test_nvidia_persistence(void **state) {
         run_doctor(&run, "broken-persistence-off");
         expect(&run, "nvidia.persistence", "0000:3b:00.0", VGPU_CHECK_WARN, "persistence mode off",
                "nvmlDeviceGetPersistenceMode: 0 (off)", "nvidia-smi -i 0000:3b:00.0 -pm 1");
-        run_done(&run);
-}
-
-static void test_thermal_margin(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_PASS, "41 C, 52 C below its slowdown temperature of 93 C",
-               "nvml: temperature 41 C, slowdown threshold 93 C, shutdown threshold 96 C", NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_PASS, "38 C, 62 C below its critical temperature of 100 C",
-               "temp1_input: 38000", NULL);
-        run_done(&run);
-        run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_SKIP, "no temperature reading", "no NVML readings", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-hot");
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL, "95 C: at or above its slowdown temperature of 93 C",
-               "nvml: temperature 95 C, slowdown threshold 93 C", "airflow");
-        run_done(&run);
-        /* vgpud's thresholds rule first: 92 C is critical there, whatever the card's 100 C */
-        run_doctor(&run, "broken-hot-hwmon");
-        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_FAIL,
-               "92 C: at or above the critical 85 C (its critical temperature is 100 C)",
-               "temp1_crit (or temp1_max): 100000", "slows itself down at 100 C");
-        run_done(&run);
-        /* 80 C is 13 C from the T4's slowdown, yet vgpud warns at 75 C: so does the doctor */
-        run_doctor(&run, "broken-warm");
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_WARN,
-               "80 C: at or above the warning 75 C (its slowdown temperature is 93 C)",
-               "thermal policy (vgpud's defaults): warn 75 C, critical 85 C", "airflow");
         run_done(&run);
 }
 
@@ -805,13 +750,11 @@ int main(void) {
                 cmocka_unit_test(test_sriov_capable),
                 cmocka_unit_test(test_bar_above4g),
                 cmocka_unit_test(test_pcie_link),
-                cmocka_unit_test(test_pcie_slot_power),
                 cmocka_unit_test(test_secureboot_modules),
                 cmocka_unit_test(test_driver_loaded),
                 cmocka_unit_test(test_mdev_types),
                 cmocka_unit_test(test_gpu_models_mixed),
                 cmocka_unit_test(test_nvidia_persistence),
-                cmocka_unit_test(test_thermal_margin),
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_cmdline_words),
                 cmocka_unit_test_setup_teardown(test_grub_remedy, scratch_setup, scratch_teardown),
