@@ -118,6 +118,21 @@ int check_nvidia_vgpu_mgr(struct doctor *d) {
                 return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "vGPU manager service state unknown");
         if (worst == VGPU_CHECK_PASS)
                 return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "vGPU manager service active");
+
+        /* a manager without its kernel module fails whatever else is right: name that first */
+        _cleanup_text_ struct text mod_ev = {}, mod_what = {}, mod_rem = {}, full = {};
+        r = d->host->kernel_release ?
+            doctor_vendor_modules_stale(PCI_VENDOR_NVIDIA, d->host->kernel_release, &mod_ev, &mod_what, &mod_rem) : 0;
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                text_line(&full, "First the driver (see driver.kernel_match): %s", mod_rem.s);
+                text_line(&full, "%s", rem.s);
+                if (!text_get(&full))
+                        return -ENOMEM;
+                return doctor_add(d, NULL, worst, &ev, full.s, "%s: the hypervisor cannot create vGPUs (%s)", what.s,
+                                  mod_what.s);
+        }
         return doctor_add(d, NULL, worst, &ev, text_get(&rem), "%s: the hypervisor cannot create vGPUs", what.s);
 }
 

@@ -352,6 +352,10 @@ static void test_kernel_match_fixtures(void **state) {
                NULL, "dkms autoinstall -k 6.1.0-31-amd64");
         r = find(&run, "driver.loaded", "0000:3b:00.0");
         assert_null(strstr(r->remedy, "Licensing Portal"));
+        /* the manager service fails for the same reason: its remedy starts there */
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL,
+               "nvidia-vgpu-mgr.service failed (exit-code): the hypervisor cannot create vGPUs (kernel upgraded, module not rebuilt",
+               NULL, "First the driver (see driver.kernel_match): Build it for the running kernel with DKMS");
         run_done(&run);
 }
 
