@@ -13,6 +13,8 @@ pkgs=(meson ninja-build gcc pkg-config libc6-dev libpci-dev pciutils pci.ids pyt
 pkgs+=(libsensors-dev libipmimonitoring-dev libfreeipmi-dev)
 # libcurl: headers only; vgpuctl loads libcurl.so.4 (libcurl4) when it talks to vgpud
 pkgs+=(libcurl4-openssl-dev libcurl4)
+# net-snmp's agent library: vgpud as an AgentX subagent ([snmp]; optional at build)
+pkgs+=(libsnmp-dev)
 if [[ "${1:-}" == "--test" ]]; then
         # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
         # nftables: `nft -c` checks the ruleset `vgpuctl harden` generates
@@ -31,6 +33,9 @@ if [[ "${1:-}" == "--test" ]]; then
         pkgs+=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
         # systemd-journal-remote: writes real .journal files for the doctor's journal readers
         pkgs+=(systemd-journal-remote)
+        # snmpd, snmptrapd, snmp (snmpwalk): the master, the trap receiver and the walker around
+        # vgpud's subagent; smitools: smilint checks VGPU-MIB (tests/daemon/snmp.py)
+        pkgs+=(snmpd snmptrapd snmp smitools)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

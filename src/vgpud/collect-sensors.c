@@ -18,6 +18,7 @@
 #include "basic/root.h"
 #include "collect-sensors.h"
 #include "log.h"
+#include "snmp-agent.h"
 #include "vgpud.h"
 
 /* Drop the sensors of one source from the list (they are replaced as a block each poll). */
@@ -123,9 +124,14 @@ static void sel_events(struct vgpud *d) {
         }
         for (size_t i = 0; i < n; i++) {
                 const struct vgpu_sel_entry *e = &entries[i];
-                event_add(d, EV_BMC_EVENT, sel_priority(e), NULL, NULL, VGPU_TEMP_UNKNOWN, "BMC SEL #%u: %s %s: %s%s", e->record_id,
-                          e->sensor_type, e->sensor, e->event,
-                          e->over_temperature ? " (over-temperature)" : e->under_voltage ? " (under-voltage)" : "");
+                char message[512];
+                snprintf(message, sizeof(message), "BMC SEL #%u: %s %s: %s%s", e->record_id, e->sensor_type, e->sensor, e->event,
+                         e->over_temperature ? " (over-temperature)" : e->under_voltage ? " (under-voltage)" : "");
+                event_add(d, EV_BMC_EVENT, sel_priority(e), NULL, NULL, VGPU_TEMP_UNKNOWN, "%s", message);
+                /* the BMC's own alarms go out as SNMP notifications too */
+                if (e->over_temperature || e->under_voltage)
+                        snmp_agent_notify(d, e->over_temperature ? SNMP_NOTIFY_BMC_OVER_TEMPERATURE : SNMP_NOTIFY_BMC_UNDER_VOLTAGE,
+                                          NULL, VGPU_TEMP_UNKNOWN, 0, message);
         }
         free(entries);
 }

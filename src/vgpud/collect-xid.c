@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snmp-agent.h"
 #include "vgpud.h"
 
 /* PFs by BDF, hashed: the watcher is made again when this changes. */
@@ -42,6 +43,7 @@ static void report(struct vgpud *d, const struct vgpu_nvml_event *e) {
         event_add(d, EV_XID, critical ? LOG_CRIT : LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "%s", message);
         if (!critical)
                 return;
+        snmp_agent_notify(d, SNMP_NOTIFY_XID_CRITICAL, e->bdf, VGPU_TEMP_UNKNOWN, e->data, message);
         /* the hook hears the state the GPU was in before this Xid (ok, or degraded already) */
         const struct vgpu_gpu_telemetry *g = vgpu_telemetry_find(&d->telemetry, e->bdf);
         struct vgpu_gpu_telemetry before = g ? *g : (struct vgpu_gpu_telemetry) {};

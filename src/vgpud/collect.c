@@ -23,6 +23,7 @@
 #include "vgpu/apply.h"
 #include "vgpu/assign.h"
 #include "vgpu/config.h"
+#include "snmp-agent.h"
 #include "vgpud.h"
 
 /* Types cost most of a scan on big hosts (12,288 on 512 VFs: 80-150 ms of CPU), and their counts
@@ -209,6 +210,9 @@ int collect_poll(struct vgpud *d) {
                            e->kind == VGPU_EVENT_LINK_DEGRADED;
                 int prio = e->kind == VGPU_EVENT_THERMAL_CRITICAL ? LOG_CRIT : bad ? LOG_WARNING : LOG_NOTICE;
                 event_add(d, (enum vgpud_event_kind) e->kind, prio, e->bdf, NULL, e->temperature_c, "%s", e->message);
+                if (e->kind == VGPU_EVENT_THERMAL_WARN || e->kind == VGPU_EVENT_THERMAL_CRITICAL)
+                        snmp_agent_notify(d, e->kind == VGPU_EVENT_THERMAL_WARN ? SNMP_NOTIFY_THERMAL_WARNING : SNMP_NOTIFY_THERMAL_CRITICAL,
+                                          e->bdf, e->temperature_c, 0, e->message);
                 if (e->kind <= VGPU_EVENT_LINK_RECOVERED)
                         hook_run(d, e, vgpu_telemetry_find(&d->telemetry, e->bdf));
         }

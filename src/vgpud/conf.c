@@ -214,6 +214,24 @@ static int handle_collectors(struct parser *p, const char *section, const char *
 }
 
 /* [thermal] or [thermal "MATCH"]: index 0 is the defaults, i+1 rule i. */
+static int handle_snmp(struct parser *p, const char *section, const char *name, const char *value) {
+        if (streq(name, "enable")) {
+                if (parse_bool(value, &p->c->snmp_enabled) < 0)
+                        return BAD("yes or no");
+#if !VGPUD_SNMP
+                if (p->c->snmp_enabled)
+                        return fail(p, "[%s] %s = %s: this vgpud was built without net-snmp (libsnmp-dev)", section, name, value);
+#endif
+                return 1;
+        }
+        if (streq(name, "agentx-socket")) {
+                if (!value[0])
+                        return BAD("a path or a net-snmp address");
+                return set_string(&p->c->snmp_agentx_socket, value) < 0 ? fail(p, "out of memory") : 1;
+        }
+        return fail(p, "[%s] unknown key '%s' (known: enable, agentx-socket)", section, name);
+}
+
 static int thermal_index(struct parser *p, const char *section, size_t *ret) {
         if (streq(section, "thermal")) {
                 *ret = 0;
@@ -278,9 +296,11 @@ static int handler(void *user, const char *section, const char *name, const char
                 return handle_collectors(p, section, name, value);
         if (streq(section, "thermal") || strncmp(section, "thermal ", 8) == 0)
                 return handle_thermal(p, section, name, value);
+        if (streq(section, "snmp"))
+                return handle_snmp(p, section, name, value);
         if (!section[0])
-                return fail(p, "'%s' is outside any section (expected [daemon], [metrics], [api], [collectors] or [thermal])", name);
-        return fail(p, "unknown section [%s] (known: daemon, metrics, api, collectors, thermal, thermal \"MATCH\")", section);
+                return fail(p, "'%s' is outside any section (expected [daemon], [metrics], [api], [collectors], [thermal] or [snmp])", name);
+        return fail(p, "unknown section [%s] (known: daemon, metrics, api, collectors, thermal, thermal \"MATCH\", snmp)", section);
 }
 
 int vgpud_config_default(struct vgpud_config **ret) {
@@ -300,7 +320,8 @@ int vgpud_config_default(struct vgpud_config **ret) {
         c->socket_path = strdup(VGPU_DAEMON_SOCKET);
         c->group = strdup("vgpu");
         c->source = strdup("(defaults)");
-        if (!c->socket_path || !c->group || !c->source) {
+        c->snmp_agentx_socket = strdup("/var/agentx/master");     /* net-snmp's default */
+        if (!c->socket_path || !c->group || !c->source || !c->snmp_agentx_socket) {
                 vgpud_config_free(c);
                 return -ENOMEM;
         }
@@ -316,6 +337,7 @@ void vgpud_config_free(struct vgpud_config *c) {
         free(c->group);
         free(c->hook);
         free(c->api_token_file);
+        free(c->snmp_agentx_socket);
         for (size_t i = 0; i < c->n_rules; i++)
                 free(c->rules[i].match);
         free(c->rules);

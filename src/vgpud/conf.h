@@ -25,6 +25,9 @@
  *     warn = 75                        # model (NVML name, "Tesla T4") or "vendor:device"
  *     critical = 85
  *     hysteresis = 5
+ *     [snmp]                           # an AgentX subagent of snmpd (VGPU-MIB); needs libsnmp
+ *     enable = no
+ *     agentx-socket = /var/agentx/master   # a host path, or a net-snmp address (tcp:127.0.0.1:705)
  *
  * A missing file is the defaults. Anything wrong names FILE:LINE and the key; the daemon then
  * refuses to start (or, on reload, keeps its running configuration).
@@ -70,6 +73,9 @@ struct vgpud_config {
 
         bool collect_nvml, collect_hwmon, collect_pcie;
         bool collect_sensors, collect_ipmi;
+
+        bool snmp_enabled;
+        char *snmp_agentx_socket;
 
         struct vgpu_thermal_limits thermal;     /* defaults */
         struct vgpud_thermal_rule *rules;

@@ -16,6 +16,7 @@
 #include "basic/root.h"
 #include "http.h"
 #include "log.h"
+#include "snmp-agent.h"
 #include "vgpu/host.h"
 #include "vgpud.h"
 
@@ -113,7 +114,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                 return 0;
         }
         if (!streq(c->socket_path, d->config->socket_path) || c->socket_mode != d->config->socket_mode ||
-            !addr_equal(&c->metrics, &d->config->metrics) || !addr_equal(&c->api, &d->config->api))
+            !addr_equal(&c->metrics, &d->config->metrics) || !addr_equal(&c->api, &d->config->api) ||
+            c->snmp_enabled != d->config->snmp_enabled || !streq(c->snmp_agentx_socket, d->config->snmp_agentx_socket))
                 log_notice("reload: listener changes take effect when vgpud restarts");
         struct vgpud_config *old = d->config;
         d->config = c;
@@ -208,6 +210,8 @@ static int run(struct vgpud *d) {
                 (void) collect_poll(d);
         if ((r = collect_start(d)) < 0)
                 return r;
+        if ((r = snmp_agent_start(d)) < 0)
+                return r;
 
         uint64_t wd;
         if (sd_watchdog_enabled(0, &wd) > 0) {
@@ -226,6 +230,7 @@ static int run(struct vgpud *d) {
 
 static void done(struct vgpud *d) {
         collect_stop(d);
+        snmp_agent_stop(d);
         hook_stop(d);
         d->watchdog_timer = sd_event_source_unref(d->watchdog_timer);
         d->local = listener_free(d->local);

@@ -144,6 +144,8 @@ static void test_config(void **state) {
         expect_config_error("[collectors]\nsmart = yes\n", "vgpud.conf:2: [collectors] unknown collector 'smart' (known: nvml, hwmon, pcie, sensors, ipmi)");
         expect_config_error("[collectors]\n\nipmi = maybe\n", "vgpud.conf:3: [collectors] ipmi = 'maybe': expected yes or no");
         expect_config_error("[api]\nlisten = 127.0.0.1:1\n", "[api] listen is on but token-file is not set");
+        expect_config_error("[snmp]\nenable = perhaps\n", "vgpud.conf:2: [snmp] enable = 'perhaps': expected yes or no");
+        expect_config_error("[snmp]\ncommunity = public\n", "vgpud.conf:2: [snmp] unknown key 'community' (known: enable, agentx-socket)");
         char longline[400];
         snprintf(longline, sizeof(longline), "[daemon]\nhook = %0300d\n", 0);
         expect_config_error(longline, "vgpud.conf:2: line longer than");
