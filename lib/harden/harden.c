@@ -22,6 +22,7 @@
 #include "basic/fileio.h"
 #include "basic/root.h"
 #include "doctor/doctor-internal.h"
+#include "harden-nft.h"
 #include "vgpu/harden.h"
 
 extern char **environ;
@@ -319,19 +320,36 @@ static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o)
                 }
         }
         text_line(&ev, "%s: %s", VGPU_HARDEN_NFT_PATH, current ? "holds this ruleset" : "absent or different");
-        if (current)
-                text_line(&rem, "Load it (vgpuctl never loads rules): nft -f %s\n"
-                          "and include it from /etc/nftables.conf: include \"%s\"", VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_PATH);
-        else
-                text_line(&rem, "Write this ruleset to %s (vgpuctl harden --apply does) and load it with nft -f %s:\n%.*s",
-                          VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_PATH, (int) strlen(rules) - 1, rules);
+        const uint16_t *ports = o->ports && o->n_ports ? o->ports : default_ports;
+        size_t n_ports = o->ports && o->n_ports ? o->n_ports : ELEMENTSOF(default_ports);
+        int live = c == 0 ? -ENODATA : harden_nft_live(o, ports, n_ports, &ev);
+        if (live == -ENOMEM) {
+                free(rules);
+                return live;
+        }
+        if (live == 1 && !current)
+                text_line(&rem, "The ports are closed now, but not after a reboot: vgpuctl harden --apply writes %s and includes it "
+                          "from %s", VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF);
+        else if (live != 1 && current)
+                text_line(&rem, "Load it: vgpuctl harden --apply (nft -f %s; included from %s for the next boot)", VGPU_HARDEN_NFT_PATH,
+                          VGPU_HARDEN_NFT_CONF);
+        else if (live != 1)
+                text_line(&rem, "vgpuctl harden --apply writes this ruleset to %s, loads it and includes it from %s:\n%.*s",
+                          VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF, (int) strlen(rules) - 1, rules);
         free(rules);
         if (rem.oom)
                 return -ENOMEM;
         if (c == 0)
                 return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem), "nft rejects the generated ruleset");
-        return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "%s; load it to close the management ports on %zu public interface(s)",
-                          current ? "ruleset written, not loaded by vgpuctl" : "ruleset not installed", o->n_public_ifaces);
+        if (live == 1 && current)
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "management ports closed on %zu public interface(s)",
+                                  o->n_public_ifaces);
+        if (live == 1)
+                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "management ports closed, but not persistent");
+        if (live == 0)
+                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem), "management ports open on public interfaces");
+        return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "cannot read the live ruleset; %s",
+                          current ? "ruleset written" : "ruleset not installed");
 }
 
 typedef int (*collect_fn)(struct paths *p);
@@ -450,8 +468,13 @@ _public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **re
                 free(rules);
                 if (r < 0)
                         text_line(&log, "%s: write failed: %s", VGPU_HARDEN_NFT_PATH, strerror(-r));
-                else
-                        text_line(&log, "%s: ruleset written; load it with: nft -f %s", VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_PATH);
+                else {
+                        text_line(&log, "%s: ruleset written", VGPU_HARDEN_NFT_PATH);
+                        /* failures are in the log, and the re-audit says what is open */
+                        (void) harden_nft_load(VGPU_HARDEN_NFT_PATH, &log);
+                        if (harden_nft_persist(VGPU_HARDEN_NFT_PATH, &log) == -ENOMEM)
+                                return vgpu_error_set(err, -ENOMEM, "harden: out of memory");
+                }
         }
         if (log.oom)
                 return vgpu_error_set(err, -ENOMEM, "harden: out of memory");

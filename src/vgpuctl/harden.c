@@ -13,7 +13,7 @@
 #include "vgpuctl.h"
 
 const struct cli_option harden_options[] = {
-        { "apply", 'a', NULL, "fix modes and owners, write the nftables ruleset (never loaded), re-audit" },
+        { "apply", 'a', NULL, "fix modes and owners, write, load and persist the nftables ruleset, re-audit" },
         { "public-if", 'i', "IFACE", "an interface facing untrusted networks (repeatable)" },
         { "ports", 0, "P[,P...]", "VDI management ports to close (default 443,4172,8443)" },
         { "group", 'g', "NAME|GID", "group owning /dev/vfio/N (default kvm)" },

@@ -4,8 +4,16 @@
 # audit, --apply fixes them (modes and owners checked after), the re-audit passes, --json's
 # shape, usage errors, and the generated nftables ruleset is accepted by `nft -c` when installed.
 # /dev/vfio/N are real character devices when running as root (mknod), otherwise that part
-# is skipped. Needs VGPUCTL and FIXTURES (set by tests/meson.build).
+# is skipped. As root the whole script runs in a network namespace of its own (unshare -n: only
+# loopback, an empty ruleset), where the real nft loads, lists and flushes rules: the firewall
+# check passes with our rules loaded and fails once they are flushed; --apply loads them.
+# Needs VGPUCTL and FIXTURES (set by tests/meson.build).
 set -uo pipefail
+
+if [[ $(id -u) == 0 && -z ${HARDEN_NETNS:-} ]] && command -v nft >/dev/null && unshare -n true 2>/dev/null; then
+        HARDEN_NETNS=1 exec unshare -n "$BASH" "$0" "$@"
+fi
+netns=${HARDEN_NETNS:-0}
 
 failures=0
 tmp=$(mktemp -d)
@@ -108,15 +116,22 @@ expect_rc 0 "apply"
 expect_out "Changes:" "apply"
 expect_out "${create#"$mdev"}: mode 0222 owner 0:0 -> mode 0200 owner 0:0" "apply change list"
 expect_out "PASS  harden.mdev_create" "after apply"
-expect_out "WARN  harden.firewall" "after apply"
-expect_out "ruleset written, not loaded by vgpuctl" "after apply"
+if ((netns)); then
+        expect_out "PASS  harden.firewall" "after apply (loaded)"
+        expect_out "management ports closed on 2 public interface(s)" "after apply"
+        expect_out "/etc/nftables.d/vgpuctl.nft: loaded (nft -f)" "apply change list: loaded"
+        expect_out "/etc/nftables.conf: includes /etc/nftables.d/vgpuctl.nft" "apply change list: persistent"
+        nft list table inet vgpuctl >/dev/null 2>&1 || fail "apply: table inet vgpuctl not in the kernel"
+else
+        expect_out "WARN  harden.firewall" "after apply"
+        expect_out "cannot read the live ruleset; ruleset written" "after apply"
+fi
 expect_mode "$create" "200 0:0" "apply create"
 expect_mode "$remove" "640 0:0" "apply remove"
 nft_file=$mdev/etc/nftables.d/vgpuctl.nft
 [[ -f $nft_file ]] || fail "apply: $nft_file not written"
 grep -qF 'iifname { "eth0", "wan1" } tcp dport { 443, 4172, 8443, 3389 } drop' "$nft_file" || fail "ruleset content"
 grep -qF 'table inet vgpuctl {' "$nft_file" || fail "ruleset table"
-command -v nft >/dev/null && expect_out "nft -c -f: ruleset accepted" "nft check in evidence"
 if ((is_root)); then
         expect_out "PASS  harden.vfio_devices" "after apply"
         expect_out "PASS  harden.daemon_socket" "after apply"
@@ -140,6 +155,53 @@ else
         echo "nft not installed: ruleset not checked with nft -c"
 fi
 
+if command -v nft >/dev/null; then
+        harden "$mdev" --json --group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389
+        expect_out "nft -c -f: ruleset accepted" "nft check in evidence"
+fi
+if ((netns)); then
+        fw_args=(--group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389)
+        grep -qxF 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf" || fail "nftables.conf lacks the include"
+        # a second --apply does not include it twice
+        harden "$mdev" --apply "${fw_args[@]}"
+        [[ $(grep -c 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf") == 1 ]] || fail "include added twice"
+        # flushed: the ports are open again, and the check says so
+        nft flush table inet vgpuctl
+        harden "$mdev" "${fw_args[@]}"
+        expect_rc 1 "flushed ruleset"
+        expect_out "FAIL  harden.firewall" "flushed ruleset"
+        expect_out "live ruleset: eth0 tcp port 443 is open" "flushed ruleset evidence"
+        expect_out "0 of 16 interface/protocol/port combinations dropped" "flushed ruleset count"
+        # loaded by hand from the file: passes again
+        nft -f "$mdev/etc/nftables.d/vgpuctl.nft"
+        harden "$mdev" "${fw_args[@]}"
+        expect_rc 0 "reloaded by hand"
+        expect_out "PASS  harden.firewall" "reloaded by hand"
+        # other people's rules count for what they drop: one port missing is a failure
+        nft delete table inet vgpuctl
+        nft -f - <<'NFT'
+table ip own {
+        chain in { type filter hook input priority 0; policy accept;
+                iifname { "eth0", "wan1" } tcp dport { 443, 4172, 8443, 3389 } drop
+                iifname { "eth0", "wan1" } udp dport { 443, 4172, 8443 } counter drop
+        }
+}
+NFT
+        harden "$mdev" "${fw_args[@]}"
+        expect_out "FAIL  harden.firewall" "hand-written ruleset without udp 3389"
+        expect_out "live ruleset: eth0 udp port 3389 is open" "hand-written ruleset evidence"
+        nft add rule ip own in iifname '{ "eth0", "wan1" }' udp dport 3389 drop
+        harden "$mdev" "${fw_args[@]}"
+        expect_out "PASS  harden.firewall" "hand-written ruleset complete"
+        # loaded but not written where the boot loads it from: a warning
+        mv "$mdev/etc/nftables.d/vgpuctl.nft" "$tmp/saved.nft"
+        harden "$mdev" "${fw_args[@]}"
+        expect_out "WARN  harden.firewall" "loaded, not persistent"
+        expect_out "management ports closed, but not persistent" "loaded, not persistent"
+        mv "$tmp/saved.nft" "$mdev/etc/nftables.d/vgpuctl.nft"
+        nft flush ruleset
+fi
+
 # Re-audit after apply (no --apply): no failure remains.
 harden "$mdev" --group 107 --socket-group 4
 expect_rc 0 "re-audit"
@@ -156,7 +218,7 @@ chmod 0666 "$numvfs"
 harden "$sv" --json --public-if eth0
 expect_rc 1 "json"
 python3 - "$tmp/out" <<'PY' || fail "json shape"
-import json, sys
+import json, os, sys
 doc = json.load(open(sys.argv[1]))
 assert set(doc) == {"applied", "applied_changes", "results"}, sorted(doc)
 assert doc["applied"] is False and doc["applied_changes"] is None
@@ -170,7 +232,7 @@ for r in doc["results"]:
     assert (r["remedy"] is not None) == (r["status"] in ("warn", "fail")), r
     st[r["id"]] = r["status"]
 assert st["harden.sriov_numvfs"] == "fail", st
-assert st["harden.firewall"] == "warn", st
+assert st["harden.firewall"] == ("fail" if os.environ.get("HARDEN_NETNS") else "warn"), st
 fw = [r for r in doc["results"] if r["id"] == "harden.firewall"][0]
 assert 'iifname { "eth0" } udp dport { 443, 4172, 8443 } drop' in fw["remedy"], fw["remedy"]
 PY

@@ -21,7 +21,8 @@
 extern "C" {
 #endif
 
-/* Where --apply writes the ruleset (under VGPU_ROOT). It is never loaded into the kernel. */
+/* Where --apply writes the ruleset (under VGPU_ROOT), loads it from (nft -f) and includes it
+ * from /etc/nftables.conf. The audit reads the kernel's live ruleset (nft -j list ruleset). */
 #define VGPU_HARDEN_NFT_PATH "/etc/nftables.d/vgpuctl.nft"
 /* vgpud's local API socket (its default listen), a host path under VGPU_ROOT: audited here,
  * and where vgpuctl looks for the daemon. */
@@ -39,8 +40,8 @@ struct vgpu_harden_options {
 /* Audit the host; one result per check, in the order of vgpu_harden_check_ids(). */
 int vgpu_harden_audit(const struct vgpu_harden_options *opts, struct vgpu_doctor_report **ret, struct vgpu_error *err);
 
-/* Fix what can be fixed (modes and owners; write the ruleset to VGPU_HARDEN_NFT_PATH when
- * public interfaces are named). *ret_changes (may be NULL) gets one "\n"-separated line per
+/* Fix what can be fixed (modes and owners; write the ruleset to VGPU_HARDEN_NFT_PATH, load it
+ * with nft -f and include it from /etc/nftables.conf when public interfaces are named). *ret_changes (may be NULL) gets one "\n"-separated line per
  * change made or attempted ("" when none); free() it. Individual failures are listed there and
  * left for the re-audit to report; only bad options or allocation failures return < 0. */
 int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **ret_changes, struct vgpu_error *err);
