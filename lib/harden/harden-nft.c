@@ -24,7 +24,7 @@
 
 #include "basic/fileio.h"
 #include "basic/root.h"
-#include "harden-nft.h"
+#include "harden-internal.h"
 
 extern char **environ;
 

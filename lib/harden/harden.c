@@ -22,7 +22,7 @@
 #include "basic/fileio.h"
 #include "basic/root.h"
 #include "doctor/doctor-internal.h"
-#include "harden-nft.h"
+#include "harden-internal.h"
 #include "vgpu/harden.h"
 
 extern char **environ;
@@ -30,7 +30,8 @@ extern char **environ;
 static const uint16_t default_ports[] = { 443, 4172, 8443 };
 
 static const char *const harden_ids[] = {
-        "harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket", "harden.firewall", NULL,
+        "harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket", "harden.firewall",
+        "harden.gpu_devices", NULL,
 };
 
 _public_ const char *const *vgpu_harden_check_ids(void) {
@@ -94,11 +95,14 @@ static bool is_gpu_numvfs(const char *path) {
 struct want {
         long gid;
         mode_t mode;
+        bool no_other;          /* instead: any group, but no access at all for others */
 };
 
 static bool want_met(const struct stat *st, const struct want *w) {
         if (st->st_uid != 0)
                 return false;
+        if (w->no_other)
+                return (st->st_mode & 0007) == 0;
         if (w->gid < 0)
                 return (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
         return (long) st->st_gid == w->gid && (st->st_mode & 07777) == w->mode;
@@ -149,6 +153,21 @@ static int collect_vfio(struct paths *p) {
         return paths_glob(p, "/dev/vfio/*", not_vfio_container);
 }
 
+static bool is_char_device(const char *path) {
+        char full[PATH_MAX];
+        struct stat st;
+        return root_path(full, sizeof(full), path) >= 0 && stat(full, &st) >= 0 && S_ISCHR(st.st_mode);
+}
+
+/* The GPUs' own device nodes: NVIDIA's (nvidiactl, nvidia0, nvidia-uvm, ...; not the nvidia-caps
+ * directory) and DRM's (card*, renderD*). Anyone who can open them can use, or reset, the GPU. */
+static int collect_gpu_devices(struct paths *p) {
+        int r = paths_glob(p, "/dev/nvidia*", is_char_device);
+        if (r >= 0)
+                r = paths_glob(p, "/dev/dri/card*", is_char_device);
+        return r < 0 ? r : paths_glob(p, "/dev/dri/renderD*", is_char_device);
+}
+
 static int collect_socket(struct paths *p) {
         return root_access(VGPU_DAEMON_SOCKET, F_OK) >= 0 ? paths_add(p, VGPU_DAEMON_SOCKET) : 0;
 }
@@ -182,7 +201,9 @@ static int audit_files(struct doctor *d, const struct paths *p, const struct wan
                 else if (strange)
                         odd++;
         }
-        if (w->gid >= 0)
+        if (w->no_other)
+                text_line(&ev, "wanted: owner uid 0, no access for others (o-rwx)");
+        else if (w->gid >= 0)
                 text_line(&ev, "wanted: owner 0:%ld mode %04o", w->gid, (unsigned) w->mode);
         else
                 text_line(&ev, "wanted: owner uid 0, no group/other write bit");
@@ -388,8 +409,16 @@ static int audit_one(struct doctor *d, const struct vgpu_harden_options *o, size
                         return -ENOMEM;
                 return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket", text_get(&rem), "");
         }
-        default:
+        case 4:
                 return check_firewall(d, o);
+        default:
+                if ((r = collect_gpu_devices(&p)) < 0)
+                        return r;
+                w = (struct want) { .gid = -1, .no_other = true };
+                r = audit_files(d, &p, &w, "GPU device nodes", "vgpuctl harden --apply (chmod o-rwx; chown root; "
+                                "kept by " VGPU_HARDEN_UDEV_RULES " and " VGPU_HARDEN_MODPROBE_CONF ")",
+                                "/dev/nvidia*, /dev/dri/card*, /dev/dri/renderD*: none");
+                return r;
         }
 }
 
@@ -426,7 +455,7 @@ static void fix_file(struct text *log, const char *path, const struct want *w) {
         }
         uid_t uid = 0;
         gid_t gid = w->gid >= 0 ? (gid_t) w->gid : (gid_t) -1;
-        mode_t mode = w->gid >= 0 ? w->mode : (st.st_mode & 07777 & ~(mode_t) (S_IWGRP | S_IWOTH));
+        mode_t mode = w->no_other ? (st.st_mode & 07770) : w->gid >= 0 ? w->mode : (st.st_mode & 07777 & ~(mode_t) (S_IWGRP | S_IWOTH));
         if ((st.st_uid != uid || (w->gid >= 0 && st.st_gid != gid)) && chown(full, uid, gid) < 0)
                 text_line(log, "%s: chown %u:%ld failed: %s", path, (unsigned) uid, w->gid, strerror(errno));
         else if (chmod(full, mode) < 0)
@@ -442,13 +471,17 @@ _public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **re
                 return vgpu_error_set(err, -EINVAL, "harden: no options");
         _cleanup_text_ struct text log = {};
         int r;
-        for (size_t i = 0; i < 4; i++) {
+        bool vfio = false, gpu = false;
+        for (size_t i = 0; i < 5; i++) {
                 _cleanup_(paths_done) struct paths p = {};
-                struct want w = { .gid = -1 };
-                r = i == 0 ? collect_mdev(&p) : i == 1 ? collect_sriov(&p) : i == 2 ? collect_vfio(&p) : collect_socket(&p);
+                struct want w = { .gid = -1, .no_other = i == 4 };
+                r = i == 0 ? collect_mdev(&p) : i == 1 ? collect_sriov(&p) : i == 2 ? collect_vfio(&p) : i == 3 ? collect_socket(&p) :
+                    collect_gpu_devices(&p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "harden: listing files");
-                if (i >= 2 && p.n > 0) {
+                vfio |= i == 2 && p.n > 0;
+                gpu |= i == 4 && p.n > 0;
+                if ((i == 2 || i == 3) && p.n > 0) {
                         const char *group = i == 2 ? vfio_group(opts) : socket_group(opts);
                         if (resolve_group(group, &w.gid) < 0) {
                                 text_line(&log, "group '%s' does not exist: %s left alone", group,
@@ -460,6 +493,9 @@ _public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **re
                 for (size_t j = 0; j < p.n; j++)
                         fix_file(&log, p.v[j], &w);
         }
+        /* the modes set above, again at every boot and hotplug: udev makes the nodes anew */
+        if ((vfio || gpu) && harden_persist_devices(vfio ? vfio_group(opts) : NULL, gpu, &log) == -ENOMEM)
+                return vgpu_error_set(err, -ENOMEM, "harden: out of memory");
         if (opts->n_public_ifaces > 0) {
                 char *rules = NULL;
                 if ((r = vgpu_harden_ruleset(opts, &rules, err)) < 0)

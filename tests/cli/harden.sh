@@ -96,7 +96,18 @@ if ((is_root)); then
         mkdir -p "$mdev/run/vgpud"
         python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$mdev/run/vgpud/vgpud.sock"
         chmod 0666 "$mdev/run/vgpud/vgpud.sock"
+        # GPU device nodes: NVIDIA's as its driver makes them by default (0666), DRM's
+        mkdir -p "$mdev/dev/dri" "$mdev/dev/nvidia-caps"
+        mknod "$mdev/dev/nvidiactl" c 195 255 && chmod 0666 "$mdev/dev/nvidiactl" && chown 0:44 "$mdev/dev/nvidiactl"
+        mknod "$mdev/dev/nvidia0" c 195 0 && chmod 0666 "$mdev/dev/nvidia0"
+        mknod "$mdev/dev/dri/card0" c 226 0 && chmod 0660 "$mdev/dev/dri/card0" && chown 0:44 "$mdev/dev/dri/card0"
+        mknod "$mdev/dev/dri/renderD128" c 226 128 && chmod 0666 "$mdev/dev/dri/renderD128"
         harden "$mdev" --group 107 --socket-group 4
+        expect_out "FAIL  harden.gpu_devices" "loose GPU device nodes"
+        expect_out "3 of 4 GPU device nodes writable by others than root" "loose GPU device nodes"
+        expect_out "/dev/nvidia0: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
+        expect_out "/dev/dri/renderD128: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
+        grep -q "/dev/nvidia-caps:" "$tmp/out" && fail "the directory /dev/nvidia-caps is audited"
         expect_rc 1 "loose vfio"
         expect_out "FAIL  harden.vfio_devices" "loose vfio"
         expect_out "/dev/vfio/12: char device mode 0666 owner 0:0 (not allowed)" "vfio evidence"
@@ -139,6 +150,22 @@ if ((is_root)); then
         expect_mode "$mdev/dev/vfio/13" "660 0:107" "apply vfio/13"
         expect_mode "$mdev/dev/vfio/vfio" "666 0:0" "container untouched"
         expect_mode "$mdev/run/vgpud/vgpud.sock" "660 0:4" "apply socket"
+        expect_out "PASS  harden.gpu_devices" "after apply"
+        expect_mode "$mdev/dev/nvidiactl" "660 0:44" "apply nvidiactl"
+        expect_mode "$mdev/dev/nvidia0" "660 0:0" "apply nvidia0"
+        expect_mode "$mdev/dev/dri/renderD128" "660 0:0" "apply renderD128"
+        expect_mode "$mdev/dev/dri/card0" "660 0:44" "card0 untouched"
+        # kept across reboots and hotplug: a udev rule for VFIO and DRM, module options for NVIDIA
+        rules=$mdev/etc/udev/rules.d/70-vgpuctl-harden.rules
+        grep -qxF 'SUBSYSTEM=="vfio", KERNEL!="vfio", OWNER="root", GROUP="107", MODE="0660"' "$rules" || fail "udev rule: vfio line"
+        grep -qxF 'SUBSYSTEM=="drm", KERNEL=="card[0-9]*|renderD[0-9]*", OWNER="root", MODE="0660"' "$rules" || fail "udev rule: drm line"
+        grep -qxF 'options nvidia NVreg_DeviceFileUID=0 NVreg_DeviceFileGID=44 NVreg_DeviceFileMode=0660' \
+                "$mdev/etc/modprobe.d/vgpuctl-harden.conf" || fail "NVIDIA module options"
+        expect_out "/etc/udev/rules.d/70-vgpuctl-harden.rules: udev rule written" "apply change list: udev rule"
+        # udev itself reads the rule without complaint (systemd 252 has no udevadm verify)
+        if command -v udevadm >/dev/null && udevadm verify --help >/dev/null 2>&1; then
+                udevadm verify "$rules" >"$tmp/verify" 2>&1 || fail "udevadm verify: $(cat "$tmp/verify")"
+        fi
         # A plain file in /dev/vfio: a warning, left alone by --apply.
         touch "$mdev/dev/vfio/14" && chown 0:107 "$mdev/dev/vfio/14" && chmod 0660 "$mdev/dev/vfio/14"
         harden "$mdev" --apply --group 107 --socket-group 4
@@ -224,7 +251,7 @@ assert set(doc) == {"applied", "applied_changes", "results"}, sorted(doc)
 assert doc["applied"] is False and doc["applied_changes"] is None
 ids = [r["id"] for r in doc["results"]]
 assert ids == ["harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket",
-               "harden.firewall"], ids
+               "harden.firewall", "harden.gpu_devices"], ids
 keys = {"id", "status", "subject", "summary", "evidence", "remedy"}
 st = {}
 for r in doc["results"]:

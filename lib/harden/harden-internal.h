@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * harden-nft.h — harden.c's use of the live nftables ruleset through nft (harden-nft.c).
+ * harden-internal.h — what harden.c uses from its neighbours: the live nftables ruleset through
+ * nft (harden-nft.c) and the files that keep device node modes across reboots (harden-persist.c).
  */
 #pragma once
 
@@ -20,3 +21,14 @@ int harden_nft_live(const struct vgpu_harden_options *o, const uint16_t *ports, 
 int harden_nft_load(const char *host_path, struct text *log);
 /* Make /etc/nftables.conf include include_path (append; create it when absent). 0 or -errno. */
 int harden_nft_persist(const char *include_path, struct text *log);
+
+/* Where --apply keeps the device nodes' modes (under VGPU_ROOT): udev makes /dev/vfio/N and
+ * the DRM nodes anew at every boot and hotplug; NVIDIA's driver makes its /dev nodes itself, with
+ * the mode and group of its module options. */
+#define VGPU_HARDEN_UDEV_RULES "/etc/udev/rules.d/70-vgpuctl-harden.rules"
+#define VGPU_HARDEN_MODPROBE_CONF "/etc/modprobe.d/vgpuctl-harden.conf"
+
+/* Write the udev rule (VFIO group nodes root:vfio_group 0660 when vfio_group; DRM nodes o-rwx
+ * when gpu) and, when gpu and /dev/nvidiactl exists, NVIDIA's module options (0660, its group
+ * now). Outcomes are lines in log; 0, or -ENOMEM. */
+int harden_persist_devices(const char *vfio_group, bool gpu, struct text *log);
