@@ -32,3 +32,10 @@ int harden_nft_persist(const char *include_path, struct text *log);
  * when gpu) and, when gpu and /dev/nvidiactl exists, NVIDIA's module options (0660, its group
  * now). Outcomes are lines in log; 0, or -ENOMEM. */
 int harden_persist_devices(const char *vfio_group, bool gpu, struct text *log);
+
+#define IF_NAME_BUF 16  /* IFNAMSIZ */
+
+/* The interfaces with a default route (IPv4 or IPv6; not lo), NULL-terminated, maybe none:
+ * the public interfaces proposed when --public-if names none. 0 or -ENOMEM. */
+int harden_propose_ifaces(char ***ret, size_t *ret_n);
+void harden_ifaces_free(char **list);

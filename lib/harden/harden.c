@@ -309,11 +309,18 @@ static int nft_check(const char *ruleset) {
         return r;
 }
 
-static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o) {
+/* proposed: o's interfaces are harden_propose_ifaces()'s, not the user's: said in the evidence,
+ * the remedy names them, and an open port is a warning, not a failure */
+static int check_firewall_for(struct doctor *d, const struct vgpu_harden_options *o, bool proposed) {
         _cleanup_text_ struct text ev = {}, rem = {};
-        if (o->n_public_ifaces == 0) {
-                text_line(&ev, "no interface marked public (--public-if IFACE)");
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no public interface named");
+        if (proposed) {
+                _cleanup_text_ struct text names = {}, args = {};
+                for (size_t i = 0; i < o->n_public_ifaces; i++) {
+                        text_append(&names, "%s%s", i ? ", " : "", o->public_ifaces[i]);
+                        text_append(&args, " --public-if %s", o->public_ifaces[i]);
+                }
+                text_line(&ev, "public interfaces proposed from the default route: %s (--public-if names them)", text_get(&names));
+                text_line(&rem, "If they face untrusted networks, name them: vgpuctl harden --apply%s", text_get(&args));
         }
         char *rules = NULL;
         struct vgpu_error e = {};
@@ -368,9 +375,32 @@ static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o)
         if (live == 1)
                 return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "management ports closed, but not persistent");
         if (live == 0)
-                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem), "management ports open on public interfaces");
+                return doctor_add(d, NULL, proposed ? VGPU_CHECK_WARN : VGPU_CHECK_FAIL, &ev, text_get(&rem),
+                                  "management ports open on %s interfaces", proposed ? "the default route's" : "public");
         return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "cannot read the live ruleset; %s",
                           current ? "ruleset written" : "ruleset not installed");
+}
+
+static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o) {
+        if (o->n_public_ifaces > 0)
+                return check_firewall_for(d, o, false);
+        char **ifaces = NULL;
+        size_t n = 0;
+        int r = harden_propose_ifaces(&ifaces, &n);
+        if (r < 0)
+                return r;
+        if (n == 0) {
+                harden_ifaces_free(ifaces);
+                _cleanup_text_ struct text ev = {};
+                text_line(&ev, "no interface marked public (--public-if IFACE), and none has a default route");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no public interface named");
+        }
+        struct vgpu_harden_options p = *o;
+        p.public_ifaces = (const char *const *) ifaces;
+        p.n_public_ifaces = n;
+        r = check_firewall_for(d, &p, true);
+        harden_ifaces_free(ifaces);
+        return r;
 }
 
 typedef int (*collect_fn)(struct paths *p);

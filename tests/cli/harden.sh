@@ -270,6 +270,28 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"]
         "$tmp/out" || fail "json apply shape"
 python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --apply --json does not match harden.schema.json"
 
+# No --public-if: the interfaces with a default route are proposed (IPv4 and IPv6; not lo's
+# reject route, not a route to one subnet), checked, and only warned about; --apply leaves the
+# firewall alone until they are named.
+mkdir -p "$ks/proc/net"
+printf 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n%s\n%s\n' \
+        'wan0	00000000	010200C0	0003	0	0	0	00000000	0	0	0' \
+        'lan1	000200C0	00000000	0001	0	0	0	00FFFFFF	0	0	0' >"$ks/proc/net/route"
+z=00000000000000000000000000000000
+printf '%s\n' "$z 00 $z 00 fd000000000000000000000000000001 00000400 00000002 00000000 00000003     wan6" \
+        "fd000000000000000000000000000000 40 $z 00 $z 00000100 00000001 00000000 00000001     lan1" \
+        "$z 00 $z 00 $z ffffffff 00000001 00000000 00200200       lo" >"$ks/proc/net/ipv6_route"
+harden "$ks"
+expect_out "WARN  harden.firewall" "proposed interfaces"
+expect_out "public interfaces proposed from the default route: wan0, wan6 (--public-if names them)" "proposed interfaces"
+expect_out "vgpuctl harden --apply --public-if wan0 --public-if wan6" "proposed interfaces remedy"
+grep -q "^FAIL  harden.firewall" "$tmp/out" && fail "a proposed interface made the audit fail"
+if ((netns)); then
+        harden "$ks" --apply
+        nft list table inet vgpuctl >/dev/null 2>&1 && fail "--apply loaded rules for interfaces nobody named"
+fi
+rm -r "$ks/proc/net"
+
 # Usage errors: exit 2.
 for bad in "--ports 0" "--ports 70000" "--ports 443," "--ports x" "--public-if bad/name" "--public-if waytoolonginterfacename" "extra"; do
         # shellcheck disable=SC2086
