@@ -11,7 +11,8 @@ and slice tables walked through the master say what GET /v1/gpus and /v1/instanc
 names resolve through the MIB; a GET of a row that is not there is noSuchInstance; a thermal
 warning and a critical crossing arrive at snmptrapd as vgpuThermalWarning/Critical with the
 BDF, the temperature and the message; the API keeps answering while snmpd is stopped, and the
-subagent registers again when it comes back. Skips (77) where the tools or net-snmp are missing."""
+subagent registers again when it comes back; a critical Xid (not a harmless one) sends
+vgpuXidCritical with its number. (BMC notifications need a real /dev/ipmi0: the VM suite.) Skips (77) where the tools or net-snmp are missing."""
 
 import os
 import re
@@ -188,6 +189,20 @@ agentx-socket = /var/agentx/master
 
     values, _ = walk()
     t.equal((col(1, 4, 2), col(1, 5, 2), col(1, 9, 2)), (90, 3, 2), "the walk shows 90 C, critical, degraded")
+
+    # Xids (the NVML double's event file): a non-critical one sends nothing, a critical one
+    # vgpuXidCritical with its number
+    B5E = gpus[2]["bdf"]
+    with open(h.path("nvml-events"), "a") as f:
+        f.write("00000000:5E:00.0 xid 13\n00000000:5E:00.0 xid 79\n")
+    t.check(d.wait_event("xid", bdf=B5E, timeout=5), "Xids read")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "OID: .%s.0.3" % MIB not in traps():
+        time.sleep(0.1)
+    text = traps()
+    t.equal(len(re.findall(r"OID: \.%s\.0\.3\b" % re.escape(MIB), text)), 1, "one vgpuXidCritical, for Xid 79 only")
+    t.check(re.search(r"\.%s\.1\.4\.3\.0 = Gauge32: 79\b" % re.escape(MIB), text), "... with vgpuEventXid 79", text[-1500:])
+    t.check(re.search(r"\.%s\.1\.4\.1\.0 = STRING: \"%s\"" % (re.escape(MIB), B5E), text), "... and the GPU", text[-1500:])
 
     # the master goes away: vgpud does not block on it, and registers again when it is back
     snmpd.send_signal(signal.SIGTERM)
