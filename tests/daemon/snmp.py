@@ -221,4 +221,7 @@ finally:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if d:
+        d.stop()
+    h.cleanup()
 t.done()
