@@ -2,11 +2,12 @@
 # The two commands of the README, and their parts:
 #   make run    install what is missing, build, run `vgpuctl doctor` and `vgpuctl list` on this host
 #   make check  install what is missing, build, run every test (unit, ASan+UBSan, CLI, VM)
+#   make deb    the Debian packages (debian/) in $(BUILD)/deb
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 VGPUCTL = $(BUILD)/src/vgpuctl/vgpuctl
 
-.PHONY: run check deps test-deps build unit asan vm clean
+.PHONY: run check deps test-deps build unit asan vm clean deb
 
 run: deps build
 	@echo "== vgpuctl doctor"; $(VGPUCTL) doctor || true
@@ -29,6 +30,9 @@ check: test-deps build
 
 unit: build
 	meson test -C $(BUILD) --print-errorlogs
+
+deb:
+	scripts/build-deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

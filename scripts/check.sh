@@ -38,6 +38,12 @@ step "build (ASan+UBSan)" ninja -C "$ASAN_BUILD" && {
 }
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
+# The Debian packages: built, linted, installed into this machine and purged again. After the meson
+# suites (it installs into /usr), alone; one test in the count. SKIP_DEB=1 leaves it out.
+if [[ "${SKIP_DEB:-0}" != 1 ]]; then
+        if step "Debian packages" tests/packaging/deb.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
 if [[ -x tests/vm/run.sh && "${SKIP_VM:-0}" != 1 ]]; then
         vmlog=$(mktemp)
         step "real-kernel VM suite" env VGPUCTL="$BUILD/src/vgpuctl/vgpuctl" tests/vm/run.sh 2>&1 | tee "$vmlog"

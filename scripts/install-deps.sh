@@ -36,6 +36,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # snmpd, snmptrapd, snmp (snmpwalk): the master, the trap receiver and the walker around
         # vgpud's subagent; smitools: smilint checks VGPU-MIB (tests/daemon/snmp.py)
         pkgs+=(snmpd snmptrapd snmp smitools)
+        # debhelper, dpkg-dev, fakeroot, lintian: tests/packaging/deb.sh builds and lints the Debian
+        # packages; ansible-core, ansible-lint: tests/ansible/run.sh runs the collection
+        pkgs+=(debhelper dpkg-dev fakeroot lintian git ansible-core ansible-lint)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# deb.sh — the Debian packages end to end on this machine: build them with dpkg-buildpackage in
+# a copy of the tree, lintian them (errors fail, warnings are listed), install them with apt-get,
+# check that each file is where the programs look for it and that the programs run, then purge
+# them and check that nothing of theirs is left and that no vgpud runs.
+# Run by scripts/check.sh (not meson test: it installs into /usr, so it runs once, alone).
+# Needs root and scripts/install-deps.sh --test (debhelper, lintian, dpkg-dev, fakeroot).
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+PKGS=(vgpuctl vgpud libvgpu0 libvgpu-dev libvgpu-cuda)
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+APT=(apt-get -y -q -o DPkg::Lock::Timeout=600)
+export DEBIAN_FRONTEND=noninteractive
+
+fail() { echo "deb: FAIL: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || { echo "deb: SKIP: needs root to install the packages"; exit 77; }
+
+# Packages of ours already installed are somebody's: this test would replace and purge them.
+for p in "${PKGS[@]}"; do
+        if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then
+                fail "$p is installed on this machine already; purge it first (apt-get purge ${PKGS[*]})"
+        fi
+done
+# ...and so is the state of a vgpuctl run outside VGPU_ROOT: the purge would delete it.
+for d in /var/lib/vgpuctl /var/cache/vgpuctl /etc/cdi/vgpuctl.yaml; do
+        [[ ! -e $d ]] || fail "$d exists on this machine; the purge at the end would delete it"
+done
+
+WORK=$(mktemp -d /var/tmp/vgpu-deb.XXXXXX)
+installed=0
+cleanup() {
+        # a failed check must not leave the packages behind for the next run to trip on
+        [[ $installed -eq 1 ]] && "${APT[@]}" purge "${PKGS[@]}" >/dev/null 2>&1
+        rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
+echo "== dpkg-buildpackage -us -uc -b (scripts/build-deb.sh)"
+"$SRC/scripts/build-deb.sh" "$WORK" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; fail "the package build failed"; }
+debs=()
+for p in "${PKGS[@]}"; do
+        d=$(ls "$WORK/${p}_${VERSION}_"*.deb 2>/dev/null | head -1)
+        [[ -n $d ]] || fail "no $p package was built"
+        debs+=("$d")
+done
+# vgpu-broker is not packaged: it does not exist yet. Anything else built is a package we forgot here.
+extra=$(printf '%s\n' "$WORK"/*.deb | grep -v -E "/($(IFS='|'; echo "${PKGS[*]}"))(-dbgsym)?_" || true)
+[[ -z $extra ]] || fail "packages this test does not check: $extra"
+
+echo "== lintian"
+changes=$(ls "$WORK"/vgpuctl_"$VERSION"_*.changes)
+lintian --fail-on error --suppress-tags-from-file /dev/null "$changes" >"$WORK/lintian.log" 2>&1 ||
+        { cat "$WORK/lintian.log"; fail "lintian reports errors"; }
+grep -E '^[EWI]:' "$WORK/lintian.log" | sed 's/^/deb: lintian: /' || true
+
+echo "== apt-get install ${debs[*]##*/}"
+installed=1
+"${APT[@]}" install --no-install-recommends "${debs[@]}" >"$WORK/install.log" 2>&1 ||
+        { cat "$WORK/install.log"; fail "apt-get install failed"; }
+
+# every file where meson's install put it, and where the programs and systemd look
+for f in /usr/sbin/vgpuctl /usr/sbin/vgpud \
+         /lib/systemd/system/vgpuctl-restore.service /lib/systemd/system/vgpud.service \
+         /lib/udev/rules.d/90-vgpuctl.rules /usr/lib/tmpfiles.d/vgpud.conf \
+         /usr/share/man/man8/vgpuctl.8.gz /usr/share/man/man8/vgpud.8.gz \
+         /usr/share/man/man5/host.yaml.5.gz /usr/share/man/man5/vgpud.conf.5.gz \
+         /usr/share/bash-completion/completions/vgpuctl /usr/share/zsh/site-functions/_vgpuctl \
+         /usr/share/doc/vgpuctl/host.yaml /usr/share/doc/vgpuctl/vgpud.conf \
+         "/usr/lib/$MA/libvgpu.so.0" "/usr/lib/$MA/libvgpu.so" "/usr/lib/$MA/pkgconfig/vgpu.pc" \
+         "/usr/lib/$MA/vgpuctl/libvgpu-cuda.so" /usr/include/vgpu/host.h; do
+        [[ -e $f ]] || fail "$f is not installed"
+done
+# the units run what the package installed
+grep -q '^ExecStart=/usr/sbin/vgpud$' /lib/systemd/system/vgpud.service || fail "vgpud.service does not start /usr/sbin/vgpud"
+grep -q '^ExecStart=/usr/sbin/vgpuctl apply --restore$' /lib/systemd/system/vgpuctl-restore.service ||
+        fail "vgpuctl-restore.service does not run /usr/sbin/vgpuctl"
+# both units enabled by the maintainer scripts (with or without a running systemd)
+for u in vgpud.service vgpuctl-restore.service; do
+        [[ -L /etc/systemd/system/multi-user.target.wants/$u ]] || fail "$u is not enabled"
+done
+# vgpud's tmpfiles.d entry applied by its postinst: the directories its unit's sandbox needs
+if command -v systemd-tmpfiles >/dev/null; then
+        for d in /run/vgpud /run/vgpuctl /var/lib/vgpuctl /var/cache/vgpuctl; do
+                [[ -d $d ]] || fail "$d was not made at install (tmpfiles.d)"
+        done
+fi
+# the CDI spec hands containers the shim where libvgpu-cuda put it
+grep -q -a "/usr/lib/$MA/vgpuctl/libvgpu-cuda.so" "/usr/lib/$MA/libvgpu.so.0" || fail "libvgpu names another shim path"
+# vgpuctl runs on the packaged library, not on a build tree's (/lib is /usr/lib, merged /usr)
+lib=$(ldd /usr/sbin/vgpuctl | awk '$1 == "libvgpu.so.0" { print $3 }')
+[[ -n $lib && $(readlink -f "$lib") == $(readlink -f "/usr/lib/$MA/libvgpu.so.0") ]] ||
+        { ldd /usr/sbin/vgpuctl; fail "vgpuctl does not load the packaged libvgpu.so.0"; }
+
+echo "== vgpuctl doctor (installed)"
+rc=0; env -u VGPU_ROOT /usr/sbin/vgpuctl doctor >"$WORK/doctor.log" 2>&1 || rc=$?
+# 0: healthy, 1: problems found (no GPU here); anything else is the program failing
+[[ $rc -le 1 ]] || { cat "$WORK/doctor.log"; fail "vgpuctl doctor exited $rc"; }
+rc=0; env -u VGPU_ROOT /usr/sbin/vgpuctl list --json >"$WORK/list.json" 2>&1 || rc=$?
+[[ $rc -eq 0 ]] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/list.json" ||
+        { cat "$WORK/list.json"; fail "vgpuctl list --json failed ($rc)"; }
+/usr/sbin/vgpud --help >/dev/null || fail "vgpud --help failed"
+man -l /usr/share/man/man8/vgpuctl.8.gz >/dev/null 2>&1 || fail "vgpuctl(8) does not render"
+
+echo "== a program built against libvgpu-dev"
+cat >"$WORK/use.c" <<'C'
+#include <stdio.h>
+#include <vgpu/host.h>
+int main(void) { printf("%s\n", vgpu_bdf_normalize ? "linked" : "missing"); return 0; }
+C
+# shellcheck disable=SC2046
+cc -o "$WORK/use" "$WORK/use.c" $(pkg-config --cflags --libs vgpu) || fail "cannot build against vgpu.pc"
+[[ $("$WORK/use") == linked ]] || fail "the program built against libvgpu does not run"
+[[ $(pkg-config --modversion vgpu) == "${VERSION%%-*}" ]] || fail "vgpu.pc has another version"
+
+# every file of the packages, for the purge check
+for d in "${debs[@]}"; do dpkg-deb -c "$d"; done | awk '{print $6}' | sed 's|^\./|/|' |
+        grep -v '/$' >"$WORK/files"
+
+echo "== apt-get purge"
+"${APT[@]}" purge "${PKGS[@]}" >"$WORK/purge.log" 2>&1 || { cat "$WORK/purge.log"; fail "apt-get purge failed"; }
+installed=0
+for p in "${PKGS[@]}"; do
+        ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q -v not-installed || fail "$p is still known to dpkg"
+done
+left=()
+while read -r f; do [[ -e $f || -L $f ]] && left+=("$f"); done <"$WORK/files"
+for f in /etc/systemd/system/multi-user.target.wants/vgpud.service \
+         /etc/systemd/system/multi-user.target.wants/vgpuctl-restore.service \
+         /var/lib/systemd/deb-systemd-helper-enabled/vgpud.service.dsh-also \
+         /var/lib/systemd/deb-systemd-helper-enabled/vgpuctl-restore.service.dsh-also \
+         /var/lib/vgpuctl /var/cache/vgpuctl /run/vgpud /run/vgpuctl /usr/share/doc/vgpuctl /usr/include/vgpu; do
+        [[ -e $f || -L $f ]] && left+=("$f")
+done
+[[ ${#left[@]} -eq 0 ]] || fail "left after purge: ${left[*]}"
+! pgrep -f "^/usr/sbin/vgpud" >/dev/null || fail "a vgpud still runs after purge"
+
+echo "deb: OK: ${#PKGS[@]} packages built, installed and purged"
