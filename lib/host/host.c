@@ -32,6 +32,7 @@ static void gpu_done(struct vgpu_gpu *g) {
         if (g->nvml) {
                 free(g->nvml->name);
                 free(g->nvml->uuid);
+                free(g->nvml->vgpus);
                 free(g->nvml);
         }
 }

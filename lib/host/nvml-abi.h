@@ -10,10 +10,12 @@
 typedef int nvml_return_t;                      /* nvmlReturn_t */
 typedef struct nvml_device *nvml_device_t;      /* nvmlDevice_t: opaque handle */
 typedef struct nvml_event_set *nvml_event_set_t; /* nvmlEventSet_t: opaque handle */
+typedef unsigned int nvml_vgpu_instance_t;      /* nvmlVgpuInstance_t */
 
 enum {
         NVML_SUCCESS = 0,
         NVML_ERROR_NOT_SUPPORTED = 3,
+        NVML_ERROR_INSUFFICIENT_SIZE = 7,       /* nvmlDeviceGetActiveVgpus: count set to what is needed */
         NVML_ERROR_TIMEOUT = 10,                /* nvmlEventSetWait_v2: nothing arrived in time */
 };
 
@@ -56,3 +58,9 @@ typedef struct {                                /* nvmlEventData_t */
         unsigned int gpu_instance_id;           /* MIG; 0xFFFFFFFF when not applicable */
         unsigned int compute_instance_id;
 } nvml_event_data_t;
+
+typedef struct {                                /* nvmlFBCStats_t: frame capture (NVFBC) */
+        unsigned int sessions_count;
+        unsigned int average_fps;
+        unsigned int average_latency;           /* microseconds */
+} nvml_fbc_stats_t;

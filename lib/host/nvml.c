@@ -9,8 +9,10 @@
  * Newer entry points fall back to the older ones they replaced, so drivers from before the
  * rename (R535 renamed "throttle" reasons to "clocks event" reasons) still answer.
  */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,13 @@ struct nvml {
         nvml_return_t (*pcie_gen_max)(nvml_device_t, unsigned *);
         nvml_return_t (*pcie_width)(nvml_device_t, unsigned *);
         nvml_return_t (*pcie_width_max)(nvml_device_t, unsigned *);
+        nvml_return_t (*encoder_stats)(nvml_device_t, unsigned *, unsigned *, unsigned *);
+        nvml_return_t (*fbc_stats)(nvml_device_t, nvml_fbc_stats_t *);
+        nvml_return_t (*active_vgpus)(nvml_device_t, unsigned *, nvml_vgpu_instance_t *);
+        nvml_return_t (*vgpu_mdev_uuid)(nvml_vgpu_instance_t, char *, unsigned);
+        nvml_return_t (*vgpu_encoder_stats)(nvml_vgpu_instance_t, unsigned *, unsigned *, unsigned *);
+        nvml_return_t (*vgpu_fbc_stats)(nvml_vgpu_instance_t, nvml_fbc_stats_t *);
+        nvml_return_t (*vgpu_frame_rate_limit)(nvml_vgpu_instance_t, unsigned *);
 };
 
 static bool nvml_load(struct nvml *n) {
@@ -73,9 +82,63 @@ static bool nvml_load(struct nvml *n) {
         SYM(pcie_gen_max, "nvmlDeviceGetMaxPcieLinkGeneration");
         SYM(pcie_width, "nvmlDeviceGetCurrPcieLinkWidth");
         SYM(pcie_width_max, "nvmlDeviceGetMaxPcieLinkWidth");
+        /* VDI: encoder and frame-capture load, and the vGPUs running (vGPU host drivers only) */
+        SYM(encoder_stats, "nvmlDeviceGetEncoderStats");
+        SYM(fbc_stats, "nvmlDeviceGetFBCStats");
+        SYM(active_vgpus, "nvmlDeviceGetActiveVgpus");
+        SYM(vgpu_mdev_uuid, "nvmlVgpuInstanceGetMdevUUID");
+        SYM(vgpu_encoder_stats, "nvmlVgpuInstanceGetEncoderStats");
+        SYM(vgpu_fbc_stats, "nvmlVgpuInstanceGetFBCStats");
+        SYM(vgpu_frame_rate_limit, "nvmlVgpuInstanceGetFrameRateLimit");
 #undef SYM
         /* Without these three nothing can be read at all. */
         return n->init && n->shutdown && n->by_bus_id;
+}
+
+#define UMIN(a, b) ((a) < (b) ? (a) : (b))
+#define STREAM_UNKNOWN ((struct vgpu_nvml_stream_stats) { .sessions = -1 })
+
+static struct vgpu_nvml_stream_stats stream_stats(unsigned sessions, unsigned fps, unsigned latency_us) {
+        return (struct vgpu_nvml_stream_stats) {
+                .sessions = (int) UMIN(sessions, (unsigned) INT_MAX),
+                .average_fps = (int) UMIN(fps, (unsigned) INT_MAX),
+                .average_latency_us = (int) UMIN(latency_us, (unsigned) INT_MAX),
+        };
+}
+
+/* The vGPUs running on one parent, with what NVML says of each; none when NVML cannot list them
+ * (not a vGPU host driver, or an older one). */
+static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
+        nvml_vgpu_instance_t ids[64];   /* more than any GPU can run (an A16's four GPUs: 16 each) */
+        unsigned count = ELEMENTSOF(ids), u, u2, u3;
+        nvml_fbc_stats_t fbc;
+        char buf[96];
+
+        if (!n->active_vgpus || n->active_vgpus(dev, &count, ids) != 0 || count == 0)
+                return 0;
+        count = UMIN(count, (unsigned) ELEMENTSOF(ids));
+        if (!(out->vgpus = calloc(count, sizeof(*out->vgpus))))
+                return -ENOMEM;
+        for (unsigned i = 0; i < count; i++) {
+                struct vgpu_nvml_vgpu *v = &out->vgpus[out->n_vgpus++];
+                *v = (struct vgpu_nvml_vgpu) {
+                        .instance = ids[i], .encoder = STREAM_UNKNOWN, .frame_capture = STREAM_UNKNOWN,
+                        .frame_rate_limit = -1,
+                };
+                if (n->vgpu_mdev_uuid && n->vgpu_mdev_uuid(ids[i], buf, sizeof(buf)) == 0 && strlen(buf) < sizeof(v->mdev_uuid))
+                        for (size_t k = 0; buf[k]; k++)
+                                v->mdev_uuid[k] = (char) tolower((unsigned char) buf[k]);
+                if (n->vgpu_encoder_stats && n->vgpu_encoder_stats(ids[i], &u, &u2, &u3) == 0)
+                        v->encoder = stream_stats(u, u2, u3);
+                if (n->vgpu_fbc_stats && n->vgpu_fbc_stats(ids[i], &fbc) == 0)
+                        v->frame_capture = stream_stats(fbc.sessions_count, fbc.average_fps, fbc.average_latency);
+                /* NVML answers "not supported" for a vGPU whose limiter is off */
+                if (n->vgpu_frame_rate_limit) {
+                        nvml_return_t r = n->vgpu_frame_rate_limit(ids[i], &u);
+                        v->frame_rate_limit = r == 0 ? (int) UMIN(u, (unsigned) INT_MAX) : r == NVML_ERROR_NOT_SUPPORTED ? 0 : -1;
+                }
+        }
+        return 0;
 }
 
 static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
@@ -89,6 +152,7 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
                 .persistence_mode = -1, .virtualization_mode = -1, .mig_mode = -1,
                 .utilization_gpu = -1, .utilization_memory = -1, .memory_reserved = -1,
                 .pcie_gen_current = -1, .pcie_gen_max = -1, .pcie_width_current = -1, .pcie_width_max = -1,
+                .encoder = STREAM_UNKNOWN, .frame_capture = STREAM_UNKNOWN,
         };
         if (n->name && n->name(dev, buf, sizeof(buf)) == 0 && !(out->name = strdup(buf)))
                 return -ENOMEM;
@@ -140,7 +204,13 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
                 out->virtualization_mode = e;
         if (n->mig_mode && n->mig_mode(dev, &u, &u2) == 0)
                 out->mig_mode = (int) u;
-        return 0;
+        unsigned u3;
+        if (n->encoder_stats && n->encoder_stats(dev, &u, &u2, &u3) == 0)
+                out->encoder = stream_stats(u, u2, u3);
+        nvml_fbc_stats_t fbc;
+        if (n->fbc_stats && n->fbc_stats(dev, &fbc) == 0)
+                out->frame_capture = stream_stats(fbc.sessions_count, fbc.average_fps, fbc.average_latency);
+        return read_vgpus(n, dev, out);
 }
 
 int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {

@@ -55,6 +55,19 @@ void print_clocks_event_reasons(struct out *o, const char *key, bool known, uint
         out_close_array(o);
 }
 
+/* An encoder's or frame capture's load: null when NVML does not report it. */
+static void print_stream_stats(struct out *o, const char *key, const struct vgpu_nvml_stream_stats *s) {
+        if (s->sessions < 0) {
+                out_null(o, key);
+                return;
+        }
+        out_open_object(o, key);
+        out_i64(o, OUT_JSON, "sessions", NULL, s->sessions, true);
+        out_i64(o, OUT_JSON, "average_fps", NULL, s->average_fps, true);
+        out_i64(o, OUT_JSON, "average_latency_us", NULL, s->average_latency_us, true);
+        out_close_object(o);
+}
+
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         if (!n) {
                 out_null(o, "nvml");
@@ -81,6 +94,20 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         out_i64(o, OUT_JSON, "pcie_generation_max", NULL, n->pcie_gen_max, n->pcie_gen_max > 0);
         out_i64(o, OUT_JSON, "pcie_width", NULL, n->pcie_width_current, n->pcie_width_current > 0);
         out_i64(o, OUT_JSON, "pcie_width_max", NULL, n->pcie_width_max, n->pcie_width_max > 0);
+        print_stream_stats(o, "encoder", &n->encoder);
+        print_stream_stats(o, "frame_capture", &n->frame_capture);
+        out_open_array(o, "vgpus");
+        for (size_t i = 0; i < n->n_vgpus; i++) {
+                const struct vgpu_nvml_vgpu *v = &n->vgpus[i];
+                out_open_object(o, NULL);
+                out_u64(o, OUT_JSON, "vgpu_instance", NULL, v->instance);
+                out_string(o, OUT_JSON, "mdev_uuid", NULL, v->mdev_uuid[0] ? v->mdev_uuid : NULL);
+                print_stream_stats(o, "encoder", &v->encoder);
+                print_stream_stats(o, "frame_capture", &v->frame_capture);
+                out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
+                out_close_object(o);
+        }
+        out_close_array(o);
         out_close_object(o);
 }
 

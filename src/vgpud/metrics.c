@@ -125,6 +125,73 @@ static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
         }
 }
 
+/* VDI: the hardware encoder's and frame capture's load (NVML), per GPU and per running vGPU,
+ * so "the desktop is slow" can be told apart as a busy encoder, a slow capture or neither. */
+static const struct stream_series {
+        const char *suffix, *help;
+        bool frame_capture;
+        int which;                      /* 0 sessions, 1 average fps, 2 average latency */
+} stream_series[] = {
+        { "encoder_sessions", "Hardware encoder (NVENC) sessions (NVML).", false, 0 },
+        { "encoder_fps", "Average frames per second over the encoder sessions (NVML).", false, 1 },
+        { "encoder_latency_seconds", "Average encode latency per frame over the sessions (NVML).", false, 2 },
+        { "frame_capture_sessions", "Frame capture (NVFBC) sessions (NVML).", true, 0 },
+        { "frame_capture_fps", "Average frames per second captured over the sessions (NVML).", true, 1 },
+        { "frame_capture_latency_seconds", "Average capture latency per frame over the sessions (NVML).", true, 2 },
+};
+
+static void stream_value(FILE *f, const struct stream_series *s, const struct vgpu_nvml_stream_stats *st) {
+        if (s->which == 0)
+                fprintf(f, "} %d\n", st->sessions);
+        else if (s->which == 1)
+                fprintf(f, "} %d\n", st->average_fps);
+        else
+                fprintf(f, "} %g\n", st->average_latency_us / 1e6);
+}
+
+static void vdi_metrics(FILE *f, const struct vgpu_telemetry *t, const struct vgpu_host *host) {
+        char name[96];
+        for (size_t k = 0; k < ELEMENTSOF(stream_series); k++) {
+                const struct stream_series *s = &stream_series[k];
+                snprintf(name, sizeof(name), "vgpu_gpu_%s", s->suffix);
+                header(f, name, "gauge", s->help);
+                for (size_t i = 0; host && i < host->n_gpus; i++) {
+                        const struct vgpu_gpu *g = &host->gpus[i];
+                        const struct vgpu_gpu_telemetry *gt = vgpu_telemetry_find(t, g->bdf);
+                        if (!g->nvml || !gt)
+                                continue;
+                        const struct vgpu_nvml_stream_stats *st = s->frame_capture ? &g->nvml->frame_capture : &g->nvml->encoder;
+                        if (st->sessions < 0)
+                                continue;
+                        fputs(name, f);
+                        gpu_labels(f, (size_t) (gt - t->gpus), gt);
+                        stream_value(f, s, st);
+                }
+        }
+        for (size_t k = 0; k <= ELEMENTSOF(stream_series); k++) {
+                const struct stream_series *s = k < ELEMENTSOF(stream_series) ? &stream_series[k] : NULL;
+                snprintf(name, sizeof(name), "vgpu_instance_%s", s ? s->suffix : "frame_rate_limit_fps");
+                header(f, name, "gauge", s ? s->help : "Frame rate the vGPU is held to now, 0 when its limiter is off (NVML).");
+                for (size_t i = 0; host && i < host->n_gpus; i++) {
+                        const struct vgpu_gpu *g = &host->gpus[i];
+                        for (size_t j = 0; g->nvml && j < g->nvml->n_vgpus; j++) {
+                                const struct vgpu_nvml_vgpu *v = &g->nvml->vgpus[j];
+                                const struct vgpu_nvml_stream_stats *st = !s ? NULL : s->frame_capture ? &v->frame_capture : &v->encoder;
+                                if (!v->mdev_uuid[0] || (st ? st->sessions < 0 : v->frame_rate_limit < 0))
+                                        continue;
+                                fputs(name, f);
+                                fputc('{', f);
+                                label(f, "uuid", v->mdev_uuid, true);
+                                label(f, "parent", g->bdf, false);
+                                if (st)
+                                        stream_value(f, s, st);
+                                else
+                                        fprintf(f, "} %d\n", v->frame_rate_limit);
+                        }
+                }
+        }
+}
+
 static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vgpu_host *host, char *const *domains) {
         header(f, "vgpu_type_available_instances", "gauge", "Instances of a vGPU type its parent can still create.");
         for (size_t i = 0; types && i < types->n_parents; i++)
@@ -180,6 +247,7 @@ int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
         if (!f)
                 return -ENOMEM;
         gpu_metrics(f, &d->telemetry);
+        vdi_metrics(f, &d->telemetry, d->host);
         type_metrics(f, d->types_host, d->host, d->domains);
         slices_metrics(f, d);
         sensor_metrics(f, &d->sensors);

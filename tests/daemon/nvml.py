@@ -10,13 +10,19 @@ reason degrades the GPU (reason thermal_slowdown) and its end recovers it; an Xi
 the double's event file becomes an event of kind xid with its meaning, counted in
 vgpu_events_total; a critical one degrades the GPU (reason xid) until the GPU's driver is
 unbound (a reset or reload), a non-critical one does not; the PCIe link comes from NVML where
-sysfs has none."""
+sysfs has none; VDI: encoder (NVENC) and frame-capture (NVFBC) load per GPU and per running
+vGPU, and each vGPU's frame-rate limit, reach /v1/gpus (schema-valid) and promtool-clean
+/metrics, and are null / left out where NVML lacks them."""
 
 import os
+import sys
 import tarfile
 import time
 
 from vgpudtest import Checks, Daemon, Host
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+from validate import validate  # noqa: E402
 
 t = Checks("daemon-nvml")
 REASONS = ["gpu_idle", "applications_clocks_setting", "sw_power_cap", "hw_slowdown", "sync_boost",
@@ -219,4 +225,57 @@ try:
              g["pcie_generation"], g["pcie_width_max"]), (12, 5, 469762048, ["sw_power_cap"], 3, 16), "read back through the double")
 finally:
     h.cleanup()
+
+# VDI: the encoder and frame-capture load of the GPUs and of the vGPUs running on them
+h = Host("nvidia-mdev")
+U1, U2 = "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01", "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02"
+for k, v in (("encoder_sessions", 3), ("encoder_fps", 58), ("encoder_latency", 4200),
+             ("fbc_sessions", 2), ("fbc_fps", 60), ("fbc_latency", 1500),
+             ("vgpu.0.mdev_uuid", U1.upper()), ("vgpu.0.encoder_sessions", 2), ("vgpu.0.encoder_fps", 30),
+             ("vgpu.0.encoder_latency", 2500), ("vgpu.0.fbc_sessions", 1), ("vgpu.0.fbc_fps", 60), ("vgpu.0.fbc_latency", 800),
+             ("vgpu.0.frame_rate_limit", 60), ("vgpu.1.mdev_uuid", U2), ("vgpu.1.frame_rate_limit", 0)):
+    set_nvml(h, 0, k, v)
+set_nvml(h, 1, "encoder_sessions", 0)       # idle encoder: 0 sessions, known; no FBC call answers
+d = Daemon(h, "[daemon]\npoll-interval = 100ms\n[metrics]\nlisten = off\n")
+try:
+    st, body, _ = d.get("/v1/gpus")
+    err = validate("api-gpus", body)
+    t.check(err is None, "/v1/gpus with VDI readings matches api-gpus.schema.json", err)
+    n0 = [g for g in body["gpus"] if g["bdf"] == B0][0]["nvml"]
+    n1 = [g for g in body["gpus"] if g["bdf"] == B1][0]["nvml"]
+    n2 = [g for g in body["gpus"] if g["bdf"] == B2][0]["nvml"]
+    t.equal((n0["encoder"], n0["frame_capture"]),
+            ({"sessions": 3, "average_fps": 58, "average_latency_us": 4200}, {"sessions": 2, "average_fps": 60, "average_latency_us": 1500}),
+            "3b:00.0: encoder and frame capture")
+    t.equal((n1["encoder"], n1["frame_capture"]), ({"sessions": 0, "average_fps": 0, "average_latency_us": 0}, None),
+            "5e:00.0: idle encoder known, frame capture unknown (null)")
+    t.equal((n2["encoder"], n2["frame_capture"], n2["vgpus"]), (None, None, []), "af:00.0: none of them")
+    t.equal(n0["vgpus"], [
+        {"vgpu_instance": 1000, "mdev_uuid": U1, "encoder": {"sessions": 2, "average_fps": 30, "average_latency_us": 2500},
+         "frame_capture": {"sessions": 1, "average_fps": 60, "average_latency_us": 800}, "frame_rate_limit": 60},
+        {"vgpu_instance": 1001, "mdev_uuid": U2, "encoder": None, "frame_capture": None, "frame_rate_limit": 0}],
+        "3b:00.0's running vGPUs: mdev UUID lower case, stats, FRL 60 and off (0)")
+    t.equal(series(d, "vgpu_gpu_encoder_sessions"), {(B0, None): 3, (B1, None): 0}, "vgpu_gpu_encoder_sessions")
+    t.equal(series(d, "vgpu_gpu_encoder_latency_seconds"), {(B0, None): 0.0042, (B1, None): 0}, "encoder latency in seconds")
+    t.equal(series(d, "vgpu_gpu_frame_capture_fps"), {(B0, None): 60}, "frame capture fps; unknown left out")
+    text = d.get("/metrics")[1]
+
+    def instance_series(name):
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                labels = dict(kv.split("=", 1) for kv in line[len(name) + 1:line.rindex("}")].replace('"', "").split(","))
+                out[labels["uuid"]] = (labels["parent"], float(line.rsplit(" ", 1)[1]))
+        return out
+    t.equal(instance_series("vgpu_instance_encoder_fps"), {U1: (B0, 30)}, "vgpu_instance_encoder_fps")
+    t.equal(instance_series("vgpu_instance_frame_capture_latency_seconds"), {U1: (B0, 0.0008)}, "vgpu_instance_frame_capture_latency_seconds")
+    t.equal(instance_series("vgpu_instance_frame_rate_limit_fps"), {U1: (B0, 60), U2: (B0, 0)}, "vgpu_instance_frame_rate_limit_fps")
+    t.promtool(text)
+    # a reading that changes between polls is the new one
+    set_nvml(h, 0, "encoder_sessions", 5)
+    got = wait_for(lambda: series(d, "vgpu_gpu_encoder_sessions").get((B0, None)), 5)
+    t.equal(got, 5, "encoder sessions follow NVML between polls")
+finally:
+    d.stop()
+h.cleanup()
 t.done()

@@ -18,6 +18,14 @@
  *     gpu.N.clocks_event_reasons           (nvmlClocksEventReason* bits, 0x60 or 96)
  *     gpu.N.pcie_gen, gpu.N.pcie_gen_max, gpu.N.pcie_width, gpu.N.pcie_width_max
  *     gpu.N.supported_events               (nvmlEventType* bits; default Xid and both ECC kinds)
+ *     gpu.N.encoder_sessions, gpu.N.encoder_fps, gpu.N.encoder_latency  (nvmlDeviceGetEncoderStats;
+ *                                          latency in us; without encoder_sessions: not supported)
+ *     gpu.N.fbc_sessions, gpu.N.fbc_fps, gpu.N.fbc_latency              (nvmlDeviceGetFBCStats, alike)
+ *     gpu.N.vgpu.M.mdev_uuid               (a running vGPU, M 0-63; nvmlDeviceGetActiveVgpus lists
+ *                                          the Ms that have one, as instance (N+1)*1000+M)
+ *     gpu.N.vgpu.M.encoder_sessions/encoder_fps/encoder_latency, gpu.N.vgpu.M.fbc_sessions/...
+ *     gpu.N.vgpu.M.frame_rate_limit        (nvmlVgpuInstanceGetFrameRateLimit; 0: "not supported",
+ *                                          as NVML answers for a vGPU whose limiter is off)
  * A missing file makes nvmlInit_v2 fail with NVML_ERROR_DRIVER_NOT_LOADED, as on a host without
  * the driver; a missing key makes its getter return NVML_ERROR_NOT_SUPPORTED. The file is read
  * again on every nvmlInit_v2, even while another user holds NVML initialised (an event watcher),
@@ -74,8 +82,13 @@ typedef struct {
         unsigned int gpu, memory;
 } nvmlUtilization_t;
 
+typedef unsigned int nvmlVgpuInstance_t;
+typedef struct {
+        unsigned int sessionsCount, averageFPS, averageLatency;
+} nvmlFBCStats_t;
+
 #define MAX_GPUS 64
-#define MAX_KEYS 48
+#define MAX_KEYS 192
 
 struct kv {
         char key[32];
@@ -133,6 +146,14 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int 
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen);
 nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
+nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps, unsigned int *latency);
+nvmlReturn_t nvmlDeviceGetFBCStats(nvmlDevice_t dev, nvmlFBCStats_t *stats);
+nvmlReturn_t nvmlDeviceGetActiveVgpus(nvmlDevice_t dev, unsigned int *count, nvmlVgpuInstance_t *instances);
+nvmlReturn_t nvmlVgpuInstanceGetMdevUUID(nvmlVgpuInstance_t vgpu, char *uuid, unsigned int size);
+nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions, unsigned int *fps,
+                                             unsigned int *latency);
+nvmlReturn_t nvmlVgpuInstanceGetFBCStats(nvmlVgpuInstance_t vgpu, nvmlFBCStats_t *stats);
+nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned int *limit);
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
 nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types);
@@ -445,6 +466,110 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *widt
 
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width) {
         return get_uint(dev, "pcie_width_max", width);
+}
+
+/* "<prefix>_sessions", "_fps", "_latency" of a device: sessions decide whether it is known. */
+static nvmlReturn_t get_stream(nvmlDevice_t dev, const char *prefix, unsigned int *sessions, unsigned int *fps,
+                               unsigned int *latency) {
+        char key[48];
+        snprintf(key, sizeof(key), "%s_sessions", prefix);
+        nvmlReturn_t r = get_uint(dev, key, sessions);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!fps || !latency)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        snprintf(key, sizeof(key), "%s_fps", prefix);
+        if (get_uint(dev, key, fps) != NVML_SUCCESS)
+                *fps = 0;
+        snprintf(key, sizeof(key), "%s_latency", prefix);
+        if (get_uint(dev, key, latency) != NVML_SUCCESS)
+                *latency = 0;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps, unsigned int *latency) {
+        return get_stream(dev, "encoder", sessions, fps, latency);
+}
+
+nvmlReturn_t nvmlDeviceGetFBCStats(nvmlDevice_t dev, nvmlFBCStats_t *stats) {
+        if (!stats)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        return get_stream(dev, "fbc", &stats->sessionsCount, &stats->averageFPS, &stats->averageLatency);
+}
+
+nvmlReturn_t nvmlDeviceGetActiveVgpus(nvmlDevice_t dev, unsigned int *count, nvmlVgpuInstance_t *instances) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!dev || !count || dev < gpus || dev >= gpus + MAX_GPUS)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        nvmlVgpuInstance_t found[64];
+        unsigned n = 0;
+        for (unsigned m = 0; m < 64; m++) {
+                char key[32];
+                snprintf(key, sizeof(key), "vgpu.%u.mdev_uuid", m);
+                if (get(dev, key))
+                        found[n++] = (unsigned) (dev - gpus + 1) * 1000 + m;
+        }
+        if (*count < n || (n > 0 && !instances)) {
+                *count = n;
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        *count = n;
+        if (n > 0)
+                memcpy(instances, found, n * sizeof(found[0]));
+        return NVML_SUCCESS;
+}
+
+/* A vGPU instance to its parent and "vgpu.M." key prefix; NULL when it is not running. */
+static nvmlDevice_t vgpu_parent(nvmlVgpuInstance_t vgpu, char *prefix, size_t size) {
+        unsigned g = vgpu / 1000, m = vgpu % 1000;
+        if (g == 0 || g > n_gpus || m >= 64)
+                return NULL;
+        snprintf(prefix, size, "vgpu.%u.mdev_uuid", m);
+        if (!get(&gpus[g - 1], prefix))
+                return NULL;
+        snprintf(prefix, size, "vgpu.%u.", m);
+        return &gpus[g - 1];
+}
+
+nvmlReturn_t nvmlVgpuInstanceGetMdevUUID(nvmlVgpuInstance_t vgpu, char *uuid, unsigned int size) {
+        char key[32];
+        nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
+        if (!dev)
+                return init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_NOT_FOUND;
+        strncat(key, "mdev_uuid", sizeof(key) - strlen(key) - 1);
+        return get_string(dev, key, uuid, size);
+}
+
+nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions, unsigned int *fps,
+                                             unsigned int *latency) {
+        char key[32];
+        nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
+        if (!dev)
+                return init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_NOT_FOUND;
+        strncat(key, "encoder", sizeof(key) - strlen(key) - 1);
+        return get_stream(dev, key, sessions, fps, latency);
+}
+
+nvmlReturn_t nvmlVgpuInstanceGetFBCStats(nvmlVgpuInstance_t vgpu, nvmlFBCStats_t *stats) {
+        char key[32];
+        nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
+        if (!dev)
+                return init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_NOT_FOUND;
+        if (!stats)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        strncat(key, "fbc", sizeof(key) - strlen(key) - 1);
+        return get_stream(dev, key, &stats->sessionsCount, &stats->averageFPS, &stats->averageLatency);
+}
+
+nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned int *limit) {
+        char key[32];
+        nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
+        if (!dev)
+                return init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_NOT_FOUND;
+        strncat(key, "frame_rate_limit", sizeof(key) - strlen(key) - 1);
+        nvmlReturn_t r = get_uint(dev, key, limit);
+        return r == NVML_SUCCESS && *limit == 0 ? NVML_ERROR_NOT_SUPPORTED : r;
 }
 
 static FILE *open_events(void) {

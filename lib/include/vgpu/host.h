@@ -40,6 +40,23 @@ struct vgpu_bar {
         bool prefetchable;
 };
 
+/* A video stream engine's load as NVML averages it: the hardware encoder (NVENC) or frame
+ * capture (NVFBC), which a VDI session's remote display protocol runs through. */
+struct vgpu_nvml_stream_stats {
+        int sessions;                   /* -1 unknown (NVML lacks the call or the GPU does not say) */
+        int average_fps;                /* over the sessions; 0 without sessions */
+        int average_latency_us;         /* microseconds per frame; 0 without sessions */
+};
+
+/* One running vGPU as NVML knows it (nvmlDeviceGetActiveVgpus on its parent). */
+struct vgpu_nvml_vgpu {
+        unsigned instance;              /* nvmlVgpuInstance_t */
+        char mdev_uuid[VGPU_UUID_MAX];  /* the mdev it runs as, lower case; "" when NVML does not say */
+        struct vgpu_nvml_stream_stats encoder;
+        struct vgpu_nvml_stream_stats frame_capture;
+        int frame_rate_limit;           /* fps the vGPU is held to now, 0 none, -1 unknown */
+};
+
 /* Readings from NVIDIA's management library, present only when NVML answered for this GPU. */
 struct vgpu_nvml_gpu {
         char *name;
@@ -63,6 +80,10 @@ struct vgpu_nvml_gpu {
         int pcie_gen_max;               /* the most the GPU and its slot can do, -1 unknown */
         int pcie_width_current;         /* lanes, -1 unknown */
         int pcie_width_max;
+        struct vgpu_nvml_stream_stats encoder;          /* the whole GPU's, all vGPUs included */
+        struct vgpu_nvml_stream_stats frame_capture;
+        struct vgpu_nvml_vgpu *vgpus;   /* running vGPUs (vGPU host driver only) */
+        size_t n_vgpus;
 };
 
 /* NVML's clocks-event (formerly "throttle") reasons: the values of nvml.h's
