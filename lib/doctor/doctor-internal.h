@@ -101,6 +101,8 @@ int check_driver_kernel_match(struct doctor *d);
 int doctor_vendor_modules_stale(uint16_t vendor, const char *running, struct text *ev, struct text *what, struct text *rem);
 /* checks-thermal.c */
 int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
+/* checks-network.c */
+int check_vdi_network(struct doctor *d);
 
 /*
  * The GPUs the doctor looks at: physical functions (not VFs) of the vendors whose drivers

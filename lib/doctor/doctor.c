@@ -35,7 +35,8 @@
         GPU("nvidia.persistence",  check_nvidia_persistence)            \
         HOST("nvidia.vgpu_mgr",    check_nvidia_vgpu_mgr)               \
         HOST("amd.gim",            check_amd_gim)                       \
-        GPU("thermal.margin",      check_thermal_margin)
+        GPU("thermal.margin",      check_thermal_margin)                \
+        HOST("network.vdi_link",   check_vdi_network)
 
 #define HOST_ENTRY(id, fn) { id, .host = fn },
 #define GPU_ENTRY(id, fn) { id, .gpu = fn },

@@ -23,7 +23,7 @@ static void test_ids(void **state) {
                 "driver.kernel_match",
                 "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr", "amd.gim",
                 "thermal.margin",
-                NULL,
+                "network.vdi_link", NULL,
         };
         const char *const *ids = vgpu_doctor_check_ids();
         for (size_t i = 0; want[i]; i++) {
@@ -76,7 +76,8 @@ static void test_healthy_vectors(void **state) {
                 "nvidia.persistence@0000:3b:00.0=pass\n" "nvidia.persistence@0000:5e:00.0=pass\n"
                 "nvidia.persistence@0000:af:00.0=pass\n"
                 "nvidia.vgpu_mgr=pass\n" "amd.gim=skip\n"
-                "thermal.margin@0000:3b:00.0=pass\n" "thermal.margin@0000:5e:00.0=pass\n" "thermal.margin@0000:af:00.0=pass\n");
+                "thermal.margin@0000:3b:00.0=pass\n" "thermal.margin@0000:5e:00.0=pass\n" "thermal.margin@0000:af:00.0=pass\n"
+                "network.vdi_link=skip\n");
         /* No iommu=pt on the command line; the second L40S has its VFs (its vGPUs) disabled. */
         expect_vector("nvidia-sriov-vfio",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
@@ -92,7 +93,8 @@ static void test_healthy_vectors(void **state) {
                 "gpu.models_mixed=pass\n"
                 "nvidia.persistence@0000:41:00.0=pass\n" "nvidia.persistence@0000:61:00.0=pass\n"
                 "nvidia.vgpu_mgr=pass\n" "amd.gim=skip\n"
-                "thermal.margin@0000:41:00.0=pass\n" "thermal.margin@0000:61:00.0=pass\n");
+                "thermal.margin@0000:41:00.0=pass\n" "thermal.margin@0000:61:00.0=pass\n"
+                "network.vdi_link=skip\n");
         /* MxGPU has no mdev types; the temperature comes from hwmon. */
         expect_vector("amd-mxgpu",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
@@ -103,7 +105,8 @@ static void test_healthy_vectors(void **state) {
                 "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=pass\n"
-                "thermal.margin@0000:03:00.0=pass\n");
+                "thermal.margin@0000:03:00.0=pass\n"
+                "network.vdi_link=skip\n");
         /* An integrated GPU: no link, no temperature; iommu=pt missing. */
         expect_vector("intel-gvtg",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
@@ -114,7 +117,8 @@ static void test_healthy_vectors(void **state) {
                 "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
                 "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
-                "thermal.margin@0000:00:02.0=skip\n");
+                "thermal.margin@0000:00:02.0=skip\n"
+                "network.vdi_link=skip\n");
         /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI; its vCPU has vmx
          * but kvm_intel is not loaded. */
         expect_vector("kernel-samples",
@@ -125,7 +129,8 @@ static void test_healthy_vectors(void **state) {
                 "pcie.slot_power=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
-                "thermal.margin=skip\n");
+                "thermal.margin=skip\n"
+                "network.vdi_link=skip\n");
         expect_vector("empty",
                 "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
                 "kvm.available=pass\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
@@ -134,7 +139,8 @@ static void test_healthy_vectors(void **state) {
                 "pcie.slot_power=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
                 "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
-                "thermal.margin=skip\n");
+                "thermal.margin=skip\n"
+                "network.vdi_link=skip\n");
 }
 
 static void test_empty_host(void **state) {
