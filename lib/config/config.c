@@ -198,7 +198,7 @@ static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_poli
 }
 
 static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g) {
-        *g = (struct vgpu_config_gpu) { .vfs = -1, .line = (int) n->start_mark.line + 1 };
+        *g = (struct vgpu_config_gpu) { .vfs = -1, .persistence = -1, .line = (int) n->start_mark.line + 1 };
         int r = want_mapping(p, n, "a 'gpus' item");
         if (r < 0)
                 return r;
@@ -239,6 +239,11 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                         if ((r = want_uint(p, v, "vfs", 4096, &vfs)) < 0)
                                 return r;
                         g->vfs = (int) vfs;
+                } else if (streq(key, "persistence")) {
+                        bool on;
+                        if ((r = want_bool(p, v, "persistence", &on)) < 0)
+                                return r;
+                        g->persistence = on;
                 } else if (streq(key, "policy")) {
                         g->has_policy = true;
                         if ((r = parse_policy(p, v, &g->policy)) < 0)
@@ -256,7 +261,7 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                                         return r;
                         }
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'gpus' item (expected bdf, parent, pci-id, all, vfs, policy, devices)",
+                        return fail_at(p, k, "unknown field '%s' in a 'gpus' item (expected bdf, parent, pci-id, all, vfs, persistence, policy, devices)",
                                        key ? key : "?");
         }
         if (selectors != 1)

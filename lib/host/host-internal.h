@@ -47,5 +47,7 @@ int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err);
 
 /* nvml.c: NVML readings for NVIDIA GPUs; absent NVML is not an error. */
 int nvml_scan(struct vgpu_host *host, struct vgpu_error *err);
+/* Turn NVIDIA persistence mode on or off for the GPU at bdf (nvmlDeviceSetPersistenceMode). */
+int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err);
 
 void vgpu_type_done(struct vgpu_type *t);

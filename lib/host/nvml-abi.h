@@ -15,6 +15,7 @@ typedef unsigned int nvml_vgpu_instance_t;      /* nvmlVgpuInstance_t */
 enum {
         NVML_SUCCESS = 0,
         NVML_ERROR_NOT_SUPPORTED = 3,
+        NVML_ERROR_NO_PERMISSION = 4,
         NVML_ERROR_INSUFFICIENT_SIZE = 7,       /* nvmlDeviceGetActiveVgpus: count set to what is needed */
         NVML_ERROR_TIMEOUT = 10,                /* nvmlEventSetWait_v2: nothing arrived in time */
 };

@@ -251,6 +251,36 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         return r < 0 ? vgpu_error_set(err, r, "out of memory") : 0;
 }
 
+/* nvmlDeviceSetPersistenceMode on one GPU: what apply falls back to where no
+ * nvidia-persistenced keeps the driver loaded (root only on a real driver; lost on reload). */
+int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err) {
+        struct nvml n = {};
+        nvml_return_t (*set)(nvml_device_t, int) = NULL;
+        if (!nvml_load(&n)) {
+                if (n.dl)
+                        dlclose(n.dl);
+                return vgpu_error_set(err, -EOPNOTSUPP, "%s: NVML (libnvidia-ml.so.1) is not available to set persistence mode", bdf);
+        }
+        *(void **) &set = dlsym(n.dl, "nvmlDeviceSetPersistenceMode");
+        int r = 0;
+        nvml_device_t dev;
+        if (!set)
+                r = vgpu_error_set(err, -EOPNOTSUPP, "%s: this NVML has no nvmlDeviceSetPersistenceMode", bdf);
+        else if (n.init() != 0)
+                r = vgpu_error_set(err, -ENODEV, "%s: NVML does not start (is the nvidia driver loaded?)", bdf);
+        else {
+                nvml_return_t e = n.by_bus_id(bdf, &dev);
+                if (e == 0)
+                        e = set(dev, on ? 1 : 0);       /* NVML_FEATURE_ENABLED / _DISABLED */
+                if (e != 0)
+                        r = vgpu_error_set(err, e == NVML_ERROR_NO_PERMISSION ? -EPERM : -EIO,
+                                           "%s: NVML could not turn persistence mode %s (NVML error %d)", bdf, on ? "on" : "off", e);
+                n.shutdown();
+        }
+        dlclose(n.dl);
+        return r;
+}
+
 _public_ const char *vgpu_nvml_clocks_event_to_string(uint64_t bit) {
         switch (bit) {
         case VGPU_NVML_CLOCKS_EVENT_GPU_IDLE: return "gpu_idle";

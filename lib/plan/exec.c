@@ -21,6 +21,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "host/host-internal.h"
 #include "lifecycle/lifecycle-internal.h"
 #include "plan-internal.h"
 #include "slice/manage.h"
@@ -145,6 +146,20 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
                 int r = write_file_atomic(a->spec.parent, a->detail, strlen(a->detail), 0644);
                 return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), a->spec.parent) : 1;
         }
+        case VGPU_ACTION_ENABLE_SERVICE:
+                /* undone only when this apply enabled it (a unit enabled but stopped stays enabled) */
+                if (!persistenced_enabled() && !(u->old_text = strdup("disable")))
+                        return -ENOMEM;
+                return persistenced_set_enabled(true, err) < 0 ? -EIO : 1;
+        case VGPU_ACTION_SET_PERSISTENCE: {
+                /* detail: "on (now off)"; the mode before goes back on undo when it was known */
+                const char *d = strempty(a->detail);
+                bool was_on = strstr(d, "(now on)"), was_off = strstr(d, "(now off)");
+                if ((was_on || was_off) && !(u->old_text = strdup(was_on ? "on" : "off")))
+                        return -ENOMEM;
+                int r = nvml_set_persistence(a->spec.parent, strncmp(d, "on", 2) == 0, err);
+                return r < 0 ? r : 1;
+        }
         }
         return -EINVAL;
 }
@@ -174,6 +189,10 @@ static int undo_action(const struct undo *u) {
                 return slice_destroy_locked(a->slice.name, &ignore);
         case VGPU_ACTION_SLICE_REMOVE:
                 return slice_create_action(&a->slice, &ignore);
+        case VGPU_ACTION_ENABLE_SERVICE:
+                return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
+        case VGPU_ACTION_SET_PERSISTENCE:
+                return u->old_text ? nvml_set_persistence(a->spec.parent, streq(u->old_text, "on"), &ignore) : 0;
         }
         return -EINVAL;
 }
@@ -233,7 +252,12 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
                          struct vgpu_plan **ret, struct vgpu_error *err) {
         struct vgpu_host *host;
         /* parents without their types: the planner reads those it creates on */
-        int r = vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, err);
+        unsigned scan = VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES;
+        /* persistence mode (and frame-rate limits) are read back through NVML: only when asked for */
+        for (size_t i = 0; i < cfg->n_gpus; i++)
+                if (cfg->gpus[i].persistence >= 0)
+                        scan |= VGPU_SCAN_NVML;
+        int r = vgpu_host_scan(scan, &host, err);
         if (r < 0)
                 return r;
         struct vgpu_mdev_spec *defs = NULL;

@@ -27,3 +27,10 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                 struct vgpu_error *err);
 /* slices.c: the software slice actions (appended to plan), when the file has a 'slices' key */
 int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
+/* persistence.c: host.yaml's persistence per GPU (appended to plan; limited to only[] when given) */
+int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only, size_t n_only,
+                     struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
+bool persistenced_installed(void);
+bool persistenced_enabled(void);
+/* Enable (and on the real root start) nvidia-persistenced, or the reverse, with systemctl. */
+int persistenced_set_enabled(bool enable, struct vgpu_error *err);

@@ -546,6 +546,10 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
         /* software slices (slices.c): host-wide too, so likewise only in a full apply */
         if (r >= 0 && !only)
                 r = plan_slices(cfg, b.plan, &b.allocated, err);
+        /* persistence mode (persistence.c): per GPU, so also in a restore of the parents that
+         * came back — a driver reload turns it off where no nvidia-persistenced keeps it */
+        if (r >= 0)
+                r = plan_persistence(host, cfg, only, n_only, b.plan, &b.allocated, err);
 
         free(b.kept);
         free(b.def_claim);
@@ -584,6 +588,7 @@ _public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
                 [VGPU_ACTION_CREATE] = "create", [VGPU_ACTION_DEFINE] = "define", [VGPU_ACTION_SET_POLICY] = "set-policy",
                 [VGPU_ACTION_WRITE_ATTR] = "write",
                 [VGPU_ACTION_SLICE_REMOVE] = "slice-remove", [VGPU_ACTION_SLICE_CREATE] = "slice-create",
+                [VGPU_ACTION_ENABLE_SERVICE] = "enable", [VGPU_ACTION_SET_PERSISTENCE] = "persistence",
         };
         return kind < ELEMENTSOF(names) ? names[kind] : "?";
 }

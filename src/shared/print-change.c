@@ -36,6 +36,12 @@ void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
         case VGPU_ACTION_WRITE_ATTR:
                 snprintf(buf, size, "%s = %s", a->spec.parent, strempty(a->detail));
                 break;
+        case VGPU_ACTION_ENABLE_SERVICE:
+                snprintf(buf, size, "%s", a->spec.parent);
+                break;
+        case VGPU_ACTION_SET_PERSISTENCE:       /* what differs is the point: "0000:5e:00.0 on (now off)" */
+                snprintf(buf, size, "%s %s", a->spec.parent, strempty(a->detail));
+                break;
         case VGPU_ACTION_SLICE_CREATE:
         case VGPU_ACTION_SLICE_REMOVE: {
                 char mem[16] = "unlimited", share[16] = "";
@@ -72,6 +78,10 @@ static const char *done_verb(enum vgpu_action_kind kind) {
         case VGPU_ACTION_SET_POLICY:
         case VGPU_ACTION_WRITE_ATTR:
                 return "wrote";
+        case VGPU_ACTION_ENABLE_SERVICE:
+                return "enabled";
+        case VGPU_ACTION_SET_PERSISTENCE:
+                return "set";
         }
         return "did";
 }
@@ -100,7 +110,8 @@ static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff
                 bool slice = a->kind == VGPU_ACTION_SLICE_CREATE || a->kind == VGPU_ACTION_SLICE_REMOVE;
                 out_string(o, OUT_JSON, "slice", NULL, slice ? a->slice.name : NULL);
                 out_string(o, OUT_JSON, "detail", NULL, a->kind == VGPU_ACTION_SET_POLICY ? NULL : a->detail);
-                bool has_why = a->kind != VGPU_ACTION_SET_POLICY && a->kind != VGPU_ACTION_WRITE_ATTR && a->detail;
+                bool has_why = a->kind != VGPU_ACTION_SET_POLICY && a->kind != VGPU_ACTION_WRITE_ATTR &&
+                               a->kind != VGPU_ACTION_SET_PERSISTENCE && a->detail;
                 if (diff)
                         out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ||
                                          a->kind == VGPU_ACTION_SLICE_REMOVE ? '-' : '+',

@@ -12,7 +12,10 @@
  *     gpu.N.memory_total, gpu.N.memory_used                     (bytes)
  *     gpu.N.temperature, gpu.N.temp_slowdown, gpu.N.temp_shutdown (C)
  *     gpu.N.power_mw, gpu.N.power_limit_mw
- *     gpu.N.persistence, gpu.N.virtualization_mode, gpu.N.host_vgpu_mode, gpu.N.mig_mode
+ *     gpu.N.persistence (nvmlDeviceSetPersistenceMode rewrites it in nvml.conf, so the mode
+ *                        outlives the process as the driver's does; refused with
+ *                        NVML_ERROR_NO_PERMISSION when gpu.N.persistence_locked=1)
+ *     gpu.N.virtualization_mode, gpu.N.host_vgpu_mode, gpu.N.mig_mode
  *     gpu.N.utilization_gpu, gpu.N.utilization_memory            (percent; both, or neither)
  *     gpu.N.memory_reserved                (bytes; without it nvmlDeviceGetMemoryInfo_v2 fails)
  *     gpu.N.clocks_event_reasons           (nvmlClocksEventReason* bits, 0x60 or 96)
@@ -51,6 +54,7 @@ enum {
         NVML_ERROR_UNINITIALIZED = 1,
         NVML_ERROR_INVALID_ARGUMENT = 2,
         NVML_ERROR_NOT_SUPPORTED = 3,
+        NVML_ERROR_NO_PERMISSION = 4,
         NVML_ERROR_NOT_FOUND = 6,
         NVML_ERROR_INSUFFICIENT_SIZE = 7,
         NVML_ERROR_DRIVER_NOT_LOADED = 9,
@@ -137,6 +141,7 @@ nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t dev, int threshold, 
 nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t dev, unsigned int *power);
 nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t dev, unsigned int *limit);
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t dev, int *mode);
+nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t dev, int mode);
 nvmlReturn_t nvmlDeviceGetVirtualizationMode(nvmlDevice_t dev, int *mode);
 nvmlReturn_t nvmlDeviceGetHostVgpuMode(nvmlDevice_t dev, int *mode);
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t dev, unsigned int *current, unsigned int *pending);
@@ -394,6 +399,37 @@ nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t dev, unsigned int *lim
 
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t dev, int *mode) {
         return get_int(dev, "persistence", mode);
+}
+
+/* Rewrite "gpu.N.persistence=" in nvml.conf (atomically), keeping every other line. */
+nvmlReturn_t nvmlDeviceSetPersistenceMode(nvmlDevice_t dev, int mode) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!dev || dev < gpus || dev >= gpus + MAX_GPUS || (mode != 0 && mode != 1))
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const char *locked = get(dev, "persistence_locked");
+        if (locked && strcmp(locked, "1") == 0)
+                return NVML_ERROR_NO_PERMISSION;
+        const char *root = getenv("VGPU_ROOT");
+        char path[4096], tmp[4200], prefix[48], line[512];
+        snprintf(path, sizeof(path), "%s/nvml.conf", root ? root : "");
+        snprintf(tmp, sizeof(tmp), "%s.persistence-tmp", path);
+        snprintf(prefix, sizeof(prefix), "gpu.%u.persistence=", (unsigned) (dev - gpus));
+        FILE *in = fopen(path, "re"), *out = in ? fopen(tmp, "we") : NULL;
+        if (!out) {
+                if (in)
+                        fclose(in);
+                return NVML_ERROR_NOT_SUPPORTED;
+        }
+        while (fgets(line, sizeof(line), in))
+                if (strncmp(line, prefix, strlen(prefix)) != 0)
+                        fputs(line, out);
+        fprintf(out, "%s%d\n", prefix, mode);
+        fclose(in);
+        if (fclose(out) != 0 || rename(tmp, path) != 0)
+                return NVML_ERROR_NOT_SUPPORTED;
+        load_conf();
+        return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlDeviceGetVirtualizationMode(nvmlDevice_t dev, int *mode) {

@@ -32,6 +32,8 @@ enum vgpu_action_kind {
         VGPU_ACTION_WRITE_ATTR,         /* a runtime knob: spec.parent is the sysfs path, detail the value */
         VGPU_ACTION_SLICE_REMOVE,       /* remove a software slice (slice; spec.parent its GPU) */
         VGPU_ACTION_SLICE_CREATE,       /* create one (after removals: a changed slice is recreated) */
+        VGPU_ACTION_ENABLE_SERVICE,     /* enable (and start) a systemd unit: spec.parent its name */
+        VGPU_ACTION_SET_PERSISTENCE,    /* NVIDIA persistence mode: spec.parent the GPU, detail "on|off (now ...)" */
 };
 
 struct vgpu_action {

@@ -6,6 +6,7 @@
  *     gpus:
  *       - bdf: "0000:41:00.0"          # select by one of: bdf, parent, pci-id ("10de:1eb8"), all: true
  *         vfs: 4                       # SR-IOV VFs to enable (PFs only)
+ *         persistence: on              # NVIDIA: keep the driver loaded (nvidia-persistenced, NVML)
  *         policy: {scheduler: equal-share, timeslice-ms: 2, frame-rate-limit: off}
  *         devices:
  *           - type: nvidia-232
@@ -77,6 +78,7 @@ struct vgpu_config_gpu {
         enum vgpu_select_kind select;
         char *value;                    /* BDF, parent name, "10de:1eb8"; NULL for all */
         int vfs;                        /* -1 unset */
+        int persistence;                /* -1 unset, 0 off, 1 on: NVIDIA persistence mode (driver stays loaded) */
         bool has_policy;
         struct vgpu_config_policy policy;
         struct vgpu_config_device *devices;
