@@ -160,6 +160,14 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
                 int r = nvml_set_persistence(a->spec.parent, strncmp(d, "on", 2) == 0, err);
                 return r < 0 ? r : 1;
         }
+        case VGPU_ACTION_FRAME_RATE_PENDING:
+                return 0;       /* said, not done: the vGPU takes the limiter at its next start */
+        case VGPU_ACTION_RESTART: {
+                int r = lifecycle_remove_mdev(a->spec.uuid);
+                if (r < 0)
+                        return vgpu_error_set_errno(err, r, "stopping %s (%s on %s) to restart it", a->spec.uuid, a->spec.type, a->spec.parent);
+                return lifecycle_create_mdev(&a->spec, err);
+        }
         }
         return -EINVAL;
 }
@@ -193,6 +201,12 @@ static int undo_action(const struct undo *u) {
                 return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
         case VGPU_ACTION_SET_PERSISTENCE:
                 return u->old_text ? nvml_set_persistence(a->spec.parent, streq(u->old_text, "on"), &ignore) : 0;
+        case VGPU_ACTION_FRAME_RATE_PENDING:
+                return 0;
+        case VGPU_ACTION_RESTART:
+                /* running again is what matters; its definition (undone too) holds the old limiter */
+                lifecycle_remove_mdev(a->spec.uuid);
+                return lifecycle_create_mdev(&a->spec, &ignore);
         }
         return -EINVAL;
 }
@@ -255,7 +269,7 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
         unsigned scan = VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES;
         /* persistence mode (and frame-rate limits) are read back through NVML: only when asked for */
         for (size_t i = 0; i < cfg->n_gpus; i++)
-                if (cfg->gpus[i].persistence >= 0)
+                if (cfg->gpus[i].persistence >= 0 || (cfg->gpus[i].has_policy && cfg->gpus[i].policy.frame_rate_limit >= 0))
                         scan |= VGPU_SCAN_NVML;
         int r = vgpu_host_scan(scan, &host, err);
         if (r < 0)

@@ -36,6 +36,7 @@ struct builder {
         const struct vgpu_mdev_spec **def_by_uuid;
         const char *const *only;        /* a restore limited to these parents; NULL: all */
         size_t n_only;
+        bool force;             /* VGPU_APPLY_FORCE */
         struct vgpu_error *err;
 };
 
@@ -301,6 +302,37 @@ static const char *frame_rate_param(const struct vgpu_parent *p, const struct vg
         return g->policy.frame_rate_limit ? "frame_rate_limiter=1" : "frame_rate_limiter=0";
 }
 
+/*
+ * The frame-rate limit a running vGPU has (NVML reads it back) against the file's: the
+ * limiter is read when the vGPU starts, so a changed policy reaches a running one only at its
+ * next start. With --force and no VM holding it, the vGPU is restarted now (removed and created
+ * again with the new parameter); otherwise the plan says it differs and when it will not.
+ */
+static int plan_frame_rate(struct builder *b, const struct vgpu_parent *p, const struct vgpu_instance *in,
+                           const struct vgpu_config_device *dev, bool want_on) {
+        const struct vgpu_nvml_gpu *n = p->gpu ? p->gpu->nvml : NULL;
+        const struct vgpu_nvml_vgpu *v = NULL;
+        for (size_t i = 0; n && i < n->n_vgpus; i++)
+                if (streq(n->vgpus[i].mdev_uuid, in->uuid))
+                        v = &n->vgpus[i];
+        if (!v || v->frame_rate_limit < 0 || (v->frame_rate_limit > 0) == want_on)
+                return 0;       /* unknown (no NVML, not running as a vGPU NVML lists), or as the file says */
+        char detail[192], now[32];
+        if (v->frame_rate_limit > 0)
+                snprintf(now, sizeof(now), "on (%d fps)", v->frame_rate_limit);
+        else
+                snprintf(now, sizeof(now), "off");
+        bool held = in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group);
+        bool restart = b->force && !held;
+        snprintf(detail, sizeof(detail), "frame-rate limiter %s, the file says %s%s", now, want_on ? "on" : "off",
+                 restart ? "" : held ? ": takes effect at its next start (a VM holds it)" :
+                                       ": takes effect at its next start (apply --force restarts it now)");
+        struct vgpu_action *a = add(b, restart ? VGPU_ACTION_RESTART : VGPU_ACTION_FRAME_RATE_PENDING, detail);
+        if (!a || set_spec(&a->spec, in->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* Creations and definitions for one parent, after every removal is planned. */
 static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g) {
         const struct vgpu_host *h = b->host;
@@ -341,6 +373,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                                 continue;
                         have++;
                         if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
+                                return -ENOMEM;
+                        if (frl && !vfio && plan_frame_rate(b, p, in, dev, g->policy.frame_rate_limit == 1) < 0)
                                 return -ENOMEM;
                 }
                 if (vfio && dev->count > 1)
@@ -496,7 +530,8 @@ int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size
 
 int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, const struct vgpu_config *cfg,
                       const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
-        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .only = only, .n_only = n_only, .err = err };
+        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .only = only, .n_only = n_only,
+                             .force = flags & VGPU_APPLY_FORCE, .err = err };
         b.plan = calloc(1, sizeof(*b.plan));
         b.kept = calloc(host->n_instances + 1, sizeof(*b.kept));
         b.def_claim = calloc(n_defs + 1, sizeof(size_t));
@@ -589,6 +624,7 @@ _public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
                 [VGPU_ACTION_WRITE_ATTR] = "write",
                 [VGPU_ACTION_SLICE_REMOVE] = "slice-remove", [VGPU_ACTION_SLICE_CREATE] = "slice-create",
                 [VGPU_ACTION_ENABLE_SERVICE] = "enable", [VGPU_ACTION_SET_PERSISTENCE] = "persistence",
+                [VGPU_ACTION_FRAME_RATE_PENDING] = "frame-rate-limit", [VGPU_ACTION_RESTART] = "restart",
         };
         return kind < ELEMENTSOF(names) ? names[kind] : "?";
 }

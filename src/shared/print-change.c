@@ -82,6 +82,10 @@ static const char *done_verb(enum vgpu_action_kind kind) {
                 return "enabled";
         case VGPU_ACTION_SET_PERSISTENCE:
                 return "set";
+        case VGPU_ACTION_FRAME_RATE_PENDING:
+                return "pending";
+        case VGPU_ACTION_RESTART:
+                return "restarted";
         }
         return "did";
 }
@@ -89,7 +93,9 @@ static const char *done_verb(enum vgpu_action_kind kind) {
 /* Why a removal was done still explains it ("not in the file"); why a creation was planned
  * ("not created yet") no longer holds once it is done. */
 static bool reason_after_done(enum vgpu_action_kind kind) {
-        return kind == VGPU_ACTION_REMOVE || kind == VGPU_ACTION_UNDEFINE || kind == VGPU_ACTION_SLICE_REMOVE;
+        /* a pending frame-rate limit: the reason is when it will take effect */
+        return kind == VGPU_ACTION_REMOVE || kind == VGPU_ACTION_UNDEFINE || kind == VGPU_ACTION_SLICE_REMOVE ||
+               kind == VGPU_ACTION_FRAME_RATE_PENDING;
 }
 
 static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading, bool done) {

@@ -34,6 +34,9 @@ enum vgpu_action_kind {
         VGPU_ACTION_SLICE_CREATE,       /* create one (after removals: a changed slice is recreated) */
         VGPU_ACTION_ENABLE_SERVICE,     /* enable (and start) a systemd unit: spec.parent its name */
         VGPU_ACTION_SET_PERSISTENCE,    /* NVIDIA persistence mode: spec.parent the GPU, detail "on|off (now ...)" */
+        VGPU_ACTION_FRAME_RATE_PENDING, /* a running vGPU's frame-rate limiter differs from the file; it changes at
+                                         * the vGPU's next start: changes nothing now (spec: the instance) */
+        VGPU_ACTION_RESTART,            /* remove and create again with spec (--force, no VM holds it) */
 };
 
 struct vgpu_action {
@@ -53,7 +56,8 @@ struct vgpu_plan {
 
 enum {
         VGPU_APPLY_DRY_RUN = 1 << 0,    /* compute and check, change nothing */
-        VGPU_APPLY_FORCE   = 1 << 1,    /* remove instances a running VM holds open */
+        VGPU_APPLY_FORCE   = 1 << 1,    /* remove instances a running VM holds open; restart idle vGPUs whose
+                                         * frame-rate limiter differs */
 };
 
 /* Compute the plan for cfg on the host as it is now (takes the lock; changes nothing). */
