@@ -320,6 +320,13 @@ static int add_group_dir(struct report *r, const char *dir, const char *name) {
 }
 
 /* NVML readings in the NVML test double's format, so the tarball is a complete fixture. */
+/* An encoder's or frame capture's readings in the double's keys, when NVML reported them. */
+static void report_stream(FILE *f, int index, const char *prefix, const char *name, const struct vgpu_nvml_stream_stats *st) {
+        if (st->sessions >= 0)
+                fprintf(f, "gpu.%d.%s%s_sessions=%d\ngpu.%d.%s%s_fps=%d\ngpu.%d.%s%s_latency=%d\n", index, prefix, name, st->sessions,
+                        index, prefix, name, st->average_fps, index, prefix, name, st->average_latency_us);
+}
+
 static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
         char *buf = NULL;
         size_t size = 0;
@@ -360,6 +367,19 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 for (size_t k = 0; k < ELEMENTSOF(link); k++)
                         if (link[k].value > 0)
                                 fprintf(f, "gpu.%d.%s=%d\n", index, link[k].key, link[k].value);
+                /* VDI load and the running vGPUs: a report of a "slow desktop" host keeps them */
+                report_stream(f, index, "", "encoder", &n->encoder);
+                report_stream(f, index, "", "fbc", &n->frame_capture);
+                for (size_t v = 0; v < n->n_vgpus && v < 64; v++) {
+                        const struct vgpu_nvml_vgpu *vg = &n->vgpus[v];
+                        char prefix[24];
+                        snprintf(prefix, sizeof(prefix), "vgpu.%zu.", v);
+                        fprintf(f, "gpu.%d.%smdev_uuid=%s\n", index, prefix, vg->mdev_uuid);
+                        report_stream(f, index, prefix, "encoder", &vg->encoder);
+                        report_stream(f, index, prefix, "fbc", &vg->frame_capture);
+                        if (vg->frame_rate_limit >= 0)
+                                fprintf(f, "gpu.%d.%sframe_rate_limit=%d\n", index, prefix, vg->frame_rate_limit);
+                }
                 index++;
         }
         fclose(f);

@@ -277,5 +277,22 @@ try:
     t.equal(got, 5, "encoder sessions follow NVML between polls")
 finally:
     d.stop()
+# and a report keeps them: its nvml.conf, served by the double, reads back the same
+out = os.path.join(h.tmp, "report.tar.gz")
+rc, _, err = h.vgpuctl("report", "-o", out)
+t.equal(rc, 0, "vgpuctl report: " + err)
+with tarfile.open(out) as tf:
+    member = [m for m in tf.getmembers() if m.name.endswith("/nvml.conf") or m.name == "nvml.conf"]
+    conf = tf.extractfile(member[0]).read().decode() if member else ""
+for line in ("gpu.0.encoder_sessions=5", "gpu.0.fbc_latency=1500", "gpu.0.vgpu.0.mdev_uuid=" + U1, "gpu.0.vgpu.0.encoder_fps=30",
+             "gpu.0.vgpu.0.frame_rate_limit=60", "gpu.1.encoder_sessions=0"):
+    t.check(line in conf.splitlines(), "report's nvml.conf has " + line, conf[-600:])
+t.check("gpu.1.fbc_sessions" not in conf and "gpu.2.encoder" not in conf, "unknown stats left out of the report", conf[-600:])
+before = [g["nvml"] for g in h.vgpuctl_json("list")["gpus"]]
+with open(h.path("nvml.conf"), "w") as f:
+    f.write(conf)
+after = [g["nvml"] for g in h.vgpuctl_json("list")["gpus"]]
+t.equal([(n or {}).get("vgpus") for n in after], [(n or {}).get("vgpus") for n in before], "vGPUs read back through the report")
+t.equal([(n or {}).get("encoder") for n in after], [(n or {}).get("encoder") for n in before], "encoder read back through the report")
 h.cleanup()
 t.done()
