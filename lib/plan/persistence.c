@@ -128,6 +128,11 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
                         const struct vgpu_nvml_gpu *n = gpu->nvml;
                         if (n && n->persistence_mode == cg->persistence)
                                 continue;
+                        /* NVML does not answer (driver not loaded yet): where nvidia-persistenced
+                         * is installed, enabling it is what keeps the mode; else the NVML call
+                         * below fails and says why */
+                        if ((!n || n->persistence_mode < 0) && cg->persistence == 1 && persistenced_installed())
+                                continue;
                         char detail[96];
                         snprintf(detail, sizeof(detail), "%s (now %s)", cg->persistence ? "on" : "off",
                                  !n || n->persistence_mode < 0 ? "unknown: NVML does not answer" : n->persistence_mode ? "on" : "off");

@@ -78,6 +78,19 @@ V apply -f "$tmp/host.yaml"; expect 0 "apply off"
 [[ $(mode 0) == 0 && $(mode 1) == 0 ]] && ok || bad "modes after off: $(mode 0) $(mode 1)"
 V assert -f "$tmp/host.yaml"; expect 0 "off does not ask for the daemon"
 
+# no NVML (the driver not loaded yet): enabling nvidia-persistenced is what keeps the mode; without
+# the daemon installed apply cannot set it and says why
+sed -i 's/persistence: off/persistence: on/' "$tmp/host.yaml"
+N() { VGPU_ROOT="$tmp/host" env -u LD_LIBRARY_PATH "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+N assert -f "$tmp/host.yaml"; expect 1 "no NVML: assert"
+[[ $(grep -c '^[-+]' "$tmp/out") == 1 ]] && has out "+ enable     nvidia-persistenced.service" "no NVML: the unit only" ||
+    bad "no NVML: $(cat "$tmp/out")"
+N apply -f "$tmp/host.yaml"; expect 0 "no NVML: apply enables the unit"
+N assert -f "$tmp/host.yaml"; expect 0 "no NVML: assert after"
+rm -r "$units" "$wants"
+N apply -f "$tmp/host.yaml"; expect 1 "no NVML, no daemon: apply fails"
+has err "NVML (libnvidia-ml.so.1) is not available to set persistence mode" "and says why"
+
 # parse errors: FILE:LINE:COLUMN and the field; a non-NVIDIA GPU is refused
 printf 'version: 1\ngpus:\n  - bdf: "0000:3b:00.0"\n    persistence: maybe\n' >"$tmp/bad.yaml"
 V assert -f "$tmp/bad.yaml"; expect 1 "bad value"
