@@ -67,7 +67,7 @@ for f in /usr/sbin/vgpuctl /usr/sbin/vgpud \
          /usr/share/man/man8/vgpuctl.8.gz /usr/share/man/man8/vgpud.8.gz \
          /usr/share/man/man5/host.yaml.5.gz /usr/share/man/man5/vgpud.conf.5.gz \
          /usr/share/bash-completion/completions/vgpuctl /usr/share/zsh/site-functions/_vgpuctl \
-         /usr/share/doc/vgpuctl/host.yaml /usr/share/doc/vgpuctl/vgpud.conf \
+         /usr/share/doc/vgpuctl/host.yaml /usr/share/doc/vgpuctl/vgpud.conf /usr/share/snmp/mibs/VGPU-MIB.txt \
          "/usr/lib/$MA/libvgpu.so.0" "/usr/lib/$MA/libvgpu.so" "/usr/lib/$MA/pkgconfig/vgpu.pc" \
          "/usr/lib/$MA/vgpuctl/libvgpu-cuda.so" /usr/include/vgpu/host.h; do
         [[ -e $f ]] || fail "$f is not installed"
