@@ -267,6 +267,7 @@ static void sel_entry(ipmi_monitoring_ctx_t c, unsigned id, struct vgpu_sel_entr
         const char *text = dl.ipmi_monitoring_sel_read_event_offset_string(c);
         snprintf(e->event, sizeof(e->event), "%s%s", text && text[0] ? text : "event", deasserted ? " (deasserted)" : "");
         e->severity = state_of(dl.ipmi_monitoring_sel_read_sel_state(c));
+        e->deasserted = deasserted;
 
         /* Over-temperature and under-voltage: a threshold crossed going the wrong way. FreeIPMI's
          * interpretation (freeipmi_interpret_sel.conf) may call them nominal; we do not. */

@@ -7,7 +7,9 @@
  * are independent), and reads the SEL again: the incremental read must report exactly that
  * entry; a second entry added, exactly the second (the first is still in the SEL: filtered by
  * record id); a last read nothing. Prints key=value lines for the scenario to check.
- * `ipmi-check add` only adds the entry and prints its record id (for the vgpud check).
+ * `ipmi-check add` only adds the entry and prints its record id (for the vgpud check);
+ * add-undervolt and add-deassert add an under-voltage and a deasserted over-temperature one
+ * (for `vgpuctl sel`).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +24,11 @@
 
 #include "vgpu/sensors.h"
 
-/* Add SEL Entry: a system event record for sensor 0x30 (Temperature, threshold), "upper
- * critical going high" asserted with reading 95 and threshold 90. Returns the record id. */
-static int add_overtemp_entry(void) {
+/* Add SEL Entry: a system event record for a threshold sensor: sensor type (0x01 temperature,
+ * 0x02 voltage), number, event direction (0x00 assertion, 0x80 deassertion), offset, trigger
+ * reading and threshold. Returns the record id. */
+static int add_entry(unsigned char type, unsigned char number, unsigned char dir, unsigned char offset, unsigned char reading,
+                     unsigned char threshold) {
         int fd = open("/dev/ipmi0", O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -35,11 +39,11 @@ static int add_overtemp_entry(void) {
                 (unsigned char) now, (unsigned char) (now >> 8), (unsigned char) (now >> 16), (unsigned char) (now >> 24),
                 0x20, 0x00,                     /* generator: the BMC's own address, LUN 0 */
                 0x04,                           /* event message format: IPMI 1.5+ */
-                0x01,                           /* sensor type: temperature */
-                0x30,                           /* sensor number */
-                0x01,                           /* assertion, threshold event/reading type */
-                0x59,                           /* data 2 = trigger reading, data 3 = threshold; offset 9 */
-                95, 90,
+                type,                           /* sensor type */
+                number,                         /* sensor number */
+                (unsigned char) (dir | 0x01),   /* direction, threshold event/reading type */
+                (unsigned char) (0x50 | offset), /* data 2 = trigger reading, data 3 = threshold */
+                reading, threshold,
         };
         struct ipmi_system_interface_addr bmc = {
                 .addr_type = IPMI_SYSTEM_INTERFACE_ADDR_TYPE, .channel = IPMI_BMC_CHANNEL, .lun = 0,
@@ -76,6 +80,11 @@ out:
         return r;
 }
 
+/* Sensor 0x30 (Temperature), "upper critical going high" (offset 9) asserted: 95 over 90. */
+static int add_overtemp_entry(void) {
+        return add_entry(0x01, 0x30, 0x00, 0x09, 95, 90);
+}
+
 static void print_entries(const char *step, const struct vgpu_sel_entry *e, size_t n) {
         printf("%s_count=%zu\n", step, n);
         for (size_t i = 0; i < n; i++)
@@ -87,6 +96,18 @@ static void print_entries(const char *step, const struct vgpu_sel_entry *e, size
 int main(int argc, char **argv) {
         if (argc > 1 && strcmp(argv[1], "add") == 0) {
                 int id = add_overtemp_entry();
+                printf("added=%d\n", id);
+                return id < 0;
+        }
+        /* sensor 0x31 (Voltage), "lower critical going low" (offset 2) asserted: 10 under 11 */
+        if (argc > 1 && strcmp(argv[1], "add-undervolt") == 0) {
+                int id = add_entry(0x02, 0x31, 0x00, 0x02, 10, 11);
+                printf("added=%d\n", id);
+                return id < 0;
+        }
+        /* the over-temperature of `add` ending: deasserted, so not flagged */
+        if (argc > 1 && strcmp(argv[1], "add-deassert") == 0) {
+                int id = add_entry(0x01, 0x30, 0x80, 0x09, 85, 90);
                 printf("added=%d\n", id);
                 return id < 0;
         }

@@ -77,6 +77,7 @@ struct vgpu_sel_entry {
         enum vgpu_sensor_state severity;        /* FreeIPMI's interpretation, raised to warn/critical for
                                                  * over-temperature and under-voltage thresholds */
         bool over_temperature, under_voltage;
+        bool deasserted;                /* the event ended (ipmitool's "Deasserted"); event says so too */
 };
 
 /* In-band IPMI through /dev/ipmi0 (under VGPU_ROOT) with libipmimonitoring. */

@@ -38,7 +38,7 @@ chk "second read: exactly one new entry" test "$(val second_count)" = 1
 e=$(val second_entry)
 chk "second read: it is the record we added ($added)" test "${e%%|*}" = "$added"
 chk "second read: sensor type Temperature" sh -c "echo '$e' | cut -d'|' -f2 | grep -qx Temperature"
-chk "second read: 'Upper Critical - going high'" sh -c "echo '$e' | cut -d'|' -f4 | grep -qi 'upper critical.*going high'"
+chk "second read: 'Upper Critical[ -]*going high'" sh -c "echo '$e' | cut -d'|' -f4 | grep -qi 'upper critical.*going high'"
 chk "second read: severity critical" sh -c "echo '$e' | cut -d'|' -f5 | grep -qx critical"
 chk "second read: flagged over-temperature" sh -c "echo '$e' | grep -q 'over_temperature=1'"
 e=$(val third_entry)
@@ -67,5 +67,38 @@ if command -v vgpud >/dev/null 2>&1; then
 	while IFS= read -r l; do note "vgpud: $l"; done </tmp/vgpud-ipmi.log
 else
 	note "no vgpud in the guest: its IPMI collector is not checked here"
+fi
+
+# `vgpuctl sel` on the same BMC: ipmitool's columns, each kind of entry as we added it
+if command -v vgpuctl >/dev/null 2>&1; then
+	ot=$(ipmi-check add | sed -n 's/^added=//p')
+	uv=$(ipmi-check add-undervolt | sed -n 's/^added=//p')
+	de=$(ipmi-check add-deassert | sed -n 's/^added=//p')
+	note "added over-temperature #$ot, under-voltage #$uv, deasserted #$de"
+	vgpuctl sel >/tmp/sel.out 2>/tmp/sel.err
+	rc=$?
+	while IFS= read -r l; do note "sel: $l"; done </tmp/sel.out
+	while IFS= read -r l; do note "sel stderr: $l"; done </tmp/sel.err
+	chk "vgpuctl sel exits 0" test $rc -eq 0
+	row() { grep -qE "^ *$1 \| [0-9]{4}-[0-9]{2}-[0-9]{2} \| [0-9]{2}:[0-9]{2}:[0-9]{2} \| $2" /tmp/sel.out; }
+	chk "sel: #$ot Temperature, upper critical going high, Asserted, critical, over-temperature" \
+		row "$ot" 'Temperature .* \| Upper Critical[ -]*going high \| Asserted \| critical \| over-temperature$'
+	chk "sel: #$uv Voltage, lower critical going low, Asserted, critical, under-voltage" \
+		row "$uv" 'Voltage .* \| Lower Critical[ -]*going low \| Asserted \| critical \| under-voltage$'
+	chk "sel: #$de Deasserted, not flagged" \
+		row "$de" 'Temperature .* \| Upper Critical[ -]*going high \| Deasserted \| [a-z]+$'
+	chk "sel: every entry, in record order (first #1 or later, #$de last)" \
+		sh -c "tail -n 1 /tmp/sel.out | grep -qE '^ *$de \\|'"
+	vgpuctl sel --json >/tmp/sel.json 2>/tmp/sel.err
+	rc=$?
+	note "sel --json: $(head -c 1500 /tmp/sel.json)"
+	chk "vgpuctl sel --json exits 0" test $rc -eq 0
+	chk "sel --json: #$ot over_temperature true" \
+		grep -qE "\{\"record_id\":$ot,[^}]*\"state\":\"Asserted\",\"severity\":\"critical\",\"over_temperature\":true,\"under_voltage\":false\}" /tmp/sel.json
+	chk "sel --json: #$uv under_voltage true" \
+		grep -qE "\{\"record_id\":$uv,[^}]*\"sensor_type\":\"Voltage\",[^}]*\"over_temperature\":false,\"under_voltage\":true\}" /tmp/sel.json
+	chk "sel --json: #$de Deasserted, neither flag" \
+		grep -qE "\{\"record_id\":$de,[^}]*\"state\":\"Deasserted\",[^}]*\"over_temperature\":false,\"under_voltage\":false\}" /tmp/sel.json
+	chk "sel --json: timestamps in ISO 8601 UTC" grep -qE "\"time\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\"" /tmp/sel.json
 fi
 finish
