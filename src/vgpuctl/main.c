@@ -47,6 +47,7 @@ static const struct verb verbs[] = {
         { "xml", "UUID|BDF", "print a vGPU's libvirt <hostdev> element (--qemu: QEMU's -device)", 1, 1, verb_xml, xml_options },
         { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
         { "harden", "", "audit (--apply: fix) device permissions and the VDI firewall", 0, 0, verb_harden, harden_options },
+        { "diagnose", "DOMAIN", "the VFIO/mdev errors in a VM's QEMU log, with the check and remedy for each", 1, 1, verb_diagnose, NULL },
         { "sel", "", "the BMC's System Event Log (over-temperature, under-voltage flagged)", 0, 0, verb_sel, NULL },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };

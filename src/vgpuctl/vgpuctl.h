@@ -115,6 +115,7 @@ int verb_doctor(struct cli *cli);
 int verb_harden(struct cli *cli);
 int verb_report(struct cli *cli);
 int verb_sel(struct cli *cli);
+int verb_diagnose(struct cli *cli);
 int verb_assign(struct cli *cli);
 int verb_detach(struct cli *cli);
 int verb_xml(struct cli *cli);

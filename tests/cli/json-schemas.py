@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """cli-json: every `vgpuctl --json` output against its committed schema (doc/schema), on
 writable copies of the fixture hosts with the NVML double: list (with --defined), show of every
-GPU, types, doctor, harden, report, xml, the instance verbs' outcomes (create, remove, define,
+GPU, types, doctor, harden, report, diagnose, xml, the instance verbs' outcomes (create, remove, define,
 undefine), vfs, apply (--restore too) and assert plans, slice list/show/create/remove; export,
 which prints YAML, refuses --json. And one name per fact:
 show's object has every member of list's GPU object with the same value (names from pci.ids
@@ -147,6 +147,11 @@ try:
     root = host("nvidia-mdev")
     valid("harden", vgpuctl(root, "harden", rc=(0, 1)), "harden")
     valid("report", vgpuctl(root, "report", "-o", os.path.join(tmp, "r.tar.gz")), "report")
+    # diagnose on libvirt's QEMU logs (tests/fixtures/qemu-logs), with and without findings
+    logs = os.path.join(os.path.dirname(FIXTURES), "qemu-logs")
+    shutil.copytree(logs, os.path.join(root, "var/log/libvirt/qemu"), dirs_exist_ok=True)
+    for log in sorted(f for f in os.listdir(logs) if f.endswith(".log")):
+        valid("diagnose", vgpuctl(root, "diagnose", log[:-4], rc=(0, 1)), "diagnose " + log[:-4])
     u1 = "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"
     valid("xml", vgpuctl(root, "xml", u1), "xml")
     out = vgpuctl(root, "create", "--parent", "3b:00.0", "--type", "nvidia-232", "--uuid", u1)
