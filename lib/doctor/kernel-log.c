@@ -153,7 +153,7 @@ int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *so
 
 /* The last n lines matching, kept in a ring. */
 struct ring {
-        char *lines[16];
+        char *lines[64];
         size_t n, next, count;
 };
 

@@ -24,6 +24,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "report-internal.h"
 #include "tar.h"
 #include "vgpu/report.h"
 
@@ -54,18 +55,10 @@ static const char *const extra_modules[] = {
         "vfio", "vfio_pci", "vfio_iommu_type1", "mdev", "mtty", "mdpy", "mbochs", "kvm", "kvm_intel", "kvm_amd",
 };
 
-struct report {
-        struct tar *tar;
-        char **seen;            /* paths already written (relative to the root) */
-        size_t n_seen, allocated;
-        int entries;
-        time_t now;
-        struct vgpu_error *err;
-};
 
 /* 1: rel is new and now recorded, 0: written already, -ENOMEM (not "seen": the entry would be
  * left out of the report without a word). */
-static int seen_add(struct report *r, const char *rel) {
+int seen_add(struct report *r, const char *rel) {
         /* Reports hold a few thousand entries: a linear check is cheap next to the I/O. */
         for (size_t i = r->n_seen; i-- > 0;)
                 if (streq(r->seen[i], rel))
@@ -79,7 +72,7 @@ static int seen_add(struct report *r, const char *rel) {
         return 1;
 }
 
-static int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data,
+int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data,
                        size_t size, const char *link_target) {
         int ret = tar_add(r->tar, rel, type, perm, r->now, data, size, link_target);
         if (ret < 0)
@@ -89,7 +82,7 @@ static int write_entry(struct report *r, const char *rel, char type, mode_t perm
 }
 
 /* Add one host file or symlink (path absolute, under the root) if it exists. */
-static int add_path(struct report *r, const char *path) {
+int add_path(struct report *r, const char *path) {
         char full[PATH_MAX];
         struct stat st;
         if (root_path(full, sizeof(full), path) < 0 || lstat(full, &st) < 0)
@@ -425,6 +418,8 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
                 ret = add_module(r, extra_modules[i]);
         if (ret >= 0)
                 ret = add_nvml_conf(r, host);
+        if (ret >= 0)
+                ret = report_add_diagnostics(r, host);
         return ret;
 }
 

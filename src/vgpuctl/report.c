@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * report.c — `vgpuctl report -o FILE.tar.gz`: the support bundle (lib/report), with this
- * host's `list`, `types` and `doctor` output added as JSON so support sees what we saw.
+ * host's `list`, `types` and `doctor` output added as JSON so support sees what we saw, and
+ * the BMC's event log (`sel`, JSON and text) when a BMC answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "vgpu/report.h"
+#include "vgpu/sensors.h"
 #include "vgpuctl.h"
 
 const struct cli_option report_options[] = {
@@ -65,7 +67,7 @@ int verb_report(struct cli *cli) {
                 return cli_lib_error(&err);
         }
 
-        struct vgpu_report_extra extras[3];
+        struct vgpu_report_extra extras[5];
         size_t n = 0;
         cli_progress(cli, "report", 2, STEPS, "vgpuctl list");
         char *list_json = capture_json(print_list_object, host, &extras[n].size);
@@ -81,12 +83,45 @@ int verb_report(struct cli *cli) {
         if (doctor_json)
                 extras[n].name = "vgpuctl/doctor.json", extras[n++].data = doctor_json;
 
+        /* the BMC's event log, when there is a BMC that answers (no BMC is the common case) */
+        char *sel_json = NULL, *sel_text = NULL;
+        struct vgpu_ipmi *ipmi = NULL;
+        struct vgpu_sel_entry *sel = NULL;
+        size_t n_sel = 0;
+        struct vgpu_error ipmi_err = {};
+        if (vgpu_ipmi_open(NULL, &ipmi, &ipmi_err) >= 0) {
+                if (vgpu_ipmi_sel_read(ipmi, &sel, &n_sel, &ipmi_err) >= 0) {
+                        for (int json = 1; json >= 0; json--) {
+                                char *buf = NULL;
+                                size_t size = 0;
+                                FILE *f = open_memstream(&buf, &size);
+                                if (!f)
+                                        continue;
+                                struct out *o = out_new(f, json, json);
+                                if (o) {
+                                        print_sel(o, sel, n_sel);
+                                        out_free(o);
+                                }
+                                fclose(f);
+                                if (!buf)
+                                        continue;
+                                extras[n] = (struct vgpu_report_extra) { json ? "vgpuctl/sel.json" : "vgpuctl/sel.txt", buf, size };
+                                n++;
+                                *(json ? &sel_json : &sel_text) = buf;
+                        }
+                        free(sel);
+                }
+                vgpu_ipmi_close(ipmi);
+        }
+
         cli_progress(cli, "report", 5, STEPS, "writing %s", path);
         int r = vgpu_report_write(host, path, extras, n, &err);
         cli_progress_done();
         free(list_json);
         free(types_json);
         free(doctor_json);
+        free(sel_json);
+        free(sel_text);
         vgpu_host_free(host);
         if (r < 0)
                 return cli_lib_error(&err);

@@ -61,6 +61,15 @@ static void print_entry(struct out *o, const struct vgpu_sel_entry *e) {
         out_close_object(o);
 }
 
+void print_sel(struct out *o, const struct vgpu_sel_entry *e, size_t n) {
+        out_open_array(o, NULL);
+        for (size_t i = 0; i < n; i++)
+                print_entry(o, &e[i]);
+        out_close_array(o);
+        if (n == 0)
+                out_text(o, "(the System Event Log is empty)\n");
+}
+
 int verb_sel(struct cli *cli) {
         struct vgpu_error err = {};
         struct vgpu_ipmi *ipmi = NULL;
@@ -80,12 +89,7 @@ int verb_sel(struct cli *cli) {
                 return cli_lib_error(&err);
 
         struct out *o = cli_out(cli);
-        out_open_array(o, NULL);
-        for (size_t i = 0; i < n; i++)
-                print_entry(o, &e[i]);
-        out_close_array(o);
-        if (n == 0)
-                out_text(o, "(the System Event Log is empty)\n");
+        print_sel(o, e, n);
         out_free(o);
         free(e);
         return EXIT_OK;

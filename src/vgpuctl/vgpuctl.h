@@ -115,6 +115,9 @@ int verb_doctor(struct cli *cli);
 int verb_harden(struct cli *cli);
 int verb_report(struct cli *cli);
 int verb_sel(struct cli *cli);
+/* The SEL as `sel` prints it (sel.c), for `report` too. */
+struct vgpu_sel_entry;
+void print_sel(struct out *o, const struct vgpu_sel_entry *e, size_t n);
 int verb_diagnose(struct cli *cli);
 int verb_assign(struct cli *cli);
 int verb_detach(struct cli *cli);

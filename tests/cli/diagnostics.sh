@@ -3,7 +3,9 @@
 # diagnostics.sh — the diagnostic reads from the outside, on fixture hosts: `vgpuctl sel`
 # where there is no BMC (exit 1 and a message that says why, table or --json; the SEL itself
 # is read from QEMU's emulated BMC in tests/vm/scenarios/45-ipmi.sh); `vgpuctl diagnose` on
-# libvirt's QEMU logs (tests/fixtures/qemu-logs: one fault each), table and --json.
+# libvirt's QEMU logs (tests/fixtures/qemu-logs: one fault each), table and --json; and what
+# `vgpuctl report` adds for them (unit journals and states, kernel messages, QEMU logs of the
+# domains holding vGPUs, versions), the unpacked report still a host tree vgpuctl reads.
 # Needs VGPUCTL, FIXTURES and NVML_DOUBLE (set by tests/meson.build).
 set -uo pipefail
 
@@ -103,6 +105,72 @@ expect_rc 1 "diagnose of a path"
 expect_err "is not a domain name" "diagnose ../../../etc/passwd"
 VGPU_ROOT=$root "$VGPUCTL" diagnose >/dev/null 2>&1
 [[ $? == 2 ]] || fail "diagnose without a domain is a usage error"
+
+# --- report: the diagnostic parts, and the unpacked tree still reads as the host ---
+# unpack HOST-ROOT: report of that tree, unpacked into $tmp/r
+unpack() {
+        rm -rf "$tmp/r" "$tmp/r.tgz" && mkdir "$tmp/r"
+        VGPU_ROOT=$1 LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" report -o "$tmp/r.tgz" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        expect_rc 0 "report of $1"
+        tar -xzf "$tmp/r.tgz" -C "$tmp/r" || fail "report of $1 does not unpack"
+}
+same() {        # same ROOT ARGS...: the unpacked report answers as the host did
+        local a b
+        a=$(VGPU_ROOT=$1 LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "${@:2}" 2>&1)
+        b=$(VGPU_ROOT=$tmp/r LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "${@:2}" 2>&1)
+        [[ $a == "$b" ]] || fail "report of $1: '${*:2}' differs on the unpacked tree: $(diff <(echo "$a") <(echo "$b") | head -5)"
+}
+has() {         # has FILE TEXT
+        grep -qF -- "$2" "$tmp/r/$1" 2>/dev/null || fail "report: $1 lacks '$2': $(head -c 300 "$tmp/r/$1" 2>&1)"
+}
+h=$FIXTURES/broken-vgpu-mgr-failed
+unpack "$h"
+same "$h" list --json
+same "$h" types --json
+# the unit's state as the doctor reads it on a tree: the check gives the same verdict there
+has run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service "ActiveState=failed"
+# (status and summary: the evidence's log lines come from syslog there, from the bundle's copy here)
+verdict() {
+        VGPU_ROOT=$1 LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" doctor -c nvidia.vgpu_mgr --json |
+                python3 -c 'import json, sys; print([(c["status"], c["summary"]) for c in json.load(sys.stdin)])'
+}
+[[ $(verdict "$h") == "$(verdict "$tmp/r")" ]] || fail "report: nvidia.vgpu_mgr says '$(verdict "$tmp/r")' on the unpacked tree, '$(verdict "$h")' on the host"
+grep -q '"status":"fail"' <(VGPU_ROOT=$tmp/r LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" doctor -c nvidia.vgpu_mgr --json) ||
+        fail "report: nvidia.vgpu_mgr does not fail on the unpacked tree"
+has vgpuctl/journal/nvidia-vgpu-mgr.service.txt "NVIDIA driver version mismatch: nvidia.ko 550.90.05"
+has vgpuctl/journal/libvirtd.service.txt "lines of libvirtd.service"
+# units that are not installed are not captured as if they were
+[[ -e $tmp/r/run/vgpuctl/systemctl-show/vgpud.service ]] && fail "report: a systemctl show for vgpud.service, which the host lacks"
+has vgpuctl/versions.txt "nvml.driver_version=550.127.06"
+has vgpuctl/versions.txt "module.nvidia=550.127.06"
+has vgpuctl/versions.txt "module.nvidia_vgpu_vfio=550.127.06"
+[[ -e $tmp/r/vgpuctl/sel.json ]] && fail "report: a SEL without a BMC"
+
+# a host with a VM holding a vGPU, one without, and a kernel log with an Xid
+h=$tmp/mdev
+cp -a "$FIXTURES/nvidia-mdev" "$h"
+u1=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
+mkdir -p "$h/etc/libvirt/qemu" "$h/var/log/libvirt/qemu"
+printf "<domain type='kvm'>\n  <name>vdi</name>\n  <devices>\n    <hostdev mode='subsystem' type='mdev' model='vfio-pci'>\n      <source>\n        <address uuid='%s'/>\n      </source>\n    </hostdev>\n  </devices>\n</domain>\n" \
+        "$u1" >"$h/etc/libvirt/qemu/vdi.xml"
+printf "<domain type='kvm'>\n  <name>plain</name>\n</domain>\n" >"$h/etc/libvirt/qemu/plain.xml"
+sed "s/$mdev/$u1/g" "$FIXTURES/../qemu-logs/vdi-mgr.log" >"$h/var/log/libvirt/qemu/vdi.log"
+cp "$FIXTURES/../qemu-logs/vdi-clean.log" "$h/var/log/libvirt/qemu/plain.log"
+printf '%s\n' "Dec  5 08:00:01 gpu-host kernel: [    0.000000] Linux version 6.1.0-28-amd64 (debian-kernel@lists.debian.org)" \
+        "Dec  5 09:20:40 gpu-host kernel: [ 4839.120334] NVRM: Xid (PCI:0000:3b:00): 43, pid=2345, name=qemu-system-x86, Ch 00000008" \
+        "Dec  5 09:20:41 gpu-host kernel: [ 4840.001201] usb 1-1: new high-speed USB device number 3 using xhci_hcd" \
+        "Dec  5 09:20:41 gpu-host kernel: [ 4840.388101] vfio-pci 0000:3b:00.4: vfio_bar_restore: reset recovery - restoring BARs" >"$h/var/log/kern.log"
+unpack "$h"
+same "$h" list --json
+same "$h" types --json
+has var/log/libvirt/qemu/vdi.log "error getting device from group 112: Input/output error"
+has etc/libvirt/qemu/vdi.xml "$u1"
+[[ -e $tmp/r/var/log/libvirt/qemu/plain.log ]] && fail "report: the QEMU log of a domain without a vGPU"
+same "$h" diagnose vdi --json
+has vgpuctl/kernel.txt "NVRM: Xid (PCI:0000:3b:00): 43"
+has vgpuctl/kernel.txt "vfio_bar_restore"
+grep -q "xhci_hcd" "$tmp/r/vgpuctl/kernel.txt" && fail "report: kernel.txt has an unrelated USB line"
 
 if ((failures)); then
         echo "diagnostics: $failures failure(s)" >&2

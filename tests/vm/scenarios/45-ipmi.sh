@@ -99,6 +99,12 @@ if command -v vgpuctl >/dev/null 2>&1; then
 		grep -qE "\{\"record_id\":$uv,[^}]*\"sensor_type\":\"Voltage\",[^}]*\"over_temperature\":false,\"under_voltage\":true\}" /tmp/sel.json
 	chk "sel --json: #$de Deasserted, neither flag" \
 		grep -qE "\{\"record_id\":$de,[^}]*\"state\":\"Deasserted\",[^}]*\"over_temperature\":false,\"under_voltage\":false\}" /tmp/sel.json
+	# the support bundle carries the SEL when a BMC answers
+	vgpuctl report -o /tmp/r.tar.gz >/tmp/report.out 2>&1
+	chk "vgpuctl report exits 0 ($(tail -n 1 /tmp/report.out))" test $? -eq 0
+	mkdir -p /tmp/r && tar -xzf /tmp/r.tar.gz -C /tmp/r 2>/dev/null
+	chk "report: vgpuctl/sel.json has the under-voltage entry #$uv" grep -qE "\"record_id\": *$uv," /tmp/r/vgpuctl/sel.json
+	chk "report: vgpuctl/sel.txt as \`vgpuctl sel\` prints it" grep -qE "^ *$uv \| .* \| under-voltage$" /tmp/r/vgpuctl/sel.txt
 	chk "sel --json: timestamps in ISO 8601 UTC" grep -qE "\"time\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\"" /tmp/sel.json
 fi
 finish
