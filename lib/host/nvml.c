@@ -245,6 +245,10 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
                         break;
                 }
                 r = read_gpu(&n, dev, g->nvml);
+                /* the driver is the host's, but each GPU object carries it: `show` and the API
+                 * answer "which driver runs this GPU" without the host around it */
+                if (r == 0 && host->nvml_driver_version && !(g->nvml->driver_version = strdup(host->nvml_driver_version)))
+                        r = -ENOMEM;
         }
         n.shutdown();
         dlclose(n.dl);

@@ -108,6 +108,7 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
                 out_close_object(o);
         }
         out_close_array(o);
+        out_string(o, OUT_JSON, "driver_version", NULL, n->driver_version);
         out_close_object(o);
 }
 

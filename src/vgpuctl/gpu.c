@@ -195,6 +195,7 @@ int verb_show(struct cli *cli) {
                 const struct vgpu_nvml_gpu *n = g->nvml;
                 char a[16], b[16];
                 out_text(o, "%-22s %s, %s\n", "NVML:", strempty(n->name), strempty(n->uuid));
+                out_text(o, "%-22s %s\n", "  host driver:", n->driver_version ? n->driver_version : "-");
                 out_text(o, "%-22s %s used of %s\n", "  memory:", format_bytes(a, sizeof(a), (int64_t) n->memory_used),
                          format_bytes(b, sizeof(b), (int64_t) n->memory_total));
                 out_text(o, "%-22s %d C (slowdown %d C, shutdown %d C)\n", "  temperature:", n->temperature, n->temp_slowdown, n->temp_shutdown);

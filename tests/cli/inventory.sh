@@ -67,6 +67,14 @@ done
 run nvidia-mdev types 3b:00.0 --json; expect 0 "types PARENT (short BDF, option after it)"
 [[ $(jq_py "[t for t in d if t['type']=='nvidia-232'][0]") == "{'parent': '0000:3b:00.0', 'type': 'nvidia-232', 'name': 'GRID T4-4Q', 'device_api': 'vfio-pci', 'available_instances': 2, 'max_instances': 4, 'framebuffer_bytes': 4294967296, 'kind': 'mdev', 'description': 'num_heads=4, frl_config=60, framebuffer=4096M, max_resolution=7680x4320, max_instance=4'}" ]] && ok ||
         fail "nvidia-232 on 3b:00.0: $(jq_py "[t for t in d if t['type']=='nvidia-232'][0]")"
+# the host driver NVML names (the double's driver_version), on every NVIDIA GPU in list and show
+run nvidia-mdev list --json; expect 0 "list --json"
+[[ $(jq_py "sorted({g['nvml']['driver_version'] for g in d['gpus'] if g['nvml']})") == "['550.127.06']" ]] && ok ||
+        fail "list --json: nvml.driver_version $(jq_py "[g['nvml'] and g['nvml']['driver_version'] for g in d['gpus']]")"
+run nvidia-mdev show 3b:00.0 --json; expect 0 "show --json"
+[[ $(jq_py "d['nvml']['driver_version']") == 550.127.06 ]] && ok || fail "show --json: nvml.driver_version $(jq_py "d['nvml']")"
+run nvidia-mdev show 3b:00.0; expect 0 "show"
+grep -qE '^  host driver: +550\.127\.06$' "$tmp/out" && ok || fail "show: no host driver line: $(grep -i driver "$tmp/out")"
 run nvidia-mdev types --available --json; expect 0 "types --available"
 [[ $(jq_py "all(t['available_instances'] > 0 for t in d)") == True ]] && ok || fail "types --available shows exhausted types"
 run nvidia-mdev list --json

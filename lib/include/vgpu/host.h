@@ -84,6 +84,7 @@ struct vgpu_nvml_gpu {
         struct vgpu_nvml_stream_stats frame_capture;
         struct vgpu_nvml_vgpu *vgpus;   /* running vGPUs (vGPU host driver only) */
         size_t n_vgpus;
+        char *driver_version;           /* the host driver (nvmlSystemGetDriverVersion), NULL unknown */
 };
 
 /* NVML's clocks-event (formerly "throttle") reasons: the values of nvml.h's
