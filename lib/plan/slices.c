@@ -20,6 +20,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "plan-internal.h"
+#include "slice/manage.h"
 #include "vgpu/slice-shm.h"
 
 static struct vgpu_action *add(struct vgpu_plan *plan, size_t *allocated, enum vgpu_action_kind kind,
@@ -79,6 +80,11 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                 if (!g || g->vendor_id != 0x10de || g->physfn[0]) {
                         r = vgpu_error_set(err, -ENODEV, "%s:%d:%d: slice %s: no NVIDIA GPU (physical function) at %s", cfg->source,
                                            s->line, s->column, s->name, s->gpu);
+                        break;
+                }
+                if (slice_gpu_refusal(g)) {
+                        r = vgpu_error_set(err, -EBUSY, "%s:%d:%d: slice %s: %s: %s", cfg->source, s->line, s->column, s->name,
+                                           s->gpu, slice_gpu_refusal(g));
                         break;
                 }
                 uint64_t total = g->nvml ? g->nvml->memory_total : 0, quotas = 0;

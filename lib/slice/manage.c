@@ -36,6 +36,23 @@ static bool same_slice(const struct vgpu_slice *s, const struct vgpu_slice_param
                (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || s->weight == p->weight);
 }
 
+/* nvml.h's nvmlGpuVirtualizationMode_t */
+enum {
+        NVML_GPU_VIRTUALIZATION_MODE_HOST_VGPU = 3,
+        NVML_GPU_VIRTUALIZATION_MODE_HOST_VSGA = 4,
+};
+
+const char *slice_gpu_refusal(const struct vgpu_gpu *g) {
+        int mode = g->nvml ? g->nvml->virtualization_mode : -1;
+        if (mode == NVML_GPU_VIRTUALIZATION_MODE_HOST_VGPU)
+                return "the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there; "
+                       "slices need the plain NVIDIA driver, not the vGPU manager";
+        if (mode == NVML_GPU_VIRTUALIZATION_MODE_HOST_VSGA)
+                return "the GPU is in vSGA host mode (NVML virtualization mode 4): host CUDA cannot run there; "
+                       "slices need the plain NVIDIA driver";
+        return NULL;
+}
+
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
         if (!req->name || !vgpu_slice_name_is_valid(req->name))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)",
@@ -57,6 +74,8 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         uint64_t total = g && g->nvml ? g->nvml->memory_total : 0;
         if (!g || g->vendor_id != 0x10de || g->physfn[0])
                 r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address", bdf);
+        else if (slice_gpu_refusal(g))
+                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, req->name, slice_gpu_refusal(g));
         else if (total && req->memory > total)
                 r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met", bdf,
                                    (unsigned long long) (total >> 20), (unsigned long long) (req->memory >> 20));

@@ -21,6 +21,11 @@
  * under its tenants. */
 #define VGPU_SLICE_REGION_MODE 0600
 
+/* Why slices cannot go on GPU g (an NVIDIA physical function), in words; NULL when they can.
+ * A GPU that the vGPU manager drives (NVML virtualization mode host-vGPU or host-vSGA) runs no
+ * host CUDA: the shim would intercept nothing and every container would fail to start. */
+const char *slice_gpu_refusal(const struct vgpu_gpu *g);
+
 /* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller. */
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err);
 int slice_destroy_locked(const char *name, struct vgpu_error *err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # run.sh — the Ansible collection (ansible/ansible_collections/vgpuctl/vgpu) with Debian's
-# ansible-core against a copy of the nvidia-mdev fixture host (VGPU_ROOT, NVML from the double):
+# ansible-core against a copy of the nvidia-baremetal fixture host (VGPU_ROOT, NVML from the double):
 # a first run changes the host, a second changes nothing, --check --diff shows the plan of a new
 # configuration and changes nothing; vgpu_slice is idempotent both ways and refuses a conflicting
 # slice; ansible-doc parses every module; ansible-lint is clean at the production profile.
@@ -21,7 +21,7 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_PYTHON_INTERPRETE
 export ANSIBLE_INVENTORY_UNPARSED_WARNING=0 ANSIBLE_LOCALHOST_WARNING=0
 # the modules inherit it: vgpuctl reads the GPUs' memory from the NVML double
 export LD_LIBRARY_PATH=$NVML_DOUBLE
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 VARS=(-e "vgpu_root=$tmp/host" -e "vgpuctl_bin=$VGPUCTL")
 records=$tmp/host/var/lib/vgpuctl/slices
 # the recap's changed= of localhost, after running a playbook (output in $tmp/out)

@@ -163,14 +163,19 @@ try:
         valid("outcome", out, verb[0])
         check(out["changed"] is True, verb[0] + " --json: changed", out)
     # the apply plans: a dry run that would change things, and assert's difference
+    # (slices only on a GPU without the vGPU manager: the bare-metal twin of nvidia-mdev)
     yaml = os.path.join(tmp, "host.yaml")
     with open(yaml, "w") as f:
-        f.write('version: 1\ngpus:\n  - bdf: "0000:af:00.0"\n    devices: [{type: nvidia-232, count: 1}]\n'
-                'slices:\n  - {name: planned, gpu: "0000:af:00.0", memory: 1G}\n')
+        f.write('version: 1\ngpus:\n  - bdf: "0000:af:00.0"\n    devices: [{type: nvidia-232, count: 1}]\n')
     plan = vgpuctl(root, "apply", "-f", yaml, "--dry-run")
     valid("plan", plan, "apply --dry-run")
-    check(plan["changes"] == len(plan["actions"]) > 0 and "slice-create" in [a["action"] for a in plan["actions"]], "apply --dry-run plan", plan)
+    check(plan["changes"] == len(plan["actions"]) > 0 and "create" in [a["action"] for a in plan["actions"]], "apply --dry-run plan", plan)
     valid("plan", vgpuctl(root, "assert", "-f", yaml, rc=(1,)), "assert")
+    with open(yaml, "w") as f:
+        f.write('version: 1\nslices:\n  - {name: planned, gpu: "0000:af:00.0", memory: 1G}\n')
+    plan = vgpuctl(host("nvidia-baremetal"), "apply", "-f", yaml, "--dry-run")
+    valid("plan", plan, "apply --dry-run of slices")
+    check(plan["changes"] == len(plan["actions"]) > 0 and "slice-create" in [a["action"] for a in plan["actions"]], "apply --dry-run slice plan", plan)
     # at boot on a host never configured: an empty plan with a note, not nothing
     plan = vgpuctl(root, "apply", "--restore", "--direct")
     valid("plan", plan, "apply --restore with nothing to restore")
@@ -180,6 +185,8 @@ try:
     check(p.returncode == 2 and p.stdout == "" and "no --json" in p.stderr, "export --json is a usage error", (p.returncode, p.stdout[:200], p.stderr))
 
     # slices: create/show/list/remove, one object for one slice, the record with the same names
+    # (on a GPU without the vGPU manager)
+    root = host("nvidia-baremetal")
     out = vgpuctl(root, "slice", "create", "alice", "--gpu", "3b:00.0", "--memory", "64M", "--share", "30%")
     valid("slice-outcome", out, "slice create")
     check(out == {"name": "alice", "gpu": "0000:3b:00.0", "changed": True}, "slice create --json", out)

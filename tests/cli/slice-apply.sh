@@ -17,7 +17,7 @@ has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "
 slices() { V slice list --json && python3 -c "
 import json
 for s in json.load(open('$tmp/out')): print(s['name'], s['gpu'], s['policy'], s['share_percent'], s.get('memory_bytes'), s['scrub'])"; }
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 records=$tmp/host/var/lib/vgpuctl/slices
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 
@@ -27,11 +27,7 @@ V slice create scratch --gpu 5e:00.0 --memory 512M; expect 0 "create scratch"
 # an old host.yaml without 'slices' never removes it
 cat >"$tmp/old.yaml" <<'EOF'
 version: 1
-gpus:
-  - parent: "0000:3b:00.0"
-    devices:
-      - type: nvidia-232
-        uuids: ["b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01", "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02"]
+gpus: []
 EOF
 V apply -f "$tmp/old.yaml"; expect 0 "apply a file without slices"
 [[ $(slices) == "scratch 0000:5e:00.0 equal-share None 536870912 on-free" ]] && ok || bad "scratch after the old file: $(slices)"

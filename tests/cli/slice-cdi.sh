@@ -12,7 +12,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 # device nodes of a device, the spec-wide mounts (host -> container), one line each
 nodes() { python3 -c "

@@ -12,7 +12,7 @@ bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 400 "$tmp/err"))"; }
 has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "$tmp/$1")"; }
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 records=$tmp/host/var/lib/vgpuctl/slices
 spec() { python3 -c "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# slice.sh — `vgpuctl slice` from the outside on a writable fixture copy: create/list/show/remove
+# slice.sh — `vgpuctl slice` from the outside on a writable fixture copy (nvidia-baremetal; the
+# refusal on a vGPU host on nvidia-mdev): create/list/show/remove
 # with their refusals, the CDI spec kept in step, and end to end: a process of a slice created
 # by vgpuctl, running under libvgpu-cuda.so on the fake CUDA driver, is held to the quota.
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE, SHIM, FAKE_CUDA_DIR, TENANT (tests/meson.build).
@@ -11,7 +12,7 @@ ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 
 V slice create alice --gpu 3b:00.0 --memory 64M --share 30%; expect 0 "create alice"
@@ -155,5 +156,21 @@ V slice remove alice; expect 0 "remove alice"
 V slice remove alice; expect 1 "remove alice again"
 V slice show alice; expect 1 "show a removed slice"
 python3 -c "import yaml; assert [x['name'] for x in yaml.safe_load(open('$cdi'))['devices']] == ['bob']" && ok || bad "CDI spec after remove: $(cat "$cdi")"
+
+# a GPU the vGPU manager drives (nvidia-mdev: NVML virtualization mode 3, vGPU host) runs no host
+# CUDA: a slice there is refused with the reason, by `slice create` and by host.yaml, and nothing
+# is written (no region, no record, no CDI spec)
+cp -a "$FIXTURES/nvidia-mdev" "$tmp/vgpu-host"
+W() { VGPU_ROOT="$tmp/vgpu-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+W slice create carol --gpu af:00.0 --memory 64M; expect 1 "slice create on a vGPU host"
+grep -qF "0000:af:00.0: slice carol cannot be created: the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there" "$tmp/err" &&
+        ok || bad "vGPU host message: $(cat "$tmp/err")"
+printf 'version: 1\nslices:\n  - name: carol\n    gpu: af:00.0\n' >"$tmp/vgpu-host.yaml"
+W apply -f "$tmp/vgpu-host.yaml" --dry-run; expect 1 "host.yaml slices on a vGPU host (dry run)"
+grep -qF "vgpu-host.yaml:3:5: slice carol: 0000:af:00.0: the GPU is in vGPU host mode" "$tmp/err" && ok || bad "apply message: $(cat "$tmp/err")"
+W apply -f "$tmp/vgpu-host.yaml"; expect 1 "host.yaml slices on a vGPU host"
+grep -qF "vgpu-host.yaml:3:5: slice carol: 0000:af:00.0: the GPU is in vGPU host mode" "$tmp/err" && ok || bad "apply message: $(cat "$tmp/err")"
+[[ ! -e $tmp/vgpu-host/run/vgpuctl/slices && ! -e $tmp/vgpu-host/var/lib/vgpuctl/slices && ! -e $tmp/vgpu-host/etc/cdi/vgpuctl.yaml ]] &&
+        ok || bad "a refused slice left files: $(cd "$tmp/vgpu-host" && ls -d run/vgpuctl/slices var/lib/vgpuctl/slices etc/cdi 2>&1)"
 echo "slice: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

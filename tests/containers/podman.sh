@@ -76,7 +76,7 @@ fi
 
 # ---- the host: the fixture, the driver installed as Debian's nvidia-driver packages do
 # (nvidia/current, known to ld.so.cache), the GPU's minor in the driver's /proc file
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
 drv=/usr/lib/x86_64-linux-gnu/nvidia/current
 mkdir -p "$tmp/host$drv" "$tmp/host/proc/driver/nvidia/gpus/0000:3b:00.0"
 cp "$bull/driver/libcuda.so.1" "$tmp/host$drv/"

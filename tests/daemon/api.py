@@ -152,6 +152,11 @@ try:
     st, b, _ = request(sock, "POST", "/v1/instances",
                        '{"parent": "0000:af:00.0", "type": "nvidia-232", "attrs": [{"../../../../proc/sys/kernel/core_pattern": "x"}]}')
     t.check(st >= 400 and "not a path below the device" in b.get("error", ""), "an attribute outside the device is refused", (st, b))
+    # slices on a GPU the vGPU manager drives (NVML virtualization mode 3): refused with the
+    # reason and the slice's place in the file, applied for real, and nothing changed
+    bad("POST", "/v1/apply", "version: 1\nslices:\n  - {name: ok1, gpu: af:00.0}\n  - {name: ok2, gpu: 3b:00.0}\n", 409,
+        "POST /v1/apply:3:5: slice ok1: 0000:af:00.0: the GPU is in vGPU host mode (NVML virtualization mode 3): "
+        "host CUDA cannot run there", "slices on a vGPU host are refused")
     t.check(tree() == before, "the refused requests changed nothing on the host")
     bad("POST", "/v1/instances", "", 400, "expected a JSON object", "empty body")
     bad("DELETE", "/v1/instances/not-a-uuid", None, 400, "neither a UUID nor a PCI address", "DELETE with a bad id")

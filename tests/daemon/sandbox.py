@@ -16,8 +16,8 @@ the start, as it would fail the unit's (226/NAMESPACE).
 Proves, on a copy of the NVIDIA mdev fixture with a fake kernel: the namespace really is the
 unit's (a write to ROOT/etc or ROOT/var outside the writable paths fails in it, ROOT/sys stays
 writable); then through the daemon: POST /v1/instances with persist (mdevctl's store), DELETE,
-POST /v1/apply of a file with `slices:` (writes /etc/cdi/vgpuctl.yaml and the slice records)
-and with `policy:` (writes /etc/modprobe.d), `vgpuctl apply` (which goes through the daemon),
+POST /v1/apply of a file with `slices:` (refused there: vGPU host; on a copy of the bare-metal
+fixture it writes /etc/cdi/vgpuctl.yaml and the slice records) and with `policy:` (writes /etc/modprobe.d), `vgpuctl apply` (which goes through the daemon),
 the NVML collector's readings, the IPMI collector creating its SDR cache under /var/cache, and
 GET /v1/health finding the kernel headers under /lib/modules. The CDI spec, the policy, the SDR
 cache and the headers failed under the unit before it listed those paths and while it had
@@ -66,7 +66,7 @@ wrapper = os.path.join(h.tmp, "vgpud-in-unit")
 with open(wrapper, "w") as f:
     f.write('#!/bin/sh\nexec "%s" "%s" "%s" "%s" "$@"\n' % (SANDBOX, UNIT, h.root, vgpudtest.VGPUD))
 os.chmod(wrapper, 0o755)
-vgpudtest.VGPUD = wrapper
+vgpud, vgpudtest.VGPUD = vgpudtest.VGPUD, wrapper
 
 d = Daemon(h, "[metrics]\nlisten = off\n[daemon]\npoll-interval = 100ms\nrestore-on-start = no\n"
               "[collectors]\nipmi = yes\n")
@@ -78,13 +78,10 @@ try:
     st, b, _ = request(h.sock, "DELETE", "/v1/instances/" + U)
     t.equal(st, 200, "DELETE /v1/instances/UUID")
 
-    # ---- apply with slices: the CDI spec in /etc/cdi, the records in /var/lib/vgpuctl
+    # ---- apply with slices: refused on these vGPU-host GPUs (see the end for where they go)
     slices = 'version: 1\ngpus: []\nslices:\n  - name: alice\n    gpu: "0000:3b:00.0"\n    memory: 64M\n'
     st, b, _ = request(h.sock, "POST", "/v1/apply", slices)
-    t.equal((st, b if st != 200 else ""), (200, ""), "POST /v1/apply with slices")
-    t.check(os.path.exists(h.path("/etc/cdi/vgpuctl.yaml")) and "alice" in open(h.path("/etc/cdi/vgpuctl.yaml")).read(),
-            "/etc/cdi/vgpuctl.yaml names the slice")
-    t.check(os.path.exists(h.path("/var/lib/vgpuctl/slices/alice.json")), "the slice is recorded")
+    t.check(st == 409 and "vGPU host mode" in str(b), "POST /v1/apply with slices on a vGPU host: refused", (st, b))
 
     # ---- apply with a scheduler policy: /etc/modprobe.d
     policy = 'version: 1\ngpus:\n  - bdf: "0000:3b:00.0"\n    policy: {scheduler: equal-share, timeslice-ms: 2}\n'
@@ -117,4 +114,24 @@ try:
     t.equal(heads, unsandboxed, "kernel.headers as `vgpuctl doctor` outside the sandbox says")
 finally:
     k.stopping = True
+
+# ---- slices go on a GPU without the vGPU manager: the same unit on the bare-metal twin, where
+# apply with slices writes the CDI spec in /etc/cdi and the records in /var/lib/vgpuctl
+hb = Host("nvidia-baremetal")
+p = subprocess.run(["systemd-tmpfiles", "--create", "--root=" + hb.root, os.path.abspath(TMPFILES)], capture_output=True, text=True)
+t.check(p.returncode == 0, "systemd-tmpfiles --create on the bare-metal host", p.stderr)
+wrapper = os.path.join(hb.tmp, "vgpud-in-unit")
+with open(wrapper, "w") as f:
+    f.write('#!/bin/sh\nexec "%s" "%s" "%s" "%s" "$@"\n' % (SANDBOX, UNIT, hb.root, vgpud))
+os.chmod(wrapper, 0o755)
+vgpudtest.VGPUD = wrapper
+db = Daemon(hb, "[metrics]\nlisten = off\n[daemon]\npoll-interval = 100ms\nrestore-on-start = no\n")
+try:
+    st, b, _ = request(hb.sock, "POST", "/v1/apply", slices)
+    t.equal((st, b if st != 200 else ""), (200, ""), "POST /v1/apply with slices")
+    t.check(os.path.exists(hb.path("/etc/cdi/vgpuctl.yaml")) and "alice" in open(hb.path("/etc/cdi/vgpuctl.yaml")).read(),
+            "/etc/cdi/vgpuctl.yaml names the slice")
+    t.check(os.path.exists(hb.path("/var/lib/vgpuctl/slices/alice.json")), "the slice is recorded")
+finally:
+    db.stop()
 t.done()

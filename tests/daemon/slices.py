@@ -21,7 +21,7 @@ SHIM, FAKE_CUDA_DIR, TENANT = os.environ["SHIM"], os.environ["FAKE_CUDA_DIR"], o
 MiB = 1 << 20
 
 t = Checks("daemon-slices")
-h = Host("nvidia-mdev")
+h = Host("nvidia-baremetal")
 
 
 def tenant(slice_name, *args):

@@ -3,7 +3,7 @@
  * test-config-slices.c — software slices in host.yaml (lib/config/config-slices.c), in the plan
  * (lib/plan/slices.c) and their records (lib/slice/records.c): parse errors with their exact
  * FILE:LINE:COLUMN, which slices a plan keeps, recreates, removes or refuses to touch, and a
- * restore after the /run regions are gone. Runs on a writable copy of the nvidia-mdev fixture
+ * restore after the /run regions are gone. Runs on a writable copy of the nvidia-baremetal fixture
  * with the NVML double (GPU 0000:3b:00.0 has 15360 MiB).
  */
 #include "test-config-util.h"
@@ -102,7 +102,7 @@ static int setup(void **state) {
         snprintf(root, sizeof(root), "/tmp/vgpu-test-cfgslices.XXXXXX");
         assert_non_null(mkdtemp(root));
         char cmd[4096 + 128];
-        snprintf(cmd, sizeof(cmd), "cp -a '%s/nvidia-mdev' '%s/host'", fixtures, root);
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/nvidia-baremetal' '%s/host'", fixtures, root);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof(cmd), "%s/host", root);
         setenv("VGPU_ROOT", cmd, 1);

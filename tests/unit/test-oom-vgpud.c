@@ -357,8 +357,9 @@ static void test_reads(void **state) {
 
 /* ---- the changing endpoints, in forms that need no kernel ---- */
 
-/* For nvidia-mdev (as in test-oom.c): instances kept, redefined, added, removed, policies,
- * slices. Every UUID is given: one made up for a count would differ from run to run. */
+/* For nvidia-mdev (as in test-oom.c): instances kept, redefined, added, removed, policies.
+ * Every UUID is given: one made up for a count would differ from run to run. No 'slices' key:
+ * the GPUs are vGPU hosts, where the planner refuses slices (host_yaml_slices). */
 static const char host_yaml[] =
         "version: 1\n"
         "gpus:\n"
@@ -370,12 +371,17 @@ static const char host_yaml[] =
         "        uuids: [" U_01 ", " U_02 ", " U_NEW "]\n"
         "        attrs: [{nvidia/vgpu_params: \"enable_uvm=1\"}]\n"
         "  - parent: 0000:5e:00.0\n"
-        "    devices: []\n"
+        "    devices: []\n";
+
+/* Slices on a vGPU host: refused before anything changes, with the reason. */
+static const char host_yaml_slices[] =
+        "version: 1\n"
         "slices:\n"
         "  - {name: alice, gpu: 0000:3b:00.0, memory: 1G, share: 30%}\n"
         "  - {name: bob, gpu: 0000:af:00.0, memory: 512M, policy: best-effort}\n";
 
-/* The host as setup() leaves it (as `vgpuctl export` writes it), in the short forms. */
+/* The host as setup() leaves it (as `vgpuctl export` writes it), in the short forms; without
+ * its slices, which a file may not declare on these GPUs (and without 'slices' leaves alone). */
 static const char host_yaml_now[] =
         "version: 1\n"
         "gpus:\n"
@@ -384,20 +390,20 @@ static const char host_yaml_now[] =
         "      - {type: nvidia-232, count: 2, uuids: [" U_01 ", " U_02 "]}\n"
         "  - parent: 0000:5e:00.0\n"
         "    devices:\n"
-        "      - {type: nvidia-233, count: 1, uuids: [c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4]}\n"
-        "slices:\n"
-        "  - {name: alice, gpu: 0000:3b:00.0, memory: 2G, share: 30%}\n"
-        "  - {name: carol, gpu: 0000:3b:00.0}\n";
+        "      - {type: nvidia-233, count: 1, uuids: [c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4]}\n";
 
 #define CHANGE(m, t) REQ(m, t, ACCESS_WRITE, LISTENER_LOCAL)
 
 static void test_changes(void **state) {
         (void) state;
         struct request_case apply = { "POST /v1/apply?dry_run=1&diff", CHANGE("POST", "/v1/apply?dry_run=1&diff"), .body = host_yaml };
-        check_request(&apply, 200, "\"changes\":11");
+        check_request(&apply, 200, "\"changes\":7");
         struct request_case apply_text = { "POST /v1/apply?dry_run&format=text", CHANGE("POST", "/v1/apply?dry_run&format=text"),
                                            .body = host_yaml };
-        check_request(&apply_text, 200, "bob");
+        check_request(&apply_text, 200, "0000:5e:00.0");
+        struct request_case apply_slices = { "POST /v1/apply?dry_run (slices on a vGPU host)", CHANGE("POST", "/v1/apply?dry_run"),
+                                             .body = host_yaml_slices };
+        check_request(&apply_slices, 409, "POST /v1/apply:3:5: slice alice: 0000:3b:00.0: the GPU is in vGPU host mode");
         /* through the daemon's checks, refused by the library's: no such type on that parent */
         struct request_case create = { "POST /v1/instances (type refused)", CHANGE("POST", "/v1/instances?pretty"),
                 .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-999\", \"uuid\": \"" U_ABSENT "\", \"persist\": true, "
@@ -609,7 +615,10 @@ static void test_poll(void **state) {
 }
 
 /* The daemon's context as vgpud has it before its first request: the default configuration
- * and one poll of a copy of nvidia-mdev with two slices (so /metrics and /v1/slices have some). */
+ * and one poll of a copy of nvidia-mdev with two slices (so /metrics and /v1/slices have some).
+ * Slices cannot be made on its vGPU-host GPUs: they are made on a copy of nvidia-baremetal (the
+ * same machine with the plain driver) and carried over, as a host keeps them when its driver
+ * is changed under them. */
 static int setup(void **state) {
         (void) state;
         /* tmpfs where there is one: the library fsyncs what it writes (see test-oom.c) */
@@ -618,7 +627,18 @@ static int setup(void **state) {
         const char *fixtures = getenv("FIXTURES");
         assert_non_null(fixtures);
         char cmd[PATH_MAX * 2];
-        snprintf(cmd, sizeof(cmd), "cp -a '%s/nvidia-mdev' '%s/mdev'", fixtures, tmp);
+        snprintf(cmd, sizeof(cmd), "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare'", fixtures, tmp);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "%s/bare", tmp);
+        setenv("VGPU_ROOT", cmd, 1);
+        struct vgpu_error err = {};
+        struct vgpu_slice_request alice = { .name = "alice", .gpu = "0000:3b:00.0", .memory = 2ULL << 30, .share = 30 };
+        struct vgpu_slice_request carol = { .name = "carol", .gpu = "0000:3b:00.0" };
+        if (vgpu_slice_create(&alice, &err) < 0 || vgpu_slice_create(&carol, &err) < 0)
+                fail_msg("%s", err.message);
+        snprintf(cmd, sizeof(cmd), "cd '%1$s/bare' && mkdir -p '%1$s/mdev/run/vgpuctl' '%1$s/mdev/var/lib/vgpuctl' '%1$s/mdev/etc/cdi' && "
+                 "cp -a run/vgpuctl/. '%1$s/mdev/run/vgpuctl/' && cp -a var/lib/vgpuctl/slices '%1$s/mdev/var/lib/vgpuctl/' && "
+                 "cp -a etc/cdi/vgpuctl.yaml '%1$s/mdev/etc/cdi/'", tmp);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof(cmd), "%s/mdev", tmp);
         setenv("VGPU_ROOT", cmd, 1);
@@ -630,11 +650,6 @@ static int setup(void **state) {
         /* denials and doctor findings are logged: quiet unless asked */
         log_setup(getenv("TEST_OOM_VGPUD_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
         every = getenv("TEST_OOM_VGPUD_ALL");
-        struct vgpu_error err = {};
-        struct vgpu_slice_request alice = { .name = "alice", .gpu = "0000:3b:00.0", .memory = 2ULL << 30, .share = 30 };
-        struct vgpu_slice_request carol = { .name = "carol", .gpu = "0000:3b:00.0" };
-        if (vgpu_slice_create(&alice, &err) < 0 || vgpu_slice_create(&carol, &err) < 0)
-                fail_msg("%s", err.message);
         assert_int_equal(vgpud_config_default(&ctx.config), 0);
         assert_int_equal(collect_poll(&ctx), 0);
         /* the fixture's poll makes none: one for /v1/events to print (as a SIGHUP makes it) */

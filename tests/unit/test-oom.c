@@ -100,27 +100,29 @@ static void test_scan(void **state) {
 #define U_NEW "11111111-2222-4333-8444-000000000001"
 
 /* For nvidia-mdev: 3b keeps its two instances (redefined with the attribute) and gets a fixed
- * UUID more, 5e loses its instance and definition, af gets a counted one; both policies, and
- * slices: alice recreated (other memory), bob created, carol (not in the file) removed. */
-static const char host_yaml[] =
-        "version: 1\n"
-        "gpus:\n"
-        "  - bdf: 3B:00.0\n"
-        "    policy: {scheduler: fixed-share, timeslice-ms: 3, frame-rate-limit: off}\n"
-        "    devices:\n"
-        "      - type: nvidia-232\n"
-        "        count: 3\n"
-        "        uuids: [" U_01 ", " U_NEW "]\n"
-        "        attrs: [{nvidia/vgpu_params: \"enable_uvm=1\"}, {nvidia/other: x}]\n"
-        "  - parent: 0000:5e:00.0\n"
-        "    devices: []\n"
-        "  - bdf: 0000:af:00.0\n"
-        "    policy: {scheduler: equal-share}\n"
-        "    devices:\n"
+ * UUID more, 5e loses its instance and definition, af gets a counted one; both policies. For
+ * nvidia-baremetal (slices need a GPU without the vGPU manager), the slices: alice recreated
+ * (other memory), bob created, carol (not in the file) removed. host_yaml is both, to parse. */
+#define GPUS_YAML \
+        "gpus:\n" \
+        "  - bdf: 3B:00.0\n" \
+        "    policy: {scheduler: fixed-share, timeslice-ms: 3, frame-rate-limit: off}\n" \
+        "    devices:\n" \
+        "      - type: nvidia-232\n" \
+        "        count: 3\n" \
+        "        uuids: [" U_01 ", " U_NEW "]\n" \
+        "        attrs: [{nvidia/vgpu_params: \"enable_uvm=1\"}, {nvidia/other: x}]\n" \
+        "  - parent: 0000:5e:00.0\n" \
+        "    devices: []\n" \
+        "  - bdf: 0000:af:00.0\n" \
+        "    policy: {scheduler: equal-share}\n" \
+        "    devices:\n" \
         "      - {type: nvidia-232, count: 1, auto-start: false}\n"
-        "slices:\n"
-        "  - {name: alice, gpu: 0000:3b:00.0, memory: 1G, share: 30%}\n"
-        "  - {name: bob, gpu: 0000:af:00.0, memory: 512M, policy: best-effort, scrub: off}\n";
+#define SLICES_YAML \
+        "slices:\n" \
+        "  - {name: alice, gpu: 0000:3b:00.0, memory: 1G, share: 30%}\n" \
+        "  - {name: bob, gpu: 0000:af:00.0, memory: 512M, policy: best-effort, scrub: off}\n"
+static const char host_yaml[] = "version: 1\n" GPUS_YAML SLICES_YAML;
 
 static int case_parse(void *userdata, char **ret, struct vgpu_error *err) {
         const char *text = userdata;
@@ -324,7 +326,7 @@ static int case_slice_restore(void *userdata, char **ret, struct vgpu_error *err
 
 static void test_slices(void **state) {
         (void) state;
-        use_copy("mdev");
+        use_copy("bare");
         slice_create("alice", "0000:3b:00.0", 2ULL << 30, 30);
         slice_create("carol", "0000:3b:00.0", 0, 0);
         slice_create("erin", "0000:5e:00.0", 256ULL << 20, 0);
@@ -370,10 +372,14 @@ static int case_apply_dry_run(void *userdata, char **ret, struct vgpu_error *err
 static void test_plan(void **state) {
         (void) state;
         use_copy("mdev");
+        struct vgpu_config *cfg = parse("version: 1\n" GPUS_YAML);
+        report_stats("vgpu_plan_for nvidia-mdev", oom_check("vgpu_plan_for nvidia-mdev", case_plan, cfg));
+        vgpu_config_free(cfg);
+        use_copy("bare");
         slice_create("alice", "0000:3b:00.0", 2ULL << 30, 30);
         slice_create("carol", "0000:3b:00.0", 0, 0);
-        struct vgpu_config *cfg = parse(host_yaml);
-        report_stats("vgpu_plan_for nvidia-mdev", oom_check("vgpu_plan_for nvidia-mdev", case_plan, cfg));
+        cfg = parse("version: 1\n" SLICES_YAML);
+        report_stats("vgpu_plan_for nvidia-baremetal", oom_check("vgpu_plan_for nvidia-baremetal", case_plan, cfg));
         vgpu_config_free(cfg);
         slice_destroy("alice");
         slice_destroy("carol");
@@ -426,7 +432,7 @@ static int case_export(void *userdata, char **ret, struct vgpu_error *err) {
 
 static void test_export(void **state) {
         (void) state;
-        use_copy("mdev");
+        use_copy("bare");
         slice_create("alice", "0000:3b:00.0", 2ULL << 30, 30);
         struct export_input in = {};
         struct vgpu_error err = {};
@@ -757,7 +763,8 @@ static int setup(void **state) {
         const char *fixtures = getenv("FIXTURES");
         assert_non_null(fixtures);
         char cmd[PATH_MAX * 4];
-        snprintf(cmd, sizeof(cmd), "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/intel-xe-sriov' '%2$s/xe' && "
+        snprintf(cmd, sizeof(cmd), "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare' && "
+                 "cp -a '%1$s/intel-xe-sriov' '%2$s/xe' && "
                  "cp -a '%1$s/amd-mxgpu' '%2$s/amd' && mkdir '%2$s/out'", fixtures, tmp);
         assert_int_equal(system(cmd), 0);
         return 0;
