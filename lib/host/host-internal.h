@@ -50,4 +50,7 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err);
 /* Turn NVIDIA persistence mode on or off for the GPU at bdf (nvmlDeviceSetPersistenceMode). */
 int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err);
 
+/* nvml-vgpu-types.c: fill the unknown frame buffer of vendor-VFIO types from NVML, if it answers. */
+void nvml_vgpu_type_framebuffers(struct vgpu_parent *parents, size_t n_parents);
+
 void vgpu_type_done(struct vgpu_type *t);

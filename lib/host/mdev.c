@@ -313,6 +313,8 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
                 p->types_read = true;
         }
+        if (with_types)
+                nvml_vgpu_type_framebuffers(host->parents, host->n_parents);
         return 0;
 }
 
@@ -351,6 +353,7 @@ int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
                 r = devfd < 0 ? devfd : backend_nvidia.list_vfio_types(devfd, p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+                nvml_vgpu_type_framebuffers(p, 1);
         } else {
                 _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
                 if (busfd < 0)

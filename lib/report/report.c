@@ -375,6 +375,17 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 }
                 index++;
         }
+        /* the vendor-VFIO types' frame buffer NVML gave (nvml-vgpu-types.c), each id once */
+        for (size_t i = 0; any && i < host->n_parents; i++)
+                for (size_t t = 0; t < host->parents[i].n_types; t++) {
+                        const struct vgpu_type *type = &host->parents[i].types[t];
+                        bool seen = false;
+                        for (size_t j = 0; j < i && !seen; j++)
+                                for (size_t u = 0; u < host->parents[j].n_types && !seen; u++)
+                                        seen = streq(host->parents[j].types[u].id, type->id);
+                        if (type->kind == VGPU_TYPE_NVIDIA_VFIO && type->framebuffer_bytes >= 0 && !seen)
+                                fprintf(f, "vgpu_type.%s.framebuffer=%" PRId64 "\n", type->id, type->framebuffer_bytes);
+                }
         fclose(f);
         int ret = any ? write_entry(r, "nvml.conf", 'f', 0644, buf, size, NULL) : 0;
         free(buf);

@@ -29,6 +29,7 @@
  *     gpu.N.vgpu.M.encoder_sessions/encoder_fps/encoder_latency, gpu.N.vgpu.M.fbc_sessions/...
  *     gpu.N.vgpu.M.frame_rate_limit        (nvmlVgpuInstanceGetFrameRateLimit; 0: "not supported",
  *                                          as NVML answers for a vGPU whose limiter is off)
+ *     vgpu_type.ID.framebuffer             (bytes: nvmlVgpuTypeGetFramebufferSize of vGPU type ID)
  * A missing file makes nvmlInit_v2 fail with NVML_ERROR_DRIVER_NOT_LOADED, as on a host without
  * the driver; a missing key makes its getter return NVML_ERROR_NOT_SUPPORTED. The file is read
  * again on every nvmlInit_v2, even while another user holds NVML initialised (an event watcher),
@@ -118,6 +119,14 @@ struct nvmlEventSet_st {
 };
 typedef struct nvmlEventSet_st *nvmlEventSet_t;
 
+/* vGPU types (nvmlVgpuTypeId_t) and their frame buffer: the host's, not any one GPU's */
+#define MAX_VGPU_TYPES 256
+static struct {
+        unsigned id;
+        unsigned long long framebuffer;
+} vgpu_types[MAX_VGPU_TYPES];
+static unsigned n_vgpu_types;
+
 static struct nvmlDevice_st gpus[MAX_GPUS];
 static unsigned n_gpus;
 static char driver_version[96];
@@ -159,6 +168,7 @@ nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned i
                                              unsigned int *latency);
 nvmlReturn_t nvmlVgpuInstanceGetFBCStats(nvmlVgpuInstance_t vgpu, nvmlFBCStats_t *stats);
 nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned int *limit);
+nvmlReturn_t nvmlVgpuTypeGetFramebufferSize(unsigned int type_id, unsigned long long *size);
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
 nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types);
@@ -191,6 +201,7 @@ static int load_conf(void) {
                 return -1;
         memset(gpus, 0, sizeof(gpus));
         n_gpus = 0;
+        n_vgpu_types = 0;
         driver_version[0] = '\0';
         while (fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\r\n")] = '\0';
@@ -205,6 +216,11 @@ static int load_conf(void) {
                         snprintf(driver_version, sizeof(driver_version), "%s", value);
                 else if (sscanf(key, "gpu.%u.%n", &index, &n) == 1 && n > 0)
                         set_gpu_key(index, key + n, value);
+                else if (sscanf(key, "vgpu_type.%u.framebuffer%n", &index, &n) == 1 && key[n] == '\0' &&
+                         n_vgpu_types < MAX_VGPU_TYPES) {
+                        vgpu_types[n_vgpu_types].id = index;
+                        vgpu_types[n_vgpu_types++].framebuffer = strtoull(value, NULL, 0);
+                }
         }
         fclose(f);
         return 0;
@@ -698,4 +714,19 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
                 }
         fclose(f);
         return r;
+}
+
+/* nvml.h: nvmlVgpuTypeGetFramebufferSize(nvmlVgpuTypeId_t, unsigned long long *): a type id the
+ * driver does not know is an invalid argument. */
+nvmlReturn_t nvmlVgpuTypeGetFramebufferSize(unsigned int type_id, unsigned long long *size) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!size)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        for (unsigned i = 0; i < n_vgpu_types; i++)
+                if (vgpu_types[i].id == type_id) {
+                        *size = vgpu_types[i].framebuffer;
+                        return NVML_SUCCESS;
+                }
+        return NVML_ERROR_INVALID_ARGUMENT;
 }

@@ -407,7 +407,8 @@ static void test_nvidia_sriov_vfio(void **state) {
         assert_string_equal(t->name, "NVIDIA L40S-8Q");
         assert_int_equal(t->kind, VGPU_TYPE_NVIDIA_VFIO);
         assert_int_equal(t->available_instances, 1);
-        assert_int_equal(t->framebuffer_bytes, -1);             /* not in the driver's text: null */
+        /* not in the driver's text: NVML's nvmlVgpuTypeGetFramebufferSize (the double's nvml.conf) */
+        assert_int_equal(t->framebuffer_bytes, 8LL << 30);
         assert_int_equal(t->max_instances, -1);
         assert_string_equal(find_type(host, "0000:41:00.7", "1162")->name, "NVIDIA L40S-8A");
 
