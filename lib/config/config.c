@@ -21,6 +21,7 @@
 #include "basic/sysfs.h"
 #include "vgpu/config.h"
 #include "config-internal.h"
+#include "vgpu/slice.h"
 
 static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
         int r = want_sequence(p, n, "field 'attrs'");
@@ -105,6 +106,14 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                 const char *key = scalar(k);
                 if (streq(key, "type"))
                         r = want_string(p, v, "type", &d->type);
+                else if (streq(key, "framebuffer")) {
+                        const char *val = scalar(v);
+                        if (vgpu_slice_parse_memory(val, &d->framebuffer) < 0 || d->framebuffer == 0)
+                                return fail_at(p, v, "field 'framebuffer': expected a size like 4G or 512M, got '%s'",
+                                               val ? val : "(not a scalar)");
+                        d->framebuffer_line = (int) v->start_mark.line + 1;
+                        d->framebuffer_column = (int) v->start_mark.column + 1;
+                }
                 else if (streq(key, "count"))
                         r = want_uint(p, v, "count", CONFIG_COUNT_MAX, &d->count), have_count = true;
                 else if (streq(key, "auto-start"))
@@ -138,13 +147,15 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                         if ((r = check_unique_in_list(p, v, d)) < 0)
                                 return r;
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent, running)",
+                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type or framebuffer, count, uuids, attrs, auto-start, persistent, running)",
                                        key ? key : "?");
                 if (r < 0)
                         return r;
         }
-        if (!d->type)
-                return fail_at(p, n, "field 'type' missing in a 'devices' item");
+        if (d->type && d->framebuffer)
+                return fail_at(p, n, "'type' and 'framebuffer' both pick the type of a 'devices' item: give one");
+        if (!d->type && !d->framebuffer)
+                return fail_at(p, n, "field 'type' (or 'framebuffer') missing in a 'devices' item");
         if (!have_count && d->n_uuids > 0)
                 d->count = (unsigned) d->n_uuids;
         if (d->n_uuids > d->count)

@@ -35,6 +35,10 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
 int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
+/* type-pick.c: vgpu_parent_pick_type() on a parent in hand (reads its types when not yet read). */
+int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes, const struct vgpu_type **ret,
+                             struct vgpu_error *err);
+
 /* iommu.c: the IOMMU groups holding a GPU, from every function's iommu_group link. */
 int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err);
 

@@ -523,6 +523,47 @@ static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
         return 0;
 }
 
+/* The file's entry for parent p as the planner reads it: when a device entry gives 'framebuffer'
+ * instead of 'type', a copy of the entry with that type picked for this parent (two parents one
+ * pci-id selects may offer other types); NULL when no entry needs it. The type ids point into p. */
+static int resolve_framebuffer(struct builder *b, const struct vgpu_config *cfg, struct vgpu_parent *p, const struct vgpu_config_gpu *g,
+                               struct vgpu_config_gpu **ret) {
+        *ret = NULL;
+        bool any = false;
+        for (size_t e = 0; e < g->n_devices; e++)
+                any |= !g->devices[e].type && g->devices[e].framebuffer > 0;
+        if (!any)
+                return 0;
+        struct vgpu_config_gpu *copy = malloc(sizeof(*copy));
+        struct vgpu_config_device *devices = calloc(g->n_devices, sizeof(*devices));
+        if (!copy || !devices) {
+                free(copy);
+                free(devices);
+                return -ENOMEM;
+        }
+        *copy = *g;
+        memcpy(devices, g->devices, g->n_devices * sizeof(*devices));
+        copy->devices = devices;
+        for (size_t e = 0; e < g->n_devices; e++) {
+                struct vgpu_config_device *d = &devices[e];
+                if (d->type)
+                        continue;
+                const struct vgpu_type *t;
+                struct vgpu_error why = {};
+                int r = type_pick_by_framebuffer(b->host, p, d->framebuffer, &t, &why);
+                if (r < 0) {
+                        r = vgpu_error_set(b->err, r, "%s:%d:%d: field 'framebuffer': %s", cfg->source, d->framebuffer_line,
+                                           d->framebuffer_column, why.message);
+                        free(devices);
+                        free(copy);
+                        return r;
+                }
+                d->type = t->id;
+        }
+        *ret = copy;
+        return 0;
+}
+
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
         return plan_compute_only(host, defs, n_defs, cfg, NULL, 0, flags, ret, err);
@@ -563,6 +604,13 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (!in_set(only, n_only, host->parents[i].name))
                         owner[i] = NULL;
+        /* entries with 'framebuffer' get their types, parent by parent */
+        _cleanup_free_ struct vgpu_config_gpu **resolved = calloc(host->n_parents + 1, sizeof(*resolved));
+        if (!resolved && r >= 0)
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
+                if (owner[i] && (r = resolve_framebuffer(&b, cfg, &host->parents[i], owner[i], &resolved[i])) >= 0 && resolved[i])
+                        owner[i] = resolved[i];
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (owner[i])
                         r = plan_parent(&b, &host->parents[i], owner[i], flags & VGPU_APPLY_FORCE, &removed[i]);
@@ -586,6 +634,11 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
         if (r >= 0)
                 r = plan_persistence(host, cfg, only, n_only, b.plan, &b.allocated, err);
 
+        for (size_t i = 0; resolved && i < host->n_parents; i++)
+                if (resolved[i]) {
+                        free(resolved[i]->devices);
+                        free(resolved[i]);
+                }
         free(b.kept);
         free(b.def_claim);
         free(b.inst_by_uuid);

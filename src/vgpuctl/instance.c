@@ -11,9 +11,10 @@
 
 #include "daemon-client.h"
 #include "vgpu/lifecycle.h"
+#include "vgpu/slice.h"
 #include "vgpuctl.h"
 
-enum { OPT_PARENT, OPT_TYPE, OPT_UUID, OPT_AUTO, OPT_ATTR, OPT_PERSIST };
+enum { OPT_PARENT, OPT_TYPE, OPT_UUID, OPT_AUTO, OPT_ATTR, OPT_PERSIST, OPT_FRAMEBUFFER };
 
 const struct cli_option define_options[] = {
         [OPT_PARENT] = { "parent", 0, "PARENT", "parent device: a BDF, or a name like mbochs" },
@@ -31,6 +32,7 @@ const struct cli_option create_options[] = {
         [OPT_AUTO] = { "auto", 'a', NULL, "with --persist: start it at boot" },
         [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
         [OPT_PERSIST] = { "persist", 0, NULL, "also define it, so it survives a reboot" },
+        [OPT_FRAMEBUFFER] = { "framebuffer", 0, "SIZE", "instead of --type: the parent's smallest type with at least SIZE (4G, 512M) of frame buffer" },
         {},
 };
 
@@ -65,14 +67,46 @@ static int spec_from_running(const struct cli *cli, const char *uuid, char **ret
         return r;
 }
 
+/*
+ * create --framebuffer SIZE: the type picked for it (vgpu_parent_pick_type()), named on stdout
+ * before the outcome so the admin sees which of the same-size types it is.
+ */
+static int type_for_framebuffer(const struct cli *cli, const char *parent, const char *size, char **ret_type) {
+        uint64_t bytes;
+        if (vgpu_slice_parse_memory(size, &bytes) < 0 || bytes == 0)
+                return cli_error(EXIT_USAGE, "--framebuffer '%s': expected a size like 4G or 512M", size);
+        char bdf[VGPU_BDF_MAX];
+        if (vgpu_bdf_normalize(parent, bdf) == 0)
+                parent = bdf;
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        if (vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err) < 0)
+                return cli_lib_error(&err);
+        const struct vgpu_type *t;
+        int r = EXIT_OK;
+        if (vgpu_parent_pick_type(host, parent, bytes, &t, &err) < 0)
+                r = cli_lib_error(&err);
+        else if (!(*ret_type = strdup(t->id)))
+                r = cli_error(EXIT_FAILED, "out of memory");
+        else if (!cli->json)
+                printf("type %s%s%s%s: %lld MiB of frame buffer, the smallest with at least %s\n", t->id, t->name ? " (" : "",
+                       t->name ? t->name : "", t->name ? ")" : "", (long long) (t->framebuffer_bytes >> 20), size);
+        vgpu_host_free(host);
+        return r;
+}
+
 /* --parent/--type/--uuid/--auto/--attr into a spec; EXIT_OK or a usage error. from_running:
  * define's reading of a lone --uuid (above). */
 static int spec_from_cli(const struct cli *cli, bool from_running, struct vgpu_mdev_spec *spec) {
         *spec = (struct vgpu_mdev_spec) { .auto_start = cli->opt[OPT_AUTO] != NULL };
-        bool complete = cli->opt[OPT_PARENT] && cli->opt[OPT_TYPE];
+        /* create's --framebuffer (define has no such option: from_running) stands for --type */
+        const char *fb = from_running ? NULL : cli->opt[OPT_FRAMEBUFFER];
+        if (fb && cli->opt[OPT_TYPE])
+                return cli_error(EXIT_USAGE, "--type and --framebuffer both pick the type: give one");
+        bool complete = cli->opt[OPT_PARENT] && (cli->opt[OPT_TYPE] || fb);
         if (!complete && !(from_running && cli->opt[OPT_UUID]))
                 return cli_error(EXIT_USAGE, "--parent and --type are required%s (see 'vgpuctl types')",
-                                 from_running ? ", or --uuid of a running vGPU" : "");
+                                 from_running ? ", or --uuid of a running vGPU" : " (or --framebuffer SIZE instead of --type)");
         if (cli->opt[OPT_UUID]) {
                 /* checked here, not only by the library: a longer string would be cut to fit */
                 if (!vgpu_uuid_valid(cli->opt[OPT_UUID]))
@@ -81,6 +115,11 @@ static int spec_from_cli(const struct cli *cli, bool from_running, struct vgpu_m
         }
         if (!complete) {
                 int r = spec_from_running(cli, spec->uuid, &spec->parent, &spec->type);
+                if (r != EXIT_OK)
+                        return r;
+        } else if (fb) {
+                spec->parent = strdup(cli->opt[OPT_PARENT]);
+                int r = spec->parent ? type_for_framebuffer(cli, spec->parent, fb, &spec->type) : EXIT_OK;
                 if (r != EXIT_OK)
                         return r;
         } else {

@@ -62,7 +62,7 @@ static void test_parse_errors(void **state) {
         parse_fails("version: 2\ngpus: []\n", "t.yaml:1:10: field 'version': this vgpuctl reads version 1, got '2'");
         parse_fails("version: 1\ngpu: []\n", "t.yaml:2:1: unknown top-level field 'gpu' (expected version, gpus, slices)");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        cuont: 2\n",
-                    "t.yaml:6:9: unknown field 'cuont' in a 'devices' item (expected type, count, uuids, attrs, auto-start, persistent, running)");
+                    "t.yaml:6:9: unknown field 'cuont' in a 'devices' item (expected type or framebuffer, count, uuids, attrs, auto-start, persistent, running)");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: x\n        count: 2\n        running: false\n",
                     "t.yaml:5:9: 'running: false' needs every UUID listed (0 for count 2)");
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - {type: x, count: 0, running: false, persistent: false}\n",
@@ -74,7 +74,7 @@ static void test_parse_errors(void **state) {
         parse_fails("version: 1\ngpus:\n  - bdf: 3b:00.0\n    parent: mdpy\n",
                     "t.yaml:3:5: a 'gpus' item needs exactly one of bdf, parent, pci-id, all (found 2)");
         parse_fails("version: 1\ngpus:\n  - parent: mdpy\n    vfs: 2\n", "t.yaml:3:5: field 'vfs': only with 'bdf' (one physical function)");
-        parse_fails("version: 1\ngpus:\n  - parent: mdpy\n    devices:\n      - count: 2\n", "t.yaml:5:9: field 'type' missing in a 'devices' item");
+        parse_fails("version: 1\ngpus:\n  - parent: mdpy\n    devices:\n      - count: 2\n", "t.yaml:5:9: field 'type' (or 'framebuffer') missing in a 'devices' item");
         parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        count: 1\n        uuids: [11111111-2222-4333-8444-555555555555, 11111111-2222-4333-8444-666666666666]\n",
                     "t.yaml:5:9: field 'uuids': 2 UUIDs for count 1");
         parse_fails("version: 1\ngpus:\n  - parent: m\n    devices:\n      - type: t\n        uuids: [not-a-uuid]\n",
@@ -241,6 +241,53 @@ static void test_plan_keeps_and_creates(void **state) {
         vgpu_plan_free(p);
 }
 
+/* 'framebuffer' instead of 'type': per parent, the smallest type that gives as much; of several
+ * that size one running there, else the first listed; types of unknown size never */
+static void test_plan_framebuffer(void **state) {
+        (void) state;
+        struct vgpu_config *cfg = parse_ok("version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - {framebuffer: 3G, count: 2}\n");
+        assert_null(cfg->gpus[0].devices[0].type);
+        assert_int_equal(cfg->gpus[0].devices[0].framebuffer, 3ULL << 30);
+        assert_int_equal(cfg->gpus[0].devices[0].framebuffer_line, 5);
+        assert_int_equal(cfg->gpus[0].devices[0].framebuffer_column, 23);
+        vgpu_config_free(cfg);
+        parse_fails("version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - framebuffer: lots\n",
+                    "t.yaml:5:22: field 'framebuffer': expected a size like 4G or 512M, got 'lots'");
+        parse_fails("version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - framebuffer: 0\n",
+                    "t.yaml:5:22: field 'framebuffer': expected a size like 4G or 512M, got '0'");
+        parse_fails("version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - {type: nvidia-232, framebuffer: 4G}\n",
+                    "t.yaml:5:9: 'type' and 'framebuffer' both pick the type of a 'devices' item: give one");
+
+        /* af runs nothing: of the three 4G types (T4-4A nvidia-227, -4Q 232, -4C 319) the first listed */
+        struct vgpu_plan *p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - {framebuffer: 3G, count: 2}\n",
+                                   0, NULL);
+        assert_int_equal(count_kind(p, VGPU_ACTION_CREATE), 2);
+        assert_string_equal(p->actions[0].spec.type, "nvidia-227");
+        vgpu_plan_free(p);
+        /* 5000M: no 4G type gives it, an 8G one (T4-8A) */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - framebuffer: 5000M\n", 0, NULL);
+        assert_string_equal(p->actions[0].spec.type, "nvidia-228");
+        vgpu_plan_free(p);
+        /* 3b runs two T4-4Q: 4G picks that type, so the host as it is needs nothing (applying the
+         * file again never swaps what runs for another type of the same size) */
+        p = plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices: [{framebuffer: 4G, count: 2}]\n", 0, NULL);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+        /* vendor-VFIO: the size from NVML (nvmlVgpuTypeGetFramebufferSize); of 8Q and 8A, 8Q is listed first */
+        p = plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.5\n    devices: [{framebuffer: 6G}]\n", 0, NULL);
+        assert_int_equal(count_kind(p, VGPU_ACTION_CREATE), 1);
+        assert_string_equal(p->actions[0].spec.type, "1152");
+        vgpu_plan_free(p);
+
+        /* none fits: the largest named, at the field's place in the file */
+        vgpu_plan_free(plan("nvidia-mdev", "version: 1\ngpus:\n  - bdf: af:00.0\n    devices:\n      - framebuffer: 100G\n", -ENOSPC,
+                            "t.yaml:5:22: field 'framebuffer': 0000:af:00.0: no type gives 102400 MiB of frame buffer; "
+                            "the largest is nvidia-229 (GRID T4-16A, 16384 MiB)"));
+        /* mtty's serial-port types have no frame buffer: never picked */
+        vgpu_plan_free(plan("kernel-samples", "version: 1\ngpus:\n  - parent: mtty\n    devices:\n      - framebuffer: 1M\n", -ENOENT,
+                            "t.yaml:5:22: field 'framebuffer': mtty: no type with a known frame buffer size"));
+}
+
 static void test_plan_refusals(void **state) {
         (void) state;
         /* capacity: checked before anything runs */
@@ -368,6 +415,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_yaml_structure),
                 cmocka_unit_test(test_plan_keeps_and_creates),
                 cmocka_unit_test(test_plan_refusals),
+                cmocka_unit_test(test_plan_framebuffer),
                 cmocka_unit_test(test_plan_vfio_and_vfs),
                 cmocka_unit_test(test_policy),
                 cmocka_unit_test(test_policy_vendors),

@@ -72,6 +72,10 @@ struct vgpu_config_device {
         int line;
         bool persistent;                /* false: running instances only, no definitions ('create' without --persist) */
         bool running;                   /* false: definitions only ('vgpuctl define'), none started; needs every UUID */
+        /* 'framebuffer: 4G' instead of 'type' (then type is NULL): the planner picks, per parent,
+         * its smallest type with at least this many bytes (vgpu_parent_pick_type()); 0: not given */
+        uint64_t framebuffer;
+        int framebuffer_line, framebuffer_column;
 };
 
 struct vgpu_config_gpu {

@@ -238,6 +238,15 @@ const struct vgpu_gpu *vgpu_host_find_gpu(const struct vgpu_host *host, const ch
 const struct vgpu_parent *vgpu_host_find_parent(const struct vgpu_host *host, const char *name);
 const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host, int id);
 
+/* The type of parent (a name as vgpu_host_find_parent() takes) for a vGPU of at least bytes of
+ * frame buffer: the smallest that gives as much; of several that size, one running on the parent,
+ * else the first listed. Types of unknown frame buffer are never picked. Reads the parent's types
+ * when the scan did not. -ENOSPC when none is that large (the message names the largest),
+ * -ENOENT when no type's frame buffer is known, -ENODEV without such a parent. *ret points into
+ * host. */
+int vgpu_parent_pick_type(const struct vgpu_host *host, const char *parent, uint64_t bytes, const struct vgpu_type **ret,
+                          struct vgpu_error *err);
+
 /* Normalise "3b:00.0" or "0000:3B:00.0" to "0000:3b:00.0". Returns 0 or -EINVAL. */
 int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]);
 
