@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "root.h"
@@ -67,4 +68,34 @@ int root_read(const char *path, char *buf, size_t size) {
         if (r < 0)
                 return r;
         return sysfs_read_at(AT_FDCWD, p, buf, size);
+}
+
+int root_read_tail(const char *path, size_t max, char **ret_buf, size_t *ret_len, size_t *ret_start) {
+        int fd = root_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return fd == -ENOMEM ? fd : -ENOENT;
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return -ENOENT;
+        }
+        size_t file = st.st_size > 0 ? (size_t) st.st_size : 0;
+        size_t start = file > max ? file - max : 0;
+        char *buf = malloc(file - start + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        ssize_t got = pread(fd, buf, file - start, (off_t) start);
+        close(fd);
+        if (got < 0) {
+                free(buf);
+                return -ENOENT;
+        }
+        buf[got] = '\0';
+        *ret_buf = buf;
+        *ret_len = (size_t) got;
+        if (ret_start)
+                *ret_start = start;
+        return 0;
 }

@@ -26,3 +26,8 @@ int root_access(const char *path, int mode);
 
 /* Read a whole small file (one read, trailing newline stripped) under the root. Length or -errno. */
 int root_read(const char *path, char *buf, size_t size);
+
+/* The last max bytes of a log-like file under the root, NUL-terminated (*ret_start: its offset in
+ * the file, so a caller can tell whether the first line is cut). 0; -ENOENT when it is absent or
+ * unreadable, which for logs means "not kept here"; -ENOMEM. */
+int root_read_tail(const char *path, size_t max, char **ret_buf, size_t *ret_len, size_t *ret_start);

@@ -47,26 +47,6 @@ bool doctor_boot_id_match(char buf[static 64]) {
         return o == 9 + 32;
 }
 
-/* The first entry (after the matches) whose MESSAGE holds a needle: 1, 0 or -ENOMEM. */
-static int journal_scan(sd_journal *j, const char *const *needles, char **ret_line) {
-        size_t n = 0;
-        SD_JOURNAL_FOREACH(j) {
-                const void *data;
-                size_t len;
-                if (++n > JOURNAL_MAX_ENTRIES)
-                        break;
-                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
-                        continue;
-                const char *msg = (const char *) data + 8;      /* "MESSAGE=" */
-                len -= 8;
-                if (!doctor_text_matches(msg, len, needles))
-                        continue;
-                *ret_line = strndup(msg, len);
-                return *ret_line ? 1 : -ENOMEM;
-        }
-        return 0;
-}
-
 int doctor_journal_open(sd_journal **ret) {
         if (!doctor_path_exists("/var/log/journal", NULL, 0) && !doctor_path_exists("/run/log/journal", NULL, 0))
                 return -ENOENT;
@@ -86,69 +66,90 @@ int doctor_journal_open(sd_journal **ret) {
         return 0;
 }
 
-/* 1 found (*ret_line set), 0 not found, -ENOENT no journal, -ENOMEM. */
-static int journal_find(const char *const *needles, char **ret_line) {
+/* Called for each kernel message of this boot that holds a needle (len bytes, not NUL-terminated);
+ * a non-zero return ends the walk and is what the walk returns. */
+typedef int (*kernel_line_fn)(const char *line, size_t len, void *userdata);
+
+/* The journal's kernel messages of this boot: the callback's first non-zero return, 0 when it
+ * never stopped, -ENOENT without a journal, -ENOMEM. */
+static int journal_walk(const char *const *needles, kernel_line_fn fn, void *userdata) {
         sd_journal *j = NULL;
         int r = doctor_journal_open(&j);
         if (r < 0)
                 return r;
-
         char boot[64];
         r = sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
         if (r >= 0 && doctor_boot_id_match(boot))
                 r = sd_journal_add_match(j, boot, 0);
-        int found = r >= 0 ? journal_scan(j, needles, ret_line) : 0;
+        if (r < 0) {
+                /* a journal we cannot filter tells us nothing; only out of memory is an error */
+                sd_journal_close(j);
+                return r == -ENOMEM ? r : 0;
+        }
+        size_t n = 0;
+        SD_JOURNAL_FOREACH(j) {
+                const void *data;
+                size_t len;
+                if (++n > JOURNAL_MAX_ENTRIES)
+                        break;
+                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
+                        continue;
+                const char *msg = (const char *) data + 8;      /* "MESSAGE=" */
+                if (doctor_text_matches(msg, len - 8, needles) && (r = fn(msg, len - 8, userdata)) != 0)
+                        break;
+        }
         sd_journal_close(j);
-        return found;
+        return r;
 }
 
-/* 1 found, 0 not found, -ENOENT no kern.log, -ENOMEM. */
-static int kern_log_find(const char *const *needles, char **ret_line) {
-        _cleanup_close_ int fd = root_open("/var/log/kern.log", O_RDONLY | O_NOCTTY);
-        if (fd < 0)
-                return fd == -ENOMEM ? fd : -ENOENT;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -ENOENT;
-        off_t start = st.st_size > KERN_LOG_TAIL ? st.st_size - KERN_LOG_TAIL : 0;
-        size_t size = (size_t) (st.st_size - start);
-        _cleanup_free_ char *buf = malloc(size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t got = pread(fd, buf, size, start);
-        if (got < 0)
-                return -ENOENT;
-        buf[got] = '\0';
-
+/* The same over rsyslog's /var/log/kern.log, from the last boot banner on; -ENOENT without it. */
+static int kern_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size;
+        int r = root_read_tail("/var/log/kern.log", KERN_LOG_TAIL, &buf, &size, NULL);
+        if (r < 0)
+                return r;
         /* The running boot starts at the last "Linux version" banner the kernel printed. */
         const char *from = buf;
         for (const char *p = buf; (p = strstr(p, "Linux version ")); p++)
                 from = p;
         for (const char *line = from; *line;) {
                 const char *end = strchrnul(line, '\n');
-                if (doctor_text_matches(line, (size_t) (end - line), needles)) {
-                        *ret_line = strndup(line, (size_t) (end - line));
-                        return *ret_line ? 1 : -ENOMEM;
-                }
+                if (doctor_text_matches(line, (size_t) (end - line), needles) &&
+                    (r = fn(line, (size_t) (end - line), userdata)) != 0)
+                        return r;
                 line = *end ? end + 1 : end;
         }
         return 0;
 }
 
+/* The journal if the host keeps one, else kern.log; *ret_source names the one read. */
+static int kernel_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata, const char **ret_source) {
+        *ret_source = "journal (kernel messages of this boot)";
+        int r = journal_walk(needles, fn, userdata);
+        if (r == -ENOENT) {
+                *ret_source = "/var/log/kern.log (since the last boot)";
+                r = kern_log_walk(needles, fn, userdata);
+        }
+        return r;
+}
+
+static int take_first(const char *line, size_t len, void *userdata) {
+        char **ret_line = userdata;
+        *ret_line = strndup(line, len);
+        return *ret_line ? 1 : -ENOMEM;
+}
+
 int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size) {
         *ret_line = NULL;
-        int r = journal_find(needles, ret_line);
-        if (r != -ENOENT) {
-                snprintf(source, size, "journal (kernel messages of this boot)");
-                return r;
+        const char *from;
+        int r = kernel_log_walk(needles, take_first, ret_line, &from);
+        if (r == -ENOENT) {
+                snprintf(source, size, "%s", "");
+                return 0;
         }
-        r = kern_log_find(needles, ret_line);
-        if (r != -ENOENT) {
-                snprintf(source, size, "/var/log/kern.log (since the last boot)");
-                return r;
-        }
-        snprintf(source, size, "%s", "");
-        return 0;
+        snprintf(source, size, "%s", from);
+        return r;
 }
 
 /* The last n lines matching, kept in a ring. */
@@ -157,7 +158,8 @@ struct ring {
         size_t n, next, count;
 };
 
-static int ring_push(struct ring *ring, const char *line, size_t len) {
+static int ring_push(const char *line, size_t len, void *userdata) {
+        struct ring *ring = userdata;
         char *copy = strndup(line, MIN_LEN(len, 512));
         if (!copy)
                 return -ENOMEM;
@@ -178,72 +180,10 @@ static void ring_flush(struct ring *ring, struct text *ev) {
                 free(ring->lines[i]);
 }
 
-static int journal_grep(const char *const *needles, struct ring *ring) {
-        sd_journal *j = NULL;
-        int r = doctor_journal_open(&j);
-        if (r < 0)
-                return r;
-        char boot[64];
-        r = sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
-        if (r >= 0 && doctor_boot_id_match(boot))
-                r = sd_journal_add_match(j, boot, 0);
-        size_t n = 0;
-        if (r >= 0) {
-                SD_JOURNAL_FOREACH(j) {
-                        const void *data;
-                        size_t len;
-                        if (++n > JOURNAL_MAX_ENTRIES)
-                                break;
-                        if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
-                                continue;
-                        if (doctor_text_matches((const char *) data + 8, len - 8, needles) &&
-                            (r = ring_push(ring, (const char *) data + 8, len - 8)) < 0)
-                                break;
-                }
-        }
-        sd_journal_close(j);
-        return r < 0 ? r : 0;
-}
-
-static int kern_log_grep(const char *const *needles, struct ring *ring) {
-        _cleanup_close_ int fd = root_open("/var/log/kern.log", O_RDONLY | O_NOCTTY);
-        if (fd < 0)
-                return fd == -ENOMEM ? fd : -ENOENT;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -ENOENT;
-        off_t start = st.st_size > KERN_LOG_TAIL ? st.st_size - KERN_LOG_TAIL : 0;
-        size_t size = (size_t) (st.st_size - start);
-        _cleanup_free_ char *buf = malloc(size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t got = pread(fd, buf, size, start);
-        if (got < 0)
-                return -ENOENT;
-        buf[got] = '\0';
-        const char *from = buf;
-        for (const char *p = buf; (p = strstr(p, "Linux version ")); p++)
-                from = p;
-        for (const char *line = from; *line;) {
-                const char *end = strchrnul(line, '\n');
-                if (doctor_text_matches(line, (size_t) (end - line), needles)) {
-                        int r = ring_push(ring, line, (size_t) (end - line));
-                        if (r < 0)
-                                return r;
-                }
-                line = *end ? end + 1 : end;
-        }
-        return 0;
-}
-
 int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev) {
         struct ring ring = { .n = MIN_LEN(MAX_LEN(n, 1), ELEMENTSOF(ring.lines)) };
-        const char *source = "journal (kernel messages of this boot)";
-        int r = journal_grep(needles, &ring);
-        if (r == -ENOENT) {
-                source = "/var/log/kern.log (since the last boot)";
-                r = kern_log_grep(needles, &ring);
-        }
+        const char *source;
+        int r = kernel_log_walk(needles, ring_push, &ring, &source);
         if (r == -ENOENT) {
                 text_line(ev, "kernel log: no journal, no /var/log/kern.log");
                 return ev->oom ? -ENOMEM : 0;

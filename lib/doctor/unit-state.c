@@ -170,21 +170,11 @@ static int journal_unit_tail(const char *unit, size_t n, struct text *ev) {
 }
 
 static int syslog_unit_tail(const char *unit, const char *ident, size_t n, struct text *ev) {
-        _cleanup_close_ int fd = root_open("/var/log/syslog", O_RDONLY | O_NOCTTY);
-        if (fd < 0)
-                return fd == -ENOMEM ? fd : -ENOENT;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return -ENOENT;
-        off_t start = st.st_size > SYSLOG_TAIL ? st.st_size - SYSLOG_TAIL : 0;
-        size_t size = (size_t) (st.st_size - start);
-        _cleanup_free_ char *buf = malloc(size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t len = pread(fd, buf, size, start);
-        if (len < 0)
-                return -ENOENT;
-        buf[len] = '\0';
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r = root_read_tail("/var/log/syslog", SYSLOG_TAIL, &buf, &len, NULL);
+        if (r < 0)
+                return r;
 
         char tag1[128], tag2[128];
         snprintf(tag1, sizeof(tag1), " %s[", ident);

@@ -142,18 +142,11 @@ static int add_qemu_log(struct report *r, const char *domain) {
         snprintf(path, sizeof(path), "/var/log/libvirt/qemu/%s.log", domain);
         if (seen_add(r, path + 1) <= 0)
                 return 0;
-        _cleanup_close_ int fd = root_open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return fd == -ENOMEM ? fd : 0;
-        off_t start = st.st_size > QEMU_LOG_TAIL ? st.st_size - QEMU_LOG_TAIL : 0;
-        size_t size = (size_t) (st.st_size - start);
-        _cleanup_free_ char *buf = malloc(size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t n = pread(fd, buf, size, start);
-        if (n < 0)
-                return 0;
+        _cleanup_free_ char *buf = NULL;
+        size_t n, start;
+        int k = root_read_tail(path, QEMU_LOG_TAIL, &buf, &n, &start);
+        if (k < 0)
+                return k == -ENOMEM ? k : 0;
         /* cut at a line start, so the first line is whole */
         const char *from = buf;
         if (start > 0 && (from = memchr(buf, '\n', (size_t) n)))
