@@ -19,46 +19,6 @@
 #define BOOT_ID_HEX "3f0e2a719c4b4d8ea6f50b1c2d3e4f50"
 #define OLD_BOOT_HEX "00112233445566778899aabbccddeeff"
 
-static char scratch[64];
-
-static void scratch_file(const char *rel, const char *content) {
-        char p[256], cmd[320];
-        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
-        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
-        assert_int_equal(system(cmd), 0);
-        FILE *f = fopen(p, "w");
-        assert_non_null(f);
-        fputs(content, f);
-        fclose(f);
-}
-
-static void scratch_rm(const char *rel) {
-        char p[256];
-        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
-        rm_rf(p);
-}
-
-static int scratch_setup(void **state) {
-        (void) state;
-        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor-host.XXXXXX");
-        assert_non_null(mkdtemp(scratch));
-        setenv("VGPU_ROOT", scratch, 1);
-        return 0;
-}
-
-static int scratch_teardown(void **state) {
-        (void) state;
-        rm_rf(scratch);
-        return 0;
-}
-
-static void scratch_doctor(struct run *run) {
-        struct vgpu_error err = {};
-        snprintf(run->fixture, sizeof(run->fixture), "scratch");
-        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &run->host, &err), 0);
-        assert_int_equal(vgpu_doctor_run(run->host, &run->report, &err), 0);
-}
-
 /*
  * Write the journal file `name` under the scratch root's /var/log/journal/MACHINE_ID with
  * systemd's own writer: systemd-journal-remote turns journal export format (one entry per

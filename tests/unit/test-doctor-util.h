@@ -103,3 +103,45 @@ static inline char *status_vector(const struct run *run, bool problems_only) {
         return buf;
 }
 
+
+/* A scratch root: an empty tree the test fills file by file (VGPU_ROOT points at it). */
+static char scratch[64];
+
+static inline void scratch_file(const char *rel, const char *content) {
+        char p[256], cmd[320];
+        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
+        assert_int_equal(system(cmd), 0);
+        FILE *f = fopen(p, "w");
+        assert_non_null(f);
+        fputs(content, f);
+        fclose(f);
+}
+
+static inline void scratch_rm(const char *rel) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+        rm_rf(p);
+}
+
+static inline int scratch_setup(void **state) {
+        (void) state;
+        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor.XXXXXX");
+        assert_non_null(mkdtemp(scratch));
+        setenv("VGPU_ROOT", scratch, 1);
+        return 0;
+}
+
+static inline int scratch_teardown(void **state) {
+        (void) state;
+        rm_rf(scratch);
+        return 0;
+}
+
+/* The doctor on the scratch root (no /sys: a host without PCI). */
+static inline void scratch_doctor(struct run *run) {
+        struct vgpu_error err = {};
+        snprintf(run->fixture, sizeof(run->fixture), "scratch");
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &run->host, &err), 0);
+        assert_int_equal(vgpu_doctor_run(run->host, &run->report, &err), 0);
+}

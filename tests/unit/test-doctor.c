@@ -541,34 +541,6 @@ static void test_nvidia_persistence(void **state) {
 
 /* ---------------------------------------------------------------- helpers, on a scratch root */
 
-static char scratch[64];
-
-static void scratch_file(const char *rel, const char *content) {
-        char p[256], cmd[320];
-        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
-        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
-        assert_int_equal(system(cmd), 0);
-        FILE *f = fopen(p, "w");
-        assert_non_null(f);
-        fputs(content, f);
-        fclose(f);
-}
-
-static int scratch_setup(void **state) {
-        (void) state;
-        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor.XXXXXX");
-        assert_non_null(mkdtemp(scratch));
-        setenv("VGPU_ROOT", scratch, 1);
-        return 0;
-}
-
-static int scratch_teardown(void **state) {
-        (void) state;
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", scratch);
-        return system(cmd);
-}
-
 static void test_cmdline_words(void **state) {
         (void) state;
         const char *cl = "BOOT_IMAGE=/boot/vmlinuz ro quiet intel_iommu=off iommu=pt intel_iommu=on,sm_on";
@@ -637,14 +609,6 @@ static void test_path_exists(void **state) {
         assert_true(doctor_path_exists("/usr/src/headers/Makefile", target, sizeof(target)));
         assert_string_equal(target, "");
         assert_false(doctor_path_exists("/nonexistent", NULL, 0));
-}
-
-/* The doctor on the scratch root (no /sys: a host without PCI). */
-static void scratch_doctor(struct run *run) {
-        struct vgpu_error err = {};
-        snprintf(run->fixture, sizeof(run->fixture), "scratch");
-        assert_int_equal(vgpu_host_scan(VGPU_SCAN_ALL, &run->host, &err), 0);
-        assert_int_equal(vgpu_doctor_run(run->host, &run->report, &err), 0);
 }
 
 static void test_capability_and_boundaries(void **state) {
