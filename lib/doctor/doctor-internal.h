@@ -93,6 +93,8 @@ int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g);
 /* checks-service.c */
 int check_nvidia_vgpu_mgr(struct doctor *d);
 int check_amd_gim(struct doctor *d);
+/* checks-guest.c: one result per running NVIDIA vGPU, or one skip */
+int check_nvidia_guest_driver(struct doctor *d);
 /* checks-module.c */
 int check_driver_kernel_match(struct doctor *d);
 /* The vendor's out-of-tree modules (vendor 0: all) against the running kernel: evidence lines

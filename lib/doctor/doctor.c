@@ -34,6 +34,7 @@
         HOST("gpu.models_mixed",   check_gpu_models_mixed)              \
         GPU("nvidia.persistence",  check_nvidia_persistence)            \
         HOST("nvidia.vgpu_mgr",    check_nvidia_vgpu_mgr)               \
+        HOST("nvidia.guest_driver", check_nvidia_guest_driver)          \
         HOST("amd.gim",            check_amd_gim)                       \
         GPU("thermal.margin",      check_thermal_margin)                \
         HOST("network.vdi_link",   check_vdi_network)

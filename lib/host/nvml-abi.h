@@ -65,3 +65,48 @@ typedef struct {                                /* nvmlFBCStats_t: frame capture
         unsigned int average_fps;
         unsigned int average_latency;           /* microseconds */
 } nvml_fbc_stats_t;
+
+/* Host/guest driver compatibility of a running vGPU (nvmlVgpuInstanceGetMetadata,
+ * nvmlDeviceGetVgpuMetadata, nvmlGetVgpuCompatibility). Both metadata structures end in opaque
+ * data of opaqueDataSize bytes that the caller's buffer must hold (NVML_ERROR_INSUFFICIENT_SIZE
+ * otherwise), so they are read into a larger buffer: NVML_VGPU_METADATA_BUFFER. */
+#define NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE 80
+#define NVML_VGPU_METADATA_BUFFER 4096
+
+enum {                                          /* nvmlVgpuGuestInfoState_t */
+        NVML_VGPU_INSTANCE_GUEST_INFO_STATE_UNINITIALIZED = 0,  /* no guest driver loaded */
+        NVML_VGPU_INSTANCE_GUEST_INFO_STATE_INITIALIZED = 1,
+};
+
+typedef struct {                                /* nvmlVgpuMetadata_t */
+        unsigned int version;
+        unsigned int revision;
+        int guest_info_state;                   /* nvmlVgpuGuestInfoState_t */
+        char guest_driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+        char host_driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+        unsigned int reserved[6];
+        unsigned int vgpu_virtualization_caps;
+        unsigned int guest_vgpu_version;
+        unsigned int opaque_data_size;
+        char opaque_data[4];
+} nvml_vgpu_metadata_t;
+
+typedef struct {                                /* nvmlVgpuPgpuMetadata_t */
+        unsigned int version;
+        unsigned int revision;
+        char host_driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+        unsigned int pgpu_virtualization_caps;
+        unsigned int reserved[5];
+        unsigned int host_supported_vgpu_min, host_supported_vgpu_max;  /* nvmlVgpuVersion_t */
+        unsigned int opaque_data_size;
+        char opaque_data[4];
+} nvml_vgpu_pgpu_metadata_t;
+
+enum {                                          /* nvmlVgpuVmCompatibility_t: bits */
+        NVML_VGPU_VM_COMPATIBILITY_NONE = 0x0,  /* the vGPU cannot run on this pGPU/host driver */
+};
+
+typedef struct {                                /* nvmlVgpuPgpuCompatibility_t */
+        unsigned int vgpu_vm_compatibility;     /* nvmlVgpuVmCompatibility_t */
+        unsigned int compatibility_limit_code;  /* nvmlVgpuPgpuCompatibilityLimitCode_t: VGPU_NVML_COMPAT_LIMIT_* */
+} nvml_vgpu_pgpu_compatibility_t;

@@ -52,6 +52,10 @@ struct nvml {
         nvml_return_t (*vgpu_encoder_stats)(nvml_vgpu_instance_t, unsigned *, unsigned *, unsigned *);
         nvml_return_t (*vgpu_fbc_stats)(nvml_vgpu_instance_t, nvml_fbc_stats_t *);
         nvml_return_t (*vgpu_frame_rate_limit)(nvml_vgpu_instance_t, unsigned *);
+        nvml_return_t (*vgpu_metadata)(nvml_vgpu_instance_t, nvml_vgpu_metadata_t *, unsigned *);
+        nvml_return_t (*pgpu_metadata)(nvml_device_t, nvml_vgpu_pgpu_metadata_t *, unsigned *);
+        nvml_return_t (*vgpu_compatibility)(nvml_vgpu_metadata_t *, nvml_vgpu_pgpu_metadata_t *,
+                                            nvml_vgpu_pgpu_compatibility_t *);
 };
 
 static bool nvml_load(struct nvml *n) {
@@ -90,6 +94,10 @@ static bool nvml_load(struct nvml *n) {
         SYM(vgpu_encoder_stats, "nvmlVgpuInstanceGetEncoderStats");
         SYM(vgpu_fbc_stats, "nvmlVgpuInstanceGetFBCStats");
         SYM(vgpu_frame_rate_limit, "nvmlVgpuInstanceGetFrameRateLimit");
+        /* host vs guest driver: the guest's version and NVML's verdict on the pair */
+        SYM(vgpu_metadata, "nvmlVgpuInstanceGetMetadata");
+        SYM(pgpu_metadata, "nvmlDeviceGetVgpuMetadata");
+        SYM(vgpu_compatibility, "nvmlGetVgpuCompatibility");
 #undef SYM
         /* Without these three nothing can be read at all. */
         return n->init && n->shutdown && n->by_bus_id;
@@ -106,6 +114,43 @@ static struct vgpu_nvml_stream_stats stream_stats(unsigned sessions, unsigned fp
         };
 }
 
+_public_ const char *vgpu_nvml_compat_to_string(enum vgpu_nvml_compat c) {
+        return c == VGPU_NVML_COMPAT_COMPATIBLE ? "compatible" : c == VGPU_NVML_COMPAT_INCOMPATIBLE ? "incompatible" : "unknown";
+}
+
+_public_ const char *vgpu_nvml_compat_limit_to_string(unsigned bit) {
+        switch (bit) {
+        case VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER:  return "host_driver";
+        case VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER: return "guest_driver";
+        case VGPU_NVML_COMPAT_LIMIT_GPU:          return "gpu";
+        default:                                  return "other";
+        }
+}
+
+/* The guest driver of one running vGPU and whether NVML finds it compatible with this host's
+ * driver and GPU. pgpu is the parent's metadata, NULL when NVML gave none. Without a guest
+ * driver (guestInfoState uninitialized) there is nothing to judge: the verdict stays unknown. */
+static void read_guest_driver(const struct nvml *n, nvml_vgpu_instance_t id, nvml_vgpu_pgpu_metadata_t *pgpu,
+                              struct vgpu_nvml_vgpu *v) {
+        /* unsigned storage: aligned for the structure, room for its opaque tail */
+        unsigned meta_buf[NVML_VGPU_METADATA_BUFFER / sizeof(unsigned)] = {};
+        nvml_vgpu_metadata_t *meta = (nvml_vgpu_metadata_t *) meta_buf;
+        unsigned size = sizeof(meta_buf);
+
+        if (!n->vgpu_metadata || n->vgpu_metadata(id, meta, &size) != 0 ||
+            meta->guest_info_state != NVML_VGPU_INSTANCE_GUEST_INFO_STATE_INITIALIZED)
+                return;
+        meta->guest_driver_version[sizeof(meta->guest_driver_version) - 1] = '\0';
+        snprintf(v->guest_driver_version, sizeof(v->guest_driver_version), "%s", meta->guest_driver_version);
+
+        nvml_vgpu_pgpu_compatibility_t compat = {};
+        if (!pgpu || !n->vgpu_compatibility || n->vgpu_compatibility(meta, pgpu, &compat) != 0)
+                return;
+        v->guest_compat = compat.vgpu_vm_compatibility == NVML_VGPU_VM_COMPATIBILITY_NONE ? VGPU_NVML_COMPAT_INCOMPATIBLE
+                                                                                         : VGPU_NVML_COMPAT_COMPATIBLE;
+        v->guest_compat_limits = compat.compatibility_limit_code;
+}
+
 /* The vGPUs running on one parent, with what NVML says of each; none when NVML cannot list them
  * (not a vGPU host driver, or an older one). */
 static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
@@ -117,6 +162,11 @@ static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_
         if (!n->active_vgpus || n->active_vgpus(dev, &count, ids) != 0 || count == 0)
                 return 0;
         count = UMIN(count, (unsigned) ELEMENTSOF(ids));
+        unsigned pgpu_buf[NVML_VGPU_METADATA_BUFFER / sizeof(unsigned)] = {};
+        nvml_vgpu_pgpu_metadata_t *pgpu = (nvml_vgpu_pgpu_metadata_t *) pgpu_buf;
+        unsigned pgpu_size = sizeof(pgpu_buf);
+        if (!n->pgpu_metadata || n->pgpu_metadata(dev, pgpu, &pgpu_size) != 0)
+                pgpu = NULL;
         if (!(out->vgpus = calloc(count, sizeof(*out->vgpus))))
                 return -ENOMEM;
         for (unsigned i = 0; i < count; i++) {
@@ -137,6 +187,7 @@ static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_
                         nvml_return_t r = n->vgpu_frame_rate_limit(ids[i], &u);
                         v->frame_rate_limit = r == 0 ? (int) UMIN(u, (unsigned) INT_MAX) : r == NVML_ERROR_NOT_SUPPORTED ? 0 : -1;
                 }
+                read_guest_driver(n, ids[i], pgpu, v);
         }
         return 0;
 }

@@ -105,6 +105,13 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
                 print_stream_stats(o, "encoder", &v->encoder);
                 print_stream_stats(o, "frame_capture", &v->frame_capture);
                 out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
+                out_string(o, OUT_JSON, "guest_driver_version", NULL, v->guest_driver_version[0] ? v->guest_driver_version : NULL);
+                out_string(o, OUT_JSON, "guest_driver_compatibility", NULL, vgpu_nvml_compat_to_string(v->guest_compat));
+                out_open_array(o, "guest_driver_compatibility_limits");
+                for (unsigned bit = 1; bit; bit <<= 1)
+                        if (v->guest_compat_limits & bit)
+                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_compat_limit_to_string(bit));
+                out_close_array(o);
                 out_close_object(o);
         }
         out_close_array(o);

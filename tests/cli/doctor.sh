@@ -35,7 +35,7 @@ doctor nvidia-mdev
 expect_rc 0 "nvidia-mdev"
 expect_out "PASS  privileges" "nvidia-mdev"
 expect_out "PASS  thermal.margin      0000:3b:00.0  41 C" "nvidia-mdev"
-expect_out "40 results: 35 passed, 0 warnings, 0 failed, 5 skipped" "nvidia-mdev tally"
+expect_out "41 results: 35 passed, 0 warnings, 0 failed, 6 skipped" "nvidia-mdev tally"
 [[ -s $tmp/err ]] && fail "nvidia-mdev: stderr not empty: $(cat "$tmp/err")"
 
 # Warnings alone do not fail the host.
@@ -134,6 +134,42 @@ VGPU_ROOT="$FIXTURES/nvidia-mdev" LD_LIBRARY_PATH= "$VGPUCTL" doctor --json >"$t
 rc=$?
 expect_rc 0 "nvidia-mdev without NVML"
 check_json nvidia.persistence skip || fail "nvidia-mdev without NVML: persistence not skipped"
+
+# nvidia.guest_driver: one result per running vGPU from NVML's host/guest verdict; the same
+# facts in `show BDF --json` and `list --json`. Three vGPUs on 3b:00.0: a compatible guest driver,
+# one the host's driver cannot run (limited by the guest driver), and a guest without a driver.
+G1=8e5a3bd2-1c1f-4f51-9d40-6a2c1f0b0001 G2=8e5a3bd2-1c1f-4f51-9d40-6a2c1f0b0002 G3=8e5a3bd2-1c1f-4f51-9d40-6a2c1f0b0003
+cp -a "$FIXTURES/nvidia-mdev" "$tmp/guest-host"
+printf '%s\n' "gpu.0.vgpu.0.mdev_uuid=$G1" "gpu.0.vgpu.0.guest_driver=550.127.05" \
+        "gpu.0.vgpu.1.mdev_uuid=$G2" "gpu.0.vgpu.1.guest_driver=470.256.02" "gpu.0.vgpu.1.guest_compat_limit=2" \
+        "gpu.0.vgpu.2.mdev_uuid=$G3" >>"$tmp/guest-host/nvml.conf"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" doctor --check nvidia.guest_driver >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 1 "guest drivers: an incompatible one fails"
+expect_out "PASS  nvidia.guest_driver $G1 guest driver 550.127.05 runs with host driver 550.127.06" "compatible guest"
+expect_out "FAIL  nvidia.guest_driver $G2 guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: guest_driver)" "incompatible guest"
+expect_out "remedy:   Install in the guest a driver of the branch the host's 550.127.06 vGPU manager supports" "incompatible guest remedy"
+expect_out "SKIP  nvidia.guest_driver $G3 no guest driver loaded" "guest without a driver"
+expect_out "3 results: 1 passed, 0 warnings, 1 failed, 1 skipped" "guest drivers tally"
+here=$(dirname "$0")
+for cmd in "show 0000:3b:00.0 --json" "list --json"; do
+        VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $cmd >"$tmp/out" 2>"$tmp/err" ||
+                fail "$cmd on the guest-driver host: exit $?"
+        python3 "$here/validate.py" "$here/../../doc/schema/${cmd%% *}.schema.json" "$tmp/out" ||
+                fail "$cmd with guest drivers does not match ${cmd%% *}.schema.json"
+        python3 - "$tmp/out" "$G1" "$G2" "$G3" <<'PY' || fail "$cmd: guest driver members"
+import json, sys
+d = json.load(open(sys.argv[1]))
+gpus = d if isinstance(d, list) else d.get("gpus", [d])
+vgpus = {v["mdev_uuid"]: v for g in gpus if g.get("nvml") for v in g["nvml"]["vgpus"]}
+want = {sys.argv[2]: ("550.127.05", "compatible", []), sys.argv[3]: ("470.256.02", "incompatible", ["guest_driver"]),
+        sys.argv[4]: (None, "unknown", [])}
+for u, (ver, verdict, limits) in want.items():
+    v = vgpus[u]
+    got = (v["guest_driver_version"], v["guest_driver_compatibility"], v["guest_driver_compatibility_limits"])
+    assert got == (ver, verdict, limits), (u, got)
+PY
+done
 
 if ((failures)); then
         echo "doctor.sh: $failures failure(s)" >&2

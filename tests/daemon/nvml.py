@@ -252,8 +252,10 @@ try:
     t.equal((n2["encoder"], n2["frame_capture"], n2["vgpus"]), (None, None, []), "af:00.0: none of them")
     t.equal(n0["vgpus"], [
         {"vgpu_instance": 1000, "mdev_uuid": U1, "encoder": {"sessions": 2, "average_fps": 30, "average_latency_us": 2500},
-         "frame_capture": {"sessions": 1, "average_fps": 60, "average_latency_us": 800}, "frame_rate_limit": 60},
-        {"vgpu_instance": 1001, "mdev_uuid": U2, "encoder": None, "frame_capture": None, "frame_rate_limit": 0}],
+         "frame_capture": {"sessions": 1, "average_fps": 60, "average_latency_us": 800}, "frame_rate_limit": 60,
+         "guest_driver_version": None, "guest_driver_compatibility": "unknown", "guest_driver_compatibility_limits": []},
+        {"vgpu_instance": 1001, "mdev_uuid": U2, "encoder": None, "frame_capture": None, "frame_rate_limit": 0,
+         "guest_driver_version": None, "guest_driver_compatibility": "unknown", "guest_driver_compatibility_limits": []}],
         "3b:00.0's running vGPUs: mdev UUID lower case, stats, FRL 60 and off (0)")
     t.equal(series(d, "vgpu_gpu_encoder_sessions"), {(B0, None): 3, (B1, None): 0}, "vgpu_gpu_encoder_sessions")
     t.equal(series(d, "vgpu_gpu_encoder_latency_seconds"), {(B0, None): 0.0042, (B1, None): 0}, "encoder latency in seconds")

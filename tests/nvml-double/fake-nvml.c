@@ -29,6 +29,10 @@
  *     gpu.N.vgpu.M.encoder_sessions/encoder_fps/encoder_latency, gpu.N.vgpu.M.fbc_sessions/...
  *     gpu.N.vgpu.M.frame_rate_limit        (nvmlVgpuInstanceGetFrameRateLimit; 0: "not supported",
  *                                          as NVML answers for a vGPU whose limiter is off)
+ *     gpu.N.vgpu.M.guest_driver            (the guest's driver version; without it the guest has none
+ *                                          loaded: nvmlVgpuInstanceGetMetadata's guestInfoState 0)
+ *     gpu.N.vgpu.M.guest_compat_limit      (nvmlGetVgpuCompatibility's limit code, e.g. 2 = guest driver;
+ *                                          non-zero makes the vGPU not runnable; default 0: compatible)
  *     vgpu_type.ID.framebuffer             (bytes: nvmlVgpuTypeGetFramebufferSize of vGPU type ID)
  * A missing file makes nvmlInit_v2 fail with NVML_ERROR_DRIVER_NOT_LOADED, as on a host without
  * the driver; a missing key makes its getter return NVML_ERROR_NOT_SUPPORTED. The file is read
@@ -44,6 +48,7 @@
  * with -DFAKE_NVML_OLD it is a driver from before R510/R535: no nvmlDeviceGetMemoryInfo_v2, and
  * clocks-event reasons only under their old name, nvmlDeviceGetCurrentClocksThrottleReasons.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +96,26 @@ typedef unsigned int nvmlVgpuInstance_t;
 typedef struct {
         unsigned int sessionsCount, averageFPS, averageLatency;
 } nvmlFBCStats_t;
+
+/* nvml.h's metadata layouts: the guest-dependent fields, then opaque data whose size
+ * opaqueDataSize gives (declared [4], really longer: callers must pass a larger buffer). */
+typedef struct {
+        unsigned int version, revision;
+        int guestInfoState;
+        char guestDriverVersion[80], hostDriverVersion[80];
+        unsigned int reserved[6], vgpuVirtualizationCaps, guestVgpuVersion, opaqueDataSize;
+        char opaqueData[4];
+} nvmlVgpuMetadata_t;
+typedef struct {
+        unsigned int version, revision;
+        char hostDriverVersion[80];
+        unsigned int pgpuVirtualizationCaps, reserved[5], minVersion, maxVersion, opaqueDataSize;
+        char opaqueData[4];
+} nvmlVgpuPgpuMetadata_t;
+typedef struct {
+        unsigned int vgpuVmCompatibility, compatibilityLimitCode;
+} nvmlVgpuPgpuCompatibility_t;
+#define FAKE_OPAQUE_SIZE 32     /* more than the declared 4, as on a real driver */
 
 #define MAX_GPUS 64
 #define MAX_KEYS 192
@@ -169,6 +194,10 @@ nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned i
 nvmlReturn_t nvmlVgpuInstanceGetFBCStats(nvmlVgpuInstance_t vgpu, nvmlFBCStats_t *stats);
 nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned int *limit);
 nvmlReturn_t nvmlVgpuTypeGetFramebufferSize(unsigned int type_id, unsigned long long *size);
+nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta, unsigned int *size);
+nvmlReturn_t nvmlDeviceGetVgpuMetadata(nvmlDevice_t dev, nvmlVgpuPgpuMetadata_t *meta, unsigned int *size);
+nvmlReturn_t nvmlGetVgpuCompatibility(nvmlVgpuMetadata_t *vgpu, nvmlVgpuPgpuMetadata_t *pgpu,
+                                      nvmlVgpuPgpuCompatibility_t *compat);
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set);
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set);
 nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types);
@@ -622,6 +651,69 @@ nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned
         strncat(key, "frame_rate_limit", sizeof(key) - strlen(key) - 1);
         nvmlReturn_t r = get_uint(dev, key, limit);
         return r == NVML_SUCCESS && *limit == 0 ? NVML_ERROR_NOT_SUPPORTED : r;
+}
+
+/* The opaque data carries the instance ("vgpu 1000"), so nvmlGetVgpuCompatibility finds the
+ * vGPU it is asked about the way the real one decodes its blob: from the metadata alone. */
+nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta, unsigned int *size) {
+        char key[32];
+        nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
+        if (!dev)
+                return init_count == 0 ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_NOT_FOUND;
+        unsigned need = (unsigned) offsetof(nvmlVgpuMetadata_t, opaqueData) + FAKE_OPAQUE_SIZE;
+        if (!size || *size < need || !meta) {
+                if (size)
+                        *size = need;
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        memset(meta, 0, need);
+        meta->version = meta->revision = 1;
+        strncat(key, "guest_driver", sizeof(key) - strlen(key) - 1);
+        meta->guestInfoState = get_string(dev, key, meta->guestDriverVersion, sizeof(meta->guestDriverVersion)) == NVML_SUCCESS;
+        meta->opaqueDataSize = FAKE_OPAQUE_SIZE;
+        snprintf((char *) meta + offsetof(nvmlVgpuMetadata_t, opaqueData), FAKE_OPAQUE_SIZE, "vgpu %u", vgpu);
+        *size = need;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetVgpuMetadata(nvmlDevice_t dev, nvmlVgpuPgpuMetadata_t *meta, unsigned int *size) {
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!dev || dev < gpus || dev >= gpus + MAX_GPUS)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned need = (unsigned) offsetof(nvmlVgpuPgpuMetadata_t, opaqueData) + FAKE_OPAQUE_SIZE;
+        if (!size || *size < need || !meta) {
+                if (size)
+                        *size = need;
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        memset(meta, 0, need);
+        meta->version = meta->revision = 1;
+        meta->opaqueDataSize = FAKE_OPAQUE_SIZE;
+        snprintf((char *) meta + offsetof(nvmlVgpuPgpuMetadata_t, opaqueData), FAKE_OPAQUE_SIZE, "pgpu %u",
+                 (unsigned) (dev - gpus));
+        *size = need;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlGetVgpuCompatibility(nvmlVgpuMetadata_t *vgpu, nvmlVgpuPgpuMetadata_t *pgpu,
+                                      nvmlVgpuPgpuCompatibility_t *compat) {
+        unsigned instance, g;
+        if (init_count == 0)
+                return NVML_ERROR_UNINITIALIZED;
+        if (!vgpu || !pgpu || !compat || sscanf(vgpu->opaqueData, "vgpu %u", &instance) != 1 ||
+            sscanf(pgpu->opaqueData, "pgpu %u", &g) != 1)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        char key[40];
+        nvmlDevice_t dev = vgpu_parent(instance, key, sizeof(key));
+        if (!dev || dev != &gpus[g])
+                return NVML_ERROR_INVALID_ARGUMENT;   /* metadata of a vGPU another GPU runs */
+        unsigned limit = 0;
+        strncat(key, "guest_compat_limit", sizeof(key) - strlen(key) - 1);
+        (void) get_uint(dev, key, &limit);
+        /* NVML_VGPU_VM_COMPATIBILITY_COLD|HIBERNATE|SLEEP|LIVE when nothing limits it */
+        *compat = (nvmlVgpuPgpuCompatibility_t) { .vgpuVmCompatibility = limit ? 0 : 0xf, .compatibilityLimitCode = limit };
+        return NVML_SUCCESS;
 }
 
 static FILE *open_events(void) {

@@ -21,7 +21,8 @@ static void test_ids(void **state) {
                 "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "pcie.slot_power",
                 "secureboot.modules",
                 "driver.kernel_match",
-                "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr", "amd.gim",
+                "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr",
+                "nvidia.guest_driver", "amd.gim",
                 "thermal.margin",
                 "network.vdi_link", NULL,
         };
@@ -75,7 +76,7 @@ static void test_healthy_vectors(void **state) {
                 "gpu.models_mixed=pass\n"
                 "nvidia.persistence@0000:3b:00.0=pass\n" "nvidia.persistence@0000:5e:00.0=pass\n"
                 "nvidia.persistence@0000:af:00.0=pass\n"
-                "nvidia.vgpu_mgr=pass\n" "amd.gim=skip\n"
+                "nvidia.vgpu_mgr=pass\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
                 "thermal.margin@0000:3b:00.0=pass\n" "thermal.margin@0000:5e:00.0=pass\n" "thermal.margin@0000:af:00.0=pass\n"
                 "network.vdi_link=skip\n");
         /* No iommu=pt on the command line; the second L40S has its VFs (its vGPUs) disabled. */
@@ -92,7 +93,7 @@ static void test_healthy_vectors(void **state) {
                 "mdev.types@0000:41:00.0=pass\n" "mdev.types@0000:61:00.0=fail\n"
                 "gpu.models_mixed=pass\n"
                 "nvidia.persistence@0000:41:00.0=pass\n" "nvidia.persistence@0000:61:00.0=pass\n"
-                "nvidia.vgpu_mgr=pass\n" "amd.gim=skip\n"
+                "nvidia.vgpu_mgr=pass\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
                 "thermal.margin@0000:41:00.0=pass\n" "thermal.margin@0000:61:00.0=pass\n"
                 "network.vdi_link=skip\n");
         /* MxGPU has no mdev types; the temperature comes from hwmon. */
@@ -104,7 +105,7 @@ static void test_healthy_vectors(void **state) {
                 "pcie.slot_power@0000:03:00.0=skip\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
                 "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
-                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=pass\n"
+                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=pass\n"
                 "thermal.margin@0000:03:00.0=pass\n"
                 "network.vdi_link=skip\n");
         /* An integrated GPU: no link, no temperature; iommu=pt missing. */
@@ -116,7 +117,7 @@ static void test_healthy_vectors(void **state) {
                 "pcie.slot_power@0000:00:02.0=skip\n"
                 "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
-                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
+                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
                 "thermal.margin@0000:00:02.0=skip\n"
                 "network.vdi_link=skip\n");
         /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI; its vCPU has vmx
@@ -128,7 +129,7 @@ static void test_healthy_vectors(void **state) {
                 "bar.above4g=skip\n" "pcie.link=skip\n"
                 "pcie.slot_power=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
-                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
+                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n"
                 "network.vdi_link=skip\n");
         expect_vector("empty",
@@ -138,7 +139,7 @@ static void test_healthy_vectors(void **state) {
                 "bar.above4g=skip\n" "pcie.link=skip\n"
                 "pcie.slot_power=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
                 "driver.loaded=skip\n"
-                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "amd.gim=skip\n"
+                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
                 "thermal.margin=skip\n"
                 "network.vdi_link=skip\n");
 }

@@ -49,12 +49,33 @@ struct vgpu_nvml_stream_stats {
 };
 
 /* One running vGPU as NVML knows it (nvmlDeviceGetActiveVgpus on its parent). */
+/* nvmlGetVgpuCompatibility's verdict on a running vGPU's guest driver and this host. */
+enum vgpu_nvml_compat {
+        VGPU_NVML_COMPAT_UNKNOWN = 0,   /* no guest driver loaded, or NVML could not tell */
+        VGPU_NVML_COMPAT_COMPATIBLE,
+        VGPU_NVML_COMPAT_INCOMPATIBLE,
+};
+
+/* nvmlVgpuPgpuCompatibilityLimitCode_t: NVML's values, what limits the compatibility. */
+#define VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER  0x1u
+#define VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER 0x2u
+#define VGPU_NVML_COMPAT_LIMIT_GPU          0x4u
+#define VGPU_NVML_COMPAT_LIMIT_OTHER        0x80000000u
+
+/* "compatible", "incompatible", "unknown" */
+const char *vgpu_nvml_compat_to_string(enum vgpu_nvml_compat c);
+/* One VGPU_NVML_COMPAT_LIMIT_* bit: "host_driver", "guest_driver", "gpu", "other" (any other bit). */
+const char *vgpu_nvml_compat_limit_to_string(unsigned bit);
+
 struct vgpu_nvml_vgpu {
         unsigned instance;              /* nvmlVgpuInstance_t */
         char mdev_uuid[VGPU_UUID_MAX];  /* the mdev it runs as, lower case; "" when NVML does not say */
         struct vgpu_nvml_stream_stats encoder;
         struct vgpu_nvml_stream_stats frame_capture;
         int frame_rate_limit;           /* fps the vGPU is held to now, 0 none, -1 unknown */
+        char guest_driver_version[80];  /* the guest's NVIDIA driver; "" when none is loaded or unknown */
+        enum vgpu_nvml_compat guest_compat;     /* NVML's verdict on host and guest driver */
+        unsigned guest_compat_limits;   /* VGPU_NVML_COMPAT_LIMIT_* bits: what limits it */
 };
 
 /* Readings from NVIDIA's management library, present only when NVML answered for this GPU. */
