@@ -423,10 +423,57 @@ static void test_thermal_margin(void **state) {
         run_done(&run);
 }
 
+/* nvidia.guest_driver judges what the scan put in each running vGPU: vGPUs set in the snapshot
+ * (the NVML double's side is covered by tests/cli/doctor.sh). */
+static void test_guest_driver(void **state) {
+        (void) state;
+        struct run run = {};
+        run_doctor(&run, "nvidia-mdev");
+        expect(&run, "nvidia.guest_driver", NULL, VGPU_CHECK_SKIP, "no running NVIDIA vGPU", "nvmlDeviceGetActiveVgpus", NULL);
+        vgpu_doctor_report_free(run.report);
+        run.report = NULL;
+
+        const struct vgpu_gpu *g = vgpu_host_find_gpu(run.host, "0000:3b:00.0");
+        assert_non_null(g);
+        struct vgpu_nvml_gpu *n = g->nvml;
+        assert_non_null(n);
+        static const struct vgpu_nvml_vgpu set[] = {
+                { .instance = 1000, .mdev_uuid = "00000000-0000-4000-8000-000000000001", .guest_driver_version = "550.127.05",
+                  .guest_compat = VGPU_NVML_COMPAT_COMPATIBLE },
+                { .instance = 1001, .mdev_uuid = "00000000-0000-4000-8000-000000000002", .guest_driver_version = "470.256.02",
+                  .guest_compat = VGPU_NVML_COMPAT_INCOMPATIBLE,
+                  .guest_compat_limits = VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER | VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER },
+                { .instance = 1002, .mdev_uuid = "00000000-0000-4000-8000-000000000003" },
+                { .instance = 1003, .mdev_uuid = "00000000-0000-4000-8000-000000000004", .guest_driver_version = "535.1",
+                  .guest_compat = VGPU_NVML_COMPAT_UNKNOWN },
+        };
+        assert_null(n->vgpus);
+        assert_non_null(n->vgpus = calloc(ELEMENTSOF(set), sizeof(set[0])));
+        memcpy(n->vgpus, set, sizeof(set));
+        n->n_vgpus = ELEMENTSOF(set);
+        struct vgpu_error err = {};
+        assert_int_equal(vgpu_doctor_run(run.host, &run.report, &err), 0);
+        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000001", VGPU_CHECK_PASS,
+               "guest driver 550.127.05 runs with host driver 550.127.06", "vGPU instance 1000 on 0000:3b:00.0", NULL);
+        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000002", VGPU_CHECK_FAIL,
+               "guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: host_driver, guest_driver)",
+               "nvmlGetVgpuCompatibility: incompatible", "upgrade the host's vGPU manager");
+        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000003", VGPU_CHECK_SKIP, "no guest driver loaded",
+               "guest info uninitialized", NULL);
+        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000004", VGPU_CHECK_SKIP,
+               "NVML gave no verdict on guest driver 535.1", NULL, NULL);
+        size_t count = 0;
+        for (size_t i = 0; i < run.report->n_results; i++)
+                count += strcmp(run.report->results[i].id, "nvidia.guest_driver") == 0;
+        assert_int_equal(count, ELEMENTSOF(set));       /* one per vGPU, no host-wide skip besides */
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pcie_slot_power),
                 cmocka_unit_test(test_thermal_margin),
+                cmocka_unit_test(test_guest_driver),
                 cmocka_unit_test(test_kvm_fixtures),
                 cmocka_unit_test_setup_teardown(test_kvm_journal, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_kvm_kern_log, scratch_setup, scratch_teardown),
