@@ -202,6 +202,15 @@ int verb_show(struct cli *cli) {
                 out_text(o, "%-22s %.1f W of %.1f W\n", "  power:", n->power_mw / 1000.0, n->power_limit_mw / 1000.0);
                 out_text(o, "%-22s persistence %s, virtualization mode %d, MIG %s\n", "  modes:",
                          n->persistence_mode == 1 ? "on" : "off", n->virtualization_mode, n->mig_mode == 1 ? "on" : "off");
+                /* the guest side of "Driver Version Mismatch", next to the host driver above */
+                for (size_t i = 0; i < n->n_vgpus; i++) {
+                        const struct vgpu_nvml_vgpu *v = &n->vgpus[i];
+                        if (v->guest_driver_version[0])
+                                out_text(o, "  vGPU %s: guest driver %s (%s)\n", v->mdev_uuid[0] ? v->mdev_uuid : "-",
+                                         v->guest_driver_version, vgpu_nvml_compat_to_string(v->guest_compat));
+                        else
+                                out_text(o, "  vGPU %s: no guest driver loaded\n", v->mdev_uuid[0] ? v->mdev_uuid : "-");
+                }
         }
         out_close_object(o);
         out_free(o);

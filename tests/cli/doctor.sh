@@ -151,6 +151,10 @@ expect_out "FAIL  nvidia.guest_driver $G2 guest driver 470.256.02 does not run w
 expect_out "remedy:   Install in the guest a driver of the branch the host's 550.127.06 vGPU manager supports" "incompatible guest remedy"
 expect_out "SKIP  nvidia.guest_driver $G3 no guest driver loaded" "guest without a driver"
 expect_out "3 results: 1 passed, 0 warnings, 1 failed, 1 skipped" "guest drivers tally"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show 3b:00.0 >"$tmp/out" 2>"$tmp/err" || fail "show 3b:00.0: exit $?"
+expect_out "  vGPU $G1: guest driver 550.127.05 (compatible)" "show: compatible guest"
+expect_out "  vGPU $G2: guest driver 470.256.02 (incompatible)" "show: incompatible guest"
+expect_out "  vGPU $G3: no guest driver loaded" "show: guest without a driver"
 here=$(dirname "$0")
 for cmd in "show 0000:3b:00.0 --json" "list --json"; do
         VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $cmd >"$tmp/out" 2>"$tmp/err" ||
