@@ -68,6 +68,24 @@ static void print_stream_stats(struct out *o, const char *key, const struct vgpu
         out_close_object(o);
 }
 
+/* A vGPU NVML lists as running: its load, limiter and guest driver (show UUID prints it too). */
+void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_vgpu *v) {
+        out_open_object(o, key);
+        out_u64(o, OUT_JSON, "vgpu_instance", NULL, v->instance);
+        out_string(o, OUT_JSON, "mdev_uuid", NULL, v->mdev_uuid[0] ? v->mdev_uuid : NULL);
+        print_stream_stats(o, "encoder", &v->encoder);
+        print_stream_stats(o, "frame_capture", &v->frame_capture);
+        out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
+        out_string(o, OUT_JSON, "guest_driver_version", NULL, v->guest_driver_version[0] ? v->guest_driver_version : NULL);
+        out_string(o, OUT_JSON, "guest_driver_compatibility", NULL, vgpu_nvml_compat_to_string(v->guest_compat));
+        out_open_array(o, "guest_driver_compatibility_limits");
+        for (unsigned bit = 1; bit; bit <<= 1)
+                if (v->guest_compat_limits & bit)
+                        out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_compat_limit_to_string(bit));
+        out_close_array(o);
+        out_close_object(o);
+}
+
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         if (!n) {
                 out_null(o, "nvml");
@@ -97,23 +115,8 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         print_stream_stats(o, "encoder", &n->encoder);
         print_stream_stats(o, "frame_capture", &n->frame_capture);
         out_open_array(o, "vgpus");
-        for (size_t i = 0; i < n->n_vgpus; i++) {
-                const struct vgpu_nvml_vgpu *v = &n->vgpus[i];
-                out_open_object(o, NULL);
-                out_u64(o, OUT_JSON, "vgpu_instance", NULL, v->instance);
-                out_string(o, OUT_JSON, "mdev_uuid", NULL, v->mdev_uuid[0] ? v->mdev_uuid : NULL);
-                print_stream_stats(o, "encoder", &v->encoder);
-                print_stream_stats(o, "frame_capture", &v->frame_capture);
-                out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
-                out_string(o, OUT_JSON, "guest_driver_version", NULL, v->guest_driver_version[0] ? v->guest_driver_version : NULL);
-                out_string(o, OUT_JSON, "guest_driver_compatibility", NULL, vgpu_nvml_compat_to_string(v->guest_compat));
-                out_open_array(o, "guest_driver_compatibility_limits");
-                for (unsigned bit = 1; bit; bit <<= 1)
-                        if (v->guest_compat_limits & bit)
-                                out_string(o, OUT_JSON, NULL, NULL, vgpu_nvml_compat_limit_to_string(bit));
-                out_close_array(o);
-                out_close_object(o);
-        }
+        for (size_t i = 0; i < n->n_vgpus; i++)
+                print_nvml_vgpu(o, NULL, &n->vgpus[i]);
         out_close_array(o);
         out_string(o, OUT_JSON, "driver_version", NULL, n->driver_version);
         out_close_object(o);

@@ -81,10 +81,68 @@ static void print_field(struct out *o, const char *label, const char *key, const
         out_string(o, OUT_ANY, key, fmt, v);
 }
 
+/* NVML's entry for a running vGPU, found by its mdev UUID on any GPU; NULL when NVML lists none. */
+static const struct vgpu_nvml_vgpu *find_nvml_vgpu(const struct vgpu_host *host, const char *uuid) {
+        for (size_t i = 0; i < host->n_gpus; i++) {
+                const struct vgpu_nvml_gpu *n = host->gpus[i].nvml;
+                for (size_t j = 0; n && j < n->n_vgpus; j++)
+                        if (strcasecmp(n->vgpus[j].mdev_uuid, uuid) == 0)
+                                return &n->vgpus[j];
+        }
+        return NULL;
+}
+
+/* show UUID: one vGPU instance, as list prints it, and what NVML knows of it running (guest
+ * driver and its compatibility with the host's, load, frame-rate limiter). */
+static int show_instance(struct cli *cli, const char *uuid) {
+        struct vgpu_error err = {};
+        struct vgpu_host *host;
+        if (vgpu_host_scan(PRINT_GPUS_SCAN, &host, &err) < 0)
+                return cli_lib_error(&err);
+        size_t i;
+        for (i = 0; i < host->n_instances; i++)
+                if (strcasecmp(host->instances[i].uuid, uuid) == 0)
+                        break;
+        if (i == host->n_instances) {
+                vgpu_host_free(host);
+                return cli_error(EXIT_FAILED, "%s: no vGPU instance with this UUID here (see 'vgpuctl list')", uuid);
+        }
+        const struct vgpu_instance *in = &host->instances[i];
+        char **domains, **gpu_domains;
+        cli_list_domains(host, &domains, &gpu_domains);
+
+        struct out *o = cli_out(cli);
+        out_open_object(o, NULL);
+        print_field(o, "vGPU instance:", "uuid", in->uuid);
+        print_field(o, "Parent:", "parent", in->parent);
+        print_field(o, "Type:", "type", in->type);
+        out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", in->iommu_group, in->iommu_group >= 0);
+        print_field(o, "Assigned to:", "domain", domains ? domains[i] : NULL);
+        const struct vgpu_nvml_vgpu *v = find_nvml_vgpu(host, in->uuid);
+        if (v) {
+                out_text(o, "%-22s %s (%s)\n", "Guest driver:",
+                         v->guest_driver_version[0] ? v->guest_driver_version : "none loaded",
+                         vgpu_nvml_compat_to_string(v->guest_compat));
+                print_nvml_vgpu(o, "vgpu", v);
+        } else {
+                out_text(o, "%-22s %s\n", "NVML:", "not running as a vGPU NVML knows");
+                out_null(o, "vgpu");
+        }
+        out_close_object(o);
+        out_free(o);
+        vgpu_instance_domains_free(gpu_domains, host->n_gpus);
+        vgpu_instance_domains_free(domains, host->n_instances);
+        vgpu_host_free(host);
+        return EXIT_OK;
+}
+
 int verb_show(struct cli *cli) {
+        if (vgpu_uuid_valid(cli->argv[0]))
+                return show_instance(cli, cli->argv[0]);
         char bdf[VGPU_BDF_MAX];
         if (vgpu_bdf_normalize(cli->argv[0], bdf) < 0)
-                return cli_error(EXIT_USAGE, "'%s' is not a PCI address (expected DDDD:BB:DD.F or BB:DD.F)", cli->argv[0]);
+                return cli_error(EXIT_USAGE, "'%s' is neither a PCI address (DDDD:BB:DD.F or BB:DD.F) nor a vGPU's UUID",
+                                 cli->argv[0]);
 
         struct vgpu_error err = {};
         struct vgpu_host *host;

@@ -29,7 +29,7 @@ static const struct cli_option global_options[] = {
 
 static const struct verb verbs[] = {
         { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, list_options },
-        { "show", "BDF", "everything known about one GPU or VF", 1, 1, verb_show, NULL },
+        { "show", "BDF|UUID", "everything known about one GPU, VF or vGPU instance", 1, 1, verb_show, NULL },
         { "types", "[PARENT]", "vGPU types each parent offers", 0, 1, verb_types, types_options },
         { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options, .via_daemon = true },
         { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL, .via_daemon = true },

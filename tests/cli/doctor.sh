@@ -175,6 +175,27 @@ for u, (ver, verdict, limits) in want.items():
 PY
 done
 
+# show UUID: the instance as list has it, with NVML's entry for it running (here b1e5...e01 of the
+# fixture, with a guest driver); an instance NVML does not list has "vgpu": null.
+I1=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
+printf '%s\n' "gpu.0.vgpu.3.mdev_uuid=$I1" "gpu.0.vgpu.3.guest_driver=550.127.05" >>"$tmp/guest-host/nvml.conf"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" >"$tmp/out" 2>"$tmp/err" || fail "show $I1: exit $?"
+expect_out "Guest driver:          550.127.05 (compatible)" "show UUID: the guest driver and the verdict"
+expect_out "Parent:                0000:3b:00.0" "show UUID: the parent"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" --json >"$tmp/out" 2>"$tmp/err" ||
+        fail "show $I1 --json: exit $?"
+python3 "$here/validate.py" "$here/../../doc/schema/show-instance.schema.json" "$tmp/out" ||
+        fail "show UUID --json does not match show-instance.schema.json"
+python3 -c "
+import json, sys
+d = json.load(open('$tmp/out'))
+assert d['uuid'] == '$I1' and d['parent'] == '0000:3b:00.0' and d['vgpu']['guest_driver_version'] == '550.127.05', d
+assert d['vgpu']['guest_driver_compatibility'] == 'compatible', d
+" || fail "show UUID --json: the instance and its guest driver"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show 00000000-0000-4000-8000-000000000000 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+expect_rc 1 "show of an unknown UUID"
+
 if ((failures)); then
         echo "doctor.sh: $failures failure(s)" >&2
         exit 1

@@ -135,6 +135,14 @@ try:
             # show's object is list's GPU object with details added: never another name for a fact
             check({k: show.get(k, "(missing)") for k in g} == g, "%s: show %s has list's members and values" % (name, g["bdf"]),
                   {k: (g[k], show.get(k, "(missing)")) for k in g if show.get(k, "(missing)") != g[k]})
+        for i in lst["instances"]:
+            if not i["uuid"]:
+                continue
+            one = vgpuctl(root, "show", i["uuid"])
+            valid("show-instance", one, "%s show %s" % (name, i["uuid"]))
+            # show UUID is list's instance object with NVML's entry added
+            check({k: one.get(k, "(missing)") for k in i} == i, "%s: show %s has list's members and values" % (name, i["uuid"]),
+                  {k: (i[k], one.get(k, "(missing)")) for k in i if one.get(k, "(missing)") != i[k]})
         for p in {t["parent"] for t in vgpuctl(root, "types")}:
             valid("types", vgpuctl(root, "types", p), "%s types %s" % (name, p))
 
