@@ -89,6 +89,10 @@ fi
 # pipe's 64 KiB, and pipefail + set -e would end this script without a word)
 ipmi_lib=$(ldconfig -p | awk '$1 == "libipmimonitoring.so.6" && /x86-64/ && !f {print $NF; f = 1}')
 [ -n "$ipmi_lib" ] && copy_bin "$ipmi_lib"
+# Debian's snmpd (AgentX master) and snmptrapd for 45-ipmi: vgpud's BMC notifications end there
+for b in snmpd snmptrapd; do
+	[ -x /usr/sbin/$b ] && copy_bin /usr/sbin/$b
+done
 # ipmi-check (tests/vm/ipmi-check.c) for 45-ipmi, from the build tree next to vgpuctl's
 IPMI_CHECK=${VM_IPMI_CHECK:-$(dirname "$BIN")/../../tests/vm-ipmi-check}
 [ -x "$IPMI_CHECK" ] && copy_bin "$IPMI_CHECK" && ln -s "$(guest_path "$(realpath -ms "$IPMI_CHECK")")" "$S/usr/bin/ipmi-check"

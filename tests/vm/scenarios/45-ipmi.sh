@@ -69,6 +69,63 @@ else
 	note "no vgpud in the guest: its IPMI collector is not checked here"
 fi
 
+# vgpud's BMC notifications through a real snmpd (AgentX master on a UNIX socket) to a real
+# snmptrapd on loopback: an over-temperature and an under-voltage entry added to the SEL while
+# vgpud runs arrive as vgpuBmcOverTemperature (.0.4) and vgpuBmcUnderVoltage (.0.5), each with
+# vgpuEventMessage (.1.4.4.0) naming the record and no GPU varbinds (the BMC's, not a GPU's)
+MIB=1.3.6.1.3.9835
+if command -v vgpud >/dev/null 2>&1 && [ -x /usr/sbin/snmpd ] && [ -x /usr/sbin/snmptrapd ]; then
+	ifconfig lo 127.0.0.1 up 2>/dev/null || ip link set lo up
+	S=/tmp/snmp
+	mkdir -p $S/state /run/agentx /run/vgpud
+	export SNMP_PERSISTENT_DIR=$S/state MIBS= MIBDIRS=/nonexistent
+	printf 'master agentx\nagentXSocket unix:/run/agentx/master\nagentXPerms 0600 0700\nagentAddress udp:127.0.0.1:20161\nrocommunity public 127.0.0.1\ntrap2sink 127.0.0.1:20162 public\n' >$S/snmpd.conf
+	printf 'authCommunity log public\ndoNotRetainNotificationLogs yes\n' >$S/snmptrapd.conf
+	/usr/sbin/snmptrapd -f -C -c $S/snmptrapd.conf -On -Lf $S/traps.log udp:127.0.0.1:20162 >/dev/null 2>&1 &
+	trapd=$!
+	/usr/sbin/snmpd -f -C -c $S/snmpd.conf -Lf $S/snmpd.log >/dev/null 2>&1 &
+	snmpd=$!
+	i=0
+	while [ ! -S /run/agentx/master ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	chk "snmpd made its AgentX socket" test -S /run/agentx/master
+	printf '[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n[metrics]\nlisten = off\n[snmp]\nenable = yes\nagentx-socket = /run/agentx/master\n' >/tmp/vgpud-snmp.conf
+	vgpud --config /tmp/vgpud-snmp.conf -v >/tmp/vgpud-snmp.log 2>&1 &
+	pid=$!
+	i=0
+	# (the subagent starts after the collectors' first poll: wait for both)
+	while ! { grep -q "event log has" /tmp/vgpud-snmp.log && grep -q "AgentX subagent of" /tmp/vgpud-snmp.log; } &&
+		[ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	chk "vgpud: AgentX subagent of the guest's snmpd" grep -q "snmp: AgentX subagent of /run/agentx/master" /tmp/vgpud-snmp.log
+	chk "vgpud: SEL baseline read" grep -q "event log has" /tmp/vgpud-snmp.log
+	sleep 0.5       # the subagent's registration has gone through the master
+	ot=$(ipmi-check add | sed -n 's/^added=//p')
+	uv=$(ipmi-check add-undervolt | sed -n 's/^added=//p')
+	note "snmp: added over-temperature #$ot, under-voltage #$uv"
+	i=0
+	while ! grep -q "OID: \.$MIB\.0\.5" $S/traps.log 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 1         # a few more polls: each entry must not come again
+	# snmptrapd -Lf: one line per notification, its varbinds separated by tabs
+	grep -E "OID: \.$MIB\.0\.4([^0-9.]|$)" $S/traps.log >$S/ot.trap
+	grep -E "OID: \.$MIB\.0\.5([^0-9.]|$)" $S/traps.log >$S/uv.trap
+	chk "snmptrapd: one vgpuBmcOverTemperature" test "$(wc -l <$S/ot.trap)" = 1
+	chk "snmptrapd: one vgpuBmcUnderVoltage" test "$(wc -l <$S/uv.trap)" = 1
+	chk "vgpuBmcOverTemperature: vgpuEventMessage names SEL #$ot, Temperature, over-temperature" \
+		grep -qE "\.$MIB\.1\.4\.4\.0 = STRING: \"BMC SEL #$ot: Temperature .*\(over-temperature\)\"" $S/ot.trap
+	chk "vgpuBmcUnderVoltage: vgpuEventMessage names SEL #$uv, Voltage, under-voltage" \
+		grep -qE "\.$MIB\.1\.4\.4\.0 = STRING: \"BMC SEL #$uv: Voltage .*\(under-voltage\)\"" $S/uv.trap
+	chk "BMC notifications carry no GPU varbinds (vgpuEventBdf, Temperature, Xid)" \
+		sh -c "! grep -qE '\.$MIB\.1\.4\.[123]\.0 ' $S/ot.trap $S/uv.trap"
+	kill $pid && wait $pid
+	kill $snmpd $trapd
+	wait $snmpd $trapd 2>/dev/null
+	while IFS= read -r l; do note "traps: $l"; done <$S/traps.log
+	while IFS= read -r l; do note "snmpd: $l"; done <$S/snmpd.log
+	grep -v "debug: poll" /tmp/vgpud-snmp.log | tail -n 20 | while IFS= read -r l; do note "vgpud: $l"; done
+	unset SNMP_PERSISTENT_DIR MIBS MIBDIRS
+else
+	note "no vgpud, snmpd or snmptrapd in the guest: the BMC notifications are not checked here"
+fi
+
 # `vgpuctl sel` on the same BMC: ipmitool's columns, each kind of entry as we added it
 if command -v vgpuctl >/dev/null 2>&1; then
 	ot=$(ipmi-check add | sed -n 's/^added=//p')
