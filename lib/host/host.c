@@ -33,6 +33,8 @@ static void gpu_done(struct vgpu_gpu *g) {
                 free(g->nvml->name);
                 free(g->nvml->uuid);
                 free(g->nvml->vgpus);
+                free(g->nvml->encoder_sessions);
+                free(g->nvml->frame_capture_sessions);
                 free(g->nvml->driver_version);
                 free(g->nvml);
         }

@@ -66,6 +66,32 @@ typedef struct {                                /* nvmlFBCStats_t: frame capture
         unsigned int average_latency;           /* microseconds */
 } nvml_fbc_stats_t;
 
+typedef struct {                                /* nvmlEncoderSessionInfo_t: one NVENC session */
+        unsigned int session_id;
+        unsigned int pid;
+        nvml_vgpu_instance_t vgpu_instance;     /* 0 when not a vGPU's */
+        unsigned int codec_type;                /* nvmlEncoderType_t: 0 H.264, 1 HEVC, 2 AV1 */
+        unsigned int h_resolution;
+        unsigned int v_resolution;
+        unsigned int average_fps;
+        unsigned int average_latency;           /* microseconds */
+} nvml_encoder_session_info_t;
+
+typedef struct {                                /* nvmlFBCSessionInfo_t: one frame capture session */
+        unsigned int session_id;
+        unsigned int pid;
+        nvml_vgpu_instance_t vgpu_instance;
+        unsigned int display_ordinal;
+        unsigned int session_type;              /* nvmlFBCSessionType_t */
+        unsigned int session_flags;
+        unsigned int h_max_resolution;
+        unsigned int v_max_resolution;
+        unsigned int h_resolution;
+        unsigned int v_resolution;
+        unsigned int average_fps;
+        unsigned int average_latency;           /* microseconds */
+} nvml_fbc_session_info_t;
+
 /* Host/guest driver compatibility of a running vGPU (nvmlVgpuInstanceGetMetadata,
  * nvmlDeviceGetVgpuMetadata, nvmlGetVgpuCompatibility). Both metadata structures end in opaque
  * data of opaqueDataSize bytes that the caller's buffer must hold (NVML_ERROR_INSUFFICIENT_SIZE

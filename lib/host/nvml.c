@@ -22,6 +22,9 @@
 #include "host-internal.h"
 #include "nvml-abi.h"
 
+/* nvmlDeviceGetEncoderSessions and nvmlDeviceGetFBCSessions: (device, count in/out, array) */
+typedef nvml_return_t (*nvml_sessions_fn)(nvml_device_t, unsigned *, void *);
+
 struct nvml {
         void *dl;
         nvml_return_t (*init)(void);
@@ -47,6 +50,8 @@ struct nvml {
         nvml_return_t (*pcie_width_max)(nvml_device_t, unsigned *);
         nvml_return_t (*encoder_stats)(nvml_device_t, unsigned *, unsigned *, unsigned *);
         nvml_return_t (*fbc_stats)(nvml_device_t, nvml_fbc_stats_t *);
+        nvml_sessions_fn encoder_sessions;      /* element nvml_encoder_session_info_t */
+        nvml_sessions_fn fbc_sessions;          /* element nvml_fbc_session_info_t */
         nvml_return_t (*active_vgpus)(nvml_device_t, unsigned *, nvml_vgpu_instance_t *);
         nvml_return_t (*vgpu_mdev_uuid)(nvml_vgpu_instance_t, char *, unsigned);
         nvml_return_t (*vgpu_encoder_stats)(nvml_vgpu_instance_t, unsigned *, unsigned *, unsigned *);
@@ -89,6 +94,8 @@ static bool nvml_load(struct nvml *n) {
         /* VDI: encoder and frame-capture load, and the vGPUs running (vGPU host drivers only) */
         SYM(encoder_stats, "nvmlDeviceGetEncoderStats");
         SYM(fbc_stats, "nvmlDeviceGetFBCStats");
+        SYM(encoder_sessions, "nvmlDeviceGetEncoderSessions");
+        SYM(fbc_sessions, "nvmlDeviceGetFBCSessions");
         SYM(active_vgpus, "nvmlDeviceGetActiveVgpus");
         SYM(vgpu_mdev_uuid, "nvmlVgpuInstanceGetMdevUUID");
         SYM(vgpu_encoder_stats, "nvmlVgpuInstanceGetEncoderStats");
@@ -149,6 +156,70 @@ static void read_guest_driver(const struct nvml *n, nvml_vgpu_instance_t id, nvm
         v->guest_compat = compat.vgpu_vm_compatibility == NVML_VGPU_VM_COMPATIBILITY_NONE ? VGPU_NVML_COMPAT_INCOMPATIBLE
                                                                                          : VGPU_NVML_COMPAT_COMPATIBLE;
         v->guest_compat_limits = compat.compatibility_limit_code;
+}
+
+/* One of NVML's session lists (nvmlDeviceGetEncoderSessions / nvmlDeviceGetFBCSessions, whose
+ * element types differ: info_size and convert say how to read one). The count first (count 0, no
+ * buffer), then a buffer with some room; a list that outgrew it is asked again once, then left
+ * unknown. */
+static int read_session_list(nvml_sessions_fn fn, size_t info_size, struct vgpu_nvml_session (*convert)(const void *),
+                             nvml_device_t dev, struct vgpu_nvml_session **ret, size_t *ret_n, bool *ret_known) {
+        unsigned count = 0;
+        if (!fn || fn(dev, &count, NULL) != 0)
+                return 0;
+        for (int try = 0; try < 2; try++) {
+                if (count == 0) {
+                        *ret_known = true;
+                        return 0;
+                }
+                unsigned want = count + 4;      /* sessions started since the count */
+                _cleanup_free_ uint8_t *infos = calloc(want, info_size);
+                if (!infos)
+                        return -ENOMEM;
+                count = want;
+                nvml_return_t r = fn(dev, &count, infos);
+                if (r == NVML_ERROR_INSUFFICIENT_SIZE)
+                        continue;
+                if (r != 0)
+                        return 0;
+                count = UMIN(count, want);
+                if (count > 0 && !(*ret = calloc(count, sizeof(**ret))))
+                        return -ENOMEM;
+                for (unsigned i = 0; i < count; i++)
+                        (*ret)[i] = convert(infos + i * info_size);
+                *ret_n = count;
+                *ret_known = true;
+                return 0;
+        }
+        return 0;
+}
+
+static struct vgpu_nvml_session encoder_session(const void *p) {
+        const nvml_encoder_session_info_t *s = p;
+        return (struct vgpu_nvml_session) {
+                .id = s->session_id, .pid = s->pid, .vgpu_instance = s->vgpu_instance, .kind = s->codec_type,
+                .h_resolution = s->h_resolution, .v_resolution = s->v_resolution,
+                .average_fps = s->average_fps, .average_latency_us = s->average_latency,
+        };
+}
+
+static struct vgpu_nvml_session fbc_session(const void *p) {
+        const nvml_fbc_session_info_t *s = p;
+        return (struct vgpu_nvml_session) {
+                .id = s->session_id, .pid = s->pid, .vgpu_instance = s->vgpu_instance, .kind = s->session_type,
+                .display = s->display_ordinal, .h_resolution = s->h_resolution, .v_resolution = s->v_resolution,
+                .average_fps = s->average_fps, .average_latency_us = s->average_latency,
+        };
+}
+
+static int read_sessions(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
+        int r = read_session_list(n->encoder_sessions, sizeof(nvml_encoder_session_info_t), encoder_session, dev,
+                                  &out->encoder_sessions, &out->n_encoder_sessions, &out->encoder_sessions_known);
+        if (r < 0)
+                return r;
+        return read_session_list(n->fbc_sessions, sizeof(nvml_fbc_session_info_t), fbc_session, dev,
+                                 &out->frame_capture_sessions, &out->n_frame_capture_sessions,
+                                 &out->frame_capture_sessions_known);
 }
 
 /* The vGPUs running on one parent, with what NVML says of each; none when NVML cannot list them
@@ -261,6 +332,9 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
         nvml_fbc_stats_t fbc;
         if (n->fbc_stats && n->fbc_stats(dev, &fbc) == 0)
                 out->frame_capture = stream_stats(fbc.sessions_count, fbc.average_fps, fbc.average_latency);
+        int r = read_sessions(n, dev, out);
+        if (r < 0)
+                return r;
         return read_vgpus(n, dev, out);
 }
 
@@ -334,6 +408,25 @@ int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err) {
         }
         dlclose(n.dl);
         return r;
+}
+
+_public_ const char *vgpu_nvml_encoder_codec_to_string(unsigned codec) {
+        switch (codec) {
+        case 0: return "h264";
+        case 1: return "hevc";
+        case 2: return "av1";
+        }
+        return "unknown";
+}
+
+_public_ const char *vgpu_nvml_fbc_type_to_string(unsigned type) {
+        switch (type) {
+        case 1: return "tosys";
+        case 2: return "cuda";
+        case 3: return "vid";
+        case 4: return "hwenc";
+        }
+        return "unknown";
 }
 
 _public_ const char *vgpu_nvml_clocks_event_to_string(uint64_t bit) {

@@ -363,6 +363,18 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 /* VDI load and the running vGPUs: a report of a "slow desktop" host keeps them */
                 report_stream(f, index, "", "encoder", &n->encoder);
                 report_stream(f, index, "", "fbc", &n->frame_capture);
+                /* each session (the double serves 16 a GPU); the FBC flags and maximum size are not kept: 0 */
+                for (size_t k = 0; n->encoder_sessions_known && k < n->n_encoder_sessions && k < 16; k++) {
+                        const struct vgpu_nvml_session *e = &n->encoder_sessions[k];
+                        fprintf(f, "gpu.%d.encoder_session.%zu=%u,%u,%u,%u,%u,%u,%u,%u\n", index, k, e->id, e->pid, e->vgpu_instance,
+                                e->kind, e->h_resolution, e->v_resolution, e->average_fps, e->average_latency_us);
+                }
+                for (size_t k = 0; n->frame_capture_sessions_known && k < n->n_frame_capture_sessions && k < 16; k++) {
+                        const struct vgpu_nvml_session *e = &n->frame_capture_sessions[k];
+                        fprintf(f, "gpu.%d.fbc_session.%zu=%u,%u,%u,%u,%u,0,0,0,%u,%u,%u,%u\n", index, k, e->id, e->pid,
+                                e->vgpu_instance, e->display, e->kind, e->h_resolution, e->v_resolution, e->average_fps,
+                                e->average_latency_us);
+                }
                 for (size_t v = 0; v < n->n_vgpus && v < 64; v++) {
                         const struct vgpu_nvml_vgpu *vg = &n->vgpus[v];
                         char prefix[24];

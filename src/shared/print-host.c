@@ -68,13 +68,48 @@ static void print_stream_stats(struct out *o, const char *key, const struct vgpu
         out_close_object(o);
 }
 
-/* A vGPU NVML lists as running: its load, limiter and guest driver (show UUID prints it too). */
-void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_vgpu *v) {
+/* A GPU's encoder or frame capture sessions, those of one vGPU instance only when vgpu_instance
+ * is not 0: null when NVML cannot list them. */
+static void print_sessions(struct out *o, const char *key, bool frame_capture, bool known, const struct vgpu_nvml_session *s,
+                           size_t n, unsigned vgpu_instance) {
+        if (!known) {
+                out_null(o, key);
+                return;
+        }
+        out_open_array(o, key);
+        for (size_t i = 0; i < n; i++) {
+                if (vgpu_instance != 0 && s[i].vgpu_instance != vgpu_instance)
+                        continue;
+                out_open_object(o, NULL);
+                out_u64(o, OUT_JSON, "session_id", NULL, s[i].id);
+                out_u64(o, OUT_JSON, "pid", NULL, s[i].pid);
+                out_u64(o, OUT_JSON, "vgpu_instance", NULL, s[i].vgpu_instance);   /* 0: not a vGPU's */
+                if (frame_capture) {
+                        out_string(o, OUT_JSON, "session_type", NULL, vgpu_nvml_fbc_type_to_string(s[i].kind));
+                        out_u64(o, OUT_JSON, "display_ordinal", NULL, s[i].display);
+                } else
+                        out_string(o, OUT_JSON, "codec", NULL, vgpu_nvml_encoder_codec_to_string(s[i].kind));
+                out_u64(o, OUT_JSON, "horizontal_resolution", NULL, s[i].h_resolution);
+                out_u64(o, OUT_JSON, "vertical_resolution", NULL, s[i].v_resolution);
+                out_u64(o, OUT_JSON, "average_fps", NULL, s[i].average_fps);
+                out_u64(o, OUT_JSON, "average_latency_us", NULL, s[i].average_latency_us);
+                out_close_object(o);
+        }
+        out_close_array(o);
+}
+
+/* A vGPU NVML lists as running on the GPU n: its load, its own sessions, limiter and guest driver
+ * (show UUID prints it too). */
+void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_gpu *n, const struct vgpu_nvml_vgpu *v) {
         out_open_object(o, key);
         out_u64(o, OUT_JSON, "vgpu_instance", NULL, v->instance);
         out_string(o, OUT_JSON, "mdev_uuid", NULL, v->mdev_uuid[0] ? v->mdev_uuid : NULL);
         print_stream_stats(o, "encoder", &v->encoder);
         print_stream_stats(o, "frame_capture", &v->frame_capture);
+        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions, n->n_encoder_sessions,
+                       v->instance);
+        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known, n->frame_capture_sessions,
+                       n->n_frame_capture_sessions, v->instance);
         out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
         out_string(o, OUT_JSON, "guest_driver_version", NULL, v->guest_driver_version[0] ? v->guest_driver_version : NULL);
         out_string(o, OUT_JSON, "guest_driver_compatibility", NULL, vgpu_nvml_compat_to_string(v->guest_compat));
@@ -114,9 +149,12 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         out_i64(o, OUT_JSON, "pcie_width_max", NULL, n->pcie_width_max, n->pcie_width_max > 0);
         print_stream_stats(o, "encoder", &n->encoder);
         print_stream_stats(o, "frame_capture", &n->frame_capture);
+        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions, n->n_encoder_sessions, 0);
+        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known, n->frame_capture_sessions,
+                       n->n_frame_capture_sessions, 0);
         out_open_array(o, "vgpus");
         for (size_t i = 0; i < n->n_vgpus; i++)
-                print_nvml_vgpu(o, NULL, &n->vgpus[i]);
+                print_nvml_vgpu(o, NULL, n, &n->vgpus[i]);
         out_close_array(o);
         out_string(o, OUT_JSON, "driver_version", NULL, n->driver_version);
         out_close_object(o);

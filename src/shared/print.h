@@ -25,7 +25,7 @@ void print_iommu_group_peers(struct out *o, const struct vgpu_host *host, const 
 /* NVML's clocks-event reason bits as a JSON array of names ("sw_thermal_slowdown"), null when unknown. */
 void print_clocks_event_reasons(struct out *o, const char *key, bool known, uint64_t reasons);
 void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n);
-void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_vgpu *v);
+void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_gpu *n, const struct vgpu_nvml_vgpu *v);
 
 /* What a scan must read for print_gpus()'s objects: `list --json` and /v1/gpus scan with it, so
  * both fill every member alike (names too: they are a cheap pass over pci.ids, pci-names.c). */

@@ -82,12 +82,15 @@ static void print_field(struct out *o, const char *label, const char *key, const
 }
 
 /* NVML's entry for a running vGPU, found by its mdev UUID on any GPU; NULL when NVML lists none. */
-static const struct vgpu_nvml_vgpu *find_nvml_vgpu(const struct vgpu_host *host, const char *uuid) {
+static const struct vgpu_nvml_vgpu *find_nvml_vgpu(const struct vgpu_host *host, const char *uuid,
+                                                   const struct vgpu_nvml_gpu **ret_gpu) {
         for (size_t i = 0; i < host->n_gpus; i++) {
                 const struct vgpu_nvml_gpu *n = host->gpus[i].nvml;
                 for (size_t j = 0; n && j < n->n_vgpus; j++)
-                        if (strcasecmp(n->vgpus[j].mdev_uuid, uuid) == 0)
+                        if (strcasecmp(n->vgpus[j].mdev_uuid, uuid) == 0) {
+                                *ret_gpu = n;   /* the sessions are listed on the GPU */
                                 return &n->vgpus[j];
+                        }
         }
         return NULL;
 }
@@ -118,12 +121,13 @@ static int show_instance(struct cli *cli, const char *uuid) {
         print_field(o, "Type:", "type", in->type);
         out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", in->iommu_group, in->iommu_group >= 0);
         print_field(o, "Assigned to:", "domain", domains ? domains[i] : NULL);
-        const struct vgpu_nvml_vgpu *v = find_nvml_vgpu(host, in->uuid);
+        const struct vgpu_nvml_gpu *n = NULL;
+        const struct vgpu_nvml_vgpu *v = find_nvml_vgpu(host, in->uuid, &n);
         if (v) {
                 out_text(o, "%-22s %s (%s)\n", "Guest driver:",
                          v->guest_driver_version[0] ? v->guest_driver_version : "none loaded",
                          vgpu_nvml_compat_to_string(v->guest_compat));
-                print_nvml_vgpu(o, "vgpu", v);
+                print_nvml_vgpu(o, "vgpu", n, v);
         } else {
                 out_text(o, "%-22s %s\n", "NVML:", "not running as a vGPU NVML knows");
                 out_null(o, "vgpu");

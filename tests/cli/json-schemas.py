@@ -227,6 +227,29 @@ try:
     out = vgpuctl(root, "vfs", "41:00.0", str(num))
     valid("vfs", out, "vfs")
     check(out["changed"] is False, "vfs with the current count: nothing to do", out)
+
+    # NVML's encoder and frame capture sessions (the double serves them): list and show, one of
+    # them a vGPU's (instance 1000, so also under the vGPU), against the schemas
+    root = os.path.join(tmp, "nvidia-mdev-sessions")
+    shutil.copytree(os.path.join(FIXTURES, "nvidia-mdev"), root, symlinks=True)
+    with open(os.path.join(root, "nvml.conf"), "a") as f:
+        f.write("gpu.0.encoder_sessions=2\ngpu.0.encoder_session.0=5,321,1000,1,1920,1080,30,2500\n"
+                "gpu.0.encoder_session.1=6,654,0,0,1280,720,25,3000\ngpu.0.vgpu.0.mdev_uuid=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01\n"
+                "gpu.0.fbc_sessions=1\ngpu.0.fbc_session.0=7,321,1000,0,4,0,3840,2160,1920,1080,60,800\n")
+    lst = vgpuctl(root, "list")
+    valid("list", lst, "list with NVML sessions")
+    n = [g for g in lst["gpus"] if g["bdf"] == "0000:3b:00.0"][0]["nvml"]
+    check([s["session_id"] for s in n["encoder_sessions"]] == [5, 6] and [s["session_id"] for s in n["frame_capture_sessions"]] == [7],
+          "list: the GPU's encoder and capture sessions", n)
+    check([[s["session_id"] for s in v["encoder_sessions"]] for v in n["vgpus"]] == [[5]],
+          "list: the vGPU's own encoder session", n["vgpus"])
+    show = vgpuctl(root, "show", "3b:00.0")
+    valid("show", show, "show with NVML sessions")
+    check(show["nvml"]["frame_capture_sessions"] == n["frame_capture_sessions"], "show: the same capture sessions as list", show["nvml"])
+    si = vgpuctl(root, "show", "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01")
+    valid("show-instance", si, "show UUID with NVML sessions")
+    check(si and si["vgpu"] and [s["session_id"] for s in si["vgpu"]["encoder_sessions"] + si["vgpu"]["frame_capture_sessions"]] == [5, 7],
+          "show UUID: the vGPU's own encoder and capture sessions", si)
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 print("cli-json: %d passed, %d failed" % (passed, failed))

@@ -233,7 +233,11 @@ for k, v in (("encoder_sessions", 3), ("encoder_fps", 58), ("encoder_latency", 4
              ("fbc_sessions", 2), ("fbc_fps", 60), ("fbc_latency", 1500),
              ("vgpu.0.mdev_uuid", U1.upper()), ("vgpu.0.encoder_sessions", 2), ("vgpu.0.encoder_fps", 30),
              ("vgpu.0.encoder_latency", 2500), ("vgpu.0.fbc_sessions", 1), ("vgpu.0.fbc_fps", 60), ("vgpu.0.fbc_latency", 800),
-             ("vgpu.0.frame_rate_limit", 60), ("vgpu.1.mdev_uuid", U2), ("vgpu.1.frame_rate_limit", 0)):
+             ("vgpu.0.frame_rate_limit", 60), ("vgpu.1.mdev_uuid", U2), ("vgpu.1.frame_rate_limit", 0),
+             # each session: vGPU 1000's two encoder sessions and its capture, and one of the host's own
+             ("encoder_session.0", "11,4242,1000,1,1920,1080,30,2500"), ("encoder_session.1", "12,4242,1000,0,1280,720,30,2400"),
+             ("encoder_session.2", "13,777,0,2,3840,2160,60,9000"),
+             ("fbc_session.0", "21,4242,1000,0,4,1,3840,2160,1920,1080,60,800"), ("fbc_session.1", "22,999,0,1,1,0,1920,1080,1920,1080,60,2200")):
     set_nvml(h, 0, k, v)
 set_nvml(h, 1, "encoder_sessions", 0)       # idle encoder: 0 sessions, known; no FBC call answers
 d = Daemon(h, "[daemon]\npoll-interval = 100ms\n[metrics]\nlisten = off\n")
@@ -250,13 +254,33 @@ try:
     t.equal((n1["encoder"], n1["frame_capture"]), ({"sessions": 0, "average_fps": 0, "average_latency_us": 0}, None),
             "5e:00.0: idle encoder known, frame capture unknown (null)")
     t.equal((n2["encoder"], n2["frame_capture"], n2["vgpus"]), (None, None, []), "af:00.0: none of them")
+    enc = [{"session_id": 11, "pid": 4242, "vgpu_instance": 1000, "codec": "hevc", "horizontal_resolution": 1920,
+            "vertical_resolution": 1080, "average_fps": 30, "average_latency_us": 2500},
+           {"session_id": 12, "pid": 4242, "vgpu_instance": 1000, "codec": "h264", "horizontal_resolution": 1280,
+            "vertical_resolution": 720, "average_fps": 30, "average_latency_us": 2400},
+           {"session_id": 13, "pid": 777, "vgpu_instance": 0, "codec": "av1", "horizontal_resolution": 3840,
+            "vertical_resolution": 2160, "average_fps": 60, "average_latency_us": 9000}]
+    fbc = [{"session_id": 21, "pid": 4242, "vgpu_instance": 1000, "session_type": "hwenc", "display_ordinal": 0,
+            "horizontal_resolution": 1920, "vertical_resolution": 1080, "average_fps": 60, "average_latency_us": 800},
+           {"session_id": 22, "pid": 999, "vgpu_instance": 0, "session_type": "tosys", "display_ordinal": 1,
+            "horizontal_resolution": 1920, "vertical_resolution": 1080, "average_fps": 60, "average_latency_us": 2200}]
+    t.equal((n0["encoder_sessions"], n0["frame_capture_sessions"]), (enc, fbc), "3b:00.0: each encoder and capture session")
+    t.equal((n1["encoder_sessions"], n1["frame_capture_sessions"]), ([], None),
+            "5e:00.0: no encoder session (known), capture sessions unknown (null)")
+    t.equal((n2["encoder_sessions"], n2["frame_capture_sessions"]), (None, None), "af:00.0: no session list")
     t.equal(n0["vgpus"], [
         {"vgpu_instance": 1000, "mdev_uuid": U1, "encoder": {"sessions": 2, "average_fps": 30, "average_latency_us": 2500},
-         "frame_capture": {"sessions": 1, "average_fps": 60, "average_latency_us": 800}, "frame_rate_limit": 60,
+         "frame_capture": {"sessions": 1, "average_fps": 60, "average_latency_us": 800},
+         "encoder_sessions": enc[:2], "frame_capture_sessions": fbc[:1], "frame_rate_limit": 60,
          "guest_driver_version": None, "guest_driver_compatibility": "unknown", "guest_driver_compatibility_limits": []},
-        {"vgpu_instance": 1001, "mdev_uuid": U2, "encoder": None, "frame_capture": None, "frame_rate_limit": 0,
+        {"vgpu_instance": 1001, "mdev_uuid": U2, "encoder": None, "frame_capture": None,
+         "encoder_sessions": [], "frame_capture_sessions": [], "frame_rate_limit": 0,
          "guest_driver_version": None, "guest_driver_compatibility": "unknown", "guest_driver_compatibility_limits": []}],
-        "3b:00.0's running vGPUs: mdev UUID lower case, stats, FRL 60 and off (0)")
+        "3b:00.0's running vGPUs: mdev UUID lower case, stats, their own sessions, FRL 60 and off (0)")
+    # `vgpuctl list --json` prints the same lists (one printer): checked against its schema too
+    lj = h.vgpuctl_json("list")
+    t.check(validate("list", lj) is None, "list --json with sessions matches list.schema.json", validate("list", lj))
+    t.equal([g["nvml"]["encoder_sessions"] for g in lj["gpus"] if g["bdf"] == B0], [enc], "list --json: the same encoder sessions")
     t.equal(series(d, "vgpu_gpu_encoder_sessions"), {(B0, None): 3, (B1, None): 0}, "vgpu_gpu_encoder_sessions")
     t.equal(series(d, "vgpu_gpu_encoder_latency_seconds"), {(B0, None): 0.0042, (B1, None): 0}, "encoder latency in seconds")
     t.equal(series(d, "vgpu_gpu_frame_capture_fps"), {(B0, None): 60}, "frame capture fps; unknown left out")
@@ -296,5 +320,7 @@ with open(h.path("nvml.conf"), "w") as f:
 after = [g["nvml"] for g in h.vgpuctl_json("list")["gpus"]]
 t.equal([(n or {}).get("vgpus") for n in after], [(n or {}).get("vgpus") for n in before], "vGPUs read back through the report")
 t.equal([(n or {}).get("encoder") for n in after], [(n or {}).get("encoder") for n in before], "encoder read back through the report")
+t.equal([((n or {}).get("encoder_sessions"), (n or {}).get("frame_capture_sessions")) for n in after],
+        [((n or {}).get("encoder_sessions"), (n or {}).get("frame_capture_sessions")) for n in before], "sessions read back through the report")
 h.cleanup()
 t.done()

@@ -24,6 +24,11 @@
  *     gpu.N.encoder_sessions, gpu.N.encoder_fps, gpu.N.encoder_latency  (nvmlDeviceGetEncoderStats;
  *                                          latency in us; without encoder_sessions: not supported)
  *     gpu.N.fbc_sessions, gpu.N.fbc_fps, gpu.N.fbc_latency              (nvmlDeviceGetFBCStats, alike)
+ *     gpu.N.encoder_session.K=ID,PID,VGPU_INSTANCE,CODEC,HRES,VRES,FPS,LATENCY  (K 0-15: one session of
+ *                                          nvmlDeviceGetEncoderSessions, which answers, with the Ks
+ *                                          there are, when gpu.N.encoder_sessions is set)
+ *     gpu.N.fbc_session.K=ID,PID,VGPU_INSTANCE,DISPLAY,TYPE,FLAGS,HMAX,VMAX,HRES,VRES,FPS,LATENCY
+ *                                          (nvmlDeviceGetFBCSessions, alike with gpu.N.fbc_sessions)
  *     gpu.N.vgpu.M.mdev_uuid               (a running vGPU, M 0-63; nvmlDeviceGetActiveVgpus lists
  *                                          the Ms that have one, as instance (N+1)*1000+M)
  *     gpu.N.vgpu.M.encoder_sessions/encoder_fps/encoder_latency, gpu.N.vgpu.M.fbc_sessions/...
@@ -96,6 +101,15 @@ typedef unsigned int nvmlVgpuInstance_t;
 typedef struct {
         unsigned int sessionsCount, averageFPS, averageLatency;
 } nvmlFBCStats_t;
+
+typedef struct {
+        unsigned int sessionId, pid, vgpuInstance, codecType, hResolution, vResolution, averageFps, averageLatency;
+} nvmlEncoderSessionInfo_t;
+
+typedef struct {
+        unsigned int sessionId, pid, vgpuInstance, displayOrdinal, sessionType, sessionFlags, hMaxResolution,
+                vMaxResolution, hResolution, vResolution, averageFPS, averageLatency;
+} nvmlFBCSessionInfo_t;
 
 /* nvml.h's metadata layouts: the guest-dependent fields, then opaque data whose size
  * opaqueDataSize gives (declared [4], really longer: callers must pass a larger buffer). */
@@ -187,6 +201,8 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *widt
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
 nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps, unsigned int *latency);
 nvmlReturn_t nvmlDeviceGetFBCStats(nvmlDevice_t dev, nvmlFBCStats_t *stats);
+nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count, nvmlEncoderSessionInfo_t *infos);
+nvmlReturn_t nvmlDeviceGetFBCSessions(nvmlDevice_t dev, unsigned int *count, nvmlFBCSessionInfo_t *infos);
 nvmlReturn_t nvmlDeviceGetActiveVgpus(nvmlDevice_t dev, unsigned int *count, nvmlVgpuInstance_t *instances);
 nvmlReturn_t nvmlVgpuInstanceGetMdevUUID(nvmlVgpuInstance_t vgpu, char *uuid, unsigned int size);
 nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions, unsigned int *fps,
@@ -576,6 +592,56 @@ nvmlReturn_t nvmlDeviceGetFBCStats(nvmlDevice_t dev, nvmlFBCStats_t *stats) {
         if (!stats)
                 return NVML_ERROR_INVALID_ARGUMENT;
         return get_stream(dev, "fbc", &stats->sessionsCount, &stats->averageFPS, &stats->averageLatency);
+}
+
+/* nvmlDevice{Encoder,FBC}Sessions' contract: *count 0 asks for the count; a buffer too small gets
+ * NVML_ERROR_INSUFFICIENT_SIZE with *count set to what it needs. Each session is a "<kind>_session.K"
+ * key of `fields` comma-separated unsigned numbers, in the struct's order. */
+static nvmlReturn_t get_sessions(nvmlDevice_t dev, const char *kind, unsigned int *count, unsigned int *infos,
+                                 unsigned fields) {
+        char key[48];
+        unsigned dummy;
+        snprintf(key, sizeof(key), "%s_sessions", kind);
+        nvmlReturn_t r = get_uint(dev, key, &dummy);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!count)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const char *lines[16];
+        unsigned n = 0;
+        for (unsigned k = 0; k < 16; k++) {
+                snprintf(key, sizeof(key), "%s_session.%u", kind, k);
+                if ((lines[n] = get(dev, key)))
+                        n++;
+        }
+        if (*count == 0) {
+                *count = n;
+                return NVML_SUCCESS;
+        }
+        if (*count < n) {
+                *count = n;
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        if (!infos)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        for (unsigned i = 0; i < n; i++) {
+                const char *p = lines[i];
+                for (unsigned f = 0; f < fields; f++) {
+                        char *end;
+                        infos[i * fields + f] = (unsigned) strtoul(p, &end, 0);
+                        p = *end == ',' ? end + 1 : end;
+                }
+        }
+        *count = n;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count, nvmlEncoderSessionInfo_t *infos) {
+        return get_sessions(dev, "encoder", count, (unsigned int *) infos, sizeof(*infos) / sizeof(unsigned int));
+}
+
+nvmlReturn_t nvmlDeviceGetFBCSessions(nvmlDevice_t dev, unsigned int *count, nvmlFBCSessionInfo_t *infos) {
+        return get_sessions(dev, "fbc", count, (unsigned int *) infos, sizeof(*infos) / sizeof(unsigned int));
 }
 
 nvmlReturn_t nvmlDeviceGetActiveVgpus(nvmlDevice_t dev, unsigned int *count, nvmlVgpuInstance_t *instances) {

@@ -48,6 +48,24 @@ struct vgpu_nvml_stream_stats {
         int average_latency_us;         /* microseconds per frame; 0 without sessions */
 };
 
+/* One encoder (NVENC) or frame capture (NVFBC) session (nvmlDeviceGetEncoderSessions,
+ * nvmlDeviceGetFBCSessions): which process, which vGPU, at what size and rate. */
+struct vgpu_nvml_session {
+        unsigned id;
+        unsigned pid;                   /* the owning process (on a vGPU host: its QEMU's vGPU plugin) */
+        unsigned vgpu_instance;         /* nvmlVgpuInstance_t it belongs to, 0 none */
+        unsigned kind;                  /* encoder: nvmlEncoderType_t; frame capture: nvmlFBCSessionType_t */
+        unsigned display;               /* frame capture: the display ordinal; encoder: 0 */
+        unsigned h_resolution, v_resolution;
+        unsigned average_fps;
+        unsigned average_latency_us;
+};
+
+/* "h264", "hevc", "av1" or "unknown" (nvmlEncoderType_t) */
+const char *vgpu_nvml_encoder_codec_to_string(unsigned codec);
+/* "tosys", "cuda", "vid", "hwenc" or "unknown" (nvmlFBCSessionType_t) */
+const char *vgpu_nvml_fbc_type_to_string(unsigned type);
+
 /* One running vGPU as NVML knows it (nvmlDeviceGetActiveVgpus on its parent). */
 /* nvmlGetVgpuCompatibility's verdict on a running vGPU's guest driver and this host. */
 enum vgpu_nvml_compat {
@@ -103,6 +121,13 @@ struct vgpu_nvml_gpu {
         int pcie_width_max;
         struct vgpu_nvml_stream_stats encoder;          /* the whole GPU's, all vGPUs included */
         struct vgpu_nvml_stream_stats frame_capture;
+        /* each session, the vGPUs' included (vgpu_instance); NULL + !known: NVML cannot list them */
+        struct vgpu_nvml_session *encoder_sessions;
+        size_t n_encoder_sessions;
+        bool encoder_sessions_known;
+        struct vgpu_nvml_session *frame_capture_sessions;
+        size_t n_frame_capture_sessions;
+        bool frame_capture_sessions_known;
         struct vgpu_nvml_vgpu *vgpus;   /* running vGPUs (vGPU host driver only) */
         size_t n_vgpus;
         char *driver_version;           /* the host driver (nvmlSystemGetDriverVersion), NULL unknown */
