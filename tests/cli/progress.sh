@@ -13,32 +13,21 @@ bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 # stderr a pty (TTY) or a plain file (FILE); exit status in $tmp/NAME.rc
 run() {
         python3 - "$@" <<'PY'
-import os, pty, subprocess, sys
+import os, subprocess, sys
 mode, name, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 tmp, vgpuctl = os.environ["TMPDIR_T"], os.environ["VGPUCTL"]
 out = open(f"{tmp}/{name}.out", "wb")
 if mode == "TTY":
-    master, slave = pty.openpty()
-    p = subprocess.Popen([vgpuctl] + args, stdout=out, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    data = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    p.wait()
+    from ptyrun import run_on_pty
+    rc, data = run_on_pty([vgpuctl] + args, "stderr", stdout=out, stdin=subprocess.DEVNULL)
     open(f"{tmp}/{name}.err", "wb").write(data)
 else:
     with open(f"{tmp}/{name}.err", "wb") as err:
-        p = subprocess.run([vgpuctl] + args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-open(f"{tmp}/{name}.rc", "w").write(str(p.returncode))
+        rc = subprocess.run([vgpuctl] + args, stdout=out, stderr=err, stdin=subprocess.DEVNULL).returncode
+open(f"{tmp}/{name}.rc", "w").write(str(rc))
 PY
 }
-export TMPDIR_T=$tmp
+export TMPDIR_T=$tmp PYTHONPATH=$(dirname "$0")${PYTHONPATH:+:$PYTHONPATH}
 fresh() { rm -rf "$tmp/host"; cp -a "$FIXTURES/nvidia-sriov-vfio" "$tmp/host"; }
 export VGPU_ROOT=$tmp/host
 printf 'version: 1\ngpus:\n  - bdf: 41:00.5\n    devices: [{type: "1152"}]\n  - bdf: 41:00.6\n    devices: [{type: "1162"}]\n  - bdf: 41:00.7\n    devices: [{type: "1152"}]\n' >"$tmp/v.yaml"

@@ -10,6 +10,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 V() { VGPU_ROOT="$tmp/host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+export PYTHONPATH=$(dirname "$0")${PYTHONPATH:+:$PYTHONPATH}
 
 cp -a "$FIXTURES/kernel-samples" "$tmp/host"
 types=$tmp/host/sys/devices/virtual/mbochs/mbochs/mdev_supported_types
@@ -54,26 +55,15 @@ VGPU_ROOT="$tmp/host" COLUMNS=60 "$VGPUCTL" types >"$tmp/out"
 ! grep -q "…" "$tmp/out" && grep -q "GRID RTX6000-4Q (long name)" "$tmp/out" && ok || bad "cut although stdout is a file: $(cat "$tmp/out")"
 # a 60-column terminal: every line fits, cuts are marked, the columns stay in line
 python3 - "$VGPUCTL" "$tmp/host" "$tmp/out" <<'PY' && ok || bad "pty: $(cat "$tmp/out")"
-import os, pty, sys, subprocess
+import os, sys, subprocess
+from ptyrun import run_on_pty
 vgpuctl, root, out = sys.argv[1:]
-master, slave = pty.openpty()
 env = dict(os.environ, VGPU_ROOT=root, COLUMNS="60")
-p = subprocess.Popen([vgpuctl, "types"], stdout=slave, stderr=subprocess.DEVNULL, env=env)
-os.close(slave)
-data = b""
-while True:
-    try:
-        chunk = os.read(master, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    data += chunk
-p.wait()
+rc, data = run_on_pty([vgpuctl, "types"], "stdout", env=env, stderr=subprocess.DEVNULL)
 text = data.decode().replace("\r\n", "\n")
 open(out, "w").write(text)
 lines = text.splitlines()
-assert p.returncode == 0, p.returncode
+assert rc == 0, rc
 assert all(len(l) <= 60 for l in lines), [l for l in lines if len(l) > 60]
 assert "…" in text, "nothing cut"
 # the AVAIL column (right-aligned numbers) ends at the same place on every row
@@ -83,21 +73,11 @@ PY
 # an 80-column terminal and the GPU table: the words (names, links) give way, the addresses do not
 cp -a "$FIXTURES/nvidia-sriov-vfio" "$tmp/vfio"
 python3 - "$VGPUCTL" "$tmp/vfio" "$tmp/out" <<'PY' && ok || bad "pty list: $(cat "$tmp/out")"
-import os, pty, sys, subprocess
+import os, sys, subprocess
+from ptyrun import run_on_pty
 vgpuctl, root, out = sys.argv[1:]
-master, slave = pty.openpty()
-p = subprocess.Popen([vgpuctl, "list"], stdout=slave, stderr=subprocess.DEVNULL, env=dict(os.environ, VGPU_ROOT=root, COLUMNS="80"))
-os.close(slave)
-data = b""
-while True:
-    try:
-        chunk = os.read(master, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    data += chunk
-p.wait()
+rc, data = run_on_pty([vgpuctl, "list"], "stdout", env=dict(os.environ, VGPU_ROOT=root, COLUMNS="80"),
+                      stderr=subprocess.DEVNULL)
 text = data.decode().replace("\r\n", "\n")
 open(out, "w").write(text)
 lines = text.splitlines()
