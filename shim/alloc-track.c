@@ -19,7 +19,7 @@ struct slot {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot *table;
-static size_t capacity, count;          /* capacity: a power of two, or 0 */
+static size_t capacity, count; /* capacity: a power of two, or 0 */
 
 static size_t hash(enum shim_space space, uint64_t key) {
         uint64_t h = (key ^ ((uint64_t) space << 61)) * UINT64_C(0x9e3779b97f4a7c15);
@@ -58,7 +58,7 @@ int shim_track_add(const struct shim_alloc *a) {
                 size_t i = find(a->space, a->key);
                 if (!table[i].used)
                         count++;
-                table[i] = (struct slot) { .used = true, .a = *a };
+                table[i] = (struct slot){ .used = true, .a = *a };
         }
         pthread_mutex_unlock(&lock);
         return r;
@@ -104,7 +104,7 @@ void shim_track_drain(CUcontext ctx, void (*fn)(const struct shim_alloc *a, void
         for (size_t i = 0; batch && i < capacity;) {
                 if (table[i].used && (!ctx || table[i].a.ctx == ctx)) {
                         batch[n++] = table[i].a;
-                        remove_at(i);   /* shifts a later entry into i: look at i again */
+                        remove_at(i); /* shifts a later entry into i: look at i again */
                 } else
                         i++;
         }

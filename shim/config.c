@@ -67,7 +67,8 @@ __attribute__((constructor)) static void shim_load(void) {
         shim.slice = &f->slice;
         if (name && strncmp(name, shim.slice->name, sizeof(shim.slice->name)) != 0) {
                 shim.mode = SHIM_BROKEN;
-                shim_log(SHIM_LOG_ERROR, "%s: the region of slice %.63s, not %s; device memory allocations will fail", path,
+                shim_log(SHIM_LOG_ERROR,
+                         "%s: the region of slice %.63s, not %s; device memory allocations will fail", path,
                          shim.slice->name, name);
                 return;
         }
@@ -82,11 +83,13 @@ __attribute__((constructor)) static void shim_load(void) {
                 const char *sp = getenv("VGPU_SLICE_SCHED");
                 if (!sp || !*sp) {
                         const char *slash = strrchr(path, '/');
-                        snprintf(sched, sizeof(sched), "%.*s%s.shm", slash ? (int) (slash - path + 1) : 0, path, shim.gpu_bdf);
+                        snprintf(sched, sizeof(sched), "%.*s%s.shm", slash ? (int) (slash - path + 1) : 0,
+                                 path, shim.gpu_bdf);
                         sp = sched;
                 }
                 struct vgpu_slice_shm state;
-                if (vgpu_sched_file_open(sp, &shim.sched, &err) < 0 || vgpu_sched_file_read(shim.sched, &state, &err) < 0) {
+                if (vgpu_sched_file_open(sp, &shim.sched, &err) < 0 ||
+                    vgpu_sched_file_read(shim.sched, &state, &err) < 0) {
                         shim.sched = vgpu_sched_file_close(shim.sched);
                         shim.gated = false;
                         shim_log(SHIM_LOG_ERROR, "%s; launches are not gated", err.message);
@@ -109,11 +112,11 @@ struct vgpu_slice_proc *shim_proc(void) {
                 if (r < 0) {
                         /* Fail closed: without a slot a charge could not be returned at death. */
                         proc_failed = true;
-                        shim_log(SHIM_LOG_ERROR, "slice %s: cannot attach this process: %s",
-                                 shim.slice->name, r == -ENOSPC ? "process table full" : "quota exhausted");
+                        shim_log(SHIM_LOG_ERROR, "slice %s: cannot attach this process: %s", shim.slice->name,
+                                 r == -ENOSPC ? "process table full" : "quota exhausted");
                 } else {
                         atomic_store_explicit(&proc, p, memory_order_release);
-                        shim_register_exit();   /* the slot is returned at exit */
+                        shim_register_exit(); /* the slot is returned at exit */
                 }
         }
         pthread_mutex_unlock(&proc_lock);

@@ -35,7 +35,7 @@ enum {
 };
 
 typedef int CUdevice;
-typedef unsigned long long CUdeviceptr;                 /* CUdeviceptr_v2 */
+typedef unsigned long long CUdeviceptr; /* CUdeviceptr_v2 */
 typedef unsigned long long CUmemGenericAllocationHandle;
 typedef uint64_t cuuint64_t;
 typedef struct CUctx_st *CUcontext;
@@ -50,8 +50,8 @@ typedef struct CUgraph_st *CUgraph;
 typedef struct CUgraphNode_st *CUgraphNode;
 typedef struct CUmipmappedArray_st *CUmipmappedArray;
 
-#define CU_STREAM_LEGACY        ((CUstream) 0x1)
-#define CU_STREAM_PER_THREAD    ((CUstream) 0x2)
+#define CU_STREAM_LEGACY     ((CUstream) 0x1)
+#define CU_STREAM_PER_THREAD ((CUstream) 0x2)
 
 /* cuGetProcAddress flags (CUdriverProcAddress_flags) and CUdriverProcAddressQueryResult. */
 enum {
@@ -77,12 +77,12 @@ enum {
         CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT = 4,
 };
 typedef struct {
-        int type;                       /* CUmemLocationType */
+        int type; /* CUmemLocationType */
         int id;
 } CUmemLocation;
 typedef struct {
-        int type;                       /* CUmemAllocationType */
-        int requestedHandleTypes;       /* CUmemAllocationHandleType */
+        int type;                 /* CUmemAllocationType */
+        int requestedHandleTypes; /* CUmemAllocationHandleType */
         CUmemLocation location;
         void *win32HandleMetaData;
         struct {
@@ -115,7 +115,7 @@ enum {
 typedef struct {
         size_t Width;
         size_t Height;
-        int Format;                     /* CUarray_format */
+        int Format; /* CUarray_format */
         unsigned int NumChannels;
 } CUDA_ARRAY_DESCRIPTOR;
 typedef struct {
@@ -154,10 +154,14 @@ typedef struct {
 } CUDA_MEMCPY3D;
 
 /* Virtual memory management: CUmemAccessDesc, CUmemAccess_flags. */
-enum { CU_MEM_ACCESS_FLAGS_PROT_NONE = 0, CU_MEM_ACCESS_FLAGS_PROT_READ = 1, CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3 };
+enum {
+        CU_MEM_ACCESS_FLAGS_PROT_NONE = 0,
+        CU_MEM_ACCESS_FLAGS_PROT_READ = 1,
+        CU_MEM_ACCESS_FLAGS_PROT_READWRITE = 3
+};
 typedef struct {
         CUmemLocation location;
-        int flags;                      /* CUmemAccess_flags */
+        int flags; /* CUmemAccess_flags */
 } CUmemAccessDesc;
 
 /* Graphs: CUgraphNodeType (the one the shim looks for), CUgraphMem_attribute, instantiate
@@ -193,11 +197,15 @@ typedef struct {
         cuuint64_t flags;
         CUstream hUploadStream;
         CUgraphNode hErrNode_out;
-        int result_out;                 /* CUgraphInstantiateResult */
+        int result_out; /* CUgraphInstantiateResult */
 } CUDA_GRAPH_INSTANTIATE_PARAMS;
 typedef int CUstreamCaptureStatus;
 typedef int CUstreamCaptureMode;
-enum { CU_STREAM_CAPTURE_STATUS_NONE = 0, CU_STREAM_CAPTURE_STATUS_ACTIVE = 1, CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2 };
+enum {
+        CU_STREAM_CAPTURE_STATUS_NONE = 0,
+        CU_STREAM_CAPTURE_STATUS_ACTIVE = 1,
+        CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2
+};
 
 /* CUlaunchConfig (cuLaunchKernelEx); only hStream is read. */
 typedef struct CUlaunchAttribute_st CUlaunchAttribute;
@@ -231,8 +239,8 @@ typedef CUresult (*PFN_cuMemAlloc_v3020)(CUdeviceptr *, size_t);
 typedef CUresult (*PFN_cuMemAllocPitch_v3020)(CUdeviceptr *, size_t *, size_t, size_t, unsigned int);
 typedef CUresult (*PFN_cuMemAllocManaged_v6000)(CUdeviceptr *, size_t, unsigned int);
 typedef CUresult (*PFN_cuMemFree_v3020)(CUdeviceptr);
-typedef CUresult (*PFN_cuMemCreate_v10020)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *,
-                                           unsigned long long);
+typedef CUresult (*PFN_cuMemCreate_v10020)(CUmemGenericAllocationHandle *, size_t,
+                                           const CUmemAllocationProp *, unsigned long long);
 typedef CUresult (*PFN_cuMemRelease_v10020)(CUmemGenericAllocationHandle);
 typedef CUresult (*PFN_cuMemAllocAsync_v11020)(CUdeviceptr *, size_t, CUstream);
 typedef CUresult (*PFN_cuMemAllocFromPoolAsync_v11020)(CUdeviceptr *, size_t, CUmemoryPool, CUstream);
@@ -243,7 +251,8 @@ typedef CUresult (*PFN_cuDeviceGetMemPool_v11020)(CUmemoryPool *, CUdevice);
 typedef CUresult (*PFN_cuArrayCreate_v3020)(CUarray *, const CUDA_ARRAY_DESCRIPTOR *);
 typedef CUresult (*PFN_cuArray3DCreate_v3020)(CUarray *, const CUDA_ARRAY3D_DESCRIPTOR *);
 typedef CUresult (*PFN_cuArrayDestroy_v2000)(CUarray);
-typedef CUresult (*PFN_cuArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *, CUarray, CUdevice);
+typedef CUresult (*PFN_cuArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *, CUarray,
+                                                            CUdevice);
 typedef CUresult (*PFN_cuMemGetInfo_v3020)(size_t *, size_t *);
 typedef CUresult (*PFN_cuDeviceTotalMem_v3020)(size_t *, CUdevice);
 typedef CUresult (*PFN_cuMemsetD8_v3020)(CUdeviceptr, unsigned char, size_t);
@@ -265,17 +274,18 @@ typedef CUresult (*PFN_cuEventSynchronize_v2000)(CUevent);
 typedef CUresult (*PFN_cuEventElapsedTime_v2000)(float *, CUevent, CUevent);
 typedef CUresult (*PFN_cuEventDestroy_v4000)(CUevent);
 typedef CUresult (*PFN_cuStreamDestroy_v4000)(CUstream);
-typedef CUresult (*PFN_cuLaunchKernel_v4000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                             unsigned, CUstream, void **, void **);
+typedef CUresult (*PFN_cuLaunchKernel_v4000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                             unsigned, unsigned, CUstream, void **, void **);
 typedef CUresult (*PFN_cuLaunchKernelEx_v11060)(const CUlaunchConfig *, CUfunction, void **, void **);
-typedef CUresult (*PFN_cuLaunchCooperativeKernel_v9000)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                                        unsigned, unsigned, CUstream, void **);
+typedef CUresult (*PFN_cuLaunchCooperativeKernel_v9000)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                                                        unsigned, unsigned, unsigned, CUstream, void **);
 typedef CUresult (*PFN_cuGraphLaunch_v10000)(CUgraphExec, CUstream);
 typedef CUresult (*PFN_cuGraphUpload_v11010)(CUgraphExec, CUstream);
 typedef CUresult (*PFN_cuGraphInstantiate_v10000)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t);
 typedef CUresult (*PFN_cuGraphInstantiate_v11000)(CUgraphExec *, CUgraph, CUgraphNode *, char *, size_t);
 typedef CUresult (*PFN_cuGraphInstantiateWithFlags_v11040)(CUgraphExec *, CUgraph, unsigned long long);
-typedef CUresult (*PFN_cuGraphInstantiateWithParams_v12000)(CUgraphExec *, CUgraph, CUDA_GRAPH_INSTANTIATE_PARAMS *);
+typedef CUresult (*PFN_cuGraphInstantiateWithParams_v12000)(CUgraphExec *, CUgraph,
+                                                            CUDA_GRAPH_INSTANTIATE_PARAMS *);
 typedef CUresult (*PFN_cuGraphExecDestroy_v10000)(CUgraphExec);
 typedef CUresult (*PFN_cuGraphGetNodes_v10000)(CUgraph, CUgraphNode *, size_t *);
 typedef CUresult (*PFN_cuGraphNodeGetType_v10000)(CUgraphNode, CUgraphNodeType *);
@@ -284,17 +294,20 @@ typedef CUresult (*PFN_cuDeviceGetGraphMemAttribute_v11040)(CUdevice, CUgraphMem
 typedef CUresult (*PFN_cuDeviceGraphMemTrim_v11040)(CUdevice);
 typedef CUresult (*PFN_cuStreamIsCapturing_v10000)(CUstream, CUstreamCaptureStatus *);
 typedef CUresult (*PFN_cuDeviceGetPCIBusId_v4010)(char *, int, CUdevice);
-typedef CUresult (*PFN_cuMemAddressReserve_v10020)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+typedef CUresult (*PFN_cuMemAddressReserve_v10020)(CUdeviceptr *, size_t, size_t, CUdeviceptr,
+                                                   unsigned long long);
 typedef CUresult (*PFN_cuMemAddressFree_v10020)(CUdeviceptr, size_t);
-typedef CUresult (*PFN_cuMemMap_v10020)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long);
+typedef CUresult (*PFN_cuMemMap_v10020)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
+                                        unsigned long long);
 typedef CUresult (*PFN_cuMemUnmap_v10020)(CUdeviceptr, size_t);
 typedef CUresult (*PFN_cuMemSetAccess_v10020)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
 typedef CUresult (*PFN_cuArray3DGetDescriptor_v3020)(CUDA_ARRAY3D_DESCRIPTOR *, CUarray);
 typedef CUresult (*PFN_cuMemcpy3D_v3020)(const CUDA_MEMCPY3D *);
-typedef CUresult (*PFN_cuMipmappedArrayCreate_v5000)(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *, unsigned int);
+typedef CUresult (*PFN_cuMipmappedArrayCreate_v5000)(CUmipmappedArray *, const CUDA_ARRAY3D_DESCRIPTOR *,
+                                                     unsigned int);
 typedef CUresult (*PFN_cuMipmappedArrayDestroy_v5000)(CUmipmappedArray);
 typedef CUresult (*PFN_cuMipmappedArrayGetLevel_v5000)(CUarray *, CUmipmappedArray, unsigned int);
-typedef CUresult (*PFN_cuMipmappedArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *, CUmipmappedArray,
-                                                                     CUdevice);
+typedef CUresult (*PFN_cuMipmappedArrayGetMemoryRequirements_v11060)(CUDA_ARRAY_MEMORY_REQUIREMENTS *,
+                                                                     CUmipmappedArray, CUdevice);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo)(nvmlDevice_t, nvmlMemory_t *);
 typedef nvmlReturn_t (*PFN_nvmlDeviceGetMemoryInfo_v2)(nvmlDevice_t, nvmlMemory_v2_t *);

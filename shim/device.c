@@ -22,7 +22,7 @@
 
 enum { DEV_UNKNOWN = 0, DEV_SLICE = 1, DEV_OTHER = 2 };
 static _Atomic uint8_t verdict[DEVICES_MAX];
-static _Atomic int pinned = -1;                 /* the device taken as the slice's without a bus id */
+static _Atomic int pinned = -1; /* the device taken as the slice's without a bus id */
 
 CUdevice shim_current_device(void) {
         shim_pfn_cuCtxGetDevice get = REAL(cuCtxGetDevice);
@@ -61,7 +61,7 @@ CUresult shim_device_check(CUdevice dev) {
         if (dev == SHIM_DEV_CURRENT)
                 dev = shim_current_device();
         if (dev < 0)
-                return CUDA_SUCCESS;            /* no context: the driver will refuse the call itself */
+                return CUDA_SUCCESS; /* no context: the driver will refuse the call itself */
         if (dev >= DEVICES_MAX)
                 return CUDA_ERROR_OUT_OF_MEMORY;
         uint8_t v = atomic_load_explicit(&verdict[dev], memory_order_relaxed);
@@ -72,8 +72,9 @@ CUresult shim_device_check(CUdevice dev) {
                 if (atomic_compare_exchange_strong(&verdict[dev], &expected, v) && v == DEV_OTHER)
                         shim_log(SHIM_LOG_WARNING,
                                  "slice %s belongs to GPU %s; CUDA device %d (%s) is another GPU: its device "
-                                 "memory allocations are refused", shim.slice->name,
-                                 shim.gpu_bdf[0] ? shim.gpu_bdf : "(first used)", dev, bus_id);
+                                 "memory allocations are refused",
+                                 shim.slice->name, shim.gpu_bdf[0] ? shim.gpu_bdf : "(first used)", dev,
+                                 bus_id);
                 v = atomic_load(&verdict[dev]);
         }
         if (v == DEV_SLICE)

@@ -25,11 +25,11 @@
 #include <unistd.h>
 
 #if defined(__x86_64__)
-#  define VGPU_GLIBC_BASE "GLIBC_2.2.5"
-#  define VGPU_GLIBC_ROBUST "GLIBC_2.12"
+#define VGPU_GLIBC_BASE   "GLIBC_2.2.5"
+#define VGPU_GLIBC_ROBUST "GLIBC_2.12"
 #elif defined(__aarch64__)
-#  define VGPU_GLIBC_BASE "GLIBC_2.17"
-#  define VGPU_GLIBC_ROBUST "GLIBC_2.17"
+#define VGPU_GLIBC_BASE   "GLIBC_2.17"
+#define VGPU_GLIBC_ROBUST "GLIBC_2.17"
 #endif
 
 #ifdef VGPU_GLIBC_BASE
@@ -59,13 +59,13 @@ static inline int vgpu_compat_statx(int dirfd, const char *path, int flags, stru
         ret->st_size = (off_t) x.stx_size;
         ret->st_blksize = (blksize_t) x.stx_blksize;
         ret->st_blocks = (blkcnt_t) x.stx_blocks;
-        ret->st_atim = (struct timespec) { x.stx_atime.tv_sec, x.stx_atime.tv_nsec };
-        ret->st_mtim = (struct timespec) { x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec };
-        ret->st_ctim = (struct timespec) { x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec };
+        ret->st_atim = (struct timespec){ x.stx_atime.tv_sec, x.stx_atime.tv_nsec };
+        ret->st_mtim = (struct timespec){ x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec };
+        ret->st_ctim = (struct timespec){ x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec };
         return 0;
 }
 
-#define stat(path, st) vgpu_compat_statx(AT_FDCWD, (path), 0, (st))
+#define stat(path, st)  vgpu_compat_statx(AT_FDCWD, (path), 0, (st))
 #define lstat(path, st) vgpu_compat_statx(AT_FDCWD, (path), AT_SYMLINK_NOFOLLOW, (st))
-#define fstat(fd, st) vgpu_compat_statx((fd), "", AT_EMPTY_PATH, (st))
-#define gettid() ((pid_t) syscall(SYS_gettid))
+#define fstat(fd, st)   vgpu_compat_statx((fd), "", AT_EMPTY_PATH, (st))
+#define gettid()        ((pid_t) syscall(SYS_gettid))

@@ -26,22 +26,22 @@
 #include "shim.h"
 
 #define DEVICES_MAX 64
-#define GRAPH_PAGE (UINT64_C(2) << 20)
+#define GRAPH_PAGE  (UINT64_C(2) << 20)
 
 struct exec_rec {
         CUgraphExec exec;
         CUdevice dev;
-        uint64_t need;          /* the allocation nodes' bytes, rounded up to pages */
-        uint64_t backed_gen;    /* == gen[dev]: backed since the last trim */
+        uint64_t need;       /* the allocation nodes' bytes, rounded up to pages */
+        uint64_t backed_gen; /* == gen[dev]: backed since the last trim */
 };
 
 static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct exec_rec *execs;
 static size_t n_execs, cap_execs;
-static _Atomic size_t n_mem_execs;              /* fast path: no graph of ours allocates */
-static uint64_t charged[DEVICES_MAX];           /* what each device's graph pool is charged */
-static uint64_t gen[DEVICES_MAX];               /* bumped when backings may have been lost */
-static __thread bool holding;                   /* this thread holds graph_lock: no trim */
+static _Atomic size_t n_mem_execs;    /* fast path: no graph of ours allocates */
+static uint64_t charged[DEVICES_MAX]; /* what each device's graph pool is charged */
+static uint64_t gen[DEVICES_MAX];     /* bumped when backings may have been lost */
+static __thread bool holding;         /* this thread holds graph_lock: no trim */
 
 static uint64_t reserved(CUdevice dev) {
         shim_pfn_cuDeviceGetGraphMemAttribute get = REAL(cuDeviceGetGraphMemAttribute);
@@ -156,7 +156,8 @@ static void remember(CUgraphExec exec, CUdevice dev, uint64_t need) {
                 execs = e;
                 cap_execs = n;
         }
-        execs[n_execs++] = (struct exec_rec) { .exec = exec, .dev = dev, .need = need, .backed_gen = UINT64_MAX };
+        execs[n_execs++] =
+                (struct exec_rec){ .exec = exec, .dev = dev, .need = need, .backed_gen = UINT64_MAX };
         atomic_fetch_add(&n_mem_execs, 1);
         unlock();
 }
@@ -177,7 +178,7 @@ CUresult shim_graph_before(CUgraphExec exec, uint64_t *ret_token) {
         }
         dev_sync(rec->dev, 0);
         if (rec->backed_gen == gen[rec->dev])
-                return CUDA_SUCCESS;    /* its memory is in the pool already */
+                return CUDA_SUCCESS; /* its memory is in the pool already */
         CUresult r = shim_charge_dev(rec->dev, rec->need, ret_token);
         if (r == CUDA_ERROR_OUT_OF_MEMORY) {
                 dev_trim(rec->dev);
@@ -195,7 +196,7 @@ CUresult shim_graph_before(CUgraphExec exec, uint64_t *ret_token) {
 
 void shim_graph_after(CUgraphExec exec, uint64_t token, CUresult r) {
         if (!holding)
-                return;                 /* shim_graph_before() found nothing to do */
+                return; /* shim_graph_before() found nothing to do */
         struct exec_rec *rec = find(exec);
         if (rec) {
                 CUdevice dev = rec->dev;
@@ -253,7 +254,8 @@ static CUresult call_log(CUgraphExec *exec, CUgraph graph, void *userdata) {
         return real ? real(exec, graph, a->err, a->log, a->size) : CUDA_ERROR_NOT_INITIALIZED;
 }
 
-CUresult shim_cuGraphInstantiate_v2(CUgraphExec *exec, CUgraph graph, CUgraphNode *err, char *log, size_t size) {
+CUresult shim_cuGraphInstantiate_v2(CUgraphExec *exec, CUgraph graph, CUgraphNode *err, char *log,
+                                    size_t size) {
         struct with_log a = { FN_cuGraphInstantiate_v2, err, log, size };
         return instantiate(exec, graph, false, call_log, &a);
 }
@@ -282,19 +284,24 @@ struct with_params {
 
 static CUresult call_params(CUgraphExec *exec, CUgraph graph, void *userdata) {
         struct with_params *a = userdata;
-        shim_pfn_cuGraphInstantiateWithParams real = (shim_pfn_cuGraphInstantiateWithParams) shim_real_get(a->fn);
+        shim_pfn_cuGraphInstantiateWithParams real =
+                (shim_pfn_cuGraphInstantiateWithParams) shim_real_get(a->fn);
         return real ? real(exec, graph, a->params) : CUDA_ERROR_NOT_INITIALIZED;
 }
 
-CUresult shim_cuGraphInstantiateWithParams(CUgraphExec *exec, CUgraph graph, CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
+CUresult shim_cuGraphInstantiateWithParams(CUgraphExec *exec, CUgraph graph,
+                                           CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
         struct with_params a = { FN_cuGraphInstantiateWithParams, p };
-        return instantiate(exec, graph, p && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD), call_params, &a);
+        return instantiate(exec, graph, p && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD), call_params,
+                           &a);
 }
 SHIM_EXPORT(cuGraphInstantiateWithParams);
 
-CUresult shim_cuGraphInstantiateWithParams_ptsz(CUgraphExec *exec, CUgraph graph, CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
+CUresult shim_cuGraphInstantiateWithParams_ptsz(CUgraphExec *exec, CUgraph graph,
+                                                CUDA_GRAPH_INSTANTIATE_PARAMS *p) {
         struct with_params a = { FN_cuGraphInstantiateWithParams_ptsz, p };
-        return instantiate(exec, graph, p && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD), call_params, &a);
+        return instantiate(exec, graph, p && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD), call_params,
+                           &a);
 }
 SHIM_EXPORT(cuGraphInstantiateWithParams_ptsz);
 

@@ -8,18 +8,18 @@
  */
 #include "shim.h"
 
-#define GATED(per_thread, stream, call)                                 \
-        ({                                                              \
-                shim_turn_gate((stream), (per_thread));                 \
-                CUresult _r = (call);                                   \
-                if (_r == CUDA_SUCCESS)                                 \
-                        shim_turn_launched((stream), (per_thread));     \
-                _r;                                                     \
+#define GATED(per_thread, stream, call)                             \
+        ({                                                          \
+                shim_turn_gate((stream), (per_thread));             \
+                CUresult _r = (call);                               \
+                if (_r == CUDA_SUCCESS)                             \
+                        shim_turn_launched((stream), (per_thread)); \
+                _r;                                                 \
         })
 
-static CUresult launch_kernel(enum shim_fn fn, bool per_thread, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
-                              unsigned bx, unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params,
-                              void **extra) {
+static CUresult launch_kernel(enum shim_fn fn, bool per_thread, CUfunction f, unsigned gx, unsigned gy,
+                              unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem, CUstream s,
+                              void **params, void **extra) {
         shim_pfn_cuLaunchKernel real = (shim_pfn_cuLaunchKernel) shim_real_get(fn);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
@@ -32,9 +32,11 @@ CUresult shim_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz
 }
 SHIM_EXPORT(cuLaunchKernel);
 
-CUresult shim_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                                  unsigned bz, unsigned shmem, CUstream s, void **params, void **extra) {
-        return launch_kernel(FN_cuLaunchKernel_ptsz, true, f, gx, gy, gz, bx, by, bz, shmem, s, params, extra);
+CUresult shim_cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                  unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params,
+                                  void **extra) {
+        return launch_kernel(FN_cuLaunchKernel_ptsz, true, f, gx, gy, gz, bx, by, bz, shmem, s, params,
+                             extra);
 }
 SHIM_EXPORT(cuLaunchKernel_ptsz);
 
@@ -59,8 +61,8 @@ CUresult shim_cuLaunchKernelEx_ptsz(const CUlaunchConfig *config, CUfunction f, 
 SHIM_EXPORT(cuLaunchKernelEx_ptsz);
 
 static CUresult launch_cooperative(enum shim_fn fn, bool per_thread, CUfunction f, unsigned gx, unsigned gy,
-                                   unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem, CUstream s,
-                                   void **params) {
+                                   unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned shmem,
+                                   CUstream s, void **params) {
         shim_pfn_cuLaunchCooperativeKernel real = (shim_pfn_cuLaunchCooperativeKernel) shim_real_get(fn);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
@@ -69,14 +71,16 @@ static CUresult launch_cooperative(enum shim_fn fn, bool per_thread, CUfunction 
 
 CUresult shim_cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                         unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params) {
-        return launch_cooperative(FN_cuLaunchCooperativeKernel, false, f, gx, gy, gz, bx, by, bz, shmem, s, params);
+        return launch_cooperative(FN_cuLaunchCooperativeKernel, false, f, gx, gy, gz, bx, by, bz, shmem, s,
+                                  params);
 }
 SHIM_EXPORT(cuLaunchCooperativeKernel);
 
 CUresult shim_cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                                             unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params) {
-        return launch_cooperative(FN_cuLaunchCooperativeKernel_ptsz, true, f, gx, gy, gz, bx, by, bz, shmem, s,
-                                  params);
+                                             unsigned by, unsigned bz, unsigned shmem, CUstream s,
+                                             void **params) {
+        return launch_cooperative(FN_cuLaunchCooperativeKernel_ptsz, true, f, gx, gy, gz, bx, by, bz, shmem,
+                                  s, params);
 }
 SHIM_EXPORT(cuLaunchCooperativeKernel_ptsz);
 

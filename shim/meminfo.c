@@ -61,8 +61,9 @@ CUresult shim_cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
 SHIM_EXPORT(cuDeviceTotalMem_v2);
 
 /* total, used and free for NVML from the real total and free. */
-static void nvml_numbers(unsigned long long real_total, unsigned long long real_free, unsigned long long *total,
-                         unsigned long long *used, unsigned long long *free_bytes) {
+static void nvml_numbers(unsigned long long real_total, unsigned long long real_free,
+                         unsigned long long *total, unsigned long long *used,
+                         unsigned long long *free_bytes) {
         uint64_t quota = min_u64(shim.slice->quota, real_total), u = min_u64(slice_used(), quota);
         *total = quota;
         *used = u;
@@ -72,7 +73,7 @@ static void nvml_numbers(unsigned long long real_total, unsigned long long real_
 nvmlReturn_t shim_nvmlDeviceGetMemoryInfo(nvmlDevice_t dev, nvmlMemory_t *mem) {
         shim_pfn_nvmlDeviceGetMemoryInfo real = REAL(nvmlDeviceGetMemoryInfo);
         if (!real)
-                return 3;       /* NVML_ERROR_NOT_SUPPORTED */
+                return 3; /* NVML_ERROR_NOT_SUPPORTED */
         nvmlReturn_t r = real(dev, mem);
         if (r == 0 && mem && limited())
                 nvml_numbers(mem->total, mem->free, &mem->total, &mem->used, &mem->free);
@@ -87,7 +88,7 @@ nvmlReturn_t shim_nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t *
         nvmlReturn_t r = real(dev, mem);
         if (r == 0 && mem && limited()) {
                 nvml_numbers(mem->total, mem->free, &mem->total, &mem->used, &mem->free);
-                mem->reserved = 0;      /* the driver's reservation is outside the slice's view */
+                mem->reserved = 0; /* the driver's reservation is outside the slice's view */
         }
         return r;
 }

@@ -34,8 +34,9 @@ CUresult shim_charge_dev(CUdevice dev, uint64_t bytes, uint64_t *ret_charged) {
         }
         if (r < 0) {
                 atomic_fetch_add(&shim.slice->oom_count, 1);
-                shim_log(SHIM_LOG_INFO, "slice %s: %llu bytes refused (%llu of %llu in use)", shim.slice->name,
-                         (unsigned long long) n, (unsigned long long) atomic_load(&shim.slice->used),
+                shim_log(SHIM_LOG_INFO, "slice %s: %llu bytes refused (%llu of %llu in use)",
+                         shim.slice->name, (unsigned long long) n,
+                         (unsigned long long) atomic_load(&shim.slice->used),
                          (unsigned long long) shim.slice->quota);
                 return CUDA_ERROR_OUT_OF_MEMORY;
         }
@@ -80,7 +81,12 @@ static CUresult track_on(enum shim_space space, uint64_t key, enum shim_alloc_ki
                 return CUDA_SUCCESS;
         shim_register_exit();
         struct shim_alloc a = {
-                .space = space, .key = key, .kind = kind, .charged = charged, .bytes = bytes, .ctx = current_ctx(),
+                .space = space,
+                .key = key,
+                .kind = kind,
+                .charged = charged,
+                .bytes = bytes,
+                .ctx = current_ctx(),
                 .dev = dev,
         };
         return shim_track_add(&a) < 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
@@ -123,7 +129,7 @@ static CUresult call_alloc_managed(CUdeviceptr *dptr, size_t n, unsigned flags) 
 
 CUresult shim_cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
         if (!dptr)
-                return call_alloc(dptr, bytesize, 0);   /* the driver's own error */
+                return call_alloc(dptr, bytesize, 0); /* the driver's own error */
         return alloc_linear(dptr, bytesize, ALLOC_LINEAR, true, call_alloc, 0);
 }
 SHIM_EXPORT(cuMemAlloc_v2);
@@ -136,7 +142,8 @@ CUresult shim_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int
 }
 SHIM_EXPORT(cuMemAllocManaged);
 
-CUresult shim_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned int elem) {
+CUresult shim_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
+                                 unsigned int elem) {
         shim_pfn_cuMemAllocPitch_v2 real = REAL(cuMemAllocPitch_v2);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
@@ -177,7 +184,7 @@ CUresult shim_cuMemFree_v2(CUdeviceptr dptr) {
         if (r == CUDA_SUCCESS)
                 shim_uncharge(a.charged);
         else if (shim_track_add(&a) < 0)
-                shim_uncharge(a.charged);       /* cannot keep it: do not leak the charge */
+                shim_uncharge(a.charged); /* cannot keep it: do not leak the charge */
         return r;
 }
 SHIM_EXPORT(cuMemFree_v2);
@@ -260,7 +267,8 @@ static CUresult array_settle(CUarray array, uint64_t *charged) {
         shim_pfn_cuCtxGetDevice get_dev = REAL(cuCtxGetDevice);
         CUdevice dev;
         CUDA_ARRAY_MEMORY_REQUIREMENTS mr = {};
-        if (req && get_dev && get_dev(&dev) == CUDA_SUCCESS && req(&mr, array, dev) == CUDA_SUCCESS && mr.size)
+        if (req && get_dev && get_dev(&dev) == CUDA_SUCCESS && req(&mr, array, dev) == CUDA_SUCCESS &&
+            mr.size)
                 return settle(charged, mr.size);
         return CUDA_SUCCESS;
 }
@@ -276,7 +284,7 @@ static CUresult array_finish(CUresult r, CUarray *array, uint64_t charged) {
         if (r == CUDA_SUCCESS)
                 r = track(SPACE_ARRAY, (uint64_t) (uintptr_t) *array, ALLOC_ARRAY, charged, 0);
         if (r != CUDA_SUCCESS) {
-                REAL(cuArrayDestroy)(*array);   /* over the quota once measured */
+                REAL(cuArrayDestroy)(*array); /* over the quota once measured */
                 shim_uncharge(charged);
         }
         return r;
@@ -303,7 +311,8 @@ CUresult shim_cuArray3DCreate_v2(CUarray *array, const CUDA_ARRAY3D_DESCRIPTOR *
         if (!array || !d)
                 return real(array, d);
         uint64_t charged = 0;
-        CUresult r = shim_charge(array_estimate(d->Width, d->Height, d->Depth, d->Format, d->NumChannels), &charged);
+        CUresult r = shim_charge(array_estimate(d->Width, d->Height, d->Depth, d->Format, d->NumChannels),
+                                 &charged);
         if (r != CUDA_SUCCESS)
                 return r;
         return array_finish(real(array, d), array, charged);
@@ -328,7 +337,8 @@ SHIM_EXPORT(cuArrayDestroy);
 
 /* Mipmapped arrays: every level is an array, level k a 2^k-th of level 0 in each dimension (at
  * least 1); reserved by that estimate, settled to the driver's requirement. */
-CUresult shim_cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels) {
+CUresult shim_cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d,
+                                     unsigned int levels) {
         shim_pfn_cuMipmappedArrayCreate real = REAL(cuMipmappedArrayCreate);
         if (!real)
                 return CUDA_ERROR_NOT_INITIALIZED;
@@ -336,9 +346,10 @@ CUresult shim_cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DES
                 return real(m, d, levels);
         uint64_t estimate = 0, charged = 0;
         for (unsigned k = 0; k < levels; k++)
-                estimate += array_estimate(d->Width >> k ? d->Width >> k : 1, d->Height >> k ? d->Height >> k : 1,
-                                           d->Depth > 1 ? (d->Depth >> k ? d->Depth >> k : 1) : d->Depth, d->Format,
-                                           d->NumChannels);
+                estimate +=
+                        array_estimate(d->Width >> k ? d->Width >> k : 1, d->Height >> k ? d->Height >> k : 1,
+                                       d->Depth > 1 ? (d->Depth >> k ? d->Depth >> k : 1) : d->Depth,
+                                       d->Format, d->NumChannels);
         CUresult r = shim_charge(estimate, &charged);
         if (r != CUDA_SUCCESS)
                 return r;

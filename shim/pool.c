@@ -23,7 +23,7 @@ struct pool_rec {
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool_rec pools[POOLS_MAX];
 static unsigned n_pools;
-static __thread bool holding;   /* this thread holds pool_lock: a charge must not trim */
+static __thread bool holding; /* this thread holds pool_lock: a charge must not trim */
 
 static void pools_lock(void) {
         pthread_mutex_lock(&pool_lock);
@@ -49,7 +49,7 @@ static struct pool_rec *pool_find(CUmemoryPool pool) {
                         return &pools[i];
         if (n_pools == POOLS_MAX)
                 return NULL;
-        pools[n_pools] = (struct pool_rec) { .pool = pool };
+        pools[n_pools] = (struct pool_rec){ .pool = pool };
         return &pools[n_pools++];
 }
 
@@ -106,7 +106,8 @@ static CUresult reserve(struct pool_rec *rec, uint64_t n, uint64_t *ret_charged)
         if (!trim || trim(rec->pool, 0) != CUDA_SUCCESS)
                 return r;
         rec_sync(rec);
-        shim_log(SHIM_LOG_DEBUG, "pool trimmed to %llu bytes to make room", (unsigned long long) rec->charged);
+        shim_log(SHIM_LOG_DEBUG, "pool trimmed to %llu bytes to make room",
+                 (unsigned long long) rec->charged);
         return shim_charge(n, ret_charged);
 }
 
@@ -114,15 +115,16 @@ static CUresult reserve(struct pool_rec *rec, uint64_t n, uint64_t *ret_charged)
  * (and charged, graph.c) when the graph is launched. */
 static bool capturing(CUstream stream, enum shim_fn fn) {
         bool per_thread = fn == FN_cuMemAllocAsync_ptsz || fn == FN_cuMemAllocFromPoolAsync_ptsz;
-        shim_pfn_cuStreamIsCapturing is =
-                (shim_pfn_cuStreamIsCapturing) shim_real_get(per_thread ? FN_cuStreamIsCapturing_ptsz : FN_cuStreamIsCapturing);
+        shim_pfn_cuStreamIsCapturing is = (shim_pfn_cuStreamIsCapturing) shim_real_get(
+                per_thread ? FN_cuStreamIsCapturing_ptsz : FN_cuStreamIsCapturing);
         CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
         return is && is(stream, &status) == CUDA_SUCCESS && status != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
 /* One stream-ordered allocation; pool NULL: the device's current pool. call does the real work. */
 static CUresult alloc_async(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUstream stream,
-                            CUresult (*call)(CUdeviceptr *, size_t, CUmemoryPool, CUstream, enum shim_fn), enum shim_fn fn) {
+                            CUresult (*call)(CUdeviceptr *, size_t, CUmemoryPool, CUstream, enum shim_fn),
+                            enum shim_fn fn) {
         if (shim.mode == SHIM_OFF || !dptr || capturing(stream, fn))
                 return call(dptr, n, pool, stream, fn);
         pools_lock();
@@ -142,7 +144,7 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUst
                 pools_unlock();
                 return r;
         }
-        uint64_t charged = held;        /* what the allocation itself keeps (no pool known) */
+        uint64_t charged = held; /* what the allocation itself keeps (no pool known) */
         if (rec) {
                 /* The pool grew by at most what we hold, or more: settle the pool's charge. */
                 uint64_t reserved = pool_reserved(rec->pool), have = rec->charged + held, extra;
@@ -168,7 +170,9 @@ static CUresult alloc_async(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUst
         pools_unlock();
 
         shim_register_exit();
-        struct shim_alloc a = { .space = SPACE_PTR, .key = *dptr, .kind = ALLOC_ASYNC, .charged = charged, .bytes = n };
+        struct shim_alloc a = {
+                .space = SPACE_PTR, .key = *dptr, .kind = ALLOC_ASYNC, .charged = charged, .bytes = n
+        };
         if (shim_track_add(&a) < 0) {
                 REAL(cuMemFreeAsync)(*dptr, stream);
                 shim_uncharge(charged);
@@ -183,7 +187,8 @@ static CUresult call_alloc(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUstr
         return real ? real(dptr, n, stream) : CUDA_ERROR_NOT_INITIALIZED;
 }
 
-static CUresult call_alloc_pool(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUstream stream, enum shim_fn fn) {
+static CUresult call_alloc_pool(CUdeviceptr *dptr, size_t n, CUmemoryPool pool, CUstream stream,
+                                enum shim_fn fn) {
         shim_pfn_cuMemAllocFromPoolAsync real = (shim_pfn_cuMemAllocFromPoolAsync) shim_real_get(fn);
         return real ? real(dptr, n, pool, stream) : CUDA_ERROR_NOT_INITIALIZED;
 }
@@ -225,7 +230,7 @@ static CUresult free_async(CUdeviceptr dptr, CUstream stream, enum shim_fn fn, b
                 shim_scrub(dptr, a.bytes, true, per_thread && !stream ? CU_STREAM_PER_THREAD : stream);
         CUresult r = real(dptr, stream);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
-                shim_uncharge(a.charged);       /* 0 for pool-charged blocks: the pool keeps them */
+                shim_uncharge(a.charged); /* 0 for pool-charged blocks: the pool keeps them */
         return r;
 }
 

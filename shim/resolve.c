@@ -23,7 +23,7 @@ struct entry {
         const char *base;
         int version;
         int probe;
-        void *wrapper;          /* NULL: only called by the shim */
+        void *wrapper; /* NULL: only called by the shim */
 };
 
 #define W_PTR(sym) (void *) shim_##sym
@@ -35,18 +35,17 @@ static const struct entry entries[FN__MAX] = { SHIM_ENTRIES(ENTRY) };
 
 #define KNOWN_MAX 3
 void *shim_real[FN__MAX];
-static void *known[FN__MAX][KNOWN_MAX];         /* real addresses of each ABI */
+static void *known[FN__MAX][KNOWN_MAX]; /* real addresses of each ABI */
 static void *cuda_handle;
 static atomic_bool ready;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread bool in_init;                   /* the driver may call dlsym while we probe it */
+static __thread bool in_init; /* the driver may call dlsym while we probe it */
 
 typedef void *(*dlsym_fn)(void *, const char *);
 static _Atomic(dlsym_fn) real_dlsym_ptr;
 
 /* Not instrumented: runs inside the ASan runtime's own initialization (see dlsym below). */
-__attribute__((no_sanitize("address", "undefined")))
-static dlsym_fn real_dlsym(void) {
+__attribute__((no_sanitize("address", "undefined"))) static dlsym_fn real_dlsym(void) {
         dlsym_fn f = atomic_load_explicit(&real_dlsym_ptr, memory_order_acquire);
         if (f)
                 return f;
@@ -72,9 +71,9 @@ static void *probe_driver(enum shim_fn fn, cuuint64_t flags) {
         shim_pfn_cuGetProcAddress_v2 gpa2 = (shim_pfn_cuGetProcAddress_v2) known[FN_cuGetProcAddress_v2][0];
         shim_pfn_cuGetProcAddress gpa1 = (shim_pfn_cuGetProcAddress) known[FN_cuGetProcAddress][0];
         void *p = NULL;
-        CUresult r = gpa2 ? gpa2(e->base, &p, e->version, flags, NULL)
-                   : gpa1 ? gpa1(e->base, &p, e->version, flags)
-                          : CUDA_ERROR_NOT_FOUND;
+        CUresult r = gpa2   ? gpa2(e->base, &p, e->version, flags, NULL)
+                     : gpa1 ? gpa1(e->base, &p, e->version, flags)
+                            : CUDA_ERROR_NOT_FOUND;
         return r == CUDA_SUCCESS ? p : NULL;
 }
 
@@ -87,7 +86,7 @@ static void learn(enum shim_fn fn, unsigned slot, void *p) {
 static bool init_cuda(void) {
         void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
         if (!h)
-                return false;           /* not loaded yet: nothing to resolve against */
+                return false; /* not loaded yet: nothing to resolve against */
         for (unsigned fn = 0; fn < FN__MAX; fn++)
                 if (entries[fn].probe != PROBE_NV)
                         known[fn][0] = real_dlsym()(h, entries[fn].symbol);
@@ -109,7 +108,7 @@ static bool init_cuda(void) {
         for (unsigned fn = 0; fn < FN__MAX; fn++)
                 for (unsigned k = 0; k < KNOWN_MAX && !shim_real[fn]; k++)
                         shim_real[fn] = known[fn][k];
-        cuda_handle = h;                /* kept open: the pointers above stay valid */
+        cuda_handle = h; /* kept open: the pointers above stay valid */
         shim_log(SHIM_LOG_DEBUG, "resolved the driver's entry points");
         return true;
 }
@@ -175,7 +174,8 @@ static void *wrap_nvml(void *p, const char *name) {
                  * under its usual name); another library's function of that name stays its own. */
                 void *expected = NULL;
                 if (__atomic_compare_exchange_n(&shim_real[fn], &expected, p, false, __ATOMIC_ACQ_REL,
-                                                __ATOMIC_ACQUIRE) || expected == p)
+                                                __ATOMIC_ACQUIRE) ||
+                    expected == p)
                         return entries[fn].wrapper;
                 return p;
         }
@@ -201,8 +201,8 @@ static void *dlsym_slow(void *handle, const char *name) {
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wnonnull-compare"
-__attribute__((visibility("default"), no_sanitize("address", "undefined")))
-void *dlsym(void *handle, const char *name) {
+__attribute__((visibility("default"), no_sanitize("address", "undefined"))) void *dlsym(void *handle,
+                                                                                        const char *name) {
         /* dlfcn.h declares name nonnull; programs pass NULL all the same. */
         if (name && ((name[0] == 'c' && name[1] == 'u') ||
                      (name[0] == 'n' && name[1] == 'v' && name[2] == 'm' && name[3] == 'l')))

@@ -32,7 +32,8 @@ void shim_scrub_handle(CUmemGenericAllocationHandle h, uint64_t bytes, CUdevice 
         if (bytes == 0 || dev < 0)
                 return;
         if (!reserve || !unreserve || !map || !unmap || !access || !set) {
-                shim_log(SHIM_LOG_WARNING, "cannot scrub a physical allocation: the driver lacks the VMM calls");
+                shim_log(SHIM_LOG_WARNING,
+                         "cannot scrub a physical allocation: the driver lacks the VMM calls");
                 return;
         }
         CUdeviceptr va = 0;
@@ -81,9 +82,16 @@ void shim_scrub_array(CUarray a) {
         CUresult r = CUDA_SUCCESS;
         for (size_t z = 0; z < depth && r == CUDA_SUCCESS; z++) {
                 CUDA_MEMCPY3D c = {
-                        .srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = zero, .srcPitch = width, .srcHeight = height,
-                        .dstMemoryType = CU_MEMORYTYPE_ARRAY, .dstArray = a, .dstZ = z,
-                        .WidthInBytes = width, .Height = height, .Depth = 1,
+                        .srcMemoryType = CU_MEMORYTYPE_HOST,
+                        .srcHost = zero,
+                        .srcPitch = width,
+                        .srcHeight = height,
+                        .dstMemoryType = CU_MEMORYTYPE_ARRAY,
+                        .dstArray = a,
+                        .dstZ = z,
+                        .WidthInBytes = width,
+                        .Height = height,
+                        .Depth = 1,
                 };
                 r = copy(&c);
         }

@@ -35,7 +35,7 @@ void shim_scrub(CUdeviceptr ptr, uint64_t bytes, bool async, CUstream stream) {
 struct release {
         bool scrub;
         CUcontext current;
-        CUcontext ctxs[CTXS_MAX];       /* contexts written to, synchronized at the end */
+        CUcontext ctxs[CTXS_MAX]; /* contexts written to, synchronized at the end */
         unsigned n_ctxs;
 };
 

@@ -46,20 +46,20 @@ void *shim_real_get(enum shim_fn fn);
 
 /* ---- config.c ---- */
 enum shim_mode {
-        SHIM_OFF = 0,           /* no slice configured: everything passes through */
+        SHIM_OFF = 0, /* no slice configured: everything passes through */
         SHIM_ON = 1,
-        SHIM_BROKEN = -1,       /* configured but unusable: allocations fail (closed, not open) */
+        SHIM_BROKEN = -1, /* configured but unusable: allocations fail (closed, not open) */
 };
 
 struct shim_state {
         enum shim_mode mode;
-        struct vgpu_slice_region *region;       /* the slice's own region, mapped */
-        struct vgpu_slice *slice;               /* ...its slice */
-        struct vgpu_sched_file *sched;          /* the GPU's scheduler: never mapped (sched-file.c) */
-        unsigned index;                         /* the slice's slot in it */
+        struct vgpu_slice_region *region; /* the slice's own region, mapped */
+        struct vgpu_slice *slice;         /* ...its slice */
+        struct vgpu_sched_file *sched;    /* the GPU's scheduler: never mapped (sched-file.c) */
+        unsigned index;                   /* the slice's slot in it */
         uint64_t quantum_ns;
         char gpu_bdf[32];
-        bool gated;             /* the slice's launches go through the scheduler */
+        bool gated; /* the slice's launches go through the scheduler */
         enum vgpu_slice_scrub scrub;
         int log_level;
 };
@@ -79,12 +79,12 @@ enum shim_space { SPACE_PTR, SPACE_HANDLE, SPACE_ARRAY, SPACE_MIPMAP };
 enum shim_alloc_kind { ALLOC_LINEAR, ALLOC_MANAGED, ALLOC_ASYNC, ALLOC_HANDLE, ALLOC_ARRAY, ALLOC_MIPMAP };
 struct shim_alloc {
         enum shim_space space;
-        uint64_t key;           /* device pointer, handle, CUarray or CUmipmappedArray */
+        uint64_t key; /* device pointer, handle, CUarray or CUmipmappedArray */
         enum shim_alloc_kind kind;
-        uint64_t charged;       /* bytes charged to the slice for it */
-        uint64_t bytes;         /* extent to scrub: bytes (linear, handle), mipmap levels (mipmap) */
+        uint64_t charged; /* bytes charged to the slice for it */
+        uint64_t bytes;   /* extent to scrub: bytes (linear, handle), mipmap levels (mipmap) */
         CUcontext ctx;
-        CUdevice dev;           /* the handle's device (handles only) */
+        CUdevice dev; /* the handle's device (handles only) */
 };
 int shim_track_add(const struct shim_alloc *a);
 bool shim_track_take(enum shim_space space, uint64_t key, struct shim_alloc *ret);

@@ -24,30 +24,30 @@
 
 #include "shim.h"
 
-#define RING 32                 /* fences outstanding at most */
-#define FENCE_EVERY_MAX 64      /* launches per fence at most */
+#define RING             32 /* fences outstanding at most */
+#define FENCE_EVERY_MAX  64 /* launches per fence at most */
 #define UNGATED_RETRY_NS UINT64_C(1000000000)
 
 static struct {
         pthread_mutex_t lock;
-        _Atomic uint32_t turn;          /* the turn we take part in, 0: none */
+        _Atomic uint32_t turn; /* the turn we take part in, 0: none */
         _Atomic uint64_t deadline;
         _Atomic bool contended;
         _Atomic uint64_t contention_next;
-        uint64_t t0;                    /* host time of the start event */
-        CUcontext ctx;                  /* the events' context */
-        CUevent start, end, done;       /* done: the last fence seen complete */
+        uint64_t t0;              /* host time of the start event */
+        CUcontext ctx;            /* the events' context */
+        CUevent start, end, done; /* done: the last fence seen complete */
         bool started, have_done;
-        CUstream first, last;           /* streams of the turn's first and last launch */
-        pid_t last_tid;                 /* thread of a per-thread default stream, else 0 */
+        CUstream first, last; /* streams of the turn's first and last launch */
+        pid_t last_tid;       /* thread of a per-thread default stream, else 0 */
         bool last_valid, multi_stream;
         CUevent ring[RING];
-        unsigned ring_launches[RING];   /* launches each fence closes */
+        unsigned ring_launches[RING]; /* launches each fence closes */
         unsigned tail, count;
-        unsigned since_fence;           /* launches after the newest fence */
-        uint64_t fenced_launches;       /* launches behind fences not yet seen complete */
-        uint64_t avg_ns;                /* average GPU time per launch, from fences */
-        uint64_t ungated_until;         /* after the scheduler failed: launches pass until then */
+        unsigned since_fence;     /* launches after the newest fence */
+        uint64_t fenced_launches; /* launches behind fences not yet seen complete */
+        uint64_t avg_ns;          /* average GPU time per launch, from fences */
+        uint64_t ungated_until;   /* after the scheduler failed: launches pass until then */
         bool warned;
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -89,7 +89,8 @@ static void sched_leave(uint32_t turn, uint64_t end, uint64_t now) {
 
 static bool sched_contended(uint64_t now) {
         struct vgpu_slice_shm shm;
-        return vgpu_sched_file_read(shim.sched, &shm, NULL) == 0 && vgpu_sched_contended(&shm, shim.index, now);
+        return vgpu_sched_file_read(shim.sched, &shm, NULL) == 0 &&
+               vgpu_sched_contended(&shm, shim.index, now);
 }
 
 static bool active(void) {
@@ -137,8 +138,9 @@ static uint64_t drain(void) {
                 return vgpu_now_ns();
         /* The end event measures the turn on the GPU's clock when one stream carried it all and
          * we may address that stream from this thread; otherwise the host clock after the sync. */
-        bool have_end = P.started && P.last_valid && !P.multi_stream && (!P.last_tid || P.last_tid == gettid()) &&
-                        ensure_event(&P.end) && REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS;
+        bool have_end = P.started && P.last_valid && !P.multi_stream &&
+                        (!P.last_tid || P.last_tid == gettid()) && ensure_event(&P.end) &&
+                        REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS;
         REAL(cuCtxSynchronize)();
         uint64_t end = vgpu_now_ns();
         float ms;
@@ -196,7 +198,8 @@ static void enter(CUstream stream, bool per_thread) {
                                 return;
                         /* past the deadline: extended when nobody else waits (the file says
                          * whether the turn is still ours), else over */
-                        struct vgpu_sched_ticket t = { .turn = mine, .deadline_ns = atomic_load(&P.deadline) };
+                        struct vgpu_sched_ticket t = { .turn = mine,
+                                                       .deadline_ns = atomic_load(&P.deadline) };
                         if (sched_extend(&t, now)) {
                                 atomic_store(&P.deadline, t.deadline_ns);
                                 return;
@@ -234,7 +237,8 @@ static void retire(void) {
                 if (REAL(cuEventQuery)(ev) != CUDA_SUCCESS)
                         break;
                 float ms;
-                if (P.have_done && REAL(cuEventElapsedTime)(&ms, P.done, ev) == CUDA_SUCCESS && ms >= 0 && launches) {
+                if (P.have_done && REAL(cuEventElapsedTime)(&ms, P.done, ev) == CUDA_SUCCESS && ms >= 0 &&
+                    launches) {
                         uint64_t d = (uint64_t) ((double) ms * 1e6) / launches;
                         P.avg_ns = P.avg_ns ? (3 * P.avg_ns + d) / 4 : d;
                 }
@@ -274,7 +278,7 @@ static void throttle(void) {
                 if (!over || P.count == 0)
                         return;
                 if (!retired) {
-                        retire();       /* the estimate counts fences not yet looked at */
+                        retire(); /* the estimate counts fences not yet looked at */
                         continue;
                 }
                 uint32_t turn = atomic_load(&P.turn);
@@ -343,7 +347,7 @@ void shim_turn_stream_destroyed(CUstream stream) {
                 return;
         pthread_mutex_lock(&P.lock);
         if (P.last_valid && P.last == stream) {
-                P.last_valid = false;   /* its handle may be reused: measure on the host clock */
+                P.last_valid = false; /* its handle may be reused: measure on the host clock */
                 P.multi_stream = true;
         }
         pthread_mutex_unlock(&P.lock);
@@ -365,5 +369,5 @@ void shim_turn_atfork_child(void) {
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;
         P.have_done = P.started = P.last_valid = false;
-        forget_events(false);   /* the parent's; the child cannot use them */
+        forget_events(false); /* the parent's; the child cannot use them */
 }

@@ -25,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         if (!mkdtemp(root))
                 abort();
         setenv("VGPU_ROOT", root, 1);
-        log_setup(LOG_CRIT);    /* events and denials would flood the output */
+        log_setup(LOG_CRIT); /* events and denials would flood the output */
         if (vgpud_config_default(&ctx.config) < 0)
                 abort();
         return 0;
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct api_request req = {
                 .d = &ctx,
                 .method = methods[data[0] % 6],
-                .access = (enum vgpud_access) (data[1] % 3),
+                .access = (enum vgpud_access)(data[1] % 3),
                 .listener = listeners[(data[1] / 3) % 3],
                 .caller = "fuzzer",
         };
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 *nl = '\0';
         req.body = body;
         req.body_size = (size_t) (buf + size - 2 - body);
-        api_request_set_target(&req, buf);     /* the query as MHD hands it over */
+        api_request_set_target(&req, buf); /* the query as MHD hands it over */
         struct api_reply reply;
         api_dispatch(&req, &reply);
         if (reply.status < 200 || reply.status > 599 || !reply.body)

@@ -14,8 +14,8 @@
 
 #include "cuda-types.h"
 
-
-static const char ptx[] = ".version 7.0\n.target sm_70\n.address_size 64\n.visible .entry empty()\n{\n\tret;\n}\n";
+static const char ptx[] =
+        ".version 7.0\n.target sm_70\n.address_size 64\n.visible .entry empty()\n{\n\tret;\n}\n";
 
 static double now_us(void) {
         struct timespec ts;
@@ -40,12 +40,13 @@ int main(int argc, char **argv) {
                 return 1;
         void *p;
 #define GET(type, name) (gpa(name, &p, 12000, 0, NULL) == CUDA_SUCCESS ? (type) p : (type) NULL)
-        CUresult (*init)(unsigned) = GET(CUresult (*)(unsigned), "cuInit");
-        CUresult (*retain)(CUcontext *, CUdevice) = GET(CUresult (*)(CUcontext *, CUdevice), "cuDevicePrimaryCtxRetain");
-        CUresult (*set_current)(CUcontext) = GET(CUresult (*)(CUcontext), "cuCtxSetCurrent");
-        CUresult (*load)(void **, const void *) = GET(CUresult (*)(void **, const void *), "cuModuleLoadData");
+        CUresult (*init)(unsigned) = GET(CUresult(*)(unsigned), "cuInit");
+        CUresult (*retain)(CUcontext *, CUdevice) =
+                GET(CUresult(*)(CUcontext *, CUdevice), "cuDevicePrimaryCtxRetain");
+        CUresult (*set_current)(CUcontext) = GET(CUresult(*)(CUcontext), "cuCtxSetCurrent");
+        CUresult (*load)(void **, const void *) = GET(CUresult(*)(void **, const void *), "cuModuleLoadData");
         CUresult (*get_function)(CUfunction *, void *, const char *) =
-                GET(CUresult (*)(CUfunction *, void *, const char *), "cuModuleGetFunction");
+                GET(CUresult(*)(CUfunction *, void *, const char *), "cuModuleGetFunction");
         PFN_cuCtxSynchronize_v2000 sync = GET(PFN_cuCtxSynchronize_v2000, "cuCtxSynchronize");
         PFN_cuLaunchKernel_v4000 launch = GET(PFN_cuLaunchKernel_v4000, "cuLaunchKernel");
 #undef GET
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         double *per = malloc(sizeof(double) * (size_t) bursts);
-        for (int b = -50; b < bursts; b++) {    /* 50 bursts of warm-up */
+        for (int b = -50; b < bursts; b++) { /* 50 bursts of warm-up */
                 double t0 = now_us();
                 for (int i = 0; i < burst; i++)
                         launch(f, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL);

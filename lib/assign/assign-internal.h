@@ -63,7 +63,8 @@ const struct virt_dl *virt_dl_load(struct vgpu_error *err);
 const char *virt_dl_last_error(const struct virt_dl *dl);
 
 /* Parse a normalised BDF into its numbers. */
-int hostdev_pci_address(const char *bdf, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot, unsigned *ret_function);
+int hostdev_pci_address(const char *bdf, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot,
+                        unsigned *ret_function);
 
 /* A parsed domain XML (libxml2 document, parsed without network access or printed errors). */
 int domain_xml_parse(const struct virt_dl *dl, const char *xml, xmlDoc **ret);
@@ -79,4 +80,5 @@ int domain_xml_remove(const struct virt_dl *dl, const char *xml, const struct vg
  * -ENOENT for other hostdevs (USB, SCSI, ...). */
 int domain_xml_hostdev_key(xmlNode *hostdev, char *key, size_t size);
 /* Call fn with the key of every <hostdev> of the domain. 0, or -EBADMSG when unparsable. */
-int domain_xml_keys(const struct virt_dl *dl, const char *xml, void (*fn)(const char *key, void *userdata), void *userdata);
+int domain_xml_keys(const struct virt_dl *dl, const char *xml, void (*fn)(const char *key, void *userdata),
+                    void *userdata);

@@ -21,12 +21,8 @@
 
 /* Where a libvirt daemon listens (monolithic libvirtd, modular virtqemud, or the proxy). */
 static const char *const sockets[] = {
-        "/run/libvirt/libvirt-sock",
-        "/run/libvirt/libvirt-sock-ro",
-        "/run/libvirt/virtqemud-sock",
-        "/run/libvirt/virtqemud-sock-ro",
-        "/run/libvirt/virtproxyd-sock",
-        "/run/libvirt/virtproxyd-sock-ro",
+        "/run/libvirt/libvirt-sock",      "/run/libvirt/libvirt-sock-ro", "/run/libvirt/virtqemud-sock",
+        "/run/libvirt/virtqemud-sock-ro", "/run/libvirt/virtproxyd-sock", "/run/libvirt/virtproxyd-sock-ro",
 };
 
 static bool daemon_socket_present(void) {
@@ -68,7 +64,10 @@ _public_ int vgpu_virt_open(const char *uri, unsigned flags, struct vgpu_virt **
         v->conn = flags & VGPU_VIRT_READ_ONLY ? dl->connect_open_read_only(uri) : dl->connect_open(uri);
         if (!v->conn) {
                 int r = vgpu_error_set(err, -ECONNREFUSED, "connecting to libvirt (%s) failed: %s",
-                                       uri ? uri : env && *env ? env : "its default URI", virt_dl_last_error(dl));
+                                       uri           ? uri
+                                       : env && *env ? env
+                                                     : "its default URI",
+                                       virt_dl_last_error(dl));
                 free(v);
                 return r;
         }
@@ -85,9 +84,12 @@ _public_ void vgpu_virt_close(struct vgpu_virt *v) {
 
 static const char *where(unsigned flags) {
         switch (flags & (VGPU_ASSIGN_LIVE | VGPU_ASSIGN_CONFIG)) {
-        case VGPU_ASSIGN_LIVE: return "the running domain";
-        case VGPU_ASSIGN_CONFIG: return "its configuration";
-        default: return "its configuration and the running domain";
+        case VGPU_ASSIGN_LIVE:
+                return "the running domain";
+        case VGPU_ASSIGN_CONFIG:
+                return "its configuration";
+        default:
+                return "its configuration and the running domain";
         }
 }
 
@@ -99,29 +101,39 @@ static int lookup_domain(struct vgpu_virt *v, const char *name, virDomainPtr *re
         virDomainPtr dom = v->dl->domain_lookup_by_name(v->conn, name);
         if (!dom) {
                 if (v->dl->get_last_error_code() == VIR_ERR_NO_DOMAIN)
-                        return vgpu_error_set(err, -ENOENT, "no domain named '%s' in libvirt (see 'virsh list --all')", name);
-                return vgpu_error_set(err, -EIO, "looking up domain '%s' in libvirt: %s", name, virt_dl_last_error(v->dl));
+                        return vgpu_error_set(err, -ENOENT,
+                                              "no domain named '%s' in libvirt (see 'virsh list --all')",
+                                              name);
+                return vgpu_error_set(err, -EIO, "looking up domain '%s' in libvirt: %s", name,
+                                      virt_dl_last_error(v->dl));
         }
         *ret = dom;
         return 0;
 }
 
 /* Which of the asked places hold dev: LIVE/CONFIG bits. Fills *want when none was asked. */
-static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, const struct vgpu_hostdev *dev, unsigned *want,
-                      unsigned *ret_held, struct vgpu_error *err) {
+static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, const struct vgpu_hostdev *dev,
+                      unsigned *want, unsigned *ret_held, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
         int active = dl->domain_is_active(dom), persistent = dl->domain_is_persistent(dom);
         if (active < 0 || persistent < 0)
-                return vgpu_error_set(err, -EIO, "reading the state of domain '%s': %s", name, virt_dl_last_error(dl));
+                return vgpu_error_set(err, -EIO, "reading the state of domain '%s': %s", name,
+                                      virt_dl_last_error(dl));
         if (!*want)
                 *want = (persistent ? VGPU_ASSIGN_CONFIG : 0) | (active ? VGPU_ASSIGN_LIVE : 0);
         if ((*want & VGPU_ASSIGN_LIVE) && !active)
-                return vgpu_error_set(err, -EINVAL, "domain '%s' is not running: --live needs a running domain (use --config)", name);
+                return vgpu_error_set(
+                        err, -EINVAL,
+                        "domain '%s' is not running: --live needs a running domain (use --config)", name);
         if ((*want & VGPU_ASSIGN_CONFIG) && !persistent)
-                return vgpu_error_set(err, -EINVAL, "domain '%s' is transient: it has no configuration to change (use --live)", name);
+                return vgpu_error_set(
+                        err, -EINVAL,
+                        "domain '%s' is transient: it has no configuration to change (use --live)", name);
 
         unsigned held = 0;
-        static const struct { unsigned bit, xml_flags; } places[] = {
+        static const struct {
+                unsigned bit, xml_flags;
+        } places[] = {
                 { VGPU_ASSIGN_LIVE, 0 },
                 { VGPU_ASSIGN_CONFIG, VIR_DOMAIN_XML_INACTIVE },
         };
@@ -130,11 +142,13 @@ static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, c
                         continue;
                 char *xml = dl->domain_get_xml_desc(dom, places[i].xml_flags);
                 if (!xml)
-                        return vgpu_error_set(err, -EIO, "reading the XML of domain '%s': %s", name, virt_dl_last_error(dl));
+                        return vgpu_error_set(err, -EIO, "reading the XML of domain '%s': %s", name,
+                                              virt_dl_last_error(dl));
                 int r = domain_xml_holds(dl, xml, dev);
                 free(xml);
                 if (r < 0)
-                        return vgpu_error_set(err, r, "the XML libvirt gave for domain '%s' does not parse", name);
+                        return vgpu_error_set(err, r, "the XML libvirt gave for domain '%s' does not parse",
+                                              name);
                 if (r > 0)
                         held |= places[i].bit;
         }
@@ -143,31 +157,35 @@ static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, c
 }
 
 /* The configuration change as `virsh edit` makes it, for drivers without device attach. */
-static int redefine(struct vgpu_virt *v, virDomainPtr dom, const char *name, const struct vgpu_hostdev *dev, const char *hostdev_xml,
-                    bool add, struct vgpu_error *err) {
+static int redefine(struct vgpu_virt *v, virDomainPtr dom, const char *name, const struct vgpu_hostdev *dev,
+                    const char *hostdev_xml, bool add, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
-        _cleanup_free_ char *xml = dl->domain_get_xml_desc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+        _cleanup_free_ char *xml =
+                dl->domain_get_xml_desc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
         if (!xml)
-                return vgpu_error_set(err, -EIO, "reading the configuration of domain '%s': %s", name, virt_dl_last_error(dl));
+                return vgpu_error_set(err, -EIO, "reading the configuration of domain '%s': %s", name,
+                                      virt_dl_last_error(dl));
         _cleanup_free_ char *edited = NULL;
-        int r = add ? domain_xml_add(dl, xml, hostdev_xml, &edited) : domain_xml_remove(dl, xml, dev, &edited);
+        int r = add ? domain_xml_add(dl, xml, hostdev_xml, &edited)
+                    : domain_xml_remove(dl, xml, dev, &edited);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "editing the configuration of domain '%s'", name);
         virDomainPtr d = dl->domain_define_xml(v->conn, edited);
         if (!d)
-                return vgpu_error_set(err, -EIO, "redefining domain '%s' %s %s: %s", name, add ? "with" : "without", dev_name(dev),
-                                      virt_dl_last_error(dl));
+                return vgpu_error_set(err, -EIO, "redefining domain '%s' %s %s: %s", name,
+                                      add ? "with" : "without", dev_name(dev), virt_dl_last_error(dl));
         dl->domain_free(d);
         return 0;
 }
 
 /* Our LIVE/CONFIG bits as libvirt's VIR_DOMAIN_AFFECT_* flags. */
 static unsigned affect(unsigned flags) {
-        return (flags & VGPU_ASSIGN_LIVE ? VIR_DOMAIN_AFFECT_LIVE : 0) | (flags & VGPU_ASSIGN_CONFIG ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+        return (flags & VGPU_ASSIGN_LIVE ? VIR_DOMAIN_AFFECT_LIVE : 0) |
+               (flags & VGPU_ASSIGN_CONFIG ? VIR_DOMAIN_AFFECT_CONFIG : 0);
 }
 
-static int change(struct vgpu_virt *v, const char *name, const struct vgpu_hostdev *dev, unsigned flags, bool attach,
-                  unsigned *ret_changed, struct vgpu_error *err) {
+static int change(struct vgpu_virt *v, const char *name, const struct vgpu_hostdev *dev, unsigned flags,
+                  bool attach, unsigned *ret_changed, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
         virDomainPtr dom = NULL;
         int r = lookup_domain(v, name, &dom, err);
@@ -183,19 +201,22 @@ static int change(struct vgpu_virt *v, const char *name, const struct vgpu_hostd
                 if (attach)
                         r = 0;
                 else
-                        r = vgpu_error_set(err, -ENOENT, "%s is not attached to domain '%s' (not in %s)", dev_name(dev), name, where(want));
+                        r = vgpu_error_set(err, -ENOENT, "%s is not attached to domain '%s' (not in %s)",
+                                           dev_name(dev), name, where(want));
                 goto out;
         }
         if ((r = vgpu_hostdev_xml(dev, flags, &xml, err)) < 0)
                 goto out;
 
         dl->reset_last_error();
-        r = attach ? dl->domain_attach_device_flags(dom, xml, affect(need)) : dl->domain_detach_device_flags(dom, xml, affect(need));
+        r = attach ? dl->domain_attach_device_flags(dom, xml, affect(need))
+                   : dl->domain_detach_device_flags(dom, xml, affect(need));
         if (r < 0 && need == VGPU_ASSIGN_CONFIG && dl->get_last_error_code() == VIR_ERR_NO_SUPPORT)
                 r = redefine(v, dom, name, dev, xml, attach, err);
         else if (r < 0)
-                r = vgpu_error_set(err, -EIO, "%s %s %s domain '%s' (%s): %s", attach ? "attaching" : "detaching", dev_name(dev),
-                                   attach ? "to" : "from", name, where(need), virt_dl_last_error(dl));
+                r = vgpu_error_set(err, -EIO, "%s %s %s domain '%s' (%s): %s",
+                                   attach ? "attaching" : "detaching", dev_name(dev), attach ? "to" : "from",
+                                   name, where(need), virt_dl_last_error(dl));
         if (r < 0)
                 goto out;
         if (ret_changed)
@@ -208,12 +229,12 @@ out:
         return r;
 }
 
-_public_ int vgpu_assign(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev, unsigned flags,
-                         unsigned *ret_changed, struct vgpu_error *err) {
+_public_ int vgpu_assign(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev,
+                         unsigned flags, unsigned *ret_changed, struct vgpu_error *err) {
         return change(v, domain, dev, flags, true, ret_changed, err);
 }
 
-_public_ int vgpu_detach(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev, unsigned flags,
-                         unsigned *ret_changed, struct vgpu_error *err) {
+_public_ int vgpu_detach(struct vgpu_virt *v, const char *domain, const struct vgpu_hostdev *dev,
+                         unsigned flags, unsigned *ret_changed, struct vgpu_error *err) {
         return change(v, domain, dev, flags, false, ret_changed, err);
 }

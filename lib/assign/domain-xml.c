@@ -18,7 +18,8 @@
 /* Parse without network access and without libxml2 printing anything: the library never prints. */
 #define PARSE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 
-int hostdev_pci_address(const char *bdf, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot, unsigned *ret_function) {
+int hostdev_pci_address(const char *bdf, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_slot,
+                        unsigned *ret_function) {
         unsigned d, b, s, f;
         char end;
         if (sscanf(bdf, "%x:%x:%x.%x%c", &d, &b, &s, &f, &end) != 4)
@@ -58,7 +59,9 @@ static xmlNode *child(const xmlNode *n, const char *name) {
 static const char *attr(const xmlNode *n, const char *name) {
         for (const xmlAttr *a = n->properties; a; a = a->next)
                 if (strcmp((const char *) a->name, name) == 0)
-                        return a->children && a->children->type == XML_TEXT_NODE ? (const char *) a->children->content : "";
+                        return a->children && a->children->type == XML_TEXT_NODE
+                                       ? (const char *) a->children->content
+                                       : "";
         return NULL;
 }
 
@@ -91,7 +94,8 @@ int domain_xml_hostdev_key(xmlNode *hostdev, char *key, size_t size) {
                 return 0;
         }
         unsigned d = 0, b, s, f;
-        if (strcmp(type, "pci") == 0 && (attr_number(address, "domain", 0xffff, &d) || !attr(address, "domain")) &&
+        if (strcmp(type, "pci") == 0 &&
+            (attr_number(address, "domain", 0xffff, &d) || !attr(address, "domain")) &&
             attr_number(address, "bus", 0xff, &b) && attr_number(address, "slot", 0x1f, &s) &&
             attr_number(address, "function", 7, &f)) {
                 snprintf(key, size, "%04x:%02x:%02x.%x", d, b, s, f);
@@ -116,13 +120,15 @@ xmlNode *domain_xml_find(xmlDoc *doc, const struct vgpu_hostdev *dev) {
         xmlNode *devices = devices_of(doc);
         for (xmlNode *c = devices ? devices->children : NULL; c; c = c->next) {
                 char key[VGPU_UUID_MAX];
-                if (is_element(c, "hostdev") && domain_xml_hostdev_key(c, key, sizeof(key)) == 0 && strcasecmp(key, dev_key(dev)) == 0)
+                if (is_element(c, "hostdev") && domain_xml_hostdev_key(c, key, sizeof(key)) == 0 &&
+                    strcasecmp(key, dev_key(dev)) == 0)
                         return c;
         }
         return NULL;
 }
 
-int domain_xml_keys(const struct virt_dl *dl, const char *xml, void (*fn)(const char *key, void *userdata), void *userdata) {
+int domain_xml_keys(const struct virt_dl *dl, const char *xml, void (*fn)(const char *key, void *userdata),
+                    void *userdata) {
         xmlDoc *doc;
         int r = domain_xml_parse(dl, xml, &doc);
         if (r < 0)

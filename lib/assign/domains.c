@@ -37,7 +37,8 @@ struct match {
 
 static void on_key(const char *key, void *userdata) {
         struct match *m = userdata;
-        const struct key *k = bsearch_safe(&(struct key) { .key = key }, m->keys, m->n_keys, sizeof(*m->keys), key_cmp);
+        const struct key *k =
+                bsearch_safe(&(struct key){ .key = key }, m->keys, m->n_keys, sizeof(*m->keys), key_cmp);
         if (!k || m->result[k->instance])
                 return;
         if (!(m->result[k->instance] = strdup(m->domain)))
@@ -46,7 +47,8 @@ static void on_key(const char *key, void *userdata) {
 
 static int name_cmp(const void *a, const void *b, void *userdata) {
         const struct virt_dl *dl = userdata;
-        return strcmp(dl->domain_get_name(*(virDomainPtr const *) a), dl->domain_get_name(*(virDomainPtr const *) b));
+        return strcmp(dl->domain_get_name(*(virDomainPtr const *) a),
+                      dl->domain_get_name(*(virDomainPtr const *) b));
 }
 
 _public_ void vgpu_instance_domains_free(char **domains, size_t n) {
@@ -55,21 +57,25 @@ _public_ void vgpu_instance_domains_free(char **domains, size_t n) {
         free(domains);
 }
 
-static int scan(const struct virt_dl *dl, virDomainPtr *doms, int n_doms, struct match *m, struct vgpu_error *err) {
+static int scan(const struct virt_dl *dl, virDomainPtr *doms, int n_doms, struct match *m,
+                struct vgpu_error *err) {
         for (int pass = 0; pass < 2; pass++)
                 for (int i = 0; i < n_doms; i++) {
-                        int active = dl->domain_is_active(doms[i]), persistent = dl->domain_is_persistent(doms[i]);
+                        int active = dl->domain_is_active(doms[i]),
+                            persistent = dl->domain_is_persistent(doms[i]);
                         /* pass 0: what running domains use; pass 1: every configuration */
                         if (pass == 0 ? active != 1 : persistent != 1)
                                 continue;
                         m->domain = dl->domain_get_name(doms[i]);
                         char *xml = dl->domain_get_xml_desc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
-                        if (!xml)       /* undefined meanwhile: it holds nothing */
+                        if (!xml) /* undefined meanwhile: it holds nothing */
                                 continue;
                         int r = domain_xml_keys(dl, xml, on_key, m);
                         free(xml);
                         if (r < 0)
-                                return vgpu_error_set(err, r, "the XML libvirt gave for domain '%s' does not parse", m->domain);
+                                return vgpu_error_set(err, r,
+                                                      "the XML libvirt gave for domain '%s' does not parse",
+                                                      m->domain);
                         if (m->oom)
                                 return vgpu_error_set(err, -ENOMEM, "out of memory");
                 }
@@ -77,7 +83,8 @@ static int scan(const struct virt_dl *dl, virDomainPtr *doms, int n_doms, struct
 }
 
 /* The domains holding keys[] (sorted by key): n_results names, NULL where none. */
-static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size_t n_results, char ***ret, struct vgpu_error *err) {
+static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size_t n_results, char ***ret,
+                      struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
         char **result = calloc(n_results + 1, sizeof(*result));
         if (!result)
@@ -106,7 +113,8 @@ static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size
         return 0;
 }
 
-_public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err) {
+_public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret,
+                                   struct vgpu_error *err) {
         _cleanup_free_ struct key *keys = calloc(host->n_instances + 1, sizeof(*keys));
         if (!keys)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -115,18 +123,19 @@ _public_ int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *
                 const struct vgpu_instance *in = &host->instances[i];
                 const char *k = in->kind == VGPU_TYPE_NVIDIA_VFIO ? in->parent : in->uuid;
                 if (k && *k)
-                        keys[n_keys++] = (struct key) { k, i };
+                        keys[n_keys++] = (struct key){ k, i };
         }
         return domains_of(v, keys, n_keys, host->n_instances, ret, err);
 }
 
 /* A GPU or VF handed to a VM whole (<hostdev type='pci'>, e.g. a plain SR-IOV VF) is held by
  * it as an instance is: `list` shows that too. */
-_public_ int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err) {
+_public_ int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret,
+                              struct vgpu_error *err) {
         _cleanup_free_ struct key *keys = calloc(host->n_gpus + 1, sizeof(*keys));
         if (!keys)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         for (size_t i = 0; i < host->n_gpus; i++)
-                keys[i] = (struct key) { host->gpus[i].bdf, i };
+                keys[i] = (struct key){ host->gpus[i].bdf, i };
         return domains_of(v, keys, host->n_gpus, host->n_gpus, ret, err);
 }

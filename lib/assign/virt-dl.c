@@ -46,12 +46,15 @@ static bool resolve(void *lib, const char *libname, const char *name, void **ret
 static void load(void) {
         void *virt = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!virt) {
-                snprintf(load_error, sizeof(load_error), "libvirt is not installed on this host (%s; Debian: apt install libvirt0)", dlerror());
+                snprintf(load_error, sizeof(load_error),
+                         "libvirt is not installed on this host (%s; Debian: apt install libvirt0)",
+                         dlerror());
                 return;
         }
         void *xml = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
         if (!xml) {
-                snprintf(load_error, sizeof(load_error), "libxml2 is not installed on this host (%s)", dlerror());
+                snprintf(load_error, sizeof(load_error), "libxml2 is not installed on this host (%s)",
+                         dlerror());
                 return;
         }
         struct virt_dl d = {};
@@ -62,21 +65,23 @@ static void load(void) {
         bool ok = V(connect_open, "virConnectOpen") && V(connect_open_read_only, "virConnectOpenReadOnly") &&
                   V(connect_close, "virConnectClose") && V(connect_get_type, "virConnectGetType") &&
                   V(list_all_domains, "virConnectListAllDomains") &&
-                  V(domain_lookup_by_name, "virDomainLookupByName") && V(domain_get_name, "virDomainGetName") &&
-                  V(domain_is_active, "virDomainIsActive") && V(domain_is_persistent, "virDomainIsPersistent") &&
+                  V(domain_lookup_by_name, "virDomainLookupByName") &&
+                  V(domain_get_name, "virDomainGetName") && V(domain_is_active, "virDomainIsActive") &&
+                  V(domain_is_persistent, "virDomainIsPersistent") &&
                   V(domain_get_xml_desc, "virDomainGetXMLDesc") &&
                   V(domain_attach_device_flags, "virDomainAttachDeviceFlags") &&
                   V(domain_detach_device_flags, "virDomainDetachDeviceFlags") &&
                   V(domain_define_xml, "virDomainDefineXML") && V(domain_free, "virDomainFree") &&
-                  V(get_last_error_message, "virGetLastErrorMessage") && V(get_last_error_code, "virGetLastErrorCode") &&
-                  V(reset_last_error, "virResetLastError") &&
+                  V(get_last_error_message, "virGetLastErrorMessage") &&
+                  V(get_last_error_code, "virGetLastErrorCode") && V(reset_last_error, "virResetLastError") &&
                   resolve(virt, "libvirt.so.0", "virSetErrorFunc", (void **) &set_error_func) &&
                   X(xml_read_memory, "xmlReadMemory") && X(xml_free_doc, "xmlFreeDoc") &&
-                  X(xml_doc_get_root_element, "xmlDocGetRootElement") && X(xml_doc_copy_node, "xmlDocCopyNode") &&
-                  X(xml_new_child, "xmlNewChild") && X(xml_add_child, "xmlAddChild") &&
-                  X(xml_unlink_node, "xmlUnlinkNode") && X(xml_free_node, "xmlFreeNode") &&
-                  X(xml_buffer_create, "xmlBufferCreate") && X(xml_buffer_free, "xmlBufferFree") &&
-                  X(xml_buffer_content, "xmlBufferContent") && X(xml_node_dump, "xmlNodeDump") &&
+                  X(xml_doc_get_root_element, "xmlDocGetRootElement") &&
+                  X(xml_doc_copy_node, "xmlDocCopyNode") && X(xml_new_child, "xmlNewChild") &&
+                  X(xml_add_child, "xmlAddChild") && X(xml_unlink_node, "xmlUnlinkNode") &&
+                  X(xml_free_node, "xmlFreeNode") && X(xml_buffer_create, "xmlBufferCreate") &&
+                  X(xml_buffer_free, "xmlBufferFree") && X(xml_buffer_content, "xmlBufferContent") &&
+                  X(xml_node_dump, "xmlNodeDump") &&
                   resolve(xml, "libxml2.so.2", "xmlSetGenericErrorFunc", (void **) &set_generic_error_func);
 #undef V
 #undef X

@@ -7,7 +7,7 @@
 #include "backend.h"
 
 static void amd_describe_type(struct vgpu_type *t) {
-        (void) t;       /* no mdev types on MxGPU */
+        (void) t; /* no mdev types on MxGPU */
 }
 
 static const char *const amd_drivers[] = { "gim", "amdgpu", NULL };

@@ -32,10 +32,17 @@ int64_t parse_size_with_unit(const char *s) {
                 end++;
         uint64_t mult;
         switch (toupper((unsigned char) *end)) {
-        case 'K': mult = 1ULL << 10; break;
-        case 'M': mult = 1ULL << 20; break;
-        case 'G': mult = 1ULL << 30; break;
-        default: return -1;     /* a bare number has no unit we could trust */
+        case 'K':
+                mult = 1ULL << 10;
+                break;
+        case 'M':
+                mult = 1ULL << 20;
+                break;
+        case 'G':
+                mult = 1ULL << 30;
+                break;
+        default:
+                return -1; /* a bare number has no unit we could trust */
         }
         if (v > INT64_MAX / mult)
                 return -1;

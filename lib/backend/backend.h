@@ -25,7 +25,7 @@ struct vgpu_backend {
         int (*list_vfio_types)(int devfd, struct vgpu_parent *p);
 };
 
-extern const struct vgpu_backend backend_mdev;     /* kernel ABI + sample drivers (fallback) */
+extern const struct vgpu_backend backend_mdev; /* kernel ABI + sample drivers (fallback) */
 extern const struct vgpu_backend backend_nvidia;
 extern const struct vgpu_backend backend_amd;
 extern const struct vgpu_backend backend_intel;

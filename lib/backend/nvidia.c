@@ -57,7 +57,7 @@ static int nvidia_list_vfio_types(int devfd, struct vgpu_parent *p) {
                         *next++ = '\0';
                 char *colon = strchr(line, ':');
                 if (!colon || !isdigit((unsigned char) line[0]))
-                        continue;       /* the header line, or noise */
+                        continue; /* the header line, or noise */
                 *colon = '\0';
                 char *name = colon + 1;
                 while (*name == ' ')
@@ -68,7 +68,7 @@ static int nvidia_list_vfio_types(int devfd, struct vgpu_parent *p) {
                 if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1))
                         return -ENOMEM;
                 struct vgpu_type *t = &p->types[p->n_types];
-                *t = (struct vgpu_type) {
+                *t = (struct vgpu_type){
                         .parent = p->name,
                         .id = strdup(line),
                         .name = strdup(name),

@@ -27,6 +27,7 @@ void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, cons
                 qsort(base, n, size, cmp);
 }
 
-void *bsearch_safe(const void *key, const void *base, size_t n, size_t size, int (*cmp)(const void *, const void *)) {
+void *bsearch_safe(const void *key, const void *base, size_t n, size_t size,
+                   int (*cmp)(const void *, const void *)) {
         return n > 0 ? bsearch(key, base, n, size, cmp) : NULL;
 }

@@ -18,7 +18,8 @@ static int error_setv(struct vgpu_error *err, int code, bool append_errno, const
                 return code;
         int n = vsnprintf(err->message, sizeof(err->message), fmt, ap);
         if (append_errno && n >= 0 && (size_t) n < sizeof(err->message))
-                snprintf(err->message + n, sizeof(err->message) - n, ": %s", strerror(code < 0 ? -code : code));
+                snprintf(err->message + n, sizeof(err->message) - n, ": %s",
+                         strerror(code < 0 ? -code : code));
         err->code = code;
         return code;
 }

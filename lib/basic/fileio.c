@@ -102,7 +102,8 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 bool mkstemp_suffix_ok(const char *s) {
         size_t n = 0;
         for (; s[n]; n++)
-                if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9')))
+                if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+                      (s[n] >= '0' && s[n] <= '9')))
                         return false;
         return n == 6;
 }
@@ -121,7 +122,8 @@ int remove_temps_at(int parentfd, const char *subdir, bool (*is_temp)(const char
         while ((de = readdir(d))) {
                 struct stat st;
                 /* regular files only: a directory or a link of that name is someone else's */
-                if (!is_temp(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                if (!is_temp(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
                         continue;
                 if (unlinkat(dirfd(d), de->d_name, 0) == 0)
                         removed++;
@@ -144,7 +146,7 @@ int sysfs_write(const char *path, const char *value) {
         ssize_t w = write(fd, value, n);
         r = w < 0 ? -errno : (size_t) w != n ? -EIO : 0;
         if (close(fd) < 0 && r == 0)
-                r = -errno;     /* some attributes report their error at close */
+                r = -errno; /* some attributes report their error at close */
         return r;
 }
 
@@ -168,7 +170,8 @@ int sysfs_write_beneath(const char *dir, const char *rel, const char *value) {
                 int sub = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 int saved = errno;
                 struct stat st;
-                if (sub < 0 && saved == ENOTDIR && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                if (sub < 0 && saved == ENOTDIR && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISLNK(st.st_mode))
                         saved = ELOOP;
                 close(fd);
                 if (sub < 0)
@@ -216,11 +219,11 @@ int lock_host(int timeout_ms) {
                         close(fd);
                         return r;
                 }
-                nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }
 }
 
 void unlock_host(int fd) {
         if (fd >= 0)
-                close(fd);      /* closing releases the flock */
+                close(fd); /* closing releases the flock */
 }

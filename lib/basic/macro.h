@@ -14,27 +14,27 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _public_ __attribute__((visibility("default")))
-#define _pure_ __attribute__((pure))
+#define _public_       __attribute__((visibility("default")))
+#define _pure_         __attribute__((pure))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 /* Return the value of a pointer variable and set the variable to NULL: hands ownership on. */
-#define TAKE_PTR(p)                                     \
-        ({                                              \
-                __typeof__(p) _ptr_ = (p);              \
-                (p) = NULL;                             \
-                _ptr_;                                  \
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _ptr_ = (p); \
+                (p) = NULL;                \
+                _ptr_;                     \
         })
 
-#define TAKE_FD(fd)                                     \
-        ({                                              \
-                int _fd_ = (fd);                        \
-                (fd) = -EBADF;                          \
-                _fd_;                                   \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 static inline void freep(void *p) {
@@ -49,10 +49,10 @@ static inline void closep(int *fd) {
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Define `name##p(type **)` calling `func(*p)` when *p is not NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)         \
-        static inline void func##p(type *p) {           \
-                if (*p)                                 \
-                        func(*p);                       \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        func(*p);               \
         }
 
 /*
@@ -81,4 +81,5 @@ static inline const char *strempty(const char *s) {
 /* qsort()/bsearch() with an empty array: passing NULL with 0 elements is undefined behaviour
  * (glibc declares the base nonnull), and an empty snapshot has NULL arrays. */
 void qsort_safe(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
-void *bsearch_safe(const void *key, const void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void *bsearch_safe(const void *key, const void *base, size_t n, size_t size,
+                   int (*cmp)(const void *, const void *));

@@ -46,7 +46,7 @@ int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *user
         size_t started = 0;
         for (; started + 1 < threads; started++)
                 if (pthread_create(&tid[started], NULL, worker, &p) != 0)
-                        break;  /* fewer threads, same result */
+                        break; /* fewer threads, same result */
         worker(&p);
         for (size_t i = 0; i < started; i++)
                 pthread_join(tid[i], NULL);

@@ -30,7 +30,7 @@ bool sysfs_rel_path_ok(const char *path) {
         for (const char *s = path;;) {
                 size_t n = strcspn(s, "/");
                 if (!entry_ok(s, n))
-                        return false;   /* also "", i.e. a leading, doubled or trailing '/' */
+                        return false; /* also "", i.e. a leading, doubled or trailing '/' */
                 if (!s[n])
                         return true;
                 s += n + 1;
@@ -38,7 +38,8 @@ bool sysfs_rel_path_ok(const char *path) {
 }
 
 size_t strip_trailing_space(char *s, size_t len) {
-        while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        while (len > 0 &&
+               (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
                 len--;
         s[len] = '\0';
         return len;

@@ -30,15 +30,18 @@ int want_sequence(struct parse *p, const yaml_node_t *n, const char *what);
 
 /* Loop over a mapping's key/value nodes or a sequence's items, into variables the caller
  * declared; one plain for-loop, so break and continue mean what they say. */
-#define FOR_EACH_PAIR(p, map, K, V)                                                                         \
-        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;                                     \
-             _pair < (map)->data.mapping.pairs.top && ((K) = yaml_document_get_node(&(p)->doc, _pair->key), \
-                                                       (V) = yaml_document_get_node(&(p)->doc, _pair->value), true); \
+#define FOR_EACH_PAIR(p, map, K, V)                                        \
+        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;    \
+             _pair < (map)->data.mapping.pairs.top &&                      \
+             ((K) = yaml_document_get_node(&(p)->doc, _pair->key),         \
+             (V) = yaml_document_get_node(&(p)->doc, _pair->value), true); \
              _pair++)
 
-#define FOR_EACH_ITEM(p, seq, ITEM)                                                                         \
-        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start;                                      \
-             _it < (seq)->data.sequence.items.top && ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); _it++)
+#define FOR_EACH_ITEM(p, seq, ITEM)                                    \
+        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start; \
+             _it < (seq)->data.sequence.items.top &&                   \
+             ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); \
+             _it++)
 
 /* config-slices.c: the 'slices' list into cfg (sets has_slices), validated as a whole. */
 int config_parse_slices(struct parse *p, yaml_node_t *n, struct vgpu_config *cfg);

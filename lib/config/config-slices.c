@@ -23,16 +23,20 @@ static int parse_share(struct parse *p, const yaml_node_t *n, unsigned *ret) {
         const char *s = scalar(n);
         char *end;
         if (!s || !isdigit((unsigned char) *s))
-                return fail_at(p, n, "field 'share': expected a percentage from 1 to 100 (e.g. 30%%), got '%s'", s ? s : "(not a scalar)");
+                return fail_at(p, n,
+                               "field 'share': expected a percentage from 1 to 100 (e.g. 30%%), got '%s'",
+                               s ? s : "(not a scalar)");
         unsigned long v = strtoul(s, &end, 10);
         if ((*end && strcmp(end, "%") != 0) || v < 1 || v > 100)
-                return fail_at(p, n, "field 'share': expected a percentage from 1 to 100 (e.g. 30%%), got '%s'", s);
+                return fail_at(p, n,
+                               "field 'share': expected a percentage from 1 to 100 (e.g. 30%%), got '%s'", s);
         *ret = (unsigned) v;
         return 0;
 }
 
 static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice *s) {
-        *s = (struct vgpu_config_slice) { .line = (int) n->start_mark.line + 1, .column = (int) n->start_mark.column + 1 };
+        *s = (struct vgpu_config_slice){ .line = (int) n->start_mark.line + 1,
+                                         .column = (int) n->start_mark.column + 1 };
         int r = want_mapping(p, n, "a 'slices' item");
         if (r < 0)
                 return r;
@@ -45,17 +49,22 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                         if ((r = want_string(p, v, "name", &s->name)) < 0)
                                 return r;
                         if (!vgpu_slice_name_is_valid(s->name))
-                                return fail_at(p, v, "field 'name': '%s' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)",
-                                               s->name);
+                                return fail_at(
+                                        p, v,
+                                        "field 'name': '%s' is not a slice name (letters, digits, '_', '.', "
+                                        "'-', starting and ending with a letter or digit; at most 63)",
+                                        s->name);
                 } else if (streq(key, "gpu")) {
                         if (!val || vgpu_bdf_normalize(val, s->gpu) < 0)
-                                return fail_at(p, v, "field 'gpu': '%s' is not a PCI address (DDDD:BB:DD.F)", val ? val : "(not a scalar)");
+                                return fail_at(p, v, "field 'gpu': '%s' is not a PCI address (DDDD:BB:DD.F)",
+                                               val ? val : "(not a scalar)");
                         have_gpu = true;
                 } else if (streq(key, "memory")) {
                         r = vgpu_slice_parse_memory(val, &s->memory);
                         if (r < 0 || s->memory == 0)
-                                return fail_at(p, v, "field 'memory': expected a size like 4G or 512M, got '%s'%s", val ? val : "(not a scalar)",
-                                               r == -ERANGE ? " (too large)" : "");
+                                return fail_at(
+                                        p, v, "field 'memory': expected a size like 4G or 512M, got '%s'%s",
+                                        val ? val : "(not a scalar)", r == -ERANGE ? " (too large)" : "");
                 } else if (streq(key, "share")) {
                         share_node = v;
                         if ((r = parse_share(p, v, &s->share)) < 0)
@@ -63,15 +72,21 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                 } else if (streq(key, "policy")) {
                         policy_node = v;
                         if (vgpu_slice_policy_from_string(val) < 0)
-                                return fail_at(p, v, "field 'policy': expected best-effort, equal-share or fixed-share, got '%s'",
+                                return fail_at(p, v,
+                                               "field 'policy': expected best-effort, equal-share or "
+                                               "fixed-share, got '%s'",
                                                val ? val : "(not a scalar)");
                         snprintf(s->policy, sizeof(s->policy), "%s", val);
                 } else if (streq(key, "scrub")) {
                         if (vgpu_slice_scrub_from_string(val) < 0)
-                                return fail_at(p, v, "field 'scrub': expected on-free, on-exit or off, got '%s'", val ? val : "(not a scalar)");
+                                return fail_at(p, v,
+                                               "field 'scrub': expected on-free, on-exit or off, got '%s'",
+                                               val ? val : "(not a scalar)");
                         snprintf(s->scrub, sizeof(s->scrub), "%s", val);
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'slices' item (expected name, gpu, memory, share, policy, scrub)",
+                        return fail_at(p, k,
+                                       "unknown field '%s' in a 'slices' item (expected name, gpu, memory, "
+                                       "share, policy, scrub)",
                                        key ? key : "?");
         }
         if (!s->name)
@@ -85,9 +100,14 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                 snprintf(s->scrub, sizeof(s->scrub), "on-free");
         bool fixed = streq(s->policy, "fixed-share");
         if (fixed && !s->share)
-                return fail_at(p, policy_node, "field 'share': slice %s has policy fixed-share and needs a share (e.g. share: 30%%)", s->name);
+                return fail_at(
+                        p, policy_node,
+                        "field 'share': slice %s has policy fixed-share and needs a share (e.g. share: 30%%)",
+                        s->name);
         if (!fixed && s->share)
-                return fail_at(p, share_node, "field 'share': a share goes with policy fixed-share, slice %s has %s", s->name, s->policy);
+                return fail_at(p, share_node,
+                               "field 'share': a share goes with policy fixed-share, slice %s has %s",
+                               s->name, s->policy);
         return 0;
 }
 
@@ -99,14 +119,17 @@ static int check_slices(struct parse *p, const struct vgpu_config *cfg) {
                 for (size_t j = 0; j < i; j++) {
                         const struct vgpu_config_slice *o = &cfg->slices[j];
                         if (streq(o->name, s->name))
-                                return vgpu_error_set(p->err, -EINVAL, "%s:%d:%d: slice %s is declared twice (first at line %d)", p->source,
-                                                      s->line, s->column, s->name, o->line);
+                                return vgpu_error_set(
+                                        p->err, -EINVAL,
+                                        "%s:%d:%d: slice %s is declared twice (first at line %d)", p->source,
+                                        s->line, s->column, s->name, o->line);
                         if (streq(o->gpu, s->gpu))
                                 total += o->share;
                 }
                 if (s->share && total > 100)
                         return vgpu_error_set(p->err, -EINVAL,
-                                              "%s:%d:%d: field 'share': the fixed shares of %s add up to %u%% with slice %s; at most 100%%",
+                                              "%s:%d:%d: field 'share': the fixed shares of %s add up to "
+                                              "%u%% with slice %s; at most 100%%",
                                               p->source, s->line, s->column, s->gpu, total, s->name);
         }
         return 0;
@@ -115,7 +138,8 @@ static int check_slices(struct parse *p, const struct vgpu_config *cfg) {
 int config_parse_slices(struct parse *p, yaml_node_t *n, struct vgpu_config *cfg) {
         cfg->has_slices = true;
         /* 'slices:' with nothing after it is YAML's null: an empty list, i.e. "no slices" */
-        if (n && n->type == YAML_SCALAR_NODE && (streq(scalar(n), "") || streq(scalar(n), "~") || streq(scalar(n), "null")))
+        if (n && n->type == YAML_SCALAR_NODE &&
+            (streq(scalar(n), "") || streq(scalar(n), "~") || streq(scalar(n), "null")))
                 return 0;
         int r = want_sequence(p, n, "field 'slices'");
         if (r < 0)

@@ -39,10 +39,12 @@ int want_uint(struct parse *p, const yaml_node_t *n, const char *field, unsigned
         const char *s = scalar(n);
         char *end;
         if (!s || !*s || *s == '-')
-                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s ? s : "(not a scalar)");
+                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max,
+                               s ? s : "(not a scalar)");
         unsigned long v = strtoul(s, &end, 10);
         if (*end || v > max)
-                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max, s);
+                return fail_at(p, n, "field '%s': expected a whole number from 0 to %u, got '%s'", field, max,
+                               s);
         *ret = (unsigned) v;
         return 0;
 }
@@ -87,7 +89,7 @@ int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
         for (size_t i = 0; i < count; i++) {
                 const yaml_node_t *k = yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key);
                 if (scalar(k))
-                        keys[n_keys++] = (struct key_at) { scalar(k), k, i };
+                        keys[n_keys++] = (struct key_at){ scalar(k), k, i };
         }
         qsort_safe(keys, n_keys, sizeof(*keys), cmp_key_at);
         /* the repeat reported is the one that comes first in the file, with the key's first place */
@@ -99,11 +101,13 @@ int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
                         again = &keys[i], first = &keys[g];
         }
         int r = again ? fail_at(p, again->node, "field '%s' given twice (first at line %zu)", again->key,
-                                first->node->start_mark.line + 1) : 0;
+                                first->node->start_mark.line + 1)
+                      : 0;
         free(keys);
         return r;
 }
 
 int want_sequence(struct parse *p, const yaml_node_t *n, const char *what) {
-        return n && n->type == YAML_SEQUENCE_NODE ? 0 : fail_at(p, n, "%s: expected a list ('- ' items)", what);
+        return n && n->type == YAML_SEQUENCE_NODE ? 0
+                                                  : fail_at(p, n, "%s: expected a list ('- ' items)", what);
 }

@@ -32,14 +32,19 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");
         yaml_node_t *item, *k, *v;
         FOR_EACH_ITEM(p, n, item) {
-                if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
-                        return fail_at(p, item, "field 'attrs': each item is one 'attribute: value' pair, in the order to write them");
+                if (item->type != YAML_MAPPING_NODE ||
+                    item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+                        return fail_at(p, item,
+                                       "field 'attrs': each item is one 'attribute: value' pair, in the "
+                                       "order to write them");
                 FOR_EACH_PAIR(p, item, k, v) {
                         struct vgpu_mdev_attr *a = &d->attrs[d->n_attrs++];
-                        if ((r = want_string(p, k, "attrs", &a->key)) < 0 || (r = want_string(p, v, a->key, &a->value)) < 0)
+                        if ((r = want_string(p, k, "attrs", &a->key)) < 0 ||
+                            (r = want_string(p, v, a->key, &a->value)) < 0)
                                 return r;
                         if (!sysfs_rel_path_ok(a->key))
-                                return fail_at(p, k, "field 'attrs': '%s' must be a path below the device", a->key);
+                                return fail_at(p, k, "field 'attrs': '%s' must be a path below the device",
+                                               a->key);
                 }
         }
         return 0;
@@ -51,7 +56,7 @@ static int parse_attrs(struct parse *p, yaml_node_t *n, struct vgpu_config_devic
 /* One UUID of the file and where it is, for finding repeats by sorting. */
 struct uuid_at {
         const char *uuid;
-        size_t order;                   /* position in the file: GPU, device, list index */
+        size_t order; /* position in the file: GPU, device, list index */
         const struct vgpu_config_device *device;
 };
 
@@ -63,7 +68,8 @@ static int cmp_uuid_at(const void *a, const void *b) {
 
 /* Sorted by UUID, then place: the repeat that comes first in the file (the entry, of those that
  * repeat an earlier one, with the lowest place), or NULL; *ret_first is the earlier one. */
-static const struct uuid_at *first_repeat(const struct uuid_at *all, size_t n, const struct uuid_at **ret_first) {
+static const struct uuid_at *first_repeat(const struct uuid_at *all, size_t n,
+                                          const struct uuid_at **ret_first) {
         const struct uuid_at *again = NULL;
         for (size_t i = 1, g = 0; i < n; i++) {
                 if (strcmp(all[i].uuid, all[g].uuid) != 0)
@@ -83,12 +89,13 @@ static int check_unique_in_list(struct parse *p, const yaml_node_t *seq, const s
         if (!all)
                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");
         for (size_t i = 0; i < d->n_uuids; i++)
-                all[i] = (struct uuid_at) { d->uuids[i], i, d };
+                all[i] = (struct uuid_at){ d->uuids[i], i, d };
         qsort_safe(all, d->n_uuids, sizeof(*all), cmp_uuid_at);
         const struct uuid_at *first = NULL, *again = first_repeat(all, d->n_uuids, &first);
         int r = 0;
         if (again) {
-                const yaml_node_t *item = yaml_document_get_node(&p->doc, seq->data.sequence.items.start[again->order]);
+                const yaml_node_t *item =
+                        yaml_document_get_node(&p->doc, seq->data.sequence.items.start[again->order]);
                 r = fail_at(p, item, "field 'uuids': %s appears twice", scalar(item));
         }
         free(all);
@@ -96,7 +103,11 @@ static int check_unique_in_list(struct parse *p, const yaml_node_t *seq, const s
 }
 
 static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_device *d) {
-        *d = (struct vgpu_config_device) { .count = 1, .auto_start = true, .persistent = true, .running = true, .line = (int) n->start_mark.line + 1 };
+        *d = (struct vgpu_config_device){ .count = 1,
+                                          .auto_start = true,
+                                          .persistent = true,
+                                          .running = true,
+                                          .line = (int) n->start_mark.line + 1 };
         int r = want_mapping(p, n, "a 'devices' item");
         if (r < 0)
                 return r;
@@ -109,12 +120,13 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                 else if (streq(key, "framebuffer")) {
                         const char *val = scalar(v);
                         if (vgpu_slice_parse_memory(val, &d->framebuffer) < 0 || d->framebuffer == 0)
-                                return fail_at(p, v, "field 'framebuffer': expected a size like 4G or 512M, got '%s'",
-                                               val ? val : "(not a scalar)");
+                                return fail_at(
+                                        p, v,
+                                        "field 'framebuffer': expected a size like 4G or 512M, got '%s'",
+                                        val ? val : "(not a scalar)");
                         d->framebuffer_line = (int) v->start_mark.line + 1;
                         d->framebuffer_column = (int) v->start_mark.column + 1;
-                }
-                else if (streq(key, "count"))
+                } else if (streq(key, "count"))
                         r = want_uint(p, v, "count", CONFIG_COUNT_MAX, &d->count), have_count = true;
                 else if (streq(key, "auto-start"))
                         r = want_bool(p, v, "auto-start", &d->auto_start);
@@ -130,13 +142,15 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                         size_t count = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
                         /* more than any count can be: refused before anything is built for them */
                         if (count > CONFIG_COUNT_MAX)
-                                return fail_at(p, v, "field 'uuids': %zu UUIDs, at most %u", count, CONFIG_COUNT_MAX);
+                                return fail_at(p, v, "field 'uuids': %zu UUIDs, at most %u", count,
+                                               CONFIG_COUNT_MAX);
                         if (!(d->uuids = calloc(count + 1, sizeof(*d->uuids))))
                                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");
                         FOR_EACH_ITEM(p, v, item) {
                                 const char *u = scalar(item);
                                 if (!vgpu_uuid_valid(u))
-                                        return fail_at(p, item, "field 'uuids': '%s' is not a UUID", u ? u : "(not a scalar)");
+                                        return fail_at(p, item, "field 'uuids': '%s' is not a UUID",
+                                                       u ? u : "(not a scalar)");
                                 snprintf(d->uuids[d->n_uuids], VGPU_UUID_MAX, "%s", u);
                                 for (char *c = d->uuids[d->n_uuids]; *c; c++)
                                         if (*c >= 'A' && *c <= 'F')
@@ -147,13 +161,16 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                         if ((r = check_unique_in_list(p, v, d)) < 0)
                                 return r;
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'devices' item (expected type or framebuffer, count, uuids, attrs, auto-start, persistent, running)",
+                        return fail_at(p, k,
+                                       "unknown field '%s' in a 'devices' item (expected type or "
+                                       "framebuffer, count, uuids, attrs, auto-start, persistent, running)",
                                        key ? key : "?");
                 if (r < 0)
                         return r;
         }
         if (d->type && d->framebuffer)
-                return fail_at(p, n, "'type' and 'framebuffer' both pick the type of a 'devices' item: give one");
+                return fail_at(p, n,
+                               "'type' and 'framebuffer' both pick the type of a 'devices' item: give one");
         if (!d->type && !d->framebuffer)
                 return fail_at(p, n, "field 'type' (or 'framebuffer') missing in a 'devices' item");
         if (!have_count && d->n_uuids > 0)
@@ -165,12 +182,13 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
         if (!d->running && !d->persistent)
                 return fail_at(p, n, "'running: false' with 'persistent: false' leaves nothing to apply");
         if (!d->running && d->n_uuids != d->count)
-                return fail_at(p, n, "'running: false' needs every UUID listed (%zu for count %u)", d->n_uuids, d->count);
+                return fail_at(p, n, "'running: false' needs every UUID listed (%zu for count %u)",
+                               d->n_uuids, d->count);
         return 0;
 }
 
 static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_policy *pol) {
-        *pol = (struct vgpu_config_policy) { .timeslice_ms = -1, .frame_rate_limit = -1 };
+        *pol = (struct vgpu_config_policy){ .timeslice_ms = -1, .frame_rate_limit = -1 };
         int r = want_mapping(p, n, "field 'policy'");
         if (r < 0)
                 return r;
@@ -185,7 +203,9 @@ static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_poli
                         else if (streq(s, "fixed-share"))
                                 pol->scheduler = VGPU_SCHED_FIXED_SHARE;
                         else
-                                return fail_at(p, v, "field 'scheduler': expected best-effort, equal-share or fixed-share, got '%s'",
+                                return fail_at(p, v,
+                                               "field 'scheduler': expected best-effort, equal-share or "
+                                               "fixed-share, got '%s'",
                                                s ? s : "(not a scalar)");
                 } else if (streq(key, "timeslice-ms")) {
                         unsigned ms;
@@ -200,16 +220,20 @@ static int parse_policy(struct parse *p, yaml_node_t *n, struct vgpu_config_poli
                                 return r;
                         pol->frame_rate_limit = on;
                 } else
-                        return fail_at(p, k, "unknown field '%s' in 'policy' (expected scheduler, timeslice-ms, frame-rate-limit)",
+                        return fail_at(p, k,
+                                       "unknown field '%s' in 'policy' (expected scheduler, timeslice-ms, "
+                                       "frame-rate-limit)",
                                        key ? key : "?");
         }
         if (pol->timeslice_ms > 0 && pol->scheduler == VGPU_SCHED_BEST_EFFORT)
-                return fail_at(p, n, "field 'timeslice-ms': a time slice needs scheduler equal-share or fixed-share");
+                return fail_at(
+                        p, n,
+                        "field 'timeslice-ms': a time slice needs scheduler equal-share or fixed-share");
         return 0;
 }
 
 static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g) {
-        *g = (struct vgpu_config_gpu) { .vfs = -1, .persistence = -1, .line = (int) n->start_mark.line + 1 };
+        *g = (struct vgpu_config_gpu){ .vfs = -1, .persistence = -1, .line = (int) n->start_mark.line + 1 };
         int r = want_mapping(p, n, "a 'gpus' item");
         if (r < 0)
                 return r;
@@ -219,8 +243,10 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                 const char *key = scalar(k);
                 if (streq(key, "bdf") || streq(key, "parent") || streq(key, "pci-id")) {
                         selectors++;
-                        g->select = streq(key, "bdf") ? VGPU_SELECT_BDF : streq(key, "parent") ? VGPU_SELECT_PARENT : VGPU_SELECT_PCI_ID;
-                        free(g->value);         /* a second selector is reported below */
+                        g->select = streq(key, "bdf")      ? VGPU_SELECT_BDF
+                                    : streq(key, "parent") ? VGPU_SELECT_PARENT
+                                                           : VGPU_SELECT_PCI_ID;
+                        free(g->value); /* a second selector is reported below */
                         g->value = NULL;
                         if ((r = want_string(p, v, key, &g->value)) < 0)
                                 return r;
@@ -228,10 +254,13 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                         unsigned vid, did;
                         int len = 0;
                         if (g->select == VGPU_SELECT_BDF && vgpu_bdf_normalize(g->value, bdf) < 0)
-                                return fail_at(p, v, "field 'bdf': '%s' is not a PCI address (DDDD:BB:DD.F)", g->value);
+                                return fail_at(p, v, "field 'bdf': '%s' is not a PCI address (DDDD:BB:DD.F)",
+                                               g->value);
                         if (g->select == VGPU_SELECT_PCI_ID &&
                             (sscanf(g->value, "%4x:%4x%n", &vid, &did, &len) != 2 || g->value[len] != '\0'))
-                                return fail_at(p, v, "field 'pci-id': '%s' is not VENDOR:DEVICE in hex (10de:1eb8)", g->value);
+                                return fail_at(p, v,
+                                               "field 'pci-id': '%s' is not VENDOR:DEVICE in hex (10de:1eb8)",
+                                               g->value);
                         if (g->select != VGPU_SELECT_PCI_ID && vgpu_bdf_normalize(g->value, bdf) == 0) {
                                 free(g->value);
                                 if (!(g->value = strdup(bdf)))
@@ -243,7 +272,9 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                         if ((r = want_bool(p, v, "all", &all)) < 0)
                                 return r;
                         if (!all)
-                                return fail_at(p, v, "field 'all': only 'all: true' selects; leave it out otherwise");
+                                return fail_at(
+                                        p, v,
+                                        "field 'all': only 'all: true' selects; leave it out otherwise");
                         g->select = VGPU_SELECT_ALL;
                 } else if (streq(key, "vfs")) {
                         unsigned vfs;
@@ -272,11 +303,14 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                                         return r;
                         }
                 } else
-                        return fail_at(p, k, "unknown field '%s' in a 'gpus' item (expected bdf, parent, pci-id, all, vfs, persistence, policy, devices)",
+                        return fail_at(p, k,
+                                       "unknown field '%s' in a 'gpus' item (expected bdf, parent, pci-id, "
+                                       "all, vfs, persistence, policy, devices)",
                                        key ? key : "?");
         }
         if (selectors != 1)
-                return fail_at(p, n, "a 'gpus' item needs exactly one of bdf, parent, pci-id, all (found %d)", selectors);
+                return fail_at(p, n, "a 'gpus' item needs exactly one of bdf, parent, pci-id, all (found %d)",
+                               selectors);
         if (g->vfs >= 0 && g->select != VGPU_SELECT_BDF)
                 return fail_at(p, n, "field 'vfs': only with 'bdf' (one physical function)");
         return 0;
@@ -324,13 +358,14 @@ static int check_unique_uuids(struct parse *p, const struct vgpu_config *cfg) {
                 for (size_t b = 0; b < cfg->gpus[a].n_devices; b++) {
                         const struct vgpu_config_device *d = &cfg->gpus[a].devices[b];
                         for (size_t u = 0; u < d->n_uuids; u++, i++)
-                                all[i] = (struct uuid_at) { d->uuids[u], i, d };
+                                all[i] = (struct uuid_at){ d->uuids[u], i, d };
                 }
         qsort_safe(all, n, sizeof(*all), cmp_uuid_at);
         /* each list has its UUIDs once (check_unique_in_list): a repeat is in a later entry */
         const struct uuid_at *first = NULL, *again = first_repeat(all, n, &first);
         int r = again ? vgpu_error_set(p->err, -EINVAL, "%s:%d: UUID %s is also used at line %d", p->source,
-                                       again->device->line, again->uuid, first->device->line) : 0;
+                                       again->device->line, again->uuid, first->device->line)
+                      : 0;
         free(all);
         return r;
 }
@@ -355,7 +390,10 @@ static int check_expansion(const char *text, size_t size, const char *source, st
         if (!yaml_parser_initialize(&parser))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
-        struct frame { char *anchor; uint64_t nodes; } stack[64];
+        struct frame {
+                char *anchor;
+                uint64_t nodes;
+        } stack[64];
         size_t depth = 0, n_anchors = 0, documents = 0;
         struct anchor_size *anchors = NULL;
         uint64_t total = 0;
@@ -365,19 +403,21 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                 if (!yaml_parser_parse(&parser, &e))
                         break;
                 const char *anchor = NULL;
-                char *popped = NULL;            /* the anchor of a collection this event ends */
-                uint64_t add = 0;               /* nodes completed by this event */
+                char *popped = NULL; /* the anchor of a collection this event ends */
+                uint64_t add = 0;    /* nodes completed by this event */
                 switch (e.type) {
                 case YAML_SEQUENCE_START_EVENT:
                 case YAML_MAPPING_START_EVENT:
-                        anchor = (const char *) (e.type == YAML_SEQUENCE_START_EVENT ? e.data.sequence_start.anchor
-                                                                                       : e.data.mapping_start.anchor);
+                        anchor = (const char *) (e.type == YAML_SEQUENCE_START_EVENT
+                                                         ? e.data.sequence_start.anchor
+                                                         : e.data.mapping_start.anchor);
                         if (depth == ELEMENTSOF(stack)) {
-                                r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: nested more than %zu levels deep", source,
-                                                   e.start_mark.line + 1, e.start_mark.column + 1, ELEMENTSOF(stack));
+                                r = vgpu_error_set(
+                                        err, -EINVAL, "%s:%zu:%zu: nested more than %zu levels deep", source,
+                                        e.start_mark.line + 1, e.start_mark.column + 1, ELEMENTSOF(stack));
                                 break;
                         }
-                        stack[depth] = (struct frame) { anchor ? strdup(anchor) : NULL, 1 };
+                        stack[depth] = (struct frame){ anchor ? strdup(anchor) : NULL, 1 };
                         if (anchor && !stack[depth].anchor)
                                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
                         depth++;
@@ -395,8 +435,8 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                         anchor = (const char *) e.data.scalar.anchor;
                         break;
                 case YAML_ALIAS_EVENT:
-                        add = 1;                /* an unknown anchor: the loader reports it */
-                        for (size_t i = n_anchors; i-- > 0;)    /* a name may be anchored again: the last */
+                        add = 1;                             /* an unknown anchor: the loader reports it */
+                        for (size_t i = n_anchors; i-- > 0;) /* a name may be anchored again: the last */
                                 if (streq(anchors[i].name, (const char *) e.data.alias.anchor)) {
                                         add = anchors[i].nodes;
                                         break;
@@ -405,9 +445,10 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                 case YAML_DOCUMENT_START_EVENT:
                         /* the loader would read the first and drop the rest without a word */
                         if (documents++ > 0)
-                                r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: a second YAML document ('---'): "
-                                                   "host.yaml is one document", source, e.start_mark.line + 1,
-                                                   e.start_mark.column + 1);
+                                r = vgpu_error_set(err, -EINVAL,
+                                                   "%s:%zu:%zu: a second YAML document ('---'): "
+                                                   "host.yaml is one document",
+                                                   source, e.start_mark.line + 1, e.start_mark.column + 1);
                         break;
                 case YAML_STREAM_END_EVENT:
                         done = true;
@@ -424,16 +465,18 @@ static int check_expansion(const char *text, size_t size, const char *source, st
                                 free(name);
                                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
                         } else
-                                anchors[n_anchors++] = (struct anchor_size) { name, add };
+                                anchors[n_anchors++] = (struct anchor_size){ name, add };
                 }
                 free(popped);
                 /* counts saturate just above the limit: repeated aliases cannot overflow them */
                 uint64_t *into = depth > 0 ? &stack[depth - 1].nodes : &total;
                 *into = *into + add > CONFIG_NODES_MAX ? CONFIG_NODES_MAX + 1 : *into + add;
                 if (r >= 0 && *into > CONFIG_NODES_MAX)
-                        r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: the file expands to more than %d YAML nodes "
-                                           "(counting each alias as the node it names)", source,
-                                           e.start_mark.line + 1, e.start_mark.column + 1, CONFIG_NODES_MAX);
+                        r = vgpu_error_set(err, -EINVAL,
+                                           "%s:%zu:%zu: the file expands to more than %d YAML nodes "
+                                           "(counting each alias as the node it names)",
+                                           source, e.start_mark.line + 1, e.start_mark.column + 1,
+                                           CONFIG_NODES_MAX);
                 yaml_event_delete(&e);
         }
         while (depth > 0)
@@ -445,10 +488,12 @@ static int check_expansion(const char *text, size_t size, const char *source, st
         return r;
 }
 
-_public_ int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret, struct vgpu_error *err) {
+_public_ int vgpu_config_parse_text(const char *text, size_t size, const char *source,
+                                    struct vgpu_config **ret, struct vgpu_error *err) {
         struct parse p = { .source = source, .err = err };
         if (size > VGPU_CONFIG_SIZE_MAX)
-                return vgpu_error_set(err, -EFBIG, "%s: larger than %s, the limit for host.yaml", source, VGPU_CONFIG_SIZE_MAX_TEXT);
+                return vgpu_error_set(err, -EFBIG, "%s: larger than %s, the limit for host.yaml", source,
+                                      VGPU_CONFIG_SIZE_MAX_TEXT);
         int r = check_expansion(text, size, source, err);
         if (r < 0)
                 return r;
@@ -457,9 +502,10 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
         if (!yaml_parser_load(&parser, &p.doc)) {
-                r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: not valid YAML: %s%s%s", source, parser.problem_mark.line + 1,
-                                   parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error",
-                                   parser.context ? " " : "", parser.context ? parser.context : "");
+                r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: not valid YAML: %s%s%s", source,
+                                   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                                   parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
+                                   parser.context ? parser.context : "");
                 yaml_parser_delete(&parser);
                 return r;
         }
@@ -470,11 +516,13 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
         yaml_node_t *root = yaml_document_get_root_node(&p.doc);
         bool have_version = false;
         if (r >= 0 && !root)
-                r = vgpu_error_set(err, -EINVAL, "%s: empty file (expected 'version: 1' and 'gpus:')", source);
+                r = vgpu_error_set(err, -EINVAL, "%s: empty file (expected 'version: 1' and 'gpus:')",
+                                   source);
         /* "\0" (or \x00, \u0000) in a quoted string: every reader takes the text as a C string,
          * so "0000:3b:00.0\0/../x" would quietly be read as its head. Refused like a NUL byte. */
         for (yaml_node_t *n = p.doc.nodes.start; r >= 0 && n < p.doc.nodes.top; n++)
-                if (n->type == YAML_SCALAR_NODE && strlen((const char *) n->data.scalar.value) != n->data.scalar.length)
+                if (n->type == YAML_SCALAR_NODE &&
+                    strlen((const char *) n->data.scalar.value) != n->data.scalar.length)
                         r = fail_at(&p, n, "a string contains a NUL character");
         if (r >= 0)
                 r = want_mapping(&p, root, "the file");
@@ -485,11 +533,14 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                         if (streq(key, "version")) {
                                 have_version = true;
                                 if (!streq(scalar(v), "1"))
-                                        r = fail_at(&p, v, "field 'version': this vgpuctl reads version 1, got '%s'", scalar(v) ? scalar(v) : "?");
+                                        r = fail_at(&p, v,
+                                                    "field 'version': this vgpuctl reads version 1, got '%s'",
+                                                    scalar(v) ? scalar(v) : "?");
                         } else if (streq(key, "gpus")) {
                                 if ((r = want_sequence(&p, v, "field 'gpus'")) < 0)
                                         break;
-                                size_t count = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
+                                size_t count =
+                                        (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
                                 if (!(cfg->gpus = calloc(count + 1, sizeof(*cfg->gpus)))) {
                                         r = vgpu_error_set(err, -ENOMEM, "out of memory");
                                         break;
@@ -503,12 +554,15 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                         } else if (streq(key, "slices"))
                                 r = config_parse_slices(&p, v, cfg);
                         else
-                                r = fail_at(&p, k, "unknown top-level field '%s' (expected version, gpus, slices)", key ? key : "?");
+                                r = fail_at(&p, k,
+                                            "unknown top-level field '%s' (expected version, gpus, slices)",
+                                            key ? key : "?");
                         if (r < 0)
                                 break;
                 }
         if (r >= 0 && !have_version)
-                r = vgpu_error_set(err, -EINVAL, "%s:1:1: field 'version' missing (write 'version: 1')", source);
+                r = vgpu_error_set(err, -EINVAL, "%s:1:1: field 'version' missing (write 'version: 1')",
+                                   source);
         if (r >= 0)
                 r = check_unique_uuids(&p, cfg);
         yaml_document_delete(&p.doc);
@@ -520,7 +574,8 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
         return 0;
 }
 
-_public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text, struct vgpu_error *err) {
+_public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text,
+                              struct vgpu_error *err) {
         char full[4096];
         int r = 0;
         if (flags & VGPU_CONFIG_HOST_PATH)
@@ -546,7 +601,7 @@ _public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_conf
         while (total <= VGPU_CONFIG_SIZE_MAX && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
                 total += n;
                 if (fwrite(buf, 1, n, m) != n) {
-                        short_write = true;     /* the memory stream cannot grow */
+                        short_write = true; /* the memory stream cannot grow */
                         break;
                 }
         }
@@ -556,8 +611,9 @@ _public_ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_conf
         if (no_memory || bad || total > VGPU_CONFIG_SIZE_MAX) {
                 free(text);
                 return no_memory ? vgpu_error_set(err, -ENOMEM, "out of memory")
-                       : bad ? vgpu_error_set(err, -EIO, "%s: cannot read", full)
-                             : vgpu_error_set(err, -EFBIG, "%s: larger than %s, the limit for host.yaml", path, VGPU_CONFIG_SIZE_MAX_TEXT);
+                       : bad     ? vgpu_error_set(err, -EIO, "%s: cannot read", full)
+                                 : vgpu_error_set(err, -EFBIG, "%s: larger than %s, the limit for host.yaml",
+                                                  path, VGPU_CONFIG_SIZE_MAX_TEXT);
         }
         r = vgpu_config_parse_text(text, size, path, ret, err);
         if (r >= 0 && ret_text)

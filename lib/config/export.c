@@ -27,7 +27,8 @@ static void quoted(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-static const struct vgpu_mdev_spec *definition(const struct vgpu_mdev_spec *defs, size_t n, const char *uuid, const char *parent) {
+static const struct vgpu_mdev_spec *definition(const struct vgpu_mdev_spec *defs, size_t n, const char *uuid,
+                                               const char *parent) {
         for (size_t i = 0; i < n; i++)
                 if (strcmp(defs[i].uuid, uuid) == 0 && strcmp(defs[i].parent, parent) == 0)
                         return &defs[i];
@@ -37,8 +38,8 @@ static const struct vgpu_mdev_spec *definition(const struct vgpu_mdev_spec *defs
 /* Do two instances go into one 'devices' entry? Same type, and the same definition: none (a
  * transient 'create'), or the same start mode and attributes. An entry says one of these for all
  * its UUIDs, so grouping otherwise would make the export differ from the host it came from. */
-static bool same_entry(const struct vgpu_instance *a, const struct vgpu_mdev_spec *da, const struct vgpu_instance *b,
-                       const struct vgpu_mdev_spec *db) {
+static bool same_entry(const struct vgpu_instance *a, const struct vgpu_mdev_spec *da,
+                       const struct vgpu_instance *b, const struct vgpu_mdev_spec *db) {
         if (strcmp(a->parent, b->parent) != 0 || !streq_ptr(a->type, b->type) || !da != !db)
                 return false;
         if (!da)
@@ -46,7 +47,8 @@ static bool same_entry(const struct vgpu_instance *a, const struct vgpu_mdev_spe
         if (da->auto_start != db->auto_start || da->n_attrs != db->n_attrs)
                 return false;
         for (size_t k = 0; k < da->n_attrs; k++)
-                if (strcmp(da->attrs[k].key, db->attrs[k].key) != 0 || strcmp(da->attrs[k].value, db->attrs[k].value) != 0)
+                if (strcmp(da->attrs[k].key, db->attrs[k].key) != 0 ||
+                    strcmp(da->attrs[k].value, db->attrs[k].value) != 0)
                         return false;
         return true;
 }
@@ -74,21 +76,23 @@ static bool runs(const struct vgpu_host *host, const char *uuid) {
 }
 
 static bool same_definition(const struct vgpu_mdev_spec *a, const struct vgpu_mdev_spec *b) {
-        struct vgpu_instance ia = { .parent = a->parent, .type = a->type }, ib = { .parent = b->parent, .type = b->type };
+        struct vgpu_instance ia = { .parent = a->parent, .type = a->type },
+                             ib = { .parent = b->parent, .type = b->type };
         return same_entry(&ia, a, &ib, b);
 }
 
 /* Definitions of parent that do not run (defined, or stopped): entries with 'running: false',
  * grouped as instances are, so that apply of the export neither starts nor undefines them. */
-static void export_stopped(FILE *f, const char *parent, const struct vgpu_mdev_spec *defs, size_t n_defs, const bool *stopped,
-                           bool *any) {
+static void export_stopped(FILE *f, const char *parent, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                           const bool *stopped, bool *any) {
         for (size_t i = 0; i < n_defs; i++) {
                 const struct vgpu_mdev_spec *d = &defs[i];
                 if (strcmp(d->parent, parent) != 0 || !stopped[i])
                         continue;
                 bool first = true;
                 for (size_t j = 0; j < i && first; j++)
-                        first = !(strcmp(defs[j].parent, parent) == 0 && stopped[j] && same_definition(d, &defs[j]));
+                        first = !(strcmp(defs[j].parent, parent) == 0 && stopped[j] &&
+                                  same_definition(d, &defs[j]));
                 if (!first)
                         continue;
                 if (!*any)
@@ -96,7 +100,8 @@ static void export_stopped(FILE *f, const char *parent, const struct vgpu_mdev_s
                 *any = true;
                 unsigned count = 0;
                 for (size_t j = i; j < n_defs; j++)
-                        count += strcmp(defs[j].parent, parent) == 0 && stopped[j] && same_definition(d, &defs[j]);
+                        count += strcmp(defs[j].parent, parent) == 0 && stopped[j] &&
+                                 same_definition(d, &defs[j]);
                 fputs("      - type: ", f);
                 quoted(f, d->type);
                 fprintf(f, "\n        count: %u\n        running: false\n        uuids:\n", count);
@@ -108,8 +113,9 @@ static void export_stopped(FILE *f, const char *parent, const struct vgpu_mdev_s
 }
 
 /* def_of[i]: the definition of host->instances[i] on its parent, or NULL */
-static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent, const struct vgpu_mdev_spec *const *def_of,
-                          const struct vgpu_mdev_spec *defs, size_t n_defs, const bool *stopped) {
+static void export_parent(FILE *f, const struct vgpu_host *host, const char *parent,
+                          const struct vgpu_mdev_spec *const *def_of, const struct vgpu_mdev_spec *defs,
+                          size_t n_defs, const bool *stopped) {
         fputs("  - parent: ", f);
         quoted(f, parent);
         fputc('\n', f);
@@ -123,7 +129,7 @@ static void export_parent(FILE *f, const struct vgpu_host *host, const char *par
                 for (size_t j = 0; j < i && first; j++)
                         first = !same_entry(in, d, &host->instances[j], def_of[j]);
                 if (!first)
-                        continue;       /* written with the first of its entry */
+                        continue; /* written with the first of its entry */
                 if (!any)
                         fputs("    devices:\n", f);
                 any = true;
@@ -134,13 +140,13 @@ static void export_parent(FILE *f, const struct vgpu_host *host, const char *par
                 quoted(f, in->type);
                 fprintf(f, "\n        count: %u\n", count);
                 if (in->kind == VGPU_TYPE_NVIDIA_VFIO)
-                        continue;       /* vendor-VFIO vGPUs have no UUID, nor a definition */
+                        continue; /* vendor-VFIO vGPUs have no UUID, nor a definition */
                 fputs("        uuids:\n", f);
                 for (size_t j = i; j < host->n_instances; j++)
                         if (same_entry(in, d, &host->instances[j], def_of[j]))
                                 fprintf(f, "          - \"%s\"\n", host->instances[j].uuid);
                 if (!d) {
-                        fputs("        persistent: false\n", f);       /* made by 'create' without --persist */
+                        fputs("        persistent: false\n", f); /* made by 'create' without --persist */
                         continue;
                 }
                 export_definition_fields(f, d);
@@ -173,7 +179,8 @@ static void export_slices(FILE *f, const struct vgpu_slice_status *s, size_t n) 
 }
 
 static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
-                       const struct vgpu_slice_status *slices, size_t n_slices, bool with_slices, char **ret, struct vgpu_error *err) {
+                       const struct vgpu_slice_status *slices, size_t n_slices, bool with_slices, char **ret,
+                       struct vgpu_error *err) {
         char *text = NULL;
         size_t size = 0;
         _cleanup_free_ const struct vgpu_mdev_spec **def_of = calloc(host->n_instances + 1, sizeof(*def_of));
@@ -181,7 +188,8 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         for (size_t i = 0; i < host->n_instances; i++)
                 if (host->instances[i].uuid[0])
-                        def_of[i] = definition(defs, n_defs, host->instances[i].uuid, host->instances[i].parent);
+                        def_of[i] =
+                                definition(defs, n_defs, host->instances[i].uuid, host->instances[i].parent);
         /* definitions whose UUID runs nowhere: exported with 'running: false' */
         _cleanup_free_ bool *stopped = calloc(n_defs + 1, sizeof(*stopped));
         if (!stopped)
@@ -193,7 +201,8 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         fputs("# vgpuctl host configuration, exported from the running host.\n"
               "# Apply with: vgpuctl apply -f FILE (instances keep these UUIDs).\n"
-              "version: 1\ngpus:", f);
+              "version: 1\ngpus:",
+              f);
         bool any = false;
         /* PFs with VFs enabled first: VFs must exist before instances on them */
         for (size_t i = 0; i < host->n_gpus; i++) {
@@ -227,11 +236,13 @@ static int export_text(const struct vgpu_host *host, const struct vgpu_mdev_spec
         return 0;
 }
 
-_public_ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err) {
+_public_ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
+                                size_t n_defs, char **ret, struct vgpu_error *err) {
         return export_text(host, defs, n_defs, NULL, 0, false, ret, err);
 }
 
-_public_ int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
-                                       const struct vgpu_slice_status *slices, size_t n_slices, char **ret, struct vgpu_error *err) {
+_public_ int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
+                                       size_t n_defs, const struct vgpu_slice_status *slices, size_t n_slices,
+                                       char **ret, struct vgpu_error *err) {
         return export_text(host, defs, n_defs, slices, n_slices, true, ret, err);
 }

@@ -79,23 +79,26 @@ int check_iommu_enabled(struct doctor *d) {
         enum cpu_vendor cpu = iommu_vendor(table, &ev);
 
         if (table && groups > 0)
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "IOMMU on (%s table, %d groups)", table, groups);
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "IOMMU on (%s table, %d groups)",
+                                  table, groups);
         if (!table && groups > 0)
                 /* Groups prove an IOMMU works; only the usual firmware table is missing. */
                 return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
-                                  "Check that the IOMMU in use is the platform's: dmesg | grep -i -e DMAR -e AMD-Vi -e IOMMU",
+                                  "Check that the IOMMU in use is the platform's: dmesg | grep -i -e DMAR -e "
+                                  "AMD-Vi -e IOMMU",
                                   "IOMMU groups exist but the firmware publishes no DMAR/IVRS table");
 
         if (!table) {
                 text_line(&rem, "Enable the IOMMU in the firmware setup: %s, then boot with it on.",
-                          cpu == CPU_INTEL ? "\"Intel VT-d\" (Virtualization Technology for Directed I/O)" :
-                          cpu == CPU_AMD ? "\"IOMMU\" / \"AMD-Vi\" (with SVM)" :
-                          "\"VT-d\" (Intel) or \"IOMMU\"/\"AMD-Vi\" (AMD)");
+                          cpu == CPU_INTEL ? "\"Intel VT-d\" (Virtualization Technology for Directed I/O)"
+                          : cpu == CPU_AMD ? "\"IOMMU\" / \"AMD-Vi\" (with SVM)"
+                                           : "\"VT-d\" (Intel) or \"IOMMU\"/\"AMD-Vi\" (AMD)");
         }
         static const char *const intel_words[] = { "intel_iommu=on", "iommu=pt", NULL };
         static const char *const amd_words[] = { "iommu=pt", NULL };
         if (cpu == CPU_OTHER)
-                text_line(&rem, "Turn it on with the kernel command line parameter your platform documents, and reboot.");
+                text_line(&rem, "Turn it on with the kernel command line parameter your platform documents, "
+                                "and reboot.");
         else
                 cmdline_grub_remedy(&rem, &ev, cpu == CPU_AMD ? amd_words : intel_words);
         if (!text_get(&rem))
@@ -105,7 +108,8 @@ int check_iommu_enabled(struct doctor *d) {
                                   "IOMMU off: no DMAR/IVRS table from the firmware (VT-d/AMD-Vi disabled)%s",
                                   groups == 0 ? " and no IOMMU groups" : "");
         return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem),
-                          "IOMMU off: the firmware has it (%s table) but the kernel made no IOMMU groups", table);
+                          "IOMMU off: the firmware has it (%s table) but the kernel made no IOMMU groups",
+                          table);
 }
 
 int check_iommu_cmdline(struct doctor *d) {
@@ -120,7 +124,9 @@ int check_iommu_cmdline(struct doctor *d) {
         groups_evidence(&ev, groups);
 
         if (cpu == CPU_OTHER)
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no DMAR/IVRS table and not an Intel or AMD x86 CPU: no IOMMU parameters to check");
+                return doctor_add(
+                        d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                        "no DMAR/IVRS table and not an Intel or AMD x86 CPU: no IOMMU parameters to check");
 
         enum vgpu_check_status status = VGPU_CHECK_PASS;
         const char *words[3] = {};
@@ -129,7 +135,7 @@ int check_iommu_cmdline(struct doctor *d) {
 
         if (cpu == CPU_INTEL) {
                 bool set = cmdline_value(cmdline, "intel_iommu", value, sizeof(value));
-                bool on = set && strncmp(value, "on", 2) == 0;      /* "on", "on,sm_on" */
+                bool on = set && strncmp(value, "on", 2) == 0; /* "on", "on,sm_on" */
                 if (set && strncmp(value, "off", 3) == 0) {
                         status = VGPU_CHECK_FAIL;
                         text_append(&summary, "intel_iommu=off turns the IOMMU off");
@@ -142,7 +148,8 @@ int check_iommu_cmdline(struct doctor *d) {
                         /* on by default in this kernel (CONFIG_INTEL_IOMMU_DEFAULT_ON): fine until
                          * the kernel's default changes; say it explicitly */
                         status = VGPU_CHECK_WARN;
-                        text_append(&summary, "intel_iommu=on missing (the IOMMU is on by the kernel's default)");
+                        text_append(&summary,
+                                    "intel_iommu=on missing (the IOMMU is on by the kernel's default)");
                         words[n_words++] = "intel_iommu=on";
                 }
         } else if (cmdline_value(cmdline, "amd_iommu", value, sizeof(value)) && streq(value, "off")) {
@@ -157,14 +164,15 @@ int check_iommu_cmdline(struct doctor *d) {
         if (!pt) {
                 if (status == VGPU_CHECK_PASS)
                         status = VGPU_CHECK_WARN;
-                text_append(&summary, "%siommu=pt missing (recommended: host devices skip translation)", summary.len ? "; " : "");
+                text_append(&summary, "%siommu=pt missing (recommended: host devices skip translation)",
+                            summary.len ? "; " : "");
                 words[n_words++] = "iommu=pt";
         }
 
         if (status == VGPU_CHECK_PASS)
                 return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "%s",
-                                  cpu == CPU_INTEL ? "intel_iommu=on and iommu=pt set" :
-                                  "iommu=pt set (the AMD IOMMU is on by default)");
+                                  cpu == CPU_INTEL ? "intel_iommu=on and iommu=pt set"
+                                                   : "iommu=pt set (the AMD IOMMU is on by default)");
         cmdline_grub_remedy(&rem, &ev, words);
         if (!text_get(&rem) || !text_get(&summary))
                 return -ENOMEM;
@@ -172,14 +180,15 @@ int check_iommu_cmdline(struct doctor *d) {
 }
 
 /* May `m` share a group with GPU g without making the group unusable for VFIO? */
-static bool member_harmless(const struct doctor *d, const struct vgpu_gpu *g, const struct vgpu_group_member *m) {
+static bool member_harmless(const struct doctor *d, const struct vgpu_gpu *g,
+                            const struct vgpu_group_member *m) {
         if ((m->class_code >> 8) == PCI_CLASS_BRIDGE_PCI)
-                return true;    /* bridges are never bound by VFIO and never block it */
+                return true; /* bridges are never bound by VFIO and never block it */
         if (strncmp(m->bdf, g->bdf, 10) == 0)
-                return true;    /* "0000:3b:00": a function of the same card (audio, USB-C) */
+                return true; /* "0000:3b:00": a function of the same card (audio, USB-C) */
         const struct vgpu_gpu *mg = vgpu_host_find_gpu(d->host, m->bdf);
         if (mg && streq(mg->physfn, g->bdf))
-                return true;    /* one of its own VFs */
+                return true; /* one of its own VFs */
         /* The kernel counts unbound devices as viable too (vfio_dev_driver_allowed). */
         return !m->driver || streq(m->driver, "vfio-pci") || streq(m->driver, "pci-stub");
 }
@@ -187,8 +196,8 @@ static bool member_harmless(const struct doctor *d, const struct vgpu_gpu *g, co
 /* The members of group `id` that keep VFIO from taking `dev` (a GPU or one of its VFs, of the
  * card `g`), as "BDF (driver)" in bad and the commands that hand them to VFIO in rem; the
  * members as evidence. Returns how many, or -1 when the group is unknown. */
-static int group_blockers(const struct doctor *d, const struct vgpu_gpu *g, const char *dev, int id, struct text *ev,
-                          struct text *bad, struct text *rem) {
+static int group_blockers(const struct doctor *d, const struct vgpu_gpu *g, const char *dev, int id,
+                          struct text *ev, struct text *bad, struct text *rem) {
         const struct vgpu_iommu_group *grp = vgpu_host_find_group(d->host, id);
         if (!grp) {
                 text_line(ev, "/sys/kernel/iommu_groups/%d/devices: not read", id);
@@ -197,8 +206,8 @@ static int group_blockers(const struct doctor *d, const struct vgpu_gpu *g, cons
         int n_bad = 0;
         for (size_t i = 0; i < grp->n_members; i++) {
                 const struct vgpu_group_member *m = &grp->members[i];
-                text_line(ev, "/sys/kernel/iommu_groups/%d/devices/%s: class 0x%06x, driver %s", grp->id, m->bdf,
-                          m->class_code, m->driver ? m->driver : "(none)");
+                text_line(ev, "/sys/kernel/iommu_groups/%d/devices/%s: class 0x%06x, driver %s", grp->id,
+                          m->bdf, m->class_code, m->driver ? m->driver : "(none)");
                 if (streq(m->bdf, dev))
                         continue;
                 /* a VF's group holding its PF bound to the host driver: the PF has no ACS */
@@ -216,15 +225,16 @@ static int group_blockers(const struct doctor *d, const struct vgpu_gpu *g, cons
         return n_bad;
 }
 
-static const char group_remedy_head[] =
-        "Give the device an IOMMU group of its own: move the card to a slot on a CPU root port, or enable ACS "
-        "(\"ACS Control\") in the firmware setup.";
+static const char group_remedy_head[] = "Give the device an IOMMU group of its own: move the card to a slot "
+                                        "on a CPU root port, or enable ACS "
+                                        "(\"ACS Control\") in the firmware setup.";
 
 /*
  * SR-IOV vGPUs are VFs handed to VFIO one by one: each VF's group is what must be viable (a
  * PF without ACS puts its VFs into its own group, with itself bound to the host driver).
  */
-static int check_vf_groups(struct doctor *d, const struct vgpu_gpu *g, struct text *ev, const char *pf_shared) {
+static int check_vf_groups(struct doctor *d, const struct vgpu_gpu *g, struct text *ev,
+                           const char *pf_shared) {
         _cleanup_text_ struct text bad = {}, rem = {}, groups = {};
         size_t n_vfs_bad = 0;
         for (size_t i = 0; i < g->n_vfs; i++) {
@@ -247,60 +257,71 @@ static int check_vf_groups(struct doctor *d, const struct vgpu_gpu *g, struct te
                         continue;
                 /* the PF's group is in the evidence already */
                 _cleanup_text_ struct text group_bad = {}, quiet = {};
-                int n = group_blockers(d, g, vf->bdf, vf->iommu_group, vf->iommu_group == g->iommu_group ? &quiet : ev,
-                                       &group_bad, &rem);
+                int n = group_blockers(d, g, vf->bdf, vf->iommu_group,
+                                       vf->iommu_group == g->iommu_group ? &quiet : ev, &group_bad, &rem);
                 if (group_bad.oom)
                         return -ENOMEM;
                 if (n <= 0)
                         continue;
-                text_append(&groups, "%sgroup %d (%zu VF%s)", groups.len ? ", " : "", vf->iommu_group, in_group,
-                            in_group > 1 ? "s" : "");
+                text_append(&groups, "%sgroup %d (%zu VF%s)", groups.len ? ", " : "", vf->iommu_group,
+                            in_group, in_group > 1 ? "s" : "");
                 text_append(&bad, "%s%s", bad.len ? ", " : "", group_bad.s ? group_bad.s : "");
                 n_vfs_bad += in_group;
         }
         if (!text_get(&bad) || !text_get(&rem) || !text_get(&groups))
                 return -ENOMEM;
         if (n_vfs_bad == 0)
-                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, ev, NULL, "the IOMMU groups of its %zu VFs are viable for VFIO%s%s%s",
-                                  g->n_vfs, pf_shared[0] ? " (the PF's own group is shared with " : "", pf_shared,
-                                  pf_shared[0] ? ": that matters only for passing the whole GPU through)" : "");
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, ev, NULL,
+                                  "the IOMMU groups of its %zu VFs are viable for VFIO%s%s%s", g->n_vfs,
+                                  pf_shared[0] ? " (the PF's own group is shared with " : "", pf_shared,
+                                  pf_shared[0] ? ": that matters only for passing the whole GPU through)"
+                                               : "");
         _cleanup_text_ struct text full = {};
-        text_line(&full, "%s A VF group that holds the PF itself means the PF has no ACS isolation between its "
-                  "functions: the firmware's ACS setting (or a newer board firmware) decides it.", group_remedy_head);
+        text_line(&full,
+                  "%s A VF group that holds the PF itself means the PF has no ACS isolation between its "
+                  "functions: the firmware's ACS setting (or a newer board firmware) decides it.",
+                  group_remedy_head);
         if (rem.len)
-                text_line(&full, "Or hand the other devices to VFIO, which takes them from the host:\n%s", rem.s);
+                text_line(&full, "Or hand the other devices to VFIO, which takes them from the host:\n%s",
+                          rem.s);
         if (!text_get(&full))
                 return -ENOMEM;
         return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, ev, text_get(&full),
-                          "%zu of %zu VFs are in IOMMU groups VFIO cannot take: %s, shared with %s", n_vfs_bad, g->n_vfs,
-                          groups.s, bad.s);
+                          "%zu of %zu VFs are in IOMMU groups VFIO cannot take: %s, shared with %s",
+                          n_vfs_bad, g->n_vfs, groups.s, bad.s);
 }
 
 int check_iommu_group_viable(struct doctor *d, const struct vgpu_gpu *g) {
         _cleanup_text_ struct text ev = {}, bad = {}, rem = {};
         if (g->iommu_group < 0) {
                 text_line(&ev, "/sys/bus/pci/devices/%s/iommu_group: absent", g->bdf);
-                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "no IOMMU group (the IOMMU is off: see iommu.enabled)");
+                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "no IOMMU group (the IOMMU is off: see iommu.enabled)");
         }
         int n_bad = group_blockers(d, g, g->bdf, g->iommu_group, &ev, &bad, &rem);
         if (n_bad < 0)
-                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "members of IOMMU group %d unknown", g->iommu_group);
+                return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "members of IOMMU group %d unknown",
+                                  g->iommu_group);
         if (!text_get(&bad))
                 return -ENOMEM;
         if (g->n_vfs > 0)
                 return check_vf_groups(d, g, &ev, bad.s ? bad.s : "");
         if (n_bad == 0)
-                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "IOMMU group %d holds only this card's functions%s",
-                                  g->iommu_group, ev.len && strchr(ev.s, '\n') ? " and bridges or VFIO-bound devices" : "");
+                return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL,
+                                  "IOMMU group %d holds only this card's functions%s", g->iommu_group,
+                                  ev.len && strchr(ev.s, '\n') ? " and bridges or VFIO-bound devices" : "");
         /* mdev vGPUs get IOMMU groups of their own from VFIO; the card's group is used only to
          * pass the whole GPU through */
         if (g->mdev_parent)
                 return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL,
-                                  "IOMMU group %d is shared with %s: no matter for its mdev vGPUs (each has a group of its "
-                                  "own), only for passing the whole GPU through", g->iommu_group, bad.s);
+                                  "IOMMU group %d is shared with %s: no matter for its mdev vGPUs (each has "
+                                  "a group of its "
+                                  "own), only for passing the whole GPU through",
+                                  g->iommu_group, bad.s);
 
         _cleanup_text_ struct text full = {};
-        text_line(&full, "%s Or hand the other member%s to VFIO, which takes %s from the host:", group_remedy_head,
+        text_line(&full,
+                  "%s Or hand the other member%s to VFIO, which takes %s from the host:", group_remedy_head,
                   n_bad > 1 ? "s" : "", n_bad > 1 ? "them" : "it");
         if (!text_get(&rem))
                 return -ENOMEM;
@@ -308,5 +329,6 @@ int check_iommu_group_viable(struct doctor *d, const struct vgpu_gpu *g) {
         if (!text_get(&full))
                 return -ENOMEM;
         return doctor_add(d, g->bdf, VGPU_CHECK_FAIL, &ev, text_get(&full),
-                          "IOMMU group %d is not viable: %s share%s it", g->iommu_group, bad.s, n_bad > 1 ? "" : "s");
+                          "IOMMU group %d is not viable: %s share%s it", g->iommu_group, bad.s,
+                          n_bad > 1 ? "" : "s");
 }

@@ -39,9 +39,9 @@ static int cpu_flag(const char *cpuinfo, const char *word) {
 }
 
 static const char *const bios_messages[] = {
-        "disabled by bios",                     /* Linux <= 6.3: "kvm: support for 'kvm_intel' disabled by bios" */
-        "not enabled (by bios)",                /* 6.4+: "VMX not enabled (by BIOS) in MSR_IA32_FEAT_CTL" */
-        "disabled (by bios)",                   /* 6.4+: "SVM disabled (by BIOS) in MSR_VM_CR" */
+        "disabled by bios",      /* Linux <= 6.3: "kvm: support for 'kvm_intel' disabled by bios" */
+        "not enabled (by bios)", /* 6.4+: "VMX not enabled (by BIOS) in MSR_IA32_FEAT_CTL" */
+        "disabled (by bios)",    /* 6.4+: "SVM disabled (by BIOS) in MSR_VM_CR" */
         NULL,
 };
 
@@ -65,17 +65,19 @@ int check_kvm_available(struct doctor *d) {
         bool dev = doctor_path_exists("/dev/kvm", NULL, 0);
 
         if (x86) {
-                text_line(&ev, "/proc/cpuinfo: vendor_id %s, flag %s %s", vendor[0] ? vendor : "(absent)", flag,
-                          has_flag ? "present" : "absent");
+                text_line(&ev, "/proc/cpuinfo: vendor_id %s, flag %s %s", vendor[0] ? vendor : "(absent)",
+                          flag, has_flag ? "present" : "absent");
                 text_line(&ev, "/sys/module/%s: %s", module, loaded ? "loaded" : "absent");
         } else
                 text_line(&ev, "/proc/cpuinfo: %s", cpuinfo ? "no x86 flags line" : "unreadable");
         text_line(&ev, "/dev/kvm: %s", dev ? "present" : "absent");
         if (dev)
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, x86 ? "KVM available (%s loaded, /dev/kvm)" :
-                                  "KVM available (/dev/kvm)", module);
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL,
+                                  x86 ? "KVM available (%s loaded, /dev/kvm)" : "KVM available (/dev/kvm)",
+                                  module);
         if (!x86 && !cpuinfo)
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no /dev/kvm and /proc/cpuinfo unreadable");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "no /dev/kvm and /proc/cpuinfo unreadable");
 
         r = doctor_kernel_log_find(bios_messages, &logline, source, sizeof(source));
         if (r < 0)
@@ -83,22 +85,28 @@ int check_kvm_available(struct doctor *d) {
         if (r > 0)
                 text_line(&ev, "%s: %s", source, logline);
         else
-                text_line(&ev, "%s", source[0] ? "kernel log: no \"disabled by bios\" message this boot" :
-                                                 "kernel log: no journal, no /var/log/kern.log");
+                text_line(&ev, "%s",
+                          source[0] ? "kernel log: no \"disabled by bios\" message this boot"
+                                    : "kernel log: no journal, no /var/log/kern.log");
 
         if (r > 0 || (x86 && !has_flag)) {
-                text_line(&rem, "Enable %s in the firmware setup (often under Advanced > CPU Configuration; "
-                          "on servers also in the BMC's BIOS settings), save and power-cycle.", tech);
-                text_line(&rem, "If this host is itself a VM, enable nested virtualization on its hypervisor instead.");
+                text_line(&rem,
+                          "Enable %s in the firmware setup (often under Advanced > CPU Configuration; "
+                          "on servers also in the BMC's BIOS settings), save and power-cycle.",
+                          tech);
+                text_line(&rem, "If this host is itself a VM, enable nested virtualization on its hypervisor "
+                                "instead.");
                 text_line(&rem, "Check after the reboot: grep -cw %s /proc/cpuinfo; ls -l /dev/kvm", flag);
                 if (!text_get(&rem))
                         return -ENOMEM;
                 if (r > 0)
                         return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem),
-                                          "KVM unavailable: the kernel says %s is disabled by the BIOS", tech);
+                                          "KVM unavailable: the kernel says %s is disabled by the BIOS",
+                                          tech);
                 return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem),
                                   "KVM unavailable: the CPU shows no %s flag: %s is off in the firmware "
-                                  "(or this VM has no nested virtualization)", flag, tech);
+                                  "(or this VM has no nested virtualization)",
+                                  flag, tech);
         }
         if (x86 && !loaded) {
                 text_line(&rem, "Load the KVM module and have it loaded at boot:");
@@ -112,6 +120,7 @@ int check_kvm_available(struct doctor *d) {
         return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev,
                           "Create the device node: udevadm trigger --subsystem-match=misc --action=add; "
                           "check with ls -l /dev/kvm (crw-rw---- root kvm, 10, 232)",
-                          x86 ? "KVM unavailable: %s is loaded but there is no /dev/kvm" :
-                                "KVM unavailable: no /dev/kvm", module);
+                          x86 ? "KVM unavailable: %s is loaded but there is no /dev/kvm"
+                              : "KVM unavailable: no /dev/kvm",
+                          module);
 }

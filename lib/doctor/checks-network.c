@@ -23,10 +23,10 @@
 #include "basic/root.h"
 #include "doctor-internal.h"
 
-#define VDI_LINK_MIN_MBPS 10000         /* the guide's table: "10Gbps SFP+ Network" for VDI streaming */
-#define MAX_IFACES 32
-#define MAX_DEPTH 4                     /* bridge on a bond on a VLAN on a port is already deep */
-#define IFNAME_MAX 16                   /* IFNAMSIZ */
+#define VDI_LINK_MIN_MBPS 10000 /* the guide's table: "10Gbps SFP+ Network" for VDI streaming */
+#define MAX_IFACES        32
+#define MAX_DEPTH         4  /* bridge on a bond on a VLAN on a port is already deep */
+#define IFNAME_MAX        16 /* IFNAMSIZ */
 
 struct ifaces {
         char names[MAX_IFACES][IFNAME_MAX];
@@ -65,7 +65,8 @@ static void add_physical(struct ifaces *out, const char *name, unsigned depth) {
                 return;
         char path[128];
         for (int pass = 0; pass < 2; pass++) {
-                snprintf(path, sizeof(path), pass == 0 ? "/sys/class/net/%s/brif" : "/sys/class/net/%s", name);
+                snprintf(path, sizeof(path), pass == 0 ? "/sys/class/net/%s/brif" : "/sys/class/net/%s",
+                         name);
                 int fd = root_open_dir(path);
                 if (fd < 0)
                         continue;
@@ -108,7 +109,9 @@ static int routed_interfaces(struct ifaces *ret) {
                 for (char *line = strtok_r(inet6, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                         char addr[33], name[IFNAME_MAX];
                         unsigned idx, plen, scope, flags;
-                        if (sscanf(line, "%32s %x %x %x %x %15s", addr, &idx, &plen, &scope, &flags, name) == 6 && scope == 0)
+                        if (sscanf(line, "%32s %x %x %x %x %15s", addr, &idx, &plen, &scope, &flags, name) ==
+                                    6 &&
+                            scope == 0)
                                 ifaces_add(ret, name);
                 }
         }
@@ -130,45 +133,57 @@ static int64_t read_attr(const char *name, const char *attr) {
 
 static int check_interface(struct doctor *d, const char *name) {
         _cleanup_text_ struct text ev = {};
-        static const char *const counters[] = { "rx_packets", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped" };
+        static const char *const counters[] = { "rx_packets", "rx_errors", "tx_errors", "rx_dropped",
+                                                "tx_dropped" };
         int64_t c[ELEMENTSOF(counters)];
 
         int64_t carrier = read_attr(name, "carrier"), speed = read_attr(name, "speed");
-        text_line(&ev, "/sys/class/net/%s/carrier: %" PRId64 ", speed: %" PRId64 " Mb/s", name, carrier, speed);
+        text_line(&ev, "/sys/class/net/%s/carrier: %" PRId64 ", speed: %" PRId64 " Mb/s", name, carrier,
+                  speed);
         for (size_t i = 0; i < ELEMENTSOF(counters); i++) {
                 char attr[48];
                 snprintf(attr, sizeof(attr), "statistics/%s", counters[i]);
                 c[i] = read_attr(name, attr);
         }
-        text_line(&ev, "/sys/class/net/%s/statistics: rx_packets %" PRId64 ", rx_errors %" PRId64 ", tx_errors %" PRId64
-                  ", rx_dropped %" PRId64 ", tx_dropped %" PRId64, name, c[0], c[1], c[2], c[3], c[4]);
+        text_line(&ev,
+                  "/sys/class/net/%s/statistics: rx_packets %" PRId64 ", rx_errors %" PRId64
+                  ", tx_errors %" PRId64 ", rx_dropped %" PRId64 ", tx_dropped %" PRId64,
+                  name, c[0], c[1], c[2], c[3], c[4]);
         int64_t errors = (c[1] > 0 ? c[1] : 0) + (c[2] > 0 ? c[2] : 0);
         int64_t dropped = c[3] > 0 ? c[3] : 0;
 
         char rem[320];
         if (carrier != 1)
                 return doctor_add(d, name, VGPU_CHECK_FAIL, &ev,
-                                  "Check the cable or transceiver and the switch port; `ip link set IF up` if it is down.",
+                                  "Check the cable or transceiver and the switch port; `ip link set IF up` "
+                                  "if it is down.",
                                   "no link (carrier %" PRId64 ")", carrier);
         if (speed <= 0)
-                return doctor_add(d, name, VGPU_CHECK_WARN, &ev, "Check the link with `ethtool IF`; the driver reports no speed.",
+                return doctor_add(d, name, VGPU_CHECK_WARN, &ev,
+                                  "Check the link with `ethtool IF`; the driver reports no speed.",
                                   "link up, speed unknown");
         if (speed < VDI_LINK_MIN_MBPS) {
                 snprintf(rem, sizeof(rem),
-                         "VDI streaming needs a %d Gb/s link (SFP+ or faster): use a 10/25 Gb/s port for the desktop traffic, "
-                         "or check why it negotiated %" PRId64 " Mb/s (`ethtool %s`: cable, transceiver, switch port).",
+                         "VDI streaming needs a %d Gb/s link (SFP+ or faster): use a 10/25 Gb/s port for the "
+                         "desktop traffic, "
+                         "or check why it negotiated %" PRId64
+                         " Mb/s (`ethtool %s`: cable, transceiver, switch port).",
                          VDI_LINK_MIN_MBPS / 1000, speed, name);
-                return doctor_add(d, name, VGPU_CHECK_FAIL, &ev, rem, "links at %" PRId64 " Mb/s, below %d Gb/s", speed,
+                return doctor_add(d, name, VGPU_CHECK_FAIL, &ev, rem,
+                                  "links at %" PRId64 " Mb/s, below %d Gb/s", speed,
                                   VDI_LINK_MIN_MBPS / 1000);
         }
         /* Errors are damaged frames: a cable, optic or port fault. Drops are common in small
          * numbers (frames of protocols nobody listens to); more than 1 in 1000 is congestion. */
         if (errors > 0 || (c[0] > 0 && dropped * 1000 > c[0])) {
                 snprintf(rem, sizeof(rem),
-                         "Packet loss shows in the VDI stream as stutter: for errors check the cable/transceiver and the switch "
-                         "port's counters; for drops the ring sizes (`ethtool -g %s`) and interrupt load.", name);
-                return doctor_add(d, name, VGPU_CHECK_WARN, &ev, rem, "%" PRId64 " Mb/s, but %" PRId64 " errors and %" PRId64
-                                  " dropped packets", speed, errors, dropped);
+                         "Packet loss shows in the VDI stream as stutter: for errors check the "
+                         "cable/transceiver and the switch "
+                         "port's counters; for drops the ring sizes (`ethtool -g %s`) and interrupt load.",
+                         name);
+                return doctor_add(d, name, VGPU_CHECK_WARN, &ev, rem,
+                                  "%" PRId64 " Mb/s, but %" PRId64 " errors and %" PRId64 " dropped packets",
+                                  speed, errors, dropped);
         }
         return doctor_add(d, name, VGPU_CHECK_PASS, &ev, NULL, "%" PRId64 " Mb/s, no errors", speed);
 }
@@ -186,8 +201,10 @@ int check_vdi_network(struct doctor *d) {
                 add_physical(&physical, routed.names[i], 0);
         if (physical.n == 0) {
                 _cleanup_text_ struct text ev = {};
-                text_line(&ev, "/proc/net/route, /proc/net/if_inet6: %zu routed interfaces, none physical", routed.n);
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no physical interface carries routed traffic");
+                text_line(&ev, "/proc/net/route, /proc/net/if_inet6: %zu routed interfaces, none physical",
+                          routed.n);
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "no physical interface carries routed traffic");
         }
         /* by name: the order of directory entries is the file system's, not the admin's */
         qsort(physical.names, physical.n, sizeof(physical.names[0]), cmp_name);

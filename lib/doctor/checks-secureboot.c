@@ -29,8 +29,8 @@ static int secureboot_state(struct text *ev) {
                 text_line(ev, EFI_SECUREBOOT ": %s", fd < 0 ? "absent" : "short");
                 return -ENOENT;
         }
-        text_line(ev, EFI_SECUREBOOT ": %02x %02x %02x %02x %02x (%s)", buf[0], buf[1], buf[2], buf[3], buf[4],
-                  buf[4] == 1 ? "on" : "off");
+        text_line(ev, EFI_SECUREBOOT ": %02x %02x %02x %02x %02x (%s)", buf[0], buf[1], buf[2], buf[3],
+                  buf[4], buf[4] == 1 ? "on" : "off");
         return buf[4] == 1;
 }
 
@@ -59,11 +59,13 @@ int check_secureboot_modules(struct doctor *d) {
         _cleanup_text_ struct text ev = {}, bad = {};
         if (root_access("/sys/firmware/efi", F_OK) < 0) {
                 text_line(&ev, "/sys/firmware/efi: absent");
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "not booted through EFI: no Secure Boot");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "not booted through EFI: no Secure Boot");
         }
         int sb = secureboot_state(&ev);
         if (sb <= 0)
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "Secure Boot %s: unsigned modules may load",
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL,
+                                  "Secure Boot %s: unsigned modules may load",
                                   sb < 0 ? "state unknown (no SecureBoot variable), taken as off" : "off");
 
         /* The modules of the drivers bound to GPUs and their VFs, and the vendors' helpers. */
@@ -107,22 +109,27 @@ int check_secureboot_modules(struct doctor *d) {
                         any = doctor_module_loaded(*m);
                 if (any)
                         continue;
-                text_line(&ev, "/sys/bus/pci/devices/%s/driver: absent; /sys/module/%s: absent", g->bdf, vm[0]);
-                text_append(&bad, "%s%s has no driver and %s is not loaded (refused by lockdown?)", n_bad ? "; " : "",
-                            g->bdf, vm[0]);
+                text_line(&ev, "/sys/bus/pci/devices/%s/driver: absent; /sys/module/%s: absent", g->bdf,
+                          vm[0]);
+                text_append(&bad, "%s%s has no driver and %s is not loaded (refused by lockdown?)",
+                            n_bad ? "; " : "", g->bdf, vm[0]);
                 n_bad++;
         }
         if (!text_get(&bad))
                 return -ENOMEM;
         if (n_bad == 0)
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "Secure Boot on; the GPU modules are signed");
-        return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev,
-                          "Sign the modules with a Machine Owner Key and enroll it (DKMS on Debian 12 signs what it builds with it):\n"
-                          "  mokutil --import /var/lib/dkms/mok.pub   # then reboot and enroll the key in the MOK manager\n"
-                          "  dkms autoinstall --force                 # rebuild and sign the DKMS modules\n"
-                          "For NVIDIA's .run installer pass the same key:\n"
-                          "  sh NVIDIA-Linux-x86_64-*.run --dkms --module-signing-secret-key=/var/lib/dkms/mok.key "
-                          "--module-signing-public-key=/var/lib/dkms/mok.pub\n"
-                          "Or disable Secure Boot in the firmware setup.",
-                          "Secure Boot on: %s", bad.s);
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL,
+                                  "Secure Boot on; the GPU modules are signed");
+        return doctor_add(
+                d, NULL, VGPU_CHECK_FAIL, &ev,
+                "Sign the modules with a Machine Owner Key and enroll it (DKMS on Debian 12 signs what it "
+                "builds with it):\n"
+                "  mokutil --import /var/lib/dkms/mok.pub   # then reboot and enroll the key in the MOK "
+                "manager\n"
+                "  dkms autoinstall --force                 # rebuild and sign the DKMS modules\n"
+                "For NVIDIA's .run installer pass the same key:\n"
+                "  sh NVIDIA-Linux-x86_64-*.run --dkms --module-signing-secret-key=/var/lib/dkms/mok.key "
+                "--module-signing-public-key=/var/lib/dkms/mok.pub\n"
+                "Or disable Secure Boot in the firmware setup.",
+                "Secure Boot on: %s", bad.s);
 }

@@ -16,7 +16,8 @@
 #define LOG_LINES 5
 
 static bool unit_installed(const char *unit) {
-        static const char *const dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system" };
+        static const char *const dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system",
+                                            "/lib/systemd/system" };
         char p[256];
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 snprintf(p, sizeof(p), "%s/%s", dirs[i], unit);
@@ -47,8 +48,8 @@ static bool nvidia_vgpu_host(const struct vgpu_host *host, struct text *ev) {
 
 /* One unit: its state line in ev, and the worst status so far in *worst; for a failed or
  * stopped unit the remedy lines in rem and its last log lines in ev. 0 or -ENOMEM. */
-static int judge_unit(const char *unit, const char *ident, struct text *ev, struct text *rem, struct text *what,
-                      enum vgpu_check_status *worst, bool *known) {
+static int judge_unit(const char *unit, const char *ident, struct text *ev, struct text *rem,
+                      struct text *what, enum vgpu_check_status *worst, bool *known) {
         struct unit_state st;
         char source[256];
         int r = doctor_unit_state(unit, &st, source, sizeof(source));
@@ -59,8 +60,8 @@ static int judge_unit(const char *unit, const char *ident, struct text *ev, stru
                 return 0;
         }
         *known = true;
-        text_line(ev, "%s: LoadState=%s ActiveState=%s SubState=%s Result=%s ExecMainStatus=%d [%s]", unit, st.load,
-                  st.active, st.sub, st.result[0] ? st.result : "-", st.exec_main_status, source);
+        text_line(ev, "%s: LoadState=%s ActiveState=%s SubState=%s Result=%s ExecMainStatus=%d [%s]", unit,
+                  st.load, st.active, st.sub, st.result[0] ? st.result : "-", st.exec_main_status, source);
         if (streq(st.active, "active")) {
                 if (*worst == VGPU_CHECK_SKIP)
                         *worst = VGPU_CHECK_PASS;
@@ -69,7 +70,8 @@ static int judge_unit(const char *unit, const char *ident, struct text *ev, stru
         if (streq(st.load, "not-found")) {
                 text_append(what, "%s%s is not installed", what->len ? "; " : "", unit);
                 text_line(rem, "Install the NVIDIA vGPU Manager (host driver) package again, e.g. "
-                          "sh ./NVIDIA-Linux-x86_64-*-vgpu-kvm.run or apt-get install ./nvidia-vgpu-ubuntu-*.deb, then reboot.");
+                               "sh ./NVIDIA-Linux-x86_64-*-vgpu-kvm.run or apt-get install "
+                               "./nvidia-vgpu-ubuntu-*.deb, then reboot.");
                 *worst = VGPU_CHECK_FAIL;
                 return 0;
         }
@@ -81,8 +83,7 @@ static int judge_unit(const char *unit, const char *ident, struct text *ev, stru
                 return 0;
         }
         bool failed = streq(st.active, "failed");
-        text_append(what, "%s%s %s", what->len ? "; " : "", unit,
-                    failed ? "failed" : "is not running");
+        text_append(what, "%s%s %s", what->len ? "; " : "", unit, failed ? "failed" : "is not running");
         if (failed && st.result[0])
                 text_append(what, " (%s)", st.result);
         r = doctor_unit_log_tail(unit, ident, LOG_LINES, ev);
@@ -90,8 +91,12 @@ static int judge_unit(const char *unit, const char *ident, struct text *ev, stru
                 return r;
         if (failed) {
                 text_line(rem, "Read why it failed: journalctl -b -u %s", unit);
-                text_line(rem, "  (\"vGPU manager\" and VFIO errors there usually mean the host driver and the kernel "
-                          "do not match, or the GPU is in the wrong mode), fix that, then: systemctl restart %s", unit);
+                text_line(rem,
+                          "  (\"vGPU manager\" and VFIO errors there usually mean the host driver and the "
+                          "kernel "
+                          "do not match, or the GPU is in the wrong mode), fix that, then: systemctl restart "
+                          "%s",
+                          unit);
         } else
                 text_line(rem, "Start it and have it start at boot: systemctl enable --now %s", unit);
         *worst = VGPU_CHECK_FAIL;
@@ -121,8 +126,9 @@ int check_nvidia_vgpu_mgr(struct doctor *d) {
 
         /* a manager without its kernel module fails whatever else is right: name that first */
         _cleanup_text_ struct text mod_ev = {}, mod_what = {}, mod_rem = {}, full = {};
-        r = d->host->kernel_release ?
-            doctor_vendor_modules_stale(PCI_VENDOR_NVIDIA, d->host->kernel_release, &mod_ev, &mod_what, &mod_rem) : 0;
+        r = d->host->kernel_release ? doctor_vendor_modules_stale(PCI_VENDOR_NVIDIA, d->host->kernel_release,
+                                                                  &mod_ev, &mod_what, &mod_rem)
+                                    : 0;
         if (r < 0)
                 return r;
         if (r > 0) {
@@ -130,10 +136,11 @@ int check_nvidia_vgpu_mgr(struct doctor *d) {
                 text_line(&full, "%s", rem.s);
                 if (!text_get(&full))
                         return -ENOMEM;
-                return doctor_add(d, NULL, worst, &ev, full.s, "%s: the hypervisor cannot create vGPUs (%s)", what.s,
-                                  mod_what.s);
+                return doctor_add(d, NULL, worst, &ev, full.s, "%s: the hypervisor cannot create vGPUs (%s)",
+                                  what.s, mod_what.s);
         }
-        return doctor_add(d, NULL, worst, &ev, text_get(&rem), "%s: the hypervisor cannot create vGPUs", what.s);
+        return doctor_add(d, NULL, worst, &ev, text_get(&rem), "%s: the hypervisor cannot create vGPUs",
+                          what.s);
 }
 
 /* GIM's printk prefixes: "gim info:(func:line) ...", "gim error:(func:line) ...". */
@@ -156,10 +163,12 @@ int check_amd_gim(struct doctor *d) {
         char version[64] = "";
         if (loaded && root_read("/sys/module/gim/version", version, sizeof(version)) < 0)
                 version[0] = '\0';
-        text_line(&ev, "/sys/module/gim: %s%s%s", loaded ? "loaded" : "absent", version[0] ? ", version " : "", version);
+        text_line(&ev, "/sys/module/gim: %s%s%s", loaded ? "loaded" : "absent",
+                  version[0] ? ", version " : "", version);
         text_line(&ev, "AMD GPUs bound to gim: %s", n_bound ? text_get(&bound) : "none");
         if (!loaded && n_bound == 0)
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "AMD GIM (MxGPU host driver) not in use");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "AMD GIM (MxGPU host driver) not in use");
 
         int n_errors = doctor_kernel_log_grep(gim_errors, 1, &errors);
         if (n_errors < 0)
@@ -168,17 +177,21 @@ int check_amd_gim(struct doctor *d) {
         if (r < 0)
                 return r;
         if (n_errors > 0)
-                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
-                                  "Read GIM's messages of this boot: journalctl -k -b | grep -i gim (or dmesg | grep -i gim);\n"
-                                  "check the card and firmware against the GIM release's support list, then reload it "
-                                  "with the VMs stopped: modprobe -r gim && modprobe gim",
-                                  "GIM logged %d error%s this boot", n_errors, n_errors == 1 ? "" : "s");
+                return doctor_add(
+                        d, NULL, VGPU_CHECK_WARN, &ev,
+                        "Read GIM's messages of this boot: journalctl -k -b | grep -i gim (or dmesg | grep "
+                        "-i gim);\n"
+                        "check the card and firmware against the GIM release's support list, then reload it "
+                        "with the VMs stopped: modprobe -r gim && modprobe gim",
+                        "GIM logged %d error%s this boot", n_errors, n_errors == 1 ? "" : "s");
         if (n_bound == 0)
-                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
-                                  "GIM did not take the GPU: check its messages (dmesg | grep -i gim), that SR-IOV is on in "
-                                  "the firmware and that amdgpu does not hold the card (lspci -k -d 1002:), then: "
-                                  "modprobe -r gim && modprobe gim",
-                                  "gim is loaded but no AMD GPU is bound to it");
-        return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "GIM %s drives %s", version[0] ? version : "(no version)",
-                          text_get(&bound));
+                return doctor_add(
+                        d, NULL, VGPU_CHECK_WARN, &ev,
+                        "GIM did not take the GPU: check its messages (dmesg | grep -i gim), that SR-IOV is "
+                        "on in "
+                        "the firmware and that amdgpu does not hold the card (lspci -k -d 1002:), then: "
+                        "modprobe -r gim && modprobe gim",
+                        "gim is loaded but no AMD GPU is bound to it");
+        return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "GIM %s drives %s",
+                          version[0] ? version : "(no version)", text_get(&bound));
 }

@@ -18,7 +18,8 @@
 /* The value of "Key:" in a /proc/PID/status text into buf (tabs squeezed to spaces). */
 static bool status_field(const char *status, const char *key, char *buf, size_t size) {
         size_t n = strlen(key);
-        for (const char *line = status; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        for (const char *line = status; line && *line;
+             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                 if (strncmp(line, key, n) != 0 || line[n] != ':')
                         continue;
                 const char *v = line + n + 1;
@@ -46,14 +47,16 @@ int check_privileges(struct doctor *d) {
 
         int r = doctor_read_file("/proc/self/status", &status);
         if (r == -ENOMEM)
-                return r;       /* not "unreadable": that would be a finding, and a wrong one */
+                return r; /* not "unreadable": that would be a finding, and a wrong one */
         if (r < 0) {
                 text_line(&ev, "/proc/self/status: unreadable");
-                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "privileges unknown: /proc/self/status unreadable");
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
+                                  "privileges unknown: /proc/self/status unreadable");
         }
         bool have_uid = status_field(status, "Uid", uid, sizeof(uid));
         bool have_cap = status_field(status, "CapEff", capeff, sizeof(capeff));
-        text_line(&ev, "/proc/self/status: Uid: %s, CapEff: %s", have_uid ? uid : "(absent)", have_cap ? capeff : "(absent)");
+        text_line(&ev, "/proc/self/status: Uid: %s, CapEff: %s", have_uid ? uid : "(absent)",
+                  have_cap ? capeff : "(absent)");
 
         /* Uid: real effective saved fs; the effective one decides. */
         unsigned long real = 0, effective = 1;
@@ -85,11 +88,12 @@ int check_kernel_version(struct doctor *d) {
                 return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "kernel %u.%u >= 5.15", major, minor);
         /* 5.15 is the first LTS with the mdev ABI as we drive it (mdev_type groups reworked in
          * 5.13-5.15, vfio_device_ops per device) and the vendors' current host drivers. */
-        return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev,
-                          "Install a kernel of version 5.15 or newer and boot it, e.g. on Debian 12:\n"
-                          "  apt-get install linux-image-amd64 && reboot",
-                          "kernel %u.%u is older than 5.15: the mdev and VFIO interfaces vGPU drivers need are missing",
-                          major, minor);
+        return doctor_add(
+                d, NULL, VGPU_CHECK_FAIL, &ev,
+                "Install a kernel of version 5.15 or newer and boot it, e.g. on Debian 12:\n"
+                "  apt-get install linux-image-amd64 && reboot",
+                "kernel %u.%u is older than 5.15: the mdev and VFIO interfaces vGPU drivers need are missing",
+                major, minor);
 }
 
 int check_kernel_headers(struct doctor *d) {
@@ -107,15 +111,18 @@ int check_kernel_headers(struct doctor *d) {
                         text_line(&ev, "%s: -> %s", path, target);
                 else
                         text_line(&ev, "%s: present", path);
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "headers for kernel %s installed", rel);
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "headers for kernel %s installed",
+                                  rel);
         }
         text_line(&ev, "%s: absent (or a dangling link)", path);
         text_line(&rem, "Install the headers of the running kernel:");
         text_line(&rem, "  apt-get install linux-headers-%s", rel);
         if (!text_get(&rem))
                 return -ENOMEM;
-        return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem),
-                          "no headers for kernel %s: vendor drivers (DKMS) and the sample mdev drivers cannot be built", rel);
+        return doctor_add(
+                d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem),
+                "no headers for kernel %s: vendor drivers (DKMS) and the sample mdev drivers cannot be built",
+                rel);
 }
 
 int check_tools_present(struct doctor *d) {

@@ -13,7 +13,7 @@
 #include "doctor-internal.h"
 
 #define GRUB_DEFAULT "/etc/default/grub"
-#define GRUB_KEY "GRUB_CMDLINE_LINUX_DEFAULT"
+#define GRUB_KEY     "GRUB_CMDLINE_LINUX_DEFAULT"
 
 void cmdline_read(char *buf, size_t size) {
         if (root_read("/proc/cmdline", buf, size) < 0)
@@ -62,7 +62,8 @@ bool cmdline_value(const char *cmdline, const char *key, char *ret_value, size_t
 static bool grub_value(const char *grub, const char *key, char *buf, size_t size) {
         size_t n = strlen(key);
         bool found = false;
-        for (const char *line = grub; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        for (const char *line = grub; line && *line;
+             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
                 while (*line == ' ' || *line == '\t')
                         line++;
                 if (strncmp(line, key, n) != 0 || line[n] != '=')
@@ -75,7 +76,7 @@ static bool grub_value(const char *grub, const char *key, char *buf, size_t size
                         v++;
                 }
                 snprintf(buf, size, "%.*s", (int) len, v);
-                found = true;   /* a later assignment overrides an earlier one, as in sh */
+                found = true; /* a later assignment overrides an earlier one, as in sh */
         }
         return found;
 }
@@ -88,7 +89,8 @@ static void add_word(char *dst, size_t size, const char *word) {
         size_t len;
         const char *w;
         for (const char *s = dst; next_word(&s, &w, &len);) {
-                bool same_key = eq ? len >= keylen && strncmp(w, word, keylen) == 0 : len == keylen && strncmp(w, word, len) == 0;
+                bool same_key = eq ? len >= keylen && strncmp(w, word, keylen) == 0
+                                   : len == keylen && strncmp(w, word, len) == 0;
                 if (same_key)
                         continue;
                 size_t used = strlen(out);
@@ -104,7 +106,7 @@ void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *cons
         char current[4096] = "", other[4096] = "";
         int r = doctor_read_file(GRUB_DEFAULT, &grub);
         if (r == -ENOMEM) {
-                t->oom = true;  /* the caller's test of t reports it, rather than a remedy for no GRUB */
+                t->oom = true; /* the caller's test of t reports it, rather than a remedy for no GRUB */
                 return;
         }
         bool have_grub = r >= 0;
@@ -134,7 +136,8 @@ void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *cons
                 text_line(t, "Add these words to the kernel command line of your boot loader:");
                 for (const char *const *w = words; *w; w++)
                         text_append(t, " %s", *w);
-                text_line(t, "(with GRUB: " GRUB_KEY "=\"...\" in " GRUB_DEFAULT ", then update-grub), then reboot");
+                text_line(t, "(with GRUB: " GRUB_KEY "=\"...\" in " GRUB_DEFAULT
+                             ", then update-grub), then reboot");
                 return;
         }
         if (!missing) {

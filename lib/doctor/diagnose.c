@@ -29,10 +29,10 @@
 
 struct rule {
         const char *kind;
-        const char *check;              /* doctor check id, or NULL */
+        const char *check; /* doctor check id, or NULL */
         enum vgpu_check_status severity;
         bool (*match)(const char *line);
-        const char *remedy;             /* printf format: %1$s the device, %2$d the group */
+        const char *remedy; /* printf format: %1$s the device, %2$d the group */
 };
 
 static bool has(const char *line, const char *needle) {
@@ -44,65 +44,99 @@ static bool opens_vfio_node(const char *line) {
                has(line, "error opening /dev/vfio/");
 }
 
-static bool m_not_viable(const char *l) { return has(l, "is not viable"); }
-static bool m_busy(const char *l) { return has(l, "Device or resource busy") || has(l, "is already in use"); }
-static bool m_attached_twice(const char *l) { return has(l, "device is already attached"); }
-static bool m_mgr_io(const char *l) { return has(l, "error getting device from group") && has(l, "Input/output error"); }
+static bool m_not_viable(const char *l) {
+        return has(l, "is not viable");
+}
+static bool m_busy(const char *l) {
+        return has(l, "Device or resource busy") || has(l, "is already in use");
+}
+static bool m_attached_twice(const char *l) {
+        return has(l, "device is already attached");
+}
+static bool m_mgr_io(const char *l) {
+        return has(l, "error getting device from group") && has(l, "Input/output error");
+}
 static bool m_mdev_missing(const char *l) {
-        return has(l, "/sys/bus/mdev/devices/") && (has(l, "no such host device") || has(l, "No such file or directory"));
+        return has(l, "/sys/bus/mdev/devices/") &&
+               (has(l, "no such host device") || has(l, "No such file or directory"));
 }
 static bool m_no_container_device(const char *l) {
         return (opens_vfio_node(l) && has(l, "/dev/vfio/vfio")) || has(l, "no iommu_group found");
 }
-static bool m_group_node_missing(const char *l) { return opens_vfio_node(l) && has(l, "No such file or directory"); }
+static bool m_group_node_missing(const char *l) {
+        return opens_vfio_node(l) && has(l, "No such file or directory");
+}
 static bool m_group_node_denied(const char *l) {
         return opens_vfio_node(l) && (has(l, "Permission denied") || has(l, "Operation not permitted"));
 }
 static bool m_memlock(const char *l) {
-        return (has(l, "dma_map") || has(l, "VFIO_MAP_DMA")) && (has(l, "Cannot allocate memory") || has(l, "= -12"));
+        return (has(l, "dma_map") || has(l, "VFIO_MAP_DMA")) &&
+               (has(l, "Cannot allocate memory") || has(l, "= -12"));
 }
-static bool m_no_iommu_model(const char *l) { return has(l, "No available IOMMU models"); }
-static bool m_container(const char *l) { return has(l, "failed to setup container"); }
-static bool m_bar_mmap(const char *l) { return has(l, "Failed to mmap") && has(l, "BAR"); }
-static bool m_get_device(const char *l) { return has(l, "error getting device from group"); }
+static bool m_no_iommu_model(const char *l) {
+        return has(l, "No available IOMMU models");
+}
+static bool m_container(const char *l) {
+        return has(l, "failed to setup container");
+}
+static bool m_bar_mmap(const char *l) {
+        return has(l, "Failed to mmap") && has(l, "BAR");
+}
+static bool m_get_device(const char *l) {
+        return has(l, "error getting device from group");
+}
 
 /* First match wins: the specific causes before the messages they appear inside. */
 static const struct rule rules[] = {
         { "vfio.group_not_viable", "iommu.group_viable", VGPU_CHECK_FAIL, m_not_viable,
           "IOMMU group %2$d holds a device not bound to vfio-pci: bind every device in "
-          "/sys/kernel/iommu_groups/%2$d/devices to vfio-pci, or move the GPU to a slot with a group of its own (ACS); "
+          "/sys/kernel/iommu_groups/%2$d/devices to vfio-pci, or move the GPU to a slot with a group of its "
+          "own (ACS); "
           "`vgpuctl doctor -c iommu.group_viable` names them" },
         { "vfio.device_attached_twice", NULL, VGPU_CHECK_FAIL, m_attached_twice,
           "the domain's XML has %1$s twice: remove one <hostdev> (virsh edit)" },
         { "vfio.device_busy", NULL, VGPU_CHECK_FAIL, m_busy,
-          "%1$s (IOMMU group %2$d) is in use by another VM or process: `vgpuctl list` shows the domain holding each vGPU; "
+          "%1$s (IOMMU group %2$d) is in use by another VM or process: `vgpuctl list` shows the domain "
+          "holding each vGPU; "
           "stop it, or give this domain a free vGPU (`vgpuctl assign`)" },
         { "nvidia.vgpu_mgr_refused", "nvidia.vgpu_mgr", VGPU_CHECK_FAIL, m_mgr_io,
-          "the vGPU host driver refused to open %1$s: nvidia-vgpu-mgr must run (systemctl restart nvidia-vgpu-mgr; "
-          "journalctl -u nvidia-vgpu-mgr says why it refused, e.g. a guest/host driver or license mismatch)" },
+          "the vGPU host driver refused to open %1$s: nvidia-vgpu-mgr must run (systemctl restart "
+          "nvidia-vgpu-mgr; "
+          "journalctl -u nvidia-vgpu-mgr says why it refused, e.g. a guest/host driver or license "
+          "mismatch)" },
         { "mdev.missing", "mdev.types", VGPU_CHECK_FAIL, m_mdev_missing,
-          "the vGPU %1$s does not exist on this host: `vgpuctl start %1$s` if it is defined (vgpuctl list --defined), "
+          "the vGPU %1$s does not exist on this host: `vgpuctl start %1$s` if it is defined (vgpuctl list "
+          "--defined), "
           "else create it with `vgpuctl create --parent P --type T --uuid %1$s --persist`" },
         { "vfio.no_container_device", "iommu.enabled", VGPU_CHECK_FAIL, m_no_container_device,
-          "VFIO is not usable: load it (modprobe vfio-pci) and turn the IOMMU on (`vgpuctl doctor -c iommu.enabled,iommu.cmdline`)" },
+          "VFIO is not usable: load it (modprobe vfio-pci) and turn the IOMMU on (`vgpuctl doctor -c "
+          "iommu.enabled,iommu.cmdline`)" },
         { "vfio.group_node_missing", "iommu.enabled", VGPU_CHECK_FAIL, m_group_node_missing,
-          "/dev/vfio/%2$d does not exist: no device of IOMMU group %2$d is bound to vfio (a VF or GPU: bind it to vfio-pci, "
+          "/dev/vfio/%2$d does not exist: no device of IOMMU group %2$d is bound to vfio (a VF or GPU: bind "
+          "it to vfio-pci, "
           "e.g. `vgpuctl vfs BDF N --vfio`; an mdev's group goes away with it: `vgpuctl list`)" },
         { "vfio.group_node_denied", NULL, VGPU_CHECK_FAIL, m_group_node_denied,
-          "QEMU may not open /dev/vfio/%2$d: libvirt gives it the node when it starts the domain (check the user in "
-          "/etc/libvirt/qemu.conf and the node's owner); `vgpuctl harden` audits the VFIO nodes' permissions" },
+          "QEMU may not open /dev/vfio/%2$d: libvirt gives it the node when it starts the domain (check the "
+          "user in "
+          "/etc/libvirt/qemu.conf and the node's owner); `vgpuctl harden` audits the VFIO nodes' "
+          "permissions" },
         { "vfio.memlock", NULL, VGPU_CHECK_FAIL, m_memlock,
           "VFIO could not pin the guest's memory (ENOMEM): the locked-memory limit is below the guest's RAM "
-          "(libvirt raises it for <hostdev>s, unless <memtune><hard_limit> is set lower: raise or remove it), or the host is out of memory" },
+          "(libvirt raises it for <hostdev>s, unless <memtune><hard_limit> is set lower: raise or remove "
+          "it), or the host is out of memory" },
         { "vfio.no_iommu", "iommu.cmdline", VGPU_CHECK_FAIL, m_no_iommu_model,
-          "the kernel offers VFIO no IOMMU: enable VT-d/AMD-Vi in the firmware and intel_iommu=on (Intel) on the kernel command line" },
+          "the kernel offers VFIO no IOMMU: enable VT-d/AMD-Vi in the firmware and intel_iommu=on (Intel) on "
+          "the kernel command line" },
         { "vfio.container", "iommu.enabled", VGPU_CHECK_FAIL, m_container,
-          "VFIO could not set up the IOMMU container for group %2$d: `vgpuctl doctor -c iommu.enabled,iommu.cmdline`" },
+          "VFIO could not set up the IOMMU container for group %2$d: `vgpuctl doctor -c "
+          "iommu.enabled,iommu.cmdline`" },
         { "vfio.bar_mmap", "bar.above4g", VGPU_CHECK_WARN, m_bar_mmap,
-          "a BAR of %1$s could not be mapped into the guest (it works, slowly): enable Above 4G decoding and resizable BAR "
+          "a BAR of %1$s could not be mapped into the guest (it works, slowly): enable Above 4G decoding and "
+          "resizable BAR "
           "in the firmware; `vgpuctl show %1$s` lists the BARs" },
         { "vfio.get_device", NULL, VGPU_CHECK_FAIL, m_get_device,
-          "VFIO could not open %1$s in IOMMU group %2$d: every device of /sys/kernel/iommu_groups/%2$d/devices must be "
+          "VFIO could not open %1$s in IOMMU group %2$d: every device of "
+          "/sys/kernel/iommu_groups/%2$d/devices must be "
           "bound to vfio-pci (or be an mdev) and not in use" },
 };
 
@@ -212,8 +246,13 @@ static int add_finding(struct vgpu_diagnosis *d, size_t *allocated, unsigned lin
         struct vgpu_diag_finding *f = &d->findings[d->n_findings];
         char group_text[16];
         snprintf(group_text, sizeof(group_text), "%d", group);
-        *f = (struct vgpu_diag_finding) {
-                .line = line_no, .count = 1, .severity = r->severity, .kind = r->kind, .check = r->check, .group = group,
+        *f = (struct vgpu_diag_finding){
+                .line = line_no,
+                .count = 1,
+                .severity = r->severity,
+                .kind = r->kind,
+                .check = r->check,
+                .group = group,
                 .message = strdup(msg),
         };
         /* the remedy's format names the device and the group; "the device" / "?" where the line has none */
@@ -234,7 +273,8 @@ static bool name_ok(const char *domain) {
 
 _public_ int vgpu_diagnose_domain(const char *domain, struct vgpu_diagnosis **ret, struct vgpu_error *err) {
         if (!name_ok(domain))
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a domain name (no '/', not starting with '.')", domain);
+                return vgpu_error_set(err, -EINVAL,
+                                      "'%s' is not a domain name (no '/', not starting with '.')", domain);
         struct vgpu_diagnosis *d = calloc(1, sizeof(*d));
         if (!d || !(d->domain = strdup(domain)) || asprintf(&d->log, QEMU_LOG_DIR "/%s.log", domain) < 0) {
                 if (d)
@@ -245,8 +285,10 @@ _public_ int vgpu_diagnose_domain(const char *domain, struct vgpu_diagnosis **re
         int fd = root_open(d->log, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 int r = fd;
-                vgpu_error_set_errno(err, r, "%s%s: cannot read the domain's QEMU log%s", root_prefix(), d->log,
-                                     r == -ENOENT ? " (no domain of that name has run on this host: virsh list --all)" : "");
+                vgpu_error_set_errno(
+                        err, r, "%s%s: cannot read the domain's QEMU log%s", root_prefix(), d->log,
+                        r == -ENOENT ? " (no domain of that name has run on this host: virsh list --all)"
+                                     : "");
                 vgpu_diagnosis_free(d);
                 return r;
         }
@@ -289,7 +331,8 @@ _public_ int vgpu_diagnose_domain(const char *domain, struct vgpu_diagnosis **re
                 }
                 /* QEMU's hints after an error ("Verify all devices in group N ... not already in
                  * use"): part of the line before, not an error of their own */
-                if (strncmp(line, "Verify all devices", 18) == 0 || strncmp(line, "Please ensure all devices", 25) == 0)
+                if (strncmp(line, "Verify all devices", 18) == 0 ||
+                    strncmp(line, "Please ensure all devices", 25) == 0)
                         continue;
                 r = add_finding(d, &allocated, no, line + timestamp_length(line));
         }

@@ -17,10 +17,10 @@
 #include "vgpu/doctor.h"
 #include "vgpu/host.h"
 
-#define PCI_VENDOR_NVIDIA 0x10de
-#define PCI_VENDOR_AMD    0x1002
-#define PCI_VENDOR_INTEL  0x8086
-#define PCI_CLASS_BRIDGE_PCI 0x0604     /* class code >> 8 */
+#define PCI_VENDOR_NVIDIA    0x10de
+#define PCI_VENDOR_AMD       0x1002
+#define PCI_VENDOR_INTEL     0x8086
+#define PCI_CLASS_BRIDGE_PCI 0x0604 /* class code >> 8 */
 
 /* A growable string. Appends after a failed allocation are dropped and `oom` is set, so a
  * check can build its text in straight-line code and test once. */
@@ -41,10 +41,10 @@ void text_done(struct text *t);
 /* The running doctor: the snapshot, the results so far, lazily opened libpci. */
 struct doctor {
         const struct vgpu_host *host;
-        const char *check_id;           /* the id of the check that is running */
+        const char *check_id; /* the id of the check that is running */
         struct vgpu_check_result *results;
         size_t n_results, allocated;
-        struct pci_access *pacc;        /* see pci-config.c */
+        struct pci_access *pacc; /* see pci-config.c */
         bool pacc_failed;
 };
 
@@ -53,8 +53,8 @@ struct doctor {
  * lines); remedy is dropped unless status is warn or fail. Returns 0 or -ENOMEM (also when
  * evidence ran out of memory while being built).
  */
-int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status status, const struct text *evidence,
-               const char *remedy, const char *summary_fmt, ...) _printf_(6, 7);
+int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status status,
+               const struct text *evidence, const char *remedy, const char *summary_fmt, ...) _printf_(6, 7);
 
 struct doctor_check {
         const char *id;
@@ -100,7 +100,8 @@ int check_driver_kernel_match(struct doctor *d);
 /* The vendor's out-of-tree modules (vendor 0: all) against the running kernel: evidence lines
  * in ev, "what is wrong" in what, the remedy in rem. 1 one does not fit, 0 all fit or none is
  * installed, -ENOMEM. driver.loaded names this cause for a GPU without a driver. */
-int doctor_vendor_modules_stale(uint16_t vendor, const char *running, struct text *ev, struct text *what, struct text *rem);
+int doctor_vendor_modules_stale(uint16_t vendor, const char *running, struct text *ev, struct text *what,
+                                struct text *rem);
 /* checks-thermal.c */
 int check_thermal_margin(struct doctor *d, const struct vgpu_gpu *g);
 /* checks-network.c */
@@ -167,7 +168,7 @@ bool doctor_text_matches(const char *text, size_t len, const char *const *needle
 
 struct unit_state {
         char load[32], active[32], sub[32], result[32];
-        int exec_main_status;           /* -1 unknown */
+        int exec_main_status; /* -1 unknown */
 };
 /*
  * The unit's state from systemd itself: over sd-bus (org.freedesktop.systemd1) where the root
@@ -186,20 +187,21 @@ int doctor_unit_log_tail(const char *unit, const char *ident, size_t n, struct t
 /* module-build.c: which kernel an out-of-tree module is built for. */
 
 struct module_build {
-        char path[512];                 /* its file under /lib/modules/RUNNING, "" none */
-        char other_path[512];           /* else another kernel's copy, "" none */
-        char built_for[128];            /* the kernel release of the file's vermagic */
-        char version[64];               /* the file's modinfo version */
-        bool readable;                  /* path's .modinfo read (libkmod) */
-        char dkms_package[64];          /* "" when DKMS does not manage it */
-        char dkms_version[64];          /* the newest version DKMS has */
-        char dkms_other_kernel[128];    /* a kernel DKMS installed it for, not the running one */
+        char path[512];              /* its file under /lib/modules/RUNNING, "" none */
+        char other_path[512];        /* else another kernel's copy, "" none */
+        char built_for[128];         /* the kernel release of the file's vermagic */
+        char version[64];            /* the file's modinfo version */
+        bool readable;               /* path's .modinfo read (libkmod) */
+        char dkms_package[64];       /* "" when DKMS does not manage it */
+        char dkms_version[64];       /* the newest version DKMS has */
+        char dkms_other_kernel[128]; /* a kernel DKMS installed it for, not the running one */
         bool dkms_built_running, dkms_installed_running;
 };
 /* Look for module `name` (file NAME.ko*, '-' = '_') for kernel `running` and, failing that,
  * for any other kernel in /lib/modules, reading vermagic with libkmod, and DKMS's records of
  * `dkms_package` (may be NULL). 1 something installed, 0 nothing, -ENOMEM. */
-int doctor_module_build(const char *name, const char *dkms_package, const char *running, struct module_build *ret);
+int doctor_module_build(const char *name, const char *dkms_package, const char *running,
+                        struct module_build *ret);
 
 /* cmdline.c: the kernel command line and the GRUB setting that makes it. */
 

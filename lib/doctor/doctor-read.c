@@ -16,7 +16,7 @@
 #include "basic/sysfs.h"
 #include "doctor-internal.h"
 
-#define READ_FILE_MAX (1 << 20)         /* /proc/cpuinfo of a 512-CPU host is ~700 KiB */
+#define READ_FILE_MAX (1 << 20) /* /proc/cpuinfo of a 512-CPU host is ~700 KiB */
 
 int doctor_read_file(const char *path, char **ret) {
         _cleanup_close_ int fd = root_open(path, O_RDONLY | O_NOCTTY);
@@ -34,7 +34,7 @@ int doctor_read_file(const char *path, char **ret) {
                         break;
                 len += (size_t) n;
                 if (len >= READ_FILE_MAX)
-                        break;  /* enough to decide; the rest is more of the same */
+                        break; /* enough to decide; the rest is more of the same */
         }
         if (!buf && !(buf = malloc(1)))
                 return -ENOMEM;

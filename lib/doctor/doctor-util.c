@@ -50,17 +50,17 @@ const char *text_get(const struct text *t) {
 
 void text_done(struct text *t) {
         free(t->s);
-        *t = (struct text) {};
+        *t = (struct text){};
 }
 
-int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status status, const struct text *evidence,
-               const char *remedy, const char *summary_fmt, ...) {
+int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status status,
+               const struct text *evidence, const char *remedy, const char *summary_fmt, ...) {
         if (evidence && evidence->oom)
                 return -ENOMEM;
         if (!GREEDY_REALLOC(d->results, d->allocated, d->n_results + 1))
                 return -ENOMEM;
         struct vgpu_check_result *r = &d->results[d->n_results];
-        *r = (struct vgpu_check_result) { .id = d->check_id, .status = status };
+        *r = (struct vgpu_check_result){ .id = d->check_id, .status = status };
 
         va_list ap;
         va_start(ap, summary_fmt);
@@ -70,7 +70,7 @@ int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status sta
                 r->summary = NULL;
                 return -ENOMEM;
         }
-        d->n_results++;         /* from here on the runner frees it, whatever fails next */
+        d->n_results++; /* from here on the runner frees it, whatever fails next */
 
         bool wants_remedy = status == VGPU_CHECK_WARN || status == VGPU_CHECK_FAIL;
         if ((subject && !(r->subject = strdup(subject))) ||
@@ -83,13 +83,15 @@ int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status sta
 bool doctor_is_gpu(const struct vgpu_gpu *g) {
         if (g->physfn[0])
                 return false;
-        return g->vendor_id == PCI_VENDOR_NVIDIA || g->vendor_id == PCI_VENDOR_AMD || g->vendor_id == PCI_VENDOR_INTEL;
+        return g->vendor_id == PCI_VENDOR_NVIDIA || g->vendor_id == PCI_VENDOR_AMD ||
+               g->vendor_id == PCI_VENDOR_INTEL;
 }
 
 bool doctor_gpu_driver_hosts_vgpus(const struct vgpu_gpu *g) {
         if (!g->driver)
                 return false;
-        if (streq(g->driver, "nvidia") || streq(g->driver, "i915") || streq(g->driver, "xe") || streq(g->driver, "gim"))
+        if (streq(g->driver, "nvidia") || streq(g->driver, "i915") || streq(g->driver, "xe") ||
+            streq(g->driver, "gim"))
                 return true;
         /* amdgpu hosts MxGPU only on SR-IOV boards (Instinct, Radeon Pro V); on others it is the
          * desktop driver. */
@@ -98,9 +100,12 @@ bool doctor_gpu_driver_hosts_vgpus(const struct vgpu_gpu *g) {
 
 const char *doctor_vendor_name(uint16_t vendor_id, char buf[static 8]) {
         switch (vendor_id) {
-        case PCI_VENDOR_NVIDIA: return "NVIDIA";
-        case PCI_VENDOR_AMD: return "AMD";
-        case PCI_VENDOR_INTEL: return "Intel";
+        case PCI_VENDOR_NVIDIA:
+                return "NVIDIA";
+        case PCI_VENDOR_AMD:
+                return "AMD";
+        case PCI_VENDOR_INTEL:
+                return "Intel";
         }
         snprintf(buf, 8, "0x%04x", vendor_id);
         return buf;

@@ -14,34 +14,34 @@
 
 /* One line per check, in the order they run. Ids are stable: scripts and tests outside the
  * project match on them. HOST checks run once, GPU checks once per physical GPU. */
-#define DOCTOR_CHECKS(HOST, GPU)                                        \
-        HOST("privileges",         check_privileges)                    \
-        HOST("kernel.version",     check_kernel_version)                \
-        HOST("kernel.headers",     check_kernel_headers)                \
-        HOST("tools.present",      check_tools_present)                 \
-        HOST("kvm.available",      check_kvm_available)                 \
-        HOST("iommu.enabled",      check_iommu_enabled)                 \
-        HOST("iommu.cmdline",      check_iommu_cmdline)                 \
-        GPU("iommu.group_viable",  check_iommu_group_viable)            \
-        GPU("sriov.capable",       check_sriov_capable)                 \
-        GPU("bar.above4g",         check_bar_above4g)                   \
-        GPU("pcie.link",           check_pcie_link)                     \
-        GPU("pcie.slot_power",     check_pcie_slot_power)               \
-        HOST("secureboot.modules", check_secureboot_modules)            \
-        HOST("driver.kernel_match", check_driver_kernel_match)          \
-        GPU("driver.loaded",       check_driver_loaded)                 \
-        GPU("mdev.types",          check_mdev_types)                    \
-        HOST("gpu.models_mixed",   check_gpu_models_mixed)              \
-        GPU("nvidia.persistence",  check_nvidia_persistence)            \
-        HOST("nvidia.vgpu_mgr",    check_nvidia_vgpu_mgr)               \
-        HOST("nvidia.guest_driver", check_nvidia_guest_driver)          \
-        HOST("amd.gim",            check_amd_gim)                       \
-        GPU("thermal.margin",      check_thermal_margin)                \
-        HOST("network.vdi_link",   check_vdi_network)
+#define DOCTOR_CHECKS(HOST, GPU)                               \
+        HOST("privileges", check_privileges)                   \
+        HOST("kernel.version", check_kernel_version)           \
+        HOST("kernel.headers", check_kernel_headers)           \
+        HOST("tools.present", check_tools_present)             \
+        HOST("kvm.available", check_kvm_available)             \
+        HOST("iommu.enabled", check_iommu_enabled)             \
+        HOST("iommu.cmdline", check_iommu_cmdline)             \
+        GPU("iommu.group_viable", check_iommu_group_viable)    \
+        GPU("sriov.capable", check_sriov_capable)              \
+        GPU("bar.above4g", check_bar_above4g)                  \
+        GPU("pcie.link", check_pcie_link)                      \
+        GPU("pcie.slot_power", check_pcie_slot_power)          \
+        HOST("secureboot.modules", check_secureboot_modules)   \
+        HOST("driver.kernel_match", check_driver_kernel_match) \
+        GPU("driver.loaded", check_driver_loaded)              \
+        GPU("mdev.types", check_mdev_types)                    \
+        HOST("gpu.models_mixed", check_gpu_models_mixed)       \
+        GPU("nvidia.persistence", check_nvidia_persistence)    \
+        HOST("nvidia.vgpu_mgr", check_nvidia_vgpu_mgr)         \
+        HOST("nvidia.guest_driver", check_nvidia_guest_driver) \
+        HOST("amd.gim", check_amd_gim)                         \
+        GPU("thermal.margin", check_thermal_margin)            \
+        HOST("network.vdi_link", check_vdi_network)
 
 #define HOST_ENTRY(id, fn) { id, .host = fn },
-#define GPU_ENTRY(id, fn) { id, .gpu = fn },
-#define ID_ENTRY(id, fn) id,
+#define GPU_ENTRY(id, fn)  { id, .gpu = fn },
+#define ID_ENTRY(id, fn)   id,
 
 const struct doctor_check doctor_checks[] = { DOCTOR_CHECKS(HOST_ENTRY, GPU_ENTRY) };
 const size_t doctor_n_checks = ELEMENTSOF(doctor_checks);
@@ -53,10 +53,14 @@ _public_ const char *const *vgpu_doctor_check_ids(void) {
 
 _public_ const char *vgpu_check_status_to_string(enum vgpu_check_status s) {
         switch (s) {
-        case VGPU_CHECK_PASS: return "pass";
-        case VGPU_CHECK_WARN: return "warn";
-        case VGPU_CHECK_FAIL: return "fail";
-        case VGPU_CHECK_SKIP: return "skip";
+        case VGPU_CHECK_PASS:
+                return "pass";
+        case VGPU_CHECK_WARN:
+                return "warn";
+        case VGPU_CHECK_FAIL:
+                return "fail";
+        case VGPU_CHECK_SKIP:
+                return "skip";
         }
         return NULL;
 }
@@ -96,7 +100,8 @@ static int run_gpu_check(struct doctor *d, const struct doctor_check *c) {
         return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no GPU");
 }
 
-_public_ int vgpu_doctor_run(const struct vgpu_host *host, struct vgpu_doctor_report **ret, struct vgpu_error *err) {
+_public_ int vgpu_doctor_run(const struct vgpu_host *host, struct vgpu_doctor_report **ret,
+                             struct vgpu_error *err) {
         if (!host || !ret)
                 return vgpu_error_set(err, -EINVAL, "doctor: no host snapshot");
 

@@ -20,10 +20,10 @@
 #include "basic/root.h"
 #include "doctor-internal.h"
 
-#define MIN_LEN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX_LEN(a, b) ((a) > (b) ? (a) : (b))
-#define KERN_LOG_TAIL (4 << 20)         /* a boot's kernel lines; older boots lie before */
-#define JOURNAL_MAX_ENTRIES 200000      /* a kernel spamming one message must not hang us */
+#define MIN_LEN(a, b)       ((a) < (b) ? (a) : (b))
+#define MAX_LEN(a, b)       ((a) > (b) ? (a) : (b))
+#define KERN_LOG_TAIL       (4 << 20) /* a boot's kernel lines; older boots lie before */
+#define JOURNAL_MAX_ENTRIES 200000    /* a kernel spamming one message must not hang us */
 
 bool doctor_text_matches(const char *msg, size_t len, const char *const *needles) {
         for (size_t i = 0; needles[i]; i++) {
@@ -48,7 +48,8 @@ bool doctor_boot_id_match(char buf[static 64]) {
 }
 
 int doctor_journal_open(sd_journal **ret) {
-        if (!doctor_path_exists("/var/log/journal", NULL, 0) && !doctor_path_exists("/run/log/journal", NULL, 0))
+        if (!doctor_path_exists("/var/log/journal", NULL, 0) &&
+            !doctor_path_exists("/run/log/journal", NULL, 0))
                 return -ENOENT;
         int r;
         if (root_prefix()[0] == '\0')
@@ -94,7 +95,7 @@ static int journal_walk(const char *const *needles, kernel_line_fn fn, void *use
                         break;
                 if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
                         continue;
-                const char *msg = (const char *) data + 8;      /* "MESSAGE=" */
+                const char *msg = (const char *) data + 8; /* "MESSAGE=" */
                 if (doctor_text_matches(msg, len - 8, needles) && (r = fn(msg, len - 8, userdata)) != 0)
                         break;
         }
@@ -124,7 +125,8 @@ static int kern_log_walk(const char *const *needles, kernel_line_fn fn, void *us
 }
 
 /* The journal if the host keeps one, else kern.log; *ret_source names the one read. */
-static int kernel_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata, const char **ret_source) {
+static int kernel_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata,
+                           const char **ret_source) {
         *ret_source = "journal (kernel messages of this boot)";
         int r = journal_walk(needles, fn, userdata);
         if (r == -ENOENT) {
@@ -189,8 +191,10 @@ int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev
                 return ev->oom ? -ENOMEM : 0;
         }
         if (r >= 0)
-                text_line(ev, "%s: %zu matching lines%s", source, ring.count, ring.count > ring.n ? ", the last ones:" :
-                          ring.count ? ":" : "");
+                text_line(ev, "%s: %zu matching lines%s", source, ring.count,
+                          ring.count > ring.n ? ", the last ones:"
+                          : ring.count        ? ":"
+                                              : "");
         ring_flush(&ring, ev);
         if (r < 0)
                 return r;

@@ -62,7 +62,8 @@ static bool find_ko(const char *dir, const char *name, int depth, char *ret, siz
         }
         rewinddir(d);
         while (!found && (de = readdir(d))) {
-                if (de->d_type != DT_DIR || de->d_name[0] == '.' || (depth == 0 && streq(de->d_name, "updates")))
+                if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+                    (depth == 0 && streq(de->d_name, "updates")))
                         continue;
                 snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
                 found = find_ko(sub, name, depth + 1, ret, size);
@@ -75,10 +76,11 @@ static bool find_ko(const char *dir, const char *name, int depth, char *ret, siz
  * or another -errno when the file is no module. */
 static int read_modinfo(const char *relpath, char *release, size_t rsize, char *version, size_t vsize) {
         char path[4096], moddir[4096];
-        if (root_path(path, sizeof(path), relpath) < 0 || root_path(moddir, sizeof(moddir), "/lib/modules") < 0)
+        if (root_path(path, sizeof(path), relpath) < 0 ||
+            root_path(moddir, sizeof(moddir), "/lib/modules") < 0)
                 return -ENAMETOOLONG;
         /* the context's directory only matters for lookups by name; we give a path */
-        static const char *const no_config[] = { NULL };       /* no modprobe.d: nothing is loaded */
+        static const char *const no_config[] = { NULL }; /* no modprobe.d: nothing is loaded */
         struct kmod_ctx *ctx = kmod_new(moddir, no_config);
         if (!ctx)
                 return -ENOMEM;
@@ -129,7 +131,8 @@ static void read_dkms(const char *pkg, const char *running, struct module_build 
                         if (strlen(running) == n && strncmp(kver, running, n) == 0)
                                 b->dkms_installed_running = true;
                         else if (!b->dkms_other_kernel[0])
-                                snprintf(b->dkms_other_kernel, sizeof(b->dkms_other_kernel), "%.*s", (int) n, kver);
+                                snprintf(b->dkms_other_kernel, sizeof(b->dkms_other_kernel), "%.*s", (int) n,
+                                         kver);
                         continue;
                 }
                 if (de->d_type != DT_DIR)
@@ -143,14 +146,16 @@ static void read_dkms(const char *pkg, const char *running, struct module_build 
         closedir(d);
 }
 
-int doctor_module_build(const char *name, const char *dkms_package, const char *running, struct module_build *ret) {
+int doctor_module_build(const char *name, const char *dkms_package, const char *running,
+                        struct module_build *ret) {
         struct module_build *b = ret;
-        *b = (struct module_build) {};
+        *b = (struct module_build){};
         char dir[512];
         if (running) {
                 snprintf(dir, sizeof(dir), "/lib/modules/%s", running);
                 if (find_ko(dir, name, 0, b->path, sizeof(b->path))) {
-                        int r = read_modinfo(b->path, b->built_for, sizeof(b->built_for), b->version, sizeof(b->version));
+                        int r = read_modinfo(b->path, b->built_for, sizeof(b->built_for), b->version,
+                                             sizeof(b->version));
                         if (r == -ENOMEM)
                                 return r;
                         b->readable = r >= 0;
@@ -168,8 +173,8 @@ int doctor_module_build(const char *name, const char *dkms_package, const char *
                                 continue;
                         snprintf(dir, sizeof(dir), "/lib/modules/%s", de->d_name);
                         if (find_ko(dir, name, 0, b->other_path, sizeof(b->other_path))) {
-                                int r = read_modinfo(b->other_path, b->built_for, sizeof(b->built_for), b->version,
-                                                     sizeof(b->version));
+                                int r = read_modinfo(b->other_path, b->built_for, sizeof(b->built_for),
+                                                     b->version, sizeof(b->version));
                                 if (r == -ENOMEM) {
                                         closedir(d);
                                         return r;

@@ -117,11 +117,13 @@ int doctor_pci_slot_power(struct doctor *d, const char *bdf, bool port, unsigned
                 /* Slot Capabilities mean something only where the port implements a slot */
                 if (pci_read_word(pdev, cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_SLOT) {
                         uint32_t sltcap = pci_read_long(pdev, cap->addr + PCI_EXP_SLTCAP);
-                        *ret_mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7, (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
+                        *ret_mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7,
+                                                 (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
                 }
         } else if (cap) {
                 uint32_t devcap = pci_read_long(pdev, cap->addr + PCI_EXP_DEVCAP);
-                *ret_mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18, (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
+                *ret_mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18,
+                                         (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
         }
         r = *ret_mw > 0;
         pci_free_dev(pdev);

@@ -18,9 +18,9 @@
 #include "basic/root.h"
 #include "doctor-internal.h"
 
-#define SYSLOG_TAIL (4 << 20)
+#define SYSLOG_TAIL  (4 << 20)
 #define LOG_LINE_MAX 512
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MIN(a, b)    ((a) < (b) ? (a) : (b))
 
 static int unit_state_bus(const char *unit, struct unit_state *ret, char *source, size_t size) {
         sd_bus *bus = NULL;
@@ -44,8 +44,8 @@ static int unit_state_bus(const char *unit, struct unit_state *ret, char *source
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 char *v = NULL;
                 /* the unit's object path loads the unit on demand, as `systemctl show` does */
-                r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, props[i].iface, props[i].name,
-                                               &error, &v);
+                r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, props[i].iface,
+                                               props[i].name, &error, &v);
                 if (r < 0) {
                         snprintf(source, size, "org.freedesktop.systemd1 %s.%s: %s", unit, props[i].name,
                                  error.message ? error.message : strerror(-r));
@@ -57,8 +57,9 @@ static int unit_state_bus(const char *unit, struct unit_state *ret, char *source
         }
         if (r >= 0) {
                 int32_t status = -1;
-                if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Service",
-                                                "ExecMainStatus", NULL, 'i', &status) >= 0)
+                if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
+                                                "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL,
+                                                'i', &status) >= 0)
                         ret->exec_main_status = status;
                 snprintf(source, size, "systemd (org.freedesktop.systemd1)");
         }
@@ -77,7 +78,8 @@ static int unit_state_captured(const char *unit, struct unit_state *ret, char *s
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                snprintf(source, size, "%s: absent (VGPU_ROOT=%s has no systemd to ask)", path, root_prefix());
+                snprintf(source, size, "%s: absent (VGPU_ROOT=%s has no systemd to ask)", path,
+                         root_prefix());
                 return 0;
         }
         static const struct {
@@ -94,7 +96,8 @@ static int unit_state_captured(const char *unit, struct unit_state *ret, char *s
                 for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                         size_t k = strlen(keys[i].key);
                         if (len > k && strncmp(line, keys[i].key, k) == 0)
-                                snprintf((char *) ret + keys[i].offset, sizeof(ret->load), "%.*s", (int) (len - k), line + k);
+                                snprintf((char *) ret + keys[i].offset, sizeof(ret->load), "%.*s",
+                                         (int) (len - k), line + k);
                 }
                 if (strncmp(line, "ExecMainStatus=", 15) == 0)
                         ret->exec_main_status = atoi(line + 15);
@@ -104,7 +107,7 @@ static int unit_state_captured(const char *unit, struct unit_state *ret, char *s
 }
 
 int doctor_unit_state(const char *unit, struct unit_state *ret, char *source, size_t size) {
-        *ret = (struct unit_state) { .exec_main_status = -1 };
+        *ret = (struct unit_state){ .exec_main_status = -1 };
         if (root_prefix()[0] == '\0')
                 return unit_state_bus(unit, ret, source, size);
         return unit_state_captured(unit, ret, source, size);
@@ -128,7 +131,8 @@ static int journal_tail(sd_journal *j, size_t n, struct text *ev) {
                                 ilen = 19;
                         }
                         if (asprintf(&lines[got], "%.*s: %.*s", (int) (ilen - 18), (const char *) id + 18,
-                                     (int) MIN(mlen - 8, (size_t) LOG_LINE_MAX), (const char *) msg + 8) < 0) {
+                                     (int) MIN(mlen - 8, (size_t) LOG_LINE_MAX),
+                                     (const char *) msg + 8) < 0) {
                                 lines[got] = NULL;
                                 r = -ENOMEM;
                                 break;
@@ -194,7 +198,8 @@ static int syslog_unit_tail(const char *unit, const char *ident, size_t n, struc
         }
         text_line(ev, "/var/log/syslog, lines of %s:", unit);
         for (size_t i = got; i > 0; i--)
-                text_line(ev, "  %.*s", (int) MIN(strcspn(hits[i - 1], "\n"), (size_t) LOG_LINE_MAX), hits[i - 1]);
+                text_line(ev, "  %.*s", (int) MIN(strcspn(hits[i - 1], "\n"), (size_t) LOG_LINE_MAX),
+                          hits[i - 1]);
         return (int) got;
 }
 

@@ -16,7 +16,7 @@
 #include "basic/root.h"
 #include "harden-internal.h"
 
-#define RTF_UP_FLAG 0x0001
+#define RTF_UP_FLAG     0x0001
 #define RTF_REJECT_FLAG 0x0200
 
 static int add_iface(char ***list, size_t *n, const char *name) {
@@ -50,8 +50,8 @@ int harden_propose_ifaces(char ***ret, size_t *ret_n) {
                 char name[IF_NAME_BUF];
                 unsigned long dest, gw, mask;
                 unsigned flags;
-                if (sscanf(line, "%15s %lx %lx %x %*d %*d %*d %lx", name, &dest, &gw, &flags, &mask) == 5 && dest == 0 && mask == 0 &&
-                    (flags & RTF_UP_FLAG) && !(flags & RTF_REJECT_FLAG))
+                if (sscanf(line, "%15s %lx %lx %x %*d %*d %*d %lx", name, &dest, &gw, &flags, &mask) == 5 &&
+                    dest == 0 && mask == 0 && (flags & RTF_UP_FLAG) && !(flags & RTF_REJECT_FLAG))
                         r = add_iface(&list, &n, name);
         }
         if (f)
@@ -61,8 +61,9 @@ int harden_propose_ifaces(char ***ret, size_t *ret_n) {
         while (f && r >= 0 && fgets(line, sizeof(line), f)) {
                 char dest[33], name[IF_NAME_BUF];
                 unsigned plen, flags;
-                if (sscanf(line, "%32s %x %*s %*x %*s %*x %*x %*x %x %15s", dest, &plen, &flags, name) == 4 && plen == 0 &&
-                    strspn(dest, "0") == 32 && (flags & RTF_UP_FLAG) && !(flags & RTF_REJECT_FLAG))
+                if (sscanf(line, "%32s %x %*s %*x %*s %*x %*x %*x %x %15s", dest, &plen, &flags, name) == 4 &&
+                    plen == 0 && strspn(dest, "0") == 32 && (flags & RTF_UP_FLAG) &&
+                    !(flags & RTF_REJECT_FLAG))
                         r = add_iface(&list, &n, name);
         }
         if (f)

@@ -95,7 +95,8 @@ static bool right_has(json_object *right, const char *s, long n) {
                 return false;
         }
         if (s)
-                return json_object_is_type(right, json_type_string) && strcmp(json_object_get_string(right), s) == 0;
+                return json_object_is_type(right, json_type_string) &&
+                       strcmp(json_object_get_string(right), s) == 0;
         return json_object_is_type(right, json_type_int) && json_object_get_int64(right) == n;
 }
 
@@ -138,7 +139,8 @@ static bool rule_drops(json_object *expr, const char *iface, const char *proto, 
                                 return false;
                         have_if = true;
                 } else if (payload && get_string(payload, "protocol") && get_string(payload, "field") &&
-                           strcmp(get_string(payload, "protocol"), proto) == 0 && strcmp(get_string(payload, "field"), "dport") == 0) {
+                           strcmp(get_string(payload, "protocol"), proto) == 0 &&
+                           strcmp(get_string(payload, "field"), "dport") == 0) {
                         if (!right_has(right, NULL, port))
                                 return false;
                         have_port = true;
@@ -154,8 +156,10 @@ static bool input_chain(json_object *items, const char *family, const char *tabl
                 json_object *c = get_path(json_object_array_get_idx(items, i), "chain", NULL);
                 const char *f = c ? get_string(c, "family") : NULL, *t = c ? get_string(c, "table") : NULL;
                 const char *n = c ? get_string(c, "name") : NULL, *h = c ? get_string(c, "hook") : NULL;
-                if (f && t && n && h && strcmp(f, family) == 0 && strcmp(t, table) == 0 && strcmp(n, name) == 0)
-                        return strcmp(h, "input") == 0 && (strcmp(f, "inet") == 0 || strcmp(f, "ip") == 0 || strcmp(f, "ip6") == 0);
+                if (f && t && n && h && strcmp(f, family) == 0 && strcmp(t, table) == 0 &&
+                    strcmp(n, name) == 0)
+                        return strcmp(h, "input") == 0 &&
+                               (strcmp(f, "inet") == 0 || strcmp(f, "ip") == 0 || strcmp(f, "ip6") == 0);
         }
         return false;
 }
@@ -163,16 +167,19 @@ static bool input_chain(json_object *items, const char *family, const char *tabl
 static bool dropped(json_object *items, const char *iface, const char *proto, long port) {
         for (size_t i = 0; i < json_object_array_length(items); i++) {
                 json_object *rule = get_path(json_object_array_get_idx(items, i), "rule", NULL), *expr;
-                if (!rule || !json_object_object_get_ex(rule, "expr", &expr) || !json_object_is_type(expr, json_type_array))
+                if (!rule || !json_object_object_get_ex(rule, "expr", &expr) ||
+                    !json_object_is_type(expr, json_type_array))
                         continue;
-                const char *f = get_string(rule, "family"), *t = get_string(rule, "table"), *c = get_string(rule, "chain");
+                const char *f = get_string(rule, "family"), *t = get_string(rule, "table"),
+                           *c = get_string(rule, "chain");
                 if (f && t && c && input_chain(items, f, t, c) && rule_drops(expr, iface, proto, port))
                         return true;
         }
         return false;
 }
 
-int harden_nft_live(const struct vgpu_harden_options *o, const uint16_t *ports, size_t n_ports, struct text *ev) {
+int harden_nft_live(const struct vgpu_harden_options *o, const uint16_t *ports, size_t n_ports,
+                    struct text *ev) {
         char *out = NULL;
         char *argv[] = { (char *) "nft", (char *) "-j", (char *) "list", (char *) "ruleset", NULL };
         int r = run_nft(argv, &out);
@@ -180,7 +187,10 @@ int harden_nft_live(const struct vgpu_harden_options *o, const uint16_t *ports, 
                 free(out);
                 if (r == -ENOMEM)
                         return r;
-                text_line(ev, "nft -j list ruleset: %s", r == -ENOENT ? "nft not installed" : r > 0 ? "failed (not root?)" : strerror(-r));
+                text_line(ev, "nft -j list ruleset: %s",
+                          r == -ENOENT ? "nft not installed"
+                          : r > 0      ? "failed (not root?)"
+                                       : strerror(-r));
                 return -ENODATA;
         }
         json_object *root = json_tokener_parse(out ? out : "");
@@ -199,12 +209,15 @@ int harden_nft_live(const struct vgpu_harden_options *o, const uint16_t *ports, 
                                 total++;
                                 if (!dropped(items, o->public_ifaces[i], proto, ports[j])) {
                                         if (missing++ < 8)
-                                                text_line(ev, "live ruleset: %s %s port %u is open", o->public_ifaces[i], proto,
-                                                          (unsigned) ports[j]);
+                                                text_line(ev, "live ruleset: %s %s port %u is open",
+                                                          o->public_ifaces[i], proto, (unsigned) ports[j]);
                                 }
                         }
         json_object_put(root);
-        text_line(ev, "live ruleset (nft -j list ruleset): %zu of %zu interface/protocol/port combinations dropped", total - missing, total);
+        text_line(
+                ev,
+                "live ruleset (nft -j list ruleset): %zu of %zu interface/protocol/port combinations dropped",
+                total - missing, total);
         return missing == 0 ? 1 : 0;
 }
 
@@ -218,7 +231,10 @@ int harden_nft_load(const char *host_path, struct text *log) {
         if (r == 0)
                 text_line(log, "%s: loaded (nft -f)", host_path);
         else
-                text_line(log, "%s: nft -f failed: %s", host_path, r == -ENOENT ? "nft not installed" : r > 0 ? "nft rejected it, or not root" : strerror(-r));
+                text_line(log, "%s: nft -f failed: %s", host_path,
+                          r == -ENOENT ? "nft not installed"
+                          : r > 0      ? "nft rejected it, or not root"
+                                       : strerror(-r));
         return r == 0 ? 0 : -EIO;
 }
 
@@ -233,7 +249,7 @@ static int read_text(const char *host_path, char **ret) {
                 return -errno;
         char *buf = NULL;
         size_t n = 0;
-        ssize_t got = getdelim(&buf, &n, 0, f);        /* the whole file: it holds no NUL */
+        ssize_t got = getdelim(&buf, &n, 0, f); /* the whole file: it holds no NUL */
         bool failed = ferror(f);
         fclose(f);
         if (failed) {
@@ -267,8 +283,10 @@ int harden_nft_persist(const char *include_path, struct text *log) {
         const char *head = old ? old : "#!/usr/sbin/nft -f\n";
         size_t hl = strlen(head);
         char *text = NULL;
-        if (asprintf(&text, "%s%s# added by vgpuctl harden --apply: the VDI management ports stay closed after a reboot\n%s\n", head,
-                     hl && head[hl - 1] != '\n' ? "\n" : "", line) < 0) {
+        if (asprintf(&text,
+                     "%s%s# added by vgpuctl harden --apply: the VDI management ports stay closed after a "
+                     "reboot\n%s\n",
+                     head, hl && head[hl - 1] != '\n' ? "\n" : "", line) < 0) {
                 free(old);
                 return -ENOMEM;
         }
@@ -278,6 +296,7 @@ int harden_nft_persist(const char *include_path, struct text *log) {
         if (r < 0)
                 text_line(log, "%s: write failed: %s", VGPU_HARDEN_NFT_CONF, strerror(-r));
         else
-                text_line(log, "%s: includes %s (loaded at boot by nftables.service)", VGPU_HARDEN_NFT_CONF, include_path);
+                text_line(log, "%s: includes %s (loaded at boot by nftables.service)", VGPU_HARDEN_NFT_CONF,
+                          include_path);
         return r;
 }

@@ -30,8 +30,13 @@ extern char **environ;
 static const uint16_t default_ports[] = { 443, 4172, 8443 };
 
 static const char *const harden_ids[] = {
-        "harden.mdev_create", "harden.sriov_numvfs", "harden.vfio_devices", "harden.daemon_socket", "harden.firewall",
-        "harden.gpu_devices", NULL,
+        "harden.mdev_create",
+        "harden.sriov_numvfs",
+        "harden.vfio_devices",
+        "harden.daemon_socket",
+        "harden.firewall",
+        "harden.gpu_devices",
+        NULL,
 };
 
 _public_ const char *const *vgpu_harden_check_ids(void) {
@@ -48,7 +53,7 @@ static void paths_done(struct paths *p) {
         for (size_t i = 0; i < p->n; i++)
                 free(p->v[i]);
         free(p->v);
-        *p = (struct paths) {};
+        *p = (struct paths){};
 }
 
 static int paths_add(struct paths *p, const char *path) {
@@ -95,7 +100,7 @@ static bool is_gpu_numvfs(const char *path) {
 struct want {
         long gid;
         mode_t mode;
-        bool no_other;          /* instead: any group, but no access at all for others */
+        bool no_other; /* instead: any group, but no access at all for others */
 };
 
 static bool want_met(const struct stat *st, const struct want *w) {
@@ -173,8 +178,8 @@ static int collect_socket(struct paths *p) {
 }
 
 /* Audit the files of one check against w. what: "mdev create/remove files" for summaries. */
-static int audit_files(struct doctor *d, const struct paths *p, const struct want *w, const char *what, const char *remedy,
-                       const char *none) {
+static int audit_files(struct doctor *d, const struct paths *p, const struct want *w, const char *what,
+                       const char *remedy, const char *none) {
         _cleanup_text_ struct text ev = {};
         if (p->n == 0) {
                 text_line(&ev, "%s", none);
@@ -195,7 +200,8 @@ static int audit_files(struct doctor *d, const struct paths *p, const struct wan
                 if (!ok || strange)
                         text_line(&ev, "%s: %s mode %04o owner %u:%u%s%s", p->v[i], file_kind(st.st_mode),
                                   (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) st.st_gid,
-                                  ok ? "" : " (not allowed)", strange ? " (not a character device: left alone)" : "");
+                                  ok ? "" : " (not allowed)",
+                                  strange ? " (not a character device: left alone)" : "");
                 if (!ok)
                         bad++;
                 else if (strange)
@@ -209,10 +215,11 @@ static int audit_files(struct doctor *d, const struct paths *p, const struct wan
                 text_line(&ev, "wanted: owner uid 0, no group/other write bit");
         text_line(&ev, "%zu of %zu %s as wanted", p->n - bad, p->n, what);
         if (bad > 0)
-                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, remedy, "%zu of %zu %s writable by others than root", bad,
-                                  p->n, what);
+                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, remedy,
+                                  "%zu of %zu %s writable by others than root", bad, p->n, what);
         if (odd > 0)
-                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, "Remove the entries of /dev/vfio that are not character devices.",
+                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev,
+                                  "Remove the entries of /dev/vfio that are not character devices.",
                                   "%zu of %zu %s are not character devices", odd, p->n, what);
         return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "%zu %s, root-only", p->n, what);
 }
@@ -234,7 +241,8 @@ static bool valid_ifname(const char *s) {
         if (n == 0 || n >= 16)
                 return false;
         for (; *s; s++)
-                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("-_.@:", *s)))
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      strchr("-_.@:", *s)))
                         return false;
         return true;
 }
@@ -247,7 +255,8 @@ _public_ int vgpu_harden_ruleset(const struct vgpu_harden_options *opts, char **
         _cleanup_text_ struct text ifs = {}, ps = {}, t = {};
         for (size_t i = 0; i < opts->n_public_ifaces; i++) {
                 if (!valid_ifname(opts->public_ifaces[i]))
-                        return vgpu_error_set(err, -EINVAL, "harden: invalid interface name '%s'", opts->public_ifaces[i]);
+                        return vgpu_error_set(err, -EINVAL, "harden: invalid interface name '%s'",
+                                              opts->public_ifaces[i]);
                 text_append(&ifs, "%s\"%s\"", i ? ", " : "", opts->public_ifaces[i]);
         }
         for (size_t i = 0; i < n_ports; i++) {
@@ -273,7 +282,7 @@ _public_ int vgpu_harden_ruleset(const struct vgpu_harden_options *opts, char **
         if (t.oom || !t.s)
                 return vgpu_error_set(err, -ENOMEM, "harden: out of memory");
         *ret = t.s;
-        t = (struct text) {};
+        t = (struct text){};
         return 0;
 }
 
@@ -302,8 +311,9 @@ static int nft_check(const char *ruleset) {
                 else if (waitpid(pid, &status, 0) < 0)
                         r = -errno;
                 else
-                        r = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1
-                          : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : 0;
+                        r = WIFEXITED(status) && WEXITSTATUS(status) == 0     ? 1
+                            : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT
+                                                                              : 0;
         }
         unlink(tmp);
         return r;
@@ -319,17 +329,25 @@ static int check_firewall_for(struct doctor *d, const struct vgpu_harden_options
                         text_append(&names, "%s%s", i ? ", " : "", o->public_ifaces[i]);
                         text_append(&args, " --public-if %s", o->public_ifaces[i]);
                 }
-                text_line(&ev, "public interfaces proposed from the default route: %s (--public-if names them)", text_get(&names));
-                text_line(&rem, "If they face untrusted networks, name them: vgpuctl harden --apply%s", text_get(&args));
+                text_line(&ev,
+                          "public interfaces proposed from the default route: %s (--public-if names them)",
+                          text_get(&names));
+                text_line(&rem, "If they face untrusted networks, name them: vgpuctl harden --apply%s",
+                          text_get(&args));
         }
         char *rules = NULL;
         struct vgpu_error e = {};
         int r = vgpu_harden_ruleset(o, &rules, &e);
         if (r < 0)
-                return r == -ENOMEM ? r : doctor_add(d, NULL, VGPU_CHECK_FAIL, NULL, "Name valid interfaces and ports.", "%s", e.message);
+                return r == -ENOMEM ? r
+                                    : doctor_add(d, NULL, VGPU_CHECK_FAIL, NULL,
+                                                 "Name valid interfaces and ports.", "%s", e.message);
 
         int c = nft_check(rules);
-        text_line(&ev, "nft -c -f: %s", c == 1 ? "ruleset accepted" : c == 0 ? "ruleset REJECTED" : "not run (nft not installed)");
+        text_line(&ev, "nft -c -f: %s",
+                  c == 1   ? "ruleset accepted"
+                  : c == 0 ? "ruleset REJECTED"
+                           : "not run (nft not installed)");
 
         char installed[PATH_MAX];
         bool current = false;
@@ -342,12 +360,13 @@ static int check_firewall_for(struct doctor *d, const struct vgpu_harden_options
                         free(buf);
                         fclose(f);
                         if (!buf) {
-                                free(rules);    /* not "absent or different": that is not known */
+                                free(rules); /* not "absent or different": that is not known */
                                 return -ENOMEM;
                         }
                 }
         }
-        text_line(&ev, "%s: %s", VGPU_HARDEN_NFT_PATH, current ? "holds this ruleset" : "absent or different");
+        text_line(&ev, "%s: %s", VGPU_HARDEN_NFT_PATH,
+                  current ? "holds this ruleset" : "absent or different");
         const uint16_t *ports = o->ports && o->n_ports ? o->ports : default_ports;
         size_t n_ports = o->ports && o->n_ports ? o->n_ports : ELEMENTSOF(default_ports);
         int live = c == 0 ? -ENODATA : harden_nft_live(o, ports, n_ports, &ev);
@@ -356,27 +375,36 @@ static int check_firewall_for(struct doctor *d, const struct vgpu_harden_options
                 return live;
         }
         if (live == 1 && !current)
-                text_line(&rem, "The ports are closed now, but not after a reboot: vgpuctl harden --apply writes %s and includes it "
-                          "from %s", VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF);
+                text_line(&rem,
+                          "The ports are closed now, but not after a reboot: vgpuctl harden --apply writes "
+                          "%s and includes it "
+                          "from %s",
+                          VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF);
         else if (live != 1 && current)
-                text_line(&rem, "Load it: vgpuctl harden --apply (nft -f %s; included from %s for the next boot)", VGPU_HARDEN_NFT_PATH,
-                          VGPU_HARDEN_NFT_CONF);
+                text_line(&rem,
+                          "Load it: vgpuctl harden --apply (nft -f %s; included from %s for the next boot)",
+                          VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF);
         else if (live != 1)
-                text_line(&rem, "vgpuctl harden --apply writes this ruleset to %s, loads it and includes it from %s:\n%.*s",
+                text_line(&rem,
+                          "vgpuctl harden --apply writes this ruleset to %s, loads it and includes it from "
+                          "%s:\n%.*s",
                           VGPU_HARDEN_NFT_PATH, VGPU_HARDEN_NFT_CONF, (int) strlen(rules) - 1, rules);
         free(rules);
         if (rem.oom)
                 return -ENOMEM;
         if (c == 0)
-                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem), "nft rejects the generated ruleset");
+                return doctor_add(d, NULL, VGPU_CHECK_FAIL, &ev, text_get(&rem),
+                                  "nft rejects the generated ruleset");
         if (live == 1 && current)
-                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL, "management ports closed on %zu public interface(s)",
-                                  o->n_public_ifaces);
+                return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL,
+                                  "management ports closed on %zu public interface(s)", o->n_public_ifaces);
         if (live == 1)
-                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "management ports closed, but not persistent");
+                return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem),
+                                  "management ports closed, but not persistent");
         if (live == 0)
                 return doctor_add(d, NULL, proposed ? VGPU_CHECK_WARN : VGPU_CHECK_FAIL, &ev, text_get(&rem),
-                                  "management ports open on %s interfaces", proposed ? "the default route's" : "public");
+                                  "management ports open on %s interfaces",
+                                  proposed ? "the default route's" : "public");
         return doctor_add(d, NULL, VGPU_CHECK_WARN, &ev, text_get(&rem), "cannot read the live ruleset; %s",
                           current ? "ruleset written" : "ruleset not installed");
 }
@@ -392,7 +420,8 @@ static int check_firewall(struct doctor *d, const struct vgpu_harden_options *o)
         if (n == 0) {
                 harden_ifaces_free(ifaces);
                 _cleanup_text_ struct text ev = {};
-                text_line(&ev, "no interface marked public (--public-if IFACE), and none has a default route");
+                text_line(&ev,
+                          "no interface marked public (--public-if IFACE), and none has a default route");
                 return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "no public interface named");
         }
         struct vgpu_harden_options p = *o;
@@ -415,12 +444,14 @@ static int audit_one(struct doctor *d, const struct vgpu_harden_options *o, size
         case 0:
                 if ((r = collect_mdev(&p)) < 0)
                         return r;
-                return audit_files(d, &p, &w, "mdev create/remove files", "vgpuctl harden --apply (chmod go-w; chown root)",
+                return audit_files(d, &p, &w, "mdev create/remove files",
+                                   "vgpuctl harden --apply (chmod go-w; chown root)",
                                    "/sys/class/mdev_bus, /sys/bus/mdev/devices: no create or remove file");
         case 1:
                 if ((r = collect_sriov(&p)) < 0)
                         return r;
-                return audit_files(d, &p, &w, "GPU sriov_numvfs files", "vgpuctl harden --apply (chmod go-w; chown root)",
+                return audit_files(d, &p, &w, "GPU sriov_numvfs files",
+                                   "vgpuctl harden --apply (chmod go-w; chown root)",
                                    "/sys/bus/pci/devices/*/sriov_numvfs: none of a display controller");
         case 2:
         case 3: {
@@ -428,31 +459,35 @@ static int audit_one(struct doctor *d, const struct vgpu_harden_options *o, size
                 if ((r = i == 2 ? collect_vfio(&p) : collect_socket(&p)) < 0)
                         return r;
                 if (p.n == 0)
-                        return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket",
-                                           NULL, i == 2 ? "/dev/vfio: no group device" : VGPU_DAEMON_SOCKET ": absent");
+                        return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket", NULL,
+                                           i == 2 ? "/dev/vfio: no group device"
+                                                  : VGPU_DAEMON_SOCKET ": absent");
                 if ((r = check_group_exists(d, group, &gid)) <= 0)
                         return r;
-                w = (struct want) { .gid = gid, .mode = 0660 };
+                w = (struct want){ .gid = gid, .mode = 0660 };
                 _cleanup_text_ struct text rem = {};
                 text_line(&rem, "vgpuctl harden --apply (chown root:%s; chmod 0660)", group);
                 if (rem.oom)
                         return -ENOMEM;
-                return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket", text_get(&rem), "");
+                return audit_files(d, &p, &w, i == 2 ? "VFIO group devices" : "daemon socket", text_get(&rem),
+                                   "");
         }
         case 4:
                 return check_firewall(d, o);
         default:
                 if ((r = collect_gpu_devices(&p)) < 0)
                         return r;
-                w = (struct want) { .gid = -1, .no_other = true };
-                r = audit_files(d, &p, &w, "GPU device nodes", "vgpuctl harden --apply (chmod o-rwx; chown root; "
+                w = (struct want){ .gid = -1, .no_other = true };
+                r = audit_files(d, &p, &w, "GPU device nodes",
+                                "vgpuctl harden --apply (chmod o-rwx; chown root; "
                                 "kept by " VGPU_HARDEN_UDEV_RULES " and " VGPU_HARDEN_MODPROBE_CONF ")",
                                 "/dev/nvidia*, /dev/dri/card*, /dev/dri/renderD*: none");
                 return r;
         }
 }
 
-_public_ int vgpu_harden_audit(const struct vgpu_harden_options *opts, struct vgpu_doctor_report **ret, struct vgpu_error *err) {
+_public_ int vgpu_harden_audit(const struct vgpu_harden_options *opts, struct vgpu_doctor_report **ret,
+                               struct vgpu_error *err) {
         if (!opts || !ret)
                 return vgpu_error_set(err, -EINVAL, "harden: no options");
         /* allocated first so that vgpu_doctor_report_free() also cleans up after a failure */
@@ -485,18 +520,21 @@ static void fix_file(struct text *log, const char *path, const struct want *w) {
         }
         uid_t uid = 0;
         gid_t gid = w->gid >= 0 ? (gid_t) w->gid : (gid_t) -1;
-        mode_t mode = w->no_other ? (st.st_mode & 07770) : w->gid >= 0 ? w->mode : (st.st_mode & 07777 & ~(mode_t) (S_IWGRP | S_IWOTH));
+        mode_t mode = w->no_other   ? (st.st_mode & 07770)
+                      : w->gid >= 0 ? w->mode
+                                    : (st.st_mode & 07777 & ~(mode_t) (S_IWGRP | S_IWOTH));
         if ((st.st_uid != uid || (w->gid >= 0 && st.st_gid != gid)) && chown(full, uid, gid) < 0)
                 text_line(log, "%s: chown %u:%ld failed: %s", path, (unsigned) uid, w->gid, strerror(errno));
         else if (chmod(full, mode) < 0)
                 text_line(log, "%s: chmod %04o failed: %s", path, (unsigned) mode, strerror(errno));
         else
-                text_line(log, "%s: mode %04o owner %u:%u -> mode %04o owner 0:%u", path, (unsigned) (st.st_mode & 07777),
-                          (unsigned) st.st_uid, (unsigned) st.st_gid, (unsigned) mode,
-                          w->gid >= 0 ? (unsigned) w->gid : (unsigned) st.st_gid);
+                text_line(log, "%s: mode %04o owner %u:%u -> mode %04o owner 0:%u", path,
+                          (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid, (unsigned) st.st_gid,
+                          (unsigned) mode, w->gid >= 0 ? (unsigned) w->gid : (unsigned) st.st_gid);
 }
 
-_public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **ret_changes, struct vgpu_error *err) {
+_public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **ret_changes,
+                               struct vgpu_error *err) {
         if (!opts)
                 return vgpu_error_set(err, -EINVAL, "harden: no options");
         _cleanup_text_ struct text log = {};
@@ -505,8 +543,11 @@ _public_ int vgpu_harden_apply(const struct vgpu_harden_options *opts, char **re
         for (size_t i = 0; i < 5; i++) {
                 _cleanup_(paths_done) struct paths p = {};
                 struct want w = { .gid = -1, .no_other = i == 4 };
-                r = i == 0 ? collect_mdev(&p) : i == 1 ? collect_sriov(&p) : i == 2 ? collect_vfio(&p) : i == 3 ? collect_socket(&p) :
-                    collect_gpu_devices(&p);
+                r = i == 0   ? collect_mdev(&p)
+                    : i == 1 ? collect_sriov(&p)
+                    : i == 2 ? collect_vfio(&p)
+                    : i == 3 ? collect_socket(&p)
+                             : collect_gpu_devices(&p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "harden: listing files");
                 vfio |= i == 2 && p.n > 0;

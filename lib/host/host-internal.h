@@ -5,10 +5,10 @@
 #include "vgpu/host.h"
 
 /* sysfs paths the scan reads, all under VGPU_ROOT. */
-#define SYS_PCI_DEVICES   "/sys/bus/pci/devices"
-#define SYS_MDEV_BUS      "/sys/class/mdev_bus"
-#define SYS_MDEV_DEVICES  "/sys/bus/mdev/devices"
-#define SYS_IOMMU_GROUPS  "/sys/kernel/iommu_groups"
+#define SYS_PCI_DEVICES  "/sys/bus/pci/devices"
+#define SYS_MDEV_BUS     "/sys/class/mdev_bus"
+#define SYS_MDEV_DEVICES "/sys/bus/mdev/devices"
+#define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
 
 /* PCI class codes (base class << 16 | subclass << 8 | prog-if). */
 #define PCI_BASE_CLASS_DISPLAY 0x03
@@ -21,7 +21,7 @@ struct pci_function {
         uint32_t class_code;
         char *driver;
         int iommu_group;
-        bool read;              /* false: vanished or unreadable, ignored */
+        bool read; /* false: vanished or unreadable, ignored */
 };
 
 /* pci.c: every display-class function into host->gpus, sorted by BDF (and groups, by flag). */
@@ -36,11 +36,12 @@ int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
 /* type-pick.c: vgpu_parent_pick_type() on a parent in hand (reads its types when not yet read). */
-int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes, const struct vgpu_type **ret,
-                             struct vgpu_error *err);
+int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes,
+                             const struct vgpu_type **ret, struct vgpu_error *err);
 
 /* iommu.c: the IOMMU groups holding a GPU, from every function's iommu_group link. */
-int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err);
+int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs,
+                       struct vgpu_error *err);
 
 /* pci-names.c: vendor and device names from libpci's id database (pci.ids, then the hwdb). */
 int pci_fill_names(struct vgpu_host *host, struct vgpu_error *err);

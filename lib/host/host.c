@@ -79,7 +79,8 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
 
         char buf[256];
-        if (root_read("/proc/sys/kernel/osrelease", buf, sizeof(buf)) > 0 && !(host->kernel_release = strdup(buf)))
+        if (root_read("/proc/sys/kernel/osrelease", buf, sizeof(buf)) > 0 &&
+            !(host->kernel_release = strdup(buf)))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
 
         int r = pci_scan(host, flags, err);

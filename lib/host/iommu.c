@@ -24,14 +24,16 @@ static int cmp_int(const void *a, const void *b) {
 }
 
 static int cmp_member(const void *a, const void *b) {
-        return strcmp(((const struct vgpu_group_member *) a)->bdf, ((const struct vgpu_group_member *) b)->bdf);
+        return strcmp(((const struct vgpu_group_member *) a)->bdf,
+                      ((const struct vgpu_group_member *) b)->bdf);
 }
 
 static const struct vgpu_iommu_group *find_sorted(const struct vgpu_host *host, int id) {
         return bsearch_safe(&id, host->groups, host->n_groups, sizeof(*host->groups), cmp_int);
 }
 
-int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs, struct vgpu_error *err) {
+int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs, size_t n_funcs,
+                       struct vgpu_error *err) {
         /* the distinct groups of the GPUs, sorted, so members can be placed by binary search */
         _cleanup_free_ int *ids = calloc(host->n_gpus + 1, sizeof(int));
         if (!ids)
@@ -56,19 +58,22 @@ int iommu_build_groups(struct vgpu_host *host, const struct pci_function *funcs,
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         for (size_t i = 0; i < n_funcs; i++) {
                 const struct pci_function *f = &funcs[i];
-                struct vgpu_iommu_group *grp = f->iommu_group >= 0 ? (struct vgpu_iommu_group *) find_sorted(host, f->iommu_group) : NULL;
+                struct vgpu_iommu_group *grp =
+                        f->iommu_group >= 0 ? (struct vgpu_iommu_group *) find_sorted(host, f->iommu_group)
+                                            : NULL;
                 if (!grp)
                         continue;
                 size_t k = (size_t) (grp - host->groups);
                 if (!GREEDY_REALLOC(grp->members, allocated[k], grp->n_members + 1))
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
                 struct vgpu_group_member *m = &grp->members[grp->n_members++];
-                *m = (struct vgpu_group_member) { .class_code = f->class_code };
+                *m = (struct vgpu_group_member){ .class_code = f->class_code };
                 memcpy(m->bdf, f->bdf, sizeof(m->bdf));
                 if (f->driver && !(m->driver = strdup(f->driver)))
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         for (size_t i = 0; i < host->n_groups; i++)
-                qsort_safe(host->groups[i].members, host->groups[i].n_members, sizeof(struct vgpu_group_member), cmp_member);
+                qsort_safe(host->groups[i].members, host->groups[i].n_members,
+                           sizeof(struct vgpu_group_member), cmp_member);
         return 0;
 }

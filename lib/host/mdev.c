@@ -42,13 +42,13 @@ void vgpu_type_done(struct vgpu_type *t) {
 /* A parent whose static type attributes were read, keyed by its device model. */
 struct model_memo {
         char key[96];
-        size_t parent;          /* index into host->parents */
+        size_t parent; /* index into host->parents */
 };
 
 static void model_key(const struct vgpu_parent *p, char *buf, size_t size) {
         const struct vgpu_gpu *g = p->gpu;
         if (!g || !p->driver) {
-                buf[0] = '\0';  /* virtual parents are one of a kind: never shared */
+                buf[0] = '\0'; /* virtual parents are one of a kind: never shared */
                 return;
         }
         snprintf(buf, size, "%s|%04x:%04x:%04x:%04x", p->driver, g->vendor_id, g->device_id,
@@ -98,12 +98,15 @@ static int cmp_type(const void *a, const void *b) {
         return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
 }
 
-static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_parent *ref, struct vgpu_error *err) {
+static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_parent *ref,
+                           struct vgpu_error *err) {
         char path[300];
         snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
         int tfd = openat(busfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (tfd < 0)
-                return errno == ENOENT ? 0 : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(), SYS_MDEV_BUS, path);
+                return errno == ENOENT ? 0
+                                       : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(),
+                                                              SYS_MDEV_BUS, path);
         DIR *d = fdopendir(tfd);
         if (!d) {
                 close(tfd);
@@ -121,7 +124,7 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
                         break;
                 }
                 struct vgpu_type *t = &p->types[p->n_types];
-                *t = (struct vgpu_type) {
+                *t = (struct vgpu_type){
                         .parent = p->name,
                         .available_instances = -1,
                         .framebuffer_bytes = -1,
@@ -137,7 +140,8 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
                 else
                         r = read_static(dirfd(d), t->id, t, be);
                 if (r < 0) {
-                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(), SYS_MDEV_BUS, p->name, de->d_name);
+                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(),
+                                             SYS_MDEV_BUS, p->name, de->d_name);
                         break;
                 }
                 /* "ID/available_instances", without printf: this runs 12,000 times on a big host */
@@ -155,11 +159,12 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
         return r;
 }
 
-static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int devfd, struct vgpu_parent **ret) {
+static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int devfd,
+                      struct vgpu_parent **ret) {
         if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
                 return -ENOMEM;
         struct vgpu_parent *p = &host->parents[host->n_parents++];
-        *p = (struct vgpu_parent) { .name = strdup(name) };
+        *p = (struct vgpu_parent){ .name = strdup(name) };
         if (!p->name)
                 return -ENOMEM;
         p->gpu = vgpu_host_find_gpu(host, name);
@@ -175,7 +180,8 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
         if (p->gpu) {
                 if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
                         return -ENOMEM;
-        } else if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
+        } else if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 &&
+                   !(p->driver = strdup(buf)))
                 return -ENOMEM;
         *ret = p;
         return 0;
@@ -193,7 +199,7 @@ struct type_job {
 struct type_round {
         int busfd;
         struct type_job *jobs;
-        struct vgpu_error *errors;      /* one per job: threads never share one */
+        struct vgpu_error *errors; /* one per job: threads never share one */
 };
 
 static int type_job_run(size_t i, void *userdata) {
@@ -225,7 +231,7 @@ static int run_type_jobs(int busfd, struct type_job *jobs, size_t n_jobs, struct
 static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
         int fd = root_open_dir(SYS_MDEV_BUS);
         if (fd == -ENOENT)
-                return 0;       /* no mdev driver loaded */
+                return 0; /* no mdev driver loaded */
         if (fd < 0)
                 return vgpu_error_set_errno(err, fd, "%s%s", root_prefix(), SYS_MDEV_BUS);
         DIR *d = fdopendir(fd);
@@ -242,8 +248,10 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         continue;
                 struct vgpu_parent *p;
                 /* the driver link is read relative to the bus directory: "NAME/driver" */
-                _cleanup_close_ int devfd = vgpu_host_find_gpu(host, de->d_name) ? -EBADF :
-                        openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int devfd =
+                        vgpu_host_find_gpu(host, de->d_name)
+                                ? -EBADF
+                                : openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if ((r = add_parent(host, allocated, de->d_name, devfd, &p)) < 0)
                         break;
         }
@@ -268,10 +276,10 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         if (streq(memo[k].key, key))
                                 ref = &host->parents[memo[k].parent];
                 if (ref) {
-                        jobs[n - 1 - n_second++] = (struct type_job) { p, ref };
+                        jobs[n - 1 - n_second++] = (struct type_job){ p, ref };
                         continue;
                 }
-                jobs[n_first++] = (struct type_job) { p, NULL };
+                jobs[n_first++] = (struct type_job){ p, NULL };
                 if (key[0]) {
                         if (!GREEDY_REALLOC(memo, memo_allocated, n_memo + 1)) {
                                 r = -ENOMEM;
@@ -292,7 +300,8 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
 }
 
 /* NVIDIA vendor-VFIO VFs: parents outside the mdev bus. */
-static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
+static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool with_types,
+                             struct vgpu_error *err) {
         for (size_t i = 0; i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
                 if (!g->nvidia_vfio)
@@ -310,7 +319,8 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                         continue;
                 r = backend_nvidia.list_vfio_types(devfd, p);
                 if (r < 0)
-                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(),
+                                                    path);
                 p->types_read = true;
         }
         if (with_types)
@@ -334,7 +344,8 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
         /* types point at their parent's name, a string that stays put when parents are sorted */
         qsort_safe(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
         for (size_t i = 0; i < host->n_parents; i++)
-                qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type), cmp_type);
+                qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type),
+                           cmp_type);
         return 0;
 }
 
@@ -352,7 +363,8 @@ int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
                 _cleanup_close_ int devfd = root_open_dir(path);
                 r = devfd < 0 ? devfd : backend_nvidia.list_vfio_types(devfd, p);
                 if (r < 0)
-                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(), path);
+                        return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(),
+                                                    path);
                 nvml_vgpu_type_framebuffers(p, 1);
         } else {
                 _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
@@ -370,7 +382,7 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
         if (!GREEDY_REALLOC(host->instances, *allocated, host->n_instances + 1))
                 return -ENOMEM;
         struct vgpu_instance *in = &host->instances[host->n_instances++];
-        *in = (struct vgpu_instance) { .iommu_group = -1 };
+        *in = (struct vgpu_instance){ .iommu_group = -1 };
         *ret = in;
         return 0;
 }
@@ -457,7 +469,8 @@ static int scan_vfio_instances(struct vgpu_host *host, size_t *allocated) {
                 char path[128], buf[64];
                 snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", g->bdf);
                 _cleanup_close_ int devfd = root_open_dir(path);
-                if (devfd < 0 || sysfs_read_at(devfd, "nvidia/current_vgpu_type", buf, sizeof(buf)) <= 0 || streq(buf, "0"))
+                if (devfd < 0 || sysfs_read_at(devfd, "nvidia/current_vgpu_type", buf, sizeof(buf)) <= 0 ||
+                    streq(buf, "0"))
                         continue;
                 struct vgpu_instance *in;
                 if (add_instance(host, allocated, &in) < 0)

@@ -59,7 +59,8 @@ static bool register_gpu(nvml_device_t dev, nvml_event_set_t set,
                          nvml_return_t (*supported)(nvml_device_t, unsigned long long *),
                          nvml_return_t (*reg)(nvml_device_t, unsigned long long, nvml_event_set_t)) {
         unsigned long long want = NVML_EVENT_TYPE_XID_CRITICAL_ERROR | NVML_EVENT_TYPE_SINGLE_BIT_ECC_ERROR |
-                                  NVML_EVENT_TYPE_DOUBLE_BIT_ECC_ERROR, have;
+                                  NVML_EVENT_TYPE_DOUBLE_BIT_ECC_ERROR,
+                           have;
         /* Registering a type the GPU lacks (ECC on a GeForce) fails the whole call: ask first;
          * a library without the question gets Xid alone, which every GPU reports. */
         if (supported && supported(dev, &have) == NVML_SUCCESS)
@@ -69,7 +70,8 @@ static bool register_gpu(nvml_device_t dev, nvml_event_set_t set,
         return want != 0 && reg(dev, want, set) == NVML_SUCCESS;
 }
 
-_public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvml_events **ret, struct vgpu_error *err) {
+_public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvml_events **ret,
+                                   struct vgpu_error *err) {
         nvml_return_t (*init)(void);
         nvml_return_t (*set_create)(nvml_event_set_t *);
         nvml_return_t (*by_bus_id)(const char *, nvml_device_t *);
@@ -104,8 +106,10 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
         SYM(supported, "nvmlDeviceGetSupportedEventTypes");
 #undef SYM
         nvml_return_t (*shutdown)(void) = w->shutdown;
-        w->shutdown = NULL;     /* set again once nvmlInit succeeded: close must not shut down what it did not init */
-        if (!init || !shutdown || !w->wait || !w->set_free || !set_create || !by_bus_id || !reg || init() != NVML_SUCCESS) {
+        w->shutdown =
+                NULL; /* set again once nvmlInit succeeded: close must not shut down what it did not init */
+        if (!init || !shutdown || !w->wait || !w->set_free || !set_create || !by_bus_id || !reg ||
+            init() != NVML_SUCCESS) {
                 vgpu_nvml_events_close(w);
                 return 0;
         }
@@ -158,7 +162,7 @@ _public_ int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_
                 }
                 memset(&data, 0, sizeof(data));
                 if (w->wait(w->set, &data, 0) != NVML_SUCCESS)
-                        break;  /* NVML_ERROR_TIMEOUT: nothing (more) pending */
+                        break; /* NVML_ERROR_TIMEOUT: nothing (more) pending */
                 const char *bdf = bdf_of(w, data.device);
                 enum vgpu_nvml_event_type type;
                 if (data.event_type & NVML_EVENT_TYPE_XID_CRITICAL_ERROR)
@@ -170,17 +174,18 @@ _public_ int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_
                 else
                         continue;
                 if (!bdf)
-                        continue;       /* a handle we did not register: cannot say which GPU */
+                        continue; /* a handle we did not register: cannot say which GPU */
                 clock_gettime(CLOCK_REALTIME, &ts);
                 struct vgpu_nvml_event *e = &events[n++];
-                *e = (struct vgpu_nvml_event) {
-                        .type = type, .data = data.event_data,
+                *e = (struct vgpu_nvml_event){
+                        .type = type,
+                        .data = data.event_data,
                         .time_usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u,
                 };
                 memcpy(e->bdf, bdf, sizeof(e->bdf));
         }
         if (n == 0) {
-                free(events);   /* the room made for one that did not come: none is NULL */
+                free(events); /* the room made for one that did not come: none is NULL */
                 events = NULL;
         }
         *ret = events;

@@ -19,9 +19,10 @@ void nvml_vgpu_type_framebuffers(struct vgpu_parent *parents, size_t n_parents) 
         bool any = false;
         for (size_t i = 0; i < n_parents; i++)
                 for (size_t t = 0; t < parents[i].n_types; t++)
-                        any |= parents[i].types[t].kind == VGPU_TYPE_NVIDIA_VFIO && parents[i].types[t].framebuffer_bytes < 0;
+                        any |= parents[i].types[t].kind == VGPU_TYPE_NVIDIA_VFIO &&
+                               parents[i].types[t].framebuffer_bytes < 0;
         if (!any)
-                return;         /* no driver library loaded for nothing */
+                return; /* no driver library loaded for nothing */
         void *dl = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
         if (!dl)
                 return;
@@ -36,7 +37,8 @@ void nvml_vgpu_type_framebuffers(struct vgpu_parent *parents, size_t n_parents) 
                                 char *end;
                                 unsigned long id = strtoul(type->id, &end, 10);
                                 unsigned long long bytes;
-                                if (type->kind != VGPU_TYPE_NVIDIA_VFIO || type->framebuffer_bytes >= 0 || *end || end == type->id)
+                                if (type->kind != VGPU_TYPE_NVIDIA_VFIO || type->framebuffer_bytes >= 0 ||
+                                    *end || end == type->id)
                                         continue;
                                 if (fb_size((unsigned) id, &bytes) == 0 && bytes > 0 && bytes <= INT64_MAX)
                                         type->framebuffer_bytes = (int64_t) bytes;

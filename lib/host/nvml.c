@@ -50,8 +50,8 @@ struct nvml {
         nvml_return_t (*pcie_width_max)(nvml_device_t, unsigned *);
         nvml_return_t (*encoder_stats)(nvml_device_t, unsigned *, unsigned *, unsigned *);
         nvml_return_t (*fbc_stats)(nvml_device_t, nvml_fbc_stats_t *);
-        nvml_sessions_fn encoder_sessions;      /* element nvml_encoder_session_info_t */
-        nvml_sessions_fn fbc_sessions;          /* element nvml_fbc_session_info_t */
+        nvml_sessions_fn encoder_sessions; /* element nvml_encoder_session_info_t */
+        nvml_sessions_fn fbc_sessions;     /* element nvml_fbc_session_info_t */
         nvml_return_t (*active_vgpus)(nvml_device_t, unsigned *, nvml_vgpu_instance_t *);
         nvml_return_t (*vgpu_mdev_uuid)(nvml_vgpu_instance_t, char *, unsigned);
         nvml_return_t (*vgpu_encoder_stats)(nvml_vgpu_instance_t, unsigned *, unsigned *, unsigned *);
@@ -75,7 +75,7 @@ static bool nvml_load(struct nvml *n) {
         SYM(name, "nvmlDeviceGetName");
         SYM(uuid, "nvmlDeviceGetUUID");
         SYM(memory, "nvmlDeviceGetMemoryInfo");
-        SYM(memory_v2, "nvmlDeviceGetMemoryInfo_v2");   /* R510 and later: adds reserved */
+        SYM(memory_v2, "nvmlDeviceGetMemoryInfo_v2"); /* R510 and later: adds reserved */
         SYM(temperature, "nvmlDeviceGetTemperature");
         SYM(threshold, "nvmlDeviceGetTemperatureThreshold");
         SYM(power, "nvmlDeviceGetPowerUsage");
@@ -85,7 +85,7 @@ static bool nvml_load(struct nvml *n) {
         SYM(mig_mode, "nvmlDeviceGetMigMode");
         SYM(utilization, "nvmlDeviceGetUtilizationRates");
         SYM(clocks_event_reasons, "nvmlDeviceGetCurrentClocksEventReasons");
-        if (!n->clocks_event_reasons)   /* before R535: the same call under its old name */
+        if (!n->clocks_event_reasons) /* before R535: the same call under its old name */
                 SYM(clocks_event_reasons, "nvmlDeviceGetCurrentClocksThrottleReasons");
         SYM(pcie_gen, "nvmlDeviceGetCurrPcieLinkGeneration");
         SYM(pcie_gen_max, "nvmlDeviceGetMaxPcieLinkGeneration");
@@ -110,11 +110,11 @@ static bool nvml_load(struct nvml *n) {
         return n->init && n->shutdown && n->by_bus_id;
 }
 
-#define UMIN(a, b) ((a) < (b) ? (a) : (b))
-#define STREAM_UNKNOWN ((struct vgpu_nvml_stream_stats) { .sessions = -1 })
+#define UMIN(a, b)     ((a) < (b) ? (a) : (b))
+#define STREAM_UNKNOWN ((struct vgpu_nvml_stream_stats){ .sessions = -1 })
 
 static struct vgpu_nvml_stream_stats stream_stats(unsigned sessions, unsigned fps, unsigned latency_us) {
-        return (struct vgpu_nvml_stream_stats) {
+        return (struct vgpu_nvml_stream_stats){
                 .sessions = (int) UMIN(sessions, (unsigned) INT_MAX),
                 .average_fps = (int) UMIN(fps, (unsigned) INT_MAX),
                 .average_latency_us = (int) UMIN(latency_us, (unsigned) INT_MAX),
@@ -122,15 +122,21 @@ static struct vgpu_nvml_stream_stats stream_stats(unsigned sessions, unsigned fp
 }
 
 _public_ const char *vgpu_nvml_compat_to_string(enum vgpu_nvml_compat c) {
-        return c == VGPU_NVML_COMPAT_COMPATIBLE ? "compatible" : c == VGPU_NVML_COMPAT_INCOMPATIBLE ? "incompatible" : "unknown";
+        return c == VGPU_NVML_COMPAT_COMPATIBLE     ? "compatible"
+               : c == VGPU_NVML_COMPAT_INCOMPATIBLE ? "incompatible"
+                                                    : "unknown";
 }
 
 _public_ const char *vgpu_nvml_compat_limit_to_string(unsigned bit) {
         switch (bit) {
-        case VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER:  return "host_driver";
-        case VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER: return "guest_driver";
-        case VGPU_NVML_COMPAT_LIMIT_GPU:          return "gpu";
-        default:                                  return "other";
+        case VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER:
+                return "host_driver";
+        case VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER:
+                return "guest_driver";
+        case VGPU_NVML_COMPAT_LIMIT_GPU:
+                return "gpu";
+        default:
+                return "other";
         }
 }
 
@@ -153,8 +159,9 @@ static void read_guest_driver(const struct nvml *n, nvml_vgpu_instance_t id, nvm
         nvml_vgpu_pgpu_compatibility_t compat = {};
         if (!pgpu || !n->vgpu_compatibility || n->vgpu_compatibility(meta, pgpu, &compat) != 0)
                 return;
-        v->guest_compat = compat.vgpu_vm_compatibility == NVML_VGPU_VM_COMPATIBILITY_NONE ? VGPU_NVML_COMPAT_INCOMPATIBLE
-                                                                                         : VGPU_NVML_COMPAT_COMPATIBLE;
+        v->guest_compat = compat.vgpu_vm_compatibility == NVML_VGPU_VM_COMPATIBILITY_NONE
+                                  ? VGPU_NVML_COMPAT_INCOMPATIBLE
+                                  : VGPU_NVML_COMPAT_COMPATIBLE;
         v->guest_compat_limits = compat.compatibility_limit_code;
 }
 
@@ -162,8 +169,9 @@ static void read_guest_driver(const struct nvml *n, nvml_vgpu_instance_t id, nvm
  * element types differ: info_size and convert say how to read one). The count first (count 0, no
  * buffer), then a buffer with some room; a list that outgrew it is asked again once, then left
  * unknown. */
-static int read_session_list(nvml_sessions_fn fn, size_t info_size, struct vgpu_nvml_session (*convert)(const void *),
-                             nvml_device_t dev, struct vgpu_nvml_session **ret, size_t *ret_n, bool *ret_known) {
+static int read_session_list(nvml_sessions_fn fn, size_t info_size,
+                             struct vgpu_nvml_session (*convert)(const void *), nvml_device_t dev,
+                             struct vgpu_nvml_session **ret, size_t *ret_n, bool *ret_known) {
         unsigned count = 0;
         if (!fn || fn(dev, &count, NULL) != 0)
                 return 0;
@@ -172,7 +180,7 @@ static int read_session_list(nvml_sessions_fn fn, size_t info_size, struct vgpu_
                         *ret_known = true;
                         return 0;
                 }
-                unsigned want = count + 4;      /* sessions started since the count */
+                unsigned want = count + 4; /* sessions started since the count */
                 _cleanup_free_ uint8_t *infos = calloc(want, info_size);
                 if (!infos)
                         return -ENOMEM;
@@ -196,25 +204,37 @@ static int read_session_list(nvml_sessions_fn fn, size_t info_size, struct vgpu_
 
 static struct vgpu_nvml_session encoder_session(const void *p) {
         const nvml_encoder_session_info_t *s = p;
-        return (struct vgpu_nvml_session) {
-                .id = s->session_id, .pid = s->pid, .vgpu_instance = s->vgpu_instance, .kind = s->codec_type,
-                .h_resolution = s->h_resolution, .v_resolution = s->v_resolution,
-                .average_fps = s->average_fps, .average_latency_us = s->average_latency,
+        return (struct vgpu_nvml_session){
+                .id = s->session_id,
+                .pid = s->pid,
+                .vgpu_instance = s->vgpu_instance,
+                .kind = s->codec_type,
+                .h_resolution = s->h_resolution,
+                .v_resolution = s->v_resolution,
+                .average_fps = s->average_fps,
+                .average_latency_us = s->average_latency,
         };
 }
 
 static struct vgpu_nvml_session fbc_session(const void *p) {
         const nvml_fbc_session_info_t *s = p;
-        return (struct vgpu_nvml_session) {
-                .id = s->session_id, .pid = s->pid, .vgpu_instance = s->vgpu_instance, .kind = s->session_type,
-                .display = s->display_ordinal, .h_resolution = s->h_resolution, .v_resolution = s->v_resolution,
-                .average_fps = s->average_fps, .average_latency_us = s->average_latency,
+        return (struct vgpu_nvml_session){
+                .id = s->session_id,
+                .pid = s->pid,
+                .vgpu_instance = s->vgpu_instance,
+                .kind = s->session_type,
+                .display = s->display_ordinal,
+                .h_resolution = s->h_resolution,
+                .v_resolution = s->v_resolution,
+                .average_fps = s->average_fps,
+                .average_latency_us = s->average_latency,
         };
 }
 
 static int read_sessions(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
-        int r = read_session_list(n->encoder_sessions, sizeof(nvml_encoder_session_info_t), encoder_session, dev,
-                                  &out->encoder_sessions, &out->n_encoder_sessions, &out->encoder_sessions_known);
+        int r = read_session_list(n->encoder_sessions, sizeof(nvml_encoder_session_info_t), encoder_session,
+                                  dev, &out->encoder_sessions, &out->n_encoder_sessions,
+                                  &out->encoder_sessions_known);
         if (r < 0)
                 return r;
         return read_session_list(n->fbc_sessions, sizeof(nvml_fbc_session_info_t), fbc_session, dev,
@@ -225,7 +245,7 @@ static int read_sessions(const struct nvml *n, nvml_device_t dev, struct vgpu_nv
 /* The vGPUs running on one parent, with what NVML says of each; none when NVML cannot list them
  * (not a vGPU host driver, or an older one). */
 static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gpu *out) {
-        nvml_vgpu_instance_t ids[64];   /* more than any GPU can run (an A16's four GPUs: 16 each) */
+        nvml_vgpu_instance_t ids[64]; /* more than any GPU can run (an A16's four GPUs: 16 each) */
         unsigned count = ELEMENTSOF(ids), u, u2, u3;
         nvml_fbc_stats_t fbc;
         char buf[96];
@@ -242,21 +262,27 @@ static int read_vgpus(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_
                 return -ENOMEM;
         for (unsigned i = 0; i < count; i++) {
                 struct vgpu_nvml_vgpu *v = &out->vgpus[out->n_vgpus++];
-                *v = (struct vgpu_nvml_vgpu) {
-                        .instance = ids[i], .encoder = STREAM_UNKNOWN, .frame_capture = STREAM_UNKNOWN,
+                *v = (struct vgpu_nvml_vgpu){
+                        .instance = ids[i],
+                        .encoder = STREAM_UNKNOWN,
+                        .frame_capture = STREAM_UNKNOWN,
                         .frame_rate_limit = -1,
                 };
-                if (n->vgpu_mdev_uuid && n->vgpu_mdev_uuid(ids[i], buf, sizeof(buf)) == 0 && strlen(buf) < sizeof(v->mdev_uuid))
+                if (n->vgpu_mdev_uuid && n->vgpu_mdev_uuid(ids[i], buf, sizeof(buf)) == 0 &&
+                    strlen(buf) < sizeof(v->mdev_uuid))
                         for (size_t k = 0; buf[k]; k++)
                                 v->mdev_uuid[k] = (char) tolower((unsigned char) buf[k]);
                 if (n->vgpu_encoder_stats && n->vgpu_encoder_stats(ids[i], &u, &u2, &u3) == 0)
                         v->encoder = stream_stats(u, u2, u3);
                 if (n->vgpu_fbc_stats && n->vgpu_fbc_stats(ids[i], &fbc) == 0)
-                        v->frame_capture = stream_stats(fbc.sessions_count, fbc.average_fps, fbc.average_latency);
+                        v->frame_capture =
+                                stream_stats(fbc.sessions_count, fbc.average_fps, fbc.average_latency);
                 /* NVML answers "not supported" for a vGPU whose limiter is off */
                 if (n->vgpu_frame_rate_limit) {
                         nvml_return_t r = n->vgpu_frame_rate_limit(ids[i], &u);
-                        v->frame_rate_limit = r == 0 ? (int) UMIN(u, (unsigned) INT_MAX) : r == NVML_ERROR_NOT_SUPPORTED ? 0 : -1;
+                        v->frame_rate_limit = r == 0 ? (int) UMIN(u, (unsigned) INT_MAX)
+                                              : r == NVML_ERROR_NOT_SUPPORTED ? 0
+                                                                              : -1;
                 }
                 read_guest_driver(n, ids[i], pgpu, v);
         }
@@ -268,13 +294,24 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
         unsigned u, u2;
         int e;
 
-        *out = (struct vgpu_nvml_gpu) {
-                .temperature = -1, .temp_slowdown = -1, .temp_shutdown = -1,
-                .power_mw = -1, .power_limit_mw = -1,
-                .persistence_mode = -1, .virtualization_mode = -1, .mig_mode = -1,
-                .utilization_gpu = -1, .utilization_memory = -1, .memory_reserved = -1,
-                .pcie_gen_current = -1, .pcie_gen_max = -1, .pcie_width_current = -1, .pcie_width_max = -1,
-                .encoder = STREAM_UNKNOWN, .frame_capture = STREAM_UNKNOWN,
+        *out = (struct vgpu_nvml_gpu){
+                .temperature = -1,
+                .temp_slowdown = -1,
+                .temp_shutdown = -1,
+                .power_mw = -1,
+                .power_limit_mw = -1,
+                .persistence_mode = -1,
+                .virtualization_mode = -1,
+                .mig_mode = -1,
+                .utilization_gpu = -1,
+                .utilization_memory = -1,
+                .memory_reserved = -1,
+                .pcie_gen_current = -1,
+                .pcie_gen_max = -1,
+                .pcie_width_current = -1,
+                .pcie_width_max = -1,
+                .encoder = STREAM_UNKNOWN,
+                .frame_capture = STREAM_UNKNOWN,
         };
         if (n->name && n->name(dev, buf, sizeof(buf)) == 0 && !(out->name = strdup(buf)))
                 return -ENOMEM;
@@ -343,7 +380,7 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         for (size_t i = 0; i < host->n_gpus; i++)
                 any |= host->gpus[i].vendor_id == 0x10de && !host->gpus[i].physfn[0];
         if (!any)
-                return 0;       /* don't load a driver library for nothing */
+                return 0; /* don't load a driver library for nothing */
 
         struct nvml n = {};
         if (!nvml_load(&n)) {
@@ -353,12 +390,13 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         }
         if (n.init() != 0) {
                 dlclose(n.dl);
-                return 0;       /* driver not loaded, or a vGPU host driver without NVML access */
+                return 0; /* driver not loaded, or a vGPU host driver without NVML access */
         }
 
         int r = 0;
         char buf[96];
-        if (n.driver_version && n.driver_version(buf, sizeof(buf)) == 0 && !(host->nvml_driver_version = strdup(buf)))
+        if (n.driver_version && n.driver_version(buf, sizeof(buf)) == 0 &&
+            !(host->nvml_driver_version = strdup(buf)))
                 r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
@@ -372,7 +410,8 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
                 r = read_gpu(&n, dev, g->nvml);
                 /* the driver is the host's, but each GPU object carries it: `show` and the API
                  * answer "which driver runs this GPU" without the host around it */
-                if (r == 0 && host->nvml_driver_version && !(g->nvml->driver_version = strdup(host->nvml_driver_version)))
+                if (r == 0 && host->nvml_driver_version &&
+                    !(g->nvml->driver_version = strdup(host->nvml_driver_version)))
                         r = -ENOMEM;
         }
         n.shutdown();
@@ -388,22 +427,27 @@ int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err) {
         if (!nvml_load(&n)) {
                 if (n.dl)
                         dlclose(n.dl);
-                return vgpu_error_set(err, -EOPNOTSUPP, "%s: NVML (libnvidia-ml.so.1) is not available to set persistence mode", bdf);
+                return vgpu_error_set(err, -EOPNOTSUPP,
+                                      "%s: NVML (libnvidia-ml.so.1) is not available to set persistence mode",
+                                      bdf);
         }
         *(void **) &set = dlsym(n.dl, "nvmlDeviceSetPersistenceMode");
         int r = 0;
         nvml_device_t dev;
         if (!set)
-                r = vgpu_error_set(err, -EOPNOTSUPP, "%s: this NVML has no nvmlDeviceSetPersistenceMode", bdf);
+                r = vgpu_error_set(err, -EOPNOTSUPP, "%s: this NVML has no nvmlDeviceSetPersistenceMode",
+                                   bdf);
         else if (n.init() != 0)
-                r = vgpu_error_set(err, -ENODEV, "%s: NVML does not start (is the nvidia driver loaded?)", bdf);
+                r = vgpu_error_set(err, -ENODEV, "%s: NVML does not start (is the nvidia driver loaded?)",
+                                   bdf);
         else {
                 nvml_return_t e = n.by_bus_id(bdf, &dev);
                 if (e == 0)
-                        e = set(dev, on ? 1 : 0);       /* NVML_FEATURE_ENABLED / _DISABLED */
+                        e = set(dev, on ? 1 : 0); /* NVML_FEATURE_ENABLED / _DISABLED */
                 if (e != 0)
                         r = vgpu_error_set(err, e == NVML_ERROR_NO_PERMISSION ? -EPERM : -EIO,
-                                           "%s: NVML could not turn persistence mode %s (NVML error %d)", bdf, on ? "on" : "off", e);
+                                           "%s: NVML could not turn persistence mode %s (NVML error %d)", bdf,
+                                           on ? "on" : "off", e);
                 n.shutdown();
         }
         dlclose(n.dl);
@@ -412,34 +456,50 @@ int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err) {
 
 _public_ const char *vgpu_nvml_encoder_codec_to_string(unsigned codec) {
         switch (codec) {
-        case 0: return "h264";
-        case 1: return "hevc";
-        case 2: return "av1";
+        case 0:
+                return "h264";
+        case 1:
+                return "hevc";
+        case 2:
+                return "av1";
         }
         return "unknown";
 }
 
 _public_ const char *vgpu_nvml_fbc_type_to_string(unsigned type) {
         switch (type) {
-        case 1: return "tosys";
-        case 2: return "cuda";
-        case 3: return "vid";
-        case 4: return "hwenc";
+        case 1:
+                return "tosys";
+        case 2:
+                return "cuda";
+        case 3:
+                return "vid";
+        case 4:
+                return "hwenc";
         }
         return "unknown";
 }
 
 _public_ const char *vgpu_nvml_clocks_event_to_string(uint64_t bit) {
         switch (bit) {
-        case VGPU_NVML_CLOCKS_EVENT_GPU_IDLE: return "gpu_idle";
-        case VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS: return "applications_clocks_setting";
-        case VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP: return "sw_power_cap";
-        case VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN: return "hw_slowdown";
-        case VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST: return "sync_boost";
-        case VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN: return "sw_thermal_slowdown";
-        case VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN: return "hw_thermal_slowdown";
-        case VGPU_NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN: return "hw_power_brake_slowdown";
-        case VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING: return "display_clock_setting";
+        case VGPU_NVML_CLOCKS_EVENT_GPU_IDLE:
+                return "gpu_idle";
+        case VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS:
+                return "applications_clocks_setting";
+        case VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP:
+                return "sw_power_cap";
+        case VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN:
+                return "hw_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST:
+                return "sync_boost";
+        case VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN:
+                return "sw_thermal_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN:
+                return "hw_thermal_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN:
+                return "hw_power_brake_slowdown";
+        case VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING:
+                return "display_clock_setting";
         }
         return NULL;
 }

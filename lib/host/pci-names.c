@@ -36,8 +36,10 @@ static int parse_id(const char *p, const char *end) {
                 return -1;
         for (int i = 0; i < 4; i++) {
                 char c = p[i];
-                unsigned d = c >= '0' && c <= '9' ? (unsigned) (c - '0') : c >= 'a' && c <= 'f' ? (unsigned) (c - 'a' + 10) :
-                             c >= 'A' && c <= 'F' ? (unsigned) (c - 'A' + 10) : 16;
+                unsigned d = c >= '0' && c <= '9'   ? (unsigned) (c - '0')
+                             : c >= 'a' && c <= 'f' ? (unsigned) (c - 'a' + 10)
+                             : c >= 'A' && c <= 'F' ? (unsigned) (c - 'A' + 10)
+                                                    : 16;
                 if (d > 15)
                         return -1;
                 v = v << 4 | d;
@@ -49,7 +51,7 @@ static int parse_id(const char *p, const char *end) {
  * counting down *missing; 0 or -ENOMEM. */
 static int take_name(const char *p, const char *end, char **slot, size_t *missing) {
         if (*slot)
-                return 0;       /* the first line for an id wins, as in libpci */
+                return 0; /* the first line for an id wins, as in libpci */
         p += 4;
         while (p < end && (*p == ' ' || *p == '\t'))
                 p++;
@@ -87,7 +89,8 @@ static int scan_ids_text(const char *text, size_t size, struct id_pair *pairs, s
                         /* one tab: a device of the vendor (two: a subsystem) */
                         int id = parse_id(line + 1, eol);
                         for (size_t i = 0; id >= 0 && i < n; i++)
-                                if (pairs[i].vendor == (unsigned) vendor && pairs[i].device == (unsigned) id &&
+                                if (pairs[i].vendor == (unsigned) vendor &&
+                                    pairs[i].device == (unsigned) id &&
                                     take_name(line + 1, eol, &pairs[i].device_name, &missing) < 0)
                                         return -ENOMEM;
                 }
@@ -112,7 +115,9 @@ static int scan_ids_file(const char *path, struct id_pair *pairs, size_t n) {
                 return 0;
         /* mapped, not read: the pass stops at the last wanted vendor, so most pages are never touched */
         struct stat st;
-        void *text = fstat(fd, &st) == 0 && st.st_size > 0 ? mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        void *text = fstat(fd, &st) == 0 && st.st_size > 0
+                             ? mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+                             : MAP_FAILED;
         close(fd);
         if (text == MAP_FAILED)
                 return 0;
@@ -130,7 +135,7 @@ int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err) {
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         if (setjmp(pci_error_jump)) {
                 pci_cleanup(pacc);
-                return 0;       /* no id database: names stay NULL, as when a name is unknown */
+                return 0; /* no id database: names stay NULL, as when a name is unknown */
         }
         /* Name lookup only: no bus scan, no network lookups. */
         pci_init(pacc);
@@ -140,13 +145,16 @@ int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 char buf[256];
                 const char *s;
-                if (!g->vendor_name && (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS, g->vendor_id)) &&
+                if (!g->vendor_name &&
+                    (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS,
+                                         g->vendor_id)) &&
                     !(g->vendor_name = strdup(s))) {
                         r = -ENOMEM;
                         break;
                 }
                 if (!g->device_name &&
-                    (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS, g->vendor_id, g->device_id)) &&
+                    (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS,
+                                         g->vendor_id, g->device_id)) &&
                     !(g->device_name = strdup(s))) {
                         r = -ENOMEM;
                         break;
@@ -163,7 +171,8 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 return 0;
         }
         struct id_pair *pairs = calloc(host->n_gpus, sizeof(*pairs));
-        struct pci_access *pacc = pci_access_new_quiet();       /* for the path libpci reads: allocates, reads nothing */
+        struct pci_access *pacc =
+                pci_access_new_quiet(); /* for the path libpci reads: allocates, reads nothing */
         size_t n = 0;
         int r = pairs && pacc ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
@@ -172,7 +181,7 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 while (j < n && (pairs[j].vendor != g->vendor_id || pairs[j].device != g->device_id))
                         j++;
                 if (j == n)
-                        pairs[n++] = (struct id_pair) { .vendor = g->vendor_id, .device = g->device_id };
+                        pairs[n++] = (struct id_pair){ .vendor = g->vendor_id, .device = g->device_id };
         }
         if (r >= 0 && pacc->id_file_name)
                 r = scan_ids_file(pacc->id_file_name, pairs, n);
@@ -181,8 +190,10 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 for (size_t j = 0; j < n; j++) {
                         if (pairs[j].vendor != g->vendor_id || pairs[j].device != g->device_id)
                                 continue;
-                        if ((pairs[j].vendor_name && !g->vendor_name && !(g->vendor_name = strdup(pairs[j].vendor_name))) ||
-                            (pairs[j].device_name && !g->device_name && !(g->device_name = strdup(pairs[j].device_name))))
+                        if ((pairs[j].vendor_name && !g->vendor_name &&
+                             !(g->vendor_name = strdup(pairs[j].vendor_name))) ||
+                            (pairs[j].device_name && !g->device_name &&
+                             !(g->device_name = strdup(pairs[j].device_name))))
                                 r = -ENOMEM;
                         complete = complete && g->vendor_name && g->device_name;
                 }

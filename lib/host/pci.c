@@ -26,9 +26,9 @@
 #include "host-internal.h"
 
 /* Flags of the `resource` file (include/linux/ioport.h). */
-#define IORESOURCE_MEM       0x00000200
-#define IORESOURCE_PREFETCH  0x00002000
-#define IORESOURCE_MEM_64    0x00100000
+#define IORESOURCE_MEM      0x00000200
+#define IORESOURCE_PREFETCH 0x00002000
+#define IORESOURCE_MEM_64   0x00100000
 
 double pci_parse_link_speed(const char *s) {
         char *end;
@@ -37,8 +37,6 @@ double pci_parse_link_speed(const char *s) {
                 return 0;
         return v;
 }
-
-
 
 static int read_u16_hex(int dfd, const char *name, uint16_t *ret) {
         uint64_t v;
@@ -91,7 +89,7 @@ static int read_bars(int dfd, struct vgpu_gpu *g, int *ret_bad_line) {
                         continue;
                 if (!GREEDY_REALLOC(g->bars, allocated, g->n_bars + 1))
                         return -ENOMEM;
-                g->bars[g->n_bars++] = (struct vgpu_bar) {
+                g->bars[g->n_bars++] = (struct vgpu_bar){
                         .index = index,
                         .start = start,
                         .size = end - start + 1,
@@ -288,7 +286,9 @@ _printf_(2, 3) static int gpu_problem(struct vgpu_gpu *g, const char *fmt, ...) 
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        return asprintf(&g->problem, "%s%s/%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf, what) < 0 ? (g->problem = NULL, -ENOMEM) : 0;
+        return asprintf(&g->problem, "%s%s/%s/%s", root_prefix(), SYS_PCI_DEVICES, g->bdf, what) < 0
+                       ? (g->problem = NULL, -ENOMEM)
+                       : 0;
 }
 
 /* What only physical functions carry, read from the function's own directory. What cannot be
@@ -305,10 +305,12 @@ static int read_details(int busfd, struct vgpu_gpu *g) {
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                free(g->bars);          /* a BAR list with holes would mislead the checks */
+                free(g->bars); /* a BAR list with holes would mislead the checks */
                 g->bars = NULL;
                 g->n_bars = 0;
-                r = bad_line ? gpu_problem(g, "resource: line %d is not 'START END FLAGS' in hex; BARs unknown", bad_line)
+                r = bad_line ? gpu_problem(g,
+                                           "resource: line %d is not 'START END FLAGS' in hex; BARs unknown",
+                                           bad_line)
                              : gpu_problem(g, "resource: unreadable (%s); BARs unknown", strerror(-r));
                 if (r < 0)
                         return r;
@@ -318,11 +320,16 @@ static int read_details(int busfd, struct vgpu_gpu *g) {
 }
 
 static int gpu_from_function(struct vgpu_gpu *g, struct pci_function *f) {
-        *g = (struct vgpu_gpu) {
-                .vendor_id = f->vendor_id, .device_id = f->device_id,
-                .subsystem_vendor_id = f->subsystem_vendor_id, .subsystem_device_id = f->subsystem_device_id,
-                .class_code = f->class_code, .iommu_group = f->iommu_group, .numa_node = -1,
-                .hwmon_temp_mc = INT_MIN, .hwmon_crit_mc = INT_MIN,
+        *g = (struct vgpu_gpu){
+                .vendor_id = f->vendor_id,
+                .device_id = f->device_id,
+                .subsystem_vendor_id = f->subsystem_vendor_id,
+                .subsystem_device_id = f->subsystem_device_id,
+                .class_code = f->class_code,
+                .iommu_group = f->iommu_group,
+                .numa_node = -1,
+                .hwmon_temp_mc = INT_MIN,
+                .hwmon_crit_mc = INT_MIN,
         };
         memcpy(g->bdf, f->bdf, sizeof(g->bdf));
         if (f->driver && !(g->driver = strdup(f->driver)))
@@ -390,7 +397,7 @@ static void free_functions(struct pci_function *f, size_t n) {
 int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
         int busfd = root_open_dir(SYS_PCI_DEVICES);
         if (busfd == -ENOENT)
-                return 0;       /* no PCI bus at all (some containers): an empty host */
+                return 0; /* no PCI bus at all (some containers): an empty host */
         if (busfd < 0)
                 return vgpu_error_set_errno(err, busfd, "%s%s: cannot open", root_prefix(), SYS_PCI_DEVICES);
         DIR *d = fdopendir(busfd);
@@ -411,7 +418,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                         r = -ENOMEM;
                         break;
                 }
-                funcs[n_funcs] = (struct pci_function) { .iommu_group = -1 };
+                funcs[n_funcs] = (struct pci_function){ .iommu_group = -1 };
                 memcpy(funcs[n_funcs++].bdf, de->d_name, strlen(de->d_name) + 1);
         }
         struct function_round round = { dirfd(d), funcs, flags & VGPU_SCAN_GROUPS };
@@ -438,7 +445,8 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                 if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])
                         r = read_details(dirfd(d), g);
                 /* vendor-VFIO VFs (vGPU 17+): NVIDIA VFs that are no mdev parent */
-                if (r >= 0 && g->vendor_id == 0x10de && g->physfn[0] && !g->mdev_parent && streq(g->driver, "nvidia")) {
+                if (r >= 0 && g->vendor_id == 0x10de && g->physfn[0] && !g->mdev_parent &&
+                    streq(g->driver, "nvidia")) {
                         char path[300];
                         snprintf(path, sizeof(path), "%s/nvidia/creatable_vgpu_types", g->bdf);
                         g->nvidia_vfio = sysfs_exists_at(dirfd(d), path);
@@ -446,7 +454,8 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
         }
         /* a VF sits on its PF's device: same NUMA node */
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
-                const struct vgpu_gpu *pf = host->gpus[i].physfn[0] ? vgpu_host_find_gpu(host, host->gpus[i].physfn) : NULL;
+                const struct vgpu_gpu *pf =
+                        host->gpus[i].physfn[0] ? vgpu_host_find_gpu(host, host->gpus[i].physfn) : NULL;
                 if (pf)
                         host->gpus[i].numa_node = pf->numa_node;
         }

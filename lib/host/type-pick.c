@@ -22,14 +22,14 @@
 
 static bool runs_here(const struct vgpu_host *host, const struct vgpu_parent *p, const char *type) {
         for (size_t i = 0; host && i < host->n_instances; i++)
-                if (host->instances[i].parent && streq(host->instances[i].parent, p->name) && host->instances[i].type &&
-                    streq(host->instances[i].type, type))
+                if (host->instances[i].parent && streq(host->instances[i].parent, p->name) &&
+                    host->instances[i].type && streq(host->instances[i].type, type))
                         return true;
         return false;
 }
 
-int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes, const struct vgpu_type **ret,
-                             struct vgpu_error *err) {
+int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes,
+                             const struct vgpu_type **ret, struct vgpu_error *err) {
         int r = host_parent_read_types(p, err);
         if (r < 0)
                 return r;
@@ -53,17 +53,23 @@ int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p
                 return 0;
         }
         if (!largest)
-                return vgpu_error_set(err, -ENOENT, "%s: no type with a known frame buffer size to pick from (see 'vgpuctl types %s'; "
-                                      "name one with --type)", p->name, p->name);
-        return vgpu_error_set(err, -ENOSPC, "%s: no type gives %" PRIu64 " MiB of frame buffer; the largest is %s (%s%s%" PRId64
-                              " MiB)", p->name, (uint64_t) ((bytes + (1ULL << 20) - 1) >> 20), largest->id, strempty(largest->name),
-                              largest->name ? ", " : "", largest->framebuffer_bytes >> 20);
+                return vgpu_error_set(
+                        err, -ENOENT,
+                        "%s: no type with a known frame buffer size to pick from (see 'vgpuctl types %s'; "
+                        "name one with --type)",
+                        p->name, p->name);
+        return vgpu_error_set(
+                err, -ENOSPC,
+                "%s: no type gives %" PRIu64 " MiB of frame buffer; the largest is %s (%s%s%" PRId64 " MiB)",
+                p->name, (uint64_t) ((bytes + (1ULL << 20) - 1) >> 20), largest->id, strempty(largest->name),
+                largest->name ? ", " : "", largest->framebuffer_bytes >> 20);
 }
 
-_public_ int vgpu_parent_pick_type(const struct vgpu_host *host, const char *parent, uint64_t bytes, const struct vgpu_type **ret,
-                                   struct vgpu_error *err) {
+_public_ int vgpu_parent_pick_type(const struct vgpu_host *host, const char *parent, uint64_t bytes,
+                                   const struct vgpu_type **ret, struct vgpu_error *err) {
         struct vgpu_parent *p = (struct vgpu_parent *) vgpu_host_find_parent(host, parent);
         if (!p)
-                return vgpu_error_set(err, -ENODEV, "%s: no vGPU parent of this name (see 'vgpuctl types')", parent);
+                return vgpu_error_set(err, -ENODEV, "%s: no vGPU parent of this name (see 'vgpuctl types')",
+                                      parent);
         return type_pick_by_framebuffer(host, p, bytes, ret, err);
 }

@@ -26,17 +26,18 @@
 #include "basic/sysfs.h"
 #include "lifecycle-internal.h"
 
-#define LOCK_TIMEOUT_MS 30000
-#define APPEAR_TIMEOUT_MS 5000  /* a device normally appears within the write(2); drivers may defer */
-#define LATE_WATCH_MS 5000      /* after a timeout, how long the rollback watches for it to come late */
+#define LOCK_TIMEOUT_MS   30000
+#define APPEAR_TIMEOUT_MS 5000 /* a device normally appears within the write(2); drivers may defer */
+#define LATE_WATCH_MS     5000 /* after a timeout, how long the rollback watches for it to come late */
 
 _public_ bool vgpu_uuid_valid(const char *s) {
         static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
         if (!s || strlen(s) != sizeof(pattern) - 1)
                 return false;
         for (size_t i = 0; i < sizeof(pattern) - 1; i++)
-                if (pattern[i] == '-' ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-                                                       (s[i] >= 'A' && s[i] <= 'F')))
+                if (pattern[i] == '-' ? s[i] != '-'
+                                      : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                                          (s[i] >= 'A' && s[i] <= 'F')))
                         return false;
         return true;
 }
@@ -45,10 +46,11 @@ _public_ int vgpu_uuid_generate(char ret[VGPU_UUID_MAX]) {
         unsigned char b[16];
         if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
                 return -errno;
-        b[6] = (b[6] & 0x0f) | 0x40;    /* version 4 */
-        b[8] = (b[8] & 0x3f) | 0x80;    /* RFC 4122 variant */
+        b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+        b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
         snprintf(ret, VGPU_UUID_MAX, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                 b[14], b[15]);
         return 0;
 }
 
@@ -80,7 +82,8 @@ static int check_spec_names(const struct vgpu_mdev_spec *spec, struct vgpu_error
                 return vgpu_error_set(err, -EINVAL, "type '%s': not a vGPU type name", spec->type);
         for (size_t i = 0; i < spec->n_attrs; i++)
                 if (!sysfs_rel_path_ok(spec->attrs[i].key))
-                        return vgpu_error_set(err, -EINVAL, "attribute '%s': not a path below the device", spec->attrs[i].key);
+                        return vgpu_error_set(err, -EINVAL, "attribute '%s': not a path below the device",
+                                              spec->attrs[i].key);
         return 0;
 }
 
@@ -91,7 +94,8 @@ static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         if (r < 0)
                 return r;
         if (spec->uuid[0] && !vgpu_uuid_valid(spec->uuid))
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID (expected 8-4-4-4-12 hex digits)", spec->uuid);
+                return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID (expected 8-4-4-4-12 hex digits)",
+                                      spec->uuid);
         lowercase(spec->uuid);
         if (normalize_parent(&spec->parent) < 0)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -104,7 +108,7 @@ static int wait_for(const char *path, bool present, int timeout_ms) {
                         return 0;
                 if (waited >= timeout_ms)
                         return -ETIMEDOUT;
-                nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+                nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
         }
 }
 
@@ -130,7 +134,8 @@ static void list_types(const struct vgpu_parent *p, char *buf, size_t size) {
                 n += (size_t) snprintf(buf + n, size - n, "%s%s", i ? ", " : "", p->types[i].id);
 }
 
-static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, const struct vgpu_type *t, struct vgpu_error *err) {
+static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, const struct vgpu_type *t,
+                   struct vgpu_error *err) {
         char present[512] = "", max[32] = "";
         size_t n = 0, count = 0;
         for (size_t i = 0; i < host->n_instances; i++) {
@@ -139,13 +144,15 @@ static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, co
                         continue;
                 count++;
                 if (n < sizeof(present))
-                        n += (size_t) snprintf(present + n, sizeof(present) - n, "%s%s (%s)", count > 1 ? ", " : "",
-                                               in->uuid[0] ? in->uuid : in->parent, strempty(in->type));
+                        n += (size_t) snprintf(present + n, sizeof(present) - n, "%s%s (%s)",
+                                               count > 1 ? ", " : "", in->uuid[0] ? in->uuid : in->parent,
+                                               strempty(in->type));
         }
         if (t->max_instances >= 0)
                 snprintf(max, sizeof(max), " of %lld", (long long) t->max_instances);
-        return vgpu_error_set(err, -ENOSPC, "no available instances of %s on %s: 0 left%s; instances present: %s",
-                              t->id, p->name, max, count ? present : "none (another type or the driver holds the capacity)");
+        return vgpu_error_set(
+                err, -ENOSPC, "no available instances of %s on %s: 0 left%s; instances present: %s", t->id,
+                p->name, max, count ? present : "none (another type or the driver holds the capacity)");
 }
 
 /*
@@ -154,7 +161,7 @@ static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, co
  * a while longer and removes it; one that comes even later is recorded in ABANDONED_DIR and
  * removed by the next change made under the lock (clean_up_after_killed).
  */
-#define ABANDONED_DIR "/run/vgpuctl/abandoned"
+#define ABANDONED_DIR       "/run/vgpuctl/abandoned"
 #define ABANDONED_MAX_AGE_S (24 * 3600)
 
 static void abandon(const char *uuid) {
@@ -186,8 +193,9 @@ static void reap_abandoned(void) {
                 struct stat st;
                 snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", de->d_name);
                 bool here = root_access(path, F_OK) == 0;
-                if (here ? lifecycle_remove_mdev(de->d_name) == 0 :
-                           fstatat(dirfd(d), de->d_name, &st, 0) < 0 || time(NULL) - st.st_mtime > ABANDONED_MAX_AGE_S)
+                if (here ? lifecycle_remove_mdev(de->d_name) == 0
+                         : fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
+                                    time(NULL) - st.st_mtime > ABANDONED_MAX_AGE_S)
                         (void) unlinkat(dirfd(d), de->d_name, 0);
         }
         closedir(d);
@@ -213,11 +221,13 @@ int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *
                 return r;
         /* asked for now: an earlier, abandoned creation of the same UUID is not to be reaped */
         unabandon(spec->uuid);
-        snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent, spec->type);
+        snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent,
+                 spec->type);
         r = sysfs_write(path, spec->uuid);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "creating %s (%s on %s): the kernel refused the UUID written to %s%s",
-                                            spec->uuid, spec->type, spec->parent, root_prefix(), path);
+                return vgpu_error_set_errno(
+                        err, r, "creating %s (%s on %s): the kernel refused the UUID written to %s%s",
+                        spec->uuid, spec->type, spec->parent, root_prefix(), path);
         snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", spec->uuid);
         if ((r = wait_for(path, true, APPEAR_TIMEOUT_MS)) < 0) {
                 /* too late to be this creation, but it may still come: watch, remove, record */
@@ -226,28 +236,34 @@ int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *
                 bool removed = late && lifecycle_remove_mdev(spec->uuid) == 0;
                 if (removed)
                         unabandon(spec->uuid);
-                return vgpu_error_set(err, r, "creating %s: %s%s did not appear within %d ms%s", spec->uuid, root_prefix(), path,
-                                      APPEAR_TIMEOUT_MS,
-                                      removed ? "; it appeared later and was removed again" :
-                                      late ? "; it appeared later and could NOT be removed" :
-                                      "; should it still appear, the next vgpuctl change removes it");
+                return vgpu_error_set(
+                        err, r, "creating %s: %s%s did not appear within %d ms%s", spec->uuid, root_prefix(),
+                        path, APPEAR_TIMEOUT_MS,
+                        removed ? "; it appeared later and was removed again"
+                        : late  ? "; it appeared later and could NOT be removed"
+                                : "; should it still appear, the next vgpuctl change removes it");
         }
         for (size_t i = 0; i < spec->n_attrs; i++) {
                 /* only the device's own files: a key through one of its links (mdev_type/create,
                  * mdev_type/devices/OTHER/remove) would act on other devices, past every check */
                 if ((r = sysfs_write_beneath(path, spec->attrs[i].key, spec->attrs[i].value)) < 0) {
                         int q = lifecycle_remove_mdev(spec->uuid);
-                        const char *why = r == -ELOOP || r == -EINVAL ? ": not a file in the device's own directory (links are not followed)" :
-                                          r == -ENAMETOOLONG ? ": the path is too long" :
-                                          r == -ENOENT ? ": the device has no such attribute" : "";
+                        const char *why = r == -ELOOP || r == -EINVAL ? ": not a file in the device's own "
+                                                                        "directory (links are not followed)"
+                                          : r == -ENAMETOOLONG        ? ": the path is too long"
+                                          : r == -ENOENT              ? ": the device has no such attribute"
+                                                                      : "";
                         /* a key of any length is refused above: the message shows its start */
-                        vgpu_error_set_errno(err, r, "creating %s: writing attribute %.128s%s='%.128s' failed%s (device %s)",
-                                             spec->uuid, spec->attrs[i].key, strlen(spec->attrs[i].key) > 128 ? "..." : "",
-                                             spec->attrs[i].value, why,
-                                             q < 0 ? "could NOT be removed again" : "removed again");
+                        vgpu_error_set_errno(
+                                err, r,
+                                "creating %s: writing attribute %.128s%s='%.128s' failed%s (device %s)",
+                                spec->uuid, spec->attrs[i].key, strlen(spec->attrs[i].key) > 128 ? "..." : "",
+                                spec->attrs[i].value, why,
+                                q < 0 ? "could NOT be removed again" : "removed again");
                         /* an attribute the device does not have (or may not be written) is a bad
                          * request, not a missing device: vgpud answered 404 for it */
-                        if (r == -ENOENT || r == -ELOOP || r == -ENAMETOOLONG || r == -ENOTDIR || r == -EISDIR) {
+                        if (r == -ENOENT || r == -ELOOP || r == -ENAMETOOLONG || r == -ENOTDIR ||
+                            r == -EISDIR) {
                                 r = -EINVAL;
                                 if (err)
                                         err->code = r;
@@ -264,7 +280,8 @@ int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
         int r = sysfs_write(path, type);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "setting vGPU type %s on %s (%s%s)", type, bdf, root_prefix(), path);
+                return vgpu_error_set_errno(err, r, "setting vGPU type %s on %s (%s%s)", type, bdf,
+                                            root_prefix(), path);
         return 1;
 }
 
@@ -272,15 +289,18 @@ static int spec_diff(const struct vgpu_mdev_spec *a, const struct vgpu_mdev_spec
         size_t n = 0;
         buf[0] = '\0';
         if (strcmp(a->parent, b->parent) != 0)
-                n += (size_t) snprintf(buf + n, size - n, "%sparent %s, not %s", n ? "; " : "", a->parent, b->parent);
+                n += (size_t) snprintf(buf + n, size - n, "%sparent %s, not %s", n ? "; " : "", a->parent,
+                                       b->parent);
         if (n < size && strcmp(a->type, b->type) != 0)
-                n += (size_t) snprintf(buf + n, size - n, "%stype %s, not %s", n ? "; " : "", a->type, b->type);
+                n += (size_t) snprintf(buf + n, size - n, "%stype %s, not %s", n ? "; " : "", a->type,
+                                       b->type);
         if (n < size && a->auto_start != b->auto_start)
-                n += (size_t) snprintf(buf + n, size - n, "%sstart %s, not %s", n ? "; " : "", a->auto_start ? "auto" : "manual",
-                                       b->auto_start ? "auto" : "manual");
+                n += (size_t) snprintf(buf + n, size - n, "%sstart %s, not %s", n ? "; " : "",
+                                       a->auto_start ? "auto" : "manual", b->auto_start ? "auto" : "manual");
         bool same_attrs = a->n_attrs == b->n_attrs;
         for (size_t i = 0; same_attrs && i < a->n_attrs; i++)
-                same_attrs = strcmp(a->attrs[i].key, b->attrs[i].key) == 0 && strcmp(a->attrs[i].value, b->attrs[i].value) == 0;
+                same_attrs = strcmp(a->attrs[i].key, b->attrs[i].key) == 0 &&
+                             strcmp(a->attrs[i].value, b->attrs[i].value) == 0;
         if (n < size && !same_attrs)
                 n += (size_t) snprintf(buf + n, size - n, "%sattributes differ", n ? "; " : "");
         return n > 0;
@@ -297,7 +317,7 @@ static int find_definition(const char *uuid, struct vgpu_mdev_spec *ret, struct 
         for (size_t i = 0; i < n; i++)
                 if (strcasecmp(specs[i].uuid, uuid) == 0) {
                         *ret = specs[i];
-                        specs[i] = (struct vgpu_mdev_spec) {};
+                        specs[i] = (struct vgpu_mdev_spec){};
                         r = 1;
                         break;
                 }
@@ -305,13 +325,15 @@ static int find_definition(const char *uuid, struct vgpu_mdev_spec *ret, struct 
         return r;
 }
 
-static int define_locked(const struct vgpu_mdev_spec *spec, const struct vgpu_host *host, struct vgpu_error *err) {
+static int define_locked(const struct vgpu_mdev_spec *spec, const struct vgpu_host *host,
+                         struct vgpu_error *err) {
         /* a parent that is here must offer the type; an absent one may come later (hotplug, VFs) */
         const struct vgpu_parent *p = vgpu_host_find_parent(host, spec->parent);
         if (p && !find_type(p, spec->type)) {
                 char types[512];
                 list_types(p, types, sizeof(types));
-                return vgpu_error_set(err, -EINVAL, "%s: no type %s on this parent (it offers: %s)", spec->parent, spec->type, types);
+                return vgpu_error_set(err, -EINVAL, "%s: no type %s on this parent (it offers: %s)",
+                                      spec->parent, spec->type, types);
         }
         struct vgpu_mdev_spec old = {};
         int r = find_definition(spec->uuid, &old, err);
@@ -323,11 +345,14 @@ static int define_locked(const struct vgpu_mdev_spec *spec, const struct vgpu_ho
                 vgpu_mdev_spec_done(&old);
                 if (!differs)
                         return 0;
-                return vgpu_error_set(err, -EEXIST, "%s is already defined differently (%s): undefine it first", spec->uuid, diff);
+                return vgpu_error_set(err, -EEXIST,
+                                      "%s is already defined differently (%s): undefine it first", spec->uuid,
+                                      diff);
         }
         r = store_write(spec);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "writing the definition %s%s/%s/%s", root_prefix(), MDEVCTL_STORE, spec->parent, spec->uuid);
+                return vgpu_error_set_errno(err, r, "writing the definition %s%s/%s/%s", root_prefix(),
+                                            MDEVCTL_STORE, spec->parent, spec->uuid);
         return 1;
 }
 
@@ -339,13 +364,15 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
         const struct vgpu_parent *p = vgpu_host_find_parent(host, spec->parent);
         const struct vgpu_type *t = find_type(p, spec->type);
         if (!p)
-                r = vgpu_error_set(err, -ENODEV, "%s: not a vGPU parent here (no mdev_supported_types, no creatable vGPU types; see 'vgpuctl doctor')",
+                r = vgpu_error_set(err, -ENODEV,
+                                   "%s: not a vGPU parent here (no mdev_supported_types, no creatable vGPU "
+                                   "types; see 'vgpuctl doctor')",
                                    spec->parent);
         else if (!t) {
                 char types[512];
                 list_types(p, types, sizeof(types));
-                r = vgpu_error_set(err, -EINVAL, "%s: no type %s on this parent (it offers: %s)", spec->parent, spec->type,
-                                   types[0] ? types : "nothing right now");
+                r = vgpu_error_set(err, -EINVAL, "%s: no type %s on this parent (it offers: %s)",
+                                   spec->parent, spec->type, types[0] ? types : "nothing right now");
         }
         if (r < 0)
                 goto out;
@@ -353,13 +380,18 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
         if (t->kind == VGPU_TYPE_NVIDIA_VFIO) {
                 for (size_t i = 0; i < host->n_instances; i++)
                         if (strcmp(host->instances[i].parent, p->name) == 0) {
-                                r = strcmp(strempty(host->instances[i].type), t->id) == 0 ? 0 :
-                                        vgpu_error_set(err, -EBUSY, "%s already runs vGPU type %s; remove it first", p->name,
-                                                       host->instances[i].type);
+                                r = strcmp(strempty(host->instances[i].type), t->id) == 0
+                                            ? 0
+                                            : vgpu_error_set(err, -EBUSY,
+                                                             "%s already runs vGPU type %s; remove it first",
+                                                             p->name, host->instances[i].type);
                                 goto out;
                         }
                 if (flags & VGPU_CREATE_PERSIST) {
-                        r = vgpu_error_set(err, -EOPNOTSUPP, "%s: vendor-VFIO vGPUs are not mdev devices; mdevctl's store cannot hold them", p->name);
+                        r = vgpu_error_set(err, -EOPNOTSUPP,
+                                           "%s: vendor-VFIO vGPUs are not mdev devices; mdevctl's store "
+                                           "cannot hold them",
+                                           p->name);
                         goto out;
                 }
                 r = lifecycle_set_vfio_type(spec->parent, spec->type, err);
@@ -372,10 +404,13 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
         }
         const struct vgpu_instance *in = find_instance(host, spec->uuid);
         if (in && (strcmp(in->parent, p->name) != 0 || strcmp(strempty(in->type), t->id) != 0)) {
-                r = vgpu_error_set(err, -EEXIST, "%s already exists as %s on %s", spec->uuid, strempty(in->type), in->parent);
+                r = vgpu_error_set(err, -EEXIST, "%s already exists as %s on %s", spec->uuid,
+                                   strempty(in->type), in->parent);
                 goto out;
         }
-        r = in ? 0 : t->available_instances == 0 ? no_room(host, p, t, err) : lifecycle_create_mdev(spec, err);
+        r = in                            ? 0
+            : t->available_instances == 0 ? no_room(host, p, t, err)
+                                          : lifecycle_create_mdev(spec, err);
         if (r >= 0 && (flags & VGPU_CREATE_PERSIST)) {
                 int q = define_locked(spec, host, err);
                 if (q < 0) {
@@ -415,7 +450,8 @@ static void clean_up_after_killed(void) {
 int lifecycle_lock(struct vgpu_error *err) {
         int fd = lock_host(LOCK_TIMEOUT_MS);
         if (fd == -EBUSY)
-                return vgpu_error_set(err, fd, "another vgpuctl holds %s/run/vgpuctl/lock; waited %d s", root_prefix(), LOCK_TIMEOUT_MS / 1000);
+                return vgpu_error_set(err, fd, "another vgpuctl holds %s/run/vgpuctl/lock; waited %d s",
+                                      root_prefix(), LOCK_TIMEOUT_MS / 1000);
         if (fd < 0)
                 return vgpu_error_set_errno(err, fd, "taking the lock %s/run/vgpuctl/lock", root_prefix());
         clean_up_after_killed();
@@ -486,14 +522,19 @@ _public_ int vgpu_mdev_undefine_on(const char *uuid, const char *parent, struct 
         if (r < 0)
                 ;
         else if (!found && parent && matches)
-                r = vgpu_error_set(err, -ENOENT, "%s is not defined on %s (it is on %s)", uuid, parent, parents);
+                r = vgpu_error_set(err, -ENOENT, "%s is not defined on %s (it is on %s)", uuid, parent,
+                                   parents);
         else if (!found)
-                r = vgpu_error_set(err, -ENOENT, "%s is not defined (nothing in %s%s/*/%s)", uuid, root_prefix(), MDEVCTL_STORE, uuid);
+                r = vgpu_error_set(err, -ENOENT, "%s is not defined (nothing in %s%s/*/%s)", uuid,
+                                   root_prefix(), MDEVCTL_STORE, uuid);
         else if (!parent && matches > 1)
-                r = vgpu_error_set(err, -EEXIST, "%s is defined on %zu parents (%s): say which with --parent", uuid, matches, parents);
+                r = vgpu_error_set(err, -EEXIST, "%s is defined on %zu parents (%s): say which with --parent",
+                                   uuid, matches, parents);
         else {
                 int q = store_remove(found->parent, found->uuid);
-                r = q < 0 ? vgpu_error_set_errno(err, q, "removing %s%s/%s/%s", root_prefix(), MDEVCTL_STORE, found->parent, found->uuid) : 1;
+                r = q < 0 ? vgpu_error_set_errno(err, q, "removing %s%s/%s/%s", root_prefix(), MDEVCTL_STORE,
+                                                 found->parent, found->uuid)
+                          : 1;
         }
         vgpu_mdev_specs_free(specs, n);
         unlock_host(lock);
@@ -513,7 +554,9 @@ _public_ int vgpu_mdev_start(const char *uuid, struct vgpu_error *err) {
         struct vgpu_mdev_spec spec = {};
         int r = find_definition(uuid, &spec, err);
         if (r == 0)
-                r = vgpu_error_set(err, -ENOENT, "%s is not defined: 'vgpuctl define' it first, or use 'vgpuctl create'", uuid);
+                r = vgpu_error_set(err, -ENOENT,
+                                   "%s is not defined: 'vgpuctl define' it first, or use 'vgpuctl create'",
+                                   uuid);
         else if (r > 0)
                 r = create_locked(&spec, 0, err);
         vgpu_mdev_spec_done(&spec);
@@ -529,7 +572,10 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
                 lowercase(uuid);
                 snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
                 if (root_access(path, F_OK) < 0)
-                        return idempotent ? 0 : vgpu_error_set(err, -ENOENT, "%s: no such vGPU instance (not in %s%s)", uuid, root_prefix(), path);
+                        return idempotent ? 0
+                                          : vgpu_error_set(err, -ENOENT,
+                                                           "%s: no such vGPU instance (not in %s%s)", uuid,
+                                                           root_prefix(), path);
                 int r = lifecycle_remove_mdev(uuid);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "removing %s (in use by a VM?)", uuid);
@@ -540,11 +586,13 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
                 return vgpu_error_set(err, -EINVAL, "'%s' is neither a UUID nor a PCI address", what);
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
         if (root_read(path, buf, sizeof(buf)) < 0)
-                return vgpu_error_set(err, -ENOENT, "%s: not an NVIDIA vendor-VFIO VF (no %s%s)", bdf, root_prefix(), path);
+                return vgpu_error_set(err, -ENOENT, "%s: not an NVIDIA vendor-VFIO VF (no %s%s)", bdf,
+                                      root_prefix(), path);
         if (strcmp(buf, "0") == 0)
                 return idempotent ? 0 : vgpu_error_set(err, -ENOENT, "%s runs no vGPU type", bdf);
         int r = sysfs_write(path, "0");
-        return r < 0 ? vgpu_error_set_errno(err, r, "clearing the vGPU type of %s (in use by a VM?)", bdf) : 1;
+        return r < 0 ? vgpu_error_set_errno(err, r, "clearing the vGPU type of %s (in use by a VM?)", bdf)
+                     : 1;
 }
 
 _public_ int vgpu_mdev_remove(const char *uuid_or_bdf, struct vgpu_error *err) {

@@ -39,7 +39,9 @@ static int write_attr(const char *bdf, const char *attr, const char *value, stru
 
 static int bind_vfio(const char *pf, unsigned n, struct vgpu_error *err) {
         if (root_access("/sys/bus/pci/drivers/vfio-pci", F_OK) < 0)
-                return vgpu_error_set(err, -ENOENT, "vfio-pci is not loaded (no /sys/bus/pci/drivers/vfio-pci): modprobe vfio-pci");
+                return vgpu_error_set(
+                        err, -ENOENT,
+                        "vfio-pci is not loaded (no /sys/bus/pci/drivers/vfio-pci): modprobe vfio-pci");
         for (unsigned i = 0; i < n; i++) {
                 char link[256], full[4096], vf[64];
                 snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/virtfn%u", pf, i);
@@ -51,7 +53,8 @@ static int bind_vfio(const char *pf, unsigned n, struct vgpu_error *err) {
                 /* drivers_probe binds by driver_override; an already bound VF must be unbound first */
                 char drv[128];
                 snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/driver", vf);
-                if (root_path(full, sizeof(full), link) >= 0 && sysfs_link_basename_at(AT_FDCWD, full, drv, sizeof(drv)) >= 0) {
+                if (root_path(full, sizeof(full), link) >= 0 &&
+                    sysfs_link_basename_at(AT_FDCWD, full, drv, sizeof(drv)) >= 0) {
                         if (strcmp(drv, "vfio-pci") == 0)
                                 continue;
                         snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/driver/unbind", vf);
@@ -67,7 +70,9 @@ static int bind_vfio(const char *pf, unsigned n, struct vgpu_error *err) {
 int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err) {
         unsigned total, current;
         if (read_uint(bdf, "sriov_totalvfs", &total) < 0)
-                return vgpu_error_set(err, -EOPNOTSUPP, "%s: no SR-IOV (no %s/sys/bus/pci/devices/%s/sriov_totalvfs; see 'vgpuctl doctor', sriov.capable)",
+                return vgpu_error_set(err, -EOPNOTSUPP,
+                                      "%s: no SR-IOV (no %s/sys/bus/pci/devices/%s/sriov_totalvfs; see "
+                                      "'vgpuctl doctor', sriov.capable)",
                                       bdf, root_prefix(), bdf);
         if (n > total)
                 return vgpu_error_set(err, -EINVAL, "%s supports at most %u VFs, not %u", bdf, total, n);

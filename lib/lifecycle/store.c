@@ -35,7 +35,7 @@ _public_ void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec) {
                 free(spec->attrs[i].value);
         }
         free(spec->attrs);
-        *spec = (struct vgpu_mdev_spec) {};
+        *spec = (struct vgpu_mdev_spec){};
 }
 
 _public_ void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n) {
@@ -45,7 +45,8 @@ _public_ void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n) {
 }
 
 /* Parse one definition file's text; on failure *why says what is wrong. */
-int store_parse(const char *text, const char *parent, const char *uuid, struct vgpu_mdev_spec *ret, const char **why) {
+int store_parse(const char *text, const char *parent, const char *uuid, struct vgpu_mdev_spec *ret,
+                const char **why) {
         struct json_tokener *tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
@@ -69,7 +70,8 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                 *why = "not a JSON object";
                 goto out;
         }
-        if (!json_object_object_get_ex(root, "mdev_type", &type) || !json_object_is_type(type, json_type_string)) {
+        if (!json_object_object_get_ex(root, "mdev_type", &type) ||
+            !json_object_is_type(type, json_type_string)) {
                 *why = "field \"mdev_type\" missing or not a string";
                 goto out;
         }
@@ -78,7 +80,8 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                 goto out;
         }
         if (json_object_object_get_ex(root, "start", &start)) {
-                const char *v = json_object_is_type(start, json_type_string) ? json_object_get_string(start) : NULL;
+                const char *v =
+                        json_object_is_type(start, json_type_string) ? json_object_get_string(start) : NULL;
                 if (!v || (strcmp(v, "auto") != 0 && strcmp(v, "manual") != 0)) {
                         *why = "field \"start\" is neither \"auto\" nor \"manual\"";
                         goto out;
@@ -102,7 +105,7 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                                 *why = "an \"attrs\" entry is not a one-key object";
                                 goto out;
                         }
-                        json_object_object_foreach(a, key, val) {
+                        json_object_object_foreach (a, key, val) {
                                 if (!json_object_is_type(val, json_type_string)) {
                                         *why = "an \"attrs\" value is not a string";
                                         goto out;
@@ -129,7 +132,7 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
                 goto out;
         }
         *ret = s;
-        s = (struct vgpu_mdev_spec) {};
+        s = (struct vgpu_mdev_spec){};
         r = 0;
 out:
         vgpu_mdev_spec_done(&s);
@@ -152,7 +155,8 @@ char *store_format(const struct vgpu_mdev_spec *spec) {
                 json_object_array_add(attrs, a);
         }
         json_object_object_add(root, "attrs", attrs);
-        const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *text = json_object_to_json_string_ext(
+                root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
         char *out = NULL;
         if (text && asprintf(&out, "%s\n", text) < 0)
                 out = NULL;
@@ -203,7 +207,7 @@ int store_read_at(int dirfd, const char *path, char *buf, size_t size, const cha
         if (r == 0 && len < 0)
                 r = -errno, *why = "unreadable";
         else if (r == 0 && (size_t) len >= size - 1)
-                r = -EFBIG, *why = "larger than a definition can be (64 KiB)";  /* grew since fstat */
+                r = -EFBIG, *why = "larger than a definition can be (64 KiB)"; /* grew since fstat */
         close(fd);
         if (r < 0)
                 return r;
@@ -266,7 +270,7 @@ struct def_file {
         char parent[256];
         char uuid[VGPU_UUID_MAX];
         struct vgpu_mdev_spec spec;
-        const char *why;        /* set when the file is skipped */
+        const char *why; /* set when the file is skipped */
         bool ok;
 };
 
@@ -290,7 +294,8 @@ static int read_def_job(size_t i, void *userdata) {
         return 0;
 }
 
-_public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, struct vgpu_error *err) {
+_public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings,
+                                   struct vgpu_error *err) {
         struct def_file *files = NULL;
         size_t n_files = 0, allocated = 0;
         char *warnings = NULL;
@@ -318,7 +323,7 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
                 if (!pd) {
                         if (pfd >= 0)
                                 close(pfd);
-                        continue;       /* a file at the top level: not ours to judge */
+                        continue; /* a file at the top level: not ours to judge */
                 }
                 struct dirent *de;
                 while ((de = readdir(pd))) {
@@ -336,7 +341,7 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
                                 break;
                         }
                         struct def_file *f = &files[n_files++];
-                        *f = (struct def_file) {};
+                        *f = (struct def_file){};
                         snprintf(f->parent, sizeof(f->parent), "%s", pe->d_name);
                         snprintf(f->uuid, sizeof(f->uuid), "%s", de->d_name);
                 }

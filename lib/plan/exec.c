@@ -43,11 +43,12 @@ bool vfio_group_in_use(int group) {
                 snprintf(fddir, sizeof(fddir), "%s/%s/fd", procdir, de->d_name);
                 DIR *fds = opendir(fddir);
                 if (!fds)
-                        continue;       /* gone, or not ours to look at */
+                        continue; /* gone, or not ours to look at */
                 struct dirent *fe;
                 while (!used && (fe = readdir(fds))) {
                         char target[256];
-                        if (fe->d_name[0] != '.' && sysfs_readlink_at(dirfd(fds), fe->d_name, target, sizeof(target)) > 0)
+                        if (fe->d_name[0] != '.' &&
+                            sysfs_readlink_at(dirfd(fds), fe->d_name, target, sizeof(target)) > 0)
                                 used = strcmp(target, want) == 0;
                 }
                 closedir(fds);
@@ -75,22 +76,27 @@ static char *read_definition(const char *parent, const char *uuid) {
         close(fd);
         if (r < 0)
                 return NULL;
-        strip_trailing_space(buf, (size_t) r);  /* restore_text() ends it with one newline */
+        strip_trailing_space(buf, (size_t) r); /* restore_text() ends it with one newline */
         return strdup(buf);
 }
 
 /* A slice action's settings as a request (under the lock apply holds). */
 static int slice_create_action(const struct vgpu_slice_status *s, struct vgpu_error *err) {
         struct vgpu_slice_request req = {
-                .name = s->name, .gpu = s->gpu, .memory = s->memory, .share = s->share, .policy = s->policy, .scrub = s->scrub,
+                .name = s->name,
+                .gpu = s->gpu,
+                .memory = s->memory,
+                .share = s->share,
+                .policy = s->policy,
+                .scrub = s->scrub,
         };
         return slice_create_locked(&req, err);
 }
 
 struct undo {
-        enum vgpu_action_kind kind;     /* the action done */
+        enum vgpu_action_kind kind; /* the action done */
         const struct vgpu_action *action;
-        char *old_text;                 /* DEFINE/UNDEFINE/SET_POLICY: what was there, or NULL */
+        char *old_text; /* DEFINE/UNDEFINE/SET_POLICY: what was there, or NULL */
 };
 
 static int restore_text(const char *path, const char *text) {
@@ -112,39 +118,51 @@ static int restore_text(const char *path, const char *text) {
 
 static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_error *err) {
         char path[512];
-        *u = (struct undo) { .kind = a->kind, .action = a };
+        *u = (struct undo){ .kind = a->kind, .action = a };
         switch (a->kind) {
         case VGPU_ACTION_CREATE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, err) : lifecycle_create_mdev(&a->spec, err);
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, err)
+                                      : lifecycle_create_mdev(&a->spec, err);
         case VGPU_ACTION_REMOVE: {
-                int r = a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", err) : lifecycle_remove_mdev(a->spec.uuid);
-                return r < 0 && !a->vendor_vfio ? vgpu_error_set_errno(err, r, "removing %s (%s on %s)", a->spec.uuid, a->spec.type, a->spec.parent) : r;
+                int r = a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", err)
+                                       : lifecycle_remove_mdev(a->spec.uuid);
+                return r < 0 && !a->vendor_vfio
+                               ? vgpu_error_set_errno(err, r, "removing %s (%s on %s)", a->spec.uuid,
+                                                      a->spec.type, a->spec.parent)
+                               : r;
         }
         case VGPU_ACTION_DEFINE:
         case VGPU_ACTION_UNDEFINE: {
                 u->old_text = read_definition(a->spec.parent, a->spec.uuid);
                 snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", a->spec.parent, a->spec.uuid);
                 int r = a->kind == VGPU_ACTION_DEFINE ? store_write(&a->spec) : restore_text(path, NULL);
-                return r < 0 ? vgpu_error_set_errno(err, r, "%s %s%s", a->kind == VGPU_ACTION_DEFINE ? "writing" : "removing", root_prefix(), path) : 1;
+                return r < 0 ? vgpu_error_set_errno(err, r, "%s %s%s",
+                                                    a->kind == VGPU_ACTION_DEFINE ? "writing" : "removing",
+                                                    root_prefix(), path)
+                             : 1;
         }
         case VGPU_ACTION_SET_VFS:
                 return lifecycle_set_vfs(a->spec.parent, a->vfs, 0, err);
         case VGPU_ACTION_WRITE_ATTR: {
                 u->old_text = read_text(a->spec.parent);
                 int r = sysfs_write(a->spec.parent, a->detail);
-                return r < 0 ? vgpu_error_set_errno(err, r, "writing '%s' to %s%s", a->detail, root_prefix(), a->spec.parent) : 1;
+                return r < 0 ? vgpu_error_set_errno(err, r, "writing '%s' to %s%s", a->detail, root_prefix(),
+                                                    a->spec.parent)
+                             : 1;
         }
         case VGPU_ACTION_SLICE_CREATE:
         case VGPU_ACTION_SLICE_REMOVE: {
                 struct vgpu_error why = {};
-                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_action(&a->slice, &why) : slice_destroy_locked(a->slice.name, &why);
+                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_action(&a->slice, &why)
+                                                            : slice_destroy_locked(a->slice.name, &why);
                 return r < 0 ? vgpu_error_set(err, r, "slice %s: %s", a->slice.name, why.message) : 1;
         }
         case VGPU_ACTION_SET_POLICY: {
                 /* spec.parent holds the modprobe.d file the policy goes to */
                 u->old_text = read_text(a->spec.parent);
                 int r = write_file_atomic(a->spec.parent, a->detail, strlen(a->detail), 0644);
-                return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), a->spec.parent) : 1;
+                return r < 0 ? vgpu_error_set_errno(err, r, "writing %s%s", root_prefix(), a->spec.parent)
+                             : 1;
         }
         case VGPU_ACTION_ENABLE_SERVICE:
                 /* undone only when this apply enabled it (a unit enabled but stopped stays enabled) */
@@ -161,11 +179,12 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
                 return r < 0 ? r : 1;
         }
         case VGPU_ACTION_FRAME_RATE_PENDING:
-                return 0;       /* said, not done: the vGPU takes the limiter at its next start */
+                return 0; /* said, not done: the vGPU takes the limiter at its next start */
         case VGPU_ACTION_RESTART: {
                 int r = lifecycle_remove_mdev(a->spec.uuid);
                 if (r < 0)
-                        return vgpu_error_set_errno(err, r, "stopping %s (%s on %s) to restart it", a->spec.uuid, a->spec.type, a->spec.parent);
+                        return vgpu_error_set_errno(err, r, "stopping %s (%s on %s) to restart it",
+                                                    a->spec.uuid, a->spec.type, a->spec.parent);
                 return lifecycle_create_mdev(&a->spec, err);
         }
         }
@@ -178,9 +197,11 @@ static int undo_action(const struct undo *u) {
         char path[512];
         switch (u->kind) {
         case VGPU_ACTION_CREATE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", &ignore) : lifecycle_remove_mdev(a->spec.uuid);
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", &ignore)
+                                      : lifecycle_remove_mdev(a->spec.uuid);
         case VGPU_ACTION_REMOVE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, &ignore) : lifecycle_create_mdev(&a->spec, &ignore);
+                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, &ignore)
+                                      : lifecycle_create_mdev(&a->spec, &ignore);
         case VGPU_ACTION_DEFINE:
         case VGPU_ACTION_UNDEFINE:
                 snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", a->spec.parent, a->spec.uuid);
@@ -200,7 +221,8 @@ static int undo_action(const struct undo *u) {
         case VGPU_ACTION_ENABLE_SERVICE:
                 return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
         case VGPU_ACTION_SET_PERSISTENCE:
-                return u->old_text ? nvml_set_persistence(a->spec.parent, streq(u->old_text, "on"), &ignore) : 0;
+                return u->old_text ? nvml_set_persistence(a->spec.parent, streq(u->old_text, "on"), &ignore)
+                                   : 0;
         case VGPU_ACTION_FRAME_RATE_PENDING:
                 return 0;
         case VGPU_ACTION_RESTART:
@@ -236,11 +258,14 @@ int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, s
                 char msg[VGPU_ERROR_MESSAGE_MAX];
                 snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
                 const struct vgpu_action *a = &plan->actions[done];
-                return vgpu_error_set(err, r, "step %zu of %zu (%s %s%s%s) failed: %s; %s", done + 1, plan->n_actions,
-                                      vgpu_action_kind_to_string(a->kind), a->spec.uuid[0] ? a->spec.uuid : strempty(a->spec.parent),
+                return vgpu_error_set(err, r, "step %zu of %zu (%s %s%s%s) failed: %s; %s", done + 1,
+                                      plan->n_actions, vgpu_action_kind_to_string(a->kind),
+                                      a->spec.uuid[0] ? a->spec.uuid : strempty(a->spec.parent),
                                       a->spec.type ? " " : "", strempty(a->spec.type), msg,
-                                      failed_undos ? "rollback INCOMPLETE: run 'vgpuctl assert' and apply again" :
-                                      done ? "every earlier step was rolled back" : "nothing had been changed");
+                                      failed_undos
+                                              ? "rollback INCOMPLETE: run 'vgpuctl assert' and apply again"
+                                      : done ? "every earlier step was rolled back"
+                                             : "nothing had been changed");
         }
         for (size_t i = 0; i < done; i++)
                 free(log[i].old_text);
@@ -262,14 +287,15 @@ static bool state_is(const char *text) {
         return same;
 }
 
-static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only, size_t n_only, unsigned flags,
-                         struct vgpu_plan **ret, struct vgpu_error *err) {
+static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only, size_t n_only,
+                         unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
         struct vgpu_host *host;
         /* parents without their types: the planner reads those it creates on */
         unsigned scan = VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES;
         /* persistence mode (and frame-rate limits) are read back through NVML: only when asked for */
         for (size_t i = 0; i < cfg->n_gpus; i++)
-                if (cfg->gpus[i].persistence >= 0 || (cfg->gpus[i].has_policy && cfg->gpus[i].policy.frame_rate_limit >= 0))
+                if (cfg->gpus[i].persistence >= 0 ||
+                    (cfg->gpus[i].has_policy && cfg->gpus[i].policy.frame_rate_limit >= 0))
                         scan |= VGPU_SCAN_NVML;
         int r = vgpu_host_scan(scan, &host, err);
         if (r < 0)
@@ -284,7 +310,8 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
         return r;
 }
 
-_public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+_public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
+                           struct vgpu_error *err) {
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
@@ -295,8 +322,9 @@ _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct
 
 /* Lock, scan, plan (limited to only[] when not NULL), execute with rollback, and — for a whole
  * apply with its text — record cfg as the state to restore. */
-static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, const char *const *only, size_t n_only,
-                        unsigned flags, const struct vgpu_progress *progress, struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, const char *const *only,
+                        size_t n_only, unsigned flags, const struct vgpu_progress *progress,
+                        struct vgpu_plan **ret_plan, struct vgpu_error *err) {
         int lock = lifecycle_lock(err);
         if (lock < 0)
                 return lock;
@@ -308,7 +336,8 @@ static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, con
         if (r >= 0 && !(flags & VGPU_APPLY_DRY_RUN) && cfg_text && !state_is(cfg_text)) {
                 int q = write_file_atomic(VGPU_STATE_CONFIG, cfg_text, strlen(cfg_text), 0644);
                 if (q < 0)
-                        r = vgpu_error_set_errno(err, q, "the host matches, but recording it in %s%s failed", root_prefix(), VGPU_STATE_CONFIG);
+                        r = vgpu_error_set_errno(err, q, "the host matches, but recording it in %s%s failed",
+                                                 root_prefix(), VGPU_STATE_CONFIG);
         }
         unlock_host(lock);
         if (r < 0) {
@@ -322,20 +351,22 @@ static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, con
         return r;
 }
 
-_public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan,
-                        struct vgpu_error *err) {
+_public_ int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags,
+                        struct vgpu_plan **ret_plan, struct vgpu_error *err) {
         return apply_locked(cfg, cfg_text, NULL, 0, flags, NULL, ret_plan, err);
 }
 
-_public_ int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, const struct vgpu_progress *progress,
-                                 struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+_public_ int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags,
+                                 const struct vgpu_progress *progress, struct vgpu_plan **ret_plan,
+                                 struct vgpu_error *err) {
         return apply_locked(cfg, cfg_text, NULL, 0, flags, progress, ret_plan, err);
 }
 
-_public_ int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents, unsigned flags,
-                                struct vgpu_plan **ret_plan, struct vgpu_error *err) {
+_public_ int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents,
+                                unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err) {
         if (!parents && n_parents > 0)
                 return vgpu_error_set(err, -EINVAL, "no parent names given");
         /* never recorded: the saved state is the whole file, of which this is a part */
-        return apply_locked(cfg, NULL, parents ? parents : (const char *const[]) { NULL }, n_parents, flags, NULL, ret_plan, err);
+        return apply_locked(cfg, NULL, parents ? parents : (const char *const[]){ NULL }, n_parents, flags,
+                            NULL, ret_plan, err);
 }

@@ -31,13 +31,14 @@
 #include "basic/root.h"
 #include "plan-internal.h"
 
-#define PERSISTENCED_UNIT "nvidia-persistenced.service"
+#define PERSISTENCED_UNIT  "nvidia-persistenced.service"
 /* its [Install] section: WantedBy=multi-user.target, so enabled is this link */
 #define PERSISTENCED_WANTS "/etc/systemd/system/multi-user.target.wants/" PERSISTENCED_UNIT
-#define PERSISTENCED_PID "/run/nvidia-persistenced/nvidia-persistenced.pid"
+#define PERSISTENCED_PID   "/run/nvidia-persistenced/nvidia-persistenced.pid"
 
 bool persistenced_installed(void) {
-        static const char *const dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system" };
+        static const char *const dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system",
+                                            "/lib/systemd/system" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 char path[128];
                 snprintf(path, sizeof(path), "%s/%s", dirs[i], PERSISTENCED_UNIT);
@@ -84,7 +85,8 @@ static bool gpu_selected(const struct vgpu_config_gpu *cg, const struct vgpu_gpu
 }
 
 /* A restore limited to only[]: the GPU is listed, or one of its VFs is. */
-static bool gpu_in_only(const struct vgpu_host *host, const char *const *only, size_t n_only, const char *bdf) {
+static bool gpu_in_only(const struct vgpu_host *host, const char *const *only, size_t n_only,
+                        const char *bdf) {
         if (!only)
                 return true;
         for (size_t i = 0; i < n_only; i++) {
@@ -97,17 +99,19 @@ static bool gpu_in_only(const struct vgpu_host *host, const char *const *only, s
         return false;
 }
 
-static struct vgpu_action *add_action(struct vgpu_plan *plan, size_t *allocated, enum vgpu_action_kind kind, const char *target,
-                                      const char *detail) {
+static struct vgpu_action *add_action(struct vgpu_plan *plan, size_t *allocated, enum vgpu_action_kind kind,
+                                      const char *target, const char *detail) {
         if (!GREEDY_REALLOC(plan->actions, *allocated, plan->n_actions + 1))
                 return NULL;
         struct vgpu_action *a = &plan->actions[plan->n_actions++];
-        *a = (struct vgpu_action) { .kind = kind, .spec = { .parent = strdup(target) }, .detail = strdup(detail) };
+        *a = (struct vgpu_action){ .kind = kind,
+                                   .spec = { .parent = strdup(target) },
+                                   .detail = strdup(detail) };
         return a->spec.parent && a->detail ? a : NULL;
 }
 
-int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only, size_t n_only,
-                     struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err) {
+int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only,
+                     size_t n_only, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err) {
         bool want_daemon = false;
         for (size_t c = 0; c < cfg->n_gpus; c++) {
                 const struct vgpu_config_gpu *cg = &cfg->gpus[c];
@@ -120,8 +124,10 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
                                 continue;
                         found = true;
                         if (gpu->vendor_id != 0x10de)
-                                return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: persistence is NVIDIA's driver mode; %s (driver %s) has none",
-                                                      cfg->source, cg->line, gpu->bdf, strempty(gpu->driver));
+                                return vgpu_error_set(
+                                        err, -EOPNOTSUPP,
+                                        "%s:%d: persistence is NVIDIA's driver mode; %s (driver %s) has none",
+                                        cfg->source, cg->line, gpu->bdf, strempty(gpu->driver));
                         if (!gpu_in_only(host, only, n_only, gpu->bdf))
                                 continue;
                         want_daemon |= cg->persistence == 1;
@@ -131,16 +137,20 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
                         /* NVML does not answer (driver not loaded yet): where nvidia-persistenced
                          * is installed, enabling it is what keeps the mode; else the NVML call
                          * below fails and says why */
-                        if ((!n || n->persistence_mode < 0) && cg->persistence == 1 && persistenced_installed())
+                        if ((!n || n->persistence_mode < 0) && cg->persistence == 1 &&
+                            persistenced_installed())
                                 continue;
                         char detail[96];
                         snprintf(detail, sizeof(detail), "%s (now %s)", cg->persistence ? "on" : "off",
-                                 !n || n->persistence_mode < 0 ? "unknown: NVML does not answer" : n->persistence_mode ? "on" : "off");
+                                 !n || n->persistence_mode < 0 ? "unknown: NVML does not answer"
+                                 : n->persistence_mode         ? "on"
+                                                               : "off");
                         if (!add_action(plan, allocated, VGPU_ACTION_SET_PERSISTENCE, gpu->bdf, detail))
                                 return -ENOMEM;
                 }
                 if (!found && (cg->select == VGPU_SELECT_BDF || cg->select == VGPU_SELECT_PARENT) && !only)
-                        return vgpu_error_set(err, -ENODEV, "%s:%d: persistence: no GPU %s on this host", cfg->source, cg->line, cg->value);
+                        return vgpu_error_set(err, -ENODEV, "%s:%d: persistence: no GPU %s on this host",
+                                              cfg->source, cg->line, cg->value);
         }
         if (!want_daemon || !persistenced_installed())
                 return 0;
@@ -150,7 +160,8 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
         /* runs before the NVML calls (the plan is ordered by kind): the daemon turns the mode on
          * itself, and they only fill in where it does not */
         if (!add_action(plan, allocated, VGPU_ACTION_ENABLE_SERVICE, PERSISTENCED_UNIT,
-                        !enabled ? "keeps persistence mode across reboots and driver reloads; not enabled" : "enabled, not running"))
+                        !enabled ? "keeps persistence mode across reboots and driver reloads; not enabled"
+                                 : "enabled, not running"))
                 return -ENOMEM;
         return 0;
 }
@@ -193,8 +204,9 @@ int persistenced_set_enabled(bool enable, struct vgpu_error *err) {
         argv[n] = NULL;
         int r = spawn_quiet(argv);
         if (r != 0)
-                return vgpu_error_set(err, -EIO, "systemctl %s %s%s failed (%s %d)", enable ? "enable" : "disable",
-                                      is_real_root() ? "--now " : "", PERSISTENCED_UNIT, r < 0 ? "could not run it:" : "exit status",
+                return vgpu_error_set(err, -EIO, "systemctl %s %s%s failed (%s %d)",
+                                      enable ? "enable" : "disable", is_real_root() ? "--now " : "",
+                                      PERSISTENCED_UNIT, r < 0 ? "could not run it:" : "exit status",
                                       r < 0 ? -r : r);
         return 0;
 }

@@ -10,11 +10,13 @@
 
 /* host is not const: the types of the parents that get new instances are read on demand */
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
-                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
+                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
+                 struct vgpu_error *err);
 /* The same, limited to the parents named in only[] (NULL: all) and the VF counts they need;
  * entries for parents that are not there are skipped, not refused; no policy actions. */
-int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, const struct vgpu_config *cfg,
-                      const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
+int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                      const struct vgpu_config *cfg, const char *const *only, size_t n_only, unsigned flags,
+                      struct vgpu_plan **ret, struct vgpu_error *err);
 
 /* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */
 int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err);
@@ -23,13 +25,14 @@ int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, s
 bool vfio_group_in_use(int group);
 
 /* policy.c: the scheduler policy actions (appended to plan) */
-int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
-                struct vgpu_error *err);
+int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan,
+                size_t *allocated, struct vgpu_error *err);
 /* slices.c: the software slice actions (appended to plan), when the file has a 'slices' key */
-int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
+int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
+                struct vgpu_error *err);
 /* persistence.c: host.yaml's persistence per GPU (appended to plan; limited to only[] when given) */
-int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only, size_t n_only,
-                     struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
+int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only,
+                     size_t n_only, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
 bool persistenced_installed(void);
 bool persistenced_enabled(void);
 /* Enable (and on the real root start) nvidia-persistenced, or the reverse, with systemctl. */

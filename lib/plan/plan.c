@@ -30,13 +30,13 @@ struct builder {
         struct vgpu_host *host;
         const struct vgpu_mdev_spec *defs;
         size_t n_defs;
-        size_t *kept;           /* per host instance: 1 + the file entry that claims it, 0 none */
-        size_t *def_claim;      /* per definition (defs): 1 + the file entry that starts it, 0 none */
-        size_t *inst_by_uuid;   /* instance indexes sorted by UUID */
+        size_t *kept;         /* per host instance: 1 + the file entry that claims it, 0 none */
+        size_t *def_claim;    /* per definition (defs): 1 + the file entry that starts it, 0 none */
+        size_t *inst_by_uuid; /* instance indexes sorted by UUID */
         const struct vgpu_mdev_spec **def_by_uuid;
-        const char *const *only;        /* a restore limited to these parents; NULL: all */
+        const char *const *only; /* a restore limited to these parents; NULL: all */
         size_t n_only;
-        bool force;             /* VGPU_APPLY_FORCE */
+        bool force; /* VGPU_APPLY_FORCE */
         struct vgpu_error *err;
 };
 
@@ -48,11 +48,13 @@ struct builder {
 static const struct builder *sort_ctx;
 
 static int cmp_inst_uuid(const void *a, const void *b) {
-        return strcmp(sort_ctx->host->instances[*(const size_t *) a].uuid, sort_ctx->host->instances[*(const size_t *) b].uuid);
+        return strcmp(sort_ctx->host->instances[*(const size_t *) a].uuid,
+                      sort_ctx->host->instances[*(const size_t *) b].uuid);
 }
 
 static int cmp_def_uuid(const void *a, const void *b) {
-        return strcmp((*(const struct vgpu_mdev_spec *const *) a)->uuid, (*(const struct vgpu_mdev_spec *const *) b)->uuid);
+        return strcmp((*(const struct vgpu_mdev_spec *const *) a)->uuid,
+                      (*(const struct vgpu_mdev_spec *const *) b)->uuid);
 }
 
 static int build_indexes(struct builder *b) {
@@ -64,7 +66,7 @@ static int build_indexes(struct builder *b) {
                 b->inst_by_uuid[i] = i;
         for (size_t i = 0; i < b->n_defs; i++)
                 b->def_by_uuid[i] = &b->defs[i];
-        sort_ctx = b;   /* qsort has no context argument; planning is not reentrant */
+        sort_ctx = b; /* qsort has no context argument; planning is not reentrant */
         qsort_safe(b->inst_by_uuid, b->host->n_instances, sizeof(size_t), cmp_inst_uuid);
         qsort_safe(b->def_by_uuid, b->n_defs, sizeof(*b->def_by_uuid), cmp_def_uuid);
         return 0;
@@ -87,20 +89,20 @@ static ssize_t instance_by_uuid(const struct builder *b, const char *uuid) {
 }
 
 /* [*lo, *hi) of a parent's entries in an array sorted by parent name. */
-#define PARENT_RANGE(array, n, field, parent, lo, hi)                           \
-        do {                                                                    \
-                size_t _l = 0, _h = (n);                                        \
-                while (_l < _h) {                                               \
-                        size_t _m = (_l + _h) / 2;                              \
-                        if (strcmp((array)[_m].field, (parent)) < 0)            \
-                                _l = _m + 1;                                    \
-                        else                                                    \
-                                _h = _m;                                        \
-                }                                                               \
-                *(lo) = _l;                                                     \
-                while (_l < (n) && strcmp((array)[_l].field, (parent)) == 0)    \
-                        _l++;                                                   \
-                *(hi) = _l;                                                     \
+#define PARENT_RANGE(array, n, field, parent, lo, hi)                        \
+        do {                                                                 \
+                size_t _l = 0, _h = (n);                                     \
+                while (_l < _h) {                                            \
+                        size_t _m = (_l + _h) / 2;                           \
+                        if (strcmp((array)[_m].field, (parent)) < 0)         \
+                                _l = _m + 1;                                 \
+                        else                                                 \
+                                _h = _m;                                     \
+                }                                                            \
+                *(lo) = _l;                                                  \
+                while (_l < (n) && strcmp((array)[_l].field, (parent)) == 0) \
+                        _l++;                                                \
+                *(hi) = _l;                                                  \
         } while (0)
 
 static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, const char *detail) {
@@ -108,8 +110,8 @@ static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, co
         if (!GREEDY_REALLOC(p->actions, b->allocated, p->n_actions + 1))
                 return NULL;
         struct vgpu_action *a = &p->actions[p->n_actions++];
-        *a = (struct vgpu_action) { .kind = kind, .detail = detail ? strdup(detail) : NULL };
-        return detail && !a->detail ? NULL : a;      /* counted already: vgpu_plan_free() frees it */
+        *a = (struct vgpu_action){ .kind = kind, .detail = detail ? strdup(detail) : NULL };
+        return detail && !a->detail ? NULL : a; /* counted already: vgpu_plan_free() frees it */
 }
 
 static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *parent, const char *type,
@@ -121,8 +123,9 @@ static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *pare
         if (n_attrs && !(s->attrs = calloc(n_attrs, sizeof(*s->attrs))))
                 return -ENOMEM;
         for (size_t i = 0; i < n_attrs; i++) {
-                s->n_attrs++;   /* counted first: a key whose value failed is freed with the spec */
-                if (!(s->attrs[i].key = strdup(attrs[i].key)) || !(s->attrs[i].value = strdup(attrs[i].value)))
+                s->n_attrs++; /* counted first: a key whose value failed is freed with the spec */
+                if (!(s->attrs[i].key = strdup(attrs[i].key)) ||
+                    !(s->attrs[i].value = strdup(attrs[i].value)))
                         return -ENOMEM;
         }
         return 0;
@@ -145,17 +148,19 @@ static const struct vgpu_mdev_spec *find_def(const struct builder *b, const char
 
 static bool same_definition(const struct vgpu_mdev_spec *d, const char *parent, const char *type,
                             const struct vgpu_config_device *dev) {
-        if (strcmp(d->parent, parent) != 0 || strcmp(d->type, type) != 0 || d->auto_start != dev->auto_start ||
-            d->n_attrs != dev->n_attrs)
+        if (strcmp(d->parent, parent) != 0 || strcmp(d->type, type) != 0 ||
+            d->auto_start != dev->auto_start || d->n_attrs != dev->n_attrs)
                 return false;
         for (size_t i = 0; i < d->n_attrs; i++)
-                if (strcmp(d->attrs[i].key, dev->attrs[i].key) != 0 || strcmp(d->attrs[i].value, dev->attrs[i].value) != 0)
+                if (strcmp(d->attrs[i].key, dev->attrs[i].key) != 0 ||
+                    strcmp(d->attrs[i].value, dev->attrs[i].value) != 0)
                         return false;
         return true;
 }
 
 /* The definition an instance should have; define (or redefine) when the store differs. */
-static int want_definition(struct builder *b, const char *uuid, const char *parent, const struct vgpu_config_device *dev) {
+static int want_definition(struct builder *b, const char *uuid, const char *parent,
+                           const struct vgpu_config_device *dev) {
         const struct vgpu_mdev_spec *d = find_def(b, uuid);
         /* "persistent: false": the instance runs and has no definition, as after 'create' without
          * --persist (so that an export of such a host asserts as matching) */
@@ -163,16 +168,21 @@ static int want_definition(struct builder *b, const char *uuid, const char *pare
                 if (!d)
                         return 0;
                 struct vgpu_action *u = add(b, VGPU_ACTION_UNDEFINE, "not persistent in the file");
-                return !u || set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0 ? -ENOMEM : 0;
+                return !u || set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs,
+                                      d->auto_start) < 0
+                               ? -ENOMEM
+                               : 0;
         }
         if (d && same_definition(d, parent, dev->type, dev))
                 return 0;
         if (d && strcmp(d->parent, parent) != 0) {
                 struct vgpu_action *u = add(b, VGPU_ACTION_UNDEFINE, "defined on another parent");
-                if (!u || set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
+                if (!u ||
+                    set_spec(&u->spec, uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
                         return -ENOMEM;
         }
-        struct vgpu_action *a = add(b, VGPU_ACTION_DEFINE, d ? "definition differs from the file" : "not defined yet");
+        struct vgpu_action *a =
+                add(b, VGPU_ACTION_DEFINE, d ? "definition differs from the file" : "not defined yet");
         if (!a)
                 return -ENOMEM;
         return set_spec(&a->spec, uuid, parent, dev->type, dev->attrs, dev->n_attrs, dev->auto_start);
@@ -197,7 +207,7 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 const struct vgpu_config_device *dev = &g->devices[e];
                 unsigned have = 0;
                 if (!dev->running)
-                        continue;       /* definitions only: claims no instance, starts nothing */
+                        continue; /* definitions only: claims no instance, starts nothing */
                 for (size_t u = 0; u < dev->n_uuids; u++) {
                         ssize_t i = instance_by_uuid(b, dev->uuids[u]);
                         if (i >= 0 && !b->kept[i] && strcmp(h->instances[i].parent, p->name) == 0 &&
@@ -218,15 +228,15 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 /* then stopped definitions of the type on this parent, to start with their UUIDs */
                 size_t dlo, dhi;
                 PARENT_RANGE(b->defs, b->n_defs, parent, p->name, &dlo, &dhi);
-                unsigned fixed_pending = 0;     /* fixed UUIDs still to create come first */
+                unsigned fixed_pending = 0; /* fixed UUIDs still to create come first */
                 for (size_t u = 0; u < dev->n_uuids; u++) {
                         ssize_t i = instance_by_uuid(b, dev->uuids[u]);
                         fixed_pending += i < 0 || !b->kept[i];
                 }
                 for (size_t i = dlo; i < dhi && have + fixed_pending < dev->count; i++) {
                         const struct vgpu_mdev_spec *d = &b->defs[i];
-                        if (b->def_claim[i] || !streq(d->type, dev->type) || instance_by_uuid(b, d->uuid) >= 0 ||
-                            fixed_elsewhere(g, d->uuid))
+                        if (b->def_claim[i] || !streq(d->type, dev->type) ||
+                            instance_by_uuid(b, d->uuid) >= 0 || fixed_elsewhere(g, d->uuid))
                                 continue;
                         b->def_claim[i] = e + 1;
                         have++;
@@ -249,8 +259,9 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 for (size_t t = 0; t < p->n_types; t++)
                         known |= strcmp(p->types[t].id, dev->type) == 0;
                 if (!known)
-                        return vgpu_error_set(b->err, -EINVAL, "line %d: %s offers no type %s (see 'vgpuctl types %s')", dev->line,
-                                              p->name, dev->type, p->name);
+                        return vgpu_error_set(b->err, -EINVAL,
+                                              "line %d: %s offers no type %s (see 'vgpuctl types %s')",
+                                              dev->line, p->name, dev->type, p->name);
         }
         /* 2. remove what runs on this parent and was not claimed */
         for (size_t i = lo; i < hi; i++) {
@@ -258,13 +269,16 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 if (b->kept[i])
                         continue;
                 if (!force && in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group))
-                        return vgpu_error_set(b->err, -EBUSY, "%s (%s on %s) is in use by a running VM (/dev/vfio/%d is open); "
-                                              "stop the VM, or apply --force", in->uuid[0] ? in->uuid : in->parent,
-                                              strempty(in->type), in->parent, in->iommu_group);
+                        return vgpu_error_set(
+                                b->err, -EBUSY,
+                                "%s (%s on %s) is in use by a running VM (/dev/vfio/%d is open); "
+                                "stop the VM, or apply --force",
+                                in->uuid[0] ? in->uuid : in->parent, strempty(in->type), in->parent,
+                                in->iommu_group);
                 struct vgpu_action *a = add(b, VGPU_ACTION_REMOVE, "not in the file");
                 const struct vgpu_mdev_spec *d = in->uuid[0] ? find_def(b, in->uuid) : NULL;
-                if (!a || set_spec(&a->spec, in->uuid, in->parent, strempty(in->type), d ? d->attrs : NULL, d ? d->n_attrs : 0,
-                                   d ? d->auto_start : false) < 0)
+                if (!a || set_spec(&a->spec, in->uuid, in->parent, strempty(in->type), d ? d->attrs : NULL,
+                                   d ? d->n_attrs : 0, d ? d->auto_start : false) < 0)
                         return -ENOMEM;
                 a->vendor_vfio = in->kind == VGPU_TYPE_NVIDIA_VFIO;
                 (*n_removed)++;
@@ -282,7 +296,8 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 if (claimed)
                         continue;
                 struct vgpu_action *a = add(b, VGPU_ACTION_UNDEFINE, "not in the file");
-                if (!a || set_spec(&a->spec, d->uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
+                if (!a ||
+                    set_spec(&a->spec, d->uuid, d->parent, d->type, d->attrs, d->n_attrs, d->auto_start) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -293,7 +308,8 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
  * VM starts: a policy's frame-rate-limit becomes that attribute on every vGPU of the GPU,
  * unless the entry sets nvidia/vgpu_params itself.
  */
-static const char *frame_rate_param(const struct vgpu_parent *p, const struct vgpu_config_gpu *g, const struct vgpu_config_device *dev) {
+static const char *frame_rate_param(const struct vgpu_parent *p, const struct vgpu_config_gpu *g,
+                                    const struct vgpu_config_device *dev) {
         if (!g->has_policy || g->policy.frame_rate_limit < 0 || !streq(p->driver, "nvidia"))
                 return NULL;
         for (size_t i = 0; i < dev->n_attrs; i++)
@@ -316,7 +332,7 @@ static int plan_frame_rate(struct builder *b, const struct vgpu_parent *p, const
                 if (streq(n->vgpus[i].mdev_uuid, in->uuid))
                         v = &n->vgpus[i];
         if (!v || v->frame_rate_limit < 0 || (v->frame_rate_limit > 0) == want_on)
-                return 0;       /* unknown (no NVML, not running as a vGPU NVML lists), or as the file says */
+                return 0; /* unknown (no NVML, not running as a vGPU NVML lists), or as the file says */
         char detail[192], now[32];
         if (v->frame_rate_limit > 0)
                 snprintf(now, sizeof(now), "on (%d fps)", v->frame_rate_limit);
@@ -324,17 +340,22 @@ static int plan_frame_rate(struct builder *b, const struct vgpu_parent *p, const
                 snprintf(now, sizeof(now), "off");
         bool held = in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group);
         bool restart = b->force && !held;
-        snprintf(detail, sizeof(detail), "frame-rate limiter %s, the file says %s%s", now, want_on ? "on" : "off",
-                 restart ? "" : held ? ": takes effect at its next start (a VM holds it)" :
-                                       ": takes effect at its next start (apply --force restarts it now)");
-        struct vgpu_action *a = add(b, restart ? VGPU_ACTION_RESTART : VGPU_ACTION_FRAME_RATE_PENDING, detail);
-        if (!a || set_spec(&a->spec, in->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
+        snprintf(detail, sizeof(detail), "frame-rate limiter %s, the file says %s%s", now,
+                 want_on ? "on" : "off",
+                 restart ? ""
+                 : held  ? ": takes effect at its next start (a VM holds it)"
+                         : ": takes effect at its next start (apply --force restarts it now)");
+        struct vgpu_action *a =
+                add(b, restart ? VGPU_ACTION_RESTART : VGPU_ACTION_FRAME_RATE_PENDING, detail);
+        if (!a ||
+            set_spec(&a->spec, in->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
                 return -ENOMEM;
         return 0;
 }
 
 /* Creations and definitions for one parent, after every removal is planned. */
-static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, const struct vgpu_config_gpu *g) {
+static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
+                               const struct vgpu_config_gpu *g) {
         const struct vgpu_host *h = b->host;
         size_t lo, hi;
         PARENT_RANGE(h->instances, h->n_instances, parent, p->name, &lo, &hi);
@@ -348,7 +369,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                                 return -ENOMEM;
                         if (with_frl.n_attrs)
                                 memcpy(attrs, with_frl.attrs, with_frl.n_attrs * sizeof(*attrs));
-                        attrs[with_frl.n_attrs++] = (struct vgpu_mdev_attr) { (char *) "nvidia/vgpu_params", (char *) frl };
+                        attrs[with_frl.n_attrs++] =
+                                (struct vgpu_mdev_attr){ (char *) "nvidia/vgpu_params", (char *) frl };
                         with_frl.attrs = attrs;
                 }
                 const struct vgpu_config_device *dev = &with_frl;
@@ -356,8 +378,11 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                 unsigned have = 0;
                 if (!dev->running) {
                         if (vfio)
-                                return vgpu_error_set(b->err, -EINVAL, "line %d: a vendor-VFIO VF (%s) has no definitions: 'running: false' "
-                                                      "means nothing there", dev->line, p->name);
+                                return vgpu_error_set(
+                                        b->err, -EINVAL,
+                                        "line %d: a vendor-VFIO VF (%s) has no definitions: 'running: false' "
+                                        "means nothing there",
+                                        dev->line, p->name);
                         /* as 'vgpuctl define': the definitions, and an instance of such a UUID
                          * (started since) was removed as not claimed */
                         for (size_t u = 0; u < dev->n_uuids; u++)
@@ -374,22 +399,28 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                         have++;
                         if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
                                 return -ENOMEM;
-                        if (frl && !vfio && plan_frame_rate(b, p, in, dev, g->policy.frame_rate_limit == 1) < 0)
+                        if (frl && !vfio &&
+                            plan_frame_rate(b, p, in, dev, g->policy.frame_rate_limit == 1) < 0)
                                 return -ENOMEM;
                 }
                 if (vfio && dev->count > 1)
-                        return vgpu_error_set(b->err, -EINVAL, "line %d: a vendor-VFIO VF (%s) holds one vGPU, not %u", dev->line,
-                                              p->name, dev->count);
+                        return vgpu_error_set(b->err, -EINVAL,
+                                              "line %d: a vendor-VFIO VF (%s) holds one vGPU, not %u",
+                                              dev->line, p->name, dev->count);
                 /* fixed UUIDs not running yet, then new ones */
                 for (size_t u = 0; u < dev->n_uuids && have < dev->count; u++) {
                         ssize_t i = instance_by_uuid(b, dev->uuids[u]);
                         if (i >= 0 && b->kept[i])
                                 continue;
                         if (i >= 0 && strcmp(h->instances[i].parent, p->name) != 0)
-                                return vgpu_error_set(b->err, -EEXIST, "line %d: UUID %s already runs on %s, which this file does not manage",
+                                return vgpu_error_set(b->err, -EEXIST,
+                                                      "line %d: UUID %s already runs on %s, which this file "
+                                                      "does not manage",
                                                       dev->line, dev->uuids[u], h->instances[i].parent);
                         struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "fixed UUID in the file");
-                        if (!a || set_spec(&a->spec, dev->uuids[u], p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0 ||
+                        if (!a ||
+                            set_spec(&a->spec, dev->uuids[u], p->name, dev->type, dev->attrs, dev->n_attrs,
+                                     dev->auto_start) < 0 ||
                             want_definition(b, dev->uuids[u], p->name, dev) < 0)
                                 return -ENOMEM;
                         have++;
@@ -402,7 +433,9 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                                 continue;
                         const struct vgpu_mdev_spec *d = &b->defs[i];
                         struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "defined, not running");
-                        if (!a || set_spec(&a->spec, d->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0 ||
+                        if (!a ||
+                            set_spec(&a->spec, d->uuid, p->name, dev->type, dev->attrs, dev->n_attrs,
+                                     dev->auto_start) < 0 ||
                             want_definition(b, d->uuid, p->name, dev) < 0)
                                 return -ENOMEM;
                         have++;
@@ -412,7 +445,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p, c
                         if (!vfio && vgpu_uuid_generate(uuid) < 0)
                                 return vgpu_error_set(b->err, -EIO, "no randomness for a UUID");
                         struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "count in the file");
-                        if (!a || set_spec(&a->spec, uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
+                        if (!a || set_spec(&a->spec, uuid, p->name, dev->type, dev->attrs, dev->n_attrs,
+                                           dev->auto_start) < 0)
                                 return -ENOMEM;
                         a->vendor_vfio = vfio;
                         if (!vfio && want_definition(b, uuid, p->name, dev) < 0)
@@ -431,7 +465,8 @@ static bool selects(const struct vgpu_config_gpu *g, const struct vgpu_parent *p
                 return strcmp(g->value, p->name) == 0;
         case VGPU_SELECT_PCI_ID: {
                 unsigned v, d;
-                return p->gpu && sscanf(g->value, "%x:%x", &v, &d) == 2 && p->gpu->vendor_id == v && p->gpu->device_id == d;
+                return p->gpu && sscanf(g->value, "%x:%x", &v, &d) == 2 && p->gpu->vendor_id == v &&
+                       p->gpu->device_id == d;
         }
         }
         return false;
@@ -453,10 +488,12 @@ static int check_capacity(struct builder *b, const struct vgpu_parent *p, size_t
                 unsigned want = 0;
                 for (size_t i = 0; i < b->plan->n_actions; i++) {
                         const struct vgpu_action *a = &b->plan->actions[i];
-                        want += a->kind == VGPU_ACTION_CREATE && strcmp(a->spec.parent, p->name) == 0 && strcmp(a->spec.type, type->id) == 0;
+                        want += a->kind == VGPU_ACTION_CREATE && strcmp(a->spec.parent, p->name) == 0 &&
+                                strcmp(a->spec.type, type->id) == 0;
                 }
                 if (type->available_instances >= 0 && want > type->available_instances)
-                        return vgpu_error_set(b->err, -ENOSPC, "%s: %u more %s wanted, %lld available: nothing was changed",
+                        return vgpu_error_set(b->err, -ENOSPC,
+                                              "%s: %u more %s wanted, %lld available: nothing was changed",
                                               p->name, want, type->id, (long long) type->available_instances);
                 if (type->framebuffer_bytes > 0 && type->available_instances >= 0) {
                         fb_new += (int64_t) want * type->framebuffer_bytes;
@@ -469,7 +506,9 @@ static int check_capacity(struct builder *b, const struct vgpu_parent *p, size_t
                 }
         }
         if (fb_free >= 0 && fb_new > fb_free)
-                return vgpu_error_set(b->err, -ENOSPC, "%s: the new instances need %lld MiB of frame buffer, %lld MiB are free: nothing was changed",
+                return vgpu_error_set(b->err, -ENOSPC,
+                                      "%s: the new instances need %lld MiB of frame buffer, %lld MiB are "
+                                      "free: nothing was changed",
                                       p->name, (long long) (fb_new >> 20), (long long) (fb_free >> 20));
         return 0;
 }
@@ -504,14 +543,17 @@ static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
                         continue;
                 const struct vgpu_gpu *gpu = vgpu_host_find_gpu(b->host, g->value);
                 if (!gpu && b->only)
-                        continue;       /* not there (yet): its own appearance restores it */
+                        continue; /* not there (yet): its own appearance restores it */
                 if (!gpu)
-                        return vgpu_error_set(b->err, -ENODEV, "%s:%d: no GPU at %s", cfg->source, g->line, g->value);
+                        return vgpu_error_set(b->err, -ENODEV, "%s:%d: no GPU at %s", cfg->source, g->line,
+                                              g->value);
                 if (!gpu->sriov)
-                        return vgpu_error_set(b->err, -EOPNOTSUPP, "%s:%d: %s has no SR-IOV (see 'vgpuctl doctor')", cfg->source, g->line, g->value);
+                        return vgpu_error_set(b->err, -EOPNOTSUPP,
+                                              "%s:%d: %s has no SR-IOV (see 'vgpuctl doctor')", cfg->source,
+                                              g->line, g->value);
                 if ((unsigned) g->vfs > gpu->total_vfs)
-                        return vgpu_error_set(b->err, -EINVAL, "%s:%d: %s supports at most %u VFs, not %d", cfg->source, g->line,
-                                              g->value, gpu->total_vfs, g->vfs);
+                        return vgpu_error_set(b->err, -EINVAL, "%s:%d: %s supports at most %u VFs, not %d",
+                                              cfg->source, g->line, g->value, gpu->total_vfs, g->vfs);
                 if ((unsigned) g->vfs == gpu->num_vfs)
                         continue;
                 struct vgpu_action *a = add(b, VGPU_ACTION_SET_VFS, NULL);
@@ -526,8 +568,8 @@ static int plan_vfs(struct builder *b, const struct vgpu_config *cfg) {
 /* The file's entry for parent p as the planner reads it: when a device entry gives 'framebuffer'
  * instead of 'type', a copy of the entry with that type picked for this parent (two parents one
  * pci-id selects may offer other types); NULL when no entry needs it. The type ids point into p. */
-static int resolve_framebuffer(struct builder *b, const struct vgpu_config *cfg, struct vgpu_parent *p, const struct vgpu_config_gpu *g,
-                               struct vgpu_config_gpu **ret) {
+static int resolve_framebuffer(struct builder *b, const struct vgpu_config *cfg, struct vgpu_parent *p,
+                               const struct vgpu_config_gpu *g, struct vgpu_config_gpu **ret) {
         *ret = NULL;
         bool any = false;
         for (size_t e = 0; e < g->n_devices; e++)
@@ -552,8 +594,8 @@ static int resolve_framebuffer(struct builder *b, const struct vgpu_config *cfg,
                 struct vgpu_error why = {};
                 int r = type_pick_by_framebuffer(b->host, p, d->framebuffer, &t, &why);
                 if (r < 0) {
-                        r = vgpu_error_set(b->err, r, "%s:%d:%d: field 'framebuffer': %s", cfg->source, d->framebuffer_line,
-                                           d->framebuffer_column, why.message);
+                        r = vgpu_error_set(b->err, r, "%s:%d:%d: field 'framebuffer': %s", cfg->source,
+                                           d->framebuffer_line, d->framebuffer_column, why.message);
                         free(devices);
                         free(copy);
                         return r;
@@ -565,14 +607,21 @@ static int resolve_framebuffer(struct builder *b, const struct vgpu_config *cfg,
 }
 
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
-                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
+                 const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
+                 struct vgpu_error *err) {
         return plan_compute_only(host, defs, n_defs, cfg, NULL, 0, flags, ret, err);
 }
 
-int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, const struct vgpu_config *cfg,
-                      const char *const *only, size_t n_only, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err) {
-        struct builder b = { .host = host, .defs = defs, .n_defs = n_defs, .only = only, .n_only = n_only,
-                             .force = flags & VGPU_APPLY_FORCE, .err = err };
+int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                      const struct vgpu_config *cfg, const char *const *only, size_t n_only, unsigned flags,
+                      struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct builder b = { .host = host,
+                             .defs = defs,
+                             .n_defs = n_defs,
+                             .only = only,
+                             .n_only = n_only,
+                             .force = flags & VGPU_APPLY_FORCE,
+                             .err = err };
         b.plan = calloc(1, sizeof(*b.plan));
         b.kept = calloc(host->n_instances + 1, sizeof(*b.kept));
         b.def_claim = calloc(n_defs + 1, sizeof(size_t));
@@ -592,12 +641,14 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
                 /* a limited restore only looks at the parents it names: an entry whose parent is
                  * not there (yet) is for a later restore, not an error in this one */
                 if (!any && !only && cfg->gpus[g].n_devices > 0 && cfg->gpus[g].vfs < 0)
-                        r = vgpu_error_set(err, -ENODEV, "%s:%d: selects no vGPU parent on this host (see 'vgpuctl types')",
+                        r = vgpu_error_set(err, -ENODEV,
+                                           "%s:%d: selects no vGPU parent on this host (see 'vgpuctl types')",
                                            cfg->source, cfg->gpus[g].line);
                 for (size_t e = 0; r >= 0 && e < cfg->gpus[g].n_devices; e++)
                         if (cfg->gpus[g].devices[e].n_uuids > 0 && cfg->gpus[g].select != VGPU_SELECT_BDF &&
                             cfg->gpus[g].select != VGPU_SELECT_PARENT)
-                                r = vgpu_error_set(err, -EINVAL, "%s:%d: fixed UUIDs need a single parent (bdf or parent)",
+                                r = vgpu_error_set(err, -EINVAL,
+                                                   "%s:%d: fixed UUIDs need a single parent (bdf or parent)",
                                                    cfg->source, cfg->gpus[g].devices[e].line);
         }
         /* the parents outside a limited restore are not managed by this plan at all */
@@ -609,11 +660,14 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
         if (!resolved && r >= 0)
                 r = -ENOMEM;
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
-                if (owner[i] && (r = resolve_framebuffer(&b, cfg, &host->parents[i], owner[i], &resolved[i])) >= 0 && resolved[i])
+                if (owner[i] &&
+                    (r = resolve_framebuffer(&b, cfg, &host->parents[i], owner[i], &resolved[i])) >= 0 &&
+                    resolved[i])
                         owner[i] = resolved[i];
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
                 if (owner[i])
-                        r = plan_parent(&b, &host->parents[i], owner[i], flags & VGPU_APPLY_FORCE, &removed[i]);
+                        r = plan_parent(&b, &host->parents[i], owner[i], flags & VGPU_APPLY_FORCE,
+                                        &removed[i]);
         if (r >= 0)
                 r = plan_vfs(&b, cfg);
         for (size_t i = 0; r >= 0 && i < host->n_parents; i++)
@@ -672,12 +726,19 @@ _public_ void vgpu_plan_free(struct vgpu_plan *plan) {
 
 _public_ const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind) {
         static const char *const names[] = {
-                [VGPU_ACTION_REMOVE] = "remove", [VGPU_ACTION_UNDEFINE] = "undefine", [VGPU_ACTION_SET_VFS] = "set-vfs",
-                [VGPU_ACTION_CREATE] = "create", [VGPU_ACTION_DEFINE] = "define", [VGPU_ACTION_SET_POLICY] = "set-policy",
+                [VGPU_ACTION_REMOVE] = "remove",
+                [VGPU_ACTION_UNDEFINE] = "undefine",
+                [VGPU_ACTION_SET_VFS] = "set-vfs",
+                [VGPU_ACTION_CREATE] = "create",
+                [VGPU_ACTION_DEFINE] = "define",
+                [VGPU_ACTION_SET_POLICY] = "set-policy",
                 [VGPU_ACTION_WRITE_ATTR] = "write",
-                [VGPU_ACTION_SLICE_REMOVE] = "slice-remove", [VGPU_ACTION_SLICE_CREATE] = "slice-create",
-                [VGPU_ACTION_ENABLE_SERVICE] = "enable", [VGPU_ACTION_SET_PERSISTENCE] = "persistence",
-                [VGPU_ACTION_FRAME_RATE_PENDING] = "frame-rate-limit", [VGPU_ACTION_RESTART] = "restart",
+                [VGPU_ACTION_SLICE_REMOVE] = "slice-remove",
+                [VGPU_ACTION_SLICE_CREATE] = "slice-create",
+                [VGPU_ACTION_ENABLE_SERVICE] = "enable",
+                [VGPU_ACTION_SET_PERSISTENCE] = "persistence",
+                [VGPU_ACTION_FRAME_RATE_PENDING] = "frame-rate-limit",
+                [VGPU_ACTION_RESTART] = "restart",
         };
         return kind < ELEMENTSOF(names) ? names[kind] : "?";
 }

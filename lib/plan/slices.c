@@ -28,12 +28,14 @@ static struct vgpu_action *add(struct vgpu_plan *plan, size_t *allocated, enum v
         if (!GREEDY_REALLOC(plan->actions, *allocated, plan->n_actions + 1))
                 return NULL;
         struct vgpu_action *a = &plan->actions[plan->n_actions++];
-        *a = (struct vgpu_action) { .kind = kind, .slice = *s, .spec = { .parent = strdup(s->gpu) }, .detail = strdup(detail) };
+        *a = (struct vgpu_action){
+                .kind = kind, .slice = *s, .spec = { .parent = strdup(s->gpu) }, .detail = strdup(detail)
+        };
         return a->spec.parent && a->detail ? a : NULL;
 }
 
 static void from_config(const struct vgpu_config_slice *c, struct vgpu_slice_status *ret) {
-        *ret = (struct vgpu_slice_status) { .memory = c->memory, .share = c->share };
+        *ret = (struct vgpu_slice_status){ .memory = c->memory, .share = c->share };
         snprintf(ret->name, sizeof(ret->name), "%s", c->name);
         snprintf(ret->gpu, sizeof(ret->gpu), "%s", c->gpu);
         snprintf(ret->policy, sizeof(ret->policy), "%s", c->policy);
@@ -50,7 +52,8 @@ static void size_text(char *buf, size_t size, uint64_t bytes) {
 }
 
 /* What differs between the slice and the file, in words; "" when nothing does. */
-static void difference(char *buf, size_t size, const struct vgpu_slice_status *have, const struct vgpu_slice_status *want) {
+static void difference(char *buf, size_t size, const struct vgpu_slice_status *have,
+                       const struct vgpu_slice_status *want) {
         char a[32], b[32];
         buf[0] = '\0';
         if (strcmp(have->gpu, want->gpu) != 0)
@@ -78,13 +81,14 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                 const struct vgpu_config_slice *s = &cfg->slices[i];
                 const struct vgpu_gpu *g = vgpu_host_find_gpu(host, s->gpu);
                 if (!g || g->vendor_id != 0x10de || g->physfn[0]) {
-                        r = vgpu_error_set(err, -ENODEV, "%s:%d:%d: slice %s: no NVIDIA GPU (physical function) at %s", cfg->source,
-                                           s->line, s->column, s->name, s->gpu);
+                        r = vgpu_error_set(err, -ENODEV,
+                                           "%s:%d:%d: slice %s: no NVIDIA GPU (physical function) at %s",
+                                           cfg->source, s->line, s->column, s->name, s->gpu);
                         break;
                 }
                 if (slice_gpu_refusal(g)) {
-                        r = vgpu_error_set(err, -EBUSY, "%s:%d:%d: slice %s: %s: %s", cfg->source, s->line, s->column, s->name,
-                                           s->gpu, slice_gpu_refusal(g));
+                        r = vgpu_error_set(err, -EBUSY, "%s:%d:%d: slice %s: %s: %s", cfg->source, s->line,
+                                           s->column, s->name, s->gpu, slice_gpu_refusal(g));
                         break;
                 }
                 uint64_t total = g->nvml ? g->nvml->memory_total : 0, quotas = 0;
@@ -95,18 +99,21 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                                 count++;
                         }
                 if (count > VGPU_SLICE_MAX)
-                        r = vgpu_error_set(err, -ENOSPC, "%s:%d:%d: slice %s: %s holds at most %u slices", cfg->source, s->line, s->column,
-                                           s->name, s->gpu, VGPU_SLICE_MAX);
+                        r = vgpu_error_set(err, -ENOSPC, "%s:%d:%d: slice %s: %s holds at most %u slices",
+                                           cfg->source, s->line, s->column, s->name, s->gpu, VGPU_SLICE_MAX);
                 else if (total && quotas > total)
-                        r = vgpu_error_set(err, -ENOSPC, "%s:%d:%d: field 'memory': the quotas of the slices on %s add up to %" PRIu64
-                                           " MiB with slice %s; the GPU has %" PRIu64 " MiB", cfg->source, s->line, s->column, s->gpu,
-                                           quotas >> 20, s->name, total >> 20);
+                        r = vgpu_error_set(
+                                err, -ENOSPC,
+                                "%s:%d:%d: field 'memory': the quotas of the slices on %s add up to %" PRIu64
+                                " MiB with slice %s; the GPU has %" PRIu64 " MiB",
+                                cfg->source, s->line, s->column, s->gpu, quotas >> 20, s->name, total >> 20);
         }
         vgpu_host_free(host);
         return r;
 }
 
-int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err) {
+int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
+                struct vgpu_error *err) {
         if (!cfg->has_slices)
                 return 0;
         int r = cfg->n_slices ? check_gpus(cfg, err) : 0;
@@ -128,13 +135,16 @@ int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *a
                         from_config(c, &want);
                         difference(why, sizeof(why), have, &want);
                         if (!why[0])
-                                continue;       /* matches: kept */
+                                continue; /* matches: kept */
                 } else
                         snprintf(why, sizeof(why), "not in the file");
                 if (have->processes > 0)
-                        return vgpu_error_set(err, -EBUSY, "slice %s on %s: %s, but %u process%s use%s it; a slice cannot change under "
-                                              "running processes: stop them, then apply again", have->name, have->gpu, why,
-                                              have->processes, have->processes == 1 ? "" : "es", have->processes == 1 ? "s" : "");
+                        return vgpu_error_set(
+                                err, -EBUSY,
+                                "slice %s on %s: %s, but %u process%s use%s it; a slice cannot change under "
+                                "running processes: stop them, then apply again",
+                                have->name, have->gpu, why, have->processes, have->processes == 1 ? "" : "es",
+                                have->processes == 1 ? "s" : "");
                 snprintf(detail, sizeof(detail), c ? "differs from the file (%s): recreated" : "%s", why);
                 if (!add(plan, allocated, VGPU_ACTION_SLICE_REMOVE, have, detail) ||
                     (c && !add(plan, allocated, VGPU_ACTION_SLICE_CREATE, &want, detail)))

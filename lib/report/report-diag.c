@@ -25,9 +25,9 @@
 #include "doctor/doctor-internal.h"
 #include "report-internal.h"
 
-#define UNIT_LINES 200
-#define KERNEL_LINES 64
-#define QEMU_LOG_TAIL (512 << 10)       /* a log grows by every start; the last ones matter */
+#define UNIT_LINES    200
+#define KERNEL_LINES  64
+#define QEMU_LOG_TAIL (512 << 10) /* a log grows by every start; the last ones matter */
 
 /* The units of a vGPU host and the syslog identifier of each (for the syslog fallback). */
 static const struct {
@@ -57,7 +57,8 @@ static int write_text(struct report *r, const char *rel, const struct text *t) {
 
 static int add_units(struct report *r) {
         /* the unit files too: the doctor tells "not installed" from "installed" by them */
-        static const char *const unit_dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system" };
+        static const char *const unit_dirs[] = { "/etc/systemd/system", "/usr/lib/systemd/system",
+                                                 "/lib/systemd/system" };
         int ret = 0;
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(units); i++) {
                 for (size_t k = 0; ret >= 0 && k < ELEMENTSOF(unit_dirs); k++) {
@@ -118,7 +119,8 @@ static int add_versions(struct report *r, const struct vgpu_host *host) {
                 if (root_read(path, v, sizeof(v)) >= 0) {
                         v[strcspn(v, "\n")] = '\0';
                         text_line(&t, "module.%s=%s", modules[i], v);
-                } else if (snprintf(path, sizeof(path), "/sys/module/%s", modules[i]) > 0 && root_access(path, F_OK) == 0)
+                } else if (snprintf(path, sizeof(path), "/sys/module/%s", modules[i]) > 0 &&
+                           root_access(path, F_OK) == 0)
                         text_line(&t, "module.%s=(loaded, no version: in-tree)", modules[i]);
         }
         int ret = write_text(r, "vgpuctl/versions.txt", &t);

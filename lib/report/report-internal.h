@@ -14,7 +14,7 @@
 
 struct report {
         struct tar *tar;
-        char **seen;            /* paths already written (relative to the root) */
+        char **seen; /* paths already written (relative to the root) */
         size_t n_seen, allocated;
         int entries;
         time_t now;

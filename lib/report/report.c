@@ -30,20 +30,46 @@
 
 /* Attributes of a PCI function worth a look, and safe to read. */
 static const char *const pci_attrs[] = {
-        "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision",
-        "numa_node", "local_cpulist", "current_link_speed", "max_link_speed", "current_link_width",
-        "max_link_width", "resource", "config", "enable", "d3cold_allowed", "driver_override",
-        "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device",
-        "sriov_drivers_autoprobe", "nvidia/creatable_vgpu_types", "nvidia/current_vgpu_type",
+        "vendor",
+        "device",
+        "subsystem_vendor",
+        "subsystem_device",
+        "class",
+        "revision",
+        "numa_node",
+        "local_cpulist",
+        "current_link_speed",
+        "max_link_speed",
+        "current_link_width",
+        "max_link_width",
+        "resource",
+        "config",
+        "enable",
+        "d3cold_allowed",
+        "driver_override",
+        "sriov_totalvfs",
+        "sriov_numvfs",
+        "sriov_offset",
+        "sriov_stride",
+        "sriov_vf_device",
+        "sriov_drivers_autoprobe",
+        "nvidia/creatable_vgpu_types",
+        "nvidia/current_vgpu_type",
         "nvidia/vgpu_params",
 };
 static const char *const pci_links[] = { "driver", "iommu_group", "physfn" };
 static const char *const type_attrs[] = { "name", "description", "device_api", "available_instances" };
 static const char *const host_files[] = {
-        "/proc/cmdline", "/proc/cpuinfo", "/proc/modules", "/proc/sys/kernel/osrelease",
-        "/proc/sys/kernel/tainted", "/proc/self/status", "/etc/default/grub",
+        "/proc/cmdline",
+        "/proc/cpuinfo",
+        "/proc/modules",
+        "/proc/sys/kernel/osrelease",
+        "/proc/sys/kernel/tainted",
+        "/proc/self/status",
+        "/etc/default/grub",
         "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c",
-        "/sys/firmware/acpi/tables/DMAR", "/sys/firmware/acpi/tables/IVRS",
+        "/sys/firmware/acpi/tables/DMAR",
+        "/sys/firmware/acpi/tables/IVRS",
 };
 /* Programs whose presence the doctor checks: recorded as empty executables, not copied. */
 static const char *const host_tools[] = {
@@ -51,10 +77,9 @@ static const char *const host_tools[] = {
 };
 /* Modules whose state explains a vGPU host, beyond the drivers bound to GPUs. */
 static const char *const extra_modules[] = {
-        "nvidia", "nvidia_vgpu_vfio", "nouveau", "i915", "xe", "kvmgt", "gim", "amdgpu",
-        "vfio", "vfio_pci", "vfio_iommu_type1", "mdev", "mtty", "mdpy", "mbochs", "kvm", "kvm_intel", "kvm_amd",
+        "nvidia",   "nvidia_vgpu_vfio", "nouveau", "i915", "xe",   "kvmgt",  "gim", "amdgpu",    "vfio",
+        "vfio_pci", "vfio_iommu_type1", "mdev",    "mtty", "mdpy", "mbochs", "kvm", "kvm_intel", "kvm_amd",
 };
-
 
 /* 1: rel is new and now recorded, 0: written already, -ENOMEM (not "seen": the entry would be
  * left out of the report without a word). */
@@ -72,8 +97,8 @@ int seen_add(struct report *r, const char *rel) {
         return 1;
 }
 
-int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data,
-                       size_t size, const char *link_target) {
+int write_entry(struct report *r, const char *rel, char type, mode_t perm, const void *data, size_t size,
+                const char *link_target) {
         int ret = tar_add(r->tar, rel, type, perm, r->now, data, size, link_target);
         if (ret < 0)
                 return vgpu_error_set_errno(r->err, ret, "writing report entry %s", rel);
@@ -113,7 +138,7 @@ int add_path(struct report *r, const char *path) {
                 n = read(fd, buf, sizeof(buf));
                 close(fd);
                 if (n < 0)
-                        return 0;       /* e.g. EIO from an attribute the device can't answer now */
+                        return 0; /* e.g. EIO from an attribute the device can't answer now */
         }
         return write_entry(r, rel, 'f', st.st_mode & 07777, buf, (size_t) n, NULL);
 }
@@ -144,7 +169,8 @@ static int resolve(const char *path, char *ret, size_t size) {
 }
 
 /* Every entry of a directory under the root, as names, by callback. */
-static int for_each_entry(const char *dir, int (*fn)(struct report *, const char *, const char *), struct report *r) {
+static int for_each_entry(const char *dir, int (*fn)(struct report *, const char *, const char *),
+                          struct report *r) {
         char full[PATH_MAX];
         if (root_path(full, sizeof(full), dir) < 0)
                 return 0;
@@ -204,7 +230,8 @@ static int add_type(struct report *r, const char *dir, const char *id) {
 }
 
 static int add_hwmon(struct report *r, const char *dir, const char *name) {
-        static const char *const attrs[] = { "name", "temp1_input", "temp1_crit", "temp1_max", "temp1_label" };
+        static const char *const attrs[] = { "name", "temp1_input", "temp1_crit", "temp1_max",
+                                             "temp1_label" };
         int ret = 0;
         for (size_t i = 0; ret >= 0 && i < ELEMENTSOF(attrs); i++)
                 ret = add_pathf(r, "%s/%s/%s", dir, name, attrs[i]);
@@ -264,9 +291,10 @@ static int add_pci_function(struct report *r, const char *bdf) {
                 char bridge_link[128];
                 snprintf(bridge_link, sizeof(bridge_link), "/sys/bus/pci/devices/%s", base + 1);
                 ret = add_path(r, bridge_link);
-                for (const char *const *a = (const char *const[]) { "vendor", "device", "class", "current_link_speed",
-                                                                   "max_link_speed", "current_link_width", "max_link_width",
-                                                                   "driver", "iommu_group", "config", NULL };
+                for (const char *const *a =
+                             (const char *const[]){ "vendor", "device", "class", "current_link_speed",
+                                                    "max_link_speed", "current_link_width", "max_link_width",
+                                                    "driver", "iommu_group", "config", NULL };
                      ret >= 0 && *a; a++)
                         ret = add_pathf(r, "%s/%s", dev, *a);
         }
@@ -314,10 +342,12 @@ static int add_group_dir(struct report *r, const char *dir, const char *name) {
 
 /* NVML readings in the NVML test double's format, so the tarball is a complete fixture. */
 /* An encoder's or frame capture's readings in the double's keys, when NVML reported them. */
-static void report_stream(FILE *f, int index, const char *prefix, const char *name, const struct vgpu_nvml_stream_stats *st) {
+static void report_stream(FILE *f, int index, const char *prefix, const char *name,
+                          const struct vgpu_nvml_stream_stats *st) {
         if (st->sessions >= 0)
-                fprintf(f, "gpu.%d.%s%s_sessions=%d\ngpu.%d.%s%s_fps=%d\ngpu.%d.%s%s_latency=%d\n", index, prefix, name, st->sessions,
-                        index, prefix, name, st->average_fps, index, prefix, name, st->average_latency_us);
+                fprintf(f, "gpu.%d.%s%s_sessions=%d\ngpu.%d.%s%s_fps=%d\ngpu.%d.%s%s_latency=%d\n", index,
+                        prefix, name, st->sessions, index, prefix, name, st->average_fps, index, prefix, name,
+                        st->average_latency_us);
 }
 
 static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
@@ -337,25 +367,33 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                         continue;
                 any = true;
                 fprintf(f, "gpu.%d.bdf=0000%s\n", index, g->bdf);
-                fprintf(f, "gpu.%d.name=%s\ngpu.%d.uuid=%s\n", index, strempty(n->name), index, strempty(n->uuid));
+                fprintf(f, "gpu.%d.name=%s\ngpu.%d.uuid=%s\n", index, strempty(n->name), index,
+                        strempty(n->uuid));
                 fprintf(f, "gpu.%d.memory_total=%llu\ngpu.%d.memory_used=%llu\n", index,
                         (unsigned long long) n->memory_total, index, (unsigned long long) n->memory_used);
                 fprintf(f, "gpu.%d.temperature=%d\ngpu.%d.temp_slowdown=%d\ngpu.%d.temp_shutdown=%d\n", index,
                         n->temperature, index, n->temp_slowdown, index, n->temp_shutdown);
-                fprintf(f, "gpu.%d.power_mw=%d\ngpu.%d.power_limit_mw=%d\n", index, n->power_mw, index, n->power_limit_mw);
-                fprintf(f, "gpu.%d.persistence=%d\ngpu.%d.virtualization_mode=%d\ngpu.%d.mig_mode=%d\n", index,
-                        n->persistence_mode, index, n->virtualization_mode, index, n->mig_mode);
+                fprintf(f, "gpu.%d.power_mw=%d\ngpu.%d.power_limit_mw=%d\n", index, n->power_mw, index,
+                        n->power_limit_mw);
+                fprintf(f, "gpu.%d.persistence=%d\ngpu.%d.virtualization_mode=%d\ngpu.%d.mig_mode=%d\n",
+                        index, n->persistence_mode, index, n->virtualization_mode, index, n->mig_mode);
                 /* the newer readings only when known: a missing key is the double's "not supported" */
                 if (n->utilization_gpu >= 0)
-                        fprintf(f, "gpu.%d.utilization_gpu=%d\ngpu.%d.utilization_memory=%d\n", index, n->utilization_gpu, index,
-                                n->utilization_memory);
+                        fprintf(f, "gpu.%d.utilization_gpu=%d\ngpu.%d.utilization_memory=%d\n", index,
+                                n->utilization_gpu, index, n->utilization_memory);
                 if (n->memory_reserved >= 0)
                         fprintf(f, "gpu.%d.memory_reserved=%" PRId64 "\n", index, n->memory_reserved);
                 if (n->clocks_event_reasons_known)
-                        fprintf(f, "gpu.%d.clocks_event_reasons=0x%" PRIx64 "\n", index, n->clocks_event_reasons);
-                const struct { const char *key; int value; } link[] = {
-                        { "pcie_gen", n->pcie_gen_current }, { "pcie_gen_max", n->pcie_gen_max },
-                        { "pcie_width", n->pcie_width_current }, { "pcie_width_max", n->pcie_width_max },
+                        fprintf(f, "gpu.%d.clocks_event_reasons=0x%" PRIx64 "\n", index,
+                                n->clocks_event_reasons);
+                const struct {
+                        const char *key;
+                        int value;
+                } link[] = {
+                        { "pcie_gen", n->pcie_gen_current },
+                        { "pcie_gen_max", n->pcie_gen_max },
+                        { "pcie_width", n->pcie_width_current },
+                        { "pcie_width_max", n->pcie_width_max },
                 };
                 for (size_t k = 0; k < ELEMENTSOF(link); k++)
                         if (link[k].value > 0)
@@ -366,14 +404,16 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                 /* each session (the double serves 16 a GPU); the FBC flags and maximum size are not kept: 0 */
                 for (size_t k = 0; n->encoder_sessions_known && k < n->n_encoder_sessions && k < 16; k++) {
                         const struct vgpu_nvml_session *e = &n->encoder_sessions[k];
-                        fprintf(f, "gpu.%d.encoder_session.%zu=%u,%u,%u,%u,%u,%u,%u,%u\n", index, k, e->id, e->pid, e->vgpu_instance,
-                                e->kind, e->h_resolution, e->v_resolution, e->average_fps, e->average_latency_us);
+                        fprintf(f, "gpu.%d.encoder_session.%zu=%u,%u,%u,%u,%u,%u,%u,%u\n", index, k, e->id,
+                                e->pid, e->vgpu_instance, e->kind, e->h_resolution, e->v_resolution,
+                                e->average_fps, e->average_latency_us);
                 }
-                for (size_t k = 0; n->frame_capture_sessions_known && k < n->n_frame_capture_sessions && k < 16; k++) {
+                for (size_t k = 0;
+                     n->frame_capture_sessions_known && k < n->n_frame_capture_sessions && k < 16; k++) {
                         const struct vgpu_nvml_session *e = &n->frame_capture_sessions[k];
-                        fprintf(f, "gpu.%d.fbc_session.%zu=%u,%u,%u,%u,%u,0,0,0,%u,%u,%u,%u\n", index, k, e->id, e->pid,
-                                e->vgpu_instance, e->display, e->kind, e->h_resolution, e->v_resolution, e->average_fps,
-                                e->average_latency_us);
+                        fprintf(f, "gpu.%d.fbc_session.%zu=%u,%u,%u,%u,%u,0,0,0,%u,%u,%u,%u\n", index, k,
+                                e->id, e->pid, e->vgpu_instance, e->display, e->kind, e->h_resolution,
+                                e->v_resolution, e->average_fps, e->average_latency_us);
                 }
                 for (size_t v = 0; v < n->n_vgpus && v < 64; v++) {
                         const struct vgpu_nvml_vgpu *vg = &n->vgpus[v];
@@ -383,7 +423,8 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                         report_stream(f, index, prefix, "encoder", &vg->encoder);
                         report_stream(f, index, prefix, "fbc", &vg->frame_capture);
                         if (vg->frame_rate_limit >= 0)
-                                fprintf(f, "gpu.%d.%sframe_rate_limit=%d\n", index, prefix, vg->frame_rate_limit);
+                                fprintf(f, "gpu.%d.%sframe_rate_limit=%d\n", index, prefix,
+                                        vg->frame_rate_limit);
                 }
                 index++;
         }
@@ -396,7 +437,8 @@ static int add_nvml_conf(struct report *r, const struct vgpu_host *host) {
                                 for (size_t u = 0; u < host->parents[j].n_types && !seen; u++)
                                         seen = streq(host->parents[j].types[u].id, type->id);
                         if (type->kind == VGPU_TYPE_NVIDIA_VFIO && type->framebuffer_bytes >= 0 && !seen)
-                                fprintf(f, "vgpu_type.%s.framebuffer=%" PRId64 "\n", type->id, type->framebuffer_bytes);
+                                fprintf(f, "vgpu_type.%s.framebuffer=%" PRId64 "\n", type->id,
+                                        type->framebuffer_bytes);
                 }
         fclose(f);
         int ret = any ? write_entry(r, "nvml.conf", 'f', 0644, buf, size, NULL) : 0;
@@ -415,7 +457,8 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
          * unpacked tree, so its presence is recorded as a directory. */
         char build[PATH_MAX];
         if (ret >= 0 && host->kernel_release &&
-            snprintf(build, sizeof(build), "/lib/modules/%s/build", host->kernel_release) < (int) sizeof(build) &&
+            snprintf(build, sizeof(build), "/lib/modules/%s/build", host->kernel_release) <
+                    (int) sizeof(build) &&
             root_access(build, F_OK) == 0 && (ret = seen_add(r, build + 1)) > 0)
                 ret = write_entry(r, build + 1, 'd', 0755, NULL, 0, NULL);
         for (size_t i = 0; ret >= 0 && i < host->n_gpus; i++) {
@@ -447,7 +490,8 @@ static int add_everything(struct report *r, const struct vgpu_host *host) {
 }
 
 _public_ int vgpu_report_write(const struct vgpu_host *host, const char *path,
-                               const struct vgpu_report_extra *extras, size_t n_extras, struct vgpu_error *err) {
+                               const struct vgpu_report_extra *extras, size_t n_extras,
+                               struct vgpu_error *err) {
         char tmp[PATH_MAX];
         if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= (int) sizeof(tmp))
                 return vgpu_error_set(err, -ENAMETOOLONG, "%s: path too long", path);

@@ -31,7 +31,7 @@ struct tar *tar_open_fd(int fd) {
         struct tar *t = calloc(1, sizeof(*t));
         if (!t)
                 return NULL;
-        int dup_fd = dup(fd);   /* gzclose closes its descriptor; the caller keeps fd */
+        int dup_fd = dup(fd); /* gzclose closes its descriptor; the caller keeps fd */
         if (dup_fd < 0 || !(t->gz = gzdopen(dup_fd, "wb6"))) {
                 if (dup_fd >= 0)
                         close(dup_fd);
@@ -77,7 +77,7 @@ static int write_header(struct tar *t, const char *name, char typeflag, mode_t m
                         memcpy(h.prefix, name, (size_t) (slash - name));
                         memcpy(h.name, slash + 1, strlen(slash + 1));
                 } else
-                        memcpy(h.name, name, sizeof(h.name));   /* pax 'path' wins on extraction */
+                        memcpy(h.name, name, sizeof(h.name)); /* pax 'path' wins on extraction */
         }
         octal(h.mode, sizeof(h.mode), mode & 07777);
         octal(h.uid, sizeof(h.uid), 0);
@@ -101,7 +101,7 @@ static int write_header(struct tar *t, const char *name, char typeflag, mode_t m
 
 /* A pax record is "<len> <key>=<value>\n" where len counts the whole record, itself included. */
 static int pax_record(char *buf, size_t size, const char *key, const char *value) {
-        size_t body = strlen(key) + strlen(value) + 3;  /* ' ', '=', '\n' */
+        size_t body = strlen(key) + strlen(value) + 3; /* ' ', '=', '\n' */
         size_t len = body + 1;
         while (len != body + (size_t) snprintf(NULL, 0, "%zu", len))
                 len = body + (size_t) snprintf(NULL, 0, "%zu", len);
@@ -116,8 +116,8 @@ static bool fits_ustar(const char *name) {
         return slash && (size_t) (slash - name) <= 155 && strlen(slash + 1) <= 100;
 }
 
-int tar_add(struct tar *t, const char *path, char type, mode_t mode, time_t mtime,
-            const void *data, size_t size, const char *target) {
+int tar_add(struct tar *t, const char *path, char type, mode_t mode, time_t mtime, const void *data,
+            size_t size, const char *target) {
         char typeflag = type == 'd' ? '5' : type == 'l' ? '2' : '0';
         if (type != 'f')
                 size = 0;

@@ -17,7 +17,7 @@ struct tar;
 /* Start a gzip-compressed tar stream on fd (not closed by tar_close). NULL on failure. */
 struct tar *tar_open_fd(int fd);
 /* Entries: type is 'f' (regular), 'd' (directory) or 'l' (symlink to target). 0 or -errno. */
-int tar_add(struct tar *t, const char *path, char type, mode_t mode, time_t mtime,
-            const void *data, size_t size, const char *target);
+int tar_add(struct tar *t, const char *path, char type, mode_t mode, time_t mtime, const void *data,
+            size_t size, const char *target);
 /* Write the end-of-archive blocks and flush. 0 or -errno. Frees t either way. */
 int tar_close(struct tar *t);

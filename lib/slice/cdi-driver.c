@@ -36,17 +36,17 @@ static const char *const driver_libraries[] = {
         "libnvidia-opencl.so.1",
 };
 
-#define CACHE_MAGIC_NEW "glibc-ld.so.cache1.1"
-#define CACHE_HEADER_SIZE 48            /* magic[17] version[3] nlibs len_strings flags pad ext unused[3] */
-#define CACHE_ENTRY_SIZE 24             /* int32 flags, uint32 key, value, osversion, uint64 hwcap */
-#define CACHE_MAX_SIZE (64u << 20)
-#define FLAG_ELF_LIBC6 0x0003
+#define CACHE_MAGIC_NEW   "glibc-ld.so.cache1.1"
+#define CACHE_HEADER_SIZE 48 /* magic[17] version[3] nlibs len_strings flags pad ext unused[3] */
+#define CACHE_ENTRY_SIZE  24 /* int32 flags, uint32 key, value, osversion, uint64 hwcap */
+#define CACHE_MAX_SIZE    (64u << 20)
+#define FLAG_ELF_LIBC6    0x0003
 #if defined(__x86_64__)
-#  define FLAG_ARCH 0x0300              /* FLAG_X8664_LIB64 */
+#define FLAG_ARCH 0x0300 /* FLAG_X8664_LIB64 */
 #elif defined(__aarch64__)
-#  define FLAG_ARCH 0x0a00              /* FLAG_AARCH64_LIB64 */
+#define FLAG_ARCH 0x0a00 /* FLAG_AARCH64_LIB64 */
 #else
-#  define FLAG_ARCH -1                  /* any: the first libc6 entry */
+#define FLAG_ARCH -1 /* any: the first libc6 entry */
 #endif
 
 static uint32_t u32(const unsigned char *p) {
@@ -97,13 +97,13 @@ int cdi_driver_libraries(struct cdi_library **ret, size_t *ret_n) {
         size_t size = 0;
         int r = read_cache(&buf, &size);
         if (r == -ENOENT)
-                return 0;               /* no cache: no driver libraries to hand out */
+                return 0; /* no cache: no driver libraries to hand out */
         if (r < 0)
                 return r;
         const unsigned char *end = buf + size;
         const unsigned char *h = memmem(buf, size, CACHE_MAGIC_NEW, strlen(CACHE_MAGIC_NEW));
         if (!h || (size_t) (end - h) < CACHE_HEADER_SIZE)
-                return 0;               /* only the old format (glibc < 2.32 may write it): none found */
+                return 0; /* only the old format (glibc < 2.32 may write it): none found */
         uint32_t nlibs = u32(h + 20);
         if (nlibs > ((size_t) (end - h) - CACHE_HEADER_SIZE) / CACHE_ENTRY_SIZE)
                 return -EBADMSG;
@@ -115,8 +115,10 @@ int cdi_driver_libraries(struct cdi_library **ret, size_t *ret_n) {
                 for (uint32_t i = 0; i < nlibs; i++) {
                         const unsigned char *e = h + CACHE_HEADER_SIZE + (size_t) i * CACHE_ENTRY_SIZE;
                         int32_t flags = (int32_t) u32(e);
-                        const char *key = cache_string(h, end, u32(e + 4)), *value = cache_string(h, end, u32(e + 8));
-                        if (!key || !value || !streq(key, driver_libraries[l]) || (flags & 0xff) != FLAG_ELF_LIBC6 ||
+                        const char *key = cache_string(h, end, u32(e + 4)),
+                                   *value = cache_string(h, end, u32(e + 8));
+                        if (!key || !value || !streq(key, driver_libraries[l]) ||
+                            (flags & 0xff) != FLAG_ELF_LIBC6 ||
                             (FLAG_ARCH != -1 && (flags & 0xff00) != FLAG_ARCH) || value[0] != '/' ||
                             strlen(value) >= sizeof(out[n].host_path))
                                 continue;

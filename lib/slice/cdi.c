@@ -50,12 +50,13 @@ static int driver_edits(FILE *f) {
         if (r == -ENOMEM)
                 return r;
         if (r < 0 || n == 0)
-                return 0;       /* an unreadable cache hides no slice: they get no libraries */
+                return 0; /* an unreadable cache hides no slice: they get no libraries */
         /* the host path under VGPU_ROOT: that is where the library was found (a test's tree) */
         fputs("containerEdits:\n  mounts:\n", f);
         for (size_t i = 0; i < n; i++)
-                fprintf(f, "    - hostPath: \"%s%s\"\n      containerPath: \"" CDI_DRIVER_LIBDIR "/%s\"\n"
-                           "      options: [\"ro\", \"nosuid\", \"nodev\", \"bind\"]\n",
+                fprintf(f,
+                        "    - hostPath: \"%s%s\"\n      containerPath: \"" CDI_DRIVER_LIBDIR "/%s\"\n"
+                        "      options: [\"ro\", \"nosuid\", \"nodev\", \"bind\"]\n",
                         root_prefix(), libs[i].host_path, libs[i].soname);
         return 0;
 }
@@ -94,9 +95,11 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                 slice_path(s->name, own, sizeof(own));
                 sched_path(s->gpu, sched, sizeof(sched));
                 int minor = nvidia_minor(s->gpu);
-                fprintf(f, "  - name: \"%s\"\n    containerEdits:\n      env:\n"
-                           "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n        - \"VGPU_SLICE_SCHED=%s\"\n"
-                           "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
+                fprintf(f,
+                        "  - name: \"%s\"\n    containerEdits:\n      env:\n"
+                        "        - \"VGPU_SLICE=%s\"\n        - \"VGPU_SLICE_SHM=%s\"\n        - "
+                        "\"VGPU_SLICE_SCHED=%s\"\n"
+                        "        - \"LD_PRELOAD=%s\"\n      deviceNodes:\n",
                         s->name, s->name, own, sched, VGPU_SHIM_PATH);
                 if (minor >= 0)
                         fprintf(f, "        - path: \"/dev/nvidia%d\"\n", minor);
@@ -104,10 +107,14 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
                 /* profilers need it; the driver makes it with nvidia-uvm, when it does */
                 if (uvm_tools)
                         fputs("        - path: \"/dev/nvidia-uvm-tools\"\n", f);
-                fprintf(f, "      mounts:\n"
-                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"rw\"]\n"
-                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"rw\"]\n"
-                           "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: [\"bind\", \"ro\"]\n",
+                fprintf(f,
+                        "      mounts:\n"
+                        "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: "
+                        "[\"bind\", \"rw\"]\n"
+                        "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: "
+                        "[\"bind\", \"rw\"]\n"
+                        "        - hostPath: \"%s\"\n          containerPath: \"%s\"\n          options: "
+                        "[\"bind\", \"ro\"]\n",
                         own, own, sched, sched, VGPU_SHIM_PATH, VGPU_SHIM_PATH);
         }
         slice_view_free(&v);
@@ -125,9 +132,10 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
         /* the lowest version that has what the spec uses: container engines refuse a spec newer
          * than their CDI library (Debian 12's podman 4.3.1 reads 0.1.0 to 0.5.0 only) */
         char *spec = NULL;
-        int n = asprintf(&spec, "# Written by vgpuctl: one CDI device per software vGPU slice.\n"
-                                "# podman run --device vgpuctl.io/slice=NAME ...\n"
-                                "cdiVersion: \"%s\"\nkind: vgpuctl.io/slice\ndevices:\n%s",
+        int n = asprintf(&spec,
+                         "# Written by vgpuctl: one CDI device per software vGPU slice.\n"
+                         "# podman run --device vgpuctl.io/slice=NAME ...\n"
+                         "cdiVersion: \"%s\"\nkind: vgpuctl.io/slice\ndevices:\n%s",
                          cdi_version(digit_first), text);
         free(text);
         if (n < 0)

@@ -45,17 +45,21 @@ enum {
 const char *slice_gpu_refusal(const struct vgpu_gpu *g) {
         int mode = g->nvml ? g->nvml->virtualization_mode : -1;
         if (mode == NVML_GPU_VIRTUALIZATION_MODE_HOST_VGPU)
-                return "the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there; "
+                return "the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run "
+                       "there; "
                        "slices need the plain NVIDIA driver, not the vGPU manager";
         if (mode == NVML_GPU_VIRTUALIZATION_MODE_HOST_VSGA)
-                return "the GPU is in vSGA host mode (NVML virtualization mode 4): host CUDA cannot run there; "
+                return "the GPU is in vSGA host mode (NVML virtualization mode 4): host CUDA cannot run "
+                       "there; "
                        "slices need the plain NVIDIA driver";
         return NULL;
 }
 
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
         if (!req->name || !vgpu_slice_name_is_valid(req->name))
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)",
+                return vgpu_error_set(err, -EINVAL,
+                                      "'%s' is not a slice name (letters, digits, '_', '.', '-', starting "
+                                      "and ending with a letter or digit; at most 63)",
                                       strempty(req->name));
         char bdf[VGPU_BDF_MAX];
         if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
@@ -73,12 +77,15 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         const struct vgpu_gpu *g = vgpu_host_find_gpu(host, bdf);
         uint64_t total = g && g->nvml ? g->nvml->memory_total : 0;
         if (!g || g->vendor_id != 0x10de || g->physfn[0])
-                r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address", bdf);
+                r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address",
+                                   bdf);
         else if (slice_gpu_refusal(g))
-                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, req->name, slice_gpu_refusal(g));
+                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, req->name,
+                                   slice_gpu_refusal(g));
         else if (total && req->memory > total)
-                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met", bdf,
-                                   (unsigned long long) (total >> 20), (unsigned long long) (req->memory >> 20));
+                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met",
+                                   bdf, (unsigned long long) (total >> 20),
+                                   (unsigned long long) (req->memory >> 20));
         vgpu_host_free(host);
         if (r < 0)
                 return r;
@@ -89,13 +96,19 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         /* the scheduler of an older release was world-writable */
         char sched[128], full[4096];
         sched_path(bdf, sched, sizeof(sched));
-        if (root_path(full, sizeof(full), sched) >= 0 && chmod(full, VGPU_SLICE_REGION_MODE) < 0 && errno != ENOENT)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root", full);
+        if (root_path(full, sizeof(full), sched) >= 0 && chmod(full, VGPU_SLICE_REGION_MODE) < 0 &&
+            errno != ENOENT)
+                return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root",
+                                            full);
 
         /* what the record keeps: the request with its defaults resolved */
         struct vgpu_slice_request rec = {
-                .name = req->name, .gpu = bdf, .memory = req->memory, .share = req->share,
-                .policy = vgpu_slice_policy_to_string(p.policy), .scrub = vgpu_slice_scrub_to_string(p.scrub),
+                .name = req->name,
+                .gpu = bdf,
+                .memory = req->memory,
+                .share = req->share,
+                .policy = vgpu_slice_policy_to_string(p.policy),
+                .scrub = vgpu_slice_scrub_to_string(p.scrub),
         };
         struct vgpu_slice_file existing;
         struct vgpu_error why = {};
@@ -103,12 +116,17 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         if (r >= 0) {
                 /* a name is host-wide */
                 if (!streq(existing.gpu_bdf, bdf))
-                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name, existing.gpu_bdf);
+                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name,
+                                              existing.gpu_bdf);
                 if (!same_slice(&existing.slice, &p))
-                        return vgpu_error_set(err, -EEXIST, "slice %s exists on %s with other settings; remove it first", req->name, bdf);
+                        return vgpu_error_set(err, -EEXIST,
+                                              "slice %s exists on %s with other settings; remove it first",
+                                              req->name, bdf);
                 /* the slice is there; its record may predate records (or have been lost) */
                 r = slice_record_write(&rec);
-                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name, root_prefix(), VGPU_SLICE_RECORD_DIR) : 0;
+                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name,
+                                                    root_prefix(), VGPU_SLICE_RECORD_DIR)
+                             : 0;
         }
         if (r != -ENOENT)
                 return vgpu_error_set(err, r, "%s", why.message);
@@ -125,10 +143,13 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                         quotas += all[i].memory;
         free(all);
         if (total && quotas > total)
-                return vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; with slice %s the quotas of its slices add up to %llu MiB",
-                                      bdf, (unsigned long long) (total >> 20), req->name, (unsigned long long) (quotas >> 20));
+                return vgpu_error_set(err, -ENOSPC,
+                                      "%s has %llu MiB of memory; with slice %s the quotas of its slices add "
+                                      "up to %llu MiB",
+                                      bdf, (unsigned long long) (total >> 20), req->name,
+                                      (unsigned long long) (quotas >> 20));
 
-        bool recorded = slice_record_exists(req->name);        /* a restore: the record stays */
+        bool recorded = slice_record_exists(req->name); /* a restore: the record stays */
         if ((r = slice_region_add(bdf, &p, err)) < 0)
                 return r;
         /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
@@ -136,8 +157,8 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         bool have_made = slice_read(req->name, &made, &why) >= 0;
         if ((r = slice_record_write(&rec)) < 0) {
                 (void) slice_region_remove(req->name, have_made ? &made : NULL);
-                return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)", req->name, root_prefix(),
-                                            VGPU_SLICE_RECORD_DIR);
+                return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)",
+                                            req->name, root_prefix(), VGPU_SLICE_RECORD_DIR);
         }
         /* nor is one the CDI spec does not list: no container could get it, and creating it again
          * would find it made and leave the spec as it is */
@@ -170,7 +191,7 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         /* a damaged region is removed all the same: that is one way out of it */
         bool readable = r >= 0;
         if (readable) {
-                vgpu_slice_reclaim_dead(&f.slice);      /* in the copy */
+                vgpu_slice_reclaim_dead(&f.slice); /* in the copy */
                 unsigned n = vgpu_slice_count_procs(&f.slice);
                 if (n > 0)
                         return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name, n);
@@ -183,8 +204,8 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         if ((r = slice_region_remove(name, readable ? &f : NULL)) < 0)
                 return vgpu_error_set_errno(err, r, "removing the region of slice %s", name);
         if ((r = slice_record_remove(name)) < 0)
-                return vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name, root_prefix(),
-                                            VGPU_SLICE_RECORD_DIR);
+                return vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name,
+                                            root_prefix(), VGPU_SLICE_RECORD_DIR);
         return (r = cdi_write(cdi, cdi_size, err)) < 0 ? r : 1;
 }
 
@@ -209,7 +230,7 @@ static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
         if (r >= 0)
                 r = vgpu_slice_list(&live, &n_live, err);
         unsigned restored = 0;
-        int failed = 0;         /* the first failure; the other slices are still restored */
+        int failed = 0; /* the first failure; the other slices are still restored */
         for (size_t i = 0; r >= 0 && i < n_rec; i++) {
                 bool there = false;
                 for (size_t j = 0; j < n_live && !there; j++)
@@ -217,20 +238,26 @@ static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
                 if (there)
                         continue;
                 struct vgpu_slice_request req = {
-                        .name = rec[i].name, .gpu = rec[i].gpu, .memory = rec[i].memory, .share = rec[i].share,
-                        .policy = rec[i].policy, .scrub = rec[i].scrub,
+                        .name = rec[i].name,
+                        .gpu = rec[i].gpu,
+                        .memory = rec[i].memory,
+                        .share = rec[i].share,
+                        .policy = rec[i].policy,
+                        .scrub = rec[i].scrub,
                 };
                 struct vgpu_error why = {};
                 int q = slice_create_locked(&req, &why);
                 if (q < 0 && !failed)
-                        failed = vgpu_error_set(err, q, "restoring slice %s from %s%s/%s.json: %s", rec[i].name, root_prefix(),
-                                                VGPU_SLICE_RECORD_DIR, rec[i].name, why.message);
+                        failed = vgpu_error_set(err, q, "restoring slice %s from %s%s/%s.json: %s",
+                                                rec[i].name, root_prefix(), VGPU_SLICE_RECORD_DIR,
+                                                rec[i].name, why.message);
                 restored += q >= 0;
         }
         if (r >= 0 && failed)
                 r = failed;
         else if (r >= 0 && bad)
-                r = vgpu_error_set(err, -EBADMSG, "%u slice%s restored, but %s", restored, restored == 1 ? "" : "s", bad);
+                r = vgpu_error_set(err, -EBADMSG, "%u slice%s restored, but %s", restored,
+                                   restored == 1 ? "" : "s", bad);
         free(rec);
         free(live);
         if (ret_restored)
@@ -258,14 +285,24 @@ _public_ int vgpu_slice_parse_memory(const char *s, uint64_t *ret) {
         uint64_t mult = 1;
         if (*end) {
                 switch (toupper((unsigned char) *end)) {
-                case 'K': mult = 1ULL << 10; break;
-                case 'M': mult = 1ULL << 20; break;
-                case 'G': mult = 1ULL << 30; break;
-                case 'T': mult = 1ULL << 40; break;
-                default: return -EINVAL;
+                case 'K':
+                        mult = 1ULL << 10;
+                        break;
+                case 'M':
+                        mult = 1ULL << 20;
+                        break;
+                case 'G':
+                        mult = 1ULL << 30;
+                        break;
+                case 'T':
+                        mult = 1ULL << 40;
+                        break;
+                default:
+                        return -EINVAL;
                 }
                 end++;
-                if (*end && strcasecmp(end, "i") != 0 && strcasecmp(end, "b") != 0 && strcasecmp(end, "ib") != 0)
+                if (*end && strcasecmp(end, "i") != 0 && strcasecmp(end, "b") != 0 &&
+                    strcasecmp(end, "ib") != 0)
                         return -EINVAL;
         }
         if (v * (double) mult >= 18446744073709551616.0)
@@ -293,9 +330,11 @@ _public_ int vgpu_slice_check(struct vgpu_slice_status **ret, size_t *ret_n, str
         *ret = TAKE_PTR(v.slices);
         *ret_n = v.n;
         if (v.problems)
-                r = vgpu_error_set(err, -EBADMSG, "%s (`vgpuctl slice create` of a slice of that GPU or `vgpuctl apply --restore` "
-                                                  "rebuilds it from the records in %s%s)", v.problems, root_prefix(),
-                                   VGPU_SLICE_RECORD_DIR);
+                r = vgpu_error_set(
+                        err, -EBADMSG,
+                        "%s (`vgpuctl slice create` of a slice of that GPU or `vgpuctl apply --restore` "
+                        "rebuilds it from the records in %s%s)",
+                        v.problems, root_prefix(), VGPU_SLICE_RECORD_DIR);
         slice_view_free(&v);
         return r;
 }

@@ -15,7 +15,7 @@
 #include "vgpu/host.h"
 #include "vgpu/slice.h"
 
-#define VGPU_SLICE_RECORD_DIR VGPU_SLICE_RECORDS
+#define VGPU_SLICE_RECORD_DIR  VGPU_SLICE_RECORDS
 /* Regions are root's alone: containers get theirs bind-mounted (CDI) and run as root there;
  * a host user who could open one could rewrite any slice's quota and usage, or truncate it
  * under its tenants. */
@@ -39,16 +39,16 @@ bool slice_record_exists(const char *name);
 int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);
 
 /* regions.c: the files of VGPU_SLICE_DIR, read with pread() (never mapped) and checked. */
-void sched_path(const char *bdf, char *buf, size_t size);       /* BDF.shm, without the root */
-void slice_path(const char *name, char *buf, size_t size);      /* NAME.slice, without the root */
+void sched_path(const char *bdf, char *buf, size_t size);  /* BDF.shm, without the root */
+void slice_path(const char *name, char *buf, size_t size); /* NAME.slice, without the root */
 int slice_read(const char *name, struct vgpu_slice_file *ret, struct vgpu_error *err);
 int slice_read_sched(const char *bdf, struct vgpu_slice_shm *ret, struct vgpu_error *err);
 
 struct slice_view {
-        struct vgpu_slice_status *slices;       /* the usable slices, by GPU then name */
+        struct vgpu_slice_status *slices; /* the usable slices, by GPU then name */
         size_t n;
-        char *problems;                         /* what is wrong, "; "-separated; NULL: nothing */
-        char (*bad_gpus)[VGPU_BDF_MAX];         /* GPUs whose files are wrong */
+        char *problems;                 /* what is wrong, "; "-separated; NULL: nothing */
+        char (*bad_gpus)[VGPU_BDF_MAX]; /* GPUs whose files are wrong */
         size_t n_bad, bad_allocated;
         char (*bad_names)[VGPU_SLICE_NAME_MAX]; /* slice files that cannot be read */
         size_t n_bad_names, bad_names_allocated;
@@ -57,7 +57,8 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err);
 void slice_view_free(struct slice_view *v);
 
 /* A request's (or record's) settings for the regions, checked. */
-int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret, struct vgpu_error *err);
+int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret,
+                         struct vgpu_error *err);
 /* Add the slice to the GPU's scheduler (created if need be) and write its own region. */
 int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct vgpu_error *err);
 /* Remove its region, and its scheduler slot when f (its contents) is known. */

@@ -47,9 +47,12 @@ int slice_record_write(const struct vgpu_slice_request *req) {
         json_object_object_add(o, "share_percent", req->share ? json_object_new_int((int) req->share) : NULL);
         json_object_object_add(o, "policy", json_object_new_string(req->policy));
         json_object_object_add(o, "scrub", json_object_new_string(req->scrub));
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+        const char *text =
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         _cleanup_free_ char *with_nl = NULL;
-        r = text && asprintf(&with_nl, "%s\n", text) >= 0 ? write_file_atomic(path, with_nl, strlen(with_nl), 0644) : -ENOMEM;
+        r = text && asprintf(&with_nl, "%s\n", text) >= 0
+                    ? write_file_atomic(path, with_nl, strlen(with_nl), 0644)
+                    : -ENOMEM;
         json_object_put(o);
         return r;
 }
@@ -69,24 +72,29 @@ int slice_record_remove(const char *name) {
 
 static const char *get_string(json_object *root, const char *key) {
         json_object *v;
-        return json_object_object_get_ex(root, key, &v) && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        return json_object_object_get_ex(root, key, &v) && json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
 }
 
 /* One record's text into s; on failure *why says what is wrong. */
-static int record_parse(const char *text, const char *file_name, struct vgpu_slice_status *s, const char **why) {
+static int record_parse(const char *text, const char *file_name, struct vgpu_slice_status *s,
+                        const char **why) {
         json_object *root = json_tokener_parse(text), *v;
         int r = -EBADMSG;
         const char *name = get_string(root, "name"), *gpu = get_string(root, "gpu");
         const char *policy = get_string(root, "policy"), *scrub = get_string(root, "scrub");
         char bdf[VGPU_BDF_MAX];
-        *s = (struct vgpu_slice_status) {};
+        *s = (struct vgpu_slice_status){};
         if (!root || !json_object_is_type(root, json_type_object))
                 *why = "not a JSON object";
-        else if (!name || !vgpu_slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 || strncmp(file_name, name, strlen(name)) != 0)
+        else if (!name || !vgpu_slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 ||
+                 strncmp(file_name, name, strlen(name)) != 0)
                 *why = "field \"name\" missing, not a slice name, or not the file's name";
         else if (!gpu || vgpu_bdf_normalize(gpu, bdf) < 0)
                 *why = "field \"gpu\" is not a PCI address";
-        else if (!policy || vgpu_slice_policy_from_string(policy) < 0 || !scrub || vgpu_slice_scrub_from_string(scrub) < 0)
+        else if (!policy || vgpu_slice_policy_from_string(policy) < 0 || !scrub ||
+                 vgpu_slice_scrub_from_string(scrub) < 0)
                 *why = "field \"policy\" or \"scrub\" missing or unknown";
         else {
                 snprintf(s->name, sizeof(s->name), "%s", name);
@@ -94,9 +102,11 @@ static int record_parse(const char *text, const char *file_name, struct vgpu_sli
                 snprintf(s->policy, sizeof(s->policy), "%s", policy);
                 snprintf(s->scrub, sizeof(s->scrub), "%s", scrub);
                 /* this version's names, else the older records' ("memory", "share": 0 for none) */
-                if (json_object_object_get_ex(root, "memory_bytes", &v) || json_object_object_get_ex(root, "memory", &v))
+                if (json_object_object_get_ex(root, "memory_bytes", &v) ||
+                    json_object_object_get_ex(root, "memory", &v))
                         s->memory = json_object_get_uint64(v);
-                if (json_object_object_get_ex(root, "share_percent", &v) || json_object_object_get_ex(root, "share", &v))
+                if (json_object_object_get_ex(root, "share_percent", &v) ||
+                    json_object_object_get_ex(root, "share", &v))
                         s->share = (unsigned) json_object_get_int(v);
                 r = s->share <= 100 ? 0 : (*why = "field \"share_percent\" above 100", -EBADMSG);
         }
@@ -105,10 +115,12 @@ static int record_parse(const char *text, const char *file_name, struct vgpu_sli
 }
 
 static int cmp_name(const void *a, const void *b) {
-        return strcmp(((const struct vgpu_slice_status *) a)->name, ((const struct vgpu_slice_status *) b)->name);
+        return strcmp(((const struct vgpu_slice_status *) a)->name,
+                      ((const struct vgpu_slice_status *) b)->name);
 }
 
-int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err) {
+int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad,
+                       struct vgpu_error *err) {
         char dir[4096];
         int r = root_path(dir, sizeof(dir), VGPU_SLICE_RECORD_DIR);
         if (r < 0)

@@ -114,7 +114,7 @@ void slice_view_free(struct slice_view *v) {
         free(v->problems);
         free(v->bad_gpus);
         free(v->bad_names);
-        *v = (struct slice_view) {};
+        *v = (struct slice_view){};
 }
 
 static int cmp_status(const void *a, const void *b) {
@@ -126,11 +126,12 @@ static int cmp_status(const void *a, const void *b) {
 struct gpu_sched {
         char bdf[VGPU_BDF_MAX];
         bool ok;
-        bool claimed[VGPU_SLICE_MAX];   /* slots a slice file points at */
+        bool claimed[VGPU_SLICE_MAX]; /* slots a slice file points at */
         struct vgpu_slice_shm state;
 };
 
-static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *gpus, size_t n_gpus, size_t *allocated) {
+static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *gpus, size_t n_gpus,
+                      size_t *allocated) {
         struct vgpu_slice_file f;
         struct vgpu_error why = {};
         char path[128];
@@ -139,8 +140,8 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
         if (r == -ENOMEM)
                 return r;
         if (r >= 0 && !streq(f.slice.name, name))
-                r = vgpu_error_set(&why, -EPROTO, "%s%s: corrupt slice region: it holds slice %s", root_prefix(), path,
-                                   f.slice.name);
+                r = vgpu_error_set(&why, -EPROTO, "%s%s: corrupt slice region: it holds slice %s",
+                                   root_prefix(), path, f.slice.name);
         if (r < 0) {
                 /* its GPU is unknown here: the repair takes it from the record */
                 if (add_problem(&v->problems, "%s", why.message) < 0 ||
@@ -155,13 +156,16 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
                         g = &gpus[i];
         if (g && g->ok) {
                 const struct vgpu_sched_slot *slot = &g->state.slices[f.sched_index];
-                if (atomic_load(&slot->state) != VGPU_SLICE_STATE_ACTIVE || strncmp(slot->name, name, sizeof(slot->name)) != 0)
-                        r = add_problem(&v->problems, "%s%s: slot %u of the scheduler of %s is not this slice's", root_prefix(),
-                                        path, f.sched_index, f.gpu_bdf);
+                if (atomic_load(&slot->state) != VGPU_SLICE_STATE_ACTIVE ||
+                    strncmp(slot->name, name, sizeof(slot->name)) != 0)
+                        r = add_problem(&v->problems,
+                                        "%s%s: slot %u of the scheduler of %s is not this slice's",
+                                        root_prefix(), path, f.sched_index, f.gpu_bdf);
                 else
                         g->claimed[f.sched_index] = true;
         } else if (!g)
-                r = add_problem(&v->problems, "%s%s: its GPU %s has no slice scheduler", root_prefix(), path, f.gpu_bdf);
+                r = add_problem(&v->problems, "%s%s: its GPU %s has no slice scheduler", root_prefix(), path,
+                                f.gpu_bdf);
         if (r < 0 || (!g || !g->ok ? add_bad_gpu(v, f.gpu_bdf) : 0) < 0)
                 return -ENOMEM;
         if (!GREEDY_REALLOC(v->slices, *allocated, v->n + 1))
@@ -169,10 +173,14 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
         struct vgpu_slice_info info;
         vgpu_slice_file_info(&f, g && g->ok ? &g->state : NULL, &info);
         struct vgpu_slice_status *s = &v->slices[v->n++];
-        *s = (struct vgpu_slice_status) {
+        *s = (struct vgpu_slice_status){
                 .share = info.policy == VGPU_SLICE_POLICY_FIXED_SHARE ? info.weight : 0,
-                .memory = info.quota, .used = info.used, .peak = info.peak, .oom_count = info.oom_count,
-                .gpu_time_ns = info.gpu_ns, .processes = info.processes,
+                .memory = info.quota,
+                .used = info.used,
+                .peak = info.peak,
+                .oom_count = info.oom_count,
+                .gpu_time_ns = info.gpu_ns,
+                .processes = info.processes,
         };
         snprintf(s->name, sizeof(s->name), "%s", info.name);
         snprintf(s->gpu, sizeof(s->gpu), "%s", info.gpu_bdf);
@@ -183,7 +191,7 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
 
 int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
         struct slice_view v = {};
-        _cleanup_free_ char (*bdfs)[VGPU_SLICE_NAME_MAX] = NULL, (*names)[VGPU_SLICE_NAME_MAX] = NULL;
+        _cleanup_free_ char(*bdfs)[VGPU_SLICE_NAME_MAX] = NULL, (*names)[VGPU_SLICE_NAME_MAX] = NULL;
         size_t n_bdfs = 0, n_names = 0, allocated = 0;
         int r = dir_names(".shm", &bdfs, &n_bdfs);
         if (r >= 0)
@@ -200,7 +208,8 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
                 gpus[i].ok = q >= 0;
                 if (q == -ENOMEM)
                         r = q;
-                else if (q < 0 && (add_problem(&v.problems, "%s", why.message) < 0 || add_bad_gpu(&v, bdfs[i]) < 0))
+                else if (q < 0 &&
+                         (add_problem(&v.problems, "%s", why.message) < 0 || add_bad_gpu(&v, bdfs[i]) < 0))
                         r = -ENOMEM;
         }
         for (size_t i = 0; i < n_names && r >= 0; i++)
@@ -211,7 +220,8 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
                         const struct vgpu_sched_slot *slot = &gpus[i].state.slices[k];
                         if (atomic_load(&slot->state) == VGPU_SLICE_STATE_FREE || gpus[i].claimed[k])
                                 continue;
-                        r = add_problem(&v.problems, "%s" VGPU_SLICE_DIR "/%s.shm: slot %u holds a slice without a region",
+                        r = add_problem(&v.problems,
+                                        "%s" VGPU_SLICE_DIR "/%s.shm: slot %u holds a slice without a region",
                                         root_prefix(), bdfs[i], k);
                         if (r >= 0)
                                 r = add_bad_gpu(&v, bdfs[i]);
@@ -225,21 +235,28 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
         return 0;
 }
 
-int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret, struct vgpu_error *err) {
+int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret,
+                         struct vgpu_error *err) {
         struct vgpu_slice_params p = { .name = req->name, .quota = req->memory, .weight = req->share };
-        int v = req->policy ? vgpu_slice_policy_from_string(req->policy) :
-                req->share ? VGPU_SLICE_POLICY_FIXED_SHARE : VGPU_SLICE_POLICY_EQUAL_SHARE;
+        int v = req->policy  ? vgpu_slice_policy_from_string(req->policy)
+                : req->share ? VGPU_SLICE_POLICY_FIXED_SHARE
+                             : VGPU_SLICE_POLICY_EQUAL_SHARE;
         if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "policy '%s': expected best-effort, equal-share or fixed-share", req->policy);
+                return vgpu_error_set(err, -EINVAL,
+                                      "policy '%s': expected best-effort, equal-share or fixed-share",
+                                      req->policy);
         p.policy = (enum vgpu_slice_policy) v;
         if ((p.policy == VGPU_SLICE_POLICY_FIXED_SHARE) != (req->share > 0))
-                return vgpu_error_set(err, -EINVAL, p.policy == VGPU_SLICE_POLICY_FIXED_SHARE ?
-                                      "fixed-share needs --share PERCENT" : "--share goes with the fixed-share policy");
+                return vgpu_error_set(err, -EINVAL,
+                                      p.policy == VGPU_SLICE_POLICY_FIXED_SHARE
+                                              ? "fixed-share needs --share PERCENT"
+                                              : "--share goes with the fixed-share policy");
         if (req->share > 100)
                 return vgpu_error_set(err, -EINVAL, "--share %u%%: at most 100%%", req->share);
         v = req->scrub ? vgpu_slice_scrub_from_string(req->scrub) : VGPU_SLICE_SCRUB_ON_FREE;
         if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off", req->scrub);
+                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off",
+                                      req->scrub);
         p.scrub = (enum vgpu_slice_scrub) v;
         *ret = p;
         return 0;
@@ -254,18 +271,20 @@ static int open_sched(const char *bdf, struct vgpu_sched_file **ret, struct vgpu
                 return vgpu_error_set_errno(err, r, "%s%s", root_prefix(), VGPU_SLICE_DIR);
         r = vgpu_sched_file_open(full, ret, err);
         if (r == -ENOENT)
-                return vgpu_sched_file_create(full, &(struct vgpu_slice_gpu_params) { .bdf = bdf }, VGPU_SLICE_REGION_MODE,
-                                              ret, err);
+                return vgpu_sched_file_create(full, &(struct vgpu_slice_gpu_params){ .bdf = bdf },
+                                              VGPU_SLICE_REGION_MODE, ret, err);
         /* a file of an older release was world-writable */
         if (r >= 0 && chmod(full, VGPU_SLICE_REGION_MODE) < 0)
-                return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root", full);
+                return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root",
+                                            full);
         return r;
 }
 
 static int sched_slot_remove(const char *bdf, unsigned index, const char *name) {
         _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
         struct vgpu_error ignore = {};
-        if (slice_read_sched(bdf, &(struct vgpu_slice_shm) {}, &ignore) < 0 || open_sched(bdf, &f, &ignore) < 0)
+        if (slice_read_sched(bdf, &(struct vgpu_slice_shm){}, &ignore) < 0 ||
+            open_sched(bdf, &f, &ignore) < 0)
                 return -ENOENT;
         struct vgpu_slice_shm *shm;
         int r = vgpu_sched_file_begin(f, &shm);
@@ -283,14 +302,16 @@ int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct 
                 return r;
         struct vgpu_slice_shm *shm;
         if ((r = vgpu_sched_file_begin(f, &shm)) < 0)
-                return vgpu_error_set_errno(err, r, "%s: the slice scheduler of %s is busy or corrupt", p->name, bdf);
+                return vgpu_error_set_errno(err, r, "%s: the slice scheduler of %s is busy or corrupt",
+                                            p->name, bdf);
         unsigned index;
         r = vgpu_sched_add(shm, p, &index, err);
         int q = vgpu_sched_file_end(f, r >= 0);
         if (r < 0)
                 return r;
         if (q < 0)
-                return vgpu_error_set_errno(err, q, "%s: cannot write the slice scheduler of %s", p->name, bdf);
+                return vgpu_error_set_errno(err, q, "%s: cannot write the slice scheduler of %s", p->name,
+                                            bdf);
         char path[128], full[4096];
         slice_path(p->name, path, sizeof(path));
         if ((r = root_path(full, sizeof(full), path)) < 0)
@@ -314,9 +335,10 @@ int slice_region_remove(const char *name, const struct vgpu_slice_file *f) {
 }
 
 /* Remove every file of GPU bdf: its scheduler, and the slices the records or the files put on it. */
-static int remove_gpu_files(const char *bdf, const struct vgpu_slice_status *rec, size_t n_rec, struct vgpu_error *err) {
+static int remove_gpu_files(const char *bdf, const struct vgpu_slice_status *rec, size_t n_rec,
+                            struct vgpu_error *err) {
         char path[128], full[4096];
-        _cleanup_free_ char (*names)[VGPU_SLICE_NAME_MAX] = NULL;
+        _cleanup_free_ char(*names)[VGPU_SLICE_NAME_MAX] = NULL;
         size_t n_names = 0;
         int r = dir_names(".slice", &names, &n_names);
         if (r < 0)
@@ -331,12 +353,14 @@ static int remove_gpu_files(const char *bdf, const struct vgpu_slice_status *rec
                         continue;
                 slice_path(names[i], path, sizeof(path));
                 if ((r = root_path(full, sizeof(full), path)) < 0 || (unlink(full) < 0 && errno != ENOENT))
-                        return vgpu_error_set_errno(err, r < 0 ? r : -errno, "%s%s: cannot remove", root_prefix(), path);
+                        return vgpu_error_set_errno(err, r < 0 ? r : -errno, "%s%s: cannot remove",
+                                                    root_prefix(), path);
         }
         sched_path(bdf, path, sizeof(path));
         if ((r = root_path(full, sizeof(full), path)) < 0 || (unlink(full) < 0 && errno != ENOENT))
-                return vgpu_error_set_errno(err, r < 0 ? r : -errno, "%s%s: cannot remove the corrupt slice scheduler",
-                                            root_prefix(), path);
+                return vgpu_error_set_errno(err, r < 0 ? r : -errno,
+                                            "%s%s: cannot remove the corrupt slice scheduler", root_prefix(),
+                                            path);
         return 0;
 }
 
@@ -363,8 +387,8 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
                         }
                 int q = !recorded && !only_bdf ? slice_region_remove(v.bad_names[i], NULL) : 0;
                 if (q < 0)
-                        r = vgpu_error_set_errno(err, q, "%s%s/%s.slice: cannot remove", root_prefix(), VGPU_SLICE_DIR,
-                                                 v.bad_names[i]);
+                        r = vgpu_error_set_errno(err, q, "%s%s/%s.slice: cannot remove", root_prefix(),
+                                                 VGPU_SLICE_DIR, v.bad_names[i]);
         }
         for (size_t g = 0; g < v.n_bad && r >= 0; g++) {
                 const char *bdf = v.bad_gpus[g];
@@ -376,8 +400,12 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
                         if (!streq(rec[i].gpu, bdf))
                                 continue;
                         struct vgpu_slice_request req = {
-                                .name = rec[i].name, .gpu = rec[i].gpu, .memory = rec[i].memory, .share = rec[i].share,
-                                .policy = rec[i].policy, .scrub = rec[i].scrub,
+                                .name = rec[i].name,
+                                .gpu = rec[i].gpu,
+                                .memory = rec[i].memory,
+                                .share = rec[i].share,
+                                .policy = rec[i].policy,
+                                .scrub = rec[i].scrub,
                         };
                         struct vgpu_slice_params p;
                         if ((r = slice_request_params(&req, &p, err)) >= 0)

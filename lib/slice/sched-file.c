@@ -35,13 +35,13 @@
 
 struct vgpu_sched_file {
         int fd;
-        pid_t pid;                      /* the process that opened fd */
+        pid_t pid; /* the process that opened fd */
         char *path;
-        void *futex_page;               /* the file's first page, for futex syscalls only */
+        void *futex_page; /* the file's first page, for futex syscalls only */
         size_t page_size;
         pthread_mutex_t lock;
         uint32_t wake_before;
-        struct vgpu_slice_shm state;    /* the copy between begin and end */
+        struct vgpu_slice_shm state; /* the copy between begin and end */
 };
 
 static const char *state_problem(const struct vgpu_slice_shm *shm, ssize_t n) {
@@ -109,8 +109,8 @@ int vgpu_sched_file_open(const char *path, struct vgpu_sched_file **ret, struct 
         r = attach(f);
         if (r < 0) {
                 vgpu_sched_file_close(f);
-                return r == -EPROTO ? vgpu_error_set(err, r, "%s: not a slice scheduler file", path) :
-                                      vgpu_error_set_errno(err, r, "%s: cannot open slice scheduler", path);
+                return r == -EPROTO ? vgpu_error_set(err, r, "%s: not a slice scheduler file", path)
+                                    : vgpu_error_set_errno(err, r, "%s: cannot open slice scheduler", path);
         }
         r = vgpu_sched_file_read(f, &f->state, err);
         if (r < 0) {
@@ -129,7 +129,8 @@ int vgpu_sched_file_create(const char *path, const struct vgpu_slice_gpu_params 
         if (!init)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         if (vgpu_sched_init(init, gpu) < 0)
-                return vgpu_error_set(err, -EINVAL, "time slice %llu ns: expected 1 to 30 ms", (unsigned long long) quantum);
+                return vgpu_error_set(err, -EINVAL, "time slice %llu ns: expected 1 to 30 ms",
+                                      (unsigned long long) quantum);
 
         /* written whole under another name, then linked: nobody sees half a file */
         char tmp[4096];
@@ -172,7 +173,7 @@ int vgpu_sched_file_read(struct vgpu_sched_file *f, struct vgpu_slice_shm *ret, 
 
 static int lock_file(struct vgpu_sched_file *f) {
         if (f->pid != getpid()) {
-                int r = attach(f);      /* a child of fork(): its own lock */
+                int r = attach(f); /* a child of fork(): its own lock */
                 if (r < 0)
                         return r;
         }
@@ -212,8 +213,8 @@ int vgpu_sched_file_begin(struct vgpu_sched_file *f, struct vgpu_slice_shm **ret
 
 static void futex_wake_all(struct vgpu_sched_file *f) {
         if (f->futex_page)
-                syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake), FUTEX_WAKE,
-                        INT_MAX, NULL, NULL, 0);
+                syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake),
+                        FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 int vgpu_sched_file_end(struct vgpu_sched_file *f, bool changed) {
@@ -236,8 +237,9 @@ void vgpu_sched_file_wait(struct vgpu_sched_file *f, uint32_t wake, uint64_t unt
         struct timespec ts = { .tv_sec = (time_t) (d / 1000000000), .tv_nsec = (long) (d % 1000000000) };
         /* A shared (not private) futex: the word is in a file mapping of several processes. On a
          * file someone truncated it fails (EFAULT): then the time-out is all there is. */
-        if (!f->futex_page || syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake),
-                                      FUTEX_WAIT, wake, &ts, NULL, 0) < 0) {
+        if (!f->futex_page ||
+            syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake),
+                    FUTEX_WAIT, wake, &ts, NULL, 0) < 0) {
                 if (errno == EFAULT || !f->futex_page)
                         nanosleep(&ts, NULL);
         }

@@ -25,7 +25,7 @@
 
 #include "slice.h"
 
-#define OWNER_PID(o)    ((uint32_t) ((o) & UINT32_MAX))
+#define OWNER_PID(o)    ((uint32_t) ((o) &UINT32_MAX))
 #define OWNER_GEN(o)    ((o) >> 32)
 #define OWNER(gen, pid) (((uint64_t) (gen) << 32) | (uint32_t) (pid))
 
@@ -82,7 +82,7 @@ bool vgpu_proc_alive(pid_t pid, uint64_t start_time) {
                 return !(kill(pid, 0) < 0 && errno == ESRCH);
         }
         if (state == 'Z' || state == 'X')
-                return false;           /* exited: the driver has released its memory */
+                return false; /* exited: the driver has released its memory */
         return start_time == 0 || start == start_time;
 }
 
@@ -195,7 +195,7 @@ int vgpu_slice_reclaim_dead(struct vgpu_slice *s) {
                         continue;
                 uint64_t mine = OWNER(OWNER_GEN(o), VGPU_SLICE_PROC_RECLAIMING | me);
                 if (!atomic_compare_exchange_strong(&p->owner, &o, mine))
-                        continue;       /* someone else got there first */
+                        continue; /* someone else got there first */
                 slot_release(s, p, mine);
                 count++;
         }

@@ -50,7 +50,8 @@ bool vgpu_slice_name_is_valid(const char *name) {
 
 int vgpu_slice_params_check(const struct vgpu_slice_params *p, struct vgpu_error *err) {
         if (!vgpu_slice_name_is_valid(p->name))
-                return vgpu_error_set(err, -EINVAL, "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-], "
+                return vgpu_error_set(err, -EINVAL,
+                                      "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-], "
                                       "starting and ending with a letter or digit",
                                       strempty(p->name), VGPU_SLICE_NAME_MAX - 1);
         if (p->policy > VGPU_SLICE_POLICY_FIXED_SHARE || p->scrub > VGPU_SLICE_SCRUB_OFF)
@@ -115,7 +116,7 @@ int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sch
         char tmp[4096];
         if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int) sizeof(tmp))
                 return vgpu_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
-        (void) unlink(tmp);                     /* left by a creator that died half-way */
+        (void) unlink(tmp); /* left by a creator that died half-way */
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot create slice region", tmp);
@@ -141,13 +142,14 @@ int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct
                                       (long long) st.st_size, sizeof(*ret));
         ssize_t n = pread(fd, ret, sizeof(*ret), 0);
         if (n != (ssize_t) sizeof(*ret))
-                return vgpu_error_set(err, -EPROTO, "%s: %zd bytes read, expected a slice region of %zu", path, n,
-                                      sizeof(*ret));
+                return vgpu_error_set(err, -EPROTO, "%s: %zd bytes read, expected a slice region of %zu",
+                                      path, n, sizeof(*ret));
         const char *problem = file_problem(ret);
         if (problem)
-                return vgpu_error_set(err, -EPROTO, "%s: %s%s", path,
-                                      problem == vgpu_slice_problem(&ret->slice) ? "corrupt slice region: it holds " : "",
-                                      problem);
+                return vgpu_error_set(
+                        err, -EPROTO, "%s: %s%s", path,
+                        problem == vgpu_slice_problem(&ret->slice) ? "corrupt slice region: it holds " : "",
+                        problem);
         return 0;
 }
 
@@ -183,7 +185,7 @@ int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, str
                 munmap(p, size);
                 return vgpu_error_set(err, -ENOMEM, "%s: out of memory", path);
         }
-        *r = (struct vgpu_slice_region) { .file = p, .size = size };
+        *r = (struct vgpu_slice_region){ .file = p, .size = size };
         const char *problem = file_problem(r->file);
         if (problem) {
                 int q = vgpu_error_set(err, -EPROTO, "%s: %s", path, problem);
@@ -194,9 +196,10 @@ int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, str
         return 0;
 }
 
-void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched, struct vgpu_slice_info *ret) {
+void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched,
+                          struct vgpu_slice_info *ret) {
         struct vgpu_slice *s = &f->slice;
-        vgpu_slice_reclaim_dead(s);     /* in the copy: what the slice holds without the dead */
+        vgpu_slice_reclaim_dead(s); /* in the copy: what the slice holds without the dead */
         struct vgpu_slice_info info = {
                 .index = f->sched_index,
                 .policy = s->policy,
@@ -214,7 +217,8 @@ void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm
          * but take it only from the slot that carries this slice's name */
         if (sched && f->sched_index < VGPU_SLICE_MAX) {
                 const struct vgpu_sched_slot *slot = &sched->slices[f->sched_index];
-                if (atomic_load(&slot->state) == VGPU_SLICE_STATE_ACTIVE && strncmp(slot->name, s->name, sizeof(slot->name)) == 0) {
+                if (atomic_load(&slot->state) == VGPU_SLICE_STATE_ACTIVE &&
+                    strncmp(slot->name, s->name, sizeof(slot->name)) == 0) {
                         info.gpu_ns = atomic_load(&slot->gpu_ns);
                         info.turns = atomic_load(&slot->turns);
                 }

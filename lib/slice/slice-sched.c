@@ -32,10 +32,10 @@
 
 /* A slice wants the GPU if one of its processes asked within this many quanta (waiters ask
  * again at least once a quantum). */
-#define WANT_QUANTA 3
+#define WANT_QUANTA     3
 /* A turn held past its deadline by participants not waiting for the GPU (busy on the CPU, or
  * dead) is closed by the others after this many quanta. */
-#define GRACE_QUANTA 2
+#define GRACE_QUANTA    2
 /* ...and even one whose participants say they wait for the GPU, after this long. */
 #define HARD_OVERRUN_NS UINT64_C(1000000000)
 
@@ -57,7 +57,8 @@ const char *vgpu_sched_problem(const struct vgpu_slice_shm *shm) {
             shm->size != sizeof(*shm))
                 return "not a slice scheduler of this version";
         /* the scheduler divides by the quantum */
-        if (shm->sched.quantum_ns < VGPU_SLICE_QUANTUM_MIN_NS || shm->sched.quantum_ns > VGPU_SLICE_QUANTUM_MAX_NS)
+        if (shm->sched.quantum_ns < VGPU_SLICE_QUANTUM_MIN_NS ||
+            shm->sched.quantum_ns > VGPU_SLICE_QUANTUM_MAX_NS)
                 return "corrupt slice scheduler (its time slice)";
         return NULL;
 }
@@ -76,7 +77,7 @@ void vgpu_sched_repair(struct vgpu_slice_shm *shm) {
         for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
                 struct vgpu_sched_slot *s = &shm->slices[i];
                 if (s->policy > VGPU_SLICE_POLICY_FIXED_SHARE || s->weight < 1 || s->weight > 100) {
-                        s->policy = VGPU_SLICE_POLICY_BEST_EFFORT;     /* not scheduled: harms no one */
+                        s->policy = VGPU_SLICE_POLICY_BEST_EFFORT; /* not scheduled: harms no one */
                         s->weight = 100;
                 }
                 /* credit within what the algorithm itself produces: a deficit far below zero
@@ -110,7 +111,7 @@ bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint
  * The stamp advances only by the time converted, so no fraction of a nanosecond is lost. */
 static void refill(struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
         if (now < s->budget_stamp_ns)
-                s->budget_stamp_ns = now;       /* a clock behind the stamp: start from here */
+                s->budget_stamp_ns = now; /* a clock behind the stamp: start from here */
         uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
         int64_t cap = (int64_t) (2 * quantum);
         if (s->budget_ns + (int64_t) add >= cap) {
@@ -145,7 +146,7 @@ static void charge_slice(struct vgpu_sched_slot *s, uint64_t ns, uint64_t now, u
 static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) {
         struct vgpu_sched *sch = &shm->sched;
         uint64_t q = sch->quantum_ns;
-        unsigned start = sch->last_owner;       /* index + 1 of the last owner = the next index */
+        unsigned start = sch->last_owner; /* index + 1 of the last owner = the next index */
 
         for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
                 unsigned i = (start + k) % VGPU_SLICE_MAX;
@@ -201,7 +202,7 @@ static void grant(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
         struct vgpu_sched *sch = &shm->sched;
         uint32_t turn = atomic_load(&sch->turn) + 1;
         if (turn == 0)
-                turn = 1;               /* 0 means "in no turn" to the shim */
+                turn = 1; /* 0 means "in no turn" to the shim */
         sch->grant_ns = now;
         sch->first_ns = 0;
         sch->last_ns = 0;
@@ -277,7 +278,8 @@ static void join(struct vgpu_slice_shm *shm, uint64_t now, struct vgpu_sched_tic
         sch->participants++;
         for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
                 if (sch->parts[i].pid == 0) {
-                        sch->parts[i] = (struct vgpu_slice_part) { .pid = getpid(), .pidns = vgpu_proc_pidns() };
+                        sch->parts[i] =
+                                (struct vgpu_slice_part){ .pid = getpid(), .pidns = vgpu_proc_pidns() };
                         break;
                 }
         if (sch->first_ns == 0 || now < sch->first_ns)
@@ -357,7 +359,8 @@ void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
         }
 }
 
-void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now) {
+void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns,
+                      uint64_t now) {
         struct vgpu_sched *sch = &shm->sched;
         if (index >= VGPU_SLICE_MAX)
                 return;
@@ -369,7 +372,7 @@ void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn,
                 pid_t me = getpid();
                 for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
                         if (sch->parts[i].pid == me) {
-                                sch->parts[i] = (struct vgpu_slice_part) {};
+                                sch->parts[i] = (struct vgpu_slice_part){};
                                 break;
                         }
                 if (sch->participants <= 0)
@@ -382,7 +385,8 @@ void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn,
 int vgpu_sched_find(const struct vgpu_slice_shm *shm, const char *name) {
         for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
                 const struct vgpu_sched_slot *s = &shm->slices[i];
-                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE && strncmp(s->name, name, sizeof(s->name)) == 0)
+                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE &&
+                    strncmp(s->name, name, sizeof(s->name)) == 0)
                         return (int) i;
         }
         return -ENOENT;
@@ -398,7 +402,8 @@ int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p
         unsigned fixed_total = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 0;
         for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
                 const struct vgpu_sched_slot *s = &shm->slices[i];
-                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE && s->policy == VGPU_SLICE_POLICY_FIXED_SHARE)
+                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE &&
+                    s->policy == VGPU_SLICE_POLICY_FIXED_SHARE)
                         fixed_total += s->weight;
         }
         if (fixed_total > 100)
@@ -408,7 +413,7 @@ int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p
                 struct vgpu_sched_slot *s = &shm->slices[i];
                 if (atomic_load(&s->state) != VGPU_SLICE_STATE_FREE)
                         continue;
-                *s = (struct vgpu_sched_slot) {
+                *s = (struct vgpu_sched_slot){
                         .state = VGPU_SLICE_STATE_ACTIVE,
                         .policy = p->policy,
                         .weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100,
@@ -432,8 +437,8 @@ int vgpu_sched_remove(struct vgpu_slice_shm *shm, unsigned index, const char *na
         if (atomic_load(&s->state) != VGPU_SLICE_STATE_ACTIVE || strncmp(s->name, name, sizeof(s->name)) != 0)
                 return -ENOENT;
         if (atomic_load(&shm->sched.owner) == index + 1)
-                atomic_store(&shm->sched.owner, 0);     /* nobody is left to end its turn */
-        *s = (struct vgpu_sched_slot) {};
+                atomic_store(&shm->sched.owner, 0); /* nobody is left to end its turn */
+        *s = (struct vgpu_sched_slot){};
         atomic_fetch_add(&shm->generation, 1);
         return 0;
 }

@@ -29,15 +29,15 @@ static inline uint64_t vgpu_now_ns(void) {
 /* ---- regions: slice-region.c (a slice's own file), sched-file.c (the GPU's scheduler) ---- */
 
 struct vgpu_slice_gpu_params {
-        const char *bdf;                /* may be NULL */
-        uint64_t quantum_ns;            /* 0: VGPU_SLICE_QUANTUM_DEFAULT_NS */
+        const char *bdf;     /* may be NULL */
+        uint64_t quantum_ns; /* 0: VGPU_SLICE_QUANTUM_DEFAULT_NS */
 };
 
 struct vgpu_slice_params {
         const char *name;
-        uint64_t quota;                 /* bytes, 0 = unlimited */
+        uint64_t quota; /* bytes, 0 = unlimited */
         enum vgpu_slice_policy policy;
-        unsigned weight;                /* fixed-share percent */
+        unsigned weight; /* fixed-share percent */
         enum vgpu_slice_scrub scrub;
         uint32_t flags;
         uint64_t granularity;
@@ -46,7 +46,7 @@ struct vgpu_slice_params {
 
 /* A copy of a slice's numbers, for listing (dead processes' charges reclaimed first). */
 struct vgpu_slice_info {
-        unsigned index;                 /* slot in the GPU's scheduler */
+        unsigned index; /* slot in the GPU's scheduler */
         char name[VGPU_SLICE_NAME_MAX];
         char gpu_bdf[32];
         enum vgpu_slice_policy policy;
@@ -67,7 +67,7 @@ int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sch
  * short or corrupt file. For vgpuctl / vgpud, which must never map a file a tenant can truncate. */
 int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct vgpu_error *err);
 
-struct vgpu_slice_region;       /* a mapping of one slice's region (the shim: its own slice) */
+struct vgpu_slice_region; /* a mapping of one slice's region (the shim: its own slice) */
 int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err);
 struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_slice_region *, vgpu_slice_region_close);
@@ -81,7 +81,8 @@ static inline struct vgpu_slice *vgpu_slice_region_slice(const struct vgpu_slice
 const char *vgpu_slice_problem(const struct vgpu_slice *s);
 /* The numbers of a slice read with vgpu_slice_region_read() (dead processes' charges are
  * returned in the copy), its GPU time from the scheduler's copy sched (may be NULL). */
-void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched, struct vgpu_slice_info *ret);
+void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched,
+                          struct vgpu_slice_info *ret);
 
 /* The GPU's scheduler file, BDF.shm. */
 struct vgpu_sched_file;
@@ -118,9 +119,9 @@ const char *vgpu_sched_problem(const struct vgpu_slice_shm *shm);
 void vgpu_sched_repair(struct vgpu_slice_shm *shm);
 
 const char *vgpu_slice_policy_to_string(enum vgpu_slice_policy p);
-int vgpu_slice_policy_from_string(const char *s);      /* enum value or -EINVAL */
+int vgpu_slice_policy_from_string(const char *s); /* enum value or -EINVAL */
 const char *vgpu_slice_scrub_to_string(enum vgpu_slice_scrub s);
-int vgpu_slice_scrub_from_string(const char *s);        /* "on-free", "on-exit", "off" */
+int vgpu_slice_scrub_from_string(const char *s); /* "on-free", "on-exit", "off" */
 bool vgpu_slice_name_is_valid(const char *name);
 
 /* ---- charges: slice-charge.c ---- */
@@ -167,6 +168,7 @@ int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sc
 /* A participant starts (+1) / stops (-1) waiting for its GPU work: the turn is not idle meanwhile. */
 void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta);
 /* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched), at now. */
-void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now);
+void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns,
+                      uint64_t now);
 /* Is another slice than `index` waiting for the GPU at time now? */
 bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint64_t now);

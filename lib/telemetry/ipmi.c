@@ -29,13 +29,16 @@
 #include "basic/root.h"
 #include "vgpu/sensors.h"
 
-#define IPMI_DEVICE "/dev/ipmi0"
+#define IPMI_DEVICE   "/dev/ipmi0"
 #define SDR_CACHE_DIR "/var/cache/vgpuctl/ipmi"
 
 /* Threshold event offsets (IPMI 2.0 table 42-2), for event reading type 0x01. */
 enum {
-        THRESHOLD_LOWER_NC_LOW = 0x00, THRESHOLD_LOWER_NR_HIGH = 0x05,
-        THRESHOLD_UPPER_NC_LOW = 0x06, THRESHOLD_UPPER_NC_HIGH = 0x07, THRESHOLD_UPPER_NR_HIGH = 0x0b,
+        THRESHOLD_LOWER_NC_LOW = 0x00,
+        THRESHOLD_LOWER_NR_HIGH = 0x05,
+        THRESHOLD_UPPER_NC_LOW = 0x06,
+        THRESHOLD_UPPER_NC_HIGH = 0x07,
+        THRESHOLD_UPPER_NR_HIGH = 0x0b,
 };
 #define EVENT_READING_TYPE_THRESHOLD 0x01
 
@@ -43,36 +46,36 @@ enum {
  * vgpu_ipmi_open() on a host that has a BMC: linked, it and libgcrypt would cost every vgpuctl
  * command about 1 ms of start-up (measured: 2.1 vs 1.0 ms for an empty program), a tenth of what
  * `vgpuctl list` may take, for a collector only the daemon runs. */
-#define IPMI_FUNCS(X) \
-        X(ipmi_get_sensor_type_string) \
-        X(ipmi_monitoring_ctx_create) \
-        X(ipmi_monitoring_ctx_destroy) \
-        X(ipmi_monitoring_ctx_errnum) \
-        X(ipmi_monitoring_ctx_errormsg) \
-        X(ipmi_monitoring_ctx_sdr_cache_directory) \
-        X(ipmi_monitoring_ctx_strerror) \
-        X(ipmi_monitoring_init) \
-        X(ipmi_monitoring_sel_by_record_id) \
-        X(ipmi_monitoring_sel_iterator_destroy) \
-        X(ipmi_monitoring_sel_iterator_first) \
-        X(ipmi_monitoring_sel_iterator_next) \
-        X(ipmi_monitoring_sel_read_event_direction) \
-        X(ipmi_monitoring_sel_read_event_offset) \
-        X(ipmi_monitoring_sel_read_event_offset_string) \
-        X(ipmi_monitoring_sel_read_event_type_code) \
-        X(ipmi_monitoring_sel_read_record_id) \
-        X(ipmi_monitoring_sel_read_sel_state) \
-        X(ipmi_monitoring_sel_read_sensor_name) \
-        X(ipmi_monitoring_sel_read_sensor_number) \
-        X(ipmi_monitoring_sel_read_sensor_type) \
-        X(ipmi_monitoring_sel_read_timestamp) \
-        X(ipmi_monitoring_sensor_iterator_destroy) \
-        X(ipmi_monitoring_sensor_iterator_next) \
-        X(ipmi_monitoring_sensor_read_sensor_name) \
-        X(ipmi_monitoring_sensor_read_sensor_reading) \
+#define IPMI_FUNCS(X)                                      \
+        X(ipmi_get_sensor_type_string)                     \
+        X(ipmi_monitoring_ctx_create)                      \
+        X(ipmi_monitoring_ctx_destroy)                     \
+        X(ipmi_monitoring_ctx_errnum)                      \
+        X(ipmi_monitoring_ctx_errormsg)                    \
+        X(ipmi_monitoring_ctx_sdr_cache_directory)         \
+        X(ipmi_monitoring_ctx_strerror)                    \
+        X(ipmi_monitoring_init)                            \
+        X(ipmi_monitoring_sel_by_record_id)                \
+        X(ipmi_monitoring_sel_iterator_destroy)            \
+        X(ipmi_monitoring_sel_iterator_first)              \
+        X(ipmi_monitoring_sel_iterator_next)               \
+        X(ipmi_monitoring_sel_read_event_direction)        \
+        X(ipmi_monitoring_sel_read_event_offset)           \
+        X(ipmi_monitoring_sel_read_event_offset_string)    \
+        X(ipmi_monitoring_sel_read_event_type_code)        \
+        X(ipmi_monitoring_sel_read_record_id)              \
+        X(ipmi_monitoring_sel_read_sel_state)              \
+        X(ipmi_monitoring_sel_read_sensor_name)            \
+        X(ipmi_monitoring_sel_read_sensor_number)          \
+        X(ipmi_monitoring_sel_read_sensor_type)            \
+        X(ipmi_monitoring_sel_read_timestamp)              \
+        X(ipmi_monitoring_sensor_iterator_destroy)         \
+        X(ipmi_monitoring_sensor_iterator_next)            \
+        X(ipmi_monitoring_sensor_read_sensor_name)         \
+        X(ipmi_monitoring_sensor_read_sensor_reading)      \
         X(ipmi_monitoring_sensor_read_sensor_reading_type) \
-        X(ipmi_monitoring_sensor_read_sensor_state) \
-        X(ipmi_monitoring_sensor_read_sensor_units) \
+        X(ipmi_monitoring_sensor_read_sensor_state)        \
+        X(ipmi_monitoring_sensor_read_sensor_units)        \
         X(ipmi_monitoring_sensor_readings_by_record_id)
 static struct {
 #define IPMI_FIELD(f) __typeof__(f) *f;
@@ -84,7 +87,7 @@ static char dl_error[256];
 struct vgpu_ipmi {
         ipmi_monitoring_ctx_t ctx;
         char device[PATH_MAX];
-        bool seen_any;                  /* has a SEL read succeeded (last_record_id is meaningful) */
+        bool seen_any; /* has a SEL read succeeded (last_record_id is meaningful) */
         unsigned last_record_id;
 };
 
@@ -94,14 +97,15 @@ static void init_once(void) {
          * symbols of both */
         void *lib = dlopen("libipmimonitoring.so.6", RTLD_NOW | RTLD_LOCAL);
         if (!lib) {
-                snprintf(dl_error, sizeof(dl_error), "libipmimonitoring is not installed (%s; Debian: apt install libipmimonitoring6)",
+                snprintf(dl_error, sizeof(dl_error),
+                         "libipmimonitoring is not installed (%s; Debian: apt install libipmimonitoring6)",
                          dlerror());
                 return;
         }
-#define IPMI_RESOLVE(f) \
-        if (!(dl.f = (__typeof__(f) *) dlsym(lib, #f))) { \
+#define IPMI_RESOLVE(f)                                                                                  \
+        if (!(dl.f = (__typeof__(f) *) dlsym(lib, #f))) {                                                \
                 snprintf(dl_error, sizeof(dl_error), "libipmimonitoring.so.6 has no %s (too old?)", #f); \
-                return; \
+                return;                                                                                  \
         }
         IPMI_FUNCS(IPMI_RESOLVE)
 #undef IPMI_RESOLVE
@@ -110,18 +114,25 @@ static void init_once(void) {
 }
 
 static struct ipmi_monitoring_ipmi_config config_for(struct vgpu_ipmi *ipmi) {
-        return (struct ipmi_monitoring_ipmi_config) {
-                .driver_type = IPMI_MONITORING_DRIVER_TYPE_OPENIPMI, .disable_auto_probe = 1,
+        return (struct ipmi_monitoring_ipmi_config){
+                .driver_type = IPMI_MONITORING_DRIVER_TYPE_OPENIPMI,
+                .disable_auto_probe = 1,
                 .driver_device = ipmi->device,
-                .protocol_version = -1, .privilege_level = -1, .authentication_type = -1, .cipher_suite_id = -1,
+                .protocol_version = -1,
+                .privilege_level = -1,
+                .authentication_type = -1,
+                .cipher_suite_id = -1,
         };
 }
 
 static int ipmi_fail(struct vgpu_ipmi *ipmi, struct vgpu_error *err, const char *what) {
         int e = dl.ipmi_monitoring_ctx_errnum(ipmi->ctx);
-        int code = e == IPMI_MONITORING_ERR_OUT_OF_MEMORY ? -ENOMEM : e == IPMI_MONITORING_ERR_PERMISSION ? -EACCES :
-                   e == IPMI_MONITORING_ERR_BMC_BUSY ? -EBUSY : -EIO;
-        return vgpu_error_set(err, code, "IPMI %s through %s: %s", what, ipmi->device, dl.ipmi_monitoring_ctx_errormsg(ipmi->ctx));
+        int code = e == IPMI_MONITORING_ERR_OUT_OF_MEMORY ? -ENOMEM
+                   : e == IPMI_MONITORING_ERR_PERMISSION  ? -EACCES
+                   : e == IPMI_MONITORING_ERR_BMC_BUSY    ? -EBUSY
+                                                          : -EIO;
+        return vgpu_error_set(err, code, "IPMI %s through %s: %s", what, ipmi->device,
+                              dl.ipmi_monitoring_ctx_errormsg(ipmi->ctx));
 }
 
 _public_ void vgpu_ipmi_close(struct vgpu_ipmi *ipmi) {
@@ -134,20 +145,22 @@ _public_ void vgpu_ipmi_close(struct vgpu_ipmi *ipmi) {
 
 _public_ int vgpu_ipmi_open(const char *sdr_cache_dir, struct vgpu_ipmi **ret, struct vgpu_error *err) {
         if (root_access(IPMI_DEVICE, F_OK) < 0)
-                return -ENODEV;         /* no BMC, or ipmi_devintf not loaded: not an error (see top) */
+                return -ENODEV; /* no BMC, or ipmi_devintf not loaded: not an error (see top) */
 
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, init_once);
         if (dl_error[0])
                 return vgpu_error_set(err, -EOPNOTSUPP, "IPMI: %s", dl_error);
         if (init_errnum)
-                return vgpu_error_set(err, -EIO, "libipmimonitoring: %s", dl.ipmi_monitoring_ctx_strerror(init_errnum));
+                return vgpu_error_set(err, -EIO, "libipmimonitoring: %s",
+                                      dl.ipmi_monitoring_ctx_strerror(init_errnum));
 
         const char *cache = sdr_cache_dir ? sdr_cache_dir : SDR_CACHE_DIR;
         char cache_path[PATH_MAX];
         int r = mkdir_parents_root(cache, 0700);
         if (r < 0)
-                return vgpu_error_set_errno(err, r, "IPMI: cannot create the SDR cache directory %s%s", root_prefix(), cache);
+                return vgpu_error_set_errno(err, r, "IPMI: cannot create the SDR cache directory %s%s",
+                                            root_prefix(), cache);
         if ((r = root_path(cache_path, sizeof(cache_path), cache)) < 0)
                 return vgpu_error_set(err, r, "IPMI: SDR cache path %s: too long", cache);
 
@@ -176,17 +189,24 @@ static bool sensor_kind(int units, enum vgpu_sensor_kind *ret_kind, const char *
         case IPMI_MONITORING_SENSOR_UNITS_CELSIUS:
         case IPMI_MONITORING_SENSOR_UNITS_FAHRENHEIT:
                 return *ret_kind = VGPU_SENSOR_TEMPERATURE, *ret_unit = "C", true;
-        case IPMI_MONITORING_SENSOR_UNITS_VOLTS: return *ret_kind = VGPU_SENSOR_VOLTAGE, *ret_unit = "V", true;
-        case IPMI_MONITORING_SENSOR_UNITS_AMPS: return *ret_kind = VGPU_SENSOR_CURRENT, *ret_unit = "A", true;
-        case IPMI_MONITORING_SENSOR_UNITS_RPM: return *ret_kind = VGPU_SENSOR_FAN, *ret_unit = "RPM", true;
-        case IPMI_MONITORING_SENSOR_UNITS_WATTS: return *ret_kind = VGPU_SENSOR_POWER, *ret_unit = "W", true;
-        default: return false;  /* discrete sensors (presence, power unit state): states, not values */
+        case IPMI_MONITORING_SENSOR_UNITS_VOLTS:
+                return *ret_kind = VGPU_SENSOR_VOLTAGE, *ret_unit = "V", true;
+        case IPMI_MONITORING_SENSOR_UNITS_AMPS:
+                return *ret_kind = VGPU_SENSOR_CURRENT, *ret_unit = "A", true;
+        case IPMI_MONITORING_SENSOR_UNITS_RPM:
+                return *ret_kind = VGPU_SENSOR_FAN, *ret_unit = "RPM", true;
+        case IPMI_MONITORING_SENSOR_UNITS_WATTS:
+                return *ret_kind = VGPU_SENSOR_POWER, *ret_unit = "W", true;
+        default:
+                return false; /* discrete sensors (presence, power unit state): states, not values */
         }
 }
 
 static enum vgpu_sensor_state state_of(int s) {
-        return s == IPMI_MONITORING_STATE_NOMINAL ? VGPU_SENSOR_OK : s == IPMI_MONITORING_STATE_WARNING ? VGPU_SENSOR_WARN :
-               s == IPMI_MONITORING_STATE_CRITICAL ? VGPU_SENSOR_CRITICAL : VGPU_SENSOR_UNKNOWN;
+        return s == IPMI_MONITORING_STATE_NOMINAL    ? VGPU_SENSOR_OK
+               : s == IPMI_MONITORING_STATE_WARNING  ? VGPU_SENSOR_WARN
+               : s == IPMI_MONITORING_STATE_CRITICAL ? VGPU_SENSOR_CRITICAL
+                                                     : VGPU_SENSOR_UNKNOWN;
 }
 
 static double reading_of(ipmi_monitoring_ctx_t c) {
@@ -194,25 +214,32 @@ static double reading_of(ipmi_monitoring_ctx_t c) {
         if (!p)
                 return NAN;
         switch (dl.ipmi_monitoring_sensor_read_sensor_reading_type(c)) {
-        case IPMI_MONITORING_SENSOR_READING_TYPE_DOUBLE: return *(double *) p;
-        case IPMI_MONITORING_SENSOR_READING_TYPE_UNSIGNED_INTEGER32: return *(uint32_t *) p;
-        case IPMI_MONITORING_SENSOR_READING_TYPE_UNSIGNED_INTEGER8_BOOL: return *(uint8_t *) p;
-        default: return NAN;
+        case IPMI_MONITORING_SENSOR_READING_TYPE_DOUBLE:
+                return *(double *) p;
+        case IPMI_MONITORING_SENSOR_READING_TYPE_UNSIGNED_INTEGER32:
+                return *(uint32_t *) p;
+        case IPMI_MONITORING_SENSOR_READING_TYPE_UNSIGNED_INTEGER8_BOOL:
+                return *(uint8_t *) p;
+        default:
+                return NAN;
         }
 }
 
-_public_ int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor **ret, size_t *ret_n, struct vgpu_error *err) {
+_public_ int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor **ret, size_t *ret_n,
+                                    struct vgpu_error *err) {
         struct ipmi_monitoring_ipmi_config cfg = config_for(ipmi);
         unsigned flags = IPMI_MONITORING_SENSOR_READING_FLAGS_IGNORE_NON_INTERPRETABLE_SENSORS |
                          IPMI_MONITORING_SENSOR_READING_FLAGS_IGNORE_SCANNING_DISABLED;
-        int count = dl.ipmi_monitoring_sensor_readings_by_record_id(ipmi->ctx, NULL, &cfg, flags, NULL, 0, NULL, NULL);
+        int count = dl.ipmi_monitoring_sensor_readings_by_record_id(ipmi->ctx, NULL, &cfg, flags, NULL, 0,
+                                                                    NULL, NULL);
         if (count < 0)
                 return ipmi_fail(ipmi, err, "sensor readings");
 
         struct vgpu_sensor *list = NULL;
         size_t n = 0, allocated = 0;
         int r = 0;
-        for (int more = count > 0; more > 0 && r >= 0; more = dl.ipmi_monitoring_sensor_iterator_next(ipmi->ctx)) {
+        for (int more = count > 0; more > 0 && r >= 0;
+             more = dl.ipmi_monitoring_sensor_iterator_next(ipmi->ctx)) {
                 enum vgpu_sensor_kind kind;
                 const char *unit;
                 int units = dl.ipmi_monitoring_sensor_read_sensor_units(ipmi->ctx);
@@ -227,11 +254,19 @@ _public_ int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor *
                         break;
                 }
                 /* libipmimonitoring does not hand out the SDR's thresholds: the state is its verdict */
-                list[n] = (struct vgpu_sensor) {
-                        .source = "ipmi", .kind = kind, .unit = unit, .value = v,
-                        .min = NAN, .max = NAN, .crit_min = NAN, .crit = NAN,
-                        .state = isnan(v) ? VGPU_SENSOR_UNKNOWN : state_of(dl.ipmi_monitoring_sensor_read_sensor_state(ipmi->ctx)),
-                        .chip = strdup("bmc"), .label = strdup(name ? name : "?"),
+                list[n] = (struct vgpu_sensor){
+                        .source = "ipmi",
+                        .kind = kind,
+                        .unit = unit,
+                        .value = v,
+                        .min = NAN,
+                        .max = NAN,
+                        .crit_min = NAN,
+                        .crit = NAN,
+                        .state = isnan(v) ? VGPU_SENSOR_UNKNOWN
+                                          : state_of(dl.ipmi_monitoring_sensor_read_sensor_state(ipmi->ctx)),
+                        .chip = strdup("bmc"),
+                        .label = strdup(name ? name : "?"),
                 };
                 if (!list[n++].chip || !list[n - 1].label)
                         r = -ENOMEM;
@@ -248,12 +283,13 @@ _public_ int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor *
 
 /* One SEL record from the iterator's current position. */
 static void sel_entry(ipmi_monitoring_ctx_t c, unsigned id, struct vgpu_sel_entry *e) {
-        *e = (struct vgpu_sel_entry) { .record_id = id };
+        *e = (struct vgpu_sel_entry){ .record_id = id };
         unsigned ts = 0;
         if (dl.ipmi_monitoring_sel_read_timestamp(c, &ts) >= 0)
                 e->time = ts;
         int type = dl.ipmi_monitoring_sel_read_sensor_type(c);
-        const char *type_name = type >= 0 && type <= 0xff ? dl.ipmi_get_sensor_type_string((uint8_t) type) : NULL;
+        const char *type_name =
+                type >= 0 && type <= 0xff ? dl.ipmi_get_sensor_type_string((uint8_t) type) : NULL;
         if (type_name)
                 snprintf(e->sensor_type, sizeof(e->sensor_type), "%s", type_name);
         else
@@ -262,17 +298,21 @@ static void sel_entry(ipmi_monitoring_ctx_t c, unsigned id, struct vgpu_sel_entr
         if (name && name[0])
                 snprintf(e->sensor, sizeof(e->sensor), "%s", name);
         else
-                snprintf(e->sensor, sizeof(e->sensor), "sensor #%d", dl.ipmi_monitoring_sel_read_sensor_number(c));
-        bool deasserted = dl.ipmi_monitoring_sel_read_event_direction(c) == IPMI_MONITORING_SEL_EVENT_DIRECTION_DEASSERTION;
+                snprintf(e->sensor, sizeof(e->sensor), "sensor #%d",
+                         dl.ipmi_monitoring_sel_read_sensor_number(c));
+        bool deasserted = dl.ipmi_monitoring_sel_read_event_direction(c) ==
+                          IPMI_MONITORING_SEL_EVENT_DIRECTION_DEASSERTION;
         const char *text = dl.ipmi_monitoring_sel_read_event_offset_string(c);
-        snprintf(e->event, sizeof(e->event), "%s%s", text && text[0] ? text : "event", deasserted ? " (deasserted)" : "");
+        snprintf(e->event, sizeof(e->event), "%s%s", text && text[0] ? text : "event",
+                 deasserted ? " (deasserted)" : "");
         e->severity = state_of(dl.ipmi_monitoring_sel_read_sel_state(c));
         e->deasserted = deasserted;
 
         /* Over-temperature and under-voltage: a threshold crossed going the wrong way. FreeIPMI's
          * interpretation (freeipmi_interpret_sel.conf) may call them nominal; we do not. */
         int offset = dl.ipmi_monitoring_sel_read_event_offset(c);
-        if (deasserted || dl.ipmi_monitoring_sel_read_event_type_code(c) != EVENT_READING_TYPE_THRESHOLD || offset < 0)
+        if (deasserted || dl.ipmi_monitoring_sel_read_event_type_code(c) != EVENT_READING_TYPE_THRESHOLD ||
+            offset < 0)
                 return;
         bool upper = offset >= THRESHOLD_UPPER_NC_LOW && offset <= THRESHOLD_UPPER_NR_HIGH;
         bool lower = offset >= THRESHOLD_LOWER_NC_LOW && offset <= THRESHOLD_LOWER_NR_HIGH;
@@ -287,7 +327,8 @@ static void sel_entry(ipmi_monitoring_ctx_t c, unsigned id, struct vgpu_sel_entr
         }
 }
 
-_public_ int vgpu_ipmi_sel_read(struct vgpu_ipmi *ipmi, struct vgpu_sel_entry **ret, size_t *ret_n, struct vgpu_error *err) {
+_public_ int vgpu_ipmi_sel_read(struct vgpu_ipmi *ipmi, struct vgpu_sel_entry **ret, size_t *ret_n,
+                                struct vgpu_error *err) {
         struct ipmi_monitoring_ipmi_config cfg = config_for(ipmi);
         unsigned flags = IPMI_MONITORING_SEL_FLAGS_ASSUME_SYSTEM_EVENT_RECORD;
         int count = dl.ipmi_monitoring_sel_by_record_id(ipmi->ctx, NULL, &cfg, flags, NULL, 0, NULL, NULL);

@@ -37,44 +37,90 @@ struct kind_map {
 };
 
 static const struct kind_map kinds[] = {
-        { SENSORS_FEATURE_TEMP, VGPU_SENSOR_TEMPERATURE, "C", SENSORS_SUBFEATURE_TEMP_INPUT, SENSORS_SUBFEATURE_TEMP_MIN,
-          SENSORS_SUBFEATURE_TEMP_MAX, SENSORS_SUBFEATURE_TEMP_LCRIT, SENSORS_SUBFEATURE_TEMP_CRIT,
+        { SENSORS_FEATURE_TEMP,
+          VGPU_SENSOR_TEMPERATURE,
+          "C",
+          SENSORS_SUBFEATURE_TEMP_INPUT,
+          SENSORS_SUBFEATURE_TEMP_MIN,
+          SENSORS_SUBFEATURE_TEMP_MAX,
+          SENSORS_SUBFEATURE_TEMP_LCRIT,
+          SENSORS_SUBFEATURE_TEMP_CRIT,
           SENSORS_SUBFEATURE_TEMP_EMERGENCY,
-          { SENSORS_SUBFEATURE_TEMP_ALARM, SENSORS_SUBFEATURE_TEMP_MAX_ALARM, SENSORS_SUBFEATURE_TEMP_MIN_ALARM },
-          { SENSORS_SUBFEATURE_TEMP_CRIT_ALARM, SENSORS_SUBFEATURE_TEMP_LCRIT_ALARM, SENSORS_SUBFEATURE_TEMP_EMERGENCY_ALARM } },
-        { SENSORS_FEATURE_IN, VGPU_SENSOR_VOLTAGE, "V", SENSORS_SUBFEATURE_IN_INPUT, SENSORS_SUBFEATURE_IN_MIN,
-          SENSORS_SUBFEATURE_IN_MAX, SENSORS_SUBFEATURE_IN_LCRIT, SENSORS_SUBFEATURE_IN_CRIT, NONE,
+          { SENSORS_SUBFEATURE_TEMP_ALARM, SENSORS_SUBFEATURE_TEMP_MAX_ALARM,
+            SENSORS_SUBFEATURE_TEMP_MIN_ALARM },
+          { SENSORS_SUBFEATURE_TEMP_CRIT_ALARM, SENSORS_SUBFEATURE_TEMP_LCRIT_ALARM,
+            SENSORS_SUBFEATURE_TEMP_EMERGENCY_ALARM } },
+        { SENSORS_FEATURE_IN,
+          VGPU_SENSOR_VOLTAGE,
+          "V",
+          SENSORS_SUBFEATURE_IN_INPUT,
+          SENSORS_SUBFEATURE_IN_MIN,
+          SENSORS_SUBFEATURE_IN_MAX,
+          SENSORS_SUBFEATURE_IN_LCRIT,
+          SENSORS_SUBFEATURE_IN_CRIT,
+          NONE,
           { SENSORS_SUBFEATURE_IN_ALARM, SENSORS_SUBFEATURE_IN_MIN_ALARM, SENSORS_SUBFEATURE_IN_MAX_ALARM },
           { SENSORS_SUBFEATURE_IN_LCRIT_ALARM, SENSORS_SUBFEATURE_IN_CRIT_ALARM } },
-        { SENSORS_FEATURE_FAN, VGPU_SENSOR_FAN, "RPM", SENSORS_SUBFEATURE_FAN_INPUT, SENSORS_SUBFEATURE_FAN_MIN,
-          SENSORS_SUBFEATURE_FAN_MAX, NONE, NONE, NONE,
-          { SENSORS_SUBFEATURE_FAN_ALARM, SENSORS_SUBFEATURE_FAN_MIN_ALARM, SENSORS_SUBFEATURE_FAN_MAX_ALARM },
+        { SENSORS_FEATURE_FAN,
+          VGPU_SENSOR_FAN,
+          "RPM",
+          SENSORS_SUBFEATURE_FAN_INPUT,
+          SENSORS_SUBFEATURE_FAN_MIN,
+          SENSORS_SUBFEATURE_FAN_MAX,
+          NONE,
+          NONE,
+          NONE,
+          { SENSORS_SUBFEATURE_FAN_ALARM, SENSORS_SUBFEATURE_FAN_MIN_ALARM,
+            SENSORS_SUBFEATURE_FAN_MAX_ALARM },
           /* a fan that reports a fault has stopped or is gone */
           { SENSORS_SUBFEATURE_FAN_FAULT } },
-        { SENSORS_FEATURE_POWER, VGPU_SENSOR_POWER, "W", SENSORS_SUBFEATURE_POWER_INPUT, SENSORS_SUBFEATURE_POWER_MIN,
-          SENSORS_SUBFEATURE_POWER_MAX, SENSORS_SUBFEATURE_POWER_LCRIT, SENSORS_SUBFEATURE_POWER_CRIT, NONE,
-          { SENSORS_SUBFEATURE_POWER_ALARM, SENSORS_SUBFEATURE_POWER_MAX_ALARM, SENSORS_SUBFEATURE_POWER_CAP_ALARM },
+        { SENSORS_FEATURE_POWER,
+          VGPU_SENSOR_POWER,
+          "W",
+          SENSORS_SUBFEATURE_POWER_INPUT,
+          SENSORS_SUBFEATURE_POWER_MIN,
+          SENSORS_SUBFEATURE_POWER_MAX,
+          SENSORS_SUBFEATURE_POWER_LCRIT,
+          SENSORS_SUBFEATURE_POWER_CRIT,
+          NONE,
+          { SENSORS_SUBFEATURE_POWER_ALARM, SENSORS_SUBFEATURE_POWER_MAX_ALARM,
+            SENSORS_SUBFEATURE_POWER_CAP_ALARM },
           { SENSORS_SUBFEATURE_POWER_CRIT_ALARM, SENSORS_SUBFEATURE_POWER_LCRIT_ALARM } },
-        { SENSORS_FEATURE_CURR, VGPU_SENSOR_CURRENT, "A", SENSORS_SUBFEATURE_CURR_INPUT, SENSORS_SUBFEATURE_CURR_MIN,
-          SENSORS_SUBFEATURE_CURR_MAX, SENSORS_SUBFEATURE_CURR_LCRIT, SENSORS_SUBFEATURE_CURR_CRIT, NONE,
-          { SENSORS_SUBFEATURE_CURR_ALARM, SENSORS_SUBFEATURE_CURR_MIN_ALARM, SENSORS_SUBFEATURE_CURR_MAX_ALARM },
+        { SENSORS_FEATURE_CURR,
+          VGPU_SENSOR_CURRENT,
+          "A",
+          SENSORS_SUBFEATURE_CURR_INPUT,
+          SENSORS_SUBFEATURE_CURR_MIN,
+          SENSORS_SUBFEATURE_CURR_MAX,
+          SENSORS_SUBFEATURE_CURR_LCRIT,
+          SENSORS_SUBFEATURE_CURR_CRIT,
+          NONE,
+          { SENSORS_SUBFEATURE_CURR_ALARM, SENSORS_SUBFEATURE_CURR_MIN_ALARM,
+            SENSORS_SUBFEATURE_CURR_MAX_ALARM },
           { SENSORS_SUBFEATURE_CURR_LCRIT_ALARM, SENSORS_SUBFEATURE_CURR_CRIT_ALARM } },
 };
 
 _public_ const char *vgpu_sensor_kind_to_string(enum vgpu_sensor_kind k) {
         static const char *const names[] = {
-                [VGPU_SENSOR_TEMPERATURE] = "temperature", [VGPU_SENSOR_VOLTAGE] = "voltage", [VGPU_SENSOR_FAN] = "fan",
-                [VGPU_SENSOR_POWER] = "power", [VGPU_SENSOR_CURRENT] = "current",
+                [VGPU_SENSOR_TEMPERATURE] = "temperature",
+                [VGPU_SENSOR_VOLTAGE] = "voltage",
+                [VGPU_SENSOR_FAN] = "fan",
+                [VGPU_SENSOR_POWER] = "power",
+                [VGPU_SENSOR_CURRENT] = "current",
         };
         return (unsigned) k < ELEMENTSOF(names) ? names[k] : "unknown";
 }
 
 _public_ const char *vgpu_sensor_state_to_string(enum vgpu_sensor_state s) {
         switch (s) {
-        case VGPU_SENSOR_OK: return "ok";
-        case VGPU_SENSOR_WARN: return "warn";
-        case VGPU_SENSOR_CRITICAL: return "critical";
-        default: return "unknown";
+        case VGPU_SENSOR_OK:
+                return "ok";
+        case VGPU_SENSOR_WARN:
+                return "warn";
+        case VGPU_SENSOR_CRITICAL:
+                return "critical";
+        default:
+                return "unknown";
         }
 }
 
@@ -87,7 +133,8 @@ _public_ void vgpu_sensors_free(struct vgpu_sensor *s, size_t n) {
 }
 
 /* The subfeature's value, NAN when the chip lacks it or reading fails. */
-static double value_of(const sensors_chip_name *chip, const sensors_feature *f, sensors_subfeature_type type) {
+static double value_of(const sensors_chip_name *chip, const sensors_feature *f,
+                       sensors_subfeature_type type) {
         if (type == NONE)
                 return NAN;
         const sensors_subfeature *sf = sensors_get_subfeature(chip, f, type);
@@ -97,7 +144,8 @@ static double value_of(const sensors_chip_name *chip, const sensors_feature *f, 
         return v;
 }
 
-static bool any_alarm(const sensors_chip_name *chip, const sensors_feature *f, const sensors_subfeature_type *types) {
+static bool any_alarm(const sensors_chip_name *chip, const sensors_feature *f,
+                      const sensors_subfeature_type *types) {
         for (size_t i = 0; i < 3 && types[i]; i++) {
                 double v = value_of(chip, f, types[i]);
                 if (!isnan(v) && v != 0)
@@ -107,8 +155,8 @@ static bool any_alarm(const sensors_chip_name *chip, const sensors_feature *f, c
 }
 
 /* Alarms first (the chip compares in hardware, with its own hysteresis), else the thresholds. */
-static enum vgpu_sensor_state judge(const sensors_chip_name *chip, const sensors_feature *f, const struct kind_map *k,
-                                    const struct vgpu_sensor *s, double emergency) {
+static enum vgpu_sensor_state judge(const sensors_chip_name *chip, const sensors_feature *f,
+                                    const struct kind_map *k, const struct vgpu_sensor *s, double emergency) {
         if (any_alarm(chip, f, k->crit_alarms))
                 return VGPU_SENSOR_CRITICAL;
         if (any_alarm(chip, f, k->warn_alarms))
@@ -119,7 +167,8 @@ static enum vgpu_sensor_state judge(const sensors_chip_name *chip, const sensors
             (!isnan(s->crit_min) && s->value <= s->crit_min))
                 return VGPU_SENSOR_CRITICAL;
         /* a fan's min of 0 means "no minimum", and max is rarely set for fans */
-        if ((!isnan(s->max) && s->max > 0 && s->value >= s->max) || (!isnan(s->min) && s->min > 0 && s->value < s->min))
+        if ((!isnan(s->max) && s->max > 0 && s->value >= s->max) ||
+            (!isnan(s->min) && s->min > 0 && s->value < s->min))
                 return VGPU_SENSOR_WARN;
         return VGPU_SENSOR_OK;
 }
@@ -134,12 +183,13 @@ static const struct kind_map *kind_for(sensors_feature_type t) {
 static int read_chip(const sensors_chip_name *chip, struct vgpu_sensor **list, size_t *n, size_t *allocated) {
         char name[128];
         if (sensors_snprintf_chip_name(name, sizeof(name), chip) < 0)
-                return 0;       /* a chip it cannot name, we cannot either: skip it */
+                return 0; /* a chip it cannot name, we cannot either: skip it */
         char bdf[VGPU_BDF_MAX] = "";
         /* libsensors packs a PCI address as domain<<16 | bus<<8 | device<<3 | function */
         if (chip->bus.type == SENSORS_BUS_TYPE_PCI)
                 snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", (unsigned) (chip->addr >> 16) & 0xffff,
-                         (unsigned) (chip->addr >> 8) & 0xff, (unsigned) (chip->addr >> 3) & 0x1f, (unsigned) chip->addr & 7);
+                         (unsigned) (chip->addr >> 8) & 0xff, (unsigned) (chip->addr >> 3) & 0x1f,
+                         (unsigned) chip->addr & 7);
 
         const sensors_feature *f;
         int nr = 0;
@@ -154,17 +204,22 @@ static int read_chip(const sensors_chip_name *chip, struct vgpu_sensor **list, s
                 if (!GREEDY_REALLOC(*list, *allocated, *n + 1))
                         return -ENOMEM;
                 struct vgpu_sensor *s = &(*list)[*n];
-                *s = (struct vgpu_sensor) {
-                        .source = "hwmon", .kind = k->kind, .unit = k->unit, .value = value,
-                        .min = value_of(chip, f, k->min), .max = value_of(chip, f, k->max),
-                        .crit_min = value_of(chip, f, k->crit_min), .crit = value_of(chip, f, k->crit),
+                *s = (struct vgpu_sensor){
+                        .source = "hwmon",
+                        .kind = k->kind,
+                        .unit = k->unit,
+                        .value = value,
+                        .min = value_of(chip, f, k->min),
+                        .max = value_of(chip, f, k->max),
+                        .crit_min = value_of(chip, f, k->crit_min),
+                        .crit = value_of(chip, f, k->crit),
                 };
                 memcpy(s->bdf, bdf, sizeof(bdf));
                 s->state = judge(chip, f, k, s, value_of(chip, f, k->emergency));
                 char *label = sensors_get_label(chip, f);
                 s->chip = strdup(name);
                 s->label = label ? label : strdup(f->name);
-                (*n)++;         /* counted before the check, so that a failure frees what was taken */
+                (*n)++; /* counted before the check, so that a failure frees what was taken */
                 if (!s->chip || !s->label)
                         return -ENOMEM;
         }
@@ -175,7 +230,8 @@ _public_ int vgpu_sensors_read(struct vgpu_sensor **ret, size_t *ret_n, struct v
         /* libsensors reads the live /sys only (it checks that /sys is sysfs), so a fixture root
          * cannot be read through it; the daemon uses the snapshot's hwmon readings there. */
         if (root_prefix()[0])
-                return vgpu_error_set(err, -EOPNOTSUPP, "libsensors reads only the live /sys, not VGPU_ROOT=%s", root_prefix());
+                return vgpu_error_set(err, -EOPNOTSUPP,
+                                      "libsensors reads only the live /sys, not VGPU_ROOT=%s", root_prefix());
 
         int r = sensors_init(NULL);
         if (r != 0) {
@@ -199,8 +255,8 @@ _public_ int vgpu_sensors_read(struct vgpu_sensor **ret, size_t *ret_n, struct v
         return 0;
 }
 
-_public_ int vgpu_sensors_gpu_temperature(const struct vgpu_sensor *s, size_t n, const char *bdf, int *ret_temp_c,
-                                          int *ret_crit_c) {
+_public_ int vgpu_sensors_gpu_temperature(const struct vgpu_sensor *s, size_t n, const char *bdf,
+                                          int *ret_temp_c, int *ret_crit_c) {
         /* the first: temp1, amdgpu's "edge", which is what the snapshot reads and what the default
          * thresholds are for (the junction runs 10-20 C hotter by design) */
         const struct vgpu_sensor *hot = NULL;

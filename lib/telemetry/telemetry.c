@@ -17,7 +17,8 @@ static uint64_t now_realtime_usec(void) {
 }
 
 _public_ bool vgpu_thermal_limits_valid(const struct vgpu_thermal_limits *l) {
-        return l && l->warn_c > 0 && l->critical_c > l->warn_c && l->hysteresis_c >= 0 && l->hysteresis_c < l->warn_c;
+        return l && l->warn_c > 0 && l->critical_c > l->warn_c && l->hysteresis_c >= 0 &&
+               l->hysteresis_c < l->warn_c;
 }
 
 /* 0 ok, 1 warn, 2 critical for a temperature against thresholds lowered by `lower`. */
@@ -41,10 +42,14 @@ _public_ enum vgpu_thermal_state vgpu_thermal_next(enum vgpu_thermal_state curre
 
 _public_ const char *vgpu_thermal_state_to_string(enum vgpu_thermal_state s) {
         switch (s) {
-        case VGPU_THERMAL_OK: return "ok";
-        case VGPU_THERMAL_WARN: return "warn";
-        case VGPU_THERMAL_CRITICAL: return "critical";
-        default: return "unknown";
+        case VGPU_THERMAL_OK:
+                return "ok";
+        case VGPU_THERMAL_WARN:
+                return "warn";
+        case VGPU_THERMAL_CRITICAL:
+                return "critical";
+        default:
+                return "unknown";
         }
 }
 
@@ -72,14 +77,15 @@ _public_ void vgpu_telemetry_done(struct vgpu_telemetry *t) {
         for (size_t i = 0; i < t->n_gpus; i++)
                 gpu_telemetry_done(&t->gpus[i]);
         free(t->gpus);
-        *t = (struct vgpu_telemetry) {};
+        *t = (struct vgpu_telemetry){};
 }
 
 static int cmp_bdf(const void *key, const void *elem) {
         return strcmp(key, ((const struct vgpu_gpu_telemetry *) elem)->bdf);
 }
 
-_public_ const struct vgpu_gpu_telemetry *vgpu_telemetry_find(const struct vgpu_telemetry *t, const char *bdf) {
+_public_ const struct vgpu_gpu_telemetry *vgpu_telemetry_find(const struct vgpu_telemetry *t,
+                                                              const char *bdf) {
         return t && bdf ? bsearch_safe(bdf, t->gpus, t->n_gpus, sizeof(t->gpus[0]), cmp_bdf) : NULL;
 }
 
@@ -90,8 +96,9 @@ static double pcie_gen_speed(int gen) {
 }
 
 static void nvml_link(const struct vgpu_nvml_gpu *n, struct vgpu_link *ret, const char **ret_source) {
-        *ret = (struct vgpu_link) {
-                .speed_current = pcie_gen_speed(n->pcie_gen_current), .speed_max = pcie_gen_speed(n->pcie_gen_max),
+        *ret = (struct vgpu_link){
+                .speed_current = pcie_gen_speed(n->pcie_gen_current),
+                .speed_max = pcie_gen_speed(n->pcie_gen_max),
                 .width_current = n->pcie_width_current > 0 ? n->pcie_width_current : 0,
                 .width_max = n->pcie_width_max,
         };
@@ -103,10 +110,16 @@ static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_
         const struct vgpu_nvml_gpu *n = sources & VGPU_TELEMETRY_NVML ? g->nvml : NULL;
         char ids[16];
 
-        *out = (struct vgpu_gpu_telemetry) {
-                .temperature_c = VGPU_TEMP_UNKNOWN, .slowdown_c = VGPU_TEMP_UNKNOWN,
-                .power_mw = -1, .power_limit_mw = -1, .memory_total = -1, .memory_used = -1,
-                .memory_reserved = -1, .utilization_gpu = -1, .utilization_memory = -1,
+        *out = (struct vgpu_gpu_telemetry){
+                .temperature_c = VGPU_TEMP_UNKNOWN,
+                .slowdown_c = VGPU_TEMP_UNKNOWN,
+                .power_mw = -1,
+                .power_limit_mw = -1,
+                .memory_total = -1,
+                .memory_used = -1,
+                .memory_reserved = -1,
+                .utilization_gpu = -1,
+                .utilization_memory = -1,
         };
         snprintf(out->bdf, sizeof(out->bdf), "%s", g->bdf);
         snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
@@ -121,7 +134,9 @@ static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_
         } else if ((sources & VGPU_TELEMETRY_HWMON) && g->hwmon_temp_mc != INT32_MIN) {
                 out->temperature_c = g->hwmon_temp_mc / 1000;
                 out->temperature_source = "hwmon";
-                out->slowdown_c = g->hwmon_crit_mc != INT32_MIN && g->hwmon_crit_mc > 0 ? g->hwmon_crit_mc / 1000 : VGPU_TEMP_UNKNOWN;
+                out->slowdown_c = g->hwmon_crit_mc != INT32_MIN && g->hwmon_crit_mc > 0
+                                          ? g->hwmon_crit_mc / 1000
+                                          : VGPU_TEMP_UNKNOWN;
         }
         if (n) {
                 out->power_mw = n->power_mw;
@@ -149,12 +164,15 @@ static int read_gpu(const struct vgpu_gpu *g, unsigned sources, struct vgpu_gpu_
         return 0;
 }
 
-static struct vgpu_telemetry_event *add_event(struct vgpu_telemetry_event **events, size_t *n, size_t *allocated,
-                                              enum vgpu_telemetry_event_kind kind, const struct vgpu_gpu_telemetry *g) {
+static struct vgpu_telemetry_event *add_event(struct vgpu_telemetry_event **events, size_t *n,
+                                              size_t *allocated, enum vgpu_telemetry_event_kind kind,
+                                              const struct vgpu_gpu_telemetry *g) {
         if (!GREEDY_REALLOC(*events, *allocated, *n + 1))
                 return NULL;
         struct vgpu_telemetry_event *e = &(*events)[(*n)++];
-        *e = (struct vgpu_telemetry_event) { .kind = kind, .temperature_c = g->temperature_c, .threshold_c = VGPU_TEMP_UNKNOWN };
+        *e = (struct vgpu_telemetry_event){ .kind = kind,
+                                            .temperature_c = g->temperature_c,
+                                            .threshold_c = VGPU_TEMP_UNKNOWN };
         snprintf(e->bdf, sizeof(e->bdf), "%s", g->bdf);
         return e;
 }
@@ -162,11 +180,13 @@ static struct vgpu_telemetry_event *add_event(struct vgpu_telemetry_event **even
 static int thermal_event(struct vgpu_telemetry_event **events, size_t *n, size_t *allocated,
                          const struct vgpu_gpu_telemetry *g, enum vgpu_thermal_state from) {
         enum vgpu_thermal_state to = g->thermal;
-        if (to == from || to == VGPU_THERMAL_UNKNOWN || (from == VGPU_THERMAL_UNKNOWN && to == VGPU_THERMAL_OK))
+        if (to == from || to == VGPU_THERMAL_UNKNOWN ||
+            (from == VGPU_THERMAL_UNKNOWN && to == VGPU_THERMAL_OK))
                 return 0;
         bool rising = from == VGPU_THERMAL_UNKNOWN || to > from;
-        enum vgpu_telemetry_event_kind kind = !rising ? VGPU_EVENT_THERMAL_RECOVERED :
-                                              to == VGPU_THERMAL_CRITICAL ? VGPU_EVENT_THERMAL_CRITICAL : VGPU_EVENT_THERMAL_WARN;
+        enum vgpu_telemetry_event_kind kind = !rising                       ? VGPU_EVENT_THERMAL_RECOVERED
+                                              : to == VGPU_THERMAL_CRITICAL ? VGPU_EVENT_THERMAL_CRITICAL
+                                                                            : VGPU_EVENT_THERMAL_WARN;
         struct vgpu_telemetry_event *e = add_event(events, n, allocated, kind, g);
         if (!e)
                 return -ENOMEM;
@@ -177,14 +197,16 @@ static int thermal_event(struct vgpu_telemetry_event **events, size_t *n, size_t
                              : (from == VGPU_THERMAL_CRITICAL ? g->limits.critical_c : g->limits.warn_c);
         e->threshold_c = crossed;
         if (rising)
-                snprintf(e->message, sizeof(e->message), "%s (%s): %d C reached the %s threshold of %d C (%s reading)",
-                         g->bdf, g->model, g->temperature_c, to == VGPU_THERMAL_CRITICAL ? "critical" : "warning", crossed,
+                snprintf(e->message, sizeof(e->message),
+                         "%s (%s): %d C reached the %s threshold of %d C (%s reading)", g->bdf, g->model,
+                         g->temperature_c, to == VGPU_THERMAL_CRITICAL ? "critical" : "warning", crossed,
                          strempty(g->temperature_source));
         else
-                snprintf(e->message, sizeof(e->message), "%s (%s): %d C, below %d C (the %s threshold of %d C less %d C hysteresis): %s",
+                snprintf(e->message, sizeof(e->message),
+                         "%s (%s): %d C, below %d C (the %s threshold of %d C less %d C hysteresis): %s",
                          g->bdf, g->model, g->temperature_c, crossed - g->limits.hysteresis_c,
-                         from == VGPU_THERMAL_CRITICAL ? "critical" : "warning", crossed, g->limits.hysteresis_c,
-                         to == VGPU_THERMAL_OK ? "recovered" : "back to warning");
+                         from == VGPU_THERMAL_CRITICAL ? "critical" : "warning", crossed,
+                         g->limits.hysteresis_c, to == VGPU_THERMAL_OK ? "recovered" : "back to warning");
         return 0;
 }
 
@@ -192,22 +214,25 @@ static int link_event(struct vgpu_telemetry_event **events, size_t *n, size_t *a
                       const struct vgpu_gpu_telemetry *g, bool was_degraded) {
         if (g->link_degraded == was_degraded)
                 return 0;
-        struct vgpu_telemetry_event *e = add_event(events, n, allocated,
-                                                   g->link_degraded ? VGPU_EVENT_LINK_DEGRADED : VGPU_EVENT_LINK_RECOVERED, g);
+        struct vgpu_telemetry_event *e =
+                add_event(events, n, allocated,
+                          g->link_degraded ? VGPU_EVENT_LINK_DEGRADED : VGPU_EVENT_LINK_RECOVERED, g);
         if (!e)
                 return -ENOMEM;
-        snprintf(e->message, sizeof(e->message), "%s (%s): PCIe link %s: x%d of x%d at %g of %g GT/s", g->bdf, g->model,
-                 g->link_degraded ? "degraded" : "back to full width", g->link.width_current, g->link.width_max,
-                 g->link.speed_current, g->link.speed_max);
+        snprintf(e->message, sizeof(e->message), "%s (%s): PCIe link %s: x%d of x%d at %g of %g GT/s", g->bdf,
+                 g->model, g->link_degraded ? "degraded" : "back to full width", g->link.width_current,
+                 g->link.width_max, g->link.speed_current, g->link.speed_max);
         return 0;
 }
 
 _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_host *host, unsigned sources,
-                                   const struct vgpu_thermal_limits *defaults, vgpu_thermal_limits_fn limits_for,
-                                   void *userdata, struct vgpu_telemetry_event **ret_events, size_t *ret_n_events,
+                                   const struct vgpu_thermal_limits *defaults,
+                                   vgpu_thermal_limits_fn limits_for, void *userdata,
+                                   struct vgpu_telemetry_event **ret_events, size_t *ret_n_events,
                                    struct vgpu_error *err) {
         if (!vgpu_thermal_limits_valid(defaults))
-                return vgpu_error_set(err, -EINVAL, "thermal limits: need 0 < warn < critical and 0 <= hysteresis < warn");
+                return vgpu_error_set(err, -EINVAL,
+                                      "thermal limits: need 0 < warn < critical and 0 <= hysteresis < warn");
 
         struct vgpu_telemetry next = { .updated_usec = now_realtime_usec() };
         struct vgpu_telemetry_event *events = NULL;
@@ -228,12 +253,13 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
                         continue;
                 struct vgpu_gpu_telemetry *gt = &next.gpus[next.n_gpus];
                 r = read_gpu(g, sources, gt);
-                next.n_gpus++;          /* even when it failed: the model read already is freed with it */
+                next.n_gpus++; /* even when it failed: the model read already is freed with it */
                 if (r < 0)
                         break;
                 gt->limits = *defaults;
                 struct vgpu_thermal_limits l;
-                if (limits_for && limits_for(g, gt->model, &l, userdata) >= 0 && vgpu_thermal_limits_valid(&l))
+                if (limits_for && limits_for(g, gt->model, &l, userdata) >= 0 &&
+                    vgpu_thermal_limits_valid(&l))
                         gt->limits = l;
 
                 const struct vgpu_gpu_telemetry *prev = vgpu_telemetry_find(t, gt->bdf);
@@ -244,9 +270,11 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
                 }
                 enum vgpu_thermal_state from = prev ? prev->thermal : VGPU_THERMAL_UNKNOWN;
                 gt->thermal = vgpu_thermal_next(from, gt->temperature_c, &gt->limits);
-                gt->thermal_since_usec = prev && prev->thermal == gt->thermal ? prev->thermal_since_usec : next.updated_usec;
+                gt->thermal_since_usec =
+                        prev && prev->thermal == gt->thermal ? prev->thermal_since_usec : next.updated_usec;
                 if (!prev && !first) {
-                        struct vgpu_telemetry_event *e = add_event(&events, &n_events, &allocated, VGPU_EVENT_GPU_ADDED, gt);
+                        struct vgpu_telemetry_event *e =
+                                add_event(&events, &n_events, &allocated, VGPU_EVENT_GPU_ADDED, gt);
                         if (!e) {
                                 r = -ENOMEM;
                                 break;
@@ -260,11 +288,13 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
         for (size_t i = 0; r >= 0 && i < t->n_gpus; i++) {
                 if (vgpu_telemetry_find(&next, t->gpus[i].bdf))
                         continue;
-                struct vgpu_telemetry_event *e = add_event(&events, &n_events, &allocated, VGPU_EVENT_GPU_REMOVED, &t->gpus[i]);
+                struct vgpu_telemetry_event *e =
+                        add_event(&events, &n_events, &allocated, VGPU_EVENT_GPU_REMOVED, &t->gpus[i]);
                 if (!e)
                         r = -ENOMEM;
                 else
-                        snprintf(e->message, sizeof(e->message), "%s (%s): GPU gone", t->gpus[i].bdf, t->gpus[i].model);
+                        snprintf(e->message, sizeof(e->message), "%s (%s): GPU gone", t->gpus[i].bdf,
+                                 t->gpus[i].model);
         }
         if (r < 0) {
                 vgpu_telemetry_done(&next);
@@ -281,7 +311,8 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
         return 0;
 }
 
-_public_ int vgpu_telemetry_note_xid(struct vgpu_telemetry *t, const char *bdf, uint64_t xid, uint64_t time_usec) {
+_public_ int vgpu_telemetry_note_xid(struct vgpu_telemetry *t, const char *bdf, uint64_t xid,
+                                     uint64_t time_usec) {
         struct vgpu_gpu_telemetry *g = (struct vgpu_gpu_telemetry *) vgpu_telemetry_find(t, bdf);
         if (!g)
                 return -ENOENT;
@@ -291,5 +322,6 @@ _public_ int vgpu_telemetry_note_xid(struct vgpu_telemetry *t, const char *bdf, 
 }
 
 _public_ bool vgpu_telemetry_thermal_slowdown(const struct vgpu_gpu_telemetry *g) {
-        return g && g->clocks_event_reasons_known && (g->clocks_event_reasons & VGPU_NVML_CLOCKS_EVENT_THERMAL);
+        return g && g->clocks_event_reasons_known &&
+               (g->clocks_event_reasons & VGPU_NVML_CLOCKS_EVENT_THERMAL);
 }

@@ -19,12 +19,12 @@
 /* All text in one buffer and all cells in one array, each grown by doubling: `types` on a large
  * host is ten thousands of rows, and an allocation per cell was a fifth of its time. */
 struct cell {
-        size_t off;     /* of its text (NUL-terminated) in out_table.text */
-        bool right;     /* "%5s": numbers line up on their last digit */
+        size_t off; /* of its text (NUL-terminated) in out_table.text */
+        bool right; /* "%5s": numbers line up on their last digit */
 };
 
 struct row {
-        size_t first, n_cells;  /* out_table.cells[first...] */
+        size_t first, n_cells; /* out_table.cells[first...] */
 };
 
 struct out_table {
@@ -34,11 +34,11 @@ struct out_table {
         size_t n_cells, cells_alloc;
         struct row *rows;
         size_t n_rows, rows_alloc;
-        size_t row_first;       /* the first cell of the row being built */
-        bool open;              /* a cell is being built, from text[cells[n_cells].off] */
+        size_t row_first; /* the first cell of the row being built */
+        bool open;        /* a cell is being built, from text[cells[n_cells].off] */
         bool open_right;
-        bool open_indent;       /* the open cell holds only the leading spaces of a row so far */
-        bool failed;            /* out of memory: what was collected is printed, the rest lost */
+        bool open_indent; /* the open cell holds only the leading spaces of a row so far */
+        bool failed;      /* out of memory: what was collected is printed, the rest lost */
 };
 
 struct out_table *out_table_new(void) {
@@ -85,7 +85,7 @@ static void open_cell(struct out_table *t) {
         }
         if (!grow(t, (void **) &t->cells, &t->cells_alloc, t->n_cells, 1, sizeof(*t->cells)))
                 return;
-        t->cells[t->n_cells] = (struct cell) { .off = t->text_len };
+        t->cells[t->n_cells] = (struct cell){ .off = t->text_len };
         t->open = true;
         t->open_right = t->open_indent = false;
 }
@@ -106,7 +106,7 @@ static void end_row(struct out_table *t) {
         if (!grow(t, (void **) &t->rows, &t->rows_alloc, t->n_rows, 1, sizeof(*t->rows)))
                 return;
         /* no cells: a blank line, which also ends a table */
-        t->rows[t->n_rows++] = (struct row) { t->row_first, t->n_cells - t->row_first };
+        t->rows[t->n_rows++] = (struct row){ t->row_first, t->n_cells - t->row_first };
         t->row_first = t->n_cells;
 }
 
@@ -132,7 +132,7 @@ static void add_note(struct out_table *t, const char *s) {
 void out_table_vadd(struct out_table *t, const char *fmt, va_list ap) {
         /* Only %s (flags '-' and a width) and %% are cells: anything else is formatted as a note. */
         bool plain = true, any = false;
-        for (const char *p = fmt; (p = strchr(p, '%')); ) {
+        for (const char *p = fmt; (p = strchr(p, '%'));) {
                 p++;
                 if (*p == '%') {
                         p++;

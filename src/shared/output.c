@@ -14,9 +14,9 @@ struct out {
         FILE *f;
         bool json, pretty;
         int depth;
-        unsigned count[MAX_DEPTH];      /* members written at each depth, for commas */
-        struct out_table *table;        /* text collected for out_free() to align, or NULL */
-        unsigned columns;               /* the terminal's width for the table, 0: no limit */
+        unsigned count[MAX_DEPTH]; /* members written at each depth, for commas */
+        struct out_table *table;   /* text collected for out_free() to align, or NULL */
+        unsigned columns;          /* the terminal's width for the table, 0: no limit */
 };
 
 struct out *out_new(FILE *f, bool json, bool pretty) {
@@ -87,14 +87,15 @@ size_t utf8_sequence_length(const char *str) {
         else if (s[0] >= 0xf0 && s[0] <= 0xf4)
                 n = 4, cp = s[0] & 0x07;
         else
-                return 0;       /* a continuation byte, an overlong lead (c0, c1) or past U+10FFFF */
+                return 0; /* a continuation byte, an overlong lead (c0, c1) or past U+10FFFF */
         for (size_t i = 1; i < n; i++) {
                 if ((s[i] & 0xc0) != 0x80)
-                        return 0;       /* the NUL ending the string included */
+                        return 0; /* the NUL ending the string included */
                 cp = cp << 6 | (s[i] & 0x3f);
         }
         /* overlong forms, UTF-16 surrogates, past U+10FFFF */
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return n;
 }
@@ -127,12 +128,23 @@ static void json_string(FILE *f, const char *s) {
                         continue;
                 }
                 switch (c) {
-                case '"': fputs_unlocked("\\\"", f); break;
-                case '\\': fputs_unlocked("\\\\", f); break;
-                case '\n': fputs_unlocked("\\n", f); break;
-                case '\t': fputs_unlocked("\\t", f); break;
-                case '\r': fputs_unlocked("\\r", f); break;
-                default: fprintf(f, "\\u%04x", c);
+                case '"':
+                        fputs_unlocked("\\\"", f);
+                        break;
+                case '\\':
+                        fputs_unlocked("\\\\", f);
+                        break;
+                case '\n':
+                        fputs_unlocked("\\n", f);
+                        break;
+                case '\t':
+                        fputs_unlocked("\\t", f);
+                        break;
+                case '\r':
+                        fputs_unlocked("\\r", f);
+                        break;
+                default:
+                        fprintf(f, "\\u%04x", c);
                 }
                 s++;
         }
@@ -191,10 +203,18 @@ static void json_close(struct out *o, char c) {
         fputc(c, o->f);
 }
 
-void out_open_object(struct out *o, const char *key) { json_open(o, key, '{'); }
-void out_close_object(struct out *o) { json_close(o, '}'); }
-void out_open_array(struct out *o, const char *key) { json_open(o, key, '['); }
-void out_close_array(struct out *o) { json_close(o, ']'); }
+void out_open_object(struct out *o, const char *key) {
+        json_open(o, key, '{');
+}
+void out_close_object(struct out *o) {
+        json_close(o, '}');
+}
+void out_open_array(struct out *o, const char *key) {
+        json_open(o, key, '[');
+}
+void out_close_array(struct out *o) {
+        json_close(o, ']');
+}
 
 static bool wants(const struct out *o, enum out_mode m) {
         return m == OUT_ANY || (m == OUT_JSON) == o->json;

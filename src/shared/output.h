@@ -20,7 +20,7 @@ enum out_mode { OUT_ANY, OUT_JSON, OUT_TEXT };
 struct out;
 
 struct out *out_new(FILE *f, bool json, bool pretty);
-void out_free(struct out *o);   /* ends the JSON document with a newline and flushes */
+void out_free(struct out *o); /* ends the JSON document with a newline and flushes */
 bool out_is_json(const struct out *o);
 /* Text mode: collect the text and print it at out_free() as tables whose columns fit their
  * widest cell (output-table.h); columns > 0 cuts cells with "…" to fit a terminal that wide. */

@@ -7,8 +7,8 @@
 
 #include "print.h"
 
-void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r,
-                   const char *uuid, const char *parent, const char *type) {
+void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, int r, const char *uuid,
+                   const char *parent, const char *type) {
         out_open_object(o, NULL);
         out_string(o, OUT_JSON, "uuid", NULL, uuid && uuid[0] ? uuid : NULL);
         out_string(o, OUT_JSON, "parent", NULL, parent);
@@ -18,8 +18,8 @@ void print_outcome(struct out *o, const char *verb_done, const char *verb_noop, 
         if (!out_is_json(o)) {
                 const char *what = uuid && uuid[0] ? uuid : parent;
                 if (type)
-                        out_text(o, "%s %s (%s on %s)%s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop, type, parent,
-                                 r > 0 ? "" : ": nothing to do");
+                        out_text(o, "%s %s (%s on %s)%s\n", r > 0 ? verb_done : what,
+                                 r > 0 ? what : verb_noop, type, parent, r > 0 ? "" : ": nothing to do");
                 else
                         out_text(o, "%s %s\n", r > 0 ? verb_done : what, r > 0 ? what : verb_noop);
         }
@@ -39,7 +39,7 @@ void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
         case VGPU_ACTION_ENABLE_SERVICE:
                 snprintf(buf, size, "%s", a->spec.parent);
                 break;
-        case VGPU_ACTION_SET_PERSISTENCE:       /* what differs is the point: "0000:5e:00.0 on (now off)" */
+        case VGPU_ACTION_SET_PERSISTENCE: /* what differs is the point: "0000:5e:00.0 on (now off)" */
                 snprintf(buf, size, "%s %s", a->spec.parent, strempty(a->detail));
                 break;
         case VGPU_ACTION_SLICE_CREATE:
@@ -49,12 +49,13 @@ void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
                         format_bytes(mem, sizeof(mem), (int64_t) a->slice.memory);
                 if (a->slice.share)
                         snprintf(share, sizeof(share), " %u%%", a->slice.share);
-                snprintf(buf, size, "slice %s (%s on %s, %s%s, scrub %s)", a->slice.name, mem, a->slice.gpu, a->slice.policy, share,
-                         a->slice.scrub);
+                snprintf(buf, size, "slice %s (%s on %s, %s%s, scrub %s)", a->slice.name, mem, a->slice.gpu,
+                         a->slice.policy, share, a->slice.scrub);
                 break;
         }
         default:
-                snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU", a->spec.type, a->spec.parent);
+                snprintf(buf, size, "%s (%s on %s)", a->spec.uuid[0] ? a->spec.uuid : "vendor-VFIO vGPU",
+                         a->spec.type, a->spec.parent);
         }
 }
 
@@ -94,11 +95,12 @@ static const char *done_verb(enum vgpu_action_kind kind) {
  * ("not created yet") no longer holds once it is done. */
 static bool reason_after_done(enum vgpu_action_kind kind) {
         /* a pending frame-rate limit: the reason is when it will take effect */
-        return kind == VGPU_ACTION_REMOVE || kind == VGPU_ACTION_UNDEFINE || kind == VGPU_ACTION_SLICE_REMOVE ||
-               kind == VGPU_ACTION_FRAME_RATE_PENDING;
+        return kind == VGPU_ACTION_REMOVE || kind == VGPU_ACTION_UNDEFINE ||
+               kind == VGPU_ACTION_SLICE_REMOVE || kind == VGPU_ACTION_FRAME_RATE_PENDING;
 }
 
-static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading, bool done) {
+static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff, const char *heading,
+                          bool done) {
         out_open_object(o, NULL);
         out_u64(o, OUT_JSON, "changes", NULL, plan->n_actions);
         out_open_array(o, "actions");
@@ -119,13 +121,17 @@ static void print_actions(struct out *o, const struct vgpu_plan *plan, bool diff
                 bool has_why = a->kind != VGPU_ACTION_SET_POLICY && a->kind != VGPU_ACTION_WRITE_ATTR &&
                                a->kind != VGPU_ACTION_SET_PERSISTENCE && a->detail;
                 if (diff)
-                        out_text(o, "%c %-10s %s\n", a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ||
-                                         a->kind == VGPU_ACTION_SLICE_REMOVE ? '-' : '+',
+                        out_text(o, "%c %-10s %s\n",
+                                 a->kind == VGPU_ACTION_REMOVE || a->kind == VGPU_ACTION_UNDEFINE ||
+                                                 a->kind == VGPU_ACTION_SLICE_REMOVE
+                                         ? '-'
+                                         : '+',
                                  vgpu_action_kind_to_string(a->kind), what);
                 else {
                         if (done)
                                 has_why &= reason_after_done(a->kind);
-                        out_text(o, "  %-10s %s%s%s\n", done ? done_verb(a->kind) : vgpu_action_kind_to_string(a->kind), what,
+                        out_text(o, "  %-10s %s%s%s\n",
+                                 done ? done_verb(a->kind) : vgpu_action_kind_to_string(a->kind), what,
                                  has_why ? ": " : "", has_why ? a->detail : "");
                 }
                 out_close_object(o);

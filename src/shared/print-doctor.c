@@ -26,8 +26,10 @@ static void print_block(struct out *o, const char *label, const char *text) {
 /* One result, as a table row with details, or as a JSON object: both from here. */
 static void print_result(struct out *o, const struct vgpu_check_result *r) {
         static const char *const upper[] = {
-                [VGPU_CHECK_PASS] = "PASS", [VGPU_CHECK_WARN] = "WARN",
-                [VGPU_CHECK_FAIL] = "FAIL", [VGPU_CHECK_SKIP] = "SKIP",
+                [VGPU_CHECK_PASS] = "PASS",
+                [VGPU_CHECK_WARN] = "WARN",
+                [VGPU_CHECK_FAIL] = "FAIL",
+                [VGPU_CHECK_SKIP] = "SKIP",
         };
         out_open_object(o, NULL);
         out_text(o, "%-5s ", upper[r->status]);
@@ -55,8 +57,8 @@ static bool selected(const char *id, const char *const *sel, size_t n_sel) {
 }
 
 /* Print the results whose id is selected (all when n_sel is 0); returns the number failed. */
-size_t print_doctor_report(struct out *o, const char *key, const struct vgpu_doctor_report *report, const char *const *sel,
-                           size_t n_sel) {
+size_t print_doctor_report(struct out *o, const char *key, const struct vgpu_doctor_report *report,
+                           const char *const *sel, size_t n_sel) {
         size_t count[4] = {}, shown = 0;
         out_open_array(o, key);
         for (size_t i = 0; i < report->n_results; i++) {
@@ -68,8 +70,9 @@ size_t print_doctor_report(struct out *o, const char *key, const struct vgpu_doc
                 shown++;
         }
         out_close_array(o);
-        out_text(o, "\n%zu results: %zu passed, %zu warnings, %zu failed, %zu skipped\n", shown, count[VGPU_CHECK_PASS],
-                 count[VGPU_CHECK_WARN], count[VGPU_CHECK_FAIL], count[VGPU_CHECK_SKIP]);
+        out_text(o, "\n%zu results: %zu passed, %zu warnings, %zu failed, %zu skipped\n", shown,
+                 count[VGPU_CHECK_PASS], count[VGPU_CHECK_WARN], count[VGPU_CHECK_FAIL],
+                 count[VGPU_CHECK_SKIP]);
         return count[VGPU_CHECK_FAIL];
 }
 

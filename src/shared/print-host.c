@@ -24,8 +24,8 @@ void print_link(struct out *o, const struct vgpu_link *l) {
         if (!out_is_json(o)) {
                 char buf[96];
                 if (l->width_max > 0)
-                        snprintf(buf, sizeof(buf), "%gGT/s x%d (max %gGT/s x%d)", l->speed_current, l->width_current,
-                                 l->speed_max, l->width_max);
+                        snprintf(buf, sizeof(buf), "%gGT/s x%d (max %gGT/s x%d)", l->speed_current,
+                                 l->width_current, l->speed_max, l->width_max);
                 else
                         snprintf(buf, sizeof(buf), "-");
                 out_text(o, "%-30s ", buf);
@@ -70,8 +70,8 @@ static void print_stream_stats(struct out *o, const char *key, const struct vgpu
 
 /* A GPU's encoder or frame capture sessions, those of one vGPU instance only when vgpu_instance
  * is not 0: null when NVML cannot list them. */
-static void print_sessions(struct out *o, const char *key, bool frame_capture, bool known, const struct vgpu_nvml_session *s,
-                           size_t n, unsigned vgpu_instance) {
+static void print_sessions(struct out *o, const char *key, bool frame_capture, bool known,
+                           const struct vgpu_nvml_session *s, size_t n, unsigned vgpu_instance) {
         if (!known) {
                 out_null(o, key);
                 return;
@@ -83,9 +83,10 @@ static void print_sessions(struct out *o, const char *key, bool frame_capture, b
                 out_open_object(o, NULL);
                 out_u64(o, OUT_JSON, "session_id", NULL, s[i].id);
                 out_u64(o, OUT_JSON, "pid", NULL, s[i].pid);
-                out_u64(o, OUT_JSON, "vgpu_instance", NULL, s[i].vgpu_instance);   /* 0: not a vGPU's */
+                out_u64(o, OUT_JSON, "vgpu_instance", NULL, s[i].vgpu_instance); /* 0: not a vGPU's */
                 if (frame_capture) {
-                        out_string(o, OUT_JSON, "session_type", NULL, vgpu_nvml_fbc_type_to_string(s[i].kind));
+                        out_string(o, OUT_JSON, "session_type", NULL,
+                                   vgpu_nvml_fbc_type_to_string(s[i].kind));
                         out_u64(o, OUT_JSON, "display_ordinal", NULL, s[i].display);
                 } else
                         out_string(o, OUT_JSON, "codec", NULL, vgpu_nvml_encoder_codec_to_string(s[i].kind));
@@ -100,19 +101,22 @@ static void print_sessions(struct out *o, const char *key, bool frame_capture, b
 
 /* A vGPU NVML lists as running on the GPU n: its load, its own sessions, limiter and guest driver
  * (show UUID prints it too). */
-void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_gpu *n, const struct vgpu_nvml_vgpu *v) {
+void print_nvml_vgpu(struct out *o, const char *key, const struct vgpu_nvml_gpu *n,
+                     const struct vgpu_nvml_vgpu *v) {
         out_open_object(o, key);
         out_u64(o, OUT_JSON, "vgpu_instance", NULL, v->instance);
         out_string(o, OUT_JSON, "mdev_uuid", NULL, v->mdev_uuid[0] ? v->mdev_uuid : NULL);
         print_stream_stats(o, "encoder", &v->encoder);
         print_stream_stats(o, "frame_capture", &v->frame_capture);
-        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions, n->n_encoder_sessions,
-                       v->instance);
-        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known, n->frame_capture_sessions,
-                       n->n_frame_capture_sessions, v->instance);
+        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions,
+                       n->n_encoder_sessions, v->instance);
+        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known,
+                       n->frame_capture_sessions, n->n_frame_capture_sessions, v->instance);
         out_i64(o, OUT_JSON, "frame_rate_limit", NULL, v->frame_rate_limit, v->frame_rate_limit >= 0);
-        out_string(o, OUT_JSON, "guest_driver_version", NULL, v->guest_driver_version[0] ? v->guest_driver_version : NULL);
-        out_string(o, OUT_JSON, "guest_driver_compatibility", NULL, vgpu_nvml_compat_to_string(v->guest_compat));
+        out_string(o, OUT_JSON, "guest_driver_version", NULL,
+                   v->guest_driver_version[0] ? v->guest_driver_version : NULL);
+        out_string(o, OUT_JSON, "guest_driver_compatibility", NULL,
+                   vgpu_nvml_compat_to_string(v->guest_compat));
         out_open_array(o, "guest_driver_compatibility_limits");
         for (unsigned bit = 1; bit; bit <<= 1)
                 if (v->guest_compat_limits & bit)
@@ -135,23 +139,28 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
         out_i64(o, OUT_JSON, "temperature_slowdown_c", NULL, n->temp_slowdown, n->temp_slowdown >= 0);
         out_i64(o, OUT_JSON, "temperature_shutdown_c", NULL, n->temp_shutdown, n->temp_shutdown >= 0);
         out_double(o, OUT_JSON, "power_watts", NULL, n->power_mw / 1000.0, n->power_mw >= 0);
-        out_double(o, OUT_JSON, "power_limit_watts", NULL, n->power_limit_mw / 1000.0, n->power_limit_mw >= 0);
+        out_double(o, OUT_JSON, "power_limit_watts", NULL, n->power_limit_mw / 1000.0,
+                   n->power_limit_mw >= 0);
         out_i64(o, OUT_JSON, "persistence_mode", NULL, n->persistence_mode, n->persistence_mode >= 0);
-        out_i64(o, OUT_JSON, "virtualization_mode", NULL, n->virtualization_mode, n->virtualization_mode >= 0);
+        out_i64(o, OUT_JSON, "virtualization_mode", NULL, n->virtualization_mode,
+                n->virtualization_mode >= 0);
         out_i64(o, OUT_JSON, "mig_mode", NULL, n->mig_mode, n->mig_mode >= 0);
         out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, n->memory_reserved, n->memory_reserved >= 0);
         out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, n->utilization_gpu, n->utilization_gpu >= 0);
-        out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, n->utilization_memory, n->utilization_memory >= 0);
-        print_clocks_event_reasons(o, "clocks_event_reasons", n->clocks_event_reasons_known, n->clocks_event_reasons);
+        out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, n->utilization_memory,
+                n->utilization_memory >= 0);
+        print_clocks_event_reasons(o, "clocks_event_reasons", n->clocks_event_reasons_known,
+                                   n->clocks_event_reasons);
         out_i64(o, OUT_JSON, "pcie_generation", NULL, n->pcie_gen_current, n->pcie_gen_current > 0);
         out_i64(o, OUT_JSON, "pcie_generation_max", NULL, n->pcie_gen_max, n->pcie_gen_max > 0);
         out_i64(o, OUT_JSON, "pcie_width", NULL, n->pcie_width_current, n->pcie_width_current > 0);
         out_i64(o, OUT_JSON, "pcie_width_max", NULL, n->pcie_width_max, n->pcie_width_max > 0);
         print_stream_stats(o, "encoder", &n->encoder);
         print_stream_stats(o, "frame_capture", &n->frame_capture);
-        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions, n->n_encoder_sessions, 0);
-        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known, n->frame_capture_sessions,
-                       n->n_frame_capture_sessions, 0);
+        print_sessions(o, "encoder_sessions", false, n->encoder_sessions_known, n->encoder_sessions,
+                       n->n_encoder_sessions, 0);
+        print_sessions(o, "frame_capture_sessions", true, n->frame_capture_sessions_known,
+                       n->frame_capture_sessions, n->n_frame_capture_sessions, 0);
         out_open_array(o, "vgpus");
         for (size_t i = 0; i < n->n_vgpus; i++)
                 print_nvml_vgpu(o, NULL, n, &n->vgpus[i]);
@@ -161,8 +170,8 @@ void print_nvml(struct out *o, const struct vgpu_nvml_gpu *n) {
 }
 
 /* One GPU as a table row / JSON object. */
-static void print_gpu_row(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g, char *const *domains,
-                          print_gpu_extra_fn extra, void *userdata) {
+static void print_gpu_row(struct out *o, const struct vgpu_host *host, const struct vgpu_gpu *g,
+                          char *const *domains, print_gpu_extra_fn extra, void *userdata) {
         char ids[16], name[40];
 
         out_open_object(o, NULL);
@@ -175,7 +184,10 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
         out_text(o, "%-10s ", ids);
         out_string(o, OUT_JSON, "vendor_name", NULL, g->vendor_name);
         out_string(o, OUT_JSON, "device_name", NULL, g->device_name);
-        snprintf(name, sizeof(name), "%.32s", g->nvml && g->nvml->name ? g->nvml->name : g->device_name ? g->device_name : "-");
+        snprintf(name, sizeof(name), "%.32s",
+                 g->nvml && g->nvml->name ? g->nvml->name
+                 : g->device_name         ? g->device_name
+                                          : "-");
         out_text(o, "%-32s ", name);
         out_string(o, OUT_ANY, "driver", "%-10s ", g->driver);
         out_i64(o, OUT_ANY, "iommu_group", "%-6s ", g->iommu_group, g->iommu_group >= 0);
@@ -230,9 +242,10 @@ void print_gpus(struct out *o, const struct vgpu_host *host, print_gpu_extra_fn 
         print_gpus_held(o, host, NULL, extra, userdata);
 }
 
-void print_gpus_held(struct out *o, const struct vgpu_host *host, char *const *domains, print_gpu_extra_fn extra, void *userdata) {
-        out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n",
-                 "BDF", "ID", "NAME", "DRIVER", "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
+void print_gpus_held(struct out *o, const struct vgpu_host *host, char *const *domains,
+                     print_gpu_extra_fn extra, void *userdata) {
+        out_text(o, "%-14s %-10s %-32s %-10s %-6s %-5s %-30s %-7s %s\n", "BDF", "ID", "NAME", "DRIVER",
+                 "GROUP", "NUMA", "LINK", "SR-IOV", "VGPU-HOST");
         out_open_array(o, "gpus");
         /* PFs in BDF order, each followed by its VFs (indented in the table). */
         for (size_t i = 0; i < host->n_gpus; i++) {
@@ -261,17 +274,18 @@ void print_instances(struct out *o, const struct vgpu_host *host, char *const *d
                 out_text(o, "(no vGPU instance)\n");
 }
 
-
 /* Does this definition run: its UUID on its parent (mdevctl allows one UUID under two parents,
  * and the instance runs on at most one of them). */
 static bool running(const struct vgpu_host *host, const struct vgpu_mdev_spec *s) {
         for (size_t i = 0; i < host->n_instances; i++)
-                if (strcmp(host->instances[i].uuid, s->uuid) == 0 && strcmp(host->instances[i].parent, s->parent) == 0)
+                if (strcmp(host->instances[i].uuid, s->uuid) == 0 &&
+                    strcmp(host->instances[i].parent, s->parent) == 0)
                         return true;
         return false;
 }
 
-void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs, size_t n) {
+void print_definitions(struct out *o, const struct vgpu_host *host, const struct vgpu_mdev_spec *specs,
+                       size_t n) {
         out_text(o, "\n%-37s %-14s %-16s %-7s %s\n", "DEFINED", "PARENT", "TYPE", "START", "RUNNING");
         out_open_array(o, "definitions");
         for (size_t i = 0; i < n; i++) {
@@ -299,7 +313,6 @@ void print_definitions(struct out *o, const struct vgpu_host *host, const struct
                 out_text(o, "(no definitions)\n");
 }
 
-
 static void print_type(struct out *o, const struct vgpu_type *t) {
         char fb[16];
         out_open_object(o, NULL);
@@ -307,7 +320,8 @@ static void print_type(struct out *o, const struct vgpu_type *t) {
         out_string(o, OUT_ANY, "type", "%-16s ", t->id);
         out_string(o, OUT_ANY, "name", "%-20s ", t->name);
         out_string(o, OUT_ANY, "device_api", "%-10s ", t->device_api);
-        out_i64(o, OUT_ANY, "available_instances", "%5s ", t->available_instances, t->available_instances >= 0);
+        out_i64(o, OUT_ANY, "available_instances", "%5s ", t->available_instances,
+                t->available_instances >= 0);
         out_i64(o, OUT_ANY, "max_instances", "%5s ", t->max_instances, t->max_instances >= 0);
         out_i64(o, OUT_JSON, "framebuffer_bytes", NULL, t->framebuffer_bytes, t->framebuffer_bytes >= 0);
         out_text(o, "%6s", format_bytes(fb, sizeof(fb), t->framebuffer_bytes));
@@ -317,8 +331,10 @@ static void print_type(struct out *o, const struct vgpu_type *t) {
         out_close_object(o);
 }
 
-void print_types(struct out *o, const char *key, const struct vgpu_host *host, const char *want, bool available_only) {
-        out_text(o, "%-14s %-16s %-20s %-10s %5s %5s %6s\n", "PARENT", "TYPE", "NAME", "API", "AVAIL", "MAX", "FB");
+void print_types(struct out *o, const char *key, const struct vgpu_host *host, const char *want,
+                 bool available_only) {
+        out_text(o, "%-14s %-16s %-20s %-10s %5s %5s %6s\n", "PARENT", "TYPE", "NAME", "API", "AVAIL", "MAX",
+                 "FB");
         out_open_array(o, key);
         size_t shown = 0;
         for (size_t i = 0; i < host->n_parents; i++) {

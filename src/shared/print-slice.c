@@ -10,7 +10,8 @@
 #include "vgpu/slice.h"
 
 static void print_slice_header(struct out *o) {
-        out_text(o, "%-16s %-14s %-12s %6s %10s %10s %5s %s\n", "SLICE", "GPU", "POLICY", "SHARE", "QUOTA", "USED", "PROCS", "SCRUB");
+        out_text(o, "%-16s %-14s %-12s %6s %10s %10s %5s %s\n", "SLICE", "GPU", "POLICY", "SHARE", "QUOTA",
+                 "USED", "PROCS", "SCRUB");
 }
 
 static void print_slice_row(struct out *o, const struct vgpu_slice_status *s) {

@@ -24,7 +24,9 @@ const struct cli_option apply_options[] = {
         [OPT_DRY_RUN] = { "dry-run", 'n', NULL, "print the plan, change nothing" },
         [OPT_DIFF] = { "diff", 0, NULL, "print the changes as -/+ lines" },
         [OPT_FORCE] = { "force", 0, NULL, "also remove vGPUs a running VM holds" },
-        [OPT_RESTORE] = { "restore", 0, NULL, "recreate the recorded slices and apply the last applied configuration (" VGPU_STATE_CONFIG "), as at boot" },
+        [OPT_RESTORE] = { "restore", 0, NULL,
+                          "recreate the recorded slices and apply the last applied configuration "
+                          "(" VGPU_STATE_CONFIG "), as at boot" },
         {},
 };
 
@@ -41,7 +43,8 @@ static int load(const char *path, bool host_path, char **ret_text, struct vgpu_c
         return EXIT_OK;
 }
 
-static void print_plan_cli(const struct cli *cli, const struct vgpu_plan *plan, bool diff, const char *heading) {
+static void print_plan_cli(const struct cli *cli, const struct vgpu_plan *plan, bool diff,
+                           const char *heading) {
         struct out *o = cli_out(cli);
         print_plan(o, plan, diff, heading);
         out_free(o);
@@ -54,12 +57,14 @@ static void apply_step(size_t n, size_t n_steps, const struct vgpu_action *a, vo
 }
 
 /* In this process: vgpu_apply, then the shared printer the daemon answers with too. */
-static int apply_here(const struct cli *cli, const struct vgpu_config *cfg, const char *text, const char *path, unsigned flags) {
+static int apply_here(const struct cli *cli, const struct vgpu_config *cfg, const char *text,
+                      const char *path, unsigned flags) {
         struct vgpu_error err = {};
         struct vgpu_plan *plan = NULL;
         /* the steps as they run (through vgpud there is no progress: its answer comes at the end) */
         const struct vgpu_progress progress = { apply_step, (void *) cli };
-        int r = vgpu_apply_progress(cfg, text, flags, cli_progress_wanted(cli) ? &progress : NULL, &plan, &err);
+        int r = vgpu_apply_progress(cfg, text, flags, cli_progress_wanted(cli) ? &progress : NULL, &plan,
+                                    &err);
         cli_progress_done();
         if (r < 0)
                 return cli_lib_error(&err);
@@ -75,8 +80,12 @@ int verb_apply(struct cli *cli) {
         if (restore && cli->opt[OPT_FILE])
                 return cli_error(EXIT_USAGE, "--restore applies %s; it takes no --file", VGPU_STATE_CONFIG);
         if (restore && cli->daemon == CLI_DAEMON_ALWAYS)
-                return cli_error(EXIT_USAGE, "--restore always runs here (vgpud restores by itself on start); drop --daemon");
-        const char *path = restore ? VGPU_STATE_CONFIG : cli->opt[OPT_FILE] ? cli->opt[OPT_FILE] : DEFAULT_CONFIG;
+                return cli_error(
+                        EXIT_USAGE,
+                        "--restore always runs here (vgpud restores by itself on start); drop --daemon");
+        const char *path = restore              ? VGPU_STATE_CONFIG
+                           : cli->opt[OPT_FILE] ? cli->opt[OPT_FILE]
+                                                : DEFAULT_CONFIG;
         char *text;
         struct vgpu_config *cfg;
         struct vgpu_error err = {};
@@ -89,18 +98,22 @@ int verb_apply(struct cli *cli) {
                         slices_failed = cli_lib_error(&err);
                 if (n && !cli->json)
                         printf("restored %u slice%s from %s\n", n, n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
-                err = (struct vgpu_error) {};
+                err = (struct vgpu_error){};
         }
-        int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg, &text, &err);
+        int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg,
+                                 &text, &err);
         if (r == -ENOENT && restore) {
                 /* at boot on a host never configured: nothing to do, not a failure; --json
                  * answers as every apply does, with an empty plan */
                 if (cli->json) {
                         char note[256];
-                        snprintf(note, sizeof(note), "nothing to restore: no configuration was applied on this host (%s)", VGPU_STATE_CONFIG);
-                        print_plan_cli(cli, &(struct vgpu_plan) { .notes = note }, false, NULL);
+                        snprintf(note, sizeof(note),
+                                 "nothing to restore: no configuration was applied on this host (%s)",
+                                 VGPU_STATE_CONFIG);
+                        print_plan_cli(cli, &(struct vgpu_plan){ .notes = note }, false, NULL);
                 } else
-                        printf("nothing to restore: no configuration was applied on this host (%s)\n", VGPU_STATE_CONFIG);
+                        printf("nothing to restore: no configuration was applied on this host (%s)\n",
+                               VGPU_STATE_CONFIG);
                 return slices_failed;
         }
         if (r < 0)
@@ -110,12 +123,14 @@ int verb_apply(struct cli *cli) {
          * a `slice create`, and must not remove what was made since */
         if (restore)
                 cfg->has_slices = false;
-        unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) | (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
+        unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) |
+                         (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
         /* the file was read and checked here, as the caller; through vgpud its text is sent.
          * A restore runs here: the daemon would parse the text again and see its slices key,
          * which the restore must ignore (above); it is root's boot step, under the same lock. */
         r = restore ? DAEMON_DIRECT
-                    : daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE, cli->opt[OPT_DIFF] != NULL);
+                    : daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE,
+                                   cli->opt[OPT_DIFF] != NULL);
         if (r == DAEMON_DIRECT)
                 r = apply_here(cli, cfg, text, path, flags);
         free(text);
@@ -149,7 +164,8 @@ int verb_assert(struct cli *cli) {
 int verb_export(struct cli *cli) {
         /* its output is a host.yaml, to edit and apply: a JSON reader must not get YAML instead */
         if (cli->json)
-                return cli_error(EXIT_USAGE, "export prints a host.yaml; it has no --json (see 'vgpuctl list --json')");
+                return cli_error(EXIT_USAGE,
+                                 "export prints a host.yaml; it has no --json (see 'vgpuctl list --json')");
         struct vgpu_error err = {};
         struct vgpu_host *host;
         if (vgpu_host_scan(VGPU_SCAN_INSTANCES | VGPU_SCAN_DETAILS, &host, &err) < 0)

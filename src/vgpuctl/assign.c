@@ -16,7 +16,8 @@ enum { OPT_DOMAIN, OPT_LIVE, OPT_CONFIG, OPT_CONNECT, OPT_DISPLAY_OFF };
 const struct cli_option assign_options[] = {
         [OPT_DOMAIN] = { "domain", 'd', "NAME", "the libvirt domain (VM)" },
         [OPT_LIVE] = { "live", 0, NULL, "change the running domain" },
-        [OPT_CONFIG] = { "config", 0, NULL, "change its persistent configuration (default: both, live if it runs)" },
+        [OPT_CONFIG] = { "config", 0, NULL,
+                         "change its persistent configuration (default: both, live if it runs)" },
         [OPT_CONNECT] = { "connect", 'c', "URI", "libvirt URI (default: libvirt's, or LIBVIRT_DEFAULT_URI)" },
         [OPT_DISPLAY_OFF] = { "display-off", 0, NULL, "mdev: add display='off'" },
         {},
@@ -25,7 +26,8 @@ const struct cli_option assign_options[] = {
 const struct cli_option detach_options[] = {
         [OPT_DOMAIN] = { "domain", 'd', "NAME", "the libvirt domain (VM)" },
         [OPT_LIVE] = { "live", 0, NULL, "change the running domain" },
-        [OPT_CONFIG] = { "config", 0, NULL, "change its persistent configuration (default: both, live if it runs)" },
+        [OPT_CONFIG] = { "config", 0, NULL,
+                         "change its persistent configuration (default: both, live if it runs)" },
         [OPT_CONNECT] = { "connect", 'c', "URI", "libvirt URI (default: libvirt's, or LIBVIRT_DEFAULT_URI)" },
         {},
 };
@@ -53,16 +55,20 @@ static int device_from_host(const char *arg, struct vgpu_hostdev *ret) {
 
 static const char *where(unsigned changed) {
         switch (changed) {
-        case VGPU_ASSIGN_LIVE: return "running domain";
-        case VGPU_ASSIGN_CONFIG: return "configuration";
-        default: return "configuration and running domain";
+        case VGPU_ASSIGN_LIVE:
+                return "running domain";
+        case VGPU_ASSIGN_CONFIG:
+                return "configuration";
+        default:
+                return "configuration and running domain";
         }
 }
 
 static int change(struct cli *cli, bool attach) {
         const char *domain = cli->opt[OPT_DOMAIN];
         if (!domain)
-                return cli_error(EXIT_USAGE, "--domain is required (the libvirt domain, see 'virsh list --all')");
+                return cli_error(EXIT_USAGE,
+                                 "--domain is required (the libvirt domain, see 'virsh list --all')");
         struct vgpu_hostdev dev;
         struct vgpu_error err = {};
         /* Detaching needs no device on the host: it may be gone already, and the VM still names it. */
@@ -73,14 +79,16 @@ static int change(struct cli *cli, bool attach) {
                 r = cli_error(EXIT_USAGE, "%s", err.message);
         if (r != EXIT_OK)
                 return r;
-        unsigned flags = (cli->opt[OPT_LIVE] ? VGPU_ASSIGN_LIVE : 0) | (cli->opt[OPT_CONFIG] ? VGPU_ASSIGN_CONFIG : 0) |
+        unsigned flags = (cli->opt[OPT_LIVE] ? VGPU_ASSIGN_LIVE : 0) |
+                         (cli->opt[OPT_CONFIG] ? VGPU_ASSIGN_CONFIG : 0) |
                          (attach && cli->opt[OPT_DISPLAY_OFF] ? VGPU_ASSIGN_DISPLAY_OFF : 0);
 
         struct vgpu_virt *v;
         if (vgpu_virt_open(cli->opt[OPT_CONNECT], 0, &v, &err) < 0)
                 return cli_lib_error(&err);
         unsigned changed = 0;
-        r = attach ? vgpu_assign(v, domain, &dev, flags, &changed, &err) : vgpu_detach(v, domain, &dev, flags, &changed, &err);
+        r = attach ? vgpu_assign(v, domain, &dev, flags, &changed, &err)
+                   : vgpu_detach(v, domain, &dev, flags, &changed, &err);
         vgpu_virt_close(v);
         if (r < 0)
                 return cli_lib_error(&err);
@@ -95,7 +103,8 @@ static int change(struct cli *cli, bool attach) {
         out_bool(o, OUT_JSON, "config", NULL, changed & VGPU_ASSIGN_CONFIG);
         out_close_object(o);
         if (r > 0)
-                out_text(o, "%s %s %s domain %s (%s)\n", attach ? "attached" : "detached", name, attach ? "to" : "from", domain, where(changed));
+                out_text(o, "%s %s %s domain %s (%s)\n", attach ? "attached" : "detached", name,
+                         attach ? "to" : "from", domain, where(changed));
         else
                 out_text(o, "%s is already attached to domain %s: nothing to do\n", name, domain);
         out_free(o);
@@ -117,7 +126,8 @@ int verb_xml(struct cli *cli) {
                 return r;
         struct vgpu_error err = {};
         char *xml = NULL, *qemu = NULL;
-        if (vgpu_hostdev_xml(&dev, cli->opt[OPT_XML_DISPLAY_OFF] ? VGPU_ASSIGN_DISPLAY_OFF : 0, &xml, &err) < 0 ||
+        if (vgpu_hostdev_xml(&dev, cli->opt[OPT_XML_DISPLAY_OFF] ? VGPU_ASSIGN_DISPLAY_OFF : 0, &xml, &err) <
+                    0 ||
             vgpu_hostdev_qemu_device(&dev, &qemu, &err) < 0) {
                 free(xml);
                 return cli_lib_error(&err);

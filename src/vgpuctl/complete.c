@@ -17,7 +17,7 @@
 #include "vgpuctl.h"
 
 struct completion {
-        const char *prefix;     /* the word being completed, as typed so far */
+        const char *prefix; /* the word being completed, as typed so far */
 };
 
 static void candidate(const struct completion *c, const char *s) {
@@ -65,16 +65,18 @@ static void types(const struct completion *c, const char *parent) {
 }
 
 enum which {
-        RUNNING = 1 << 0,       /* running vGPUs */
-        DEFINED = 1 << 1,       /* definitions (those running too, unless STOPPED) */
-        STOPPED = 1 << 2,       /* with DEFINED: only definitions not running */
-        VF_BDFS = 1 << 3,       /* with RUNNING: vendor-VFIO VFs, by their BDF */
+        RUNNING = 1 << 0, /* running vGPUs */
+        DEFINED = 1 << 1, /* definitions (those running too, unless STOPPED) */
+        STOPPED = 1 << 2, /* with DEFINED: only definitions not running */
+        VF_BDFS = 1 << 3, /* with RUNNING: vendor-VFIO VFs, by their BDF */
 };
 
 static void instances(const struct completion *c, unsigned which) {
         struct vgpu_host *host = scan(VGPU_SCAN_INSTANCES);
         for (size_t i = 0; host && (which & RUNNING) && i < host->n_instances; i++)
-                candidate(c, host->instances[i].uuid[0] ? host->instances[i].uuid : which & VF_BDFS ? host->instances[i].parent : NULL);
+                candidate(c, host->instances[i].uuid[0] ? host->instances[i].uuid
+                             : which & VF_BDFS          ? host->instances[i].parent
+                                                        : NULL);
         struct vgpu_mdev_spec *specs = NULL;
         size_t n = 0;
         struct vgpu_error err = {};
@@ -82,7 +84,8 @@ static void instances(const struct completion *c, unsigned which) {
                 for (size_t i = 0; i < n; i++) {
                         /* running ones are listed already, or (STOPPED) not wanted */
                         bool runs = false;
-                        for (size_t j = 0; host && (which & (RUNNING | STOPPED)) && j < host->n_instances && !runs; j++)
+                        for (size_t j = 0;
+                             host && (which & (RUNNING | STOPPED)) && j < host->n_instances && !runs; j++)
                                 runs = strcasecmp(host->instances[j].uuid, specs[i].uuid) == 0;
                         if (!runs)
                                 candidate(c, specs[i].uuid);
@@ -115,7 +118,8 @@ static void domains(const struct completion *c, const char *uri) {
         char cmd[512];
         if (uri && strchr(uri, '\''))
                 return;
-        snprintf(cmd, sizeof(cmd), "virsh %s%s%s list --all --name 2>/dev/null", uri ? "-c '" : "", uri ? uri : "", uri ? "'" : "");
+        snprintf(cmd, sizeof(cmd), "virsh %s%s%s list --all --name 2>/dev/null", uri ? "-c '" : "",
+                 uri ? uri : "", uri ? "'" : "");
         FILE *f = popen(cmd, "r");
         if (!f)
                 return;
@@ -133,13 +137,15 @@ static void words(const struct completion *c, const char *const *list) {
 }
 
 /* The value of --name (or its short form) given earlier on the line, or NULL. */
-static const char *option_value(int argc, char **argv, int cword, const struct cli_option *opts, const char *name) {
+static const char *option_value(int argc, char **argv, int cword, const struct cli_option *opts,
+                                const char *name) {
         for (int i = 1; i + 1 < argc && i + 1 != cword; i++) {
                 for (const struct cli_option *o = opts; o && o->name; o++) {
                         if (strcmp(o->name, name) != 0)
                                 continue;
                         char s[3] = { '-', o->short_name, 0 };
-                        if ((strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0) || (o->short_name && strcmp(argv[i], s) == 0))
+                        if ((strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, name) == 0) ||
+                            (o->short_name && strcmp(argv[i], s) == 0))
                                 return argv[i + 1];
                 }
         }
@@ -164,8 +170,8 @@ static void options(const struct completion *c, const struct cli_option *opts) {
 }
 
 /* The values an option's metavar stands for. */
-static void option_values(const struct completion *c, const struct verb *v, const struct cli_option *o, int argc, char **argv,
-                          int cword) {
+static void option_values(const struct completion *c, const struct verb *v, const struct cli_option *o,
+                          int argc, char **argv, int cword) {
         const char *arg = o->arg;
         if (!strcmp(arg, "PARENT"))
                 parents(c);
@@ -180,16 +186,16 @@ static void option_values(const struct completion *c, const struct verb *v, cons
         else if (!strcmp(o->name, "domain"))
                 domains(c, option_value(argc, argv, cword, v->options, "connect"));
         else if (!strcmp(arg, "POLICY"))
-                words(c, (const char *const[]) { "best-effort", "equal-share", "fixed-share", NULL });
+                words(c, (const char *const[]){ "best-effort", "equal-share", "fixed-share", NULL });
         else if (!strcmp(arg, "WHEN"))
-                words(c, (const char *const[]) { "on-free", "on-exit", "off", NULL });
+                words(c, (const char *const[]){ "on-free", "on-exit", "off", NULL });
 }
 
 /* Positional argument number `pos` (0-based) of verb v, by the names in its usage ("UUID|BDF"). */
 static void positional(const struct completion *c, const struct verb *v, int pos, char **args, int n_args) {
         if (!strcmp(v->name, "slice")) {
                 if (pos == 0)
-                        words(c, (const char *const[]) { "create", "list", "show", "remove", NULL });
+                        words(c, (const char *const[]){ "create", "list", "show", "remove", NULL });
                 else if (pos == 1 && n_args > 0 && (!strcmp(args[0], "show") || !strcmp(args[0], "remove")))
                         slices(c);
                 return;
@@ -210,7 +216,9 @@ static void positional(const struct completion *c, const struct verb *v, int pos
                 instances(c, RUNNING | VF_BDFS);
         else if (!strcmp(w, "UUID"))
                 /* start: what is defined and not running; stop: what runs; undefine: what is defined */
-                instances(c, !strcmp(v->name, "start") ? DEFINED | STOPPED : !strcmp(v->name, "stop") ? RUNNING : DEFINED);
+                instances(c, !strcmp(v->name, "start")  ? DEFINED | STOPPED
+                             : !strcmp(v->name, "stop") ? RUNNING
+                                                        : DEFINED);
         else if (!strcmp(w, "BDF"))
                 gpus(c, !strcmp(v->name, "vfs"));
 }
@@ -219,7 +227,7 @@ int cli_complete(int argc, char **argv) {
         if (argc < 2)
                 return EXIT_USAGE;
         int cword = atoi(argv[0]);
-        argc--, argv++;         /* argv[0] is now the program, argv[cword] the word completed */
+        argc--, argv++; /* argv[0] is now the program, argv[cword] the word completed */
         if (cword < 1 || cword > argc)
                 return EXIT_USAGE;
         struct completion c = { .prefix = cword < argc ? argv[cword] : "" };
@@ -233,7 +241,7 @@ int cli_complete(int argc, char **argv) {
                         v = cli_find_verb(argv[i]);
                         verb_at = i;
                         if (!v)
-                                return EXIT_OK;         /* an unknown verb: nothing sensible follows */
+                                return EXIT_OK; /* an unknown verb: nothing sensible follows */
                 }
         if (!v) {
                 if (c.prefix[0] == '-')
@@ -261,7 +269,7 @@ int cli_complete(int argc, char **argv) {
                 for (int i = verb_at + 1; i < cword && n_args < 16; i++) {
                         const struct cli_option *o = find_option(v->options, argv[i]);
                         if (o && o->arg)
-                                i++;    /* its value */
+                                i++; /* its value */
                         else if (argv[i][0] != '-')
                                 args[n_args++] = argv[i];
                 }

@@ -51,10 +51,14 @@ static const struct curl_dl *curl_load(char *ret_error, size_t size) {
         if (!lib)
                 lib = dlopen("libcurl-gnutls.so.4", RTLD_NOW | RTLD_LOCAL);
         if (!lib) {
-                snprintf(ret_error, size, "libcurl is not installed (%s; Debian: apt install libcurl4)", dlerror());
+                snprintf(ret_error, size, "libcurl is not installed (%s; Debian: apt install libcurl4)",
+                         dlerror());
                 return NULL;
         }
-        struct { const char *name; void **fn; } syms[] = {
+        struct {
+                const char *name;
+                void **fn;
+        } syms[] = {
                 { "curl_easy_init", (void **) &dl.easy_init },
                 { "curl_easy_setopt", (void **) &dl.easy_setopt },
                 { "curl_easy_perform", (void **) &dl.easy_perform },
@@ -88,7 +92,7 @@ static int socket_path(char *buf, size_t size) {
  * hung), and for the whole answer (VGPUCTL_DAEMON_TIMEOUT seconds, DAEMON_TIMEOUT_S without).
  * Without these a daemon that stopped answering held `vgpuctl remove` for as long as it did. */
 #define DAEMON_CONNECT_TIMEOUT_S 5
-#define DAEMON_TIMEOUT_S 300
+#define DAEMON_TIMEOUT_S         300
 
 static long daemon_timeout_s(void) {
         const char *e = getenv(DAEMON_TIMEOUT_ENV);
@@ -141,17 +145,20 @@ static int find_daemon(const struct cli *cli, char *path, size_t size) {
                 return cli_error(EXIT_FAILED, "vgpud's socket path is too long: %s", path);
         int fd = connect_to(path);
         if (fd >= 0) {
-                close(fd);      /* it answers; curl makes its own connection */
+                close(fd); /* it answers; curl makes its own connection */
                 return EXIT_OK;
         }
         /* no socket file, or one no daemon listens on any more (it was killed): run here */
         if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTSOCK || fd == -ENOTDIR) {
                 if (cli->daemon != CLI_DAEMON_ALWAYS)
                         return DAEMON_DIRECT;
-                return cli_error(EXIT_FAILED, "vgpud is not running (%s: %s), and --daemon needs it", path, strerror(-fd));
+                return cli_error(EXIT_FAILED, "vgpud is not running (%s: %s), and --daemon needs it", path,
+                                 strerror(-fd));
         }
         if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-                return cli_error(EXIT_FAILED, "vgpud at %s did not let us in within %d s (overloaded, or hung); --direct runs without it",
+                return cli_error(EXIT_FAILED,
+                                 "vgpud at %s did not let us in within %d s (overloaded, or hung); --direct "
+                                 "runs without it",
                                  path, DAEMON_CONNECT_TIMEOUT_S);
         if (fd == -EACCES) {
                 /* the socket is 0660 root:GROUP (`vgpuctl harden`): the daemon's refusal, earlier */
@@ -159,15 +166,16 @@ static int find_daemon(const struct cli *cli, char *path, size_t size) {
                 struct group *g = stat(path, &st) == 0 ? getgrgid(st.st_gid) : NULL;
                 return refused(g ? g->gr_name : "vgpu");
         }
-        return cli_error(EXIT_FAILED, "cannot connect to vgpud at %s: %s (--direct runs without it)", path, strerror(-fd));
+        return cli_error(EXIT_FAILED, "cannot connect to vgpud at %s: %s (--direct runs without it)", path,
+                         strerror(-fd));
 }
 
 /* ---- one request ---- */
 
 struct request {
         const char *method;
-        const char *path;               /* with its query, escaped */
-        const char *body;               /* NULL: none */
+        const char *path; /* with its query, escaped */
+        const char *body; /* NULL: none */
         size_t body_size;
         const char *content_type;
 };
@@ -192,16 +200,19 @@ static char *error_message(const char *body, char **ret_group) {
 static int print_reply(long status, const char *body, size_t size) {
         if (status >= 200 && status < 300) {
                 fwrite(body, 1, size, stdout);
-                return fflush(stdout) == 0 ? EXIT_OK : cli_error(EXIT_FAILED, "writing the output: %s", strerror(errno));
+                return fflush(stdout) == 0
+                               ? EXIT_OK
+                               : cli_error(EXIT_FAILED, "writing the output: %s", strerror(errno));
         }
         char *group = NULL, *msg = error_message(body, &group);
         int r;
         if (status == 403)
                 r = refused(group ? group : "vgpu");
         else if (msg)
-                r = cli_error(EXIT_FAILED, "%s", msg);       /* the library's message, as a direct run prints it */
+                r = cli_error(EXIT_FAILED, "%s", msg); /* the library's message, as a direct run prints it */
         else
-                r = cli_error(EXIT_FAILED, "vgpud answered HTTP %ld: %.*s", status, (int) (size > 200 ? 200 : size), body);
+                r = cli_error(EXIT_FAILED, "vgpud answered HTTP %ld: %.*s", status,
+                              (int) (size > 200 ? 200 : size), body);
         free(msg);
         free(group);
         return r;
@@ -221,13 +232,15 @@ static int send_request(const struct cli *cli, const struct request *req) {
         CURL *h = c->easy_init();
         struct curl_slist *headers = NULL;
         char content_type[128];
-        snprintf(content_type, sizeof(content_type), "Content-Type: %s", req->content_type ? req->content_type : "application/json");
+        snprintf(content_type, sizeof(content_type), "Content-Type: %s",
+                 req->content_type ? req->content_type : "application/json");
         if (asprintf(&url, "http://localhost%s%cformat=%s%s", req->path, strchr(req->path, '?') ? '&' : '?',
                      cli->json ? "json" : "text", cli->pretty ? "&pretty=true" : "") < 0)
                 url = NULL;
         /* no "Expect: 100-continue" round trip before a big file */
-        bool ready = out && h && url && (headers = c->slist_append(NULL, "Expect:")) &&
-                     (!req->body || c->slist_append(headers, content_type));    /* appends to a list: same head */
+        bool ready =
+                out && h && url && (headers = c->slist_append(NULL, "Expect:")) &&
+                (!req->body || c->slist_append(headers, content_type)); /* appends to a list: same head */
         CURLcode cr = CURLE_OUT_OF_MEMORY;
         long status = 0, timeout = daemon_timeout_s();
         if (ready) {
@@ -253,11 +266,14 @@ static int send_request(const struct cli *cli, const struct request *req) {
         free(url);
         bool bad = !out || fclose(out) != 0;
         if (cr == CURLE_COULDNT_CONNECT && cli->daemon == CLI_DAEMON_AUTO)
-                r = DAEMON_DIRECT;      /* it stopped since it answered, and nothing was sent */
+                r = DAEMON_DIRECT; /* it stopped since it answered, and nothing was sent */
         else if (cr == CURLE_OPERATION_TIMEDOUT)
                 /* what was sent may still be under way: say so rather than retry or run it here */
-                r = cli_error(EXIT_FAILED, "vgpud at %s did not answer within %ld s (%s=SECONDS waits longer); a change sent may still "
-                              "complete: check with `vgpuctl list`", path, timeout, DAEMON_TIMEOUT_ENV);
+                r = cli_error(EXIT_FAILED,
+                              "vgpud at %s did not answer within %ld s (%s=SECONDS waits longer); a change "
+                              "sent may still "
+                              "complete: check with `vgpuctl list`",
+                              path, timeout, DAEMON_TIMEOUT_ENV);
         else if (cr != CURLE_OK)
                 r = cli_error(EXIT_FAILED, "talking to vgpud at %s: %s", path, c->easy_strerror(cr));
         else if (bad)
@@ -276,7 +292,8 @@ static char *escape(const char *s) {
         if (!e)
                 return NULL;
         for (; *s; s++)
-                if (strchr("-._~:", *s) || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
+                if (strchr("-._~:", *s) || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+                    (*s >= 'A' && *s <= 'Z'))
                         *p++ = *s;
                 else
                         p += sprintf(p, "%%%02X", (unsigned char) *s);
@@ -305,7 +322,8 @@ int daemon_create(const struct cli *cli, const struct vgpu_mdev_spec *spec, bool
         json_object_object_add(obj, "attrs", attrs);
         size_t n;
         const char *body = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &n);
-        int r = body ? send_request(cli, &(struct request) { "POST", "/v1/instances", body, n, "application/json" })
+        int r = body ? send_request(cli,
+                                    &(struct request){ "POST", "/v1/instances", body, n, "application/json" })
                      : cli_error(EXIT_FAILED, "out of memory");
         json_object_put(obj);
         return r;
@@ -317,20 +335,21 @@ int daemon_remove(const struct cli *cli, const char *id) {
                 free(e);
                 return cli_error(EXIT_FAILED, "out of memory");
         }
-        int r = send_request(cli, &(struct request) { "DELETE", path, NULL, 0, NULL });
+        int r = send_request(cli, &(struct request){ "DELETE", path, NULL, 0, NULL });
         free(path);
         free(e);
         return r;
 }
 
-int daemon_apply(const struct cli *cli, const char *text, const char *source, bool dry_run, bool force, bool diff) {
+int daemon_apply(const struct cli *cli, const char *text, const char *source, bool dry_run, bool force,
+                 bool diff) {
         char *e = escape(source), *path = NULL;
-        if (!e || asprintf(&path, "/v1/apply?source=%s%s%s%s", e, dry_run ? "&dry_run=true" : "", force ? "&force=true" : "",
-                           diff ? "&diff=true" : "") < 0) {
+        if (!e || asprintf(&path, "/v1/apply?source=%s%s%s%s", e, dry_run ? "&dry_run=true" : "",
+                           force ? "&force=true" : "", diff ? "&diff=true" : "") < 0) {
                 free(e);
                 return cli_error(EXIT_FAILED, "out of memory");
         }
-        int r = send_request(cli, &(struct request) { "POST", path, text, strlen(text), "application/yaml" });
+        int r = send_request(cli, &(struct request){ "POST", path, text, strlen(text), "application/yaml" });
         free(path);
         free(e);
         return r;

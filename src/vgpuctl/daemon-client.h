@@ -19,14 +19,15 @@
 #include "vgpu/lifecycle.h"
 #include "vgpuctl.h"
 
-#define DAEMON_SOCKET_ENV "VGPUD_SOCKET"                /* a path used as given (not under VGPU_ROOT) */
-#define DAEMON_TIMEOUT_ENV "VGPUCTL_DAEMON_TIMEOUT"     /* seconds to wait for vgpud's answer (300) */
+#define DAEMON_SOCKET_ENV  "VGPUD_SOCKET"           /* a path used as given (not under VGPU_ROOT) */
+#define DAEMON_TIMEOUT_ENV "VGPUCTL_DAEMON_TIMEOUT" /* seconds to wait for vgpud's answer (300) */
 
-enum { DAEMON_DIRECT = -1 };    /* "no daemon: run the verb here" (every other return is an exit status) */
+enum { DAEMON_DIRECT = -1 }; /* "no daemon: run the verb here" (every other return is an exit status) */
 
 /* POST /v1/instances with spec (as the command line gave it) and the --persist flag. */
 int daemon_create(const struct cli *cli, const struct vgpu_mdev_spec *spec, bool persist);
 /* DELETE /v1/instances/ID. */
 int daemon_remove(const struct cli *cli, const char *id);
 /* POST /v1/apply with the text of the file named source (for messages). */
-int daemon_apply(const struct cli *cli, const char *text, const char *source, bool dry_run, bool force, bool diff);
+int daemon_apply(const struct cli *cli, const char *text, const char *source, bool dry_run, bool force,
+                 bool diff);

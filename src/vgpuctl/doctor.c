@@ -30,7 +30,8 @@ static int parse_selection(char *buf, const char **sel, size_t *n_sel) {
                 if (!known) {
                         char list[1024] = "";
                         for (const char *const *k = ids; *k; k++)
-                                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", k == ids ? "" : ", ", *k);
+                                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                                         k == ids ? "" : ", ", *k);
                         return cli_error(EXIT_USAGE, "doctor: unknown check '%s' (known: %s)", id, list);
                 }
                 if (*n_sel >= MAX_SELECTED)

@@ -88,7 +88,7 @@ static const struct vgpu_nvml_vgpu *find_nvml_vgpu(const struct vgpu_host *host,
                 const struct vgpu_nvml_gpu *n = host->gpus[i].nvml;
                 for (size_t j = 0; n && j < n->n_vgpus; j++)
                         if (strcasecmp(n->vgpus[j].mdev_uuid, uuid) == 0) {
-                                *ret_gpu = n;   /* the sessions are listed on the GPU */
+                                *ret_gpu = n; /* the sessions are listed on the GPU */
                                 return &n->vgpus[j];
                         }
         }
@@ -108,7 +108,8 @@ static int show_instance(struct cli *cli, const char *uuid) {
                         break;
         if (i == host->n_instances) {
                 vgpu_host_free(host);
-                return cli_error(EXIT_FAILED, "%s: no vGPU instance with this UUID here (see 'vgpuctl list')", uuid);
+                return cli_error(EXIT_FAILED, "%s: no vGPU instance with this UUID here (see 'vgpuctl list')",
+                                 uuid);
         }
         const struct vgpu_instance *in = &host->instances[i];
         char **domains, **gpu_domains;
@@ -119,7 +120,8 @@ static int show_instance(struct cli *cli, const char *uuid) {
         print_field(o, "vGPU instance:", "uuid", in->uuid);
         print_field(o, "Parent:", "parent", in->parent);
         print_field(o, "Type:", "type", in->type);
-        out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", in->iommu_group, in->iommu_group >= 0);
+        out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", in->iommu_group,
+                in->iommu_group >= 0);
         print_field(o, "Assigned to:", "domain", domains ? domains[i] : NULL);
         const struct vgpu_nvml_gpu *n = NULL;
         const struct vgpu_nvml_vgpu *v = find_nvml_vgpu(host, in->uuid, &n);
@@ -145,7 +147,8 @@ int verb_show(struct cli *cli) {
                 return show_instance(cli, cli->argv[0]);
         char bdf[VGPU_BDF_MAX];
         if (vgpu_bdf_normalize(cli->argv[0], bdf) < 0)
-                return cli_error(EXIT_USAGE, "'%s' is neither a PCI address (DDDD:BB:DD.F or BB:DD.F) nor a vGPU's UUID",
+                return cli_error(EXIT_USAGE,
+                                 "'%s' is neither a PCI address (DDDD:BB:DD.F or BB:DD.F) nor a vGPU's UUID",
                                  cli->argv[0]);
 
         struct vgpu_error err = {};
@@ -162,8 +165,9 @@ int verb_show(struct cli *cli) {
         char buf[256];
         out_open_object(o, NULL);
         print_field(o, "PCI address:", "bdf", g->bdf);
-        snprintf(buf, sizeof(buf), "%s [%04x:%04x] (subsystem %04x:%04x, class %06x)", g->device_name ? g->device_name : "-",
-                 g->vendor_id, g->device_id, g->subsystem_vendor_id, g->subsystem_device_id, g->class_code);
+        snprintf(buf, sizeof(buf), "%s [%04x:%04x] (subsystem %04x:%04x, class %06x)",
+                 g->device_name ? g->device_name : "-", g->vendor_id, g->device_id, g->subsystem_vendor_id,
+                 g->subsystem_device_id, g->class_code);
         out_text(o, "%-22s %s\n", "Device:", buf);
         print_hex_id(o, OUT_JSON, "vendor_id", NULL, g->vendor_id);
         print_hex_id(o, OUT_JSON, "device_id", NULL, g->device_id);
@@ -178,10 +182,12 @@ int verb_show(struct cli *cli) {
         out_text(o, "%-22s ", "PCIe link:");
         print_link(o, &g->link);
         out_text(o, "\n");
-        if (g->link.width_max > 0 && (g->link.width_current < g->link.width_max || g->link.speed_current < g->link.speed_max))
+        if (g->link.width_max > 0 &&
+            (g->link.width_current < g->link.width_max || g->link.speed_current < g->link.speed_max))
                 out_text(o, "%-22s %s\n", "", "(running below its maximum: see 'vgpuctl doctor')");
 
-        out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", g->iommu_group, g->iommu_group >= 0);
+        out_i64(o, OUT_ANY, "iommu_group", "IOMMU group:           %s\n", g->iommu_group,
+                g->iommu_group >= 0);
         print_iommu_group_peers(o, host, g);
         /* the peers' details: every function of the group, this one too, with class and driver */
         const struct vgpu_iommu_group *grp = vgpu_host_find_group(host, g->iommu_group);
@@ -215,7 +221,8 @@ int verb_show(struct cli *cli) {
         /* the VM this function is assigned to whole, as list says it */
         char **domains, **gpu_domains;
         cli_list_domains(host, &domains, &gpu_domains);
-        out_string(o, OUT_ANY, "domain", "Assigned to:           %s\n", gpu_domains ? gpu_domains[g - host->gpus] : NULL);
+        out_string(o, OUT_ANY, "domain", "Assigned to:           %s\n",
+                   gpu_domains ? gpu_domains[g - host->gpus] : NULL);
         vgpu_instance_domains_free(gpu_domains, host->n_gpus);
         vgpu_instance_domains_free(domains, host->n_instances);
 
@@ -231,7 +238,8 @@ int verb_show(struct cli *cli) {
                 out_text(o, " size %s", format_bytes(size, sizeof(size), (int64_t) b->size));
                 out_bool(o, OUT_JSON, "64bit", NULL, b->is_64bit);
                 out_bool(o, OUT_JSON, "prefetchable", NULL, b->prefetchable);
-                out_text(o, "%s%s\n", b->is_64bit ? " 64-bit" : " 32-bit", b->prefetchable ? " prefetchable" : "");
+                out_text(o, "%s%s\n", b->is_64bit ? " 64-bit" : " 32-bit",
+                         b->prefetchable ? " prefetchable" : "");
                 out_close_object(o);
         }
         out_close_array(o);
@@ -242,15 +250,16 @@ int verb_show(struct cli *cli) {
         for (size_t i = 0; i < host->n_instances; i++)
                 if (strcmp(host->instances[i].parent, g->bdf) == 0) {
                         out_open_object(o, NULL);
-                        out_string(o, OUT_ANY, "uuid", "  instance %s", host->instances[i].uuid[0] ? host->instances[i].uuid : NULL);
+                        out_string(o, OUT_ANY, "uuid", "  instance %s",
+                                   host->instances[i].uuid[0] ? host->instances[i].uuid : NULL);
                         out_string(o, OUT_ANY, "type", " type %s\n", host->instances[i].type);
                         out_close_object(o);
                 }
         out_close_array(o);
 
         /* always a member (null when unknown), as every other one: a schema can require it */
-        out_double(o, g->hwmon_temp_mc != INT32_MIN ? OUT_ANY : OUT_JSON, "hwmon_temperature_c", "Temperature (hwmon):   %s C\n",
-                   g->hwmon_temp_mc / 1000.0, g->hwmon_temp_mc != INT32_MIN);
+        out_double(o, g->hwmon_temp_mc != INT32_MIN ? OUT_ANY : OUT_JSON, "hwmon_temperature_c",
+                   "Temperature (hwmon):   %s C\n", g->hwmon_temp_mc / 1000.0, g->hwmon_temp_mc != INT32_MIN);
         print_nvml(o, g->nvml);
         out_string(o, g->problem ? OUT_ANY : OUT_JSON, "problem", "Problem:               %s\n", g->problem);
         if (g->nvml) {
@@ -258,20 +267,26 @@ int verb_show(struct cli *cli) {
                 char a[16], b[16];
                 out_text(o, "%-22s %s, %s\n", "NVML:", strempty(n->name), strempty(n->uuid));
                 out_text(o, "%-22s %s\n", "  host driver:", n->driver_version ? n->driver_version : "-");
-                out_text(o, "%-22s %s used of %s\n", "  memory:", format_bytes(a, sizeof(a), (int64_t) n->memory_used),
+                out_text(o, "%-22s %s used of %s\n",
+                         "  memory:", format_bytes(a, sizeof(a), (int64_t) n->memory_used),
                          format_bytes(b, sizeof(b), (int64_t) n->memory_total));
-                out_text(o, "%-22s %d C (slowdown %d C, shutdown %d C)\n", "  temperature:", n->temperature, n->temp_slowdown, n->temp_shutdown);
-                out_text(o, "%-22s %.1f W of %.1f W\n", "  power:", n->power_mw / 1000.0, n->power_limit_mw / 1000.0);
-                out_text(o, "%-22s persistence %s, virtualization mode %d, MIG %s\n", "  modes:",
-                         n->persistence_mode == 1 ? "on" : "off", n->virtualization_mode, n->mig_mode == 1 ? "on" : "off");
+                out_text(o, "%-22s %d C (slowdown %d C, shutdown %d C)\n", "  temperature:", n->temperature,
+                         n->temp_slowdown, n->temp_shutdown);
+                out_text(o, "%-22s %.1f W of %.1f W\n", "  power:", n->power_mw / 1000.0,
+                         n->power_limit_mw / 1000.0);
+                out_text(o, "%-22s persistence %s, virtualization mode %d, MIG %s\n",
+                         "  modes:", n->persistence_mode == 1 ? "on" : "off", n->virtualization_mode,
+                         n->mig_mode == 1 ? "on" : "off");
                 /* the guest side of "Driver Version Mismatch", next to the host driver above */
                 for (size_t i = 0; i < n->n_vgpus; i++) {
                         const struct vgpu_nvml_vgpu *v = &n->vgpus[i];
                         if (v->guest_driver_version[0])
-                                out_text(o, "  vGPU %s: guest driver %s (%s)\n", v->mdev_uuid[0] ? v->mdev_uuid : "-",
-                                         v->guest_driver_version, vgpu_nvml_compat_to_string(v->guest_compat));
+                                out_text(o, "  vGPU %s: guest driver %s (%s)\n",
+                                         v->mdev_uuid[0] ? v->mdev_uuid : "-", v->guest_driver_version,
+                                         vgpu_nvml_compat_to_string(v->guest_compat));
                         else
-                                out_text(o, "  vGPU %s: no guest driver loaded\n", v->mdev_uuid[0] ? v->mdev_uuid : "-");
+                                out_text(o, "  vGPU %s: no guest driver loaded\n",
+                                         v->mdev_uuid[0] ? v->mdev_uuid : "-");
                 }
         }
         out_close_object(o);

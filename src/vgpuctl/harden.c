@@ -13,7 +13,8 @@
 #include "vgpuctl.h"
 
 const struct cli_option harden_options[] = {
-        { "apply", 'a', NULL, "fix modes and owners, write, load and persist the nftables ruleset, re-audit" },
+        { "apply", 'a', NULL,
+          "fix modes and owners, write, load and persist the nftables ruleset, re-audit" },
         { "public-if", 'i', "IFACE", "an interface facing untrusted networks (repeatable)" },
         { "ports", 0, "P[,P...]", "VDI management ports to close (default 443,4172,8443)" },
         { "group", 'g', "NAME|GID", "group owning /dev/vfio/N (default kvm)" },
@@ -29,7 +30,8 @@ static int parse_ports(const char *s, uint16_t *ports, size_t *n) {
                 char *end;
                 long v = strtol(p, &end, 10);
                 if (end == p || v < 1 || v > 65535 || (*end && *end != ',') || *n >= MAX_PORTS)
-                        return cli_error(EXIT_USAGE, "harden: --ports takes 1 to %d ports 1-65535, comma-separated: '%s'",
+                        return cli_error(EXIT_USAGE,
+                                         "harden: --ports takes 1 to %d ports 1-65535, comma-separated: '%s'",
                                          MAX_PORTS, s);
                 ports[(*n)++] = (uint16_t) v;
                 p = *end ? end + 1 : end;
@@ -99,7 +101,7 @@ int verb_harden(struct cli *cli) {
         if (apply)
                 print_changes(o, changes);
         else
-                out_null(o, "applied_changes");         /* always a member: null without --apply */
+                out_null(o, "applied_changes"); /* always a member: null without --apply */
         size_t failed = print_doctor_report(o, "results", report, NULL, 0);
         out_close_object(o);
         out_free(o);

@@ -19,9 +19,11 @@ enum { OPT_PARENT, OPT_TYPE, OPT_UUID, OPT_AUTO, OPT_ATTR, OPT_PERSIST, OPT_FRAM
 const struct cli_option define_options[] = {
         [OPT_PARENT] = { "parent", 0, "PARENT", "parent device: a BDF, or a name like mbochs" },
         [OPT_TYPE] = { "type", 't', "TYPE", "vGPU type id (see 'vgpuctl types')" },
-        [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one); alone, a running vGPU to define as it is" },
+        [OPT_UUID] = { "uuid", 'u', "UUID",
+                       "the device's UUID (default: a new one); alone, a running vGPU to define as it is" },
         [OPT_AUTO] = { "auto", 'a', NULL, "start it at boot (mdevctl start=auto)" },
-        [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
+        [OPT_ATTR] = { "attr", 0, "KEY=VALUE",
+                       "write this device attribute after creation (repeatable, in order)" },
         {},
 };
 
@@ -30,9 +32,12 @@ const struct cli_option create_options[] = {
         [OPT_TYPE] = { "type", 't', "TYPE", "vGPU type id (see 'vgpuctl types')" },
         [OPT_UUID] = { "uuid", 'u', "UUID", "the device's UUID (default: a new one)" },
         [OPT_AUTO] = { "auto", 'a', NULL, "with --persist: start it at boot" },
-        [OPT_ATTR] = { "attr", 0, "KEY=VALUE", "write this device attribute after creation (repeatable, in order)" },
+        [OPT_ATTR] = { "attr", 0, "KEY=VALUE",
+                       "write this device attribute after creation (repeatable, in order)" },
         [OPT_PERSIST] = { "persist", 0, NULL, "also define it, so it survives a reboot" },
-        [OPT_FRAMEBUFFER] = { "framebuffer", 0, "SIZE", "instead of --type: the parent's smallest type with at least SIZE (4G, 512M) of frame buffer" },
+        [OPT_FRAMEBUFFER] = { "framebuffer", 0, "SIZE",
+                              "instead of --type: the parent's smallest type with at least SIZE (4G, 512M) "
+                              "of frame buffer" },
         {},
 };
 
@@ -56,7 +61,10 @@ static int spec_from_running(const struct cli *cli, const char *uuid, char **ret
         if (parent && vgpu_bdf_normalize(parent, bdf) == 0)
                 parent = bdf;
         if (!in)
-                r = cli_error(EXIT_USAGE, "--parent and --type are required: no running vGPU has UUID %s to take them from", uuid);
+                r = cli_error(
+                        EXIT_USAGE,
+                        "--parent and --type are required: no running vGPU has UUID %s to take them from",
+                        uuid);
         else if (parent && strcmp(parent, in->parent) != 0)
                 r = cli_error(EXIT_FAILED, "%s runs on parent %s, not %s", uuid, in->parent, parent);
         else if (cli->opt[OPT_TYPE] && strcmp(cli->opt[OPT_TYPE], in->type) != 0)
@@ -71,7 +79,8 @@ static int spec_from_running(const struct cli *cli, const char *uuid, char **ret
  * create --framebuffer SIZE: the type picked for it (vgpu_parent_pick_type()), named on stdout
  * before the outcome so the admin sees which of the same-size types it is.
  */
-static int type_for_framebuffer(const struct cli *cli, const char *parent, const char *size, char **ret_type) {
+static int type_for_framebuffer(const struct cli *cli, const char *parent, const char *size,
+                                char **ret_type) {
         uint64_t bytes;
         if (vgpu_slice_parse_memory(size, &bytes) < 0 || bytes == 0)
                 return cli_error(EXIT_USAGE, "--framebuffer '%s': expected a size like 4G or 512M", size);
@@ -89,8 +98,9 @@ static int type_for_framebuffer(const struct cli *cli, const char *parent, const
         else if (!(*ret_type = strdup(t->id)))
                 r = cli_error(EXIT_FAILED, "out of memory");
         else if (!cli->json)
-                printf("type %s%s%s%s: %lld MiB of frame buffer, the smallest with at least %s\n", t->id, t->name ? " (" : "",
-                       t->name ? t->name : "", t->name ? ")" : "", (long long) (t->framebuffer_bytes >> 20), size);
+                printf("type %s%s%s%s: %lld MiB of frame buffer, the smallest with at least %s\n", t->id,
+                       t->name ? " (" : "", t->name ? t->name : "", t->name ? ")" : "",
+                       (long long) (t->framebuffer_bytes >> 20), size);
         vgpu_host_free(host);
         return r;
 }
@@ -98,7 +108,7 @@ static int type_for_framebuffer(const struct cli *cli, const char *parent, const
 /* --parent/--type/--uuid/--auto/--attr into a spec; EXIT_OK or a usage error. from_running:
  * define's reading of a lone --uuid (above). */
 static int spec_from_cli(const struct cli *cli, bool from_running, struct vgpu_mdev_spec *spec) {
-        *spec = (struct vgpu_mdev_spec) { .auto_start = cli->opt[OPT_AUTO] != NULL };
+        *spec = (struct vgpu_mdev_spec){ .auto_start = cli->opt[OPT_AUTO] != NULL };
         /* create's --framebuffer (define has no such option: from_running) stands for --type */
         const char *fb = from_running ? NULL : cli->opt[OPT_FRAMEBUFFER];
         if (fb && cli->opt[OPT_TYPE])
@@ -106,11 +116,14 @@ static int spec_from_cli(const struct cli *cli, bool from_running, struct vgpu_m
         bool complete = cli->opt[OPT_PARENT] && (cli->opt[OPT_TYPE] || fb);
         if (!complete && !(from_running && cli->opt[OPT_UUID]))
                 return cli_error(EXIT_USAGE, "--parent and --type are required%s (see 'vgpuctl types')",
-                                 from_running ? ", or --uuid of a running vGPU" : " (or --framebuffer SIZE instead of --type)");
+                                 from_running ? ", or --uuid of a running vGPU"
+                                              : " (or --framebuffer SIZE instead of --type)");
         if (cli->opt[OPT_UUID]) {
                 /* checked here, not only by the library: a longer string would be cut to fit */
                 if (!vgpu_uuid_valid(cli->opt[OPT_UUID]))
-                        return cli_error(EXIT_USAGE, "--uuid '%s': not a UUID (expected 8-4-4-4-12 hex digits)", cli->opt[OPT_UUID]);
+                        return cli_error(EXIT_USAGE,
+                                         "--uuid '%s': not a UUID (expected 8-4-4-4-12 hex digits)",
+                                         cli->opt[OPT_UUID]);
                 snprintf(spec->uuid, sizeof(spec->uuid), "%s", cli->opt[OPT_UUID]);
         }
         if (!complete) {
@@ -157,11 +170,13 @@ int verb_create(struct cli *cli) {
                 if (cli->opt[OPT_AUTO] && !cli->opt[OPT_PERSIST])
                         r = cli_error(EXIT_USAGE, "--auto only means something with --persist");
                 else if ((r = daemon_create(cli, &spec, cli->opt[OPT_PERSIST] != NULL)) != DAEMON_DIRECT)
-                        ;       /* the daemon did it, and its answer is printed */
-                else if ((r = vgpu_mdev_create(&spec, cli->opt[OPT_PERSIST] ? VGPU_CREATE_PERSIST : 0, &err)) < 0)
+                        ; /* the daemon did it, and its answer is printed */
+                else if ((r = vgpu_mdev_create(&spec, cli->opt[OPT_PERSIST] ? VGPU_CREATE_PERSIST : 0,
+                                               &err)) < 0)
                         r = cli_lib_error(&err);
                 else {
-                        print_outcome_cli(cli, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
+                        print_outcome_cli(cli, "created", "already exists", r, spec.uuid, spec.parent,
+                                          spec.type);
                         r = EXIT_OK;
                 }
         }
@@ -177,7 +192,8 @@ int verb_define(struct cli *cli) {
                 if ((r = vgpu_mdev_define(&spec, &err)) < 0)
                         r = cli_lib_error(&err);
                 else {
-                        print_outcome_cli(cli, "defined", "already defined", r, spec.uuid, spec.parent, spec.type);
+                        print_outcome_cli(cli, "defined", "already defined", r, spec.uuid, spec.parent,
+                                          spec.type);
                         r = EXIT_OK;
                 }
         }
@@ -186,7 +202,8 @@ int verb_define(struct cli *cli) {
 }
 
 /* The verbs that take one UUID (or BDF) and nothing else. */
-static int one_target(struct cli *cli, int (*op)(const char *, struct vgpu_error *), const char *done, const char *noop) {
+static int one_target(struct cli *cli, int (*op)(const char *, struct vgpu_error *), const char *done,
+                      const char *noop) {
         struct vgpu_error err = {};
         int r = op(cli->argv[0], &err);
         if (r < 0)
@@ -203,7 +220,8 @@ int verb_remove(struct cli *cli) {
 }
 
 const struct cli_option undefine_options[] = {
-        { "parent", 0, "PARENT", "the parent whose definition to remove, when the UUID is defined on several" },
+        { "parent", 0, "PARENT",
+          "the parent whose definition to remove, when the UUID is defined on several" },
         {},
 };
 

@@ -31,24 +31,33 @@ static const struct verb verbs[] = {
         { "list", "", "GPUs, virtual functions and vGPU instances", 0, 0, verb_list, list_options },
         { "show", "BDF|UUID", "everything known about one GPU, VF or vGPU instance", 1, 1, verb_show, NULL },
         { "types", "[PARENT]", "vGPU types each parent offers", 0, 1, verb_types, types_options },
-        { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options, .via_daemon = true },
+        { "create", "", "create a vGPU now (--persist: also define it)", 0, 0, verb_create, create_options,
+          .via_daemon = true },
         { "remove", "UUID|BDF", "remove a running vGPU", 1, 1, verb_remove, NULL, .via_daemon = true },
         { "define", "", "define a persistent vGPU (mdevctl's store)", 0, 0, verb_define, define_options },
         { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, undefine_options },
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
-        { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2, verb_slice, slice_options },
+        { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2,
+          verb_slice, slice_options },
         { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
-        { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply, apply_options, .via_daemon = true },
+        { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply,
+          apply_options, .via_daemon = true },
         { "assert", "", "exit 0 iff the host matches host.yaml", 0, 0, verb_assert, assert_options },
         { "export", "", "print the current carve-up as a host.yaml", 0, 0, verb_export, NULL },
-        { "assign", "UUID|BDF", "attach a vGPU to a VM through libvirt (--domain NAME)", 1, 1, verb_assign, assign_options },
-        { "detach", "UUID|BDF", "detach a vGPU from a VM through libvirt (--domain NAME)", 1, 1, verb_detach, detach_options },
-        { "xml", "UUID|BDF", "print a vGPU's libvirt <hostdev> element (--qemu: QEMU's -device)", 1, 1, verb_xml, xml_options },
+        { "assign", "UUID|BDF", "attach a vGPU to a VM through libvirt (--domain NAME)", 1, 1, verb_assign,
+          assign_options },
+        { "detach", "UUID|BDF", "detach a vGPU from a VM through libvirt (--domain NAME)", 1, 1, verb_detach,
+          detach_options },
+        { "xml", "UUID|BDF", "print a vGPU's libvirt <hostdev> element (--qemu: QEMU's -device)", 1, 1,
+          verb_xml, xml_options },
         { "doctor", "", "check every prerequisite of GPU virtualization", 0, 0, verb_doctor, doctor_options },
-        { "harden", "", "audit (--apply: fix) device permissions and the VDI firewall", 0, 0, verb_harden, harden_options },
-        { "diagnose", "DOMAIN", "the VFIO/mdev errors in a VM's QEMU log, with the check and remedy for each", 1, 1, verb_diagnose, NULL },
-        { "sel", "", "the BMC's System Event Log (over-temperature, under-voltage flagged)", 0, 0, verb_sel, NULL },
+        { "harden", "", "audit (--apply: fix) device permissions and the VDI firewall", 0, 0, verb_harden,
+          harden_options },
+        { "diagnose", "DOMAIN", "the VFIO/mdev errors in a VM's QEMU log, with the check and remedy for each",
+          1, 1, verb_diagnose, NULL },
+        { "sel", "", "the BMC's System Event Log (over-temperature, under-voltage flagged)", 0, 0, verb_sel,
+          NULL },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
 };
 
@@ -112,8 +121,9 @@ struct out *cli_out_table(const struct cli *cli) {
 static void print_options(const struct cli_option *opts) {
         for (const struct cli_option *o = opts; o && o->name; o++) {
                 char left[64];
-                snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
-                         o->short_name ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+                snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "",
+                         o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
+                         o->arg ? " " : "", o->arg ? o->arg : "");
                 printf("  %-24s %s\n", left + (o->short_name ? 0 : 1), o->help);
         }
 }
@@ -121,49 +131,57 @@ static void print_options(const struct cli_option *opts) {
 static void help_main(void) {
         printf("Usage: vgpuctl [OPTIONS] COMMAND [ARGS]\n\n" CLI_DESCRIPTION "\n\nCommands:\n");
         for (size_t i = 0; i < N_VERBS; i++)
-                printf("  %-9s %-9s %s%s\n", verbs[i].name, verbs[i].args, verbs[i].summary, verbs[i].via_daemon ? " [vgpud]" : "");
+                printf("  %-9s %-9s %s%s\n", verbs[i].name, verbs[i].args, verbs[i].summary,
+                       verbs[i].via_daemon ? " [vgpud]" : "");
         printf("\nOptions:\n");
         print_options(global_options);
         printf("\n[vgpud]: " CLI_DAEMON_NOTE "\n"
                "\nEnvironment: VGPU_ROOT prefixes every host path (default /).\n"
-               "  " DAEMON_SOCKET_ENV " the daemon's socket (default " VGPU_DAEMON_SOCKET " under VGPU_ROOT).\n"
+               "  " DAEMON_SOCKET_ENV " the daemon's socket (default " VGPU_DAEMON_SOCKET
+               " under VGPU_ROOT).\n"
                "  " DAEMON_TIMEOUT_ENV " seconds to wait for the daemon's answer (default 300).\n"
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
 }
 
 static void help_verb(const struct verb *v) {
-        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n", v->name, v->args[0] ? " " : "", v->args, v->summary);
+        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n", v->name, v->args[0] ? " " : "", v->args,
+               v->summary);
         if (v->via_daemon)
-                printf("Through vgpud when it runs (--direct: never, --daemon: only), else in this process.\n");
+                printf("Through vgpud when it runs (--direct: never, --daemon: only), else in this "
+                       "process.\n");
         printf("\nOptions:\n");
         print_options(v->options);
         print_options(global_options);
 }
 
 /* Build a getopt_long table from global + verb options; returns the short-option string. */
-static void build_getopt(const struct cli_option *verb_opts, bool stop_at_positional, struct option *longs, char *shorts) {
+static void build_getopt(const struct cli_option *verb_opts, bool stop_at_positional, struct option *longs,
+                         char *shorts) {
         size_t n = 0, s = 0;
         if (stop_at_positional)
-                shorts[s++] = '+';      /* global options end at the verb: "vgpuctl -j list" */
+                shorts[s++] = '+'; /* global options end at the verb: "vgpuctl -j list" */
         shorts[s++] = ':';
         for (int pass = 0; pass < 2; pass++)
                 for (const struct cli_option *o = pass ? verb_opts : global_options; o && o->name; o++) {
-                        int id = pass ? 1000 + (int) (o - verb_opts) : (o->short_name ? o->short_name : 500 + (int) n);
-                        longs[n++] = (struct option) { o->name, o->arg ? required_argument : no_argument, NULL, id };
+                        int id = pass ? 1000 + (int) (o - verb_opts)
+                                      : (o->short_name ? o->short_name : 500 + (int) n);
+                        longs[n++] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
+                                                      id };
                         if (o->short_name) {
                                 shorts[s++] = o->short_name;
                                 if (o->arg)
                                         shorts[s++] = ':';
                         }
                 }
-        longs[n] = (struct option) {};
+        longs[n] = (struct option){};
         shorts[s] = '\0';
 }
 
 /* Parse options from argv[optind...]; verb options are stored in cli->opt. */
-static unsigned daemon_options;  /* 1: --direct given, 2: --daemon given (both: refused) */
+static unsigned daemon_options; /* 1: --direct given, 2: --daemon given (both: refused) */
 
-static int parse_options(int argc, char **argv, const struct verb *v, struct cli *cli, bool *help, bool *version) {
+static int parse_options(int argc, char **argv, const struct verb *v, struct cli *cli, bool *help,
+                         bool *version) {
         struct option longs[32];
         char shorts[64];
         const struct cli_option *vo = v ? v->options : NULL;
@@ -172,22 +190,39 @@ static int parse_options(int argc, char **argv, const struct verb *v, struct cli
         opterr = 0;
         while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
                 switch (c) {
-                case 'j': cli->json = true; break;
-                case 'p': cli->pretty = cli->json = true; break;
-                case 'h': *help = true; break;
-                case 'V': *version = true; break;
-                case 500 + GLOBAL_DIRECT: cli->daemon = CLI_DAEMON_NEVER; daemon_options |= 1; break;
-                case 500 + GLOBAL_DAEMON: cli->daemon = CLI_DAEMON_ALWAYS; daemon_options |= 2; break;
-                case ':': return cli_error(EXIT_USAGE, "option '%s' needs an argument", argv[optind - 1]);
-                case '?': return cli_error(EXIT_USAGE, "unknown option '%s'%s", argv[optind - 1],
-                                           v ? "" : " (options of a command go after the command)");
+                case 'j':
+                        cli->json = true;
+                        break;
+                case 'p':
+                        cli->pretty = cli->json = true;
+                        break;
+                case 'h':
+                        *help = true;
+                        break;
+                case 'V':
+                        *version = true;
+                        break;
+                case 500 + GLOBAL_DIRECT:
+                        cli->daemon = CLI_DAEMON_NEVER;
+                        daemon_options |= 1;
+                        break;
+                case 500 + GLOBAL_DAEMON:
+                        cli->daemon = CLI_DAEMON_ALWAYS;
+                        daemon_options |= 2;
+                        break;
+                case ':':
+                        return cli_error(EXIT_USAGE, "option '%s' needs an argument", argv[optind - 1]);
+                case '?':
+                        return cli_error(EXIT_USAGE, "unknown option '%s'%s", argv[optind - 1],
+                                         v ? "" : " (options of a command go after the command)");
                 default:
                         for (const struct cli_option *o = vo; o && o->name; o++)
                                 if (c == 1000 + (int) (o - vo) || o->short_name == c) {
                                         size_t i = (size_t) (o - vo);
                                         cli->opt[i] = optarg ? optarg : "";
                                         if (cli->n_opt[i] == CLI_MAX_REPEAT)
-                                                return cli_error(EXIT_USAGE, "--%s given more than %d times", o->name, CLI_MAX_REPEAT);
+                                                return cli_error(EXIT_USAGE, "--%s given more than %d times",
+                                                                 o->name, CLI_MAX_REPEAT);
                                         cli->opt_all[i][cli->n_opt[i]++] = cli->opt[i];
                                         break;
                                 }
@@ -231,7 +266,7 @@ int main(int argc, char **argv) {
         /* Options of the verb, anywhere after it (GNU permutation, not "+"). */
         int vargc = argc - optind;
         char **vargv = argv + optind;
-        optind = 0;     /* 0, not 1: glibc then forgets the '+' ordering of the first pass */
+        optind = 0; /* 0, not 1: glibc then forgets the '+' ordering of the first pass */
         r = parse_options(vargc, vargv, v, &cli, &help, &version);
         if (r)
                 return r;
@@ -244,7 +279,8 @@ int main(int argc, char **argv) {
         if (daemon_options == 3)
                 return cli_error(EXIT_USAGE, "--direct and --daemon exclude each other");
         if (cli.daemon == CLI_DAEMON_ALWAYS && !v->via_daemon)
-                return cli_error(EXIT_USAGE, "'%s' always runs directly: vgpud serves create, remove and apply", v->name);
+                return cli_error(EXIT_USAGE,
+                                 "'%s' always runs directly: vgpud serves create, remove and apply", v->name);
         if (cli.argc < v->min_args || cli.argc > v->max_args)
                 return cli_error(EXIT_USAGE, "'%s' takes %s%s (see 'vgpuctl %s --help')", v->name,
                                  v->max_args == 0 ? "no arguments" : "arguments: ", v->args, v->name);

@@ -10,7 +10,7 @@
 
 #include "vgpuctl.h"
 
-static bool shown;      /* a line is on the screen, to clear at the end */
+static bool shown; /* a line is on the screen, to clear at the end */
 
 bool cli_progress_wanted(const struct cli *cli) {
         return !cli->json && isatty(STDERR_FILENO);

@@ -19,7 +19,8 @@ const struct cli_option report_options[] = {
 };
 
 /* Run a printer into a string, in JSON. */
-static char *capture_json(void (*print)(struct out *, const struct vgpu_host *), const struct vgpu_host *host, size_t *ret_size) {
+static char *capture_json(void (*print)(struct out *, const struct vgpu_host *), const struct vgpu_host *host,
+                          size_t *ret_size) {
         char *buf = NULL;
         FILE *f = open_memstream(&buf, ret_size);
         if (!f)
@@ -52,8 +53,8 @@ int verb_report(struct cli *cli) {
                 time_t now = time(NULL);
                 struct tm tm;
                 gmtime_r(&now, &tm);
-                snprintf(def, sizeof(def), "vgpuctl-report-%s-%04d%02d%02d-%02d%02d%02d.tar.gz", hostname, tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+                snprintf(def, sizeof(def), "vgpuctl-report-%s-%04d%02d%02d-%02d%02d%02d.tar.gz", hostname,
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
                 path = def;
         }
 
@@ -105,7 +106,9 @@ int verb_report(struct cli *cli) {
                                 fclose(f);
                                 if (!buf)
                                         continue;
-                                extras[n] = (struct vgpu_report_extra) { json ? "vgpuctl/sel.json" : "vgpuctl/sel.txt", buf, size };
+                                extras[n] = (struct vgpu_report_extra){ json ? "vgpuctl/sel.json"
+                                                                             : "vgpuctl/sel.txt",
+                                                                        buf, size };
                                 n++;
                                 *(json ? &sel_json : &sel_text) = buf;
                         }
@@ -133,6 +136,8 @@ int verb_report(struct cli *cli) {
                 out_close_object(o);
                 out_free(o);
         } else
-                printf("%s: %d entries. Unpack it and point VGPU_ROOT at the directory to see this host as vgpuctl did.\n", path, r);
+                printf("%s: %d entries. Unpack it and point VGPU_ROOT at the directory to see this host as "
+                       "vgpuctl did.\n",
+                       path, r);
         return EXIT_OK;
 }

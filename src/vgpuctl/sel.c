@@ -75,8 +75,10 @@ int verb_sel(struct cli *cli) {
         struct vgpu_ipmi *ipmi = NULL;
         int r = vgpu_ipmi_open(NULL, &ipmi, &err);
         if (r == -ENODEV)
-                return cli_error(EXIT_FAILED, "sel: no BMC to ask: %s/dev/ipmi0 does not exist (no BMC on this host, "
-                                 "or the kernel's ipmi_si and ipmi_devintf modules are not loaded: modprobe ipmi_devintf ipmi_si)",
+                return cli_error(EXIT_FAILED,
+                                 "sel: no BMC to ask: %s/dev/ipmi0 does not exist (no BMC on this host, "
+                                 "or the kernel's ipmi_si and ipmi_devintf modules are not loaded: modprobe "
+                                 "ipmi_devintf ipmi_si)",
                                  root_prefix());
         if (r < 0)
                 return cli_lib_error(&err);

@@ -17,10 +17,13 @@ enum { OPT_GPU, OPT_MEMORY, OPT_SHARE, OPT_POLICY, OPT_SCRUB };
 
 const struct cli_option slice_options[] = {
         [OPT_GPU] = { "gpu", 'g', "BDF", "the NVIDIA GPU the slice is cut from (create)" },
-        [OPT_MEMORY] = { "memory", 'm', "SIZE", "frame-buffer quota, e.g. 4G or 512M (create; default unlimited)" },
+        [OPT_MEMORY] = { "memory", 'm', "SIZE",
+                         "frame-buffer quota, e.g. 4G or 512M (create; default unlimited)" },
         [OPT_SHARE] = { "share", 's', "PERCENT", "fixed share of GPU time, e.g. 30% (create)" },
-        [OPT_POLICY] = { "policy", 0, "POLICY", "best-effort, equal-share (default) or fixed-share (create)" },
-        [OPT_SCRUB] = { "scrub", 0, "WHEN", "clear freed memory: on-free (default), on-exit or off (create)" },
+        [OPT_POLICY] = { "policy", 0, "POLICY",
+                         "best-effort, equal-share (default) or fixed-share (create)" },
+        [OPT_SCRUB] = { "scrub", 0, "WHEN",
+                        "clear freed memory: on-free (default), on-exit or off (create)" },
         {},
 };
 
@@ -28,25 +31,34 @@ int verb_slice(struct cli *cli) {
         const char *sub = cli->argv[0], *name = cli->argc > 1 ? cli->argv[1] : NULL;
         struct vgpu_error err = {};
         bool needs_name = strcmp(sub, "list") != 0;
-        if (!strcmp(sub, "list") || !strcmp(sub, "create") || !strcmp(sub, "remove") || !strcmp(sub, "show")) {
+        if (!strcmp(sub, "list") || !strcmp(sub, "create") || !strcmp(sub, "remove") ||
+            !strcmp(sub, "show")) {
                 if (needs_name != (name != NULL))
-                        return cli_error(EXIT_USAGE, "'slice %s' takes %s", sub, needs_name ? "a NAME" : "no NAME");
+                        return cli_error(EXIT_USAGE, "'slice %s' takes %s", sub,
+                                         needs_name ? "a NAME" : "no NAME");
         } else
                 return cli_error(EXIT_USAGE, "unknown slice command '%s' (create, list, show, remove)", sub);
 
         if (!strcmp(sub, "create")) {
                 struct vgpu_slice_request req = {
-                        .name = name, .gpu = cli->opt[OPT_GPU], .policy = cli->opt[OPT_POLICY], .scrub = cli->opt[OPT_SCRUB],
+                        .name = name,
+                        .gpu = cli->opt[OPT_GPU],
+                        .policy = cli->opt[OPT_POLICY],
+                        .scrub = cli->opt[OPT_SCRUB],
                 };
                 if (!req.gpu)
                         return cli_error(EXIT_USAGE, "slice create needs --gpu BDF");
                 if (cli->opt[OPT_MEMORY] && vgpu_slice_parse_memory(cli->opt[OPT_MEMORY], &req.memory) < 0)
-                        return cli_error(EXIT_USAGE, "--memory '%s': expected a size like 4G or 512M", cli->opt[OPT_MEMORY]);
+                        return cli_error(EXIT_USAGE, "--memory '%s': expected a size like 4G or 512M",
+                                         cli->opt[OPT_MEMORY]);
                 if (cli->opt[OPT_SHARE]) {
                         char *end;
                         unsigned long v = strtoul(cli->opt[OPT_SHARE], &end, 10);
-                        if (end == cli->opt[OPT_SHARE] || (*end && strcmp(end, "%") != 0) || v == 0 || v > 100)
-                                return cli_error(EXIT_USAGE, "--share '%s': expected a percentage from 1 to 100", cli->opt[OPT_SHARE]);
+                        if (end == cli->opt[OPT_SHARE] || (*end && strcmp(end, "%") != 0) || v == 0 ||
+                            v > 100)
+                                return cli_error(EXIT_USAGE,
+                                                 "--share '%s': expected a percentage from 1 to 100",
+                                                 cli->opt[OPT_SHARE]);
                         req.share = (unsigned) v;
                 }
                 int r = vgpu_slice_create(&req, &err);
@@ -56,8 +68,10 @@ int verb_slice(struct cli *cli) {
                 struct out *o = cli_out(cli);
                 /* the address as slice list shows it (the library took it, so it is one) */
                 print_slice_outcome(o, name, vgpu_bdf_normalize(req.gpu, bdf) == 0 ? bdf : req.gpu, r > 0);
-                out_text(o, r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n" :
-                                    "slice %s on %s exists already: nothing to do (--device vgpuctl.io/slice=%s)\n",
+                out_text(o,
+                         r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n"
+                               : "slice %s on %s exists already: nothing to do (--device "
+                                 "vgpuctl.io/slice=%s)\n",
                          name, req.gpu, name);
                 out_free(o);
                 return EXIT_OK;
@@ -99,7 +113,7 @@ int verb_slice(struct cli *cli) {
         }
         struct out *o = cli_out(cli);
         if (name)
-                print_slice(o, &s[first]);      /* one slice: an object, as `show BDF` prints one GPU */
+                print_slice(o, &s[first]); /* one slice: an object, as `show BDF` prints one GPU */
         else
                 print_slices(o, NULL, s, n);
         out_free(o);

@@ -25,7 +25,9 @@ int verb_types(struct cli *cli) {
                 return cli_lib_error(&err);
         if (want && !vgpu_host_find_parent(host, want)) {
                 vgpu_host_free(host);
-                return cli_error(EXIT_FAILED, "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)", want);
+                return cli_error(EXIT_FAILED,
+                                 "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)",
+                                 want);
         }
 
         struct out *o = cli_out_table(cli);

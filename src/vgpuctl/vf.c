@@ -26,7 +26,8 @@ int verb_vfs(struct cli *cli) {
         out_u64(o, OUT_JSON, "num_vfs", NULL, n);
         out_bool(o, OUT_JSON, "changed", NULL, r > 0);
         out_close_object(o);
-        out_text(o, r > 0 ? "%s: %lu VFs enabled\n" : "%s: %lu VFs enabled already: nothing to do\n", cli->argv[0], n);
+        out_text(o, r > 0 ? "%s: %lu VFs enabled\n" : "%s: %lu VFs enabled already: nothing to do\n",
+                 cli->argv[0], n);
         out_free(o);
         return EXIT_OK;
 }

@@ -16,19 +16,19 @@
 
 enum {
         EXIT_OK = 0,
-        EXIT_FAILED = 1,        /* a failed check or operation */
+        EXIT_FAILED = 1, /* a failed check or operation */
         EXIT_USAGE = 2,
 };
 
 struct cli_option {
-        const char *name;       /* long name, without "--" */
-        char short_name;        /* 0 if none */
-        const char *arg;        /* metavar, NULL for a flag */
+        const char *name; /* long name, without "--" */
+        char short_name;  /* 0 if none */
+        const char *arg;  /* metavar, NULL for a flag */
         const char *help;
 };
 
 #define CLI_MAX_OPTIONS 8
-#define CLI_MAX_REPEAT 32
+#define CLI_MAX_REPEAT  32
 
 /* Whether create/remove/apply go through vgpud (daemon-client.h): --direct, --daemon, or neither. */
 enum cli_daemon { CLI_DAEMON_AUTO, CLI_DAEMON_NEVER, CLI_DAEMON_ALWAYS };
@@ -36,7 +36,7 @@ enum cli_daemon { CLI_DAEMON_AUTO, CLI_DAEMON_NEVER, CLI_DAEMON_ALWAYS };
 struct cli {
         bool json, pretty;
         enum cli_daemon daemon;
-        int argc;               /* positional arguments after the verb */
+        int argc; /* positional arguments after the verb */
         char **argv;
         /* values of the verb's own options, in the order of its option table; NULL if unset,
          * "" for a flag that was given */
@@ -48,20 +48,22 @@ struct cli {
 
 struct verb {
         const char *name;
-        const char *args;               /* for help: "BDF" */
+        const char *args; /* for help: "BDF" */
         const char *summary;
         int min_args, max_args;
         int (*run)(struct cli *cli);
-        const struct cli_option *options;       /* NULL-name terminated, or NULL */
-        bool via_daemon;                        /* vgpud serves it: sent there when it runs */
+        const struct cli_option *options; /* NULL-name terminated, or NULL */
+        bool via_daemon;                  /* vgpud serves it: sent there when it runs */
 };
 
 /* The texts of --help that vgpuctl(8) shares (man.c). */
-#define CLI_DESCRIPTION "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices."
-#define CLI_DAEMON_NOTE \
+#define CLI_DESCRIPTION \
+        "Manage GPU virtualization on this host: mediated devices, SR-IOV functions, software slices."
+#define CLI_DAEMON_NOTE                                                                                      \
         "create, remove and apply are sent to the daemon when its socket accepts a connection (the daemon\n" \
-        "checks that the caller is root or in its group, and records the change), run here when it does not\n" \
-        "run. Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n" \
+        "checks that the caller is root or in its group, and records the change), run here when it does "    \
+        "not\n"                                                                                              \
+        "run. Every other command runs here: the reads (list, show, types, doctor) are fresh scans that\n"   \
         "need no privilege."
 
 /* The verb table and the global options (main.c), for completion and the man page. */
@@ -87,7 +89,8 @@ struct out *cli_out_table(const struct cli *cli);
 /* Progress on stderr (progress.c): only when it is a terminal and --json was not given.
  * cli_progress_done() clears the line; call it before printing the result. */
 bool cli_progress_wanted(const struct cli *cli);
-void cli_progress(const struct cli *cli, const char *verb, size_t n, size_t n_steps, const char *fmt, ...) _printf_(5, 6);
+void cli_progress(const struct cli *cli, const char *verb, size_t n, size_t n_steps, const char *fmt, ...)
+        _printf_(5, 6);
 void cli_progress_done(void);
 
 /* `list`'s members (gpu.c), shared by the verb and `report` (which stores their JSON in the

@@ -16,10 +16,10 @@
 
 struct route {
         const char *method;
-        const char *path;               /* exact, or a prefix ending in '/' that takes one argument */
+        const char *path; /* exact, or a prefix ending in '/' that takes one argument */
         unsigned listeners;
         enum vgpud_access access;
-        const char *query;              /* allowed query keys, comma-separated, or NULL */
+        const char *query; /* allowed query keys, comma-separated, or NULL */
         int (*handler)(const struct api_request *req, const char *arg, struct api_reply *reply);
 };
 
@@ -39,7 +39,7 @@ static const struct route routes[] = {
 };
 
 int json_begin(struct json_body *b) {
-        *b = (struct json_body) {};
+        *b = (struct json_body){};
         if (!(b->f = open_memstream(&b->buf, &b->size)))
                 return -ENOMEM;
         if (!(b->o = out_new(b->f, true, false))) {
@@ -51,7 +51,8 @@ int json_begin(struct json_body *b) {
 }
 
 /* ?format and ?pretty are well-formed (checked before the handler changes anything). */
-static int output_query_check(const struct api_request *req, bool *ret_json, bool *ret_pretty, struct api_reply *reply) {
+static int output_query_check(const struct api_request *req, bool *ret_json, bool *ret_pretty,
+                              struct api_reply *reply) {
         const char *format = query_string(req, "format");
         if (format && !streq(format, "json") && !streq(format, "text")) {
                 reply_error(reply, 400, "query argument format='%s': expected json or text", format);
@@ -66,7 +67,7 @@ int output_begin(struct json_body *b, const struct api_request *req, struct api_
         bool json, pretty;
         if (output_query_check(req, &json, &pretty, reply) < 0)
                 return -EINVAL;
-        *b = (struct json_body) {};
+        *b = (struct json_body){};
         if (!(b->f = open_memstream(&b->buf, &b->size)) || !(b->o = out_new(b->f, json, json && pretty))) {
                 if (b->f)
                         fclose(b->f);
@@ -122,14 +123,22 @@ int reply_error(struct api_reply *reply, unsigned status, const char *fmt, ...) 
 
 unsigned http_status_for_errno(int r) {
         switch (r) {
-        case -EINVAL: case -EBADMSG: case -ERANGE: case -ENAMETOOLONG:
-                return 400;     /* the request (or the file in it) is wrong */
-        case -ENOENT: case -ENODEV: case -ENXIO:
+        case -EINVAL:
+        case -EBADMSG:
+        case -ERANGE:
+        case -ENAMETOOLONG:
+                return 400; /* the request (or the file in it) is wrong */
+        case -ENOENT:
+        case -ENODEV:
+        case -ENXIO:
                 return 404;
-        case -EEXIST: case -ENOSPC: case -EBUSY: case -ENOTEMPTY:
-                return 409;     /* conflicts with what the host has */
+        case -EEXIST:
+        case -ENOSPC:
+        case -EBUSY:
+        case -ENOTEMPTY:
+                return 409; /* conflicts with what the host has */
         case -EFBIG:
-                return 413;     /* a host.yaml over VGPU_CONFIG_SIZE_MAX */
+                return 413; /* a host.yaml over VGPU_CONFIG_SIZE_MAX */
         case -EOPNOTSUPP:
                 return 501;
         case -ETIMEDOUT:
@@ -172,7 +181,7 @@ int query_bool(const struct api_request *req, const char *key, bool *ret, struct
 
 void api_reply_done(struct api_reply *reply) {
         free(reply->body);
-        *reply = (struct api_reply) {};
+        *reply = (struct api_reply){};
 }
 
 static bool route_matches_path(const struct route *r, const char *path, const char **ret_arg) {
@@ -203,8 +212,8 @@ static bool query_allowed(const struct route *r, const struct api_request *req, 
                         a += len + (a[len] == ',');
                 }
                 if (!known) {
-                        reply_error(reply, 400, "%s %s: unknown query argument '%s' (%s%s)", r->method, r->path, k,
-                                    r->query ? "known: " : "it takes none", strempty(r->query));
+                        reply_error(reply, 400, "%s %s: unknown query argument '%s' (%s%s)", r->method,
+                                    r->path, k, r->query ? "known: " : "it takes none", strempty(r->query));
                         return false;
                 }
         }
@@ -215,8 +224,9 @@ static bool query_allowed(const struct route *r, const struct api_request *req, 
 static void reply_forbidden(const struct api_request *req, struct api_reply *reply) {
         char msg[VGPU_ERROR_MESSAGE_MAX + 64];
         struct json_body b;
-        snprintf(msg, sizeof(msg), "%s %s: permission denied: %s may only read; changes need root or group '%s'",
-                 req->method, req->path, strempty(req->caller), req->d->config->group);
+        snprintf(msg, sizeof(msg),
+                 "%s %s: permission denied: %s may only read; changes need root or group '%s'", req->method,
+                 req->path, strempty(req->caller), req->d->config->group);
         if (json_begin(&b) < 0) {
                 reply_static(reply, 500, "{\"error\":\"out of memory\"}\n");
                 return;
@@ -234,7 +244,7 @@ bool api_request_add_query(struct api_request *req, const char *key, const char 
                 req->query_overflow = true;
                 return false;
         }
-        req->query[req->n_query++] = (struct api_query) { key, value };
+        req->query[req->n_query++] = (struct api_query){ key, value };
         return true;
 }
 
@@ -254,7 +264,7 @@ void api_request_set_target(struct api_request *req, char *target) {
 }
 
 void api_dispatch(const struct api_request *req, struct api_reply *reply) {
-        *reply = (struct api_reply) {};
+        *reply = (struct api_reply){};
         const struct route *found = NULL;
         const char *arg = NULL;
         char allow[sizeof(reply->allow)] = "";
@@ -266,30 +276,37 @@ void api_dispatch(const struct api_request *req, struct api_reply *reply) {
                 if (!(r->listeners & req->listener) || !route_matches_path(r, req->path, &a))
                         continue;
                 path_known = true;
-                snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "", r->method);
+                snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                         r->method);
                 if (streq(r->method, req->method)) {
                         found = r;
                         arg = a;
                 }
         }
         if (!path_known) {
-                reply_error(reply, 404, "%s: no such resource (see /v1/gpus, /v1/types, /v1/instances, /v1/slices, /v1/health, /v1/events, /v1/apply%s)",
+                reply_error(reply, 404,
+                            "%s: no such resource (see /v1/gpus, /v1/types, /v1/instances, /v1/slices, "
+                            "/v1/health, /v1/events, /v1/apply%s)",
                             req->path, req->listener & LISTENER_METRICS ? ", /metrics" : "");
                 return;
         }
         if (!found) {
-                reply_error(reply, 405, "%s %s: method not allowed (allowed: %s)", req->method, req->path, allow);
+                reply_error(reply, 405, "%s %s: method not allowed (allowed: %s)", req->method, req->path,
+                            allow);
                 memcpy(reply->allow, allow, sizeof(allow));
                 return;
         }
         if (req->access < found->access) {
                 if (req->access == ACCESS_NONE) {
-                        reply_error(reply, 401, "%s %s: a bearer token is required (Authorization: Bearer TOKEN)", req->method, req->path);
+                        reply_error(reply, 401,
+                                    "%s %s: a bearer token is required (Authorization: Bearer TOKEN)",
+                                    req->method, req->path);
                         reply->want_auth = true;
                 } else
                         reply_forbidden(req, reply);
-                event_access_denied(req->d, req->peer ? req->peer : req->caller, "denied %s %s to %s (%s access)",
-                                    req->method, req->path, strempty(req->caller), auth_access_to_string(req->access));
+                event_access_denied(req->d, req->peer ? req->peer : req->caller,
+                                    "denied %s %s to %s (%s access)", req->method, req->path,
+                                    strempty(req->caller), auth_access_to_string(req->access));
                 return;
         }
         if (!query_allowed(found, req, reply))

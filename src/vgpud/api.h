@@ -15,18 +15,18 @@
 #include "vgpu/error.h"
 #include "vgpud.h"
 
-#define API_BODY_MAX (1u << 20)         /* request bodies above this get 413 */
+#define API_BODY_MAX  (1u << 20) /* request bodies above this get 413 */
 #define API_QUERY_MAX 16
 
 enum listener_kind {
-        LISTENER_LOCAL = 1 << 0,        /* the UNIX socket */
-        LISTENER_TCP_API = 1 << 1,      /* the broker's TCP listener (bearer token) */
-        LISTENER_METRICS = 1 << 2,      /* the Prometheus listener: /metrics only */
+        LISTENER_LOCAL = 1 << 0,   /* the UNIX socket */
+        LISTENER_TCP_API = 1 << 1, /* the broker's TCP listener (bearer token) */
+        LISTENER_METRICS = 1 << 2, /* the Prometheus listener: /metrics only */
 };
 
 struct api_query {
         const char *key;
-        const char *value;              /* NULL for "?dry_run" without "=" */
+        const char *value; /* NULL for "?dry_run" without "=" */
 };
 
 struct api_request {
@@ -36,22 +36,22 @@ struct api_request {
         const char *path;
         struct api_query query[API_QUERY_MAX];
         size_t n_query;
-        bool query_overflow;            /* more arguments than API_QUERY_MAX */
-        const char *body;               /* NUL-terminated (the NUL not counted) */
+        bool query_overflow; /* more arguments than API_QUERY_MAX */
+        const char *body;    /* NUL-terminated (the NUL not counted) */
         size_t body_size;
         enum vgpud_access access;
-        const char *caller;             /* "uid 1000 (pid 42)", "token", for logs */
-        const char *peer;               /* its stable part, "uid 1000", "client 127.0.0.1": whose
+        const char *caller; /* "uid 1000 (pid 42)", "token", for logs */
+        const char *peer;   /* its stable part, "uid 1000", "client 127.0.0.1": whose
                                          * denials are coalesced (NULL: caller) */
 };
 
 struct api_reply {
         unsigned status;
-        char *body;                     /* malloc()ed */
+        char *body; /* malloc()ed */
         size_t size;
-        const char *content_type;       /* static */
-        char allow[32];                 /* for 405: the methods allowed, "" otherwise */
-        bool want_auth;                 /* 401: add WWW-Authenticate: Bearer */
+        const char *content_type; /* static */
+        char allow[32];           /* for 405: the methods allowed, "" otherwise */
+        bool want_auth;           /* 401: add WWW-Authenticate: Bearer */
 };
 
 /* One query argument, in order; false (and query_overflow set) past API_QUERY_MAX. */
@@ -100,7 +100,7 @@ const char *query_string(const struct api_request *req, const char *key);
 int handle_gpus(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_types(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_instances(const struct api_request *req, const char *arg, struct api_reply *reply);
-int handle_slices(const struct api_request *req, const char *arg, struct api_reply *reply);      /* slices.c */
+int handle_slices(const struct api_request *req, const char *arg, struct api_reply *reply); /* slices.c */
 int handle_health(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_events(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_metrics(const struct api_request *req, const char *arg, struct api_reply *reply);

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 enum vgpud_access {
-        ACCESS_NONE,            /* not even reading (TCP without a valid token) */
+        ACCESS_NONE, /* not even reading (TCP without a valid token) */
         ACCESS_READ,
         ACCESS_WRITE,
 };

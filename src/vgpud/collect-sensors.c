@@ -70,13 +70,17 @@ void sensors_collect_hwmon(struct vgpud *d, struct vgpu_host *host) {
         if (r == -EOPNOTSUPP) {
                 /* a fixture root: the snapshot's own hwmon reading (temp1_input) stays the GPU's */
                 if (!s->hwmon_off_logged)
-                        log_info("sensors collector off: %s; GPU temperatures come from the host scan's hwmon readings", err.message);
+                        log_info("sensors collector off: %s; GPU temperatures come from the host scan's "
+                                 "hwmon readings",
+                                 err.message);
                 s->hwmon_off_logged = true;
                 return;
         }
         if (r < 0) {
                 if (!s->hwmon_failing)
-                        log_warning("sensors collector: %s (GPU temperatures from the host scan until it recovers)", err.message);
+                        log_warning("sensors collector: %s (GPU temperatures from the host scan until it "
+                                    "recovers)",
+                                    err.message);
                 s->hwmon_failing = true;
                 return;
         }
@@ -99,7 +103,9 @@ void sensors_collect_hwmon(struct vgpud *d, struct vgpu_host *host) {
 }
 
 static int sel_priority(const struct vgpu_sel_entry *e) {
-        return e->severity == VGPU_SENSOR_CRITICAL ? LOG_CRIT : e->severity == VGPU_SENSOR_WARN ? LOG_WARNING : LOG_NOTICE;
+        return e->severity == VGPU_SENSOR_CRITICAL ? LOG_CRIT
+               : e->severity == VGPU_SENSOR_WARN   ? LOG_WARNING
+                                                   : LOG_NOTICE;
 }
 
 static void sel_events(struct vgpud *d) {
@@ -116,8 +122,9 @@ static void sel_events(struct vgpud *d) {
         /* The first read is the history, already on the BMC before we looked: logged as a count,
          * not replayed as events (a restart must not raise last month's alarms again). */
         if (!s->sel_baseline) {
-                log_info("IPMI collector: the BMC's event log has %zu entr%s; new ones are reported as bmc_event", n,
-                         n == 1 ? "y" : "ies");
+                log_info("IPMI collector: the BMC's event log has %zu entr%s; new ones are reported as "
+                         "bmc_event",
+                         n, n == 1 ? "y" : "ies");
                 s->sel_baseline = true;
                 free(entries);
                 return;
@@ -125,12 +132,17 @@ static void sel_events(struct vgpud *d) {
         for (size_t i = 0; i < n; i++) {
                 const struct vgpu_sel_entry *e = &entries[i];
                 char message[512];
-                snprintf(message, sizeof(message), "BMC SEL #%u: %s %s: %s%s", e->record_id, e->sensor_type, e->sensor, e->event,
-                         e->over_temperature ? " (over-temperature)" : e->under_voltage ? " (under-voltage)" : "");
+                snprintf(message, sizeof(message), "BMC SEL #%u: %s %s: %s%s", e->record_id, e->sensor_type,
+                         e->sensor, e->event,
+                         e->over_temperature ? " (over-temperature)"
+                         : e->under_voltage  ? " (under-voltage)"
+                                             : "");
                 event_add(d, EV_BMC_EVENT, sel_priority(e), NULL, NULL, VGPU_TEMP_UNKNOWN, "%s", message);
                 /* the BMC's own alarms go out as SNMP notifications too */
                 if (e->over_temperature || e->under_voltage)
-                        snmp_agent_notify(d, e->over_temperature ? SNMP_NOTIFY_BMC_OVER_TEMPERATURE : SNMP_NOTIFY_BMC_UNDER_VOLTAGE,
+                        snmp_agent_notify(d,
+                                          e->over_temperature ? SNMP_NOTIFY_BMC_OVER_TEMPERATURE
+                                                              : SNMP_NOTIFY_BMC_UNDER_VOLTAGE,
                                           NULL, VGPU_TEMP_UNKNOWN, 0, message);
         }
         free(entries);
@@ -151,7 +163,8 @@ void sensors_collect_ipmi(struct vgpud *d) {
                 int r = vgpu_ipmi_open(NULL, &s->ipmi, &err);
                 if (r == -ENODEV) {
                         if (!s->ipmi_off_logged)
-                                log_info("IPMI collector off: no %s/dev/ipmi0 (no BMC, or ipmi_si and ipmi_devintf not loaded)",
+                                log_info("IPMI collector off: no %s/dev/ipmi0 (no BMC, or ipmi_si and "
+                                         "ipmi_devintf not loaded)",
                                          root_prefix());
                         s->ipmi_off_logged = true;
                         return;
@@ -184,5 +197,5 @@ void sensors_stop(struct vgpud *d) {
         struct vgpud_sensors *s = &d->sensors;
         vgpu_sensors_free(s->list, s->n);
         vgpu_ipmi_close(s->ipmi);
-        *s = (struct vgpud_sensors) {};
+        *s = (struct vgpud_sensors){};
 }

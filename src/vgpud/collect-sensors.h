@@ -16,11 +16,11 @@
 struct vgpud;
 
 struct vgpud_sensors {
-        struct vgpu_sensor *list;       /* hwmon then ipmi, as of the last poll */
+        struct vgpu_sensor *list; /* hwmon then ipmi, as of the last poll */
         size_t n;
-        bool hwmon_live;                /* libsensors answered at the last poll */
-        struct vgpu_ipmi *ipmi;         /* NULL while the BMC is absent or the collector off */
-        bool sel_baseline;              /* the SEL was read once: later entries are events */
+        bool hwmon_live;        /* libsensors answered at the last poll */
+        struct vgpu_ipmi *ipmi; /* NULL while the BMC is absent or the collector off */
+        bool sel_baseline;      /* the SEL was read once: later entries are events */
         bool ipmi_off_logged, hwmon_off_logged, ipmi_failing, hwmon_failing;
 };
 

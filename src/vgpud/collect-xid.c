@@ -31,22 +31,25 @@ static void report(struct vgpud *d, const struct vgpu_nvml_event *e) {
         if (e->type != VGPU_NVML_EVENT_XID) {
                 bool dbe = e->type == VGPU_NVML_EVENT_ECC_DOUBLE_BIT;
                 /* single-bit errors were corrected; a double-bit one also comes as Xid 48 */
-                event_add(d, EV_ECC, dbe ? LOG_ERR : LOG_INFO, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "%s ECC error on %s",
-                          dbe ? "double-bit (uncorrected)" : "single-bit (corrected)", e->bdf);
+                event_add(d, EV_ECC, dbe ? LOG_ERR : LOG_INFO, e->bdf, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s ECC error on %s", dbe ? "double-bit (uncorrected)" : "single-bit (corrected)",
+                          e->bdf);
                 return;
         }
         bool critical;
         const char *meaning = vgpu_xid_describe(e->data, &critical);
         char message[256];
         snprintf(message, sizeof(message), "Xid %" PRIu64 " on %s (%s)%s", e->data, e->bdf,
-                 meaning ? meaning : "not in vgpud's table of Xids", critical ? ": GPU degraded until it is reset" : "");
-        event_add(d, EV_XID, critical ? LOG_CRIT : LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "%s", message);
+                 meaning ? meaning : "not in vgpud's table of Xids",
+                 critical ? ": GPU degraded until it is reset" : "");
+        event_add(d, EV_XID, critical ? LOG_CRIT : LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "%s",
+                  message);
         if (!critical)
                 return;
         snmp_agent_notify(d, SNMP_NOTIFY_XID_CRITICAL, e->bdf, VGPU_TEMP_UNKNOWN, e->data, message);
         /* the hook hears the state the GPU was in before this Xid (ok, or degraded already) */
         const struct vgpu_gpu_telemetry *g = vgpu_telemetry_find(&d->telemetry, e->bdf);
-        struct vgpu_gpu_telemetry before = g ? *g : (struct vgpu_gpu_telemetry) {};
+        struct vgpu_gpu_telemetry before = g ? *g : (struct vgpu_gpu_telemetry){};
         (void) vgpu_telemetry_note_xid(&d->telemetry, e->bdf, e->data, e->time_usec);
         hook_run_xid(d, e->bdf, e->data, message, g ? &before : NULL);
 }
@@ -79,7 +82,8 @@ void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host) {
                 log_warning("watching NVML events: %s", err.message);
                 d->nvml_events_signature = 0;
         } else if (d->nvml_events)
-                log_debug("watching %zu GPUs for Xid and ECC events", vgpu_nvml_events_n_gpus(d->nvml_events));
+                log_debug("watching %zu GPUs for Xid and ECC events",
+                          vgpu_nvml_events_n_gpus(d->nvml_events));
 }
 
 void collect_xid_stop(struct vgpud *d) {

@@ -51,7 +51,8 @@ static uint64_t fnv(uint64_t h, const char *s) {
 static uint64_t carve_up_signature(const struct vgpu_host *host) {
         uint64_t h = 14695981039346656037ULL;
         for (size_t i = 0; i < host->n_instances; i++)
-                h = fnv(fnv(fnv(h, host->instances[i].uuid), host->instances[i].parent), host->instances[i].type);
+                h = fnv(fnv(fnv(h, host->instances[i].uuid), host->instances[i].parent),
+                        host->instances[i].type);
         for (size_t i = 0; i < host->n_parents; i++)
                 h = fnv(h, host->parents[i].name);
         return h;
@@ -78,7 +79,8 @@ static unsigned telemetry_sources(const struct vgpud_config *c) {
                (c->collect_pcie ? VGPU_TELEMETRY_PCIE : 0);
 }
 
-static int limits_for(const struct vgpu_gpu *g, const char *model, struct vgpu_thermal_limits *ret, void *userdata) {
+static int limits_for(const struct vgpu_gpu *g, const char *model, struct vgpu_thermal_limits *ret,
+                      void *userdata) {
         const struct vgpud_config *c = userdata;
         char ids[16];
         snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
@@ -104,7 +106,8 @@ static char **instance_domains(const struct vgpu_host *host) {
         struct vgpu_error err = {};
         struct vgpu_virt *v = NULL;
         char **domains = NULL;
-        if (host->n_instances == 0 || vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) < 0 || !v)
+        if (host->n_instances == 0 ||
+            vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) < 0 || !v)
                 return NULL;
         if (vgpu_instance_domains(v, host, &domains, &err) < 0)
                 log_debug("cannot tell which VMs hold the vGPUs: %s", err.message);
@@ -120,7 +123,8 @@ static int restore(struct vgpud *d, const char *why, const char *const *parents,
         char *text = NULL;
         int r = vgpu_config_load(VGPU_STATE_CONFIG, VGPU_CONFIG_HOST_PATH, &cfg, &text, &err);
         if (r == -ENOENT) {
-                log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(), VGPU_STATE_CONFIG);
+                log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(),
+                          VGPU_STATE_CONFIG);
                 return 0;
         }
         /* slices come back from their records (slices_restore()), which know what was made
@@ -134,13 +138,14 @@ static int restore(struct vgpud *d, const char *why, const char *const *parents,
         const char *bdf = parents && n_parents == 1 ? parents[0] : NULL;
         struct vgpu_plan *plan = NULL;
         if (r >= 0)
-                r = parents ? vgpu_apply_parents(cfg, parents, n_parents, 0, &plan, &err) : vgpu_apply(cfg, text, 0, &plan, &err);
+                r = parents ? vgpu_apply_parents(cfg, parents, n_parents, 0, &plan, &err)
+                            : vgpu_apply(cfg, text, 0, &plan, &err);
         if (r < 0)
-                event_add(d, EV_RESTORE_FAILED, LOG_ERR, bdf, NULL, VGPU_TEMP_UNKNOWN, "%s: restoring %s%s failed: %s", why,
-                          VGPU_STATE_CONFIG, on, err.message);
+                event_add(d, EV_RESTORE_FAILED, LOG_ERR, bdf, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restoring %s%s failed: %s", why, VGPU_STATE_CONFIG, on, err.message);
         else
-                event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, bdf, NULL, VGPU_TEMP_UNKNOWN, "%s: restored %s%s: %d change%s",
-                          why, VGPU_STATE_CONFIG, on, r, r == 1 ? "" : "s");
+                event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, bdf, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restored %s%s: %d change%s", why, VGPU_STATE_CONFIG, on, r, r == 1 ? "" : "s");
         for (size_t i = 0; plan && i < plan->n_actions; i++)
                 log_debug("%s: %s %s on %s: %s", why, vgpu_action_kind_to_string(plan->actions[i].kind),
                           plan->actions[i].spec.uuid, strempty(plan->actions[i].spec.parent),
@@ -160,7 +165,8 @@ int collect_restore(struct vgpud *d, const char *why) {
 
 /* Parents in host that prev did not have (or had in an earlier registration), logged each; *ret
  * gets their names. -ENOMEM before any is logged. */
-static int new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host, const char ***ret) {
+static int new_parents(struct vgpud *d, const struct vgpu_host *prev, const struct vgpu_host *host,
+                       const char ***ret) {
         int n = 0;
         const char **names = calloc(host->n_parents + 1, sizeof(*names));
         if (!names)
@@ -173,7 +179,8 @@ static int new_parents(struct vgpud *d, const struct vgpu_host *prev, const stru
                  * generation */
                 if (was && was->generation == host->parents[i].generation)
                         continue;
-                event_add(d, EV_PARENT_ADDED, LOG_NOTICE, name, NULL, VGPU_TEMP_UNKNOWN, "%s: vGPU parent appeared", name);
+                event_add(d, EV_PARENT_ADDED, LOG_NOTICE, name, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: vGPU parent appeared", name);
                 names[n++] = name;
         }
         *ret = names;
@@ -188,17 +195,18 @@ int collect_poll(struct vgpud *d) {
         if (r < 0) {
                 /* once per failure streak: a host that stays unreadable must not flood the log */
                 if (!d->poll_failed)
-                        event_add(d, EV_POLL_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "scanning the host failed: %s", err.message);
+                        event_add(d, EV_POLL_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                                  "scanning the host failed: %s", err.message);
                 d->poll_failed = true;
                 return r;
         }
         d->poll_failed = false;
-        sensors_collect_hwmon(d, host);         /* libsensors' GPU temperatures into the snapshot's hwmon fields */
+        sensors_collect_hwmon(d, host); /* libsensors' GPU temperatures into the snapshot's hwmon fields */
 
         struct vgpu_telemetry_event *events = NULL;
         size_t n_events = 0;
-        r = vgpu_telemetry_update(&d->telemetry, host, telemetry_sources(d->config), &d->config->thermal, limits_for, d->config,
-                                  &events, &n_events, &err);
+        r = vgpu_telemetry_update(&d->telemetry, host, telemetry_sources(d->config), &d->config->thermal,
+                                  limits_for, d->config, &events, &n_events, &err);
         if (r < 0) {
                 log_error("telemetry: %s", err.message);
                 vgpu_host_free(host);
@@ -209,16 +217,19 @@ int collect_poll(struct vgpud *d) {
                 bool bad = e->kind == VGPU_EVENT_THERMAL_WARN || e->kind == VGPU_EVENT_THERMAL_CRITICAL ||
                            e->kind == VGPU_EVENT_LINK_DEGRADED;
                 int prio = e->kind == VGPU_EVENT_THERMAL_CRITICAL ? LOG_CRIT : bad ? LOG_WARNING : LOG_NOTICE;
-                event_add(d, (enum vgpud_event_kind) e->kind, prio, e->bdf, NULL, e->temperature_c, "%s", e->message);
+                event_add(d, (enum vgpud_event_kind) e->kind, prio, e->bdf, NULL, e->temperature_c, "%s",
+                          e->message);
                 if (e->kind == VGPU_EVENT_THERMAL_WARN || e->kind == VGPU_EVENT_THERMAL_CRITICAL)
-                        snmp_agent_notify(d, e->kind == VGPU_EVENT_THERMAL_WARN ? SNMP_NOTIFY_THERMAL_WARNING : SNMP_NOTIFY_THERMAL_CRITICAL,
+                        snmp_agent_notify(d,
+                                          e->kind == VGPU_EVENT_THERMAL_WARN ? SNMP_NOTIFY_THERMAL_WARNING
+                                                                             : SNMP_NOTIFY_THERMAL_CRITICAL,
                                           e->bdf, e->temperature_c, 0, e->message);
                 if (e->kind <= VGPU_EVENT_LINK_RECOVERED)
                         hook_run(d, e, vgpu_telemetry_find(&d->telemetry, e->bdf));
         }
         free(events);
-        collect_xid_poll(d, host);              /* NVML's Xid and ECC events */
-        sensors_collect_ipmi(d);                /* BMC sensors; new SEL entries as events */
+        collect_xid_poll(d, host); /* NVML's Xid and ECC events */
+        sensors_collect_ipmi(d);   /* BMC sensors; new SEL entries as events */
 
         _cleanup_free_ const char **appeared = NULL;
         int n_appeared = d->host ? new_parents(d, d->host, host, &appeared) : 0;
@@ -238,12 +249,13 @@ int collect_poll(struct vgpud *d) {
         d->polls++;
         d->last_poll_usec = now_usec(CLOCK_REALTIME);
         d->last_poll_duration_usec = now_usec(CLOCK_MONOTONIC) - start;
-        log_debug("poll %" PRIu64 ": %zu GPUs, %zu parents, %zu instances in %" PRIu64 " ms", d->polls, host->n_gpus,
-                  host->n_parents, host->n_instances, d->last_poll_duration_usec / 1000);
+        log_debug("poll %" PRIu64 ": %zu GPUs, %zu parents, %zu instances in %" PRIu64 " ms", d->polls,
+                  host->n_gpus, host->n_parents, host->n_instances, d->last_poll_duration_usec / 1000);
 
         /* exactly the parents that appeared: a parent someone emptied by hand stays as it is */
-        if (n_appeared > 0 && d->config->restore_on_appear && restore(d, "parent appeared", appeared, (size_t) n_appeared) > 0)
-                collect_soon(d, 0);     /* show what the restore created */
+        if (n_appeared > 0 && d->config->restore_on_appear &&
+            restore(d, "parent appeared", appeared, (size_t) n_appeared) > 0)
+                collect_soon(d, 0); /* show what the restore created */
         return 0;
 }
 
@@ -254,10 +266,11 @@ void collect_notify_status(struct vgpud *d) {
         for (size_t i = 0; i < d->telemetry.n_gpus; i++)
                 degraded += streq(vgpud_gpu_state(&d->telemetry.gpus[i]), "degraded");
         char status[sizeof(d->status)];
-        snprintf(status, sizeof(status), "STATUS=%zu GPUs (%zu degraded), %zu vGPU instances%s", d->telemetry.n_gpus, degraded,
-                 d->host ? d->host->n_instances : 0, d->poll_failed ? "; scanning the host fails" : "");
+        snprintf(status, sizeof(status), "STATUS=%zu GPUs (%zu degraded), %zu vGPU instances%s",
+                 d->telemetry.n_gpus, degraded, d->host ? d->host->n_instances : 0,
+                 d->poll_failed ? "; scanning the host fails" : "");
         if (streq(status, d->status))
-                return;         /* only changes: a poll that finds the same host says nothing */
+                return; /* only changes: a poll that finds the same host says nothing */
         memcpy(d->status, status, sizeof(status));
         sd_notify(0, status);
 }
@@ -300,7 +313,8 @@ static bool uevent_matters(const char *msg, size_t n) {
         }
         if (!action || !subsystem)
                 return false;
-        return (streq(action, "add") || streq(action, "remove") || streq(action, "bind") || streq(action, "unbind")) &&
+        return (streq(action, "add") || streq(action, "remove") || streq(action, "bind") ||
+                streq(action, "unbind")) &&
                (streq(subsystem, "pci") || streq(subsystem, "module") || streq(subsystem, "mdev_bus"));
 }
 
@@ -312,7 +326,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
         for (;;) {
                 ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
                 if (n <= 0)
-                        return 0;       /* drained (or ENOBUFS after a burst: the poll catches up) */
+                        return 0; /* drained (or ENOBUFS after a burst: the poll catches up) */
                 buf[n] = '\0';
                 /* "ACTION@DEVPATH\0KEY=VALUE\0...": libudev's own messages start "libudev" */
                 if (!strchr(buf, '@') || !uevent_matters(buf, (size_t) n))
@@ -344,7 +358,7 @@ static void uevents_start(struct vgpud *d) {
                 log_warning("no uevents (%s): parents that appear are seen at the next poll", strerror(-r));
                 d->uevents = sd_event_source_disable_unref(d->uevents);
                 if (fd >= 0)
-                        close(fd);      /* the source never came to own it */
+                        close(fd); /* the source never came to own it */
                 return;
         }
         log_debug("listening to the kernel's uevents");

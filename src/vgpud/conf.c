@@ -23,13 +23,15 @@
 
 struct parser {
         struct vgpud_config *c;
-        const char *text;       /* the rest of the text to read */
-        int line;               /* the line the handler is called for */
-        int error_line;         /* our first error, 0 when none */
+        const char *text; /* the rest of the text to read */
+        int line;         /* the line the handler is called for */
+        int error_line;   /* our first error, 0 when none */
         char error[768];
-        int long_line;          /* first line longer than inih's buffer */
+        int long_line; /* first line longer than inih's buffer */
         /* per thermal section (0 = [thermal], i+1 = rules[i]): where warn/critical/hysteresis were set */
-        struct { int line; } *thermal_lines;
+        struct {
+                int line;
+        } * thermal_lines;
 };
 
 /* inih's reader: one line per call, like fgets; counts lines, and notes lines it had to cut. */
@@ -57,11 +59,12 @@ _printf_(2, 3) static int fail(struct parser *p, const char *fmt, ...) {
         vsnprintf(p->error, sizeof(p->error), fmt, ap);
         va_end(ap);
         p->error_line = p->line;
-        return 0;       /* inih: the handler failed */
+        return 0; /* inih: the handler failed */
 }
 
 static int parse_bool(const char *v, bool *ret) {
-        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off",
+                                                                                       "0" };
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (strcasecmp(v, yes[i]) == 0)
                         return *ret = true, 0;
@@ -88,7 +91,10 @@ static int parse_duration(const char *v, uint64_t *ret_usec) {
         unsigned long long n = strtoull(v, &end, 10);
         if (errno || end == v || v[0] == '-')
                 return -EINVAL;
-        uint64_t mult = streq(end, "ms") ? 1000 : (!*end || streq(end, "s")) ? 1000000 : streq(end, "m") ? 60000000 : 0;
+        uint64_t mult = streq(end, "ms")             ? 1000
+                        : (!*end || streq(end, "s")) ? 1000000
+                        : streq(end, "m")            ? 60000000
+                                                     : 0;
         if (!mult || n > 3600ULL * 1000000 / mult)
                 return -EINVAL;
         *ret_usec = n * mult;
@@ -99,7 +105,7 @@ static int parse_duration(const char *v, uint64_t *ret_usec) {
 static int parse_addr(const char *v, struct vgpud_addr *ret) {
         bool b;
         if (parse_bool(v, &b) == 0 && !b) {
-                *ret = (struct vgpud_addr) {};
+                *ret = (struct vgpud_addr){};
                 return 0;
         }
         struct vgpud_addr a = { .enabled = true };
@@ -186,12 +192,15 @@ static int handle_daemon(struct parser *p, const char *section, const char *name
                 *(streq(name, "restore-on-start") ? &c->restore_on_start : &c->restore_on_appear) = b;
                 return 1;
         }
-        return fail(p, "[%s] unknown key '%s' (known: listen, socket-mode, group, poll-interval, request-timeout, hook, restore-on-start, "
+        return fail(p,
+                    "[%s] unknown key '%s' (known: listen, socket-mode, group, poll-interval, "
+                    "request-timeout, hook, restore-on-start, "
                     "restore-on-appear)",
                     section, name);
 }
 
-static int handle_listener(struct parser *p, const char *section, const char *name, const char *value, struct vgpud_addr *a) {
+static int handle_listener(struct parser *p, const char *section, const char *name, const char *value,
+                           struct vgpud_addr *a) {
         if (streq(name, "listen")) {
                 if (parse_addr(value, a) < 0)
                         return BAD("'off' or a numeric address and port, like 127.0.0.1:9835 or [::1]:9835");
@@ -199,15 +208,20 @@ static int handle_listener(struct parser *p, const char *section, const char *na
         }
         if (a == &p->c->api && streq(name, "token-file"))
                 return set_path(p, section, name, &p->c->api_token_file, value);
-        return fail(p, "[%s] unknown key '%s' (known: listen%s)", section, name, a == &p->c->api ? ", token-file" : "");
+        return fail(p, "[%s] unknown key '%s' (known: listen%s)", section, name,
+                    a == &p->c->api ? ", token-file" : "");
 }
 
 static int handle_collectors(struct parser *p, const char *section, const char *name, const char *value) {
-        bool *field = streq(name, "nvml") ? &p->c->collect_nvml : streq(name, "hwmon") ? &p->c->collect_hwmon :
-                      streq(name, "pcie") ? &p->c->collect_pcie : streq(name, "sensors") ? &p->c->collect_sensors :
-                      streq(name, "ipmi") ? &p->c->collect_ipmi : NULL;
+        bool *field = streq(name, "nvml")      ? &p->c->collect_nvml
+                      : streq(name, "hwmon")   ? &p->c->collect_hwmon
+                      : streq(name, "pcie")    ? &p->c->collect_pcie
+                      : streq(name, "sensors") ? &p->c->collect_sensors
+                      : streq(name, "ipmi")    ? &p->c->collect_ipmi
+                                               : NULL;
         if (!field)
-                return fail(p, "[%s] unknown collector '%s' (known: nvml, hwmon, pcie, sensors, ipmi)", section, name);
+                return fail(p, "[%s] unknown collector '%s' (known: nvml, hwmon, pcie, sensors, ipmi)",
+                            section, name);
         if (parse_bool(value, field) < 0)
                 return BAD("yes or no");
         return 1;
@@ -220,7 +234,8 @@ static int handle_snmp(struct parser *p, const char *section, const char *name, 
                         return BAD("yes or no");
 #if !VGPUD_SNMP
                 if (p->c->snmp_enabled)
-                        return fail(p, "[%s] %s = %s: this vgpud was built without net-snmp (libsnmp-dev)", section, name, value);
+                        return fail(p, "[%s] %s = %s: this vgpud was built without net-snmp (libsnmp-dev)",
+                                    section, name, value);
 #endif
                 return 1;
         }
@@ -242,7 +257,8 @@ static int thermal_index(struct parser *p, const char *section, size_t *ret) {
         if (len < 3 || q[0] != '"' || q[len - 1] != '"')
                 return -EINVAL;
         for (size_t i = 0; i < p->c->n_rules; i++)
-                if (strlen(p->c->rules[i].match) == len - 2 && strncmp(p->c->rules[i].match, q + 1, len - 2) == 0)
+                if (strlen(p->c->rules[i].match) == len - 2 &&
+                    strncmp(p->c->rules[i].match, q + 1, len - 2) == 0)
                         return *ret = i + 1, 0;
         struct vgpud_thermal_rule *rules = realloc(p->c->rules, (p->c->n_rules + 1) * sizeof(*rules));
         void *lines = realloc(p->thermal_lines, (p->c->n_rules + 2) * sizeof(*p->thermal_lines));
@@ -253,8 +269,9 @@ static int thermal_index(struct parser *p, const char *section, size_t *ret) {
         if (!rules || !lines)
                 return -ENOMEM;
         struct vgpud_thermal_rule *r = &rules[p->c->n_rules];
-        *r = (struct vgpud_thermal_rule) { .match = strndup(q + 1, len - 2), .line = p->line,
-                                           .limits = { UNSET, UNSET, UNSET } };
+        *r = (struct vgpud_thermal_rule){ .match = strndup(q + 1, len - 2),
+                                          .line = p->line,
+                                          .limits = { UNSET, UNSET, UNSET } };
         if (!r->match)
                 return -ENOMEM;
         p->thermal_lines[++p->c->n_rules].line = p->line;
@@ -268,13 +285,19 @@ static int handle_thermal(struct parser *p, const char *section, const char *nam
         if (r == -ENOMEM)
                 return fail(p, "out of memory");
         if (r < 0)
-                return fail(p, "[%s]: expected [thermal] or [thermal \"MATCH\"] (MATCH: a BDF, a model, or vendor:device)", section);
+                return fail(p,
+                            "[%s]: expected [thermal] or [thermal \"MATCH\"] (MATCH: a BDF, a model, or "
+                            "vendor:device)",
+                            section);
         struct vgpu_thermal_limits *l = idx == 0 ? &p->c->thermal : &p->c->rules[idx - 1].limits;
-        int *field = streq(name, "warn") ? &l->warn_c : streq(name, "critical") ? &l->critical_c :
-                     streq(name, "hysteresis") ? &l->hysteresis_c : NULL;
+        int *field = streq(name, "warn")         ? &l->warn_c
+                     : streq(name, "critical")   ? &l->critical_c
+                     : streq(name, "hysteresis") ? &l->hysteresis_c
+                                                 : NULL;
         if (!field)
                 return fail(p, "[%s] unknown key '%s' (known: warn, critical, hysteresis)", section, name);
-        if (parse_int(value, field == &l->hysteresis_c ? 0 : 1, field == &l->hysteresis_c ? 50 : 150, field) < 0)
+        if (parse_int(value, field == &l->hysteresis_c ? 0 : 1, field == &l->hysteresis_c ? 50 : 150, field) <
+            0)
                 return BAD(field == &l->hysteresis_c ? "degrees C from 0 to 50" : "degrees C from 1 to 150");
         p->thermal_lines[idx].line = p->line;
         return 1;
@@ -285,7 +308,7 @@ static int handle_thermal(struct parser *p, const char *section, const char *nam
 static int handler(void *user, const char *section, const char *name, const char *value) {
         struct parser *p = user;
         if (p->error_line)
-                return 1;       /* report the first error only */
+                return 1; /* report the first error only */
         if (streq(section, "daemon"))
                 return handle_daemon(p, section, name, value);
         if (streq(section, "metrics"))
@@ -299,28 +322,38 @@ static int handler(void *user, const char *section, const char *name, const char
         if (streq(section, "snmp"))
                 return handle_snmp(p, section, name, value);
         if (!section[0])
-                return fail(p, "'%s' is outside any section (expected [daemon], [metrics], [api], [collectors], [thermal] or [snmp])", name);
-        return fail(p, "unknown section [%s] (known: daemon, metrics, api, collectors, thermal, thermal \"MATCH\", snmp)", section);
+                return fail(p,
+                            "'%s' is outside any section (expected [daemon], [metrics], [api], [collectors], "
+                            "[thermal] or [snmp])",
+                            name);
+        return fail(p,
+                    "unknown section [%s] (known: daemon, metrics, api, collectors, thermal, thermal "
+                    "\"MATCH\", snmp)",
+                    section);
 }
 
 int vgpud_config_default(struct vgpud_config **ret) {
         struct vgpud_config *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        *c = (struct vgpud_config) {
+        *c = (struct vgpud_config){
                 .socket_mode = 0666,
                 .poll_interval_usec = 10 * 1000000ULL,
                 .request_timeout_usec = 10 * 1000000ULL,
-                .restore_on_start = true, .restore_on_appear = true,
+                .restore_on_start = true,
+                .restore_on_appear = true,
                 .metrics = { .enabled = true, .host = "127.0.0.1", .port = 9835 },
-                .collect_nvml = true, .collect_hwmon = true, .collect_pcie = true,
-                .collect_sensors = true, .collect_ipmi = true,
+                .collect_nvml = true,
+                .collect_hwmon = true,
+                .collect_pcie = true,
+                .collect_sensors = true,
+                .collect_ipmi = true,
                 .thermal = VGPU_THERMAL_LIMITS_DEFAULT,
         };
         c->socket_path = strdup(VGPU_DAEMON_SOCKET);
         c->group = strdup("vgpu");
         c->source = strdup("(defaults)");
-        c->snmp_agentx_socket = strdup("/var/agentx/master");     /* net-snmp's default */
+        c->snmp_agentx_socket = strdup("/var/agentx/master"); /* net-snmp's default */
         if (!c->socket_path || !c->group || !c->source || !c->snmp_agentx_socket) {
                 vgpud_config_free(c);
                 return -ENOMEM;
@@ -348,8 +381,11 @@ void vgpud_config_free(struct vgpud_config *c) {
 static int check(struct parser *p, struct vgpu_error *err) {
         struct vgpud_config *c = p->c;
         if (!vgpu_thermal_limits_valid(&c->thermal))
-                return vgpu_error_set(err, -EINVAL, "%s:%d: [thermal] warn %d, critical %d, hysteresis %d: expected warn < critical and hysteresis < warn",
-                                      c->source, p->thermal_lines[0].line, c->thermal.warn_c, c->thermal.critical_c, c->thermal.hysteresis_c);
+                return vgpu_error_set(err, -EINVAL,
+                                      "%s:%d: [thermal] warn %d, critical %d, hysteresis %d: expected warn < "
+                                      "critical and hysteresis < warn",
+                                      c->source, p->thermal_lines[0].line, c->thermal.warn_c,
+                                      c->thermal.critical_c, c->thermal.hysteresis_c);
         for (size_t i = 0; i < c->n_rules; i++) {
                 struct vgpu_thermal_limits *l = &c->rules[i].limits;
                 if (l->warn_c == UNSET)
@@ -359,15 +395,22 @@ static int check(struct parser *p, struct vgpu_error *err) {
                 if (l->hysteresis_c == UNSET)
                         l->hysteresis_c = c->thermal.hysteresis_c;
                 if (!vgpu_thermal_limits_valid(l))
-                        return vgpu_error_set(err, -EINVAL, "%s:%d: [thermal \"%s\"] warn %d, critical %d, hysteresis %d: expected warn < critical and hysteresis < warn",
-                                              c->source, p->thermal_lines[i + 1].line, c->rules[i].match, l->warn_c, l->critical_c, l->hysteresis_c);
+                        return vgpu_error_set(err, -EINVAL,
+                                              "%s:%d: [thermal \"%s\"] warn %d, critical %d, hysteresis %d: "
+                                              "expected warn < critical and hysteresis < warn",
+                                              c->source, p->thermal_lines[i + 1].line, c->rules[i].match,
+                                              l->warn_c, l->critical_c, l->hysteresis_c);
         }
         if (c->api.enabled && !c->api_token_file)
-                return vgpu_error_set(err, -EINVAL, "%s: [api] listen is on but token-file is not set: the TCP API needs a bearer token", c->source);
+                return vgpu_error_set(
+                        err, -EINVAL,
+                        "%s: [api] listen is on but token-file is not set: the TCP API needs a bearer token",
+                        c->source);
         return 0;
 }
 
-int vgpud_config_parse(const char *text, const char *source, struct vgpud_config **ret, struct vgpu_error *err) {
+int vgpud_config_parse(const char *text, const char *source, struct vgpud_config **ret,
+                       struct vgpu_error *err) {
         _cleanup_(vgpud_config_freep) struct vgpud_config *c = NULL;
         if (vgpud_config_default(&c) < 0 || set_string(&c->source, source) < 0)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -377,11 +420,14 @@ int vgpud_config_parse(const char *text, const char *source, struct vgpud_config
         int line = ini_parse_stream(reader, &p, handler, &p);
         int r = 0;
         if (p.long_line && (!line || p.long_line <= line) && (!p.error_line || p.long_line <= p.error_line))
-                r = vgpu_error_set(err, -EINVAL, "%s:%d: line longer than %d characters", source, p.long_line, INI_MAX_LINE - 1);
+                r = vgpu_error_set(err, -EINVAL, "%s:%d: line longer than %d characters", source, p.long_line,
+                                   INI_MAX_LINE - 1);
         else if (p.error_line && (line <= 0 || p.error_line <= line))
                 r = vgpu_error_set(err, -EINVAL, "%s:%d: %s", source, p.error_line, p.error);
         else if (line > 0)
-                r = vgpu_error_set(err, -EINVAL, "%s:%d: syntax error (expected [section], key = value, or a # comment)", source, line);
+                r = vgpu_error_set(err, -EINVAL,
+                                   "%s:%d: syntax error (expected [section], key = value, or a # comment)",
+                                   source, line);
         else if (line < 0)
                 r = vgpu_error_set(err, -ENOMEM, "%s: out of memory", source);
         else
@@ -431,8 +477,8 @@ int vgpud_config_load(const char *path, bool host_path, struct vgpud_config **re
         return r;
 }
 
-const struct vgpu_thermal_limits *vgpud_config_limits_for(const struct vgpud_config *c, const char *bdf, const char *model,
-                                                          const char *ids) {
+const struct vgpu_thermal_limits *vgpud_config_limits_for(const struct vgpud_config *c, const char *bdf,
+                                                          const char *model, const char *ids) {
         /* BDF first (one card), then its model, then vendor:device */
         for (int pass = 0; pass < 3; pass++) {
                 const char *want = pass == 0 ? bdf : pass == 1 ? model : ids;

@@ -47,29 +47,29 @@
 
 struct vgpud_addr {
         bool enabled;
-        char host[64];          /* numeric IPv4 or IPv6 address */
+        char host[64]; /* numeric IPv4 or IPv6 address */
         uint16_t port;
 };
 
 struct vgpud_thermal_rule {
-        char *match;            /* BDF, model or "vendor:device" */
+        char *match; /* BDF, model or "vendor:device" */
         struct vgpu_thermal_limits limits;
         int line;
 };
 
 struct vgpud_config {
-        char *source;           /* the file read, for messages */
-        char *socket_path;      /* host path */
+        char *source;      /* the file read, for messages */
+        char *socket_path; /* host path */
         mode_t socket_mode;
         char *group;
         uint64_t poll_interval_usec;
-        uint64_t request_timeout_usec;  /* to send a request's headers; its body gets 6 times that */
-        char *hook;             /* NULL: none */
+        uint64_t request_timeout_usec; /* to send a request's headers; its body gets 6 times that */
+        char *hook;                    /* NULL: none */
         bool restore_on_start, restore_on_appear;
 
         struct vgpud_addr metrics;
         struct vgpud_addr api;
-        char *api_token_file;   /* host path; required when the TCP API is on */
+        char *api_token_file; /* host path; required when the TCP API is on */
 
         bool collect_nvml, collect_hwmon, collect_pcie;
         bool collect_sensors, collect_ipmi;
@@ -77,7 +77,7 @@ struct vgpud_config {
         bool snmp_enabled;
         char *snmp_agentx_socket;
 
-        struct vgpu_thermal_limits thermal;     /* defaults */
+        struct vgpu_thermal_limits thermal; /* defaults */
         struct vgpud_thermal_rule *rules;
         size_t n_rules;
 };
@@ -85,12 +85,13 @@ struct vgpud_config {
 /* The defaults, as if from an empty file. */
 int vgpud_config_default(struct vgpud_config **ret);
 /* Parse text (source names it in messages). */
-int vgpud_config_parse(const char *text, const char *source, struct vgpud_config **ret, struct vgpu_error *err);
+int vgpud_config_parse(const char *text, const char *source, struct vgpud_config **ret,
+                       struct vgpu_error *err);
 /* Read path (a host path under VGPU_ROOT when host_path); a missing default file is the defaults. */
 int vgpud_config_load(const char *path, bool host_path, struct vgpud_config **ret, struct vgpu_error *err);
 void vgpud_config_free(struct vgpud_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpud_config *, vgpud_config_free);
 
 /* The limits for a GPU: the first rule naming its BDF, else its model, else the defaults. */
-const struct vgpu_thermal_limits *vgpud_config_limits_for(const struct vgpud_config *c, const char *bdf, const char *model,
-                                                          const char *ids);
+const struct vgpu_thermal_limits *vgpud_config_limits_for(const struct vgpud_config *c, const char *bdf,
+                                                          const char *model, const char *ids);

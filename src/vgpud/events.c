@@ -52,13 +52,18 @@ void event_add(struct vgpud *d, enum vgpud_event_kind kind, int priority, const 
         /* messages quote what callers sent (a request's path): kept as one line of UTF-8 */
         log_escape(raw, msg, sizeof(msg));
 
-        log_full(priority, &(struct log_fields) { .bdf = bdf, .uuid = uuid, .event = event_kind_to_string(kind) }, "%s", msg);
+        log_full(priority,
+                 &(struct log_fields){ .bdf = bdf, .uuid = uuid, .event = event_kind_to_string(kind) }, "%s",
+                 msg);
         d->events_total[kind]++;
 
         struct vgpud_event *e = kind == EV_ACCESS_DENIED ? &d->denials[d->n_denials_kept++ % DENIALS_KEPT]
                                                          : &d->events[d->n_events_kept++ % EVENTS_KEPT];
-        *e = (struct vgpud_event) {
-                .seq = ++d->next_seq, .time_usec = now_usec(CLOCK_REALTIME), .kind = kind, .priority = priority,
+        *e = (struct vgpud_event){
+                .seq = ++d->next_seq,
+                .time_usec = now_usec(CLOCK_REALTIME),
+                .kind = kind,
+                .priority = priority,
                 .temperature_c = temperature_c,
         };
         memcpy(e->message, msg, sizeof(msg));
@@ -86,7 +91,8 @@ void event_access_denied(struct vgpud *d, const char *peer, const char *fmt, ...
         if (p && now - p->window_start_usec < DENIAL_WINDOW_USEC) {
                 p->suppressed++;
                 d->events_total[EV_ACCESS_DENIED]++;
-                log_debug("%s (not kept as an event: %" PRIu64 " from %s this minute)", msg, p->suppressed + 1, peer);
+                log_debug("%s (not kept as an event: %" PRIu64 " from %s this minute)", msg,
+                          p->suppressed + 1, peer);
                 return;
         }
         /* a caller not seen this minute takes the slot of the one seen longest ago */
@@ -98,8 +104,8 @@ void event_access_denied(struct vgpud *d, const char *peer, const char *fmt, ...
         p->window_start_usec = now;
         p->suppressed = 0;
         if (before)
-                event_add(d, EV_ACCESS_DENIED, LOG_WARNING, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s (and %" PRIu64 " more denied to %s before, not listed)",
-                          msg, before, peer);
+                event_add(d, EV_ACCESS_DENIED, LOG_WARNING, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s (and %" PRIu64 " more denied to %s before, not listed)", msg, before, peer);
         else
                 event_add(d, EV_ACCESS_DENIED, LOG_WARNING, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s", msg);
 }

@@ -82,9 +82,12 @@ static int member_attrs(json_object *obj, struct vgpu_mdev_spec *spec, struct ap
                 json_object *a = json_object_array_get_idx(arr, i);
                 if (!json_object_is_type(a, json_type_object) || json_object_object_length(a) != 1)
                         return bad_request(reply, "body: \"attrs\"[%zu] must be one {\"KEY\": \"VALUE\"}", i);
-                json_object_object_foreach(a, key, val) {
+                json_object_object_foreach (a, key, val) {
                         if (!key[0] || !json_object_is_type(val, json_type_string))
-                                return bad_request(reply, "body: \"attrs\"[%zu]: the key must be non-empty and the value a string", i);
+                                return bad_request(reply,
+                                                   "body: \"attrs\"[%zu]: the key must be non-empty and the "
+                                                   "value a string",
+                                                   i);
                         struct vgpu_mdev_attr *at = &spec->attrs[spec->n_attrs++];
                         if (!(at->key = strdup(key)) || !(at->value = strdup(json_object_get_string(val))))
                                 return out_of_memory(reply);
@@ -96,31 +99,38 @@ static int member_attrs(json_object *obj, struct vgpu_mdev_spec *spec, struct ap
 /* Every member of the body is one we know: a typo must not be silently ignored. */
 static int check_members(json_object *obj, struct api_reply *reply) {
         static const char *const known[] = { "parent", "type", "uuid", "persist", "auto_start", "attrs" };
-        json_object_object_foreach(obj, key, val) {
+        json_object_object_foreach (obj, key, val) {
                 bool ok = false;
                 (void) val;
                 for (size_t i = 0; i < ELEMENTSOF(known) && !ok; i++)
                         ok = streq(key, known[i]);
                 if (!ok)
-                        return bad_request(reply, "body: unknown member \"%s\" (known: parent, type, uuid, persist, auto_start, attrs)", key);
+                        return bad_request(reply,
+                                           "body: unknown member \"%s\" (known: parent, type, uuid, persist, "
+                                           "auto_start, attrs)",
+                                           key);
         }
         return 0;
 }
 
-static int spec_from_json(json_object *obj, struct vgpu_mdev_spec *spec, bool *ret_persist, struct api_reply *reply) {
+static int spec_from_json(json_object *obj, struct vgpu_mdev_spec *spec, bool *ret_persist,
+                          struct api_reply *reply) {
         const char *parent = NULL, *type = NULL, *uuid = NULL;
         int r;
         if (!json_object_is_type(obj, json_type_object))
                 return bad_request(reply, "body: expected a JSON object {\"parent\": ..., \"type\": ...}");
         if ((r = check_members(obj, reply)) < 0 || (r = member_string(obj, "parent", &parent, reply)) < 0 ||
-            (r = member_string(obj, "type", &type, reply)) < 0 || (r = member_string(obj, "uuid", &uuid, reply)) < 0 ||
-            (r = member_bool(obj, "persist", ret_persist, reply)) < 0 || (r = member_bool(obj, "auto_start", &spec->auto_start, reply)) < 0)
+            (r = member_string(obj, "type", &type, reply)) < 0 ||
+            (r = member_string(obj, "uuid", &uuid, reply)) < 0 ||
+            (r = member_bool(obj, "persist", ret_persist, reply)) < 0 ||
+            (r = member_bool(obj, "auto_start", &spec->auto_start, reply)) < 0)
                 return r;
         if (!parent || !type)
                 return bad_request(reply, "body: \"parent\" and \"type\" are required (see GET /v1/types)");
         /* a bad "uuid" is refused by vgpu_mdev_create (400), in the words vgpuctl uses */
         if (uuid && strlen(uuid) >= sizeof(spec->uuid))
-                return bad_request(reply, "body: \"uuid\": '%s' is not a UUID (expected 8-4-4-4-12 hex digits)", uuid);
+                return bad_request(
+                        reply, "body: \"uuid\": '%s' is not a UUID (expected 8-4-4-4-12 hex digits)", uuid);
         if (spec->auto_start && !*ret_persist)
                 return bad_request(reply, "body: \"auto_start\" only means something with \"persist\": true");
         if ((r = member_attrs(obj, spec, reply)) < 0)
@@ -143,14 +153,15 @@ static ssize_t escaped_nul_at(const char *text) {
                         if (s[1] == 'u' && strncmp(s + 2, "0000", 4) == 0)
                                 return s - text;
                         if (s[1])
-                                s++;    /* the escaped character: \" does not end the string */
+                                s++; /* the escaped character: \" does not end the string */
                 }
         }
         return -1;
 }
 
 /* The body of POST /v1/instances into spec; -errno with the 400 reply filled. */
-static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *spec, bool *ret_persist, struct api_reply *reply) {
+static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *spec, bool *ret_persist,
+                        struct api_reply *reply) {
         enum json_tokener_error jerr;
         if (req->body_size == 0)
                 return bad_request(reply, "body: expected a JSON object {\"parent\": ..., \"type\": ...}");
@@ -158,7 +169,8 @@ static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *sp
                 return bad_request(reply, "body: contains a NUL byte");
         ssize_t nul = escaped_nul_at(req->body);
         if (nul >= 0)
-                return bad_request(reply, "body: a string contains a NUL character (\\u0000) at byte %zd", nul);
+                return bad_request(reply, "body: a string contains a NUL character (\\u0000) at byte %zd",
+                                   nul);
         /* strict, and all of it: trailing garbage is an error, not ignored */
         struct json_tokener *tok = json_tokener_new();
         if (!tok)
@@ -172,12 +184,14 @@ static int parse_create(const struct api_request *req, struct vgpu_mdev_spec *sp
                 for (const char *s = req->body + end; *s; s++)
                         if (!strchr(" \t\r\n", *s)) {
                                 json_object_put(obj);
-                                return bad_request(reply, "body: trailing data after the JSON object at byte %zu", end);
+                                return bad_request(
+                                        reply, "body: trailing data after the JSON object at byte %zu", end);
                         }
         if (!obj || jerr != json_tokener_success) {
                 json_object_put(obj);
                 return bad_request(reply, "body: not valid JSON: %s",
-                                   jerr == json_tokener_continue ? "unexpected end of the body" : json_tokener_error_desc(jerr));
+                                   jerr == json_tokener_continue ? "unexpected end of the body"
+                                                                 : json_tokener_error_desc(jerr));
         }
         *ret_persist = false;
         int r = spec_from_json(obj, spec, ret_persist, reply);
@@ -197,15 +211,17 @@ int handle_create(const struct api_request *req, const char *arg, struct api_rep
         }
         int r = vgpu_mdev_create(&spec, persist ? VGPU_CREATE_PERSIST : 0, &err);
         if (r < 0) {
-                log_full(LOG_WARNING, &(struct log_fields) { .bdf = spec.parent, .uuid = spec.uuid[0] ? spec.uuid : NULL },
-                         "create %s on %s for %s failed: %s", spec.type, spec.parent, strempty(req->caller), err.message);
+                log_full(LOG_WARNING,
+                         &(struct log_fields){ .bdf = spec.parent, .uuid = spec.uuid[0] ? spec.uuid : NULL },
+                         "create %s on %s for %s failed: %s", spec.type, spec.parent, strempty(req->caller),
+                         err.message);
                 vgpu_mdev_spec_done(&spec);
                 return reply_lib_error(reply, &err);
         }
         if (r > 0) {
-                event_add(req->d, EV_INSTANCE_CREATED, LOG_NOTICE, spec.parent, spec.uuid, VGPU_TEMP_UNKNOWN, "created %s (%s on %s%s) for %s",
-                          spec.uuid[0] ? spec.uuid : "vendor-VFIO vGPU", spec.type, spec.parent, persist ? ", persistent" : "",
-                          strempty(req->caller));
+                event_add(req->d, EV_INSTANCE_CREATED, LOG_NOTICE, spec.parent, spec.uuid, VGPU_TEMP_UNKNOWN,
+                          "created %s (%s on %s%s) for %s", spec.uuid[0] ? spec.uuid : "vendor-VFIO vGPU",
+                          spec.type, spec.parent, persist ? ", persistent" : "", strempty(req->caller));
                 collect_soon(req->d, 0);
         }
         if (output_begin(&b, req, reply) < 0)
@@ -231,8 +247,8 @@ int handle_remove(const struct api_request *req, const char *id, struct api_repl
         if (r < 0)
                 return reply_lib_error(reply, &err);
         if (r > 0) {
-                event_add(req->d, EV_INSTANCE_REMOVED, LOG_NOTICE, is_uuid ? NULL : bdf, is_uuid ? id : NULL, VGPU_TEMP_UNKNOWN,
-                          "removed %s for %s", target, strempty(req->caller));
+                event_add(req->d, EV_INSTANCE_REMOVED, LOG_NOTICE, is_uuid ? NULL : bdf, is_uuid ? id : NULL,
+                          VGPU_TEMP_UNKNOWN, "removed %s for %s", target, strempty(req->caller));
                 collect_soon(req->d, 0);
         }
         if (output_begin(&b, req, reply) < 0)
@@ -256,7 +272,9 @@ int handle_apply(const struct api_request *req, const char *arg, struct api_repl
         if (!source || !source[0])
                 source = "POST /v1/apply";
         if (req->body_size == 0)
-                return reply_error(reply, 400, "POST /v1/apply: the body must be a host.yaml (see /etc/vgpuctl/host.yaml)");
+                return reply_error(
+                        reply, 400,
+                        "POST /v1/apply: the body must be a host.yaml (see /etc/vgpuctl/host.yaml)");
         if (strlen(req->body) != req->body_size)
                 return reply_error(reply, 400, "POST /v1/apply: the body contains a NUL byte");
         /* errors read "POST /v1/apply:LINE:COLUMN: ..." (or "SOURCE:LINE:COLUMN: ...") */
@@ -267,13 +285,14 @@ int handle_apply(const struct api_request *req, const char *arg, struct api_repl
         vgpu_config_free(cfg);
         if (r < 0) {
                 if (!dry_run)
-                        event_add(req->d, EV_APPLY_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "apply for %s failed (host left as it was): %s",
-                                  strempty(req->caller), err.message);
+                        event_add(req->d, EV_APPLY_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                                  "apply for %s failed (host left as it was): %s", strempty(req->caller),
+                                  err.message);
                 return reply_lib_error(reply, &err);
         }
         if (!dry_run) {
-                event_add(req->d, EV_APPLY, r > 0 ? LOG_NOTICE : LOG_INFO, NULL, NULL, VGPU_TEMP_UNKNOWN, "apply for %s: %d change%s",
-                          strempty(req->caller), r, r == 1 ? "" : "s");
+                event_add(req->d, EV_APPLY, r > 0 ? LOG_NOTICE : LOG_INFO, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "apply for %s: %d change%s", strempty(req->caller), r, r == 1 ? "" : "s");
                 if (r > 0)
                         collect_soon(req->d, 0);
         }

@@ -56,11 +56,15 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
         out_bool(o, OUT_JSON, "link_degraded", NULL, t->link_degraded);
         out_string(o, OUT_JSON, "link_source", NULL, t->link_source);
         if (readings) {
-                out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, t->utilization_gpu, t->utilization_gpu >= 0);
-                out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, t->utilization_memory, t->utilization_memory >= 0);
-                out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved, t->memory_reserved >= 0);
+                out_i64(o, OUT_JSON, "utilization_gpu_percent", NULL, t->utilization_gpu,
+                        t->utilization_gpu >= 0);
+                out_i64(o, OUT_JSON, "utilization_memory_percent", NULL, t->utilization_memory,
+                        t->utilization_memory >= 0);
+                out_i64(o, OUT_JSON, "memory_reserved_bytes", NULL, t->memory_reserved,
+                        t->memory_reserved >= 0);
                 /* NVML's clocks-event reasons now set; null when NVML does not report them */
-                print_clocks_event_reasons(o, "clocks_event_reasons", t->clocks_event_reasons_known, t->clocks_event_reasons);
+                print_clocks_event_reasons(o, "clocks_event_reasons", t->clocks_event_reasons_known,
+                                           t->clocks_event_reasons);
         }
         out_i64(o, OUT_JSON, "xid", NULL, (int64_t) t->xid, t->xid != 0);
         if (t->xid) {
@@ -71,7 +75,8 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
                 out_null(o, "xid_time");
         out_open_array(o, "reasons");
         if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL)
-                out_string(o, OUT_JSON, NULL, NULL, t->thermal == VGPU_THERMAL_WARN ? "thermal_warn" : "thermal_critical");
+                out_string(o, OUT_JSON, NULL, NULL,
+                           t->thermal == VGPU_THERMAL_WARN ? "thermal_warn" : "thermal_critical");
         if (t->link_degraded)
                 out_string(o, OUT_JSON, NULL, NULL, "pcie_link");
         if (vgpu_telemetry_thermal_slowdown(t))
@@ -86,7 +91,7 @@ static void print_health_fields(struct out *o, const struct vgpu_gpu_telemetry *
 static void gpu_health(struct out *o, const struct vgpu_gpu *g, void *userdata) {
         const struct vgpu_gpu_telemetry *t = vgpud_gpu_health(userdata, g);
         if (!t) {
-                out_null(o, "health");  /* appeared after the last poll */
+                out_null(o, "health"); /* appeared after the last poll */
                 return;
         }
         out_open_object(o, "health");
@@ -129,7 +134,9 @@ int handle_types(const struct api_request *req, const char *arg, struct api_repl
                 return reply_host_error(reply, &err);
         if (want && !vgpu_host_find_parent(host, want)) {
                 vgpu_host_free(host);
-                return reply_error(reply, 404, "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)", want);
+                return reply_error(reply, 404,
+                                   "%s: not a vGPU parent (no mdev_supported_types, no creatable vGPU types)",
+                                   want);
         }
         if (json_begin(&b) < 0) {
                 vgpu_host_free(host);
@@ -152,7 +159,8 @@ int handle_instances(const struct api_request *req, const char *arg, struct api_
         struct json_body b;
         (void) arg;
         (void) req;
-        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML, &host, &err) < 0)
+        if (vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_GROUPS | VGPU_SCAN_INSTANCES | VGPU_SCAN_NVML, &host,
+                           &err) < 0)
                 return reply_host_error(reply, &err);
         if (vgpu_mdev_definitions(&specs, &n_specs, &warnings, &err) < 0) {
                 vgpu_host_free(host);
@@ -169,7 +177,8 @@ int handle_instances(const struct api_request *req, const char *arg, struct api_
         /* the VM of each instance, when libvirt answers (as `vgpuctl list` asks it) */
         struct vgpu_virt *v = NULL;
         char **domains = NULL;
-        if (host->n_instances > 0 && vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) >= 0 && v) {
+        if (host->n_instances > 0 &&
+            vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) >= 0 && v) {
                 if (vgpu_instance_domains(v, host, &domains, &err) < 0)
                         log_debug("cannot tell which VMs hold the vGPUs: %s", err.message);
                 vgpu_virt_close(v);
@@ -211,8 +220,9 @@ static void log_checks(struct vgpud *d, const struct vgpu_doctor_report *report)
                 const struct vgpu_check_result *c = &report->results[i];
                 if (c->status == VGPU_CHECK_WARN || c->status == VGPU_CHECK_FAIL)
                         log_full(c->status == VGPU_CHECK_FAIL ? LOG_ERR : LOG_WARNING,
-                                 &(struct log_fields) { .bdf = c->subject, .check = c->id }, "doctor: %s %s%s%s: %s", c->id,
-                                 vgpu_check_status_to_string(c->status), c->subject ? " on " : "", c->subject ? c->subject : "", c->summary);
+                                 &(struct log_fields){ .bdf = c->subject, .check = c->id },
+                                 "doctor: %s %s%s%s: %s", c->id, vgpu_check_status_to_string(c->status),
+                                 c->subject ? " on " : "", c->subject ? c->subject : "", c->summary);
         }
 }
 
@@ -251,7 +261,8 @@ int handle_health(const struct api_request *req, const char *arg, struct api_rep
         struct vgpu_doctor_report *report = NULL;
         struct vgpu_error err = {};
         /* the doctor's input, as `vgpuctl doctor` reads it */
-        if (checks && (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0 || vgpu_doctor_run(host, &report, &err) < 0)) {
+        if (checks &&
+            (vgpu_host_scan(VGPU_SCAN_ALL, &host, &err) < 0 || vgpu_doctor_run(host, &report, &err) < 0)) {
                 vgpu_host_free(host);
                 return reply_host_error(reply, &err);
         }
@@ -302,7 +313,10 @@ int handle_events(const struct api_request *req, const char *arg, struct api_rep
                 errno = 0;
                 unsigned long long v = strtoull(since_s, &end, 10);
                 if (errno || end == since_s || *end || since_s[0] == '-')
-                        return reply_error(reply, 400, "query argument since='%s': expected an event number (next_seq of an earlier answer)", since_s);
+                        return reply_error(reply, 400,
+                                           "query argument since='%s': expected an event number (next_seq of "
+                                           "an earlier answer)",
+                                           since_s);
                 since = v;
         }
         if (json_begin(&b) < 0)
@@ -328,8 +342,11 @@ int handle_events(const struct api_request *req, const char *arg, struct api_rep
                 out_u64(b.o, OUT_JSON, "seq", NULL, e->seq);
                 out_string(b.o, OUT_JSON, "time", NULL, when);
                 out_string(b.o, OUT_JSON, "kind", NULL, event_kind_to_string(e->kind));
-                out_string(b.o, OUT_JSON, "severity", NULL, e->priority <= LOG_CRIT ? "critical" : e->priority <= LOG_WARNING ? "warning" :
-                                                             e->priority == LOG_NOTICE ? "notice" : "info");
+                out_string(b.o, OUT_JSON, "severity", NULL,
+                           e->priority <= LOG_CRIT      ? "critical"
+                           : e->priority <= LOG_WARNING ? "warning"
+                           : e->priority == LOG_NOTICE  ? "notice"
+                                                        : "info");
                 out_string(b.o, OUT_JSON, "bdf", NULL, e->bdf[0] ? e->bdf : NULL);
                 out_string(b.o, OUT_JSON, "uuid", NULL, e->uuid[0] ? e->uuid : NULL);
                 print_temperature(b.o, "temperature_c", e->temperature_c);

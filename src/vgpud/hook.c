@@ -22,7 +22,7 @@ extern char **environ;
 
 struct hook_child {
         struct vgpud *d;
-        size_t slot;            /* in d->hooks */
+        size_t slot; /* in d->hooks */
         char kind[32];
         char bdf[VGPU_BDF_MAX];
 };
@@ -31,14 +31,15 @@ static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         struct hook_child *c = userdata;
         struct vgpud *d = c->d;
         if (si->si_code != CLD_EXITED || si->si_status != 0)
-                event_add(d, EV_HOOK_FAILED, LOG_WARNING, c->bdf, NULL, VGPU_TEMP_UNKNOWN, "hook for %s on %s %s %d",
-                          c->kind, c->bdf, si->si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
+                event_add(d, EV_HOOK_FAILED, LOG_WARNING, c->bdf, NULL, VGPU_TEMP_UNKNOWN,
+                          "hook for %s on %s %s %d", c->kind, c->bdf,
+                          si->si_code == CLD_EXITED ? "exited with status" : "was killed by signal",
                           si->si_status);
         else
                 log_debug("hook for %s on %s done", c->kind, c->bdf);
         d->hooks[c->slot] = NULL;
         d->hooks_running--;
-        sd_event_source_unref(s);      /* frees c through the destroy callback */
+        sd_event_source_unref(s); /* frees c through the destroy callback */
         return 0;
 }
 
@@ -52,27 +53,39 @@ void hook_stop(struct vgpud *d) {
 /* What a hook is told: one event on one GPU. */
 struct hook_event {
         const char *kind, *bdf, *model, *state, *previous, *message;
-        int temperature_c, threshold_c;         /* VGPU_TEMP_UNKNOWN: 0 in the environment */
-        uint64_t xid;                           /* 0: not an Xid (no VGPU_XID) */
+        int temperature_c, threshold_c; /* VGPU_TEMP_UNKNOWN: 0 in the environment */
+        uint64_t xid;                   /* 0: not an Xid (no VGPU_XID) */
 };
 
 static void hook_spawn(struct vgpud *d, const struct hook_event *e);
 
 void hook_run(struct vgpud *d, const struct vgpu_telemetry_event *e, const struct vgpu_gpu_telemetry *g) {
-        hook_spawn(d, &(const struct hook_event) {
-                .kind = vgpu_telemetry_event_kind_to_string(e->kind), .bdf = e->bdf, .model = g ? g->model : "",
-                .state = vgpu_thermal_state_to_string(e->to), .previous = vgpu_thermal_state_to_string(e->from),
-                .message = e->message, .temperature_c = e->temperature_c, .threshold_c = e->threshold_c,
-        });
+        hook_spawn(d, &(const struct hook_event){
+                              .kind = vgpu_telemetry_event_kind_to_string(e->kind),
+                              .bdf = e->bdf,
+                              .model = g ? g->model : "",
+                              .state = vgpu_thermal_state_to_string(e->to),
+                              .previous = vgpu_thermal_state_to_string(e->from),
+                              .message = e->message,
+                              .temperature_c = e->temperature_c,
+                              .threshold_c = e->threshold_c,
+                      });
 }
 
-void hook_run_xid(struct vgpud *d, const char *bdf, uint64_t xid, const char *message, const struct vgpu_gpu_telemetry *g) {
+void hook_run_xid(struct vgpud *d, const char *bdf, uint64_t xid, const char *message,
+                  const struct vgpu_gpu_telemetry *g) {
         /* what an admin's hook does with it: drain the host, open a ticket, reset the GPU */
-        hook_spawn(d, &(const struct hook_event) {
-                .kind = "xid", .bdf = bdf, .model = g ? g->model : "", .state = "degraded",
-                .previous = g ? vgpud_gpu_state(g) : "unknown", .message = message,
-                .temperature_c = VGPU_TEMP_UNKNOWN, .threshold_c = VGPU_TEMP_UNKNOWN, .xid = xid,
-        });
+        hook_spawn(d, &(const struct hook_event){
+                              .kind = "xid",
+                              .bdf = bdf,
+                              .model = g ? g->model : "",
+                              .state = "degraded",
+                              .previous = g ? vgpud_gpu_state(g) : "unknown",
+                              .message = message,
+                              .temperature_c = VGPU_TEMP_UNKNOWN,
+                              .threshold_c = VGPU_TEMP_UNKNOWN,
+                              .xid = xid,
+                      });
 }
 
 static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
@@ -82,17 +95,20 @@ static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
         const char *kind = e->kind;
         if (d->hooks_running >= HOOKS_MAX) {
                 event_add(d, EV_HOOK_FAILED, LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN,
-                          "hook not run for %s on %s: %u hooks still running", kind, e->bdf, d->hooks_running);
+                          "hook not run for %s on %s: %u hooks still running", kind, e->bdf,
+                          d->hooks_running);
                 return;
         }
 
-        char env_event[64], env_bdf[48], env_model[160], env_temp[48], env_thr[48], env_state[48], env_prev[48], env_msg[300],
-                env_xid[48];
+        char env_event[64], env_bdf[48], env_model[160], env_temp[48], env_thr[48], env_state[48],
+                env_prev[48], env_msg[300], env_xid[48];
         snprintf(env_event, sizeof(env_event), "VGPU_EVENT=%s", kind);
         snprintf(env_bdf, sizeof(env_bdf), "VGPU_BDF=%s", e->bdf);
         snprintf(env_model, sizeof(env_model), "VGPU_MODEL=%s", strempty(e->model));
-        snprintf(env_temp, sizeof(env_temp), "VGPU_TEMPERATURE=%d", e->temperature_c == VGPU_TEMP_UNKNOWN ? 0 : e->temperature_c);
-        snprintf(env_thr, sizeof(env_thr), "VGPU_THRESHOLD=%d", e->threshold_c == VGPU_TEMP_UNKNOWN ? 0 : e->threshold_c);
+        snprintf(env_temp, sizeof(env_temp), "VGPU_TEMPERATURE=%d",
+                 e->temperature_c == VGPU_TEMP_UNKNOWN ? 0 : e->temperature_c);
+        snprintf(env_thr, sizeof(env_thr), "VGPU_THRESHOLD=%d",
+                 e->threshold_c == VGPU_TEMP_UNKNOWN ? 0 : e->threshold_c);
         snprintf(env_state, sizeof(env_state), "VGPU_STATE=%s", e->state);
         snprintf(env_prev, sizeof(env_prev), "VGPU_PREVIOUS_STATE=%s", e->previous);
         snprintf(env_msg, sizeof(env_msg), "VGPU_MESSAGE=%s", e->message);
@@ -113,7 +129,8 @@ static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
         for (size_t i = 0; i < n_env; i++)
                 if (strncmp(environ[i], "VGPU_", 5) != 0 || strncmp(environ[i], "VGPU_ROOT=", 10) == 0)
                         envp[k++] = environ[i];
-        char *ours[] = { env_event, env_bdf, env_model, env_temp, env_thr, env_state, env_prev, env_msg, env_xid };
+        char *ours[] = { env_event, env_bdf,  env_model, env_temp, env_thr,
+                         env_state, env_prev, env_msg,   env_xid };
         for (size_t i = 0; i < ELEMENTSOF(ours) - (e->xid ? 0 : 1); i++)
                 envp[k++] = ours[i];
 
@@ -130,7 +147,8 @@ static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
         posix_spawnattr_init(&attr);
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &defaults);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setflags(&attr,
+                                 POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hook, NULL };
         pid_t pid;
@@ -138,8 +156,8 @@ static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
         posix_spawnattr_destroy(&attr);
         free(envp);
         if (r != 0) {
-                event_add(d, EV_HOOK_FAILED, LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN, "hook for %s on %s: cannot start /bin/sh: %s",
-                          kind, e->bdf, strerror(r));
+                event_add(d, EV_HOOK_FAILED, LOG_WARNING, e->bdf, NULL, VGPU_TEMP_UNKNOWN,
+                          "hook for %s on %s: cannot start /bin/sh: %s", kind, e->bdf, strerror(r));
                 free(c);
                 return;
         }
@@ -147,7 +165,7 @@ static void hook_spawn(struct vgpud *d, const struct hook_event *e) {
         snprintf(c->kind, sizeof(c->kind), "%s", kind);
         snprintf(c->bdf, sizeof(c->bdf), "%s", e->bdf);
         while (d->hooks[c->slot])
-                c->slot++;      /* hooks_running < HOOKS_MAX: a free slot exists */
+                c->slot++; /* hooks_running < HOOKS_MAX: a free slot exists */
         if (sd_event_add_child(d->event, &d->hooks[c->slot], pid, WEXITED, on_hook_exit, c) < 0) {
                 /* cannot watch it: reap it blocking rather than leave a zombie */
                 (void) waitpid(pid, NULL, 0);

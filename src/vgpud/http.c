@@ -29,9 +29,9 @@
  * local socket (the rest is kept for root and the group), one such uid's, and one address's
  * on a TCP port. A caller past its share is answered 503 and closed at once, so neither
  * slow nor many connections of one account keep another out. */
-#define CONNECTIONS_MAX 1024u
-#define CONNECTIONS_READERS_MAX 768u
-#define CONNECTIONS_PER_UID_MAX 32u
+#define CONNECTIONS_MAX             1024u
+#define CONNECTIONS_READERS_MAX     768u
+#define CONNECTIONS_PER_UID_MAX     32u
 #define CONNECTIONS_PER_ADDRESS_MAX 64u
 
 /* One open connection: whose, and by when it must have sent what it is sending. */
@@ -39,9 +39,9 @@ struct peer_conn {
         struct peer_conn *prev, *next;
         int fd;
         uid_t uid;
-        bool counted;                   /* a reader's on the local socket: in its uid's share */
-        bool cut;                       /* shut down: past its deadline, or refused */
-        uint64_t deadline_usec;         /* CLOCK_MONOTONIC */
+        bool counted;           /* a reader's on the local socket: in its uid's share */
+        bool cut;               /* shut down: past its deadline, or refused */
+        uint64_t deadline_usec; /* CLOCK_MONOTONIC */
 };
 
 struct listener {
@@ -49,10 +49,10 @@ struct listener {
         enum listener_kind kind;
         struct MHD_Daemon *mhd;
         sd_event_source *io, *timer;
-        sd_event_source *sweep;         /* cuts connections past their deadline, at the earliest */
+        sd_event_source *sweep; /* cuts connections past their deadline, at the earliest */
         struct peer_conn *conns;
-        unsigned n_readers;             /* counted connections */
-        char *unix_path;                /* the socket file we made, to remove at the end */
+        unsigned n_readers; /* counted connections */
+        char *unix_path;    /* the socket file we made, to remove at the end */
         char name[128];
 };
 
@@ -60,11 +60,11 @@ struct listener {
 struct conn {
         char *body;
         size_t size;
-        size_t max;                     /* the body limit of this request's endpoint */
+        size_t max; /* the body limit of this request's endpoint */
         bool too_large;
-        enum vgpud_access access;       /* settled from the headers, before any body is read */
-        char caller[96];                /* "uid 65534 (pid 42)" */
-        char peer[64];                  /* "uid 65534": whose denials are coalesced */
+        enum vgpud_access access; /* settled from the headers, before any body is read */
+        char caller[96];          /* "uid 65534 (pid 42)" */
+        char peer[64];            /* "uid 65534": whose denials are coalesced */
 };
 
 /* The largest body the endpoint takes: host.yaml's limit for POST /v1/apply (the one the
@@ -106,8 +106,10 @@ static void cut(struct peer_conn *pc) {
 static void refuse(struct peer_conn *pc, const char *why) {
         char body[256], buf[512];
         int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", why);
-        n = snprintf(buf, sizeof(buf), "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", n, body);
+        n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     n, body);
         if (n > 0)
                 (void) send(pc->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
         cut(pc);
@@ -130,7 +132,8 @@ static void arm_sweep(struct listener *l) {
         sd_event_source_set_enabled(l->sweep, SD_EVENT_ONESHOT);
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
         struct listener *l = cls;
         struct peer_conn *pc = *socket_context;
         if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -152,10 +155,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (!ci)
                 return;
         if (!(pc = calloc(1, sizeof(*pc)))) {
-                (void) shutdown(ci->connect_fd, SHUT_RDWR);     /* untracked: no deadline could hold it */
+                (void) shutdown(ci->connect_fd, SHUT_RDWR); /* untracked: no deadline could hold it */
                 return;
         }
-        *pc = (struct peer_conn) { .fd = ci->connect_fd, .deadline_usec = now_usec(CLOCK_MONOTONIC) + header_timeout(l), .next = l->conns };
+        *pc = (struct peer_conn){ .fd = ci->connect_fd,
+                                  .deadline_usec = now_usec(CLOCK_MONOTONIC) + header_timeout(l),
+                                  .next = l->conns };
         if (l->conns)
                 l->conns->prev = pc;
         l->conns = pc;
@@ -165,23 +170,26 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         struct vgpud_peer peer;
         if (l->kind != LISTENER_LOCAL || auth_peer_from_fd(pc->fd, &peer) < 0 ||
             auth_access_for_peer(&peer, l->d->have_group, l->d->group_gid) == ACCESS_WRITE)
-                return;         /* root and the group: no share but MHD's limit */
+                return; /* root and the group: no share but MHD's limit */
         unsigned same = 0;
         for (const struct peer_conn *o = l->conns; o; o = o->next)
                 same += o->counted && o->uid == peer.uid;
         char why[160];
         if (same >= CONNECTIONS_PER_UID_MAX)
-                snprintf(why, sizeof(why), "too many connections from uid %u (at most %u at a time)", (unsigned) peer.uid,
-                         CONNECTIONS_PER_UID_MAX);
+                snprintf(why, sizeof(why), "too many connections from uid %u (at most %u at a time)",
+                         (unsigned) peer.uid, CONNECTIONS_PER_UID_MAX);
         else if (l->n_readers >= CONNECTIONS_READERS_MAX)
-                snprintf(why, sizeof(why), "too many connections from read-only callers (at most %u at a time)", CONNECTIONS_READERS_MAX);
+                snprintf(why, sizeof(why),
+                         "too many connections from read-only callers (at most %u at a time)",
+                         CONNECTIONS_READERS_MAX);
         else {
                 pc->counted = true;
                 pc->uid = peer.uid;
                 l->n_readers++;
                 return;
         }
-        log_debug("%s: refused a connection of uid %u (pid %d): %s", l->name, (unsigned) peer.uid, (int) peer.pid, why);
+        log_debug("%s: refused a connection of uid %u (pid %d): %s", l->name, (unsigned) peer.uid,
+                  (int) peer.pid, why);
         refuse(pc, why);
 }
 
@@ -225,13 +233,15 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *reply, bool close_after) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(reply->size, reply->body, MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(reply->size, reply->body, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 api_reply_done(reply);
                 return MHD_NO;
         }
-        reply->body = NULL;     /* MHD frees it with the response */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type ? reply->content_type : "application/json");
+        reply->body = NULL; /* MHD frees it with the response */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                reply->content_type ? reply->content_type : "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (reply->allow[0])
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
@@ -245,7 +255,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *reply, 
         return q;
 }
 
-static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, bool close_after, const char *msg) {
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, bool close_after,
+                                   const char *msg) {
         struct api_reply reply = {};
         reply_error(&reply, status, "%s", msg);
         return queue(c, &reply, close_after);
@@ -257,9 +268,11 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 }
 
 /* Who is calling and what that allows, by listener. */
-static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c, char *caller, size_t size, char *peer_key, size_t key_size) {
+static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c, char *caller, size_t size,
+                                   char *peer_key, size_t key_size) {
         if (l->kind == LISTENER_LOCAL) {
-                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
                 struct vgpud_peer peer;
                 if (!ci || auth_peer_from_fd(ci->connect_fd, &peer) < 0) {
                         snprintf(caller, size, "unknown caller");
@@ -275,31 +288,40 @@ static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c,
         if (ci && ci->client_addr) {
                 const struct sockaddr *sa = ci->client_addr;
                 if (sa->sa_family == AF_INET)
-                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr, sizeof(addr));
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr,
+                                  sizeof(addr));
                 else if (sa->sa_family == AF_INET6)
-                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, addr, sizeof(addr));
+                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
+                                  addr, sizeof(addr));
         }
         snprintf(peer_key, key_size, "client %s", addr);
         if (l->kind == LISTENER_METRICS) {
                 snprintf(caller, size, "metrics client %s", addr);
                 return ACCESS_READ;
         }
-        enum vgpud_access a = auth_access_for_bearer(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-                                                     l->d->api_token);
+        enum vgpud_access a = auth_access_for_bearer(
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                l->d->api_token);
         snprintf(caller, size, "%s client %s", a == ACCESS_NONE ? "unauthenticated" : "token", addr);
         return a;
 }
 
 /* Answer the request (its body, if any, complete in st). close_after: part of the request may
  * still be unread. */
-static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, struct conn *st, const char *method, const char *url,
-                                bool close_after) {
+static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, struct conn *st,
+                                const char *method, const char *url, bool close_after) {
         if (l->d->stopping)
                 return queue_error(c, 503, true, "vgpud is shutting down");
         struct api_request req = {
-                .d = l->d, .listener = l->kind, .method = method, .path = url,
-                .body = st->body ? st->body : "", .body_size = st->size,
-                .access = st->access, .caller = st->caller, .peer = st->peer,
+                .d = l->d,
+                .listener = l->kind,
+                .method = method,
+                .path = url,
+                .body = st->body ? st->body : "",
+                .body_size = st->size,
+                .access = st->access,
+                .caller = st->caller,
+                .peer = st->peer,
         };
         MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &req);
 
@@ -309,14 +331,16 @@ static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, st
         return queue(c, &reply, close_after);
 }
 
-static enum MHD_Result queue_too_large(struct MHD_Connection *c, const char *method, const char *url, size_t max) {
+static enum MHD_Result queue_too_large(struct MHD_Connection *c, const char *method, const char *url,
+                                       size_t max) {
         char msg[256];
         snprintf(msg, sizeof(msg), "%s %s: request body larger than %s", method, url, body_max_text(max));
         return queue_error(c, 413, true, msg);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **con_cls) {
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size,
+                                  void **con_cls) {
         struct listener *l = cls;
         struct conn *st = *con_cls;
         (void) version;
@@ -336,7 +360,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (st->access < ACCESS_WRITE && !streq(method, "GET") && !streq(method, "HEAD"))
                         return dispatch(l, c, st, method, url, true);
                 /* refuse a body announced too big before reading any of it */
-                const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                const char *cl =
+                        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl && strtoull(cl, NULL, 10) > st->max) {
                         st->too_large = true;
                         return queue_too_large(c, method, url, st->max);
@@ -365,7 +390,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return dispatch(l, c, st, method, url, false);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code) {
         struct listener *l = cls;
         struct conn *st = *con_cls;
         (void) code;
@@ -401,15 +427,14 @@ static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *n
         /* MHD's timeout is for idleness: a byte every few seconds resets it. The deadlines of
          * on_sweep bound a request's whole time; the per-address limit means nothing on the
          * UNIX socket, where on_connection shares by uid. */
-        l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
-                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,    /* first, or MHD logs the rest itself */
-                                  MHD_OPTION_LISTEN_SOCKET, fd,
-                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                  MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX,
-                                  kind == LISTENER_LOCAL ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT, CONNECTIONS_PER_ADDRESS_MAX,
-                                  MHD_OPTION_END);
+        l->mhd = MHD_start_daemon(
+                MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, or MHD logs the rest itself */
+                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+                MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX,
+                kind == LISTENER_LOCAL ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                CONNECTIONS_PER_ADDRESS_MAX, MHD_OPTION_END);
         if (!l->mhd) {
                 close(fd);
                 free(l);
@@ -449,7 +474,8 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         int r;
 
         if (root_path(path, sizeof(path), host_path) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
-                log_error("%s%s: socket path too long (at most %zu characters)", root_prefix(), host_path, sizeof(sa.sun_path) - 1);
+                log_error("%s%s: socket path too long (at most %zu characters)", root_prefix(), host_path,
+                          sizeof(sa.sun_path) - 1);
                 return -ENAMETOOLONG;
         }
         memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -458,7 +484,8 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         if (slash && slash != dir) {
                 *slash = '\0';
                 if ((r = mkdir_parents_root(dir, 0755)) < 0) {
-                        log_error("%s%s: cannot create the socket's directory: %s", root_prefix(), dir, strerror(-r));
+                        log_error("%s%s: cannot create the socket's directory: %s", root_prefix(), dir,
+                                  strerror(-r));
                         return r;
                 }
         }
@@ -466,7 +493,7 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
                 log_error("%s: another vgpud answers on this socket", path);
                 return -EADDRINUSE;
         }
-        (void) unlink(path);    /* a stale socket from a daemon that died */
+        (void) unlink(path); /* a stale socket from a daemon that died */
 
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
@@ -478,7 +505,8 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         if (r >= 0 && chmod(path, d->config->socket_mode) < 0)
                 r = -errno;
         if (r >= 0 && d->have_group && chown(path, (uid_t) -1, d->group_gid) < 0)
-                log_warning("%s: cannot give the socket to group %s: %s", path, d->config->group, strerror(errno));
+                log_warning("%s: cannot give the socket to group %s: %s", path, d->config->group,
+                            strerror(errno));
         if (r >= 0 && listen(fd, SOMAXCONN) < 0)
                 r = -errno;
         if (r < 0) {
@@ -496,7 +524,8 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         return 0;
 }
 
-int listener_open_tcp(struct vgpud *d, enum listener_kind kind, const struct vgpud_addr *a, struct listener **ret) {
+int listener_open_tcp(struct vgpud *d, enum listener_kind kind, const struct vgpud_addr *a,
+                      struct listener **ret) {
         union {
                 struct sockaddr sa;
                 struct sockaddr_in in;
@@ -559,7 +588,7 @@ struct listener *listener_free(struct listener *l) {
                 return NULL;
         sd_event_source_unref(l->io);
         sd_event_source_unref(l->timer);
-        l->sweep = sd_event_source_unref(l->sweep);   /* MHD_stop_daemon closes the connections: no re-arming */
+        l->sweep = sd_event_source_unref(l->sweep); /* MHD_stop_daemon closes the connections: no re-arming */
         if (l->mhd)
                 MHD_stop_daemon(l->mhd);
         if (l->unix_path) {

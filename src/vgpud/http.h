@@ -14,7 +14,8 @@ struct listener;
  * answers on it; a stale socket file is replaced. */
 int listener_open_local(struct vgpud *d, struct listener **ret);
 /* A TCP listener (the broker's API or metrics) at a. */
-int listener_open_tcp(struct vgpud *d, enum listener_kind kind, const struct vgpud_addr *a, struct listener **ret);
+int listener_open_tcp(struct vgpud *d, enum listener_kind kind, const struct vgpud_addr *a,
+                      struct listener **ret);
 /* Stop accepting; connections already open are served to their end. */
 void listener_quiesce(struct listener *l);
 unsigned listener_connections(const struct listener *l);

@@ -30,7 +30,8 @@ void log_setup(int max_priority) {
 }
 
 static const char *prio_name(int p) {
-        static const char *const names[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
+        static const char *const names[] = { "emerg",   "alert",  "crit", "error",
+                                             "warning", "notice", "info", "debug" };
         return p >= 0 && p <= LOG_DEBUG ? names[p] : "info";
 }
 
@@ -73,8 +74,12 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...) {
                 char m[2100], p[16], b[64], u[64], c[96], e[96];
                 struct iovec iov[7];
                 int n = 0;
-#define ADD(buf, ...) do { int _l = snprintf(buf, sizeof(buf), __VA_ARGS__); \
-                           iov[n++] = (struct iovec) { buf, (size_t) (_l < (int) sizeof(buf) ? _l : (int) sizeof(buf) - 1) }; } while (0)
+#define ADD(buf, ...)                                                                                        \
+        do {                                                                                                 \
+                int _l = snprintf(buf, sizeof(buf), __VA_ARGS__);                                            \
+                iov[n++] = (struct iovec){ buf,                                                              \
+                                           (size_t) (_l < (int) sizeof(buf) ? _l : (int) sizeof(buf) - 1) }; \
+        } while (0)
                 ADD(m, "MESSAGE=%s", msg);
                 ADD(p, "PRIORITY=%d", priority);
                 if (f && f->bdf)
@@ -86,7 +91,8 @@ void log_full(int priority, const struct log_fields *f, const char *fmt, ...) {
                 if (f && f->event)
                         ADD(e, "VGPU_EVENT=%s", f->event);
 #undef ADD
-                iov[n++] = (struct iovec) { (char *) "SYSLOG_IDENTIFIER=vgpud", strlen("SYSLOG_IDENTIFIER=vgpud") };
+                iov[n++] = (struct iovec){ (char *) "SYSLOG_IDENTIFIER=vgpud",
+                                           strlen("SYSLOG_IDENTIFIER=vgpud") };
                 if (sd_journal_sendv(iov, n) >= 0)
                         return;
         }

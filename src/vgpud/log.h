@@ -12,10 +12,10 @@
 #include "basic/macro.h"
 
 struct log_fields {
-        const char *bdf;        /* VGPU_BDF */
-        const char *uuid;       /* VGPU_INSTANCE */
-        const char *check;      /* VGPU_CHECK: a doctor check id */
-        const char *event;      /* VGPU_EVENT: an event kind */
+        const char *bdf;   /* VGPU_BDF */
+        const char *uuid;  /* VGPU_INSTANCE */
+        const char *check; /* VGPU_CHECK: a doctor check id */
+        const char *event; /* VGPU_EVENT: an event kind */
 };
 
 /* Decide where logs go: the journal when $JOURNAL_STREAM names our stderr (what systemd sets
@@ -32,8 +32,8 @@ void log_escape(const char *in, char *out, size_t size);
 
 void log_full(int priority, const struct log_fields *fields, const char *fmt, ...) _printf_(3, 4);
 
-#define log_debug(...) log_full(LOG_DEBUG, NULL, __VA_ARGS__)
-#define log_info(...) log_full(LOG_INFO, NULL, __VA_ARGS__)
-#define log_notice(...) log_full(LOG_NOTICE, NULL, __VA_ARGS__)
+#define log_debug(...)   log_full(LOG_DEBUG, NULL, __VA_ARGS__)
+#define log_info(...)    log_full(LOG_INFO, NULL, __VA_ARGS__)
+#define log_notice(...)  log_full(LOG_NOTICE, NULL, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, NULL, __VA_ARGS__)
-#define log_error(...) log_full(LOG_ERR, NULL, __VA_ARGS__)
+#define log_error(...)   log_full(LOG_ERR, NULL, __VA_ARGS__)

@@ -20,10 +20,10 @@
 #include "vgpu/host.h"
 #include "vgpud.h"
 
-#define DRAIN_TIMEOUT_USEC (5 * 1000000ULL)     /* SIGTERM: how long open requests may take to finish */
+#define DRAIN_TIMEOUT_USEC (5 * 1000000ULL) /* SIGTERM: how long open requests may take to finish */
 
 struct options {
-        const char *config;             /* NULL: VGPUD_CONFIG_PATH under VGPU_ROOT */
+        const char *config; /* NULL: VGPUD_CONFIG_PATH under VGPU_ROOT */
         bool check_config;
         bool verbose;
 };
@@ -44,22 +44,30 @@ static void help(void) {
 
 static int parse_options(int argc, char **argv, struct options *o) {
         static const struct option longs[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "check-config", no_argument, NULL, 1 },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {},
+                { "config", required_argument, NULL, 'c' }, { "check-config", no_argument, NULL, 1 },
+                { "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },      {},
         };
         int c;
         while ((c = getopt_long(argc, argv, "c:vhV", longs, NULL)) != -1)
                 switch (c) {
-                case 'c': o->config = optarg; break;
-                case 1: o->check_config = true; break;
-                case 'v': o->verbose = true; break;
-                case 'h': help(); return 0;
-                case 'V': printf("vgpud %s\n", vgpu_version()); return 0;
-                default: return -EINVAL;
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 1:
+                        o->check_config = true;
+                        break;
+                case 'v':
+                        o->verbose = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("vgpud %s\n", vgpu_version());
+                        return 0;
+                default:
+                        return -EINVAL;
                 }
         if (optind < argc) {
                 fprintf(stderr, "vgpud: unexpected argument '%s' (see vgpud --help)\n", argv[optind]);
@@ -78,7 +86,9 @@ static int apply_identity(struct vgpud *d, const struct vgpud_config *c) {
         d->have_group = gr != NULL;
         d->group_gid = gr ? gr->gr_gid : (gid_t) -1;
         if (!gr)
-                log_notice("group '%s' does not exist on this host: only root may change things through the API", c->group);
+                log_notice(
+                        "group '%s' does not exist on this host: only root may change things through the API",
+                        c->group);
 
         free(d->api_token);
         d->api_token = NULL;
@@ -87,7 +97,8 @@ static int apply_identity(struct vgpud *d, const struct vgpud_config *c) {
         char token[512];
         int n = root_read(c->api_token_file, token, sizeof(token));
         if (n <= 0) {
-                log_error("%s%s: cannot read the API token: %s", root_prefix(), c->api_token_file, n == 0 ? "empty" : strerror(-n));
+                log_error("%s%s: cannot read the API token: %s", root_prefix(), c->api_token_file,
+                          n == 0 ? "empty" : strerror(-n));
                 return n == 0 ? -EINVAL : n;
         }
         if (!(d->api_token = strdup(token)))
@@ -108,22 +119,24 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) s, (void) si;
         sd_notify(0, "RELOADING=1");
         if (load_config(d, &c, &err) < 0) {
-                event_add(d, EV_CONFIG_REJECTED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "reload: %s (keeping the running configuration)",
-                          err.message);
+                event_add(d, EV_CONFIG_REJECTED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "reload: %s (keeping the running configuration)", err.message);
                 sd_notify(0, "READY=1");
                 return 0;
         }
         if (!streq(c->socket_path, d->config->socket_path) || c->socket_mode != d->config->socket_mode ||
             !addr_equal(&c->metrics, &d->config->metrics) || !addr_equal(&c->api, &d->config->api) ||
-            c->snmp_enabled != d->config->snmp_enabled || !streq(c->snmp_agentx_socket, d->config->snmp_agentx_socket))
+            c->snmp_enabled != d->config->snmp_enabled ||
+            !streq(c->snmp_agentx_socket, d->config->snmp_agentx_socket))
                 log_notice("reload: listener changes take effect when vgpud restarts");
         struct vgpud_config *old = d->config;
         d->config = c;
         if (apply_identity(d, c) < 0)
                 log_warning("reload: the TCP API refuses every request until the token can be read");
         vgpud_config_free(old);
-        event_add(d, EV_CONFIG_RELOADED, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN, "reloaded %s (poll every %.1f s, warn %d C, critical %d C)",
-                  c->source, c->poll_interval_usec / 1e6, c->thermal.warn_c, c->thermal.critical_c);
+        event_add(d, EV_CONFIG_RELOADED, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                  "reloaded %s (poll every %.1f s, warn %d C, critical %d C)", c->source,
+                  c->poll_interval_usec / 1e6, c->thermal.warn_c, c->thermal.critical_c);
         /* new thresholds and collectors apply at once */
         if (d->poll_timer)
                 sd_event_source_set_time_accuracy(d->poll_timer, c->poll_interval_usec / 20);
@@ -139,11 +152,12 @@ static int on_drain(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
         if (!deadline)
                 deadline = now + DRAIN_TIMEOUT_USEC;
-        unsigned open = listener_connections(d->local) + listener_connections(d->tcp_api) + listener_connections(d->metrics);
+        unsigned open = listener_connections(d->local) + listener_connections(d->tcp_api) +
+                        listener_connections(d->metrics);
         if (open == 0 || now >= deadline) {
                 if (open)
                         log_warning("stopping with %u connection%s still open", open, open == 1 ? "" : "s");
-                sd_event_source_set_enabled(s, SD_EVENT_OFF);   /* floating: the loop frees it */
+                sd_event_source_set_enabled(s, SD_EVENT_OFF); /* floating: the loop frees it */
                 return sd_event_exit(d->event, 0);
         }
         sd_event_source_set_time(s, now + 20 * 1000);
@@ -169,7 +183,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t *interval = userdata;
-        (void) usec;    /* when it was due, not now: a late ping must not bring the next one forward */
+        (void) usec; /* when it was due, not now: a late ping must not bring the next one forward */
         sd_notify(0, "WATCHDOG=1");
         sd_event_source_set_time(s, now_usec(CLOCK_MONOTONIC) + *interval);
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -189,7 +203,7 @@ static int run(struct vgpud *d) {
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);       /* a client that hangs up is an error return, not death */
+        signal(SIGPIPE, SIG_IGN); /* a client that hangs up is an error return, not death */
         if ((r = sd_event_add_signal(d->event, NULL, SIGTERM, on_stop, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGINT, on_stop, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload, d)) < 0)
@@ -199,9 +213,11 @@ static int run(struct vgpud *d) {
                 return r;
         if ((r = listener_open_local(d, &d->local)) < 0)
                 return r;
-        if (d->config->metrics.enabled && (r = listener_open_tcp(d, LISTENER_METRICS, &d->config->metrics, &d->metrics)) < 0)
+        if (d->config->metrics.enabled &&
+            (r = listener_open_tcp(d, LISTENER_METRICS, &d->config->metrics, &d->metrics)) < 0)
                 return r;
-        if (d->config->api.enabled && (r = listener_open_tcp(d, LISTENER_TCP_API, &d->config->api, &d->tcp_api)) < 0)
+        if (d->config->api.enabled &&
+            (r = listener_open_tcp(d, LISTENER_TCP_API, &d->config->api, &d->tcp_api)) < 0)
                 return r;
 
         /* the first poll before READY=1: the API and /metrics have data from the first request */
@@ -216,13 +232,15 @@ static int run(struct vgpud *d) {
         uint64_t wd;
         if (sd_watchdog_enabled(0, &wd) > 0) {
                 watchdog_interval = wd / 2;
-                if ((r = sd_event_add_time(d->event, &d->watchdog_timer, CLOCK_MONOTONIC, 0, 0, on_watchdog, &watchdog_interval)) < 0)
+                if ((r = sd_event_add_time(d->event, &d->watchdog_timer, CLOCK_MONOTONIC, 0, 0, on_watchdog,
+                                           &watchdog_interval)) < 0)
                         return r;
         }
 
-        log_info("vgpud %s: API on %s, metrics on %s, TCP API on %s; polling every %.1f s (%s)", vgpu_version(),
-                 listener_name(d->local), d->metrics ? listener_name(d->metrics) : "(off)",
-                 d->tcp_api ? listener_name(d->tcp_api) : "(off)", d->config->poll_interval_usec / 1e6, d->config->source);
+        log_info("vgpud %s: API on %s, metrics on %s, TCP API on %s; polling every %.1f s (%s)",
+                 vgpu_version(), listener_name(d->local), d->metrics ? listener_name(d->metrics) : "(off)",
+                 d->tcp_api ? listener_name(d->tcp_api) : "(off)", d->config->poll_interval_usec / 1e6,
+                 d->config->source);
         sd_notify(0, "READY=1");
         collect_notify_status(d);
         return sd_event_loop(d->event);
@@ -250,7 +268,7 @@ int main(int argc, char **argv) {
                 return r < 0 ? 2 : 0;
         log_setup(o.verbose ? LOG_DEBUG : LOG_INFO);
 
-        static struct vgpud d;  /* static: the event ring is large */
+        static struct vgpud d; /* static: the event ring is large */
         d.config_path = (char *) (o.config ? o.config : VGPUD_CONFIG_PATH);
         d.config_host_path = !o.config;
         struct vgpu_error err = {};

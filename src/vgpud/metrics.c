@@ -53,55 +53,66 @@ static void gpu_labels(FILE *f, size_t index, const struct vgpu_gpu_telemetry *g
 }
 
 /* One gauge per GPU where has(g) says the value is known. */
-#define GPU_GAUGE(f, t, name, help, has, fmt, value)                            \
-        do {                                                                    \
-                header(f, name, "gauge", help);                                 \
-                for (size_t _i = 0; _i < (t)->n_gpus; _i++) {                   \
-                        const struct vgpu_gpu_telemetry *g = &(t)->gpus[_i];    \
-                        if (!(has))                                             \
-                                continue;                                       \
-                        fputs(name, f);                                         \
-                        gpu_labels(f, _i, g);                                   \
-                        fprintf(f, "} " fmt "\n", value);                       \
-                }                                                               \
+#define GPU_GAUGE(f, t, name, help, has, fmt, value)                         \
+        do {                                                                 \
+                header(f, name, "gauge", help);                              \
+                for (size_t _i = 0; _i < (t)->n_gpus; _i++) {                \
+                        const struct vgpu_gpu_telemetry *g = &(t)->gpus[_i]; \
+                        if (!(has))                                          \
+                                continue;                                    \
+                        fputs(name, f);                                      \
+                        gpu_labels(f, _i, g);                                \
+                        fprintf(f, "} " fmt "\n", value);                    \
+                }                                                            \
         } while (0)
 
 static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
         GPU_GAUGE(f, t, "vgpu_gpu_temperature_celsius", "GPU temperature (NVML, else hwmon temp1_input).",
                   g->temperature_c != VGPU_TEMP_UNKNOWN, "%d", g->temperature_c);
-        GPU_GAUGE(f, t, "vgpu_gpu_power_watts", "Power draw (NVML).", g->power_mw >= 0, "%.3f", g->power_mw / 1000.0);
-        GPU_GAUGE(f, t, "vgpu_gpu_power_limit_watts", "Enforced power limit (NVML).", g->power_limit_mw >= 0, "%.3f",
-                  g->power_limit_mw / 1000.0);
-        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_total_bytes", "Framebuffer memory (NVML).", g->memory_total >= 0, "%" PRId64,
-                  g->memory_total);
-        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_used_bytes", "Framebuffer memory in use (NVML).", g->memory_total >= 0, "%" PRId64,
-                  g->memory_used);
-        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_reserved_bytes", "Framebuffer memory the driver keeps for itself, part of used (NVML).",
+        GPU_GAUGE(f, t, "vgpu_gpu_power_watts", "Power draw (NVML).", g->power_mw >= 0, "%.3f",
+                  g->power_mw / 1000.0);
+        GPU_GAUGE(f, t, "vgpu_gpu_power_limit_watts", "Enforced power limit (NVML).", g->power_limit_mw >= 0,
+                  "%.3f", g->power_limit_mw / 1000.0);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_total_bytes", "Framebuffer memory (NVML).",
+                  g->memory_total >= 0, "%" PRId64, g->memory_total);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_used_bytes", "Framebuffer memory in use (NVML).",
+                  g->memory_total >= 0, "%" PRId64, g->memory_used);
+        GPU_GAUGE(f, t, "vgpu_gpu_framebuffer_reserved_bytes",
+                  "Framebuffer memory the driver keeps for itself, part of used (NVML).",
                   g->memory_reserved >= 0, "%" PRId64, g->memory_reserved);
-        GPU_GAUGE(f, t, "vgpu_gpu_utilization_ratio", "Share of the last sample period a kernel ran on the GPU, 0..1 (NVML).",
+        GPU_GAUGE(f, t, "vgpu_gpu_utilization_ratio",
+                  "Share of the last sample period a kernel ran on the GPU, 0..1 (NVML).",
                   g->utilization_gpu >= 0, "%g", g->utilization_gpu / 100.0);
-        GPU_GAUGE(f, t, "vgpu_gpu_memory_utilization_ratio", "Share of the last sample period device memory was read or written, 0..1 (NVML).",
+        GPU_GAUGE(f, t, "vgpu_gpu_memory_utilization_ratio",
+                  "Share of the last sample period device memory was read or written, 0..1 (NVML).",
                   g->utilization_memory >= 0, "%g", g->utilization_memory / 100.0);
-        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width", "PCIe link width the GPU trained at (lanes).", g->link.width_current > 0,
-                  "%d", g->link.width_current);
-        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width_max", "PCIe link width the GPU can do (lanes).", g->link.width_max > 0, "%d",
-                  g->link.width_max);
-        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed", "PCIe link speed now, GT/s (GPUs lower it when idle).", g->link.speed_current > 0,
-                  "%g", g->link.speed_current);
-        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed_max", "PCIe link speed the GPU can do, GT/s.", g->link.speed_max > 0, "%g",
-                  g->link.speed_max);
-        GPU_GAUGE(f, t, "vgpu_gpu_thermal_state", "Thermal policy state: 0 ok, 1 warn, 2 critical.", g->thermal != VGPU_THERMAL_UNKNOWN,
-                  "%d", g->thermal == VGPU_THERMAL_CRITICAL ? 2 : g->thermal == VGPU_THERMAL_WARN ? 1 : 0);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width", "PCIe link width the GPU trained at (lanes).",
+                  g->link.width_current > 0, "%d", g->link.width_current);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_width_max", "PCIe link width the GPU can do (lanes).",
+                  g->link.width_max > 0, "%d", g->link.width_max);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed", "PCIe link speed now, GT/s (GPUs lower it when idle).",
+                  g->link.speed_current > 0, "%g", g->link.speed_current);
+        GPU_GAUGE(f, t, "vgpu_gpu_pcie_link_speed_max", "PCIe link speed the GPU can do, GT/s.",
+                  g->link.speed_max > 0, "%g", g->link.speed_max);
+        GPU_GAUGE(f, t, "vgpu_gpu_thermal_state", "Thermal policy state: 0 ok, 1 warn, 2 critical.",
+                  g->thermal != VGPU_THERMAL_UNKNOWN, "%d",
+                  g->thermal == VGPU_THERMAL_CRITICAL ? 2
+                  : g->thermal == VGPU_THERMAL_WARN   ? 1
+                                                      : 0);
         GPU_GAUGE(f, t, "vgpu_gpu_degraded",
-                  "1 when hot (warn or critical), in thermal slowdown (NVML), after a critical Xid, or its PCIe link is narrower than it can be.",
+                  "1 when hot (warn or critical), in thermal slowdown (NVML), after a critical Xid, or its "
+                  "PCIe link is narrower than it can be.",
                   true, "%d", streq(vgpud_gpu_state(g), "degraded"));
-        GPU_GAUGE(f, t, "vgpu_gpu_xid_last", "The last critical Xid of the GPU, kept until it is reset (0: none).", true, "%" PRIu64, g->xid);
+        GPU_GAUGE(f, t, "vgpu_gpu_xid_last",
+                  "The last critical Xid of the GPU, kept until it is reset (0: none).", true, "%" PRIu64,
+                  g->xid);
 
         /* Throttling: NVML's clocks-event reasons, one series per reason NVML defines, where
          * NVML reports them; elsewhere as far as the snapshot shows it, reason "thermal": at or
          * above the GPU's own slowdown temperature the hardware slows its clocks. */
         header(f, "vgpu_gpu_throttle", "gauge",
-               "1 while the GPU's clocks are held down for reason (NVML's clocks-event reasons; else thermal: at or above its slowdown temperature).");
+               "1 while the GPU's clocks are held down for reason (NVML's clocks-event reasons; else "
+               "thermal: at or above its slowdown temperature).");
         for (size_t i = 0; i < t->n_gpus; i++) {
                 const struct vgpu_gpu_telemetry *g = &t->gpus[i];
                 if (g->clocks_event_reasons_known) {
@@ -130,14 +141,15 @@ static void gpu_metrics(FILE *f, const struct vgpu_telemetry *t) {
 static const struct stream_series {
         const char *suffix, *help;
         bool frame_capture;
-        int which;                      /* 0 sessions, 1 average fps, 2 average latency */
+        int which; /* 0 sessions, 1 average fps, 2 average latency */
 } stream_series[] = {
         { "encoder_sessions", "Hardware encoder (NVENC) sessions (NVML).", false, 0 },
         { "encoder_fps", "Average frames per second over the encoder sessions (NVML).", false, 1 },
         { "encoder_latency_seconds", "Average encode latency per frame over the sessions (NVML).", false, 2 },
         { "frame_capture_sessions", "Frame capture (NVFBC) sessions (NVML).", true, 0 },
         { "frame_capture_fps", "Average frames per second captured over the sessions (NVML).", true, 1 },
-        { "frame_capture_latency_seconds", "Average capture latency per frame over the sessions (NVML).", true, 2 },
+        { "frame_capture_latency_seconds", "Average capture latency per frame over the sessions (NVML).",
+          true, 2 },
 };
 
 static void stream_value(FILE *f, const struct stream_series *s, const struct vgpu_nvml_stream_stats *st) {
@@ -160,7 +172,8 @@ static void vdi_metrics(FILE *f, const struct vgpu_telemetry *t, const struct vg
                         const struct vgpu_gpu_telemetry *gt = vgpu_telemetry_find(t, g->bdf);
                         if (!g->nvml || !gt)
                                 continue;
-                        const struct vgpu_nvml_stream_stats *st = s->frame_capture ? &g->nvml->frame_capture : &g->nvml->encoder;
+                        const struct vgpu_nvml_stream_stats *st =
+                                s->frame_capture ? &g->nvml->frame_capture : &g->nvml->encoder;
                         if (st->sessions < 0)
                                 continue;
                         fputs(name, f);
@@ -171,12 +184,16 @@ static void vdi_metrics(FILE *f, const struct vgpu_telemetry *t, const struct vg
         for (size_t k = 0; k <= ELEMENTSOF(stream_series); k++) {
                 const struct stream_series *s = k < ELEMENTSOF(stream_series) ? &stream_series[k] : NULL;
                 snprintf(name, sizeof(name), "vgpu_instance_%s", s ? s->suffix : "frame_rate_limit_fps");
-                header(f, name, "gauge", s ? s->help : "Frame rate the vGPU is held to now, 0 when its limiter is off (NVML).");
+                header(f, name, "gauge",
+                       s ? s->help : "Frame rate the vGPU is held to now, 0 when its limiter is off (NVML).");
                 for (size_t i = 0; host && i < host->n_gpus; i++) {
                         const struct vgpu_gpu *g = &host->gpus[i];
                         for (size_t j = 0; g->nvml && j < g->nvml->n_vgpus; j++) {
                                 const struct vgpu_nvml_vgpu *v = &g->nvml->vgpus[j];
-                                const struct vgpu_nvml_stream_stats *st = !s ? NULL : s->frame_capture ? &v->frame_capture : &v->encoder;
+                                const struct vgpu_nvml_stream_stats *st = !s ? NULL
+                                                                          : s->frame_capture
+                                                                                  ? &v->frame_capture
+                                                                                  : &v->encoder;
                                 if (!v->mdev_uuid[0] || (st ? st->sessions < 0 : v->frame_rate_limit < 0))
                                         continue;
                                 fputs(name, f);
@@ -192,8 +209,10 @@ static void vdi_metrics(FILE *f, const struct vgpu_telemetry *t, const struct vg
         }
 }
 
-static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vgpu_host *host, char *const *domains) {
-        header(f, "vgpu_type_available_instances", "gauge", "Instances of a vGPU type its parent can still create.");
+static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vgpu_host *host,
+                         char *const *domains) {
+        header(f, "vgpu_type_available_instances", "gauge",
+               "Instances of a vGPU type its parent can still create.");
         for (size_t i = 0; types && i < types->n_parents; i++)
                 for (size_t j = 0; j < types->parents[i].n_types; j++) {
                         const struct vgpu_type *t = &types->parents[i].types[j];
@@ -205,7 +224,8 @@ static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vg
                         label(f, "name", t->name, false);
                         fprintf(f, "} %" PRId64 "\n", t->available_instances);
                 }
-        header(f, "vgpu_instance_info", "gauge", "One per vGPU instance; domain is the VM holding it (libvirt), \"\" when none or unknown.");
+        header(f, "vgpu_instance_info", "gauge",
+               "One per vGPU instance; domain is the VM holding it (libvirt), \"\" when none or unknown.");
         for (size_t i = 0; host && i < host->n_instances; i++) {
                 const struct vgpu_instance *in = &host->instances[i];
                 fputs("vgpu_instance_info{", f);
@@ -219,10 +239,12 @@ static void type_metrics(FILE *f, const struct vgpu_host *types, const struct vg
 
 /* Host sensors (collect-sensors.c): hwmon chips and the BMC's, in their units (C, V, RPM, W, A). */
 static void sensor_metrics(FILE *f, const struct vgpud_sensors *s) {
-        header(f, "vgpu_host_sensor_value", "gauge", "Host sensor reading in the unit of its kind (C, V, RPM, W, A); source hwmon or ipmi.");
+        header(f, "vgpu_host_sensor_value", "gauge",
+               "Host sensor reading in the unit of its kind (C, V, RPM, W, A); source hwmon or ipmi.");
         for (int pass = 0; pass < 2; pass++) {
                 if (pass == 1)
-                        header(f, "vgpu_host_sensor_state", "gauge", "Host sensor state from its alarms or thresholds: 0 ok, 1 warn, 2 critical.");
+                        header(f, "vgpu_host_sensor_state", "gauge",
+                               "Host sensor state from its alarms or thresholds: 0 ok, 1 warn, 2 critical.");
                 for (size_t i = 0; i < s->n; i++) {
                         const struct vgpu_sensor *x = &s->list[i];
                         if (pass == 0 ? isnan(x->value) : x->state == VGPU_SENSOR_UNKNOWN)
@@ -235,7 +257,10 @@ static void sensor_metrics(FILE *f, const struct vgpud_sensors *s) {
                         if (pass == 0)
                                 fprintf(f, "} %.6g\n", x->value);
                         else
-                                fprintf(f, "} %d\n", x->state == VGPU_SENSOR_CRITICAL ? 2 : x->state == VGPU_SENSOR_WARN ? 1 : 0);
+                                fprintf(f, "} %d\n",
+                                        x->state == VGPU_SENSOR_CRITICAL ? 2
+                                        : x->state == VGPU_SENSOR_WARN   ? 1
+                                                                         : 0);
                 }
         }
 }
@@ -252,17 +277,19 @@ int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
         slices_metrics(f, d);
         sensor_metrics(f, &d->sensors);
 
-        header(f, "vgpu_events_total", "counter", "Events since vgpud started, by kind (see GET /v1/events).");
+        header(f, "vgpu_events_total", "counter",
+               "Events since vgpud started, by kind (see GET /v1/events).");
         for (int k = 0; k < _EV_MAX; k++)
-                fprintf(f, "vgpu_events_total{kind=\"%s\"} %" PRIu64 "\n", event_kind_to_string((enum vgpud_event_kind) k),
-                        d->events_total[k]);
+                fprintf(f, "vgpu_events_total{kind=\"%s\"} %" PRIu64 "\n",
+                        event_kind_to_string((enum vgpud_event_kind) k), d->events_total[k]);
         header(f, "vgpud_polls_total", "counter", "Host scans done by the collector.");
         fprintf(f, "vgpud_polls_total %" PRIu64 "\n", d->polls);
         header(f, "vgpud_last_poll_timestamp_seconds", "gauge", "When the collector last scanned the host.");
         fprintf(f, "vgpud_last_poll_timestamp_seconds %.3f\n", d->last_poll_usec / 1e6);
         header(f, "vgpud_last_poll_duration_seconds", "gauge", "How long the last scan took.");
         fprintf(f, "vgpud_last_poll_duration_seconds %.6f\n", d->last_poll_duration_usec / 1e6);
-        header(f, "vgpud_metrics_render_seconds", "gauge", "How long making the previous /metrics text took (it is kept until the next poll or event).");
+        header(f, "vgpud_metrics_render_seconds", "gauge",
+               "How long making the previous /metrics text took (it is kept until the next poll or event).");
         fprintf(f, "vgpud_metrics_render_seconds %.6f\n", d->metrics_cache.render_usec / 1e6);
 
         bool bad = ferror(f);
@@ -278,7 +305,8 @@ int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size) {
 int metrics_get(struct vgpud *d, char **ret, size_t *ret_size) {
         /* Everything in the text changes only with a poll or an event: between those, every
          * scrape is the same bytes, so they are rendered once and copied. */
-        if (!d->metrics_cache.text || d->metrics_cache.polls != d->polls || d->metrics_cache.seq != d->next_seq) {
+        if (!d->metrics_cache.text || d->metrics_cache.polls != d->polls ||
+            d->metrics_cache.seq != d->next_seq) {
                 char *text;
                 size_t size;
                 uint64_t start = now_usec(CLOCK_MONOTONIC);

@@ -27,7 +27,7 @@ void slices_collect(struct vgpud *d) {
         size_t n = 0;
         if (vgpu_slice_list(&s, &n, &err) < 0) {
                 log_debug("slices: %s", err.message);
-                return;         /* the last numbers stay: better stale than gone for one poll */
+                return; /* the last numbers stay: better stale than gone for one poll */
         }
         free(d->slices);
         d->slices = s;
@@ -45,11 +45,11 @@ int slices_restore(struct vgpud *d, const char *why) {
         unsigned n = 0;
         int r = vgpu_slice_restore(&n, &err);
         if (r < 0)
-                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restoring the slices failed: %s", why,
-                          err.message);
+                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restoring the slices failed: %s", why, err.message);
         else if (n > 0)
-                event_add(d, EV_RESTORE, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN, "%s: restored %u slice%s from %s", why, n,
-                          n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
+                event_add(d, EV_RESTORE, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restored %u slice%s from %s", why, n, n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
         return (int) n;
 }
 
@@ -65,33 +65,38 @@ static void labels(FILE *f, const struct vgpud *d, const struct vgpu_slice_statu
         fprintf(f, "{slice=\"%s\",gpu=\"%s\",bdf=\"%s\",policy=\"%s\"}", s->name, gpu, s->gpu, s->policy);
 }
 
-#define SLICE_SERIES(f, d, name, type, help, has, fmt, value)                  \
-        do {                                                                    \
-                header(f, name, type, help);                                    \
-                for (size_t _i = 0; _i < (d)->n_slices; _i++) {                 \
-                        const struct vgpu_slice_status *s = &(d)->slices[_i];   \
-                        if (!(has))                                             \
-                                continue;                                       \
-                        fputs(name, f);                                         \
-                        labels(f, d, s);                                        \
-                        fprintf(f, " " fmt "\n", value);                        \
-                }                                                               \
+#define SLICE_SERIES(f, d, name, type, help, has, fmt, value)                 \
+        do {                                                                  \
+                header(f, name, type, help);                                  \
+                for (size_t _i = 0; _i < (d)->n_slices; _i++) {               \
+                        const struct vgpu_slice_status *s = &(d)->slices[_i]; \
+                        if (!(has))                                           \
+                                continue;                                     \
+                        fputs(name, f);                                       \
+                        labels(f, d, s);                                      \
+                        fprintf(f, " " fmt "\n", value);                      \
+                }                                                             \
         } while (0)
 
 void slices_metrics(FILE *f, const struct vgpud *d) {
-        SLICE_SERIES(f, d, "vgpu_slice_memory_quota_bytes", "gauge", "Device memory quota of a software slice (absent: unlimited).",
-                     s->memory > 0, "%" PRIu64, s->memory);
-        SLICE_SERIES(f, d, "vgpu_slice_memory_used_bytes", "gauge", "Device memory charged to a slice's processes now.", true,
-                     "%" PRIu64, s->used);
-        SLICE_SERIES(f, d, "vgpu_slice_memory_peak_bytes", "gauge", "Most device memory a slice has had charged at once.", true,
-                     "%" PRIu64, s->peak);
-        SLICE_SERIES(f, d, "vgpu_slice_oom_total", "counter", "Allocations refused because they would exceed the slice's quota.", true,
-                     "%" PRIu64, s->oom_count);
-        SLICE_SERIES(f, d, "vgpu_slice_gpu_time_seconds_total", "counter", "GPU time a slice's work used, measured at turn ends.", true,
-                     "%.9f", (double) s->gpu_time_ns / 1e9);
-        SLICE_SERIES(f, d, "vgpu_slice_processes", "gauge", "Processes attached to a slice.", true, "%u", s->processes);
-        SLICE_SERIES(f, d, "vgpu_slice_share_ratio", "gauge", "Fixed share of GPU time of a fixed-share slice (0.3 = 30 %).", s->share > 0,
-                     "%.2f", s->share / 100.0);
+        SLICE_SERIES(f, d, "vgpu_slice_memory_quota_bytes", "gauge",
+                     "Device memory quota of a software slice (absent: unlimited).", s->memory > 0,
+                     "%" PRIu64, s->memory);
+        SLICE_SERIES(f, d, "vgpu_slice_memory_used_bytes", "gauge",
+                     "Device memory charged to a slice's processes now.", true, "%" PRIu64, s->used);
+        SLICE_SERIES(f, d, "vgpu_slice_memory_peak_bytes", "gauge",
+                     "Most device memory a slice has had charged at once.", true, "%" PRIu64, s->peak);
+        SLICE_SERIES(f, d, "vgpu_slice_oom_total", "counter",
+                     "Allocations refused because they would exceed the slice's quota.", true, "%" PRIu64,
+                     s->oom_count);
+        SLICE_SERIES(f, d, "vgpu_slice_gpu_time_seconds_total", "counter",
+                     "GPU time a slice's work used, measured at turn ends.", true, "%.9f",
+                     (double) s->gpu_time_ns / 1e9);
+        SLICE_SERIES(f, d, "vgpu_slice_processes", "gauge", "Processes attached to a slice.", true, "%u",
+                     s->processes);
+        SLICE_SERIES(f, d, "vgpu_slice_share_ratio", "gauge",
+                     "Fixed share of GPU time of a fixed-share slice (0.3 = 30 %).", s->share > 0, "%.2f",
+                     s->share / 100.0);
 }
 
 int handle_slices(const struct api_request *req, const char *arg, struct api_reply *reply) {

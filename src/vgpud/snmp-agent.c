@@ -28,13 +28,13 @@
 #include "snmp-agent.h"
 #include "vgpud.h"
 
-#define MAX_FDS 16
-#define VGPU_MIB_OID 1, 3, 6, 1, 3, 9835               /* vgpuMIB: { experimental 9835 } */
-#define MiB (1024 * 1024)
+#define MAX_FDS      16
+#define VGPU_MIB_OID 1, 3, 6, 1, 3, 9835 /* vgpuMIB: { experimental 9835 } */
+#define MiB          (1024 * 1024)
 
-static const oid objects_oid[] = { VGPU_MIB_OID, 1 };   /* vgpuObjects */
+static const oid objects_oid[] = { VGPU_MIB_OID, 1 }; /* vgpuObjects */
 static const oid notifications_oid[] = { VGPU_MIB_OID, 0 };
-static const oid event_oid[] = { VGPU_MIB_OID, 1, 4 };  /* vgpuEvent: what notifications carry */
+static const oid event_oid[] = { VGPU_MIB_OID, 1, 4 }; /* vgpuEvent: what notifications carry */
 static const oid trap_oid_oid[] = { 1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0 }; /* snmpTrapOID.0 */
 
 static struct {
@@ -49,19 +49,20 @@ static struct {
 /* One instance of the MIB: vgpuObjects.TABLE.1.COLUMN.ROW and its value. */
 struct instance {
         oid suffix[4];
-        u_char type;            /* ASN_OCTET_STR, ASN_INTEGER, ASN_GAUGE, ASN_UNSIGNED, ASN_COUNTER */
+        u_char type; /* ASN_OCTET_STR, ASN_INTEGER, ASN_GAUGE, ASN_UNSIGNED, ASN_COUNTER */
         long number;
-        const char *string;     /* points into the daemon's state, valid for this request */
+        const char *string; /* points into the daemon's state, valid for this request */
 };
 
 struct instances {
         struct instance *v;
         size_t n, allocated;
-        char (*strings)[32];    /* formatted values ("10de:1eb8") */
+        char (*strings)[32]; /* formatted values ("10de:1eb8") */
         size_t n_strings;
 };
 
-static int add(struct instances *l, unsigned table, unsigned column, size_t row, u_char type, long number, const char *string) {
+static int add(struct instances *l, unsigned table, unsigned column, size_t row, u_char type, long number,
+               const char *string) {
         if (l->n == l->allocated) {
                 size_t n = l->allocated ? l->allocated * 2 : 64;
                 struct instance *v = reallocarray(l->v, n, sizeof(*v));
@@ -70,7 +71,9 @@ static int add(struct instances *l, unsigned table, unsigned column, size_t row,
                 l->v = v;
                 l->allocated = n;
         }
-        l->v[l->n++] = (struct instance) { .suffix = { table, 1, column, row + 1 }, .type = type, .number = number, .string = string };
+        l->v[l->n++] = (struct instance){
+                .suffix = { table, 1, column, row + 1 }, .type = type, .number = number, .string = string
+        };
         return 0;
 }
 
@@ -87,20 +90,28 @@ static int list_gpus(struct instances *l, const struct vgpud *d) {
         if (!(l->strings = calloc(n ? n : 1, sizeof(*l->strings))))
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                snprintf(l->strings[i], sizeof(l->strings[i]), "%04x:%04x", h->gpus[i].vendor_id, h->gpus[i].device_id);
+                snprintf(l->strings[i], sizeof(l->strings[i]), "%04x:%04x", h->gpus[i].vendor_id,
+                         h->gpus[i].device_id);
         for (unsigned c = 2; c <= 9 && r == 0; c++)
                 for (size_t i = 0; i < n && r == 0; i++) {
                         const struct vgpu_gpu *g = &h->gpus[i];
                         const struct vgpu_gpu_telemetry *t = vgpud_gpu_health(d, g);
                         const char *state = vgpud_gpu_state(t);
                         switch (c) {
-                        case 2: r = add(l, 1, c, i, ASN_OCTET_STR, 0, g->bdf); break;
-                        case 3: r = add(l, 1, c, i, ASN_OCTET_STR, 0, t && t->model ? t->model : l->strings[i]); break;
+                        case 2:
+                                r = add(l, 1, c, i, ASN_OCTET_STR, 0, g->bdf);
+                                break;
+                        case 3:
+                                r = add(l, 1, c, i, ASN_OCTET_STR, 0,
+                                        t && t->model ? t->model : l->strings[i]);
+                                break;
                         case 4:
                                 if (t && t->temperature_c != VGPU_TEMP_UNKNOWN)
                                         r = add(l, 1, c, i, ASN_INTEGER, t->temperature_c, NULL);
                                 break;
-                        case 5: r = add(l, 1, c, i, ASN_INTEGER, t ? (long) t->thermal : 0, NULL); break;
+                        case 5:
+                                r = add(l, 1, c, i, ASN_INTEGER, t ? (long) t->thermal : 0, NULL);
+                                break;
                         case 6:
                                 if (t && t->memory_total >= 0)
                                         r = add(l, 1, c, i, ASN_GAUGE, mib(t->memory_total), NULL);
@@ -113,7 +124,13 @@ static int list_gpus(struct instances *l, const struct vgpud *d) {
                                 if (t && t->utilization_gpu >= 0)
                                         r = add(l, 1, c, i, ASN_GAUGE, t->utilization_gpu, NULL);
                                 break;
-                        case 9: r = add(l, 1, c, i, ASN_INTEGER, streq(state, "ok") ? 1 : streq(state, "degraded") ? 2 : 0, NULL); break;
+                        case 9:
+                                r = add(l, 1, c, i, ASN_INTEGER,
+                                        streq(state, "ok")         ? 1
+                                        : streq(state, "degraded") ? 2
+                                                                   : 0,
+                                        NULL);
+                                break;
                         }
                 }
         return r;
@@ -126,8 +143,11 @@ static int list_instances(struct instances *l, const struct vgpud *d) {
         for (unsigned c = 2; c <= 5 && r == 0; c++)
                 for (size_t i = 0; i < n && r == 0; i++) {
                         const struct vgpu_instance *in = &h->instances[i];
-                        const char *s = c == 2 ? in->uuid : c == 3 ? in->parent : c == 4 ? in->type :
-                                        d->domains && d->domains[i] ? d->domains[i] : "";
+                        const char *s = c == 2                        ? in->uuid
+                                        : c == 3                      ? in->parent
+                                        : c == 4                      ? in->type
+                                        : d->domains && d->domains[i] ? d->domains[i]
+                                                                      : "";
                         r = add(l, 2, c, i, ASN_OCTET_STR, 0, strempty(s));
                 }
         return r;
@@ -139,13 +159,27 @@ static int list_slices(struct instances *l, const struct vgpud *d) {
                 for (size_t i = 0; i < d->n_slices && r == 0; i++) {
                         const struct vgpu_slice_status *s = &d->slices[i];
                         switch (c) {
-                        case 2: r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->name); break;
-                        case 3: r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->gpu); break;
-                        case 4: r = add(l, 3, c, i, ASN_UNSIGNED, s->share, NULL); break;
-                        case 5: r = add(l, 3, c, i, ASN_GAUGE, mib(s->memory), NULL); break;
-                        case 6: r = add(l, 3, c, i, ASN_GAUGE, mib(s->used), NULL); break;
-                        case 7: r = add(l, 3, c, i, ASN_GAUGE, s->processes, NULL); break;
-                        case 8: r = add(l, 3, c, i, ASN_COUNTER, (long) (uint32_t) s->oom_count, NULL); break;
+                        case 2:
+                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->name);
+                                break;
+                        case 3:
+                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->gpu);
+                                break;
+                        case 4:
+                                r = add(l, 3, c, i, ASN_UNSIGNED, s->share, NULL);
+                                break;
+                        case 5:
+                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->memory), NULL);
+                                break;
+                        case 6:
+                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->used), NULL);
+                                break;
+                        case 7:
+                                r = add(l, 3, c, i, ASN_GAUGE, s->processes, NULL);
+                                break;
+                        case 8:
+                                r = add(l, 3, c, i, ASN_COUNTER, (long) (uint32_t) s->oom_count, NULL);
+                                break;
                         }
                 }
         return r;
@@ -171,12 +205,12 @@ static void set_value(netsnmp_variable_list *vb, const struct instance *in) {
         }
 }
 
-static int handle_request(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg, netsnmp_agent_request_info *info,
-                          netsnmp_request_info *requests) {
+static int handle_request(netsnmp_mib_handler *handler, netsnmp_handler_registration *reg,
+                          netsnmp_agent_request_info *info, netsnmp_request_info *requests) {
         _cleanup_(instances_free) struct instances l = {};
         (void) handler, (void) reg;
         if (info->mode != MODE_GET && info->mode != MODE_GETNEXT)
-                return SNMP_ERR_NOERROR;        /* read-only: the registration refuses SETs */
+                return SNMP_ERR_NOERROR; /* read-only: the registration refuses SETs */
         if (list_gpus(&l, agent.d) < 0 || list_instances(&l, agent.d) < 0 || list_slices(&l, agent.d) < 0)
                 return SNMP_ERR_GENERR;
 
@@ -222,7 +256,7 @@ static int on_log(int major, int minor, void *server_arg, void *client_arg) {
 static void sync_loop(void);
 
 static void process(void) {
-        agent_check_and_process(0);     /* a zero timeout: reads what is ready, runs due alarms */
+        agent_check_and_process(0); /* a zero timeout: reads what is ready, runs due alarms */
         sync_loop();
 }
 
@@ -248,7 +282,7 @@ static void drop_io(void) {
 static void sync_loop(void) {
         int numfds = 0, block = 0;
         fd_set set;
-        struct timeval tv = { .tv_sec = 1 };    /* at most: see the top of the file */
+        struct timeval tv = { .tv_sec = 1 }; /* at most: see the top of the file */
         FD_ZERO(&set);
         snmp_select_info(&numfds, &set, &tv, &block);
 
@@ -260,7 +294,8 @@ static void sync_loop(void) {
         if (n != agent.n_fds || memcmp(fds, agent.fds, n * sizeof(int)) != 0) {
                 drop_io();
                 for (size_t i = 0; i < n; i++) {
-                        if (sd_event_add_io(agent.d->event, &agent.io[agent.n_fds], fds[i], EPOLLIN, on_io, NULL) < 0) {
+                        if (sd_event_add_io(agent.d->event, &agent.io[agent.n_fds], fds[i], EPOLLIN, on_io,
+                                            NULL) < 0) {
                                 log_warning("snmp: cannot watch socket %d; it is read once a second", fds[i]);
                                 continue;
                         }
@@ -291,7 +326,7 @@ int snmp_agent_start(struct vgpud *d) {
         snmp_disable_log();
         snmp_enable_calllog();
         snmp_register_callback(SNMP_CALLBACK_LIBRARY, SNMP_CALLBACK_LOGGING, on_log, NULL);
-        netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);    /* a subagent */
+        netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1); /* a subagent */
         netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET, socket);
         /* alarms from the loop's timer, not SIGALRM */
         netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_ALARM_DONT_USE_SIG, 1);
@@ -305,8 +340,8 @@ int snmp_agent_start(struct vgpud *d) {
                 log_error("snmp: cannot start net-snmp's agent library");
                 return -EIO;
         }
-        netsnmp_handler_registration *reg = netsnmp_create_handler_registration("vgpuObjects", handle_request, objects_oid,
-                                                                                OID_LENGTH(objects_oid), HANDLER_CAN_RONLY);
+        netsnmp_handler_registration *reg = netsnmp_create_handler_registration(
+                "vgpuObjects", handle_request, objects_oid, OID_LENGTH(objects_oid), HANDLER_CAN_RONLY);
         if (!reg || netsnmp_register_handler(reg) != MIB_REGISTERED_OK) {
                 log_error("snmp: cannot register VGPU-MIB");
                 return -EIO;
@@ -342,8 +377,8 @@ static void add_var(netsnmp_variable_list **vars, unsigned n, u_char type, const
         snmp_varlist_add_variable(vars, name, OID_LENGTH(name), type, value, size);
 }
 
-void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf, int temperature_c, uint64_t xid,
-                       const char *message) {
+void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf, int temperature_c,
+                       uint64_t xid, const char *message) {
         (void) d;
         if (!agent.started)
                 return;
@@ -352,7 +387,8 @@ void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bd
         trap[OID_LENGTH(notifications_oid)] = n;
 
         netsnmp_variable_list *vars = NULL;
-        snmp_varlist_add_variable(&vars, trap_oid_oid, OID_LENGTH(trap_oid_oid), ASN_OBJECT_ID, trap, sizeof(trap));
+        snmp_varlist_add_variable(&vars, trap_oid_oid, OID_LENGTH(trap_oid_oid), ASN_OBJECT_ID, trap,
+                                  sizeof(trap));
         if (n != SNMP_NOTIFY_BMC_OVER_TEMPERATURE && n != SNMP_NOTIFY_BMC_UNDER_VOLTAGE)
                 add_var(&vars, 1, ASN_OCTET_STR, strempty(bdf), strlen(strempty(bdf)));
         if (n == SNMP_NOTIFY_THERMAL_WARNING || n == SNMP_NOTIFY_THERMAL_CRITICAL) {
@@ -369,7 +405,7 @@ void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bd
                 log_error("snmp: out of memory for a notification");
                 return;
         }
-        send_v2trap(vars);      /* to the master over AgentX; queued nowhere when it is away */
+        send_v2trap(vars); /* to the master over AgentX; queued nowhere when it is away */
         snmp_free_varbind(vars);
-        sync_loop();            /* the write may have found the master gone */
+        sync_loop(); /* the write may have found the master gone */
 }

@@ -14,7 +14,7 @@
 struct vgpud;
 
 enum snmp_notification {
-        SNMP_NOTIFY_THERMAL_WARNING = 1,        /* the numbers are the MIB's, under vgpuNotifications */
+        SNMP_NOTIFY_THERMAL_WARNING = 1, /* the numbers are the MIB's, under vgpuNotifications */
         SNMP_NOTIFY_THERMAL_CRITICAL = 2,
         SNMP_NOTIFY_XID_CRITICAL = 3,
         SNMP_NOTIFY_BMC_OVER_TEMPERATURE = 4,
@@ -28,13 +28,18 @@ int snmp_agent_start(struct vgpud *d);
 void snmp_agent_stop(struct vgpud *d);
 /* Send a notification; bdf may be NULL, temperature_c VGPU_TEMP_UNKNOWN, xid 0 where they do
  * not apply. Lost while no master is connected (SNMP notifications are not queued). */
-void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf, int temperature_c, uint64_t xid,
-                       const char *message);
+void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf, int temperature_c,
+                       uint64_t xid, const char *message);
 #else
-static inline int snmp_agent_start(struct vgpud *d) { (void) d; return 0; }
-static inline void snmp_agent_stop(struct vgpud *d) { (void) d; }
-static inline void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf, int temperature_c,
-                                     uint64_t xid, const char *message) {
+static inline int snmp_agent_start(struct vgpud *d) {
+        (void) d;
+        return 0;
+}
+static inline void snmp_agent_stop(struct vgpud *d) {
+        (void) d;
+}
+static inline void snmp_agent_notify(struct vgpud *d, enum snmp_notification n, const char *bdf,
+                                     int temperature_c, uint64_t xid, const char *message) {
         (void) d, (void) n, (void) bdf, (void) temperature_c, (void) xid, (void) message;
 }
 #endif

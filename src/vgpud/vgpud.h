@@ -44,29 +44,29 @@ enum vgpud_event_kind {
         EV_CONFIG_REJECTED,
         EV_POLL_FAILED,
         EV_HOOK_FAILED,
-        EV_XID,                         /* an Xid error NVML reported (nvml-events.h; collect-xid.c) */
-        EV_ECC,                         /* an ECC error event from NVML (collect-xid.c) */
-        EV_BMC_EVENT,                   /* a new entry in the BMC's System Event Log (collect-sensors.c) */
+        EV_XID,       /* an Xid error NVML reported (nvml-events.h; collect-xid.c) */
+        EV_ECC,       /* an ECC error event from NVML (collect-xid.c) */
+        EV_BMC_EVENT, /* a new entry in the BMC's System Event Log (collect-sensors.c) */
         _EV_MAX,
 };
 
-#define EVENTS_KEPT 512
+#define EVENTS_KEPT        512
 /* access_denied events have a ring of their own: whoever may not do anything can still make
  * denials, and they must not push the events that matter (applies, restores, Xids) out */
-#define DENIALS_KEPT 64
+#define DENIALS_KEPT       64
 /* and are coalesced per caller (a uid, a TCP address): one event per minute, the rest counted */
-#define DENIAL_PEERS 64
+#define DENIAL_PEERS       64
 #define DENIAL_WINDOW_USEC (60 * 1000000ull)
-#define HOOKS_MAX 4     /* hooks running at once */
+#define HOOKS_MAX          4 /* hooks running at once */
 
 struct vgpud_event {
-        uint64_t seq;                   /* 1, 2, ...: clients ask for "since" one */
-        uint64_t time_usec;             /* CLOCK_REALTIME */
+        uint64_t seq;       /* 1, 2, ...: clients ask for "since" one */
+        uint64_t time_usec; /* CLOCK_REALTIME */
         enum vgpud_event_kind kind;
-        int priority;                   /* syslog priority it was logged at */
+        int priority; /* syslog priority it was logged at */
         char bdf[VGPU_BDF_MAX];
         char uuid[VGPU_UUID_MAX];
-        int temperature_c;              /* VGPU_TEMP_UNKNOWN when not a thermal event */
+        int temperature_c; /* VGPU_TEMP_UNKNOWN when not a thermal event */
         /* in the event, not malloc'd: keeping an event must not need memory (one may be about the
          * lack of it), and a copy that failed left "message": null in /v1/events */
         char message[1024];
@@ -74,9 +74,9 @@ struct vgpud_event {
 
 /* A caller's denials in the current window (events.c). */
 struct vgpud_denial_peer {
-        char key[64];                   /* "uid 65534", "client 127.0.0.1"; "" unused */
-        uint64_t window_start_usec;     /* CLOCK_MONOTONIC of its last access_denied event */
-        uint64_t suppressed;            /* denials since then not kept as events */
+        char key[64];               /* "uid 65534", "client 127.0.0.1"; "" unused */
+        uint64_t window_start_usec; /* CLOCK_MONOTONIC of its last access_denied event */
+        uint64_t suppressed;        /* denials since then not kept as events */
 };
 
 struct listener;
@@ -84,28 +84,28 @@ struct listener;
 struct vgpud {
         sd_event *event;
         struct vgpud_config *config;
-        char *config_path;              /* as given, or the default (a host path) */
+        char *config_path; /* as given, or the default (a host path) */
         bool config_host_path;
-        bool have_group;                /* config->group exists on this host */
+        bool have_group; /* config->group exists on this host */
         gid_t group_gid;
-        char *api_token;                /* read from config->api_token_file */
+        char *api_token; /* read from config->api_token_file */
 
         struct listener *local, *tcp_api, *metrics;
 
         /* the collector: the latest snapshot and what was distilled from it */
         struct vgpu_host *host;
-        char **domains;                 /* VM of each host->instances[i], or NULL (no libvirt) */
-        struct vgpu_host *types_host;   /* the types, read again only when the carve-up changes */
-        uint64_t types_signature;       /* of the instances and parents when they were read */
-        uint64_t types_usec;            /* CLOCK_MONOTONIC */
+        char **domains;               /* VM of each host->instances[i], or NULL (no libvirt) */
+        struct vgpu_host *types_host; /* the types, read again only when the carve-up changes */
+        uint64_t types_signature;     /* of the instances and parents when they were read */
+        uint64_t types_usec;          /* CLOCK_MONOTONIC */
         struct vgpu_telemetry telemetry;
-        struct vgpu_slice_status *slices;       /* software slices and their usage at the last poll (slices.c) */
+        struct vgpu_slice_status *slices; /* software slices and their usage at the last poll (slices.c) */
         size_t n_slices;
-        struct vgpu_nvml_events *nvml_events;   /* Xid/ECC watcher, NULL without NVML; collect.c */
-        uint64_t nvml_events_signature; /* of the GPUs it watches: made again when they change */
-        struct vgpud_sensors sensors;   /* hwmon (libsensors) and BMC sensors, the SEL reader */
+        struct vgpu_nvml_events *nvml_events; /* Xid/ECC watcher, NULL without NVML; collect.c */
+        uint64_t nvml_events_signature;       /* of the GPUs it watches: made again when they change */
+        struct vgpud_sensors sensors;         /* hwmon (libsensors) and BMC sensors, the SEL reader */
         sd_event_source *poll_timer;
-        uint64_t last_poll_usec;        /* CLOCK_REALTIME of the last poll */
+        uint64_t last_poll_usec; /* CLOCK_REALTIME of the last poll */
         uint64_t last_poll_duration_usec;
         uint64_t polls;
         bool poll_failed;
@@ -119,17 +119,17 @@ struct vgpud {
         uint64_t next_seq;
         uint64_t events_total[_EV_MAX];
 
-        struct {                        /* the last /metrics text, and what it was made from */
+        struct { /* the last /metrics text, and what it was made from */
                 char *text;
                 size_t size;
                 uint64_t polls, seq;
-                uint64_t render_usec;   /* how long making it took */
+                uint64_t render_usec; /* how long making it took */
         } metrics_cache;
 
-        char status[160];               /* the last STATUS= sent to systemd */
+        char status[160]; /* the last STATUS= sent to systemd */
         sd_event_source *watchdog_timer;
-        sd_event_source *uevents;       /* the kernel's uevent socket (collect.c) */
-        uint64_t checks_logged;         /* which doctor checks were last logged as not passing */
+        sd_event_source *uevents; /* the kernel's uevent socket (collect.c) */
+        uint64_t checks_logged;   /* which doctor checks were last logged as not passing */
         sd_event_source *hooks[HOOKS_MAX];
         unsigned hooks_running;
         bool stopping;
@@ -152,7 +152,8 @@ void events_clear(struct vgpud *d);
 /* hook.c: run the configured hook for a telemetry event (no-op without one). */
 void hook_run(struct vgpud *d, const struct vgpu_telemetry_event *e, const struct vgpu_gpu_telemetry *g);
 /* ... and for a critical Xid (VGPU_EVENT=xid, VGPU_XID=N, VGPU_STATE=degraded) */
-void hook_run_xid(struct vgpud *d, const char *bdf, uint64_t xid, const char *message, const struct vgpu_gpu_telemetry *g);
+void hook_run_xid(struct vgpud *d, const char *bdf, uint64_t xid, const char *message,
+                  const struct vgpu_gpu_telemetry *g);
 void hook_stop(struct vgpud *d);
 
 /* collect.c */

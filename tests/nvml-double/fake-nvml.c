@@ -103,7 +103,8 @@ typedef struct {
 } nvmlFBCStats_t;
 
 typedef struct {
-        unsigned int sessionId, pid, vgpuInstance, codecType, hResolution, vResolution, averageFps, averageLatency;
+        unsigned int sessionId, pid, vgpuInstance, codecType, hResolution, vResolution, averageFps,
+                averageLatency;
 } nvmlEncoderSessionInfo_t;
 
 typedef struct {
@@ -129,7 +130,7 @@ typedef struct {
 typedef struct {
         unsigned int vgpuVmCompatibility, compatibilityLimitCode;
 } nvmlVgpuPgpuCompatibility_t;
-#define FAKE_OPAQUE_SIZE 32     /* more than the declared 4, as on a real driver */
+#define FAKE_OPAQUE_SIZE 32 /* more than the declared 4, as on a real driver */
 
 #define MAX_GPUS 64
 #define MAX_KEYS 192
@@ -199,18 +200,21 @@ nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int 
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen);
 nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width);
-nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps, unsigned int *latency);
+nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps,
+                                       unsigned int *latency);
 nvmlReturn_t nvmlDeviceGetFBCStats(nvmlDevice_t dev, nvmlFBCStats_t *stats);
-nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count, nvmlEncoderSessionInfo_t *infos);
+nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count,
+                                          nvmlEncoderSessionInfo_t *infos);
 nvmlReturn_t nvmlDeviceGetFBCSessions(nvmlDevice_t dev, unsigned int *count, nvmlFBCSessionInfo_t *infos);
 nvmlReturn_t nvmlDeviceGetActiveVgpus(nvmlDevice_t dev, unsigned int *count, nvmlVgpuInstance_t *instances);
 nvmlReturn_t nvmlVgpuInstanceGetMdevUUID(nvmlVgpuInstance_t vgpu, char *uuid, unsigned int size);
-nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions, unsigned int *fps,
-                                             unsigned int *latency);
+nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions,
+                                             unsigned int *fps, unsigned int *latency);
 nvmlReturn_t nvmlVgpuInstanceGetFBCStats(nvmlVgpuInstance_t vgpu, nvmlFBCStats_t *stats);
 nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned int *limit);
 nvmlReturn_t nvmlVgpuTypeGetFramebufferSize(unsigned int type_id, unsigned long long *size);
-nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta, unsigned int *size);
+nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta,
+                                         unsigned int *size);
 nvmlReturn_t nvmlDeviceGetVgpuMetadata(nvmlDevice_t dev, nvmlVgpuPgpuMetadata_t *meta, unsigned int *size);
 nvmlReturn_t nvmlGetVgpuCompatibility(nvmlVgpuMetadata_t *vgpu, nvmlVgpuPgpuMetadata_t *pgpu,
                                       nvmlVgpuPgpuCompatibility_t *compat);
@@ -341,13 +345,20 @@ nvmlReturn_t nvmlShutdown(void) {
 
 const char *nvmlErrorString(nvmlReturn_t r) {
         switch (r) {
-        case NVML_SUCCESS: return "Success";
-        case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
-        case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
-        case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
-        case NVML_ERROR_NOT_FOUND: return "Not Found";
-        case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
-        case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
+        case NVML_SUCCESS:
+                return "Success";
+        case NVML_ERROR_UNINITIALIZED:
+                return "Uninitialized";
+        case NVML_ERROR_INVALID_ARGUMENT:
+                return "Invalid Argument";
+        case NVML_ERROR_NOT_SUPPORTED:
+                return "Not Supported";
+        case NVML_ERROR_NOT_FOUND:
+                return "Not Found";
+        case NVML_ERROR_INSUFFICIENT_SIZE:
+                return "Insufficient Size";
+        case NVML_ERROR_DRIVER_NOT_LOADED:
+                return "Driver Not Loaded";
         }
         return "Unknown Error";
 }
@@ -403,7 +414,8 @@ nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *
         for (unsigned i = 0; i < n_gpus; i++) {
                 const char *v = get(&gpus[i], "bdf");
                 unsigned d2, b2, s2, f2;
-                if (v && parse_bus_id(v, &d2, &b2, &s2, &f2) == 0 && d1 == d2 && b1 == b2 && s1 == s2 && f1 == f2) {
+                if (v && parse_bus_id(v, &d2, &b2, &s2, &f2) == 0 && d1 == d2 && b1 == b2 && s1 == s2 &&
+                    f1 == f2) {
                         *device = &gpus[i];
                         return NVML_SUCCESS;
                 }
@@ -444,8 +456,10 @@ nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, int sensor, unsigned int
 
 nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t dev, int threshold, unsigned int *temp) {
         switch (threshold) {
-        case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN: return get_uint(dev, "temp_shutdown", temp);
-        case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN: return get_uint(dev, "temp_slowdown", temp);
+        case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN:
+                return get_uint(dev, "temp_shutdown", temp);
+        case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN:
+                return get_uint(dev, "temp_slowdown", temp);
         }
         return NVML_ERROR_NOT_SUPPORTED;
 }
@@ -566,8 +580,8 @@ nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width
 }
 
 /* "<prefix>_sessions", "_fps", "_latency" of a device: sessions decide whether it is known. */
-static nvmlReturn_t get_stream(nvmlDevice_t dev, const char *prefix, unsigned int *sessions, unsigned int *fps,
-                               unsigned int *latency) {
+static nvmlReturn_t get_stream(nvmlDevice_t dev, const char *prefix, unsigned int *sessions,
+                               unsigned int *fps, unsigned int *latency) {
         char key[48];
         snprintf(key, sizeof(key), "%s_sessions", prefix);
         nvmlReturn_t r = get_uint(dev, key, sessions);
@@ -584,7 +598,8 @@ static nvmlReturn_t get_stream(nvmlDevice_t dev, const char *prefix, unsigned in
         return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps, unsigned int *latency) {
+nvmlReturn_t nvmlDeviceGetEncoderStats(nvmlDevice_t dev, unsigned int *sessions, unsigned int *fps,
+                                       unsigned int *latency) {
         return get_stream(dev, "encoder", sessions, fps, latency);
 }
 
@@ -636,8 +651,10 @@ static nvmlReturn_t get_sessions(nvmlDevice_t dev, const char *kind, unsigned in
         return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count, nvmlEncoderSessionInfo_t *infos) {
-        return get_sessions(dev, "encoder", count, (unsigned int *) infos, sizeof(*infos) / sizeof(unsigned int));
+nvmlReturn_t nvmlDeviceGetEncoderSessions(nvmlDevice_t dev, unsigned int *count,
+                                          nvmlEncoderSessionInfo_t *infos) {
+        return get_sessions(dev, "encoder", count, (unsigned int *) infos,
+                            sizeof(*infos) / sizeof(unsigned int));
 }
 
 nvmlReturn_t nvmlDeviceGetFBCSessions(nvmlDevice_t dev, unsigned int *count, nvmlFBCSessionInfo_t *infos) {
@@ -688,8 +705,8 @@ nvmlReturn_t nvmlVgpuInstanceGetMdevUUID(nvmlVgpuInstance_t vgpu, char *uuid, un
         return get_string(dev, key, uuid, size);
 }
 
-nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions, unsigned int *fps,
-                                             unsigned int *latency) {
+nvmlReturn_t nvmlVgpuInstanceGetEncoderStats(nvmlVgpuInstance_t vgpu, unsigned int *sessions,
+                                             unsigned int *fps, unsigned int *latency) {
         char key[32];
         nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
         if (!dev)
@@ -721,7 +738,8 @@ nvmlReturn_t nvmlVgpuInstanceGetFrameRateLimit(nvmlVgpuInstance_t vgpu, unsigned
 
 /* The opaque data carries the instance ("vgpu 1000"), so nvmlGetVgpuCompatibility finds the
  * vGPU it is asked about the way the real one decodes its blob: from the metadata alone. */
-nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta, unsigned int *size) {
+nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetadata_t *meta,
+                                         unsigned int *size) {
         char key[32];
         nvmlDevice_t dev = vgpu_parent(vgpu, key, sizeof(key));
         if (!dev)
@@ -735,7 +753,8 @@ nvmlReturn_t nvmlVgpuInstanceGetMetadata(nvmlVgpuInstance_t vgpu, nvmlVgpuMetada
         memset(meta, 0, need);
         meta->version = meta->revision = 1;
         strncat(key, "guest_driver", sizeof(key) - strlen(key) - 1);
-        meta->guestInfoState = get_string(dev, key, meta->guestDriverVersion, sizeof(meta->guestDriverVersion)) == NVML_SUCCESS;
+        meta->guestInfoState = get_string(dev, key, meta->guestDriverVersion,
+                                          sizeof(meta->guestDriverVersion)) == NVML_SUCCESS;
         meta->opaqueDataSize = FAKE_OPAQUE_SIZE;
         snprintf((char *) meta + offsetof(nvmlVgpuMetadata_t, opaqueData), FAKE_OPAQUE_SIZE, "vgpu %u", vgpu);
         *size = need;
@@ -773,12 +792,13 @@ nvmlReturn_t nvmlGetVgpuCompatibility(nvmlVgpuMetadata_t *vgpu, nvmlVgpuPgpuMeta
         char key[40];
         nvmlDevice_t dev = vgpu_parent(instance, key, sizeof(key));
         if (!dev || dev != &gpus[g])
-                return NVML_ERROR_INVALID_ARGUMENT;   /* metadata of a vGPU another GPU runs */
+                return NVML_ERROR_INVALID_ARGUMENT; /* metadata of a vGPU another GPU runs */
         unsigned limit = 0;
         strncat(key, "guest_compat_limit", sizeof(key) - strlen(key) - 1);
         (void) get_uint(dev, key, &limit);
         /* NVML_VGPU_VM_COMPATIBILITY_COLD|HIBERNATE|SLEEP|LIVE when nothing limits it */
-        *compat = (nvmlVgpuPgpuCompatibility_t) { .vgpuVmCompatibility = limit ? 0 : 0xf, .compatibilityLimitCode = limit };
+        *compat = (nvmlVgpuPgpuCompatibility_t){ .vgpuVmCompatibility = limit ? 0 : 0xf,
+                                                 .compatibilityLimitCode = limit };
         return NVML_SUCCESS;
 }
 
@@ -822,7 +842,8 @@ nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long lo
                 return NVML_ERROR_INVALID_ARGUMENT;
         const char *v = get(dev, "supported_events");
         *types = v ? strtoull(v, NULL, 0)
-                   : nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError;
+                   : nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError |
+                                 nvmlEventTypeDoubleBitEccError;
         return NVML_SUCCESS;
 }
 
@@ -834,13 +855,13 @@ nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types
         unsigned long long supported;
         nvmlDeviceGetSupportedEventTypes(dev, &supported);
         if (types & ~supported)
-                return NVML_ERROR_NOT_SUPPORTED;        /* as NVML: one unsupported type fails the call */
+                return NVML_ERROR_NOT_SUPPORTED; /* as NVML: one unsupported type fails the call */
         set->types[dev - gpus] |= types;
         return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms) {
-        (void) timeoutms;       /* events are in the file already, or not: nothing to wait for */
+        (void) timeoutms; /* events are in the file already, or not: nothing to wait for */
         if (init_count == 0)
                 return NVML_ERROR_UNINITIALIZED;
         if (!set || !data)
@@ -854,19 +875,24 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         if (fseek(f, set->offset, SEEK_SET) == 0)
                 while (r == NVML_ERROR_TIMEOUT && fgets(line, sizeof(line), f)) {
                         if (!strchr(line, '\n'))
-                                break;          /* half-written: read it next time */
+                                break; /* half-written: read it next time */
                         set->offset = ftell(f);
                         if (sscanf(line, "%63s %15s %lli", bus_id, type, &value) != 3)
                                 continue;
-                        unsigned long long t = strcmp(type, "xid") == 0 ? nvmlEventTypeXidCriticalError :
-                                               strcmp(type, "dbe") == 0 ? nvmlEventTypeDoubleBitEccError :
-                                               strcmp(type, "sbe") == 0 ? nvmlEventTypeSingleBitEccError : 0;
+                        unsigned long long t = strcmp(type, "xid") == 0   ? nvmlEventTypeXidCriticalError
+                                               : strcmp(type, "dbe") == 0 ? nvmlEventTypeDoubleBitEccError
+                                               : strcmp(type, "sbe") == 0 ? nvmlEventTypeSingleBitEccError
+                                                                          : 0;
                         nvmlDevice_t dev;
-                        if (nvmlDeviceGetHandleByPciBusId_v2(bus_id, &dev) != NVML_SUCCESS || !(set->types[dev - gpus] & t))
+                        if (nvmlDeviceGetHandleByPciBusId_v2(bus_id, &dev) != NVML_SUCCESS ||
+                            !(set->types[dev - gpus] & t))
                                 continue;
-                        *data = (nvmlEventData_t) {
-                                .device = dev, .eventType = t, .eventData = value,
-                                .gpuInstanceId = 0xFFFFFFFFu, .computeInstanceId = 0xFFFFFFFFu,
+                        *data = (nvmlEventData_t){
+                                .device = dev,
+                                .eventType = t,
+                                .eventData = value,
+                                .gpuInstanceId = 0xFFFFFFFFu,
+                                .computeInstanceId = 0xFFFFFFFFu,
                         };
                         r = NVML_SUCCESS;
                 }

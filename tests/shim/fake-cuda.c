@@ -207,7 +207,7 @@ static struct CUfunc_st busy_kernel = { "busy" };
 /* Any image loads; its kernels are all "busy" (bench/gpu/launch-latency runs here with 0 ns). */
 CUresult cuModuleLoadData(CUmodule *module, const void *image) {
         (void) image;
-        *module = (CUmodule) &busy_kernel;     /* opaque to the caller: any non-NULL handle */
+        *module = (CUmodule) &busy_kernel; /* opaque to the caller: any non-NULL handle */
         return CUDA_SUCCESS;
 }
 
@@ -274,7 +274,7 @@ CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b) {
 }
 
 CUresult cuEventDestroy_v2(CUevent ev) {
-        fake_event_sync(ev);            /* the queue may still point at it */
+        fake_event_sync(ev); /* the queue may still point at it */
         free(ev);
         return CUDA_SUCCESS;
 }
@@ -283,8 +283,8 @@ static uint64_t kernel_ns(CUfunction f, void **params) {
         return f == &busy_kernel && params && params[0] ? *(const uint64_t *) params[0] : 0;
 }
 
-CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned shmem, CUstream s, void **params, void **extra) {
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shmem, CUstream s, void **params, void **extra) {
         (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) extra;
         LAST("cuLaunchKernel");
         if (!f)
@@ -299,8 +299,9 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 
 /* The per-thread variant, as the driver's table gives it; the exported symbol is a stub. */
 CUresult launch_kernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                                   unsigned bz, unsigned shmem, CUstream s, void **params, void **extra) {
-        (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) s, (void) extra;
+                            unsigned bz, unsigned shmem, CUstream s, void **params, void **extra) {
+        (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) s,
+                (void) extra;
         LAST("cuLaunchKernel_ptsz");
         if (!f)
                 return CUDA_ERROR_INVALID_HANDLE;
@@ -327,8 +328,8 @@ CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *c, CUfunction f, void **par
         return CUDA_SUCCESS;
 }
 
-CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                                   unsigned bz, unsigned shmem, CUstream s, void **params) {
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                   unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params) {
         (void) gx, (void) gy, (void) gz, (void) bx, (void) by, (void) bz, (void) shmem, (void) s;
         LAST("cuLaunchCooperativeKernel");
         fake_queue_kernel(kernel_ns(f, params));

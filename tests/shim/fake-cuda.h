@@ -38,14 +38,14 @@ CUresult cuEventQuery(CUevent ev);
 CUresult cuEventSynchronize(CUevent ev);
 CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b);
 CUresult cuEventDestroy_v2(CUevent ev);
-CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned shmem, CUstream s, void **params, void **extra);
+CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shmem, CUstream s, void **params, void **extra);
 CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                              unsigned bz, unsigned shmem, CUstream s, void **params, void **extra);
 CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra);
 CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig *c, CUfunction f, void **params, void **extra);
-CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                                   unsigned bz, unsigned shmem, CUstream s, void **params);
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                                   unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params);
 CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                         unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params);
 CUresult cuGraphExecDestroy(CUgraphExec g);
@@ -57,7 +57,8 @@ CUresult cuGraphCreate(CUgraph *g, unsigned flags);
 CUresult cuGraphDestroy(CUgraph g);
 CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t n_deps,
                                 CUDA_MEM_ALLOC_NODE_PARAMS *p);
-CUresult cuGraphAddMemFreeNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t n_deps, CUdeviceptr p);
+CUresult cuGraphAddMemFreeNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t n_deps,
+                               CUdeviceptr p);
 CUresult cuGraphGetNodes(CUgraph g, CUgraphNode *nodes, size_t *n);
 CUresult cuGraphNodeGetType(CUgraphNode node, CUgraphNodeType *type);
 CUresult cuGraphMemAllocNodeGetParams(CUgraphNode node, CUDA_MEM_ALLOC_NODE_PARAMS *p);
@@ -74,7 +75,7 @@ CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *status);
 CUresult cuStreamIsCapturing_ptsz(CUstream s, CUstreamCaptureStatus *status);
 CUresult cuDeviceGetPCIBusId(char *bus_id, int len, CUdevice dev);
 
-CUresult cuMemAlloc(unsigned int *dptr, unsigned int bytesize);         /* v1, 32-bit */
+CUresult cuMemAlloc(unsigned int *dptr, unsigned int bytesize); /* v1, 32-bit */
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize);
 CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height, unsigned elem);
 CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned flags);
@@ -107,10 +108,13 @@ CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *c);
 CUresult cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels);
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray m);
 CUresult cuMipmappedArrayGetLevel(CUarray *a, CUmipmappedArray m, unsigned int level);
-CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m, CUdevice dev);
-CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr, unsigned long long flags);
+CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m,
+                                               CUdevice dev);
+CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+                             unsigned long long flags);
 CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
-CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags);
+CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle h,
+                  unsigned long long flags);
 CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);
 CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc, size_t count);
 

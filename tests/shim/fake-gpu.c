@@ -33,10 +33,10 @@
 
 #include "fake-gpu.h"
 
-#define FAKE_MAGIC      UINT64_C(0x5550474548414b46)
-#define BLOCKS_MAX      4096
-#define TICKETS         256
-#define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
+#define FAKE_MAGIC    UINT64_C(0x5550474548414b46)
+#define BLOCKS_MAX    4096
+#define TICKETS       256
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
 enum { BLOCK_NONE, BLOCK_USED, BLOCK_FREE };
 
@@ -90,7 +90,8 @@ int fake_gpu_open(void) {
         void *p;
         int r = 0;
         if (!path || !*path) {
-                p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                         0);
                 if (p != MAP_FAILED)
                         init_gpu(p, mem, arena_off);
         } else {
@@ -99,7 +100,7 @@ int fake_gpu_open(void) {
                         r = -errno;
                         goto out;
                 }
-                flock(fd, LOCK_EX);             /* the first process initializes, the others wait */
+                flock(fd, LOCK_EX); /* the first process initializes, the others wait */
                 struct stat st;
                 fstat(fd, &st);
                 if (st.st_size == 0 && ftruncate(fd, (off_t) total) < 0) {
@@ -171,7 +172,7 @@ static void reclaim_dead(void) {
                 else {
                         dead = pid_dead(b->pid);
                         if (n_seen < ELEMENTSOF(seen))
-                                seen[n_seen++] = (__typeof__(seen[0])) { b->pid, dead };
+                                seen[n_seen++] = (__typeof__(seen[0])){ b->pid, dead };
                 }
                 if (dead) {
                         b->state = BLOCK_FREE;
@@ -204,12 +205,14 @@ int fake_gpu_alloc(uint64_t n, CUdeviceptr *ret) {
         if (best) {
                 struct block *rest = best->size - n >= 65536 ? new_slot() : NULL;
                 if (rest) {
-                        *rest = (struct block) { .off = best->off + n, .size = best->size - n, .state = BLOCK_FREE,
-                                                 .freed_seq = best->freed_seq };
+                        *rest = (struct block){ .off = best->off + n,
+                                                .size = best->size - n,
+                                                .state = BLOCK_FREE,
+                                                .freed_seq = best->freed_seq };
                         best->size = n;
                 }
         } else if (gpu->top + n <= gpu->mem_size && (best = new_slot())) {
-                *best = (struct block) { .off = gpu->top, .size = n };
+                *best = (struct block){ .off = gpu->top, .size = n };
                 gpu->top += n;
         } else
                 r = -ENOMEM;
@@ -310,7 +313,8 @@ void fake_gpu_run(uint64_t ns, uint64_t *ret_start, uint64_t *ret_end) {
                         futex_wake(&gpu->serving);
         }
         uint64_t start = fake_now_ns(), end = start + ns;
-        struct timespec ts = { .tv_sec = (time_t) (end / 1000000000u), .tv_nsec = (long) (end % 1000000000u) };
+        struct timespec ts = { .tv_sec = (time_t) (end / 1000000000u),
+                               .tv_nsec = (long) (end % 1000000000u) };
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
                 ;
         *ret_start = start;

@@ -15,7 +15,7 @@
 
 #include "fake-cuda.h"
 
-#define NODES_MAX 64
+#define NODES_MAX       64
 #define CAPTURE_VA_BASE UINT64_C(0x300000000000)
 
 struct CUgraphNode_st {
@@ -50,7 +50,7 @@ static struct CUgraphNode_st *add_node(CUgraph g, int type) {
         if (!g || g->n == NODES_MAX)
                 return NULL;
         struct CUgraphNode_st *n = &g->nodes[g->n++];
-        *n = (struct CUgraphNode_st) { .type = type, .dev = -1 };
+        *n = (struct CUgraphNode_st){ .type = type, .dev = -1 };
         return n;
 }
 
@@ -104,9 +104,9 @@ CUresult cuGraphNodeGetType(CUgraphNode node, CUgraphNodeType *type) {
 CUresult cuGraphMemAllocNodeGetParams(CUgraphNode node, CUDA_MEM_ALLOC_NODE_PARAMS *p) {
         if (!node || !p || node->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC)
                 return CUDA_ERROR_INVALID_VALUE;
-        *p = (CUDA_MEM_ALLOC_NODE_PARAMS) { .bytesize = node->bytesize, .dptr = node->dptr };
+        *p = (CUDA_MEM_ALLOC_NODE_PARAMS){ .bytesize = node->bytesize, .dptr = node->dptr };
         p->poolProps.allocType = 1;
-        p->poolProps.location = (CUmemLocation) { CU_MEM_LOCATION_TYPE_DEVICE, node->dev };
+        p->poolProps.location = (CUmemLocation){ CU_MEM_LOCATION_TYPE_DEVICE, node->dev };
         return CUDA_SUCCESS;
 }
 
@@ -120,7 +120,7 @@ CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
         (void) mode;
         LAST("cuStreamBeginCapture_v2");
         if (!s || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD || s->capture)
-                return CUDA_ERROR_INVALID_VALUE;        /* the default streams cannot be captured */
+                return CUDA_ERROR_INVALID_VALUE; /* the default streams cannot be captured */
         return cuGraphCreate(&s->capture, 0);
 }
 
@@ -151,7 +151,7 @@ void fake_capture_kernel(CUstream s, uint64_t ns) {
 CUdeviceptr fake_capture_alloc(CUstream s, size_t n) {
         CUgraphNode node;
         CUDA_MEM_ALLOC_NODE_PARAMS p = { .bytesize = n };
-        p.poolProps.location = (CUmemLocation) { CU_MEM_LOCATION_TYPE_DEVICE, fake_current_device() };
+        p.poolProps.location = (CUmemLocation){ CU_MEM_LOCATION_TYPE_DEVICE, fake_current_device() };
         return cuGraphAddMemAllocNode(&node, s->capture, NULL, 0, &p) == CUDA_SUCCESS ? p.dptr : 0;
 }
 
@@ -216,7 +216,8 @@ static CUresult instantiate_params(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANT
         if (!p)
                 return CUDA_ERROR_INVALID_VALUE;
         CUresult r = instantiate(e, g);
-        if (r == CUDA_SUCCESS && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) && (r = back(*e, true)) != CUDA_SUCCESS) {
+        if (r == CUDA_SUCCESS && (p->flags & CUDA_GRAPH_INSTANTIATE_FLAG_UPLOAD) &&
+            (r = back(*e, true)) != CUDA_SUCCESS) {
                 free(*e);
                 *e = NULL;
         }
@@ -246,7 +247,7 @@ CUresult fakecu_graph_busy(CUgraphExec *ret, uint64_t ns) {
 
 CUresult cuGraphExecDestroy(CUgraphExec g) {
         LAST("cuGraphExecDestroy");
-        free(g);                        /* its memory stays in the pool until a trim */
+        free(g); /* its memory stays in the pool until a trim */
         return CUDA_SUCCESS;
 }
 
@@ -305,5 +306,5 @@ CUresult cuDeviceGraphMemTrim(CUdevice dev) {
         struct CUmemPoolHandle_st *pool = fake_graph_pool(dev);
         if (!pool || dev >= fake_device_count())
                 return CUDA_ERROR_INVALID_DEVICE;
-        return cuMemPoolTrimTo(pool, 0);        /* blocks of graphs still queued are in use: kept */
+        return cuMemPoolTrimTo(pool, 0); /* blocks of graphs still queued are in use: kept */
 }

@@ -23,7 +23,7 @@ static CUresult from_errno(int r) {
 CUresult cuMemAlloc(unsigned int *dptr, unsigned int bytesize) {
         (void) dptr, (void) bytesize;
         LAST("cuMemAlloc");
-        return CUDA_ERROR_NOT_SUPPORTED;        /* no 32-bit device addresses in this double */
+        return CUDA_ERROR_NOT_SUPPORTED; /* no 32-bit device addresses in this double */
 }
 
 CUresult mem_alloc_v2(CUdeviceptr *dptr, size_t bytesize) {
@@ -59,7 +59,7 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned flags) {
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
         LAST("cuMemFree_v2");
-        fake_queue_sync();              /* cuMemFree synchronizes, as the real one does */
+        fake_queue_sync(); /* cuMemFree synchronizes, as the real one does */
         return fake_gpu_free(dptr) < 0 ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
@@ -139,7 +139,7 @@ CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
         if (!fake_gpu_host(h, 1))
                 return CUDA_ERROR_INVALID_HANDLE;
         if (!fake_vmm_release(h))
-                return CUDA_SUCCESS;            /* freed at its last unmap */
+                return CUDA_SUCCESS; /* freed at its last unmap */
         return fake_gpu_free(h) < 0 ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
 }
 
@@ -151,7 +151,7 @@ struct CUarray_st {
         CUdeviceptr p;
         size_t size;
         CUDA_ARRAY3D_DESCRIPTOR desc;
-        size_t elem;                    /* bytes per element, all channels */
+        size_t elem; /* bytes per element, all channels */
 };
 
 static size_t format_size(int format) {
@@ -193,8 +193,9 @@ CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d) {
         LAST("cuArrayCreate_v2");
         if (!d)
                 return CUDA_ERROR_INVALID_VALUE;
-        CUDA_ARRAY3D_DESCRIPTOR d3 = { .Width = d->Width, .Height = d->Height, .Format = d->Format,
-                                       .NumChannels = d->NumChannels };
+        CUDA_ARRAY3D_DESCRIPTOR d3 = {
+                .Width = d->Width, .Height = d->Height, .Format = d->Format, .NumChannels = d->NumChannels
+        };
         return array_create(a, &d3);
 }
 
@@ -230,25 +231,32 @@ CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *c) {
         if (!c || c->srcMemoryType != CU_MEMORYTYPE_HOST || !c->srcHost)
                 return CUDA_ERROR_INVALID_VALUE;
         size_t h = c->Height ? c->Height : 1, d = c->Depth ? c->Depth : 1;
-        size_t src_pitch = c->srcPitch ? c->srcPitch : c->WidthInBytes, src_height = c->srcHeight ? c->srcHeight : h;
+        size_t src_pitch = c->srcPitch ? c->srcPitch : c->WidthInBytes,
+               src_height = c->srcHeight ? c->srcHeight : h;
         for (size_t z = 0; z < d; z++)
                 for (size_t y = 0; y < h; y++) {
-                        const char *src = (const char *) c->srcHost + ((c->srcZ + z) * src_height + c->srcY + y) * src_pitch +
+                        const char *src = (const char *) c->srcHost +
+                                          ((c->srcZ + z) * src_height + c->srcY + y) * src_pitch +
                                           c->srcXInBytes;
                         void *dst;
                         if (c->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
                                 const struct CUarray_st *a = c->dstArray;
-                                size_t row = a->desc.Width * a->elem, rows = a->desc.Height ? a->desc.Height : 1;
+                                size_t row = a->desc.Width * a->elem,
+                                       rows = a->desc.Height ? a->desc.Height : 1;
                                 size_t slices = a->desc.Depth ? a->desc.Depth : 1;
-                                if (c->dstXInBytes + c->WidthInBytes > row || c->dstY + y >= rows || c->dstZ + z >= slices)
+                                if (c->dstXInBytes + c->WidthInBytes > row || c->dstY + y >= rows ||
+                                    c->dstZ + z >= slices)
                                         return CUDA_ERROR_INVALID_VALUE;
-                                dst = fake_gpu_host(a->p + ((c->dstZ + z) * rows + c->dstY + y) * row + c->dstXInBytes,
+                                dst = fake_gpu_host(a->p + ((c->dstZ + z) * rows + c->dstY + y) * row +
+                                                            c->dstXInBytes,
                                                     c->WidthInBytes);
                         } else if (c->dstMemoryType == CU_MEMORYTYPE_DEVICE) {
                                 size_t pitch = c->dstPitch ? c->dstPitch : c->WidthInBytes;
                                 size_t height = c->dstHeight ? c->dstHeight : h;
-                                dst = fake_gpu_host(c->dstDevice + ((c->dstZ + z) * height + c->dstY + y) * pitch +
-                                                    c->dstXInBytes, c->WidthInBytes);
+                                dst = fake_gpu_host(c->dstDevice +
+                                                            ((c->dstZ + z) * height + c->dstY + y) * pitch +
+                                                            c->dstXInBytes,
+                                                    c->WidthInBytes);
                         } else
                                 return CUDA_ERROR_INVALID_VALUE;
                         if (!dst)
@@ -306,11 +314,12 @@ CUresult cuMipmappedArrayGetLevel(CUarray *a, CUmipmappedArray m, unsigned int l
         return CUDA_SUCCESS;
 }
 
-CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m, CUdevice dev) {
+CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUmipmappedArray m,
+                                               CUdevice dev) {
         (void) dev;
         if (!r || !m)
                 return CUDA_ERROR_INVALID_VALUE;
-        *r = (CUDA_ARRAY_MEMORY_REQUIREMENTS) { .alignment = 65536 };
+        *r = (CUDA_ARRAY_MEMORY_REQUIREMENTS){ .alignment = 65536 };
         for (unsigned k = 0; k < m->levels; k++)
                 r->size += m->level[k]->size;
         return CUDA_SUCCESS;
@@ -318,14 +327,14 @@ CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r
 
 CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *r, CUarray a, CUdevice dev) {
         (void) dev;
-        *r = (CUDA_ARRAY_MEMORY_REQUIREMENTS) { .size = a->size, .alignment = 65536 };
+        *r = (CUDA_ARRAY_MEMORY_REQUIREMENTS){ .size = a->size, .alignment = 65536 };
         return CUDA_SUCCESS;
 }
 
 /* ---- the memory pool ---- */
 
 #define POOL_BLOCKS 256
-#define POOL_GRAIN (UINT64_C(2) << 20)
+#define POOL_GRAIN  (UINT64_C(2) << 20)
 
 struct CUmemPoolHandle_st {
         pthread_mutex_t lock;
@@ -339,8 +348,10 @@ struct CUmemPoolHandle_st {
 static struct CUmemPoolHandle_st pool0 = { .lock = PTHREAD_MUTEX_INITIALIZER };
 /* The graph memory pool of each device (fake-graph.c): the same kind of pool. */
 static struct CUmemPoolHandle_st graph_pools[FAKE_DEVICES_MAX] = {
-        { .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER },
-        { .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER },
+        { .lock = PTHREAD_MUTEX_INITIALIZER },
+        { .lock = PTHREAD_MUTEX_INITIALIZER },
+        { .lock = PTHREAD_MUTEX_INITIALIZER },
+        { .lock = PTHREAD_MUTEX_INITIALIZER },
 };
 
 struct CUmemPoolHandle_st *fake_graph_pool(int dev) {
@@ -407,7 +418,7 @@ void fake_pool_release(struct CUmemPoolHandle_st *pool, CUdeviceptr p) {
 }
 
 static CUresult pool_free(CUdeviceptr p) {
-        fake_queue_pool_free(&pool0, p);        /* in stream order, after earlier work */
+        fake_queue_pool_free(&pool0, p); /* in stream order, after earlier work */
         return CUDA_SUCCESS;
 }
 
@@ -448,7 +459,7 @@ CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t n, CUstream s) {
         if (fake_capturing(s)) {
                 if (!dptr || n == 0)
                         return CUDA_ERROR_INVALID_VALUE;
-                *dptr = fake_capture_alloc(s, n);       /* an allocation node: no memory yet */
+                *dptr = fake_capture_alloc(s, n); /* an allocation node: no memory yet */
                 return CUDA_SUCCESS;
         }
         return pool_alloc(&pool0, dptr, n);

@@ -105,20 +105,20 @@ static void submit(const struct op *o) {
 }
 
 void fake_queue_kernel(uint64_t ns) {
-        submit(&(struct op) { .kind = OP_KERNEL, .ns = ns });
+        submit(&(struct op){ .kind = OP_KERNEL, .ns = ns });
 }
 
 void fake_queue_event(CUevent ev) {
         uint64_t gen = atomic_fetch_add(&ev->recorded, 1) + 1;
-        submit(&(struct op) { .kind = OP_EVENT, .ev = ev, .gen = gen });
+        submit(&(struct op){ .kind = OP_EVENT, .ev = ev, .gen = gen });
 }
 
 void fake_queue_memset(CUdeviceptr p, unsigned char v, size_t n) {
-        submit(&(struct op) { .kind = OP_MEMSET, .ptr = p, .val = v, .n = n });
+        submit(&(struct op){ .kind = OP_MEMSET, .ptr = p, .val = v, .n = n });
 }
 
 void fake_queue_pool_free(struct CUmemPoolHandle_st *pool, CUdeviceptr p) {
-        submit(&(struct op) { .kind = OP_POOLFREE, .pool = pool, .ptr = p });
+        submit(&(struct op){ .kind = OP_POOLFREE, .pool = pool, .ptr = p });
 }
 
 void fake_queue_sync(void) {

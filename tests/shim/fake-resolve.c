@@ -20,7 +20,8 @@ struct proc {
         void *fn;
 };
 
-#define P(name, version, kind, fn) { name, version, kind, (void *) (fn) }
+#define P(name, version, kind, fn) \
+        { name, version, kind, (void *) (fn) }
 static const struct proc procs[] = {
         P("cuGetProcAddress", 11030, ANY, cuGetProcAddress),
         P("cuGetProcAddress", 12000, ANY, cuGetProcAddress_v2),
@@ -130,10 +131,11 @@ static const struct proc procs[] = {
  * a real CUDA runtime asks the driver for can be recorded (tests/shim/cudart-requests). */
 static void trace(const char *symbol, int version, cuuint64_t flags, bool found) {
         const char *path = getenv("FAKE_CUDA_TRACE");
-        FILE *f = path && *symbol ? fopen(path, "ae") : NULL;  /* (NVIDIA's runtime also asks for "") */
+        FILE *f = path && *symbol ? fopen(path, "ae") : NULL; /* (NVIDIA's runtime also asks for "") */
         if (!f)
                 return;
-        fprintf(f, "%s %d %llu %s\n", symbol, version, (unsigned long long) flags, found ? "found" : "missing");
+        fprintf(f, "%s %d %llu %s\n", symbol, version, (unsigned long long) flags,
+                found ? "found" : "missing");
         fclose(f);
 }
 
@@ -142,7 +144,8 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
         bool per_thread = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
         bool has_ptsz = false, named = false;
         for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++)
-                if (strcmp(procs[i].name, symbol) == 0 && procs[i].kind == PTSZ && procs[i].version <= version)
+                if (strcmp(procs[i].name, symbol) == 0 && procs[i].kind == PTSZ &&
+                    procs[i].version <= version)
                         has_ptsz = true;
         const struct proc *best = NULL;
         for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
@@ -156,9 +159,9 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
                         best = p;
         }
         if (status)
-                *status = best ? CU_GET_PROC_ADDRESS_SUCCESS
-                        : named ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
-                                : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+                *status = best    ? CU_GET_PROC_ADDRESS_SUCCESS
+                          : named ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                                  : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         *pfn = best ? best->fn : NULL;
         trace(symbol, version, flags, best);
         return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;

@@ -23,7 +23,7 @@ static struct {
         size_t offset;
 } maps[MAPPINGS_MAX];
 static unsigned n_maps;
-static CUmemGenericAllocationHandle released[RELEASED_MAX];    /* released, waiting for their unmap */
+static CUmemGenericAllocationHandle released[RELEASED_MAX]; /* released, waiting for their unmap */
 static unsigned n_released;
 static _Atomic uint64_t next_va = FAKE_VA_BASE;
 
@@ -80,7 +80,7 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
         CUresult r = CUDA_ERROR_OUT_OF_MEMORY;
         pthread_mutex_lock(&lock);
         if (n_maps < MAPPINGS_MAX) {
-                maps[n_maps++] = (__typeof__(maps[0])) { ptr, size, h, offset };
+                maps[n_maps++] = (__typeof__(maps[0])){ ptr, size, h, offset };
                 r = CUDA_SUCCESS;
         }
         pthread_mutex_unlock(&lock);
@@ -90,7 +90,7 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
 CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
         (void) size;
         LAST("cuMemUnmap");
-        fake_queue_sync();              /* like the driver: no work may still use the range */
+        fake_queue_sync(); /* like the driver: no work may still use the range */
         CUmemGenericAllocationHandle freed = 0;
         CUresult r = CUDA_ERROR_INVALID_VALUE;
         pthread_mutex_lock(&lock);

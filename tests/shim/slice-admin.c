@@ -16,7 +16,8 @@
 
 static int usage(void) {
         fprintf(stderr, "usage: slice-admin create PATH [QUANTUM_MS [BDF]]\n"
-                        "       slice-admin add PATH NAME MEMORY_BYTES POLICY [WEIGHT [SCRUB [OVERHEAD [GRANULARITY]]]]\n"
+                        "       slice-admin add PATH NAME MEMORY_BYTES POLICY [WEIGHT [SCRUB [OVERHEAD "
+                        "[GRANULARITY]]]]\n"
                         "       slice-admin show PATH\n");
         return 2;
 }
@@ -29,7 +30,7 @@ int main(int argc, char **argv) {
         if (streq(argv[1], "create")) {
                 struct vgpu_slice_gpu_params gpu = {
                         .quantum_ns = argc > 3 ? strtoull(argv[3], NULL, 0) * 1000000 : 0,
-                        .bdf = argc > 4 ? argv[4] : NULL,       /* the slice's GPU (else: the first used) */
+                        .bdf = argc > 4 ? argv[4] : NULL, /* the slice's GPU (else: the first used) */
                 };
                 /* root's, like vgpuctl's (lib/slice/manage.h): tenants run as root */
                 if (vgpu_sched_file_create(argv[2], &gpu, 0600, NULL, &err) < 0)
@@ -80,8 +81,9 @@ int main(int argc, char **argv) {
                         printf("{\"name\": \"%s\", \"policy\": \"%s\", \"weight\": %u, \"scrub\": \"%s\", "
                                "\"quota\": %llu, \"used\": %llu, \"peak\": %llu, \"oom_count\": %llu, "
                                "\"gpu_ns\": %llu, \"turns\": %llu, \"processes\": %u}\n",
-                               s.name, vgpu_slice_policy_to_string(s.policy), s.weight, vgpu_slice_scrub_to_string(s.scrub),
-                               (unsigned long long) s.quota, (unsigned long long) s.used, (unsigned long long) s.peak,
+                               s.name, vgpu_slice_policy_to_string(s.policy), s.weight,
+                               vgpu_slice_scrub_to_string(s.scrub), (unsigned long long) s.quota,
+                               (unsigned long long) s.used, (unsigned long long) s.peak,
                                (unsigned long long) s.oom_count, (unsigned long long) s.gpu_ns,
                                (unsigned long long) s.turns, s.processes);
                 }

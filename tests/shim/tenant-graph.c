@@ -23,15 +23,16 @@ static void *get(const char *name, int version, cuuint64_t flags) {
         return p;
 }
 
-#define EXPECT_USED(n) \
+#define EXPECT_USED(n)                                                                  \
         CHECK(failures, tenant_slice_used() == (n), "used %llu MiB, expected %llu MiB", \
               (unsigned long long) (tenant_slice_used() / MiB), (unsigned long long) ((n) / MiB))
 
 static struct {
         CUresult (*create)(CUgraph *, unsigned);
-        CUresult (*add_alloc)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, CUDA_MEM_ALLOC_NODE_PARAMS *);
+        CUresult (*add_alloc)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
+                              CUDA_MEM_ALLOC_NODE_PARAMS *);
         CUresult (*add_free)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, CUdeviceptr);
-        PFN_cuGraphInstantiateWithFlags_v11040 instantiate;     /* "cuGraphInstantiate" at 12.0 */
+        PFN_cuGraphInstantiateWithFlags_v11040 instantiate; /* "cuGraphInstantiate" at 12.0 */
         PFN_cuGraphInstantiateWithParams_v12000 instantiate_params;
         PFN_cuGraphUpload_v11010 upload;
         PFN_cuGraphExecDestroy_v10000 exec_destroy;
@@ -57,9 +58,10 @@ static CUgraph built_graph(uint64_t n) {
         CUgraphNode a, f;
         CUDA_MEM_ALLOC_NODE_PARAMS p = { .bytesize = n };
         p.poolProps.allocType = 1;
-        p.poolProps.location = (CUmemLocation) { CU_MEM_LOCATION_TYPE_DEVICE, 0 };
+        p.poolProps.location = (CUmemLocation){ CU_MEM_LOCATION_TYPE_DEVICE, 0 };
         CHECK(failures, g.create(&graph, 0) == CUDA_SUCCESS, "cuGraphCreate");
-        CHECK(failures, g.add_alloc(&a, graph, NULL, 0, &p) == CUDA_SUCCESS && p.dptr, "cuGraphAddMemAllocNode");
+        CHECK(failures, g.add_alloc(&a, graph, NULL, 0, &p) == CUDA_SUCCESS && p.dptr,
+              "cuGraphAddMemAllocNode");
         CHECK(failures, g.add_free(&f, graph, &a, 1, p.dptr) == CUDA_SUCCESS, "cuGraphAddMemFreeNode");
         return graph;
 }
@@ -78,7 +80,8 @@ static CUgraph captured_graph(uint64_t n) {
         CHECK(failures, tenant_slice_used() == used && cu.device_used() == device,
               "a captured allocation was charged (%llu -> %llu MiB)", (unsigned long long) (used / MiB),
               (unsigned long long) (tenant_slice_used() / MiB));
-        CHECK(failures, cu.launch(cu.busy, 1, 1, 1, 1, 1, 1, 0, s, params, NULL) == CUDA_SUCCESS, "captured kernel");
+        CHECK(failures, cu.launch(cu.busy, 1, 1, 1, 1, 1, 1, 0, s, params, NULL) == CUDA_SUCCESS,
+              "captured kernel");
         CHECK(failures, g.free_async(p, s) == CUDA_SUCCESS, "captured cuMemFreeAsync");
         CHECK(failures, g.end(s, &graph) == CUDA_SUCCESS && graph, "cuStreamEndCapture");
         return graph;
@@ -87,17 +90,18 @@ static CUgraph captured_graph(uint64_t n) {
 static void check_graphs(uint64_t q) {
         CUgraphExec e1, e2;
         CUdeviceptr a, b;
-        CUgraph g1 = built_graph(24 * MiB), g2 = captured_graph(15 * MiB);     /* 15: 16 MiB in 2 MiB pages */
+        CUgraph g1 = built_graph(24 * MiB), g2 = captured_graph(15 * MiB); /* 15: 16 MiB in 2 MiB pages */
         CHECK(failures, g.instantiate(&e1, g1, 0) == CUDA_SUCCESS, "instantiate g1");
         CHECK(failures, g.instantiate(&e2, g2, 0) == CUDA_SUCCESS, "instantiate g2");
-        EXPECT_USED(0);                         /* nothing is allocated before a launch */
+        EXPECT_USED(0); /* nothing is allocated before a launch */
 
         CHECK(failures, cu.graph_launch(e1, NULL) == CUDA_SUCCESS, "launch g1");
         EXPECT_USED(24 * MiB);
-        CHECK(failures, graph_reserved() == 24 * MiB, "graph pool %llu", (unsigned long long) graph_reserved());
+        CHECK(failures, graph_reserved() == 24 * MiB, "graph pool %llu",
+              (unsigned long long) graph_reserved());
         CHECK(failures, cu.graph_launch(e1, NULL) == CUDA_SUCCESS, "relaunch g1");
         cu.sync();
-        EXPECT_USED(24 * MiB);                  /* its memory is reused */
+        EXPECT_USED(24 * MiB); /* its memory is reused */
 
         /* 30 + 24 cached + 16 > 64: g1's cached memory is trimmed, then g2 fits. */
         CHECK(failures, cu.mem_alloc(&a, 30 * MiB) == CUDA_SUCCESS, "30 MiB");
@@ -106,9 +110,11 @@ static void check_graphs(uint64_t q) {
         EXPECT_USED(46 * MiB);
 
         /* A plain allocation trims the graph pool before it is refused, too. */
-        CHECK(failures, cu.mem_alloc(&b, 20 * MiB) == CUDA_SUCCESS, "20 MiB with 16 MiB of graph memory cached");
+        CHECK(failures, cu.mem_alloc(&b, 20 * MiB) == CUDA_SUCCESS,
+              "20 MiB with 16 MiB of graph memory cached");
         EXPECT_USED(50 * MiB);
-        CHECK(failures, graph_reserved() == 0, "graph pool %llu after the trim", (unsigned long long) graph_reserved());
+        CHECK(failures, graph_reserved() == 0, "graph pool %llu after the trim",
+              (unsigned long long) graph_reserved());
 
         /* Over the quota: refused, exactly CUDA_ERROR_OUT_OF_MEMORY, nothing allocated, nothing run. */
         uint64_t device = cu.device_used();
@@ -116,8 +122,9 @@ static void check_graphs(uint64_t q) {
         CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "launch over the quota: rc %d", r);
         r = g.upload(e1, NULL);
         CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "upload over the quota: rc %d", r);
-        CHECK(failures, cu.device_used() == device && graph_reserved() == 0, "a refused launch allocated: %llu -> %llu",
-              (unsigned long long) device, (unsigned long long) cu.device_used());
+        CHECK(failures, cu.device_used() == device && graph_reserved() == 0,
+              "a refused launch allocated: %llu -> %llu", (unsigned long long) device,
+              (unsigned long long) cu.device_used());
         EXPECT_USED(50 * MiB);
 
         /* Room again: an upload backs (and charges) it, the launch after it costs nothing more. */
@@ -129,9 +136,9 @@ static void check_graphs(uint64_t q) {
         EXPECT_USED(54 * MiB);
 
         CHECK(failures, g.exec_destroy(e1) == CUDA_SUCCESS, "destroy g1");
-        EXPECT_USED(54 * MiB);                  /* destroyed, its memory is still the pool's */
+        EXPECT_USED(54 * MiB); /* destroyed, its memory is still the pool's */
         CHECK(failures, g.trim(0) == CUDA_SUCCESS, "cuDeviceGraphMemTrim");
-        EXPECT_USED(30 * MiB);                  /* trimmed: the pool is empty */
+        EXPECT_USED(30 * MiB); /* trimmed: the pool is empty */
 
         /* Instantiate-and-upload in one call is reserved first as well. */
         CUgraphExec e3;
@@ -140,7 +147,8 @@ static void check_graphs(uint64_t q) {
         CHECK(failures, cu.mem_alloc(&b, 30 * MiB) == CUDA_SUCCESS, "30 MiB more");
         device = cu.device_used();
         r = g.instantiate_params(&e3, g3, &ip);
-        CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "instantiate+upload of 12 MiB over the quota: rc %d", r);
+        CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "instantiate+upload of 12 MiB over the quota: rc %d",
+              r);
         CHECK(failures, cu.device_used() == device, "a refused instantiate+upload allocated");
         EXPECT_USED(60 * MiB);
         cu.mem_free(b);
@@ -149,7 +157,7 @@ static void check_graphs(uint64_t q) {
 
         g.exec_destroy(e2);
         g.exec_destroy(e3);
-        cu.sync();                              /* the upload is stream-ordered: done before the trim */
+        cu.sync(); /* the upload is stream-ordered: done before the trim */
         g.trim(0);
         cu.mem_free(a);
         EXPECT_USED(0);
@@ -163,7 +171,10 @@ static void check_graphs(uint64_t q) {
  * still asks for) and at 11000 (_v2). Each must be the shim's, run that very ABI, and have its
  * executable graph's allocations charged at launch like the others. */
 static void check_log_abis(void) {
-        static const struct { int version; const char *abi; } abis[] = {
+        static const struct {
+                int version;
+                const char *abi;
+        } abis[] = {
                 { 10000, "cuGraphInstantiate" },
                 { 11000, "cuGraphInstantiate_v2" },
         };
@@ -177,10 +188,11 @@ static void check_log_abis(void) {
                 char log[64];
                 CHECK(failures, inst(&e, graph, NULL, log, sizeof(log)) == CUDA_SUCCESS, "instantiate@%d",
                       abis[i].version);
-                CHECK(failures, streq(cu.last_call(), abis[i].abi), "cuGraphInstantiate@%d ran %s", abis[i].version,
-                      cu.last_call());
+                CHECK(failures, streq(cu.last_call(), abis[i].abi), "cuGraphInstantiate@%d ran %s",
+                      abis[i].version, cu.last_call());
                 EXPECT_USED(0);
-                CHECK(failures, cu.graph_launch(e, NULL) == CUDA_SUCCESS, "launch of the @%d graph", abis[i].version);
+                CHECK(failures, cu.graph_launch(e, NULL) == CUDA_SUCCESS, "launch of the @%d graph",
+                      abis[i].version);
                 cu.sync();
                 EXPECT_USED(8 * MiB);
                 g.exec_destroy(e);
@@ -212,8 +224,9 @@ int tenant_graph(void) {
         *(void **) &g.alloc_async = get("cuMemAllocAsync", 12040, 0);
         *(void **) &g.free_async = get("cuMemFreeAsync", 12040, 0);
         /* The entry points that allocate must be the shim's (resolved by their real address). */
-        CHECK(failures, in_shim((void *) g.instantiate) && in_shim((void *) g.upload) &&
-                        in_shim((void *) g.instantiate_params) && in_shim((void *) cu.graph_launch),
+        CHECK(failures,
+              in_shim((void *) g.instantiate) && in_shim((void *) g.upload) &&
+                      in_shim((void *) g.instantiate_params) && in_shim((void *) cu.graph_launch),
               "graph entry points not wrapped");
         check_graphs(s->quota);
         check_log_abis();
@@ -252,7 +265,8 @@ int tenant_twogpu(void) {
         prop.location.id = 0;
         cu.set_current(c1);
         r = create(&h, 2 * MiB, &prop, 0);
-        CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "cuMemCreate on device 0 from device 1's context: rc %d", r);
+        CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY,
+              "cuMemCreate on device 0 from device 1's context: rc %d", r);
         CHECK(failures, cu.device_used() == device, "memory was allocated on the other GPU");
         EXPECT_USED(8 * MiB);
 

@@ -20,15 +20,16 @@ static void *get(const char *name, int version) {
         return p;
 }
 
-#define EXPECT_USED(n) \
+#define EXPECT_USED(n)                                                          \
         CHECK(failures, tenant_slice_used() == (n), "used %llu, expected %llu", \
               (unsigned long long) tenant_slice_used(), (unsigned long long) (n))
 
 static void check_info(uint64_t expect_free, uint64_t expect_total) {
         size_t f = 0, t = 0, total = 0;
         CHECK(failures, cu.mem_info(&f, &t) == CUDA_SUCCESS, "cuMemGetInfo failed");
-        CHECK(failures, f == expect_free && t == expect_total, "cuMemGetInfo free %zu total %zu, expected %llu %llu",
-              f, t, (unsigned long long) expect_free, (unsigned long long) expect_total);
+        CHECK(failures, f == expect_free && t == expect_total,
+              "cuMemGetInfo free %zu total %zu, expected %llu %llu", f, t, (unsigned long long) expect_free,
+              (unsigned long long) expect_total);
         CHECK(failures, cu.total_mem(&total, 0) == CUDA_SUCCESS && total == expect_total,
               "cuDeviceTotalMem %zu, expected %llu", total, (unsigned long long) expect_total);
 }
@@ -54,7 +55,8 @@ static void check_kinds(void) {
         CUdeviceptr d;
         size_t pitch = 0;
         PFN_cuMemAllocPitch_v3020 alloc_pitch = get("cuMemAllocPitch", 12040);
-        CHECK(failures, alloc_pitch(&d, &pitch, 1000, 100, 4) == CUDA_SUCCESS && pitch == 1024, "pitch %zu", pitch);
+        CHECK(failures, alloc_pitch(&d, &pitch, 1000, 100, 4) == CUDA_SUCCESS && pitch == 1024, "pitch %zu",
+              pitch);
         EXPECT_USED(1024 * 100);
         cu.mem_free(d);
 
@@ -71,7 +73,7 @@ static void check_kinds(void) {
         EXPECT_USED(2 * MiB);
         prop.location.type = CU_MEM_LOCATION_TYPE_HOST;
         CHECK(failures, create(&hh, 2 * MiB, &prop, 0) == CUDA_SUCCESS, "cuMemCreate on the host");
-        EXPECT_USED(2 * MiB);           /* host memory is not the slice's */
+        EXPECT_USED(2 * MiB); /* host memory is not the slice's */
         release(hh);
         release(h);
         EXPECT_USED(0);
@@ -81,11 +83,14 @@ static void check_kinds(void) {
         PFN_cuArray3DCreate_v3020 array3d = get("cuArray3DCreate", 12040);
         PFN_cuArrayDestroy_v2000 destroy = get("cuArrayDestroy", 12040);
         CUarray arr, arr3;
-        CUDA_ARRAY_DESCRIPTOR d2 = { .Width = 100, .Height = 100, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1 };
+        CUDA_ARRAY_DESCRIPTOR d2 = {
+                .Width = 100, .Height = 100, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1
+        };
         CHECK(failures, array(&arr, &d2) == CUDA_SUCCESS, "cuArrayCreate");
         EXPECT_USED(65536);
-        CUDA_ARRAY3D_DESCRIPTOR d3 = { .Width = 64, .Height = 64, .Depth = 64, .Format = CU_AD_FORMAT_UNSIGNED_INT8,
-                                       .NumChannels = 4 };
+        CUDA_ARRAY3D_DESCRIPTOR d3 = {
+                .Width = 64, .Height = 64, .Depth = 64, .Format = CU_AD_FORMAT_UNSIGNED_INT8, .NumChannels = 4
+        };
         CHECK(failures, array3d(&arr3, &d3) == CUDA_SUCCESS, "cuArray3DCreate");
         EXPECT_USED(65536 + MiB);
         destroy(arr);
@@ -105,7 +110,7 @@ static void check_pools(uint64_t q) {
         free_async(a, NULL);
         free_async(b, NULL);
         cu.sync();
-        check_info(q - 4 * MiB, q);     /* cached in the pool: still unavailable to others */
+        check_info(q - 4 * MiB, q); /* cached in the pool: still unavailable to others */
         /* Needs 62 MiB of pool: only fits once the cached 4 MiB are trimmed. */
         CHECK(failures, alloc_async(&big, q - 3 * MiB, NULL) == CUDA_SUCCESS, "async after trim");
         EXPECT_USED(q - 2 * MiB);
@@ -125,10 +130,11 @@ static void check_unlimited(void) {
         cu.mem_info(&f, &t);
         cu.total_mem(&dev_total, 0);
         uint64_t used = cu.device_used();
-        CHECK(failures, t == dev_total && t >= 256 * MiB && f == t - used, "unlimited: free %zu total %zu", f, t);
+        CHECK(failures, t == dev_total && t >= 256 * MiB && f == t - used, "unlimited: free %zu total %zu", f,
+              t);
         CUdeviceptr d;
         CHECK(failures, cu.mem_alloc(&d, 100 * MiB) == CUDA_SUCCESS, "unlimited alloc");
-        EXPECT_USED(100 * MiB);         /* still counted, for vgpuctl's usage */
+        EXPECT_USED(100 * MiB); /* still counted, for vgpuctl's usage */
         cu.mem_free(d);
         EXPECT_USED(0);
 }

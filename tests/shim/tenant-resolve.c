@@ -22,7 +22,8 @@ __asm__(".symver old_dlsym, dlsym@GLIBC_2.2.5");
 
 static int failures;
 
-static void *gpa(const char *name, int version, cuuint64_t flags, CUresult *ret, CUdriverProcAddressQueryResult *st) {
+static void *gpa(const char *name, int version, cuuint64_t flags, CUresult *ret,
+                 CUdriverProcAddressQueryResult *st) {
         void *p = NULL;
         *ret = cu.gpa(name, &p, version, flags, st);
         return p;
@@ -51,8 +52,9 @@ static void check_launch(const char *name, int version, cuuint64_t flags, const 
                 return;
         uint64_t ns = 1000;
         void *params[] = { &ns };
-        CUlaunchConfig config = { .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1, .blockDimY = 1,
-                                  .blockDimZ = 1 };
+        CUlaunchConfig config = {
+                .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1, .blockDimY = 1, .blockDimZ = 1
+        };
         CUgraphExec g = NULL;
         if (streq(name, "cuLaunchKernel"))
                 r = ((PFN_cuLaunchKernel_v4000) p)(cu.busy, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL);
@@ -64,8 +66,8 @@ static void check_launch(const char *name, int version, cuuint64_t flags, const 
                 cu.graph_busy(&g, ns);
                 r = ((PFN_cuGraphLaunch_v10000) p)(g, NULL);
         }
-        CHECK(failures, r == CUDA_SUCCESS && streq(cu.last_call(), expect), "%s@%d/%llu ran %s, expected %s", name,
-              version, (unsigned long long) flags, cu.last_call(), expect);
+        CHECK(failures, r == CUDA_SUCCESS && streq(cu.last_call(), expect), "%s@%d/%llu ran %s, expected %s",
+              name, version, (unsigned long long) flags, cu.last_call(), expect);
         cu.sync();
         free(g);
 }
@@ -79,14 +81,15 @@ static void check_get_proc_address(void) {
         CHECK(failures, r == CUDA_SUCCESS && in_driver(p), "cuMemAlloc@2000 is not the driver's v1");
         if (p) {
                 unsigned d32;
-                r = ((CUresult (*)(unsigned *, unsigned)) p)(&d32, 4096);
+                r = ((CUresult(*)(unsigned *, unsigned)) p)(&d32, 4096);
                 CHECK(failures, r == CUDA_ERROR_NOT_SUPPORTED && streq(cu.last_call(), "cuMemAlloc"),
                       "v1 ran %s (rc %d)", cu.last_call(), r);
         }
         check_alloc("cuMemAlloc@3020", gpa("cuMemAlloc", 3020, 0, &r, NULL));
         check_alloc("cuMemAlloc@12040", gpa("cuMemAlloc", 12040, 0, &r, NULL));
 
-        const char *launches[] = { "cuLaunchKernel", "cuLaunchKernelEx", "cuLaunchCooperativeKernel", "cuGraphLaunch" };
+        const char *launches[] = { "cuLaunchKernel", "cuLaunchKernelEx", "cuLaunchCooperativeKernel",
+                                   "cuGraphLaunch" };
         for (size_t i = 0; i < ELEMENTSOF(launches); i++) {
                 char ptsz[64];
                 snprintf(ptsz, sizeof(ptsz), "%s_ptsz", launches[i]);
@@ -116,7 +119,8 @@ static void check_get_proc_address(void) {
         if (in_shim(v1)) {
                 p = NULL;
                 r = v1("cuMemAlloc", &p, 12040, 0);
-                CHECK(failures, r == CUDA_SUCCESS && in_shim(p), "cuMemAlloc through the v1 resolver not wrapped");
+                CHECK(failures, r == CUDA_SUCCESS && in_shim(p),
+                      "cuMemAlloc through the v1 resolver not wrapped");
         }
 }
 
@@ -129,7 +133,8 @@ static void check_dlsym(void) {
                 uint64_t ns = 1000;
                 void *params[] = { &ns };
                 l(cu.busy, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL);
-                CHECK(failures, streq(cu.last_call(), "cuLaunchKernel_ptsz"), "dlsym'd ptsz ran %s", cu.last_call());
+                CHECK(failures, streq(cu.last_call(), "cuLaunchKernel_ptsz"), "dlsym'd ptsz ran %s",
+                      cu.last_call());
                 cu.sync();
         }
         CHECK(failures, in_shim(dlsym(cu.lib, "cuGetProcAddress")), "dlsym cuGetProcAddress not wrapped");
@@ -137,8 +142,10 @@ static void check_dlsym(void) {
         check_alloc("RTLD_DEFAULT cuMemAlloc_v2", dlsym(RTLD_DEFAULT, "cuMemAlloc_v2"));
         /* RTLD_NEXT still means "after the caller": from here the next dlsym is the shim's. If
          * the shim's dlsym were not a tail call, glibc would search after the shim and find libc's. */
-        CHECK(failures, in_shim(dlsym(RTLD_NEXT, "dlsym")), "dlsym(RTLD_NEXT) searched from the wrong object");
-        CHECK(failures, dlsym(RTLD_DEFAULT, "strlen") == (void *) strlen, "dlsym of an ordinary name changed");
+        CHECK(failures, in_shim(dlsym(RTLD_NEXT, "dlsym")),
+              "dlsym(RTLD_NEXT) searched from the wrong object");
+        CHECK(failures, dlsym(RTLD_DEFAULT, "strlen") == (void *) strlen,
+              "dlsym of an ordinary name changed");
 #if defined(__x86_64__)
         check_alloc("dlsym@GLIBC_2.2.5 cuMemAlloc_v2", old_dlsym(cu.lib, "cuMemAlloc_v2"));
 #endif
@@ -158,7 +165,7 @@ static void check_nvml(void) {
         bool usable = init && init() == 0 && by_index && by_index(0, &dev) == 0;
         CHECK(failures, usable, "NVML double not usable");
         if (!usable)
-                return;         /* no device handle to ask */
+                return; /* no device handle to ask */
         CUdeviceptr d;
         CHECK(failures, cu.mem_alloc(&d, 3 * MiB) == CUDA_SUCCESS, "alloc");
         nvmlMemory_t m = {};
@@ -166,7 +173,8 @@ static void check_nvml(void) {
         uint64_t quota = tenant_slice()->quota;
         CHECK(failures, m.total == quota && m.used == 3 * MiB && m.free == quota - 3 * MiB,
               "NVML total %llu used %llu free %llu, expected %llu / %llu / %llu", m.total, m.used, m.free,
-              (unsigned long long) quota, (unsigned long long) (3 * MiB), (unsigned long long) (quota - 3 * MiB));
+              (unsigned long long) quota, (unsigned long long) (3 * MiB),
+              (unsigned long long) (quota - 3 * MiB));
         cu.mem_free(d);
 }
 
@@ -174,15 +182,19 @@ static void check_nvml(void) {
  * the quota back), through either ABI: 7000, which NVIDIA's cudart 13 asks for (cudaDeviceReset),
  * and _v2 (11000). The slice scrubs on free. */
 static void check_reset(void) {
-        static const struct { int version; const char *abi; } abis[] = {
+        static const struct {
+                int version;
+                const char *abi;
+        } abis[] = {
                 { 7000, "cuDevicePrimaryCtxReset" },
                 { 11000, "cuDevicePrimaryCtxReset_v2" },
         };
         for (size_t i = 0; i < ELEMENTSOF(abis); i++) {
                 CUresult r;
-                PFN_cuDevicePrimaryCtxReset_v7000 reset = gpa("cuDevicePrimaryCtxReset", abis[i].version, 0, &r, NULL);
-                CHECK(failures, r == CUDA_SUCCESS && in_shim((void *) reset), "cuDevicePrimaryCtxReset@%d not wrapped",
-                      abis[i].version);
+                PFN_cuDevicePrimaryCtxReset_v7000 reset =
+                        gpa("cuDevicePrimaryCtxReset", abis[i].version, 0, &r, NULL);
+                CHECK(failures, r == CUDA_SUCCESS && in_shim((void *) reset),
+                      "cuDevicePrimaryCtxReset@%d not wrapped", abis[i].version);
                 if (!reset)
                         continue;
                 uint64_t used = tenant_slice_used(), device = cu.device_used(), n0, b0, n1, b1;
@@ -193,8 +205,9 @@ static void check_reset(void) {
                 cu.memset_stats(&n1, &b1);
                 CHECK(failures, r == CUDA_SUCCESS && streq(cu.last_call(), abis[i].abi), "@%d ran %s (rc %d)",
                       abis[i].version, cu.last_call(), r);
-                CHECK(failures, b1 - b0 >= 3 * MiB, "@%d: %llu bytes scrubbed before the reset, expected 3 MiB",
-                      abis[i].version, (unsigned long long) (b1 - b0));
+                CHECK(failures, b1 - b0 >= 3 * MiB,
+                      "@%d: %llu bytes scrubbed before the reset, expected 3 MiB", abis[i].version,
+                      (unsigned long long) (b1 - b0));
                 CHECK(failures, tenant_slice_used() == used && cu.device_used() == device,
                       "@%d: used %llu (was %llu), device %llu (was %llu) after the reset", abis[i].version,
                       (unsigned long long) tenant_slice_used(), (unsigned long long) used,
@@ -205,7 +218,10 @@ static void check_reset(void) {
 /* shim/entries.h: each exact symbol, the name cuGetProcAddress knows it by, and whether the
  * shim wraps it (or only calls it). */
 #define ENTRY_ROW(sym, base, ver, probe, kind, pfn) { #sym, #base, #kind[0] == 'W' },
-static const struct { const char *symbol, *name; bool wrapped; } entries[] = { SHIM_ENTRIES(ENTRY_ROW) };
+static const struct {
+        const char *symbol, *name;
+        bool wrapped;
+} entries[] = { SHIM_ENTRIES(ENTRY_ROW) };
 #undef ENTRY_ROW
 
 /* Programs linked with -lcuda bind to exact symbols at load time: the shim must export every
@@ -250,11 +266,12 @@ int tenant_requests(const char *path) {
                 n++;
                 CUresult r;
                 void *p = gpa(name, version, flags, &r, NULL);
-                CHECK(failures, r == CUDA_SUCCESS, "%s:%d: the fake driver has no %s@%d/%llu (tests/shim/fake-resolve.c)",
-                      path, lineno, name, version, flags);
-                CHECK(failures, r != CUDA_SUCCESS || in_shim(p),
-                      "%s:%d: %s@%d/%llu is the driver's own function: the shim does not wrap that ABI", path, lineno,
+                CHECK(failures, r == CUDA_SUCCESS,
+                      "%s:%d: the fake driver has no %s@%d/%llu (tests/shim/fake-resolve.c)", path, lineno,
                       name, version, flags);
+                CHECK(failures, r != CUDA_SUCCESS || in_shim(p),
+                      "%s:%d: %s@%d/%llu is the driver's own function: the shim does not wrap that ABI", path,
+                      lineno, name, version, flags);
         }
         fclose(f);
         CHECK(failures, n > 0, "%s: no request for a name the shim wraps", path);
@@ -269,7 +286,7 @@ int tenant_resolve(void) {
         }
         check_get_proc_address();
         check_dlsym();
-        check_exports();        /* first: dlsym(RTLD_DEFAULT, nvml...) before NVML is loaded */
+        check_exports(); /* first: dlsym(RTLD_DEFAULT, nvml...) before NVML is loaded */
         check_nvml();
         check_reset();
         printf("resolve: %d failure(s)\n", failures);

@@ -24,7 +24,8 @@ static int write_handle(uint64_t bytes, int byte, bool free_it) {
         PFN_cuMemSetAccess_v10020 access = get("cuMemSetAccess");
         PFN_cuMemUnmap_v10020 unmap = get("cuMemUnmap");
         CUmemAllocationProp prop = { .type = 1, .location = { CU_MEM_LOCATION_TYPE_DEVICE, 0 } };
-        CUmemAccessDesc rw = { .location = { CU_MEM_LOCATION_TYPE_DEVICE, 0 }, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
+        CUmemAccessDesc rw = { .location = { CU_MEM_LOCATION_TYPE_DEVICE, 0 },
+                               .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE };
         CUmemGenericAllocationHandle h;
         CUdeviceptr va;
         CUresult r = create(&h, bytes, &prop, 0);
@@ -44,7 +45,7 @@ static int write_handle(uint64_t bytes, int byte, bool free_it) {
                 if (r == CUDA_SUCCESS)
                         r = release(h);
         }
-        printf("rc=%d ptr=0x%llx\n", r, (unsigned long long) h);        /* the fake's handle is its address */
+        printf("rc=%d ptr=0x%llx\n", r, (unsigned long long) h); /* the fake's handle is its address */
         return r == CUDA_SUCCESS ? 0 : 1;
 }
 
@@ -56,8 +57,9 @@ static int write_array(uint64_t bytes, int byte, bool free_it, bool mipmap) {
         PFN_cuMipmappedArrayDestroy_v5000 mm_destroy = get("cuMipmappedArrayDestroy");
         PFN_cuMipmappedArrayGetLevel_v5000 mm_level = get("cuMipmappedArrayGetLevel");
         PFN_cuMemcpy3D_v3020 copy = get("cuMemcpy3D");
-        CUDA_ARRAY3D_DESCRIPTOR d = { .Width = 1024, .Height = bytes / 4096, .Format = CU_AD_FORMAT_UNSIGNED_INT8,
-                                      .NumChannels = 4 };
+        CUDA_ARRAY3D_DESCRIPTOR d = {
+                .Width = 1024, .Height = bytes / 4096, .Format = CU_AD_FORMAT_UNSIGNED_INT8, .NumChannels = 4
+        };
         CUarray a = NULL;
         CUmipmappedArray m = NULL;
         CUresult r = mipmap ? mm_create(&m, &d, 2) : create(&a, &d);
@@ -65,9 +67,15 @@ static int write_array(uint64_t bytes, int byte, bool free_it, bool mipmap) {
                 r = mm_level(&a, m, 0);
         char *buf = malloc(bytes);
         memset(buf, byte, bytes);
-        CUDA_MEMCPY3D c = { .srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = buf, .srcPitch = 4096,
-                            .srcHeight = d.Height, .dstMemoryType = CU_MEMORYTYPE_ARRAY, .dstArray = a,
-                            .WidthInBytes = 4096, .Height = d.Height, .Depth = 1 };
+        CUDA_MEMCPY3D c = { .srcMemoryType = CU_MEMORYTYPE_HOST,
+                            .srcHost = buf,
+                            .srcPitch = 4096,
+                            .srcHeight = d.Height,
+                            .dstMemoryType = CU_MEMORYTYPE_ARRAY,
+                            .dstArray = a,
+                            .WidthInBytes = 4096,
+                            .Height = d.Height,
+                            .Depth = 1 };
         if (r == CUDA_SUCCESS)
                 r = copy(&c);
         free(buf);

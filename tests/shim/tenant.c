@@ -86,7 +86,8 @@ int tenant_load(void) {
         GET(launch_coop, "cuLaunchCooperativeKernel");
         GET(graph_launch, "cuGraphLaunch");
 #undef GET
-        *(void **) &cu.launch_ptsz = sym("cuLaunchKernel", 12040, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+        *(void **) &cu.launch_ptsz =
+                sym("cuLaunchKernel", 12040, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
         *(void **) &cu.last_call = dlsym(cu.lib, "fakecu_last_call");
         *(void **) &cu.set_window = dlsym(cu.lib, "fakecu_set_window");
         *(void **) &cu.window_busy = dlsym(cu.lib, "fakecu_window_busy_ns");
@@ -151,8 +152,9 @@ static int do_busy(uint64_t ns, uint64_t start, uint64_t end, const char *kind) 
         CUgraphExec graph = NULL;
         if (streq(kind, "graph") && cu.graph_busy(&graph, ns) != CUDA_SUCCESS)
                 return 1;
-        CUlaunchConfig config = { .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1, .blockDimY = 1,
-                                  .blockDimZ = 1 };
+        CUlaunchConfig config = {
+                .gridDimX = 1, .gridDimY = 1, .gridDimZ = 1, .blockDimX = 1, .blockDimY = 1, .blockDimZ = 1
+        };
         unsigned long launches = 0;
         /* Start a little before the window so that every tenant is running inside it. */
         while (now_ns() + 50000000 < start)
@@ -187,7 +189,7 @@ static int do_busy(uint64_t ns, uint64_t start, uint64_t end, const char *kind) 
                 _exit(0);
         }
         cu.sync();
-        free(graph);            /* the fake's graphs are plain malloc() */
+        free(graph); /* the fake's graphs are plain malloc() */
         printf("busy_ns=%llu launches=%lu\n", (unsigned long long) cu.window_busy(), launches);
         return 0;
 }
@@ -224,8 +226,8 @@ static int do_read(uint64_t bytes, int byte) {
                 zero += buf[i] == 0;
         }
         free(buf);
-        printf("rc=%d ptr=0x%llx pattern=%llu zero=%llu\n", r, (unsigned long long) p, (unsigned long long) same,
-               (unsigned long long) zero);
+        printf("rc=%d ptr=0x%llx pattern=%llu zero=%llu\n", r, (unsigned long long) p,
+               (unsigned long long) same, (unsigned long long) zero);
         return 0;
 }
 
@@ -244,14 +246,15 @@ int main(int argc, char **argv) {
         if (streq(mode, "twogpu"))
                 return tenant_twogpu();
         if (streq(mode, "write-opaque") && argc == 6)
-                return tenant_write_opaque(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]), streq(argv[5], "free"));
+                return tenant_write_opaque(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]),
+                                           streq(argv[5], "free"));
         if (streq(mode, "hold") && argc == 3)
                 return do_hold(strtoull(argv[2], NULL, 0));
         if (streq(mode, "fill") && argc == 3)
                 return do_fill(strtoull(argv[2], NULL, 0));
         if (streq(mode, "busy") && argc >= 5)
-                return do_busy(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0),
-                               argc > 5 ? argv[5] : "kernel");
+                return do_busy(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0),
+                               strtoull(argv[4], NULL, 0), argc > 5 ? argv[5] : "kernel");
         if (streq(mode, "write") && argc == 5)
                 return do_write(strtoull(argv[2], NULL, 0), atoi(argv[3]), streq(argv[4], "free"));
         if (streq(mode, "read") && argc == 4)

@@ -48,14 +48,14 @@ static inline uint64_t now_ns(void) {
 }
 
 /* Count a failed check and say which, but go on: one run reports every failure. */
-#define CHECK(failures, cond, ...)                                                              \
-        do {                                                                                    \
-                if (!(cond)) {                                                                  \
-                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-                        fprintf(stderr, __VA_ARGS__);                                           \
-                        fputc('\n', stderr);                                                    \
-                        (failures)++;                                                           \
-                }                                                                               \
+#define CHECK(failures, cond, ...)                                                      \
+        do {                                                                            \
+                if (!(cond)) {                                                          \
+                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+                        fprintf(stderr, __VA_ARGS__);                                   \
+                        fputc('\n', stderr);                                            \
+                        (failures)++;                                                   \
+                }                                                                       \
         } while (0)
 
 int tenant_load(void);

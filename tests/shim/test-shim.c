@@ -31,22 +31,25 @@
 #include "slice/slice.h"
 
 #define MiB (UINT64_C(1) << 20)
-#define MS UINT64_C(1000000)
+#define MS  UINT64_C(1000000)
 
-static char dir[256], region_path[300], gpu_path[300];     /* region_path: the GPU's scheduler */
+static char dir[256], region_path[300], gpu_path[300]; /* region_path: the GPU's scheduler */
 static char gpu_bdf[32];
 /* the slices' own regions, mapped to see what the tenants charged */
-static struct { char name[64]; struct vgpu_slice_region *region; } slices[VGPU_SLICE_MAX];
+static struct {
+        char name[64];
+        struct vgpu_slice_region *region;
+} slices[VGPU_SLICE_MAX];
 static int failures;
 
-#define CHECK(cond, ...)                                                                        \
-        do {                                                                                    \
-                if (!(cond)) {                                                                  \
-                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-                        fprintf(stderr, __VA_ARGS__);                                           \
-                        fputc('\n', stderr);                                                    \
-                        failures++;                                                             \
-                }                                                                               \
+#define CHECK(cond, ...)                                                                \
+        do {                                                                            \
+                if (!(cond)) {                                                          \
+                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+                        fprintf(stderr, __VA_ARGS__);                                   \
+                        fputc('\n', stderr);                                            \
+                        failures++;                                                     \
+                }                                                                       \
         } while (0)
 
 _Noreturn static void die(const char *fmt, ...) {
@@ -77,7 +80,8 @@ static void setup_gpu(const char *bdf) {
         unlink(gpu_path);
         snprintf(gpu_bdf, sizeof(gpu_bdf), "%s", bdf ? bdf : "");
         struct vgpu_error err = {};
-        if (vgpu_sched_file_create(region_path, &(struct vgpu_slice_gpu_params) { .bdf = bdf }, 0600, NULL, &err) < 0)
+        if (vgpu_sched_file_create(region_path, &(struct vgpu_slice_gpu_params){ .bdf = bdf }, 0600, NULL,
+                                   &err) < 0)
                 die("%s", err.message);
 }
 
@@ -89,7 +93,11 @@ static void add_slice(const char *name, uint64_t quota, enum vgpu_slice_policy p
                       enum vgpu_slice_scrub scrub) {
         struct vgpu_error err = {};
         struct vgpu_slice_params p = {
-                .name = name, .quota = quota, .policy = policy, .weight = weight, .scrub = scrub,
+                .name = name,
+                .quota = quota,
+                .policy = policy,
+                .weight = weight,
+                .scrub = scrub,
         };
         _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
         struct vgpu_slice_shm *shm;
@@ -121,7 +129,7 @@ static struct vgpu_slice *slice(const char *name) {
 
 struct tenant {
         pid_t pid;
-        int in, out;            /* its stdin (we write), its stdout (we read) */
+        int in, out; /* its stdin (we write), its stdout (we read) */
         char output[1024];
 };
 
@@ -141,8 +149,8 @@ static struct tenant spawn(const char *name, int go_fd, const char *const *args)
                         dup2(go_fd, 3);
                 char preload[2048], libpath[2048];
                 const char *first = getenv("SHIM_PRELOAD_FIRST");
-                snprintf(preload, sizeof(preload), "%s%s%s", first && *first ? first : "", first && *first ? ":" : "",
-                         getenv("SHIM_PRELOAD"));
+                snprintf(preload, sizeof(preload), "%s%s%s", first && *first ? first : "",
+                         first && *first ? ":" : "", getenv("SHIM_PRELOAD"));
                 snprintf(libpath, sizeof(libpath), "%s:%s", getenv("FAKE_CUDA_DIR"), getenv("NVML_DOUBLE"));
                 setenv("LD_PRELOAD", preload, 1);
                 setenv("LD_LIBRARY_PATH", libpath, 1);
@@ -152,7 +160,7 @@ static struct tenant spawn(const char *name, int go_fd, const char *const *args)
                 setenv("VGPU_SLICE_SCHED", region_path, 1);
                 setenv("VGPU_SLICE", name, 1);
                 setenv("FAKE_CUDA_GPU", gpu_path, 1);
-                setenv("VGPU_ROOT", dir, 1);            /* nvml.conf of the NVML double */
+                setenv("VGPU_ROOT", dir, 1); /* nvml.conf of the NVML double */
                 const char *argv[16] = { getenv("SHIM_TENANT") };
                 for (int i = 0; args[i] && i < 14; i++)
                         argv[i + 1] = args[i];
@@ -204,7 +212,7 @@ static uint64_t field(const char *line, const char *key) {
 
 /* Run the tenant's check of a list of cuGetProcAddress requests (tenant_requests). */
 static void check_requests(const char *what, const char *path) {
-        struct tenant t = spawn("c", -1, (const char *[]) { "requests", path, NULL });
+        struct tenant t = spawn("c", -1, (const char *[]){ "requests", path, NULL });
         int r = finish(&t);
         printf("# %s: %s\n", what, t.output);
         CHECK(r == 0, "%s (%s): tenant requests exited %d", what, path, r);
@@ -240,7 +248,8 @@ static void test_cudart(void) {
         }
         int status;
         waitpid(pid, &status, 0);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cudart-probe %s failed (status %d)", lib, status);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cudart-probe %s failed (status %d)", lib,
+              status);
         char what[600];
         snprintf(what, sizeof(what), "requests of %s", lib);
         check_requests(what, trace);
@@ -252,10 +261,12 @@ static void test_resolve(void) {
         char conf[400];
         snprintf(conf, sizeof(conf), "%s/nvml.conf", dir);
         FILE *f = fopen(conf, "w");
-        fprintf(f, "driver_version=550.127.06\ngpu.0.bdf=00000000:00:00.0\ngpu.0.memory_total=%llu\n"
-                   "gpu.0.memory_used=%llu\n", 80ULL << 30, 1ULL << 30);
+        fprintf(f,
+                "driver_version=550.127.06\ngpu.0.bdf=00000000:00:00.0\ngpu.0.memory_total=%llu\n"
+                "gpu.0.memory_used=%llu\n",
+                80ULL << 30, 1ULL << 30);
         fclose(f);
-        struct tenant t = spawn("a", -1, (const char *[]) { "resolve", NULL });
+        struct tenant t = spawn("a", -1, (const char *[]){ "resolve", NULL });
         int r = finish(&t);
         printf("%s\n", t.output);
         CHECK(r == 0, "tenant resolve exited %d", r);
@@ -267,7 +278,7 @@ static void test_memory(void) {
         add_slice("unlimited", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
         const char *names[] = { "limited", "unlimited" };
         for (int i = 0; i < 2; i++) {
-                struct tenant t = spawn(names[i], -1, (const char *[]) { "memory", NULL });
+                struct tenant t = spawn(names[i], -1, (const char *[]){ "memory", NULL });
                 int r = finish(&t);
                 printf("%s: %s\n", names[i], t.output);
                 CHECK(r == 0, "tenant memory (%s) exited %d", names[i], r);
@@ -277,7 +288,7 @@ static void test_memory(void) {
         int go[2];
         if (pipe2(go, O_CLOEXEC) < 0)
                 die("pipe");
-        struct tenant t = spawn("nosuch", go[0], (const char *[]) { "hold", "1048576", NULL });
+        struct tenant t = spawn("nosuch", go[0], (const char *[]){ "hold", "1048576", NULL });
         close(go[0]);
         close(go[1]);
         uint64_t rc = field(read_line(&t), "rc=");
@@ -290,7 +301,7 @@ static void test_memory(void) {
 static void test_graph(void) {
         setup();
         add_slice("g", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
-        struct tenant t = spawn("g", -1, (const char *[]) { "graph", NULL });
+        struct tenant t = spawn("g", -1, (const char *[]){ "graph", NULL });
         int r = finish(&t);
         printf("%s\n", t.output);
         CHECK(r == 0, "tenant graph exited %d", r);
@@ -305,7 +316,7 @@ static void test_twogpu(void) {
         for (int i = 0; i < 2; i++) {
                 setup_gpu(bdfs[i]);
                 add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
-                struct tenant t = spawn("two", -1, (const char *[]) { "twogpu", NULL });
+                struct tenant t = spawn("two", -1, (const char *[]){ "twogpu", NULL });
                 int r = finish(&t);
                 printf("slice on %s: %s\n", bdfs[i] ? bdfs[i] : "an unrecorded GPU", t.output);
                 CHECK(r == 0, "tenant twogpu exited %d", r);
@@ -314,7 +325,7 @@ static void test_twogpu(void) {
         /* The control: a slice of device 0 refuses device 1, which this tenant allocates on first. */
         setup_gpu("0000:00:00.0");
         add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
-        struct tenant t = spawn("two", -1, (const char *[]) { "twogpu", NULL });
+        struct tenant t = spawn("two", -1, (const char *[]){ "twogpu", NULL });
         int r = finish(&t);
         printf("slice on 0000:00:00.0 (control): exit %d\n", r);
         CHECK(r == 1, "a tenant of device 0's slice allocated on device 1");
@@ -337,10 +348,10 @@ static void test_quota(void) {
                 char bytes[32];
                 snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (24 * MiB));
                 for (int i = 0; i < 4; i++)
-                        t[i] = spawn("t", go[0], (const char *[]) { "hold", bytes, NULL });
+                        t[i] = spawn("t", go[0], (const char *[]){ "hold", bytes, NULL });
                 close(go[0]);
                 usleep(100000);
-                close(go[1]);           /* go: every tenant's read() returns together */
+                close(go[1]); /* go: every tenant's read() returns together */
                 int ok = 0, oom = 0, other = 0;
                 for (int i = 0; i < 4; i++) {
                         uint64_t rc = field(read_line(&t[i]), "rc=");
@@ -351,9 +362,10 @@ static void test_quota(void) {
                 uint64_t used = atomic_load(&s->used);
                 for (int i = 0; i < 4; i++)
                         finish(&t[i]);
-                printf("hold round %d: %d allocated, %d CUDA_ERROR_OUT_OF_MEMORY, %d other; used %llu MiB\n", round,
-                       ok, oom, other, (unsigned long long) (used / MiB));
-                CHECK(ok == 2 && oom == 2 && other == 0, "round %d: %d ok, %d oom, %d other", round, ok, oom, other);
+                printf("hold round %d: %d allocated, %d CUDA_ERROR_OUT_OF_MEMORY, %d other; used %llu MiB\n",
+                       round, ok, oom, other, (unsigned long long) (used / MiB));
+                CHECK(ok == 2 && oom == 2 && other == 0, "round %d: %d ok, %d oom, %d other", round, ok, oom,
+                      other);
                 CHECK(used == 48 * MiB, "round %d: used %llu", round, (unsigned long long) used);
         }
 
@@ -367,7 +379,7 @@ static void test_quota(void) {
                 char chunk[32];
                 snprintf(chunk, sizeof(chunk), "%llu", (unsigned long long) (64 * 1024));
                 for (int i = 0; i < 4; i++)
-                        t[i] = spawn("t", go[0], (const char *[]) { "fill", chunk, NULL });
+                        t[i] = spawn("t", go[0], (const char *[]){ "fill", chunk, NULL });
                 close(go[0]);
                 usleep(100000);
                 close(go[1]);
@@ -379,16 +391,17 @@ static void test_quota(void) {
                         uint64_t n = field(line, "count="), rc = field(line, "rc=");
                         total += n;
                         bad += rc != 2;
-                        snprintf(counts + strlen(counts), sizeof(counts) - strlen(counts), "%s%llu", i ? "+" : "",
-                                 (unsigned long long) n);
+                        snprintf(counts + strlen(counts), sizeof(counts) - strlen(counts), "%s%llu",
+                                 i ? "+" : "", (unsigned long long) n);
                 }
                 uint64_t peak = atomic_load(&s->peak);
                 for (int i = 0; i < 4; i++)
                         finish(&t[i]);
                 printf("fill round %d: %s x 64 KiB = %llu MiB of 64, peak %llu MiB\n", round, counts,
                        (unsigned long long) (total / 16), (unsigned long long) (peak / MiB));
-                CHECK(total == 1024 && bad == 0, "round %d: %llu x 64 KiB allocated, %d ended otherwise than OOM",
-                      round, (unsigned long long) total, bad);
+                CHECK(total == 1024 && bad == 0,
+                      "round %d: %llu x 64 KiB allocated, %d ended otherwise than OOM", round,
+                      (unsigned long long) total, bad);
                 CHECK(peak <= 64 * MiB, "peak %llu over the quota", (unsigned long long) peak);
         }
         CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
@@ -407,14 +420,14 @@ static void test_reclaim(void) {
         int go[2];
         if (pipe2(go, O_CLOEXEC) < 0)
                 die("pipe");
-        struct tenant a = spawn("t", go[0], (const char *[]) { "hold", forty, NULL });
+        struct tenant a = spawn("t", go[0], (const char *[]){ "hold", forty, NULL });
         close(go[1]);
         CHECK(field(read_line(&a), "rc=") == 0, "a: %s", a.output);
         kill(a.pid, SIGKILL);
         /* Not reaped yet: a zombie, whose memory the driver has already released. */
         usleep(50000);
         uint64_t t0 = now_ns();
-        struct tenant b = spawn("t", go[0], (const char *[]) { "hold", fortyeight, NULL });
+        struct tenant b = spawn("t", go[0], (const char *[]){ "hold", fortyeight, NULL });
         close(go[0]);
         uint64_t rc = field(read_line(&b), "rc=");
         uint64_t took = now_ns() - t0;
@@ -436,8 +449,8 @@ static void test_reclaim(void) {
         snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
         snprintf(s_end, sizeof(s_end), "%llu", (unsigned long long) end);
         snprintf(s_far, sizeof(s_far), "%llu", (unsigned long long) (end + 10000 * MS));
-        struct tenant x = spawn("x", -1, (const char *[]) { "busy", "5000000", s_start, s_far, NULL });
-        struct tenant y = spawn("y", -1, (const char *[]) { "busy", "1000000", s_start, s_end, NULL });
+        struct tenant x = spawn("x", -1, (const char *[]){ "busy", "5000000", s_start, s_far, NULL });
+        struct tenant y = spawn("y", -1, (const char *[]){ "busy", "1000000", s_start, s_end, NULL });
         while (now_ns() < start + 200 * MS)
                 usleep(10000);
         kill(x.pid, SIGKILL);
@@ -446,7 +459,8 @@ static void test_reclaim(void) {
         close(x.in);
         close(x.out);
         uint64_t busy = field(y.output, "busy_ns=");
-        printf("y after x was killed holding the GPU: %.0f %% of the window\n", 100.0 * (double) busy / (double) (end - start));
+        printf("y after x was killed holding the GPU: %.0f %% of the window\n",
+               100.0 * (double) busy / (double) (end - start));
         CHECK(r == 0 && busy != UINT64_MAX, "y: exit %d, %s", r, y.output);
         /* Shared until 200 ms, then alone: well over half, if the dead turn was taken back. */
         CHECK(busy > (end - start) * 6 / 10, "y got %llu ms of %llu", (unsigned long long) (busy / MS),
@@ -459,7 +473,7 @@ struct share_run {
         const char *slice;
         uint64_t kernel_ns;
         const char *kind;
-        double share;           /* of the window */
+        double share; /* of the window */
 };
 
 /* Run the tenants together over a 2 s window; fill in each one's share of the window. */
@@ -472,7 +486,8 @@ static void run_shares(struct share_run *runs, int n) {
         for (int i = 0; i < n; i++) {
                 char ns[32];
                 snprintf(ns, sizeof(ns), "%llu", (unsigned long long) runs[i].kernel_ns);
-                t[i] = spawn(runs[i].slice, -1, (const char *[]) { "busy", ns, s_start, s_end, runs[i].kind, NULL });
+                t[i] = spawn(runs[i].slice, -1,
+                             (const char *[]){ "busy", ns, s_start, s_end, runs[i].kind, NULL });
         }
         for (int i = 0; i < n; i++) {
                 int r = finish(&t[i]);
@@ -497,8 +512,9 @@ static void report(const char *what, struct share_run *runs, int n, bool equal) 
                 total += runs[i].share;
         printf("%s:", what);
         for (int i = 0; i < n; i++)
-                printf(" %s (%llu us kernels, %s) %.1f %%", runs[i].slice, (unsigned long long) (runs[i].kernel_ns / 1000),
-                       runs[i].kind, 100 * runs[i].share / (total > 0 ? total : 1));
+                printf(" %s (%llu us kernels, %s) %.1f %%", runs[i].slice,
+                       (unsigned long long) (runs[i].kernel_ns / 1000), runs[i].kind,
+                       100 * runs[i].share / (total > 0 ? total : 1));
         double x[4];
         for (int i = 0; i < n; i++)
                 x[i] = runs[i].share;
@@ -565,24 +581,27 @@ static void scrub_case(const char *kind, enum vgpu_slice_scrub policy, bool free
         char bytes[32];
         snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (4 * MiB));
         const char *end = free_it ? "free" : "exit";
-        struct tenant a = streq(kind, "linear")
-                ? spawn("a", -1, (const char *[]) { "write", bytes, "171", end, NULL })
-                : spawn("a", -1, (const char *[]) { "write-opaque", kind, bytes, "171", end, NULL });
+        struct tenant a =
+                streq(kind, "linear")
+                        ? spawn("a", -1, (const char *[]){ "write", bytes, "171", end, NULL })
+                        : spawn("a", -1, (const char *[]){ "write-opaque", kind, bytes, "171", end, NULL });
         int r = finish(&a);
         uint64_t a_ptr = field(a.output, "ptr=");
-        struct tenant b = spawn("b", -1, (const char *[]) { "read", bytes, "171", NULL });
+        struct tenant b = spawn("b", -1, (const char *[]){ "read", bytes, "171", NULL });
         finish(&b);
-        uint64_t b_ptr = field(b.output, "ptr="), pattern = field(b.output, "pattern="), zero = field(b.output, "zero=");
+        uint64_t b_ptr = field(b.output, "ptr="), pattern = field(b.output, "pattern="),
+                 zero = field(b.output, "zero=");
         printf("%s, scrub=%s, a %s: b got %s memory, %llu bytes of a's pattern, %llu zero\n", kind,
-               vgpu_slice_scrub_to_string(policy), free_it ? "frees" : "exits", a_ptr == b_ptr ? "a's" : "other",
-               (unsigned long long) pattern, (unsigned long long) zero);
-        CHECK(r == 0 && a_ptr == b_ptr, "b did not get a's block (a %s, b %s): the test proves nothing", a.output,
-              b.output);
+               vgpu_slice_scrub_to_string(policy), free_it ? "frees" : "exits",
+               a_ptr == b_ptr ? "a's" : "other", (unsigned long long) pattern, (unsigned long long) zero);
+        CHECK(r == 0 && a_ptr == b_ptr, "b did not get a's block (a %s, b %s): the test proves nothing",
+              a.output, b.output);
         if (policy == VGPU_SLICE_SCRUB_OFF)
                 /* The control: without scrubbing the fake does hand a's data over. */
                 CHECK(pattern == 4 * MiB, "unscrubbed memory did not keep the pattern");
         else
-                CHECK(pattern == 0 && zero == 4 * MiB, "b read %llu bytes of a's pattern", (unsigned long long) pattern);
+                CHECK(pattern == 0 && zero == 4 * MiB, "b read %llu bytes of a's pattern",
+                      (unsigned long long) pattern);
 }
 
 static void test_scrub(void) {
@@ -608,7 +627,8 @@ static void test_tampered(void) {
         char s_start[32], s_end[32];
         snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
         snprintf(s_end, sizeof(s_end), "%llu", (unsigned long long) end);
-        struct tenant t = spawn("b", -1, (const char *[]) { "busy", "1000000", s_start, s_end, "kernel", NULL });
+        struct tenant t =
+                spawn("b", -1, (const char *[]){ "busy", "1000000", s_start, s_end, "kernel", NULL });
         usleep((useconds_t) ((start - now_ns()) / 1000 + 300000));
         CHECK(truncate(region_path, 0) == 0, "truncate: %m");
         usleep(300000);
@@ -623,10 +643,10 @@ static void test_tampered(void) {
         printf("b through the truncation: exit %d, %s", r, t.output);
         CHECK(r == 0 && busy != UINT64_MAX && busy > 0, "b: exit %d: %s", r, t.output);
 
-        struct tenant f = spawn("b", -1, (const char *[]) { "fill", "1048576", NULL });
+        struct tenant f = spawn("b", -1, (const char *[]){ "fill", "1048576", NULL });
         r = finish(&f);
-        CHECK(r == 0 && field(f.output, "count=") == 64 && field(f.output, "rc=") == 2, "b's quota after: exit %d: %s", r,
-              f.output);
+        CHECK(r == 0 && field(f.output, "count=") == 64 && field(f.output, "rc=") == 2,
+              "b's quota after: exit %d: %s", r, f.output);
         CHECK(slice("b")->quota == 64 * MiB && atomic_load(&slice("b")->used) == 0, "b's region changed");
 }
 

@@ -54,9 +54,9 @@ FILE *__wrap_open_memstream(char **buf, size_t *size);
 /* Counted only while armed (inside OOM_CALL), so the test's own allocations never fail. Atomic:
  * the scan reads PCI functions, mdev types and definitions on worker threads. */
 static atomic_bool oom_armed;
-static atomic_long oom_seen;            /* allocations made since armed */
-static long oom_fail_at = -1;           /* the one to fail; -1 none */
-static atomic_bool oom_failed;          /* ...and it was reached */
+static atomic_long oom_seen;   /* allocations made since armed */
+static long oom_fail_at = -1;  /* the one to fail; -1 none */
+static atomic_bool oom_failed; /* ...and it was reached */
 
 static bool oom_fail_now(void) {
         if (!atomic_load(&oom_armed))
@@ -112,12 +112,12 @@ FILE *__wrap_open_memstream(char **buf, size_t *size) {
 
 /* Arm the counter around one library call; evaluates to the call's value. A case may make
  * several: allocations are counted across them, from the start of the run. */
-#define OOM_CALL(call)                                  \
-        ({                                              \
-                atomic_store(&oom_armed, true);         \
-                __typeof__(call) _oom_r = (call);       \
-                atomic_store(&oom_armed, false);        \
-                _oom_r;                                 \
+#define OOM_CALL(call)                            \
+        ({                                        \
+                atomic_store(&oom_armed, true);   \
+                __typeof__(call) _oom_r = (call); \
+                atomic_store(&oom_armed, false);  \
+                _oom_r;                           \
         })
 
 /* A case: its calls through OOM_CALL; on success *ret_summary describes the result (malloc'd),
@@ -142,7 +142,8 @@ static inline void oom_print_difference(const char *got, const char *want) {
         for (;;) {
                 size_t a = strcspn(got, "\n"), b = strcspn(want, "\n");
                 if (a != b || strncmp(got, want, a) != 0 || !got[a] || !want[b]) {
-                        print_error("first difference, line %zu:\n  got:  %.*s\n  want: %.*s\n", line, (int) a, got, (int) b, want);
+                        print_error("first difference, line %zu:\n  got:  %.*s\n  want: %.*s\n", line,
+                                    (int) a, got, (int) b, want);
                         return;
                 }
                 got += a + 1, want += b + 1, line++;
@@ -154,14 +155,15 @@ static inline void oom_assert_unchanged(const char *what, const char *after, con
         if (strcmp(after, before) == 0)
                 return;
         oom_print_difference(after, before);
-        fail_msg("%s: allocation %ld failed, and the call changed what it must leave alone", what, oom_fail_at);
+        fail_msg("%s: allocation %ld failed, and the call changed what it must leave alone", what,
+                 oom_fail_at);
 }
 
 struct oom_stats {
-        long points;            /* allocations a normal call makes */
-        long runs;              /* runs with one of them failing */
-        long survived;          /* ...that still succeeded, with the normal result */
-        long survived_at[8];    /* the first of those allocations, for the case to explain */
+        long points;         /* allocations a normal call makes */
+        long runs;           /* runs with one of them failing */
+        long survived;       /* ...that still succeeded, with the normal result */
+        long survived_at[8]; /* the first of those allocations, for the case to explain */
 };
 
 /* The allocation to fail after n: each of the first and the last `dense`, every step-th in
@@ -178,7 +180,8 @@ static inline long oom_next(long n, long points, long dense, long step) {
  * make hundreds of allocations of the same few kinds (one per file, say) and cost much per run.
  * The first and last ones are where the kinds differ (setup, and what is done at the end).
  */
-static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn, void *userdata, long dense, long step) {
+static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn, void *userdata, long dense,
+                                                long step) {
         struct oom_stats st = {};
         struct vgpu_error err = {};
         char *want = NULL;
@@ -193,7 +196,7 @@ static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn
 
         for (long n = 0;; n = oom_next(n, st.points, dense, step)) {
                 char *got = NULL;
-                err = (struct vgpu_error) {};
+                err = (struct vgpu_error){};
                 oom_fail_at = n;
                 atomic_store(&oom_seen, 0);
                 atomic_store(&oom_failed, false);
@@ -203,7 +206,8 @@ static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn
                         /* past the last allocation: the call as normal */
                         if (r != r0 || !got || strcmp(got, want) != 0) {
                                 oom_print_difference(got ? got : "(nothing)", want);
-                                fail_msg("%s: a run without failures returned %d, not %d, or another result", name, r, r0);
+                                fail_msg("%s: a run without failures returned %d, not %d, or another result",
+                                         name, r, r0);
                         }
                         free(got);
                         break;
@@ -212,7 +216,9 @@ static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn
                 if (r >= 0) {
                         if (!got || strcmp(got, want) != 0) {
                                 oom_print_difference(got ? got : "(nothing)", want);
-                                fail_msg("%s: allocation %ld failed, yet the call returned %d with another result", name, n, r);
+                                fail_msg("%s: allocation %ld failed, yet the call returned %d with another "
+                                         "result",
+                                         name, n, r);
                         }
                         if ((size_t) st.survived < ELEMENTSOF(st.survived_at))
                                 st.survived_at[st.survived] = n;
@@ -221,8 +227,10 @@ static inline struct oom_stats oom_check_sparse(const char *name, oom_case_fn fn
                         continue;
                 }
                 if (r != -ENOMEM || err.code != r || !err.message[0])
-                        fail_msg("%s: allocation %ld failed: returned %d (error code %d, message \"%s\"), expected -ENOMEM "
-                                 "with a message", name, n, r, err.code, err.message);
+                        fail_msg("%s: allocation %ld failed: returned %d (error code %d, message \"%s\"), "
+                                 "expected -ENOMEM "
+                                 "with a message",
+                                 name, n, r, err.code, err.message);
                 if (got)
                         fail_msg("%s: allocation %ld failed, yet there is a result: %.200s", name, n, got);
         }

@@ -26,7 +26,8 @@ static struct vgpu_host *scan(const char *fixture) {
         return host;
 }
 
-static void xml_is(const struct vgpu_host *host, const char *arg, unsigned flags, const char *want_xml, const char *want_qemu) {
+static void xml_is(const struct vgpu_host *host, const char *arg, unsigned flags, const char *want_xml,
+                   const char *want_qemu) {
         struct vgpu_hostdev d;
         struct vgpu_error err = {};
         char *xml = NULL, *qemu = NULL;
@@ -53,37 +54,47 @@ static void test_hostdev_xml(void **state) {
         (void) state;
         struct vgpu_host *host = scan("nvidia-mdev");
         xml_is(host, U1, 0,
-               "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'><source><address uuid='" U1 "'/></source></hostdev>",
+               "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'><source><address "
+               "uuid='" U1 "'/></source></hostdev>",
                "vfio-pci,sysfsdev=/sys/bus/mdev/devices/" U1);
         /* upper case in, lower case out; display only when asked */
         xml_is(host, "C7A1D2E3-8B4F-4A5C-9D6E-7F8091A2B3C4", VGPU_ASSIGN_DISPLAY_OFF,
-               "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no' display='off'><source><address uuid='" U3 "'/></source></hostdev>",
+               "<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no' "
+               "display='off'><source><address uuid='" U3 "'/></source></hostdev>",
                "vfio-pci,sysfsdev=/sys/bus/mdev/devices/" U3);
         from_host_fails(host, "00000000-0000-4000-8000-000000000000", -ENOENT,
-                        "no vGPU 00000000-0000-4000-8000-000000000000 on this host (no such device in /sys/bus/mdev/devices; see 'vgpuctl list')");
+                        "no vGPU 00000000-0000-4000-8000-000000000000 on this host (no such device in "
+                        "/sys/bus/mdev/devices; see 'vgpuctl list')");
         from_host_fails(host, "3b:00.0", -EBUSY,
-                        "0000:3b:00.0 hosts vGPUs (it has mdev instances): assign one of them, not the GPU itself (see 'vgpuctl list')");
-        from_host_fails(host, "0000:3b:00.1", -ENOENT, "0000:3b:00.1: no display-class PCI function at this address (see 'vgpuctl list')");
+                        "0000:3b:00.0 hosts vGPUs (it has mdev instances): assign one of them, not the GPU "
+                        "itself (see 'vgpuctl list')");
+        from_host_fails(host, "0000:3b:00.1", -ENOENT,
+                        "0000:3b:00.1: no display-class PCI function at this address (see 'vgpuctl list')");
         from_host_fails(host, "vm1", -EINVAL,
-                        "'vm1' is neither a vGPU UUID nor a PCI address (expected 8-4-4-4-12 hex digits or DDDD:BB:DD.F)");
+                        "'vm1' is neither a vGPU UUID nor a PCI address (expected 8-4-4-4-12 hex digits or "
+                        "DDDD:BB:DD.F)");
         vgpu_host_free(host);
 
         /* NVIDIA vendor-VFIO: managed='no', libvirt must not rebind it (the type would be lost) */
         host = scan("nvidia-sriov-vfio");
         xml_is(host, "41:00.4", 0,
-               "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x41' slot='0x00' function='0x4'/></source></hostdev>",
+               "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' "
+               "bus='0x41' slot='0x00' function='0x4'/></source></hostdev>",
                "vfio-pci,host=0000:41:00.4");
-        from_host_fails(host, "0000:41:00.5", -ENODEV,
-                        "0000:41:00.5 has no vGPU type set, so a VM could not use it: create one first "
-                        "('vgpuctl create --parent 0000:41:00.5 --type TYPE', see 'vgpuctl types 0000:41:00.5')");
+        from_host_fails(
+                host, "0000:41:00.5", -ENODEV,
+                "0000:41:00.5 has no vGPU type set, so a VM could not use it: create one first "
+                "('vgpuctl create --parent 0000:41:00.5 --type TYPE', see 'vgpuctl types 0000:41:00.5')");
         from_host_fails(host, "41:00.0", -EBUSY,
-                        "0000:41:00.0 hosts vGPUs (it has VFs enabled): assign one of them, not the GPU itself (see 'vgpuctl list')");
+                        "0000:41:00.0 hosts vGPUs (it has VFs enabled): assign one of them, not the GPU "
+                        "itself (see 'vgpuctl list')");
         vgpu_host_free(host);
 
         /* a plain SR-IOV VF on vfio-pci: libvirt manages the binding */
         host = scan("amd-mxgpu");
         xml_is(host, "0000:03:02.3", 0,
-               "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x03' slot='0x02' function='0x3'/></source></hostdev>",
+               "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' "
+               "bus='0x03' slot='0x02' function='0x3'/></source></hostdev>",
                "vfio-pci,host=0000:03:02.3");
         vgpu_host_free(host);
 }
@@ -118,13 +129,19 @@ static void test_domain_xml(void **state) {
         const struct virt_dl *dl = load_or_skip();
         const char *xml =
                 "<domain type='kvm'><name>a</name><devices>"
-                "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='B1E5C3F2-6A7D-4E21-9C43-1A2B3C4D5E01'/></source></hostdev>"
-                "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='65' slot='0' function='4'/></source></hostdev>"
-                "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0xbeef'/></source></hostdev>"
-                "</devices><metadata><hostdev mode='subsystem' type='mdev'><source><address uuid='" U2 "'/></source></hostdev></metadata>"
+                "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address "
+                "uuid='B1E5C3F2-6A7D-4E21-9C43-1A2B3C4D5E01'/></source></hostdev>"
+                "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='65' "
+                "slot='0' function='4'/></source></hostdev>"
+                "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product "
+                "id='0xbeef'/></source></hostdev>"
+                "</devices><metadata><hostdev mode='subsystem' type='mdev'><source><address uuid='" U2
+                "'/></source></hostdev></metadata>"
                 "</domain>";
-        struct vgpu_hostdev mdev = { .kind = VGPU_HOSTDEV_MDEV, .uuid = U1 }, other = { .kind = VGPU_HOSTDEV_MDEV, .uuid = U2 };
-        struct vgpu_hostdev vf = { .kind = VGPU_HOSTDEV_PCI, .bdf = "0000:41:00.4" }, vf2 = { .kind = VGPU_HOSTDEV_PCI, .bdf = "0000:41:00.5" };
+        struct vgpu_hostdev mdev = { .kind = VGPU_HOSTDEV_MDEV, .uuid = U1 },
+                            other = { .kind = VGPU_HOSTDEV_MDEV, .uuid = U2 };
+        struct vgpu_hostdev vf = { .kind = VGPU_HOSTDEV_PCI, .bdf = "0000:41:00.4" },
+                            vf2 = { .kind = VGPU_HOSTDEV_PCI, .bdf = "0000:41:00.5" };
         assert_int_equal(domain_xml_holds(dl, xml, &mdev), 1);
         assert_int_equal(domain_xml_holds(dl, xml, &vf), 1);
         assert_int_equal(domain_xml_holds(dl, xml, &other), 0);
@@ -135,13 +152,16 @@ static void test_domain_xml(void **state) {
         assert_int_equal(domain_xml_remove(dl, xml, &vf, &edited), 0);
         assert_int_equal(domain_xml_holds(dl, edited, &vf), 0);
         assert_int_equal(domain_xml_holds(dl, edited, &mdev), 1);
-        assert_int_equal(domain_xml_remove(dl, edited, &vf, &(char *) { NULL }), -ENOENT);
+        assert_int_equal(domain_xml_remove(dl, edited, &vf, &(char *){ NULL }), -ENOENT);
         free(edited);
 
         /* a domain without <devices> gets one */
-        assert_int_equal(domain_xml_add(dl, "<domain type='kvm'><name>b</name></domain>",
-                                        "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x41' slot='0x00' function='0x5'/></source></hostdev>",
-                                        &edited), 0);
+        assert_int_equal(
+                domain_xml_add(dl, "<domain type='kvm'><name>b</name></domain>",
+                               "<hostdev mode='subsystem' type='pci' managed='yes'><source><address "
+                               "domain='0x0000' bus='0x41' slot='0x00' function='0x5'/></source></hostdev>",
+                               &edited),
+                0);
         assert_int_equal(domain_xml_holds(dl, edited, &vf2), 1);
         free(edited);
 }
@@ -163,9 +183,11 @@ static void write_node(void) {
               "  </domain>\n"
               "  <domain type='test'>\n"
               "    <name>vm-run</name><memory>1048576</memory><os><type arch='x86_64'>hvm</type></os>\n"
-              "    <devices><hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='" U3 "'/></source></hostdev></devices>\n"
+              "    <devices><hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='" U3
+              "'/></source></hostdev></devices>\n"
               "  </domain>\n"
-              "</node>\n", f);
+              "</node>\n",
+              f);
         assert_int_equal(fclose(f), 0);
         snprintf(uri, sizeof(uri), "test://%s", path);
 }
@@ -186,14 +208,17 @@ static struct vgpu_virt *connect_or_skip(void) {
         return v;
 }
 
-static const char *holder(struct vgpu_virt *v, const struct vgpu_host *host, const char *key, char *buf, size_t size) {
+static const char *holder(struct vgpu_virt *v, const struct vgpu_host *host, const char *key, char *buf,
+                          size_t size) {
         char **domains;
         struct vgpu_error err = {};
         if (vgpu_instance_domains(v, host, &domains, &err) < 0)
                 fail_msg("%s", err.message);
         const char *r = NULL;
         for (size_t i = 0; i < host->n_instances; i++)
-                if (strcmp(host->instances[i].uuid[0] ? host->instances[i].uuid : host->instances[i].parent, key) == 0 && domains[i])
+                if (strcmp(host->instances[i].uuid[0] ? host->instances[i].uuid : host->instances[i].parent,
+                           key) == 0 &&
+                    domains[i])
                         r = strncpy(buf, domains[i], size);
         vgpu_instance_domains_free(domains, host->n_instances);
         return r;
@@ -218,7 +243,8 @@ static void test_assign_detach_mdev(void **state) {
         assert_int_equal(vgpu_assign(v, "vm-off", &d, VGPU_ASSIGN_CONFIG, &changed, &err), 0);
         assert_int_equal(changed, 0);
         assert_int_equal(vgpu_assign(v, "vm-off", &d, VGPU_ASSIGN_LIVE, &changed, &err), -EINVAL);
-        assert_string_equal(err.message, "domain 'vm-off' is not running: --live needs a running domain (use --config)");
+        assert_string_equal(err.message,
+                            "domain 'vm-off' is not running: --live needs a running domain (use --config)");
 
         assert_int_equal(vgpu_detach(v, "vm-off", &d, 0, &changed, &err), 1);
         assert_int_equal(changed, VGPU_ASSIGN_CONFIG);
@@ -231,7 +257,9 @@ static void test_assign_detach_mdev(void **state) {
 
         /* running: configuration and live; the test driver has no live attach, and says so */
         assert_int_equal(vgpu_assign(v, "vm-run", &d, 0, NULL, &err), -EIO);
-        assert_non_null(strstr(err.message, "attaching " U1 " to domain 'vm-run' (its configuration and the running domain): "));
+        assert_non_null(strstr(err.message,
+                               "attaching " U1
+                               " to domain 'vm-run' (its configuration and the running domain): "));
         assert_non_null(strstr(err.message, "not supported"));
         /* what it holds live already is a no-op */
         struct vgpu_hostdev d3;
@@ -269,7 +297,7 @@ static void test_probe(void **state) {
         load_or_skip();
         struct vgpu_virt *v = (struct vgpu_virt *) 1;
         struct vgpu_error err = {};
-        use_fixture("nvidia-mdev");     /* no /run/libvirt there */
+        use_fixture("nvidia-mdev"); /* no /run/libvirt there */
         unsetenv("LIBVIRT_DEFAULT_URI");
         assert_int_equal(vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err), 0);
         assert_null(v);
@@ -284,12 +312,9 @@ static void test_probe(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_hostdev_xml),
-                cmocka_unit_test(test_hostdev_parse),
-                cmocka_unit_test(test_domain_xml),
-                cmocka_unit_test(test_assign_detach_mdev),
-                cmocka_unit_test(test_assign_vfio_vf),
-                cmocka_unit_test(test_probe),
+                cmocka_unit_test(test_hostdev_xml),    cmocka_unit_test(test_hostdev_parse),
+                cmocka_unit_test(test_domain_xml),     cmocka_unit_test(test_assign_detach_mdev),
+                cmocka_unit_test(test_assign_vfio_vf), cmocka_unit_test(test_probe),
         };
         write_node();
         int r = cmocka_run_group_tests(tests, NULL, NULL);

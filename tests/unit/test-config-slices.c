@@ -22,14 +22,15 @@ static char root[64];
 
 static void test_parse(void **state) {
         (void) state;
-        struct vgpu_config *cfg = parse_ok("version: 1\n"
-                                           "slices:\n"
-                                           "  - name: alice\n"
-                                           "    gpu: 3B:00.0\n"
-                                           "    memory: 1.5G\n"
-                                           "    share: 30%\n"
-                                           "  - {name: bob, gpu: \"0000:3b:00.0\", memory: 4096, policy: best-effort, scrub: off}\n"
-                                           "  - {name: carol, gpu: 3b:00.0, share: 70, scrub: on-exit}\n");
+        struct vgpu_config *cfg = parse_ok(
+                "version: 1\n"
+                "slices:\n"
+                "  - name: alice\n"
+                "    gpu: 3B:00.0\n"
+                "    memory: 1.5G\n"
+                "    share: 30%\n"
+                "  - {name: bob, gpu: \"0000:3b:00.0\", memory: 4096, policy: best-effort, scrub: off}\n"
+                "  - {name: carol, gpu: 3b:00.0, share: 70, scrub: on-exit}\n");
         assert_true(cfg->has_slices);
         assert_int_equal(cfg->n_slices, 3);
         const struct vgpu_config_slice *a = &cfg->slices[0], *b = &cfg->slices[1], *c = &cfg->slices[2];
@@ -37,13 +38,13 @@ static void test_parse(void **state) {
         assert_string_equal(a->gpu, "0000:3b:00.0");
         assert_int_equal(a->memory, 1536 * MiB);
         assert_int_equal(a->share, 30);
-        assert_string_equal(a->policy, "fixed-share");  /* a share means fixed-share */
+        assert_string_equal(a->policy, "fixed-share"); /* a share means fixed-share */
         assert_string_equal(a->scrub, "on-free");
         assert_int_equal(a->line, 3);
         assert_int_equal(b->memory, 4096);
         assert_string_equal(b->policy, "best-effort");
         assert_string_equal(b->scrub, "off");
-        assert_int_equal(c->memory, 0);                 /* unlimited */
+        assert_int_equal(c->memory, 0); /* unlimited */
         assert_int_equal(c->share, 70);
         vgpu_config_free(cfg);
 
@@ -61,38 +62,49 @@ static void test_parse_errors(void **state) {
         (void) state;
         const char *head = "version: 1\nslices:\n";
         char text[1024];
-#define FAILS(items, message)                                           \
-        do {                                                            \
-                snprintf(text, sizeof(text), "%s%s", head, items);      \
-                parse_fails(text, message);                             \
+#define FAILS(items, message)                                      \
+        do {                                                       \
+                snprintf(text, sizeof(text), "%s%s", head, items); \
+                parse_fails(text, message);                        \
         } while (0)
-        FAILS("  - {name: a, gpu: 3b:00.0, memory: lots}\n", "t.yaml:3:37: field 'memory': expected a size like 4G or 512M, got 'lots'");
-        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 4X\n", "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '4X'");
-        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 0\n", "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '0'");
+        FAILS("  - {name: a, gpu: 3b:00.0, memory: lots}\n",
+              "t.yaml:3:37: field 'memory': expected a size like 4G or 512M, got 'lots'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 4X\n",
+              "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '4X'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    memory: 0\n",
+              "t.yaml:5:13: field 'memory': expected a size like 4G or 512M, got '0'");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    share: 130%\n",
               "t.yaml:5:12: field 'share': expected a percentage from 1 to 100 (e.g. 30%), got '130%'");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: fair\n",
               "t.yaml:5:13: field 'policy': expected best-effort, equal-share or fixed-share, got 'fair'");
-        FAILS("  - name: a\n    gpu: 3b:00.0\n    scrub: never\n", "t.yaml:5:12: field 'scrub': expected on-free, on-exit or off, got 'never'");
+        FAILS("  - name: a\n    gpu: 3b:00.0\n    scrub: never\n",
+              "t.yaml:5:12: field 'scrub': expected on-free, on-exit or off, got 'never'");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: fixed-share\n",
-              "t.yaml:5:13: field 'share': slice a has policy fixed-share and needs a share (e.g. share: 30%)");
+              "t.yaml:5:13: field 'share': slice a has policy fixed-share and needs a share (e.g. share: "
+              "30%)");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    policy: best-effort\n    share: 20%\n",
               "t.yaml:6:12: field 'share': a share goes with policy fixed-share, slice a has best-effort");
         FAILS("  - name: a/b\n    gpu: 3b:00.0\n",
-              "t.yaml:3:11: field 'name': 'a/b' is not a slice name (letters, digits, '_', '.', '-', starting and ending with a letter or digit; at most 63)");
-        FAILS("  - name: a\n    gpu: 3b:00\n", "t.yaml:4:10: field 'gpu': '3b:00' is not a PCI address (DDDD:BB:DD.F)");
+              "t.yaml:3:11: field 'name': 'a/b' is not a slice name (letters, digits, '_', '.', '-', "
+              "starting and ending with a letter or digit; at most 63)");
+        FAILS("  - name: a\n    gpu: 3b:00\n",
+              "t.yaml:4:10: field 'gpu': '3b:00' is not a PCI address (DDDD:BB:DD.F)");
         FAILS("  - name: a\n    gpu: 3b:00.0\n    quota: 4G\n",
-              "t.yaml:5:5: unknown field 'quota' in a 'slices' item (expected name, gpu, memory, share, policy, scrub)");
+              "t.yaml:5:5: unknown field 'quota' in a 'slices' item (expected name, gpu, memory, share, "
+              "policy, scrub)");
         FAILS("  - name: a\n", "t.yaml:3:5: field 'gpu' missing in slice a (the BDF of an NVIDIA GPU)");
         FAILS("  - gpu: 3b:00.0\n", "t.yaml:3:5: field 'name' missing in a 'slices' item");
         FAILS("  - {name: a, gpu: 3b:00.0}\n  - {name: b, gpu: 3b:00.0}\n  - {name: a, gpu: 5e:00.0}\n",
               "t.yaml:5:5: slice a is declared twice (first at line 3)");
-        FAILS("  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: b, gpu: 5e:00.0, share: 60%}\n  - {name: c, gpu: 3b:00.0, share: 41%}\n",
-              "t.yaml:5:5: field 'share': the fixed shares of 0000:3b:00.0 add up to 101% with slice c; at most 100%");
+        FAILS("  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: b, gpu: 5e:00.0, share: 60%}\n  - {name: "
+              "c, gpu: 3b:00.0, share: 41%}\n",
+              "t.yaml:5:5: field 'share': the fixed shares of 0000:3b:00.0 add up to 101% with slice c; at "
+              "most 100%");
         FAILS("  name: a\n", "t.yaml:3:3: field 'slices': expected a list ('- ' items)");
 #undef FAILS
         /* shares of different GPUs are separate: 60 + 60 is fine there */
-        vgpu_config_free(parse_ok("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: b, gpu: 5e:00.0, share: 60%}\n"));
+        vgpu_config_free(parse_ok("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, share: 60%}\n  - {name: "
+                                  "b, gpu: 5e:00.0, share: 60%}\n"));
 }
 
 static int setup(void **state) {
@@ -150,31 +162,38 @@ static void test_plan(void **state) {
         vgpu_plan_free(p);
         /* matching: nothing to do */
         p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, share: 30%}\n"
-                 "  - {name: bob, gpu: 3b:00.0, memory: 2G}\n", 0, NULL);
+                 "  - {name: bob, gpu: 3b:00.0, memory: 2G}\n",
+                 0, NULL);
         assert_int_equal(p->n_actions, 0);
         vgpu_plan_free(p);
         /* bob's quota differs: recreated; carol is new; alice is not in the file: removed */
-        p = plan("version: 1\nslices:\n  - {name: bob, gpu: 3b:00.0, memory: 1G}\n  - {name: carol, gpu: 5e:00.0, share: 50%}\n", 0, NULL);
+        p = plan("version: 1\nslices:\n  - {name: bob, gpu: 3b:00.0, memory: 1G}\n  - {name: carol, gpu: "
+                 "5e:00.0, share: 50%}\n",
+                 0, NULL);
         assert_int_equal(p->n_actions, 4);
         assert_int_equal(p->actions[0].kind, VGPU_ACTION_SLICE_REMOVE);
         assert_string_equal(p->actions[0].slice.name, "alice");
         assert_string_equal(p->actions[0].detail, "not in the file");
-        assert_int_equal(p->actions[0].slice.share, 30);       /* the old settings, for the undo */
+        assert_int_equal(p->actions[0].slice.share, 30); /* the old settings, for the undo */
         assert_int_equal(p->actions[1].kind, VGPU_ACTION_SLICE_REMOVE);
         assert_string_equal(p->actions[1].slice.name, "bob");
         assert_int_equal(p->actions[1].slice.memory, 2048 * MiB);
         assert_int_equal(p->actions[2].kind, VGPU_ACTION_SLICE_CREATE);
         assert_string_equal(p->actions[2].slice.name, "bob");
         assert_int_equal(p->actions[2].slice.memory, 1024 * MiB);
-        assert_string_equal(p->actions[2].detail, "differs from the file (memory 2048 MiB -> 1024 MiB): recreated");
+        assert_string_equal(p->actions[2].detail,
+                            "differs from the file (memory 2048 MiB -> 1024 MiB): recreated");
         assert_int_equal(p->actions[3].kind, VGPU_ACTION_SLICE_CREATE);
         assert_string_equal(p->actions[3].slice.gpu, "0000:5e:00.0");
         assert_string_equal(p->actions[3].slice.policy, "fixed-share");
         vgpu_plan_free(p);
 
         /* the host's side: quotas over the GPU's memory together, a GPU that is not NVIDIA's */
-        p = plan("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, memory: 8G}\n  - {name: b, gpu: 3b:00.0, memory: 8G}\n", -ENOSPC,
-                 "t.yaml:4:5: field 'memory': the quotas of the slices on 0000:3b:00.0 add up to 16384 MiB with slice b; the GPU has 15360 MiB");
+        p = plan("version: 1\nslices:\n  - {name: a, gpu: 3b:00.0, memory: 8G}\n  - {name: b, gpu: 3b:00.0, "
+                 "memory: 8G}\n",
+                 -ENOSPC,
+                 "t.yaml:4:5: field 'memory': the quotas of the slices on 0000:3b:00.0 add up to 16384 MiB "
+                 "with slice b; the GPU has 15360 MiB");
         vgpu_plan_free(p);
         p = plan("version: 1\nslices:\n  - {name: a, gpu: 03:00.0}\n", -ENODEV,
                  "t.yaml:3:5: slice a: no NVIDIA GPU (physical function) at 0000:03:00.0");
@@ -189,9 +208,12 @@ static void test_plan(void **state) {
         struct vgpu_slice *alice = vgpu_slice_region_slice(reg);
         struct vgpu_slice_proc *proc;
         assert_int_equal(vgpu_slice_attach(alice, &proc), 0);
-        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: bob, gpu: 3b:00.0, memory: 2G}\n",
-                 -EBUSY, "slice alice on 0000:3b:00.0: memory 64 MiB -> 128 MiB, but 1 process uses it; a slice cannot change under "
-                         "running processes: stop them, then apply again");
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: "
+                 "bob, gpu: 3b:00.0, memory: 2G}\n",
+                 -EBUSY,
+                 "slice alice on 0000:3b:00.0: memory 64 MiB -> 128 MiB, but 1 process uses it; a slice "
+                 "cannot change under "
+                 "running processes: stop them, then apply again");
         vgpu_plan_free(p);
         p = plan("version: 1\nslices: []\n", -EBUSY, NULL);
         vgpu_plan_free(p);
@@ -209,7 +231,7 @@ static void test_records_and_restore(void **state) {
         struct vgpu_slice_status *before, *after, *rec;
         size_t n_before, n_after, n_rec;
         assert_int_equal(vgpu_slice_list(&before, &n_before, &err), 0);
-        assert_int_equal(n_before, 2);                 /* alice, bob from test_plan */
+        assert_int_equal(n_before, 2); /* alice, bob from test_plan */
         assert_int_equal(slice_records_read(&rec, &n_rec, NULL, &err), 0);
         assert_int_equal(n_rec, 2);
         assert_string_equal(rec[0].name, "alice");
@@ -224,7 +246,8 @@ static void test_records_and_restore(void **state) {
         assert_int_equal(n, 0);
         /* a reboot: /run is empty */
         char cmd[256];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s/host/run/vgpuctl/slices' '%s/host/etc/cdi/vgpuctl.yaml'", root, root);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s/host/run/vgpuctl/slices' '%s/host/etc/cdi/vgpuctl.yaml'", root,
+                 root);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(vgpu_slice_list(&after, &n_after, &err), 0);
         assert_int_equal(n_after, 0);
@@ -249,12 +272,15 @@ static void test_records_and_restore(void **state) {
         assert_int_equal(slice_records_read(&rec, &n_rec, NULL, &err), 0);
         assert_int_equal(n_rec, 1);
         free(rec);
-        snprintf(cmd, sizeof(cmd), "echo '{\"name\": \"zed\"}' > '%s/host/var/lib/vgpuctl/slices/zed.json'; rm -rf '%s/host/run/vgpuctl/slices'",
+        snprintf(cmd, sizeof(cmd),
+                 "echo '{\"name\": \"zed\"}' > '%s/host/var/lib/vgpuctl/slices/zed.json'; rm -rf "
+                 "'%s/host/run/vgpuctl/slices'",
                  root, root);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(vgpu_slice_restore(&n, &err), -EBADMSG);
         assert_int_equal(n, 1);
-        if (!strstr(err.message, "1 slice restored, but ") || !strstr(err.message, "/var/lib/vgpuctl/slices/zed.json: field \"gpu\""))
+        if (!strstr(err.message, "1 slice restored, but ") ||
+            !strstr(err.message, "/var/lib/vgpuctl/slices/zed.json: field \"gpu\""))
                 fail_msg("message: %s", err.message);
 }
 

@@ -14,10 +14,10 @@
 #include "test-doctor-util.h"
 
 #define JOURNAL_REMOTE "/usr/lib/systemd/systemd-journal-remote"
-#define MACHINE_ID "5a1d0c8e4b7f4c2a9e3d6b1f0a2c4e6d"
-#define BOOT_ID "3f0e2a71-9c4b-4d8e-a6f5-0b1c2d3e4f50"
-#define BOOT_ID_HEX "3f0e2a719c4b4d8ea6f50b1c2d3e4f50"
-#define OLD_BOOT_HEX "00112233445566778899aabbccddeeff"
+#define MACHINE_ID     "5a1d0c8e4b7f4c2a9e3d6b1f0a2c4e6d"
+#define BOOT_ID        "3f0e2a71-9c4b-4d8e-a6f5-0b1c2d3e4f50"
+#define BOOT_ID_HEX    "3f0e2a719c4b4d8ea6f50b1c2d3e4f50"
+#define OLD_BOOT_HEX   "00112233445566778899aabbccddeeff"
 
 /*
  * Write the journal file `name` under the scratch root's /var/log/journal/MACHINE_ID with
@@ -27,14 +27,16 @@
 static void scratch_journal(const char *name, const char *export) {
         char dir[256], in[256], cmd[1024];
         if (access(JOURNAL_REMOTE, X_OK) < 0)
-                fail_msg("%s missing: scripts/install-deps.sh --test installs systemd-journal-remote", JOURNAL_REMOTE);
+                fail_msg("%s missing: scripts/install-deps.sh --test installs systemd-journal-remote",
+                         JOURNAL_REMOTE);
         snprintf(dir, sizeof(dir), "%s/var/log/journal/" MACHINE_ID, scratch);
         snprintf(in, sizeof(in), "%s/export.tmp", scratch);
         FILE *f = fopen(in, "w");
         assert_non_null(f);
         fputs(export, f);
         fclose(f);
-        snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && " JOURNAL_REMOTE " -o '%s/%s' - <'%s' 2>/dev/null && rm '%s'", dir, dir,
+        snprintf(cmd, sizeof(cmd),
+                 "mkdir -p '%s' && " JOURNAL_REMOTE " -o '%s/%s' - <'%s' 2>/dev/null && rm '%s'", dir, dir,
                  name, in, in);
         assert_int_equal(system(cmd), 0);
 }
@@ -46,7 +48,8 @@ static void test_kvm_fixtures(void **state) {
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
         expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "KVM available (kvm_intel loaded, /dev/kvm)",
-               "/proc/cpuinfo: vendor_id GenuineIntel, flag vmx present\n/sys/module/kvm_intel: loaded\n/dev/kvm: present",
+               "/proc/cpuinfo: vendor_id GenuineIntel, flag vmx present\n/sys/module/kvm_intel: "
+               "loaded\n/dev/kvm: present",
                NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
@@ -60,20 +63,22 @@ static void test_kvm_fixtures(void **state) {
                "/var/log/kern.log (since the last boot): Dec  1 08:14:00 gpu-host kernel: [    0.000000] "
                "x86/cpu: VMX (outside TXT) disabled by BIOS",
                "Enable Intel VT-x (\"Intel Virtualization Technology\") in the firmware setup");
-        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, NULL, NULL, "grep -cw vmx /proc/cpuinfo; ls -l /dev/kvm");
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, NULL, NULL,
+               "grep -cw vmx /proc/cpuinfo; ls -l /dev/kvm");
         run_done(&run);
 
         /* the VM's vCPU has vmx, the module is just not loaded: no BIOS talk */
         run_doctor(&run, "kernel-samples");
         expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the CPU has vmx but kvm_intel is not loaded",
-               "kernel log: no journal, no /var/log/kern.log", "modprobe kvm_intel && echo kvm_intel > /etc/modules-load.d/kvm.conf");
+               "kernel log: no journal, no /var/log/kern.log",
+               "modprobe kvm_intel && echo kvm_intel > /etc/modules-load.d/kvm.conf");
         const struct vgpu_check_result *r = find(&run, "kvm.available", NULL);
         assert_null(strstr(r->remedy, "firmware"));
         run_done(&run);
 }
 
 static const char amd_cpuinfo[] = "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
-                                   "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep svm extapic\n";
+                                  "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep svm extapic\n";
 
 /* The journal: only kernel messages of this boot count, whatever else the journal holds. */
 static void test_kvm_journal(void **state) {
@@ -100,8 +105,10 @@ static void test_kvm_journal(void **state) {
                         "_BOOT_ID=" BOOT_ID_HEX "\n_TRANSPORT=kernel\nPRIORITY=3\nSYSLOG_IDENTIFIER=kernel\n"
                         "MESSAGE=kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU 0\n\n");
         scratch_doctor(&run);
-        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the kernel says AMD-V (\"SVM Mode\") is disabled by the BIOS",
-               "journal (kernel messages of this boot): kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU 0",
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL,
+               "the kernel says AMD-V (\"SVM Mode\") is disabled by the BIOS",
+               "journal (kernel messages of this boot): kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU "
+               "0",
                "Enable AMD-V (\"SVM Mode\")");
         run_done(&run);
 
@@ -109,7 +116,8 @@ static void test_kvm_journal(void **state) {
         scratch_file("dev/kvm", "");
         scratch_file("sys/module/kvm_amd/initstate", "live\n");
         scratch_doctor(&run);
-        expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "KVM available (kvm_amd loaded, /dev/kvm)", NULL, NULL);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_PASS, "KVM available (kvm_amd loaded, /dev/kvm)", NULL,
+               NULL);
         run_done(&run);
 }
 
@@ -118,29 +126,34 @@ static void test_kvm_kern_log(void **state) {
         (void) state;
         struct run run = {};
         scratch_file("proc/cpuinfo", amd_cpuinfo);
-        scratch_file("var/log/kern.log",
-                     "Nov 30 10:00:00 h kernel: [    0.000000] Linux version 6.1.0-27-amd64\n"
-                     "Nov 30 10:00:05 h kernel: [    5.100000] kvm: support for 'kvm_amd' disabled by bios\n"
-                     "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
-                     "Dec  1 08:00:05 h kernel: [    5.200000] nvme nvme0: 32/0/0 default/read/poll queues\n");
+        scratch_file(
+                "var/log/kern.log",
+                "Nov 30 10:00:00 h kernel: [    0.000000] Linux version 6.1.0-27-amd64\n"
+                "Nov 30 10:00:05 h kernel: [    5.100000] kvm: support for 'kvm_amd' disabled by bios\n"
+                "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
+                "Dec  1 08:00:05 h kernel: [    5.200000] nvme nvme0: 32/0/0 default/read/poll queues\n");
         scratch_doctor(&run);
         expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "kvm_amd is not loaded",
                "kernel log: no \"disabled by bios\" message this boot", "modprobe kvm_amd");
         run_done(&run);
 
-        scratch_file("var/log/kern.log",
-                     "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
-                     "Dec  1 08:00:05 h kernel: [    5.200000] kvm: support for 'kvm_amd' disabled by bios\n");
+        scratch_file(
+                "var/log/kern.log",
+                "Dec  1 08:00:00 h kernel: [    0.000000] Linux version 6.1.0-28-amd64\n"
+                "Dec  1 08:00:05 h kernel: [    5.200000] kvm: support for 'kvm_amd' disabled by bios\n");
         scratch_doctor(&run);
         expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "disabled by the BIOS",
-               "/var/log/kern.log (since the last boot): Dec  1 08:00:05 h kernel: [    5.200000] kvm: support for 'kvm_amd' "
-               "disabled by bios", "SVM Mode");
+               "/var/log/kern.log (since the last boot): Dec  1 08:00:05 h kernel: [    5.200000] kvm: "
+               "support for 'kvm_amd' "
+               "disabled by bios",
+               "SVM Mode");
         run_done(&run);
 
         /* no cpuinfo at all (not x86, or unreadable): nothing to judge without /dev/kvm */
         scratch_rm("proc/cpuinfo");
         scratch_doctor(&run);
-        expect(&run, "kvm.available", NULL, VGPU_CHECK_SKIP, "no /dev/kvm and /proc/cpuinfo unreadable", NULL, NULL);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_SKIP, "no /dev/kvm and /proc/cpuinfo unreadable", NULL,
+               NULL);
         run_done(&run);
 }
 
@@ -152,7 +165,9 @@ static void test_vgpu_mgr_fixtures(void **state) {
         run_doctor(&run, "nvidia-mdev");
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_PASS, "vGPU manager service active",
                "nvidia-vgpu-mgr.service: LoadState=loaded ActiveState=active SubState=running Result=success "
-               "ExecMainStatus=0 [/run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service, captured systemctl show]", NULL);
+               "ExecMainStatus=0 [/run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service, captured systemctl "
+               "show]",
+               NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_SKIP, "no NVIDIA vGPU host driver",
@@ -167,8 +182,10 @@ static void test_vgpu_mgr_fixtures(void **state) {
                "journalctl -b -u nvidia-vgpu-mgr.service");
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, NULL,
                "/var/log/syslog, lines of nvidia-vgpu-mgr.service:\n"
-               "  Dec  1 08:14:07 gpu-host nvidia-vgpu-mgr[1402]: notice: vmiop_env_log: nvidia-vgpu-mgr daemon started\n"
-               "  Dec  1 08:14:08 gpu-host nvidia-vgpu-mgr[1402]: error: vmiop_env_log: NVIDIA driver version mismatch",
+               "  Dec  1 08:14:07 gpu-host nvidia-vgpu-mgr[1402]: notice: vmiop_env_log: nvidia-vgpu-mgr "
+               "daemon started\n"
+               "  Dec  1 08:14:08 gpu-host nvidia-vgpu-mgr[1402]: error: vmiop_env_log: NVIDIA driver "
+               "version mismatch",
                "systemctl restart nvidia-vgpu-mgr.service");
         const struct vgpu_check_result *r = find(&run, "nvidia.vgpu_mgr", NULL);
         assert_null(strstr(r->evidence, "cron"));
@@ -176,12 +193,14 @@ static void test_vgpu_mgr_fixtures(void **state) {
         run_done(&run);
 }
 
-static const char show_failed[] = "Type=forking\nResult=exit-code\nExecMainStatus=1\nId=nvidia-vgpu-mgr.service\n"
-                                  "LoadState=loaded\nActiveState=failed\nSubState=failed\n";
+static const char show_failed[] =
+        "Type=forking\nResult=exit-code\nExecMainStatus=1\nId=nvidia-vgpu-mgr.service\n"
+        "LoadState=loaded\nActiveState=failed\nSubState=failed\n";
 
 /* One journal entry of this boot (or another) for export format. */
-#define ENTRY(usec, boot, fields) \
-        "__REALTIME_TIMESTAMP=17001" #usec "000000\n__MONOTONIC_TIMESTAMP=" #usec "000000\n_BOOT_ID=" boot "\n" fields "\n"
+#define ENTRY(usec, boot, fields)                                                                          \
+        "__REALTIME_TIMESTAMP=17001" #usec "000000\n__MONOTONIC_TIMESTAMP=" #usec "000000\n_BOOT_ID=" boot \
+        "\n" fields "\n"
 
 /* The journal: the last lines of this boot of the unit and of systemd about it, oldest first. */
 static void test_vgpu_mgr_journal(void **state) {
@@ -191,19 +210,27 @@ static void test_vgpu_mgr_journal(void **state) {
         scratch_file("sys/module/nvidia_vgpu_vfio/initstate", "live\n");
         scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service", show_failed);
 #define MGR "_TRANSPORT=stdout\n_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
-#define PID1 "_TRANSPORT=journal\n_SYSTEMD_UNIT=init.scope\nUNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=systemd\n"
-        scratch_journal("system.journal",
-                        ENTRY(11, BOOT_ID_HEX, MGR "MESSAGE=line 1\n")
-                        ENTRY(12, BOOT_ID_HEX, MGR "MESSAGE=line 2\n")
-                        ENTRY(13, BOOT_ID_HEX, "_TRANSPORT=syslog\nSYSLOG_IDENTIFIER=cron\nMESSAGE=not ours\n")
-                        ENTRY(14, BOOT_ID_HEX, MGR "MESSAGE=line 3\n")
-                        ENTRY(15, BOOT_ID_HEX, MGR "MESSAGE=error: vmiop_env_log: failed to open /dev/nvidia-vgpuctl\n")
-                        ENTRY(16, BOOT_ID_HEX, PID1 "MESSAGE=nvidia-vgpu-mgr.service: Control process exited, "
-                                                    "code=exited, status=1/FAILURE\n")
-                        ENTRY(17, BOOT_ID_HEX, PID1 "MESSAGE=nvidia-vgpu-mgr.service: Failed with result 'exit-code'.\n")
-                        /* the newest entry, but of another boot (a journal from a rescue system's
+#define PID1                                                                                             \
+        "_TRANSPORT=journal\n_SYSTEMD_UNIT=init.scope\nUNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=" \
+        "systemd\n"
+        scratch_journal(
+                "system.journal",
+                ENTRY(11, BOOT_ID_HEX, MGR "MESSAGE=line 1\n") ENTRY(12, BOOT_ID_HEX, MGR "MESSAGE=line 2\n")
+                        ENTRY(13, BOOT_ID_HEX,
+                              "_TRANSPORT=syslog\nSYSLOG_IDENTIFIER=cron\nMESSAGE=not ours\n")
+                                ENTRY(14, BOOT_ID_HEX, MGR "MESSAGE=line 3\n") ENTRY(
+                                        15, BOOT_ID_HEX,
+                                        MGR
+                                        "MESSAGE=error: vmiop_env_log: failed to open /dev/nvidia-vgpuctl\n")
+                                        ENTRY(16, BOOT_ID_HEX,
+                                              PID1 "MESSAGE=nvidia-vgpu-mgr.service: Control process exited, "
+                                                   "code=exited, status=1/FAILURE\n")
+                                                ENTRY(17, BOOT_ID_HEX,
+                                                      PID1 "MESSAGE=nvidia-vgpu-mgr.service: Failed with "
+                                                           "result 'exit-code'.\n")
+                /* the newest entry, but of another boot (a journal from a rescue system's
                          * view, or a clock set back): not this boot's story */
-                        ENTRY(18, OLD_BOOT_HEX, MGR "MESSAGE=error: another boot's failure\n"));
+                ENTRY(18, OLD_BOOT_HEX, MGR "MESSAGE=error: another boot's failure\n"));
         scratch_doctor(&run);
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, "nvidia-vgpu-mgr.service failed (exit-code)",
                "journal, this boot, -u nvidia-vgpu-mgr.service:\n"
@@ -219,14 +246,18 @@ static void test_vgpu_mgr_journal(void **state) {
         run_done(&run);
 
         /* the older branches' nvidia-vgpud.service, installed and stopped, beside an active manager */
-        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service",
-                     "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\n");
-        scratch_file("usr/lib/systemd/system/nvidia-vgpud.service", "[Service]\nExecStart=/usr/bin/nvidia-vgpud\n");
-        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpud.service",
-                     "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nExecMainStatus=0\n");
+        scratch_file(
+                "run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service",
+                "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nExecMainStatus=0\n");
+        scratch_file("usr/lib/systemd/system/nvidia-vgpud.service",
+                     "[Service]\nExecStart=/usr/bin/nvidia-vgpud\n");
+        scratch_file(
+                "run/vgpuctl/systemctl-show/nvidia-vgpud.service",
+                "LoadState=loaded\nActiveState=inactive\nSubState=dead\nResult=success\nExecMainStatus=0\n");
         scratch_doctor(&run);
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, "nvidia-vgpud.service is not running",
-               "nvidia-vgpud.service: LoadState=loaded ActiveState=inactive", "systemctl enable --now nvidia-vgpud.service");
+               "nvidia-vgpud.service: LoadState=loaded ActiveState=inactive",
+               "systemctl enable --now nvidia-vgpud.service");
         r = find(&run, "nvidia.vgpu_mgr", NULL);
         assert_null(strstr(r->remedy, "nvidia-vgpu-mgr.service"));
         run_done(&run);
@@ -256,13 +287,16 @@ static void test_gim(void **state) {
         run_doctor(&run, "broken-gim-errors");
         expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, "GIM logged 2 errors this boot",
                "/var/log/kern.log (since the last boot): 7 matching lines, the last ones:\n"
-               "  Dec  1 08:00:06 gpu-host kernel: [    6.318802] gim info:(gim_probe:121) GIM probe - 0000:03:00.0\n",
+               "  Dec  1 08:00:06 gpu-host kernel: [    6.318802] gim info:(gim_probe:121) GIM probe - "
+               "0000:03:00.0\n",
                "modprobe -r gim && modprobe gim");
         expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, NULL,
                "gim error:(amdgv_reset_gpu:402) whole GPU reset, 4 VFs lost their state\n"
-               "  Dec  1 09:00:13 gpu-host kernel: [ 3613.550931] gim info:(amdgv_reset_gpu:455) GPU reset done", NULL);
+               "  Dec  1 09:00:13 gpu-host kernel: [ 3613.550931] gim info:(amdgv_reset_gpu:455) GPU reset "
+               "done",
+               NULL);
         const struct vgpu_check_result *r = find(&run, "amd.gim", NULL);
-        assert_null(strstr(r->evidence, "Start AMD open source GIM"));  /* the 6th line from the end */
+        assert_null(strstr(r->evidence, "Start AMD open source GIM")); /* the 6th line from the end */
         run_done(&run);
 }
 
@@ -273,12 +307,14 @@ static void test_gim_unbound(void **state) {
         scratch_file("proc/sys/kernel/random/boot_id", BOOT_ID "\n");
         scratch_file("sys/module/gim/version", "8.1.0.K\n");
         scratch_journal("system.journal",
-                        ENTRY(11, BOOT_ID_HEX, "_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n"
-                                               "MESSAGE=gim info:(gim_probe:121) GIM probe - 0000:03:00.0\n"));
+                        ENTRY(11, BOOT_ID_HEX,
+                              "_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n"
+                              "MESSAGE=gim info:(gim_probe:121) GIM probe - 0000:03:00.0\n"));
         scratch_doctor(&run);
         expect(&run, "amd.gim", NULL, VGPU_CHECK_WARN, "gim is loaded but no AMD GPU is bound to it",
                "AMD GPUs bound to gim: none\njournal (kernel messages of this boot): 1 matching lines:\n"
-               "  gim info:(gim_probe:121) GIM probe - 0000:03:00.0", "lspci -k -d 1002:");
+               "  gim info:(gim_probe:121) GIM probe - 0000:03:00.0",
+               "lspci -k -d 1002:");
         run_done(&run);
 }
 
@@ -289,32 +325,41 @@ static void test_kernel_match_fixtures(void **state) {
         struct run run = {};
         /* vermagic read by libkmod from the fixture's .ko (an ELF with a .modinfo section) */
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_PASS, "vendor modules built for the running kernel 6.1.0-28-amd64",
-               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic 6.1.0-28-amd64\n"
-               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.1.0-28-amd64: yes, installed for 6.1.0-28-amd64: yes",
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_PASS,
+               "vendor modules built for the running kernel 6.1.0-28-amd64",
+               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic "
+               "6.1.0-28-amd64\n"
+               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.1.0-28-amd64: yes, installed for "
+               "6.1.0-28-amd64: yes",
                NULL);
         run_done(&run);
         run_doctor(&run, "intel-gvtg");
-        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_SKIP, "no out-of-tree vGPU host module installed", NULL, NULL);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_SKIP,
+               "no out-of-tree vGPU host module installed", NULL, NULL);
         run_done(&run);
 
         /* rebooted into a new kernel without a DKMS rebuild: named as such, here and in driver.loaded */
         run_doctor(&run, "broken-kernel-upgraded");
         expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
-               "kernel upgraded, module not rebuilt: nvidia 550.127.06 is built for 6.1.0-28-amd64, not for the running "
+               "kernel upgraded, module not rebuilt: nvidia 550.127.06 is built for 6.1.0-28-amd64, not for "
+               "the running "
                "6.1.0-31-amd64",
                "/lib/modules/6.1.0-31-amd64: no nvidia.ko; another kernel's: "
-               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko (version 550.127.06, vermagic 6.1.0-28-amd64)",
-               "apt-get install linux-headers-6.1.0-31-amd64 && dkms autoinstall -k 6.1.0-31-amd64 && modprobe nvidia");
+               "/lib/modules/6.1.0-28-amd64/updates/dkms/nvidia.ko (version 550.127.06, vermagic "
+               "6.1.0-28-amd64)",
+               "apt-get install linux-headers-6.1.0-31-amd64 && dkms autoinstall -k 6.1.0-31-amd64 && "
+               "modprobe nvidia");
         const struct vgpu_check_result *r = find(&run, "driver.kernel_match", NULL);
-        assert_null(strstr(r->summary, "nvidia-vgpu-vfio"));    /* one package, one summary */
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound: kernel upgraded, module not rebuilt",
-               NULL, "dkms autoinstall -k 6.1.0-31-amd64");
+        assert_null(strstr(r->summary, "nvidia-vgpu-vfio")); /* one package, one summary */
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL,
+               "no driver bound: kernel upgraded, module not rebuilt", NULL,
+               "dkms autoinstall -k 6.1.0-31-amd64");
         r = find(&run, "driver.loaded", "0000:3b:00.0");
         assert_null(strstr(r->remedy, "Licensing Portal"));
         /* the manager service fails for the same reason: its remedy starts there */
         expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL,
-               "nvidia-vgpu-mgr.service failed (exit-code): the hypervisor cannot create vGPUs (kernel upgraded, module not rebuilt",
+               "nvidia-vgpu-mgr.service failed (exit-code): the hypervisor cannot create vGPUs (kernel "
+               "upgraded, module not rebuilt",
                NULL, "First the driver (see driver.kernel_match): Build it for the running kernel with DKMS");
         run_done(&run);
 }
@@ -325,11 +370,12 @@ static void scratch_ko(const char *rel, const char *version, const char *vermagi
         char dir[256], cmd[2048];
         snprintf(dir, sizeof(dir), "%s/%s", scratch, rel);
         *strrchr(dir, '/') = '\0';
-        int n = snprintf(cmd, sizeof(cmd),
-                         "set -e; mkdir -p '%s'; t=$(mktemp -d); printf 'version=%s\\0name=nvidia\\0vermagic=%s SMP "
-                         "preempt mod_unload modversions \\0' >$t/info; as /dev/null -o $t/e.o; objcopy --add-section "
-                         ".modinfo=$t/info --set-section-flags .modinfo=alloc,readonly $t/e.o '%s/%s'; rm -r $t",
-                         dir, version, vermagic, scratch, rel);
+        int n = snprintf(
+                cmd, sizeof(cmd),
+                "set -e; mkdir -p '%s'; t=$(mktemp -d); printf 'version=%s\\0name=nvidia\\0vermagic=%s SMP "
+                "preempt mod_unload modversions \\0' >$t/info; as /dev/null -o $t/e.o; objcopy --add-section "
+                ".modinfo=$t/info --set-section-flags .modinfo=alloc,readonly $t/e.o '%s/%s'; rm -r $t",
+                dir, version, vermagic, scratch, rel);
         if (xz)
                 snprintf(cmd + n, sizeof(cmd) - n, "; xz '%s/%s'", scratch, rel);
         assert_int_equal(system(cmd), 0);
@@ -341,11 +387,13 @@ static void test_kernel_match_scratch(void **state) {
         scratch_file("proc/sys/kernel/osrelease", "6.12.9-amd64\n");
         /* the .run installer without DKMS put a module built for the old kernel into the new
          * kernel's tree (xz-compressed, as Debian's kernels ship theirs) */
-        scratch_ko("lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko", "550.90.05", "6.1.0-28-amd64", true);
+        scratch_ko("lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko", "550.90.05", "6.1.0-28-amd64",
+                   true);
         scratch_doctor(&run);
         expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
                "nvidia is built for kernel 6.1.0-28-amd64, the running kernel is 6.12.9-amd64",
-               "/lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko.xz: version 550.90.05, vermagic 6.1.0-28-amd64",
+               "/lib/modules/6.12.9-amd64/kernel/drivers/video/nvidia.ko.xz: version 550.90.05, vermagic "
+               "6.1.0-28-amd64",
                "Reinstall the vendor driver for the running kernel");
         run_done(&run);
 
@@ -353,15 +401,19 @@ static void test_kernel_match_scratch(void **state) {
         scratch_ko("lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko", "550.127.06", "6.12.9-amd64", false);
         scratch_doctor(&run);
         expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_PASS, NULL,
-               "/lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic 6.12.9-amd64", NULL);
+               "/lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko: version 550.127.06, vermagic 6.12.9-amd64",
+               NULL);
         run_done(&run);
 
         /* DKMS built it for this kernel but never installed it */
         scratch_rm("lib/modules/6.12.9-amd64");
-        scratch_ko("var/lib/dkms/nvidia/550.127.06/6.12.9-amd64/x86_64/module/nvidia.ko", "550.127.06", "6.12.9-amd64", false);
+        scratch_ko("var/lib/dkms/nvidia/550.127.06/6.12.9-amd64/x86_64/module/nvidia.ko", "550.127.06",
+                   "6.12.9-amd64", false);
         scratch_doctor(&run);
-        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL, "nvidia 550.127.06 is built by DKMS for 6.12.9-amd64 but not installed",
-               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.12.9-amd64: yes, installed for 6.12.9-amd64: no record",
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
+               "nvidia 550.127.06 is built by DKMS for 6.12.9-amd64 but not installed",
+               "/var/lib/dkms/nvidia: version 550.127.06, built for 6.12.9-amd64: yes, installed for "
+               "6.12.9-amd64: no record",
                "dkms install nvidia/550.127.06 -k 6.12.9-amd64 && modprobe nvidia");
         run_done(&run);
 }
@@ -373,9 +425,11 @@ static void test_pcie_slot_power(void **state) {
         struct run run = {};
         /* the port's Slot Capabilities, nothing captured: the card may take the 75 W it needs */
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_PASS, "slot power limit 75.0 W, the card needs 70.0 W",
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_PASS,
+               "slot power limit 75.0 W, the card needs 70.0 W",
                "Device Capabilities, captured slot power limit 0.0 W\n"
-               "/sys/bus/pci/devices/0000:3a:00.0/config: Slot Capabilities, slot power limit 75.0 W\nnvml: power limit 70.0 W",
+               "/sys/bus/pci/devices/0000:3a:00.0/config: Slot Capabilities, slot power limit 75.0 W\nnvml: "
+               "power limit 70.0 W",
                NULL);
         run_done(&run);
         /* behind a switch port without a slot: nothing reported */
@@ -387,7 +441,8 @@ static void test_pcie_slot_power(void **state) {
         expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN,
                "slot power limit 25.0 W, below the 70.0 W the card draws from the slot",
                "captured slot power limit 25.0 W", "\"Slot Power Limit\"");
-        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN, NULL, NULL, "the slot at 0000:3a:00.0");
+        expect(&run, "pcie.slot_power", "0000:3b:00.0", VGPU_CHECK_WARN, NULL, NULL,
+               "the slot at 0000:3a:00.0");
         run_done(&run);
 }
 
@@ -395,18 +450,21 @@ static void test_thermal_margin(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_PASS, "41 C, 52 C below its slowdown temperature of 93 C",
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_PASS,
+               "41 C, 52 C below its slowdown temperature of 93 C",
                "nvml: temperature 41 C, slowdown threshold 93 C, shutdown threshold 96 C", NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
-        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_PASS, "38 C, 62 C below its critical temperature of 100 C",
-               "temp1_input: 38000", NULL);
+        expect(&run, "thermal.margin", "0000:03:00.0", VGPU_CHECK_PASS,
+               "38 C, 62 C below its critical temperature of 100 C", "temp1_input: 38000", NULL);
         run_done(&run);
         run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_SKIP, "no temperature reading", "no NVML readings", NULL);
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_SKIP, "no temperature reading",
+               "no NVML readings", NULL);
         run_done(&run);
         run_doctor(&run, "broken-hot");
-        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL, "95 C: at or above its slowdown temperature of 93 C",
+        expect(&run, "thermal.margin", "0000:3b:00.0", VGPU_CHECK_FAIL,
+               "95 C: at or above its slowdown temperature of 93 C",
                "nvml: temperature 95 C, slowdown threshold 93 C", "airflow");
         run_done(&run);
         /* vgpud's thresholds rule first: 92 C is critical there, whatever the card's 100 C */
@@ -429,7 +487,8 @@ static void test_guest_driver(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "nvidia.guest_driver", NULL, VGPU_CHECK_SKIP, "no running NVIDIA vGPU", "nvmlDeviceGetActiveVgpus", NULL);
+        expect(&run, "nvidia.guest_driver", NULL, VGPU_CHECK_SKIP, "no running NVIDIA vGPU",
+               "nvmlDeviceGetActiveVgpus", NULL);
         vgpu_doctor_report_free(run.report);
         run.report = NULL;
 
@@ -438,13 +497,20 @@ static void test_guest_driver(void **state) {
         struct vgpu_nvml_gpu *n = g->nvml;
         assert_non_null(n);
         static const struct vgpu_nvml_vgpu set[] = {
-                { .instance = 1000, .mdev_uuid = "00000000-0000-4000-8000-000000000001", .guest_driver_version = "550.127.05",
+                { .instance = 1000,
+                  .mdev_uuid = "00000000-0000-4000-8000-000000000001",
+                  .guest_driver_version = "550.127.05",
                   .guest_compat = VGPU_NVML_COMPAT_COMPATIBLE },
-                { .instance = 1001, .mdev_uuid = "00000000-0000-4000-8000-000000000002", .guest_driver_version = "470.256.02",
+                { .instance = 1001,
+                  .mdev_uuid = "00000000-0000-4000-8000-000000000002",
+                  .guest_driver_version = "470.256.02",
                   .guest_compat = VGPU_NVML_COMPAT_INCOMPATIBLE,
-                  .guest_compat_limits = VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER | VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER },
+                  .guest_compat_limits =
+                          VGPU_NVML_COMPAT_LIMIT_HOST_DRIVER | VGPU_NVML_COMPAT_LIMIT_GUEST_DRIVER },
                 { .instance = 1002, .mdev_uuid = "00000000-0000-4000-8000-000000000003" },
-                { .instance = 1003, .mdev_uuid = "00000000-0000-4000-8000-000000000004", .guest_driver_version = "535.1",
+                { .instance = 1003,
+                  .mdev_uuid = "00000000-0000-4000-8000-000000000004",
+                  .guest_driver_version = "535.1",
                   .guest_compat = VGPU_NVML_COMPAT_UNKNOWN },
         };
         assert_null(n->vgpus);
@@ -454,18 +520,20 @@ static void test_guest_driver(void **state) {
         struct vgpu_error err = {};
         assert_int_equal(vgpu_doctor_run(run.host, &run.report, &err), 0);
         expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000001", VGPU_CHECK_PASS,
-               "guest driver 550.127.05 runs with host driver 550.127.06", "vGPU instance 1000 on 0000:3b:00.0", NULL);
+               "guest driver 550.127.05 runs with host driver 550.127.06",
+               "vGPU instance 1000 on 0000:3b:00.0", NULL);
         expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000002", VGPU_CHECK_FAIL,
-               "guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: host_driver, guest_driver)",
+               "guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: host_driver, "
+               "guest_driver)",
                "nvmlGetVgpuCompatibility: incompatible", "upgrade the host's vGPU manager");
-        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000003", VGPU_CHECK_SKIP, "no guest driver loaded",
-               "guest info uninitialized", NULL);
+        expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000003", VGPU_CHECK_SKIP,
+               "no guest driver loaded", "guest info uninitialized", NULL);
         expect(&run, "nvidia.guest_driver", "00000000-0000-4000-8000-000000000004", VGPU_CHECK_SKIP,
                "NVML gave no verdict on guest driver 535.1", NULL, NULL);
         size_t count = 0;
         for (size_t i = 0; i < run.report->n_results; i++)
                 count += strcmp(run.report->results[i].id, "nvidia.guest_driver") == 0;
-        assert_int_equal(count, ELEMENTSOF(set));       /* one per vGPU, no host-wide skip besides */
+        assert_int_equal(count, ELEMENTSOF(set)); /* one per vGPU, no host-wide skip besides */
         run_done(&run);
 }
 

@@ -34,8 +34,8 @@ static void link_to(const char *path, const char *target) {
 }
 
 /* A NIC port as sysfs shows it; speed NULL: the attribute reads EINVAL (no link), left out. */
-static void nic(const char *name, const char *carrier, const char *speed, const char *rx_packets, const char *rx_errors,
-                const char *rx_dropped, bool physical) {
+static void nic(const char *name, const char *carrier, const char *speed, const char *rx_packets,
+                const char *rx_errors, const char *rx_dropped, bool physical) {
         char p[128], dev[128];
         snprintf(p, sizeof(p), "sys/class/net/%s/carrier", name);
         put(p, carrier);
@@ -43,7 +43,8 @@ static void nic(const char *name, const char *carrier, const char *speed, const 
                 snprintf(p, sizeof(p), "sys/class/net/%s/speed", name);
                 put(p, speed);
         }
-        static const char *const names[] = { "rx_packets", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped" };
+        static const char *const names[] = { "rx_packets", "rx_errors", "tx_errors", "rx_dropped",
+                                             "tx_dropped" };
         const char *values[] = { rx_packets, rx_errors, "0\n", rx_dropped, "0\n" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 snprintf(p, sizeof(p), "sys/class/net/%s/statistics/%s", name, names[i]);
@@ -101,7 +102,8 @@ static void test_interfaces_and_verdicts(void **state) {
         (void) state;
         char buf[2048];
         /* nothing routed: one skip for the host */
-        assert_string_equal(run_check(buf, sizeof(buf)), "(host)=skip|no physical interface carries routed traffic\n");
+        assert_string_equal(run_check(buf, sizeof(buf)),
+                            "(host)=skip|no physical interface carries routed traffic\n");
 
         /* br0 has the default route, over bond0 of two ports; eno3 a subnet route at 1 Gb/s;
          * eno4 a global IPv6 address and no link; virbr0's veth ports and the unrouted eno5 are
@@ -112,10 +114,9 @@ static void test_interfaces_and_verdicts(void **state) {
             "br0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
             "eno3\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
             "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n");
-        put("proc/net/if_inet6",
-            "00000000000000000000000000000001 01 80 10 80       lo\n"
-            "fe800000000000000000000000000001 05 40 20 80     eno5\n"
-            "20010db8000000000000000000000004 06 40 00 80     eno4\n");
+        put("proc/net/if_inet6", "00000000000000000000000000000001 01 80 10 80       lo\n"
+                                 "fe800000000000000000000000000001 05 40 20 80     eno5\n"
+                                 "20010db8000000000000000000000004 06 40 00 80     eno4\n");
         put("sys/class/net/br0/carrier", "1\n");
         link_to("sys/class/net/br0/brif/bond0", "../../bond0/brport");
         put("sys/class/net/bond0/carrier", "1\n");
@@ -128,11 +129,10 @@ static void test_interfaces_and_verdicts(void **state) {
         nic("eno5", "1\n", "100\n", "10\n", "0\n", "0\n", true);
         nic("docker0", "1\n", "10000\n", "10\n", "0\n", "0\n", false);
         const char *got = run_check(buf, sizeof(buf));
-        assert_string_equal(got,
-                "eno3=fail|links at 1000 Mb/s, below 10 Gb/s\n"
-                "eno4=fail|no link (carrier 0)\n"
-                "ens1f0=pass\n"
-                "ens1f1=warn|25000 Mb/s, but 3 errors and 0 dropped packets\n");
+        assert_string_equal(got, "eno3=fail|links at 1000 Mb/s, below 10 Gb/s\n"
+                                 "eno4=fail|no link (carrier 0)\n"
+                                 "ens1f0=pass\n"
+                                 "ens1f1=warn|25000 Mb/s, but 3 errors and 0 dropped packets\n");
 
         /* drops: a few are normal, more than 1 in 1000 received packets is a warning */
         put("sys/class/net/ens1f0/statistics/rx_dropped", "5000\n");

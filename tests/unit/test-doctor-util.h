@@ -36,10 +36,11 @@ static inline void run_doctor(struct run *run, const char *fixture) {
 static inline void run_done(struct run *run) {
         vgpu_doctor_report_free(run->report);
         vgpu_host_free(run->host);
-        *run = (struct run) {};
+        *run = (struct run){};
 }
 
-static inline const struct vgpu_check_result *find(const struct run *run, const char *id, const char *subject) {
+static inline const struct vgpu_check_result *find(const struct run *run, const char *id,
+                                                   const char *subject) {
         for (size_t i = 0; i < run->report->n_results; i++) {
                 const struct vgpu_check_result *r = &run->report->results[i];
                 if (strcmp(r->id, id) == 0 && streq_ptr(r->subject, subject))
@@ -51,12 +52,12 @@ static inline const struct vgpu_check_result *find(const struct run *run, const 
 
 static inline void print_result(const char *fixture, const struct vgpu_check_result *r) {
         print_error("%s: %s %s = %s\n  summary: %s\n  evidence: %s\n  remedy: %s\n", fixture, r->id,
-                    r->subject ? r->subject : "(host)", vgpu_check_status_to_string(r->status), r->summary, r->evidence,
-                    r->remedy ? r->remedy : "(null)");
+                    r->subject ? r->subject : "(host)", vgpu_check_status_to_string(r->status), r->summary,
+                    r->evidence, r->remedy ? r->remedy : "(null)");
 }
 
-static inline void expect_in(const char *fixture, const struct vgpu_check_result *r, const char *what, const char *text,
-                      const char *needle) {
+static inline void expect_in(const char *fixture, const struct vgpu_check_result *r, const char *what,
+                             const char *text, const char *needle) {
         if (!needle)
                 return;
         if (!text || !strstr(text, needle)) {
@@ -67,13 +68,14 @@ static inline void expect_in(const char *fixture, const struct vgpu_check_result
 
 /* The result of check `id` for `subject` has `status`, and its summary, evidence and remedy
  * hold the given pieces (NULL: not checked). Pass and skip results must have no remedy. */
-static inline void expect(const struct run *run, const char *id, const char *subject, enum vgpu_check_status status,
-                   const char *summary, const char *evidence, const char *remedy) {
+static inline void expect(const struct run *run, const char *id, const char *subject,
+                          enum vgpu_check_status status, const char *summary, const char *evidence,
+                          const char *remedy) {
         const struct vgpu_check_result *r = find(run, id, subject);
         if (r->status != status) {
                 print_result(run->fixture, r);
-                fail_msg("%s: %s is %s, expected %s", run->fixture, id, vgpu_check_status_to_string(r->status),
-                         vgpu_check_status_to_string(status));
+                fail_msg("%s: %s is %s, expected %s", run->fixture, id,
+                         vgpu_check_status_to_string(r->status), vgpu_check_status_to_string(status));
         }
         assert_non_null(r->summary);
         assert_non_null(r->evidence);
@@ -102,7 +104,6 @@ static inline char *status_vector(const struct run *run, bool problems_only) {
         }
         return buf;
 }
-
 
 /* A scratch root: an empty tree the test fills file by file (VGPU_ROOT points at it). */
 static char scratch[64];

@@ -16,15 +16,14 @@
 static void test_ids(void **state) {
         (void) state;
         static const char *const want[] = {
-                "privileges", "kernel.version", "kernel.headers", "tools.present", "kvm.available", "iommu.enabled",
-                "iommu.cmdline",
-                "iommu.group_viable", "sriov.capable", "bar.above4g", "pcie.link", "pcie.slot_power",
-                "secureboot.modules",
-                "driver.kernel_match",
-                "driver.loaded", "mdev.types", "gpu.models_mixed", "nvidia.persistence", "nvidia.vgpu_mgr",
-                "nvidia.guest_driver", "amd.gim",
-                "thermal.margin",
-                "network.vdi_link", NULL,
+                "privileges",         "kernel.version",      "kernel.headers",
+                "tools.present",      "kvm.available",       "iommu.enabled",
+                "iommu.cmdline",      "iommu.group_viable",  "sriov.capable",
+                "bar.above4g",        "pcie.link",           "pcie.slot_power",
+                "secureboot.modules", "driver.kernel_match", "driver.loaded",
+                "mdev.types",         "gpu.models_mixed",    "nvidia.persistence",
+                "nvidia.vgpu_mgr",    "nvidia.guest_driver", "amd.gim",
+                "thermal.margin",     "network.vdi_link",    NULL,
         };
         const char *const *ids = vgpu_doctor_check_ids();
         for (size_t i = 0; want[i]; i++) {
@@ -61,87 +60,176 @@ static void expect_vector(const char *fixture, const char *want) {
 static void test_healthy_vectors(void **state) {
         (void) state;
         /* Everything passes except what does not apply: the T4 has no SR-IOV. */
-        expect_vector("nvidia-mdev",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
-                "iommu.group_viable@0000:3b:00.0=pass\n" "iommu.group_viable@0000:5e:00.0=pass\n"
-                "iommu.group_viable@0000:af:00.0=pass\n"
-                "sriov.capable@0000:3b:00.0=skip\n" "sriov.capable@0000:5e:00.0=skip\n" "sriov.capable@0000:af:00.0=skip\n"
-                "bar.above4g@0000:3b:00.0=pass\n" "bar.above4g@0000:5e:00.0=pass\n" "bar.above4g@0000:af:00.0=pass\n"
-                "pcie.link@0000:3b:00.0=pass\n" "pcie.link@0000:5e:00.0=pass\n" "pcie.link@0000:af:00.0=pass\n"
-                "pcie.slot_power@0000:3b:00.0=pass\n" "pcie.slot_power@0000:5e:00.0=pass\n" "pcie.slot_power@0000:af:00.0=pass\n"
-                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
-                "driver.loaded@0000:3b:00.0=pass\n" "driver.loaded@0000:5e:00.0=pass\n" "driver.loaded@0000:af:00.0=pass\n"
-                "mdev.types@0000:3b:00.0=pass\n" "mdev.types@0000:5e:00.0=pass\n" "mdev.types@0000:af:00.0=pass\n"
-                "gpu.models_mixed=pass\n"
-                "nvidia.persistence@0000:3b:00.0=pass\n" "nvidia.persistence@0000:5e:00.0=pass\n"
-                "nvidia.persistence@0000:af:00.0=pass\n"
-                "nvidia.vgpu_mgr=pass\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
-                "thermal.margin@0000:3b:00.0=pass\n" "thermal.margin@0000:5e:00.0=pass\n" "thermal.margin@0000:af:00.0=pass\n"
-                "network.vdi_link=skip\n");
+        expect_vector("nvidia-mdev", "privileges=pass\n"
+                                     "kernel.version=pass\n"
+                                     "kernel.headers=pass\n"
+                                     "tools.present=pass\n"
+                                     "kvm.available=pass\n"
+                                     "iommu.enabled=pass\n"
+                                     "iommu.cmdline=pass\n"
+                                     "iommu.group_viable@0000:3b:00.0=pass\n"
+                                     "iommu.group_viable@0000:5e:00.0=pass\n"
+                                     "iommu.group_viable@0000:af:00.0=pass\n"
+                                     "sriov.capable@0000:3b:00.0=skip\n"
+                                     "sriov.capable@0000:5e:00.0=skip\n"
+                                     "sriov.capable@0000:af:00.0=skip\n"
+                                     "bar.above4g@0000:3b:00.0=pass\n"
+                                     "bar.above4g@0000:5e:00.0=pass\n"
+                                     "bar.above4g@0000:af:00.0=pass\n"
+                                     "pcie.link@0000:3b:00.0=pass\n"
+                                     "pcie.link@0000:5e:00.0=pass\n"
+                                     "pcie.link@0000:af:00.0=pass\n"
+                                     "pcie.slot_power@0000:3b:00.0=pass\n"
+                                     "pcie.slot_power@0000:5e:00.0=pass\n"
+                                     "pcie.slot_power@0000:af:00.0=pass\n"
+                                     "secureboot.modules=pass\n"
+                                     "driver.kernel_match=pass\n"
+                                     "driver.loaded@0000:3b:00.0=pass\n"
+                                     "driver.loaded@0000:5e:00.0=pass\n"
+                                     "driver.loaded@0000:af:00.0=pass\n"
+                                     "mdev.types@0000:3b:00.0=pass\n"
+                                     "mdev.types@0000:5e:00.0=pass\n"
+                                     "mdev.types@0000:af:00.0=pass\n"
+                                     "gpu.models_mixed=pass\n"
+                                     "nvidia.persistence@0000:3b:00.0=pass\n"
+                                     "nvidia.persistence@0000:5e:00.0=pass\n"
+                                     "nvidia.persistence@0000:af:00.0=pass\n"
+                                     "nvidia.vgpu_mgr=pass\n"
+                                     "nvidia.guest_driver=skip\n"
+                                     "amd.gim=skip\n"
+                                     "thermal.margin@0000:3b:00.0=pass\n"
+                                     "thermal.margin@0000:5e:00.0=pass\n"
+                                     "thermal.margin@0000:af:00.0=pass\n"
+                                     "network.vdi_link=skip\n");
         /* No iommu=pt on the command line; the second L40S has its VFs (its vGPUs) disabled. */
-        expect_vector("nvidia-sriov-vfio",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
-                "iommu.group_viable@0000:41:00.0=pass\n" "iommu.group_viable@0000:61:00.0=pass\n"
-                "sriov.capable@0000:41:00.0=pass\n" "sriov.capable@0000:61:00.0=pass\n"
-                "bar.above4g@0000:41:00.0=pass\n" "bar.above4g@0000:61:00.0=pass\n"
-                "pcie.link@0000:41:00.0=pass\n" "pcie.link@0000:61:00.0=pass\n"
-                "pcie.slot_power@0000:41:00.0=pass\n" "pcie.slot_power@0000:61:00.0=pass\n"
-                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
-                "driver.loaded@0000:41:00.0=pass\n" "driver.loaded@0000:61:00.0=pass\n"
-                "mdev.types@0000:41:00.0=pass\n" "mdev.types@0000:61:00.0=fail\n"
-                "gpu.models_mixed=pass\n"
-                "nvidia.persistence@0000:41:00.0=pass\n" "nvidia.persistence@0000:61:00.0=pass\n"
-                "nvidia.vgpu_mgr=pass\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
-                "thermal.margin@0000:41:00.0=pass\n" "thermal.margin@0000:61:00.0=pass\n"
-                "network.vdi_link=skip\n");
+        expect_vector("nvidia-sriov-vfio", "privileges=pass\n"
+                                           "kernel.version=pass\n"
+                                           "kernel.headers=pass\n"
+                                           "tools.present=pass\n"
+                                           "kvm.available=pass\n"
+                                           "iommu.enabled=pass\n"
+                                           "iommu.cmdline=warn\n"
+                                           "iommu.group_viable@0000:41:00.0=pass\n"
+                                           "iommu.group_viable@0000:61:00.0=pass\n"
+                                           "sriov.capable@0000:41:00.0=pass\n"
+                                           "sriov.capable@0000:61:00.0=pass\n"
+                                           "bar.above4g@0000:41:00.0=pass\n"
+                                           "bar.above4g@0000:61:00.0=pass\n"
+                                           "pcie.link@0000:41:00.0=pass\n"
+                                           "pcie.link@0000:61:00.0=pass\n"
+                                           "pcie.slot_power@0000:41:00.0=pass\n"
+                                           "pcie.slot_power@0000:61:00.0=pass\n"
+                                           "secureboot.modules=pass\n"
+                                           "driver.kernel_match=pass\n"
+                                           "driver.loaded@0000:41:00.0=pass\n"
+                                           "driver.loaded@0000:61:00.0=pass\n"
+                                           "mdev.types@0000:41:00.0=pass\n"
+                                           "mdev.types@0000:61:00.0=fail\n"
+                                           "gpu.models_mixed=pass\n"
+                                           "nvidia.persistence@0000:41:00.0=pass\n"
+                                           "nvidia.persistence@0000:61:00.0=pass\n"
+                                           "nvidia.vgpu_mgr=pass\n"
+                                           "nvidia.guest_driver=skip\n"
+                                           "amd.gim=skip\n"
+                                           "thermal.margin@0000:41:00.0=pass\n"
+                                           "thermal.margin@0000:61:00.0=pass\n"
+                                           "network.vdi_link=skip\n");
         /* MxGPU has no mdev types; the temperature comes from hwmon. */
-        expect_vector("amd-mxgpu",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=pass\n"
-                "iommu.group_viable@0000:03:00.0=pass\n"
-                "sriov.capable@0000:03:00.0=pass\n" "bar.above4g@0000:03:00.0=pass\n" "pcie.link@0000:03:00.0=pass\n"
-                "pcie.slot_power@0000:03:00.0=skip\n"
-                "secureboot.modules=pass\n" "driver.kernel_match=pass\n"
-                "driver.loaded@0000:03:00.0=pass\n" "mdev.types@0000:03:00.0=skip\n"
-                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:03:00.0=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=pass\n"
-                "thermal.margin@0000:03:00.0=pass\n"
-                "network.vdi_link=skip\n");
+        expect_vector("amd-mxgpu", "privileges=pass\n"
+                                   "kernel.version=pass\n"
+                                   "kernel.headers=pass\n"
+                                   "tools.present=pass\n"
+                                   "kvm.available=pass\n"
+                                   "iommu.enabled=pass\n"
+                                   "iommu.cmdline=pass\n"
+                                   "iommu.group_viable@0000:03:00.0=pass\n"
+                                   "sriov.capable@0000:03:00.0=pass\n"
+                                   "bar.above4g@0000:03:00.0=pass\n"
+                                   "pcie.link@0000:03:00.0=pass\n"
+                                   "pcie.slot_power@0000:03:00.0=skip\n"
+                                   "secureboot.modules=pass\n"
+                                   "driver.kernel_match=pass\n"
+                                   "driver.loaded@0000:03:00.0=pass\n"
+                                   "mdev.types@0000:03:00.0=skip\n"
+                                   "gpu.models_mixed=pass\n"
+                                   "nvidia.persistence@0000:03:00.0=skip\n"
+                                   "nvidia.vgpu_mgr=skip\n"
+                                   "nvidia.guest_driver=skip\n"
+                                   "amd.gim=pass\n"
+                                   "thermal.margin@0000:03:00.0=pass\n"
+                                   "network.vdi_link=skip\n");
         /* An integrated GPU: no link, no temperature; iommu=pt missing. */
-        expect_vector("intel-gvtg",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=pass\n" "iommu.enabled=pass\n" "iommu.cmdline=warn\n"
-                "iommu.group_viable@0000:00:02.0=pass\n"
-                "sriov.capable@0000:00:02.0=skip\n" "bar.above4g@0000:00:02.0=pass\n" "pcie.link@0000:00:02.0=skip\n"
-                "pcie.slot_power@0000:00:02.0=skip\n"
-                "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
-                "driver.loaded@0000:00:02.0=pass\n" "mdev.types@0000:00:02.0=pass\n"
-                "gpu.models_mixed=pass\n" "nvidia.persistence@0000:00:02.0=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
-                "thermal.margin@0000:00:02.0=skip\n"
-                "network.vdi_link=skip\n");
+        expect_vector("intel-gvtg", "privileges=pass\n"
+                                    "kernel.version=pass\n"
+                                    "kernel.headers=pass\n"
+                                    "tools.present=pass\n"
+                                    "kvm.available=pass\n"
+                                    "iommu.enabled=pass\n"
+                                    "iommu.cmdline=warn\n"
+                                    "iommu.group_viable@0000:00:02.0=pass\n"
+                                    "sriov.capable@0000:00:02.0=skip\n"
+                                    "bar.above4g@0000:00:02.0=pass\n"
+                                    "pcie.link@0000:00:02.0=skip\n"
+                                    "pcie.slot_power@0000:00:02.0=skip\n"
+                                    "secureboot.modules=pass\n"
+                                    "driver.kernel_match=skip\n"
+                                    "driver.loaded@0000:00:02.0=pass\n"
+                                    "mdev.types@0000:00:02.0=pass\n"
+                                    "gpu.models_mixed=pass\n"
+                                    "nvidia.persistence@0000:00:02.0=skip\n"
+                                    "nvidia.vgpu_mgr=skip\n"
+                                    "nvidia.guest_driver=skip\n"
+                                    "amd.gim=skip\n"
+                                    "thermal.margin@0000:00:02.0=skip\n"
+                                    "network.vdi_link=skip\n");
         /* A VM without IOMMU whose only display is QEMU's VGA: no GPU, no EFI; its vCPU has vmx
          * but kvm_intel is not loaded. */
-        expect_vector("kernel-samples",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=fail\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
-                "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n"
-                "pcie.slot_power=skip\n" "secureboot.modules=skip\n" "driver.kernel_match=skip\n"
-                "driver.loaded=skip\n"
-                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
-                "thermal.margin=skip\n"
-                "network.vdi_link=skip\n");
-        expect_vector("empty",
-                "privileges=pass\n" "kernel.version=pass\n" "kernel.headers=pass\n" "tools.present=pass\n"
-                "kvm.available=pass\n" "iommu.enabled=fail\n" "iommu.cmdline=fail\n" "iommu.group_viable=skip\n"
-                "sriov.capable=skip\n"
-                "bar.above4g=skip\n" "pcie.link=skip\n"
-                "pcie.slot_power=skip\n" "secureboot.modules=pass\n" "driver.kernel_match=skip\n"
-                "driver.loaded=skip\n"
-                "mdev.types=skip\n" "gpu.models_mixed=skip\n" "nvidia.persistence=skip\n" "nvidia.vgpu_mgr=skip\n" "nvidia.guest_driver=skip\n" "amd.gim=skip\n"
-                "thermal.margin=skip\n"
-                "network.vdi_link=skip\n");
+        expect_vector("kernel-samples", "privileges=pass\n"
+                                        "kernel.version=pass\n"
+                                        "kernel.headers=pass\n"
+                                        "tools.present=pass\n"
+                                        "kvm.available=fail\n"
+                                        "iommu.enabled=fail\n"
+                                        "iommu.cmdline=fail\n"
+                                        "iommu.group_viable=skip\n"
+                                        "sriov.capable=skip\n"
+                                        "bar.above4g=skip\n"
+                                        "pcie.link=skip\n"
+                                        "pcie.slot_power=skip\n"
+                                        "secureboot.modules=skip\n"
+                                        "driver.kernel_match=skip\n"
+                                        "driver.loaded=skip\n"
+                                        "mdev.types=skip\n"
+                                        "gpu.models_mixed=skip\n"
+                                        "nvidia.persistence=skip\n"
+                                        "nvidia.vgpu_mgr=skip\n"
+                                        "nvidia.guest_driver=skip\n"
+                                        "amd.gim=skip\n"
+                                        "thermal.margin=skip\n"
+                                        "network.vdi_link=skip\n");
+        expect_vector("empty", "privileges=pass\n"
+                               "kernel.version=pass\n"
+                               "kernel.headers=pass\n"
+                               "tools.present=pass\n"
+                               "kvm.available=pass\n"
+                               "iommu.enabled=fail\n"
+                               "iommu.cmdline=fail\n"
+                               "iommu.group_viable=skip\n"
+                               "sriov.capable=skip\n"
+                               "bar.above4g=skip\n"
+                               "pcie.link=skip\n"
+                               "pcie.slot_power=skip\n"
+                               "secureboot.modules=pass\n"
+                               "driver.kernel_match=skip\n"
+                               "driver.loaded=skip\n"
+                               "mdev.types=skip\n"
+                               "gpu.models_mixed=skip\n"
+                               "nvidia.persistence=skip\n"
+                               "nvidia.vgpu_mgr=skip\n"
+                               "nvidia.guest_driver=skip\n"
+                               "amd.gim=skip\n"
+                               "thermal.margin=skip\n"
+                               "network.vdi_link=skip\n");
 }
 
 static void test_empty_host(void **state) {
@@ -157,7 +245,8 @@ static void test_empty_host(void **state) {
                         if (strcmp(run.report->results[j].id, doctor_checks[i].id) == 0)
                                 n++;
                 assert_int_equal(n, 1);
-                expect(&run, doctor_checks[i].id, NULL, VGPU_CHECK_SKIP, "no GPU", "no NVIDIA, AMD or Intel display function", NULL);
+                expect(&run, doctor_checks[i].id, NULL, VGPU_CHECK_SKIP, "no GPU",
+                       "no NVIDIA, AMD or Intel display function", NULL);
         }
         expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_SKIP, "no GPU", NULL, NULL);
         run_done(&run);
@@ -182,8 +271,9 @@ static void test_broken_isolation(void **state) {
                 { "broken-iommu-off", "iommu.enabled=fail\n" },
                 { "broken-cmdline", "iommu.enabled=fail\niommu.cmdline=fail\n" },
                 { "broken-cmdline-default", "iommu.cmdline=warn\n" },
-                { "broken-group-shared", "" },          /* a note, no failure: see test_iommu_group_viable */
-                { "broken-group-shared-whole", "iommu.group_viable@0000:60:00.0=fail\nmdev.types@0000:60:00.0=fail\n" },
+                { "broken-group-shared", "" }, /* a note, no failure: see test_iommu_group_viable */
+                { "broken-group-shared-whole",
+                  "iommu.group_viable@0000:60:00.0=fail\nmdev.types@0000:60:00.0=fail\n" },
                 { "broken-vf-group-shared", "iommu.group_viable@0000:03:00.0=fail\n" },
                 { "broken-sriov-hidden", "sriov.capable@0000:03:00.0=fail\n" },
                 { "broken-bar-unassigned", "bar.above4g@0000:3b:00.0=fail\n" },
@@ -210,8 +300,8 @@ static void test_broken_isolation(void **state) {
                 run_doctor(&run, cases[i].host);
                 const char *got = status_vector(&run, true);
                 if (strcmp(got, cases[i].problems) != 0)
-                        print_error("%s: warnings and failures\n--- got\n%s--- expected\n%s", cases[i].host, got,
-                                    cases[i].problems);
+                        print_error("%s: warnings and failures\n--- got\n%s--- expected\n%s", cases[i].host,
+                                    got, cases[i].problems);
                 assert_string_equal(got, cases[i].problems);
                 run_done(&run);
         }
@@ -223,7 +313,8 @@ static void test_privileges(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "root", "/proc/self/status: Uid: 0 0 0 0, CapEff: 000001ffffffffff", NULL);
+        expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "root",
+               "/proc/self/status: Uid: 0 0 0 0, CapEff: 000001ffffffffff", NULL);
         run_done(&run);
         run_doctor(&run, "broken-no-root");
         expect(&run, "privileges", NULL, VGPU_CHECK_WARN, "read-only commands work",
@@ -235,7 +326,8 @@ static void test_kernel_version(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "6.1", "/proc/sys/kernel/osrelease: 6.1.0-28-amd64", NULL);
+        expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "6.1",
+               "/proc/sys/kernel/osrelease: 6.1.0-28-amd64", NULL);
         run_done(&run);
         run_doctor(&run, "broken-old-kernel");
         expect(&run, "kernel.version", NULL, VGPU_CHECK_FAIL, "kernel 5.10 is older than 5.15",
@@ -272,21 +364,25 @@ static void test_iommu_enabled(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IOMMU on (DMAR table", "/sys/firmware/acpi/tables/DMAR: present", NULL);
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IOMMU on (DMAR table",
+               "/sys/firmware/acpi/tables/DMAR: present", NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
         expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IVRS", "/sys/kernel/iommu_groups: ", NULL);
         run_done(&run);
         /* the firmware part missing */
         run_doctor(&run, "broken-iommu-off");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "no DMAR/IVRS table", "/sys/firmware/acpi/tables/DMAR, IVRS: absent",
-               "\"Intel VT-d\"");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, NULL, "/sys/kernel/iommu_groups: empty or absent", NULL);
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "no DMAR/IVRS table",
+               "/sys/firmware/acpi/tables/DMAR, IVRS: absent", "\"Intel VT-d\"");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, NULL,
+               "/sys/kernel/iommu_groups: empty or absent", NULL);
         run_done(&run);
         /* the kernel part missing */
         run_doctor(&run, "empty");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "the firmware has it (DMAR table) but the kernel made no IOMMU groups",
-               "/sys/kernel/iommu_groups: empty or absent", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"");
+        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL,
+               "the firmware has it (DMAR table) but the kernel made no IOMMU groups",
+               "/sys/kernel/iommu_groups: empty or absent",
+               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"");
         run_done(&run);
 }
 
@@ -294,24 +390,27 @@ static void test_iommu_cmdline(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt", "/proc/cpuinfo: vendor_id GenuineIntel", NULL);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt",
+               "/proc/cpuinfo: vendor_id GenuineIntel", NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "AMD IOMMU is on by default", "vendor_id AuthenticAMD", NULL);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "AMD IOMMU is on by default",
+               "vendor_id AuthenticAMD", NULL);
         run_done(&run);
         run_doctor(&run, "broken-cmdline");
         expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, "intel_iommu=on missing and the IOMMU is off",
                "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",
-               "  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nthen run:\n  update-grub && reboot");
+               "  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nthen run:\n  update-grub && "
+               "reboot");
         expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, NULL, " ro quiet", NULL);
         run_done(&run);
         run_doctor(&run, "broken-cmdline-default");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "on by the kernel's default", "/sys/kernel/iommu_groups: ",
-               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\"");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "on by the kernel's default",
+               "/sys/kernel/iommu_groups: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\"");
         run_done(&run);
         run_doctor(&run, "nvidia-sriov-vfio");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "iommu=pt missing", "/proc/cmdline: ",
-               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on iommu=pt\"");
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "iommu=pt missing",
+               "/proc/cmdline: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on iommu=pt\"");
         run_done(&run);
 }
 
@@ -320,7 +419,8 @@ static void test_iommu_group_viable(void **state) {
         struct run run = {};
         /* an mdev parent: its vGPUs get groups of their own, so a shared card group is a note */
         run_doctor(&run, "broken-group-shared");
-        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_PASS, "holds only this card's functions", NULL, NULL);
+        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_PASS,
+               "holds only this card's functions", NULL, NULL);
         expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_PASS,
                "IOMMU group 5 is shared with 0000:61:00.0 (e1000e): no matter for its mdev vGPUs",
                "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e", NULL);
@@ -336,17 +436,19 @@ static void test_iommu_group_viable(void **state) {
         run_done(&run);
         /* SR-IOV: each VF's group is what VFIO takes; here they sit in the PF's, with the PF on gim */
         run_doctor(&run, "amd-mxgpu");
-        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_PASS, "the IOMMU groups of its 4 VFs are viable",
+        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_PASS,
+               "the IOMMU groups of its 4 VFs are viable",
                "/devices/0000:03:02.3: class 0x038000, driver vfio-pci", NULL);
         run_done(&run);
         run_doctor(&run, "broken-vf-group-shared");
         expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_FAIL,
-               "4 of 4 VFs are in IOMMU groups VFIO cannot take: group 5 (4 VFs), shared with 0000:03:00.0 (gim)",
+               "4 of 4 VFs are in IOMMU groups VFIO cannot take: group 5 (4 VFs), shared with 0000:03:00.0 "
+               "(gim)",
                "/sys/kernel/iommu_groups/5/devices/0000:03:00.0: class 0x038000, driver gim\n"
                "/sys/kernel/iommu_groups/5/devices/0000:03:02.0: class 0x038000, driver vfio-pci",
                "the PF has no ACS isolation between its functions");
         const struct vgpu_check_result *r = find(&run, "iommu.group_viable", "0000:03:00.0");
-        assert_null(strstr(r->remedy, "0000:03:00.0/driver/unbind"));  /* never "unbind the PF" */
+        assert_null(strstr(r->remedy, "0000:03:00.0/driver/unbind")); /* never "unbind the PF" */
         run_done(&run);
         run_doctor(&run, "broken-iommu-off");
         expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no IOMMU group",
@@ -362,12 +464,15 @@ static void test_sriov_capable(void **state) {
                "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: 4", NULL);
         run_done(&run);
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "sriov.capable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no SR-IOV capability: not needed for mdev-based vGPU",
+        expect(&run, "sriov.capable", "0000:3b:00.0", VGPU_CHECK_SKIP,
+               "no SR-IOV capability: not needed for mdev-based vGPU",
                "/sys/bus/pci/devices/0000:3b:00.0/config: SR-IOV capability (0x0010) absent", NULL);
         run_done(&run);
         run_doctor(&run, "broken-sriov-hidden");
-        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL, "SR-IOV or ARI is disabled in the firmware",
-               "/sys/bus/pci/devices/0000:03:00.0/config: SR-IOV capability (0x0010) present", "\"SR-IOV Support\"");
+        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL,
+               "SR-IOV or ARI is disabled in the firmware",
+               "/sys/bus/pci/devices/0000:03:00.0/config: SR-IOV capability (0x0010) present",
+               "\"SR-IOV Support\"");
         expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL, NULL,
                "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: absent", NULL);
         run_done(&run);
@@ -407,19 +512,24 @@ static void test_pcie_link(void **state) {
         /* idle at full width, only slower: what every idle NVIDIA GPU does, no warning */
         run_doctor(&run, "nvidia-sriov-vfio");
         expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "x16 at 2.5 GT/s while idle",
-               "/sys/bus/pci/devices/0000:60:01.1/max_link_speed (the port above): 16 GT/s\nnvml: utilization 0%", NULL);
+               "/sys/bus/pci/devices/0000:60:01.1/max_link_speed (the port above): 16 GT/s\nnvml: "
+               "utilization 0%",
+               NULL);
         run_done(&run);
         run_flags(&run, "nvidia-sriov-vfio", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
         expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "while its load is unknown", NULL, NULL);
         run_done(&run);
         /* the same link under load, and a slot slower than the card, idle or not */
         run_doctor(&run, "broken-link-busy");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "slow under load: 2.5 of 8 GT/s at 97% utilization",
-               "nvml: utilization 97%", "Set the slot's PCIe speed to Auto");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "slow under load: 2.5 of 8 GT/s at 97% utilization", "nvml: utilization 97%",
+               "Set the slot's PCIe speed to Auto");
         run_done(&run);
         run_doctor(&run, "broken-slot-gen3");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "PCIe slot slower than the card: 8 of 16 GT/s",
-               "0000:3a:00.0/max_link_speed (the port above): 8 GT/s", "move the card to a slot of its generation");
+        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN,
+               "PCIe slot slower than the card: 8 of 16 GT/s",
+               "0000:3a:00.0/max_link_speed (the port above): 8 GT/s",
+               "move the card to a slot of its generation");
         run_done(&run);
 }
 
@@ -430,19 +540,24 @@ static void test_secureboot_modules(void **state) {
         expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot off", "00 (off)", NULL);
         run_done(&run);
         run_doctor(&run, "intel-gvtg");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot on", "/sys/module/i915/taint: (empty)", NULL);
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot on",
+               "/sys/module/i915/taint: (empty)", NULL);
         run_done(&run);
         run_doctor(&run, "kernel-samples");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_SKIP, "not booted through EFI", "/sys/firmware/efi: absent", NULL);
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_SKIP, "not booted through EFI",
+               "/sys/firmware/efi: absent", NULL);
         run_done(&run);
         run_doctor(&run, "broken-secureboot-unsigned");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, "module nvidia is unsigned; module nvidia_vgpu_vfio is unsigned",
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL,
+               "module nvidia is unsigned; module nvidia_vgpu_vfio is unsigned",
                "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c: 06 00 00 00 01 (on)", "mokutil --import");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, NULL, "/sys/module/nvidia/taint: POE", NULL);
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, NULL, "/sys/module/nvidia/taint: POE",
+               NULL);
         run_done(&run);
         run_doctor(&run, "broken-secureboot-blocked");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, "0000:3b:00.0 has no driver and nvidia is not loaded",
-               "/sys/module/nvidia: absent", "disable Secure Boot");
+        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL,
+               "0000:3b:00.0 has no driver and nvidia is not loaded", "/sys/module/nvidia: absent",
+               "disable Secure Boot");
         run_done(&run);
 }
 
@@ -450,7 +565,8 @@ static void test_driver_loaded(void **state) {
         (void) state;
         struct run run = {};
         run_doctor(&run, "nvidia-mdev");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_PASS, "bound to nvidia", "10de:1eb8, driver nvidia", NULL);
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_PASS, "bound to nvidia",
+               "10de:1eb8, driver nvidia", NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
         expect(&run, "driver.loaded", "0000:03:00.0", VGPU_CHECK_PASS, "bound to gim", NULL, NULL);
@@ -460,11 +576,12 @@ static void test_driver_loaded(void **state) {
                "blacklist nouveau");
         run_done(&run);
         run_doctor(&run, "broken-vfio-bound");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "reserved for passthrough", "driver vfio-pci",
-               "echo 0000:3b:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "reserved for passthrough",
+               "driver vfio-pci", "echo 0000:3b:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind");
         run_done(&run);
         run_doctor(&run, "broken-secureboot-blocked");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound", "driver (none)", "vgpu-kvm.run");
+        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound", "driver (none)",
+               "vgpu-kvm.run");
         run_done(&run);
 }
 
@@ -476,7 +593,8 @@ static void test_mdev_types(void **state) {
                "/sys/bus/mdev/devices: 2 vGPUs on this GPU", NULL);
         run_done(&run);
         run_doctor(&run, "nvidia-sriov-vfio");
-        expect(&run, "mdev.types", "0000:41:00.0", VGPU_CHECK_PASS, "on its VFs", "VFs of 0000:41:00.0: 4", NULL);
+        expect(&run, "mdev.types", "0000:41:00.0", VGPU_CHECK_PASS, "on its VFs", "VFs of 0000:41:00.0: 4",
+               NULL);
         expect(&run, "mdev.types", "0000:61:00.0", VGPU_CHECK_FAIL, "VFs, and they are disabled",
                "sriov_numvfs: 0 of 32", "/usr/lib/nvidia/sriov-manage -e 0000:61:00.0");
         run_done(&run);
@@ -499,8 +617,8 @@ static void test_mdev_types(void **state) {
                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt i915.enable_gvt=1\"");
         run_done(&run);
         run_doctor(&run, "broken-no-kvmgt");
-        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "kvmgt module is not loaded", "/sys/module/kvmgt: absent",
-               "modprobe kvmgt");
+        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "kvmgt module is not loaded",
+               "/sys/module/kvmgt: absent", "modprobe kvmgt");
         run_done(&run);
 }
 
@@ -512,7 +630,8 @@ static void test_gpu_models_mixed(void **state) {
                "/sys/bus/pci/devices/0000:af:00.0: 10de:1eb8, driver nvidia", NULL);
         run_done(&run);
         run_doctor(&run, "broken-mixed-models");
-        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_WARN, "NVIDIA GPUs of 2 models host vGPUs: 10de:1eb8, 10de:1db6",
+        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_WARN,
+               "NVIDIA GPUs of 2 models host vGPUs: 10de:1eb8, 10de:1db6",
                "/sys/bus/pci/devices/0000:5e:00.0: 10de:1db6, driver nvidia", "one board model per host");
         run_done(&run);
         run_doctor(&run, "kernel-samples");
@@ -529,7 +648,8 @@ static void test_nvidia_persistence(void **state) {
         run_done(&run);
         /* without NVML readings */
         run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
-        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_SKIP, "no NVML readings", "nvml: no readings", NULL);
+        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_SKIP, "no NVML readings",
+               "nvml: no readings", NULL);
         run_done(&run);
         run_doctor(&run, "amd-mxgpu");
         expect(&run, "nvidia.persistence", "0000:03:00.0", VGPU_CHECK_SKIP, "not an NVIDIA GPU", NULL, NULL);
@@ -550,7 +670,7 @@ static void test_cmdline_words(void **state) {
         assert_false(cmdline_has(cl, "quie"));
         assert_false(cmdline_has(cl, "intel_iommu=on"));
         assert_true(cmdline_value(cl, "intel_iommu", v, sizeof(v)));
-        assert_string_equal(v, "on,sm_on");     /* the last one wins, as in the kernel */
+        assert_string_equal(v, "on,sm_on"); /* the last one wins, as in the kernel */
         assert_true(cmdline_value(cl, "iommu", v, sizeof(v)));
         assert_string_equal(v, "pt");
         assert_false(cmdline_value(cl, "amd_iommu", v, sizeof(v)));
@@ -562,18 +682,22 @@ static void test_grub_remedy(void **state) {
         struct text rem = {}, ev = {};
 
         /* a conflicting value is replaced, not kept beside the new one */
-        scratch_file("etc/default/grub", "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=off splash'\n"
-                                         "GRUB_CMDLINE_LINUX=\"\"\n");
+        scratch_file("etc/default/grub",
+                     "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=off splash'\n"
+                     "GRUB_CMDLINE_LINUX=\"\"\n");
         cmdline_grub_remedy(&rem, &ev, words);
         assert_non_null(text_get(&rem));
         assert_non_null(strstr(rem.s, "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash intel_iommu=on iommu=pt\""));
         assert_non_null(strstr(rem.s, "update-grub && reboot"));
-        assert_string_equal(text_get(&ev), "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=off splash\"");
+        assert_string_equal(text_get(&ev),
+                            "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=off splash\"");
         text_done(&rem);
         text_done(&ev);
 
         /* already in the file (here in GRUB_CMDLINE_LINUX), just not booted */
-        scratch_file("etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\"\n");
+        scratch_file(
+                "etc/default/grub",
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"intel_iommu=on iommu=pt\"\n");
         cmdline_grub_remedy(&rem, NULL, words);
         assert_non_null(strstr(text_get(&rem), "already has it"));
         assert_null(strstr(rem.s, "Set in"));
@@ -584,7 +708,9 @@ static void test_grub_remedy(void **state) {
         snprintf(grub, sizeof(grub), "%s/etc/default/grub", scratch);
         assert_int_equal(unlink(grub), 0);
         cmdline_grub_remedy(&rem, &ev, words);
-        assert_non_null(strstr(text_get(&rem), "Add these words to the kernel command line of your boot loader: intel_iommu=on iommu=pt"));
+        assert_non_null(strstr(
+                text_get(&rem),
+                "Add these words to the kernel command line of your boot loader: intel_iommu=on iommu=pt"));
         assert_string_equal(text_get(&ev), "/etc/default/grub: absent");
         text_done(&rem);
         text_done(&ev);
@@ -616,18 +742,21 @@ static void test_capability_and_boundaries(void **state) {
         (void) state;
         struct run run = {};
         /* not root, but CAP_SYS_ADMIN (bit 21) in the effective set; 5.15 exactly */
-        scratch_file("proc/self/status", "Name:\tvgpuctl\nUid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000200000\n");
+        scratch_file("proc/self/status",
+                     "Name:\tvgpuctl\nUid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000200000\n");
         scratch_file("proc/sys/kernel/osrelease", "5.15.0-91-generic\n");
         scratch_doctor(&run);
         expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "CAP_SYS_ADMIN", "CapEff: 0000000000200000", NULL);
         expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "5.15 >= 5.15", NULL, NULL);
         /* no kernel headers, no tools, no cpuinfo: warnings and a skip, never a crash */
-        expect(&run, "kernel.headers", NULL, VGPU_CHECK_WARN, NULL, "/lib/modules/5.15.0-91-generic/build: absent", NULL);
+        expect(&run, "kernel.headers", NULL, VGPU_CHECK_WARN, NULL,
+               "/lib/modules/5.15.0-91-generic/build: absent", NULL);
         expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_SKIP, "not an Intel or AMD x86 CPU", NULL, NULL);
         run_done(&run);
 
         /* the effective uid decides, and CAP_SYS_ADMIN only in the permitted set is not enough */
-        scratch_file("proc/self/status", "Uid:\t0\t1000\t0\t1000\nCapPrm:\t000001ffffffffff\nCapEff:\t00000000001fffff\n");
+        scratch_file("proc/self/status",
+                     "Uid:\t0\t1000\t0\t1000\nCapPrm:\t000001ffffffffff\nCapEff:\t00000000001fffff\n");
         scratch_file("proc/sys/kernel/osrelease", "5.14.21\n");
         scratch_doctor(&run);
         expect(&run, "privileges", NULL, VGPU_CHECK_WARN, "no CAP_SYS_ADMIN", "Uid: 0 1000 0 1000", NULL);
@@ -657,7 +786,8 @@ static void test_iommu_cmdline_by_table(void **state) {
         scratch_file("proc/cpuinfo", "processor\t: 0\nvendor_id\t: CentaurHauls\n");
         scratch_file("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet intel_iommu=on iommu=pt\n");
         scratch_doctor(&run);
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_SKIP, "no DMAR/IVRS table and not an Intel or AMD x86 CPU",
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_SKIP,
+               "no DMAR/IVRS table and not an Intel or AMD x86 CPU",
                "/sys/firmware/acpi/tables/DMAR, IVRS: absent", NULL);
         run_done(&run);
 
@@ -665,7 +795,8 @@ static void test_iommu_cmdline_by_table(void **state) {
         scratch_doctor(&run);
         expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt set",
                "/sys/firmware/acpi/tables/DMAR: present", NULL);
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, NULL, "/proc/cpuinfo: vendor_id CentaurHauls", NULL);
+        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, NULL, "/proc/cpuinfo: vendor_id CentaurHauls",
+               NULL);
         run_done(&run);
 
         /* VT-d without intel_iommu=on and no groups: off; no cpuinfo at all changes nothing */
@@ -730,7 +861,8 @@ int main(void) {
                 cmocka_unit_test(test_cmdline_words),
                 cmocka_unit_test_setup_teardown(test_grub_remedy, scratch_setup, scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_path_exists, scratch_setup, scratch_teardown),
-                cmocka_unit_test_setup_teardown(test_capability_and_boundaries, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_capability_and_boundaries, scratch_setup,
+                                                scratch_teardown),
                 cmocka_unit_test_setup_teardown(test_iommu_cmdline_by_table, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

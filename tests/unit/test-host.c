@@ -39,7 +39,7 @@ static void test_nvidia_mdev(void **state) {
         struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_ALL);
 
         assert_string_equal(host->kernel_release, "6.1.0-28-amd64");
-        assert_int_equal(host->n_gpus, 4);     /* the BMC's VGA counts: it is display class */
+        assert_int_equal(host->n_gpus, 4); /* the BMC's VGA counts: it is display class */
         assert_string_equal(host->gpus[0].bdf, "0000:03:00.0");
         assert_string_equal(host->gpus[0].driver, "ast");
         assert_false(host->gpus[0].mdev_parent);
@@ -87,17 +87,17 @@ static void test_nvidia_mdev(void **state) {
         assert_int_equal(p->n_types, 17);
         assert_string_equal(p->driver, "nvidia");
         assert_ptr_equal(p->gpu, g);
-        assert_string_equal(p->types[0].id, "nvidia-222");    /* natural order: 222 < 232 */
+        assert_string_equal(p->types[0].id, "nvidia-222"); /* natural order: 222 < 232 */
         const struct vgpu_type *t = find_type(host, "0000:3b:00.0", "nvidia-232");
         assert_string_equal(t->name, "GRID T4-4Q");
         assert_string_equal(t->device_api, "vfio-pci");
-        assert_int_equal(t->available_instances, 2);    /* 4 fit, 2 exist */
+        assert_int_equal(t->available_instances, 2); /* 4 fit, 2 exist */
         assert_int_equal(t->framebuffer_bytes, 4LL << 30);
         assert_int_equal(t->max_instances, 4);
         assert_int_equal(t->kind, VGPU_TYPE_MDEV);
         assert_non_null(strstr(t->description, "framebuffer=4096M"));
         t = find_type(host, "0000:3b:00.0", "nvidia-222");
-        assert_int_equal(t->available_instances, 0);    /* one type per GPU at a time */
+        assert_int_equal(t->available_instances, 0); /* one type per GPU at a time */
         assert_int_equal(t->framebuffer_bytes, 1LL << 30);
         assert_int_equal(t->max_instances, 16);
 
@@ -136,7 +136,7 @@ static void test_nvidia_mdev(void **state) {
         assert_int_equal(g->nvml->virtualization_mode, 3);
         assert_int_equal(g->nvml->mig_mode, 0);
         assert_int_equal(vgpu_host_find_gpu(host, "0000:5e:00.0")->nvml->temperature, 47);
-        assert_null(host->gpus[0].nvml);       /* the ASPEED VGA is no NVIDIA GPU */
+        assert_null(host->gpus[0].nvml); /* the ASPEED VGA is no NVIDIA GPU */
 
         vgpu_host_free(host);
 }
@@ -167,17 +167,18 @@ static void test_nvml_readings(void **state) {
 
         n = vgpu_host_find_gpu(host, "0000:af:00.0")->nvml;
         assert_non_null(n);
-        assert_int_equal(n->temperature, 33);  /* the old readings are there */
+        assert_int_equal(n->temperature, 33); /* the old readings are there */
         assert_int_equal(n->utilization_gpu, -1);
         assert_int_equal(n->utilization_memory, -1);
         assert_int_equal(n->memory_reserved, -1);
-        assert_int_equal(n->memory_total, 16106127360ULL);      /* from nvmlDeviceGetMemoryInfo (v1) */
+        assert_int_equal(n->memory_total, 16106127360ULL); /* from nvmlDeviceGetMemoryInfo (v1) */
         assert_false(n->clocks_event_reasons_known);
         assert_int_equal(n->pcie_gen_current, -1);
         assert_int_equal(n->pcie_width_max, -1);
         vgpu_host_free(host);
 
-        assert_string_equal(vgpu_nvml_clocks_event_to_string(VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN), "sw_thermal_slowdown");
+        assert_string_equal(vgpu_nvml_clocks_event_to_string(VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN),
+                            "sw_thermal_slowdown");
         assert_string_equal(vgpu_nvml_clocks_event_to_string(0x100), "display_clock_setting");
         assert_null(vgpu_nvml_clocks_event_to_string(0x200));
         assert_null(vgpu_nvml_clocks_event_to_string(0x3));
@@ -208,7 +209,7 @@ static void test_nvml_events(void **state) {
                 fputs(line, out);
         fclose(in);
         assert_int_equal(fclose(out), 0);
-        append(events, "00000000:3B:00.0 xid 13\n");   /* before the watcher: not delivered */
+        append(events, "00000000:3B:00.0 xid 13\n"); /* before the watcher: not delivered */
         setenv("VGPU_ROOT", root, 1);
 
         struct vgpu_error err = {};
@@ -222,9 +223,10 @@ static void test_nvml_events(void **state) {
         assert_int_equal(n, 0);
         free(ev);
 
-        append(events, "00000000:AF:00.0 xid 79\n0000:5e:00.0 dbe 1\n00000000:04:00.0 xid 31\n00000000:3B:00.0 sbe 2\n");
+        append(events, "00000000:AF:00.0 xid 79\n0000:5e:00.0 dbe 1\n00000000:04:00.0 xid "
+                       "31\n00000000:3B:00.0 sbe 2\n");
         assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
-        assert_int_equal(n, 3);         /* 04:00.0 is no GPU NVML knows */
+        assert_int_equal(n, 3); /* 04:00.0 is no GPU NVML knows */
         assert_string_equal(ev[0].bdf, "0000:af:00.0");
         assert_int_equal(ev[0].type, VGPU_NVML_EVENT_XID);
         assert_int_equal(ev[0].data, 79);
@@ -236,7 +238,7 @@ static void test_nvml_events(void **state) {
         assert_int_equal(ev[2].data, 2);
         free(ev);
         assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
-        assert_int_equal(n, 0);         /* each once */
+        assert_int_equal(n, 0); /* each once */
         free(ev);
         vgpu_nvml_events_close(w);
         vgpu_nvml_events_close(NULL);
@@ -319,7 +321,8 @@ static void test_names_as_libpci(void **state) {
                         vendor = (int) v;
                 else if (line[0] != '\t')
                         vendor = -1;
-                else if (vendor >= 0 && line[1] != '\t' && sscanf(line + 1, "%4x ", &v) == 1 && devices++ % 4 == 0) {
+                else if (vendor >= 0 && line[1] != '\t' && sscanf(line + 1, "%4x ", &v) == 1 &&
+                         devices++ % 4 == 0) {
                         ids[n][0] = (unsigned) vendor;
                         ids[n++][1] = v;
                 }
@@ -334,7 +337,7 @@ static void test_names_as_libpci(void **state) {
         struct vgpu_host *fast = host_of_ids(ids, n), *slow = host_of_ids(ids, n);
         bool complete = true;
         assert_int_equal(pci_fill_names_fast(fast, &complete, &err), 0);
-        assert_false(complete);         /* 10de:fffe */
+        assert_false(complete); /* 10de:fffe */
         size_t found = 0;
         for (size_t i = 0; i < n; i++)
                 found += fast->gpus[i].device_name != NULL;
@@ -344,8 +347,9 @@ static void test_names_as_libpci(void **state) {
         for (size_t i = 0; i < n; i++) {
                 const struct vgpu_gpu *a = &fast->gpus[i], *b = &slow->gpus[i];
                 if (!streq_ptr(a->vendor_name, b->vendor_name) || !streq_ptr(a->device_name, b->device_name))
-                        fail_msg("%04x:%04x: '%s' '%s' here, libpci '%s' '%s'", ids[i][0], ids[i][1], strempty(a->vendor_name),
-                                 strempty(a->device_name), strempty(b->vendor_name), strempty(b->device_name));
+                        fail_msg("%04x:%04x: '%s' '%s' here, libpci '%s' '%s'", ids[i][0], ids[i][1],
+                                 strempty(a->vendor_name), strempty(a->device_name), strempty(b->vendor_name),
+                                 strempty(b->device_name));
         }
         assert_string_equal(fast->gpus[n - 1].vendor_name, "NVIDIA Corporation");
         vgpu_host_free(fast);
@@ -365,8 +369,8 @@ static void test_scan_flags(void **state) {
         assert_null(g->nvml);
         assert_int_equal(g->link.width_max, 0);
         assert_int_equal(g->n_bars, 0);
-        assert_int_equal(g->iommu_group, -1);   /* not asked */
-        assert_true(g->mdev_parent);            /* always known */
+        assert_int_equal(g->iommu_group, -1); /* not asked */
+        assert_true(g->mdev_parent);          /* always known */
         assert_null(host->nvml_driver_version);
         vgpu_host_free(host);
 }
@@ -391,10 +395,10 @@ static void test_nvidia_sriov_vfio(void **state) {
         assert_string_equal(vf->physfn, "0000:41:00.0");
         assert_string_equal(vf->driver, "nvidia");
         assert_int_equal(vf->iommu_group, 10);
-        assert_int_equal(vf->numa_node, pf->numa_node);        /* a VF sits on its PF */
+        assert_int_equal(vf->numa_node, pf->numa_node); /* a VF sits on its PF */
         assert_true(vf->nvidia_vfio);
         assert_false(vf->mdev_parent);
-        assert_int_equal(vf->link.width_max, 0);                /* shares the PF's link */
+        assert_int_equal(vf->link.width_max, 0); /* shares the PF's link */
 
         const struct vgpu_gpu *pf2 = vgpu_host_find_gpu(host, "0000:61:00.0");
         assert_true(pf2->sriov);
@@ -454,10 +458,11 @@ static void test_intel_gvtg(void **state) {
         assert_int_equal(p->n_types, 4);
         const struct vgpu_type *t = find_type(host, "0000:00:02.0", "i915-GVTg_V5_4");
         assert_string_equal(t->name, "GVTg_V5_4");
-        assert_int_equal(t->framebuffer_bytes, (128LL + 512) << 20);     /* low_gm + high_gm */
+        assert_int_equal(t->framebuffer_bytes, (128LL + 512) << 20); /* low_gm + high_gm */
         assert_int_equal(t->max_instances, -1);
         assert_int_equal(t->available_instances, 4);
-        assert_int_equal(find_type(host, "0000:00:02.0", "i915-GVTg_V5_8")->framebuffer_bytes, (64LL + 384) << 20);
+        assert_int_equal(find_type(host, "0000:00:02.0", "i915-GVTg_V5_8")->framebuffer_bytes, (64LL + 384)
+                                                                                                       << 20);
         assert_int_equal(host->n_instances, 1);
         assert_string_equal(host->instances[0].type, "i915-GVTg_V5_4");
         vgpu_host_free(host);
@@ -468,7 +473,7 @@ static void test_kernel_samples(void **state) {
         struct vgpu_host *host = scan("kernel-samples", VGPU_SCAN_ALL);
         assert_int_equal(host->n_gpus, 1);
         assert_string_equal(host->gpus[0].driver, "bochs-drm");
-        assert_int_equal(host->gpus[0].iommu_group, -1);       /* no IOMMU in this guest */
+        assert_int_equal(host->gpus[0].iommu_group, -1); /* no IOMMU in this guest */
 
         assert_int_equal(host->n_parents, 3);
         assert_string_equal(host->parents[0].name, "mbochs");
@@ -478,7 +483,7 @@ static void test_kernel_samples(void **state) {
 
         const struct vgpu_type *t = find_type(host, "mtty", "mtty-1");
         assert_string_equal(t->name, "Single port serial");
-        assert_null(t->description);                            /* mtty has no description file */
+        assert_null(t->description); /* mtty has no description file */
         assert_int_equal(t->available_instances, 24);
         assert_int_equal(t->framebuffer_bytes, -1);
         assert_int_equal(find_type(host, "mtty", "mtty-2")->available_instances, 12);
@@ -492,7 +497,7 @@ static void test_kernel_samples(void **state) {
 
         t = find_type(host, "mdpy", "mdpy-hd");
         assert_string_equal(t->description, "virtual display, 1920x1080 framebuffer");
-        assert_int_equal(t->framebuffer_bytes, -1);             /* resolution, not a size: null */
+        assert_int_equal(t->framebuffer_bytes, -1); /* resolution, not a size: null */
         assert_int_equal(host->n_instances, 0);
         vgpu_host_free(host);
 }

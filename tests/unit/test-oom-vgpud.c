@@ -34,39 +34,43 @@
 #include "vgpu/assign.h"
 #include "vgpu/slice.h"
 
-#define U_01 "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"    /* the fixture's instances */
-#define U_02 "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02"
-#define U_NEW "11111111-2222-4333-8444-000000000001"
+#define U_01     "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01" /* the fixture's instances */
+#define U_02     "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02"
+#define U_NEW    "11111111-2222-4333-8444-000000000001"
 #define U_ABSENT "11111111-2222-4333-8444-0000000000ff"
 #define U_BROKEN "11111111-2222-4333-8444-0000000000ee"
 
 static struct vgpud ctx;
-static bool every;              /* $TEST_OOM_VGPUD_ALL: no sampling, every allocation fails in turn (slow) */
-static char tmp[64];            /* the temporary directory; the host copy is tmp/mdev */
+static bool every;   /* $TEST_OOM_VGPUD_ALL: no sampling, every allocation fails in turn (slow) */
+static char tmp[64]; /* the temporary directory; the host copy is tmp/mdev */
 
 struct request_case {
         const char *name;
         const char *method;
-        const char *target;             /* PATH[?KEY[=VALUE]&...] */
-        const char *body;               /* NULL: none */
-        size_t body_size;               /* 0: strlen(body) */
+        const char *target; /* PATH[?KEY[=VALUE]&...] */
+        const char *body;   /* NULL: none */
+        size_t body_size;   /* 0: strlen(body) */
         enum vgpud_access access;
         unsigned listener;
-        bool saves;                     /* the first, normal request may change the host (apply saves the state file) */
-        int events;                     /* events each request adds (a denial, an apply), failed or not */
-        const char *event;              /* ...and what their message says either way */
-        bool cold;                      /* /metrics: render it again (drop the cache) before each run */
-        long dense, step;               /* oom_check_sparse()'s, for the costly cases; 0: every allocation */
-        char *want;                     /* the normal reply, as reply_text() gives it */
-        long rewrites;                  /* runs that wrote a file again with the bytes it had */
-        long oom_replies;               /* runs answered 500 out of memory */
+        bool saves;        /* the first, normal request may change the host (apply saves the state file) */
+        int events;        /* events each request adds (a denial, an apply), failed or not */
+        const char *event; /* ...and what their message says either way */
+        bool cold;         /* /metrics: render it again (drop the cache) before each run */
+        long dense, step;  /* oom_check_sparse()'s, for the costly cases; 0: every allocation */
+        char *want;        /* the normal reply, as reply_text() gives it */
+        long rewrites;     /* runs that wrote a file again with the bytes it had */
+        long oom_replies;  /* runs answered 500 out of memory */
 };
 
 /* The request as http.c builds it: the query split at '&' into key=value pairs. Its strings
  * live in buf (malloc'd here, unarmed), which the caller frees. */
 static struct api_request make_request(const struct request_case *c, char **buf) {
         struct api_request req = {
-                .d = &ctx, .method = c->method, .access = c->access, .listener = c->listener, .caller = "uid 1000 (pid 1)",
+                .d = &ctx,
+                .method = c->method,
+                .access = c->access,
+                .listener = c->listener,
+                .caller = "uid 1000 (pid 1)",
                 .body = c->body ? c->body : "",
         };
         req.body_size = c->body_size ? c->body_size : strlen(req.body);
@@ -100,8 +104,8 @@ static void drop_lines(char *s, const char *prefix) {
 /* The reply as text: status, headers, body. The one value in /metrics that differs between
  * two renderings of the same snapshot, how long the previous rendering took, is blanked. */
 static char *reply_text(const struct api_reply *r) {
-        char *s = oom_strf("%u %s allow '%s' auth %d\n%s", r->status, strempty(r->content_type), r->allow, r->want_auth,
-                           r->body ? r->body : "(no body)");
+        char *s = oom_strf("%u %s allow '%s' auth %d\n%s", r->status, strempty(r->content_type), r->allow,
+                           r->want_auth, r->body ? r->body : "(no body)");
         blank_after(s, "\nvgpud_metrics_render_seconds ", '\n');
         return s;
 }
@@ -130,7 +134,7 @@ static int dispatch(const struct api_request *req, struct api_reply *reply) {
  * host (apply does that with the state file when it cannot read it to compare). */
 
 static int host_watch = -1;
-static char *host_content;      /* tree_content() while the host is as it must stay */
+static char *host_content; /* tree_content() while the host is as it must stay */
 static FILE *tree_out;
 
 /* FNV-1a of a file's bytes. */
@@ -157,8 +161,9 @@ static int tree_entry(const char *path, const struct stat *st, int type, struct 
 
 static int watch_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
         (void) st, (void) ftw;
-        if (type == FTW_D && inotify_add_watch(host_watch, path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-                                                                     IN_MOVED_TO | IN_DELETE_SELF) < 0)
+        if (type == FTW_D && inotify_add_watch(host_watch, path,
+                                               IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+                                                       IN_MOVED_TO | IN_DELETE_SELF) < 0)
                 fail_msg("inotify_add_watch %s: %m", path);
         return 0;
 }
@@ -235,17 +240,19 @@ static int case_request(void *userdata, char **ret, struct vgpu_error *err) {
         char *got = reply_text(&reply);
         bool oom = reply_is_oom(&reply);
         if (reply.status < 200 || reply.status > 599 || !reply.body || reply.size != strlen(reply.body))
-                fail_msg("%s: allocation %ld failed: a reply without a body or status: %s", c->name, oom_fail_at, got);
+                fail_msg("%s: allocation %ld failed: a reply without a body or status: %s", c->name,
+                         oom_fail_at, got);
         api_reply_done(&reply);
 
         /* the context: the events (none when memory ran out before the request got as far as
          * an event: a host.yaml that cannot be parsed makes none), the host */
         if (ctx.next_seq != seq + (uint64_t) c->events && !(oom && ctx.next_seq == seq))
-                fail_msg("%s: allocation %ld failed: %llu events added, expected %d (last: %s)", c->name, oom_fail_at,
-                         (unsigned long long) (ctx.next_seq - seq), c->events, last_event_message());
+                fail_msg("%s: allocation %ld failed: %llu events added, expected %d (last: %s)", c->name,
+                         oom_fail_at, (unsigned long long) (ctx.next_seq - seq), c->events,
+                         last_event_message());
         if (ctx.next_seq != seq && !strstr(last_event_message(), c->event))
-                fail_msg("%s: allocation %ld failed: the event says '%s', expected '%s'", c->name, oom_fail_at,
-                         last_event_message(), c->event);
+                fail_msg("%s: allocation %ld failed: the event says '%s', expected '%s'", c->name,
+                         oom_fail_at, last_event_message(), c->event);
         host_check(c->name, &c->rewrites);
         /* ...and the next request finds the daemon as it was: the normal reply */
         if (failing) {
@@ -257,7 +264,8 @@ static int case_request(void *userdata, char **ret, struct vgpu_error *err) {
                 api_reply_done(&again);
                 if (!streq(next, c->want)) {
                         oom_print_difference(next, c->want);
-                        fail_msg("%s: allocation %ld failed, and the next request got another reply", c->name, oom_fail_at);
+                        fail_msg("%s: allocation %ld failed, and the next request got another reply", c->name,
+                                 oom_fail_at);
                 }
                 free(next);
         }
@@ -285,7 +293,7 @@ static void check_request(struct request_case *c, unsigned status, const char *n
         (void) host_touched();
         if (c->cold)
                 metrics_clear(&ctx);
-        memset(ctx.denial_peers, 0, sizeof(ctx.denial_peers));     /* a first denial (events.c) */
+        memset(ctx.denial_peers, 0, sizeof(ctx.denial_peers)); /* a first denial (events.c) */
         uint64_t seq = ctx.next_seq;
         api_dispatch(&req, &reply);
         c->want = reply_text(&reply);
@@ -303,12 +311,14 @@ static void check_request(struct request_case *c, unsigned status, const char *n
 
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        struct oom_stats st = c->dense && !every ? oom_check_sparse(c->name, case_request, c, c->dense, c->step)
-                                                 : oom_check(c->name, case_request, c);
+        struct oom_stats st = c->dense && !every
+                                      ? oom_check_sparse(c->name, case_request, c, c->dense, c->step)
+                                      : oom_check(c->name, case_request, c);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        print_message("%-44s %4ld allocations, %4ld failing runs, %4ld out of memory, %3ld worked around, %5.0f ms", c->name,
-                      st.points, st.runs, c->oom_replies, st.survived,
-                      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+        print_message(
+                "%-44s %4ld allocations, %4ld failing runs, %4ld out of memory, %3ld worked around, %5.0f ms",
+                c->name, st.points, st.runs, c->oom_replies, st.survived,
+                (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
         for (long i = 0; i < st.survived && i < (long) ELEMENTSOF(st.survived_at); i++)
                 print_message("%s%ld", i ? ", " : " (allocation ", st.survived_at[i]);
         print_message("%s\n", st.survived ? ")" : "");
@@ -319,7 +329,7 @@ static void check_request(struct request_case *c, unsigned status, const char *n
 }
 
 #define REQ(m, t, a, l) .method = (m), .target = (t), .access = (a), .listener = (l)
-#define GET(t) REQ("GET", t, ACCESS_READ, LISTENER_LOCAL)
+#define GET(t)          REQ("GET", t, ACCESS_READ, LISTENER_LOCAL)
 
 /* ---- the GET endpoints, on the snapshot of one poll ---- */
 
@@ -329,7 +339,8 @@ static void test_reads(void **state) {
         check_request(&gpus, 200, "\"health\":{\"state\":");
         struct request_case types = { "GET /v1/types", GET("/v1/types") };
         check_request(&types, 200, "nvidia-232");
-        struct request_case types_parent = { "GET /v1/types?parent=3b:00.0&available", GET("/v1/types?parent=3b:00.0&available") };
+        struct request_case types_parent = { "GET /v1/types?parent=3b:00.0&available",
+                                             GET("/v1/types?parent=3b:00.0&available") };
         check_request(&types_parent, 200, "nvidia-232");
         struct request_case instances = { "GET /v1/instances", GET("/v1/instances") };
         check_request(&instances, 200, "\"definitions\":");
@@ -339,7 +350,8 @@ static void test_reads(void **state) {
          * own are the first and the last. */
         struct request_case health = { "GET /v1/health", GET("/v1/health"), .dense = 30, .step = 15 };
         check_request(&health, 200, "\"checks\":[{");
-        struct request_case health_nochecks = { "GET /v1/health?checks=false", GET("/v1/health?checks=false") };
+        struct request_case health_nochecks = { "GET /v1/health?checks=false",
+                                                GET("/v1/health?checks=false") };
         check_request(&health_nochecks, 200, "\"checks\":null");
         struct request_case events = { "GET /v1/events", GET("/v1/events") };
         check_request(&events, 200, "\"next_seq\":");
@@ -348,10 +360,12 @@ static void test_reads(void **state) {
         struct request_case slices = { "GET /v1/slices", GET("/v1/slices") };
         check_request(&slices, 200, "\"name\":\"alice\"");
         /* rendered from the snapshot each run, then a copy of the kept text */
-        struct request_case metrics_cold = { "GET /metrics (rendered)", REQ("GET", "/metrics", ACCESS_READ, LISTENER_METRICS),
+        struct request_case metrics_cold = { "GET /metrics (rendered)",
+                                             REQ("GET", "/metrics", ACCESS_READ, LISTENER_METRICS),
                                              .cold = true };
         check_request(&metrics_cold, 200, "vgpu_slice_memory_quota_bytes{slice=\"alice\"");
-        struct request_case metrics = { "GET /metrics (kept)", REQ("GET", "/metrics", ACCESS_READ, LISTENER_METRICS) };
+        struct request_case metrics = { "GET /metrics (kept)",
+                                        REQ("GET", "/metrics", ACCESS_READ, LISTENER_METRICS) };
         check_request(&metrics, 200, "vgpu_gpu_temperature_celsius{");
 }
 
@@ -396,38 +410,55 @@ static const char host_yaml_now[] =
 
 static void test_changes(void **state) {
         (void) state;
-        struct request_case apply = { "POST /v1/apply?dry_run=1&diff", CHANGE("POST", "/v1/apply?dry_run=1&diff"), .body = host_yaml };
+        struct request_case apply = { "POST /v1/apply?dry_run=1&diff",
+                                      CHANGE("POST", "/v1/apply?dry_run=1&diff"), .body = host_yaml };
         check_request(&apply, 200, "\"changes\":7");
-        struct request_case apply_text = { "POST /v1/apply?dry_run&format=text", CHANGE("POST", "/v1/apply?dry_run&format=text"),
+        struct request_case apply_text = { "POST /v1/apply?dry_run&format=text",
+                                           CHANGE("POST", "/v1/apply?dry_run&format=text"),
                                            .body = host_yaml };
         check_request(&apply_text, 200, "0000:5e:00.0");
-        struct request_case apply_slices = { "POST /v1/apply?dry_run (slices on a vGPU host)", CHANGE("POST", "/v1/apply?dry_run"),
-                                             .body = host_yaml_slices };
-        check_request(&apply_slices, 409, "POST /v1/apply:3:5: slice alice: 0000:3b:00.0: the GPU is in vGPU host mode");
+        struct request_case apply_slices = { "POST /v1/apply?dry_run (slices on a vGPU host)",
+                                             CHANGE("POST", "/v1/apply?dry_run"), .body = host_yaml_slices };
+        check_request(&apply_slices, 409,
+                      "POST /v1/apply:3:5: slice alice: 0000:3b:00.0: the GPU is in vGPU host mode");
         /* through the daemon's checks, refused by the library's: no such type on that parent */
-        struct request_case create = { "POST /v1/instances (type refused)", CHANGE("POST", "/v1/instances?pretty"),
-                .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-999\", \"uuid\": \"" U_ABSENT "\", \"persist\": true, "
-                        "\"auto_start\": true, \"attrs\": [{\"nvidia/vgpu_params\": \"enable_uvm=1\"}, {\"k\": \"v\"}]}" };
+        struct request_case create = {
+                "POST /v1/instances (type refused)", CHANGE("POST", "/v1/instances?pretty"),
+                .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-999\", \"uuid\": \"" U_ABSENT
+                        "\", \"persist\": true, "
+                        "\"auto_start\": true, \"attrs\": [{\"nvidia/vgpu_params\": \"enable_uvm=1\"}, "
+                        "{\"k\": \"v\"}]}"
+        };
         check_request(&create, 400, "no type nvidia-999");
         /* the one it names exists already: 200, nothing done */
-        struct request_case exists = { "POST /v1/instances (exists)", CHANGE("POST", "/v1/instances?format=text"),
-                .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"uuid\": \"" U_01 "\"}" };
+        struct request_case exists = {
+                "POST /v1/instances (exists)", CHANGE("POST", "/v1/instances?format=text"),
+                .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"uuid\": \"" U_01 "\"}"
+        };
         check_request(&exists, 200, "already exists");
-        struct request_case remove = { "DELETE /v1/instances/ABSENT", CHANGE("DELETE", "/v1/instances/" U_ABSENT) };
+        struct request_case remove = { "DELETE /v1/instances/ABSENT",
+                                       CHANGE("DELETE", "/v1/instances/" U_ABSENT) };
         check_request(&remove, 404, "no such vGPU instance");
-        struct request_case remove_vf = { "DELETE /v1/instances/BDF", CHANGE("DELETE", "/v1/instances/0000:3b:00.7?format=text") };
+        struct request_case remove_vf = { "DELETE /v1/instances/BDF",
+                                          CHANGE("DELETE", "/v1/instances/0000:3b:00.7?format=text") };
         check_request(&remove_vf, 404, "not an NVIDIA vendor-VFIO VF");
 
         /* Applied for real: refused by the planner (an apply_failed event), and the host as it is
          * (nothing to do; an apply event; the first request saves the state file). One failure is
          * worked around: when the state file cannot be read to compare (vgpu_apply's state_is()),
          * it is written again, with the bytes it had. */
-        struct request_case refused = { "POST /v1/apply (refused)", CHANGE("POST", "/v1/apply"),
+        struct request_case refused = {
+                "POST /v1/apply (refused)", CHANGE("POST", "/v1/apply"),
                 .body = "version: 1\ngpus:\n  - parent: mtty\n    policy: {scheduler: equal-share}\n",
-                .events = 1, .event = "apply for uid 1000 (pid 1) failed (host left as it was): " };
+                .events = 1, .event = "apply for uid 1000 (pid 1) failed (host left as it was): "
+        };
         check_request(&refused, 501, "a scheduler policy needs a GPU");
-        struct request_case noop = { "POST /v1/apply (nothing to do)", CHANGE("POST", "/v1/apply"), .body = host_yaml_now, .saves = true,
-                .events = 1, .event = "apply for uid 1000 (pid 1)" };
+        struct request_case noop = { "POST /v1/apply (nothing to do)",
+                                     CHANGE("POST", "/v1/apply"),
+                                     .body = host_yaml_now,
+                                     .saves = true,
+                                     .events = 1,
+                                     .event = "apply for uid 1000 (pid 1)" };
         check_request(&noop, 200, "\"changes\":0");
 }
 
@@ -447,25 +478,31 @@ static void test_malformed(void **state) {
                 { "GET 17 query arguments", GET("/v1/events?a&b&c&d&e&f&g&h&i&j&k&l&m&n&o&p&q") },
                 { "POST /v1/instances bad JSON", CHANGE("POST", "/v1/instances"), .body = "{\"parent\": " },
                 { "POST /v1/instances trailing data", CHANGE("POST", "/v1/instances"), .body = "{} []" },
-                { "POST /v1/instances unknown member", CHANGE("POST", "/v1/instances"), .body = "{\"parent\": \"x\", \"tpye\": \"y\"}" },
+                { "POST /v1/instances unknown member", CHANGE("POST", "/v1/instances"),
+                  .body = "{\"parent\": \"x\", \"tpye\": \"y\"}" },
                 { "POST /v1/instances bad attrs", CHANGE("POST", "/v1/instances"),
-                  .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"attrs\": [{\"a\": \"1\"}, {\"b\": 2}]}" },
+                  .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"attrs\": [{\"a\": "
+                          "\"1\"}, {\"b\": 2}]}" },
                 { "POST /v1/instances auto_start alone", CHANGE("POST", "/v1/instances"),
                   .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"auto_start\": true}" },
                 { "POST /v1/instances bad uuid", CHANGE("POST", "/v1/instances"),
-                  .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"uuid\": \"not-a-uuid\"}" },
-                { "POST /v1/apply bad YAML", CHANGE("POST", "/v1/apply?source=host.yaml"), .body = "version: 1\ngpus: [\n" },
-                { "POST /v1/apply NUL byte", CHANGE("POST", "/v1/apply"), .body = nul_body, .body_size = sizeof(nul_body) - 1 },
+                  .body = "{\"parent\": \"0000:3b:00.0\", \"type\": \"nvidia-232\", \"uuid\": "
+                          "\"not-a-uuid\"}" },
+                { "POST /v1/apply bad YAML", CHANGE("POST", "/v1/apply?source=host.yaml"),
+                  .body = "version: 1\ngpus: [\n" },
+                { "POST /v1/apply NUL byte", CHANGE("POST", "/v1/apply"), .body = nul_body,
+                  .body_size = sizeof(nul_body) - 1 },
                 { "POST /v1/apply?format=yaml", CHANGE("POST", "/v1/apply?format=yaml"), .body = host_yaml },
-                { "POST /v1/apply?force=perhaps", CHANGE("POST", "/v1/apply?force=perhaps"), .body = host_yaml },
+                { "POST /v1/apply?force=perhaps", CHANGE("POST", "/v1/apply?force=perhaps"),
+                  .body = host_yaml },
                 { "DELETE /v1/instances/zz", CHANGE("DELETE", "/v1/instances/zz") },
-                { "POST /v1/apply read-only (403)", REQ("POST", "/v1/apply", ACCESS_READ, LISTENER_LOCAL), .body = host_yaml,
-                  .events = 1, .event = "denied POST /v1/apply to uid 1000 (pid 1)" },
-                { "GET /v1/events no token (401)", REQ("GET", "/v1/events", ACCESS_NONE, LISTENER_TCP_API), .events = 1,
-                  .event = "denied GET /v1/events to uid 1000 (pid 1)" },
+                { "POST /v1/apply read-only (403)", REQ("POST", "/v1/apply", ACCESS_READ, LISTENER_LOCAL),
+                  .body = host_yaml, .events = 1, .event = "denied POST /v1/apply to uid 1000 (pid 1)" },
+                { "GET /v1/events no token (401)", REQ("GET", "/v1/events", ACCESS_NONE, LISTENER_TCP_API),
+                  .events = 1, .event = "denied GET /v1/events to uid 1000 (pid 1)" },
         };
-        static const unsigned status[] = { 404, 405, 400, 400, 404, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400,
-                                           400, 400, 403, 401 };
+        static const unsigned status[] = { 404, 405, 400, 400, 404, 400, 400, 400, 400, 400, 400,
+                                           400, 400, 400, 400, 400, 400, 400, 400, 403, 401 };
         _Static_assert(ELEMENTSOF(status) == ELEMENTSOF(cases), "a status for each case");
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 check_request(&cases[i], status[i], "{\"error\":");
@@ -478,10 +515,15 @@ static char *context_text(void) {
         static const char *const get[][2] = { { "/metrics", "" }, { "/v1/health", "checks=false" } };
         char *all = oom_strf("%s", "");
         for (size_t i = 0; i < ELEMENTSOF(get); i++) {
-                struct api_request req = { .d = &ctx, .method = "GET", .path = get[i][0], .body = "", .access = ACCESS_READ,
-                                           .listener = LISTENER_LOCAL, .caller = "test" };
+                struct api_request req = { .d = &ctx,
+                                           .method = "GET",
+                                           .path = get[i][0],
+                                           .body = "",
+                                           .access = ACCESS_READ,
+                                           .listener = LISTENER_LOCAL,
+                                           .caller = "test" };
                 if (get[i][1][0])
-                        req.query[req.n_query++] = (struct api_query) { "checks", "false" };
+                        req.query[req.n_query++] = (struct api_query){ "checks", "false" };
                 struct api_reply reply = {};
                 api_dispatch(&req, &reply);
                 assert_int_equal(reply.status, 200);
@@ -536,19 +578,22 @@ static int case_poll(void *userdata, char **ret, struct vgpu_error *err) {
         int r = OOM_CALL(collect_poll(&ctx));
         char *events = events_since(seq);
         bool oom = false;
-        host_check("collect_poll", &poll_rewrites);     /* the restore changed nothing, failed or not */
+        host_check("collect_poll", &poll_rewrites); /* the restore changed nothing, failed or not */
         if (r < 0) {
                 /* failed as a whole: the snapshot is the last one, so the next poll sees the parents appear */
                 if (r != -ENOMEM || ctx.host != before)
-                        fail_msg("collect_poll: allocation %ld failed: returned %d, snapshot %s", oom_fail_at, r,
-                                 ctx.host == before ? "kept" : "replaced");
+                        fail_msg("collect_poll: allocation %ld failed: returned %d, snapshot %s", oom_fail_at,
+                                 r, ctx.host == before ? "kept" : "replaced");
                 if (ctx.next_seq != seq && !strstr(events, "scanning the host failed: "))
-                        fail_msg("collect_poll: allocation %ld failed: it failed with events:\n%s", oom_fail_at, events);
+                        fail_msg("collect_poll: allocation %ld failed: it failed with events:\n%s",
+                                 oom_fail_at, events);
                 oom = true;
         } else if (strstr(events, "restore_failed ")) {
                 /* reported: the restore on the parents that appeared failed (the event says why) */
                 if (!strstr(events, "out of memory") && !strstr(events, "Cannot allocate memory"))
-                        fail_msg("collect_poll: allocation %ld failed: the restore failed for another reason:\n%s", oom_fail_at, events);
+                        fail_msg("collect_poll: allocation %ld failed: the restore failed for another "
+                                 "reason:\n%s",
+                                 oom_fail_at, events);
                 oom = true;
         }
         /* The next poll, on the same host: it finds the parents appear when this one failed, nothing
@@ -560,11 +605,14 @@ static int case_poll(void *userdata, char **ret, struct vgpu_error *err) {
                 if (!streq(ev, r < 0 ? want_events : "") || !streq(context, want_context)) {
                         oom_print_difference(ev, r < 0 ? want_events : "");
                         oom_print_difference(context, want_context);
-                        fail_msg("collect_poll: allocation %ld failed (returned %d), and the next poll made another context",
+                        fail_msg("collect_poll: allocation %ld failed (returned %d), and the next poll made "
+                                 "another context",
                                  oom_fail_at, r);
                 }
                 if (!ctx.nvml_events)
-                        fail_msg("collect_poll: allocation %ld failed, and the next poll watches no GPU for Xids", oom_fail_at);
+                        fail_msg("collect_poll: allocation %ld failed, and the next poll watches no GPU for "
+                                 "Xids",
+                                 oom_fail_at);
                 free(ev);
                 free(context);
         }
@@ -605,8 +653,9 @@ static void test_poll(void **state) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         struct oom_stats st = oom_check("collect_poll", case_poll, NULL);
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        print_message("%-44s %4ld allocations, %4ld failing runs, %3ld worked around, %5.0f ms", "collect_poll (parents appear)",
-                      st.points, st.runs, st.survived, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+        print_message("%-44s %4ld allocations, %4ld failing runs, %3ld worked around, %5.0f ms",
+                      "collect_poll (parents appear)", st.points, st.runs, st.survived,
+                      (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
         for (long i = 0; i < st.survived && i < (long) ELEMENTSOF(st.survived_at); i++)
                 print_message("%s%ld", i ? ", " : " (allocation ", st.survived_at[i]);
         print_message("%s\n", st.survived ? ")" : "");
@@ -622,23 +671,32 @@ static void test_poll(void **state) {
 static int setup(void **state) {
         (void) state;
         /* tmpfs where there is one: the library fsyncs what it writes (see test-oom.c) */
-        snprintf(tmp, sizeof(tmp), "%s/vgpu-test-oom-vgpud.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        snprintf(tmp, sizeof(tmp), "%s/vgpu-test-oom-vgpud.XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         assert_non_null(mkdtemp(tmp));
         const char *fixtures = getenv("FIXTURES");
         assert_non_null(fixtures);
         char cmd[PATH_MAX * 2];
-        snprintf(cmd, sizeof(cmd), "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare'", fixtures, tmp);
+        snprintf(cmd, sizeof(cmd),
+                 "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare'",
+                 fixtures, tmp);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof(cmd), "%s/bare", tmp);
         setenv("VGPU_ROOT", cmd, 1);
         struct vgpu_error err = {};
-        struct vgpu_slice_request alice = { .name = "alice", .gpu = "0000:3b:00.0", .memory = 2ULL << 30, .share = 30 };
+        struct vgpu_slice_request alice = {
+                .name = "alice", .gpu = "0000:3b:00.0", .memory = 2ULL << 30, .share = 30
+        };
         struct vgpu_slice_request carol = { .name = "carol", .gpu = "0000:3b:00.0" };
         if (vgpu_slice_create(&alice, &err) < 0 || vgpu_slice_create(&carol, &err) < 0)
                 fail_msg("%s", err.message);
-        snprintf(cmd, sizeof(cmd), "cd '%1$s/bare' && mkdir -p '%1$s/mdev/run/vgpuctl' '%1$s/mdev/var/lib/vgpuctl' '%1$s/mdev/etc/cdi' && "
-                 "cp -a run/vgpuctl/. '%1$s/mdev/run/vgpuctl/' && cp -a var/lib/vgpuctl/slices '%1$s/mdev/var/lib/vgpuctl/' && "
-                 "cp -a etc/cdi/vgpuctl.yaml '%1$s/mdev/etc/cdi/'", tmp);
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%1$s/bare' && mkdir -p '%1$s/mdev/run/vgpuctl' '%1$s/mdev/var/lib/vgpuctl' "
+                 "'%1$s/mdev/etc/cdi' && "
+                 "cp -a run/vgpuctl/. '%1$s/mdev/run/vgpuctl/' && cp -a var/lib/vgpuctl/slices "
+                 "'%1$s/mdev/var/lib/vgpuctl/' && "
+                 "cp -a etc/cdi/vgpuctl.yaml '%1$s/mdev/etc/cdi/'",
+                 tmp);
         assert_int_equal(system(cmd), 0);
         snprintf(cmd, sizeof(cmd), "%s/mdev", tmp);
         setenv("VGPU_ROOT", cmd, 1);
@@ -653,8 +711,8 @@ static int setup(void **state) {
         assert_int_equal(vgpud_config_default(&ctx.config), 0);
         assert_int_equal(collect_poll(&ctx), 0);
         /* the fixture's poll makes none: one for /v1/events to print (as a SIGHUP makes it) */
-        event_add(&ctx, EV_CONFIG_RELOADED, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN, "configuration reloaded from %s",
-                  ctx.config->source);
+        event_add(&ctx, EV_CONFIG_RELOADED, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                  "configuration reloaded from %s", ctx.config->source);
         host_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         assert_true(host_watch >= 0);
         host_keep();

@@ -54,7 +54,8 @@ static void write_file(const char *rel, const char *text) {
 /* One line per case in the test's output: how many allocations it has, and which ones the
  * library worked around (the call succeeded with its normal result). */
 static void report_stats(const char *what, struct oom_stats st) {
-        print_message("%-40s %4ld allocations, %4ld failing runs, %3ld worked around", what, st.points, st.runs, st.survived);
+        print_message("%-40s %4ld allocations, %4ld failing runs, %3ld worked around", what, st.points,
+                      st.runs, st.survived);
         for (long i = 0; i < st.survived && i < (long) ELEMENTSOF(st.survived_at); i++)
                 print_message("%s%ld", i ? ", " : " (allocation ", st.survived_at[i]);
         print_message("%s\n", st.survived ? ")" : "");
@@ -76,7 +77,8 @@ static int case_scan(void *userdata, char **ret, struct vgpu_error *err) {
 
 /* GPUs with mdev types and instances (NVML through the double), vendor-VFIO VFs and their
  * instance, an AMD PF with VFs and hwmon, an Intel iGPU with a GVT-g instance, virtual parents. */
-static const char *const scan_fixtures[] = { "nvidia-mdev", "nvidia-sriov-vfio", "amd-mxgpu", "intel-gvtg", "kernel-samples" };
+static const char *const scan_fixtures[] = { "nvidia-mdev", "nvidia-sriov-vfio", "amd-mxgpu", "intel-gvtg",
+                                             "kernel-samples" };
 
 static void test_scan(void **state) {
         (void) state;
@@ -86,7 +88,8 @@ static void test_scan(void **state) {
                 /* every flag (names once: loading pci.ids costs more than the rest of a scan); then
                  * what the planner asks for, which reads types on demand */
                 unsigned flags = i == 0 ? VGPU_SCAN_ALL : VGPU_SCAN_ALL & ~VGPU_SCAN_NAMES;
-                snprintf(what, sizeof(what), "vgpu_host_scan(ALL%s) %s", i == 0 ? "" : "-NAMES", scan_fixtures[i]);
+                snprintf(what, sizeof(what), "vgpu_host_scan(ALL%s) %s", i == 0 ? "" : "-NAMES",
+                         scan_fixtures[i]);
                 report_stats(what, oom_check(what, case_scan, &flags));
                 flags = VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES;
                 snprintf(what, sizeof(what), "vgpu_host_scan(PARENTS|INST) %s", scan_fixtures[i]);
@@ -96,30 +99,30 @@ static void test_scan(void **state) {
 
 /* ---- host.yaml ---- */
 
-#define U_01 "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"
+#define U_01  "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"
 #define U_NEW "11111111-2222-4333-8444-000000000001"
 
 /* For nvidia-mdev: 3b keeps its two instances (redefined with the attribute) and gets a fixed
  * UUID more, 5e loses its instance and definition, af gets a counted one; both policies. For
  * nvidia-baremetal (slices need a GPU without the vGPU manager), the slices: alice recreated
  * (other memory), bob created, carol (not in the file) removed. host_yaml is both, to parse. */
-#define GPUS_YAML \
-        "gpus:\n" \
-        "  - bdf: 3B:00.0\n" \
+#define GPUS_YAML                                                                        \
+        "gpus:\n"                                                                        \
+        "  - bdf: 3B:00.0\n"                                                             \
         "    policy: {scheduler: fixed-share, timeslice-ms: 3, frame-rate-limit: off}\n" \
-        "    devices:\n" \
-        "      - type: nvidia-232\n" \
-        "        count: 3\n" \
-        "        uuids: [" U_01 ", " U_NEW "]\n" \
-        "        attrs: [{nvidia/vgpu_params: \"enable_uvm=1\"}, {nvidia/other: x}]\n" \
-        "  - parent: 0000:5e:00.0\n" \
-        "    devices: []\n" \
-        "  - bdf: 0000:af:00.0\n" \
-        "    policy: {scheduler: equal-share}\n" \
-        "    devices:\n" \
+        "    devices:\n"                                                                 \
+        "      - type: nvidia-232\n"                                                     \
+        "        count: 3\n"                                                             \
+        "        uuids: [" U_01 ", " U_NEW "]\n"                                         \
+        "        attrs: [{nvidia/vgpu_params: \"enable_uvm=1\"}, {nvidia/other: x}]\n"   \
+        "  - parent: 0000:5e:00.0\n"                                                     \
+        "    devices: []\n"                                                              \
+        "  - bdf: 0000:af:00.0\n"                                                        \
+        "    policy: {scheduler: equal-share}\n"                                         \
+        "    devices:\n"                                                                 \
         "      - {type: nvidia-232, count: 1, auto-start: false}\n"
-#define SLICES_YAML \
-        "slices:\n" \
+#define SLICES_YAML                                                      \
+        "slices:\n"                                                      \
         "  - {name: alice, gpu: 0000:3b:00.0, memory: 1G, share: 30%}\n" \
         "  - {name: bob, gpu: 0000:af:00.0, memory: 512M, policy: best-effort, scrub: off}\n"
 static const char host_yaml[] = "version: 1\n" GPUS_YAML SLICES_YAML;
@@ -139,7 +142,8 @@ static int case_parse(void *userdata, char **ret, struct vgpu_error *err) {
 
 static void test_config_parse(void **state) {
         (void) state;
-        report_stats("vgpu_config_parse_text", oom_check("vgpu_config_parse_text", case_parse, (void *) host_yaml));
+        report_stats("vgpu_config_parse_text",
+                     oom_check("vgpu_config_parse_text", case_parse, (void *) host_yaml));
 }
 
 static int case_load(void *userdata, char **ret, struct vgpu_error *err) {
@@ -215,7 +219,8 @@ static void test_definitions(void **state) {
         snprintf(cmd, sizeof(cmd), "mkdir -p '%s/etc/mdevctl.d/0000:af:00.0'", getenv("VGPU_ROOT"));
         assert_int_equal(system(cmd), 0);
         write_file("etc/mdevctl.d/0000:af:00.0/22222222-2222-4333-8444-000000000001",
-                   "{\"mdev_type\": \"nvidia-231\", \"start\": \"manual\", \"attrs\": [{\"a/b\": \"1\"}, {\"c\": \"2\"}]}\n");
+                   "{\"mdev_type\": \"nvidia-231\", \"start\": \"manual\", \"attrs\": [{\"a/b\": \"1\"}, "
+                   "{\"c\": \"2\"}]}\n");
         write_file("etc/mdevctl.d/0000:af:00.0/22222222-2222-4333-8444-000000000002", "{ not json\n");
         write_file("etc/mdevctl.d/0000:af:00.0/not-a-uuid", "{}\n");
         report_stats("vgpu_mdev_definitions", oom_check("vgpu_mdev_definitions", case_definitions, NULL));
@@ -265,7 +270,9 @@ static int case_slice_list(void *userdata, char **ret, struct vgpu_error *err) {
 static int case_slice_create(void *userdata, char **ret, struct vgpu_error *err) {
         (void) userdata;
         char *before = slice_state();
-        struct vgpu_slice_request req = { .name = "dave", .gpu = "0000:af:00.0", .memory = 1ULL << 30, .share = 20 };
+        struct vgpu_slice_request req = {
+                .name = "dave", .gpu = "0000:af:00.0", .memory = 1ULL << 30, .share = 20
+        };
         int r = OOM_CALL(vgpu_slice_create(&req, err));
         char *after = slice_state();
         if (r < 0)
@@ -320,7 +327,8 @@ static int case_slice_restore(void *userdata, char **ret, struct vgpu_error *err
         if (vgpu_slice_restore(&more, &again) < 0)
                 fail_msg("restore after the failure: %s", again.message);
         if (restored + more != 3)
-                fail_msg("vgpu_slice_restore: %u restored, then %u more, of 3 (%s)", restored, more, err->message);
+                fail_msg("vgpu_slice_restore: %u restored, then %u more, of 3 (%s)", restored, more,
+                         err->message);
         return r;
 }
 
@@ -379,18 +387,23 @@ static void test_plan(void **state) {
         slice_create("alice", "0000:3b:00.0", 2ULL << 30, 30);
         slice_create("carol", "0000:3b:00.0", 0, 0);
         cfg = parse("version: 1\n" SLICES_YAML);
-        report_stats("vgpu_plan_for nvidia-baremetal", oom_check("vgpu_plan_for nvidia-baremetal", case_plan, cfg));
+        report_stats("vgpu_plan_for nvidia-baremetal",
+                     oom_check("vgpu_plan_for nvidia-baremetal", case_plan, cfg));
         vgpu_config_free(cfg);
         slice_destroy("alice");
         slice_destroy("carol");
 
         /* xe: VFs and the GuC profile of every function; GIM: VFs and its module options */
         use_copy("xe");
-        report_stats("vgpu_apply(DRY_RUN) intel-xe-sriov", oom_check("vgpu_apply(DRY_RUN) intel-xe-sriov", case_apply_dry_run, (void *)
-                "version: 1\ngpus:\n  - bdf: 0000:03:00.0\n    vfs: 4\n    policy: {scheduler: equal-share, timeslice-ms: 5}\n"));
+        report_stats("vgpu_apply(DRY_RUN) intel-xe-sriov",
+                     oom_check("vgpu_apply(DRY_RUN) intel-xe-sriov", case_apply_dry_run,
+                               (void *) "version: 1\ngpus:\n  - bdf: 0000:03:00.0\n    vfs: 4\n    policy: "
+                                        "{scheduler: equal-share, timeslice-ms: 5}\n"));
         use_copy("amd");
-        report_stats("vgpu_apply(DRY_RUN) amd-mxgpu", oom_check("vgpu_apply(DRY_RUN) amd-mxgpu", case_apply_dry_run, (void *)
-                "version: 1\ngpus:\n  - bdf: 0000:03:00.0\n    vfs: 2\n    policy: {scheduler: fixed-share, timeslice-ms: 4}\n"));
+        report_stats("vgpu_apply(DRY_RUN) amd-mxgpu",
+                     oom_check("vgpu_apply(DRY_RUN) amd-mxgpu", case_apply_dry_run,
+                               (void *) "version: 1\ngpus:\n  - bdf: 0000:03:00.0\n    vfs: 2\n    policy: "
+                                        "{scheduler: fixed-share, timeslice-ms: 4}\n"));
 }
 
 /* Not out of memory, but the same promise: a plan refused after the NVIDIA policy text was begun
@@ -398,8 +411,9 @@ static void test_plan(void **state) {
 static void test_plan_refused(void **state) {
         (void) state;
         use_copy("mdev");
-        struct vgpu_config *cfg = parse("version: 1\ngpus:\n  - bdf: 0000:3b:00.0\n    policy: {scheduler: equal-share}\n"
-                                        "  - parent: mtty\n    policy: {scheduler: equal-share}\n");
+        struct vgpu_config *cfg =
+                parse("version: 1\ngpus:\n  - bdf: 0000:3b:00.0\n    policy: {scheduler: equal-share}\n"
+                      "  - parent: mtty\n    policy: {scheduler: equal-share}\n");
         struct vgpu_plan *plan = NULL;
         struct vgpu_error err = {};
         assert_int_equal(vgpu_plan_for(cfg, 0, &plan, &err), -EOPNOTSUPP);
@@ -421,7 +435,8 @@ struct export_input {
 static int case_export(void *userdata, char **ret, struct vgpu_error *err) {
         const struct export_input *in = userdata;
         char *text = NULL;
-        int r = OOM_CALL(vgpu_config_export_slices(in->host, in->defs, in->n_defs, in->slices, in->n_slices, &text, err));
+        int r = OOM_CALL(vgpu_config_export_slices(in->host, in->defs, in->n_defs, in->slices, in->n_slices,
+                                                   &text, err));
         if (r < 0) {
                 assert_null(text);
                 return r;
@@ -465,8 +480,17 @@ static int case_doctor(void *userdata, char **ret, struct vgpu_error *err) {
  * KVM off (kern.log), a failed manager service (syslog), GIM errors, a stale module (libkmod,
  * DKMS), VFs in the PF's group */
 static const char *const doctor_fixtures[] = {
-        "nvidia-mdev", "broken-iommu-off", "amd-mxgpu", "nvidia-sriov-vfio", "broken-bar-below4g", "broken-secureboot-unsigned",
-        "broken-kvm-bios", "broken-vgpu-mgr-failed", "broken-gim-errors", "broken-kernel-upgraded", "broken-vf-group-shared",
+        "nvidia-mdev",
+        "broken-iommu-off",
+        "amd-mxgpu",
+        "nvidia-sriov-vfio",
+        "broken-bar-below4g",
+        "broken-secureboot-unsigned",
+        "broken-kvm-bios",
+        "broken-vgpu-mgr-failed",
+        "broken-gim-errors",
+        "broken-kernel-upgraded",
+        "broken-vf-group-shared",
 };
 
 static void test_doctor(void **state) {
@@ -491,7 +515,8 @@ static int case_report(void *userdata, char **ret, struct vgpu_error *err) {
         snprintf(dir, sizeof(dir), "%s/out", tmp);
         snprintf(path, sizeof(path), "%s/report.tar.gz", dir);
         static const char doctor_json[] = "{\"checks\": []}\n";
-        const struct vgpu_report_extra extra = { "vgpuctl/doctor.json", doctor_json, sizeof(doctor_json) - 1 };
+        const struct vgpu_report_extra extra = { "vgpuctl/doctor.json", doctor_json,
+                                                 sizeof(doctor_json) - 1 };
         int r = OOM_CALL(vgpu_report_write(host, path, &extra, 1, err));
         if (r < 0) {
                 /* a failed report leaves no file at all, not even its temporary one */
@@ -499,8 +524,8 @@ static int case_report(void *userdata, char **ret, struct vgpu_error *err) {
                 int n = scandir(dir, &names, NULL, NULL);
                 for (int i = 0; i < n; i++) {
                         if (!streq(names[i]->d_name, ".") && !streq(names[i]->d_name, ".."))
-                                fail_msg("vgpu_report_write: allocation %ld failed, and %s/%s was left", oom_fail_at, dir,
-                                         names[i]->d_name);
+                                fail_msg("vgpu_report_write: allocation %ld failed, and %s/%s was left",
+                                         oom_fail_at, dir, names[i]->d_name);
                         free(names[i]);
                 }
                 free(names);
@@ -565,12 +590,17 @@ static void test_harden(void **state) {
         /* a VFIO group (no char device here) and the daemon's socket, so every check has files;
          * gid 0 by number, so no group database decides the result */
         char cmd[PATH_MAX * 2];
-        snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p dev/vfio run/vgpud && touch dev/vfio/vfio dev/vfio/17 run/vgpud/vgpud.sock",
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%s' && mkdir -p dev/vfio run/vgpud && touch dev/vfio/vfio dev/vfio/17 "
+                 "run/vgpud/vgpud.sock",
                  getenv("VGPU_ROOT"));
         assert_int_equal(system(cmd), 0);
         static const char *const ifaces[] = { "eth0", "wan1" };
         const struct vgpu_harden_options opts = {
-                .public_ifaces = ifaces, .n_public_ifaces = ELEMENTSOF(ifaces), .vfio_group = "0", .socket_group = "0",
+                .public_ifaces = ifaces,
+                .n_public_ifaces = ELEMENTSOF(ifaces),
+                .vfio_group = "0",
+                .socket_group = "0",
         };
         /* the audit runs `nft -c` on the ruleset: without nft on PATH it says "not run", the same
          * on every host and without a process per run */
@@ -585,7 +615,8 @@ static void test_harden(void **state) {
         assert_int_equal(mkdir(cmd, 0755), 0);
         write_file(VGPU_HARDEN_NFT_PATH + 1, rules);
         free(rules);
-        report_stats("vgpu_harden_audit (ruleset installed)", oom_check("vgpu_harden_audit installed", case_harden, (void *) &opts));
+        report_stats("vgpu_harden_audit (ruleset installed)",
+                     oom_check("vgpu_harden_audit installed", case_harden, (void *) &opts));
         setenv("PATH", path, 1);
         free(path);
         report_stats("vgpu_harden_ruleset", oom_check("vgpu_harden_ruleset", case_ruleset, (void *) &opts));
@@ -607,14 +638,18 @@ static int case_telemetry(void *userdata, char **ret, struct vgpu_error *err) {
         struct vgpu_telemetry t = {};
         struct vgpu_error ignore = {};
         /* a first update from another host: the second one adds and removes GPUs */
-        assert_int_equal(vgpu_telemetry_update(&t, in->before, VGPU_TELEMETRY_NVML | VGPU_TELEMETRY_HWMON | VGPU_TELEMETRY_PCIE,
-                                               &low_limits, NULL, NULL, NULL, NULL, &ignore), 0);
+        assert_int_equal(
+                vgpu_telemetry_update(&t, in->before,
+                                      VGPU_TELEMETRY_NVML | VGPU_TELEMETRY_HWMON | VGPU_TELEMETRY_PCIE,
+                                      &low_limits, NULL, NULL, NULL, NULL, &ignore),
+                0);
         char *before = SUMMARIZE(dump_telemetry, &t);
 
         struct vgpu_telemetry_event *events = NULL;
         size_t n_events = 0;
-        int r = OOM_CALL(vgpu_telemetry_update(&t, in->after, VGPU_TELEMETRY_NVML | VGPU_TELEMETRY_HWMON | VGPU_TELEMETRY_PCIE,
-                                               &low_limits, NULL, NULL, &events, &n_events, err));
+        int r = OOM_CALL(vgpu_telemetry_update(
+                &t, in->after, VGPU_TELEMETRY_NVML | VGPU_TELEMETRY_HWMON | VGPU_TELEMETRY_PCIE, &low_limits,
+                NULL, NULL, &events, &n_events, err));
         struct summary s;
         summary_open(&s);
         dump_telemetry(s.f, &t);
@@ -626,7 +661,8 @@ static int case_telemetry(void *userdata, char **ret, struct vgpu_error *err) {
                 free(after);
         } else {
                 for (size_t i = 0; i < n_events; i++)
-                        fprintf(s.f, "event %s %s\n", vgpu_telemetry_event_kind_to_string(events[i].kind), events[i].message);
+                        fprintf(s.f, "event %s %s\n", vgpu_telemetry_event_kind_to_string(events[i].kind),
+                                events[i].message);
                 *ret = summary_close(&s);
         }
         free(before);
@@ -644,7 +680,7 @@ static void test_telemetry(void **state) {
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_NVML, &before, &err), 0);
         use_fixture("nvidia-mdev");
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_DETAILS | VGPU_SCAN_NVML, &after, &err), 0);
-        in = (struct telemetry_input) { before, after };
+        in = (struct telemetry_input){ before, after };
         report_stats("vgpu_telemetry_update", oom_check("vgpu_telemetry_update", case_telemetry, &in));
         vgpu_host_free(before);
         vgpu_host_free(after);
@@ -749,23 +785,28 @@ static void test_hostdev(void **state) {
         struct vgpu_hostdev dev;
         struct vgpu_error err = {};
         assert_int_equal(vgpu_hostdev_parse(U_01, &dev, &err), 0);
-        report_stats("vgpu_hostdev_xml/qemu_device mdev", oom_check("vgpu_hostdev_xml mdev", case_hostdev, &dev));
+        report_stats("vgpu_hostdev_xml/qemu_device mdev",
+                     oom_check("vgpu_hostdev_xml mdev", case_hostdev, &dev));
         assert_int_equal(vgpu_hostdev_parse("0000:41:00.4", &dev, &err), 0);
-        report_stats("vgpu_hostdev_xml/qemu_device pci", oom_check("vgpu_hostdev_xml pci", case_hostdev, &dev));
+        report_stats("vgpu_hostdev_xml/qemu_device pci",
+                     oom_check("vgpu_hostdev_xml pci", case_hostdev, &dev));
 }
 
 static int setup(void **state) {
         (void) state;
         /* on tmpfs where there is one: the library fsyncs every state file it writes, a disk
          * flush each on /tmp, which over the thousands of runs here took seconds */
-        snprintf(tmp, sizeof(tmp), "%s/vgpu-test-oom.XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        snprintf(tmp, sizeof(tmp), "%s/vgpu-test-oom.XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         assert_non_null(mkdtemp(tmp));
         const char *fixtures = getenv("FIXTURES");
         assert_non_null(fixtures);
         char cmd[PATH_MAX * 4];
-        snprintf(cmd, sizeof(cmd), "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare' && "
+        snprintf(cmd, sizeof(cmd),
+                 "cp -a '%1$s/nvidia-mdev' '%2$s/mdev' && cp -a '%1$s/nvidia-baremetal' '%2$s/bare' && "
                  "cp -a '%1$s/intel-xe-sriov' '%2$s/xe' && "
-                 "cp -a '%1$s/amd-mxgpu' '%2$s/amd' && mkdir '%2$s/out'", fixtures, tmp);
+                 "cp -a '%1$s/amd-mxgpu' '%2$s/amd' && mkdir '%2$s/out'",
+                 fixtures, tmp);
         assert_int_equal(system(cmd), 0);
         return 0;
 }
@@ -778,20 +819,13 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_scan),
-                cmocka_unit_test(test_config_parse),
-                cmocka_unit_test(test_config_load),
-                cmocka_unit_test(test_definitions),
-                cmocka_unit_test(test_slices),
-                cmocka_unit_test(test_plan),
-                cmocka_unit_test(test_plan_refused),
-                cmocka_unit_test(test_export),
-                cmocka_unit_test(test_doctor),
-                cmocka_unit_test(test_report),
-                cmocka_unit_test(test_harden),
-                cmocka_unit_test(test_telemetry),
-                cmocka_unit_test(test_nvml_events),
-                cmocka_unit_test(test_hostdev),
+                cmocka_unit_test(test_scan),         cmocka_unit_test(test_config_parse),
+                cmocka_unit_test(test_config_load),  cmocka_unit_test(test_definitions),
+                cmocka_unit_test(test_slices),       cmocka_unit_test(test_plan),
+                cmocka_unit_test(test_plan_refused), cmocka_unit_test(test_export),
+                cmocka_unit_test(test_doctor),       cmocka_unit_test(test_report),
+                cmocka_unit_test(test_harden),       cmocka_unit_test(test_telemetry),
+                cmocka_unit_test(test_nvml_events),  cmocka_unit_test(test_hostdev),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,17 +28,16 @@
 #define U_MDPY "11111111-2222-4333-8444-000000000004"
 
 /* the saved state: instances on mtty and on mdpy, none of them running in the fixture */
-static const char saved[] =
-        "version: 1\n"
-        "gpus:\n"
-        "  - parent: mtty\n"
-        "    devices:\n"
-        "      - type: mtty-1\n"
-        "        uuids: [" U_TTY1 ", " U_TTY2 "]\n"
-        "  - parent: mdpy\n"
-        "    devices:\n"
-        "      - type: mdpy-hd\n"
-        "        uuids: [" U_MDPY "]\n";
+static const char saved[] = "version: 1\n"
+                            "gpus:\n"
+                            "  - parent: mtty\n"
+                            "    devices:\n"
+                            "      - type: mtty-1\n"
+                            "        uuids: [" U_TTY1 ", " U_TTY2 "]\n"
+                            "  - parent: mdpy\n"
+                            "    devices:\n"
+                            "      - type: mdpy-hd\n"
+                            "        uuids: [" U_MDPY "]\n";
 
 static char root[] = "/tmp/vgpu-test-restore.XXXXXX";
 
@@ -105,7 +104,8 @@ static void *fake_kernel(void *arg) {
         (void) arg;
         while (!atomic_load(&fake_stop)) {
                 for (size_t i = 0; i < ELEMENTSOF(parents); i++) {
-                        pathf(dir, sizeof(dir), "/sys/class/mdev_bus/%s/mdev_supported_types", parents[i], "");
+                        pathf(dir, sizeof(dir), "/sys/class/mdev_bus/%s/mdev_supported_types", parents[i],
+                              "");
                         DIR *d = opendir(dir);
                         for (struct dirent *de; d && (de = readdir(d));) {
                                 if (de->d_name[0] == '.')
@@ -142,8 +142,9 @@ static int setup(void **state) {
         strcpy(root, "/tmp/vgpu-test-restore.XXXXXX");
         assert_non_null(mkdtemp(root));
         char cmd[PATH_MAX * 2];
-        snprintf(cmd, sizeof(cmd), "cp -a '%s/kernel-samples/.' '%s/' && mkdir -p '%s/var/lib/vgpuctl' '%s/run'", getenv("FIXTURES"),
-                 root, root, root);
+        snprintf(cmd, sizeof(cmd),
+                 "cp -a '%s/kernel-samples/.' '%s/' && mkdir -p '%s/var/lib/vgpuctl' '%s/run'",
+                 getenv("FIXTURES"), root, root, root);
         assert_int_equal(system(cmd), 0);
         char p[PATH_MAX];
         pathf(p, sizeof(p), "%s%s", "/var/lib/vgpuctl/host.yaml", "");
@@ -231,19 +232,20 @@ static void test_restore_one_parent(void **state) {
  * replaced by new ones; only what the count still lacks gets a new UUID. */
 static void test_restore_count_keeps_defined_uuids(void **state) {
         (void) state;
-        static const char text[] =
-                "version: 1\n"
-                "gpus:\n"
-                "  - parent: mtty\n"
-                "    devices:\n"
-                "      - type: mtty-1\n"
-                "        count: 3\n";
+        static const char text[] = "version: 1\n"
+                                   "gpus:\n"
+                                   "  - parent: mtty\n"
+                                   "    devices:\n"
+                                   "      - type: mtty-1\n"
+                                   "        count: 3\n";
         struct vgpu_config *cfg = NULL;
         struct vgpu_error err = {};
         assert_int_equal(vgpu_config_parse_text(text, strlen(text), "count.yaml", &cfg, &err), 0);
         const char *const defined[] = { U_TTY1, U_TTY2 };
         for (size_t i = 0; i < ELEMENTSOF(defined); i++) {
-                struct vgpu_mdev_spec spec = { .parent = (char *) "mtty", .type = (char *) "mtty-1", .auto_start = true };
+                struct vgpu_mdev_spec spec = { .parent = (char *) "mtty",
+                                               .type = (char *) "mtty-1",
+                                               .auto_start = true };
                 snprintf(spec.uuid, sizeof(spec.uuid), "%s", defined[i]);
                 if (vgpu_mdev_define(&spec, &err) < 0)
                         fail_msg("define: %s", err.message);
@@ -281,14 +283,17 @@ static void test_parent_generation(void **state) {
         struct vgpu_error err = {};
         struct vgpu_host *before = NULL, *after = NULL;
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS, &before, &err), 0);
-        const struct vgpu_parent *tty = vgpu_host_find_parent(before, "mtty"), *mdpy = vgpu_host_find_parent(before, "mdpy");
+        const struct vgpu_parent *tty = vgpu_host_find_parent(before, "mtty"),
+                                 *mdpy = vgpu_host_find_parent(before, "mdpy");
         assert_non_null(tty);
         assert_non_null(mdpy);
         assert_int_not_equal(tty->generation, 0);
         /* what mdev_register_parent() does again on modprobe: a new type directory */
         char cmd[PATH_MAX * 3];
-        snprintf(cmd, sizeof(cmd), "cd '%s/sys/class/mdev_bus/mtty/' && cp -a mdev_supported_types t.new && "
-                 "rm -rf mdev_supported_types && mv t.new mdev_supported_types", root);
+        snprintf(cmd, sizeof(cmd),
+                 "cd '%s/sys/class/mdev_bus/mtty/' && cp -a mdev_supported_types t.new && "
+                 "rm -rf mdev_supported_types && mv t.new mdev_supported_types",
+                 root);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS, &after, &err), 0);
         assert_int_not_equal(vgpu_host_find_parent(after, "mtty")->generation, tty->generation);
@@ -313,10 +318,9 @@ static void test_restore_unmanaged(void **state) {
 /* A failure half-way through one parent's restore undoes what it did there, as apply does. */
 static void test_restore_rolls_back(void **state) {
         (void) state;
-        static const char three[] =
-                "version: 1\ngpus:\n  - parent: mtty\n    devices:\n"
-                "      - {type: mtty-1, uuids: [" U_TTY1 ", " U_TTY2 "]}\n"
-                "      - {type: mtty-2, uuids: [" U_TTY3 "]}\n";
+        static const char three[] = "version: 1\ngpus:\n  - parent: mtty\n    devices:\n"
+                                    "      - {type: mtty-1, uuids: [" U_TTY1 ", " U_TTY2 "]}\n"
+                                    "      - {type: mtty-2, uuids: [" U_TTY3 "]}\n";
         struct vgpu_config *cfg = NULL;
         struct vgpu_error err = {};
         assert_int_equal(vgpu_config_parse_text(three, strlen(three), "t.yaml", &cfg, &err), 0);
@@ -407,7 +411,7 @@ static void test_plan_out_of_memory(void **state) {
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES, &host, &err), 0);
         const struct vgpu_parent *vf = first_vf_parent(host);
         assert_non_null(vf);
-        assert_true(host->n_parents > 1);       /* some parent is outside the set */
+        assert_true(host->n_parents > 1); /* some parent is outside the set */
         char text[512];
         snprintf(text, sizeof(text), "version: 1\ngpus:\n  - bdf: %s\n    vfs: 1\n", vf->gpu->physfn);
         struct vgpu_config *cfg = NULL;
@@ -417,7 +421,7 @@ static void test_plan_out_of_memory(void **state) {
         int failed = 0;
         for (int n = 0;; n++) {
                 struct vgpu_plan *plan = NULL;
-                err = (struct vgpu_error) {};
+                err = (struct vgpu_error){};
                 calloc_failed = false;
                 calloc_fail_in = n;
                 int r = plan_compute_only(host, NULL, 0, cfg, one_vf, 1, 0, &plan, &err);
@@ -433,7 +437,7 @@ static void test_plan_out_of_memory(void **state) {
                 assert_string_equal(err.message, "out of memory");
                 failed++;
         }
-        assert_true(failed >= 5);               /* at least the planner's own tables */
+        assert_true(failed >= 5); /* at least the planner's own tables */
         vgpu_config_free(cfg);
         vgpu_host_free(host);
 }

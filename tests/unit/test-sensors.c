@@ -18,9 +18,9 @@
 #include "test-util.h"
 #include "vgpud.h"
 
-#define GPU "0000:03:00.0"
-#define GPU_HWMON "sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0/0000:02:00.0/0000:03:00.0/hwmon/hwmon3"
-#define NCT_HWMON "sys/devices/platform/nct6775.656/hwmon/hwmon2"
+#define GPU            "0000:03:00.0"
+#define GPU_HWMON      "sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0/0000:02:00.0/0000:03:00.0/hwmon/hwmon3"
+#define NCT_HWMON      "sys/devices/platform/nct6775.656/hwmon/hwmon2"
 #define CORETEMP_HWMON "sys/devices/platform/coretemp.0/hwmon/hwmon1"
 
 static char fixture[4096];
@@ -36,7 +36,8 @@ static double attr(const char *dir, const char *name, double scale) {
         return strtod(buf, NULL) / scale;
 }
 
-static const struct vgpu_sensor *find(const struct vgpu_sensor *s, size_t n, const char *chip, const char *label) {
+static const struct vgpu_sensor *find(const struct vgpu_sensor *s, size_t n, const char *chip,
+                                      const char *label) {
         for (size_t i = 0; i < n; i++)
                 if (strcmp(s[i].chip, chip) == 0 && strcmp(s[i].label, label) == 0)
                         return &s[i];
@@ -52,7 +53,8 @@ static void assert_close(double got, double want) {
 /* Enter a mount namespace where /sys/{devices,class,bus} are the fixture's. */
 static int enter_fixture_sysfs(void) {
         static const char *const dirs[] = { "devices", "class", "bus" };
-        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return -errno ?: -EPERM;
         for (size_t i = 0; i < 3; i++) {
                 char src[8192], dst[64];
@@ -88,16 +90,16 @@ static void test_sensors_read(void **state) {
         assert_close(x->value, attr(GPU_HWMON, "temp2_input", 1000));
         assert_close(x->crit, attr(GPU_HWMON, "temp2_crit", 1000));
         assert_string_equal(x->bdf, GPU);
-        x = find(s, n, "amdgpu-pci-0300", "power1");       /* no label file: the feature's name */
+        x = find(s, n, "amdgpu-pci-0300", "power1"); /* no label file: the feature's name */
         assert_int_equal(x->kind, VGPU_SENSOR_POWER);
         assert_string_equal(x->unit, "W");
-        assert_close(x->value, attr(GPU_HWMON, "power1_average", 1e6));       /* amdgpu has only the average */
+        assert_close(x->value, attr(GPU_HWMON, "power1_average", 1e6)); /* amdgpu has only the average */
 
         x = find(s, n, "coretemp-isa-0000", "Package id 0");
         assert_close(x->value, attr(CORETEMP_HWMON, "temp1_input", 1000));
         assert_close(x->crit, attr(CORETEMP_HWMON, "temp1_crit", 1000));
         assert_int_equal(x->state, VGPU_SENSOR_OK);
-        assert_string_equal(x->bdf, "");                   /* not on a PCI device */
+        assert_string_equal(x->bdf, ""); /* not on a PCI device */
 
         x = find(s, n, "nct6779-isa-0290", "Vcore");
         assert_int_equal(x->kind, VGPU_SENSOR_VOLTAGE);
@@ -106,7 +108,7 @@ static void test_sensors_read(void **state) {
         assert_close(x->min, attr(NCT_HWMON, "in0_min", 1000));
         assert_close(x->max, attr(NCT_HWMON, "in0_max", 1000));
         assert_int_equal(x->state, VGPU_SENSOR_OK);
-        x = find(s, n, "nct6779-isa-0290", "+12V");        /* in1_alarm is set: below its minimum */
+        x = find(s, n, "nct6779-isa-0290", "+12V"); /* in1_alarm is set: below its minimum */
         assert_close(x->value, attr(NCT_HWMON, "in1_input", 1000));
         assert_true(attr(NCT_HWMON, "in1_alarm", 1) == 1);
         assert_int_equal(x->state, VGPU_SENSOR_WARN);
@@ -118,7 +120,8 @@ static void test_sensors_read(void **state) {
 
         int temp, crit;
         assert_int_equal(vgpu_sensors_gpu_temperature(s, n, GPU, &temp, &crit), 0);
-        assert_int_equal(temp, (int) attr(GPU_HWMON, "temp1_input", 1000));     /* temp1 (edge), not the hotter junction */
+        assert_int_equal(
+                temp, (int) attr(GPU_HWMON, "temp1_input", 1000)); /* temp1 (edge), not the hotter junction */
         assert_int_equal(crit, (int) attr(GPU_HWMON, "temp1_crit", 1000));
         assert_int_equal(vgpu_sensors_gpu_temperature(s, n, "0000:03:02.0", &temp, &crit), -ENOENT);
         vgpu_sensors_free(s, n);
@@ -153,7 +156,7 @@ static void test_collector_feeds_gpu(void **state) {
         d->config->collect_sensors = false;
         sensors_collect_hwmon(d, host);
         assert_int_equal(d->sensors.n, 0);
-        assert_int_equal(g->hwmon_temp_mc, INT32_MIN);      /* off: nothing read, nothing changed */
+        assert_int_equal(g->hwmon_temp_mc, INT32_MIN); /* off: nothing read, nothing changed */
 
         d->config->collect_sensors = true;
         sensors_collect_hwmon(d, host);
@@ -163,7 +166,9 @@ static void test_collector_feeds_gpu(void **state) {
         assert_int_equal(g->hwmon_crit_mc, (int) attr(GPU_HWMON, "temp1_crit", 1));
 
         struct vgpu_telemetry t = {};
-        assert_int_equal(vgpu_telemetry_update(&t, host, VGPU_TELEMETRY_HWMON, &d->config->thermal, NULL, NULL, NULL, NULL, &err), 0);
+        assert_int_equal(vgpu_telemetry_update(&t, host, VGPU_TELEMETRY_HWMON, &d->config->thermal, NULL,
+                                               NULL, NULL, NULL, &err),
+                         0);
         const struct vgpu_gpu_telemetry *gt = vgpu_telemetry_find(&t, GPU);
         assert_non_null(gt);
         assert_int_equal(gt->temperature_c, (int) attr(GPU_HWMON, "temp1_input", 1000));
@@ -223,7 +228,7 @@ static void test_ipmi_absent(void **state) {
                 assert_false(d->sensors.ipmi_failing);
         }
         assert_int_equal(d->sensors.n, 0);
-        assert_int_equal(d->next_seq, 0);                   /* no events */
+        assert_int_equal(d->next_seq, 0); /* no events */
         assert_int_equal(d->events_total[EV_BMC_EVENT], 0);
         free_daemon(d);
         unsetenv("VGPU_ROOT");
@@ -243,7 +248,9 @@ int main(void) {
                 return r;
         int e = enter_fixture_sysfs();
         if (e < 0) {
-                printf("# SKIP libsensors on the fixture: cannot bind it over /sys in a mount namespace: %s\n", strerror(-e));
+                printf("# SKIP libsensors on the fixture: cannot bind it over /sys in a mount namespace: "
+                       "%s\n",
+                       strerror(-e));
                 return 0;
         }
         const struct CMUnitTest live[] = {

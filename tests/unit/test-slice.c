@@ -20,7 +20,7 @@
 #include "vgpu/slice.h"
 
 #define MiB (UINT64_C(1) << 20)
-#define MS UINT64_C(1000000)
+#define MS  UINT64_C(1000000)
 
 static char dir[64], path[128];
 
@@ -42,7 +42,9 @@ static int teardown(void **state) {
 static struct vgpu_slice_region *fresh_slice(const char *name, uint64_t quota) {
         struct vgpu_slice_region *r = NULL;
         struct vgpu_error err = {};
-        struct vgpu_slice_params p = { .name = name, .quota = quota, .policy = VGPU_SLICE_POLICY_BEST_EFFORT };
+        struct vgpu_slice_params p = { .name = name,
+                                       .quota = quota,
+                                       .policy = VGPU_SLICE_POLICY_BEST_EFFORT };
         unlink(path);
         assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), 0);
         assert_int_equal(vgpu_slice_region_open(path, &r, &err), 0);
@@ -54,7 +56,8 @@ static void fresh_sched(struct vgpu_slice_shm *shm) {
         assert_int_equal(vgpu_sched_init(shm, NULL), 0);
 }
 
-static unsigned add(struct vgpu_slice_shm *shm, const char *name, enum vgpu_slice_policy policy, unsigned weight) {
+static unsigned add(struct vgpu_slice_shm *shm, const char *name, enum vgpu_slice_policy policy,
+                    unsigned weight) {
         unsigned i;
         struct vgpu_slice_params p = { .name = name, .policy = policy, .weight = weight };
         assert_int_equal(vgpu_sched_add(shm, &p, &i, NULL), 0);
@@ -65,7 +68,9 @@ static void test_region(void **state) {
         (void) state;
         struct vgpu_error err = {};
         _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("train", 4ull << 30);
-        struct vgpu_slice_params p = { .name = "train", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 30 };
+        struct vgpu_slice_params p = { .name = "train",
+                                       .policy = VGPU_SLICE_POLICY_FIXED_SHARE,
+                                       .weight = 30 };
         assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EEXIST);
         p.name = "bad name";
         assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EINVAL);
@@ -84,7 +89,7 @@ static void test_region(void **state) {
         assert_int_equal(vgpu_slice_region_open(path, &v, &err), -EPROTO);
         assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
         vgpu_slice_region_file(r)->version = VGPU_SLICE_FILE_VERSION;
-        vgpu_slice_region_slice(r)->policy = 7;                /* written by hand */
+        vgpu_slice_region_slice(r)->policy = 7; /* written by hand */
         assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
         assert_non_null(strstr(err.message, "an unknown policy"));
         vgpu_slice_region_slice(r)->policy = VGPU_SLICE_POLICY_BEST_EFFORT;
@@ -96,12 +101,14 @@ static void test_region(void **state) {
         struct vgpu_slice_shm shm;
         fresh_sched(&shm);
         add(&shm, "train", VGPU_SLICE_POLICY_FIXED_SHARE, 30);
-        p = (struct vgpu_slice_params) { .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        p = (struct vgpu_slice_params){ .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
         assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EEXIST);
-        p = (struct vgpu_slice_params) { .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
+        p = (struct vgpu_slice_params){ .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
         assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL);
-        p = (struct vgpu_slice_params) { .name = "big", .policy = VGPU_SLICE_POLICY_FIXED_SHARE, .weight = 71 };
-        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL);  /* 30 + 71 > 100 */
+        p = (struct vgpu_slice_params){ .name = "big",
+                                        .policy = VGPU_SLICE_POLICY_FIXED_SHARE,
+                                        .weight = 71 };
+        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL); /* 30 + 71 > 100 */
         assert_non_null(strstr(err.message, "101%"));
         int i = vgpu_sched_find(&shm, "train");
         assert_true(i >= 0);
@@ -127,20 +134,22 @@ static void test_sched_file(void **state) {
         struct vgpu_slice_gpu_params bad = { .quantum_ns = 40 * MS };
         assert_int_equal(vgpu_sched_file_create(sp, &bad, 0600, NULL, &err), -EINVAL);
         _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
-        assert_int_equal(vgpu_sched_file_create(sp, &(struct vgpu_slice_gpu_params) { .bdf = "0000:3b:00.0" }, 0600, &f, &err), 0);
+        assert_int_equal(vgpu_sched_file_create(sp, &(struct vgpu_slice_gpu_params){ .bdf = "0000:3b:00.0" },
+                                                0600, &f, &err),
+                         0);
         struct vgpu_slice_shm *shm, copy;
         assert_int_equal(vgpu_sched_file_begin(f, &shm), 0);
         unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
-        shm->slices[a].deficit_ns = INT64_MIN;                  /* as a hostile tenant would */
+        shm->slices[a].deficit_ns = INT64_MIN; /* as a hostile tenant would */
         assert_int_equal(vgpu_sched_file_end(f, true), 0);
         assert_int_equal(vgpu_sched_file_read(f, &copy, &err), 0);
         assert_int_equal(vgpu_sched_find(&copy, "a"), (int) a);
-        assert_int_equal(copy.slices[a].deficit_ns, 0);          /* repaired on the way in */
+        assert_int_equal(copy.slices[a].deficit_ns, 0); /* repaired on the way in */
 
         pid_t child = fork();
         if (child == 0) {
                 struct vgpu_slice_shm *mine;
-                _exit(vgpu_sched_file_begin(f, &mine) == 0 ? 0 : 1);    /* and dies holding the lock */
+                _exit(vgpu_sched_file_begin(f, &mine) == 0 ? 0 : 1); /* and dies holding the lock */
         }
         int status;
         waitpid(child, &status, 0);
@@ -155,7 +164,7 @@ static void test_sched_file(void **state) {
                 int fd = open(sp, O_RDONLY);
                 flock(fd, LOCK_EX);
                 (void) write(hog[1], "x", 1);
-                pause();                                        /* sits on the lock */
+                pause(); /* sits on the lock */
                 _exit(0);
         }
         char c;
@@ -186,7 +195,7 @@ static void test_charge(void **state) {
         s->proc_overhead = 4 * MiB;
         struct vgpu_slice_proc *p;
         assert_int_equal(vgpu_slice_attach(s, &p), 0);
-        assert_int_equal(atomic_load(&s->used), 4 * MiB);      /* the context's overhead */
+        assert_int_equal(atomic_load(&s->used), 4 * MiB); /* the context's overhead */
         assert_int_equal(vgpu_slice_round(s, 1), 2 * MiB);
         assert_int_equal(vgpu_slice_charge(s, p, 58 * MiB), 0);
         assert_int_equal(vgpu_slice_charge(s, p, 4 * MiB), -EDQUOT);
@@ -224,7 +233,7 @@ static void test_charge_race(void **state) {
         pthread_t t[8];
         struct racer rs[8];
         for (int k = 0; k < 8; k++) {
-                rs[k] = (struct racer) { .s = s, .p = p };
+                rs[k] = (struct racer){ .s = s, .p = p };
                 pthread_create(&t[k], NULL, race, &rs[k]);
         }
         unsigned total = 0;
@@ -255,10 +264,10 @@ static void test_reclaim(void **state) {
         }
         char c;
         assert_int_equal(read(ready[0], &c, 1), 1);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);        /* alive: untouched */
+        assert_int_equal(vgpu_slice_reclaim_dead(s), 0); /* alive: untouched */
         assert_int_equal(atomic_load(&s->used), 40 * MiB);
         kill(child, SIGKILL);
-        while (vgpu_proc_alive(child, 0))                       /* until it is a zombie */
+        while (vgpu_proc_alive(child, 0)) /* until it is a zombie */
                 usleep(1000);
         assert_int_equal(vgpu_slice_reclaim_dead(s), 1);
         assert_int_equal(atomic_load(&s->used), 0);
@@ -296,7 +305,7 @@ static void test_pid_reuse(void **state) {
 
 struct tenant {
         unsigned slice;
-        uint64_t kernel;        /* length of its kernels: a turn runs whole kernels */
+        uint64_t kernel; /* length of its kernels: a turn runs whole kernels */
         uint64_t got;
 };
 
@@ -358,8 +367,8 @@ static void test_sched_equal(void **state) {
                 print_message("equal-share %s: %.1f %%\n", shm->slices[t[k].slice].name, 100 * x);
                 assert_true(x > 0.30 && x < 0.37);
         }
-        assert_true(sum * sum / (3 * sq) >= 0.99);             /* Jain's index */
-        assert_true(busy >= 3000 * MS);                         /* never idle */
+        assert_true(sum * sum / (3 * sq) >= 0.99); /* Jain's index */
+        assert_true(busy >= 3000 * MS);            /* never idle */
 }
 
 static void test_sched_fixed(void **state) {
@@ -388,7 +397,8 @@ static void test_sched_extend(void **state) {
         (void) state;
         struct vgpu_slice_shm sched, *shm = &sched;
         fresh_sched(shm);
-        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
         uint64_t now = 1000 * MS, until;
         uint32_t wake;
         struct vgpu_sched_ticket t;
@@ -402,7 +412,7 @@ static void test_sched_extend(void **state) {
         now = t.deadline_ns + 1;
         assert_int_equal(vgpu_sched_extend(shm, a, &t, now), 0);
         vgpu_sched_leave(shm, a, t.turn, now, now);
-        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0);   /* granted at close */
+        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0); /* granted at close */
 }
 
 /* The holder of a turn dies: the others take the GPU back once its deadline has passed. */
@@ -410,7 +420,8 @@ static void test_sched_dead_holder(void **state) {
         (void) state;
         struct vgpu_slice_shm sched, *shm = &sched;
         fresh_sched(shm);
-        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
         pid_t dead = fork();
         if (dead == 0)
                 _exit(0);
@@ -419,8 +430,8 @@ static void test_sched_dead_holder(void **state) {
         uint32_t wake;
         struct vgpu_sched_ticket t, tb;
         assert_int_equal(vgpu_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        shm->sched.parts[0].pid = dead;                         /* as if a had been that process */
-        shm->sched.blocked = 1;                                 /* ...and died waiting for the GPU */
+        shm->sched.parts[0].pid = dead; /* as if a had been that process */
+        shm->sched.blocked = 1;         /* ...and died waiting for the GPU */
         assert_int_equal(vgpu_sched_enter(shm, b, t.deadline_ns - 1, &tb, &wake, &until), -EAGAIN);
         now = t.deadline_ns + 1;
         assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0);
@@ -434,34 +445,33 @@ static void test_sched_dead_holder(void **state) {
 /* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
 static void test_parse_memory(void **state) {
         (void) state;
-        static const struct { const char *in; int r; uint64_t v; } cases[] = {
-                { "4G", 0, 4ULL << 30 }, { "512M", 0, 512ULL << 20 }, { "1.5G", 0, 3ULL << 29 },
-                { "4GiB", 0, 4ULL << 30 }, { "4gb", 0, 4ULL << 30 }, { "64K", 0, 64 << 10 }, { "1T", 0, 1ULL << 40 },
-                { "4096", 0, 4096 }, { "0", 0, 0 },
-                { "lots", -EINVAL, 0 }, { "4X", -EINVAL, 0 }, { "4Gx", -EINVAL, 0 }, { "-1G", -EINVAL, 0 },
-                { "", -EINVAL, 0 }, { "99999999T", -ERANGE, 0 },
+        static const struct {
+                const char *in;
+                int r;
+                uint64_t v;
+        } cases[] = {
+                { "4G", 0, 4ULL << 30 },   { "512M", 0, 512ULL << 20 }, { "1.5G", 0, 3ULL << 29 },
+                { "4GiB", 0, 4ULL << 30 }, { "4gb", 0, 4ULL << 30 },    { "64K", 0, 64 << 10 },
+                { "1T", 0, 1ULL << 40 },   { "4096", 0, 4096 },         { "0", 0, 0 },
+                { "lots", -EINVAL, 0 },    { "4X", -EINVAL, 0 },        { "4Gx", -EINVAL, 0 },
+                { "-1G", -EINVAL, 0 },     { "", -EINVAL, 0 },          { "99999999T", -ERANGE, 0 },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 uint64_t v = 12345;
                 int r = vgpu_slice_parse_memory(cases[i].in, &v);
                 if (r != cases[i].r || (r == 0 && v != cases[i].v))
-                        fail_msg("'%s': got %d/%llu, want %d/%llu", cases[i].in, r, (unsigned long long) v, cases[i].r,
-                                 (unsigned long long) cases[i].v);
+                        fail_msg("'%s': got %d/%llu, want %d/%llu", cases[i].in, r, (unsigned long long) v,
+                                 cases[i].r, (unsigned long long) cases[i].v);
         }
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_region),
-                cmocka_unit_test(test_parse_memory),
-                cmocka_unit_test(test_charge),
-                cmocka_unit_test(test_charge_race),
-                cmocka_unit_test(test_reclaim),
-                cmocka_unit_test(test_pid_reuse),
-                cmocka_unit_test(test_sched_equal),
-                cmocka_unit_test(test_sched_fixed),
-                cmocka_unit_test(test_sched_extend),
-                cmocka_unit_test(test_sched_dead_holder),
+                cmocka_unit_test(test_region),       cmocka_unit_test(test_parse_memory),
+                cmocka_unit_test(test_charge),       cmocka_unit_test(test_charge_race),
+                cmocka_unit_test(test_reclaim),      cmocka_unit_test(test_pid_reuse),
+                cmocka_unit_test(test_sched_equal),  cmocka_unit_test(test_sched_fixed),
+                cmocka_unit_test(test_sched_extend), cmocka_unit_test(test_sched_dead_holder),
                 cmocka_unit_test(test_sched_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

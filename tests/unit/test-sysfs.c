@@ -95,8 +95,10 @@ static void test_names(void **state) {
         const char *const paths[] = { "nvidia/vgpu_params", "frame_rate", "a/b/c", "..x/y" };
         for (size_t i = 0; i < ELEMENTSOF(paths); i++)
                 assert_true(sysfs_rel_path_ok(paths[i]));
-        const char *const bad_paths[] = { "", "/etc/passwd", "a/../b", "..", "../../proc/sys/kernel/core_pattern",
-                                          "a//b", "a/", "./a", "a/.", "a\tb" };
+        const char *const bad_paths[] = {
+                "",     "/etc/passwd", "a/../b", "..",  "../../proc/sys/kernel/core_pattern",
+                "a//b", "a/",          "./a",    "a/.", "a\tb"
+        };
         for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++)
                 assert_false(sysfs_rel_path_ok(bad_paths[i]));
 }
@@ -124,11 +126,8 @@ static void test_root(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_read),
-                cmocka_unit_test(test_numbers),
-                cmocka_unit_test(test_links),
-                cmocka_unit_test(test_names),
-                cmocka_unit_test(test_root),
+                cmocka_unit_test(test_read),  cmocka_unit_test(test_numbers), cmocka_unit_test(test_links),
+                cmocka_unit_test(test_names), cmocka_unit_test(test_root),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -66,13 +66,14 @@ static void test_thermal_table(void **state) {
                 { VGPU_THERMAL_OK, 74, VGPU_THERMAL_OK },
                 { VGPU_THERMAL_OK, 75, VGPU_THERMAL_WARN },
                 { VGPU_THERMAL_OK, 85, VGPU_THERMAL_CRITICAL },
-                { VGPU_THERMAL_WARN, 70, VGPU_THERMAL_WARN },       /* inside the band */
+                { VGPU_THERMAL_WARN, 70, VGPU_THERMAL_WARN }, /* inside the band */
                 { VGPU_THERMAL_WARN, 69, VGPU_THERMAL_OK },
                 { VGPU_THERMAL_WARN, 84, VGPU_THERMAL_WARN },
                 { VGPU_THERMAL_CRITICAL, 80, VGPU_THERMAL_CRITICAL },
                 { VGPU_THERMAL_CRITICAL, 79, VGPU_THERMAL_WARN },
                 { VGPU_THERMAL_CRITICAL, 60, VGPU_THERMAL_OK },
-                { VGPU_THERMAL_CRITICAL, VGPU_TEMP_UNKNOWN, VGPU_THERMAL_CRITICAL },    /* no reading: no recovery */
+                { VGPU_THERMAL_CRITICAL, VGPU_TEMP_UNKNOWN,
+                  VGPU_THERMAL_CRITICAL }, /* no reading: no recovery */
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
                 assert_int_equal(vgpu_thermal_next(cases[i].from, cases[i].temp, &l), cases[i].to);
@@ -80,8 +81,8 @@ static void test_thermal_table(void **state) {
         const struct vgpu_thermal_limits wide = { .warn_c = 75, .critical_c = 78, .hysteresis_c = 10 };
         assert_int_equal(vgpu_thermal_next(VGPU_THERMAL_CRITICAL, 70, &wide), VGPU_THERMAL_CRITICAL);
         assert_int_equal(vgpu_thermal_next(VGPU_THERMAL_CRITICAL, 67, &wide), VGPU_THERMAL_WARN);
-        assert_false(vgpu_thermal_limits_valid(&(struct vgpu_thermal_limits) { 80, 80, 5 }));
-        assert_false(vgpu_thermal_limits_valid(&(struct vgpu_thermal_limits) { 75, 85, 75 }));
+        assert_false(vgpu_thermal_limits_valid(&(struct vgpu_thermal_limits){ 80, 80, 5 }));
+        assert_false(vgpu_thermal_limits_valid(&(struct vgpu_thermal_limits){ 75, 85, 75 }));
 }
 
 static void expect_config_error(const char *text, const char *message) {
@@ -108,11 +109,14 @@ static void test_config(void **state) {
         assert_int_equal(c->thermal.critical_c, 85);
         assert_int_equal(c->poll_interval_usec, 10000000);
         assert_int_equal(c->request_timeout_usec, 10000000);
-        assert_true(c->collect_sensors && c->collect_ipmi);     /* on by default: each turns itself off without a source */
+        assert_true(c->collect_sensors &&
+                    c->collect_ipmi); /* on by default: each turns itself off without a source */
         vgpud_config_free(c);
 
-        const char *text = "[daemon]\npoll-interval = 500ms\nrequest-timeout = 3s\ngroup = kvm\n[metrics]\nlisten = [::1]:9100\n[api]\nlisten = 0.0.0.0:9836\n"
-                           "token-file = /etc/vgpuctl/t\n[collectors]\nhwmon = off\nipmi = no\n[thermal \"Tesla T4\"]\ncritical = 90\n[thermal]\nwarn = 70\n";
+        const char *text = "[daemon]\npoll-interval = 500ms\nrequest-timeout = 3s\ngroup = "
+                           "kvm\n[metrics]\nlisten = [::1]:9100\n[api]\nlisten = 0.0.0.0:9836\n"
+                           "token-file = /etc/vgpuctl/t\n[collectors]\nhwmon = off\nipmi = no\n[thermal "
+                           "\"Tesla T4\"]\ncritical = 90\n[thermal]\nwarn = 70\n";
         assert_int_equal(vgpud_config_parse(text, "vgpud.conf", &c, &err), 0);
         assert_int_equal(c->poll_interval_usec, 500000);
         assert_int_equal(c->request_timeout_usec, 3000000);
@@ -122,30 +126,43 @@ static void test_config(void **state) {
         assert_true(c->api.enabled);
         assert_false(c->collect_hwmon);
         assert_false(c->collect_ipmi);
-        assert_true(c->collect_sensors);        /* the default */
+        assert_true(c->collect_sensors); /* the default */
         /* the rule inherits what it leaves out, wherever [thermal] is in the file */
-        const struct vgpu_thermal_limits *l = vgpud_config_limits_for(c, "0000:3b:00.0", "Tesla T4", "10de:1eb8");
+        const struct vgpu_thermal_limits *l =
+                vgpud_config_limits_for(c, "0000:3b:00.0", "Tesla T4", "10de:1eb8");
         assert_int_equal(l->warn_c, 70);
         assert_int_equal(l->critical_c, 90);
-        assert_int_equal(vgpud_config_limits_for(c, "0000:3b:00.0", "Tesla V100", "10de:1db4")->critical_c, 85);
+        assert_int_equal(vgpud_config_limits_for(c, "0000:3b:00.0", "Tesla V100", "10de:1db4")->critical_c,
+                         85);
         vgpud_config_free(c);
 
-        expect_config_error("[thermal]\nwarn = hot\n", "vgpud.conf:2: [thermal] warn = 'hot': expected degrees C");
-        expect_config_error("\n\n[daemon]\npoll-interval = 1y\n", "vgpud.conf:4: [daemon] poll-interval = '1y'");
+        expect_config_error("[thermal]\nwarn = hot\n",
+                            "vgpud.conf:2: [thermal] warn = 'hot': expected degrees C");
+        expect_config_error("\n\n[daemon]\npoll-interval = 1y\n",
+                            "vgpud.conf:4: [daemon] poll-interval = '1y'");
         expect_config_error("[daemon]\npoll-interval = 10ms\n", "vgpud.conf:2:");
-        expect_config_error("[daemon]\nrequest-timeout = 500ms\n", "vgpud.conf:2: [daemon] request-timeout = '500ms': expected a duration from 1s");
+        expect_config_error("[daemon]\nrequest-timeout = 500ms\n",
+                            "vgpud.conf:2: [daemon] request-timeout = '500ms': expected a duration from 1s");
         expect_config_error("[daemon]\nsocket-mode = 999\n", "vgpud.conf:2: [daemon] socket-mode");
-        expect_config_error("[metrics]\nlisten = 127.0.0.1\n", "vgpud.conf:2: [metrics] listen = '127.0.0.1'");
+        expect_config_error("[metrics]\nlisten = 127.0.0.1\n",
+                            "vgpud.conf:2: [metrics] listen = '127.0.0.1'");
         expect_config_error("[metrics]\nlisten = 127.0.0.1:99999\n", "vgpud.conf:2:");
         expect_config_error("x = 1\n", "vgpud.conf:1: 'x' is outside any section");
         expect_config_error("[daemon]\n[bogus\n", "vgpud.conf:2: syntax error");
-        expect_config_error("[thermal]\nwarn = 80\ncritical = 70\n", "vgpud.conf:3: [thermal] warn 80, critical 70");
-        expect_config_error("[thermal nope]\nwarn = 80\n", "vgpud.conf:2: [thermal nope]: expected [thermal] or [thermal \"MATCH\"]");
-        expect_config_error("[collectors]\nsmart = yes\n", "vgpud.conf:2: [collectors] unknown collector 'smart' (known: nvml, hwmon, pcie, sensors, ipmi)");
-        expect_config_error("[collectors]\n\nipmi = maybe\n", "vgpud.conf:3: [collectors] ipmi = 'maybe': expected yes or no");
+        expect_config_error("[thermal]\nwarn = 80\ncritical = 70\n",
+                            "vgpud.conf:3: [thermal] warn 80, critical 70");
+        expect_config_error("[thermal nope]\nwarn = 80\n",
+                            "vgpud.conf:2: [thermal nope]: expected [thermal] or [thermal \"MATCH\"]");
+        expect_config_error("[collectors]\nsmart = yes\n",
+                            "vgpud.conf:2: [collectors] unknown collector 'smart' (known: nvml, hwmon, pcie, "
+                            "sensors, ipmi)");
+        expect_config_error("[collectors]\n\nipmi = maybe\n",
+                            "vgpud.conf:3: [collectors] ipmi = 'maybe': expected yes or no");
         expect_config_error("[api]\nlisten = 127.0.0.1:1\n", "[api] listen is on but token-file is not set");
-        expect_config_error("[snmp]\nenable = perhaps\n", "vgpud.conf:2: [snmp] enable = 'perhaps': expected yes or no");
-        expect_config_error("[snmp]\ncommunity = public\n", "vgpud.conf:2: [snmp] unknown key 'community' (known: enable, agentx-socket)");
+        expect_config_error("[snmp]\nenable = perhaps\n",
+                            "vgpud.conf:2: [snmp] enable = 'perhaps': expected yes or no");
+        expect_config_error("[snmp]\ncommunity = public\n",
+                            "vgpud.conf:2: [snmp] unknown key 'community' (known: enable, agentx-socket)");
         char longline[400];
         snprintf(longline, sizeof(longline), "[daemon]\nhook = %0300d\n", 0);
         expect_config_error(longline, "vgpud.conf:2: line longer than");
@@ -156,28 +173,35 @@ static void test_config(void **state) {
 static struct vgpud ctx;
 
 /* path is writable: "?KEY" is cut off it into one query argument without a value */
-static void dispatch(const char *method, char *path, enum vgpud_access access, unsigned listener, struct api_reply *reply) {
-        struct api_request req = { .d = &ctx, .listener = listener, .method = method, .path = path, .body = "",
-                                   .access = access, .caller = "uid 1000 (pid 1)" };
+static void dispatch(const char *method, char *path, enum vgpud_access access, unsigned listener,
+                     struct api_reply *reply) {
+        struct api_request req = { .d = &ctx,
+                                   .listener = listener,
+                                   .method = method,
+                                   .path = path,
+                                   .body = "",
+                                   .access = access,
+                                   .caller = "uid 1000 (pid 1)" };
         char *q = strchr(path, '?');
-        if (q) {        /* one argument: "?key" or "?key=value" */
+        if (q) { /* one argument: "?key" or "?key=value" */
                 *q = '\0';
                 char *eq = strchr(q + 1, '=');
                 if (eq)
                         *eq = '\0';
-                req.query[req.n_query++] = (struct api_query) { q + 1, eq ? eq + 1 : NULL };
+                req.query[req.n_query++] = (struct api_query){ q + 1, eq ? eq + 1 : NULL };
         }
         api_dispatch(&req, reply);
 }
 
-static void expect(const char *method, const char *path, enum vgpud_access access, unsigned listener, unsigned status,
-                   const char *needle) {
+static void expect(const char *method, const char *path, enum vgpud_access access, unsigned listener,
+                   unsigned status, const char *needle) {
         char buf[256];
         struct api_reply reply;
         snprintf(buf, sizeof(buf), "%s", path);
         dispatch(method, buf, access, listener, &reply);
         if (reply.status != status || (needle && !strstr(reply.body, needle)))
-                fail_msg("%s %s: got %u %s, expected %u with '%s'", method, path, reply.status, reply.body, status, strempty(needle));
+                fail_msg("%s %s: got %u %s, expected %u with '%s'", method, path, reply.status, reply.body,
+                         status, strempty(needle));
         api_reply_done(&reply);
 }
 
@@ -185,18 +209,23 @@ static void test_routes(void **state) {
         (void) state;
         assert_int_equal(vgpud_config_default(&ctx.config), 0);
         expect("GET", "/v1/events", ACCESS_READ, LISTENER_LOCAL, 200, "\"next_seq\":0");
-        expect("POST", "/v1/apply", ACCESS_READ, LISTENER_LOCAL, 403, "permission denied: uid 1000 (pid 1) may only read");
-        expect("DELETE", "/v1/instances/x", ACCESS_READ, LISTENER_LOCAL, 403, "group 'vgpu'\",\"group\":\"vgpu\"}");
+        expect("POST", "/v1/apply", ACCESS_READ, LISTENER_LOCAL, 403,
+               "permission denied: uid 1000 (pid 1) may only read");
+        expect("DELETE", "/v1/instances/x", ACCESS_READ, LISTENER_LOCAL, 403,
+               "group 'vgpu'\",\"group\":\"vgpu\"}");
         expect("GET", "/v1/events", ACCESS_NONE, LISTENER_TCP_API, 401, "bearer token");
         expect("GET", "/metrics", ACCESS_READ, LISTENER_TCP_API, 404, "no such resource");
         expect("GET", "/v1/gpus", ACCESS_READ, LISTENER_METRICS, 404, NULL);
         expect("PATCH", "/v1/instances", ACCESS_WRITE, LISTENER_LOCAL, 405, "allowed: GET, POST");
         expect("DELETE", "/v1/instances/", ACCESS_WRITE, LISTENER_LOCAL, 404, NULL);
         expect("DELETE", "/v1/instances/a/b", ACCESS_WRITE, LISTENER_LOCAL, 404, NULL);
-        expect("DELETE", "/v1/instances/zz", ACCESS_WRITE, LISTENER_LOCAL, 400, "neither a UUID nor a PCI address");
+        expect("DELETE", "/v1/instances/zz", ACCESS_WRITE, LISTENER_LOCAL, 400,
+               "neither a UUID nor a PCI address");
         expect("GET", "/v1/events?bogus", ACCESS_READ, LISTENER_LOCAL, 400, "unknown query argument 'bogus'");
-        expect("POST", "/v1/apply?format=yaml", ACCESS_WRITE, LISTENER_LOCAL, 400, "format='yaml': expected json or text");
-        expect("DELETE", "/v1/instances/zz?pretty=maybe", ACCESS_WRITE, LISTENER_LOCAL, 400, "pretty='maybe'");
+        expect("POST", "/v1/apply?format=yaml", ACCESS_WRITE, LISTENER_LOCAL, 400,
+               "format='yaml': expected json or text");
+        expect("DELETE", "/v1/instances/zz?pretty=maybe", ACCESS_WRITE, LISTENER_LOCAL, 400,
+               "pretty='maybe'");
         expect("POST", "/v1/instances", ACCESS_WRITE, LISTENER_LOCAL, 400, "expected a JSON object");
         expect("POST", "/v1/apply", ACCESS_WRITE, LISTENER_LOCAL, 400, "the body must be a host.yaml");
         /* every denial is counted */
@@ -207,10 +236,8 @@ static void test_routes(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_peer_access),
-                cmocka_unit_test(test_bearer),
-                cmocka_unit_test(test_thermal_table),
-                cmocka_unit_test(test_config),
+                cmocka_unit_test(test_peer_access),   cmocka_unit_test(test_bearer),
+                cmocka_unit_test(test_thermal_table), cmocka_unit_test(test_config),
                 cmocka_unit_test(test_routes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

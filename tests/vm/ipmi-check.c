@@ -27,29 +27,39 @@
 /* Add SEL Entry: a system event record for a threshold sensor: sensor type (0x01 temperature,
  * 0x02 voltage), number, event direction (0x00 assertion, 0x80 deassertion), offset, trigger
  * reading and threshold. Returns the record id. */
-static int add_entry(unsigned char type, unsigned char number, unsigned char dir, unsigned char offset, unsigned char reading,
-                     unsigned char threshold) {
+static int add_entry(unsigned char type, unsigned char number, unsigned char dir, unsigned char offset,
+                     unsigned char reading, unsigned char threshold) {
         int fd = open("/dev/ipmi0", O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         uint32_t now = (uint32_t) time(NULL);
         unsigned char rec[16] = {
-                0x00, 0x00,                     /* record id: the BMC assigns it */
-                0x02,                           /* system event record */
-                (unsigned char) now, (unsigned char) (now >> 8), (unsigned char) (now >> 16), (unsigned char) (now >> 24),
-                0x20, 0x00,                     /* generator: the BMC's own address, LUN 0 */
-                0x04,                           /* event message format: IPMI 1.5+ */
-                type,                           /* sensor type */
-                number,                         /* sensor number */
-                (unsigned char) (dir | 0x01),   /* direction, threshold event/reading type */
+                0x00,
+                0x00, /* record id: the BMC assigns it */
+                0x02, /* system event record */
+                (unsigned char) now,
+                (unsigned char) (now >> 8),
+                (unsigned char) (now >> 16),
+                (unsigned char) (now >> 24),
+                0x20,
+                0x00,                            /* generator: the BMC's own address, LUN 0 */
+                0x04,                            /* event message format: IPMI 1.5+ */
+                type,                            /* sensor type */
+                number,                          /* sensor number */
+                (unsigned char) (dir | 0x01),    /* direction, threshold event/reading type */
                 (unsigned char) (0x50 | offset), /* data 2 = trigger reading, data 3 = threshold */
-                reading, threshold,
+                reading,
+                threshold,
         };
         struct ipmi_system_interface_addr bmc = {
-                .addr_type = IPMI_SYSTEM_INTERFACE_ADDR_TYPE, .channel = IPMI_BMC_CHANNEL, .lun = 0,
+                .addr_type = IPMI_SYSTEM_INTERFACE_ADDR_TYPE,
+                .channel = IPMI_BMC_CHANNEL,
+                .lun = 0,
         };
         struct ipmi_req req = {
-                .addr = (unsigned char *) &bmc, .addr_len = sizeof(bmc), .msgid = 1,
+                .addr = (unsigned char *) &bmc,
+                .addr_len = sizeof(bmc),
+                .msgid = 1,
                 .msg = { .netfn = 0x0a, .cmd = 0x44, .data = rec, .data_len = sizeof(rec) },
         };
         int r = -EIO;
@@ -64,7 +74,8 @@ static int add_entry(unsigned char type, unsigned char number, unsigned char dir
         }
         unsigned char data[64];
         struct ipmi_addr from;
-        struct ipmi_recv recv = { .addr = (unsigned char *) &from, .addr_len = sizeof(from),
+        struct ipmi_recv recv = { .addr = (unsigned char *) &from,
+                                  .addr_len = sizeof(from),
                                   .msg = { .data = data, .data_len = sizeof(data) } };
         if (ioctl(fd, IPMICTL_RECEIVE_MSG_TRUNC, &recv) < 0) {
                 r = -errno;
@@ -88,9 +99,9 @@ static int add_overtemp_entry(void) {
 static void print_entries(const char *step, const struct vgpu_sel_entry *e, size_t n) {
         printf("%s_count=%zu\n", step, n);
         for (size_t i = 0; i < n; i++)
-                printf("%s_entry=%u|%s|%s|%s|%s|over_temperature=%d|under_voltage=%d\n", step, e[i].record_id, e[i].sensor_type,
-                       e[i].sensor, e[i].event, vgpu_sensor_state_to_string(e[i].severity), e[i].over_temperature,
-                       e[i].under_voltage);
+                printf("%s_entry=%u|%s|%s|%s|%s|over_temperature=%d|under_voltage=%d\n", step, e[i].record_id,
+                       e[i].sensor_type, e[i].sensor, e[i].event, vgpu_sensor_state_to_string(e[i].severity),
+                       e[i].over_temperature, e[i].under_voltage);
 }
 
 int main(int argc, char **argv) {
@@ -126,8 +137,8 @@ int main(int argc, char **argv) {
         if (r < 0)
                 fprintf(stderr, "ipmi-check: sensors: %s\n", err.message);
         for (size_t i = 0; r >= 0 && i < n; i++)
-                printf("sensor=%s|%s|%g %s|%s\n", s[i].label, vgpu_sensor_kind_to_string(s[i].kind), s[i].value, s[i].unit,
-                       vgpu_sensor_state_to_string(s[i].state));
+                printf("sensor=%s|%s|%g %s|%s\n", s[i].label, vgpu_sensor_kind_to_string(s[i].kind),
+                       s[i].value, s[i].unit, vgpu_sensor_state_to_string(s[i].state));
         vgpu_sensors_free(s, n);
 
         /* first read: the whole SEL as it is; after each entry we add: that entry alone; last: none */

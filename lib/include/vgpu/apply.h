@@ -23,17 +23,17 @@ extern "C" {
 #endif
 
 enum vgpu_action_kind {
-        VGPU_ACTION_REMOVE,             /* remove a running instance */
-        VGPU_ACTION_UNDEFINE,           /* drop a definition from mdevctl's store */
-        VGPU_ACTION_SET_VFS,            /* change a PF's VF count */
-        VGPU_ACTION_CREATE,             /* create an instance */
-        VGPU_ACTION_DEFINE,             /* write (or rewrite) its definition */
-        VGPU_ACTION_SET_POLICY,         /* scheduler policy in a module's options file */
-        VGPU_ACTION_WRITE_ATTR,         /* a runtime knob: spec.parent is the sysfs path, detail the value */
-        VGPU_ACTION_SLICE_REMOVE,       /* remove a software slice (slice; spec.parent its GPU) */
-        VGPU_ACTION_SLICE_CREATE,       /* create one (after removals: a changed slice is recreated) */
-        VGPU_ACTION_ENABLE_SERVICE,     /* enable (and start) a systemd unit: spec.parent its name */
-        VGPU_ACTION_SET_PERSISTENCE,    /* NVIDIA persistence mode: spec.parent the GPU, detail "on|off (now ...)" */
+        VGPU_ACTION_REMOVE,         /* remove a running instance */
+        VGPU_ACTION_UNDEFINE,       /* drop a definition from mdevctl's store */
+        VGPU_ACTION_SET_VFS,        /* change a PF's VF count */
+        VGPU_ACTION_CREATE,         /* create an instance */
+        VGPU_ACTION_DEFINE,         /* write (or rewrite) its definition */
+        VGPU_ACTION_SET_POLICY,     /* scheduler policy in a module's options file */
+        VGPU_ACTION_WRITE_ATTR,     /* a runtime knob: spec.parent is the sysfs path, detail the value */
+        VGPU_ACTION_SLICE_REMOVE,   /* remove a software slice (slice; spec.parent its GPU) */
+        VGPU_ACTION_SLICE_CREATE,   /* create one (after removals: a changed slice is recreated) */
+        VGPU_ACTION_ENABLE_SERVICE, /* enable (and start) a systemd unit: spec.parent its name */
+        VGPU_ACTION_SET_PERSISTENCE, /* NVIDIA persistence mode: spec.parent the GPU, detail "on|off (now ...)" */
         VGPU_ACTION_FRAME_RATE_PENDING, /* a running vGPU's frame-rate limiter differs from the file; it changes at
                                          * the vGPU's next start: changes nothing now (spec: the instance) */
         VGPU_ACTION_RESTART,            /* remove and create again with spec (--force, no VM holds it) */
@@ -51,17 +51,18 @@ struct vgpu_action {
 struct vgpu_plan {
         struct vgpu_action *actions;
         size_t n_actions;
-        char *notes;                    /* things an admin must know ("reload nvidia"), or NULL */
+        char *notes; /* things an admin must know ("reload nvidia"), or NULL */
 };
 
 enum {
-        VGPU_APPLY_DRY_RUN = 1 << 0,    /* compute and check, change nothing */
-        VGPU_APPLY_FORCE   = 1 << 1,    /* remove instances a running VM holds open; restart idle vGPUs whose
+        VGPU_APPLY_DRY_RUN = 1 << 0, /* compute and check, change nothing */
+        VGPU_APPLY_FORCE = 1 << 1,   /* remove instances a running VM holds open; restart idle vGPUs whose
                                          * frame-rate limiter differs */
 };
 
 /* Compute the plan for cfg on the host as it is now (takes the lock; changes nothing). */
-int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret, struct vgpu_error *err);
+int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
+                  struct vgpu_error *err);
 
 /*
  * Make the host match cfg: lock, snapshot, plan, check capacity, execute with rollback, and
@@ -69,7 +70,8 @@ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_pla
  * NULL) receives what was done (or, with DRY_RUN, what would be). Returns the number of
  * actions executed (0: the host already matched), or -errno with the host unchanged.
  */
-int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
+int vgpu_apply(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags,
+               struct vgpu_plan **ret_plan, struct vgpu_error *err);
 
 /*
  * Progress of an apply, for a caller that shows it: step() runs before each action is carried
@@ -81,8 +83,9 @@ struct vgpu_progress {
 };
 
 /* vgpu_apply() reporting each step to progress (NULL: none). */
-int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags, const struct vgpu_progress *progress,
-                        struct vgpu_plan **ret_plan, struct vgpu_error *err);
+int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, unsigned flags,
+                        const struct vgpu_progress *progress, struct vgpu_plan **ret_plan,
+                        struct vgpu_error *err);
 
 /*
  * Restore cfg (the saved state, usually) on some parents only — those that just appeared:
@@ -93,8 +96,8 @@ int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, uns
  * cfg is NOT recorded as the state to restore (it still is the whole file). Returns the
  * number of actions executed, or -errno with the host unchanged.
  */
-int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents, unsigned flags,
-                       struct vgpu_plan **ret_plan, struct vgpu_error *err);
+int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents,
+                       unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
 
 void vgpu_plan_free(struct vgpu_plan *plan);
 const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind);

@@ -22,15 +22,15 @@ extern "C" {
 #endif
 
 enum vgpu_hostdev_kind {
-        VGPU_HOSTDEV_MDEV,      /* a mediated device, by UUID */
-        VGPU_HOSTDEV_PCI,       /* a PCI function (a VF), by address */
+        VGPU_HOSTDEV_MDEV, /* a mediated device, by UUID */
+        VGPU_HOSTDEV_PCI,  /* a PCI function (a VF), by address */
 };
 
 /* What a VM is given: an mdev, or a PCI function. */
 struct vgpu_hostdev {
         enum vgpu_hostdev_kind kind;
-        char uuid[VGPU_UUID_MAX];       /* MDEV: lower case */
-        char bdf[VGPU_BDF_MAX];         /* PCI: normalised */
+        char uuid[VGPU_UUID_MAX]; /* MDEV: lower case */
+        char bdf[VGPU_BDF_MAX];   /* PCI: normalised */
         /* PCI: libvirt may bind the function to vfio-pci and back (managed='yes'). False for an
          * NVIDIA vendor-VFIO VF: its vGPU type is set by vgpuctl through the nvidia driver, which
          * a rebind would undo. */
@@ -49,9 +49,9 @@ int vgpu_hostdev_from_host(const struct vgpu_host *host, const char *uuid_or_bdf
 int vgpu_hostdev_parse(const char *uuid_or_bdf, struct vgpu_hostdev *ret, struct vgpu_error *err);
 
 enum {
-        VGPU_ASSIGN_LIVE        = 1 << 0,       /* the running domain */
-        VGPU_ASSIGN_CONFIG      = 1 << 1,       /* its persistent configuration */
-        VGPU_ASSIGN_DISPLAY_OFF = 1 << 2,       /* mdev: display='off' in the element */
+        VGPU_ASSIGN_LIVE = 1 << 0,        /* the running domain */
+        VGPU_ASSIGN_CONFIG = 1 << 1,      /* its persistent configuration */
+        VGPU_ASSIGN_DISPLAY_OFF = 1 << 2, /* mdev: display='off' in the element */
 };
 
 /*
@@ -68,7 +68,7 @@ int vgpu_hostdev_qemu_device(const struct vgpu_hostdev *dev, char **ret, struct 
 struct vgpu_virt;
 
 enum {
-        VGPU_VIRT_READ_ONLY = 1 << 0,   /* enough for listing; needs no write permission */
+        VGPU_VIRT_READ_ONLY = 1 << 0, /* enough for listing; needs no write permission */
         /* Connect only if libvirt is there to answer: LIBVIRT_DEFAULT_URI is set, or a libvirt
          * socket exists under /run/libvirt (under VGPU_ROOT). Otherwise, and when libvirt.so.0 is
          * not installed, return 0 with *ret = NULL, at once and without a message. */
@@ -98,7 +98,8 @@ int vgpu_detach(struct vgpu_virt *v, const char *domain, const struct vgpu_hostd
  * (running or not): an array of host->n_instances names, NULL where none. A domain running
  * with the device wins over one merely configured with it.
  */
-int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err);
+int vgpu_instance_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret,
+                          struct vgpu_error *err);
 void vgpu_instance_domains_free(char **domains, size_t n);
 /* The same for host->gpus (a PF or VF assigned whole: <hostdev type='pci'>), host->n_gpus
  * names; freed with vgpu_instance_domains_free(). */

@@ -42,10 +42,10 @@ extern "C" {
 #endif
 
 enum vgpu_select_kind {
-        VGPU_SELECT_BDF,        /* one PCI function */
-        VGPU_SELECT_PARENT,     /* a parent by name (BDF or "mbochs") */
-        VGPU_SELECT_PCI_ID,     /* every parent whose GPU has vendor:device */
-        VGPU_SELECT_ALL,        /* every vGPU parent */
+        VGPU_SELECT_BDF,    /* one PCI function */
+        VGPU_SELECT_PARENT, /* a parent by name (BDF or "mbochs") */
+        VGPU_SELECT_PCI_ID, /* every parent whose GPU has vendor:device */
+        VGPU_SELECT_ALL,    /* every vGPU parent */
 };
 
 enum vgpu_scheduler {
@@ -57,8 +57,8 @@ enum vgpu_scheduler {
 
 struct vgpu_config_policy {
         enum vgpu_scheduler scheduler;
-        int timeslice_ms;               /* -1 unset; 1-30 */
-        int frame_rate_limit;           /* -1 unset, 0 off, 1 on */
+        int timeslice_ms;     /* -1 unset; 1-30 */
+        int frame_rate_limit; /* -1 unset, 0 off, 1 on */
 };
 
 struct vgpu_config_device {
@@ -70,8 +70,8 @@ struct vgpu_config_device {
         size_t n_attrs;
         bool auto_start;
         int line;
-        bool persistent;                /* false: running instances only, no definitions ('create' without --persist) */
-        bool running;                   /* false: definitions only ('vgpuctl define'), none started; needs every UUID */
+        bool persistent; /* false: running instances only, no definitions ('create' without --persist) */
+        bool running;    /* false: definitions only ('vgpuctl define'), none started; needs every UUID */
         /* 'framebuffer: 4G' instead of 'type' (then type is NULL): the planner picks, per parent,
          * its smallest type with at least this many bytes (vgpu_parent_pick_type()); 0: not given */
         uint64_t framebuffer;
@@ -80,9 +80,9 @@ struct vgpu_config_device {
 
 struct vgpu_config_gpu {
         enum vgpu_select_kind select;
-        char *value;                    /* BDF, parent name, "10de:1eb8"; NULL for all */
-        int vfs;                        /* -1 unset */
-        int persistence;                /* -1 unset, 0 off, 1 on: NVIDIA persistence mode (driver stays loaded) */
+        char *value;     /* BDF, parent name, "10de:1eb8"; NULL for all */
+        int vfs;         /* -1 unset */
+        int persistence; /* -1 unset, 0 off, 1 on: NVIDIA persistence mode (driver stays loaded) */
         bool has_policy;
         struct vgpu_config_policy policy;
         struct vgpu_config_device *devices;
@@ -92,19 +92,19 @@ struct vgpu_config_gpu {
 
 struct vgpu_config_slice {
         char *name;
-        char gpu[16];                   /* normalized BDF */
-        uint64_t memory;                /* quota in bytes, 0 = unlimited */
-        unsigned share;                 /* fixed-share percent, 0 = none */
-        char policy[16];                /* best-effort | equal-share | fixed-share (defaults resolved) */
-        char scrub[16];                 /* on-free | on-exit | off */
+        char gpu[16];    /* normalized BDF */
+        uint64_t memory; /* quota in bytes, 0 = unlimited */
+        unsigned share;  /* fixed-share percent, 0 = none */
+        char policy[16]; /* best-effort | equal-share | fixed-share (defaults resolved) */
+        char scrub[16];  /* on-free | on-exit | off */
         int line, column;
 };
 
 struct vgpu_config {
-        char *source;                   /* file name, for messages */
+        char *source; /* file name, for messages */
         struct vgpu_config_gpu *gpus;
         size_t n_gpus;
-        bool has_slices;                /* the file has a 'slices' key: it manages every slice */
+        bool has_slices; /* the file has a 'slices' key: it manages every slice */
         struct vgpu_config_slice *slices;
         size_t n_slices;
 };
@@ -116,22 +116,26 @@ enum {
 /* The largest host.yaml, read from a file or sent to vgpud as a body: one limit, so a file
  * applies the same way with --direct or through the daemon. A real one is a few hundred KiB
  * (64 GPUs x 64 entries with every UUID listed is ~3 MiB). Larger: -EFBIG, nothing read past it. */
-#define VGPU_CONFIG_SIZE_MAX (16u << 20)
+#define VGPU_CONFIG_SIZE_MAX      (16u << 20)
 #define VGPU_CONFIG_SIZE_MAX_TEXT "16 MiB"
 
 /* Read, parse and validate a whole file; *ret_text (may be NULL) receives its text, which
  * apply records as the state to restore. -ENOENT when the file does not exist. */
-int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text, struct vgpu_error *err);
-int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret, struct vgpu_error *err);
+int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret, char **ret_text,
+                     struct vgpu_error *err);
+int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret,
+                           struct vgpu_error *err);
 void vgpu_config_free(struct vgpu_config *cfg);
 
 /* The host's current carve-up as a configuration file's text (what `vgpuctl export` prints). */
-int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs, char **ret, struct vgpu_error *err);
+int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                       char **ret, struct vgpu_error *err);
 /* The same with the host's slices (vgpu_slice_list()) as a 'slices' list, always written
  * (an empty list included), so applying the export keeps exactly these slices. */
 struct vgpu_slice_status;
 int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
-                              const struct vgpu_slice_status *slices, size_t n_slices, char **ret, struct vgpu_error *err);
+                              const struct vgpu_slice_status *slices, size_t n_slices, char **ret,
+                              struct vgpu_error *err);
 
 #ifdef __cplusplus
 }

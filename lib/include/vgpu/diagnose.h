@@ -16,23 +16,23 @@ extern "C" {
 #endif
 
 struct vgpu_diag_finding {
-        unsigned line;                  /* 1-based line in the log of the first occurrence */
-        unsigned count;                 /* occurrences of the same kind, device and group */
-        enum vgpu_check_status severity;        /* VGPU_CHECK_FAIL (the device failed) or _WARN */
-        const char *kind;               /* static: "vfio.group_not_viable", ... */
-        const char *check;              /* static doctor check id, NULL where no check looks at it */
-        char *device;                   /* the PCI address or mdev UUID the message names, or NULL */
-        int group;                      /* the IOMMU group it names, -1 if none */
-        char *message;                  /* QEMU's line, without its timestamp */
+        unsigned line;                   /* 1-based line in the log of the first occurrence */
+        unsigned count;                  /* occurrences of the same kind, device and group */
+        enum vgpu_check_status severity; /* VGPU_CHECK_FAIL (the device failed) or _WARN */
+        const char *kind;                /* static: "vfio.group_not_viable", ... */
+        const char *check;               /* static doctor check id, NULL where no check looks at it */
+        char *device;                    /* the PCI address or mdev UUID the message names, or NULL */
+        int group;                       /* the IOMMU group it names, -1 if none */
+        char *message;                   /* QEMU's line, without its timestamp */
         char *remedy;
 };
 
 struct vgpu_diagnosis {
         char *domain;
-        char *log;                      /* the host path read */
-        unsigned start_line;            /* the line of the last "starting up" header, 0 if none */
-        char *started;                  /* its timestamp as libvirt wrote it, NULL if none */
-        char *shutdown_reason;          /* "failed", "destroyed", ... after that start; NULL if none */
+        char *log;             /* the host path read */
+        unsigned start_line;   /* the line of the last "starting up" header, 0 if none */
+        char *started;         /* its timestamp as libvirt wrote it, NULL if none */
+        char *shutdown_reason; /* "failed", "destroyed", ... after that start; NULL if none */
         struct vgpu_diag_finding *findings;
         size_t n_findings;
 };

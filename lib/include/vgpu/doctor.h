@@ -22,16 +22,16 @@ enum vgpu_check_status {
         VGPU_CHECK_PASS,
         VGPU_CHECK_WARN,
         VGPU_CHECK_FAIL,
-        VGPU_CHECK_SKIP,        /* does not apply to this host, or its source is absent */
+        VGPU_CHECK_SKIP, /* does not apply to this host, or its source is absent */
 };
 
 struct vgpu_check_result {
-        const char *id;                 /* static: "iommu.enabled" */
-        char *subject;                  /* BDF for per-GPU checks, NULL for host-wide ones */
+        const char *id; /* static: "iommu.enabled" */
+        char *subject;  /* BDF for per-GPU checks, NULL for host-wide ones */
         enum vgpu_check_status status;
-        char *summary;                  /* one line */
-        char *evidence;                 /* what was read, "path: value" lines joined by "\n" */
-        char *remedy;                   /* NULL when status is pass or skip */
+        char *summary;  /* one line */
+        char *evidence; /* what was read, "path: value" lines joined by "\n" */
+        char *remedy;   /* NULL when status is pass or skip */
 };
 
 struct vgpu_doctor_report {

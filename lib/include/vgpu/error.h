@@ -16,8 +16,8 @@ extern "C" {
 #define VGPU_ERROR_MESSAGE_MAX 1024
 
 struct vgpu_error {
-        int code;                               /* negative errno, 0 when unset */
-        char message[VGPU_ERROR_MESSAGE_MAX];   /* one line, no trailing newline */
+        int code;                             /* negative errno, 0 when unset */
+        char message[VGPU_ERROR_MESSAGE_MAX]; /* one line, no trailing newline */
 };
 
 /* Clear *err. Callers may pass the same struct to several calls; each failure overwrites it. */

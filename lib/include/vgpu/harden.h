@@ -26,19 +26,20 @@ extern "C" {
 #define VGPU_HARDEN_NFT_PATH "/etc/nftables.d/vgpuctl.nft"
 /* vgpud's local API socket (its default listen), a host path under VGPU_ROOT: audited here,
  * and where vgpuctl looks for the daemon. */
-#define VGPU_DAEMON_SOCKET "/run/vgpud/vgpud.sock"
+#define VGPU_DAEMON_SOCKET   "/run/vgpud/vgpud.sock"
 
 struct vgpu_harden_options {
-        const char *const *public_ifaces;       /* interface names marked public; may be empty */
+        const char *const *public_ifaces; /* interface names marked public; may be empty */
         size_t n_public_ifaces;
-        const uint16_t *ports;                  /* NULL: 443, 4172, 8443 */
+        const uint16_t *ports; /* NULL: 443, 4172, 8443 */
         size_t n_ports;
-        const char *vfio_group;                 /* name or numeric gid; NULL: "kvm" */
-        const char *socket_group;               /* name or numeric gid; NULL: "vgpu" */
+        const char *vfio_group;   /* name or numeric gid; NULL: "kvm" */
+        const char *socket_group; /* name or numeric gid; NULL: "vgpu" */
 };
 
 /* Audit the host; one result per check, in the order of vgpu_harden_check_ids(). */
-int vgpu_harden_audit(const struct vgpu_harden_options *opts, struct vgpu_doctor_report **ret, struct vgpu_error *err);
+int vgpu_harden_audit(const struct vgpu_harden_options *opts, struct vgpu_doctor_report **ret,
+                      struct vgpu_error *err);
 
 /* Fix what can be fixed (modes and owners; write the ruleset to VGPU_HARDEN_NFT_PATH, load it
  * with nft -f and include it from /etc/nftables.conf when public interfaces are named). *ret_changes (may be NULL) gets one "\n"-separated line per

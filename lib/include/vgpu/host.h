@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define VGPU_BDF_MAX 16         /* "0000:3b:00.0" + NUL, with room */
+#define VGPU_BDF_MAX  16 /* "0000:3b:00.0" + NUL, with room */
 #define VGPU_UUID_MAX 37
 
 /* PCIe link as the kernel reports it; speeds in GT/s, 0 when unknown (non-PCIe, VF). */
@@ -33,8 +33,8 @@ struct vgpu_link {
 
 /* One memory BAR from the `resource` file (I/O BARs and empty slots are left out). */
 struct vgpu_bar {
-        int index;              /* 0-5, 6 = expansion ROM */
-        uint64_t start;         /* 0: the firmware did not place it */
+        int index;      /* 0-5, 6 = expansion ROM */
+        uint64_t start; /* 0: the firmware did not place it */
         uint64_t size;
         bool is_64bit;
         bool prefetchable;
@@ -43,19 +43,19 @@ struct vgpu_bar {
 /* A video stream engine's load as NVML averages it: the hardware encoder (NVENC) or frame
  * capture (NVFBC), which a VDI session's remote display protocol runs through. */
 struct vgpu_nvml_stream_stats {
-        int sessions;                   /* -1 unknown (NVML lacks the call or the GPU does not say) */
-        int average_fps;                /* over the sessions; 0 without sessions */
-        int average_latency_us;         /* microseconds per frame; 0 without sessions */
+        int sessions;           /* -1 unknown (NVML lacks the call or the GPU does not say) */
+        int average_fps;        /* over the sessions; 0 without sessions */
+        int average_latency_us; /* microseconds per frame; 0 without sessions */
 };
 
 /* One encoder (NVENC) or frame capture (NVFBC) session (nvmlDeviceGetEncoderSessions,
  * nvmlDeviceGetFBCSessions): which process, which vGPU, at what size and rate. */
 struct vgpu_nvml_session {
         unsigned id;
-        unsigned pid;                   /* the owning process (on a vGPU host: its QEMU's vGPU plugin) */
-        unsigned vgpu_instance;         /* nvmlVgpuInstance_t it belongs to, 0 none */
-        unsigned kind;                  /* encoder: nvmlEncoderType_t; frame capture: nvmlFBCSessionType_t */
-        unsigned display;               /* frame capture: the display ordinal; encoder: 0 */
+        unsigned pid;           /* the owning process (on a vGPU host: its QEMU's vGPU plugin) */
+        unsigned vgpu_instance; /* nvmlVgpuInstance_t it belongs to, 0 none */
+        unsigned kind;          /* encoder: nvmlEncoderType_t; frame capture: nvmlFBCSessionType_t */
+        unsigned display;       /* frame capture: the display ordinal; encoder: 0 */
         unsigned h_resolution, v_resolution;
         unsigned average_fps;
         unsigned average_latency_us;
@@ -69,7 +69,7 @@ const char *vgpu_nvml_fbc_type_to_string(unsigned type);
 /* One running vGPU as NVML knows it (nvmlDeviceGetActiveVgpus on its parent). */
 /* nvmlGetVgpuCompatibility's verdict on a running vGPU's guest driver and this host. */
 enum vgpu_nvml_compat {
-        VGPU_NVML_COMPAT_UNKNOWN = 0,   /* no guest driver loaded, or NVML could not tell */
+        VGPU_NVML_COMPAT_UNKNOWN = 0, /* no guest driver loaded, or NVML could not tell */
         VGPU_NVML_COMPAT_COMPATIBLE,
         VGPU_NVML_COMPAT_INCOMPATIBLE,
 };
@@ -86,40 +86,40 @@ const char *vgpu_nvml_compat_to_string(enum vgpu_nvml_compat c);
 const char *vgpu_nvml_compat_limit_to_string(unsigned bit);
 
 struct vgpu_nvml_vgpu {
-        unsigned instance;              /* nvmlVgpuInstance_t */
-        char mdev_uuid[VGPU_UUID_MAX];  /* the mdev it runs as, lower case; "" when NVML does not say */
+        unsigned instance;             /* nvmlVgpuInstance_t */
+        char mdev_uuid[VGPU_UUID_MAX]; /* the mdev it runs as, lower case; "" when NVML does not say */
         struct vgpu_nvml_stream_stats encoder;
         struct vgpu_nvml_stream_stats frame_capture;
-        int frame_rate_limit;           /* fps the vGPU is held to now, 0 none, -1 unknown */
-        char guest_driver_version[80];  /* the guest's NVIDIA driver; "" when none is loaded or unknown */
-        enum vgpu_nvml_compat guest_compat;     /* NVML's verdict on host and guest driver */
-        unsigned guest_compat_limits;   /* VGPU_NVML_COMPAT_LIMIT_* bits: what limits it */
+        int frame_rate_limit;               /* fps the vGPU is held to now, 0 none, -1 unknown */
+        char guest_driver_version[80];      /* the guest's NVIDIA driver; "" when none is loaded or unknown */
+        enum vgpu_nvml_compat guest_compat; /* NVML's verdict on host and guest driver */
+        unsigned guest_compat_limits;       /* VGPU_NVML_COMPAT_LIMIT_* bits: what limits it */
 };
 
 /* Readings from NVIDIA's management library, present only when NVML answered for this GPU. */
 struct vgpu_nvml_gpu {
         char *name;
         char *uuid;
-        uint64_t memory_total;          /* bytes */
+        uint64_t memory_total; /* bytes */
         uint64_t memory_used;
-        int temperature;                /* C, -1 unknown */
-        int temp_slowdown;              /* C, -1 unknown */
-        int temp_shutdown;              /* C, -1 unknown */
-        int power_mw;                   /* -1 unknown */
+        int temperature;   /* C, -1 unknown */
+        int temp_slowdown; /* C, -1 unknown */
+        int temp_shutdown; /* C, -1 unknown */
+        int power_mw;      /* -1 unknown */
         int power_limit_mw;
-        int persistence_mode;           /* 0/1, -1 unknown */
-        int virtualization_mode;        /* nvmlGpuVirtualizationMode_t, -1 unknown */
-        int mig_mode;                   /* 0/1, -1 unknown or unsupported */
-        int utilization_gpu;            /* percent of the last sample period a kernel ran, -1 unknown */
-        int utilization_memory;         /* percent of it device memory was read or written, -1 unknown */
-        int64_t memory_reserved;        /* bytes the driver keeps for itself (nvmlMemory_v2), -1 unknown */
+        int persistence_mode;    /* 0/1, -1 unknown */
+        int virtualization_mode; /* nvmlGpuVirtualizationMode_t, -1 unknown */
+        int mig_mode;            /* 0/1, -1 unknown or unsupported */
+        int utilization_gpu;     /* percent of the last sample period a kernel ran, -1 unknown */
+        int utilization_memory;  /* percent of it device memory was read or written, -1 unknown */
+        int64_t memory_reserved; /* bytes the driver keeps for itself (nvmlMemory_v2), -1 unknown */
         bool clocks_event_reasons_known;
-        uint64_t clocks_event_reasons;  /* VGPU_NVML_CLOCKS_EVENT_* bits: why clocks are held down now */
-        int pcie_gen_current;           /* PCIe generation 1-6 the link runs at, -1 unknown */
-        int pcie_gen_max;               /* the most the GPU and its slot can do, -1 unknown */
-        int pcie_width_current;         /* lanes, -1 unknown */
+        uint64_t clocks_event_reasons; /* VGPU_NVML_CLOCKS_EVENT_* bits: why clocks are held down now */
+        int pcie_gen_current;          /* PCIe generation 1-6 the link runs at, -1 unknown */
+        int pcie_gen_max;              /* the most the GPU and its slot can do, -1 unknown */
+        int pcie_width_current;        /* lanes, -1 unknown */
         int pcie_width_max;
-        struct vgpu_nvml_stream_stats encoder;          /* the whole GPU's, all vGPUs included */
+        struct vgpu_nvml_stream_stats encoder; /* the whole GPU's, all vGPUs included */
         struct vgpu_nvml_stream_stats frame_capture;
         /* each session, the vGPUs' included (vgpu_instance); NULL + !known: NVML cannot list them */
         struct vgpu_nvml_session *encoder_sessions;
@@ -128,23 +128,23 @@ struct vgpu_nvml_gpu {
         struct vgpu_nvml_session *frame_capture_sessions;
         size_t n_frame_capture_sessions;
         bool frame_capture_sessions_known;
-        struct vgpu_nvml_vgpu *vgpus;   /* running vGPUs (vGPU host driver only) */
+        struct vgpu_nvml_vgpu *vgpus; /* running vGPUs (vGPU host driver only) */
         size_t n_vgpus;
-        char *driver_version;           /* the host driver (nvmlSystemGetDriverVersion), NULL unknown */
+        char *driver_version; /* the host driver (nvmlSystemGetDriverVersion), NULL unknown */
 };
 
 /* NVML's clocks-event (formerly "throttle") reasons: the values of nvml.h's
  * nvmlClocksEventReason* / nvmlClocksThrottleReason* macros, which NVML documents as stable. */
 enum {
-        VGPU_NVML_CLOCKS_EVENT_GPU_IDLE                = 0x001,
-        VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS     = 0x002,
-        VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP            = 0x004,
-        VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN             = 0x008,
-        VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST              = 0x010,
-        VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN     = 0x020,
-        VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN     = 0x040,
+        VGPU_NVML_CLOCKS_EVENT_GPU_IDLE = 0x001,
+        VGPU_NVML_CLOCKS_EVENT_APPLICATIONS_CLOCKS = 0x002,
+        VGPU_NVML_CLOCKS_EVENT_SW_POWER_CAP = 0x004,
+        VGPU_NVML_CLOCKS_EVENT_HW_SLOWDOWN = 0x008,
+        VGPU_NVML_CLOCKS_EVENT_SYNC_BOOST = 0x010,
+        VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN = 0x020,
+        VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN = 0x040,
         VGPU_NVML_CLOCKS_EVENT_HW_POWER_BRAKE_SLOWDOWN = 0x080,
-        VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING   = 0x100,
+        VGPU_NVML_CLOCKS_EVENT_DISPLAY_CLOCK_SETTING = 0x100,
 };
 #define VGPU_NVML_CLOCKS_EVENT_THERMAL \
         (VGPU_NVML_CLOCKS_EVENT_SW_THERMAL_SLOWDOWN | VGPU_NVML_CLOCKS_EVENT_HW_THERMAL_SLOWDOWN)
@@ -159,29 +159,29 @@ struct vgpu_gpu {
         uint16_t vendor_id, device_id;
         uint16_t subsystem_vendor_id, subsystem_device_id;
         uint32_t class_code;
-        char *vendor_name;              /* pci.ids, with VGPU_SCAN_NAMES; else NULL */
+        char *vendor_name; /* pci.ids, with VGPU_SCAN_NAMES; else NULL */
         char *device_name;
-        char *driver;                   /* bound driver, NULL when none */
-        int iommu_group;                /* -1 when the IOMMU is off (or not asked: GROUPS) */
-        int numa_node;                  /* -1 when unknown; a VF has its PF's */
-        struct vgpu_link link;          /* a VF shares its PF's link: zeros for VFs */
+        char *driver;          /* bound driver, NULL when none */
+        int iommu_group;       /* -1 when the IOMMU is off (or not asked: GROUPS) */
+        int numa_node;         /* -1 when unknown; a VF has its PF's */
+        struct vgpu_link link; /* a VF shares its PF's link: zeros for VFs */
 
-        bool sriov;                     /* has the SR-IOV capability (sriov_totalvfs exists) */
+        bool sriov; /* has the SR-IOV capability (sriov_totalvfs exists) */
         unsigned total_vfs, num_vfs;
-        char (*vfs)[VGPU_BDF_MAX];      /* BDFs of enabled VFs, n_vfs of them */
+        char (*vfs)[VGPU_BDF_MAX]; /* BDFs of enabled VFs, n_vfs of them */
         size_t n_vfs;
-        char physfn[VGPU_BDF_MAX];      /* the PF's BDF when this is a VF, "" otherwise */
+        char physfn[VGPU_BDF_MAX]; /* the PF's BDF when this is a VF, "" otherwise */
 
-        bool mdev_parent;               /* has mdev_supported_types */
-        bool nvidia_vfio;               /* NVIDIA vendor-VFIO VF (has nvidia/creatable_vgpu_types) */
+        bool mdev_parent; /* has mdev_supported_types */
+        bool nvidia_vfio; /* NVIDIA vendor-VFIO VF (has nvidia/creatable_vgpu_types) */
 
         struct vgpu_bar *bars;
         size_t n_bars;
 
-        int hwmon_temp_mc;              /* hwmon temp1_input in millidegrees, INT32_MIN unknown */
-        int hwmon_crit_mc;              /* temp1_crit (or temp1_max), INT32_MIN unknown */
+        int hwmon_temp_mc; /* hwmon temp1_input in millidegrees, INT32_MIN unknown */
+        int hwmon_crit_mc; /* temp1_crit (or temp1_max), INT32_MIN unknown */
 
-        struct vgpu_nvml_gpu *nvml;     /* NULL without NVML (normal on non-NVIDIA hosts) */
+        struct vgpu_nvml_gpu *nvml; /* NULL without NVML (normal on non-NVIDIA hosts) */
 
         /* What of this GPU could not be read, with the path ("/sys/bus/pci/devices/0000:3b:00.0/
          * resource: line 2 is not ..."); NULL when everything was. A bad attribute of one GPU
@@ -190,20 +190,20 @@ struct vgpu_gpu {
 };
 
 enum vgpu_type_kind {
-        VGPU_TYPE_MDEV,                 /* mdev_supported_types/<id> */
-        VGPU_TYPE_NVIDIA_VFIO,          /* NVIDIA vendor-VFIO: nvidia/creatable_vgpu_types on a VF */
+        VGPU_TYPE_MDEV,        /* mdev_supported_types/<id> */
+        VGPU_TYPE_NVIDIA_VFIO, /* NVIDIA vendor-VFIO: nvidia/creatable_vgpu_types on a VF */
 };
 
 /* A vGPU type a parent can create. */
 struct vgpu_type {
-        const char *parent;             /* the parent's name (points into struct vgpu_parent) */
-        char *id;                       /* "nvidia-63", "mbochs-small", or "1155" for vendor-VFIO */
-        char *name;                     /* NULL when the driver provides none */
-        char *description;              /* NULL when the driver provides none */
-        char *device_api;               /* "vfio-pci"; NULL when unknown */
-        int64_t available_instances;    /* -1 unknown */
-        int64_t framebuffer_bytes;      /* parsed from the vendor's description; -1 unknown */
-        int64_t max_instances;          /* parsed from the vendor's description; -1 unknown */
+        const char *parent;          /* the parent's name (points into struct vgpu_parent) */
+        char *id;                    /* "nvidia-63", "mbochs-small", or "1155" for vendor-VFIO */
+        char *name;                  /* NULL when the driver provides none */
+        char *description;           /* NULL when the driver provides none */
+        char *device_api;            /* "vfio-pci"; NULL when unknown */
+        int64_t available_instances; /* -1 unknown */
+        int64_t framebuffer_bytes;   /* parsed from the vendor's description; -1 unknown */
+        int64_t max_instances;       /* parsed from the vendor's description; -1 unknown */
         enum vgpu_type_kind kind;
 
         /* private to libvgpu: the strings belong to the same type of another parent */
@@ -212,12 +212,12 @@ struct vgpu_type {
 
 /* A device that can host vGPUs: an mdev parent, or a vendor-VFIO VF. */
 struct vgpu_parent {
-        char *name;                     /* BDF for PCI parents, device name ("mtty") otherwise */
-        char *driver;                   /* driver of the parent device, NULL when none */
-        const struct vgpu_gpu *gpu;     /* the GPU entry when the parent is a display function */
+        char *name;                 /* BDF for PCI parents, device name ("mtty") otherwise */
+        char *driver;               /* driver of the parent device, NULL when none */
+        const struct vgpu_gpu *gpu; /* the GPU entry when the parent is a display function */
         struct vgpu_type *types;
         size_t n_types;
-        uint64_t generation;            /* changes when the kernel registers the parent again; 0 unknown */
+        uint64_t generation; /* changes when the kernel registers the parent again; 0 unknown */
 
         /* private to libvgpu: types were read (VGPU_SCAN_TYPES, or on demand by the planner) */
         bool types_read;
@@ -225,10 +225,10 @@ struct vgpu_parent {
 
 /* A created vGPU: an mdev device, or a vendor-VFIO VF with a type set. */
 struct vgpu_instance {
-        char uuid[VGPU_UUID_MAX];       /* "" for vendor-VFIO VFs, which have no UUID */
+        char uuid[VGPU_UUID_MAX]; /* "" for vendor-VFIO VFs, which have no UUID */
         char *parent;
-        char *type;                     /* type id */
-        int iommu_group;                /* -1 when unknown */
+        char *type;      /* type id */
+        int iommu_group; /* -1 when unknown */
         enum vgpu_type_kind kind;
 };
 
@@ -246,12 +246,12 @@ struct vgpu_iommu_group {
 };
 
 struct vgpu_host {
-        char *kernel_release;           /* /proc/sys/kernel/osrelease */
-        char *nvml_driver_version;      /* NULL without NVML */
+        char *kernel_release;      /* /proc/sys/kernel/osrelease */
+        char *nvml_driver_version; /* NULL without NVML */
 
-        struct vgpu_gpu *gpus;          /* sorted by BDF */
+        struct vgpu_gpu *gpus; /* sorted by BDF */
         size_t n_gpus;
-        struct vgpu_parent *parents;    /* sorted by name; with VGPU_SCAN_TYPES */
+        struct vgpu_parent *parents; /* sorted by name; with VGPU_SCAN_TYPES */
         size_t n_parents;
         struct vgpu_instance *instances; /* sorted by parent, then uuid */
         size_t n_instances;
@@ -265,14 +265,14 @@ struct vgpu_host {
  * show; fields not asked for keep their "unknown" value.
  */
 enum {
-        VGPU_SCAN_TYPES     = 1 << 0,   /* mdev parents and their types */
-        VGPU_SCAN_GROUPS    = 1 << 1,   /* IOMMU group of each GPU, and each group's members */
-        VGPU_SCAN_NAMES     = 1 << 2,   /* vendor/device names from pci.ids (libpci) */
-        VGPU_SCAN_NVML      = 1 << 3,   /* NVML readings, if libnvidia-ml.so.1 loads */
-        VGPU_SCAN_DETAILS   = 1 << 4,   /* link, NUMA, BARs, hwmon of physical functions */
-        VGPU_SCAN_INSTANCES = 1 << 5,   /* vGPU instances */
-        VGPU_SCAN_PARENTS   = 1 << 6,   /* the parents alone, without their types */
-        VGPU_SCAN_ALL       = 0xff,
+        VGPU_SCAN_TYPES = 1 << 0,     /* mdev parents and their types */
+        VGPU_SCAN_GROUPS = 1 << 1,    /* IOMMU group of each GPU, and each group's members */
+        VGPU_SCAN_NAMES = 1 << 2,     /* vendor/device names from pci.ids (libpci) */
+        VGPU_SCAN_NVML = 1 << 3,      /* NVML readings, if libnvidia-ml.so.1 loads */
+        VGPU_SCAN_DETAILS = 1 << 4,   /* link, NUMA, BARs, hwmon of physical functions */
+        VGPU_SCAN_INSTANCES = 1 << 5, /* vGPU instances */
+        VGPU_SCAN_PARENTS = 1 << 6,   /* the parents alone, without their types */
+        VGPU_SCAN_ALL = 0xff,
 };
 
 /* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */
@@ -290,8 +290,8 @@ const struct vgpu_iommu_group *vgpu_host_find_group(const struct vgpu_host *host
  * when the scan did not. -ENOSPC when none is that large (the message names the largest),
  * -ENOENT when no type's frame buffer is known, -ENODEV without such a parent. *ret points into
  * host. */
-int vgpu_parent_pick_type(const struct vgpu_host *host, const char *parent, uint64_t bytes, const struct vgpu_type **ret,
-                          struct vgpu_error *err);
+int vgpu_parent_pick_type(const struct vgpu_host *host, const char *parent, uint64_t bytes,
+                          const struct vgpu_type **ret, struct vgpu_error *err);
 
 /* Normalise "3b:00.0" or "0000:3B:00.0" to "0000:3b:00.0". Returns 0 or -EINVAL. */
 int vgpu_bdf_normalize(const char *in, char ret[VGPU_BDF_MAX]);

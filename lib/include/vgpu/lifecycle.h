@@ -23,24 +23,24 @@ extern "C" {
 #endif
 
 struct vgpu_mdev_attr {
-        char *key;              /* sysfs attribute below the device, e.g. "nvidia/vgpu_params" */
+        char *key; /* sysfs attribute below the device, e.g. "nvidia/vgpu_params" */
         char *value;
 };
 
 /* An mdev as mdevctl defines it. */
 struct vgpu_mdev_spec {
-        char uuid[VGPU_UUID_MAX];       /* "" on input: generate one */
-        char *parent;                   /* BDF or device name; normalised on input */
+        char uuid[VGPU_UUID_MAX]; /* "" on input: generate one */
+        char *parent;             /* BDF or device name; normalised on input */
         char *type;
-        bool auto_start;                /* mdevctl "start": "auto" */
-        struct vgpu_mdev_attr *attrs;   /* written in order after creation */
+        bool auto_start;              /* mdevctl "start": "auto" */
+        struct vgpu_mdev_attr *attrs; /* written in order after creation */
         size_t n_attrs;
 };
 
 void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec);
 
 enum {
-        VGPU_CREATE_PERSIST = 1 << 0,   /* also define it (mdevctl store) */
+        VGPU_CREATE_PERSIST = 1 << 0, /* also define it (mdevctl store) */
 };
 
 /*
@@ -67,11 +67,12 @@ int vgpu_mdev_stop(const char *uuid, struct vgpu_error *err);
  * Every definition in the store, sorted by parent then UUID. Corrupt or foreign files are
  * skipped; each is described in *ret_warnings (one line each, "PATH: reason"), never fatal.
  */
-int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, struct vgpu_error *err);
+int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings,
+                          struct vgpu_error *err);
 void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n);
 
 enum {
-        VGPU_VFS_BIND_VFIO = 1 << 0,    /* bind the new VFs to vfio-pci (driver_override) */
+        VGPU_VFS_BIND_VFIO = 1 << 0, /* bind the new VFs to vfio-pci (driver_override) */
 };
 
 /* Set the number of enabled VFs of a PF. 1 changed, 0 already so. */

@@ -30,8 +30,8 @@ enum vgpu_nvml_event_type {
 struct vgpu_nvml_event {
         char bdf[VGPU_BDF_MAX];
         enum vgpu_nvml_event_type type;
-        uint64_t data;                  /* the Xid number for VGPU_NVML_EVENT_XID, NVML's event data otherwise */
-        uint64_t time_usec;             /* CLOCK_REALTIME when read: NVML's events carry no time */
+        uint64_t data;      /* the Xid number for VGPU_NVML_EVENT_XID, NVML's event data otherwise */
+        uint64_t time_usec; /* CLOCK_REALTIME when read: NVML's events carry no time */
 };
 
 struct vgpu_nvml_events;
@@ -41,7 +41,8 @@ struct vgpu_nvml_events;
  * when there is nothing to watch (no NVML, no NVIDIA GPU, or none that takes events): not an
  * error. -errno with *err filled otherwise.
  */
-int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvml_events **ret, struct vgpu_error *err);
+int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvml_events **ret,
+                          struct vgpu_error *err);
 /* How many GPUs the watcher registered. */
 size_t vgpu_nvml_events_n_gpus(const struct vgpu_nvml_events *w);
 /* The events that arrived since the last call, oldest first (free(*ret) after); never waits. */

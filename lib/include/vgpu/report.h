@@ -29,8 +29,8 @@ struct vgpu_report_extra {
  * into place, so a failed report never leaves half a file). host must have been scanned with
  * VGPU_SCAN_ALL. Returns the number of entries written, or -errno.
  */
-int vgpu_report_write(const struct vgpu_host *host, const char *path,
-                      const struct vgpu_report_extra *extras, size_t n_extras, struct vgpu_error *err);
+int vgpu_report_write(const struct vgpu_host *host, const char *path, const struct vgpu_report_extra *extras,
+                      size_t n_extras, struct vgpu_error *err);
 
 #ifdef __cplusplus
 }

@@ -20,32 +20,32 @@ extern "C" {
 #endif
 
 enum vgpu_sensor_kind {
-        VGPU_SENSOR_TEMPERATURE,        /* C */
-        VGPU_SENSOR_VOLTAGE,            /* V */
-        VGPU_SENSOR_FAN,                /* RPM */
-        VGPU_SENSOR_POWER,              /* W */
-        VGPU_SENSOR_CURRENT,            /* A */
+        VGPU_SENSOR_TEMPERATURE, /* C */
+        VGPU_SENSOR_VOLTAGE,     /* V */
+        VGPU_SENSOR_FAN,         /* RPM */
+        VGPU_SENSOR_POWER,       /* W */
+        VGPU_SENSOR_CURRENT,     /* A */
         _VGPU_SENSOR_KIND_MAX,
 };
 
 enum vgpu_sensor_state {
-        VGPU_SENSOR_UNKNOWN,            /* no reading, or nothing to judge it by */
+        VGPU_SENSOR_UNKNOWN, /* no reading, or nothing to judge it by */
         VGPU_SENSOR_OK,
-        VGPU_SENSOR_WARN,               /* an alarm, or past a max/min threshold */
-        VGPU_SENSOR_CRITICAL,           /* past a critical/emergency threshold, or its alarm */
+        VGPU_SENSOR_WARN,     /* an alarm, or past a max/min threshold */
+        VGPU_SENSOR_CRITICAL, /* past a critical/emergency threshold, or its alarm */
 };
 
 struct vgpu_sensor {
-        const char *source;             /* static: "hwmon" or "ipmi" */
-        char *chip;                     /* "coretemp-isa-0000", "amdgpu-pci-0300"; "bmc" for IPMI */
-        char *label;                    /* "Core 0", "in1", "CPU Temp" */
+        const char *source; /* static: "hwmon" or "ipmi" */
+        char *chip;         /* "coretemp-isa-0000", "amdgpu-pci-0300"; "bmc" for IPMI */
+        char *label;        /* "Core 0", "in1", "CPU Temp" */
         enum vgpu_sensor_kind kind;
-        double value;                   /* in unit; NAN when unreadable */
-        const char *unit;               /* static: "C", "V", "RPM", "W", "A" */
+        double value;     /* in unit; NAN when unreadable */
+        const char *unit; /* static: "C", "V", "RPM", "W", "A" */
         /* thresholds in unit, NAN when the chip has none */
         double min, max, crit_min, crit;
         enum vgpu_sensor_state state;
-        char bdf[VGPU_BDF_MAX];         /* the PCI function the chip sits on, "" when none */
+        char bdf[VGPU_BDF_MAX]; /* the PCI function the chip sits on, "" when none */
 };
 
 /*
@@ -70,14 +70,14 @@ int vgpu_sensors_gpu_temperature(const struct vgpu_sensor *s, size_t n, const ch
 /* One System Event Log entry. */
 struct vgpu_sel_entry {
         unsigned record_id;
-        uint64_t time;                  /* seconds since the epoch (BMC clock); 0 when not timestamped */
-        char sensor_type[48];           /* "Temperature", "Voltage", ... */
-        char sensor[48];                /* the sensor's name from the SDR, or "sensor #N" */
-        char event[128];                /* "Upper Critical - going high", with "(deasserted)" when so */
-        enum vgpu_sensor_state severity;        /* FreeIPMI's interpretation, raised to warn/critical for
+        uint64_t time;                   /* seconds since the epoch (BMC clock); 0 when not timestamped */
+        char sensor_type[48];            /* "Temperature", "Voltage", ... */
+        char sensor[48];                 /* the sensor's name from the SDR, or "sensor #N" */
+        char event[128];                 /* "Upper Critical - going high", with "(deasserted)" when so */
+        enum vgpu_sensor_state severity; /* FreeIPMI's interpretation, raised to warn/critical for
                                                  * over-temperature and under-voltage thresholds */
         bool over_temperature, under_voltage;
-        bool deasserted;                /* the event ended (ipmitool's "Deasserted"); event says so too */
+        bool deasserted; /* the event ended (ipmitool's "Deasserted"); event says so too */
 };
 
 /* In-band IPMI through /dev/ipmi0 (under VGPU_ROOT) with libipmimonitoring. */
@@ -92,14 +92,16 @@ int vgpu_ipmi_open(const char *sdr_cache_dir, struct vgpu_ipmi **ret, struct vgp
 void vgpu_ipmi_close(struct vgpu_ipmi *ipmi);
 
 /* The BMC's sensors (source "ipmi", chip "bmc"), state as FreeIPMI interprets them. */
-int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor **ret, size_t *ret_n, struct vgpu_error *err);
+int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor **ret, size_t *ret_n,
+                           struct vgpu_error *err);
 
 /*
  * The SEL entries added since the last call (all of them on the first), in record order: the
  * context remembers the last record id seen. A SEL that was cleared (its last id below ours)
  * starts over.
  */
-int vgpu_ipmi_sel_read(struct vgpu_ipmi *ipmi, struct vgpu_sel_entry **ret, size_t *ret_n, struct vgpu_error *err);
+int vgpu_ipmi_sel_read(struct vgpu_ipmi *ipmi, struct vgpu_sel_entry **ret, size_t *ret_n,
+                       struct vgpu_error *err);
 
 #ifdef __cplusplus
 }

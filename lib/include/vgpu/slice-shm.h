@@ -37,69 +37,69 @@
 extern "C" {
 #endif
 
-#define VGPU_SLICE_SHM_MAGIC    UINT64_C(0x314543494c535056)    /* "VPSLICE1" */
-#define VGPU_SLICE_SHM_VERSION  2u      /* 1: one file held every slice's quota and usage */
-#define VGPU_SLICE_FILE_MAGIC   UINT64_C(0x454e4f4c53555056)    /* "VPUSLONE" */
+#define VGPU_SLICE_SHM_MAGIC    UINT64_C(0x314543494c535056) /* "VPSLICE1" */
+#define VGPU_SLICE_SHM_VERSION  2u /* 1: one file held every slice's quota and usage */
+#define VGPU_SLICE_FILE_MAGIC   UINT64_C(0x454e4f4c53555056) /* "VPUSLONE" */
 #define VGPU_SLICE_FILE_VERSION 1u
-#define VGPU_SLICE_MAX          16u     /* slices per physical GPU */
-#define VGPU_SLICE_PROCS_MAX    64u     /* processes charged to one slice at a time */
-#define VGPU_SLICE_PARTS_MAX    16u     /* processes whose liveness a turn tracks */
-#define VGPU_SLICE_NAME_MAX     64u     /* including NUL; [A-Za-z0-9_.-] */
+#define VGPU_SLICE_MAX          16u /* slices per physical GPU */
+#define VGPU_SLICE_PROCS_MAX    64u /* processes charged to one slice at a time */
+#define VGPU_SLICE_PARTS_MAX    16u /* processes whose liveness a turn tracks */
+#define VGPU_SLICE_NAME_MAX     64u /* including NUL; [A-Za-z0-9_.-] */
 
 /* Time slice of the scheduler (the vendor schedulers use 1-30 ms; 2 ms is their default). */
-#define VGPU_SLICE_QUANTUM_MIN_NS       UINT64_C(1000000)
-#define VGPU_SLICE_QUANTUM_MAX_NS       UINT64_C(30000000)
-#define VGPU_SLICE_QUANTUM_DEFAULT_NS   UINT64_C(2000000)
+#define VGPU_SLICE_QUANTUM_MIN_NS     UINT64_C(1000000)
+#define VGPU_SLICE_QUANTUM_MAX_NS     UINT64_C(30000000)
+#define VGPU_SLICE_QUANTUM_DEFAULT_NS UINT64_C(2000000)
 
 enum vgpu_slice_policy {
-        VGPU_SLICE_POLICY_BEST_EFFORT = 0,      /* launches are never gated */
-        VGPU_SLICE_POLICY_EQUAL_SHARE = 1,      /* active slices rotate; idle time goes to the active */
-        VGPU_SLICE_POLICY_FIXED_SHARE = 2,      /* weight % of GPU time, guaranteed and capped */
+        VGPU_SLICE_POLICY_BEST_EFFORT = 0, /* launches are never gated */
+        VGPU_SLICE_POLICY_EQUAL_SHARE = 1, /* active slices rotate; idle time goes to the active */
+        VGPU_SLICE_POLICY_FIXED_SHARE = 2, /* weight % of GPU time, guaranteed and capped */
 };
 
 enum vgpu_slice_scrub {
-        VGPU_SLICE_SCRUB_ON_FREE = 0,   /* clear every allocation when freed, and at exit */
-        VGPU_SLICE_SCRUB_ON_EXIT = 1,   /* clear what is still allocated at exit / context teardown */
+        VGPU_SLICE_SCRUB_ON_FREE = 0, /* clear every allocation when freed, and at exit */
+        VGPU_SLICE_SCRUB_ON_EXIT = 1, /* clear what is still allocated at exit / context teardown */
         VGPU_SLICE_SCRUB_OFF = 2,
 };
 
 enum vgpu_slice_state {
         VGPU_SLICE_STATE_FREE = 0,
-        VGPU_SLICE_STATE_SETUP = 1,     /* being written by vgpu_slice_add(); not usable yet */
+        VGPU_SLICE_STATE_SETUP = 1, /* being written by vgpu_slice_add(); not usable yet */
         VGPU_SLICE_STATE_ACTIVE = 2,
 };
 
-#define VGPU_SLICE_F_MANAGED_UNCHARGED  (1u << 0)       /* cuMemAllocManaged not charged */
+#define VGPU_SLICE_F_MANAGED_UNCHARGED (1u << 0) /* cuMemAllocManaged not charged */
 
 /*
  * owner: (generation << 32) | pid. pid 0: free slot. VGPU_SLICE_PROC_RECLAIMING set in the pid
  * half: a reclaimer whose pid is in the low 31 bits is returning a dead owner's charge. The
  * generation grows at every release so a slow reclaimer cannot touch the next owner's charge.
  */
-#define VGPU_SLICE_PROC_RECLAIMING      UINT32_C(0x80000000)
+#define VGPU_SLICE_PROC_RECLAIMING UINT32_C(0x80000000)
 struct vgpu_slice_proc {
         _Atomic uint64_t owner;
-        _Atomic uint64_t start_time;    /* /proc/PID/stat field 22; 0 while being claimed */
-        _Atomic uint64_t pidns;         /* inode of the owner's pid namespace */
-        _Atomic uint64_t bytes;         /* charged to this process, part of the slice's used */
+        _Atomic uint64_t start_time; /* /proc/PID/stat field 22; 0 while being claimed */
+        _Atomic uint64_t pidns;      /* inode of the owner's pid namespace */
+        _Atomic uint64_t bytes;      /* charged to this process, part of the slice's used */
 };
 
 /* One slice: settings written once by vgpuctl, and the memory its processes hold. */
 struct vgpu_slice {
-        _Atomic uint32_t state;         /* enum vgpu_slice_state */
-        uint32_t policy;                /* enum vgpu_slice_policy */
-        uint32_t scrub;                 /* enum vgpu_slice_scrub */
-        uint32_t weight;                /* fixed-share: percent of GPU time, 1-100 */
-        uint32_t flags;                 /* VGPU_SLICE_F_* */
+        _Atomic uint32_t state; /* enum vgpu_slice_state */
+        uint32_t policy;        /* enum vgpu_slice_policy */
+        uint32_t scrub;         /* enum vgpu_slice_scrub */
+        uint32_t weight;        /* fixed-share: percent of GPU time, 1-100 */
+        uint32_t flags;         /* VGPU_SLICE_F_* */
         uint32_t _pad0;
         char name[VGPU_SLICE_NAME_MAX];
-        uint64_t quota;                 /* bytes of device memory; 0 = unlimited */
-        uint64_t granularity;           /* charges round up to this (0 or 1 = exact) */
-        uint64_t proc_overhead;         /* charged once per attached process (context memory) */
+        uint64_t quota;         /* bytes of device memory; 0 = unlimited */
+        uint64_t granularity;   /* charges round up to this (0 or 1 = exact) */
+        uint64_t proc_overhead; /* charged once per attached process (context memory) */
 
-        _Atomic uint64_t used;          /* the quota counter: sum of all charges */
+        _Atomic uint64_t used; /* the quota counter: sum of all charges */
         _Atomic uint64_t peak;
-        _Atomic uint64_t oom_count;     /* allocations refused for the quota */
+        _Atomic uint64_t oom_count; /* allocations refused for the quota */
         uint64_t reserved[8];
 
         struct vgpu_slice_proc procs[VGPU_SLICE_PROCS_MAX];
@@ -107,63 +107,63 @@ struct vgpu_slice {
 
 /* NAME.slice */
 struct vgpu_slice_file {
-        _Atomic uint64_t magic;         /* VGPU_SLICE_FILE_MAGIC */
-        uint32_t version;               /* VGPU_SLICE_FILE_VERSION */
-        uint32_t size;                  /* sizeof(struct vgpu_slice_file) */
-        uint32_t sched_index;           /* the slice's slot in the GPU's scheduler */
+        _Atomic uint64_t magic; /* VGPU_SLICE_FILE_MAGIC */
+        uint32_t version;       /* VGPU_SLICE_FILE_VERSION */
+        uint32_t size;          /* sizeof(struct vgpu_slice_file) */
+        uint32_t sched_index;   /* the slice's slot in the GPU's scheduler */
         uint32_t _pad0;
-        char gpu_bdf[32];               /* the physical GPU: its scheduler is BDF.shm */
+        char gpu_bdf[32]; /* the physical GPU: its scheduler is BDF.shm */
         uint64_t reserved[8];
         struct vgpu_slice slice;
 };
 
 /* A slice as the GPU's scheduler knows it (in BDF.shm). */
 struct vgpu_sched_slot {
-        _Atomic uint32_t state;         /* enum vgpu_slice_state */
-        uint32_t policy;                /* enum vgpu_slice_policy */
-        uint32_t weight;                /* fixed-share: percent of GPU time, 1-100 */
-        uint32_t forced_turn;           /* last turn of this slice closed while still in use */
+        _Atomic uint32_t state; /* enum vgpu_slice_state */
+        uint32_t policy;        /* enum vgpu_slice_policy */
+        uint32_t weight;        /* fixed-share: percent of GPU time, 1-100 */
+        uint32_t forced_turn;   /* last turn of this slice closed while still in use */
         char name[VGPU_SLICE_NAME_MAX];
-        int64_t deficit_ns;             /* equal-share: deficit round robin credit */
-        int64_t budget_ns;              /* fixed-share: token bucket, refilled at weight % */
-        uint64_t budget_stamp_ns;       /* last refill */
-        uint64_t forced_end_ns;         /* ...and when: later work is charged as overrun */
-        _Atomic uint64_t want_ns;       /* last time a process of the slice waited for a turn */
-        _Atomic uint64_t gpu_ns;        /* GPU time consumed, as measured at turn ends */
-        _Atomic uint64_t turns;         /* turns granted */
+        int64_t deficit_ns;       /* equal-share: deficit round robin credit */
+        int64_t budget_ns;        /* fixed-share: token bucket, refilled at weight % */
+        uint64_t budget_stamp_ns; /* last refill */
+        uint64_t forced_end_ns;   /* ...and when: later work is charged as overrun */
+        _Atomic uint64_t want_ns; /* last time a process of the slice waited for a turn */
+        _Atomic uint64_t gpu_ns;  /* GPU time consumed, as measured at turn ends */
+        _Atomic uint64_t turns;   /* turns granted */
         uint64_t reserved[2];
 };
 
 struct vgpu_slice_part {
-        int32_t pid;                    /* 0: unused */
+        int32_t pid; /* 0: unused */
         uint32_t _pad;
         uint64_t pidns;
 };
 
 struct vgpu_sched {
-        _Atomic uint32_t wake;          /* futex word: bumped whenever waiters should look again */
-        _Atomic uint32_t turn;          /* id of the current (or last) turn, never 0 once granted */
-        _Atomic uint32_t owner;         /* slice index + 1; 0: GPU not held */
-        uint32_t last_owner;            /* slice index + 1 of the previous turn: rotation point */
-        _Atomic uint64_t deadline_ns;   /* end of the current turn */
+        _Atomic uint32_t wake;        /* futex word: bumped whenever waiters should look again */
+        _Atomic uint32_t turn;        /* id of the current (or last) turn, never 0 once granted */
+        _Atomic uint32_t owner;       /* slice index + 1; 0: GPU not held */
+        uint32_t last_owner;          /* slice index + 1 of the previous turn: rotation point */
+        _Atomic uint64_t deadline_ns; /* end of the current turn */
         uint64_t quantum_ns;
-        uint64_t grant_ns;              /* when the current turn was granted */
-        uint64_t first_ns;              /* first launch of the turn (host clock) */
-        uint64_t last_ns;               /* completion of its last work (host clock, from events) */
-        int32_t participants;           /* processes in the turn */
-        int32_t blocked;                /* participants waiting for their GPU work to complete */
+        uint64_t grant_ns;    /* when the current turn was granted */
+        uint64_t first_ns;    /* first launch of the turn (host clock) */
+        uint64_t last_ns;     /* completion of its last work (host clock, from events) */
+        int32_t participants; /* processes in the turn */
+        int32_t blocked;      /* participants waiting for their GPU work to complete */
         struct vgpu_slice_part parts[VGPU_SLICE_PARTS_MAX];
         uint64_t reserved[4];
 };
 
 /* BDF.shm */
 struct vgpu_slice_shm {
-        _Atomic uint64_t magic;         /* VGPU_SLICE_SHM_MAGIC */
+        _Atomic uint64_t magic; /* VGPU_SLICE_SHM_MAGIC */
         uint32_t version;
-        uint32_t size;                  /* sizeof(struct vgpu_slice_shm) */
-        _Atomic uint32_t generation;    /* bumped whenever a slice is added or removed */
+        uint32_t size;               /* sizeof(struct vgpu_slice_shm) */
+        _Atomic uint32_t generation; /* bumped whenever a slice is added or removed */
         uint32_t _pad0;
-        char gpu_bdf[32];               /* the physical GPU, for people and tools */
+        char gpu_bdf[32]; /* the physical GPU, for people and tools */
         uint64_t reserved[4];
         struct vgpu_sched sched;
         struct vgpu_sched_slot slices[VGPU_SLICE_MAX];

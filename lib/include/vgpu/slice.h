@@ -21,17 +21,17 @@
 extern "C" {
 #endif
 
-#define VGPU_SLICE_DIR "/run/vgpuctl/slices"
-#define VGPU_CDI_SPEC "/etc/cdi/vgpuctl.yaml"
+#define VGPU_SLICE_DIR     "/run/vgpuctl/slices"
+#define VGPU_CDI_SPEC      "/etc/cdi/vgpuctl.yaml"
 #define VGPU_SLICE_RECORDS "/var/lib/vgpuctl/slices"
 
 struct vgpu_slice_request {
         const char *name;
-        const char *gpu;                /* BDF of an NVIDIA GPU */
-        uint64_t memory;                /* quota in bytes, 0 = unlimited */
-        unsigned share;                 /* fixed-share percent of GPU time, 0 = none */
-        const char *policy;             /* "best-effort" | "equal-share" | "fixed-share"; NULL: from share */
-        const char *scrub;              /* "on-free" | "on-exit" | "off"; NULL: on-free */
+        const char *gpu;    /* BDF of an NVIDIA GPU */
+        uint64_t memory;    /* quota in bytes, 0 = unlimited */
+        unsigned share;     /* fixed-share percent of GPU time, 0 = none */
+        const char *policy; /* "best-effort" | "equal-share" | "fixed-share"; NULL: from share */
+        const char *scrub;  /* "on-free" | "on-exit" | "off"; NULL: on-free */
 };
 
 struct vgpu_slice_status {

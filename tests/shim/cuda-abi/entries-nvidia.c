@@ -14,15 +14,16 @@
 #error "entries-nvidia.c is built against NVIDIA's cuda.h with __CUDA_API_VERSION_INTERNAL only"
 #endif
 
-#define ABI_STR(x) #x
+#define ABI_STR(x)  #x
 #define ABI_XSTR(x) ABI_STR(x)
 
-#define ABI_ASSERT(sym, pfn) \
-        _Static_assert(__builtin_types_compatible_p(__typeof__(&sym), pfn), #sym ": cuda.h's prototype is not " #pfn);
-#define ABI_ASSERT_N(sym, pfn) ABI_ASSERT(sym, pfn)
-#define ABI_ASSERT_L(sym, pfn) ABI_ASSERT(sym, pfn)
-#define ABI_ASSERT_P(sym, pfn) ABI_ASSERT(sym, pfn)
-#define ABI_ASSERT_NV(sym, pfn)                 /* NVML: no nvml.h in a CUDA toolkit */
+#define ABI_ASSERT(sym, pfn)                                                \
+        _Static_assert(__builtin_types_compatible_p(__typeof__(&sym), pfn), \
+                       #sym ": cuda.h's prototype is not " #pfn);
+#define ABI_ASSERT_N(sym, pfn)                             ABI_ASSERT(sym, pfn)
+#define ABI_ASSERT_L(sym, pfn)                             ABI_ASSERT(sym, pfn)
+#define ABI_ASSERT_P(sym, pfn)                             ABI_ASSERT(sym, pfn)
+#define ABI_ASSERT_NV(sym, pfn)                            /* NVML: no nvml.h in a CUDA toolkit */
 #define ABI_ENTRY_ASSERT(sym, base, ver, probe, kind, pfn) ABI_ASSERT_##probe(sym, pfn)
 SHIM_ENTRIES(ABI_ENTRY_ASSERT)
 

@@ -14,9 +14,9 @@
 #error "symbols-nvidia.c is built against NVIDIA's cuda.h, as a program would be, only"
 #endif
 
-#define ABI_STR(x) #x
-#define ABI_XSTR(x) ABI_STR(x)
-#define ABI_CAT(a, b) a##b
+#define ABI_STR(x)     #x
+#define ABI_XSTR(x)    ABI_STR(x)
+#define ABI_CAT(a, b)  a##b
 #define ABI_XCAT(a, b) ABI_CAT(a, b)
 
 /* base is written into the row unexpanded and expanded: cuda.h's #define decides the second */

@@ -32,13 +32,13 @@ static void ok(int pass, const char *what) {
 struct entry {
         const char *symbol;
         const char *name;
-        char probe;             /* N, L, P, V (NVML) */
-        char kind;              /* W, R */
+        char probe; /* N, L, P, V (NVML) */
+        char kind;  /* W, R */
 };
-#define PROBE_CHAR_N 'N'
-#define PROBE_CHAR_L 'L'
-#define PROBE_CHAR_P 'P'
-#define PROBE_CHAR_NV 'V'
+#define PROBE_CHAR_N                                'N'
+#define PROBE_CHAR_L                                'L'
+#define PROBE_CHAR_P                                'P'
+#define PROBE_CHAR_NV                               'V'
 #define ENTRY_ROW(sym, base, ver, probe, kind, pfn) { #sym, #base, PROBE_CHAR_##probe, #kind[0] },
 static const struct entry entries[] = { SHIM_ENTRIES(ENTRY_ROW) };
 static const size_t n_entries = sizeof(entries) / sizeof(entries[0]);
@@ -54,12 +54,13 @@ static void check_layout(void) {
         int bad = cuda_abi_ours_n != cuda_abi_nvidia_n;
         for (size_t i = 0; i < cuda_abi_ours_n && i < cuda_abi_nvidia_n; i++)
                 if (cuda_abi_ours[i].value != cuda_abi_nvidia[i].value) {
-                        printf("# %s: shim %lld, NVIDIA %lld\n", cuda_abi_ours[i].what, cuda_abi_ours[i].value,
-                               cuda_abi_nvidia[i].value);
+                        printf("# %s: shim %lld, NVIDIA %lld\n", cuda_abi_ours[i].what,
+                               cuda_abi_ours[i].value, cuda_abi_nvidia[i].value);
                         bad = 1;
                 }
         char what[96];
-        snprintf(what, sizeof(what), "layout: %zu sizes, offsets and constants equal NVIDIA's", cuda_abi_ours_n);
+        snprintf(what, sizeof(what), "layout: %zu sizes, offsets and constants equal NVIDIA's",
+                 cuda_abi_ours_n);
         ok(!bad, what);
 }
 
@@ -78,12 +79,14 @@ static void check_entries(void) {
                 }
         }
         char what[96];
-        snprintf(what, sizeof(what), "entries: %zu symbols checked against cuda.h under their own names", checked);
+        snprintf(what, sizeof(what), "entries: %zu symbols checked against cuda.h under their own names",
+                 checked);
         ok(!bad, what);
 }
 
 /* rows: symbols-nvidia.c's table for one stream mode; probes: the entries it speaks for */
-static void check_coverage(const char *mode, const struct cuda_abi_symbol *rows, size_t n_rows, const char *probes) {
+static void check_coverage(const char *mode, const struct cuda_abi_symbol *rows, size_t n_rows,
+                           const char *probes) {
         int bad = n_rows != n_entries;
         size_t checked = 0;
         for (size_t i = 0; i < n_rows && i < n_entries; i++) {
@@ -91,14 +94,15 @@ static void check_coverage(const char *mode, const struct cuda_abi_symbol *rows,
                         continue;
                 checked++;
                 if (!wrapped(rows[i].expanded)) {
-                        printf("# %s: a program built against cuda.h (%s) calls %s, which the shim does not wrap\n",
+                        printf("# %s: a program built against cuda.h (%s) calls %s, which the shim does not "
+                               "wrap\n",
                                rows[i].written, mode, rows[i].expanded);
                         bad = 1;
                 }
         }
         char what[128];
-        snprintf(what, sizeof(what), "coverage (%s): the symbols %zu wrapped names compile to are all wrapped", mode,
-                 checked);
+        snprintf(what, sizeof(what),
+                 "coverage (%s): the symbols %zu wrapped names compile to are all wrapped", mode, checked);
         ok(!bad && checked > 0, what);
 }
 
@@ -123,7 +127,8 @@ static void check_exports(const char *stub) {
         }
         dlclose(h);
         char what[96];
-        snprintf(what, sizeof(what), "exports: NVIDIA's libcuda.so exports all %zu symbols of the table", checked);
+        snprintf(what, sizeof(what), "exports: NVIDIA's libcuda.so exports all %zu symbols of the table",
+                 checked);
         ok(!bad, what);
 }
 
