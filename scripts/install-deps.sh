@@ -15,6 +15,8 @@ pkgs+=(libsensors-dev libipmimonitoring-dev libfreeipmi-dev)
 pkgs+=(libcurl4-openssl-dev libcurl4)
 # net-snmp's agent library: vgpud as an AgentX subagent ([snmp]; optional at build)
 pkgs+=(libsnmp-dev)
+# liburing: the host scan batches its sysfs reads through io_uring (plain reads where it is denied)
+pkgs+=(liburing-dev)
 if [[ "${1:-}" == "--test" ]]; then
         # libvirt-clients: virt-xml-validate (with libxml2-utils' xmllint) checks our <hostdev> XML
         # nftables: `nft -c` checks the ruleset `vgpuctl harden` generates
@@ -39,6 +41,12 @@ if [[ "${1:-}" == "--test" ]]; then
         # debhelper, dpkg-dev, fakeroot, lintian: tests/packaging/deb.sh builds and lints the Debian
         # packages; ansible-core, ansible-lint: tests/ansible/run.sh runs the collection
         pkgs+=(debhelper dpkg-dev fakeroot lintian git ansible-core ansible-lint)
+        # clang-format: tests/style/clang-format.sh keeps the tree in .clang-format's style
+        pkgs+=(clang-format)
+        # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them)
+        pkgs+=(etcd-server etcd-client)
+        # chromium: the fleet dashboard is loaded in a real headless browser
+        pkgs+=(chromium)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 
