@@ -76,7 +76,8 @@ def wait(what, fn, timeout=10.0):
 
 hosts, kernels, daemons = [], [], []
 for i in range(3):
-    h = Host("nvidia-mdev")
+    # host3 has no vGPU parents: its GPUs are offered as slices
+    h = Host("nvidia-mdev" if i < 2 else "nvidia-baremetal")
     # GPU UUIDs unique in the fleet, as real ones are
     for g in range(3):
         h.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (i + 1, g + 1))
@@ -189,6 +190,25 @@ put(PREFIX + "claims/host1/c4", bad)
 cl = wait("failed", lambda: (claim(0, "c4") or {}).get("state") == "FAILED" and claim(0, "c4"))
 t.check(cl and cl.get("error"), "a claim of a type not offered is FAILED with an error", claim(0, "c4"))
 c.etcdctl("del", PREFIX + "claims/host1/c4")
+
+# a slice claim on host3 (a GPU in slice mode): a software slice with the claim's memory and share
+g3 = get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}
+t.equal(g3.get("mode"), "slice", "host3's GPU is offered as slices")
+cap = (g3.get("slice_capacity") or {}).get("memory_bytes", 0)
+t.check(cap > 2 ** 30, "with slice capacity", g3)
+_, h3kv = get(host_key(2))
+sl = claim_doc("s1", 2, int(h3kv["lease"]) if h3kv else 0)
+sl.update({"kind": "slice", "type": None, "vram_bytes": 2 ** 30, "slice": {"memory_bytes": 2 ** 30, "share_percent": 25}})
+put(PREFIX + "claims/host3/s1", sl)
+cl = wait("bound", lambda: (claim(2, "s1") or {}).get("state") in ("BOUND", "FAILED") and claim(2, "s1"))
+name = (cl or {}).get("instance") or ""
+t.check(cl and cl["state"] == "BOUND" and name.startswith("fleet-"), "slice claim s1 BOUND", cl)
+region = hosts[2].path("run/vgpuctl/slices/%s.slice" % name)
+t.check(name and os.path.exists(region), "its slice region exists under the fixture root", region)
+t.check(wait("capacity", lambda: (get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}).get("slice_capacity", {})
+             .get("memory_bytes") == cap - 2 ** 30), "slice capacity republished 1 GiB smaller")
+c.etcdctl("del", PREFIX + "claims/host3/s1")
+t.check(wait("gone", lambda: not os.path.exists(region)), "deleting s1 destroyed the slice")
 
 # ---- kill -9: the host's keys go with its lease ----
 d2 = daemons[1]
