@@ -139,10 +139,14 @@ static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const
                             err.message);
                 return;
         }
-        r = vgpu_fleet_host_release(w->etcd, w->f->prefix, kv->key, kv->mod_revision, c, &err);
-        if (r < 0)
+        /* claim + session deleted, alloc/<gpu> and the tenant's usage decremented, in one txn */
+        enum vgpu_fleet_release_outcome o;
+        r = vgpu_fleet_release_claim(w->etcd, w->f->prefix, kv->key, true, VGPU_FLEET_RELEASING, &o, &err);
+        if (r == -ESTALE)
+                log_debug("fleet: claim %s changed before its release finished: %s", c->claim, err.message);
+        else if (r < 0)
                 log_warning("fleet: claim %s: finishing the release: %s", c->claim, err.message);
-        else if (r > 0)
+        else
                 log_info("fleet: claim %s released", c->claim);
 }
 

@@ -162,7 +162,9 @@ c.etcdctl("del", PREFIX + "claims/host1/c2")
 put(PREFIX + "alloc/" + gpu_of(0), {"host": "host1", "gpu": gpu_of(0), "vram_bytes": 2147483648, "share_percent": 0,
                                     "type_lock": TYPE, "claims": ["c1"]})
 
-# release: RELEASING -> torn down, claim + session deleted, alloc decremented in one txn
+# release: RELEASING -> torn down, claim + session deleted, alloc and the tenant's usage
+# decremented in one txn (the last claim gone: alloc/<gpu> goes, as the brokers' release does)
+put(PREFIX + "quota/t1", {"vram_bytes": 2147483648, "sessions": 1})
 cur = claim(0, "c1")
 cur["state"] = "RELEASING"
 put(PREFIX + "claims/host1/c1", cur)
@@ -171,7 +173,8 @@ t.check(gone, "RELEASING claim c1 deleted by vgpud", claim(0, "c1"))
 t.check(not mdev_exists(0, inst), "c1's mdev removed")
 t.check(get(PREFIX + "sessions/s-c1")[0] is None, "c1's session deleted")
 a = get(PREFIX + "alloc/" + gpu_of(0))[0]
-t.check(a and a["claims"] == [] and a["vram_bytes"] == 0 and a.get("type_lock") is None, "alloc decremented", a)
+t.check(a is None, "alloc/<gpu> of the last claim deleted", a)
+t.equal(get(PREFIX + "quota/t1")[0], {"vram_bytes": 0, "sessions": 0}, "tenant usage decremented")
 
 # deletion of a BOUND claim tears down
 place("c3", 0, lease)
@@ -228,6 +231,7 @@ place("k2", 0, lease, others=["k1"])
 k1 = wait("bound", lambda: (claim(0, "k1") or {}).get("state") == "BOUND" and claim(0, "k1"))
 k2 = wait("bound", lambda: (claim(0, "k2") or {}).get("state") == "BOUND" and claim(0, "k2"))
 t.check(k1 and k2, "k1 and k2 BOUND before the partition", (claim(0, "k1"), claim(0, "k2")))
+put(PREFIX + "quota/t1", {"vram_bytes": 2 * 2147483648, "sessions": 2})
 d1 = daemons[0]
 d1.signal(signal.SIGSTOP)
 stopped_at = time.monotonic()
@@ -256,6 +260,7 @@ t.check(get(PREFIX + "sessions/s-k2")[0] is None and get(PREFIX + "sessions/s-k1
 a = get(PREFIX + "alloc/" + gpu_of(0))[0]
 t.check(a and a["claims"] == ["k1"] and a["vram_bytes"] == 2147483648 and a["type_lock"] == TYPE,
         "alloc rewritten from the claims that stay", a)
+t.equal(get(PREFIX + "quota/t1")[0], {"vram_bytes": 2147483648, "sessions": 1}, "k2 taken out of the tenant's usage")
 
 t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
 for k in kernels:
