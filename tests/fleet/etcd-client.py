@@ -60,6 +60,13 @@ def main():
                 "ETCD_PASSWORD": ""}
         for s in ("kv", "lease", "watch"):
             scenario(s, base)
+        # failover: the leader first in the list, killed -9 by the test while it watches and writes
+        lead = c.wait_leader()
+        order = [c.endpoints[lead]] + [ep for i, ep in enumerate(c.endpoints) if i != lead]
+        scenario("failover", dict(base, ETCD_ENDPOINTS=",".join(order), ETCD_KILL_PID=str(c.members[lead].pid)))
+        c.members[lead].wait()
+        c.restart(lead)
+        c.wait_leader()
         # rotation: the first endpoint's member killed -9, and a port nobody listens on before it
         dead = "http://127.0.0.1:%d" % free_port()
         c.kill(0)
