@@ -7,7 +7,7 @@ restart by PID.
     with EtcdCluster(3) as c:
         c.endpoints            # ["http://127.0.0.1:P1", ...]
         c.leader()             # index of the member that leads, or None
-        c.kill(i); c.restart(i); c.wait_leader()
+        c.kill(i); c.restart(i); c.wait_leader(); c.pause(i); c.resume(i); c.pid(i)
         c.etcdctl("put", "k", "v")
 
 Why not the defaults 2379/2380: a host's own etcd may use them. Why --heartbeat-interval 100
@@ -219,6 +219,16 @@ class EtcdCluster:
         """kill -9 member i and reap it."""
         self.stop(i, signal.SIGKILL)
 
+    def pause(self, i):
+        """SIGSTOP member i (a member that hangs: its connections stay open, nothing answers)."""
+        self.members[i].signal(signal.SIGSTOP)
+
+    def resume(self, i):
+        self.members[i].signal(signal.SIGCONT)
+
+    def pid(self, i):
+        return self.members[i].pid
+
     def restart(self, i):
         """Start member i again on its data dir (it rejoins the cluster it was part of)."""
         m = self.members[i]
@@ -229,6 +239,7 @@ class EtcdCluster:
     def close(self):
         for i, m in enumerate(self.members):
             if m.alive():
+                m.signal(signal.SIGCONT)
                 self.stop(i, signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
