@@ -106,6 +106,7 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
         char instance[40] = "";
         struct vgpu_error err = {}, rerr = {};
         int r = realize(w, c, instance, &err);
+        w->changed_host = true;
         struct vgpu_fleet_claim out = *c;
         if (r >= 0) {
                 out.state = VGPU_FLEET_BOUND;
@@ -134,6 +135,7 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
 static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const struct vgpu_fleet_claim *c) {
         struct vgpu_error err = {};
         int r = teardown(c, &err);
+        w->changed_host = true;
         if (r < 0) {
                 log_warning("fleet: claim %s: tearing down failed, kept RELEASING: %s", c->claim,
                             err.message);
@@ -161,6 +163,7 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                 if (c.state == VGPU_FLEET_BOUND || c.state == VGPU_FLEET_RELEASING ||
                     c.state == VGPU_FLEET_LOST) {
                         int r = teardown(&c, &err);
+                        w->changed_host |= r > 0;
                         if (r < 0)
                                 log_warning("fleet: claim %s deleted, tearing down: %s", c.claim,
                                             err.message);
@@ -263,6 +266,7 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                                             err.message);
                                 items[k].action = VGPU_FLEET_RECONCILE_KEEP;
                         }
+                w->changed_host = true;
                 int k = vgpu_fleet_host_reconcile(w->etcd, w->f->prefix, cs[i].gpu, items, m, w->lease, &err);
                 if (k < 0) {
                         log_warning("fleet: reconcile of %s: %s", cs[i].gpu, err.message);

@@ -83,7 +83,7 @@ for i in range(3):
         h.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (i + 1, g + 1))
     k = FakeKernel(h.root, limit=110)
     k.start()
-    conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n"
+    conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 5s\nrestore-on-start = no\n"
             "[fleet]\nendpoints = %s\ncluster = t\nhost = host%d\naddress = 127.0.0.1:%d\nlease_ttl = %d\n"
             % (",".join(c.endpoints), i + 1, 30000 + i, TTL))
     hosts.append(h)
@@ -95,6 +95,8 @@ def gpu_of(i):
     return "GPU-%08x-0000-4000-8000-%012x" % (i + 1, 3)       # gpu.2 is 0000:af:00.0
 
 
+print("%5.1f s: membership" % (time.monotonic() - T0), flush=True)
+T1 = time.monotonic()  # etcd and the daemons are up (slow on a loaded machine): the fleet's part from here
 # ---- membership ----
 def host_key(i):
     return PREFIX + "hosts/host%d" % (i + 1)
@@ -116,6 +118,7 @@ t.check(TYPE in types and types[TYPE]["free_instances"] > 0, "offers %s with fre
 free_before = types.get(TYPE, {}).get("free_instances", 0)
 
 
+print("%5.1f s: a claim as a broker writes it" % (time.monotonic() - T0), flush=True)
 # ---- a claim as a broker writes it: claim, alloc, session ----
 def claim_doc(cid, host_i, lease_id, state="PENDING", instance=None):
     return {"claim": cid, "session": "s-" + cid, "user": "alice", "tenant": "t1", "host": "host%d" % (host_i + 1),
@@ -149,9 +152,11 @@ inst = (cl or {}).get("instance")
 t.check(mdev_exists(0, inst), "c1's mdev %s exists under the fixture root" % inst)
 t.check(inst not in [x for x in os.listdir(hosts[1].path("sys/bus/mdev/devices"))], "only on host1")
 g2 = wait("inventory", lambda: {x["name"]: x for x in get(PREFIX + "gpus/host1/" + gpu_of(0))[0]["types"]}[TYPE]
-          ["free_instances"] == free_before - 1)
-t.check(g2, "gpus/host1/<gpu> republished with one instance less")
+          ["free_instances"] == free_before - 1, timeout=2.5)
+# poll-interval is 5 s: only the worker's wake-up of the event loop makes it this quick
+t.check(g2, "gpus/host1/<gpu> republished with one instance less within 2.5 s")
 
+print("%5.1f s: fenced" % (time.monotonic() - T0), flush=True)
 # fenced: placed on a lease that is not host1's
 devices_before = sorted(os.listdir(hosts[0].path("sys/bus/mdev/devices")))
 place("c2", 0, lease + 7, others=["c1"])
@@ -162,6 +167,7 @@ c.etcdctl("del", PREFIX + "claims/host1/c2")
 put(PREFIX + "alloc/" + gpu_of(0), {"host": "host1", "gpu": gpu_of(0), "vram_bytes": 2147483648, "share_percent": 0,
                                     "type_lock": TYPE, "claims": ["c1"]})
 
+print("%5.1f s: release" % (time.monotonic() - T0), flush=True)
 # release: RELEASING -> torn down, claim + session deleted, alloc and the tenant's usage
 # decremented in one txn (the last claim gone: alloc/<gpu> goes, as the brokers' release does)
 put(PREFIX + "quota/t1", {"vram_bytes": 2147483648, "sessions": 1})
@@ -194,6 +200,7 @@ cl = wait("failed", lambda: (claim(0, "c4") or {}).get("state") == "FAILED" and 
 t.check(cl and cl.get("error"), "a claim of a type not offered is FAILED with an error", claim(0, "c4"))
 c.etcdctl("del", PREFIX + "claims/host1/c4")
 
+print("%5.1f s: a slice claim on host3" % (time.monotonic() - T0), flush=True)
 # a slice claim on host3 (a GPU in slice mode): a software slice with the claim's memory and share
 g3 = get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}
 t.equal(g3.get("mode"), "slice", "host3's GPU is offered as slices")
@@ -209,10 +216,11 @@ t.check(cl and cl["state"] == "BOUND" and name.startswith("fleet-"), "slice clai
 region = hosts[2].path("run/vgpuctl/slices/%s.slice" % name)
 t.check(name and os.path.exists(region), "its slice region exists under the fixture root", region)
 t.check(wait("capacity", lambda: (get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}).get("slice_capacity", {})
-             .get("memory_bytes") == cap - 2 ** 30), "slice capacity republished 1 GiB smaller")
+             .get("memory_bytes") == cap - 2 ** 30, timeout=2.5), "slice capacity republished 1 GiB smaller within 2.5 s")
 c.etcdctl("del", PREFIX + "claims/host3/s1")
 t.check(wait("gone", lambda: not os.path.exists(region)), "deleting s1 destroyed the slice")
 
+print("%5.1f s: kill -9" % (time.monotonic() - T0), flush=True)
 # ---- kill -9: the host's keys go with its lease ----
 d2 = daemons[1]
 d2.proc.kill()
@@ -225,6 +233,7 @@ print("host2's keys vanished %.2f s after kill -9 (TTL %d s)" % (took, TTL))
 t.check(vanished and took <= TTL + 1, "keys of a killed vgpud gone within TTL + 1 s (%.2f s)" % took)
 t.check(get(host_key(2))[0] is not None, "host3 still there")
 
+print("%5.1f s: SIGSTOP" % (time.monotonic() - T0), flush=True)
 # ---- SIGSTOP for 2 x TTL, SIGCONT: reconcile ----
 place("k1", 0, lease)
 place("k2", 0, lease, others=["k1"])
@@ -262,7 +271,7 @@ t.check(a and a["claims"] == ["k1"] and a["vram_bytes"] == 2147483648 and a["typ
         "alloc rewritten from the claims that stay", a)
 t.equal(get(PREFIX + "quota/t1")[0], {"vram_bytes": 2147483648, "sessions": 1}, "k2 taken out of the tenant's usage")
 
-t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
+t.check(time.monotonic() - T1 < 45, "bounded: %.1f s after the start" % (time.monotonic() - T1))
 for k in kernels:
     k.stopping = True
 try:
