@@ -453,6 +453,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         reply_json(reply, 503, o);
                         vgpu_fleet_placement_clear(&p);
                         view_done(&v);
+                        char held[160];
+                        uint64_t held_bytes;
+                        if (holds_pick(b, rq, held, sizeof(held), &held_bytes))
+                                holds_place(b, e, held, rq->idempotency_key, held_bytes);
                         goto done;
                 }
                 vgpu_fleet_placement_clear(&p);
@@ -535,6 +539,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                 }
                                 pthread_rwlock_unlock(&b->cache.lock);
                         }
+                        holds_drop(b, e, pk.gpu, rq->idempotency_key);
                         atomic_fetch_add(&b->placed, 1);
                         broker_observe_latency(b, mono_s() - t0);
                         broker_log(LOG_DEBUG, "session %s: claim %s on %s/%s (%d conflicts)", sid, claim_id,

@@ -38,8 +38,7 @@ struct broker_config {
         int tries; /* claim attempts before 409 */
         uint64_t quota_vram_bytes;
         unsigned quota_sessions;
-        int hold_after; /* 503s of one request before it holds memory (ageing); 0 = never */
-        int hold_ttl_s;
+        int hold_ttl_s; /* a refused large request holds a GPU this long (holds.c); 0 = never */
 };
 
 /* ---- the cache (cache.c) ---- */

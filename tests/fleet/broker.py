@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """fleet-broker: vgpu-broker on a real 3-member etcd cluster, with synthetic hosts written
 straight into etcd as vgpud writes them (lease-bound hosts/ and gpus/ keys), two brokers:
-place and release, the idempotent retry (same key, same session, through the other broker),
+place and release, holds for large requests, tenant quotas, the idempotent retry (same key, same session, through the other broker),
 spread, conflicts between the brokers settled by the txn (no GPU over-allocated), 503 with the
 count of each filter when full, cordon and drain, a host whose lease expires no longer offered
 within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elected janitor,
@@ -122,10 +122,13 @@ def run(cluster, tmp, brokers):
     with open(token, "w") as f:
         f.write("s3cret\n")
     port = free_port()
+    # a and b never hold (holds.c): the section on holds starts a broker that does
     a = Broker(BROKER, cluster.endpoints, tmp, "a", "--seed", "1", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0",
                "--listen", "127.0.0.1:%d" % port, "--token-file", token)
     brokers.append(a)
-    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2")
+    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0")
     brokers.append(b)
 
     # ---- read endpoints and schemas ----
@@ -260,7 +263,8 @@ def run(cluster, tmp, brokers):
             a.request("DELETE", "/v1/sessions/" + s["session"])
 
     # ---- PENDING expiry by the elected janitor ----
-    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200")
+    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200",
+               "--hold-ttl", "0")
     brokers.append(c)
     st, _, short = post(c, "short-lived", type="nvidia-231")
     st2, _, keep = post(a, "long-lived", type="nvidia-231")
@@ -301,6 +305,49 @@ def run(cluster, tmp, brokers):
     check(alloc and on_h3["claim"] in alloc["claims"], "a LOST claim keeps its capacity", alloc)
     st, _, rel = a.request("DELETE", "/v1/sessions/" + on_h3["session"])
     check(st == 200 and rel["state"] == "RELEASING", "releasing a LOST claim marks it RELEASING for its host", rel)
+
+    # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
+    a.request("DELETE", "/v1/sessions/" + keep["session"])
+    d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
+    brokers.append(d)
+    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(6)]
+    check(len({s.get("gpu") for s in frag}) == 6, "six small sessions, one on each live T4", [s.get("gpu") for s in frag])
+    st, _, big = post(d, "big", type="nvidia-235")
+    holds = gw.range(PREFIX + "holds/")[0]
+    check(st == 503 and len(holds) == 1 and list(holds.values())[0][0]["idempotency_key"] == "big",
+          "a refused whole-GPU request holds one GPU", (st, holds))
+    held = list(holds)[0][len(PREFIX + "holds/"):] if holds else None
+    for s in frag:
+        if s.get("gpu") == held:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    time.sleep(0.3)
+    st, _, small = post(a, "small-after-hold", type="nvidia-232")
+    check(st == 201 and small["gpu"] != held, "a small request keeps off the held GPU (the emptiest)", (st, small, held))
+    st, _, big = post(d, "big", type="nvidia-235")
+    check(st == 201 and big["gpu"] == held, "the holder's retry gets the held GPU", (st, big, held))
+    time.sleep(0.3)
+    check(not gw.range(PREFIX + "holds/")[0], "its claim dropped the hold")
+    for s in frag + [small, big]:
+        if "session" in s:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    audit(gw, "after holds")
+
+    # ---- quotas: a tenant's usage counted in quota/<tenant>, over the limit refused ----
+    q = Broker(BROKER, cluster.endpoints, tmp, "q", "--quota-sessions", "2", "--quota-vram", "6G", "--hold-ttl", "0")
+    brokers.append(q)
+    q1 = post(q, "quota-1", type="nvidia-231", tenant="small-co")
+    q2 = post(q, "quota-2", type="nvidia-231", tenant="small-co")
+    q3 = post(q, "quota-3", type="nvidia-231", tenant="small-co")
+    check(q1[0] == 201 and q2[0] == 201 and q3[0] == 503 and rej(q3[2])["quota"] > 0,
+          "the third session of a tenant limited to 2 is refused by quota", (q1[0], q2[0], q3))
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 4 * GiB, "sessions": 2}, "quota/small-co counts 2 sessions",
+          gw.get(PREFIX + "quota/small-co"))
+    q.request("DELETE", "/v1/sessions/" + q1[2]["session"])
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 2 * GiB, "sessions": 1}, "a release gives the quota back",
+          gw.get(PREFIX + "quota/small-co"))
+    q4 = post(q, "quota-4", type="nvidia-234", tenant="small-co")
+    check(q4[0] == 503 and rej(q4[2])["quota"] > 0, "2 GiB used + 8 GiB is over the tenant's 6 GiB", q4)
+    q.request("DELETE", "/v1/sessions/" + q2[2]["session"])
 
     # ---- TCP with a bearer token ----
     st, hdr, body = request(None, "GET", "/v1/hosts", port=port)
