@@ -397,6 +397,9 @@ def cli_checks(a, port):
     check(p.stdout.startswith("HOST") and "h0" in p.stdout, "fleet hosts table", p.stdout)
     p = vgpuctl("gpus", env=env)
     check("GPU-h0-0" in p.stdout and "nvidia-231" in p.stdout, "fleet gpus table shows a type lock", p.stdout)
+    lines = p.stdout.splitlines()
+    check(all(line.index("GPU-") == lines[0].index("GPU") for line in lines[1:]),
+          "fleet gpus: every row's GPU under the header's (columns as wide as their widest cell)", p.stdout)
     p = vgpuctl("explain", "--vram", "100G", env=env)
     check("(no GPU can take it)" in p.stdout and "type" in p.stdout, "fleet explain: nothing fits 100G", p.stdout)
     valid("broker-explain", json.loads(vgpuctl("explain", "--type", "nvidia-231", "--json", env=env).stdout),
