@@ -171,6 +171,10 @@ def run(cluster, tmp, brokers):
     alloc = gw.get(PREFIX + "alloc/" + s1["gpu"])
     check(alloc and alloc["vram_bytes"] == 4 * GiB and alloc["claims"] == [s1["claim"]] and alloc["type_lock"] == "nvidia-232",
           "alloc counts the claim and locks the type", alloc)
+    # the placing broker's cache has its own claim at once (not only after the watch replays it)
+    mine = [g for g in a.request("GET", "/v1/gpus")[2] if g["gpu"] == s1["gpu"]]
+    check(mine and mine[0]["sessions"] == 1 and mine[0]["vram_claimed_bytes"] == 4 * GiB,
+          "GET /v1/gpus right after the claim counts it", mine)
     st, _, again = post(b, "k1", type="nvidia-232", tenant="acme")
     check(st == 200 and again["session"] == s1["session"] and again["claim"] == s1["claim"],
           "the same idempotency key through the other broker: the same session (200)", (st, again))
