@@ -123,6 +123,12 @@ struct broker {
         /* counters for /metrics */
         atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
                 etcd_errors, released, expired, lost, holds;
+        /* GPUs this broker's requests are claiming right now (api.c): a concurrent request
+         * places elsewhere rather than lose the same race a round trip later */
+        pthread_mutex_t inflight_lock;
+        char (*inflight)[160];
+        size_t n_inflight, inflight_size;
+
         pthread_mutex_t hist_lock;
         uint64_t hist[12]; /* placement latency buckets, see metrics.c */
         double hist_sum;

@@ -314,6 +314,7 @@ int main(int argc, char **argv) {
                 return 1;
         pthread_mutex_init(&b.pool_lock, NULL);
         pthread_mutex_init(&b.hist_lock, NULL);
+        pthread_mutex_init(&b.inflight_lock, NULL);
         uint8_t rnd[8];
         if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
                 memset(rnd, 0, sizeof(rnd));
@@ -361,6 +362,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < b.n_pool; i++)
                 vgpu_etcd_free(b.pool[i]);
         free(b.pool);
+        free(b.inflight);
         cache_done(&b.cache);
         free(b.token);
         for (char **p = b.cfg.endpoints; p && *p; p++)
