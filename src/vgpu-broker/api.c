@@ -346,6 +346,53 @@ static void random_id(char buf[33]) {
                 snprintf(buf + 2 * i, 3, "%02x", r[i]);
 }
 
+/* ---- in-flight claims of this broker ---- */
+
+static bool inflight_has_locked(struct broker *b, const char *gpu) {
+        for (size_t i = 0; i < b->n_inflight; i++)
+                if (strcmp(b->inflight[i], gpu) == 0)
+                        return true;
+        return false;
+}
+
+/* The fit to try: the drawn one unless another request here is claiming that GPU now, then the
+ * next in order that is free of one (the one a lost race would land on, a round trip sooner);
+ * registered as in flight. */
+static const struct vgpu_fleet_fit *inflight_pick(struct broker *b, const struct vgpu_fleet_placement *p,
+                                                  const struct view *v) {
+        const struct vgpu_fleet_fit *f = &p->fits[0];
+        pthread_mutex_lock(&b->inflight_lock);
+        for (size_t i = 0; i < p->n_fits; i++)
+                if (!inflight_has_locked(b, v->c[p->fits[i].index].gpu->gpu)) {
+                        f = &p->fits[i];
+                        break;
+                }
+        if (b->n_inflight == b->inflight_size) {
+                size_t n = b->inflight_size ? 2 * b->inflight_size : 16;
+                char(*ni)[160] = realloc(b->inflight, n * sizeof(*ni));
+                if (ni) {
+                        b->inflight = ni;
+                        b->inflight_size = n;
+                }
+        }
+        if (b->n_inflight < b->inflight_size)
+                snprintf(b->inflight[b->n_inflight++], 160, "%s", v->c[f->index].gpu->gpu);
+        pthread_mutex_unlock(&b->inflight_lock);
+        return f;
+}
+
+static void inflight_done(struct broker *b, const char *gpu) {
+        pthread_mutex_lock(&b->inflight_lock);
+        for (size_t i = 0; i < b->n_inflight; i++)
+                if (strcmp(b->inflight[i], gpu) == 0) {
+                        memmove(&b->inflight[i], &b->inflight[i + 1],
+                                (b->n_inflight - i - 1) * sizeof(*b->inflight));
+                        b->n_inflight--;
+                        break;
+                }
+        pthread_mutex_unlock(&b->inflight_lock);
+}
+
 /* What one try places, copied out of the cache before the read lock is dropped. */
 struct pick {
         char host[160], gpu[160], type[160];
@@ -410,7 +457,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         r = vgpu_fleet_place(v.c, v.n, rq, &policy, quotas ? &v.usage : NULL, &p, &err);
                 }
                 if (r >= 0 && p.n_fits > 0) {
-                        const struct vgpu_fleet_fit *f = &p.fits[0];
+                        const struct vgpu_fleet_fit *f = inflight_pick(b, &p, &v);
                         const struct entry *g = v.gpu[f->index], *h = v.host[f->index],
                                            *a = v.alloc[f->index];
                         snprintf(pk.host, sizeof(pk.host), "%s", g->u.gpu.host);
@@ -436,6 +483,8 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 }
                 pthread_rwlock_unlock(&b->cache.lock);
                 if (r < 0) {
+                        if (pk.gpu[0])
+                                inflight_done(b, pk.gpu);
                         vgpu_fleet_placement_clear(&p);
                         view_done(&v);
                         atomic_fetch_add(&b->bad_requests, 1);
@@ -453,6 +502,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         reply_json(reply, 503, o);
                         vgpu_fleet_placement_clear(&p);
                         view_done(&v);
+                        char held[160];
+                        uint64_t held_bytes;
+                        if (holds_pick(b, rq, held, sizeof(held), &held_bytes))
+                                holds_place(b, e, held, rq->idempotency_key, held_bytes);
                         goto done;
                 }
                 vgpu_fleet_placement_clear(&p);
@@ -496,6 +549,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                                   .quota_mod_revision = pk.usage_mod };
                 struct vgpu_fleet_claim_result res = {};
                 r = vgpu_fleet_claim_txn(e, &t, &res, &err);
+                inflight_done(b, pk.gpu);
                 if (r < 0) {
                         vgpu_fleet_alloc_clear(&pk.alloc_after);
                         atomic_fetch_add(&b->etcd_errors, 1);
@@ -535,6 +589,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                 }
                                 pthread_rwlock_unlock(&b->cache.lock);
                         }
+                        holds_drop(b, e, pk.gpu, rq->idempotency_key);
                         atomic_fetch_add(&b->placed, 1);
                         broker_observe_latency(b, mono_s() - t0);
                         broker_log(LOG_DEBUG, "session %s: claim %s on %s/%s (%d conflicts)", sid, claim_id,

@@ -38,8 +38,7 @@ struct broker_config {
         int tries; /* claim attempts before 409 */
         uint64_t quota_vram_bytes;
         unsigned quota_sessions;
-        int hold_after; /* 503s of one request before it holds memory (ageing); 0 = never */
-        int hold_ttl_s;
+        int hold_ttl_s; /* a refused large request holds a GPU this long (holds.c); 0 = never */
 };
 
 /* ---- the cache (cache.c) ---- */
@@ -124,6 +123,12 @@ struct broker {
         /* counters for /metrics */
         atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
                 etcd_errors, released, expired, lost, holds;
+        /* GPUs this broker's requests are claiming right now (api.c): a concurrent request
+         * places elsewhere rather than lose the same race a round trip later */
+        pthread_mutex_t inflight_lock;
+        char (*inflight)[160];
+        size_t n_inflight, inflight_size;
+
         pthread_mutex_t hist_lock;
         uint64_t hist[12]; /* placement latency buckets, see metrics.c */
         double hist_sum;

@@ -72,6 +72,7 @@ expect "vgpuctl start " d0000000-0000-4000-8000-000000000001
 expect "vgpuctl define --uuid c7" c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
 expect "vgpuctl slice " create list show remove
 expect "vgpuctl slice create a --policy " best-effort equal-share fixed-share
+expect "vgpuctl fleet " hosts gpus sessions place release cordon uncordon drain explain
 expect "vgpuctl assign c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4 --connect test:///default --domain " test
 expect "vgpuctl nosuchverb "
 # a file option leaves it to bash's file names

@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """fleet-broker: vgpu-broker on a real 3-member etcd cluster, with synthetic hosts written
 straight into etcd as vgpud writes them (lease-bound hosts/ and gpus/ keys), two brokers:
-place and release, the idempotent retry (same key, same session, through the other broker),
+place and release, holds for large requests, tenant quotas, the idempotent retry (same key, same session, through the other broker),
 spread, conflicts between the brokers settled by the txn (no GPU over-allocated), 503 with the
 count of each filter when full, cordon and drain, a host whose lease expires no longer offered
 within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elected janitor,
-400s naming the field, the TCP port's bearer token, /metrics through promtool, and every
-body against doc/schema. Needs VGPU_BROKER (tests/fleet/meson.build)."""
+400s naming the field, the TCP port's bearer token, `vgpuctl fleet` against a broker, /metrics through promtool, and every
+body against doc/schema. Needs VGPU_BROKER and VGPUCTL (tests/fleet/meson.build)."""
 
 import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from fleetsim import GiB, PREFIX, Broker, Gateway, SyntheticHost, request, t4_gp
 from validate import validate  # noqa: E402
 
 BROKER = os.environ["VGPU_BROKER"]
+VGPUCTL = os.environ["VGPUCTL"]
 passed = failed = 0
 
 
@@ -120,10 +122,13 @@ def run(cluster, tmp, brokers):
     with open(token, "w") as f:
         f.write("s3cret\n")
     port = free_port()
+    # a and b never hold (holds.c): the section on holds starts a broker that does
     a = Broker(BROKER, cluster.endpoints, tmp, "a", "--seed", "1", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0",
                "--listen", "127.0.0.1:%d" % port, "--token-file", token)
     brokers.append(a)
-    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2")
+    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0")
     brokers.append(b)
 
     # ---- read endpoints and schemas ----
@@ -166,6 +171,10 @@ def run(cluster, tmp, brokers):
     alloc = gw.get(PREFIX + "alloc/" + s1["gpu"])
     check(alloc and alloc["vram_bytes"] == 4 * GiB and alloc["claims"] == [s1["claim"]] and alloc["type_lock"] == "nvidia-232",
           "alloc counts the claim and locks the type", alloc)
+    # the placing broker's cache has its own claim at once (not only after the watch replays it)
+    mine = [g for g in a.request("GET", "/v1/gpus")[2] if g["gpu"] == s1["gpu"]]
+    check(mine and mine[0]["sessions"] == 1 and mine[0]["vram_claimed_bytes"] == 4 * GiB,
+          "GET /v1/gpus right after the claim counts it", mine)
     st, _, again = post(b, "k1", type="nvidia-232", tenant="acme")
     check(st == 200 and again["session"] == s1["session"] and again["claim"] == s1["claim"],
           "the same idempotency key through the other broker: the same session (200)", (st, again))
@@ -209,7 +218,12 @@ def run(cluster, tmp, brokers):
 
     # ---- conflicts: 2 brokers, 48 requests in parallel for 32 places of 4 GiB ----
     def one(i):
-        return post(a if i % 2 else b, "race-%d" % i, type="nvidia-232", models=["T4"])
+        # 409 (the broker lost the race --tries times) is for the client to retry with its key
+        for attempt in range(10):
+            r = post(a if (i + attempt) % 2 else b, "race-%d" % i, type="nvidia-232", models=["T4"])
+            if r[0] != 409:
+                return r
+        return r
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(48)))
     codes = [r[0] for r in results]
@@ -253,7 +267,8 @@ def run(cluster, tmp, brokers):
             a.request("DELETE", "/v1/sessions/" + s["session"])
 
     # ---- PENDING expiry by the elected janitor ----
-    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200")
+    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200",
+               "--hold-ttl", "0")
     brokers.append(c)
     st, _, short = post(c, "short-lived", type="nvidia-231")
     st2, _, keep = post(a, "long-lived", type="nvidia-231")
@@ -295,6 +310,49 @@ def run(cluster, tmp, brokers):
     st, _, rel = a.request("DELETE", "/v1/sessions/" + on_h3["session"])
     check(st == 200 and rel["state"] == "RELEASING", "releasing a LOST claim marks it RELEASING for its host", rel)
 
+    # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
+    a.request("DELETE", "/v1/sessions/" + keep["session"])
+    d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
+    brokers.append(d)
+    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(6)]
+    check(len({s.get("gpu") for s in frag}) == 6, "six small sessions, one on each live T4", [s.get("gpu") for s in frag])
+    st, _, big = post(d, "big", type="nvidia-235")
+    holds = gw.range(PREFIX + "holds/")[0]
+    check(st == 503 and len(holds) == 1 and list(holds.values())[0][0]["idempotency_key"] == "big",
+          "a refused whole-GPU request holds one GPU", (st, holds))
+    held = list(holds)[0][len(PREFIX + "holds/"):] if holds else None
+    for s in frag:
+        if s.get("gpu") == held:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    time.sleep(0.3)
+    st, _, small = post(a, "small-after-hold", type="nvidia-232")
+    check(st == 201 and small["gpu"] != held, "a small request keeps off the held GPU (the emptiest)", (st, small, held))
+    st, _, big = post(d, "big", type="nvidia-235")
+    check(st == 201 and big["gpu"] == held, "the holder's retry gets the held GPU", (st, big, held))
+    time.sleep(0.3)
+    check(not gw.range(PREFIX + "holds/")[0], "its claim dropped the hold")
+    for s in frag + [small, big]:
+        if "session" in s:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    audit(gw, "after holds")
+
+    # ---- quotas: a tenant's usage counted in quota/<tenant>, over the limit refused ----
+    q = Broker(BROKER, cluster.endpoints, tmp, "q", "--quota-sessions", "2", "--quota-vram", "6G", "--hold-ttl", "0")
+    brokers.append(q)
+    q1 = post(q, "quota-1", type="nvidia-231", tenant="small-co")
+    q2 = post(q, "quota-2", type="nvidia-231", tenant="small-co")
+    q3 = post(q, "quota-3", type="nvidia-231", tenant="small-co")
+    check(q1[0] == 201 and q2[0] == 201 and q3[0] == 503 and rej(q3[2])["quota"] > 0,
+          "the third session of a tenant limited to 2 is refused by quota", (q1[0], q2[0], q3))
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 4 * GiB, "sessions": 2}, "quota/small-co counts 2 sessions",
+          gw.get(PREFIX + "quota/small-co"))
+    q.request("DELETE", "/v1/sessions/" + q1[2]["session"])
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 2 * GiB, "sessions": 1}, "a release gives the quota back",
+          gw.get(PREFIX + "quota/small-co"))
+    q4 = post(q, "quota-4", type="nvidia-234", tenant="small-co")
+    check(q4[0] == 503 and rej(q4[2])["quota"] > 0, "2 GiB used + 8 GiB is over the tenant's 6 GiB", q4)
+    q.request("DELETE", "/v1/sessions/" + q2[2]["session"])
+
     # ---- TCP with a bearer token ----
     st, hdr, body = request(None, "GET", "/v1/hosts", port=port)
     check(st == 401 and "Bearer" in hdr.get("WWW-Authenticate", ""), "TCP without the token: 401", (st, body))
@@ -302,6 +360,9 @@ def run(cluster, tmp, brokers):
     check(st == 200, "TCP with the token: 200", (st, body))
     st, _, body = request(None, "GET", "/readyz", port=port)
     check(st == 200, "TCP /readyz needs no token", (st, body))
+
+    # ---- the CLI against a broker ----
+    cli_checks(a, port)
 
     # ---- a restarted broker is ready fast and sees the same fleet ----
     b.stop()
@@ -312,6 +373,60 @@ def run(cluster, tmp, brokers):
     check(took < 2, "a restarted broker is ready in %.2f s" % took)
     check(len(b2.request("GET", "/v1/sessions")[2]) == len(a.request("GET", "/v1/sessions")[2]),
           "the new broker lists the same sessions")
+
+
+def vgpuctl(*args, env=None, rc=0):
+    p = subprocess.run([VGPUCTL, "fleet", *args], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, **(env or {})))
+    check(p.returncode == rc, "vgpuctl fleet %s: exit %d (want %d)" % (" ".join(args), p.returncode, rc), p.stderr)
+    return p
+
+
+def cli_checks(a, port):
+    out = vgpuctl("place", "--broker", a.socket, "--type", "nvidia-231", "--user", "carol", "--key", "cli-1",
+                  "--json").stdout
+    s = json.loads(out)
+    valid("broker-session", s, "vgpuctl fleet place --json")
+    check(s["user"] == "carol" and s["type"] == "nvidia-231", "fleet place --json: the session", s)
+    # the broker from the environment; the same key places once
+    env = {"VGPU_BROKER": a.socket}
+    p = vgpuctl("place", "--type", "nvidia-231", "--key", "cli-1", env=env)
+    check(p.stdout.startswith("already placed: session " + s["session"]), "fleet place with the same --key", p.stdout)
+    p = vgpuctl("sessions", env=env)
+    check(s["session"] in p.stdout and "carol" in p.stdout and p.stdout.startswith("SESSION"), "fleet sessions table",
+          p.stdout)
+    for verb, schema in (("hosts", "broker-hosts"), ("gpus", "broker-gpus"), ("sessions", "broker-sessions")):
+        valid(schema, json.loads(vgpuctl(verb, "--json", env=env).stdout), "fleet %s --json" % verb)
+    p = vgpuctl("hosts", env=env)
+    check(p.stdout.startswith("HOST") and "h0" in p.stdout, "fleet hosts table", p.stdout)
+    p = vgpuctl("gpus", env=env)
+    check("GPU-h0-0" in p.stdout and "nvidia-231" in p.stdout, "fleet gpus table shows a type lock", p.stdout)
+    lines = p.stdout.splitlines()
+    check(all(line.index("GPU-") == lines[0].index("GPU") for line in lines[1:]),
+          "fleet gpus: every row's GPU under the header's (columns as wide as their widest cell)", p.stdout)
+    p = vgpuctl("explain", "--vram", "100G", env=env)
+    check("(no GPU can take it)" in p.stdout and "type" in p.stdout, "fleet explain: nothing fits 100G", p.stdout)
+    valid("broker-explain", json.loads(vgpuctl("explain", "--type", "nvidia-231", "--json", env=env).stdout),
+          "fleet explain --json")
+    p = vgpuctl("place", "--vram", "100G", env=env, rc=1)
+    check("GPUs rejected by:" in p.stderr and "type" in p.stderr, "fleet place when nothing fits: the counts", p.stderr)
+    p = vgpuctl("place", "--type", "nvidia-231", "--vram", "4G", env=env, rc=2)
+    check("one of --type, --vram or --memory" in p.stderr, "fleet place with two sizes: usage error", p.stderr)
+    p = vgpuctl("cordon", "h2", env=env)
+    check(p.stdout.strip() == "host h2: cordoned", "fleet cordon", p.stdout)
+    p = vgpuctl("uncordon", "h2", env=env)
+    check(p.stdout.strip() == "host h2: uncordoned", "fleet uncordon", p.stdout)
+    p = vgpuctl("release", s["session"], env=env)
+    check(p.stdout.strip() == "session %s: released" % s["session"], "fleet release", p.stdout)
+    p = vgpuctl("release", s["session"], env=env)
+    check("released before" in p.stdout, "fleet release again: nothing to do", p.stdout)
+    # over TCP with the token from the environment
+    url = "http://127.0.0.1:%d" % port
+    p = vgpuctl("hosts", "--broker", url, rc=1)
+    check("bearer token" in p.stderr, "fleet over TCP without the token", p.stderr)
+    vgpuctl("hosts", "--broker", url, env={"VGPU_BROKER_TOKEN": "s3cret"})
+    p = vgpuctl("hosts", "--broker", "/nonexistent.sock", rc=1)
+    check("vgpu-broker at /nonexistent.sock" in p.stderr, "fleet with no broker says where it looked", p.stderr)
 
 
 if __name__ == "__main__":
