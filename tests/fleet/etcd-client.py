@@ -60,7 +60,7 @@ def main():
         eps = ",".join(c.endpoints)
         base = {"ETCD_ENDPOINTS": eps, "ETCD_CA": "", "ETCD_CERT": "", "ETCD_KEY": "", "ETCD_USER": "",
                 "ETCD_PASSWORD": ""}
-        for s in ("kv", "lease", "watch"):
+        for s in ("codec", "kv", "lease", "watch"):
             scenario(s, base)
         # failover: the leader first in the list, killed -9 by the test while it watches and writes
         lead = c.wait_leader()

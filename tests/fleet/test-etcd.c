@@ -97,6 +97,33 @@ static void sleep_ms(long ms) {
         nanosleep(&ts, NULL);
 }
 
+/* ---- codec: base64 both ways at every padding length, the prefix's range end ---- */
+
+static void scenario_codec(void) {
+        const char *plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+        const char *coded[] = {
+                "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
+        }; /* RFC 4648 */
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++) {
+                _cleanup_free_ char *c = etcd_base64_encode(plain[i], strlen(plain[i]));
+                size_t n = 99;
+                _cleanup_free_ char *d = etcd_base64_decode(coded[i], &n);
+                CHECK(streq(c, coded[i]), "encode '%s': %s", plain[i], c);
+                CHECK(d && streq(d, plain[i]) && n == strlen(plain[i]), "decode '%s'", coded[i]);
+        }
+        const unsigned char bin[] = { 0x00, 0xff, 0x10, 0x80 };
+        _cleanup_free_ char *c = etcd_base64_encode(bin, sizeof(bin));
+        size_t n = 0;
+        _cleanup_free_ char *d = etcd_base64_decode(c, &n);
+        CHECK(d && n == sizeof(bin) && memcmp(d, bin, n) == 0, "binary round trip (NUL and 0xff)");
+        CHECK(etcd_base64_decode("Zm9v!", NULL) == NULL, "bad base64 refused");
+        _cleanup_free_ char *e1 = etcd_prefix_end("/a/b/"), *e2 = etcd_prefix_end("a\xff"),
+                            *e3 = etcd_prefix_end("");
+        CHECK(streq(e1, "/a/b0"), "range end of /a/b/: %s", e1);
+        CHECK(streq(e2, "b"), "range end of a\\xff: the last byte below 0xff + 1, the rest cut: %s", e2);
+        CHECK(e3 && e3[0] == '\0', "range end of the empty prefix: \"\\0\" (every key)");
+}
+
 /* ---- kv: range, put, delete, txn with each compare target ---- */
 
 static bool txn1(struct vgpu_etcd *e, struct vgpu_etcd_compare c) {
@@ -529,7 +556,8 @@ static void scenario_auth(void) {
 int main(int argc, char **argv) {
         if (argc != 2 || !env("ETCD_ENDPOINTS")) {
                 fprintf(stderr,
-                        "usage: ETCD_ENDPOINTS=URL[,URL] %s kv|lease|watch|rotation|failover|tls|auth\n",
+                        "usage: ETCD_ENDPOINTS=URL[,URL] %s "
+                        "codec|kv|lease|watch|rotation|failover|tls|auth\n",
                         argv[0]);
                 return 2;
         }
@@ -538,13 +566,10 @@ int main(int argc, char **argv) {
                 const char *name;
                 void (*fn)(void);
         } scenarios[] = {
-                { "kv", scenario_kv },
-                { "lease", scenario_lease },
-                { "watch", scenario_watch },
-                { "rotation", scenario_rotation },
-                { "failover", scenario_failover },
-                { "tls", scenario_tls },
-                { "auth", scenario_auth },
+                { "codec", scenario_codec },       { "kv", scenario_kv },
+                { "lease", scenario_lease },       { "watch", scenario_watch },
+                { "rotation", scenario_rotation }, { "failover", scenario_failover },
+                { "tls", scenario_tls },           { "auth", scenario_auth },
         };
         for (size_t i = 0; i < ELEMENTSOF(scenarios); i++)
                 if (streq(scenarios[i].name, argv[1])) {
