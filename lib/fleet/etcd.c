@@ -94,6 +94,11 @@ _public_ const char *vgpu_etcd_endpoint(const struct vgpu_etcd *e) {
         return e ? e->endpoints[e->current] : NULL;
 }
 
+_public_ void vgpu_etcd_next_endpoint(struct vgpu_etcd *e) {
+        if (e)
+                e->current = (e->current + 1) % e->n_endpoints;
+}
+
 void etcd_setup_handle(struct vgpu_etcd *e, CURL *h, const char *url, long timeout_ms) {
         const struct curl_dl *dl = e->dl;
         dl->easy_setopt(h, CURLOPT_URL, url);

@@ -83,6 +83,12 @@ static struct vgpu_etcd *client(struct fleet *f) {
 
 /* ---- the lease keeper ---- */
 
+#define WATCH_MAX_S 10
+
+static int64_t watch_max_ms(const struct fleet *f) {
+        return (int64_t) (3 * f->ttl_s > WATCH_MAX_S ? 3 * f->ttl_s : WATCH_MAX_S) * 1000;
+}
+
 static void *keeper_main(void *p) {
         struct fleet *f = p;
         struct vgpu_etcd *e = client(f);
@@ -126,6 +132,12 @@ static void *keeper_main(void *p) {
                         log_warning("fleet: %s", err.message);
                 warned = r < 0;
                 pthread_mutex_lock(&f->lock);
+                /* a member that hangs (stopped, cut off without a reset) sends nothing and no error:
+                 * no watch lives longer than WATCH_MAX_S on one member */
+                if (f->watch_since_ms && wall_ms() - f->watch_since_ms > watch_max_ms(f)) {
+                        f->watch_recycle = true;
+                        f->interrupt_watch = 1;
+                }
                 if (!f->stopping)
                         wait_locked(f, r < 0 ? 500 : f->ttl_s * 1000 / 3);
         }
@@ -318,8 +330,18 @@ static void *worker_main(void *p) {
                         struct watch_ctx ctx = { &w, &last };
                         int64_t compact = 0;
                         struct vgpu_error err = {};
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_since_ms = wall_ms();
+                        pthread_mutex_unlock(&f->lock);
                         r = vgpu_etcd_watch(w.etcd, w.claims_prefix, last + 1, on_claims, &ctx,
                                             &f->interrupt_watch, &compact, &err);
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_since_ms = 0;
+                        bool recycle = f->watch_recycle;
+                        f->watch_recycle = false;
+                        pthread_mutex_unlock(&f->lock);
+                        if (recycle)
+                                vgpu_etcd_next_endpoint(w.etcd);
                         if (r == -ESTALE)
                                 need_list = true; /* the history we missed is gone: the state instead */
                         else if (r < 0)

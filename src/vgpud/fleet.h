@@ -51,6 +51,8 @@ struct fleet {
         int wake_fd; /* eventfd: the worker changed the host, the event loop polls soon */
         struct sd_event_source *wake_source;
         volatile int interrupt_watch; /* the worker's watch ends within 200 ms */
+        int64_t watch_since_ms;       /* when the worker's watch began, 0 when none runs */
+        bool watch_recycle;           /* the keeper ended it for its age: resume on the next member */
 };
 
 /* fleet.c: start the threads when [fleet] has endpoints (0 when it has none); stop them. */

@@ -7,7 +7,7 @@ restart by PID.
     with EtcdCluster(3) as c:
         c.endpoints            # ["http://127.0.0.1:P1", ...]
         c.leader()             # index of the member that leads, or None
-        c.kill(i); c.restart(i); c.wait_leader(); c.pause(i); c.resume(i); c.pid(i)
+        c.kill(i); c.restart(i); c.wait_leader(); c.pause(i); c.resume(i); c.pid(i); c.move_leader(i)
         c.etcdctl("put", "k", "v")
 
 Why not the defaults 2379/2380: a host's own etcd may use them. Why --heartbeat-interval 100
@@ -210,6 +210,24 @@ class EtcdCluster:
                     if s.get("Endpoint") == m.endpoint:
                         return i
         return None
+
+    def member_id(self, i):
+        """Member i's id as etcdctl prints it (hex)."""
+        out = json.loads(self.etcdctl("member", "list", "-w", "json"))
+        for m in out.get("members", []):
+            if m.get("name") == self.members[i].name:
+                return "%x" % m["ID"]
+        raise RuntimeError("member %s not in the member list" % self.members[i].name)
+
+    def move_leader(self, to):
+        """Make member `to` the leader (etcdctl move-leader, sent to the current leader)."""
+        lead = self.wait_leader()
+        if lead != to:
+            self.etcdctl("move-leader", self.member_id(to), endpoints=[self.members[lead].endpoint])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.leader() != to:
+            time.sleep(0.1)
+        return self.leader() == to
 
     def stop(self, i, sig=signal.SIGTERM):
         self.members[i].signal(sig)

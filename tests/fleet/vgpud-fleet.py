@@ -45,7 +45,7 @@ def kvs(prefix):
     end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     body = json.dumps({"key": base64.b64encode(prefix.encode()).decode(),
                        "range_end": base64.b64encode(end.encode()).decode()}).encode()
-    for ep in c.endpoints:
+    for ep in [m.endpoint for i, m in enumerate(c.members) if i not in paused]:
         try:
             req = urllib.request.Request(ep + "/v3/kv/range", data=body, headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=3) as r:
@@ -74,8 +74,15 @@ def get(key):
         return v, kv
 
 
+paused = set()      # etcd members stopped by the test: not asked
+
+
+def live():
+    return [m.endpoint for i, m in enumerate(c.members) if i not in paused and m.alive()]
+
+
 def put(key, value):
-    c.etcdctl("put", key, json.dumps(value) if not isinstance(value, str) else value)
+    c.etcdctl("put", key, json.dumps(value) if not isinstance(value, str) else value, endpoints=live())
 
 
 def wait(what, fn, timeout=10.0):
@@ -135,6 +142,10 @@ free_before = types.get(TYPE, {}).get("free_instances", 0)
 
 print("%5.1f s: a claim as a broker writes it" % (time.monotonic() - T0), flush=True)
 # ---- a claim as a broker writes it: claim, alloc, session ----
+def delete(key):
+    c.etcdctl("del", key, endpoints=live())
+
+
 def claim_doc(cid, host_i, lease_id, state="PENDING", instance=None):
     return {"claim": cid, "session": "s-" + cid, "user": "alice", "tenant": "t1", "host": "host%d" % (host_i + 1),
             "gpu": gpu_of(host_i), "kind": "vgpu", "type": TYPE, "vram_bytes": 2147483648, "slice": None,
@@ -177,7 +188,7 @@ place("c2", 0, lease + 7, others=["c1"])
 time.sleep(1.5)
 t.equal((claim(0, "c2") or {}).get("state"), "PENDING", "a claim fenced by another lease stays PENDING")
 t.equal(sorted(os.listdir(hosts[0].path("sys/bus/mdev/devices"))), devices_before, "and nothing was created for it")
-c.etcdctl("del", PREFIX + "claims/host1/c2")
+delete(PREFIX + "claims/host1/c2")
 put(PREFIX + "alloc/" + gpu_of(0), {"host": "host1", "gpu": gpu_of(0), "vram_bytes": 2147483648, "share_percent": 0,
                                     "type_lock": TYPE, "claims": ["c1"]})
 
@@ -201,7 +212,7 @@ place("c3", 0, lease)
 cl = wait("bound", lambda: (claim(0, "c3") or {}).get("state") == "BOUND" and claim(0, "c3"))
 inst3 = (cl or {}).get("instance")
 t.check(mdev_exists(0, inst3), "c3 BOUND with its mdev")
-c.etcdctl("del", PREFIX + "claims/host1/c3")
+delete(PREFIX + "claims/host1/c3")
 t.check(wait("torn down", lambda: not mdev_exists(0, inst3)), "deleting c3 tore its mdev down")
 put(PREFIX + "alloc/" + gpu_of(0), {"host": "host1", "gpu": gpu_of(0), "vram_bytes": 0, "share_percent": 0,
                                     "type_lock": None, "claims": []})
@@ -212,7 +223,7 @@ bad["type"] = "nvidia-999"
 put(PREFIX + "claims/host1/c4", bad)
 cl = wait("failed", lambda: (claim(0, "c4") or {}).get("state") == "FAILED" and claim(0, "c4"))
 t.check(cl and cl.get("error"), "a claim of a type not offered is FAILED with an error", claim(0, "c4"))
-c.etcdctl("del", PREFIX + "claims/host1/c4")
+delete(PREFIX + "claims/host1/c4")
 
 print("%5.1f s: a slice claim on host3" % (time.monotonic() - T0), flush=True)
 # a slice claim on host3 (a GPU in slice mode): a software slice with the claim's memory and share
@@ -231,7 +242,7 @@ region = hosts[2].path("run/vgpuctl/slices/%s.slice" % name)
 t.check(name and os.path.exists(region), "its slice region exists under the fixture root", region)
 t.check(wait("capacity", lambda: (get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}).get("slice_capacity", {})
              .get("memory_bytes") == cap - 2 ** 30, timeout=2.5), "slice capacity republished 1 GiB smaller within 2.5 s")
-c.etcdctl("del", PREFIX + "claims/host3/s1")
+delete(PREFIX + "claims/host3/s1")
 t.check(wait("gone", lambda: not os.path.exists(region)), "deleting s1 destroyed the slice")
 
 print("%5.1f s: kill -9" % (time.monotonic() - T0), flush=True)
@@ -266,6 +277,26 @@ if cur:
     put(PREFIX + "claims/host2/v1", cur)
 t.check(wait("released", lambda: claim(1, "v1") is None), "RELEASING v1 finished by vgpud")
 t.equal(vf_type(vf), "0", "the VF's type cleared")
+
+# ---- an etcd member that hangs (SIGSTOP: no reset, no answer): vgpud's watch resumes elsewhere ----
+# vgpud's clients start on the first endpoint; that member stops (not the leader: an election
+# would be another test), and a claim placed through the others is still realized
+c.move_leader(1)
+c.pause(0)
+paused.add(0)
+t_pause = time.monotonic()
+place("p1", 0, lease)
+cl = wait("bound", lambda: (claim(0, "p1") or {}).get("state") == "BOUND" and claim(0, "p1"), timeout=20)
+print("claim realized %.1f s after member m1 stopped" % (time.monotonic() - t_pause))
+t.check(cl and mdev_exists(0, cl["instance"]), "claim p1 BOUND while the watched etcd member hangs", claim(0, "p1"))
+t.equal(int((get(host_key(0))[1] or {}).get("lease", 0)), lease, "host1 kept its lease meanwhile")
+c.resume(0)
+paused.discard(0)
+cur = claim(0, "p1")
+if cur:
+    cur["state"] = "RELEASING"
+    put(PREFIX + "claims/host1/p1", cur)
+t.check(wait("released", lambda: claim(0, "p1") is None), "p1 released")
 
 # ---- kill -9: the host's keys go with its lease ----
 d2 = daemons[1]
@@ -317,7 +348,7 @@ t.check(a and a["claims"] == ["k1"] and a["vram_bytes"] == 2147483648 and a["typ
         "alloc rewritten from the claims that stay", a)
 t.equal(get(PREFIX + "quota/t1")[0], {"vram_bytes": 2147483648, "sessions": 1}, "k2 taken out of the tenant's usage")
 
-t.check(time.monotonic() - T1 < 45, "bounded: %.1f s after the start" % (time.monotonic() - T1))
+t.check(time.monotonic() - T1 < 60, "bounded: %.1f s after the start" % (time.monotonic() - T1))
 for k in kernels:
     k.stopping = True
 try:
