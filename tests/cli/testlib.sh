@@ -35,6 +35,15 @@ bad() {
 # check WHAT COMMAND...: ok if COMMAND succeeds, else bad WHAT
 check() { if "${@:2}"; then ok; else bad "$1"; fi; }
 
+# A helper that does not exist (renamed here, or used by a script written against an older copy
+# of these helpers) must fail the script, not print "command not found" and let the check pass
+# uncounted. bash runs this handler in a subshell, so the failure goes to a file summary counts.
+command_not_found_handle() {
+        echo "FAIL: $1: command not found" >&2
+        echo "$1" >>"$tmp/.testlib-not-found"
+        return 127
+}
+
 # skip WHY...: the whole script cannot run here; meson reports SKIP and check.sh lists WHY
 skip() {
         echo "SKIP: $*"
@@ -62,6 +71,9 @@ has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "
 
 # summary: the closing line, and the script's status (0 when nothing failed)
 summary() {
+        if [[ -s $tmp/.testlib-not-found ]]; then
+                failed=$((failed + $(wc -l <"$tmp/.testlib-not-found")))
+        fi
         echo "$test_name: $passed passed, $failed failed"
         [[ $failed -eq 0 ]]
 }
