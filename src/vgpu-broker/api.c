@@ -212,14 +212,8 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         v->host = nh;
                 }
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                key_of(b, key, sizeof(key), "hosts", g->host, NULL);
-                struct entry *h = cache_get(c, key);
-                key_of(b, key, sizeof(key), "alloc", g->gpu, NULL);
-                struct entry *a = cache_get(c, key);
-                key_of(b, key, sizeof(key), "cordon", g->host, NULL);
-                struct entry *co = cache_get(c, key);
-                key_of(b, key, sizeof(key), "holds", g->gpu, NULL);
-                struct entry *hold = cache_get(c, key);
+                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
+                             *hold = e->link[LINK_HOLD];
                 bool gone = false;
                 for (size_t i = 0; i < n_excluded; i++)
                         gone = gone || strcmp(excluded[i], g->gpu) == 0;
@@ -227,7 +221,7 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         .gpu = g,
                         .alloc = a && a->valid ? &a->u.alloc : NULL,
                         .host_alive = h && h->valid && !gone,
-                        .cordoned = co != NULL,
+                        .cordoned = co && co->valid,
                         .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
                         .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
                 };
