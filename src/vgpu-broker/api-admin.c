@@ -142,7 +142,10 @@ void api_sessions(struct broker *b, struct api_reply *reply) {
         json_object *a = json_object_new_array();
         pthread_rwlock_rdlock(&b->cache.lock);
         for (struct entry *e = NULL; (e = cache_next(&b->cache, KIND_SESSION, e));) {
-                struct entry *c = cache_get(&b->cache, e->u.session.claim_key);
+                const char *ck = e->u.session.claim_key;
+                struct entry *c = ck[0] == '/'                     ? cache_get(&b->cache, ck)
+                                  : strncmp(ck, "claims/", 7) == 0 ? cache_lookup(b, "claims", ck + 7)
+                                                                   : NULL;
                 json_object *o = session_json(&e->u.session, c && c->valid ? &c->u.claim : NULL);
                 add_str(o, "sort", e->u.session.session);
                 json_object_array_add(a, o);

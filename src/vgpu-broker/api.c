@@ -302,7 +302,12 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         if (r < 0)
                 return r;
         *ret_has_claim = false;
-        if ((r = vgpu_etcd_get(e, ret_s->claim_key, &rg, err)) < 0) {
+        /* the full key, or one relative to the prefix */
+        if (ret_s->claim_key[0] != '/')
+                (void) vgpu_fleet_key(key, sizeof(key), b->prefix, ret_s->claim_key, NULL);
+        else
+                snprintf(key, sizeof(key), "%s", ret_s->claim_key);
+        if ((r = vgpu_etcd_get(e, key, &rg, err)) < 0) {
                 vgpu_fleet_session_clear(ret_s);
                 return r;
         }
