@@ -247,6 +247,13 @@ out:
 _public_ int vgpu_fleet_release_claim(struct vgpu_etcd *e, const char *prefix, const char *claim_key,
                                       bool finish, int expect_state, enum vgpu_fleet_release_outcome *ret,
                                       struct vgpu_error *err) {
+        /* "claims/<host>/<id>" relative to the prefix is taken too (sessions/ written by hand) */
+        char full[VGPU_FLEET_KEY_MAX];
+        if (claim_key && claim_key[0] != '/') {
+                if (vgpu_fleet_key(full, sizeof(full), prefix, claim_key, NULL) < 0)
+                        return vgpu_error_set(err, -ENAMETOOLONG, "%s: key too long", claim_key);
+                claim_key = full;
+        }
         for (int i = 0; i < RELEASE_TRIES; i++) {
                 int r = release_try(e, prefix, claim_key, finish, expect_state, ret, err);
                 if (r != 0)

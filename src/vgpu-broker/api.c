@@ -212,14 +212,8 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         v->host = nh;
                 }
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                key_of(b, key, sizeof(key), "hosts", g->host, NULL);
-                struct entry *h = cache_get(c, key);
-                key_of(b, key, sizeof(key), "alloc", g->gpu, NULL);
-                struct entry *a = cache_get(c, key);
-                key_of(b, key, sizeof(key), "cordon", g->host, NULL);
-                struct entry *co = cache_get(c, key);
-                key_of(b, key, sizeof(key), "holds", g->gpu, NULL);
-                struct entry *hold = cache_get(c, key);
+                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
+                             *hold = e->link[LINK_HOLD];
                 bool gone = false;
                 for (size_t i = 0; i < n_excluded; i++)
                         gone = gone || strcmp(excluded[i], g->gpu) == 0;
@@ -227,7 +221,7 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         .gpu = g,
                         .alloc = a && a->valid ? &a->u.alloc : NULL,
                         .host_alive = h && h->valid && !gone,
-                        .cordoned = co != NULL,
+                        .cordoned = co && co->valid,
                         .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
                         .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
                 };
@@ -308,7 +302,12 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         if (r < 0)
                 return r;
         *ret_has_claim = false;
-        if ((r = vgpu_etcd_get(e, ret_s->claim_key, &rg, err)) < 0) {
+        /* the full key, or one relative to the prefix */
+        if (ret_s->claim_key[0] != '/')
+                (void) vgpu_fleet_key(key, sizeof(key), b->prefix, ret_s->claim_key, NULL);
+        else
+                snprintf(key, sizeof(key), "%s", ret_s->claim_key);
+        if ((r = vgpu_etcd_get(e, key, &rg, err)) < 0) {
                 vgpu_fleet_session_clear(ret_s);
                 return r;
         }

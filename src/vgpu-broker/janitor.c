@@ -115,7 +115,7 @@ static void round_once(struct broker *b, struct vgpu_etcd *e) {
                         continue;
                 (void) vgpu_fleet_key(key, sizeof(key), b->prefix, "hosts", c->host, NULL);
                 struct entry *h = cache_get(&b->cache, key);
-                bool dead = !h;
+                bool dead = !h || !h->valid; /* gone, or its tombstone */
                 bool expire =
                         !dead && c->state == VGPU_FLEET_PENDING && c->deadline_ms && now > c->deadline_ms;
                 if (!dead && !expire)

@@ -10,9 +10,11 @@ within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elect
 body against doc/schema. Needs VGPU_BROKER and VGPUCTL (tests/fleet/meson.build)."""
 
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -363,6 +365,28 @@ def run(cluster, tmp, brokers):
 
     # ---- the CLI against a broker ----
     cli_checks(a, port)
+
+    # ---- TLS on the TCP port: the API over https, the CLI trusting the CA it is given ----
+    if shutil.which("openssl"):
+        key, crt = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        tport = free_port()
+        tb = Broker(BROKER, cluster.endpoints, tmp, "tls", "--listen", "127.0.0.1:%d" % tport, "--tls-cert", crt,
+                    "--tls-key", key, "--token-file", token, "--hold-ttl", "0")
+        brokers.append(tb)
+        ctx = ssl.create_default_context(cafile=crt)
+        conn = http.client.HTTPSConnection("127.0.0.1", tport, context=ctx, timeout=10)
+        conn.request("GET", "/v1/hosts", headers={"Authorization": "Bearer s3cret"})
+        r = conn.getresponse()
+        check(r.status == 200 and json.loads(r.read()), "https with the token: 200", r.status)
+        conn.close()
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport, rc=1)
+        check("certificate" in p.stderr.lower() or "ssl" in p.stderr.lower(), "the CLI refuses an unknown CA", p.stderr)
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport,
+                    env={"VGPU_BROKER_CA": crt, "VGPU_BROKER_TOKEN": "s3cret"})
+        check(p.stdout.startswith("HOST"), "the CLI over https with VGPU_BROKER_CA and the token", p.stdout)
 
     # ---- a restarted broker is ready fast and sees the same fleet ----
     b.stop()
