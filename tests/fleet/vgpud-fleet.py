@@ -177,9 +177,9 @@ t.check(cl, "claim c1 became BOUND", claim(0, "c1"))
 inst = (cl or {}).get("instance")
 t.check(mdev_exists(0, inst), "c1's mdev %s exists under the fixture root" % inst)
 g2 = wait("inventory", lambda: {x["name"]: x for x in get(PREFIX + "gpus/host1/" + gpu_of(0))[0]["types"]}[TYPE]
-          ["free_instances"] == free_before - 1, timeout=2.5)
+          ["free_instances"] == free_before - 1, timeout=6)
 # poll-interval is 30 s: only the worker's wake-up of the event loop makes it this quick
-t.check(g2, "gpus/host1/<gpu> republished with one instance less within 2.5 s")
+t.check(g2, "gpus/host1/<gpu> republished with one instance less within 6 s")
 
 print("%5.1f s: fenced" % (time.monotonic() - T0), flush=True)
 # fenced: placed on a lease that is not host1's
@@ -241,7 +241,7 @@ t.check(cl and cl["state"] == "BOUND" and name.startswith("fleet-"), "slice clai
 region = hosts[2].path("run/vgpuctl/slices/%s.slice" % name)
 t.check(name and os.path.exists(region), "its slice region exists under the fixture root", region)
 t.check(wait("capacity", lambda: (get(PREFIX + "gpus/host3/" + gpu_of(2))[0] or {}).get("slice_capacity", {})
-             .get("memory_bytes") == cap - 2 ** 30, timeout=2.5), "slice capacity republished 1 GiB smaller within 2.5 s")
+             .get("memory_bytes") == cap - 2 ** 30, timeout=6), "slice capacity republished 1 GiB smaller within 6 s")
 delete(PREFIX + "claims/host3/s1")
 t.check(wait("gone", lambda: not os.path.exists(region)), "deleting s1 destroyed the slice")
 
@@ -270,7 +270,7 @@ def vf_type(bdf):
 
 t.equal(vf_type(vf), VF_TYPE, "the VF %s runs type %s" % (vf, VF_TYPE))
 t.check(wait("republished", lambda: {x["name"]: x for x in get(PREFIX + "gpus/host2/" + gpu_of(1, 0))[0]["types"]}
-             .get(VF_TYPE, {}).get("free_instances") == 2, timeout=2.5), "one VF less offered, within 2.5 s")
+             .get(VF_TYPE, {}).get("free_instances") == 2, timeout=6), "one VF less offered, within 6 s")
 cur = claim(1, "v1")
 if cur:
     cur["state"] = "RELEASING"
