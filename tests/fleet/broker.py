@@ -322,6 +322,8 @@ def run(cluster, tmp, brokers):
         time.sleep(0.05)
     st, _, back = post(b, "h3-back", type="nvidia-231", prefer=["h3"])
     check(st == 201 and back["host"] == "h3", "a host back after its lease expired takes placements again", (st, back))
+    cl = gw.get(PREFIX + "claims/h3/%s" % back.get("claim")) or {}
+    check(cl.get("host_lease") == str(hosts["h3"].lease), "its claim is fenced by the new lease", (cl, hosts["h3"].lease))
     b.request("DELETE", "/v1/sessions/" + back.get("session", "x"))
 
     # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
