@@ -348,7 +348,9 @@ def run(cluster, tmp, brokers):
     check(st == 201 and small["gpu"] != held, "a small request keeps off the held GPU (the emptiest)", (st, small, held))
     st, _, big = post(d, "big", type="nvidia-235")
     check(st == 201 and big["gpu"] == held, "the holder's retry gets the held GPU", (st, big, held))
-    time.sleep(0.3)
+    t = time.monotonic()
+    while time.monotonic() - t < 2 and gw.range(PREFIX + "holds/")[0]:
+        time.sleep(0.05)
     check(not gw.range(PREFIX + "holds/")[0], "its claim dropped the hold")
     for s in frag + [small, big]:
         if "session" in s:
