@@ -398,7 +398,7 @@ struct pick {
         enum vgpu_fleet_kind kind;
         uint64_t vram_bytes;
         unsigned share_percent;
-        int64_t host_lease, alloc_mod;
+        int64_t host_lease, alloc_mod, gpu_create;
         struct vgpu_fleet_alloc alloc_after;
         struct vgpu_fleet_quota usage;
         int64_t usage_mod;
@@ -465,7 +465,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         pk.kind = f->kind;
                         pk.vram_bytes = f->vram_bytes;
                         pk.share_percent = f->share_percent;
-                        pk.host_lease = h->lease ? h->lease : h->u.host.lease;
+                        /* the lease of the GPU's key, whose incarnation the txn compares (the
+                         * host's key is bound to the same lease) */
+                        pk.host_lease = g->lease ? g->lease : h->lease ? h->lease : h->u.host.lease;
+                        pk.gpu_create = g->create_revision;
                         pk.alloc_mod = a ? a->mod_revision : 0;
                         pk.usage = v.usage;
                         pk.usage_mod = v.usage_mod;
@@ -543,6 +546,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                                   .claim = &claim,
                                                   .alloc = &pk.alloc_after,
                                                   .alloc_mod_revision = pk.alloc_mod,
+                                                  .gpu_create_revision = pk.gpu_create,
                                                   .session = &session,
                                                   .quota = quotas ? &quota : NULL,
                                                   .quota_mod_revision = pk.usage_mod };
@@ -603,6 +607,21 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         vgpu_fleet_alloc_clear(&pk.alloc_after);
                         reply_session(b, e, sid, 200, reply);
                         goto done;
+                case VGPU_FLEET_HOST_CHANGED: {
+                        /* the host rejoined under a new lease: its GPU's key as it is now, then again */
+                        atomic_fetch_add(&b->conflicts, 1);
+                        char gkey[VGPU_FLEET_KEY_MAX];
+                        key_of(b, gkey, sizeof(gkey), "gpus", pk.host, pk.gpu);
+                        struct vgpu_etcd_kv kv = { .key = gkey,
+                                                   .value = res.gpu_value,
+                                                   .mod_revision = res.gpu_mod_revision,
+                                                   .create_revision = res.gpu_create_revision,
+                                                   .lease = res.gpu_lease };
+                        pthread_rwlock_wrlock(&b->cache.lock);
+                        cache_put_kv_locked(b, &kv);
+                        pthread_rwlock_unlock(&b->cache.lock);
+                        break;
+                }
                 case VGPU_FLEET_HOST_GONE:
                         atomic_fetch_add(&b->host_gone, 1);
                         if (n_excluded < sizeof(excluded) / sizeof(excluded[0]))

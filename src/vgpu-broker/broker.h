@@ -70,7 +70,7 @@ struct entry {
         const char *name;            /* key past "<kind>/" */
         enum cache_kind kind;
         char *value;
-        int64_t mod_revision, lease;
+        int64_t mod_revision, create_revision, lease;
         bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
         struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */
         union {
@@ -99,6 +99,8 @@ struct broker;
 int cache_init(struct cache *c);
 void cache_done(struct cache *c);
 /* under the write lock: a put at mod_revision (ignored when the entry is newer), a delete at revision */
+/* the same from etcd's kv, its create_revision kept (the claim txn compares a GPU key's) */
+void cache_put_kv_locked(struct broker *b, const struct vgpu_etcd_kv *kv);
 void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
                       int64_t lease);
 void cache_delete_locked(struct broker *b, const char *key, int64_t revision);

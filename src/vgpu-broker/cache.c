@@ -237,8 +237,8 @@ static struct entry *link_to(struct broker *b, const char *dir, const char *name
         return entry_insert(b, key);
 }
 
-void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
-                      int64_t lease) {
+static void put(struct broker *b, const char *key, const char *value, int64_t mod_revision,
+                int64_t create_revision, int64_t lease) {
         struct cache *c = &b->cache;
         if (strncmp(key, b->prefix, strlen(b->prefix)) != 0)
                 return;
@@ -252,6 +252,7 @@ void cache_put_locked(struct broker *b, const char *key, const char *value, int6
         }
         entry_clear_value(e);
         e->mod_revision = mod_revision;
+        e->create_revision = create_revision;
         e->lease = lease;
         if (!(e->value = strdup(value ? value : ""))) {
                 broker_log(LOG_ERR, "out of memory caching %s", key);
@@ -265,6 +266,15 @@ void cache_put_locked(struct broker *b, const char *key, const char *value, int6
                 e->link[LINK_CORDON] = link_to(b, "cordon", e->u.gpu.host);
                 e->link[LINK_HOLD] = link_to(b, "holds", e->u.gpu.gpu);
         }
+}
+
+void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
+                      int64_t lease) {
+        put(b, key, value, mod_revision, 0, lease);
+}
+
+void cache_put_kv_locked(struct broker *b, const struct vgpu_etcd_kv *kv) {
+        put(b, kv->key, kv->value, kv->mod_revision, kv->create_revision, kv->lease);
 }
 
 void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
@@ -301,8 +311,7 @@ static int on_events(const struct vgpu_etcd_event *ev, size_t n, int64_t revisio
                 if (ev[i].deleted)
                         cache_delete_locked(b, ev[i].kv.key, ev[i].kv.mod_revision ?: revision);
                 else
-                        cache_put_locked(b, ev[i].kv.key, ev[i].kv.value, ev[i].kv.mod_revision,
-                                         ev[i].kv.lease);
+                        cache_put_kv_locked(b, &ev[i].kv);
         if (revision > b->cache.revision)
                 b->cache.revision = revision;
         pthread_rwlock_unlock(&b->cache.lock);
@@ -321,7 +330,7 @@ static int relist(struct broker *b, struct vgpu_etcd *e, int64_t *ret_revision) 
         pthread_rwlock_wrlock(&b->cache.lock);
         clear_all(&b->cache);
         for (size_t i = 0; i < r.n; i++)
-                cache_put_locked(b, r.kvs[i].key, r.kvs[i].value, r.kvs[i].mod_revision, r.kvs[i].lease);
+                cache_put_kv_locked(b, &r.kvs[i]);
         b->cache.revision = r.revision;
         pthread_rwlock_unlock(&b->cache.lock);
         atomic_fetch_add(&b->cache.relists, 1);

@@ -311,13 +311,30 @@ def run(cluster, tmp, brokers):
     check(alloc and on_h3["claim"] in alloc["claims"], "a LOST claim keeps its capacity", alloc)
     st, _, rel = a.request("DELETE", "/v1/sessions/" + on_h3["session"])
     check(st == 200 and rel["state"] == "RELEASING", "releasing a LOST claim marks it RELEASING for its host", rel)
+    # h3 comes back (a new lease, the same keys): offered again (the cache revives what it linked);
+    # its vgpud finishes the RELEASING claim as vgpud does: claim, session and alloc entry go
+    hosts["h3"] = SyntheticHost(gw, "h3", [t4_gpu("h3", "GPU-h3-%d" % j) for j in range(2)], ttl=ttl)
+    gw.delete(PREFIX + "claims/h3/" + on_h3["claim"])
+    gw.delete(PREFIX + "sessions/" + on_h3["session"])
+    gw.delete(PREFIX + "alloc/" + on_h3["gpu"])
+    t = time.monotonic()
+    while time.monotonic() - t < 3 and not any(g["host"] == "h3" for g in b.request("GET", "/v1/gpus")[2]):
+        time.sleep(0.05)
+    st, _, back = post(b, "h3-back", type="nvidia-231", prefer=["h3"])
+    check(st == 201 and back["host"] == "h3", "a host back after its lease expired takes placements again", (st, back))
+    cl = gw.get(PREFIX + "claims/h3/%s" % back.get("claim")) or {}
+    check(cl.get("host_lease") == str(hosts["h3"].lease), "its claim is fenced by the new lease", (cl, hosts["h3"].lease))
+    b.request("DELETE", "/v1/sessions/" + back.get("session", "x"))
 
     # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
     a.request("DELETE", "/v1/sessions/" + keep["session"])
     d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
     brokers.append(d)
-    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(6)]
-    check(len({s.get("gpu") for s in frag}) == 6, "six small sessions, one on each live T4", [s.get("gpu") for s in frag])
+    n_t4 = len([g for g in d.request("GET", "/v1/gpus")[2] if g["model"] == "Tesla T4"])
+    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(n_t4)]
+    check(n_t4 == 8 and len({s.get("gpu") for s in frag}) == n_t4, "small sessions, one on each live T4",
+          ([s.get("gpu") for s in frag], [(g["gpu"], g["sessions"], g["type_lock"]) for g in d.request("GET", "/v1/gpus")[2]],
+           gw.range(PREFIX + "holds/")[0], gw.range(PREFIX + "claims/h3/")[0]))
     st, _, big = post(d, "big", type="nvidia-235")
     holds = gw.range(PREFIX + "holds/")[0]
     check(st == 503 and len(holds) == 1 and list(holds.values())[0][0]["idempotency_key"] == "big",
@@ -331,7 +348,9 @@ def run(cluster, tmp, brokers):
     check(st == 201 and small["gpu"] != held, "a small request keeps off the held GPU (the emptiest)", (st, small, held))
     st, _, big = post(d, "big", type="nvidia-235")
     check(st == 201 and big["gpu"] == held, "the holder's retry gets the held GPU", (st, big, held))
-    time.sleep(0.3)
+    t = time.monotonic()
+    while time.monotonic() - t < 2 and gw.range(PREFIX + "holds/")[0]:
+        time.sleep(0.05)
     check(not gw.range(PREFIX + "holds/")[0], "its claim dropped the hold")
     for s in frag + [small, big]:
         if "session" in s:
