@@ -23,6 +23,7 @@
 #include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "basic/sysfs-batch.h"
 #include "host-internal.h"
 
 /* Flags of the `resource` file (include/linux/ioport.h). */
@@ -190,17 +191,28 @@ static int read_vfs(int busfd, struct vgpu_gpu *g) {
         return 0;
 }
 
+/* "A:B" in hex (the ids' format in uevent) into *a and *b; false when it is not that. */
+static bool parse_hex_pair(const char *s, unsigned *a, unsigned *b) {
+        char *end;
+        unsigned long x = strtoul(s, &end, 16);
+        if (end == s || *end != ':')
+                return false;
+        s = end + 1;
+        unsigned long y = strtoul(s, &end, 16);
+        if (end == s)
+                return false;
+        *a = (unsigned) x;
+        *b = (unsigned) y;
+        return true;
+}
+
 /*
  * The kernel's uevent file gives driver, class and ids of a function in one read, where the
  * separate attributes cost four opens: on a host with hundreds of VFs that is most of a `list`.
  *     DRIVER=nvidia  PCI_CLASS=30200  PCI_ID=10DE:20B5  PCI_SUBSYS_ID=10DE:1533
+ * buf holds the file (read by the batch in pci_scan) and is cut into lines here.
  */
-static int read_uevent(int busfd, const char *bdf, struct pci_function *f) {
-        char path[300], buf[1024];
-        snprintf(path, sizeof(path), "%s/uevent", bdf);
-        int r = sysfs_read_at(busfd, path, buf, sizeof(buf));
-        if (r < 0)
-                return r;
+static int parse_uevent(char *buf, struct pci_function *f) {
         bool have_class = false, have_id = false;
         for (char *line = buf, *next; line && *line; line = next) {
                 next = strchr(line, '\n');
@@ -210,14 +222,18 @@ static int read_uevent(int busfd, const char *bdf, struct pci_function *f) {
                 if (strncmp(line, "DRIVER=", 7) == 0) {
                         if (!(f->driver = strdup(line + 7)))
                                 return -ENOMEM;
-                } else if (sscanf(line, "PCI_CLASS=%x", &a) == 1) {
-                        f->class_code = a;
-                        have_class = true;
-                } else if (sscanf(line, "PCI_ID=%x:%x", &a, &b) == 2) {
+                } else if (strncmp(line, "PCI_CLASS=", 10) == 0) {
+                        char *end;
+                        unsigned long c = strtoul(line + 10, &end, 16);
+                        if (end != line + 10) {
+                                f->class_code = (uint32_t) c;
+                                have_class = true;
+                        }
+                } else if (strncmp(line, "PCI_ID=", 7) == 0 && parse_hex_pair(line + 7, &a, &b)) {
                         f->vendor_id = (uint16_t) a;
                         f->device_id = (uint16_t) b;
                         have_id = true;
-                } else if (sscanf(line, "PCI_SUBSYS_ID=%x:%x", &a, &b) == 2) {
+                } else if (strncmp(line, "PCI_SUBSYS_ID=", 14) == 0 && parse_hex_pair(line + 14, &a, &b)) {
                         f->subsystem_vendor_id = (uint16_t) a;
                         f->subsystem_device_id = (uint16_t) b;
                 }
@@ -245,9 +261,11 @@ static int read_attributes(int busfd, const char *bdf, struct pci_function *f) {
         return 0;
 }
 
-static int read_function(int busfd, struct pci_function *f, bool want_group) {
+/* uevent: the file's text (r >= 0) or why it could not be read (r < 0). */
+static int read_function(int busfd, struct pci_function *f, char *uevent, int r, bool want_group) {
         const char *bdf = f->bdf;
-        int r = read_uevent(busfd, bdf, f);
+        if (r >= 0)
+                r = parse_uevent(uevent, f);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -264,15 +282,20 @@ static int read_function(int busfd, struct pci_function *f, bool want_group) {
         return 0;
 }
 
+/* The size of a uevent buffer: a PCI function's is some 150 bytes. */
+#define UEVENT_MAX 1024
+
 struct function_round {
         int busfd;
         struct pci_function *funcs;
+        struct sysfs_batch_entry *uevents;
         bool want_groups;
 };
 
 static int read_function_job(size_t i, void *userdata) {
         struct function_round *round = userdata;
-        int r = read_function(round->busfd, &round->funcs[i], round->want_groups);
+        int r = read_function(round->busfd, &round->funcs[i], round->uevents[i].buf, round->uevents[i].result,
+                              round->want_groups);
         /* a function that vanished while we looked (hot-unplug) is skipped, not an error */
         return r == -ENOMEM ? r : 0;
 }
@@ -421,7 +444,28 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                 funcs[n_funcs] = (struct pci_function){ .iommu_group = -1 };
                 memcpy(funcs[n_funcs++].bdf, de->d_name, strlen(de->d_name) + 1);
         }
-        struct function_round round = { dirfd(d), funcs, flags & VGPU_SCAN_GROUPS };
+        /* every uevent in one batch (basic/sysfs-batch.h), then the links, in parallel */
+        _cleanup_free_ struct sysfs_batch_entry *uevents = NULL;
+        _cleanup_free_ char *uevent_text = NULL;
+        _cleanup_free_ char *uevent_paths = NULL;
+        if (r >= 0 && n_funcs > 0) {
+                uevents = calloc(n_funcs, sizeof(*uevents));
+                uevent_text = malloc(n_funcs * UEVENT_MAX);
+                uevent_paths = malloc(n_funcs * (VGPU_BDF_MAX + sizeof("/uevent")));
+                if (!uevents || !uevent_text || !uevent_paths)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r >= 0 && i < n_funcs; i++) {
+                char *path = uevent_paths + i * (VGPU_BDF_MAX + sizeof("/uevent"));
+                snprintf(path, VGPU_BDF_MAX + sizeof("/uevent"), "%s/uevent", funcs[i].bdf);
+                uevents[i] = (struct sysfs_batch_entry){ .dirfd = dirfd(d),
+                                                         .path = path,
+                                                         .buf = uevent_text + i * UEVENT_MAX,
+                                                         .size = UEVENT_MAX };
+        }
+        if (r >= 0 && n_funcs > 0)
+                r = sysfs_batch_read(uevents, n_funcs);
+        struct function_round round = { dirfd(d), funcs, uevents, flags & VGPU_SCAN_GROUPS };
         if (r >= 0)
                 r = parallel_for(n_funcs, 128, read_function_job, &round);
 
