@@ -159,7 +159,8 @@ static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_p
         return r;
 }
 
-static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int devfd,
+/* A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it). */
+static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int dirfd, const char *dir,
                       struct vgpu_parent **ret) {
         if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
                 return -ENOMEM;
@@ -173,15 +174,18 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
          * kernfs never hands a recent inode number out again, so a parent that vanished and came
          * back between two scans differs by it. */
         struct stat st;
-        if (fstatat(devfd, p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types", &st, 0) == 0)
+        char path[320];
+        snprintf(path, sizeof(path), "%s/%s", dir,
+                 p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
+        if (fstatat(dirfd, path, &st, 0) == 0)
                 p->generation = (uint64_t) st.st_ino;
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
         char buf[256];
+        snprintf(path, sizeof(path), "%s/driver", dir);
         if (p->gpu) {
                 if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
                         return -ENOMEM;
-        } else if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 &&
-                   !(p->driver = strdup(buf)))
+        } else if (sysfs_link_basename_at(dirfd, path, buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
                 return -ENOMEM;
         *ret = p;
         return 0;
@@ -247,12 +251,8 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                 if (de->d_name[0] == '.')
                         continue;
                 struct vgpu_parent *p;
-                /* the driver link is read relative to the bus directory: "NAME/driver" */
-                _cleanup_close_ int devfd =
-                        vgpu_host_find_gpu(host, de->d_name)
-                                ? -EBADF
-                                : openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if ((r = add_parent(host, allocated, de->d_name, devfd, &p)) < 0)
+                /* attributes relative to the bus directory ("NAME/driver"): no open per parent */
+                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, &p)) < 0)
                         break;
         }
 
@@ -312,7 +312,7 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                 if (devfd < 0)
                         continue;
                 struct vgpu_parent *p;
-                int r = add_parent(host, allocated, g->bdf, devfd, &p);
+                int r = add_parent(host, allocated, g->bdf, devfd, ".", &p);
                 if (r < 0)
                         return r;
                 if (!with_types)
