@@ -21,6 +21,7 @@ struct pci_function {
         uint32_t class_code;
         char *driver;
         int iommu_group;
+        int dirfd; /* the function's files are "BDF/..." relative to it (pci.c: its bus's directory) */
         bool read; /* false: vanished or unreadable, ignored */
 };
 
