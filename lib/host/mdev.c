@@ -235,7 +235,8 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
 static int read_instance(int devsfd, struct vgpu_instance *in) {
         char target[4096], buf[320];
         /* .../PARENT/UUID: the parent is the component before the last */
-        if (sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target)) < 0)
+        int n = sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target) - sizeof("/iommu_group"));
+        if (n < 0)
                 return 0;
         char *slash = strrchr(target, '/');
         if (!slash)
@@ -244,10 +245,15 @@ static int read_instance(int devsfd, struct vgpu_instance *in) {
         const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
         if (!(in->parent = strdup(parent)))
                 return -ENOMEM;
-        snprintf(target, sizeof(target), "%s/mdev_type", in->uuid);
+        /* the links beside it through the target just read, not through the UUID link again:
+         * kernfs composes a link's target anew at every walk through it */
+        *slash = '/';
+        if (target[0] == '/') /* sysfs links are relative; anything else would leave VGPU_ROOT */
+                n = snprintf(target, sizeof(target), "%s", in->uuid);
+        memcpy(target + n, "/mdev_type", sizeof("/mdev_type"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
                 return -ENOMEM;
-        snprintf(target, sizeof(target), "%s/iommu_group", in->uuid);
+        memcpy(target + n, "/iommu_group", sizeof("/iommu_group"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0)
                 in->iommu_group = atoi(buf);
         return 0;
