@@ -99,6 +99,10 @@ static int list_types(int busfd, struct vgpu_parent *p, int *ret_tfd, char *buf,
                 for (ssize_t off = 0; r >= 0 && off < n;) {
                         const struct dirent64 *de = (const struct dirent64 *) (buf + off);
                         off += de->d_reclen;
+                        /* "." is the directory itself: its inode is the parent's generation
+                         * (mdev.c), as fstatat would give it, without the call */
+                        if (streq(de->d_name, "."))
+                                p->generation = (uint64_t) de->d_ino;
                         if (de->d_name[0] == '.')
                                 continue;
                         if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1)) {

@@ -43,9 +43,10 @@ static void model_key(const struct vgpu_parent *p, char *buf, size_t size) {
                  g->subsystem_vendor_id, g->subsystem_device_id);
 }
 
-/* A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it). */
+/* A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it).
+ * stat_generation false: the caller lists the type directory, whose "." entry gives it. */
 static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int dirfd, const char *dir,
-                      struct vgpu_parent **ret) {
+                      bool stat_generation, struct vgpu_parent **ret) {
         if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
                 return -ENOMEM;
         struct vgpu_parent *p = &host->parents[host->n_parents++];
@@ -61,7 +62,7 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
         char path[320];
         snprintf(path, sizeof(path), "%s/%s", dir,
                  p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
-        if (fstatat(dirfd, path, &st, 0) == 0)
+        if (stat_generation && fstatat(dirfd, path, &st, 0) == 0)
                 p->generation = (uint64_t) st.st_ino;
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
         char buf[256];
@@ -95,7 +96,7 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         continue;
                 struct vgpu_parent *p;
                 /* attributes relative to the bus directory ("NAME/driver"): no open per parent */
-                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, &p)) < 0)
+                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, !with_types, &p)) < 0)
                         break;
         }
 
@@ -156,7 +157,7 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                 if (devfd < 0)
                         continue;
                 struct vgpu_parent *p;
-                int r = add_parent(host, allocated, g->bdf, devfd, ".", &p);
+                int r = add_parent(host, allocated, g->bdf, devfd, ".", true, &p);
                 if (r < 0)
                         return r;
                 if (!with_types)
