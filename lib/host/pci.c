@@ -141,14 +141,26 @@ static void read_hwmon(int dfd, struct vgpu_gpu *g) {
  * them instead of reading virtfnN (and each VF's physfn) saves two symlink reads per VF, which
  * on a 512-VF host is most of a `list`. Without the offset/stride files the links are read.
  */
-static int vf_bdf(const char *pf, unsigned offset, unsigned stride, unsigned i, char ret[VGPU_BDF_MAX]) {
-        unsigned dom, bus, dev, fn;
-        if (sscanf(pf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
-                return -EINVAL;
-        unsigned rid = (bus << 8 | dev << 3 | fn) + offset + stride * i;
+static int vf_bdf(unsigned dom, unsigned pf_rid, unsigned offset, unsigned stride, unsigned i,
+                  char ret[VGPU_BDF_MAX]) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned rid = pf_rid + offset + stride * i;
         if (rid > 0xffff)
                 return -ERANGE;
-        snprintf(ret, VGPU_BDF_MAX, "%04x:%02x:%02x.%x", dom, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+        /* "%04x:%02x:%02x.%x" by hand: snprintf was a tenth of a 512-VF scan's user time */
+        unsigned dev = (rid >> 3) & 0x1f;
+        char *p = ret;
+        for (int shift = 12; shift >= 0; shift -= 4)
+                *p++ = hex[(dom >> shift) & 0xf];
+        *p++ = ':';
+        *p++ = hex[rid >> 12];
+        *p++ = hex[(rid >> 8) & 0xf];
+        *p++ = ':';
+        *p++ = hex[dev >> 4];
+        *p++ = hex[dev & 0xf];
+        *p++ = '.';
+        *p++ = hex[rid & 7];
+        *p = '\0';
         return 0;
 }
 
@@ -173,12 +185,15 @@ static int read_vfs(int busfd, struct vgpu_gpu *g) {
         char off_path[300], stride_path[300];
         snprintf(off_path, sizeof(off_path), "%s/sriov_offset", g->bdf);
         snprintf(stride_path, sizeof(stride_path), "%s/sriov_stride", g->bdf);
+        unsigned dom, bus, dev, fn;
         bool computed = sysfs_read_u64_at(busfd, off_path, 10, &offset) == 0 &&
-                        sysfs_read_u64_at(busfd, stride_path, 10, &stride) == 0 && offset > 0;
+                        sysfs_read_u64_at(busfd, stride_path, 10, &stride) == 0 && offset > 0 &&
+                        sscanf(g->bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) == 4 && dom <= 0xffff;
         for (unsigned i = 0; i < g->num_vfs; i++) {
                 int r;
                 if (computed)
-                        r = vf_bdf(g->bdf, (unsigned) offset, (unsigned) stride, i, g->vfs[g->n_vfs]);
+                        r = vf_bdf(dom, bus << 8 | dev << 3 | fn, (unsigned) offset, (unsigned) stride, i,
+                                   g->vfs[g->n_vfs]);
                 else {
                         /* virtfnN are numbered densely from 0 while VFs are enabled */
                         snprintf(path, sizeof(path), "%s/virtfn%u", g->bdf, i);
