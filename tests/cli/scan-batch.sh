@@ -6,15 +6,8 @@
 # fixture host and on a generated SR-IOV host large enough for several io_uring rounds of 128
 # files; and the batch does use io_uring where the kernel allows it.
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build).
-set -uo pipefail
-
+source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-failures=0 checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); }
 
 # 2 GPUs x 8 VFs x 24 types: 384 type attributes per group of parents, 20 PCI functions
 python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/large" --gpus 2 --vfs 8 --types 24 --instances 12 >/dev/null
@@ -28,7 +21,7 @@ for root in "$FIXTURES"/*/ "$tmp/large"; do
                 if [[ $rc_uring == "$rc_plain" ]] && cmp -s "$tmp/uring" "$tmp/plain"; then
                         ok
                 else
-                        fail "$root $args: io_uring and plain reads differ (exit $rc_uring/$rc_plain)"
+                        bad "$root $args: io_uring and plain reads differ (exit $rc_uring/$rc_plain)"
                         diff "$tmp/uring" "$tmp/plain" | head -5 >&2
                 fi
         done
@@ -41,7 +34,7 @@ if command -v strace >/dev/null; then
                 ok
                 VGPU_ROOT=$tmp/large VGPU_IO_URING=0 strace -f -e trace=io_uring_setup -o "$tmp/strace" \
                         "$VGPUCTL" types --json >/dev/null
-                if grep -q io_uring_setup "$tmp/strace"; then fail "VGPU_IO_URING=0 still set up a ring"; else ok; fi
+                if grep -q io_uring_setup "$tmp/strace"; then bad "VGPU_IO_URING=0 still set up a ring"; else ok; fi
         else
                 echo "SKIP: io_uring unavailable here ($(grep -m1 io_uring_setup "$tmp/strace")): plain path only"
         fi
@@ -49,5 +42,4 @@ else
         echo "SKIP: no strace: whether the ring was used is not checked"
 fi
 
-echo "scan-batch: $checks passed, $failures failed"
-[[ $failures -eq 0 ]]
+summary
