@@ -25,12 +25,12 @@ static void read_plain(struct sysfs_batch_entry *e) {
         e->result = e->path ? sysfs_read_at(e->dirfd, e->path, e->buf, e->size) : -ENOENT;
 }
 
+#if HAVE_LIBURING
 static bool io_uring_allowed(void) {
         const char *e = getenv("VGPU_IO_URING");
         return !e || !streq(e, "0");
 }
 
-#if HAVE_LIBURING
 /* Files per round: the descriptors a round holds open (two threads scanning stay far below the
  * usual limit of 1024) and the opens one io_uring_enter carries. */
 #define ROUND     128
