@@ -48,7 +48,7 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                 if (streq(key, "name")) {
                         if ((r = want_string(p, v, "name", &s->name)) < 0)
                                 return r;
-                        if (!vgpu_slice_name_is_valid(s->name))
+                        if (!slice_name_is_valid(s->name))
                                 return fail_at(
                                         p, v,
                                         "field 'name': '%s' is not a slice name (letters, digits, '_', '.', "
@@ -71,14 +71,14 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                                 return r;
                 } else if (streq(key, "policy")) {
                         policy_node = v;
-                        if (vgpu_slice_policy_from_string(val) < 0)
+                        if (slice_policy_from_string(val) < 0)
                                 return fail_at(p, v,
                                                "field 'policy': expected best-effort, equal-share or "
                                                "fixed-share, got '%s'",
                                                val ? val : "(not a scalar)");
                         snprintf(s->policy, sizeof(s->policy), "%s", val);
                 } else if (streq(key, "scrub")) {
-                        if (vgpu_slice_scrub_from_string(val) < 0)
+                        if (slice_scrub_from_string(val) < 0)
                                 return fail_at(p, v,
                                                "field 'scrub': expected on-free, on-exit or off, got '%s'",
                                                val ? val : "(not a scalar)");

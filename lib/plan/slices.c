@@ -21,7 +21,7 @@
 #include "basic/macro.h"
 #include "plan-internal.h"
 #include "slice/manage.h"
-#include "vgpu/slice-shm.h"
+#include "slice/slice-shm.h"
 
 static struct vgpu_action *add(struct vgpu_plan *plan, size_t *allocated, enum vgpu_action_kind kind,
                                const struct vgpu_slice_status *s, const char *detail) {
@@ -98,9 +98,9 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                                 quotas += cfg->slices[j].memory;
                                 count++;
                         }
-                if (count > VGPU_SLICE_MAX)
+                if (count > SLICE_MAX)
                         r = vgpu_error_set(err, -ENOSPC, "%s:%d:%d: slice %s: %s holds at most %u slices",
-                                           cfg->source, s->line, s->column, s->name, s->gpu, VGPU_SLICE_MAX);
+                                           cfg->source, s->line, s->column, s->name, s->gpu, SLICE_MAX);
                 else if (total && quotas > total)
                         r = vgpu_error_set(
                                 err, -ENOSPC,

@@ -31,9 +31,9 @@ static int repair_locked(const char *bdf, struct vgpu_error *err) {
         return r > 0 ? write_cdi(err) : r;
 }
 
-static bool same_slice(const struct vgpu_slice *s, const struct vgpu_slice_params *p) {
+static bool same_slice(const struct slice *s, const struct slice_params *p) {
         return s->quota == p->quota && s->policy == p->policy && s->scrub == p->scrub &&
-               (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || s->weight == p->weight);
+               (p->policy != SLICE_POLICY_FIXED_SHARE || s->weight == p->weight);
 }
 
 /* nvml.h's nvmlGpuVirtualizationMode_t */
@@ -56,7 +56,7 @@ const char *slice_gpu_refusal(const struct vgpu_gpu *g) {
 }
 
 int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
-        if (!req->name || !vgpu_slice_name_is_valid(req->name))
+        if (!req->name || !slice_name_is_valid(req->name))
                 return vgpu_error_set(err, -EINVAL,
                                       "'%s' is not a slice name (letters, digits, '_', '.', '-', starting "
                                       "and ending with a letter or digit; at most 63)",
@@ -64,7 +64,7 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         char bdf[VGPU_BDF_MAX];
         if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", strempty(req->gpu));
-        struct vgpu_slice_params p;
+        struct slice_params p;
         int r = slice_request_params(req, &p, err);
         if (r < 0)
                 return r;
@@ -107,10 +107,10 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                 .gpu = bdf,
                 .memory = req->memory,
                 .share = req->share,
-                .policy = vgpu_slice_policy_to_string(p.policy),
-                .scrub = vgpu_slice_scrub_to_string(p.scrub),
+                .policy = slice_policy_to_string(p.policy),
+                .scrub = slice_scrub_to_string(p.scrub),
         };
-        struct vgpu_slice_file existing;
+        struct slice_file existing;
         struct vgpu_error why = {};
         r = slice_read(req->name, &existing, &why);
         if (r >= 0) {
@@ -153,7 +153,7 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         if ((r = slice_region_add(bdf, &p, err)) < 0)
                 return r;
         /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
-        struct vgpu_slice_file made;
+        struct slice_file made;
         bool have_made = slice_read(req->name, &made, &why) >= 0;
         if ((r = slice_record_write(&rec)) < 0) {
                 (void) slice_region_remove(req->name, have_made ? &made : NULL);
@@ -181,9 +181,9 @@ _public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu
 }
 
 int slice_destroy_locked(const char *name, struct vgpu_error *err) {
-        if (!vgpu_slice_name_is_valid(name))
+        if (!slice_name_is_valid(name))
                 return vgpu_error_set(err, -ENOENT, "no slice named %s", strempty(name));
-        struct vgpu_slice_file f;
+        struct slice_file f;
         struct vgpu_error why = {};
         int r = slice_read(name, &f, &why);
         if (r == -ENOENT)
@@ -191,8 +191,8 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
         /* a damaged region is removed all the same: that is one way out of it */
         bool readable = r >= 0;
         if (readable) {
-                vgpu_slice_reclaim_dead(&f.slice); /* in the copy */
-                unsigned n = vgpu_slice_count_procs(&f.slice);
+                slice_reclaim_dead(&f.slice); /* in the copy */
+                unsigned n = slice_count_procs(&f.slice);
                 if (n > 0)
                         return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name, n);
         }

@@ -41,8 +41,8 @@ int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret
 /* regions.c: the files of VGPU_SLICE_DIR, read with pread() (never mapped) and checked. */
 void sched_path(const char *bdf, char *buf, size_t size);  /* BDF.shm, without the root */
 void slice_path(const char *name, char *buf, size_t size); /* NAME.slice, without the root */
-int slice_read(const char *name, struct vgpu_slice_file *ret, struct vgpu_error *err);
-int slice_read_sched(const char *bdf, struct vgpu_slice_shm *ret, struct vgpu_error *err);
+int slice_read(const char *name, struct slice_file *ret, struct vgpu_error *err);
+int slice_read_sched(const char *bdf, struct slice_shm *ret, struct vgpu_error *err);
 
 struct slice_view {
         struct vgpu_slice_status *slices; /* the usable slices, by GPU then name */
@@ -50,19 +50,19 @@ struct slice_view {
         char *problems;                 /* what is wrong, "; "-separated; NULL: nothing */
         char (*bad_gpus)[VGPU_BDF_MAX]; /* GPUs whose files are wrong */
         size_t n_bad, bad_allocated;
-        char (*bad_names)[VGPU_SLICE_NAME_MAX]; /* slice files that cannot be read */
+        char (*bad_names)[SLICE_NAME_MAX]; /* slice files that cannot be read */
         size_t n_bad_names, bad_names_allocated;
 };
 int slice_view_read(struct slice_view *ret, struct vgpu_error *err);
 void slice_view_free(struct slice_view *v);
 
 /* A request's (or record's) settings for the regions, checked. */
-int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret,
+int slice_request_params(const struct vgpu_slice_request *req, struct slice_params *ret,
                          struct vgpu_error *err);
 /* Add the slice to the GPU's scheduler (created if need be) and write its own region. */
-int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct vgpu_error *err);
+int slice_region_add(const char *bdf, const struct slice_params *p, struct vgpu_error *err);
 /* Remove its region, and its scheduler slot when f (its contents) is known. */
-int slice_region_remove(const char *name, const struct vgpu_slice_file *f);
+int slice_region_remove(const char *name, const struct slice_file *f);
 /* Rebuild from the records every GPU (only only_bdf, when not NULL) whose files are wrong; an
  * unreadable slice file without a record is removed. The number of GPUs rebuilt. */
 int slice_repair_locked(const char *only_bdf, struct vgpu_error *err);

@@ -27,7 +27,7 @@
 #include "vgpu/host.h"
 
 static int record_path(const char *name, char *buf, size_t size) {
-        if (!vgpu_slice_name_is_valid(name))
+        if (!slice_name_is_valid(name))
                 return -EINVAL;
         snprintf(buf, size, VGPU_SLICE_RECORD_DIR "/%s.json", name);
         return 0;
@@ -88,13 +88,13 @@ static int record_parse(const char *text, const char *file_name, struct vgpu_sli
         *s = (struct vgpu_slice_status){};
         if (!root || !json_object_is_type(root, json_type_object))
                 *why = "not a JSON object";
-        else if (!name || !vgpu_slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 ||
+        else if (!name || !slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 ||
                  strncmp(file_name, name, strlen(name)) != 0)
                 *why = "field \"name\" missing, not a slice name, or not the file's name";
         else if (!gpu || vgpu_bdf_normalize(gpu, bdf) < 0)
                 *why = "field \"gpu\" is not a PCI address";
-        else if (!policy || vgpu_slice_policy_from_string(policy) < 0 || !scrub ||
-                 vgpu_slice_scrub_from_string(scrub) < 0)
+        else if (!policy || slice_policy_from_string(policy) < 0 || !scrub ||
+                 slice_scrub_from_string(scrub) < 0)
                 *why = "field \"policy\" or \"scrub\" missing or unknown";
         else {
                 snprintf(s->name, sizeof(s->name), "%s", name);

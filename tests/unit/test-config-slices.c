@@ -203,11 +203,11 @@ static void test_plan(void **state) {
         char region[4096];
         snprintf(region, sizeof(region), "%s/host/run/vgpuctl/slices/alice.slice", root);
         struct vgpu_error err = {};
-        _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-        assert_int_equal(vgpu_slice_region_open(region, &reg, &err), 0);
-        struct vgpu_slice *alice = vgpu_slice_region_slice(reg);
-        struct vgpu_slice_proc *proc;
-        assert_int_equal(vgpu_slice_attach(alice, &proc), 0);
+        _cleanup_slice_region_ struct slice_region *reg = NULL;
+        assert_int_equal(slice_region_open(region, &reg, &err), 0);
+        struct slice *alice = slice_region_slice(reg);
+        struct slice_proc *proc;
+        assert_int_equal(slice_attach(alice, &proc), 0);
         p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: "
                  "bob, gpu: 3b:00.0, memory: 2G}\n",
                  -EBUSY,
@@ -222,7 +222,7 @@ static void test_plan(void **state) {
         assert_int_equal(p->n_actions, 1);
         assert_string_equal(p->actions[0].slice.name, "bob");
         vgpu_plan_free(p);
-        vgpu_slice_detach(alice, proc);
+        slice_detach(alice, proc);
 }
 
 static void test_records_and_restore(void **state) {

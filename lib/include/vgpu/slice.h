@@ -4,7 +4,7 @@
  * physical GPU with a frame-buffer quota and a compute share under a scheduler policy, enforced
  * by libvgpu-cuda.so (LD_PRELOAD) in every process of the container through the slice's own
  * region, /run/vgpuctl/slices/NAME.slice, and its GPU's scheduler, /run/vgpuctl/slices/BDF.shm
- * (vgpu/slice-shm.h). Containers get a slice through a CDI spec,
+ * (slice/slice-shm.h). Containers get a slice through a CDI spec,
  * /etc/cdi/vgpuctl.yaml (`podman run --device vgpuctl.io/slice=NAME`), rewritten on every change.
  * Every slice is recorded in VGPU_SLICE_RECORDS, so vgpu_slice_restore() brings it back after a
  * reboot empties /run.
