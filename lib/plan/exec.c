@@ -80,19 +80,6 @@ static char *read_definition(const char *parent, const char *uuid) {
         return strdup(buf);
 }
 
-/* A slice action's settings as a request (under the lock apply holds). */
-static int slice_create_action(const struct vgpu_slice_status *s, struct vgpu_error *err) {
-        struct vgpu_slice_request req = {
-                .name = s->name,
-                .gpu = s->gpu,
-                .memory = s->memory,
-                .share = s->share,
-                .policy = s->policy,
-                .scrub = s->scrub,
-        };
-        return slice_create_locked(&req, err);
-}
-
 struct undo {
         enum vgpu_action_kind kind; /* the action done */
         const struct vgpu_action *action;
@@ -153,7 +140,7 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         case VGPU_ACTION_SLICE_CREATE:
         case VGPU_ACTION_SLICE_REMOVE: {
                 struct vgpu_error why = {};
-                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_action(&a->slice, &why)
+                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_locked(&a->slice, &why)
                                                             : slice_destroy_locked(a->slice.name, &why);
                 return r < 0 ? vgpu_error_set(err, r, "slice %s: %s", a->slice.name, why.message) : 1;
         }
@@ -217,7 +204,7 @@ static int undo_action(const struct undo *u) {
         case VGPU_ACTION_SLICE_CREATE:
                 return slice_destroy_locked(a->slice.name, &ignore);
         case VGPU_ACTION_SLICE_REMOVE:
-                return slice_create_action(&a->slice, &ignore);
+                return slice_create_locked(&a->slice, &ignore);
         case VGPU_ACTION_ENABLE_SERVICE:
                 return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
         case VGPU_ACTION_SET_PERSISTENCE:

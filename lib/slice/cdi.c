@@ -84,7 +84,7 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
         /* by name, not by slot: the same slices give the same spec, whatever order they were
          * made in (a restore after a reboot rewrites it identically) */
         for (size_t i = 0; i < v.n; i++) {
-                const struct vgpu_slice_status *s = &v.slices[i];
+                const struct vgpu_slice_spec *s = &v.slices[i].spec;
                 /* a name CDI refuses (made by an older vgpuctl) would make the whole spec
                  * unloadable, every other slice with it: that one slice is left out */
                 if (streq(s->name, without) || !slice_name_is_valid(s->name))

@@ -55,24 +55,19 @@ const char *slice_gpu_refusal(const struct vgpu_gpu *g) {
         return NULL;
 }
 
-int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
-        if (!req->name || !slice_name_is_valid(req->name))
-                return vgpu_error_set(err, -EINVAL,
-                                      "'%s' is not a slice name (letters, digits, '_', '.', '-', starting "
-                                      "and ending with a letter or digit; at most 63)",
-                                      strempty(req->name));
-        char bdf[VGPU_BDF_MAX];
-        if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", strempty(req->gpu));
-        struct slice_params p;
-        int r = slice_request_params(req, &p, err);
+int slice_create_locked(const struct vgpu_slice_spec *spec, struct vgpu_error *err) {
+        /* what the record keeps: the spec with its defaults resolved */
+        struct vgpu_slice_spec rec;
+        int r = slice_spec_resolve(spec, &rec, err);
         if (r < 0)
                 return r;
+        const char *bdf = rec.gpu;
+        struct slice_params p;
+        slice_spec_params(&rec, &p);
 
         /* the GPU must be an NVIDIA GPU here; its memory bounds the quota */
         struct vgpu_host *host;
-        r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
-        if (r < 0)
+        if ((r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err)) < 0)
                 return r;
         const struct vgpu_gpu *g = vgpu_host_find_gpu(host, bdf);
         uint64_t total = g && g->nvml ? g->nvml->memory_total : 0;
@@ -80,12 +75,12 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                 r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address",
                                    bdf);
         else if (slice_gpu_refusal(g))
-                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, req->name,
+                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, rec.name,
                                    slice_gpu_refusal(g));
-        else if (total && req->memory > total)
+        else if (total && rec.memory > total)
                 r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met",
                                    bdf, (unsigned long long) (total >> 20),
-                                   (unsigned long long) (req->memory >> 20));
+                                   (unsigned long long) (rec.memory >> 20));
         vgpu_host_free(host);
         if (r < 0)
                 return r;
@@ -101,30 +96,21 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
                 return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root",
                                             full);
 
-        /* what the record keeps: the request with its defaults resolved */
-        struct vgpu_slice_request rec = {
-                .name = req->name,
-                .gpu = bdf,
-                .memory = req->memory,
-                .share = req->share,
-                .policy = slice_policy_to_string(p.policy),
-                .scrub = slice_scrub_to_string(p.scrub),
-        };
         struct slice_file existing;
         struct vgpu_error why = {};
-        r = slice_read(req->name, &existing, &why);
+        r = slice_read(rec.name, &existing, &why);
         if (r >= 0) {
                 /* a name is host-wide */
                 if (!streq(existing.gpu_bdf, bdf))
-                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name,
+                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", rec.name,
                                               existing.gpu_bdf);
                 if (!same_slice(&existing.slice, &p))
                         return vgpu_error_set(err, -EEXIST,
                                               "slice %s exists on %s with other settings; remove it first",
-                                              req->name, bdf);
+                                              rec.name, bdf);
                 /* the slice is there; its record may predate records (or have been lost) */
                 r = slice_record_write(&rec);
-                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name,
+                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", rec.name,
                                                     root_prefix(), VGPU_SLICE_RECORD_DIR)
                              : 0;
         }
@@ -137,45 +123,45 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
         size_t n_all = 0;
         if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
                 return r;
-        uint64_t quotas = req->memory;
+        uint64_t quotas = rec.memory;
         for (size_t i = 0; i < n_all; i++)
-                if (strcmp(all[i].name, req->name) != 0 && strcmp(all[i].gpu, bdf) == 0)
-                        quotas += all[i].memory;
+                if (strcmp(all[i].spec.name, rec.name) != 0 && strcmp(all[i].spec.gpu, bdf) == 0)
+                        quotas += all[i].spec.memory;
         free(all);
         if (total && quotas > total)
                 return vgpu_error_set(err, -ENOSPC,
                                       "%s has %llu MiB of memory; with slice %s the quotas of its slices add "
                                       "up to %llu MiB",
-                                      bdf, (unsigned long long) (total >> 20), req->name,
+                                      bdf, (unsigned long long) (total >> 20), rec.name,
                                       (unsigned long long) (quotas >> 20));
 
-        bool recorded = slice_record_exists(req->name); /* a restore: the record stays */
+        bool recorded = slice_record_exists(rec.name); /* a restore: the record stays */
         if ((r = slice_region_add(bdf, &p, err)) < 0)
                 return r;
         /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
         struct slice_file made;
-        bool have_made = slice_read(req->name, &made, &why) >= 0;
+        bool have_made = slice_read(rec.name, &made, &why) >= 0;
         if ((r = slice_record_write(&rec)) < 0) {
-                (void) slice_region_remove(req->name, have_made ? &made : NULL);
+                (void) slice_region_remove(rec.name, have_made ? &made : NULL);
                 return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)",
-                                            req->name, root_prefix(), VGPU_SLICE_RECORD_DIR);
+                                            rec.name, root_prefix(), VGPU_SLICE_RECORD_DIR);
         }
         /* nor is one the CDI spec does not list: no container could get it, and creating it again
          * would find it made and leave the spec as it is */
         if ((r = write_cdi(err)) < 0) {
-                (void) slice_region_remove(req->name, have_made ? &made : NULL);
+                (void) slice_region_remove(rec.name, have_made ? &made : NULL);
                 if (!recorded)
-                        (void) slice_record_remove(req->name);
+                        (void) slice_record_remove(rec.name);
                 return r;
         }
         return 1;
 }
 
-_public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err) {
+_public_ int vgpu_slice_create(const struct vgpu_slice_spec *spec, struct vgpu_error *err) {
         int lock = lock_host(30000);
         if (lock < 0)
                 return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
-        int r = slice_create_locked(req, err);
+        int r = slice_create_locked(spec, err);
         unlock_host(lock);
         return r;
 }
@@ -221,7 +207,8 @@ _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
 /* Records whose slice has no region (after a reboot: all) are created again, as recorded;
  * damaged regions are rebuilt from the records first. */
 static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
-        struct vgpu_slice_status *rec = NULL, *live = NULL;
+        struct vgpu_slice_spec *rec = NULL;
+        struct vgpu_slice_status *live = NULL;
         size_t n_rec = 0, n_live = 0;
         _cleanup_free_ char *bad = NULL;
         int r = repair_locked(NULL, err);
@@ -234,19 +221,11 @@ static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
         for (size_t i = 0; r >= 0 && i < n_rec; i++) {
                 bool there = false;
                 for (size_t j = 0; j < n_live && !there; j++)
-                        there = strcmp(live[j].name, rec[i].name) == 0;
+                        there = strcmp(live[j].spec.name, rec[i].name) == 0;
                 if (there)
                         continue;
-                struct vgpu_slice_request req = {
-                        .name = rec[i].name,
-                        .gpu = rec[i].gpu,
-                        .memory = rec[i].memory,
-                        .share = rec[i].share,
-                        .policy = rec[i].policy,
-                        .scrub = rec[i].scrub,
-                };
                 struct vgpu_error why = {};
-                int q = slice_create_locked(&req, &why);
+                int q = slice_create_locked(&rec[i], &why);
                 if (q < 0 && !failed)
                         failed = vgpu_error_set(err, q, "restoring slice %s from %s%s/%s.json: %s",
                                                 rec[i].name, root_prefix(), VGPU_SLICE_RECORD_DIR,

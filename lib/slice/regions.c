@@ -119,8 +119,8 @@ void slice_view_free(struct slice_view *v) {
 
 static int cmp_status(const void *a, const void *b) {
         const struct vgpu_slice_status *x = a, *y = b;
-        int c = strcmp(x->gpu, y->gpu);
-        return c ? c : strcmp(x->name, y->name);
+        int c = strcmp(x->spec.gpu, y->spec.gpu);
+        return c ? c : strcmp(x->spec.name, y->spec.name);
 }
 
 struct gpu_sched {
@@ -172,20 +172,7 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
                 return -ENOMEM;
         struct slice_info info;
         slice_file_info(&f, g && g->ok ? &g->state : NULL, &info);
-        struct vgpu_slice_status *s = &v->slices[v->n++];
-        *s = (struct vgpu_slice_status){
-                .share = info.policy == SLICE_POLICY_FIXED_SHARE ? info.weight : 0,
-                .memory = info.quota,
-                .used = info.used,
-                .peak = info.peak,
-                .oom_count = info.oom_count,
-                .gpu_time_ns = info.gpu_ns,
-                .processes = info.processes,
-        };
-        snprintf(s->name, sizeof(s->name), "%s", info.name);
-        snprintf(s->gpu, sizeof(s->gpu), "%s", info.gpu_bdf);
-        snprintf(s->policy, sizeof(s->policy), "%s", slice_policy_to_string(info.policy));
-        snprintf(s->scrub, sizeof(s->scrub), "%s", slice_scrub_to_string(info.scrub));
+        slice_status_from_info(&info, &v->slices[v->n++]);
         return 0;
 }
 
@@ -232,33 +219,6 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
         }
         qsort_safe(v.slices, v.n, sizeof(*v.slices), cmp_status);
         *ret = v;
-        return 0;
-}
-
-int slice_request_params(const struct vgpu_slice_request *req, struct slice_params *ret,
-                         struct vgpu_error *err) {
-        struct slice_params p = { .name = req->name, .quota = req->memory, .weight = req->share };
-        int v = req->policy  ? slice_policy_from_string(req->policy)
-                : req->share ? SLICE_POLICY_FIXED_SHARE
-                             : SLICE_POLICY_EQUAL_SHARE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL,
-                                      "policy '%s': expected best-effort, equal-share or fixed-share",
-                                      req->policy);
-        p.policy = (enum slice_policy) v;
-        if ((p.policy == SLICE_POLICY_FIXED_SHARE) != (req->share > 0))
-                return vgpu_error_set(err, -EINVAL,
-                                      p.policy == SLICE_POLICY_FIXED_SHARE
-                                              ? "fixed-share needs --share PERCENT"
-                                              : "--share goes with the fixed-share policy");
-        if (req->share > 100)
-                return vgpu_error_set(err, -EINVAL, "--share %u%%: at most 100%%", req->share);
-        v = req->scrub ? slice_scrub_from_string(req->scrub) : SLICE_SCRUB_ON_FREE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off",
-                                      req->scrub);
-        p.scrub = (enum slice_scrub) v;
-        *ret = p;
         return 0;
 }
 
@@ -334,7 +294,7 @@ int slice_region_remove(const char *name, const struct slice_file *f) {
 }
 
 /* Remove every file of GPU bdf: its scheduler, and the slices the records or the files put on it. */
-static int remove_gpu_files(const char *bdf, const struct vgpu_slice_status *rec, size_t n_rec,
+static int remove_gpu_files(const char *bdf, const struct vgpu_slice_spec *rec, size_t n_rec,
                             struct vgpu_error *err) {
         char path[128], full[4096];
         _cleanup_free_ char(*names)[SLICE_NAME_MAX] = NULL;
@@ -368,7 +328,7 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
         int r = slice_view_read(&v, err);
         if (r < 0)
                 return r;
-        struct vgpu_slice_status *rec = NULL;
+        struct vgpu_slice_spec *rec = NULL;
         size_t n_rec = 0;
         int repaired = 0;
         if (v.problems && (r = slice_records_read(&rec, &n_rec, NULL, err)) < 0) {
@@ -398,17 +358,12 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
                 for (size_t i = 0; i < n_rec && r >= 0; i++) {
                         if (!streq(rec[i].gpu, bdf))
                                 continue;
-                        struct vgpu_slice_request req = {
-                                .name = rec[i].name,
-                                .gpu = rec[i].gpu,
-                                .memory = rec[i].memory,
-                                .share = rec[i].share,
-                                .policy = rec[i].policy,
-                                .scrub = rec[i].scrub,
-                        };
+                        struct vgpu_slice_spec spec;
                         struct slice_params p;
-                        if ((r = slice_request_params(&req, &p, err)) >= 0)
+                        if ((r = slice_spec_resolve(&rec[i], &spec, err)) >= 0) {
+                                slice_spec_params(&spec, &p);
                                 r = slice_region_add(bdf, &p, err);
+                        }
                 }
                 repaired++;
         }

@@ -109,7 +109,7 @@ static void slices(const struct completion *c) {
         struct vgpu_error err = {};
         if (vgpu_slice_list(&s, &n, &err) >= 0)
                 for (size_t i = 0; i < n; i++)
-                        candidate(c, s[i].name);
+                        candidate(c, s[i].spec.name);
         free(s);
 }
 

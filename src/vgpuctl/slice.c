@@ -40,15 +40,12 @@ int verb_slice(struct cli *cli) {
                 return cli_error(EXIT_USAGE, "unknown slice command '%s' (create, list, show, remove)", sub);
 
         if (!strcmp(sub, "create")) {
-                struct vgpu_slice_request req = {
-                        .name = name,
-                        .gpu = cli->opt[OPT_GPU],
-                        .policy = cli->opt[OPT_POLICY],
-                        .scrub = cli->opt[OPT_SCRUB],
-                };
-                if (!req.gpu)
+                struct vgpu_slice_spec spec;
+                uint64_t memory = 0;
+                unsigned share = 0;
+                if (!cli->opt[OPT_GPU])
                         return cli_error(EXIT_USAGE, "slice create needs --gpu BDF");
-                if (cli->opt[OPT_MEMORY] && vgpu_slice_parse_memory(cli->opt[OPT_MEMORY], &req.memory) < 0)
+                if (cli->opt[OPT_MEMORY] && vgpu_slice_parse_memory(cli->opt[OPT_MEMORY], &memory) < 0)
                         return cli_error(EXIT_USAGE, "--memory '%s': expected a size like 4G or 512M",
                                          cli->opt[OPT_MEMORY]);
                 if (cli->opt[OPT_SHARE]) {
@@ -59,20 +56,31 @@ int verb_slice(struct cli *cli) {
                                 return cli_error(EXIT_USAGE,
                                                  "--share '%s': expected a percentage from 1 to 100",
                                                  cli->opt[OPT_SHARE]);
-                        req.share = (unsigned) v;
+                        share = (unsigned) v;
                 }
-                int r = vgpu_slice_create(&req, &err);
+                if (vgpu_slice_spec_init(&spec, name, cli->opt[OPT_GPU], &err) < 0)
+                        return cli_lib_error(&err);
+                spec.memory = memory;
+                spec.share = share;
+                if (cli->opt[OPT_POLICY] &&
+                    vgpu_slice_policy_from_string(cli->opt[OPT_POLICY], &spec.policy) < 0)
+                        return cli_error(EXIT_FAILED,
+                                         "policy '%s': expected best-effort, equal-share or fixed-share",
+                                         cli->opt[OPT_POLICY]);
+                if (cli->opt[OPT_SCRUB] && vgpu_slice_scrub_from_string(cli->opt[OPT_SCRUB], &spec.scrub) < 0)
+                        return cli_error(EXIT_FAILED, "scrub '%s': expected on-free, on-exit or off",
+                                         cli->opt[OPT_SCRUB]);
+                int r = vgpu_slice_create(&spec, &err);
                 if (r < 0)
                         return cli_lib_error(&err);
-                char bdf[VGPU_BDF_MAX];
                 struct out *o = cli_out(cli);
-                /* the address as slice list shows it (the library took it, so it is one) */
-                print_slice_outcome(o, name, vgpu_bdf_normalize(req.gpu, bdf) == 0 ? bdf : req.gpu, r > 0);
+                /* the address as slice list shows it */
+                print_slice_outcome(o, name, spec.gpu, r > 0);
                 out_text(o,
                          r > 0 ? "created slice %s on %s; containers: --device vgpuctl.io/slice=%s\n"
                                : "slice %s on %s exists already: nothing to do (--device "
                                  "vgpuctl.io/slice=%s)\n",
-                         name, req.gpu, name);
+                         name, cli->opt[OPT_GPU], name);
                 out_free(o);
                 return EXIT_OK;
         }
@@ -80,12 +88,12 @@ int verb_slice(struct cli *cli) {
                 /* the GPU it was on, for the JSON answer; an unreadable list only leaves it null */
                 struct vgpu_slice_status *s = NULL;
                 size_t n = 0;
-                char gpu[sizeof(s->gpu)] = "";
+                char gpu[VGPU_SLICE_GPU_MAX] = "";
                 struct vgpu_error ignored = {};
                 if (cli->json && vgpu_slice_list(&s, &n, &ignored) >= 0)
                         for (size_t i = 0; i < n; i++)
-                                if (!strcmp(s[i].name, name))
-                                        snprintf(gpu, sizeof(gpu), "%s", s[i].gpu);
+                                if (!strcmp(s[i].spec.name, name))
+                                        snprintf(gpu, sizeof(gpu), "%s", s[i].spec.gpu);
                 free(s);
                 if (vgpu_slice_destroy(name, &err) < 0)
                         return cli_lib_error(&err);
@@ -104,7 +112,7 @@ int verb_slice(struct cli *cli) {
                 return cli_lib_error(&err);
         size_t first = 0;
         if (name) {
-                for (first = 0; first < n && strcmp(s[first].name, name) != 0; first++)
+                for (first = 0; first < n && strcmp(s[first].spec.name, name) != 0; first++)
                         ;
                 if (first == n) {
                         free(s);

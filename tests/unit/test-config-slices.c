@@ -20,6 +20,99 @@
 
 static char root[64];
 
+/* The names of policies and scrub modes both ways, DEFAULT and out-of-range values refused, and a
+ * spec resolved with the defaults `slice create` always had. */
+static void test_spec(void **state) {
+        (void) state;
+        static const char *const policies[] = { "best-effort", "equal-share", "fixed-share" };
+        static const char *const scrubs[] = { "on-free", "on-exit", "off" };
+        for (size_t i = 0; i < 3; i++) {
+                enum vgpu_slice_policy p = VGPU_SLICE_POLICY_DEFAULT;
+                enum vgpu_slice_scrub s = VGPU_SLICE_SCRUB_DEFAULT;
+                assert_int_equal(vgpu_slice_policy_from_string(policies[i], &p), 0);
+                assert_int_not_equal(p, VGPU_SLICE_POLICY_DEFAULT);
+                assert_string_equal(vgpu_slice_policy_to_string(p), policies[i]);
+                assert_int_equal(vgpu_slice_scrub_from_string(scrubs[i], &s), 0);
+                assert_int_not_equal(s, VGPU_SLICE_SCRUB_DEFAULT);
+                assert_string_equal(vgpu_slice_scrub_to_string(s), scrubs[i]);
+        }
+        enum vgpu_slice_policy p = VGPU_SLICE_POLICY_EQUAL_SHARE;
+        enum vgpu_slice_scrub sc = VGPU_SLICE_SCRUB_OFF;
+        assert_int_equal(vgpu_slice_policy_from_string("fair", &p), -EINVAL);
+        assert_int_equal(vgpu_slice_policy_from_string(NULL, &p), -EINVAL);
+        assert_int_equal(vgpu_slice_scrub_from_string("", &sc), -EINVAL);
+        assert_int_equal(p, VGPU_SLICE_POLICY_EQUAL_SHARE); /* untouched on failure */
+        assert_int_equal(sc, VGPU_SLICE_SCRUB_OFF);
+        assert_null(vgpu_slice_policy_to_string(VGPU_SLICE_POLICY_DEFAULT));
+        assert_null(vgpu_slice_policy_to_string((enum vgpu_slice_policy) 99));
+        assert_null(vgpu_slice_scrub_to_string(VGPU_SLICE_SCRUB_DEFAULT));
+
+        /* init: the name checked, the address normalized, the rest zero (= the defaults) */
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec spec, r;
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        assert_string_equal(spec.gpu, "0000:3b:00.0");
+        assert_int_equal(spec.policy, VGPU_SLICE_POLICY_DEFAULT);
+        assert_int_equal(vgpu_slice_spec_init(&spec, "-a", "3b:00.0", &err), -EINVAL);
+        assert_non_null(strstr(err.message, "'-a' is not a slice name"));
+        char longname[80];
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_int_equal(vgpu_slice_spec_init(&spec, longname, "3b:00.0", &err), -EINVAL);
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "nowhere", &err), -EINVAL);
+        assert_non_null(strstr(err.message, "'nowhere' is not a PCI address"));
+
+        /* resolve: no share is equal-share, a share fixed-share; scrub on-free */
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        assert_int_equal(r.policy, VGPU_SLICE_POLICY_EQUAL_SHARE);
+        assert_int_equal(r.scrub, VGPU_SLICE_SCRUB_ON_FREE);
+        spec.share = 30;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        assert_int_equal(r.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
+        spec.policy = VGPU_SLICE_POLICY_BEST_EFFORT;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        assert_string_equal(err.message, "--share goes with the fixed-share policy");
+        spec.share = 0;
+        spec.policy = VGPU_SLICE_POLICY_FIXED_SHARE;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        spec.policy = (enum vgpu_slice_policy) 7;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        /* an unterminated name from a caller that filled the array itself */
+        spec.policy = VGPU_SLICE_POLICY_DEFAULT;
+        memset(spec.name, 'x', sizeof(spec.name));
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+
+        /* the region's numbers and back: what list reports is what was asked */
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        spec.share = 40;
+        spec.scrub = VGPU_SLICE_SCRUB_ON_EXIT;
+        spec.memory = 64 * MiB;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        struct slice_params params;
+        slice_spec_params(&r, &params);
+        assert_int_equal(params.policy, SLICE_POLICY_FIXED_SHARE);
+        assert_int_equal(params.scrub, SLICE_SCRUB_ON_EXIT);
+        struct slice_info info = { .policy = params.policy,
+                                   .scrub = params.scrub,
+                                   .weight = params.weight,
+                                   .quota = params.quota,
+                                   .used = 5,
+                                   .processes = 2 };
+        snprintf(info.name, sizeof(info.name), "%s", params.name);
+        snprintf(info.gpu_bdf, sizeof(info.gpu_bdf), "%s", r.gpu);
+        struct vgpu_slice_status st;
+        slice_status_from_info(&info, &st);
+        assert_string_equal(st.spec.name, "a");
+        assert_string_equal(st.spec.gpu, "0000:3b:00.0");
+        assert_int_equal(st.spec.memory, 64 * MiB);
+        assert_int_equal(st.spec.share, 40);
+        assert_int_equal(st.spec.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
+        assert_int_equal(st.spec.scrub, VGPU_SLICE_SCRUB_ON_EXIT);
+        assert_int_equal(st.usage.used, 5);
+        assert_int_equal(st.usage.processes, 2);
+}
+
 static void test_parse(void **state) {
         (void) state;
         struct vgpu_config *cfg = parse_ok(
@@ -33,17 +126,18 @@ static void test_parse(void **state) {
                 "  - {name: carol, gpu: 3b:00.0, share: 70, scrub: on-exit}\n");
         assert_true(cfg->has_slices);
         assert_int_equal(cfg->n_slices, 3);
-        const struct vgpu_config_slice *a = &cfg->slices[0], *b = &cfg->slices[1], *c = &cfg->slices[2];
+        const struct vgpu_slice_spec *a = &cfg->slices[0].spec, *b = &cfg->slices[1].spec,
+                                     *c = &cfg->slices[2].spec;
         assert_string_equal(a->name, "alice");
         assert_string_equal(a->gpu, "0000:3b:00.0");
         assert_int_equal(a->memory, 1536 * MiB);
         assert_int_equal(a->share, 30);
-        assert_string_equal(a->policy, "fixed-share"); /* a share means fixed-share */
-        assert_string_equal(a->scrub, "on-free");
-        assert_int_equal(a->line, 3);
+        assert_int_equal(a->policy, VGPU_SLICE_POLICY_FIXED_SHARE); /* a share means fixed-share */
+        assert_int_equal(a->scrub, VGPU_SLICE_SCRUB_ON_FREE);
+        assert_int_equal(cfg->slices[0].line, 3);
         assert_int_equal(b->memory, 4096);
-        assert_string_equal(b->policy, "best-effort");
-        assert_string_equal(b->scrub, "off");
+        assert_int_equal(b->policy, VGPU_SLICE_POLICY_BEST_EFFORT);
+        assert_int_equal(b->scrub, VGPU_SLICE_SCRUB_OFF);
         assert_int_equal(c->memory, 0); /* unlimited */
         assert_int_equal(c->share, 70);
         vgpu_config_free(cfg);
@@ -130,7 +224,11 @@ static int teardown(void **state) {
 
 static void create(const char *name, const char *gpu, uint64_t memory, unsigned share) {
         struct vgpu_error err = {};
-        struct vgpu_slice_request req = { .name = name, .gpu = gpu, .memory = memory, .share = share };
+        struct vgpu_slice_spec req;
+        if (vgpu_slice_spec_init(&req, name, gpu, &err) < 0)
+                fail_msg("%s", err.message);
+        req.memory = memory;
+        req.share = share;
         if (vgpu_slice_create(&req, &err) < 0)
                 fail_msg("creating %s: %s", name, err.message);
 }
@@ -185,7 +283,7 @@ static void test_plan(void **state) {
                             "differs from the file (memory 2048 MiB -> 1024 MiB): recreated");
         assert_int_equal(p->actions[3].kind, VGPU_ACTION_SLICE_CREATE);
         assert_string_equal(p->actions[3].slice.gpu, "0000:5e:00.0");
-        assert_string_equal(p->actions[3].slice.policy, "fixed-share");
+        assert_int_equal(p->actions[3].slice.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
         vgpu_plan_free(p);
 
         /* the host's side: quotas over the GPU's memory together, a GPU that is not NVIDIA's */
@@ -228,7 +326,8 @@ static void test_plan(void **state) {
 static void test_records_and_restore(void **state) {
         (void) state;
         struct vgpu_error err = {};
-        struct vgpu_slice_status *before, *after, *rec;
+        struct vgpu_slice_status *before, *after;
+        struct vgpu_slice_spec *rec;
         size_t n_before, n_after, n_rec;
         assert_int_equal(vgpu_slice_list(&before, &n_before, &err), 0);
         assert_int_equal(n_before, 2); /* alice, bob from test_plan */
@@ -237,7 +336,7 @@ static void test_records_and_restore(void **state) {
         assert_string_equal(rec[0].name, "alice");
         assert_int_equal(rec[0].memory, 64 * MiB);
         assert_int_equal(rec[0].share, 30);
-        assert_string_equal(rec[0].policy, "fixed-share");
+        assert_int_equal(rec[0].policy, VGPU_SLICE_POLICY_FIXED_SHARE);
         free(rec);
 
         /* nothing missing: nothing restored */
@@ -257,12 +356,12 @@ static void test_records_and_restore(void **state) {
         assert_int_equal(vgpu_slice_list(&after, &n_after, &err), 0);
         assert_int_equal(n_after, n_before);
         for (size_t i = 0; i < n_after; i++) {
-                assert_string_equal(after[i].name, before[i].name);
-                assert_string_equal(after[i].gpu, before[i].gpu);
-                assert_string_equal(after[i].policy, before[i].policy);
-                assert_string_equal(after[i].scrub, before[i].scrub);
-                assert_int_equal(after[i].memory, before[i].memory);
-                assert_int_equal(after[i].share, before[i].share);
+                assert_string_equal(after[i].spec.name, before[i].spec.name);
+                assert_string_equal(after[i].spec.gpu, before[i].spec.gpu);
+                assert_int_equal(after[i].spec.policy, before[i].spec.policy);
+                assert_int_equal(after[i].spec.scrub, before[i].spec.scrub);
+                assert_int_equal(after[i].spec.memory, before[i].spec.memory);
+                assert_int_equal(after[i].spec.share, before[i].spec.share);
         }
         free(after);
         free(before);
@@ -286,6 +385,7 @@ static void test_records_and_restore(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_spec),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_plan),
