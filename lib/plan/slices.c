@@ -64,6 +64,31 @@ static void difference(char *buf, size_t size, const struct vgpu_slice_spec *hav
                          vgpu_slice_scrub_to_string(want->scrub));
 }
 
+/* Can slice s go on its GPU, which would then hold count slices whose quotas add up to quotas?
+ * where: "FILE:LINE:COL: " for an item of host.yaml, "" for `vgpuctl slice create`: apart from
+ * it both say the same. */
+static int check_gpu(const struct vgpu_host *host, const struct vgpu_slice_spec *s, unsigned count,
+                     uint64_t quotas, const char *where, struct vgpu_error *err) {
+        const struct vgpu_gpu *g = vgpu_host_find_gpu(host, s->gpu);
+        if (!g || g->vendor_id != 0x10de || g->physfn[0])
+                return vgpu_error_set(err, -ENODEV, "%sslice %s: no NVIDIA GPU (physical function) at %s",
+                                      where, s->name, s->gpu);
+        if (slice_gpu_refusal(g))
+                return vgpu_error_set(err, -EBUSY, "%sslice %s: %s: %s", where, s->name, s->gpu,
+                                      slice_gpu_refusal(g));
+        uint64_t total = g->nvml ? g->nvml->memory_total : 0;
+        if (count > SLICE_MAX)
+                return vgpu_error_set(err, -ENOSPC, "%sslice %s: %s holds at most %u slices", where, s->name,
+                                      s->gpu, SLICE_MAX);
+        if (total && quotas > total)
+                return vgpu_error_set(err, -ENOSPC,
+                                      "%s%sthe quotas of the slices on %s add up to %" PRIu64
+                                      " MiB with slice %s; the GPU has %" PRIu64 " MiB",
+                                      where, where[0] ? "field 'memory': " : "", s->gpu, quotas >> 20,
+                                      s->name, total >> 20);
+        return 0;
+}
+
 /* The host's side of the file's slices: each GPU an NVIDIA physical function, with room for
  * the slices and memory for their quotas together (when the GPU's memory is known). */
 static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
@@ -73,38 +98,97 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                 return r;
         for (size_t i = 0; r >= 0 && i < cfg->n_slices; i++) {
                 const struct vgpu_config_slice *c = &cfg->slices[i];
-                const struct vgpu_slice_spec *s = &c->spec;
-                const struct vgpu_gpu *g = vgpu_host_find_gpu(host, s->gpu);
-                if (!g || g->vendor_id != 0x10de || g->physfn[0]) {
-                        r = vgpu_error_set(err, -ENODEV,
-                                           "%s:%d:%d: slice %s: no NVIDIA GPU (physical function) at %s",
-                                           cfg->source, c->line, c->column, s->name, s->gpu);
-                        break;
-                }
-                if (slice_gpu_refusal(g)) {
-                        r = vgpu_error_set(err, -EBUSY, "%s:%d:%d: slice %s: %s: %s", cfg->source, c->line,
-                                           c->column, s->name, s->gpu, slice_gpu_refusal(g));
-                        break;
-                }
-                uint64_t total = g->nvml ? g->nvml->memory_total : 0, quotas = 0;
+                uint64_t quotas = 0;
                 unsigned count = 0;
                 for (size_t j = 0; j <= i; j++)
-                        if (streq(cfg->slices[j].spec.gpu, s->gpu)) {
+                        if (streq(cfg->slices[j].spec.gpu, c->spec.gpu)) {
                                 quotas += cfg->slices[j].spec.memory;
                                 count++;
                         }
-                if (count > SLICE_MAX)
-                        r = vgpu_error_set(err, -ENOSPC, "%s:%d:%d: slice %s: %s holds at most %u slices",
-                                           cfg->source, c->line, c->column, s->name, s->gpu, SLICE_MAX);
-                else if (total && quotas > total)
-                        r = vgpu_error_set(
-                                err, -ENOSPC,
-                                "%s:%d:%d: field 'memory': the quotas of the slices on %s add up to %" PRIu64
-                                " MiB with slice %s; the GPU has %" PRIu64 " MiB",
-                                cfg->source, c->line, c->column, s->gpu, quotas >> 20, s->name, total >> 20);
+                char where[4096 + 32];
+                snprintf(where, sizeof(where), "%s:%d:%d: ", cfg->source, c->line, c->column);
+                r = check_gpu(host, &c->spec, count, quotas, where, err);
         }
         vgpu_host_free(host);
         return r;
+}
+
+static struct vgpu_plan *plan_new(void) {
+        return calloc(1, sizeof(struct vgpu_plan));
+}
+
+int plan_slice_create(const struct vgpu_slice_spec *spec, struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct vgpu_slice_spec want;
+        int r = slice_spec_resolve(spec, &want, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ struct vgpu_slice_status *live = NULL;
+        size_t n_live = 0;
+        if ((r = vgpu_slice_list(&live, &n_live, err)) < 0)
+                return r;
+        /* the GPU with the slices it holds besides this one */
+        const struct vgpu_slice_spec *have = NULL;
+        uint64_t quotas = want.memory;
+        unsigned count = 1;
+        for (size_t i = 0; i < n_live; i++)
+                if (streq(live[i].spec.name, want.name))
+                        have = &live[i].spec;
+                else if (streq(live[i].spec.gpu, want.gpu)) {
+                        quotas += live[i].spec.memory;
+                        count++;
+                }
+        struct vgpu_host *host;
+        if ((r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err)) < 0)
+                return r;
+        r = check_gpu(host, &want, count, quotas, "", err);
+        vgpu_host_free(host);
+        if (r < 0)
+                return r;
+        /* a name is host-wide; apply recreates a slice that differs, a create refuses to */
+        char why[160] = "";
+        if (have && !streq(have->gpu, want.gpu))
+                return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", want.name, have->gpu);
+        if (have)
+                difference(why, sizeof(why), have, &want);
+        if (why[0])
+                return vgpu_error_set(err, -EEXIST,
+                                      "slice %s exists on %s with other settings (%s); remove it first",
+                                      want.name, want.gpu, why);
+        struct vgpu_plan *plan = plan_new();
+        size_t allocated = 0;
+        if (!plan || (!have && !add(plan, &allocated, VGPU_ACTION_SLICE_CREATE, &want, "not created yet"))) {
+                vgpu_plan_free(plan);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        *ret = plan;
+        return 0;
+}
+
+int plan_slice_destroy(const char *name, struct vgpu_plan **ret, struct vgpu_error *err) {
+        struct slice_file f;
+        struct vgpu_error why = {};
+        int r = slice_name_is_valid(name) ? slice_read(name, &f, &why) : -ENOENT;
+        if (r == -ENOENT)
+                return vgpu_error_set(err, -ENOENT, "no slice named %s", strempty(name));
+        /* a damaged region is removed all the same (that is one way out of it), its settings unknown */
+        struct vgpu_slice_status have = {};
+        snprintf(have.spec.name, sizeof(have.spec.name), "%s", name);
+        if (r >= 0) {
+                struct slice_info info;
+                slice_file_info(&f, NULL, &info); /* dead processes' charges returned in the copy */
+                slice_status_from_info(&info, &have);
+        }
+        if (have.usage.processes > 0)
+                return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name,
+                                      have.usage.processes);
+        struct vgpu_plan *plan = plan_new();
+        size_t allocated = 0;
+        if (!plan || !add(plan, &allocated, VGPU_ACTION_SLICE_REMOVE, &have.spec, "asked for")) {
+                vgpu_plan_free(plan);
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        *ret = plan;
+        return 0;
 }
 
 int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,

@@ -26,14 +26,21 @@
  * host CUDA: the shim would intercept nothing and every container would fail to start. */
 const char *slice_gpu_refusal(const struct vgpu_gpu *g);
 
-/* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller. */
+/* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller: a plan of one
+ * action (lib/plan/slices.c) run by apply's executor, which undoes what it did on failure. */
 int slice_create_locked(const struct vgpu_slice_spec *spec, struct vgpu_error *err);
 int slice_destroy_locked(const char *name, struct vgpu_error *err);
+/* Before a slice goes on GPU bdf: its damaged regions rebuilt from the records (the CDI spec
+ * follows) and its scheduler restricted to root (an older release made it world-writable). */
+int slice_prepare_gpu_locked(const char *bdf, struct vgpu_error *err);
 
 /* records.c: one slice's record (a resolved spec: gpu normalized, policy and scrub set), written
  * atomically; removed (absent: 0). */
 int slice_record_write(const struct vgpu_slice_spec *spec);
 int slice_record_remove(const char *name);
+/* A record's text as it is (NULL and 0 when there is none), and that text put back, to undo. */
+int slice_record_text(const char *name, char **ret);
+int slice_record_put(const char *name, const char *text);
 bool slice_record_exists(const char *name);
 /* Every record, as resolved specs (name order); unreadable ones are skipped with their problem
  * in *ret_bad (may be NULL), never fatal to the others. */

@@ -59,6 +59,34 @@ int slice_record_write(const struct vgpu_slice_spec *spec) {
         return r;
 }
 
+int slice_record_text(const char *name, char **ret) {
+        char path[256], full[4096], text[4096];
+        int r = record_path(name, path, sizeof(path));
+        if (r < 0 || (r = root_path(full, sizeof(full), path)) < 0)
+                return r;
+        /* as it is, byte for byte (root_read() trims the newline) */
+        FILE *f = fopen(full, "re");
+        if (!f && errno == ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!f)
+                return -errno;
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        r = ferror(f) ? -EIO : !feof(f) ? -EFBIG : 0;
+        fclose(f);
+        if (r < 0)
+                return r;
+        text[n] = '\0';
+        return (*ret = strdup(text)) ? 0 : -ENOMEM;
+}
+
+int slice_record_put(const char *name, const char *text) {
+        char path[256];
+        int r = record_path(name, path, sizeof(path));
+        return r < 0 ? r : write_file_atomic(path, text, strlen(text), 0644);
+}
+
 bool slice_record_exists(const char *name) {
         char path[256];
         return record_path(name, path, sizeof(path)) >= 0 && root_access(path, F_OK) >= 0;

@@ -18,7 +18,7 @@ grep -q "exists on 0000:3b:00.0 with other settings" "$tmp/err" && ok || bad "co
 V slice create bob --gpu 3b:00.0 --memory 2G; expect 0 "create bob (equal share)"
 V slice create alice --gpu 5e:00.0; expect 1 "a name is host-wide"
 V slice create big --gpu 3b:00.0 --memory 64G; expect 1 "quota above the GPU's memory"
-grep -q "has 15360 MiB of memory" "$tmp/err" && ok || bad "memory message: $(cat "$tmp/err")"
+grep -q "the quotas of the slices on 0000:3b:00.0 add up to 67648 MiB with slice big; the GPU has 15360 MiB" "$tmp/err" && ok || bad "memory message: $(cat "$tmp/err")"
 V slice create vga --gpu 03:00.0; expect 1 "not an NVIDIA GPU"
 V slice create bad/name --gpu 3b:00.0; expect 1 "bad name"
 V slice create x --gpu 3b:00.0 --share 130%; expect 2 "share above 100"
@@ -181,7 +181,7 @@ python3 -c "import yaml; assert [x['name'] for x in yaml.safe_load(open('$cdi'))
 cp -a "$FIXTURES/nvidia-mdev" "$tmp/vgpu-host"
 W() { VGPU_ROOT="$tmp/vgpu-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 W slice create carol --gpu af:00.0 --memory 64M; expect 1 "slice create on a vGPU host"
-grep -qF "0000:af:00.0: slice carol cannot be created: the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there" "$tmp/err" &&
+grep -qF "slice carol: 0000:af:00.0: the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there" "$tmp/err" &&
         ok || bad "vGPU host message: $(cat "$tmp/err")"
 printf 'version: 1\nslices:\n  - name: carol\n    gpu: af:00.0\n' >"$tmp/vgpu-host.yaml"
 W apply -f "$tmp/vgpu-host.yaml" --dry-run; expect 1 "host.yaml slices on a vGPU host (dry run)"

@@ -383,6 +383,148 @@ static void test_records_and_restore(void **state) {
                 fail_msg("message: %s", err.message);
 }
 
+static char *host_file(const char *rel) {
+        char path[4096], buf[8192];
+        snprintf(path, sizeof(path), "%s/host/%s", root, rel);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return strdup(buf);
+}
+
+static bool host_exists(const char *rel) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/host/%s", root, rel);
+        return access(path, F_OK) == 0;
+}
+
+static void host_sh(const char *fmt, const char *arg) {
+        char cmd[8192], script[4096];
+        snprintf(script, sizeof(script), fmt, arg);
+        snprintf(cmd, sizeof(cmd), "cd '%s/host' && %s", root, script);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* `slice create` is a plan of one action, checked by the planner in apply's words: nothing to
+ * do when the slice is there as asked, a conflict with the difference, the GPU's memory */
+static void test_create_plan(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec s;
+        struct vgpu_plan *p = NULL;
+        host_sh("rm -f var/lib/vgpuctl/slices/zed.json%s", "");
+        assert_int_equal(vgpu_slice_spec_init(&s, "erin", "3b:00.0", &err), 0);
+        s.memory = 64 * MiB;
+        assert_int_equal(plan_slice_create(&s, &p, &err), 0);
+        assert_int_equal(p->n_actions, 1);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_SLICE_CREATE);
+        assert_string_equal(p->actions[0].detail, "not created yet");
+        assert_int_equal(p->actions[0].slice.policy, VGPU_SLICE_POLICY_EQUAL_SHARE); /* resolved */
+        vgpu_plan_free(p);
+        assert_int_equal(vgpu_slice_create(&s, &err), 1);
+        assert_int_equal(plan_slice_create(&s, &p, &err), 0);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+        assert_int_equal(vgpu_slice_create(&s, &err), 0);
+        s.memory = 128 * MiB;
+        assert_int_equal(vgpu_slice_create(&s, &err), -EEXIST);
+        assert_string_equal(err.message,
+                            "slice erin exists on 0000:3b:00.0 with other settings (memory 64 MiB -> "
+                            "128 MiB); remove it first");
+
+        /* over the GPU's memory: create says what apply says, less the place in the file */
+        snprintf(s.name, sizeof(s.name), "huge");
+        s.memory = 16384 * MiB;
+        assert_int_equal(vgpu_slice_create(&s, &err), -ENOSPC);
+        assert_string_equal(err.message, "the quotas of the slices on 0000:3b:00.0 add up to 16512 MiB with "
+                                         "slice huge; the GPU has 15360 MiB");
+        char create_message[VGPU_ERROR_MESSAGE_MAX];
+        snprintf(create_message, sizeof(create_message), "%s", err.message);
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, share: 30%}\n"
+                 "  - {name: erin, gpu: 3b:00.0, memory: 64M}\n  - {name: huge, gpu: 3b:00.0, memory: 16G}\n",
+                 -ENOSPC, NULL);
+        vgpu_plan_free(p);
+        struct vgpu_config *cfg =
+                parse_ok("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, "
+                         "share: 30%}\n  - {name: erin, gpu: 3b:00.0, memory: 64M}\n  - {name: "
+                         "huge, gpu: 3b:00.0, memory: 16G}\n");
+        p = calloc(1, sizeof(*p));
+        size_t allocated = 0;
+        assert_int_equal(plan_slices(cfg, p, &allocated, &err), -ENOSPC);
+        assert_string_equal(err.message,
+                            "t.yaml:5:5: field 'memory': the quotas of the slices on 0000:3b:00.0 "
+                            "add up to 16512 MiB with slice huge; the GPU has 15360 MiB");
+        assert_non_null(strstr(err.message, create_message));
+        vgpu_plan_free(p);
+        vgpu_config_free(cfg);
+
+        assert_int_equal(vgpu_slice_destroy("erin", &err), 1);
+        assert_int_equal(vgpu_slice_destroy("erin", &err), -ENOENT);
+        assert_string_equal(err.message, "no slice named erin");
+}
+
+/* The executor takes back what a slice action did before it failed: the CDI spec cannot be
+ * written (a directory where it goes) after the region and the record were */
+static void test_create_rolled_back(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec s;
+        _cleanup_free_ char *cdi = host_file("etc/cdi/vgpuctl.yaml");
+        assert_non_null(cdi);
+        host_sh("mv etc/cdi/vgpuctl.yaml etc/cdi/saved%s && mkdir etc/cdi/vgpuctl.yaml", "");
+        assert_int_equal(vgpu_slice_spec_init(&s, "frank", "3b:00.0", &err), 0);
+        assert_int_equal(vgpu_slice_create(&s, &err), -EISDIR);
+        assert_non_null(strstr(err.message, "step 1 of 1 (slice-create 0000:3b:00.0) failed: slice frank: "));
+        assert_non_null(strstr(err.message, "nothing had been changed"));
+        assert_false(host_exists("run/vgpuctl/slices/frank.slice"));
+        assert_false(host_exists("var/lib/vgpuctl/slices/frank.json"));
+        struct vgpu_slice_status *l = NULL;
+        size_t n = 0;
+        assert_int_equal(vgpu_slice_list(&l, &n, &err), 0);
+        for (size_t i = 0; i < n; i++)
+                assert_string_not_equal(l[i].spec.name, "frank");
+        free(l);
+
+        /* a restore (the record was there): the record stays as it was, byte for byte */
+        host_sh("printf '%s' >var/lib/vgpuctl/slices/frank.json",
+                "{ \"name\": \"frank\", \"gpu\": \"0000:3b:00.0\", \"policy\": \"equal-share\", \"scrub\": "
+                "\"off\" }\\n");
+        _cleanup_free_ char *record = host_file("var/lib/vgpuctl/slices/frank.json");
+        s.scrub = VGPU_SLICE_SCRUB_ON_EXIT;
+        assert_true(vgpu_slice_create(&s, &err) < 0);
+        _cleanup_free_ char *record_after = host_file("var/lib/vgpuctl/slices/frank.json");
+        assert_non_null(record_after);
+        assert_string_equal(record_after, record);
+        assert_false(host_exists("run/vgpuctl/slices/frank.slice"));
+
+        /* a removal that fails at the CDI spec: the slice comes back, record and all */
+        host_sh("rmdir etc/cdi/vgpuctl.yaml && mv etc/cdi/saved etc/cdi/vgpuctl.yaml%s", "");
+        assert_int_equal(vgpu_slice_create(&s, &err), 1);
+        _cleanup_free_ char *record_made = host_file("var/lib/vgpuctl/slices/frank.json");
+        host_sh("mv etc/cdi/vgpuctl.yaml etc/cdi/saved%s && mkdir etc/cdi/vgpuctl.yaml", "");
+        assert_int_equal(vgpu_slice_destroy("frank", &err), -EISDIR);
+        assert_non_null(strstr(err.message, "step 1 of 1 (slice-remove 0000:3b:00.0) failed: slice frank: "));
+        assert_non_null(strstr(err.message, "nothing had been changed"));
+        assert_true(host_exists("run/vgpuctl/slices/frank.slice"));
+        _cleanup_free_ char *record_back = host_file("var/lib/vgpuctl/slices/frank.json");
+        assert_non_null(record_back);
+        assert_string_equal(record_back, record_made);
+        assert_int_equal(vgpu_slice_list(&l, &n, &err), 0);
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+                if (streq(l[i].spec.name, "frank")) {
+                        found = true;
+                        assert_int_equal(l[i].spec.scrub, VGPU_SLICE_SCRUB_ON_EXIT);
+                }
+        free(l);
+        assert_true(found);
+        host_sh("rmdir etc/cdi/vgpuctl.yaml && mv etc/cdi/saved etc/cdi/vgpuctl.yaml%s", "");
+        assert_int_equal(vgpu_slice_destroy("frank", &err), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_spec),
@@ -390,6 +532,8 @@ int main(void) {
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_plan),
                 cmocka_unit_test(test_records_and_restore),
+                cmocka_unit_test(test_create_plan),
+                cmocka_unit_test(test_create_rolled_back),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
