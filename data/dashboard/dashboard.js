@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // dashboard.js — the fleet dashboard's one script: reads vgpu-broker's JSON API (GET /v1/whoami,
-// /v1/hosts, /v1/gpus, /v1/sessions, /v1/events) every POLL_MS and redraws the view the URL's hash
+// /v1/hosts, /v1/gpus, /v1/sessions, /v1/events; doc/fleet.md has their fields) every POLL_MS and redraws the view the URL's hash
 // names (#/, #/host/NAME, #/sessions). Cordon, uncordon and drain are POSTs, offered only when the
 // broker says this caller may change the fleet. No framework and no build step: the files are
 // served as installed.
@@ -36,14 +36,18 @@ function gib(bytes) {
   return (bytes / 1073741824).toFixed(1) + " GiB";
 }
 
+// The bar is what the broker's sessions hold on the GPU (vram_claimed_bytes: what placement
+// fills); the host's own measure (vram_used_bytes, from its vgpud) is the line under it.
 function vramCell(g) {
-  const total = g.vram_total_bytes || 0, used = g.vram_used_bytes || 0;
+  const total = g.vram_total_bytes || 0, used = g.vram_claimed_bytes || 0;
   if (!total) return el("span", { class: "muted", text: "unknown" });
   const pct = Math.round(100 * used / total);
-  return el("span", {},
+  return el("span", { class: "vram" },
     el("meter", { min: 0, max: total, value: used, low: total * 0.75, high: total * 0.9, optimum: 0,
-                  "aria-label": "VRAM used on " + g.gpu, "data-used": used, "data-total": total }),
-    " " + gib(used) + " / " + gib(total) + " (" + pct + "%)");
+                  "aria-label": "VRAM claimed on " + g.gpu, "data-used": used, "data-total": total }),
+    " " + gib(used) + " / " + gib(total) + " (" + pct + "%)",
+    el("small", { class: "muted", "data-host-used": g.vram_used_bytes || 0,
+                  text: "in use on the host: " + gib(g.vram_used_bytes || 0) }));
 }
 
 function tempCell(t) {
@@ -54,14 +58,14 @@ function tempCell(t) {
 }
 
 function healthCell(g) {
-  const ok = (g.health || "ok") === "ok";
+  const ok = !g.degraded;
   const why = (g.health_reasons || []).join(", ");
   return el("span", { class: ok ? "ok" : "crit", text: ok ? "ok" : "degraded" + (why ? ": " + why : "") });
 }
 
 function sizeText(s) {
   if (s.type) return s.type;
-  if (s.slice) return "slice " + gib(s.slice.memory_bytes || 0) + ", " + (s.slice.share_percent || 0) + "%";
+  if (s.kind === "slice") return "slice " + gib(s.vram_bytes || 0) + ", " + (s.share_percent || 0) + "%";
   if (s.vram_bytes) return gib(s.vram_bytes);
   return "—";
 }
@@ -102,27 +106,23 @@ function hostActions(h) {
   return span;
 }
 
-function sessionsOn(pred) {
-  return state.sessions.filter(pred).length;
-}
-
 function renderOverview() {
   const gpus = state.gpus, hosts = state.hosts;
   const total = gpus.reduce((a, g) => a + (g.vram_total_bytes || 0), 0);
-  const used = gpus.reduce((a, g) => a + (g.vram_used_bytes || 0), 0);
+  const used = gpus.reduce((a, g) => a + (g.vram_claimed_bytes || 0), 0);
   const totals = document.getElementById("totals");
   const fact = (k, v, id) => el("div", {}, el("dt", { text: k }), el("dd", { id, text: v }));
   totals.replaceChildren(
     fact("Hosts up", hosts.filter(h => h.alive !== false).length + " / " + hosts.length, "total-hosts"),
     fact("GPUs", String(gpus.length), "total-gpus"),
-    fact("VRAM used", total ? gib(used) + " / " + gib(total) : "—", "total-vram"),
+    fact("VRAM claimed", total ? gib(used) + " / " + gib(total) : "—", "total-vram"),
     fact("Sessions", String(state.sessions.length), "total-sessions"));
   fill("#hosts tbody", hosts.map(h => {
     const tr = row([
       ["Host", el("a", { href: "#/host/" + encodeURIComponent(h.host), "data-key": "host:" + h.host, text: h.host })],
       ["State", hostState(h)],
-      ["GPUs", gpus.filter(g => g.host === h.host).length],
-      ["Sessions", sessionsOn(s => s.host === h.host)],
+      ["GPUs", h.gpus_total || 0],
+      ["Sessions", h.sessions || 0],
       ["Actions", hostActions(h)]]);
     tr.dataset.host = h.host;
     return tr;
@@ -132,7 +132,7 @@ function renderOverview() {
       ["Host", el("a", { href: "#/host/" + encodeURIComponent(g.host), text: g.host })],
       ["GPU", g.gpu], ["Model", g.model || "—"], ["VRAM", vramCell(g)],
       ["Temperature", tempCell(g.temperature_celsius)], ["Health", healthCell(g)],
-      ["Sessions", sessionsOn(s => s.gpu === g.gpu)]]);
+      ["Sessions", g.sessions || 0]]);
     tr.dataset.gpu = g.gpu;
     return tr;
   }), "no GPUs", 7);
@@ -205,10 +205,11 @@ function refresh() {
   return Promise.all([
     api("GET", "/v1/whoami").catch(() => ({ can_write: false })),
     api("GET", "/v1/hosts"), api("GET", "/v1/gpus"), api("GET", "/v1/sessions"),
-    api("GET", "/v1/events").catch(() => ({ events: [] })),
+    api("GET", "/v1/events").catch(() => []),
   ]).then(([who, h, g, s, e]) => {
-    state = { canWrite: !!who.can_write, hosts: h.hosts || [], gpus: g.gpus || [],
-              sessions: s.sessions || [], events: e.events || [] };
+    if (who.token_required && !who.authenticated) showTokenForm();
+    // the broker answers each list as a bare JSON array
+    state = { canWrite: !!who.can_write, hosts: h, gpus: g, sessions: s, events: e };
     // Only the tables are redrawn, never the controls; a keyboard user's focus on a link or
     // button inside a table is put back on its redrawn twin (same data-key).
     const focused = document.activeElement && document.activeElement.dataset.key;
