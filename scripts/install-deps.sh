@@ -45,8 +45,9 @@ if [[ "${1:-}" == "--test" ]]; then
         pkgs+=(clang-format)
         # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them)
         pkgs+=(etcd-server etcd-client)
-        # chromium: the fleet dashboard is loaded in a real headless browser
-        pkgs+=(chromium)
+        # chromium, chromium-driver, python3-selenium: tests/fleet/dashboard.py loads the fleet
+        # dashboard in a real headless browser and drives it
+        pkgs+=(chromium chromium-driver python3-selenium)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 
