@@ -113,6 +113,33 @@ else
         echo "note: vgpu_session not run against a broker (BROKER_BIN unset or no etcd)"
 fi
 
+# 3c. the vgpu_broker role on a fixture root: --check writes nothing; its files (options, the
+# secrets as systemd credentials, the token root's alone); a second run changes nothing
+broot=$tmp/broker-root
+mkdir -p "$broot"
+play "$SRC/tests/ansible/broker.yml" -e "broker_root=$broot" --check --diff
+[[ $rc == 0 && $(changed) -ge 3 && -z $(find "$broot" -type f) ]] && ok ||
+        bad "broker role check mode: exit $rc changed=$(changed) $(find "$broot" -type f): $(tail -20 "$tmp/out")"
+play "$SRC/tests/ansible/broker.yml" -e "broker_root=$broot"
+[[ $rc == 0 && $(changed) -ge 3 ]] && ok || bad "broker role: exit $rc changed=$(changed): $(tail -30 "$tmp/out")"
+creds=/run/credentials/vgpu-broker.service
+opts=$(set -a; . "$broot/etc/vgpuctl/vgpu-broker.env"; echo "$VGPU_BROKER_ETCD|$VGPU_BROKER_OPTS")
+[[ $opts == "http://127.0.0.1:23790,http://127.0.0.1:23791|--cluster lab --policy spread --listen 127.0.0.1:28442 --tls-cert $creds/tls-cert --tls-key $creds/tls-key --token-file $creds/token --quota-vram 64G" ]] &&
+        ok || bad "vgpu-broker.env: $opts"
+dropin=$broot/etc/systemd/system/vgpu-broker.service.d/credentials.conf
+grep -qx 'LoadCredential=tls-key:/etc/ssl/private/broker.key' "$dropin" &&
+        grep -qx 'LoadCredential=token:/etc/vgpuctl/vgpu-broker.token' "$dropin" && ok || bad "the drop-in: $(cat "$dropin")"
+[[ $(stat -c %a "$broot/etc/vgpuctl/vgpu-broker.token") == 600 && $(cat "$broot/etc/vgpuctl/vgpu-broker.token") == t0ken ]] &&
+        ok || bad "the token file: $(stat -c %a "$broot/etc/vgpuctl/vgpu-broker.token")"
+# the options are the broker's: it runs with them (less the credentials systemd would hand it)
+if [[ -n ${BROKER_BIN:-} ]]; then
+        read -ra o <<<"$(sed -E 's/ --(tls-cert|tls-key|token-file) [^ ]*//g' <<<"${opts#*|}")"
+        timeout 1 "$BROKER_BIN" --etcd http://127.0.0.1:1 --socket "$tmp/b.sock" "${o[@]}" 2>"$tmp/b.err"
+        [[ $? == 124 && ${#o[@]} == 8 ]] && ok || bad "vgpu-broker ${o[*]}: $(cat "$tmp/b.err")"
+fi
+play "$SRC/tests/ansible/broker.yml" -e "broker_root=$broot"
+[[ $rc == 0 && $(changed) == 0 ]] && ok || bad "broker role again: exit $rc changed=$(changed): $(grep -A5 'changed:' "$tmp/out")"
+
 # 4. every module's documentation parses; its examples and options are there
 for m in vgpu_host vgpu_info vgpu_slice vgpu_session; do
         out=$(ansible-doc -t module "vgpuctl.vgpu.$m" 2>&1)
@@ -123,7 +150,7 @@ done
 # 5. ansible-lint, offline, at the strictest profile, on the collection and these playbooks
 cp -a "$SRC/ansible" "$tmp/lint" && cp "$SRC"/tests/ansible/*.yml "$tmp/lint/"
 if (cd "$tmp/lint" && ansible-lint --offline --profile production --nocolor \
-        ansible_collections/vgpuctl/vgpu site.yml slice.yml session.yml >"$tmp/lint.out" 2>&1); then ok; else
+        ansible_collections/vgpuctl/vgpu site.yml slice.yml session.yml broker.yml >"$tmp/lint.out" 2>&1); then ok; else
         bad "ansible-lint: $(cat "$tmp/lint.out")"
 fi
 
