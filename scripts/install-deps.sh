@@ -43,8 +43,9 @@ if [[ "${1:-}" == "--test" ]]; then
         pkgs+=(debhelper dpkg-dev fakeroot lintian git ansible-core ansible-lint)
         # clang-format: tests/style/clang-format.sh keeps the tree in .clang-format's style
         pkgs+=(clang-format)
-        # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them)
-        pkgs+=(etcd-server etcd-client)
+        # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them);
+        # openssl makes the CA and certificates of the etcd client's TLS test
+        pkgs+=(etcd-server etcd-client openssl)
         # chromium, chromium-driver, python3-selenium: tests/fleet/dashboard.py loads the fleet
         # dashboard in a real headless browser and drives it
         pkgs+=(chromium chromium-driver python3-selenium)

@@ -213,14 +213,8 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         v->host = nh;
                 }
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                key_of(b, key, sizeof(key), "hosts", g->host, NULL);
-                struct entry *h = cache_get(c, key);
-                key_of(b, key, sizeof(key), "alloc", g->gpu, NULL);
-                struct entry *a = cache_get(c, key);
-                key_of(b, key, sizeof(key), "cordon", g->host, NULL);
-                struct entry *co = cache_get(c, key);
-                key_of(b, key, sizeof(key), "holds", g->gpu, NULL);
-                struct entry *hold = cache_get(c, key);
+                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
+                             *hold = e->link[LINK_HOLD];
                 bool gone = false;
                 for (size_t i = 0; i < n_excluded; i++)
                         gone = gone || strcmp(excluded[i], g->gpu) == 0;
@@ -228,7 +222,7 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         .gpu = g,
                         .alloc = a && a->valid ? &a->u.alloc : NULL,
                         .host_alive = h && h->valid && !gone,
-                        .cordoned = co != NULL,
+                        .cordoned = co && co->valid,
                         .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
                         .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
                 };
@@ -309,7 +303,12 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         if (r < 0)
                 return r;
         *ret_has_claim = false;
-        if ((r = vgpu_etcd_get(e, ret_s->claim_key, &rg, err)) < 0) {
+        /* the full key, or one relative to the prefix */
+        if (ret_s->claim_key[0] != '/')
+                (void) vgpu_fleet_key(key, sizeof(key), b->prefix, ret_s->claim_key, NULL);
+        else
+                snprintf(key, sizeof(key), "%s", ret_s->claim_key);
+        if ((r = vgpu_etcd_get(e, key, &rg, err)) < 0) {
                 vgpu_fleet_session_clear(ret_s);
                 return r;
         }
@@ -400,7 +399,7 @@ struct pick {
         enum vgpu_fleet_kind kind;
         uint64_t vram_bytes;
         unsigned share_percent;
-        int64_t host_lease, alloc_mod;
+        int64_t host_lease, alloc_mod, gpu_create;
         struct vgpu_fleet_alloc alloc_after;
         struct vgpu_fleet_quota usage;
         int64_t usage_mod;
@@ -467,7 +466,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         pk.kind = f->kind;
                         pk.vram_bytes = f->vram_bytes;
                         pk.share_percent = f->share_percent;
-                        pk.host_lease = h->lease ? h->lease : h->u.host.lease;
+                        /* the lease of the GPU's key, whose incarnation the txn compares (the
+                         * host's key is bound to the same lease) */
+                        pk.host_lease = g->lease ? g->lease : h->lease ? h->lease : h->u.host.lease;
+                        pk.gpu_create = g->create_revision;
                         pk.alloc_mod = a ? a->mod_revision : 0;
                         pk.usage = v.usage;
                         pk.usage_mod = v.usage_mod;
@@ -545,6 +547,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                                   .claim = &claim,
                                                   .alloc = &pk.alloc_after,
                                                   .alloc_mod_revision = pk.alloc_mod,
+                                                  .gpu_create_revision = pk.gpu_create,
                                                   .session = &session,
                                                   .quota = quotas ? &quota : NULL,
                                                   .quota_mod_revision = pk.usage_mod };
@@ -605,6 +608,21 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         vgpu_fleet_alloc_clear(&pk.alloc_after);
                         reply_session(b, e, sid, 200, reply);
                         goto done;
+                case VGPU_FLEET_HOST_CHANGED: {
+                        /* the host rejoined under a new lease: its GPU's key as it is now, then again */
+                        atomic_fetch_add(&b->conflicts, 1);
+                        char gkey[VGPU_FLEET_KEY_MAX];
+                        key_of(b, gkey, sizeof(gkey), "gpus", pk.host, pk.gpu);
+                        struct vgpu_etcd_kv kv = { .key = gkey,
+                                                   .value = res.gpu_value,
+                                                   .mod_revision = res.gpu_mod_revision,
+                                                   .create_revision = res.gpu_create_revision,
+                                                   .lease = res.gpu_lease };
+                        pthread_rwlock_wrlock(&b->cache.lock);
+                        cache_put_kv_locked(b, &kv);
+                        pthread_rwlock_unlock(&b->cache.lock);
+                        break;
+                }
                 case VGPU_FLEET_HOST_GONE:
                         atomic_fetch_add(&b->host_gone, 1);
                         if (n_excluded < sizeof(excluded) / sizeof(excluded[0]))

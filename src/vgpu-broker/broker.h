@@ -53,7 +53,8 @@ enum cache_kind {
         KIND_CORDON,
         KIND_QUOTA,
         KIND_HOLD,
-        KIND_OTHER
+        KIND_OTHER,
+        _KIND_MAX
 };
 
 struct hold {
@@ -61,14 +62,18 @@ struct hold {
         uint64_t vram_bytes;
 };
 
+enum { LINK_HOST, LINK_ALLOC, LINK_CORDON, LINK_HOLD, _LINK_MAX };
+
 struct entry {
-        struct entry *next;
-        char *key;        /* the full key */
-        const char *name; /* key past "<kind>/" */
+        struct entry *next;          /* in its hash bucket */
+        struct entry *kprev, *knext; /* among the entries of its kind: cache_next() walks only those */
+        char *key;                   /* the full key */
+        const char *name;            /* key past "<kind>/" */
         enum cache_kind kind;
         char *value;
-        int64_t mod_revision, lease;
-        bool valid; /* decoded */
+        int64_t mod_revision, create_revision, lease;
+        bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
+        struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */
         union {
                 struct vgpu_fleet_host host;
                 struct vgpu_fleet_gpu gpu;
@@ -85,6 +90,7 @@ struct cache {
         pthread_rwlock_t lock;
         struct entry **buckets;
         size_t n_buckets, n_entries;
+        struct entry *kind_head[_KIND_MAX];
         int64_t revision; /* applied up to */
         atomic_bool ready;
         atomic_uint_least64_t relists;
@@ -94,11 +100,15 @@ struct broker;
 int cache_init(struct cache *c);
 void cache_done(struct cache *c);
 /* under the write lock: a put at mod_revision (ignored when the entry is newer), a delete at revision */
+/* the same from etcd's kv, its create_revision kept (the claim txn compares a GPU key's) */
+void cache_put_kv_locked(struct broker *b, const struct vgpu_etcd_kv *kv);
 void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
                       int64_t lease);
 void cache_delete_locked(struct broker *b, const char *key, int64_t revision);
 /* under either lock */
 struct entry *cache_get(struct cache *c, const char *key);
+/* the same for prefix + dir + "/" + name ("alloc", gpu) */
+struct entry *cache_lookup(struct broker *b, const char *dir, const char *name);
 /* every entry of a kind, under either lock: for (e = NULL; (e = cache_next(c, kind, e));) */
 struct entry *cache_next(struct cache *c, enum cache_kind kind, struct entry *prev);
 /* The watch thread: list, then watch; re-list on compaction; sets ready after the first list. */

@@ -3,7 +3,8 @@
  * fleet.c — `vgpuctl fleet hosts|gpus|sessions|place|release|cordon|uncordon|drain|explain`:
  * the fleet through vgpu-broker's API (doc/fleet.md). The broker is --broker (a URL or a UNIX
  * socket path), else $VGPU_BROKER, else /run/vgpu-broker/api.sock; $VGPU_BROKER_TOKEN is sent as
- * the bearer token over TCP. --json prints the broker's JSON as it came (doc/schema/broker-*).
+ * the bearer token over TCP, $VGPU_BROKER_CA is the CA file that an https broker's certificate
+ * is checked against (else the system's). --json prints the broker's JSON as it came (doc/schema/broker-*).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 
 #define BROKER_ENV       "VGPU_BROKER"
 #define BROKER_TOKEN_ENV "VGPU_BROKER_TOKEN"
+#define BROKER_CA_ENV    "VGPU_BROKER_CA" /* PEM file of the CA that signed an https broker's certificate */
 #define BROKER_SOCKET    "/run/vgpu-broker/api.sock"
 
 enum {
@@ -94,6 +96,9 @@ static int call(const struct cli *cli, const char *method, const char *path, con
                 c->easy_setopt(h, CURLOPT_URL, full);
                 if (!url)
                         c->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, broker);
+                const char *ca = getenv(BROKER_CA_ENV);
+                if (url && ca && *ca)
+                        c->easy_setopt(h, CURLOPT_CAINFO, ca);
                 c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
                 c->easy_setopt(h, CURLOPT_TIMEOUT, 60L);

@@ -10,9 +10,11 @@ within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elect
 body against doc/schema. Needs VGPU_BROKER and VGPUCTL (tests/fleet/meson.build)."""
 
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -309,13 +311,30 @@ def run(cluster, tmp, brokers):
     check(alloc and on_h3["claim"] in alloc["claims"], "a LOST claim keeps its capacity", alloc)
     st, _, rel = a.request("DELETE", "/v1/sessions/" + on_h3["session"])
     check(st == 200 and rel["state"] == "RELEASING", "releasing a LOST claim marks it RELEASING for its host", rel)
+    # h3 comes back (a new lease, the same keys): offered again (the cache revives what it linked);
+    # its vgpud finishes the RELEASING claim as vgpud does: claim, session and alloc entry go
+    hosts["h3"] = SyntheticHost(gw, "h3", [t4_gpu("h3", "GPU-h3-%d" % j) for j in range(2)], ttl=ttl)
+    gw.delete(PREFIX + "claims/h3/" + on_h3["claim"])
+    gw.delete(PREFIX + "sessions/" + on_h3["session"])
+    gw.delete(PREFIX + "alloc/" + on_h3["gpu"])
+    t = time.monotonic()
+    while time.monotonic() - t < 3 and not any(g["host"] == "h3" for g in b.request("GET", "/v1/gpus")[2]):
+        time.sleep(0.05)
+    st, _, back = post(b, "h3-back", type="nvidia-231", prefer=["h3"])
+    check(st == 201 and back["host"] == "h3", "a host back after its lease expired takes placements again", (st, back))
+    cl = gw.get(PREFIX + "claims/h3/%s" % back.get("claim")) or {}
+    check(cl.get("host_lease") == str(hosts["h3"].lease), "its claim is fenced by the new lease", (cl, hosts["h3"].lease))
+    b.request("DELETE", "/v1/sessions/" + back.get("session", "x"))
 
     # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
     a.request("DELETE", "/v1/sessions/" + keep["session"])
     d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
     brokers.append(d)
-    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(6)]
-    check(len({s.get("gpu") for s in frag}) == 6, "six small sessions, one on each live T4", [s.get("gpu") for s in frag])
+    n_t4 = len([g for g in d.request("GET", "/v1/gpus")[2] if g["model"] == "Tesla T4"])
+    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(n_t4)]
+    check(n_t4 == 8 and len({s.get("gpu") for s in frag}) == n_t4, "small sessions, one on each live T4",
+          ([s.get("gpu") for s in frag], [(g["gpu"], g["sessions"], g["type_lock"]) for g in d.request("GET", "/v1/gpus")[2]],
+           gw.range(PREFIX + "holds/")[0], gw.range(PREFIX + "claims/h3/")[0]))
     st, _, big = post(d, "big", type="nvidia-235")
     holds = gw.range(PREFIX + "holds/")[0]
     check(st == 503 and len(holds) == 1 and list(holds.values())[0][0]["idempotency_key"] == "big",
@@ -363,6 +382,28 @@ def run(cluster, tmp, brokers):
 
     # ---- the CLI against a broker ----
     cli_checks(a, port)
+
+    # ---- TLS on the TCP port: the API over https, the CLI trusting the CA it is given ----
+    if shutil.which("openssl"):
+        key, crt = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        tport = free_port()
+        tb = Broker(BROKER, cluster.endpoints, tmp, "tls", "--listen", "127.0.0.1:%d" % tport, "--tls-cert", crt,
+                    "--tls-key", key, "--token-file", token, "--hold-ttl", "0")
+        brokers.append(tb)
+        ctx = ssl.create_default_context(cafile=crt)
+        conn = http.client.HTTPSConnection("127.0.0.1", tport, context=ctx, timeout=10)
+        conn.request("GET", "/v1/hosts", headers={"Authorization": "Bearer s3cret"})
+        r = conn.getresponse()
+        check(r.status == 200 and json.loads(r.read()), "https with the token: 200", r.status)
+        conn.close()
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport, rc=1)
+        check("certificate" in p.stderr.lower() or "ssl" in p.stderr.lower(), "the CLI refuses an unknown CA", p.stderr)
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport,
+                    env={"VGPU_BROKER_CA": crt, "VGPU_BROKER_TOKEN": "s3cret"})
+        check(p.stdout.startswith("HOST"), "the CLI over https with VGPU_BROKER_CA and the token", p.stdout)
 
     # ---- a restarted broker is ready fast and sees the same fleet ----
     b.stop()
