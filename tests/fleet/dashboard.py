@@ -11,7 +11,8 @@ temperature classes at 75/85 C, health) are the API's; a session placed through 
 without a reload within 2 s; cordon by keyboard (focus, Enter) writes cordon/<host> in etcd and
 shows in the page and in the host's recent events (/v1/events); at 420 px every table cell is
 labelled by its column and nothing scrolls sideways; the browser logged no error. A screenshot is
-kept in the build directory (tests/fleet/dashboard.png) as the test's artifact.
+kept in the build directory (tests/fleet/dashboard.png) as the test's artifact. /v1/events has
+the placements, the cordon, a claim gone BOUND and a host that left.
 Run with /usr/bin/python3 (Debian's selenium); exits 77 (skip) saying why without it.
 """
 
@@ -330,6 +331,19 @@ def main():
                 inner = driver.execute_script("return window.innerWidth")
                 check(n > 0 and not bad and width <= inner,
                       "420 px, %s: %d cells all labelled, width %d <= %d %s" % (view, n, width, inner, bad[:3]))
+            # the watch's other events: a claim its host realized (PENDING -> BOUND), a host gone
+            ckey = next(k for k, v in gw.range(PREFIX + "claims/")[0].items() if v[0]["session"] == placed["session"])
+            claim = gw.get(ckey)
+            claim.update(state="BOUND", instance="00000000-0000-4000-8000-000000000001")
+            gw.put(ckey, claim)
+            hosts[1].stop()
+            gw.revoke(hosts[1].lease)
+            want = ["session %s on GPU %s: PENDING -> BOUND" % (placed["session"], placed["gpu"]), "host gpu-b left (its lease ended)"]
+            got, _ = wait_for(lambda: all(w in [e["text"] for e in api(b, "GET", "/v1/events")] for w in want), 5)
+            check(got, "/v1/events: %s" % want)
+            driver.get("http://127.0.0.1:%d/#/" % port)
+            _, took = wait_for(lambda: driver.execute_script(SNAPSHOT_JS)["totals"]["hosts"] == "1 / 1", 4)
+            check(took < 4, "the page shows one host after gpu-b left (%.2f s)" % took)
             logs = driver.get_log("browser")
             errors = [e for e in logs if e.get("level") == "SEVERE"]
             check(not errors, "no console errors (%d log entries): %s" % (len(logs), errors[:3]))
