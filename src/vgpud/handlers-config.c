@@ -3,9 +3,9 @@
  * handlers-config.c — the host's configuration as one resource, for declarative tools (a generic
  * REST provider, the Ansible collection): what you PUT is what you then GET.
  *
- *   GET /v1/config   -> {"config": "<host.yaml>"}: the current carve-up as `vgpuctl export`
+ *   GET /v1/config   -> {"host_yaml": "<host.yaml>"}: the current carve-up as `vgpuctl export`
  *                       prints it
- *   PUT /v1/config   body {"config": "<host.yaml>"}; ?force -> applied as POST /v1/apply
+ *   PUT /v1/config   body {"host_yaml": "<host.yaml>"}; ?force -> applied as POST /v1/apply
  *                       applies a host.yaml, then answered with exactly what GET returns now
  *
  * A bad body or host.yaml is a 400 naming the line ("PUT /v1/config:LINE:COLUMN: ..."); a
@@ -56,7 +56,7 @@ static int reply_config(struct api_reply *reply) {
                 return reply_error(reply, 500, "out of memory");
         }
         out_open_object(b.o, NULL);
-        out_string(b.o, OUT_JSON, "config", NULL, text);
+        out_string(b.o, OUT_JSON, "host_yaml", NULL, text);
         out_close_object(b.o);
         free(text);
         return json_end(&b, reply, 200);
@@ -67,13 +67,13 @@ int handle_config_get(const struct api_request *req, const char *arg, struct api
         return reply_config(reply);
 }
 
-/* The body {"config": "..."} (exactly that member, a string without NUL); its text or NULL
+/* The body {"host_yaml": "..."} (exactly that member, a string without NUL); its text or NULL
  * with the 400 reply made. The json_object holding the text is *ret_obj. */
 static const char *put_body(const struct api_request *req, json_object **ret_obj, struct api_reply *reply) {
         *ret_obj = NULL;
         if (req->body_size == 0 || strlen(req->body) != req->body_size) {
                 reply_error(reply, 400,
-                            PUT_SOURCE ": the body must be a JSON object {\"config\": \"<host.yaml>\"}");
+                            PUT_SOURCE ": the body must be a JSON object {\"host_yaml\": \"<host.yaml>\"}");
                 return NULL;
         }
         struct json_tokener *tok = json_tokener_new();
@@ -98,16 +98,17 @@ static const char *put_body(const struct api_request *req, json_object **ret_obj
                 return NULL;
         }
         json_object *v = NULL;
-        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "config", &v) ||
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "host_yaml", &v) ||
             !json_object_is_type(v, json_type_string) || json_object_object_length(o) != 1) {
                 json_object_put(o);
-                reply_error(reply, 400, PUT_SOURCE ": body: expected exactly {\"config\": \"<host.yaml>\"}");
+                reply_error(reply, 400,
+                            PUT_SOURCE ": body: expected exactly {\"host_yaml\": \"<host.yaml>\"}");
                 return NULL;
         }
         const char *text = json_object_get_string(v);
         if (strlen(text) != (size_t) json_object_get_string_len(v)) {
                 json_object_put(o);
-                reply_error(reply, 400, PUT_SOURCE ": config: contains a NUL character");
+                reply_error(reply, 400, PUT_SOURCE ": host_yaml: contains a NUL character");
                 return NULL;
         }
         *ret_obj = o;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """daemon-config: the host's configuration as one declarative resource. GET /v1/config is
-{"config": <host.yaml>} as `vgpuctl export` prints it; PUT /v1/config applies a body of the same
+{"host_yaml": <host.yaml>} as `vgpuctl export` prints it; PUT /v1/config applies a body of the same
 shape as POST /v1/apply would and answers exactly what GET then returns; PUT of what GET returned
 changes nothing; a bad host.yaml or body is a 400 naming the line and changes nothing; readers
 may GET but not PUT."""
@@ -38,22 +38,22 @@ def tree():
 try:
     st, got, hdr = d.get("/v1/config")
     t.check(st == 200 and hdr.get("Content-Type") == "application/json", "GET /v1/config: 200 JSON", (st, hdr))
-    t.equal(got, {"config": h.vgpuctl("export")[1]}, "GET /v1/config is {\"config\": `vgpuctl export`}")
+    t.equal(got, {"host_yaml": h.vgpuctl("export")[1]}, "GET /v1/config is {\"host_yaml\": `vgpuctl export`}")
     err = validate("config", got)
     t.check(err is None, "GET /v1/config matches config.schema.json", err)
-    before = got["config"]
+    before = got["host_yaml"]
 
     # one more slice (software: no kernel needed to make it): PUT answers what GET returns
     # afterwards, and the host has it
     t.check(before.endswith("slices: []\n"), "the fixture exports no slices", before)
     base = before.replace("slices: []\n", 'slices:\n  - name: cfgtest\n    gpu: "0000:3b:00.0"\n    memory: 64M\n')
-    st, put, _ = request(sock, "PUT", "/v1/config", {"config": base})
-    t.check(st == 200 and isinstance(put, dict) and set(put) == {"config"}, "PUT /v1/config: 200 {config}", (st, put))
+    st, put, _ = request(sock, "PUT", "/v1/config", {"host_yaml": base})
+    t.check(st == 200 and isinstance(put, dict) and set(put) == {"host_yaml"}, "PUT /v1/config: 200 {host_yaml}", (st, put))
     st, after, _ = d.get("/v1/config")
     t.equal(put, after, "PUT answers exactly what GET then returns")
-    t.check("cfgtest" in after["config"] and os.path.exists(h.path("/var/lib/vgpuctl/slices/cfgtest.json")),
+    t.check("cfgtest" in after["host_yaml"] and os.path.exists(h.path("/var/lib/vgpuctl/slices/cfgtest.json")),
             "the slice PUT asked for exists", after)
-    t.equal(after["config"], h.vgpuctl("export")[1], "GET after PUT is `vgpuctl export`")
+    t.equal(after["host_yaml"], h.vgpuctl("export")[1], "GET after PUT is `vgpuctl export`")
     e = d.events()
     t.check(any(x["kind"] == "apply" and "PUT /v1/config" in x["message"] for x in e),
             "an apply event names PUT /v1/config", e)
@@ -67,11 +67,11 @@ try:
 
     # bad input: 400 naming the line (or the body's fault), nothing changed
     for body, needle, what in [
-            ({"config": "version: 1\ngpus:\n  - bdf: [\n"}, "PUT /v1/config:4:1: not valid YAML", "bad YAML: 400 naming the line"),
-            ({"config": "version: 1\nslices:\n  - gpu: 3b:00.0\n    name: trail-\n"},
+            ({"host_yaml": "version: 1\ngpus:\n  - bdf: [\n"}, "PUT /v1/config:4:1: not valid YAML", "bad YAML: 400 naming the line"),
+            ({"host_yaml": "version: 1\nslices:\n  - gpu: 3b:00.0\n    name: trail-\n"},
              "PUT /v1/config:4:11: field 'name': 'trail-' is not a slice name", "a bad field: its line and column"),
-            ({"config": "version: 1\n", "extra": 1}, "expected exactly {\"config\"", "an unknown member"),
-            ({"config": 5}, "expected exactly {\"config\"", "config not a string"),
+            ({"host_yaml": "version: 1\n", "extra": 1}, "expected exactly {\"host_yaml\"", "an unknown member"),
+            ({"host_yaml": 5}, "expected exactly {\"host_yaml\"", "host_yaml not a string"),
             ("version: 1\ngpus: []\n", "not valid JSON", "host.yaml without the JSON around it"),
             ("", "must be a JSON object", "an empty body")]:
         st, b, _ = request(sock, "PUT", "/v1/config", body)
@@ -86,8 +86,8 @@ try:
     t.check(st == 405 and hdr.get("Allow") == "GET, PUT", "POST /v1/config: 405, Allow: GET, PUT", (st, hdr))
 
     # back to the start: the host as it was, PUT's answer GET's
-    st, back, _ = request(sock, "PUT", "/v1/config?force=1", {"config": before})
-    t.check(st == 200 and back == {"config": before} and not os.path.exists(h.path("/var/lib/vgpuctl/slices/cfgtest.json")),
+    st, back, _ = request(sock, "PUT", "/v1/config?force=1", {"host_yaml": before})
+    t.check(st == 200 and back == {"host_yaml": before} and not os.path.exists(h.path("/var/lib/vgpuctl/slices/cfgtest.json")),
             "PUT of the first config restores it", (st, back))
 
     # a reader may GET, not PUT
