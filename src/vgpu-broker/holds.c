@@ -85,6 +85,10 @@ void holds_place(struct broker *b, struct vgpu_etcd *e, const char *gpu, const c
         struct vgpu_etcd_op put = { VGPU_ETCD_OP_PUT, hkey, value, lease };
         struct vgpu_etcd_txn_result tr = {};
         if (vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &tr, &err) >= 0 && tr.succeeded) {
+                /* in this broker's cache at once: the holder's retry here must find it to drop it */
+                pthread_rwlock_wrlock(&b->cache.lock);
+                cache_put_locked(b, hkey, value, tr.revision, lease);
+                pthread_rwlock_unlock(&b->cache.lock);
                 atomic_fetch_add(&b->holds, 1);
                 broker_log(LOG_INFO, "holds %s for request %s (%llu bytes)", gpu, key,
                            (unsigned long long) bytes);
