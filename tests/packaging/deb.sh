@@ -30,7 +30,11 @@ done
 
 WORK=$(mktemp -d /var/tmp/vgpu-deb.XXXXXX)
 installed=0
+broker_pid= etcd_pid=
 cleanup() {
+        # the broker and etcd this test started, should a check fail while they run
+        [[ -z $broker_pid ]] || kill "$broker_pid" 2>/dev/null || true
+        [[ -z $etcd_pid ]] || kill "$etcd_pid" 2>/dev/null || true
         # a failed check must not leave the packages behind for the next run to trip on
         [[ $installed -eq 1 ]] && "${APT[@]}" purge "${PKGS[@]}" >/dev/null 2>&1
         rm -rf "$WORK"
@@ -133,8 +137,9 @@ if command -v etcd >/dev/null; then
                 sleep 0.1
         done
         page=$(curl -sf "http://127.0.0.1:$api/" || true)
-        js=$(curl -sf "http://127.0.0.1:$api/dashboard.js" | sha256sum)
+        js=$(curl -sf "http://127.0.0.1:$api/dashboard.js" | sha256sum || true)
         kill "$broker_pid" "$etcd_pid"; wait "$broker_pid" "$etcd_pid" 2>/dev/null || true
+        broker_pid= etcd_pid=
         [[ $ready == 1 ]] || { cat "$WORK/broker.log" "$WORK/etcd.log" | tail -30; fail "the installed vgpu-broker was not ready"; }
         [[ $page == *"<title>vGPU fleet</title>"* ]] || { cat "$WORK/broker.log"; fail "the installed broker does not serve its dashboard"; }
         [[ $js == "$(sha256sum </usr/share/vgpu-broker/dashboard/dashboard.js)" ]] || fail "dashboard.js is not the installed file"
