@@ -17,14 +17,15 @@ if [[ ! -f $B/build.ninja ]]; then
         CC=clang meson setup "$B" -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dtests=disabled -Dwerror=false \
                 -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-ninja -C "$B" src/vgpud/libvgpud-core.a lib/libvgpu-internal.a src/libvgpu-shared.a >/dev/null
+ninja -C "$B" src/vgpud/libvgpud-core.a lib/libvgpu-internal.a lib/libvgpu-backends.a src/libvgpu-shared.a >/dev/null
 deps="$(pkg-config --libs libsystemd libmicrohttpd inih json-c yaml-0.1 libpci zlib) -lsensors -lm"   # libsensors: no .pc
 inc="-Isrc/vgpud -Isrc/shared -Ilib -Ilib/include $(pkg-config --cflags json-c libsystemd)"
 work=$(mktemp -d /tmp/vgpud-fuzz-run.XXXXXX)
 status=0
 for h in $HARNESSES; do
         clang -g -O1 -D_GNU_SOURCE -std=c17 -fsanitize=fuzzer,address,undefined $inc bench/fuzz/fuzz-$h.c \
-                "$B/src/vgpud/libvgpud-core.a" "$B/src/libvgpu-shared.a" "$B/lib/libvgpu-internal.a" $deps -ldl -lpthread \
+                "$B/src/vgpud/libvgpud-core.a" "$B/src/libvgpu-shared.a" \
+                -Wl,--whole-archive "$B/lib/libvgpu-backends.a" -Wl,--no-whole-archive "$B/lib/libvgpu-internal.a" $deps -ldl -lpthread \
                 -o "$work/fuzz-$h"
         mkdir -p "$work/corpus-$h"
         cp bench/fuzz/corpus-$h/* "$work/corpus-$h/"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* backend.c — choosing a vendor backend for a parent, and text helpers the backends share. */
+/* backend.c — the registry of vendor backends (BACKEND_REGISTER), and text helpers they share. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,19 +8,43 @@
 #include "backend.h"
 #include "basic/macro.h"
 
-static const struct vgpu_backend *const backends[] = {
-        &backend_nvidia,
-        &backend_amd,
-        &backend_intel,
-};
+/* The linker collects every BACKEND_REGISTER() pointer between these two symbols; weak, so that a
+ * link with no backend at all still resolves them (to NULL: an empty list). */
+extern const struct vgpu_backend *const __start_vgpu_backends[] __attribute__((weak));
+extern const struct vgpu_backend *const __stop_vgpu_backends[] __attribute__((weak));
+
+size_t backend_list(const struct vgpu_backend *const **ret) {
+        *ret = __start_vgpu_backends;
+        return __start_vgpu_backends ? (size_t) (__stop_vgpu_backends - __start_vgpu_backends) : 0;
+}
 
 const struct vgpu_backend *backend_for_driver(const char *driver) {
+        const struct vgpu_backend *const *list;
+        size_t n = backend_list(&list);
         if (driver)
-                for (size_t i = 0; i < ELEMENTSOF(backends); i++)
-                        for (const char *const *d = backends[i]->drivers; *d; d++)
+                for (size_t i = 0; i < n; i++)
+                        for (const char *const *d = list[i]->drivers; *d; d++)
                                 if (streq(*d, driver))
-                                        return backends[i];
+                                        return list[i];
         return &backend_mdev;
+}
+
+const struct vgpu_backend *backend_by_name(const char *name) {
+        if (!name || streq(name, backend_mdev.name))
+                return &backend_mdev;
+        const struct vgpu_backend *const *list;
+        size_t n = backend_list(&list);
+        for (size_t i = 0; i < n; i++)
+                if (streq(list[i]->name, name))
+                        return list[i];
+        return NULL;
+}
+
+bool backend_typed_vf(const struct vgpu_gpu *gpu) {
+        if (!gpu)
+                return false;
+        const struct vgpu_backend *be = backend_for_driver(gpu->driver);
+        return be->typed_vf && be->typed_vf(gpu);
 }
 
 int64_t parse_size_with_unit(const char *s) {

@@ -20,7 +20,4 @@ int store_remove_temps(void);
 
 /* The steps, for apply's executor; the caller holds the lock (lifecycle_lock). */
 int lifecycle_lock(struct vgpu_error *err);
-int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err);
-int lifecycle_remove_mdev(const char *uuid);
-int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error *err);
 int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err);

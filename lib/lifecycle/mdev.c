@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
@@ -26,9 +27,7 @@
 #include "basic/sysfs.h"
 #include "lifecycle-internal.h"
 
-#define LOCK_TIMEOUT_MS   30000
-#define APPEAR_TIMEOUT_MS 5000 /* a device normally appears within the write(2); drivers may defer */
-#define LATE_WATCH_MS     5000 /* after a timeout, how long the rollback watches for it to come late */
+#define LOCK_TIMEOUT_MS 30000
 
 _public_ bool vgpu_uuid_valid(const char *s) {
         static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -102,16 +101,6 @@ static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         return 0;
 }
 
-static int wait_for(const char *path, bool present, int timeout_ms) {
-        for (int waited = 0;; waited += 10) {
-                if ((root_access(path, F_OK) == 0) == present)
-                        return 0;
-                if (waited >= timeout_ms)
-                        return -ETIMEDOUT;
-                nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-        }
-}
-
 static const struct vgpu_instance *find_instance(const struct vgpu_host *host, const char *uuid) {
         for (size_t i = 0; i < host->n_instances; i++)
                 if (strcmp(host->instances[i].uuid, uuid) == 0)
@@ -155,127 +144,8 @@ static int no_room(const struct vgpu_host *host, const struct vgpu_parent *p, co
                 p->name, max, count ? present : "none (another type or the driver holds the capacity)");
 }
 
-/*
- * A creation that timed out may still complete: the kernel (or a driver that defers) makes the
- * device after we gave up, and a device nobody asked for would stay. The rollback watches for it
- * a while longer and removes it; one that comes even later is recorded in ABANDONED_DIR and
- * removed by the next change made under the lock (clean_up_after_killed).
- */
-#define ABANDONED_DIR       "/run/vgpuctl/abandoned"
-#define ABANDONED_MAX_AGE_S (24 * 3600)
-
-static void abandon(const char *uuid) {
-        char path[128];
-        snprintf(path, sizeof(path), ABANDONED_DIR "/%s", uuid);
-        (void) write_file_atomic(path, uuid, strlen(uuid), 0644);
-}
-
-static void unabandon(const char *uuid) {
-        char path[128], full[4096];
-        snprintf(path, sizeof(path), ABANDONED_DIR "/%s", uuid);
-        if (root_path(full, sizeof(full), path) == 0)
-                (void) unlink(full);
-}
-
-static void reap_abandoned(void) {
-        int fd = root_open_dir(ABANDONED_DIR);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d) {
-                if (fd >= 0)
-                        close(fd);
-                return;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (!vgpu_uuid_valid(de->d_name))
-                        continue;
-                char path[128];
-                struct stat st;
-                snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", de->d_name);
-                bool here = root_access(path, F_OK) == 0;
-                if (here ? lifecycle_remove_mdev(de->d_name) == 0
-                         : fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
-                                    time(NULL) - st.st_mtime > ABANDONED_MAX_AGE_S)
-                        (void) unlinkat(dirfd(d), de->d_name, 0);
-        }
-        closedir(d);
-}
-
-int lifecycle_remove_mdev(const char *uuid) {
-        char path[128];
-        snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
-        int r = sysfs_write(path, "1");
-        if (r < 0)
-                return r;
-        snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
-        return wait_for(path, false, APPEAR_TIMEOUT_MS);
-}
-
-/* The mdev ABI: write the UUID to the type's create file, wait, write the attributes. */
-int lifecycle_create_mdev(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
-        char path[512];
-        /* the planner's specs come from host.yaml and mdevctl's store, checked when parsed; this is
-         * where names turn into writes, so once more */
-        int r = check_spec_names(spec, err);
-        if (r < 0)
-                return r;
-        /* asked for now: an earlier, abandoned creation of the same UUID is not to be reaped */
-        unabandon(spec->uuid);
-        snprintf(path, sizeof(path), "/sys/class/mdev_bus/%s/mdev_supported_types/%s/create", spec->parent,
-                 spec->type);
-        r = sysfs_write(path, spec->uuid);
-        if (r < 0)
-                return vgpu_error_set_errno(
-                        err, r, "creating %s (%s on %s): the kernel refused the UUID written to %s%s",
-                        spec->uuid, spec->type, spec->parent, root_prefix(), path);
-        snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", spec->uuid);
-        if ((r = wait_for(path, true, APPEAR_TIMEOUT_MS)) < 0) {
-                /* too late to be this creation, but it may still come: watch, remove, record */
-                abandon(spec->uuid);
-                bool late = wait_for(path, true, LATE_WATCH_MS) == 0;
-                bool removed = late && lifecycle_remove_mdev(spec->uuid) == 0;
-                if (removed)
-                        unabandon(spec->uuid);
-                return vgpu_error_set(
-                        err, r, "creating %s: %s%s did not appear within %d ms%s", spec->uuid, root_prefix(),
-                        path, APPEAR_TIMEOUT_MS,
-                        removed ? "; it appeared later and was removed again"
-                        : late  ? "; it appeared later and could NOT be removed"
-                                : "; should it still appear, the next vgpuctl change removes it");
-        }
-        for (size_t i = 0; i < spec->n_attrs; i++) {
-                /* only the device's own files: a key through one of its links (mdev_type/create,
-                 * mdev_type/devices/OTHER/remove) would act on other devices, past every check */
-                if ((r = sysfs_write_beneath(path, spec->attrs[i].key, spec->attrs[i].value)) < 0) {
-                        int q = lifecycle_remove_mdev(spec->uuid);
-                        const char *why = r == -ELOOP || r == -EINVAL ? ": not a file in the device's own "
-                                                                        "directory (links are not followed)"
-                                          : r == -ENAMETOOLONG        ? ": the path is too long"
-                                          : r == -ENOENT              ? ": the device has no such attribute"
-                                                                      : "";
-                        /* a key of any length is refused above: the message shows its start */
-                        vgpu_error_set_errno(
-                                err, r,
-                                "creating %s: writing attribute %.128s%s='%.128s' failed%s (device %s)",
-                                spec->uuid, spec->attrs[i].key, strlen(spec->attrs[i].key) > 128 ? "..." : "",
-                                spec->attrs[i].value, why,
-                                q < 0 ? "could NOT be removed again" : "removed again");
-                        /* an attribute the device does not have (or may not be written) is a bad
-                         * request, not a missing device: vgpud answered 404 for it */
-                        if (r == -ENOENT || r == -ELOOP || r == -ENAMETOOLONG || r == -ENOTDIR ||
-                            r == -EISDIR) {
-                                r = -EINVAL;
-                                if (err)
-                                        err->code = r;
-                        }
-                        return r;
-                }
-        }
-        return 1;
-}
-
 /* NVIDIA vendor-VFIO: the VF takes a type by id; it has no UUID. */
-int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error *err) {
+static int lifecycle_set_vfio_type(const char *bdf, const char *type, struct vgpu_error *err) {
         char path[256];
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
         int r = sysfs_write(path, type);
@@ -408,15 +278,13 @@ static int create_locked(struct vgpu_mdev_spec *spec, unsigned flags, struct vgp
                                    strempty(in->type), in->parent);
                 goto out;
         }
-        r = in                            ? 0
-            : t->available_instances == 0 ? no_room(host, p, t, err)
-                                          : lifecycle_create_mdev(spec, err);
+        r = in ? 0 : t->available_instances == 0 ? no_room(host, p, t, err) : backend_mdev_create(spec, err);
         if (r >= 0 && (flags & VGPU_CREATE_PERSIST)) {
                 int q = define_locked(spec, host, err);
                 if (q < 0) {
                         /* all or nothing: the device we just made goes again */
                         if (r > 0)
-                                (void) lifecycle_remove_mdev(spec->uuid);
+                                (void) backend_mdev_remove_device(spec->uuid);
                         r = q;
                 } else
                         r = r > 0 || q > 0;
@@ -444,7 +312,7 @@ static void clean_up_after_killed(void) {
                 (void) remove_temps_at(fd, ".", is_state_temp);
                 close(fd);
         }
-        reap_abandoned();
+        backend_mdev_reap_abandoned();
 }
 
 int lifecycle_lock(struct vgpu_error *err) {
@@ -576,7 +444,7 @@ static int remove_locked(const char *what, bool idempotent, struct vgpu_error *e
                                           : vgpu_error_set(err, -ENOENT,
                                                            "%s: no such vGPU instance (not in %s%s)", uuid,
                                                            root_prefix(), path);
-                int r = lifecycle_remove_mdev(uuid);
+                int r = backend_mdev_remove_device(uuid);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "removing %s (in use by a VM?)", uuid);
                 return 1;

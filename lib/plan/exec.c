@@ -7,7 +7,8 @@
  * its previous content, a slice created <-> removed). When an action fails the log runs
  * backwards and the error names the action that failed and whether the rollback was complete.
  * Every action is idempotent against the kernel, so an apply killed half-way is finished by
- * running apply again.
+ * running apply again. Creating and removing an instance is the business of the backend the
+ * planner chose for its parent (lib/backend).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
@@ -104,21 +106,27 @@ static int restore_text(const char *path, const char *text) {
         return r;
 }
 
+/* Create or remove a's instance through the backend the planner chose for its parent. */
+static int backend_do(const struct vgpu_action *a, bool create, struct vgpu_error *err) {
+        const struct vgpu_backend *be = backend_by_name(a->backend);
+        int (*op)(const struct vgpu_action *, struct vgpu_error *) = !be      ? NULL
+                                                                     : create ? be->create
+                                                                              : be->remove;
+        if (!op)
+                return vgpu_error_set(err, -EOPNOTSUPP, "%s %s on %s: backend %s does not %s instances",
+                                      create ? "creating" : "removing", strempty(a->spec.type),
+                                      a->spec.parent, strempty(a->backend), create ? "create" : "remove");
+        return op(a, err);
+}
+
 static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_error *err) {
         char path[512];
         *u = (struct undo){ .kind = a->kind, .action = a };
         switch (a->kind) {
         case VGPU_ACTION_CREATE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, err)
-                                      : lifecycle_create_mdev(&a->spec, err);
-        case VGPU_ACTION_REMOVE: {
-                int r = a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", err)
-                                       : lifecycle_remove_mdev(a->spec.uuid);
-                return r < 0 && !a->vendor_vfio
-                               ? vgpu_error_set_errno(err, r, "removing %s (%s on %s)", a->spec.uuid,
-                                                      a->spec.type, a->spec.parent)
-                               : r;
-        }
+                return backend_do(a, true, err);
+        case VGPU_ACTION_REMOVE:
+                return backend_do(a, false, err);
         case VGPU_ACTION_DEFINE:
         case VGPU_ACTION_UNDEFINE: {
                 u->old_text = read_definition(a->spec.parent, a->spec.uuid);
@@ -168,11 +176,12 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         case VGPU_ACTION_FRAME_RATE_PENDING:
                 return 0; /* said, not done: the vGPU takes the limiter at its next start */
         case VGPU_ACTION_RESTART: {
-                int r = lifecycle_remove_mdev(a->spec.uuid);
+                struct vgpu_error why = {};
+                int r = backend_do(a, false, &why);
                 if (r < 0)
-                        return vgpu_error_set_errno(err, r, "stopping %s (%s on %s) to restart it",
-                                                    a->spec.uuid, a->spec.type, a->spec.parent);
-                return lifecycle_create_mdev(&a->spec, err);
+                        return vgpu_error_set(err, r, "stopping %s (%s on %s) to restart it: %s",
+                                              a->spec.uuid, a->spec.type, a->spec.parent, why.message);
+                return backend_do(a, true, err);
         }
         }
         return -EINVAL;
@@ -184,11 +193,9 @@ static int undo_action(const struct undo *u) {
         char path[512];
         switch (u->kind) {
         case VGPU_ACTION_CREATE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, "0", &ignore)
-                                      : lifecycle_remove_mdev(a->spec.uuid);
+                return backend_do(a, false, &ignore);
         case VGPU_ACTION_REMOVE:
-                return a->vendor_vfio ? lifecycle_set_vfio_type(a->spec.parent, a->spec.type, &ignore)
-                                      : lifecycle_create_mdev(&a->spec, &ignore);
+                return backend_do(a, true, &ignore);
         case VGPU_ACTION_DEFINE:
         case VGPU_ACTION_UNDEFINE:
                 snprintf(path, sizeof(path), MDEVCTL_STORE "/%s/%s", a->spec.parent, a->spec.uuid);
@@ -211,8 +218,8 @@ static int undo_action(const struct undo *u) {
                 return 0;
         case VGPU_ACTION_RESTART:
                 /* running again is what matters; its definition (undone too) holds the old limiter */
-                lifecycle_remove_mdev(a->spec.uuid);
-                return lifecycle_create_mdev(&a->spec, &ignore);
+                (void) backend_do(a, false, &ignore);
+                return backend_do(a, true, &ignore);
         }
         return -EINVAL;
 }

@@ -5,9 +5,6 @@
 #include "vgpu/apply.h"
 #include "vgpu/host.h"
 
-/* NVIDIA's scheduler knob lives in the nvidia module's options (RmPVMRL per device). */
-#define NVIDIA_POLICY_FILE "/etc/modprobe.d/nvidia-vgpu-vgpuctl.conf"
-
 /* host is not const: the types of the parents that get new instances are read on demand */
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
@@ -20,7 +17,6 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
 
 /* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */
 int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err);
-
 /* Is the VFIO group held open by a process (a VM)? Checked through /proc/PID/fd. */
 bool vfio_group_in_use(int group);
 

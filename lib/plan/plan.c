@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
@@ -112,6 +113,17 @@ static struct vgpu_action *add(struct builder *b, enum vgpu_action_kind kind, co
         struct vgpu_action *a = &p->actions[p->n_actions++];
         *a = (struct vgpu_action){ .kind = kind, .detail = detail ? strdup(detail) : NULL };
         return detail && !a->detail ? NULL : a; /* counted already: vgpu_plan_free() frees it */
+}
+
+/* An action on an instance of parent p: carried out by p's backend. */
+static struct vgpu_action *add_instance(struct builder *b, enum vgpu_action_kind kind, const char *detail,
+                                        const struct vgpu_parent *p) {
+        struct vgpu_action *a = add(b, kind, detail);
+        if (a) {
+                a->backend = backend_for_driver(p->driver)->name;
+                a->vendor_vfio = backend_typed_vf(p->gpu);
+        }
+        return a;
 }
 
 static int set_spec(struct vgpu_mdev_spec *s, const char *uuid, const char *parent, const char *type,
@@ -275,12 +287,11 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                                 "stop the VM, or apply --force",
                                 in->uuid[0] ? in->uuid : in->parent, strempty(in->type), in->parent,
                                 in->iommu_group);
-                struct vgpu_action *a = add(b, VGPU_ACTION_REMOVE, "not in the file");
+                struct vgpu_action *a = add_instance(b, VGPU_ACTION_REMOVE, "not in the file", p);
                 const struct vgpu_mdev_spec *d = in->uuid[0] ? find_def(b, in->uuid) : NULL;
                 if (!a || set_spec(&a->spec, in->uuid, in->parent, strempty(in->type), d ? d->attrs : NULL,
                                    d ? d->n_attrs : 0, d ? d->auto_start : false) < 0)
                         return -ENOMEM;
-                a->vendor_vfio = in->kind == VGPU_TYPE_NVIDIA_VFIO;
                 (*n_removed)++;
         }
         /* 3. definitions on this parent that nothing claims go too */
@@ -301,21 +312,6 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                         return -ENOMEM;
         }
         return 0;
-}
-
-/*
- * NVIDIA's frame-rate limiter is a per-vGPU parameter (nvidia/vgpu_params) written before the
- * VM starts: a policy's frame-rate-limit becomes that attribute on every vGPU of the GPU,
- * unless the entry sets nvidia/vgpu_params itself.
- */
-static const char *frame_rate_param(const struct vgpu_parent *p, const struct vgpu_config_gpu *g,
-                                    const struct vgpu_config_device *dev) {
-        if (!g->has_policy || g->policy.frame_rate_limit < 0 || !streq(p->driver, "nvidia"))
-                return NULL;
-        for (size_t i = 0; i < dev->n_attrs; i++)
-                if (streq(dev->attrs[i].key, "nvidia/vgpu_params"))
-                        return NULL;
-        return g->policy.frame_rate_limit ? "frame_rate_limiter=1" : "frame_rate_limiter=0";
 }
 
 /*
@@ -346,7 +342,7 @@ static int plan_frame_rate(struct builder *b, const struct vgpu_parent *p, const
                  : held  ? ": takes effect at its next start (a VM holds it)"
                          : ": takes effect at its next start (apply --force restarts it now)");
         struct vgpu_action *a =
-                add(b, restart ? VGPU_ACTION_RESTART : VGPU_ACTION_FRAME_RATE_PENDING, detail);
+                add_instance(b, restart ? VGPU_ACTION_RESTART : VGPU_ACTION_FRAME_RATE_PENDING, detail, p);
         if (!a ||
             set_spec(&a->spec, in->uuid, p->name, dev->type, dev->attrs, dev->n_attrs, dev->auto_start) < 0)
                 return -ENOMEM;
@@ -363,18 +359,20 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                 /* the entry, with the policy's attribute appended when there is one */
                 struct vgpu_config_device with_frl = g->devices[e];
                 _cleanup_free_ struct vgpu_mdev_attr *attrs = NULL;
-                const char *frl = frame_rate_param(p, g, &g->devices[e]);
+                struct vgpu_mdev_attr extra;
+                const struct vgpu_backend *be = backend_for_driver(p->driver);
+                bool frl = be->instance_attrs && be->instance_attrs(p, g, &g->devices[e], &extra) > 0;
                 if (frl) {
                         if (!(attrs = calloc(with_frl.n_attrs + 1, sizeof(*attrs))))
                                 return -ENOMEM;
                         if (with_frl.n_attrs)
                                 memcpy(attrs, with_frl.attrs, with_frl.n_attrs * sizeof(*attrs));
-                        attrs[with_frl.n_attrs++] =
-                                (struct vgpu_mdev_attr){ (char *) "nvidia/vgpu_params", (char *) frl };
+                        attrs[with_frl.n_attrs++] = extra;
                         with_frl.attrs = attrs;
                 }
                 const struct vgpu_config_device *dev = &with_frl;
-                bool vfio = p->gpu && p->gpu->nvidia_vfio;
+                /* a VF that takes one typed vGPU: no UUID, no definition, one instance */
+                bool vfio = backend_typed_vf(p->gpu);
                 unsigned have = 0;
                 if (!dev->running) {
                         if (vfio)
@@ -417,7 +415,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                                                       "line %d: UUID %s already runs on %s, which this file "
                                                       "does not manage",
                                                       dev->line, dev->uuids[u], h->instances[i].parent);
-                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "fixed UUID in the file");
+                        struct vgpu_action *a =
+                                add_instance(b, VGPU_ACTION_CREATE, "fixed UUID in the file", p);
                         if (!a ||
                             set_spec(&a->spec, dev->uuids[u], p->name, dev->type, dev->attrs, dev->n_attrs,
                                      dev->auto_start) < 0 ||
@@ -432,7 +431,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                         if (b->def_claim[i] != e + 1)
                                 continue;
                         const struct vgpu_mdev_spec *d = &b->defs[i];
-                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "defined, not running");
+                        struct vgpu_action *a =
+                                add_instance(b, VGPU_ACTION_CREATE, "defined, not running", p);
                         if (!a ||
                             set_spec(&a->spec, d->uuid, p->name, dev->type, dev->attrs, dev->n_attrs,
                                      dev->auto_start) < 0 ||
@@ -444,11 +444,10 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                         char uuid[VGPU_UUID_MAX] = "";
                         if (!vfio && vgpu_uuid_generate(uuid) < 0)
                                 return vgpu_error_set(b->err, -EIO, "no randomness for a UUID");
-                        struct vgpu_action *a = add(b, VGPU_ACTION_CREATE, "count in the file");
+                        struct vgpu_action *a = add_instance(b, VGPU_ACTION_CREATE, "count in the file", p);
                         if (!a || set_spec(&a->spec, uuid, p->name, dev->type, dev->attrs, dev->n_attrs,
                                            dev->auto_start) < 0)
                                 return -ENOMEM;
-                        a->vendor_vfio = vfio;
                         if (!vfio && want_definition(b, uuid, p->name, dev) < 0)
                                 return -ENOMEM;
                 }

@@ -46,6 +46,8 @@ struct vgpu_action {
         unsigned vfs, old_vfs;        /* SET_VFS */
         char *detail;                 /* why, in words ("not in the file", "count 3 > 2") */
         struct vgpu_slice_spec slice; /* SLICE_*: the slice to create or remove (policy, scrub resolved) */
+        const char *backend; /* CREATE/REMOVE/RESTART: the vendor backend that carries it out ("nvidia",
+                              * "intel", "mdev": the kernel's mdev ABI); a static string */
 };
 
 struct vgpu_plan {
