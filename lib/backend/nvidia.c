@@ -101,6 +101,8 @@ static int set_vfio_type(const char *bdf, const char *type, struct vgpu_error *e
         char path[256];
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf);
         int r = sysfs_write(path, type);
+        if (r < 0 && streq(type, "0"))
+                return vgpu_error_set_errno(err, r, "clearing the vGPU type of %s (in use by a VM?)", bdf);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "setting vGPU type %s on %s (%s%s)", type, bdf,
                                             root_prefix(), path);

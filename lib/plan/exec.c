@@ -7,8 +7,9 @@
  * its previous content, a slice created <-> removed). When an action fails the log runs
  * backwards and the error names the action that failed and whether the rollback was complete.
  * Every action is idempotent against the kernel, so an apply killed half-way is finished by
- * running apply again. Creating and removing an instance is the business of the backend the
- * planner chose for its parent (lib/backend).
+ * running apply again. The single-instance requests (create, define, start, stop, remove:
+ * instance.c) are plans of one or two actions run here too. Creating and removing an instance
+ * is the business of the backend the planner chose for its parent (lib/backend).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -224,7 +225,8 @@ static int undo_action(const struct undo *u) {
         return -EINVAL;
 }
 
-int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err) {
+static int execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, bool as_one,
+                   struct vgpu_error *err) {
         _cleanup_free_ struct undo *log = calloc(plan->n_actions + 1, sizeof(*log));
         if (!log)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -249,6 +251,12 @@ int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, s
                 }
                 char msg[VGPU_ERROR_MESSAGE_MAX];
                 snprintf(msg, sizeof(msg), "%s", err ? err->message : "");
+                /* one request (vgpuctl create): its own words, unless the host is not back */
+                if (as_one)
+                        return failed_undos
+                                       ? vgpu_error_set(err, r, "%s; rollback INCOMPLETE: see 'vgpuctl list'",
+                                                        msg)
+                                       : r;
                 const struct vgpu_action *a = &plan->actions[done];
                 return vgpu_error_set(err, r, "step %zu of %zu (%s %s%s%s) failed: %s; %s", done + 1,
                                       plan->n_actions, vgpu_action_kind_to_string(a->kind),
@@ -262,6 +270,14 @@ int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, s
         for (size_t i = 0; i < done; i++)
                 free(log[i].old_text);
         return (int) done;
+}
+
+int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err) {
+        return execute(plan, progress, false, err);
+}
+
+int plan_execute_request(struct vgpu_plan *plan, struct vgpu_error *err) {
+        return execute(plan, NULL, true, err);
 }
 
 static bool state_is(const char *text) {

@@ -17,6 +17,26 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
 
 /* Execute in order; on failure undo what was done, backwards. Returns actions done or -errno. */
 int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, struct vgpu_error *err);
+/* The same for one request's plan (instance.c): a failure is told in the failed action's own words,
+ * not as "step N of M". */
+int plan_execute_request(struct vgpu_plan *plan, struct vgpu_error *err);
+
+/* The refusal of a type parent p does not offer, in the words apply and create share; where is
+ * what to say first ("t.yaml:4: ", or ""). */
+int plan_refuse_type(struct vgpu_error *err, const char *where, const struct vgpu_parent *p,
+                     const char *type);
+
+/* instance.c: the plan of one request (create, define, start, stop, remove) on host, with the
+ * definitions of mdevctl's store (defs, sorted as vgpu_mdev_definitions gives them). The plan
+ * may be empty: the request is already met. */
+int plan_instance_create(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                         struct vgpu_mdev_spec *spec, unsigned flags, struct vgpu_plan **ret,
+                         struct vgpu_error *err);
+int plan_instance_define(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
+                         const struct vgpu_mdev_spec *spec, struct vgpu_plan **ret, struct vgpu_error *err);
+int plan_instance_remove(const struct vgpu_host *host, const char *uuid_or_bdf, bool idempotent,
+                         struct vgpu_plan **ret, struct vgpu_error *err);
+
 /* Is the VFIO group held open by a process (a VM)? Checked through /proc/PID/fd. */
 bool vfio_group_in_use(int group);
 

@@ -270,10 +270,11 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 bool known = running;
                 for (size_t t = 0; t < p->n_types; t++)
                         known |= strcmp(p->types[t].id, dev->type) == 0;
-                if (!known)
-                        return vgpu_error_set(b->err, -EINVAL,
-                                              "line %d: %s offers no type %s (see 'vgpuctl types %s')",
-                                              dev->line, p->name, dev->type, p->name);
+                if (!known) {
+                        char where[32];
+                        snprintf(where, sizeof(where), "line %d: ", dev->line);
+                        return plan_refuse_type(b->err, where, p, dev->type);
+                }
         }
         /* 2. remove what runs on this parent and was not claimed */
         for (size_t i = lo; i < hi; i++) {
@@ -453,6 +454,16 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                 }
         }
         return 0;
+}
+
+int plan_refuse_type(struct vgpu_error *err, const char *where, const struct vgpu_parent *p,
+                     const char *type) {
+        char offers[512] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_types && n < sizeof(offers); i++)
+                n += (size_t) snprintf(offers + n, sizeof(offers) - n, "%s%s", i ? ", " : "", p->types[i].id);
+        return vgpu_error_set(err, -EINVAL, "%s%s offers no type %s (it offers: %s; see 'vgpuctl types %s')",
+                              where, p->name, type, offers[0] ? offers : "nothing right now", p->name);
 }
 
 static bool selects(const struct vgpu_config_gpu *g, const struct vgpu_parent *p) {

@@ -4,7 +4,8 @@
  * file: a backend for the driver "vgpu-test", registered with BACKEND_REGISTER() as the real ones
  * are, and nothing in lib/ names it. A copy of the intel-gvtg fixture with its GPU rebound to
  * "vgpu-test" is then planned and applied: the planner asks this backend for its instance
- * attributes and its scheduler knob, and the executor creates and removes through it.
+ * attributes and its scheduler knob, the executor creates and removes through it, and so do
+ * vgpuctl create and remove (vgpu_mdev_create/remove, plans run by the same executor).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -199,10 +200,81 @@ static void test_apply_through_backend(void **state) {
         assert_true(old && new);
 }
 
+/* vgpuctl create, remove and stop: plans run by the same executor, through the same backend */
+static void test_requests_through_backend(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_mdev_spec spec = { .parent = strdup("00:02.0"), .type = strdup(TYPE) };
+        assert_int_equal(vgpu_mdev_create(&spec, 0, &err), 1);
+        assert_int_equal(n_calls, 1);
+        char want[256];
+        snprintf(want, sizeof(want), "create %s " TYPE, spec.uuid);
+        assert_string_equal(calls[0], want);
+        /* asked again: the planner finds it there, nothing is done */
+        assert_int_equal(vgpu_mdev_create(&spec, 0, &err), 0);
+        assert_int_equal(n_calls, 1);
+        assert_int_equal(vgpu_mdev_remove(spec.uuid, &err), 1);
+        assert_int_equal(n_calls, 2);
+        snprintf(want, sizeof(want), "remove %s", spec.uuid);
+        assert_string_equal(calls[1], want);
+        assert_int_equal(vgpu_mdev_stop(spec.uuid, &err), 0);
+        assert_int_equal(vgpu_mdev_remove(spec.uuid, &err), -ENOENT);
+        assert_non_null(strstr(err.message, "no such vGPU instance"));
+        assert_int_equal(n_calls, 2);
+        vgpu_mdev_spec_done(&spec);
+}
+
+/* create --persist of a UUID defined otherwise: refused while planning, before the device is made */
+static void test_create_persist_conflict(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_mdev_spec def = { .parent = strdup(GPU),
+                                      .type = strdup("i915-GVTg_V5_8"),
+                                      .uuid = "0b3c2f5e-7d1a-4c2b-9e8f-1a2b3c4d5e6f" };
+        assert_int_equal(vgpu_mdev_define(&def, &err), 1);
+        assert_int_equal(vgpu_mdev_define(&def, &err), 0);
+        struct vgpu_mdev_spec spec = { .parent = strdup(GPU),
+                                       .type = strdup(TYPE),
+                                       .uuid = "0b3c2f5e-7d1a-4c2b-9e8f-1a2b3c4d5e6f" };
+        assert_int_equal(vgpu_mdev_create(&spec, VGPU_CREATE_PERSIST, &err), -EEXIST);
+        assert_non_null(
+                strstr(err.message, "already defined differently (type " TYPE ", not i915-GVTg_V5_8)"));
+        assert_int_equal(n_calls, 0);
+        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_done(&def);
+}
+
+/* A type the parent does not offer: create, define and apply refuse it in the same words. */
+static void test_same_messages_as_apply(void **state) {
+        (void) state;
+        struct vgpu_error create_err = {}, define_err = {}, apply_err = {};
+        struct vgpu_mdev_spec spec = { .parent = strdup(GPU), .type = strdup("i915-GVTg_V9_9") };
+        assert_int_equal(vgpu_mdev_create(&spec, 0, &create_err), -EINVAL);
+        assert_int_equal(vgpu_mdev_define(&spec, &define_err), -EINVAL);
+        vgpu_mdev_spec_done(&spec);
+        struct vgpu_plan *p = NULL;
+        assert_int_equal(apply_text("version: 1\ngpus:\n  - bdf: " GPU "\n    devices:\n      - type: "
+                                    "i915-GVTg_V9_9\n        count: 1\n",
+                                    &p, &apply_err),
+                         -EINVAL);
+        assert_null(p);
+        assert_string_equal(create_err.message, define_err.message);
+        assert_string_equal(create_err.message,
+                            GPU " offers no type i915-GVTg_V9_9 (it offers: i915-GVTg_V5_1, i915-GVTg_V5_2, "
+                                "i915-GVTg_V5_4, i915-GVTg_V5_8; see 'vgpuctl types " GPU "')");
+        char want[VGPU_ERROR_MESSAGE_MAX + 16];
+        snprintf(want, sizeof(want), "line 5: %s", create_err.message);
+        assert_string_equal(apply_err.message, want);
+        assert_int_equal(n_calls, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_registry),
                 cmocka_unit_test_setup_teardown(test_apply_through_backend, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_requests_through_backend, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_create_persist_conflict, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_same_messages_as_apply, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

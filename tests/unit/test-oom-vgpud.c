@@ -441,7 +441,7 @@ static void test_changes(void **state) {
         check_request(&remove, 404, "no such vGPU instance");
         struct request_case remove_vf = { "DELETE /v1/instances/BDF",
                                           CHANGE("DELETE", "/v1/instances/0000:3b:00.7?format=text") };
-        check_request(&remove_vf, 404, "not an NVIDIA vendor-VFIO VF");
+        check_request(&remove_vf, 404, "not a vendor-VFIO VF");
 
         /* Applied for real: refused by the planner (an apply_failed event), and the host as it is
          * (nothing to do; an apply event; the first request saves the state file). One failure is

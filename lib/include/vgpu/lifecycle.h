@@ -5,7 +5,9 @@
  * Every call takes the host lock, reads the host itself, and is idempotent: asking for what is
  * already so succeeds and changes nothing (return 0), a change returns 1, and a request that
  * conflicts with what exists fails with a message saying what differs. A step that fails is
- * undone before returning: a half-created device is removed again.
+ * undone before returning: a half-created device is removed again. create, define, start, stop
+ * and remove are plans of one or two actions, planned and run as vgpu_apply's are (vgpu/apply.h),
+ * so both say the same of the same conflict.
  *
  * Persistent mdev definitions live in mdevctl's own store, /etc/mdevctl.d/PARENT/UUID, in its
  * JSON format, so mdevctl and libvirt see the same devices.
