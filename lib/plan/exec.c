@@ -305,6 +305,9 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
                 if (cfg->gpus[i].persistence >= 0 ||
                     (cfg->gpus[i].has_policy && cfg->gpus[i].policy.frame_rate_limit >= 0))
                         scan |= VGPU_SCAN_NVML;
+        /* ... and the GPUs' memory, for the quotas of the file's slices */
+        if (cfg->has_slices && cfg->n_slices > 0)
+                scan |= VGPU_SCAN_NVML;
         int r = vgpu_host_scan(scan, &host, err);
         if (r < 0)
                 return r;

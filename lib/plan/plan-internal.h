@@ -5,7 +5,15 @@
 #include "vgpu/apply.h"
 #include "vgpu/host.h"
 
-/* host is not const: the types of the parents that get new instances are read on demand */
+/*
+ * What the planner reads: the snapshot it is given (taken under the lock, by scan_and_plan or
+ * instance.c), and nothing of the host again, except where the snapshot loads lazily, once:
+ * a parent's types are read the first time the plan creates on it (host_parent_read_types;
+ * types_read marks them, so a no-op apply on a large host reads none). Beside the snapshot it
+ * reads only what it would write, to leave out what is already so (module options files, xe's
+ * profile attributes, the store's definitions passed in) and, for what it would remove, whether
+ * a VM holds the VFIO group (/proc). Hence host is not const.
+ */
 int plan_compute(struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                  const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
                  struct vgpu_error *err);
@@ -43,9 +51,10 @@ bool vfio_group_in_use(int group);
 /* policy.c: the scheduler policy actions (appended to plan) */
 int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan,
                 size_t *allocated, struct vgpu_error *err);
-/* slices.c: the software slice actions (appended to plan), when the file has a 'slices' key */
-int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
-                struct vgpu_error *err);
+/* slices.c: the software slice actions (appended to plan), when the file has a 'slices' key; the
+ * GPUs' memory from host's NVML readings (VGPU_SCAN_NVML) */
+int plan_slices(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan,
+                size_t *allocated, struct vgpu_error *err);
 /* The plan of `vgpuctl slice create` (one SLICE_CREATE, or none when the slice exists as asked;
  * -EEXIST when it exists otherwise) and of `slice remove` (one SLICE_REMOVE), checked with the
  * same words as apply's. */

@@ -692,7 +692,7 @@ int plan_compute_only(struct vgpu_host *host, const struct vgpu_mdev_spec *defs,
                 r = plan_policy(host, cfg, b.plan, &b.allocated, err);
         /* software slices (slices.c): host-wide too, so likewise only in a full apply */
         if (r >= 0 && !only)
-                r = plan_slices(cfg, b.plan, &b.allocated, err);
+                r = plan_slices(host, cfg, b.plan, &b.allocated, err);
         /* persistence mode (persistence.c): per GPU, so also in a restore of the parents that
          * came back — a driver reload turns it off where no nvidia-persistenced keeps it */
         if (r >= 0)

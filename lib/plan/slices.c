@@ -90,12 +90,10 @@ static int check_gpu(const struct vgpu_host *host, const struct vgpu_slice_spec 
 }
 
 /* The host's side of the file's slices: each GPU an NVIDIA physical function, with room for
- * the slices and memory for their quotas together (when the GPU's memory is known). */
-static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
-        struct vgpu_host *host;
-        int r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
-        if (r < 0)
-                return r;
+ * the slices and memory for their quotas together (when the GPU's memory is known: the
+ * snapshot has NVML readings, which scan_and_plan asks for when the file has slices). */
+static int check_gpus(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_error *err) {
+        int r = 0;
         for (size_t i = 0; r >= 0 && i < cfg->n_slices; i++) {
                 const struct vgpu_config_slice *c = &cfg->slices[i];
                 uint64_t quotas = 0;
@@ -109,7 +107,6 @@ static int check_gpus(const struct vgpu_config *cfg, struct vgpu_error *err) {
                 snprintf(where, sizeof(where), "%s:%d:%d: ", cfg->source, c->line, c->column);
                 r = check_gpu(host, &c->spec, count, quotas, where, err);
         }
-        vgpu_host_free(host);
         return r;
 }
 
@@ -191,11 +188,11 @@ int plan_slice_destroy(const char *name, struct vgpu_plan **ret, struct vgpu_err
         return 0;
 }
 
-int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
-                struct vgpu_error *err) {
+int plan_slices(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan,
+                size_t *allocated, struct vgpu_error *err) {
         if (!cfg->has_slices)
                 return 0;
-        int r = cfg->n_slices ? check_gpus(cfg, err) : 0;
+        int r = cfg->n_slices ? check_gpus(host, cfg, err) : 0;
         if (r < 0)
                 return r;
         _cleanup_free_ struct vgpu_slice_status *live = NULL;

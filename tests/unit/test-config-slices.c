@@ -240,7 +240,11 @@ static struct vgpu_plan *plan(const char *text, int expect, const char *message)
         size_t allocated = 0;
         struct vgpu_error err = {};
         assert_non_null(p);
-        int r = plan_slices(cfg, p, &allocated, &err);
+        /* the snapshot the planner is given: with the GPUs' memory, as apply scans it */
+        struct vgpu_host *host = NULL;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_NVML, &host, &err), 0);
+        int r = plan_slices(host, cfg, p, &allocated, &err);
+        vgpu_host_free(host);
         vgpu_config_free(cfg);
         if (r != expect)
                 fail_msg("plan returned %d, expected %d: %s", r, expect, err.message);
@@ -453,7 +457,10 @@ static void test_create_plan(void **state) {
                          "huge, gpu: 3b:00.0, memory: 16G}\n");
         p = calloc(1, sizeof(*p));
         size_t allocated = 0;
-        assert_int_equal(plan_slices(cfg, p, &allocated, &err), -ENOSPC);
+        struct vgpu_host *host = NULL;
+        assert_int_equal(vgpu_host_scan(VGPU_SCAN_NVML, &host, &err), 0);
+        assert_int_equal(plan_slices(host, cfg, p, &allocated, &err), -ENOSPC);
+        vgpu_host_free(host);
         assert_string_equal(err.message,
                             "t.yaml:5:5: field 'memory': the quotas of the slices on 0000:3b:00.0 "
                             "add up to 16512 MiB with slice huge; the GPU has 15360 MiB");
