@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fuzz-mdev.c — libFuzzer harness for the parser of mdevctl's definition files,
- * /etc/mdevctl.d/PARENT/UUID (lib/lifecycle/store.c): JSON that mdevctl, libvirt or an admin
+ * /etc/mdevctl.d/PARENT/UUID (lib/mdevctl-store/store.c): JSON that mdevctl, libvirt or an admin
  * wrote, read back by every apply, export and `list --defined`.
  */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle/lifecycle-internal.h"
+#include "mdevctl-store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

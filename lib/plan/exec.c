@@ -25,7 +25,7 @@
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "host/host-internal.h"
-#include "lifecycle/lifecycle-internal.h"
+#include "mdevctl-store/store.h"
 #include "plan-internal.h"
 #include "slice/manage.h"
 

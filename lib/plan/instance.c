@@ -20,7 +20,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
-#include "lifecycle/lifecycle-internal.h"
+#include "mdevctl-store/store.h"
 #include "plan-internal.h"
 
 static void lowercase(char *s) {

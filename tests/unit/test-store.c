@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-store.c — mdevctl's definition store (lib/lifecycle/store.c) on a scratch root: a
+ * test-store.c — mdevctl's definition store (lib/mdevctl-store/store.c) on a scratch root: a
  * definition written and read back unchanged, in mdevctl's exact JSON; every way a file can be
  * malformed refused with the reason, and in vgpu_mdev_definitions() reported as "PATH: reason,
  * skipped" naming the file while the good definitions beside it still load; a FIFO and an
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lifecycle/lifecycle-internal.h"
+#include "mdevctl-store/store.h"
 #include "vgpu/lifecycle.h"
 
 #define P  "0000:3b:00.0"

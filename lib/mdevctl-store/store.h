@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* lifecycle-internal.h — what the lifecycle files share: the mdevctl store format. */
+/* store.h — mdevctl's store (/etc/mdevctl.d/PARENT/UUID: its format, reads and atomic writes), the
+ * VF count of a PF, and the host lock: what remains of the lifecycle now that creating and
+ * removing are plans (lib/plan/instance.c). */
 #pragma once
 
 #include "vgpu/lifecycle.h"
@@ -18,6 +20,6 @@ int store_read_at(int dirfd, const char *path, char *buf, size_t size, const cha
 /* Remove the temporary files of definition writes that were killed (under the lock). */
 int store_remove_temps(void);
 
-/* The steps, for apply's executor; the caller holds the lock (lifecycle_lock). */
+/* For the executor: the lock every change takes, and a PF's VF count (under it). */
 int lifecycle_lock(struct vgpu_error *err);
 int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err);

@@ -23,7 +23,7 @@
 #include "basic/sysfs.h"
 #include "basic/parallel.h"
 #include "basic/root.h"
-#include "lifecycle-internal.h"
+#include "store.h"
 
 _public_ void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec) {
         if (!spec)

@@ -21,7 +21,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
-#include "lifecycle-internal.h"
+#include "store.h"
 
 #define LOCK_TIMEOUT_MS 30000
 

@@ -18,7 +18,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
-#include "lifecycle-internal.h"
+#include "store.h"
 
 static int read_uint(const char *bdf, const char *attr, unsigned *ret) {
         char path[256], buf[32];
