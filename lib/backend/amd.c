@@ -30,7 +30,7 @@ struct amd_policy {
 };
 
 /* GIM's parameters are module-wide: every AMD GPU must ask for the same policy. */
-static int amd_plan_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+static int amd_plan_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                            const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
         if (!streq(gpu->driver, "gim"))
                 return backend_policy_refuse(ctx, cg, gpu, NULL, err);
@@ -39,7 +39,7 @@ static int amd_plan_policy(struct backend_policy *ctx, const struct vgpu_config_
                 return vgpu_error_set(
                         err, -EINVAL,
                         "%s:%d: GIM's scheduler is one for all AMD GPUs, and line %d asks for another",
-                        backend_policy_config(ctx)->source, cg->line, ap->line);
+                        backend_plan_config(ctx)->source, cg->line, ap->line);
         if (!ap) {
                 if (!(ap = calloc(1, sizeof(*ap))))
                         return -ENOMEM;
@@ -50,8 +50,7 @@ static int amd_plan_policy(struct backend_policy *ctx, const struct vgpu_config_
         return 0;
 }
 
-static int amd_plan_policy_done(struct backend_policy *ctx, void *state, bool commit,
-                                struct vgpu_error *err) {
+static int amd_plan_policy_done(struct backend_plan *ctx, void *state, bool commit, struct vgpu_error *err) {
         (void) err;
         struct amd_policy *ap = state;
         int r = 0;
@@ -83,8 +82,10 @@ static const char *const amd_drivers[] = { "gim", "amdgpu", NULL };
 
 const struct vgpu_backend backend_amd = {
         .name = "amd",
+        .vendor = "AMD",
         .drivers = amd_drivers,
         .describe_type = amd_describe_type,
+        .pci_vendor = 0x1002,
         .plan_policy = amd_plan_policy,
         .plan_policy_done = amd_plan_policy_done,
 };

@@ -29,6 +29,15 @@ const struct vgpu_backend *backend_for_driver(const char *driver) {
         return &backend_mdev;
 }
 
+const struct vgpu_backend *backend_for_vendor(uint16_t vendor) {
+        const struct vgpu_backend *const *list;
+        size_t n = backend_list(&list);
+        for (size_t i = 0; vendor && i < n; i++)
+                if (list[i]->pci_vendor == vendor)
+                        return list[i];
+        return NULL;
+}
+
 const struct vgpu_backend *backend_by_name(const char *name) {
         if (!name || streq(name, backend_mdev.name))
                 return &backend_mdev;

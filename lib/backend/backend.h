@@ -23,10 +23,11 @@
 #include "vgpu/config.h"
 #include "vgpu/host.h"
 
-struct backend_policy; /* the planner's side of policy planning (lib/plan/policy.c) */
+struct backend_plan; /* the planner's side, while a backend plans (lib/plan/policy.c) */
 
 struct vgpu_backend {
         const char *name;
+        const char *vendor; /* as messages name it ("NVIDIA"); NULL: the name */
         /* Drivers whose parents this backend owns, NULL-terminated. */
         const char *const *drivers;
         /* Fill t->framebuffer_bytes / t->max_instances from t->name and t->description.
@@ -52,9 +53,25 @@ struct vgpu_backend {
          * through backend_policy_*() or keep what is module-wide in *state (NULL at first) for
          * plan_policy_done, called once for a state kept: to append its actions (commit), or only
          * to free it (another GPU's policy failed). NULL: no knob, the policy is refused. */
-        int (*plan_policy)(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+        int (*plan_policy)(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                            const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err);
-        int (*plan_policy_done)(struct backend_policy *ctx, void *state, bool commit, struct vgpu_error *err);
+        int (*plan_policy_done)(struct backend_plan *ctx, void *state, bool commit, struct vgpu_error *err);
+
+        /* The PCI vendor id of the vendor's GPUs (0: none): host.yaml's driver modes are the
+         * vendor's, whatever driver is bound (lib/plan/persistence.c). */
+        uint16_t pci_vendor;
+        /* host.yaml's `persistence` for gpu, one of the vendor's physical functions: append
+         * actions with backend_plan_action(), keep what is host-wide in *state for
+         * plan_persistence_done (as for policy). NULL: the driver has no such mode, refused. */
+        int (*plan_persistence)(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
+                                const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err);
+        int (*plan_persistence_done)(struct backend_plan *ctx, void *state, bool commit,
+                                     struct vgpu_error *err);
+        /* Carry out an action this backend planned (a->backend names it; SET_PERSISTENCE,
+         * ENABLE_SERVICE): 1 done, or -errno with err set. *ret_undo (NULL: nothing to undo) is
+         * what undo_action gets back when a later step fails. */
+        int (*run_action)(const struct vgpu_action *a, char **ret_undo, struct vgpu_error *err);
+        int (*undo_action)(const struct vgpu_action *a, const char *undo);
 };
 
 /* ASan must not pad the entries (the section is walked as an array): gcc leaves variables in
@@ -76,6 +93,8 @@ extern const struct vgpu_backend backend_nvidia;
 
 /* The backend for a parent bound to driver (NULL: a virtual parent); never NULL. */
 const struct vgpu_backend *backend_for_driver(const char *driver);
+/* The registered backend for the GPUs of PCI vendor id vendor, or NULL. */
+const struct vgpu_backend *backend_for_vendor(uint16_t vendor);
 /* The backend called name (vgpu_action.backend; NULL: backend_mdev), or NULL when none is. */
 const struct vgpu_backend *backend_by_name(const char *name);
 /* Does the backend of gpu (NULL: none) make it take one typed vGPU? */
@@ -96,13 +115,17 @@ int backend_mdev_remove_action(const struct vgpu_action *a, struct vgpu_error *e
 /* Remove devices whose creation timed out and that appeared later (under the lock). */
 void backend_mdev_reap_abandoned(void);
 
-/* What policy planning offers a backend (lib/plan/policy.c). */
-const struct vgpu_config *backend_policy_config(const struct backend_policy *ctx);
+/* What planning offers a backend (lib/plan/policy.c). */
+const struct vgpu_config *backend_plan_config(const struct backend_plan *ctx);
 /* Write content (taken) to the module options file path unless it already says so; note says when
  * it takes effect. */
-int backend_policy_file(struct backend_policy *ctx, const char *path, char *content, const char *note);
+int backend_policy_file(struct backend_plan *ctx, const char *path, char *content, const char *note);
 /* Write value to the sysfs attribute path (a runtime knob). */
-int backend_policy_write(struct backend_policy *ctx, const char *path, const char *value);
+int backend_policy_write(struct backend_plan *ctx, const char *path, const char *value);
+/* Append an action of kind on target (spec.parent) with detail, carried out by backend be
+ * (run_action); NULL when out of memory. */
+struct vgpu_action *backend_plan_action(struct backend_plan *ctx, const struct vgpu_backend *be,
+                                        enum vgpu_action_kind kind, const char *target, const char *detail);
 /* Refuse cg's policy on gpu: the driver has no knob vgpuctl knows (why: NULL for the generic). */
-int backend_policy_refuse(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+int backend_policy_refuse(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                           const struct vgpu_gpu *gpu, const char *why, struct vgpu_error *err);

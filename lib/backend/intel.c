@@ -42,9 +42,9 @@ static void intel_describe_type(struct vgpu_type *t) {
  * preemption timeout, so busy VFs rotate. The kernel skips idle VFs; xe offers no strict fixed
  * share in sysfs, so fixed-share is refused. GVT-g's weights are fixed per type: refused.
  */
-static int xe_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *cg, const struct vgpu_gpu *gpu,
+static int xe_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg, const struct vgpu_gpu *gpu,
                      struct vgpu_error *err) {
-        const char *source = backend_policy_config(ctx)->source;
+        const char *source = backend_plan_config(ctx)->source;
         const struct vgpu_config_policy *pol = &cg->policy;
         if (pol->scheduler == VGPU_SCHED_FIXED_SHARE)
                 return vgpu_error_set(err, -EOPNOTSUPP,
@@ -93,7 +93,7 @@ static int xe_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *c
         return 0;
 }
 
-static int intel_plan_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+static int intel_plan_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                              const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
         (void) state;
         if (streq(gpu->driver, "xe"))
@@ -107,10 +107,12 @@ static const char *const intel_drivers[] = { "i915", "xe", NULL };
 
 const struct vgpu_backend backend_intel = {
         .name = "intel",
+        .vendor = "Intel",
         .drivers = intel_drivers,
         .describe_type = intel_describe_type,
         .create = backend_mdev_create_action,
         .remove = backend_mdev_remove_action,
+        .pci_vendor = 0x8086,
         .plan_policy = intel_plan_policy,
 };
 BACKEND_REGISTER(backend_intel);

@@ -17,6 +17,7 @@
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "nvidia.h"
 
 /* Value of "key=" in a comma-separated description, or NULL. */
 static const char *find_key(const char *desc, const char *key) {
@@ -164,7 +165,7 @@ struct nvidia_policy {
         int n;
 };
 
-static int nvidia_plan_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+static int nvidia_plan_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                               const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
         (void) ctx;
         (void) err;
@@ -180,7 +181,7 @@ static int nvidia_plan_policy(struct backend_policy *ctx, const struct vgpu_conf
         return 0;
 }
 
-static int nvidia_plan_policy_done(struct backend_policy *ctx, void *state, bool commit,
+static int nvidia_plan_policy_done(struct backend_plan *ctx, void *state, bool commit,
                                    struct vgpu_error *err) {
         (void) err;
         struct nvidia_policy *np = state;
@@ -207,6 +208,7 @@ static const char *const nvidia_drivers[] = { "nvidia", NULL };
 
 const struct vgpu_backend backend_nvidia = {
         .name = "nvidia",
+        .vendor = "NVIDIA",
         .drivers = nvidia_drivers,
         .describe_type = nvidia_describe_type,
         .list_vfio_types = nvidia_list_vfio_types,
@@ -216,5 +218,10 @@ const struct vgpu_backend backend_nvidia = {
         .instance_attrs = nvidia_instance_attrs,
         .plan_policy = nvidia_plan_policy,
         .plan_policy_done = nvidia_plan_policy_done,
+        .pci_vendor = 0x10de,
+        .plan_persistence = nvidia_plan_persistence,
+        .plan_persistence_done = nvidia_plan_persistence_done,
+        .run_action = nvidia_run_action,
+        .undo_action = nvidia_undo_action,
 };
 BACKEND_REGISTER(backend_nvidia);

@@ -120,6 +120,16 @@ static int backend_do(const struct vgpu_action *a, bool create, struct vgpu_erro
         return op(a, err);
 }
 
+/* An action of the backend's own (a driver mode, its service): run by the backend that planned it. */
+static int backend_run(const struct vgpu_action *a, char **ret_undo, struct vgpu_error *err) {
+        const struct vgpu_backend *be = backend_by_name(a->backend);
+        if (!be || !be->run_action)
+                return vgpu_error_set(err, -EOPNOTSUPP, "%s %s: backend %s has no such action",
+                                      vgpu_action_kind_to_string(a->kind), strempty(a->spec.parent),
+                                      strempty(a->backend));
+        return be->run_action(a, ret_undo, err);
+}
+
 static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_error *err) {
         char path[512];
         *u = (struct undo){ .kind = a->kind, .action = a };
@@ -161,19 +171,8 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
                              : 1;
         }
         case VGPU_ACTION_ENABLE_SERVICE:
-                /* undone only when this apply enabled it (a unit enabled but stopped stays enabled) */
-                if (!persistenced_enabled() && !(u->old_text = strdup("disable")))
-                        return -ENOMEM;
-                return persistenced_set_enabled(true, err) < 0 ? -EIO : 1;
-        case VGPU_ACTION_SET_PERSISTENCE: {
-                /* detail: "on (now off)"; the mode before goes back on undo when it was known */
-                const char *d = strempty(a->detail);
-                bool was_on = strstr(d, "(now on)"), was_off = strstr(d, "(now off)");
-                if ((was_on || was_off) && !(u->old_text = strdup(was_on ? "on" : "off")))
-                        return -ENOMEM;
-                int r = nvml_set_persistence(a->spec.parent, strncmp(d, "on", 2) == 0, err);
-                return r < 0 ? r : 1;
-        }
+        case VGPU_ACTION_SET_PERSISTENCE:
+                return backend_run(a, &u->old_text, err);
         case VGPU_ACTION_FRAME_RATE_PENDING:
                 return 0; /* said, not done: the vGPU takes the limiter at its next start */
         case VGPU_ACTION_RESTART: {
@@ -211,10 +210,10 @@ static int undo_action(const struct undo *u) {
         case VGPU_ACTION_SLICE_REMOVE:
                 return plan_slice_undo(a, u->steps, u->old_text);
         case VGPU_ACTION_ENABLE_SERVICE:
-                return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
-        case VGPU_ACTION_SET_PERSISTENCE:
-                return u->old_text ? nvml_set_persistence(a->spec.parent, streq(u->old_text, "on"), &ignore)
-                                   : 0;
+        case VGPU_ACTION_SET_PERSISTENCE: {
+                const struct vgpu_backend *be = backend_by_name(a->backend);
+                return be && be->undo_action ? be->undo_action(a, u->old_text) : -EOPNOTSUPP;
+        }
         case VGPU_ACTION_FRAME_RATE_PENDING:
                 return 0;
         case VGPU_ACTION_RESTART:

@@ -68,7 +68,10 @@ int plan_slice_undo(const struct vgpu_action *a, unsigned steps, const char *old
 /* persistence.c: host.yaml's persistence per GPU (appended to plan; limited to only[] when given) */
 int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only,
                      size_t n_only, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);
-bool persistenced_installed(void);
-bool persistenced_enabled(void);
-/* Enable (and on the real root start) nvidia-persistenced, or the reverse, with systemctl. */
-int persistenced_set_enabled(bool enable, struct vgpu_error *err);
+
+/* What a backend planning for the planner is given (lib/backend/backend.h's backend_plan_*()). */
+struct backend_plan {
+        const struct vgpu_config *cfg;
+        struct vgpu_plan *plan;
+        size_t *allocated;
+};

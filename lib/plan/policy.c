@@ -16,17 +16,11 @@
 #include "basic/root.h"
 #include "plan-internal.h"
 
-struct backend_policy {
-        const struct vgpu_config *cfg;
-        struct vgpu_plan *plan;
-        size_t *allocated;
-};
-
-const struct vgpu_config *backend_policy_config(const struct backend_policy *ctx) {
+const struct vgpu_config *backend_plan_config(const struct backend_plan *ctx) {
         return ctx->cfg;
 }
 
-int backend_policy_file(struct backend_policy *ctx, const char *path, char *content, const char *note) {
+int backend_policy_file(struct backend_plan *ctx, const char *path, char *content, const char *note) {
         struct vgpu_plan *plan = ctx->plan;
         char old[4096];
         bool same = root_read(path, old, sizeof(old)) >= 0 && strlen(old) + 1 == strlen(content) &&
@@ -54,7 +48,20 @@ int backend_policy_file(struct backend_policy *ctx, const char *path, char *cont
         return 0;
 }
 
-int backend_policy_write(struct backend_policy *ctx, const char *path, const char *value) {
+struct vgpu_action *backend_plan_action(struct backend_plan *ctx, const struct vgpu_backend *be,
+                                        enum vgpu_action_kind kind, const char *target, const char *detail) {
+        struct vgpu_plan *plan = ctx->plan;
+        if (!GREEDY_REALLOC(plan->actions, *ctx->allocated, plan->n_actions + 1))
+                return NULL;
+        struct vgpu_action *a = &plan->actions[plan->n_actions++];
+        *a = (struct vgpu_action){ .kind = kind,
+                                   .backend = be->name,
+                                   .spec = { .parent = strdup(target) },
+                                   .detail = strdup(detail) };
+        return a->spec.parent && a->detail ? a : NULL;
+}
+
+int backend_policy_write(struct backend_plan *ctx, const char *path, const char *value) {
         struct vgpu_plan *plan = ctx->plan;
         if (!GREEDY_REALLOC(plan->actions, *ctx->allocated, plan->n_actions + 1))
                 return -ENOMEM;
@@ -65,7 +72,7 @@ int backend_policy_write(struct backend_policy *ctx, const char *path, const cha
         return a->spec.parent && a->detail ? 0 : -ENOMEM;
 }
 
-int backend_policy_refuse(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+int backend_policy_refuse(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                           const struct vgpu_gpu *gpu, const char *why, struct vgpu_error *err) {
         return vgpu_error_set(err, -EOPNOTSUPP, "%s:%d: %s (driver %s): %s", ctx->cfg->source, cg->line,
                               gpu->bdf, strempty(gpu->driver),
@@ -84,7 +91,7 @@ static bool policy_selects(const struct vgpu_config_gpu *cg, const struct vgpu_g
 
 int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, struct vgpu_plan *plan,
                 size_t *allocated, struct vgpu_error *err) {
-        struct backend_policy ctx = { .cfg = cfg, .plan = plan, .allocated = allocated };
+        struct backend_plan ctx = { .cfg = cfg, .plan = plan, .allocated = allocated };
         const struct vgpu_backend *const *list;
         size_t n_backends = backend_list(&list);
         /* per registered backend, what it keeps for the whole host (module-wide options) */

@@ -78,7 +78,7 @@ static int test_instance_attrs(const struct vgpu_parent *p, const struct vgpu_co
         return 1;
 }
 
-static int test_plan_policy(struct backend_policy *ctx, const struct vgpu_config_gpu *cg,
+static int test_plan_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                             const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
         (void) state;
         (void) err;
@@ -86,6 +86,26 @@ static int test_plan_policy(struct backend_policy *ctx, const struct vgpu_config
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/test_scheduler", gpu->bdf);
         return backend_policy_write(ctx, path,
                                     cg->policy.scheduler == VGPU_SCHED_EQUAL_SHARE ? "equal" : "other");
+}
+
+/* A driver mode of the vendor's (host.yaml's persistence), planned as an action this backend runs. */
+static int test_plan_persistence(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
+                                 const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
+        (void) state;
+        (void) err;
+        return backend_plan_action(ctx, backend_for_vendor(0x1234), VGPU_ACTION_SET_PERSISTENCE, gpu->bdf,
+                                   cg->persistence ? "on" : "off")
+                       ? 0
+                       : -ENOMEM;
+}
+
+static int test_run_action(const struct vgpu_action *a, char **ret_undo, struct vgpu_error *err) {
+        (void) ret_undo;
+        (void) err;
+        assert_true(n_calls < ELEMENTSOF(calls));
+        snprintf(calls[n_calls++], sizeof(calls[0]), "%s %s %s", vgpu_action_kind_to_string(a->kind),
+                 a->spec.parent, a->detail);
+        return 1;
 }
 
 static void test_describe_type(struct vgpu_type *t) {
@@ -102,6 +122,9 @@ static const struct vgpu_backend backend_test = {
         .remove = test_remove,
         .instance_attrs = test_instance_attrs,
         .plan_policy = test_plan_policy,
+        .pci_vendor = 0x1234,
+        .plan_persistence = test_plan_persistence,
+        .run_action = test_run_action,
 };
 BACKEND_REGISTER(backend_test);
 
@@ -114,7 +137,9 @@ static int setup(void **state) {
                  "cp -a '%s/intel-gvtg/.' '%s/' && mkdir -p '%s/var/lib/vgpuctl' '%s/run' && cd "
                  "'%s/sys/devices/pci0000:00/" GPU
                  "' && ln -sfn ../../../bus/pci/drivers/vgpu-test driver && "
-                 "sed -i s/^DRIVER=i915/DRIVER=vgpu-test/ uevent && echo 0 > test_scheduler",
+                 "sed -i 's/^DRIVER=i915/DRIVER=vgpu-test/; s/^PCI_ID=8086:/PCI_ID=1234:/' uevent && echo "
+                 "0x1234 > "
+                 "vendor && echo 0 > test_scheduler",
                  getenv("FIXTURES"), root, root, root, root);
         assert_int_equal(system(cmd), 0);
         setenv("VGPU_ROOT", root, 1);
@@ -268,6 +293,22 @@ static void test_same_messages_as_apply(void **state) {
         assert_int_equal(n_calls, 0);
 }
 
+/* host.yaml's persistence goes to the GPU's vendor backend, and its action comes back to it */
+static void test_vendor_action(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_plan *p = NULL;
+        int r = apply_text("version: 1\ngpus:\n  - bdf: " GPU "\n    persistence: on\n", &p, &err);
+        if (r < 0)
+                fail_msg("apply: %s", err.message);
+        assert_int_equal(p->n_actions, 2); /* its instance goes (no devices), then the mode */
+        assert_string_equal(p->actions[1].backend, "test");
+        vgpu_plan_free(p);
+        assert_int_equal(n_calls, 2);
+        assert_string_equal(calls[0], "remove " OLD_UUID);
+        assert_string_equal(calls[1], "persistence " GPU " on");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_registry),
@@ -275,6 +316,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_requests_through_backend, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_persist_conflict, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_same_messages_as_apply, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vendor_action, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
