@@ -6,9 +6,11 @@
  * kernel's ABIs; a backend adds what only its vendor knows: how to read frame buffer size and
  * instance limits out of its type descriptions, which types it offers outside the mdev ABI, how
  * an instance is created and removed on its parents, which scheduler knob a host.yaml policy
- * turns, and which attributes a policy adds to each instance. The planner asks the backend of
- * each parent; the executor carries out CREATE/REMOVE/RESTART through the backend the action
- * names (vgpu_action.backend).
+ * turns, which attributes a policy adds to each instance (and whether a running one has them),
+ * and the vendor's driver modes (persistence). The planner asks the backend of each parent (by
+ * driver; for driver modes, of each GPU's PCI vendor); the executor carries out CREATE, REMOVE,
+ * RESTART and the backend's own actions through the backend the action names
+ * (vgpu_action.backend).
  *
  * Adding a vendor is adding one file: define a `struct vgpu_backend` and BACKEND_REGISTER() it.
  * Registration is a pointer in the "vgpu_backends" ELF section, which backend.c walks; the
@@ -49,10 +51,16 @@ struct vgpu_backend {
          * frame-rate limiter from the policy): fills *ret (static strings) and returns 1, or 0. */
         int (*instance_attrs)(const struct vgpu_parent *p, const struct vgpu_config_gpu *g,
                               const struct vgpu_config_device *dev, struct vgpu_mdev_attr *ret);
+        /* Does running instance in on p have another value than attr (one instance_attrs gave),
+         * as the vendor reads it back (NVIDIA: the frame-rate limit through NVML)? 1 with *detail
+         * saying what it has and what the file says; 0 the same, or unknown. NULL: never known. */
+        int (*instance_attr_differs)(const struct vgpu_parent *p, const struct vgpu_instance *in,
+                                     const struct vgpu_mdev_attr *attr, char *detail, size_t size);
         /* Plan the scheduler policy of entry cg on gpu (one of this backend's): append actions
          * through backend_policy_*() or keep what is module-wide in *state (NULL at first) for
          * plan_policy_done, called once for a state kept: to append its actions (commit), or only
-         * to free it (another GPU's policy failed). NULL: no knob, the policy is refused. */
+         * to free it (another GPU's policy failed); needed when a state is kept. NULL: no knob,
+         * the policy is refused. */
         int (*plan_policy)(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                            const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err);
         int (*plan_policy_done)(struct backend_plan *ctx, void *state, bool commit, struct vgpu_error *err);

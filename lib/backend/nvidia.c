@@ -140,6 +140,26 @@ static int nvidia_instance_attrs(const struct vgpu_parent *p, const struct vgpu_
         return 1;
 }
 
+/* The limiter a running vGPU has (NVML reads it back) against attr's. */
+static int nvidia_instance_attr_differs(const struct vgpu_parent *p, const struct vgpu_instance *in,
+                                        const struct vgpu_mdev_attr *attr, char *detail, size_t size) {
+        bool want_on = streq(attr->value, "frame_rate_limiter=1");
+        const struct vgpu_nvml_gpu *n = p->gpu ? p->gpu->nvml : NULL;
+        const struct vgpu_nvml_vgpu *v = NULL;
+        for (size_t i = 0; n && i < n->n_vgpus; i++)
+                if (streq(n->vgpus[i].mdev_uuid, in->uuid))
+                        v = &n->vgpus[i];
+        if (!v || v->frame_rate_limit < 0 || (v->frame_rate_limit > 0) == want_on)
+                return 0; /* unknown (no NVML, not running as a vGPU NVML lists), or as the file says */
+        char now[32];
+        if (v->frame_rate_limit > 0)
+                snprintf(now, sizeof(now), "on (%d fps)", v->frame_rate_limit);
+        else
+                snprintf(now, sizeof(now), "off");
+        snprintf(detail, size, "frame-rate limiter %s, the file says %s", now, want_on ? "on" : "off");
+        return 1;
+}
+
 /*
  * NVIDIA's vGPU scheduler is the RmPVMRL registry key of the nvidia module, per GPU through
  * NVreg_RegistryDwordsPerDevice: 0x00 best effort, 0x01 equal share, 0x11 fixed share, with a
@@ -216,6 +236,7 @@ const struct vgpu_backend backend_nvidia = {
         .create = nvidia_create,
         .remove = nvidia_remove,
         .instance_attrs = nvidia_instance_attrs,
+        .instance_attr_differs = nvidia_instance_attr_differs,
         .plan_policy = nvidia_plan_policy,
         .plan_policy_done = nvidia_plan_policy_done,
         .pci_vendor = 0x10de,

@@ -316,29 +316,22 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
 }
 
 /*
- * The frame-rate limit a running vGPU has (NVML reads it back) against the file's: the
- * limiter is read when the vGPU starts, so a changed policy reaches a running one only at its
- * next start. With --force and no VM holding it, the vGPU is restarted now (removed and created
- * again with the new parameter); otherwise the plan says it differs and when it will not.
+ * A vendor attribute (instance_attrs) is read when the vGPU starts, so one that differs on a
+ * running vGPU (the backend reads it back, e.g. NVIDIA's frame-rate limiter through NVML)
+ * reaches it only at its next start. With --force and no VM holding it, the vGPU is restarted
+ * now (removed and created again with the attribute); otherwise the plan says it differs and
+ * when it will not.
  */
-static int plan_frame_rate(struct builder *b, const struct vgpu_parent *p, const struct vgpu_instance *in,
-                           const struct vgpu_config_device *dev, bool want_on) {
-        const struct vgpu_nvml_gpu *n = p->gpu ? p->gpu->nvml : NULL;
-        const struct vgpu_nvml_vgpu *v = NULL;
-        for (size_t i = 0; n && i < n->n_vgpus; i++)
-                if (streq(n->vgpus[i].mdev_uuid, in->uuid))
-                        v = &n->vgpus[i];
-        if (!v || v->frame_rate_limit < 0 || (v->frame_rate_limit > 0) == want_on)
-                return 0; /* unknown (no NVML, not running as a vGPU NVML lists), or as the file says */
-        char detail[192], now[32];
-        if (v->frame_rate_limit > 0)
-                snprintf(now, sizeof(now), "on (%d fps)", v->frame_rate_limit);
-        else
-                snprintf(now, sizeof(now), "off");
+static int plan_attr_drift(struct builder *b, const struct vgpu_parent *p, const struct vgpu_backend *be,
+                           const struct vgpu_instance *in, const struct vgpu_config_device *dev,
+                           const struct vgpu_mdev_attr *attr) {
+        char detail[192], differs[128];
+        if (!be->instance_attr_differs ||
+            be->instance_attr_differs(p, in, attr, differs, sizeof(differs)) <= 0)
+                return 0;
         bool held = in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group);
         bool restart = b->force && !held;
-        snprintf(detail, sizeof(detail), "frame-rate limiter %s, the file says %s%s", now,
-                 want_on ? "on" : "off",
+        snprintf(detail, sizeof(detail), "%s%s", differs,
                  restart ? ""
                  : held  ? ": takes effect at its next start (a VM holds it)"
                          : ": takes effect at its next start (apply --force restarts it now)");
@@ -357,7 +350,8 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
         size_t lo, hi;
         PARENT_RANGE(h->instances, h->n_instances, parent, p->name, &lo, &hi);
         for (size_t e = 0; e < g->n_devices; e++) {
-                /* the entry, with the policy's attribute appended when there is one */
+                /* the entry, with the vendor's attribute appended when there is one (NVIDIA: the
+                 * policy's frame-rate limiter) */
                 struct vgpu_config_device with_frl = g->devices[e];
                 _cleanup_free_ struct vgpu_mdev_attr *attrs = NULL;
                 struct vgpu_mdev_attr extra;
@@ -398,8 +392,7 @@ static int plan_parent_creates(struct builder *b, const struct vgpu_parent *p,
                         have++;
                         if (!vfio && want_definition(b, in->uuid, p->name, dev) < 0)
                                 return -ENOMEM;
-                        if (frl && !vfio &&
-                            plan_frame_rate(b, p, in, dev, g->policy.frame_rate_limit == 1) < 0)
+                        if (frl && !vfio && plan_attr_drift(b, p, be, in, dev, &extra) < 0)
                                 return -ENOMEM;
                 }
                 if (vfio && dev->count > 1)

@@ -78,6 +78,16 @@ static int test_instance_attrs(const struct vgpu_parent *p, const struct vgpu_co
         return 1;
 }
 
+/* What the running instances have, as the vendor would read it back: the fixture's is off. */
+static int test_instance_attr_differs(const struct vgpu_parent *p, const struct vgpu_instance *in,
+                                      const struct vgpu_mdev_attr *attr, char *detail, size_t size) {
+        (void) p;
+        if (!streq(in->uuid, OLD_UUID) || streq(attr->value, "off"))
+                return 0;
+        snprintf(detail, size, "test_limiter off, the file says %s", attr->value);
+        return 1;
+}
+
 static int test_plan_policy(struct backend_plan *ctx, const struct vgpu_config_gpu *cg,
                             const struct vgpu_gpu *gpu, void **state, struct vgpu_error *err) {
         (void) state;
@@ -121,6 +131,7 @@ static const struct vgpu_backend backend_test = {
         .create = test_create,
         .remove = test_remove,
         .instance_attrs = test_instance_attrs,
+        .instance_attr_differs = test_instance_attr_differs,
         .plan_policy = test_plan_policy,
         .pci_vendor = 0x1234,
         .plan_persistence = test_plan_persistence,
@@ -190,11 +201,18 @@ static void test_apply_through_backend(void **state) {
                            &p, &err);
         if (r < 0)
                 fail_msg("apply: %s", err.message);
-        const struct vgpu_action *create = NULL;
+        const struct vgpu_action *create = NULL, *pending = NULL;
         for (size_t i = 0; i < p->n_actions; i++)
                 if (p->actions[i].kind == VGPU_ACTION_CREATE)
                         create = &p->actions[i];
+                else if (p->actions[i].kind == VGPU_ACTION_FRAME_RATE_PENDING)
+                        pending = &p->actions[i];
         assert_non_null(create);
+        /* the running one has the attribute otherwise: it changes at its next start */
+        assert_non_null(pending);
+        assert_string_equal(pending->spec.uuid, OLD_UUID);
+        assert_string_equal(pending->detail, "test_limiter off, the file says on: takes effect at its next "
+                                             "start (apply --force restarts it now)");
         assert_string_equal(create->backend, "test");
         assert_int_equal(n_calls, 1);
         char want[512];
