@@ -159,6 +159,15 @@ def main():
     rec.append(claim(s, "h2", "g3", "forged", "kf", 999, typ="A16-8Q", vram=8 * G, state="PENDING"))
     expect("unknown lease", s.check(rec, settled=False), "fencing", "had not been granted")
 
+    # a host that woke up (SIGCONT) binds a claim under its lease that died meanwhile
+    s, rec = base()
+    rec.append(claim(s, "h2", "g3", "woke", "kw", 202, typ="A16-8Q", vram=8 * G, state="PENDING"))
+    s.revoke(202)
+    c = s.get("claims/h2/woke")
+    c["state"] = "BOUND"
+    s.put("claims/h2/woke", c)
+    expect("bound after death", s.check(rec, settled=False), "fencing", "set BOUND at revision %d" % s.rev)
+
     # an acknowledged BOUND session vanished without a release
     s, rec = base()
     c = s.get("claims/h1/c1")

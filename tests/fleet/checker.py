@@ -15,7 +15,7 @@ What it finds (each violation names the keys and their revisions):
   alloc      for every GPU: the claims listed in alloc/<gpu> are exactly the claim keys naming
              that GPU; alloc's VRAM (and slice share) equals their sum and is within capacity
   fencing    no claim created on a host after the host lease it carries died (or before it lived),
-             nor while the GPU's inventory key was absent
+             nor while the GPU's inventory key was absent; no claim made BOUND under a dead lease
   sessions   every acknowledged session exists exactly once (one session key, one claim, the one
              the client was told) unless released, or its claim expired / was reconciled away
              before it was BOUND; acknowledged retries of one key name one session
@@ -367,6 +367,13 @@ def check_fencing(rep, prefix, events, lives):
             if inv is None:
                 rep.bad("fencing", "%s created at revision %d while %sgpus/%s/%s did not exist" %
                         (e.kv.key, e.revision, prefix, h, g))
+        if s and s[0] == "claims" and not e.deleted and e.kv.value and e.kv.value.get("state") == "BOUND" and \
+                (e.prev is None or (e.prev.value or {}).get("state") != "BOUND" or
+                 (e.prev.value or {}).get("host_lease") != e.kv.value.get("host_lease")):
+            lease = lease_of(e.kv.value.get("host_lease"))
+            if not lives.alive_at(lease, e.revision):
+                rep.bad("fencing", "%s set BOUND at revision %d under host_lease %s, dead since revision %s" %
+                        (e.kv.key, e.revision, e.kv.value.get("host_lease"), lives.died.get(lease, "?")))
         if e.deleted:
             present.pop(e.kv.key, None)
         else:
