@@ -510,6 +510,36 @@ def check_recovery(rep, hosts, claims):
             rep.bad("recovery", "%s is still PENDING on live host %s" % (kv.where(), h))
 
 
+def trace(events, key, limit=30):
+    """The history of one key, one line per change: what a violation's reader needs next."""
+    out = []
+    for e in events:
+        if e.kv.key == key:
+            v = (e.prev.value if e.deleted and e.prev else e.kv.value) or {}
+            out.append("  rev %d %s lease=%d state=%s host_lease=%s" % (
+                e.revision, "DELETE" if e.deleted else "PUT", (e.prev.lease if e.deleted and e.prev else e.kv.lease),
+                v.get("state"), v.get("host_lease", v.get("lease"))))
+    return out[-limit:]
+
+
+def traces(prefix, rep, events, limit=6):
+    """trace() of the keys the first violations name, and of their hosts' keys."""
+    import re
+    keys = []
+    for v in rep.violations:
+        for k in re.findall(re.escape(prefix) + r"[^ ,()']+", v):
+            keys.append(k)
+            s = split_key(prefix, k)
+            if s and s[0] == "claims":
+                keys.append(prefix + "hosts/" + s[1][0])
+    seen, lines = set(), []
+    for k in keys:
+        if k not in seen and len(seen) < limit:
+            seen.add(k)
+            lines += ["history of %s:" % k] + trace(events, k)
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--endpoints", required=True)
@@ -525,6 +555,8 @@ def main():
         print(n)
     for v in rep.violations:
         print("VIOLATION " + v)
+    for line in traces(prefix, rep, events):
+        print(line)
     print("checker: %d violations" % len(rep.violations))
     sys.exit(1 if rep.violations else 0)
 
