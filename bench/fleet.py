@@ -98,7 +98,7 @@ def run_lock(c, prefix, hosts, n, workers):
 # --- placements through brokers -------------------------------------------------------------------------
 
 def place_body(idem):
-    return {"user": "bench", "tenant": "bench", "vgpu_type": TYPE, "idempotency_key": idem}
+    return {"user": "bench", "tenant": "bench", "type": TYPE, "idempotency_key": idem}
 
 
 def broker_worker(args):
@@ -138,7 +138,7 @@ def metric_sum(brokers, names):
     return total
 
 
-CONFLICTS = ("vgpu_broker_claim_conflicts_total", "vgpu_broker_conflicts_total", "vgpu_broker_txn_conflicts_total")
+CONFLICTS = ("vgpu_broker_conflicts_total", "vgpu_broker_claim_conflicts_total")
 
 
 def run_brokers(brokers, n, workers, tag):

@@ -257,6 +257,15 @@ def main():
     s.put("claims/h2/c3", c)
     ok(s.check(rec).violations == [], "reconciled under the new lease", s.check(rec).violations)
 
+    # tenant usage that drifted from its claims
+    s, rec = base()
+    s.put("quota/acme", {"vram_bytes": 0, "sessions": 0})
+    ok(s.check(rec).violations == [], "a tenant without claims uses nothing", s.check(rec).violations)
+    c = s.get("claims/h1/c1")
+    c["tenant"] = "acme"
+    s.put("claims/h1/c1", c)
+    expect("quota drift", s.check(rec), "quota", P + "quota/acme", "1 claims of %d bytes" % (4 * G))
+
     # not JSON
     s, rec = base()
     s.kvs[P + "alloc/g9"] = KV(P + "alloc/g9", "{oops", 50, 50, 1, 0)

@@ -21,6 +21,7 @@ What it finds (each violation names the keys and their revisions):
              before it was BOUND; acknowledged retries of one key name one session
   unknown    every request whose outcome was unknown created at most one claim
   type lock  on a GPU every vGPU claim has alloc's type_lock; no lock held by a GPU with no claims
+  quota      quota/<tenant>, where kept, is the sum of the tenant's claims
   recovery   (settled=True) every BOUND claim is on a live host under that host's current lease,
              no LOST claim on a live host, no PENDING claim left on a live host
 
@@ -257,7 +258,7 @@ def check(prefix, rev, kvs, events, clients=(), settled=True):
     """The Report over a snapshot (kvs: {key: KV} at revision rev), its history and the client
     records. settled: the fleet had time to recover (every host back, reconcile done)."""
     rep = Report()
-    hosts, gpus, allocs, claims, sessions = {}, {}, {}, {}, {}
+    hosts, gpus, allocs, claims, sessions, quotas = {}, {}, {}, {}, {}, {}
     for key, kv in kvs.items():
         s = split_key(prefix, key)
         if s is None:
@@ -276,6 +277,8 @@ def check(prefix, rev, kvs, events, clients=(), settled=True):
             claims[(rest[0], rest[1])] = kv
         elif kind == "sessions" and len(rest) == 1:
             sessions[rest[0]] = kv
+        elif kind == "quota" and len(rest) == 1 and kv.value is not None:
+            quotas[rest[0]] = kv
 
     # the last inventory each GPU published (its capacity), also for hosts gone by now
     inventory = {}
@@ -291,6 +294,7 @@ def check(prefix, rev, kvs, events, clients=(), settled=True):
     check_fencing(rep, prefix, events, lives)
     check_sessions(rep, prefix, claims, sessions, events, clients)
     check_type_locks(rep, allocs, claims)
+    check_quota(rep, quotas, claims)
     if settled:
         check_recovery(rep, hosts, claims)
     rep.notes.append("snapshot at revision %d: %d hosts, %d GPUs, %d alloc, %d claims, %d sessions, %d events" %
@@ -489,6 +493,17 @@ def check_type_locks(rep, allocs, claims):
             rep.bad("type lock", "%s has type_lock %r, its claims are of type %s" % (a.where(), lock, sorted(types)))
         if lock and not by_gpu.get(g):
             rep.bad("type lock", "%s keeps type_lock %r with no claim (capacity stranded)" % (a.where(), lock))
+
+
+def check_quota(rep, quotas, claims):
+    """quota/<tenant> (kept by the claim and release txns when the broker has limits) is the sum of
+    the tenant's claims, whatever their state."""
+    for t, q in sorted(quotas.items()):
+        mine = [kv for kv in claims.values() if kv.value.get("tenant") == t]
+        vram = sum(int_field(kv.value, "vram_bytes") for kv in mine)
+        if int_field(q.value, "vram_bytes") != vram or int_field(q.value, "sessions") != len(mine):
+            rep.bad("quota", "%s says %d bytes in %d sessions; tenant %s has %d claims of %d bytes" %
+                    (q.where(), int_field(q.value, "vram_bytes"), int_field(q.value, "sessions"), t, len(mine), vram))
 
 
 def check_recovery(rep, hosts, claims):

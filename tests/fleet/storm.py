@@ -175,8 +175,9 @@ class Client(threading.Thread):
         self.failovers = 0
 
     def send(self, method, path, body):
-        """[(broker index, status or exception name)] of each attempt, the last answer's body."""
-        attempts, data = [], None
+        """([(broker index, status or exception name)] of each attempt, the final status (None when no
+        broker answered for sure), the last answer's body, whether an attempt may have acted unseen)."""
+        attempts, data, unsure = [], None, False
         for i in range(ATTEMPTS):
             b = self.brokers[self.cur]
             try:
@@ -185,11 +186,14 @@ class Client(threading.Thread):
                 status = type(e).__name__
             attempts.append((self.cur, status))
             if isinstance(status, int) and status < 500:
-                return attempts, status, data
+                return attempts, status, data, unsure
+            if status == 503 and isinstance(data, dict) and "rejected" in data:
+                return attempts, status, data, unsure   # no capacity, with the filters' counts: definite
+            unsure = True
             self.cur = (self.cur + 1) % len(self.brokers)
             self.failovers += 1
             time.sleep(0.1 * (i + 1))
-        return attempts, None, data
+        return attempts, None, data, unsure
 
     def place(self, n):
         idem = "storm-%d-%d-%d" % (SEED, self.idx, n)
@@ -197,17 +201,17 @@ class Client(threading.Thread):
         if r < 0.35:
             body = {"vram_bytes": self.rng.choice((1, 2, 4)) * G}
         elif r < 0.7:
-            body = {"vgpu_type": self.rng.choice(("GRID T4-1Q", "GRID T4-2Q"))}
+            body = {"type": self.rng.choice(("GRID T4-1Q", "GRID T4-2Q"))}
         else:
-            body = {"vgpu_type": "GRID T4-4Q"}
+            body = {"type": "GRID T4-4Q"}
         body.update(user="u%d" % self.idx, tenant="t%d" % (self.idx % 3), idempotency_key=idem)
-        attempts, status, data = self.send("POST", "/v1/sessions", body)
+        attempts, status, data, unsure = self.send("POST", "/v1/sessions", body)
         rec = {"op": "place", "idempotency_key": idem, "attempts": attempts, "status": status}
         if status in (200, 201) and isinstance(data, dict):
             rec.update(outcome="ok", session=data.get("session"), claim=data.get("claim"), host=data.get("host"),
                        gpu=data.get("gpu"))
             self.live.append(data.get("session"))
-        elif status is not None and not any(not isinstance(s, int) or s >= 500 for _, s in attempts):
+        elif status is not None and not unsure:
             rec.update(outcome="fail", detail=str(data)[:200])
         else:
             rec.update(outcome="unknown")
@@ -215,8 +219,10 @@ class Client(threading.Thread):
 
     def release(self):
         sid = self.live.pop(self.rng.randrange(len(self.live)))
-        attempts, status, data = self.send("DELETE", "/v1/sessions/" + sid, None)
-        outcome = "ok" if status in (200, 202, 204, 404) else ("fail" if status else "unknown")
+        attempts, status, data, unsure = self.send("DELETE", "/v1/sessions/" + sid, None)
+        outcome = "ok" if status in (200, 202, 204, 404) else ("fail" if status and not unsure else "unknown")
+        if outcome == "fail":
+            self.live.append(sid)       # still there: released later
         return {"op": "release", "session": sid, "attempts": attempts, "status": status, "outcome": outcome,
                 "detail": str(data)[:200] if outcome == "fail" else ""}
 
