@@ -11,7 +11,7 @@
            placement p99 at that size, the broker's RSS
 
 Each placement asks one GRID T4-1Q (1 GiB) with a fresh idempotency key; hosts are synthetic
-(lease-bound keys as vgpud writes them, tests/fleet/fleetsim.py). Prints one line per number,
+(lease-bound keys as vgpud writes them, tests/fleet/stormlib.py). Prints one line per number,
 ratios, then each target met / NOT met."""
 
 import argparse
@@ -27,8 +27,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
 from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
-import fleetsim  # noqa: E402
-from fleetsim import Etcd, Broker, G, b64, gpu_id  # noqa: E402
+import stormlib  # noqa: E402
+from stormlib import Etcd, Broker, G, b64, gpu_id  # noqa: E402
 from checker import session_id  # noqa: E402
 
 TYPE = "GRID T4-1Q"
@@ -104,7 +104,7 @@ def place_body(idem):
 def broker_worker(args):
     socks, n, wid, tag = args
     sock = socks[wid % len(socks)]
-    conn = fleetsim.UnixHTTP(sock, 10)
+    conn = stormlib.UnixHTTP(sock, 10)
     dummy = Broker.__new__(Broker)
     dummy.sock = sock
     lats, codes = [], {}
@@ -115,7 +115,7 @@ def broker_worker(args):
         except Exception as e:  # noqa: BLE001 - counted, the bench goes on
             status = type(e).__name__
             conn.close()
-            conn = fleetsim.UnixHTTP(sock, 10)
+            conn = stormlib.UnixHTTP(sock, 10)
         lats.append(time.perf_counter() - t)
         codes[status] = codes.get(status, 0) + 1
     return lats, codes
@@ -165,7 +165,7 @@ def run_brokers(brokers, n, workers, tag):
 def host_death(c, exe, work, ttl):
     cluster = "bench-death"
     prefix = "/vgpuctl/v1/%s/" % cluster
-    procs = fleetsim.synthetic_hosts(c.endpoints, cluster, ["doomed", "keeper"], n_gpus=2, ttl=ttl, log_dir=work)
+    procs = stormlib.synthetic_hosts(c.endpoints, cluster, ["doomed", "keeper"], n_gpus=2, ttl=ttl, log_dir=work)
     b = Broker(exe, c.endpoints, cluster, work, 90).start()
     try:
         def offered():
@@ -189,7 +189,7 @@ def host_death(c, exe, work, ttl):
         for p in procs.values():
             p.kill()
             p.wait()
-        Etcd(c.endpoints).post("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(fleetsim.prefix_end(prefix))})
+        Etcd(c.endpoints).post("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(stormlib.prefix_end(prefix))})
 
 
 def leader_pause(c):
@@ -228,7 +228,7 @@ def big(c, exe, work, n_hosts, n):
     prefix = "/vgpuctl/v1/%s/" % cluster
     e = Etcd(c.endpoints)
     t = time.monotonic()
-    fleetsim.bulk_hosts(e, prefix, n_hosts, 8)
+    stormlib.bulk_hosts(e, prefix, n_hosts, 8)
     fill = time.monotonic() - t
     b = Broker(exe, c.endpoints, cluster, work, 91).start()
     b.stop()
@@ -261,7 +261,7 @@ def main():
         hosts = ["h%03d" % i for i in range(a.hosts)]
         e = Etcd(c.endpoints)
         for name in ("lock", "b1", "b4"):
-            fleetsim.bulk_hosts(e, "/vgpuctl/v1/bench-%s/" % name, a.hosts, 8, name="h%03d")
+            stormlib.bulk_hosts(e, "/vgpuctl/v1/bench-%s/" % name, a.hosts, 8, name="h%03d")
         if "lock" in phases:
             r = res["lock"] = run_lock(c, "/vgpuctl/v1/bench-lock/", hosts, a.n, a.workers)
             print("lock baseline: %.0f placements/s, p50 %.1f ms, p99 %.1f ms (%d workers, %d failed)" %

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The fleet under a storm of faults: 3 etcd members, HOSTS hosts (real vgpud processes on copies
 of the nvidia-mdev fixture whose fake kernel materializes created devices; or, with
-STORM_HOSTS=synthetic, tests/fleet/fleetsim.py's stand-ins), 3 vgpu-brokers, CLIENTS client
+STORM_HOSTS=synthetic, tests/fleet/stormlib.py's stand-ins), 3 vgpu-brokers, CLIENTS client
 threads sending OPS place/release requests with idempotency keys, and during it, by PID:
 
    t≈4 s   kill -9 the etcd leader, restart it 1.5 s later
@@ -33,8 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
 import checker  # noqa: E402
-import fleetsim  # noqa: E402
-from fleetsim import Broker, Etcd, G  # noqa: E402
+import stormlib  # noqa: E402
+from stormlib import Broker, Etcd, G  # noqa: E402
 
 BROKER = os.environ.get("VGPU_BROKER", "")
 MODE = os.environ.get("STORM_HOSTS", "vgpud")
@@ -73,14 +73,14 @@ T0 = time.monotonic()
 # --- hosts ----------------------------------------------------------------------------------------------
 
 class SimHost:
-    """A synthetic host process (fleetsim.py host)."""
+    """A synthetic host process (stormlib.py host)."""
 
     def __init__(self, name, endpoints, work):
         self.name, self.endpoints, self.work = name, endpoints, work
         self.proc = None
 
     def start(self):
-        self.proc = fleetsim.synthetic_hosts(self.endpoints, CLUSTER, [self.name], n_gpus=4, ttl=TTL,
+        self.proc = stormlib.synthetic_hosts(self.endpoints, CLUSTER, [self.name], n_gpus=4, ttl=TTL,
                                              log_dir=self.work)[self.name]
 
     def signal(self, sig):

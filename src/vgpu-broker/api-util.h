@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* api-util.h — what api.c and api-admin.c share: replies, request parsing, the cache's view. */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "basic/macro.h"
+
+#include "broker.h"
+
+void reply_json(struct api_reply *r, unsigned status, json_object *o); /* consumes o */
+void reply_error(struct api_reply *r, unsigned status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* The request of POST /v1/sessions and /v1/placement/explain, parsed (strings point into o). */
+struct place_body {
+        json_object *o;
+        struct vgpu_fleet_request req;
+        const char *models[32], *prefer[32];
+};
+/* 0, or -EINVAL with the reply (400 naming the field) made. need_key: idempotency_key required. */
+int place_body_parse(const struct api_request *req, bool need_key, struct place_body *ret,
+                     struct api_reply *reply);
+void place_body_done(struct place_body *p);
+
+/* The fleet as placement sees it, built under the cache's read lock (pointers into the cache). */
+struct view {
+        struct vgpu_fleet_candidate *c;
+        struct entry **gpu, **alloc, **host;
+        size_t n;
+        struct vgpu_fleet_quota usage;
+        bool have_usage;
+        int64_t usage_mod;
+};
+int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *ret);
+void view_done(struct view *v);
+
+/* {"host_alive": n, ...} of the placement's rejections */
+json_object *rejected_json(const struct vgpu_fleet_placement *p);
+/* the session (+ its claim, when cached or given) as the API shows it */
+json_object *session_json(const struct vgpu_fleet_session *s, const struct vgpu_fleet_claim *c);
+void key_of(struct broker *b, char *buf, size_t size, const char *dir, const char *a, const char *c);
+
+/* api-admin.c */
+void api_hosts(struct broker *b, struct api_reply *reply);
+void api_gpus(struct broker *b, struct api_reply *reply);
+void api_sessions(struct broker *b, struct api_reply *reply);
+void api_cordon(struct broker *b, const char *host, const char *verb, struct api_reply *reply);
+void api_explain(struct broker *b, const struct api_request *req, struct api_reply *reply);

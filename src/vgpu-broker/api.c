@@ -1,0 +1,711 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * api.c — the broker's HTTP/JSON API (doc/fleet.md, "API"): routing, sessions (place, show,
+ * release), health. Placement reads the cache; the claim is libvgpu's txn; a lost race
+ * refreshes the cache from the txn's failure branch and places again, at most cfg.tries times
+ * (then 409). No GPU passes the filters: 503 with the count each filter rejected and
+ * Retry-After. A retried request (same idempotency key) finds its session and gets it back.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "api-util.h"
+
+void reply_json(struct api_reply *r, unsigned status, json_object *o) {
+        const char *s =
+                o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                  : NULL;
+        r->status = s ? status : 500;
+        r->body = s ? strdup(s) : strdup("{\"error\":\"out of memory\"}");
+        r->size = r->body ? strlen(r->body) : 0;
+        json_object_put(o);
+}
+
+void reply_error(struct api_reply *r, unsigned status, const char *fmt, ...) {
+        char msg[1200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        reply_json(r, status, o);
+}
+
+void key_of(struct broker *b, char *buf, size_t size, const char *dir, const char *a, const char *c) {
+        (void) vgpu_fleet_key(buf, size, b->prefix, dir, a, c, NULL);
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* ---- the request body ---- */
+
+static int field_error(struct api_reply *reply, const char *field, const char *expected) {
+        reply_error(reply, 400, "%s: expected %s", field, expected);
+        return -EINVAL;
+}
+
+static int str_list(json_object *o, const char *field, const char **out, size_t *n_out,
+                    struct api_reply *reply) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, field, &v) || json_object_is_type(v, json_type_null))
+                return 0;
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) > 32)
+                return field_error(reply, field, "an array of at most 32 strings");
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *s = json_object_array_get_idx(v, i);
+                if (!json_object_is_type(s, json_type_string) || json_object_get_string_len(s) == 0)
+                        return field_error(reply, field, "an array of non-empty strings");
+                out[(*n_out)++] = json_object_get_string(s);
+        }
+        return 0;
+}
+
+static const char *str_field(json_object *o, const char *field, bool *bad) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, field, &v) || json_object_is_type(v, json_type_null))
+                return NULL;
+        if (!json_object_is_type(v, json_type_string)) {
+                *bad = true;
+                return NULL;
+        }
+        return json_object_get_string(v);
+}
+
+static int size_field(json_object *o, const char *field, uint64_t max, bool *present, uint64_t *out,
+                      struct api_reply *reply) {
+        json_object *v;
+        *present = json_object_object_get_ex(o, field, &v) && !json_object_is_type(v, json_type_null);
+        if (!*present)
+                return 0;
+        int64_t x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+        if (x <= 0 || (uint64_t) x > max)
+                return field_error(reply, field,
+                                   max == 100 ? "an integer from 1 to 100" : "a positive integer");
+        *out = (uint64_t) x;
+        return 0;
+}
+
+void place_body_done(struct place_body *p) {
+        json_object_put(p->o);
+        p->o = NULL;
+}
+
+int place_body_parse(const struct api_request *req, bool need_key, struct place_body *p,
+                     struct api_reply *reply) {
+        static const char *const known[] = { "user",         "tenant",         "vram_bytes", "type",
+                                             "memory_bytes", "share_percent",  "models",     "prefer",
+                                             "domain",       "idempotency_key" };
+        *p = (struct place_body){};
+        struct json_tokener *tok = json_tokener_new();
+        p->o = tok ? json_tokener_parse_ex(tok, req->body, (int) req->body_size) : NULL;
+        bool complete = tok && json_tokener_get_error(tok) == json_tokener_success;
+        json_tokener_free(tok);
+        if (!p->o || !complete || !json_object_is_type(p->o, json_type_object)) {
+                place_body_done(p);
+                reply_error(reply, 400, "body: expected a JSON object");
+                return -EINVAL;
+        }
+        json_object_object_foreach (p->o, member, val) {
+                (void) val;
+                bool ok = false;
+                for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+                        ok = ok || strcmp(member, known[i]) == 0;
+                if (!ok) {
+                        reply_error(reply, 400,
+                                    "%s: unknown member (see doc/schema/broker-place.schema.json)", member);
+                        place_body_done(p);
+                        return -EINVAL;
+                }
+        }
+        struct vgpu_fleet_request *r = &p->req;
+        bool bad = false, has_vram, has_mem, has_share;
+        uint64_t share = 0;
+        int k = 0;
+        r->user = str_field(p->o, "user", &bad);
+        if (bad)
+                k = field_error(reply, "user", "a string");
+        r->tenant = k ? NULL : str_field(p->o, "tenant", &bad);
+        if (!k && (bad || (r->tenant && !vgpu_fleet_name_is_valid(r->tenant))))
+                k = field_error(reply, "tenant", "a name of letters, digits, '.', '_', ':' and '-'");
+        r->type = k ? NULL : str_field(p->o, "type", &bad);
+        if (!k && (bad || (r->type && !*r->type)))
+                k = field_error(reply, "type", "a vGPU type name");
+        r->domain = k ? NULL : str_field(p->o, "domain", &bad);
+        if (!k && bad)
+                k = field_error(reply, "domain", "a libvirt domain name");
+        r->idempotency_key = k ? NULL : str_field(p->o, "idempotency_key", &bad);
+        if (!k &&
+            (bad || (r->idempotency_key && (!*r->idempotency_key || strlen(r->idempotency_key) > 256)) ||
+             (need_key && !r->idempotency_key)))
+                k = field_error(reply, "idempotency_key", "a string of 1 to 256 characters");
+        if (!k)
+                k = size_field(p->o, "vram_bytes", INT64_MAX, &has_vram, &r->vram_bytes, reply);
+        if (!k)
+                k = size_field(p->o, "memory_bytes", INT64_MAX, &has_mem, &r->slice_memory_bytes, reply);
+        if (!k)
+                k = size_field(p->o, "share_percent", 100, &has_share, &share, reply);
+        if (!k && (has_vram + has_mem + (r->type != NULL)) != 1)
+                k = field_error(
+                        reply, "vram_bytes",
+                        "exactly one of vram_bytes, type or memory_bytes (a slice, with share_percent)");
+        if (!k && has_share && !has_mem)
+                k = field_error(reply, "share_percent", "only with memory_bytes (a slice)");
+        if (!k)
+                k = str_list(p->o, "models", p->models, &r->n_models, reply);
+        if (!k)
+                k = str_list(p->o, "prefer", p->prefer, &r->n_prefer, reply);
+        if (k) {
+                place_body_done(p);
+                return k;
+        }
+        r->kind = r->type ? VGPU_FLEET_KIND_VGPU : has_mem ? VGPU_FLEET_KIND_SLICE : VGPU_FLEET_KIND_VRAM;
+        r->slice_share_percent = (unsigned) share;
+        r->models = p->models;
+        r->prefer = p->prefer;
+        if (!r->tenant)
+                r->tenant = "default";
+        return 0;
+}
+
+/* ---- the view ---- */
+
+void view_done(struct view *v) {
+        free(v->c), free(v->gpu), free(v->alloc), free(v->host);
+        *v = (struct view){};
+}
+
+int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *v) {
+        struct cache *c = &b->cache;
+        size_t n = 0, cap = 0;
+        char key[VGPU_FLEET_KEY_MAX];
+        *v = (struct view){};
+        for (struct entry *e = NULL; (e = cache_next(c, KIND_GPU, e));) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        struct vgpu_fleet_candidate *nc = realloc(v->c, cap * sizeof(*nc));
+                        struct entry **ng = nc ? realloc(v->gpu, cap * sizeof(*ng)) : NULL;
+                        struct entry **na = ng ? (v->gpu = ng, realloc(v->alloc, cap * sizeof(*na))) : NULL;
+                        struct entry **nh = na ? (v->alloc = na, realloc(v->host, cap * sizeof(*nh))) : NULL;
+                        if (nc)
+                                v->c = nc;
+                        if (!nh) {
+                                view_done(v);
+                                return -ENOMEM;
+                        }
+                        v->host = nh;
+                }
+                const struct vgpu_fleet_gpu *g = &e->u.gpu;
+                key_of(b, key, sizeof(key), "hosts", g->host, NULL);
+                struct entry *h = cache_get(c, key);
+                key_of(b, key, sizeof(key), "alloc", g->gpu, NULL);
+                struct entry *a = cache_get(c, key);
+                key_of(b, key, sizeof(key), "cordon", g->host, NULL);
+                struct entry *co = cache_get(c, key);
+                key_of(b, key, sizeof(key), "holds", g->gpu, NULL);
+                struct entry *hold = cache_get(c, key);
+                bool gone = false;
+                for (size_t i = 0; i < n_excluded; i++)
+                        gone = gone || strcmp(excluded[i], g->gpu) == 0;
+                v->c[n] = (struct vgpu_fleet_candidate){
+                        .gpu = g,
+                        .alloc = a && a->valid ? &a->u.alloc : NULL,
+                        .host_alive = h && h->valid && !gone,
+                        .cordoned = co != NULL,
+                        .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
+                        .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
+                };
+                v->gpu[n] = e;
+                v->alloc[n] = a && a->valid ? a : NULL;
+                v->host[n] = h && h->valid ? h : NULL;
+                n++;
+        }
+        v->n = n;
+        if (tenant) {
+                key_of(b, key, sizeof(key), "quota", tenant, NULL);
+                struct entry *q = cache_get(c, key);
+                if (q && q->valid) {
+                        v->usage = q->u.quota;
+                        v->usage_mod = q->mod_revision;
+                }
+                v->have_usage = true;
+        }
+        return 0;
+}
+
+json_object *rejected_json(const struct vgpu_fleet_placement *p) {
+        json_object *o = json_object_new_object();
+        for (int i = 0; i < _VGPU_FLEET_FILTER_MAX; i++)
+                json_object_object_add(o, vgpu_fleet_filter_to_string(i),
+                                       json_object_new_int((int) p->rejected[i]));
+        return o;
+}
+
+static void add_str(json_object *o, const char *k, const char *v) {
+        json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+json_object *session_json(const struct vgpu_fleet_session *s, const struct vgpu_fleet_claim *c) {
+        json_object *o = json_object_new_object();
+        add_str(o, "session", s->session);
+        add_str(o, "user", s->user);
+        add_str(o, "tenant", s->tenant);
+        add_str(o, "idempotency_key", s->idempotency_key);
+        add_str(o, "claim", c ? c->claim : NULL);
+        add_str(o, "host", c ? c->host : NULL);
+        add_str(o, "gpu", c ? c->gpu : NULL);
+        add_str(o, "state", c ? vgpu_fleet_state_to_string(c->state) : "RELEASED");
+        add_str(o, "kind", c ? vgpu_fleet_kind_to_string(c->kind) : NULL);
+        add_str(o, "type", c ? c->type : NULL);
+        json_object_object_add(o, "vram_bytes", c ? json_object_new_int64((int64_t) c->vram_bytes) : NULL);
+        json_object_object_add(o, "share_percent",
+                               c && c->has_slice ? json_object_new_int((int) c->slice_share_percent) : NULL);
+        add_str(o, "domain", c ? c->domain : NULL);
+        add_str(o, "instance", c ? c->instance : NULL);
+        add_str(o, "error", c ? c->error : NULL);
+        json_object_object_add(o, "created_ms", json_object_new_int64(s->created_ms));
+        json_object_object_add(o, "deadline_ms", c ? json_object_new_int64(c->deadline_ms) : NULL);
+        return o;
+}
+
+/* ---- sessions ---- */
+
+/* The session and its claim from etcd (not the cache: a retried request must see the truth). */
+static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
+                         struct vgpu_fleet_session *ret_s, struct vgpu_fleet_claim *ret_c,
+                         bool *ret_has_claim, struct vgpu_error *err) {
+        char key[VGPU_FLEET_KEY_MAX];
+        struct vgpu_etcd_range rg = {};
+        key_of(b, key, sizeof(key), "sessions", sid, NULL);
+        int r = vgpu_etcd_get(e, key, &rg, err);
+        if (r < 0)
+                return r;
+        if (rg.n == 0) {
+                vgpu_etcd_range_clear(&rg);
+                return 0;
+        }
+        r = vgpu_fleet_session_from_json(rg.kvs[0].value, ret_s, err);
+        vgpu_etcd_range_clear(&rg);
+        if (r < 0)
+                return r;
+        *ret_has_claim = false;
+        if ((r = vgpu_etcd_get(e, ret_s->claim_key, &rg, err)) < 0) {
+                vgpu_fleet_session_clear(ret_s);
+                return r;
+        }
+        if (rg.n > 0 && vgpu_fleet_claim_from_json(rg.kvs[0].value, ret_c, err) >= 0)
+                *ret_has_claim = true;
+        vgpu_etcd_range_clear(&rg);
+        return 1;
+}
+
+static void reply_session(struct broker *b, struct vgpu_etcd *e, const char *sid, unsigned status,
+                          struct api_reply *reply) {
+        struct vgpu_fleet_session s = {};
+        struct vgpu_fleet_claim c = {};
+        struct vgpu_error err = {};
+        bool has_claim = false;
+        int r = session_fetch(b, e, sid, &s, &c, &has_claim, &err);
+        if (r < 0) {
+                atomic_fetch_add(&b->etcd_errors, 1);
+                reply->retry_after = 1;
+                return reply_error(reply, 503, "etcd: %s", err.message);
+        }
+        if (r == 0)
+                return reply_error(reply, 404, "session %s: no such session", sid);
+        reply_json(reply, status, session_json(&s, has_claim ? &c : NULL));
+        vgpu_fleet_session_clear(&s);
+        vgpu_fleet_claim_clear(&c);
+}
+
+static void random_id(char buf[33]) {
+        uint8_t r[16];
+        if (getrandom(r, sizeof(r), 0) != sizeof(r))
+                for (size_t i = 0; i < sizeof(r); i++)
+                        r[i] = (uint8_t) rand();
+        for (size_t i = 0; i < sizeof(r); i++)
+                snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
+/* What one try places, copied out of the cache before the read lock is dropped. */
+struct pick {
+        char host[160], gpu[160], type[160];
+        enum vgpu_fleet_kind kind;
+        uint64_t vram_bytes;
+        unsigned share_percent;
+        int64_t host_lease, alloc_mod;
+        struct vgpu_fleet_alloc alloc_after;
+        struct vgpu_fleet_quota usage;
+        int64_t usage_mod;
+};
+
+static void sessions_post(struct broker *b, const struct api_request *req, struct api_reply *reply) {
+        struct place_body body;
+        double t0 = mono_s();
+        char *excluded[8];
+        size_t n_excluded = 0;
+        if (place_body_parse(req, true, &body, reply) < 0) {
+                atomic_fetch_add(&b->bad_requests, 1);
+                return;
+        }
+        struct vgpu_fleet_request *rq = &body.req;
+        char uid_user[32];
+        if (!rq->user) {
+                snprintf(uid_user, sizeof(uid_user), "uid:%ld", req->uid);
+                rq->user = req->uid >= 0 ? uid_user : "anonymous";
+        }
+        char sid[33], claim_id[33], skey[VGPU_FLEET_KEY_MAX], ckey[VGPU_FLEET_KEY_MAX];
+        vgpu_fleet_session_id(rq->idempotency_key, sid);
+        key_of(b, skey, sizeof(skey), "sessions", sid, NULL);
+        struct vgpu_error err = {};
+        struct vgpu_etcd *e = NULL;
+        if (broker_etcd_take(b, &e, &err) < 0) {
+                reply->retry_after = 1;
+                reply_error(reply, 503, "etcd: %s", err.message);
+                place_body_done(&body);
+                return;
+        }
+        /* a retry of a request that was placed: the same session, without a txn */
+        pthread_rwlock_rdlock(&b->cache.lock);
+        bool known = cache_get(&b->cache, skey) != NULL;
+        pthread_rwlock_unlock(&b->cache.lock);
+        if (known) {
+                atomic_fetch_add(&b->replayed, 1);
+                reply_session(b, e, sid, 200, reply);
+                goto done;
+        }
+        struct vgpu_fleet_policy policy = { .policy = b->cfg.policy,
+                                            .seed = b->cfg.seed,
+                                            .quota_vram_bytes = b->cfg.quota_vram_bytes,
+                                            .quota_sessions = b->cfg.quota_sessions };
+        bool quotas = b->cfg.quota_vram_bytes || b->cfg.quota_sessions;
+        for (int attempt = 0; attempt < b->cfg.tries; attempt++) {
+                struct view v;
+                struct vgpu_fleet_placement p = {};
+                struct pick pk = {};
+                pthread_rwlock_rdlock(&b->cache.lock);
+                int r = view_build(b, quotas ? rq->tenant : NULL, excluded, n_excluded, &v);
+                if (r >= 0) {
+                        /* the draw differs per attempt: a lost race does not pick the same GPU again */
+                        policy.seed = b->cfg.seed + (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15);
+                        r = vgpu_fleet_place(v.c, v.n, rq, &policy, quotas ? &v.usage : NULL, &p, &err);
+                }
+                if (r >= 0 && p.n_fits > 0) {
+                        const struct vgpu_fleet_fit *f = &p.fits[0];
+                        const struct entry *g = v.gpu[f->index], *h = v.host[f->index],
+                                           *a = v.alloc[f->index];
+                        snprintf(pk.host, sizeof(pk.host), "%s", g->u.gpu.host);
+                        snprintf(pk.gpu, sizeof(pk.gpu), "%s", g->u.gpu.gpu);
+                        snprintf(pk.type, sizeof(pk.type), "%s", f->type ? f->type : "");
+                        pk.kind = f->kind;
+                        pk.vram_bytes = f->vram_bytes;
+                        pk.share_percent = f->share_percent;
+                        pk.host_lease = h->lease ? h->lease : h->u.host.lease;
+                        pk.alloc_mod = a ? a->mod_revision : 0;
+                        pk.usage = v.usage;
+                        pk.usage_mod = v.usage_mod;
+                        random_id(claim_id);
+                        struct vgpu_fleet_claim probe = { .claim = claim_id,
+                                                          .host = pk.host,
+                                                          .gpu = pk.gpu,
+                                                          .kind = pk.kind,
+                                                          .type = pk.type[0] ? pk.type : NULL,
+                                                          .vram_bytes = pk.vram_bytes,
+                                                          .has_slice = pk.kind == VGPU_FLEET_KIND_SLICE,
+                                                          .slice_share_percent = pk.share_percent };
+                        r = vgpu_fleet_alloc_apply(a ? &a->u.alloc : NULL, &probe, +1, &pk.alloc_after, &err);
+                }
+                pthread_rwlock_unlock(&b->cache.lock);
+                if (r < 0) {
+                        vgpu_fleet_placement_clear(&p);
+                        view_done(&v);
+                        atomic_fetch_add(&b->bad_requests, 1);
+                        reply_error(reply, r == -EINVAL ? 400 : 500, "%s", err.message);
+                        goto done;
+                }
+                if (p.n_fits == 0) {
+                        atomic_fetch_add(&b->no_capacity, 1);
+                        json_object *o = json_object_new_object();
+                        json_object_object_add(o, "error",
+                                               json_object_new_string("no GPU can take this request"));
+                        json_object_object_add(o, "candidates", json_object_new_int((int) v.n));
+                        json_object_object_add(o, "rejected", rejected_json(&p));
+                        reply->retry_after = 5;
+                        reply_json(reply, 503, o);
+                        vgpu_fleet_placement_clear(&p);
+                        view_done(&v);
+                        goto done;
+                }
+                vgpu_fleet_placement_clear(&p);
+                view_done(&v);
+
+                int64_t now = now_ms();
+                key_of(b, ckey, sizeof(ckey), "claims", pk.host, claim_id);
+                struct vgpu_fleet_claim claim = {
+                        .claim = claim_id,
+                        .session = sid,
+                        .user = (char *) rq->user,
+                        .tenant = (char *) rq->tenant,
+                        .host = pk.host,
+                        .gpu = pk.gpu,
+                        .kind = pk.kind,
+                        .type = pk.type[0] ? pk.type : NULL,
+                        .vram_bytes = pk.vram_bytes,
+                        .has_slice = pk.kind == VGPU_FLEET_KIND_SLICE,
+                        .slice_memory_bytes = pk.kind == VGPU_FLEET_KIND_SLICE ? pk.vram_bytes : 0,
+                        .slice_share_percent = pk.share_percent,
+                        .domain = (char *) rq->domain,
+                        .state = VGPU_FLEET_PENDING,
+                        .host_lease = pk.host_lease,
+                        .created_ms = now,
+                        .deadline_ms = now + (int64_t) b->cfg.pending_timeout_s * 1000,
+                };
+                struct vgpu_fleet_session session = { .session = sid,
+                                                      .claim_key = ckey,
+                                                      .user = (char *) rq->user,
+                                                      .tenant = (char *) rq->tenant,
+                                                      .idempotency_key = (char *) rq->idempotency_key,
+                                                      .created_ms = now };
+                struct vgpu_fleet_quota quota = { pk.usage.vram_bytes + pk.vram_bytes,
+                                                  pk.usage.sessions + 1 };
+                struct vgpu_fleet_claim_txn t = { .prefix = b->prefix,
+                                                  .claim = &claim,
+                                                  .alloc = &pk.alloc_after,
+                                                  .alloc_mod_revision = pk.alloc_mod,
+                                                  .session = &session,
+                                                  .quota = quotas ? &quota : NULL,
+                                                  .quota_mod_revision = pk.usage_mod };
+                struct vgpu_fleet_claim_result res = {};
+                r = vgpu_fleet_claim_txn(e, &t, &res, &err);
+                if (r < 0) {
+                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        atomic_fetch_add(&b->etcd_errors, 1);
+                        /* the outcome may be unknown (sent, not answered): the session key says */
+                        struct vgpu_fleet_session s = {};
+                        struct vgpu_fleet_claim c = {};
+                        bool hc = false;
+                        struct vgpu_error err2 = {};
+                        if (session_fetch(b, e, sid, &s, &c, &hc, &err2) > 0) {
+                                reply_json(reply, 201, session_json(&s, hc ? &c : NULL));
+                                vgpu_fleet_session_clear(&s);
+                                vgpu_fleet_claim_clear(&c);
+                        } else {
+                                reply->retry_after = 1;
+                                reply_error(reply, 503, "etcd: %s (retry with the same idempotency_key)",
+                                            err.message);
+                        }
+                        goto done;
+                }
+                char akey[VGPU_FLEET_KEY_MAX];
+                key_of(b, akey, sizeof(akey), "alloc", pk.gpu, NULL);
+                switch (res.outcome) {
+                case VGPU_FLEET_CLAIMED: {
+                        /* our own writes into the cache now: the next placement here sees them */
+                        _cleanup_free_ char *cj = NULL, *sj = NULL, *aj = NULL, *qj = NULL;
+                        char qkey[VGPU_FLEET_KEY_MAX];
+                        if (vgpu_fleet_claim_to_json(&claim, &cj, &err) >= 0 &&
+                            vgpu_fleet_session_to_json(&session, &sj, &err) >= 0 &&
+                            vgpu_fleet_alloc_to_json(&pk.alloc_after, &aj, &err) >= 0) {
+                                pthread_rwlock_wrlock(&b->cache.lock);
+                                cache_put_locked(b, akey, aj, res.revision, 0);
+                                cache_put_locked(b, ckey, cj, res.revision, 0);
+                                cache_put_locked(b, skey, sj, res.revision, 0);
+                                if (quotas && vgpu_fleet_quota_to_json(&quota, &qj, &err) >= 0) {
+                                        key_of(b, qkey, sizeof(qkey), "quota", rq->tenant, NULL);
+                                        cache_put_locked(b, qkey, qj, res.revision, 0);
+                                }
+                                pthread_rwlock_unlock(&b->cache.lock);
+                        }
+                        atomic_fetch_add(&b->placed, 1);
+                        broker_observe_latency(b, mono_s() - t0);
+                        broker_log(LOG_DEBUG, "session %s: claim %s on %s/%s (%d conflicts)", sid, claim_id,
+                                   pk.host, pk.gpu, attempt);
+                        reply_json(reply, 201, session_json(&session, &claim));
+                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        goto done;
+                }
+                case VGPU_FLEET_SESSION_EXISTS:
+                        atomic_fetch_add(&b->replayed, 1);
+                        vgpu_fleet_claim_result_clear(&res);
+                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        reply_session(b, e, sid, 200, reply);
+                        goto done;
+                case VGPU_FLEET_HOST_GONE:
+                        atomic_fetch_add(&b->host_gone, 1);
+                        if (n_excluded < sizeof(excluded) / sizeof(excluded[0]))
+                                excluded[n_excluded++] = strdup(pk.gpu);
+                        break;
+                case VGPU_FLEET_ALLOC_CHANGED:
+                case VGPU_FLEET_QUOTA_CHANGED: {
+                        atomic_fetch_add(&b->conflicts, 1);
+                        /* the failure branch's fresh values into the cache, then place again */
+                        _cleanup_free_ char *aj = NULL, *qj = NULL;
+                        char qkey[VGPU_FLEET_KEY_MAX];
+                        key_of(b, qkey, sizeof(qkey), "quota", rq->tenant, NULL);
+                        pthread_rwlock_wrlock(&b->cache.lock);
+                        if (res.outcome == VGPU_FLEET_ALLOC_CHANGED) {
+                                if (res.alloc_mod_revision == 0)
+                                        cache_delete_locked(b, akey, res.revision);
+                                else if (vgpu_fleet_alloc_to_json(&res.alloc, &aj, &err) >= 0)
+                                        cache_put_locked(b, akey, aj, res.alloc_mod_revision, 0);
+                        } else if (res.quota_mod_revision == 0)
+                                cache_delete_locked(b, qkey, res.revision);
+                        else if (vgpu_fleet_quota_to_json(&res.quota, &qj, &err) >= 0)
+                                cache_put_locked(b, qkey, qj, res.quota_mod_revision, 0);
+                        pthread_rwlock_unlock(&b->cache.lock);
+                        break;
+                }
+                }
+                vgpu_fleet_claim_result_clear(&res);
+                vgpu_fleet_alloc_clear(&pk.alloc_after);
+        }
+        atomic_fetch_add(&b->exhausted, 1);
+        reply_error(reply, 409, "lost the race for a GPU %d times: retry with the same idempotency_key",
+                    b->cfg.tries);
+        for (size_t i = 0; i < n_excluded; i++)
+                free(excluded[i]);
+        n_excluded = 0;
+done:
+        for (size_t i = 0; i < n_excluded; i++)
+                free(excluded[i]);
+        broker_etcd_give(b, e);
+        place_body_done(&body);
+}
+
+static void session_one(struct broker *b, const char *method, const char *sid, struct api_reply *reply) {
+        if (!vgpu_fleet_name_is_valid(sid) || strlen(sid) > 64)
+                return reply_error(reply, 400, "session: \"%s\" is not a session id", sid);
+        struct vgpu_error err = {};
+        struct vgpu_etcd *e = NULL;
+        if (broker_etcd_take(b, &e, &err) < 0) {
+                reply->retry_after = 1;
+                return reply_error(reply, 503, "etcd: %s", err.message);
+        }
+        if (strcmp(method, "GET") == 0)
+                reply_session(b, e, sid, 200, reply);
+        else {
+                enum vgpu_fleet_release_outcome o;
+                if (vgpu_fleet_release(e, b->prefix, sid, false, &o, &err) < 0) {
+                        atomic_fetch_add(&b->etcd_errors, 1);
+                        reply->retry_after = 1;
+                        reply_error(reply, err.code == -EBUSY ? 409 : 503, "%s", err.message);
+                } else {
+                        if (o != VGPU_FLEET_RELEASE_ABSENT)
+                                atomic_fetch_add(&b->released, 1);
+                        json_object *j = json_object_new_object();
+                        json_object_object_add(j, "session", json_object_new_string(sid));
+                        json_object_object_add(j, "state",
+                                               json_object_new_string(o == VGPU_FLEET_RELEASE_MARKED
+                                                                              ? "RELEASING"
+                                                                              : "RELEASED"));
+                        json_object_object_add(j, "changed",
+                                               json_object_new_boolean(o != VGPU_FLEET_RELEASE_ABSENT));
+                        reply_json(reply, 200, j);
+                }
+        }
+        broker_etcd_give(b, e);
+}
+
+/* ---- routing ---- */
+
+static bool path_is(const char *path, const char *prefix, const char **ret_rest) {
+        size_t n = strlen(prefix);
+        if (strncmp(path, prefix, n) != 0)
+                return false;
+        *ret_rest = path + n;
+        return true;
+}
+
+static void method_not_allowed(struct api_reply *reply, const char *method, const char *path) {
+        reply_error(reply, 405, "%s %s: method not allowed", method, path);
+}
+
+void api_dispatch(struct broker *b, const struct api_request *req, struct api_reply *reply) {
+        const char *m = req->method, *p = req->path, *rest;
+        bool get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
+        *reply = (struct api_reply){};
+        if (strcmp(p, "/healthz") == 0) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "status", json_object_new_string("ok"));
+                return reply_json(reply, 200, o);
+        }
+        if (strcmp(p, "/readyz") == 0) {
+                bool ready = atomic_load(&b->cache.ready);
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "status", json_object_new_string(ready ? "ready" : "syncing"));
+                if (!ready)
+                        reply->retry_after = 1;
+                return reply_json(reply, ready ? 200 : 503, o);
+        }
+        if (strcmp(p, "/metrics") == 0) {
+                char *buf = NULL;
+                size_t size = 0;
+                FILE *f = open_memstream(&buf, &size);
+                if (!f)
+                        return reply_error(reply, 500, "out of memory");
+                metrics_write(b, f);
+                fclose(f);
+                *reply = (struct api_reply){ .status = 200,
+                                             .body = buf,
+                                             .size = size,
+                                             .content_type = "text/plain; version=0.0.4; charset=utf-8" };
+                return;
+        }
+        if (strncmp(p, "/v1/", 4) != 0)
+                return reply_error(reply, 404, "%s: no such endpoint", p);
+        if (!atomic_load(&b->cache.ready)) {
+                reply->retry_after = 1;
+                return reply_error(reply, 503, "the broker is still reading the fleet from etcd");
+        }
+        if (strcmp(p, "/v1/sessions") == 0) {
+                if (post)
+                        return sessions_post(b, req, reply);
+                return get ? api_sessions(b, reply) : method_not_allowed(reply, m, p);
+        }
+        if (path_is(p, "/v1/sessions/", &rest) && *rest) {
+                if (!get && strcmp(m, "DELETE") != 0)
+                        return method_not_allowed(reply, m, p);
+                return session_one(b, m, rest, reply);
+        }
+        if (strcmp(p, "/v1/hosts") == 0)
+                return get ? api_hosts(b, reply) : method_not_allowed(reply, m, p);
+        if (strcmp(p, "/v1/gpus") == 0)
+                return get ? api_gpus(b, reply) : method_not_allowed(reply, m, p);
+        if (strcmp(p, "/v1/placement/explain") == 0)
+                return post ? api_explain(b, req, reply) : method_not_allowed(reply, m, p);
+        if (path_is(p, "/v1/hosts/", &rest)) {
+                const char *slash = strchr(rest, '/');
+                char host[160];
+                if (slash && (size_t) (slash - rest) < sizeof(host)) {
+                        memcpy(host, rest, (size_t) (slash - rest));
+                        host[slash - rest] = '\0';
+                        const char *verb = slash + 1;
+                        if (strcmp(verb, "cordon") == 0 || strcmp(verb, "uncordon") == 0 ||
+                            strcmp(verb, "drain") == 0) {
+                                if (!post)
+                                        return method_not_allowed(reply, m, p);
+                                if (!vgpu_fleet_name_is_valid(host))
+                                        return reply_error(reply, 400, "host: \"%s\" is not a host name",
+                                                           host);
+                                return api_cordon(b, host, verb, reply);
+                        }
+                }
+        }
+        reply_error(reply, 404, "%s: no such endpoint", p);
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * broker.h — what vgpu-broker's files share. The broker is stateless: everything it knows is a
+ * cache of the cluster's etcd prefix, fed by one watch (cache.c); requests are answered from the
+ * cache and change etcd only through the claim/release transactions of libvgpu (vgpu/fleet.h),
+ * so any number of brokers may run side by side (doc/fleet.md).
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vgpu/etcd.h"
+#include "vgpu/fleet.h"
+
+#define LOG_ERR   3
+#define LOG_WARN  4
+#define LOG_INFO  6
+#define LOG_DEBUG 7
+void broker_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern int broker_log_level;
+
+struct broker_config {
+        char **endpoints; /* NULL-terminated */
+        const char *cluster;
+        const char *socket_path;
+        const char *listen; /* "HOST:PORT" or NULL */
+        const char *tls_cert, *tls_key, *token_file;
+        const char *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
+        uint64_t seed;
+        enum vgpu_fleet_policy_kind policy;
+        int pending_timeout_s; /* a PENDING claim older than this is expired by the janitor */
+        int election_ttl_s;
+        int janitor_interval_ms;
+        int tries; /* claim attempts before 409 */
+        uint64_t quota_vram_bytes;
+        unsigned quota_sessions;
+        int hold_after; /* 503s of one request before it holds memory (ageing); 0 = never */
+        int hold_ttl_s;
+};
+
+/* ---- the cache (cache.c) ---- */
+
+enum cache_kind {
+        KIND_HOST,
+        KIND_GPU,
+        KIND_ALLOC,
+        KIND_CLAIM,
+        KIND_SESSION,
+        KIND_CORDON,
+        KIND_QUOTA,
+        KIND_HOLD,
+        KIND_OTHER
+};
+
+struct hold {
+        char *idempotency_key;
+        uint64_t vram_bytes;
+};
+
+struct entry {
+        struct entry *next;
+        char *key;        /* the full key */
+        const char *name; /* key past "<kind>/" */
+        enum cache_kind kind;
+        char *value;
+        int64_t mod_revision, lease;
+        bool valid; /* decoded */
+        union {
+                struct vgpu_fleet_host host;
+                struct vgpu_fleet_gpu gpu;
+                struct vgpu_fleet_alloc alloc;
+                struct vgpu_fleet_claim claim;
+                struct vgpu_fleet_session session;
+                struct vgpu_fleet_cordon cordon;
+                struct vgpu_fleet_quota quota;
+                struct hold hold;
+        } u;
+};
+
+struct cache {
+        pthread_rwlock_t lock;
+        struct entry **buckets;
+        size_t n_buckets, n_entries;
+        int64_t revision; /* applied up to */
+        atomic_bool ready;
+        atomic_uint_least64_t relists;
+};
+
+struct broker;
+int cache_init(struct cache *c);
+void cache_done(struct cache *c);
+/* under the write lock: a put at mod_revision (ignored when the entry is newer), a delete at revision */
+void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
+                      int64_t lease);
+void cache_delete_locked(struct broker *b, const char *key, int64_t revision);
+/* under either lock */
+struct entry *cache_get(struct cache *c, const char *key);
+/* every entry of a kind, under either lock: for (e = NULL; (e = cache_next(c, kind, e));) */
+struct entry *cache_next(struct cache *c, enum cache_kind kind, struct entry *prev);
+/* The watch thread: list, then watch; re-list on compaction; sets ready after the first list. */
+void *cache_thread(void *userdata);
+
+/* ---- the broker ---- */
+
+struct broker {
+        struct broker_config cfg;
+        char prefix[VGPU_FLEET_PREFIX_MAX];
+        struct vgpu_etcd_config etcd_cfg;
+        struct cache cache;
+        char id[40]; /* this broker's id in the election */
+        char *token; /* bearer token for TCP, NULL without --token-file */
+        volatile int stop;
+        atomic_bool leader;
+
+        /* a pool of etcd clients: one per request at a time (a client is not thread-safe) */
+        pthread_mutex_t pool_lock;
+        struct vgpu_etcd **pool;
+        size_t n_pool, pool_size;
+
+        /* counters for /metrics */
+        atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
+                etcd_errors, released, expired, lost, holds;
+        pthread_mutex_t hist_lock;
+        uint64_t hist[12]; /* placement latency buckets, see metrics.c */
+        double hist_sum;
+        uint64_t hist_count;
+};
+
+int broker_etcd_take(struct broker *b, struct vgpu_etcd **ret, struct vgpu_error *err);
+void broker_etcd_give(struct broker *b, struct vgpu_etcd *e);
+void broker_observe_latency(struct broker *b, double seconds);
+
+/* janitor.c: the election and the janitor's rounds (expire PENDING, mark LOST) */
+void *janitor_thread(void *userdata);
+
+/* ---- the API (api.c) and its HTTP (http.c) ---- */
+
+struct api_reply {
+        unsigned status;
+        char *body; /* malloc'd */
+        size_t size;
+        int retry_after; /* seconds; 0 = no header */
+        const char *content_type;
+};
+
+struct api_request {
+        const char *method, *path, *body;
+        size_t body_size;
+        bool local;       /* on the UNIX socket */
+        long uid;         /* the peer's uid on the UNIX socket, -1 else */
+        const char *peer; /* for logs */
+};
+
+void api_dispatch(struct broker *b, const struct api_request *req, struct api_reply *reply);
+void metrics_write(struct broker *b, FILE *f);
+
+struct http;
+int http_start(struct broker *b, struct http **ret);
+void http_stop(struct http *h);

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-etcd.c — the etcd client against a real etcd cluster started by tests/fleet/etcd-client.py.
+ *
+ * test-etcd SCENARIO; the cluster is named by the environment: ETCD_ENDPOINTS (comma-separated),
+ * ETCD_CA, ETCD_CERT, ETCD_KEY, ETCD_USER, ETCD_PASSWORD. Each scenario prints one line per
+ * failed check and "SCENARIO: N passed, M failed"; exit status 1 on any failure.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fleet/etcd-internal.h"
+#include "vgpu/etcd.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                       \
+        do {                                                                   \
+                if (cond)                                                      \
+                        passed++;                                              \
+                else {                                                         \
+                        failed++;                                              \
+                        printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+                        printf(__VA_ARGS__);                                   \
+                        printf("\n");                                          \
+                        fflush(stdout);                                        \
+                }                                                              \
+        } while (0)
+
+static struct vgpu_error err;
+static char prefix[128];
+
+static const char *env(const char *name) {
+        const char *v = getenv(name);
+        return v && *v ? v : NULL;
+}
+
+static char **split_endpoints(const char *list) {
+        size_t n = 1;
+        for (const char *p = list; *p; p++)
+                n += *p == ',';
+        char **v = calloc(n + 1, sizeof(char *)), *copy = strdup(list), *save = NULL;
+        size_t i = 0;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                v[i++] = strdup(t);
+        free(copy);
+        return v;
+}
+
+static struct vgpu_etcd *client_with(const char *endpoints, const char *user, const char *password) {
+        char **eps = split_endpoints(endpoints);
+        struct vgpu_etcd_config c = {
+                .endpoints = (const char *const *) eps,
+                .ca_file = env("ETCD_CA"),
+                .cert_file = env("ETCD_CERT"),
+                .key_file = env("ETCD_KEY"),
+                .user = user,
+                .password = password,
+                .timeout_ms = 2000,
+        };
+        struct vgpu_etcd *e = NULL;
+        int r = vgpu_etcd_new(&c, &e, &err);
+        CHECK(r == 0, "vgpu_etcd_new: %s", err.message);
+        for (char **p = eps; *p; p++)
+                free(*p);
+        free(eps);
+        return e;
+}
+
+static struct vgpu_etcd *client(void) {
+        return client_with(env("ETCD_ENDPOINTS"), env("ETCD_USER"), env("ETCD_PASSWORD"));
+}
+
+static char *key(const char *name) {
+        static char buf[8][256];
+        static int i;
+        i = (i + 1) % 8;
+        snprintf(buf[i], sizeof(buf[i]), "%s%s", prefix, name);
+        return buf[i];
+}
+
+static int64_t put(struct vgpu_etcd *e, const char *k, const char *v) {
+        int64_t rev = 0;
+        int r = vgpu_etcd_put(e, k, v, 0, &rev, &err);
+        CHECK(r == 0 && rev > 0, "put %s: %d %s", k, r, err.message);
+        return rev;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+/* ---- kv: range, put, delete, txn with each compare target ---- */
+
+static bool txn1(struct vgpu_etcd *e, struct vgpu_etcd_compare c) {
+        struct vgpu_etcd_op ok = { .kind = VGPU_ETCD_OP_PUT, .key = key("txn/ok"), .value = "1" };
+        struct vgpu_etcd_txn_result res = {};
+        int r = vgpu_etcd_txn(e, &c, 1, &ok, 1, NULL, 0, &res, &err);
+        CHECK(r == 0, "txn: %s", err.message);
+        bool s = res.succeeded;
+        vgpu_etcd_txn_result_clear(&res);
+        return s;
+}
+
+static void scenario_kv(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e)
+                return;
+        struct vgpu_etcd_range rg = {};
+        /* a value with bytes JSON and base64 must carry: quotes, newline, UTF-8, '=' padding lengths */
+        const char *v1 = "{\"a\": \"x\\n\"}\n\xc3\xa9";
+        int64_t r1 = put(e, key("a/1"), v1);
+        int64_t r2 = put(e, key("a/2"), "v2");
+        put(e, key("b"), "outside");
+        CHECK(r2 > r1, "revisions grow: %" PRId64 " %" PRId64, r1, r2);
+
+        CHECK(vgpu_etcd_get(e, key("a/1"), &rg, &err) == 0 && rg.n == 1, "get: %s", err.message);
+        if (rg.n == 1) {
+                CHECK(streq(rg.kvs[0].key, key("a/1")), "key %s", rg.kvs[0].key);
+                CHECK(streq(rg.kvs[0].value, v1) && rg.kvs[0].value_len == strlen(v1), "value '%s'",
+                      rg.kvs[0].value);
+                CHECK(rg.kvs[0].mod_revision == r1 && rg.kvs[0].create_revision == r1 &&
+                              rg.kvs[0].version == 1,
+                      "revisions %" PRId64 " %" PRId64 " %" PRId64, rg.kvs[0].mod_revision,
+                      rg.kvs[0].create_revision, rg.kvs[0].version);
+                CHECK(rg.revision >= r2, "header revision %" PRId64, rg.revision);
+        }
+        vgpu_etcd_range_clear(&rg);
+        CHECK(vgpu_etcd_get(e, key("none"), &rg, &err) == 0 && rg.n == 0, "get absent: %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+
+        CHECK(vgpu_etcd_range_prefix(e, key("a/"), 0, 0, &rg, &err) == 0 && rg.n == 2, "prefix: n=%zu %s",
+              rg.n, err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* at a revision: the store as it was */
+        CHECK(vgpu_etcd_range_prefix(e, key("a/"), r1, 0, &rg, &err) == 0 && rg.n == 1,
+              "at revision: n=%zu %s", rg.n, err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* min_mod_revision filters out older keys */
+        CHECK(vgpu_etcd_range_prefix(e, key("a/"), 0, r2, &rg, &err) == 0 && rg.n == 1 &&
+                      streq(rg.kvs[0].key, key("a/2")),
+              "min_mod_revision: n=%zu %s", rg.n, err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* a future revision */
+        CHECK(vgpu_etcd_range_prefix(e, key("a/"), r2 + 1000000, 0, &rg, &err) == -ESTALE,
+              "future revision: %s", err.message);
+
+        /* a second put: version 2, create stays */
+        int64_t r3 = put(e, key("a/1"), "again");
+        CHECK(vgpu_etcd_get(e, key("a/1"), &rg, &err) == 0 && rg.n == 1 && rg.kvs[0].version == 2 &&
+                      rg.kvs[0].create_revision == r1 && rg.kvs[0].mod_revision == r3,
+              "second put: %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+
+        /* txn: each target, each result, both outcomes */
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, r3, NULL }),
+              "MOD ==");
+        CHECK(!txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, r1, NULL }),
+              "MOD == old fails");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_MOD, VGPU_ETCD_GREATER, r1, NULL }),
+              "MOD >");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_MOD, VGPU_ETCD_LESS, r3 + 1, NULL }),
+              "MOD <");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, r1, NULL }),
+              "CREATE ==");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("none"), VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0, NULL }),
+              "CREATE == 0 (absent)");
+        CHECK(!txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0, NULL }),
+              "CREATE == 0 fails for a present key");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VERSION, VGPU_ETCD_EQUAL, 2, NULL }),
+              "VERSION ==");
+        CHECK(txn1(e,
+                   (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VERSION, VGPU_ETCD_GREATER, 0, NULL }),
+              "VERSION > 0");
+        CHECK(!txn1(e,
+                    (struct vgpu_etcd_compare){ key("none"), VGPU_ETCD_VERSION, VGPU_ETCD_GREATER, 0, NULL }),
+              "VERSION > 0 fails for an absent key");
+        CHECK(txn1(e,
+                   (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VERSION, VGPU_ETCD_NOT_EQUAL, 7, NULL }),
+              "VERSION !=");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VALUE, VGPU_ETCD_EQUAL, 0, "again" }),
+              "VALUE ==");
+        CHECK(!txn1(e,
+                    (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VALUE, VGPU_ETCD_EQUAL, 0, "other" }),
+              "VALUE == other fails");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VALUE, VGPU_ETCD_NOT_EQUAL, 0,
+                                                  "other" }),
+              "VALUE !=");
+
+        /* the claim's shape: several compares, puts on success, ranges on failure */
+        struct vgpu_etcd_compare cmp[] = {
+                { key("alloc"), VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0, NULL },
+                { key("a/2"), VGPU_ETCD_VERSION, VGPU_ETCD_GREATER, 0, NULL },
+        };
+        struct vgpu_etcd_op success[] = {
+                { .kind = VGPU_ETCD_OP_PUT, .key = key("alloc"), .value = "{\"n\":1}" },
+                { .kind = VGPU_ETCD_OP_RANGE, .key = key("a/"), .prefix = true },
+                { .kind = VGPU_ETCD_OP_DELETE, .key = key("txn/ok") },
+        };
+        struct vgpu_etcd_op failure[] = {
+                { .kind = VGPU_ETCD_OP_RANGE, .key = key("alloc") },
+                { .kind = VGPU_ETCD_OP_RANGE, .key = key("a/2") },
+        };
+        struct vgpu_etcd_txn_result res = {};
+        CHECK(vgpu_etcd_txn(e, cmp, 2, success, 3, failure, 2, &res, &err) == 0 && res.succeeded &&
+                      res.n_ranges == 1 && res.ranges[0].n == 2,
+              "claim txn: %s succeeded=%d n_ranges=%zu", err.message, res.succeeded, res.n_ranges);
+        int64_t claim_rev = res.revision;
+        vgpu_etcd_txn_result_clear(&res);
+        CHECK(vgpu_etcd_txn(e, cmp, 2, success, 3, failure, 2, &res, &err) == 0 && !res.succeeded &&
+                      res.n_ranges == 2 && res.ranges[0].n == 1 &&
+                      res.ranges[0].kvs[0].mod_revision == claim_rev &&
+                      streq(res.ranges[0].kvs[0].value, "{\"n\":1}") && res.ranges[1].n == 1,
+              "lost txn returns the current values: %s succeeded=%d n_ranges=%zu", err.message, res.succeeded,
+              res.n_ranges);
+        CHECK(res.revision == claim_rev, "a failed txn does not move the revision: %" PRId64 " %" PRId64,
+              res.revision, claim_rev);
+        vgpu_etcd_txn_result_clear(&res);
+
+        /* delete one, delete a prefix */
+        int64_t rev = 0;
+        CHECK(vgpu_etcd_delete(e, key("b"), false, &rev, &err) == 0 && rev > claim_rev, "delete: %s",
+              err.message);
+        CHECK(vgpu_etcd_delete(e, key("a/"), true, NULL, &err) == 0, "delete prefix: %s", err.message);
+        CHECK(vgpu_etcd_range_prefix(e, prefix, 0, 0, &rg, &err) == 0 && rg.n == 1 &&
+                      streq(rg.kvs[0].key, key("alloc")),
+              "after deletes: n=%zu %s", rg.n, err.message);
+        vgpu_etcd_range_clear(&rg);
+
+        /* bad input: no key */
+        CHECK(vgpu_etcd_put(e, NULL, "x", 0, NULL, &err) == -EINVAL, "put without key");
+}
+
+/* ---- leases ---- */
+
+static void scenario_lease(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e)
+                return;
+        int64_t id = 0, ttl = -1;
+        CHECK(vgpu_etcd_lease_grant(e, 2, &id, &err) == 0 && id != 0, "grant: %s", err.message);
+        printf("lease id %" PRId64 " (0x%" PRIx64 ")\n", id, (uint64_t) id);
+        CHECK(vgpu_etcd_put(e, key("leased"), "x", id, NULL, &err) == 0, "put with lease: %s", err.message);
+        struct vgpu_etcd_range rg = {};
+        CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 1 && rg.kvs[0].lease == id,
+              "the key carries the lease id exactly (beyond 2^53): %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* keepalive for a while: the key outlives its TTL */
+        for (int i = 0; i < 4; i++) {
+                CHECK(vgpu_etcd_lease_keepalive(e, id, &ttl, &err) == 0 && ttl >= 1 && ttl <= 2,
+                      "keepalive: ttl=%" PRId64 " %s", ttl, err.message);
+                sleep_ms(700);
+        }
+        CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 1, "kept alive past the TTL");
+        vgpu_etcd_range_clear(&rg);
+        /* stop: the key goes at TTL + ~0.5 s */
+        sleep_ms(3200);
+        CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 0,
+              "lease expiry removed the key: n=%zu", rg.n);
+        vgpu_etcd_range_clear(&rg);
+        ttl = -1;
+        CHECK(vgpu_etcd_lease_keepalive(e, id, &ttl, &err) == 0 && ttl == 0,
+              "keepalive after expiry reports 0: ttl=%" PRId64 " %s", ttl, err.message);
+        CHECK(vgpu_etcd_put(e, key("leased"), "x", id, NULL, &err) == -ENOENT,
+              "put with an expired lease: %s", err.message);
+        /* revoke drops the keys at once */
+        int64_t id2 = 0;
+        CHECK(vgpu_etcd_lease_grant(e, 30, &id2, &err) == 0, "grant: %s", err.message);
+        CHECK(vgpu_etcd_put(e, key("leased2"), "y", id2, NULL, &err) == 0, "put: %s", err.message);
+        CHECK(vgpu_etcd_lease_revoke(e, id2, &err) == 0, "revoke: %s", err.message);
+        CHECK(vgpu_etcd_get(e, key("leased2"), &rg, &err) == 0 && rg.n == 0, "revoke removed the key");
+        vgpu_etcd_range_clear(&rg);
+        CHECK(vgpu_etcd_lease_revoke(e, id2, &err) == -ENOENT, "revoke twice: %d %s", err.code, err.message);
+        CHECK(vgpu_etcd_lease_grant(e, 0, &id2, &err) == -EINVAL, "grant TTL 0");
+}
+
+/* ---- watch ---- */
+
+struct seen {
+        int n_events, n_deleted, n_prev, stop_after;
+        int64_t last_revision;
+        char first_key[256];
+};
+
+static int on_events(const struct vgpu_etcd_event *ev, size_t n, int64_t revision, void *userdata) {
+        struct seen *s = userdata;
+        for (size_t i = 0; i < n; i++) {
+                if (s->n_events == 0)
+                        snprintf(s->first_key, sizeof(s->first_key), "%s", ev[i].kv.key);
+                s->n_events++;
+                s->n_deleted += ev[i].deleted;
+                s->n_prev += ev[i].prev.key != NULL;
+                if (ev[i].deleted && ev[i].prev.key && !streq(ev[i].prev.value, "v"))
+                        s->n_prev = -1000; /* a delete's prev_kv is the deleted value */
+        }
+        s->last_revision = revision;
+        return s->stop_after && s->n_events >= s->stop_after ? 42 : 0;
+}
+
+struct watcher {
+        struct vgpu_etcd *e;
+        int64_t start;
+        struct seen seen;
+        volatile int stop;
+        int result;
+        int64_t compact;
+        struct vgpu_error err;
+};
+
+static void *watch_thread(void *p) {
+        struct watcher *w = p;
+        w->result = vgpu_etcd_watch(w->e, key("w/"), w->start, on_events, &w->seen, &w->stop, &w->compact,
+                                    &w->err);
+        return NULL;
+}
+
+static void scenario_watch(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *we = client();
+        if (!e || !we)
+                return;
+        int64_t before = put(e, key("other"), "not watched");
+        struct watcher w = { .e = we, .start = before + 1 };
+        pthread_t t;
+        pthread_create(&t, NULL, watch_thread, &w);
+        sleep_ms(300);
+        int64_t first = put(e, key("w/1"), "v");
+        put(e, key("w/2"), "v");
+        put(e, key("w/1"), "v"); /* an update: prev_kv set */
+        put(e, key("x/3"), "v"); /* outside the prefix */
+        int64_t last = 0;
+        CHECK(vgpu_etcd_delete(e, key("w/2"), false, &last, &err) == 0, "delete: %s", err.message);
+        for (int i = 0; i < 50 && w.seen.n_events < 4; i++)
+                sleep_ms(100);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        w.stop = 1;
+        pthread_join(t, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double stop_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        CHECK(w.result == 0, "stopped watch returns 0: %d %s", w.result, w.err.message);
+        CHECK(stop_ms < 400, "stop noticed within 200 ms (+ slack): %.0f ms", stop_ms);
+        CHECK(w.seen.n_events == 4 && w.seen.n_deleted == 1, "events: %d deleted %d", w.seen.n_events,
+              w.seen.n_deleted);
+        CHECK(w.seen.n_prev == 2, "prev_kv on the update and the delete: %d", w.seen.n_prev);
+        CHECK(streq(w.seen.first_key, key("w/1")), "first event key %s", w.seen.first_key);
+        CHECK(w.seen.last_revision == last, "revision of the last event %" PRId64 " (delete at %" PRId64 ")",
+              w.seen.last_revision, last);
+
+        /* resume from a revision: the events from there on, already in history; the callback ends it */
+        struct watcher r = { .e = we, .start = first + 1, .seen = { .stop_after = 2 } };
+        pthread_create(&t, NULL, watch_thread, &r);
+        pthread_join(t, NULL);
+        CHECK(r.result == 42, "the callback's value ends the watch: %d %s", r.result, r.err.message);
+        CHECK(r.seen.n_events >= 2 && streq(r.seen.first_key, key("w/2")), "resumed after the first put: %s",
+              r.seen.first_key);
+
+        /* compaction: a watch from before it is refused with the compacted revision */
+        int64_t now = put(e, key("w/3"), "v");
+        CHECK(vgpu_etcd_compact(e, now, &err) == 0, "compact: %s", err.message);
+        struct watcher c = { .e = we, .start = first };
+        pthread_create(&t, NULL, watch_thread, &c);
+        pthread_join(t, NULL);
+        CHECK(c.result == -ESTALE && c.compact == now,
+              "compacted start: %d compact=%" PRId64 " (want %" PRId64 ") %s", c.result, c.compact, now,
+              c.err.message);
+        struct vgpu_etcd_range rg = {};
+        CHECK(vgpu_etcd_range_prefix(e, key("w/"), first, 0, &rg, &err) == -ESTALE,
+              "range at a compacted revision");
+        vgpu_etcd_range_clear(&rg);
+}
+
+/* ---- rotation: ETCD_ENDPOINTS starts with dead endpoints ---- */
+
+static void scenario_rotation(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e)
+                return;
+        const char *first = vgpu_etcd_endpoint(e);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t rev = put(e, key("w/rot"), "x");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        CHECK(rev > 0 && !streq(vgpu_etcd_endpoint(e), first), "rotated away from %s to %s", first,
+              vgpu_etcd_endpoint(e));
+        printf("put past the dead endpoints took %.1f ms\n", ms);
+        struct vgpu_etcd_range rg = {};
+        CHECK(vgpu_etcd_get(e, key("w/rot"), &rg, &err) == 0 && rg.n == 1, "get: %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* the watch rotates too */
+        struct watcher w = { .e = e, .start = rev, .seen = { .stop_after = 1 } };
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *we = client();
+        w.e = we;
+        pthread_t t;
+        pthread_create(&t, NULL, watch_thread, &w);
+        pthread_join(t, NULL);
+        CHECK(w.result == 42, "watch past the dead endpoints: %d %s", w.result, w.err.message);
+
+        /* nothing alive: -ECONNREFUSED after trying each */
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *dead = client_with(env("ETCD_DEAD"), NULL, NULL);
+        int r = vgpu_etcd_put(dead, key("rot"), "x", 0, NULL, &err);
+        CHECK(r == -ECONNREFUSED, "all endpoints dead: %d %s", r, err.message);
+}
+
+/* ---- TLS: ETCD_CA/CERT/KEY set; a client without the client certificate is refused ---- */
+
+static void scenario_tls(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e)
+                return;
+        put(e, key("tls"), "x");
+        struct vgpu_etcd_range rg = {};
+        CHECK(vgpu_etcd_get(e, key("tls"), &rg, &err) == 0 && rg.n == 1, "get over TLS: %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+        char **eps = split_endpoints(env("ETCD_ENDPOINTS"));
+        struct vgpu_etcd_config c = { .endpoints = (const char *const *) eps, .ca_file = env("ETCD_CA") };
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *nocert = NULL;
+        CHECK(vgpu_etcd_new(&c, &nocert, &err) == 0, "new: %s", err.message);
+        int r = vgpu_etcd_get(nocert, key("tls"), &rg, &err);
+        CHECK(r < 0, "no client certificate: refused (%d %s)", r, err.message);
+        c.ca_file = NULL;
+        c.cert_file = env("ETCD_CERT");
+        c.key_file = env("ETCD_KEY");
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *noca = NULL;
+        CHECK(vgpu_etcd_new(&c, &noca, &err) == 0, "new: %s", err.message);
+        r = vgpu_etcd_get(noca, key("tls"), &rg, &err);
+        CHECK(r < 0, "server certificate not trusted without the CA: refused (%d %s)", r, err.message);
+        for (char **p = eps; *p; p++)
+                free(*p);
+        free(eps);
+}
+
+/* ---- auth: ETCD_USER/PASSWORD; a user limited to the prefix (role set up by the wrapper) ---- */
+
+static void scenario_auth(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e)
+                return;
+        put(e, key("auth"), "x");
+        struct vgpu_etcd_range rg = {};
+        CHECK(vgpu_etcd_get(e, key("auth"), &rg, &err) == 0 && rg.n == 1, "get with a token: %s",
+              err.message);
+        vgpu_etcd_range_clear(&rg);
+        /* a token the server no longer knows (expired, member restarted): authenticate again */
+        free(e->token);
+        e->token = strdup("bogus.token");
+        CHECK(vgpu_etcd_get(e, key("auth"), &rg, &err) == 0 && rg.n == 1,
+              "re-authenticated after an invalid token: %s", err.message);
+        vgpu_etcd_range_clear(&rg);
+        int64_t rev = put(e, key("w/auth"), "x");
+        free(e->token);
+        e->token = strdup("bogus.token");
+        struct watcher w = { .e = e, .start = rev, .seen = { .stop_after = 1 } };
+        pthread_t t;
+        pthread_create(&t, NULL, watch_thread, &w);
+        pthread_join(t, NULL);
+        CHECK(w.result == 42 && w.seen.n_events == 1, "watch re-authenticates after an invalid token: %d %s",
+              w.result, w.err.message);
+        /* outside the role's prefix: permission denied */
+        int r = vgpu_etcd_put(e, "/elsewhere", "x", 0, NULL, &err);
+        CHECK(r == -EACCES, "outside the role: %d %s", r, err.message);
+        /* wrong password, no user */
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *bad =
+                client_with(env("ETCD_ENDPOINTS"), env("ETCD_USER"), "wrong");
+        r = vgpu_etcd_get(bad, key("auth"), &rg, &err);
+        CHECK(r == -EINVAL || r == -EACCES, "wrong password: %d %s", r, err.message);
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *anon = client_with(env("ETCD_ENDPOINTS"), NULL, NULL);
+        r = vgpu_etcd_get(anon, key("auth"), &rg, &err);
+        CHECK(r < 0, "no user: refused (%d %s)", r, err.message);
+        vgpu_etcd_range_clear(&rg);
+}
+
+int main(int argc, char **argv) {
+        if (argc != 2 || !env("ETCD_ENDPOINTS")) {
+                fprintf(stderr, "usage: ETCD_ENDPOINTS=URL[,URL] %s kv|lease|watch|rotation|tls|auth\n",
+                        argv[0]);
+                return 2;
+        }
+        snprintf(prefix, sizeof(prefix), "/vgpuctl/test/%d-%s/", (int) getpid(), argv[1]);
+        static const struct {
+                const char *name;
+                void (*fn)(void);
+        } scenarios[] = {
+                { "kv", scenario_kv },       { "lease", scenario_lease },
+                { "watch", scenario_watch }, { "rotation", scenario_rotation },
+                { "tls", scenario_tls },     { "auth", scenario_auth },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(scenarios); i++)
+                if (streq(scenarios[i].name, argv[1])) {
+                        scenarios[i].fn();
+                        printf("%s: %d passed, %d failed\n", argv[1], passed, failed);
+                        return failed || passed == 0 ? 1 : 0;
+                }
+        fprintf(stderr, "unknown scenario %s\n", argv[1]);
+        return 2;
+}
