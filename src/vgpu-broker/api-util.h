@@ -35,7 +35,7 @@ struct view {
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *ret);
 void view_done(struct view *v);
 
-/* {"host_alive": n, ...} of the placement's rejections */
+/* [{"filter": "host_alive", "rejected_gpus": n}, ...]: the placement's rejections */
 json_object *rejected_json(const struct vgpu_fleet_placement *p);
 /* the session (+ its claim, when cached or given) as the API shows it */
 json_object *session_json(const struct vgpu_fleet_session *s, const struct vgpu_fleet_claim *c);

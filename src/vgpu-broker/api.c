@@ -250,11 +250,14 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
 }
 
 json_object *rejected_json(const struct vgpu_fleet_placement *p) {
-        json_object *o = json_object_new_object();
-        for (int i = 0; i < _VGPU_FLEET_FILTER_MAX; i++)
-                json_object_object_add(o, vgpu_fleet_filter_to_string(i),
-                                       json_object_new_int((int) p->rejected[i]));
-        return o;
+        json_object *a = json_object_new_array();
+        for (int i = 0; i < _VGPU_FLEET_FILTER_MAX; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "filter", json_object_new_string(vgpu_fleet_filter_to_string(i)));
+                json_object_object_add(o, "rejected_gpus", json_object_new_int((int) p->rejected[i]));
+                json_object_array_add(a, o);
+        }
+        return a;
 }
 
 static void add_str(json_object *o, const char *k, const char *v) {

@@ -24,6 +24,7 @@
 #include "vgpu/assign.h"
 #include "vgpu/config.h"
 #include "snmp-agent.h"
+#include "fleet.h"
 #include "vgpud.h"
 
 /* Types cost most of a scan on big hosts (12,288 on 512 VFs: 80-150 ms of CPU), and their counts
@@ -251,6 +252,8 @@ int collect_poll(struct vgpud *d) {
         d->last_poll_duration_usec = now_usec(CLOCK_MONOTONIC) - start;
         log_debug("poll %" PRIu64 ": %zu GPUs, %zu parents, %zu instances in %" PRIu64 " ms", d->polls,
                   host->n_gpus, host->n_parents, host->n_instances, d->last_poll_duration_usec / 1000);
+
+        fleet_update_inventory(d); /* gpus/<host>/<gpu> when in a fleet and something changed */
 
         /* exactly the parents that appeared: a parent someone emptied by hand stays as it is */
         if (n_appeared > 0 && d->config->restore_on_appear &&

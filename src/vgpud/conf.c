@@ -19,6 +19,12 @@
 #include "conf.h"
 #include "vgpu/harden.h"
 
+static void strv_free_null(char **v) {
+        for (char **p = v; p && *p; p++)
+                free(*p);
+        free(v);
+}
+
 #define UNSET INT_MIN
 
 struct parser {
@@ -247,6 +253,88 @@ static int handle_snmp(struct parser *p, const char *section, const char *name, 
         return fail(p, "[%s] unknown key '%s' (known: enable, agentx-socket)", section, name);
 }
 
+static int set_fleet_name(struct parser *p, const char *section, const char *name, const char *value,
+                          char **field) {
+        /* one key component each: no '/', so a prefix range never reaches another's keys */
+        size_t n = strlen(value);
+        if (n == 0 || n > 128 ||
+            strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+                return fail(
+                        p,
+                        "[%s] %s = '%s': expected a name of letters, digits, '.', '_' and '-' (at most 128)",
+                        section, name, value);
+        return set_string(field, value) < 0 ? fail(p, "out of memory") : 1;
+}
+
+static int set_endpoints(struct parser *p, const char *section, const char *name, const char *value) {
+        struct vgpud_fleet_config *f = &p->c->fleet;
+        _cleanup_free_ char *copy = strdup(value);
+        if (!copy)
+                return fail(p, "out of memory");
+        size_t n = 0;
+        char **v = NULL, *save = NULL;
+        for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+                if (strncmp(t, "http://", 7) != 0 && strncmp(t, "https://", 8) != 0) {
+                        for (size_t i = 0; i < n; i++)
+                                free(v[i]);
+                        free(v);
+                        return fail(p,
+                                    "[%s] %s: '%s' is not an etcd URL (expected http://HOST:PORT or "
+                                    "https://HOST:PORT)",
+                                    section, name, t);
+                }
+                char **nv = realloc(v, (n + 2) * sizeof(char *));
+                if (!nv || !(nv[n] = strdup(t))) {
+                        free(nv ? nv : v);
+                        return fail(p, "out of memory");
+                }
+                v = nv;
+                v[++n] = NULL;
+        }
+        if (n == 0)
+                return BAD("a comma-separated list of etcd URLs");
+        strv_free_null(f->endpoints);
+        f->endpoints = v;
+        return 1;
+}
+
+static int handle_fleet(struct parser *p, const char *section, const char *name, const char *value) {
+        struct vgpud_fleet_config *f = &p->c->fleet;
+        if (streq(name, "endpoints"))
+                return set_endpoints(p, section, name, value);
+        if (streq(name, "cluster"))
+                return set_fleet_name(p, section, name, value, &f->cluster);
+        if (streq(name, "host"))
+                return set_fleet_name(p, section, name, value, &f->host);
+        if (streq(name, "address")) {
+                if (!value[0] || strpbrk(value, " \t/\""))
+                        return BAD("HOST:PORT");
+                return set_string(&f->address, value) < 0 ? fail(p, "out of memory") : 1;
+        }
+        if (streq(name, "ca"))
+                return set_path(p, section, name, &f->ca, value);
+        if (streq(name, "cert"))
+                return set_path(p, section, name, &f->cert, value);
+        if (streq(name, "key"))
+                return set_path(p, section, name, &f->key, value);
+        if (streq(name, "user"))
+                return value[0] ? (set_string(&f->user, value) < 0 ? fail(p, "out of memory") : 1)
+                                : BAD("a user name");
+        if (streq(name, "password"))
+                return set_string(&f->password, value) < 0 ? fail(p, "out of memory") : 1;
+        /* lease_ttl: the spelling of the fleet's contract (FLEET-SPEC.md) */
+        if (streq(name, "lease-ttl") || streq(name, "lease_ttl")) {
+                if (parse_int(value, 2, 600, &f->lease_ttl_s) < 0)
+                        return BAD("seconds from 2 to 600");
+                return 1;
+        }
+        return fail(p,
+                    "[%s] unknown key '%s' (known: endpoints, cluster, host, address, ca, cert, key, user, "
+                    "password, "
+                    "lease-ttl)",
+                    section, name);
+}
+
 static int thermal_index(struct parser *p, const char *section, size_t *ret) {
         if (streq(section, "thermal")) {
                 *ret = 0;
@@ -321,14 +409,16 @@ static int handler(void *user, const char *section, const char *name, const char
                 return handle_thermal(p, section, name, value);
         if (streq(section, "snmp"))
                 return handle_snmp(p, section, name, value);
+        if (streq(section, "fleet"))
+                return handle_fleet(p, section, name, value);
         if (!section[0])
                 return fail(p,
                             "'%s' is outside any section (expected [daemon], [metrics], [api], [collectors], "
-                            "[thermal] or [snmp])",
+                            "[thermal], [snmp] or [fleet])",
                             name);
         return fail(p,
                     "unknown section [%s] (known: daemon, metrics, api, collectors, thermal, thermal "
-                    "\"MATCH\", snmp)",
+                    "\"MATCH\", snmp, fleet)",
                     section);
 }
 
@@ -349,6 +439,7 @@ int vgpud_config_default(struct vgpud_config **ret) {
                 .collect_sensors = true,
                 .collect_ipmi = true,
                 .thermal = VGPU_THERMAL_LIMITS_DEFAULT,
+                .fleet = { .lease_ttl_s = 10 },
         };
         c->socket_path = strdup(VGPU_DAEMON_SOCKET);
         c->group = strdup("vgpu");
@@ -371,6 +462,17 @@ void vgpud_config_free(struct vgpud_config *c) {
         free(c->hook);
         free(c->api_token_file);
         free(c->snmp_agentx_socket);
+        strv_free_null(c->fleet.endpoints);
+        free(c->fleet.cluster);
+        free(c->fleet.host);
+        free(c->fleet.address);
+        free(c->fleet.ca);
+        free(c->fleet.cert);
+        free(c->fleet.key);
+        free(c->fleet.user);
+        if (c->fleet.password)
+                explicit_bzero(c->fleet.password, strlen(c->fleet.password));
+        free(c->fleet.password);
         for (size_t i = 0; i < c->n_rules; i++)
                 free(c->rules[i].match);
         free(c->rules);
@@ -401,6 +503,12 @@ static int check(struct parser *p, struct vgpu_error *err) {
                                               c->source, p->thermal_lines[i + 1].line, c->rules[i].match,
                                               l->warn_c, l->critical_c, l->hysteresis_c);
         }
+        if (!!c->fleet.cert != !!c->fleet.key)
+                return vgpu_error_set(
+                        err, -EINVAL,
+                        "%s: [fleet] cert and key go together (a client certificate and its key)", c->source);
+        if (c->fleet.password && !c->fleet.user)
+                return vgpu_error_set(err, -EINVAL, "%s: [fleet] password is set but user is not", c->source);
         if (c->api.enabled && !c->api_token_file)
                 return vgpu_error_set(
                         err, -EINVAL,

@@ -28,6 +28,14 @@
  *     [snmp]                           # an AgentX subagent of snmpd (VGPU-MIB); needs libsnmp
  *     enable = no
  *     agentx-socket = /var/agentx/master   # a host path, or a net-snmp address (tcp:127.0.0.1:705)
+ *     [fleet]                          # join a fleet in etcd (doc/fleet.md); off without endpoints
+ *     endpoints = http://10.0.0.1:2379,http://10.0.0.2:2379
+ *     cluster = default
+ *     host = gpu-07                    # this host's name in the fleet; default: the hostname
+ *     address = 10.0.0.7:9836          # where a broker reaches this host's TCP API
+ *     ca = /etc/vgpuctl/etcd-ca.pem    # TLS: trust; cert + key: client certificate
+ *     user = vgpud                     # etcd auth, with password
+ *     lease-ttl = 10                   # seconds (2..600); keys vanish that long after death
  *
  * A missing file is the defaults. Anything wrong names FILE:LINE and the key; the daemon then
  * refuses to start (or, on reload, keeps its running configuration).
@@ -57,6 +65,15 @@ struct vgpud_thermal_rule {
         int line;
 };
 
+/* [fleet]: off while endpoints is NULL */
+struct vgpud_fleet_config {
+        char **endpoints; /* NULL-terminated */
+        char *cluster, *host, *address;
+        char *ca, *cert, *key; /* host paths (under VGPU_ROOT) */
+        char *user, *password;
+        int lease_ttl_s;
+};
+
 struct vgpud_config {
         char *source;      /* the file read, for messages */
         char *socket_path; /* host path */
@@ -76,6 +93,8 @@ struct vgpud_config {
 
         bool snmp_enabled;
         char *snmp_agentx_socket;
+
+        struct vgpud_fleet_config fleet;
 
         struct vgpu_thermal_limits thermal; /* defaults */
         struct vgpud_thermal_rule *rules;

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "snmp-agent.h"
 #include "vgpu/host.h"
+#include "fleet.h"
 #include "vgpud.h"
 
 #define DRAIN_TIMEOUT_USEC (5 * 1000000ULL) /* SIGTERM: how long open requests may take to finish */
@@ -228,6 +229,9 @@ static int run(struct vgpud *d) {
                 return r;
         if ((r = snmp_agent_start(d)) < 0)
                 return r;
+        /* after the first poll: the inventory it publishes is there */
+        if ((r = fleet_start(d)) < 0)
+                return r;
 
         uint64_t wd;
         if (sd_watchdog_enabled(0, &wd) > 0) {
@@ -247,6 +251,7 @@ static int run(struct vgpud *d) {
 }
 
 static void done(struct vgpud *d) {
+        fleet_stop(d); /* first: its worker may be creating an instance through libvgpu */
         collect_stop(d);
         snmp_agent_stop(d);
         hook_stop(d);

@@ -80,6 +80,7 @@ struct vgpud_denial_peer {
 };
 
 struct listener;
+struct fleet;
 
 struct vgpud {
         sd_event *event;
@@ -132,6 +133,7 @@ struct vgpud {
         uint64_t checks_logged;   /* which doctor checks were last logged as not passing */
         sd_event_source *hooks[HOOKS_MAX];
         unsigned hooks_running;
+        struct fleet *fleet; /* [fleet]: NULL when not in a fleet (fleet.h) */
         bool stopping;
 };
 

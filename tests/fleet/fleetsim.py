@@ -189,7 +189,8 @@ class Broker:
         return request(self.socket, method, path, body, headers)
 
     def logtext(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log.name) as f:
             return f.read()[-3000:]
 

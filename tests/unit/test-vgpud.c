@@ -94,6 +94,37 @@ static void expect_config_error(const char *text, const char *message) {
                 fail_msg("expected '%s' in '%s'", message, err.message);
 }
 
+/* [fleet]: the keys, both spellings of lease_ttl, and each bad value named */
+static void test_config_fleet(void **state) {
+        (void) state;
+        struct vgpud_config *c = NULL;
+        struct vgpu_error err = {};
+        assert_int_equal(vgpud_config_parse("# nothing\n", "vgpud.conf", &c, &err), 0);
+        assert_null(c->fleet.endpoints); /* off */
+        assert_int_equal(c->fleet.lease_ttl_s, 10);
+        vgpud_config_free(c);
+        const char *text =
+                "[fleet]\nendpoints = http://127.0.0.1:20001, https://10.0.0.2:2379\ncluster = lab\n"
+                "host = gpu-07\naddress = 10.0.0.7:9836\nca = /etc/ca.pem\ncert = /etc/c.pem\n"
+                "key = /etc/c.key\nuser = vgpud\npassword = s e c\nlease_ttl = 3\n";
+        assert_int_equal(vgpud_config_parse(text, "vgpud.conf", &c, &err), 0);
+        assert_string_equal(c->fleet.endpoints[0], "http://127.0.0.1:20001");
+        assert_string_equal(c->fleet.endpoints[1], "https://10.0.0.2:2379");
+        assert_null(c->fleet.endpoints[2]);
+        assert_string_equal(c->fleet.cluster, "lab");
+        assert_string_equal(c->fleet.host, "gpu-07");
+        assert_string_equal(c->fleet.password, "s e c");
+        assert_int_equal(c->fleet.lease_ttl_s, 3);
+        vgpud_config_free(c);
+        expect_config_error("[fleet]\nendpoints = 127.0.0.1:2379\n",
+                            "vgpud.conf:2: [fleet] endpoints: '127.0.0.1:2379'");
+        expect_config_error("[fleet]\nhost = a/b\n", "vgpud.conf:2: [fleet] host = 'a/b'");
+        expect_config_error("[fleet]\nlease-ttl = 1\n", "seconds from 2 to 600");
+        expect_config_error("[fleet]\ncert = /c.pem\n", "cert and key go together");
+        expect_config_error("[fleet]\npassword = x\n", "password is set but user is not");
+        expect_config_error("[fleet]\nendpoint = http://x:1\n", "unknown key 'endpoint'");
+}
+
 static void test_config(void **state) {
         (void) state;
         struct vgpud_config *c = NULL;
@@ -238,7 +269,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_peer_access),   cmocka_unit_test(test_bearer),
                 cmocka_unit_test(test_thermal_table), cmocka_unit_test(test_config),
-                cmocka_unit_test(test_routes),
+                cmocka_unit_test(test_config_fleet),  cmocka_unit_test(test_routes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

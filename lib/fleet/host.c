@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * host.c — the transactions vgpud makes on its claims (vgpu/fleet-host.h): report, finish a
+ * release, reconcile after a new lease. Each compares the mod_revision of every key it rewrites,
+ * so a broker's concurrent claim or release makes it fail and be decided again, never lost.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "fleet-internal.h"
+#include "vgpu/etcd.h"
+#include "vgpu/fleet-host.h"
+
+#define ALLOC_TRIES 8
+
+static void digest(const char *claim, uint8_t out[32]) {
+        char buf[300];
+        int n = snprintf(buf, sizeof(buf), "vgpuctl-claim:%s", claim);
+        fleet_sha256(buf, n > 0 && (size_t) n < sizeof(buf) ? (size_t) n : strlen(buf), out);
+}
+
+_public_ void vgpu_fleet_claim_instance_uuid(const char *claim, char buf[static 37]) {
+        uint8_t h[32];
+        digest(claim, h);
+        h[6] = (h[6] & 0x0f) | 0x40; /* version 4 layout, as uuidgen's: mdevctl and libvirt check it */
+        h[8] = (h[8] & 0x3f) | 0x80;
+        snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
+                 h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]);
+}
+
+_public_ void vgpu_fleet_claim_slice_name(const char *claim, char buf[static 31]) {
+        uint8_t h[32];
+        digest(claim, h);
+        int n = snprintf(buf, 31, "fleet-");
+        for (int i = 0; i < 12; i++)
+                n += snprintf(buf + n, 31 - n, "%02x", h[i]);
+}
+
+_public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *key, int64_t mod_revision,
+                                     const struct vgpu_fleet_claim *c, int64_t *ret_revision,
+                                     struct vgpu_error *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = vgpu_fleet_claim_to_json(c, &text, err);
+        if (r < 0)
+                return r;
+        struct vgpu_etcd_compare cmp = { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL };
+        struct vgpu_etcd_op put = { .kind = VGPU_ETCD_OP_PUT, .key = key, .value = text };
+        struct vgpu_etcd_txn_result res = {};
+        r = vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &res, err);
+        if (r < 0)
+                return r;
+        bool ok = res.succeeded;
+        if (ok && ret_revision)
+                *ret_revision = res.revision;
+        vgpu_etcd_txn_result_clear(&res);
+        return ok ? 1 : 0;
+}
+
+/* alloc/<gpu> now: *ret_alloc (zeroed when absent) and its mod_revision (0 when absent). */
+static int read_alloc(struct vgpu_etcd *e, const char *key, struct vgpu_fleet_alloc *ret_alloc,
+                      bool *ret_present, int64_t *ret_mod, struct vgpu_error *err) {
+        struct vgpu_etcd_range rg = {};
+        int r = vgpu_etcd_get(e, key, &rg, err);
+        if (r < 0)
+                return r;
+        *ret_alloc = (struct vgpu_fleet_alloc){};
+        *ret_present = rg.n > 0;
+        *ret_mod = rg.n > 0 ? rg.kvs[0].mod_revision : 0;
+        if (rg.n > 0)
+                r = vgpu_fleet_alloc_from_json(rg.kvs[0].value, ret_alloc, err);
+        vgpu_etcd_range_clear(&rg);
+        return r;
+}
+
+static struct vgpu_etcd_compare alloc_compare(const char *key, bool present, int64_t mod) {
+        /* absent: it must still be absent (CREATE == 0), or a broker's first claim is lost */
+        return present ? (struct vgpu_etcd_compare){ key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod, NULL }
+                       : (struct vgpu_etcd_compare){ key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0, NULL };
+}
+
+_public_ int vgpu_fleet_host_release(struct vgpu_etcd *e, const char *prefix, const char *key,
+                                     int64_t mod_revision, const struct vgpu_fleet_claim *c,
+                                     struct vgpu_error *err) {
+        char alloc_key[VGPU_FLEET_KEY_MAX], session_key[VGPU_FLEET_KEY_MAX];
+        if (vgpu_fleet_key(alloc_key, sizeof(alloc_key), prefix, "alloc", c->gpu, NULL) < 0 ||
+            vgpu_fleet_key(session_key, sizeof(session_key), prefix, "sessions", strempty(c->session), NULL) <
+                    0)
+                return vgpu_error_set(err, -ENAMETOOLONG, "claim %s: key too long", c->claim);
+        for (int try = 0; try < ALLOC_TRIES; try++) {
+                struct vgpu_fleet_alloc before = {}, after = {};
+                bool present;
+                int64_t amod;
+                int r = read_alloc(e, alloc_key, &before, &present, &amod, err);
+                if (r < 0)
+                        return r;
+                r = vgpu_fleet_alloc_apply(present ? &before : NULL, c, -1, &after, err);
+                vgpu_fleet_alloc_clear(&before);
+                _cleanup_free_ char *text = NULL;
+                if (r >= 0)
+                        r = vgpu_fleet_alloc_to_json(&after, &text, err);
+                vgpu_fleet_alloc_clear(&after);
+                if (r < 0)
+                        return r;
+                struct vgpu_etcd_compare cmp[] = {
+                        { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL },
+                        alloc_compare(alloc_key, present, amod),
+                };
+                struct vgpu_etcd_op ops[3] = {
+                        { .kind = VGPU_ETCD_OP_DELETE, .key = key },
+                        { .kind = VGPU_ETCD_OP_DELETE, .key = session_key },
+                        { .kind = VGPU_ETCD_OP_PUT, .key = alloc_key, .value = text },
+                };
+                /* no alloc: nothing to take the claim out of (and never one made up here) */
+                size_t n_ops = (c->session ? 2 : 1);
+                if (!c->session)
+                        ops[1] = ops[2];
+                n_ops += present;
+                struct vgpu_etcd_op fail = { .kind = VGPU_ETCD_OP_RANGE, .key = key };
+                struct vgpu_etcd_txn_result res = {};
+                r = vgpu_etcd_txn(e, cmp, 2, ops, n_ops, &fail, 1, &res, err);
+                if (r < 0)
+                        return r;
+                bool ok = res.succeeded, claim_same = res.n_ranges == 1 && res.ranges[0].n == 1 &&
+                                                      res.ranges[0].kvs[0].mod_revision == mod_revision;
+                vgpu_etcd_txn_result_clear(&res);
+                if (ok)
+                        return 1;
+                if (!claim_same)
+                        return 0;
+                /* only alloc moved (a broker's claim on the same GPU): again */
+        }
+        return vgpu_error_set(err, -EBUSY, "release of claim %s: alloc/%s changed %d times in a row",
+                              c->claim, c->gpu, ALLOC_TRIES);
+}
+
+_public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, const char *gpu,
+                                       const struct vgpu_fleet_reconcile_item *items, size_t n, int64_t lease,
+                                       struct vgpu_error *err) {
+        char alloc_key[VGPU_FLEET_KEY_MAX];
+        if (vgpu_fleet_key(alloc_key, sizeof(alloc_key), prefix, "alloc", gpu, NULL) < 0)
+                return vgpu_error_set(err, -ENAMETOOLONG, "alloc/%s: key too long", gpu);
+        struct vgpu_fleet_alloc before = {};
+        bool present;
+        int64_t amod;
+        int r = read_alloc(e, alloc_key, &before, &present, &amod, err);
+        if (r < 0)
+                return r;
+        /* alloc from the claims that stay, in their order: what the broker's claims would have built */
+        struct vgpu_fleet_alloc sum = {};
+        bool any = false;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (items[i].action == VGPU_FLEET_RECONCILE_RELEASE)
+                        continue;
+                struct vgpu_fleet_alloc next = {};
+                r = vgpu_fleet_alloc_apply(any ? &sum : NULL, items[i].claim, +1, &next, err);
+                vgpu_fleet_alloc_clear(&sum);
+                sum = next;
+                any = true;
+        }
+        if (r >= 0 && !any) {
+                /* nothing stays: an empty alloc (host, gpu from the one there or the first claim) */
+                const char *host = before.host ? before.host : n > 0 ? items[0].claim->host : "";
+                sum.host = strdup(host);
+                sum.gpu = strdup(gpu);
+                if (!sum.host || !sum.gpu)
+                        r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        vgpu_fleet_alloc_clear(&before);
+        _cleanup_free_ char *alloc_text = NULL;
+        if (r >= 0)
+                r = vgpu_fleet_alloc_to_json(&sum, &alloc_text, err);
+        vgpu_fleet_alloc_clear(&sum);
+        if (r < 0)
+                return r;
+
+        size_t max_ops = 2 * n + 1;
+        struct vgpu_etcd_compare *cmp = calloc(n + 1, sizeof(*cmp));
+        struct vgpu_etcd_op *ops = calloc(max_ops, sizeof(*ops));
+        char **texts = calloc(n + 1, sizeof(char *)), **session_keys = calloc(n + 1, sizeof(char *));
+        size_t n_cmp = 0, n_ops = 0;
+        if (!cmp || !ops || !texts || !session_keys)
+                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const struct vgpu_fleet_reconcile_item *it = &items[i];
+                cmp[n_cmp++] = (struct vgpu_etcd_compare){ it->key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL,
+                                                           it->mod_revision, NULL };
+                if (it->action == VGPU_FLEET_RECONCILE_REBIND) {
+                        struct vgpu_fleet_claim c = *it->claim;
+                        c.state = VGPU_FLEET_BOUND;
+                        c.host_lease = lease;
+                        c.error = NULL;
+                        r = vgpu_fleet_claim_to_json(&c, &texts[i], err);
+                        ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_PUT,
+                                                              .key = it->key,
+                                                              .value = texts[i] };
+                } else if (it->action == VGPU_FLEET_RECONCILE_RELEASE) {
+                        ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_DELETE, .key = it->key };
+                        if (it->claim->session) {
+                                char k[VGPU_FLEET_KEY_MAX];
+                                if (vgpu_fleet_key(k, sizeof(k), prefix, "sessions", it->claim->session,
+                                                   NULL) < 0 ||
+                                    !(session_keys[i] = strdup(k)))
+                                        r = vgpu_error_set(err, -ENOMEM, "session key of claim %s",
+                                                           it->claim->claim);
+                                else
+                                        ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_DELETE,
+                                                                              .key = session_keys[i] };
+                        }
+                }
+        }
+        if (r >= 0) {
+                cmp[n_cmp++] = alloc_compare(alloc_key, present, amod);
+                ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_PUT,
+                                                      .key = alloc_key,
+                                                      .value = alloc_text };
+        }
+        struct vgpu_etcd_txn_result res = {};
+        if (r >= 0)
+                r = vgpu_etcd_txn(e, cmp, n_cmp, ops, n_ops, NULL, 0, &res, err);
+        bool ok = r >= 0 && res.succeeded;
+        vgpu_etcd_txn_result_clear(&res);
+        for (size_t i = 0; texts && session_keys && i <= n; i++) {
+                free(texts[i]);
+                free(session_keys[i]);
+        }
+        free(texts);
+        free(session_keys);
+        free(cmp);
+        free(ops);
+        if (r < 0)
+                return r;
+        return ok ? 1 : 0;
+}

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fleet-claims.c — the claims a broker placed on this host (claims/<host>/), on the fleet
+ * worker's thread: realize a PENDING one (a vGPU instance of its type, or a software slice,
+ * through libvgpu's public calls as `vgpuctl create` and `vgpuctl slice create` make them),
+ * report BOUND or FAILED by compare-and-swap, tear down on release, and reconcile after the
+ * lease came back. A claim whose host_lease is not our current lease is fenced: not touched
+ * (a broker placed it on a lease that died; the reconcile after our next grant decides it).
+ *
+ * The instance's name comes from the claim id (vgpu/fleet-host.h), so realizing twice (a report
+ * that got lost, a restart in between) finds the instance made the first time.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basic/error-util.h"
+#include "fleet.h"
+#include "log.h"
+#include "vgpu/assign.h"
+#include "vgpu/fleet-host.h"
+#include "vgpu/host.h"
+#include "vgpu/lifecycle.h"
+#include "vgpu/slice.h"
+#include "vgpud.h"
+
+static bool claim_is_slice(const struct vgpu_fleet_claim *c) {
+        return !c->type || !c->type[0];
+}
+
+static const char *bdf_of(const struct fleet_worker *w, const char *gpu) {
+        for (size_t i = 0; i < w->n_gpus; i++)
+                if (streq(w->gpus[i].id, gpu))
+                        return w->gpus[i].bdf;
+        return NULL;
+}
+
+/* Remove what the claim made, if it is there: 1 removed, 0 there was nothing, -errno. */
+static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
+        char name[40];
+        if (claim_is_slice(c)) {
+                vgpu_fleet_claim_slice_name(c->claim, name);
+                int r = vgpu_slice_destroy(name, err);
+                return r == -ENOENT ? 0 : r < 0 ? r : 1;
+        }
+        vgpu_fleet_claim_instance_uuid(c->claim, name);
+        int r = vgpu_mdev_remove(name, err);
+        return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+static int assign_domain(const char *uuid, const char *domain, struct vgpu_error *err) {
+        struct vgpu_host *host = NULL;
+        struct vgpu_virt *v = NULL;
+        struct vgpu_hostdev dev = {};
+        int r = vgpu_host_scan(VGPU_SCAN_INSTANCES, &host, err);
+        if (r >= 0)
+                r = vgpu_hostdev_from_host(host, uuid, &dev, err);
+        if (r >= 0)
+                r = vgpu_virt_open(NULL, 0, &v, err);
+        if (r >= 0)
+                r = vgpu_assign(v, domain, &dev, 0, NULL, err);
+        vgpu_virt_close(v);
+        vgpu_host_free(host);
+        return r;
+}
+
+/* Make the claim's instance: its name in ret (uuid or slice name), or -errno with err. */
+static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, char ret[40],
+                   struct vgpu_error *err) {
+        const char *bdf = bdf_of(w, c->gpu);
+        if (!bdf)
+                return vgpu_error_set(err, -ENODEV, "this host has no GPU %s", c->gpu);
+        int r;
+        if (claim_is_slice(c)) {
+                vgpu_fleet_claim_slice_name(c->claim, ret);
+                struct vgpu_slice_request req = {
+                        .name = ret,
+                        .gpu = bdf,
+                        .memory = c->has_slice ? c->slice_memory_bytes : c->vram_bytes,
+                        .share = c->has_slice ? c->slice_share_percent : 0,
+                };
+                r = vgpu_slice_create(&req, err);
+        } else {
+                struct vgpu_mdev_spec spec = { .type = c->type };
+                vgpu_fleet_claim_instance_uuid(c->claim, spec.uuid);
+                if (!(spec.parent = strdup(bdf)) || !(spec.type = strdup(c->type))) {
+                        free(spec.parent);
+                        return vgpu_error_set(err, -ENOMEM, "out of memory");
+                }
+                r = vgpu_mdev_create(&spec, 0, err);
+                snprintf(ret, 40, "%s", spec.uuid);
+                vgpu_mdev_spec_done(&spec);
+                if (r >= 0 && c->domain && c->domain[0]) {
+                        struct vgpu_error e2 = {};
+                        r = assign_domain(ret, c->domain, err);
+                        if (r < 0)
+                                (void) vgpu_mdev_remove(ret, &e2); /* a failed claim leaves nothing */
+                }
+        }
+        return r < 0 ? r : 0;
+}
+
+static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv *kv,
+                               struct vgpu_fleet_claim *c) {
+        char instance[40] = "";
+        struct vgpu_error err = {}, rerr = {};
+        int r = realize(w, c, instance, &err);
+        struct vgpu_fleet_claim out = *c;
+        if (r >= 0) {
+                out.state = VGPU_FLEET_BOUND;
+                out.instance = instance;
+                out.error = NULL;
+                log_info("fleet: claim %s: %s %s on %s", c->claim, claim_is_slice(c) ? "slice" : "vGPU",
+                         instance, c->gpu);
+        } else {
+                out.state = VGPU_FLEET_FAILED;
+                out.instance = NULL;
+                out.error = err.message;
+                log_warning("fleet: claim %s failed: %s", c->claim, err.message);
+        }
+        int k = vgpu_fleet_claim_report(w->etcd, kv->key, kv->mod_revision, &out, NULL, &rerr);
+        if (k < 0)
+                log_warning("fleet: reporting claim %s: %s", c->claim, rerr.message);
+        if (k == 0 && r >= 0) {
+                /* it changed meanwhile: if it is gone (released while we made it), so is the instance */
+                struct vgpu_etcd_range rg = {};
+                if (vgpu_etcd_get(w->etcd, kv->key, &rg, &rerr) >= 0 && rg.n == 0)
+                        (void) teardown(c, &rerr);
+                vgpu_etcd_range_clear(&rg);
+        }
+}
+
+static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const struct vgpu_fleet_claim *c) {
+        struct vgpu_error err = {};
+        int r = teardown(c, &err);
+        if (r < 0) {
+                log_warning("fleet: claim %s: tearing down failed, kept RELEASING: %s", c->claim,
+                            err.message);
+                return;
+        }
+        r = vgpu_fleet_host_release(w->etcd, w->f->prefix, kv->key, kv->mod_revision, c, &err);
+        if (r < 0)
+                log_warning("fleet: claim %s: finishing the release: %s", c->claim, err.message);
+        else if (r > 0)
+                log_info("fleet: claim %s released", c->claim);
+}
+
+void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
+                       const struct vgpu_etcd_kv *prev) {
+        struct vgpu_error err = {};
+        struct vgpu_fleet_claim c = {};
+        if (deleted) {
+                /* released (by us, or by a broker for a claim we never realized): nothing may stay */
+                if (!prev || vgpu_fleet_claim_from_json(prev->value, &c, &err) < 0)
+                        return;
+                if (c.state == VGPU_FLEET_BOUND || c.state == VGPU_FLEET_RELEASING ||
+                    c.state == VGPU_FLEET_LOST) {
+                        int r = teardown(&c, &err);
+                        if (r < 0)
+                                log_warning("fleet: claim %s deleted, tearing down: %s", c.claim,
+                                            err.message);
+                        else if (r > 0)
+                                log_info("fleet: claim %s deleted: torn down", c.claim);
+                }
+                vgpu_fleet_claim_clear(&c);
+                return;
+        }
+        if (vgpu_fleet_claim_from_json(kv->value, &c, &err) < 0) {
+                log_warning("fleet: %s: %s", kv->key, err.message);
+                return;
+        }
+        if (c.host_lease != w->lease) {
+                log_debug("fleet: claim %s is fenced (lease %" PRId64 ", ours %" PRId64 "): ignored", c.claim,
+                          c.host_lease, w->lease);
+                vgpu_fleet_claim_clear(&c);
+                return;
+        }
+        if (c.state == VGPU_FLEET_PENDING)
+                realize_and_report(w, kv, &c);
+        else if (c.state == VGPU_FLEET_RELEASING)
+                release(w, kv, &c);
+        vgpu_fleet_claim_clear(&c);
+}
+
+/* ---- reconcile ---- */
+
+struct running {
+        struct vgpu_host *host;
+        struct vgpu_slice_status *slices;
+        size_t n_slices;
+};
+
+static bool instance_runs(const struct running *run, const struct vgpu_fleet_claim *c) {
+        char name[40];
+        if (claim_is_slice(c)) {
+                vgpu_fleet_claim_slice_name(c->claim, name);
+                for (size_t i = 0; i < run->n_slices; i++)
+                        if (streq(run->slices[i].name, name))
+                                return true;
+                return false;
+        }
+        vgpu_fleet_claim_instance_uuid(c->claim, name);
+        for (size_t i = 0; run->host && i < run->host->n_instances; i++)
+                if (streq(run->host->instances[i].uuid, name))
+                        return true;
+        return false;
+}
+
+int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
+        struct vgpu_error err = {};
+        struct running run = {};
+        if (vgpu_host_scan(VGPU_SCAN_INSTANCES, &run.host, &err) < 0 ||
+            vgpu_slice_list(&run.slices, &run.n_slices, &err) < 0) {
+                log_warning("fleet: reconcile: %s", err.message);
+                vgpu_host_free(run.host);
+                return -EAGAIN;
+        }
+        size_t n = claims->n;
+        struct vgpu_fleet_claim *cs = calloc(n ? n : 1, sizeof(*cs));
+        struct vgpu_fleet_reconcile_item *items = calloc(n ? n : 1, sizeof(*items));
+        bool *valid = calloc(n ? n : 1, sizeof(bool)), *done = calloc(n ? n : 1, sizeof(bool));
+        int r = cs && items && valid && done ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                valid[i] = vgpu_fleet_claim_from_json(claims->kvs[i].value, &cs[i], &err) >= 0;
+        unsigned rebound = 0, released = 0;
+        /* per GPU: every claim on it, one txn */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (!valid[i] || done[i])
+                        continue;
+                size_t m = 0;
+                bool change = false;
+                for (size_t j = i; j < n; j++) {
+                        if (!valid[j] || done[j] || !streq(cs[j].gpu, cs[i].gpu))
+                                continue;
+                        done[j] = true;
+                        const struct vgpu_fleet_claim *c = &cs[j];
+                        enum vgpu_fleet_reconcile_action a = VGPU_FLEET_RECONCILE_KEEP;
+                        if (c->state == VGPU_FLEET_RELEASING)
+                                a = VGPU_FLEET_RECONCILE_RELEASE;
+                        else if (c->host_lease != w->lease && c->state != VGPU_FLEET_FAILED)
+                                a = instance_runs(&run, c) ? VGPU_FLEET_RECONCILE_REBIND
+                                                           : VGPU_FLEET_RECONCILE_RELEASE;
+                        change |= a != VGPU_FLEET_RECONCILE_KEEP;
+                        items[m++] = (struct vgpu_fleet_reconcile_item){
+                                .key = claims->kvs[j].key,
+                                .mod_revision = claims->kvs[j].mod_revision,
+                                .claim = c,
+                                .action = a,
+                        };
+                }
+                if (!change)
+                        continue;
+                /* first what must go (a RELEASING instance that still runs) */
+                for (size_t k = 0; k < m; k++)
+                        if (items[k].action == VGPU_FLEET_RECONCILE_RELEASE &&
+                            teardown(items[k].claim, &err) < 0) {
+                                log_warning("fleet: reconcile: claim %s: %s", items[k].claim->claim,
+                                            err.message);
+                                items[k].action = VGPU_FLEET_RECONCILE_KEEP;
+                        }
+                int k = vgpu_fleet_host_reconcile(w->etcd, w->f->prefix, cs[i].gpu, items, m, w->lease, &err);
+                if (k < 0) {
+                        log_warning("fleet: reconcile of %s: %s", cs[i].gpu, err.message);
+                        r = k;
+                } else if (k == 0)
+                        r = -EAGAIN; /* a broker wrote meanwhile: list again, decide again */
+                else
+                        for (size_t x = 0; x < m; x++) {
+                                rebound += items[x].action == VGPU_FLEET_RECONCILE_REBIND;
+                                released += items[x].action == VGPU_FLEET_RECONCILE_RELEASE;
+                        }
+        }
+        if (r >= 0)
+                log_info("fleet: reconciled with lease %" PRId64 ": %u claims bound again, %u released",
+                         w->lease, rebound, released);
+        /* PENDING claims placed on the new lease before we listed: realize them now */
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (valid[i] && cs[i].host_lease == w->lease && cs[i].state == VGPU_FLEET_PENDING)
+                        realize_and_report(w, &claims->kvs[i], &cs[i]);
+        for (size_t i = 0; cs && i < n; i++)
+                if (valid && valid[i])
+                        vgpu_fleet_claim_clear(&cs[i]);
+        free(cs);
+        free(items);
+        free(valid);
+        free(done);
+        free(run.slices);
+        vgpu_host_free(run.host);
+        return r;
+}

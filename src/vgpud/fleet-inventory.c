@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fleet-inventory.c — gpus/<host>/<gpu> from the poll vgpud already made: model, VRAM, offered
+ * vGPU types with free instances, slice capacity, health and temperature. Built on the event
+ * loop's thread after each poll and handed to the fleet worker only when a value changed
+ * (updated_ms aside), so an idle host writes nothing to etcd.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fleet.h"
+#include "log.h"
+#include "vgpud.h"
+
+static const struct vgpu_parent *parent_of(const struct vgpu_host *types, const char *bdf) {
+        for (size_t i = 0; types && i < types->n_parents; i++)
+                if (streq(types->parents[i].name, bdf))
+                        return &types->parents[i];
+        return NULL;
+}
+
+static int gpu_value(const struct vgpud *d, const struct vgpu_gpu *g, const char *host, const char *id,
+                     int64_t updated_ms, char **ret) {
+        const struct vgpu_gpu_telemetry *t = vgpud_gpu_health(d, g);
+        const struct vgpu_parent *p = parent_of(d->types_host, g->bdf);
+        char ids[16];
+        snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
+        struct vgpu_fleet_gpu v = {
+                .host = (char *) host,
+                .gpu = (char *) id,
+                .pci_address = (char *) g->bdf,
+                .model = g->nvml && g->nvml->name ? g->nvml->name
+                         : t && t->model          ? t->model
+                                                  : ids,
+                .vram_total_bytes = g->nvml ? g->nvml->memory_total : 0,
+                .vram_used_bytes = g->nvml ? g->nvml->memory_used : 0,
+                .mode = p && p->n_types > 0 ? VGPU_FLEET_MODE_VGPU
+                        : g->nvml           ? VGPU_FLEET_MODE_SLICE
+                                            : VGPU_FLEET_MODE_NONE,
+                .updated_ms = updated_ms,
+        };
+        struct vgpu_fleet_type types[p && p->n_types ? p->n_types : 1];
+        if (v.mode == VGPU_FLEET_MODE_VGPU) {
+                for (size_t i = 0; i < p->n_types; i++)
+                        types[i] = (struct vgpu_fleet_type){
+                                .name = p->types[i].id,
+                                .framebuffer_bytes = p->types[i].framebuffer_bytes > 0
+                                                             ? (uint64_t) p->types[i].framebuffer_bytes
+                                                             : 0,
+                                .free_instances = p->types[i].available_instances > 0
+                                                          ? (unsigned) p->types[i].available_instances
+                                                          : 0,
+                                .max_instances = p->types[i].max_instances > 0
+                                                         ? (unsigned) p->types[i].max_instances
+                                                         : 0,
+                        };
+                v.types = types;
+                v.n_types = p->n_types;
+        }
+        if (v.mode == VGPU_FLEET_MODE_SLICE) {
+                /* what the slices on it leave */
+                uint64_t mem = 0;
+                unsigned share = 0;
+                for (size_t i = 0; i < d->n_slices; i++)
+                        if (streq(d->slices[i].gpu, g->bdf)) {
+                                mem += d->slices[i].memory;
+                                share += d->slices[i].share;
+                        }
+                v.slice_memory_bytes = v.vram_total_bytes > mem ? v.vram_total_bytes - mem : 0;
+                v.slice_share_percent = share < 100 ? 100 - share : 0;
+        }
+        const char *state = vgpud_gpu_state(t);
+        char *reasons[4];
+        size_t n_reasons = 0;
+        if (streq(state, "degraded")) {
+                v.degraded = true;
+                if (t->thermal == VGPU_THERMAL_WARN || t->thermal == VGPU_THERMAL_CRITICAL ||
+                    vgpu_telemetry_thermal_slowdown(t))
+                        reasons[n_reasons++] = (char *) "thermal";
+                if (t->link_degraded)
+                        reasons[n_reasons++] = (char *) "link";
+                if (t->xid)
+                        reasons[n_reasons++] = (char *) "xid";
+        }
+        v.health_reasons = reasons;
+        v.n_health_reasons = n_reasons;
+        if (t && t->temperature_c != VGPU_TEMP_UNKNOWN) {
+                v.has_temperature = true;
+                v.temperature_celsius = t->temperature_c;
+        }
+        struct vgpu_error err = {};
+        int r = vgpu_fleet_gpu_to_json(&v, ret, &err);
+        if (r < 0)
+                log_warning("fleet: gpus/%s/%s: %s", host, id, err.message);
+        return r;
+}
+
+void fleet_update_inventory(struct vgpud *d) {
+        struct fleet *f = d->fleet;
+        if (!f || !d->host)
+                return;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        struct fleet_gpu *gpus = calloc(d->host->n_gpus ? d->host->n_gpus : 1, sizeof(*gpus));
+        size_t n = 0;
+        if (!gpus)
+                return;
+        bool ok = true;
+        for (size_t i = 0; ok && i < d->host->n_gpus; i++) {
+                const struct vgpu_gpu *g = &d->host->gpus[i];
+                if (g->physfn[0])
+                        continue; /* a VF is part of its GPU */
+                char id[160];
+                /* NVML's UUID is unique in the fleet; without one, the host makes the BDF unique */
+                if (g->nvml && g->nvml->uuid && vgpu_fleet_name_is_valid(g->nvml->uuid))
+                        snprintf(id, sizeof(id), "%s", g->nvml->uuid);
+                else
+                        snprintf(id, sizeof(id), "%s:%s", f->host, g->bdf);
+                struct fleet_gpu *x = &gpus[n++];
+                ok = (x->id = strdup(id)) && (x->bdf = strdup(g->bdf)) &&
+                     gpu_value(d, g, f->host, id, 0, &x->signature) >= 0;
+                /* the published value says when it last changed, not when it was last polled */
+                pthread_mutex_lock(&f->lock);
+                const struct fleet_gpu *prev = NULL;
+                for (size_t j = 0; j < f->n_gpus; j++)
+                        if (streq(f->gpus[j].id, id))
+                                prev = &f->gpus[j];
+                if (ok && prev && streq(prev->signature, x->signature))
+                        ok = (x->json = strdup(prev->json)) != NULL;
+                pthread_mutex_unlock(&f->lock);
+                if (ok && !x->json)
+                        ok = gpu_value(d, g, f->host, id, now_ms, &x->json) >= 0;
+        }
+        pthread_mutex_lock(&f->lock);
+        bool changed = ok && n != f->n_gpus;
+        for (size_t i = 0; ok && !changed && i < n; i++)
+                changed =
+                        !streq(gpus[i].id, f->gpus[i].id) || !streq(gpus[i].signature, f->gpus[i].signature);
+        if (changed) {
+                struct fleet_gpu *old = f->gpus;
+                size_t n_old = f->n_gpus;
+                f->gpus = gpus;
+                f->n_gpus = n;
+                f->inventory_gen++;
+                f->interrupt_watch = 1; /* the worker publishes it */
+                gpus = old;
+                n = n_old;
+        }
+        pthread_mutex_unlock(&f->lock);
+        for (size_t i = 0; i < n; i++) {
+                free(gpus[i].id);
+                free(gpus[i].bdf);
+                free(gpus[i].json);
+                free(gpus[i].signature);
+        }
+        free(gpus);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fleet.h — vgpud as a member of a fleet in etcd ([fleet] in vgpud.conf; doc/fleet.md).
+ *
+ * Two threads of their own, each with its own etcd client (the client is not thread-safe): the
+ * lease keeper (grant, keepalive every TTL/3, grant again when the lease is gone) and the worker
+ * (publish hosts/<host> and gpus/<host>/<gpu> bound to the lease, watch claims/<host>/ and
+ * realize, report, tear down and reconcile claims through libvgpu's public calls). The event
+ * loop's thread hands the inventory of each poll over under a mutex and never waits on etcd.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vgpu/etcd.h"
+#include "vgpu/fleet.h"
+
+struct vgpud;
+
+/* One GPU as the worker needs it: its fleet id, BDF and published value. */
+struct fleet_gpu {
+        char *id, *bdf;
+        char *json;      /* gpus/<host>/<id> value, updated_ms as of its last change */
+        char *signature; /* the same with updated_ms 0: what "changed" compares */
+};
+
+struct fleet {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        pthread_t keeper, worker;
+        bool keeper_started, worker_started;
+
+        /* configuration (copies: a reload must not pull strings from under the threads) */
+        char **endpoints;
+        char *ca, *cert, *key, *user, *password, *address;
+        char host[129];
+        char prefix[VGPU_FLEET_PREFIX_MAX];
+        int ttl_s;
+        int64_t started_ms;
+        char boot_id[64];
+
+        /* under lock */
+        int64_t lease;          /* 0: none (being granted) */
+        uint64_t lease_gen;     /* +1 per grant */
+        struct fleet_gpu *gpus; /* the latest inventory from the event loop */
+        size_t n_gpus;
+        uint64_t inventory_gen;
+        volatile int stopping;
+        volatile int interrupt_watch; /* the worker's watch ends within 200 ms */
+};
+
+/* fleet.c: start the threads when [fleet] has endpoints (0 when it has none); stop them. */
+int fleet_start(struct vgpud *d);
+void fleet_stop(struct vgpud *d);
+/* After each poll (event loop's thread): the inventory, handed over when it changed. */
+void fleet_update_inventory(struct vgpud *d);
+
+/* fleet-claims.c (worker thread) */
+struct fleet_worker {
+        struct fleet *f;
+        struct vgpu_etcd *etcd;
+        int64_t lease;          /* the lease its claims must carry */
+        struct fleet_gpu *gpus; /* a copy of the inventory: id -> BDF */
+        size_t n_gpus;
+        char claims_prefix[VGPU_FLEET_KEY_MAX];
+};
+/* A claim put or deleted (watch or listing); prev: the value before (deletes), may be NULL. */
+void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
+                       const struct vgpu_etcd_kv *prev);
+/* After a new lease: rebind the claims whose instance runs, release the rest, per GPU in one
+ * txn. 0, or -EAGAIN when something changed meanwhile (list again and call again). */
+int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims);
