@@ -200,6 +200,12 @@ static void positional(const struct completion *c, const struct verb *v, int pos
                         slices(c);
                 return;
         }
+        if (!strcmp(v->name, "fleet")) {
+                if (pos == 0)
+                        words(c, (const char *const[]){ "hosts", "gpus", "sessions", "place", "release",
+                                                        "cordon", "uncordon", "drain", "explain", NULL });
+                return;
+        }
         if (pos >= v->max_args)
                 return;
         /* the pos-th word of the usage string */

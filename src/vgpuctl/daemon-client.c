@@ -28,20 +28,9 @@
 
 /* ---- libcurl, loaded on first use ---- */
 
-struct curl_dl {
-        __typeof__(curl_easy_init) *easy_init;
-        __typeof__(curl_easy_setopt) *easy_setopt;
-        __typeof__(curl_easy_perform) *easy_perform;
-        __typeof__(curl_easy_getinfo) *easy_getinfo;
-        __typeof__(curl_easy_cleanup) *easy_cleanup;
-        __typeof__(curl_easy_strerror) *easy_strerror;
-        __typeof__(curl_slist_append) *slist_append;
-        __typeof__(curl_slist_free_all) *slist_free_all;
-};
-
 /* libcurl's functions, or NULL with why in ret_error. Never unloaded (like libvirt: global
  * state, and sanitizers symbolise stacks at exit). */
-static const struct curl_dl *curl_load(char *ret_error, size_t size) {
+const struct curl_dl *curl_load(char *ret_error, size_t size) {
         static struct curl_dl dl;
         static bool loaded;
         if (loaded)

@@ -59,6 +59,10 @@ static const struct verb verbs[] = {
         { "sel", "", "the BMC's System Event Log (over-temperature, under-voltage flagged)", 0, 0, verb_sel,
           NULL },
         { "report", "", "collect what support needs into a tarball", 0, 0, verb_report, report_options },
+        { "fleet", "CMD [ARG]",
+          "the fleet through vgpu-broker: hosts, gpus, sessions, place, release, cordon, uncordon, drain, "
+          "explain",
+          1, 2, verb_fleet, fleet_options },
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

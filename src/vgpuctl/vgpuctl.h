@@ -27,7 +27,7 @@ struct cli_option {
         const char *help;
 };
 
-#define CLI_MAX_OPTIONS 8
+#define CLI_MAX_OPTIONS 16
 #define CLI_MAX_REPEAT  32
 
 /* Whether create/remove/apply go through vgpud (daemon-client.h): --direct, --daemon, or neither. */
@@ -125,6 +125,7 @@ int verb_diagnose(struct cli *cli);
 int verb_assign(struct cli *cli);
 int verb_detach(struct cli *cli);
 int verb_xml(struct cli *cli);
+int verb_fleet(struct cli *cli);
 
 extern const struct cli_option types_options[];
 extern const struct cli_option list_options[];
@@ -141,3 +142,4 @@ extern const struct cli_option report_options[];
 extern const struct cli_option assign_options[];
 extern const struct cli_option detach_options[];
 extern const struct cli_option xml_options[];
+extern const struct cli_option fleet_options[];

@@ -6,10 +6,11 @@ place and release, the idempotent retry (same key, same session, through the oth
 spread, conflicts between the brokers settled by the txn (no GPU over-allocated), 503 with the
 count of each filter when full, cordon and drain, a host whose lease expires no longer offered
 within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elected janitor,
-400s naming the field, the TCP port's bearer token, /metrics through promtool, and every
-body against doc/schema. Needs VGPU_BROKER (tests/fleet/meson.build)."""
+400s naming the field, the TCP port's bearer token, `vgpuctl fleet` against a broker, /metrics through promtool, and every
+body against doc/schema. Needs VGPU_BROKER and VGPUCTL (tests/fleet/meson.build)."""
 
 import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from fleetsim import GiB, PREFIX, Broker, Gateway, SyntheticHost, request, t4_gp
 from validate import validate  # noqa: E402
 
 BROKER = os.environ["VGPU_BROKER"]
+VGPUCTL = os.environ["VGPUCTL"]
 passed = failed = 0
 
 
@@ -209,7 +211,12 @@ def run(cluster, tmp, brokers):
 
     # ---- conflicts: 2 brokers, 48 requests in parallel for 32 places of 4 GiB ----
     def one(i):
-        return post(a if i % 2 else b, "race-%d" % i, type="nvidia-232", models=["T4"])
+        # 409 (the broker lost the race --tries times) is for the client to retry with its key
+        for attempt in range(10):
+            r = post(a if (i + attempt) % 2 else b, "race-%d" % i, type="nvidia-232", models=["T4"])
+            if r[0] != 409:
+                return r
+        return r
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(48)))
     codes = [r[0] for r in results]
@@ -303,6 +310,9 @@ def run(cluster, tmp, brokers):
     st, _, body = request(None, "GET", "/readyz", port=port)
     check(st == 200, "TCP /readyz needs no token", (st, body))
 
+    # ---- the CLI against a broker ----
+    cli_checks(a, port)
+
     # ---- a restarted broker is ready fast and sees the same fleet ----
     b.stop()
     brokers.remove(b)
@@ -312,6 +322,57 @@ def run(cluster, tmp, brokers):
     check(took < 2, "a restarted broker is ready in %.2f s" % took)
     check(len(b2.request("GET", "/v1/sessions")[2]) == len(a.request("GET", "/v1/sessions")[2]),
           "the new broker lists the same sessions")
+
+
+def vgpuctl(*args, env=None, rc=0):
+    p = subprocess.run([VGPUCTL, "fleet", *args], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, **(env or {})))
+    check(p.returncode == rc, "vgpuctl fleet %s: exit %d (want %d)" % (" ".join(args), p.returncode, rc), p.stderr)
+    return p
+
+
+def cli_checks(a, port):
+    out = vgpuctl("place", "--broker", a.socket, "--type", "nvidia-231", "--user", "carol", "--key", "cli-1",
+                  "--json").stdout
+    s = json.loads(out)
+    valid("broker-session", s, "vgpuctl fleet place --json")
+    check(s["user"] == "carol" and s["type"] == "nvidia-231", "fleet place --json: the session", s)
+    # the broker from the environment; the same key places once
+    env = {"VGPU_BROKER": a.socket}
+    p = vgpuctl("place", "--type", "nvidia-231", "--key", "cli-1", env=env)
+    check(p.stdout.startswith("already placed: session " + s["session"]), "fleet place with the same --key", p.stdout)
+    p = vgpuctl("sessions", env=env)
+    check(s["session"] in p.stdout and "carol" in p.stdout and p.stdout.startswith("SESSION"), "fleet sessions table",
+          p.stdout)
+    for verb, schema in (("hosts", "broker-hosts"), ("gpus", "broker-gpus"), ("sessions", "broker-sessions")):
+        valid(schema, json.loads(vgpuctl(verb, "--json", env=env).stdout), "fleet %s --json" % verb)
+    p = vgpuctl("hosts", env=env)
+    check(p.stdout.startswith("HOST") and "h0" in p.stdout, "fleet hosts table", p.stdout)
+    p = vgpuctl("gpus", env=env)
+    check("GPU-h0-0" in p.stdout and "nvidia-231" in p.stdout, "fleet gpus table shows a type lock", p.stdout)
+    p = vgpuctl("explain", "--vram", "100G", env=env)
+    check("(no GPU can take it)" in p.stdout and "type" in p.stdout, "fleet explain: nothing fits 100G", p.stdout)
+    valid("broker-explain", json.loads(vgpuctl("explain", "--type", "nvidia-231", "--json", env=env).stdout),
+          "fleet explain --json")
+    p = vgpuctl("place", "--vram", "100G", env=env, rc=1)
+    check("GPUs rejected by:" in p.stderr and "type" in p.stderr, "fleet place when nothing fits: the counts", p.stderr)
+    p = vgpuctl("place", "--type", "nvidia-231", "--vram", "4G", env=env, rc=2)
+    check("one of --type, --vram or --memory" in p.stderr, "fleet place with two sizes: usage error", p.stderr)
+    p = vgpuctl("cordon", "h2", env=env)
+    check(p.stdout.strip() == "host h2: cordoned", "fleet cordon", p.stdout)
+    p = vgpuctl("uncordon", "h2", env=env)
+    check(p.stdout.strip() == "host h2: uncordoned", "fleet uncordon", p.stdout)
+    p = vgpuctl("release", s["session"], env=env)
+    check(p.stdout.strip() == "session %s: released" % s["session"], "fleet release", p.stdout)
+    p = vgpuctl("release", s["session"], env=env)
+    check("released before" in p.stdout, "fleet release again: nothing to do", p.stdout)
+    # over TCP with the token from the environment
+    url = "http://127.0.0.1:%d" % port
+    p = vgpuctl("hosts", "--broker", url, rc=1)
+    check("bearer token" in p.stderr, "fleet over TCP without the token", p.stderr)
+    vgpuctl("hosts", "--broker", url, env={"VGPU_BROKER_TOKEN": "s3cret"})
+    p = vgpuctl("hosts", "--broker", "/nonexistent.sock", rc=1)
+    check("vgpu-broker at /nonexistent.sock" in p.stderr, "fleet with no broker says where it looked", p.stderr)
 
 
 if __name__ == "__main__":
