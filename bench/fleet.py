@@ -10,7 +10,7 @@
   big      1,000 synthetic hosts x 8 GPUs: a broker's ready time after a restart (< 2 s),
            placement p99 at that size, the broker's RSS
 
-Each placement asks one GRID T4-1Q (1 GiB) with a fresh idempotency key; hosts are synthetic
+Each placement asks one nvidia-230 (GRID T4-1Q, 1 GiB) with a fresh idempotency key; hosts are synthetic
 (lease-bound keys as vgpud writes them, tests/fleet/stormlib.py). Prints one line per number,
 ratios, then each target met / NOT met."""
 
@@ -31,7 +31,7 @@ import stormlib  # noqa: E402
 from stormlib import Etcd, Broker, G, b64, gpu_id  # noqa: E402
 from checker import session_id  # noqa: E402
 
-TYPE = "GRID T4-1Q"
+TYPE = "nvidia-230"
 
 
 def pct(xs, p):

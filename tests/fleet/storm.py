@@ -75,7 +75,7 @@ T0 = time.monotonic()
 class SimHost:
     """A synthetic host process (stormlib.py host)."""
 
-    def __init__(self, name, endpoints, work):
+    def __init__(self, name, endpoints, work, index):
         self.name, self.endpoints, self.work = name, endpoints, work
         self.proc = None
 
@@ -102,18 +102,20 @@ class VgpudHost:
     """vgpud on a copy of the nvidia-mdev fixture with a [fleet] section; a fake kernel thread
     creates and removes the mdev devices it asks for (tests/daemon/fakekernel.py)."""
 
-    def __init__(self, name, endpoints, work):
+    def __init__(self, name, endpoints, work, index):
         sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
         import vgpudtest
-        from fakekernel import FakeKernel
+        if os.path.isdir("/dev/shm"):
+            tempfile.tempdir = "/dev/shm"   # 20 fixture copies: seconds each on a busy disk
         self.vt, self.name, self.endpoints = vgpudtest, name, endpoints
         self.host = vgpudtest.Host("nvidia-mdev")
-        self.kernel = FakeKernel(self.host.root, limit=DURATION + SETTLE + 120)
-        self.kernel.start()
+        for g in range(3):      # GPU UUIDs unique in the fleet, as real ones are
+            self.host.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (index + 1, g + 1))
         self.conf = os.path.join(self.host.tmp, "vgpud.conf")
         with open(self.conf, "w") as f:
-            f.write("[fleet]\nendpoints = %s\ncluster = %s\nhost = %s\naddress = 127.0.0.1\nlease_ttl = %d\n" %
-                    (",".join(endpoints), CLUSTER, name, TTL))
+            f.write("[metrics]\nlisten = off\n[daemon]\npoll-interval = 2s\nrestore-on-start = no\n"
+                    "[fleet]\nendpoints = %s\ncluster = %s\nhost = %s\naddress = 127.0.0.1:%d\nlease_ttl = %d\n" %
+                    (",".join(endpoints), CLUSTER, name, 30000 + index, TTL))
         self.logpath = os.path.join(self.host.tmp, "vgpud.log")
         self.proc = None
 
@@ -136,7 +138,6 @@ class VgpudHost:
                 self.proc.kill()
                 self.proc.wait()
                 rc = "hung on SIGTERM"
-        self.kernel.stopping = True
         return rc
 
     def logtext(self):
@@ -156,6 +157,33 @@ class VgpudHost:
             if c.get("state") == "BOUND" and c.get("kind") != "slice" and c.get("instance") and c["instance"] not in devs:
                 bad.append("%s is BOUND with instance %s, which %s does not have" % (kv.where(), c["instance"], self.name))
         return bad
+
+
+def kernels(roots, limit):
+    """The fake kernels of every vgpud host in one process of their own, each stepped every 20 ms:
+    20 FakeKernel threads polling every 5 ms in the test's process would starve the clients (the
+    GIL) and the daemons (2 CPUs in CI)."""
+    sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+    from fakekernel import FakeKernel
+
+    def loop():
+        ks = [FakeKernel(r) for r in roots]
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            for k in ks:
+                try:
+                    k.step()
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        os._exit(0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            loop()
+        finally:
+            os._exit(0)
+    return pid
 
 
 # --- clients --------------------------------------------------------------------------------------------
@@ -201,9 +229,9 @@ class Client(threading.Thread):
         if r < 0.35:
             body = {"vram_bytes": self.rng.choice((1, 2, 4)) * G}
         elif r < 0.7:
-            body = {"type": self.rng.choice(("GRID T4-1Q", "GRID T4-2Q"))}
+            body = {"type": self.rng.choice(("nvidia-230", "nvidia-231"))}     # GRID T4-1Q, T4-2Q
         else:
-            body = {"type": "GRID T4-4Q"}
+            body = {"type": "nvidia-232"}                                       # GRID T4-4Q
         body.update(user="u%d" % self.idx, tenant="t%d" % (self.idx % 3), idempotency_key=idem)
         attempts, status, data, unsure = self.send("POST", "/v1/sessions", body)
         rec = {"op": "place", "idempotency_key": idem, "attempts": attempts, "status": status}
@@ -327,14 +355,19 @@ def main():
     work = tempfile.mkdtemp(prefix="vgpu-storm-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     hosts, brokers, records, lock = [], [], [], threading.Lock()
     keep = False
+    kernel_pid = None
     with EtcdCluster(3) as c:
         try:
             log("etcd: %s (TTL %d s, %s hosts)" % (" ".join(c.endpoints), TTL, MODE))
             names = ["host%02d" % i for i in range(N_HOSTS)]
-            for n in names:
-                h = (VgpudHost if MODE == "vgpud" else SimHost)(n, c.endpoints, work)
+            for i, n in enumerate(names):
+                hosts.append((VgpudHost if MODE == "vgpud" else SimHost)(n, c.endpoints, work, i))
+            if MODE == "vgpud":
+                kernel_pid = kernels([h.host.root for h in hosts], DURATION * 2 + SETTLE + 180)
+            log("%d host roots ready" % len(hosts))
+            for h in hosts:
                 h.start()
-                hosts.append(h)
+            log("%d hosts started" % len(hosts))
             etcd = Etcd(c.endpoints)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -378,6 +411,14 @@ def main():
             log("settled" if not left else "not settled: %d left" % len(left))
 
             rev, kvs, events = checker.snapshot(checker.Gateway(c.endpoints), PREFIX)
+            for item in left[:4]:       # what the stuck ones went through, and what their host said
+                key = item.split(" ")[0]
+                if key.startswith(PREFIX + "claims/"):
+                    print("history of %s:\n%s" % (key, "\n".join(checker.trace(events, key))))
+                    h = next((h for h in hosts if h.name == key.split("/")[-2]), None)
+                    if MODE == "vgpud" and h:
+                        cid = key.rsplit("/", 1)[1]
+                        print("\n".join("  %s: %s" % (h.name, line) for line in h.logtext().splitlines() if cid in line))
             rep = checker.check(PREFIX, rev, kvs, events, records, settled=True)
             log(rep.notes[-1])
             for v in rep.violations[:60]:
@@ -405,7 +446,13 @@ def main():
                 rc = h.stop()
                 if MODE == "vgpud":
                     ok(rc in (0, -signal.SIGTERM), "vgpud %s stops cleanly" % h.name, "%s: %s" % (rc, h.logtext()[-1500:]))
+            if kernel_pid:
+                os.kill(kernel_pid, signal.SIGKILL)
+                os.waitpid(kernel_pid, 0)
             if failed or keep:
+                if MODE == "vgpud":
+                    for h in hosts[:4]:
+                        print("--- vgpud %s log tail:\n%s" % (h.name, h.logtext()[-2000:]))
                 for b in brokers:
                     print("--- broker %d log tail:\n%s" % (b.index, b.logtext()[-2500:]))
                 print("storm: logs and clients.jsonl kept in %s" % work)
@@ -413,7 +460,10 @@ def main():
                 shutil.rmtree(work, ignore_errors=True)
             if MODE == "vgpud":
                 for h in hosts:
-                    h.host.cleanup()
+                    if failed or keep:
+                        print("vgpud %s: %s" % (h.name, h.host.tmp))
+                    else:
+                        h.host.cleanup()
     print("storm: %d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)
 

@@ -26,9 +26,10 @@ from checker import Gateway, b64, prefix_end, unb64, KV  # noqa: E402
 
 G = 1 << 30
 MODEL = "Tesla T4"
-# a T4's equal-size Q types, as the nvidia-mdev fixture offers them (frame buffer GiB, instances)
-TYPES = [("GRID T4-1Q", 1, 16), ("GRID T4-2Q", 2, 8), ("GRID T4-4Q", 4, 4), ("GRID T4-8Q", 8, 2),
-         ("GRID T4-16Q", 16, 1)]
+# a T4's equal-size Q types by mdev type id, as vgpud publishes the nvidia-mdev fixture's
+# (GRID T4-1Q .. T4-16Q: frame buffer GiB, instances)
+TYPES = [("nvidia-230", 1, 16), ("nvidia-231", 2, 8), ("nvidia-232", 4, 4), ("nvidia-233", 8, 2),
+         ("nvidia-234", 16, 1)]
 
 
 def now_ms():
