@@ -395,8 +395,10 @@ def main():
             happened = box[0] if box else []
             log("storm over: %d requests" % len(records))
             ok(set(happened) == {"leader", "follower", "hosts", "stop", "broker"}, "every fault was injected", happened)
-            if not brokers[0].alive() or brokers[0].wait_ready(20) is None:
-                pass
+            try:
+                ok(brokers[0].wait_ready(20) >= 0, "the killed broker is ready again")
+            except RuntimeError as e:
+                ok(False, "the killed broker is ready again", e)
             outcomes = {}
             for r in records:
                 outcomes[(r["op"], r["outcome"])] = outcomes.get((r["op"], r["outcome"]), 0) + 1
@@ -441,11 +443,18 @@ def main():
             raise
         finally:
             for b in brokers:
-                b.stop()
+                rc = b.stop()
+                text = b.logtext()
+                ok(rc in (0, -signal.SIGTERM), "broker %d stops cleanly" % b.index, "%s: %s" % (rc, text[-1500:]))
+                ok("Sanitizer" not in text and "runtime error:" not in text, "broker %d: sanitizer report" % b.index,
+                   text[-3000:])
             for h in hosts:
                 rc = h.stop()
                 if MODE == "vgpud":
-                    ok(rc in (0, -signal.SIGTERM), "vgpud %s stops cleanly" % h.name, "%s: %s" % (rc, h.logtext()[-1500:]))
+                    text = h.logtext()
+                    ok(rc in (0, -signal.SIGTERM), "vgpud %s stops cleanly" % h.name, "%s: %s" % (rc, text[-1500:]))
+                    ok("Sanitizer" not in text and "runtime error:" not in text, "vgpud %s: sanitizer report" % h.name,
+                       text[-3000:])
             if kernel_pid:
                 os.kill(kernel_pid, signal.SIGKILL)
                 os.waitpid(kernel_pid, 0)
