@@ -429,6 +429,13 @@ def main():
                 print(line, flush=True)
             ok(not rep.violations, "the checker finds no violation (%d)" % len(rep.violations))
             # the faults did what they should: the killed hosts' claims went LOST, then back
+            states = {}
+            for e in events:
+                if not e.deleted and e.kv.key.startswith(PREFIX + "claims/") and e.kv.value:
+                    st = e.kv.value.get("state")
+                    if e.prev is None or (e.prev.value or {}).get("state") != st:
+                        states[st] = states.get(st, 0) + 1
+            log("claim state transitions in the history: %s" % states)
             lost = [e for e in events if not e.deleted and e.kv.value and e.kv.value.get("state") == "LOST"]
             ok(lost, "claims on the killed hosts were marked LOST during the storm")
             claims = [kv for kv in kvs.values() if kv.key.startswith(PREFIX + "claims/")]
