@@ -9,9 +9,8 @@
 # with its own runtime, config and cache directories under a temporary directory: the host's
 # system libvirtd (and its domains) are never touched. Exit 77 (skip) says exactly what is missing.
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build).
-set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
 command -v libvirtd >/dev/null || [[ -x /usr/sbin/libvirtd ]] || skip "libvirtd not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu; scripts/install-deps.sh --test)"
 libvirtd=$(command -v libvirtd || echo /usr/sbin/libvirtd)
 [[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ]] || ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 ||
@@ -20,16 +19,8 @@ qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed 
 command -v virsh >/dev/null || skip "virsh not installed (Debian: libvirt-clients)"
 command -v virt-xml-validate >/dev/null || skip "virt-xml-validate not installed (Debian: libvirt-clients)"
 
-failures=0 checks=0
-tmp=$(mktemp -d)
 daemon_pid=
-cleanup() {
-        [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); }
+at_exit '[[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null'
 
 # libvirtd as root is the system daemon (its paths are the host's); in session mode it keeps
 # everything under XDG_* directories, so it runs as an unprivileged user
@@ -53,7 +44,7 @@ env_user=(env HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run" XDG_CONFIG_HOME="$tmp/
 U() { "${as[@]}" "${env_user[@]}" "$@"; }
 
 # --timeout: it ends by itself should this script be killed
-# exec: $! is then libvirtd itself (setpriv and env exec too), which cleanup() stops
+# exec: $! is then libvirtd itself (setpriv and env exec too), which the at_exit command above stops
 (exec "${as[@]}" "${env_user[@]}" "$libvirtd" --timeout 300 >"$tmp/libvirtd.log" 2>&1) &
 daemon_pid=$!
 for _ in $(seq 300); do
@@ -76,7 +67,7 @@ EOF
 chmod 644 "$tmp/dom.xml"
 U virsh define "$tmp/dom.xml" >"$tmp/define.log" 2>&1 ||
         skip "libvirtd's QEMU driver refused a plain domain: $(tr '\n' ' ' <"$tmp/define.log")"
-[[ $(U virsh list --all --name | grep -c vgpuctl-assign) == 1 ]] && ok || fail "the domain is not defined"
+[[ $(U virsh list --all --name | grep -c vgpuctl-assign) == 1 ]] && ok || bad "the domain is not defined"
 
 # Not under ASan: its interceptors of the XDR calls (xdrmem_create, ...) find the real functions
 # once, at start, and libvirt's libtirpc only comes later with dlopen("libvirt.so.0"), so libvirt's
@@ -91,12 +82,11 @@ V() {
         U env VGPU_ROOT="$tmp/$host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"
         rc=$?
 }
-expect() { [[ $rc == "$1" ]] && ok || fail "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
 dump() { U virsh dumpxml --inactive vgpuctl-assign >"$tmp/dom-now.xml" 2>&1; }
 validate() {
         dump
         virt-xml-validate "$tmp/dom-now.xml" domain >"$tmp/validate.log" 2>&1 && ok ||
-                fail "$1: virt-xml-validate: $(tr '\n' ' ' <"$tmp/validate.log")"
+                bad "$1: virt-xml-validate: $(tr '\n' ' ' <"$tmp/validate.log")"
 }
 # hostdev_count XPATH-LIKE: how many <hostdev> of the inactive XML match (python's ElementTree)
 hostdevs() {
@@ -111,32 +101,31 @@ EOF
 mdev=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
 V mdev-host assign "$mdev" --domain vgpuctl-assign --config
 expect 0 "assign an mdev (--config)"
-grep -q "attached $mdev to domain vgpuctl-assign" "$tmp/out" && ok || fail "assign output: $(cat "$tmp/out")"
+grep -q "attached $mdev to domain vgpuctl-assign" "$tmp/out" && ok || bad "assign output: $(cat "$tmp/out")"
 [[ $(hostdevs "[@type='mdev'][@model='vfio-pci'][@managed='no']/source/address[@uuid='$mdev']") == 1 ]] && ok ||
-        fail "dumpxml has no <hostdev type='mdev'> for $mdev: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+        bad "dumpxml has no <hostdev type='mdev'> for $mdev: $(grep -A4 hostdev "$tmp/dom-now.xml")"
 validate "with the mdev"
 V mdev-host assign "$mdev" --domain vgpuctl-assign --config
 expect 0 "assign the mdev again"
-grep -q "nothing to do" "$tmp/out" && ok || fail "assign again: $(cat "$tmp/out")"
-[[ $(hostdevs "[@type='mdev']") == 1 ]] && ok || fail "assign again added a second hostdev"
+grep -q "nothing to do" "$tmp/out" && ok || bad "assign again: $(cat "$tmp/out")"
+[[ $(hostdevs "[@type='mdev']") == 1 ]] && ok || bad "assign again added a second hostdev"
 
 vf=0000:03:00.1
 V vf-host assign "$vf" --domain vgpuctl-assign --config
 expect 0 "assign a plain VF (--config)"
 [[ $(hostdevs "[@type='pci'][@managed='yes']/source/address[@bus='0x03'][@slot='0x00'][@function='0x1']") == 1 ]] && ok ||
-        fail "dumpxml has no <hostdev type='pci'> for $vf: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+        bad "dumpxml has no <hostdev type='pci'> for $vf: $(grep -A4 hostdev "$tmp/dom-now.xml")"
 validate "with the mdev and the VF"
 
 V mdev-host detach "$mdev" --domain vgpuctl-assign --config
 expect 0 "detach the mdev"
-[[ $(hostdevs "[@type='mdev']") == 0 ]] && ok || fail "the mdev is still in the configuration"
+[[ $(hostdevs "[@type='mdev']") == 0 ]] && ok || bad "the mdev is still in the configuration"
 V mdev-host detach "$mdev" --domain vgpuctl-assign --config
 expect 1 "detach the mdev again"
 V vf-host detach "$vf" --domain vgpuctl-assign --config
 expect 0 "detach the VF"
-[[ $(hostdevs "") == 0 ]] && ok || fail "hostdevs left: $(grep -A4 hostdev "$tmp/dom-now.xml")"
+[[ $(hostdevs "") == 0 ]] && ok || bad "hostdevs left: $(grep -A4 hostdev "$tmp/dom-now.xml")"
 validate "after detaching"
 U virsh undefine vgpuctl-assign >/dev/null 2>&1
 
-echo "assign-libvirtd: $checks passed, $failures failed"
-[[ $failures -eq 0 ]]
+summary

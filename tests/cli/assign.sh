@@ -8,17 +8,11 @@
 # a domain file that already holds a device (the sequence on one connection is in test-assign.c);
 # it cannot attach to running domains, so changes go to configurations (--config, or shut-off).
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build), virt-xml-validate (libvirt-clients).
-set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 schema=$here/../../doc/schema
-failures=0 checks=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 unset LIBVIRT_DEFAULT_URI
-
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); }
 
 # run HOST ARGS...: vgpuctl on a fixture; out/err/rc in $tmp
 run() {
@@ -26,14 +20,11 @@ run() {
         VGPU_ROOT="$FIXTURES/$host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"
         rc=$?
 }
-expect() {      # expect RC WHAT
-        if [[ $rc != "$1" ]]; then fail "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; else ok; fi
-}
 out_is() {      # out_is TEXT WHAT
-        if [[ $(cat "$tmp/out") == "$1" ]]; then ok; else fail "$2: got '$(cat "$tmp/out")', expected '$1'"; fi
+        if [[ $(cat "$tmp/out") == "$1" ]]; then ok; else bad "$2: got '$(cat "$tmp/out")', expected '$1'"; fi
 }
 err_is() {      # err_is TEXT WHAT: the one line on stderr
-        if [[ $(cat "$tmp/err") == "vgpuctl: $1" ]]; then ok; else fail "$2: stderr '$(cat "$tmp/err")', expected 'vgpuctl: $1'"; fi
+        if [[ $(cat "$tmp/err") == "vgpuctl: $1" ]]; then ok; else bad "$2: stderr '$(cat "$tmp/err")', expected 'vgpuctl: $1'"; fi
 }
 jq_py() {
         python3 -c "import json,sys; d=json.load(open('$tmp/out')); print($1)"
@@ -60,20 +51,20 @@ out_is "<hostdev mode='subsystem' type='pci' managed='yes'><source><address doma
 cp "$tmp/out" "$tmp/vf.xml"
 run nvidia-mdev xml $U1 --json;                 expect 0 "xml --json"
 [[ $(jq_py "(d['kind'], d['device'], d['managed'], d['xml'] == '''$mdev_xml''', d['qemu'])") == "('mdev', '$U1', False, True, ['-device', 'vfio-pci,sysfsdev=/sys/bus/mdev/devices/$U1'])" ]] && ok ||
-        fail "xml --json: $(cat "$tmp/out")"
+        bad "xml --json: $(cat "$tmp/out")"
 
 # --- libvirt's own schema accepts each, inside a minimal domain
 if command -v virt-xml-validate >/dev/null; then
         for x in mdev mdev-display vfio vf; do
                 printf "<domain type='test'><name>t</name><memory>1048576</memory><os><type>hvm</type></os><devices>%s</devices></domain>\n" \
                         "$(cat "$tmp/$x.xml")" >"$tmp/dom-$x.xml"
-                virt-xml-validate "$tmp/dom-$x.xml" domain >"$tmp/v" 2>&1 && ok || fail "$x hostdev does not validate: $(cat "$tmp/v")"
+                virt-xml-validate "$tmp/dom-$x.xml" domain >"$tmp/v" 2>&1 && ok || bad "$x hostdev does not validate: $(cat "$tmp/v")"
         done
         # and the check would catch a bad element
         sed "s/model='vfio-pci'/model='vfio-gpu'/" "$tmp/dom-mdev.xml" >"$tmp/dom-bad.xml"
-        virt-xml-validate "$tmp/dom-bad.xml" domain >/dev/null 2>&1 && fail "virt-xml-validate accepts a bad model" || ok
+        virt-xml-validate "$tmp/dom-bad.xml" domain >/dev/null 2>&1 && bad "virt-xml-validate accepts a bad model" || ok
 else
-        fail "virt-xml-validate is missing: run scripts/install-deps.sh --test (Debian package libvirt-clients)"
+        bad "virt-xml-validate is missing: run scripts/install-deps.sh --test (Debian package libvirt-clients)"
 fi
 
 # --- refusals, with what and why
@@ -81,7 +72,7 @@ run nvidia-mdev xml 00000000-0000-4000-8000-000000000000; expect 1 "xml of an un
 err_is "no vGPU 00000000-0000-4000-8000-000000000000 on this host (no such device in /sys/bus/mdev/devices; see 'vgpuctl list')" "unknown UUID"
 run nvidia-mdev xml 3b:00.0;                    expect 1 "xml of a GPU with vGPUs"
 run nvidia-sriov-vfio xml 41:00.5;              expect 1 "xml of a vendor-VFIO VF without a type"
-grep -q "0000:41:00.5 has no vGPU type set" "$tmp/err" && ok || fail "untyped VF message: $(cat "$tmp/err")"
+grep -q "0000:41:00.5 has no vGPU type set" "$tmp/err" && ok || bad "untyped VF message: $(cat "$tmp/err")"
 run nvidia-mdev xml vm1;                        expect 2 "xml of neither UUID nor BDF"
 run nvidia-mdev xml;                            expect 2 "xml without argument"
 
@@ -113,16 +104,16 @@ URI=test://$tmp/node.xml
 run nvidia-mdev assign $U1 --domain vm-off --connect "$URI"; expect 0 "assign to a shut-off domain"
 out_is "attached $U1 to domain vm-off (configuration)" "assign"
 run nvidia-mdev assign $U1 -d vm-off -c "$URI" --config --json; expect 0 "assign --config --json"
-[[ $(jq_py "(d['device'], d['domain'], d['changed'], d['config'], d['live'])") == "('$U1', 'vm-off', True, True, False)" ]] && ok || fail "assign --json: $(cat "$tmp/out")"
-python3 "$here/validate.py" "$schema/assign.schema.json" "$tmp/out" && ok || fail "assign --json does not match assign.schema.json"
+[[ $(jq_py "(d['device'], d['domain'], d['changed'], d['config'], d['live'])") == "('$U1', 'vm-off', True, True, False)" ]] && ok || bad "assign --json: $(cat "$tmp/out")"
+python3 "$here/validate.py" "$schema/assign.schema.json" "$tmp/out" && ok || bad "assign --json does not match assign.schema.json"
 run nvidia-mdev assign $U2 --domain vm-held -c "$URI"; expect 0 "assign of what the domain holds (no-op)"
 out_is "$U2 is already attached to domain vm-held: nothing to do" "assign again"
 run nvidia-mdev assign $U3 --domain vm-run -c "$URI" --live --json; expect 0 "assign --live of what the running domain holds"
-[[ $(jq_py "d['changed']") == False ]] && ok || fail "assign again reports a change"
+[[ $(jq_py "d['changed']") == False ]] && ok || bad "assign again reports a change"
 run nvidia-mdev assign $U1 --domain vm-run -c "$URI" --config; expect 0 "assign --config to a running domain"
 run nvidia-mdev assign $U1 --domain vm-run -c "$URI"; expect 1 "assign live: the test driver cannot"
 grep -q "^vgpuctl: attaching $U1 to domain 'vm-run' (its configuration and the running domain): .*not supported" "$tmp/err" && ok ||
-        fail "live attach refusal lacks libvirt's reason: $(cat "$tmp/err")"
+        bad "live attach refusal lacks libvirt's reason: $(cat "$tmp/err")"
 run nvidia-mdev assign $U1 --domain vm-off -c "$URI" --live; expect 1 "assign --live to a shut-off domain"
 err_is "domain 'vm-off' is not running: --live needs a running domain (use --config)" "--live on shut-off"
 run nvidia-sriov-vfio assign 41:00.4 --domain vm-off -c "$URI"; expect 0 "assign a vendor-VFIO VF"
@@ -140,39 +131,38 @@ run nvidia-mdev assign $U1 --domain vm-nope -c "$URI"; expect 1 "assign to an un
 err_is "no domain named 'vm-nope' in libvirt (see 'virsh list --all')" "unknown domain"
 run nvidia-mdev detach $U1 --domain vm-nope -c "$URI"; expect 1 "detach from an unknown domain"
 run nvidia-mdev assign 00000000-0000-4000-8000-000000000000 --domain vm-off -c "$URI"; expect 1 "assign of an unknown UUID"
-grep -q "no vGPU 00000000-0000-4000-8000-000000000000 on this host" "$tmp/err" && ok || fail "unknown UUID: $(cat "$tmp/err")"
+grep -q "no vGPU 00000000-0000-4000-8000-000000000000 on this host" "$tmp/err" && ok || bad "unknown UUID: $(cat "$tmp/err")"
 run nvidia-mdev assign $U1 -c "$URI";           expect 2 "assign without --domain"
 run nvidia-mdev assign nonsense -d vm-off;      expect 2 "assign of neither UUID nor BDF"
 run nvidia-mdev assign $U1 -d vm-off -c "test://$tmp/missing.xml"; expect 1 "assign with an unusable URI"
 grep -q "^vgpuctl: connecting to libvirt (test://$tmp/missing.xml) failed: " "$tmp/err" && [[ $(wc -l <"$tmp/err") == 1 ]] && ok ||
-        fail "connection failure is not one line naming the URI: $(cat "$tmp/err")"
+        bad "connection failure is not one line naming the URI: $(cat "$tmp/err")"
 
 # --- list: the domain holding each instance
 LIBVIRT_DEFAULT_URI=$URI run nvidia-mdev list --json; expect 0 "list --json with libvirt"
-python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || fail "list with domains does not match list.schema.json"
+python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || bad "list with domains does not match list.schema.json"
 [[ $(jq_py "[(i['uuid'], i['domain']) for i in d['instances']]") == "[('$U1', None), ('$U2', 'vm-held'), ('$U3', 'vm-run')]" ]] && ok ||
-        fail "list domains: $(jq_py "d['instances']")"
+        bad "list domains: $(jq_py "d['instances']")"
 LIBVIRT_DEFAULT_URI=$URI run nvidia-mdev list; expect 0 "list (table) with libvirt"
-grep -q "^$U3 .* vm-run$" "$tmp/out" && grep -qE "GROUP +DOMAIN$" "$tmp/out" && ok || fail "table lacks the domain column: $(cat "$tmp/out")"
+grep -q "^$U3 .* vm-run$" "$tmp/out" && grep -qE "GROUP +DOMAIN$" "$tmp/out" && ok || bad "table lacks the domain column: $(cat "$tmp/out")"
 LIBVIRT_DEFAULT_URI=$URI run nvidia-sriov-vfio list --json
 [[ $(jq_py "[(i['parent'], i['domain']) for i in d['instances']]") == "[('0000:41:00.4', 'vm-held')]" ]] && ok ||
-        fail "vendor-VFIO VF's domain: $(jq_py "d['instances']")"
+        bad "vendor-VFIO VF's domain: $(jq_py "d['instances']")"
 # a plain VF assigned whole is held too (a GPU row's domain), and only that one
 LIBVIRT_DEFAULT_URI=$URI run amd-mxgpu list --json; expect 0 "list --json of a host with a VF in a domain"
-python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || fail "list with a GPU's domain does not match list.schema.json"
+python3 "$here/validate.py" "$schema/list.schema.json" "$tmp/out" && ok || bad "list with a GPU's domain does not match list.schema.json"
 [[ $(jq_py "[(g['bdf'], g['domain']) for g in d['gpus'] if g['domain']]") == "[('0000:03:02.1', 'vm-held')]" ]] && ok ||
-        fail "plain VF's domain: $(jq_py "[(g['bdf'], g.get('domain')) for g in d['gpus']]")"
+        bad "plain VF's domain: $(jq_py "[(g['bdf'], g.get('domain')) for g in d['gpus']]")"
 LIBVIRT_DEFAULT_URI=$URI run amd-mxgpu list; expect 0 "list (table) of a host with a VF in a domain"
-grep -q "^ *0000:03:02.1 .* domain vm-held$" "$tmp/out" && ok || fail "table row of the VF lacks its domain: $(grep 03:02.1 "$tmp/out")"
+grep -q "^ *0000:03:02.1 .* domain vm-held$" "$tmp/out" && ok || bad "table row of the VF lacks its domain: $(grep 03:02.1 "$tmp/out")"
 # without libvirt: null, silently, and libvirt is not even loaded
 run nvidia-mdev list --json; expect 0 "list --json without libvirt"
-[[ $(jq_py "[i['domain'] for i in d['instances']]") == "[None, None, None]" && ! -s $tmp/err ]] && ok || fail "list without libvirt: $(cat "$tmp/err")"
+[[ $(jq_py "[i['domain'] for i in d['instances']]") == "[None, None, None]" && ! -s $tmp/err ]] && ok || bad "list without libvirt: $(cat "$tmp/err")"
 VGPU_ROOT="$FIXTURES/nvidia-mdev" LD_DEBUG=files "$VGPUCTL" list >/dev/null 2>"$tmp/ld"
-grep -q "libvirt.so" "$tmp/ld" && fail "list loads libvirt without a libvirt daemon" || ok
+grep -q "libvirt.so" "$tmp/ld" && bad "list loads libvirt without a libvirt daemon" || ok
 # a libvirt that does not answer: a warning, and the list
 LIBVIRT_DEFAULT_URI="test://$tmp/missing.xml" run nvidia-mdev list --json; expect 0 "list with an unusable LIBVIRT_DEFAULT_URI"
-grep -q "^vgpuctl: warning: cannot tell which VMs hold the vGPUs: connecting to libvirt" "$tmp/err" && ok || fail "no warning: $(cat "$tmp/err")"
-[[ $(jq_py "[i['domain'] for i in d['instances']]") == "[None, None, None]" ]] && ok || fail "domains from nowhere"
+grep -q "^vgpuctl: warning: cannot tell which VMs hold the vGPUs: connecting to libvirt" "$tmp/err" && ok || bad "no warning: $(cat "$tmp/err")"
+[[ $(jq_py "[i['domain'] for i in d['instances']]") == "[None, None, None]" ]] && ok || bad "domains from nowhere"
 
-echo "assign: $checks passed, $failures failed"
-[[ $failures -eq 0 ]]
+summary

@@ -6,16 +6,12 @@
 # fixture host's (VGPU_ROOT): parents, types of the parent given, UUIDs by state, slices, and
 # libvirt domains from the real virsh (its built-in test:///default driver has one, "test").
 # The zsh function gets the same words through a compadd that prints what it is given.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+source "$(dirname "$0")/testlib.sh"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 # the scripts call the vgpuctl the line names: the built one, first on PATH
 mkdir "$tmp/bin" && ln -s "$VGPUCTL" "$tmp/bin/vgpuctl"
 export PATH="$tmp/bin:$PATH"
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+fixture_copy nvidia-mdev
 export VGPU_ROOT=$tmp/host
 # one definition that is not running, for `start`
 mkdir -p "$tmp/host/etc/mdevctl.d/0000:af:00.0"
@@ -36,14 +32,14 @@ comp() {
         _vgpuctl vgpuctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
         reply=$(printf '%s\n' "${COMPREPLY[@]}" | sort)
 }
-# expect LINE WORD...: exactly these candidates
-expect() {
+# comp_is LINE WORD...: exactly these candidates
+comp_is() {
         local line=$1; shift
         comp "$line"
         local want; want=$(printf '%s\n' "$@" | sort)
         [[ $reply == "$want" ]] && ok || bad "'$line': got [$(echo $reply)], expected [$(echo $want)]"
 }
-has() {
+comp_has() {
         local line=$1; shift
         comp "$line"
         for w in "$@"; do grep -qxF -- "$w" <<<"$reply" && ok || bad "'$line': no '$w' in [$(echo $reply)]"; done
@@ -51,10 +47,10 @@ has() {
 
 # every verb of --help, and nothing else
 verbs=$("$VGPUCTL" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}')
-expect "vgpuctl " $verbs
-expect "vgpuctl --json " $verbs
-expect "vgpuctl sl" slice
-expect "vgpuctl --d" --daemon --direct
+comp_is "vgpuctl " $verbs
+comp_is "vgpuctl --json " $verbs
+comp_is "vgpuctl sl" slice
+comp_is "vgpuctl --d" --daemon --direct
 # each verb's options as its --help lists them, global ones included
 for v in $verbs; do
         opts=$("$VGPUCTL" "$v" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u | grep -v -- "^--$v\$" || true)
@@ -63,24 +59,24 @@ for v in $verbs; do
         ok
 done
 # live values, from the fixture host
-expect "vgpuctl types " 0000:3b:00.0 0000:5e:00.0 0000:af:00.0
-expect "vgpuctl create --parent 0000:5e" 5e:00.0             # bash replaces only what follows the colon
-expect "vgpuctl create --parent 0000:5e:00.0 --type nvidia-23" nvidia-230 nvidia-231 nvidia-232 nvidia-233 nvidia-234
-has "vgpuctl create --type " nvidia-222 nvidia-234
-expect "vgpuctl stop " b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02 c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
-expect "vgpuctl start " d0000000-0000-4000-8000-000000000001
-expect "vgpuctl define --uuid c7" c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
-expect "vgpuctl slice " create list show remove
-expect "vgpuctl slice create a --policy " best-effort equal-share fixed-share
-expect "vgpuctl assign c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4 --connect test:///default --domain " test
-expect "vgpuctl nosuchverb "
+comp_is "vgpuctl types " 0000:3b:00.0 0000:5e:00.0 0000:af:00.0
+comp_is "vgpuctl create --parent 0000:5e" 5e:00.0             # bash replaces only what follows the colon
+comp_is "vgpuctl create --parent 0000:5e:00.0 --type nvidia-23" nvidia-230 nvidia-231 nvidia-232 nvidia-233 nvidia-234
+comp_has "vgpuctl create --type " nvidia-222 nvidia-234
+comp_is "vgpuctl stop " b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02 c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
+comp_is "vgpuctl start " d0000000-0000-4000-8000-000000000001
+comp_is "vgpuctl define --uuid c7" c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
+comp_is "vgpuctl slice " create list show remove
+comp_is "vgpuctl slice create a --policy " best-effort equal-share fixed-share
+comp_is "vgpuctl assign c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4 --connect test:///default --domain " test
+comp_is "vgpuctl nosuchverb "
 # a file option leaves it to bash's file names
 touch "$tmp/host.yaml"
-expect "vgpuctl apply -f $tmp/host.y" "$tmp/host.yaml"
+comp_is "vgpuctl apply -f $tmp/host.y" "$tmp/host.yaml"
 # the types follow the fixture: a type added to the host is offered
 types=$tmp/host/sys/bus/pci/devices/0000:5e:00.0/mdev_supported_types
 cp -a "$types/nvidia-233" "$types/nvidia-239"
-has "vgpuctl create --parent 5e:00.0 --type nvidia-23" nvidia-239
+comp_has "vgpuctl create --parent 5e:00.0 --type nvidia-23" nvidia-239
 
 # zsh: the function file with words/CURRENT as zsh sets them, compadd and _files stubbed
 if command -v zsh >/dev/null; then
@@ -95,5 +91,4 @@ else
         echo "completion: zsh not installed (scripts/install-deps.sh --test): its function not checked"
 fi
 
-echo "completion: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

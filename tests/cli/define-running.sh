@@ -3,15 +3,9 @@
 # define-running.sh — mdevctl's `define -u UUID` idiom: `vgpuctl define --uuid U` of a running
 # vGPU persists it with its own parent and type; a definition that differs from an existing one,
 # or a --type/--parent that contradicts the device, is still an error.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
+source "$(dirname "$0")/testlib.sh"
 
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+fixture_copy nvidia-mdev
 u=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 def=$tmp/host/etc/mdevctl.d/0000:3b:00.0/b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
 rm "$def"       # running, no longer defined
 V define --uuid "$u"; expect 0 "define --uuid of a running vGPU"
@@ -36,5 +30,4 @@ grep -q "no running vGPU has UUID" "$tmp/err" && ok || bad "not running message:
 # create keeps requiring both (it makes a new device; there is nothing to copy)
 V create -u "$u"; expect 2 "create -u alone"
 
-echo "define-running: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

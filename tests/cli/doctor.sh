@@ -3,16 +3,7 @@
 # doctor.sh — `vgpuctl doctor` from the outside, on fixture hosts: exit codes (1 on a failed
 # check, 0 otherwise, 2 for usage), the text report, --json's shape and --check.
 # Needs VGPUCTL, FIXTURES and NVML_DOUBLE (set by tests/meson.build).
-set -uo pipefail
-
-failures=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
+source "$(dirname "$0")/testlib.sh"
 
 # doctor HOST [ARGS...]: run it with the NVML double; stdout, stderr and rc land in $tmp.
 doctor() {
@@ -22,34 +13,26 @@ doctor() {
         rc=$?
 }
 
-expect_rc() {
-        [[ $rc == "$1" ]] || fail "$2: exit $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"
-}
-
-expect_out() {
-        grep -qF -- "$1" "$tmp/out" || fail "$2: output lacks '$1'"
-}
-
 # A healthy host: every check passes or skips; exit 0, nothing on stderr.
 doctor nvidia-mdev
-expect_rc 0 "nvidia-mdev"
-expect_out "PASS  privileges" "nvidia-mdev"
-expect_out "PASS  thermal.margin      0000:3b:00.0  41 C" "nvidia-mdev"
-expect_out "41 results: 35 passed, 0 warnings, 0 failed, 6 skipped" "nvidia-mdev tally"
-[[ -s $tmp/err ]] && fail "nvidia-mdev: stderr not empty: $(cat "$tmp/err")"
+expect 0 "nvidia-mdev"
+has out "PASS  privileges" "nvidia-mdev"
+has out "PASS  thermal.margin      0000:3b:00.0  41 C" "nvidia-mdev"
+has out "41 results: 35 passed, 0 warnings, 0 failed, 6 skipped" "nvidia-mdev tally"
+[[ -s $tmp/err ]] && bad "nvidia-mdev: stderr not empty: $(cat "$tmp/err")" || ok
 
 # Warnings alone do not fail the host.
 doctor broken-no-root
-expect_rc 0 "broken-no-root (warn only)"
-expect_out "WARN  privileges" "broken-no-root"
+expect 0 "broken-no-root (warn only)"
+has out "WARN  privileges" "broken-no-root"
 
 # A failing host: exit 1, evidence and remedy under the failure.
 doctor broken-old-kernel
-expect_rc 1 "broken-old-kernel"
-expect_out "FAIL  kernel.version" "broken-old-kernel"
-expect_out "      evidence: /proc/sys/kernel/osrelease: 5.10.0-28-amd64" "broken-old-kernel"
-expect_out "      remedy:   Install a kernel of version 5.15 or newer" "broken-old-kernel"
-expect_out "1 failed" "broken-old-kernel tally"
+expect 1 "broken-old-kernel"
+has out "FAIL  kernel.version" "broken-old-kernel"
+has out "      evidence: /proc/sys/kernel/osrelease: 5.10.0-28-amd64" "broken-old-kernel"
+has out "      remedy:   Install a kernel of version 5.15 or newer" "broken-old-kernel"
+has out "1 failed" "broken-old-kernel tally"
 
 # --json: an array of objects with exactly the fixed keys; the same exit code.
 check_json() {
@@ -71,14 +54,14 @@ assert got and all(s == want_status for s in got), "%s: %s" % (want_id, got)
 EOF
 }
 doctor broken-old-kernel --json
-expect_rc 1 "broken-old-kernel --json"
-check_json kernel.version fail || fail "broken-old-kernel --json: bad JSON"
-python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out" || fail "broken-old-kernel --json does not parse"
+expect 1 "broken-old-kernel --json"
+check_json kernel.version fail && ok || bad "broken-old-kernel --json: bad JSON"
+python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out" && ok || bad "broken-old-kernel --json does not parse"
 
 doctor broken-group-shared-whole --pretty
-expect_rc 1 "broken-group-shared-whole --pretty"
-check_json privileges pass || fail "broken-group-shared-whole --pretty: bad JSON"
-python3 - "$tmp/out" <<'EOF' || fail "broken-group-shared-whole --pretty: subjects"
+expect 1 "broken-group-shared-whole --pretty"
+check_json privileges pass && ok || bad "broken-group-shared-whole --pretty: bad JSON"
+python3 - "$tmp/out" <<'EOF' && ok || bad "broken-group-shared-whole --pretty: subjects"
 import json, sys
 r = {(x["id"], x["subject"]): x for x in json.load(open(sys.argv[1]))}
 assert r[("iommu.group_viable", "0000:60:00.0")]["status"] == "fail"
@@ -89,8 +72,8 @@ EOF
 
 # A host without a GPU: no crash, a "no GPU" skip per GPU check.
 doctor empty --json
-expect_rc 1 "empty --json (IOMMU off)"
-python3 - "$tmp/out" <<'EOF' || fail "empty --json: no-GPU skips"
+expect 1 "empty --json (IOMMU off)"
+python3 - "$tmp/out" <<'EOF' && ok || bad "empty --json: no-GPU skips"
 import json, sys
 r = json.load(open(sys.argv[1]))
 mdev = [x for x in r if x["id"] == "mdev.types"]
@@ -100,30 +83,30 @@ EOF
 
 # --check: only the named checks, and only they decide the exit code.
 doctor broken-old-kernel --check privileges,kernel.headers
-expect_rc 0 "--check privileges,kernel.headers"
-grep -q "kernel.version" "$tmp/out" && fail "--check: kernel.version printed though not asked for"
-expect_out "2 results: 2 passed" "--check tally"
+expect 0 "--check privileges,kernel.headers"
+grep -q "kernel.version" "$tmp/out" && bad "--check: kernel.version printed though not asked for" || ok
+has out "2 results: 2 passed" "--check tally"
 doctor broken-old-kernel -c kernel.version --json
-expect_rc 1 "-c kernel.version --json"
-python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["kernel.version"]' <"$tmp/out" ||
-        fail "-c kernel.version --json: not exactly one result"
+expect 1 "-c kernel.version --json"
+python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["kernel.version"]' <"$tmp/out" && ok ||
+        bad "-c kernel.version --json: not exactly one result"
 doctor broken-old-kernel -c privileges -c kernel.headers,tools.present --json
-expect_rc 0 "repeated -c"
-python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["privileges", "kernel.headers", "tools.present"], r' <"$tmp/out" ||
-        fail "repeated -c: not the three asked for"
+expect 0 "repeated -c"
+python3 -c 'import json,sys; r=json.load(sys.stdin); assert [x["id"] for x in r] == ["privileges", "kernel.headers", "tools.present"], r' <"$tmp/out" && ok ||
+        bad "repeated -c: not the three asked for"
 
 # Usage errors: exit 2 and one line on stderr.
 expect_usage() {
-        expect_rc 2 "$1"
-        [[ $(wc -l <"$tmp/err") == 1 ]] || fail "$1: stderr is not one line: $(cat "$tmp/err")"
-        grep -q '^vgpuctl: ' "$tmp/err" || fail "$1: stderr does not start with 'vgpuctl: '"
-        [[ -s $tmp/out ]] && fail "$1: printed a report"
+        expect 2 "$1"
+        [[ $(wc -l <"$tmp/err") == 1 ]] && ok || bad "$1: stderr is not one line: $(cat "$tmp/err")"
+        grep -q '^vgpuctl: ' "$tmp/err" && ok || bad "$1: stderr does not start with 'vgpuctl: '"
+        [[ -s $tmp/out ]] && bad "$1: printed a report" || ok
 }
 doctor nvidia-mdev --bogus
 expect_usage "--bogus"
 doctor nvidia-mdev --check nosuch.check
 expect_usage "--check nosuch.check"
-grep -q "nosuch.check" "$tmp/err" || fail "--check nosuch.check: message does not name the id"
+grep -q "nosuch.check" "$tmp/err" && ok || bad "--check nosuch.check: message does not name the id"
 doctor nvidia-mdev --check
 expect_usage "--check without an argument"
 doctor nvidia-mdev extra-argument
@@ -132,8 +115,8 @@ expect_usage "extra argument"
 # Without NVML the NVIDIA-only readings are skipped, not failed.
 VGPU_ROOT="$FIXTURES/nvidia-mdev" LD_LIBRARY_PATH= "$VGPUCTL" doctor --json >"$tmp/out" 2>"$tmp/err"
 rc=$?
-expect_rc 0 "nvidia-mdev without NVML"
-check_json nvidia.persistence skip || fail "nvidia-mdev without NVML: persistence not skipped"
+expect 0 "nvidia-mdev without NVML"
+check_json nvidia.persistence skip && ok || bad "nvidia-mdev without NVML: persistence not skipped"
 
 # nvidia.guest_driver: one result per running vGPU from NVML's host/guest verdict; the same
 # facts in `show BDF --json` and `list --json`. Three vGPUs on 3b:00.0: a compatible guest driver,
@@ -145,23 +128,23 @@ printf '%s\n' "gpu.0.vgpu.0.mdev_uuid=$G1" "gpu.0.vgpu.0.guest_driver=550.127.05
         "gpu.0.vgpu.2.mdev_uuid=$G3" >>"$tmp/guest-host/nvml.conf"
 VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" doctor --check nvidia.guest_driver >"$tmp/out" 2>"$tmp/err"
 rc=$?
-expect_rc 1 "guest drivers: an incompatible one fails"
-expect_out "PASS  nvidia.guest_driver $G1 guest driver 550.127.05 runs with host driver 550.127.06" "compatible guest"
-expect_out "FAIL  nvidia.guest_driver $G2 guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: guest_driver)" "incompatible guest"
-expect_out "remedy:   Install in the guest a driver of the branch the host's 550.127.06 vGPU manager supports" "incompatible guest remedy"
-expect_out "SKIP  nvidia.guest_driver $G3 no guest driver loaded" "guest without a driver"
-expect_out "3 results: 1 passed, 0 warnings, 1 failed, 1 skipped" "guest drivers tally"
-VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show 3b:00.0 >"$tmp/out" 2>"$tmp/err" || fail "show 3b:00.0: exit $?"
-expect_out "  vGPU $G1: guest driver 550.127.05 (compatible)" "show: compatible guest"
-expect_out "  vGPU $G2: guest driver 470.256.02 (incompatible)" "show: incompatible guest"
-expect_out "  vGPU $G3: no guest driver loaded" "show: guest without a driver"
+expect 1 "guest drivers: an incompatible one fails"
+has out "PASS  nvidia.guest_driver $G1 guest driver 550.127.05 runs with host driver 550.127.06" "compatible guest"
+has out "FAIL  nvidia.guest_driver $G2 guest driver 470.256.02 does not run with host driver 550.127.06 (limited by: guest_driver)" "incompatible guest"
+has out "remedy:   Install in the guest a driver of the branch the host's 550.127.06 vGPU manager supports" "incompatible guest remedy"
+has out "SKIP  nvidia.guest_driver $G3 no guest driver loaded" "guest without a driver"
+has out "3 results: 1 passed, 0 warnings, 1 failed, 1 skipped" "guest drivers tally"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show 3b:00.0 >"$tmp/out" 2>"$tmp/err" && ok || bad "show 3b:00.0: exit $?"
+has out "  vGPU $G1: guest driver 550.127.05 (compatible)" "show: compatible guest"
+has out "  vGPU $G2: guest driver 470.256.02 (incompatible)" "show: incompatible guest"
+has out "  vGPU $G3: no guest driver loaded" "show: guest without a driver"
 here=$(dirname "$0")
 for cmd in "show 0000:3b:00.0 --json" "list --json"; do
-        VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $cmd >"$tmp/out" 2>"$tmp/err" ||
-                fail "$cmd on the guest-driver host: exit $?"
-        python3 "$here/validate.py" "$here/../../doc/schema/${cmd%% *}.schema.json" "$tmp/out" ||
-                fail "$cmd with guest drivers does not match ${cmd%% *}.schema.json"
-        python3 - "$tmp/out" "$G1" "$G2" "$G3" <<'PY' || fail "$cmd: guest driver members"
+        VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $cmd >"$tmp/out" 2>"$tmp/err" && ok ||
+                bad "$cmd on the guest-driver host: exit $?"
+        python3 "$here/validate.py" "$here/../../doc/schema/${cmd%% *}.schema.json" "$tmp/out" && ok ||
+                bad "$cmd with guest drivers does not match ${cmd%% *}.schema.json"
+        python3 - "$tmp/out" "$G1" "$G2" "$G3" <<'PY' && ok || bad "$cmd: guest driver members"
 import json, sys
 d = json.load(open(sys.argv[1]))
 gpus = d if isinstance(d, list) else d.get("gpus", [d])
@@ -179,25 +162,21 @@ done
 # fixture, with a guest driver); an instance NVML does not list has "vgpu": null.
 I1=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
 printf '%s\n' "gpu.0.vgpu.3.mdev_uuid=$I1" "gpu.0.vgpu.3.guest_driver=550.127.05" >>"$tmp/guest-host/nvml.conf"
-VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" >"$tmp/out" 2>"$tmp/err" || fail "show $I1: exit $?"
-expect_out "Guest driver:          550.127.05 (compatible)" "show UUID: the guest driver and the verdict"
-expect_out "Parent:                0000:3b:00.0" "show UUID: the parent"
-VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" --json >"$tmp/out" 2>"$tmp/err" ||
-        fail "show $I1 --json: exit $?"
-python3 "$here/validate.py" "$here/../../doc/schema/show-instance.schema.json" "$tmp/out" ||
-        fail "show UUID --json does not match show-instance.schema.json"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" >"$tmp/out" 2>"$tmp/err" && ok || bad "show $I1: exit $?"
+has out "Guest driver:          550.127.05 (compatible)" "show UUID: the guest driver and the verdict"
+has out "Parent:                0000:3b:00.0" "show UUID: the parent"
+VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show "$I1" --json >"$tmp/out" 2>"$tmp/err" && ok ||
+        bad "show $I1 --json: exit $?"
+python3 "$here/validate.py" "$here/../../doc/schema/show-instance.schema.json" "$tmp/out" && ok ||
+        bad "show UUID --json does not match show-instance.schema.json"
 python3 -c "
 import json, sys
 d = json.load(open('$tmp/out'))
 assert d['uuid'] == '$I1' and d['parent'] == '0000:3b:00.0' and d['vgpu']['guest_driver_version'] == '550.127.05', d
 assert d['vgpu']['guest_driver_compatibility'] == 'compatible', d
-" || fail "show UUID --json: the instance and its guest driver"
+" && ok || bad "show UUID --json: the instance and its guest driver"
 VGPU_ROOT="$tmp/guest-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" show 00000000-0000-4000-8000-000000000000 >"$tmp/out" 2>"$tmp/err"
 rc=$?
-expect_rc 1 "show of an unknown UUID"
+expect 1 "show of an unknown UUID"
 
-if ((failures)); then
-        echo "doctor.sh: $failures failure(s)" >&2
-        exit 1
-fi
-echo "doctor.sh: all passed"
+summary

@@ -14,15 +14,8 @@ if [[ $(id -u) == 0 && -z ${HARDEN_NETNS:-} ]] && command -v nft >/dev/null && u
         HARDEN_NETNS=1 exec unshare -n "$BASH" "$0" "$@"
 fi
 netns=${HARDEN_NETNS:-0}
-
-failures=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-        echo "FAIL: $*" >&2
-        failures=$((failures + 1))
-}
+# after the re-exec above: an exec'd process runs no exit trap, so $tmp is made here
+source "$(dirname "$0")/testlib.sh"
 
 cp -a "$FIXTURES/nvidia-mdev" "$FIXTURES/kernel-samples" "$FIXTURES/nvidia-sriov-vfio" "$tmp/"
 mdev=$tmp/nvidia-mdev
@@ -37,26 +30,18 @@ harden() {
         rc=$?
 }
 
-expect_rc() {
-        [[ $rc == "$1" ]] || fail "$2: exit $rc, expected $1 (stderr: $(head -c 300 "$tmp/err"))"
-}
-
-expect_out() {
-        grep -qF -- "$1" "$tmp/out" || fail "$2: output lacks '$1'"
-}
-
 expect_mode() {
         local got
         got=$(stat -c '%a %u:%g' "$1")
-        [[ $got == "$2" ]] || fail "$3: $1 is '$got', expected '$2'"
+        [[ $got == "$2" ]] && ok || bad "$3: $1 is '$got', expected '$2'"
 }
 
 # The fixture as shipped: create/remove are 0200 root, nothing else to check; no public iface.
 harden "$mdev"
-expect_rc 0 "clean nvidia-mdev"
-expect_out "PASS  harden.mdev_create" "clean nvidia-mdev"
-expect_out "SKIP  harden.sriov_numvfs" "clean nvidia-mdev"
-expect_out "SKIP  harden.firewall" "clean nvidia-mdev"
+expect 0 "clean nvidia-mdev"
+has out "PASS  harden.mdev_create" "clean nvidia-mdev"
+has out "SKIP  harden.sriov_numvfs" "clean nvidia-mdev"
+has out "SKIP  harden.firewall" "clean nvidia-mdev"
 
 # Loosen a create and a remove file: the audit fails and names them.
 type_dir=$(ls -d "$mdev"/sys/class/mdev_bus/*/mdev_supported_types/* | head -n1)
@@ -65,24 +50,24 @@ remove=$(ls "$mdev"/sys/bus/mdev/devices/*/remove | head -n1)
 chmod 0222 "$create"
 chmod 0660 "$remove"
 harden "$mdev"
-expect_rc 1 "loose mdev"
-expect_out "FAIL  harden.mdev_create" "loose mdev"
-expect_out "${create#"$mdev"}: file mode 0222 owner" "loose mdev evidence"
-expect_out "remedy:   vgpuctl harden --apply" "loose mdev remedy"
+expect 1 "loose mdev"
+has out "FAIL  harden.mdev_create" "loose mdev"
+has out "${create#"$mdev"}: file mode 0222 owner" "loose mdev evidence"
+has out "remedy:   vgpuctl harden --apply" "loose mdev remedy"
 
 # sriov_numvfs of a GPU (class 0x03): other-writable fails. kernel-samples' only one is an
 # NVMe drive's (class 0x0108): not a GPU, not audited, even when loose.
 numvfs=$(ls "$sv"/sys/bus/pci/devices/*/sriov_numvfs | head -n1)
 chmod 0666 "$numvfs"
 harden "$sv"
-expect_rc 1 "loose sriov_numvfs"
-expect_out "FAIL  harden.sriov_numvfs" "loose sriov_numvfs"
-expect_out "${numvfs#"$sv"}: file mode 0666 owner" "loose sriov_numvfs evidence"
+expect 1 "loose sriov_numvfs"
+has out "FAIL  harden.sriov_numvfs" "loose sriov_numvfs"
+has out "${numvfs#"$sv"}: file mode 0666 owner" "loose sriov_numvfs evidence"
 chmod 0666 "$ks"/sys/bus/pci/devices/*/sriov_numvfs
 harden "$ks"
-expect_rc 0 "kernel-samples: NVMe sriov_numvfs"
-expect_out "SKIP  harden.sriov_numvfs" "kernel-samples: NVMe sriov_numvfs"
-expect_out "PASS  harden.mdev_create" "kernel-samples mdev"
+expect 0 "kernel-samples: NVMe sriov_numvfs"
+has out "SKIP  harden.sriov_numvfs" "kernel-samples: NVMe sriov_numvfs"
+has out "PASS  harden.mdev_create" "kernel-samples mdev"
 
 # /dev/vfio: as root, character devices with a wrong group and mode, plus the container node
 # (ignored) and a plain file (reported as a warning, never changed).
@@ -103,107 +88,107 @@ if ((is_root)); then
         mknod "$mdev/dev/dri/card0" c 226 0 && chmod 0660 "$mdev/dev/dri/card0" && chown 0:44 "$mdev/dev/dri/card0"
         mknod "$mdev/dev/dri/renderD128" c 226 128 && chmod 0666 "$mdev/dev/dri/renderD128"
         harden "$mdev" --group 107 --socket-group 4
-        expect_out "FAIL  harden.gpu_devices" "loose GPU device nodes"
-        expect_out "3 of 4 GPU device nodes writable by others than root" "loose GPU device nodes"
-        expect_out "/dev/nvidia0: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
-        expect_out "/dev/dri/renderD128: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
-        grep -q "/dev/nvidia-caps:" "$tmp/out" && fail "the directory /dev/nvidia-caps is audited"
-        expect_rc 1 "loose vfio"
-        expect_out "FAIL  harden.vfio_devices" "loose vfio"
-        expect_out "/dev/vfio/12: char device mode 0666 owner 0:0 (not allowed)" "vfio evidence"
-        expect_out "wanted: owner 0:107 mode 0660" "vfio evidence"
-        grep -q "/dev/vfio/vfio:" "$tmp/out" && fail "the container /dev/vfio/vfio is audited"
-        expect_out "FAIL  harden.daemon_socket" "loose socket"
+        has out "FAIL  harden.gpu_devices" "loose GPU device nodes"
+        has out "3 of 4 GPU device nodes writable by others than root" "loose GPU device nodes"
+        has out "/dev/nvidia0: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
+        has out "/dev/dri/renderD128: char device mode 0666 owner 0:0 (not allowed)" "GPU device evidence"
+        grep -q "/dev/nvidia-caps:" "$tmp/out" && bad "the directory /dev/nvidia-caps is audited" || ok
+        expect 1 "loose vfio"
+        has out "FAIL  harden.vfio_devices" "loose vfio"
+        has out "/dev/vfio/12: char device mode 0666 owner 0:0 (not allowed)" "vfio evidence"
+        has out "wanted: owner 0:107 mode 0660" "vfio evidence"
+        grep -q "/dev/vfio/vfio:" "$tmp/out" && bad "the container /dev/vfio/vfio is audited" || ok
+        has out "FAIL  harden.daemon_socket" "loose socket"
         harden "$mdev" --group no-such-group-vgpuctl
-        expect_out "group 'no-such-group-vgpuctl' does not exist" "unknown group"
-        expect_out "remedy:   groupadd --system no-such-group-vgpuctl" "unknown group remedy"
+        has out "group 'no-such-group-vgpuctl' does not exist" "unknown group"
+        has out "remedy:   groupadd --system no-such-group-vgpuctl" "unknown group remedy"
 else
         echo "not root: /dev/vfio and socket ownership not tested"
 fi
 
 # --apply with a public interface: fixes everything, writes the ruleset, re-audits.
 harden "$mdev" --apply --group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389
-expect_rc 0 "apply"
-expect_out "Changes:" "apply"
-expect_out "${create#"$mdev"}: mode 0222 owner 0:0 -> mode 0200 owner 0:0" "apply change list"
-expect_out "PASS  harden.mdev_create" "after apply"
+expect 0 "apply"
+has out "Changes:" "apply"
+has out "${create#"$mdev"}: mode 0222 owner 0:0 -> mode 0200 owner 0:0" "apply change list"
+has out "PASS  harden.mdev_create" "after apply"
 if ((netns)); then
-        expect_out "PASS  harden.firewall" "after apply (loaded)"
-        expect_out "management ports closed on 2 public interface(s)" "after apply"
-        expect_out "/etc/nftables.d/vgpuctl.nft: loaded (nft -f)" "apply change list: loaded"
-        expect_out "/etc/nftables.conf: includes /etc/nftables.d/vgpuctl.nft" "apply change list: persistent"
-        nft list table inet vgpuctl >/dev/null 2>&1 || fail "apply: table inet vgpuctl not in the kernel"
+        has out "PASS  harden.firewall" "after apply (loaded)"
+        has out "management ports closed on 2 public interface(s)" "after apply"
+        has out "/etc/nftables.d/vgpuctl.nft: loaded (nft -f)" "apply change list: loaded"
+        has out "/etc/nftables.conf: includes /etc/nftables.d/vgpuctl.nft" "apply change list: persistent"
+        nft list table inet vgpuctl >/dev/null 2>&1 && ok || bad "apply: table inet vgpuctl not in the kernel"
 else
-        expect_out "WARN  harden.firewall" "after apply"
-        expect_out "cannot read the live ruleset; ruleset written" "after apply"
+        has out "WARN  harden.firewall" "after apply"
+        has out "cannot read the live ruleset; ruleset written" "after apply"
 fi
 expect_mode "$create" "200 0:0" "apply create"
 expect_mode "$remove" "640 0:0" "apply remove"
 nft_file=$mdev/etc/nftables.d/vgpuctl.nft
-[[ -f $nft_file ]] || fail "apply: $nft_file not written"
-grep -qF 'iifname { "eth0", "wan1" } tcp dport { 443, 4172, 8443, 3389 } drop' "$nft_file" || fail "ruleset content"
-grep -qF 'table inet vgpuctl {' "$nft_file" || fail "ruleset table"
+[[ -f $nft_file ]] && ok || bad "apply: $nft_file not written"
+grep -qF 'iifname { "eth0", "wan1" } tcp dport { 443, 4172, 8443, 3389 } drop' "$nft_file" && ok || bad "ruleset content"
+grep -qF 'table inet vgpuctl {' "$nft_file" && ok || bad "ruleset table"
 if ((is_root)); then
-        expect_out "PASS  harden.vfio_devices" "after apply"
-        expect_out "PASS  harden.daemon_socket" "after apply"
+        has out "PASS  harden.vfio_devices" "after apply"
+        has out "PASS  harden.daemon_socket" "after apply"
         expect_mode "$mdev/dev/vfio/12" "660 0:107" "apply vfio/12"
         expect_mode "$mdev/dev/vfio/13" "660 0:107" "apply vfio/13"
         expect_mode "$mdev/dev/vfio/vfio" "666 0:0" "container untouched"
         expect_mode "$mdev/run/vgpud/vgpud.sock" "660 0:4" "apply socket"
-        expect_out "PASS  harden.gpu_devices" "after apply"
+        has out "PASS  harden.gpu_devices" "after apply"
         expect_mode "$mdev/dev/nvidiactl" "660 0:44" "apply nvidiactl"
         expect_mode "$mdev/dev/nvidia0" "660 0:0" "apply nvidia0"
         expect_mode "$mdev/dev/dri/renderD128" "660 0:0" "apply renderD128"
         expect_mode "$mdev/dev/dri/card0" "660 0:44" "card0 untouched"
         # kept across reboots and hotplug: a udev rule for VFIO and DRM, module options for NVIDIA
         rules=$mdev/etc/udev/rules.d/70-vgpuctl-harden.rules
-        grep -qxF 'SUBSYSTEM=="vfio", KERNEL!="vfio", OWNER="root", GROUP="107", MODE="0660"' "$rules" || fail "udev rule: vfio line"
-        grep -qxF 'SUBSYSTEM=="drm", KERNEL=="card[0-9]*|renderD[0-9]*", OWNER="root", MODE="0660"' "$rules" || fail "udev rule: drm line"
+        grep -qxF 'SUBSYSTEM=="vfio", KERNEL!="vfio", OWNER="root", GROUP="107", MODE="0660"' "$rules" && ok || bad "udev rule: vfio line"
+        grep -qxF 'SUBSYSTEM=="drm", KERNEL=="card[0-9]*|renderD[0-9]*", OWNER="root", MODE="0660"' "$rules" && ok || bad "udev rule: drm line"
         grep -qxF 'options nvidia NVreg_DeviceFileUID=0 NVreg_DeviceFileGID=44 NVreg_DeviceFileMode=0660' \
-                "$mdev/etc/modprobe.d/vgpuctl-harden.conf" || fail "NVIDIA module options"
-        expect_out "/etc/udev/rules.d/70-vgpuctl-harden.rules: udev rule written" "apply change list: udev rule"
+                "$mdev/etc/modprobe.d/vgpuctl-harden.conf" && ok || bad "NVIDIA module options"
+        has out "/etc/udev/rules.d/70-vgpuctl-harden.rules: udev rule written" "apply change list: udev rule"
         # udev itself reads the rule without complaint (systemd 252 has no udevadm verify)
         if command -v udevadm >/dev/null && udevadm verify --help >/dev/null 2>&1; then
-                udevadm verify "$rules" >"$tmp/verify" 2>&1 || fail "udevadm verify: $(cat "$tmp/verify")"
+                udevadm verify "$rules" >"$tmp/verify" 2>&1 && ok || bad "udevadm verify: $(cat "$tmp/verify")"
         fi
         # A plain file in /dev/vfio: a warning, left alone by --apply.
         touch "$mdev/dev/vfio/14" && chown 0:107 "$mdev/dev/vfio/14" && chmod 0660 "$mdev/dev/vfio/14"
         harden "$mdev" --apply --group 107 --socket-group 4
-        expect_rc 0 "plain file in /dev/vfio"
-        expect_out "WARN  harden.vfio_devices" "plain file in /dev/vfio"
-        expect_out "/dev/vfio/14: file mode 0660 owner 0:107 (not a character device: left alone)" "plain file evidence"
+        expect 0 "plain file in /dev/vfio"
+        has out "WARN  harden.vfio_devices" "plain file in /dev/vfio"
+        has out "/dev/vfio/14: file mode 0660 owner 0:107 (not a character device: left alone)" "plain file evidence"
         rm -f "$mdev/dev/vfio/14"
 fi
 
 # The written ruleset passes nft's own check (no kernel change: -c).
 if command -v nft >/dev/null; then
-        nft -c -f "$nft_file" 2>"$tmp/nft.err" || fail "nft -c rejects the ruleset: $(cat "$tmp/nft.err")"
+        nft -c -f "$nft_file" 2>"$tmp/nft.err" && ok || bad "nft -c rejects the ruleset: $(cat "$tmp/nft.err")"
 else
         echo "nft not installed: ruleset not checked with nft -c"
 fi
 
 if command -v nft >/dev/null; then
         harden "$mdev" --json --group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389
-        expect_out "nft -c -f: ruleset accepted" "nft check in evidence"
+        has out "nft -c -f: ruleset accepted" "nft check in evidence"
 fi
 if ((netns)); then
         fw_args=(--group 107 --socket-group 4 --public-if eth0 --public-if wan1 --ports 443,4172,8443,3389)
-        grep -qxF 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf" || fail "nftables.conf lacks the include"
+        grep -qxF 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf" && ok || bad "nftables.conf lacks the include"
         # a second --apply does not include it twice
         harden "$mdev" --apply "${fw_args[@]}"
-        [[ $(grep -c 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf") == 1 ]] || fail "include added twice"
+        [[ $(grep -c 'include "/etc/nftables.d/vgpuctl.nft"' "$mdev/etc/nftables.conf") == 1 ]] && ok || bad "include added twice"
         # flushed: the ports are open again, and the check says so
         nft flush table inet vgpuctl
         harden "$mdev" "${fw_args[@]}"
-        expect_rc 1 "flushed ruleset"
-        expect_out "FAIL  harden.firewall" "flushed ruleset"
-        expect_out "live ruleset: eth0 tcp port 443 is open" "flushed ruleset evidence"
-        expect_out "0 of 16 interface/protocol/port combinations dropped" "flushed ruleset count"
+        expect 1 "flushed ruleset"
+        has out "FAIL  harden.firewall" "flushed ruleset"
+        has out "live ruleset: eth0 tcp port 443 is open" "flushed ruleset evidence"
+        has out "0 of 16 interface/protocol/port combinations dropped" "flushed ruleset count"
         # loaded by hand from the file: passes again
         nft -f "$mdev/etc/nftables.d/vgpuctl.nft"
         harden "$mdev" "${fw_args[@]}"
-        expect_rc 0 "reloaded by hand"
-        expect_out "PASS  harden.firewall" "reloaded by hand"
+        expect 0 "reloaded by hand"
+        has out "PASS  harden.firewall" "reloaded by hand"
         # other people's rules count for what they drop: one port missing is a failure
         nft delete table inet vgpuctl
         nft -f - <<'NFT'
@@ -215,36 +200,36 @@ table ip own {
 }
 NFT
         harden "$mdev" "${fw_args[@]}"
-        expect_out "FAIL  harden.firewall" "hand-written ruleset without udp 3389"
-        expect_out "live ruleset: eth0 udp port 3389 is open" "hand-written ruleset evidence"
+        has out "FAIL  harden.firewall" "hand-written ruleset without udp 3389"
+        has out "live ruleset: eth0 udp port 3389 is open" "hand-written ruleset evidence"
         nft add rule ip own in iifname '{ "eth0", "wan1" }' udp dport 3389 drop
         harden "$mdev" "${fw_args[@]}"
-        expect_out "PASS  harden.firewall" "hand-written ruleset complete"
+        has out "PASS  harden.firewall" "hand-written ruleset complete"
         # loaded but not written where the boot loads it from: a warning
         mv "$mdev/etc/nftables.d/vgpuctl.nft" "$tmp/saved.nft"
         harden "$mdev" "${fw_args[@]}"
-        expect_out "WARN  harden.firewall" "loaded, not persistent"
-        expect_out "management ports closed, but not persistent" "loaded, not persistent"
+        has out "WARN  harden.firewall" "loaded, not persistent"
+        has out "management ports closed, but not persistent" "loaded, not persistent"
         mv "$tmp/saved.nft" "$mdev/etc/nftables.d/vgpuctl.nft"
         nft flush ruleset
 fi
 
 # Re-audit after apply (no --apply): no failure remains.
 harden "$mdev" --group 107 --socket-group 4
-expect_rc 0 "re-audit"
-grep -q "^FAIL" "$tmp/out" && fail "re-audit: a failure remains: $(grep '^FAIL' "$tmp/out")"
+expect 0 "re-audit"
+grep -q "^FAIL" "$tmp/out" && bad "re-audit: a failure remains: $(grep '^FAIL' "$tmp/out")" || ok
 
 # nvidia-sriov-vfio: --apply fixes sriov_numvfs (0666 -> 0644).
 harden "$sv" --apply
-expect_rc 0 "apply nvidia-sriov-vfio"
+expect 0 "apply nvidia-sriov-vfio"
 expect_mode "$numvfs" "644 0:0" "apply sriov_numvfs"
-expect_out "PASS  harden.sriov_numvfs" "apply nvidia-sriov-vfio"
+has out "PASS  harden.sriov_numvfs" "apply nvidia-sriov-vfio"
 
 # --json: {applied, applied_changes, results[]} with doctor's result keys.
 chmod 0666 "$numvfs"
 harden "$sv" --json --public-if eth0
-expect_rc 1 "json"
-python3 - "$tmp/out" <<'PY' || fail "json shape"
+expect 1 "json"
+python3 - "$tmp/out" <<'PY' && ok || bad "json shape"
 import json, os, sys
 doc = json.load(open(sys.argv[1]))
 assert set(doc) == {"applied", "applied_changes", "results"}, sorted(doc)
@@ -263,12 +248,12 @@ assert st["harden.firewall"] == ("fail" if os.environ.get("HARDEN_NETNS") else "
 fw = [r for r in doc["results"] if r["id"] == "harden.firewall"][0]
 assert 'iifname { "eth0" } udp dport { 443, 4172, 8443 } drop' in fw["remedy"], fw["remedy"]
 PY
-python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --json does not match harden.schema.json"
+python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" && ok || bad "harden --json does not match harden.schema.json"
 harden "$sv" --json --apply
-expect_rc 0 "json apply"
+expect 0 "json apply"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["applied"] is True and any("sriov_numvfs" in c for c in d["applied_changes"]), d' \
-        "$tmp/out" || fail "json apply shape"
-python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" || fail "harden --apply --json does not match harden.schema.json"
+        "$tmp/out" && ok || bad "json apply shape"
+python3 "$(dirname "$0")/validate.py" "$(dirname "$0")/../../doc/schema/harden.schema.json" "$tmp/out" && ok || bad "harden --apply --json does not match harden.schema.json"
 
 # No --public-if: the interfaces with a default route are proposed (IPv4 and IPv6; not lo's
 # reject route, not a route to one subnet), checked, and only warned about; --apply leaves the
@@ -282,13 +267,13 @@ printf '%s\n' "$z 00 $z 00 fd000000000000000000000000000001 00000400 00000002 00
         "fd000000000000000000000000000000 40 $z 00 $z 00000100 00000001 00000000 00000001     lan1" \
         "$z 00 $z 00 $z ffffffff 00000001 00000000 00200200       lo" >"$ks/proc/net/ipv6_route"
 harden "$ks"
-expect_out "WARN  harden.firewall" "proposed interfaces"
-expect_out "public interfaces proposed from the default route: wan0, wan6 (--public-if names them)" "proposed interfaces"
-expect_out "vgpuctl harden --apply --public-if wan0 --public-if wan6" "proposed interfaces remedy"
-grep -q "^FAIL  harden.firewall" "$tmp/out" && fail "a proposed interface made the audit fail"
+has out "WARN  harden.firewall" "proposed interfaces"
+has out "public interfaces proposed from the default route: wan0, wan6 (--public-if names them)" "proposed interfaces"
+has out "vgpuctl harden --apply --public-if wan0 --public-if wan6" "proposed interfaces remedy"
+grep -q "^FAIL  harden.firewall" "$tmp/out" && bad "a proposed interface made the audit fail" || ok
 if ((netns)); then
         harden "$ks" --apply
-        nft list table inet vgpuctl >/dev/null 2>&1 && fail "--apply loaded rules for interfaces nobody named"
+        nft list table inet vgpuctl >/dev/null 2>&1 && bad "--apply loaded rules for interfaces nobody named" || ok
 fi
 rm -r "$ks/proc/net"
 
@@ -296,8 +281,7 @@ rm -r "$ks/proc/net"
 for bad in "--ports 0" "--ports 70000" "--ports 443," "--ports x" "--public-if bad/name" "--public-if waytoolonginterfacename" "extra"; do
         # shellcheck disable=SC2086
         harden "$ks" $bad
-        expect_rc 2 "usage: $bad"
+        expect 2 "usage: $bad"
 done
 
-((failures == 0)) || { echo "$failures failure(s)" >&2; exit 1; }
-echo "harden: all passed"
+summary

@@ -4,16 +4,10 @@
 # fixture hosts: NVIDIA vendor-VFIO create/remove (a sysfs write of the type id), runtime
 # policy knobs (xe sriov_admin) applied, re-applied as a no-op, and the state recorded.
 # mdev creation needs a kernel: tests/vm/scenarios/20-lifecycle.sh and 30-apply.sh.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
+source "$(dirname "$0")/testlib.sh"
 
 # NVIDIA vendor-VFIO: a VF takes a type by id, and gives it back
-cp -a "$FIXTURES/nvidia-sriov-vfio" "$tmp/host"
+fixture_copy nvidia-sriov-vfio
 vf=$tmp/host/sys/bus/pci/devices/0000:41:00.5/nvidia/current_vgpu_type
 # a UUID one digit too long is refused as a usage error, not cut to fit
 V create --parent 41:00.5 --type 1152 --uuid 11111111-2222-4333-8444-0000000000011; expect 2 "over-long --uuid"
@@ -43,7 +37,7 @@ V assert -f "$tmp/v.yaml"; expect 0 "assert"
 rm -rf "$tmp/host"
 
 # Intel xe: the GuC scheduling profile, at run time
-cp -a "$FIXTURES/intel-xe-sriov" "$tmp/host"
+fixture_copy intel-xe-sriov
 adm=$tmp/host/sys/bus/pci/devices/0000:03:00.0/sriov_admin
 printf 'version: 1\ngpus:\n  - bdf: 03:00.0\n    policy: {scheduler: equal-share, timeslice-ms: 8}\n' >"$tmp/x.yaml"
 V apply -f "$tmp/x.yaml" --dry-run; expect 0 "xe dry run"
@@ -54,5 +48,4 @@ V apply -f "$tmp/x.yaml"; expect 0 "xe apply"
 V apply -f "$tmp/x.yaml"; expect 0 "xe apply again"; grep -q "nothing to do" "$tmp/out" && ok || bad "xe re-apply was not a no-op"
 V assert -f "$tmp/x.yaml"; expect 0 "xe assert"
 
-echo "lifecycle: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -5,12 +5,8 @@
 # and option of vgpuctl's verb table (read through `vgpuctl __complete`, which walks it), every
 # option of vgpud's getopt table, every key and section src/vgpud/conf.c accepts, and every key
 # lib/config's parser accepts are in the page for them.
-set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 build=${MESON_BUILD_ROOT:?} src=${MESON_SOURCE_ROOT:?}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
 vgpuctl=$build/src/vgpuctl/vgpuctl
 
 DESTDIR=$tmp/dest meson install -C "$build" --no-rebuild --quiet >/dev/null 2>&1
@@ -33,7 +29,7 @@ for p in "${pages[@]}"; do
 done
 
 # roff spells '-' as '\-' and sets names in bold: look for what a reader sees there
-has() { grep -qF -- "$2" "$1"; }
+page_has() { grep -qF -- "$2" "$1"; }
 roffed() { printf '%s' "$1" | sed 's/-/\\-/g'; }
 
 # vgpuctl(8): the verb table, verb by verb
@@ -41,13 +37,13 @@ page=$(found /man8/vgpuctl.8)
 verbs=$("$vgpuctl" __complete 1 vgpuctl "")
 [[ $(wc -l <<<"$verbs") -ge 15 ]] && ok || bad "__complete lists $(wc -l <<<"$verbs") verbs"
 for v in $verbs; do
-        has "$page" "\\fB$(roffed "$v")\\fR" || { bad "vgpuctl.8 lacks the verb $v"; continue; }
+        page_has "$page" "\\fB$(roffed "$v")\\fR" || { bad "vgpuctl.8 lacks the verb $v"; continue; }
         for o in $("$vgpuctl" __complete 2 vgpuctl "$v" --); do
-                has "$page" "\\fB$(roffed "$o")\\fR" || { bad "vgpuctl.8 lacks $v's option $o"; continue 2; }
+                page_has "$page" "\\fB$(roffed "$o")\\fR" || { bad "vgpuctl.8 lacks $v's option $o"; continue 2; }
         done
         # the summary --help prints for it
         s=$("$vgpuctl" "$v" --help | sed -n 3p | sed 's/\.$//')
-        has "$page" "$(roffed "$s")" || { bad "vgpuctl.8: $v's summary differs from --help ('$s')"; continue; }
+        page_has "$page" "$(roffed "$s")" || { bad "vgpuctl.8: $v's summary differs from --help ('$s')"; continue; }
         ok
 done
 
@@ -56,7 +52,7 @@ if [[ -x $build/src/vgpud/vgpud ]]; then
         page=$(found /man8/vgpud.8)
         opts=$(grep -oE '\{ "[a-z-]+", (required|no)_argument' "$src/src/vgpud/main.c" | cut -d'"' -f2)
         [[ -n $opts ]] && ok || bad "no options found in src/vgpud/main.c"
-        for o in $opts; do has "$page" "$(roffed "--$o")" && ok || bad "vgpud.8 lacks --$o"; done
+        for o in $opts; do page_has "$page" "$(roffed "--$o")" && ok || bad "vgpud.8 lacks --$o"; done
 fi
 
 # vgpud.conf(5): what conf.c's parser accepts
@@ -64,19 +60,18 @@ page=$(found /man5/vgpud.conf.5)
 keys=$(grep -oE 'streq\(name, "[a-z-]+"\)' "$src/src/vgpud/conf.c" | cut -d'"' -f2 | sort -u)
 sections=$(grep -oE 'streq\(section, "[a-z]+"\)' "$src/src/vgpud/conf.c" | cut -d'"' -f2 | sort -u)
 [[ $(wc -w <<<"$keys") -ge 15 && $(wc -w <<<"$sections") -ge 4 ]] && ok || bad "conf.c: found keys [$keys], sections [$sections]"
-for k in $keys; do has "$page" "\\fB$(roffed "$k")\\fR = " && ok || bad "vgpud.conf.5 lacks the key $k"; done
-for s in $sections; do has "$page" "[$s]" && ok || bad "vgpud.conf.5 lacks the section [$s]"; done
+for k in $keys; do page_has "$page" "\\fB$(roffed "$k")\\fR = " && ok || bad "vgpud.conf.5 lacks the key $k"; done
+for s in $sections; do page_has "$page" "[$s]" && ok || bad "vgpud.conf.5 lacks the section [$s]"; done
 
 # host.yaml(5): what lib/config's parser accepts
 page=$(found /man5/host.yaml.5)
 keys=$(cat "$src"/lib/config/*.c | grep -oE 'streq\(key, "[a-z-]+"\)' | cut -d'"' -f2 | sort -u)
 [[ $(wc -w <<<"$keys") -ge 20 ]] && ok || bad "lib/config: found keys [$keys]"
-for k in $keys; do has "$page" "\\fB$(roffed "$k")\\fR" && ok || bad "host.yaml.5 lacks the key $k"; done
+for k in $keys; do page_has "$page" "\\fB$(roffed "$k")\\fR" && ok || bad "host.yaml.5 lacks the key $k"; done
 # and its example is a host.yaml the parser takes (the fixture has none of its GPUs: a
 # semantic complaint, never a syntax or field error)
 cp -a "$FIXTURES/empty" "$tmp/host"        # a copy: assert takes the host's lock, under run/
 VGPU_ROOT=$tmp/host "$vgpuctl" assert -f "$src/data/host.yaml" >/dev/null 2>"$tmp/err"
 grep -q "selects no vGPU parent" "$tmp/err" && ok || bad "data/host.yaml: $(cat "$tmp/err")"
 
-echo "man: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -7,16 +7,10 @@
 # `systemctl --root` (the multi-user.target.wants link), and assert reports it disabled again;
 # a refused NVML call rolls back the GPUs set before it; bad values name FILE:LINE:COLUMN.
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE (tests/meson.build).
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 400 "$tmp/err"))"; }
-has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "$tmp/$1")"; }
+source "$(dirname "$0")/testlib.sh"
+nvml=1          # V runs vgpuctl with the NVML double
 mode() { grep "^gpu.$1.persistence=" "$tmp/host/nvml.conf" | tail -1 | cut -d= -f2; }
-cp -a "$FIXTURES/nvidia-mdev" "$tmp/host"
+fixture_copy nvidia-mdev
 sed -i 's/^gpu.1.persistence=1/gpu.1.persistence=0/' "$tmp/host/nvml.conf"
 
 # the entries keep the fixture's instances: only persistence differs
@@ -101,5 +95,4 @@ VGPU_ROOT="$tmp/amd" "$VGPUCTL" assert -f "$tmp/amd.yaml" >"$tmp/out" 2>"$tmp/er
 expect 1 "persistence on an AMD GPU"
 has err "amd.yaml:3: persistence is NVIDIA's driver mode; 0000:03:00.0" "refused with the line"
 
-echo "persistence: $pass passed, $fail failed"
-((fail == 0))
+summary

@@ -3,11 +3,7 @@
 # progress.sh — `apply` of several devices and `report` show "step N of M" with the action on
 # stderr when stderr is a terminal (a pty from python's pty module), and print nothing extra
 # when it is not (a file) or with --json; stdout is the same in every case.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+source "$(dirname "$0")/testlib.sh"
 
 # run TTY|FILE NAME ARGS...: vgpuctl ARGS with stdout in $tmp/NAME.out and stderr in $tmp/NAME.err,
 # stderr a pty (TTY) or a plain file (FILE); exit status in $tmp/NAME.rc
@@ -64,5 +60,4 @@ grep -q "entries" "$tmp/rfile.out" && ok || bad "report's result line: $(cat "$t
 run TTY rjson report --json -o "$tmp/r3.tar.gz"
 [[ ! -s $tmp/rjson.err ]] && ok || bad "report --json on a pty: [$(cat -v "$tmp/rjson.err")]"
 
-echo "progress: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -5,19 +5,14 @@
 # alone, export -> apply round trip, rollback of a failed apply, refusal while a process (the
 # shim on the fake CUDA driver) uses a slice, and a boot restore after /run is emptied.
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE, SHIM, FAKE_CUDA_DIR, TENANT (tests/meson.build).
-set -uo pipefail
-tmp=$(mktemp -d); trap 'exec 5>&- 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 400 "$tmp/err"))"; }
-has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "$tmp/$1")"; }
+source "$(dirname "$0")/testlib.sh"
+at_exit 'exec 5>&- 2>/dev/null'
+nvml=1          # V runs vgpuctl with the NVML double
 # name gpu policy share memory scrub of every slice, one line each
 slices() { V slice list --json && python3 -c "
 import json
 for s in json.load(open('$tmp/out')): print(s['name'], s['gpu'], s['policy'], s['share_percent'], s.get('memory_bytes'), s['scrub'])"; }
-cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
+fixture_copy nvidia-baremetal
 records=$tmp/host/var/lib/vgpuctl/slices
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 
@@ -150,5 +145,4 @@ V apply --restore; expect 0 "restore with a record of an older version"
 has out "restored 4 slices" "the old record is restored with the others"
 slices | grep -x "old 0000:5e:00.0 equal-share None 67108864 on-free" >/dev/null && ok || bad "old record's slice: $(slices)"
 
-echo "slice-apply: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

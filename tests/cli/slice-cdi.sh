@@ -6,13 +6,9 @@
 # libraries that the host's ld.so.cache knows, read-only in /usr/local/nvidia/lib64 (where
 # NVIDIA's CUDA images look). tests/containers/podman.sh runs the same spec in real containers.
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE, FAKE_CUDA_DIR (tests/meson.build).
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
+source "$(dirname "$0")/testlib.sh"
+nvml=1          # V runs vgpuctl with the NVML double
+fixture_copy nvidia-baremetal
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 # device nodes of a device, the spec-wide mounts (host -> container), one line each
 nodes() { python3 -c "
@@ -55,5 +51,4 @@ head -c 100 /dev/urandom >"$tmp/host/etc/ld.so.cache"
 V slice create carol --gpu 3b:00.0 --memory 64M; [[ $rc == 0 ]] && ok || bad "create carol over a broken cache: $(cat "$tmp/err")"
 python3 -c "open('$tmp/host/etc/ld.so.cache', 'wb').write(b'glibc-ld.so.cache1.1' + b'\\xff\\xff\\xff\\x7f' + bytes(24))"
 V slice remove carol; [[ $rc == 0 ]] && ok || bad "remove carol over a cache claiming 2^31 entries: $(cat "$tmp/err")"
-echo "slice-cdi: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -4,15 +4,9 @@
 # an older vgpuctl made): CDI's device-name rule, the quotas of a GPU within its memory, and a
 # CDI spec of the lowest version its contents need (Debian 12's podman reads up to 0.5.0).
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE (tests/meson.build).
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 400 "$tmp/err"))"; }
-has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(head -c 600 "$tmp/$1")"; }
-cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
+source "$(dirname "$0")/testlib.sh"
+nvml=1          # V runs vgpuctl with the NVML double
+fixture_copy nvidia-baremetal
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 records=$tmp/host/var/lib/vgpuctl/slices
 spec() { python3 -c "
@@ -68,5 +62,4 @@ V slice create big1 --gpu 3b:00.0 --memory 10G; expect 0 "big1 again: nothing to
 V export; expect 0 "export"
 cp "$tmp/out" "$tmp/exported.yaml"
 V assert -f "$tmp/exported.yaml"; expect 0 "the export asserts"
-echo "slice-names: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

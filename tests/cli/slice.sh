@@ -5,14 +5,9 @@
 # with their refusals, the CDI spec kept in step, and end to end: a process of a slice created
 # by vgpuctl, running under libvgpu-cuda.so on the fake CUDA driver, is held to the quota.
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE, SHIM, FAKE_CUDA_DIR, TENANT (tests/meson.build).
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
-cp -a "$FIXTURES/nvidia-baremetal" "$tmp/host"
+source "$(dirname "$0")/testlib.sh"
+nvml=1          # V runs vgpuctl with the NVML double
+fixture_copy nvidia-baremetal
 cdi=$tmp/host/etc/cdi/vgpuctl.yaml
 
 V slice create alice --gpu 3b:00.0 --memory 64M --share 30%; expect 0 "create alice"
@@ -172,5 +167,4 @@ W apply -f "$tmp/vgpu-host.yaml"; expect 1 "host.yaml slices on a vGPU host"
 grep -qF "vgpu-host.yaml:3:5: slice carol: 0000:af:00.0: the GPU is in vGPU host mode" "$tmp/err" && ok || bad "apply message: $(cat "$tmp/err")"
 [[ ! -e $tmp/vgpu-host/run/vgpuctl/slices && ! -e $tmp/vgpu-host/var/lib/vgpuctl/slices && ! -e $tmp/vgpu-host/etc/cdi/vgpuctl.yaml ]] &&
         ok || bad "a refused slice left files: $(cd "$tmp/vgpu-host" && ls -d run/vgpuctl/slices var/lib/vgpuctl/slices etc/cdi 2>&1)"
-echo "slice: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -4,15 +4,10 @@
 # (s390's vfio_ap-passthrough) or name (NVIDIA's "GRID RTX6000-4Q") keeps the next columns in
 # line; on a terminal narrower than the table (a pty, COLUMNS=60) cells are cut with "…" and
 # no line is wider; when stdout is not a terminal nothing is cut, whatever COLUMNS says.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
-V() { VGPU_ROOT="$tmp/host" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+source "$(dirname "$0")/testlib.sh"
 export PYTHONPATH=$(dirname "$0")${PYTHONPATH:+:$PYTHONPATH}
 
-cp -a "$FIXTURES/kernel-samples" "$tmp/host"
+fixture_copy kernel-samples
 types=$tmp/host/sys/devices/virtual/mbochs/mbochs/mdev_supported_types
 mkdir "$types/vfio_ap-passthrough"
 cp "$types"/mbochs-large/{available_instances,create,description,device_api} "$types/vfio_ap-passthrough/"
@@ -87,5 +82,4 @@ for bdf in ("0000:41:00.0", "  0000:41:00.7", "0000:61:00.0"):
     assert any(l.startswith(bdf + " ") for l in lines), bdf
 PY
 
-echo "table: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -5,14 +5,8 @@
 # that gives at least SIZE (of several that size one running there, else the first listed; never
 # one of unknown size), name it, and refuse with the largest when none fits. Vendor-VFIO types get
 # their size from NVML (the double's nvml.conf). Needs VGPUCTL, FIXTURES, NVML_DOUBLE.
-set -uo pipefail
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+source "$(dirname "$0")/testlib.sh"
 V() { VGPU_ROOT="$tmp/$H" LD_LIBRARY_PATH="$NVML_DOUBLE" VGPUD_SOCKET="$tmp/no-daemon.sock" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-expect() { [[ $rc == "$1" ]] && ok || bad "$2: exit $rc, expected $1 ($(head -c 300 "$tmp/err"))"; }
-has() { grep -qF -- "$2" "$tmp/$1" && ok || bad "$3: no '$2' in: $(cat "$tmp/$1")"; }
 for h in nvidia-mdev nvidia-sriov-vfio kernel-samples; do cp -a "$FIXTURES/$h" "$tmp/$h"; done
 u1=b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01
 
@@ -67,5 +61,4 @@ has err "0000:41:00.6: no type with a known frame buffer size to pick from" "unk
 H=kernel-samples
 V create --parent mtty --framebuffer 1M; expect 1 "types without a frame buffer"
 has err "mtty: no type with a known frame buffer size" "mtty message"
-echo "type-by-size: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -2,11 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # units.sh — the boot-restore unit and udev rule install with `meson install`, the unit passes
 # `systemd-analyze verify` (pointed at the built vgpuctl), and the rule names the unit.
-set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 build=${MESON_BUILD_ROOT:?} src=${MESON_SOURCE_ROOT:?}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fail=0 pass=0
-check() { if "${@:2}"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
 DESTDIR=$tmp meson install -C "$build" --no-rebuild --quiet >/dev/null 2>&1
 unit=$(find "$tmp" -name vgpuctl-restore.service | head -1)
 rule=$(find "$tmp" -name 90-vgpuctl.rules | head -1)
@@ -36,5 +33,4 @@ fi
 # kernel by tests/vm/scenarios/50-udev.sh)
 check "rules start the unit" test "$(grep -c '^ACTION==' "$rule")" -ge 2 -a \
         "$(grep '^ACTION==' "$rule" | grep -vc 'RUN+="/bin/systemctl --no-block start vgpuctl-restore.service"')" -eq 0
-echo "units: $pass passed, $fail failed"
-exit $fail
+summary

@@ -9,7 +9,7 @@ hwmon reading; /v1/health has an empty "sensors" and /metrics declares the senso
 no samples (promtool-clean) and counts bmc_event 0; with [collectors] sensors = no, ipmi = no
 neither collector says anything; a /dev/ipmi0 that is not a BMC (a plain file) makes the IPMI
 collector fail once in the log and the daemon carry on. The live paths are tested in
-tests/unit/test-sensors.c (libsensors in a mount namespace) and tests/vm/scenarios/45-ipmi.sh
+tests/unit/test-telemetry.c (libsensors in a mount namespace) and tests/vm/scenarios/45-ipmi.sh
 (QEMU's emulated BMC)."""
 
 import os

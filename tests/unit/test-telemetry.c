@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-sensors.c — lib/telemetry/sensors.c and ipmi.c, and vgpud's sensor collectors, on the
+ * test-telemetry.c — lib/telemetry: sensors.c and ipmi.c, and vgpud's sensor collectors, on the
  * amd-mxgpu fixture.
  *
  * libsensors reads only the live /sys (it checks that /sys is sysfs), so the fixture cannot be

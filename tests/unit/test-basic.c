@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* test-sysfs.c — basic/sysfs.c and basic/root.c: one-read attributes, links, the root prefix. */
+/* test-basic.c — lib/basic: sysfs.c and root.c, one-read attributes, links, the root prefix. */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,7 +23,7 @@ static void write_file(const char *name, const char *content) {
 
 static int setup(void **state) {
         (void) state;
-        snprintf(tmpdir, sizeof(tmpdir), "/tmp/vgpu-test-sysfs.XXXXXX");
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/vgpu-test-basic.XXXXXX");
         assert_non_null(mkdtemp(tmpdir));
         write_file("vendor", "0x10de\n");
         write_file("numa_node", "-1\n");
