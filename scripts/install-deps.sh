@@ -43,8 +43,9 @@ if [[ "${1:-}" == "--test" ]]; then
         pkgs+=(debhelper dpkg-dev fakeroot lintian git ansible-core ansible-lint)
         # clang-format: tests/style/clang-format.sh keeps the tree in .clang-format's style
         pkgs+=(clang-format)
-        # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them)
-        pkgs+=(etcd-server etcd-client)
+        # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them);
+        # openssl makes the CA and certificates of the etcd client's TLS test
+        pkgs+=(etcd-server etcd-client openssl)
         # chromium: the fleet dashboard is loaded in a real headless browser
         pkgs+=(chromium)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)

@@ -29,6 +29,7 @@ _public_ void vgpu_fleet_claim_result_clear(struct vgpu_fleet_claim_result *r) {
                 return;
         vgpu_fleet_alloc_clear(&r->alloc);
         vgpu_fleet_session_clear(&r->session);
+        free(r->gpu_value);
         *r = (struct vgpu_fleet_claim_result){};
 }
 
@@ -62,7 +63,10 @@ _public_ int vgpu_fleet_claim_txn(struct vgpu_etcd *e, const struct vgpu_fleet_c
                         ? (struct vgpu_etcd_compare){ alloc_key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL,
                                                       t->alloc_mod_revision }
                         : (struct vgpu_etcd_compare){ alloc_key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0 },
-                { gpu_key, VGPU_ETCD_VERSION, VGPU_ETCD_GREATER, 0 },
+                t->gpu_create_revision > 0
+                        ? (struct vgpu_etcd_compare){ gpu_key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL,
+                                                      t->gpu_create_revision }
+                        : (struct vgpu_etcd_compare){ gpu_key, VGPU_ETCD_VERSION, VGPU_ETCD_GREATER, 0 },
                 { session_key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0 },
                 { quota_key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, t->quota_mod_revision },
         };
@@ -105,8 +109,15 @@ _public_ int vgpu_fleet_claim_txn(struct vgpu_etcd *e, const struct vgpu_fleet_c
                 r = vgpu_fleet_session_from_json(s->value, &res.session, err);
         } else if (!g)
                 res.outcome = VGPU_FLEET_HOST_GONE;
-        else if ((a ? a->mod_revision : 0) != t->alloc_mod_revision || !t->quota ||
-                 (q ? q->mod_revision : 0) == t->quota_mod_revision) {
+        else if (t->gpu_create_revision > 0 && g->create_revision != t->gpu_create_revision) {
+                res.outcome = VGPU_FLEET_HOST_CHANGED;
+                res.gpu_mod_revision = g->mod_revision;
+                res.gpu_create_revision = g->create_revision;
+                res.gpu_lease = g->lease;
+                if (!(res.gpu_value = strdup(g->value ? g->value : "")))
+                        r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        } else if ((a ? a->mod_revision : 0) != t->alloc_mod_revision || !t->quota ||
+                   (q ? q->mod_revision : 0) == t->quota_mod_revision) {
                 res.outcome = VGPU_FLEET_ALLOC_CHANGED;
                 res.alloc_mod_revision = a ? a->mod_revision : 0;
                 if (a)
@@ -247,6 +258,13 @@ out:
 _public_ int vgpu_fleet_release_claim(struct vgpu_etcd *e, const char *prefix, const char *claim_key,
                                       bool finish, int expect_state, enum vgpu_fleet_release_outcome *ret,
                                       struct vgpu_error *err) {
+        /* "claims/<host>/<id>" relative to the prefix is taken too (sessions/ written by hand) */
+        char full[VGPU_FLEET_KEY_MAX];
+        if (claim_key && claim_key[0] != '/') {
+                if (vgpu_fleet_key(full, sizeof(full), prefix, claim_key, NULL) < 0)
+                        return vgpu_error_set(err, -ENAMETOOLONG, "%s: key too long", claim_key);
+                claim_key = full;
+        }
         for (int i = 0; i < RELEASE_TRIES; i++) {
                 int r = release_try(e, prefix, claim_key, finish, expect_state, ret, err);
                 if (r != 0)

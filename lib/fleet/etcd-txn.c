@@ -234,6 +234,14 @@ _public_ int vgpu_etcd_lease_keepalive(struct vgpu_etcd *e, int64_t id, int64_t 
                 return r;
         if (!json_object_object_get_ex(answer, "result", &result)) {
                 json_object *v;
+                /* a gateway that streams the error instead of TTL 0: the lease is gone all the same */
+                if (json_object_object_get_ex(answer, "error", &v) &&
+                    strstr(json_object_to_json_string(v), "lease not found")) {
+                        json_object_put(answer);
+                        if (ret_ttl)
+                                *ret_ttl = 0;
+                        return 0;
+                }
                 const char *msg = json_object_object_get_ex(answer, "error", &v)
                                           ? json_object_to_json_string(v)
                                           : "no result";

@@ -265,7 +265,8 @@ _public_ int vgpu_etcd_watch(struct vgpu_etcd *e, const char *prefix, int64_t st
                         e->current = (e->current + 1) % e->n_endpoints;
                         continue;
                 }
-                if (r == -ECONNRESET || r == -EAGAIN)
+                /* lost, or canceled by a member that lost its leader (hasleader): resume elsewhere */
+                if (r == -ECONNRESET || r == -EAGAIN || r == -ECANCELED)
                         e->current = (e->current + 1) % e->n_endpoints;
                 return r;
         }

@@ -94,6 +94,11 @@ _public_ const char *vgpu_etcd_endpoint(const struct vgpu_etcd *e) {
         return e ? e->endpoints[e->current] : NULL;
 }
 
+_public_ void vgpu_etcd_next_endpoint(struct vgpu_etcd *e) {
+        if (e)
+                e->current = (e->current + 1) % e->n_endpoints;
+}
+
 void etcd_setup_handle(struct vgpu_etcd *e, CURL *h, const char *url, long timeout_ms) {
         const struct curl_dl *dl = e->dl;
         dl->easy_setopt(h, CURLOPT_URL, url);
@@ -179,11 +184,12 @@ static size_t buf_write(char *p, size_t size, size_t nmemb, void *userdata) {
 }
 
 enum attempt {
-        ATTEMPT_DONE,       /* answered (ok or an error answer that is final) */
-        ATTEMPT_NOT_SENT,   /* nothing reached the server: safe to try elsewhere */
-        ATTEMPT_UNKNOWN,    /* sent, not answered: only idempotent requests go elsewhere */
-        ATTEMPT_REAUTH,     /* the token is no longer valid */
-        ATTEMPT_UNAVAILABLE /* the member has no leader (or lost it): idempotent ones go elsewhere */
+        ATTEMPT_DONE,        /* answered (ok or an error answer that is final) */
+        ATTEMPT_NOT_SENT,    /* nothing reached the server: safe to try elsewhere */
+        ATTEMPT_UNKNOWN,     /* sent, not answered: only idempotent requests go elsewhere */
+        ATTEMPT_REAUTH,      /* the token is no longer valid */
+        ATTEMPT_UNAVAILABLE, /* leader changed, request timed out: idempotent ones go elsewhere */
+        ATTEMPT_NO_LEADER    /* refused before it was proposed (hasleader): safe to send elsewhere */
 };
 
 static bool is_invalid_token(int code, const char *msg) {
@@ -271,6 +277,8 @@ static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char 
         int r = code ? etcd_grpc_errno(code) : -EIO;
         if (with_token && e->user && is_invalid_token(code, msg))
                 a = ATTEMPT_REAUTH;
+        else if ((code == 14 || status == 503) && msg && strstr(msg, "no leader"))
+                a = ATTEMPT_NO_LEADER, r = -EAGAIN;
         else if (code == 14 || status == 503)
                 a = ATTEMPT_UNAVAILABLE, r = -EAGAIN;
         *ret_r = vgpu_error_set(err, r, "etcd %s%s: HTTP %ld: %s", e->endpoints[e->current], path, status,
@@ -296,14 +304,17 @@ static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool i
         }
         bool reauthed = false;
         int r = -EIO;
-        /* every endpoint once; twice when members answered "no leader" (an election takes ~1 s) */
-        size_t tries = e->n_endpoints * 2;
-        for (size_t i = 0; i < tries; i++) {
+        /* every endpoint once; while members answer "no leader", on for as long as an election
+         * can take (1 s election timeout here, a few rounds of votes) */
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        long patience_ms = e->timeout_ms * 2 > 3000 ? e->timeout_ms * 2 : 3000;
+        bool waiting = false;
+        for (size_t i = 0;; i++) {
                 enum attempt a = post_once(e, path, text, with_token, ret, &r, err);
-                switch (a) {
-                case ATTEMPT_DONE:
+                if (a == ATTEMPT_DONE)
                         return r;
-                case ATTEMPT_REAUTH:
+                if (a == ATTEMPT_REAUTH) {
                         if (reauthed)
                                 return r;
                         reauthed = true;
@@ -314,27 +325,21 @@ static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool i
                                 return r;
                         i--; /* the same endpoint again, with the new token */
                         continue;
-                case ATTEMPT_UNKNOWN:
-                        e->current = (e->current + 1) % e->n_endpoints;
-                        if (!idempotent)
-                                return r;
-                        break;
-                case ATTEMPT_UNAVAILABLE:
-                        e->current = (e->current + 1) % e->n_endpoints;
-                        if (!idempotent)
-                                return r;
-                        if ((i + 1) % e->n_endpoints == 0)
-                                sleep_ms(200);
-                        break;
-                case ATTEMPT_NOT_SENT:
-                        e->current = (e->current + 1) % e->n_endpoints;
-                        /* a round of refused connections: every member is down, no second round */
-                        if (i + 1 == e->n_endpoints && r == -ECONNREFUSED)
-                                return r;
-                        break;
                 }
+                e->current = (e->current + 1) % e->n_endpoints;
+                if (!idempotent && (a == ATTEMPT_UNKNOWN || a == ATTEMPT_UNAVAILABLE))
+                        return r; /* may have been applied: the caller re-reads */
+                waiting |= a == ATTEMPT_NO_LEADER || a == ATTEMPT_UNAVAILABLE;
+                if ((i + 1) % e->n_endpoints != 0)
+                        continue;
+                /* a round over: refused or timed out everywhere ends it; "no leader" waits a bit */
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                long elapsed = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+                if (!waiting || elapsed >= patience_ms)
+                        return r;
+                waiting = false;
+                sleep_ms(100);
         }
-        return r;
 }
 
 int etcd_call(struct vgpu_etcd *e, const char *path, json_object *body, bool idempotent, json_object **ret,

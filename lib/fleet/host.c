@@ -14,8 +14,6 @@
 #include "vgpu/etcd.h"
 #include "vgpu/fleet-host.h"
 
-#define ALLOC_TRIES 8
-
 static void digest(const char *claim, uint8_t out[32]) {
         char buf[300];
         int n = snprintf(buf, sizeof(buf), "vgpuctl-claim:%s", claim);
@@ -81,61 +79,6 @@ static struct vgpu_etcd_compare alloc_compare(const char *key, bool present, int
                        : (struct vgpu_etcd_compare){ key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0, NULL };
 }
 
-_public_ int vgpu_fleet_host_release(struct vgpu_etcd *e, const char *prefix, const char *key,
-                                     int64_t mod_revision, const struct vgpu_fleet_claim *c,
-                                     struct vgpu_error *err) {
-        char alloc_key[VGPU_FLEET_KEY_MAX], session_key[VGPU_FLEET_KEY_MAX];
-        if (vgpu_fleet_key(alloc_key, sizeof(alloc_key), prefix, "alloc", c->gpu, NULL) < 0 ||
-            vgpu_fleet_key(session_key, sizeof(session_key), prefix, "sessions", strempty(c->session), NULL) <
-                    0)
-                return vgpu_error_set(err, -ENAMETOOLONG, "claim %s: key too long", c->claim);
-        for (int try = 0; try < ALLOC_TRIES; try++) {
-                struct vgpu_fleet_alloc before = {}, after = {};
-                bool present;
-                int64_t amod;
-                int r = read_alloc(e, alloc_key, &before, &present, &amod, err);
-                if (r < 0)
-                        return r;
-                r = vgpu_fleet_alloc_apply(present ? &before : NULL, c, -1, &after, err);
-                vgpu_fleet_alloc_clear(&before);
-                _cleanup_free_ char *text = NULL;
-                if (r >= 0)
-                        r = vgpu_fleet_alloc_to_json(&after, &text, err);
-                vgpu_fleet_alloc_clear(&after);
-                if (r < 0)
-                        return r;
-                struct vgpu_etcd_compare cmp[] = {
-                        { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL },
-                        alloc_compare(alloc_key, present, amod),
-                };
-                struct vgpu_etcd_op ops[3] = {
-                        { .kind = VGPU_ETCD_OP_DELETE, .key = key },
-                        { .kind = VGPU_ETCD_OP_DELETE, .key = session_key },
-                        { .kind = VGPU_ETCD_OP_PUT, .key = alloc_key, .value = text },
-                };
-                /* no alloc: nothing to take the claim out of (and never one made up here) */
-                size_t n_ops = (c->session ? 2 : 1);
-                if (!c->session)
-                        ops[1] = ops[2];
-                n_ops += present;
-                struct vgpu_etcd_op fail = { .kind = VGPU_ETCD_OP_RANGE, .key = key };
-                struct vgpu_etcd_txn_result res = {};
-                r = vgpu_etcd_txn(e, cmp, 2, ops, n_ops, &fail, 1, &res, err);
-                if (r < 0)
-                        return r;
-                bool ok = res.succeeded, claim_same = res.n_ranges == 1 && res.ranges[0].n == 1 &&
-                                                      res.ranges[0].kvs[0].mod_revision == mod_revision;
-                vgpu_etcd_txn_result_clear(&res);
-                if (ok)
-                        return 1;
-                if (!claim_same)
-                        return 0;
-                /* only alloc moved (a broker's claim on the same GPU): again */
-        }
-        return vgpu_error_set(err, -EBUSY, "release of claim %s: alloc/%s changed %d times in a row",
-                              c->claim, c->gpu, ALLOC_TRIES);
-}
-
 _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, const char *gpu,
                                        const struct vgpu_fleet_reconcile_item *items, size_t n, int64_t lease,
                                        struct vgpu_error *err) {
@@ -176,12 +119,58 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
         if (r < 0)
                 return r;
 
-        size_t max_ops = 2 * n + 1;
-        struct vgpu_etcd_compare *cmp = calloc(n + 1, sizeof(*cmp));
+        /* each tenant's usage (quota/<tenant>, kept by the brokers) without the released claims */
+        struct tenant_usage {
+                const char *tenant;
+                char key[VGPU_FLEET_KEY_MAX];
+                int64_t mod;
+                struct vgpu_fleet_quota q;
+                char *text;
+        } *quotas = calloc(n + 1, sizeof(*quotas));
+        size_t n_quotas = 0;
+        if (!quotas)
+                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const struct vgpu_fleet_claim *c = items[i].claim;
+                if (items[i].action != VGPU_FLEET_RECONCILE_RELEASE || !c->tenant)
+                        continue;
+                struct tenant_usage *u = NULL;
+                for (size_t j = 0; j < n_quotas; j++)
+                        if (streq(quotas[j].tenant, c->tenant))
+                                u = &quotas[j];
+                if (!u) {
+                        u = &quotas[n_quotas];
+                        u->tenant = c->tenant;
+                        if (vgpu_fleet_key(u->key, sizeof(u->key), prefix, "quota", c->tenant, NULL) < 0) {
+                                r = vgpu_error_set(err, -ENAMETOOLONG, "quota/%s: key too long", c->tenant);
+                                break;
+                        }
+                        struct vgpu_etcd_range rg = {};
+                        if ((r = vgpu_etcd_get(e, u->key, &rg, err)) < 0)
+                                break;
+                        bool have = rg.n > 0;
+                        u->mod = have ? rg.kvs[0].mod_revision : 0;
+                        if (have)
+                                r = vgpu_fleet_quota_from_json(rg.kvs[0].value, &u->q, err);
+                        vgpu_etcd_range_clear(&rg);
+                        if (r < 0)
+                                break;
+                        if (!have)
+                                continue; /* the brokers keep no usage for it: nothing to take back */
+                        n_quotas++;
+                }
+                u->q.vram_bytes = u->q.vram_bytes > c->vram_bytes ? u->q.vram_bytes - c->vram_bytes : 0;
+                u->q.sessions = u->q.sessions > 0 ? u->q.sessions - 1 : 0;
+        }
+        for (size_t j = 0; r >= 0 && j < n_quotas; j++)
+                r = vgpu_fleet_quota_to_json(&quotas[j].q, &quotas[j].text, err);
+
+        size_t max_ops = 2 * n + 1 + n_quotas;
+        struct vgpu_etcd_compare *cmp = calloc(n + 1 + n_quotas, sizeof(*cmp));
         struct vgpu_etcd_op *ops = calloc(max_ops, sizeof(*ops));
         char **texts = calloc(n + 1, sizeof(char *)), **session_keys = calloc(n + 1, sizeof(char *));
         size_t n_cmp = 0, n_ops = 0;
-        if (!cmp || !ops || !texts || !session_keys)
+        if (r >= 0 && (!cmp || !ops || !texts || !session_keys))
                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 const struct vgpu_fleet_reconcile_item *it = &items[i];
@@ -213,9 +202,22 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
         }
         if (r >= 0) {
                 cmp[n_cmp++] = alloc_compare(alloc_key, present, amod);
-                ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_PUT,
-                                                      .key = alloc_key,
-                                                      .value = alloc_text };
+                /* as the brokers' release does: the last claim gone, the key goes (the next claim makes it) */
+                if (!any) {
+                        if (present)
+                                ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_DELETE,
+                                                                      .key = alloc_key };
+                } else
+                        ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_PUT,
+                                                              .key = alloc_key,
+                                                              .value = alloc_text };
+                for (size_t j = 0; j < n_quotas; j++) {
+                        cmp[n_cmp++] = (struct vgpu_etcd_compare){ quotas[j].key, VGPU_ETCD_MOD,
+                                                                   VGPU_ETCD_EQUAL, quotas[j].mod, NULL };
+                        ops[n_ops++] = (struct vgpu_etcd_op){ .kind = VGPU_ETCD_OP_PUT,
+                                                              .key = quotas[j].key,
+                                                              .value = quotas[j].text };
+                }
         }
         struct vgpu_etcd_txn_result res = {};
         if (r >= 0)
@@ -228,6 +230,9 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
         }
         free(texts);
         free(session_keys);
+        for (size_t j = 0; quotas && j < n_quotas; j++)
+                free(quotas[j].text);
+        free(quotas);
         free(cmp);
         free(ops);
         if (r < 0)

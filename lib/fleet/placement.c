@@ -135,7 +135,6 @@ struct rank {
 struct ranked {
         struct vgpu_fleet_fit fit;
         struct rank k;
-        const char *gpu; /* a stable order among the tied before the draw */
 };
 
 static int rank_cmp(const struct rank *a, const struct rank *b) {
@@ -153,7 +152,9 @@ static int rank_cmp(const struct rank *a, const struct rank *b) {
 static int ranked_cmp(const void *x, const void *y) {
         const struct ranked *a = x, *b = y;
         int r = rank_cmp(&a->k, &b->k);
-        return r ? r : strcmp(strempty(a->gpu), strempty(b->gpu));
+        /* equal: the caller's order (not the names: strcmp over thousands of tied GPUs was most of
+         * a placement's time), which is stable for one view, so a draw replays */
+        return r ? r : a->fit.index < b->fit.index ? -1 : a->fit.index > b->fit.index;
 }
 
 static int request_check(const struct vgpu_fleet_request *req, struct vgpu_error *err) {
@@ -220,7 +221,6 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                                .pref = f.preference,
                                .sessions = f.sessions,
                                .temp = g->has_temperature ? g->temperature_celsius / 5 : INT_MAX },
-                        .gpu = g->gpu,
                 };
         }
         qsort_safe(rk, m, sizeof(*rk), ranked_cmp);

@@ -36,55 +36,75 @@ static json_object *sorted(json_object *a) {
         return a;
 }
 
-struct host_sum {
+struct host_row {
+        const char *host;
+        struct entry *alive, *cordon;
         uint64_t total, claimed;
         unsigned gpus, sessions;
 };
 
+static int row_cmp(const void *x, const void *y) {
+        return strcmp(((const struct host_row *) x)->host, ((const struct host_row *) y)->host);
+}
+
 void api_hosts(struct broker *b, struct api_reply *reply) {
-        json_object *a = json_object_new_array();
-        char key[VGPU_FLEET_KEY_MAX];
+        struct host_row *rows = NULL;
+        size_t n = 0, cap = 0;
         pthread_rwlock_rdlock(&b->cache.lock);
         /* every host alive, and every cordoned one even when it is not */
         for (int pass = 0; pass < 2; pass++)
                 for (struct entry *e = NULL;
                      (e = cache_next(&b->cache, pass ? KIND_CORDON : KIND_HOST, e));) {
-                        const char *host = e->name;
-                        key_of(b, key, sizeof(key), "hosts", host, NULL);
-                        struct entry *h = cache_get(&b->cache, key);
+                        struct entry *h = cache_lookup(b, "hosts", e->name);
                         if (pass && h && h->valid)
                                 continue;
-                        key_of(b, key, sizeof(key), "cordon", host, NULL);
-                        struct entry *co = cache_get(&b->cache, key);
-                        struct host_sum s = {};
-                        for (struct entry *g = NULL; (g = cache_next(&b->cache, KIND_GPU, g));) {
-                                if (strcmp(g->u.gpu.host, host) != 0)
-                                        continue;
-                                s.gpus++;
-                                s.total += g->u.gpu.vram_total_bytes;
-                                key_of(b, key, sizeof(key), "alloc", g->u.gpu.gpu, NULL);
-                                struct entry *al = cache_get(&b->cache, key);
-                                if (al && al->valid) {
-                                        s.claimed += al->u.alloc.vram_bytes;
-                                        s.sessions += (unsigned) al->u.alloc.n_claims;
-                                }
+                        if (n == cap) {
+                                cap = cap ? 2 * cap : 64;
+                                struct host_row *nr = realloc(rows, cap * sizeof(*nr));
+                                if (!nr)
+                                        break;
+                                rows = nr;
                         }
-                        json_object *o = json_object_new_object();
-                        add_str(o, "sort", host);
-                        add_str(o, "host", host);
-                        add_str(o, "address", h && h->valid ? h->u.host.address : NULL);
-                        add_bool(o, "alive", h && h->valid);
-                        add_bool(o, "cordoned", co && co->valid);
-                        add_bool(o, "draining", co && co->valid && co->u.cordon.draining);
-                        add_int(o, "gpus_total", s.gpus);
-                        add_int(o, "sessions", s.sessions);
-                        add_int(o, "vram_total_bytes", (int64_t) s.total);
-                        add_int(o, "vram_claimed_bytes", (int64_t) s.claimed);
-                        add_str(o, "version", h && h->valid ? h->u.host.version : NULL);
-                        json_object_array_add(a, o);
+                        rows[n++] = (struct host_row){ .host = e->name,
+                                                       .alive = h && h->valid ? h : NULL,
+                                                       .cordon = cache_lookup(b, "cordon", e->name) };
                 }
+        if (n > 0) /* NULL with 0 elements is undefined for qsort and bsearch */
+                qsort(rows, n, sizeof(*rows), row_cmp);
+        /* one pass over the GPUs, each added to its host's row (binary search by name) */
+        for (struct entry *g = NULL; (g = cache_next(&b->cache, KIND_GPU, g));) {
+                struct host_row key = { .host = g->u.gpu.host };
+                struct host_row *r = n ? bsearch(&key, rows, n, sizeof(*rows), row_cmp) : NULL;
+                if (!r)
+                        continue;
+                r->gpus++;
+                r->total += g->u.gpu.vram_total_bytes;
+                struct entry *al = cache_lookup(b, "alloc", g->u.gpu.gpu);
+                if (al && al->valid) {
+                        r->claimed += al->u.alloc.vram_bytes;
+                        r->sessions += (unsigned) al->u.alloc.n_claims;
+                }
+        }
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+                const struct host_row *r = &rows[i];
+                struct entry *co = r->cordon;
+                json_object *o = json_object_new_object();
+                add_str(o, "host", r->host);
+                add_str(o, "address", r->alive ? r->alive->u.host.address : NULL);
+                add_bool(o, "alive", r->alive != NULL);
+                add_bool(o, "cordoned", co && co->valid);
+                add_bool(o, "draining", co && co->valid && co->u.cordon.draining);
+                add_int(o, "gpus_total", r->gpus);
+                add_int(o, "sessions", r->sessions);
+                add_int(o, "vram_total_bytes", (int64_t) r->total);
+                add_int(o, "vram_claimed_bytes", (int64_t) r->claimed);
+                add_str(o, "version", r->alive ? r->alive->u.host.version : NULL);
+                json_object_array_add(a, o);
+        }
         pthread_rwlock_unlock(&b->cache.lock);
-        reply_json(reply, 200, sorted(a));
+        free(rows);
+        reply_json(reply, 200, a);
 }
 
 void api_gpus(struct broker *b, struct api_reply *reply) {
@@ -122,7 +142,10 @@ void api_sessions(struct broker *b, struct api_reply *reply) {
         json_object *a = json_object_new_array();
         pthread_rwlock_rdlock(&b->cache.lock);
         for (struct entry *e = NULL; (e = cache_next(&b->cache, KIND_SESSION, e));) {
-                struct entry *c = cache_get(&b->cache, e->u.session.claim_key);
+                const char *ck = e->u.session.claim_key;
+                struct entry *c = ck[0] == '/'                     ? cache_get(&b->cache, ck)
+                                  : strncmp(ck, "claims/", 7) == 0 ? cache_lookup(b, "claims", ck + 7)
+                                                                   : NULL;
                 json_object *o = session_json(&e->u.session, c && c->valid ? &c->u.claim : NULL);
                 add_str(o, "sort", e->u.session.session);
                 json_object_array_add(a, o);

@@ -47,3 +47,9 @@ void api_gpus(struct broker *b, struct api_reply *reply);
 void api_sessions(struct broker *b, struct api_reply *reply);
 void api_cordon(struct broker *b, const char *host, const char *verb, struct api_reply *reply);
 void api_explain(struct broker *b, const struct api_request *req, struct api_reply *reply);
+
+/* holds.c: memory held for a large request that was refused (ageing) */
+bool holds_pick(struct broker *b, const struct vgpu_fleet_request *rq, char *ret_gpu, size_t size,
+                uint64_t *ret_bytes);
+void holds_place(struct broker *b, struct vgpu_etcd *e, const char *gpu, const char *key, uint64_t bytes);
+void holds_drop(struct broker *b, struct vgpu_etcd *e, const char *gpu, const char *key);

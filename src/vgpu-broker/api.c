@@ -212,14 +212,8 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         v->host = nh;
                 }
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                key_of(b, key, sizeof(key), "hosts", g->host, NULL);
-                struct entry *h = cache_get(c, key);
-                key_of(b, key, sizeof(key), "alloc", g->gpu, NULL);
-                struct entry *a = cache_get(c, key);
-                key_of(b, key, sizeof(key), "cordon", g->host, NULL);
-                struct entry *co = cache_get(c, key);
-                key_of(b, key, sizeof(key), "holds", g->gpu, NULL);
-                struct entry *hold = cache_get(c, key);
+                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
+                             *hold = e->link[LINK_HOLD];
                 bool gone = false;
                 for (size_t i = 0; i < n_excluded; i++)
                         gone = gone || strcmp(excluded[i], g->gpu) == 0;
@@ -227,7 +221,7 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                         .gpu = g,
                         .alloc = a && a->valid ? &a->u.alloc : NULL,
                         .host_alive = h && h->valid && !gone,
-                        .cordoned = co != NULL,
+                        .cordoned = co && co->valid,
                         .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
                         .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
                 };
@@ -308,7 +302,12 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         if (r < 0)
                 return r;
         *ret_has_claim = false;
-        if ((r = vgpu_etcd_get(e, ret_s->claim_key, &rg, err)) < 0) {
+        /* the full key, or one relative to the prefix */
+        if (ret_s->claim_key[0] != '/')
+                (void) vgpu_fleet_key(key, sizeof(key), b->prefix, ret_s->claim_key, NULL);
+        else
+                snprintf(key, sizeof(key), "%s", ret_s->claim_key);
+        if ((r = vgpu_etcd_get(e, key, &rg, err)) < 0) {
                 vgpu_fleet_session_clear(ret_s);
                 return r;
         }
@@ -346,13 +345,60 @@ static void random_id(char buf[33]) {
                 snprintf(buf + 2 * i, 3, "%02x", r[i]);
 }
 
+/* ---- in-flight claims of this broker ---- */
+
+static bool inflight_has_locked(struct broker *b, const char *gpu) {
+        for (size_t i = 0; i < b->n_inflight; i++)
+                if (strcmp(b->inflight[i], gpu) == 0)
+                        return true;
+        return false;
+}
+
+/* The fit to try: the drawn one unless another request here is claiming that GPU now, then the
+ * next in order that is free of one (the one a lost race would land on, a round trip sooner);
+ * registered as in flight. */
+static const struct vgpu_fleet_fit *inflight_pick(struct broker *b, const struct vgpu_fleet_placement *p,
+                                                  const struct view *v) {
+        const struct vgpu_fleet_fit *f = &p->fits[0];
+        pthread_mutex_lock(&b->inflight_lock);
+        for (size_t i = 0; i < p->n_fits; i++)
+                if (!inflight_has_locked(b, v->c[p->fits[i].index].gpu->gpu)) {
+                        f = &p->fits[i];
+                        break;
+                }
+        if (b->n_inflight == b->inflight_size) {
+                size_t n = b->inflight_size ? 2 * b->inflight_size : 16;
+                char(*ni)[160] = realloc(b->inflight, n * sizeof(*ni));
+                if (ni) {
+                        b->inflight = ni;
+                        b->inflight_size = n;
+                }
+        }
+        if (b->n_inflight < b->inflight_size)
+                snprintf(b->inflight[b->n_inflight++], 160, "%s", v->c[f->index].gpu->gpu);
+        pthread_mutex_unlock(&b->inflight_lock);
+        return f;
+}
+
+static void inflight_done(struct broker *b, const char *gpu) {
+        pthread_mutex_lock(&b->inflight_lock);
+        for (size_t i = 0; i < b->n_inflight; i++)
+                if (strcmp(b->inflight[i], gpu) == 0) {
+                        memmove(&b->inflight[i], &b->inflight[i + 1],
+                                (b->n_inflight - i - 1) * sizeof(*b->inflight));
+                        b->n_inflight--;
+                        break;
+                }
+        pthread_mutex_unlock(&b->inflight_lock);
+}
+
 /* What one try places, copied out of the cache before the read lock is dropped. */
 struct pick {
         char host[160], gpu[160], type[160];
         enum vgpu_fleet_kind kind;
         uint64_t vram_bytes;
         unsigned share_percent;
-        int64_t host_lease, alloc_mod;
+        int64_t host_lease, alloc_mod, gpu_create;
         struct vgpu_fleet_alloc alloc_after;
         struct vgpu_fleet_quota usage;
         int64_t usage_mod;
@@ -410,7 +456,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         r = vgpu_fleet_place(v.c, v.n, rq, &policy, quotas ? &v.usage : NULL, &p, &err);
                 }
                 if (r >= 0 && p.n_fits > 0) {
-                        const struct vgpu_fleet_fit *f = &p.fits[0];
+                        const struct vgpu_fleet_fit *f = inflight_pick(b, &p, &v);
                         const struct entry *g = v.gpu[f->index], *h = v.host[f->index],
                                            *a = v.alloc[f->index];
                         snprintf(pk.host, sizeof(pk.host), "%s", g->u.gpu.host);
@@ -419,7 +465,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         pk.kind = f->kind;
                         pk.vram_bytes = f->vram_bytes;
                         pk.share_percent = f->share_percent;
-                        pk.host_lease = h->lease ? h->lease : h->u.host.lease;
+                        /* the lease of the GPU's key, whose incarnation the txn compares (the
+                         * host's key is bound to the same lease) */
+                        pk.host_lease = g->lease ? g->lease : h->lease ? h->lease : h->u.host.lease;
+                        pk.gpu_create = g->create_revision;
                         pk.alloc_mod = a ? a->mod_revision : 0;
                         pk.usage = v.usage;
                         pk.usage_mod = v.usage_mod;
@@ -436,6 +485,8 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 }
                 pthread_rwlock_unlock(&b->cache.lock);
                 if (r < 0) {
+                        if (pk.gpu[0])
+                                inflight_done(b, pk.gpu);
                         vgpu_fleet_placement_clear(&p);
                         view_done(&v);
                         atomic_fetch_add(&b->bad_requests, 1);
@@ -453,6 +504,10 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         reply_json(reply, 503, o);
                         vgpu_fleet_placement_clear(&p);
                         view_done(&v);
+                        char held[160];
+                        uint64_t held_bytes;
+                        if (holds_pick(b, rq, held, sizeof(held), &held_bytes))
+                                holds_place(b, e, held, rq->idempotency_key, held_bytes);
                         goto done;
                 }
                 vgpu_fleet_placement_clear(&p);
@@ -491,11 +546,13 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                                   .claim = &claim,
                                                   .alloc = &pk.alloc_after,
                                                   .alloc_mod_revision = pk.alloc_mod,
+                                                  .gpu_create_revision = pk.gpu_create,
                                                   .session = &session,
                                                   .quota = quotas ? &quota : NULL,
                                                   .quota_mod_revision = pk.usage_mod };
                 struct vgpu_fleet_claim_result res = {};
                 r = vgpu_fleet_claim_txn(e, &t, &res, &err);
+                inflight_done(b, pk.gpu);
                 if (r < 0) {
                         vgpu_fleet_alloc_clear(&pk.alloc_after);
                         atomic_fetch_add(&b->etcd_errors, 1);
@@ -535,6 +592,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                 }
                                 pthread_rwlock_unlock(&b->cache.lock);
                         }
+                        holds_drop(b, e, pk.gpu, rq->idempotency_key);
                         atomic_fetch_add(&b->placed, 1);
                         broker_observe_latency(b, mono_s() - t0);
                         broker_log(LOG_DEBUG, "session %s: claim %s on %s/%s (%d conflicts)", sid, claim_id,
@@ -549,6 +607,21 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         vgpu_fleet_alloc_clear(&pk.alloc_after);
                         reply_session(b, e, sid, 200, reply);
                         goto done;
+                case VGPU_FLEET_HOST_CHANGED: {
+                        /* the host rejoined under a new lease: its GPU's key as it is now, then again */
+                        atomic_fetch_add(&b->conflicts, 1);
+                        char gkey[VGPU_FLEET_KEY_MAX];
+                        key_of(b, gkey, sizeof(gkey), "gpus", pk.host, pk.gpu);
+                        struct vgpu_etcd_kv kv = { .key = gkey,
+                                                   .value = res.gpu_value,
+                                                   .mod_revision = res.gpu_mod_revision,
+                                                   .create_revision = res.gpu_create_revision,
+                                                   .lease = res.gpu_lease };
+                        pthread_rwlock_wrlock(&b->cache.lock);
+                        cache_put_kv_locked(b, &kv);
+                        pthread_rwlock_unlock(&b->cache.lock);
+                        break;
+                }
                 case VGPU_FLEET_HOST_GONE:
                         atomic_fetch_add(&b->host_gone, 1);
                         if (n_excluded < sizeof(excluded) / sizeof(excluded[0]))

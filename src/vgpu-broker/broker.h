@@ -38,8 +38,7 @@ struct broker_config {
         int tries; /* claim attempts before 409 */
         uint64_t quota_vram_bytes;
         unsigned quota_sessions;
-        int hold_after; /* 503s of one request before it holds memory (ageing); 0 = never */
-        int hold_ttl_s;
+        int hold_ttl_s; /* a refused large request holds a GPU this long (holds.c); 0 = never */
 };
 
 /* ---- the cache (cache.c) ---- */
@@ -53,7 +52,8 @@ enum cache_kind {
         KIND_CORDON,
         KIND_QUOTA,
         KIND_HOLD,
-        KIND_OTHER
+        KIND_OTHER,
+        _KIND_MAX
 };
 
 struct hold {
@@ -61,14 +61,18 @@ struct hold {
         uint64_t vram_bytes;
 };
 
+enum { LINK_HOST, LINK_ALLOC, LINK_CORDON, LINK_HOLD, _LINK_MAX };
+
 struct entry {
-        struct entry *next;
-        char *key;        /* the full key */
-        const char *name; /* key past "<kind>/" */
+        struct entry *next;          /* in its hash bucket */
+        struct entry *kprev, *knext; /* among the entries of its kind: cache_next() walks only those */
+        char *key;                   /* the full key */
+        const char *name;            /* key past "<kind>/" */
         enum cache_kind kind;
         char *value;
-        int64_t mod_revision, lease;
-        bool valid; /* decoded */
+        int64_t mod_revision, create_revision, lease;
+        bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
+        struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */
         union {
                 struct vgpu_fleet_host host;
                 struct vgpu_fleet_gpu gpu;
@@ -85,6 +89,7 @@ struct cache {
         pthread_rwlock_t lock;
         struct entry **buckets;
         size_t n_buckets, n_entries;
+        struct entry *kind_head[_KIND_MAX];
         int64_t revision; /* applied up to */
         atomic_bool ready;
         atomic_uint_least64_t relists;
@@ -94,11 +99,15 @@ struct broker;
 int cache_init(struct cache *c);
 void cache_done(struct cache *c);
 /* under the write lock: a put at mod_revision (ignored when the entry is newer), a delete at revision */
+/* the same from etcd's kv, its create_revision kept (the claim txn compares a GPU key's) */
+void cache_put_kv_locked(struct broker *b, const struct vgpu_etcd_kv *kv);
 void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
                       int64_t lease);
 void cache_delete_locked(struct broker *b, const char *key, int64_t revision);
 /* under either lock */
 struct entry *cache_get(struct cache *c, const char *key);
+/* the same for prefix + dir + "/" + name ("alloc", gpu) */
+struct entry *cache_lookup(struct broker *b, const char *dir, const char *name);
 /* every entry of a kind, under either lock: for (e = NULL; (e = cache_next(c, kind, e));) */
 struct entry *cache_next(struct cache *c, enum cache_kind kind, struct entry *prev);
 /* The watch thread: list, then watch; re-list on compaction; sets ready after the first list. */
@@ -124,6 +133,12 @@ struct broker {
         /* counters for /metrics */
         atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
                 etcd_errors, released, expired, lost, holds;
+        /* GPUs this broker's requests are claiming right now (api.c): a concurrent request
+         * places elsewhere rather than lose the same race a round trip later */
+        pthread_mutex_t inflight_lock;
+        char (*inflight)[160];
+        size_t n_inflight, inflight_size;
+
         pthread_mutex_t hist_lock;
         uint64_t hist[12]; /* placement latency buckets, see metrics.c */
         double hist_sum;

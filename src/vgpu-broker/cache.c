@@ -27,7 +27,8 @@ int cache_init(struct cache *c) {
         return 0;
 }
 
-static void entry_free(struct entry *e) {
+/* the value and what was decoded from it; the entry stays (a tombstone, or about to be refilled) */
+static void entry_clear_value(struct entry *e) {
         switch (e->kind) {
         case KIND_HOST:
                 vgpu_fleet_host_clear(&e->u.host);
@@ -50,8 +51,15 @@ static void entry_free(struct entry *e) {
         default:
                 break;
         }
-        free(e->key);
+        memset(&e->u, 0, sizeof(e->u));
         free(e->value);
+        e->value = NULL;
+        e->valid = false;
+}
+
+static void entry_free(struct entry *e) {
+        entry_clear_value(e);
+        free(e->key);
         free(e);
 }
 
@@ -62,6 +70,7 @@ static void clear_all(struct cache *c) {
                         entry_free(e);
                 }
         memset(c->buckets, 0, c->n_buckets * sizeof(*c->buckets));
+        memset(c->kind_head, 0, sizeof(c->kind_head));
         c->n_entries = 0;
 }
 
@@ -104,17 +113,24 @@ struct entry *cache_get(struct cache *c, const char *key) {
         return NULL;
 }
 
+struct entry *cache_lookup(struct broker *b, const char *dir, const char *name) {
+        char key[VGPU_FLEET_KEY_MAX];
+        size_t pl = strlen(b->prefix), dl = strlen(dir), nl = strlen(name);
+        if (pl + dl + 1 + nl + 1 > sizeof(key))
+                return NULL;
+        /* memcpy, not snprintf: placement looks up four keys per GPU, thousands of GPUs */
+        memcpy(key, b->prefix, pl);
+        memcpy(key + pl, dir, dl);
+        key[pl + dl] = '/';
+        memcpy(key + pl + dl + 1, name, nl + 1);
+        return cache_get(&b->cache, key);
+}
+
 struct entry *cache_next(struct cache *c, enum cache_kind kind, struct entry *prev) {
-        size_t i = prev ? hash(prev->key) % c->n_buckets : 0;
-        struct entry *e = prev ? prev->next : c->buckets[0];
-        for (;;) {
-                for (; e; e = e->next)
-                        if (e->kind == kind && e->valid)
-                                return e;
-                if (++i >= c->n_buckets)
-                        return NULL;
-                e = c->buckets[i];
-        }
+        struct entry *e = prev ? prev->knext : c->kind_head[kind];
+        while (e && !e->valid)
+                e = e->knext;
+        return e;
 }
 
 static const struct {
@@ -174,47 +190,91 @@ static bool decode(struct broker *b, struct entry *e) {
         return r >= 0;
 }
 
-void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
-                      int64_t lease) {
-        struct cache *c = &b->cache;
-        size_t plen = strlen(b->prefix);
-        if (strncmp(key, b->prefix, plen) != 0)
-                return;
-        struct entry *old = cache_get(c, key);
-        if (old && old->mod_revision >= mod_revision)
-                return;
-        struct entry *e = calloc(1, sizeof(*e));
-        if (!e || !(e->key = strdup(key)) || !(e->value = strdup(value ? value : ""))) {
-                if (e)
-                        free(e->key);
-                free(e);
-                broker_log(LOG_ERR, "out of memory caching %s", key);
-                return;
-        }
-        e->kind = KIND_OTHER;
-        e->name = e->key + plen;
+/* Kept as tombstones when deleted, and updated in place: GPU entries point at them (links). */
+static bool linkable(enum cache_kind k) {
+        return k == KIND_HOST || k == KIND_ALLOC || k == KIND_CORDON || k == KIND_HOLD;
+}
+
+static enum cache_kind kind_of(const char *name, const char **ret_rest) {
         for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-                if (strncmp(e->name, kinds[i].dir, strlen(kinds[i].dir)) == 0) {
-                        e->kind = kinds[i].kind;
-                        e->name += strlen(kinds[i].dir);
-                        break;
+                if (strncmp(name, kinds[i].dir, strlen(kinds[i].dir)) == 0) {
+                        *ret_rest = name + strlen(kinds[i].dir);
+                        return kinds[i].kind;
                 }
-        e->mod_revision = mod_revision;
-        e->lease = lease;
-        e->valid = decode(b, e);
-        size_t h = hash(key) % c->n_buckets;
-        if (old) {
-                struct entry **pp = &c->buckets[h];
-                while (*pp != old)
-                        pp = &(*pp)->next;
-                *pp = old->next;
-                entry_free(old);
-                c->n_entries--;
+        *ret_rest = name;
+        return KIND_OTHER;
+}
+
+/* A new entry for key (not in the table), invalid until a value is decoded into it. */
+static struct entry *entry_insert(struct broker *b, const char *key) {
+        struct cache *c = &b->cache;
+        struct entry *e = calloc(1, sizeof(*e));
+        if (!e || !(e->key = strdup(key))) {
+                free(e);
+                return NULL;
         }
+        e->kind = kind_of(e->key + strlen(b->prefix), &e->name);
+        e->knext = c->kind_head[e->kind];
+        if (e->knext)
+                e->knext->kprev = e;
+        c->kind_head[e->kind] = e;
+        size_t h = hash(key) % c->n_buckets;
         e->next = c->buckets[h];
         c->buckets[h] = e;
         if (++c->n_entries > c->n_buckets * 2)
                 grow(c);
+        return e;
+}
+
+/* The entry of prefix + dir + "/" + name, a tombstone made for it when there is none. */
+static struct entry *link_to(struct broker *b, const char *dir, const char *name) {
+        struct entry *e = cache_lookup(b, dir, name);
+        if (e)
+                return e;
+        char key[VGPU_FLEET_KEY_MAX];
+        if (vgpu_fleet_key(key, sizeof(key), b->prefix, dir, name, NULL) < 0)
+                return NULL;
+        return entry_insert(b, key);
+}
+
+static void put(struct broker *b, const char *key, const char *value, int64_t mod_revision,
+                int64_t create_revision, int64_t lease) {
+        struct cache *c = &b->cache;
+        if (strncmp(key, b->prefix, strlen(b->prefix)) != 0)
+                return;
+        struct entry *e = cache_get(c, key);
+        if (e && e->mod_revision >= mod_revision)
+                return;
+        bool fresh = !e;
+        if (!e && !(e = entry_insert(b, key))) {
+                broker_log(LOG_ERR, "out of memory caching %s", key);
+                return;
+        }
+        entry_clear_value(e);
+        e->mod_revision = mod_revision;
+        e->create_revision = create_revision;
+        e->lease = lease;
+        if (!(e->value = strdup(value ? value : ""))) {
+                broker_log(LOG_ERR, "out of memory caching %s", key);
+                return;
+        }
+        e->valid = decode(b, e);
+        /* a GPU finds its host, alloc, cordon and hold once, not four lookups per placement */
+        if (e->kind == KIND_GPU && e->valid && (fresh || !e->link[LINK_HOST])) {
+                e->link[LINK_HOST] = link_to(b, "hosts", e->u.gpu.host);
+                e->link[LINK_ALLOC] = link_to(b, "alloc", e->u.gpu.gpu);
+                e->link[LINK_CORDON] = link_to(b, "cordon", e->u.gpu.host);
+                e->link[LINK_HOLD] = link_to(b, "holds", e->u.gpu.gpu);
+        }
+}
+
+void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
+                      int64_t lease) {
+        put(b, key, value, mod_revision, 0, lease);
+}
+
+void cache_put_kv_locked(struct broker *b, const struct vgpu_etcd_kv *kv) {
+        put(b, kv->key, kv->value, kv->mod_revision, kv->create_revision, kv->lease);
 }
 
 void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
@@ -225,7 +285,19 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                         struct entry *e = *pp;
                         if (e->mod_revision >= revision)
                                 return;
+                        if (linkable(e->kind)) {
+                                /* GPUs point at it: a tombstone that remembers when it went */
+                                entry_clear_value(e);
+                                e->mod_revision = revision;
+                                return;
+                        }
                         *pp = e->next;
+                        if (e->kprev)
+                                e->kprev->knext = e->knext;
+                        else
+                                c->kind_head[e->kind] = e->knext;
+                        if (e->knext)
+                                e->knext->kprev = e->kprev;
                         entry_free(e);
                         c->n_entries--;
                         return;
@@ -239,8 +311,7 @@ static int on_events(const struct vgpu_etcd_event *ev, size_t n, int64_t revisio
                 if (ev[i].deleted)
                         cache_delete_locked(b, ev[i].kv.key, ev[i].kv.mod_revision ?: revision);
                 else
-                        cache_put_locked(b, ev[i].kv.key, ev[i].kv.value, ev[i].kv.mod_revision,
-                                         ev[i].kv.lease);
+                        cache_put_kv_locked(b, &ev[i].kv);
         if (revision > b->cache.revision)
                 b->cache.revision = revision;
         pthread_rwlock_unlock(&b->cache.lock);
@@ -259,7 +330,7 @@ static int relist(struct broker *b, struct vgpu_etcd *e, int64_t *ret_revision) 
         pthread_rwlock_wrlock(&b->cache.lock);
         clear_all(&b->cache);
         for (size_t i = 0; i < r.n; i++)
-                cache_put_locked(b, r.kvs[i].key, r.kvs[i].value, r.kvs[i].mod_revision, r.kvs[i].lease);
+                cache_put_kv_locked(b, &r.kvs[i]);
         b->cache.revision = r.revision;
         pthread_rwlock_unlock(&b->cache.lock);
         atomic_fetch_add(&b->cache.relists, 1);

@@ -87,12 +87,18 @@ static void mark_lost(struct broker *b, struct vgpu_etcd *e, const char *key) {
         if (c.state == VGPU_FLEET_PENDING || c.state == VGPU_FLEET_BOUND) {
                 _cleanup_free_ char *json = NULL;
                 c.state = VGPU_FLEET_LOST;
-                struct vgpu_etcd_compare cmp = { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL,
-                                                 rg.kvs[0].mod_revision };
+                /* the host's key absent in etcd, not only in this broker's cache: a cache behind
+                 * a host that just came back must not mark its claims LOST */
+                char host_key[VGPU_FLEET_KEY_MAX];
+                (void) vgpu_fleet_key(host_key, sizeof(host_key), b->prefix, "hosts", c.host, NULL);
+                struct vgpu_etcd_compare cmp[2] = {
+                        { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, rg.kvs[0].mod_revision },
+                        { host_key, VGPU_ETCD_VERSION, VGPU_ETCD_EQUAL, 0 },
+                };
                 struct vgpu_etcd_txn_result tr = {};
                 if (vgpu_fleet_claim_to_json(&c, &json, &err) >= 0) {
                         struct vgpu_etcd_op put = { VGPU_ETCD_OP_PUT, key, json };
-                        if (vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &tr, &err) >= 0 && tr.succeeded) {
+                        if (vgpu_etcd_txn(e, cmp, 2, &put, 1, NULL, 0, &tr, &err) >= 0 && tr.succeeded) {
                                 atomic_fetch_add(&b->lost, 1);
                                 broker_log(LOG_INFO, "janitor: %s LOST (host %s is gone)", key, c.host);
                         }
@@ -115,7 +121,7 @@ static void round_once(struct broker *b, struct vgpu_etcd *e) {
                         continue;
                 (void) vgpu_fleet_key(key, sizeof(key), b->prefix, "hosts", c->host, NULL);
                 struct entry *h = cache_get(&b->cache, key);
-                bool dead = !h;
+                bool dead = !h || !h->valid; /* gone, or its tombstone */
                 bool expire =
                         !dead && c->state == VGPU_FLEET_PENDING && c->deadline_ms && now > c->deadline_ms;
                 if (!dead && !expire)

@@ -82,6 +82,7 @@ static void usage(FILE *f) {
               "  --quota-vram SIZE, --quota-sessions N   per-tenant limits (default none)\n"
               "  --election-ttl SEC     the janitor's lease (default 5)\n"
               "  --janitor-interval MS  how often the janitor looks (default 1000)\n"
+              "  --hold-ttl SEC         how long a refused large request holds a GPU (default 30; 0: never)\n"
               "  -v, --verbose          log every request\n",
               f);
 }
@@ -145,7 +146,8 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 O_QUOTA_VRAM,
                 O_QUOTA_SESSIONS,
                 O_ELECTION_TTL,
-                O_JANITOR
+                O_JANITOR,
+                O_HOLD_TTL
         };
         static const struct option opts[] = {
                 { "etcd", required_argument, NULL, O_ETCD },
@@ -168,6 +170,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 { "quota-sessions", required_argument, NULL, O_QUOTA_SESSIONS },
                 { "election-ttl", required_argument, NULL, O_ELECTION_TTL },
                 { "janitor-interval", required_argument, NULL, O_JANITOR },
+                { "hold-ttl", required_argument, NULL, O_HOLD_TTL },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -250,6 +253,10 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                         if (parse_int("janitor-interval", optarg, 50, 600000, &c->janitor_interval_ms) < 0)
                                 return -EINVAL;
                         break;
+                case O_HOLD_TTL:
+                        if (parse_int("hold-ttl", optarg, 0, 3600, &c->hold_ttl_s) < 0)
+                                return -EINVAL;
+                        break;
                 case 'v':
                         broker_log_level = LOG_DEBUG;
                         break;
@@ -298,7 +305,8 @@ int main(int argc, char **argv) {
                          .pending_timeout_s = 120,
                          .election_ttl_s = 5,
                          .janitor_interval_ms = 1000,
-                         .tries = 8 },
+                         .tries = 8,
+                         .hold_ttl_s = 30 },
         };
         if (parse_args(argc, argv, &b) < 0)
                 return 2;
@@ -306,6 +314,7 @@ int main(int argc, char **argv) {
                 return 1;
         pthread_mutex_init(&b.pool_lock, NULL);
         pthread_mutex_init(&b.hist_lock, NULL);
+        pthread_mutex_init(&b.inflight_lock, NULL);
         uint8_t rnd[8];
         if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
                 memset(rnd, 0, sizeof(rnd));
@@ -353,6 +362,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < b.n_pool; i++)
                 vgpu_etcd_free(b.pool[i]);
         free(b.pool);
+        free(b.inflight);
         cache_done(&b.cache);
         free(b.token);
         for (char **p = b.cfg.endpoints; p && *p; p++)

@@ -58,6 +58,8 @@ void metrics_write(struct broker *b, FILE *f) {
                 atomic_load(&b->expired));
         counter(f, "vgpu_broker_lost_total", "Claims this broker marked LOST as janitor.",
                 atomic_load(&b->lost));
+        counter(f, "vgpu_broker_holds_total", "GPUs this broker held for a refused large request.",
+                atomic_load(&b->holds));
         counter(f, "vgpu_broker_cache_relists_total", "Full listings of the prefix (start and compactions).",
                 atomic_load(&b->cache.relists));
 

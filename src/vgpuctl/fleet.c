@@ -3,7 +3,8 @@
  * fleet.c — `vgpuctl fleet hosts|gpus|sessions|place|release|cordon|uncordon|drain|explain`:
  * the fleet through vgpu-broker's API (doc/fleet.md). The broker is --broker (a URL or a UNIX
  * socket path), else $VGPU_BROKER, else /run/vgpu-broker/api.sock; $VGPU_BROKER_TOKEN is sent as
- * the bearer token over TCP. --json prints the broker's JSON as it came (doc/schema/broker-*).
+ * the bearer token over TCP, $VGPU_BROKER_CA is the CA file that an https broker's certificate
+ * is checked against (else the system's). --json prints the broker's JSON as it came (doc/schema/broker-*).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +20,7 @@
 
 #define BROKER_ENV       "VGPU_BROKER"
 #define BROKER_TOKEN_ENV "VGPU_BROKER_TOKEN"
+#define BROKER_CA_ENV    "VGPU_BROKER_CA" /* PEM file of the CA that signed an https broker's certificate */
 #define BROKER_SOCKET    "/run/vgpu-broker/api.sock"
 
 enum {
@@ -94,6 +96,9 @@ static int call(const struct cli *cli, const char *method, const char *path, con
                 c->easy_setopt(h, CURLOPT_URL, full);
                 if (!url)
                         c->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, broker);
+                const char *ca = getenv(BROKER_CA_ENV);
+                if (url && ca && *ca)
+                        c->easy_setopt(h, CURLOPT_CAINFO, ca);
                 c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
                 c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
                 c->easy_setopt(h, CURLOPT_TIMEOUT, 60L);
@@ -172,18 +177,24 @@ static const char *bytes(char *buf, size_t size, int64_t v) {
         return format_bytes(buf, size, v);
 }
 
+/* tables take only %s cells (output-table.c): numbers as text */
+static const char *dec(char *buf, size_t size, int64_t v) {
+        snprintf(buf, size, "%" PRId64, v);
+        return buf;
+}
+
 static void table_hosts(struct out *o, json_object *a) {
-        char t[32], c[32];
+        char t[32], c[32], g[24], n[24];
         out_text(o, "%-16s %-6s %-9s %5s %8s %10s %10s\n", "HOST", "ALIVE", "CORDON", "GPUS", "SESSIONS",
                  "CLAIMED", "VRAM");
         for (size_t i = 0; i < json_object_array_length(a); i++) {
                 json_object *h = json_object_array_get_idx(a, i);
-                out_text(o, "%-16s %-6s %-9s %5" PRId64 " %8" PRId64 " %10s %10s\n", str(h, "host"),
+                out_text(o, "%-16s %-6s %-9s %5s %8s %10s %10s\n", str(h, "host"),
                          flag(h, "alive") ? "yes" : "no",
                          flag(h, "draining")   ? "draining"
                          : flag(h, "cordoned") ? "cordoned"
                                                : "-",
-                         num(h, "gpus_total"), num(h, "sessions"),
+                         dec(g, sizeof(g), num(h, "gpus_total")), dec(n, sizeof(n), num(h, "sessions")),
                          bytes(c, sizeof(c), num(h, "vram_claimed_bytes")),
                          bytes(t, sizeof(t), num(h, "vram_total_bytes")));
         }
@@ -192,17 +203,17 @@ static void table_hosts(struct out *o, json_object *a) {
 }
 
 static void table_gpus(struct out *o, json_object *a) {
-        char t[32], c[32];
+        char t[32], c[32], n[24];
         out_text(o, "%-16s %-24s %-18s %-6s %-9s %10s %10s %-14s %8s\n", "HOST", "GPU", "MODEL", "MODE",
                  "HEALTH", "CLAIMED", "VRAM", "TYPE-LOCK", "SESSIONS");
         for (size_t i = 0; i < json_object_array_length(a); i++) {
                 json_object *g = json_object_array_get_idx(a, i);
-                out_text(o, "%-16s %-24s %-18s %-6s %-9s %10s %10s %-14s %8" PRId64 "\n", str(g, "host"),
+                out_text(o, "%-16s %-24s %-18s %-6s %-9s %10s %10s %-14s %8s\n", str(g, "host"),
                          str(g, "gpu"), str(g, "model") ?: "-", str(g, "mode"),
                          flag(g, "degraded") ? "degraded" : "ok",
                          bytes(c, sizeof(c), num(g, "vram_claimed_bytes")),
                          bytes(t, sizeof(t), num(g, "vram_total_bytes")), str(g, "type_lock") ?: "-",
-                         num(g, "sessions"));
+                         dec(n, sizeof(n), num(g, "sessions")));
         }
         if (json_object_array_length(a) == 0)
                 out_text(o, "(no GPUs)\n");
@@ -225,7 +236,7 @@ static void table_sessions(struct out *o, json_object *a) {
 }
 
 static void table_explain(struct out *o, json_object *e) {
-        char v[32];
+        char v[32], n[24];
         json_object *fits = json_object_object_get(e, "fits"), *rej = json_object_object_get(e, "rejected");
         out_text(o, "%-16s %-24s %-18s %-14s %10s %11s %8s\n", "HOST", "GPU", "MODEL", "TYPE", "VRAM",
                  "UTIL-AFTER", "SESSIONS");
@@ -233,16 +244,18 @@ static void table_explain(struct out *o, json_object *e) {
                 json_object *f = json_object_array_get_idx(fits, i);
                 char util[16];
                 snprintf(util, sizeof(util), "%" PRId64 "%%", num(f, "utilization_after_percent"));
-                out_text(o, "%-16s %-24s %-18s %-14s %10s %11s %8" PRId64 "\n", str(f, "host"), str(f, "gpu"),
+                out_text(o, "%-16s %-24s %-18s %-14s %10s %11s %8s\n", str(f, "host"), str(f, "gpu"),
                          str(f, "model") ?: "-", str(f, "type") ?: str(f, "kind"),
-                         bytes(v, sizeof(v), num(f, "vram_bytes")), util, num(f, "sessions"));
+                         bytes(v, sizeof(v), num(f, "vram_bytes")), util,
+                         dec(n, sizeof(n), num(f, "sessions")));
         }
         if (!fits || json_object_array_length(fits) == 0)
                 out_text(o, "(no GPU can take it)\n");
-        out_text(o, "\n%-12s %s\n", "FILTER", "REJECTED");
+        out_text(o, "\n");
+        out_text(o, "%-12s %8s\n", "FILTER", "REJECTED");
         for (size_t i = 0; rej && i < json_object_array_length(rej); i++) {
                 json_object *x = json_object_array_get_idx(rej, i);
-                out_text(o, "%-12s %" PRId64 "\n", str(x, "filter"), num(x, "rejected_gpus"));
+                out_text(o, "%-12s %8s\n", str(x, "filter"), dec(n, sizeof(n), num(x, "rejected_gpus")));
         }
 }
 

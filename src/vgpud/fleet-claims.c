@@ -8,7 +8,8 @@
  * (a broker placed it on a lease that died; the reconcile after our next grant decides it).
  *
  * The instance's name comes from the claim id (vgpu/fleet-host.h), so realizing twice (a report
- * that got lost, a restart in between) finds the instance made the first time.
+ * that got lost, a restart in between) finds the instance made the first time. A vendor-VFIO
+ * instance (a VF with a type) has no name of its own: its BDF is the claim's "instance".
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,6 +37,11 @@ static const char *bdf_of(const struct fleet_worker *w, const char *gpu) {
         return NULL;
 }
 
+/* The vendor-VFIO instance of a claim is a VF, named by its BDF in "instance" (BOUND claims). */
+static bool instance_is_vf(const struct vgpu_fleet_claim *c) {
+        return !claim_is_slice(c) && c->instance && c->instance[0] && !vgpu_uuid_valid(c->instance);
+}
+
 /* Remove what the claim made, if it is there: 1 removed, 0 there was nothing, -errno. */
 static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
         char name[40];
@@ -44,9 +50,62 @@ static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
                 int r = vgpu_slice_destroy(name, err);
                 return r == -ENOENT ? 0 : r < 0 ? r : 1;
         }
-        vgpu_fleet_claim_instance_uuid(c->claim, name);
+        if (instance_is_vf(c))
+                snprintf(name, sizeof(name), "%s", c->instance);
+        else
+                vgpu_fleet_claim_instance_uuid(c->claim, name);
         int r = vgpu_mdev_remove(name, err);
         return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+/* Where a vGPU of type goes on the GPU bdf: the GPU itself when it is an mdev parent, else
+ * (NVIDIA vendor-VFIO, SR-IOV) one of its VFs that can still take the type. */
+static int pick_parent(const char *bdf, const char *type, char ret[VGPU_BDF_MAX], bool *ret_vf,
+                       struct vgpu_error *err) {
+        struct vgpu_host *host = NULL;
+        int r = vgpu_host_scan(VGPU_SCAN_TYPES | VGPU_SCAN_INSTANCES, &host, err);
+        if (r < 0)
+                return r;
+        const struct vgpu_gpu *g = NULL;
+        for (size_t i = 0; i < host->n_gpus; i++)
+                if (streq(host->gpus[i].bdf, bdf))
+                        g = &host->gpus[i];
+        bool has_vf_parents = false;
+        r = -ENOENT;
+        for (size_t i = 0; g && i < host->n_parents && r == -ENOENT; i++) {
+                const struct vgpu_parent *p = &host->parents[i];
+                if (streq(p->name, bdf)) {
+                        snprintf(ret, VGPU_BDF_MAX, "%s", bdf);
+                        *ret_vf = false;
+                        r = 0;
+                        break;
+                }
+                bool vf = false;
+                for (size_t k = 0; k < g->n_vfs; k++)
+                        vf |= streq(g->vfs[k], p->name);
+                if (!vf)
+                        continue;
+                has_vf_parents = true;
+                bool taken = false;
+                for (size_t k = 0; k < host->n_instances; k++)
+                        taken |= streq(host->instances[k].parent, p->name);
+                for (size_t j = 0; !taken && j < p->n_types; j++)
+                        if (streq(p->types[j].id, type) && p->types[j].available_instances > 0) {
+                                snprintf(ret, VGPU_BDF_MAX, "%s", p->name);
+                                *ret_vf = true;
+                                r = 0;
+                        }
+        }
+        vgpu_host_free(host);
+        if (r == -ENOENT && has_vf_parents)
+                return vgpu_error_set(err, -ENOSPC, "%s: no free VF offers type %s", bdf, type);
+        if (r == -ENOENT) {
+                /* not a parent now (driver reloading?): let the create say why */
+                snprintf(ret, VGPU_BDF_MAX, "%s", bdf);
+                *ret_vf = false;
+                r = 0;
+        }
+        return r;
 }
 
 static int assign_domain(const char *uuid, const char *domain, struct vgpu_error *err) {
@@ -82,14 +141,20 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
                 };
                 r = vgpu_slice_create(&req, err);
         } else {
-                struct vgpu_mdev_spec spec = { .type = c->type };
-                vgpu_fleet_claim_instance_uuid(c->claim, spec.uuid);
-                if (!(spec.parent = strdup(bdf)) || !(spec.type = strdup(c->type))) {
+                char parent[VGPU_BDF_MAX];
+                bool vf = false;
+                if ((r = pick_parent(bdf, c->type, parent, &vf, err)) < 0)
+                        return r;
+                struct vgpu_mdev_spec spec = {};
+                /* an mdev gets the claim's own UUID; a vendor-VFIO VF has none (its BDF names it) */
+                if (!vf)
+                        vgpu_fleet_claim_instance_uuid(c->claim, spec.uuid);
+                if (!(spec.parent = strdup(parent)) || !(spec.type = strdup(c->type))) {
                         free(spec.parent);
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
                 }
                 r = vgpu_mdev_create(&spec, 0, err);
-                snprintf(ret, 40, "%s", spec.uuid);
+                snprintf(ret, 40, "%s", vf ? parent : spec.uuid);
                 vgpu_mdev_spec_done(&spec);
                 if (r >= 0 && c->domain && c->domain[0]) {
                         struct vgpu_error e2 = {};
@@ -106,6 +171,7 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
         char instance[40] = "";
         struct vgpu_error err = {}, rerr = {};
         int r = realize(w, c, instance, &err);
+        w->changed_host = true;
         struct vgpu_fleet_claim out = *c;
         if (r >= 0) {
                 out.state = VGPU_FLEET_BOUND;
@@ -134,15 +200,20 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
 static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const struct vgpu_fleet_claim *c) {
         struct vgpu_error err = {};
         int r = teardown(c, &err);
+        w->changed_host = true;
         if (r < 0) {
                 log_warning("fleet: claim %s: tearing down failed, kept RELEASING: %s", c->claim,
                             err.message);
                 return;
         }
-        r = vgpu_fleet_host_release(w->etcd, w->f->prefix, kv->key, kv->mod_revision, c, &err);
-        if (r < 0)
+        /* claim + session deleted, alloc/<gpu> and the tenant's usage decremented, in one txn */
+        enum vgpu_fleet_release_outcome o;
+        r = vgpu_fleet_release_claim(w->etcd, w->f->prefix, kv->key, true, VGPU_FLEET_RELEASING, &o, &err);
+        if (r == -ESTALE)
+                log_debug("fleet: claim %s changed before its release finished: %s", c->claim, err.message);
+        else if (r < 0)
                 log_warning("fleet: claim %s: finishing the release: %s", c->claim, err.message);
-        else if (r > 0)
+        else
                 log_info("fleet: claim %s released", c->claim);
 }
 
@@ -157,6 +228,7 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                 if (c.state == VGPU_FLEET_BOUND || c.state == VGPU_FLEET_RELEASING ||
                     c.state == VGPU_FLEET_LOST) {
                         int r = teardown(&c, &err);
+                        w->changed_host |= r > 0;
                         if (r < 0)
                                 log_warning("fleet: claim %s deleted, tearing down: %s", c.claim,
                                             err.message);
@@ -197,6 +269,13 @@ static bool instance_runs(const struct running *run, const struct vgpu_fleet_cla
                 vgpu_fleet_claim_slice_name(c->claim, name);
                 for (size_t i = 0; i < run->n_slices; i++)
                         if (streq(run->slices[i].name, name))
+                                return true;
+                return false;
+        }
+        if (instance_is_vf(c)) {
+                for (size_t i = 0; run->host && i < run->host->n_instances; i++)
+                        if (streq(run->host->instances[i].parent, c->instance) &&
+                            streq(run->host->instances[i].type, c->type))
                                 return true;
                 return false;
         }
@@ -259,6 +338,7 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                                             err.message);
                                 items[k].action = VGPU_FLEET_RECONCILE_KEEP;
                         }
+                w->changed_host = true;
                 int k = vgpu_fleet_host_reconcile(w->etcd, w->f->prefix, cs[i].gpu, items, m, w->lease, &err);
                 if (k < 0) {
                         log_warning("fleet: reconcile of %s: %s", cs[i].gpu, err.message);

@@ -14,17 +14,65 @@
 #include "log.h"
 #include "vgpud.h"
 
-static const struct vgpu_parent *parent_of(const struct vgpu_host *types, const char *bdf) {
-        for (size_t i = 0; types && i < types->n_parents; i++)
-                if (streq(types->parents[i].name, bdf))
-                        return &types->parents[i];
-        return NULL;
+static bool is_vf_of(const struct vgpu_gpu *g, const char *name) {
+        for (size_t i = 0; i < g->n_vfs; i++)
+                if (streq(g->vfs[i], name))
+                        return true;
+        return false;
+}
+
+/* The types this GPU offers: its own mdev parent's, or (NVIDIA vendor-VFIO, SR-IOV) those of
+ * its VFs, one entry per type with the VFs that can still take it counted as free instances. */
+static int collect_types(const struct vgpud *d, const struct vgpu_gpu *g, struct vgpu_fleet_type **ret,
+                         size_t *ret_n) {
+        const struct vgpu_host *types = d->types_host;
+        struct vgpu_fleet_type *v = NULL;
+        size_t n = 0, allocated = 0;
+        for (size_t i = 0; types && i < types->n_parents; i++) {
+                const struct vgpu_parent *p = &types->parents[i];
+                bool own = streq(p->name, g->bdf), vf = !own && is_vf_of(g, p->name);
+                if (!own && !vf)
+                        continue;
+                /* a VF with a type set is taken, whatever its creatable list still says */
+                bool taken = false;
+                for (size_t k = 0; vf && d->host && k < d->host->n_instances; k++)
+                        taken |= streq(d->host->instances[k].parent, p->name);
+                for (size_t j = 0; j < p->n_types; j++) {
+                        const struct vgpu_type *t = &p->types[j];
+                        size_t k = 0;
+                        while (k < n && !streq(v[k].name, t->id))
+                                k++;
+                        if (k == n) {
+                                if (!GREEDY_REALLOC(v, allocated, n + 1)) {
+                                        free(v);
+                                        return -ENOMEM;
+                                }
+                                v[n++] = (struct vgpu_fleet_type){
+                                        .name = t->id,
+                                        .framebuffer_bytes = t->framebuffer_bytes > 0
+                                                                     ? (uint64_t) t->framebuffer_bytes
+                                                                     : 0,
+                                };
+                        }
+                        unsigned avail =
+                                !taken && t->available_instances > 0 ? (unsigned) t->available_instances : 0;
+                        /* a VF is one instance; an mdev parent says how many of each it can make */
+                        v[k].free_instances += avail;
+                        v[k].max_instances += vf ? 1 : t->max_instances > 0 ? (unsigned) t->max_instances : 0;
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }
 
 static int gpu_value(const struct vgpud *d, const struct vgpu_gpu *g, const char *host, const char *id,
                      int64_t updated_ms, char **ret) {
         const struct vgpu_gpu_telemetry *t = vgpud_gpu_health(d, g);
-        const struct vgpu_parent *p = parent_of(d->types_host, g->bdf);
+        _cleanup_free_ struct vgpu_fleet_type *types = NULL;
+        size_t n_types = 0;
+        if (collect_types(d, g, &types, &n_types) < 0)
+                return -ENOMEM;
         char ids[16];
         snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
         struct vgpu_fleet_gpu v = {
@@ -36,29 +84,13 @@ static int gpu_value(const struct vgpud *d, const struct vgpu_gpu *g, const char
                                                   : ids,
                 .vram_total_bytes = g->nvml ? g->nvml->memory_total : 0,
                 .vram_used_bytes = g->nvml ? g->nvml->memory_used : 0,
-                .mode = p && p->n_types > 0 ? VGPU_FLEET_MODE_VGPU
-                        : g->nvml           ? VGPU_FLEET_MODE_SLICE
-                                            : VGPU_FLEET_MODE_NONE,
+                .mode = n_types > 0 ? VGPU_FLEET_MODE_VGPU
+                        : g->nvml   ? VGPU_FLEET_MODE_SLICE
+                                    : VGPU_FLEET_MODE_NONE,
                 .updated_ms = updated_ms,
         };
-        struct vgpu_fleet_type types[p && p->n_types ? p->n_types : 1];
-        if (v.mode == VGPU_FLEET_MODE_VGPU) {
-                for (size_t i = 0; i < p->n_types; i++)
-                        types[i] = (struct vgpu_fleet_type){
-                                .name = p->types[i].id,
-                                .framebuffer_bytes = p->types[i].framebuffer_bytes > 0
-                                                             ? (uint64_t) p->types[i].framebuffer_bytes
-                                                             : 0,
-                                .free_instances = p->types[i].available_instances > 0
-                                                          ? (unsigned) p->types[i].available_instances
-                                                          : 0,
-                                .max_instances = p->types[i].max_instances > 0
-                                                         ? (unsigned) p->types[i].max_instances
-                                                         : 0,
-                        };
-                v.types = types;
-                v.n_types = p->n_types;
-        }
+        v.types = types;
+        v.n_types = n_types;
         if (v.mode == VGPU_FLEET_MODE_SLICE) {
                 /* what the slices on it leave */
                 uint64_t mem = 0;

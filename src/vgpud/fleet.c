@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include "basic/root.h"
@@ -80,6 +83,12 @@ static struct vgpu_etcd *client(struct fleet *f) {
 
 /* ---- the lease keeper ---- */
 
+#define WATCH_MAX_S 10
+
+static int64_t watch_max_ms(const struct fleet *f) {
+        return (int64_t) (3 * f->ttl_s > WATCH_MAX_S ? 3 * f->ttl_s : WATCH_MAX_S) * 1000;
+}
+
 static void *keeper_main(void *p) {
         struct fleet *f = p;
         struct vgpu_etcd *e = client(f);
@@ -123,6 +132,12 @@ static void *keeper_main(void *p) {
                         log_warning("fleet: %s", err.message);
                 warned = r < 0;
                 pthread_mutex_lock(&f->lock);
+                /* a member that hangs (stopped, cut off without a reset) sends nothing and no error:
+                 * no watch lives longer than WATCH_MAX_S on one member */
+                if (f->watch_since_ms && wall_ms() - f->watch_since_ms > watch_max_ms(f)) {
+                        f->watch_recycle = true;
+                        f->interrupt_watch = 1;
+                }
                 if (!f->stopping)
                         wait_locked(f, r < 0 ? 500 : f->ttl_s * 1000 / 3);
         }
@@ -202,11 +217,33 @@ struct watch_ctx {
         int64_t *last;
 };
 
+/* The event loop polls again at once: the inventory shows the new carve-up now, not at the
+ * next poll-interval. */
+static void wake_event_loop(struct fleet_worker *w) {
+        if (!w->changed_host)
+                return;
+        w->changed_host = false;
+        uint64_t one = 1;
+        if (write(w->f->wake_fd, &one, sizeof(one)) < 0)
+                log_debug("fleet: waking the event loop: %m");
+}
+
+static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct vgpud *d = userdata;
+        uint64_t n;
+        (void) s;
+        (void) revents;
+        if (read(fd, &n, sizeof(n)) == sizeof(n))
+                collect_soon(d, 0);
+        return 0;
+}
+
 static int on_claims(const struct vgpu_etcd_event *ev, size_t n, int64_t revision, void *userdata) {
         struct watch_ctx *c = userdata;
         for (size_t i = 0; i < n; i++)
                 fleet_claim_event(c->w, &ev[i].kv, ev[i].deleted, ev[i].prev.key ? &ev[i].prev : NULL);
         *c->last = revision;
+        wake_event_loop(c->w);
         return 0;
 }
 
@@ -282,6 +319,7 @@ static void *worker_main(void *p) {
                         } else
                                 for (size_t i = 0; i < claims.n; i++)
                                         fleet_claim_event(&w, &claims.kvs[i], false, NULL);
+                        wake_event_loop(&w);
                         if (r >= 0) {
                                 last = claims.revision;
                                 need_list = false;
@@ -292,8 +330,18 @@ static void *worker_main(void *p) {
                         struct watch_ctx ctx = { &w, &last };
                         int64_t compact = 0;
                         struct vgpu_error err = {};
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_since_ms = wall_ms();
+                        pthread_mutex_unlock(&f->lock);
                         r = vgpu_etcd_watch(w.etcd, w.claims_prefix, last + 1, on_claims, &ctx,
                                             &f->interrupt_watch, &compact, &err);
+                        pthread_mutex_lock(&f->lock);
+                        f->watch_since_ms = 0;
+                        bool recycle = f->watch_recycle;
+                        f->watch_recycle = false;
+                        pthread_mutex_unlock(&f->lock);
+                        if (recycle)
+                                vgpu_etcd_next_endpoint(w.etcd);
                         if (r == -ESTALE)
                                 need_list = true; /* the history we missed is gone: the state instead */
                         else if (r < 0)
@@ -336,6 +384,9 @@ static void fleet_free(struct fleet *f) {
         free(f->password);
         free(f->address);
         gpus_free(f->gpus, f->n_gpus);
+        sd_event_source_unref(f->wake_source);
+        if (f->wake_fd >= 0)
+                close(f->wake_fd);
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->cond);
         free(f);
@@ -350,6 +401,7 @@ int fleet_start(struct vgpud *d) {
                 return -ENOMEM;
         pthread_mutex_init(&f->lock, NULL);
         pthread_cond_init(&f->cond, NULL);
+        f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         size_t n = 0;
         while (c->endpoints[n])
                 n++;
@@ -371,6 +423,10 @@ int fleet_start(struct vgpud *d) {
                 snprintf(f->host, sizeof(f->host), "%s", c->host);
         else if (r >= 0 && gethostname(f->host, sizeof(f->host) - 1) < 0)
                 r = -errno;
+        if (r >= 0 && f->wake_fd < 0)
+                r = -errno;
+        if (r >= 0)
+                r = sd_event_add_io(d->event, &f->wake_source, f->wake_fd, EPOLLIN, on_wake, d);
         if (r >= 0 &&
             vgpu_fleet_prefix(c->cluster ? c->cluster : "default", f->prefix, sizeof(f->prefix)) < 0)
                 r = -EINVAL;

@@ -48,7 +48,11 @@ struct fleet {
         size_t n_gpus;
         uint64_t inventory_gen;
         volatile int stopping;
+        int wake_fd; /* eventfd: the worker changed the host, the event loop polls soon */
+        struct sd_event_source *wake_source;
         volatile int interrupt_watch; /* the worker's watch ends within 200 ms */
+        int64_t watch_since_ms;       /* when the worker's watch began, 0 when none runs */
+        bool watch_recycle;           /* the keeper ended it for its age: resume on the next member */
 };
 
 /* fleet.c: start the threads when [fleet] has endpoints (0 when it has none); stop them. */
@@ -60,6 +64,7 @@ void fleet_update_inventory(struct vgpud *d);
 /* fleet-claims.c (worker thread) */
 struct fleet_worker {
         struct fleet *f;
+        bool changed_host; /* made or removed an instance since the last wake-up of the event loop */
         struct vgpu_etcd *etcd;
         int64_t lease;          /* the lease its claims must carry */
         struct fleet_gpu *gpus; /* a copy of the inventory: id -> BDF */

@@ -113,6 +113,18 @@ static bool addr_equal(const struct vgpud_addr *a, const struct vgpud_addr *b) {
         return a->enabled == b->enabled && a->port == b->port && streq(a->host, b->host);
 }
 
+static bool fleet_config_equal(const struct vgpud_fleet_config *a, const struct vgpud_fleet_config *b) {
+        size_t i = 0;
+        for (; a->endpoints && b->endpoints && a->endpoints[i] && b->endpoints[i]; i++)
+                if (!streq(a->endpoints[i], b->endpoints[i]))
+                        return false;
+        return (a->endpoints ? a->endpoints[i] : NULL) == (b->endpoints ? b->endpoints[i] : NULL) &&
+               streq_ptr(a->cluster, b->cluster) && streq_ptr(a->host, b->host) &&
+               streq_ptr(a->address, b->address) && streq_ptr(a->ca, b->ca) && streq_ptr(a->cert, b->cert) &&
+               streq_ptr(a->key, b->key) && streq_ptr(a->user, b->user) &&
+               streq_ptr(a->password, b->password) && a->lease_ttl_s == b->lease_ttl_s;
+}
+
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct vgpud *d = userdata;
         struct vgpud_config *c;
@@ -130,6 +142,9 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
             c->snmp_enabled != d->config->snmp_enabled ||
             !streq(c->snmp_agentx_socket, d->config->snmp_agentx_socket))
                 log_notice("reload: listener changes take effect when vgpud restarts");
+        /* the fleet's threads hold their own copy: leaving and joining again is a restart */
+        if (!fleet_config_equal(&c->fleet, &d->config->fleet))
+                log_notice("reload: [fleet] changes take effect when vgpud restarts");
         struct vgpud_config *old = d->config;
         d->config = c;
         if (apply_identity(d, c) < 0)

@@ -68,6 +68,7 @@ comp_is "vgpuctl start " d0000000-0000-4000-8000-000000000001
 comp_is "vgpuctl define --uuid c7" c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
 comp_is "vgpuctl slice " create list show remove
 comp_is "vgpuctl slice create a --policy " best-effort equal-share fixed-share
+comp_is "vgpuctl fleet " hosts gpus sessions place release cordon uncordon drain explain
 comp_is "vgpuctl assign c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4 --connect test:///default --domain " test
 comp_is "vgpuctl nosuchverb "
 # a file option leaves it to bash's file names

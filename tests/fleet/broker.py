@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """fleet-broker: vgpu-broker on a real 3-member etcd cluster, with synthetic hosts written
 straight into etcd as vgpud writes them (lease-bound hosts/ and gpus/ keys), two brokers:
-place and release, the idempotent retry (same key, same session, through the other broker),
+place and release, holds for large requests, tenant quotas, the idempotent retry (same key, same session, through the other broker),
 spread, conflicts between the brokers settled by the txn (no GPU over-allocated), 503 with the
 count of each filter when full, cordon and drain, a host whose lease expires no longer offered
 within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elected janitor,
@@ -10,9 +10,11 @@ within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elect
 body against doc/schema. Needs VGPU_BROKER and VGPUCTL (tests/fleet/meson.build)."""
 
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -122,10 +124,13 @@ def run(cluster, tmp, brokers):
     with open(token, "w") as f:
         f.write("s3cret\n")
     port = free_port()
+    # a and b never hold (holds.c): the section on holds starts a broker that does
     a = Broker(BROKER, cluster.endpoints, tmp, "a", "--seed", "1", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0",
                "--listen", "127.0.0.1:%d" % port, "--token-file", token)
     brokers.append(a)
-    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2")
+    b = Broker(BROKER, cluster.endpoints, tmp, "b", "--seed", "2", "--janitor-interval", "200", "--election-ttl", "2",
+               "--hold-ttl", "0")
     brokers.append(b)
 
     # ---- read endpoints and schemas ----
@@ -168,6 +173,10 @@ def run(cluster, tmp, brokers):
     alloc = gw.get(PREFIX + "alloc/" + s1["gpu"])
     check(alloc and alloc["vram_bytes"] == 4 * GiB and alloc["claims"] == [s1["claim"]] and alloc["type_lock"] == "nvidia-232",
           "alloc counts the claim and locks the type", alloc)
+    # the placing broker's cache has its own claim at once (not only after the watch replays it)
+    mine = [g for g in a.request("GET", "/v1/gpus")[2] if g["gpu"] == s1["gpu"]]
+    check(mine and mine[0]["sessions"] == 1 and mine[0]["vram_claimed_bytes"] == 4 * GiB,
+          "GET /v1/gpus right after the claim counts it", mine)
     st, _, again = post(b, "k1", type="nvidia-232", tenant="acme")
     check(st == 200 and again["session"] == s1["session"] and again["claim"] == s1["claim"],
           "the same idempotency key through the other broker: the same session (200)", (st, again))
@@ -260,7 +269,8 @@ def run(cluster, tmp, brokers):
             a.request("DELETE", "/v1/sessions/" + s["session"])
 
     # ---- PENDING expiry by the elected janitor ----
-    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200")
+    c = Broker(BROKER, cluster.endpoints, tmp, "c", "--pending-timeout", "1", "--janitor-interval", "200",
+               "--hold-ttl", "0")
     brokers.append(c)
     st, _, short = post(c, "short-lived", type="nvidia-231")
     st2, _, keep = post(a, "long-lived", type="nvidia-231")
@@ -301,6 +311,68 @@ def run(cluster, tmp, brokers):
     check(alloc and on_h3["claim"] in alloc["claims"], "a LOST claim keeps its capacity", alloc)
     st, _, rel = a.request("DELETE", "/v1/sessions/" + on_h3["session"])
     check(st == 200 and rel["state"] == "RELEASING", "releasing a LOST claim marks it RELEASING for its host", rel)
+    # h3 comes back (a new lease, the same keys): offered again (the cache revives what it linked);
+    # its vgpud finishes the RELEASING claim as vgpud does: claim, session and alloc entry go
+    hosts["h3"] = SyntheticHost(gw, "h3", [t4_gpu("h3", "GPU-h3-%d" % j) for j in range(2)], ttl=ttl)
+    gw.delete(PREFIX + "claims/h3/" + on_h3["claim"])
+    gw.delete(PREFIX + "sessions/" + on_h3["session"])
+    gw.delete(PREFIX + "alloc/" + on_h3["gpu"])
+    t = time.monotonic()
+    while time.monotonic() - t < 3 and not any(g["host"] == "h3" for g in b.request("GET", "/v1/gpus")[2]):
+        time.sleep(0.05)
+    st, _, back = post(b, "h3-back", type="nvidia-231", prefer=["h3"])
+    check(st == 201 and back["host"] == "h3", "a host back after its lease expired takes placements again", (st, back))
+    cl = gw.get(PREFIX + "claims/h3/%s" % back.get("claim")) or {}
+    check(cl.get("host_lease") == str(hosts["h3"].lease), "its claim is fenced by the new lease", (cl, hosts["h3"].lease))
+    b.request("DELETE", "/v1/sessions/" + back.get("session", "x"))
+
+    # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
+    a.request("DELETE", "/v1/sessions/" + keep["session"])
+    d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
+    brokers.append(d)
+    n_t4 = len([g for g in d.request("GET", "/v1/gpus")[2] if g["model"] == "Tesla T4"])
+    frag = [post(d, "frag-%d" % i, type="nvidia-232")[2] for i in range(n_t4)]
+    check(n_t4 == 8 and len({s.get("gpu") for s in frag}) == n_t4, "small sessions, one on each live T4",
+          ([s.get("gpu") for s in frag], [(g["gpu"], g["sessions"], g["type_lock"]) for g in d.request("GET", "/v1/gpus")[2]],
+           gw.range(PREFIX + "holds/")[0], gw.range(PREFIX + "claims/h3/")[0]))
+    st, _, big = post(d, "big", type="nvidia-235")
+    holds = gw.range(PREFIX + "holds/")[0]
+    check(st == 503 and len(holds) == 1 and list(holds.values())[0][0]["idempotency_key"] == "big",
+          "a refused whole-GPU request holds one GPU", (st, holds))
+    held = list(holds)[0][len(PREFIX + "holds/"):] if holds else None
+    for s in frag:
+        if s.get("gpu") == held:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    time.sleep(0.3)
+    st, _, small = post(a, "small-after-hold", type="nvidia-232")
+    check(st == 201 and small["gpu"] != held, "a small request keeps off the held GPU (the emptiest)", (st, small, held))
+    st, _, big = post(d, "big", type="nvidia-235")
+    check(st == 201 and big["gpu"] == held, "the holder's retry gets the held GPU", (st, big, held))
+    t = time.monotonic()
+    while time.monotonic() - t < 2 and gw.range(PREFIX + "holds/")[0]:
+        time.sleep(0.05)
+    check(not gw.range(PREFIX + "holds/")[0], "its claim dropped the hold")
+    for s in frag + [small, big]:
+        if "session" in s:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    audit(gw, "after holds")
+
+    # ---- quotas: a tenant's usage counted in quota/<tenant>, over the limit refused ----
+    q = Broker(BROKER, cluster.endpoints, tmp, "q", "--quota-sessions", "2", "--quota-vram", "6G", "--hold-ttl", "0")
+    brokers.append(q)
+    q1 = post(q, "quota-1", type="nvidia-231", tenant="small-co")
+    q2 = post(q, "quota-2", type="nvidia-231", tenant="small-co")
+    q3 = post(q, "quota-3", type="nvidia-231", tenant="small-co")
+    check(q1[0] == 201 and q2[0] == 201 and q3[0] == 503 and rej(q3[2])["quota"] > 0,
+          "the third session of a tenant limited to 2 is refused by quota", (q1[0], q2[0], q3))
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 4 * GiB, "sessions": 2}, "quota/small-co counts 2 sessions",
+          gw.get(PREFIX + "quota/small-co"))
+    q.request("DELETE", "/v1/sessions/" + q1[2]["session"])
+    check(gw.get(PREFIX + "quota/small-co") == {"vram_bytes": 2 * GiB, "sessions": 1}, "a release gives the quota back",
+          gw.get(PREFIX + "quota/small-co"))
+    q4 = post(q, "quota-4", type="nvidia-234", tenant="small-co")
+    check(q4[0] == 503 and rej(q4[2])["quota"] > 0, "2 GiB used + 8 GiB is over the tenant's 6 GiB", q4)
+    q.request("DELETE", "/v1/sessions/" + q2[2]["session"])
 
     # ---- TCP with a bearer token ----
     st, hdr, body = request(None, "GET", "/v1/hosts", port=port)
@@ -312,6 +384,28 @@ def run(cluster, tmp, brokers):
 
     # ---- the CLI against a broker ----
     cli_checks(a, port)
+
+    # ---- TLS on the TCP port: the API over https, the CLI trusting the CA it is given ----
+    if shutil.which("openssl"):
+        key, crt = os.path.join(tmp, "tls.key"), os.path.join(tmp, "tls.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        tport = free_port()
+        tb = Broker(BROKER, cluster.endpoints, tmp, "tls", "--listen", "127.0.0.1:%d" % tport, "--tls-cert", crt,
+                    "--tls-key", key, "--token-file", token, "--hold-ttl", "0")
+        brokers.append(tb)
+        ctx = ssl.create_default_context(cafile=crt)
+        conn = http.client.HTTPSConnection("127.0.0.1", tport, context=ctx, timeout=10)
+        conn.request("GET", "/v1/hosts", headers={"Authorization": "Bearer s3cret"})
+        r = conn.getresponse()
+        check(r.status == 200 and json.loads(r.read()), "https with the token: 200", r.status)
+        conn.close()
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport, rc=1)
+        check("certificate" in p.stderr.lower() or "ssl" in p.stderr.lower(), "the CLI refuses an unknown CA", p.stderr)
+        p = vgpuctl("hosts", "--broker", "https://127.0.0.1:%d" % tport,
+                    env={"VGPU_BROKER_CA": crt, "VGPU_BROKER_TOKEN": "s3cret"})
+        check(p.stdout.startswith("HOST"), "the CLI over https with VGPU_BROKER_CA and the token", p.stdout)
 
     # ---- a restarted broker is ready fast and sees the same fleet ----
     b.stop()
@@ -350,6 +444,9 @@ def cli_checks(a, port):
     check(p.stdout.startswith("HOST") and "h0" in p.stdout, "fleet hosts table", p.stdout)
     p = vgpuctl("gpus", env=env)
     check("GPU-h0-0" in p.stdout and "nvidia-231" in p.stdout, "fleet gpus table shows a type lock", p.stdout)
+    lines = p.stdout.splitlines()
+    check(all(line.index("GPU-") == lines[0].index("GPU") for line in lines[1:]),
+          "fleet gpus: every row's GPU under the header's (columns as wide as their widest cell)", p.stdout)
     p = vgpuctl("explain", "--vram", "100G", env=env)
     check("(no GPU can take it)" in p.stdout and "type" in p.stdout, "fleet explain: nothing fits 100G", p.stdout)
     valid("broker-explain", json.loads(vgpuctl("explain", "--type", "nvidia-231", "--json", env=env).stdout),

@@ -7,7 +7,7 @@ restart by PID.
     with EtcdCluster(3) as c:
         c.endpoints            # ["http://127.0.0.1:P1", ...]
         c.leader()             # index of the member that leads, or None
-        c.kill(i); c.restart(i); c.wait_leader()
+        c.kill(i); c.restart(i); c.wait_leader(); c.pause(i); c.resume(i); c.pid(i); c.move_leader(i)
         c.etcdctl("put", "k", "v")
 
 Why not the defaults 2379/2380: a host's own etcd may use them. Why --heartbeat-interval 100
@@ -211,6 +211,24 @@ class EtcdCluster:
                         return i
         return None
 
+    def member_id(self, i):
+        """Member i's id as etcdctl prints it (hex)."""
+        out = json.loads(self.etcdctl("member", "list", "-w", "json"))
+        for m in out.get("members", []):
+            if m.get("name") == self.members[i].name:
+                return "%x" % m["ID"]
+        raise RuntimeError("member %s not in the member list" % self.members[i].name)
+
+    def move_leader(self, to):
+        """Make member `to` the leader (etcdctl move-leader, sent to the current leader)."""
+        lead = self.wait_leader()
+        if lead != to:
+            self.etcdctl("move-leader", self.member_id(to), endpoints=[self.members[lead].endpoint])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.leader() != to:
+            time.sleep(0.1)
+        return self.leader() == to
+
     def stop(self, i, sig=signal.SIGTERM):
         self.members[i].signal(sig)
         self.members[i].wait()
@@ -218,6 +236,16 @@ class EtcdCluster:
     def kill(self, i):
         """kill -9 member i and reap it."""
         self.stop(i, signal.SIGKILL)
+
+    def pause(self, i):
+        """SIGSTOP member i (a member that hangs: its connections stay open, nothing answers)."""
+        self.members[i].signal(signal.SIGSTOP)
+
+    def resume(self, i):
+        self.members[i].signal(signal.SIGCONT)
+
+    def pid(self, i):
+        return self.members[i].pid
 
     def restart(self, i):
         """Start member i again on its data dir (it rejoins the cluster it was part of)."""
@@ -229,6 +257,7 @@ class EtcdCluster:
     def close(self):
         for i, m in enumerate(self.members):
             if m.alive():
+                m.signal(signal.SIGCONT)
                 self.stop(i, signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,33 @@ static int64_t put(struct vgpu_etcd *e, const char *k, const char *v) {
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
+}
+
+/* ---- codec: base64 both ways at every padding length, the prefix's range end ---- */
+
+static void scenario_codec(void) {
+        const char *plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+        const char *coded[] = {
+                "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
+        }; /* RFC 4648 */
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++) {
+                _cleanup_free_ char *c = etcd_base64_encode(plain[i], strlen(plain[i]));
+                size_t n = 99;
+                _cleanup_free_ char *d = etcd_base64_decode(coded[i], &n);
+                CHECK(streq(c, coded[i]), "encode '%s': %s", plain[i], c);
+                CHECK(d && streq(d, plain[i]) && n == strlen(plain[i]), "decode '%s'", coded[i]);
+        }
+        const unsigned char bin[] = { 0x00, 0xff, 0x10, 0x80 };
+        _cleanup_free_ char *c = etcd_base64_encode(bin, sizeof(bin));
+        size_t n = 0;
+        _cleanup_free_ char *d = etcd_base64_decode(c, &n);
+        CHECK(d && n == sizeof(bin) && memcmp(d, bin, n) == 0, "binary round trip (NUL and 0xff)");
+        CHECK(etcd_base64_decode("Zm9v!", NULL) == NULL, "bad base64 refused");
+        _cleanup_free_ char *e1 = etcd_prefix_end("/a/b/"), *e2 = etcd_prefix_end("a\xff"),
+                            *e3 = etcd_prefix_end("");
+        CHECK(streq(e1, "/a/b0"), "range end of /a/b/: %s", e1);
+        CHECK(streq(e2, "b"), "range end of a\\xff: the last byte below 0xff + 1, the rest cut: %s", e2);
+        CHECK(e3 && e3[0] == '\0', "range end of the empty prefix: \"\\0\" (every key)");
 }
 
 /* ---- kv: range, put, delete, txn with each compare target ---- */
@@ -409,6 +437,54 @@ static void scenario_rotation(void) {
         CHECK(r == -ECONNREFUSED, "all endpoints dead: %d %s", r, err.message);
 }
 
+/* ---- failover: ETCD_ENDPOINTS starts with the leader, ETCD_KILL_PID is its pid ---- */
+
+static double ms_since(const struct timespec *t0) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void scenario_failover(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *we = client();
+        if (!e || !we || !env("ETCD_KILL_PID"))
+                return;
+        int64_t first = put(e, key("w/1"), "v");
+        struct watcher w = { .e = we, .start = first };
+        pthread_t t;
+        pthread_create(&t, NULL, watch_thread, &w);
+        for (int i = 0; i < 50 && w.seen.n_events < 1; i++)
+                sleep_ms(100);
+        CHECK(w.seen.n_events == 1, "watch on the leader saw the first put");
+        kill(atoi(env("ETCD_KILL_PID")), SIGKILL);
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* writes go on past the election: a put, and a txn (refused with "no leader" is safe to resend) */
+        int64_t second = 0;
+        int r = vgpu_etcd_put(e, key("w/2"), "v", 0, &second, &err);
+        double put_ms = ms_since(&t0);
+        CHECK(r == 0 && second > first, "put after the leader's kill -9: %d %s", r, err.message);
+        struct vgpu_etcd_compare cmp = { key("w/2"), VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, second, NULL };
+        struct vgpu_etcd_op op = { .kind = VGPU_ETCD_OP_PUT, .key = key("w/3"), .value = "v" };
+        struct vgpu_etcd_txn_result res = {};
+        r = vgpu_etcd_txn(e, &cmp, 1, &op, 1, NULL, 0, &res, &err);
+        CHECK(r == 0 && res.succeeded, "txn after the failover: %d %s", r, err.message);
+        vgpu_etcd_txn_result_clear(&res);
+        printf("put %.0f ms after the leader's kill -9, served by %s\n", put_ms, vgpu_etcd_endpoint(e));
+        /* the watch on the dead member ends with an error; resumed from the last revision + 1 it
+         * gets what happened meanwhile, from another member */
+        pthread_join(t, NULL);
+        CHECK(w.result < 0 && w.result != -ESTALE, "the watch on the killed member ends: %d %s", w.result,
+              w.err.message);
+        struct watcher again = { .e = we, .start = w.seen.last_revision + 1, .seen = { .stop_after = 2 } };
+        pthread_create(&t, NULL, watch_thread, &again);
+        pthread_join(t, NULL);
+        CHECK(again.result == 42 && streq(again.seen.first_key, key("w/2")),
+              "resumed watch sees the writes made during the failover: %d first %s %s", again.result,
+              again.seen.first_key, again.err.message);
+}
+
 /* ---- TLS: ETCD_CA/CERT/KEY set; a client without the client certificate is refused ---- */
 
 static void scenario_tls(void) {
@@ -479,7 +555,9 @@ static void scenario_auth(void) {
 
 int main(int argc, char **argv) {
         if (argc != 2 || !env("ETCD_ENDPOINTS")) {
-                fprintf(stderr, "usage: ETCD_ENDPOINTS=URL[,URL] %s kv|lease|watch|rotation|tls|auth\n",
+                fprintf(stderr,
+                        "usage: ETCD_ENDPOINTS=URL[,URL] %s "
+                        "codec|kv|lease|watch|rotation|failover|tls|auth\n",
                         argv[0]);
                 return 2;
         }
@@ -488,9 +566,10 @@ int main(int argc, char **argv) {
                 const char *name;
                 void (*fn)(void);
         } scenarios[] = {
-                { "kv", scenario_kv },       { "lease", scenario_lease },
-                { "watch", scenario_watch }, { "rotation", scenario_rotation },
-                { "tls", scenario_tls },     { "auth", scenario_auth },
+                { "codec", scenario_codec },       { "kv", scenario_kv },
+                { "lease", scenario_lease },       { "watch", scenario_watch },
+                { "rotation", scenario_rotation }, { "failover", scenario_failover },
+                { "tls", scenario_tls },           { "auth", scenario_auth },
         };
         for (size_t i = 0; i < ELEMENTSOF(scenarios); i++)
                 if (streq(scenarios[i].name, argv[1])) {

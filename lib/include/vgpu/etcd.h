@@ -119,6 +119,9 @@ int vgpu_etcd_watch(struct vgpu_etcd *e, const char *prefix, int64_t start_revis
 int vgpu_etcd_compact(struct vgpu_etcd *e, int64_t revision, struct vgpu_error *err);
 /* The endpoint the next request goes to (after rotation). */
 const char *vgpu_etcd_endpoint(const struct vgpu_etcd *e);
+/* Go on with the next endpoint: a member that hangs (stopped, cut off without a reset) answers
+ * no error, so a long watch on it is ended and resumed elsewhere by the caller. */
+void vgpu_etcd_next_endpoint(struct vgpu_etcd *e);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * fleet-host.h — the host's side of the fleet's claims (vgpud): the instance each claim gets,
- * the report of BOUND/FAILED by compare-and-swap, the end of a release, and the reconcile after
+ * the report of BOUND/FAILED by compare-and-swap, and the reconcile after
  * the host's lease was lost and granted again. Each is one etcd txn (doc/fleet.md).
  */
 #pragma once
@@ -29,12 +29,6 @@ void vgpu_fleet_claim_slice_name(const char *claim, char buf[static 31]);
 int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *key, int64_t mod_revision,
                             const struct vgpu_fleet_claim *c, int64_t *ret_revision, struct vgpu_error *err);
 
-/* End a release the host has torn down: in one txn delete the claim (if still at mod_revision)
- * and its session and take it out of alloc/<gpu> (compare its mod_revision; conflicts are
- * retried, bounded). 1 done, 0 the claim changed meanwhile. */
-int vgpu_fleet_host_release(struct vgpu_etcd *e, const char *prefix, const char *key, int64_t mod_revision,
-                            const struct vgpu_fleet_claim *c, struct vgpu_error *err);
-
 enum vgpu_fleet_reconcile_action {
         VGPU_FLEET_RECONCILE_KEEP,    /* as it is (counted in alloc) */
         VGPU_FLEET_RECONCILE_REBIND,  /* its instance runs: BOUND with the new lease */
@@ -50,7 +44,9 @@ struct vgpu_fleet_reconcile_item {
 
 /* One GPU after the host got lease: every claim on it (items), in one txn that compares each
  * claim's and alloc/<gpu>'s mod_revision: REBIND ones become BOUND with host_lease = lease,
- * RELEASE ones go with their sessions, alloc/<gpu> is rewritten from the claims that stay.
+ * RELEASE ones go with their sessions and out of their tenant's quota/<tenant> usage, alloc/<gpu>
+ * is rewritten from the claims that stay (deleted when none stays, as the brokers' release does).
+ * (A release the host finished tearing down is vgpu_fleet_release_claim(finish) of vgpu/fleet.h.)
  * 1 done, 0 something changed meanwhile (re-read, decide again). */
 int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, const char *gpu,
                               const struct vgpu_fleet_reconcile_item *items, size_t n, int64_t lease,

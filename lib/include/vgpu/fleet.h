@@ -239,6 +239,7 @@ enum vgpu_fleet_claim_outcome {
         VGPU_FLEET_SESSION_EXISTS, /* the session existed: *ret_session holds it (a retried request) */
         VGPU_FLEET_ALLOC_CHANGED,  /* another claim came first: *ret_alloc is fresh, try again */
         VGPU_FLEET_HOST_GONE,      /* the GPU's inventory key is gone (host dead) */
+        VGPU_FLEET_HOST_CHANGED,   /* it is another incarnation (the host rejoined, a new lease): gpu_kv */
         VGPU_FLEET_QUOTA_CHANGED,  /* the tenant's usage moved: *ret_quota is fresh */
 };
 
@@ -247,6 +248,9 @@ struct vgpu_fleet_claim_txn {
         const struct vgpu_fleet_claim *claim; /* state PENDING, host_lease set */
         const struct vgpu_fleet_alloc *alloc; /* the allocation after the claim */
         int64_t alloc_mod_revision;           /* as seen; 0: the key must not exist */
+        /* the create_revision of gpus/<host>/<gpu> as seen: the claim's host_lease is that key's
+         * lease, so a key made again under a new lease must fail the claim; 0: only VERSION > 0 */
+        int64_t gpu_create_revision;
         const struct vgpu_fleet_session *session;
         const struct vgpu_fleet_quota *quota; /* the tenant's usage after the claim; NULL: not kept */
         int64_t quota_mod_revision;
@@ -260,6 +264,9 @@ struct vgpu_fleet_claim_result {
         struct vgpu_fleet_session session; /* on SESSION_EXISTS */
         struct vgpu_fleet_quota quota;
         int64_t quota_mod_revision;
+        /* on HOST_CHANGED: the GPU's key now (value NUL-terminated, revisions, lease) */
+        char *gpu_value;
+        int64_t gpu_mod_revision, gpu_create_revision, gpu_lease;
 };
 void vgpu_fleet_claim_result_clear(struct vgpu_fleet_claim_result *r);
 
