@@ -357,9 +357,21 @@ int etcd_authenticate(struct vgpu_etcd *e, struct vgpu_error *err) {
         json_object *answer = NULL, *t;
         int r = call(e, "/v3/auth/authenticate", body, true, false, &answer, err);
         json_object_put(body);
-        if (r < 0)
-                return vgpu_error_set(err, r, "etcd user '%s': authentication failed: %s", e->user,
-                                      err->message);
+        if (r < 0) {
+                /* the message names the request; keep it, ahead of ours (err->message is both) */
+                char why[VGPU_ERROR_MESSAGE_MAX];
+                snprintf(why, sizeof(why), "%s", err ? err->message : "");
+                if (strstr(why, "CommonName of client"))
+                        /* etcd with --client-cert-auth and auth on refuses a gateway client whose
+                         * certificate has a CN (it cannot carry CN-based auth through the gateway) */
+                        return vgpu_error_set(
+                                err, r,
+                                "etcd user '%s': authentication failed: the client certificate has a "
+                                "CommonName, which etcd's gateway refuses when auth is on; use one "
+                                "without CN (%s)",
+                                e->user, why);
+                return vgpu_error_set(err, r, "etcd user '%s': authentication failed: %s", e->user, why);
+        }
         const char *token = json_object_object_get_ex(answer, "token", &t) ? json_object_get_string(t) : NULL;
         if (!token || !*token) {
                 json_object_put(answer);

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdcluster import EtcdCluster, free_port, skip_without_etcd  # noqa: E402
+from etcdcluster import EtcdCluster, free_port, make_certs, skip_without_etcd  # noqa: E402
 
 TEST = os.environ["TEST_ETCD"]
 passed = failed = 0
@@ -28,29 +28,6 @@ def scenario(name, env):
     else:
         failed += 1
         print("FAIL: scenario %s exited %d" % (name, p.returncode), flush=True)
-
-
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
-
-
-def make_certs(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
-            "-subj", "/CN=vgpu-test-ca")
-    out = {"ca": ca}
-    ext = os.path.join(d, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("[server]\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
-                "[client]\nextendedKeyUsage=clientAuth\n")
-    for who in ("server", "client"):
-        key, csr, crt = (os.path.join(d, who + s) for s in (".key", ".csr", ".pem"))
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=vgpu-" + who)
-        openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
-                "-days", "2", "-extfile", ext, "-extensions", who)
-        out[who] = (crt, key)
-    return out
 
 
 def main():

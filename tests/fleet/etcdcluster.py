@@ -67,6 +67,30 @@ def free_port():
     raise RuntimeError("no free port >= 20000")
 
 
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate signed by it, made by
+    openssl in directory d: {"ca": path, "server": (cert, key), "client": (cert, key)}."""
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
+            "-subj", "/CN=vgpu-test-ca")
+    out = {"ca": ca}
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("[server]\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+                "[client]\nextendedKeyUsage=clientAuth\n")
+    for who in ("server", "client"):
+        key, csr, crt = (os.path.join(d, who + s) for s in (".key", ".csr", ".pem"))
+        # the client's without CN: etcd's gateway refuses a client certificate with a CN when auth is on
+        subject = "/CN=vgpu-server" if who == "server" else "/O=vgpu-client"
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", subject)
+        openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
+                "-days", "2", "-extfile", ext, "-extensions", who)
+        out[who] = (crt, key)
+    return out
+
+
 class Member:
     def __init__(self, cluster, index):
         self.cluster, self.index = cluster, index
