@@ -119,7 +119,13 @@ class VgpudHost:
         self.logpath = os.path.join(self.host.tmp, "vgpud.log")
         self.proc = None
 
+    def devices(self):
+        bus = self.host.path("sys/bus/mdev/devices")
+        return set(os.listdir(bus)) if os.path.isdir(bus) else set()
+
     def start(self):
+        if not hasattr(self, "own"):
+            self.own = self.devices()       # the fixture's own instances, not the fleet's
         self.proc = subprocess.Popen([self.vt.VGPUD, "--config", self.conf, "-v"], env=self.host.env,
                                      stdout=subprocess.DEVNULL, stderr=open(self.logpath, "a"), start_new_session=True)
 
@@ -150,12 +156,14 @@ class VgpudHost:
         """Every BOUND claim of this host has its mdev on the fixture; no device of a claim that
         is gone was left behind by a release (the fixture's own three devices aside)."""
         bad = []
-        bus = self.host.path("sys/bus/mdev/devices")
-        devs = set(os.listdir(bus)) if os.path.isdir(bus) else set()
+        devs = self.devices()
         for kv in claims:
             c = kv.value
             if c.get("state") == "BOUND" and c.get("kind") != "slice" and c.get("instance") and c["instance"] not in devs:
                 bad.append("%s is BOUND with instance %s, which %s does not have" % (kv.where(), c["instance"], self.name))
+        leaked = devs - self.own - {kv.value.get("instance") for kv in claims}
+        if leaked:
+            bad.append("%s has vGPUs no claim names (leaked): %s" % (self.name, sorted(leaked)))
         return bad
 
 
