@@ -257,7 +257,8 @@ def main():
     work = tempfile.mkdtemp(prefix="vgpu-fleet-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     res = {}
     with EtcdCluster(3) as c:
-        print("etcd: 3 members %s, data on %s" % (", ".join(c.endpoints), c.dir), flush=True)
+        print("etcd: 3 members %s, data on %s; %d CPUs, load average %s" % (
+            ", ".join(c.endpoints), c.dir, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
         hosts = ["h%03d" % i for i in range(a.hosts)]
         e = Etcd(c.endpoints)
         for name in ("lock", "b1", "b4"):
@@ -291,7 +292,8 @@ def main():
             print("%d hosts x 8 GPUs (written in %.1f s): broker ready %.2f s after restart, placement p99 %.1f ms "
                   "(%.0f/s), RSS %d KiB" % (a.big_hosts, fill, ready, r["p99"] * 1e3, r["rate"], rss), flush=True)
 
-    print()
+    print("\nload average at the end: %s (absolute rates scale with the CPU left over; ratios less so)" %
+          " ".join(open("/proc/loadavg").read().split()[:3]))
     targets = []
     lock, b1, b4 = res.get("lock"), res.get("b1"), res.get("b4")
     if b1 and b4:
