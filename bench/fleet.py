@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -241,6 +242,9 @@ def big(c, exe, work, n_hosts, n):
 
 def main():
     ap = argparse.ArgumentParser()
+    # a timeout (meson's, or timeout(1)) sends SIGTERM: unwind, so the finally blocks stop every
+    # etcd member, daemon and broker this started (each runs in its own session)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     ap.add_argument("--broker", default=os.environ.get("VGPU_BROKER", "build/src/vgpu-broker/vgpu-broker"))
     ap.add_argument("-n", type=int, default=int(os.environ.get("N", "2000")), help="placements per phase")
     ap.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "8")))
@@ -292,6 +296,7 @@ def main():
             print("%d hosts x 8 GPUs (written in %.1f s): broker ready %.2f s after restart, placement p99 %.1f ms "
                   "(%.0f/s), RSS %d KiB" % (a.big_hosts, fill, ready, r["p99"] * 1e3, r["rate"], rss), flush=True)
 
+    shutil.rmtree(work, ignore_errors=True)
     print("\nload average at the end: %s (absolute rates scale with the CPU left over; ratios less so)" %
           " ".join(open("/proc/loadavg").read().split()[:3]))
     targets = []

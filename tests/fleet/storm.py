@@ -84,6 +84,8 @@ class SimHost:
                                              log_dir=self.work)[self.name]
 
     def signal(self, sig):
+        if self.proc.poll() is not None:
+            return              # the test is ending and stopped it already
         os.kill(self.proc.pid, sig)
         if sig == signal.SIGKILL:
             self.proc.wait()
@@ -130,6 +132,8 @@ class VgpudHost:
                                      stdout=subprocess.DEVNULL, stderr=open(self.logpath, "a"), start_new_session=True)
 
     def signal(self, sig):
+        if self.proc.poll() is not None:
+            return              # the test is ending and stopped it already
         os.kill(self.proc.pid, sig)
         if sig == signal.SIGKILL:
             self.proc.wait()
@@ -357,6 +361,9 @@ def settle(etcd, names, deadline):
 
 def main():
     skip_without_etcd()
+    # a timeout (meson's, or timeout(1)) sends SIGTERM: unwind, so the finally blocks stop every
+    # etcd member, daemon and broker this started (each runs in its own session)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     if not BROKER or not os.access(BROKER, os.X_OK):
         print("skip: vgpu-broker not built (VGPU_BROKER=%r)" % BROKER)
         sys.exit(77)
