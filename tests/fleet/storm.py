@@ -167,7 +167,11 @@ class VgpudHost:
                 bad.append("%s is BOUND with instance %s, which %s does not have" % (kv.where(), c["instance"], self.name))
         leaked = devs - self.own - {kv.value.get("instance") for kv in claims}
         if leaked:
-            bad.append("%s has vGPUs no claim names (leaked): %s" % (self.name, sorted(leaked)))
+            lines, said = self.logtext().splitlines(), []
+            for uuid in sorted(leaked)[:2]:     # the claim that made it, and what vgpud said of it
+                cids = {line.split("claim ")[1].split(":")[0] for line in lines if uuid in line and "claim " in line}
+                said += [line for line in lines if uuid in line or any(c in line for c in cids)][:8]
+            bad.append("%s has vGPUs no claim names (leaked): %s\n  %s" % (self.name, sorted(leaked), "\n  ".join(said)))
         return bad
 
 
