@@ -32,6 +32,26 @@ VGPUCTL = os.environ["VGPUCTL"]
 passed = failed = 0
 
 
+
+def finish_release(gw, placed):
+    """Finish a RELEASING claim as the host's vgpud would (the hosts here are synthetic): the
+    claim, its session and its share of the GPU's alloc go. Without it a released claim keeps
+    its GPU type-locked, and which GPU that is depends on the placement's draw."""
+    key = PREFIX + "claims/%s/%s" % (placed.get("host"), placed.get("claim"))
+    claim = gw.get(key)
+    if not claim or claim.get("state") != "RELEASING":
+        return
+    gw.delete(key)
+    gw.delete(PREFIX + "sessions/" + claim["session"])
+    alloc = gw.get(PREFIX + "alloc/" + claim["gpu"])
+    if alloc and claim["claim"] in alloc.get("claims", []):
+        alloc["claims"].remove(claim["claim"])
+        alloc["vram_bytes"] = max(0, alloc.get("vram_bytes", 0) - (claim.get("vram_bytes") or 0))
+        if not alloc["claims"]:
+            gw.delete(PREFIX + "alloc/" + claim["gpu"])
+        else:
+            gw.put(PREFIX + "alloc/" + claim["gpu"], alloc)
+
 def check(cond, what, detail=""):
     global passed, failed
     if cond:
@@ -325,9 +345,11 @@ def run(cluster, tmp, brokers):
     cl = gw.get(PREFIX + "claims/h3/%s" % back.get("claim")) or {}
     check(cl.get("host_lease") == str(hosts["h3"].lease), "its claim is fenced by the new lease", (cl, hosts["h3"].lease))
     b.request("DELETE", "/v1/sessions/" + back.get("session", "x"))
+    finish_release(gw, back)
 
     # ---- a large request is not starved: a refused one holds the GPU that frees soonest ----
     a.request("DELETE", "/v1/sessions/" + keep["session"])
+    finish_release(gw, keep)
     d = Broker(BROKER, cluster.endpoints, tmp, "d", "--hold-ttl", "30")
     brokers.append(d)
     n_t4 = len([g for g in d.request("GET", "/v1/gpus")[2] if g["model"] == "Tesla T4"])
