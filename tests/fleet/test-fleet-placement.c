@@ -273,6 +273,68 @@ static void test_type_lock(void **state) {
         vgpu_fleet_placement_clear(&p);
 }
 
+/* A GPU that runs instances outside the fleet (an admin's) says so in gpus/: its used memory and
+ * each type's free instances count, without counting the fleet's own realized claims twice. */
+static void test_published_usage(void **state) {
+        (void) state;
+        fleet_reset();
+        /* g0 runs 2 x nvidia-232 of an admin's: 8 GiB used, nvidia-232 has 2 of 4 free, the other
+         * types none (equal-size mode) */
+        struct vgpu_fleet_type busy[] = { { "nvidia-231", 2 * GiB, 0, 8 },
+                                          { "nvidia-232", 4 * GiB, 2, 4 },
+                                          { "nvidia-234", 8 * GiB, 0, 2 } };
+        gpus[0].types = busy;
+        gpus[0].vram_used_bytes = 8 * GiB;
+        for (int i = 1; i < 5; i++)
+                cands[i].host_alive = false;
+        struct vgpu_fleet_policy spread = {};
+        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+        struct vgpu_fleet_placement p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0); /* no free nvidia-231: the GPU runs another type */
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 1);
+        vgpu_fleet_placement_clear(&p);
+        req.type = "nvidia-232";
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        /* utilization after counts the admin's 8 GiB: (8 + 4) / 16 */
+        assert_true(p.fits[0].utilization_after > 0.74 && p.fits[0].utilization_after < 0.76);
+        vgpu_fleet_placement_clear(&p);
+        /* one fleet claim PENDING (the host's numbers do not show it yet): the max counts 8 GiB
+         * and 2 instances taken, so one more fits */
+        use(0, 4 * GiB, "nvidia-232", 1);
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        vgpu_fleet_placement_clear(&p);
+        /* both realized: the host shows 16 GiB used and no free nvidia-232; alloc says 8 GiB of
+         * the fleet's, counted once, and the GPU is full */
+        busy[1].free_instances = 0;
+        gpus[0].vram_used_bytes = 16 * GiB;
+        use(0, 8 * GiB, "nvidia-232", 2);
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
+        vgpu_fleet_placement_clear(&p);
+        /* memory alone: 14 GiB used by processes outside the fleet leaves no room for 4 GiB */
+        fleet_reset();
+        for (int i = 1; i < 5; i++)
+                cands[i].host_alive = false;
+        gpus[0].vram_used_bytes = 14 * GiB;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
+        vgpu_fleet_placement_clear(&p);
+        /* vram requests take the smallest type the host still offers */
+        gpus[0].vram_used_bytes = 0;
+        gpus[0].types = busy;
+        busy[1].free_instances = 2;
+        req = (struct vgpu_fleet_request){ .kind = VGPU_FLEET_KIND_VRAM, .vram_bytes = 1 * GiB };
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        assert_string_equal(p.fits[0].type, "nvidia-232");
+        vgpu_fleet_placement_clear(&p);
+        gpus[0].types = t4;
+}
+
 static void test_filters_explain(void **state) {
         (void) state;
         fleet_reset();
@@ -438,6 +500,7 @@ int main(void) {
                 cmocka_unit_test(test_codecs),
                 cmocka_unit_test(test_spread_binpack),
                 cmocka_unit_test(test_type_lock),
+                cmocka_unit_test(test_published_usage),
                 cmocka_unit_test(test_filters_explain),
                 cmocka_unit_test(test_ties),
                 cmocka_unit_test(test_alloc_apply),
