@@ -186,8 +186,12 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
                 log_warning("fleet: claim %s failed: %s", c->claim, err.message);
         }
         int k = vgpu_fleet_claim_report(w->etcd, kv->key, kv->mod_revision, &out, NULL, &rerr);
-        if (k < 0)
+        if (k < 0) {
+                /* unknown outcome (a timeout, a leader lost mid-txn): the watch will not bring this
+                 * claim again, so list and decide it again */
                 log_warning("fleet: reporting claim %s: %s", c->claim, rerr.message);
+                w->relist = true;
+        }
         if (k == 0 && r >= 0) {
                 /* it changed meanwhile: if it is gone (released while we made it), so is the instance */
                 struct vgpu_etcd_range rg = {};
@@ -211,9 +215,12 @@ static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const
         r = vgpu_fleet_release_claim(w->etcd, w->f->prefix, kv->key, true, VGPU_FLEET_RELEASING, &o, &err);
         if (r == -ESTALE)
                 log_debug("fleet: claim %s changed before its release finished: %s", c->claim, err.message);
-        else if (r < 0)
+        else if (r < 0) {
+                /* a txn that timed out or was reset (an etcd leader killed): the claim would stay
+                 * RELEASING for ever, as no watch event comes again; list and finish it then */
                 log_warning("fleet: claim %s: finishing the release: %s", c->claim, err.message);
-        else
+                w->relist = true;
+        } else
                 log_info("fleet: claim %s released", c->claim);
 }
 

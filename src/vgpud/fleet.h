@@ -70,6 +70,7 @@ struct fleet_worker {
         struct fleet_gpu *gpus; /* a copy of the inventory: id -> BDF */
         size_t n_gpus;
         char claims_prefix[VGPU_FLEET_KEY_MAX];
+        bool relist; /* an etcd write about a claim failed: list the claims again (the watch ends) */
 };
 /* A claim put or deleted (watch or listing); prev: the value before (deletes), may be NULL. */
 void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
