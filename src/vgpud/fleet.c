@@ -319,6 +319,8 @@ static void *worker_main(void *p) {
                         } else
                                 for (size_t i = 0; i < claims.n; i++)
                                         fleet_claim_event(&w, &claims.kvs[i], false, NULL);
+                        if (r >= 0)
+                                (void) fleet_sweep(&w, &claims);
                         wake_event_loop(&w);
                         if (r >= 0 && w.relist)
                                 r = -EAGAIN; /* a write failed: list again after the pause */

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "vgpu/fleet-host.h"
 #include "vgpu/fleet.h"
 
 #define GiB (UINT64_C(1) << 30)
@@ -42,6 +43,25 @@ static void test_keys(void **state) {
         /* two blocks of padding: 56 bytes */
         vgpu_fleet_session_id("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", id);
         assert_string_equal(id, "248d6a61d20638b8e5c026930c3e6039");
+
+        /* the names a claim's instance gets carry a check: vgpud sweeps only those */
+        char uuid[37], slice[31];
+        vgpu_fleet_claim_instance_uuid("c1", uuid);
+        vgpu_fleet_claim_slice_name("c1", slice);
+        assert_int_equal(uuid[14], '4'); /* a version 4 layout, as mdevctl wants */
+        assert_true(strncmp(slice, "fleet-", 6) == 0 && strlen(slice) == 30);
+        assert_true(vgpu_fleet_name_is_claim_instance(uuid));
+        assert_true(vgpu_fleet_name_is_claim_instance(slice));
+        uuid[0] = uuid[0] == 'a' ? 'b' : 'a'; /* one digit changed: no longer the fleet's */
+        slice[6] = slice[6] == 'a' ? 'b' : 'a';
+        assert_false(vgpu_fleet_name_is_claim_instance(uuid));
+        assert_false(vgpu_fleet_name_is_claim_instance(slice));
+        /* an admin's (the fixture's own) and names of other shapes */
+        assert_false(vgpu_fleet_name_is_claim_instance("b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"));
+        assert_false(vgpu_fleet_name_is_claim_instance("fleet-build"));
+        assert_false(vgpu_fleet_name_is_claim_instance("FLEET-000000000000000000000000"));
+        assert_false(vgpu_fleet_name_is_claim_instance(""));
+        assert_false(vgpu_fleet_name_is_claim_instance(NULL));
 }
 
 static void test_codecs(void **state) {
