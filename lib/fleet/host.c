@@ -84,17 +84,26 @@ _public_ bool vgpu_fleet_name_is_claim_instance(const char *name) {
         return memcmp(h + 10, m, 6) == 0;
 }
 
-_public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *key, int64_t mod_revision,
-                                     const struct vgpu_fleet_claim *c, int64_t *ret_revision,
-                                     struct vgpu_error *err) {
+_public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *prefix, const char *key,
+                                     int64_t mod_revision, int64_t lease, const struct vgpu_fleet_claim *c,
+                                     int64_t *ret_revision, struct vgpu_error *err) {
         _cleanup_free_ char *text = NULL;
+        char host_key[VGPU_FLEET_KEY_MAX];
         int r = vgpu_fleet_claim_to_json(c, &text, err);
         if (r < 0)
                 return r;
-        struct vgpu_etcd_compare cmp = { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL };
+        if (vgpu_fleet_key(host_key, sizeof(host_key), prefix, "hosts", c->host, NULL) < 0)
+                return vgpu_error_set(err, -ENAMETOOLONG, "hosts/%s: key too long", c->host);
+        /* fenced twice: the claim is as we saw it, and hosts/<host> is still bound to our lease
+         * (a vgpud whose lease died, paused past its TTL, must not report BOUND on a claim the
+         * janitor is about to mark LOST, nor on one a new incarnation of the host owns) */
+        struct vgpu_etcd_compare cmp[] = {
+                { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL },
+                { host_key, VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, lease, NULL },
+        };
         struct vgpu_etcd_op put = { .kind = VGPU_ETCD_OP_PUT, .key = key, .value = text };
         struct vgpu_etcd_txn_result res = {};
-        r = vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &res, err);
+        r = vgpu_etcd_txn(e, cmp, ELEMENTSOF(cmp), &put, 1, NULL, 0, &res, err);
         if (r < 0)
                 return r;
         bool ok = res.succeeded;

@@ -185,7 +185,8 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
                 out.error = err.message;
                 log_warning("fleet: claim %s failed: %s", c->claim, err.message);
         }
-        int k = vgpu_fleet_claim_report(w->etcd, kv->key, kv->mod_revision, &out, NULL, &rerr);
+        int k = vgpu_fleet_claim_report(w->etcd, w->f->prefix, kv->key, kv->mod_revision, w->lease, &out,
+                                        NULL, &rerr);
         if (k < 0) {
                 /* unknown outcome (a timeout, a leader lost mid-txn): the watch will not bring this
                  * claim again, so list and decide it again */
