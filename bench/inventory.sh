@@ -5,14 +5,19 @@
 # 16 GPUs x 32 VFs, each VF an mdev parent of 24 types (12,288 types), 256 instances.
 #
 # mdevctl 1.2 ignores MDEVCTL_ENV_ROOT, so it runs in a private mount namespace with the fake
-# /sys and /etc/mdevctl.d bind-mounted over the real ones (needs root). Prints the medians and
-# the ratios (medians from hyperfine, peak RSS); targets: types >= 10x faster than mdevctl, list under 10 ms.
+# /sys and /etc/mdevctl.d bind-mounted over the real ones (needs root). Per command: the median
+# wall time (hyperfine), the syscalls (strace -c -f, total), the peak RSS (/usr/bin/time) and the
+# ratio to mdevctl; `vgpuctl --version` is the floor (process start), and the *_plain rows are
+# the same commands with VGPU_IO_URING=0 (sysfs reads one by one, basic/sysfs-batch.h).
+# Targets (issue 11): types >= 10x faster than mdevctl (aim 15x), list --json < 10 ms (aim 5 ms),
+# the table form of list at most 1.25x its --json. On a shared machine the times are noisy:
+# raise RUNS, and read the syscall counts, which are exact.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VGPUCTL=${VGPUCTL:-build/src/vgpuctl/vgpuctl}
 RUNS=${RUNS:-15}
 [[ -x $VGPUCTL ]] || { echo "inventory.sh: build first ($VGPUCTL missing)" >&2; exit 1; }
-for tool in mdevctl hyperfine /usr/bin/time; do
+for tool in mdevctl hyperfine strace /usr/bin/time; do
         command -v $tool >/dev/null || { echo "inventory.sh: $tool missing (apt-get install ${tool##*/})" >&2; exit 1; }
 done
 [[ $(id -u) -eq 0 ]] || { echo "inventory.sh: needs root for the mount namespace mdevctl runs in" >&2; exit 1; }
@@ -55,30 +60,49 @@ m=$(mdevctl types --dumpjson | python3 -c 'import json,sys; print(sum(len(v) for
 echo "mdevctl sees $m types"
 cd "$work"
 # -N: no shell in between; both tools pay the same exec of `env`
-hyperfine -N -w 3 -r "$runs" --export-json "$work/hf.json" \
-        -n vgpuctl_types "env VGPU_ROOT=$work/host $vgpuctl types --json" \
-        -n mdevctl_types "env mdevctl types --dumpjson" \
-        -n vgpuctl_list "env VGPU_ROOT=$work/host $vgpuctl list --json" \
-        -n mdevctl_list "env mdevctl list -d" >/dev/null
-# peak memory (KiB) of one run each
-rss() { echo "$1 $( { /usr/bin/time -f %M "${@:2}" >/dev/null; } 2>&1 | tail -1)" >> "$work/rss"; }
-VGPU_ROOT=$work/host rss vgpuctl_types "$vgpuctl" types --json
-rss mdevctl_types mdevctl types --dumpjson
-VGPU_ROOT=$work/host rss vgpuctl_list "$vgpuctl" list --json
-rss mdevctl_list mdevctl list -d
+v="env VGPU_ROOT=$work/host"
+p="env VGPU_IO_URING=0 VGPU_ROOT=$work/host"
+names=(vgpuctl_version vgpuctl_types vgpuctl_types_plain mdevctl_types vgpuctl_list vgpuctl_list_plain
+       vgpuctl_list_table mdevctl_list)
+cmds=("$v $vgpuctl --version" "$v $vgpuctl types --json" "$p $vgpuctl types --json" "env mdevctl types --dumpjson"
+      "$v $vgpuctl list --json" "$p $vgpuctl list --json" "$v $vgpuctl list" "env mdevctl list -d")
+args=()
+for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+hyperfine -N -w 3 -r "$runs" --export-json "$work/hf.json" "${args[@]}" >/dev/null
+# peak memory (KiB) and syscalls (all threads) of one run each
+for i in "${!names[@]}"; do
+        read -ra c <<<"${cmds[$i]}"
+        echo "${names[$i]} $( { /usr/bin/time -f %M "${c[@]}" >/dev/null; } 2>&1 | tail -1)" >>"$work/rss"
+        strace -f -c -o "$work/strace.$i" "${c[@]}" >/dev/null 2>&1
+        echo "${names[$i]} $(awk '$NF == "total" { print $4 }' "$work/strace.$i")" >>"$work/syscalls"
+done
 INNER
 
-python3 - "$work/hf.json" "$work/rss" <<'PY'
+python3 - "$work/hf.json" "$work/rss" "$work/syscalls" <<'PY'
 import json, sys
 rss = dict(l.split() for l in open(sys.argv[2]))
-r = {x["command"]: (x["median"] * 1000, int(rss[x["command"]])) for x in json.load(open(sys.argv[1]))["results"]}
-def show(a, b, what):
-    (ta, ma), (tb, mb) = r[a], r[b]
-    print("%-6s vgpuctl %7.2f ms %6.1f MiB | mdevctl %7.2f ms %6.1f MiB | vgpuctl is %.1fx faster" %
-          (what, ta, ma / 1024, tb, mb / 1024, tb / ta))
-show("vgpuctl_types", "mdevctl_types", "types")
-show("vgpuctl_list", "mdevctl_list", "list")
-t = r["vgpuctl_types"][0]; m = r["mdevctl_types"][0]; l = r["vgpuctl_list"][0]
-print("targets: types >= 10x faster: %s (%.1fx); list < 10 ms: %s (%.2f ms)" %
-      ("met" if m / t >= 10 else "NOT met", m / t, "met" if l < 10 else "NOT met", l))
+calls = dict(l.split() for l in open(sys.argv[3]))
+res = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+ms = {k: x["median"] * 1000 for k, x in res.items()}
+mdevctl = {"types": "mdevctl_types", "list": "mdevctl_list"}
+# CPU: user + system, mean over the runs (hyperfine gives no median of it); on a loaded machine
+# it moves less than the wall time
+print("%-20s %10s %10s %8s %9s %8s %s" % ("command", "median ms", "min ms", "CPU ms", "syscalls", "RSS MiB",
+                                          "vs mdevctl (median)"))
+for k in res:
+    ref = mdevctl.get(k.split("_")[1]) if k.startswith("vgpuctl_") else None
+    ratio = "%.1fx faster" % (ms[ref] / ms[k]) if ref in ms else ""
+    cpu = (res[k]["user"] + res[k]["system"]) * 1000
+    print("%-20s %10.2f %10.2f %8.1f %9s %8.1f %s" % (k, ms[k], res[k]["min"] * 1000, cpu, calls.get(k, "?"),
+                                                      int(rss[k]) / 1024, ratio))
+def target(ok, what):
+    print("%s: %s" % ("target met" if ok else "target NOT met", what))
+t = ms["mdevctl_types"] / ms["vgpuctl_types"]
+target(t >= 10, "types --json >= 10x faster than mdevctl types --dumpjson (%.1fx; aim 15x: %s)" %
+       (t, "met" if t >= 15 else "not met"))
+l = ms["vgpuctl_list"]
+target(l < 10, "list --json < 10 ms (%.2f ms; aim 5 ms: %s; --version alone %.2f ms)" %
+       (l, "met" if l <= 5 else "not met", ms["vgpuctl_version"]))
+tt = ms["vgpuctl_list_table"] / l
+target(tt <= 1.25, "list (table) at most 1.25x list --json (%.2fx: %.2f ms)" % (tt, ms["vgpuctl_list_table"]))
 PY

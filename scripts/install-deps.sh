@@ -46,8 +46,9 @@ if [[ "${1:-}" == "--test" ]]; then
         # etcd-server, etcd-client: the fleet tests start real etcd members (etcdctl to look at them);
         # openssl makes the CA and certificates of the etcd client's TLS test
         pkgs+=(etcd-server etcd-client openssl)
-        # chromium: the fleet dashboard is loaded in a real headless browser
-        pkgs+=(chromium)
+        # chromium, chromium-driver, python3-selenium: tests/fleet/dashboard.py loads the fleet
+        # dashboard in a real headless browser and drives it
+        pkgs+=(chromium chromium-driver python3-selenium)
         pkgs+=(libcmocka-dev nftables mdevctl python3-jsonschema python3-yaml libvirt-clients libxml2-utils prometheus python3-prometheus-client)
 fi
 

@@ -22,7 +22,7 @@
 struct shim_state shim = { .log_level = SHIM_LOG_WARNING };
 
 static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct vgpu_slice_proc *_Atomic proc;
+static struct slice_proc *_Atomic proc;
 static bool proc_failed;
 
 void shim_log(int level, const char *fmt, ...) {
@@ -57,13 +57,13 @@ __attribute__((constructor)) static void shim_load(void) {
                 name = NULL;
 
         struct vgpu_error err = {};
-        int r = vgpu_slice_region_open(path, &shim.region, &err);
+        int r = slice_region_open(path, &shim.region, &err);
         if (r < 0) {
                 shim.mode = SHIM_BROKEN;
                 shim_log(SHIM_LOG_ERROR, "%s; device memory allocations will fail", err.message);
                 return;
         }
-        struct vgpu_slice_file *f = vgpu_slice_region_file(shim.region);
+        struct slice_file *f = slice_region_file(shim.region);
         shim.slice = &f->slice;
         if (name && strncmp(name, shim.slice->name, sizeof(shim.slice->name)) != 0) {
                 shim.mode = SHIM_BROKEN;
@@ -76,7 +76,7 @@ __attribute__((constructor)) static void shim_load(void) {
         shim.index = f->sched_index;
         snprintf(shim.gpu_bdf, sizeof(shim.gpu_bdf), "%.31s", f->gpu_bdf);
         shim.scrub = shim.slice->scrub;
-        shim.gated = shim.slice->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
+        shim.gated = shim.slice->policy != SLICE_POLICY_BEST_EFFORT;
         shim.mode = SHIM_ON;
         if (shim.gated) {
                 char sched[4096];
@@ -87,28 +87,28 @@ __attribute__((constructor)) static void shim_load(void) {
                                  path, shim.gpu_bdf);
                         sp = sched;
                 }
-                struct vgpu_slice_shm state;
-                if (vgpu_sched_file_open(sp, &shim.sched, &err) < 0 ||
-                    vgpu_sched_file_read(shim.sched, &state, &err) < 0) {
-                        shim.sched = vgpu_sched_file_close(shim.sched);
+                struct slice_shm state;
+                if (slice_sched_file_open(sp, &shim.sched, &err) < 0 ||
+                    slice_sched_file_read(shim.sched, &state, &err) < 0) {
+                        shim.sched = slice_sched_file_close(shim.sched);
                         shim.gated = false;
                         shim_log(SHIM_LOG_ERROR, "%s; launches are not gated", err.message);
                 } else
                         shim.quantum_ns = state.sched.quantum_ns;
         }
         shim_log(SHIM_LOG_INFO, "slice %s: quota %llu bytes, %s, scrub %s", shim.slice->name,
-                 (unsigned long long) shim.slice->quota, vgpu_slice_policy_to_string(shim.slice->policy),
-                 vgpu_slice_scrub_to_string(shim.slice->scrub));
+                 (unsigned long long) shim.slice->quota, slice_policy_to_string(shim.slice->policy),
+                 slice_scrub_to_string(shim.slice->scrub));
 }
 
-struct vgpu_slice_proc *shim_proc(void) {
-        struct vgpu_slice_proc *p = atomic_load_explicit(&proc, memory_order_acquire);
+struct slice_proc *shim_proc(void) {
+        struct slice_proc *p = atomic_load_explicit(&proc, memory_order_acquire);
         if (p || shim.mode != SHIM_ON)
                 return p;
         pthread_mutex_lock(&proc_lock);
         p = atomic_load(&proc);
         if (!p && !proc_failed) {
-                int r = vgpu_slice_attach(shim.slice, &p);
+                int r = slice_attach(shim.slice, &p);
                 if (r < 0) {
                         /* Fail closed: without a slot a charge could not be returned at death. */
                         proc_failed = true;
@@ -128,9 +128,9 @@ static void shim_exit(void) {
                 return;
         shim_turn_exit();
         shim_release_all(NULL);
-        struct vgpu_slice_proc *p = atomic_exchange(&proc, NULL);
+        struct slice_proc *p = atomic_exchange(&proc, NULL);
         if (p)
-                vgpu_slice_detach(shim.slice, p);
+                slice_detach(shim.slice, p);
 }
 
 static void register_exit_once(void) {

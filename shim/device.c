@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * device.c — which GPU of the process is the slice's. A slice is one GPU's share (its region
- * lives in that GPU's file, vgpu/slice-shm.h), and the CDI spec (lib/slice/manage.c) gives a
+ * lives in that GPU's file, slice/slice-shm.h), and the CDI spec (lib/slice/manage.c) gives a
  * container the device node of that GPU only, so inside a container the slice's GPU is usually
  * the only one CUDA sees. Outside one, or when a container holds other GPUs too, a process can
  * open contexts on several: there its allocations on the slice's GPU are charged to the slice,

@@ -44,7 +44,7 @@ __asm__(".symver pthread_mutexattr_setrobust,pthread_mutexattr_setrobust@" VGPU_
 __asm__(".symver pthread_mutex_consistent,pthread_mutex_consistent@" VGPU_GLIBC_ROBUST);
 #endif
 
-static inline int vgpu_compat_statx(int dirfd, const char *path, int flags, struct stat *ret) {
+static inline int compat_statx(int dirfd, const char *path, int flags, struct stat *ret) {
         struct statx x;
         if (statx(dirfd, path, flags, STATX_BASIC_STATS, &x) < 0)
                 return -1;
@@ -65,7 +65,7 @@ static inline int vgpu_compat_statx(int dirfd, const char *path, int flags, stru
         return 0;
 }
 
-#define stat(path, st)  vgpu_compat_statx(AT_FDCWD, (path), 0, (st))
-#define lstat(path, st) vgpu_compat_statx(AT_FDCWD, (path), AT_SYMLINK_NOFOLLOW, (st))
-#define fstat(fd, st)   vgpu_compat_statx((fd), "", AT_EMPTY_PATH, (st))
+#define stat(path, st)  compat_statx(AT_FDCWD, (path), 0, (st))
+#define lstat(path, st) compat_statx(AT_FDCWD, (path), AT_SYMLINK_NOFOLLOW, (st))
+#define fstat(fd, st)   compat_statx((fd), "", AT_EMPTY_PATH, (st))
 #define gettid()        ((pid_t) syscall(SYS_gettid))

@@ -15,7 +15,7 @@ static bool limited(void) {
 
 /* The slice's usage now, dead processes' charges and stale pool charges returned first. */
 static uint64_t slice_used(void) {
-        vgpu_slice_reclaim_dead(shim.slice);
+        slice_reclaim_dead(shim.slice);
         shim_pools_sync();
         shim_graphs_sync();
         return atomic_load(&shim.slice->used);

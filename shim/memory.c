@@ -18,19 +18,19 @@ CUresult shim_charge_dev(CUdevice dev, uint64_t bytes, uint64_t *ret_charged) {
                 *ret_charged = 0;
                 return CUDA_SUCCESS;
         }
-        struct vgpu_slice_proc *p = shim_proc();
+        struct slice_proc *p = shim_proc();
         if (!p || shim_device_check(dev) != CUDA_SUCCESS)
                 return CUDA_ERROR_OUT_OF_MEMORY;
-        uint64_t n = vgpu_slice_round(shim.slice, bytes);
-        int r = vgpu_slice_charge(shim.slice, p, n);
+        uint64_t n = slice_round(shim.slice, bytes);
+        int r = slice_charge(shim.slice, p, n);
         /* Dead processes' charges are only returned when someone needs them, and memory
          * cached in our pools before anything is refused. */
-        if (r == -EDQUOT && vgpu_slice_reclaim_dead(shim.slice) > 0)
-                r = vgpu_slice_charge(shim.slice, p, n);
+        if (r == -EDQUOT && slice_reclaim_dead(shim.slice) > 0)
+                r = slice_charge(shim.slice, p, n);
         if (r == -EDQUOT) {
                 shim_pools_trim();
                 shim_graphs_trim();
-                r = vgpu_slice_charge(shim.slice, p, n);
+                r = slice_charge(shim.slice, p, n);
         }
         if (r < 0) {
                 atomic_fetch_add(&shim.slice->oom_count, 1);
@@ -45,14 +45,14 @@ CUresult shim_charge_dev(CUdevice dev, uint64_t bytes, uint64_t *ret_charged) {
 }
 
 void shim_uncharge(uint64_t charged) {
-        struct vgpu_slice_proc *p = shim.mode == SHIM_ON && charged ? shim_proc() : NULL;
+        struct slice_proc *p = shim.mode == SHIM_ON && charged ? shim_proc() : NULL;
         if (p)
-                vgpu_slice_uncharge(shim.slice, p, charged);
+                slice_uncharge(shim.slice, p, charged);
 }
 
 /* Move a reservation to the real size: charge more (may fail) or give back the difference. */
 static CUresult settle(uint64_t *charged, uint64_t actual) {
-        uint64_t want = shim.mode == SHIM_OFF ? 0 : vgpu_slice_round(shim.slice, actual);
+        uint64_t want = shim.mode == SHIM_OFF ? 0 : slice_round(shim.slice, actual);
         if (want > *charged) {
                 uint64_t extra;
                 CUresult r = shim_charge(want - *charged, &extra);
@@ -137,7 +137,7 @@ SHIM_EXPORT(cuMemAlloc_v2);
 CUresult shim_cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags) {
         if (!dptr)
                 return call_alloc_managed(dptr, bytesize, flags);
-        bool charge = !(shim.slice && (shim.slice->flags & VGPU_SLICE_F_MANAGED_UNCHARGED));
+        bool charge = !(shim.slice && (shim.slice->flags & SLICE_F_MANAGED_UNCHARGED));
         return alloc_linear(dptr, bytesize, ALLOC_MANAGED, charge, call_alloc_managed, flags);
 }
 SHIM_EXPORT(cuMemAllocManaged);
@@ -178,7 +178,7 @@ CUresult shim_cuMemFree_v2(CUdeviceptr dptr) {
         struct shim_alloc a;
         if (dptr == 0 || shim.mode == SHIM_OFF || !shim_track_take(SPACE_PTR, dptr, &a))
                 return real(dptr);
-        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+        if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub(dptr, a.bytes, false, NULL);
         CUresult r = real(dptr);
         if (r == CUDA_SUCCESS)
@@ -224,7 +224,7 @@ CUresult shim_cuMemRelease(CUmemGenericAllocationHandle handle) {
         struct shim_alloc a;
         if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_HANDLE, handle, &a))
                 return real(handle);
-        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+        if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_handle(handle, a.bytes, a.dev);
         CUresult r = real(handle);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
@@ -326,7 +326,7 @@ CUresult shim_cuArrayDestroy(CUarray array) {
         struct shim_alloc a;
         if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_ARRAY, (uint64_t) (uintptr_t) array, &a))
                 return real(array);
-        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+        if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_array(array);
         CUresult r = real(array);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
@@ -380,7 +380,7 @@ CUresult shim_cuMipmappedArrayDestroy(CUmipmappedArray m) {
         struct shim_alloc a;
         if (shim.mode == SHIM_OFF || !shim_track_take(SPACE_MIPMAP, (uint64_t) (uintptr_t) m, &a))
                 return real(m);
-        if (shim.scrub == VGPU_SLICE_SCRUB_ON_FREE)
+        if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_mipmap(m, (unsigned) a.bytes);
         CUresult r = real(m);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)

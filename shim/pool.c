@@ -226,7 +226,7 @@ static CUresult free_async(CUdeviceptr dptr, CUstream stream, enum shim_fn fn, b
                 return real(dptr, stream);
         /* Scrubbed in stream order even under on-exit: once back in the pool the block is no
          * longer ours to find at exit, yet the pool may hand it to the device at any sync. */
-        if (shim.scrub != VGPU_SLICE_SCRUB_OFF)
+        if (shim.scrub != SLICE_SCRUB_OFF)
                 shim_scrub(dptr, a.bytes, true, per_thread && !stream ? CU_STREAM_PER_THREAD : stream);
         CUresult r = real(dptr, stream);
         if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)

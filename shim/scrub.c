@@ -67,7 +67,7 @@ static void release_one(const struct shim_alloc *a, void *userdata) {
 void shim_release_all(CUcontext ctx) {
         if (shim.mode != SHIM_ON || !shim_cuda_ready())
                 return;
-        struct release rel = { .scrub = shim.scrub != VGPU_SLICE_SCRUB_OFF };
+        struct release rel = { .scrub = shim.scrub != SLICE_SCRUB_OFF };
         if (REAL(cuCtxGetCurrent)(&rel.current) != CUDA_SUCCESS)
                 rel.current = NULL;
         shim_track_drain(ctx, release_one, &rel);

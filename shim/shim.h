@@ -53,14 +53,14 @@ enum shim_mode {
 
 struct shim_state {
         enum shim_mode mode;
-        struct vgpu_slice_region *region; /* the slice's own region, mapped */
-        struct vgpu_slice *slice;         /* ...its slice */
-        struct vgpu_sched_file *sched;    /* the GPU's scheduler: never mapped (sched-file.c) */
-        unsigned index;                   /* the slice's slot in it */
+        struct slice_region *region;    /* the slice's own region, mapped */
+        struct slice *slice;            /* ...its slice */
+        struct slice_sched_file *sched; /* the GPU's scheduler: never mapped (sched-file.c) */
+        unsigned index;                 /* the slice's slot in it */
         uint64_t quantum_ns;
         char gpu_bdf[32];
         bool gated; /* the slice's launches go through the scheduler */
-        enum vgpu_slice_scrub scrub;
+        enum slice_scrub scrub;
         int log_level;
 };
 extern struct shim_state shim;
@@ -69,7 +69,7 @@ enum { SHIM_LOG_ERROR, SHIM_LOG_WARNING, SHIM_LOG_INFO, SHIM_LOG_DEBUG };
 void shim_log(int level, const char *fmt, ...) _printf_(2, 3);
 
 /* The calling process's charge slot, attached on first use. NULL: cannot charge. */
-struct vgpu_slice_proc *shim_proc(void);
+struct slice_proc *shim_proc(void);
 /* Register the exit handler (once); called at the first tracked allocation so that it runs
  * before the CUDA runtime's own exit handlers tear the context down. */
 void shim_register_exit(void);

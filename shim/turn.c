@@ -52,45 +52,45 @@ static struct {
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The scheduler calls on the file's state, under its lock; -errno when it cannot be had. */
-static int sched_enter(uint64_t now, struct vgpu_sched_ticket *t, uint32_t *wake, uint64_t *until) {
-        struct vgpu_slice_shm *shm;
-        int r = vgpu_sched_file_begin(shim.sched, &shm);
+static int sched_enter(uint64_t now, struct slice_sched_ticket *t, uint32_t *wake, uint64_t *until) {
+        struct slice_shm *shm;
+        int r = slice_sched_file_begin(shim.sched, &shm);
         if (r < 0)
                 return r;
-        r = vgpu_sched_enter(shm, shim.index, now, t, wake, until);
-        vgpu_sched_file_end(shim.sched, true);
+        r = slice_sched_enter(shm, shim.index, now, t, wake, until);
+        slice_sched_file_end(shim.sched, true);
         return r;
 }
 
-static int sched_extend(struct vgpu_sched_ticket *t, uint64_t now) {
-        struct vgpu_slice_shm *shm;
-        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+static int sched_extend(struct slice_sched_ticket *t, uint64_t now) {
+        struct slice_shm *shm;
+        if (slice_sched_file_begin(shim.sched, &shm) < 0)
                 return 0;
-        int r = vgpu_sched_extend(shm, shim.index, t, now);
-        vgpu_sched_file_end(shim.sched, r > 0);
+        int r = slice_sched_extend(shm, shim.index, t, now);
+        slice_sched_file_end(shim.sched, r > 0);
         return r;
 }
 
 static void sched_blocked(uint32_t turn, int delta) {
-        struct vgpu_slice_shm *shm;
-        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+        struct slice_shm *shm;
+        if (slice_sched_file_begin(shim.sched, &shm) < 0)
                 return;
-        vgpu_sched_blocked(shm, turn, delta);
-        vgpu_sched_file_end(shim.sched, true);
+        slice_sched_blocked(shm, turn, delta);
+        slice_sched_file_end(shim.sched, true);
 }
 
 static void sched_leave(uint32_t turn, uint64_t end, uint64_t now) {
-        struct vgpu_slice_shm *shm;
-        if (vgpu_sched_file_begin(shim.sched, &shm) < 0)
+        struct slice_shm *shm;
+        if (slice_sched_file_begin(shim.sched, &shm) < 0)
                 return;
-        vgpu_sched_leave(shm, shim.index, turn, end, now);
-        vgpu_sched_file_end(shim.sched, true);
+        slice_sched_leave(shm, shim.index, turn, end, now);
+        slice_sched_file_end(shim.sched, true);
 }
 
 static bool sched_contended(uint64_t now) {
-        struct vgpu_slice_shm shm;
-        return vgpu_sched_file_read(shim.sched, &shm, NULL) == 0 &&
-               vgpu_sched_contended(&shm, shim.index, now);
+        struct slice_shm shm;
+        return slice_sched_file_read(shim.sched, &shm, NULL) == 0 &&
+               slice_sched_contended(&shm, shim.index, now);
 }
 
 static bool active(void) {
@@ -135,14 +135,14 @@ static uint64_t drain(void) {
         REAL(cuCtxGetCurrent)(&cur);
         bool push = P.ctx && cur != P.ctx;
         if (push && REAL(cuCtxPushCurrent_v2)(P.ctx) != CUDA_SUCCESS)
-                return vgpu_now_ns();
+                return slice_now_ns();
         /* The end event measures the turn on the GPU's clock when one stream carried it all and
          * we may address that stream from this thread; otherwise the host clock after the sync. */
         bool have_end = P.started && P.last_valid && !P.multi_stream &&
                         (!P.last_tid || P.last_tid == gettid()) && ensure_event(&P.end) &&
                         REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS;
         REAL(cuCtxSynchronize)();
-        uint64_t end = vgpu_now_ns();
+        uint64_t end = slice_now_ns();
         float ms;
         if (have_end && REAL(cuEventElapsedTime)(&ms, P.start, P.end) == CUDA_SUCCESS && ms >= 0) {
                 uint64_t e = P.t0 + (uint64_t) ((double) ms * 1e6);
@@ -161,14 +161,14 @@ static void leave(void) {
         sched_blocked(turn, +1);
         uint64_t end = drain();
         sched_blocked(turn, -1);
-        sched_leave(turn, end, vgpu_now_ns());
+        sched_leave(turn, end, slice_now_ns());
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;
         P.have_done = false;
 }
 
-static void join(const struct vgpu_sched_ticket *t, CUstream stream, bool per_thread, uint64_t now) {
+static void join(const struct slice_sched_ticket *t, CUstream stream, bool per_thread, uint64_t now) {
         atomic_store(&P.deadline, t->deadline_ns);
         P.t0 = now;
         P.started = P.last_valid = P.multi_stream = false;
@@ -191,15 +191,15 @@ static void join(const struct vgpu_sched_ticket *t, CUstream stream, bool per_th
 /* Get this process into its slice's current turn (P.lock held). */
 static void enter(CUstream stream, bool per_thread) {
         for (;;) {
-                uint64_t now = vgpu_now_ns();
+                uint64_t now = slice_now_ns();
                 uint32_t mine = atomic_load(&P.turn);
                 if (mine) {
                         if (now < atomic_load(&P.deadline))
                                 return;
                         /* past the deadline: extended when nobody else waits (the file says
                          * whether the turn is still ours), else over */
-                        struct vgpu_sched_ticket t = { .turn = mine,
-                                                       .deadline_ns = atomic_load(&P.deadline) };
+                        struct slice_sched_ticket t = { .turn = mine,
+                                                        .deadline_ns = atomic_load(&P.deadline) };
                         if (sched_extend(&t, now)) {
                                 atomic_store(&P.deadline, t.deadline_ns);
                                 return;
@@ -207,7 +207,7 @@ static void enter(CUstream stream, bool per_thread) {
                         leave();
                         continue;
                 }
-                struct vgpu_sched_ticket t;
+                struct slice_sched_ticket t;
                 uint32_t wake;
                 uint64_t until;
                 int r = sched_enter(now, &t, &wake, &until);
@@ -223,10 +223,10 @@ static void enter(CUstream stream, bool per_thread) {
                                 shim_log(SHIM_LOG_ERROR, "scheduler unusable (%s); launches are not gated",
                                          strerror(-r));
                         P.warned = true;
-                        P.ungated_until = vgpu_now_ns() + UNGATED_RETRY_NS;
+                        P.ungated_until = slice_now_ns() + UNGATED_RETRY_NS;
                         return;
                 }
-                vgpu_sched_file_wait(shim.sched, wake, until);
+                slice_sched_file_wait(shim.sched, wake, until);
         }
 }
 
@@ -264,7 +264,7 @@ static bool contended(uint64_t now) {
 static uint64_t allowed_backlog(uint64_t now) {
         uint64_t deadline = atomic_load(&P.deadline), q = shim.quantum_ns;
         uint64_t remaining = deadline > now ? deadline - now : 0;
-        bool lone = shim.slice->policy == VGPU_SLICE_POLICY_EQUAL_SHARE &&
+        bool lone = shim.slice->policy == SLICE_POLICY_EQUAL_SHARE &&
                     !atomic_load_explicit(&P.contended, memory_order_relaxed);
         return lone ? remaining + 4 * q : remaining;
 }
@@ -274,7 +274,7 @@ static uint64_t allowed_backlog(uint64_t now) {
 static void throttle(void) {
         for (int retired = 0;; retired = 1) {
                 uint64_t queued = P.fenced_launches + P.since_fence;
-                bool over = P.avg_ns ? queued * P.avg_ns > allowed_backlog(vgpu_now_ns()) : P.count >= 2;
+                bool over = P.avg_ns ? queued * P.avg_ns > allowed_backlog(slice_now_ns()) : P.count >= 2;
                 if (!over || P.count == 0)
                         return;
                 if (!retired) {
@@ -292,7 +292,7 @@ static void throttle(void) {
 void shim_turn_gate(CUstream stream, bool per_thread) {
         if (!active() || !shim_cuda_ready())
                 return;
-        uint64_t now = vgpu_now_ns();
+        uint64_t now = slice_now_ns();
         pthread_mutex_lock(&P.lock);
         uint32_t mine = atomic_load(&P.turn);
         if (now < P.ungated_until) {
@@ -302,7 +302,7 @@ void shim_turn_gate(CUstream stream, bool per_thread) {
         if (mine && now < atomic_load(&P.deadline)) {
                 contended(now);
                 throttle();
-                if (vgpu_now_ns() >= atomic_load(&P.deadline))
+                if (slice_now_ns() >= atomic_load(&P.deadline))
                         enter(stream, per_thread);
         } else
                 enter(stream, per_thread);

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         close(fd);
 
-        struct vgpu_slice_status *rec = NULL;
+        struct vgpu_slice_spec *rec = NULL;
         size_t n = 0;
         char *bad = NULL;
         struct vgpu_error err = {};
@@ -72,9 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         for (size_t i = 0; i < n; i++) {
                 char bdf[VGPU_BDF_MAX];
-                if (!vgpu_slice_name_is_valid(rec[i].name) || vgpu_bdf_normalize(rec[i].gpu, bdf) < 0 ||
-                    strcmp(bdf, rec[i].gpu) != 0 || vgpu_slice_policy_from_string(rec[i].policy) < 0 ||
-                    vgpu_slice_scrub_from_string(rec[i].scrub) < 0 || rec[i].share > 100)
+                if (!slice_name_is_valid(rec[i].name) || vgpu_bdf_normalize(rec[i].gpu, bdf) < 0 ||
+                    strcmp(bdf, rec[i].gpu) != 0 || !vgpu_slice_policy_to_string(rec[i].policy) ||
+                    !vgpu_slice_scrub_to_string(rec[i].scrub) || rec[i].share > 100)
                         abort();
         }
         free(rec);

@@ -30,8 +30,9 @@ static bool config_sane(const struct vgpu_config *c) {
                 }
         }
         for (size_t i = 0; i < c->n_slices; i++) {
-                const struct vgpu_config_slice *s = &c->slices[i];
-                if (!s->name || !s->gpu[0] || !s->policy[0] || !s->scrub[0] || s->share > 100)
+                const struct vgpu_slice_spec *s = &c->slices[i].spec;
+                if (!s->name[0] || !s->gpu[0] || !vgpu_slice_policy_to_string(s->policy) ||
+                    !vgpu_slice_scrub_to_string(s->scrub) || s->share > 100)
                         return false;
         }
         return true;

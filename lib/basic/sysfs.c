@@ -77,7 +77,11 @@ int sysfs_read_u64_at(int dirfd, const char *name, int base, uint64_t *ret) {
         int r = sysfs_read_at(dirfd, name, buf, sizeof(buf));
         if (r < 0)
                 return r;
-        if (r == 0 || buf[0] == '-')
+        return sysfs_parse_u64(buf, r, base, ret);
+}
+
+int sysfs_parse_u64(const char *buf, int len, int base, uint64_t *ret) {
+        if (len == 0 || buf[0] == '-')
                 return -EINVAL;
         char *end;
         errno = 0;

@@ -22,6 +22,9 @@ int sysfs_read_alloc_at(int dirfd, const char *name, char **ret);
 /* Parse an unsigned number ("0x10de", "16", "-1" is refused). base 0 = C rules. */
 int sysfs_read_u64_at(int dirfd, const char *name, int base, uint64_t *ret);
 
+/* The same parse of a value already read (buf as sysfs_read_at() left it, len its result). */
+int sysfs_parse_u64(const char *buf, int len, int base, uint64_t *ret);
+
 /* Parse a signed decimal ("-1" for numa_node). */
 int sysfs_read_int_at(int dirfd, const char *name, int *ret);
 

@@ -34,26 +34,30 @@ static int parse_share(struct parse *p, const yaml_node_t *n, unsigned *ret) {
         return 0;
 }
 
-static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice *s) {
-        *s = (struct vgpu_config_slice){ .line = (int) n->start_mark.line + 1,
+static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice *c) {
+        *c = (struct vgpu_config_slice){ .line = (int) n->start_mark.line + 1,
                                          .column = (int) n->start_mark.column + 1 };
+        struct vgpu_slice_spec *s = &c->spec;
         int r = want_mapping(p, n, "a 'slices' item");
         if (r < 0)
                 return r;
         const yaml_node_t *policy_node = NULL, *share_node = NULL;
-        bool have_gpu = false;
+        bool have_name = false, have_gpu = false;
         yaml_node_t *k, *v;
         FOR_EACH_PAIR(p, n, k, v) {
                 const char *key = scalar(k), *val = scalar(v);
                 if (streq(key, "name")) {
-                        if ((r = want_string(p, v, "name", &s->name)) < 0)
+                        _cleanup_free_ char *name = NULL;
+                        if ((r = want_string(p, v, "name", &name)) < 0)
                                 return r;
-                        if (!vgpu_slice_name_is_valid(s->name))
+                        if (!slice_name_is_valid(name))
                                 return fail_at(
                                         p, v,
                                         "field 'name': '%s' is not a slice name (letters, digits, '_', '.', "
                                         "'-', starting and ending with a letter or digit; at most 63)",
-                                        s->name);
+                                        name);
+                        snprintf(s->name, sizeof(s->name), "%s", name);
+                        have_name = true;
                 } else if (streq(key, "gpu")) {
                         if (!val || vgpu_bdf_normalize(val, s->gpu) < 0)
                                 return fail_at(p, v, "field 'gpu': '%s' is not a PCI address (DDDD:BB:DD.F)",
@@ -71,34 +75,32 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
                                 return r;
                 } else if (streq(key, "policy")) {
                         policy_node = v;
-                        if (vgpu_slice_policy_from_string(val) < 0)
+                        if (vgpu_slice_policy_from_string(val, &s->policy) < 0)
                                 return fail_at(p, v,
                                                "field 'policy': expected best-effort, equal-share or "
                                                "fixed-share, got '%s'",
                                                val ? val : "(not a scalar)");
-                        snprintf(s->policy, sizeof(s->policy), "%s", val);
                 } else if (streq(key, "scrub")) {
-                        if (vgpu_slice_scrub_from_string(val) < 0)
+                        if (vgpu_slice_scrub_from_string(val, &s->scrub) < 0)
                                 return fail_at(p, v,
                                                "field 'scrub': expected on-free, on-exit or off, got '%s'",
                                                val ? val : "(not a scalar)");
-                        snprintf(s->scrub, sizeof(s->scrub), "%s", val);
                 } else
                         return fail_at(p, k,
                                        "unknown field '%s' in a 'slices' item (expected name, gpu, memory, "
                                        "share, policy, scrub)",
                                        key ? key : "?");
         }
-        if (!s->name)
+        if (!have_name)
                 return fail_at(p, n, "field 'name' missing in a 'slices' item");
         if (!have_gpu)
                 return fail_at(p, n, "field 'gpu' missing in slice %s (the BDF of an NVIDIA GPU)", s->name);
         /* the defaults `vgpuctl slice create` has: a share means fixed-share, else equal-share */
-        if (!s->policy[0])
-                snprintf(s->policy, sizeof(s->policy), "%s", s->share ? "fixed-share" : "equal-share");
-        if (!s->scrub[0])
-                snprintf(s->scrub, sizeof(s->scrub), "on-free");
-        bool fixed = streq(s->policy, "fixed-share");
+        if (s->policy == VGPU_SLICE_POLICY_DEFAULT)
+                s->policy = s->share ? VGPU_SLICE_POLICY_FIXED_SHARE : VGPU_SLICE_POLICY_EQUAL_SHARE;
+        if (s->scrub == VGPU_SLICE_SCRUB_DEFAULT)
+                s->scrub = VGPU_SLICE_SCRUB_ON_FREE;
+        bool fixed = s->policy == VGPU_SLICE_POLICY_FIXED_SHARE;
         if (fixed && !s->share)
                 return fail_at(
                         p, policy_node,
@@ -107,22 +109,23 @@ static int parse_slice(struct parse *p, yaml_node_t *n, struct vgpu_config_slice
         if (!fixed && s->share)
                 return fail_at(p, share_node,
                                "field 'share': a share goes with policy fixed-share, slice %s has %s",
-                               s->name, s->policy);
+                               s->name, vgpu_slice_policy_to_string(s->policy));
         return 0;
 }
 
 /* The list as a whole: names unique on the host, fixed shares of a GPU at most 100 % together. */
 static int check_slices(struct parse *p, const struct vgpu_config *cfg) {
         for (size_t i = 0; i < cfg->n_slices; i++) {
-                const struct vgpu_config_slice *s = &cfg->slices[i];
+                const struct vgpu_slice_spec *s = &cfg->slices[i].spec;
+                int line = cfg->slices[i].line, column = cfg->slices[i].column;
                 unsigned total = s->share;
                 for (size_t j = 0; j < i; j++) {
-                        const struct vgpu_config_slice *o = &cfg->slices[j];
+                        const struct vgpu_slice_spec *o = &cfg->slices[j].spec;
                         if (streq(o->name, s->name))
                                 return vgpu_error_set(
                                         p->err, -EINVAL,
                                         "%s:%d:%d: slice %s is declared twice (first at line %d)", p->source,
-                                        s->line, s->column, s->name, o->line);
+                                        line, column, s->name, cfg->slices[j].line);
                         if (streq(o->gpu, s->gpu))
                                 total += o->share;
                 }
@@ -130,7 +133,7 @@ static int check_slices(struct parse *p, const struct vgpu_config *cfg) {
                         return vgpu_error_set(p->err, -EINVAL,
                                               "%s:%d:%d: field 'share': the fixed shares of %s add up to "
                                               "%u%% with slice %s; at most 100%%",
-                                              p->source, s->line, s->column, s->gpu, total, s->name);
+                                              p->source, line, column, s->gpu, total, s->name);
         }
         return 0;
 }
@@ -158,7 +161,5 @@ int config_parse_slices(struct parse *p, yaml_node_t *n, struct vgpu_config *cfg
 }
 
 void config_slices_free(struct vgpu_config *cfg) {
-        for (size_t i = 0; i < cfg->n_slices; i++)
-                free(cfg->slices[i].name);
         free(cfg->slices);
 }

@@ -155,26 +155,28 @@ static void export_parent(FILE *f, const struct vgpu_host *host, const char *par
 }
 
 /* The slices as a 'slices' list, in the fields and defaults of config-slices.c. */
-static void export_slices(FILE *f, const struct vgpu_slice_status *s, size_t n) {
+static void export_slices(FILE *f, const struct vgpu_slice_status *slices, size_t n) {
         fputs(n ? "slices:\n" : "slices: []\n", f);
         for (size_t i = 0; i < n; i++) {
+                const struct vgpu_slice_spec *s = &slices[i].spec;
                 fputs("  - name: ", f);
-                quoted(f, s[i].name);
-                fprintf(f, "\n    gpu: \"%s\"\n", s[i].gpu);
+                quoted(f, s->name);
+                fprintf(f, "\n    gpu: \"%s\"\n", s->gpu);
                 /* in the largest unit that says it exactly, as an admin would write it */
                 static const char units[] = "TGMK";
-                for (int u = 0; s[i].memory && u <= 4; u++) {
+                for (int u = 0; s->memory && u <= 4; u++) {
                         unsigned shift = (unsigned) (40 - 10 * u);
                         if (u == 4)
-                                fprintf(f, "    memory: %" PRIu64 "\n", s[i].memory);
-                        else if (s[i].memory % (UINT64_C(1) << shift) == 0) {
-                                fprintf(f, "    memory: %" PRIu64 "%c\n", s[i].memory >> shift, units[u]);
+                                fprintf(f, "    memory: %" PRIu64 "\n", s->memory);
+                        else if (s->memory % (UINT64_C(1) << shift) == 0) {
+                                fprintf(f, "    memory: %" PRIu64 "%c\n", s->memory >> shift, units[u]);
                                 break;
                         }
                 }
-                if (s[i].share)
-                        fprintf(f, "    share: %u%%\n", s[i].share);
-                fprintf(f, "    policy: %s\n    scrub: %s\n", s[i].policy, s[i].scrub);
+                if (s->share)
+                        fprintf(f, "    share: %u%%\n", s->share);
+                fprintf(f, "    policy: %s\n    scrub: %s\n", vgpu_slice_policy_to_string(s->policy),
+                        vgpu_slice_scrub_to_string(s->scrub));
         }
 }
 

@@ -21,6 +21,7 @@ struct pci_function {
         uint32_t class_code;
         char *driver;
         int iommu_group;
+        int dirfd; /* the function's files are "BDF/..." relative to it (pci.c: its bus's directory) */
         bool read; /* false: vanished or unreadable, ignored */
 };
 
@@ -34,6 +35,15 @@ double pci_parse_link_speed(const char *s);
 int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err);
 int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
+
+/* mdev-types.c: the types of each job's parent, static attributes copied from the reference
+ * parent's types where it has one (a parent of the same device model, read before). */
+struct mdev_type_job {
+        struct vgpu_parent *parent;
+        const struct vgpu_parent *ref;
+};
+int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct vgpu_error *err);
+int mdev_type_cmp(const void *a, const void *b);
 
 /* type-pick.c: vgpu_parent_pick_type() on a parent in hand (reads its types when not yet read). */
 int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes,

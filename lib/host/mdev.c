@@ -7,11 +7,8 @@
  *     /sys/bus/mdev/devices/UUID -> .../PARENT/UUID  (mdev_type, iommu_group, remove)
  * plus NVIDIA vendor-VFIO VFs, which offer types outside that ABI (backend nvidia.c).
  *
- * Speed matters here: an SR-IOV card exposes each of its 32 VFs as a parent of the same ~24
- * types, so a 16-GPU host has 12,288 type directories. A type's name, description and
- * device_api are fixed by the driver for a device model; only available_instances changes. So
- * static attributes are read once per (driver, PCI ids, type id) and reused for every other
- * parent of that model within the scan, and available_instances is read for every type.
+ * Types are read by mdev-types.c; this file finds the parents, picks for each device model the
+ * parent whose types' static attributes are read (the others copy them), and reads instances.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,16 +27,7 @@
 #include "basic/sysfs.h"
 #include "host-internal.h"
 
-void vgpu_type_done(struct vgpu_type *t) {
-        if (t->borrowed_strings)
-                return;
-        free(t->id);
-        free(t->name);
-        free(t->description);
-        free(t->device_api);
-}
-
-/* A parent whose static type attributes were read, keyed by its device model. */
+/* A parent whose static type attributes are read, keyed by its device model. */
 struct model_memo {
         char key[96];
         size_t parent; /* index into host->parents */
@@ -55,112 +43,10 @@ static void model_key(const struct vgpu_parent *p, char *buf, size_t size) {
                  g->subsystem_vendor_id, g->subsystem_device_id);
 }
 
-static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, const char *id, size_t hint) {
-        /* Directories list in the same order for parents of one model: try the same slot first. */
-        if (hint < ref->n_types && streq(ref->types[hint].id, id))
-                return &ref->types[hint];
-        for (size_t i = 0; i < ref->n_types; i++)
-                if (streq(ref->types[i].id, id))
-                        return &ref->types[i];
-        return NULL;
-}
-
-/* Share the reference type's strings: they live as long as the host, and 12,000 copies of
- * them were a tenth of a large `types`. */
-static void copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
-        t->id = from->id;
-        t->name = from->name;
-        t->description = from->description;
-        t->device_api = from->device_api;
-        t->borrowed_strings = true;
-        t->framebuffer_bytes = from->framebuffer_bytes;
-        t->max_instances = from->max_instances;
-}
-
-static int read_static(int tfd, const char *id, struct vgpu_type *t, const struct vgpu_backend *be) {
-        char path[320];
-        int r;
-
-        snprintf(path, sizeof(path), "%s/name", id);
-        if ((r = sysfs_read_alloc_at(tfd, path, &t->name)) < 0 && r != -ENOENT)
-                return r;
-        snprintf(path, sizeof(path), "%s/description", id);
-        if ((r = sysfs_read_alloc_at(tfd, path, &t->description)) < 0 && r != -ENOENT)
-                return r;
-        snprintf(path, sizeof(path), "%s/device_api", id);
-        if ((r = sysfs_read_alloc_at(tfd, path, &t->device_api)) < 0 && r != -ENOENT)
-                return r;
-        be->describe_type(t);
-        return 0;
-}
-
-static int cmp_type(const void *a, const void *b) {
-        return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
-}
-
-static int read_mdev_types(int busfd, struct vgpu_parent *p, const struct vgpu_parent *ref,
-                           struct vgpu_error *err) {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
-        int tfd = openat(busfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (tfd < 0)
-                return errno == ENOENT ? 0
-                                       : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(),
-                                                              SYS_MDEV_BUS, path);
-        DIR *d = fdopendir(tfd);
-        if (!d) {
-                close(tfd);
-                return vgpu_error_set(err, -ENOMEM, "out of memory");
-        }
-        const struct vgpu_backend *be = backend_for_driver(p->driver);
-        size_t allocated = 0;
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1)) {
-                        r = -ENOMEM;
-                        break;
-                }
-                struct vgpu_type *t = &p->types[p->n_types];
-                *t = (struct vgpu_type){
-                        .parent = p->name,
-                        .available_instances = -1,
-                        .framebuffer_bytes = -1,
-                        .max_instances = -1,
-                        .kind = VGPU_TYPE_MDEV,
-                };
-                p->n_types++;
-                const struct vgpu_type *known = ref ? memo_find_type(ref, de->d_name, p->n_types - 1) : NULL;
-                if (known)
-                        copy_static(t, known);
-                else if (!(t->id = strdup(de->d_name)))
-                        r = -ENOMEM;
-                else
-                        r = read_static(dirfd(d), t->id, t, be);
-                if (r < 0) {
-                        vgpu_error_set_errno(err, r, "%s%s/%s/mdev_supported_types/%s", root_prefix(),
-                                             SYS_MDEV_BUS, p->name, de->d_name);
-                        break;
-                }
-                /* "ID/available_instances", without printf: this runs 12,000 times on a big host */
-                uint64_t v;
-                size_t idlen = strlen(de->d_name);
-                static const char attr[] = "/available_instances";
-                if (idlen + sizeof(attr) > sizeof(path))
-                        continue;
-                memcpy(path, de->d_name, idlen);
-                memcpy(path + idlen, attr, sizeof(attr));
-                if (sysfs_read_u64_at(dirfd(d), path, 10, &v) == 0)
-                        t->available_instances = (int64_t) v;
-        }
-        closedir(d);
-        return r;
-}
-
-static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int devfd,
-                      struct vgpu_parent **ret) {
+/* A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it).
+ * stat_generation false: the caller lists the type directory, whose "." entry gives it. */
+static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int dirfd, const char *dir,
+                      bool stat_generation, struct vgpu_parent **ret) {
         if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
                 return -ENOMEM;
         struct vgpu_parent *p = &host->parents[host->n_parents++];
@@ -173,59 +59,21 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
          * kernfs never hands a recent inode number out again, so a parent that vanished and came
          * back between two scans differs by it. */
         struct stat st;
-        if (fstatat(devfd, p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types", &st, 0) == 0)
+        char path[320];
+        snprintf(path, sizeof(path), "%s/%s", dir,
+                 p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
+        if (stat_generation && fstatat(dirfd, path, &st, 0) == 0)
                 p->generation = (uint64_t) st.st_ino;
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
         char buf[256];
+        snprintf(path, sizeof(path), "%s/driver", dir);
         if (p->gpu) {
                 if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
                         return -ENOMEM;
-        } else if (sysfs_link_basename_at(devfd, "driver", buf, sizeof(buf)) >= 0 &&
-                   !(p->driver = strdup(buf)))
+        } else if (sysfs_link_basename_at(dirfd, path, buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
                 return -ENOMEM;
         *ret = p;
         return 0;
-}
-
-/*
- * Reading types in parallel (basic/parallel.h). Parents whose type attributes must be read
- * (one per device model) go in a first round; the others, which copy those, in a second.
- */
-struct type_job {
-        struct vgpu_parent *parent;
-        const struct vgpu_parent *ref;
-};
-
-struct type_round {
-        int busfd;
-        struct type_job *jobs;
-        struct vgpu_error *errors; /* one per job: threads never share one */
-};
-
-static int type_job_run(size_t i, void *userdata) {
-        struct type_round *round = userdata;
-        return read_mdev_types(round->busfd, round->jobs[i].parent, round->jobs[i].ref, &round->errors[i]);
-}
-
-static int run_type_jobs(int busfd, struct type_job *jobs, size_t n_jobs, struct vgpu_error *err) {
-        if (n_jobs == 0)
-                return 0;
-        _cleanup_free_ struct vgpu_error *errors = calloc(n_jobs, sizeof(*errors));
-        if (!errors)
-                return vgpu_error_set(err, -ENOMEM, "out of memory");
-        struct type_round round = { busfd, jobs, errors };
-        int r = parallel_for(n_jobs, 16, type_job_run, &round);
-        if (r < 0) {
-                for (size_t i = 0; i < n_jobs; i++)
-                        if (errors[i].code < 0) {
-                                if (err)
-                                        *err = errors[i];
-                                break;
-                        }
-                if (r == -ENOMEM)
-                        vgpu_error_set(err, r, "out of memory");
-        }
-        return r;
 }
 
 static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
@@ -247,12 +95,8 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                 if (de->d_name[0] == '.')
                         continue;
                 struct vgpu_parent *p;
-                /* the driver link is read relative to the bus directory: "NAME/driver" */
-                _cleanup_close_ int devfd =
-                        vgpu_host_find_gpu(host, de->d_name)
-                                ? -EBADF
-                                : openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if ((r = add_parent(host, allocated, de->d_name, devfd, &p)) < 0)
+                /* attributes relative to the bus directory ("NAME/driver"): no open per parent */
+                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, !with_types, &p)) < 0)
                         break;
         }
 
@@ -263,7 +107,7 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
         /* Parents are in place (no more reallocation): plan the two rounds. */
         size_t n = host->n_parents - first;
         _cleanup_free_ struct model_memo *memo = NULL;
-        _cleanup_free_ struct type_job *jobs = r >= 0 ? calloc(n + 1, sizeof(*jobs)) : NULL;
+        _cleanup_free_ struct mdev_type_job *jobs = r >= 0 ? calloc(n + 1, sizeof(*jobs)) : NULL;
         size_t n_memo = 0, memo_allocated = 0, n_first = 0, n_second = 0;
         if (r >= 0 && !jobs)
                 r = -ENOMEM;
@@ -276,10 +120,10 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         if (streq(memo[k].key, key))
                                 ref = &host->parents[memo[k].parent];
                 if (ref) {
-                        jobs[n - 1 - n_second++] = (struct type_job){ p, ref };
+                        jobs[n - 1 - n_second++] = (struct mdev_type_job){ p, ref };
                         continue;
                 }
-                jobs[n_first++] = (struct type_job){ p, NULL };
+                jobs[n_first++] = (struct mdev_type_job){ p, NULL };
                 if (key[0]) {
                         if (!GREEDY_REALLOC(memo, memo_allocated, n_memo + 1)) {
                                 r = -ENOMEM;
@@ -289,12 +133,13 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         memo[n_memo++].parent = i;
                 }
         }
+        /* the reference parents first: the others copy their types' static attributes */
         if (r >= 0)
-                r = run_type_jobs(dirfd(d), jobs, n_first, err);
+                r = mdev_types_read(dirfd(d), jobs, n_first, err);
         if (r >= 0)
-                r = run_type_jobs(dirfd(d), jobs + n_first, n_second, err);
-        for (size_t i = first; r >= 0 && i < host->n_parents; i++)
-                host->parents[i].types_read = true;
+                r = mdev_types_read(dirfd(d), jobs + n_first, n_second, err);
+        if (r == -ENOMEM)
+                vgpu_error_set(err, r, "out of memory");
         closedir(d);
         return r;
 }
@@ -312,7 +157,7 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                 if (devfd < 0)
                         continue;
                 struct vgpu_parent *p;
-                int r = add_parent(host, allocated, g->bdf, devfd, &p);
+                int r = add_parent(host, allocated, g->bdf, devfd, ".", true, &p);
                 if (r < 0)
                         return r;
                 if (!with_types)
@@ -345,7 +190,7 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
         qsort_safe(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
         for (size_t i = 0; i < host->n_parents; i++)
                 qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type),
-                           cmp_type);
+                           mdev_type_cmp);
         return 0;
 }
 
@@ -370,10 +215,10 @@ int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
                 _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
                 if (busfd < 0)
                         return vgpu_error_set_errno(err, busfd, "%s%s", root_prefix(), SYS_MDEV_BUS);
-                if ((r = read_mdev_types(busfd, p, NULL, err)) < 0)
+                if ((r = mdev_types_read(busfd, &(struct mdev_type_job){ p, NULL }, 1, err)) < 0)
                         return r;
         }
-        qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), cmp_type);
+        qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), mdev_type_cmp);
         p->types_read = true;
         return 0;
 }
@@ -391,7 +236,8 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
 static int read_instance(int devsfd, struct vgpu_instance *in) {
         char target[4096], buf[320];
         /* .../PARENT/UUID: the parent is the component before the last */
-        if (sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target)) < 0)
+        int n = sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target) - sizeof("/iommu_group"));
+        if (n < 0)
                 return 0;
         char *slash = strrchr(target, '/');
         if (!slash)
@@ -400,10 +246,15 @@ static int read_instance(int devsfd, struct vgpu_instance *in) {
         const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
         if (!(in->parent = strdup(parent)))
                 return -ENOMEM;
-        snprintf(target, sizeof(target), "%s/mdev_type", in->uuid);
+        /* the links beside it through the target just read, not through the UUID link again:
+         * kernfs composes a link's target anew at every walk through it */
+        *slash = '/';
+        if (target[0] == '/') /* sysfs links are relative; anything else would leave VGPU_ROOT */
+                n = snprintf(target, sizeof(target), "%s", in->uuid);
+        memcpy(target + n, "/mdev_type", sizeof("/mdev_type"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
                 return -ENOMEM;
-        snprintf(target, sizeof(target), "%s/iommu_group", in->uuid);
+        memcpy(target + n, "/iommu_group", sizeof("/iommu_group"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0)
                 in->iommu_group = atoi(buf);
         return 0;

@@ -80,23 +80,11 @@ static char *read_definition(const char *parent, const char *uuid) {
         return strdup(buf);
 }
 
-/* A slice action's settings as a request (under the lock apply holds). */
-static int slice_create_action(const struct vgpu_slice_status *s, struct vgpu_error *err) {
-        struct vgpu_slice_request req = {
-                .name = s->name,
-                .gpu = s->gpu,
-                .memory = s->memory,
-                .share = s->share,
-                .policy = s->policy,
-                .scrub = s->scrub,
-        };
-        return slice_create_locked(&req, err);
-}
-
 struct undo {
         enum vgpu_action_kind kind; /* the action done */
         const struct vgpu_action *action;
-        char *old_text; /* DEFINE/UNDEFINE/SET_POLICY: what was there, or NULL */
+        char *old_text; /* DEFINE/UNDEFINE/SET_POLICY: what was there, or NULL; SLICE_*: the record */
+        unsigned steps; /* SLICE_*: the steps done (exec-slice.c), also of one that failed half-way */
 };
 
 static int restore_text(const char *path, const char *text) {
@@ -153,8 +141,7 @@ static int do_action(const struct vgpu_action *a, struct undo *u, struct vgpu_er
         case VGPU_ACTION_SLICE_CREATE:
         case VGPU_ACTION_SLICE_REMOVE: {
                 struct vgpu_error why = {};
-                int r = a->kind == VGPU_ACTION_SLICE_CREATE ? slice_create_action(&a->slice, &why)
-                                                            : slice_destroy_locked(a->slice.name, &why);
+                int r = plan_slice_do(a, &u->steps, &u->old_text, &why);
                 return r < 0 ? vgpu_error_set(err, r, "slice %s: %s", a->slice.name, why.message) : 1;
         }
         case VGPU_ACTION_SET_POLICY: {
@@ -212,12 +199,9 @@ static int undo_action(const struct undo *u) {
                 return restore_text(a->spec.parent, u->old_text);
         case VGPU_ACTION_WRITE_ATTR:
                 return u->old_text ? sysfs_write(a->spec.parent, u->old_text) : 0;
-        /* a removed slice had no process (the plan checks): recreating it as it was loses nothing
-         * but its usage counters */
         case VGPU_ACTION_SLICE_CREATE:
-                return slice_destroy_locked(a->slice.name, &ignore);
         case VGPU_ACTION_SLICE_REMOVE:
-                return slice_create_action(&a->slice, &ignore);
+                return plan_slice_undo(a, u->steps, u->old_text);
         case VGPU_ACTION_ENABLE_SERVICE:
                 return u->old_text ? persistenced_set_enabled(false, &ignore) : 0;
         case VGPU_ACTION_SET_PERSISTENCE:
@@ -247,9 +231,10 @@ int plan_execute(struct vgpu_plan *plan, const struct vgpu_progress *progress, s
                         break;
         }
         if (r < 0) {
+                /* undo backwards, from what the failed action did before it stopped (only slice
+                 * actions are done in steps); keep the first error, say whether the host is back */
+                size_t failed_undos = log[done].steps && undo_action(&log[done]) < 0;
                 free(log[done].old_text);
-                /* undo backwards; keep the first error, say whether the host is back */
-                size_t failed_undos = 0;
                 for (size_t i = done; i-- > 0;) {
                         if (undo_action(&log[i]) < 0)
                                 failed_undos++;

@@ -30,6 +30,16 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
 /* slices.c: the software slice actions (appended to plan), when the file has a 'slices' key */
 int plan_slices(const struct vgpu_config *cfg, struct vgpu_plan *plan, size_t *allocated,
                 struct vgpu_error *err);
+/* The plan of `vgpuctl slice create` (one SLICE_CREATE, or none when the slice exists as asked;
+ * -EEXIST when it exists otherwise) and of `slice remove` (one SLICE_REMOVE), checked with the
+ * same words as apply's. */
+int plan_slice_create(const struct vgpu_slice_spec *spec, struct vgpu_plan **ret, struct vgpu_error *err);
+int plan_slice_destroy(const char *name, struct vgpu_plan **ret, struct vgpu_error *err);
+/* exec-slice.c: a slice action done step by step, *steps saying which (and *old_record the
+ * record it replaced), so that plan_slice_undo() takes back exactly those: after a later action
+ * failed, or after this one failed half-way. */
+int plan_slice_do(const struct vgpu_action *a, unsigned *steps, char **old_record, struct vgpu_error *err);
+int plan_slice_undo(const struct vgpu_action *a, unsigned steps, const char *old_record);
 /* persistence.c: host.yaml's persistence per GPU (appended to plan; limited to only[] when given) */
 int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg, const char *const *only,
                      size_t n_only, struct vgpu_plan *plan, size_t *allocated, struct vgpu_error *err);

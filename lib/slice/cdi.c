@@ -64,7 +64,7 @@ static int driver_edits(FILE *f) {
 /* The CDI spec for the usable slices, leaving out the slice named `without` (may be NULL): a
  * destroy builds the spec before it removes anything, so running out of memory for it changes
  * nothing. Each device mounts its slice's own region and its GPU's scheduler, nothing of the
- * other slices (vgpu/slice-shm.h). */
+ * other slices (slice/slice-shm.h). */
 int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_error *err) {
         struct slice_view v = {};
         int r = slice_view_read(&v, err);
@@ -84,10 +84,10 @@ int cdi_text(const char *without, char **ret, size_t *ret_size, struct vgpu_erro
         /* by name, not by slot: the same slices give the same spec, whatever order they were
          * made in (a restore after a reboot rewrites it identically) */
         for (size_t i = 0; i < v.n; i++) {
-                const struct vgpu_slice_status *s = &v.slices[i];
+                const struct vgpu_slice_spec *s = &v.slices[i].spec;
                 /* a name CDI refuses (made by an older vgpuctl) would make the whole spec
                  * unloadable, every other slice with it: that one slice is left out */
-                if (streq(s->name, without) || !vgpu_slice_name_is_valid(s->name))
+                if (streq(s->name, without) || !slice_name_is_valid(s->name))
                         continue;
                 count++;
                 digit_first = digit_first || isdigit((unsigned char) s->name[0]);

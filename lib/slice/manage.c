@@ -4,7 +4,9 @@
  * GPU a scheduler file (regions.c), and the CDI spec (cdi.c) that hands each container its
  * slice's region and its GPU's scheduler only, regenerated from the regions after every change
  * so it can never list a slice that does not exist; and the records (records.c) that bring the
- * slices back after a reboot, and rebuild a GPU's regions that someone damaged.
+ * slices back after a reboot, and rebuild a GPU's regions that someone damaged. Creating and
+ * removing a slice are plans of one action (lib/plan/slices.c) run by apply's executor
+ * (lib/plan/exec-slice.c), which undoes what it did on failure: this file takes the lock.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "manage.h"
+#include "plan/plan-internal.h"
 #include "slice.h"
 #include "vgpu/host.h"
 #include "vgpu/slice.h"
@@ -29,11 +32,6 @@
 static int repair_locked(const char *bdf, struct vgpu_error *err) {
         int r = slice_repair_locked(bdf, err);
         return r > 0 ? write_cdi(err) : r;
-}
-
-static bool same_slice(const struct vgpu_slice *s, const struct vgpu_slice_params *p) {
-        return s->quota == p->quota && s->policy == p->policy && s->scrub == p->scrub &&
-               (p->policy != VGPU_SLICE_POLICY_FIXED_SHARE || s->weight == p->weight);
 }
 
 /* nvml.h's nvmlGpuVirtualizationMode_t */
@@ -55,43 +53,10 @@ const char *slice_gpu_refusal(const struct vgpu_gpu *g) {
         return NULL;
 }
 
-int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err) {
-        if (!req->name || !vgpu_slice_name_is_valid(req->name))
-                return vgpu_error_set(err, -EINVAL,
-                                      "'%s' is not a slice name (letters, digits, '_', '.', '-', starting "
-                                      "and ending with a letter or digit; at most 63)",
-                                      strempty(req->name));
-        char bdf[VGPU_BDF_MAX];
-        if (!req->gpu || vgpu_bdf_normalize(req->gpu, bdf) < 0)
-                return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", strempty(req->gpu));
-        struct vgpu_slice_params p;
-        int r = slice_request_params(req, &p, err);
-        if (r < 0)
-                return r;
-
-        /* the GPU must be an NVIDIA GPU here; its memory bounds the quota */
-        struct vgpu_host *host;
-        r = vgpu_host_scan(VGPU_SCAN_NVML, &host, err);
-        if (r < 0)
-                return r;
-        const struct vgpu_gpu *g = vgpu_host_find_gpu(host, bdf);
-        uint64_t total = g && g->nvml ? g->nvml->memory_total : 0;
-        if (!g || g->vendor_id != 0x10de || g->physfn[0])
-                r = vgpu_error_set(err, -ENODEV, "%s: no NVIDIA GPU (physical function) at this address",
-                                   bdf);
-        else if (slice_gpu_refusal(g))
-                r = vgpu_error_set(err, -EBUSY, "%s: slice %s cannot be created: %s", bdf, req->name,
-                                   slice_gpu_refusal(g));
-        else if (total && req->memory > total)
-                r = vgpu_error_set(err, -ENOSPC, "%s has %llu MiB of memory; a %llu MiB quota cannot be met",
-                                   bdf, (unsigned long long) (total >> 20),
-                                   (unsigned long long) (req->memory >> 20));
-        vgpu_host_free(host);
-        if (r < 0)
-                return r;
-
+int slice_prepare_gpu_locked(const char *bdf, struct vgpu_error *err) {
         /* damaged regions of this GPU are rebuilt from the records before anything is looked up */
-        if ((r = repair_locked(bdf, err)) < 0)
+        int r = repair_locked(bdf, err);
+        if (r < 0)
                 return r;
         /* the scheduler of an older release was world-writable */
         char sched[128], full[4096];
@@ -100,113 +65,50 @@ int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error 
             errno != ENOENT)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root",
                                             full);
-
-        /* what the record keeps: the request with its defaults resolved */
-        struct vgpu_slice_request rec = {
-                .name = req->name,
-                .gpu = bdf,
-                .memory = req->memory,
-                .share = req->share,
-                .policy = vgpu_slice_policy_to_string(p.policy),
-                .scrub = vgpu_slice_scrub_to_string(p.scrub),
-        };
-        struct vgpu_slice_file existing;
-        struct vgpu_error why = {};
-        r = slice_read(req->name, &existing, &why);
-        if (r >= 0) {
-                /* a name is host-wide */
-                if (!streq(existing.gpu_bdf, bdf))
-                        return vgpu_error_set(err, -EEXIST, "slice %s already exists on %s", req->name,
-                                              existing.gpu_bdf);
-                if (!same_slice(&existing.slice, &p))
-                        return vgpu_error_set(err, -EEXIST,
-                                              "slice %s exists on %s with other settings; remove it first",
-                                              req->name, bdf);
-                /* the slice is there; its record may predate records (or have been lost) */
-                r = slice_record_write(&rec);
-                return r < 0 ? vgpu_error_set_errno(err, r, "recording slice %s in %s%s", req->name,
-                                                    root_prefix(), VGPU_SLICE_RECORD_DIR)
-                             : 0;
-        }
-        if (r != -ENOENT)
-                return vgpu_error_set(err, r, "%s", why.message);
-
-        /* the quotas of a GPU's slices together within its memory, as apply's plan demands: else
-         * `export` would write a host.yaml that `apply` refuses */
-        struct vgpu_slice_status *all = NULL;
-        size_t n_all = 0;
-        if ((r = vgpu_slice_list(&all, &n_all, err)) < 0)
-                return r;
-        uint64_t quotas = req->memory;
-        for (size_t i = 0; i < n_all; i++)
-                if (strcmp(all[i].name, req->name) != 0 && strcmp(all[i].gpu, bdf) == 0)
-                        quotas += all[i].memory;
-        free(all);
-        if (total && quotas > total)
-                return vgpu_error_set(err, -ENOSPC,
-                                      "%s has %llu MiB of memory; with slice %s the quotas of its slices add "
-                                      "up to %llu MiB",
-                                      bdf, (unsigned long long) (total >> 20), req->name,
-                                      (unsigned long long) (quotas >> 20));
-
-        bool recorded = slice_record_exists(req->name); /* a restore: the record stays */
-        if ((r = slice_region_add(bdf, &p, err)) < 0)
-                return r;
-        /* unrecorded, a slice would not come back after a reboot: then it is not made at all */
-        struct vgpu_slice_file made;
-        bool have_made = slice_read(req->name, &made, &why) >= 0;
-        if ((r = slice_record_write(&rec)) < 0) {
-                (void) slice_region_remove(req->name, have_made ? &made : NULL);
-                return vgpu_error_set_errno(err, r, "recording slice %s in %s%s (the slice was not created)",
-                                            req->name, root_prefix(), VGPU_SLICE_RECORD_DIR);
-        }
-        /* nor is one the CDI spec does not list: no container could get it, and creating it again
-         * would find it made and leave the spec as it is */
-        if ((r = write_cdi(err)) < 0) {
-                (void) slice_region_remove(req->name, have_made ? &made : NULL);
-                if (!recorded)
-                        (void) slice_record_remove(req->name);
-                return r;
-        }
-        return 1;
+        return 0;
 }
 
-_public_ int vgpu_slice_create(const struct vgpu_slice_request *req, struct vgpu_error *err) {
+/* A plan made under the lock, executed with apply's executor (which rolls back what it did):
+ * 1 when it changed something, 0 when there was nothing to do. */
+static int run_plan(struct vgpu_plan *plan, struct vgpu_error *err) {
+        int r = plan->n_actions ? plan_execute(plan, NULL, err) : 0;
+        vgpu_plan_free(plan);
+        return r < 0 ? r : r > 0;
+}
+
+int slice_create_locked(const struct vgpu_slice_spec *spec, struct vgpu_error *err) {
+        struct vgpu_slice_spec want;
+        struct vgpu_plan *plan = NULL;
+        int r = slice_spec_resolve(spec, &want, err);
+        /* the planner sees the GPU's slices as the records have them (after a damage, a reboot) */
+        if (r >= 0)
+                r = slice_prepare_gpu_locked(want.gpu, err);
+        if (r >= 0)
+                r = plan_slice_create(&want, &plan, err);
+        if (r < 0)
+                return r;
+        /* there as asked: its record may predate records (or have been lost) */
+        if (plan->n_actions == 0 && !slice_record_exists(want.name) && (r = slice_record_write(&want)) < 0) {
+                vgpu_plan_free(plan);
+                return vgpu_error_set_errno(err, r, "recording slice %s in %s%s", want.name, root_prefix(),
+                                            VGPU_SLICE_RECORD_DIR);
+        }
+        return run_plan(plan, err);
+}
+
+_public_ int vgpu_slice_create(const struct vgpu_slice_spec *spec, struct vgpu_error *err) {
         int lock = lock_host(30000);
         if (lock < 0)
                 return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
-        int r = slice_create_locked(req, err);
+        int r = slice_create_locked(spec, err);
         unlock_host(lock);
         return r;
 }
 
 int slice_destroy_locked(const char *name, struct vgpu_error *err) {
-        if (!vgpu_slice_name_is_valid(name))
-                return vgpu_error_set(err, -ENOENT, "no slice named %s", strempty(name));
-        struct vgpu_slice_file f;
-        struct vgpu_error why = {};
-        int r = slice_read(name, &f, &why);
-        if (r == -ENOENT)
-                return vgpu_error_set(err, -ENOENT, "no slice named %s", name);
-        /* a damaged region is removed all the same: that is one way out of it */
-        bool readable = r >= 0;
-        if (readable) {
-                vgpu_slice_reclaim_dead(&f.slice); /* in the copy */
-                unsigned n = vgpu_slice_count_procs(&f.slice);
-                if (n > 0)
-                        return vgpu_error_set(err, -EBUSY, "slice %s: %u process(es) still use it", name, n);
-        }
-        /* the CDI spec without the slice first: what needs memory fails before anything changed */
-        _cleanup_free_ char *cdi = NULL;
-        size_t cdi_size = 0;
-        if ((r = cdi_text(name, &cdi, &cdi_size, err)) < 0)
-                return r;
-        if ((r = slice_region_remove(name, readable ? &f : NULL)) < 0)
-                return vgpu_error_set_errno(err, r, "removing the region of slice %s", name);
-        if ((r = slice_record_remove(name)) < 0)
-                return vgpu_error_set_errno(err, r, "slice %s was removed, but not its record in %s%s", name,
-                                            root_prefix(), VGPU_SLICE_RECORD_DIR);
-        return (r = cdi_write(cdi, cdi_size, err)) < 0 ? r : 1;
+        struct vgpu_plan *plan = NULL;
+        int r = plan_slice_destroy(name, &plan, err);
+        return r < 0 ? r : run_plan(plan, err);
 }
 
 _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
@@ -221,7 +123,8 @@ _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
 /* Records whose slice has no region (after a reboot: all) are created again, as recorded;
  * damaged regions are rebuilt from the records first. */
 static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
-        struct vgpu_slice_status *rec = NULL, *live = NULL;
+        struct vgpu_slice_spec *rec = NULL;
+        struct vgpu_slice_status *live = NULL;
         size_t n_rec = 0, n_live = 0;
         _cleanup_free_ char *bad = NULL;
         int r = repair_locked(NULL, err);
@@ -234,19 +137,11 @@ static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
         for (size_t i = 0; r >= 0 && i < n_rec; i++) {
                 bool there = false;
                 for (size_t j = 0; j < n_live && !there; j++)
-                        there = strcmp(live[j].name, rec[i].name) == 0;
+                        there = strcmp(live[j].spec.name, rec[i].name) == 0;
                 if (there)
                         continue;
-                struct vgpu_slice_request req = {
-                        .name = rec[i].name,
-                        .gpu = rec[i].gpu,
-                        .memory = rec[i].memory,
-                        .share = rec[i].share,
-                        .policy = rec[i].policy,
-                        .scrub = rec[i].scrub,
-                };
                 struct vgpu_error why = {};
-                int q = slice_create_locked(&req, &why);
+                int q = slice_create_locked(&rec[i], &why);
                 if (q < 0 && !failed)
                         failed = vgpu_error_set(err, q, "restoring slice %s from %s%s/%s.json: %s",
                                                 rec[i].name, root_prefix(), VGPU_SLICE_RECORD_DIR,

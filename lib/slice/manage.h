@@ -26,23 +26,31 @@
  * host CUDA: the shim would intercept nothing and every container would fail to start. */
 const char *slice_gpu_refusal(const struct vgpu_gpu *g);
 
-/* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller. */
-int slice_create_locked(const struct vgpu_slice_request *req, struct vgpu_error *err);
+/* vgpu_slice_create()/vgpu_slice_destroy() with the host lock held by the caller: a plan of one
+ * action (lib/plan/slices.c) run by apply's executor, which undoes what it did on failure. */
+int slice_create_locked(const struct vgpu_slice_spec *spec, struct vgpu_error *err);
 int slice_destroy_locked(const char *name, struct vgpu_error *err);
+/* Before a slice goes on GPU bdf: its damaged regions rebuilt from the records (the CDI spec
+ * follows) and its scheduler restricted to root (an older release made it world-writable). */
+int slice_prepare_gpu_locked(const char *bdf, struct vgpu_error *err);
 
-/* records.c: one slice's record (req->gpu normalized), written atomically; removed (absent: 0). */
-int slice_record_write(const struct vgpu_slice_request *req);
+/* records.c: one slice's record (a resolved spec: gpu normalized, policy and scrub set), written
+ * atomically; removed (absent: 0). */
+int slice_record_write(const struct vgpu_slice_spec *spec);
 int slice_record_remove(const char *name);
+/* A record's text as it is (NULL and 0 when there is none), and that text put back, to undo. */
+int slice_record_text(const char *name, char **ret);
+int slice_record_put(const char *name, const char *text);
 bool slice_record_exists(const char *name);
-/* Every record, as slice statuses without usage (name order); unreadable ones are skipped with
- * their problem in *ret_bad (may be NULL), never fatal to the others. */
-int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);
+/* Every record, as resolved specs (name order); unreadable ones are skipped with their problem
+ * in *ret_bad (may be NULL), never fatal to the others. */
+int slice_records_read(struct vgpu_slice_spec **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err);
 
 /* regions.c: the files of VGPU_SLICE_DIR, read with pread() (never mapped) and checked. */
 void sched_path(const char *bdf, char *buf, size_t size);  /* BDF.shm, without the root */
 void slice_path(const char *name, char *buf, size_t size); /* NAME.slice, without the root */
-int slice_read(const char *name, struct vgpu_slice_file *ret, struct vgpu_error *err);
-int slice_read_sched(const char *bdf, struct vgpu_slice_shm *ret, struct vgpu_error *err);
+int slice_read(const char *name, struct slice_file *ret, struct vgpu_error *err);
+int slice_read_sched(const char *bdf, struct slice_shm *ret, struct vgpu_error *err);
 
 struct slice_view {
         struct vgpu_slice_status *slices; /* the usable slices, by GPU then name */
@@ -50,19 +58,23 @@ struct slice_view {
         char *problems;                 /* what is wrong, "; "-separated; NULL: nothing */
         char (*bad_gpus)[VGPU_BDF_MAX]; /* GPUs whose files are wrong */
         size_t n_bad, bad_allocated;
-        char (*bad_names)[VGPU_SLICE_NAME_MAX]; /* slice files that cannot be read */
+        char (*bad_names)[SLICE_NAME_MAX]; /* slice files that cannot be read */
         size_t n_bad_names, bad_names_allocated;
 };
 int slice_view_read(struct slice_view *ret, struct vgpu_error *err);
 void slice_view_free(struct slice_view *v);
 
-/* A request's (or record's) settings for the regions, checked. */
-int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret,
-                         struct vgpu_error *err);
+/* spec.c: a spec checked (name, GPU address, policy against share, ranges) with its defaults
+ * resolved and its GPU normalized, as a record keeps it; 0 or -EINVAL with err set. */
+int slice_spec_resolve(const struct vgpu_slice_spec *in, struct vgpu_slice_spec *ret, struct vgpu_error *err);
+/* A resolved spec as the region's settings (p->name points into s). */
+void slice_spec_params(const struct vgpu_slice_spec *s, struct slice_params *ret);
+/* A region's numbers (slice_file_info()) as the API reports them. */
+void slice_status_from_info(const struct slice_info *info, struct vgpu_slice_status *ret);
 /* Add the slice to the GPU's scheduler (created if need be) and write its own region. */
-int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct vgpu_error *err);
+int slice_region_add(const char *bdf, const struct slice_params *p, struct vgpu_error *err);
 /* Remove its region, and its scheduler slot when f (its contents) is known. */
-int slice_region_remove(const char *name, const struct vgpu_slice_file *f);
+int slice_region_remove(const char *name, const struct slice_file *f);
 /* Rebuild from the records every GPU (only only_bdf, when not NULL) whose files are wrong; an
  * unreadable slice file without a record is removed. The number of GPUs rebuilt. */
 int slice_repair_locked(const char *only_bdf, struct vgpu_error *err);

@@ -27,26 +27,28 @@
 #include "vgpu/host.h"
 
 static int record_path(const char *name, char *buf, size_t size) {
-        if (!vgpu_slice_name_is_valid(name))
+        if (!slice_name_is_valid(name))
                 return -EINVAL;
         snprintf(buf, size, VGPU_SLICE_RECORD_DIR "/%s.json", name);
         return 0;
 }
 
-int slice_record_write(const struct vgpu_slice_request *req) {
+int slice_record_write(const struct vgpu_slice_spec *spec) {
         char path[256];
-        int r = record_path(req->name, path, sizeof(path));
+        int r = record_path(spec->name, path, sizeof(path));
         if (r < 0)
                 return r;
         json_object *o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
-        json_object_object_add(o, "name", json_object_new_string(req->name));
-        json_object_object_add(o, "gpu", json_object_new_string(req->gpu));
-        json_object_object_add(o, "memory_bytes", req->memory ? json_object_new_uint64(req->memory) : NULL);
-        json_object_object_add(o, "share_percent", req->share ? json_object_new_int((int) req->share) : NULL);
-        json_object_object_add(o, "policy", json_object_new_string(req->policy));
-        json_object_object_add(o, "scrub", json_object_new_string(req->scrub));
+        json_object_object_add(o, "name", json_object_new_string(spec->name));
+        json_object_object_add(o, "gpu", json_object_new_string(spec->gpu));
+        json_object_object_add(o, "memory_bytes", spec->memory ? json_object_new_uint64(spec->memory) : NULL);
+        json_object_object_add(o, "share_percent",
+                               spec->share ? json_object_new_int((int) spec->share) : NULL);
+        json_object_object_add(o, "policy",
+                               json_object_new_string(vgpu_slice_policy_to_string(spec->policy)));
+        json_object_object_add(o, "scrub", json_object_new_string(vgpu_slice_scrub_to_string(spec->scrub)));
         const char *text =
                 json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         _cleanup_free_ char *with_nl = NULL;
@@ -55,6 +57,34 @@ int slice_record_write(const struct vgpu_slice_request *req) {
                     : -ENOMEM;
         json_object_put(o);
         return r;
+}
+
+int slice_record_text(const char *name, char **ret) {
+        char path[256], full[4096], text[4096];
+        int r = record_path(name, path, sizeof(path));
+        if (r < 0 || (r = root_path(full, sizeof(full), path)) < 0)
+                return r;
+        /* as it is, byte for byte (root_read() trims the newline) */
+        FILE *f = fopen(full, "re");
+        if (!f && errno == ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!f)
+                return -errno;
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        r = ferror(f) ? -EIO : !feof(f) ? -EFBIG : 0;
+        fclose(f);
+        if (r < 0)
+                return r;
+        text[n] = '\0';
+        return (*ret = strdup(text)) ? 0 : -ENOMEM;
+}
+
+int slice_record_put(const char *name, const char *text) {
+        char path[256];
+        int r = record_path(name, path, sizeof(path));
+        return r < 0 ? r : write_file_atomic(path, text, strlen(text), 0644);
 }
 
 bool slice_record_exists(const char *name) {
@@ -78,29 +108,27 @@ static const char *get_string(json_object *root, const char *key) {
 }
 
 /* One record's text into s; on failure *why says what is wrong. */
-static int record_parse(const char *text, const char *file_name, struct vgpu_slice_status *s,
+static int record_parse(const char *text, const char *file_name, struct vgpu_slice_spec *s,
                         const char **why) {
         json_object *root = json_tokener_parse(text), *v;
         int r = -EBADMSG;
         const char *name = get_string(root, "name"), *gpu = get_string(root, "gpu");
         const char *policy = get_string(root, "policy"), *scrub = get_string(root, "scrub");
         char bdf[VGPU_BDF_MAX];
-        *s = (struct vgpu_slice_status){};
+        *s = (struct vgpu_slice_spec){};
         if (!root || !json_object_is_type(root, json_type_object))
                 *why = "not a JSON object";
-        else if (!name || !vgpu_slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 ||
+        else if (!name || !slice_name_is_valid(name) || strlen(file_name) != strlen(name) + 5 ||
                  strncmp(file_name, name, strlen(name)) != 0)
                 *why = "field \"name\" missing, not a slice name, or not the file's name";
         else if (!gpu || vgpu_bdf_normalize(gpu, bdf) < 0)
                 *why = "field \"gpu\" is not a PCI address";
-        else if (!policy || vgpu_slice_policy_from_string(policy) < 0 || !scrub ||
-                 vgpu_slice_scrub_from_string(scrub) < 0)
+        else if (vgpu_slice_policy_from_string(policy, &s->policy) < 0 ||
+                 vgpu_slice_scrub_from_string(scrub, &s->scrub) < 0)
                 *why = "field \"policy\" or \"scrub\" missing or unknown";
         else {
                 snprintf(s->name, sizeof(s->name), "%s", name);
                 snprintf(s->gpu, sizeof(s->gpu), "%s", bdf);
-                snprintf(s->policy, sizeof(s->policy), "%s", policy);
-                snprintf(s->scrub, sizeof(s->scrub), "%s", scrub);
                 /* this version's names, else the older records' ("memory", "share": 0 for none) */
                 if (json_object_object_get_ex(root, "memory_bytes", &v) ||
                     json_object_object_get_ex(root, "memory", &v))
@@ -115,17 +143,15 @@ static int record_parse(const char *text, const char *file_name, struct vgpu_sli
 }
 
 static int cmp_name(const void *a, const void *b) {
-        return strcmp(((const struct vgpu_slice_status *) a)->name,
-                      ((const struct vgpu_slice_status *) b)->name);
+        return strcmp(((const struct vgpu_slice_spec *) a)->name, ((const struct vgpu_slice_spec *) b)->name);
 }
 
-int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret_bad,
-                       struct vgpu_error *err) {
+int slice_records_read(struct vgpu_slice_spec **ret, size_t *ret_n, char **ret_bad, struct vgpu_error *err) {
         char dir[4096];
         int r = root_path(dir, sizeof(dir), VGPU_SLICE_RECORD_DIR);
         if (r < 0)
                 return vgpu_error_set(err, r, "%s: bad path", VGPU_SLICE_RECORD_DIR);
-        struct vgpu_slice_status *out = NULL;
+        struct vgpu_slice_spec *out = NULL;
         size_t n = 0, allocated = 0;
         char *bad = NULL;
         size_t bad_size = 0;
@@ -148,7 +174,7 @@ int slice_records_read(struct vgpu_slice_status **ret, size_t *ret_n, char **ret
                 char path[4096 + 300], text[4096];
                 snprintf(path, sizeof(path), VGPU_SLICE_RECORD_DIR "/%s", de->d_name);
                 const char *why = NULL;
-                struct vgpu_slice_status s;
+                struct vgpu_slice_spec s;
                 if (root_read(path, text, sizeof(text)) < 0)
                         why = "cannot be read";
                 else if (record_parse(text, de->d_name, &s, &why) == 0) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * regions.c — the files of /run/vgpuctl/slices as the admin tools see them: NAME.slice per slice
- * and BDF.shm per GPU (vgpu/slice-shm.h). They are read with pread(), never mapped (a tenant
+ * and BDF.shm per GPU (slice/slice-shm.h). They are read with pread(), never mapped (a tenant
  * may truncate its own file at any moment, and vgpud must not die of it), checked against each
  * other, and what is wrong is named; a GPU whose files are wrong is rebuilt from the records,
  * which tenants cannot reach.
@@ -62,7 +62,7 @@ static int add_bad_gpu(struct slice_view *v, const char *bdf) {
 }
 
 /* The names in the directory that end in suffix, without it. */
-static int dir_names(const char *suffix, char (**ret)[VGPU_SLICE_NAME_MAX], size_t *ret_n) {
+static int dir_names(const char *suffix, char (**ret)[SLICE_NAME_MAX], size_t *ret_n) {
         char full[4096];
         int r = root_path(full, sizeof(full), VGPU_SLICE_DIR);
         if (r < 0)
@@ -76,7 +76,7 @@ static int dir_names(const char *suffix, char (**ret)[VGPU_SLICE_NAME_MAX], size
         struct dirent *de;
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
-                if (n <= k || strcmp(de->d_name + n - k, suffix) != 0 || n - k >= VGPU_SLICE_NAME_MAX)
+                if (n <= k || strcmp(de->d_name + n - k, suffix) != 0 || n - k >= SLICE_NAME_MAX)
                         continue;
                 if (!GREEDY_REALLOC(*ret, allocated, *ret_n + 1)) {
                         closedir(d);
@@ -91,22 +91,22 @@ static int dir_names(const char *suffix, char (**ret)[VGPU_SLICE_NAME_MAX], size
         return 0;
 }
 
-int slice_read_sched(const char *bdf, struct vgpu_slice_shm *ret, struct vgpu_error *err) {
+int slice_read_sched(const char *bdf, struct slice_shm *ret, struct vgpu_error *err) {
         char path[128], full[4096];
         sched_path(bdf, path, sizeof(path));
         int r = root_path(full, sizeof(full), path);
         if (r < 0)
                 return vgpu_error_set(err, r, "%s: bad path", path);
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
-        r = vgpu_sched_file_open(full, &f, err);
-        return r < 0 ? r : vgpu_sched_file_read(f, ret, err);
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
+        r = slice_sched_file_open(full, &f, err);
+        return r < 0 ? r : slice_sched_file_read(f, ret, err);
 }
 
-int slice_read(const char *name, struct vgpu_slice_file *ret, struct vgpu_error *err) {
+int slice_read(const char *name, struct slice_file *ret, struct vgpu_error *err) {
         char path[128], full[4096];
         slice_path(name, path, sizeof(path));
         int r = root_path(full, sizeof(full), path);
-        return r < 0 ? vgpu_error_set(err, r, "%s: bad path", path) : vgpu_slice_region_read(full, ret, err);
+        return r < 0 ? vgpu_error_set(err, r, "%s: bad path", path) : slice_region_read(full, ret, err);
 }
 
 void slice_view_free(struct slice_view *v) {
@@ -119,20 +119,20 @@ void slice_view_free(struct slice_view *v) {
 
 static int cmp_status(const void *a, const void *b) {
         const struct vgpu_slice_status *x = a, *y = b;
-        int c = strcmp(x->gpu, y->gpu);
-        return c ? c : strcmp(x->name, y->name);
+        int c = strcmp(x->spec.gpu, y->spec.gpu);
+        return c ? c : strcmp(x->spec.name, y->spec.name);
 }
 
 struct gpu_sched {
         char bdf[VGPU_BDF_MAX];
         bool ok;
-        bool claimed[VGPU_SLICE_MAX]; /* slots a slice file points at */
-        struct vgpu_slice_shm state;
+        bool claimed[SLICE_MAX]; /* slots a slice file points at */
+        struct slice_shm state;
 };
 
 static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *gpus, size_t n_gpus,
                       size_t *allocated) {
-        struct vgpu_slice_file f;
+        struct slice_file f;
         struct vgpu_error why = {};
         char path[128];
         slice_path(name, path, sizeof(path));
@@ -147,7 +147,7 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
                 if (add_problem(&v->problems, "%s", why.message) < 0 ||
                     !GREEDY_REALLOC(v->bad_names, v->bad_names_allocated, v->n_bad_names + 1))
                         return -ENOMEM;
-                snprintf(v->bad_names[v->n_bad_names++], VGPU_SLICE_NAME_MAX, "%s", name);
+                snprintf(v->bad_names[v->n_bad_names++], SLICE_NAME_MAX, "%s", name);
                 return 0;
         }
         struct gpu_sched *g = NULL;
@@ -155,8 +155,8 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
                 if (streq(gpus[i].bdf, f.gpu_bdf))
                         g = &gpus[i];
         if (g && g->ok) {
-                const struct vgpu_sched_slot *slot = &g->state.slices[f.sched_index];
-                if (atomic_load(&slot->state) != VGPU_SLICE_STATE_ACTIVE ||
+                const struct slice_sched_slot *slot = &g->state.slices[f.sched_index];
+                if (atomic_load(&slot->state) != SLICE_STATE_ACTIVE ||
                     strncmp(slot->name, name, sizeof(slot->name)) != 0)
                         r = add_problem(&v->problems,
                                         "%s%s: slot %u of the scheduler of %s is not this slice's",
@@ -170,28 +170,15 @@ static int view_slice(struct slice_view *v, const char *name, struct gpu_sched *
                 return -ENOMEM;
         if (!GREEDY_REALLOC(v->slices, *allocated, v->n + 1))
                 return -ENOMEM;
-        struct vgpu_slice_info info;
-        vgpu_slice_file_info(&f, g && g->ok ? &g->state : NULL, &info);
-        struct vgpu_slice_status *s = &v->slices[v->n++];
-        *s = (struct vgpu_slice_status){
-                .share = info.policy == VGPU_SLICE_POLICY_FIXED_SHARE ? info.weight : 0,
-                .memory = info.quota,
-                .used = info.used,
-                .peak = info.peak,
-                .oom_count = info.oom_count,
-                .gpu_time_ns = info.gpu_ns,
-                .processes = info.processes,
-        };
-        snprintf(s->name, sizeof(s->name), "%s", info.name);
-        snprintf(s->gpu, sizeof(s->gpu), "%s", info.gpu_bdf);
-        snprintf(s->policy, sizeof(s->policy), "%s", vgpu_slice_policy_to_string(info.policy));
-        snprintf(s->scrub, sizeof(s->scrub), "%s", vgpu_slice_scrub_to_string(info.scrub));
+        struct slice_info info;
+        slice_file_info(&f, g && g->ok ? &g->state : NULL, &info);
+        slice_status_from_info(&info, &v->slices[v->n++]);
         return 0;
 }
 
 int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
         struct slice_view v = {};
-        _cleanup_free_ char(*bdfs)[VGPU_SLICE_NAME_MAX] = NULL, (*names)[VGPU_SLICE_NAME_MAX] = NULL;
+        _cleanup_free_ char(*bdfs)[SLICE_NAME_MAX] = NULL, (*names)[SLICE_NAME_MAX] = NULL;
         size_t n_bdfs = 0, n_names = 0, allocated = 0;
         int r = dir_names(".shm", &bdfs, &n_bdfs);
         if (r >= 0)
@@ -216,9 +203,9 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
                 r = view_slice(&v, names[i], gpus, n_bdfs, &allocated);
         /* a slot no slice file claims: a slice half made or half removed, or written by hand */
         for (size_t i = 0; i < n_bdfs && r >= 0; i++)
-                for (unsigned k = 0; gpus[i].ok && k < VGPU_SLICE_MAX && r >= 0; k++) {
-                        const struct vgpu_sched_slot *slot = &gpus[i].state.slices[k];
-                        if (atomic_load(&slot->state) == VGPU_SLICE_STATE_FREE || gpus[i].claimed[k])
+                for (unsigned k = 0; gpus[i].ok && k < SLICE_MAX && r >= 0; k++) {
+                        const struct slice_sched_slot *slot = &gpus[i].state.slices[k];
+                        if (atomic_load(&slot->state) == SLICE_STATE_FREE || gpus[i].claimed[k])
                                 continue;
                         r = add_problem(&v.problems,
                                         "%s" VGPU_SLICE_DIR "/%s.shm: slot %u holds a slice without a region",
@@ -235,44 +222,17 @@ int slice_view_read(struct slice_view *ret, struct vgpu_error *err) {
         return 0;
 }
 
-int slice_request_params(const struct vgpu_slice_request *req, struct vgpu_slice_params *ret,
-                         struct vgpu_error *err) {
-        struct vgpu_slice_params p = { .name = req->name, .quota = req->memory, .weight = req->share };
-        int v = req->policy  ? vgpu_slice_policy_from_string(req->policy)
-                : req->share ? VGPU_SLICE_POLICY_FIXED_SHARE
-                             : VGPU_SLICE_POLICY_EQUAL_SHARE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL,
-                                      "policy '%s': expected best-effort, equal-share or fixed-share",
-                                      req->policy);
-        p.policy = (enum vgpu_slice_policy) v;
-        if ((p.policy == VGPU_SLICE_POLICY_FIXED_SHARE) != (req->share > 0))
-                return vgpu_error_set(err, -EINVAL,
-                                      p.policy == VGPU_SLICE_POLICY_FIXED_SHARE
-                                              ? "fixed-share needs --share PERCENT"
-                                              : "--share goes with the fixed-share policy");
-        if (req->share > 100)
-                return vgpu_error_set(err, -EINVAL, "--share %u%%: at most 100%%", req->share);
-        v = req->scrub ? vgpu_slice_scrub_from_string(req->scrub) : VGPU_SLICE_SCRUB_ON_FREE;
-        if (v < 0)
-                return vgpu_error_set(err, -EINVAL, "scrub '%s': expected on-free, on-exit or off",
-                                      req->scrub);
-        p.scrub = (enum vgpu_slice_scrub) v;
-        *ret = p;
-        return 0;
-}
-
 /* The GPU's scheduler file, opened or created; restricted to root either way. */
-static int open_sched(const char *bdf, struct vgpu_sched_file **ret, struct vgpu_error *err) {
+static int open_sched(const char *bdf, struct slice_sched_file **ret, struct vgpu_error *err) {
         char path[128], full[4096];
         sched_path(bdf, path, sizeof(path));
         int r = mkdir_parents_root(VGPU_SLICE_DIR, 0755);
         if (r < 0 || (r = root_path(full, sizeof(full), path)) < 0)
                 return vgpu_error_set_errno(err, r, "%s%s", root_prefix(), VGPU_SLICE_DIR);
-        r = vgpu_sched_file_open(full, ret, err);
+        r = slice_sched_file_open(full, ret, err);
         if (r == -ENOENT)
-                return vgpu_sched_file_create(full, &(struct vgpu_slice_gpu_params){ .bdf = bdf },
-                                              VGPU_SLICE_REGION_MODE, ret, err);
+                return slice_sched_file_create(full, &(struct slice_gpu_params){ .bdf = bdf },
+                                               VGPU_SLICE_REGION_MODE, ret, err);
         /* a file of an older release was world-writable */
         if (r >= 0 && chmod(full, VGPU_SLICE_REGION_MODE) < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot restrict the slice scheduler to root",
@@ -281,32 +241,31 @@ static int open_sched(const char *bdf, struct vgpu_sched_file **ret, struct vgpu
 }
 
 static int sched_slot_remove(const char *bdf, unsigned index, const char *name) {
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
         struct vgpu_error ignore = {};
-        if (slice_read_sched(bdf, &(struct vgpu_slice_shm){}, &ignore) < 0 ||
-            open_sched(bdf, &f, &ignore) < 0)
+        if (slice_read_sched(bdf, &(struct slice_shm){}, &ignore) < 0 || open_sched(bdf, &f, &ignore) < 0)
                 return -ENOENT;
-        struct vgpu_slice_shm *shm;
-        int r = vgpu_sched_file_begin(f, &shm);
+        struct slice_shm *shm;
+        int r = slice_sched_file_begin(f, &shm);
         if (r < 0)
                 return r;
-        r = vgpu_sched_remove(shm, index, name);
-        int q = vgpu_sched_file_end(f, r >= 0);
+        r = slice_sched_remove(shm, index, name);
+        int q = slice_sched_file_end(f, r >= 0);
         return r < 0 ? r : q;
 }
 
-int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct vgpu_error *err) {
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
+int slice_region_add(const char *bdf, const struct slice_params *p, struct vgpu_error *err) {
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
         int r = open_sched(bdf, &f, err);
         if (r < 0)
                 return r;
-        struct vgpu_slice_shm *shm;
-        if ((r = vgpu_sched_file_begin(f, &shm)) < 0)
+        struct slice_shm *shm;
+        if ((r = slice_sched_file_begin(f, &shm)) < 0)
                 return vgpu_error_set_errno(err, r, "%s: the slice scheduler of %s is busy or corrupt",
                                             p->name, bdf);
         unsigned index;
-        r = vgpu_sched_add(shm, p, &index, err);
-        int q = vgpu_sched_file_end(f, r >= 0);
+        r = slice_sched_add(shm, p, &index, err);
+        int q = slice_sched_file_end(f, r >= 0);
         if (r < 0)
                 return r;
         if (q < 0)
@@ -317,13 +276,13 @@ int slice_region_add(const char *bdf, const struct vgpu_slice_params *p, struct 
         if ((r = root_path(full, sizeof(full), path)) < 0)
                 r = vgpu_error_set(err, r, "%s: bad path", path);
         else
-                r = vgpu_slice_region_create(full, bdf, index, p, VGPU_SLICE_REGION_MODE, err);
+                r = slice_region_create(full, bdf, index, p, VGPU_SLICE_REGION_MODE, err);
         if (r < 0)
                 (void) sched_slot_remove(bdf, index, p->name);
         return r;
 }
 
-int slice_region_remove(const char *name, const struct vgpu_slice_file *f) {
+int slice_region_remove(const char *name, const struct slice_file *f) {
         char path[128], full[4096];
         slice_path(name, path, sizeof(path));
         int r = root_path(full, sizeof(full), path);
@@ -335,16 +294,16 @@ int slice_region_remove(const char *name, const struct vgpu_slice_file *f) {
 }
 
 /* Remove every file of GPU bdf: its scheduler, and the slices the records or the files put on it. */
-static int remove_gpu_files(const char *bdf, const struct vgpu_slice_status *rec, size_t n_rec,
+static int remove_gpu_files(const char *bdf, const struct vgpu_slice_spec *rec, size_t n_rec,
                             struct vgpu_error *err) {
         char path[128], full[4096];
-        _cleanup_free_ char(*names)[VGPU_SLICE_NAME_MAX] = NULL;
+        _cleanup_free_ char(*names)[SLICE_NAME_MAX] = NULL;
         size_t n_names = 0;
         int r = dir_names(".slice", &names, &n_names);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "listing %s%s", root_prefix(), VGPU_SLICE_DIR);
         for (size_t i = 0; i < n_names; i++) {
-                struct vgpu_slice_file f;
+                struct slice_file f;
                 struct vgpu_error ignore = {};
                 bool ours = slice_read(names[i], &f, &ignore) >= 0 && streq(f.gpu_bdf, bdf);
                 for (size_t k = 0; k < n_rec && !ours; k++)
@@ -369,7 +328,7 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
         int r = slice_view_read(&v, err);
         if (r < 0)
                 return r;
-        struct vgpu_slice_status *rec = NULL;
+        struct vgpu_slice_spec *rec = NULL;
         size_t n_rec = 0;
         int repaired = 0;
         if (v.problems && (r = slice_records_read(&rec, &n_rec, NULL, err)) < 0) {
@@ -399,17 +358,12 @@ int slice_repair_locked(const char *only_bdf, struct vgpu_error *err) {
                 for (size_t i = 0; i < n_rec && r >= 0; i++) {
                         if (!streq(rec[i].gpu, bdf))
                                 continue;
-                        struct vgpu_slice_request req = {
-                                .name = rec[i].name,
-                                .gpu = rec[i].gpu,
-                                .memory = rec[i].memory,
-                                .share = rec[i].share,
-                                .policy = rec[i].policy,
-                                .scrub = rec[i].scrub,
-                        };
-                        struct vgpu_slice_params p;
-                        if ((r = slice_request_params(&req, &p, err)) >= 0)
+                        struct vgpu_slice_spec spec;
+                        struct slice_params p;
+                        if ((r = slice_spec_resolve(&rec[i], &spec, err)) >= 0) {
+                                slice_spec_params(&spec, &p);
                                 r = slice_region_add(bdf, &p, err);
+                        }
                 }
                 repaired++;
         }

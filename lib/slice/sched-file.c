@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * sched-file.c — the GPU's scheduler file, BDF.shm (vgpu/slice-shm.h), as its users touch it:
+ * sched-file.c — the GPU's scheduler file, BDF.shm (slice/slice-shm.h), as its users touch it:
  * every tenant of the GPU can write it, so no one maps it for loads and stores (a tenant that
  * truncated it would SIGBUS every other tenant). The state is read and written whole with
  * pread()/pwrite() under flock() — a few microseconds, once per turn change — into a copy that
@@ -33,7 +33,7 @@
  * hostile, and the caller runs without the scheduler rather than wait for it. */
 #define LOCK_PATIENCE_NS UINT64_C(20000000)
 
-struct vgpu_sched_file {
+struct slice_sched_file {
         int fd;
         pid_t pid; /* the process that opened fd */
         char *path;
@@ -41,16 +41,16 @@ struct vgpu_sched_file {
         size_t page_size;
         pthread_mutex_t lock;
         uint32_t wake_before;
-        struct vgpu_slice_shm state; /* the copy between begin and end */
+        struct slice_shm state; /* the copy between begin and end */
 };
 
-static const char *state_problem(const struct vgpu_slice_shm *shm, ssize_t n) {
+static const char *state_problem(const struct slice_shm *shm, ssize_t n) {
         if (n != (ssize_t) sizeof(*shm))
                 return "a short slice scheduler file";
-        return vgpu_sched_problem(shm);
+        return slice_sched_problem(shm);
 }
 
-struct vgpu_sched_file *vgpu_sched_file_close(struct vgpu_sched_file *f) {
+struct slice_sched_file *slice_sched_file_close(struct slice_sched_file *f) {
         if (!f)
                 return NULL;
         if (f->futex_page)
@@ -64,7 +64,7 @@ struct vgpu_sched_file *vgpu_sched_file_close(struct vgpu_sched_file *f) {
 }
 
 /* Open path as f's file (again, in a child after fork()). */
-static int attach(struct vgpu_sched_file *f) {
+static int attach(struct slice_sched_file *f) {
         int fd = open(f->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
@@ -85,8 +85,8 @@ static int attach(struct vgpu_sched_file *f) {
         return 0;
 }
 
-static int file_new(const char *path, struct vgpu_sched_file **ret) {
-        struct vgpu_sched_file *f = calloc(1, sizeof(*f));
+static int file_new(const char *path, struct slice_sched_file **ret) {
+        struct slice_sched_file *f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
         f->fd = -1;
@@ -94,41 +94,41 @@ static int file_new(const char *path, struct vgpu_sched_file **ret) {
         pthread_mutex_init(&f->lock, NULL);
         f->path = strdup(path);
         if (!f->path) {
-                vgpu_sched_file_close(f);
+                slice_sched_file_close(f);
                 return -ENOMEM;
         }
         *ret = f;
         return 0;
 }
 
-int vgpu_sched_file_open(const char *path, struct vgpu_sched_file **ret, struct vgpu_error *err) {
-        struct vgpu_sched_file *f = NULL;
+int slice_sched_file_open(const char *path, struct slice_sched_file **ret, struct vgpu_error *err) {
+        struct slice_sched_file *f = NULL;
         int r = file_new(path, &f);
         if (r < 0)
                 return vgpu_error_set(err, r, "%s: out of memory", path);
         r = attach(f);
         if (r < 0) {
-                vgpu_sched_file_close(f);
+                slice_sched_file_close(f);
                 return r == -EPROTO ? vgpu_error_set(err, r, "%s: not a slice scheduler file", path)
                                     : vgpu_error_set_errno(err, r, "%s: cannot open slice scheduler", path);
         }
-        r = vgpu_sched_file_read(f, &f->state, err);
+        r = slice_sched_file_read(f, &f->state, err);
         if (r < 0) {
-                vgpu_sched_file_close(f);
+                slice_sched_file_close(f);
                 return r;
         }
         *ret = f;
         return 0;
 }
 
-int vgpu_sched_file_create(const char *path, const struct vgpu_slice_gpu_params *gpu, mode_t mode,
-                           struct vgpu_sched_file **ret, struct vgpu_error *err) {
-        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : VGPU_SLICE_QUANTUM_DEFAULT_NS;
+int slice_sched_file_create(const char *path, const struct slice_gpu_params *gpu, mode_t mode,
+                            struct slice_sched_file **ret, struct vgpu_error *err) {
+        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : SLICE_QUANTUM_DEFAULT_NS;
         size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        _cleanup_free_ struct vgpu_slice_shm *init = calloc(1, page);
+        _cleanup_free_ struct slice_shm *init = calloc(1, page);
         if (!init)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        if (vgpu_sched_init(init, gpu) < 0)
+        if (slice_sched_init(init, gpu) < 0)
                 return vgpu_error_set(err, -EINVAL, "time slice %llu ns: expected 1 to 30 ms",
                                       (unsigned long long) quantum);
 
@@ -151,39 +151,39 @@ int vgpu_sched_file_create(const char *path, const struct vgpu_slice_gpu_params 
         unlink(tmp);
         if (r < 0)
                 return r;
-        struct vgpu_sched_file *f = NULL;
-        r = vgpu_sched_file_open(path, &f, err);
+        struct slice_sched_file *f = NULL;
+        r = slice_sched_file_open(path, &f, err);
         if (r < 0)
                 return r;
         if (ret)
                 *ret = f;
         else
-                vgpu_sched_file_close(f);
+                slice_sched_file_close(f);
         return 0;
 }
 
-int vgpu_sched_file_read(struct vgpu_sched_file *f, struct vgpu_slice_shm *ret, struct vgpu_error *err) {
+int slice_sched_file_read(struct slice_sched_file *f, struct slice_shm *ret, struct vgpu_error *err) {
         ssize_t n = pread(f->fd, ret, sizeof(*ret), 0);
         const char *problem = state_problem(ret, n);
         if (problem)
                 return vgpu_error_set(err, -EPROTO, "%s: %s", f->path, problem);
-        vgpu_sched_repair(ret);
+        slice_sched_repair(ret);
         return 0;
 }
 
-static int lock_file(struct vgpu_sched_file *f) {
+static int lock_file(struct slice_sched_file *f) {
         if (f->pid != getpid()) {
                 int r = attach(f); /* a child of fork(): its own lock */
                 if (r < 0)
                         return r;
         }
-        uint64_t start = vgpu_now_ns();
+        uint64_t start = slice_now_ns();
         for (unsigned spins = 0;; spins++) {
                 if (flock(f->fd, LOCK_EX | LOCK_NB) == 0)
                         return 0;
                 if (errno != EWOULDBLOCK && errno != EINTR)
                         return -errno;
-                if (vgpu_now_ns() - start > LOCK_PATIENCE_NS)
+                if (slice_now_ns() - start > LOCK_PATIENCE_NS)
                         return -EBUSY;
                 if (spins > 8) {
                         struct timespec ts = { .tv_nsec = 20000 };
@@ -193,14 +193,14 @@ static int lock_file(struct vgpu_sched_file *f) {
         }
 }
 
-int vgpu_sched_file_begin(struct vgpu_sched_file *f, struct vgpu_slice_shm **ret) {
+int slice_sched_file_begin(struct slice_sched_file *f, struct slice_shm **ret) {
         pthread_mutex_lock(&f->lock);
         int r = lock_file(f);
         if (r < 0) {
                 pthread_mutex_unlock(&f->lock);
                 return r;
         }
-        r = vgpu_sched_file_read(f, &f->state, NULL);
+        r = slice_sched_file_read(f, &f->state, NULL);
         if (r < 0) {
                 flock(f->fd, LOCK_UN);
                 pthread_mutex_unlock(&f->lock);
@@ -211,13 +211,13 @@ int vgpu_sched_file_begin(struct vgpu_sched_file *f, struct vgpu_slice_shm **ret
         return 0;
 }
 
-static void futex_wake_all(struct vgpu_sched_file *f) {
+static void futex_wake_all(struct slice_sched_file *f) {
         if (f->futex_page)
-                syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake),
+                syscall(SYS_futex, (char *) f->futex_page + offsetof(struct slice_shm, sched.wake),
                         FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-int vgpu_sched_file_end(struct vgpu_sched_file *f, bool changed) {
+int slice_sched_file_end(struct slice_sched_file *f, bool changed) {
         int r = 0;
         if (changed && pwrite(f->fd, &f->state, sizeof(f->state), 0) != (ssize_t) sizeof(f->state))
                 r = -EIO;
@@ -229,8 +229,8 @@ int vgpu_sched_file_end(struct vgpu_sched_file *f, bool changed) {
         return r;
 }
 
-void vgpu_sched_file_wait(struct vgpu_sched_file *f, uint32_t wake, uint64_t until) {
-        uint64_t now = vgpu_now_ns();
+void slice_sched_file_wait(struct slice_sched_file *f, uint32_t wake, uint64_t until) {
+        uint64_t now = slice_now_ns();
         if (until <= now)
                 return;
         uint64_t d = until - now;
@@ -238,8 +238,8 @@ void vgpu_sched_file_wait(struct vgpu_sched_file *f, uint32_t wake, uint64_t unt
         /* A shared (not private) futex: the word is in a file mapping of several processes. On a
          * file someone truncated it fails (EFAULT): then the time-out is all there is. */
         if (!f->futex_page ||
-            syscall(SYS_futex, (char *) f->futex_page + offsetof(struct vgpu_slice_shm, sched.wake),
-                    FUTEX_WAIT, wake, &ts, NULL, 0) < 0) {
+            syscall(SYS_futex, (char *) f->futex_page + offsetof(struct slice_shm, sched.wake), FUTEX_WAIT,
+                    wake, &ts, NULL, 0) < 0) {
                 if (errno == EFAULT || !f->futex_page)
                         nanosleep(&ts, NULL);
         }

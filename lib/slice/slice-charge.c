@@ -65,13 +65,13 @@ static int read_stat(pid_t pid, char *ret_state, uint64_t *ret_start) {
         return 0;
 }
 
-uint64_t vgpu_proc_start_time(pid_t pid) {
+uint64_t proc_start_time(pid_t pid) {
         char state;
         uint64_t start;
         return read_stat(pid, &state, &start) < 0 ? 0 : start;
 }
 
-bool vgpu_proc_alive(pid_t pid, uint64_t start_time) {
+bool proc_alive(pid_t pid, uint64_t start_time) {
         char state;
         uint64_t start;
         int r = read_stat(pid, &state, &start);
@@ -86,25 +86,25 @@ bool vgpu_proc_alive(pid_t pid, uint64_t start_time) {
         return start_time == 0 || start == start_time;
 }
 
-uint64_t vgpu_proc_pidns(void) {
+uint64_t proc_pidns(void) {
         struct stat st;
         return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (uint64_t) st.st_ino;
 }
 
-uint64_t vgpu_slice_round(const struct vgpu_slice *s, uint64_t bytes) {
+uint64_t slice_round(const struct slice *s, uint64_t bytes) {
         uint64_t g = s->granularity;
         if (g <= 1 || bytes > UINT64_MAX - g)
                 return bytes;
         return (bytes + g - 1) / g * g;
 }
 
-static void update_peak(struct vgpu_slice *s, uint64_t used) {
+static void update_peak(struct slice *s, uint64_t used) {
         uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
         while (used > peak && !atomic_compare_exchange_weak(&s->peak, &peak, used))
                 ;
 }
 
-int vgpu_slice_charge(struct vgpu_slice *s, struct vgpu_slice_proc *p, uint64_t bytes) {
+int slice_charge(struct slice *s, struct slice_proc *p, uint64_t bytes) {
         if (bytes == 0)
                 return 0;
         uint64_t quota = s->quota;
@@ -127,39 +127,39 @@ static uint64_t sub_clamped(_Atomic uint64_t *v, uint64_t n) {
         return take;
 }
 
-void vgpu_slice_uncharge(struct vgpu_slice *s, struct vgpu_slice_proc *p, uint64_t bytes) {
+void slice_uncharge(struct slice *s, struct slice_proc *p, uint64_t bytes) {
         uint64_t taken = sub_clamped(&p->bytes, bytes);
         sub_clamped(&s->used, taken);
 }
 
-int vgpu_slice_attach(struct vgpu_slice *s, struct vgpu_slice_proc **ret) {
+int slice_attach(struct slice *s, struct slice_proc **ret) {
         pid_t me = getpid();
-        uint64_t start = vgpu_proc_start_time(me), ns = vgpu_proc_pidns();
+        uint64_t start = proc_start_time(me), ns = proc_pidns();
 
         for (int attempt = 0; attempt < 2; attempt++) {
-                for (unsigned i = 0; i < VGPU_SLICE_PROCS_MAX; i++) {
-                        struct vgpu_slice_proc *p = &s->procs[i];
+                for (unsigned i = 0; i < SLICE_PROCS_MAX; i++) {
+                        struct slice_proc *p = &s->procs[i];
                         uint64_t o = atomic_load(&p->owner);
                         if (OWNER_PID(o) != 0 ||
                             !atomic_compare_exchange_strong(&p->owner, &o, OWNER(OWNER_GEN(o), me)))
                                 continue;
                         atomic_store(&p->pidns, ns);
                         atomic_store(&p->start_time, start);
-                        if (vgpu_slice_charge(s, p, s->proc_overhead) < 0) {
-                                vgpu_slice_detach(s, p);
+                        if (slice_charge(s, p, s->proc_overhead) < 0) {
+                                slice_detach(s, p);
                                 return -EDQUOT;
                         }
                         *ret = p;
                         return 0;
                 }
-                if (vgpu_slice_reclaim_dead(s) == 0)
+                if (slice_reclaim_dead(s) == 0)
                         break;
         }
         return -ENOSPC;
 }
 
 /* Empty a slot we own (as its process, or as its reclaimer): charge back, then free it. */
-static void slot_release(struct vgpu_slice *s, struct vgpu_slice_proc *p, uint64_t owner) {
+static void slot_release(struct slice *s, struct slice_proc *p, uint64_t owner) {
         uint64_t bytes = atomic_exchange(&p->bytes, 0);
         sub_clamped(&s->used, bytes);
         atomic_store(&p->start_time, 0);
@@ -167,19 +167,19 @@ static void slot_release(struct vgpu_slice *s, struct vgpu_slice_proc *p, uint64
         atomic_store(&p->owner, OWNER(OWNER_GEN(owner) + 1, 0));
 }
 
-void vgpu_slice_detach(struct vgpu_slice *s, struct vgpu_slice_proc *p) {
+void slice_detach(struct slice *s, struct slice_proc *p) {
         if (!p)
                 return;
         slot_release(s, p, atomic_load(&p->owner));
 }
 
-int vgpu_slice_reclaim_dead(struct vgpu_slice *s) {
-        uint64_t myns = vgpu_proc_pidns();
+int slice_reclaim_dead(struct slice *s) {
+        uint64_t myns = proc_pidns();
         uint32_t me = (uint32_t) getpid();
         int count = 0;
 
-        for (unsigned i = 0; i < VGPU_SLICE_PROCS_MAX; i++) {
-                struct vgpu_slice_proc *p = &s->procs[i];
+        for (unsigned i = 0; i < SLICE_PROCS_MAX; i++) {
+                struct slice_proc *p = &s->procs[i];
                 uint64_t o = atomic_load(&p->owner);
                 uint32_t pid = OWNER_PID(o);
                 if (pid == 0 || pid == me)
@@ -187,13 +187,13 @@ int vgpu_slice_reclaim_dead(struct vgpu_slice *s) {
                 uint64_t ns = atomic_load(&p->pidns);
                 if (ns && myns && ns != myns)
                         continue;
-                if (pid & VGPU_SLICE_PROC_RECLAIMING) {
+                if (pid & SLICE_PROC_RECLAIMING) {
                         /* Another reclaimer; take over only if it died half-way. */
-                        if (!(kill((pid_t) (pid & ~VGPU_SLICE_PROC_RECLAIMING), 0) < 0 && errno == ESRCH))
+                        if (!(kill((pid_t) (pid & ~SLICE_PROC_RECLAIMING), 0) < 0 && errno == ESRCH))
                                 continue;
-                } else if (vgpu_proc_alive((pid_t) pid, atomic_load(&p->start_time)))
+                } else if (proc_alive((pid_t) pid, atomic_load(&p->start_time)))
                         continue;
-                uint64_t mine = OWNER(OWNER_GEN(o), VGPU_SLICE_PROC_RECLAIMING | me);
+                uint64_t mine = OWNER(OWNER_GEN(o), SLICE_PROC_RECLAIMING | me);
                 if (!atomic_compare_exchange_strong(&p->owner, &o, mine))
                         continue; /* someone else got there first */
                 slot_release(s, p, mine);
@@ -202,9 +202,9 @@ int vgpu_slice_reclaim_dead(struct vgpu_slice *s) {
         return count;
 }
 
-unsigned vgpu_slice_count_procs(const struct vgpu_slice *s) {
+unsigned slice_count_procs(const struct slice *s) {
         unsigned n = 0;
-        for (unsigned i = 0; i < VGPU_SLICE_PROCS_MAX; i++)
+        for (unsigned i = 0; i < SLICE_PROCS_MAX; i++)
                 if (OWNER_PID(atomic_load(&s->procs[i].owner)) != 0)
                         n++;
         return n;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * slice-region.c — a slice's own region, NAME.slice (vgpu/slice-shm.h): write it, read it
+ * slice-region.c — a slice's own region, NAME.slice (slice/slice-shm.h): write it, read it
  * (vgpuctl, vgpud: pread, never a mapping a tenant could truncate under them), map it (the shim,
  * in the slice's own containers), check what it holds; and the names of policies.
  */
@@ -17,15 +17,15 @@
 #include "basic/error-util.h"
 #include "slice.h"
 
-struct vgpu_slice_region {
-        struct vgpu_slice_file *file;
+struct slice_region {
+        struct slice_file *file;
         size_t size;
 };
 
 /* The mapping is whole pages; the layout is the fixed-size struct at its start. */
 static size_t region_size(void) {
         size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        return (sizeof(struct vgpu_slice_file) + page - 1) / page * page;
+        return (sizeof(struct slice_file) + page - 1) / page * page;
 }
 
 static void copy_string(char *dst, size_t size, const char *src) {
@@ -36,9 +36,9 @@ static void copy_string(char *dst, size_t size, const char *src) {
  * metrics label: CDI's rule, first and last character a letter or digit, with '_', '.', '-'
  * between. One name CDI refuses makes podman refuse the whole spec, every slice on the host
  * with it; and a leading '.' made "." , ".." and hidden record files. */
-bool vgpu_slice_name_is_valid(const char *name) {
+bool slice_name_is_valid(const char *name) {
         size_t n = name ? strlen(name) : 0;
-        if (n == 0 || n >= VGPU_SLICE_NAME_MAX)
+        if (n == 0 || n >= SLICE_NAME_MAX)
                 return false;
         if (!isalnum((unsigned char) name[0]) || !isalnum((unsigned char) name[n - 1]))
                 return false;
@@ -48,63 +48,63 @@ bool vgpu_slice_name_is_valid(const char *name) {
         return true;
 }
 
-int vgpu_slice_params_check(const struct vgpu_slice_params *p, struct vgpu_error *err) {
-        if (!vgpu_slice_name_is_valid(p->name))
+int slice_params_check(const struct slice_params *p, struct vgpu_error *err) {
+        if (!slice_name_is_valid(p->name))
                 return vgpu_error_set(err, -EINVAL,
                                       "slice name \"%s\": expected 1-%u characters of [A-Za-z0-9_.-], "
                                       "starting and ending with a letter or digit",
-                                      strempty(p->name), VGPU_SLICE_NAME_MAX - 1);
-        if (p->policy > VGPU_SLICE_POLICY_FIXED_SHARE || p->scrub > VGPU_SLICE_SCRUB_OFF)
+                                      strempty(p->name), SLICE_NAME_MAX - 1);
+        if (p->policy > SLICE_POLICY_FIXED_SHARE || p->scrub > SLICE_SCRUB_OFF)
                 return vgpu_error_set(err, -EINVAL, "slice %s: unknown policy or scrub mode", p->name);
-        if (p->policy == VGPU_SLICE_POLICY_FIXED_SHARE && (p->weight < 1 || p->weight > 100))
+        if (p->policy == SLICE_POLICY_FIXED_SHARE && (p->weight < 1 || p->weight > 100))
                 return vgpu_error_set(err, -EINVAL, "slice %s: fixed share of %u%%, expected 1-100", p->name,
                                       p->weight);
         return 0;
 }
 
-const char *vgpu_slice_problem(const struct vgpu_slice *s) {
-        if (atomic_load(&s->state) != VGPU_SLICE_STATE_ACTIVE)
+const char *slice_problem(const struct slice *s) {
+        if (atomic_load(&s->state) != SLICE_STATE_ACTIVE)
                 return "no active slice";
-        if (memchr(s->name, '\0', sizeof(s->name)) == NULL || !vgpu_slice_name_is_valid(s->name))
+        if (memchr(s->name, '\0', sizeof(s->name)) == NULL || !slice_name_is_valid(s->name))
                 return "a slice name that is not one";
-        if (s->policy > VGPU_SLICE_POLICY_FIXED_SHARE)
+        if (s->policy > SLICE_POLICY_FIXED_SHARE)
                 return "an unknown policy";
-        if (s->scrub > VGPU_SLICE_SCRUB_OFF)
+        if (s->scrub > SLICE_SCRUB_OFF)
                 return "an unknown scrub mode";
-        if (s->policy == VGPU_SLICE_POLICY_FIXED_SHARE && (s->weight < 1 || s->weight > 100))
+        if (s->policy == SLICE_POLICY_FIXED_SHARE && (s->weight < 1 || s->weight > 100))
                 return "a fixed share outside 1-100%";
         return NULL;
 }
 
 /* What is wrong with a file's header and slice, or NULL. */
-static const char *file_problem(const struct vgpu_slice_file *f) {
-        if (atomic_load(&f->magic) != VGPU_SLICE_FILE_MAGIC || f->version != VGPU_SLICE_FILE_VERSION ||
+static const char *file_problem(const struct slice_file *f) {
+        if (atomic_load(&f->magic) != SLICE_FILE_MAGIC || f->version != SLICE_FILE_VERSION ||
             f->size != sizeof(*f))
                 return "not a slice region of this version";
-        if (f->sched_index >= VGPU_SLICE_MAX || memchr(f->gpu_bdf, '\0', sizeof(f->gpu_bdf)) == NULL)
+        if (f->sched_index >= SLICE_MAX || memchr(f->gpu_bdf, '\0', sizeof(f->gpu_bdf)) == NULL)
                 return "corrupt slice region (its GPU)";
-        return vgpu_slice_problem(&f->slice);
+        return slice_problem(&f->slice);
 }
 
-int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sched_index,
-                             const struct vgpu_slice_params *p, mode_t mode, struct vgpu_error *err) {
-        int r = vgpu_slice_params_check(p, err);
+int slice_region_create(const char *path, const char *gpu_bdf, unsigned sched_index,
+                        const struct slice_params *p, mode_t mode, struct vgpu_error *err) {
+        int r = slice_params_check(p, err);
         if (r < 0)
                 return r;
         size_t size = region_size();
-        _cleanup_free_ struct vgpu_slice_file *f = calloc(1, size);
+        _cleanup_free_ struct slice_file *f = calloc(1, size);
         if (!f)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        f->magic = VGPU_SLICE_FILE_MAGIC;
-        f->version = VGPU_SLICE_FILE_VERSION;
+        f->magic = SLICE_FILE_MAGIC;
+        f->version = SLICE_FILE_VERSION;
         f->size = (uint32_t) sizeof(*f);
         f->sched_index = sched_index;
         copy_string(f->gpu_bdf, sizeof(f->gpu_bdf), gpu_bdf);
-        struct vgpu_slice *s = &f->slice;
-        s->state = VGPU_SLICE_STATE_ACTIVE;
+        struct slice *s = &f->slice;
+        s->state = SLICE_STATE_ACTIVE;
         s->policy = p->policy;
         s->scrub = p->scrub;
-        s->weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100;
+        s->weight = p->policy == SLICE_POLICY_FIXED_SHARE ? p->weight : 100;
         s->flags = p->flags;
         copy_string(s->name, sizeof(s->name), p->name);
         s->quota = p->quota;
@@ -130,7 +130,7 @@ int vgpu_slice_region_create(const char *path, const char *gpu_bdf, unsigned sch
         return r;
 }
 
-int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct vgpu_error *err) {
+int slice_region_read(const char *path, struct slice_file *ret, struct vgpu_error *err) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot open slice region", path);
@@ -148,12 +148,12 @@ int vgpu_slice_region_read(const char *path, struct vgpu_slice_file *ret, struct
         if (problem)
                 return vgpu_error_set(
                         err, -EPROTO, "%s: %s%s", path,
-                        problem == vgpu_slice_problem(&ret->slice) ? "corrupt slice region: it holds " : "",
+                        problem == slice_problem(&ret->slice) ? "corrupt slice region: it holds " : "",
                         problem);
         return 0;
 }
 
-struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r) {
+struct slice_region *slice_region_close(struct slice_region *r) {
         if (!r)
                 return NULL;
         if (r->file)
@@ -162,11 +162,11 @@ struct vgpu_slice_region *vgpu_slice_region_close(struct vgpu_slice_region *r) {
         return NULL;
 }
 
-struct vgpu_slice_file *vgpu_slice_region_file(const struct vgpu_slice_region *r) {
+struct slice_file *slice_region_file(const struct slice_region *r) {
         return r->file;
 }
 
-int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, struct vgpu_error *err) {
+int slice_region_open(const char *path, struct slice_region **ret, struct vgpu_error *err) {
         _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot open slice region", path);
@@ -180,27 +180,26 @@ int vgpu_slice_region_open(const char *path, struct vgpu_slice_region **ret, str
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot map slice region", path);
-        struct vgpu_slice_region *r = calloc(1, sizeof(*r));
+        struct slice_region *r = calloc(1, sizeof(*r));
         if (!r) {
                 munmap(p, size);
                 return vgpu_error_set(err, -ENOMEM, "%s: out of memory", path);
         }
-        *r = (struct vgpu_slice_region){ .file = p, .size = size };
+        *r = (struct slice_region){ .file = p, .size = size };
         const char *problem = file_problem(r->file);
         if (problem) {
                 int q = vgpu_error_set(err, -EPROTO, "%s: %s", path, problem);
-                vgpu_slice_region_close(r);
+                slice_region_close(r);
                 return q;
         }
         *ret = r;
         return 0;
 }
 
-void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm *sched,
-                          struct vgpu_slice_info *ret) {
-        struct vgpu_slice *s = &f->slice;
-        vgpu_slice_reclaim_dead(s); /* in the copy: what the slice holds without the dead */
-        struct vgpu_slice_info info = {
+void slice_file_info(struct slice_file *f, const struct slice_shm *sched, struct slice_info *ret) {
+        struct slice *s = &f->slice;
+        slice_reclaim_dead(s); /* in the copy: what the slice holds without the dead */
+        struct slice_info info = {
                 .index = f->sched_index,
                 .policy = s->policy,
                 .scrub = s->scrub,
@@ -209,15 +208,15 @@ void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm
                 .used = atomic_load(&s->used),
                 .peak = atomic_load(&s->peak),
                 .oom_count = atomic_load(&s->oom_count),
-                .processes = vgpu_slice_count_procs(s),
+                .processes = slice_count_procs(s),
         };
         copy_string(info.name, sizeof(info.name), s->name);
         copy_string(info.gpu_bdf, sizeof(info.gpu_bdf), f->gpu_bdf);
         /* GPU time is the scheduler's, which every tenant of the GPU can write: clamp nothing,
          * but take it only from the slot that carries this slice's name */
-        if (sched && f->sched_index < VGPU_SLICE_MAX) {
-                const struct vgpu_sched_slot *slot = &sched->slices[f->sched_index];
-                if (atomic_load(&slot->state) == VGPU_SLICE_STATE_ACTIVE &&
+        if (sched && f->sched_index < SLICE_MAX) {
+                const struct slice_sched_slot *slot = &sched->slices[f->sched_index];
+                if (atomic_load(&slot->state) == SLICE_STATE_ACTIVE &&
                     strncmp(slot->name, s->name, sizeof(slot->name)) == 0) {
                         info.gpu_ns = atomic_load(&slot->gpu_ns);
                         info.turns = atomic_load(&slot->turns);
@@ -227,33 +226,33 @@ void vgpu_slice_file_info(struct vgpu_slice_file *f, const struct vgpu_slice_shm
 }
 
 static const char *const policy_names[] = {
-        [VGPU_SLICE_POLICY_BEST_EFFORT] = "best-effort",
-        [VGPU_SLICE_POLICY_EQUAL_SHARE] = "equal-share",
-        [VGPU_SLICE_POLICY_FIXED_SHARE] = "fixed-share",
+        [SLICE_POLICY_BEST_EFFORT] = "best-effort",
+        [SLICE_POLICY_EQUAL_SHARE] = "equal-share",
+        [SLICE_POLICY_FIXED_SHARE] = "fixed-share",
 };
 
 static const char *const scrub_names[] = {
-        [VGPU_SLICE_SCRUB_ON_FREE] = "on-free",
-        [VGPU_SLICE_SCRUB_ON_EXIT] = "on-exit",
-        [VGPU_SLICE_SCRUB_OFF] = "off",
+        [SLICE_SCRUB_ON_FREE] = "on-free",
+        [SLICE_SCRUB_ON_EXIT] = "on-exit",
+        [SLICE_SCRUB_OFF] = "off",
 };
 
-const char *vgpu_slice_policy_to_string(enum vgpu_slice_policy p) {
+const char *slice_policy_to_string(enum slice_policy p) {
         return (unsigned) p < ELEMENTSOF(policy_names) ? policy_names[p] : NULL;
 }
 
-int vgpu_slice_policy_from_string(const char *s) {
+int slice_policy_from_string(const char *s) {
         for (unsigned i = 0; i < ELEMENTSOF(policy_names); i++)
                 if (streq(s, policy_names[i]))
                         return (int) i;
         return -EINVAL;
 }
 
-const char *vgpu_slice_scrub_to_string(enum vgpu_slice_scrub s) {
+const char *slice_scrub_to_string(enum slice_scrub s) {
         return (unsigned) s < ELEMENTSOF(scrub_names) ? scrub_names[s] : NULL;
 }
 
-int vgpu_slice_scrub_from_string(const char *s) {
+int slice_scrub_from_string(const char *s) {
         for (unsigned i = 0; i < ELEMENTSOF(scrub_names); i++)
                 if (streq(s, scrub_names[i]))
                         return (int) i;

@@ -18,7 +18,7 @@
  * The functions here work on a copy of the state that the caller holds exclusively (the file's
  * lock: sched-file.c); a process dying with the lock loses it, and every turn ends by its
  * deadline, so a dead holder delays the others by at most one grace period. The state comes
- * from a file every tenant can write: vgpu_sched_repair() brings whatever it holds back into
+ * from a file every tenant can write: slice_sched_repair() brings whatever it holds back into
  * the ranges this code relies on.
  */
 #include <errno.h>
@@ -39,45 +39,44 @@
 /* ...and even one whose participants say they wait for the GPU, after this long. */
 #define HARD_OVERRUN_NS UINT64_C(1000000000)
 
-int vgpu_sched_init(struct vgpu_slice_shm *shm, const struct vgpu_slice_gpu_params *gpu) {
-        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : VGPU_SLICE_QUANTUM_DEFAULT_NS;
-        if (quantum < VGPU_SLICE_QUANTUM_MIN_NS || quantum > VGPU_SLICE_QUANTUM_MAX_NS)
+int slice_sched_init(struct slice_shm *shm, const struct slice_gpu_params *gpu) {
+        uint64_t quantum = gpu && gpu->quantum_ns ? gpu->quantum_ns : SLICE_QUANTUM_DEFAULT_NS;
+        if (quantum < SLICE_QUANTUM_MIN_NS || quantum > SLICE_QUANTUM_MAX_NS)
                 return -EINVAL;
         memset(shm, 0, sizeof(*shm));
-        shm->magic = VGPU_SLICE_SHM_MAGIC;
-        shm->version = VGPU_SLICE_SHM_VERSION;
+        shm->magic = SLICE_SHM_MAGIC;
+        shm->version = SLICE_SHM_VERSION;
         shm->size = (uint32_t) sizeof(*shm);
         snprintf(shm->gpu_bdf, sizeof(shm->gpu_bdf), "%s", gpu && gpu->bdf ? gpu->bdf : "");
         shm->sched.quantum_ns = quantum;
         return 0;
 }
 
-const char *vgpu_sched_problem(const struct vgpu_slice_shm *shm) {
-        if (atomic_load(&shm->magic) != VGPU_SLICE_SHM_MAGIC || shm->version != VGPU_SLICE_SHM_VERSION ||
+const char *slice_sched_problem(const struct slice_shm *shm) {
+        if (atomic_load(&shm->magic) != SLICE_SHM_MAGIC || shm->version != SLICE_SHM_VERSION ||
             shm->size != sizeof(*shm))
                 return "not a slice scheduler of this version";
         /* the scheduler divides by the quantum */
-        if (shm->sched.quantum_ns < VGPU_SLICE_QUANTUM_MIN_NS ||
-            shm->sched.quantum_ns > VGPU_SLICE_QUANTUM_MAX_NS)
+        if (shm->sched.quantum_ns < SLICE_QUANTUM_MIN_NS || shm->sched.quantum_ns > SLICE_QUANTUM_MAX_NS)
                 return "corrupt slice scheduler (its time slice)";
         return NULL;
 }
 
-void vgpu_sched_repair(struct vgpu_slice_shm *shm) {
-        struct vgpu_sched *sch = &shm->sched;
+void slice_sched_repair(struct slice_shm *shm) {
+        struct slice_sched *sch = &shm->sched;
         int64_t q = (int64_t) sch->quantum_ns;
-        if (atomic_load(&sch->owner) > VGPU_SLICE_MAX)
+        if (atomic_load(&sch->owner) > SLICE_MAX)
                 atomic_store(&sch->owner, 0);
-        if (sch->last_owner > VGPU_SLICE_MAX)
+        if (sch->last_owner > SLICE_MAX)
                 sch->last_owner = 0;
-        if (sch->participants < 0 || sch->participants > (int32_t) (VGPU_SLICE_MAX * VGPU_SLICE_PROCS_MAX))
+        if (sch->participants < 0 || sch->participants > (int32_t) (SLICE_MAX * SLICE_PROCS_MAX))
                 sch->participants = 0;
         if (sch->blocked < 0 || sch->blocked > sch->participants)
                 sch->blocked = sch->participants;
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                struct vgpu_sched_slot *s = &shm->slices[i];
-                if (s->policy > VGPU_SLICE_POLICY_FIXED_SHARE || s->weight < 1 || s->weight > 100) {
-                        s->policy = VGPU_SLICE_POLICY_BEST_EFFORT; /* not scheduled: harms no one */
+        for (unsigned i = 0; i < SLICE_MAX; i++) {
+                struct slice_sched_slot *s = &shm->slices[i];
+                if (s->policy > SLICE_POLICY_FIXED_SHARE || s->weight < 1 || s->weight > 100) {
+                        s->policy = SLICE_POLICY_BEST_EFFORT; /* not scheduled: harms no one */
                         s->weight = 100;
                 }
                 /* credit within what the algorithm itself produces: a deficit far below zero
@@ -89,18 +88,18 @@ void vgpu_sched_repair(struct vgpu_slice_shm *shm) {
         }
 }
 
-static bool slice_gated(const struct vgpu_sched_slot *s) {
-        return atomic_load_explicit(&s->state, memory_order_acquire) == VGPU_SLICE_STATE_ACTIVE &&
-               s->policy != VGPU_SLICE_POLICY_BEST_EFFORT;
+static bool slice_gated(const struct slice_sched_slot *s) {
+        return atomic_load_explicit(&s->state, memory_order_acquire) == SLICE_STATE_ACTIVE &&
+               s->policy != SLICE_POLICY_BEST_EFFORT;
 }
 
-static bool slice_wants(const struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
+static bool slice_wants(const struct slice_sched_slot *s, uint64_t now, uint64_t quantum) {
         uint64_t w = atomic_load_explicit(&s->want_ns, memory_order_relaxed);
         return w != 0 && (w > now || now - w <= WANT_QUANTA * quantum);
 }
 
-bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+bool slice_sched_contended(const struct slice_shm *shm, unsigned index, uint64_t now) {
+        for (unsigned i = 0; i < SLICE_MAX; i++)
                 if (i != index && slice_gated(&shm->slices[i]) &&
                     slice_wants(&shm->slices[i], now, shm->sched.quantum_ns))
                         return true;
@@ -109,7 +108,7 @@ bool vgpu_sched_contended(const struct vgpu_slice_shm *shm, unsigned index, uint
 
 /* Fixed share: add weight % of the time since the last refill, up to a burst of two quanta.
  * The stamp advances only by the time converted, so no fraction of a nanosecond is lost. */
-static void refill(struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
+static void refill(struct slice_sched_slot *s, uint64_t now, uint64_t quantum) {
         if (now < s->budget_stamp_ns)
                 s->budget_stamp_ns = now; /* a clock behind the stamp: start from here */
         uint64_t add = (now - s->budget_stamp_ns) * s->weight / 100;
@@ -124,14 +123,14 @@ static void refill(struct vgpu_sched_slot *s, uint64_t now, uint64_t quantum) {
 }
 
 /* When a fixed-share slice's budget will be positive again. */
-static uint64_t refill_time(const struct vgpu_sched_slot *s) {
+static uint64_t refill_time(const struct slice_sched_slot *s) {
         uint64_t need = (uint64_t) (1 - s->budget_ns);
         return s->budget_stamp_ns + (need * 100 + s->weight - 1) / s->weight;
 }
 
-static void charge_slice(struct vgpu_sched_slot *s, uint64_t ns, uint64_t now, uint64_t quantum) {
+static void charge_slice(struct slice_sched_slot *s, uint64_t ns, uint64_t now, uint64_t quantum) {
         atomic_fetch_add(&s->gpu_ns, ns);
-        if (s->policy == VGPU_SLICE_POLICY_FIXED_SHARE) {
+        if (s->policy == SLICE_POLICY_FIXED_SHARE) {
                 refill(s, now, quantum);
                 s->budget_ns -= (int64_t) ns;
         } else
@@ -143,15 +142,15 @@ static void charge_slice(struct vgpu_sched_slot *s, uint64_t ns, uint64_t now, u
  * first, then equal-share by deficit round robin. -1 when none may run now; *until is then
  * lowered to when a fixed-share budget refills.
  */
-static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) {
-        struct vgpu_sched *sch = &shm->sched;
+static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until) {
+        struct slice_sched *sch = &shm->sched;
         uint64_t q = sch->quantum_ns;
         unsigned start = sch->last_owner; /* index + 1 of the last owner = the next index */
 
-        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
-                unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_sched_slot *s = &shm->slices[i];
-                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_FIXED_SHARE || !slice_wants(s, now, q))
+        for (unsigned k = 0; k < SLICE_MAX; k++) {
+                unsigned i = (start + k) % SLICE_MAX;
+                struct slice_sched_slot *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != SLICE_POLICY_FIXED_SHARE || !slice_wants(s, now, q))
                         continue;
                 refill(s, now, q);
                 if (s->budget_ns > 0)
@@ -162,10 +161,10 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
         }
 
         int64_t best = INT64_MIN;
-        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
-                unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_sched_slot *s = &shm->slices[i];
-                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
+        for (unsigned k = 0; k < SLICE_MAX; k++) {
+                unsigned i = (start + k) % SLICE_MAX;
+                struct slice_sched_slot *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
                         continue;
                 if (s->deficit_ns > 0)
                         return (int) i;
@@ -179,10 +178,10 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
          * Credit is capped at one quantum so that idle slices do not bank time. */
         int64_t rounds = (1 - best) / (int64_t) q + 1;
         int pick = -1;
-        for (unsigned k = 0; k < VGPU_SLICE_MAX; k++) {
-                unsigned i = (start + k) % VGPU_SLICE_MAX;
-                struct vgpu_sched_slot *s = &shm->slices[i];
-                if (!slice_gated(s) || s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
+        for (unsigned k = 0; k < SLICE_MAX; k++) {
+                unsigned i = (start + k) % SLICE_MAX;
+                struct slice_sched_slot *s = &shm->slices[i];
+                if (!slice_gated(s) || s->policy != SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
                         continue;
                 s->deficit_ns += rounds * (int64_t) q;
                 if (s->deficit_ns > (int64_t) q)
@@ -193,13 +192,13 @@ static int pick_next(struct vgpu_slice_shm *shm, uint64_t now, uint64_t *until) 
         return pick;
 }
 
-/* vgpu_sched_file_end() wakes the waiters when this word moved. */
-static void bump_wake(struct vgpu_sched *sch) {
+/* slice_sched_file_end() wakes the waiters when this word moved. */
+static void bump_wake(struct slice_sched *sch) {
         atomic_fetch_add(&sch->wake, 1);
 }
 
-static void grant(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
-        struct vgpu_sched *sch = &shm->sched;
+static void grant(struct slice_shm *shm, unsigned index, uint64_t now) {
+        struct slice_sched *sch = &shm->sched;
         uint32_t turn = atomic_load(&sch->turn) + 1;
         if (turn == 0)
                 turn = 1; /* 0 means "in no turn" to the shim */
@@ -217,12 +216,12 @@ static void grant(struct vgpu_slice_shm *shm, unsigned index, uint64_t now) {
 }
 
 /* End the current turn, charge it, and hand the GPU to the next slice if one may run. */
-static void close_turn(struct vgpu_slice_shm *shm, uint64_t now, bool forced) {
-        struct vgpu_sched *sch = &shm->sched;
+static void close_turn(struct slice_shm *shm, uint64_t now, bool forced) {
+        struct slice_sched *sch = &shm->sched;
         unsigned owner = atomic_load(&sch->owner);
         if (owner == 0)
                 return;
-        struct vgpu_sched_slot *s = &shm->slices[owner - 1];
+        struct slice_sched_slot *s = &shm->slices[owner - 1];
         uint64_t charge = 0;
         if (forced) {
                 /* Participants still out there will add what ran past now (see leave). */
@@ -243,14 +242,14 @@ static void close_turn(struct vgpu_slice_shm *shm, uint64_t now, bool forced) {
                 bump_wake(sch);
 }
 
-static bool parts_all_dead(const struct vgpu_sched *sch) {
-        uint64_t myns = vgpu_proc_pidns();
+static bool parts_all_dead(const struct slice_sched *sch) {
+        uint64_t myns = proc_pidns();
         int seen = 0;
-        for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++) {
-                const struct vgpu_slice_part *p = &sch->parts[i];
+        for (unsigned i = 0; i < SLICE_PARTS_MAX; i++) {
+                const struct slice_part *p = &sch->parts[i];
                 if (p->pid == 0)
                         continue;
-                if ((p->pidns && myns && p->pidns != myns) || vgpu_proc_alive(p->pid, 0))
+                if ((p->pidns && myns && p->pidns != myns) || proc_alive(p->pid, 0))
                         return false;
                 seen++;
         }
@@ -259,7 +258,7 @@ static bool parts_all_dead(const struct vgpu_sched *sch) {
 }
 
 /* May the turn, past its deadline (or never joined), be closed by someone else now? */
-static bool closeable(const struct vgpu_sched *sch, uint64_t now) {
+static bool closeable(const struct slice_sched *sch, uint64_t now) {
         uint64_t deadline = atomic_load(&sch->deadline_ns), q = sch->quantum_ns;
         if (sch->participants <= 0)
                 /* Granted but nobody came: a live grantee joins within microseconds. */
@@ -273,13 +272,12 @@ static bool closeable(const struct vgpu_sched *sch, uint64_t now) {
         return parts_all_dead(sch);
 }
 
-static void join(struct vgpu_slice_shm *shm, uint64_t now, struct vgpu_sched_ticket *ret) {
-        struct vgpu_sched *sch = &shm->sched;
+static void join(struct slice_shm *shm, uint64_t now, struct slice_sched_ticket *ret) {
+        struct slice_sched *sch = &shm->sched;
         sch->participants++;
-        for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
+        for (unsigned i = 0; i < SLICE_PARTS_MAX; i++)
                 if (sch->parts[i].pid == 0) {
-                        sch->parts[i] =
-                                (struct vgpu_slice_part){ .pid = getpid(), .pidns = vgpu_proc_pidns() };
+                        sch->parts[i] = (struct slice_part){ .pid = getpid(), .pidns = proc_pidns() };
                         break;
                 }
         if (sch->first_ns == 0 || now < sch->first_ns)
@@ -288,11 +286,11 @@ static void join(struct vgpu_slice_shm *shm, uint64_t now, struct vgpu_sched_tic
         ret->deadline_ns = atomic_load(&sch->deadline_ns);
 }
 
-int vgpu_sched_enter(struct vgpu_slice_shm *shm, unsigned index, uint64_t now, struct vgpu_sched_ticket *ret,
-                     uint32_t *ret_wake, uint64_t *ret_until) {
-        struct vgpu_sched *sch = &shm->sched;
+int slice_sched_enter(struct slice_shm *shm, unsigned index, uint64_t now, struct slice_sched_ticket *ret,
+                      uint32_t *ret_wake, uint64_t *ret_until) {
+        struct slice_sched *sch = &shm->sched;
         uint64_t q = sch->quantum_ns;
-        if (index >= VGPU_SLICE_MAX)
+        if (index >= SLICE_MAX)
                 return -EINVAL;
         atomic_store_explicit(&shm->slices[index].want_ns, now, memory_order_relaxed);
 
@@ -330,14 +328,14 @@ wait:
         return -EAGAIN;
 }
 
-int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sched_ticket *t, uint64_t now) {
-        struct vgpu_sched *sch = &shm->sched;
-        struct vgpu_sched_slot *s = &shm->slices[index];
-        if (s->policy != VGPU_SLICE_POLICY_EQUAL_SHARE)
+int slice_sched_extend(struct slice_shm *shm, unsigned index, struct slice_sched_ticket *t, uint64_t now) {
+        struct slice_sched *sch = &shm->sched;
+        struct slice_sched_slot *s = &shm->slices[index];
+        if (s->policy != SLICE_POLICY_EQUAL_SHARE)
                 return 0;
         int r = 0;
         if (atomic_load(&sch->turn) == t->turn && atomic_load(&sch->owner) == index + 1 &&
-            !vgpu_sched_contended(shm, index, now)) {
+            !slice_sched_contended(shm, index, now)) {
                 /* Uncontended time is free: count it as used, but do not charge it. */
                 if (sch->first_ns && now > sch->first_ns)
                         atomic_fetch_add(&s->gpu_ns, now - sch->first_ns);
@@ -351,7 +349,7 @@ int vgpu_sched_extend(struct vgpu_slice_shm *shm, unsigned index, struct vgpu_sc
         return r;
 }
 
-void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
+void slice_sched_blocked(struct slice_shm *shm, uint32_t turn, int delta) {
         if (atomic_load(&shm->sched.turn) == turn && atomic_load(&shm->sched.owner) != 0) {
                 shm->sched.blocked += delta;
                 if (shm->sched.blocked < 0)
@@ -359,20 +357,19 @@ void vgpu_sched_blocked(struct vgpu_slice_shm *shm, uint32_t turn, int delta) {
         }
 }
 
-void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns,
-                      uint64_t now) {
-        struct vgpu_sched *sch = &shm->sched;
-        if (index >= VGPU_SLICE_MAX)
+void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now) {
+        struct slice_sched *sch = &shm->sched;
+        if (index >= SLICE_MAX)
                 return;
-        struct vgpu_sched_slot *s = &shm->slices[index];
+        struct slice_sched_slot *s = &shm->slices[index];
         if (atomic_load(&sch->turn) == turn && atomic_load(&sch->owner) == index + 1) {
                 if (end_ns > sch->last_ns)
                         sch->last_ns = end_ns;
                 sch->participants--;
                 pid_t me = getpid();
-                for (unsigned i = 0; i < VGPU_SLICE_PARTS_MAX; i++)
+                for (unsigned i = 0; i < SLICE_PARTS_MAX; i++)
                         if (sch->parts[i].pid == me) {
-                                sch->parts[i] = (struct vgpu_slice_part){};
+                                sch->parts[i] = (struct slice_part){};
                                 break;
                         }
                 if (sch->participants <= 0)
@@ -382,43 +379,42 @@ void vgpu_sched_leave(struct vgpu_slice_shm *shm, unsigned index, uint32_t turn,
                 charge_slice(s, end_ns - s->forced_end_ns, now, sch->quantum_ns);
 }
 
-int vgpu_sched_find(const struct vgpu_slice_shm *shm, const char *name) {
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                const struct vgpu_sched_slot *s = &shm->slices[i];
-                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE &&
+int slice_sched_find(const struct slice_shm *shm, const char *name) {
+        for (unsigned i = 0; i < SLICE_MAX; i++) {
+                const struct slice_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) == SLICE_STATE_ACTIVE &&
                     strncmp(s->name, name, sizeof(s->name)) == 0)
                         return (int) i;
         }
         return -ENOENT;
 }
 
-int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p, unsigned *ret_index,
-                   struct vgpu_error *err) {
-        int r = vgpu_slice_params_check(p, err);
+int slice_sched_add(struct slice_shm *shm, const struct slice_params *p, unsigned *ret_index,
+                    struct vgpu_error *err) {
+        int r = slice_params_check(p, err);
         if (r < 0)
                 return r;
-        if (vgpu_sched_find(shm, p->name) >= 0)
+        if (slice_sched_find(shm, p->name) >= 0)
                 return vgpu_error_set(err, -EEXIST, "slice %s exists already", p->name);
-        unsigned fixed_total = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 0;
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                const struct vgpu_sched_slot *s = &shm->slices[i];
-                if (atomic_load(&s->state) == VGPU_SLICE_STATE_ACTIVE &&
-                    s->policy == VGPU_SLICE_POLICY_FIXED_SHARE)
+        unsigned fixed_total = p->policy == SLICE_POLICY_FIXED_SHARE ? p->weight : 0;
+        for (unsigned i = 0; i < SLICE_MAX; i++) {
+                const struct slice_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) == SLICE_STATE_ACTIVE && s->policy == SLICE_POLICY_FIXED_SHARE)
                         fixed_total += s->weight;
         }
         if (fixed_total > 100)
                 return vgpu_error_set(err, -EINVAL, "slice %s: fixed shares on this GPU would add up to %u%%",
                                       p->name, fixed_total);
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                struct vgpu_sched_slot *s = &shm->slices[i];
-                if (atomic_load(&s->state) != VGPU_SLICE_STATE_FREE)
+        for (unsigned i = 0; i < SLICE_MAX; i++) {
+                struct slice_sched_slot *s = &shm->slices[i];
+                if (atomic_load(&s->state) != SLICE_STATE_FREE)
                         continue;
-                *s = (struct vgpu_sched_slot){
-                        .state = VGPU_SLICE_STATE_ACTIVE,
+                *s = (struct slice_sched_slot){
+                        .state = SLICE_STATE_ACTIVE,
                         .policy = p->policy,
-                        .weight = p->policy == VGPU_SLICE_POLICY_FIXED_SHARE ? p->weight : 100,
+                        .weight = p->policy == SLICE_POLICY_FIXED_SHARE ? p->weight : 100,
                         .deficit_ns = (int64_t) shm->sched.quantum_ns,
-                        .budget_stamp_ns = vgpu_now_ns(),
+                        .budget_stamp_ns = slice_now_ns(),
                 };
                 snprintf(s->name, sizeof(s->name), "%s", p->name);
                 atomic_fetch_add(&shm->generation, 1);
@@ -427,18 +423,18 @@ int vgpu_sched_add(struct vgpu_slice_shm *shm, const struct vgpu_slice_params *p
                 return 0;
         }
         return vgpu_error_set(err, -ENOSPC, "slice %s: all %u slices of this GPU are in use", p->name,
-                              VGPU_SLICE_MAX);
+                              SLICE_MAX);
 }
 
-int vgpu_sched_remove(struct vgpu_slice_shm *shm, unsigned index, const char *name) {
-        if (index >= VGPU_SLICE_MAX)
+int slice_sched_remove(struct slice_shm *shm, unsigned index, const char *name) {
+        if (index >= SLICE_MAX)
                 return -ENOENT;
-        struct vgpu_sched_slot *s = &shm->slices[index];
-        if (atomic_load(&s->state) != VGPU_SLICE_STATE_ACTIVE || strncmp(s->name, name, sizeof(s->name)) != 0)
+        struct slice_sched_slot *s = &shm->slices[index];
+        if (atomic_load(&s->state) != SLICE_STATE_ACTIVE || strncmp(s->name, name, sizeof(s->name)) != 0)
                 return -ENOENT;
         if (atomic_load(&shm->sched.owner) == index + 1)
                 atomic_store(&shm->sched.owner, 0); /* nobody is left to end its turn */
-        *s = (struct vgpu_sched_slot){};
+        *s = (struct slice_sched_slot){};
         atomic_fetch_add(&shm->generation, 1);
         return 0;
 }

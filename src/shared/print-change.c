@@ -50,7 +50,8 @@ void describe_action(char *buf, size_t size, const struct vgpu_action *a) {
                 if (a->slice.share)
                         snprintf(share, sizeof(share), " %u%%", a->slice.share);
                 snprintf(buf, size, "slice %s (%s on %s, %s%s, scrub %s)", a->slice.name, mem, a->slice.gpu,
-                         a->slice.policy, share, a->slice.scrub);
+                         strempty(vgpu_slice_policy_to_string(a->slice.policy)), share,
+                         strempty(vgpu_slice_scrub_to_string(a->slice.scrub)));
                 break;
         }
         default:

@@ -14,22 +14,24 @@ static void print_slice_header(struct out *o) {
                  "USED", "PROCS", "SCRUB");
 }
 
-static void print_slice_row(struct out *o, const struct vgpu_slice_status *s) {
+static void print_slice_row(struct out *o, const struct vgpu_slice_status *st) {
+        const struct vgpu_slice_spec *s = &st->spec;
+        const struct vgpu_slice_usage *u = &st->usage;
         char a[16], b[16];
         out_open_object(o, NULL);
         out_string(o, OUT_ANY, "name", "%-16s ", s->name);
         out_string(o, OUT_ANY, "gpu", "%-14s ", s->gpu);
-        out_string(o, OUT_ANY, "policy", "%-12s ", s->policy);
+        out_string(o, OUT_ANY, "policy", "%-12s ", vgpu_slice_policy_to_string(s->policy));
         out_i64(o, OUT_ANY, "share_percent", "%6s ", s->share, s->share > 0);
         out_i64(o, OUT_JSON, "memory_bytes", NULL, (int64_t) s->memory, s->memory > 0);
         out_text(o, "%10s ", s->memory ? format_bytes(a, sizeof(a), (int64_t) s->memory) : "unlimited");
-        out_u64(o, OUT_JSON, "used_bytes", NULL, s->used);
-        out_text(o, "%10s ", format_bytes(b, sizeof(b), (int64_t) s->used));
-        out_u64(o, OUT_JSON, "peak_bytes", NULL, s->peak);
-        out_u64(o, OUT_JSON, "oom_count", NULL, s->oom_count);
-        out_u64(o, OUT_JSON, "gpu_time_ns", NULL, s->gpu_time_ns);
-        out_u64(o, OUT_ANY, "processes", "%5s ", s->processes);
-        out_string(o, OUT_ANY, "scrub", "%s\n", s->scrub);
+        out_u64(o, OUT_JSON, "used_bytes", NULL, u->used);
+        out_text(o, "%10s ", format_bytes(b, sizeof(b), (int64_t) u->used));
+        out_u64(o, OUT_JSON, "peak_bytes", NULL, u->peak);
+        out_u64(o, OUT_JSON, "oom_count", NULL, u->oom_count);
+        out_u64(o, OUT_JSON, "gpu_time_ns", NULL, u->gpu_time_ns);
+        out_u64(o, OUT_ANY, "processes", "%5s ", u->processes);
+        out_string(o, OUT_ANY, "scrub", "%s\n", vgpu_slice_scrub_to_string(s->scrub));
         out_close_object(o);
 }
 

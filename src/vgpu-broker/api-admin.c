@@ -127,6 +127,11 @@ void api_gpus(struct broker *b, struct api_reply *reply) {
                 add_bool(o, "degraded", g->degraded);
                 add_int(o, "vram_total_bytes", (int64_t) g->vram_total_bytes);
                 add_int(o, "vram_claimed_bytes", ac ? (int64_t) ac->vram_bytes : 0);
+                add_int(o, "vram_used_bytes", (int64_t) g->vram_used_bytes); /* as the host reports */
+                json_object *why = json_object_new_array();
+                for (size_t i = 0; i < g->n_health_reasons; i++)
+                        json_object_array_add(why, json_object_new_string(g->health_reasons[i]));
+                json_object_object_add(o, "health_reasons", why);
                 add_str(o, "type_lock", ac && ac->n_claims ? ac->type_lock : NULL);
                 add_int(o, "sessions", ac ? (int64_t) ac->n_claims : 0);
                 json_object_object_add(o, "temperature_celsius",

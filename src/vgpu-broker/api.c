@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api-util.h"
+#include "dashboard.h"
 
 void reply_json(struct api_reply *r, unsigned status, json_object *o) {
         const char *s =
@@ -743,6 +744,10 @@ void api_dispatch(struct broker *b, const struct api_request *req, struct api_re
                                              .content_type = "text/plain; version=0.0.4; charset=utf-8" };
                 return;
         }
+        if (dashboard_static_path(p))
+                return dashboard_static(b, req, reply);
+        if (strcmp(p, "/v1/whoami") == 0)
+                return get ? api_whoami(b, req, reply) : method_not_allowed(reply, m, p);
         if (strncmp(p, "/v1/", 4) != 0)
                 return reply_error(reply, 404, "%s: no such endpoint", p);
         if (!atomic_load(&b->cache.ready)) {
@@ -763,6 +768,8 @@ void api_dispatch(struct broker *b, const struct api_request *req, struct api_re
                 return get ? api_hosts(b, reply) : method_not_allowed(reply, m, p);
         if (strcmp(p, "/v1/gpus") == 0)
                 return get ? api_gpus(b, reply) : method_not_allowed(reply, m, p);
+        if (strcmp(p, "/v1/events") == 0)
+                return get ? api_events(b, reply) : method_not_allowed(reply, m, p);
         if (strcmp(p, "/v1/placement/explain") == 0)
                 return post ? api_explain(b, req, reply) : method_not_allowed(reply, m, p);
         if (path_is(p, "/v1/hosts/", &rest)) {

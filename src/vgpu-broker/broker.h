@@ -38,7 +38,8 @@ struct broker_config {
         int tries; /* claim attempts before 409 */
         uint64_t quota_vram_bytes;
         unsigned quota_sessions;
-        int hold_ttl_s; /* a refused large request holds a GPU this long (holds.c); 0 = never */
+        int hold_ttl_s;            /* a refused large request holds a GPU this long (holds.c); 0 = never */
+        const char *dashboard_dir; /* the web dashboard's static files (dashboard.c) */
 };
 
 /* ---- the cache (cache.c) ---- */
@@ -168,6 +169,7 @@ struct api_request {
         bool local;       /* on the UNIX socket */
         long uid;         /* the peer's uid on the UNIX socket, -1 else */
         const char *peer; /* for logs */
+        bool authorized;  /* passed the broker's check: on the socket, or TCP with the token if any */
 };
 
 void api_dispatch(struct broker *b, const struct api_request *req, struct api_reply *reply);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "dashboard.h"
 
 int cache_init(struct cache *c) {
         *c = (struct cache){ .n_buckets = 4096 };
@@ -307,6 +308,7 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
 static int on_events(const struct vgpu_etcd_event *ev, size_t n, int64_t revision, void *userdata) {
         struct broker *b = userdata;
         pthread_rwlock_wrlock(&b->cache.lock);
+        events_note(b, ev, n); /* the dashboard's recent events (events.c) */
         for (size_t i = 0; i < n; i++)
                 if (ev[i].deleted)
                         cache_delete_locked(b, ev[i].kv.key, ev[i].kv.mod_revision ?: revision);

@@ -83,6 +83,7 @@ static void usage(FILE *f) {
               "  --election-ttl SEC     the janitor's lease (default 5)\n"
               "  --janitor-interval MS  how often the janitor looks (default 1000)\n"
               "  --hold-ttl SEC         how long a refused large request holds a GPU (default 30; 0: never)\n"
+              "  --dashboard-dir DIR    the web dashboard's files (default " BROKER_DASHBOARD_DIR ")\n"
               "  -v, --verbose          log every request\n",
               f);
 }
@@ -147,7 +148,8 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 O_QUOTA_SESSIONS,
                 O_ELECTION_TTL,
                 O_JANITOR,
-                O_HOLD_TTL
+                O_HOLD_TTL,
+                O_DASHBOARD_DIR
         };
         static const struct option opts[] = {
                 { "etcd", required_argument, NULL, O_ETCD },
@@ -171,6 +173,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 { "election-ttl", required_argument, NULL, O_ELECTION_TTL },
                 { "janitor-interval", required_argument, NULL, O_JANITOR },
                 { "hold-ttl", required_argument, NULL, O_HOLD_TTL },
+                { "dashboard-dir", required_argument, NULL, O_DASHBOARD_DIR },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -257,6 +260,9 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                         if (parse_int("hold-ttl", optarg, 0, 3600, &c->hold_ttl_s) < 0)
                                 return -EINVAL;
                         break;
+                case O_DASHBOARD_DIR:
+                        c->dashboard_dir = optarg;
+                        break;
                 case 'v':
                         broker_log_level = LOG_DEBUG;
                         break;
@@ -306,7 +312,8 @@ int main(int argc, char **argv) {
                          .election_ttl_s = 5,
                          .janitor_interval_ms = 1000,
                          .tries = 8,
-                         .hold_ttl_s = 30 },
+                         .hold_ttl_s = 30,
+                         .dashboard_dir = BROKER_DASHBOARD_DIR },
         };
         if (parse_args(argc, argv, &b) < 0)
                 return 2;

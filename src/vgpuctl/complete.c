@@ -109,7 +109,7 @@ static void slices(const struct completion *c) {
         struct vgpu_error err = {};
         if (vgpu_slice_list(&s, &n, &err) >= 0)
                 for (size_t i = 0; i < n; i++)
-                        candidate(c, s[i].name);
+                        candidate(c, s[i].spec.name);
         free(s);
 }
 
@@ -192,14 +192,7 @@ static void option_values(const struct completion *c, const struct verb *v, cons
 }
 
 /* Positional argument number `pos` (0-based) of verb v, by the names in its usage ("UUID|BDF"). */
-static void positional(const struct completion *c, const struct verb *v, int pos, char **args, int n_args) {
-        if (!strcmp(v->name, "slice")) {
-                if (pos == 0)
-                        words(c, (const char *const[]){ "create", "list", "show", "remove", NULL });
-                else if (pos == 1 && n_args > 0 && (!strcmp(args[0], "show") || !strcmp(args[0], "remove")))
-                        slices(c);
-                return;
-        }
+static void positional(const struct completion *c, const struct verb *v, int pos) {
         if (!strcmp(v->name, "fleet")) {
                 if (pos == 0)
                         words(c, (const char *const[]){ "hosts", "gpus", "sessions", "place", "release",
@@ -227,6 +220,8 @@ static void positional(const struct completion *c, const struct verb *v, int pos
                                                         : DEFINED);
         else if (!strcmp(w, "BDF"))
                 gpus(c, !strcmp(v->name, "vfs"));
+        else if (!strcmp(w, "NAME") && strcmp(v->name, "create") != 0)
+                slices(c); /* slice show|remove: the slices there are; create: a new name */
 }
 
 int cli_complete(int argc, char **argv) {
@@ -262,6 +257,27 @@ int cli_complete(int argc, char **argv) {
                 return EXIT_OK;
         }
 
+        /* a verb of verbs (slice): its command comes first, then the command's own words */
+        if (v->sub) {
+                const struct verb *s = NULL;
+                for (int i = verb_at + 1; i < cword && !s; i++)
+                        if (argv[i][0] != '-') {
+                                if (!(s = cli_find_sub(v, argv[i])))
+                                        return EXIT_OK;
+                                verb_at = i;
+                        }
+                if (!s) {
+                        if (c.prefix[0] == '-')
+                                options(&c, globals);
+                        else
+                                for (s = v->sub; s->name; s++)
+                                        candidate(&c, s->name);
+                        fflush(stdout);
+                        return EXIT_OK;
+                }
+                v = s;
+        }
+
         /* after the verb: the value of an option, an option, or a positional argument */
         const struct cli_option *prev = find_option(v->options, argv[cword - 1]);
         if (cword - 1 > verb_at && prev && prev->arg)
@@ -270,16 +286,15 @@ int cli_complete(int argc, char **argv) {
                 options(&c, v->options);
                 options(&c, globals);
         } else {
-                char *args[16];
                 int n_args = 0;
-                for (int i = verb_at + 1; i < cword && n_args < 16; i++) {
+                for (int i = verb_at + 1; i < cword; i++) {
                         const struct cli_option *o = find_option(v->options, argv[i]);
                         if (o && o->arg)
                                 i++; /* its value */
                         else if (argv[i][0] != '-')
-                                args[n_args++] = argv[i];
+                                n_args++;
                 }
-                positional(&c, v, n_args, args, n_args);
+                positional(&c, v, n_args);
         }
         fflush(stdout);
         return EXIT_OK;

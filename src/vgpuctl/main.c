@@ -38,8 +38,8 @@ static const struct verb verbs[] = {
         { "undefine", "UUID", "remove a vGPU's definition", 1, 1, verb_undefine, undefine_options },
         { "start", "UUID", "create a defined vGPU", 1, 1, verb_start, NULL },
         { "stop", "UUID", "remove a running vGPU, keeping its definition", 1, 1, verb_stop, NULL },
-        { "slice", "CMD [NAME]", "software slices for containers: create, list, show, remove", 1, 2,
-          verb_slice, slice_options },
+        { "slice", "COMMAND [NAME]", "software slices for containers: create, list, show, remove", 1, 2, NULL,
+          NULL, .sub = slice_verbs },
         { "vfs", "BDF N", "enable N SR-IOV virtual functions (0 disables)", 2, 2, verb_vfs, vfs_options },
         { "apply", "", "make the host match host.yaml (minimal, rolled back on failure)", 0, 0, verb_apply,
           apply_options, .via_daemon = true },
@@ -76,6 +76,20 @@ const struct verb *cli_find_verb(const char *name) {
         for (size_t i = 0; i < N_VERBS; i++)
                 if (strcmp(verbs[i].name, name) == 0)
                         return &verbs[i];
+        return NULL;
+}
+
+const struct verb *cli_find_sub(const struct verb *v, const char *name) {
+        for (const struct verb *s = v->sub; s && s->name; s++)
+                if (strcmp(s->name, name) == 0)
+                        return s;
+        return NULL;
+}
+
+const char *cli_opt(const struct cli *cli, const char *name) {
+        for (const struct cli_option *o = cli->options; o && o->name; o++)
+                if (strcmp(o->name, name) == 0)
+                        return cli->opt[o - cli->options];
         return NULL;
 }
 
@@ -147,9 +161,16 @@ static void help_main(void) {
                "Run 'vgpuctl COMMAND --help' for a command's options.\n");
 }
 
-static void help_verb(const struct verb *v) {
-        printf("Usage: vgpuctl %s [OPTIONS]%s%s\n\n%s.\n", v->name, v->args[0] ? " " : "", v->args,
-               v->summary);
+/* parent: the verb of verbs v is a command of, or NULL */
+static void help_verb(const struct verb *parent, const struct verb *v) {
+        printf("Usage: vgpuctl %s%s%s [OPTIONS]%s%s\n\n%s.\n", parent ? parent->name : "", parent ? " " : "",
+               v->name, v->args[0] ? " " : "", v->args, v->summary);
+        if (v->sub) {
+                printf("\nCommands:\n");
+                for (const struct verb *s = v->sub; s->name; s++)
+                        printf("  %-9s %-9s %s\n", s->name, s->args, s->summary);
+                printf("\nRun 'vgpuctl %s COMMAND --help' for a command's options.\n", v->name);
+        }
         if (v->via_daemon)
                 printf("Through vgpud when it runs (--direct: never, --daemon: only), else in this "
                        "process.\n");
@@ -263,21 +284,52 @@ int main(int argc, char **argv) {
         }
 
         const char *name = argv[optind];
-        const struct verb *v = cli_find_verb(name);
+        const struct verb *v = cli_find_verb(name), *parent = NULL;
         if (!v)
                 return cli_error(EXIT_USAGE, "unknown command '%s' (see 'vgpuctl --help')", name);
 
         /* Options of the verb, anywhere after it (GNU permutation, not "+"). */
         int vargc = argc - optind;
         char **vargv = argv + optind;
+        char full_name[64];
+        snprintf(full_name, sizeof(full_name), "%s", v->name);
+        if (v->sub) {
+                /* the command is the first word after the verb that is not an option (only global
+                 * options, which take no value, may come before it): its options follow it */
+                int at = 1;
+                while (at < vargc && vargv[at][0] == '-' && strcmp(vargv[at], "--") != 0)
+                        at++;
+                if (at >= vargc || vargv[at][0] == '-') {
+                        bool asked = false;
+                        for (int i = 1; i < vargc; i++)
+                                asked = asked || !strcmp(vargv[i], "--help") || !strcmp(vargv[i], "-h");
+                        if (asked || help) {
+                                help_verb(NULL, v);
+                                return EXIT_OK;
+                        }
+                        return cli_error(EXIT_USAGE, "'%s' needs a command (see 'vgpuctl %s --help')",
+                                         v->name, v->name);
+                }
+                const struct verb *s = cli_find_sub(v, vargv[at]);
+                if (!s)
+                        return cli_error(EXIT_USAGE, "unknown %s command '%s' (see 'vgpuctl %s --help')",
+                                         v->name, vargv[at], v->name);
+                /* drop the command's word: what follows is its arguments and options */
+                memmove(&vargv[at], &vargv[at + 1], (size_t) (vargc - at - 1) * sizeof(*vargv));
+                vargc--;
+                parent = v;
+                v = s;
+                snprintf(full_name, sizeof(full_name), "%s %s", parent->name, v->name);
+        }
         optind = 0; /* 0, not 1: glibc then forgets the '+' ordering of the first pass */
         r = parse_options(vargc, vargv, v, &cli, &help, &version);
         if (r)
                 return r;
         if (help) {
-                help_verb(v);
+                help_verb(parent, v);
                 return EXIT_OK;
         }
+        cli.options = v->options;
         cli.argc = vargc - optind;
         cli.argv = vargv + optind;
         if (daemon_options == 3)
@@ -286,7 +338,7 @@ int main(int argc, char **argv) {
                 return cli_error(EXIT_USAGE,
                                  "'%s' always runs directly: vgpud serves create, remove and apply", v->name);
         if (cli.argc < v->min_args || cli.argc > v->max_args)
-                return cli_error(EXIT_USAGE, "'%s' takes %s%s (see 'vgpuctl %s --help')", v->name,
-                                 v->max_args == 0 ? "no arguments" : "arguments: ", v->args, v->name);
+                return cli_error(EXIT_USAGE, "'%s' takes %s%s (see 'vgpuctl %s --help')", full_name,
+                                 v->max_args == 0 ? "no arguments" : "arguments: ", v->args, full_name);
         return v->run(&cli);
 }

@@ -46,6 +46,34 @@ static void option_items(const struct cli_option *opts) {
         }
 }
 
+/* One command: name (with its verb of verbs' name before it), options, arguments, summary. */
+static void verb_item(const char *parent, const struct verb *v) {
+        printf(".TP\n\\fB");
+        if (parent) {
+                roff(parent);
+                printf(" ");
+        }
+        roff(v->name);
+        printf("\\fR");
+        if (v->options)
+                printf(" [\\fIOPTIONS\\fR]");
+        if (v->args[0]) {
+                printf(" \\fI");
+                roff(v->args);
+                printf("\\fR");
+        }
+        printf("\n");
+        roff(v->summary);
+        printf(".%s\n", v->via_daemon ? " Through vgpud when it runs (\\fB\\-\\-direct\\fR: never, "
+                                        "\\fB\\-\\-daemon\\fR: only)."
+                                      : "");
+        if (v->options) {
+                printf(".RS\n");
+                option_items(v->options);
+                printf(".RE\n");
+        }
+}
+
 int cli_man(int argc, char **argv) {
         (void) argc, (void) argv;
         size_t n;
@@ -64,27 +92,14 @@ int cli_man(int argc, char **argv) {
         roff(CLI_DAEMON_NOTE);
         printf("\n.SH COMMANDS\n");
         for (size_t i = 0; i < n; i++) {
-                const struct verb *v = &verbs[i];
-                printf(".TP\n\\fB");
-                roff(v->name);
-                printf("\\fR");
-                if (v->options)
-                        printf(" [\\fIOPTIONS\\fR]");
-                if (v->args[0]) {
-                        printf(" \\fI");
-                        roff(v->args);
-                        printf("\\fR");
-                }
-                printf("\n");
-                roff(v->summary);
-                printf(".%s\n", v->via_daemon ? " Through vgpud when it runs (\\fB\\-\\-direct\\fR: never, "
-                                                "\\fB\\-\\-daemon\\fR: only)."
-                                              : "");
-                if (v->options) {
-                        printf(".RS\n");
-                        option_items(v->options);
-                        printf(".RE\n");
-                }
+                verb_item(NULL, &verbs[i]);
+                if (!verbs[i].sub)
+                        continue;
+                /* its commands, each with its own options */
+                printf(".RS\n");
+                for (const struct verb *s = verbs[i].sub; s->name; s++)
+                        verb_item(verbs[i].name, s);
+                printf(".RE\n");
         }
         printf(".SH OPTIONS\nThese go before the command, or anywhere after it.\n");
         option_items(cli_global_options());

@@ -34,6 +34,7 @@ struct cli_option {
 enum cli_daemon { CLI_DAEMON_AUTO, CLI_DAEMON_NEVER, CLI_DAEMON_ALWAYS };
 
 struct cli {
+        const struct cli_option *options; /* the verb's option table, for cli_opt() */
         bool json, pretty;
         enum cli_daemon daemon;
         int argc; /* positional arguments after the verb */
@@ -54,7 +55,13 @@ struct verb {
         int (*run)(struct cli *cli);
         const struct cli_option *options; /* NULL-name terminated, or NULL */
         bool via_daemon;                  /* vgpud serves it: sent there when it runs */
+        /* a verb of verbs (`slice create NAME`): its first argument names one of these
+         * (NULL-name terminated), which has its own arguments and options; run is not used */
+        const struct verb *sub;
 };
+
+/* The value of the verb's option called name: NULL when not given, "" for a flag given. */
+const char *cli_opt(const struct cli *cli, const char *name);
 
 /* The texts of --help that vgpuctl(8) shares (man.c). */
 #define CLI_DESCRIPTION \
@@ -69,6 +76,8 @@ struct verb {
 /* The verb table and the global options (main.c), for completion and the man page. */
 const struct verb *cli_verbs(size_t *ret_n);
 const struct verb *cli_find_verb(const char *name);
+/* The command called name among a verb of verbs' (v->sub), or NULL. */
+const struct verb *cli_find_sub(const struct verb *v, const char *name);
 const struct cli_option *cli_global_options(void);
 
 /* `vgpuctl __complete CWORD WORD...` (complete.c) and `vgpuctl __man` (man.c). */
@@ -108,7 +117,6 @@ int verb_undefine(struct cli *cli);
 int verb_start(struct cli *cli);
 int verb_stop(struct cli *cli);
 int verb_vfs(struct cli *cli);
-int verb_slice(struct cli *cli);
 int verb_apply(struct cli *cli);
 int verb_assert(struct cli *cli);
 int verb_export(struct cli *cli);
@@ -133,7 +141,7 @@ extern const struct cli_option create_options[];
 extern const struct cli_option define_options[];
 extern const struct cli_option undefine_options[];
 extern const struct cli_option vfs_options[];
-extern const struct cli_option slice_options[];
+extern const struct verb slice_verbs[];
 extern const struct cli_option apply_options[];
 extern const struct cli_option assert_options[];
 extern const struct cli_option doctor_options[];

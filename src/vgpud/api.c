@@ -35,6 +35,8 @@ static const struct route routes[] = {
         { "GET", "/v1/health", V1, ACCESS_READ, "checks", handle_health },
         { "GET", "/v1/events", V1, ACCESS_READ, "since", handle_events },
         { "POST", "/v1/apply", V1, ACCESS_WRITE, "dry_run,force,diff,source,format,pretty", handle_apply },
+        { "GET", "/v1/config", V1, ACCESS_READ, NULL, handle_config_get }, /* handlers-config.c */
+        { "PUT", "/v1/config", V1, ACCESS_WRITE, "force", handle_config_put },
         { "GET", "/metrics", LISTENER_METRICS | LISTENER_LOCAL, ACCESS_READ, NULL, handle_metrics },
 };
 
@@ -286,7 +288,7 @@ void api_dispatch(const struct api_request *req, struct api_reply *reply) {
         if (!path_known) {
                 reply_error(reply, 404,
                             "%s: no such resource (see /v1/gpus, /v1/types, /v1/instances, /v1/slices, "
-                            "/v1/health, /v1/events, /v1/apply%s)",
+                            "/v1/health, /v1/events, /v1/apply, /v1/config%s)",
                             req->path, req->listener & LISTENER_METRICS ? ", /metrics" : "");
                 return;
         }

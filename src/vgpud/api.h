@@ -107,3 +107,6 @@ int handle_metrics(const struct api_request *req, const char *arg, struct api_re
 int handle_create(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_remove(const struct api_request *req, const char *arg, struct api_reply *reply);
 int handle_apply(const struct api_request *req, const char *arg, struct api_reply *reply);
+/* handlers-config.c: GET/PUT /v1/config */
+int handle_config_get(const struct api_request *req, const char *arg, struct api_reply *reply);
+int handle_config_put(const struct api_request *req, const char *arg, struct api_reply *reply);

@@ -133,12 +133,11 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
         int r;
         if (claim_is_slice(c)) {
                 vgpu_fleet_claim_slice_name(c->claim, ret);
-                struct vgpu_slice_request req = {
-                        .name = ret,
-                        .gpu = bdf,
-                        .memory = c->has_slice ? c->slice_memory_bytes : c->vram_bytes,
-                        .share = c->has_slice ? c->slice_share_percent : 0,
-                };
+                struct vgpu_slice_spec req;
+                if ((r = vgpu_slice_spec_init(&req, ret, bdf, err)) < 0)
+                        return r;
+                req.memory = c->has_slice ? c->slice_memory_bytes : c->vram_bytes;
+                req.share = c->has_slice ? c->slice_share_percent : 0;
                 r = vgpu_slice_create(&req, err);
         } else {
                 char parent[VGPU_BDF_MAX];
@@ -315,7 +314,7 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                 }
         }
         for (size_t i = 0; i < n_slices; i++) {
-                const char *name = slices[i].name;
+                const char *name = slices[i].spec.name;
                 if (!vgpu_fleet_name_is_claim_instance(name) || named_by_a_claim(name, names, n))
                         continue;
                 int r = vgpu_slice_destroy(name, &err);
@@ -345,7 +344,7 @@ static bool instance_runs(const struct running *run, const struct vgpu_fleet_cla
         if (claim_is_slice(c)) {
                 vgpu_fleet_claim_slice_name(c->claim, name);
                 for (size_t i = 0; i < run->n_slices; i++)
-                        if (streq(run->slices[i].name, name))
+                        if (streq(run->slices[i].spec.name, name))
                                 return true;
                 return false;
         }

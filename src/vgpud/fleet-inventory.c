@@ -96,9 +96,9 @@ static int gpu_value(const struct vgpud *d, const struct vgpu_gpu *g, const char
                 uint64_t mem = 0;
                 unsigned share = 0;
                 for (size_t i = 0; i < d->n_slices; i++)
-                        if (streq(d->slices[i].gpu, g->bdf)) {
-                                mem += d->slices[i].memory;
-                                share += d->slices[i].share;
+                        if (streq(d->slices[i].spec.gpu, g->bdf)) {
+                                mem += d->slices[i].spec.memory;
+                                share += d->slices[i].spec.share;
                         }
                 v.slice_memory_bytes = v.vram_total_bytes > mem ? v.vram_total_bytes - mem : 0;
                 v.slice_share_percent = share < 100 ? 100 - share : 0;

@@ -71,7 +71,9 @@ struct conn {
  * library applies to files, so a file applies alike with --direct or through us), 1 MiB for
  * the rest (an instance's JSON is a few hundred bytes). */
 static size_t body_max(const char *method, const char *url) {
-        return streq(method, "POST") && streq(url, "/v1/apply") ? VGPU_CONFIG_SIZE_MAX : API_BODY_MAX;
+        bool config = (streq(method, "POST") && streq(url, "/v1/apply")) ||
+                      (streq(method, "PUT") && streq(url, "/v1/config"));
+        return config ? VGPU_CONFIG_SIZE_MAX : API_BODY_MAX;
 }
 
 static const char *body_max_text(size_t max) {

@@ -60,9 +60,10 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 static void labels(FILE *f, const struct vgpud *d, const struct vgpu_slice_status *s) {
         char gpu[24] = "";
         for (size_t i = 0; i < d->telemetry.n_gpus; i++)
-                if (streq(d->telemetry.gpus[i].bdf, s->gpu))
+                if (streq(d->telemetry.gpus[i].bdf, s->spec.gpu))
                         snprintf(gpu, sizeof(gpu), "%zu", i);
-        fprintf(f, "{slice=\"%s\",gpu=\"%s\",bdf=\"%s\",policy=\"%s\"}", s->name, gpu, s->gpu, s->policy);
+        fprintf(f, "{slice=\"%s\",gpu=\"%s\",bdf=\"%s\",policy=\"%s\"}", s->spec.name, gpu, s->spec.gpu,
+                vgpu_slice_policy_to_string(s->spec.policy));
 }
 
 #define SLICE_SERIES(f, d, name, type, help, has, fmt, value)                 \
@@ -80,23 +81,23 @@ static void labels(FILE *f, const struct vgpud *d, const struct vgpu_slice_statu
 
 void slices_metrics(FILE *f, const struct vgpud *d) {
         SLICE_SERIES(f, d, "vgpu_slice_memory_quota_bytes", "gauge",
-                     "Device memory quota of a software slice (absent: unlimited).", s->memory > 0,
-                     "%" PRIu64, s->memory);
+                     "Device memory quota of a software slice (absent: unlimited).", s->spec.memory > 0,
+                     "%" PRIu64, s->spec.memory);
         SLICE_SERIES(f, d, "vgpu_slice_memory_used_bytes", "gauge",
-                     "Device memory charged to a slice's processes now.", true, "%" PRIu64, s->used);
+                     "Device memory charged to a slice's processes now.", true, "%" PRIu64, s->usage.used);
         SLICE_SERIES(f, d, "vgpu_slice_memory_peak_bytes", "gauge",
-                     "Most device memory a slice has had charged at once.", true, "%" PRIu64, s->peak);
+                     "Most device memory a slice has had charged at once.", true, "%" PRIu64, s->usage.peak);
         SLICE_SERIES(f, d, "vgpu_slice_oom_total", "counter",
                      "Allocations refused because they would exceed the slice's quota.", true, "%" PRIu64,
-                     s->oom_count);
+                     s->usage.oom_count);
         SLICE_SERIES(f, d, "vgpu_slice_gpu_time_seconds_total", "counter",
                      "GPU time a slice's work used, measured at turn ends.", true, "%.9f",
-                     (double) s->gpu_time_ns / 1e9);
+                     (double) s->usage.gpu_time_ns / 1e9);
         SLICE_SERIES(f, d, "vgpu_slice_processes", "gauge", "Processes attached to a slice.", true, "%u",
-                     s->processes);
+                     s->usage.processes);
         SLICE_SERIES(f, d, "vgpu_slice_share_ratio", "gauge",
-                     "Fixed share of GPU time of a fixed-share slice (0.3 = 30 %).", s->share > 0, "%.2f",
-                     s->share / 100.0);
+                     "Fixed share of GPU time of a fixed-share slice (0.3 = 30 %).", s->spec.share > 0,
+                     "%.2f", s->spec.share / 100.0);
 }
 
 int handle_slices(const struct api_request *req, const char *arg, struct api_reply *reply) {

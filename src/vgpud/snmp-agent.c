@@ -160,25 +160,25 @@ static int list_slices(struct instances *l, const struct vgpud *d) {
                         const struct vgpu_slice_status *s = &d->slices[i];
                         switch (c) {
                         case 2:
-                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->name);
+                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->spec.name);
                                 break;
                         case 3:
-                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->gpu);
+                                r = add(l, 3, c, i, ASN_OCTET_STR, 0, s->spec.gpu);
                                 break;
                         case 4:
-                                r = add(l, 3, c, i, ASN_UNSIGNED, s->share, NULL);
+                                r = add(l, 3, c, i, ASN_UNSIGNED, s->spec.share, NULL);
                                 break;
                         case 5:
-                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->memory), NULL);
+                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->spec.memory), NULL);
                                 break;
                         case 6:
-                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->used), NULL);
+                                r = add(l, 3, c, i, ASN_GAUGE, mib(s->usage.used), NULL);
                                 break;
                         case 7:
-                                r = add(l, 3, c, i, ASN_GAUGE, s->processes, NULL);
+                                r = add(l, 3, c, i, ASN_GAUGE, s->usage.processes, NULL);
                                 break;
                         case 8:
-                                r = add(l, 3, c, i, ASN_COUNTER, (long) (uint32_t) s->oom_count, NULL);
+                                r = add(l, 3, c, i, ASN_COUNTER, (long) (uint32_t) s->usage.oom_count, NULL);
                                 break;
                         }
                 }

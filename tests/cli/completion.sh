@@ -69,6 +69,12 @@ comp_is "vgpuctl define --uuid c7" c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4
 comp_is "vgpuctl slice " create list show remove
 comp_is "vgpuctl slice create a --policy " best-effort equal-share fixed-share
 comp_is "vgpuctl fleet " hosts gpus sessions place release cordon uncordon drain explain
+# slice's commands have their own options: create's are not list's
+comp_has "vgpuctl slice create a --" --gpu --memory --share --policy --scrub --json
+comp "vgpuctl slice list --"
+grep -qxF -- --gpu <<<"$reply" && bad "'vgpuctl slice list --' offers create's --gpu" || ok
+comp_has "vgpuctl slice list --" --json
+comp_is "vgpuctl slice frob "
 comp_is "vgpuctl assign c7a1d2e3-8b4f-4a5c-9d6e-7f8091a2b3c4 --connect test:///default --domain " test
 comp_is "vgpuctl nosuchverb "
 # a file option leaves it to bash's file names

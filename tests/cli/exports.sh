@@ -16,5 +16,22 @@ if echo "$exported" | grep -v '^vgpu_'; then
 else
         ok
 fi
+# every function the installed headers declare is exported; the code libvgpu shares with the
+# shim (lib/slice/slice.h, slice-shm.h: not installed) and the shim's own headers define no
+# vgpu_ name, since none of it is libvgpu's API
+src=${SOURCE_ROOT:?}
+declared=$(cat "$src"/lib/include/vgpu/*.h | grep -v 'static inline' | grep -oE '\bvgpu_[a-z0-9_]+\(' | tr -d '(' | sort -u)
+if [[ -z $(comm -23 <(echo "$declared") <(echo "$listed")) ]]; then
+        ok
+else
+        bad "declared in lib/include/vgpu but not exported:"; comm -23 <(echo "$declared") <(echo "$listed")
+fi
+[[ ! -e $src/lib/include/vgpu/slice-shm.h ]] && ok || bad "the slice regions' layout is installed (lib/include/vgpu/slice-shm.h)"
+runtime=("$src"/lib/slice/slice.h "$src"/lib/slice/slice-shm.h "$src"/shim/*.h)
+if grep -nE '^(struct|enum) vgpu_|^#define VGPU_SLICE|^[a-z].*[ *]vgpu_[a-z0-9_]+\(' "${runtime[@]}"; then
+        bad "the slice runtime shared with the shim names things vgpu_ (above)"
+else
+        ok
+fi
 echo "exports: $(echo "$exported" | wc -l) symbols"
 summary

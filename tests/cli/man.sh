@@ -47,6 +47,23 @@ for v in $verbs; do
         ok
 done
 
+# a verb of verbs (slice): each of its commands, with its options and its --help summary
+n_sub=0
+for v in $verbs; do
+        "$vgpuctl" "$v" --help | grep -q '^Commands:$' || continue
+        for s in $("$vgpuctl" __complete 2 vgpuctl "$v" ""); do
+                n_sub=$((n_sub + 1))
+                page_has "$page" "\\fB$(roffed "$v $s")\\fR" || { bad "vgpuctl.8 lacks the command $v $s"; continue; }
+                for o in $("$vgpuctl" __complete 3 vgpuctl "$v" "$s" --); do
+                        page_has "$page" "\\fB$(roffed "$o")\\fR" || { bad "vgpuctl.8 lacks $v $s's option $o"; continue 2; }
+                done
+                t=$("$vgpuctl" "$v" "$s" --help | sed -n 3p | sed 's/\.$//')
+                page_has "$page" "$(roffed "$t")" || { bad "vgpuctl.8: $v $s's summary differs from --help ('$t')"; continue; }
+                ok
+        done
+done
+[[ $n_sub -ge 4 ]] && ok || bad "only $n_sub commands of verbs of verbs (slice create, list, show, remove)"
+
 # vgpud(8): vgpud's getopt table
 if [[ -x $build/src/vgpud/vgpud ]]; then
         page=$(found /man8/vgpud.8)

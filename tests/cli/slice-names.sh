@@ -55,7 +55,7 @@ rm -f "$records/.hidden.json"
 # the quotas of a GPU's slices within its 15 GiB: 10G + 10G is refused as apply would
 V slice create big1 --gpu 3b:00.0 --memory 10G; expect 0 "10G on the 15G GPU"
 V slice create big2 --gpu 3b:00.0 --memory 10G; expect 1 "another 10G on the 15G GPU"
-has err "0000:3b:00.0 has 15360 MiB of memory; with slice big2 the quotas of its slices add up to 20608 MiB" "the sum is named"
+has err "the quotas of the slices on 0000:3b:00.0 add up to 20608 MiB with slice big2; the GPU has 15360 MiB" "the sum is named"
 V slice create big2 --gpu 5e:00.0 --memory 10G; expect 0 "10G on the other GPU"
 V slice create big1 --gpu 3b:00.0 --memory 10G; expect 0 "big1 again: nothing to do"
 # what export writes, apply takes (as it would not when quotas overran)

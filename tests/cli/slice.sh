@@ -18,13 +18,36 @@ grep -q "exists on 0000:3b:00.0 with other settings" "$tmp/err" && ok || bad "co
 V slice create bob --gpu 3b:00.0 --memory 2G; expect 0 "create bob (equal share)"
 V slice create alice --gpu 5e:00.0; expect 1 "a name is host-wide"
 V slice create big --gpu 3b:00.0 --memory 64G; expect 1 "quota above the GPU's memory"
-grep -q "has 15360 MiB of memory" "$tmp/err" && ok || bad "memory message: $(cat "$tmp/err")"
+grep -q "the quotas of the slices on 0000:3b:00.0 add up to 67648 MiB with slice big; the GPU has 15360 MiB" "$tmp/err" && ok || bad "memory message: $(cat "$tmp/err")"
 V slice create vga --gpu 03:00.0; expect 1 "not an NVIDIA GPU"
 V slice create bad/name --gpu 3b:00.0; expect 1 "bad name"
 V slice create x --gpu 3b:00.0 --share 130%; expect 2 "share above 100"
 V slice create x --gpu 3b:00.0 --memory lots; expect 2 "bad size"
 V slice create x --gpu 3b:00.0 --policy fixed-share; expect 1 "fixed share without a share"
 V slice frobnicate; expect 2 "unknown slice command"
+grep -q "unknown slice command 'frobnicate'" "$tmp/err" && ok || bad "unknown command: $(cat "$tmp/err")"
+# each command has its own options (slice_verbs[]), taken by name anywhere after the command
+V slice; expect 2 "slice without a command"
+V slice list --gpu 3b:00.0; expect 2 "list has no --gpu"
+grep -q "unknown option '--gpu'" "$tmp/err" && ok || bad "list --gpu: $(cat "$tmp/err")"
+V slice show --memory 1G alice; expect 2 "show has no --memory"
+V slice list alice; expect 2 "list takes no NAME"
+grep -q "'slice list' takes no arguments" "$tmp/err" && ok || bad "list NAME: $(cat "$tmp/err")"
+V slice remove; expect 2 "remove needs a NAME"
+V slice create --help; expect 0 "create --help"
+grep -q -- "--scrub WHEN" "$tmp/out" && grep -q "^Usage: vgpuctl slice create \[OPTIONS\] NAME" "$tmp/out" && ok ||
+        bad "create --help: $(cat "$tmp/out")"
+V slice show --help; expect 0 "show --help"
+grep -q -- "--gpu" "$tmp/out" && bad "show --help offers create's --gpu" || ok
+V slice --help; expect 0 "slice --help"
+grep -qE "^  create +NAME" "$tmp/out" && grep -qE "^  remove +NAME" "$tmp/out" && ok || bad "slice --help: $(cat "$tmp/out")"
+V slice create x --gpu 3b:00.0 --policy fair; expect 1 "unknown policy"
+grep -q "policy 'fair': expected best-effort, equal-share or fixed-share" "$tmp/err" && ok || bad "policy: $(cat "$tmp/err")"
+V slice create x --gpu 3b:00.0 --scrub never; expect 1 "unknown scrub"
+V --json slice create --memory 64M --gpu 3b:00.0 carol; expect 0 "options before the NAME, a global one before slice"
+V slice show carol --json; expect 0 "show carol"
+grep -q '"memory_bytes":67108864' "$tmp/out" && ok || bad "carol: $(cat "$tmp/out")"
+V slice remove carol; expect 0 "remove carol"
 
 V slice list --json; expect 0 "list"
 python3 -c "
@@ -158,7 +181,7 @@ python3 -c "import yaml; assert [x['name'] for x in yaml.safe_load(open('$cdi'))
 cp -a "$FIXTURES/nvidia-mdev" "$tmp/vgpu-host"
 W() { VGPU_ROOT="$tmp/vgpu-host" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
 W slice create carol --gpu af:00.0 --memory 64M; expect 1 "slice create on a vGPU host"
-grep -qF "0000:af:00.0: slice carol cannot be created: the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there" "$tmp/err" &&
+grep -qF "slice carol: 0000:af:00.0: the GPU is in vGPU host mode (NVML virtualization mode 3): host CUDA cannot run there" "$tmp/err" &&
         ok || bad "vGPU host message: $(cat "$tmp/err")"
 printf 'version: 1\nslices:\n  - name: carol\n    gpu: af:00.0\n' >"$tmp/vgpu-host.yaml"
 W apply -f "$tmp/vgpu-host.yaml" --dry-run; expect 1 "host.yaml slices on a vGPU host (dry run)"

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # deb.sh — the Debian packages end to end on this machine: build them with dpkg-buildpackage in
 # a copy of the tree, lintian them (errors fail, warnings are listed), install them with apt-get,
-# check that each file is where the programs look for it and that the programs run, then purge
-# them and check that nothing of theirs is left and that no vgpud runs.
+# check that each file is where the programs look for it and that the programs run (the broker on
+# a real etcd, serving its installed dashboard), then purge them and check that nothing of theirs
+# is left and that no vgpud or vgpu-broker runs.
 # Run by scripts/check.sh (not meson test: it installs into /usr, so it runs once, alone).
 # Needs root and scripts/install-deps.sh --test (debhelper, lintian, dpkg-dev, fakeroot).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-PKGS=(vgpuctl vgpud libvgpu0 libvgpu-dev libvgpu-cuda)
+PKGS=(vgpuctl vgpud vgpu-broker libvgpu0 libvgpu-dev libvgpu-cuda)
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=600)
 export DEBIAN_FRONTEND=noninteractive
@@ -29,7 +30,11 @@ done
 
 WORK=$(mktemp -d /var/tmp/vgpu-deb.XXXXXX)
 installed=0
+broker_pid= etcd_pid=
 cleanup() {
+        # the broker and etcd this test started, should a check fail while they run
+        [[ -z $broker_pid ]] || kill "$broker_pid" 2>/dev/null || true
+        [[ -z $etcd_pid ]] || kill "$etcd_pid" 2>/dev/null || true
         # a failed check must not leave the packages behind for the next run to trip on
         [[ $installed -eq 1 ]] && "${APT[@]}" purge "${PKGS[@]}" >/dev/null 2>&1
         rm -rf "$WORK"
@@ -45,7 +50,7 @@ for p in "${PKGS[@]}"; do
         [[ -n $d ]] || fail "no $p package was built"
         debs+=("$d")
 done
-# vgpu-broker is not packaged: it does not exist yet. Anything else built is a package we forgot here.
+# Anything else built is a package we forgot here.
 extra=$(printf '%s\n' "$WORK"/*.deb | grep -v -E "/($(IFS='|'; echo "${PKGS[*]}"))(-dbgsym)?_" || true)
 [[ -z $extra ]] || fail "packages this test does not check: $extra"
 
@@ -69,17 +74,28 @@ for f in /usr/sbin/vgpuctl /usr/sbin/vgpud \
          /usr/share/bash-completion/completions/vgpuctl /usr/share/zsh/site-functions/_vgpuctl \
          /usr/share/doc/vgpuctl/host.yaml /usr/share/doc/vgpuctl/vgpud.conf /usr/share/snmp/mibs/VGPU-MIB.txt \
          "/usr/lib/$MA/libvgpu.so.0" "/usr/lib/$MA/libvgpu.so" "/usr/lib/$MA/pkgconfig/vgpu.pc" \
-         "/usr/lib/$MA/vgpuctl/libvgpu-cuda.so" /usr/include/vgpu/host.h; do
+         "/usr/lib/$MA/vgpuctl/libvgpu-cuda.so" /usr/include/vgpu/host.h \
+         /usr/sbin/vgpu-broker /lib/systemd/system/vgpu-broker.service \
+         /usr/share/vgpu-broker/dashboard/index.html /usr/share/vgpu-broker/dashboard/dashboard.js \
+         /usr/share/vgpu-broker/dashboard/dashboard.css; do
         [[ -e $f ]] || fail "$f is not installed"
 done
 # the units run what the package installed
 grep -q '^ExecStart=/usr/sbin/vgpud$' /lib/systemd/system/vgpud.service || fail "vgpud.service does not start /usr/sbin/vgpud"
 grep -q '^ExecStart=/usr/sbin/vgpuctl apply --restore$' /lib/systemd/system/vgpuctl-restore.service ||
         fail "vgpuctl-restore.service does not run /usr/sbin/vgpuctl"
-# both units enabled by the maintainer scripts (with or without a running systemd)
+grep -q '^ExecStart=/usr/sbin/vgpu-broker ' /lib/systemd/system/vgpu-broker.service ||
+        fail "vgpu-broker.service does not start /usr/sbin/vgpu-broker"
+# both units enabled by the maintainer scripts (with or without a running systemd); the broker's
+# not, as it needs its etcd endpoints first (debian/rules)
 for u in vgpud.service vgpuctl-restore.service; do
         [[ -L /etc/systemd/system/multi-user.target.wants/$u ]] || fail "$u is not enabled"
 done
+[[ ! -e /etc/systemd/system/multi-user.target.wants/vgpu-broker.service ]] || fail "vgpu-broker.service is enabled"
+if command -v systemd-analyze >/dev/null; then
+        systemd-analyze verify /lib/systemd/system/vgpu-broker.service >"$WORK/verify.log" 2>&1 ||
+                { cat "$WORK/verify.log"; fail "systemd-analyze verify vgpu-broker.service"; }
+fi
 # vgpud's tmpfiles.d entry applied by its postinst: the directories its unit's sandbox needs
 if command -v systemd-tmpfiles >/dev/null; then
         for d in /run/vgpud /run/vgpuctl /var/lib/vgpuctl /var/cache/vgpuctl; do
@@ -102,6 +118,34 @@ rc=0; env -u VGPU_ROOT /usr/sbin/vgpuctl list --json >"$WORK/list.json" 2>&1 || 
         { cat "$WORK/list.json"; fail "vgpuctl list --json failed ($rc)"; }
 /usr/sbin/vgpud --help >/dev/null || fail "vgpud --help failed"
 man -l /usr/share/man/man8/vgpuctl.8.gz >/dev/null 2>&1 || fail "vgpuctl(8) does not render"
+
+echo "== vgpu-broker (installed) on a real etcd: ready, serves its dashboard"
+if command -v etcd >/dev/null; then
+        port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+        ep=$(port) peer=$(port) api=$(port)
+        etcd --name deb --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$ep" \
+                --advertise-client-urls "http://127.0.0.1:$ep" --listen-peer-urls "http://127.0.0.1:$peer" \
+                --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "deb=http://127.0.0.1:$peer" \
+                --listen-metrics-urls "http://127.0.0.1:$(port)" >"$WORK/etcd.log" 2>&1 &
+        etcd_pid=$!
+        /usr/sbin/vgpu-broker --etcd "http://127.0.0.1:$ep" --socket "$WORK/broker.sock" \
+                --listen "127.0.0.1:$api" >"$WORK/broker.log" 2>&1 &
+        broker_pid=$!
+        ready=0
+        for _ in $(seq 100); do
+                curl -sf "http://127.0.0.1:$api/readyz" >/dev/null 2>&1 && { ready=1; break; }
+                sleep 0.1
+        done
+        page=$(curl -sf "http://127.0.0.1:$api/" || true)
+        js=$(curl -sf "http://127.0.0.1:$api/dashboard.js" | sha256sum || true)
+        kill "$broker_pid" "$etcd_pid"; wait "$broker_pid" "$etcd_pid" 2>/dev/null || true
+        broker_pid= etcd_pid=
+        [[ $ready == 1 ]] || { cat "$WORK/broker.log" "$WORK/etcd.log" | tail -30; fail "the installed vgpu-broker was not ready"; }
+        [[ $page == *"<title>vGPU fleet</title>"* ]] || { cat "$WORK/broker.log"; fail "the installed broker does not serve its dashboard"; }
+        [[ $js == "$(sha256sum </usr/share/vgpu-broker/dashboard/dashboard.js)" ]] || fail "dashboard.js is not the installed file"
+else
+        echo "deb: note: no etcd here (etcd-server): the installed broker not started"
+fi
 
 echo "== a program built against libvgpu-dev"
 cat >"$WORK/use.c" <<'C'
@@ -130,10 +174,12 @@ for f in /etc/systemd/system/multi-user.target.wants/vgpud.service \
          /etc/systemd/system/multi-user.target.wants/vgpuctl-restore.service \
          /var/lib/systemd/deb-systemd-helper-enabled/vgpud.service.dsh-also \
          /var/lib/systemd/deb-systemd-helper-enabled/vgpuctl-restore.service.dsh-also \
+         /var/lib/systemd/deb-systemd-helper-enabled/vgpu-broker.service.dsh-also /usr/share/vgpu-broker \
          /var/lib/vgpuctl /var/cache/vgpuctl /run/vgpud /run/vgpuctl /usr/share/doc/vgpuctl /usr/include/vgpu; do
         [[ -e $f || -L $f ]] && left+=("$f")
 done
 [[ ${#left[@]} -eq 0 ]] || fail "left after purge: ${left[*]}"
 ! pgrep -f "^/usr/sbin/vgpud" >/dev/null || fail "a vgpud still runs after purge"
+! pgrep -f "^/usr/sbin/vgpu-broker" >/dev/null || fail "a vgpu-broker still runs after purge"
 
 echo "deb: OK: ${#PKGS[@]} packages built, installed and purged"

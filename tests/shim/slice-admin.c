@@ -24,29 +24,29 @@ static int usage(void) {
 
 int main(int argc, char **argv) {
         struct vgpu_error err = {};
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
         if (argc < 3)
                 return usage();
         if (streq(argv[1], "create")) {
-                struct vgpu_slice_gpu_params gpu = {
+                struct slice_gpu_params gpu = {
                         .quantum_ns = argc > 3 ? strtoull(argv[3], NULL, 0) * 1000000 : 0,
                         .bdf = argc > 4 ? argv[4] : NULL, /* the slice's GPU (else: the first used) */
                 };
                 /* root's, like vgpuctl's (lib/slice/manage.h): tenants run as root */
-                if (vgpu_sched_file_create(argv[2], &gpu, 0600, NULL, &err) < 0)
+                if (slice_sched_file_create(argv[2], &gpu, 0600, NULL, &err) < 0)
                         goto fail;
                 return 0;
         }
-        struct vgpu_slice_shm state, *shm;
-        if (vgpu_sched_file_open(argv[2], &f, &err) < 0 || vgpu_sched_file_read(f, &state, &err) < 0)
+        struct slice_shm state, *shm;
+        if (slice_sched_file_open(argv[2], &f, &err) < 0 || slice_sched_file_read(f, &state, &err) < 0)
                 goto fail;
         char own[4096];
         if (streq(argv[1], "add") && argc >= 6) {
-                int policy = vgpu_slice_policy_from_string(argv[5]);
-                int scrub = argc > 7 ? vgpu_slice_scrub_from_string(argv[7]) : VGPU_SLICE_SCRUB_ON_FREE;
+                int policy = slice_policy_from_string(argv[5]);
+                int scrub = argc > 7 ? slice_scrub_from_string(argv[7]) : SLICE_SCRUB_ON_FREE;
                 if (policy < 0 || scrub < 0)
                         return usage();
-                struct vgpu_slice_params p = {
+                struct slice_params p = {
                         .name = argv[3],
                         .quota = strtoull(argv[4], NULL, 0),
                         .policy = policy,
@@ -56,33 +56,33 @@ int main(int argc, char **argv) {
                         .granularity = argc > 9 ? strtoull(argv[9], NULL, 0) : 0,
                 };
                 unsigned index;
-                if (vgpu_sched_file_begin(f, &shm) < 0) {
+                if (slice_sched_file_begin(f, &shm) < 0) {
                         fprintf(stderr, "slice-admin: %s: scheduler busy or corrupt\n", argv[2]);
                         return 1;
                 }
-                int r = vgpu_sched_add(shm, &p, &index, &err);
-                vgpu_sched_file_end(f, r >= 0);
+                int r = slice_sched_add(shm, &p, &index, &err);
+                slice_sched_file_end(f, r >= 0);
                 snprintf(own, sizeof(own), "%s.%s.slice", argv[2], argv[3]);
-                if (r < 0 || vgpu_slice_region_create(own, state.gpu_bdf, index, &p, 0600, &err) < 0)
+                if (r < 0 || slice_region_create(own, state.gpu_bdf, index, &p, 0600, &err) < 0)
                         goto fail;
                 return 0;
         }
         if (streq(argv[1], "show")) {
-                for (unsigned i = 0; i < VGPU_SLICE_MAX; i++) {
-                        const struct vgpu_sched_slot *slot = &state.slices[i];
-                        struct vgpu_slice_file file;
-                        struct vgpu_slice_info s;
-                        if (atomic_load(&slot->state) != VGPU_SLICE_STATE_ACTIVE)
+                for (unsigned i = 0; i < SLICE_MAX; i++) {
+                        const struct slice_sched_slot *slot = &state.slices[i];
+                        struct slice_file file;
+                        struct slice_info s;
+                        if (atomic_load(&slot->state) != SLICE_STATE_ACTIVE)
                                 continue;
                         snprintf(own, sizeof(own), "%s.%.63s.slice", argv[2], slot->name);
-                        if (vgpu_slice_region_read(own, &file, &err) < 0)
+                        if (slice_region_read(own, &file, &err) < 0)
                                 goto fail;
-                        vgpu_slice_file_info(&file, &state, &s);
+                        slice_file_info(&file, &state, &s);
                         printf("{\"name\": \"%s\", \"policy\": \"%s\", \"weight\": %u, \"scrub\": \"%s\", "
                                "\"quota\": %llu, \"used\": %llu, \"peak\": %llu, \"oom_count\": %llu, "
                                "\"gpu_ns\": %llu, \"turns\": %llu, \"processes\": %u}\n",
-                               s.name, vgpu_slice_policy_to_string(s.policy), s.weight,
-                               vgpu_slice_scrub_to_string(s.scrub), (unsigned long long) s.quota,
+                               s.name, slice_policy_to_string(s.policy), s.weight,
+                               slice_scrub_to_string(s.scrub), (unsigned long long) s.quota,
                                (unsigned long long) s.used, (unsigned long long) s.peak,
                                (unsigned long long) s.oom_count, (unsigned long long) s.gpu_ns,
                                (unsigned long long) s.turns, s.processes);

@@ -203,7 +203,7 @@ static void check_log_abis(void) {
 }
 
 int tenant_graph(void) {
-        struct vgpu_slice *s = tenant_slice();
+        struct slice *s = tenant_slice();
         if (!s || s->quota != 64 * MiB) {
                 fprintf(stderr, "tenant: graph needs a slice of 64 MiB\n");
                 return 1;
@@ -235,7 +235,7 @@ int tenant_graph(void) {
 }
 
 int tenant_twogpu(void) {
-        struct vgpu_slice *s = tenant_slice();
+        struct slice *s = tenant_slice();
         CUdevice d0, d1;
         CUcontext c0, c1;
         if (!s || cu.device_get(&d0, 0) != CUDA_SUCCESS || cu.device_get(&d1, 1) != CUDA_SUCCESS ||

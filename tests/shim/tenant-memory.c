@@ -140,7 +140,7 @@ static void check_unlimited(void) {
 }
 
 int tenant_memory(void) {
-        struct vgpu_slice *s = tenant_slice();
+        struct slice *s = tenant_slice();
         if (!s) {
                 fprintf(stderr, "tenant: no slice\n");
                 return 1;

@@ -26,16 +26,16 @@
 
 struct cu cu;
 
-struct vgpu_slice *tenant_slice(void) {
-        static struct vgpu_slice_region *region;
-        static struct vgpu_slice *slice;
-        if (!slice && vgpu_slice_region_open(getenv("VGPU_SLICE_SHM"), &region, NULL) == 0)
-                slice = vgpu_slice_region_slice(region);
+struct slice *tenant_slice(void) {
+        static struct slice_region *region;
+        static struct slice *slice;
+        if (!slice && slice_region_open(getenv("VGPU_SLICE_SHM"), &region, NULL) == 0)
+                slice = slice_region_slice(region);
         return slice;
 }
 
 uint64_t tenant_slice_used(void) {
-        struct vgpu_slice *s = tenant_slice();
+        struct slice *s = tenant_slice();
         return s ? atomic_load(&s->used) : UINT64_MAX;
 }
 
@@ -177,8 +177,8 @@ static int do_busy(uint64_t ns, uint64_t start, uint64_t end, const char *kind) 
                 }
                 launches++;
         }
-        struct vgpu_slice *s = tenant_slice();
-        if (s && s->policy == VGPU_SLICE_POLICY_BEST_EFFORT) {
+        struct slice *s = tenant_slice();
+        if (s && s->policy == SLICE_POLICY_BEST_EFFORT) {
                 /* Ungated, the queue holds up to a thousand kernels past the window: let the one
                  * running at its end finish, report, and leave without waiting for the rest. */
                 uint64_t until = end + 2 * ns + 20000000;

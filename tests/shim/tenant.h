@@ -60,7 +60,7 @@ static inline uint64_t now_ns(void) {
 
 int tenant_load(void);
 /* The tenant's slice: its own region, named by VGPU_SLICE_SHM, mapped on first use. */
-struct vgpu_slice *tenant_slice(void);
+struct slice *tenant_slice(void);
 uint64_t tenant_slice_used(void);
 /* Is p inside the shim / the fake driver (by the file dladdr names)? */
 bool in_shim(const void *p);

@@ -38,8 +38,8 @@ static char gpu_bdf[32];
 /* the slices' own regions, mapped to see what the tenants charged */
 static struct {
         char name[64];
-        struct vgpu_slice_region *region;
-} slices[VGPU_SLICE_MAX];
+        struct slice_region *region;
+} slices[SLICE_MAX];
 static int failures;
 
 #define CHECK(cond, ...)                                                                \
@@ -69,19 +69,19 @@ static void own_path(const char *name, char *buf, size_t size) {
 }
 
 static void setup_gpu(const char *bdf) {
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+        for (unsigned i = 0; i < SLICE_MAX; i++)
                 if (slices[i].region) {
                         char p[400];
                         own_path(slices[i].name, p, sizeof(p));
                         unlink(p);
-                        slices[i].region = vgpu_slice_region_close(slices[i].region);
+                        slices[i].region = slice_region_close(slices[i].region);
                 }
         unlink(region_path);
         unlink(gpu_path);
         snprintf(gpu_bdf, sizeof(gpu_bdf), "%s", bdf ? bdf : "");
         struct vgpu_error err = {};
-        if (vgpu_sched_file_create(region_path, &(struct vgpu_slice_gpu_params){ .bdf = bdf }, 0600, NULL,
-                                   &err) < 0)
+        if (slice_sched_file_create(region_path, &(struct slice_gpu_params){ .bdf = bdf }, 0600, NULL, &err) <
+            0)
                 die("%s", err.message);
 }
 
@@ -89,41 +89,41 @@ static void setup(void) {
         setup_gpu("0000:00:00.0");
 }
 
-static void add_slice(const char *name, uint64_t quota, enum vgpu_slice_policy policy, unsigned weight,
-                      enum vgpu_slice_scrub scrub) {
+static void add_slice(const char *name, uint64_t quota, enum slice_policy policy, unsigned weight,
+                      enum slice_scrub scrub) {
         struct vgpu_error err = {};
-        struct vgpu_slice_params p = {
+        struct slice_params p = {
                 .name = name,
                 .quota = quota,
                 .policy = policy,
                 .weight = weight,
                 .scrub = scrub,
         };
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
-        struct vgpu_slice_shm *shm;
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
+        struct slice_shm *shm;
         unsigned index;
         char own[400];
         own_path(name, own, sizeof(own));
-        if (vgpu_sched_file_open(region_path, &f, &err) < 0 || vgpu_sched_file_begin(f, &shm) < 0)
+        if (slice_sched_file_open(region_path, &f, &err) < 0 || slice_sched_file_begin(f, &shm) < 0)
                 die("%s: %s", region_path, err.message);
-        int r = vgpu_sched_add(shm, &p, &index, &err);
-        vgpu_sched_file_end(f, r >= 0);
-        if (r < 0 || vgpu_slice_region_create(own, gpu_bdf, index, &p, 0600, &err) < 0)
+        int r = slice_sched_add(shm, &p, &index, &err);
+        slice_sched_file_end(f, r >= 0);
+        if (r < 0 || slice_region_create(own, gpu_bdf, index, &p, 0600, &err) < 0)
                 die("%s", err.message);
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+        for (unsigned i = 0; i < SLICE_MAX; i++)
                 if (!slices[i].region) {
                         snprintf(slices[i].name, sizeof(slices[i].name), "%s", name);
-                        if (vgpu_slice_region_open(own, &slices[i].region, &err) < 0)
+                        if (slice_region_open(own, &slices[i].region, &err) < 0)
                                 die("%s", err.message);
                         return;
                 }
         die("too many slices");
 }
 
-static struct vgpu_slice *slice(const char *name) {
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
+static struct slice *slice(const char *name) {
+        for (unsigned i = 0; i < SLICE_MAX; i++)
                 if (slices[i].region && streq(slices[i].name, name))
-                        return vgpu_slice_region_slice(slices[i].region);
+                        return slice_region_slice(slices[i].region);
         die("no slice %s", name);
 }
 
@@ -200,7 +200,7 @@ static int finish(struct tenant *t) {
 }
 
 static uint64_t now_ns(void) {
-        return vgpu_now_ns();
+        return slice_now_ns();
 }
 
 static uint64_t field(const char *line, const char *key) {
@@ -223,7 +223,7 @@ static void check_requests(const char *what, const char *path) {
  * recorded now over the fake driver (where a toolkit is installed: meson's SHIM_CUDART_LIB). */
 static void test_cudart(void) {
         setup_gpu(NULL);
-        add_slice("c", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("c", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
         check_requests("recorded cudart requests", getenv("SHIM_CUDART_REQUESTS"));
 
         const char *lib = getenv("SHIM_CUDART_LIB");
@@ -257,7 +257,7 @@ static void test_cudart(void) {
 
 static void test_resolve(void) {
         setup();
-        add_slice("a", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_ON_FREE);
+        add_slice("a", 64 * MiB, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_ON_FREE);
         char conf[400];
         snprintf(conf, sizeof(conf), "%s/nvml.conf", dir);
         FILE *f = fopen(conf, "w");
@@ -274,8 +274,8 @@ static void test_resolve(void) {
 
 static void test_memory(void) {
         setup();
-        add_slice("limited", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
-        add_slice("unlimited", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("limited", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
+        add_slice("unlimited", 0, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
         const char *names[] = { "limited", "unlimited" };
         for (int i = 0; i < 2; i++) {
                 struct tenant t = spawn(names[i], -1, (const char *[]){ "memory", NULL });
@@ -300,7 +300,7 @@ static void test_memory(void) {
 /* CUDA graph memory nodes against the quota (the tenant checks exact numbers). */
 static void test_graph(void) {
         setup();
-        add_slice("g", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("g", 64 * MiB, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_OFF);
         struct tenant t = spawn("g", -1, (const char *[]){ "graph", NULL });
         int r = finish(&t);
         printf("%s\n", t.output);
@@ -315,7 +315,7 @@ static void test_twogpu(void) {
         const char *bdfs[] = { "0000:01:00.0", NULL };
         for (int i = 0; i < 2; i++) {
                 setup_gpu(bdfs[i]);
-                add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+                add_slice("two", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
                 struct tenant t = spawn("two", -1, (const char *[]){ "twogpu", NULL });
                 int r = finish(&t);
                 printf("slice on %s: %s\n", bdfs[i] ? bdfs[i] : "an unrecorded GPU", t.output);
@@ -324,7 +324,7 @@ static void test_twogpu(void) {
         }
         /* The control: a slice of device 0 refuses device 1, which this tenant allocates on first. */
         setup_gpu("0000:00:00.0");
-        add_slice("two", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("two", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
         struct tenant t = spawn("two", -1, (const char *[]){ "twogpu", NULL });
         int r = finish(&t);
         printf("slice on 0000:00:00.0 (control): exit %d\n", r);
@@ -336,8 +336,8 @@ static void test_twogpu(void) {
 
 static void test_quota(void) {
         setup();
-        add_slice("t", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
-        struct vgpu_slice *s = slice("t");
+        add_slice("t", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
+        struct slice *s = slice("t");
 
         /* The case, scaled: 4 processes of a 64 MiB slice ask for 24 MiB at once. */
         for (int round = 0; round < 5; round++) {
@@ -404,15 +404,15 @@ static void test_quota(void) {
                       (unsigned long long) total, bad);
                 CHECK(peak <= 64 * MiB, "peak %llu over the quota", (unsigned long long) peak);
         }
-        CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
+        CHECK(atomic_load(&s->used) == 0 && slice_count_procs(s) == 0, "charges or slots left");
 }
 
 /* ---- kill -9 ---- */
 
 static void test_reclaim(void) {
         setup();
-        add_slice("t", 64 * MiB, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
-        struct vgpu_slice *s = slice("t");
+        add_slice("t", 64 * MiB, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
+        struct slice *s = slice("t");
         char forty[32], fortyeight[32];
         snprintf(forty, sizeof(forty), "%llu", (unsigned long long) (40 * MiB));
         snprintf(fortyeight, sizeof(fortyeight), "%llu", (unsigned long long) (48 * MiB));
@@ -438,12 +438,12 @@ static void test_reclaim(void) {
         CHECK(took < 5000 * MS, "b took %llu ms", (unsigned long long) (took / MS));
         finish(&b);
         waitpid(a.pid, NULL, 0);
-        CHECK(atomic_load(&s->used) == 0 && vgpu_slice_count_procs(s) == 0, "charges or slots left");
+        CHECK(atomic_load(&s->used) == 0 && slice_count_procs(s) == 0, "charges or slots left");
 
         /* A process killed while it holds the GPU's turn (in a kernel) must not stall the others. */
         setup();
-        add_slice("x", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
-        add_slice("y", 0, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("x", 0, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_OFF);
+        add_slice("y", 0, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_OFF);
         uint64_t start = now_ns() + 300 * MS, end = start + 1200 * MS;
         char s_start[32], s_end[32], s_far[32];
         snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
@@ -526,8 +526,8 @@ static void report(const char *what, struct share_run *runs, int n, bool equal) 
 
 static void test_fixed(void) {
         setup();
-        add_slice("a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30, VGPU_SLICE_SCRUB_OFF);
-        add_slice("b70", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 70, VGPU_SLICE_SCRUB_OFF);
+        add_slice("a30", 0, SLICE_POLICY_FIXED_SHARE, 30, SLICE_SCRUB_OFF);
+        add_slice("b70", 0, SLICE_POLICY_FIXED_SHARE, 70, SLICE_SCRUB_OFF);
         struct share_run runs[] = {
                 { "a30", 1 * MS, "ex", 0 },
                 { "b70", 1 * MS, "coop", 0 },
@@ -541,7 +541,7 @@ static void test_fixed(void) {
 
 static void test_fixed_alone(void) {
         setup();
-        add_slice("a30", 0, VGPU_SLICE_POLICY_FIXED_SHARE, 30, VGPU_SLICE_SCRUB_OFF);
+        add_slice("a30", 0, SLICE_POLICY_FIXED_SHARE, 30, SLICE_SCRUB_OFF);
         struct share_run runs[] = { { "a30", 1 * MS, "kernel", 0 } };
         run_shares(runs, 1);
         printf("fixed-share 30 %% alone on an idle GPU: %.1f %% of the time\n", 100 * runs[0].share);
@@ -550,9 +550,9 @@ static void test_fixed_alone(void) {
 
 static void test_equal(bool gated) {
         setup();
-        enum vgpu_slice_policy p = gated ? VGPU_SLICE_POLICY_EQUAL_SHARE : VGPU_SLICE_POLICY_BEST_EFFORT;
-        add_slice("small", 0, p, 0, VGPU_SLICE_SCRUB_OFF);
-        add_slice("large", 0, p, 0, VGPU_SLICE_SCRUB_OFF);
+        enum slice_policy p = gated ? SLICE_POLICY_EQUAL_SHARE : SLICE_POLICY_BEST_EFFORT;
+        add_slice("small", 0, p, 0, SLICE_SCRUB_OFF);
+        add_slice("large", 0, p, 0, SLICE_SCRUB_OFF);
         struct share_run runs[] = {
                 { "small", 1 * MS, "ptsz", 0 },
                 { "large", 8 * MS, "graph", 0 },
@@ -574,10 +574,10 @@ static void test_equal(bool gated) {
 /* ---- scrubbing ---- */
 
 /* kind: "linear" (cuMemAlloc), "handle" (cuMemCreate), "array", "mipmap". */
-static void scrub_case(const char *kind, enum vgpu_slice_scrub policy, bool free_it) {
+static void scrub_case(const char *kind, enum slice_scrub policy, bool free_it) {
         setup();
-        add_slice("a", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, policy);
-        add_slice("b", 0, VGPU_SLICE_POLICY_BEST_EFFORT, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("a", 0, SLICE_POLICY_BEST_EFFORT, 0, policy);
+        add_slice("b", 0, SLICE_POLICY_BEST_EFFORT, 0, SLICE_SCRUB_OFF);
         char bytes[32];
         snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long) (4 * MiB));
         const char *end = free_it ? "free" : "exit";
@@ -592,11 +592,11 @@ static void scrub_case(const char *kind, enum vgpu_slice_scrub policy, bool free
         uint64_t b_ptr = field(b.output, "ptr="), pattern = field(b.output, "pattern="),
                  zero = field(b.output, "zero=");
         printf("%s, scrub=%s, a %s: b got %s memory, %llu bytes of a's pattern, %llu zero\n", kind,
-               vgpu_slice_scrub_to_string(policy), free_it ? "frees" : "exits",
-               a_ptr == b_ptr ? "a's" : "other", (unsigned long long) pattern, (unsigned long long) zero);
+               slice_scrub_to_string(policy), free_it ? "frees" : "exits", a_ptr == b_ptr ? "a's" : "other",
+               (unsigned long long) pattern, (unsigned long long) zero);
         CHECK(r == 0 && a_ptr == b_ptr, "b did not get a's block (a %s, b %s): the test proves nothing",
               a.output, b.output);
-        if (policy == VGPU_SLICE_SCRUB_OFF)
+        if (policy == SLICE_SCRUB_OFF)
                 /* The control: without scrubbing the fake does hand a's data over. */
                 CHECK(pattern == 4 * MiB, "unscrubbed memory did not keep the pattern");
         else
@@ -607,10 +607,10 @@ static void scrub_case(const char *kind, enum vgpu_slice_scrub policy, bool free
 static void test_scrub(void) {
         static const char *const kinds[] = { "linear", "handle", "array", "mipmap" };
         for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_FREE, true);
-                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_FREE, false);
-                scrub_case(kinds[k], VGPU_SLICE_SCRUB_ON_EXIT, false);
-                scrub_case(kinds[k], VGPU_SLICE_SCRUB_OFF, true);
+                scrub_case(kinds[k], SLICE_SCRUB_ON_FREE, true);
+                scrub_case(kinds[k], SLICE_SCRUB_ON_FREE, false);
+                scrub_case(kinds[k], SLICE_SCRUB_ON_EXIT, false);
+                scrub_case(kinds[k], SLICE_SCRUB_OFF, true);
         }
 }
 
@@ -621,8 +621,8 @@ static void test_scrub(void) {
  */
 static void test_tampered(void) {
         setup();
-        add_slice("a", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
-        add_slice("b", 64 * MiB, VGPU_SLICE_POLICY_EQUAL_SHARE, 0, VGPU_SLICE_SCRUB_OFF);
+        add_slice("a", 64 * MiB, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_OFF);
+        add_slice("b", 64 * MiB, SLICE_POLICY_EQUAL_SHARE, 0, SLICE_SCRUB_OFF);
         uint64_t start = now_ns() + 300 * MS, end = start + 900 * MS;
         char s_start[32], s_end[32];
         snprintf(s_start, sizeof(s_start), "%llu", (unsigned long long) start);
@@ -690,8 +690,8 @@ int main(int argc, char **argv) {
                 else
                         test_equal(streq(argv[1], "equal"));
         }
-        for (unsigned i = 0; i < VGPU_SLICE_MAX; i++)
-                vgpu_slice_region_close(slices[i].region);
+        for (unsigned i = 0; i < SLICE_MAX; i++)
+                slice_region_close(slices[i].region);
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)

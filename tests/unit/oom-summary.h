@@ -154,8 +154,9 @@ static inline void dump_plan(FILE *f, const struct vgpu_plan *p) {
                         strnull(a->detail));
                 if (a->kind >= VGPU_ACTION_SLICE_REMOVE)
                         fprintf(f, " slice %s %s %llu %u %s %s", a->slice.name, a->slice.gpu,
-                                (unsigned long long) a->slice.memory, a->slice.share, a->slice.policy,
-                                a->slice.scrub);
+                                (unsigned long long) a->slice.memory, a->slice.share,
+                                strnull(vgpu_slice_policy_to_string(a->slice.policy)),
+                                strnull(vgpu_slice_scrub_to_string(a->slice.scrub)));
                 fputc('\n', f);
         }
         fprintf(f, "notes: %s\n", strnull(p->notes));
@@ -172,8 +173,10 @@ static inline void dump_report(FILE *f, const struct vgpu_doctor_report *r) {
 
 static inline void dump_slices(FILE *f, const struct vgpu_slice_status *s, size_t n) {
         for (size_t i = 0; i < n; i++)
-                fprintf(f, "slice %s %s %s %s %u %llu\n", s[i].name, s[i].gpu, s[i].policy, s[i].scrub,
-                        s[i].share, (unsigned long long) s[i].memory);
+                fprintf(f, "slice %s %s %s %s %u %llu\n", s[i].spec.name, s[i].spec.gpu,
+                        strnull(vgpu_slice_policy_to_string(s[i].spec.policy)),
+                        strnull(vgpu_slice_scrub_to_string(s[i].spec.scrub)), s[i].spec.share,
+                        (unsigned long long) s[i].spec.memory);
 }
 
 static inline void dump_config(FILE *f, const struct vgpu_config *c) {
@@ -195,9 +198,10 @@ static inline void dump_config(FILE *f, const struct vgpu_config *c) {
                 }
         }
         for (size_t i = 0; i < c->n_slices; i++)
-                fprintf(f, "slice %s %s %llu %u %s %s\n", strnull(c->slices[i].name), c->slices[i].gpu,
-                        (unsigned long long) c->slices[i].memory, c->slices[i].share, c->slices[i].policy,
-                        c->slices[i].scrub);
+                fprintf(f, "slice %s %s %llu %u %s %s\n", c->slices[i].spec.name, c->slices[i].spec.gpu,
+                        (unsigned long long) c->slices[i].spec.memory, c->slices[i].spec.share,
+                        strnull(vgpu_slice_policy_to_string(c->slices[i].spec.policy)),
+                        strnull(vgpu_slice_scrub_to_string(c->slices[i].spec.scrub)));
 }
 
 static inline void dump_telemetry(FILE *f, const struct vgpu_telemetry *t) {

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* test-basic.c — lib/basic: sysfs.c and root.c, one-read attributes, links, the root prefix. */
+/* test-basic.c — lib/basic: sysfs.c, sysfs-batch.c and root.c, one-read attributes and their
+ * batch on both paths, links, the root prefix. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +10,12 @@
 
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "basic/sysfs-batch.h"
 #include "basic/sysfs.h"
+
+#if HAVE_LIBURING
+#include <liburing.h>
+#endif
 
 static char tmpdir[64];
 
@@ -124,10 +131,94 @@ static void test_root(void **state) {
         unsetenv("VGPU_ROOT");
 }
 
+static size_t count_fds(void) {
+        size_t n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+#define N_BATCH 300 /* more than one io_uring round (128) */
+
+/* The batch on both paths gives what sysfs_read_at() gives, entry by entry: values, a missing
+ * file, an empty one, a directory, a FIFO, a short buffer, a skipped entry; and leaks nothing. */
+static void test_batch(void **state) {
+        (void) state;
+        char dir[256];
+        snprintf(dir, sizeof(dir), "%s/batch", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        assert_true(dfd >= 0);
+        static char names[N_BATCH][32];
+        for (int i = 0; i < N_BATCH; i++) {
+                snprintf(names[i], sizeof(names[i]), "attr%d", i);
+                if (i % 7 == 3)
+                        continue; /* missing */
+                if (i == 9)
+                        assert_int_equal(mkdirat(dfd, names[i], 0755), 0);
+                else if (i == 11)
+                        assert_int_equal(mkfifoat(dfd, names[i], 0644), 0);
+                else {
+                        int fd = openat(dfd, names[i], O_WRONLY | O_CREAT, 0644);
+                        assert_true(fd >= 0);
+                        if (i != 12) /* 12: empty */
+                                assert_true(dprintf(fd, "value %d \n\n", i) > 0);
+                        close(fd);
+                }
+        }
+        static char want[N_BATCH][64], got[2][N_BATCH][64];
+        int want_r[N_BATCH];
+        struct sysfs_batch_entry e[2][N_BATCH];
+        for (int i = 0; i < N_BATCH; i++) {
+                size_t size = i == 20 ? 4 : sizeof(want[i]); /* 20: a short buffer */
+                want_r[i] = i == 30 ? -ENOENT : sysfs_read_at(dfd, names[i], want[i], size);
+                for (int k = 0; k < 2; k++)
+                        e[k][i] = (struct sysfs_batch_entry){ dfd, i == 30 ? NULL : names[i], got[k][i], size,
+                                                              1 };
+        }
+        size_t fds = count_fds();
+        assert_int_equal(sysfs_batch_read(e[0], N_BATCH), 0);
+        bool used = sysfs_batch_used_io_uring();
+        setenv("VGPU_IO_URING", "0", 1);
+        assert_int_equal(sysfs_batch_read(e[1], N_BATCH), 0);
+        assert_false(sysfs_batch_used_io_uring());
+        unsetenv("VGPU_IO_URING");
+        assert_int_equal(count_fds(), fds);
+        for (int k = 0; k < 2; k++)
+                for (int i = 0; i < N_BATCH; i++) {
+                        assert_int_equal(e[k][i].result, want_r[i]);
+                        if (want_r[i] >= 0)
+                                assert_string_equal(got[k][i], want[i]);
+                }
+        assert_string_equal(got[0][20], "val");
+        assert_int_equal(e[0][3].result, -ENOENT);
+        assert_int_equal(e[0][9].result, -EISDIR);
+        assert_int_equal(e[0][11].result, 0);
+        assert_int_equal(e[0][12].result, 0);
+        assert_string_equal(got[0][13], "value 13");
+
+#if HAVE_LIBURING
+        /* where this kernel lets us have a ring, the first batch must have used it */
+        struct io_uring ring;
+        if (io_uring_queue_init(8, &ring, 0) == 0) {
+                io_uring_queue_exit(&ring);
+                assert_true(used);
+        } else
+                print_message("io_uring denied here: only the plain path was tested\n");
+#else
+        (void) used;
+        print_message("built without liburing: only the plain path was tested\n");
+#endif
+        close(dfd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_read),  cmocka_unit_test(test_numbers), cmocka_unit_test(test_links),
-                cmocka_unit_test(test_names), cmocka_unit_test(test_root),
+                cmocka_unit_test(test_names), cmocka_unit_test(test_root),    cmocka_unit_test(test_batch),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

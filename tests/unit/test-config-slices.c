@@ -20,6 +20,99 @@
 
 static char root[64];
 
+/* The names of policies and scrub modes both ways, DEFAULT and out-of-range values refused, and a
+ * spec resolved with the defaults `slice create` always had. */
+static void test_spec(void **state) {
+        (void) state;
+        static const char *const policies[] = { "best-effort", "equal-share", "fixed-share" };
+        static const char *const scrubs[] = { "on-free", "on-exit", "off" };
+        for (size_t i = 0; i < 3; i++) {
+                enum vgpu_slice_policy p = VGPU_SLICE_POLICY_DEFAULT;
+                enum vgpu_slice_scrub s = VGPU_SLICE_SCRUB_DEFAULT;
+                assert_int_equal(vgpu_slice_policy_from_string(policies[i], &p), 0);
+                assert_int_not_equal(p, VGPU_SLICE_POLICY_DEFAULT);
+                assert_string_equal(vgpu_slice_policy_to_string(p), policies[i]);
+                assert_int_equal(vgpu_slice_scrub_from_string(scrubs[i], &s), 0);
+                assert_int_not_equal(s, VGPU_SLICE_SCRUB_DEFAULT);
+                assert_string_equal(vgpu_slice_scrub_to_string(s), scrubs[i]);
+        }
+        enum vgpu_slice_policy p = VGPU_SLICE_POLICY_EQUAL_SHARE;
+        enum vgpu_slice_scrub sc = VGPU_SLICE_SCRUB_OFF;
+        assert_int_equal(vgpu_slice_policy_from_string("fair", &p), -EINVAL);
+        assert_int_equal(vgpu_slice_policy_from_string(NULL, &p), -EINVAL);
+        assert_int_equal(vgpu_slice_scrub_from_string("", &sc), -EINVAL);
+        assert_int_equal(p, VGPU_SLICE_POLICY_EQUAL_SHARE); /* untouched on failure */
+        assert_int_equal(sc, VGPU_SLICE_SCRUB_OFF);
+        assert_null(vgpu_slice_policy_to_string(VGPU_SLICE_POLICY_DEFAULT));
+        assert_null(vgpu_slice_policy_to_string((enum vgpu_slice_policy) 99));
+        assert_null(vgpu_slice_scrub_to_string(VGPU_SLICE_SCRUB_DEFAULT));
+
+        /* init: the name checked, the address normalized, the rest zero (= the defaults) */
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec spec, r;
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        assert_string_equal(spec.gpu, "0000:3b:00.0");
+        assert_int_equal(spec.policy, VGPU_SLICE_POLICY_DEFAULT);
+        assert_int_equal(vgpu_slice_spec_init(&spec, "-a", "3b:00.0", &err), -EINVAL);
+        assert_non_null(strstr(err.message, "'-a' is not a slice name"));
+        char longname[80];
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        assert_int_equal(vgpu_slice_spec_init(&spec, longname, "3b:00.0", &err), -EINVAL);
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "nowhere", &err), -EINVAL);
+        assert_non_null(strstr(err.message, "'nowhere' is not a PCI address"));
+
+        /* resolve: no share is equal-share, a share fixed-share; scrub on-free */
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        assert_int_equal(r.policy, VGPU_SLICE_POLICY_EQUAL_SHARE);
+        assert_int_equal(r.scrub, VGPU_SLICE_SCRUB_ON_FREE);
+        spec.share = 30;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        assert_int_equal(r.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
+        spec.policy = VGPU_SLICE_POLICY_BEST_EFFORT;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        assert_string_equal(err.message, "--share goes with the fixed-share policy");
+        spec.share = 0;
+        spec.policy = VGPU_SLICE_POLICY_FIXED_SHARE;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        spec.policy = (enum vgpu_slice_policy) 7;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+        /* an unterminated name from a caller that filled the array itself */
+        spec.policy = VGPU_SLICE_POLICY_DEFAULT;
+        memset(spec.name, 'x', sizeof(spec.name));
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), -EINVAL);
+
+        /* the region's numbers and back: what list reports is what was asked */
+        assert_int_equal(vgpu_slice_spec_init(&spec, "a", "3b:00.0", &err), 0);
+        spec.share = 40;
+        spec.scrub = VGPU_SLICE_SCRUB_ON_EXIT;
+        spec.memory = 64 * MiB;
+        assert_int_equal(slice_spec_resolve(&spec, &r, &err), 0);
+        struct slice_params params;
+        slice_spec_params(&r, &params);
+        assert_int_equal(params.policy, SLICE_POLICY_FIXED_SHARE);
+        assert_int_equal(params.scrub, SLICE_SCRUB_ON_EXIT);
+        struct slice_info info = { .policy = params.policy,
+                                   .scrub = params.scrub,
+                                   .weight = params.weight,
+                                   .quota = params.quota,
+                                   .used = 5,
+                                   .processes = 2 };
+        snprintf(info.name, sizeof(info.name), "%s", params.name);
+        snprintf(info.gpu_bdf, sizeof(info.gpu_bdf), "%s", r.gpu);
+        struct vgpu_slice_status st;
+        slice_status_from_info(&info, &st);
+        assert_string_equal(st.spec.name, "a");
+        assert_string_equal(st.spec.gpu, "0000:3b:00.0");
+        assert_int_equal(st.spec.memory, 64 * MiB);
+        assert_int_equal(st.spec.share, 40);
+        assert_int_equal(st.spec.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
+        assert_int_equal(st.spec.scrub, VGPU_SLICE_SCRUB_ON_EXIT);
+        assert_int_equal(st.usage.used, 5);
+        assert_int_equal(st.usage.processes, 2);
+}
+
 static void test_parse(void **state) {
         (void) state;
         struct vgpu_config *cfg = parse_ok(
@@ -33,17 +126,18 @@ static void test_parse(void **state) {
                 "  - {name: carol, gpu: 3b:00.0, share: 70, scrub: on-exit}\n");
         assert_true(cfg->has_slices);
         assert_int_equal(cfg->n_slices, 3);
-        const struct vgpu_config_slice *a = &cfg->slices[0], *b = &cfg->slices[1], *c = &cfg->slices[2];
+        const struct vgpu_slice_spec *a = &cfg->slices[0].spec, *b = &cfg->slices[1].spec,
+                                     *c = &cfg->slices[2].spec;
         assert_string_equal(a->name, "alice");
         assert_string_equal(a->gpu, "0000:3b:00.0");
         assert_int_equal(a->memory, 1536 * MiB);
         assert_int_equal(a->share, 30);
-        assert_string_equal(a->policy, "fixed-share"); /* a share means fixed-share */
-        assert_string_equal(a->scrub, "on-free");
-        assert_int_equal(a->line, 3);
+        assert_int_equal(a->policy, VGPU_SLICE_POLICY_FIXED_SHARE); /* a share means fixed-share */
+        assert_int_equal(a->scrub, VGPU_SLICE_SCRUB_ON_FREE);
+        assert_int_equal(cfg->slices[0].line, 3);
         assert_int_equal(b->memory, 4096);
-        assert_string_equal(b->policy, "best-effort");
-        assert_string_equal(b->scrub, "off");
+        assert_int_equal(b->policy, VGPU_SLICE_POLICY_BEST_EFFORT);
+        assert_int_equal(b->scrub, VGPU_SLICE_SCRUB_OFF);
         assert_int_equal(c->memory, 0); /* unlimited */
         assert_int_equal(c->share, 70);
         vgpu_config_free(cfg);
@@ -130,7 +224,11 @@ static int teardown(void **state) {
 
 static void create(const char *name, const char *gpu, uint64_t memory, unsigned share) {
         struct vgpu_error err = {};
-        struct vgpu_slice_request req = { .name = name, .gpu = gpu, .memory = memory, .share = share };
+        struct vgpu_slice_spec req;
+        if (vgpu_slice_spec_init(&req, name, gpu, &err) < 0)
+                fail_msg("%s", err.message);
+        req.memory = memory;
+        req.share = share;
         if (vgpu_slice_create(&req, &err) < 0)
                 fail_msg("creating %s: %s", name, err.message);
 }
@@ -185,7 +283,7 @@ static void test_plan(void **state) {
                             "differs from the file (memory 2048 MiB -> 1024 MiB): recreated");
         assert_int_equal(p->actions[3].kind, VGPU_ACTION_SLICE_CREATE);
         assert_string_equal(p->actions[3].slice.gpu, "0000:5e:00.0");
-        assert_string_equal(p->actions[3].slice.policy, "fixed-share");
+        assert_int_equal(p->actions[3].slice.policy, VGPU_SLICE_POLICY_FIXED_SHARE);
         vgpu_plan_free(p);
 
         /* the host's side: quotas over the GPU's memory together, a GPU that is not NVIDIA's */
@@ -203,11 +301,11 @@ static void test_plan(void **state) {
         char region[4096];
         snprintf(region, sizeof(region), "%s/host/run/vgpuctl/slices/alice.slice", root);
         struct vgpu_error err = {};
-        _cleanup_slice_region_ struct vgpu_slice_region *reg = NULL;
-        assert_int_equal(vgpu_slice_region_open(region, &reg, &err), 0);
-        struct vgpu_slice *alice = vgpu_slice_region_slice(reg);
-        struct vgpu_slice_proc *proc;
-        assert_int_equal(vgpu_slice_attach(alice, &proc), 0);
+        _cleanup_slice_region_ struct slice_region *reg = NULL;
+        assert_int_equal(slice_region_open(region, &reg, &err), 0);
+        struct slice *alice = slice_region_slice(reg);
+        struct slice_proc *proc;
+        assert_int_equal(slice_attach(alice, &proc), 0);
         p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 128M, share: 30%}\n  - {name: "
                  "bob, gpu: 3b:00.0, memory: 2G}\n",
                  -EBUSY,
@@ -222,13 +320,14 @@ static void test_plan(void **state) {
         assert_int_equal(p->n_actions, 1);
         assert_string_equal(p->actions[0].slice.name, "bob");
         vgpu_plan_free(p);
-        vgpu_slice_detach(alice, proc);
+        slice_detach(alice, proc);
 }
 
 static void test_records_and_restore(void **state) {
         (void) state;
         struct vgpu_error err = {};
-        struct vgpu_slice_status *before, *after, *rec;
+        struct vgpu_slice_status *before, *after;
+        struct vgpu_slice_spec *rec;
         size_t n_before, n_after, n_rec;
         assert_int_equal(vgpu_slice_list(&before, &n_before, &err), 0);
         assert_int_equal(n_before, 2); /* alice, bob from test_plan */
@@ -237,7 +336,7 @@ static void test_records_and_restore(void **state) {
         assert_string_equal(rec[0].name, "alice");
         assert_int_equal(rec[0].memory, 64 * MiB);
         assert_int_equal(rec[0].share, 30);
-        assert_string_equal(rec[0].policy, "fixed-share");
+        assert_int_equal(rec[0].policy, VGPU_SLICE_POLICY_FIXED_SHARE);
         free(rec);
 
         /* nothing missing: nothing restored */
@@ -257,12 +356,12 @@ static void test_records_and_restore(void **state) {
         assert_int_equal(vgpu_slice_list(&after, &n_after, &err), 0);
         assert_int_equal(n_after, n_before);
         for (size_t i = 0; i < n_after; i++) {
-                assert_string_equal(after[i].name, before[i].name);
-                assert_string_equal(after[i].gpu, before[i].gpu);
-                assert_string_equal(after[i].policy, before[i].policy);
-                assert_string_equal(after[i].scrub, before[i].scrub);
-                assert_int_equal(after[i].memory, before[i].memory);
-                assert_int_equal(after[i].share, before[i].share);
+                assert_string_equal(after[i].spec.name, before[i].spec.name);
+                assert_string_equal(after[i].spec.gpu, before[i].spec.gpu);
+                assert_int_equal(after[i].spec.policy, before[i].spec.policy);
+                assert_int_equal(after[i].spec.scrub, before[i].spec.scrub);
+                assert_int_equal(after[i].spec.memory, before[i].spec.memory);
+                assert_int_equal(after[i].spec.share, before[i].spec.share);
         }
         free(after);
         free(before);
@@ -284,12 +383,157 @@ static void test_records_and_restore(void **state) {
                 fail_msg("message: %s", err.message);
 }
 
+static char *host_file(const char *rel) {
+        char path[4096], buf[8192];
+        snprintf(path, sizeof(path), "%s/host/%s", root, rel);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return strdup(buf);
+}
+
+static bool host_exists(const char *rel) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/host/%s", root, rel);
+        return access(path, F_OK) == 0;
+}
+
+static void host_sh(const char *fmt, const char *arg) {
+        char cmd[8192], script[4096];
+        snprintf(script, sizeof(script), fmt, arg);
+        snprintf(cmd, sizeof(cmd), "cd '%s/host' && %s", root, script);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* `slice create` is a plan of one action, checked by the planner in apply's words: nothing to
+ * do when the slice is there as asked, a conflict with the difference, the GPU's memory */
+static void test_create_plan(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec s;
+        struct vgpu_plan *p = NULL;
+        host_sh("rm -f var/lib/vgpuctl/slices/zed.json%s", "");
+        assert_int_equal(vgpu_slice_spec_init(&s, "erin", "3b:00.0", &err), 0);
+        s.memory = 64 * MiB;
+        assert_int_equal(plan_slice_create(&s, &p, &err), 0);
+        assert_int_equal(p->n_actions, 1);
+        assert_int_equal(p->actions[0].kind, VGPU_ACTION_SLICE_CREATE);
+        assert_string_equal(p->actions[0].detail, "not created yet");
+        assert_int_equal(p->actions[0].slice.policy, VGPU_SLICE_POLICY_EQUAL_SHARE); /* resolved */
+        vgpu_plan_free(p);
+        assert_int_equal(vgpu_slice_create(&s, &err), 1);
+        assert_int_equal(plan_slice_create(&s, &p, &err), 0);
+        assert_int_equal(p->n_actions, 0);
+        vgpu_plan_free(p);
+        assert_int_equal(vgpu_slice_create(&s, &err), 0);
+        s.memory = 128 * MiB;
+        assert_int_equal(vgpu_slice_create(&s, &err), -EEXIST);
+        assert_string_equal(err.message,
+                            "slice erin exists on 0000:3b:00.0 with other settings (memory 64 MiB -> "
+                            "128 MiB); remove it first");
+
+        /* over the GPU's memory: create says what apply says, less the place in the file */
+        snprintf(s.name, sizeof(s.name), "huge");
+        s.memory = 16384 * MiB;
+        assert_int_equal(vgpu_slice_create(&s, &err), -ENOSPC);
+        assert_string_equal(err.message, "the quotas of the slices on 0000:3b:00.0 add up to 16512 MiB with "
+                                         "slice huge; the GPU has 15360 MiB");
+        char create_message[VGPU_ERROR_MESSAGE_MAX];
+        snprintf(create_message, sizeof(create_message), "%s", err.message);
+        p = plan("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, share: 30%}\n"
+                 "  - {name: erin, gpu: 3b:00.0, memory: 64M}\n  - {name: huge, gpu: 3b:00.0, memory: 16G}\n",
+                 -ENOSPC, NULL);
+        vgpu_plan_free(p);
+        struct vgpu_config *cfg =
+                parse_ok("version: 1\nslices:\n  - {name: alice, gpu: 3b:00.0, memory: 64M, "
+                         "share: 30%}\n  - {name: erin, gpu: 3b:00.0, memory: 64M}\n  - {name: "
+                         "huge, gpu: 3b:00.0, memory: 16G}\n");
+        p = calloc(1, sizeof(*p));
+        size_t allocated = 0;
+        assert_int_equal(plan_slices(cfg, p, &allocated, &err), -ENOSPC);
+        assert_string_equal(err.message,
+                            "t.yaml:5:5: field 'memory': the quotas of the slices on 0000:3b:00.0 "
+                            "add up to 16512 MiB with slice huge; the GPU has 15360 MiB");
+        assert_non_null(strstr(err.message, create_message));
+        vgpu_plan_free(p);
+        vgpu_config_free(cfg);
+
+        assert_int_equal(vgpu_slice_destroy("erin", &err), 1);
+        assert_int_equal(vgpu_slice_destroy("erin", &err), -ENOENT);
+        assert_string_equal(err.message, "no slice named erin");
+}
+
+/* The executor takes back what a slice action did before it failed: the CDI spec cannot be
+ * written (a directory where it goes) after the region and the record were */
+static void test_create_rolled_back(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_slice_spec s;
+        _cleanup_free_ char *cdi = host_file("etc/cdi/vgpuctl.yaml");
+        assert_non_null(cdi);
+        host_sh("mv etc/cdi/vgpuctl.yaml etc/cdi/saved%s && mkdir etc/cdi/vgpuctl.yaml", "");
+        assert_int_equal(vgpu_slice_spec_init(&s, "frank", "3b:00.0", &err), 0);
+        assert_int_equal(vgpu_slice_create(&s, &err), -EISDIR);
+        assert_non_null(strstr(err.message, "step 1 of 1 (slice-create 0000:3b:00.0) failed: slice frank: "));
+        assert_non_null(strstr(err.message, "nothing had been changed"));
+        assert_false(host_exists("run/vgpuctl/slices/frank.slice"));
+        assert_false(host_exists("var/lib/vgpuctl/slices/frank.json"));
+        struct vgpu_slice_status *l = NULL;
+        size_t n = 0;
+        assert_int_equal(vgpu_slice_list(&l, &n, &err), 0);
+        for (size_t i = 0; i < n; i++)
+                assert_string_not_equal(l[i].spec.name, "frank");
+        free(l);
+
+        /* a restore (the record was there): the record stays as it was, byte for byte */
+        host_sh("printf '%s' >var/lib/vgpuctl/slices/frank.json",
+                "{ \"name\": \"frank\", \"gpu\": \"0000:3b:00.0\", \"policy\": \"equal-share\", \"scrub\": "
+                "\"off\" }\\n");
+        _cleanup_free_ char *record = host_file("var/lib/vgpuctl/slices/frank.json");
+        s.scrub = VGPU_SLICE_SCRUB_ON_EXIT;
+        assert_true(vgpu_slice_create(&s, &err) < 0);
+        _cleanup_free_ char *record_after = host_file("var/lib/vgpuctl/slices/frank.json");
+        assert_non_null(record_after);
+        assert_string_equal(record_after, record);
+        assert_false(host_exists("run/vgpuctl/slices/frank.slice"));
+
+        /* a removal that fails at the CDI spec: the slice comes back, record and all */
+        host_sh("rmdir etc/cdi/vgpuctl.yaml && mv etc/cdi/saved etc/cdi/vgpuctl.yaml%s", "");
+        assert_int_equal(vgpu_slice_create(&s, &err), 1);
+        _cleanup_free_ char *record_made = host_file("var/lib/vgpuctl/slices/frank.json");
+        host_sh("mv etc/cdi/vgpuctl.yaml etc/cdi/saved%s && mkdir etc/cdi/vgpuctl.yaml", "");
+        assert_int_equal(vgpu_slice_destroy("frank", &err), -EISDIR);
+        assert_non_null(strstr(err.message, "step 1 of 1 (slice-remove 0000:3b:00.0) failed: slice frank: "));
+        assert_non_null(strstr(err.message, "nothing had been changed"));
+        assert_true(host_exists("run/vgpuctl/slices/frank.slice"));
+        _cleanup_free_ char *record_back = host_file("var/lib/vgpuctl/slices/frank.json");
+        assert_non_null(record_back);
+        assert_string_equal(record_back, record_made);
+        assert_int_equal(vgpu_slice_list(&l, &n, &err), 0);
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+                if (streq(l[i].spec.name, "frank")) {
+                        found = true;
+                        assert_int_equal(l[i].spec.scrub, VGPU_SLICE_SCRUB_ON_EXIT);
+                }
+        free(l);
+        assert_true(found);
+        host_sh("rmdir etc/cdi/vgpuctl.yaml && mv etc/cdi/saved etc/cdi/vgpuctl.yaml%s", "");
+        assert_int_equal(vgpu_slice_destroy("frank", &err), 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_spec),
                 cmocka_unit_test(test_parse),
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test(test_plan),
                 cmocka_unit_test(test_records_and_restore),
+                cmocka_unit_test(test_create_plan),
+                cmocka_unit_test(test_create_rolled_back),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,8 @@
  */
 #include "test-util.h"
 
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "basic/macro.h"
@@ -375,6 +377,36 @@ static void test_scan_flags(void **state) {
         vgpu_host_free(host);
 }
 
+/* Which registration a parent is (vgpud restores a parent that came back): its type directory's
+ * inode, for GPU parents as for virtual ones. GPU parents on the mdev bus had 0, stat'ed through
+ * a descriptor the scan never opened; vendor-VFIO parents use their nvidia/ directory. */
+static void assert_generation(const struct vgpu_host *host, const char *parent, const char *dir) {
+        const struct vgpu_parent *p = vgpu_host_find_parent(host, parent);
+        assert_non_null(p);
+        assert_non_null(p->gpu);
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s%s", getenv("VGPU_ROOT"), dir);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_not_equal(p->generation, 0);
+        assert_int_equal(p->generation, (uint64_t) st.st_ino);
+}
+
+static void test_parent_generation_gpu(void **state) {
+        (void) state;
+        /* parents alone stat the type directory; a types scan takes it from its listing's "." */
+        for (int i = 0; i < 2; i++) {
+                struct vgpu_host *host = scan("nvidia-mdev", i ? VGPU_SCAN_TYPES : VGPU_SCAN_PARENTS);
+                assert_generation(host, "0000:3b:00.0",
+                                  "/sys/class/mdev_bus/0000:3b:00.0/mdev_supported_types");
+                vgpu_host_free(host);
+        }
+        struct vgpu_host *host;
+        host = scan("nvidia-sriov-vfio", VGPU_SCAN_TYPES);
+        assert_generation(host, "0000:41:00.4", "/sys/bus/pci/devices/0000:41:00.4/nvidia");
+        vgpu_host_free(host);
+}
+
 static void test_nvidia_sriov_vfio(void **state) {
         (void) state;
         struct vgpu_host *host = scan("nvidia-sriov-vfio", VGPU_SCAN_ALL);
@@ -552,6 +584,7 @@ int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nvidia_mdev),
                 cmocka_unit_test(test_scan_flags),
+                cmocka_unit_test(test_parent_generation_gpu),
                 cmocka_unit_test(test_names_as_libpci),
                 cmocka_unit_test(test_nvml_readings),
                 cmocka_unit_test(test_nvml_events),

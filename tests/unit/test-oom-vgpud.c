@@ -684,10 +684,10 @@ static int setup(void **state) {
         snprintf(cmd, sizeof(cmd), "%s/bare", tmp);
         setenv("VGPU_ROOT", cmd, 1);
         struct vgpu_error err = {};
-        struct vgpu_slice_request alice = {
+        struct vgpu_slice_spec alice = {
                 .name = "alice", .gpu = "0000:3b:00.0", .memory = 2ULL << 30, .share = 30
         };
-        struct vgpu_slice_request carol = { .name = "carol", .gpu = "0000:3b:00.0" };
+        struct vgpu_slice_spec carol = { .name = "carol", .gpu = "0000:3b:00.0" };
         if (vgpu_slice_create(&alice, &err) < 0 || vgpu_slice_create(&carol, &err) < 0)
                 fail_msg("%s", err.message);
         snprintf(cmd, sizeof(cmd),

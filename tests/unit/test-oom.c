@@ -238,8 +238,12 @@ static void unlink_name(const char *path, const char *name, void *userdata) {
 }
 
 static void slice_create(const char *name, const char *gpu, uint64_t memory, unsigned share) {
-        struct vgpu_slice_request req = { .name = name, .gpu = gpu, .memory = memory, .share = share };
+        struct vgpu_slice_spec req;
         struct vgpu_error err = {};
+        if (vgpu_slice_spec_init(&req, name, gpu, &err) < 0)
+                fail_msg("%s", err.message);
+        req.memory = memory;
+        req.share = share;
         if (vgpu_slice_create(&req, &err) < 0)
                 fail_msg("%s", err.message);
 }
@@ -270,7 +274,7 @@ static int case_slice_list(void *userdata, char **ret, struct vgpu_error *err) {
 static int case_slice_create(void *userdata, char **ret, struct vgpu_error *err) {
         (void) userdata;
         char *before = slice_state();
-        struct vgpu_slice_request req = {
+        struct vgpu_slice_spec req = {
                 .name = "dave", .gpu = "0000:af:00.0", .memory = 1ULL << 30, .share = 20
         };
         int r = OOM_CALL(vgpu_slice_create(&req, err));

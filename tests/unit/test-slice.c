@@ -39,87 +39,80 @@ static int teardown(void **state) {
 }
 
 /* A slice's own region at path, mapped. */
-static struct vgpu_slice_region *fresh_slice(const char *name, uint64_t quota) {
-        struct vgpu_slice_region *r = NULL;
+static struct slice_region *fresh_slice(const char *name, uint64_t quota) {
+        struct slice_region *r = NULL;
         struct vgpu_error err = {};
-        struct vgpu_slice_params p = { .name = name,
-                                       .quota = quota,
-                                       .policy = VGPU_SLICE_POLICY_BEST_EFFORT };
+        struct slice_params p = { .name = name, .quota = quota, .policy = SLICE_POLICY_BEST_EFFORT };
         unlink(path);
-        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), 0);
-        assert_int_equal(vgpu_slice_region_open(path, &r, &err), 0);
+        assert_int_equal(slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), 0);
+        assert_int_equal(slice_region_open(path, &r, &err), 0);
         return r;
 }
 
 /* A scheduler's state, in memory: the functions of slice-sched.c work on such a copy. */
-static void fresh_sched(struct vgpu_slice_shm *shm) {
-        assert_int_equal(vgpu_sched_init(shm, NULL), 0);
+static void fresh_sched(struct slice_shm *shm) {
+        assert_int_equal(slice_sched_init(shm, NULL), 0);
 }
 
-static unsigned add(struct vgpu_slice_shm *shm, const char *name, enum vgpu_slice_policy policy,
-                    unsigned weight) {
+static unsigned add(struct slice_shm *shm, const char *name, enum slice_policy policy, unsigned weight) {
         unsigned i;
-        struct vgpu_slice_params p = { .name = name, .policy = policy, .weight = weight };
-        assert_int_equal(vgpu_sched_add(shm, &p, &i, NULL), 0);
+        struct slice_params p = { .name = name, .policy = policy, .weight = weight };
+        assert_int_equal(slice_sched_add(shm, &p, &i, NULL), 0);
         return i;
 }
 
 static void test_region(void **state) {
         (void) state;
         struct vgpu_error err = {};
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("train", 4ull << 30);
-        struct vgpu_slice_params p = { .name = "train",
-                                       .policy = VGPU_SLICE_POLICY_FIXED_SHARE,
-                                       .weight = 30 };
-        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EEXIST);
+        _cleanup_slice_region_ struct slice_region *r = fresh_slice("train", 4ull << 30);
+        struct slice_params p = { .name = "train", .policy = SLICE_POLICY_FIXED_SHARE, .weight = 30 };
+        assert_int_equal(slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EEXIST);
         p.name = "bad name";
-        assert_int_equal(vgpu_slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EINVAL);
+        assert_int_equal(slice_region_create(path, "0000:3b:00.0", 0, &p, 0600, &err), -EINVAL);
         struct stat st;
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
 
         /* read back with pread; another version is refused, by the reader and the mapper */
-        struct vgpu_slice_file f;
-        assert_int_equal(vgpu_slice_region_read(path, &f, &err), 0);
+        struct slice_file f;
+        assert_int_equal(slice_region_read(path, &f, &err), 0);
         assert_string_equal(f.slice.name, "train");
         assert_string_equal(f.gpu_bdf, "0000:3b:00.0");
         assert_int_equal(f.slice.quota, 4ull << 30);
-        vgpu_slice_region_file(r)->version = 99;
-        struct vgpu_slice_region *v = NULL;
-        assert_int_equal(vgpu_slice_region_open(path, &v, &err), -EPROTO);
-        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
-        vgpu_slice_region_file(r)->version = VGPU_SLICE_FILE_VERSION;
-        vgpu_slice_region_slice(r)->policy = 7; /* written by hand */
-        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
+        slice_region_file(r)->version = 99;
+        struct slice_region *v = NULL;
+        assert_int_equal(slice_region_open(path, &v, &err), -EPROTO);
+        assert_int_equal(slice_region_read(path, &f, &err), -EPROTO);
+        slice_region_file(r)->version = SLICE_FILE_VERSION;
+        slice_region_slice(r)->policy = 7; /* written by hand */
+        assert_int_equal(slice_region_read(path, &f, &err), -EPROTO);
         assert_non_null(strstr(err.message, "an unknown policy"));
-        vgpu_slice_region_slice(r)->policy = VGPU_SLICE_POLICY_BEST_EFFORT;
+        slice_region_slice(r)->policy = SLICE_POLICY_BEST_EFFORT;
         assert_int_equal(truncate(path, 100), 0);
-        assert_int_equal(vgpu_slice_region_read(path, &f, &err), -EPROTO);
+        assert_int_equal(slice_region_read(path, &f, &err), -EPROTO);
         assert_non_null(strstr(err.message, "100 bytes"));
 
         /* the scheduler's slots */
-        struct vgpu_slice_shm shm;
+        struct slice_shm shm;
         fresh_sched(&shm);
-        add(&shm, "train", VGPU_SLICE_POLICY_FIXED_SHARE, 30);
-        p = (struct vgpu_slice_params){ .name = "train", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
-        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EEXIST);
-        p = (struct vgpu_slice_params){ .name = "bad name", .policy = VGPU_SLICE_POLICY_EQUAL_SHARE };
-        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL);
-        p = (struct vgpu_slice_params){ .name = "big",
-                                        .policy = VGPU_SLICE_POLICY_FIXED_SHARE,
-                                        .weight = 71 };
-        assert_int_equal(vgpu_sched_add(&shm, &p, NULL, &err), -EINVAL); /* 30 + 71 > 100 */
+        add(&shm, "train", SLICE_POLICY_FIXED_SHARE, 30);
+        p = (struct slice_params){ .name = "train", .policy = SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(slice_sched_add(&shm, &p, NULL, &err), -EEXIST);
+        p = (struct slice_params){ .name = "bad name", .policy = SLICE_POLICY_EQUAL_SHARE };
+        assert_int_equal(slice_sched_add(&shm, &p, NULL, &err), -EINVAL);
+        p = (struct slice_params){ .name = "big", .policy = SLICE_POLICY_FIXED_SHARE, .weight = 71 };
+        assert_int_equal(slice_sched_add(&shm, &p, NULL, &err), -EINVAL); /* 30 + 71 > 100 */
         assert_non_null(strstr(err.message, "101%"));
-        int i = vgpu_sched_find(&shm, "train");
+        int i = slice_sched_find(&shm, "train");
         assert_true(i >= 0);
-        assert_int_equal(vgpu_sched_remove(&shm, (unsigned) i, "other"), -ENOENT);
-        assert_int_equal(vgpu_sched_remove(&shm, (unsigned) i, "train"), 0);
-        assert_int_equal(vgpu_sched_find(&shm, "train"), -ENOENT);
+        assert_int_equal(slice_sched_remove(&shm, (unsigned) i, "other"), -ENOENT);
+        assert_int_equal(slice_sched_remove(&shm, (unsigned) i, "train"), 0);
+        assert_int_equal(slice_sched_find(&shm, "train"), -ENOENT);
 
-        assert_int_equal(vgpu_slice_policy_from_string("equal-share"), VGPU_SLICE_POLICY_EQUAL_SHARE);
-        assert_int_equal(vgpu_slice_scrub_from_string("on-exit"), VGPU_SLICE_SCRUB_ON_EXIT);
-        assert_int_equal(vgpu_slice_scrub_from_string("sometimes"), -EINVAL);
-        assert_string_equal(vgpu_slice_policy_to_string(VGPU_SLICE_POLICY_FIXED_SHARE), "fixed-share");
+        assert_int_equal(slice_policy_from_string("equal-share"), SLICE_POLICY_EQUAL_SHARE);
+        assert_int_equal(slice_scrub_from_string("on-exit"), SLICE_SCRUB_ON_EXIT);
+        assert_int_equal(slice_scrub_from_string("sometimes"), -EINVAL);
+        assert_string_equal(slice_policy_to_string(SLICE_POLICY_FIXED_SHARE), "fixed-share");
 }
 
 /* The scheduler file: written under its lock, read back checked; a tenant's truncation or
@@ -131,31 +124,31 @@ static void test_sched_file(void **state) {
         char sp[160];
         snprintf(sp, sizeof(sp), "%s/sched", dir);
         unlink(sp);
-        struct vgpu_slice_gpu_params bad = { .quantum_ns = 40 * MS };
-        assert_int_equal(vgpu_sched_file_create(sp, &bad, 0600, NULL, &err), -EINVAL);
-        _cleanup_sched_file_ struct vgpu_sched_file *f = NULL;
-        assert_int_equal(vgpu_sched_file_create(sp, &(struct vgpu_slice_gpu_params){ .bdf = "0000:3b:00.0" },
-                                                0600, &f, &err),
+        struct slice_gpu_params bad = { .quantum_ns = 40 * MS };
+        assert_int_equal(slice_sched_file_create(sp, &bad, 0600, NULL, &err), -EINVAL);
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
+        assert_int_equal(slice_sched_file_create(sp, &(struct slice_gpu_params){ .bdf = "0000:3b:00.0" },
+                                                 0600, &f, &err),
                          0);
-        struct vgpu_slice_shm *shm, copy;
-        assert_int_equal(vgpu_sched_file_begin(f, &shm), 0);
-        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        struct slice_shm *shm, copy;
+        assert_int_equal(slice_sched_file_begin(f, &shm), 0);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0);
         shm->slices[a].deficit_ns = INT64_MIN; /* as a hostile tenant would */
-        assert_int_equal(vgpu_sched_file_end(f, true), 0);
-        assert_int_equal(vgpu_sched_file_read(f, &copy, &err), 0);
-        assert_int_equal(vgpu_sched_find(&copy, "a"), (int) a);
+        assert_int_equal(slice_sched_file_end(f, true), 0);
+        assert_int_equal(slice_sched_file_read(f, &copy, &err), 0);
+        assert_int_equal(slice_sched_find(&copy, "a"), (int) a);
         assert_int_equal(copy.slices[a].deficit_ns, 0); /* repaired on the way in */
 
         pid_t child = fork();
         if (child == 0) {
-                struct vgpu_slice_shm *mine;
-                _exit(vgpu_sched_file_begin(f, &mine) == 0 ? 0 : 1); /* and dies holding the lock */
+                struct slice_shm *mine;
+                _exit(slice_sched_file_begin(f, &mine) == 0 ? 0 : 1); /* and dies holding the lock */
         }
         int status;
         waitpid(child, &status, 0);
         assert_int_equal(WEXITSTATUS(status), 0);
-        assert_int_equal(vgpu_sched_file_begin(f, &shm), 0);
-        assert_int_equal(vgpu_sched_file_end(f, false), 0);
+        assert_int_equal(slice_sched_file_begin(f, &shm), 0);
+        assert_int_equal(slice_sched_file_end(f, false), 0);
 
         int hog[2];
         assert_int_equal(pipe(hog), 0);
@@ -169,9 +162,9 @@ static void test_sched_file(void **state) {
         }
         char c;
         assert_int_equal(read(hog[0], &c, 1), 1);
-        uint64_t t0 = vgpu_now_ns();
-        assert_int_equal(vgpu_sched_file_begin(f, &shm), -EBUSY);
-        assert_true(vgpu_now_ns() - t0 < 500 * MS);
+        uint64_t t0 = slice_now_ns();
+        assert_int_equal(slice_sched_file_begin(f, &shm), -EBUSY);
+        assert_true(slice_now_ns() - t0 < 500 * MS);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         close(hog[0]);
@@ -179,46 +172,46 @@ static void test_sched_file(void **state) {
 
         /* truncated by a tenant: an error for every user, and waiting still times out */
         assert_int_equal(truncate(sp, 0), 0);
-        assert_int_equal(vgpu_sched_file_read(f, &copy, &err), -EPROTO);
-        assert_int_equal(vgpu_sched_file_begin(f, &shm), -EPROTO);
-        t0 = vgpu_now_ns();
-        vgpu_sched_file_wait(f, 0, t0 + 2 * MS);
-        assert_true(vgpu_now_ns() - t0 >= 2 * MS);
+        assert_int_equal(slice_sched_file_read(f, &copy, &err), -EPROTO);
+        assert_int_equal(slice_sched_file_begin(f, &shm), -EPROTO);
+        t0 = slice_now_ns();
+        slice_sched_file_wait(f, 0, t0 + 2 * MS);
+        assert_true(slice_now_ns() - t0 >= 2 * MS);
         unlink(sp);
 }
 
 static void test_charge(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
-        struct vgpu_slice *s = vgpu_slice_region_slice(r);
+        _cleanup_slice_region_ struct slice_region *r = fresh_slice("a", 64 * MiB);
+        struct slice *s = slice_region_slice(r);
         s->granularity = 2 * MiB;
         s->proc_overhead = 4 * MiB;
-        struct vgpu_slice_proc *p;
-        assert_int_equal(vgpu_slice_attach(s, &p), 0);
+        struct slice_proc *p;
+        assert_int_equal(slice_attach(s, &p), 0);
         assert_int_equal(atomic_load(&s->used), 4 * MiB); /* the context's overhead */
-        assert_int_equal(vgpu_slice_round(s, 1), 2 * MiB);
-        assert_int_equal(vgpu_slice_charge(s, p, 58 * MiB), 0);
-        assert_int_equal(vgpu_slice_charge(s, p, 4 * MiB), -EDQUOT);
-        assert_int_equal(vgpu_slice_charge(s, p, 2 * MiB), 0);
+        assert_int_equal(slice_round(s, 1), 2 * MiB);
+        assert_int_equal(slice_charge(s, p, 58 * MiB), 0);
+        assert_int_equal(slice_charge(s, p, 4 * MiB), -EDQUOT);
+        assert_int_equal(slice_charge(s, p, 2 * MiB), 0);
         assert_int_equal(atomic_load(&s->used), 64 * MiB);
-        vgpu_slice_uncharge(s, p, 10 * MiB);
+        slice_uncharge(s, p, 10 * MiB);
         assert_int_equal(atomic_load(&s->used), 54 * MiB);
-        assert_int_equal(vgpu_slice_count_procs(s), 1);
-        vgpu_slice_detach(s, p);
+        assert_int_equal(slice_count_procs(s), 1);
+        slice_detach(s, p);
         assert_int_equal(atomic_load(&s->used), 0);
         assert_int_equal(atomic_load(&s->peak), 64 * MiB);
-        assert_int_equal(vgpu_slice_count_procs(s), 0);
+        assert_int_equal(slice_count_procs(s), 0);
 }
 
 struct racer {
-        struct vgpu_slice *s;
-        struct vgpu_slice_proc *p;
+        struct slice *s;
+        struct slice_proc *p;
         unsigned got;
 };
 
 static void *race(void *arg) {
         struct racer *r = arg;
-        while (vgpu_slice_charge(r->s, r->p, 4096) == 0)
+        while (slice_charge(r->s, r->p, 4096) == 0)
                 r->got++;
         return NULL;
 }
@@ -226,10 +219,10 @@ static void *race(void *arg) {
 /* Eight threads charging one page at a time get exactly the quota between them. */
 static void test_charge_race(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
-        struct vgpu_slice *s = vgpu_slice_region_slice(r);
-        struct vgpu_slice_proc *p;
-        assert_int_equal(vgpu_slice_attach(s, &p), 0);
+        _cleanup_slice_region_ struct slice_region *r = fresh_slice("a", 64 * MiB);
+        struct slice *s = slice_region_slice(r);
+        struct slice_proc *p;
+        assert_int_equal(slice_attach(s, &p), 0);
         pthread_t t[8];
         struct racer rs[8];
         for (int k = 0; k < 8; k++) {
@@ -244,34 +237,34 @@ static void test_charge_race(void **state) {
         assert_int_equal(total, 64 * MiB / 4096);
         assert_int_equal(atomic_load(&s->used), 64 * MiB);
         assert_int_equal(atomic_load(&p->bytes), 64 * MiB);
-        vgpu_slice_detach(s, p);
+        slice_detach(s, p);
 }
 
 /* A child charges 40 MiB and is killed: its charge comes back, zombie or reaped. */
 static void test_reclaim(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
-        struct vgpu_slice *s = vgpu_slice_region_slice(r);
+        _cleanup_slice_region_ struct slice_region *r = fresh_slice("a", 64 * MiB);
+        struct slice *s = slice_region_slice(r);
         int ready[2];
         assert_int_equal(pipe(ready), 0);
         pid_t child = fork();
         if (child == 0) {
-                struct vgpu_slice_proc *p;
-                if (vgpu_slice_attach(s, &p) == 0 && vgpu_slice_charge(s, p, 40 * MiB) == 0)
+                struct slice_proc *p;
+                if (slice_attach(s, &p) == 0 && slice_charge(s, p, 40 * MiB) == 0)
                         (void) !write(ready[1], "x", 1);
                 pause();
                 _exit(0);
         }
         char c;
         assert_int_equal(read(ready[0], &c, 1), 1);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 0); /* alive: untouched */
+        assert_int_equal(slice_reclaim_dead(s), 0); /* alive: untouched */
         assert_int_equal(atomic_load(&s->used), 40 * MiB);
         kill(child, SIGKILL);
-        while (vgpu_proc_alive(child, 0)) /* until it is a zombie */
+        while (proc_alive(child, 0)) /* until it is a zombie */
                 usleep(1000);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 1);
+        assert_int_equal(slice_reclaim_dead(s), 1);
         assert_int_equal(atomic_load(&s->used), 0);
-        assert_int_equal(vgpu_slice_count_procs(s), 0);
+        assert_int_equal(slice_count_procs(s), 0);
         waitpid(child, NULL, 0);
         close(ready[0]);
         close(ready[1]);
@@ -280,25 +273,25 @@ static void test_reclaim(void **state) {
 /* A slot naming a live pid with another start time belongs to a dead process whose pid was reused. */
 static void test_pid_reuse(void **state) {
         (void) state;
-        _cleanup_slice_region_ struct vgpu_slice_region *r = fresh_slice("a", 64 * MiB);
-        struct vgpu_slice *s = vgpu_slice_region_slice(r);
+        _cleanup_slice_region_ struct slice_region *r = fresh_slice("a", 64 * MiB);
+        struct slice *s = slice_region_slice(r);
         pid_t live = getppid();
-        uint64_t start = vgpu_proc_start_time(live);
+        uint64_t start = proc_start_time(live);
         assert_true(start > 0);
-        struct vgpu_slice_proc *p = &s->procs[3];
+        struct slice_proc *p = &s->procs[3];
         atomic_store(&p->owner, (uint64_t) (uint32_t) live);
-        atomic_store(&p->pidns, vgpu_proc_pidns());
+        atomic_store(&p->pidns, proc_pidns());
         atomic_store(&p->start_time, start);
         atomic_store(&p->bytes, 8 * MiB);
         atomic_store(&s->used, 8 * MiB);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);
+        assert_int_equal(slice_reclaim_dead(s), 0);
         atomic_store(&p->start_time, start + 1);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 1);
+        assert_int_equal(slice_reclaim_dead(s), 1);
         assert_int_equal(atomic_load(&s->used), 0);
         /* Slots of another pid namespace are not ours to judge. */
         atomic_store(&p->owner, (UINT64_C(5) << 32) | 999999);
-        atomic_store(&p->pidns, vgpu_proc_pidns() + 1);
-        assert_int_equal(vgpu_slice_reclaim_dead(s), 0);
+        atomic_store(&p->pidns, proc_pidns() + 1);
+        assert_int_equal(slice_reclaim_dead(s), 0);
 }
 
 /* ---- the scheduler on a simulated clock ---- */
@@ -310,17 +303,17 @@ struct tenant {
 };
 
 /* Every tenant always wants the GPU; run for `span` and count each one's GPU time. */
-static uint64_t simulate(struct vgpu_slice_shm *shm, struct tenant *t, int n, uint64_t span) {
+static uint64_t simulate(struct slice_shm *shm, struct tenant *t, int n, uint64_t span) {
         /* The clock of the slices' creation (budgets refill from then) plus a little. */
-        uint64_t now = vgpu_now_ns() + MS, end = now + span, busy = 0;
+        uint64_t now = slice_now_ns() + MS, end = now + span, busy = 0;
         while (now < end) {
                 int granted = -1;
-                struct vgpu_sched_ticket ticket = {}, tk;
+                struct slice_sched_ticket ticket = {}, tk;
                 uint64_t until = UINT64_MAX;
                 for (int k = 0; k < n; k++) {
                         uint32_t wake;
                         uint64_t u;
-                        if (vgpu_sched_enter(shm, t[k].slice, now, &tk, &wake, &u) == 0) {
+                        if (slice_sched_enter(shm, t[k].slice, now, &tk, &wake, &u) == 0) {
                                 granted = k;
                                 ticket = tk;
                         } else if (u < until)
@@ -334,7 +327,7 @@ static uint64_t simulate(struct vgpu_slice_shm *shm, struct tenant *t, int n, ui
                 uint64_t len = t[granted].kernel;
                 while (now + len < ticket.deadline_ns)
                         len += t[granted].kernel;
-                vgpu_sched_leave(shm, t[granted].slice, ticket.turn, now + len, now + len);
+                slice_sched_leave(shm, t[granted].slice, ticket.turn, now + len, now + len);
                 t[granted].got += len;
                 busy += len;
                 now += len;
@@ -351,12 +344,12 @@ static double share(const struct tenant *t, int n, int k) {
 
 static void test_sched_equal(void **state) {
         (void) state;
-        struct vgpu_slice_shm sched, *shm = &sched;
+        struct slice_shm sched, *shm = &sched;
         fresh_sched(shm);
         struct tenant t[] = {
-                { add(shm, "small", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 1 * MS / 4, 0 },
-                { add(shm, "mid", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 3 * MS, 0 },
-                { add(shm, "large", VGPU_SLICE_POLICY_EQUAL_SHARE, 0), 8 * MS, 0 },
+                { add(shm, "small", SLICE_POLICY_EQUAL_SHARE, 0), 1 * MS / 4, 0 },
+                { add(shm, "mid", SLICE_POLICY_EQUAL_SHARE, 0), 3 * MS, 0 },
+                { add(shm, "large", SLICE_POLICY_EQUAL_SHARE, 0), 8 * MS, 0 },
         };
         uint64_t busy = simulate(shm, t, 3, 3000 * MS);
         double sum = 0, sq = 0;
@@ -373,20 +366,20 @@ static void test_sched_equal(void **state) {
 
 static void test_sched_fixed(void **state) {
         (void) state;
-        struct vgpu_slice_shm sched, *shm = &sched;
+        struct slice_shm sched, *shm = &sched;
         fresh_sched(shm);
         struct tenant t[] = {
-                { add(shm, "a30", VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 },
-                { add(shm, "b70", VGPU_SLICE_POLICY_FIXED_SHARE, 70), 5 * MS, 0 },
+                { add(shm, "a30", SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 },
+                { add(shm, "b70", SLICE_POLICY_FIXED_SHARE, 70), 5 * MS, 0 },
         };
         simulate(shm, t, 2, 3000 * MS);
         print_message("fixed-share 30/70: %.1f / %.1f %%\n", 100 * share(t, 2, 0), 100 * share(t, 2, 1));
         assert_true(share(t, 2, 0) > 0.28 && share(t, 2, 0) < 0.32);
 
         /* Alone, 30 % is still all it gets: a cap, even on an idle GPU. */
-        struct vgpu_slice_shm state2;
+        struct slice_shm state2;
         fresh_sched(&state2);
-        struct tenant alone[] = { { add(&state2, "a30", VGPU_SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 } };
+        struct tenant alone[] = { { add(&state2, "a30", SLICE_POLICY_FIXED_SHARE, 30), 1 * MS, 0 } };
         uint64_t busy = simulate(&state2, alone, 1, 3000 * MS);
         print_message("fixed-share 30 alone: %.1f %% of the time\n", 100.0 * (double) busy / (3000.0 * MS));
         assert_true(busy > 870 * MS && busy < 930 * MS);
@@ -395,50 +388,50 @@ static void test_sched_fixed(void **state) {
 /* A lone equal-share slice keeps its turn without draining; a waiting slice ends that. */
 static void test_sched_extend(void **state) {
         (void) state;
-        struct vgpu_slice_shm sched, *shm = &sched;
+        struct slice_shm sched, *shm = &sched;
         fresh_sched(shm);
-        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
         uint64_t now = 1000 * MS, until;
         uint32_t wake;
-        struct vgpu_sched_ticket t;
-        assert_int_equal(vgpu_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        struct slice_sched_ticket t;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
         now = t.deadline_ns + 1;
-        assert_int_equal(vgpu_sched_extend(shm, a, &t, now), 1);
+        assert_int_equal(slice_sched_extend(shm, a, &t, now), 1);
         assert_int_equal(t.deadline_ns, now + shm->sched.quantum_ns);
-        struct vgpu_sched_ticket tb;
-        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        struct slice_sched_ticket tb;
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
         assert_int_equal(until, t.deadline_ns);
         now = t.deadline_ns + 1;
-        assert_int_equal(vgpu_sched_extend(shm, a, &t, now), 0);
-        vgpu_sched_leave(shm, a, t.turn, now, now);
-        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0); /* granted at close */
+        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
+        slice_sched_leave(shm, a, t.turn, now, now);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), 0); /* granted at close */
 }
 
 /* The holder of a turn dies: the others take the GPU back once its deadline has passed. */
 static void test_sched_dead_holder(void **state) {
         (void) state;
-        struct vgpu_slice_shm sched, *shm = &sched;
+        struct slice_shm sched, *shm = &sched;
         fresh_sched(shm);
-        unsigned a = add(shm, "a", VGPU_SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", VGPU_SLICE_POLICY_EQUAL_SHARE, 0);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
         pid_t dead = fork();
         if (dead == 0)
                 _exit(0);
         waitpid(dead, NULL, 0);
         uint64_t now = 1000 * MS, until;
         uint32_t wake;
-        struct vgpu_sched_ticket t, tb;
-        assert_int_equal(vgpu_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
         shm->sched.parts[0].pid = dead; /* as if a had been that process */
         shm->sched.blocked = 1;         /* ...and died waiting for the GPU */
-        assert_int_equal(vgpu_sched_enter(shm, b, t.deadline_ns - 1, &tb, &wake, &until), -EAGAIN);
+        assert_int_equal(slice_sched_enter(shm, b, t.deadline_ns - 1, &tb, &wake, &until), -EAGAIN);
         now = t.deadline_ns + 1;
-        assert_int_equal(vgpu_sched_enter(shm, b, now, &tb, &wake, &until), 0);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), 0);
         assert_int_equal(shm->slices[a].forced_turn, t.turn);
         /* Had a lived on, its late report is charged to it as an overrun. */
         int64_t before = shm->slices[a].deficit_ns;
-        vgpu_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS);
+        slice_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS);
         assert_int_equal(shm->slices[a].deficit_ns, before - (int64_t) (5 * MS));
 }
 

@@ -41,11 +41,11 @@ enum vgpu_action_kind {
 
 struct vgpu_action {
         enum vgpu_action_kind kind;
-        struct vgpu_mdev_spec spec;     /* instance actions: uuid, parent, type, attrs, start */
-        bool vendor_vfio;               /* an NVIDIA vendor-VFIO VF, not an mdev */
-        unsigned vfs, old_vfs;          /* SET_VFS */
-        char *detail;                   /* why, in words ("not in the file", "count 3 > 2") */
-        struct vgpu_slice_status slice; /* SLICE_*: name, gpu, memory, share, policy, scrub */
+        struct vgpu_mdev_spec spec;   /* instance actions: uuid, parent, type, attrs, start */
+        bool vendor_vfio;             /* an NVIDIA vendor-VFIO VF, not an mdev */
+        unsigned vfs, old_vfs;        /* SET_VFS */
+        char *detail;                 /* why, in words ("not in the file", "count 3 > 2") */
+        struct vgpu_slice_spec slice; /* SLICE_*: the slice to create or remove (policy, scrub resolved) */
 };
 
 struct vgpu_plan {

@@ -36,6 +36,7 @@
 #include "vgpu/error.h"
 #include "vgpu/host.h"
 #include "vgpu/lifecycle.h"
+#include "vgpu/slice.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,12 +92,7 @@ struct vgpu_config_gpu {
 };
 
 struct vgpu_config_slice {
-        char *name;
-        char gpu[16];    /* normalized BDF */
-        uint64_t memory; /* quota in bytes, 0 = unlimited */
-        unsigned share;  /* fixed-share percent, 0 = none */
-        char policy[16]; /* best-effort | equal-share | fixed-share (defaults resolved) */
-        char scrub[16];  /* on-free | on-exit | off */
+        struct vgpu_slice_spec spec; /* gpu normalized, policy and scrub resolved */
         int line, column;
 };
 
@@ -132,7 +128,6 @@ int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec
                        char **ret, struct vgpu_error *err);
 /* The same with the host's slices (vgpu_slice_list()) as a 'slices' list, always written
  * (an empty list included), so applying the export keeps exactly these slices. */
-struct vgpu_slice_status;
 int vgpu_config_export_slices(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,
                               const struct vgpu_slice_status *slices, size_t n_slices, char **ret,
                               struct vgpu_error *err);

@@ -17,6 +17,12 @@ def _env(module):
     env = {}
     if module.params.get('root'):
         env['VGPU_ROOT'] = module.params['root']
+    # vgpu_session: the broker and its token reach `vgpuctl fleet` as its environment (never argv,
+    # where the token would show in ps)
+    if module.params.get('broker'):
+        env['VGPU_BROKER'] = module.params['broker']
+    if module.params.get('token'):
+        env['VGPU_BROKER_TOKEN'] = module.params['token']
     return env
 
 

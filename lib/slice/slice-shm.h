@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * slice-shm.h — the shared-memory layout of the software slices of one physical GPU. Two kinds
- * of files, so that a tenant can reach only its own slice's numbers:
+ * slice-shm.h — the shared-memory layout of the software slices of one physical GPU.
  *
- *   NAME.slice  one slice's region (struct vgpu_slice_file): its settings, its quota counter and
+ * Internal to vgpuctl: shared by libvgpu and the shim (libvgpu-cuda.so) only, never installed,
+ * hence no vgpu_ prefix (that prefix means "exported by libvgpu"); programs reach slices through
+ * vgpu/slice.h. Two kinds of files, so that a tenant can reach only its own slice's numbers:
+ *
+ *   NAME.slice  one slice's region (struct slice_file): its settings, its quota counter and
  *               its processes' charges. Bind-mounted read-write into that slice's containers
  *               only, and mapped by their processes (through libvgpu-cuda.so). vgpuctl / vgpud
  *               read it with pread(), never map it: a tenant truncating its own file can crash
  *               its own processes, no one else's.
- *   BDF.shm     the GPU's scheduler (struct vgpu_slice_shm): whose turn it is and each slice's
+ *   BDF.shm     the GPU's scheduler (struct slice_shm): whose turn it is and each slice's
  *               scheduling credit and GPU time. Every container of the GPU has it read-write,
  *               since every tenant takes part in the turns; so nobody maps it for loads and
  *               stores: it is read and written whole with pread()/pwrite() under flock(), and
@@ -37,47 +40,47 @@
 extern "C" {
 #endif
 
-#define VGPU_SLICE_SHM_MAGIC    UINT64_C(0x314543494c535056) /* "VPSLICE1" */
-#define VGPU_SLICE_SHM_VERSION  2u /* 1: one file held every slice's quota and usage */
-#define VGPU_SLICE_FILE_MAGIC   UINT64_C(0x454e4f4c53555056) /* "VPUSLONE" */
-#define VGPU_SLICE_FILE_VERSION 1u
-#define VGPU_SLICE_MAX          16u /* slices per physical GPU */
-#define VGPU_SLICE_PROCS_MAX    64u /* processes charged to one slice at a time */
-#define VGPU_SLICE_PARTS_MAX    16u /* processes whose liveness a turn tracks */
-#define VGPU_SLICE_NAME_MAX     64u /* including NUL; [A-Za-z0-9_.-] */
+#define SLICE_SHM_MAGIC    UINT64_C(0x314543494c535056) /* "VPSLICE1" */
+#define SLICE_SHM_VERSION  2u                           /* 1: one file held every slice's quota and usage */
+#define SLICE_FILE_MAGIC   UINT64_C(0x454e4f4c53555056) /* "VPUSLONE" */
+#define SLICE_FILE_VERSION 1u
+#define SLICE_MAX          16u /* slices per physical GPU */
+#define SLICE_PROCS_MAX    64u /* processes charged to one slice at a time */
+#define SLICE_PARTS_MAX    16u /* processes whose liveness a turn tracks */
+#define SLICE_NAME_MAX     64u /* including NUL; [A-Za-z0-9_.-] */
 
 /* Time slice of the scheduler (the vendor schedulers use 1-30 ms; 2 ms is their default). */
-#define VGPU_SLICE_QUANTUM_MIN_NS     UINT64_C(1000000)
-#define VGPU_SLICE_QUANTUM_MAX_NS     UINT64_C(30000000)
-#define VGPU_SLICE_QUANTUM_DEFAULT_NS UINT64_C(2000000)
+#define SLICE_QUANTUM_MIN_NS     UINT64_C(1000000)
+#define SLICE_QUANTUM_MAX_NS     UINT64_C(30000000)
+#define SLICE_QUANTUM_DEFAULT_NS UINT64_C(2000000)
 
-enum vgpu_slice_policy {
-        VGPU_SLICE_POLICY_BEST_EFFORT = 0, /* launches are never gated */
-        VGPU_SLICE_POLICY_EQUAL_SHARE = 1, /* active slices rotate; idle time goes to the active */
-        VGPU_SLICE_POLICY_FIXED_SHARE = 2, /* weight % of GPU time, guaranteed and capped */
+enum slice_policy {
+        SLICE_POLICY_BEST_EFFORT = 0, /* launches are never gated */
+        SLICE_POLICY_EQUAL_SHARE = 1, /* active slices rotate; idle time goes to the active */
+        SLICE_POLICY_FIXED_SHARE = 2, /* weight % of GPU time, guaranteed and capped */
 };
 
-enum vgpu_slice_scrub {
-        VGPU_SLICE_SCRUB_ON_FREE = 0, /* clear every allocation when freed, and at exit */
-        VGPU_SLICE_SCRUB_ON_EXIT = 1, /* clear what is still allocated at exit / context teardown */
-        VGPU_SLICE_SCRUB_OFF = 2,
+enum slice_scrub {
+        SLICE_SCRUB_ON_FREE = 0, /* clear every allocation when freed, and at exit */
+        SLICE_SCRUB_ON_EXIT = 1, /* clear what is still allocated at exit / context teardown */
+        SLICE_SCRUB_OFF = 2,
 };
 
-enum vgpu_slice_state {
-        VGPU_SLICE_STATE_FREE = 0,
-        VGPU_SLICE_STATE_SETUP = 1, /* being written by vgpu_slice_add(); not usable yet */
-        VGPU_SLICE_STATE_ACTIVE = 2,
+enum slice_state {
+        SLICE_STATE_FREE = 0,
+        SLICE_STATE_SETUP = 1, /* being written by vgpu_slice_add(); not usable yet */
+        SLICE_STATE_ACTIVE = 2,
 };
 
-#define VGPU_SLICE_F_MANAGED_UNCHARGED (1u << 0) /* cuMemAllocManaged not charged */
+#define SLICE_F_MANAGED_UNCHARGED (1u << 0) /* cuMemAllocManaged not charged */
 
 /*
- * owner: (generation << 32) | pid. pid 0: free slot. VGPU_SLICE_PROC_RECLAIMING set in the pid
+ * owner: (generation << 32) | pid. pid 0: free slot. SLICE_PROC_RECLAIMING set in the pid
  * half: a reclaimer whose pid is in the low 31 bits is returning a dead owner's charge. The
  * generation grows at every release so a slow reclaimer cannot touch the next owner's charge.
  */
-#define VGPU_SLICE_PROC_RECLAIMING UINT32_C(0x80000000)
-struct vgpu_slice_proc {
+#define SLICE_PROC_RECLAIMING UINT32_C(0x80000000)
+struct slice_proc {
         _Atomic uint64_t owner;
         _Atomic uint64_t start_time; /* /proc/PID/stat field 22; 0 while being claimed */
         _Atomic uint64_t pidns;      /* inode of the owner's pid namespace */
@@ -85,14 +88,14 @@ struct vgpu_slice_proc {
 };
 
 /* One slice: settings written once by vgpuctl, and the memory its processes hold. */
-struct vgpu_slice {
-        _Atomic uint32_t state; /* enum vgpu_slice_state */
-        uint32_t policy;        /* enum vgpu_slice_policy */
-        uint32_t scrub;         /* enum vgpu_slice_scrub */
+struct slice {
+        _Atomic uint32_t state; /* enum slice_state */
+        uint32_t policy;        /* enum slice_policy */
+        uint32_t scrub;         /* enum slice_scrub */
         uint32_t weight;        /* fixed-share: percent of GPU time, 1-100 */
-        uint32_t flags;         /* VGPU_SLICE_F_* */
+        uint32_t flags;         /* SLICE_F_* */
         uint32_t _pad0;
-        char name[VGPU_SLICE_NAME_MAX];
+        char name[SLICE_NAME_MAX];
         uint64_t quota;         /* bytes of device memory; 0 = unlimited */
         uint64_t granularity;   /* charges round up to this (0 or 1 = exact) */
         uint64_t proc_overhead; /* charged once per attached process (context memory) */
@@ -102,28 +105,28 @@ struct vgpu_slice {
         _Atomic uint64_t oom_count; /* allocations refused for the quota */
         uint64_t reserved[8];
 
-        struct vgpu_slice_proc procs[VGPU_SLICE_PROCS_MAX];
+        struct slice_proc procs[SLICE_PROCS_MAX];
 };
 
 /* NAME.slice */
-struct vgpu_slice_file {
-        _Atomic uint64_t magic; /* VGPU_SLICE_FILE_MAGIC */
-        uint32_t version;       /* VGPU_SLICE_FILE_VERSION */
-        uint32_t size;          /* sizeof(struct vgpu_slice_file) */
+struct slice_file {
+        _Atomic uint64_t magic; /* SLICE_FILE_MAGIC */
+        uint32_t version;       /* SLICE_FILE_VERSION */
+        uint32_t size;          /* sizeof(struct slice_file) */
         uint32_t sched_index;   /* the slice's slot in the GPU's scheduler */
         uint32_t _pad0;
         char gpu_bdf[32]; /* the physical GPU: its scheduler is BDF.shm */
         uint64_t reserved[8];
-        struct vgpu_slice slice;
+        struct slice slice;
 };
 
 /* A slice as the GPU's scheduler knows it (in BDF.shm). */
-struct vgpu_sched_slot {
-        _Atomic uint32_t state; /* enum vgpu_slice_state */
-        uint32_t policy;        /* enum vgpu_slice_policy */
+struct slice_sched_slot {
+        _Atomic uint32_t state; /* enum slice_state */
+        uint32_t policy;        /* enum slice_policy */
         uint32_t weight;        /* fixed-share: percent of GPU time, 1-100 */
         uint32_t forced_turn;   /* last turn of this slice closed while still in use */
-        char name[VGPU_SLICE_NAME_MAX];
+        char name[SLICE_NAME_MAX];
         int64_t deficit_ns;       /* equal-share: deficit round robin credit */
         int64_t budget_ns;        /* fixed-share: token bucket, refilled at weight % */
         uint64_t budget_stamp_ns; /* last refill */
@@ -134,13 +137,13 @@ struct vgpu_sched_slot {
         uint64_t reserved[2];
 };
 
-struct vgpu_slice_part {
+struct slice_part {
         int32_t pid; /* 0: unused */
         uint32_t _pad;
         uint64_t pidns;
 };
 
-struct vgpu_sched {
+struct slice_sched {
         _Atomic uint32_t wake;        /* futex word: bumped whenever waiters should look again */
         _Atomic uint32_t turn;        /* id of the current (or last) turn, never 0 once granted */
         _Atomic uint32_t owner;       /* slice index + 1; 0: GPU not held */
@@ -152,29 +155,29 @@ struct vgpu_sched {
         uint64_t last_ns;     /* completion of its last work (host clock, from events) */
         int32_t participants; /* processes in the turn */
         int32_t blocked;      /* participants waiting for their GPU work to complete */
-        struct vgpu_slice_part parts[VGPU_SLICE_PARTS_MAX];
+        struct slice_part parts[SLICE_PARTS_MAX];
         uint64_t reserved[4];
 };
 
 /* BDF.shm */
-struct vgpu_slice_shm {
-        _Atomic uint64_t magic; /* VGPU_SLICE_SHM_MAGIC */
+struct slice_shm {
+        _Atomic uint64_t magic; /* SLICE_SHM_MAGIC */
         uint32_t version;
-        uint32_t size;               /* sizeof(struct vgpu_slice_shm) */
+        uint32_t size;               /* sizeof(struct slice_shm) */
         _Atomic uint32_t generation; /* bumped whenever a slice is added or removed */
         uint32_t _pad0;
         char gpu_bdf[32]; /* the physical GPU, for people and tools */
         uint64_t reserved[4];
-        struct vgpu_sched sched;
-        struct vgpu_sched_slot slices[VGPU_SLICE_MAX];
+        struct slice_sched sched;
+        struct slice_sched_slot slices[SLICE_MAX];
 };
 
 /* Several processes update these words at once: only hardware atomics work across processes. */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
                "the slice region needs lock-free 32- and 64-bit atomics");
-_Static_assert(sizeof(struct vgpu_slice_proc) == 32, "slice layout changed: bump VGPU_SLICE_FILE_VERSION");
+_Static_assert(sizeof(struct slice_proc) == 32, "slice layout changed: bump SLICE_FILE_VERSION");
 /* Read and written whole at every turn change: one page at most. */
-_Static_assert(sizeof(struct vgpu_slice_shm) <= 4096, "the scheduler file outgrew a page");
+_Static_assert(sizeof(struct slice_shm) <= 4096, "the scheduler file outgrew a page");
 
 #ifdef __cplusplus
 }

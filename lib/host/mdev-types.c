@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * mdev-types.c — the types of mdev parents, from
+ *     /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/{name,description,device_api,
+ *                                                            available_instances}
+ *
+ * Speed matters here: an SR-IOV card exposes each of its 32 VFs as a parent of the same ~24
+ * types, so a 16-GPU host has 12,288 type directories. A type's name, description and
+ * device_api are fixed by the driver for a device model; only available_instances changes. So
+ * static attributes are read once per (driver, PCI ids, type id) and reused for every other
+ * parent of that model (mdev.c picks that reference parent), and available_instances is read
+ * for every type.
+ *
+ * Parents go in groups: the type directories of a group are listed, then every attribute the
+ * group needs is read in one batch (basic/sysfs-batch.h: io_uring rounds, or one by one), then
+ * the types are filled in. Groups run in parallel, each with its own batch.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "basic/error-util.h"
+#include "basic/macro.h"
+#include "basic/parallel.h"
+#include "basic/root.h"
+#include "basic/sysfs-batch.h"
+#include "basic/sysfs.h"
+#include "host-internal.h"
+
+/* Parents per group: bounds the open type directories and the buffers of one batch. */
+#define GROUP          32
+/* What sysfs_read_u64_at() and sysfs_read_alloc_at() read into. */
+#define NUMBER_MAX     64
+#define TEXT_MAX       4097
+#define MIN_SIZE(a, b) ((a) < (b) ? (a) : (b))
+
+void vgpu_type_done(struct vgpu_type *t) {
+        if (t->borrowed_strings)
+                return;
+        free(t->id);
+        free(t->name);
+        free(t->description);
+        free(t->device_api);
+}
+
+int mdev_type_cmp(const void *a, const void *b) {
+        return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
+}
+
+static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, const char *id, size_t hint) {
+        /* Directories list in the same order for parents of one model: try the same slot first. */
+        if (hint < ref->n_types && streq(ref->types[hint].id, id))
+                return &ref->types[hint];
+        for (size_t i = 0; i < ref->n_types; i++)
+                if (streq(ref->types[i].id, id))
+                        return &ref->types[i];
+        return NULL;
+}
+
+/* Share the reference type's strings: they live as long as the host, and 12,000 copies of
+ * them were a tenth of a large `types`. */
+static void copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
+        t->id = from->id;
+        t->name = from->name;
+        t->description = from->description;
+        t->device_api = from->device_api;
+        t->borrowed_strings = true;
+        t->framebuffer_bytes = from->framebuffer_bytes;
+        t->max_instances = from->max_instances;
+}
+
+/* The static attributes, in the order of a type's entries in the batch. */
+static const char *const static_attrs[] = { "name", "description", "device_api" };
+
+/* One parent's type directory listed into p->types (ids only); *ret_tfd keeps it open for the
+ * batch (-1: the parent has no mdev_supported_types). getdents64 straight into buf: a DIR
+ * costs two fcntl calls and its own buffer per directory, 514 of them on a large host. */
+static int list_types(int busfd, struct vgpu_parent *p, int *ret_tfd, char *buf, size_t buf_size,
+                      struct vgpu_error *err) {
+        char path[300];
+        *ret_tfd = -1;
+        snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
+        int tfd = openat(busfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tfd < 0)
+                return errno == ENOENT ? 0
+                                       : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(),
+                                                              SYS_MDEV_BUS, path);
+        size_t allocated = 0;
+        int r = 0;
+        for (;;) {
+                ssize_t n = getdents64(tfd, buf, buf_size);
+                if (n <= 0)
+                        break; /* as readdir() ends the listing, an error too */
+                for (ssize_t off = 0; r >= 0 && off < n;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (buf + off);
+                        off += de->d_reclen;
+                        /* "." is the directory itself: its inode is the parent's generation
+                         * (mdev.c), as fstatat would give it, without the call */
+                        if (streq(de->d_name, "."))
+                                p->generation = (uint64_t) de->d_ino;
+                        if (de->d_name[0] == '.')
+                                continue;
+                        if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1)) {
+                                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        struct vgpu_type *t = &p->types[p->n_types];
+                        *t = (struct vgpu_type){
+                                .parent = p->name,
+                                .available_instances = -1,
+                                .framebuffer_bytes = -1,
+                                .max_instances = -1,
+                                .kind = VGPU_TYPE_MDEV,
+                                .id = strdup(de->d_name),
+                        };
+                        if (!t->id) {
+                                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+                                break;
+                        }
+                        p->n_types++;
+                }
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                close(tfd);
+                return r;
+        }
+        *ret_tfd = tfd;
+        return 0;
+}
+
+/* One group of parents, listed, read and filled in. */
+struct group {
+        const struct mdev_type_job *jobs;
+        size_t n;
+        int tfd[GROUP];
+        struct sysfs_batch_entry *entries;
+        char *paths, *text;
+        struct vgpu_error *err;
+};
+
+/* Does type j of job's parent need its static attributes read (no reference type to copy)? */
+static const struct vgpu_type *reference_type(const struct mdev_type_job *job, size_t j) {
+        return job->ref ? memo_find_type(job->ref, job->parent->types[j].id, j) : NULL;
+}
+
+/* "ID/ATTR" into dst (room counted by group_plan); its length. memcpy, not sprintf: 12,288
+ * times on a large host, and printf's engine was a few percent of `types`. */
+static size_t join(char *dst, const char *id, const char *attr) {
+        size_t a = strlen(id), b = strlen(attr);
+        memcpy(dst, id, a);
+        dst[a] = '/';
+        memcpy(dst + a + 1, attr, b + 1);
+        return a + 1 + b;
+}
+
+static int group_plan(struct group *g) {
+        /* sizes first: one allocation each for entries, paths and buffers */
+        size_t n_entries = 0, n_static = 0, path_bytes = 0;
+        for (size_t i = 0; i < g->n; i++) {
+                const struct vgpu_parent *p = g->jobs[i].parent;
+                for (size_t j = 0; j < p->n_types; j++) {
+                        size_t len = strlen(p->types[j].id);
+                        n_entries++;
+                        path_bytes += len + sizeof("/available_instances");
+                        if (!reference_type(&g->jobs[i], j)) {
+                                n_static++;
+                                path_bytes += 3 * (len + sizeof("/description"));
+                        }
+                }
+        }
+        n_entries += 3 * n_static;
+        if (n_entries == 0)
+                return 0;
+        g->entries = calloc(n_entries, sizeof(*g->entries));
+        g->paths = malloc(path_bytes);
+        g->text = malloc((n_entries - 3 * n_static) * NUMBER_MAX + 3 * n_static * TEXT_MAX);
+        if (!g->entries || !g->paths || !g->text)
+                return -ENOMEM;
+
+        /* per type: available_instances, then (when not copied) name, description, device_api */
+        char *path = g->paths, *text = g->text;
+        size_t k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+                const struct vgpu_parent *p = g->jobs[i].parent;
+                for (size_t j = 0; j < p->n_types; j++) {
+                        const char *id = p->types[j].id;
+                        size_t len = join(path, id, "available_instances");
+                        g->entries[k++] = (struct sysfs_batch_entry){ g->tfd[i], path, text, NUMBER_MAX };
+                        path += len + 1;
+                        text += NUMBER_MAX;
+                        if (reference_type(&g->jobs[i], j))
+                                continue;
+                        for (size_t a = 0; a < ELEMENTSOF(static_attrs); a++) {
+                                len = join(path, id, static_attrs[a]);
+                                g->entries[k++] =
+                                        (struct sysfs_batch_entry){ g->tfd[i], path, text, TEXT_MAX };
+                                path += len + 1;
+                                text += TEXT_MAX;
+                        }
+                }
+        }
+        return sysfs_batch_read(g->entries, k);
+}
+
+static int take_text(const struct sysfs_batch_entry *e, char **ret) {
+        if (e->result < 0)
+                return e->result == -ENOENT ? 0 : e->result;
+        return (*ret = strdup(e->buf)) ? 0 : -ENOMEM;
+}
+
+static int group_fill(struct group *g) {
+        size_t k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+                struct vgpu_parent *p = g->jobs[i].parent;
+                const struct vgpu_backend *be = backend_for_driver(p->driver);
+                for (size_t j = 0; j < p->n_types; j++) {
+                        struct vgpu_type *t = &p->types[j];
+                        const struct sysfs_batch_entry *avail = &g->entries[k++];
+                        uint64_t v;
+                        if (avail->result >= 0 && sysfs_parse_u64(avail->buf, avail->result, 10, &v) == 0)
+                                t->available_instances = (int64_t) v;
+                        const struct vgpu_type *known = reference_type(&g->jobs[i], j);
+                        if (known) {
+                                free(t->id);
+                                copy_static(t, known);
+                                continue;
+                        }
+                        int r;
+                        if ((r = take_text(&g->entries[k++], &t->name)) < 0 ||
+                            (r = take_text(&g->entries[k++], &t->description)) < 0 ||
+                            (r = take_text(&g->entries[k++], &t->device_api)) < 0)
+                                return vgpu_error_set_errno(g->err, r, "%s%s/%s/mdev_supported_types/%s",
+                                                            root_prefix(), SYS_MDEV_BUS, p->name, t->id);
+                        be->describe_type(t);
+                }
+                p->types_read = true;
+        }
+        return 0;
+}
+
+struct types_round {
+        int busfd;
+        const struct mdev_type_job *jobs;
+        size_t n_jobs;
+        struct vgpu_error *errors; /* one per group: threads never share one */
+};
+
+static int group_run(size_t index, void *userdata) {
+        struct types_round *round = userdata;
+        struct group g = {
+                .jobs = round->jobs + index * GROUP,
+                .n = MIN_SIZE(GROUP, round->n_jobs - index * GROUP),
+                .err = &round->errors[index],
+        };
+        int r = 0;
+        for (size_t i = 0; i < g.n; i++)
+                g.tfd[i] = -1;
+        /* directory entries are 8-byte aligned records */
+        _Alignas(8) char dents[32768];
+        for (size_t i = 0; r >= 0 && i < g.n; i++)
+                r = list_types(round->busfd, g.jobs[i].parent, &g.tfd[i], dents, sizeof(dents), g.err);
+        if (r >= 0 && (r = group_plan(&g)) < 0)
+                vgpu_error_set(g.err, r, "out of memory");
+        if (r >= 0)
+                r = group_fill(&g);
+        for (size_t i = 0; i < g.n; i++)
+                if (g.tfd[i] >= 0)
+                        close(g.tfd[i]);
+        free(g.entries);
+        free(g.paths);
+        free(g.text);
+        return r;
+}
+
+int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct vgpu_error *err) {
+        if (n_jobs == 0)
+                return 0;
+        size_t n_groups = (n_jobs + GROUP - 1) / GROUP;
+        _cleanup_free_ struct vgpu_error *errors = calloc(n_groups, sizeof(*errors));
+        if (!errors)
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        struct types_round round = { busfd, jobs, n_jobs, errors };
+        int r = parallel_for(n_groups, 1, group_run, &round);
+        if (r < 0)
+                for (size_t i = 0; i < n_groups; i++)
+                        if (errors[i].code < 0) {
+                                if (err)
+                                        *err = errors[i];
+                                break;
+                        }
+        return r;
+}
