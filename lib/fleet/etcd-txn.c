@@ -12,16 +12,13 @@
 #include "etcd-internal.h"
 
 static const char *const target_names[] = {
-        [VGPU_ETCD_VERSION] = "VERSION",
-        [VGPU_ETCD_CREATE] = "CREATE",
-        [VGPU_ETCD_MOD] = "MOD",
-        [VGPU_ETCD_VALUE] = "VALUE",
+        [VGPU_ETCD_VERSION] = "VERSION", [VGPU_ETCD_CREATE] = "CREATE", [VGPU_ETCD_MOD] = "MOD",
+        [VGPU_ETCD_VALUE] = "VALUE",     [VGPU_ETCD_LEASE] = "LEASE",
 };
 static const char *const target_fields[] = {
-        [VGPU_ETCD_VERSION] = "version",
-        [VGPU_ETCD_CREATE] = "create_revision",
-        [VGPU_ETCD_MOD] = "mod_revision",
-        [VGPU_ETCD_VALUE] = "value",
+        [VGPU_ETCD_VERSION] = "version",  [VGPU_ETCD_CREATE] = "create_revision",
+        [VGPU_ETCD_MOD] = "mod_revision", [VGPU_ETCD_VALUE] = "value",
+        [VGPU_ETCD_LEASE] = "lease", /* the gateway's name of the compare's lease field */
 };
 static const char *const result_names[] = {
         [VGPU_ETCD_EQUAL] = "EQUAL",

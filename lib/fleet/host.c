@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "basic/error-util.h"
+#include "basic/macro.h"
 #include "fleet-internal.h"
 #include "vgpu/etcd.h"
 #include "vgpu/fleet-host.h"
@@ -20,34 +21,89 @@ static void digest(const char *claim, uint8_t out[32]) {
         fleet_sha256(buf, n > 0 && (size_t) n < sizeof(buf) ? (size_t) n : strlen(buf), out);
 }
 
+/* The mark that makes a name the fleet's: a check of its claim-derived part, so vgpud can tell
+ * the instances it made for claims from an admin's own (uuidgen's, or a slice an admin named),
+ * which it never touches. A random name carries a valid mark with odds of 2^-48 (UUID), 2^-32
+ * (slice). */
+static void mark(const uint8_t *part, size_t n, uint8_t out[32]) {
+        char buf[64] = "vgpuctl-fleet-instance:";
+        size_t k = strlen(buf);
+        memcpy(buf + k, part, n);
+        fleet_sha256(buf, k + n, out);
+}
+
 _public_ void vgpu_fleet_claim_instance_uuid(const char *claim, char buf[static 37]) {
-        uint8_t h[32];
+        uint8_t h[32], m[32];
         digest(claim, h);
         h[6] = (h[6] & 0x0f) | 0x40; /* version 4 layout, as uuidgen's: mdevctl and libvirt check it */
         h[8] = (h[8] & 0x3f) | 0x80;
+        mark(h, 10, m);
+        memcpy(h + 10, m, 6); /* the node field: the mark */
         snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
                  h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]);
 }
 
 _public_ void vgpu_fleet_claim_slice_name(const char *claim, char buf[static 31]) {
-        uint8_t h[32];
+        uint8_t h[32], m[32];
         digest(claim, h);
+        mark(h, 8, m);
+        memcpy(h + 8, m, 4);
         int n = snprintf(buf, 31, "fleet-");
         for (int i = 0; i < 12; i++)
                 n += snprintf(buf + n, 31 - n, "%02x", h[i]);
 }
 
-_public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *key, int64_t mod_revision,
-                                     const struct vgpu_fleet_claim *c, int64_t *ret_revision,
-                                     struct vgpu_error *err) {
+static int unhex(const char *s, uint8_t *out, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                unsigned v;
+                if (!s[2 * i] || !s[2 * i + 1] || sscanf(s + 2 * i, "%2x", &v) != 1 ||
+                    !strchr("0123456789abcdef", s[2 * i]) || !strchr("0123456789abcdef", s[2 * i + 1]))
+                        return -EINVAL;
+                out[i] = (uint8_t) v;
+        }
+        return 0;
+}
+
+_public_ bool vgpu_fleet_name_is_claim_instance(const char *name) {
+        uint8_t h[16], m[32];
+        if (!name)
+                return false;
+        if (strlen(name) == 30 && strncmp(name, "fleet-", 6) == 0) {
+                if (unhex(name + 6, h, 12) < 0)
+                        return false;
+                mark(h, 8, m);
+                return memcmp(h + 8, m, 4) == 0;
+        }
+        if (strlen(name) != 36 || name[8] != '-' || name[13] != '-' || name[18] != '-' || name[23] != '-')
+                return false;
+        char hex[33];
+        snprintf(hex, sizeof(hex), "%.8s%.4s%.4s%.4s%.12s", name, name + 9, name + 14, name + 19, name + 24);
+        if (unhex(hex, h, 16) < 0)
+                return false;
+        mark(h, 10, m);
+        return memcmp(h + 10, m, 6) == 0;
+}
+
+_public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *prefix, const char *key,
+                                     int64_t mod_revision, int64_t lease, const struct vgpu_fleet_claim *c,
+                                     int64_t *ret_revision, struct vgpu_error *err) {
         _cleanup_free_ char *text = NULL;
+        char host_key[VGPU_FLEET_KEY_MAX];
         int r = vgpu_fleet_claim_to_json(c, &text, err);
         if (r < 0)
                 return r;
-        struct vgpu_etcd_compare cmp = { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL };
+        if (vgpu_fleet_key(host_key, sizeof(host_key), prefix, "hosts", c->host, NULL) < 0)
+                return vgpu_error_set(err, -ENAMETOOLONG, "hosts/%s: key too long", c->host);
+        /* fenced twice: the claim is as we saw it, and hosts/<host> is still bound to our lease
+         * (a vgpud whose lease died, paused past its TTL, must not report BOUND on a claim the
+         * janitor is about to mark LOST, nor on one a new incarnation of the host owns) */
+        struct vgpu_etcd_compare cmp[] = {
+                { key, VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, mod_revision, NULL },
+                { host_key, VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, lease, NULL },
+        };
         struct vgpu_etcd_op put = { .kind = VGPU_ETCD_OP_PUT, .key = key, .value = text };
         struct vgpu_etcd_txn_result res = {};
-        r = vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &res, err);
+        r = vgpu_etcd_txn(e, cmp, ELEMENTSOF(cmp), &put, 1, NULL, 0, &res, err);
         if (r < 0)
                 return r;
         bool ok = res.succeeded;

@@ -58,12 +58,33 @@ static uint64_t capacity(const struct vgpu_fleet_gpu *g) {
                                                                          : g->vram_total_bytes;
 }
 
-/* What the request takes on this GPU; the filter that refuses it otherwise. */
+/* Whether a type other than t can still be created on g: then t's 0 free instances mean the
+ * GPU runs another type (NVIDIA's equal-size mode), not that it is full of t. */
+static bool other_type_free(const struct vgpu_fleet_gpu *g, const struct vgpu_fleet_type *t) {
+        for (size_t i = 0; i < g->n_types; i++)
+                if (&g->types[i] != t && g->types[i].free_instances > 0)
+                        return true;
+        return false;
+}
+
+/* What the request takes on this GPU; the filter that refuses it otherwise.
+ *
+ * The host publishes what it runs, the fleet's realized instances included (vram_used_bytes,
+ * each type's free_instances); alloc/<gpu> holds every claim, realized or not. Neither alone
+ * is the truth: instances outside the fleet (an admin's) are only in the first, PENDING claims
+ * only in the second. So the larger of the two counts: used memory is max(alloc, published
+ * used), a type's taken instances max(claims, max_instances - free_instances), and a type the
+ * host offers no free instance of is refused (the type filter when another type still has free
+ * instances: the GPU runs that one). The max never counts the fleet's own instances twice; it
+ * can count less than the truth while the fleet's PENDING claims and an admin's instances share
+ * a GPU, and the host's free count catches up one poll later (doc/fleet.md). */
 static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet_request *req,
                    struct vgpu_fleet_fit *f) {
         const struct vgpu_fleet_gpu *g = c->gpu;
         const struct vgpu_fleet_alloc *a = c->alloc;
         uint64_t used = a ? a->vram_bytes : 0, cap = capacity(g);
+        if (g->mode == VGPU_FLEET_MODE_VGPU && g->vram_used_bytes > used)
+                used = g->vram_used_bytes;
         uint64_t free_bytes = cap > used ? cap - used : 0;
         unsigned n_claims = a ? (unsigned) a->n_claims : 0;
         const char *lock = a && a->n_claims > 0 ? a->type_lock : NULL;
@@ -79,9 +100,16 @@ static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet
                                 continue;
                         if (lock && !streq(lock, t->name))
                                 continue;
+                        if (t->free_instances == 0 && other_type_free(g, t))
+                                continue; /* the host runs another type */
                         type_ok = true;
-                        if (t->framebuffer_bytes > free_bytes ||
-                            (t->max_instances && n_claims >= t->max_instances))
+                        unsigned taken = n_claims, running = t->max_instances > t->free_instances
+                                                                     ? t->max_instances - t->free_instances
+                                                                     : 0;
+                        if (running > taken)
+                                taken = running;
+                        if (t->framebuffer_bytes > free_bytes || t->free_instances == 0 ||
+                            (t->max_instances && taken >= t->max_instances))
                                 continue;
                         if (!best || t->framebuffer_bytes < best->framebuffer_bytes)
                                 best = t;

@@ -184,9 +184,14 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
                 out.error = err.message;
                 log_warning("fleet: claim %s failed: %s", c->claim, err.message);
         }
-        int k = vgpu_fleet_claim_report(w->etcd, kv->key, kv->mod_revision, &out, NULL, &rerr);
-        if (k < 0)
+        int k = vgpu_fleet_claim_report(w->etcd, w->f->prefix, kv->key, kv->mod_revision, w->lease, &out,
+                                        NULL, &rerr);
+        if (k < 0) {
+                /* unknown outcome (a timeout, a leader lost mid-txn): the watch will not bring this
+                 * claim again, so list and decide it again */
                 log_warning("fleet: reporting claim %s: %s", c->claim, rerr.message);
+                w->relist = true;
+        }
         if (k == 0 && r >= 0) {
                 /* it changed meanwhile: if it is gone (released while we made it), so is the instance */
                 struct vgpu_etcd_range rg = {};
@@ -210,9 +215,12 @@ static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const
         r = vgpu_fleet_release_claim(w->etcd, w->f->prefix, kv->key, true, VGPU_FLEET_RELEASING, &o, &err);
         if (r == -ESTALE)
                 log_debug("fleet: claim %s changed before its release finished: %s", c->claim, err.message);
-        else if (r < 0)
+        else if (r < 0) {
+                /* a txn that timed out or was reset (an etcd leader killed): the claim would stay
+                 * RELEASING for ever, as no watch event comes again; list and finish it then */
                 log_warning("fleet: claim %s: finishing the release: %s", c->claim, err.message);
-        else
+                w->relist = true;
+        } else
                 log_info("fleet: claim %s released", c->claim);
 }
 
@@ -221,19 +229,18 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
         struct vgpu_error err = {};
         struct vgpu_fleet_claim c = {};
         if (deleted) {
-                /* released (by us, or by a broker for a claim we never realized): nothing may stay */
+                /* released (by us, or by a broker): nothing may stay, whatever its state was. A
+                 * PENDING one too: we may have made its instance and lost the BOUND report, and
+                 * the broker then deleted it as PENDING (its client released or gave up). */
                 if (!prev || vgpu_fleet_claim_from_json(prev->value, &c, &err) < 0)
                         return;
-                if (c.state == VGPU_FLEET_BOUND || c.state == VGPU_FLEET_RELEASING ||
-                    c.state == VGPU_FLEET_LOST) {
-                        int r = teardown(&c, &err);
-                        w->changed_host |= r > 0;
-                        if (r < 0)
-                                log_warning("fleet: claim %s deleted, tearing down: %s", c.claim,
-                                            err.message);
-                        else if (r > 0)
-                                log_info("fleet: claim %s deleted: torn down", c.claim);
-                }
+                int r = teardown(&c, &err);
+                w->changed_host |= r > 0;
+                if (r < 0)
+                        log_warning("fleet: claim %s deleted, tearing down: %s", c.claim, err.message);
+                else if (r > 0)
+                        log_info("fleet: claim %s deleted (%s): torn down", c.claim,
+                                 vgpu_fleet_state_to_string(c.state));
                 vgpu_fleet_claim_clear(&c);
                 return;
         }
@@ -252,6 +259,76 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
         else if (c.state == VGPU_FLEET_RELEASING)
                 release(w, kv, &c);
         vgpu_fleet_claim_clear(&c);
+}
+
+/* ---- the sweep ---- */
+
+static bool named_by_a_claim(const char *name, char (*names)[40], size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(names[i], name))
+                        return true;
+        return false;
+}
+
+int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
+        struct vgpu_error err = {};
+        struct vgpu_host *host = NULL;
+        struct vgpu_slice_status *slices = NULL;
+        size_t n_slices = 0, n = 0;
+        /* each claim's two possible names (mdev UUID, slice name) */
+        _cleanup_free_ char(*names)[40] = calloc(2 * claims->n + 1, sizeof(*names));
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < claims->n; i++) {
+                struct vgpu_fleet_claim c = {};
+                if (vgpu_fleet_claim_from_json(claims->kvs[i].value, &c, &err) < 0) {
+                        /* a claim we cannot read may name anything: sweep nothing this time */
+                        log_warning("fleet: sweep: %s: %s", claims->kvs[i].key, err.message);
+                        return -EBADMSG;
+                }
+                vgpu_fleet_claim_instance_uuid(c.claim, names[n++]);
+                vgpu_fleet_claim_slice_name(c.claim, names[n++]);
+                vgpu_fleet_claim_clear(&c);
+        }
+        if (vgpu_host_scan(VGPU_SCAN_INSTANCES, &host, &err) < 0 ||
+            vgpu_slice_list(&slices, &n_slices, &err) < 0) {
+                log_warning("fleet: sweep: %s", err.message);
+                vgpu_host_free(host);
+                return -EAGAIN;
+        }
+        /* Only names the fleet makes (vgpu_fleet_name_is_claim_instance): the admin's own
+         * instances are not ours. Every instance we made is for a claim we saw before this
+         * listing, so one that no listed claim names belongs to a claim deleted meanwhile (a
+         * PENDING one whose BOUND report was lost, a delete we missed while the watch was down). */
+        unsigned swept = 0;
+        for (size_t i = 0; host && i < host->n_instances; i++) {
+                const char *u = host->instances[i].uuid;
+                if (!vgpu_fleet_name_is_claim_instance(u) || named_by_a_claim(u, names, n))
+                        continue;
+                int r = vgpu_mdev_remove(u, &err);
+                if (r < 0 && r != -ENOENT)
+                        log_warning("fleet: sweep: removing vGPU %s: %s", u, err.message);
+                else {
+                        log_info("fleet: sweep: vGPU %s belongs to no claim: removed", u);
+                        swept++;
+                }
+        }
+        for (size_t i = 0; i < n_slices; i++) {
+                const char *name = slices[i].spec.name;
+                if (!vgpu_fleet_name_is_claim_instance(name) || named_by_a_claim(name, names, n))
+                        continue;
+                int r = vgpu_slice_destroy(name, &err);
+                if (r < 0 && r != -ENOENT)
+                        log_warning("fleet: sweep: removing slice %s: %s", name, err.message);
+                else {
+                        log_info("fleet: sweep: slice %s belongs to no claim: removed", name);
+                        swept++;
+                }
+        }
+        w->changed_host |= swept > 0;
+        free(slices);
+        vgpu_host_free(host);
+        return (int) swept;
 }
 
 /* ---- reconcile ---- */

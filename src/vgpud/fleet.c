@@ -244,7 +244,7 @@ static int on_claims(const struct vgpu_etcd_event *ev, size_t n, int64_t revisio
                 fleet_claim_event(c->w, &ev[i].kv, ev[i].deleted, ev[i].prev.key ? &ev[i].prev : NULL);
         *c->last = revision;
         wake_event_loop(c->w);
-        return 0;
+        return c->w->relist ? 1 : 0; /* a write failed: end the watch, list again */
 }
 
 static void *worker_main(void *p) {
@@ -319,11 +319,16 @@ static void *worker_main(void *p) {
                         } else
                                 for (size_t i = 0; i < claims.n; i++)
                                         fleet_claim_event(&w, &claims.kvs[i], false, NULL);
+                        if (r >= 0)
+                                (void) fleet_sweep(&w, &claims);
                         wake_event_loop(&w);
-                        if (r >= 0) {
+                        if (r >= 0 && w.relist)
+                                r = -EAGAIN; /* a write failed: list again after the pause */
+                        else if (r >= 0) {
                                 last = claims.revision;
                                 need_list = false;
                         }
+                        w.relist = false;
                         vgpu_etcd_range_clear(&claims);
                 }
                 if (r >= 0 && !need_list) {
@@ -342,7 +347,13 @@ static void *worker_main(void *p) {
                         pthread_mutex_unlock(&f->lock);
                         if (recycle)
                                 vgpu_etcd_next_endpoint(w.etcd);
-                        if (r == -ESTALE)
+                        if (w.relist) {
+                                /* a report or a release failed (unknown outcome): the watch will not
+                                 * bring that claim again, so list and decide every claim again */
+                                w.relist = false;
+                                need_list = true;
+                                r = -EAGAIN;
+                        } else if (r == -ESTALE)
                                 need_list = true; /* the history we missed is gone: the state instead */
                         else if (r < 0)
                                 log_debug("fleet: watch of claims: %s", err.message);

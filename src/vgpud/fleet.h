@@ -70,6 +70,7 @@ struct fleet_worker {
         struct fleet_gpu *gpus; /* a copy of the inventory: id -> BDF */
         size_t n_gpus;
         char claims_prefix[VGPU_FLEET_KEY_MAX];
+        bool relist; /* an etcd write about a claim failed: list the claims again (the watch ends) */
 };
 /* A claim put or deleted (watch or listing); prev: the value before (deletes), may be NULL. */
 void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
@@ -77,3 +78,6 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
 /* After a new lease: rebind the claims whose instance runs, release the rest, per GPU in one
  * txn. 0, or -EAGAIN when something changed meanwhile (list again and call again). */
 int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims);
+/* After each listing: remove the fleet's instances (names vgpu_fleet_name_is_claim_instance()
+ * knows) that no listed claim names; never an admin's. The number removed, or -errno. */
+int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims);

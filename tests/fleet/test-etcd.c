@@ -220,6 +220,22 @@ static void scenario_kv(void) {
         CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_VALUE, VGPU_ETCD_NOT_EQUAL, 0,
                                                   "other" }),
               "VALUE !=");
+        /* LEASE (vgpud's BOUND report is fenced by it): the key's lease, 0 for none or absent */
+        int64_t lid = 0;
+        CHECK(vgpu_etcd_lease_grant(e, 30, &lid, &err) == 0 && lid != 0, "grant: %s", err.message);
+        CHECK(vgpu_etcd_put(e, key("leased"), "x", lid, NULL, &err) == 0, "put with lease: %s", err.message);
+        CHECK(txn1(e,
+                   (struct vgpu_etcd_compare){ key("leased"), VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, lid, NULL }),
+              "LEASE == the key's lease");
+        CHECK(!txn1(e, (struct vgpu_etcd_compare){ key("leased"), VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, lid + 1,
+                                                   NULL }),
+              "LEASE == another lease fails");
+        CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, 0, NULL }),
+              "LEASE == 0 on a key without lease");
+        CHECK(!txn1(e,
+                    (struct vgpu_etcd_compare){ key("none"), VGPU_ETCD_LEASE, VGPU_ETCD_EQUAL, lid, NULL }),
+              "LEASE == id fails on an absent key");
+        CHECK(vgpu_etcd_lease_revoke(e, lid, &err) == 0, "revoke: %s", err.message);
 
         /* the claim's shape: several compares, puts on success, ranges on failure */
         struct vgpu_etcd_compare cmp[] = {

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "vgpu/fleet-host.h"
 #include "vgpu/fleet.h"
 
 #define GiB (UINT64_C(1) << 30)
@@ -42,6 +43,25 @@ static void test_keys(void **state) {
         /* two blocks of padding: 56 bytes */
         vgpu_fleet_session_id("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", id);
         assert_string_equal(id, "248d6a61d20638b8e5c026930c3e6039");
+
+        /* the names a claim's instance gets carry a check: vgpud sweeps only those */
+        char uuid[37], slice[31];
+        vgpu_fleet_claim_instance_uuid("c1", uuid);
+        vgpu_fleet_claim_slice_name("c1", slice);
+        assert_int_equal(uuid[14], '4'); /* a version 4 layout, as mdevctl wants */
+        assert_true(strncmp(slice, "fleet-", 6) == 0 && strlen(slice) == 30);
+        assert_true(vgpu_fleet_name_is_claim_instance(uuid));
+        assert_true(vgpu_fleet_name_is_claim_instance(slice));
+        uuid[0] = uuid[0] == 'a' ? 'b' : 'a'; /* one digit changed: no longer the fleet's */
+        slice[6] = slice[6] == 'a' ? 'b' : 'a';
+        assert_false(vgpu_fleet_name_is_claim_instance(uuid));
+        assert_false(vgpu_fleet_name_is_claim_instance(slice));
+        /* an admin's (the fixture's own) and names of other shapes */
+        assert_false(vgpu_fleet_name_is_claim_instance("b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01"));
+        assert_false(vgpu_fleet_name_is_claim_instance("fleet-build"));
+        assert_false(vgpu_fleet_name_is_claim_instance("FLEET-000000000000000000000000"));
+        assert_false(vgpu_fleet_name_is_claim_instance(""));
+        assert_false(vgpu_fleet_name_is_claim_instance(NULL));
 }
 
 static void test_codecs(void **state) {
@@ -273,6 +293,68 @@ static void test_type_lock(void **state) {
         vgpu_fleet_placement_clear(&p);
 }
 
+/* A GPU that runs instances outside the fleet (an admin's) says so in gpus/: its used memory and
+ * each type's free instances count, without counting the fleet's own realized claims twice. */
+static void test_published_usage(void **state) {
+        (void) state;
+        fleet_reset();
+        /* g0 runs 2 x nvidia-232 of an admin's: 8 GiB used, nvidia-232 has 2 of 4 free, the other
+         * types none (equal-size mode) */
+        struct vgpu_fleet_type busy[] = { { "nvidia-231", 2 * GiB, 0, 8 },
+                                          { "nvidia-232", 4 * GiB, 2, 4 },
+                                          { "nvidia-234", 8 * GiB, 0, 2 } };
+        gpus[0].types = busy;
+        gpus[0].vram_used_bytes = 8 * GiB;
+        for (int i = 1; i < 5; i++)
+                cands[i].host_alive = false;
+        struct vgpu_fleet_policy spread = {};
+        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+        struct vgpu_fleet_placement p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0); /* no free nvidia-231: the GPU runs another type */
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 1);
+        vgpu_fleet_placement_clear(&p);
+        req.type = "nvidia-232";
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        /* utilization after counts the admin's 8 GiB: (8 + 4) / 16 */
+        assert_true(p.fits[0].utilization_after > 0.74 && p.fits[0].utilization_after < 0.76);
+        vgpu_fleet_placement_clear(&p);
+        /* one fleet claim PENDING (the host's numbers do not show it yet): the max counts 8 GiB
+         * and 2 instances taken, so one more fits */
+        use(0, 4 * GiB, "nvidia-232", 1);
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        vgpu_fleet_placement_clear(&p);
+        /* both realized: the host shows 16 GiB used and no free nvidia-232; alloc says 8 GiB of
+         * the fleet's, counted once, and the GPU is full */
+        busy[1].free_instances = 0;
+        gpus[0].vram_used_bytes = 16 * GiB;
+        use(0, 8 * GiB, "nvidia-232", 2);
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
+        vgpu_fleet_placement_clear(&p);
+        /* memory alone: 14 GiB used by processes outside the fleet leaves no room for 4 GiB */
+        fleet_reset();
+        for (int i = 1; i < 5; i++)
+                cands[i].host_alive = false;
+        gpus[0].vram_used_bytes = 14 * GiB;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
+        vgpu_fleet_placement_clear(&p);
+        /* vram requests take the smallest type the host still offers */
+        gpus[0].vram_used_bytes = 0;
+        gpus[0].types = busy;
+        busy[1].free_instances = 2;
+        req = (struct vgpu_fleet_request){ .kind = VGPU_FLEET_KIND_VRAM, .vram_bytes = 1 * GiB };
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        assert_string_equal(p.fits[0].type, "nvidia-232");
+        vgpu_fleet_placement_clear(&p);
+        gpus[0].types = t4;
+}
+
 static void test_filters_explain(void **state) {
         (void) state;
         fleet_reset();
@@ -438,6 +520,7 @@ int main(void) {
                 cmocka_unit_test(test_codecs),
                 cmocka_unit_test(test_spread_binpack),
                 cmocka_unit_test(test_type_lock),
+                cmocka_unit_test(test_published_usage),
                 cmocka_unit_test(test_filters_explain),
                 cmocka_unit_test(test_ties),
                 cmocka_unit_test(test_alloc_apply),

@@ -61,13 +61,20 @@ int vgpu_etcd_put(struct vgpu_etcd *e, const char *key, const char *value, int64
 int vgpu_etcd_delete(struct vgpu_etcd *e, const char *key, bool prefix, int64_t *ret_revision,
                      struct vgpu_error *err);
 
-enum vgpu_etcd_target { VGPU_ETCD_VERSION, VGPU_ETCD_CREATE, VGPU_ETCD_MOD, VGPU_ETCD_VALUE };
+/* LEASE: the lease the key is bound to (0 when none, or when the key is absent) */
+enum vgpu_etcd_target {
+        VGPU_ETCD_VERSION,
+        VGPU_ETCD_CREATE,
+        VGPU_ETCD_MOD,
+        VGPU_ETCD_VALUE,
+        VGPU_ETCD_LEASE
+};
 enum vgpu_etcd_result { VGPU_ETCD_EQUAL, VGPU_ETCD_GREATER, VGPU_ETCD_LESS, VGPU_ETCD_NOT_EQUAL };
 struct vgpu_etcd_compare {
         const char *key;
         enum vgpu_etcd_target target;
         enum vgpu_etcd_result result;
-        int64_t number;    /* VERSION, CREATE, MOD */
+        int64_t number;    /* VERSION, CREATE, MOD, LEASE */
         const char *value; /* VALUE */
 };
 enum vgpu_etcd_op_kind { VGPU_ETCD_OP_PUT, VGPU_ETCD_OP_DELETE, VGPU_ETCD_OP_RANGE };

@@ -20,14 +20,20 @@ extern "C" {
 struct vgpu_etcd;
 
 /* The instance a claim gets, derived from its id so realizing it twice finds the same one:
- * an mdev UUID (RFC 4122 layout, from SHA-256 of the id) and a slice name ("fleet-" + 24 hex). */
+ * an mdev UUID (RFC 4122 layout, from SHA-256 of the id; its node field a check of the rest) and
+ * a slice name ("fleet-" + 16 hex from the id + 8 hex checking them). */
 void vgpu_fleet_claim_instance_uuid(const char *claim, char buf[static 37]);
 void vgpu_fleet_claim_slice_name(const char *claim, char buf[static 31]);
+/* Whether name (an mdev UUID or a slice name) is one the two above make: part of the name checks
+ * the rest, so the host can sweep the fleet's instances no claim names and never an admin's. */
+bool vgpu_fleet_name_is_claim_instance(const char *name);
 
-/* Write c at key if the claim is still at mod_revision: 1 written (*ret_revision, may be NULL,
- * its new mod_revision), 0 it changed or went meanwhile (the watch brings the news). */
-int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *key, int64_t mod_revision,
-                            const struct vgpu_fleet_claim *c, int64_t *ret_revision, struct vgpu_error *err);
+/* Write c at key if the claim is still at mod_revision and <prefix>hosts/<c->host> is still bound
+ * to lease (the host's current lease: fencing): 1 written (*ret_revision, may be NULL, its new
+ * mod_revision), 0 it changed or went meanwhile, or the host's lease is not lease any more. */
+int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *prefix, const char *key, int64_t mod_revision,
+                            int64_t lease, const struct vgpu_fleet_claim *c, int64_t *ret_revision,
+                            struct vgpu_error *err);
 
 enum vgpu_fleet_reconcile_action {
         VGPU_FLEET_RECONCILE_KEEP,    /* as it is (counted in alloc) */

@@ -1,0 +1,330 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""bench/fleet.sh's driver: the fleet's costs, side by side in one run on one 3-member etcd
+(tmpfs, loopback), each phase under its own cluster prefix so one cannot warm the next:
+
+  lock     the baseline other schedulers use: placement serialized by a global etcd lock
+           (/v3/lock/lock -> range alloc/ -> claim txn -> /v3/lock/unlock), W workers
+  b1, b4   vgpu-broker x1 and x4, the same W workers spread over them (POST /v1/sessions)
+  death    a host killed (-9): how long until no broker offers its GPUs (target TTL + 1 s)
+  leader   etcd leader killed (-9) under a stream of writes: the longest write pause (<= 3 s)
+  big      1,000 synthetic hosts x 8 GPUs: a broker's ready time after a restart (< 2 s),
+           placement p99 at that size, the broker's RSS
+
+Each placement asks one nvidia-230 (GRID T4-1Q, 1 GiB) with a fresh idempotency key; hosts are synthetic
+(lease-bound keys as vgpud writes them, tests/fleet/stormlib.py). Prints one line per number,
+ratios, then each target met / NOT met."""
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
+from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
+import stormlib  # noqa: E402
+from stormlib import Etcd, Broker, G, b64, gpu_id  # noqa: E402
+from checker import session_id  # noqa: E402
+
+TYPE = "nvidia-230"
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
+
+
+# --- the lock baseline ----------------------------------------------------------------------------------
+
+def lock_worker(args):
+    """n placements, each under the global lock; returns (latencies, failures)."""
+    endpoints, prefix, gpus, n, wid = args
+    e = Etcd(endpoints)
+    lease = e.grant(120)
+    lats, fails = [], 0
+    for i in range(n):
+        t = time.perf_counter()
+        lk = e.post("/v3/lock/lock", {"name": b64(prefix + "lock"), "lease": str(lease)})["key"]
+        try:
+            _, allocs = e.scan(prefix + "alloc/")
+            seen = {kv.key.rsplit("/", 1)[1]: kv for kv in allocs}
+            best = None
+            for host, gpu in gpus:
+                a = seen.get(gpu)
+                n_claims = len(a.value["claims"]) if a else 0
+                if n_claims < 16 and (best is None or n_claims < best[2]):
+                    best = (host, gpu, n_claims)
+            if best is None:
+                fails += 1
+                continue
+            host, gpu, _ = best
+            idem = "lock-%d-%d-%d" % (os.getpid(), wid, i)
+            sid, cid = session_id(idem), "c%d-%d" % (wid, i)
+            a = seen.get(gpu)
+            av = dict(a.value) if a else {"host": host, "gpu": gpu, "vram_bytes": 0, "share_percent": 0, "claims": []}
+            av.update(vram_bytes=av["vram_bytes"] + G, type_lock=TYPE, claims=av["claims"] + [cid])
+            akey, ckey = prefix + "alloc/" + gpu, prefix + "claims/%s/%s" % (host, cid)
+            claim = {"claim": cid, "session": sid, "user": "bench", "tenant": "bench", "host": host, "gpu": gpu,
+                     "kind": "vgpu", "type": TYPE, "vram_bytes": G, "slice": None, "state": "PENDING",
+                     "host_lease": "0", "created_ms": 0, "deadline_ms": 0}
+            cmp = [(akey, "MOD", "EQUAL", a.mod_revision) if a else (akey, "CREATE", "EQUAL", 0),
+                   (prefix + "sessions/" + sid, "CREATE", "EQUAL", 0)]
+            ok, _, _ = e.txn(cmp, [("put", akey, json.dumps(av)), ("put", ckey, json.dumps(claim)),
+                                   ("put", prefix + "sessions/" + sid, json.dumps({"session": sid, "claim_key": ckey}))])
+            if not ok:
+                fails += 1
+        finally:
+            e.post("/v3/lock/unlock", {"key": lk})
+        lats.append(time.perf_counter() - t)
+    return lats, fails
+
+
+def run_lock(c, prefix, hosts, n, workers):
+    gpus = [(h, gpu_id(h, i)) for h in hosts for i in range(8)]
+    per = n // workers
+    t = time.perf_counter()
+    with multiprocessing.Pool(workers) as pool:
+        res = pool.map(lock_worker, [(c.endpoints, prefix, gpus, per, w) for w in range(workers)])
+    wall = time.perf_counter() - t
+    lats = [x for r in res for x in r[0]]
+    return {"rate": len(lats) / wall, "p50": pct(lats, 0.5), "p99": pct(lats, 0.99), "fails": sum(r[1] for r in res)}
+
+
+# --- placements through brokers -------------------------------------------------------------------------
+
+def place_body(idem):
+    return {"user": "bench", "tenant": "bench", "type": TYPE, "idempotency_key": idem}
+
+
+def broker_worker(args):
+    socks, n, wid, tag = args
+    sock = socks[wid % len(socks)]
+    conn = stormlib.UnixHTTP(sock, 10)
+    dummy = Broker.__new__(Broker)
+    dummy.sock = sock
+    lats, codes = [], {}
+    for i in range(n):
+        t = time.perf_counter()
+        try:
+            status, _ = dummy.request("POST", "/v1/sessions", place_body("%s-%d-%d" % (tag, wid, i)), conn=conn)
+        except Exception as e:  # noqa: BLE001 - counted, the bench goes on
+            status = type(e).__name__
+            conn.close()
+            conn = stormlib.UnixHTTP(sock, 10)
+        lats.append(time.perf_counter() - t)
+        codes[status] = codes.get(status, 0) + 1
+    return lats, codes
+
+
+def metric_sum(brokers, names):
+    """Sum of the first metric found among names over every broker's /metrics."""
+    total = 0.0
+    for b in brokers:
+        try:
+            _, text = b.request("GET", "/metrics")
+        except OSError:
+            continue
+        for name in names:
+            vals = [float(line.split()[-1]) for line in str(text).splitlines()
+                    if line.startswith(name) and not line.startswith("#") and (line[len(name)] in " {")]
+            if vals:
+                total += sum(vals)
+                break
+    return total
+
+
+CONFLICTS = ("vgpu_broker_conflicts_total", "vgpu_broker_claim_conflicts_total")
+
+
+def run_brokers(brokers, n, workers, tag):
+    socks = [b.sock for b in brokers]
+    before = metric_sum(brokers, CONFLICTS)
+    per = n // workers
+    t = time.perf_counter()
+    with multiprocessing.Pool(workers) as pool:
+        res = pool.map(broker_worker, [(socks, per, w, tag) for w in range(workers)])
+    wall = time.perf_counter() - t
+    lats = [x for r in res for x in r[0]]
+    codes = {}
+    for r in res:
+        for k, v in r[1].items():
+            codes[k] = codes.get(k, 0) + v
+    ok = codes.get(201, 0) + codes.get(200, 0)
+    conflicts = metric_sum(brokers, CONFLICTS) - before
+    return {"rate": ok / wall, "p50": pct(lats, 0.5), "p99": pct(lats, 0.99), "codes": codes,
+            "conflicts": conflicts / ok if ok else float("nan")}
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+def host_death(c, exe, work, ttl):
+    cluster = "bench-death"
+    prefix = "/vgpuctl/v1/%s/" % cluster
+    procs = stormlib.synthetic_hosts(c.endpoints, cluster, ["doomed", "keeper"], n_gpus=2, ttl=ttl, log_dir=work)
+    b = Broker(exe, c.endpoints, cluster, work, 90).start()
+    try:
+        def offered():
+            _, gpus = b.request("GET", "/v1/gpus")
+            items = gpus.get("gpus", gpus) if isinstance(gpus, dict) else gpus
+            return {g.get("host") for g in items if isinstance(g, dict) and g.get("alive", True)
+                    and g.get("state", "up") not in ("dead", "lost", "down")}
+        deadline = time.monotonic() + 10
+        while "doomed" not in offered() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if "doomed" not in offered():
+            return float("nan")
+        time.sleep(ttl / 3.0 + 0.1)   # not right after a keepalive: the worst case is a full TTL
+        os.kill(procs["doomed"].pid, signal.SIGKILL)
+        t = time.monotonic()
+        while "doomed" in offered() and time.monotonic() - t < ttl + 10:
+            time.sleep(0.02)
+        return time.monotonic() - t
+    finally:
+        b.stop()
+        for p in procs.values():
+            p.kill()
+            p.wait()
+        Etcd(c.endpoints).post("/v3/kv/deleterange", {"key": b64(prefix), "range_end": b64(stormlib.prefix_end(prefix))})
+
+
+def leader_pause(c):
+    """Writes every 5 ms from one client (every endpoint, 0.5 s timeout); kill -9 the leader;
+    the longest gap between two acknowledged writes."""
+    e = Etcd(c.endpoints, timeout=0.5)
+    acks, stop = [], threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            try:
+                e.put_lease("/bench/pause", str(i))
+                acks.append(time.monotonic())
+            except RuntimeError:
+                pass
+            i += 1
+            time.sleep(0.005)
+    th = threading.Thread(target=writer)
+    th.start()
+    time.sleep(1)
+    lead = c.leader()
+    c.kill(lead)
+    t_kill = time.monotonic()
+    time.sleep(5)
+    stop.set()
+    th.join()
+    c.restart(lead)
+    c.wait_leader()
+    gaps = [b - a for a, b in zip(acks, acks[1:]) if b >= t_kill]
+    return max(gaps) if gaps else float("nan")
+
+
+def big(c, exe, work, n_hosts, n):
+    cluster = "bench-big"
+    prefix = "/vgpuctl/v1/%s/" % cluster
+    e = Etcd(c.endpoints)
+    t = time.monotonic()
+    stormlib.bulk_hosts(e, prefix, n_hosts, 8)
+    fill = time.monotonic() - t
+    b = Broker(exe, c.endpoints, cluster, work, 91).start()
+    b.stop()
+    ready = b.start(wait=False).wait_ready()     # the restart: a cold process against the full prefix
+    r = run_brokers([b], n, 4, "big")
+    rss = b.rss_kib()
+    b.stop()
+    return fill, ready, r, rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    # a timeout (meson's, or timeout(1)) sends SIGTERM: unwind, so the finally blocks stop every
+    # etcd member, daemon and broker this started (each runs in its own session)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
+    ap.add_argument("--broker", default=os.environ.get("VGPU_BROKER", "build/src/vgpu-broker/vgpu-broker"))
+    ap.add_argument("-n", type=int, default=int(os.environ.get("N", "2000")), help="placements per phase")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "8")))
+    ap.add_argument("--hosts", type=int, default=25, help="synthetic hosts (x 8 GPUs) for the rate phases")
+    ap.add_argument("--big-hosts", type=int, default=1000)
+    ap.add_argument("--ttl", type=int, default=2)
+    ap.add_argument("--only", default="lock,b1,b4,death,leader,big")
+    a = ap.parse_args()
+    skip_without_etcd()
+    phases = a.only.split(",")
+    have_broker = os.access(a.broker, os.X_OK)
+    if not have_broker:
+        print("fleet: %s missing: only the etcd-side phases run" % a.broker)
+    work = tempfile.mkdtemp(prefix="vgpu-fleet-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    res = {}
+    with EtcdCluster(3) as c:
+        print("etcd: 3 members %s, data on %s; %d CPUs, load average %s" % (
+            ", ".join(c.endpoints), c.dir, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
+        hosts = ["h%03d" % i for i in range(a.hosts)]
+        e = Etcd(c.endpoints)
+        for name in ("lock", "b1", "b4"):
+            stormlib.bulk_hosts(e, "/vgpuctl/v1/bench-%s/" % name, a.hosts, 8, name="h%03d")
+        if "lock" in phases:
+            r = res["lock"] = run_lock(c, "/vgpuctl/v1/bench-lock/", hosts, a.n, a.workers)
+            print("lock baseline: %.0f placements/s, p50 %.1f ms, p99 %.1f ms (%d workers, %d failed)" %
+                  (r["rate"], r["p50"] * 1e3, r["p99"] * 1e3, a.workers, r["fails"]), flush=True)
+        for name, nb in (("b1", 1), ("b4", 4)):
+            if name not in phases or not have_broker:
+                continue
+            bs = [Broker(a.broker, c.endpoints, "bench-" + name, work, i).start() for i in range(nb)]
+            try:
+                r = res[name] = run_brokers(bs, a.n, a.workers, name)
+                r["rss"] = max(b.rss_kib() for b in bs)
+            finally:
+                for b in bs:
+                    b.stop()
+            print("%d broker%s: %.0f placements/s, p50 %.1f ms, p99 %.1f ms, %.3f conflicts/placement, "
+                  "answers %s, RSS %d KiB" % (nb, "s" if nb > 1 else "", r["rate"], r["p50"] * 1e3, r["p99"] * 1e3,
+                                              r["conflicts"], r["codes"], r["rss"]), flush=True)
+        if "death" in phases and have_broker:
+            res["death"] = host_death(c, a.broker, work, a.ttl)
+            print("host death: its GPUs no longer offered after %.2f s (TTL %d s)" % (res["death"], a.ttl), flush=True)
+        if "leader" in phases:
+            res["leader"] = leader_pause(c)
+            print("etcd leader kill -9: longest write pause %.2f s" % res["leader"], flush=True)
+        if "big" in phases and have_broker:
+            fill, ready, r, rss = big(c, a.broker, work, a.big_hosts, min(a.n, 1000))
+            res["big"] = (ready, r, rss)
+            print("%d hosts x 8 GPUs (written in %.1f s): broker ready %.2f s after restart, placement p99 %.1f ms "
+                  "(%.0f/s), RSS %d KiB" % (a.big_hosts, fill, ready, r["p99"] * 1e3, r["rate"], rss), flush=True)
+
+    shutil.rmtree(work, ignore_errors=True)
+    print("\nload average at the end: %s (absolute rates scale with the CPU left over; ratios less so)" %
+          " ".join(open("/proc/loadavg").read().split()[:3]))
+    targets = []
+    lock, b1, b4 = res.get("lock"), res.get("b1"), res.get("b4")
+    if b1 and b4:
+        print("ratio 4 brokers / 1 broker: %.2fx" % (b4["rate"] / b1["rate"]))
+    if lock and b4:
+        print("ratio 4 brokers / lock baseline: %.2fx" % (b4["rate"] / lock["rate"]))
+    if lock and b1:
+        print("ratio 1 broker / lock baseline: %.2fx" % (b1["rate"] / lock["rate"]))
+    if b4:
+        targets += [(">= 600 placements/s with 4 brokers", b4["rate"] >= 600, "%.0f/s" % b4["rate"]),
+                    ("p99 <= 25 ms with 4 brokers", b4["p99"] <= 0.025, "%.1f ms" % (b4["p99"] * 1e3)),
+                    ("< 0.05 conflicts/placement", b4["conflicts"] < 0.05, "%.3f" % b4["conflicts"])]
+    if lock and b4:
+        targets.append((">= 3x the lock baseline", b4["rate"] >= 3 * lock["rate"], "%.2fx" % (b4["rate"] / lock["rate"])))
+    if "death" in res:
+        targets.append(("host death: GPUs gone within TTL + 1 s", res["death"] <= a.ttl + 1, "%.2f s" % res["death"]))
+    if "leader" in res:
+        targets.append(("leader loss: write pause <= 3 s", res["leader"] <= 3, "%.2f s" % res["leader"]))
+    if "big" in res:
+        ready, r, rss = res["big"]
+        targets += [("broker ready < 2 s at %d x 8" % a.big_hosts, ready < 2, "%.2f s" % ready),
+                    ("placement p99 <= 25 ms at %d x 8" % a.big_hosts, r["p99"] <= 0.025, "%.1f ms" % (r["p99"] * 1e3)),
+                    ("broker RSS (reported)", True, "%d KiB" % rss)]
+    for what, met, got in targets:
+        print("target %-44s %-9s %s" % (what, "met" if met else "NOT met", got))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""fleet-vgpud-faults: what vgpud does when its etcd writes about a claim fail, and the fencing of
+its reports. One etcd member; one vgpud on a copy of the NVIDIA mdev fixture (a fake kernel plays
+the mdev ABI) that reaches etcd through a proxy in this test, which resets every txn request while
+told to (as an etcd leader killed mid-txn does) and passes everything else, the watch included.
+
+Proves (each FAILS on the code before the storm's fixes):
+- a release whose finishing txn failed is retried: the claim does not stay RELEASING;
+- a vGPU made for a claim whose BOUND report failed, the claim then deleted as PENDING (the
+  broker's release of a PENDING claim), is torn down;
+- a fleet vGPU that no claim names (its claim deleted while vgpud was down) is swept at the next
+  listing, and the fixture's own (an admin's) vGPUs are never touched;
+- BOUND is fenced by the lease: a report made while hosts/<host> is bound to another lease is
+  refused, the claim stays PENDING."""
+
+import base64
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from etcdcluster import EtcdCluster, free_port, skip_without_etcd  # noqa: E402
+
+skip_without_etcd()
+from fakekernel import FakeKernel  # noqa: E402
+from vgpudtest import Checks, Daemon, Host  # noqa: E402
+
+TTL = 2
+PREFIX = "/vgpuctl/v1/t/"
+TYPE = "nvidia-232"
+GPU = "GPU-00000001-0000-4000-8000-000000000003"   # gpu.2: 0000:af:00.0, empty
+T0 = time.monotonic()
+
+
+class TxnProxy:
+    """Loopback HTTP proxy to one etcd member. Requests on a connection are parsed (headers and a
+    Content-Length body) so each is seen; while fail_txn is set a POST /v3/kv/txn closes the
+    connection unanswered. Answers are piped back as they come (the watch streams)."""
+
+    def __init__(self, upstream_port):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.fail_txn = False
+        self.killed = 0
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.port = free_port()
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(64)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                cl, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(cl,), daemon=True).start()
+
+    @staticmethod
+    def pipe(src, dst):
+        try:
+            while True:
+                b = src.recv(65536)
+                if not b:
+                    break
+                dst.sendall(b)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve(self, cl):
+        try:
+            up = socket.create_connection(self.upstream)
+        except OSError:
+            cl.close()
+            return
+        threading.Thread(target=self.pipe, args=(up, cl), daemon=True).start()
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    b = cl.recv(65536)
+                    if not b:
+                        raise EOFError
+                    buf += b
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                length = 0
+                for line in lines[1:]:
+                    if line.lower().startswith("content-length:"):
+                        length = int(line.split(":", 1)[1])
+                if self.fail_txn and lines[0].startswith("POST /v3/kv/txn"):
+                    self.killed += 1
+                    raise EOFError
+                up.sendall(head + b"\r\n\r\n")
+                while length > 0:
+                    if not buf:
+                        buf = cl.recv(65536)
+                        if not buf:
+                            raise EOFError
+                    chunk, buf = buf[:length], buf[length:]
+                    up.sendall(chunk)
+                    length -= len(chunk)
+        except (EOFError, OSError, ValueError):
+            pass
+        for s in (cl, up):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+t = Checks("fleet-vgpud-faults")
+c = EtcdCluster(1)
+proxy = TxnProxy(int(c.endpoints[0].rsplit(":", 1)[1]))
+host = Host("nvidia-mdev")
+for g in range(3):
+    host.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (1, g + 1))
+kernel = FakeKernel(host.root, limit=110)
+kernel.start()
+CONF = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 30s\nrestore-on-start = no\n"
+        "[fleet]\nendpoints = http://127.0.0.1:%d\ncluster = t\nhost = host1\nlease_ttl = %d\n" % (proxy.port, TTL))
+MDEVS = host.path("sys/bus/mdev/devices")
+own = set(os.listdir(MDEVS))        # the fixture's own vGPUs: an admin's, never the fleet's
+daemon = Daemon(host, CONF)
+
+
+def get(key):
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+    req = urllib.request.Request(c.endpoints[0] + "/v3/kv/range", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=3) as r:
+        out = json.loads(r.read().decode())
+    kvs = out.get("kvs", [])
+    if not kvs:
+        return None, None
+    return json.loads(base64.b64decode(kvs[0].get("value", "")).decode()), kvs[0]
+
+
+def put(key, value, lease=None):
+    args = ["put", key, json.dumps(value)] + (["--lease=%x" % lease] if lease else [])
+    c.etcdctl(*args)
+
+
+def delete(key):
+    c.etcdctl("del", key)
+
+
+def wait(fn, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    return None
+
+
+def claim_doc(cid, lease_id, state="PENDING"):
+    return {"claim": cid, "session": "s-" + cid, "user": "alice", "tenant": "t1", "host": "host1", "gpu": GPU,
+            "kind": "vgpu", "type": TYPE, "vram_bytes": 4 << 30, "slice": None, "domain": None, "state": state,
+            "host_lease": str(lease_id), "created_ms": int(time.time() * 1000),
+            "deadline_ms": int(time.time() * 1000) + 60000, "instance": None, "error": None}
+
+
+def place(cid, lease_id):
+    put(PREFIX + "sessions/s-" + cid, {"session": "s-" + cid, "claim_key": PREFIX + "claims/host1/" + cid,
+                                        "user": "alice", "tenant": "t1", "idempotency_key": cid, "created_ms": 1})
+    put(PREFIX + "alloc/" + GPU, {"host": "host1", "gpu": GPU, "vram_bytes": 4 << 30, "share_percent": 0,
+                                  "type_lock": TYPE, "claims": [cid]})
+    put(PREFIX + "claims/host1/" + cid, claim_doc(cid, lease_id))
+
+
+def claim(cid):
+    return get(PREFIX + "claims/host1/" + cid)[0]
+
+
+def fleet_mdevs():
+    return set(os.listdir(MDEVS)) - own
+
+
+def bound(cid):
+    return wait(lambda: (claim(cid) or {}).get("state") == "BOUND" and claim(cid))
+
+
+def kill_txns_until_one(timeout=10):
+    """Reset txns from now on; return once one was reset."""
+    before = proxy.killed
+    proxy.fail_txn = True
+    return wait(lambda: proxy.killed > before, timeout)
+
+
+hk = wait(lambda: get(PREFIX + "hosts/host1")[1])
+t.check(hk, "host1 joined through the proxy")
+lease = int(hk["lease"]) if hk else 0
+
+print("%5.1f s: a release whose txn fails is retried" % (time.monotonic() - T0), flush=True)
+place("r1", lease)
+cl = bound("r1")
+t.check(cl, "r1 BOUND", claim("r1"))
+cl["state"] = "RELEASING"
+proxy.fail_txn = True
+before = proxy.killed
+put(PREFIX + "claims/host1/r1", cl)
+t.check(wait(lambda: proxy.killed > before), "the release's txn was reset")
+t.check(wait(lambda: cl["instance"] not in os.listdir(MDEVS)), "r1's vGPU torn down before the txn")
+time.sleep(0.5)
+proxy.fail_txn = False
+gone = wait(lambda: claim("r1") is None, timeout=8)
+t.check(gone, "the failed release was retried: r1 deleted, not RELEASING for ever", claim("r1"))
+t.check(get(PREFIX + "sessions/s-r1")[0] is None and get(PREFIX + "alloc/" + GPU)[0] is None,
+        "its session and alloc went with it")
+
+print("%5.1f s: a PENDING claim deleted after a lost BOUND report" % (time.monotonic() - T0), flush=True)
+proxy.fail_txn = True
+before = proxy.killed
+place("p1", lease)
+t.check(wait(lambda: proxy.killed > before), "p1's BOUND report was reset")
+made = wait(fleet_mdevs)
+t.check(made, "vgpud made p1's vGPU")
+t.equal((claim("p1") or {}).get("state"), "PENDING", "p1 is still PENDING (its report was lost)")
+# the client gives up, the broker releases the PENDING claim: claim, session and alloc go
+delete(PREFIX + "claims/host1/p1")
+delete(PREFIX + "sessions/s-p1")
+delete(PREFIX + "alloc/" + GPU)
+time.sleep(0.3)
+proxy.fail_txn = False
+t.check(wait(lambda: not fleet_mdevs(), timeout=8), "p1's vGPU torn down (not leaked)", sorted(fleet_mdevs()))
+
+print("%5.1f s: the sweep after a restart" % (time.monotonic() - T0), flush=True)
+place("w1", lease)
+cl = bound("w1")
+t.check(cl and cl["instance"] in fleet_mdevs(), "w1 BOUND with its vGPU", claim("w1"))
+daemon.signal(signal.SIGKILL)
+daemon.proc.wait()
+Daemon.started.remove(daemon)
+delete(PREFIX + "claims/host1/w1")     # deleted while its host was down: no event will tell vgpud
+delete(PREFIX + "sessions/s-w1")
+delete(PREFIX + "alloc/" + GPU)
+daemon = Daemon(host, CONF)
+t.check(wait(lambda: not fleet_mdevs(), timeout=10), "w1's vGPU swept after the restart", sorted(fleet_mdevs()))
+t.equal(set(os.listdir(MDEVS)) & own, own, "the fixture's own vGPUs (an admin's) are untouched")
+hk = wait(lambda: get(PREFIX + "hosts/host1")[1] and int(get(PREFIX + "hosts/host1")[1]["lease"]) != lease
+          and get(PREFIX + "hosts/host1")[1], timeout=10)
+t.check(hk, "host1 joined again with a new lease")
+lease = int(hk["lease"]) if hk else 0
+
+print("%5.1f s: BOUND fenced by the lease" % (time.monotonic() - T0), flush=True)
+# hosts/host1 moves to another lease while vgpud makes the vGPU (each creation takes 1.5 s now):
+# its BOUND report must not pass
+other = int(c.etcdctl("lease", "grant", "60").split()[1], 16)
+kernel.delay = 1.5
+hv = get(PREFIX + "hosts/host1")[0]
+devices = set(os.listdir(MDEVS))
+place("f1", lease)
+put(PREFIX + "hosts/host1", hv, lease=other)
+t.check(wait(lambda: set(os.listdir(MDEVS)) - devices, timeout=8), "f1's vGPU made")
+time.sleep(2)   # the report follows the creation at once
+t.equal((claim("f1") or {}).get("state"), "PENDING", "no BOUND while hosts/host1 is not under vgpud's lease")
+
+kernel.stopping = True
+try:
+    t.done()
+finally:
+    c.close()
+    host.cleanup()
