@@ -71,14 +71,17 @@ class FakeKernel(threading.Thread):
             open(os.path.join(dev, rel), "w").close()
         bus = self._p("sys/bus/mdev/devices")
         os.makedirs(bus, exist_ok=True)
-        os.symlink(os.path.relpath(dev, bus), os.path.join(bus, uuid))
-        self._adjust(os.path.join(parent_dir, "mdev_supported_types", tid), -1)
+        # recorded before the bus link makes it visible: a caller that sees the device appear
+        # and returns at once must find it in the record (this thread may not run again first)
         self.created.append(uuid)
+        self._adjust(os.path.join(parent_dir, "mdev_supported_types", tid), -1)
+        os.symlink(os.path.relpath(dev, bus), os.path.join(bus, uuid))
 
     def _remove(self, uuid):
         link = self._p("sys/bus/mdev/devices/" + uuid)
         dev = os.path.realpath(link)
         tid = os.path.basename(os.readlink(os.path.join(dev, "mdev_type")))
+        self.removed.append(uuid)      # before it disappears, as in _create
         os.unlink(link)
         for name in os.listdir(dev):
             p = os.path.join(dev, name)
@@ -90,7 +93,6 @@ class FakeKernel(threading.Thread):
                 os.unlink(p)
         os.rmdir(dev)
         self._adjust(os.path.join(os.path.dirname(dev), "mdev_supported_types", tid), +1)
-        self.removed.append(uuid)
 
     def step(self):
         for name, pdir in self._parents():
