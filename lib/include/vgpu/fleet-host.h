@@ -22,8 +22,8 @@ struct vgpu_etcd;
 /* The instance a claim gets, derived from its id so realizing it twice finds the same one:
  * an mdev UUID (RFC 4122 layout, from SHA-256 of the id; its node field a check of the rest) and
  * a slice name ("fleet-" + 16 hex from the id + 8 hex checking them). */
-void vgpu_fleet_claim_instance_uuid(const char *claim, char buf[static 37]);
-void vgpu_fleet_claim_slice_name(const char *claim, char buf[static 31]);
+void vgpu_fleet_claim_instance_uuid(const char *claim, char buf[37]);
+void vgpu_fleet_claim_slice_name(const char *claim, char buf[31]);
 /* Whether name (an mdev UUID or a slice name) is one the two above make: part of the name checks
  * the rest, so the host can sweep the fleet's instances no claim names and never an admin's. */
 bool vgpu_fleet_name_is_claim_instance(const char *name);

@@ -153,7 +153,7 @@ int vgpu_fleet_quota_from_json(const char *text, struct vgpu_fleet_quota *ret, s
 
 /* The session id of an idempotency key: the first 32 hex digits of its SHA-256, so a retried
  * request names the same sessions/<id> key. buf: at least 33 bytes. */
-void vgpu_fleet_session_id(const char *idempotency_key, char buf[static 33]);
+void vgpu_fleet_session_id(const char *idempotency_key, char buf[33]);
 
 /* ---- placement (pure: the caller gives its view of the fleet) ---- */
 
