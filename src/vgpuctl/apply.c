@@ -3,7 +3,7 @@
  * apply.c — `vgpuctl apply`, `assert` and `export`: the declarative side (lib/plan).
  * apply makes the host match host.yaml (minimal plan, rollback on failure); assert exits 0
  * iff it already does; export prints the current carve-up (slices included) as a host.yaml.
- * apply --restore (boot) first recreates the recorded slices (vgpu_slice_restore()).
+ * apply --restore (boot) is vgpu_restore(): the recorded slices, then the saved configuration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +75,43 @@ static int apply_here(const struct cli *cli, const struct vgpu_config *cfg, cons
         return EXIT_OK;
 }
 
+/* apply --restore: vgpu_restore(), here (vgpud restores by itself on start), then the plan as
+ * every apply prints it. */
+static int restore_here(const struct cli *cli) {
+        unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) |
+                         (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
+        const struct vgpu_progress progress = { apply_step, (void *) cli };
+        struct vgpu_restore_report report;
+        struct vgpu_error err = {};
+        int r = vgpu_restore(NULL, 0, flags, cli_progress_wanted(cli) ? &progress : NULL, &report, &err);
+        cli_progress_done();
+        int slices_failed = report.slices_error.code < 0 ? cli_lib_error(&report.slices_error) : EXIT_OK;
+        if (report.n_slices && !cli->json)
+                printf("restored %u slice%s from %s\n", report.n_slices, report.n_slices == 1 ? "" : "s",
+                       VGPU_SLICE_RECORDS);
+        if (r < 0)
+                return cli_lib_error(&err);
+        if (report.nothing_saved) {
+                /* at boot on a host never configured: nothing to do, not a failure; --json
+                 * answers as every apply does, with an empty plan */
+                char note[256];
+                snprintf(note, sizeof(note),
+                         "nothing to restore: no configuration was applied on this host (%s)",
+                         VGPU_STATE_CONFIG);
+                if (cli->json)
+                        print_plan_cli(cli, &(struct vgpu_plan){ .notes = note }, false, NULL);
+                else
+                        printf("%s\n", note);
+                return slices_failed;
+        }
+        struct out *o = cli_out(cli);
+        print_apply(o, report.plan, cli->opt[OPT_DIFF] != NULL, flags & VGPU_APPLY_DRY_RUN,
+                    VGPU_STATE_CONFIG);
+        out_free(o);
+        vgpu_plan_free(report.plan);
+        return slices_failed;
+}
+
 int verb_apply(struct cli *cli) {
         bool restore = cli->opt[OPT_RESTORE] != NULL;
         if (restore && cli->opt[OPT_FILE])
@@ -83,59 +120,26 @@ int verb_apply(struct cli *cli) {
                 return cli_error(
                         EXIT_USAGE,
                         "--restore always runs here (vgpud restores by itself on start); drop --daemon");
-        const char *path = restore              ? VGPU_STATE_CONFIG
-                           : cli->opt[OPT_FILE] ? cli->opt[OPT_FILE]
-                                                : DEFAULT_CONFIG;
+        /* A restore runs here: the daemon would parse the saved text again and see its slices
+         * key, which the restore must ignore; it is root's boot step, under the same lock. */
+        if (restore)
+                return restore_here(cli);
+        const char *path = cli->opt[OPT_FILE] ? cli->opt[OPT_FILE] : DEFAULT_CONFIG;
         char *text;
         struct vgpu_config *cfg;
         struct vgpu_error err = {};
-        int slices_failed = EXIT_OK;
-        if (restore && !cli->opt[OPT_DRY_RUN]) {
-                /* slices first: their regions live in /run, so after a reboot every recorded one is
-                 * missing; a slice that cannot come back (its GPU gone) does not stop the rest */
-                unsigned n = 0;
-                if (vgpu_slice_restore(&n, &err) < 0)
-                        slices_failed = cli_lib_error(&err);
-                if (n && !cli->json)
-                        printf("restored %u slice%s from %s\n", n, n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
-                err = (struct vgpu_error){};
-        }
-        int r = vgpu_config_load(path, restore || !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg,
-                                 &text, &err);
-        if (r == -ENOENT && restore) {
-                /* at boot on a host never configured: nothing to do, not a failure; --json
-                 * answers as every apply does, with an empty plan */
-                if (cli->json) {
-                        char note[256];
-                        snprintf(note, sizeof(note),
-                                 "nothing to restore: no configuration was applied on this host (%s)",
-                                 VGPU_STATE_CONFIG);
-                        print_plan_cli(cli, &(struct vgpu_plan){ .notes = note }, false, NULL);
-                } else
-                        printf("nothing to restore: no configuration was applied on this host (%s)\n",
-                               VGPU_STATE_CONFIG);
-                return slices_failed;
-        }
-        if (r < 0)
+        if (vgpu_config_load(path, !cli->opt[OPT_FILE] ? VGPU_CONFIG_HOST_PATH : 0, &cfg, &text, &err) < 0)
                 return cli_lib_error(&err);
-        /* at restore the records, just brought back, are the slices as they were before the
-         * reboot (every apply and every `slice` command keeps them); the saved file may predate
-         * a `slice create`, and must not remove what was made since */
-        if (restore)
-                cfg->has_slices = false;
         unsigned flags = (cli->opt[OPT_DRY_RUN] ? VGPU_APPLY_DRY_RUN : 0) |
                          (cli->opt[OPT_FORCE] ? VGPU_APPLY_FORCE : 0);
-        /* the file was read and checked here, as the caller; through vgpud its text is sent.
-         * A restore runs here: the daemon would parse the text again and see its slices key,
-         * which the restore must ignore (above); it is root's boot step, under the same lock. */
-        r = restore ? DAEMON_DIRECT
-                    : daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE,
-                                   cli->opt[OPT_DIFF] != NULL);
+        /* the file was read and checked here, as the caller; through vgpud its text is sent */
+        int r = daemon_apply(cli, text, path, flags & VGPU_APPLY_DRY_RUN, flags & VGPU_APPLY_FORCE,
+                             cli->opt[OPT_DIFF] != NULL);
         if (r == DAEMON_DIRECT)
                 r = apply_here(cli, cfg, text, path, flags);
         free(text);
         vgpu_config_free(cfg);
-        return r != EXIT_OK ? r : slices_failed;
+        return r;
 }
 
 int verb_assert(struct cli *cli) {

@@ -116,52 +116,47 @@ static char **instance_domains(const struct vgpu_host *host) {
         return domains;
 }
 
-/* Apply the saved state: all of it (parents NULL), or only on the parents named, which leaves
- * every other parent alone and the saved file as it is (vgpu_apply_parents). */
+/* Restore the saved state (vgpu_restore): all of it with the recorded slices (parents NULL),
+ * or only on the parents named, which leaves every other parent alone and the saved file as it
+ * is. Each outcome is an event. */
 static int restore(struct vgpud *d, const char *why, const char *const *parents, size_t n_parents) {
         struct vgpu_error err = {};
-        struct vgpu_config *cfg = NULL;
-        char *text = NULL;
-        int r = vgpu_config_load(VGPU_STATE_CONFIG, VGPU_CONFIG_HOST_PATH, &cfg, &text, &err);
-        if (r == -ENOENT) {
+        struct vgpu_restore_report report;
+        int r = vgpu_restore(parents, n_parents, 0, NULL, &report, &err);
+        if (report.slices_error.code < 0)
+                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restoring the slices failed: %s", why, report.slices_error.message);
+        else if (report.n_slices > 0)
+                event_add(d, EV_RESTORE, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN,
+                          "%s: restored %u slice%s from %s", why, report.n_slices,
+                          report.n_slices == 1 ? "" : "s", VGPU_SLICE_RECORDS);
+        if (report.nothing_saved) {
                 log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(),
                           VGPU_STATE_CONFIG);
-                return 0;
+                return (int) report.n_slices;
         }
-        /* slices come back from their records (slices_restore()), which know what was made
-         * after this file was applied; the file must not remove those */
-        if (r >= 0)
-                cfg->has_slices = false;
         /* which parents, in words, and the one a single-parent restore is about (VGPU_BDF) */
         char on[512] = "";
         for (size_t i = 0, n = 0; parents && i < n_parents && n < sizeof(on); i++)
                 n += (size_t) snprintf(on + n, sizeof(on) - n, "%s%s", i ? ", " : " on ", parents[i]);
         const char *bdf = parents && n_parents == 1 ? parents[0] : NULL;
-        struct vgpu_plan *plan = NULL;
-        if (r >= 0)
-                r = parents ? vgpu_apply_parents(cfg, parents, n_parents, 0, &plan, &err)
-                            : vgpu_apply(cfg, text, 0, &plan, &err);
         if (r < 0)
                 event_add(d, EV_RESTORE_FAILED, LOG_ERR, bdf, NULL, VGPU_TEMP_UNKNOWN,
                           "%s: restoring %s%s failed: %s", why, VGPU_STATE_CONFIG, on, err.message);
         else
                 event_add(d, EV_RESTORE, r > 0 ? LOG_NOTICE : LOG_INFO, bdf, NULL, VGPU_TEMP_UNKNOWN,
                           "%s: restored %s%s: %d change%s", why, VGPU_STATE_CONFIG, on, r, r == 1 ? "" : "s");
+        const struct vgpu_plan *plan = report.plan;
         for (size_t i = 0; plan && i < plan->n_actions; i++)
                 log_debug("%s: %s %s on %s: %s", why, vgpu_action_kind_to_string(plan->actions[i].kind),
                           plan->actions[i].spec.uuid, strempty(plan->actions[i].spec.parent),
                           strempty(plan->actions[i].detail));
-        vgpu_plan_free(plan);
-        vgpu_config_free(cfg);
-        free(text);
-        return r;
+        vgpu_plan_free(report.plan);
+        return r < 0 ? r : r + (int) report.n_slices;
 }
 
 int collect_restore(struct vgpud *d, const char *why) {
-        /* the recorded slices first: their regions live in /run, which a reboot empties */
-        int n = slices_restore(d, why);
-        int r = restore(d, why, NULL, 0);
-        return r < 0 ? r : r + n;
+        return restore(d, why, NULL, 0);
 }
 
 /* Parents in host that prev did not have (or had in an earlier registration), logged each; *ret

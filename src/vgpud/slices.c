@@ -40,19 +40,6 @@ void slices_free(struct vgpud *d) {
         d->n_slices = 0;
 }
 
-int slices_restore(struct vgpud *d, const char *why) {
-        struct vgpu_error err = {};
-        unsigned n = 0;
-        int r = vgpu_slice_restore(&n, &err);
-        if (r < 0)
-                event_add(d, EV_RESTORE_FAILED, LOG_ERR, NULL, NULL, VGPU_TEMP_UNKNOWN,
-                          "%s: restoring the slices failed: %s", why, err.message);
-        else if (n > 0)
-                event_add(d, EV_RESTORE, LOG_NOTICE, NULL, NULL, VGPU_TEMP_UNKNOWN,
-                          "%s: restored %u slice%s from %s", why, n, n == 1 ? "" : "s", VGPU_SLICE_RECORDS);
-        return (int) n;
-}
-
 static void header(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }

@@ -164,7 +164,7 @@ int collect_start(struct vgpud *d);
 int collect_poll(struct vgpud *d);
 /* Poll again after delay_usec (0: as soon as the loop is free): after a change, or a uevent. */
 void collect_soon(struct vgpud *d, uint64_t delay_usec);
-/* Apply the saved state (/var/lib/vgpuctl/host.yaml) as `vgpuctl apply --restore` does. */
+/* Restore the recorded slices and the saved state (vgpu_restore(), as `vgpuctl apply --restore`). */
 int collect_restore(struct vgpud *d, const char *why);
 void collect_stop(struct vgpud *d);
 /* Tell systemd (STATUS=) how many GPUs are degraded, when that changed. */
@@ -177,10 +177,9 @@ void collect_xid_stop(struct vgpud *d);
 
 /* metrics.c: the Prometheus text exposition of the latest poll; _get returns a copy of the
  * cached text, rendered again only after a poll or an event. */
-/* slices.c: read the slices' usage (each poll), restore the recorded ones (start), their series */
+/* slices.c: read the slices' usage (each poll) and their series */
 void slices_collect(struct vgpud *d);
 void slices_free(struct vgpud *d);
-int slices_restore(struct vgpud *d, const char *why);
 void slices_metrics(FILE *f, const struct vgpud *d);
 
 int metrics_render(const struct vgpud *d, char **ret, size_t *ret_size);

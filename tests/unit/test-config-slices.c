@@ -532,6 +532,62 @@ static void test_create_rolled_back(void **state) {
         assert_int_equal(vgpu_slice_destroy("frank", &err), 1);
 }
 
+/* vgpu_restore() at boot: the recorded slices come back first (their truncated scheduler
+ * rebuilt, which is no failure), and a saved file with a 'slices' key (here: none) does not
+ * remove them, since it may predate them; a dry run restores none. */
+static void test_restore_keeps_recorded_slices(void **state) {
+        (void) state;
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd),
+                 "rm -f '%s/host/var/lib/vgpuctl/slices/zed.json' '%s/host/run/vgpuctl/slices/alice.slice'; "
+                 "truncate -s 0 '%s/host/run/vgpuctl/slices/0000:3b:00.0.shm'",
+                 root, root, root);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "%s/host" VGPU_STATE_CONFIG, root);
+        FILE *f = fopen(cmd, "we");
+        assert_non_null(f);
+        fputs("version: 1\ngpus: []\nslices: []\n", f);
+        fclose(f);
+        struct vgpu_error err = {};
+        struct vgpu_restore_report report;
+        struct vgpu_slice_status *list;
+        size_t n;
+
+        assert_int_equal(vgpu_restore(NULL, 0, VGPU_APPLY_DRY_RUN, NULL, &report, &err), 0);
+        assert_int_equal(report.n_slices, 0);
+        assert_false(report.nothing_saved);
+        assert_non_null(report.plan);
+        assert_int_equal(report.plan->n_actions, 0);
+        vgpu_plan_free(report.plan);
+        assert_int_equal(vgpu_slice_list(&list, &n, &err), 0);
+        for (size_t i = 0; i < n; i++) /* its region is gone: not listed */
+                assert_false(streq(list[i].spec.name, "alice"));
+        free(list);
+
+        int r = vgpu_restore(NULL, 0, 0, NULL, &report, &err);
+        if (r < 0)
+                fail_msg("restore: %s", err.message);
+        assert_int_equal(r, 0);
+        assert_int_equal(report.n_slices, 0); /* the scheduler's repair brought alice back */
+        assert_int_equal(report.slices_error.code, 0);
+        assert_int_equal(report.plan->n_actions, 0); /* no SLICE_REMOVE for alice */
+        vgpu_plan_free(report.plan);
+        assert_int_equal(vgpu_slice_list(&list, &n, &err), 0);
+        bool alice = false;
+        for (size_t i = 0; i < n; i++)
+                alice |= streq(list[i].spec.name, "alice");
+        assert_true(alice);
+        free(list);
+
+        /* a host never configured: nothing to do, no error */
+        snprintf(cmd, sizeof(cmd), "rm -f '%s/host" VGPU_STATE_CONFIG "'", root);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(vgpu_restore(NULL, 0, 0, NULL, &report, &err), 0);
+        assert_true(report.nothing_saved);
+        assert_null(report.plan);
+        assert_int_equal(report.n_slices, 0); /* alice is there already */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_spec),
@@ -541,6 +597,7 @@ int main(void) {
                 cmocka_unit_test(test_records_and_restore),
                 cmocka_unit_test(test_create_plan),
                 cmocka_unit_test(test_create_rolled_back),
+                cmocka_unit_test(test_restore_keeps_recorded_slices),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,7 +5,8 @@
  * with a small fake kernel (a thread) playing the mdev ABI's create/remove, so that what was
  * touched is read back from the tree, not from the plan. Two parents have saved instances and
  * none are running; restoring one creates exactly its instances and definitions, leaves the
- * other parent and the saved state alone, and a failure rolls back like vgpu_apply.
+ * other parent and the saved state alone, and a failure rolls back like vgpu_apply. vgpu_restore()
+ * does the whole host as the programs call it.
  */
 #include "test-util.h"
 
@@ -442,9 +443,46 @@ static void test_plan_out_of_memory(void **state) {
         vgpu_host_free(host);
 }
 
+/* vgpu_restore(), as vgpuctl apply --restore and vgpud call it: the whole saved state at boot,
+ * then a parent that appears, which finds nothing left to do; the saved file stays as it was. */
+static void test_restore_whole_host(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        struct vgpu_restore_report report;
+        int r = vgpu_restore(NULL, 0, 0, NULL, &report, &err);
+        if (r < 0)
+                fail_msg("restore failed: %s", err.message);
+        assert_int_equal(r, 6); /* three instances, each created and defined */
+        assert_false(report.nothing_saved);
+        assert_int_equal(report.n_slices, 0);
+        assert_int_equal(report.slices_error.code, 0);
+        assert_int_equal(report.plan->n_actions, 6);
+        vgpu_plan_free(report.plan);
+        assert_true(exists("/sys/bus/mdev/devices/%s%s", U_TTY1, ""));
+        assert_true(exists("/sys/bus/mdev/devices/%s%s", U_TTY2, ""));
+        assert_true(exists("/sys/bus/mdev/devices/%s%s", U_MDPY, ""));
+        assert_true(exists("/etc/mdevctl.d/mdpy/%s%s", U_MDPY, ""));
+        assert_true(saved_unchanged());
+
+        const char *const mdpy[] = { "mdpy" };
+        assert_int_equal(vgpu_restore(mdpy, 1, 0, NULL, &report, &err), 0);
+        assert_int_equal(report.plan->n_actions, 0);
+        vgpu_plan_free(report.plan);
+
+        /* nothing saved: not a failure, and nothing to print a plan of */
+        char p[PATH_MAX];
+        pathf(p, sizeof(p), "%s%s", VGPU_STATE_CONFIG, "");
+        assert_int_equal(unlink(p), 0);
+        assert_int_equal(vgpu_restore(mdpy, 1, 0, NULL, &report, &err), 0);
+        assert_true(report.nothing_saved);
+        assert_null(report.plan);
+        assert_int_equal(err.code, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_restore_one_parent, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_whole_host, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_count_keeps_defined_uuids, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parent_generation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_unmanaged, setup, teardown),

@@ -101,6 +101,29 @@ int vgpu_apply_progress(const struct vgpu_config *cfg, const char *cfg_text, uns
 int vgpu_apply_parents(const struct vgpu_config *cfg, const char *const *parents, size_t n_parents,
                        unsigned flags, struct vgpu_plan **ret_plan, struct vgpu_error *err);
 
+/* What vgpu_restore() did. */
+struct vgpu_restore_report {
+        unsigned n_slices;              /* slices brought back from their records */
+        struct vgpu_error slices_error; /* .code < 0: some slices could not come back (the others did) */
+        bool nothing_saved;             /* no configuration was ever applied here (no VGPU_STATE_CONFIG) */
+        struct vgpu_plan *plan;         /* what was applied (DRY_RUN: would be); NULL when nothing
+                                         * was saved or on failure. The caller frees it. */
+};
+
+/*
+ * Restore the host to the state last applied (VGPU_STATE_CONFIG), as at boot. With parents
+ * NULL, the whole host: the recorded slices first (vgpu_slice_restore(); not with DRY_RUN),
+ * then the saved configuration through vgpu_apply_progress(). With parents, only those parents
+ * (vgpu_apply_parents(): they just appeared) and no slices; progress is not reported then. The
+ * saved file's 'slices' key is ignored either way: the records know what was made after it.
+ * flags: VGPU_APPLY_DRY_RUN, VGPU_APPLY_FORCE. *report is always filled (slice failures are in
+ * it, not in the return value); a host with nothing saved is not a failure. Returns the number
+ * of actions executed, or -errno when the saved configuration could not be read or applied.
+ */
+int vgpu_restore(const char *const *parents, size_t n_parents, unsigned flags,
+                 const struct vgpu_progress *progress, struct vgpu_restore_report *report,
+                 struct vgpu_error *err);
+
 void vgpu_plan_free(struct vgpu_plan *plan);
 const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind);
 
