@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fileio.c — atomic state files, sysfs writes and the host-change lock (see fileio.h). */
+/* fileio.c — atomic state files and sysfs writes (see fileio.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,6 @@
 #include "macro.h"
 #include "root.h"
 #include "sysfs.h"
-
-#define LOCK_PATH "/run/vgpuctl/lock"
 
 int mkdir_parents_root(const char *path, mode_t mode) {
         char p[PATH_MAX];
@@ -199,31 +197,4 @@ int sysfs_write_beneath(const char *dir, const char *rel, const char *value) {
         if (close(wfd) < 0 && r == 0)
                 r = -errno;
         return r;
-}
-
-int lock_host(int timeout_ms) {
-        int r = mkdir_parents_root("/run/vgpuctl", 0755);
-        if (r < 0)
-                return r;
-        char p[PATH_MAX];
-        if ((r = root_path(p, sizeof(p), LOCK_PATH)) < 0)
-                return r;
-        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        for (int waited = 0;; waited += 10) {
-                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-                        return fd;
-                if (errno != EWOULDBLOCK || waited >= timeout_ms) {
-                        r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-                        close(fd);
-                        return r;
-                }
-                nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
-        }
-}
-
-void unlock_host(int fd) {
-        if (fd >= 0)
-                close(fd); /* closing releases the flock */
 }

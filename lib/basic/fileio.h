@@ -4,9 +4,8 @@
  *
  * State files are never written in place: a temporary file beside the target is written,
  * fsync()ed and renamed over it, then the directory is fsync()ed, so a reader (or a reboot)
- * sees the old file or the new one, never half of either. Changes to the host happen under one
- * lock (/run/vgpuctl/lock), so two vgpuctl processes, or vgpuctl and the daemon, never
- * interleave their steps.
+ * sees the old file or the new one, never half of either, written under the host lock
+ * (lock.h).
  */
 #pragma once
 
@@ -38,8 +37,3 @@ int remove_temps_at(int dirfd, const char *subdir, bool (*is_temp)(const char *n
 
 /* mkdir -p under the root. */
 int mkdir_parents_root(const char *path, mode_t mode);
-
-/* Take the host-change lock; blocks up to timeout_ms (then -EBUSY). Returns an fd to pass to
- * unlock_host(), which closes it. The lock is released by the kernel if the process dies. */
-int lock_host(int timeout_ms);
-void unlock_host(int fd);

@@ -18,12 +18,11 @@
 #include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
+#include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "store.h"
-
-#define LOCK_TIMEOUT_MS 30000
 
 _public_ bool vgpu_uuid_valid(const char *s) {
         static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -71,12 +70,9 @@ static void clean_up_after_killed(void) {
 }
 
 int lifecycle_lock(struct vgpu_error *err) {
-        int fd = lock_host(LOCK_TIMEOUT_MS);
-        if (fd == -EBUSY)
-                return vgpu_error_set(err, fd, "another vgpuctl holds %s/run/vgpuctl/lock; waited %d s",
-                                      root_prefix(), LOCK_TIMEOUT_MS / 1000);
+        int fd = host_lock_take(err);
         if (fd < 0)
-                return vgpu_error_set_errno(err, fd, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+                return fd;
         clean_up_after_killed();
         return fd;
 }
@@ -129,7 +125,7 @@ _public_ int vgpu_mdev_undefine_on(const char *uuid, const char *parent, struct 
                           : 1;
         }
         vgpu_mdev_specs_free(specs, n);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 

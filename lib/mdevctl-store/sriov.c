@@ -15,6 +15,7 @@
 
 #include "basic/error-util.h"
 #include "basic/fileio.h"
+#include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
@@ -107,10 +108,10 @@ _public_ int vgpu_sriov_set_vfs(const char *bdf_in, unsigned n, unsigned flags, 
         char bdf[VGPU_BDF_MAX];
         if (vgpu_bdf_normalize(bdf_in, bdf) < 0)
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a PCI address", bdf_in);
-        int lock = lock_host(30000);
+        int lock = host_lock_take(err);
         if (lock < 0)
-                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+                return lock;
         int r = lifecycle_set_vfs(bdf, n, flags, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }

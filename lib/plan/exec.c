@@ -21,6 +21,7 @@
 #include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
+#include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
@@ -326,7 +327,7 @@ _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct
         if (lock < 0)
                 return lock;
         int r = scan_and_plan(cfg, NULL, 0, flags, ret, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -349,7 +350,7 @@ static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, con
                         r = vgpu_error_set_errno(err, q, "the host matches, but recording it in %s%s failed",
                                                  root_prefix(), VGPU_STATE_CONFIG);
         }
-        unlock_host(lock);
+        host_lock_release(lock);
         if (r < 0) {
                 vgpu_plan_free(plan);
                 return r;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "basic/lock.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
@@ -345,7 +346,7 @@ _public_ int vgpu_mdev_create(struct vgpu_mdev_spec *spec, unsigned flags, struc
         if (lock < 0)
                 return lock;
         r = create_locked(spec, flags, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -366,7 +367,7 @@ _public_ int vgpu_mdev_define(struct vgpu_mdev_spec *spec, struct vgpu_error *er
         snapshot_done(&s);
         if (r >= 0)
                 r = run(plan, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -390,7 +391,7 @@ _public_ int vgpu_mdev_start(const char *uuid, struct vgpu_error *err) {
                 r = create_locked(&spec, 0, err);
         }
         vgpu_mdev_specs_free(defs, n_defs);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -407,7 +408,7 @@ static int remove_request(const char *what, bool idempotent, struct vgpu_error *
         snapshot_done(&s);
         if (r >= 0)
                 r = run(plan, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 

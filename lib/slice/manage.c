@@ -19,6 +19,7 @@
 
 #include "basic/error-util.h"
 #include "basic/fileio.h"
+#include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
@@ -97,11 +98,11 @@ int slice_create_locked(const struct vgpu_slice_spec *spec, struct vgpu_error *e
 }
 
 _public_ int vgpu_slice_create(const struct vgpu_slice_spec *spec, struct vgpu_error *err) {
-        int lock = lock_host(30000);
+        int lock = host_lock_take(err);
         if (lock < 0)
-                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+                return lock;
         int r = slice_create_locked(spec, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -112,11 +113,11 @@ int slice_destroy_locked(const char *name, struct vgpu_error *err) {
 }
 
 _public_ int vgpu_slice_destroy(const char *name, struct vgpu_error *err) {
-        int lock = lock_host(30000);
+        int lock = host_lock_take(err);
         if (lock < 0)
-                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+                return lock;
         int r = slice_destroy_locked(name, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 
@@ -161,11 +162,11 @@ static int restore_locked(unsigned *ret_restored, struct vgpu_error *err) {
 }
 
 _public_ int vgpu_slice_restore(unsigned *ret_restored, struct vgpu_error *err) {
-        int lock = lock_host(30000);
+        int lock = host_lock_take(err);
         if (lock < 0)
-                return vgpu_error_set_errno(err, lock, "taking the lock %s/run/vgpuctl/lock", root_prefix());
+                return lock;
         int r = restore_locked(ret_restored, err);
-        unlock_host(lock);
+        host_lock_release(lock);
         return r;
 }
 

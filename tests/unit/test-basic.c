@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-basic.c — lib/basic: sysfs.c, sysfs-batch.c and root.c, one-read attributes and their
- * batch on both paths, links, the root prefix. */
+ * batch on both paths, links, the root prefix; lock.c, the host lock: taken and let go, a waiter
+ * that gives up names the lock and the holder's PID, a PID left by a holder that died is not
+ * named, and a lock that cannot be made says where. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test-util.h"
 
+#include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
 #include "basic/sysfs-batch.h"
@@ -215,10 +221,137 @@ static void test_batch(void **state) {
         close(dfd);
 }
 
+/* ---- lock.c: each case on a scratch root of its own */
+static char root[] = "/tmp/vgpu-test-lock.XXXXXX";
+
+static int lock_setup(void **state) {
+        (void) state;
+        strcpy(root, "/tmp/vgpu-test-lock.XXXXXX");
+        assert_non_null(mkdtemp(root));
+        setenv("VGPU_ROOT", root, 1);
+        return 0;
+}
+
+static int lock_teardown(void **state) {
+        (void) state;
+        rm_rf(root);
+        return 0;
+}
+
+static void test_take_release(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        int fd = host_lock_take(&err);
+        assert_true(fd >= 0);
+        host_lock_release(fd);
+        /* again, now that it is free; and through _cleanup_close_ */
+        {
+                _cleanup_close_ int again = host_lock_take_timeout(0, &err);
+                assert_true(again >= 0);
+        }
+        fd = host_lock_take_timeout(0, &err);
+        assert_true(fd >= 0);
+        host_lock_release(fd);
+        host_lock_release(-1); /* ignored */
+}
+
+static void test_busy_names_holder(void **state) {
+        (void) state;
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                struct vgpu_error cerr = {};
+                int fd = host_lock_take(&cerr);
+                (void) !write(ready[1], fd >= 0 ? "y" : "n", 1);
+                pause(); /* sits on the lock */
+                _exit(0);
+        }
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(c, 'y');
+
+        struct vgpu_error err = {};
+        int r = host_lock_take_timeout(50, &err);
+        kill(child, SIGKILL); /* the holder dies: the kernel lets go, and its PID is not named any more */
+        waitpid(child, NULL, 0);
+        close(ready[0]);
+        close(ready[1]);
+        assert_int_equal(r, -EBUSY);
+        assert_int_equal(err.code, -EBUSY);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "another vgpuctl or vgpud (PID %d) holds the lock %s/run/vgpuctl/lock; waited 0 s",
+                 (int) child, root);
+        assert_string_equal(err.message, want);
+        int fd = host_lock_take_timeout(0, &err);
+        assert_true(fd >= 0);
+        host_lock_release(fd);
+}
+
+static void test_stale_pid_not_named(void **state) {
+        (void) state;
+        /* a holder that wrote no PID (an older vgpuctl) after one that died */
+        pid_t dead = fork();
+        if (dead == 0)
+                _exit(0);
+        waitpid(dead, NULL, 0);
+        char p[4200];
+        snprintf(p, sizeof(p), "mkdir -p '%s/run/vgpuctl' && echo %d > '%s/run/vgpuctl/lock'", root,
+                 (int) dead, root);
+        assert_int_equal(system(p), 0);
+        snprintf(p, sizeof(p), "%s/run/vgpuctl/lock", root);
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t child = fork();
+        if (child == 0) {
+                int fd = open(p, O_RDWR | O_CLOEXEC);
+                (void) !write(ready[1], fd >= 0 && flock(fd, LOCK_EX) == 0 ? "y" : "n", 1);
+                pause();
+                _exit(0);
+        }
+        char c;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        close(ready[1]);
+        struct vgpu_error err = {};
+        int r = host_lock_take_timeout(0, &err);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        assert_int_equal(c, 'y');
+        assert_int_equal(r, -EBUSY);
+        char want[4300];
+        snprintf(want, sizeof(want), "another vgpuctl or vgpud holds the lock %s; waited 0 s", p);
+        assert_string_equal(err.message, want);
+}
+
+static void test_cannot_make(void **state) {
+        (void) state;
+        /* /run is a file: the lock's directory cannot be made */
+        char p[4200];
+        snprintf(p, sizeof(p), "touch '%s/run'", root);
+        assert_int_equal(system(p), 0);
+        struct vgpu_error err = {};
+        int r = host_lock_take_timeout(0, &err);
+        assert_true(r < 0);
+        snprintf(p, sizeof(p), "taking the lock %s/run/vgpuctl/lock: ", root);
+        if (strncmp(err.message, p, strlen(p)) != 0)
+                fail_msg("message: %s", err.message);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_read),  cmocka_unit_test(test_numbers), cmocka_unit_test(test_links),
-                cmocka_unit_test(test_names), cmocka_unit_test(test_root),    cmocka_unit_test(test_batch),
+                cmocka_unit_test(test_read),
+                cmocka_unit_test(test_numbers),
+                cmocka_unit_test(test_links),
+                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_root),
+                cmocka_unit_test(test_batch),
+                cmocka_unit_test_setup_teardown(test_take_release, lock_setup, lock_teardown),
+                cmocka_unit_test_setup_teardown(test_busy_names_holder, lock_setup, lock_teardown),
+                cmocka_unit_test_setup_teardown(test_stale_pid_not_named, lock_setup, lock_teardown),
+                cmocka_unit_test_setup_teardown(test_cannot_make, lock_setup, lock_teardown),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
