@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
         if (r < 0 && r != -ENOMEM && !why)
                 abort();
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
         free(text);
         return 0;
 }

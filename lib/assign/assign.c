@@ -75,7 +75,7 @@ _public_ int vgpu_virt_open(const char *uri, unsigned flags, struct vgpu_virt **
         return 0;
 }
 
-_public_ void vgpu_virt_close(struct vgpu_virt *v) {
+_public_ void vgpu_virt_free(struct vgpu_virt *v) {
         if (!v)
                 return;
         v->dl->connect_close(v->conn);

@@ -71,8 +71,6 @@ _public_ void vgpu_host_free(struct vgpu_host *host) {
         free(host);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_host *, vgpu_host_free);
-
 _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err) {
         _cleanup_(vgpu_host_freep) struct vgpu_host *host = calloc(1, sizeof(*host));
         if (!host)

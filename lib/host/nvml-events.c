@@ -37,7 +37,7 @@ struct vgpu_nvml_events {
         size_t n_gpus;
 };
 
-_public_ void vgpu_nvml_events_close(struct vgpu_nvml_events *w) {
+_public_ void vgpu_nvml_events_free(struct vgpu_nvml_events *w) {
         if (!w)
                 return;
         if (w->set)
@@ -92,7 +92,7 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
         }
         w->dl = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
         if (!w->dl) {
-                vgpu_nvml_events_close(w);
+                vgpu_nvml_events_free(w);
                 return 0;
         }
 #define SYM(var, name) (*(void **) &(var) = dlsym(w->dl, name))
@@ -110,13 +110,13 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
                 NULL; /* set again once nvmlInit succeeded: close must not shut down what it did not init */
         if (!init || !shutdown || !w->wait || !w->set_free || !set_create || !by_bus_id || !reg ||
             init() != NVML_SUCCESS) {
-                vgpu_nvml_events_close(w);
+                vgpu_nvml_events_free(w);
                 return 0;
         }
         w->shutdown = shutdown;
         if (set_create(&w->set) != NVML_SUCCESS) {
                 w->set = NULL;
-                vgpu_nvml_events_close(w);
+                vgpu_nvml_events_free(w);
                 return 0;
         }
         for (size_t i = 0; i < host->n_gpus; i++) {
@@ -130,7 +130,7 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
                 w->n_gpus++;
         }
         if (w->n_gpus == 0) {
-                vgpu_nvml_events_close(w);
+                vgpu_nvml_events_free(w);
                 return 0;
         }
         *ret = w;

@@ -25,7 +25,7 @@
 #include "basic/root.h"
 #include "store.h"
 
-_public_ void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec) {
+_public_ void vgpu_mdev_spec_free(struct vgpu_mdev_spec *spec) {
         if (!spec)
                 return;
         free(spec->parent);
@@ -40,7 +40,7 @@ _public_ void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec) {
 
 _public_ void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n) {
         for (size_t i = 0; i < n; i++)
-                vgpu_mdev_spec_done(&specs[i]);
+                vgpu_mdev_spec_free(&specs[i]);
         free(specs);
 }
 
@@ -135,7 +135,7 @@ int store_parse(const char *text, const char *parent, const char *uuid, struct v
         s = (struct vgpu_mdev_spec){};
         r = 0;
 out:
-        vgpu_mdev_spec_done(&s);
+        vgpu_mdev_spec_free(&s);
         json_object_put(root);
         return r;
 }
@@ -363,7 +363,7 @@ _public_ int vgpu_mdev_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, c
                 else {
                         if (!files[i].ok && files[i].why)
                                 warn(w, files[i].parent, files[i].uuid, files[i].why);
-                        vgpu_mdev_spec_done(&files[i].spec);
+                        vgpu_mdev_spec_free(&files[i].spec);
                 }
         }
         free(files);

@@ -719,7 +719,7 @@ _public_ void vgpu_plan_free(struct vgpu_plan *plan) {
         if (!plan)
                 return;
         for (size_t i = 0; i < plan->n_actions; i++) {
-                vgpu_mdev_spec_done(&plan->actions[i].spec);
+                vgpu_mdev_spec_free(&plan->actions[i].spec);
                 free(plan->actions[i].detail);
         }
         free(plan->actions);

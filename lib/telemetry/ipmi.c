@@ -135,7 +135,7 @@ static int ipmi_fail(struct vgpu_ipmi *ipmi, struct vgpu_error *err, const char 
                               dl.ipmi_monitoring_ctx_errormsg(ipmi->ctx));
 }
 
-_public_ void vgpu_ipmi_close(struct vgpu_ipmi *ipmi) {
+_public_ void vgpu_ipmi_free(struct vgpu_ipmi *ipmi) {
         if (!ipmi)
                 return;
         if (ipmi->ctx)
@@ -168,16 +168,16 @@ _public_ int vgpu_ipmi_open(const char *sdr_cache_dir, struct vgpu_ipmi **ret, s
         if (!ipmi)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         if ((r = root_path(ipmi->device, sizeof(ipmi->device), IPMI_DEVICE)) < 0) {
-                vgpu_ipmi_close(ipmi);
+                vgpu_ipmi_free(ipmi);
                 return vgpu_error_set(err, r, "IPMI: device path too long");
         }
         if (!(ipmi->ctx = dl.ipmi_monitoring_ctx_create())) {
-                vgpu_ipmi_close(ipmi);
+                vgpu_ipmi_free(ipmi);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         if (dl.ipmi_monitoring_ctx_sdr_cache_directory(ipmi->ctx, cache_path) < 0) {
                 r = ipmi_fail(ipmi, err, "SDR cache directory");
-                vgpu_ipmi_close(ipmi);
+                vgpu_ipmi_free(ipmi);
                 return r;
         }
         *ret = ipmi;

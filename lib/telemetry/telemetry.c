@@ -71,7 +71,7 @@ static void gpu_telemetry_done(struct vgpu_gpu_telemetry *g) {
         free(g->uuid);
 }
 
-_public_ void vgpu_telemetry_done(struct vgpu_telemetry *t) {
+_public_ void vgpu_telemetry_free(struct vgpu_telemetry *t) {
         if (!t)
                 return;
         for (size_t i = 0; i < t->n_gpus; i++)
@@ -297,11 +297,11 @@ _public_ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_h
                                  t->gpus[i].model);
         }
         if (r < 0) {
-                vgpu_telemetry_done(&next);
+                vgpu_telemetry_free(&next);
                 free(events);
                 return vgpu_error_set(err, r, "out of memory");
         }
-        vgpu_telemetry_done(t);
+        vgpu_telemetry_free(t);
         *t = next;
         if (ret_events) {
                 *ret_events = events;

@@ -89,7 +89,7 @@ static int change(struct cli *cli, bool attach) {
         unsigned changed = 0;
         r = attach ? vgpu_assign(v, domain, &dev, flags, &changed, &err)
                    : vgpu_detach(v, domain, &dev, flags, &changed, &err);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
         if (r < 0)
                 return cli_lib_error(&err);
 
@@ -170,5 +170,5 @@ void cli_list_domains(const struct vgpu_host *host, char ***ret_instances, char 
                 fprintf(stderr, "vgpuctl: warning: cannot tell which VMs hold the vGPUs: %s\n", err.message);
         else if (host->n_gpus && vgpu_gpu_domains(v, host, ret_gpus, &err) < 0)
                 fprintf(stderr, "vgpuctl: warning: cannot tell which VMs hold the GPUs: %s\n", err.message);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
 }

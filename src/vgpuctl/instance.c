@@ -180,7 +180,7 @@ int verb_create(struct cli *cli) {
                         r = EXIT_OK;
                 }
         }
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
         return r;
 }
 
@@ -197,7 +197,7 @@ int verb_define(struct cli *cli) {
                         r = EXIT_OK;
                 }
         }
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
         return r;
 }
 

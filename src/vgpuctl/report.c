@@ -114,7 +114,7 @@ int verb_report(struct cli *cli) {
                         }
                         free(sel);
                 }
-                vgpu_ipmi_close(ipmi);
+                vgpu_ipmi_free(ipmi);
         }
 
         cli_progress(cli, "report", 5, STEPS, "writing %s", path);

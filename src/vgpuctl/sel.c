@@ -86,7 +86,7 @@ int verb_sel(struct cli *cli) {
         struct vgpu_sel_entry *e = NULL;
         size_t n = 0;
         r = vgpu_ipmi_sel_read(ipmi, &e, &n, &err);
-        vgpu_ipmi_close(ipmi);
+        vgpu_ipmi_free(ipmi);
         if (r < 0)
                 return cli_lib_error(&err);
 

@@ -152,7 +152,7 @@ void sensors_collect_ipmi(struct vgpud *d) {
         struct vgpud_sensors *s = &d->sensors;
         drop_source(s, "ipmi");
         if (!d->config->collect_ipmi) {
-                vgpu_ipmi_close(s->ipmi);
+                vgpu_ipmi_free(s->ipmi);
                 s->ipmi = NULL;
                 s->sel_baseline = false;
                 return;
@@ -196,6 +196,6 @@ void sensors_collect_ipmi(struct vgpud *d) {
 void sensors_stop(struct vgpud *d) {
         struct vgpud_sensors *s = &d->sensors;
         vgpu_sensors_free(s->list, s->n);
-        vgpu_ipmi_close(s->ipmi);
+        vgpu_ipmi_free(s->ipmi);
         *s = (struct vgpud_sensors){};
 }

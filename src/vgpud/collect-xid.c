@@ -73,7 +73,7 @@ void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host) {
         uint64_t sig = gpu_set_signature(host);
         if (d->nvml_events_signature == sig && d->polls > 0)
                 return;
-        vgpu_nvml_events_close(d->nvml_events);
+        vgpu_nvml_events_free(d->nvml_events);
         d->nvml_events = NULL;
         d->nvml_events_signature = sig;
         if (vgpu_nvml_events_open(host, &d->nvml_events, &err) < 0) {
@@ -87,7 +87,7 @@ void collect_xid_poll(struct vgpud *d, const struct vgpu_host *host) {
 }
 
 void collect_xid_stop(struct vgpud *d) {
-        vgpu_nvml_events_close(d->nvml_events);
+        vgpu_nvml_events_free(d->nvml_events);
         d->nvml_events = NULL;
         d->nvml_events_signature = 0;
 }

@@ -112,7 +112,7 @@ static char **instance_domains(const struct vgpu_host *host) {
                 return NULL;
         if (vgpu_instance_domains(v, host, &domains, &err) < 0)
                 log_debug("cannot tell which VMs hold the vGPUs: %s", err.message);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
         return domains;
 }
 
@@ -383,7 +383,7 @@ void collect_stop(struct vgpud *d) {
         vgpu_host_free(d->types_host);
         d->types_host = NULL;
         slices_free(d);
-        vgpu_telemetry_done(&d->telemetry);
+        vgpu_telemetry_free(&d->telemetry);
         collect_xid_stop(d);
         sensors_stop(d);
 }

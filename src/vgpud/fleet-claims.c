@@ -119,7 +119,7 @@ static int assign_domain(const char *uuid, const char *domain, struct vgpu_error
                 r = vgpu_virt_open(NULL, 0, &v, err);
         if (r >= 0)
                 r = vgpu_assign(v, domain, &dev, 0, NULL, err);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
         vgpu_host_free(host);
         return r;
 }
@@ -154,7 +154,7 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
                 }
                 r = vgpu_mdev_create(&spec, 0, err);
                 snprintf(ret, 40, "%s", vf ? parent : spec.uuid);
-                vgpu_mdev_spec_done(&spec);
+                vgpu_mdev_spec_free(&spec);
                 if (r >= 0 && c->domain && c->domain[0]) {
                         struct vgpu_error e2 = {};
                         r = assign_domain(ret, c->domain, err);

@@ -206,7 +206,7 @@ int handle_create(const struct api_request *req, const char *arg, struct api_rep
         struct json_body b;
         (void) arg;
         if (parse_create(req, &spec, &persist, reply) < 0) {
-                vgpu_mdev_spec_done(&spec);
+                vgpu_mdev_spec_free(&spec);
                 return 0;
         }
         int r = vgpu_mdev_create(&spec, persist ? VGPU_CREATE_PERSIST : 0, &err);
@@ -215,7 +215,7 @@ int handle_create(const struct api_request *req, const char *arg, struct api_rep
                          &(struct log_fields){ .bdf = spec.parent, .uuid = spec.uuid[0] ? spec.uuid : NULL },
                          "create %s on %s for %s failed: %s", spec.type, spec.parent, strempty(req->caller),
                          err.message);
-                vgpu_mdev_spec_done(&spec);
+                vgpu_mdev_spec_free(&spec);
                 return reply_lib_error(reply, &err);
         }
         if (r > 0) {
@@ -230,7 +230,7 @@ int handle_create(const struct api_request *req, const char *arg, struct api_rep
                 print_outcome(b.o, "created", "already exists", r, spec.uuid, spec.parent, spec.type);
                 r = json_end(&b, reply, r > 0 ? 201 : 200);
         }
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
         return r;
 }
 

@@ -181,7 +181,7 @@ int handle_instances(const struct api_request *req, const char *arg, struct api_
             vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err) >= 0 && v) {
                 if (vgpu_instance_domains(v, host, &domains, &err) < 0)
                         log_debug("cannot tell which VMs hold the vGPUs: %s", err.message);
-                vgpu_virt_close(v);
+                vgpu_virt_free(v);
         }
         int r = json_begin(&b);
         if (r >= 0) {

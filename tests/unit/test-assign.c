@@ -270,7 +270,7 @@ static void test_assign_detach_mdev(void **state) {
         assert_string_equal(holder(v, host, U1, buf, sizeof(buf)), "vm-run");
 
         vgpu_host_free(host);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
 }
 
 /* A vendor-VFIO VF is an instance without UUID: held by its address. */
@@ -288,7 +288,7 @@ static void test_assign_vfio_vf(void **state) {
         assert_int_equal(vgpu_detach(v, "vm-off", &d, VGPU_ASSIGN_CONFIG, NULL, &err), 1);
         assert_null(holder(v, host, "0000:41:00.4", buf, sizeof(buf)));
         vgpu_host_free(host);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
 }
 
 /* Probing connects only where libvirt is: here, nowhere but LIBVIRT_DEFAULT_URI. */
@@ -304,7 +304,7 @@ static void test_probe(void **state) {
         setenv("LIBVIRT_DEFAULT_URI", uri, 1);
         assert_int_equal(vgpu_virt_open(NULL, VGPU_VIRT_PROBE | VGPU_VIRT_READ_ONLY, &v, &err), 0);
         assert_non_null(v);
-        vgpu_virt_close(v);
+        vgpu_virt_free(v);
         unsetenv("LIBVIRT_DEFAULT_URI");
         assert_int_equal(vgpu_virt_open("test:///nonexistent/node.xml", 0, &v, &err), -ECONNREFUSED);
         assert_non_null(strstr(err.message, "connecting to libvirt (test:///nonexistent/node.xml) failed: "));

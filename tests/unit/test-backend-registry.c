@@ -264,7 +264,7 @@ static void test_requests_through_backend(void **state) {
         assert_int_equal(vgpu_mdev_remove(spec.uuid, &err), -ENOENT);
         assert_non_null(strstr(err.message, "no such vGPU instance"));
         assert_int_equal(n_calls, 2);
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
 }
 
 /* create --persist of a UUID defined otherwise: refused while planning, before the device is made */
@@ -283,8 +283,8 @@ static void test_create_persist_conflict(void **state) {
         assert_non_null(
                 strstr(err.message, "already defined differently (type " TYPE ", not i915-GVTg_V5_8)"));
         assert_int_equal(n_calls, 0);
-        vgpu_mdev_spec_done(&spec);
-        vgpu_mdev_spec_done(&def);
+        vgpu_mdev_spec_free(&spec);
+        vgpu_mdev_spec_free(&def);
 }
 
 /* A type the parent does not offer: create, define and apply refuse it in the same words. */
@@ -294,7 +294,7 @@ static void test_same_messages_as_apply(void **state) {
         struct vgpu_mdev_spec spec = { .parent = strdup(GPU), .type = strdup("i915-GVTg_V9_9") };
         assert_int_equal(vgpu_mdev_create(&spec, 0, &create_err), -EINVAL);
         assert_int_equal(vgpu_mdev_define(&spec, &define_err), -EINVAL);
-        vgpu_mdev_spec_done(&spec);
+        vgpu_mdev_spec_free(&spec);
         struct vgpu_plan *p = NULL;
         assert_int_equal(apply_text("version: 1\ngpus:\n  - bdf: " GPU "\n    devices:\n      - type: "
                                     "i915-GVTg_V9_9\n        count: 1\n",

@@ -242,8 +242,8 @@ static void test_nvml_events(void **state) {
         assert_int_equal(vgpu_nvml_events_read(w, &ev, &n, &err), 0);
         assert_int_equal(n, 0); /* each once */
         free(ev);
-        vgpu_nvml_events_close(w);
-        vgpu_nvml_events_close(NULL);
+        vgpu_nvml_events_free(w);
+        vgpu_nvml_events_free(NULL);
 
         unlink(events);
         unlink(conf);

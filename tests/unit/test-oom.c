@@ -671,7 +671,7 @@ static int case_telemetry(void *userdata, char **ret, struct vgpu_error *err) {
         }
         free(before);
         free(events);
-        vgpu_telemetry_done(&t);
+        vgpu_telemetry_free(&t);
         return r;
 }
 
@@ -701,7 +701,7 @@ static int case_events_open(void *userdata, char **ret, struct vgpu_error *err) 
         }
         assert_non_null(w);
         *ret = oom_strf("%zu GPUs\n", vgpu_nvml_events_n_gpus(w));
-        vgpu_nvml_events_close(w);
+        vgpu_nvml_events_free(w);
         return r;
 }
 
@@ -747,7 +747,7 @@ static int case_events_read(void *userdata, char **ret, struct vgpu_error *err) 
         }
         free(events);
         free(rest);
-        vgpu_nvml_events_close(w);
+        vgpu_nvml_events_free(w);
         return r;
 }
 

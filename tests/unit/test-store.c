@@ -124,7 +124,7 @@ static void test_round_trip(void **state) {
         assert_int_equal(again.auto_start, defs[0].auto_start);
         assert_int_equal(again.n_attrs, 2);
         assert_string_equal(again.attrs[1].value, "x y \"quoted\"");
-        vgpu_mdev_spec_done(&again);
+        vgpu_mdev_spec_free(&again);
         free(text);
         vgpu_mdev_specs_free(defs, n);
         free(warnings);
@@ -182,7 +182,7 @@ static void test_parse_errors(void **state) {
         assert_string_equal(s.uuid, U3);
         assert_false(s.auto_start);
         assert_int_equal(s.n_attrs, 0);
-        vgpu_mdev_spec_done(&s);
+        vgpu_mdev_spec_free(&s);
 }
 
 /* A store with bad files: each named with its path and reason, the good one still read. */

@@ -174,7 +174,7 @@ static void test_collector_feeds_gpu(void **state) {
         assert_int_equal(gt->temperature_c, (int) attr(GPU_HWMON, "temp1_input", 1000));
         assert_string_equal(gt->temperature_source, "hwmon");
         assert_int_equal(gt->slowdown_c, (int) attr(GPU_HWMON, "temp1_crit", 1000));
-        vgpu_telemetry_done(&t);
+        vgpu_telemetry_free(&t);
 
         /* a second poll replaces the list rather than adding to it */
         sensors_collect_hwmon(d, host);

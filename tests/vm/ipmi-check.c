@@ -155,12 +155,12 @@ int main(int argc, char **argv) {
                 if ((r = vgpu_ipmi_sel_read(ipmi, &e, &ne, &err)) < 0) {
                         printf("%s=%d\n", names[step], r);
                         fprintf(stderr, "ipmi-check: SEL: %s\n", err.message);
-                        vgpu_ipmi_close(ipmi);
+                        vgpu_ipmi_free(ipmi);
                         return 1;
                 }
                 print_entries(names[step], e, ne);
                 free(e);
         }
-        vgpu_ipmi_close(ipmi);
+        vgpu_ipmi_free(ipmi);
         return 0;
 }

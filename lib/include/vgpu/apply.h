@@ -17,6 +17,7 @@
 #include "vgpu/error.h"
 #include "vgpu/lifecycle.h"
 #include "vgpu/slice.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +56,8 @@ struct vgpu_plan {
         size_t n_actions;
         char *notes; /* things an admin must know ("reload nvidia"), or NULL */
 };
+void vgpu_plan_free(struct vgpu_plan *plan);
+VGPU_DEFINE_FREEP(struct vgpu_plan, vgpu_plan_free)
 
 enum {
         VGPU_APPLY_DRY_RUN = 1 << 0, /* compute and check, change nothing */
@@ -123,8 +126,12 @@ struct vgpu_restore_report {
 int vgpu_restore(const char *const *parents, size_t n_parents, unsigned flags,
                  const struct vgpu_progress *progress, struct vgpu_restore_report *report,
                  struct vgpu_error *err);
+/* Free what report holds (its plan); report itself is the caller's. */
+static inline void vgpu_restore_report_free(struct vgpu_restore_report *report) {
+        vgpu_plan_free(report->plan);
+        report->plan = NULL;
+}
 
-void vgpu_plan_free(struct vgpu_plan *plan);
 const char *vgpu_action_kind_to_string(enum vgpu_action_kind kind);
 
 /* Where apply records the last applied configuration, for boot restore. */

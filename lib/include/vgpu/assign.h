@@ -16,6 +16,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,7 +78,8 @@ enum {
 
 /* Connect to uri (NULL: libvirt's default, LIBVIRT_DEFAULT_URI when set). */
 int vgpu_virt_open(const char *uri, unsigned flags, struct vgpu_virt **ret, struct vgpu_error *err);
-void vgpu_virt_close(struct vgpu_virt *v);
+void vgpu_virt_free(struct vgpu_virt *v);
+VGPU_DEFINE_FREEP(struct vgpu_virt, vgpu_virt_free)
 
 /*
  * Attach dev to the domain named domain. flags: VGPU_ASSIGN_LIVE and/or VGPU_ASSIGN_CONFIG;

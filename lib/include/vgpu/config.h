@@ -36,6 +36,7 @@
 #include "vgpu/error.h"
 #include "vgpu/host.h"
 #include "vgpu/lifecycle.h"
+#include "vgpu/cleanup.h"
 #include "vgpu/slice.h"
 
 #ifdef __cplusplus
@@ -122,6 +123,7 @@ int vgpu_config_load(const char *path, unsigned flags, struct vgpu_config **ret,
 int vgpu_config_parse_text(const char *text, size_t size, const char *source, struct vgpu_config **ret,
                            struct vgpu_error *err);
 void vgpu_config_free(struct vgpu_config *cfg);
+VGPU_DEFINE_FREEP(struct vgpu_config, vgpu_config_free)
 
 /* The host's current carve-up as a configuration file's text (what `vgpuctl export` prints). */
 int vgpu_config_export(const struct vgpu_host *host, const struct vgpu_mdev_spec *defs, size_t n_defs,

@@ -10,6 +10,7 @@
 
 #include "vgpu/doctor.h"
 #include "vgpu/error.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +45,7 @@ struct vgpu_diagnosis {
  */
 int vgpu_diagnose_domain(const char *domain, struct vgpu_diagnosis **ret, struct vgpu_error *err);
 void vgpu_diagnosis_free(struct vgpu_diagnosis *d);
+VGPU_DEFINE_FREEP(struct vgpu_diagnosis, vgpu_diagnosis_free)
 
 #ifdef __cplusplus
 }

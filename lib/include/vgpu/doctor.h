@@ -13,6 +13,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,7 @@ struct vgpu_doctor_report {
 /* Run every check on host (scanned with VGPU_SCAN_ALL). */
 int vgpu_doctor_run(const struct vgpu_host *host, struct vgpu_doctor_report **ret, struct vgpu_error *err);
 void vgpu_doctor_report_free(struct vgpu_doctor_report *report);
+VGPU_DEFINE_FREEP(struct vgpu_doctor_report, vgpu_doctor_report_free)
 
 /* "pass", "warn", "fail", "skip". */
 const char *vgpu_check_status_to_string(enum vgpu_check_status s);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "vgpu/error.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -278,6 +279,7 @@ enum {
 /* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */
 int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err);
 void vgpu_host_free(struct vgpu_host *host);
+VGPU_DEFINE_FREEP(struct vgpu_host, vgpu_host_free)
 
 /* Lookups on a snapshot; NULL when absent. */
 const struct vgpu_gpu *vgpu_host_find_gpu(const struct vgpu_host *host, const char *bdf);

@@ -19,6 +19,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +40,8 @@ struct vgpu_mdev_spec {
         size_t n_attrs;
 };
 
-void vgpu_mdev_spec_done(struct vgpu_mdev_spec *spec);
+/* Free what spec holds (not spec itself: it is the caller's, on the stack or in an array). */
+void vgpu_mdev_spec_free(struct vgpu_mdev_spec *spec);
 
 enum {
         VGPU_CREATE_PERSIST = 1 << 0, /* also define it (mdevctl store) */

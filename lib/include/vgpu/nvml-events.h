@@ -16,6 +16,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,7 +49,8 @@ size_t vgpu_nvml_events_n_gpus(const struct vgpu_nvml_events *w);
 /* The events that arrived since the last call, oldest first (free(*ret) after); never waits. */
 int vgpu_nvml_events_read(struct vgpu_nvml_events *w, struct vgpu_nvml_event **ret, size_t *ret_n,
                           struct vgpu_error *err);
-void vgpu_nvml_events_close(struct vgpu_nvml_events *w);
+void vgpu_nvml_events_free(struct vgpu_nvml_events *w);
+VGPU_DEFINE_FREEP(struct vgpu_nvml_events, vgpu_nvml_events_free)
 
 /*
  * What a well-known Xid means, from NVIDIA's Xid catalogue ("GPU has fallen off the bus" for

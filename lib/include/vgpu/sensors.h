@@ -14,6 +14,7 @@
 
 #include "vgpu/error.h"
 #include "vgpu/host.h"
+#include "vgpu/cleanup.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,7 +90,8 @@ struct vgpu_ipmi;
  * Nothing is read yet: the first vgpu_ipmi_sel_read() reports the SEL as it is then.
  */
 int vgpu_ipmi_open(const char *sdr_cache_dir, struct vgpu_ipmi **ret, struct vgpu_error *err);
-void vgpu_ipmi_close(struct vgpu_ipmi *ipmi);
+void vgpu_ipmi_free(struct vgpu_ipmi *ipmi);
+VGPU_DEFINE_FREEP(struct vgpu_ipmi, vgpu_ipmi_free)
 
 /* The BMC's sensors (source "ipmi", chip "bmc"), state as FreeIPMI interprets them. */
 int vgpu_ipmi_sensors_read(struct vgpu_ipmi *ipmi, struct vgpu_sensor **ret, size_t *ret_n,

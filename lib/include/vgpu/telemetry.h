@@ -124,7 +124,8 @@ int vgpu_telemetry_update(struct vgpu_telemetry *t, const struct vgpu_host *host
                           const struct vgpu_thermal_limits *defaults, vgpu_thermal_limits_fn limits_for,
                           void *userdata, struct vgpu_telemetry_event **ret_events, size_t *ret_n_events,
                           struct vgpu_error *err);
-void vgpu_telemetry_done(struct vgpu_telemetry *t);
+/* Free what t holds (not t itself: it is the caller's). */
+void vgpu_telemetry_free(struct vgpu_telemetry *t);
 
 const struct vgpu_gpu_telemetry *vgpu_telemetry_find(const struct vgpu_telemetry *t, const char *bdf);
 
