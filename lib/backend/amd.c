@@ -85,7 +85,7 @@ const struct vgpu_backend backend_amd = {
         .vendor = "AMD",
         .drivers = amd_drivers,
         .describe_type = amd_describe_type,
-        .pci_vendor = 0x1002,
+        .pci_vendor = VGPU_PCI_VENDOR_AMD,
         .plan_policy = amd_plan_policy,
         .plan_policy_done = amd_plan_policy_done,
 };

@@ -112,7 +112,7 @@ const struct vgpu_backend backend_intel = {
         .describe_type = intel_describe_type,
         .create = backend_mdev_create_action,
         .remove = backend_mdev_remove_action,
-        .pci_vendor = 0x8086,
+        .pci_vendor = VGPU_PCI_VENDOR_INTEL,
         .plan_policy = intel_plan_policy,
 };
 BACKEND_REGISTER(backend_intel);

@@ -18,13 +18,13 @@ static void driver_evidence(struct text *ev, const struct vgpu_gpu *g) {
 
 static const char *install_remedy(uint16_t vendor) {
         switch (vendor) {
-        case PCI_VENDOR_NVIDIA:
+        case VGPU_PCI_VENDOR_NVIDIA:
                 return "Install NVIDIA's vGPU manager for KVM (NVIDIA-Linux-x86_64-VERSION-vgpu-kvm.run, "
                        "from the NVIDIA "
                        "Licensing Portal) for the running kernel, and load it:\n"
                        "  sh NVIDIA-Linux-x86_64-*-vgpu-kvm.run --dkms\n"
                        "  modprobe nvidia";
-        case PCI_VENDOR_AMD:
+        case VGPU_PCI_VENDOR_AMD:
                 return "Install AMD's GIM driver (MxGPU host driver: github.com/amd/MxGPU-Virtualization) "
                        "and load it:\n"
                        "  modprobe gim";
@@ -215,7 +215,7 @@ int check_mdev_types(struct doctor *d, const struct vgpu_gpu *g) {
         if (!doctor_gpu_driver_hosts_vgpus(g))
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL,
                                   "no vGPU-capable driver bound (see driver.loaded)");
-        if (g->vendor_id == PCI_VENDOR_AMD)
+        if (g->vendor_id == VGPU_PCI_VENDOR_AMD)
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL,
                                   "AMD MxGPU: each SR-IOV VF is a vGPU, no mdev types");
 
@@ -236,7 +236,7 @@ int check_mdev_types(struct doctor *d, const struct vgpu_gpu *g) {
                 return doctor_add(d, g->bdf, VGPU_CHECK_PASS, &ev, NULL, "%zu vGPU types offered%s",
                                   types + vf_types, vf_types ? " on its VFs" : "");
         }
-        if (g->vendor_id == PCI_VENDOR_NVIDIA)
+        if (g->vendor_id == VGPU_PCI_VENDOR_NVIDIA)
                 return mdev_types_nvidia(d, g, &ev);
         return mdev_types_intel(d, g, &ev);
 }
@@ -306,7 +306,7 @@ int check_gpu_models_mixed(struct doctor *d) {
 int check_nvidia_persistence(struct doctor *d, const struct vgpu_gpu *g) {
         _cleanup_text_ struct text ev = {};
         driver_evidence(&ev, g);
-        if (g->vendor_id != PCI_VENDOR_NVIDIA)
+        if (g->vendor_id != VGPU_PCI_VENDOR_NVIDIA)
                 return doctor_add(d, g->bdf, VGPU_CHECK_SKIP, &ev, NULL, "not an NVIDIA GPU");
         if (!g->nvml) {
                 text_line(&ev, "nvml: no readings (libnvidia-ml.so.1 absent, or NVML did not answer for %s)",

@@ -61,7 +61,7 @@ int check_nvidia_guest_driver(struct doctor *d) {
         bool any = false;
         for (size_t i = 0; i < d->host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &d->host->gpus[i];
-                if (g->vendor_id != PCI_VENDOR_NVIDIA || !g->nvml)
+                if (g->vendor_id != VGPU_PCI_VENDOR_NVIDIA || !g->nvml)
                         continue;
                 for (size_t j = 0; j < g->nvml->n_vgpus; j++) {
                         any = true;

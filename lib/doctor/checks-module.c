@@ -14,9 +14,9 @@ static const struct vendor_module {
         const char *name, *dkms;
         uint16_t vendor;
 } vendor_modules[] = {
-        { "nvidia", "nvidia", PCI_VENDOR_NVIDIA },
-        { "nvidia-vgpu-vfio", "nvidia", PCI_VENDOR_NVIDIA },
-        { "gim", "gim", PCI_VENDOR_AMD },
+        { "nvidia", "nvidia", VGPU_PCI_VENDOR_NVIDIA },
+        { "nvidia-vgpu-vfio", "nvidia", VGPU_PCI_VENDOR_NVIDIA },
+        { "gim", "gim", VGPU_PCI_VENDOR_AMD },
 };
 
 enum build_state { BUILD_NONE, BUILD_OK, BUILD_MISMATCH, BUILD_NOT_REBUILT, BUILD_NOT_INSTALLED };

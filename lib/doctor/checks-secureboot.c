@@ -52,7 +52,7 @@ static const char *const *vendor_modules(uint16_t vendor) {
         static const char *const nvidia[] = { "nvidia", NULL };
         static const char *const amd[] = { "gim", "amdgpu", NULL };
         static const char *const intel[] = { "i915", "xe", NULL };
-        return vendor == PCI_VENDOR_NVIDIA ? nvidia : vendor == PCI_VENDOR_AMD ? amd : intel;
+        return vendor == VGPU_PCI_VENDOR_NVIDIA ? nvidia : vendor == VGPU_PCI_VENDOR_AMD ? amd : intel;
 }
 
 int check_secureboot_modules(struct doctor *d) {
@@ -73,8 +73,9 @@ int check_secureboot_modules(struct doctor *d) {
         for (size_t i = 0; i < d->host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &d->host->gpus[i];
                 char m[64];
-                if (!g->driver || (g->vendor_id != PCI_VENDOR_NVIDIA && g->vendor_id != PCI_VENDOR_AMD &&
-                                   g->vendor_id != PCI_VENDOR_INTEL))
+                if (!g->driver ||
+                    (g->vendor_id != VGPU_PCI_VENDOR_NVIDIA && g->vendor_id != VGPU_PCI_VENDOR_AMD &&
+                     g->vendor_id != VGPU_PCI_VENDOR_INTEL))
                         continue;
                 doctor_driver_module(g->driver, m, sizeof(m));
                 modset_add(&mods, m);

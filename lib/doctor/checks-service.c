@@ -35,7 +35,7 @@ static bool nvidia_vgpu_host(const struct vgpu_host *host, struct text *ev) {
         bool host_mode = false;
         for (size_t i = 0; i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
-                if (g->vendor_id == PCI_VENDOR_NVIDIA && g->nvml && g->nvml->virtualization_mode == 3) {
+                if (g->vendor_id == VGPU_PCI_VENDOR_NVIDIA && g->nvml && g->nvml->virtualization_mode == 3) {
                         text_line(ev, "nvml %s: virtualization mode 3 (vGPU host)", g->bdf);
                         host_mode = true;
                         break;
@@ -126,9 +126,10 @@ int check_nvidia_vgpu_mgr(struct doctor *d) {
 
         /* a manager without its kernel module fails whatever else is right: name that first */
         _cleanup_text_ struct text mod_ev = {}, mod_what = {}, mod_rem = {}, full = {};
-        r = d->host->kernel_release ? doctor_vendor_modules_stale(PCI_VENDOR_NVIDIA, d->host->kernel_release,
-                                                                  &mod_ev, &mod_what, &mod_rem)
-                                    : 0;
+        r = d->host->kernel_release
+                    ? doctor_vendor_modules_stale(VGPU_PCI_VENDOR_NVIDIA, d->host->kernel_release, &mod_ev,
+                                                  &mod_what, &mod_rem)
+                    : 0;
         if (r < 0)
                 return r;
         if (r > 0) {
@@ -152,7 +153,7 @@ int check_amd_gim(struct doctor *d) {
         size_t n_bound = 0;
         for (size_t i = 0; i < d->host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &d->host->gpus[i];
-                if (g->vendor_id == PCI_VENDOR_AMD && doctor_is_gpu(g) && streq_ptr(g->driver, "gim")) {
+                if (g->vendor_id == VGPU_PCI_VENDOR_AMD && doctor_is_gpu(g) && streq_ptr(g->driver, "gim")) {
                         text_append(&bound, "%s%s", n_bound ? ", " : "", g->bdf);
                         n_bound++;
                 }

@@ -17,9 +17,6 @@
 #include "vgpu/doctor.h"
 #include "vgpu/host.h"
 
-#define PCI_VENDOR_NVIDIA    0x10de
-#define PCI_VENDOR_AMD       0x1002
-#define PCI_VENDOR_INTEL     0x8086
 #define PCI_CLASS_BRIDGE_PCI 0x0604 /* class code >> 8 */
 
 /* A growable string. Appends after a failed allocation are dropped and `oom` is set, so a

@@ -83,8 +83,8 @@ int doctor_add(struct doctor *d, const char *subject, enum vgpu_check_status sta
 bool doctor_is_gpu(const struct vgpu_gpu *g) {
         if (g->physfn[0])
                 return false;
-        return g->vendor_id == PCI_VENDOR_NVIDIA || g->vendor_id == PCI_VENDOR_AMD ||
-               g->vendor_id == PCI_VENDOR_INTEL;
+        return g->vendor_id == VGPU_PCI_VENDOR_NVIDIA || g->vendor_id == VGPU_PCI_VENDOR_AMD ||
+               g->vendor_id == VGPU_PCI_VENDOR_INTEL;
 }
 
 bool doctor_gpu_driver_hosts_vgpus(const struct vgpu_gpu *g) {
@@ -100,11 +100,11 @@ bool doctor_gpu_driver_hosts_vgpus(const struct vgpu_gpu *g) {
 
 const char *doctor_vendor_name(uint16_t vendor_id, char buf[static 8]) {
         switch (vendor_id) {
-        case PCI_VENDOR_NVIDIA:
+        case VGPU_PCI_VENDOR_NVIDIA:
                 return "NVIDIA";
-        case PCI_VENDOR_AMD:
+        case VGPU_PCI_VENDOR_AMD:
                 return "AMD";
-        case PCI_VENDOR_INTEL:
+        case VGPU_PCI_VENDOR_INTEL:
                 return "Intel";
         }
         snprintf(buf, 8, "0x%04x", vendor_id);

@@ -81,7 +81,7 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
         *ret = NULL;
         size_t n_nvidia = 0;
         for (size_t i = 0; i < host->n_gpus; i++)
-                n_nvidia += host->gpus[i].vendor_id == 0x10de && !host->gpus[i].physfn[0];
+                n_nvidia += vgpu_gpu_is_nvidia_pf(&host->gpus[i]);
         if (n_nvidia == 0)
                 return 0;
 
@@ -122,7 +122,7 @@ _public_ int vgpu_nvml_events_open(const struct vgpu_host *host, struct vgpu_nvm
         for (size_t i = 0; i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
                 nvml_device_t dev;
-                if (g->vendor_id != 0x10de || g->physfn[0] || by_bus_id(g->bdf, &dev) != NVML_SUCCESS ||
+                if (!vgpu_gpu_is_nvidia_pf(g) || by_bus_id(g->bdf, &dev) != NVML_SUCCESS ||
                     !register_gpu(dev, w->set, supported, reg))
                         continue;
                 w->gpus[w->n_gpus].device = dev;

@@ -378,7 +378,7 @@ static int read_gpu(const struct nvml *n, nvml_device_t dev, struct vgpu_nvml_gp
 int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         bool any = false;
         for (size_t i = 0; i < host->n_gpus; i++)
-                any |= host->gpus[i].vendor_id == 0x10de && !host->gpus[i].physfn[0];
+                any |= vgpu_gpu_is_nvidia_pf(&host->gpus[i]);
         if (!any)
                 return 0; /* don't load a driver library for nothing */
 
@@ -401,7 +401,7 @@ int nvml_scan(struct vgpu_host *host, struct vgpu_error *err) {
         for (size_t i = 0; r == 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 nvml_device_t dev;
-                if (g->vendor_id != 0x10de || g->physfn[0] || n.by_bus_id(g->bdf, &dev) != 0)
+                if (!vgpu_gpu_is_nvidia_pf(g) || n.by_bus_id(g->bdf, &dev) != 0)
                         continue;
                 if (!(g->nvml = calloc(1, sizeof(*g->nvml)))) {
                         r = -ENOMEM;

@@ -556,7 +556,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                 if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])
                         r = read_details(dirfd(d), g);
                 /* vendor-VFIO VFs (vGPU 17+): NVIDIA VFs that are no mdev parent */
-                if (r >= 0 && g->vendor_id == 0x10de && g->physfn[0] && !g->mdev_parent &&
+                if (r >= 0 && g->vendor_id == VGPU_PCI_VENDOR_NVIDIA && g->physfn[0] && !g->mdev_parent &&
                     streq(g->driver, "nvidia")) {
                         char path[300];
                         snprintf(path, sizeof(path), "%s/nvidia/creatable_vgpu_types", g->bdf);

@@ -70,7 +70,7 @@ static void difference(char *buf, size_t size, const struct vgpu_slice_spec *hav
 static int check_gpu(const struct vgpu_host *host, const struct vgpu_slice_spec *s, unsigned count,
                      uint64_t quotas, const char *where, struct vgpu_error *err) {
         const struct vgpu_gpu *g = vgpu_host_find_gpu(host, s->gpu);
-        if (!g || g->vendor_id != 0x10de || g->physfn[0])
+        if (!g || !vgpu_gpu_is_nvidia_pf(g))
                 return vgpu_error_set(err, -ENODEV, "%sslice %s: no NVIDIA GPU (physical function) at %s",
                                       where, s->name, s->gpu);
         if (slice_gpu_refusal(g))

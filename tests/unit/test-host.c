@@ -435,6 +435,11 @@ static void test_nvidia_sriov_vfio(void **state) {
         const struct vgpu_gpu *pf2 = vgpu_host_find_gpu(host, "0000:61:00.0");
         assert_true(pf2->sriov);
         assert_int_equal(pf2->num_vfs, 0);
+        /* NVML, persistence and slices are about the PFs */
+        assert_int_equal(pf->vendor_id, VGPU_PCI_VENDOR_NVIDIA);
+        assert_true(vgpu_gpu_is_nvidia_pf(pf));
+        assert_true(vgpu_gpu_is_nvidia_pf(pf2));
+        assert_false(vgpu_gpu_is_nvidia_pf(vf));
 
         /* four vendor-VFIO parents; the busy VF lists no creatable type */
         assert_int_equal(host->n_parents, 4);
@@ -464,7 +469,8 @@ static void test_amd_mxgpu(void **state) {
         assert_int_equal(host->n_gpus, 5);
         const struct vgpu_gpu *pf = vgpu_host_find_gpu(host, "0000:03:00.0");
         assert_string_equal(pf->driver, "gim");
-        assert_int_equal(pf->vendor_id, 0x1002);
+        assert_int_equal(pf->vendor_id, VGPU_PCI_VENDOR_AMD);
+        assert_false(vgpu_gpu_is_nvidia_pf(pf));
         assert_int_equal(pf->device_id, 0x73a1);
         assert_int_equal(pf->total_vfs, 4);
         assert_int_equal(pf->num_vfs, 4);

@@ -154,6 +154,11 @@ enum {
  * value), NULL for a bit NVML has not defined. Iterate with bit = 1 << i for i < 32. */
 const char *vgpu_nvml_clocks_event_to_string(uint64_t bit);
 
+/* PCI vendor IDs of the GPU makers libvgpu has backends for (struct vgpu_gpu's vendor_id). */
+#define VGPU_PCI_VENDOR_NVIDIA 0x10de
+#define VGPU_PCI_VENDOR_AMD    0x1002
+#define VGPU_PCI_VENDOR_INTEL  0x8086
+
 /* A display/3D-class PCI function (class 0x03xxxx): a physical GPU or one of its VFs. */
 struct vgpu_gpu {
         char bdf[VGPU_BDF_MAX];
@@ -189,6 +194,11 @@ struct vgpu_gpu {
          * leaves what it describes unknown (here: no BARs), never the scan of the host failed. */
         char *problem;
 };
+
+/* An NVIDIA physical function, not one of its VFs: what NVML, persistence and slices are about. */
+static inline bool vgpu_gpu_is_nvidia_pf(const struct vgpu_gpu *g) {
+        return g->vendor_id == VGPU_PCI_VENDOR_NVIDIA && !g->physfn[0];
+}
 
 enum vgpu_type_kind {
         VGPU_TYPE_MDEV,        /* mdev_supported_types/<id> */
