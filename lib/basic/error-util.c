@@ -24,7 +24,7 @@ static int error_setv(struct vgpu_error *err, int code, bool append_errno, const
         return code;
 }
 
-int vgpu_error_set(struct vgpu_error *err, int code, const char *fmt, ...) {
+_public_ int vgpu_error_set(struct vgpu_error *err, int code, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int r = error_setv(err, code, false, fmt, ap);
@@ -32,7 +32,7 @@ int vgpu_error_set(struct vgpu_error *err, int code, const char *fmt, ...) {
         return r;
 }
 
-int vgpu_error_set_errno(struct vgpu_error *err, int code, const char *fmt, ...) {
+_public_ int vgpu_error_set_errno(struct vgpu_error *err, int code, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int r = error_setv(err, code, true, fmt, ap);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -60,7 +61,23 @@ static inline void closep(int *fd) {
  * Doubles the allocation, so appending n items costs O(n) copies in total.
  * Returns false on allocation failure and leaves the array untouched.
  */
-bool greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
+static inline bool greedy_realloc(void **p, size_t *allocated, size_t need, size_t size) {
+        /* inline: the programs use this header too, and link libvgpu.so, which exports nothing of it */
+        if (*allocated >= need)
+                return true;
+        size_t n = *allocated ? *allocated : 8;
+        while (n < need) {
+                if (n > SIZE_MAX / 2 / size)
+                        return false;
+                n *= 2;
+        }
+        void *q = realloc(*p, n * size);
+        if (!q)
+                return false;
+        *p = q;
+        *allocated = n;
+        return true;
+}
 #define GREEDY_REALLOC(array, allocated, need) \
         greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))
 

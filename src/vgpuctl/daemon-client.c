@@ -23,7 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "daemon-client.h"
 
 /* ---- libcurl, loaded on first use ---- */
@@ -74,7 +74,7 @@ static int socket_path(char *buf, size_t size) {
                 snprintf(buf, size, "%s", env);
                 return strlen(env) < size ? 0 : -ENAMETOOLONG;
         }
-        return root_path(buf, size, VGPU_DAEMON_SOCKET);
+        return vgpu_root_path(buf, size, VGPU_DAEMON_SOCKET);
 }
 
 /* How long vgpuctl waits for the daemon: to be let in (its backlog full: it is overloaded, or

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "vgpu/diagnose.h"
 #include "vgpuctl.h"
 
@@ -42,7 +42,7 @@ int verb_diagnose(struct cli *cli) {
         struct out *o = cli_out(cli);
         out_open_object(o, NULL);
         out_string(o, OUT_ANY, "domain", "domain %s", d->domain);
-        out_text(o, ": %s%s", root_prefix(), d->log);
+        out_text(o, ": %s%s", vgpu_root_prefix(), d->log);
         out_string(o, OUT_JSON, "log", NULL, d->log);
         out_string(o, OUT_ANY, "started", ", last started %s", d->started);
         out_u64(o, OUT_JSON, "start_line", NULL, d->start_line);

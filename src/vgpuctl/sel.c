@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "vgpu/sensors.h"
 #include "vgpuctl.h"
 
@@ -79,7 +79,7 @@ int verb_sel(struct cli *cli) {
                                  "sel: no BMC to ask: %s/dev/ipmi0 does not exist (no BMC on this host, "
                                  "or the kernel's ipmi_si and ipmi_devintf modules are not loaded: modprobe "
                                  "ipmi_devintf ipmi_si)",
-                                 root_prefix());
+                                 vgpu_root_prefix());
         if (r < 0)
                 return cli_lib_error(&err);
 

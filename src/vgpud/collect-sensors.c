@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "collect-sensors.h"
 #include "log.h"
 #include "snmp-agent.h"
@@ -165,7 +165,7 @@ void sensors_collect_ipmi(struct vgpud *d) {
                         if (!s->ipmi_off_logged)
                                 log_info("IPMI collector off: no %s/dev/ipmi0 (no BMC, or ipmi_si and "
                                          "ipmi_devintf not loaded)",
-                                         root_prefix());
+                                         vgpu_root_prefix());
                         s->ipmi_off_logged = true;
                         return;
                 }
@@ -175,7 +175,7 @@ void sensors_collect_ipmi(struct vgpud *d) {
                         s->ipmi_failing = true;
                         return;
                 }
-                log_info("IPMI collector: reading the BMC through %s/dev/ipmi0", root_prefix());
+                log_info("IPMI collector: reading the BMC through %s/dev/ipmi0", vgpu_root_prefix());
         }
 
         struct vgpu_sensor *list = NULL;

@@ -18,7 +18,7 @@
 #include <linux/netlink.h>
 #include <systemd/sd-daemon.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "log.h"
 #include "vgpu/apply.h"
 #include "vgpu/assign.h"
@@ -131,7 +131,7 @@ static int restore(struct vgpud *d, const char *why, const char *const *parents,
                           "%s: restored %u slice%s from %s", why, report.n_slices,
                           report.n_slices == 1 ? "" : "s", VGPU_SLICE_RECORDS);
         if (report.nothing_saved) {
-                log_debug("%s: nothing to restore (%s%s does not exist)", why, root_prefix(),
+                log_debug("%s: nothing to restore (%s%s does not exist)", why, vgpu_root_prefix(),
                           VGPU_STATE_CONFIG);
                 return (int) report.n_slices;
         }
@@ -343,7 +343,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
  * uevents say nothing about a fixture tree under VGPU_ROOT.
  */
 static void uevents_start(struct vgpud *d) {
-        if (root_prefix()[0])
+        if (vgpu_root_prefix()[0])
                 return;
         int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 /* the kernel's */ };

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "basic/error-util.h"
-#include "basic/root.h"
+#include "vgpu/error.h"
+#include "vgpu/root.h"
 #include "conf.h"
 #include "vgpu/harden.h"
 
@@ -550,7 +550,7 @@ int vgpud_config_parse(const char *text, const char *source, struct vgpud_config
 int vgpud_config_load(const char *path, bool host_path, struct vgpud_config **ret, struct vgpu_error *err) {
         char full[PATH_MAX];
         if (host_path) {
-                if (root_path(full, sizeof(full), path) < 0)
+                if (vgpu_root_path(full, sizeof(full), path) < 0)
                         return vgpu_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
         } else
                 snprintf(full, sizeof(full), "%s", path);

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "basic/error-util.h"
+#include "vgpu/error.h"
 #include "fleet.h"
 #include "log.h"
 #include "vgpu/assign.h"

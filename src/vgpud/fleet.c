@@ -14,8 +14,8 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
-#include "basic/root.h"
-#include "basic/error-util.h"
+#include "vgpu/root.h"
+#include "vgpu/error.h"
 #include "fleet.h"
 #include "log.h"
 #include "vgpud.h"
@@ -375,7 +375,7 @@ static int dup_path(const char *path, char **ret) {
         if (!path)
                 return 0;
         char full[4096];
-        if (root_path(full, sizeof(full), path) < 0)
+        if (vgpu_root_path(full, sizeof(full), path) < 0)
                 return -ENAMETOOLONG;
         return (*ret = strdup(full)) ? 0 : -ENOMEM;
 }

@@ -19,8 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "basic/fileio.h"
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "vgpu/config.h"
 #include "http.h"
 #include "log.h"
@@ -475,9 +474,9 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         char path[PATH_MAX], dir[PATH_MAX];
         int r;
 
-        if (root_path(path, sizeof(path), host_path) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
-                log_error("%s%s: socket path too long (at most %zu characters)", root_prefix(), host_path,
-                          sizeof(sa.sun_path) - 1);
+        if (vgpu_root_path(path, sizeof(path), host_path) < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+                log_error("%s%s: socket path too long (at most %zu characters)", vgpu_root_prefix(),
+                          host_path, sizeof(sa.sun_path) - 1);
                 return -ENAMETOOLONG;
         }
         memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -485,8 +484,8 @@ int listener_open_local(struct vgpud *d, struct listener **ret) {
         char *slash = strrchr(dir, '/');
         if (slash && slash != dir) {
                 *slash = '\0';
-                if ((r = mkdir_parents_root(dir, 0755)) < 0) {
-                        log_error("%s%s: cannot create the socket's directory: %s", root_prefix(), dir,
+                if ((r = vgpu_root_mkdir_parents(dir, 0755)) < 0) {
+                        log_error("%s%s: cannot create the socket's directory: %s", vgpu_root_prefix(), dir,
                                   strerror(-r));
                         return r;
                 }

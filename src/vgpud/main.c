@@ -13,7 +13,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "http.h"
 #include "log.h"
 #include "snmp-agent.h"
@@ -96,9 +96,9 @@ static int apply_identity(struct vgpud *d, const struct vgpud_config *c) {
         if (!c->api.enabled)
                 return 0;
         char token[512];
-        int n = root_read(c->api_token_file, token, sizeof(token));
+        int n = vgpu_root_read(c->api_token_file, token, sizeof(token));
         if (n <= 0) {
-                log_error("%s%s: cannot read the API token: %s", root_prefix(), c->api_token_file,
+                log_error("%s%s: cannot read the API token: %s", vgpu_root_prefix(), c->api_token_file,
                           n == 0 ? "empty" : strerror(-n));
                 return n == 0 ? -EINVAL : n;
         }

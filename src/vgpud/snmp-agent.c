@@ -23,7 +23,7 @@
 #include <net-snmp/net-snmp-includes.h>
 #include <net-snmp/agent/net-snmp-agent-includes.h>
 
-#include "basic/root.h"
+#include "vgpu/root.h"
 #include "log.h"
 #include "snmp-agent.h"
 #include "vgpud.h"
@@ -316,7 +316,7 @@ int snmp_agent_start(struct vgpud *d) {
                 return 0;
         /* a path is a host path (under VGPU_ROOT); "tcp:127.0.0.1:705" and the like are not */
         if (c->snmp_agentx_socket[0] == '/') {
-                int r = root_path(socket, sizeof(socket), c->snmp_agentx_socket);
+                int r = vgpu_root_path(socket, sizeof(socket), c->snmp_agentx_socket);
                 if (r < 0)
                         return r;
         } else

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # exports.sh — libvgpu.so exports exactly the symbols lib/libvgpu.sym lists, all named vgpu_*:
-# internal helpers (sysfs_*, root_*, backend tables) must not leak into the ABI.
+# internal helpers (sysfs_*, root_*, backend tables) must not leak into the ABI. vgpuctl and vgpud
+# link libvgpu.so and compile none of its sources.
 source "$(dirname "$0")/testlib.sh"
 lib=${LIBVGPU:?} sym=${LIBVGPU_SYM:?}
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRW]$/ {sub(/@.*/, "", $3); print $3}' | grep -v '^LIBVGPU_' | sort)
@@ -33,5 +34,12 @@ if grep -nE '^(struct|enum) vgpu_|^#define VGPU_SLICE|^[a-z].*[ *]vgpu_[a-z0-9_]
 else
         ok
 fi
+# the programs are users of libvgpu.so like any other: they need it, and carry none of its code
+# (a copy of lib/basic compiled in, or the internal archive linked, would define these)
+for prog in ${VGPUCTL:-} ${VGPUD:-}; do
+        readelf -d "$prog" | grep -q 'NEEDED.*\[libvgpu\.so\.0\]' && ok || bad "$prog does not link libvgpu.so.0"
+        inside=$(nm --defined-only "$prog" | awk '$3 ~ /^(root_prefix|root_path|sysfs_read_at|vgpu_host_scan|vgpu_error_set)$/ {print $3}')
+        [[ -z $inside ]] && ok || bad "$prog has libvgpu's code compiled in: $inside"
+done
 echo "exports: $(echo "$exported" | wc -l) symbols"
 summary

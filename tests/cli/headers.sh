@@ -21,6 +21,7 @@ for h in "$inc"/vgpu/*.h; do
 done
 
 cat >"$tmp/user.c" <<'C'
+#include <errno.h>
 #include <stdio.h>
 #include "vgpu/apply.h"
 #include "vgpu/assign.h"
@@ -30,6 +31,7 @@ cat >"$tmp/user.c" <<'C'
 #include "vgpu/host.h"
 #include "vgpu/lifecycle.h"
 #include "vgpu/nvml-events.h"
+#include "vgpu/root.h"
 #include "vgpu/sensors.h"
 #include "vgpu/telemetry.h"
 #define CLEANUP(f) __attribute__((cleanup(f)))
@@ -57,7 +59,11 @@ int main(void) {
         spec.parent = strdup("mtty");
         spec.type = strdup("mtty-1");
         (void) report, (void) diagnosis, (void) virt, (void) events, (void) ipmi, (void) telemetry;
-        printf("%zu gpus, %zu actions, nothing saved: %d\n", host->n_gpus, plan->n_actions, restore.nothing_saved);
+        char sys[4096];
+        if (vgpu_root_path(sys, sizeof(sys), "/sys") < 0 || vgpu_root_path(sys, sizeof(sys), "sys") != -EINVAL)
+                return 1;
+        printf("%zu gpus, %zu actions, nothing saved: %d, root %s, %s\n", host->n_gpus, plan->n_actions,
+               restore.nothing_saved, vgpu_root_prefix(), sys);
         return 0;
 }
 C
@@ -67,7 +73,7 @@ if $CC -std=gnu17 -Wall -Wextra -Werror ${SANITIZE:+-fsanitize=$SANITIZE} -I"$in
         -Wl,-rpath,"$(dirname "$lib")" -o "$tmp/user" 2>"$tmp/err"; then
         ok
         if VGPU_ROOT=$tmp/host "$tmp/user" >"$tmp/out" 2>"$tmp/err"; then ok; else bad "user program: $(cat "$tmp/err")"; fi
-        grep -q "actions, nothing saved: 1" "$tmp/out" && ok || bad "user program printed: $(cat "$tmp/out")"
+        grep -qF "actions, nothing saved: 1, root $tmp/host, $tmp/host/sys" "$tmp/out" && ok || bad "user program printed: $(cat "$tmp/out")"
 else
         bad "user program does not build against libvgpu.so: $(head -c 2000 "$tmp/err")"
 fi

@@ -23,6 +23,17 @@ struct vgpu_error {
 /* Clear *err. Callers may pass the same struct to several calls; each failure overwrites it. */
 void vgpu_error_clear(struct vgpu_error *err);
 
+/*
+ * Fill *err (may be NULL) with code (a negative errno) and a printf-style message, and return
+ * code, so that a caller reporting its own failures the library's way writes
+ *     return vgpu_error_set(err, -ENOENT, "%s: no such parent device", bdf);
+ * vgpu_error_set_errno() appends ": <strerror(-code)>".
+ */
+int vgpu_error_set(struct vgpu_error *err, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+int vgpu_error_set_errno(struct vgpu_error *err, int code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 #ifdef __cplusplus
 }
 #endif
