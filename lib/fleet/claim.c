@@ -24,11 +24,11 @@
 
 #define RELEASE_TRIES 16
 
-_public_ void vgpu_fleet_claim_result_clear(struct vgpu_fleet_claim_result *r) {
+_public_ void vgpu_fleet_claim_result_free(struct vgpu_fleet_claim_result *r) {
         if (!r)
                 return;
-        vgpu_fleet_alloc_clear(&r->alloc);
-        vgpu_fleet_session_clear(&r->session);
+        vgpu_fleet_alloc_free(&r->alloc);
+        vgpu_fleet_session_free(&r->session);
         free(r->gpu_value);
         *r = (struct vgpu_fleet_claim_result){};
 }
@@ -93,12 +93,12 @@ _public_ int vgpu_fleet_claim_txn(struct vgpu_etcd *e, const struct vgpu_fleet_c
                 res.outcome = VGPU_FLEET_CLAIMED;
                 res.alloc_mod_revision = tr.revision;
                 res.quota_mod_revision = t->quota ? tr.revision : 0;
-                vgpu_etcd_txn_result_clear(&tr);
+                vgpu_etcd_txn_result_free(&tr);
                 *ret = res;
                 return 0;
         }
         if (tr.n_ranges < n) {
-                vgpu_etcd_txn_result_clear(&tr);
+                vgpu_etcd_txn_result_free(&tr);
                 return vgpu_error_set(err, -EPROTO, "claim %s: the failed txn returned %zu of %zu ranges",
                                       c->claim, tr.n_ranges, n);
         }
@@ -128,9 +128,9 @@ _public_ int vgpu_fleet_claim_txn(struct vgpu_etcd *e, const struct vgpu_fleet_c
                 if (q)
                         r = vgpu_fleet_quota_from_json(q->value, &res.quota, err);
         }
-        vgpu_etcd_txn_result_clear(&tr);
+        vgpu_etcd_txn_result_free(&tr);
         if (r < 0) {
-                vgpu_fleet_claim_result_clear(&res);
+                vgpu_fleet_claim_result_free(&res);
                 return r;
         }
         *ret = res;
@@ -148,14 +148,14 @@ static int read_key(struct vgpu_etcd *e, const char *key, char **ret_value, int6
                 return r;
         const struct vgpu_etcd_kv *kv = only(&rg);
         if (!kv) {
-                vgpu_etcd_range_clear(&rg);
+                vgpu_etcd_range_free(&rg);
                 *ret_value = NULL;
                 *ret_mod = 0;
                 return 0;
         }
         *ret_mod = kv->mod_revision;
         *ret_value = TAKE_PTR(rg.kvs[0].value);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         return *ret_value ? 1 : vgpu_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -198,7 +198,7 @@ static int release_try(struct vgpu_etcd *e, const char *prefix, const char *clai
                 struct vgpu_etcd_op put = { VGPU_ETCD_OP_PUT, claim_key, new_claim };
                 if ((r = vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &tr, err)) >= 0)
                         r = tr.succeeded ? 1 : 0;
-                vgpu_etcd_txn_result_clear(&tr);
+                vgpu_etcd_txn_result_free(&tr);
                 goto out;
         }
 
@@ -245,13 +245,13 @@ static int release_try(struct vgpu_etcd *e, const char *prefix, const char *clai
                 n_ops--;
         if ((r = vgpu_etcd_txn(e, cmp, n_cmp, ops, n_ops, NULL, 0, &tr, err)) >= 0)
                 r = tr.succeeded ? 1 : 0;
-        vgpu_etcd_txn_result_clear(&tr);
+        vgpu_etcd_txn_result_free(&tr);
         if (r > 0)
                 *ret = VGPU_FLEET_RELEASE_DONE;
 out:
-        vgpu_fleet_claim_clear(&c);
-        vgpu_fleet_alloc_clear(&a);
-        vgpu_fleet_alloc_clear(&after);
+        vgpu_fleet_claim_free(&c);
+        vgpu_fleet_alloc_free(&a);
+        vgpu_fleet_alloc_free(&after);
         return r;
 }
 
@@ -300,9 +300,9 @@ _public_ int vgpu_fleet_release(struct vgpu_etcd *e, const char *prefix, const c
                 struct vgpu_etcd_op del = { VGPU_ETCD_OP_DELETE, key };
                 struct vgpu_etcd_txn_result tr = {};
                 r = vgpu_etcd_txn(e, &cmp, 1, &del, 1, NULL, 0, &tr, err);
-                vgpu_etcd_txn_result_clear(&tr);
+                vgpu_etcd_txn_result_free(&tr);
         }
-        vgpu_fleet_session_clear(&s);
+        vgpu_fleet_session_free(&s);
         if (r < 0)
                 return r;
         *ret = o;

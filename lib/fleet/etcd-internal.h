@@ -72,4 +72,4 @@ void etcd_kv_clear(struct vgpu_etcd_kv *kv);
 int etcd_range_parse(json_object *o, struct vgpu_etcd_range *ret);
 int64_t etcd_header_revision(json_object *o);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct vgpu_etcd *, vgpu_etcd_free);
+/* vgpu_etcd_freep comes with the public header */

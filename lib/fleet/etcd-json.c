@@ -161,7 +161,7 @@ int etcd_kv_parse(json_object *o, struct vgpu_etcd_kv *ret) {
         return 0;
 }
 
-_public_ void vgpu_etcd_range_clear(struct vgpu_etcd_range *r) {
+_public_ void vgpu_etcd_range_free(struct vgpu_etcd_range *r) {
         if (!r)
                 return;
         for (size_t i = 0; i < r->n; i++)
@@ -186,7 +186,7 @@ int etcd_range_parse(json_object *o, struct vgpu_etcd_range *ret) {
                 for (size_t i = 0; i < n; i++) {
                         int k = etcd_kv_parse(json_object_array_get_idx(kvs, i), &r.kvs[i]);
                         if (k < 0) {
-                                vgpu_etcd_range_clear(&r);
+                                vgpu_etcd_range_free(&r);
                                 return k;
                         }
                         r.n++;

@@ -93,11 +93,11 @@ static int add_array(json_object *body, const char *field, json_object *arr) {
         return 0;
 }
 
-_public_ void vgpu_etcd_txn_result_clear(struct vgpu_etcd_txn_result *r) {
+_public_ void vgpu_etcd_txn_result_free(struct vgpu_etcd_txn_result *r) {
         if (!r)
                 return;
         for (size_t i = 0; i < r->n_ranges; i++)
-                vgpu_etcd_range_clear(&r->ranges[i]);
+                vgpu_etcd_range_free(&r->ranges[i]);
         free(r->ranges);
         *r = (struct vgpu_etcd_txn_result){};
 }
@@ -173,13 +173,13 @@ _public_ int vgpu_etcd_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *
         }
         json_object_put(answer);
         if (r < 0) {
-                vgpu_etcd_txn_result_clear(&res);
+                vgpu_etcd_txn_result_free(&res);
                 return vgpu_error_set(err, r, "etcd txn: bad answer");
         }
         if (ret)
                 *ret = res;
         else
-                vgpu_etcd_txn_result_clear(&res);
+                vgpu_etcd_txn_result_free(&res);
         return 0;
 }
 

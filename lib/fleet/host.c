@@ -109,7 +109,7 @@ _public_ int vgpu_fleet_claim_report(struct vgpu_etcd *e, const char *prefix, co
         bool ok = res.succeeded;
         if (ok && ret_revision)
                 *ret_revision = res.revision;
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
         return ok ? 1 : 0;
 }
 
@@ -125,7 +125,7 @@ static int read_alloc(struct vgpu_etcd *e, const char *key, struct vgpu_fleet_al
         *ret_mod = rg.n > 0 ? rg.kvs[0].mod_revision : 0;
         if (rg.n > 0)
                 r = vgpu_fleet_alloc_from_json(rg.kvs[0].value, ret_alloc, err);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         return r;
 }
 
@@ -155,7 +155,7 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
                         continue;
                 struct vgpu_fleet_alloc next = {};
                 r = vgpu_fleet_alloc_apply(any ? &sum : NULL, items[i].claim, +1, &next, err);
-                vgpu_fleet_alloc_clear(&sum);
+                vgpu_fleet_alloc_free(&sum);
                 sum = next;
                 any = true;
         }
@@ -167,11 +167,11 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
                 if (!sum.host || !sum.gpu)
                         r = vgpu_error_set(err, -ENOMEM, "out of memory");
         }
-        vgpu_fleet_alloc_clear(&before);
+        vgpu_fleet_alloc_free(&before);
         _cleanup_free_ char *alloc_text = NULL;
         if (r >= 0)
                 r = vgpu_fleet_alloc_to_json(&sum, &alloc_text, err);
-        vgpu_fleet_alloc_clear(&sum);
+        vgpu_fleet_alloc_free(&sum);
         if (r < 0)
                 return r;
 
@@ -208,7 +208,7 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
                         u->mod = have ? rg.kvs[0].mod_revision : 0;
                         if (have)
                                 r = vgpu_fleet_quota_from_json(rg.kvs[0].value, &u->q, err);
-                        vgpu_etcd_range_clear(&rg);
+                        vgpu_etcd_range_free(&rg);
                         if (r < 0)
                                 break;
                         if (!have)
@@ -279,7 +279,7 @@ _public_ int vgpu_fleet_host_reconcile(struct vgpu_etcd *e, const char *prefix, 
         if (r >= 0)
                 r = vgpu_etcd_txn(e, cmp, n_cmp, ops, n_ops, NULL, 0, &res, err);
         bool ok = r >= 0 && res.succeeded;
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
         for (size_t i = 0; texts && session_keys && i <= n; i++) {
                 free(texts[i]);
                 free(session_keys[i]);

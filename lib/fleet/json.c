@@ -208,7 +208,7 @@ _public_ int vgpu_fleet_host_to_json(const struct vgpu_fleet_host *h, char **ret
         return fleet_json_finish(o, ret, err);
 }
 
-_public_ void vgpu_fleet_host_clear(struct vgpu_fleet_host *h) {
+_public_ void vgpu_fleet_host_free(struct vgpu_fleet_host *h) {
         if (!h)
                 return;
         free(h->host), free(h->address), free(h->boot_id), free(h->version);
@@ -229,7 +229,7 @@ _public_ int vgpu_fleet_host_from_json(const char *text, struct vgpu_fleet_host 
         get_int(&d, "started_ms", false, 0, INT64_MAX, &h.started_ms);
         json_object_put(d.o);
         if (d.r < 0) {
-                vgpu_fleet_host_clear(&h);
+                vgpu_fleet_host_free(&h);
                 return d.r;
         }
         *ret = h;
@@ -272,7 +272,7 @@ _public_ int vgpu_fleet_gpu_to_json(const struct vgpu_fleet_gpu *g, char **ret, 
         return fleet_json_finish(o, ret, err);
 }
 
-_public_ void vgpu_fleet_gpu_clear(struct vgpu_fleet_gpu *g) {
+_public_ void vgpu_fleet_gpu_free(struct vgpu_fleet_gpu *g) {
         if (!g)
                 return;
         free(g->host), free(g->gpu), free(g->pci_address), free(g->model);
@@ -349,7 +349,7 @@ _public_ int vgpu_fleet_gpu_from_json(const char *text, struct vgpu_fleet_gpu *r
         get_int(&d, "updated_ms", false, 0, INT64_MAX, &g.updated_ms);
         json_object_put(d.o);
         if (d.r < 0) {
-                vgpu_fleet_gpu_clear(&g);
+                vgpu_fleet_gpu_free(&g);
                 return d.r;
         }
         *ret = g;
@@ -371,7 +371,7 @@ _public_ int vgpu_fleet_alloc_to_json(const struct vgpu_fleet_alloc *a, char **r
         return fleet_json_finish(o, ret, err);
 }
 
-_public_ void vgpu_fleet_alloc_clear(struct vgpu_fleet_alloc *a) {
+_public_ void vgpu_fleet_alloc_free(struct vgpu_fleet_alloc *a) {
         if (!a)
                 return;
         free(a->host), free(a->gpu), free(a->type_lock);
@@ -393,7 +393,7 @@ _public_ int vgpu_fleet_alloc_from_json(const char *text, struct vgpu_fleet_allo
         get_str_array(&d, "claims", true, &a.claims, &a.n_claims);
         json_object_put(d.o);
         if (d.r < 0) {
-                vgpu_fleet_alloc_clear(&a);
+                vgpu_fleet_alloc_free(&a);
                 return d.r;
         }
         *ret = a;
@@ -432,7 +432,7 @@ _public_ int vgpu_fleet_claim_to_json(const struct vgpu_fleet_claim *c, char **r
         return fleet_json_finish(o, ret, err);
 }
 
-_public_ void vgpu_fleet_claim_clear(struct vgpu_fleet_claim *c) {
+_public_ void vgpu_fleet_claim_free(struct vgpu_fleet_claim *c) {
         if (!c)
                 return;
         free(c->claim), free(c->session), free(c->user), free(c->tenant), free(c->host), free(c->gpu);
@@ -482,7 +482,7 @@ _public_ int vgpu_fleet_claim_from_json(const char *text, struct vgpu_fleet_clai
         get_str(&d, "error", false, &c.error);
         json_object_put(d.o);
         if (d.r < 0) {
-                vgpu_fleet_claim_clear(&c);
+                vgpu_fleet_claim_free(&c);
                 return d.r;
         }
         *ret = c;
@@ -505,7 +505,7 @@ _public_ int vgpu_fleet_session_to_json(const struct vgpu_fleet_session *s, char
         return fleet_json_finish(o, ret, err);
 }
 
-_public_ void vgpu_fleet_session_clear(struct vgpu_fleet_session *s) {
+_public_ void vgpu_fleet_session_free(struct vgpu_fleet_session *s) {
         if (!s)
                 return;
         free(s->session), free(s->claim_key), free(s->user), free(s->tenant), free(s->idempotency_key);
@@ -526,7 +526,7 @@ _public_ int vgpu_fleet_session_from_json(const char *text, struct vgpu_fleet_se
         get_int(&d, "created_ms", false, 0, INT64_MAX, &s.created_ms);
         json_object_put(d.o);
         if (d.r < 0) {
-                vgpu_fleet_session_clear(&s);
+                vgpu_fleet_session_free(&s);
                 return d.r;
         }
         *ret = s;

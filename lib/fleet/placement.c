@@ -23,7 +23,7 @@
 #include "basic/macro.h"
 #include "fleet/fleet-internal.h"
 
-_public_ void vgpu_fleet_placement_clear(struct vgpu_fleet_placement *p) {
+_public_ void vgpu_fleet_placement_free(struct vgpu_fleet_placement *p) {
         if (!p)
                 return;
         free(p->fits);
@@ -302,14 +302,14 @@ _public_ int vgpu_fleet_alloc_apply(const struct vgpu_fleet_alloc *before,
                 r = strv_add(&a.claims, &a.n_claims, before->claims[i]);
         }
         if (r == 0 && sign > 0 && present) {
-                vgpu_fleet_alloc_clear(&a);
+                vgpu_fleet_alloc_free(&a);
                 return vgpu_error_set(err, -EEXIST, "alloc/%s: claim %s is counted already", claim->gpu,
                                       claim->claim);
         }
         if (r == 0 && sign > 0)
                 r = strv_add(&a.claims, &a.n_claims, claim->claim);
         if (r < 0) {
-                vgpu_fleet_alloc_clear(&a);
+                vgpu_fleet_alloc_free(&a);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         uint64_t vram = before ? before->vram_bytes : 0;
@@ -332,7 +332,7 @@ _public_ int vgpu_fleet_alloc_apply(const struct vgpu_fleet_alloc *before,
                            : claim->kind == VGPU_FLEET_KIND_VGPU && sign > 0     ? claim->type
                                                                                  : NULL;
         if (lock && !(a.type_lock = strdup(lock))) {
-                vgpu_fleet_alloc_clear(&a);
+                vgpu_fleet_alloc_free(&a);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         *ret = a;

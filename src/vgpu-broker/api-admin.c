@@ -195,7 +195,7 @@ void api_cordon(struct broker *b, const char *host, const char *verb, struct api
                         r = vgpu_fleet_release_claim(e, b->prefix, rg.kvs[i].key, false, -1, &o, &err);
                         released += r >= 0 && o != VGPU_FLEET_RELEASE_ABSENT;
                 }
-                vgpu_etcd_range_clear(&rg);
+                vgpu_etcd_range_free(&rg);
         }
         broker_etcd_give(b, e);
         if (r < 0) {
@@ -252,7 +252,7 @@ void api_explain(struct broker *b, const struct api_request *req, struct api_rep
                 json_object_object_add(o, "fits", fits);
         }
         pthread_rwlock_unlock(&b->cache.lock);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         view_done(&v);
         place_body_done(&body);
         if (r < 0)

@@ -295,11 +295,11 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         if (r < 0)
                 return r;
         if (rg.n == 0) {
-                vgpu_etcd_range_clear(&rg);
+                vgpu_etcd_range_free(&rg);
                 return 0;
         }
         r = vgpu_fleet_session_from_json(rg.kvs[0].value, ret_s, err);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         if (r < 0)
                 return r;
         *ret_has_claim = false;
@@ -309,12 +309,12 @@ static int session_fetch(struct broker *b, struct vgpu_etcd *e, const char *sid,
         else
                 snprintf(key, sizeof(key), "%s", ret_s->claim_key);
         if ((r = vgpu_etcd_get(e, key, &rg, err)) < 0) {
-                vgpu_fleet_session_clear(ret_s);
+                vgpu_fleet_session_free(ret_s);
                 return r;
         }
         if (rg.n > 0 && vgpu_fleet_claim_from_json(rg.kvs[0].value, ret_c, err) >= 0)
                 *ret_has_claim = true;
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         return 1;
 }
 
@@ -333,8 +333,8 @@ static void reply_session(struct broker *b, struct vgpu_etcd *e, const char *sid
         if (r == 0)
                 return reply_error(reply, 404, "session %s: no such session", sid);
         reply_json(reply, status, session_json(&s, has_claim ? &c : NULL));
-        vgpu_fleet_session_clear(&s);
-        vgpu_fleet_claim_clear(&c);
+        vgpu_fleet_session_free(&s);
+        vgpu_fleet_claim_free(&c);
 }
 
 static void random_id(char buf[33]) {
@@ -488,7 +488,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 if (r < 0) {
                         if (pk.gpu[0])
                                 inflight_done(b, pk.gpu);
-                        vgpu_fleet_placement_clear(&p);
+                        vgpu_fleet_placement_free(&p);
                         view_done(&v);
                         atomic_fetch_add(&b->bad_requests, 1);
                         reply_error(reply, r == -EINVAL ? 400 : 500, "%s", err.message);
@@ -503,7 +503,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         json_object_object_add(o, "rejected", rejected_json(&p));
                         reply->retry_after = 5;
                         reply_json(reply, 503, o);
-                        vgpu_fleet_placement_clear(&p);
+                        vgpu_fleet_placement_free(&p);
                         view_done(&v);
                         char held[160];
                         uint64_t held_bytes;
@@ -511,7 +511,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                 holds_place(b, e, held, rq->idempotency_key, held_bytes);
                         goto done;
                 }
-                vgpu_fleet_placement_clear(&p);
+                vgpu_fleet_placement_free(&p);
                 view_done(&v);
 
                 int64_t now = now_ms();
@@ -555,7 +555,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 r = vgpu_fleet_claim_txn(e, &t, &res, &err);
                 inflight_done(b, pk.gpu);
                 if (r < 0) {
-                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        vgpu_fleet_alloc_free(&pk.alloc_after);
                         atomic_fetch_add(&b->etcd_errors, 1);
                         /* the outcome may be unknown (sent, not answered): the session key says */
                         struct vgpu_fleet_session s = {};
@@ -564,8 +564,8 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         struct vgpu_error err2 = {};
                         if (session_fetch(b, e, sid, &s, &c, &hc, &err2) > 0) {
                                 reply_json(reply, 201, session_json(&s, hc ? &c : NULL));
-                                vgpu_fleet_session_clear(&s);
-                                vgpu_fleet_claim_clear(&c);
+                                vgpu_fleet_session_free(&s);
+                                vgpu_fleet_claim_free(&c);
                         } else {
                                 reply->retry_after = 1;
                                 reply_error(reply, 503, "etcd: %s (retry with the same idempotency_key)",
@@ -599,13 +599,13 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         broker_log(LOG_DEBUG, "session %s: claim %s on %s/%s (%d conflicts)", sid, claim_id,
                                    pk.host, pk.gpu, attempt);
                         reply_json(reply, 201, session_json(&session, &claim));
-                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        vgpu_fleet_alloc_free(&pk.alloc_after);
                         goto done;
                 }
                 case VGPU_FLEET_SESSION_EXISTS:
                         atomic_fetch_add(&b->replayed, 1);
-                        vgpu_fleet_claim_result_clear(&res);
-                        vgpu_fleet_alloc_clear(&pk.alloc_after);
+                        vgpu_fleet_claim_result_free(&res);
+                        vgpu_fleet_alloc_free(&pk.alloc_after);
                         reply_session(b, e, sid, 200, reply);
                         goto done;
                 case VGPU_FLEET_HOST_CHANGED: {
@@ -649,8 +649,8 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                         break;
                 }
                 }
-                vgpu_fleet_claim_result_clear(&res);
-                vgpu_fleet_alloc_clear(&pk.alloc_after);
+                vgpu_fleet_claim_result_free(&res);
+                vgpu_fleet_alloc_free(&pk.alloc_after);
         }
         atomic_fetch_add(&b->exhausted, 1);
         reply_error(reply, 409, "lost the race for a GPU %d times: retry with the same idempotency_key",

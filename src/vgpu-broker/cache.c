@@ -32,19 +32,19 @@ int cache_init(struct cache *c) {
 static void entry_clear_value(struct entry *e) {
         switch (e->kind) {
         case KIND_HOST:
-                vgpu_fleet_host_clear(&e->u.host);
+                vgpu_fleet_host_free(&e->u.host);
                 break;
         case KIND_GPU:
-                vgpu_fleet_gpu_clear(&e->u.gpu);
+                vgpu_fleet_gpu_free(&e->u.gpu);
                 break;
         case KIND_ALLOC:
-                vgpu_fleet_alloc_clear(&e->u.alloc);
+                vgpu_fleet_alloc_free(&e->u.alloc);
                 break;
         case KIND_CLAIM:
-                vgpu_fleet_claim_clear(&e->u.claim);
+                vgpu_fleet_claim_free(&e->u.claim);
                 break;
         case KIND_SESSION:
-                vgpu_fleet_session_clear(&e->u.session);
+                vgpu_fleet_session_free(&e->u.session);
                 break;
         case KIND_HOLD:
                 free(e->u.hold.idempotency_key);
@@ -339,7 +339,7 @@ static int relist(struct broker *b, struct vgpu_etcd *e, int64_t *ret_revision) 
         broker_log(LOG_INFO, "listed %zu keys of %s at revision %lld", r.n, b->prefix,
                    (long long) r.revision);
         *ret_revision = r.revision;
-        vgpu_etcd_range_clear(&r);
+        vgpu_etcd_range_free(&r);
         return 0;
 }
 

@@ -73,8 +73,8 @@ static void host_event(const struct vgpu_etcd_event *ev, const char *name, int64
                 else if (before.lease != now.lease)
                         add("host", name, rev, "host %s rejoined with a new lease", name);
         }
-        vgpu_fleet_host_clear(&now);
-        vgpu_fleet_host_clear(&before);
+        vgpu_fleet_host_free(&now);
+        vgpu_fleet_host_free(&before);
 }
 
 static void gpu_event(const struct vgpu_etcd_event *ev, int64_t rev) {
@@ -92,8 +92,8 @@ static void gpu_event(const struct vgpu_etcd_event *ev, int64_t rev) {
                 else
                         add("health", now.host, rev, "GPU %s on %s healthy again", now.gpu, now.host);
         }
-        vgpu_fleet_gpu_clear(&now);
-        vgpu_fleet_gpu_clear(&before);
+        vgpu_fleet_gpu_free(&now);
+        vgpu_fleet_gpu_free(&before);
 }
 
 static void claim_event(const struct vgpu_etcd_event *ev, int64_t rev) {
@@ -114,8 +114,8 @@ static void claim_event(const struct vgpu_etcd_event *ev, int64_t rev) {
                             now.gpu, vgpu_fleet_state_to_string(before.state),
                             vgpu_fleet_state_to_string(now.state), now.error ? ": " : "", now.error ?: "");
         }
-        vgpu_fleet_claim_clear(&now);
-        vgpu_fleet_claim_clear(&before);
+        vgpu_fleet_claim_free(&now);
+        vgpu_fleet_claim_free(&before);
 }
 
 static void cordon_event(const struct vgpu_etcd_event *ev, const char *name, int64_t rev) {

@@ -61,7 +61,7 @@ bool holds_pick(struct broker *b, const struct vgpu_fleet_request *rq, char *ret
                         }
                 }
                 free(empty);
-                vgpu_fleet_placement_clear(&p);
+                vgpu_fleet_placement_free(&p);
                 view_done(&v);
         }
         pthread_rwlock_unlock(&b->cache.lock);
@@ -94,7 +94,7 @@ void holds_place(struct broker *b, struct vgpu_etcd *e, const char *gpu, const c
                            (unsigned long long) bytes);
         } else
                 (void) vgpu_etcd_lease_revoke(e, lease, &err);
-        vgpu_etcd_txn_result_clear(&tr);
+        vgpu_etcd_txn_result_free(&tr);
 }
 
 void holds_drop(struct broker *b, struct vgpu_etcd *e, const char *gpu, const char *key) {
@@ -117,5 +117,5 @@ void holds_drop(struct broker *b, struct vgpu_etcd *e, const char *gpu, const ch
         struct vgpu_etcd_txn_result tr = {};
         if (vgpu_etcd_txn(e, &cmp, 1, &del, 1, NULL, 0, &tr, &err) >= 0 && tr.succeeded && lease)
                 (void) vgpu_etcd_lease_revoke(e, lease, &err);
-        vgpu_etcd_txn_result_clear(&tr);
+        vgpu_etcd_txn_result_free(&tr);
 }

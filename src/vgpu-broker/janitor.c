@@ -61,7 +61,7 @@ static bool elect(struct broker *b, struct vgpu_etcd *e, struct election *el) {
         if (vgpu_etcd_txn(e, &cmp, 1, &put, 1, NULL, 0, &tr, &err) < 0)
                 return false;
         bool won = tr.succeeded;
-        vgpu_etcd_txn_result_clear(&tr);
+        vgpu_etcd_txn_result_free(&tr);
         if (won) {
                 broker_log(LOG_INFO, "janitor: elected (%s)", b->id);
                 atomic_store(&b->leader, true);
@@ -81,7 +81,7 @@ static void mark_lost(struct broker *b, struct vgpu_etcd *e, const char *key) {
         struct vgpu_fleet_claim c = {};
         if (vgpu_etcd_get(e, key, &rg, &err) < 0 || rg.n == 0 ||
             vgpu_fleet_claim_from_json(rg.kvs[0].value, &c, &err) < 0) {
-                vgpu_etcd_range_clear(&rg);
+                vgpu_etcd_range_free(&rg);
                 return;
         }
         if (c.state == VGPU_FLEET_PENDING || c.state == VGPU_FLEET_BOUND) {
@@ -102,11 +102,11 @@ static void mark_lost(struct broker *b, struct vgpu_etcd *e, const char *key) {
                                 atomic_fetch_add(&b->lost, 1);
                                 broker_log(LOG_INFO, "janitor: %s LOST (host %s is gone)", key, c.host);
                         }
-                        vgpu_etcd_txn_result_clear(&tr);
+                        vgpu_etcd_txn_result_free(&tr);
                 }
         }
-        vgpu_fleet_claim_clear(&c);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_fleet_claim_free(&c);
+        vgpu_etcd_range_free(&rg);
 }
 
 static void round_once(struct broker *b, struct vgpu_etcd *e) {

@@ -197,7 +197,7 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
                 struct vgpu_etcd_range rg = {};
                 if (vgpu_etcd_get(w->etcd, kv->key, &rg, &rerr) >= 0 && rg.n == 0)
                         (void) teardown(c, &rerr);
-                vgpu_etcd_range_clear(&rg);
+                vgpu_etcd_range_free(&rg);
         }
 }
 
@@ -241,7 +241,7 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                 else if (r > 0)
                         log_info("fleet: claim %s deleted (%s): torn down", c.claim,
                                  vgpu_fleet_state_to_string(c.state));
-                vgpu_fleet_claim_clear(&c);
+                vgpu_fleet_claim_free(&c);
                 return;
         }
         if (vgpu_fleet_claim_from_json(kv->value, &c, &err) < 0) {
@@ -251,14 +251,14 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
         if (c.host_lease != w->lease) {
                 log_debug("fleet: claim %s is fenced (lease %" PRId64 ", ours %" PRId64 "): ignored", c.claim,
                           c.host_lease, w->lease);
-                vgpu_fleet_claim_clear(&c);
+                vgpu_fleet_claim_free(&c);
                 return;
         }
         if (c.state == VGPU_FLEET_PENDING)
                 realize_and_report(w, kv, &c);
         else if (c.state == VGPU_FLEET_RELEASING)
                 release(w, kv, &c);
-        vgpu_fleet_claim_clear(&c);
+        vgpu_fleet_claim_free(&c);
 }
 
 /* ---- the sweep ---- */
@@ -288,7 +288,7 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                 }
                 vgpu_fleet_claim_instance_uuid(c.claim, names[n++]);
                 vgpu_fleet_claim_slice_name(c.claim, names[n++]);
-                vgpu_fleet_claim_clear(&c);
+                vgpu_fleet_claim_free(&c);
         }
         if (vgpu_host_scan(VGPU_SCAN_INSTANCES, &host, &err) < 0 ||
             vgpu_slice_list(&slices, &n_slices, &err) < 0) {
@@ -436,7 +436,7 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                         realize_and_report(w, &claims->kvs[i], &cs[i]);
         for (size_t i = 0; cs && i < n; i++)
                 if (valid && valid[i])
-                        vgpu_fleet_claim_clear(&cs[i]);
+                        vgpu_fleet_claim_free(&cs[i]);
         free(cs);
         free(items);
         free(valid);

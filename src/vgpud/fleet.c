@@ -329,7 +329,7 @@ static void *worker_main(void *p) {
                                 need_list = false;
                         }
                         w.relist = false;
-                        vgpu_etcd_range_clear(&claims);
+                        vgpu_etcd_range_free(&claims);
                 }
                 if (r >= 0 && !need_list) {
                         struct watch_ctx ctx = { &w, &last };

@@ -28,6 +28,8 @@ cat >"$tmp/user.c" <<'C'
 #include "vgpu/config.h"
 #include "vgpu/diagnose.h"
 #include "vgpu/doctor.h"
+#include "vgpu/etcd.h"
+#include "vgpu/fleet.h"
 #include "vgpu/host.h"
 #include "vgpu/lifecycle.h"
 #include "vgpu/nvml-events.h"
@@ -45,6 +47,9 @@ int main(void) {
         CLEANUP(vgpu_virt_freep) struct vgpu_virt *virt = NULL;
         CLEANUP(vgpu_nvml_events_freep) struct vgpu_nvml_events *events = NULL;
         CLEANUP(vgpu_ipmi_freep) struct vgpu_ipmi *ipmi = NULL;
+        CLEANUP(vgpu_etcd_freep) struct vgpu_etcd *etcd = NULL;
+        CLEANUP(vgpu_etcd_range_free) struct vgpu_etcd_range range = {0};
+        CLEANUP(vgpu_fleet_claim_free) struct vgpu_fleet_claim claim = {0};
         CLEANUP(vgpu_mdev_spec_free) struct vgpu_mdev_spec spec = {0};
         CLEANUP(vgpu_telemetry_free) struct vgpu_telemetry telemetry = {0};
         CLEANUP(vgpu_restore_report_free) struct vgpu_restore_report restore = {0};
@@ -58,6 +63,18 @@ int main(void) {
         }
         spec.parent = strdup("mtty");
         spec.type = strdup("mtty-1");
+        /* the fleet's objects: a client (not connected until used) and a decoded claim */
+        static const char *const endpoints[] = { "http://127.0.0.1:9", NULL };
+        const struct vgpu_etcd_config ec = { .endpoints = endpoints };
+        static const char claim_text[] = "{\"claim\":\"c1\",\"session\":\"s1\",\"user\":\"u\",\"host\":\"h\","
+                                         "\"gpu\":\"g\",\"kind\":\"vgpu\",\"type\":\"t\",\"vram_bytes\":1,"
+                                         "\"tenant\":\"d\",\"state\":\"PENDING\",\"host_lease\":\"1\","
+                                         "\"created_ms\":1,\"deadline_ms\":2}";
+        if (vgpu_etcd_new(&ec, &etcd, &err) < 0 || vgpu_fleet_claim_from_json(claim_text, &claim, &err) < 0) {
+                fprintf(stderr, "%s\n", err.message);
+                return 1;
+        }
+        (void) range;
         (void) report, (void) diagnosis, (void) virt, (void) events, (void) ipmi, (void) telemetry;
         char sys[4096];
         if (vgpu_root_path(sys, sizeof(sys), "/sys") < 0 || vgpu_root_path(sys, sizeof(sys), "sys") != -EINVAL)

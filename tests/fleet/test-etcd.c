@@ -132,7 +132,7 @@ static bool txn1(struct vgpu_etcd *e, struct vgpu_etcd_compare c) {
         int r = vgpu_etcd_txn(e, &c, 1, &ok, 1, NULL, 0, &res, &err);
         CHECK(r == 0, "txn: %s", err.message);
         bool s = res.succeeded;
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
         return s;
 }
 
@@ -159,22 +159,22 @@ static void scenario_kv(void) {
                       rg.kvs[0].create_revision, rg.kvs[0].version);
                 CHECK(rg.revision >= r2, "header revision %" PRId64, rg.revision);
         }
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         CHECK(vgpu_etcd_get(e, key("none"), &rg, &err) == 0 && rg.n == 0, "get absent: %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
 
         CHECK(vgpu_etcd_range_prefix(e, key("a/"), 0, 0, &rg, &err) == 0 && rg.n == 2, "prefix: n=%zu %s",
               rg.n, err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* at a revision: the store as it was */
         CHECK(vgpu_etcd_range_prefix(e, key("a/"), r1, 0, &rg, &err) == 0 && rg.n == 1,
               "at revision: n=%zu %s", rg.n, err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* min_mod_revision filters out older keys */
         CHECK(vgpu_etcd_range_prefix(e, key("a/"), 0, r2, &rg, &err) == 0 && rg.n == 1 &&
                       streq(rg.kvs[0].key, key("a/2")),
               "min_mod_revision: n=%zu %s", rg.n, err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* a future revision */
         CHECK(vgpu_etcd_range_prefix(e, key("a/"), r2 + 1000000, 0, &rg, &err) == -ESTALE,
               "future revision: %s", err.message);
@@ -184,7 +184,7 @@ static void scenario_kv(void) {
         CHECK(vgpu_etcd_get(e, key("a/1"), &rg, &err) == 0 && rg.n == 1 && rg.kvs[0].version == 2 &&
                       rg.kvs[0].create_revision == r1 && rg.kvs[0].mod_revision == r3,
               "second put: %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
 
         /* txn: each target, each result, both outcomes */
         CHECK(txn1(e, (struct vgpu_etcd_compare){ key("a/1"), VGPU_ETCD_MOD, VGPU_ETCD_EQUAL, r3, NULL }),
@@ -256,7 +256,7 @@ static void scenario_kv(void) {
                       res.n_ranges == 1 && res.ranges[0].n == 2,
               "claim txn: %s succeeded=%d n_ranges=%zu", err.message, res.succeeded, res.n_ranges);
         int64_t claim_rev = res.revision;
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
         CHECK(vgpu_etcd_txn(e, cmp, 2, success, 3, failure, 2, &res, &err) == 0 && !res.succeeded &&
                       res.n_ranges == 2 && res.ranges[0].n == 1 &&
                       res.ranges[0].kvs[0].mod_revision == claim_rev &&
@@ -265,7 +265,7 @@ static void scenario_kv(void) {
               res.n_ranges);
         CHECK(res.revision == claim_rev, "a failed txn does not move the revision: %" PRId64 " %" PRId64,
               res.revision, claim_rev);
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
 
         /* delete one, delete a prefix */
         int64_t rev = 0;
@@ -275,7 +275,7 @@ static void scenario_kv(void) {
         CHECK(vgpu_etcd_range_prefix(e, prefix, 0, 0, &rg, &err) == 0 && rg.n == 1 &&
                       streq(rg.kvs[0].key, key("alloc")),
               "after deletes: n=%zu %s", rg.n, err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
 
         /* bad input: no key */
         CHECK(vgpu_etcd_put(e, NULL, "x", 0, NULL, &err) == -EINVAL, "put without key");
@@ -294,7 +294,7 @@ static void scenario_lease(void) {
         struct vgpu_etcd_range rg = {};
         CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 1 && rg.kvs[0].lease == id,
               "the key carries the lease id exactly (beyond 2^53): %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* keepalive for a while: the key outlives its TTL */
         for (int i = 0; i < 4; i++) {
                 CHECK(vgpu_etcd_lease_keepalive(e, id, &ttl, &err) == 0 && ttl >= 1 && ttl <= 2,
@@ -302,12 +302,12 @@ static void scenario_lease(void) {
                 sleep_ms(700);
         }
         CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 1, "kept alive past the TTL");
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* stop: the key goes at TTL + ~0.5 s */
         sleep_ms(3200);
         CHECK(vgpu_etcd_get(e, key("leased"), &rg, &err) == 0 && rg.n == 0,
               "lease expiry removed the key: n=%zu", rg.n);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         ttl = -1;
         CHECK(vgpu_etcd_lease_keepalive(e, id, &ttl, &err) == 0 && ttl == 0,
               "keepalive after expiry reports 0: ttl=%" PRId64 " %s", ttl, err.message);
@@ -319,7 +319,7 @@ static void scenario_lease(void) {
         CHECK(vgpu_etcd_put(e, key("leased2"), "y", id2, NULL, &err) == 0, "put: %s", err.message);
         CHECK(vgpu_etcd_lease_revoke(e, id2, &err) == 0, "revoke: %s", err.message);
         CHECK(vgpu_etcd_get(e, key("leased2"), &rg, &err) == 0 && rg.n == 0, "revoke removed the key");
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         CHECK(vgpu_etcd_lease_revoke(e, id2, &err) == -ENOENT, "revoke twice: %d %s", err.code, err.message);
         CHECK(vgpu_etcd_lease_grant(e, 0, &id2, &err) == -EINVAL, "grant TTL 0");
 }
@@ -417,7 +417,7 @@ static void scenario_watch(void) {
         struct vgpu_etcd_range rg = {};
         CHECK(vgpu_etcd_range_prefix(e, key("w/"), first, 0, &rg, &err) == -ESTALE,
               "range at a compacted revision");
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
 }
 
 /* ---- rotation: ETCD_ENDPOINTS starts with dead endpoints ---- */
@@ -437,7 +437,7 @@ static void scenario_rotation(void) {
         printf("put past the dead endpoints took %.1f ms\n", ms);
         struct vgpu_etcd_range rg = {};
         CHECK(vgpu_etcd_get(e, key("w/rot"), &rg, &err) == 0 && rg.n == 1, "get: %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* the watch rotates too */
         struct watcher w = { .e = e, .start = rev, .seen = { .stop_after = 1 } };
         _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *we = client();
@@ -486,7 +486,7 @@ static void scenario_failover(void) {
         struct vgpu_etcd_txn_result res = {};
         r = vgpu_etcd_txn(e, &cmp, 1, &op, 1, NULL, 0, &res, &err);
         CHECK(r == 0 && res.succeeded, "txn after the failover: %d %s", r, err.message);
-        vgpu_etcd_txn_result_clear(&res);
+        vgpu_etcd_txn_result_free(&res);
         printf("put %.0f ms after the leader's kill -9, served by %s\n", put_ms, vgpu_etcd_endpoint(e));
         /* the watch on the dead member ends with an error; resumed from the last revision + 1 it
          * gets what happened meanwhile, from another member */
@@ -510,7 +510,7 @@ static void scenario_tls(void) {
         put(e, key("tls"), "x");
         struct vgpu_etcd_range rg = {};
         CHECK(vgpu_etcd_get(e, key("tls"), &rg, &err) == 0 && rg.n == 1, "get over TLS: %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         char **eps = split_endpoints(env("ETCD_ENDPOINTS"));
         struct vgpu_etcd_config c = { .endpoints = (const char *const *) eps, .ca_file = env("ETCD_CA") };
         _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *nocert = NULL;
@@ -539,13 +539,13 @@ static void scenario_auth(void) {
         struct vgpu_etcd_range rg = {};
         CHECK(vgpu_etcd_get(e, key("auth"), &rg, &err) == 0 && rg.n == 1, "get with a token: %s",
               err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         /* a token the server no longer knows (expired, member restarted): authenticate again */
         free(e->token);
         e->token = strdup("bogus.token");
         CHECK(vgpu_etcd_get(e, key("auth"), &rg, &err) == 0 && rg.n == 1,
               "re-authenticated after an invalid token: %s", err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
         int64_t rev = put(e, key("w/auth"), "x");
         free(e->token);
         e->token = strdup("bogus.token");
@@ -566,7 +566,7 @@ static void scenario_auth(void) {
         _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *anon = client_with(env("ETCD_ENDPOINTS"), NULL, NULL);
         r = vgpu_etcd_get(anon, key("auth"), &rg, &err);
         CHECK(r < 0, "no user: refused (%d %s)", r, err.message);
-        vgpu_etcd_range_clear(&rg);
+        vgpu_etcd_range_free(&rg);
 }
 
 int main(int argc, char **argv) {

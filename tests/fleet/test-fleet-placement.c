@@ -95,7 +95,7 @@ static void test_codecs(void **state) {
         assert_string_equal(g2.health_reasons[0], "xid 79");
         assert_int_equal(g2.temperature_celsius, 61);
         assert_int_equal(g2.mode, VGPU_FLEET_MODE_VGPU);
-        vgpu_fleet_gpu_clear(&g2);
+        vgpu_fleet_gpu_free(&g2);
         free(text);
 
         /* lease ids above 2^53 survive as strings */
@@ -122,7 +122,7 @@ static void test_codecs(void **state) {
         assert_int_equal(c2.slice_share_percent, 30);
         assert_null(c2.domain);
         assert_int_equal(c2.state, VGPU_FLEET_PENDING);
-        vgpu_fleet_claim_clear(&c2);
+        vgpu_fleet_claim_free(&c2);
         free(text);
 
         /* refusals name the member */
@@ -151,7 +151,7 @@ static void test_codecs(void **state) {
         assert_int_equal(vgpu_fleet_host_from_json(text, &h2, &err), 0);
         assert_true(h2.lease == INT64_C(9000000000000000001));
         assert_string_equal(h2.address, "10.0.0.1");
-        vgpu_fleet_host_clear(&h2);
+        vgpu_fleet_host_free(&h2);
         free(text);
 
         struct vgpu_fleet_session s = { .session = "s",
@@ -162,7 +162,7 @@ static void test_codecs(void **state) {
         assert_int_equal(vgpu_fleet_session_to_json(&s, &text, &err), 0);
         assert_int_equal(vgpu_fleet_session_from_json(text, &s2, &err), 0);
         assert_string_equal(s2.claim_key, "/k");
-        vgpu_fleet_session_clear(&s2);
+        vgpu_fleet_session_free(&s2);
         free(text);
         struct vgpu_fleet_cordon co = { .draining = true, .since_ms = 9 }, co2;
         assert_int_equal(vgpu_fleet_cordon_to_json(&co, &text, &err), 0);
@@ -245,10 +245,10 @@ static void test_spread_binpack(void **state) {
         assert_int_equal(p.fits[0].vram_bytes, 4 * GiB);
         assert_string_equal(p.fits[0].type, "nvidia-232");
         assert_true(p.fits[0].utilization_after > 0.49 && p.fits[0].utilization_after < 0.51);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         p = place(&req, &binpack, NULL);
         assert_int_equal(p.fits[0].index, 2); /* fullest after: 16/16 */
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 
         /* vram: the smallest type that holds it, honouring the lock; slices on slice-mode GPUs */
         req = (struct vgpu_fleet_request){ .kind = VGPU_FLEET_KIND_VRAM, .vram_bytes = 3 * GiB };
@@ -261,7 +261,7 @@ static void test_spread_binpack(void **state) {
                 } else
                         assert_string_equal(p.fits[i].type, "nvidia-232");
         assert_int_equal(p.fits[0].index, 4); /* 3/20 is the lowest utilization */
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 }
 
 static void test_type_lock(void **state) {
@@ -278,19 +278,19 @@ static void test_type_lock(void **state) {
         assert_int_equal(p.n_fits, 1);
         assert_int_equal(p.fits[0].index, 2);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 4);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* instances: nvidia-234 has 2 per GPU */
         use(2, 16 * GiB, "nvidia-234", 2);
         allocs[2].vram_bytes = 8 * GiB; /* memory alone would fit a third */
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 0);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* an unknown type is the type filter's */
         req.type = "nvidia-999";
         p = place(&req, &spread, NULL);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 5);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 }
 
 /* A GPU that runs instances outside the fleet (an admin's) says so in gpus/: its used memory and
@@ -312,19 +312,19 @@ static void test_published_usage(void **state) {
         struct vgpu_fleet_placement p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 0); /* no free nvidia-231: the GPU runs another type */
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         req.type = "nvidia-232";
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 1);
         /* utilization after counts the admin's 8 GiB: (8 + 4) / 16 */
         assert_true(p.fits[0].utilization_after > 0.74 && p.fits[0].utilization_after < 0.76);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* one fleet claim PENDING (the host's numbers do not show it yet): the max counts 8 GiB
          * and 2 instances taken, so one more fits */
         use(0, 4 * GiB, "nvidia-232", 1);
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* both realized: the host shows 16 GiB used and no free nvidia-232; alloc says 8 GiB of
          * the fleet's, counted once, and the GPU is full */
         busy[1].free_instances = 0;
@@ -333,7 +333,7 @@ static void test_published_usage(void **state) {
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 0);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* memory alone: 14 GiB used by processes outside the fleet leaves no room for 4 GiB */
         fleet_reset();
         for (int i = 1; i < 5; i++)
@@ -342,7 +342,7 @@ static void test_published_usage(void **state) {
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 0);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         /* vram requests take the smallest type the host still offers */
         gpus[0].vram_used_bytes = 0;
         gpus[0].types = busy;
@@ -351,7 +351,7 @@ static void test_published_usage(void **state) {
         p = place(&req, &spread, NULL);
         assert_int_equal(p.n_fits, 1);
         assert_string_equal(p.fits[0].type, "nvidia-232");
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         gpus[0].types = t4;
 }
 
@@ -374,7 +374,7 @@ static void test_filters_explain(void **state) {
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_HEALTH], 1);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_MODEL], 1);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1); /* A10: 30 GiB > 20 GiB of slices */
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 
         /* quota: the tenant's usage plus this over the limit */
         fleet_reset();
@@ -386,15 +386,15 @@ static void test_filters_explain(void **state) {
         p = place(&req, &pol, &usage);
         assert_int_equal(p.n_fits, 0);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_QUOTA], 4);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         usage.vram_bytes = 3 * GiB;
         p = place(&req, &pol, &usage);
         assert_int_equal(p.n_fits, 4);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         pol = (struct vgpu_fleet_policy){ .quota_sessions = 2 };
         p = place(&req, &pol, &usage);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_QUOTA], 4);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 
         /* a hold keeps memory for its holder only */
         fleet_reset();
@@ -409,12 +409,12 @@ static void test_filters_explain(void **state) {
                                            .idempotency_key = "small" };
         p = place(&req, &pol, NULL);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_HELD], 1);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         req.idempotency_key = "big";
         p = place(&req, &pol, NULL);
         assert_int_equal(p.rejected[VGPU_FLEET_FILTER_HELD], 0);
         assert_int_equal(p.fits[0].index, 0);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 
         /* a bad request is refused naming the field */
         struct vgpu_error err = {};
@@ -441,8 +441,8 @@ static void test_ties(void **state) {
                 /* the same key and seed replay */
                 assert_int_equal(p.fits[0].index, again.fits[0].index);
                 seen[p.fits[0].index]++;
-                vgpu_fleet_placement_clear(&p);
-                vgpu_fleet_placement_clear(&again);
+                vgpu_fleet_placement_free(&p);
+                vgpu_fleet_placement_free(&again);
         }
         /* ... and different keys spread over every tied GPU */
         for (int i = 0; i < 4; i++)
@@ -455,8 +455,8 @@ static void test_ties(void **state) {
                 struct vgpu_fleet_policy other = { .seed = 43 };
                 struct vgpu_fleet_placement a = place(&req, &pol, NULL), b = place(&req, &other, NULL);
                 differs = a.fits[0].index != b.fits[0].index;
-                vgpu_fleet_placement_clear(&a);
-                vgpu_fleet_placement_clear(&b);
+                vgpu_fleet_placement_free(&a);
+                vgpu_fleet_placement_free(&b);
         }
         assert_true(differs);
         /* a preference breaks the tie; near-equal (same percent) stays tied, more sessions does not */
@@ -466,14 +466,14 @@ static void test_ties(void **state) {
         struct vgpu_fleet_placement p = place(&req, &pol, NULL);
         assert_int_equal(p.n_tied, 1);
         assert_int_equal(p.fits[0].index, 2);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
         req.n_prefer = 0;
         use(1, 1, NULL, 0); /* one byte more used: the same percent */
         use(3, 0, NULL, 1); /* a session more: after */
         p = place(&req, &pol, NULL);
         assert_int_equal(p.n_tied, 3);
         assert_int_equal(p.fits[3].index, 3);
-        vgpu_fleet_placement_clear(&p);
+        vgpu_fleet_placement_free(&p);
 }
 
 static void test_alloc_apply(void **state) {
@@ -503,15 +503,15 @@ static void test_alloc_apply(void **state) {
         /* releasing one not counted changes nothing; the last one takes the lock along */
         assert_int_equal(vgpu_fleet_alloc_apply(&a3, &c1, -1, &a4, &err), 0);
         assert_int_equal(a4.vram_bytes, 4 * GiB);
-        vgpu_fleet_alloc_clear(&a4);
+        vgpu_fleet_alloc_free(&a4);
         assert_int_equal(vgpu_fleet_alloc_apply(&a3, &c2, -1, &a4, &err), 0);
         assert_int_equal(a4.n_claims, 0);
         assert_int_equal(a4.vram_bytes, 0);
         assert_null(a4.type_lock);
-        vgpu_fleet_alloc_clear(&a1);
-        vgpu_fleet_alloc_clear(&a2);
-        vgpu_fleet_alloc_clear(&a3);
-        vgpu_fleet_alloc_clear(&a4);
+        vgpu_fleet_alloc_free(&a1);
+        vgpu_fleet_alloc_free(&a2);
+        vgpu_fleet_alloc_free(&a3);
+        vgpu_fleet_alloc_free(&a4);
 }
 
 int main(void) {

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vgpu/cleanup.h"
 #include "vgpu/error.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,7 @@ struct vgpu_etcd_config {
 
 int vgpu_etcd_new(const struct vgpu_etcd_config *c, struct vgpu_etcd **ret, struct vgpu_error *err);
 void vgpu_etcd_free(struct vgpu_etcd *e);
+VGPU_DEFINE_FREEP(struct vgpu_etcd, vgpu_etcd_free)
 
 struct vgpu_etcd_kv {
         char *key;
@@ -50,7 +52,7 @@ struct vgpu_etcd_range {
         int64_t revision; /* the store's revision when read (response header) */
         bool more;
 };
-void vgpu_etcd_range_clear(struct vgpu_etcd_range *r);
+void vgpu_etcd_range_free(struct vgpu_etcd_range *r);
 
 int vgpu_etcd_get(struct vgpu_etcd *e, const char *key, struct vgpu_etcd_range *ret, struct vgpu_error *err);
 /* every key under prefix, at revision (0 = now); min_mod_revision 0 = no filter */
@@ -91,7 +93,7 @@ struct vgpu_etcd_txn_result {
         struct vgpu_etcd_range *ranges; /* one per RANGE op of the branch taken */
         size_t n_ranges;
 };
-void vgpu_etcd_txn_result_clear(struct vgpu_etcd_txn_result *r);
+void vgpu_etcd_txn_result_free(struct vgpu_etcd_txn_result *r);
 int vgpu_etcd_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *cmp, size_t n_cmp,
                   const struct vgpu_etcd_op *success, size_t n_success, const struct vgpu_etcd_op *failure,
                   size_t n_failure, struct vgpu_etcd_txn_result *ret, struct vgpu_error *err);

@@ -130,22 +130,22 @@ int vgpu_fleet_state_from_string(const char *s);
 const char *vgpu_fleet_mode_to_string(enum vgpu_fleet_mode m);
 
 /* Encoders: a NUL-terminated JSON text in *ret (free()), -ENOMEM. Decoders: 0, or -EINVAL with
- * the member named in err; *ret is written only on success; *_clear() frees the members. */
+ * the member named in err; *ret is written only on success; *_free() frees the members. */
 int vgpu_fleet_host_to_json(const struct vgpu_fleet_host *h, char **ret, struct vgpu_error *err);
 int vgpu_fleet_host_from_json(const char *text, struct vgpu_fleet_host *ret, struct vgpu_error *err);
-void vgpu_fleet_host_clear(struct vgpu_fleet_host *h);
+void vgpu_fleet_host_free(struct vgpu_fleet_host *h);
 int vgpu_fleet_gpu_to_json(const struct vgpu_fleet_gpu *g, char **ret, struct vgpu_error *err);
 int vgpu_fleet_gpu_from_json(const char *text, struct vgpu_fleet_gpu *ret, struct vgpu_error *err);
-void vgpu_fleet_gpu_clear(struct vgpu_fleet_gpu *g);
+void vgpu_fleet_gpu_free(struct vgpu_fleet_gpu *g);
 int vgpu_fleet_alloc_to_json(const struct vgpu_fleet_alloc *a, char **ret, struct vgpu_error *err);
 int vgpu_fleet_alloc_from_json(const char *text, struct vgpu_fleet_alloc *ret, struct vgpu_error *err);
-void vgpu_fleet_alloc_clear(struct vgpu_fleet_alloc *a);
+void vgpu_fleet_alloc_free(struct vgpu_fleet_alloc *a);
 int vgpu_fleet_claim_to_json(const struct vgpu_fleet_claim *c, char **ret, struct vgpu_error *err);
 int vgpu_fleet_claim_from_json(const char *text, struct vgpu_fleet_claim *ret, struct vgpu_error *err);
-void vgpu_fleet_claim_clear(struct vgpu_fleet_claim *c);
+void vgpu_fleet_claim_free(struct vgpu_fleet_claim *c);
 int vgpu_fleet_session_to_json(const struct vgpu_fleet_session *s, char **ret, struct vgpu_error *err);
 int vgpu_fleet_session_from_json(const char *text, struct vgpu_fleet_session *ret, struct vgpu_error *err);
-void vgpu_fleet_session_clear(struct vgpu_fleet_session *s);
+void vgpu_fleet_session_free(struct vgpu_fleet_session *s);
 int vgpu_fleet_cordon_to_json(const struct vgpu_fleet_cordon *c, char **ret, struct vgpu_error *err);
 int vgpu_fleet_cordon_from_json(const char *text, struct vgpu_fleet_cordon *ret, struct vgpu_error *err);
 int vgpu_fleet_quota_to_json(const struct vgpu_fleet_quota *q, char **ret, struct vgpu_error *err);
@@ -220,7 +220,7 @@ struct vgpu_fleet_placement {
         size_t n_tied;                             /* how many were equal with the best before the draw */
         unsigned rejected[_VGPU_FLEET_FILTER_MAX]; /* per filter: candidates it rejected (first one failed) */
 };
-void vgpu_fleet_placement_clear(struct vgpu_fleet_placement *p);
+void vgpu_fleet_placement_free(struct vgpu_fleet_placement *p);
 
 /* Filter and rank. Returns 0 with p->n_fits possibly 0 (then rejected[] says why), -EINVAL for
  * a request that cannot be valid, -ENOMEM. usage: the tenant's current usage (NULL: none). */
@@ -268,7 +268,7 @@ struct vgpu_fleet_claim_result {
         char *gpu_value;
         int64_t gpu_mod_revision, gpu_create_revision, gpu_lease;
 };
-void vgpu_fleet_claim_result_clear(struct vgpu_fleet_claim_result *r);
+void vgpu_fleet_claim_result_free(struct vgpu_fleet_claim_result *r);
 
 /* One try of the claim txn (the caller re-places and retries, bounded). */
 int vgpu_fleet_claim_txn(struct vgpu_etcd *e, const struct vgpu_fleet_claim_txn *t,
