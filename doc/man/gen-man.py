@@ -3,7 +3,7 @@
 """gen-man.py — the man pages that are not vgpuctl's own (that one is `vgpuctl __man`), each
 written from what already documents its subject, so that a page cannot say less than the source:
 
-  gen-man.py help PROGRAM OUT        vgpud(8) from `PROGRAM --help`
+  gen-man.py help PROGRAM OUT        vgpud(8), vgpu-broker(8) from `PROGRAM --help`
   gen-man.py conf vgpud.conf OUT     vgpud.conf(5) from the annotated example configuration
   gen-man.py yaml host.yaml OUT      host.yaml(5) from the annotated example host.yaml
 
@@ -49,7 +49,8 @@ def man_help(program, version):
     name = program.rsplit("/", 1)[-1]
     blocks = text.strip("\n").split("\n\n")
     usage = blocks[0].removeprefix("Usage: ").split()
-    out = header(name, 8, "System Administration", version, "the vGPU host daemon", f"`{name} --help`")
+    purpose, files, see_also = PROGRAMS[name]
+    out = header(name, 8, "System Administration", version, purpose, f"`{name} --help`")
     out += [".SH SYNOPSIS", f".B {esc(usage[0])}"] + [f".RI {esc(w)}" for w in usage[1:]]
     out += [".SH DESCRIPTION"]
     rest = []
@@ -78,9 +79,24 @@ def man_help(program, version):
                 out += [f".SH {m.group(1).upper()}", esc(m.group(2))]
             else:
                 out += [esc(line.strip())]
-    out += [".SH FILES", ".TP", ".I /etc/vgpuctl/vgpud.conf", "the configuration, see \\fBvgpud.conf\\fR(5)",
-            ".SH SEE ALSO", "\\fBvgpud.conf\\fR(5), \\fBvgpuctl\\fR(8), \\fBhost.yaml\\fR(5)"]
+    out += [".SH FILES"]
+    for path, what in files:
+        out += [".TP", f".I {path}", what]
+    out += [".SH SEE ALSO", see_also]
     return out
+
+
+# What --help does not say: each program's purpose, files and neighbours.
+PROGRAMS = {
+    "vgpud": ("the vGPU host daemon",
+              [("/etc/vgpuctl/vgpud.conf", "the configuration, see \\fBvgpud.conf\\fR(5)")],
+              "\\fBvgpud.conf\\fR(5), \\fBvgpuctl\\fR(8), \\fBhost.yaml\\fR(5)"),
+    "vgpu-broker": ("the vGPU fleet's placement broker",
+                    [("/run/vgpu-broker/api.sock", "the API's UNIX socket (peer credentials decide who may change the fleet)"),
+                     ("/usr/share/vgpu-broker/dashboard", "the web dashboard's files, served at /")],
+                    "\\fBvgpuctl\\fR(8) (\\fBvgpuctl fleet\\fR), \\fBvgpud\\fR(8), \\fBvgpud.conf\\fR(5) ([fleet]), "
+                    "\\fBetcd\\fR(1)"),
+}
 
 
 def man_conf(path, version):

@@ -18,6 +18,8 @@ done
 pages=(man8/vgpuctl.8 man5/vgpud.conf.5 man5/host.yaml.5)
 [[ -x $build/src/vgpud/vgpud ]] && pages+=(man8/vgpud.8)
 [[ -x $build/src/vgpud/vgpud && -z $(found /man8/vgpud.8) ]] && bad "vgpud.8 not installed"
+[[ -x $build/src/vgpu-broker/vgpu-broker ]] && pages+=(man8/vgpu-broker.8)
+[[ -x $build/src/vgpu-broker/vgpu-broker && -z $(found /man8/vgpu-broker.8) ]] && bad "vgpu-broker.8 not installed"
 
 for p in "${pages[@]}"; do
         f=$(found "/$p")
@@ -70,6 +72,13 @@ if [[ -x $build/src/vgpud/vgpud ]]; then
         opts=$(grep -oE '\{ "[a-z-]+", (required|no)_argument' "$src/src/vgpud/main.c" | cut -d'"' -f2)
         [[ -n $opts ]] && ok || bad "no options found in src/vgpud/main.c"
         for o in $opts; do page_has "$page" "$(roffed "--$o")" && ok || bad "vgpud.8 lacks --$o"; done
+fi
+# vgpu-broker(8): the broker's getopt table
+if [[ -x $build/src/vgpu-broker/vgpu-broker ]]; then
+        page=$(found /man8/vgpu-broker.8)
+        opts=$(grep -oE '\{ "[a-z-]+", (required|no)_argument' "$src/src/vgpu-broker/main.c" | cut -d'"' -f2)
+        [[ $(wc -w <<<"$opts") -ge 20 ]] && ok || bad "only [$opts] options found in src/vgpu-broker/main.c"
+        for o in $opts; do page_has "$page" "$(roffed "--$o")" && ok || bad "vgpu-broker.8 lacks --$o"; done
 fi
 
 # vgpud.conf(5): what conf.c's parser accepts
