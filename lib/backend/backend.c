@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "basic/macro.h"
+#include "basic/size-util.h"
 
 /* The linker collects every BACKEND_REGISTER() pointer between these two symbols; weak, so that a
  * link with no backend at all still resolves them (to NULL: an empty list). */
@@ -63,20 +64,10 @@ int64_t parse_size_with_unit(const char *s) {
         unsigned long long v = strtoull(s, &end, 10);
         while (*end == ' ')
                 end++;
-        uint64_t mult;
-        switch (toupper((unsigned char) *end)) {
-        case 'K':
-                mult = 1ULL << 10;
-                break;
-        case 'M':
-                mult = 1ULL << 20;
-                break;
-        case 'G':
-                mult = 1ULL << 30;
-                break;
-        default:
-                return -1; /* a bare number has no unit we could trust */
-        }
+        uint64_t mult = size_unit_factor(*end);
+        /* a bare number has no unit we could trust; no driver speaks of T */
+        if (!mult || mult > size_unit_factor('G'))
+                return -1;
         if (v > INT64_MAX / mult)
                 return -1;
         return (int64_t) (v * mult);

@@ -22,6 +22,7 @@
 #include "basic/lock.h"
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "basic/size-util.h"
 #include "basic/sysfs.h"
 #include "manage.h"
 #include "plan/plan-internal.h"
@@ -180,22 +181,8 @@ _public_ int vgpu_slice_parse_memory(const char *s, uint64_t *ret) {
                 return -EINVAL;
         uint64_t mult = 1;
         if (*end) {
-                switch (toupper((unsigned char) *end)) {
-                case 'K':
-                        mult = 1ULL << 10;
-                        break;
-                case 'M':
-                        mult = 1ULL << 20;
-                        break;
-                case 'G':
-                        mult = 1ULL << 30;
-                        break;
-                case 'T':
-                        mult = 1ULL << 40;
-                        break;
-                default:
+                if (!(mult = size_unit_factor(*end)))
                         return -EINVAL;
-                }
                 end++;
                 if (*end && strcasecmp(end, "i") != 0 && strcasecmp(end, "b") != 0 &&
                     strcasecmp(end, "ib") != 0)
