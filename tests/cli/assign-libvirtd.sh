@@ -6,54 +6,27 @@
 # a plain VF of fixture hosts, the result is read back with `virsh dumpxml --inactive` and checked
 # with virt-xml-validate, assigning again changes nothing, detach removes each, detaching again
 # fails. libvirtd runs in its session mode as an unprivileged user (nobody when we are root),
-# with its own runtime, config and cache directories under a temporary directory: the host's
-# system libvirtd (and its domains) are never touched. Exit 77 (skip) says exactly what is missing.
+# with its own directories under $tmp (cli/libvirtd-session.sh, shared with the fleet's libvirt
+# test): the host's system libvirtd is never touched. Exit 77 (skip) says exactly what is missing.
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build).
 source "$(dirname "$0")/testlib.sh"
 
-command -v libvirtd >/dev/null || [[ -x /usr/sbin/libvirtd ]] || skip "libvirtd not installed (Debian: libvirt-daemon, libvirt-daemon-driver-qemu; scripts/install-deps.sh --test)"
-libvirtd=$(command -v libvirtd || echo /usr/sbin/libvirtd)
-[[ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ]] || ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so >/dev/null 2>&1 ||
-        skip "libvirt's QEMU driver not installed (Debian: libvirt-daemon-driver-qemu)"
-qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (Debian: qemu-system-x86)"
-command -v virsh >/dev/null || skip "virsh not installed (Debian: libvirt-clients)"
+source "$(dirname "$0")/libvirtd-session.sh"
 command -v virt-xml-validate >/dev/null || skip "virt-xml-validate not installed (Debian: libvirt-clients)"
-
 daemon_pid=
 at_exit '[[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null'
-
-# libvirtd as root is the system daemon (its paths are the host's); in session mode it keeps
-# everything under XDG_* directories, so it runs as an unprivileged user
-as=()
-if [[ $(id -u) == 0 ]]; then
-        command -v setpriv >/dev/null || skip "setpriv not installed (util-linux), needed to run libvirtd unprivileged"
-        id nobody >/dev/null 2>&1 || skip "no user 'nobody' to run a session libvirtd as"
-        as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
-        # nobody must reach the binaries, the fixtures and the temporary directory
-        chmod 755 "$tmp"
-        for f in "$VGPUCTL" "$FIXTURES/nvidia-mdev"; do
-                "${as[@]}" test -r "$f" || skip "$f is not readable by nobody, whom the session libvirtd runs as"
-        done
-fi
-mkdir -p "$tmp/run" "$tmp/config" "$tmp/cache" "$tmp/home"
+libvirtd_session_start "$tmp" || skip "$LIBVIRTD_SKIP"
+daemon_pid=$LIBVIRTD_PID
+qemu=$LIBVIRTD_QEMU
+as=("${libvirtd_as[@]}")
+env_user=("${libvirtd_env[@]}")
+U() { "${as[@]}" "${env_user[@]}" "$@"; }
+# the daemon's user runs vgpuctl too: it must reach the binary and the fixtures
+for f in "$VGPUCTL" "$FIXTURES/nvidia-mdev"; do
+        U test -r "$f" || skip "$f is not readable by $(U id -un), whom the session libvirtd runs as"
+done
 cp -a "$FIXTURES/nvidia-mdev" "$tmp/mdev-host"
 cp -a "$FIXTURES/intel-xe-sriov" "$tmp/vf-host"
-[[ ${#as[@]} -gt 0 ]] && chown -R nobody "$tmp/run" "$tmp/config" "$tmp/cache" "$tmp/home"
-env_user=(env HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run" XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/cache"
-          LIBVIRT_DEFAULT_URI=qemu:///session)
-U() { "${as[@]}" "${env_user[@]}" "$@"; }
-
-# --timeout: it ends by itself should this script be killed
-# exec: $! is then libvirtd itself (setpriv and env exec too), which the at_exit command above stops
-(exec "${as[@]}" "${env_user[@]}" "$libvirtd" --timeout 300 >"$tmp/libvirtd.log" 2>&1) &
-daemon_pid=$!
-for _ in $(seq 300); do
-        [[ -S $tmp/run/libvirt/libvirt-sock ]] && break
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.1
-done
-[[ -S $tmp/run/libvirt/libvirt-sock ]] ||
-        skip "libvirtd did not start in session mode: $(tail -n 3 "$tmp/libvirtd.log" | tr '\n' ' ')"
 
 cat >"$tmp/dom.xml" <<EOF
 <domain type='qemu'>
