@@ -31,7 +31,8 @@ if [[ "${1:-}" == "--test" ]]; then
         # man pages render without warnings (groff -ww, man -l)
         pkgs+=(bash-completion zsh groff-base man-db)
         # libvirt-daemon + its QEMU driver + qemu-system-x86: a real libvirtd for assign/detach
-        # (tests/cli/assign-libvirtd.sh; not libvirt-daemon-system, which would start the host's)
+        # (tests/cli/assign-libvirtd.sh, tests/fleet/vgpud-fleet-libvirtd.py, both through
+        # tests/cli/libvirtd-session.sh; not libvirt-daemon-system, which would start the host's)
         pkgs+=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86)
         # systemd-journal-remote: writes real .journal files for the doctor's journal readers
         pkgs+=(systemd-journal-remote)

@@ -42,6 +42,26 @@ static bool instance_is_vf(const struct vgpu_fleet_claim *c) {
         return !claim_is_slice(c) && c->instance && c->instance[0] && !vgpu_uuid_valid(c->instance);
 }
 
+static bool claim_has_domain(const struct vgpu_fleet_claim *c) {
+        return c->domain && c->domain[0];
+}
+
+/* Take the claim's instance out of its domain (configuration, and the running domain if it
+ * runs). Removing the device alone would leave the domain naming one that is gone: it would not
+ * start again. Not attached, or no such domain any more: nothing to do. */
+static int detach_domain(const struct vgpu_fleet_claim *c, const char *name, struct vgpu_error *err) {
+        struct vgpu_hostdev dev;
+        int r = vgpu_hostdev_parse(name, &dev, err);
+        if (r < 0)
+                return r;
+        struct vgpu_virt *v = NULL;
+        if ((r = vgpu_virt_open(NULL, 0, &v, err)) < 0)
+                return r;
+        r = vgpu_detach(v, c->domain, &dev, 0, NULL, err);
+        vgpu_virt_free(v);
+        return r == -ENOENT ? 0 : r;
+}
+
 /* Remove what the claim made, if it is there: 1 removed, 0 there was nothing, -errno. */
 static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
         char name[40];
@@ -54,7 +74,10 @@ static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
                 snprintf(name, sizeof(name), "%s", c->instance);
         else
                 vgpu_fleet_claim_instance_uuid(c->claim, name);
-        int r = vgpu_mdev_remove(name, err);
+        int r;
+        if (claim_has_domain(c) && (r = detach_domain(c, name, err)) < 0)
+                return r; /* kept: the domain still holds it */
+        r = vgpu_mdev_remove(name, err);
         return r == -ENOENT ? 0 : r < 0 ? r : 1;
 }
 
@@ -155,7 +178,7 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
                 r = vgpu_mdev_create(&spec, 0, err);
                 snprintf(ret, 40, "%s", vf ? parent : spec.uuid);
                 vgpu_mdev_spec_free(&spec);
-                if (r >= 0 && c->domain && c->domain[0]) {
+                if (r >= 0 && claim_has_domain(c)) {
                         struct vgpu_error e2 = {};
                         r = assign_domain(ret, c->domain, err);
                         if (r < 0)
