@@ -122,7 +122,9 @@ static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet
                 f->type = best->name;
                 f->vram_bytes = best->framebuffer_bytes;
                 f->share_percent = 0;
-        } else if (g->mode == VGPU_FLEET_MODE_SLICE && req->kind != VGPU_FLEET_KIND_VGPU) {
+        } else if (g->mode == VGPU_FLEET_MODE_SLICE && req->kind != VGPU_FLEET_KIND_VGPU &&
+                   !(req->domain && req->domain[0])) {
+                /* (a domain takes a vGPU: a slice is for containers, it cannot be attached) */
                 uint64_t need =
                         req->kind == VGPU_FLEET_KIND_SLICE ? req->slice_memory_bytes : req->vram_bytes;
                 unsigned share = req->kind == VGPU_FLEET_KIND_SLICE ? req->slice_share_percent : 0;

@@ -149,7 +149,7 @@ int place_body_parse(const struct api_request *req, bool need_key, struct place_
         if (!k && (bad || (r->type && !*r->type)))
                 k = field_error(reply, "type", "a vGPU type name");
         r->domain = k ? NULL : str_field(p->o, "domain", &bad);
-        if (!k && bad)
+        if (!k && (bad || (r->domain && !*r->domain)))
                 k = field_error(reply, "domain", "a libvirt domain name");
         r->idempotency_key = k ? NULL : str_field(p->o, "idempotency_key", &bad);
         if (!k &&
@@ -168,6 +168,9 @@ int place_body_parse(const struct api_request *req, bool need_key, struct place_
                         "exactly one of vram_bytes, type or memory_bytes (a slice, with share_percent)");
         if (!k && has_share && !has_mem)
                 k = field_error(reply, "share_percent", "only with memory_bytes (a slice)");
+        /* a domain is given a vGPU (an mdev or a VF); a slice is for containers */
+        if (!k && has_mem && r->domain)
+                k = field_error(reply, "domain", "only with type or vram_bytes (a vGPU), not with a slice");
         if (!k)
                 k = str_list(p->o, "models", p->models, &r->n_models, reply);
         if (!k)

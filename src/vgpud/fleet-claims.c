@@ -154,6 +154,13 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
         if (!bdf)
                 return vgpu_error_set(err, -ENODEV, "this host has no GPU %s", c->gpu);
         int r;
+        if (claim_is_slice(c) && claim_has_domain(c))
+                /* the broker places a claim with a domain on vGPUs only; one written otherwise
+                 * must not go BOUND without what it asked for */
+                return vgpu_error_set(err, -EINVAL,
+                                      "a software slice cannot be attached to libvirt domain '%s' (a "
+                                      "domain takes a vGPU: ask for a type or vram_bytes)",
+                                      c->domain);
         if (claim_is_slice(c)) {
                 vgpu_fleet_claim_slice_name(c->claim, ret);
                 struct vgpu_slice_spec req;

@@ -262,6 +262,15 @@ static void test_spread_binpack(void **state) {
                         assert_string_equal(p.fits[i].type, "nvidia-232");
         assert_int_equal(p.fits[0].index, 4); /* 3/20 is the lowest utilization */
         vgpu_fleet_placement_free(&p);
+
+        /* with a libvirt domain only vGPUs fit: a slice cannot be attached to a VM */
+        req.domain = "vm1";
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 3);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_TYPE], 2); /* g3 (locked), g4 (slices) */
+        for (size_t i = 0; i < p.n_fits; i++)
+                assert_int_equal(p.fits[i].kind, VGPU_FLEET_KIND_VGPU);
+        vgpu_fleet_placement_free(&p);
 }
 
 static void test_type_lock(void **state) {

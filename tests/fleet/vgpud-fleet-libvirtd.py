@@ -16,7 +16,9 @@ Proves, reading the domains back with `virsh dumpxml --inactive`:
   (rolled back), the GPU's free instances back; DELETE → capacity back (alloc without it);
 - a running domain (TCG, no device): libvirt's QEMU driver refuses to hotplug an mdev the real
   kernel does not have ("requires VFIO support"), so the claim is FAILED with that reason, no
-  mdev is left, and the configuration stays without the hostdev (live and config change together).
+  mdev is left, and the configuration stays without the hostdev (live and config change together);
+- a slice with a domain (a VM takes a vGPU): 400 from the broker; such a claim written into etcd
+  directly is FAILED by vgpud, never BOUND without its attach.
 Needs VGPU_BROKER, VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
 
 import os
@@ -229,6 +231,27 @@ try:
     t.equal(mdev_hostdevs("fleet-vm-running"), [], "the running domain's configuration did not get the hostdev")
     release(s, "the refused session")
     virsh("destroy", "fleet-vm-running", check=False)
+
+    # ---- a slice cannot be attached to a VM: refused by the broker, FAILED by vgpud ----
+    for body, what in (({"memory_bytes": 2 ** 30, "domain": "fleet-vm"}, "a slice with a domain"),
+                       ({"type": TYPE, "domain": ""}, "an empty domain")):
+        st, _, out = broker.request("POST", "/v1/sessions", dict(body, idempotency_key="lv-bad-" + what))
+        t.check(st == 400 and (out or {}).get("error", "").startswith("domain:"), "%s: 400 naming domain" % what,
+                (st, out))
+    # a slice claim with a domain written as an older broker might: vgpud must not go BOUND
+    # without the attach it asked for
+    lease = gw.range(PREFIX + "hosts/lvhost")[0].get(PREFIX + "hosts/lvhost", (None, 0, 0))[2]
+    now = int(time.time() * 1000)
+    key = PREFIX + "claims/lvhost/sliceclaim"
+    gw.put(key, {"claim": "sliceclaim", "session": "s-sliceclaim", "user": "alice", "tenant": "default",
+                 "host": "lvhost", "gpu": "GPU-0000000a-0000-4000-8000-000000000003", "kind": "slice", "type": None,
+                 "vram_bytes": 2 ** 30, "slice": {"memory_bytes": 2 ** 30, "share_percent": 10},
+                 "domain": "fleet-vm", "state": "PENDING", "host_lease": str(lease), "created_ms": now,
+                 "deadline_ms": now + 30000, "instance": None, "error": None})
+    one = wait(lambda: (gw.get(key) or {}).get("state") in ("BOUND", "FAILED") and gw.get(key), 10) or gw.get(key)
+    t.check(one and one["state"] == "FAILED" and "software slice cannot be attached" in (one.get("error") or ""),
+            "vgpud: a slice claim with a domain is FAILED with the reason", one)
+    gw.delete(key)
 
     t.equal(set(os.listdir(mdevs)), before, "no fleet mdev at the end")
     t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
