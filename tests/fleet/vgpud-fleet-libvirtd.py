@@ -18,7 +18,9 @@ Proves, reading the domains back with `virsh dumpxml --inactive`:
   kernel does not have ("requires VFIO support"), so the claim is FAILED with that reason, no
   mdev is left, and the configuration stays without the hostdev (live and config change together);
 - a slice with a domain (a VM takes a vGPU): 400 from the broker; such a claim written into etcd
-  directly is FAILED by vgpud, never BOUND without its attach.
+  directly is FAILED by vgpud, never BOUND without its attach;
+- libvirtd stopped, then DELETE of an attached session: the claim stays RELEASING and the mdev is
+  kept (the domain's configuration still names it).
 Needs VGPU_BROKER, VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
 
 import os
@@ -66,7 +68,7 @@ URI = LV["URI"]
 
 
 def stop_libvirtd():
-    for name in ("fleet-vm-running", "fleet-vm"):
+    for name in ("fleet-vm-running", "fleet-vm") if os.path.exists("/proc/%s" % LV["PID"]) else ():
         subprocess.run(["virsh", "-c", URI, "destroy", name], capture_output=True, timeout=30)
         subprocess.run(["virsh", "-c", URI, "undefine", name], capture_output=True, timeout=30)
     try:
@@ -253,7 +255,20 @@ try:
             "vgpud: a slice claim with a domain is FAILED with the reason", one)
     gw.delete(key)
 
-    t.equal(set(os.listdir(mdevs)), before, "no fleet mdev at the end")
+    t.equal(set(os.listdir(mdevs)), before, "no fleet mdev left by the sections above")
+
+    # ---- libvirtd gone at release: the device is not pulled from under the domain ----
+    s = place("lv-down", "fleet-vm")
+    one = settled(s)
+    inst = one.get("instance") or "none"
+    t.check(one.get("state") == "BOUND" and mdev_hostdevs("fleet-vm") == [inst], "BOUND and attached again", one)
+    os.kill(int(LV["PID"]), 15)
+    t.check(wait(lambda: not os.path.exists("/proc/%s" % LV["PID"])), "libvirtd stopped")
+    st, _, out = broker.request("DELETE", "/v1/sessions/" + s["session"])
+    t.check(st == 200 and (out or {}).get("state") == "RELEASING", "DELETE with libvirtd down: RELEASING", (st, out))
+    time.sleep(2)
+    t.equal(session(s).get("state"), "RELEASING", "the claim stays RELEASING while the detach cannot be made")
+    t.check(os.path.exists(os.path.join(mdevs, inst)), "the mdev the domain still names is kept")
     t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
 finally:
     for k in kernels:
