@@ -48,7 +48,7 @@ static const char *const bios_messages[] = {
 int check_kvm_available(struct doctor *d) {
         _cleanup_text_ struct text ev = {}, rem = {};
         _cleanup_free_ char *cpuinfo = NULL, *logline = NULL;
-        char vendor[32] = "", source[128];
+        char vendor[32] = "", source[512];
 
         int r = doctor_read_file("/proc/cpuinfo", &cpuinfo);
         if (r == -ENOMEM)
@@ -80,14 +80,15 @@ int check_kvm_available(struct doctor *d) {
                                   "no /dev/kvm and /proc/cpuinfo unreadable");
 
         r = doctor_kernel_log_find(bios_messages, &logline, source, sizeof(source));
-        if (r < 0)
+        if (r == -ENOENT) {
+                text_line(&ev, "kernel log: %s", source);
+                r = 0;
+        } else if (r < 0)
                 return r;
-        if (r > 0)
+        else if (r > 0)
                 text_line(&ev, "%s: %s", source, logline);
         else
-                text_line(&ev, "%s",
-                          source[0] ? "kernel log: no \"disabled by bios\" message this boot"
-                                    : "kernel log: no journal, no /var/log/kern.log");
+                text_line(&ev, "kernel log: no \"disabled by bios\" message this boot");
 
         if (r > 0 || (x86 && !has_flag)) {
                 text_line(&rem,

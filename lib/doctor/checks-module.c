@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "doctor-dl.h"
 #include "doctor-internal.h"
 
 static const struct vendor_module {
@@ -32,8 +33,10 @@ static enum build_state judge(const struct vendor_module *m, const char *running
         if (r == 0)
                 return BUILD_NONE;
         if (b.path[0])
-                text_line(ev, "%s: %s%s%s, vermagic %s", b.path, b.version[0] ? "version " : "", b.version,
-                          b.version[0] ? "" : "no version", b.readable ? b.built_for : "unreadable");
+                /* unreadable with a reason: libkmod is not installed */
+                text_line(ev, "%s: %s%s%s, vermagic %s%s%s", b.path, b.version[0] ? "version " : "",
+                          b.version, b.version[0] ? "" : "no version",
+                          b.readable ? b.built_for : "unreadable", b.unreadable[0] ? ": " : "", b.unreadable);
         else if (b.other_path[0])
                 text_line(ev, "/lib/modules/%s: no %s.ko; another kernel's: %s (version %s, vermagic %s)",
                           running, m->name, b.other_path, b.version[0] ? b.version : "?", b.built_for);
@@ -137,6 +140,12 @@ int check_driver_kernel_match(struct doctor *d) {
                 return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL,
                                   "no out-of-tree vGPU host module installed");
         }
+        /* without libkmod no vermagic was read: a module in the running kernel's tree may still be
+         * another kernel's build, so this is unknown, not a pass */
+        struct vgpu_error err = {};
+        if (!doctor_libkmod(&err))
+                return doctor_add(d, NULL, VGPU_CHECK_SKIP, &ev, NULL, "modules' vermagic unknown: %s",
+                                  err.message);
         return doctor_add(d, NULL, VGPU_CHECK_PASS, &ev, NULL,
                           "vendor modules built for the running kernel %s", running);
 }

@@ -146,16 +146,19 @@ int doctor_count_iommu_groups(void);
  * case-insensitive): from the journal (_TRANSPORT=kernel, _BOOT_ID of
  * /proc/sys/kernel/random/boot_id) when the root has one, else from /var/log/kern.log after
  * the last "Linux version" banner. Returns 1 (*ret_line: the message, to free), 0 not found,
- * or -ENOMEM. `source` names what was read ("" when the root keeps no kernel log).
+ * -ENOENT when there is no kernel log to read, or -ENOMEM. `source` names what was read, or
+ * why nothing was ("no journal, no /var/log/kern.log").
  */
 int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size);
 /* Append to ev the source line "SOURCE: N matching lines:" and the last n (at most 16) kernel
  * messages of this boot holding a needle, each as "  message". Returns the count, -ENOMEM. */
 int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev);
 /* The root's journal (sd-journal: the system journal on "/", else var/log/journal and
- * run/log/journal of the tree). 0, -ENOENT when the root keeps none, -ENOMEM. */
+ * run/log/journal of the tree) and the libsystemd that reads it. 0, -ENOENT when the root keeps
+ * none, -EOPNOTSUPP when libsystemd is not installed (err names it), -ENOMEM. */
 typedef struct sd_journal sd_journal;
-int doctor_journal_open(sd_journal **ret);
+struct libsystemd_dl;
+int doctor_journal_open(const struct libsystemd_dl **ret_sd, sd_journal **ret, struct vgpu_error *err);
 /* "_BOOT_ID=<32 hex>" of the running boot (/proc/sys/kernel/random/boot_id); false when unknown. */
 bool doctor_boot_id_match(char buf[static 64]);
 /* Does text[0..len) hold one of needles (case-insensitive)? */
@@ -189,6 +192,7 @@ struct module_build {
         char built_for[128];         /* the kernel release of the file's vermagic */
         char version[64];            /* the file's modinfo version */
         bool readable;               /* path's .modinfo read (libkmod) */
+        char unreadable[256];        /* why not, when libkmod is not installed; "" otherwise */
         char dkms_package[64];       /* "" when DKMS does not manage it */
         char dkms_version[64];       /* the newest version DKMS has */
         char dkms_other_kernel[128]; /* a kernel DKMS installed it for, not the running one */

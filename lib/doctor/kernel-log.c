@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <systemd/sd-journal.h>
 
 #include "basic/root.h"
+#include "doctor-dl.h"
 #include "doctor-internal.h"
 
 #define MIN_LEN(a, b)       ((a) < (b) ? (a) : (b))
@@ -47,23 +47,27 @@ bool doctor_boot_id_match(char buf[static 64]) {
         return o == 9 + 32;
 }
 
-int doctor_journal_open(sd_journal **ret) {
+int doctor_journal_open(const struct libsystemd_dl **ret_sd, sd_journal **ret, struct vgpu_error *err) {
         if (!doctor_path_exists("/var/log/journal", NULL, 0) &&
             !doctor_path_exists("/run/log/journal", NULL, 0))
                 return -ENOENT;
+        const struct libsystemd_dl *sd = doctor_libsystemd(err);
+        if (!sd)
+                return -EOPNOTSUPP;
         int r;
         if (root_prefix()[0] == '\0')
-                r = sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+                r = sd->sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
         else {
                 char root[4096];
                 if (root_path(root, sizeof(root), "/") < 0)
                         return -ENOENT;
                 /* OS_ROOT: the directory is a whole tree; its var/log/journal and run/log/journal
                  * are read, as journalctl --root does */
-                r = sd_journal_open_directory(ret, root, SD_JOURNAL_OS_ROOT);
+                r = sd->sd_journal_open_directory(ret, root, SD_JOURNAL_OS_ROOT);
         }
         if (r < 0)
                 return r == -ENOMEM ? r : -ENOENT;
+        *ret_sd = sd;
         return 0;
 }
 
@@ -72,34 +76,39 @@ int doctor_journal_open(sd_journal **ret) {
 typedef int (*kernel_line_fn)(const char *line, size_t len, void *userdata);
 
 /* The journal's kernel messages of this boot: the callback's first non-zero return, 0 when it
- * never stopped, -ENOENT without a journal, -ENOMEM. */
-static int journal_walk(const char *const *needles, kernel_line_fn fn, void *userdata) {
+ * never stopped, -ENOENT without a journal, -EOPNOTSUPP without libsystemd (err says so), -ENOMEM. */
+static int journal_walk(const char *const *needles, kernel_line_fn fn, void *userdata,
+                        struct vgpu_error *err) {
+        const struct libsystemd_dl *sd;
         sd_journal *j = NULL;
-        int r = doctor_journal_open(&j);
+        int r = doctor_journal_open(&sd, &j, err);
         if (r < 0)
                 return r;
         char boot[64];
-        r = sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
+        r = sd->sd_journal_add_match(j, "_TRANSPORT=kernel", 0);
         if (r >= 0 && doctor_boot_id_match(boot))
-                r = sd_journal_add_match(j, boot, 0);
+                r = sd->sd_journal_add_match(j, boot, 0);
         if (r < 0) {
                 /* a journal we cannot filter tells us nothing; only out of memory is an error */
-                sd_journal_close(j);
+                sd->sd_journal_close(j);
                 return r == -ENOMEM ? r : 0;
         }
         size_t n = 0;
-        SD_JOURNAL_FOREACH(j) {
-                const void *data;
-                size_t len;
-                if (++n > JOURNAL_MAX_ENTRIES)
-                        break;
-                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
-                        continue;
-                const char *msg = (const char *) data + 8; /* "MESSAGE=" */
-                if (doctor_text_matches(msg, len - 8, needles) && (r = fn(msg, len - 8, userdata)) != 0)
-                        break;
-        }
-        sd_journal_close(j);
+        /* SD_JOURNAL_FOREACH, through the loaded table */
+        if (sd->sd_journal_seek_head(j) >= 0)
+                while (sd->sd_journal_next(j) > 0) {
+                        const void *data;
+                        size_t len;
+                        if (++n > JOURNAL_MAX_ENTRIES)
+                                break;
+                        if (sd->sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8)
+                                continue;
+                        const char *msg = (const char *) data + 8; /* "MESSAGE=" */
+                        if (doctor_text_matches(msg, len - 8, needles) &&
+                            (r = fn(msg, len - 8, userdata)) != 0)
+                                break;
+                }
+        sd->sd_journal_close(j);
         return r;
 }
 
@@ -124,14 +133,24 @@ static int kern_log_walk(const char *const *needles, kernel_line_fn fn, void *us
         return 0;
 }
 
-/* The journal if the host keeps one, else kern.log; *ret_source names the one read. */
-static int kernel_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata,
-                           const char **ret_source) {
-        *ret_source = "journal (kernel messages of this boot)";
-        int r = journal_walk(needles, fn, userdata);
-        if (r == -ENOENT) {
-                *ret_source = "/var/log/kern.log (since the last boot)";
+/* The journal if the host keeps one (and libsystemd is there to read it), else kern.log; source
+ * names the one read, or on -ENOENT why there was none. */
+static int kernel_log_walk(const char *const *needles, kernel_line_fn fn, void *userdata, char *source,
+                           size_t size) {
+        struct vgpu_error err = {};
+        snprintf(source, size, "journal (kernel messages of this boot)");
+        int r = journal_walk(needles, fn, userdata, &err);
+        if (r == -ENOENT || r == -EOPNOTSUPP) {
+                bool no_lib = r == -EOPNOTSUPP;
                 r = kern_log_walk(needles, fn, userdata);
+                if (r == -ENOENT)
+                        snprintf(source, size, "%s, no /var/log/kern.log",
+                                 no_lib ? err.message : "no journal");
+                else if (no_lib)
+                        snprintf(source, size, "/var/log/kern.log (since the last boot; journal unread: %s)",
+                                 err.message);
+                else
+                        snprintf(source, size, "/var/log/kern.log (since the last boot)");
         }
         return r;
 }
@@ -144,14 +163,7 @@ static int take_first(const char *line, size_t len, void *userdata) {
 
 int doctor_kernel_log_find(const char *const *needles, char **ret_line, char *source, size_t size) {
         *ret_line = NULL;
-        const char *from;
-        int r = kernel_log_walk(needles, take_first, ret_line, &from);
-        if (r == -ENOENT) {
-                snprintf(source, size, "%s", "");
-                return 0;
-        }
-        snprintf(source, size, "%s", from);
-        return r;
+        return kernel_log_walk(needles, take_first, ret_line, source, size);
 }
 
 /* The last n lines matching, kept in a ring. */
@@ -184,10 +196,10 @@ static void ring_flush(struct ring *ring, struct text *ev) {
 
 int doctor_kernel_log_grep(const char *const *needles, size_t n, struct text *ev) {
         struct ring ring = { .n = MIN_LEN(MAX_LEN(n, 1), ELEMENTSOF(ring.lines)) };
-        const char *source;
-        int r = kernel_log_walk(needles, ring_push, &ring, &source);
+        char source[VGPU_ERROR_MESSAGE_MAX + 64];
+        int r = kernel_log_walk(needles, ring_push, &ring, source, sizeof(source));
         if (r == -ENOENT) {
-                text_line(ev, "kernel log: no journal, no /var/log/kern.log");
+                text_line(ev, "kernel log: %s", source);
                 return ev->oom ? -ENOMEM : 0;
         }
         if (r >= 0)

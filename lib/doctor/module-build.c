@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libkmod.h>
 
 #include "basic/root.h"
+#include "doctor-dl.h"
 #include "doctor-internal.h"
 
 #define WALK_DEPTH 8
@@ -73,36 +73,41 @@ static bool find_ko(const char *dir, const char *name, int depth, char *ret, siz
 }
 
 /* vermagic's first word (the kernel release) and the version, through libkmod. 0, -ENOMEM,
- * or another -errno when the file is no module. */
-static int read_modinfo(const char *relpath, char *release, size_t rsize, char *version, size_t vsize) {
+ * -EOPNOTSUPP without libkmod (err names it), or another -errno when the file is no module. */
+static int read_modinfo(const char *relpath, char *release, size_t rsize, char *version, size_t vsize,
+                        struct vgpu_error *err) {
         char path[4096], moddir[4096];
         if (root_path(path, sizeof(path), relpath) < 0 ||
             root_path(moddir, sizeof(moddir), "/lib/modules") < 0)
                 return -ENAMETOOLONG;
+        const struct libkmod_dl *km = doctor_libkmod(err);
+        if (!km)
+                return -EOPNOTSUPP;
         /* the context's directory only matters for lookups by name; we give a path */
         static const char *const no_config[] = { NULL }; /* no modprobe.d: nothing is loaded */
-        struct kmod_ctx *ctx = kmod_new(moddir, no_config);
+        struct kmod_ctx *ctx = km->kmod_new(moddir, no_config);
         if (!ctx)
                 return -ENOMEM;
         struct kmod_module *mod = NULL;
         struct kmod_list *info = NULL;
-        int r = kmod_module_new_from_path(ctx, path, &mod);
+        int r = km->kmod_module_new_from_path(ctx, path, &mod);
         if (r >= 0)
-                r = kmod_module_get_info(mod, &info);
+                r = km->kmod_module_get_info(mod, &info);
         if (r >= 0) {
-                struct kmod_list *l;
-                kmod_list_foreach(l, info) {
-                        const char *k = kmod_module_info_get_key(l), *v = kmod_module_info_get_value(l);
+                /* kmod_list_foreach, through the loaded table */
+                for (struct kmod_list *l = info; l; l = km->kmod_list_next(info, l)) {
+                        const char *k = km->kmod_module_info_get_key(l),
+                                   *v = km->kmod_module_info_get_value(l);
                         if (streq(k, "vermagic"))
                                 snprintf(release, rsize, "%.*s", (int) strcspn(v, " "), v);
                         else if (streq(k, "version"))
                                 snprintf(version, vsize, "%s", v);
                 }
-                kmod_module_info_free_list(info);
+                km->kmod_module_info_free_list(info);
                 r = release[0] ? 0 : -ENODATA;
         }
-        kmod_module_unref(mod);
-        kmod_unref(ctx);
+        km->kmod_module_unref(mod);
+        km->kmod_unref(ctx);
         return r;
 }
 
@@ -154,11 +159,14 @@ int doctor_module_build(const char *name, const char *dkms_package, const char *
         if (running) {
                 snprintf(dir, sizeof(dir), "/lib/modules/%s", running);
                 if (find_ko(dir, name, 0, b->path, sizeof(b->path))) {
+                        struct vgpu_error err = {};
                         int r = read_modinfo(b->path, b->built_for, sizeof(b->built_for), b->version,
-                                             sizeof(b->version));
+                                             sizeof(b->version), &err);
                         if (r == -ENOMEM)
                                 return r;
                         b->readable = r >= 0;
+                        if (r == -EOPNOTSUPP)
+                                snprintf(b->unreadable, sizeof(b->unreadable), "%s", err.message);
                 }
         }
         if (!b->path[0]) {
@@ -174,7 +182,7 @@ int doctor_module_build(const char *name, const char *dkms_package, const char *
                         snprintf(dir, sizeof(dir), "/lib/modules/%s", de->d_name);
                         if (find_ko(dir, name, 0, b->other_path, sizeof(b->other_path))) {
                                 int r = read_modinfo(b->other_path, b->built_for, sizeof(b->built_for),
-                                                     b->version, sizeof(b->version));
+                                                     b->version, sizeof(b->version), NULL);
                                 if (r == -ENOMEM) {
                                         closedir(d);
                                         return r;

@@ -12,10 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <systemd/sd-bus.h>
-#include <systemd/sd-journal.h>
 
 #include "basic/root.h"
+#include "doctor-dl.h"
 #include "doctor-internal.h"
 
 #define SYSLOG_TAIL  (4 << 20)
@@ -23,14 +22,20 @@
 #define MIN(a, b)    ((a) < (b) ? (a) : (b))
 
 static int unit_state_bus(const char *unit, struct unit_state *ret, char *source, size_t size) {
+        struct vgpu_error err = {};
+        const struct libsystemd_dl *sd = doctor_libsystemd(&err);
+        if (!sd) {
+                snprintf(source, size, "no sd-bus to ask systemd: %s", err.message);
+                return 0;
+        }
         sd_bus *bus = NULL;
-        int r = sd_bus_open_system(&bus);
+        int r = sd->sd_bus_open_system(&bus);
         if (r < 0) {
                 snprintf(source, size, "system bus: %s (is systemd running?)", strerror(-r));
                 return r == -ENOMEM ? r : 0;
         }
         _cleanup_free_ char *path = NULL;
-        r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &path);
+        r = sd->sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit, &path);
         static const struct {
                 const char *iface, *name;
                 size_t offset;
@@ -44,12 +49,12 @@ static int unit_state_bus(const char *unit, struct unit_state *ret, char *source
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 char *v = NULL;
                 /* the unit's object path loads the unit on demand, as `systemctl show` does */
-                r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, props[i].iface,
-                                               props[i].name, &error, &v);
+                r = sd->sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, props[i].iface,
+                                                   props[i].name, &error, &v);
                 if (r < 0) {
                         snprintf(source, size, "org.freedesktop.systemd1 %s.%s: %s", unit, props[i].name,
                                  error.message ? error.message : strerror(-r));
-                        sd_bus_error_free(&error);
+                        sd->sd_bus_error_free(&error);
                         break;
                 }
                 snprintf((char *) ret + props[i].offset, sizeof(ret->load), "%s", v);
@@ -57,13 +62,13 @@ static int unit_state_bus(const char *unit, struct unit_state *ret, char *source
         }
         if (r >= 0) {
                 int32_t status = -1;
-                if (sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
-                                                "org.freedesktop.systemd1.Service", "ExecMainStatus", NULL,
-                                                'i', &status) >= 0)
+                if (sd->sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
+                                                    "org.freedesktop.systemd1.Service", "ExecMainStatus",
+                                                    NULL, 'i', &status) >= 0)
                         ret->exec_main_status = status;
                 snprintf(source, size, "systemd (org.freedesktop.systemd1)");
         }
-        sd_bus_flush_close_unref(bus);
+        sd->sd_bus_flush_close_unref(bus);
         if (r == -ENOMEM)
                 return r;
         return r >= 0;
@@ -114,19 +119,19 @@ int doctor_unit_state(const char *unit, struct unit_state *ret, char *source, si
 }
 
 /* The last n entries of the journal's current matches, oldest first. */
-static int journal_tail(sd_journal *j, size_t n, struct text *ev) {
+static int journal_tail(const struct libsystemd_dl *sd, sd_journal *j, size_t n, struct text *ev) {
         _cleanup_free_ char **lines = calloc(n, sizeof(char *));
         if (!lines)
                 return -ENOMEM;
         size_t got = 0;
         int r = 0;
-        if (sd_journal_seek_tail(j) >= 0)
-                while (got < n && sd_journal_previous(j) > 0) {
+        if (sd->sd_journal_seek_tail(j) >= 0)
+                while (got < n && sd->sd_journal_previous(j) > 0) {
                         const void *msg, *id;
                         size_t mlen, ilen;
-                        if (sd_journal_get_data(j, "MESSAGE", &msg, &mlen) < 0)
+                        if (sd->sd_journal_get_data(j, "MESSAGE", &msg, &mlen) < 0)
                                 continue;
-                        if (sd_journal_get_data(j, "SYSLOG_IDENTIFIER", &id, &ilen) < 0) {
+                        if (sd->sd_journal_get_data(j, "SYSLOG_IDENTIFIER", &id, &ilen) < 0) {
                                 id = "SYSLOG_IDENTIFIER=?";
                                 ilen = 19;
                         }
@@ -146,9 +151,11 @@ static int journal_tail(sd_journal *j, size_t n, struct text *ev) {
         return r < 0 ? r : (int) got;
 }
 
-static int journal_unit_tail(const char *unit, size_t n, struct text *ev) {
+/* -ENOENT without a journal, -EOPNOTSUPP without libsystemd (err says so). */
+static int journal_unit_tail(const char *unit, size_t n, struct text *ev, struct vgpu_error *err) {
+        const struct libsystemd_dl *sd;
         sd_journal *j = NULL;
-        int r = doctor_journal_open(&j);
+        int r = doctor_journal_open(&sd, &j, err);
         if (r < 0)
                 return r;
         char boot[64], m1[256], m2[256];
@@ -156,20 +163,20 @@ static int journal_unit_tail(const char *unit, size_t n, struct text *ev) {
         snprintf(m1, sizeof(m1), "_SYSTEMD_UNIT=%s", unit);
         snprintf(m2, sizeof(m2), "UNIT=%s", unit);
         /* (this boot AND the unit's own lines) OR (this boot AND systemd's lines about it) */
-        r = have_boot ? sd_journal_add_match(j, boot, 0) : 0;
+        r = have_boot ? sd->sd_journal_add_match(j, boot, 0) : 0;
         if (r >= 0)
-                r = sd_journal_add_match(j, m1, 0);
+                r = sd->sd_journal_add_match(j, m1, 0);
         if (r >= 0)
-                r = sd_journal_add_disjunction(j);
+                r = sd->sd_journal_add_disjunction(j);
         if (r >= 0 && have_boot)
-                r = sd_journal_add_match(j, boot, 0);
+                r = sd->sd_journal_add_match(j, boot, 0);
         if (r >= 0)
-                r = sd_journal_add_match(j, m2, 0);
+                r = sd->sd_journal_add_match(j, m2, 0);
         if (r >= 0) {
                 text_line(ev, "journal, this boot, -u %s:", unit);
-                r = journal_tail(j, n, ev);
+                r = journal_tail(sd, j, n, ev);
         }
-        sd_journal_close(j);
+        sd->sd_journal_close(j);
         return r;
 }
 
@@ -204,8 +211,11 @@ static int syslog_unit_tail(const char *unit, const char *ident, size_t n, struc
 }
 
 int doctor_unit_log_tail(const char *unit, const char *ident, size_t n, struct text *ev) {
-        int r = journal_unit_tail(unit, n, ev);
-        if (r == -ENOENT)
+        struct vgpu_error err = {};
+        int r = journal_unit_tail(unit, n, ev, &err);
+        if (r == -EOPNOTSUPP)
+                text_line(ev, "journal unread: %s", err.message);
+        if (r == -ENOENT || r == -EOPNOTSUPP)
                 r = syslog_unit_tail(unit, ident, n, ev);
         if (r == -ENOENT) {
                 text_line(ev, "no journal and no /var/log/syslog for the lines of %s", unit);

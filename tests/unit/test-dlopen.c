@@ -2,7 +2,10 @@
 /*
  * test-dlopen.c — basic/dlopen-util.c and the optional libraries libvgpu loads with it:
  * a missing library or symbol gives -EOPNOTSUPP and a message naming it (and no half-filled
- * table), a present one resolves its table once for all threads.
+ * table), a present one resolves its table once for all threads, and the real tables of
+ * libsystemd and libkmod resolve against the libraries installed here (a symbol
+ * misspelt in a table would otherwise surface only on a host that runs that check). The
+ * users' side (a check reporting the missing library) is in test-doctor-host.c.
  */
 #include <math.h>
 #include <pthread.h>
@@ -10,12 +13,19 @@
 #include "test-util.h"
 
 #include "basic/dlopen-util.h"
+#include "doctor/doctor-dl.h"
 
 static struct {
         __typeof__(cos) *cos;
         __typeof__(sqrt) *sqrt;
         void (*no_such_function)(void);
 } m;
+
+/* Point an already defined library at another soname and forget the earlier load. */
+static void retarget(struct dlopen_library *lib, const char *soname) {
+        lib->soname = soname;
+        lib->tried = false;
+}
 
 static void test_missing_library(void **state) {
         (void) state;
@@ -68,11 +78,46 @@ static void test_loaded(void **state) {
         assert_true(m.sqrt(16.0) == 4.0);
 }
 
+/* Every function the doctor and telemetry call is in the libraries as installed. */
+static void test_real_tables(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        const struct libsystemd_dl *sd = doctor_libsystemd(&err);
+        if (!sd)
+                fail_msg("%s", err.message);
+        assert_non_null(sd->sd_journal_open);
+        assert_non_null(sd->sd_bus_flush_close_unref);
+        const struct libkmod_dl *km = doctor_libkmod(&err);
+        if (!km)
+                fail_msg("%s", err.message);
+        assert_non_null(km->kmod_module_info_free_list);
+}
+
+static void test_real_tables_missing(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        retarget(&doctor_libkmod_library, "libkmod-absent.so.2");
+        assert_null(doctor_libkmod(&err));
+        assert_int_equal(err.code, -EOPNOTSUPP);
+        assert_non_null(
+                strstr(err.message, "libkmod-absent.so.2 is not installed (Debian: apt install libkmod2"));
+        retarget(&doctor_libkmod_library, "libkmod.so.2");
+        assert_non_null(doctor_libkmod(&err));
+
+        retarget(&doctor_libsystemd_library, "libsystemd-absent.so.0");
+        assert_null(doctor_libsystemd(&err));
+        assert_non_null(strstr(err.message, "libsystemd-absent.so.0 is not installed (Debian: apt install "
+                                            "libsystemd0"));
+        retarget(&doctor_libsystemd_library, "libsystemd.so.0");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_missing_library),
                 cmocka_unit_test(test_missing_symbol),
                 cmocka_unit_test(test_loaded),
+                cmocka_unit_test(test_real_tables),
+                cmocka_unit_test(test_real_tables_missing),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
 
 #include "test-doctor-util.h"
 
+#include "doctor/doctor-dl.h"
+
 #define JOURNAL_REMOTE "/usr/lib/systemd/systemd-journal-remote"
 #define MACHINE_ID     "5a1d0c8e4b7f4c2a9e3d6b1f0a2c4e6d"
 #define BOOT_ID        "3f0e2a71-9c4b-4d8e-a6f5-0b1c2d3e4f50"
@@ -537,6 +539,58 @@ static void test_guest_driver(void **state) {
         run_done(&run);
 }
 
+/* ---------------------------------------------------------------- optional libraries */
+
+/* Without libsystemd or libkmod (dlopen'ed, doctor/doctor-dl.h) the checks that need them say
+ * which library is missing and fall back or report unknown; nothing fails for it. */
+static void test_libraries_missing(void **state) {
+        (void) state;
+        struct run run = {};
+        scratch_file("proc/cpuinfo", amd_cpuinfo);
+        scratch_file("proc/sys/kernel/random/boot_id", BOOT_ID "\n");
+        scratch_file("proc/sys/kernel/osrelease", "6.12.9-amd64\n");
+        scratch_file("sys/module/nvidia_vgpu_vfio/initstate", "live\n");
+        scratch_file("run/vgpuctl/systemctl-show/nvidia-vgpu-mgr.service", show_failed);
+        scratch_journal("system.journal",
+                        ENTRY(11, BOOT_ID_HEX,
+                              "_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n"
+                              "MESSAGE=kvm_amd: SVM disabled (by BIOS) in MSR_VM_CR on CPU 0\n"));
+        /* another kernel's build in the running kernel's tree: only vermagic tells */
+        scratch_ko("lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko", "550.90.05", "6.1.0-28-amd64", false);
+        doctor_libsystemd_library.soname = "libsystemd-absent.so.0";
+        doctor_libsystemd_library.tried = false;
+        doctor_libkmod_library.soname = "libkmod-absent.so.2";
+        doctor_libkmod_library.tried = false;
+        scratch_doctor(&run);
+        doctor_libsystemd_library.soname = "libsystemd.so.0";
+        doctor_libsystemd_library.tried = false;
+        doctor_libkmod_library.soname = "libkmod.so.2";
+        doctor_libkmod_library.tried = false;
+
+        /* the journal's BIOS message is not read; the check judges by the rest */
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, "the CPU has svm but kvm_amd is not loaded",
+               "kernel log: libsystemd-absent.so.0 is not installed (Debian: apt install libsystemd0; ",
+               NULL);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL, NULL, "), no /var/log/kern.log", NULL);
+        expect(&run, "nvidia.vgpu_mgr", NULL, VGPU_CHECK_FAIL, "nvidia-vgpu-mgr.service failed (exit-code)",
+               "journal unread: libsystemd-absent.so.0 is not installed", NULL);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_SKIP,
+               "modules' vermagic unknown: libkmod-absent.so.2 is not installed (Debian: apt install "
+               "libkmod2",
+               "/lib/modules/6.12.9-amd64/updates/dkms/nvidia.ko: no version, vermagic unreadable: "
+               "libkmod-absent.so.2 is not installed",
+               NULL);
+        run_done(&run);
+
+        /* the same tree with the libraries: the BIOS message and the stale build are seen */
+        scratch_doctor(&run);
+        expect(&run, "kvm.available", NULL, VGPU_CHECK_FAIL,
+               "the kernel says AMD-V (\"SVM Mode\") is disabled by the BIOS", NULL, NULL);
+        expect(&run, "driver.kernel_match", NULL, VGPU_CHECK_FAIL,
+               "nvidia is built for kernel 6.1.0-28-amd64, the running kernel is 6.12.9-amd64", NULL, NULL);
+        run_done(&run);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pcie_slot_power),
@@ -551,6 +605,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_gim_unbound, scratch_setup, scratch_teardown),
                 cmocka_unit_test(test_kernel_match_fixtures),
                 cmocka_unit_test_setup_teardown(test_kernel_match_scratch, scratch_setup, scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_libraries_missing, scratch_setup, scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
