@@ -7,6 +7,9 @@
  * is process-global (sensors_init/sensors_cleanup), so each read initializes and cleans up:
  * chips that appear (a GPU driver loading) are seen at the next read, and nothing is held in
  * between. It is not thread-safe; the daemon reads from its one thread.
+ *
+ * libsensors is loaded with dlopen() by the first read (basic/dlopen-util.h says why): only the
+ * daemon's collector reads sensors, and every vgpuctl command would pay for it at start.
  */
 #include <errno.h>
 #include <math.h>
@@ -16,11 +19,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/dlopen-util.h"
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "sensors-dl.h"
 #include "vgpu/sensors.h"
 #include "vgpu/telemetry.h"
+
+#define LIBSENSORS_FUNCS(X)           \
+        X(sensors_init)               \
+        X(sensors_cleanup)            \
+        X(sensors_strerror)           \
+        X(sensors_get_detected_chips) \
+        X(sensors_snprintf_chip_name) \
+        X(sensors_get_features)       \
+        X(sensors_get_subfeature)     \
+        X(sensors_get_value)          \
+        X(sensors_get_label)
+static struct { LIBSENSORS_FUNCS(DLOPEN_FIELD) } sn;
+#define LIBSENSORS_SYMBOL(fn) DLOPEN_SYMBOL(sn, fn)
+static const struct dlopen_symbol libsensors_symbols[] = { LIBSENSORS_FUNCS(LIBSENSORS_SYMBOL) };
+struct dlopen_library telemetry_libsensors_library =
+        DLOPEN_LIBRARY("libsensors.so.5", "libsensors5", libsensors_symbols);
 
 /* "The kind has no such subfeature" (0 cannot say it: it is SENSORS_SUBFEATURE_IN_INPUT). */
 #define NONE SENSORS_SUBFEATURE_UNKNOWN
@@ -137,9 +158,9 @@ static double value_of(const sensors_chip_name *chip, const sensors_feature *f,
                        sensors_subfeature_type type) {
         if (type == NONE)
                 return NAN;
-        const sensors_subfeature *sf = sensors_get_subfeature(chip, f, type);
+        const sensors_subfeature *sf = sn.sensors_get_subfeature(chip, f, type);
         double v;
-        if (!sf || !(sf->flags & SENSORS_MODE_R) || sensors_get_value(chip, sf->number, &v) < 0)
+        if (!sf || !(sf->flags & SENSORS_MODE_R) || sn.sensors_get_value(chip, sf->number, &v) < 0)
                 return NAN;
         return v;
 }
@@ -182,7 +203,7 @@ static const struct kind_map *kind_for(sensors_feature_type t) {
 
 static int read_chip(const sensors_chip_name *chip, struct vgpu_sensor **list, size_t *n, size_t *allocated) {
         char name[128];
-        if (sensors_snprintf_chip_name(name, sizeof(name), chip) < 0)
+        if (sn.sensors_snprintf_chip_name(name, sizeof(name), chip) < 0)
                 return 0; /* a chip it cannot name, we cannot either: skip it */
         char bdf[VGPU_BDF_MAX] = "";
         /* libsensors packs a PCI address as domain<<16 | bus<<8 | device<<3 | function */
@@ -193,7 +214,7 @@ static int read_chip(const sensors_chip_name *chip, struct vgpu_sensor **list, s
 
         const sensors_feature *f;
         int nr = 0;
-        while ((f = sensors_get_features(chip, &nr))) {
+        while ((f = sn.sensors_get_features(chip, &nr))) {
                 const struct kind_map *k = kind_for(f->type);
                 if (!k)
                         continue;
@@ -216,7 +237,7 @@ static int read_chip(const sensors_chip_name *chip, struct vgpu_sensor **list, s
                 };
                 memcpy(s->bdf, bdf, sizeof(bdf));
                 s->state = judge(chip, f, k, s, value_of(chip, f, k->emergency));
-                char *label = sensors_get_label(chip, f);
+                char *label = sn.sensors_get_label(chip, f);
                 s->chip = strdup(name);
                 s->label = label ? label : strdup(f->name);
                 (*n)++; /* counted before the check, so that a failure frees what was taken */
@@ -233,19 +254,23 @@ _public_ int vgpu_sensors_read(struct vgpu_sensor **ret, size_t *ret_n, struct v
                 return vgpu_error_set(err, -EOPNOTSUPP,
                                       "libsensors reads only the live /sys, not VGPU_ROOT=%s", root_prefix());
 
-        int r = sensors_init(NULL);
+        int r = dlopen_library_load(&telemetry_libsensors_library, err);
+        if (r < 0)
+                return r;
+
+        r = sn.sensors_init(NULL);
         if (r != 0) {
-                sensors_cleanup();
-                return vgpu_error_set(err, -EIO, "libsensors: %s", sensors_strerror(r));
+                sn.sensors_cleanup();
+                return vgpu_error_set(err, -EIO, "libsensors: %s", sn.sensors_strerror(r));
         }
         struct vgpu_sensor *list = NULL;
         size_t n = 0, allocated = 0;
         const sensors_chip_name *chip;
         int nr = 0;
         r = 0;
-        while (r >= 0 && (chip = sensors_get_detected_chips(NULL, &nr)))
+        while (r >= 0 && (chip = sn.sensors_get_detected_chips(NULL, &nr)))
                 r = read_chip(chip, &list, &n, &allocated);
-        sensors_cleanup();
+        sn.sensors_cleanup();
         if (r < 0) {
                 vgpu_sensors_free(list, n);
                 return vgpu_error_set(err, r, "out of memory");

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # exports.sh — libvgpu.so exports exactly the symbols lib/libvgpu.sym lists, all named vgpu_*:
 # internal helpers (sysfs_*, root_*, backend tables) must not leak into the ABI. vgpuctl and vgpud
-# link libvgpu.so and compile none of its sources.
+# link libvgpu.so and compile none of its sources. Neither it nor vgpuctl NEEDs an optional library.
 source "$(dirname "$0")/testlib.sh"
 lib=${LIBVGPU:?} sym=${LIBVGPU_SYM:?}
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRW]$/ {sub(/@.*/, "", $3); print $3}' | grep -v '^LIBVGPU_' | sort)
@@ -40,6 +40,20 @@ for prog in ${VGPUCTL:-} ${VGPUD:-}; do
         readelf -d "$prog" | grep -q 'NEEDED.*\[libvgpu\.so\.0\]' && ok || bad "$prog does not link libvgpu.so.0"
         inside=$(nm --defined-only "$prog" | awk '$3 ~ /^(root_prefix|root_path|sysfs_read_at|vgpu_host_scan|vgpu_error_set)$/ {print $3}')
         [[ -z $inside ]] && ok || bad "$prog has libvgpu's code compiled in: $inside"
+done
+# libvgpu.so and vgpuctl are loaded by every command: the optional libraries are dlopen'ed by
+# the code that needs them (lib/basic/dlopen-util.h), never NEEDed, or each command would pay for
+# them and what they pull in (libgcrypt, libcrypto, ...) at start. vgpud may link libsystemd.
+for elf in "$lib" ${VGPUCTL:-}; do
+        needed=$(readelf -d "$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+        for so in libsystemd libkmod libsensors libvirt libxml2 libcurl libcurl-gnutls libipmimonitoring \
+                libfreeipmi libnvidia-ml; do
+                if grep -q "^$so\.so" <<<"$needed"; then
+                        bad "$elf NEEDs $so: load it with dlopen (lib/basic/dlopen-util.h)"
+                else
+                        ok
+                fi
+        done
 done
 echo "exports: $(echo "$exported" | wc -l) symbols"
 summary

@@ -3,7 +3,7 @@
  * test-dlopen.c — basic/dlopen-util.c and the optional libraries libvgpu loads with it:
  * a missing library or symbol gives -EOPNOTSUPP and a message naming it (and no half-filled
  * table), a present one resolves its table once for all threads, and the real tables of
- * libsystemd and libkmod resolve against the libraries installed here (a symbol
+ * libsystemd, libkmod and libsensors resolve against the libraries installed here (a symbol
  * misspelt in a table would otherwise surface only on a host that runs that check). The
  * users' side (a check reporting the missing library) is in test-doctor-host.c.
  */
@@ -14,6 +14,8 @@
 
 #include "basic/dlopen-util.h"
 #include "doctor/doctor-dl.h"
+#include "telemetry/sensors-dl.h"
+#include "vgpu/sensors.h"
 
 static struct {
         __typeof__(cos) *cos;
@@ -91,6 +93,8 @@ static void test_real_tables(void **state) {
         if (!km)
                 fail_msg("%s", err.message);
         assert_non_null(km->kmod_module_info_free_list);
+        if (dlopen_library_load(&telemetry_libsensors_library, &err) < 0)
+                fail_msg("%s", err.message);
 }
 
 static void test_real_tables_missing(void **state) {
@@ -109,6 +113,17 @@ static void test_real_tables_missing(void **state) {
         assert_non_null(strstr(err.message, "libsystemd-absent.so.0 is not installed (Debian: apt install "
                                             "libsystemd0"));
         retarget(&doctor_libsystemd_library, "libsystemd.so.0");
+
+        /* the daemon's collector takes -EOPNOTSUPP as "collector off" and logs the message */
+        unsetenv("VGPU_ROOT"); /* libsensors is asked only on the live root */
+        retarget(&telemetry_libsensors_library, "libsensors-absent.so.5");
+        struct vgpu_sensor *s = NULL;
+        size_t n = 0;
+        assert_int_equal(vgpu_sensors_read(&s, &n, &err), -EOPNOTSUPP);
+        assert_non_null(strstr(err.message, "libsensors-absent.so.5 is not installed (Debian: apt install "
+                                            "libsensors5"));
+        assert_null(s);
+        retarget(&telemetry_libsensors_library, "libsensors.so.5");
 }
 
 int main(void) {
