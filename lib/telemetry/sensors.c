@@ -12,7 +12,7 @@
  * daemon's collector reads sensors, and every vgpuctl command would pay for it at start.
  */
 #include <errno.h>
-#include <math.h>
+#include <math.h> /* isnan(), NAN: macros, no libm */
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 #include <stdio.h>
@@ -280,6 +280,15 @@ _public_ int vgpu_sensors_read(struct vgpu_sensor **ret, size_t *ret_n, struct v
         return 0;
 }
 
+/* lround(), half away from zero, without libm: for this one call libvgpu.so would NEED
+ * libm.so.6, which every vgpuctl command then maps at start (a dozen page faults). Clamped, as
+ * a broken chip may report anything and INT32_MIN means "none". */
+static int round_celsius(double v) {
+        if (v >= 1e6 || v <= -1e6)
+                return v > 0 ? 1000000 : -1000000;
+        return (int) (v < 0 ? v - 0.5 : v + 0.5);
+}
+
 _public_ int vgpu_sensors_gpu_temperature(const struct vgpu_sensor *s, size_t n, const char *bdf,
                                           int *ret_temp_c, int *ret_crit_c) {
         /* the first: temp1, amdgpu's "edge", which is what the snapshot reads and what the default
@@ -290,7 +299,7 @@ _public_ int vgpu_sensors_gpu_temperature(const struct vgpu_sensor *s, size_t n,
                         hot = &s[i];
         if (!hot)
                 return -ENOENT;
-        *ret_temp_c = (int) lround(hot->value);
-        *ret_crit_c = isnan(hot->crit) || hot->crit <= 0 ? INT32_MIN : (int) lround(hot->crit);
+        *ret_temp_c = round_celsius(hot->value);
+        *ret_crit_c = isnan(hot->crit) || hot->crit <= 0 ? INT32_MIN : round_celsius(hot->crit);
         return 0;
 }

@@ -55,5 +55,7 @@ for elf in "$lib" ${VGPUCTL:-}; do
                 fi
         done
 done
+# nor libm: its one use (rounding a temperature) cost every command a dozen page faults at start
+readelf -d "$lib" | grep -q 'NEEDED.*\[libm\.so' && bad "$lib NEEDs libm.so" || ok
 echo "exports: $(echo "$exported" | wc -l) symbols"
 summary

@@ -211,6 +211,28 @@ static void test_sensors_fixture_root(void **state) {
 }
 
 /* No /dev/ipmi0: -ENODEV without a message; the collector is off, quietly, with no event. */
+/* The GPU's first temperature, rounded half away from zero as lround() does; no crit is
+ * INT32_MIN, and nonsense from a broken chip is clamped, not undefined. */
+static void test_gpu_temperature_rounding(void **state) {
+        (void) state;
+        struct vgpu_sensor s[] = {
+                { .kind = VGPU_SENSOR_FAN, .bdf = GPU, .value = 1200, .crit = NAN },
+                { .kind = VGPU_SENSOR_TEMPERATURE, .bdf = GPU, .value = 44.5, .crit = 94.49 },
+                { .kind = VGPU_SENSOR_TEMPERATURE, .bdf = "0000:04:00.0", .value = -0.5, .crit = 0 },
+                { .kind = VGPU_SENSOR_TEMPERATURE, .bdf = "0000:05:00.0", .value = 1e300, .crit = NAN },
+        };
+        int temp, crit;
+        assert_int_equal(vgpu_sensors_gpu_temperature(s, ELEMENTSOF(s), GPU, &temp, &crit), 0);
+        assert_int_equal(temp, 45);
+        assert_int_equal(crit, 94);
+        assert_int_equal(vgpu_sensors_gpu_temperature(s, ELEMENTSOF(s), "0000:04:00.0", &temp, &crit), 0);
+        assert_int_equal(temp, -1);
+        assert_int_equal(crit, INT32_MIN);
+        assert_int_equal(vgpu_sensors_gpu_temperature(s, ELEMENTSOF(s), "0000:05:00.0", &temp, &crit), 0);
+        assert_int_equal(temp, 1000000);
+        assert_int_equal(crit, INT32_MIN);
+}
+
 static void test_ipmi_absent(void **state) {
         (void) state;
         use_fixture("amd-mxgpu");
@@ -242,6 +264,7 @@ int main(void) {
         const struct CMUnitTest rooted[] = {
                 cmocka_unit_test(test_sensors_fixture_root),
                 cmocka_unit_test(test_ipmi_absent),
+                cmocka_unit_test(test_gpu_temperature_rounding),
         };
         int r = cmocka_run_group_tests(rooted, NULL, NULL);
         if (r != 0)
