@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# optional-libs.sh — vgpuctl on a host without the libraries libvgpu loads with dlopen() on first
+# use (lib/basic/dlopen-util.h): in a private mount namespace /dev/null is bound over the real
+# libsystemd.so.0, libkmod.so.2 and libsensors.so.5, so loading them fails as on a host that
+# lacks them. vgpuctl must still start and list; the doctor's checks that need one fall back or
+# skip, naming it. Needs root for the namespace (skips without).
+source "$(dirname "$0")/testlib.sh"
+[[ $(id -u) -eq 0 ]] || skip "needs root for a private mount namespace"
+command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "cannot make a mount namespace (unshare -m)"
+
+hide=()
+for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5; do
+        p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
+        [[ -n $p ]] || skip "$so is not installed here: nothing to hide"
+        hide+=("$(readlink -f "$p")")
+done
+# the kernel log: a journal directory (so the journal is tried) and kern.log's BIOS message
+fixture_copy broken-kvm-bios
+mkdir -p "$tmp/host/var/log/journal"
+
+# bash -s: the commands run in the namespace; their outputs land in $tmp
+unshare -m --propagation private bash -s "$VGPUCTL" "$tmp" "$FIXTURES" "${hide[@]}" <<'INNER'
+vgpuctl=$1 tmp=$2 fixtures=$3
+shift 3
+for p in "$@"; do mount --bind /dev/null "$p" || exit 99; done
+"$vgpuctl" --version >"$tmp/version" 2>&1; echo $? >"$tmp/version.rc"
+VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" list --json >"$tmp/list" 2>&1; echo $? >"$tmp/list.rc"
+VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" doctor -c driver.kernel_match --json >"$tmp/kmod" 2>&1
+VGPU_ROOT=$tmp/host "$vgpuctl" doctor -c kvm.available --json >"$tmp/journal" 2>&1
+exit 0
+INNER
+[[ $? -eq 0 ]] || bad "could not hide the libraries in the namespace"
+
+[[ $(cat "$tmp/version.rc") == 0 ]] && ok || bad "vgpuctl --version without them: $(cat "$tmp/version")"
+[[ $(cat "$tmp/list.rc") == 0 ]] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/list" && ok ||
+        bad "vgpuctl list --json without them: $(head -c 400 "$tmp/list")"
+python3 - "$tmp/kmod" "$tmp/journal" <<'PY' && ok || bad "the doctor without libkmod and libsystemd (above)"
+import json, sys
+kmod = json.load(open(sys.argv[1]))[0]
+assert kmod["status"] == "skip", kmod
+assert "vermagic unknown: libkmod.so.2 is not installed (Debian: apt install libkmod2" in kmod["summary"], kmod
+kvm = json.load(open(sys.argv[2]))[0]
+# the journal cannot be read: kern.log still is, and says which library was missing
+assert kvm["status"] == "fail" and "disabled by the BIOS" in kvm["summary"], kvm
+assert "journal unread: libsystemd.so.0 is not installed (Debian: apt install libsystemd0" in kvm["evidence"], kvm
+PY
+summary
