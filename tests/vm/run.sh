@@ -84,11 +84,15 @@ if [ -x "$VGPUD_BIN" ]; then
 	copy_bin "$VGPUD_BIN"
 	ln -s "$(guest_path "$(realpath -ms "$VGPUD_BIN")")" "$S/usr/bin/vgpud"
 fi
-# what libvgpu loads with dlopen when a BMC is there (lib/telemetry/ipmi.c): ldd cannot see it
-# (awk reads to the end: an early exit would kill ldconfig with SIGPIPE once its output passes the
-# pipe's 64 KiB, and pipefail + set -e would end this script without a word)
-ipmi_lib=$(ldconfig -p | awk '$1 == "libipmimonitoring.so.6" && /x86-64/ && !f {print $NF; f = 1}')
-[ -n "$ipmi_lib" ] && copy_bin "$ipmi_lib"
+# what libvgpu loads with dlopen on first use, which ldd cannot see: FreeIPMI when a BMC is there
+# (lib/telemetry/ipmi.c), libsystemd and libkmod for the doctor, libsensors for vgpud's hwmon
+# collector (lib/basic/dlopen-util.h). awk reads to the end: an early exit would kill ldconfig
+# with SIGPIPE once its output passes the pipe's 64 KiB, and pipefail + set -e would end this
+# script without a word.
+for so in libipmimonitoring.so.6 libsystemd.so.0 libkmod.so.2 libsensors.so.5; do
+	dl_lib=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !f {print $NF; f = 1}')
+	if [ -n "$dl_lib" ]; then copy_bin "$dl_lib"; fi
+done
 # Debian's snmpd (AgentX master) and snmptrapd for 45-ipmi: vgpud's BMC notifications end there
 for b in snmpd snmptrapd; do
 	[ -x /usr/sbin/$b ] && copy_bin /usr/sbin/$b
