@@ -263,6 +263,8 @@ _public_ int vgpu_fleet_gpu_to_json(const struct vgpu_fleet_gpu *g, char **ret, 
         json_object_object_add(o, "types", types);
         add_int(cap, "memory_bytes", (int64_t) g->slice_memory_bytes);
         add_int(cap, "share_percent", g->slice_share_percent);
+        add_int(cap, "fleet_memory_bytes", (int64_t) g->slice_fleet_memory_bytes);
+        add_int(cap, "fleet_share_percent", g->slice_fleet_share_percent);
         json_object_object_add(o, "slice_capacity", cap);
         add_str(o, "health", g->degraded ? "degraded" : "ok");
         json_object_object_add(o, "health_reasons", str_array(g->health_reasons, g->n_health_reasons));
@@ -332,6 +334,8 @@ _public_ int vgpu_fleet_gpu_from_json(const char *text, struct vgpu_fleet_gpu *r
                 struct dec c = { .o = cap, .what = "gpu slice_capacity", .err = err };
                 get_u64(&c, "memory_bytes", false, &g.slice_memory_bytes);
                 get_uint(&c, "share_percent", false, 100, &g.slice_share_percent);
+                get_u64(&c, "fleet_memory_bytes", false, &g.slice_fleet_memory_bytes);
+                get_uint(&c, "fleet_share_percent", false, 100, &g.slice_fleet_share_percent);
                 d.r = d.r ?: c.r;
         } else if (cap && !json_object_is_type(cap, json_type_null))
                 bad(&d, "slice_capacity", "an object");

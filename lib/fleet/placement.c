@@ -85,6 +85,10 @@ static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet
         uint64_t used = a ? a->vram_bytes : 0, cap = capacity(g);
         if (g->mode == VGPU_FLEET_MODE_VGPU && g->vram_used_bytes > used)
                 used = g->vram_used_bytes;
+        /* slice mode: the capacity leaves out the fleet's own slices, which the host publishes
+         * apart; they are claims in alloc too, so the larger of the two, as for vGPUs */
+        if (g->mode == VGPU_FLEET_MODE_SLICE && g->slice_fleet_memory_bytes > used)
+                used = g->slice_fleet_memory_bytes;
         uint64_t free_bytes = cap > used ? cap - used : 0;
         unsigned n_claims = a ? (unsigned) a->n_claims : 0;
         const char *lock = a && a->n_claims > 0 ? a->type_lock : NULL;
@@ -130,6 +134,8 @@ static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet
                 unsigned share = req->kind == VGPU_FLEET_KIND_SLICE ? req->slice_share_percent : 0;
                 unsigned share_cap = g->slice_share_percent ? g->slice_share_percent : 100;
                 unsigned share_used = a ? a->share_percent : 0;
+                if (g->slice_fleet_share_percent > share_used)
+                        share_used = g->slice_fleet_share_percent;
                 if (need > free_bytes || share_used + share > share_cap)
                         return VGPU_FLEET_FILTER_VRAM;
                 f->kind = VGPU_FLEET_KIND_SLICE;

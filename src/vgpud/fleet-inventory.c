@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "fleet.h"
+#include "vgpu/fleet-host.h"
 #include "log.h"
 #include "vgpud.h"
 
@@ -92,16 +93,24 @@ static int gpu_value(const struct vgpud *d, const struct vgpu_gpu *g, const char
         v.types = types;
         v.n_types = n_types;
         if (v.mode == VGPU_FLEET_MODE_SLICE) {
-                /* what the slices on it leave */
-                uint64_t mem = 0;
-                unsigned share = 0;
-                for (size_t i = 0; i < d->n_slices; i++)
-                        if (streq(d->slices[i].spec.gpu, g->bdf)) {
-                                mem += d->slices[i].spec.memory;
-                                share += d->slices[i].spec.share;
-                        }
+                /* The capacity is what the slices made outside the fleet (an admin's) leave; the
+                 * fleet's own slices (their names carry the claim mark) are published apart. They
+                 * are in alloc/<gpu> already, as claims: subtracted here too, each would count
+                 * twice and the GPU would refuse sessions at half its capacity. */
+                uint64_t mem = 0, fleet_mem = 0;
+                unsigned share = 0, fleet_share = 0;
+                for (size_t i = 0; i < d->n_slices; i++) {
+                        const struct vgpu_slice_spec *s = &d->slices[i].spec;
+                        if (!streq(s->gpu, g->bdf))
+                                continue;
+                        bool fleet = vgpu_fleet_name_is_claim_instance(s->name);
+                        *(fleet ? &fleet_mem : &mem) += s->memory;
+                        *(fleet ? &fleet_share : &share) += s->share;
+                }
                 v.slice_memory_bytes = v.vram_total_bytes > mem ? v.vram_total_bytes - mem : 0;
                 v.slice_share_percent = share < 100 ? 100 - share : 0;
+                v.slice_fleet_memory_bytes = fleet_mem;
+                v.slice_fleet_share_percent = fleet_share < 100 ? fleet_share : 100;
         }
         const char *state = vgpud_gpu_state(t);
         char *reasons[4];

@@ -83,6 +83,8 @@ static void test_codecs(void **state) {
                                     .n_health_reasons = 1,
                                     .has_temperature = true,
                                     .temperature_celsius = 61,
+                                    .slice_fleet_memory_bytes = 3 * GiB,
+                                    .slice_fleet_share_percent = 30,
                                     .updated_ms = 5 };
         assert_int_equal(vgpu_fleet_gpu_to_json(&g, &text, &err), 0);
         struct vgpu_fleet_gpu g2;
@@ -95,6 +97,8 @@ static void test_codecs(void **state) {
         assert_string_equal(g2.health_reasons[0], "xid 79");
         assert_int_equal(g2.temperature_celsius, 61);
         assert_int_equal(g2.mode, VGPU_FLEET_MODE_VGPU);
+        assert_int_equal(g2.slice_fleet_memory_bytes, 3 * GiB);
+        assert_int_equal(g2.slice_fleet_share_percent, 30);
         vgpu_fleet_gpu_free(&g2);
         free(text);
 
@@ -364,6 +368,61 @@ static void test_published_usage(void **state) {
         gpus[0].types = t4;
 }
 
+/* A slice-mode GPU: slice_capacity leaves out the fleet's own slices (published apart as
+ * fleet_memory_bytes/fleet_share_percent), which alloc counts as claims: each slice once. */
+static void test_slice_accounting(void **state) {
+        (void) state;
+        fleet_reset();
+        for (int i = 0; i < 4; i++)
+                cands[i].host_alive = false;
+        /* g4: 20 GiB for slices; 4 fleet slices of 4 GiB and 20 % realized */
+        gpus[4].slice_fleet_memory_bytes = 16 * GiB;
+        gpus[4].slice_fleet_share_percent = 80;
+        use(4, 16 * GiB, NULL, 4);
+        allocs[4].share_percent = 80;
+        struct vgpu_fleet_policy spread = {};
+        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_SLICE,
+                                          .slice_memory_bytes = 4 * GiB,
+                                          .slice_share_percent = 20 };
+        struct vgpu_fleet_placement p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1); /* the fifth of five fits: 16 + 4 <= 20, 80 + 20 <= 100 */
+        assert_true(p.fits[0].utilization_after > 0.99);
+        vgpu_fleet_placement_free(&p);
+        /* full: a sixth does not */
+        gpus[4].slice_fleet_memory_bytes = 20 * GiB;
+        gpus[4].slice_fleet_share_percent = 100;
+        use(4, 20 * GiB, NULL, 5);
+        allocs[4].share_percent = 100;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        assert_int_equal(p.rejected[VGPU_FLEET_FILTER_VRAM], 1);
+        vgpu_fleet_placement_free(&p);
+        /* a fleet slice whose claim is gone (torn down soon) still takes its memory: the larger
+         * of alloc and the host's count */
+        gpus[4].slice_fleet_memory_bytes = 20 * GiB;
+        gpus[4].slice_fleet_share_percent = 100;
+        use(4, 16 * GiB, NULL, 4);
+        allocs[4].share_percent = 80;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        vgpu_fleet_placement_free(&p);
+        /* an admin's slices shrink the capacity itself (12 of 20 GiB left): 2 fleet slices + 1 */
+        gpus[4].slice_memory_bytes = 12 * GiB;
+        gpus[4].slice_share_percent = 60;
+        gpus[4].slice_fleet_memory_bytes = 8 * GiB;
+        gpus[4].slice_fleet_share_percent = 40;
+        use(4, 8 * GiB, NULL, 2);
+        allocs[4].share_percent = 40;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 1);
+        vgpu_fleet_placement_free(&p);
+        use(4, 12 * GiB, NULL, 3); /* a third PENDING: alloc counts it before the host shows it */
+        allocs[4].share_percent = 60;
+        p = place(&req, &spread, NULL);
+        assert_int_equal(p.n_fits, 0);
+        vgpu_fleet_placement_free(&p);
+}
+
 static void test_filters_explain(void **state) {
         (void) state;
         fleet_reset();
@@ -530,6 +589,7 @@ int main(void) {
                 cmocka_unit_test(test_spread_binpack),
                 cmocka_unit_test(test_type_lock),
                 cmocka_unit_test(test_published_usage),
+                cmocka_unit_test(test_slice_accounting),
                 cmocka_unit_test(test_filters_explain),
                 cmocka_unit_test(test_ties),
                 cmocka_unit_test(test_alloc_apply),

@@ -56,8 +56,12 @@ struct vgpu_fleet_gpu {
         enum vgpu_fleet_mode mode;
         struct vgpu_fleet_type *types;
         size_t n_types;
-        uint64_t slice_memory_bytes; /* slice_capacity */
+        uint64_t slice_memory_bytes; /* slice_capacity: the GPU less the slices made outside the fleet */
         unsigned slice_share_percent;
+        /* slice_capacity's fleet_memory_bytes, fleet_share_percent: the fleet's slices that exist on
+         * the host (claims realized), already counted in alloc/<gpu>: placement takes the larger */
+        uint64_t slice_fleet_memory_bytes;
+        unsigned slice_fleet_share_percent;
         bool degraded; /* health "degraded" */
         char **health_reasons;
         size_t n_health_reasons;
