@@ -12,9 +12,11 @@
  * instance (a VF with a type) has no name of its own: its BDF is the claim's "instance".
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vgpu/error.h"
 #include "fleet.h"
@@ -79,6 +81,87 @@ static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
                 return r; /* kept: the domain still holds it */
         r = vgpu_mdev_remove(name, err);
         return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+/* ---- teardowns that failed: tried again with backoff ---- */
+
+#define RETRY_FIRST_MS 500
+#define RETRY_MAX_MS   30000
+#define SWEEP_RETRY_MS 5000
+
+int64_t fleet_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct fleet_retry *retry_find(struct fleet_worker *w, const char *claim) {
+        for (size_t i = 0; i < w->n_retries; i++)
+                if (streq(w->retries[i].claim, claim))
+                        return &w->retries[i];
+        return NULL;
+}
+
+/* Whether the claim's teardown failed and its next try is not due yet: then nothing is tried
+ * now (our own report of the failure comes back as a watch event, and must not try again). */
+static bool retry_waiting(struct fleet_worker *w, const char *claim) {
+        const struct fleet_retry *t = retry_find(w, claim);
+        return t && fleet_now_ms() < t->next_ms;
+}
+
+static void retry_forget(struct fleet_worker *w, const char *claim) {
+        struct fleet_retry *t = retry_find(w, claim);
+        if (t)
+                *t = w->retries[--w->n_retries];
+}
+
+/* The keeper ends the watch at the earliest due try; the worker then lists and reconciles. */
+static void retry_schedule(struct fleet_worker *w, int64_t at_ms) {
+        struct fleet *f = w->f;
+        pthread_mutex_lock(&f->lock);
+        if (!f->retry_at_ms || at_ms < f->retry_at_ms)
+                f->retry_at_ms = at_ms;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+}
+
+/* The claim's teardown failed: count the try, schedule the next (500 ms, doubling, at most
+ * 30 s), and say why on the claim (kv: as we saw it) so `vgpuctl fleet` shows what holds the
+ * release up. The claim stays RELEASING and counted in alloc/<gpu>: its
+ * capacity is not free while the device exists. */
+static void teardown_failed(struct fleet_worker *w, const struct vgpu_etcd_kv *kv,
+                            const struct vgpu_fleet_claim *c, const char *why) {
+        struct fleet_retry *t = retry_find(w, c->claim);
+        if (!t) {
+                struct fleet_retry *n = realloc(w->retries, (w->n_retries + 1) * sizeof(*n));
+                if (!n) {
+                        retry_schedule(w, fleet_now_ms() + RETRY_MAX_MS);
+                        return;
+                }
+                w->retries = n;
+                t = &w->retries[w->n_retries++];
+                *t = (struct fleet_retry){};
+                snprintf(t->claim, sizeof(t->claim), "%s", c->claim);
+        }
+        t->tries++;
+        int64_t delay = RETRY_FIRST_MS;
+        for (unsigned i = 1; i < t->tries && delay < RETRY_MAX_MS; i++)
+                delay *= 2;
+        if (delay > RETRY_MAX_MS)
+                delay = RETRY_MAX_MS;
+        t->next_ms = fleet_now_ms() + delay;
+        retry_schedule(w, t->next_ms);
+        log_warning("fleet: claim %s: tearing down failed (try %u), kept %s, next try in %.1f s: %s",
+                    c->claim, t->tries, vgpu_fleet_state_to_string(c->state), (double) delay / 1000, why);
+        char msg[512];
+        snprintf(msg, sizeof(msg), "tearing down failed (try %u, next in %.1f s): %s", t->tries,
+                 (double) delay / 1000, why);
+        struct vgpu_fleet_claim out = *c;
+        out.error = msg;
+        struct vgpu_error err = {};
+        if (vgpu_fleet_claim_report(w->etcd, w->f->prefix, kv->key, kv->mod_revision, w->lease, &out, NULL,
+                                    &err) < 0)
+                log_debug("fleet: claim %s: reporting the teardown's failure: %s", c->claim, err.message);
 }
 
 /* Where a vGPU of type goes on the GPU bdf: the GPU itself when it is an mdev parent, else
@@ -233,13 +316,15 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
 
 static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const struct vgpu_fleet_claim *c) {
         struct vgpu_error err = {};
+        if (retry_waiting(w, c->claim))
+                return; /* failed before: the retry comes when due */
         int r = teardown(c, &err);
         w->changed_host = true;
         if (r < 0) {
-                log_warning("fleet: claim %s: tearing down failed, kept RELEASING: %s", c->claim,
-                            err.message);
+                teardown_failed(w, kv, c, err.message);
                 return;
         }
+        retry_forget(w, c->claim);
         /* claim + session deleted, alloc/<gpu> and the tenant's usage decremented, in one txn */
         enum vgpu_fleet_release_outcome o;
         r = vgpu_fleet_release_claim(w->etcd, w->f->prefix, kv->key, true, VGPU_FLEET_RELEASING, &o, &err);
@@ -266,9 +351,13 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                         return;
                 int r = teardown(&c, &err);
                 w->changed_host |= r > 0;
-                if (r < 0)
+                retry_forget(w, c.claim);
+                if (r < 0) {
+                        /* the claim is gone: the sweep after the retry's listing removes it */
                         log_warning("fleet: claim %s deleted, tearing down: %s", c.claim, err.message);
-                else if (r > 0)
+                        retry_schedule(w, fleet_now_ms() + RETRY_FIRST_MS);
+                }
+                if (r > 0)
                         log_info("fleet: claim %s deleted (%s): torn down", c.claim,
                                  vgpu_fleet_state_to_string(c.state));
                 vgpu_fleet_claim_free(&c);
@@ -330,15 +419,16 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
          * instances are not ours. Every instance we made is for a claim we saw before this
          * listing, so one that no listed claim names belongs to a claim deleted meanwhile (a
          * PENDING one whose BOUND report was lost, a delete we missed while the watch was down). */
-        unsigned swept = 0;
+        unsigned swept = 0, failed = 0;
         for (size_t i = 0; host && i < host->n_instances; i++) {
                 const char *u = host->instances[i].uuid;
                 if (!vgpu_fleet_name_is_claim_instance(u) || named_by_a_claim(u, names, n))
                         continue;
                 int r = vgpu_mdev_remove(u, &err);
-                if (r < 0 && r != -ENOENT)
+                if (r < 0 && r != -ENOENT) {
                         log_warning("fleet: sweep: removing vGPU %s: %s", u, err.message);
-                else {
+                        failed++;
+                } else {
                         log_info("fleet: sweep: vGPU %s belongs to no claim: removed", u);
                         swept++;
                 }
@@ -348,14 +438,17 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                 if (!vgpu_fleet_name_is_claim_instance(name) || named_by_a_claim(name, names, n))
                         continue;
                 int r = vgpu_slice_destroy(name, &err);
-                if (r < 0 && r != -ENOENT)
+                if (r < 0 && r != -ENOENT) {
                         log_warning("fleet: sweep: removing slice %s: %s", name, err.message);
-                else {
+                        failed++;
+                } else {
                         log_info("fleet: sweep: slice %s belongs to no claim: removed", name);
                         swept++;
                 }
         }
         w->changed_host |= swept > 0;
+        if (failed > 0)
+                retry_schedule(w, fleet_now_ms() + SWEEP_RETRY_MS); /* listed and swept again then */
         free(slices);
         vgpu_host_free(host);
         return (int) swept;
@@ -405,7 +498,9 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
         struct vgpu_fleet_claim *cs = calloc(n ? n : 1, sizeof(*cs));
         struct vgpu_fleet_reconcile_item *items = calloc(n ? n : 1, sizeof(*items));
         bool *valid = calloc(n ? n : 1, sizeof(bool)), *done = calloc(n ? n : 1, sizeof(bool));
-        int r = cs && items && valid && done ? 0 : -ENOMEM;
+        bool *failed = calloc(n ? n : 1, sizeof(bool));
+        char(*why)[256] = calloc(n ? n : 1, sizeof(*why));
+        int r = cs && items && valid && done && failed && why ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++)
                 valid[i] = vgpu_fleet_claim_from_json(claims->kvs[i].value, &cs[i], &err) >= 0;
         unsigned rebound = 0, released = 0;
@@ -436,16 +531,30 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                 }
                 if (!change)
                         continue;
-                /* first what must go (a RELEASING instance that still runs) */
-                for (size_t k = 0; k < m; k++)
-                        if (items[k].action == VGPU_FLEET_RECONCILE_RELEASE &&
-                            teardown(items[k].claim, &err) < 0) {
-                                log_warning("fleet: reconcile: claim %s: %s", items[k].claim->claim,
-                                            err.message);
+                /* first what must go (a RELEASING instance that still runs); one that cannot be
+                 * torn down stays, counted in alloc, and is tried again after a backoff */
+                for (size_t k = 0; k < m; k++) {
+                        failed[k] = false;
+                        if (items[k].action != VGPU_FLEET_RECONCILE_RELEASE)
+                                continue;
+                        if (retry_waiting(w, items[k].claim->claim))
                                 items[k].action = VGPU_FLEET_RECONCILE_KEEP;
-                        }
+                        else if (teardown(items[k].claim, &err) < 0) {
+                                items[k].action = VGPU_FLEET_RECONCILE_KEEP;
+                                failed[k] = true;
+                                snprintf(why[k], sizeof(why[k]), "%s", err.message);
+                        } else
+                                retry_forget(w, items[k].claim->claim);
+                }
                 w->changed_host = true;
                 int k = vgpu_fleet_host_reconcile(w->etcd, w->f->prefix, cs[i].gpu, items, m, w->lease, &err);
+                /* after the txn, which compares the claims' mod_revision: the report changes it */
+                for (size_t x = 0; x < m; x++)
+                        if (failed[x]) {
+                                struct vgpu_etcd_kv kv = { .key = (char *) items[x].key,
+                                                           .mod_revision = items[x].mod_revision };
+                                teardown_failed(w, &kv, items[x].claim, why[x]);
+                        }
                 if (k < 0) {
                         log_warning("fleet: reconcile of %s: %s", cs[i].gpu, err.message);
                         r = k;
@@ -471,6 +580,8 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
         free(items);
         free(valid);
         free(done);
+        free(failed);
+        free(why);
         free(run.slices);
         vgpu_host_free(run.host);
         return r;

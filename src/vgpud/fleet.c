@@ -138,8 +138,17 @@ static void *keeper_main(void *p) {
                         f->watch_recycle = true;
                         f->interrupt_watch = 1;
                 }
+                long ms = r < 0 ? 500 : f->ttl_s * 1000 / 3;
+                /* a failed teardown's next try: the worker is in its watch, which ends on this */
+                int64_t now = fleet_now_ms();
+                if (f->retry_at_ms && now >= f->retry_at_ms) {
+                        f->retry_at_ms = 0;
+                        f->retry_due = true;
+                        f->interrupt_watch = 1;
+                } else if (f->retry_at_ms && f->retry_at_ms - now < ms)
+                        ms = (long) (f->retry_at_ms - now);
                 if (!f->stopping)
-                        wait_locked(f, r < 0 ? 500 : f->ttl_s * 1000 / 3);
+                        wait_locked(f, ms);
         }
         pthread_mutex_unlock(&f->lock);
         /* leaving on purpose: our keys go now, not a TTL later */
@@ -264,6 +273,13 @@ static void *worker_main(void *p) {
                         continue;
                 }
                 f->interrupt_watch = 0;
+                if (f->retry_due) {
+                        /* a failed teardown is due (the keeper ended the watch): the reconcile
+                         * tries it again, a claim of an older lease too, which the watch's path
+                         * leaves alone */
+                        f->retry_due = false;
+                        need_list = need_reconcile = true;
+                }
                 int64_t lease = f->lease;
                 uint64_t gen = f->lease_gen, inv = f->inventory_gen;
                 struct fleet_gpu *old = w.gpus;
@@ -364,6 +380,7 @@ static void *worker_main(void *p) {
         }
         pthread_mutex_unlock(&f->lock);
         gpus_free(w.gpus, w.n_gpus);
+        free(w.retries);
         vgpu_etcd_free(w.etcd);
         return NULL;
 }

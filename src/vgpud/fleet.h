@@ -53,6 +53,8 @@ struct fleet {
         volatile int interrupt_watch; /* the worker's watch ends within 200 ms */
         int64_t watch_since_ms;       /* when the worker's watch began, 0 when none runs */
         bool watch_recycle;           /* the keeper ended it for its age: resume on the next member */
+        int64_t retry_at_ms;          /* a failed teardown is due then: the keeper ends the watch */
+        bool retry_due;               /* ... and says so: the worker lists and reconciles again */
 };
 
 /* fleet.c: start the threads when [fleet] has endpoints (0 when it has none); stop them. */
@@ -62,6 +64,15 @@ void fleet_stop(struct vgpud *d);
 void fleet_update_inventory(struct vgpud *d);
 
 /* fleet-claims.c (worker thread) */
+
+/* A claim whose instance could not be torn down (busy, a remove error): tried again after a
+ * backoff that doubles with each try, its capacity kept meanwhile. */
+struct fleet_retry {
+        char claim[129]; /* fleet names have at most 128 characters */
+        unsigned tries;
+        int64_t next_ms; /* CLOCK_MONOTONIC */
+};
+
 struct fleet_worker {
         struct fleet *f;
         bool changed_host; /* made or removed an instance since the last wake-up of the event loop */
@@ -71,6 +82,8 @@ struct fleet_worker {
         size_t n_gpus;
         char claims_prefix[VGPU_FLEET_KEY_MAX];
         bool relist; /* an etcd write about a claim failed: list the claims again (the watch ends) */
+        struct fleet_retry *retries; /* failed teardowns */
+        size_t n_retries;
 };
 /* A claim put or deleted (watch or listing); prev: the value before (deletes), may be NULL. */
 void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
@@ -81,3 +94,5 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
 /* After each listing: remove the fleet's instances (names vgpu_fleet_name_is_claim_instance()
  * knows) that no listed claim names; never an admin's. The number removed, or -errno. */
 int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims);
+/* Milliseconds on CLOCK_MONOTONIC (the retries' clock). */
+int64_t fleet_now_ms(void);

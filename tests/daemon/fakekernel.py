@@ -6,8 +6,10 @@ kernel would: the device directory with its mdev_type link and remove file, the
 
 It lets the daemon tests run real applies (create, define, rollback) on fixture hosts.
 `delay` makes each creation take that long; `refuse` is a set of UUIDs whose creation fails
-(the device never appears, as when a driver rejects it); `files` are attributes (relative
-paths, e.g. "nvidia/vgpu_params") each new device gets, empty."""
+(the device never appears, as when a driver rejects it); `busy` a set of UUIDs whose removal
+fails (their `remove` attribute refuses writes, EISDIR here, as a device in use refuses it) until
+taken out of the set; `files` are attributes (relative paths, e.g. "nvidia/vgpu_params") each new
+device gets, empty."""
 
 import os
 import threading
@@ -21,6 +23,7 @@ class FakeKernel(threading.Thread):
         self.deadline = time.monotonic() + limit       # stops by itself, whatever happens
         self.stopping = False
         self.created, self.removed = [], []
+        self.busy = set()
 
     def _p(self, rel):
         return os.path.join(self.root, rel)
@@ -103,8 +106,22 @@ class FakeKernel(threading.Thread):
                     self._create(pdir, tid, uuid)
         bus = self._p("sys/bus/mdev/devices")
         for uuid in sorted(os.listdir(bus)) if os.path.isdir(bus) else ():
+            self._busy(os.path.join(bus, uuid, "remove"), uuid in self.busy)
             if self._take(os.path.join(bus, uuid, "remove")) == "1":
                 self._remove(uuid)
+
+    @staticmethod
+    def _busy(path, busy):
+        """A busy device's remove attribute is a directory: every write to it fails."""
+        try:
+            if busy and not os.path.isdir(path):
+                os.unlink(path)
+                os.mkdir(path)
+            elif not busy and os.path.isdir(path):
+                os.rmdir(path)
+                open(path, "w").close()
+        except OSError:
+            pass
 
     def run(self):
         while not self.stopping and time.monotonic() < self.deadline:

@@ -12,7 +12,11 @@ Proves (each FAILS on the code before the storm's fixes):
 - a fleet vGPU that no claim names (its claim deleted while vgpud was down) is swept at the next
   listing, and the fixture's own (an admin's) vGPUs are never touched;
 - BOUND is fenced by the lease: a report made while hosts/<host> is bound to another lease is
-  refused, the claim stays PENDING."""
+  refused, the claim stays PENDING;
+- a teardown that fails (the device busy) keeps the claim RELEASING with the reason on it and its
+  capacity counted, is tried again with backoff, also after a restart, and the claim is released
+  (alloc/<gpu> loses it exactly once) when the device can go (fails on the code before issue 12's
+  fixes: the claim stayed RELEASING for ever)."""
 
 import base64
 import json
@@ -254,6 +258,62 @@ t.equal(set(os.listdir(MDEVS)) & own, own, "the fixture's own vGPUs (an admin's)
 hk = wait(lambda: get(PREFIX + "hosts/host1")[1] and int(get(PREFIX + "hosts/host1")[1]["lease"]) != lease
           and get(PREFIX + "hosts/host1")[1], timeout=10)
 t.check(hk, "host1 joined again with a new lease")
+lease = int(hk["lease"]) if hk else 0
+
+print("%5.1f s: a teardown that fails is retried" % (time.monotonic() - T0), flush=True)
+# the device refuses its removal (busy) a while: the claim stays RELEASING with the reason and
+# its capacity counted, vgpud tries again with backoff, and once the device goes the claim is
+# released and alloc/<gpu> loses exactly that claim
+place("b1", lease)
+b1 = bound("b1")
+place("b2", lease)
+b2 = bound("b2")
+t.check(b1 and b2, "b1 and b2 BOUND", (claim("b1"), claim("b2")))
+ALLOC2 = {"host": "host1", "gpu": GPU, "vram_bytes": 8 << 30, "share_percent": 0, "type_lock": TYPE,
+          "claims": ["b1", "b2"]}
+put(PREFIX + "alloc/" + GPU, ALLOC2)
+busy_uuid = (b1 or {}).get("instance")
+kernel.busy.add(busy_uuid)
+t.check(wait(lambda: os.path.isdir(os.path.join(MDEVS, busy_uuid or "x", "remove"))), "b1's device is busy")
+cl = claim("b1")
+cl["state"] = "RELEASING"
+put(PREFIX + "claims/host1/b1", cl)
+failed = wait(lambda: "try 2" in ((claim("b1") or {}).get("error") or "") and claim("b1"), timeout=8)
+t.check(failed and failed["state"] == "RELEASING", "the failed teardown is reported on the claim and tried again",
+        claim("b1"))
+t.check(busy_uuid in os.listdir(MDEVS), "b1's device is still there")
+t.equal(get(PREFIX + "alloc/" + GPU)[0], ALLOC2, "its capacity is not freed while the device exists")
+kernel.busy.discard(busy_uuid)
+t.check(wait(lambda: claim("b1") is None, timeout=10), "b1 released once its device could go", claim("b1"))
+t.check(busy_uuid not in os.listdir(MDEVS), "b1's device removed")
+t.equal(get(PREFIX + "alloc/" + GPU)[0], {"host": "host1", "gpu": GPU, "vram_bytes": 4 << 30, "share_percent": 0,
+                                          "type_lock": TYPE, "claims": ["b2"]},
+        "alloc/<gpu> lost b1 exactly once (b2 still counted)")
+t.check(get(PREFIX + "sessions/s-b1")[0] is None and get(PREFIX + "sessions/s-b2")[0] is not None,
+        "b1's session deleted, b2's kept")
+
+# the same across a restart: b2 released while vgpud is down and its device busy; the reconcile
+# at the start cannot tear it down, keeps it, and tries again until it can
+daemon.signal(signal.SIGKILL)
+daemon.proc.wait()
+Daemon.started.remove(daemon)
+busy_uuid = (b2 or {}).get("instance")
+kernel.busy.add(busy_uuid)
+cl = claim("b2")
+cl["state"] = "RELEASING"
+put(PREFIX + "claims/host1/b2", cl)
+t.check(wait(lambda: os.path.isdir(os.path.join(MDEVS, busy_uuid or "x", "remove"))), "b2's device is busy")
+daemon = Daemon(host, CONF)
+failed = wait(lambda: "tearing down failed" in ((claim("b2") or {}).get("error") or "") and claim("b2"), timeout=10)
+t.check(failed and failed["state"] == "RELEASING" and busy_uuid in os.listdir(MDEVS),
+        "after the restart: b2's teardown failed, reported, kept RELEASING", claim("b2"))
+t.equal((get(PREFIX + "alloc/" + GPU)[0] or {}).get("claims"), ["b2"], "b2 still counted")
+kernel.busy.discard(busy_uuid)
+t.check(wait(lambda: claim("b2") is None, timeout=10), "b2 released by a later try", claim("b2"))
+t.check(busy_uuid not in os.listdir(MDEVS) and get(PREFIX + "alloc/" + GPU)[0] is None,
+        "its device gone, and the GPU's alloc with its last claim", get(PREFIX + "alloc/" + GPU)[0])
+hk = wait(lambda: get(PREFIX + "hosts/host1")[1] and int(get(PREFIX + "hosts/host1")[1]["lease"]) != lease
+          and get(PREFIX + "hosts/host1")[1], timeout=10)
 lease = int(hk["lease"]) if hk else 0
 
 print("%5.1f s: BOUND fenced by the lease" % (time.monotonic() - T0), flush=True)
