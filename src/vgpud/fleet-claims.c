@@ -64,22 +64,52 @@ static int detach_domain(const struct vgpu_fleet_claim *c, const char *name, str
         return r == -ENOENT ? 0 : r;
 }
 
+/* Whether the VF bdf runs a vGPU of type (NULL: any). */
+static bool vf_runs(const char *bdf, const char *type) {
+        struct vgpu_host *host = NULL;
+        struct vgpu_error err = {};
+        bool runs = false;
+        if (vgpu_host_scan(VGPU_SCAN_INSTANCES, &host, &err) < 0)
+                return true; /* cannot tell: as if it did (a teardown tries, a reuse fails later) */
+        for (size_t i = 0; i < host->n_instances; i++)
+                runs |= streq(host->instances[i].parent, bdf) &&
+                        (!type || streq(strempty(host->instances[i].type), type));
+        vgpu_host_free(host);
+        return runs;
+}
+
+/* The VF a vendor-VFIO claim got: its "instance" once BOUND, else the one remembered from its
+ * creation (a report not written: fleet-vfs.c); NULL for other claims. */
+static const char *claim_vf(const struct fleet_worker *w, const struct vgpu_fleet_claim *c) {
+        if (instance_is_vf(c))
+                return c->instance;
+        return claim_is_slice(c) ? NULL : fleet_vf_of(w, c->claim);
+}
+
 /* Remove what the claim made, if it is there: 1 removed, 0 there was nothing, -errno. */
-static int teardown(const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
+static int teardown(struct fleet_worker *w, const struct vgpu_fleet_claim *c, struct vgpu_error *err) {
         char name[40];
         if (claim_is_slice(c)) {
                 vgpu_fleet_claim_slice_name(c->claim, name);
                 int r = vgpu_slice_destroy(name, err);
                 return r == -ENOENT ? 0 : r < 0 ? r : 1;
         }
-        if (instance_is_vf(c))
-                snprintf(name, sizeof(name), "%s", c->instance);
+        const char *vf = claim_vf(w, c);
+        if (vf && !instance_is_vf(c) && !vf_runs(vf, c->type)) {
+                /* a remembered VF another claim or an admin configured since is not ours */
+                fleet_vf_forget(w, c->claim);
+                return 0;
+        }
+        if (vf)
+                snprintf(name, sizeof(name), "%s", vf);
         else
                 vgpu_fleet_claim_instance_uuid(c->claim, name);
         int r;
         if (claim_has_domain(c) && (r = detach_domain(c, name, err)) < 0)
                 return r; /* kept: the domain still holds it */
         r = vgpu_mdev_remove(name, err);
+        if (vf && (r >= 0 || r == -ENOENT))
+                fleet_vf_forget(w, c->claim);
         return r == -ENOENT ? 0 : r < 0 ? r : 1;
 }
 
@@ -255,8 +285,21 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
         } else {
                 char parent[VGPU_BDF_MAX];
                 bool vf = false;
+                const char *known = fleet_vf_of(w, c->claim);
+                if (known && vf_runs(known, c->type)) {
+                        /* made before, its report lost: the same VF, not a second one */
+                        snprintf(ret, 40, "%s", known);
+                        return 0;
+                }
+                if (known)
+                        fleet_vf_forget(w, c->claim);
                 if ((r = pick_parent(bdf, c->type, parent, &vf, err)) < 0)
                         return r;
+                /* remembered before it is configured: a report lost, or a crash, after the
+                 * creation must not leave a VF nobody knows is the claim's */
+                if (vf && (r = fleet_vf_remember(w, c->claim, parent)) < 0)
+                        return vgpu_error_set_errno(err, r, "remembering VF %s for claim %s", parent,
+                                                    c->claim);
                 struct vgpu_mdev_spec spec = {};
                 /* an mdev gets the claim's own UUID; a vendor-VFIO VF has none (its BDF names it) */
                 if (!vf)
@@ -274,6 +317,8 @@ static int realize(struct fleet_worker *w, const struct vgpu_fleet_claim *c, cha
                         if (r < 0)
                                 (void) vgpu_mdev_remove(ret, &e2); /* a failed claim leaves nothing */
                 }
+                if (r < 0 && vf)
+                        fleet_vf_forget(w, c->claim);
         }
         return r < 0 ? r : 0;
 }
@@ -305,11 +350,17 @@ static void realize_and_report(struct fleet_worker *w, const struct vgpu_etcd_kv
                 log_warning("fleet: reporting claim %s: %s", c->claim, rerr.message);
                 w->relist = true;
         }
+        if (k > 0 && r >= 0)
+                fleet_vf_forget(w, c->claim); /* the claim names its VF now */
         if (k == 0 && r >= 0) {
-                /* it changed meanwhile: if it is gone (released while we made it), so is the instance */
+                /* it changed meanwhile: if it is gone (released while we made it), so is the
+                 * instance (out names a VF: the claim never did) */
                 struct vgpu_etcd_range rg = {};
-                if (vgpu_etcd_get(w->etcd, kv->key, &rg, &rerr) >= 0 && rg.n == 0)
-                        (void) teardown(c, &rerr);
+                if (vgpu_etcd_get(w->etcd, kv->key, &rg, &rerr) >= 0 && rg.n == 0 &&
+                    teardown(w, &out, &rerr) < 0) {
+                        log_warning("fleet: claim %s deleted, tearing down: %s", c->claim, rerr.message);
+                        retry_schedule(w, fleet_now_ms() + RETRY_FIRST_MS);
+                }
                 vgpu_etcd_range_free(&rg);
         }
 }
@@ -318,7 +369,7 @@ static void release(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, const
         struct vgpu_error err = {};
         if (retry_waiting(w, c->claim))
                 return; /* failed before: the retry comes when due */
-        int r = teardown(c, &err);
+        int r = teardown(w, c, &err);
         w->changed_host = true;
         if (r < 0) {
                 teardown_failed(w, kv, c, err.message);
@@ -349,7 +400,7 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                  * the broker then deleted it as PENDING (its client released or gave up). */
                 if (!prev || vgpu_fleet_claim_from_json(prev->value, &c, &err) < 0)
                         return;
-                int r = teardown(&c, &err);
+                int r = teardown(w, &c, &err);
                 w->changed_host |= r > 0;
                 retry_forget(w, c.claim);
                 if (r < 0) {
@@ -367,6 +418,8 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
                 log_warning("fleet: %s: %s", kv->key, err.message);
                 return;
         }
+        if (c.instance && c.instance[0])
+                fleet_vf_forget(w, c.claim); /* it names its instance: nothing to remember */
         if (c.host_lease != w->lease) {
                 log_debug("fleet: claim %s is fenced (lease %" PRId64 ", ours %" PRId64 "): ignored", c.claim,
                           c.host_lease, w->lease);
@@ -396,7 +449,9 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
         size_t n_slices = 0, n = 0;
         /* each claim's two possible names (mdev UUID, slice name) */
         _cleanup_free_ char(*names)[40] = calloc(2 * claims->n + 1, sizeof(*names));
-        if (!names)
+        _cleanup_free_ char(*ids)[129] = calloc(claims->n + 1, sizeof(*ids));
+        _cleanup_free_ char(*insts)[40] = calloc(claims->n + 1, sizeof(*insts));
+        if (!names || !ids || !insts)
                 return -ENOMEM;
         for (size_t i = 0; i < claims->n; i++) {
                 struct vgpu_fleet_claim c = {};
@@ -405,6 +460,8 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                         log_warning("fleet: sweep: %s: %s", claims->kvs[i].key, err.message);
                         return -EBADMSG;
                 }
+                snprintf(ids[i], sizeof(ids[i]), "%s", c.claim);
+                snprintf(insts[i], sizeof(insts[i]), "%s", strempty(c.instance));
                 vgpu_fleet_claim_instance_uuid(c.claim, names[n++]);
                 vgpu_fleet_claim_slice_name(c.claim, names[n++]);
                 vgpu_fleet_claim_free(&c);
@@ -446,6 +503,30 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                         swept++;
                 }
         }
+        /* a VF remembered for a claim no longer listed: deleted before its report was written */
+        for (size_t i = w->n_vfs; i-- > 0;) {
+                struct fleet_vf v = w->vfs[i];
+                bool listed = false;
+                for (size_t j = 0; j < claims->n && !listed; j++)
+                        listed = streq(ids[j], v.claim);
+                if (listed)
+                        continue;
+                /* not if a listed claim names that VF (ours was cleared, the VF given again) */
+                bool other = named_by_a_claim(v.bdf, insts, claims->n);
+                int r = !other && vf_runs(v.bdf, NULL) ? vgpu_mdev_remove(v.bdf, &err) : -ENOENT;
+                if (r < 0 && r != -ENOENT) {
+                        log_warning("fleet: sweep: clearing VF %s of claim %s: %s", v.bdf, v.claim,
+                                    err.message);
+                        failed++;
+                        continue;
+                }
+                if (r >= 0) {
+                        log_info("fleet: sweep: VF %s belongs to no claim (claim %s): cleared", v.bdf,
+                                 v.claim);
+                        swept++;
+                }
+                fleet_vf_forget(w, v.claim);
+        }
         w->changed_host |= swept > 0;
         if (failed > 0)
                 retry_schedule(w, fleet_now_ms() + SWEEP_RETRY_MS); /* listed and swept again then */
@@ -462,7 +543,8 @@ struct running {
         size_t n_slices;
 };
 
-static bool instance_runs(const struct running *run, const struct vgpu_fleet_claim *c) {
+static bool instance_runs(const struct fleet_worker *w, const struct running *run,
+                          const struct vgpu_fleet_claim *c) {
         char name[40];
         if (claim_is_slice(c)) {
                 vgpu_fleet_claim_slice_name(c->claim, name);
@@ -471,10 +553,11 @@ static bool instance_runs(const struct running *run, const struct vgpu_fleet_cla
                                 return true;
                 return false;
         }
-        if (instance_is_vf(c)) {
+        const char *vf = claim_vf(w, c);
+        if (vf) {
                 for (size_t i = 0; run->host && i < run->host->n_instances; i++)
-                        if (streq(run->host->instances[i].parent, c->instance) &&
-                            streq(run->host->instances[i].type, c->type))
+                        if (streq(run->host->instances[i].parent, vf) &&
+                            streq(strempty(run->host->instances[i].type), c->type))
                                 return true;
                 return false;
         }
@@ -519,8 +602,20 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                         if (c->state == VGPU_FLEET_RELEASING)
                                 a = VGPU_FLEET_RECONCILE_RELEASE;
                         else if (c->host_lease != w->lease && c->state != VGPU_FLEET_FAILED)
-                                a = instance_runs(&run, c) ? VGPU_FLEET_RECONCILE_REBIND
-                                                           : VGPU_FLEET_RECONCILE_RELEASE;
+                                a = instance_runs(w, &run, c) ? VGPU_FLEET_RECONCILE_REBIND
+                                                              : VGPU_FLEET_RECONCILE_RELEASE;
+                        /* a VF whose BOUND report was lost: rebound, the claim names it now */
+                        const char *vf = a == VGPU_FLEET_RECONCILE_REBIND && !instance_is_vf(c)
+                                                 ? claim_vf(w, c)
+                                                 : NULL;
+                        if (vf) {
+                                char *copy = strdup(vf);
+                                if (copy) {
+                                        free(cs[j].instance);
+                                        cs[j].instance = copy;
+                                } else
+                                        a = VGPU_FLEET_RECONCILE_KEEP;
+                        }
                         change |= a != VGPU_FLEET_RECONCILE_KEEP;
                         items[m++] = (struct vgpu_fleet_reconcile_item){
                                 .key = claims->kvs[j].key,
@@ -539,7 +634,7 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                                 continue;
                         if (retry_waiting(w, items[k].claim->claim))
                                 items[k].action = VGPU_FLEET_RECONCILE_KEEP;
-                        else if (teardown(items[k].claim, &err) < 0) {
+                        else if (teardown(w, items[k].claim, &err) < 0) {
                                 items[k].action = VGPU_FLEET_RECONCILE_KEEP;
                                 failed[k] = true;
                                 snprintf(why[k], sizeof(why[k]), "%s", err.message);
@@ -563,6 +658,8 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
                 else
                         for (size_t x = 0; x < m; x++) {
                                 rebound += items[x].action == VGPU_FLEET_RECONCILE_REBIND;
+                                if (items[x].action == VGPU_FLEET_RECONCILE_REBIND)
+                                        fleet_vf_forget(w, items[x].claim->claim);
                                 released += items[x].action == VGPU_FLEET_RECONCILE_RELEASE;
                         }
         }

@@ -265,6 +265,8 @@ static void *worker_main(void *p) {
         if (vgpu_fleet_key(w.claims_prefix, sizeof(w.claims_prefix), f->prefix, "claims", f->host, "", NULL) <
             0)
                 w.etcd = (vgpu_etcd_free(w.etcd), NULL);
+        if (w.etcd && fleet_vfs_load(&w) < 0)
+                log_warning("fleet: the VFs of unreported claims (/run/vgpuctl/fleet-vfs) could not be read");
 
         pthread_mutex_lock(&f->lock);
         while (w.etcd && !f->stopping) {
@@ -381,6 +383,7 @@ static void *worker_main(void *p) {
         pthread_mutex_unlock(&f->lock);
         gpus_free(w.gpus, w.n_gpus);
         free(w.retries);
+        free(w.vfs);
         vgpu_etcd_free(w.etcd);
         return NULL;
 }

@@ -16,6 +16,7 @@
 
 #include "vgpu/etcd.h"
 #include "vgpu/fleet.h"
+#include "vgpu/host.h"
 
 struct vgpud;
 
@@ -73,6 +74,12 @@ struct fleet_retry {
         int64_t next_ms; /* CLOCK_MONOTONIC */
 };
 
+/* A VF configured for a claim that does not name it yet (fleet-vfs.c). */
+struct fleet_vf {
+        char claim[129];
+        char bdf[VGPU_BDF_MAX];
+};
+
 struct fleet_worker {
         struct fleet *f;
         bool changed_host; /* made or removed an instance since the last wake-up of the event loop */
@@ -84,6 +91,8 @@ struct fleet_worker {
         bool relist; /* an etcd write about a claim failed: list the claims again (the watch ends) */
         struct fleet_retry *retries; /* failed teardowns */
         size_t n_retries;
+        struct fleet_vf *vfs; /* VFs whose claim's BOUND report was not written yet */
+        size_t n_vfs;
 };
 /* A claim put or deleted (watch or listing); prev: the value before (deletes), may be NULL. */
 void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bool deleted,
@@ -94,5 +103,11 @@ int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims
 /* After each listing: remove the fleet's instances (names vgpu_fleet_name_is_claim_instance()
  * knows) that no listed claim names; never an admin's. The number removed, or -errno. */
 int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims);
+/* fleet-vfs.c: the VFs configured for claims that do not name them yet, kept in
+ * /run/vgpuctl/fleet-vfs across restarts. */
+int fleet_vfs_load(struct fleet_worker *w);
+const char *fleet_vf_of(const struct fleet_worker *w, const char *claim);
+int fleet_vf_remember(struct fleet_worker *w, const char *claim, const char *bdf);
+void fleet_vf_forget(struct fleet_worker *w, const char *claim);
 /* Milliseconds on CLOCK_MONOTONIC (the retries' clock). */
 int64_t fleet_now_ms(void);

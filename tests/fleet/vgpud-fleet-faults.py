@@ -16,7 +16,11 @@ Proves (each FAILS on the code before the storm's fixes):
 - a teardown that fails (the device busy) keeps the claim RELEASING with the reason on it and its
   capacity counted, is tried again with backoff, also after a restart, and the claim is released
   (alloc/<gpu> loses it exactly once) when the device can go (fails on the code before issue 12's
-  fixes: the claim stayed RELEASING for ever)."""
+  fixes: the claim stayed RELEASING for ever);
+- a vendor-VFIO claim (host2: a VF, which has no name) whose BOUND report is lost keeps one VF
+  while vgpud decides it again, gets that VF BOUND when the report goes through, also across a
+  restart, and the VF is cleared when the claim was deleted before the report (fails on the
+  code before: a second VF was taken per try, and a deleted claim's VF stayed configured)."""
 
 import base64
 import json
@@ -139,6 +143,14 @@ CONF = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 30s\nrestore-on-star
 MDEVS = host.path("sys/bus/mdev/devices")
 own = set(os.listdir(MDEVS))        # the fixture's own vGPUs: an admin's, never the fleet's
 daemon = Daemon(host, CONF)
+# host2: NVIDIA vendor-VFIO (SR-IOV: a claim gets a VF, which has no name of its own)
+host2 = Host("nvidia-sriov-vfio")
+for g in range(2):
+    host2.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (2, g + 1))
+GPU2 = "GPU-%08x-0000-4000-8000-%012x" % (2, 1)     # gpu.0: 0000:41:00.0, VFs .5-.7 free, .4 an admin's
+VF_TYPE = "1152"
+CONF2 = CONF.replace("host = host1", "host = host2")
+daemon2 = Daemon(host2, CONF2)
 
 
 def get(key):
@@ -316,6 +328,97 @@ hk = wait(lambda: get(PREFIX + "hosts/host1")[1] and int(get(PREFIX + "hosts/hos
           and get(PREFIX + "hosts/host1")[1], timeout=10)
 lease = int(hk["lease"]) if hk else 0
 
+print("%5.1f s: VF claims whose BOUND report is lost" % (time.monotonic() - T0), flush=True)
+# A VF has no name of its own: only the BOUND report tells which VF a claim got. With the report
+# lost, vgpud must not configure a second VF when it decides the claim again, must clear the VF
+# when the claim is deleted meanwhile, and must bind the same VF after a restart.
+
+
+def vf_claim(cid, lease_id):
+    doc = claim_doc(cid, lease_id)
+    doc.update({"host": "host2", "gpu": GPU2, "type": VF_TYPE})
+    put(PREFIX + "claims/host2/" + cid, doc)
+
+
+def claim2(cid):
+    return get(PREFIX + "claims/host2/" + cid)[0]
+
+
+def vfs_running():
+    """the VFs of host2's GPU 0 that run VF_TYPE"""
+    out = set()
+    for fn in (4, 5, 6, 7):
+        bdf = "0000:41:00.%d" % fn
+        try:
+            with open(host2.path("sys/bus/pci/devices/%s/nvidia/current_vgpu_type" % bdf)) as f:
+                if f.read().strip() == VF_TYPE:
+                    out.add(bdf)
+        except OSError:
+            pass
+    return out
+
+
+def host2_lease(other_than=None):
+    kv = wait(lambda: get(PREFIX + "hosts/host2")[1] and int(get(PREFIX + "hosts/host2")[1]["lease"]) != other_than
+              and get(PREFIX + "hosts/host2")[1], timeout=10)
+    return int(kv["lease"]) if kv else 0
+
+
+lease2 = host2_lease()
+t.check(lease2, "host2 joined through the proxy")
+admin_vfs = vfs_running()          # the fixture's own (an admin's): never touched
+t.equal(admin_vfs, {"0000:41:00.4"}, "host2's admin VF")
+
+# (a) the report is reset a while: vgpud lists and decides the claim again every 300 ms, and
+# finds the VF it configured the first time instead of taking another
+killed = proxy.killed
+proxy.fail_txn = True
+vf_claim("v1", lease2)
+t.check(wait(lambda: proxy.killed > killed), "v1's BOUND report was reset")
+t.check(wait(lambda: vfs_running() - admin_vfs), "a VF configured for v1")
+time.sleep(1.5)
+taken = vfs_running() - admin_vfs
+t.equal(len(taken), 1, "tried again while the report fails, v1 still has one VF, not one per try (%s)" % sorted(taken))
+proxy.fail_txn = False
+cl = wait(lambda: (claim2("v1") or {}).get("state") == "BOUND" and claim2("v1"), timeout=8)
+t.check(cl and cl["instance"] in taken, "v1 BOUND to that VF once the report goes through", claim2("v1"))
+t.equal(vfs_running() - admin_vfs, taken, "no other VF taken")
+
+# (b) the claim is deleted between the VF's creation and the report: the VF is cleared
+before = vfs_running()
+killed = proxy.killed
+proxy.fail_txn = True
+vf_claim("v2", lease2)
+t.check(wait(lambda: proxy.killed > killed), "v2's BOUND report was reset")
+made = wait(lambda: vfs_running() - before)
+t.check(made, "a VF configured for v2", sorted(vfs_running()))
+delete(PREFIX + "claims/host2/v2")
+time.sleep(0.5)
+proxy.fail_txn = False
+t.check(wait(lambda: vfs_running() == before, timeout=8), "v2 deleted before its report: its VF cleared",
+        sorted(vfs_running()))
+
+# (c) the report lost, then vgpud killed; the claim is bound to that same VF by the reconcile
+# after the restart (its VF remembered in /run/vgpuctl/fleet-vfs), not released with the VF kept
+before = vfs_running()
+killed = proxy.killed
+proxy.fail_txn = True
+vf_claim("v3", lease2)
+t.check(wait(lambda: proxy.killed > killed), "v3's BOUND report was reset")
+made = wait(lambda: vfs_running() - before)
+t.check(made, "a VF configured for v3", sorted(vfs_running()))
+daemon2.signal(signal.SIGKILL)
+daemon2.proc.wait()
+Daemon.started.remove(daemon2)
+proxy.fail_txn = False
+daemon2 = Daemon(host2, CONF2)
+lease2 = host2_lease(other_than=lease2)
+cl = wait(lambda: (claim2("v3") or {}).get("host_lease") == str(lease2) and claim2("v3"), timeout=10)
+t.check(cl and cl["state"] == "BOUND" and made and cl["instance"] in made,
+        "after the restart v3 is BOUND to the VF made for it", (claim2("v3"), sorted(made or ())))
+t.equal(vfs_running() - before, made or set(), "and no other VF")
+t.equal(vfs_running() & admin_vfs, admin_vfs, "the admin's VF untouched")
+
 print("%5.1f s: BOUND fenced by the lease" % (time.monotonic() - T0), flush=True)
 # hosts/host1 moves to another lease while vgpud makes the vGPU (each creation takes 1.5 s now):
 # its BOUND report must not pass
@@ -335,3 +438,4 @@ try:
 finally:
     c.close()
     host.cleanup()
+    host2.cleanup()
