@@ -225,6 +225,8 @@ void api_explain(struct broker *b, const struct api_request *req, struct api_rep
         json_object *o = NULL;
         pthread_rwlock_rdlock(&b->cache.lock);
         int r = view_build(b, quotas ? body.req.tenant : NULL, NULL, 0, &v);
+        if (r >= 0)
+                holds_order(b, &body.req, &v); /* as the placement would see them */
         if (r >= 0 &&
             (r = vgpu_fleet_place(v.c, v.n, &body.req, &policy, quotas ? &v.usage : NULL, &p, &err)) >= 0) {
                 o = json_object_new_object();

@@ -48,7 +48,10 @@ void api_sessions(struct broker *b, struct api_reply *reply);
 void api_cordon(struct broker *b, const char *host, const char *verb, struct api_reply *reply);
 void api_explain(struct broker *b, const struct api_request *req, struct api_reply *reply);
 
-/* holds.c: memory held for a large request that was refused (ageing) */
+/* holds.c: memory held for a large request that was refused (ageing); waiters oldest first:
+ * holds_order adjusts a view's holds for rq (under the cache's read lock, after view_build) */
+void holds_order(struct broker *b, const struct vgpu_fleet_request *rq, struct view *v);
+/* true when rq is large enough to wait; the GPU to hold in ret_gpu ("" when none) */
 bool holds_pick(struct broker *b, const struct vgpu_fleet_request *rq, char *ret_gpu, size_t size,
                 uint64_t *ret_bytes);
 void holds_place(struct broker *b, struct vgpu_etcd *e, const char *gpu, const char *key, uint64_t bytes);

@@ -454,6 +454,8 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 struct pick pk = {};
                 pthread_rwlock_rdlock(&b->cache.lock);
                 int r = view_build(b, quotas ? rq->tenant : NULL, excluded, n_excluded, &v);
+                if (r >= 0)
+                        holds_order(b, rq, &v); /* waiters oldest first */
                 if (r >= 0) {
                         /* the draw differs per attempt: a lost race does not pick the same GPU again */
                         policy.seed = b->cfg.seed + (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15);

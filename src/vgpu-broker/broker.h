@@ -53,13 +53,16 @@ enum cache_kind {
         KIND_CORDON,
         KIND_QUOTA,
         KIND_HOLD,
+        KIND_WAIT,
         KIND_OTHER,
         _KIND_MAX
 };
 
+/* holds/<gpu> and waits/<session> (holds.c) */
 struct hold {
         char *idempotency_key;
         uint64_t vram_bytes;
+        int64_t since_ms; /* when the request first waited; 0 in a hold written before waits/ */
 };
 
 enum { LINK_HOST, LINK_ALLOC, LINK_CORDON, LINK_HOLD, _LINK_MAX };

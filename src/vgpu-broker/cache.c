@@ -47,6 +47,7 @@ static void entry_clear_value(struct entry *e) {
                 vgpu_fleet_session_free(&e->u.session);
                 break;
         case KIND_HOLD:
+        case KIND_WAIT:
                 free(e->u.hold.idempotency_key);
                 break;
         default:
@@ -140,7 +141,7 @@ static const struct {
 } kinds[] = {
         { "hosts/", KIND_HOST },   { "gpus/", KIND_GPU },         { "alloc/", KIND_ALLOC },
         { "claims/", KIND_CLAIM }, { "sessions/", KIND_SESSION }, { "cordon/", KIND_CORDON },
-        { "quota/", KIND_QUOTA },  { "holds/", KIND_HOLD },
+        { "quota/", KIND_QUOTA },  { "holds/", KIND_HOLD },       { "waits/", KIND_WAIT },
 };
 
 static bool decode(struct broker *b, struct entry *e) {
@@ -168,9 +169,10 @@ static bool decode(struct broker *b, struct entry *e) {
         case KIND_QUOTA:
                 r = vgpu_fleet_quota_from_json(e->value, &e->u.quota, &err);
                 break;
-        case KIND_HOLD: {
-                /* holds/<gpu>: {"idempotency_key","vram_bytes"} (api.c: ageing) */
-                json_object *o = json_tokener_parse(e->value), *k, *v;
+        case KIND_HOLD:
+        case KIND_WAIT: {
+                /* holds/<gpu>, waits/<session>: {"idempotency_key","vram_bytes","since_ms"} (holds.c) */
+                json_object *o = json_tokener_parse(e->value), *k, *v, *t;
                 bool ok = o && json_object_object_get_ex(o, "idempotency_key", &k) &&
                           json_object_is_type(k, json_type_string) &&
                           json_object_object_get_ex(o, "vram_bytes", &v) &&
@@ -178,6 +180,9 @@ static bool decode(struct broker *b, struct entry *e) {
                 if (ok) {
                         e->u.hold.idempotency_key = strdup(json_object_get_string(k));
                         e->u.hold.vram_bytes = (uint64_t) json_object_get_int64(v);
+                        if (json_object_object_get_ex(o, "since_ms", &t) &&
+                            json_object_is_type(t, json_type_int))
+                                e->u.hold.since_ms = json_object_get_int64(t);
                 }
                 json_object_put(o);
                 return ok && e->u.hold.idempotency_key;

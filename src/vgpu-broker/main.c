@@ -95,8 +95,8 @@ static void usage(FILE *f) {
               "      --quota-sessions N          per-tenant session limit (default none)\n"
               "      --election-ttl SEC          the janitor's lease (default 5)\n"
               "      --janitor-interval MS       how often the janitor looks (default 1000)\n"
-              "      --hold-ttl SEC              how long a refused large request holds a GPU (default 30; "
-              "0: never)\n"
+              "      --hold-ttl SEC              how long a refused large request keeps its place and hold\n"
+              "                                  after its last retry (default 30; 0: it does not wait)\n"
               "      --dashboard-dir DIR         the web dashboard's files (default " BROKER_DASHBOARD_DIR
               ")\n"
               "  -v, --verbose                   log every request\n"

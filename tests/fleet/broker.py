@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """fleet-broker: vgpu-broker on a real 3-member etcd cluster, with synthetic hosts written
 straight into etcd as vgpud writes them (lease-bound hosts/ and gpus/ keys), two brokers:
-place and release, holds for large requests, tenant quotas, the idempotent retry (same key, same session, through the other broker),
+place and release, holds for large requests (waiters served oldest first), tenant quotas, the idempotent retry (same key, same session, through the other broker),
 spread, conflicts between the brokers settled by the txn (no GPU over-allocated), 503 with the
 count of each filter when full, cordon and drain, a host whose lease expires no longer offered
 within TTL + 1 s and its claims marked LOST, PENDING claims expired by the elected janitor,
@@ -378,6 +378,56 @@ def run(cluster, tmp, brokers):
         if "session" in s:
             d.request("DELETE", "/v1/sessions/" + s["session"])
     audit(gw, "after holds")
+
+    # ---- waiters are served oldest first: whichever GPU frees, whichever broker a retry reaches ----
+    frag = [post(d, "frag2-%d" % i, type="nvidia-232")[2] for i in range(n_t4)]
+    check(len({s.get("gpu") for s in frag}) == n_t4, "again one small session on each T4", [s.get("gpu") for s in frag])
+    st_old = post(d, "big-old", type="nvidia-235")[0]
+    time.sleep(0.05)
+    st_young = post(d, "big-young", type="nvidia-235")[0]
+    holds = {v[0]["idempotency_key"]: k[len(PREFIX + "holds/"):] for k, v in gw.range(PREFIX + "holds/")[0].items()}
+    waits = {v[0]["idempotency_key"]: v[0].get("since_ms") for v in gw.range(PREFIX + "waits/")[0].values()}
+    check(st_old == 503 and st_young == 503 and set(holds) == {"big-old", "big-young"}
+          and holds["big-old"] != holds["big-young"], "two refused whole-GPU requests hold a GPU each", (st_old, st_young, holds))
+    check(set(waits) == {"big-old", "big-young"} and waits["big-old"] < waits["big-young"],
+          "waits/ keeps when each first waited, the older first", waits)
+    def freed(broker, gpu):
+        """wait until the broker's cache shows no session on gpu (its watch brought the release)"""
+        t = time.monotonic()
+        while time.monotonic() - t < 3:
+            if any(g["gpu"] == gpu and g["sessions"] == 0 for g in broker.request("GET", "/v1/gpus")[2]):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # capacity frees on the younger waiter's GPU
+    for s in frag:
+        if s.get("gpu") == holds.get("big-young"):
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    check(freed(a, holds.get("big-young")) and freed(d, holds.get("big-young")), "both brokers see the GPU freed")
+    st, _, young = post(a, "big-young", type="nvidia-235")
+    check(st == 503, "the younger waiter is refused on its own held GPU while the older one fits there "
+          "(through another broker: the order is in etcd)", (st, young))
+    st, _, old = post(a, "big-old", type="nvidia-235")
+    check(st == 201 and old.get("gpu") == holds.get("big-young"), "the older waiter gets the freed GPU", (st, old, holds))
+    t = time.monotonic()
+    while time.monotonic() - t < 2 and any(v[0]["idempotency_key"] == "big-old" for v in
+                                           list(gw.range(PREFIX + "waits/")[0].values()) + list(gw.range(PREFIX + "holds/")[0].values())):
+        time.sleep(0.05)
+    check(not any(v[0]["idempotency_key"] == "big-old" for v in list(gw.range(PREFIX + "waits/")[0].values())
+                  + list(gw.range(PREFIX + "holds/")[0].values())), "placed, the older one waits and holds no more")
+    # now the younger is the oldest waiter: the next GPU that frees is its
+    for s in frag:
+        if s.get("gpu") == holds.get("big-old"):
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    check(freed(d, holds.get("big-old")), "the older one's GPU freed")
+    st, _, young = post(d, "big-young", type="nvidia-235")
+    check(st == 201 and young.get("gpu") == holds.get("big-old"), "then the younger gets the next GPU that frees",
+          (st, young, holds))
+    for s in frag + [old, young]:
+        if "session" in s:
+            d.request("DELETE", "/v1/sessions/" + s["session"])
+    audit(gw, "after ordered waiters")
 
     # ---- quotas: a tenant's usage counted in quota/<tenant>, over the limit refused ----
     q = Broker(BROKER, cluster.endpoints, tmp, "q", "--quota-sessions", "2", "--quota-vram", "6G", "--hold-ttl", "0")
