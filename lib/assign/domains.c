@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * domains.c — which libvirt domain holds each vGPU instance, from the <hostdev> sources in
- * every domain's XML, for `vgpuctl list`.
+ * every domain's XML, for `vgpuctl list`; and every domain that holds one device, for taking it
+ * out of all of them before the device goes (vgpud's sweep of the fleet's orphans).
  *
  * Running domains are read first (their live XML: what they use now), then the configuration
  * of every persistent domain (what they will use when started), so a domain that runs with the
@@ -138,4 +139,50 @@ _public_ int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host,
         for (size_t i = 0; i < host->n_gpus; i++)
                 keys[i] = (struct key){ host->gpus[i].bdf, i };
         return domains_of(v, keys, host->n_gpus, host->n_gpus, ret, err);
+}
+
+/* Every domain holding dev: its live XML when it runs, its configuration when it is persistent
+ * (a running domain may hold it in one and not the other). In name order, each once. */
+_public_ int vgpu_hostdev_domains(struct vgpu_virt *v, const struct vgpu_hostdev *dev, char ***ret,
+                                  size_t *ret_n, struct vgpu_error *err) {
+        const struct virt_dl *dl = v->dl;
+        virDomainPtr *doms = NULL;
+        int n_doms = dl->list_all_domains(v->conn, &doms, 0);
+        if (n_doms < 0)
+                return vgpu_error_set(err, -EIO, "listing libvirt's domains: %s", virt_dl_last_error(dl));
+        if (n_doms > 1)
+                qsort_r(doms, (size_t) n_doms, sizeof(*doms), name_cmp, (void *) dl);
+        char **result = calloc((size_t) n_doms + 1, sizeof(*result));
+        size_t n = 0;
+        int r = result ? 0 : vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (int i = 0; r >= 0 && i < n_doms; i++) {
+                const char *name = dl->domain_get_name(doms[i]);
+                int held = 0;
+                for (int pass = 0; pass < 2 && held == 0; pass++) {
+                        /* pass 0: what it uses now, if it runs; pass 1: its configuration */
+                        if ((pass == 0 ? dl->domain_is_active(doms[i]) : dl->domain_is_persistent(doms[i])) !=
+                            1)
+                                continue;
+                        char *xml = dl->domain_get_xml_desc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
+                        if (!xml) /* undefined meanwhile: it holds nothing */
+                                continue;
+                        held = domain_xml_holds(dl, xml, dev);
+                        free(xml);
+                }
+                if (held < 0)
+                        r = vgpu_error_set(err, held, "the XML libvirt gave for domain '%s' does not parse",
+                                           name);
+                else if (held > 0 && !(result[n++] = strdup(name)))
+                        r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        }
+        for (int i = 0; i < n_doms; i++)
+                dl->domain_free(doms[i]);
+        free(doms);
+        if (r < 0) {
+                vgpu_instance_domains_free(result, n);
+                return r;
+        }
+        *ret = result;
+        *ret_n = n;
+        return 0;
 }

@@ -481,6 +481,12 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                 const char *u = host->instances[i].uuid;
                 if (!vgpu_fleet_name_is_claim_instance(u) || named_by_a_claim(u, names, n))
                         continue;
+                if (fleet_orphan_detach(u, &err) < 0) {
+                        /* a domain may still name it: kept, the next sweep tries again */
+                        log_warning("fleet: sweep: vGPU %s belongs to no claim, kept: %s", u, err.message);
+                        failed++;
+                        continue;
+                }
                 int r = vgpu_mdev_remove(u, &err);
                 if (r < 0 && r != -ENOENT) {
                         log_warning("fleet: sweep: removing vGPU %s: %s", u, err.message);
@@ -513,7 +519,15 @@ int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims) {
                         continue;
                 /* not if a listed claim names that VF (ours was cleared, the VF given again) */
                 bool other = named_by_a_claim(v.bdf, insts, claims->n);
-                int r = !other && vf_runs(v.bdf, NULL) ? vgpu_mdev_remove(v.bdf, &err) : -ENOENT;
+                bool runs = !other && vf_runs(v.bdf, NULL);
+                if (runs && fleet_orphan_detach(v.bdf, &err) < 0) {
+                        /* realized with a domain before the report was lost: the domain names it */
+                        log_warning("fleet: sweep: VF %s belongs to no claim (claim %s), kept: %s", v.bdf,
+                                    v.claim, err.message);
+                        failed++;
+                        continue;
+                }
+                int r = runs ? vgpu_mdev_remove(v.bdf, &err) : -ENOENT;
                 if (r < 0 && r != -ENOENT) {
                         log_warning("fleet: sweep: clearing VF %s of claim %s: %s", v.bdf, v.claim,
                                     err.message);

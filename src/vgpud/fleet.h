@@ -100,6 +100,10 @@ void fleet_claim_event(struct fleet_worker *w, const struct vgpu_etcd_kv *kv, bo
 /* After a new lease: rebind the claims whose instance runs, release the rest, per GPU in one
  * txn. 0, or -EAGAIN when something changed meanwhile (list again and call again). */
 int fleet_reconcile(struct fleet_worker *w, const struct vgpu_etcd_range *claims);
+/* fleet-orphans.c: before the sweep removes the instance name ("UUID", or a VF's "BDF"), detach
+ * it from every libvirt domain holding it. 0 when none holds it now (or this host has no
+ * libvirt); -errno when libvirt cannot be asked or a domain still holds it: keep it. */
+int fleet_orphan_detach(const char *name, struct vgpu_error *err);
 /* After each listing: remove the fleet's instances (names vgpu_fleet_name_is_claim_instance()
  * knows) that no listed claim names; never an admin's. The number removed, or -errno. */
 int fleet_sweep(struct fleet_worker *w, const struct vgpu_etcd_range *claims);

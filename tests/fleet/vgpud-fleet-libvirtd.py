@@ -4,7 +4,7 @@
 host's vgpud, in a real libvirtd (Debian's, QEMU driver, session mode as nobody: the same daemon
 as cli/assign-libvirtd.sh, started by cli/libvirtd-session.sh). A 3-member etcd cluster, two
 vgpud on copies of fixture hosts (a fake kernel each playing the mdev ABI), one vgpu-broker;
-vgpud reaches libvirtd through LIBVIRT_DEFAULT_URI. About 10-20 s.
+vgpud reaches libvirtd through LIBVIRT_DEFAULT_URI. About 30 s.
 
 Proves, reading the domains back with `virsh dumpxml --inactive`:
 - a domain defined but shut off: POST /v1/sessions with `domain` → BOUND, its mdev exists and
@@ -19,6 +19,11 @@ Proves, reading the domains back with `virsh dumpxml --inactive`:
   mdev is left, and the configuration stays without the hostdev (live and config change together);
 - a slice with a domain (a VM takes a vGPU): 400 from the broker; such a claim written into etcd
   directly is FAILED by vgpud, never BOUND without its attach;
+- the sweep of an orphan (its claim, session and alloc share deleted in etcd while its vgpud
+  was stopped): at vgpud's next start an mdev is detached from fleet-vm and from fleet-vm2 (whose
+  configuration was given it by hand), then removed; a VF remembered for a claim whose report was
+  lost is detached, then its type cleared; with libvirtd stopped the mdev is kept, and the
+  sweep's retry (5 s later, the same vgpud) detaches and removes it once libvirtd is back;
 - libvirtd stopped, then DELETE of an attached session: the claim stays RELEASING and the mdev is
   kept (the domain's configuration still names it).
 Needs VGPU_BROKER, VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
@@ -68,7 +73,7 @@ URI = LV["URI"]
 
 
 def stop_libvirtd():
-    for name in ("fleet-vm-running", "fleet-vm") if os.path.exists("/proc/%s" % LV["PID"]) else ():
+    for name in ("fleet-vm-running", "fleet-vm", "fleet-vm2") if os.path.exists("/proc/%s" % LV["PID"]) else ():
         subprocess.run(["virsh", "-c", URI, "destroy", name], capture_output=True, timeout=30)
         subprocess.run(["virsh", "-c", URI, "undefine", name], capture_output=True, timeout=30)
     try:
@@ -256,6 +261,95 @@ try:
     gw.delete(key)
 
     t.equal(set(os.listdir(mdevs)), before, "no fleet mdev left by the sections above")
+
+    # ---- the sweep: an instance whose claim was deleted while its vgpud was down (no event
+    # will tell it) is taken out of every domain that holds it, then removed; with libvirtd
+    # unreachable it is kept, and the sweep's retry finishes it once libvirtd is back ----
+    from vgpudtest import Daemon  # noqa: E402
+
+    def vgpud_of(h):
+        """the host's vgpud: the one started last on it"""
+        return [d for d in Daemon.started if d.host is h][-1]
+
+    def logs_of(h):
+        return "".join(d.logtext() for d in Daemon.started if d.host is h)   # in the order they ran
+    define("fleet-vm2")
+    conf_of = {h.root: open(vgpud_of(h).conf).read() for h in (host, vfhost)}
+
+    def orphan(key, h, name, type=TYPE):
+        """An instance BOUND to fleet-vm (an mdev: given to fleet-vm2's configuration by hand too,
+        as an admin might), whose claim, session and alloc share go while its vgpud is stopped."""
+        wait(lambda: any(g.get("host") == name for g in broker.request("GET", "/v1/gpus")[2] or []))
+        s = place(key, "fleet-vm", type=type)
+        one = settled(s)
+        inst = one.get("instance") or "none"
+        t.check(one.get("state") == "BOUND" and one.get("host") == name, "%s: BOUND on %s" % (key, name), one)
+        if type == TYPE:
+            t.equal(mdev_hostdevs("fleet-vm"), [inst], "%s: attached to fleet-vm" % key)
+            path = os.path.join(tmp, key + ".xml")
+            with open(path, "w") as f:
+                f.write("<hostdev mode='subsystem' type='mdev' model='vfio-pci' managed='no'>"
+                        "<source><address uuid='%s'/></source></hostdev>" % inst)
+            virsh("attach-device", "fleet-vm2", path, "--config")
+            t.equal(mdev_hostdevs("fleet-vm2"), [inst], "%s: fleet-vm2's configuration holds it too" % key)
+        t.equal(vgpud_of(h).stop(), 0, "%s: %s's vgpud stopped" % (key, name))
+        claim = gw.get(PREFIX + "claims/%s/%s" % (name, one["claim"]))
+        gw.delete(PREFIX + "claims/%s/%s" % (name, one["claim"]))
+        gw.delete(PREFIX + "sessions/" + one["session"])
+        alloc = gw.get(PREFIX + "alloc/" + one["gpu"]) or {"claims": []}
+        if [c for c in alloc["claims"] if c != one["claim"]]:
+            alloc["claims"].remove(one["claim"])
+            alloc["vram_bytes"] -= claim["vram_bytes"]
+            gw.put(PREFIX + "alloc/" + one["gpu"], alloc)
+        else:
+            gw.delete(PREFIX + "alloc/" + one["gpu"])
+        return one
+
+    def swept(inst, what):
+        t.check(wait(lambda: not os.path.exists(os.path.join(mdevs, inst)), 15), "%s: the orphan is removed" % what)
+        t.equal(mdev_hostdevs("fleet-vm"), [], "%s: the sweep detached it from fleet-vm first" % what)
+        t.equal(mdev_hostdevs("fleet-vm2"), [], "%s: and from fleet-vm2" % what)
+        log = logs_of(host)
+        order = [log.find("vGPU %s detached from libvirt domain '%s'" % (inst, d)) for d in ("fleet-vm", "fleet-vm2")]
+        order.append(log.find("vGPU %s belongs to no claim: removed" % inst))
+        t.check(-1 not in order and order[-1] > max(order[:-1]), "%s: detached from both, then removed" % what,
+                log[-2000:])
+
+    inst = orphan("lv-orphan", host, "lvhost")["instance"]
+    t.check(os.path.exists(os.path.join(mdevs, inst)), "the orphan %s exists" % inst)
+    Daemon(host, conf_of[host.root])
+    swept(inst, "libvirtd up")
+
+    # a VF whose claim went before its BOUND report was written: vgpud remembers the VF in
+    # /run/vgpuctl/fleet-vfs (fleet-vfs.c), as this test writes it for the deleted claim
+    one = orphan("lv-orphan-vf", vfhost, "vfhost", type=VF_TYPE)
+    vf = one.get("instance") or "none"
+    t.equal(pci_hostdevs("fleet-vm"), [vf + "/no"], "the orphan VF %s is in fleet-vm's configuration" % vf)
+    os.makedirs(vfhost.path("run/vgpuctl"), exist_ok=True)
+    with open(vfhost.path("run/vgpuctl/fleet-vfs"), "w") as f:
+        f.write("%s %s\n" % (one["claim"], vf))
+    Daemon(vfhost, conf_of[vfhost.root])
+    t.check(wait(lambda: vf_type(vf) == "0", 15), "the orphan VF's type is cleared", vf_type(vf))
+    t.equal(pci_hostdevs("fleet-vm"), [], "the sweep detached the VF from fleet-vm")
+    log = logs_of(vfhost)
+    order = (log.find("vGPU %s detached from libvirt domain 'fleet-vm'" % vf),
+             log.find("VF %s belongs to no claim (claim %s): cleared" % (vf, one["claim"])))
+    t.check(-1 < order[0] < order[1], "the VF: detached, then cleared", log[-2000:])
+
+    inst = orphan("lv-orphan-down", host, "lvhost")["instance"]
+    os.kill(int(LV["PID"]), 15)
+    t.check(wait(lambda: not os.path.exists("/proc/%s" % LV["PID"])), "libvirtd stopped")
+    Daemon(host, conf_of[host.root])
+    t.check(wait(lambda: "vGPU %s belongs to no claim, kept" % inst in vgpud_of(host).logtext(), 15),
+            "libvirtd down: the sweep keeps the orphan and says why", vgpud_of(host).logtext()[-2000:])
+    t.check(os.path.exists(os.path.join(mdevs, inst)), "libvirtd down: the orphan the domains name is kept")
+    subprocess.run(["rm", "-f", LV["SOCKET"]])     # the old daemon's, should it be left
+    lv = subprocess.run(["bash", os.path.join(HERE, "..", "cli", "libvirtd-session.sh"), tmp],
+                        capture_output=True, text=True, timeout=60)
+    t.check(lv.returncode == 0, "libvirtd started again", lv.stdout + lv.stderr)
+    LV.update(line.split("=", 1) for line in lv.stdout.splitlines() if "=" in line)
+    swept(inst, "the sweep's retry, libvirtd back (the same vgpud)")
+    t.equal(len([d for d in Daemon.started if d.host is host and d.proc.poll() is None]), 1, "one vgpud on lvhost")
 
     # ---- libvirtd gone at release: the device is not pulled from under the domain ----
     s = place("lv-down", "fleet-vm")

@@ -291,6 +291,57 @@ static void test_assign_vfio_vf(void **state) {
         vgpu_virt_free(v);
 }
 
+static char *holders(struct vgpu_virt *v, const char *uuid_or_bdf, char *buf, size_t size) {
+        struct vgpu_hostdev d;
+        struct vgpu_error err = {};
+        char **domains = NULL;
+        size_t n = 99;
+        assert_int_equal(vgpu_hostdev_parse(uuid_or_bdf, &d, &err), 0);
+        if (vgpu_hostdev_domains(v, &d, &domains, &n, &err) < 0)
+                fail_msg("%s", err.message);
+        buf[0] = 0;
+        for (size_t i = 0; i < n; i++)
+                snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "", domains[i]);
+        assert_null(domains[n]);
+        vgpu_instance_domains_free(domains, n);
+        return buf;
+}
+
+/* Every holder of one device, where vgpu_instance_domains() names one: a running domain by what
+ * it runs with or by its configuration, a shut-off one by its configuration. */
+static void test_hostdev_domains(void **state) {
+        (void) state;
+        struct vgpu_virt *v = connect_or_skip();
+        struct vgpu_host *host = scan("nvidia-mdev");
+        struct vgpu_error err = {};
+        struct vgpu_hostdev d;
+        char buf[256];
+        assert_string_equal(holders(v, U1, buf, sizeof(buf)), "");
+        assert_string_equal(holders(v, U3, buf, sizeof(buf)), "vm-run");
+        assert_int_equal(vgpu_hostdev_from_host(host, U1, &d, &err), 0);
+        assert_int_equal(vgpu_assign(v, "vm-run", &d, VGPU_ASSIGN_CONFIG, NULL, &err), 1);
+        assert_string_equal(holders(v, U1, buf, sizeof(buf)), "vm-run");
+        assert_int_equal(vgpu_assign(v, "vm-off", &d, 0, NULL, &err), 1);
+        assert_string_equal(holders(v, U1, buf, sizeof(buf)), "vm-off,vm-run");
+        assert_string_equal(holders(v, "C7A1D2E3-8B4F-4A5C-9D6E-7F8091A2B3C4", buf, sizeof(buf)), "vm-run");
+        assert_int_equal(vgpu_detach(v, "vm-off", &d, 0, NULL, &err), 1);
+        assert_int_equal(vgpu_detach(v, "vm-run", &d, VGPU_ASSIGN_CONFIG, NULL, &err), 1);
+        assert_string_equal(holders(v, U1, buf, sizeof(buf)), "");
+        vgpu_host_free(host);
+
+        /* a vendor-VFIO VF, by its address */
+        host = scan("nvidia-sriov-vfio");
+        assert_string_equal(holders(v, "0000:41:00.4", buf, sizeof(buf)), "");
+        assert_int_equal(vgpu_hostdev_from_host(host, "41:00.4", &d, &err), 0);
+        assert_int_equal(vgpu_assign(v, "vm-off", &d, 0, NULL, &err), 1);
+        assert_string_equal(holders(v, "0000:41:00.4", buf, sizeof(buf)), "vm-off");
+        assert_string_equal(holders(v, "0000:41:00.5", buf, sizeof(buf)), "");
+        assert_int_equal(vgpu_detach(v, "vm-off", &d, 0, NULL, &err), 1);
+        assert_string_equal(holders(v, "0000:41:00.4", buf, sizeof(buf)), "");
+        vgpu_host_free(host);
+        vgpu_virt_free(v);
+}
+
 /* Probing connects only where libvirt is: here, nowhere but LIBVIRT_DEFAULT_URI. */
 static void test_probe(void **state) {
         (void) state;
@@ -314,7 +365,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hostdev_xml),    cmocka_unit_test(test_hostdev_parse),
                 cmocka_unit_test(test_domain_xml),     cmocka_unit_test(test_assign_detach_mdev),
-                cmocka_unit_test(test_assign_vfio_vf), cmocka_unit_test(test_probe),
+                cmocka_unit_test(test_assign_vfio_vf), cmocka_unit_test(test_hostdev_domains),
+                cmocka_unit_test(test_probe),
         };
         write_node();
         int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,10 @@ void vgpu_instance_domains_free(char **domains, size_t n);
 /* The same for host->gpus (a PF or VF assigned whole: <hostdev type='pci'>), host->n_gpus
  * names; freed with vgpu_instance_domains_free(). */
 int vgpu_gpu_domains(struct vgpu_virt *v, const struct vgpu_host *host, char ***ret, struct vgpu_error *err);
+/* Every domain that holds dev, in its running state or in its configuration (both count, unlike
+ * above): *ret_n names in name order, NULL-terminated; freed with vgpu_instance_domains_free(). */
+int vgpu_hostdev_domains(struct vgpu_virt *v, const struct vgpu_hostdev *dev, char ***ret, size_t *ret_n,
+                         struct vgpu_error *err);
 
 #ifdef __cplusplus
 }
