@@ -5,30 +5,9 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "basic/curl-dl.h"
 #include "basic/error-util.h"
 #include "vgpu/etcd.h"
-
-/* libcurl's functions, loaded with dlopen() on first use (curl-dl.c says why). */
-struct curl_dl {
-        __typeof__(curl_global_init) *global_init;
-        __typeof__(curl_easy_init) *easy_init;
-        __typeof__(curl_easy_setopt) *easy_setopt;
-        __typeof__(curl_easy_perform) *easy_perform;
-        __typeof__(curl_easy_getinfo) *easy_getinfo;
-        __typeof__(curl_easy_cleanup) *easy_cleanup;
-        __typeof__(curl_easy_strerror) *easy_strerror;
-        __typeof__(curl_slist_append) *slist_append;
-        __typeof__(curl_slist_free_all) *slist_free_all;
-        __typeof__(curl_multi_init) *multi_init;
-        __typeof__(curl_multi_add_handle) *multi_add_handle;
-        __typeof__(curl_multi_remove_handle) *multi_remove_handle;
-        __typeof__(curl_multi_perform) *multi_perform;
-        __typeof__(curl_multi_poll) *multi_poll;
-        __typeof__(curl_multi_info_read) *multi_info_read;
-        __typeof__(curl_multi_cleanup) *multi_cleanup;
-};
-/* The table, or NULL with err filled. */
-const struct curl_dl *etcd_curl(struct vgpu_error *err);
 
 struct vgpu_etcd {
         char **endpoints; /* without trailing '/' */

@@ -50,9 +50,10 @@ static int dup_opt(const char *s, char **ret) {
 _public_ int vgpu_etcd_new(const struct vgpu_etcd_config *c, struct vgpu_etcd **ret, struct vgpu_error *err) {
         if (!c || !c->endpoints || !c->endpoints[0] || !ret)
                 return vgpu_error_set(err, -EINVAL, "etcd client: no endpoints");
-        const struct curl_dl *dl = etcd_curl(err);
+        char why[256];
+        const struct curl_dl *dl = curl_load(why, sizeof(why));
         if (!dl)
-                return err ? err->code : -ENOPKG;
+                return vgpu_error_set(err, -ENOPKG, "etcd client: %s", why);
         _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = calloc(1, sizeof(*e));
         if (!e)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");

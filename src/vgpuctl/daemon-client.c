@@ -9,7 +9,6 @@
  * socket costs no dlopen either.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
 #include <json-c/json.h>
@@ -25,46 +24,6 @@
 
 #include "vgpu/root.h"
 #include "daemon-client.h"
-
-/* ---- libcurl, loaded on first use ---- */
-
-/* libcurl's functions, or NULL with why in ret_error. Never unloaded (like libvirt: global
- * state, and sanitizers symbolise stacks at exit). */
-const struct curl_dl *curl_load(char *ret_error, size_t size) {
-        static struct curl_dl dl;
-        static bool loaded;
-        if (loaded)
-                return &dl;
-        /* libcurl4 (OpenSSL), else libcurl3-gnutls: either speaks HTTP on a UNIX socket */
-        void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!lib)
-                lib = dlopen("libcurl-gnutls.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) {
-                snprintf(ret_error, size, "libcurl is not installed (%s; Debian: apt install libcurl4)",
-                         dlerror());
-                return NULL;
-        }
-        struct {
-                const char *name;
-                void **fn;
-        } syms[] = {
-                { "curl_easy_init", (void **) &dl.easy_init },
-                { "curl_easy_setopt", (void **) &dl.easy_setopt },
-                { "curl_easy_perform", (void **) &dl.easy_perform },
-                { "curl_easy_getinfo", (void **) &dl.easy_getinfo },
-                { "curl_easy_cleanup", (void **) &dl.easy_cleanup },
-                { "curl_easy_strerror", (void **) &dl.easy_strerror },
-                { "curl_slist_append", (void **) &dl.slist_append },
-                { "curl_slist_free_all", (void **) &dl.slist_free_all },
-        };
-        for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
-                if (!(*syms[i].fn = dlsym(lib, syms[i].name))) {
-                        snprintf(ret_error, size, "libcurl has no %s (too old?)", syms[i].name);
-                        return NULL;
-                }
-        loaded = true;
-        return &dl;
-}
 
 /* ---- finding the daemon ---- */
 

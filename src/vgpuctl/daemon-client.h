@@ -13,9 +13,11 @@
  */
 #pragma once
 
-#include <curl/curl.h>
 #include <stdbool.h>
 
+/* libcurl: curl_load(), shared with `vgpuctl fleet` (which talks to vgpu-broker) and libvgpu's
+ * etcd client */
+#include "basic/curl-dl.h"
 #include "vgpu/harden.h"
 #include "vgpu/lifecycle.h"
 #include "vgpuctl.h"
@@ -32,17 +34,3 @@ int daemon_remove(const struct cli *cli, const char *id);
 /* POST /v1/apply with the text of the file named source (for messages). */
 int daemon_apply(const struct cli *cli, const char *text, const char *source, bool dry_run, bool force,
                  bool diff);
-
-/* libcurl's functions, loaded on first use (not linked: see daemon-client.c), or NULL with why
- * in ret_error. Shared with `vgpuctl fleet`, which talks to vgpu-broker. */
-struct curl_dl {
-        __typeof__(curl_easy_init) *easy_init;
-        __typeof__(curl_easy_setopt) *easy_setopt;
-        __typeof__(curl_easy_perform) *easy_perform;
-        __typeof__(curl_easy_getinfo) *easy_getinfo;
-        __typeof__(curl_easy_cleanup) *easy_cleanup;
-        __typeof__(curl_easy_strerror) *easy_strerror;
-        __typeof__(curl_slist_append) *slist_append;
-        __typeof__(curl_slist_free_all) *slist_free_all;
-};
-const struct curl_dl *curl_load(char *ret_error, size_t size);
