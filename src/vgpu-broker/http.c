@@ -7,7 +7,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "broker.h"
 #include "dashboard.h"
+#include "mhd-util.h"
 
 #define BODY_MAX (64 * 1024)
 
@@ -31,25 +31,15 @@ struct http {
 struct listener_ctx {
         struct broker *b;
         bool local;
+        struct mhd_handler handler; /* MHD's cls: userdata is this */
 };
 
 static struct listener_ctx ctx_local, ctx_tcp;
 
-struct conn {
-        char *body;
-        size_t size;
-        bool too_large;
-};
-
 static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *r) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(r->size, r->body, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(r->body);
+        struct MHD_Response *resp = mhd_response_new(r->body, r->size, r->content_type);
+        if (!resp)
                 return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                r->content_type ? r->content_type : "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (r->retry_after > 0) {
                 char s[16];
                 snprintf(s, sizeof(s), "%d", r->retry_after);
@@ -76,42 +66,18 @@ static bool token_ok(const char *header, const char *token) {
 }
 
 static long peer_uid(struct MHD_Connection *c, pid_t *ret_pid) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         struct ucred cred;
-        socklen_t len = sizeof(cred);
-        if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        if (mhd_peer_credentials(c, &cred) < 0)
                 return -1;
         *ret_pid = cred.pid;
         return (long) cred.uid;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size,
-                                  void **con_cls) {
-        struct listener_ctx *l = cls;
+/* The whole request is in (mhd-util.c collected its body): settle the caller and answer. */
+static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, struct mhd_request *st,
+                                  const char *method, const char *url) {
+        struct listener_ctx *l = userdata;
         struct broker *b = l->b;
-        struct conn *st = *con_cls;
-        (void) version;
-        if (!st) {
-                if (!(st = calloc(1, sizeof(*st))))
-                        return MHD_NO;
-                *con_cls = st;
-                return MHD_YES;
-        }
-        if (*upload_size > 0) {
-                if (!st->too_large && st->size + *upload_size <= BODY_MAX) {
-                        char *nb = realloc(st->body, st->size + *upload_size + 1);
-                        if (!nb)
-                                return MHD_NO;
-                        memcpy(nb + st->size, upload, *upload_size);
-                        st->size += *upload_size;
-                        nb[st->size] = '\0';
-                        st->body = nb;
-                } else
-                        st->too_large = true;
-                *upload_size = 0;
-                return MHD_YES;
-        }
         struct api_reply reply = {};
         char peer[96] = "";
         struct api_request req = { .method = method,
@@ -126,13 +92,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 req.uid = peer_uid(c, &pid);
                 snprintf(peer, sizeof(peer), "uid %ld (pid %d)", req.uid, (int) pid);
         } else {
-                const union MHD_ConnectionInfo *ci =
-                        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-                char addr[INET6_ADDRSTRLEN] = "?";
-                if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-                        inet_ntop(AF_INET,
-                                  &((const struct sockaddr_in *) (const void *) ci->client_addr)->sin_addr,
-                                  addr, sizeof(addr));
+                char addr[INET6_ADDRSTRLEN];
+                mhd_client_address(c, addr, sizeof(addr));
                 snprintf(peer, sizeof(peer), "client %s", addr);
         }
         bool open_path =
@@ -160,23 +121,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return queue(c, &reply);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode code) {
-        struct conn *st = *con_cls;
-        (void) cls, (void) c, (void) code;
-        if (st) {
-                free(st->body);
-                free(st);
-                *con_cls = NULL;
-        }
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-        char msg[512];
-        (void) cls;
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        msg[strcspn(msg, "\n")] = '\0';
-        broker_log(LOG_DEBUG, "libmicrohttpd: %s", msg);
+static void on_mhd_log(const char *line) {
+        broker_log(LOG_DEBUG, "libmicrohttpd: %s", line);
 }
 
 static char *read_file(const char *path) {
@@ -252,16 +198,17 @@ static struct MHD_Daemon *start(struct http *h, struct listener_ctx *l, int fd, 
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                          MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0);
         if (tls)
-                return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER,
-                                        mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                        MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_HTTPS_MEM_CERT,
-                                        h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
-        return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                                NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                                MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_END);
+                return MHD_start_daemon(
+                        flags, 0, NULL, NULL, mhd_on_request, &l->handler, MHD_OPTION_EXTERNAL_LOGGER,
+                        mhd_log, &l->handler, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+                        mhd_on_completed, &l->handler, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
+                        MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_HTTPS_MEM_CERT, h->tls_cert,
+                        MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
+        return MHD_start_daemon(flags, 0, NULL, NULL, mhd_on_request, &l->handler, MHD_OPTION_EXTERNAL_LOGGER,
+                                mhd_log, &l->handler, MHD_OPTION_LISTEN_SOCKET, fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, &l->handler,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30, MHD_OPTION_CONNECTION_LIMIT,
+                                1024u, MHD_OPTION_END);
 }
 
 int http_start(struct broker *b, struct http **ret) {
@@ -269,8 +216,11 @@ int http_start(struct broker *b, struct http **ret) {
         if (!h)
                 return -ENOMEM;
         h->b = b;
-        ctx_local = (struct listener_ctx){ b, true };
-        ctx_tcp = (struct listener_ctx){ b, false };
+        struct mhd_handler handler = { .body_max = BODY_MAX, .answer = on_request, .log = on_mhd_log };
+        ctx_local = (struct listener_ctx){ b, true, handler };
+        ctx_tcp = (struct listener_ctx){ b, false, handler };
+        ctx_local.handler.userdata = &ctx_local;
+        ctx_tcp.handler.userdata = &ctx_tcp;
         if (b->cfg.socket_path) {
                 int fd = open_unix(b->cfg.socket_path);
                 if (fd < 0) {

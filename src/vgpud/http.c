@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "vgpu/config.h"
 #include "http.h"
 #include "log.h"
+#include "mhd-util.h"
 
 /* Connections at once: all of them (MHD's limit), those of callers who may only read on the
  * local socket (the rest is kept for root and the group), one such uid's, and one address's
@@ -53,14 +53,12 @@ struct listener {
         unsigned n_readers; /* counted connections */
         char *unix_path;    /* the socket file we made, to remove at the end */
         char name[128];
+        struct mhd_handler handler; /* MHD's cls: userdata is this listener */
 };
 
 /* What one request has gathered between MHD's calls. */
 struct conn {
-        char *body;
-        size_t size;
-        size_t max; /* the body limit of this request's endpoint */
-        bool too_large;
+        struct mhd_request req;   /* the body, up to the limit of this request's endpoint */
         enum vgpud_access access; /* settled from the headers, before any body is read */
         char caller[96];          /* "uid 65534 (pid 42)" */
         char peer[64];            /* "uid 65534": whose denials are coalesced */
@@ -234,16 +232,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, struct api_reply *reply, bool close_after) {
-        struct MHD_Response *resp =
-                MHD_create_response_from_buffer(reply->size, reply->body, MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *resp = mhd_response_new(reply->body, reply->size, reply->content_type);
+        reply->body = NULL; /* MHD frees it with the response (or mhd_response_new did) */
         if (!resp) {
                 api_reply_done(reply);
                 return MHD_NO;
         }
-        reply->body = NULL; /* MHD frees it with the response */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                reply->content_type ? reply->content_type : "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
         if (reply->allow[0])
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, reply->allow);
         if (reply->want_auth)
@@ -284,17 +278,8 @@ static enum vgpud_access access_of(struct listener *l, struct MHD_Connection *c,
                 snprintf(peer_key, key_size, "uid %u", (unsigned) peer.uid);
                 return auth_access_for_peer(&peer, l->d->have_group, l->d->group_gid);
         }
-        char addr[INET6_ADDRSTRLEN] = "?";
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-                const struct sockaddr *sa = ci->client_addr;
-                if (sa->sa_family == AF_INET)
-                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr,
-                                  sizeof(addr));
-                else if (sa->sa_family == AF_INET6)
-                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
-                                  addr, sizeof(addr));
-        }
+        char addr[INET6_ADDRSTRLEN];
+        mhd_client_address(c, addr, sizeof(addr));
         snprintf(peer_key, key_size, "client %s", addr);
         if (l->kind == LISTENER_METRICS) {
                 snprintf(caller, size, "metrics client %s", addr);
@@ -318,8 +303,8 @@ static enum MHD_Result dispatch(struct listener *l, struct MHD_Connection *c, st
                 .listener = l->kind,
                 .method = method,
                 .path = url,
-                .body = st->body ? st->body : "",
-                .body_size = st->size,
+                .body = st->req.body ? st->req.body : "",
+                .body_size = st->req.size,
                 .access = st->access,
                 .caller = st->caller,
                 .peer = st->peer,
@@ -339,80 +324,49 @@ static enum MHD_Result queue_too_large(struct MHD_Connection *c, const char *met
         return queue_error(c, 413, true, msg);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size,
-                                  void **con_cls) {
-        struct listener *l = cls;
-        struct conn *st = *con_cls;
-        (void) version;
-
-        if (!st) {
-                if (!(st = calloc(1, sizeof(*st))))
-                        return MHD_NO;
-                *con_cls = st;
-                /* the headers are in: the body (and the answer) get their own time */
-                struct peer_conn *pc = peer_conn_of(c);
-                if (pc)
-                        pc->deadline_usec = now_usec(CLOCK_MONOTONIC) + body_timeout(l);
-                st->max = body_max(method, url);
-                /* Who asks is known from the headers: a caller who may not change anything is
-                 * answered now, without reading (or buffering) a body it sends along. */
-                st->access = access_of(l, c, st->caller, sizeof(st->caller), st->peer, sizeof(st->peer));
-                if (st->access < ACCESS_WRITE && !streq(method, "GET") && !streq(method, "HEAD"))
-                        return dispatch(l, c, st, method, url, true);
-                /* refuse a body announced too big before reading any of it */
-                const char *cl =
-                        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > st->max) {
-                        st->too_large = true;
-                        return queue_too_large(c, method, url, st->max);
-                }
-                return MHD_YES;
+/* MHD's first call of a request, with its headers only (mhd-util.c collects the body after). */
+static enum MHD_Result on_request_begin(void *userdata, struct MHD_Connection *c, struct mhd_request *r,
+                                        const char *method, const char *url) {
+        struct listener *l = userdata;
+        struct conn *st = (struct conn *) r;
+        /* the headers are in: the body (and the answer) get their own time */
+        struct peer_conn *pc = peer_conn_of(c);
+        if (pc)
+                pc->deadline_usec = now_usec(CLOCK_MONOTONIC) + body_timeout(l);
+        r->max = body_max(method, url);
+        /* Who asks is known from the headers: a caller who may not change anything is
+         * answered now, without reading (or buffering) a body it sends along. */
+        st->access = access_of(l, c, st->caller, sizeof(st->caller), st->peer, sizeof(st->peer));
+        if (st->access < ACCESS_WRITE && !streq(method, "GET") && !streq(method, "HEAD"))
+                return dispatch(l, c, st, method, url, true);
+        /* refuse a body announced too big before reading any of it */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > r->max) {
+                r->too_large = true;
+                return queue_too_large(c, method, url, r->max);
         }
-        if (*upload_size > 0) {
-                if (!st->too_large && st->size + *upload_size <= st->max) {
-                        char *b = realloc(st->body, st->size + *upload_size + 1);
-                        if (!b)
-                                return MHD_NO;
-                        memcpy(b + st->size, upload, *upload_size);
-                        st->size += *upload_size;
-                        b[st->size] = '\0';
-                        st->body = b;
-                } else if (!st->too_large) {
-                        st->too_large = true;
-                        free(st->body);
-                        st->body = NULL;
-                }
-                *upload_size = 0;
-                return MHD_YES;
-        }
-        if (st->too_large)
-                return queue_too_large(c, method, url, st->max);
-        return dispatch(l, c, st, method, url, false);
+        return MHD_YES;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode code) {
-        struct listener *l = cls;
-        struct conn *st = *con_cls;
-        (void) code;
+/* The body is in (mhd-util.c collected it): answer. */
+static enum MHD_Result on_request(void *userdata, struct MHD_Connection *c, struct mhd_request *r,
+                                  const char *method, const char *url) {
+        struct listener *l = userdata;
+        if (r->too_large)
+                return queue_too_large(c, method, url, r->max);
+        return dispatch(l, c, (struct conn *) r, method, url, false);
+}
+
+static void on_completed(void *userdata, struct MHD_Connection *c) {
+        struct listener *l = userdata;
         /* kept alive: the next request's headers are due like a new connection's */
         struct peer_conn *pc = peer_conn_of(c);
         if (pc)
                 pc->deadline_usec = now_usec(CLOCK_MONOTONIC) + header_timeout(l);
-        if (st) {
-                free(st->body);
-                free(st);
-                *con_cls = NULL;
-        }
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-        char msg[512];
-        (void) cls;
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        msg[strcspn(msg, "\n")] = '\0';
-        log_debug("libmicrohttpd: %s", msg);
+static void on_mhd_log(const char *line) {
+        log_debug("libmicrohttpd: %s", line);
 }
 
 static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *name, struct listener **ret) {
@@ -424,14 +378,20 @@ static int start(struct vgpud *d, enum listener_kind kind, int fd, const char *n
         l->d = d;
         l->kind = kind;
         snprintf(l->name, sizeof(l->name), "%s", name);
+        l->handler = (struct mhd_handler){ .userdata = l,
+                                           .request_size = sizeof(struct conn),
+                                           .begin = on_request_begin,
+                                           .answer = on_request,
+                                           .completed = on_completed,
+                                           .log = on_mhd_log };
         /* ITC: needed to quiesce (stop accepting) while finishing what is open at SIGTERM */
         /* MHD's timeout is for idleness: a byte every few seconds resets it. The deadlines of
          * on_sweep bound a request's whole time; the per-address limit means nothing on the
          * UNIX socket, where on_connection shares by uid. */
         l->mhd = MHD_start_daemon(
-                MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
-                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, or MHD logs the rest itself */
-                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+                MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, mhd_on_request, &l->handler,
+                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &l->handler, /* first, or MHD logs the rest itself */
+                MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, mhd_on_completed, &l->handler,
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
                 MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX,
                 kind == LISTENER_LOCAL ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT,
