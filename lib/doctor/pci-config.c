@@ -51,7 +51,12 @@ void doctor_pci_done(struct doctor *d) {
         d->pacc = NULL;
 }
 
-int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
+/* Run call on the device at bdf once fill's parts of its config space are read: call's result, or
+ * -EINVAL (not a BDF), -ENOENT (no config file), -EIO (libpci failed), -ENOMEM. The setjmp is
+ * here, in a frame that stays alive while call runs, so libpci's errors in call land here too
+ * (pci-access.h); a helper that set it and returned would leave a dead jump target. */
+static int with_pci_dev(struct doctor *d, const char *bdf, int fill,
+                        int (*call)(struct pci_dev *pdev, void *userdata), void *userdata) {
         unsigned dom, bus, dev, fn;
         if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
                 return -EINVAL;
@@ -75,10 +80,19 @@ int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
         pdev = pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
         if (!pdev)
                 return -ENOMEM;
-        pci_fill_info(pdev, PCI_FILL_CAPS | PCI_FILL_EXT_CAPS);
-        int found = pci_find_cap(pdev, id, PCI_CAP_EXTENDED) != NULL;
+        pci_fill_info(pdev, fill);
+        int r = call(pdev, userdata);
         pci_free_dev(pdev);
-        return found;
+        return r;
+}
+
+static int has_ext_cap(struct pci_dev *pdev, void *userdata) {
+        const unsigned *id = userdata;
+        return pci_find_cap(pdev, *id, PCI_CAP_EXTENDED) != NULL;
+}
+
+int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
+        return with_pci_dev(d, bdf, PCI_FILL_CAPS | PCI_FILL_EXT_CAPS, has_ext_cap, &id);
 }
 
 /* Slot Power Limit Value and Scale to mW; 0xf0-0xf2 at scale 0 are 250, 275 and 300 W. */
@@ -89,44 +103,33 @@ static unsigned power_limit_mw(unsigned value, unsigned scale) {
         return value * 1000 / div[scale & 3];
 }
 
-int doctor_pci_slot_power(struct doctor *d, const char *bdf, bool port, unsigned *ret_mw) {
-        unsigned dom, bus, dev, fn;
-        char path[128];
-        *ret_mw = 0;
-        if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
-                return -EINVAL;
-        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
-        if (root_access(path, R_OK) < 0)
-                return -ENOENT;
-        struct pci_access *pacc = pci_open(d);
-        if (!pacc)
-                return -EIO;
-        struct pci_dev *volatile pdev = NULL;
-        if (setjmp(pci_error_jump)) {
-                if (pdev)
-                        pci_free_dev(pdev);
-                return -EIO;
-        }
-        pdev = pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
-        if (!pdev)
-                return -ENOMEM;
-        pci_fill_info(pdev, PCI_FILL_CAPS);
+struct slot_power {
+        bool port;   /* the slot's limit (a port's Slot Capabilities), else the device's own */
+        unsigned mw; /* 0: none stated */
+};
+
+static int slot_power(struct pci_dev *pdev, void *userdata) {
+        struct slot_power *sp = userdata;
         struct pci_cap *cap = pci_find_cap(pdev, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
-        int r = 0;
-        if (cap && port) {
+        if (cap && sp->port) {
                 /* Slot Capabilities mean something only where the port implements a slot */
                 if (pci_read_word(pdev, cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_SLOT) {
                         uint32_t sltcap = pci_read_long(pdev, cap->addr + PCI_EXP_SLTCAP);
-                        *ret_mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7,
-                                                 (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
+                        sp->mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7,
+                                                (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
                 }
         } else if (cap) {
                 uint32_t devcap = pci_read_long(pdev, cap->addr + PCI_EXP_DEVCAP);
-                *ret_mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18,
-                                         (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
+                sp->mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18,
+                                        (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
         }
-        r = *ret_mw > 0;
-        pci_free_dev(pdev);
+        return sp->mw > 0;
+}
+
+int doctor_pci_slot_power(struct doctor *d, const char *bdf, bool port, unsigned *ret_mw) {
+        struct slot_power sp = { .port = port };
+        int r = with_pci_dev(d, bdf, PCI_FILL_CAPS, slot_power, &sp);
+        *ret_mw = r > 0 ? sp.mw : 0;
         return r;
 }
 

@@ -89,6 +89,52 @@ static inline void expect(const struct run *run, const char *id, const char *sub
         expect_in(run->fixture, r, "remedy", r->remedy, remedy);
 }
 
+/* One expected result of a check: on fixture (scanned with scan, VGPU_SCAN_ALL when 0), what
+ * expect() checks of it for subject, and what its remedy must not say. */
+struct want {
+        const char *fixture, *subject;
+        enum vgpu_check_status status;
+        const char *summary, *evidence, *remedy;
+        unsigned scan;
+        const char *not_in_remedy;
+};
+
+/* expect() check id as each of wants (a table ending in {}) says, running the doctor once for
+ * each run of wants on the same fixture. */
+static inline void expect_all(const char *id, const struct want *wants) {
+        struct run run = {};
+        for (const struct want *w = wants; w->fixture; w++) {
+                if (w == wants || strcmp(w->fixture, w[-1].fixture) != 0 || w->scan != w[-1].scan) {
+                        if (w != wants)
+                                run_done(&run);
+                        run_flags(&run, w->fixture, w->scan ? w->scan : VGPU_SCAN_ALL);
+                }
+                expect(&run, id, w->subject, w->status, w->summary, w->evidence, w->remedy);
+                if (w->not_in_remedy)
+                        assert_null(strstr(find(&run, id, w->subject)->remedy, w->not_in_remedy));
+        }
+        if (wants->fixture)
+                run_done(&run);
+}
+
+struct check_wants {
+        const char *id;
+        const struct want *wants;
+};
+
+/* A cmocka test of the struct check_wants in its state; want_test(table, id) names it
+ * test_<table>. */
+static inline void test_wants(void **state) {
+        const struct check_wants *cw = *state;
+        expect_all(cw->id, cw->wants);
+}
+#define want_test(table, check_id)                                              \
+        {                                                                       \
+                "test_" #table, test_wants, NULL, NULL, &(struct check_wants) { \
+                        check_id, table                                         \
+                }                                                               \
+        }
+
 /* "id[@subject]=status\n" for every result, or only for warnings and failures. */
 static inline char *status_vector(const struct run *run, bool problems_only) {
         static char buf[8192];

@@ -309,356 +309,214 @@ static void test_broken_isolation(void **state) {
 
 /* ---------------------------------------------------------------- each check, both ways */
 
-static void test_privileges(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "privileges", NULL, VGPU_CHECK_PASS, "root",
-               "/proc/self/status: Uid: 0 0 0 0, CapEff: 000001ffffffffff", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-no-root");
-        expect(&run, "privileges", NULL, VGPU_CHECK_WARN, "read-only commands work",
-               "/proc/self/status: Uid: 1000 1000 1000 1000, CapEff: 0000000000000000", "sudo vgpuctl");
-        run_done(&run);
-}
+static const struct want privileges[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "root",
+          "/proc/self/status: Uid: 0 0 0 0, CapEff: 000001ffffffffff", NULL },
+        { "broken-no-root", NULL, VGPU_CHECK_WARN, "read-only commands work",
+          "/proc/self/status: Uid: 1000 1000 1000 1000, CapEff: 0000000000000000", "sudo vgpuctl" },
+        {},
+};
 
-static void test_kernel_version(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "kernel.version", NULL, VGPU_CHECK_PASS, "6.1",
-               "/proc/sys/kernel/osrelease: 6.1.0-28-amd64", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-old-kernel");
-        expect(&run, "kernel.version", NULL, VGPU_CHECK_FAIL, "kernel 5.10 is older than 5.15",
-               "/proc/sys/kernel/osrelease: 5.10.0-28-amd64", "linux-image-amd64");
-        run_done(&run);
-}
+static const struct want kernel_version[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "6.1", "/proc/sys/kernel/osrelease: 6.1.0-28-amd64", NULL },
+        { "broken-old-kernel", NULL, VGPU_CHECK_FAIL, "kernel 5.10 is older than 5.15",
+          "/proc/sys/kernel/osrelease: 5.10.0-28-amd64", "linux-image-amd64" },
+        {},
+};
 
-static void test_kernel_headers(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "kernel.headers", NULL, VGPU_CHECK_PASS, "6.1.0-28-amd64",
-               "/lib/modules/6.1.0-28-amd64/build: -> ", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-no-headers");
-        expect(&run, "kernel.headers", NULL, VGPU_CHECK_WARN, "no headers for kernel 6.1.0-28-amd64",
-               "/lib/modules/6.1.0-28-amd64/build: absent", "apt-get install linux-headers-6.1.0-28-amd64");
-        run_done(&run);
-}
+static const struct want kernel_headers[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "6.1.0-28-amd64", "/lib/modules/6.1.0-28-amd64/build: -> ",
+          NULL },
+        { "broken-no-headers", NULL, VGPU_CHECK_WARN, "no headers for kernel 6.1.0-28-amd64",
+          "/lib/modules/6.1.0-28-amd64/build: absent", "apt-get install linux-headers-6.1.0-28-amd64" },
+        {},
+};
 
-static void test_tools_present(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "tools.present", NULL, VGPU_CHECK_PASS, NULL, "/usr/bin/lspci: present", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-no-tools");
-        expect(&run, "tools.present", NULL, VGPU_CHECK_WARN, "missing lspci, gcc, make",
-               "gcc: not in /usr/bin, /usr/sbin, /bin, /sbin", "apt-get install pciutils gcc make");
-        run_done(&run);
-}
+static const struct want tools_present[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, NULL, "/usr/bin/lspci: present", NULL },
+        { "broken-no-tools", NULL, VGPU_CHECK_WARN, "missing lspci, gcc, make",
+          "gcc: not in /usr/bin, /usr/sbin, /bin, /sbin", "apt-get install pciutils gcc make" },
+        {},
+};
 
-static void test_iommu_enabled(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IOMMU on (DMAR table",
-               "/sys/firmware/acpi/tables/DMAR: present", NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_PASS, "IVRS", "/sys/kernel/iommu_groups: ", NULL);
-        run_done(&run);
+static const struct want iommu_enabled[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "IOMMU on (DMAR table",
+          "/sys/firmware/acpi/tables/DMAR: present", NULL },
+        { "amd-mxgpu", NULL, VGPU_CHECK_PASS, "IVRS", "/sys/kernel/iommu_groups: ", NULL },
         /* the firmware part missing */
-        run_doctor(&run, "broken-iommu-off");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, "no DMAR/IVRS table",
-               "/sys/firmware/acpi/tables/DMAR, IVRS: absent", "\"Intel VT-d\"");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL, NULL,
-               "/sys/kernel/iommu_groups: empty or absent", NULL);
-        run_done(&run);
+        { "broken-iommu-off", NULL, VGPU_CHECK_FAIL, "no DMAR/IVRS table",
+          "/sys/firmware/acpi/tables/DMAR, IVRS: absent", "\"Intel VT-d\"" },
+        { "broken-iommu-off", NULL, VGPU_CHECK_FAIL, NULL, "/sys/kernel/iommu_groups: empty or absent",
+          NULL },
         /* the kernel part missing */
-        run_doctor(&run, "empty");
-        expect(&run, "iommu.enabled", NULL, VGPU_CHECK_FAIL,
-               "the firmware has it (DMAR table) but the kernel made no IOMMU groups",
-               "/sys/kernel/iommu_groups: empty or absent",
-               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"");
-        run_done(&run);
-}
+        { "empty", NULL, VGPU_CHECK_FAIL,
+          "the firmware has it (DMAR table) but the kernel made no IOMMU groups",
+          "/sys/kernel/iommu_groups: empty or absent",
+          "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"" },
+        {},
+};
 
-static void test_iommu_cmdline(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt",
-               "/proc/cpuinfo: vendor_id GenuineIntel", NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_PASS, "AMD IOMMU is on by default",
-               "vendor_id AuthenticAMD", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-cmdline");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, "intel_iommu=on missing and the IOMMU is off",
-               "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",
-               "  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nthen run:\n  update-grub && "
-               "reboot");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_FAIL, NULL, " ro quiet", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-cmdline-default");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "on by the kernel's default",
-               "/sys/kernel/iommu_groups: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\"");
-        run_done(&run);
-        run_doctor(&run, "nvidia-sriov-vfio");
-        expect(&run, "iommu.cmdline", NULL, VGPU_CHECK_WARN, "iommu=pt missing",
-               "/proc/cmdline: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on iommu=pt\"");
-        run_done(&run);
-}
+static const struct want iommu_cmdline[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "intel_iommu=on and iommu=pt",
+          "/proc/cpuinfo: vendor_id GenuineIntel", NULL },
+        { "amd-mxgpu", NULL, VGPU_CHECK_PASS, "AMD IOMMU is on by default", "vendor_id AuthenticAMD", NULL },
+        { "broken-cmdline", NULL, VGPU_CHECK_FAIL, "intel_iommu=on missing and the IOMMU is off",
+          "/etc/default/grub: GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",
+          "  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nthen run:\n  update-grub "
+          "&& reboot" },
+        { "broken-cmdline", NULL, VGPU_CHECK_FAIL, NULL, " ro quiet", NULL },
+        { "broken-cmdline-default", NULL, VGPU_CHECK_WARN, "on by the kernel's default",
+          "/sys/kernel/iommu_groups: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\"" },
+        { "nvidia-sriov-vfio", NULL, VGPU_CHECK_WARN, "iommu=pt missing",
+          "/proc/cmdline: ", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet amd_iommu=on iommu=pt\"" },
+        {},
+};
 
-static void test_iommu_group_viable(void **state) {
-        (void) state;
-        struct run run = {};
+static const struct want iommu_group_viable[] = {
         /* an mdev parent: its vGPUs get groups of their own, so a shared card group is a note */
-        run_doctor(&run, "broken-group-shared");
-        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_PASS,
-               "holds only this card's functions", NULL, NULL);
-        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_PASS,
-               "IOMMU group 5 is shared with 0000:61:00.0 (e1000e): no matter for its mdev vGPUs",
-               "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e", NULL);
-        run_done(&run);
+        { "broken-group-shared", "0000:3b:00.0", VGPU_CHECK_PASS, "holds only this card's functions", NULL,
+          NULL },
+        { "broken-group-shared", "0000:60:00.0", VGPU_CHECK_PASS,
+          "IOMMU group 5 is shared with 0000:61:00.0 (e1000e): no matter for its mdev vGPUs",
+          "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e", NULL },
         /* the same card without vGPU types can only go whole: then the group fails */
-        run_doctor(&run, "broken-group-shared-whole");
-        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, "0000:61:00.0 (e1000e) shares it",
-               "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e",
-               "echo vfio-pci > /sys/bus/pci/devices/0000:61:00.0/driver_override");
+        { "broken-group-shared-whole", "0000:60:00.0", VGPU_CHECK_FAIL, "0000:61:00.0 (e1000e) shares it",
+          "/sys/kernel/iommu_groups/5/devices/0000:61:00.0: class 0x020000, driver e1000e",
+          "echo vfio-pci > /sys/bus/pci/devices/0000:61:00.0/driver_override" },
         /* the switch's ports in the same group are harmless */
-        expect(&run, "iommu.group_viable", "0000:60:00.0", VGPU_CHECK_FAIL, NULL,
-               "/sys/kernel/iommu_groups/5/devices/0000:5f:08.0: class 0x060400", NULL);
-        run_done(&run);
+        { "broken-group-shared-whole", "0000:60:00.0", VGPU_CHECK_FAIL, NULL,
+          "/sys/kernel/iommu_groups/5/devices/0000:5f:08.0: class 0x060400", NULL },
         /* SR-IOV: each VF's group is what VFIO takes; here they sit in the PF's, with the PF on gim */
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_PASS,
-               "the IOMMU groups of its 4 VFs are viable",
-               "/devices/0000:03:02.3: class 0x038000, driver vfio-pci", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-vf-group-shared");
-        expect(&run, "iommu.group_viable", "0000:03:00.0", VGPU_CHECK_FAIL,
-               "4 of 4 VFs are in IOMMU groups VFIO cannot take: group 5 (4 VFs), shared with 0000:03:00.0 "
-               "(gim)",
-               "/sys/kernel/iommu_groups/5/devices/0000:03:00.0: class 0x038000, driver gim\n"
-               "/sys/kernel/iommu_groups/5/devices/0000:03:02.0: class 0x038000, driver vfio-pci",
-               "the PF has no ACS isolation between its functions");
-        const struct vgpu_check_result *r = find(&run, "iommu.group_viable", "0000:03:00.0");
-        assert_null(strstr(r->remedy, "0000:03:00.0/driver/unbind")); /* never "unbind the PF" */
-        run_done(&run);
-        run_doctor(&run, "broken-iommu-off");
-        expect(&run, "iommu.group_viable", "0000:3b:00.0", VGPU_CHECK_SKIP, "no IOMMU group",
-               "/sys/bus/pci/devices/0000:3b:00.0/iommu_group: absent", NULL);
-        run_done(&run);
-}
+        { "amd-mxgpu", "0000:03:00.0", VGPU_CHECK_PASS, "the IOMMU groups of its 4 VFs are viable",
+          "/devices/0000:03:02.3: class 0x038000, driver vfio-pci", NULL },
+        { "broken-vf-group-shared", "0000:03:00.0", VGPU_CHECK_FAIL,
+          "4 of 4 VFs are in IOMMU groups VFIO cannot take: group 5 (4 VFs), shared with "
+          "0000:03:00.0 (gim)",
+          "/sys/kernel/iommu_groups/5/devices/0000:03:00.0: class 0x038000, driver gim\n"
+          "/sys/kernel/iommu_groups/5/devices/0000:03:02.0: class 0x038000, driver vfio-pci",
+          "the PF has no ACS isolation between its functions",
+          .not_in_remedy = "0000:03:00.0/driver/unbind" }, /* never "unbind the PF" */
+        { "broken-iommu-off", "0000:3b:00.0", VGPU_CHECK_SKIP, "no IOMMU group",
+          "/sys/bus/pci/devices/0000:3b:00.0/iommu_group: absent", NULL },
+        {},
+};
 
-static void test_sriov_capable(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_PASS, "4 VFs possible, 4 enabled",
-               "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: 4", NULL);
-        run_done(&run);
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "sriov.capable", "0000:3b:00.0", VGPU_CHECK_SKIP,
-               "no SR-IOV capability: not needed for mdev-based vGPU",
-               "/sys/bus/pci/devices/0000:3b:00.0/config: SR-IOV capability (0x0010) absent", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-sriov-hidden");
-        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL,
-               "SR-IOV or ARI is disabled in the firmware",
-               "/sys/bus/pci/devices/0000:03:00.0/config: SR-IOV capability (0x0010) present",
-               "\"SR-IOV Support\"");
-        expect(&run, "sriov.capable", "0000:03:00.0", VGPU_CHECK_FAIL, NULL,
-               "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: absent", NULL);
-        run_done(&run);
-}
+static const struct want sriov_capable[] = {
+        { "amd-mxgpu", "0000:03:00.0", VGPU_CHECK_PASS, "4 VFs possible, 4 enabled",
+          "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: 4", NULL },
+        { "nvidia-mdev", "0000:3b:00.0", VGPU_CHECK_SKIP,
+          "no SR-IOV capability: not needed for mdev-based vGPU",
+          "/sys/bus/pci/devices/0000:3b:00.0/config: SR-IOV capability (0x0010) absent", NULL },
+        { "broken-sriov-hidden", "0000:03:00.0", VGPU_CHECK_FAIL, "SR-IOV or ARI is disabled in the firmware",
+          "/sys/bus/pci/devices/0000:03:00.0/config: SR-IOV capability (0x0010) present",
+          "\"SR-IOV Support\"" },
+        { "broken-sriov-hidden", "0000:03:00.0", VGPU_CHECK_FAIL, NULL,
+          "/sys/bus/pci/devices/0000:03:00.0/sriov_totalvfs: absent", NULL },
+        {},
+};
 
-static void test_bar_above4g(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_PASS, "large BARs above 4 GiB",
-               "BAR1 0x38b000000000 256 MiB 64-bit prefetchable", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-bar-unassigned");
-        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_FAIL, "BAR1 (256 MiB) not assigned",
-               "BAR1 0x0 256 MiB 64-bit prefetchable", "\"Above 4G Decoding\"");
-        run_done(&run);
-        run_doctor(&run, "broken-bar-below4g");
-        expect(&run, "bar.above4g", "0000:3b:00.0", VGPU_CHECK_WARN, "below 4 GiB",
-               "BAR1 0xd0000000 256 MiB 64-bit prefetchable", "pci=realloc");
-        run_done(&run);
-}
+static const struct want bar_above4g[] = {
+        { "nvidia-mdev", "0000:3b:00.0", VGPU_CHECK_PASS, "large BARs above 4 GiB",
+          "BAR1 0x38b000000000 256 MiB 64-bit prefetchable", NULL },
+        { "broken-bar-unassigned", "0000:3b:00.0", VGPU_CHECK_FAIL, "BAR1 (256 MiB) not assigned",
+          "BAR1 0x0 256 MiB 64-bit prefetchable", "\"Above 4G Decoding\"" },
+        { "broken-bar-below4g", "0000:3b:00.0", VGPU_CHECK_WARN, "below 4 GiB",
+          "BAR1 0xd0000000 256 MiB 64-bit prefetchable", "pci=realloc" },
+        {},
+};
 
-static void test_pcie_link(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_PASS, "x16 at 8 GT/s",
-               "/sys/bus/pci/devices/0000:3b:00.0/current_link_width: 16, max_link_width: 16", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-link-degraded");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN, "x8 of x16, 2.5 of 16 GT/s",
-               "current_link_speed: 2.5 GT/s, max_link_speed: 16 GT/s", "lspci -vv -s 0000:3b:00.0");
-        run_done(&run);
-        run_doctor(&run, "intel-gvtg");
-        expect(&run, "pcie.link", "0000:00:02.0", VGPU_CHECK_SKIP, "unknown", NULL, NULL);
-        run_done(&run);
+static const struct want pcie_link[] = {
+        { "nvidia-mdev", "0000:3b:00.0", VGPU_CHECK_PASS, "x16 at 8 GT/s",
+          "/sys/bus/pci/devices/0000:3b:00.0/current_link_width: 16, max_link_width: 16", NULL },
+        { "broken-link-degraded", "0000:3b:00.0", VGPU_CHECK_WARN, "x8 of x16, 2.5 of 16 GT/s",
+          "current_link_speed: 2.5 GT/s, max_link_speed: 16 GT/s", "lspci -vv -s 0000:3b:00.0" },
+        { "intel-gvtg", "0000:00:02.0", VGPU_CHECK_SKIP, "unknown", NULL, NULL },
         /* idle at full width, only slower: what every idle NVIDIA GPU does, no warning */
-        run_doctor(&run, "nvidia-sriov-vfio");
-        expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "x16 at 2.5 GT/s while idle",
-               "/sys/bus/pci/devices/0000:60:01.1/max_link_speed (the port above): 16 GT/s\nnvml: "
-               "utilization 0%",
-               NULL);
-        run_done(&run);
-        run_flags(&run, "nvidia-sriov-vfio", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
-        expect(&run, "pcie.link", "0000:61:00.0", VGPU_CHECK_PASS, "while its load is unknown", NULL, NULL);
-        run_done(&run);
+        { "nvidia-sriov-vfio", "0000:61:00.0", VGPU_CHECK_PASS, "x16 at 2.5 GT/s while idle",
+          "/sys/bus/pci/devices/0000:60:01.1/max_link_speed (the port above): 16 GT/s\nnvml: "
+          "utilization 0%",
+          NULL },
+        { "nvidia-sriov-vfio", "0000:61:00.0", VGPU_CHECK_PASS, "while its load is unknown", NULL, NULL,
+          .scan = VGPU_SCAN_ALL & ~VGPU_SCAN_NVML },
         /* the same link under load, and a slot slower than the card, idle or not */
-        run_doctor(&run, "broken-link-busy");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN,
-               "slow under load: 2.5 of 8 GT/s at 97% utilization", "nvml: utilization 97%",
-               "Set the slot's PCIe speed to Auto");
-        run_done(&run);
-        run_doctor(&run, "broken-slot-gen3");
-        expect(&run, "pcie.link", "0000:3b:00.0", VGPU_CHECK_WARN,
-               "PCIe slot slower than the card: 8 of 16 GT/s",
-               "0000:3a:00.0/max_link_speed (the port above): 8 GT/s",
-               "move the card to a slot of its generation");
-        run_done(&run);
-}
+        { "broken-link-busy", "0000:3b:00.0", VGPU_CHECK_WARN,
+          "slow under load: 2.5 of 8 GT/s at 97% utilization", "nvml: utilization 97%",
+          "Set the slot's PCIe speed to Auto" },
+        { "broken-slot-gen3", "0000:3b:00.0", VGPU_CHECK_WARN, "PCIe slot slower than the card: 8 of 16 GT/s",
+          "0000:3a:00.0/max_link_speed (the port above): 8 GT/s",
+          "move the card to a slot of its generation" },
+        {},
+};
 
-static void test_secureboot_modules(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot off", "00 (off)", NULL);
-        run_done(&run);
-        run_doctor(&run, "intel-gvtg");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_PASS, "Secure Boot on",
-               "/sys/module/i915/taint: (empty)", NULL);
-        run_done(&run);
-        run_doctor(&run, "kernel-samples");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_SKIP, "not booted through EFI",
-               "/sys/firmware/efi: absent", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-secureboot-unsigned");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL,
-               "module nvidia is unsigned; module nvidia_vgpu_vfio is unsigned",
-               "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c: 06 00 00 00 01 (on)", "mokutil --import");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL, NULL, "/sys/module/nvidia/taint: POE",
-               NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-secureboot-blocked");
-        expect(&run, "secureboot.modules", NULL, VGPU_CHECK_FAIL,
-               "0000:3b:00.0 has no driver and nvidia is not loaded", "/sys/module/nvidia: absent",
-               "disable Secure Boot");
-        run_done(&run);
-}
+static const struct want secureboot_modules[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "Secure Boot off", "00 (off)", NULL },
+        { "intel-gvtg", NULL, VGPU_CHECK_PASS, "Secure Boot on", "/sys/module/i915/taint: (empty)", NULL },
+        { "kernel-samples", NULL, VGPU_CHECK_SKIP, "not booted through EFI", "/sys/firmware/efi: absent",
+          NULL },
+        { "broken-secureboot-unsigned", NULL, VGPU_CHECK_FAIL,
+          "module nvidia is unsigned; module nvidia_vgpu_vfio is unsigned",
+          "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c: 06 00 00 00 01 (on)", "mokutil --import" },
+        { "broken-secureboot-unsigned", NULL, VGPU_CHECK_FAIL, NULL, "/sys/module/nvidia/taint: POE", NULL },
+        { "broken-secureboot-blocked", NULL, VGPU_CHECK_FAIL,
+          "0000:3b:00.0 has no driver and nvidia is not loaded", "/sys/module/nvidia: absent",
+          "disable Secure Boot" },
+        {},
+};
 
-static void test_driver_loaded(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_PASS, "bound to nvidia",
-               "10de:1eb8, driver nvidia", NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "driver.loaded", "0000:03:00.0", VGPU_CHECK_PASS, "bound to gim", NULL, NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-nouveau");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "bound to nouveau", "driver nouveau",
-               "blacklist nouveau");
-        run_done(&run);
-        run_doctor(&run, "broken-vfio-bound");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "reserved for passthrough",
-               "driver vfio-pci", "echo 0000:3b:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind");
-        run_done(&run);
-        run_doctor(&run, "broken-secureboot-blocked");
-        expect(&run, "driver.loaded", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound", "driver (none)",
-               "vgpu-kvm.run");
-        run_done(&run);
-}
+static const struct want driver_loaded[] = {
+        { "nvidia-mdev", "0000:3b:00.0", VGPU_CHECK_PASS, "bound to nvidia", "10de:1eb8, driver nvidia",
+          NULL },
+        { "amd-mxgpu", "0000:03:00.0", VGPU_CHECK_PASS, "bound to gim", NULL, NULL },
+        { "broken-nouveau", "0000:3b:00.0", VGPU_CHECK_FAIL, "bound to nouveau", "driver nouveau",
+          "blacklist nouveau" },
+        { "broken-vfio-bound", "0000:3b:00.0", VGPU_CHECK_FAIL, "reserved for passthrough", "driver vfio-pci",
+          "echo 0000:3b:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind" },
+        { "broken-secureboot-blocked", "0000:3b:00.0", VGPU_CHECK_FAIL, "no driver bound", "driver (none)",
+          "vgpu-kvm.run" },
+        {},
+};
 
-static void test_mdev_types(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_PASS, "17 vGPU types offered",
-               "/sys/bus/mdev/devices: 2 vGPUs on this GPU", NULL);
-        run_done(&run);
-        run_doctor(&run, "nvidia-sriov-vfio");
-        expect(&run, "mdev.types", "0000:41:00.0", VGPU_CHECK_PASS, "on its VFs", "VFs of 0000:41:00.0: 4",
-               NULL);
-        expect(&run, "mdev.types", "0000:61:00.0", VGPU_CHECK_FAIL, "VFs, and they are disabled",
-               "sriov_numvfs: 0 of 32", "/usr/lib/nvidia/sriov-manage -e 0000:61:00.0");
-        run_done(&run);
-        run_doctor(&run, "intel-gvtg");
-        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_PASS, "4 vGPU types offered", NULL, NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "mdev.types", "0000:03:00.0", VGPU_CHECK_SKIP, "AMD MxGPU", NULL, NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-nouveau");
-        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_SKIP, "no vGPU-capable driver", NULL, NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-no-vgpu-manager");
-        expect(&run, "mdev.types", "0000:3b:00.0", VGPU_CHECK_FAIL, "not the vGPU manager",
-               "/sys/module/nvidia_vgpu_vfio: absent", "lsmod | grep nvidia_vgpu_vfio");
-        run_done(&run);
-        run_doctor(&run, "broken-gvt-off");
-        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "GVT-g is off",
-               "/sys/module/i915/parameters/enable_gvt: N",
-               "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt i915.enable_gvt=1\"");
-        run_done(&run);
-        run_doctor(&run, "broken-no-kvmgt");
-        expect(&run, "mdev.types", "0000:00:02.0", VGPU_CHECK_FAIL, "kvmgt module is not loaded",
-               "/sys/module/kvmgt: absent", "modprobe kvmgt");
-        run_done(&run);
-}
+static const struct want mdev_types[] = {
+        { "nvidia-mdev", "0000:3b:00.0", VGPU_CHECK_PASS, "17 vGPU types offered",
+          "/sys/bus/mdev/devices: 2 vGPUs on this GPU", NULL },
+        { "nvidia-sriov-vfio", "0000:41:00.0", VGPU_CHECK_PASS, "on its VFs", "VFs of 0000:41:00.0: 4",
+          NULL },
+        { "nvidia-sriov-vfio", "0000:61:00.0", VGPU_CHECK_FAIL, "VFs, and they are disabled",
+          "sriov_numvfs: 0 of 32", "/usr/lib/nvidia/sriov-manage -e 0000:61:00.0" },
+        { "intel-gvtg", "0000:00:02.0", VGPU_CHECK_PASS, "4 vGPU types offered", NULL, NULL },
+        { "amd-mxgpu", "0000:03:00.0", VGPU_CHECK_SKIP, "AMD MxGPU", NULL, NULL },
+        { "broken-nouveau", "0000:3b:00.0", VGPU_CHECK_SKIP, "no vGPU-capable driver", NULL, NULL },
+        { "broken-no-vgpu-manager", "0000:3b:00.0", VGPU_CHECK_FAIL, "not the vGPU manager",
+          "/sys/module/nvidia_vgpu_vfio: absent", "lsmod | grep nvidia_vgpu_vfio" },
+        { "broken-gvt-off", "0000:00:02.0", VGPU_CHECK_FAIL, "GVT-g is off",
+          "/sys/module/i915/parameters/enable_gvt: N",
+          "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt i915.enable_gvt=1\"" },
+        { "broken-no-kvmgt", "0000:00:02.0", VGPU_CHECK_FAIL, "kvmgt module is not loaded",
+          "/sys/module/kvmgt: absent", "modprobe kvmgt" },
+        {},
+};
 
-static void test_gpu_models_mixed(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_PASS, "one GPU model per vendor",
-               "/sys/bus/pci/devices/0000:af:00.0: 10de:1eb8, driver nvidia", NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-mixed-models");
-        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_WARN,
-               "NVIDIA GPUs of 2 models host vGPUs: 10de:1eb8, 10de:1db6",
-               "/sys/bus/pci/devices/0000:5e:00.0: 10de:1db6, driver nvidia", "one board model per host");
-        run_done(&run);
-        run_doctor(&run, "kernel-samples");
-        expect(&run, "gpu.models_mixed", NULL, VGPU_CHECK_SKIP, "no GPU", NULL, NULL);
-        run_done(&run);
-}
+static const struct want gpu_models_mixed[] = {
+        { "nvidia-mdev", NULL, VGPU_CHECK_PASS, "one GPU model per vendor",
+          "/sys/bus/pci/devices/0000:af:00.0: 10de:1eb8, driver nvidia", NULL },
+        { "broken-mixed-models", NULL, VGPU_CHECK_WARN,
+          "NVIDIA GPUs of 2 models host vGPUs: 10de:1eb8, 10de:1db6",
+          "/sys/bus/pci/devices/0000:5e:00.0: 10de:1db6, driver nvidia", "one board model per host" },
+        { "kernel-samples", NULL, VGPU_CHECK_SKIP, "no GPU", NULL, NULL },
+        {},
+};
 
-static void test_nvidia_persistence(void **state) {
-        (void) state;
-        struct run run = {};
-        run_doctor(&run, "nvidia-mdev");
-        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_PASS, "persistence mode on",
-               "nvmlDeviceGetPersistenceMode: 1 (on)", NULL);
-        run_done(&run);
+static const struct want nvidia_persistence[] = {
+        { "nvidia-mdev", "0000:5e:00.0", VGPU_CHECK_PASS, "persistence mode on",
+          "nvmlDeviceGetPersistenceMode: 1 (on)", NULL },
         /* without NVML readings */
-        run_flags(&run, "nvidia-mdev", VGPU_SCAN_ALL & ~VGPU_SCAN_NVML);
-        expect(&run, "nvidia.persistence", "0000:5e:00.0", VGPU_CHECK_SKIP, "no NVML readings",
-               "nvml: no readings", NULL);
-        run_done(&run);
-        run_doctor(&run, "amd-mxgpu");
-        expect(&run, "nvidia.persistence", "0000:03:00.0", VGPU_CHECK_SKIP, "not an NVIDIA GPU", NULL, NULL);
-        run_done(&run);
-        run_doctor(&run, "broken-persistence-off");
-        expect(&run, "nvidia.persistence", "0000:3b:00.0", VGPU_CHECK_WARN, "persistence mode off",
-               "nvmlDeviceGetPersistenceMode: 0 (off)", "nvidia-smi -i 0000:3b:00.0 -pm 1");
-        run_done(&run);
-}
+        { "nvidia-mdev", "0000:5e:00.0", VGPU_CHECK_SKIP, "no NVML readings", "nvml: no readings", NULL,
+          .scan = VGPU_SCAN_ALL & ~VGPU_SCAN_NVML },
+        { "amd-mxgpu", "0000:03:00.0", VGPU_CHECK_SKIP, "not an NVIDIA GPU", NULL, NULL },
+        { "broken-persistence-off", "0000:3b:00.0", VGPU_CHECK_WARN, "persistence mode off",
+          "nvmlDeviceGetPersistenceMode: 0 (off)", "nvidia-smi -i 0000:3b:00.0 -pm 1" },
+        {},
+};
 
 /* ---------------------------------------------------------------- helpers, on a scratch root */
 
@@ -842,21 +700,21 @@ int main(void) {
                 cmocka_unit_test(test_healthy_vectors),
                 cmocka_unit_test(test_empty_host),
                 cmocka_unit_test(test_broken_isolation),
-                cmocka_unit_test(test_privileges),
-                cmocka_unit_test(test_kernel_version),
-                cmocka_unit_test(test_kernel_headers),
-                cmocka_unit_test(test_tools_present),
-                cmocka_unit_test(test_iommu_enabled),
-                cmocka_unit_test(test_iommu_cmdline),
-                cmocka_unit_test(test_iommu_group_viable),
-                cmocka_unit_test(test_sriov_capable),
-                cmocka_unit_test(test_bar_above4g),
-                cmocka_unit_test(test_pcie_link),
-                cmocka_unit_test(test_secureboot_modules),
-                cmocka_unit_test(test_driver_loaded),
-                cmocka_unit_test(test_mdev_types),
-                cmocka_unit_test(test_gpu_models_mixed),
-                cmocka_unit_test(test_nvidia_persistence),
+                want_test(privileges, "privileges"),
+                want_test(kernel_version, "kernel.version"),
+                want_test(kernel_headers, "kernel.headers"),
+                want_test(tools_present, "tools.present"),
+                want_test(iommu_enabled, "iommu.enabled"),
+                want_test(iommu_cmdline, "iommu.cmdline"),
+                want_test(iommu_group_viable, "iommu.group_viable"),
+                want_test(sriov_capable, "sriov.capable"),
+                want_test(bar_above4g, "bar.above4g"),
+                want_test(pcie_link, "pcie.link"),
+                want_test(secureboot_modules, "secureboot.modules"),
+                want_test(driver_loaded, "driver.loaded"),
+                want_test(mdev_types, "mdev.types"),
+                want_test(gpu_models_mixed, "gpu.models_mixed"),
+                want_test(nvidia_persistence, "nvidia.persistence"),
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_cmdline_words),
                 cmocka_unit_test_setup_teardown(test_grub_remedy, scratch_setup, scratch_teardown),
