@@ -11,19 +11,11 @@ Needs VGPU_BROKER, VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
-sys.path.insert(0, HERE)
-from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
-
-skip_without_etcd()
-from fakekernel import FakeKernel  # noqa: E402
-from fleetsim import Broker, Gateway  # noqa: E402
-from vgpudtest import Checks, Daemon, Host  # noqa: E402
+from fleetvgpud import Checks, EtcdCluster, Fleet, wait
+from fleetsim import Broker, Gateway
 
 TTL = 2
 PREFIX = "/vgpuctl/v1/qs/"
@@ -32,17 +24,8 @@ t = Checks("fleet-broker-vgpud")
 c = EtcdCluster(3)
 gw = Gateway(c.endpoints)
 tmp = tempfile.mkdtemp(prefix="vgpu-qs-")
-hosts, kernels, daemons, broker = [], [], [], None
-
-
-def wait(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
+vgpuds = Fleet(c.endpoints, "qs", ttl=TTL, poll="200ms", port_base=31000)
+hosts, broker = vgpuds.hosts, None
 
 
 def fleet(*args, rc=0):
@@ -55,17 +38,7 @@ def fleet(*args, rc=0):
 
 try:
     for i in range(2):
-        h = Host("nvidia-mdev")
-        for g in range(3):
-            h.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (i + 1, g + 1))
-        k = FakeKernel(h.root, limit=110)
-        k.start()
-        conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n"
-                "[fleet]\nendpoints = %s\ncluster = qs\nhost = host%d\naddress = 127.0.0.1:%d\nlease_ttl = %d\n"
-                % (",".join(c.endpoints), i + 1, 31000 + i, TTL))
-        hosts.append(h)
-        kernels.append(k)
-        daemons.append(Daemon(h, conf))
+        vgpuds.add("nvidia-mdev")
     t.check(wait(lambda: len(gw.range(PREFIX + "hosts/")[0]) == 2), "both vgpud joined the fleet")
     broker = Broker(os.environ["VGPU_BROKER"], c.endpoints, tmp, "broker", "--cluster", "qs", "--seed", "1",
                     "--janitor-interval", "200", "--election-ttl", "2")
@@ -99,10 +72,7 @@ try:
     s2 = json.loads(fleet("place", "--type", "nvidia-232", "--prefer", "host2", "--key", "bob", "--json").stdout)
     t.check(s2.get("host") == "host2" and wait(lambda: (broker.request("GET", "/v1/sessions/" + s2["session"])[2]
                                                         or {}).get("state") == "BOUND"), "bob BOUND on host2", s2)
-    daemons[1].proc.kill()
-    killed = time.monotonic()
-    daemons[1].proc.wait()
-    Daemon.started.remove(daemons[1])     # killed on purpose: not checked for a clean exit
+    killed = vgpuds.kill(1)
     t.check(wait(lambda: all(g["host"] != "host2" for g in broker.request("GET", "/v1/gpus")[2]), TTL + 3),
             "host2's GPUs unoffered after kill -9 (%.1f s)" % (time.monotonic() - killed))
     t.check(wait(lambda: (broker.request("GET", "/v1/sessions/" + s2["session"])[2] or {}).get("state") == "LOST", 5),
@@ -110,15 +80,8 @@ try:
     fleet("hosts")
     t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
 finally:
-    for k in kernels:
-        k.stopping = True
     if broker:
         broker.stop()
         if t.failed:
             print(broker.logtext())
-    try:
-        t.done()
-    finally:
-        c.close()
-        for h in hosts:
-            h.cleanup()
+    vgpuds.finish(t, c)

@@ -110,19 +110,14 @@ class VgpudHost:
     creates and removes the mdev devices it asks for (tests/daemon/fakekernel.py)."""
 
     def __init__(self, name, endpoints, work, index):
-        sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
-        import vgpudtest
+        import fleetvgpud       # here: synthetic hosts need no vgpud
         if os.path.isdir("/dev/shm"):
             tempfile.tempdir = "/dev/shm"   # 20 fixture copies: seconds each on a busy disk
-        self.vt, self.name, self.endpoints = vgpudtest, name, endpoints
-        self.host = vgpudtest.Host("nvidia-mdev")
-        for g in range(3):      # GPU UUIDs unique in the fleet, as real ones are
-            self.host.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (index + 1, g + 1))
+        self.vt, self.name, self.endpoints = fleetvgpud, name, endpoints
+        self.host = fleetvgpud.fleet_host("nvidia-mdev", index)
         self.conf = os.path.join(self.host.tmp, "vgpud.conf")
         with open(self.conf, "w") as f:
-            f.write("[metrics]\nlisten = off\n[daemon]\npoll-interval = 2s\nrestore-on-start = no\n"
-                    "[fleet]\nendpoints = %s\ncluster = %s\nhost = %s\naddress = 127.0.0.1:%d\nlease_ttl = %d\n" %
-                    (",".join(endpoints), CLUSTER, name, 30000 + index, TTL))
+            f.write(fleetvgpud.fleet_conf(endpoints, CLUSTER, name, TTL, poll="2s", address="127.0.0.1:%d" % (30000 + index)))
         self.logpath = os.path.join(self.host.tmp, "vgpud.log")
         self.proc = None
 

@@ -27,18 +27,11 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdcluster import EtcdCluster, free_port, skip_without_etcd  # noqa: E402
-
-skip_without_etcd()
-from fakekernel import FakeKernel  # noqa: E402
-from vgpudtest import Checks, Daemon, Host  # noqa: E402
+from fleetvgpud import Checks, Daemon, EtcdCluster, FakeKernel, fleet_conf, fleet_host, free_port, gpu_uuid, wait
 
 TTL = 2
 PREFIX = "/vgpuctl/v1/t/"
@@ -133,21 +126,16 @@ class TxnProxy:
 t = Checks("fleet-vgpud-faults")
 c = EtcdCluster(1)
 proxy = TxnProxy(int(c.endpoints[0].rsplit(":", 1)[1]))
-host = Host("nvidia-mdev")
-for g in range(3):
-    host.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (1, g + 1))
+host = fleet_host("nvidia-mdev", 0)
 kernel = FakeKernel(host.root, limit=110)
 kernel.start()
-CONF = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 30s\nrestore-on-start = no\n"
-        "[fleet]\nendpoints = http://127.0.0.1:%d\ncluster = t\nhost = host1\nlease_ttl = %d\n" % (proxy.port, TTL))
+CONF = fleet_conf(["http://127.0.0.1:%d" % proxy.port], "t", "host1", TTL, poll="30s")
 MDEVS = host.path("sys/bus/mdev/devices")
 own = set(os.listdir(MDEVS))        # the fixture's own vGPUs: an admin's, never the fleet's
 daemon = Daemon(host, CONF)
 # host2: NVIDIA vendor-VFIO (SR-IOV: a claim gets a VF, which has no name of its own)
-host2 = Host("nvidia-sriov-vfio")
-for g in range(2):
-    host2.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (2, g + 1))
-GPU2 = "GPU-%08x-0000-4000-8000-%012x" % (2, 1)     # gpu.0: 0000:41:00.0, VFs .5-.7 free, .4 an admin's
+host2 = fleet_host("nvidia-sriov-vfio", 1, gpus=2)
+GPU2 = gpu_uuid(1, 0)     # gpu.0: 0000:41:00.0, VFs .5-.7 free, .4 an admin's
 VF_TYPE = "1152"
 CONF2 = CONF.replace("host = host1", "host = host2")
 daemon2 = Daemon(host2, CONF2)
@@ -171,16 +159,6 @@ def put(key, value, lease=None):
 
 def delete(key):
     c.etcdctl("del", key)
-
-
-def wait(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
 
 
 def claim_doc(cid, lease_id, state="PENDING"):

@@ -16,18 +16,11 @@ import base64
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
-
-skip_without_etcd()
-from fakekernel import FakeKernel  # noqa: E402
-from vgpudtest import Checks, Daemon, Host  # noqa: E402
+import fleetvgpud
+from fleetvgpud import Checks, EtcdCluster, Fleet
 
 TTL = 2
 PREFIX = "/vgpuctl/v1/t/"
@@ -86,35 +79,19 @@ def put(key, value):
 
 
 def wait(what, fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
+    return fleetvgpud.wait(fn, timeout)
 
 
-hosts, kernels, daemons = [], [], []
-for i in range(3):
-    # host2's GPUs are NVIDIA vendor-VFIO (SR-IOV: types on VFs); host3 has no vGPU parents at
-    # all: its GPUs are offered as slices
-    h = Host(["nvidia-mdev", "nvidia-sriov-vfio", "nvidia-baremetal"][i])
-    # GPU UUIDs unique in the fleet, as real ones are
-    for g in range(3):
-        h.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (i + 1, g + 1))
-    k = FakeKernel(h.root, limit=110)
-    k.start()
-    conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 30s\nrestore-on-start = no\n"
-            "[fleet]\nendpoints = %s\ncluster = t\nhost = host%d\naddress = 127.0.0.1:%d\nlease_ttl = %d\n"
-            % (",".join(c.endpoints), i + 1, 30000 + i, TTL))
-    hosts.append(h)
-    kernels.append(k)
-    daemons.append(Daemon(h, conf))
+vgpuds = Fleet(c.endpoints, "t", ttl=TTL, poll="30s", port_base=30000)
+# host2's GPUs are NVIDIA vendor-VFIO (SR-IOV: types on VFs); host3 has no vGPU parents at all:
+# its GPUs are offered as slices
+for fixture in ("nvidia-mdev", "nvidia-sriov-vfio", "nvidia-baremetal"):
+    vgpuds.add(fixture)
+hosts, daemons = vgpuds.hosts, vgpuds.daemons
 
 
 def gpu_of(i, index=2):
-    return "GPU-%08x-0000-4000-8000-%012x" % (i + 1, index + 1)       # gpu.2 is 0000:af:00.0
+    return fleetvgpud.gpu_uuid(i, index)       # gpu.2 is 0000:af:00.0
 
 
 print("%5.1f s: membership" % (time.monotonic() - T0), flush=True)
@@ -302,11 +279,7 @@ if cur:
 t.check(wait("released", lambda: claim(0, "p1") is None), "p1 released")
 
 # ---- kill -9: the host's keys go with its lease ----
-d2 = daemons[1]
-d2.proc.kill()
-d2.proc.wait()
-Daemon.started.remove(d2)
-killed = time.monotonic()
+killed = vgpuds.kill(1)
 vanished = wait("vanished", lambda: not kvs(PREFIX + "hosts/host2") and not kvs(PREFIX + "gpus/host2/"), timeout=TTL + 3)
 took = time.monotonic() - killed
 print("host2's keys vanished %.2f s after kill -9 (TTL %d s)" % (took, TTL))
@@ -352,11 +325,4 @@ t.check(a and a["claims"] == ["k1"] and a["vram_bytes"] == 2147483648 and a["typ
 t.equal(get(PREFIX + "quota/t1")[0], {"vram_bytes": 2147483648, "sessions": 1}, "k2 taken out of the tenant's usage")
 
 t.check(time.monotonic() - T1 < 60, "bounded: %.1f s after the start" % (time.monotonic() - T1))
-for k in kernels:
-    k.stopping = True
-try:
-    t.done()
-finally:
-    c.close()
-    for h in hosts:
-        h.cleanup()
+vgpuds.finish(t, c)
