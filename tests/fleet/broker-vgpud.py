@@ -24,7 +24,7 @@ t = Checks("fleet-broker-vgpud")
 c = EtcdCluster(3)
 gw = Gateway(c.endpoints)
 tmp = tempfile.mkdtemp(prefix="vgpu-qs-")
-vgpuds = Fleet(c.endpoints, "qs", ttl=TTL, poll="200ms", port_base=31000)
+vgpuds = Fleet("qs", ttl=TTL, poll="200ms", port_base=31000)
 hosts, broker = vgpuds.hosts, None
 
 
@@ -38,7 +38,7 @@ def fleet(*args, rc=0):
 
 try:
     for i in range(2):
-        vgpuds.add("nvidia-mdev")
+        vgpuds.add(c.endpoints, "nvidia-mdev")
     t.check(wait(lambda: len(gw.range(PREFIX + "hosts/")[0]) == 2), "both vgpud joined the fleet")
     broker = Broker(os.environ["VGPU_BROKER"], c.endpoints, tmp, "broker", "--cluster", "qs", "--seed", "1",
                     "--janitor-interval", "200", "--election-ttl", "2")
@@ -80,8 +80,4 @@ try:
     fleet("hosts")
     t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
 finally:
-    if broker:
-        broker.stop()
-        if t.failed:
-            print(broker.logtext())
-    vgpuds.finish(t, c)
+    vgpuds.finish(t, c, broker)

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-__all__ = ["VGPUD", "Checks", "Daemon", "EtcdCluster", "FakeKernel", "Fleet", "Host", "fleet_conf", "fleet_host", "free_port",
+__all__ = ["HERE", "VGPUD", "Checks", "Daemon", "EtcdCluster", "FakeKernel", "Fleet", "Host", "fleet_conf", "fleet_host", "free_port",
            "gpu_uuid", "wait"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,21 +57,25 @@ def fleet_conf(endpoints, cluster, host, ttl, poll, address=None):
 
 
 class Fleet:
-    """host1, host2, ... in cluster: each a fixture copy with a fake kernel and a vgpud whose
-    address is 127.0.0.1:port_base + index (hosts, kernels, daemons by index)."""
+    """Members of cluster (hosts, kernels, daemons by index): each a fixture copy with a fake
+    kernel and a vgpud whose address is 127.0.0.1:port_base + index, its GPU UUIDs those of the
+    fleet's host uuid_base + index."""
 
-    def __init__(self, endpoints, cluster, ttl, poll, port_base):
-        self.endpoints, self.cluster, self.ttl, self.poll, self.port_base = endpoints, cluster, ttl, poll, port_base
+    def __init__(self, cluster, ttl, poll, port_base, uuid_base=0):
+        self.cluster, self.ttl, self.poll, self.port_base, self.uuid_base = cluster, ttl, poll, port_base, uuid_base
         self.hosts, self.kernels, self.daemons = [], [], []
 
-    def add(self, fixture):
+    def add(self, endpoints, fixture, name=None, env=None):
+        """A member on a copy of fixture, named name (host1, host2, ... by default), its vgpud
+        started with env added to its environment; its index."""
         i = len(self.hosts)
-        h = fleet_host(fixture, i)
+        h = fleet_host(fixture, self.uuid_base + i)
+        h.env.update(env or {})
         self.hosts.append(h)
         k = FakeKernel(h.root, limit=110)
         k.start()
         self.kernels.append(k)
-        conf = fleet_conf(self.endpoints, self.cluster, "host%d" % (i + 1), self.ttl, self.poll,
+        conf = fleet_conf(endpoints, self.cluster, name or "host%d" % (i + 1), self.ttl, self.poll,
                           "127.0.0.1:%d" % (self.port_base + i))
         self.daemons.append(Daemon(h, conf))
         return i
@@ -85,14 +89,20 @@ class Fleet:
         Daemon.started.remove(d)        # killed on purpose: not checked for a clean exit
         return killed
 
-    def finish(self, t, cluster):
-        """Stop the fake kernels, let t stop and check the daemons and exit, then end etcd and
-        remove the hosts."""
+    def finish(self, t, cluster, broker=None):
+        """Stop the fake kernels and broker (a fleetsim.Broker: its log printed when t failed),
+        let t stop and check the daemons and exit, then end etcd (if cluster) and remove the
+        hosts."""
         for k in self.kernels:
             k.stopping = True
+        if broker:
+            broker.stop()
+            if t.failed:
+                print(broker.logtext())
         try:
             t.done()
         finally:
-            cluster.close()
+            if cluster:
+                cluster.close()
             for h in self.hosts:
                 h.cleanup()

@@ -35,12 +35,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
-sys.path.insert(0, HERE)
-from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
-
-skip_without_etcd()
+from fleetvgpud import HERE, Checks, EtcdCluster, Fleet, wait
 
 # Not under ASan: its XDR interceptors cannot reach libtirpc, which comes with the dlopen of
 # libvirt.so.0, so libvirt's first RPC from vgpud jumps to address 0 (cli/assign-libvirtd.sh says
@@ -49,9 +44,7 @@ if "libasan" in subprocess.run(["ldd", os.environ["VGPUD"]], capture_output=True
     print("SKIP: an ASan build: ASan's XDR interceptors cannot reach libtirpc loaded by dlopen (libvirt's RPC)")
     sys.exit(77)
 
-from fakekernel import FakeKernel  # noqa: E402
 from fleetsim import Broker, Gateway  # noqa: E402
-from vgpudtest import Checks, Daemon, Host  # noqa: E402
 
 TTL = 3
 PREFIX = "/vgpuctl/v1/lv/"
@@ -106,16 +99,6 @@ def mdev_hostdevs(name):
     return [a.get("uuid") for a in d.findall("./devices/hostdev[@type='mdev']/source/address")]
 
 
-def wait(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
-
-
 try:
     define("fleet-vm")
 except RuntimeError as e:
@@ -124,7 +107,7 @@ except RuntimeError as e:
     sys.exit(77)
 t = Checks("fleet-vgpud-libvirtd")
 c = broker = None
-hosts, kernels, daemons = [], [], []
+vgpuds = Fleet("lv", ttl=TTL, poll="200ms", port_base=31100, uuid_base=9)
 try:
     t.check(mdev_hostdevs("fleet-vm") == [], "fleet-vm is defined, without hostdevs")
 
@@ -132,20 +115,9 @@ try:
     gw = Gateway(c.endpoints)
     # lvhost: an mdev parent; vfhost: NVIDIA vendor-VFIO (SR-IOV, the type set on a VF: the
     # domain gets the VF as a PCI hostdev); both reach the session daemon (nobody) by its socket
-    for i, fixture in enumerate(("nvidia-mdev", "nvidia-sriov-vfio")):
-        h = Host(fixture)
-        for g in range(3):
-            h.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (i + 10, g + 1))
-        h.env["LIBVIRT_DEFAULT_URI"] = URI
-        k = FakeKernel(h.root, limit=110)
-        k.start()
-        conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n"
-                "[fleet]\nendpoints = %s\ncluster = lv\nhost = %s\naddress = 127.0.0.1:%d\nlease_ttl = %d\n"
-                % (",".join(c.endpoints), ("lvhost", "vfhost")[i], 31100 + i, TTL))
-        hosts.append(h)
-        kernels.append(k)
-        daemons.append(Daemon(h, conf))
-    host, vfhost = hosts
+    for fixture, name in (("nvidia-mdev", "lvhost"), ("nvidia-sriov-vfio", "vfhost")):
+        vgpuds.add(c.endpoints, fixture, name, env={"LIBVIRT_DEFAULT_URI": URI})
+    host, vfhost = vgpuds.hosts
     broker = Broker(os.environ["VGPU_BROKER"], c.endpoints, tmp, "broker", "--cluster", "lv", "--seed", "1")
     t.check(wait(lambda: len(broker.request("GET", "/v1/gpus")[2] or []) >= 4), "the broker sees both hosts' GPUs",
             broker.request("GET", "/v1/gpus")[2])
@@ -365,19 +337,9 @@ try:
     t.check(os.path.exists(os.path.join(mdevs, inst)), "the mdev the domain still names is kept")
     t.check(time.monotonic() - T0 < 60, "bounded: %.1f s" % (time.monotonic() - T0))
 finally:
-    for k in kernels:
-        k.stopping = True
-    if broker:
-        broker.stop()
-        if t.failed:
-            print(broker.logtext())
-    for d in daemons if t.failed else ():
+    for d in vgpuds.daemons if t.failed else ():
         print(d.logtext()[-4000:])
     try:
-        t.done()
+        vgpuds.finish(t, c, broker)
     finally:
-        if c:
-            c.close()
-        for h in hosts:
-            h.cleanup()
         stop_libvirtd()

@@ -82,11 +82,11 @@ def wait(what, fn, timeout=10.0):
     return fleetvgpud.wait(fn, timeout)
 
 
-vgpuds = Fleet(c.endpoints, "t", ttl=TTL, poll="30s", port_base=30000)
+vgpuds = Fleet("t", ttl=TTL, poll="30s", port_base=30000)
 # host2's GPUs are NVIDIA vendor-VFIO (SR-IOV: types on VFs); host3 has no vGPU parents at all:
 # its GPUs are offered as slices
 for fixture in ("nvidia-mdev", "nvidia-sriov-vfio", "nvidia-baremetal"):
-    vgpuds.add(fixture)
+    vgpuds.add(c.endpoints, fixture)
 hosts, daemons = vgpuds.hosts, vgpuds.daemons
 
 
