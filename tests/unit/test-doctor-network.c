@@ -7,69 +7,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test-util.h"
-
-#include "basic/macro.h"
-#include "vgpu/doctor.h"
-
-static char scratch[64];
-
-static void put(const char *path, const char *content) {
-        char p[512], cmd[640];
-        snprintf(p, sizeof(p), "%s/%s", scratch, path);
-        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
-        assert_int_equal(system(cmd), 0);
-        FILE *f = fopen(p, "we");
-        assert_non_null(f);
-        fputs(content, f);
-        fclose(f);
-}
-
-static void link_to(const char *path, const char *target) {
-        char p[512], cmd[640];
-        snprintf(p, sizeof(p), "%s/%s", scratch, path);
-        snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
-        assert_int_equal(system(cmd), 0);
-        assert_int_equal(symlink(target, p), 0);
-}
+#include "test-doctor-util.h"
 
 /* A NIC port as sysfs shows it; speed NULL: the attribute reads EINVAL (no link), left out. */
 static void nic(const char *name, const char *carrier, const char *speed, const char *rx_packets,
                 const char *rx_errors, const char *rx_dropped, bool physical) {
         char p[128], dev[128];
         snprintf(p, sizeof(p), "sys/class/net/%s/carrier", name);
-        put(p, carrier);
+        scratch_file(p, carrier);
         if (speed) {
                 snprintf(p, sizeof(p), "sys/class/net/%s/speed", name);
-                put(p, speed);
+                scratch_file(p, speed);
         }
         static const char *const names[] = { "rx_packets", "rx_errors", "tx_errors", "rx_dropped",
                                              "tx_dropped" };
         const char *values[] = { rx_packets, rx_errors, "0\n", rx_dropped, "0\n" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 snprintf(p, sizeof(p), "sys/class/net/%s/statistics/%s", name, names[i]);
-                put(p, values[i]);
+                scratch_file(p, values[i]);
         }
         if (physical) {
                 snprintf(p, sizeof(p), "sys/class/net/%s/device", name);
                 snprintf(dev, sizeof(dev), "../../../devices/pci0000:00/0000:00:1c.0/%s", name);
-                link_to(p, dev);
+                scratch_link(p, dev);
         }
-}
-
-static int setup(void **state) {
-        (void) state;
-        snprintf(scratch, sizeof(scratch), "/tmp/vgpu-test-doctor-net.XXXXXX");
-        assert_non_null(mkdtemp(scratch));
-        setenv("VGPU_ROOT", scratch, 1);
-        return 0;
-}
-
-static int teardown(void **state) {
-        (void) state;
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", scratch);
-        return system(cmd);
 }
 
 /* "IF=status" per result of network.vdi_link, in order; summaries of non-pass ones after '|'. */
@@ -108,20 +69,20 @@ static void test_interfaces_and_verdicts(void **state) {
         /* br0 has the default route, over bond0 of two ports; eno3 a subnet route at 1 Gb/s;
          * eno4 a global IPv6 address and no link; virbr0's veth ports and the unrouted eno5 are
          * not looked at; docker0 is virtual with no ports. */
-        put("proc/net/route",
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
-            "br0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
-            "br0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
-            "eno3\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
-            "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n");
-        put("proc/net/if_inet6", "00000000000000000000000000000001 01 80 10 80       lo\n"
-                                 "fe800000000000000000000000000001 05 40 20 80     eno5\n"
-                                 "20010db8000000000000000000000004 06 40 00 80     eno4\n");
-        put("sys/class/net/br0/carrier", "1\n");
-        link_to("sys/class/net/br0/brif/bond0", "../../bond0/brport");
-        put("sys/class/net/bond0/carrier", "1\n");
-        link_to("sys/class/net/bond0/lower_ens1f0", "../ens1f0");
-        link_to("sys/class/net/bond0/lower_ens1f1", "../ens1f1");
+        scratch_file("proc/net/route",
+                     "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+                     "br0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+                     "br0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+                     "eno3\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+                     "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n");
+        scratch_file("proc/net/if_inet6", "00000000000000000000000000000001 01 80 10 80       lo\n"
+                                          "fe800000000000000000000000000001 05 40 20 80     eno5\n"
+                                          "20010db8000000000000000000000004 06 40 00 80     eno4\n");
+        scratch_file("sys/class/net/br0/carrier", "1\n");
+        scratch_link("sys/class/net/br0/brif/bond0", "../../bond0/brport");
+        scratch_file("sys/class/net/bond0/carrier", "1\n");
+        scratch_link("sys/class/net/bond0/lower_ens1f0", "../ens1f0");
+        scratch_link("sys/class/net/bond0/lower_ens1f1", "../ens1f1");
         nic("ens1f0", "1\n", "25000\n", "1000000\n", "0\n", "12\n", true);
         nic("ens1f1", "1\n", "25000\n", "1000000\n", "3\n", "0\n", true);
         nic("eno3", "1\n", "1000\n", "500\n", "0\n", "0\n", true);
@@ -135,18 +96,19 @@ static void test_interfaces_and_verdicts(void **state) {
                                  "ens1f1=warn|25000 Mb/s, but 3 errors and 0 dropped packets\n");
 
         /* drops: a few are normal, more than 1 in 1000 received packets is a warning */
-        put("sys/class/net/ens1f0/statistics/rx_dropped", "5000\n");
+        scratch_file("sys/class/net/ens1f0/statistics/rx_dropped", "5000\n");
         got = run_check(buf, sizeof(buf));
         assert_non_null(strstr(got, "ens1f0=warn|25000 Mb/s, but 0 errors and 5000 dropped packets\n"));
         /* link up but no speed from the driver */
-        put("sys/class/net/eno3/speed", "-1\n");
+        scratch_file("sys/class/net/eno3/speed", "-1\n");
         got = run_check(buf, sizeof(buf));
         assert_non_null(strstr(got, "eno3=warn|link up, speed unknown\n"));
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_interfaces_and_verdicts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_interfaces_and_verdicts, scratch_setup,
+                                                scratch_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include <unistd.h>
+
 #include "test-util.h"
 
 #include "doctor/doctor-internal.h"
@@ -154,15 +156,27 @@ static inline char *status_vector(const struct run *run, bool problems_only) {
 /* A scratch root: an empty tree the test fills file by file (VGPU_ROOT points at it). */
 static char scratch[64];
 
-static inline void scratch_file(const char *rel, const char *content) {
-        char p[256], cmd[320];
-        snprintf(p, sizeof(p), "%s/%s", scratch, rel);
+/* The path of rel under the scratch root in p, its directory made. */
+static inline void scratch_parent(const char *rel, char *p, size_t size) {
+        char cmd[320];
+        snprintf(p, size, "%s/%s", scratch, rel);
         snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", p);
         assert_int_equal(system(cmd), 0);
+}
+
+static inline void scratch_file(const char *rel, const char *content) {
+        char p[256];
+        scratch_parent(rel, p, sizeof(p));
         FILE *f = fopen(p, "w");
         assert_non_null(f);
         fputs(content, f);
         fclose(f);
+}
+
+static inline void scratch_link(const char *rel, const char *target) {
+        char p[256];
+        scratch_parent(rel, p, sizeof(p));
+        assert_int_equal(symlink(target, p), 0);
 }
 
 static inline void scratch_rm(const char *rel) {
