@@ -4,7 +4,9 @@
 # use (lib/basic/dlopen-util.h): in a private mount namespace /dev/null is bound over the real
 # libsystemd.so.0, libkmod.so.2 and libsensors.so.5, so loading them fails as on a host that
 # lacks them. vgpuctl must still start and list; the doctor's checks that need one fall back or
-# skip, naming it. Needs root for the namespace (skips without).
+# skip, naming it. libcurl (both flavours, where installed) too: `vgpuctl fleet` names it
+# (lib/basic/curl-dl.c, the loader vgpuctl shares with the etcd client). Needs root for the
+# namespace (skips without).
 source "$(dirname "$0")/testlib.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root for a private mount namespace"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "cannot make a mount namespace (unshare -m)"
@@ -14,6 +16,10 @@ for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5; do
         p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
         [[ -n $p ]] || skip "$so is not installed here: nothing to hide"
         hide+=("$(readlink -f "$p")")
+done
+for so in libcurl.so.4 libcurl-gnutls.so.4; do
+        p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
+        [[ -z $p ]] || hide+=("$(readlink -f "$p")")
 done
 # the kernel log: a journal directory (so the journal is tried) and kern.log's BIOS message
 fixture_copy broken-kvm-bios
@@ -28,6 +34,7 @@ for p in "$@"; do mount --bind /dev/null "$p" || exit 99; done
 VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" list --json >"$tmp/list" 2>&1; echo $? >"$tmp/list.rc"
 VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" doctor -c driver.kernel_match --json >"$tmp/kmod" 2>&1
 VGPU_ROOT=$tmp/host "$vgpuctl" doctor -c kvm.available --json >"$tmp/journal" 2>&1
+VGPU_BROKER=$tmp/no-broker.sock "$vgpuctl" fleet hosts >"$tmp/fleet" 2>&1; echo $? >"$tmp/fleet.rc"
 exit 0
 INNER
 [[ $? -eq 0 ]] || bad "could not hide the libraries in the namespace"
@@ -45,4 +52,7 @@ kvm = json.load(open(sys.argv[2]))[0]
 assert kvm["status"] == "fail" and "disabled by the BIOS" in kvm["summary"], kvm
 assert "journal unread: libsystemd.so.0 is not installed (Debian: apt install libsystemd0" in kvm["evidence"], kvm
 PY
+[[ $(cat "$tmp/fleet.rc") == 1 ]] &&
+        grep -q "libcurl.so.4 is not installed (Debian: apt install libcurl4" "$tmp/fleet" && ok ||
+        bad "vgpuctl fleet without libcurl: exit $(cat "$tmp/fleet.rc"): $(head -c 400 "$tmp/fleet")"
 summary
