@@ -14,38 +14,21 @@ Needs VGPU_BROKER, VGPUD, FIXTURES, NVML_DOUBLE."""
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
-sys.path.insert(0, HERE)
-from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
-
-skip_without_etcd()
-from fleetsim import GiB, Broker, Gateway  # noqa: E402
-from vgpudtest import Checks, Daemon, Host  # noqa: E402
+from fleetvgpud import Checks, Daemon, EtcdCluster, finish, fleet_conf, fleet_host, gpu_uuid, wait
+from fleetsim import GiB, Broker, Gateway
 
 PREFIX = "/vgpuctl/v1/sl/"
-GPU = "GPU-%08x-0000-4000-8000-%012x" % (7, 1)      # gpu.0: 15 GiB
+GPU = gpu_uuid(6, 0)      # gpu.0: 15 GiB
 T0 = time.monotonic()
 t = Checks("fleet-broker-vgpud-slices")
 c = EtcdCluster(1)
 gw = Gateway(c.endpoints)
 tmp = tempfile.mkdtemp(prefix="vgpu-slices-")
-host = Host("nvidia-baremetal")
+host = fleet_host("nvidia-baremetal", 6)
 broker = None
-
-
-def wait(fn, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
 
 
 def inventory():
@@ -57,14 +40,10 @@ def state(sid):
 
 
 try:
-    for g in range(3):
-        host.set_nvml(g, "uuid", "GPU-%08x-0000-4000-8000-%012x" % (7, g + 1))
     # one GPU takes the sessions: the other two are too small for a 3 GiB slice
     host.set_nvml(1, "memory_total", 2 * GiB)
     host.set_nvml(2, "memory_total", 2 * GiB)
-    conf = ("[metrics]\nlisten = off\n[daemon]\npoll-interval = 200ms\nrestore-on-start = no\n"
-            "[fleet]\nendpoints = %s\ncluster = sl\nhost = host1\nlease_ttl = 3\n" % c.endpoints[0])
-    daemon = Daemon(host, conf)
+    daemon = Daemon(host, fleet_conf(c.endpoints[:1], "sl", "host1", 3, poll="200ms"))
     g0 = wait(lambda: inventory().get("mode") == "slice" and inventory())
     t.check(g0, "host1's GPU is offered as slices", gw.range(PREFIX)[0])
     cap = (g0 or {}).get("slice_capacity", {}).get("memory_bytes", 0)
@@ -121,12 +100,4 @@ try:
     t.check(st == 503, "a second does not: 4 fleet and 1 admin slices of 3 GiB fill the GPU", (st, s))
     t.check(time.monotonic() - T0 < 90, "bounded: %.1f s" % (time.monotonic() - T0))
 finally:
-    if broker:
-        broker.stop()
-        if t.failed:
-            print(broker.logtext())
-    try:
-        t.done()
-    finally:
-        c.close()
-        host.cleanup()
+    finish(t, c, [host], broker=broker)

@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-__all__ = ["HERE", "VGPUD", "Checks", "Daemon", "EtcdCluster", "FakeKernel", "Fleet", "Host", "fleet_conf", "fleet_host", "free_port",
-           "gpu_uuid", "wait"]
+__all__ = ["HERE", "VGPUD", "Checks", "Daemon", "EtcdCluster", "FakeKernel", "Fleet", "Host", "finish",
+           "fleet_conf", "fleet_host", "free_port", "gpu_uuid", "wait"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
@@ -90,19 +90,23 @@ class Fleet:
         return killed
 
     def finish(self, t, cluster, broker=None):
-        """Stop the fake kernels and broker (a fleetsim.Broker: its log printed when t failed),
-        let t stop and check the daemons and exit, then end etcd (if cluster) and remove the
-        hosts."""
-        for k in self.kernels:
-            k.stopping = True
-        if broker:
-            broker.stop()
-            if t.failed:
-                print(broker.logtext())
-        try:
-            t.done()
-        finally:
-            if cluster:
-                cluster.close()
-            for h in self.hosts:
-                h.cleanup()
+        finish(t, cluster, self.hosts, self.kernels, broker)
+
+
+def finish(t, cluster, hosts, kernels=(), broker=None):
+    """The end of a test: stop the fake kernels and broker (a fleetsim.Broker: its log printed
+    when t failed), let t stop and check the daemons and exit, then end etcd (if cluster) and
+    remove the hosts."""
+    for k in kernels:
+        k.stopping = True
+    if broker:
+        broker.stop()
+        if t.failed:
+            print(broker.logtext())
+    try:
+        t.done()
+    finally:
+        if cluster:
+            cluster.close()
+        for h in hosts:
+            h.cleanup()

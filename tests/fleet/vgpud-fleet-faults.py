@@ -31,7 +31,8 @@ import threading
 import time
 import urllib.request
 
-from fleetvgpud import Checks, Daemon, EtcdCluster, FakeKernel, fleet_conf, fleet_host, free_port, gpu_uuid, wait
+from fleetvgpud import (Checks, Daemon, EtcdCluster, FakeKernel, finish, fleet_conf, fleet_host, free_port, gpu_uuid,
+                        wait)
 
 TTL = 2
 PREFIX = "/vgpuctl/v1/t/"
@@ -410,10 +411,4 @@ t.check(wait(lambda: set(os.listdir(MDEVS)) - devices, timeout=8), "f1's vGPU ma
 time.sleep(2)   # the report follows the creation at once
 t.equal((claim("f1") or {}).get("state"), "PENDING", "no BOUND while hosts/host1 is not under vgpud's lease")
 
-kernel.stopping = True
-try:
-    t.done()
-finally:
-    c.close()
-    host.cleanup()
-    host2.cleanup()
+finish(t, c, [host, host2], [kernel])
