@@ -9,9 +9,10 @@
  * (and instances, share), memory held for an older request, tenant quota.
  * Score, in order: VRAM utilization after placement in 1 % steps (lowest first for spread,
  * highest for binpack), the first soft preference matched, fewer sessions, cooler (5 °C steps).
- * Candidates equal on all of these are tied: one is drawn at random, seeded by the policy's
- * seed and the request's idempotency key, so a retry replays and brokers do not all pick the
- * same GPU at once.
+ * Candidates equal on all of these are tied — or, with the policy's near_percent band, those
+ * within that many points of the lowest utilization and of the best preference among them: one
+ * is drawn at random, seeded by the policy's seed and the request's idempotency key, so a retry
+ * replays and brokers do not all pick the same GPU at once.
  */
 #include <errno.h>
 #include <limits.h>
@@ -193,6 +194,39 @@ static int ranked_cmp(const void *x, const void *y) {
         return r ? r : a->fit.index < b->fit.index ? -1 : a->fit.index > b->fit.index;
 }
 
+/* Which of n shares a GPU falls in: FNV-1a of its id, the same in every broker. */
+static unsigned share_of(const char *gpu, unsigned n) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        for (const char *s = strempty(gpu); *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        return (unsigned) (splitmix64(&h) % n);
+}
+
+/* The best of a view under a band: the lowest utilization u0 (its negation for binpack), then
+ * the best preference among the candidates within band points of u0. */
+static struct rank band_best(const struct ranked *rk, size_t m, unsigned band) {
+        struct rank b = rk[0].k;
+        for (size_t i = 1; i < m; i++)
+                if (rk[i].k.util < b.util)
+                        b.util = rk[i].k.util;
+        b.pref = UINT_MAX;
+        for (size_t i = 0; i < m; i++)
+                if (rk[i].k.util - b.util <= (long) band && rk[i].k.pref < b.pref)
+                        b.pref = rk[i].k.pref;
+        return b;
+}
+
+/* Whether a is near-equal to the best b: with a band, utilization within band points of the
+ * lowest and the best preference among those (session count and temperature no longer decide:
+ * the issue's "ties broken at random among near-equal candidates"); without one, equal in every
+ * key. The band lets brokers placing at once spread over a fleet's many nearly equal GPUs
+ * instead of all racing for the few emptiest ones, whose claims then conflict. */
+static bool near_equal(const struct rank *a, const struct rank *b, unsigned band) {
+        if (band == 0)
+                return rank_cmp(a, b) == 0;
+        return a->pref == b->pref && a->util - b->util <= (long) band;
+}
+
 static int request_check(const struct vgpu_fleet_request *req, struct vgpu_error *err) {
         switch (req->kind) {
         case VGPU_FLEET_KIND_VGPU:
@@ -259,23 +293,58 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                                .temp = g->has_temperature ? g->temperature_celsius / 5 : INT_MAX },
                 };
         }
-        qsort_safe(rk, m, sizeof(*rk), ranked_cmp);
         if (m > 0) {
                 if (!(p.fits = calloc(m, sizeof(*p.fits))))
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
-                while (p.n_tied < m && rank_cmp(&rk[0].k, &rk[p.n_tied].k) == 0)
-                        p.n_tied++;
-                /* the draw: FNV-1a of the idempotency key mixed with the seed */
+                /* the best, then every candidate near-equal to it first (in the caller's order,
+                 * stable for one view, so a draw replays), the others after it, sorted: one pass
+                 * and a sort of the rest, not of the fleet (with a band most of a big fleet is tied) */
+                struct rank b0 = rk[0].k;
+                if (policy->near_percent > 0)
+                        b0 = band_best(rk, m, policy->near_percent);
+                else
+                        for (size_t i = 1; i < m; i++)
+                                if (rank_cmp(&rk[i].k, &b0) < 0)
+                                        b0 = rk[i].k;
+                _cleanup_free_ struct ranked *rest = calloc(2 * m, sizeof(*rest)); /* + scratch */
+                if (!rest) {
+                        vgpu_fleet_placement_free(&p);
+                        return vgpu_error_set(err, -ENOMEM, "out of memory");
+                }
+                size_t n_rest = 0;
+                for (size_t i = 0; i < m; i++)
+                        if (near_equal(&rk[i].k, &b0, policy->near_percent))
+                                rk[p.n_tied++] = rk[i];
+                        else
+                                rest[n_rest++] = rk[i];
+                qsort_safe(rest, n_rest, sizeof(*rest), ranked_cmp);
+                /* this placer's share of the tied ones first (the others after), each part in
+                 * the caller's order */
+                size_t n_own = 0;
+                if (policy->n_shares > 1) {
+                        for (size_t i = 0; i < p.n_tied; i++)
+                                if (share_of(c[rk[i].fit.index].gpu->gpu, policy->n_shares) == policy->share)
+                                        rest[n_rest + n_own++] = rk[i];
+                        for (size_t i = 0, j = n_own; i < p.n_tied; i++)
+                                if (share_of(c[rk[i].fit.index].gpu->gpu, policy->n_shares) != policy->share)
+                                        rest[n_rest + j++] = rk[i];
+                        memcpy(rk, rest + n_rest, p.n_tied * sizeof(*rk));
+                }
+                /* the draw, among this placer's share when it has any: FNV-1a of the idempotency
+                 * key mixed with the seed. Each part follows from the drawn one round, so a
+                 * request whose pick is busy (another request of this broker claims it) falls
+                 * back to a GPU of its own draw, not to the one every such request falls back to. */
                 uint64_t x = UINT64_C(0xcbf29ce484222325);
                 for (const char *s = strempty(req->idempotency_key); *s; s++)
                         x = (x ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
                 x ^= policy->seed;
-                size_t pick = (size_t) (splitmix64(&x) % p.n_tied);
-                struct ranked t = rk[0];
-                rk[0] = rk[pick];
-                rk[pick] = t;
-                for (size_t i = 0; i < m; i++)
-                        p.fits[i] = rk[i].fit;
+                size_t pool = n_own ? n_own : p.n_tied, pick = (size_t) (splitmix64(&x) % pool);
+                for (size_t i = 0; i < pool; i++)
+                        p.fits[i] = rk[(pick + i) % pool].fit;
+                for (size_t i = pool; i < p.n_tied; i++)
+                        p.fits[i] = rk[pool + (pick + i) % (p.n_tied - pool)].fit;
+                for (size_t i = 0; i < n_rest; i++)
+                        p.fits[p.n_tied + i] = rest[i].fit;
                 p.n_fits = m;
         }
         *ret = p;

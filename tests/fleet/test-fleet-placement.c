@@ -544,6 +544,134 @@ static void test_ties(void **state) {
         vgpu_fleet_placement_free(&p);
 }
 
+/* The near-equal band: GPUs within near_percent points of the lowest utilization are tied (the
+ * issue's "ties broken at random among near-equal candidates"); outside it the lowest still wins,
+ * and within it the preference decides before the draw. */
+static void test_near_equal(void **state) {
+        (void) state;
+        fleet_reset();
+        gpus[4].mode = VGPU_FLEET_MODE_NONE;
+        use(0, 2 * GiB, "nvidia-231", 1); /* 25 % after a 2 GiB vGPU, the others 12 % */
+        use(1, 0, NULL, 0);
+        use(2, 0, NULL, 0);
+        use(3, 0, NULL, 0);
+        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+        struct vgpu_fleet_policy pol = { .seed = 7, .near_percent = 10 };
+        unsigned seen[5] = {};
+        char key[32];
+        for (int i = 0; i < 200; i++) {
+                snprintf(key, sizeof(key), "key-%d", i);
+                req.idempotency_key = key;
+                struct vgpu_fleet_placement p = place(&req, &pol, NULL);
+                assert_int_equal(p.n_tied, 3); /* 25 - 12 > 10: g0 is not near-equal */
+                assert_int_equal(p.n_fits, 4);
+                assert_int_equal(p.fits[3].index, 0); /* the rest after the tied ones */
+                seen[p.fits[0].index]++;
+                vgpu_fleet_placement_free(&p);
+        }
+        assert_int_equal(seen[0], 0);
+        for (int i = 1; i < 4; i++)
+                assert_true(seen[i] > 30);
+
+        /* a band of 15 ties g0 too, sessions no longer decide within it ... */
+        pol.near_percent = 15;
+        use(3, 0, NULL, 2);
+        memset(seen, 0, sizeof(seen));
+        for (int i = 0; i < 200; i++) {
+                snprintf(key, sizeof(key), "key-%d", i);
+                req.idempotency_key = key;
+                struct vgpu_fleet_placement p = place(&req, &pol, NULL), again = place(&req, &pol, NULL);
+                assert_int_equal(p.n_tied, 4);
+                assert_int_equal(p.fits[0].index, again.fits[0].index); /* replays */
+                seen[p.fits[0].index]++;
+                vgpu_fleet_placement_free(&p);
+                vgpu_fleet_placement_free(&again);
+        }
+        for (int i = 0; i < 4; i++)
+                assert_true(seen[i] > 20);
+        /* ... but without a band they do: g3's two sessions put it after g1 and g2 */
+        pol.near_percent = 0;
+        struct vgpu_fleet_placement p = place(&req, &pol, NULL);
+        assert_int_equal(p.n_tied, 2);
+        assert_true(p.fits[0].index == 1 || p.fits[0].index == 2);
+        assert_int_equal(p.fits[2].index, 3);
+        assert_int_equal(p.fits[3].index, 0);
+        vgpu_fleet_placement_free(&p);
+
+        /* within the band a preference wins, even for the busier GPU */
+        const char *prefer[] = { "h0" };
+        req.prefer = prefer;
+        req.n_prefer = 1;
+        pol.near_percent = 15;
+        p = place(&req, &pol, NULL);
+        assert_int_equal(p.n_tied, 1);
+        assert_int_equal(p.fits[0].index, 0);
+        vgpu_fleet_placement_free(&p);
+        /* outside it utilization wins over the preference */
+        pol.near_percent = 10;
+        p = place(&req, &pol, NULL);
+        assert_int_equal(p.n_tied, 3);
+        assert_int_not_equal(p.fits[0].index, 0);
+        vgpu_fleet_placement_free(&p);
+
+        /* binpack: the band is around the highest utilization */
+        req.n_prefer = 0;
+        pol = (struct vgpu_fleet_policy){ .policy = VGPU_FLEET_BINPACK, .near_percent = 10 };
+        p = place(&req, &pol, NULL);
+        assert_int_equal(p.n_tied, 1);
+        assert_int_equal(p.fits[0].index, 0);
+        vgpu_fleet_placement_free(&p);
+}
+
+/* Shares: brokers placing at once draw from different tied GPUs (each GPU's share is a hash of
+ * its id, the same in every broker), so their claims do not race for one GPU; a share without a
+ * tied GPU draws from all of them. */
+static void test_shares(void **state) {
+        (void) state;
+        fleet_reset();
+        gpus[4].mode = VGPU_FLEET_MODE_NONE;
+        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+        bool drawn[2][5] = {};
+        char key[32];
+        for (unsigned s = 0; s < 2; s++)
+                for (int i = 0; i < 100; i++) {
+                        snprintf(key, sizeof(key), "key-%d", i);
+                        req.idempotency_key = key;
+                        struct vgpu_fleet_policy pol = { .seed = 1, .share = s, .n_shares = 2 };
+                        struct vgpu_fleet_placement p = place(&req, &pol, NULL);
+                        assert_int_equal(p.n_tied, 4);
+                        assert_int_equal(p.n_fits, 4);
+                        drawn[s][p.fits[0].index] = true;
+                        /* the fallbacks: the rest of the own share, then the other's */
+                        for (size_t j = 1; j < p.n_fits; j++)
+                                assert_int_not_equal(p.fits[j].index, p.fits[0].index);
+                        vgpu_fleet_placement_free(&p);
+                }
+        unsigned n = 0;
+        for (int g = 0; g < 4; g++) {
+                assert_false(drawn[0][g] && drawn[1][g]); /* never the same GPU */
+                n += drawn[0][g] + drawn[1][g];
+        }
+        assert_int_equal(n, 4); /* and every GPU is someone's */
+        /* eight shares over four GPUs: some share has none and draws from all */
+        unsigned empty_share_draws = 0;
+        for (unsigned s = 0; s < 8; s++) {
+                bool any[5] = {};
+                for (int i = 0; i < 50; i++) {
+                        snprintf(key, sizeof(key), "key-%d", i);
+                        req.idempotency_key = key;
+                        struct vgpu_fleet_policy pol = { .seed = 1, .share = s, .n_shares = 8 };
+                        struct vgpu_fleet_placement p = place(&req, &pol, NULL);
+                        any[p.fits[0].index] = true;
+                        vgpu_fleet_placement_free(&p);
+                }
+                unsigned k = any[0] + any[1] + any[2] + any[3];
+                assert_true(k == 1 || k == 4);
+                empty_share_draws += k == 4;
+        }
+        assert_true(empty_share_draws >= 4);
+}
+
 static void test_alloc_apply(void **state) {
         (void) state;
         struct vgpu_error err = {};
@@ -592,6 +720,8 @@ int main(void) {
                 cmocka_unit_test(test_slice_accounting),
                 cmocka_unit_test(test_filters_explain),
                 cmocka_unit_test(test_ties),
+                cmocka_unit_test(test_near_equal),
+                cmocka_unit_test(test_shares),
                 cmocka_unit_test(test_alloc_apply),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,6 +204,14 @@ struct vgpu_fleet_policy {
         uint64_t seed;             /* mixed with the idempotency key: the tie-break replays */
         uint64_t quota_vram_bytes; /* per tenant, 0 = no limit */
         unsigned quota_sessions;   /* per tenant, 0 = no limit */
+        /* near-equal: candidates whose utilization after placement is within this many percentage
+         * points of the lowest (and that match the best preference among those) are tied and one
+         * is drawn; 0 = only candidates equal in every score key are tied */
+        unsigned near_percent;
+        /* placers deciding at once (brokers): with n_shares > 1 the draw is among the tied
+         * candidates in this placer's share (a hash of the GPU id picks each GPU's share) while
+         * it has any, so concurrent brokers pick different GPUs instead of racing for one */
+        unsigned share, n_shares;
 };
 
 /* What placing the request on one candidate takes. */
