@@ -217,6 +217,7 @@ void api_explain(struct broker *b, const struct api_request *req, struct api_rep
         bool quotas = b->cfg.quota_vram_bytes || b->cfg.quota_sessions;
         struct vgpu_fleet_policy policy = { .policy = b->cfg.policy,
                                             .seed = b->cfg.seed,
+                                            .near_percent = b->cfg.near_percent,
                                             .quota_vram_bytes = b->cfg.quota_vram_bytes,
                                             .quota_sessions = b->cfg.quota_sessions };
         struct view v;
@@ -224,6 +225,7 @@ void api_explain(struct broker *b, const struct api_request *req, struct api_rep
         struct vgpu_error err = {};
         json_object *o = NULL;
         pthread_rwlock_rdlock(&b->cache.lock);
+        policy_share(b, &policy);
         int r = view_build(b, quotas ? body.req.tenant : NULL, NULL, 0, &v);
         if (r >= 0)
                 holds_order(b, &body.req, &v); /* as the placement would see them */
@@ -233,6 +235,8 @@ void api_explain(struct broker *b, const struct api_request *req, struct api_rep
                 add_int(o, "candidates", (int64_t) v.n);
                 json_object_object_add(o, "rejected", rejected_json(&p));
                 add_int(o, "tied", (int64_t) p.n_tied);
+                add_int(o, "near_equal_percent", (int64_t) policy.near_percent);
+                add_int(o, "brokers", (int64_t) policy.n_shares);
                 add_str(o, "policy", b->cfg.policy == VGPU_FLEET_BINPACK ? "binpack" : "spread");
                 json_object *fits = json_object_new_array();
                 for (size_t i = 0; i < p.n_fits && i < 20; i++) {

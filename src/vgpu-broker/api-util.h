@@ -32,6 +32,7 @@ struct view {
         bool have_usage;
         int64_t usage_mod;
 };
+void policy_share(struct broker *b, struct vgpu_fleet_policy *p);
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *ret);
 void view_done(struct view *v);
 

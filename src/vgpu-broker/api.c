@@ -190,6 +190,24 @@ int place_body_parse(const struct api_request *req, bool need_key, struct place_
 
 /* ---- the view ---- */
 
+/* This broker's share of near-equal GPUs among the live brokers (brokers/members/, sorted by
+ * id), under the cache's lock. Brokers placing at once then draw from different GPUs instead of
+ * racing for the same few: a lost race costs a txn and a retry. No share before this broker's
+ * own key is seen (just started): a disagreement about the members only costs conflicts, never
+ * correctness (the claim is a compare-and-swap). */
+void policy_share(struct broker *b, struct vgpu_fleet_policy *p) {
+        unsigned n = 0, rank = 0;
+        bool self = false;
+        for (struct entry *e = NULL; (e = cache_next(&b->cache, KIND_BROKER, e));) {
+                int cmp = strcmp(e->name, b->id);
+                n++;
+                rank += cmp < 0;
+                self = self || cmp == 0;
+        }
+        p->n_shares = self ? n : 0;
+        p->share = self ? rank : 0;
+}
+
 void view_done(struct view *v) {
         free(v->c), free(v->gpu), free(v->alloc), free(v->host);
         *v = (struct view){};
@@ -445,6 +463,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
         }
         struct vgpu_fleet_policy policy = { .policy = b->cfg.policy,
                                             .seed = b->cfg.seed,
+                                            .near_percent = b->cfg.near_percent,
                                             .quota_vram_bytes = b->cfg.quota_vram_bytes,
                                             .quota_sessions = b->cfg.quota_sessions };
         bool quotas = b->cfg.quota_vram_bytes || b->cfg.quota_sessions;
@@ -459,6 +478,7 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                 if (r >= 0) {
                         /* the draw differs per attempt: a lost race does not pick the same GPU again */
                         policy.seed = b->cfg.seed + (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15);
+                        policy_share(b, &policy);
                         r = vgpu_fleet_place(v.c, v.n, rq, &policy, quotas ? &v.usage : NULL, &p, &err);
                 }
                 if (r >= 0 && p.n_fits > 0) {

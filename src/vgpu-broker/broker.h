@@ -31,6 +31,7 @@ struct broker_config {
         const char *tls_cert, *tls_key, *token_file;
         const char *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_password;
         uint64_t seed;
+        unsigned near_percent; /* placement's near-equal band (vgpu_fleet_policy.near_percent) */
         enum vgpu_fleet_policy_kind policy;
         int pending_timeout_s; /* a PENDING claim older than this is expired by the janitor */
         int election_ttl_s;
@@ -54,6 +55,7 @@ enum cache_kind {
         KIND_QUOTA,
         KIND_HOLD,
         KIND_WAIT,
+        KIND_BROKER, /* brokers/members/<id>: a live broker (janitor.c) */
         KIND_OTHER,
         _KIND_MAX
 };

@@ -139,9 +139,11 @@ static const struct {
         const char *dir;
         enum cache_kind kind;
 } kinds[] = {
-        { "hosts/", KIND_HOST },   { "gpus/", KIND_GPU },         { "alloc/", KIND_ALLOC },
-        { "claims/", KIND_CLAIM }, { "sessions/", KIND_SESSION }, { "cordon/", KIND_CORDON },
-        { "quota/", KIND_QUOTA },  { "holds/", KIND_HOLD },       { "waits/", KIND_WAIT },
+        { "hosts/", KIND_HOST },       { "gpus/", KIND_GPU },
+        { "alloc/", KIND_ALLOC },      { "claims/", KIND_CLAIM },
+        { "sessions/", KIND_SESSION }, { "cordon/", KIND_CORDON },
+        { "quota/", KIND_QUOTA },      { "holds/", KIND_HOLD },
+        { "waits/", KIND_WAIT },       { "brokers/members/", KIND_BROKER },
 };
 
 static bool decode(struct broker *b, struct entry *e) {
@@ -187,6 +189,8 @@ static bool decode(struct broker *b, struct entry *e) {
                 json_object_put(o);
                 return ok && e->u.hold.idempotency_key;
         }
+        case KIND_BROKER:
+                return true; /* the name is all there is to it */
         default:
                 return false;
         }

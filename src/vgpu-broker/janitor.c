@@ -27,6 +27,8 @@ static int64_t now_ms(void) {
 
 struct election {
         char key[VGPU_FLEET_KEY_MAX];
+        char member[VGPU_FLEET_KEY_MAX]; /* brokers/members/<id>, bound to the same lease */
+        bool member_put;
         int64_t lease;
         int64_t keepalive_due_ms;
 };
@@ -42,6 +44,7 @@ static bool elect(struct broker *b, struct vgpu_etcd *e, struct election *el) {
                                 broker_log(LOG_INFO, "janitor: lost the lease (%s)",
                                            ttl <= 0 ? "expired" : err.message);
                         el->lease = 0;
+                        el->member_put = false;
                         atomic_store(&b->leader, false);
                 } else
                         el->keepalive_due_ms = now + b->cfg.election_ttl_s * 1000 / 3;
@@ -53,6 +56,9 @@ static bool elect(struct broker *b, struct vgpu_etcd *e, struct election *el) {
                 }
                 el->keepalive_due_ms = now + b->cfg.election_ttl_s * 1000 / 3;
         }
+        /* every live broker says so: placement splits near-equal GPUs among them (api.c) */
+        if (!el->member_put)
+                el->member_put = vgpu_etcd_put(e, el->member, b->id, el->lease, NULL, &err) >= 0;
         if (atomic_load(&b->leader))
                 return true;
         struct vgpu_etcd_compare cmp = { el->key, VGPU_ETCD_CREATE, VGPU_ETCD_EQUAL, 0 };
@@ -162,18 +168,23 @@ void *janitor_thread(void *userdata) {
         struct vgpu_error err = {};
         struct election el = {};
         (void) vgpu_fleet_key(el.key, sizeof(el.key), b->prefix, "brokers", "janitor", NULL);
+        (void) vgpu_fleet_key(el.member, sizeof(el.member), b->prefix, "brokers", "members", b->id, NULL);
         while (!b->stop) {
+                /* at once when the cache is ready (the others count this broker from then on),
+                 * then every interval */
+                if (!atomic_load(&b->cache.ready)) {
+                        usleep(20000);
+                        continue;
+                }
+                if (e || vgpu_etcd_new(&b->etcd_cfg, &e, &err) >= 0)
+                        if (elect(b, e, &el))
+                                round_once(b, e);
                 for (int i = 0; i < b->cfg.janitor_interval_ms / 50 && !b->stop; i++)
                         usleep(50000);
-                if (b->stop || !atomic_load(&b->cache.ready))
-                        continue;
-                if (!e && vgpu_etcd_new(&b->etcd_cfg, &e, &err) < 0)
-                        continue;
-                if (elect(b, e, &el))
-                        round_once(b, e);
         }
-        if (el.lease && atomic_load(&b->leader))
-                (void) vgpu_etcd_lease_revoke(e, el.lease, &err); /* the next broker takes over at once */
+        /* the next broker takes over at once, and the others share the GPUs without this one */
+        if (el.lease)
+                (void) vgpu_etcd_lease_revoke(e, el.lease, &err);
         vgpu_etcd_free(e);
         return NULL;
 }

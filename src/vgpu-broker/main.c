@@ -88,6 +88,8 @@ static void usage(FILE *f) {
               "      --etcd-password-file FILE   the etcd user's password\n"
               "      --policy POLICY             spread (default: lowest VRAM utilization first) or binpack\n"
               "      --seed N                    the tie-break's seed (tests replay with it)\n"
+              "      --near-equal PERCENT        GPUs within this many points of the lowest utilization\n"
+              "                                  are tied, one drawn at random (default 10; 0: exact ties)\n"
               "      --pending-timeout SEC       a claim its host has not realized by then expires (default "
               "120)\n"
               "      --tries N                   claim attempts before 409 (default 8)\n"
@@ -161,6 +163,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 O_ETCD_PASSWORD,
                 O_POLICY,
                 O_SEED,
+                O_NEAR,
                 O_PENDING,
                 O_TRIES,
                 O_QUOTA_VRAM,
@@ -185,6 +188,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 { "etcd-password-file", required_argument, NULL, O_ETCD_PASSWORD },
                 { "policy", required_argument, NULL, O_POLICY },
                 { "seed", required_argument, NULL, O_SEED },
+                { "near-equal", required_argument, NULL, O_NEAR },
                 { "pending-timeout", required_argument, NULL, O_PENDING },
                 { "tries", required_argument, NULL, O_TRIES },
                 { "quota-vram", required_argument, NULL, O_QUOTA_VRAM },
@@ -247,6 +251,11 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                         break;
                 case O_SEED:
                         c->seed = strtoull(optarg, NULL, 0);
+                        break;
+                case O_NEAR:
+                        if (parse_int("near-equal", optarg, 0, 100, &q) < 0)
+                                return -EINVAL;
+                        c->near_percent = (unsigned) q;
                         break;
                 case O_PENDING:
                         if (parse_int("pending-timeout", optarg, 1, 86400, &c->pending_timeout_s) < 0)
@@ -331,6 +340,7 @@ int main(int argc, char **argv) {
                          .election_ttl_s = 5,
                          .janitor_interval_ms = 1000,
                          .tries = 8,
+                         .near_percent = 10,
                          .hold_ttl_s = 30,
                          .dashboard_dir = BROKER_DASHBOARD_DIR },
         };

@@ -234,6 +234,13 @@ def run(cluster, tmp, brokers):
     check(st == 200 and rej(ex)["model"] == 1 and len(ex["fits"]) == 8 and ex["fits"][0]["utilization_after_percent"] == 50,
           "explain: the A10 rejected by model, 8 fits at 50 %", ex)
     valid("broker-explain", ex, "POST /v1/placement/explain")
+    # both brokers registered (brokers/members/): each draws from its own share of the tied GPUs
+    deadline = time.monotonic() + 5
+    while ex.get("brokers") != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        ex = a.request("POST", "/v1/placement/explain", {"type": "nvidia-232"})[2]
+    check(ex.get("brokers") == 2 and ex.get("near_equal_percent") == 10,
+          "explain: 2 live brokers share the near-equal GPUs (band 10 points)", ex)
     for s in placed + [sl, sl2]:
         a.request("DELETE", "/v1/sessions/" + s["session"])
     audit(gw, "after spread")
@@ -338,7 +345,9 @@ def run(cluster, tmp, brokers):
     gw.delete(PREFIX + "sessions/" + on_h3["session"])
     gw.delete(PREFIX + "alloc/" + on_h3["gpu"])
     t = time.monotonic()
-    while time.monotonic() - t < 3 and not any(g["host"] == "h3" for g in b.request("GET", "/v1/gpus")[2]):
+    # b must see the deletes too (they come after the GPUs): else the old claim still counts there
+    while time.monotonic() - t < 3 and not any(g["host"] == "h3" and g["gpu"] == on_h3["gpu"] and not g["sessions"]
+                                               for g in b.request("GET", "/v1/gpus")[2]):
         time.sleep(0.05)
     st, _, back = post(b, "h3-back", type="nvidia-231", prefer=["h3"])
     check(st == 201 and back["host"] == "h3", "a host back after its lease expired takes placements again", (st, back))
