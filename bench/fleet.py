@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
@@ -44,12 +45,14 @@ def pct(xs, p):
 
 def lock_worker(args):
     """n placements, each under the global lock; returns (latencies, failures)."""
-    endpoints, prefix, gpus, n, wid = args
+    endpoints, prefix, gpus, n, wid, deadline = args
     e = Etcd(endpoints)
     lease = e.grant(120)
     lats, fails = [], 0
     for i in range(n):
         t = time.perf_counter()
+        if time.monotonic() > deadline:
+            break
         lk = e.post("/v3/lock/lock", {"name": b64(prefix + "lock"), "lease": str(lease)})["key"]
         try:
             _, allocs = e.scan(prefix + "alloc/")
@@ -85,12 +88,13 @@ def lock_worker(args):
     return lats, fails
 
 
-def run_lock(c, prefix, hosts, n, workers):
+def run_lock(c, prefix, hosts, n, workers, limit=90):
     gpus = [(h, gpu_id(h, i)) for h in hosts for i in range(8)]
     per = n // workers
     t = time.perf_counter()
     with multiprocessing.Pool(workers) as pool:
-        res = pool.map(lock_worker, [(c.endpoints, prefix, gpus, per, w) for w in range(workers)])
+        res = pool.map(lock_worker, [(c.endpoints, prefix, gpus, per, w, time.monotonic() + limit)
+                                     for w in range(workers)])
     wall = time.perf_counter() - t
     lats = [x for r in res for x in r[0]]
     return {"rate": len(lats) / wall, "p50": pct(lats, 0.5), "p99": pct(lats, 0.99), "fails": sum(r[1] for r in res)}
@@ -103,7 +107,7 @@ def place_body(idem):
 
 
 def broker_worker(args):
-    socks, n, wid, tag = args
+    socks, n, wid, tag, deadline = args
     sock = socks[wid % len(socks)]
     conn = stormlib.UnixHTTP(sock, 10)
     dummy = Broker.__new__(Broker)
@@ -111,6 +115,9 @@ def broker_worker(args):
     lats, codes = [], {}
     for i in range(n):
         t = time.perf_counter()
+        if time.monotonic() > deadline:
+            codes["not sent (phase time limit)"] = codes.get("not sent (phase time limit)", 0) + n - i
+            break
         try:
             status, _ = dummy.request("POST", "/v1/sessions", place_body("%s-%d-%d" % (tag, wid, i)), conn=conn)
         except Exception as e:  # noqa: BLE001 - counted, the bench goes on
@@ -140,15 +147,47 @@ def metric_sum(brokers, names):
 
 
 CONFLICTS = ("vgpu_broker_conflicts_total", "vgpu_broker_claim_conflicts_total")
+KV_METHODS = ("Range", "Put", "DeleteRange", "Txn")
 
 
-def run_brokers(brokers, n, workers, tag):
+def etcd_kv_requests(endpoints):
+    """KV requests (range, put, delete, txn) every member has answered so far: the gateway's
+    requests go through etcd's gRPC server, which counts them."""
+    total = 0
+    for ep in endpoints:
+        try:
+            text = urllib.request.urlopen(ep + "/metrics", timeout=5).read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("grpc_server_handled_total{") and 'grpc_service="etcdserverpb.KV"' in line and \
+                    any('grpc_method="%s"' % m in line for m in KV_METHODS):
+                total += float(line.split()[-1])
+    return total
+
+
+def cpu_seconds(pids):
+    """user + system CPU time of these processes so far"""
+    total = 0
+    for pid in pids:
+        try:
+            f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_brokers(brokers, n, workers, tag, endpoints=(), limit=90):
+    """n placements by W workers over the brokers, stopped after limit seconds (a wedged broker
+    must not hang the whole bench: each unanswered request waits 10 s)."""
     socks = [b.sock for b in brokers]
     before = metric_sum(brokers, CONFLICTS)
+    kv0, cpu0 = etcd_kv_requests(endpoints), cpu_seconds([b.proc.pid for b in brokers])
     per = n // workers
     t = time.perf_counter()
     with multiprocessing.Pool(workers) as pool:
-        res = pool.map(broker_worker, [(socks, per, w, tag) for w in range(workers)])
+        res = pool.map(broker_worker, [(socks, per, w, tag, time.monotonic() + limit) for w in range(workers)])
     wall = time.perf_counter() - t
     lats = [x for r in res for x in r[0]]
     codes = {}
@@ -157,8 +196,15 @@ def run_brokers(brokers, n, workers, tag):
             codes[k] = codes.get(k, 0) + v
     ok = codes.get(201, 0) + codes.get(200, 0)
     conflicts = metric_sum(brokers, CONFLICTS) - before
+    kv, cpu = etcd_kv_requests(endpoints) - kv0, cpu_seconds([b.proc.pid for b in brokers]) - cpu0
     return {"rate": ok / wall, "p50": pct(lats, 0.5), "p99": pct(lats, 0.99), "codes": codes,
-            "conflicts": conflicts / ok if ok else float("nan")}
+            "conflicts": conflicts / ok if ok else float("nan"),
+            "kv": kv / ok if ok and endpoints else float("nan"), "cpu_ms": cpu / ok * 1e3 if ok else float("nan")}
+
+
+def costs(r):
+    """what each placement cost: etcd round trips and broker CPU (less noisy than rates)"""
+    return "%.2f etcd KV requests and %.2f ms broker CPU per placement" % (r["kv"], r["cpu_ms"])
 
 
 # --- faults ---------------------------------------------------------------------------------------------
@@ -234,7 +280,7 @@ def big(c, exe, work, n_hosts, n):
     b = Broker(exe, c.endpoints, cluster, work, 91).start()
     b.stop()
     ready = b.start(wait=False).wait_ready()     # the restart: a cold process against the full prefix
-    r = run_brokers([b], n, 4, "big")
+    r = run_brokers([b], n, 4, "big", c.endpoints)
     rss = b.rss_kib()
     b.stop()
     return fill, ready, r, rss
@@ -254,6 +300,7 @@ def main():
     ap.add_argument("--only", default="lock,b1,b4,death,leader,big")
     a = ap.parse_args()
     skip_without_etcd()
+    t_bench = time.monotonic()
     phases = a.only.split(",")
     have_broker = os.access(a.broker, os.X_OK)
     if not have_broker:
@@ -276,14 +323,14 @@ def main():
                 continue
             bs = [Broker(a.broker, c.endpoints, "bench-" + name, work, i).start() for i in range(nb)]
             try:
-                r = res[name] = run_brokers(bs, a.n, a.workers, name)
+                r = res[name] = run_brokers(bs, a.n, a.workers, name, c.endpoints)
                 r["rss"] = max(b.rss_kib() for b in bs)
             finally:
                 for b in bs:
                     b.stop()
             print("%d broker%s: %.0f placements/s, p50 %.1f ms, p99 %.1f ms, %.3f conflicts/placement, "
-                  "answers %s, RSS %d KiB" % (nb, "s" if nb > 1 else "", r["rate"], r["p50"] * 1e3, r["p99"] * 1e3,
-                                              r["conflicts"], r["codes"], r["rss"]), flush=True)
+                  "answers %s, RSS %d KiB; %s" % (nb, "s" if nb > 1 else "", r["rate"], r["p50"] * 1e3, r["p99"] * 1e3,
+                                                  r["conflicts"], r["codes"], r["rss"], costs(r)), flush=True)
         if "death" in phases and have_broker:
             res["death"] = host_death(c, a.broker, work, a.ttl)
             print("host death: its GPUs no longer offered after %.2f s (TTL %d s)" % (res["death"], a.ttl), flush=True)
@@ -294,7 +341,8 @@ def main():
             fill, ready, r, rss = big(c, a.broker, work, a.big_hosts, min(a.n, 1000))
             res["big"] = (ready, r, rss)
             print("%d hosts x 8 GPUs (written in %.1f s): broker ready %.2f s after restart, placement p99 %.1f ms "
-                  "(%.0f/s), RSS %d KiB" % (a.big_hosts, fill, ready, r["p99"] * 1e3, r["rate"], rss), flush=True)
+                  "(%.0f/s, answers %s), RSS %d KiB; %s" % (a.big_hosts, fill, ready, r["p99"] * 1e3, r["rate"],
+                                                            r["codes"], rss, costs(r)), flush=True)
 
     shutil.rmtree(work, ignore_errors=True)
     print("\nload average at the end: %s (absolute rates scale with the CPU left over; ratios less so)" %
@@ -317,6 +365,11 @@ def main():
         targets.append(("host death: GPUs gone within TTL + 1 s", res["death"] <= a.ttl + 1, "%.2f s" % res["death"]))
     if "leader" in res:
         targets.append(("leader loss: write pause <= 3 s", res["leader"] <= 3, "%.2f s" % res["leader"]))
+    answered = {name: r for name, r in (("b1", b1), ("b4", b4), ("big", res.get("big", (0, None, 0))[1])) if r}
+    if answered:
+        bad = {name: {k: v for k, v in r["codes"].items() if k not in (200, 201)} for name, r in answered.items()}
+        bad = {k: v for k, v in bad.items() if v}
+        targets.append(("every placement answered 201", not bad, ", ".join("%s %s" % kv for kv in bad.items()) or "yes"))
     if "big" in res:
         ready, r, rss = res["big"]
         targets += [("broker ready < 2 s at %d x 8" % a.big_hosts, ready < 2, "%.2f s" % ready),
@@ -324,6 +377,7 @@ def main():
                     ("broker RSS (reported)", True, "%d KiB" % rss)]
     for what, met, got in targets:
         print("target %-44s %-9s %s" % (what, "met" if met else "NOT met", got))
+    print("bench: %.0f s" % (time.monotonic() - t_bench))
 
 
 if __name__ == "__main__":
