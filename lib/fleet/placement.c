@@ -257,7 +257,9 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
         int r = request_check(req, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ struct ranked *rk = n ? calloc(n, sizeof(*rk)) : NULL;
+        /* malloc, not calloc: each element is written before it is read, and zeroing megabytes
+         * per placement of a big fleet evicted the GPUs' data it is about to read */
+        _cleanup_free_ struct ranked *rk = n ? malloc(n * sizeof(*rk)) : NULL;
         if (n && !rk)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         size_t m = 0;
@@ -294,7 +296,7 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                 };
         }
         if (m > 0) {
-                if (!(p.fits = calloc(m, sizeof(*p.fits))))
+                if (!(p.fits = malloc(m * sizeof(*p.fits))))
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
                 /* the best, then every candidate near-equal to it first (in the caller's order,
                  * stable for one view, so a draw replays), the others after it, sorted: one pass
@@ -306,7 +308,8 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                         for (size_t i = 1; i < m; i++)
                                 if (rank_cmp(&rk[i].k, &b0) < 0)
                                         b0 = rk[i].k;
-                _cleanup_free_ struct ranked *rest = calloc(2 * m, sizeof(*rest)); /* + scratch */
+                /* the untied ones, then (n_rest + n_tied == m) scratch for the shares */
+                _cleanup_free_ struct ranked *rest = malloc(m * sizeof(*rest));
                 if (!rest) {
                         vgpu_fleet_placement_free(&p);
                         return vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -322,13 +325,15 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                  * the caller's order */
                 size_t n_own = 0;
                 if (policy->n_shares > 1) {
+                        struct ranked *own = rest + n_rest;
+                        size_t n_other = 0;
                         for (size_t i = 0; i < p.n_tied; i++)
                                 if (share_of(c[rk[i].fit.index].gpu->gpu, policy->n_shares) == policy->share)
-                                        rest[n_rest + n_own++] = rk[i];
-                        for (size_t i = 0, j = n_own; i < p.n_tied; i++)
-                                if (share_of(c[rk[i].fit.index].gpu->gpu, policy->n_shares) != policy->share)
-                                        rest[n_rest + j++] = rk[i];
-                        memcpy(rk, rest + n_rest, p.n_tied * sizeof(*rk));
+                                        own[n_own++] = rk[i];
+                                else
+                                        rk[n_other++] = rk[i];
+                        memmove(rk + n_own, rk, n_other * sizeof(*rk));
+                        memcpy(rk, own, n_own * sizeof(*rk));
                 }
                 /* the draw, among this placer's share when it has any: FNV-1a of the idempotency
                  * key mixed with the seed. Each part follows from the drawn one round, so a

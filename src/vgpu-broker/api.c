@@ -215,11 +215,18 @@ void view_done(struct view *v) {
 
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *v) {
         struct cache *c = &b->cache;
-        size_t n = 0, cap = 0;
+        /* sized once: growing four arrays through 8,000 GPUs copied them a dozen times */
+        size_t n = 0, cap = c->n_of_kind[KIND_GPU];
         char key[VGPU_FLEET_KEY_MAX];
         *v = (struct view){};
+        if (cap > 0 &&
+            (!(v->c = malloc(cap * sizeof(*v->c))) || !(v->gpu = malloc(cap * sizeof(*v->gpu))) ||
+             !(v->alloc = malloc(cap * sizeof(*v->alloc))) || !(v->host = malloc(cap * sizeof(*v->host))))) {
+                view_done(v);
+                return -ENOMEM;
+        }
         for (struct entry *e = NULL; (e = cache_next(c, KIND_GPU, e));) {
-                if (n == cap) {
+                if (n == cap) { /* not reached: the count includes every GPU entry */
                         cap = cap ? cap * 2 : 64;
                         struct vgpu_fleet_candidate *nc = realloc(v->c, cap * sizeof(*nc));
                         struct entry **ng = nc ? realloc(v->gpu, cap * sizeof(*ng)) : NULL;

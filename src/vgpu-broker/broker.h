@@ -95,6 +95,7 @@ struct cache {
         pthread_rwlock_t lock;
         struct entry **buckets;
         size_t n_buckets, n_entries;
+        size_t n_of_kind[_KIND_MAX]; /* entries of each kind, tombstones included (view_build sizes by it) */
         struct entry *kind_head[_KIND_MAX];
         int64_t revision; /* applied up to */
         atomic_bool ready;

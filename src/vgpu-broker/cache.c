@@ -73,6 +73,7 @@ static void clear_all(struct cache *c) {
                 }
         memset(c->buckets, 0, c->n_buckets * sizeof(*c->buckets));
         memset(c->kind_head, 0, sizeof(c->kind_head));
+        memset(c->n_of_kind, 0, sizeof(c->n_of_kind));
         c->n_entries = 0;
 }
 
@@ -228,6 +229,7 @@ static struct entry *entry_insert(struct broker *b, const char *key) {
         if (e->knext)
                 e->knext->kprev = e;
         c->kind_head[e->kind] = e;
+        c->n_of_kind[e->kind]++;
         size_t h = hash(key) % c->n_buckets;
         e->next = c->buckets[h];
         c->buckets[h] = e;
@@ -308,6 +310,7 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                                 c->kind_head[e->kind] = e->knext;
                         if (e->knext)
                                 e->knext->kprev = e->kprev;
+                        c->n_of_kind[e->kind]--;
                         entry_free(e);
                         c->n_entries--;
                         return;
