@@ -117,6 +117,15 @@ static void scenario_codec(void) {
         _cleanup_free_ char *d = etcd_base64_decode(c, &n);
         CHECK(d && n == sizeof(bin) && memcmp(d, bin, n) == 0, "binary round trip (NUL and 0xff)");
         CHECK(etcd_base64_decode("Zm9v!", NULL) == NULL, "bad base64 refused");
+        CHECK(etcd_base64_decode("Zm9v\xff", NULL) == NULL, "a byte above 0x7f refused");
+        /* every byte value: the encoding uses all 64 letters of the alphabet, the decoder's table too */
+        unsigned char all[256];
+        for (size_t i = 0; i < sizeof(all); i++)
+                all[i] = (unsigned char) i;
+        _cleanup_free_ char *ca = etcd_base64_encode(all, sizeof(all));
+        size_t na = 0;
+        _cleanup_free_ char *da = etcd_base64_decode(ca, &na);
+        CHECK(da && na == sizeof(all) && memcmp(da, all, na) == 0, "round trip of every byte value");
         _cleanup_free_ char *e1 = etcd_prefix_end("/a/b/"), *e2 = etcd_prefix_end("a\xff"),
                             *e3 = etcd_prefix_end("");
         CHECK(streq(e1, "/a/b0"), "range end of /a/b/: %s", e1);
