@@ -75,7 +75,6 @@ struct entry {
         char *key;                   /* the full key */
         const char *name;            /* key past "<kind>/" */
         enum cache_kind kind;
-        char *value;
         int64_t mod_revision, create_revision, lease;
         bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
         struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,8 +55,6 @@ static void entry_clear_value(struct entry *e) {
                 break;
         }
         memset(&e->u, 0, sizeof(e->u));
-        free(e->value);
-        e->value = NULL;
         e->valid = false;
 }
 
@@ -147,35 +146,35 @@ static const struct {
         { "waits/", KIND_WAIT },       { "brokers/members/", KIND_BROKER },
 };
 
-static bool decode(struct broker *b, struct entry *e) {
+static bool decode(struct broker *b, struct entry *e, const char *value) {
         struct vgpu_error err = {};
         int r = 0;
         switch (e->kind) {
         case KIND_HOST:
-                r = vgpu_fleet_host_from_json(e->value, &e->u.host, &err);
+                r = vgpu_fleet_host_from_json(value, &e->u.host, &err);
                 break;
         case KIND_GPU:
-                r = vgpu_fleet_gpu_from_json(e->value, &e->u.gpu, &err);
+                r = vgpu_fleet_gpu_from_json(value, &e->u.gpu, &err);
                 break;
         case KIND_ALLOC:
-                r = vgpu_fleet_alloc_from_json(e->value, &e->u.alloc, &err);
+                r = vgpu_fleet_alloc_from_json(value, &e->u.alloc, &err);
                 break;
         case KIND_CLAIM:
-                r = vgpu_fleet_claim_from_json(e->value, &e->u.claim, &err);
+                r = vgpu_fleet_claim_from_json(value, &e->u.claim, &err);
                 break;
         case KIND_SESSION:
-                r = vgpu_fleet_session_from_json(e->value, &e->u.session, &err);
+                r = vgpu_fleet_session_from_json(value, &e->u.session, &err);
                 break;
         case KIND_CORDON:
-                r = vgpu_fleet_cordon_from_json(e->value, &e->u.cordon, &err);
+                r = vgpu_fleet_cordon_from_json(value, &e->u.cordon, &err);
                 break;
         case KIND_QUOTA:
-                r = vgpu_fleet_quota_from_json(e->value, &e->u.quota, &err);
+                r = vgpu_fleet_quota_from_json(value, &e->u.quota, &err);
                 break;
         case KIND_HOLD:
         case KIND_WAIT: {
                 /* holds/<gpu>, waits/<session>: {"idempotency_key","vram_bytes","since_ms"} (holds.c) */
-                json_object *o = json_tokener_parse(e->value), *k, *v, *t;
+                json_object *o = json_tokener_parse(value), *k, *v, *t;
                 bool ok = o && json_object_object_get_ex(o, "idempotency_key", &k) &&
                           json_object_is_type(k, json_type_string) &&
                           json_object_object_get_ex(o, "vram_bytes", &v) &&
@@ -266,11 +265,10 @@ static void put(struct broker *b, const char *key, const char *value, int64_t mo
         e->mod_revision = mod_revision;
         e->create_revision = create_revision;
         e->lease = lease;
-        if (!(e->value = strdup(value ? value : ""))) {
-                broker_log(LOG_ERR, "out of memory caching %s", key);
-                return;
-        }
-        e->valid = decode(b, e);
+        /* only what was decoded is kept, not the JSON text: nothing reads it again, and at
+         * 8,000 GPUs the texts were ~7 MB, interleaved with the decoded fields every placement
+         * reads */
+        e->valid = decode(b, e, value ? value : "");
         /* a GPU finds its host, alloc, cordon and hold once, not four lookups per placement */
         if (e->kind == KIND_GPU && e->valid && (fresh || !e->link[LINK_HOST])) {
                 e->link[LINK_HOST] = link_to(b, "hosts", e->u.gpu.host);
@@ -379,6 +377,9 @@ void *cache_thread(void *userdata) {
                         }
                         listed = true;
                         atomic_store(&b->cache.ready, true);
+                        /* the listing's response (tens of MB for a big fleet) is freed: give its
+                         * pages back, once ready (at 1,000 x 8 GPUs RSS 50 -> 33 MB) */
+                        malloc_trim(0);
                 }
                 int64_t compact = 0;
                 int r = vgpu_etcd_watch(e, b->prefix, rev + 1, on_events, b, &b->stop, &compact, &err);
