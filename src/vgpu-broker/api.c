@@ -215,8 +215,9 @@ void view_done(struct view *v) {
 
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *v) {
         struct cache *c = &b->cache;
-        /* sized once: growing four arrays through 8,000 GPUs copied them a dozen times */
-        size_t n = 0, cap = c->n_of_kind[KIND_GPU];
+        /* sized once (growing four arrays through 8,000 GPUs copied them a dozen times), filled
+         * from the cache's array of GPU entries (cache.c) */
+        size_t n = 0, cap = c->n_gpus;
         char key[VGPU_FLEET_KEY_MAX];
         *v = (struct view){};
         if (cap > 0 &&
@@ -225,21 +226,10 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                 view_done(v);
                 return -ENOMEM;
         }
-        for (struct entry *e = NULL; (e = cache_next(c, KIND_GPU, e));) {
-                if (n == cap) { /* not reached: the count includes every GPU entry */
-                        cap = cap ? cap * 2 : 64;
-                        struct vgpu_fleet_candidate *nc = realloc(v->c, cap * sizeof(*nc));
-                        struct entry **ng = nc ? realloc(v->gpu, cap * sizeof(*ng)) : NULL;
-                        struct entry **na = ng ? (v->gpu = ng, realloc(v->alloc, cap * sizeof(*na))) : NULL;
-                        struct entry **nh = na ? (v->alloc = na, realloc(v->host, cap * sizeof(*nh))) : NULL;
-                        if (nc)
-                                v->c = nc;
-                        if (!nh) {
-                                view_done(v);
-                                return -ENOMEM;
-                        }
-                        v->host = nh;
-                }
+        for (size_t k = 0; k < cap; k++) {
+                struct entry *e = c->gpus[k];
+                if (!e->valid)
+                        continue;
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
                 struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
                              *hold = e->link[LINK_HOLD];

@@ -78,6 +78,7 @@ struct entry {
         int64_t mod_revision, create_revision, lease;
         bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
         struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */
+        size_t gpu_slot;               /* a GPU's place in cache.gpus */
         union {
                 struct vgpu_fleet_host host;
                 struct vgpu_fleet_gpu gpu;
@@ -94,7 +95,10 @@ struct cache {
         pthread_rwlock_t lock;
         struct entry **buckets;
         size_t n_buckets, n_entries;
-        size_t n_of_kind[_KIND_MAX]; /* entries of each kind, tombstones included (view_build sizes by it) */
+        /* the GPU entries in an array too: view_build walks it, not the list, so the CPU loads
+         * many GPUs' entries at once instead of one pointer after another */
+        struct entry **gpus;
+        size_t n_gpus, gpus_size;
         struct entry *kind_head[_KIND_MAX];
         int64_t revision; /* applied up to */
         atomic_bool ready;

@@ -72,7 +72,7 @@ static void clear_all(struct cache *c) {
                 }
         memset(c->buckets, 0, c->n_buckets * sizeof(*c->buckets));
         memset(c->kind_head, 0, sizeof(c->kind_head));
-        memset(c->n_of_kind, 0, sizeof(c->n_of_kind));
+        c->n_gpus = 0;
         c->n_entries = 0;
 }
 
@@ -81,6 +81,7 @@ void cache_done(struct cache *c) {
                 return;
         clear_all(c);
         free(c->buckets);
+        free(c->gpus);
         pthread_rwlock_destroy(&c->lock);
 }
 
@@ -224,11 +225,25 @@ static struct entry *entry_insert(struct broker *b, const char *key) {
                 return NULL;
         }
         e->kind = kind_of(e->key + strlen(b->prefix), &e->name);
+        if (e->kind == KIND_GPU) {
+                if (c->n_gpus == c->gpus_size) {
+                        size_t n = c->gpus_size ? 2 * c->gpus_size : 256;
+                        struct entry **ng = realloc(c->gpus, n * sizeof(*ng));
+                        if (!ng) {
+                                free(e->key);
+                                free(e);
+                                return NULL;
+                        }
+                        c->gpus = ng;
+                        c->gpus_size = n;
+                }
+                e->gpu_slot = c->n_gpus;
+                c->gpus[c->n_gpus++] = e;
+        }
         e->knext = c->kind_head[e->kind];
         if (e->knext)
                 e->knext->kprev = e;
         c->kind_head[e->kind] = e;
-        c->n_of_kind[e->kind]++;
         size_t h = hash(key) % c->n_buckets;
         e->next = c->buckets[h];
         c->buckets[h] = e;
@@ -302,13 +317,16 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                                 return;
                         }
                         *pp = e->next;
+                        if (e->kind == KIND_GPU) { /* the last one takes its slot */
+                                c->gpus[e->gpu_slot] = c->gpus[--c->n_gpus];
+                                c->gpus[e->gpu_slot]->gpu_slot = e->gpu_slot;
+                        }
                         if (e->kprev)
                                 e->kprev->knext = e->knext;
                         else
                                 c->kind_head[e->kind] = e->knext;
                         if (e->knext)
                                 e->knext->kprev = e->kprev;
-                        c->n_of_kind[e->kind]--;
                         entry_free(e);
                         c->n_entries--;
                         return;
