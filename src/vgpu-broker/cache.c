@@ -25,7 +25,15 @@ int cache_init(struct cache *c) {
         *c = (struct cache){ .n_buckets = 4096 };
         if (!(c->buckets = calloc(c->n_buckets, sizeof(*c->buckets))))
                 return -ENOMEM;
-        pthread_rwlock_init(&c->lock, NULL);
+        /* writers first: with glibc's default (readers first) the watch thread and a request
+         * putting its own claim waited until no placement of a big fleet (milliseconds each)
+         * held the lock, which with several requests in flight may be never. Nothing takes the
+         * read lock twice, which this kind of lock does not allow. */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&c->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
         return 0;
 }
 
