@@ -43,6 +43,11 @@ int want_sequence(struct parse *p, const yaml_node_t *n, const char *what);
              ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); \
              _it++)
 
+/* config-load.c: text into *ret, checked for depth, expansion (aliases) and a second document,
+ * with libyaml's errors as its loader reports them. On failure *ret needs no yaml_document_delete(). */
+int config_load_document(const char *text, size_t size, const char *source, yaml_document_t *ret,
+                         struct vgpu_error *err);
+
 /* config-slices.c: the 'slices' list into cfg (sets has_slices), validated as a whole. */
 int config_parse_slices(struct parse *p, yaml_node_t *n, struct vgpu_config *cfg);
 void config_slices_free(struct vgpu_config *cfg);

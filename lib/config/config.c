@@ -5,8 +5,9 @@
  * The whole file is validated before anything acts on it; the first problem is reported as
  * FILE:LINE:COLUMN: field 'NAME': what was expected and what was found. Unknown keys are
  * errors (a typo like "cuont" must not silently mean "no devices"). Anchors and aliases work
- * as in YAML, but a file may not expand to more than CONFIG_NODES_MAX nodes (check_expansion).
- * The typed field readers are in config-util.c, the 'slices' list in config-slices.c.
+ * as in YAML, but a file may not expand to more than CONFIG_NODES_MAX nodes (config-load.c, which
+ * also makes the text a YAML document). The typed field readers are in config-util.c, the 'slices'
+ * list in config-slices.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -370,146 +371,15 @@ static int check_unique_uuids(struct parse *p, const struct vgpu_config *cfg) {
         return r;
 }
 
-/* What a file may expand to, in YAML nodes with every alias counted as the node it names: a
- * real host.yaml is a few thousand (64 GPUs x 64 device entries with attributes is ~50000). */
-#define CONFIG_NODES_MAX 200000
-
-struct anchor_size {
-        char *name;
-        uint64_t nodes;
-};
-
-/* The loader shares an anchored node with its aliases and we walk every reference, so nested
- * lists of aliases multiply: 3 KiB of text made 27 million attributes (2 GiB, seconds of CPU in
- * vgpuctl or in vgpud on POST /v1/apply). The events are counted first, each alias as the size of
- * its anchor's node, and a file over CONFIG_NODES_MAX is refused before anything is built.
- * Anchors and aliases within that stay as YAML has them. A syntax error ends the count: the
- * loader then reports it, with its position. A second document is refused here too. */
-static int check_expansion(const char *text, size_t size, const char *source, struct vgpu_error *err) {
-        yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser))
-                return vgpu_error_set(err, -ENOMEM, "out of memory");
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
-        struct frame {
-                char *anchor;
-                uint64_t nodes;
-        } stack[64];
-        size_t depth = 0, n_anchors = 0, documents = 0;
-        struct anchor_size *anchors = NULL;
-        uint64_t total = 0;
-        int r = 0;
-        for (bool done = false; !done && r >= 0;) {
-                yaml_event_t e;
-                if (!yaml_parser_parse(&parser, &e))
-                        break;
-                const char *anchor = NULL;
-                char *popped = NULL; /* the anchor of a collection this event ends */
-                uint64_t add = 0;    /* nodes completed by this event */
-                switch (e.type) {
-                case YAML_SEQUENCE_START_EVENT:
-                case YAML_MAPPING_START_EVENT:
-                        anchor = (const char *) (e.type == YAML_SEQUENCE_START_EVENT
-                                                         ? e.data.sequence_start.anchor
-                                                         : e.data.mapping_start.anchor);
-                        if (depth == ELEMENTSOF(stack)) {
-                                r = vgpu_error_set(
-                                        err, -EINVAL, "%s:%zu:%zu: nested more than %zu levels deep", source,
-                                        e.start_mark.line + 1, e.start_mark.column + 1, ELEMENTSOF(stack));
-                                break;
-                        }
-                        stack[depth] = (struct frame){ anchor ? strdup(anchor) : NULL, 1 };
-                        if (anchor && !stack[depth].anchor)
-                                r = vgpu_error_set(err, -ENOMEM, "out of memory");
-                        depth++;
-                        break;
-                case YAML_SEQUENCE_END_EVENT:
-                case YAML_MAPPING_END_EVENT:
-                        if (depth == 0)
-                                break;
-                        depth--;
-                        add = stack[depth].nodes;
-                        anchor = popped = stack[depth].anchor;
-                        break;
-                case YAML_SCALAR_EVENT:
-                        add = 1;
-                        anchor = (const char *) e.data.scalar.anchor;
-                        break;
-                case YAML_ALIAS_EVENT:
-                        add = 1;                             /* an unknown anchor: the loader reports it */
-                        for (size_t i = n_anchors; i-- > 0;) /* a name may be anchored again: the last */
-                                if (streq(anchors[i].name, (const char *) e.data.alias.anchor)) {
-                                        add = anchors[i].nodes;
-                                        break;
-                                }
-                        break;
-                case YAML_DOCUMENT_START_EVENT:
-                        /* the loader would read the first and drop the rest without a word */
-                        if (documents++ > 0)
-                                r = vgpu_error_set(err, -EINVAL,
-                                                   "%s:%zu:%zu: a second YAML document ('---'): "
-                                                   "host.yaml is one document",
-                                                   source, e.start_mark.line + 1, e.start_mark.column + 1);
-                        break;
-                case YAML_STREAM_END_EVENT:
-                        done = true;
-                        break;
-                default:
-                        break;
-                }
-                if (r >= 0 && add > 0 && anchor && e.type != YAML_ALIAS_EVENT) {
-                        struct anchor_size *a = reallocarray(anchors, n_anchors + 1, sizeof(*anchors));
-                        char *name = strdup(anchor);
-                        if (a)
-                                anchors = a;
-                        if (!a || !name) {
-                                free(name);
-                                r = vgpu_error_set(err, -ENOMEM, "out of memory");
-                        } else
-                                anchors[n_anchors++] = (struct anchor_size){ name, add };
-                }
-                free(popped);
-                /* counts saturate just above the limit: repeated aliases cannot overflow them */
-                uint64_t *into = depth > 0 ? &stack[depth - 1].nodes : &total;
-                *into = *into + add > CONFIG_NODES_MAX ? CONFIG_NODES_MAX + 1 : *into + add;
-                if (r >= 0 && *into > CONFIG_NODES_MAX)
-                        r = vgpu_error_set(err, -EINVAL,
-                                           "%s:%zu:%zu: the file expands to more than %d YAML nodes "
-                                           "(counting each alias as the node it names)",
-                                           source, e.start_mark.line + 1, e.start_mark.column + 1,
-                                           CONFIG_NODES_MAX);
-                yaml_event_delete(&e);
-        }
-        while (depth > 0)
-                free(stack[--depth].anchor);
-        for (size_t i = 0; i < n_anchors; i++)
-                free(anchors[i].name);
-        free(anchors);
-        yaml_parser_delete(&parser);
-        return r;
-}
-
 _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *source,
                                     struct vgpu_config **ret, struct vgpu_error *err) {
         struct parse p = { .source = source, .err = err };
         if (size > VGPU_CONFIG_SIZE_MAX)
                 return vgpu_error_set(err, -EFBIG, "%s: larger than %s, the limit for host.yaml", source,
                                       VGPU_CONFIG_SIZE_MAX_TEXT);
-        int r = check_expansion(text, size, source, err);
+        int r = config_load_document(text, size, source, &p.doc, err);
         if (r < 0)
                 return r;
-        yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser))
-                return vgpu_error_set(err, -ENOMEM, "out of memory");
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
-        if (!yaml_parser_load(&parser, &p.doc)) {
-                r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: not valid YAML: %s%s%s", source,
-                                   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                                   parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
-                                   parser.context ? parser.context : "");
-                yaml_parser_delete(&parser);
-                return r;
-        }
-        yaml_parser_delete(&parser);
 
         struct vgpu_config *cfg = calloc(1, sizeof(*cfg));
         r = cfg && (cfg->source = strdup(source)) ? 0 : vgpu_error_set(err, -ENOMEM, "out of memory");

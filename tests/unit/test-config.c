@@ -188,6 +188,43 @@ static void test_parse_yaml_structure(void **state) {
                 "t.yaml:2:8: not valid YAML: did not find expected node content while parsing a flow node");
 }
 
+/* One pass of the parser both counts and composes (config-load.c): the loader's own errors keep
+ * its words, positions and their place behind the count's, and what it never reads stays unread. */
+static void test_parse_yaml_loader(void **state) {
+        (void) state;
+        parse_fails("version: 1\ngpus: *nope\n", "t.yaml:2:7: not valid YAML: found undefined alias");
+        parse_fails("version: 1\ngpus: &a []\nslices: &a []\n",
+                    "t.yaml:3:9: not valid YAML: second occurrence found duplicate anchor; first occurrence");
+        /* the count reads on past the loader's error: its own error, further on, comes first */
+        parse_fails("version: 1\ngpus: *nope\n---\nx\n",
+                    "t.yaml:3:1: a second YAML document ('---'): host.yaml is one document");
+        /* an alias inside its own anchor's collection names that collection, as in libyaml */
+        parse_fails("version: 1\ngpus: &g [*g]\n",
+                    "t.yaml:2:7: a 'gpus' item: expected a mapping (key: value lines)");
+        /* the loader stops at the end of the first document: a syntax error after it is unread */
+        struct vgpu_config *cfg = parse_ok("version: 1\ngpus: []\n...\n: : [\n");
+        assert_int_equal(cfg->n_gpus, 0);
+        vgpu_config_free(cfg);
+        cfg = parse_ok("version: 1\ngpus: [&d {parent: m1, devices: [{type: t}]}, *d]\n");
+        assert_int_equal(cfg->n_gpus, 2);
+        assert_string_equal(cfg->gpus[1].value, "m1");
+        assert_int_equal(cfg->gpus[1].line, 2);
+        vgpu_config_free(cfg);
+        /* nesting is refused as it comes, before the rest is parsed: libyaml takes minutes over a
+         * MiB of '[' */
+        size_t size = 1u << 20;
+        char *deep = malloc(size + 1);
+        assert_non_null(deep);
+        const char head[] = "version: 1\ngpus: ";
+        memcpy(deep, head, strlen(head));
+        memset(deep + strlen(head), '[', size - strlen(head));
+        deep[size] = '\0';
+        clock_t start = clock();
+        parse_fails(deep, "t.yaml:2:70: nested more than 64 levels deep");
+        assert_true(clock() - start < 2 * CLOCKS_PER_SEC);
+        free(deep);
+}
+
 static void test_export(void **state) {
         (void) state;
         use_fixture("nvidia-mdev");
@@ -210,8 +247,11 @@ static void test_export(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse),           cmocka_unit_test(test_parse_errors),
-                cmocka_unit_test(test_parse_many_keys), cmocka_unit_test(test_parse_yaml_structure),
+                cmocka_unit_test(test_parse),
+                cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_parse_many_keys),
+                cmocka_unit_test(test_parse_yaml_structure),
+                cmocka_unit_test(test_parse_yaml_loader),
                 cmocka_unit_test(test_export),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
