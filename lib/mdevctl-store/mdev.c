@@ -59,8 +59,9 @@ static bool is_state_temp(const char *name) {
  * the lock (nobody else writes then): temporary files of atomic writes, which mdevctl would
  * read as definitions, and devices whose creation timed out but that appeared afterwards.
  */
-static void clean_up_after_killed(void) {
-        (void) store_remove_temps();
+static void clean_up_after_killed(unsigned flags) {
+        if (!(flags & LOCK_STORE_TEMPS_LATER))
+                (void) store_remove_temps();
         int fd = root_open_dir("/var/lib/vgpuctl");
         if (fd >= 0) {
                 (void) remove_temps_at(fd, ".", is_state_temp);
@@ -69,12 +70,16 @@ static void clean_up_after_killed(void) {
         backend_mdev_reap_abandoned();
 }
 
-int lifecycle_lock(struct vgpu_error *err) {
+int lifecycle_lock_flags(unsigned flags, struct vgpu_error *err) {
         int fd = host_lock_take(err);
         if (fd < 0)
                 return fd;
-        clean_up_after_killed();
+        clean_up_after_killed(flags);
         return fd;
+}
+
+int lifecycle_lock(struct vgpu_error *err) {
+        return lifecycle_lock_flags(0, err);
 }
 
 /*

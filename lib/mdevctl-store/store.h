@@ -19,7 +19,16 @@ int store_remove(const char *parent, const char *uuid);
 int store_read_at(int dirfd, const char *path, char *buf, size_t size, const char **why);
 /* Remove the temporary files of definition writes that were killed (under the lock). */
 int store_remove_temps(void);
+/* vgpu_mdev_definitions(); with STORE_REMOVE_TEMPS (under the lock) it also removes what
+ * store_remove_temps() would, in the same walk of the store's directories. */
+enum { STORE_REMOVE_TEMPS = 1 << 0 };
+int store_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, unsigned flags,
+                      struct vgpu_error *err);
 
-/* For the executor: the lock every change takes, and a PF's VF count (under it). */
+/* For the executor: the lock every change takes (and the clean-up after a killed change that
+ * comes with it), and a PF's VF count (under it). With LOCK_STORE_TEMPS_LATER the store's
+ * temporary files are left to the caller, who reads the store next with STORE_REMOVE_TEMPS. */
+enum { LOCK_STORE_TEMPS_LATER = 1 << 0 };
 int lifecycle_lock(struct vgpu_error *err);
+int lifecycle_lock_flags(unsigned flags, struct vgpu_error *err);
 int lifecycle_set_vfs(const char *bdf, unsigned n, unsigned flags, struct vgpu_error *err);

@@ -309,11 +309,14 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
         if (cfg->has_slices && cfg->n_slices > 0)
                 scan |= VGPU_SCAN_NVML;
         int r = vgpu_host_scan(scan, &host, err);
-        if (r < 0)
+        if (r < 0) {
+                (void) store_remove_temps(); /* what the lock would have done */
                 return r;
+        }
         struct vgpu_mdev_spec *defs = NULL;
         size_t n_defs = 0;
-        r = vgpu_mdev_definitions(&defs, &n_defs, NULL, err);
+        /* the lock was taken with LOCK_STORE_TEMPS_LATER: one walk of the store for both */
+        r = store_definitions(&defs, &n_defs, NULL, STORE_REMOVE_TEMPS, err);
         if (r >= 0)
                 r = plan_compute_only(host, defs, n_defs, cfg, only, n_only, flags, ret, err);
         vgpu_mdev_specs_free(defs, n_defs);
@@ -323,7 +326,7 @@ static int scan_and_plan(const struct vgpu_config *cfg, const char *const *only,
 
 _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct vgpu_plan **ret,
                            struct vgpu_error *err) {
-        int lock = lifecycle_lock(err);
+        int lock = lifecycle_lock_flags(LOCK_STORE_TEMPS_LATER, err);
         if (lock < 0)
                 return lock;
         int r = scan_and_plan(cfg, NULL, 0, flags, ret, err);
@@ -336,7 +339,7 @@ _public_ int vgpu_plan_for(const struct vgpu_config *cfg, unsigned flags, struct
 static int apply_locked(const struct vgpu_config *cfg, const char *cfg_text, const char *const *only,
                         size_t n_only, unsigned flags, const struct vgpu_progress *progress,
                         struct vgpu_plan **ret_plan, struct vgpu_error *err) {
-        int lock = lifecycle_lock(err);
+        int lock = lifecycle_lock_flags(LOCK_STORE_TEMPS_LATER, err);
         if (lock < 0)
                 return lock;
         struct vgpu_plan *plan = NULL;

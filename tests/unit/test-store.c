@@ -245,6 +245,55 @@ static void test_malformed_files_named(void **state) {
         assert_int_equal(store_remove_temps(), 0);
 }
 
+/* A read of the store under the lock removes the killed writes' temporary files as it goes (one
+ * walk instead of store_remove_temps() and then the read): regular files in real parent
+ * directories only, never through a link to a directory elsewhere; the definitions it gives are
+ * vgpu_mdev_definitions()'s. */
+static void test_read_removes_temps(void **state) {
+        (void) state;
+        put("etc/mdevctl.d/" P "/" U1, "{\"mdev_type\": \"nvidia-232\", \"start\": \"auto\"}\n");
+        put("etc/mdevctl.d/" P "/" U1 ".a1B2c3", "{\"mdev_ty");
+        char p[512], q[512];
+        /* a temporary file's name on a directory: not a file a write left */
+        snprintf(p, sizeof(p), "%s/etc/mdevctl.d/" P "/" U2 ".x1Y2z3", root);
+        assert_int_equal(mkdir(p, 0755), 0);
+        /* a parent that is a link to a directory outside the store */
+        snprintf(p, sizeof(p), "%s/elsewhere", root);
+        assert_int_equal(mkdir(p, 0755), 0);
+        put("elsewhere/" U3, "{\"mdev_type\": \"mtty-1\"}\n");
+        put("elsewhere/" U3 ".q1W2e3", "{");
+        snprintf(q, sizeof(q), "%s/etc/mdevctl.d/mtty", root);
+        assert_int_equal(symlink(p, q), 0);
+
+        struct vgpu_mdev_spec *defs = NULL, *plain = NULL;
+        size_t n = 0, n_plain = 0;
+        char *warnings = NULL, *plain_warnings = NULL;
+        struct vgpu_error err = {};
+        assert_int_equal(vgpu_mdev_definitions(&plain, &n_plain, &plain_warnings, &err), 0);
+        assert_non_null(slurp("etc/mdevctl.d/" P "/" U1 ".a1B2c3")); /* a plain read leaves it */
+        assert_int_equal(store_definitions(&defs, &n, &warnings, STORE_REMOVE_TEMPS, &err), 0);
+        assert_null(slurp("etc/mdevctl.d/" P "/" U1 ".a1B2c3"));
+        assert_non_null(slurp("elsewhere/" U3 ".q1W2e3"));
+        snprintf(p, sizeof(p), "%s/etc/mdevctl.d/" P "/" U2 ".x1Y2z3", root);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(n_plain, 2);
+        for (size_t i = 0; i < n; i++) {
+                assert_string_equal(defs[i].parent, plain[i].parent);
+                assert_string_equal(defs[i].uuid, plain[i].uuid);
+                assert_string_equal(defs[i].type, plain[i].type);
+        }
+        assert_string_equal(defs[1].parent, "mtty");
+        assert_string_equal(warnings, plain_warnings);
+        free(warnings);
+        free(plain_warnings);
+        vgpu_mdev_specs_free(defs, n);
+        vgpu_mdev_specs_free(plain, n_plain);
+        /* nothing left for the lock's own clean-up */
+        assert_int_equal(store_remove_temps(), 0);
+}
+
 /* No store at all: no definitions, no error (a host that never defined one). */
 static void test_no_store(void **state) {
         (void) state;
@@ -267,6 +316,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
                 cmocka_unit_test(test_parse_errors),
                 cmocka_unit_test_setup_teardown(test_malformed_files_named, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_removes_temps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_store, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
