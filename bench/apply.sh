@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # apply.sh — the declarative path's cost:
 #  1. a no-op `vgpuctl apply` and `vgpuctl assert` on a generated host with 512 instances
-#     (16 GPUs x 32 VFs x 24 types, every instance defined): median wall time (hyperfine), CPU,
-#     syscalls (strace -c -f) and peak RSS of each, `vgpuctl --version` as the floor, the *_plain
-#     rows with VGPU_IO_URING=0 (sysfs reads one by one); target < 20 ms (issue 11). Times are
-#     noisy on a shared machine: raise RUNS, and read the syscall counts, which are exact;
+#     (16 GPUs x 32 VFs x 24 types, every instance defined): median wall time (hyperfine), CPU
+#     (hyperfine's user+sys; perf stat's task-clock where perf is installed), syscalls (strace -c -f)
+#     and peak RSS of each, `vgpuctl --version` as the floor, the *_plain rows with VGPU_IO_URING=0
+#     (sysfs reads one by one); target < 20 ms (issue 11). Times are noisy on a shared machine:
+#     raise RUNS, and read the syscall counts, which are exact;
 #  2. in the real-kernel guest (tests/vm), define+start of 64 devices by one `vgpuctl apply`
 #     against Debian's mdevctl doing the same (define + start per device), and the ratio
 #     (NO_VM=1 leaves it out).
@@ -22,12 +23,15 @@ work=$(mktemp -d $base/vgpuctl-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 host=$work/host
 python3 tests/fixtures/gen-hosts.py --large "$host" --gpus 16 --vfs 32 --types 24 --instances 512 >/dev/null
-# the running instances, as the file to apply; define them all (as a first apply would)
-VGPU_ROOT=$host "$VGPUCTL" export >"$work/host.yaml"
+# the running instances, as the file to apply; define them all (as a first apply would): export
+# says "persistent: false" for instances without a definition, and the target is about defined ones
+VGPU_ROOT=$host "$VGPUCTL" export | grep -v '^ *persistent: false$' >"$work/host.yaml"
 VGPU_ROOT=$host "$VGPUCTL" apply -f "$work/host.yaml" >/dev/null
 n=$(VGPU_ROOT=$host "$VGPUCTL" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["instances"]))')
+n_defined=$(find "$host/etc/mdevctl.d" -type f | wc -l)
+[[ $n_defined == "$n" ]] || { echo "apply.sh: $n_defined of $n instances defined" >&2; exit 1; }
 VGPU_ROOT=$host "$VGPUCTL" apply -f "$work/host.yaml" | grep -q "nothing to do" || { echo "apply.sh: second apply was not a no-op" >&2; exit 1; }
-echo "host: $n instances, all defined; $(nproc) CPUs"
+echo "host: $n instances, all $n_defined defined; $(nproc) CPUs"
 names=(vgpuctl_version apply_noop apply_noop_plain assert assert_plain)
 cmds=("env VGPU_ROOT=$host $VGPUCTL --version" "env VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
       "env VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
@@ -41,17 +45,28 @@ for i in "${!names[@]}"; do
         echo "${names[$i]} $( { /usr/bin/time -f %M "${c[@]}" >/dev/null; } 2>&1 | tail -1)" >>"$work/rss"
         strace -f -c -o "$work/strace.$i" "${c[@]}" >/dev/null 2>&1
         echo "${names[$i]} $(awk '$NF == "total" { print $4 }' "$work/strace.$i")" >>"$work/syscalls"
+        # CPU of all threads, mean of RUNS (perf stat's task-clock): steadier than wall time on a
+        # loaded machine
+        if command -v perf >/dev/null &&
+           tc=$(perf stat -r "${RUNS:-20}" -x, -e task-clock "${c[@]}" 2>&1 >/dev/null | awk -F, '$3 == "task-clock" { print $1 }') &&
+           [[ $tc ]]; then
+                echo "${names[$i]} $tc" >>"$work/taskclock"
+        fi
 done
-python3 - "$work/hf.json" "$work/rss" "$work/syscalls" <<'PY'
+touch "$work/taskclock"
+python3 - "$work/hf.json" "$work/rss" "$work/syscalls" "$work/taskclock" <<'PY'
 import json, sys
 rss = dict(l.split() for l in open(sys.argv[2]))
 calls = dict(l.split() for l in open(sys.argv[3]))
+tc = dict(l.split() for l in open(sys.argv[4]))
 res = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-print("%-18s %10s %10s %8s %9s %8s" % ("command", "median ms", "min ms", "CPU ms", "syscalls", "RSS MiB"))
+print("%-18s %10s %10s %8s %9s %9s %8s" % ("command", "median ms", "min ms", "CPU ms", "task ms", "syscalls",
+                                          "RSS MiB"))
 for k, x in res.items():
-    print("%-18s %10.2f %10.2f %8.1f %9s %8.1f" % (k, x["median"] * 1000, x["min"] * 1000,
-                                                   (x["user"] + x["system"]) * 1000, calls.get(k, "?"),
-                                                   int(rss[k]) / 1024))
+    print("%-18s %10.2f %10.2f %8.1f %9s %9s %8.1f" % (k, x["median"] * 1000, x["min"] * 1000,
+                                                       (x["user"] + x["system"]) * 1000,
+                                                       "%.1f" % float(tc[k]) if k in tc else "-",
+                                                       calls.get(k, "?"), int(rss[k]) / 1024))
 for k in ("apply_noop", "assert"):
     ms = res[k]["median"] * 1000
     print("%s: no-op %s of 512 defined instances < 20 ms (%.2f ms median)" %
