@@ -83,6 +83,25 @@ int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
         size_t count = (size_t) (n->data.mapping.pairs.top - n->data.mapping.pairs.start), n_keys = 0;
         if (count < 2)
                 return 0;
+        /* a few keys (every mapping of a real host.yaml): each against those before it, without
+         * the sort's allocation; the first key that repeats one, and that one's first place */
+        if (count <= 8) {
+                for (size_t i = 1; i < count; i++) {
+                        const char *key =
+                                scalar(yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key));
+                        for (size_t j = 0; key && j < i; j++) {
+                                const yaml_node_t *k =
+                                        yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[j].key);
+                                if (scalar(k) && streq(scalar(k), key))
+                                        return fail_at(p,
+                                                       yaml_document_get_node(
+                                                               &p->doc, n->data.mapping.pairs.start[i].key),
+                                                       "field '%s' given twice (first at line %zu)", key,
+                                                       k->start_mark.line + 1);
+                        }
+                }
+                return 0;
+        }
         struct key_at *keys = calloc(count, sizeof(*keys));
         if (!keys)
                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");

@@ -152,7 +152,7 @@ static int parse_device(struct parse *p, yaml_node_t *n, struct vgpu_config_devi
                                 if (!vgpu_uuid_valid(u))
                                         return fail_at(p, item, "field 'uuids': '%s' is not a UUID",
                                                        u ? u : "(not a scalar)");
-                                snprintf(d->uuids[d->n_uuids], VGPU_UUID_MAX, "%s", u);
+                                memcpy(d->uuids[d->n_uuids], u, VGPU_UUID_MAX); /* valid: 36 + NUL */
                                 for (char *c = d->uuids[d->n_uuids]; *c; c++)
                                         if (*c >= 'A' && *c <= 'F')
                                                 *c = (char) (*c - 'A' + 'a');
@@ -254,7 +254,10 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                         char bdf[VGPU_BDF_MAX];
                         unsigned vid, did;
                         int len = 0;
-                        if (g->select == VGPU_SELECT_BDF && vgpu_bdf_normalize(g->value, bdf) < 0)
+                        /* a parent may be a BDF too, written as the user likes it */
+                        bool is_bdf =
+                                g->select != VGPU_SELECT_PCI_ID && vgpu_bdf_normalize(g->value, bdf) == 0;
+                        if (g->select == VGPU_SELECT_BDF && !is_bdf)
                                 return fail_at(p, v, "field 'bdf': '%s' is not a PCI address (DDDD:BB:DD.F)",
                                                g->value);
                         if (g->select == VGPU_SELECT_PCI_ID &&
@@ -262,7 +265,7 @@ static int parse_gpu(struct parse *p, yaml_node_t *n, struct vgpu_config_gpu *g)
                                 return fail_at(p, v,
                                                "field 'pci-id': '%s' is not VENDOR:DEVICE in hex (10de:1eb8)",
                                                g->value);
-                        if (g->select != VGPU_SELECT_PCI_ID && vgpu_bdf_normalize(g->value, bdf) == 0) {
+                        if (is_bdf && !streq(bdf, g->value)) {
                                 free(g->value);
                                 if (!(g->value = strdup(bdf)))
                                         return vgpu_error_set(p->err, -ENOMEM, "out of memory");
