@@ -44,9 +44,140 @@ _public_ void vgpu_mdev_specs_free(struct vgpu_mdev_spec *specs, size_t n) {
         free(specs);
 }
 
+/* JSON's whitespace, as far as the usual form below uses it (the rest goes to json-c). */
+static const char *skip_space(const char *p) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+                p++;
+        return p;
+}
+
+/* A string of printable ASCII without escapes at *p: its text and length, *p past it. */
+static bool plain_string(const char **p, const char **ret, size_t *ret_len) {
+        const char *s = *p;
+        if (*s++ != '"')
+                return false;
+        const char *start = s;
+        for (; *s != '"'; s++)
+                if ((unsigned char) *s < 0x20 || (unsigned char) *s >= 0x7f || *s == '\\')
+                        return false; /* the end of the text, a control byte, UTF-8 or an escape */
+        *ret = start;
+        *ret_len = (size_t) (s - start);
+        *p = skip_space(s + 1);
+        return true;
+}
+
+static bool is_key(const char *key, size_t len, const char *name) {
+        return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+struct plain_attr {
+        const char *key, *value;
+        size_t key_len, value_len;
+};
+
+/*
+ * The form vgpuctl and mdevctl write — one object of "mdev_type", "start" and "attrs" (one-key
+ * objects), once each, with strings of plain ASCII — read by hand: json-c built and freed a
+ * tokener and half a dozen objects per file, most of reading a store of hundreds. Every text of
+ * this form is valid JSON that json-c reads as the same object, and only a definition that
+ * store_parse() accepts is taken here: 1 with *ret set, -ENOMEM, or 0 for anything else, which
+ * json-c reads then (and says what is wrong with).
+ */
+static int parse_plain(const char *text, const char *parent, const char *uuid, struct vgpu_mdev_spec *ret) {
+        const char *p = skip_space(text), *type = NULL, *start = NULL;
+        size_t type_len = 0, start_len = 0, n_attrs = 0, allocated = 0;
+        _cleanup_free_ struct plain_attr *attrs = NULL;
+        bool have_attrs = false;
+        if (*p++ != '{')
+                return 0;
+        for (p = skip_space(p); *p != '}';) {
+                const char *key, *v;
+                size_t key_len, v_len;
+                if (!plain_string(&p, &key, &key_len) || *p != ':')
+                        return 0;
+                p = skip_space(p + 1);
+                if (is_key(key, key_len, "mdev_type") && !type) {
+                        if (!plain_string(&p, &type, &type_len))
+                                return 0;
+                } else if (is_key(key, key_len, "start") && !start) {
+                        if (!plain_string(&p, &start, &start_len))
+                                return 0;
+                } else if (is_key(key, key_len, "attrs") && !have_attrs) {
+                        have_attrs = true;
+                        if (*p != '[')
+                                return 0;
+                        for (p = skip_space(p + 1); *p != ']';) {
+                                if (*p != '{')
+                                        return 0;
+                                p = skip_space(p + 1);
+                                if (!plain_string(&p, &key, &key_len) || *p != ':')
+                                        return 0;
+                                p = skip_space(p + 1);
+                                if (!plain_string(&p, &v, &v_len) || *p != '}')
+                                        return 0;
+                                if (!GREEDY_REALLOC(attrs, allocated, n_attrs + 1))
+                                        return -ENOMEM;
+                                attrs[n_attrs++] = (struct plain_attr){ key, v, key_len, v_len };
+                                p = skip_space(p + 1);
+                                /* then ", {" for the next, or the end */
+                                if (*p == ',') {
+                                        if (*(p = skip_space(p + 1)) != '{')
+                                                return 0;
+                                } else if (*p != ']')
+                                        return 0;
+                        }
+                        p = skip_space(p + 1);
+                } else
+                        return 0; /* another key, or one again: json-c's to judge */
+                /* then ", \"" for the next key, or the end */
+                if (*p == ',') {
+                        if (*(p = skip_space(p + 1)) != '"')
+                                return 0;
+                } else if (*p != '}')
+                        return 0;
+        }
+        if (*skip_space(p + 1) != '\0' || !type)
+                return 0;
+        bool auto_start = false;
+        if (start) {
+                if (!is_key(start, start_len, "auto") && !is_key(start, start_len, "manual"))
+                        return 0;
+                auto_start = is_key(start, start_len, "auto");
+        }
+
+        struct vgpu_mdev_spec s = { .auto_start = auto_start };
+        int r = -ENOMEM;
+        if (!(s.type = strndup(type, type_len)) || !(s.parent = strdup(parent)))
+                goto out;
+        if (have_attrs && !(s.attrs = calloc(n_attrs + 1, sizeof(*s.attrs))))
+                goto out;
+        for (size_t i = 0; i < n_attrs; i++, s.n_attrs++)
+                if (!(s.attrs[i].key = strndup(attrs[i].key, attrs[i].key_len)) ||
+                    !(s.attrs[i].value = strndup(attrs[i].value, attrs[i].value_len))) {
+                        s.n_attrs++;
+                        goto out;
+                }
+        r = 0;
+        /* what store_parse() checks past the JSON: refused here means json-c's path says why */
+        if (!sysfs_name_ok(s.type))
+                goto out;
+        for (size_t i = 0; i < s.n_attrs; i++)
+                if (!sysfs_rel_path_ok(s.attrs[i].key))
+                        goto out;
+        snprintf(s.uuid, sizeof(s.uuid), "%s", uuid);
+        *ret = s;
+        return 1;
+out:
+        vgpu_mdev_spec_free(&s);
+        return r;
+}
+
 /* Parse one definition file's text; on failure *why says what is wrong. */
 int store_parse(const char *text, const char *parent, const char *uuid, struct vgpu_mdev_spec *ret,
                 const char **why) {
+        int q = parse_plain(text, parent, uuid, ret);
+        if (q != 0)
+                return q < 0 ? q : 0;
         struct json_tokener *tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;

@@ -185,6 +185,50 @@ static void test_parse_errors(void **state) {
         vgpu_mdev_spec_free(&s);
 }
 
+/* The usual form is read without json-c (store.c's parse_plain): only what json-c reads the same
+ * way is taken there. Near misses go to json-c, which says what it says: a missing comma is not
+ * JSON, a trailing comma and a repeated key are (the last one wins), an escape is decoded. */
+static void test_parse_plain_or_json_c(void **state) {
+        (void) state;
+        static const struct {
+                const char *text, *type, *attr; /* type NULL: refused as not valid JSON */
+                bool auto_start;
+        } cases[] = {
+                { "{\n  \"mdev_type\": \"nvidia-232\",\n  \"start\": \"auto\",\n  \"attrs\": [\n    {\n      "
+                  "\"nvidia/vgpu_params\": \"frame_rate_limiter=0\"\n    }\n  ]\n}\n",
+                  "nvidia-232", "frame_rate_limiter=0", true },
+                { "{\"mdev_type\":\"mtty-2\",\"attrs\":[]}", "mtty-2", NULL, false },
+                { "{\"mdev_type\": \"a-1\", \"mdev_type\": \"b-2\"}", "b-2", NULL, false },
+                { "{\"mdev_type\": \"a-1\", \"attrs\": [{\"k\": \"1\"} {\"j\": \"2\"}]}", NULL, NULL, false },
+                { "{\"mdev_type\": \"a-1\" \"start\": \"auto\"}", NULL, NULL, false },
+                { "{\"mdev_type\": \"nvidia\\u002d1\", \"start\": \"auto\"}", "nvidia-1", NULL, true },
+                { "{\"mdev_type\": \"a-1\", \"attrs\": [{\"k\": \"1\"},]}", "a-1", "1", false },
+                { "{\"mdev_type\": \"a-1\", \"attrs\": [{\"k\": \"1\", \"k\": \"2\"}]}", "a-1", "2", false },
+                { "{\"mdev_type\": \"a-1\",}", "a-1", NULL, false },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct vgpu_mdev_spec s = {};
+                const char *why = NULL;
+                int r = store_parse(cases[i].text, P, U1, &s, &why);
+                if (!cases[i].type) {
+                        if (r != -EBADMSG || !why || strcmp(why, "not valid JSON") != 0)
+                                fail_msg("'%s': %d '%s', wanted not valid JSON", cases[i].text, r,
+                                         why ? why : "");
+                        continue;
+                }
+                if (r != 0)
+                        fail_msg("'%s': %d '%s'", cases[i].text, r, why ? why : "");
+                assert_string_equal(s.type, cases[i].type);
+                assert_string_equal(s.parent, P);
+                assert_string_equal(s.uuid, U1);
+                assert_int_equal(s.auto_start, cases[i].auto_start);
+                assert_int_equal(s.n_attrs, cases[i].attr ? 1 : 0);
+                if (cases[i].attr)
+                        assert_string_equal(s.attrs[0].value, cases[i].attr);
+                vgpu_mdev_spec_free(&s);
+        }
+}
+
 /* A store with bad files: each named with its path and reason, the good one still read. */
 static void test_malformed_files_named(void **state) {
         (void) state;
@@ -315,6 +359,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
                 cmocka_unit_test(test_parse_errors),
+                cmocka_unit_test(test_parse_plain_or_json_c),
                 cmocka_unit_test_setup_teardown(test_malformed_files_named, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_removes_temps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_store, setup, teardown),
