@@ -2,7 +2,32 @@
 /* host-internal.h — the steps vgpu_host_scan() runs, one file each, and what they share. */
 #pragma once
 
+#include "basic/arena.h"
 #include "vgpu/host.h"
+
+/*
+ * The snapshot as libvgpu holds it: what callers read (pub, the installed struct vgpu_host),
+ * and beside it what only the scan and its lazy readers use. vgpu_host_scan() allocates this;
+ * every struct vgpu_host a caller has is the pub member of one.
+ */
+struct host {
+        struct vgpu_host pub;
+        /* every type's id, name, description and device_api: types of parents of one device
+         * model point at the same strings (mdev-types.c), freed once with the arena */
+        struct arena type_strings;
+        /* per parent (pub.parents[i]), whether its types were read: VGPU_SCAN_TYPES reads all,
+         * VGPU_SCAN_PARENTS none, and host_parent_read_types() one on demand. NULL: none read. */
+        bool *types_read;
+};
+
+/* host.c: an empty snapshot, as vgpu_host_scan() starts from and vgpu_host_free() frees (tests
+ * make theirs with it); NULL without memory. */
+struct vgpu_host *host_new(void);
+
+static inline struct host *host_of(const struct vgpu_host *pub) {
+        /* the snapshot's lazily read parts change behind the callers' const pointers */
+        return (struct host *) ((char *) pub - offsetof(struct host, pub));
+}
 
 /* sysfs paths the scan reads, all under VGPU_ROOT. */
 #define SYS_PCI_DEVICES  "/sys/bus/pci/devices"
@@ -33,7 +58,8 @@ double pci_parse_link_speed(const char *s);
 
 /* mdev.c: parents and their types (mdev ABI and vendor-VFIO), and instances. */
 int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err);
-int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err);
+/* Read p's types (a parent of host) unless the scan or an earlier call did. */
+int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
 /* mdev-types.c: the types of each job's parent, static attributes copied from the reference
@@ -42,7 +68,8 @@ struct mdev_type_job {
         struct vgpu_parent *parent;
         const struct vgpu_parent *ref;
 };
-int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct vgpu_error *err);
+int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct arena *strings,
+                    struct vgpu_error *err);
 int mdev_type_cmp(const void *a, const void *b);
 
 /* type-pick.c: vgpu_parent_pick_type() on a parent in hand (reads its types when not yet read). */
@@ -67,5 +94,3 @@ int nvml_set_persistence(const char *bdf, bool on, struct vgpu_error *err);
 
 /* nvml-vgpu-types.c: fill the unknown frame buffer of vendor-VFIO types from NVML, if it answers. */
 void nvml_vgpu_type_framebuffers(struct vgpu_parent *parents, size_t n_parents);
-
-void vgpu_type_done(struct vgpu_type *t);

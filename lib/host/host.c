@@ -43,13 +43,15 @@ static void gpu_done(struct vgpu_gpu *g) {
 _public_ void vgpu_host_free(struct vgpu_host *host) {
         if (!host)
                 return;
+        struct host *h = host_of(host);
         for (size_t i = 0; i < host->n_gpus; i++)
                 gpu_done(&host->gpus[i]);
         free(host->gpus);
+        /* the types' strings are the arena's */
+        arena_done(&h->type_strings);
+        free(h->types_read);
         for (size_t i = 0; i < host->n_parents; i++) {
                 struct vgpu_parent *p = &host->parents[i];
-                for (size_t j = 0; j < p->n_types; j++)
-                        vgpu_type_done(&p->types[j]);
                 free(p->types);
                 free(p->name);
                 free(p->driver);
@@ -68,11 +70,16 @@ _public_ void vgpu_host_free(struct vgpu_host *host) {
         free(host->groups);
         free(host->kernel_release);
         free(host->nvml_driver_version);
-        free(host);
+        free(h);
+}
+
+struct vgpu_host *host_new(void) {
+        struct host *h = calloc(1, sizeof(*h));
+        return h ? &h->pub : NULL;
 }
 
 _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err) {
-        _cleanup_(vgpu_host_freep) struct vgpu_host *host = calloc(1, sizeof(*host));
+        _cleanup_(vgpu_host_freep) struct vgpu_host *host = host_new();
         if (!host)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
 

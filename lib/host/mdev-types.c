@@ -39,15 +39,6 @@
 #define TEXT_MAX       4097
 #define MIN_SIZE(a, b) ((a) < (b) ? (a) : (b))
 
-void vgpu_type_done(struct vgpu_type *t) {
-        if (t->borrowed_strings)
-                return;
-        free(t->id);
-        free(t->name);
-        free(t->description);
-        free(t->device_api);
-}
-
 int mdev_type_cmp(const void *a, const void *b) {
         return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
 }
@@ -62,14 +53,13 @@ static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, con
         return NULL;
 }
 
-/* Share the reference type's strings: they live as long as the host, and 12,000 copies of
- * them were a tenth of a large `types`. */
+/* Share the reference type's strings: the host's arena holds both for as long as the host
+ * lives, and 12,000 copies of them were a tenth of a large `types`. */
 static void copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
         t->id = from->id;
         t->name = from->name;
         t->description = from->description;
         t->device_api = from->device_api;
-        t->borrowed_strings = true;
         t->framebuffer_bytes = from->framebuffer_bytes;
         t->max_instances = from->max_instances;
 }
@@ -79,9 +69,11 @@ static const char *const static_attrs[] = { "name", "description", "device_api" 
 
 /* One parent's type directory listed into p->types (ids only); *ret_tfd keeps it open for the
  * batch (-1: the parent has no mdev_supported_types). getdents64 straight into buf: a DIR
- * costs two fcntl calls and its own buffer per directory, 514 of them on a large host. */
-static int list_types(int busfd, struct vgpu_parent *p, int *ret_tfd, char *buf, size_t buf_size,
-                      struct vgpu_error *err) {
+ * costs two fcntl calls and its own buffer per directory, 514 of them on a large host. An id
+ * the reference parent has is its string; only new ones are copied. */
+static int list_types(int busfd, const struct mdev_type_job *job, int *ret_tfd, char *buf, size_t buf_size,
+                      struct arena *strings, struct vgpu_error *err) {
+        struct vgpu_parent *p = job->parent;
         char path[300];
         *ret_tfd = -1;
         snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
@@ -110,13 +102,15 @@ static int list_types(int busfd, struct vgpu_parent *p, int *ret_tfd, char *buf,
                                 break;
                         }
                         struct vgpu_type *t = &p->types[p->n_types];
+                        const struct vgpu_type *known =
+                                job->ref ? memo_find_type(job->ref, de->d_name, p->n_types) : NULL;
                         *t = (struct vgpu_type){
                                 .parent = p->name,
                                 .available_instances = -1,
                                 .framebuffer_bytes = -1,
                                 .max_instances = -1,
                                 .kind = VGPU_TYPE_MDEV,
-                                .id = strdup(de->d_name),
+                                .id = known ? known->id : arena_strdup(strings, de->d_name),
                         };
                         if (!t->id) {
                                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -142,6 +136,7 @@ struct group {
         int tfd[GROUP];
         struct sysfs_batch_entry *entries;
         char *paths, *text;
+        struct arena *strings; /* the group's own: threads never share one */
         struct vgpu_error *err;
 };
 
@@ -209,10 +204,10 @@ static int group_plan(struct group *g) {
         return sysfs_batch_read(g->entries, k);
 }
 
-static int take_text(const struct sysfs_batch_entry *e, char **ret) {
+static int take_text(const struct sysfs_batch_entry *e, struct arena *strings, char **ret) {
         if (e->result < 0)
                 return e->result == -ENOENT ? 0 : e->result;
-        return (*ret = strdup(e->buf)) ? 0 : -ENOMEM;
+        return (*ret = arena_strndup(strings, e->buf, (size_t) e->result)) ? 0 : -ENOMEM;
 }
 
 static int group_fill(struct group *g) {
@@ -228,19 +223,17 @@ static int group_fill(struct group *g) {
                                 t->available_instances = (int64_t) v;
                         const struct vgpu_type *known = reference_type(&g->jobs[i], j);
                         if (known) {
-                                free(t->id);
                                 copy_static(t, known);
                                 continue;
                         }
                         int r;
-                        if ((r = take_text(&g->entries[k++], &t->name)) < 0 ||
-                            (r = take_text(&g->entries[k++], &t->description)) < 0 ||
-                            (r = take_text(&g->entries[k++], &t->device_api)) < 0)
+                        if ((r = take_text(&g->entries[k++], g->strings, &t->name)) < 0 ||
+                            (r = take_text(&g->entries[k++], g->strings, &t->description)) < 0 ||
+                            (r = take_text(&g->entries[k++], g->strings, &t->device_api)) < 0)
                                 return vgpu_error_set_errno(g->err, r, "%s%s/%s/mdev_supported_types/%s",
                                                             root_prefix(), SYS_MDEV_BUS, p->name, t->id);
                         be->describe_type(t);
                 }
-                p->types_read = true;
         }
         return 0;
 }
@@ -250,6 +243,7 @@ struct types_round {
         const struct mdev_type_job *jobs;
         size_t n_jobs;
         struct vgpu_error *errors; /* one per group: threads never share one */
+        struct arena *strings;     /* one per group, too */
 };
 
 static int group_run(size_t index, void *userdata) {
@@ -257,6 +251,7 @@ static int group_run(size_t index, void *userdata) {
         struct group g = {
                 .jobs = round->jobs + index * GROUP,
                 .n = MIN_SIZE(GROUP, round->n_jobs - index * GROUP),
+                .strings = &round->strings[index],
                 .err = &round->errors[index],
         };
         int r = 0;
@@ -265,7 +260,7 @@ static int group_run(size_t index, void *userdata) {
         /* directory entries are 8-byte aligned records */
         _Alignas(8) char dents[32768];
         for (size_t i = 0; r >= 0 && i < g.n; i++)
-                r = list_types(round->busfd, g.jobs[i].parent, &g.tfd[i], dents, sizeof(dents), g.err);
+                r = list_types(round->busfd, &g.jobs[i], &g.tfd[i], dents, sizeof(dents), g.strings, g.err);
         if (r >= 0 && (r = group_plan(&g)) < 0)
                 vgpu_error_set(g.err, r, "out of memory");
         if (r >= 0)
@@ -279,15 +274,20 @@ static int group_run(size_t index, void *userdata) {
         return r;
 }
 
-int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct vgpu_error *err) {
+int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, struct arena *strings,
+                    struct vgpu_error *err) {
         if (n_jobs == 0)
                 return 0;
         size_t n_groups = (n_jobs + GROUP - 1) / GROUP;
         _cleanup_free_ struct vgpu_error *errors = calloc(n_groups, sizeof(*errors));
-        if (!errors)
+        _cleanup_free_ struct arena *group_strings = calloc(n_groups, sizeof(*group_strings));
+        if (!errors || !group_strings)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        struct types_round round = { busfd, jobs, n_jobs, errors };
+        struct types_round round = { busfd, jobs, n_jobs, errors, group_strings };
         int r = parallel_for(n_groups, 1, group_run, &round);
+        /* the types point into them, failed or not: the host frees them */
+        for (size_t i = 0; i < n_groups; i++)
+                arena_take(strings, &group_strings[i]);
         if (r < 0)
                 for (size_t i = 0; i < n_groups; i++)
                         if (errors[i].code < 0) {

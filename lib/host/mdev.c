@@ -134,14 +134,40 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                 }
         }
         /* the reference parents first: the others copy their types' static attributes */
+        struct arena *strings = &host_of(host)->type_strings;
         if (r >= 0)
-                r = mdev_types_read(dirfd(d), jobs, n_first, err);
+                r = mdev_types_read(dirfd(d), jobs, n_first, strings, err);
         if (r >= 0)
-                r = mdev_types_read(dirfd(d), jobs + n_first, n_second, err);
+                r = mdev_types_read(dirfd(d), jobs + n_first, n_second, strings, err);
         if (r == -ENOMEM)
                 vgpu_error_set(err, r, "out of memory");
         closedir(d);
         return r;
+}
+
+/* The vendor-VFIO types the backend listed (strings of their own) into the host's arena, which
+ * owns every type's strings; on failure too, so that nothing is lost: -ENOMEM when a copy
+ * failed (that string is NULL). */
+static int adopt_type_strings(struct vgpu_host *host, struct vgpu_parent *p) {
+        struct arena *strings = &host_of(host)->type_strings;
+        int r = 0;
+        for (size_t i = 0; i < p->n_types; i++) {
+                struct vgpu_type *t = &p->types[i];
+                char **fields[] = { &t->id, &t->name, &t->description, &t->device_api };
+                for (size_t j = 0; j < ELEMENTSOF(fields); j++) {
+                        _cleanup_free_ char *own = *fields[j];
+                        if (own && !(*fields[j] = arena_strdup(strings, own)))
+                                r = -ENOMEM;
+                }
+        }
+        return r;
+}
+
+/* One vendor-VFIO VF's types (nvidia/creatable_vgpu_types), relative to its directory. */
+static int read_vfio_types(struct vgpu_host *host, int devfd, struct vgpu_parent *p) {
+        int r = backend_nvidia.list_vfio_types(devfd, p);
+        int k = adopt_type_strings(host, p);
+        return r < 0 ? r : k;
 }
 
 /* NVIDIA vendor-VFIO VFs: parents outside the mdev bus. */
@@ -162,11 +188,10 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                         return r;
                 if (!with_types)
                         continue;
-                r = backend_nvidia.list_vfio_types(devfd, p);
+                r = read_vfio_types(host, devfd, p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(),
                                                     path);
-                p->types_read = true;
         }
         if (with_types)
                 nvml_vgpu_type_framebuffers(host->parents, host->n_parents);
@@ -191,6 +216,12 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
         for (size_t i = 0; i < host->n_parents; i++)
                 qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type),
                            mdev_type_cmp);
+        /* by index in the sorted parents: all read, or none yet */
+        struct host *h = host_of(host);
+        if (!(h->types_read = calloc(host->n_parents + 1, sizeof(bool))))
+                return vgpu_error_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; with_types && i < host->n_parents; i++)
+                h->types_read[i] = true;
         return 0;
 }
 
@@ -198,15 +229,19 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
  * One parent's types, when the scan left them out (VGPU_SCAN_PARENTS): the planner asks only
  * for parents it must create on, so a no-op apply on a 12,000-type host reads none.
  */
-int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
-        if (p->types_read)
+int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err) {
+        struct host *h = host_of(host);
+        size_t index = (size_t) (p - host->parents);
+        if (index >= host->n_parents || !h->types_read)
+                return vgpu_error_set(err, -EINVAL, "%s: not a parent of this host", p->name);
+        if (h->types_read[index])
                 return 0;
         int r;
         if (p->gpu && p->gpu->nvidia_vfio) {
                 char path[128];
                 snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", p->name);
                 _cleanup_close_ int devfd = root_open_dir(path);
-                r = devfd < 0 ? devfd : backend_nvidia.list_vfio_types(devfd, p);
+                r = devfd < 0 ? devfd : read_vfio_types(&h->pub, devfd, p);
                 if (r < 0)
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(),
                                                     path);
@@ -215,11 +250,12 @@ int host_parent_read_types(struct vgpu_parent *p, struct vgpu_error *err) {
                 _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
                 if (busfd < 0)
                         return vgpu_error_set_errno(err, busfd, "%s%s", root_prefix(), SYS_MDEV_BUS);
-                if ((r = mdev_types_read(busfd, &(struct mdev_type_job){ p, NULL }, 1, err)) < 0)
+                if ((r = mdev_types_read(busfd, &(struct mdev_type_job){ p, NULL }, 1, &h->type_strings,
+                                         err)) < 0)
                         return r;
         }
         qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), mdev_type_cmp);
-        p->types_read = true;
+        h->types_read[index] = true;
         return 0;
 }
 

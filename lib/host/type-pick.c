@@ -30,7 +30,7 @@ static bool runs_here(const struct vgpu_host *host, const struct vgpu_parent *p,
 
 int type_pick_by_framebuffer(const struct vgpu_host *host, struct vgpu_parent *p, uint64_t bytes,
                              const struct vgpu_type **ret, struct vgpu_error *err) {
-        int r = host_parent_read_types(p, err);
+        int r = host_parent_read_types(host, p, err);
         if (r < 0)
                 return r;
         const struct vgpu_type *best = NULL, *largest = NULL;

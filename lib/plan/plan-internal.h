@@ -8,8 +8,8 @@
 /*
  * What the planner reads: the snapshot it is given (taken under the lock, by scan_and_plan or
  * instance.c), and nothing of the host again, except where the snapshot loads lazily, once:
- * a parent's types are read the first time the plan creates on it (host_parent_read_types;
- * types_read marks them, so a no-op apply on a large host reads none). Beside the snapshot it
+ * a parent's types are read the first time the plan creates on it (host_parent_read_types
+ * remembers which, so a no-op apply on a large host reads none). Beside the snapshot it
  * reads only what it would write, to leave out what is already so (module options files, xe's
  * profile attributes, the store's definitions passed in) and, for what it would remove, whether
  * a VM holds the VFIO group (/proc). Hence host is not const.

@@ -264,7 +264,7 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                         running |= streq(h->instances[i].type, dev->type);
                 if (running && have >= dev->count && started == 0)
                         continue;
-                int r = host_parent_read_types(p, b->err);
+                int r = host_parent_read_types(h, p, b->err);
                 if (r < 0)
                         return r;
                 bool known = running;

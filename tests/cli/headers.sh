@@ -20,6 +20,14 @@ for h in "$inc"/vgpu/*.h; do
         fi
 done
 
+# Installed structs carry what callers read and nothing else (issue 11): libvgpu's own state
+# (which parents' types were read, who owns a string) lives in private structs around them.
+if grep -n -i -E 'private to libvgpu|libvgpu.s own|internal use only' "$inc"/vgpu/*.h >"$tmp/private"; then
+        bad "installed headers with private fields: $(cat "$tmp/private")"
+else
+        ok
+fi
+
 cat >"$tmp/user.c" <<'C'
 #include <errno.h>
 #include <stdio.h>

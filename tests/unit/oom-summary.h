@@ -91,9 +91,9 @@ static inline void dump_host(FILE *f, const struct vgpu_host *h) {
         }
         for (size_t i = 0; i < h->n_parents; i++) {
                 const struct vgpu_parent *p = &h->parents[i];
-                fprintf(f, "parent %s driver %s gpu %s gen %llu types %d\n", strnull(p->name),
+                fprintf(f, "parent %s driver %s gpu %s gen %llu types %zu\n", strnull(p->name),
                         strnull(p->driver), p->gpu ? p->gpu->bdf : "-", (unsigned long long) p->generation,
-                        p->types_read);
+                        p->n_types);
                 for (size_t j = 0; j < p->n_types; j++) {
                         const struct vgpu_type *t = &p->types[j];
                         fprintf(f, "  type %s [%s] [%s] %s avail %lld fb %lld max %lld kind %d parent %s\n",

@@ -291,7 +291,8 @@ static void test_xid_describe(void **state) {
 
 /* A host of only GPUs with these vendor:device ids, as the name lookups see one. */
 static struct vgpu_host *host_of_ids(const unsigned (*ids)[2], size_t n) {
-        struct vgpu_host *h = calloc(1, sizeof(*h));
+        /* a snapshot is more than struct vgpu_host (host-internal.h): vgpu_host_free() frees that */
+        struct vgpu_host *h = host_new();
         assert_non_null(h);
         assert_non_null(h->gpus = calloc(n, sizeof(*h->gpus)));
         h->n_gpus = n;
@@ -374,6 +375,66 @@ static void test_scan_flags(void **state) {
         assert_int_equal(g->iommu_group, -1); /* not asked */
         assert_true(g->mdev_parent);          /* always known */
         assert_null(host->nvml_driver_version);
+        vgpu_host_free(host);
+}
+
+/*
+ * A parents-only scan reads no types; vgpu_parent_pick_type() reads the one parent it is asked
+ * about, once (a second read would list its types twice), for mdev and vendor-VFIO parents. What
+ * the scan read is kept inside the snapshot, not in the installed structs.
+ */
+static void test_types_on_demand(void **state) {
+        (void) state;
+        static const struct {
+                const char *fixture, *parent;
+        } cases[] = { { "nvidia-mdev", "0000:3b:00.0" }, { "nvidia-sriov-vfio", "0000:41:00.5" } };
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                struct vgpu_host *host = scan(cases[c].fixture, VGPU_SCAN_PARENTS);
+                assert_true(host->n_parents > 1);
+                for (size_t i = 0; i < host->n_parents; i++)
+                        assert_int_equal(host->parents[i].n_types, 0);
+                const struct vgpu_parent *p = vgpu_host_find_parent(host, cases[c].parent);
+                assert_non_null(p);
+                struct vgpu_error err = {};
+                const struct vgpu_type *t = NULL;
+                int r = vgpu_parent_pick_type(host, p->name, 1, &t, &err);
+                assert_true(r == 0 || r == -ENOENT); /* vendor-VFIO: frame buffers known only to NVML */
+                size_t n = p->n_types;
+                assert_true(n > 0);
+                assert_non_null(p->types[0].id);
+                assert_non_null(p->types[0].name);
+                r = vgpu_parent_pick_type(host, p->name, 1, &t, &err);
+                assert_true(r == 0 || r == -ENOENT);
+                assert_int_equal(p->n_types, n); /* read once */
+                for (size_t i = 0; i < host->n_parents; i++)
+                        if (&host->parents[i] != p)
+                                assert_int_equal(host->parents[i].n_types, 0);
+                vgpu_host_free(host);
+        }
+}
+
+/* Parents of one device model share their types' static strings (one copy for the host) while
+ * each keeps its own count of available instances. */
+static void test_types_share_strings(void **state) {
+        (void) state;
+        struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_TYPES);
+        const struct vgpu_parent *a = NULL, *b = NULL;
+        for (size_t i = 0; i < host->n_parents && !b; i++)
+                for (size_t j = 0; j < i && !b; j++)
+                        if (host->parents[i].gpu && host->parents[j].gpu && host->parents[i].n_types > 0 &&
+                            host->parents[i].gpu->device_id == host->parents[j].gpu->device_id &&
+                            host->parents[i].gpu->subsystem_device_id ==
+                                    host->parents[j].gpu->subsystem_device_id)
+                                a = &host->parents[j], b = &host->parents[i];
+        assert_non_null(b);
+        assert_int_equal(a->n_types, b->n_types);
+        for (size_t i = 0; i < a->n_types; i++) {
+                assert_string_equal(a->types[i].id, b->types[i].id);
+                assert_ptr_equal(a->types[i].name, b->types[i].name);
+                assert_ptr_equal(a->types[i].description, b->types[i].description);
+                assert_string_equal(a->types[i].parent, a->name);
+                assert_string_equal(b->types[i].parent, b->name);
+        }
         vgpu_host_free(host);
 }
 
@@ -590,6 +651,8 @@ int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nvidia_mdev),
                 cmocka_unit_test(test_scan_flags),
+                cmocka_unit_test(test_types_on_demand),
+                cmocka_unit_test(test_types_share_strings),
                 cmocka_unit_test(test_parent_generation_gpu),
                 cmocka_unit_test(test_names_as_libpci),
                 cmocka_unit_test(test_nvml_readings),

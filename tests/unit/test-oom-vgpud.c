@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "host/host-internal.h"
 #include "log.h"
 #include "vgpu/apply.h"
 #include "vgpu/assign.h"
@@ -560,7 +561,8 @@ static void forget_parents(void) {
         vgpu_instance_domains_free(ctx.domains, ctx.host ? ctx.host->n_instances : 0);
         ctx.domains = NULL;
         vgpu_host_free(ctx.host);
-        ctx.host = calloc(1, sizeof(*ctx.host));
+        /* an empty snapshot as the library makes one: vgpu_host_free() frees more than the struct */
+        ctx.host = host_new();
         assert_non_null(ctx.host);
         collect_xid_stop(&ctx);
 }

@@ -216,9 +216,6 @@ struct vgpu_type {
         int64_t framebuffer_bytes;   /* parsed from the vendor's description; -1 unknown */
         int64_t max_instances;       /* parsed from the vendor's description; -1 unknown */
         enum vgpu_type_kind kind;
-
-        /* private to libvgpu: the strings belong to the same type of another parent */
-        bool borrowed_strings;
 };
 
 /* A device that can host vGPUs: an mdev parent, or a vendor-VFIO VF. */
@@ -226,12 +223,9 @@ struct vgpu_parent {
         char *name;                 /* BDF for PCI parents, device name ("mtty") otherwise */
         char *driver;               /* driver of the parent device, NULL when none */
         const struct vgpu_gpu *gpu; /* the GPU entry when the parent is a display function */
-        struct vgpu_type *types;
+        struct vgpu_type *types;    /* with VGPU_SCAN_TYPES (or once vgpu_parent_pick_type() read them) */
         size_t n_types;
         uint64_t generation; /* changes when the kernel registers the parent again; 0 unknown */
-
-        /* private to libvgpu: types were read (VGPU_SCAN_TYPES, or on demand by the planner) */
-        bool types_read;
 };
 
 /* A created vGPU: an mdev device, or a vendor-VFIO VF with a type set. */
@@ -288,6 +282,7 @@ enum {
 
 /* Read the host. Returns 0 or -errno with *err filled; *ret is set only on success. */
 int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_error *err);
+/* Free a snapshot vgpu_host_scan() returned (and nothing else: it owns more than it shows). */
 void vgpu_host_free(struct vgpu_host *host);
 VGPU_DEFINE_FREEP(struct vgpu_host, vgpu_host_free)
 
