@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# scan-reads.sh — each command reads what it prints and nothing else, each file once (issue 11:
+# "do less"). On a generated SR-IOV host, under strace with the plain read path (io_uring opens
+# are invisible to strace): `list` touches no type directory (no attributes of the 12,000
+# types, which only `types` prints), and no command opens, stats or resolves the same path
+# twice (directories aside). Needs VGPUCTL (set by tests/meson.build) and strace.
+source "$(dirname "$0")/testlib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+command -v strace >/dev/null || skip "no strace"
+
+python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/large" --gpus 2 --vfs 8 --types 24 --instances 12 >/dev/null
+
+# the host paths a run opens, stats or resolves: "DIRFD-PATH|PATH" per line (strace -y names
+# each descriptor's path); the runtime directory (/run) is the slices' side, not the scan's
+trace() {
+        VGPU_ROOT=$tmp/large VGPU_IO_URING=0 strace -f -qq -y -o "$tmp/trace" \
+                -e trace=open,openat,openat2,readlink,readlinkat,stat,lstat,newfstatat,statx,access,faccessat2 \
+                "$VGPUCTL" "$@" >/dev/null 2>&1 || return 1
+        python3 - "$tmp/trace" "$tmp/large" >"$tmp/paths" <<'PY'
+import re, sys
+root = sys.argv[2]
+for line in open(sys.argv[1]):
+    m = re.search(r'\b(?:open|openat|openat2|readlink|readlinkat|stat|lstat|newfstatat|statx|access|faccessat2)'
+                  r'\((?:(AT_FDCWD|\d+)(?:<([^>]*)>)?, )?"([^"]*)"', line)
+    if not m:
+        continue
+    base, path = m.group(2) or "", m.group(3)
+    if "O_DIRECTORY" in line or not path:
+        continue  # a directory listed (or fstat'ed) is not a file read
+    where = path if path.startswith("/") else base + "|" + path
+    if root in where and "/run/" not in where:
+        print(where)
+PY
+}
+
+for args in "list" "list --json"; do
+        if ! trace $args; then
+                bad "$args: failed under strace"
+                continue
+        fi
+        [[ -s $tmp/paths ]] && ok || bad "$args: no host path seen in the trace (strace -y output changed?)"
+        if grep -q 'mdev_supported_types' "$tmp/paths"; then
+                bad "$args reads type directories it does not print: $(grep -m3 mdev_supported_types "$tmp/paths")"
+        else
+                ok
+        fi
+        dup=$(sort "$tmp/paths" | uniq -d | head -3)
+        [[ -z $dup ]] && ok || bad "$args reads these twice: $dup"
+done
+
+# types reads every type's attributes, and still each path once
+if trace types --json; then
+        grep -q 'mdev_supported_types' "$tmp/paths" && ok || bad "types: no type directory in the trace"
+        dup=$(sort "$tmp/paths" | uniq -d | head -3)
+        [[ -z $dup ]] && ok || bad "types --json reads these twice: $dup"
+else
+        bad "types --json: failed under strace"
+fi
+
+summary
