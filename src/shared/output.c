@@ -8,7 +8,11 @@
 #include "output.h"
 #include "output-table.h"
 
-#define MAX_DEPTH 32
+#define MAX_DEPTH  32
+/* JSON is put together here and handed to stdio in pieces this large: `types --json` on a large
+ * host is 3.5 MB in some 300,000 pieces (quotes, keys, values), and stdio's per-call cost
+ * (_IO_file_xsputn) was a third of the time it took to write them. */
+#define STAGE_SIZE 8192
 
 struct out {
         FILE *f;
@@ -17,7 +21,37 @@ struct out {
         unsigned count[MAX_DEPTH]; /* members written at each depth, for commas */
         struct out_table *table;   /* text collected for out_free() to align, or NULL */
         unsigned columns;          /* the terminal's width for the table, 0: no limit */
+        size_t staged;             /* bytes in stage not yet given to f */
+        char stage[STAGE_SIZE];
 };
+
+static void stage_flush(struct out *o) {
+        if (o->staged > 0)
+                fwrite_unlocked(o->stage, 1, o->staged, o->f);
+        o->staged = 0;
+}
+
+static void put(struct out *o, const char *s, size_t n) {
+        if (n > STAGE_SIZE - o->staged) {
+                stage_flush(o);
+                if (n > STAGE_SIZE) {
+                        fwrite_unlocked(s, 1, n, o->f);
+                        return;
+                }
+        }
+        memcpy(o->stage + o->staged, s, n);
+        o->staged += n;
+}
+
+static void put_char(struct out *o, char c) {
+        if (o->staged == STAGE_SIZE)
+                stage_flush(o);
+        o->stage[o->staged++] = c;
+}
+
+static void put_str(struct out *o, const char *s) {
+        put(o, s, strlen(s));
+}
 
 struct out *out_new(FILE *f, bool json, bool pretty) {
         struct out *o = calloc(1, sizeof(*o));
@@ -65,7 +99,8 @@ void out_free(struct out *o) {
                 out_table_free(o->table);
         }
         if (o->json)
-                fputc('\n', o->f);
+                put_char(o, '\n');
+        stage_flush(o);
         fflush(o->f);
         free(o);
 }
@@ -108,51 +143,53 @@ static bool json_needs_escape(unsigned char c) {
         return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
 }
 
-static void json_string(FILE *f, const char *s) {
-        fputc_unlocked('"', f);
+static void json_string(struct out *o, const char *s) {
+        put_char(o, '"');
         for (;;) {
                 const char *run = s;
                 while (!json_needs_escape((unsigned char) *s))
                         s++;
-                fwrite_unlocked(run, 1, (size_t) (s - run), f);
+                put(o, run, (size_t) (s - run));
                 unsigned char c = (unsigned char) *s;
                 if (c == '\0')
                         break;
                 if (c >= 0x80) {
                         size_t n = utf8_sequence_length(s);
                         if (n)
-                                fwrite_unlocked(s, 1, n, f);
+                                put(o, s, n);
                         else
-                                fputs_unlocked("\\ufffd", f);
+                                put_str(o, "\\ufffd");
                         s += n ? n : 1;
                         continue;
                 }
+                char buf[8];
                 switch (c) {
                 case '"':
-                        fputs_unlocked("\\\"", f);
+                        put_str(o, "\\\"");
                         break;
                 case '\\':
-                        fputs_unlocked("\\\\", f);
+                        put_str(o, "\\\\");
                         break;
                 case '\n':
-                        fputs_unlocked("\\n", f);
+                        put_str(o, "\\n");
                         break;
                 case '\t':
-                        fputs_unlocked("\\t", f);
+                        put_str(o, "\\t");
                         break;
                 case '\r':
-                        fputs_unlocked("\\r", f);
+                        put_str(o, "\\r");
                         break;
                 default:
-                        fprintf(f, "\\u%04x", c);
+                        snprintf(buf, sizeof(buf), "\\u%04x", c);
+                        put_str(o, buf);
                 }
                 s++;
         }
-        fputc_unlocked('"', f);
+        put_char(o, '"');
 }
 
 /* Decimal without printf's format parsing: numbers are most of a JSON listing's fields. */
-static void put_i64(FILE *f, int64_t v) {
+static void put_i64(struct out *o, int64_t v) {
         char buf[24], *p = buf + sizeof(buf);
         uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
         do
@@ -160,23 +197,23 @@ static void put_i64(FILE *f, int64_t v) {
         while ((u /= 10) > 0);
         if (v < 0)
                 *--p = '-';
-        fwrite_unlocked(p, 1, (size_t) (buf + sizeof(buf) - p), f);
+        put(o, p, (size_t) (buf + sizeof(buf) - p));
 }
 
 /* Comma, indentation and key before a member. */
 static void json_member(struct out *o, const char *key) {
         if (o->count[o->depth]++ > 0)
-                fputc_unlocked(',', o->f);
+                put_char(o, ',');
         if (o->pretty && o->depth > 0) {
-                fputc_unlocked('\n', o->f);
+                put_char(o, '\n');
                 for (int i = 0; i < o->depth; i++)
-                        fputs_unlocked("  ", o->f);
+                        put(o, "  ", 2);
         }
         if (key) {
                 /* keys are our own snake_case literals: nothing in them needs escaping */
-                fputc_unlocked('"', o->f);
-                fputs_unlocked(key, o->f);
-                fputs_unlocked(o->pretty ? "\": " : "\":", o->f);
+                put_char(o, '"');
+                put_str(o, key);
+                put_str(o, o->pretty ? "\": " : "\":");
         }
 }
 
@@ -184,7 +221,7 @@ static void json_open(struct out *o, const char *key, char c) {
         if (!o->json)
                 return;
         json_member(o, key);
-        fputc(c, o->f);
+        put_char(o, c);
         if (o->depth < MAX_DEPTH - 1)
                 o->count[++o->depth] = 0;
 }
@@ -196,11 +233,15 @@ static void json_close(struct out *o, char c) {
         if (o->depth > 0)
                 o->depth--;
         if (o->pretty && had_members) {
-                fputc('\n', o->f);
+                put_char(o, '\n');
                 for (int i = 0; i < o->depth; i++)
-                        fputs("  ", o->f);
+                        put(o, "  ", 2);
         }
-        fputc(c, o->f);
+        put_char(o, c);
+        /* whole top-level members go out at once: a caller writing to f between two of them
+         * (nothing should inside one) keeps its place */
+        if (o->depth <= 1)
+                stage_flush(o);
 }
 
 void out_open_object(struct out *o, const char *key) {
@@ -226,9 +267,9 @@ void out_string(struct out *o, enum out_mode m, const char *key, const char *fmt
         if (o->json) {
                 json_member(o, key);
                 if (v)
-                        json_string(o->f, v);
+                        json_string(o, v);
                 else
-                        fputs_unlocked("null", o->f);
+                        put_str(o, "null");
         } else
                 text(o, fmt, v ? v : "-");
 }
@@ -239,9 +280,12 @@ void out_u64(struct out *o, enum out_mode m, const char *key, const char *fmt, u
         if (o->json) {
                 json_member(o, key);
                 if (v <= INT64_MAX)
-                        put_i64(o->f, (int64_t) v);
-                else
-                        fprintf(o->f, "%" PRIu64, v);
+                        put_i64(o, (int64_t) v);
+                else {
+                        char buf[32];
+                        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+                        put_str(o, buf);
+                }
         } else {
                 char buf[32];
                 snprintf(buf, sizeof(buf), "%" PRIu64, v);
@@ -255,9 +299,9 @@ void out_i64(struct out *o, enum out_mode m, const char *key, const char *fmt, i
         if (o->json) {
                 json_member(o, key);
                 if (known)
-                        put_i64(o->f, v);
+                        put_i64(o, v);
                 else
-                        fputs_unlocked("null", o->f);
+                        put_str(o, "null");
                 return;
         }
         char buf[32];
@@ -272,7 +316,7 @@ void out_double(struct out *o, enum out_mode m, const char *key, const char *fmt
         snprintf(buf, sizeof(buf), "%g", v);
         if (o->json) {
                 json_member(o, key);
-                fputs(known ? buf : "null", o->f);
+                put_str(o, known ? buf : "null");
         } else
                 text(o, fmt, known ? buf : "-");
 }
@@ -282,7 +326,7 @@ void out_bool(struct out *o, enum out_mode m, const char *key, const char *fmt, 
                 return;
         if (o->json) {
                 json_member(o, key);
-                fputs(v ? "true" : "false", o->f);
+                put_str(o, v ? "true" : "false");
         } else
                 text(o, fmt, v ? "yes" : "no");
 }
@@ -291,7 +335,7 @@ void out_null(struct out *o, const char *key) {
         if (!o->json)
                 return;
         json_member(o, key);
-        fputs("null", o->f);
+        put_str(o, "null");
 }
 
 void out_text(struct out *o, const char *fmt, ...) {

@@ -324,7 +324,8 @@ static void print_type(struct out *o, const struct vgpu_type *t) {
                 t->available_instances >= 0);
         out_i64(o, OUT_ANY, "max_instances", "%5s ", t->max_instances, t->max_instances >= 0);
         out_i64(o, OUT_JSON, "framebuffer_bytes", NULL, t->framebuffer_bytes, t->framebuffer_bytes >= 0);
-        out_text(o, "%6s", format_bytes(fb, sizeof(fb), t->framebuffer_bytes));
+        if (!out_is_json(o)) /* out_text() would drop it, but only after the snprintf */
+                out_text(o, "%6s", format_bytes(fb, sizeof(fb), t->framebuffer_bytes));
         out_string(o, OUT_JSON, "kind", NULL, t->kind == VGPU_TYPE_MDEV ? "mdev" : "nvidia-vfio");
         out_string(o, OUT_JSON, "description", NULL, t->description);
         out_text(o, "\n");
