@@ -62,8 +62,9 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
 int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err);
 int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
 
-/* mdev-types.c: the types of each job's parent, static attributes copied from the reference
- * parent's types where it has one (a parent of the same device model, read before). */
+/* mdev-types.c: the types of each job's parent, sorted by id (mdev_type_cmp), static attributes
+ * copied from the reference parent's types where it has one (a parent of the same device model,
+ * read before); their strings go to *strings. */
 struct mdev_type_job {
         struct vgpu_parent *parent;
         const struct vgpu_parent *ref;

@@ -43,14 +43,15 @@ int mdev_type_cmp(const void *a, const void *b) {
         return strverscmp(((const struct vgpu_type *) a)->id, ((const struct vgpu_type *) b)->id);
 }
 
+/* The type id of ref (whose types are sorted: group_fill) with id, or NULL. */
 static const struct vgpu_type *memo_find_type(const struct vgpu_parent *ref, const char *id, size_t hint) {
-        /* Directories list in the same order for parents of one model: try the same slot first. */
+        /* Directories list in the same order for parents of one model: try the same slot first
+         * (it is the one where the listing is sorted already, as on tmpfs) */
         if (hint < ref->n_types && streq(ref->types[hint].id, id))
                 return &ref->types[hint];
-        for (size_t i = 0; i < ref->n_types; i++)
-                if (streq(ref->types[i].id, id))
-                        return &ref->types[i];
-        return NULL;
+        /* kernfs lists in hash order: a binary search, as the reference is sorted */
+        return bsearch_safe(&(struct vgpu_type){ .id = (char *) id }, ref->types, ref->n_types,
+                            sizeof(*ref->types), mdev_type_cmp);
 }
 
 /* Share the reference type's strings: the host's arena holds both for as long as the host
@@ -64,6 +65,37 @@ static void copy_static(struct vgpu_type *t, const struct vgpu_type *from) {
         t->max_instances = from->max_instances;
 }
 
+/* One group of parents, listed, read and filled in. */
+struct group {
+        const struct mdev_type_job *jobs;
+        size_t n;
+        int tfd[GROUP];
+        /* per parent with a reference, its types' matches there (NULL: a type it lacks) */
+        const struct vgpu_type **known[GROUP];
+        struct sysfs_batch_entry *entries;
+        char *paths, *text;
+        struct arena *strings; /* the group's own: threads never share one */
+        struct vgpu_error *err;
+};
+
+/* The reference type whose static attributes type j of parent i copies; NULL: read them. */
+static const struct vgpu_type *reference_type(const struct group *g, size_t i, size_t j) {
+        return g->known[i] ? g->known[i][j] : NULL;
+}
+
+/* Where to look first in the reference for the entry at position j of parent i's listing: where
+ * the one at j matched for the group's previous parent of that reference. Parents of one model
+ * list their types in one order (creation order on tmpfs, hash order on kernfs), whatever it is. */
+static size_t reference_hint(const struct group *g, size_t i, size_t j) {
+        for (size_t prev = i; prev-- > 0;)
+                if (g->jobs[prev].ref == g->jobs[i].ref && g->known[prev]) {
+                        if (j < g->jobs[prev].parent->n_types && g->known[prev][j])
+                                return (size_t) (g->known[prev][j] - g->jobs[i].ref->types);
+                        break;
+                }
+        return j;
+}
+
 /* The static attributes, in the order of a type's entries in the batch. */
 static const char *const static_attrs[] = { "name", "description", "device_api" };
 
@@ -71,9 +103,11 @@ static const char *const static_attrs[] = { "name", "description", "device_api" 
  * batch (-1: the parent has no mdev_supported_types). getdents64 straight into buf: a DIR
  * costs two fcntl calls and its own buffer per directory, 514 of them on a large host. An id
  * the reference parent has is its string; only new ones are copied. */
-static int list_types(int busfd, const struct mdev_type_job *job, int *ret_tfd, char *buf, size_t buf_size,
-                      struct arena *strings, struct vgpu_error *err) {
+static int list_types(int busfd, struct group *g, size_t i, char *buf, size_t buf_size) {
+        const struct mdev_type_job *job = &g->jobs[i];
         struct vgpu_parent *p = job->parent;
+        int *ret_tfd = &g->tfd[i];
+        struct vgpu_error *err = g->err;
         char path[300];
         *ret_tfd = -1;
         snprintf(path, sizeof(path), "%s/mdev_supported_types", p->name);
@@ -82,9 +116,13 @@ static int list_types(int busfd, const struct mdev_type_job *job, int *ret_tfd, 
                 return errno == ENOENT ? 0
                                        : vgpu_error_set_errno(err, -errno, "%s%s/%s", root_prefix(),
                                                               SYS_MDEV_BUS, path);
-        size_t allocated = 0;
+        /* a parent of a known model lists as many types as its reference: no growing */
+        size_t allocated = 0, known_allocated = 0;
         int r = 0;
-        for (;;) {
+        if (job->ref && (!GREEDY_REALLOC(p->types, allocated, job->ref->n_types + 1) ||
+                         !GREEDY_REALLOC(g->known[i], known_allocated, job->ref->n_types + 1)))
+                r = vgpu_error_set(err, -ENOMEM, "out of memory");
+        while (r >= 0) {
                 ssize_t n = getdents64(tfd, buf, buf_size);
                 if (n <= 0)
                         break; /* as readdir() ends the listing, an error too */
@@ -97,20 +135,25 @@ static int list_types(int busfd, const struct mdev_type_job *job, int *ret_tfd, 
                                 p->generation = (uint64_t) de->d_ino;
                         if (de->d_name[0] == '.')
                                 continue;
-                        if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1)) {
+                        if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1) ||
+                            (job->ref && !GREEDY_REALLOC(g->known[i], known_allocated, p->n_types + 1))) {
                                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
                                 break;
                         }
                         struct vgpu_type *t = &p->types[p->n_types];
                         const struct vgpu_type *known =
-                                job->ref ? memo_find_type(job->ref, de->d_name, p->n_types) : NULL;
+                                job->ref ? memo_find_type(job->ref, de->d_name,
+                                                          reference_hint(g, i, p->n_types))
+                                         : NULL;
+                        if (job->ref)
+                                g->known[i][p->n_types] = known;
                         *t = (struct vgpu_type){
                                 .parent = p->name,
                                 .available_instances = -1,
                                 .framebuffer_bytes = -1,
                                 .max_instances = -1,
                                 .kind = VGPU_TYPE_MDEV,
-                                .id = known ? known->id : arena_strdup(strings, de->d_name),
+                                .id = known ? known->id : arena_strdup(g->strings, de->d_name),
                         };
                         if (!t->id) {
                                 r = vgpu_error_set(err, -ENOMEM, "out of memory");
@@ -127,22 +170,6 @@ static int list_types(int busfd, const struct mdev_type_job *job, int *ret_tfd, 
         }
         *ret_tfd = tfd;
         return 0;
-}
-
-/* One group of parents, listed, read and filled in. */
-struct group {
-        const struct mdev_type_job *jobs;
-        size_t n;
-        int tfd[GROUP];
-        struct sysfs_batch_entry *entries;
-        char *paths, *text;
-        struct arena *strings; /* the group's own: threads never share one */
-        struct vgpu_error *err;
-};
-
-/* Does type j of job's parent need its static attributes read (no reference type to copy)? */
-static const struct vgpu_type *reference_type(const struct mdev_type_job *job, size_t j) {
-        return job->ref ? memo_find_type(job->ref, job->parent->types[j].id, j) : NULL;
 }
 
 /* "ID/ATTR" into dst (room counted by group_plan); its length. memcpy, not sprintf: 12,288
@@ -164,7 +191,7 @@ static int group_plan(struct group *g) {
                         size_t len = strlen(p->types[j].id);
                         n_entries++;
                         path_bytes += len + sizeof("/available_instances");
-                        if (!reference_type(&g->jobs[i], j)) {
+                        if (!reference_type(g, i, j)) {
                                 n_static++;
                                 path_bytes += 3 * (len + sizeof("/description"));
                         }
@@ -190,7 +217,7 @@ static int group_plan(struct group *g) {
                         g->entries[k++] = (struct sysfs_batch_entry){ g->tfd[i], path, text, NUMBER_MAX };
                         path += len + 1;
                         text += NUMBER_MAX;
-                        if (reference_type(&g->jobs[i], j))
+                        if (reference_type(g, i, j))
                                 continue;
                         for (size_t a = 0; a < ELEMENTSOF(static_attrs); a++) {
                                 len = join(path, id, static_attrs[a]);
@@ -210,6 +237,40 @@ static int take_text(const struct sysfs_batch_entry *e, struct arena *strings, c
         return (*ret = arena_strndup(strings, e->buf, (size_t) e->result)) ? 0 : -ENOMEM;
 }
 
+/* Parent i's types in its reference's order, which is sorted, by where each one matched: no
+ * ids compared. False when the two do not list the same types (qsort's turn then). */
+static bool order_as_reference(const struct group *g, size_t i, struct vgpu_type *scratch) {
+        struct vgpu_parent *p = g->jobs[i].parent;
+        const struct vgpu_parent *ref = g->jobs[i].ref;
+        if (p->n_types != ref->n_types)
+                return false;
+        for (size_t j = 0; j < p->n_types; j++)
+                scratch[j].id = NULL;
+        for (size_t j = 0; j < p->n_types; j++) {
+                const struct vgpu_type *known = g->known[i][j];
+                if (!known || scratch[known - ref->types].id)
+                        return false;
+                scratch[known - ref->types] = p->types[j];
+        }
+        memcpy(p->types, scratch, p->n_types * sizeof(*scratch));
+        return true;
+}
+
+/* Each parent's types sorted by id, here in the group's thread rather than after the scan:
+ * 12,288 types were milliseconds of the main thread's serial tail. */
+static int sort_types(const struct group *g, size_t i) {
+        struct vgpu_parent *p = g->jobs[i].parent;
+        if (g->known[i] && p->n_types > 0) {
+                _cleanup_free_ struct vgpu_type *scratch = malloc(p->n_types * sizeof(*scratch));
+                if (!scratch)
+                        return -ENOMEM;
+                if (order_as_reference(g, i, scratch))
+                        return 0;
+        }
+        qsort_safe(p->types, p->n_types, sizeof(*p->types), mdev_type_cmp);
+        return 0;
+}
+
 static int group_fill(struct group *g) {
         size_t k = 0;
         for (size_t i = 0; i < g->n; i++) {
@@ -221,7 +282,7 @@ static int group_fill(struct group *g) {
                         uint64_t v;
                         if (avail->result >= 0 && sysfs_parse_u64(avail->buf, avail->result, 10, &v) == 0)
                                 t->available_instances = (int64_t) v;
-                        const struct vgpu_type *known = reference_type(&g->jobs[i], j);
+                        const struct vgpu_type *known = reference_type(g, i, j);
                         if (known) {
                                 copy_static(t, known);
                                 continue;
@@ -234,6 +295,8 @@ static int group_fill(struct group *g) {
                                                             root_prefix(), SYS_MDEV_BUS, p->name, t->id);
                         be->describe_type(t);
                 }
+                if (sort_types(g, i) < 0)
+                        return vgpu_error_set(g->err, -ENOMEM, "out of memory");
         }
         return 0;
 }
@@ -260,7 +323,7 @@ static int group_run(size_t index, void *userdata) {
         /* directory entries are 8-byte aligned records */
         _Alignas(8) char dents[32768];
         for (size_t i = 0; r >= 0 && i < g.n; i++)
-                r = list_types(round->busfd, &g.jobs[i], &g.tfd[i], dents, sizeof(dents), g.strings, g.err);
+                r = list_types(round->busfd, &g, i, dents, sizeof(dents));
         if (r >= 0 && (r = group_plan(&g)) < 0)
                 vgpu_error_set(g.err, r, "out of memory");
         if (r >= 0)
@@ -268,6 +331,8 @@ static int group_run(size_t index, void *userdata) {
         for (size_t i = 0; i < g.n; i++)
                 if (g.tfd[i] >= 0)
                         close(g.tfd[i]);
+        for (size_t i = 0; i < g.n; i++)
+                free(g.known[i]);
         free(g.entries);
         free(g.paths);
         free(g.text);

@@ -211,11 +211,13 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
         if (r < 0)
                 return r == -ENOMEM ? vgpu_error_set(err, r, "out of memory") : r;
 
-        /* types point at their parent's name, a string that stays put when parents are sorted */
+        /* types point at their parent's name, a string that stays put when parents are sorted;
+         * mdev parents' types come sorted (mdev_types_read), vendor-VFIO ones are sorted here */
         qsort_safe(host->parents, host->n_parents, sizeof(*host->parents), cmp_parent);
         for (size_t i = 0; i < host->n_parents; i++)
-                qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type),
-                           mdev_type_cmp);
+                if (host->parents[i].gpu && host->parents[i].gpu->nvidia_vfio)
+                        qsort_safe(host->parents[i].types, host->parents[i].n_types, sizeof(struct vgpu_type),
+                                   mdev_type_cmp);
         /* by index in the sorted parents: all read, or none yet */
         struct host *h = host_of(host);
         if (!(h->types_read = calloc(host->n_parents + 1, sizeof(bool))))
@@ -246,6 +248,7 @@ int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, 
                         return vgpu_error_set_errno(err, r, "%s%s/nvidia/creatable_vgpu_types", root_prefix(),
                                                     path);
                 nvml_vgpu_type_framebuffers(p, 1);
+                qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), mdev_type_cmp);
         } else {
                 _cleanup_close_ int busfd = root_open_dir(SYS_MDEV_BUS);
                 if (busfd < 0)
@@ -254,7 +257,6 @@ int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, 
                                          err)) < 0)
                         return r;
         }
-        qsort_safe(p->types, p->n_types, sizeof(struct vgpu_type), mdev_type_cmp);
         h->types_read[index] = true;
         return 0;
 }

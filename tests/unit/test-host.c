@@ -414,7 +414,8 @@ static void test_types_on_demand(void **state) {
 }
 
 /* Parents of one device model share their types' static strings (one copy for the host) while
- * each keeps its own count of available instances. */
+ * each keeps its own count of available instances; each lists them sorted, the others in their
+ * reference's order without a sort of their own. */
 static void test_types_share_strings(void **state) {
         (void) state;
         struct vgpu_host *host = scan("nvidia-mdev", VGPU_SCAN_TYPES);
@@ -434,6 +435,9 @@ static void test_types_share_strings(void **state) {
                 assert_ptr_equal(a->types[i].description, b->types[i].description);
                 assert_string_equal(a->types[i].parent, a->name);
                 assert_string_equal(b->types[i].parent, b->name);
+                /* sorted by id, whatever order the directory listed them in (hash order here) */
+                if (i > 0)
+                        assert_true(strverscmp(b->types[i - 1].id, b->types[i].id) < 0);
         }
         vgpu_host_free(host);
 }
