@@ -139,15 +139,25 @@ size_t utf8_sequence_length(const char *str) {
  * large host writes megabytes of strings, and a call per character was a quarter of its time.
  * Bytes of 0x80 and above are checked as UTF-8: what is not (a request path's %ff, a driver's
  * Latin-1 name) becomes U+FFFD, so the document stays valid JSON whatever a string held. */
-static bool json_needs_escape(unsigned char c) {
-        return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-}
+#define X16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+/* 1 for the bytes a run stops at: controls, '"' and '\\' (escaped) and 0x80 and up (checked as
+ * UTF-8). A table: one load per byte where four comparisons were a tenth of `types --json`. */
+/* clang-format off */
+static const unsigned char json_special[256] = {
+        X16(1), X16(1),                                 /* 0x00-0x1f */
+        0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20-0x2f: '"' */
+        X16(0), X16(0),                                 /* 0x30-0x4f */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50-0x5f: '\\' */
+        X16(0), X16(0),                                 /* 0x60-0x7f */
+        X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), /* 0x80-0xff */
+};
+/* clang-format on */
 
 static void json_string(struct out *o, const char *s) {
         put_char(o, '"');
         for (;;) {
                 const char *run = s;
-                while (!json_needs_escape((unsigned char) *s))
+                while (!json_special[(unsigned char) *s])
                         s++;
                 put(o, run, (size_t) (s - run));
                 unsigned char c = (unsigned char) *s;
