@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* output.c — the text/JSON field printer (see output.h) and a minimal JSON string escaper. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,12 +324,22 @@ void out_double(struct out *o, enum out_mode m, const char *key, const char *fmt
         if (!wants(o, m))
                 return;
         char buf[32];
-        snprintf(buf, sizeof(buf), "%g", v);
-        if (o->json) {
-                json_member(o, key);
-                put_str(o, known ? buf : "null");
-        } else
+        if (!o->json) {
+                snprintf(buf, sizeof(buf), "%g", v);
                 text(o, fmt, known ? buf : "-");
+                return;
+        }
+        json_member(o, key);
+        if (!known)
+                put_str(o, "null");
+        else if (v >= 0 && v < 1e6 && !signbit(v) && v == (double) (int64_t) v)
+                /* what %g prints for a whole number of at most six digits (a link's 16 GT/s),
+                 * without printf: two per GPU in `list --json` (NaN and -0 go to printf) */
+                put_i64(o, (int64_t) v);
+        else {
+                snprintf(buf, sizeof(buf), "%g", v);
+                put_str(o, buf);
+        }
 }
 
 void out_bool(struct out *o, enum out_mode m, const char *key, const char *fmt, bool v) {

@@ -9,8 +9,15 @@
 #include "print.h"
 
 void print_hex_id(struct out *o, enum out_mode m, const char *key, const char *fmt, unsigned v) {
-        char buf[8];
-        snprintf(buf, sizeof(buf), "0x%04x", v);
+        /* "0x%04x" by hand: four per GPU, and snprintf was a fifth of a large `list --json` */
+        static const char hex[] = "0123456789abcdef";
+        char buf[16] = "0x", *p = buf + 2;
+        int digits = 4;
+        while (digits < 8 && v >> (4 * digits))
+                digits++;
+        for (int i = digits - 1; i >= 0; i--)
+                *p++ = hex[(v >> (4 * i)) & 0xf];
+        *p = '\0';
         out_string(o, m, key, fmt, buf);
 }
 
@@ -180,15 +187,20 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
         print_hex_id(o, OUT_JSON, "device_id", NULL, g->device_id);
         print_hex_id(o, OUT_JSON, "subsystem_vendor_id", NULL, g->subsystem_vendor_id);
         print_hex_id(o, OUT_JSON, "subsystem_device_id", NULL, g->subsystem_device_id);
-        snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
-        out_text(o, "%-10s ", ids);
+        bool text = !out_is_json(o); /* what only the table shows is formatted only for it */
+        if (text) {
+                snprintf(ids, sizeof(ids), "%04x:%04x", g->vendor_id, g->device_id);
+                out_text(o, "%-10s ", ids);
+        }
         out_string(o, OUT_JSON, "vendor_name", NULL, g->vendor_name);
         out_string(o, OUT_JSON, "device_name", NULL, g->device_name);
-        snprintf(name, sizeof(name), "%.32s",
-                 g->nvml && g->nvml->name ? g->nvml->name
-                 : g->device_name         ? g->device_name
-                                          : "-");
-        out_text(o, "%-32s ", name);
+        if (text) {
+                snprintf(name, sizeof(name), "%.32s",
+                         g->nvml && g->nvml->name ? g->nvml->name
+                         : g->device_name         ? g->device_name
+                                                  : "-");
+                out_text(o, "%-32s ", name);
+        }
         out_string(o, OUT_ANY, "driver", "%-10s ", g->driver);
         out_i64(o, OUT_ANY, "iommu_group", "%-6s ", g->iommu_group, g->iommu_group >= 0);
         print_iommu_group_peers(o, host, g);
@@ -199,9 +211,11 @@ static void print_gpu_row(struct out *o, const struct vgpu_host *host, const str
                 out_u64(o, OUT_JSON, "total_vfs", NULL, g->total_vfs);
                 out_u64(o, OUT_JSON, "num_vfs", NULL, g->num_vfs);
                 out_close_object(o);
-                char buf[24];
-                snprintf(buf, sizeof(buf), "%u/%u", g->num_vfs, g->total_vfs);
-                out_text(o, "%-7s ", buf);
+                if (text) {
+                        char buf[24];
+                        snprintf(buf, sizeof(buf), "%u/%u", g->num_vfs, g->total_vfs);
+                        out_text(o, "%-7s ", buf);
+                }
         } else {
                 out_null(o, "sriov");
                 out_text(o, "%-7s ", "-");
