@@ -60,18 +60,22 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
          * back between two scans differs by it. */
         struct stat st;
         char path[320];
-        snprintf(path, sizeof(path), "%s/%s", dir,
-                 p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
-        if (stat_generation && fstatat(dirfd, path, &st, 0) == 0)
-                p->generation = (uint64_t) st.st_ino;
+        if (stat_generation) {
+                snprintf(path, sizeof(path), "%s/%s", dir,
+                         p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
+                if (fstatat(dirfd, path, &st, 0) == 0)
+                        p->generation = (uint64_t) st.st_ino;
+        }
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
-        char buf[256];
-        snprintf(path, sizeof(path), "%s/driver", dir);
         if (p->gpu) {
                 if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
                         return -ENOMEM;
-        } else if (sysfs_link_basename_at(dirfd, path, buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
-                return -ENOMEM;
+        } else {
+                char buf[256];
+                snprintf(path, sizeof(path), "%s/driver", dir);
+                if (sysfs_link_basename_at(dirfd, path, buf, sizeof(buf)) >= 0 && !(p->driver = strdup(buf)))
+                        return -ENOMEM;
+        }
         *ret = p;
         return 0;
 }

@@ -337,9 +337,11 @@ static int read_function(int busfd, struct pci_function *f, char *uevent, int r,
                 if ((r = read_attributes(busfd, bdf, f)) < 0)
                         return r;
         }
-        snprintf(path, sizeof(path), "%s/iommu_group", bdf);
-        if (want_group && sysfs_link_basename_at(f->dirfd, path, buf, sizeof(buf)) >= 0)
-                f->iommu_group = atoi(buf);
+        if (want_group) {
+                snprintf(path, sizeof(path), "%s/iommu_group", bdf);
+                if (sysfs_link_basename_at(f->dirfd, path, buf, sizeof(buf)) >= 0)
+                        f->iommu_group = atoi(buf);
+        }
         f->read = true;
         return 0;
 }
@@ -523,8 +525,11 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                         r = -ENOMEM;
         }
         for (size_t i = 0; r >= 0 && i < n_funcs; i++) {
+                /* "BDF/uevent" (the name is shorter than VGPU_BDF_MAX), without printf's engine */
                 char *path = uevent_paths + i * (VGPU_BDF_MAX + sizeof("/uevent"));
-                snprintf(path, VGPU_BDF_MAX + sizeof("/uevent"), "%s/uevent", funcs[i].bdf);
+                size_t len = strlen(funcs[i].bdf);
+                memcpy(path, funcs[i].bdf, len);
+                memcpy(path + len, "/uevent", sizeof("/uevent"));
                 uevents[i] = (struct sysfs_batch_entry){ .dirfd = funcs[i].dirfd,
                                                          .path = path,
                                                          .buf = uevent_text + i * UEVENT_MAX,
