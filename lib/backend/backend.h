@@ -120,6 +120,9 @@ int backend_mdev_create(const struct vgpu_mdev_spec *spec, struct vgpu_error *er
 int backend_mdev_remove_device(const char *uuid);
 int backend_mdev_create_action(const struct vgpu_action *a, struct vgpu_error *err);
 int backend_mdev_remove_action(const struct vgpu_action *a, struct vgpu_error *err);
+/* -EINVAL unless the spec's parent, type and attribute names stay inside their directories:
+ * they become sysfs and mdevctl-store paths */
+int backend_mdev_check_names(const struct vgpu_mdev_spec *spec, struct vgpu_error *err);
 /* Remove devices whose creation timed out and that appeared later (under the lock). */
 void backend_mdev_reap_abandoned(void);
 

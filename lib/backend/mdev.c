@@ -107,7 +107,7 @@ int backend_mdev_remove_device(const char *uuid) {
 }
 
 /* The names of a spec become paths: none may lead out of its directory. */
-static int check_spec_names(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
+int backend_mdev_check_names(const struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         if (!sysfs_name_ok(spec->parent))
                 return vgpu_error_set(err, -EINVAL, "parent '%s': not a device name", spec->parent);
         if (!sysfs_name_ok(spec->type))
@@ -123,7 +123,7 @@ int backend_mdev_create(const struct vgpu_mdev_spec *spec, struct vgpu_error *er
         char path[512];
         /* the planner's specs come from host.yaml and mdevctl's store, checked when parsed; this is
          * where names turn into writes, so once more */
-        int r = check_spec_names(spec, err);
+        int r = backend_mdev_check_names(spec, err);
         if (r < 0)
                 return r;
         /* asked for now: an earlier, abandoned creation of the same UUID is not to be reaped */

@@ -35,14 +35,9 @@ static void lowercase(char *s) {
 static int check_spec(struct vgpu_mdev_spec *spec, struct vgpu_error *err) {
         if (!spec->parent || !spec->type)
                 return vgpu_error_set(err, -EINVAL, "a parent and a type are needed");
-        if (!sysfs_name_ok(spec->parent))
-                return vgpu_error_set(err, -EINVAL, "parent '%s': not a device name", spec->parent);
-        if (!sysfs_name_ok(spec->type))
-                return vgpu_error_set(err, -EINVAL, "type '%s': not a vGPU type name", spec->type);
-        for (size_t i = 0; i < spec->n_attrs; i++)
-                if (!sysfs_rel_path_ok(spec->attrs[i].key))
-                        return vgpu_error_set(err, -EINVAL, "attribute '%s': not a path below the device",
-                                              spec->attrs[i].key);
+        int r = backend_mdev_check_names(spec, err);
+        if (r < 0)
+                return r;
         if (spec->uuid[0] && !vgpu_uuid_valid(spec->uuid))
                 return vgpu_error_set(err, -EINVAL, "'%s' is not a UUID (expected 8-4-4-4-12 hex digits)",
                                       spec->uuid);
