@@ -12,6 +12,7 @@
 #     (NO_VM=1 leaves it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/measure.sh
 VGPUCTL=${VGPUCTL:-build/src/vgpuctl/vgpuctl}
 [[ -x $VGPUCTL ]] || { echo "apply.sh: build first ($VGPUCTL missing)" >&2; exit 1; }
 for tool in hyperfine strace /usr/bin/time; do
@@ -37,23 +38,7 @@ cmds=("env VGPU_ROOT=$host $VGPUCTL --version" "env VGPU_ROOT=$host $VGPUCTL app
       "env VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
       "env VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml"
       "env VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml")
-args=()
-for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-hyperfine -N -w 3 -r "${RUNS:-20}" --export-json "$work/hf.json" "${args[@]}" >/dev/null
-for i in "${!names[@]}"; do
-        read -ra c <<<"${cmds[$i]}"
-        echo "${names[$i]} $( { /usr/bin/time -f %M "${c[@]}" >/dev/null; } 2>&1 | tail -1)" >>"$work/rss"
-        strace -f -c -o "$work/strace.$i" "${c[@]}" >/dev/null 2>&1
-        echo "${names[$i]} $(awk '$NF == "total" { print $4 }' "$work/strace.$i")" >>"$work/syscalls"
-        # CPU of all threads, mean of RUNS (perf stat's task-clock): steadier than wall time on a
-        # loaded machine
-        if command -v perf >/dev/null &&
-           tc=$(perf stat -r "${RUNS:-20}" -x, -e task-clock "${c[@]}" 2>&1 >/dev/null | awk -F, '$3 == "task-clock" { print $1 }') &&
-           [[ $tc ]]; then
-                echo "${names[$i]} $tc" >>"$work/taskclock"
-        fi
-done
-touch "$work/taskclock"
+bench_measure "$work" "${RUNS:-20}" task-clock
 python3 - "$work/hf.json" "$work/rss" "$work/syscalls" "$work/taskclock" <<'PY'
 import json, sys
 rss = dict(l.split() for l in open(sys.argv[2]))

@@ -49,9 +49,10 @@ ninst=$(VGPU_ROOT="$work/host" "$VGPUCTL" list --json | python3 -c 'import json,
 echo "host: $work/host, $ntypes types, $ninst instances, $(nproc) CPUs, $RUNS runs each (median)"
 
 abs_vgpuctl=$(readlink -f "$VGPUCTL")
-unshare -m --propagation private /bin/bash -s "$work" "$abs_vgpuctl" "$RUNS" <<'INNER'
+unshare -m --propagation private /bin/bash -s "$work" "$abs_vgpuctl" "$RUNS" "$PWD/bench/measure.sh" <<'INNER'
 set -euo pipefail
 work=$1 vgpuctl=$2 runs=$3
+source "$4"
 mount --bind "$work/host/sys" /sys
 mkdir -p /etc/mdevctl.d
 mount --bind "$work/host/etc/mdevctl.d" /etc/mdevctl.d
@@ -66,16 +67,7 @@ names=(vgpuctl_version vgpuctl_types vgpuctl_types_plain mdevctl_types vgpuctl_l
        vgpuctl_list_table mdevctl_list)
 cmds=("$v $vgpuctl --version" "$v $vgpuctl types --json" "$p $vgpuctl types --json" "env mdevctl types --dumpjson"
       "$v $vgpuctl list --json" "$p $vgpuctl list --json" "$v $vgpuctl list" "env mdevctl list -d")
-args=()
-for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-hyperfine -N -w 3 -r "$runs" --export-json "$work/hf.json" "${args[@]}" >/dev/null
-# peak memory (KiB) and syscalls (all threads) of one run each
-for i in "${!names[@]}"; do
-        read -ra c <<<"${cmds[$i]}"
-        echo "${names[$i]} $( { /usr/bin/time -f %M "${c[@]}" >/dev/null; } 2>&1 | tail -1)" >>"$work/rss"
-        strace -f -c -o "$work/strace.$i" "${c[@]}" >/dev/null 2>&1
-        echo "${names[$i]} $(awk '$NF == "total" { print $4 }' "$work/strace.$i")" >>"$work/syscalls"
-done
+bench_measure "$work" "$runs"
 INNER
 
 python3 - "$work/hf.json" "$work/rss" "$work/syscalls" <<'PY'
