@@ -5,7 +5,6 @@ with the "N passed, M failed" line.
 
 Environment (set by tests/meson.build): VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
 
-import http.client
 import json
 import os
 import shutil
@@ -15,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unixhttp import UnixHTTPConnection  # noqa: E402
 
 VGPUD = os.environ["VGPUD"]
 VGPUCTL = os.environ["VGPUCTL"]
@@ -54,17 +56,6 @@ class Checks:
             self.check("Sanitizer" not in log and "runtime error:" not in log, "vgpud (%s): sanitizer report" % d.conf, log[-3000:])
         print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed))
         sys.exit(1 if self.failed else 0)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
 
 
 def request(sock, method, path, body=None, headers=None, timeout=30):

@@ -16,10 +16,14 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+from unixhttp import UnixHTTPConnection  # noqa: E402
 
 GiB = 1 << 30
 PREFIX = "/vgpuctl/v1/default/"
@@ -135,18 +139,6 @@ class SyntheticHost:
         """stop the keepalives: the lease expires after ttl (as when vgpud dies)"""
         self.stopped.set()
         self.thread.join()
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=10):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.path)
-        self.sock = s
 
 
 def request(socket_path, method, path, body=None, headers=None, port=None):

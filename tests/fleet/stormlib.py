@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checker import Gateway, b64, prefix_end, unb64, KV  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+from unixhttp import UnixHTTPConnection  # noqa: E402
 
 G = 1 << 30
 MODEL = "Tesla T4"
@@ -277,15 +278,8 @@ def bulk_hosts(etcd, prefix, n_hosts, n_gpus, ttl=600, name="bulk%04d"):
 
 # --- vgpu-broker ----------------------------------------------------------------------------------------
 
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path, timeout=10):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
+def UnixHTTP(path, timeout=10):
+    return UnixHTTPConnection(path, timeout)
 
 
 class Broker:
