@@ -10,45 +10,56 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "basic/dlopen-util.h"
 #include "vgpu/assign.h"
 
 /*
  * The entry points used, typed from libvirt's and libxml2's own headers (only the headers are
- * a build dependency). Filled once per process by virt_dl_load(); never unloaded.
+ * a build dependency). Filled once per process by virt_dl_load() through basic/dlopen-util.h;
+ * never unloaded.
  */
-struct virt_dl {
-        __typeof__(virConnectOpen) *connect_open;
-        __typeof__(virConnectOpenReadOnly) *connect_open_read_only;
-        __typeof__(virConnectClose) *connect_close;
-        __typeof__(virConnectGetType) *connect_get_type;
-        __typeof__(virConnectListAllDomains) *list_all_domains;
-        __typeof__(virDomainLookupByName) *domain_lookup_by_name;
-        __typeof__(virDomainGetName) *domain_get_name;
-        __typeof__(virDomainIsActive) *domain_is_active;
-        __typeof__(virDomainIsPersistent) *domain_is_persistent;
-        __typeof__(virDomainGetXMLDesc) *domain_get_xml_desc;
-        __typeof__(virDomainAttachDeviceFlags) *domain_attach_device_flags;
-        __typeof__(virDomainDetachDeviceFlags) *domain_detach_device_flags;
-        __typeof__(virDomainDefineXML) *domain_define_xml;
-        __typeof__(virDomainFree) *domain_free;
-        __typeof__(virGetLastErrorMessage) *get_last_error_message;
-        __typeof__(virGetLastErrorCode) *get_last_error_code;
-        __typeof__(virResetLastError) *reset_last_error;
+#define LIBVIRT_FUNCS(X)              \
+        X(virConnectOpen)             \
+        X(virConnectOpenReadOnly)     \
+        X(virConnectClose)            \
+        X(virConnectGetType)          \
+        X(virConnectListAllDomains)   \
+        X(virDomainLookupByName)      \
+        X(virDomainGetName)           \
+        X(virDomainIsActive)          \
+        X(virDomainIsPersistent)      \
+        X(virDomainGetXMLDesc)        \
+        X(virDomainAttachDeviceFlags) \
+        X(virDomainDetachDeviceFlags) \
+        X(virDomainDefineXML)         \
+        X(virDomainFree)              \
+        X(virGetLastErrorMessage)     \
+        X(virGetLastErrorCode)        \
+        X(virResetLastError)          \
+        X(virSetErrorFunc)
 
-        __typeof__(xmlReadMemory) *xml_read_memory;
-        __typeof__(xmlFreeDoc) *xml_free_doc;
-        __typeof__(xmlDocGetRootElement) *xml_doc_get_root_element;
-        __typeof__(xmlDocCopyNode) *xml_doc_copy_node;
-        __typeof__(xmlNewChild) *xml_new_child;
-        __typeof__(xmlAddChild) *xml_add_child;
-        __typeof__(xmlUnlinkNode) *xml_unlink_node;
-        __typeof__(xmlFreeNode) *xml_free_node;
-        __typeof__(xmlBufferCreate) *xml_buffer_create;
-        __typeof__(xmlBufferFree) *xml_buffer_free;
-        __typeof__(xmlBufferContent) *xml_buffer_content;
-        __typeof__(xmlNodeDump) *xml_node_dump;
-        __typeof__(xmlSetGenericErrorFunc) *set_generic_error_func;
+#define LIBXML2_FUNCS(X)        \
+        X(xmlReadMemory)        \
+        X(xmlFreeDoc)           \
+        X(xmlDocGetRootElement) \
+        X(xmlDocCopyNode)       \
+        X(xmlNewChild)          \
+        X(xmlAddChild)          \
+        X(xmlUnlinkNode)        \
+        X(xmlFreeNode)          \
+        X(xmlBufferCreate)      \
+        X(xmlBufferFree)        \
+        X(xmlBufferContent)     \
+        X(xmlNodeDump)          \
+        X(xmlSetGenericErrorFunc)
+
+struct virt_dl {
+        LIBVIRT_FUNCS(DLOPEN_FIELD)
+        LIBXML2_FUNCS(DLOPEN_FIELD)
 };
+
+/* The libraries as loaded (tests point .soname at a missing one before the next use). */
+extern struct dlopen_library assign_libvirt_library, assign_libxml2_library;
 
 /* A connection: the loaded libraries and libvirt's handle. */
 struct vgpu_virt {
@@ -57,7 +68,7 @@ struct vgpu_virt {
 };
 
 /* Load both libraries (once per process; thread-safe), and silence libxml2's printing in
- * the calling thread. NULL with *err filled when absent. */
+ * the calling thread. NULL with *err filled (-ENOPKG, naming the library) when absent. */
 const struct virt_dl *virt_dl_load(struct vgpu_error *err);
 /* libvirt's message for the last failure in this thread, never NULL. */
 const char *virt_dl_last_error(const struct virt_dl *dl);

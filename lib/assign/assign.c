@@ -61,7 +61,7 @@ _public_ int vgpu_virt_open(const char *uri, unsigned flags, struct vgpu_virt **
         if (!v)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         v->dl = dl;
-        v->conn = flags & VGPU_VIRT_READ_ONLY ? dl->connect_open_read_only(uri) : dl->connect_open(uri);
+        v->conn = flags & VGPU_VIRT_READ_ONLY ? dl->virConnectOpenReadOnly(uri) : dl->virConnectOpen(uri);
         if (!v->conn) {
                 int r = vgpu_error_set(err, -ECONNREFUSED, "connecting to libvirt (%s) failed: %s",
                                        uri           ? uri
@@ -78,7 +78,7 @@ _public_ int vgpu_virt_open(const char *uri, unsigned flags, struct vgpu_virt **
 _public_ void vgpu_virt_free(struct vgpu_virt *v) {
         if (!v)
                 return;
-        v->dl->connect_close(v->conn);
+        v->dl->virConnectClose(v->conn);
         free(v);
 }
 
@@ -98,9 +98,9 @@ static const char *dev_name(const struct vgpu_hostdev *dev) {
 }
 
 static int lookup_domain(struct vgpu_virt *v, const char *name, virDomainPtr *ret, struct vgpu_error *err) {
-        virDomainPtr dom = v->dl->domain_lookup_by_name(v->conn, name);
+        virDomainPtr dom = v->dl->virDomainLookupByName(v->conn, name);
         if (!dom) {
-                if (v->dl->get_last_error_code() == VIR_ERR_NO_DOMAIN)
+                if (v->dl->virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
                         return vgpu_error_set(err, -ENOENT,
                                               "no domain named '%s' in libvirt (see 'virsh list --all')",
                                               name);
@@ -115,7 +115,7 @@ static int lookup_domain(struct vgpu_virt *v, const char *name, virDomainPtr *re
 static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, const struct vgpu_hostdev *dev,
                       unsigned *want, unsigned *ret_held, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
-        int active = dl->domain_is_active(dom), persistent = dl->domain_is_persistent(dom);
+        int active = dl->virDomainIsActive(dom), persistent = dl->virDomainIsPersistent(dom);
         if (active < 0 || persistent < 0)
                 return vgpu_error_set(err, -EIO, "reading the state of domain '%s': %s", name,
                                       virt_dl_last_error(dl));
@@ -140,7 +140,7 @@ static int where_held(struct vgpu_virt *v, virDomainPtr dom, const char *name, c
         for (size_t i = 0; i < ELEMENTSOF(places); i++) {
                 if (!(*want & places[i].bit))
                         continue;
-                char *xml = dl->domain_get_xml_desc(dom, places[i].xml_flags);
+                char *xml = dl->virDomainGetXMLDesc(dom, places[i].xml_flags);
                 if (!xml)
                         return vgpu_error_set(err, -EIO, "reading the XML of domain '%s': %s", name,
                                               virt_dl_last_error(dl));
@@ -161,7 +161,7 @@ static int redefine(struct vgpu_virt *v, virDomainPtr dom, const char *name, con
                     const char *hostdev_xml, bool add, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
         _cleanup_free_ char *xml =
-                dl->domain_get_xml_desc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+                dl->virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
         if (!xml)
                 return vgpu_error_set(err, -EIO, "reading the configuration of domain '%s': %s", name,
                                       virt_dl_last_error(dl));
@@ -170,11 +170,11 @@ static int redefine(struct vgpu_virt *v, virDomainPtr dom, const char *name, con
                     : domain_xml_remove(dl, xml, dev, &edited);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "editing the configuration of domain '%s'", name);
-        virDomainPtr d = dl->domain_define_xml(v->conn, edited);
+        virDomainPtr d = dl->virDomainDefineXML(v->conn, edited);
         if (!d)
                 return vgpu_error_set(err, -EIO, "redefining domain '%s' %s %s: %s", name,
                                       add ? "with" : "without", dev_name(dev), virt_dl_last_error(dl));
-        dl->domain_free(d);
+        dl->virDomainFree(d);
         return 0;
 }
 
@@ -208,10 +208,10 @@ static int change(struct vgpu_virt *v, const char *name, const struct vgpu_hostd
         if ((r = vgpu_hostdev_xml(dev, flags, &xml, err)) < 0)
                 goto out;
 
-        dl->reset_last_error();
-        r = attach ? dl->domain_attach_device_flags(dom, xml, affect(need))
-                   : dl->domain_detach_device_flags(dom, xml, affect(need));
-        if (r < 0 && need == VGPU_ASSIGN_CONFIG && dl->get_last_error_code() == VIR_ERR_NO_SUPPORT)
+        dl->virResetLastError();
+        r = attach ? dl->virDomainAttachDeviceFlags(dom, xml, affect(need))
+                   : dl->virDomainDetachDeviceFlags(dom, xml, affect(need));
+        if (r < 0 && need == VGPU_ASSIGN_CONFIG && dl->virGetLastErrorCode() == VIR_ERR_NO_SUPPORT)
                 r = redefine(v, dom, name, dev, xml, attach, err);
         else if (r < 0)
                 r = vgpu_error_set(err, -EIO, "%s %s %s domain '%s' (%s): %s",
@@ -223,7 +223,7 @@ static int change(struct vgpu_virt *v, const char *name, const struct vgpu_hostd
                 *ret_changed = need;
         r = 1;
 out:
-        dl->domain_free(dom);
+        dl->virDomainFree(dom);
         if (r == 0 && ret_changed)
                 *ret_changed = 0;
         return r;

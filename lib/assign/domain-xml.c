@@ -32,11 +32,11 @@ int domain_xml_parse(const struct virt_dl *dl, const char *xml, xmlDoc **ret) {
         size_t n = strlen(xml);
         if (n > INT32_MAX)
                 return -E2BIG;
-        xmlDoc *doc = dl->xml_read_memory(xml, (int) n, "domain.xml", NULL, PARSE_OPTIONS);
+        xmlDoc *doc = dl->xmlReadMemory(xml, (int) n, "domain.xml", NULL, PARSE_OPTIONS);
         if (!doc)
                 return -EBADMSG;
-        if (!dl->xml_doc_get_root_element(doc)) {
-                dl->xml_free_doc(doc);
+        if (!dl->xmlDocGetRootElement(doc)) {
+                dl->xmlFreeDoc(doc);
                 return -EBADMSG;
         }
         *ret = doc;
@@ -139,7 +139,7 @@ int domain_xml_keys(const struct virt_dl *dl, const char *xml, void (*fn)(const 
                 if (is_element(c, "hostdev") && domain_xml_hostdev_key(c, key, sizeof(key)) == 0)
                         fn(key, userdata);
         }
-        dl->xml_free_doc(doc);
+        dl->xmlFreeDoc(doc);
         return 0;
 }
 
@@ -149,21 +149,21 @@ int domain_xml_holds(const struct virt_dl *dl, const char *xml, const struct vgp
         if (r < 0)
                 return r;
         r = domain_xml_find(doc, dev) != NULL;
-        dl->xml_free_doc(doc);
+        dl->xmlFreeDoc(doc);
         return r;
 }
 
 /* The document as text, for virDomainDefineXML. */
 static int dump(const struct virt_dl *dl, xmlDoc *doc, char **ret) {
-        xmlBuffer *buf = dl->xml_buffer_create();
+        xmlBuffer *buf = dl->xmlBufferCreate();
         if (!buf)
                 return -ENOMEM;
         int r = 0;
-        if (dl->xml_node_dump(buf, doc, dl->xml_doc_get_root_element(doc), 0, 0) < 0)
+        if (dl->xmlNodeDump(buf, doc, dl->xmlDocGetRootElement(doc), 0, 0) < 0)
                 r = -ENOMEM;
-        else if (!(*ret = strdup((const char *) dl->xml_buffer_content(buf))))
+        else if (!(*ret = strdup((const char *) dl->xmlBufferContent(buf))))
                 r = -ENOMEM;
-        dl->xml_buffer_free(buf);
+        dl->xmlBufferFree(buf);
         return r;
 }
 
@@ -173,23 +173,23 @@ int domain_xml_add(const struct virt_dl *dl, const char *xml, const char *hostde
         if (r < 0)
                 return r;
         if ((r = domain_xml_parse(dl, hostdev_xml, &frag)) < 0) {
-                dl->xml_free_doc(doc);
+                dl->xmlFreeDoc(doc);
                 return r;
         }
-        xmlNode *root = dl->xml_doc_get_root_element(doc);
+        xmlNode *root = dl->xmlDocGetRootElement(doc);
         xmlNode *devices = child(root, "devices");
         if (!devices)
-                devices = dl->xml_new_child(root, NULL, (const xmlChar *) "devices", NULL);
-        xmlNode *copy = devices ? dl->xml_doc_copy_node(dl->xml_doc_get_root_element(frag), doc, 1) : NULL;
+                devices = dl->xmlNewChild(root, NULL, (const xmlChar *) "devices", NULL);
+        xmlNode *copy = devices ? dl->xmlDocCopyNode(dl->xmlDocGetRootElement(frag), doc, 1) : NULL;
         if (!copy)
                 r = -ENOMEM;
-        else if (!dl->xml_add_child(devices, copy)) {
-                dl->xml_free_node(copy);
+        else if (!dl->xmlAddChild(devices, copy)) {
+                dl->xmlFreeNode(copy);
                 r = -ENOMEM;
         } else
                 r = dump(dl, doc, ret);
-        dl->xml_free_doc(frag);
-        dl->xml_free_doc(doc);
+        dl->xmlFreeDoc(frag);
+        dl->xmlFreeDoc(doc);
         return r;
 }
 
@@ -204,11 +204,11 @@ int domain_xml_remove(const struct virt_dl *dl, const char *xml, const struct vg
         else {
                 /* every element for it: a hand-edited definition may name it twice */
                 do {
-                        dl->xml_unlink_node(n);
-                        dl->xml_free_node(n);
+                        dl->xmlUnlinkNode(n);
+                        dl->xmlFreeNode(n);
                 } while ((n = domain_xml_find(doc, dev)));
                 r = dump(dl, doc, ret);
         }
-        dl->xml_free_doc(doc);
+        dl->xmlFreeDoc(doc);
         return r;
 }

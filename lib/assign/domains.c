@@ -48,8 +48,8 @@ static void on_key(const char *key, void *userdata) {
 
 static int name_cmp(const void *a, const void *b, void *userdata) {
         const struct virt_dl *dl = userdata;
-        return strcmp(dl->domain_get_name(*(virDomainPtr const *) a),
-                      dl->domain_get_name(*(virDomainPtr const *) b));
+        return strcmp(dl->virDomainGetName(*(virDomainPtr const *) a),
+                      dl->virDomainGetName(*(virDomainPtr const *) b));
 }
 
 _public_ void vgpu_instance_domains_free(char **domains, size_t n) {
@@ -62,13 +62,13 @@ static int scan(const struct virt_dl *dl, virDomainPtr *doms, int n_doms, struct
                 struct vgpu_error *err) {
         for (int pass = 0; pass < 2; pass++)
                 for (int i = 0; i < n_doms; i++) {
-                        int active = dl->domain_is_active(doms[i]),
-                            persistent = dl->domain_is_persistent(doms[i]);
+                        int active = dl->virDomainIsActive(doms[i]),
+                            persistent = dl->virDomainIsPersistent(doms[i]);
                         /* pass 0: what running domains use; pass 1: every configuration */
                         if (pass == 0 ? active != 1 : persistent != 1)
                                 continue;
-                        m->domain = dl->domain_get_name(doms[i]);
-                        char *xml = dl->domain_get_xml_desc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
+                        m->domain = dl->virDomainGetName(doms[i]);
+                        char *xml = dl->virDomainGetXMLDesc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
                         if (!xml) /* undefined meanwhile: it holds nothing */
                                 continue;
                         int r = domain_xml_keys(dl, xml, on_key, m);
@@ -93,7 +93,7 @@ static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size
         qsort_safe(keys, n_keys, sizeof(*keys), key_cmp);
 
         virDomainPtr *doms = NULL;
-        int n_doms = dl->list_all_domains(v->conn, &doms, 0);
+        int n_doms = dl->virConnectListAllDomains(v->conn, &doms, 0);
         if (n_doms < 0) {
                 free(result);
                 return vgpu_error_set(err, -EIO, "listing libvirt's domains: %s", virt_dl_last_error(dl));
@@ -104,7 +104,7 @@ static int domains_of(struct vgpu_virt *v, struct key *keys, size_t n_keys, size
         struct match m = { .keys = keys, .n_keys = n_keys, .result = result };
         int r = scan(dl, doms, n_doms, &m, err);
         for (int i = 0; i < n_doms; i++)
-                dl->domain_free(doms[i]);
+                dl->virDomainFree(doms[i]);
         free(doms);
         if (r < 0) {
                 vgpu_instance_domains_free(result, n_results);
@@ -147,7 +147,7 @@ _public_ int vgpu_hostdev_domains(struct vgpu_virt *v, const struct vgpu_hostdev
                                   size_t *ret_n, struct vgpu_error *err) {
         const struct virt_dl *dl = v->dl;
         virDomainPtr *doms = NULL;
-        int n_doms = dl->list_all_domains(v->conn, &doms, 0);
+        int n_doms = dl->virConnectListAllDomains(v->conn, &doms, 0);
         if (n_doms < 0)
                 return vgpu_error_set(err, -EIO, "listing libvirt's domains: %s", virt_dl_last_error(dl));
         if (n_doms > 1)
@@ -156,14 +156,14 @@ _public_ int vgpu_hostdev_domains(struct vgpu_virt *v, const struct vgpu_hostdev
         size_t n = 0;
         int r = result ? 0 : vgpu_error_set(err, -ENOMEM, "out of memory");
         for (int i = 0; r >= 0 && i < n_doms; i++) {
-                const char *name = dl->domain_get_name(doms[i]);
+                const char *name = dl->virDomainGetName(doms[i]);
                 int held = 0;
                 for (int pass = 0; pass < 2 && held == 0; pass++) {
                         /* pass 0: what it uses now, if it runs; pass 1: its configuration */
-                        if ((pass == 0 ? dl->domain_is_active(doms[i]) : dl->domain_is_persistent(doms[i])) !=
-                            1)
+                        if ((pass == 0 ? dl->virDomainIsActive(doms[i])
+                                       : dl->virDomainIsPersistent(doms[i])) != 1)
                                 continue;
-                        char *xml = dl->domain_get_xml_desc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
+                        char *xml = dl->virDomainGetXMLDesc(doms[i], pass == 0 ? 0 : VIR_DOMAIN_XML_INACTIVE);
                         if (!xml) /* undefined meanwhile: it holds nothing */
                                 continue;
                         held = domain_xml_holds(dl, xml, dev);
@@ -176,7 +176,7 @@ _public_ int vgpu_hostdev_domains(struct vgpu_virt *v, const struct vgpu_hostdev
                         r = vgpu_error_set(err, -ENOMEM, "out of memory");
         }
         for (int i = 0; i < n_doms; i++)
-                dl->domain_free(doms[i]);
+                dl->virDomainFree(doms[i]);
         free(doms);
         if (r < 0) {
                 vgpu_instance_domains_free(result, n);

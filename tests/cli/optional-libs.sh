@@ -2,17 +2,18 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # optional-libs.sh — vgpuctl on a host without the libraries libvgpu loads with dlopen() on first
 # use (lib/basic/dlopen-util.h): in a private mount namespace /dev/null is bound over the real
-# libsystemd.so.0, libkmod.so.2 and libsensors.so.5, so loading them fails as on a host that
-# lacks them. vgpuctl must still start and list; the doctor's checks that need one fall back or
-# skip, naming it. libcurl (both flavours, where installed) too: `vgpuctl fleet` names it
-# (lib/basic/curl-dl.c, the loader vgpuctl shares with the etcd client). Needs root for the
-# namespace (skips without).
+# libsystemd.so.0, libkmod.so.2, libsensors.so.5 and libvirt.so.0, so loading them fails as on
+# a host that lacks them. vgpuctl must still start and list (silently without libvirt, even where
+# LIBVIRT_DEFAULT_URI asks for it); the doctor's checks that need one fall back or skip, naming
+# it; `assign` fails naming libvirt. libcurl (both flavours, where installed) too: `vgpuctl fleet`
+# names it (lib/basic/curl-dl.c, the loader vgpuctl shares with the etcd client). Needs root for
+# the namespace (skips without).
 source "$(dirname "$0")/testlib.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root for a private mount namespace"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "cannot make a mount namespace (unshare -m)"
 
 hide=()
-for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5; do
+for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5 libvirt.so.0; do
         p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
         [[ -n $p ]] || skip "$so is not installed here: nothing to hide"
         hide+=("$(readlink -f "$p")")
@@ -35,6 +36,11 @@ VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" list --json >"$tmp/list" 2>&1; echo $
 VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" doctor -c driver.kernel_match --json >"$tmp/kmod" 2>&1
 VGPU_ROOT=$tmp/host "$vgpuctl" doctor -c kvm.available --json >"$tmp/journal" 2>&1
 VGPU_BROKER=$tmp/no-broker.sock "$vgpuctl" fleet hosts >"$tmp/fleet" 2>&1; echo $? >"$tmp/fleet.rc"
+VGPU_ROOT=$fixtures/nvidia-mdev LIBVIRT_DEFAULT_URI=test:///default "$vgpuctl" list --json >"$tmp/virt-list" 2>&1
+echo $? >"$tmp/virt-list.rc"
+VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" assign b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 --domain vm \
+        --connect test:///default >"$tmp/assign" 2>&1
+echo $? >"$tmp/assign.rc"
 exit 0
 INNER
 [[ $? -eq 0 ]] || bad "could not hide the libraries in the namespace"
@@ -55,4 +61,9 @@ PY
 [[ $(cat "$tmp/fleet.rc") == 1 ]] &&
         grep -q "libcurl.so.4 is not installed (Debian: apt install libcurl4" "$tmp/fleet" && ok ||
         bad "vgpuctl fleet without libcurl: exit $(cat "$tmp/fleet.rc"): $(head -c 400 "$tmp/fleet")"
+# lib/assign/virt-dl.c: list does without libvirt, quietly; assign names it
+[[ $(cat "$tmp/virt-list.rc") == 0 ]] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/virt-list" &&
+        ok || bad "vgpuctl list without libvirt, LIBVIRT_DEFAULT_URI set: $(head -c 400 "$tmp/virt-list")"
+[[ $(cat "$tmp/assign.rc") != 0 ]] && grep -q "libvirt.so.0 is not installed (Debian: apt install libvirt0; " "$tmp/assign" &&
+        ok || bad "vgpuctl assign without libvirt: exit $(cat "$tmp/assign.rc"): $(head -c 400 "$tmp/assign")"
 summary

@@ -3,15 +3,17 @@
  * test-dlopen.c — basic/dlopen-util.c and the optional libraries libvgpu loads with it:
  * a missing library or symbol gives -EOPNOTSUPP and a message naming it (and no half-filled
  * table), a present one resolves its table once for all threads, and the real tables of
- * libsystemd, libkmod and libsensors resolve against the libraries installed here (a symbol
- * misspelt in a table would otherwise surface only on a host that runs that check). The
- * users' side (a check reporting the missing library) is in test-doctor-host.c.
+ * libsystemd, libkmod, libsensors, libvirt and libxml2 resolve against the libraries installed
+ * here (a symbol misspelt in a table would otherwise surface only on a host that runs that
+ * check). The users' side (a check reporting the missing library) is in test-doctor-host.c,
+ * cli/optional-libs.sh and cli/assign.sh.
  */
 #include <math.h>
 #include <pthread.h>
 
 #include "test-util.h"
 
+#include "assign/assign-internal.h"
 #include "basic/dlopen-util.h"
 #include "doctor/doctor-dl.h"
 #include "telemetry/sensors-dl.h"
@@ -95,6 +97,28 @@ static void test_real_tables(void **state) {
         assert_non_null(km->kmod_module_info_free_list);
         if (dlopen_library_load(&telemetry_libsensors_library, &err) < 0)
                 fail_msg("%s", err.message);
+        const struct virt_dl *virt = virt_dl_load(&err);
+        if (!virt)
+                fail_msg("%s", err.message);
+        assert_non_null(virt->virConnectOpen);
+        assert_non_null(virt->xmlSetGenericErrorFunc);
+        assert_ptr_equal(virt_dl_load(NULL), virt);
+}
+
+/* lib/assign's loader with one of its libraries missing: -ENOPKG and message, for virt_dl_load()
+ * and vgpu_virt_open(); then lib as installed again. */
+static void assert_virt_missing(struct dlopen_library *lib, const char *absent, const char *message) {
+        const char *soname = lib->soname;
+        struct vgpu_error err = {};
+        retarget(lib, absent);
+        assert_null(virt_dl_load(&err));
+        assert_int_equal(err.code, -ENOPKG);
+        assert_non_null(strstr(err.message, message));
+        struct vgpu_virt *v = NULL;
+        assert_int_equal(vgpu_virt_open("test:///default", 0, &v, &err), -ENOPKG);
+        assert_null(v);
+        retarget(lib, soname);
+        assert_non_null(virt_dl_load(&err));
 }
 
 static void test_real_tables_missing(void **state) {
@@ -124,6 +148,12 @@ static void test_real_tables_missing(void **state) {
                                             "libsensors5"));
         assert_null(s);
         retarget(&telemetry_libsensors_library, "libsensors.so.5");
+
+        /* libvirt's users tell "not installed" (-ENOPKG) from what the loader says of others */
+        assert_virt_missing(&assign_libvirt_library, "libvirt-absent.so.0",
+                            "libvirt-absent.so.0 is not installed (Debian: apt install libvirt0; ");
+        assert_virt_missing(&assign_libxml2_library, "libxml2-absent.so.2",
+                            "libxml2-absent.so.2 is not installed (Debian: apt install libxml2; ");
 }
 
 int main(void) {
