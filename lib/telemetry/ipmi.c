@@ -12,7 +12,6 @@
  * "since", and record ids grow as entries are added (the BMC hands them out in order; a clear
  * starts them over, which the last id going backwards tells us).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <freeipmi/util/ipmi-sensor-util.h>
 #include <ipmi_monitoring.h>
@@ -23,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/dlopen-util.h"
 #include "basic/error-util.h"
 #include "basic/fileio.h"
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "telemetry-dl.h"
 #include "vgpu/sensors.h"
 
 #define IPMI_DEVICE   "/dev/ipmi0"
@@ -77,12 +78,13 @@ enum {
         X(ipmi_monitoring_sensor_read_sensor_state)        \
         X(ipmi_monitoring_sensor_read_sensor_units)        \
         X(ipmi_monitoring_sensor_readings_by_record_id)
-static struct {
-#define IPMI_FIELD(f) __typeof__(f) *f;
-        IPMI_FUNCS(IPMI_FIELD)
-#undef IPMI_FIELD
-} dl;
-static char dl_error[256];
+/* libipmimonitoring.so.6 brings libfreeipmi.so.17 in, and dlsym() on its handle finds symbols
+ * of both (ipmi_get_sensor_type_string is libfreeipmi's) */
+static struct { IPMI_FUNCS(DLOPEN_FIELD) } dl;
+#define IPMI_SYMBOL(fn) DLOPEN_SYMBOL(dl, fn)
+static const struct dlopen_symbol ipmi_symbols[] = { IPMI_FUNCS(IPMI_SYMBOL) };
+struct dlopen_library telemetry_libipmimonitoring_library =
+        DLOPEN_LIBRARY("libipmimonitoring.so.6", "libipmimonitoring6", ipmi_symbols);
 
 struct vgpu_ipmi {
         ipmi_monitoring_ctx_t ctx;
@@ -93,22 +95,6 @@ struct vgpu_ipmi {
 
 static int init_errnum;
 static void init_once(void) {
-        /* libipmimonitoring.so.6 brings libfreeipmi.so.17 in, and dlsym() on its handle finds
-         * symbols of both */
-        void *lib = dlopen("libipmimonitoring.so.6", RTLD_NOW | RTLD_LOCAL);
-        if (!lib) {
-                snprintf(dl_error, sizeof(dl_error),
-                         "libipmimonitoring is not installed (%s; Debian: apt install libipmimonitoring6)",
-                         dlerror());
-                return;
-        }
-#define IPMI_RESOLVE(f)                                                                                  \
-        if (!(dl.f = (__typeof__(f) *) dlsym(lib, #f))) {                                                \
-                snprintf(dl_error, sizeof(dl_error), "libipmimonitoring.so.6 has no %s (too old?)", #f); \
-                return;                                                                                  \
-        }
-        IPMI_FUNCS(IPMI_RESOLVE)
-#undef IPMI_RESOLVE
         if (dl.ipmi_monitoring_init(0, &init_errnum) < 0 && init_errnum == 0)
                 init_errnum = IPMI_MONITORING_ERR_INTERNAL_ERROR;
 }
@@ -147,17 +133,19 @@ _public_ int vgpu_ipmi_open(const char *sdr_cache_dir, struct vgpu_ipmi **ret, s
         if (root_access(IPMI_DEVICE, F_OK) < 0)
                 return -ENODEV; /* no BMC, or ipmi_devintf not loaded: not an error (see top) */
 
+        struct vgpu_error load_err = {};
+        int r = dlopen_library_load(&telemetry_libipmimonitoring_library, &load_err);
+        if (r < 0)
+                return vgpu_error_set(err, r, "IPMI: %s", load_err.message);
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, init_once);
-        if (dl_error[0])
-                return vgpu_error_set(err, -EOPNOTSUPP, "IPMI: %s", dl_error);
         if (init_errnum)
                 return vgpu_error_set(err, -EIO, "libipmimonitoring: %s",
                                       dl.ipmi_monitoring_ctx_strerror(init_errnum));
 
         const char *cache = sdr_cache_dir ? sdr_cache_dir : SDR_CACHE_DIR;
         char cache_path[PATH_MAX];
-        int r = mkdir_parents_root(cache, 0700);
+        r = mkdir_parents_root(cache, 0700);
         if (r < 0)
                 return vgpu_error_set_errno(err, r, "IPMI: cannot create the SDR cache directory %s%s",
                                             root_prefix(), cache);

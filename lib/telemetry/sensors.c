@@ -23,7 +23,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
-#include "sensors-dl.h"
+#include "telemetry-dl.h"
 #include "vgpu/sensors.h"
 #include "vgpu/telemetry.h"
 

@@ -2,18 +2,18 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # optional-libs.sh — vgpuctl on a host without the libraries libvgpu loads with dlopen() on first
 # use (lib/basic/dlopen-util.h): in a private mount namespace /dev/null is bound over the real
-# libsystemd.so.0, libkmod.so.2, libsensors.so.5 and libvirt.so.0, so loading them fails as on
-# a host that lacks them. vgpuctl must still start and list (silently without libvirt, even where
-# LIBVIRT_DEFAULT_URI asks for it); the doctor's checks that need one fall back or skip, naming
-# it; `assign` fails naming libvirt. libcurl (both flavours, where installed) too: `vgpuctl fleet`
-# names it (lib/basic/curl-dl.c, the loader vgpuctl shares with the etcd client). Needs root for
-# the namespace (skips without).
+# libsystemd.so.0, libkmod.so.2, libsensors.so.5, libvirt.so.0 and libipmimonitoring.so.6, so
+# loading them fails as on a host that lacks them. vgpuctl must still start and list (silently
+# without libvirt, even where LIBVIRT_DEFAULT_URI asks for it); the doctor's checks that need one
+# fall back or skip, naming it; `assign` and `sel` fail naming theirs. libcurl (both flavours,
+# where installed) too: `vgpuctl fleet` names it (lib/basic/curl-dl.c, the loader vgpuctl
+# shares with the etcd client). Needs root for the namespace (skips without).
 source "$(dirname "$0")/testlib.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root for a private mount namespace"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "cannot make a mount namespace (unshare -m)"
 
 hide=()
-for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5 libvirt.so.0; do
+for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5 libvirt.so.0 libipmimonitoring.so.6; do
         p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
         [[ -n $p ]] || skip "$so is not installed here: nothing to hide"
         hide+=("$(readlink -f "$p")")
@@ -25,6 +25,8 @@ done
 # the kernel log: a journal directory (so the journal is tried) and kern.log's BIOS message
 fixture_copy broken-kvm-bios
 mkdir -p "$tmp/host/var/log/journal"
+# a BMC device node (a plain file will do: the library is loaded before the device is opened)
+mkdir -p "$tmp/host/dev" && : >"$tmp/host/dev/ipmi0"
 
 # bash -s: the commands run in the namespace; their outputs land in $tmp
 unshare -m --propagation private bash -s "$VGPUCTL" "$tmp" "$FIXTURES" "${hide[@]}" <<'INNER'
@@ -41,6 +43,7 @@ echo $? >"$tmp/virt-list.rc"
 VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" assign b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 --domain vm \
         --connect test:///default >"$tmp/assign" 2>&1
 echo $? >"$tmp/assign.rc"
+VGPU_ROOT=$tmp/host "$vgpuctl" sel >"$tmp/sel" 2>&1; echo $? >"$tmp/sel.rc"
 exit 0
 INNER
 [[ $? -eq 0 ]] || bad "could not hide the libraries in the namespace"
@@ -66,4 +69,8 @@ PY
         ok || bad "vgpuctl list without libvirt, LIBVIRT_DEFAULT_URI set: $(head -c 400 "$tmp/virt-list")"
 [[ $(cat "$tmp/assign.rc") != 0 ]] && grep -q "libvirt.so.0 is not installed (Debian: apt install libvirt0; " "$tmp/assign" &&
         ok || bad "vgpuctl assign without libvirt: exit $(cat "$tmp/assign.rc"): $(head -c 400 "$tmp/assign")"
+# lib/telemetry/ipmi.c: a BMC is there, the library to ask it is not
+[[ $(cat "$tmp/sel.rc") != 0 ]] &&
+        grep -q "IPMI: libipmimonitoring.so.6 is not installed (Debian: apt install libipmimonitoring6; " "$tmp/sel" &&
+        ok || bad "vgpuctl sel without libipmimonitoring: exit $(cat "$tmp/sel.rc"): $(head -c 400 "$tmp/sel")"
 summary

@@ -3,8 +3,8 @@
  * test-dlopen.c — basic/dlopen-util.c and the optional libraries libvgpu loads with it:
  * a missing library or symbol gives -EOPNOTSUPP and a message naming it (and no half-filled
  * table), a present one resolves its table once for all threads, and the real tables of
- * libsystemd, libkmod, libsensors, libvirt and libxml2 resolve against the libraries installed
- * here (a symbol misspelt in a table would otherwise surface only on a host that runs that
+ * libsystemd, libkmod, libsensors, libvirt, libxml2 and libipmimonitoring resolve against the
+ * libraries installed here (a symbol misspelt in a table would otherwise surface only on a host that runs that
  * check). The users' side (a check reporting the missing library) is in test-doctor-host.c,
  * cli/optional-libs.sh and cli/assign.sh.
  */
@@ -16,7 +16,7 @@
 #include "assign/assign-internal.h"
 #include "basic/dlopen-util.h"
 #include "doctor/doctor-dl.h"
-#include "telemetry/sensors-dl.h"
+#include "telemetry/telemetry-dl.h"
 #include "vgpu/sensors.h"
 
 static struct {
@@ -103,6 +103,8 @@ static void test_real_tables(void **state) {
         assert_non_null(virt->virConnectOpen);
         assert_non_null(virt->xmlSetGenericErrorFunc);
         assert_ptr_equal(virt_dl_load(NULL), virt);
+        if (dlopen_library_load(&telemetry_libipmimonitoring_library, &err) < 0)
+                fail_msg("%s", err.message);
 }
 
 /* lib/assign's loader with one of its libraries missing: -ENOPKG and message, for virt_dl_load()
