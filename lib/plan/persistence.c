@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/macro.h"
+#include "backend-states.h"
 #include "plan-internal.h"
 
 /* The backend that plans the mode of gpu's vendor, or NULL. */
@@ -69,10 +70,10 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
         struct backend_plan ctx = { .cfg = cfg, .plan = plan, .allocated = allocated };
         const struct vgpu_backend *const *list;
         size_t n_backends = backend_list(&list);
-        _cleanup_free_ void **state = calloc(n_backends + 1, sizeof(*state));
-        if (!state)
-                return -ENOMEM;
-        int r = 0;
+        struct plan_backend_states states;
+        int r = plan_backend_states_init(&states, list, n_backends, PLAN_SETTING_PERSISTENCE, &ctx);
+        if (r < 0)
+                return r;
         for (size_t c = 0; r >= 0 && c < cfg->n_gpus; c++) {
                 const struct vgpu_config_gpu *cg = &cfg->gpus[c];
                 if (cg->persistence < 0)
@@ -86,23 +87,13 @@ int plan_persistence(const struct vgpu_host *host, const struct vgpu_config *cfg
                         const struct vgpu_backend *be = mode_backend(gpu);
                         if (!be)
                                 r = refuse(cfg, cg, gpu, list, n_backends, err);
-                        else if (gpu_in_only(host, only, n_only, gpu->bdf)) {
-                                size_t k = 0;
-                                while (k < n_backends && list[k] != be)
-                                        k++;
-                                r = be->plan_persistence(&ctx, cg, gpu, &state[k], err);
-                        }
+                        else if (gpu_in_only(host, only, n_only, gpu->bdf))
+                                r = plan_backend_states_plan(&states, be, cg, gpu, err);
                 }
                 if (r >= 0 && !found && (cg->select == VGPU_SELECT_BDF || cg->select == VGPU_SELECT_PARENT) &&
                     !only)
                         r = vgpu_error_set(err, -ENODEV, "%s:%d: persistence: no GPU %s on this host",
                                            cfg->source, cg->line, cg->value);
         }
-        for (size_t k = 0; k < n_backends; k++)
-                if (state[k]) {
-                        int q = list[k]->plan_persistence_done(&ctx, state[k], r >= 0, err);
-                        if (r >= 0 && q < 0)
-                                r = q;
-                }
-        return r;
+        return plan_backend_states_finish(&states, r, err);
 }

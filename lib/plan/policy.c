@@ -14,6 +14,7 @@
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "basic/root.h"
+#include "backend-states.h"
 #include "plan-internal.h"
 
 const struct vgpu_config *backend_plan_config(const struct backend_plan *ctx) {
@@ -95,10 +96,10 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
         const struct vgpu_backend *const *list;
         size_t n_backends = backend_list(&list);
         /* per registered backend, what it keeps for the whole host (module-wide options) */
-        _cleanup_free_ void **state = calloc(n_backends + 1, sizeof(*state));
-        if (!state)
-                return -ENOMEM;
-        int r = 0;
+        struct plan_backend_states states;
+        int r = plan_backend_states_init(&states, list, n_backends, PLAN_SETTING_POLICY, &ctx);
+        if (r < 0)
+                return r;
         for (size_t g = 0; r >= 0 && g < cfg->n_gpus; g++) {
                 const struct vgpu_config_gpu *cg = &cfg->gpus[g];
                 if (!cg->has_policy || cg->policy.scheduler == VGPU_SCHED_UNSET)
@@ -108,10 +109,7 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                         if (!policy_selects(cg, gpu))
                                 continue;
                         const struct vgpu_backend *be = backend_for_driver(gpu->driver);
-                        size_t k = 0;
-                        while (k < n_backends && list[k] != be)
-                                k++; /* k == n_backends: the fallback, which has no knob */
-                        r = be->plan_policy ? be->plan_policy(&ctx, cg, gpu, &state[k], err)
+                        r = be->plan_policy ? plan_backend_states_plan(&states, be, cg, gpu, err)
                                             : backend_policy_refuse(&ctx, cg, gpu, NULL, err);
                 }
                 if (r >= 0 && cg->select != VGPU_SELECT_ALL && cg->select != VGPU_SELECT_PCI_ID &&
@@ -120,12 +118,6 @@ int plan_policy(const struct vgpu_host *host, const struct vgpu_config *cfg, str
                                            "%s:%d: a scheduler policy needs a GPU; %s is none", cfg->source,
                                            cg->line, cg->value);
         }
-        /* in registration order; every state is freed, and written only when all went well */
-        for (size_t k = 0; k < n_backends; k++)
-                if (state[k]) {
-                        int q = list[k]->plan_policy_done(&ctx, state[k], r >= 0, err);
-                        if (r >= 0 && q < 0)
-                                r = q;
-                }
-        return r;
+        /* every state is freed, and written only when all went well */
+        return plan_backend_states_finish(&states, r, err);
 }
