@@ -4,7 +4,9 @@
 # ansible-core against a copy of the nvidia-baremetal fixture host (VGPU_ROOT, NVML from the double):
 # a first run changes the host, a second changes nothing, --check --diff shows the plan of a new
 # configuration and changes nothing; vgpu_slice is idempotent both ways and refuses a conflicting
-# slice; ansible-doc parses every module; ansible-lint is clean at the production profile.
+# slice; ansible-doc parses every module, and the options it shows (with the doc fragments of
+# plugins/doc_fragments) are those each module takes (doc-args.py); ansible-lint is clean at the
+# production profile.
 # vgpu_session places and releases through a real vgpu-broker on a real etcd (BROKER_BIN; etcd).
 # Needs VGPUCTL, FIXTURES, NVML_DOUBLE (tests/meson.build); ansible-core, ansible-lint.
 set -uo pipefail
@@ -146,6 +148,9 @@ for m in vgpu_host vgpu_info vgpu_slice vgpu_session; do
         [[ $? == 0 && $out == *EXAMPLES* && $out != *"ERROR"* ]] && ok || bad "ansible-doc $m: $out"
 done
 [[ $(ansible-doc -l vgpuctl.vgpu 2>/dev/null | wc -l) == 4 ]] && ok || bad "ansible-doc -l: $(ansible-doc -l vgpuctl.vgpu 2>&1)"
+# ...with the options each takes: a doc fragment that lost or changed an option fails here
+"$ANSIBLE_PYTHON_INTERPRETER" "$SRC/tests/ansible/doc-args.py" "$SRC/ansible" vgpu_host vgpu_info vgpu_slice vgpu_session \
+        >"$tmp/doc-args" 2>&1 && ok || bad "documented options differ from the modules': $(cat "$tmp/doc-args")"
 
 # 5. ansible-lint, offline, at the strictest profile, on the collection and these playbooks
 cp -a "$SRC/ansible" "$tmp/lint" && cp "$SRC"/tests/ansible/*.yml "$tmp/lint/"

@@ -34,15 +34,9 @@ options:
       - Pass C(--force) to vgpuctl, which then also removes devices in use.
     type: bool
     default: false
-  vgpuctl:
-    description: The vgpuctl program (a name looked up in PATH and /usr/sbin, or a path).
-    type: path
-    default: vgpuctl
-  root:
-    description:
-      - Read and change the host under this directory instead of C(/) (vgpuctl's C(VGPU_ROOT));
-        for tests on fixture trees and unpacked reports.
-    type: path
+extends_documentation_fragment:
+  - vgpuctl.vgpu.vgpuctl
+  - vgpuctl.vgpu.vgpuctl.root
 attributes:
   check_mode:
     support: full

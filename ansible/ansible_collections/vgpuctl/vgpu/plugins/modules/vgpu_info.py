@@ -24,13 +24,9 @@ options:
     description: Also list the persistent definitions (C(vgpuctl list --defined)).
     type: bool
     default: false
-  vgpuctl:
-    description: The vgpuctl program (a name looked up in PATH and /usr/sbin, or a path).
-    type: path
-    default: vgpuctl
-  root:
-    description: Read the host under this directory instead of C(/) (vgpuctl's C(VGPU_ROOT)).
-    type: path
+extends_documentation_fragment:
+  - vgpuctl.vgpu.vgpuctl
+  - vgpuctl.vgpu.vgpuctl.root
 attributes:
   check_mode:
     support: full

@@ -68,10 +68,8 @@ options:
   token:
     description: The bearer token a TCP broker started with C(--token-file) wants.
     type: str
-  vgpuctl:
-    description: The vgpuctl program (a name looked up in PATH and /usr/sbin, or a path).
-    type: path
-    default: vgpuctl
+extends_documentation_fragment:
+  - vgpuctl.vgpu.vgpuctl
 attributes:
   check_mode:
     support: full

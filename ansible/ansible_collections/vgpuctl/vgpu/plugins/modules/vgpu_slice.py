@@ -45,13 +45,9 @@ options:
     description: When freed memory is scrubbed.
     type: str
     choices: [on-free, on-exit, "off"]
-  vgpuctl:
-    description: The vgpuctl program (a name looked up in PATH and /usr/sbin, or a path).
-    type: path
-    default: vgpuctl
-  root:
-    description: Change the host under this directory instead of C(/) (vgpuctl's C(VGPU_ROOT)).
-    type: path
+extends_documentation_fragment:
+  - vgpuctl.vgpu.vgpuctl
+  - vgpuctl.vgpu.vgpuctl.root
 attributes:
   check_mode:
     support: full
