@@ -2,7 +2,8 @@
 /*
  * turn.c — this process's part in its GPU's time slices (lib/slice/slice-sched.c): wait for the
  * slice's turn before a launch, and at the turn's end wait for the work launched in it and
- * report when that work completed, measured with CUDA events at the turn's boundaries.
+ * report when that work completed, measured with CUDA events: one recorded before the turn's
+ * first launch, and the fence after its last (the GPU time used, not the host's time to notice).
  *
  * Launches are asynchronous and a turn cannot be taken back from the GPU, so the process also
  * bounds how far it runs ahead of the GPU: a fence event after every K launches measures the
@@ -129,6 +130,40 @@ static CUevent ensure_event(CUevent *ev) {
         return *ev;
 }
 
+static void retire(void) {
+        while (P.count > 0) {
+                CUevent ev = P.ring[P.tail];
+                unsigned launches = P.ring_launches[P.tail];
+                if (REAL(cuEventQuery)(ev) != CUDA_SUCCESS)
+                        break;
+                /* The turn's first fence measures from the start event, recorded just before the
+                 * turn's first launch: a tenant of kernels longer than a turn completes one fence
+                 * per turn, and would otherwise never learn their length. */
+                CUevent ref = P.have_done ? P.done : P.started ? P.start : NULL;
+                float ms;
+                if (ref && launches && REAL(cuEventElapsedTime)(&ms, ref, ev) == CUDA_SUCCESS && ms >= 0) {
+                        uint64_t d = (uint64_t) ((double) ms * 1e6) / launches;
+                        P.avg_ns = P.avg_ns ? (3 * P.avg_ns + d) / 4 : d;
+                }
+                /* Keep the completed fence as the new reference; its old object refills the ring. */
+                P.ring[P.tail] = P.done;
+                P.done = ev;
+                P.have_done = true;
+                P.fenced_launches -= launches;
+                P.tail = (P.tail + 1) % RING;
+                P.count--;
+        }
+}
+
+/* The fence recorded after the turn's last launch, if there is one (P.lock held). */
+static CUevent last_fence(void) {
+        if (P.since_fence > 0)
+                return NULL;
+        if (P.count > 0)
+                return P.ring[(P.tail + P.count - 1) % RING];
+        return P.have_done ? P.done : NULL;
+}
+
 /* Drain: wait for all work of the turn, return when it completed on the host clock. */
 static uint64_t drain(void) {
         CUcontext cur = NULL;
@@ -136,15 +171,25 @@ static uint64_t drain(void) {
         bool push = P.ctx && cur != P.ctx;
         if (push && REAL(cuCtxPushCurrent_v2)(P.ctx) != CUDA_SUCCESS)
                 return slice_now_ns();
-        /* The end event measures the turn on the GPU's clock when one stream carried it all and
-         * we may address that stream from this thread; otherwise the host clock after the sync. */
-        bool have_end = P.started && P.last_valid && !P.multi_stream &&
-                        (!P.last_tid || P.last_tid == gettid()) && ensure_event(&P.end) &&
-                        REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS;
+        /* The turn's work ended when its last launch completed, on the GPU's clock when one
+         * stream carried it all: the fence after that launch, if one was recorded. Otherwise an
+         * end event recorded now (if we may address that stream from this thread), which is
+         * exact only while work is still queued: recorded on an idle stream it completes when
+         * the host got here, and a turn closed that way would be charged for the host's
+         * reaction time (waking from the last fence, coming here) as if it were GPU time. That
+         * idle tail is what a throttled tenant of short kernels ends every turn with. Without
+         * either, the host clock after the sync. */
+        CUevent end_ev = NULL;
+        if (P.started && P.last_valid && !P.multi_stream) {
+                end_ev = last_fence();
+                if (!end_ev && (!P.last_tid || P.last_tid == gettid()) && ensure_event(&P.end) &&
+                    REAL(cuEventRecord)(P.end, P.last) == CUDA_SUCCESS)
+                        end_ev = P.end;
+        }
         REAL(cuCtxSynchronize)();
         uint64_t end = slice_now_ns();
         float ms;
-        if (have_end && REAL(cuEventElapsedTime)(&ms, P.start, P.end) == CUDA_SUCCESS && ms >= 0) {
+        if (end_ev && REAL(cuEventElapsedTime)(&ms, P.start, end_ev) == CUDA_SUCCESS && ms >= 0) {
                 uint64_t e = P.t0 + (uint64_t) ((double) ms * 1e6);
                 if (e < end)
                         end = e;
@@ -162,6 +207,7 @@ static void leave(void) {
         uint64_t end = drain();
         sched_blocked(turn, -1);
         sched_leave(turn, end, slice_now_ns());
+        retire(); /* all complete now: what they measured is the next turn's estimate */
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;
@@ -230,28 +276,6 @@ static void enter(CUstream stream, bool per_thread) {
         }
 }
 
-static void retire(void) {
-        while (P.count > 0) {
-                CUevent ev = P.ring[P.tail];
-                unsigned launches = P.ring_launches[P.tail];
-                if (REAL(cuEventQuery)(ev) != CUDA_SUCCESS)
-                        break;
-                float ms;
-                if (P.have_done && REAL(cuEventElapsedTime)(&ms, P.done, ev) == CUDA_SUCCESS && ms >= 0 &&
-                    launches) {
-                        uint64_t d = (uint64_t) ((double) ms * 1e6) / launches;
-                        P.avg_ns = P.avg_ns ? (3 * P.avg_ns + d) / 4 : d;
-                }
-                /* Keep the completed fence as the new reference; its old object refills the ring. */
-                P.ring[P.tail] = P.done;
-                P.done = ev;
-                P.have_done = true;
-                P.fenced_launches -= launches;
-                P.tail = (P.tail + 1) % RING;
-                P.count--;
-        }
-}
-
 static bool contended(uint64_t now) {
         if (now >= atomic_load_explicit(&P.contention_next, memory_order_relaxed)) {
                 atomic_store_explicit(&P.contended, sched_contended(now), memory_order_relaxed);
@@ -269,6 +293,23 @@ static uint64_t allowed_backlog(uint64_t now) {
         return lone ? remaining + 4 * q : remaining;
 }
 
+/* Record a fence on stream s after the launches since the newest one (P.lock held). */
+static void fence(CUstream s) {
+        if (!P.ctx)
+                return;
+        if (P.count == RING) {
+                REAL(cuEventSynchronize)(P.ring[P.tail]);
+                retire();
+        }
+        unsigned i = (P.tail + P.count) % RING;
+        if (ensure_event(&P.ring[i]) && REAL(cuEventRecord)(P.ring[i], s) == CUDA_SUCCESS) {
+                P.ring_launches[i] = P.since_fence;
+                P.fenced_launches += P.since_fence;
+                P.since_fence = 0;
+                P.count++;
+        }
+}
+
 /* Wait while the queued work would outlast what the turn allows (P.lock held). While the
  * length of a launch is unknown, two fences may be in flight. */
 static void throttle(void) {
@@ -281,6 +322,11 @@ static void throttle(void) {
                         retire(); /* the estimate counts fences not yet looked at */
                         continue;
                 }
+                /* Fence the launches after the newest fence before waiting: should the turn end
+                 * after the wait, its last launch is timed by a fence (drain), not by an event
+                 * recorded once the host came back to an idle GPU. */
+                if (P.since_fence > 0 && P.last_valid && (!P.last_tid || P.last_tid == gettid()))
+                        fence(P.last);
                 uint32_t turn = atomic_load(&P.turn);
                 sched_blocked(turn, +1);
                 REAL(cuEventSynchronize)(P.ring[P.tail]);
@@ -325,19 +371,8 @@ void shim_turn_launched(CUstream stream, bool per_thread) {
                 /* A fence every K launches: K launches of average length fill a quarter turn. */
                 uint64_t q = shim.quantum_ns, k = P.avg_ns ? q / 4 / P.avg_ns : 1;
                 k = k < 1 ? 1 : k > FENCE_EVERY_MAX ? FENCE_EVERY_MAX : k;
-                if (P.ctx && P.since_fence >= k) {
-                        if (P.count == RING) {
-                                REAL(cuEventSynchronize)(P.ring[P.tail]);
-                                retire();
-                        }
-                        unsigned i = (P.tail + P.count) % RING;
-                        if (ensure_event(&P.ring[i]) && REAL(cuEventRecord)(P.ring[i], s) == CUDA_SUCCESS) {
-                                P.ring_launches[i] = P.since_fence;
-                                P.fenced_launches += P.since_fence;
-                                P.since_fence = 0;
-                                P.count++;
-                        }
-                }
+                if (P.since_fence >= k)
+                        fence(s);
         }
         pthread_mutex_unlock(&P.lock);
 }

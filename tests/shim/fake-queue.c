@@ -6,10 +6,14 @@
  * queue holds QUEUE_MAX items and a launch into a full queue blocks, like a full push buffer.
  * Also the statistics a test reads back: GPU time of this process's kernels (in total and inside
  * a window the test sets) and memsets (the shim's scrubs, since tests write with memcpy).
+ * $FAKE_CUDA_WAKE_DELAY_NS: a thread that had to wait in a synchronize returns this long after
+ * the work completed, like one woken late on a loaded host (0 or unset: at once).
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake-gpu.h"
 
@@ -121,20 +125,36 @@ void fake_queue_pool_free(struct CUmemPoolHandle_st *pool, CUdeviceptr p) {
         submit(&(struct op){ .kind = OP_POOLFREE, .pool = pool, .ptr = p });
 }
 
+static void wake_late(bool waited) {
+        static _Atomic long delay = -1;
+        long d = atomic_load(&delay);
+        if (d < 0) {
+                const char *e = getenv("FAKE_CUDA_WAKE_DELAY_NS");
+                d = e ? strtol(e, NULL, 0) : 0;
+                atomic_store(&delay, d);
+        }
+        if (waited && d > 0)
+                nanosleep(&(struct timespec){ .tv_sec = d / 1000000000, .tv_nsec = d % 1000000000 }, NULL);
+}
+
 void fake_queue_sync(void) {
         pthread_mutex_lock(&qlock);
         uint64_t target = submitted;
+        bool waited = completed < target;
         while (completed < target)
                 pthread_cond_wait(&qcond, &qlock);
         pthread_mutex_unlock(&qlock);
+        wake_late(waited);
 }
 
 void fake_event_sync(CUevent ev) {
         uint64_t gen = atomic_load(&ev->recorded);
         pthread_mutex_lock(&qlock);
+        bool waited = atomic_load(&ev->done) < gen;
         while (atomic_load(&ev->done) < gen)
                 pthread_cond_wait(&qcond, &qlock);
         pthread_mutex_unlock(&qlock);
+        wake_late(waited);
 }
 
 void fake_stats_memset(uint64_t n) {

@@ -9,7 +9,8 @@
  *   hold BYTES                   wait for the go (fd 3 readable), allocate, print rc, hold until stdin closes
  *   fill CHUNK                   wait for the go, allocate CHUNK until refused, print count and last rc
  *   busy NS START END [KIND]     launch NS-long kernels from START to END (CLOCK_MONOTONIC ns),
- *                                KIND one of kernel, ptsz, ex, coop, graph; print GPU time in [START, END]
+ *                                KIND one of kernel, ptsz, ex, coop, graph; print GPU time in
+ *                                [START, END] (busy_ns) and in all (gpu_ns)
  *   graph, twogpu                graph memory and two-GPU checks (tenant-graph.c)
  *   write BYTES BYTE free|exit   fill an allocation with BYTE (memcpy), then free it or just exit
  *   write-opaque KIND BYTES BYTE free|exit   the same with a cuMemCreate handle, an array or a
@@ -91,6 +92,7 @@ int tenant_load(void) {
         *(void **) &cu.last_call = dlsym(cu.lib, "fakecu_last_call");
         *(void **) &cu.set_window = dlsym(cu.lib, "fakecu_set_window");
         *(void **) &cu.window_busy = dlsym(cu.lib, "fakecu_window_busy_ns");
+        *(void **) &cu.all_busy = dlsym(cu.lib, "fakecu_busy_ns");
         *(void **) &cu.memset_stats = dlsym(cu.lib, "fakecu_memset_stats");
         *(void **) &cu.graph_busy = dlsym(cu.lib, "fakecu_graph_busy");
         *(void **) &cu.device_used = dlsym(cu.lib, "fakecu_device_used");
@@ -190,7 +192,8 @@ static int do_busy(uint64_t ns, uint64_t start, uint64_t end, const char *kind) 
         }
         cu.sync();
         free(graph); /* the fake's graphs are plain malloc() */
-        printf("busy_ns=%llu launches=%lu\n", (unsigned long long) cu.window_busy(), launches);
+        printf("busy_ns=%llu gpu_ns=%llu launches=%lu\n", (unsigned long long) cu.window_busy(),
+               (unsigned long long) cu.all_busy(), launches);
         return 0;
 }
 

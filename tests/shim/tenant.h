@@ -34,6 +34,7 @@ struct cu {
         const char *(*last_call)(void);
         void (*set_window)(uint64_t, uint64_t);
         uint64_t (*window_busy)(void);
+        uint64_t (*all_busy)(void);
         void (*memset_stats)(uint64_t *, uint64_t *);
         CUresult (*graph_busy)(CUgraphExec *, uint64_t);
         uint64_t (*device_used)(void);

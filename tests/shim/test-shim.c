@@ -12,6 +12,7 @@
  *   reclaim              kill -9 of a process holding quota, and of one holding the GPU's turn
  *   fixed, fixed-alone   fixed-share 30/70, and 30 % alone on an idle GPU (a hard cap)
  *   equal, best-effort   equal-share of 1 ms- against 8 ms-kernel tenants; the same ungated
+ *   equal-late           equal-share with tenants woken 0.5 ms late from every wait for the GPU
  *   scrub                tenant B never reads tenant A's pattern, under on-free and on-exit, for
  *                        cuMemAlloc memory, cuMemCreate handles, arrays and mipmapped arrays
  * Paths come from meson: SHIM_PRELOAD, SHIM_TENANT, FAKE_CUDA_DIR, NVML_DOUBLE, SHIM_CUDART_*
@@ -473,7 +474,9 @@ struct share_run {
         const char *slice;
         uint64_t kernel_ns;
         const char *kind;
-        double share; /* of the window */
+        double share;    /* of the window */
+        uint64_t gpu_ns; /* all its kernels' GPU time, by the fake GPU */
+        double charged;  /* what the scheduler charged it, per gpu_ns */
 };
 
 /* Run the tenants together over a 2 s window; fill in each one's share of the window. */
@@ -494,6 +497,20 @@ static void run_shares(struct share_run *runs, int n) {
                 uint64_t busy = field(t[i].output, "busy_ns=");
                 CHECK(r == 0 && busy != UINT64_MAX, "%s: exit %d: %s", runs[i].slice, r, t[i].output);
                 runs[i].share = busy == UINT64_MAX ? 0 : (double) busy / (double) (end - start);
+                runs[i].gpu_ns = field(t[i].output, "gpu_ns=");
+        }
+        /* The scheduler's account of each slice's GPU time, once every tenant has left. */
+        struct vgpu_error err = {};
+        _cleanup_sched_file_ struct slice_sched_file *f = NULL;
+        struct slice_shm shm;
+        if (slice_sched_file_open(region_path, &f, &err) < 0 || slice_sched_file_read(f, &shm, &err) < 0)
+                die("%s", err.message);
+        for (int i = 0; i < n; i++) {
+                int index = slice_sched_find(&shm, runs[i].slice);
+                uint64_t used = runs[i].gpu_ns;
+                runs[i].charged = index >= 0 && used && used != UINT64_MAX
+                                          ? (double) atomic_load(&shm.slices[index].gpu_ns) / (double) used
+                                          : 0;
         }
 }
 
@@ -521,6 +538,9 @@ static void report(const char *what, struct share_run *runs, int n, bool equal) 
         printf("; GPU busy %.1f %% of the window", 100 * total);
         if (equal)
                 printf("; Jain's index %.4f", jain(x, n));
+        printf("; charged per GPU time used:");
+        for (int i = 0; i < n; i++)
+                printf(" %s %.3f", runs[i].slice, runs[i].charged);
         printf("\n");
 }
 
@@ -548,8 +568,12 @@ static void test_fixed_alone(void) {
         CHECK(runs[0].share >= 0.25 && runs[0].share <= 0.35, "got %.1f %%", 100 * runs[0].share);
 }
 
-static void test_equal(bool gated) {
+/* late: every tenant thread that waits for the GPU comes back 0.5 ms after its work completed, like
+ * one woken late on a loaded host; the GPU idles meanwhile, and nobody may be charged for that. */
+static void test_equal(bool gated, bool late) {
         setup();
+        if (late)
+                setenv("FAKE_CUDA_WAKE_DELAY_NS", "500000", 1);
         enum slice_policy p = gated ? SLICE_POLICY_EQUAL_SHARE : SLICE_POLICY_BEST_EFFORT;
         add_slice("small", 0, p, 0, SLICE_SCRUB_OFF);
         add_slice("large", 0, p, 0, SLICE_SCRUB_OFF);
@@ -558,14 +582,26 @@ static void test_equal(bool gated) {
                 { "large", 8 * MS, "graph", 0 },
         };
         run_shares(runs, 2);
-        report(gated ? "equal-share" : "best-effort (no scheduler)", runs, 2, true);
+        unsetenv("FAKE_CUDA_WAKE_DELAY_NS");
+        report(!gated ? "best-effort (no scheduler)"
+               : late ? "equal-share, woken late"
+                      : "equal-share",
+               runs, 2, true);
         double total = runs[0].share + runs[1].share, small = total > 0 ? 100 * runs[0].share / total : 0;
         double x[] = { runs[0].share, runs[1].share };
         if (gated) {
                 CHECK(small >= 40 && small <= 60, "the small-kernel tenant got %.1f %%", small);
                 CHECK(jain(x, 2) >= 0.96, "Jain's index %.4f", jain(x, 2));
-                /* Each turn ends with a drain and a wake-up of the next process: some idle. */
-                CHECK(total >= 0.7, "the GPU was busy only %.0f %% of the time", 100 * total);
+                /* Shares follow charges: each tenant is charged the GPU time it used, not the
+                 * host's reaction time at its turns' ends (a tenant of short kernels drains to an
+                 * idle GPU every turn) nor another's overrun its first kernel queued behind. */
+                for (int i = 0; i < 2; i++)
+                        CHECK(runs[i].charged >= 0.95 && runs[i].charged <= 1.06,
+                              "%s was charged %.3f times the GPU time it used", runs[i].slice,
+                              runs[i].charged);
+                /* Each turn ends with a drain and a wake-up of the next process: some idle (more
+                 * when the tenants come back late from their waits: 0.5 ms per turn). */
+                CHECK(total >= (late ? 0.6 : 0.7), "the GPU was busy only %.0f %% of the time", 100 * total);
         } else
                 /* The control: first come first served gives it one short kernel per long one. */
                 CHECK(small < 25, "without the scheduler the small-kernel tenant got %.1f %%", small);
@@ -665,6 +701,7 @@ static const struct {
         { "fixed", test_fixed },
         { "fixed-alone", test_fixed_alone },
         { "equal", NULL },
+        { "equal-late", NULL },
         { "best-effort", NULL },
         { "scrub", test_scrub },
 };
@@ -688,7 +725,7 @@ int main(int argc, char **argv) {
                 if (tests[i].run)
                         tests[i].run();
                 else
-                        test_equal(streq(argv[1], "equal"));
+                        test_equal(!streq(argv[1], "best-effort"), streq(argv[1], "equal-late"));
         }
         for (unsigned i = 0; i < SLICE_MAX; i++)
                 slice_region_close(slices[i].region);
