@@ -80,11 +80,11 @@ static void sched_blocked(uint32_t turn, int delta) {
         slice_sched_file_end(shim.sched, true);
 }
 
-static void sched_leave(uint32_t turn, uint64_t end, uint64_t now) {
+static void sched_leave(uint32_t turn, uint64_t end, uint64_t now, bool again) {
         struct slice_shm *shm;
         if (slice_sched_file_begin(shim.sched, &shm) < 0)
                 return;
-        slice_sched_leave(shm, shim.index, turn, end, now);
+        slice_sched_leave(shm, shim.index, turn, end, now, again);
         slice_sched_file_end(shim.sched, true);
 }
 
@@ -201,12 +201,13 @@ static uint64_t drain(void) {
         return end;
 }
 
-static void leave(void) {
+/* Leave the turn; again: this process launches on and asks for the next turn at once. */
+static void leave(bool again) {
         uint32_t turn = atomic_load(&P.turn);
         sched_blocked(turn, +1);
         uint64_t end = drain();
         sched_blocked(turn, -1);
-        sched_leave(turn, end, slice_now_ns());
+        sched_leave(turn, end, slice_now_ns(), again);
         retire(); /* all complete now: what they measured is the next turn's estimate */
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
@@ -250,7 +251,7 @@ static void enter(CUstream stream, bool per_thread) {
                                 atomic_store(&P.deadline, t.deadline_ns);
                                 return;
                         }
-                        leave();
+                        leave(true);
                         continue;
                 }
                 struct slice_sched_ticket t;
@@ -393,7 +394,7 @@ void shim_turn_exit(void) {
                 return;
         pthread_mutex_lock(&P.lock);
         if (atomic_load(&P.turn))
-                leave();
+                leave(false);
         forget_events(true);
         pthread_mutex_unlock(&P.lock);
 }

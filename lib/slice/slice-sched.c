@@ -14,6 +14,9 @@
  *   equal-share  deficit round robin among the slices that want the GPU; a turn is extended
  *                without any synchronization while no other slice waits (idle time goes to the
  *                active ones, and a lone tenant pays nothing).
+ * A slice wants the GPU while a process of it waits for a turn (however late a loaded host lets
+ * it look again), leaves one to launch on, or asked within the last few quanta; every slice
+ * that wants it is credited each DRR round, the one whose turn that round closes included.
  *   best-effort  not scheduled at all.
  * The functions here work on a copy of the state that the caller holds exclusively (the file's
  * lock: sched-file.c); a process dying with the lock loses it, and every turn ends by its
@@ -33,6 +36,10 @@
 /* A slice wants the GPU if one of its processes asked within this many quanta (waiters ask
  * again at least once a quantum). */
 #define WANT_QUANTA     3
+/* ...or waits for a turn: its want holds this long ahead, as a process starved of the CPU may
+ * look again much later than it meant to (5 to 10 ms for a 0.5 ms wait, measured on a loaded
+ * host), and must not lose its place meanwhile. A grant nobody came for ends that early. */
+#define WAITING_NS      UINT64_C(1000000000)
 /* A turn held past its deadline by participants not waiting for the GPU (busy on the CPU, or
  * dead) is closed by the others after this many quanta. */
 #define GRACE_QUANTA    2
@@ -140,9 +147,10 @@ static void charge_slice(struct slice_sched_slot *s, uint64_t ns, uint64_t now, 
 /*
  * The slice to serve next, in rotation after the last owner: fixed-share slices with budget
  * first, then equal-share by deficit round robin. -1 when none may run now; *until is then
- * lowered to when a fixed-share budget refills.
+ * lowered to when a fixed-share budget refills. Slice `skip` (-1: none) is not picked, but is
+ * credited its rounds like every slice that waits.
  */
-static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until) {
+static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until, int skip) {
         struct slice_sched *sch = &shm->sched;
         uint64_t q = sch->quantum_ns;
         unsigned start = sch->last_owner; /* index + 1 of the last owner = the next index */
@@ -150,7 +158,8 @@ static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until) {
         for (unsigned k = 0; k < SLICE_MAX; k++) {
                 unsigned i = (start + k) % SLICE_MAX;
                 struct slice_sched_slot *s = &shm->slices[i];
-                if (!slice_gated(s) || s->policy != SLICE_POLICY_FIXED_SHARE || !slice_wants(s, now, q))
+                if ((int) i == skip || !slice_gated(s) || s->policy != SLICE_POLICY_FIXED_SHARE ||
+                    !slice_wants(s, now, q))
                         continue;
                 refill(s, now, q);
                 if (s->budget_ns > 0)
@@ -164,7 +173,8 @@ static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until) {
         for (unsigned k = 0; k < SLICE_MAX; k++) {
                 unsigned i = (start + k) % SLICE_MAX;
                 struct slice_sched_slot *s = &shm->slices[i];
-                if (!slice_gated(s) || s->policy != SLICE_POLICY_EQUAL_SHARE || !slice_wants(s, now, q))
+                if ((int) i == skip || !slice_gated(s) || s->policy != SLICE_POLICY_EQUAL_SHARE ||
+                    !slice_wants(s, now, q))
                         continue;
                 if (s->deficit_ns > 0)
                         return (int) i;
@@ -186,7 +196,7 @@ static int pick_next(struct slice_shm *shm, uint64_t now, uint64_t *until) {
                 s->deficit_ns += rounds * (int64_t) q;
                 if (s->deficit_ns > (int64_t) q)
                         s->deficit_ns = (int64_t) q;
-                if (pick < 0 && s->deficit_ns > 0)
+                if (pick < 0 && s->deficit_ns > 0 && (int) i != skip)
                         pick = (int) i;
         }
         return pick;
@@ -215,8 +225,8 @@ static void grant(struct slice_shm *shm, unsigned index, uint64_t now) {
         bump_wake(sch);
 }
 
-/* End the current turn, charge it, and hand the GPU to the next slice if one may run. */
-static void close_turn(struct slice_shm *shm, uint64_t now, bool forced) {
+/* End the current turn, charge it, and hand the GPU to the next slice (not `skip`) if one may run. */
+static void close_turn(struct slice_shm *shm, uint64_t now, bool forced, int skip) {
         struct slice_sched *sch = &shm->sched;
         unsigned owner = atomic_load(&sch->owner);
         if (owner == 0)
@@ -235,7 +245,7 @@ static void close_turn(struct slice_shm *shm, uint64_t now, bool forced) {
         atomic_store(&sch->owner, 0);
 
         uint64_t until = UINT64_MAX;
-        int next = pick_next(shm, now, &until);
+        int next = pick_next(shm, now, &until, skip);
         if (next >= 0)
                 grant(shm, (unsigned) next, now);
         else
@@ -307,10 +317,19 @@ int slice_sched_enter(struct slice_shm *shm, unsigned index, uint64_t now, struc
                         until = now < deadline ? deadline : now + q / 4;
                         goto wait;
                 }
-                close_turn(shm, now, sch->participants > 0);
+                int skip = -1;
+                if (sch->participants <= 0 && sch->first_ns == 0 && owner != index + 1) {
+                        /* Granted, and nobody came: its waiter cannot run (starved of the CPU
+                         * on a loaded host, or dead). The GPU goes to another slice, but the
+                         * absent one keeps its place and its credit, and its want decays from
+                         * now unless it asks again: a dead waiter costs one more grant at most. */
+                        skip = (int) owner - 1;
+                        atomic_store_explicit(&shm->slices[skip].want_ns, now, memory_order_relaxed);
+                }
+                close_turn(shm, now, sch->participants > 0, skip);
                 owner = atomic_load(&sch->owner);
         } else {
-                int next = pick_next(shm, now, &until);
+                int next = pick_next(shm, now, &until, -1);
                 if (next >= 0) {
                         grant(shm, (unsigned) next, now);
                         owner = (unsigned) next + 1;
@@ -323,6 +342,7 @@ int slice_sched_enter(struct slice_shm *shm, unsigned index, uint64_t now, struc
         if (owner != 0)
                 until = atomic_load(&sch->deadline_ns);
 wait:
+        atomic_store_explicit(&shm->slices[index].want_ns, now + WAITING_NS, memory_order_relaxed);
         *ret_wake = atomic_load(&sch->wake);
         *ret_until = until < now + q ? until : now + q;
         return -EAGAIN;
@@ -357,11 +377,18 @@ void slice_sched_blocked(struct slice_shm *shm, uint32_t turn, int delta) {
         }
 }
 
-void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now) {
+void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now,
+                       bool again) {
         struct slice_sched *sch = &shm->sched;
         if (index >= SLICE_MAX)
                 return;
         struct slice_sched_slot *s = &shm->slices[index];
+        /* A participant leaving at the deadline with more to launch still wants the GPU: say so
+         * before the close below deals out the next round. Its last word was at the turn's
+         * start, and a turn that overran WANT_QUANTA would drop it from the very round that
+         * pays for that turn: the others were credited a quantum, it nothing. */
+        if (again)
+                atomic_store_explicit(&s->want_ns, now, memory_order_relaxed);
         if (atomic_load(&sch->turn) == turn && atomic_load(&sch->owner) == index + 1) {
                 if (end_ns > sch->last_ns)
                         sch->last_ns = end_ns;
@@ -373,7 +400,7 @@ void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uin
                                 break;
                         }
                 if (sch->participants <= 0)
-                        close_turn(shm, now, false);
+                        close_turn(shm, now, false, -1);
         } else if (s->forced_turn == turn && end_ns > s->forced_end_ns)
                 /* Closed without us: what ran after that is an overrun, paid now. */
                 charge_slice(s, end_ns - s->forced_end_ns, now, sch->quantum_ns);

@@ -131,7 +131,7 @@ struct slice_sched_slot {
         int64_t budget_ns;        /* fixed-share: token bucket, refilled at weight % */
         uint64_t budget_stamp_ns; /* last refill */
         uint64_t forced_end_ns;   /* ...and when: later work is charged as overrun */
-        _Atomic uint64_t want_ns; /* last time a process of the slice waited for a turn */
+        _Atomic uint64_t want_ns; /* last time a process of it asked for a turn (ahead: waits) */
         _Atomic uint64_t gpu_ns;  /* GPU time consumed, as measured at turn ends */
         _Atomic uint64_t turns;   /* turns granted */
         uint64_t reserved[2];

@@ -166,7 +166,9 @@ int slice_sched_enter(struct slice_shm *shm, unsigned index, uint64_t now, struc
 int slice_sched_extend(struct slice_shm *shm, unsigned index, struct slice_sched_ticket *t, uint64_t now);
 /* A participant starts (+1) / stops (-1) waiting for its GPU work: the turn is not idle meanwhile. */
 void slice_sched_blocked(struct slice_shm *shm, uint32_t turn, int delta);
-/* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched), at now. */
-void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now);
+/* Leave `turn`, whose GPU work of this process completed at end_ns (0: never launched), at now;
+ * again: the process asks for the next turn at once (it has more to launch). */
+void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uint64_t end_ns, uint64_t now,
+                       bool again);
 /* Is another slice than `index` waiting for the GPU at time now? */
 bool slice_sched_contended(const struct slice_shm *shm, unsigned index, uint64_t now);

@@ -327,7 +327,7 @@ static uint64_t simulate(struct slice_shm *shm, struct tenant *t, int n, uint64_
                 uint64_t len = t[granted].kernel;
                 while (now + len < ticket.deadline_ns)
                         len += t[granted].kernel;
-                slice_sched_leave(shm, t[granted].slice, ticket.turn, now + len, now + len);
+                slice_sched_leave(shm, t[granted].slice, ticket.turn, now + len, now + len, true);
                 t[granted].got += len;
                 busy += len;
                 now += len;
@@ -404,7 +404,7 @@ static void test_sched_extend(void **state) {
         assert_int_equal(until, t.deadline_ns);
         now = t.deadline_ns + 1;
         assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
-        slice_sched_leave(shm, a, t.turn, now, now);
+        slice_sched_leave(shm, a, t.turn, now, now, false);
         assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), 0); /* granted at close */
 }
 
@@ -431,8 +431,79 @@ static void test_sched_dead_holder(void **state) {
         assert_int_equal(shm->slices[a].forced_turn, t.turn);
         /* Had a lived on, its late report is charged to it as an overrun. */
         int64_t before = shm->slices[a].deficit_ns;
-        slice_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS);
+        slice_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS, false);
         assert_int_equal(shm->slices[a].deficit_ns, before - (int64_t) (5 * MS));
+}
+
+/* The holder of an 8 ms turn leaves to launch on: it is credited the round its close deals out,
+ * like the slice that waited, not dropped as no longer asking. */
+static void test_sched_overrun_keeps_credit(void **state) {
+        (void) state;
+        struct slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        int64_t q = (int64_t) shm->sched.quantum_ns;
+        uint64_t now = 1000 * MS, until;
+        uint32_t wake;
+        struct slice_sched_ticket t, tb;
+        shm->slices[b].deficit_ns = -q / 2; /* no credit left: a's close deals out a round */
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        now += 8 * MS;
+        slice_sched_leave(shm, a, t.turn, now, now, true);
+        assert_int_equal(shm->slices[a].deficit_ns, q - (int64_t) (8 * MS) + q);
+        assert_int_equal(shm->slices[b].deficit_ns, q / 2);
+        assert_int_equal(atomic_load(&shm->sched.owner), b + 1);
+}
+
+/* A waiter that cannot look again in time (on a loaded host, 5 to 10 ms late for a 0.5 ms wait)
+ * still waits: the holder gets no free extension. */
+static void test_sched_waiter_starved(void **state) {
+        (void) state;
+        struct slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS, until;
+        uint32_t wake;
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        now += 10 * q; /* b never looked again */
+        assert_true(slice_sched_contended(shm, a, now));
+        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
+}
+
+/* Granted, and its waiter does not come: the GPU goes to the others after half a quantum, the
+ * absent slice keeps its credit, and counts as waiting again only when it asks again. */
+static void test_sched_absent_grantee(void **state) {
+        (void) state;
+        struct slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        int64_t q = (int64_t) shm->sched.quantum_ns;
+        uint64_t now = 1000 * MS, until;
+        uint32_t wake;
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        now += 2 * MS;
+        slice_sched_leave(shm, a, t.turn, now, now, true);
+        assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* b never comes */
+        now += (uint64_t) q / 2 + 1;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(shm->slices[b].deficit_ns, q);
+        now = t.deadline_ns + 1;
+        assert_true(slice_sched_contended(shm, a, now)); /* b may still come... */
+        now += 3 * (uint64_t) q + 1;
+        assert_int_equal(slice_sched_extend(shm, a, &t, now), 1); /* ...but it asked no more */
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        now = t.deadline_ns + 1;
+        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
+        slice_sched_leave(shm, a, t.turn, now, now, true);
+        assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* its credit kept it first */
 }
 
 /* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
@@ -460,11 +531,19 @@ static void test_parse_memory(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_region),       cmocka_unit_test(test_parse_memory),
-                cmocka_unit_test(test_charge),       cmocka_unit_test(test_charge_race),
-                cmocka_unit_test(test_reclaim),      cmocka_unit_test(test_pid_reuse),
-                cmocka_unit_test(test_sched_equal),  cmocka_unit_test(test_sched_fixed),
-                cmocka_unit_test(test_sched_extend), cmocka_unit_test(test_sched_dead_holder),
+                cmocka_unit_test(test_region),
+                cmocka_unit_test(test_parse_memory),
+                cmocka_unit_test(test_charge),
+                cmocka_unit_test(test_charge_race),
+                cmocka_unit_test(test_reclaim),
+                cmocka_unit_test(test_pid_reuse),
+                cmocka_unit_test(test_sched_equal),
+                cmocka_unit_test(test_sched_fixed),
+                cmocka_unit_test(test_sched_extend),
+                cmocka_unit_test(test_sched_dead_holder),
+                cmocka_unit_test(test_sched_overrun_keeps_credit),
+                cmocka_unit_test(test_sched_waiter_starved),
+                cmocka_unit_test(test_sched_absent_grantee),
                 cmocka_unit_test(test_sched_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
