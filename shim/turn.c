@@ -39,6 +39,7 @@ static struct {
         CUcontext ctx;            /* the events' context */
         CUevent start, end, done; /* done: the last fence seen complete */
         bool started, have_done;
+        bool blocked;         /* counted in the file as waiting for the GPU */
         CUstream first, last; /* streams of the turn's first and last launch */
         pid_t last_tid;       /* thread of a per-thread default stream, else 0 */
         bool last_valid, multi_stream;
@@ -80,12 +81,24 @@ static void sched_blocked(uint32_t turn, int delta) {
         slice_sched_file_end(shim.sched, true);
 }
 
+/* Stop waiting for the GPU and leave the turn in one step: a participant seen neither waiting
+ * nor gone after the grace may have its turn closed under it (slice-sched.c: closeable). */
 static void sched_leave(uint32_t turn, uint64_t end, uint64_t now, bool again) {
         struct slice_shm *shm;
         if (slice_sched_file_begin(shim.sched, &shm) < 0)
                 return;
+        if (P.blocked)
+                slice_sched_blocked(shm, turn, -1);
         slice_sched_leave(shm, shim.index, turn, end, now, again);
         slice_sched_file_end(shim.sched, true);
+}
+
+/* Tell the file whether this process waits for its GPU work (P.lock held). */
+static void set_blocked(bool on) {
+        if (P.blocked == on)
+                return;
+        sched_blocked(atomic_load(&P.turn), on ? +1 : -1);
+        P.blocked = on;
 }
 
 static bool sched_contended(uint64_t now) {
@@ -204,10 +217,10 @@ static uint64_t drain(void) {
 /* Leave the turn; again: this process launches on and asks for the next turn at once. */
 static void leave(bool again) {
         uint32_t turn = atomic_load(&P.turn);
-        sched_blocked(turn, +1);
+        set_blocked(true);
         uint64_t end = drain();
-        sched_blocked(turn, -1);
         sched_leave(turn, end, slice_now_ns(), again);
+        P.blocked = false;
         retire(); /* all complete now: what they measured is the next turn's estimate */
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
@@ -249,6 +262,7 @@ static void enter(CUstream stream, bool per_thread) {
                                                         .deadline_ns = atomic_load(&P.deadline) };
                         if (sched_extend(&t, now)) {
                                 atomic_store(&P.deadline, t.deadline_ns);
+                                set_blocked(false);
                                 return;
                         }
                         leave(true);
@@ -328,10 +342,8 @@ static void throttle(void) {
                  * recorded once the host came back to an idle GPU. */
                 if (P.since_fence > 0 && P.last_valid && (!P.last_tid || P.last_tid == gettid()))
                         fence(P.last);
-                uint32_t turn = atomic_load(&P.turn);
-                sched_blocked(turn, +1);
+                set_blocked(true); /* until the gate sees whether the turn goes on */
                 REAL(cuEventSynchronize)(P.ring[P.tail]);
-                sched_blocked(turn, -1);
                 retire();
         }
 }
@@ -349,8 +361,12 @@ void shim_turn_gate(CUstream stream, bool per_thread) {
         if (mine && now < atomic_load(&P.deadline)) {
                 contended(now);
                 throttle();
+                /* Past the deadline the process goes on to wait for the rest of its work (leave),
+                 * still counted as waiting: no gap in which the turn looks idle. */
                 if (slice_now_ns() >= atomic_load(&P.deadline))
                         enter(stream, per_thread);
+                else
+                        set_blocked(false);
         } else
                 enter(stream, per_thread);
         pthread_mutex_unlock(&P.lock);
@@ -404,6 +420,6 @@ void shim_turn_atfork_child(void) {
         atomic_store(&P.turn, 0);
         P.count = P.since_fence = 0;
         P.fenced_launches = 0;
-        P.have_done = P.started = P.last_valid = false;
+        P.have_done = P.started = P.last_valid = P.blocked = false;
         forget_events(false); /* the parent's; the child cannot use them */
 }

@@ -401,9 +401,15 @@ void slice_sched_leave(struct slice_shm *shm, unsigned index, uint32_t turn, uin
                         }
                 if (sch->participants <= 0)
                         close_turn(shm, now, false, -1);
-        } else if (s->forced_turn == turn && end_ns > s->forced_end_ns)
+        } else if (s->forced_turn == turn && end_ns > s->forced_end_ns) {
                 /* Closed without us: what ran after that is an overrun, paid now. */
                 charge_slice(s, end_ns - s->forced_end_ns, now, sch->quantum_ns);
+                /* ...and by us alone: a turn granted since then could not use the GPU before our
+                 * work ended (its first work queued behind ours), so its time starts there. */
+                if (atomic_load(&sch->owner) != 0 && sch->grant_ns >= s->forced_end_ns && sch->first_ns &&
+                    sch->first_ns < end_ns)
+                        sch->first_ns = end_ns;
+        }
 }
 
 int slice_sched_find(const struct slice_shm *shm, const char *name) {

@@ -506,6 +506,28 @@ static void test_sched_absent_grantee(void **state) {
         assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* its credit kept it first */
 }
 
+/* A turn closed under its holder (not back from the CPU within the grace): the holder pays what
+ * ran after the close, and the next turn, whose first work queued behind that, does not. */
+static void test_sched_overrun_charged_once(void **state) {
+        (void) state;
+        struct slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        int64_t q = (int64_t) shm->sched.quantum_ns;
+        uint64_t now = 1000 * MS, until;
+        uint32_t wake;
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        uint64_t closed = t.deadline_ns + 2 * (uint64_t) q; /* the grace */
+        assert_int_equal(slice_sched_enter(shm, b, closed, &tb, &wake, &until), 0);
+        assert_int_equal(shm->slices[a].deficit_ns, q - 3 * q);
+        slice_sched_leave(shm, a, t.turn, closed + 5 * MS, closed + 5 * MS, true);
+        assert_int_equal(shm->slices[a].deficit_ns, q - 3 * q - (int64_t) (5 * MS));
+        slice_sched_leave(shm, b, tb.turn, closed + 7 * MS, closed + 7 * MS, false); /* no round for b */
+        assert_int_equal(shm->slices[b].deficit_ns, q - (int64_t) (2 * MS));
+}
+
 /* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
 static void test_parse_memory(void **state) {
         (void) state;
@@ -544,6 +566,7 @@ int main(void) {
                 cmocka_unit_test(test_sched_overrun_keeps_credit),
                 cmocka_unit_test(test_sched_waiter_starved),
                 cmocka_unit_test(test_sched_absent_grantee),
+                cmocka_unit_test(test_sched_overrun_charged_once),
                 cmocka_unit_test(test_sched_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
