@@ -590,13 +590,15 @@ static void test_equal(bool gated, bool late) {
         double total = runs[0].share + runs[1].share, small = total > 0 ? 100 * runs[0].share / total : 0;
         double x[] = { runs[0].share, runs[1].share };
         if (gated) {
-                CHECK(small >= 40 && small <= 60, "the small-kernel tenant got %.1f %%", small);
-                CHECK(jain(x, 2) >= 0.96, "Jain's index %.4f", jain(x, 2));
+                CHECK(small >= 44 && small <= 56, "the small-kernel tenant got %.1f %%", small);
+                CHECK(jain(x, 2) >= 0.985, "Jain's index %.4f", jain(x, 2));
                 /* Shares follow charges: each tenant is charged the GPU time it used, not the
                  * host's reaction time at its turns' ends (a tenant of short kernels drains to an
-                 * idle GPU every turn) nor another's overrun its first kernel queued behind. */
+                 * idle GPU every turn) nor another's overrun its first kernel queued behind. What
+                 * stays (the GPU idle from a turn's start to its first kernel) is a few per cent,
+                 * 7 at worst on a loaded host; woken 0.5 ms late, the old shim charged 1.3x. */
                 for (int i = 0; i < 2; i++)
-                        CHECK(runs[i].charged >= 0.95 && runs[i].charged <= 1.06,
+                        CHECK(runs[i].charged >= 0.9 && runs[i].charged <= 1.15,
                               "%s was charged %.3f times the GPU time it used", runs[i].slice,
                               runs[i].charged);
                 /* Each turn ends with a drain and a wake-up of the next process: some idle (more
