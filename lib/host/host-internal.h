@@ -60,7 +60,11 @@ double pci_parse_link_speed(const char *s);
 int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err);
 /* Read p's types (a parent of host) unless the scan or an earlier call did. */
 int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err);
-int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err);
+/* The instances; their IOMMU groups only with_groups (VGPU_SCAN_GROUPS). */
+int mdev_scan_instances(struct vgpu_host *host, bool with_groups, struct vgpu_error *err);
+/* in's IOMMU group: as the scan read it, else from its iommu_group link now; -1 when it has none
+ * (IOMMU off) or is gone. For the few instances a plan removes or restarts. */
+int host_instance_iommu_group(const struct vgpu_instance *in);
 
 /* mdev-types.c: the types of each job's parent, sorted by id (mdev_type_cmp), static attributes
  * copied from the reference parent's types where it has one (a parent of the same device model,

@@ -94,7 +94,7 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
         if (r >= 0 && (flags & (VGPU_SCAN_TYPES | VGPU_SCAN_PARENTS)))
                 r = mdev_scan_parents(host, flags & VGPU_SCAN_TYPES, err);
         if (r >= 0 && (flags & VGPU_SCAN_INSTANCES))
-                r = mdev_scan_instances(host, err);
+                r = mdev_scan_instances(host, flags & VGPU_SCAN_GROUPS, err);
         if (r >= 0 && (flags & VGPU_SCAN_NVML))
                 r = nvml_scan(host, err);
         if (r < 0)

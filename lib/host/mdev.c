@@ -274,8 +274,10 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
         return 0;
 }
 
-/* Read one instance's links; parent NULL afterwards means it vanished (removed meanwhile). */
-static int read_instance(int devsfd, struct vgpu_instance *in) {
+/* Read one instance's links; parent NULL afterwards means it vanished (removed meanwhile). The
+ * IOMMU group only with_group: the planner asks for it alone, for what it would remove
+ * (host_instance_iommu_group()), so a no-op apply resolves no group link of its 512 vGPUs. */
+static int read_instance(int devsfd, struct vgpu_instance *in, bool with_group) {
         char target[4096], buf[320];
         /* .../PARENT/UUID: the parent is the component before the last */
         int n = sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target) - sizeof("/iommu_group"));
@@ -296,6 +298,8 @@ static int read_instance(int devsfd, struct vgpu_instance *in) {
         memcpy(target + n, "/mdev_type", sizeof("/mdev_type"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
                 return -ENOMEM;
+        if (!with_group)
+                return 0;
         memcpy(target + n, "/iommu_group", sizeof("/iommu_group"));
         if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0)
                 in->iommu_group = atoi(buf);
@@ -305,14 +309,16 @@ static int read_instance(int devsfd, struct vgpu_instance *in) {
 struct instance_round {
         int devsfd;
         struct vgpu_instance *instances;
+        bool with_groups;
 };
 
 static int read_instance_job(size_t i, void *userdata) {
         struct instance_round *round = userdata;
-        return read_instance(round->devsfd, &round->instances[i]);
+        return read_instance(round->devsfd, &round->instances[i], round->with_groups);
 }
 
-static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct vgpu_error *err) {
+static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, bool with_groups,
+                             struct vgpu_error *err) {
         int fd = root_open_dir(SYS_MDEV_DEVICES);
         if (fd == -ENOENT)
                 return 0;
@@ -335,7 +341,7 @@ static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, struct v
                 memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
                 in->kind = VGPU_TYPE_MDEV;
         }
-        struct instance_round round = { dirfd(d), host->instances + first };
+        struct instance_round round = { dirfd(d), host->instances + first, with_groups };
         if (r >= 0)
                 r = parallel_for(host->n_instances - first, 128, read_instance_job, &round);
         closedir(d);
@@ -382,13 +388,28 @@ static int cmp_instance(const void *a, const void *b) {
         return c ? c : strcmp(x->uuid, y->uuid);
 }
 
-int mdev_scan_instances(struct vgpu_host *host, struct vgpu_error *err) {
+int mdev_scan_instances(struct vgpu_host *host, bool with_groups, struct vgpu_error *err) {
         size_t allocated = 0;
-        int r = scan_mdev_devices(host, &allocated, err);
+        int r = scan_mdev_devices(host, &allocated, with_groups, err);
         if (r < 0)
                 return r;
         if ((r = scan_vfio_instances(host, &allocated)) < 0)
                 return vgpu_error_set(err, r, "out of memory");
         qsort_safe(host->instances, host->n_instances, sizeof(*host->instances), cmp_instance);
         return 0;
+}
+
+int host_instance_iommu_group(const struct vgpu_instance *in) {
+        if (in->iommu_group >= 0)
+                return in->iommu_group;
+        /* an mdev's own link; a vendor-VFIO VF's group is its function's */
+        char path[128], full[4096], buf[64];
+        if (in->kind == VGPU_TYPE_NVIDIA_VFIO)
+                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s/iommu_group", strempty(in->parent));
+        else
+                snprintf(path, sizeof(path), SYS_MDEV_DEVICES "/%s/iommu_group", in->uuid);
+        if (root_path(full, sizeof(full), path) < 0 ||
+            sysfs_link_basename_at(AT_FDCWD, full, buf, sizeof(buf)) < 0)
+                return -1;
+        return atoi(buf);
 }

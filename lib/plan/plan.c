@@ -281,13 +281,13 @@ static int plan_parent(struct builder *b, struct vgpu_parent *p, const struct vg
                 const struct vgpu_instance *in = &h->instances[i];
                 if (b->kept[i])
                         continue;
-                if (!force && in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group))
+                int group = force ? -1 : host_instance_iommu_group(in);
+                if (group >= 0 && vfio_group_in_use(group))
                         return vgpu_error_set(
                                 b->err, -EBUSY,
                                 "%s (%s on %s) is in use by a running VM (/dev/vfio/%d is open); "
                                 "stop the VM, or apply --force",
-                                in->uuid[0] ? in->uuid : in->parent, strempty(in->type), in->parent,
-                                in->iommu_group);
+                                in->uuid[0] ? in->uuid : in->parent, strempty(in->type), in->parent, group);
                 struct vgpu_action *a = add_instance(b, VGPU_ACTION_REMOVE, "not in the file", p);
                 const struct vgpu_mdev_spec *d = in->uuid[0] ? find_def(b, in->uuid) : NULL;
                 if (!a || set_spec(&a->spec, in->uuid, in->parent, strempty(in->type), d ? d->attrs : NULL,
@@ -329,7 +329,8 @@ static int plan_attr_drift(struct builder *b, const struct vgpu_parent *p, const
         if (!be->instance_attr_differs ||
             be->instance_attr_differs(p, in, attr, differs, sizeof(differs)) <= 0)
                 return 0;
-        bool held = in->iommu_group >= 0 && vfio_group_in_use(in->iommu_group);
+        int group = host_instance_iommu_group(in);
+        bool held = group >= 0 && vfio_group_in_use(group);
         bool restart = b->force && !held;
         snprintf(detail, sizeof(detail), "%s%s", differs,
                  restart ? ""

@@ -5,6 +5,8 @@
  * vendor-VFIO types. Execution against a real kernel is tests/vm/scenarios/30-apply.sh.
  * Runs with the NVML double (vendor-VFIO types' frame buffer sizes come from NVML).
  */
+#include <limits.h>
+
 #include "test-plan-util.h"
 
 static void test_plan_keeps_and_creates(void **state) {
@@ -172,12 +174,66 @@ static void test_plan_vfio_and_vfs(void **state) {
         vgpu_plan_free(p);
 }
 
+/* A copy of fixture name where process 4242 holds /dev/vfio/group open, as QEMU holds a vGPU's
+ * group; FIXTURES points at the copy's directory until the returned one is given back. */
+static char *copy_with_vm(const char *name, int group, char **ret_saved) {
+        char tmpl[] = "/tmp/test-plan-XXXXXX", cmd[PATH_MAX * 3];
+        assert_non_null(mkdtemp(tmpl));
+        snprintf(cmd, sizeof(cmd),
+                 "cp -a '%s/%s' '%s/' && mkdir -p '%s/%s/proc/4242/fd' && ln -s /dev/vfio/%d "
+                 "'%s/%s/proc/4242/fd/7'",
+                 getenv("FIXTURES"), name, tmpl, tmpl, name, group, tmpl, name);
+        assert_int_equal(system(cmd), 0);
+        *ret_saved = strdup(getenv("FIXTURES"));
+        setenv("FIXTURES", tmpl, 1);
+        return strdup(tmpl);
+}
+
+static void give_back(char *copy, char *saved) {
+        setenv("FIXTURES", saved, 1);
+        rm_rf(copy);
+        free(copy);
+        free(saved);
+}
+
+/* A vGPU a VM holds is never removed: the plan refuses. The scan of a plan reads no IOMMU group
+ * (VGPU_SCAN_PARENTS | VGPU_SCAN_INSTANCES), so the planner reads the group of each instance it
+ * would remove: an mdev's own iommu_group link, a vendor-VFIO VF's function's. */
+static void test_plan_refuses_held_removal(void **state) {
+        (void) state;
+        char *saved, *copy = copy_with_vm("nvidia-mdev", 9, &saved);
+        vgpu_plan_free(
+                plan("nvidia-mdev",
+                     "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: nvidia-232\n"
+                     "        uuids: [b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02]\n",
+                     -EBUSY,
+                     "b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e01 (nvidia-232 on 0000:3b:00.0) is in use by a "
+                     "running VM (/dev/vfio/9 is open)"));
+        /* another group held: the removal is planned */
+        give_back(copy, saved);
+        copy = copy_with_vm("nvidia-mdev", 8, &saved);
+        struct vgpu_plan *p =
+                plan("nvidia-mdev",
+                     "version: 1\ngpus:\n  - bdf: 3b:00.0\n    devices:\n      - type: nvidia-232\n"
+                     "        uuids: [b1e5c3f2-6a7d-4e21-9c43-1a2b3c4d5e02]\n",
+                     0, NULL);
+        assert_int_equal(count_kind(p, VGPU_ACTION_REMOVE), 1);
+        vgpu_plan_free(p);
+        give_back(copy, saved);
+
+        /* the vendor-VFIO VF 41:00.4 runs type 1152 in group 9; a file without it removes it */
+        copy = copy_with_vm("nvidia-sriov-vfio", 9, &saved);
+        vgpu_plan_free(
+                plan("nvidia-sriov-vfio", "version: 1\ngpus:\n  - bdf: 41:00.4\n    devices: []\n", -EBUSY,
+                     "0000:41:00.4 (1152 on 0000:41:00.4) is in use by a running VM (/dev/vfio/9 is open)"));
+        give_back(copy, saved);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_plan_keeps_and_creates),
-                cmocka_unit_test(test_plan_refusals),
-                cmocka_unit_test(test_plan_framebuffer),
-                cmocka_unit_test(test_plan_vfio_and_vfs),
+                cmocka_unit_test(test_plan_keeps_and_creates),    cmocka_unit_test(test_plan_refusals),
+                cmocka_unit_test(test_plan_framebuffer),          cmocka_unit_test(test_plan_vfio_and_vfs),
+                cmocka_unit_test(test_plan_refuses_held_removal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

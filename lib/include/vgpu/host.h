@@ -233,7 +233,7 @@ struct vgpu_instance {
         char uuid[VGPU_UUID_MAX]; /* "" for vendor-VFIO VFs, which have no UUID */
         char *parent;
         char *type;      /* type id */
-        int iommu_group; /* -1 when unknown */
+        int iommu_group; /* -1 when unknown (or not asked: GROUPS) */
         enum vgpu_type_kind kind;
 };
 
@@ -271,7 +271,7 @@ struct vgpu_host {
  */
 enum {
         VGPU_SCAN_TYPES = 1 << 0,     /* mdev parents and their types */
-        VGPU_SCAN_GROUPS = 1 << 1,    /* IOMMU group of each GPU, and each group's members */
+        VGPU_SCAN_GROUPS = 1 << 1,    /* IOMMU group of each GPU and instance, each group's members */
         VGPU_SCAN_NAMES = 1 << 2,     /* vendor/device names from pci.ids (libpci) */
         VGPU_SCAN_NVML = 1 << 3,      /* NVML readings, if libnvidia-ml.so.1 loads */
         VGPU_SCAN_DETAILS = 1 << 4,   /* link, NUMA, BARs, hwmon of physical functions */
