@@ -129,10 +129,6 @@ static int list_types(int busfd, struct group *g, size_t i, char *buf, size_t bu
                 for (ssize_t off = 0; r >= 0 && off < n;) {
                         const struct dirent64 *de = (const struct dirent64 *) (buf + off);
                         off += de->d_reclen;
-                        /* "." is the directory itself: its inode is the parent's generation
-                         * (mdev.c), as fstatat would give it, without the call */
-                        if (streq(de->d_name, "."))
-                                p->generation = (uint64_t) de->d_ino;
                         if (de->d_name[0] == '.')
                                 continue;
                         if (!GREEDY_REALLOC(p->types, allocated, p->n_types + 1) ||

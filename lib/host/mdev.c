@@ -43,29 +43,26 @@ static void model_key(const struct vgpu_parent *p, char *buf, size_t size) {
                  g->subsystem_vendor_id, g->subsystem_device_id);
 }
 
-/* A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it).
- * stat_generation false: the caller lists the type directory, whose "." entry gives it. */
+/*
+ * A parent named name whose device directory is dirfd's entry `dir` ("." when dirfd is it), of
+ * this generation: which registration of the parent this is. The kernel makes a parent's files
+ * anew when a driver registers it again (module reload, rebind, VFs re-enabled), and kernfs never
+ * hands a recent inode number out again, so a parent that vanished and came back between two
+ * scans differs by an inode number: mdev_register_parent() links the device into
+ * /sys/class/mdev_bus each time (class_compat_create_link), and the listing of that directory
+ * gives the link's inode without a call per parent; a vendor-VFIO VF, on no bus of its own,
+ * has its nvidia/ directory stat'ed.
+ */
 static int add_parent(struct vgpu_host *host, size_t *allocated, const char *name, int dirfd, const char *dir,
-                      bool stat_generation, struct vgpu_parent **ret) {
+                      uint64_t generation, struct vgpu_parent **ret) {
         if (!GREEDY_REALLOC(host->parents, *allocated, host->n_parents + 1))
                 return -ENOMEM;
         struct vgpu_parent *p = &host->parents[host->n_parents++];
-        *p = (struct vgpu_parent){ .name = strdup(name) };
+        *p = (struct vgpu_parent){ .name = strdup(name), .generation = generation };
         if (!p->name)
                 return -ENOMEM;
         p->gpu = vgpu_host_find_gpu(host, name);
-        /* Which registration of the parent this is: the kernel makes the type directory anew
-         * when a driver registers the parent again (module reload, rebind, VFs re-enabled), and
-         * kernfs never hands a recent inode number out again, so a parent that vanished and came
-         * back between two scans differs by it. */
-        struct stat st;
         char path[320];
-        if (stat_generation) {
-                snprintf(path, sizeof(path), "%s/%s", dir,
-                         p->gpu && p->gpu->nvidia_vfio ? "nvidia" : "mdev_supported_types");
-                if (fstatat(dirfd, path, &st, 0) == 0)
-                        p->generation = (uint64_t) st.st_ino;
-        }
         /* The PCI scan already knows a GPU's driver; only virtual parents need a readlink. */
         if (p->gpu) {
                 if (p->gpu->driver && !(p->driver = strdup(p->gpu->driver)))
@@ -100,7 +97,7 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
                         continue;
                 struct vgpu_parent *p;
                 /* attributes relative to the bus directory ("NAME/driver"): no open per parent */
-                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, !with_types, &p)) < 0)
+                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, de->d_ino, &p)) < 0)
                         break;
         }
 
@@ -187,7 +184,9 @@ static int scan_vfio_parents(struct vgpu_host *host, size_t *allocated, bool wit
                 if (devfd < 0)
                         continue;
                 struct vgpu_parent *p;
-                int r = add_parent(host, allocated, g->bdf, devfd, ".", true, &p);
+                struct stat st;
+                int r = add_parent(host, allocated, g->bdf, devfd, ".",
+                                   fstatat(devfd, "nvidia", &st, 0) == 0 ? (uint64_t) st.st_ino : 0, &p);
                 if (r < 0)
                         return r;
                 if (!with_types)

@@ -3,9 +3,9 @@
 # scan-reads.sh — each command reads what it prints and nothing else, each file once (issue 11:
 # "do less"). On a generated SR-IOV host, under strace with the plain read path (io_uring opens
 # are invisible to strace): `list` touches no type directory (no attributes of the 12,000
-# types, which only `types` prints), a no-op `apply` or `assert` no IOMMU group, and no
-# command opens, stats or resolves the same path twice (directories aside). Needs VGPUCTL (set
-# by tests/meson.build) and strace.
+# types, which only `types` prints), a no-op `apply` or `assert` no IOMMU group and no type
+# directory, and no command opens, stats or resolves the same path twice (directories aside).
+# Needs VGPUCTL (set by tests/meson.build) and strace.
 source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 command -v strace >/dev/null || skip "no strace"
@@ -53,7 +53,8 @@ for args in "list" "list --json"; do
 done
 
 # a no-op apply (and assert) reads the instances' parent and type, nothing it does not compare:
-# no IOMMU group (the planner reads one only for an instance it would remove), each path once
+# no IOMMU group (the planner reads one only for an instance it would remove), no type directory
+# (a parent's registration comes from the /sys/class/mdev_bus listing), each path once
 VGPU_ROOT=$tmp/large "$VGPUCTL" export | grep -v '^ *persistent: false$' >"$tmp/host.yaml"
 VGPU_ROOT=$tmp/large "$VGPUCTL" apply -f "$tmp/host.yaml" >/dev/null || bad "apply: defining the instances failed"
 for args in "apply -f $tmp/host.yaml" "assert -f $tmp/host.yaml"; do
@@ -62,8 +63,8 @@ for args in "apply -f $tmp/host.yaml" "assert -f $tmp/host.yaml"; do
                 continue
         fi
         grep -q '/sys/bus/mdev/devices' "$tmp/paths" && ok || bad "${args%% *}: no instance read in the trace"
-        if grep -q 'iommu_group' "$tmp/paths"; then
-                bad "${args%% *} reads what a no-op does not need: $(grep -m3 'iommu_group' "$tmp/paths")"
+        if grep -E -q 'iommu_group|mdev_supported_types' "$tmp/paths"; then
+                bad "${args%% *} reads what a no-op does not need: $(grep -E -m3 'iommu_group|mdev_supported_types' "$tmp/paths")"
         else
                 ok
         fi

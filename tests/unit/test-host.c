@@ -442,28 +442,27 @@ static void test_types_share_strings(void **state) {
         vgpu_host_free(host);
 }
 
-/* Which registration a parent is (vgpud restores a parent that came back): its type directory's
- * inode, for GPU parents as for virtual ones. GPU parents on the mdev bus had 0, stat'ed through
- * a descriptor the scan never opened; vendor-VFIO parents use their nvidia/ directory. */
-static void assert_generation(const struct vgpu_host *host, const char *parent, const char *dir) {
+/* Which registration a parent is (vgpud restores a parent that came back): the inode of its
+ * link in /sys/class/mdev_bus, for GPU parents as for virtual ones, whatever the scan reads;
+ * vendor-VFIO parents use their nvidia/ directory. (GPU parents on the mdev bus once had 0.) */
+static void assert_generation(const struct vgpu_host *host, const char *parent, const char *path_in_root) {
         const struct vgpu_parent *p = vgpu_host_find_parent(host, parent);
         assert_non_null(p);
         assert_non_null(p->gpu);
         char path[PATH_MAX];
         struct stat st;
-        snprintf(path, sizeof(path), "%s%s", getenv("VGPU_ROOT"), dir);
-        assert_int_equal(stat(path, &st), 0);
+        snprintf(path, sizeof(path), "%s%s", getenv("VGPU_ROOT"), path_in_root);
+        assert_int_equal(lstat(path, &st), 0);
         assert_int_not_equal(p->generation, 0);
         assert_int_equal(p->generation, (uint64_t) st.st_ino);
 }
 
 static void test_parent_generation_gpu(void **state) {
         (void) state;
-        /* parents alone stat the type directory; a types scan takes it from its listing's "." */
+        /* the same with or without the types: the class directory's listing gives it */
         for (int i = 0; i < 2; i++) {
                 struct vgpu_host *host = scan("nvidia-mdev", i ? VGPU_SCAN_TYPES : VGPU_SCAN_PARENTS);
-                assert_generation(host, "0000:3b:00.0",
-                                  "/sys/class/mdev_bus/0000:3b:00.0/mdev_supported_types");
+                assert_generation(host, "0000:3b:00.0", "/sys/class/mdev_bus/0000:3b:00.0");
                 vgpu_host_free(host);
         }
         struct vgpu_host *host;

@@ -289,11 +289,14 @@ static void test_parent_generation(void **state) {
         assert_non_null(tty);
         assert_non_null(mdpy);
         assert_int_not_equal(tty->generation, 0);
-        /* what mdev_register_parent() does again on modprobe: a new type directory */
+        /* what mdev_register_parent() does again on modprobe: a new type directory and a new
+         * link in the class directory (made before the old one goes, so that no file system
+         * hands the same inode number out again) */
         char cmd[PATH_MAX * 3];
         snprintf(cmd, sizeof(cmd),
                  "cd '%s/sys/class/mdev_bus/mtty/' && cp -a mdev_supported_types t.new && "
-                 "rm -rf mdev_supported_types && mv t.new mdev_supported_types",
+                 "rm -rf mdev_supported_types && mv t.new mdev_supported_types && cd .. && "
+                 "ln -s \"$(readlink mtty)\" mtty.new && mv -T mtty.new mtty",
                  root);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(vgpu_host_scan(VGPU_SCAN_PARENTS, &after, &err), 0);

@@ -44,6 +44,8 @@ ran() { grep "^rule:$1 $2" $LOG | grep -c 'run=.*vgpuctl-restore\.service'; }
 
 # ---- an mdev parent: unregister (rmmod), then register (modprobe) mtty
 chk "no mtty mdev left by earlier scenarios" test -z "$(find /sys/class/mdev_bus/mtty/mdev_supported_types/*/devices -mindepth 1 2>/dev/null)"
+# vgpuctl tells a parent registered again by the inode of its class link (lib/host/mdev.c)
+link_ino=$(stat -c %i /sys/class/mdev_bus/mtty)
 : >$LOG
 chk "rmmod mtty" rmmod mtty
 settle
@@ -60,6 +62,8 @@ chk "and sent no add in subsystem mdev_bus (what the rule used to wait for)" \
 	test "$(grep -c '^event action=add subsystem=mdev_bus' $LOG)" = 0
 chk "rule line $MDEVLINE ran the restore once for the registration" test "$(ran "$MDEVLINE" 'action=change subsystem=mtty kernel=mtty')" = 1
 chk "no other rule ran" test "$(grep -c '^rule:' $LOG)" = 1
+chk "the registration is a new /sys/class/mdev_bus/mtty link (inode $link_ino before)" \
+	test -n "$link_ino" -a "$(stat -c %i /sys/class/mdev_bus/mtty)" != "$link_ino"
 grep "^rule:" $LOG | sed 's/^/# ran: /'
 
 # ---- SR-IOV: two VFs appear and their driver binds
