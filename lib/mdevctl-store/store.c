@@ -319,6 +319,16 @@ int store_remove(const char *parent, const char *uuid) {
 static bool is_parent_dir(const char *name);
 
 int store_read_at(int dirfd, const char *path, char *buf, size_t size, const char **why) {
+        return store_read_typed_at(dirfd, path, DT_UNKNOWN, buf, size, why);
+}
+
+int store_read_typed_at(int dirfd, const char *path, unsigned char d_type, char *buf, size_t size,
+                        const char **why) {
+        /* what the directory listing says is no regular file is not opened at all */
+        if (d_type != DT_UNKNOWN && d_type != DT_REG && d_type != DT_LNK) {
+                *why = "not a regular file";
+                return -EBADMSG;
+        }
         /* O_NONBLOCK: opening a FIFO for reading would wait for a writer, forever (and with it
          * `list --defined` and every vgpud request that reads the store) */
         int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -328,17 +338,22 @@ int store_read_at(int dirfd, const char *path, char *buf, size_t size, const cha
         }
         struct stat st;
         int r = 0;
-        if (fstat(fd, &st) < 0)
-                r = -errno, *why = "unreadable";
-        else if (!S_ISREG(st.st_mode))
-                r = -EBADMSG, *why = "not a regular file";
-        else if ((uint64_t) st.st_size >= size)
-                r = -EFBIG, *why = "larger than a definition can be (64 KiB)";
+        /* a regular file in the listing needs no fstat (512 calls on the bench host): one that
+         * grew past the limit is caught by the read below, and one replaced by something else
+         * since then is opened without blocking and fails to parse */
+        if (d_type != DT_REG) {
+                if (fstat(fd, &st) < 0)
+                        r = -errno, *why = "unreadable";
+                else if (!S_ISREG(st.st_mode))
+                        r = -EBADMSG, *why = "not a regular file";
+                else if ((uint64_t) st.st_size >= size)
+                        r = -EFBIG, *why = "larger than a definition can be (64 KiB)";
+        }
         ssize_t len = r < 0 ? -1 : read(fd, buf, size - 1);
         if (r == 0 && len < 0)
                 r = -errno, *why = "unreadable";
         else if (r == 0 && (size_t) len >= size - 1)
-                r = -EFBIG, *why = "larger than a definition can be (64 KiB)"; /* grew since fstat */
+                r = -EFBIG, *why = "larger than a definition can be (64 KiB)"; /* or grew since fstat */
         close(fd);
         if (r < 0)
                 return r;
@@ -396,51 +411,33 @@ static void warn(FILE *w, const char *parent, const char *uuid, const char *why)
                 fprintf(w, "%s%s/%s/%s: %s, skipped\n", root_prefix(), MDEVCTL_STORE, parent, uuid, why);
 }
 
-/* One definition file to read: found serially, read and parsed in parallel. */
+/* One file of a parent's directory: a definition, or a name to warn about (why set). */
 struct def_file {
-        char parent[256];
         char uuid[VGPU_UUID_MAX];
+        char *other_name; /* a name that is no UUID, to warn about (why says so) */
+        unsigned char d_type;
         struct vgpu_mdev_spec spec;
         const char *why; /* set when the file is skipped */
         bool ok;
 };
 
-struct def_round {
-        int storefd;
+/* One parent directory of the store, listed and its definitions read by one job. */
+struct def_parent {
+        char name[256];
+        bool remove_temps;
         struct def_file *files;
+        size_t n_files;
 };
 
-static int read_def_job(size_t i, void *userdata) {
-        struct def_round *round = userdata;
-        struct def_file *f = &round->files[i];
-        char path[sizeof(f->parent) + 1 + VGPU_UUID_MAX], text[STORE_FILE_MAX + 1];
-        size_t len = strlen(f->parent);
-        memcpy(path, f->parent, len);
-        path[len] = '/';
-        memcpy(path + len + 1, f->uuid, VGPU_UUID_MAX);
-        int r = store_read_at(round->storefd, path, text, sizeof(text), &f->why);
-        if (r < 0)
-                return 0;
-        r = store_parse(text, f->parent, f->uuid, &f->spec, &f->why);
-        if (r == -ENOMEM)
-                return r;
-        f->ok = r >= 0;
-        return 0;
-}
-
-/* One parent's directory (parent, below storefd) into files: definitions to read, names that are
- * not UUIDs to warn about, and — with remove_temps, where parent is not a link (a parent reached
- * through one is someone else's to clean) — the temporary files of killed writes removed.
- * getdents64 straight into a buffer: a DIR costs an fstat, two fcntl and 32 KiB per directory,
- * and the store has one directory per parent, 512 on the bench host. */
-static int list_parent(int storefd, const char *parent, bool remove_temps, FILE *w, struct def_file **files,
-                       size_t *n_files, size_t *allocated) {
-        int pfd = openat(storefd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0)
-                return 0; /* a file at the top level: not ours to judge */
+/* The files of one parent's directory (pfd): definitions to read, names that are not UUIDs to
+ * warn about, and — with remove_temps, where the parent is not a link (a parent reached through
+ * one is someone else's to clean) — the temporary files of killed writes removed. getdents64
+ * straight into a buffer: a DIR costs an fstat, two fcntl and 32 KiB per directory, and the
+ * store has one directory per parent, 512 on the bench host. */
+static int list_parent(int pfd, struct def_parent *dp) {
         char buf[8192];
-        int r = 0;
-        for (ssize_t n; r >= 0 && (n = getdents64(pfd, buf, sizeof(buf))) > 0;)
+        size_t allocated = 0;
+        for (ssize_t n; (n = getdents64(pfd, buf, sizeof(buf))) > 0;)
                 for (ssize_t off = 0; off < n;) {
                         const struct dirent64 *de = (const struct dirent64 *) (buf + off);
                         off += de->d_reclen;
@@ -449,27 +446,53 @@ static int list_parent(int storefd, const char *parent, bool remove_temps, FILE 
                         /* a write killed half-way: never a definition; regular files only go */
                         if (is_store_temp(de->d_name)) {
                                 struct stat st;
-                                if (remove_temps && fstatat(pfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                if (dp->remove_temps &&
+                                    fstatat(pfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                                     S_ISREG(st.st_mode))
                                         (void) unlinkat(pfd, de->d_name, 0);
                                 continue;
                         }
-                        if (!vgpu_uuid_valid(de->d_name)) {
-                                warn(w, parent, de->d_name, "file name is not a UUID");
-                                continue;
-                        }
-                        if (!GREEDY_REALLOC(*files, *allocated, *n_files + 1)) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        struct def_file *f = &(*files)[(*n_files)++];
-                        *f = (struct def_file){};
-                        size_t len = strlen(parent);
-                        memcpy(f->parent, parent, len + 1); /* shorter than f->parent: checked */
-                        memcpy(f->uuid, de->d_name, VGPU_UUID_MAX);
+                        if (!GREEDY_REALLOC(dp->files, allocated, dp->n_files + 1))
+                                return -ENOMEM;
+                        struct def_file *f = &dp->files[dp->n_files++];
+                        *f = (struct def_file){ .d_type = de->d_type };
+                        if (vgpu_uuid_valid(de->d_name))
+                                memcpy(f->uuid, de->d_name, VGPU_UUID_MAX);
+                        else if ((f->other_name = strdup(de->d_name)))
+                                f->why = "file name is not a UUID";
+                        else
+                                return -ENOMEM;
                 }
-        close(pfd);
-        return r;
+        return 0;
+}
+
+struct def_round {
+        int storefd;
+        struct def_parent *parents;
+};
+
+/* One parent: its directory listed, then its definitions read and parsed relative to it (a
+ * name, not PARENT/UUID from the store's top). Parents run in parallel. */
+static int read_parent_job(size_t i, void *userdata) {
+        struct def_round *round = userdata;
+        struct def_parent *dp = &round->parents[i];
+        _cleanup_close_ int pfd = openat(round->storefd, dp->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+                return 0; /* a file at the top level: not ours to judge */
+        int r = list_parent(pfd, dp);
+        if (r < 0)
+                return r;
+        char text[STORE_FILE_MAX + 1];
+        for (size_t k = 0; k < dp->n_files; k++) {
+                struct def_file *f = &dp->files[k];
+                if (f->why || store_read_typed_at(pfd, f->uuid, f->d_type, text, sizeof(text), &f->why) < 0)
+                        continue;
+                r = store_parse(text, dp->name, f->uuid, &f->spec, &f->why);
+                if (r == -ENOMEM)
+                        return r;
+                f->ok = r >= 0;
+        }
+        return 0;
 }
 
 /* Is name, an entry of the store's top directory, a link? (d_type, or lstat where the file
@@ -483,8 +506,8 @@ static bool entry_is_link(int storefd, const struct dirent *de) {
 
 int store_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_warnings, unsigned flags,
                       struct vgpu_error *err) {
-        struct def_file *files = NULL;
-        size_t n_files = 0, allocated = 0;
+        struct def_parent *parents = NULL;
+        size_t n_parents = 0, allocated = 0, n_files = 0;
         char *warnings = NULL;
         size_t wsize = 0;
         FILE *w = ret_warnings ? open_memstream(&warnings, &wsize) : NULL;
@@ -503,31 +526,46 @@ int store_definitions(struct vgpu_mdev_spec **ret, size_t *ret_n, char **ret_war
         }
         struct dirent *pe;
         while (r >= 0 && top && (pe = readdir(top))) {
-                if (!is_parent_dir(pe->d_name) || strlen(pe->d_name) >= sizeof(files->parent))
+                if (!is_parent_dir(pe->d_name) || strlen(pe->d_name) >= sizeof(parents->name))
                         continue;
-                bool remove_temps = (flags & STORE_REMOVE_TEMPS) && !entry_is_link(dirfd(top), pe);
-                r = list_parent(dirfd(top), pe->d_name, remove_temps, w, &files, &n_files, &allocated);
+                if (!GREEDY_REALLOC(parents, allocated, n_parents + 1)) {
+                        r = -ENOMEM;
+                        break;
+                }
+                struct def_parent *dp = &parents[n_parents++];
+                *dp = (struct def_parent){ .remove_temps = (flags & STORE_REMOVE_TEMPS) &&
+                                                           !entry_is_link(dirfd(top), pe) };
+                memcpy(dp->name, pe->d_name, strlen(pe->d_name) + 1); /* shorter: checked */
         }
-        struct def_round round = { top ? dirfd(top) : -1, files };
+        /* a parent holds a few definitions: 16 parents are worth a thread */
+        struct def_round round = { top ? dirfd(top) : -1, parents };
         if (r >= 0)
-                r = parallel_for(n_files, 64, read_def_job, &round);
+                r = parallel_for(n_parents, 16, read_parent_job, &round);
         if (top)
                 closedir(top);
 
+        for (size_t i = 0; i < n_parents; i++)
+                n_files += parents[i].n_files;
         struct vgpu_mdev_spec *specs = r >= 0 ? calloc(n_files + 1, sizeof(*specs)) : NULL;
         size_t n = 0;
         if (r >= 0 && !specs)
                 r = -ENOMEM;
-        for (size_t i = 0; i < n_files; i++) {
-                if (files[i].ok && r >= 0)
-                        specs[n++] = files[i].spec;
-                else {
-                        if (!files[i].ok && files[i].why)
-                                warn(w, files[i].parent, files[i].uuid, files[i].why);
-                        vgpu_mdev_spec_free(&files[i].spec);
+        for (size_t i = 0; i < n_parents; i++) {
+                for (size_t k = 0; k < parents[i].n_files; k++) {
+                        struct def_file *f = &parents[i].files[k];
+                        if (f->ok && r >= 0)
+                                specs[n++] = f->spec;
+                        else {
+                                if (!f->ok && f->why)
+                                        warn(w, parents[i].name, f->other_name ? f->other_name : f->uuid,
+                                             f->why);
+                                vgpu_mdev_spec_free(&f->spec);
+                                free(f->other_name);
+                        }
                 }
+                free(parents[i].files);
         }
-        free(files);
+        free(parents);
         if (w)
                 fclose(w);
         if (r < 0) {

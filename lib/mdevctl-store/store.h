@@ -17,6 +17,10 @@ int store_remove(const char *parent, const char *uuid);
  * (a FIFO): the length, or -errno with *why saying what is wrong. */
 #define STORE_FILE_MAX 65535
 int store_read_at(int dirfd, const char *path, char *buf, size_t size, const char **why);
+/* The same for a file whose type a directory listing gave (d_type, DT_UNKNOWN if not): a regular
+ * file is read without an fstat, one of another type not opened. */
+int store_read_typed_at(int dirfd, const char *path, unsigned char d_type, char *buf, size_t size,
+                        const char **why);
 /* Remove the temporary files of definition writes that were killed (under the lock). */
 int store_remove_temps(void);
 /* vgpu_mdev_definitions(); with STORE_REMOVE_TEMPS (under the lock) it also removes what

@@ -70,6 +70,9 @@ for args in "apply -f $tmp/host.yaml" "assert -f $tmp/host.yaml"; do
         fi
         dup=$(sort "$tmp/paths" | uniq -d | head -3)
         [[ -z $dup ]] && ok || bad "${args%% *} reads these twice: $dup"
+        # the store's listing says which definitions are regular files: no fstat of each
+        stats=$(grep -E -c 'fstat[a-z]*\([0-9]+<[^>]*/etc/mdevctl\.d/[^>]+>, ""' "$tmp/trace")
+        [[ $stats == 0 ]] && ok || bad "${args%% *} stats $stats definition files it has listed"
 done
 
 # types reads every type's attributes, and still each path once
