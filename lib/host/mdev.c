@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,12 +274,59 @@ static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_i
         return 0;
 }
 
+/*
+ * The directories the instances' parents sit in, each opened once (O_PATH) for the instances'
+ * links to be read relative to it: "VF/UUID/mdev_type" instead of
+ * "../../../devices/pci0000:00/0000:00:03.0/VF/UUID/mdev_type" from /sys/bus/mdev/devices,
+ * whose every component is a dentry lookup and a permission check, once per instance (twice
+ * with its group). The parents of a host are the VFs of a few PFs, or a few PFs: a handful of
+ * directories for hundreds of instances. Shared by the threads of the round.
+ */
+struct parent_dirs {
+        pthread_mutex_t lock;
+        struct parent_dir {
+                char *path; /* relative to /sys/bus/mdev/devices, as the UUID link says */
+                int fd;     /* -1: could not be opened, the links are read through the path */
+        } * dirs;
+        size_t n, allocated;
+};
+
+/* The descriptor of path (below devsfd), opened on first use; -1 when it cannot be. */
+static int parent_dir_fd(struct parent_dirs *pd, int devsfd, const char *path) {
+        int fd = -1;
+        pthread_mutex_lock(&pd->lock);
+        size_t i;
+        for (i = 0; i < pd->n; i++)
+                if (streq(pd->dirs[i].path, path)) {
+                        fd = pd->dirs[i].fd;
+                        break;
+                }
+        if (i == pd->n && GREEDY_REALLOC(pd->dirs, pd->allocated, pd->n + 1)) {
+                char *copy = strdup(path);
+                fd = copy ? openat(devsfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+                if (copy)
+                        pd->dirs[pd->n++] = (struct parent_dir){ copy, fd < 0 ? -1 : fd };
+        }
+        pthread_mutex_unlock(&pd->lock);
+        return fd < 0 ? -1 : fd;
+}
+
+static void parent_dirs_done(struct parent_dirs *pd) {
+        for (size_t i = 0; i < pd->n; i++) {
+                free(pd->dirs[i].path);
+                if (pd->dirs[i].fd >= 0)
+                        close(pd->dirs[i].fd);
+        }
+        free(pd->dirs);
+        pthread_mutex_destroy(&pd->lock);
+}
+
 /* Read one instance's links; parent NULL afterwards means it vanished (removed meanwhile). The
  * IOMMU group only with_group: the planner asks for it alone, for what it would remove
  * (host_instance_iommu_group()), so a no-op apply resolves no group link of its 512 vGPUs. */
-static int read_instance(int devsfd, struct vgpu_instance *in, bool with_group) {
+static int read_instance(int devsfd, struct parent_dirs *pd, struct vgpu_instance *in, bool with_group) {
         char target[4096], buf[320];
-        /* .../PARENT/UUID: the parent is the component before the last */
+        /* DIR/PARENT/UUID: the parent is the component before the last */
         int n = sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target) - sizeof("/iommu_group"));
         if (n < 0)
                 return 0;
@@ -286,34 +334,48 @@ static int read_instance(int devsfd, struct vgpu_instance *in, bool with_group) 
         if (!slash)
                 return 0;
         *slash = '\0';
-        const char *parent = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+        char *parent_slash = strrchr(target, '/');
+        const char *parent = parent_slash ? parent_slash + 1 : target;
         if (!(in->parent = strdup(parent)))
                 return -ENOMEM;
-        /* the links beside it through the target just read, not through the UUID link again:
-         * kernfs composes a link's target anew at every walk through it */
         *slash = '/';
+        /* the links beside it through the target just read, not through the UUID link again:
+         * kernfs composes a link's target anew at every walk through it; and from the
+         * parent's directory when it could be opened */
+        int dfd = devsfd;
+        const char *rel = target;
         if (target[0] == '/') /* sysfs links are relative; anything else would leave VGPU_ROOT */
                 n = snprintf(target, sizeof(target), "%s", in->uuid);
+        else if (parent_slash) {
+                *parent_slash = '\0';
+                int fd = parent_dir_fd(pd, devsfd, target);
+                *parent_slash = '/';
+                if (fd >= 0) {
+                        dfd = fd;
+                        rel = parent_slash + 1;
+                }
+        }
         memcpy(target + n, "/mdev_type", sizeof("/mdev_type"));
-        if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
+        if (sysfs_link_basename_at(dfd, rel, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
                 return -ENOMEM;
         if (!with_group)
                 return 0;
         memcpy(target + n, "/iommu_group", sizeof("/iommu_group"));
-        if (sysfs_link_basename_at(devsfd, target, buf, sizeof(buf)) >= 0)
+        if (sysfs_link_basename_at(dfd, rel, buf, sizeof(buf)) >= 0)
                 in->iommu_group = atoi(buf);
         return 0;
 }
 
 struct instance_round {
         int devsfd;
+        struct parent_dirs dirs;
         struct vgpu_instance *instances;
         bool with_groups;
 };
 
 static int read_instance_job(size_t i, void *userdata) {
         struct instance_round *round = userdata;
-        return read_instance(round->devsfd, &round->instances[i], round->with_groups);
+        return read_instance(round->devsfd, &round->dirs, &round->instances[i], round->with_groups);
 }
 
 static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, bool with_groups,
@@ -340,9 +402,13 @@ static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, bool wit
                 memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
                 in->kind = VGPU_TYPE_MDEV;
         }
-        struct instance_round round = { dirfd(d), host->instances + first, with_groups };
+        struct instance_round round = { .devsfd = dirfd(d),
+                                        .dirs.lock = PTHREAD_MUTEX_INITIALIZER,
+                                        .instances = host->instances + first,
+                                        .with_groups = with_groups };
         if (r >= 0)
                 r = parallel_for(host->n_instances - first, 128, read_instance_job, &round);
+        parent_dirs_done(&round.dirs);
         closedir(d);
         /* drop the ones removed while we looked */
         size_t kept = first;

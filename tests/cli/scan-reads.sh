@@ -3,8 +3,9 @@
 # scan-reads.sh — each command reads what it prints and nothing else, each file once (issue 11:
 # "do less"). On a generated SR-IOV host, under strace with the plain read path (io_uring opens
 # are invisible to strace): `list` touches no type directory (no attributes of the 12,000
-# types, which only `types` prints), a no-op `apply` or `assert` no IOMMU group and no type
-# directory, and no command opens, stats or resolves the same path twice (directories aside).
+# types, which only `types` prints) and walks no instance's whole path twice, a no-op `apply` or
+# `assert` no IOMMU group and no type directory, and no command opens, stats or resolves the
+# same path twice (directories aside).
 # Needs VGPUCTL (set by tests/meson.build) and strace.
 source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +51,9 @@ for args in "list" "list --json"; do
         fi
         dup=$(sort "$tmp/paths" | uniq -d | head -3)
         [[ -z $dup ]] && ok || bad "$args reads these twice: $dup"
+        # an instance's links from its parent's directory, not along ../../../devices/... again
+        long=$(grep -E '\|\.\./.*/(mdev_type|iommu_group)$' "$tmp/paths" | head -3)
+        [[ -z $long ]] && ok || bad "$args walks the whole path to an instance's links: $long"
 done
 
 # a no-op apply (and assert) reads the instances' parent and type, nothing it does not compare:
