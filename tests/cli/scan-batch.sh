@@ -4,7 +4,8 @@
 # io_uring is unavailable or denied (lib/basic/sysfs-batch.h; VGPU_IO_URING=0 forces the plain
 # path): both give the same bytes for list, list --defined and types, table and --json, on every
 # fixture host and on a generated SR-IOV host large enough for several io_uring rounds of 128
-# files; and the batch does use io_uring where the kernel allows it.
+# files, and on one wide enough for several jobs of them; and the batch does use io_uring where
+# the kernel allows it.
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build).
 source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +26,18 @@ for root in "$FIXTURES"/*/ "$tmp/large"; do
                         diff "$tmp/uring" "$tmp/plain" | head -5 >&2
                 fi
         done
+done
+
+# 4 GPUs x 64 VFs: 260 functions, read in jobs of 128 on the threads (each job a batch of its
+# own, lib/host/pci.c): every function once, with its uevent's driver and its group, both ways
+python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/wide" --gpus 4 --vfs 64 --types 1 --instances 4 >/dev/null
+for uring in 1 0; do
+        got=$(VGPU_ROOT=$tmp/wide VGPU_IO_URING=$uring "$VGPUCTL" list --json | python3 -c '
+import json, sys
+g = json.load(sys.stdin)["gpus"]
+print(len(g), len({x["bdf"] for x in g}), sum(1 for x in g if x["driver"] == "nvidia" and x["iommu_group"] is not None),
+      sum(len(x["vfs"]) for x in g), sum(1 for x in g if x["physfn"]))')
+        [[ $got == "260 260 260 256 256" ]] && ok || bad "VGPU_IO_URING=$uring: 260 functions read as: $got"
 done
 
 # the ring is set up on the large host (where allowed), and never with VGPU_IO_URING=0
