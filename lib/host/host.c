@@ -50,6 +50,7 @@ _public_ void vgpu_host_free(struct vgpu_host *host) {
         /* the types' strings are the arena's */
         arena_done(&h->type_strings);
         free(h->types_read);
+        mdev_bus_listing_free(h->mdev_bus);
         for (size_t i = 0; i < host->n_parents; i++) {
                 struct vgpu_parent *p = &host->parents[i];
                 free(p->types);
@@ -71,6 +72,16 @@ _public_ void vgpu_host_free(struct vgpu_host *host) {
         free(host->kernel_release);
         free(host->nvml_driver_version);
         free(h);
+}
+
+void mdev_bus_listing_free(struct mdev_bus_listing *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                free(l->names[i]);
+        free(l->names);
+        free(l->inos);
+        free(l);
 }
 
 struct vgpu_host *host_new(void) {

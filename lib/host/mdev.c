@@ -79,6 +79,7 @@ static int add_parent(struct vgpu_host *host, size_t *allocated, const char *nam
 }
 
 static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_types, struct vgpu_error *err) {
+        _cleanup_(mdev_bus_listing_freep) struct mdev_bus_listing *listed = TAKE_PTR(host_of(host)->mdev_bus);
         int fd = root_open_dir(SYS_MDEV_BUS);
         if (fd == -ENOENT)
                 return 0; /* no mdev driver loaded */
@@ -92,15 +93,23 @@ static int scan_mdev_bus(struct vgpu_host *host, size_t *allocated, bool with_ty
 
         int r = 0;
         size_t first = host->n_parents;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                struct vgpu_parent *p;
-                /* attributes relative to the bus directory ("NAME/driver"): no open per parent */
-                if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, de->d_ino, &p)) < 0)
-                        break;
-        }
+        struct vgpu_parent *added;
+        /* attributes relative to the bus directory ("NAME/driver"): no open per parent; the
+         * names from the PCI scan's listing of the directory when it kept one */
+        if (listed)
+                for (size_t i = 0; i < listed->n; i++) {
+                        if ((r = add_parent(host, allocated, listed->names[i], dirfd(d), listed->names[i],
+                                            listed->inos[i], &added)) < 0)
+                                break;
+                }
+        else
+                for (struct dirent *de; (de = readdir(d));) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        if ((r = add_parent(host, allocated, de->d_name, dirfd(d), de->d_name, de->d_ino,
+                                            &added)) < 0)
+                                break;
+                }
 
         if (!with_types) {
                 closedir(d);

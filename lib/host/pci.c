@@ -444,8 +444,18 @@ static int cmp_gpu(const void *a, const void *b) {
         return strcmp(((const struct vgpu_gpu *) a)->bdf, ((const struct vgpu_gpu *) b)->bdf);
 }
 
-/* Parents on the mdev bus are marked from its one directory, not by a stat per function. */
-static void mark_mdev_parents(struct vgpu_host *host) {
+/* One more entry of the listing; false without memory. */
+static bool listing_add(struct mdev_bus_listing *l, const char *name, uint64_t ino) {
+        if (!GREEDY_REALLOC(l->names, l->allocated_names, l->n + 1) ||
+            !GREEDY_REALLOC(l->inos, l->allocated_inos, l->n + 1) || !(l->names[l->n] = strdup(name)))
+                return false;
+        l->inos[l->n++] = ino;
+        return true;
+}
+
+/* Parents on the mdev bus are marked from its one directory, not by a stat per function; with
+ * keep, the listing stays with the host for mdev.c's parents (without memory it lists again). */
+static void mark_mdev_parents(struct vgpu_host *host, bool keep) {
         int fd = root_open_dir(SYS_MDEV_BUS);
         if (fd < 0)
                 return;
@@ -454,13 +464,18 @@ static void mark_mdev_parents(struct vgpu_host *host) {
                 close(fd);
                 return;
         }
+        _cleanup_(mdev_bus_listing_freep) struct mdev_bus_listing *l =
+                keep ? calloc(1, sizeof(struct mdev_bus_listing)) : NULL;
         struct dirent *de;
         while ((de = readdir(d))) {
                 struct vgpu_gpu *g = (struct vgpu_gpu *) vgpu_host_find_gpu(host, de->d_name);
                 if (g)
                         g->mdev_parent = true;
+                if (l && de->d_name[0] != '.' && !listing_add(l, de->d_name, de->d_ino))
+                        mdev_bus_listing_free(TAKE_PTR(l));
         }
         closedir(d);
+        host_of(host)->mdev_bus = TAKE_PTR(l);
 }
 
 /*
@@ -573,7 +588,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                 r = link_vfs(host, dirfd(d));
         }
         if (r >= 0)
-                mark_mdev_parents(host);
+                mark_mdev_parents(host, flags & (VGPU_SCAN_TYPES | VGPU_SCAN_PARENTS));
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 if ((flags & VGPU_SCAN_DETAILS) && !g->physfn[0])

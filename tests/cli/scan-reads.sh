@@ -4,8 +4,8 @@
 # "do less"). On a generated SR-IOV host, under strace with the plain read path (io_uring opens
 # are invisible to strace): `list` touches no type directory (no attributes of the 12,000
 # types, which only `types` prints) and walks no instance's whole path twice, a no-op `apply` or
-# `assert` no IOMMU group and no type directory, and no command opens, stats or resolves the
-# same path twice (directories aside).
+# `assert` no IOMMU group, no type directory and no definition's fstat, and lists the mdev bus
+# once; no command opens, stats or resolves the same path twice (directories aside).
 # Needs VGPUCTL (set by tests/meson.build) and strace.
 source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +19,7 @@ python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/large" --gpus 2 --vfs 8 -
 # the other tests there.
 trace() {
         ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 VGPU_ROOT=$tmp/large VGPU_IO_URING=0 strace -f -qq -y -o "$tmp/trace" \
-                -e trace=open,openat,openat2,readlink,readlinkat,stat,lstat,newfstatat,statx,access,faccessat2 \
+                -e trace=open,openat,openat2,readlink,readlinkat,stat,lstat,newfstatat,statx,access,faccessat2,getdents64 \
                 "$VGPUCTL" "$@" >/dev/null 2>&1 || return 1
         python3 - "$tmp/trace" "$tmp/large" >"$tmp/paths" <<'PY'
 import re, sys
@@ -77,6 +77,9 @@ for args in "apply -f $tmp/host.yaml" "assert -f $tmp/host.yaml"; do
         # the store's listing says which definitions are regular files: no fstat of each
         stats=$(grep -E -c 'fstat[a-z]*\([0-9]+<[^>]*/etc/mdevctl\.d/[^>]+>, ""' "$tmp/trace")
         [[ $stats == 0 ]] && ok || bad "${args%% *} stats $stats definition files it has listed"
+        # the PCI scan's listing of the mdev bus gives the parents too
+        listed=$(grep -E 'getdents64\([0-9]+<[^>]*/sys/class/mdev_bus>' "$tmp/trace" | grep -v -c '/\* 0 entries')
+        [[ $listed == 1 ]] && ok || bad "${args%% *} lists /sys/class/mdev_bus $listed times"
 done
 
 # types reads every type's attributes, and still each path once
