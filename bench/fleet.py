@@ -178,12 +178,13 @@ def cpu_seconds(pids):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_brokers(brokers, n, workers, tag, endpoints=(), limit=90):
+def run_brokers(brokers, n, workers, tag, endpoints=(), limit=90, etcd_pids=()):
     """n placements by W workers over the brokers, stopped after limit seconds (a wedged broker
     must not hang the whole bench: each unanswered request waits 10 s)."""
     socks = [b.sock for b in brokers]
     before = metric_sum(brokers, CONFLICTS)
     kv0, cpu0 = etcd_kv_requests(endpoints), cpu_seconds([b.proc.pid for b in brokers])
+    ecpu0 = cpu_seconds(etcd_pids)
     per = n // workers
     t = time.perf_counter()
     with multiprocessing.Pool(workers) as pool:
@@ -197,14 +198,22 @@ def run_brokers(brokers, n, workers, tag, endpoints=(), limit=90):
     ok = codes.get(201, 0) + codes.get(200, 0)
     conflicts = metric_sum(brokers, CONFLICTS) - before
     kv, cpu = etcd_kv_requests(endpoints) - kv0, cpu_seconds([b.proc.pid for b in brokers]) - cpu0
+    ecpu = cpu_seconds(etcd_pids) - ecpu0
     return {"rate": ok / wall, "p50": pct(lats, 0.5), "p99": pct(lats, 0.99), "codes": codes,
             "conflicts": conflicts / ok if ok else float("nan"),
-            "kv": kv / ok if ok and endpoints else float("nan"), "cpu_ms": cpu / ok * 1e3 if ok else float("nan")}
+            "kv": kv / ok if ok and endpoints else float("nan"), "cpu_ms": cpu / ok * 1e3 if ok else float("nan"),
+            "etcd_cpu_ms": ecpu / ok * 1e3 if ok and etcd_pids else float("nan")}
 
 
 def costs(r):
-    """what each placement cost: etcd round trips and broker CPU (less noisy than rates)"""
-    return "%.2f etcd KV requests and %.2f ms broker CPU per placement" % (r["kv"], r["cpu_ms"])
+    """what each placement cost: etcd round trips, broker and etcd CPU (all brokers, all members):
+    less noisy than rates on a shared machine"""
+    return "%.2f etcd KV requests, %.2f ms broker CPU and %.2f ms etcd CPU per placement" % (
+        r["kv"], r["cpu_ms"], r["etcd_cpu_ms"])
+
+
+def etcd_pids(c):
+    return [c.pid(i) for i in range(len(c.members)) if c.pid(i)]
 
 
 # --- faults ---------------------------------------------------------------------------------------------
@@ -280,7 +289,7 @@ def big(c, exe, work, n_hosts, n):
     b = Broker(exe, c.endpoints, cluster, work, 91).start()
     b.stop()
     ready = b.start(wait=False).wait_ready()     # the restart: a cold process against the full prefix
-    r = run_brokers([b], n, 4, "big", c.endpoints)
+    r = run_brokers([b], n, 4, "big", c.endpoints, etcd_pids=etcd_pids(c))
     rss = b.rss_kib()
     b.stop()
     return fill, ready, r, rss
@@ -323,7 +332,7 @@ def main():
                 continue
             bs = [Broker(a.broker, c.endpoints, "bench-" + name, work, i).start() for i in range(nb)]
             try:
-                r = res[name] = run_brokers(bs, a.n, a.workers, name, c.endpoints)
+                r = res[name] = run_brokers(bs, a.n, a.workers, name, c.endpoints, etcd_pids=etcd_pids(c))
                 r["rss"] = max(b.rss_kib() for b in bs)
             finally:
                 for b in bs:
