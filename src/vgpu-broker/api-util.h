@@ -36,6 +36,15 @@ void policy_share(struct broker *b, struct vgpu_fleet_policy *p);
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *ret);
 void view_done(struct view *v);
 
+/* place-fast.c: a placement from the cache's index (under the cache's read lock). Whether the
+ * index can decide this request; then 0 with a view of the first fits and the placement over
+ * it (fits index that view), 1 when the full scan must decide, -ENOMEM. */
+#define PLACE_FAST_MAX 64
+bool place_fast_applies(struct broker *b, const struct vgpu_fleet_request *rq,
+                        const struct vgpu_fleet_policy *policy, bool quotas, size_t n_excluded);
+int place_fast(struct broker *b, const struct vgpu_fleet_request *rq, const struct vgpu_fleet_policy *policy,
+               size_t max, struct view *ret_view, struct vgpu_fleet_placement *ret);
+
 /* [{"filter": "host_alive", "rejected_gpus": n}, ...]: the placement's rejections */
 json_object *rejected_json(const struct vgpu_fleet_placement *p);
 /* the session (+ its claim, when cached or given) as the API shows it */

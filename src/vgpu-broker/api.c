@@ -231,19 +231,11 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                 if (!e->valid)
                         continue;
                 const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
-                             *hold = e->link[LINK_HOLD];
-                bool gone = false;
+                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC];
+                cache_gpu_candidate(e, &v->c[n]);
                 for (size_t i = 0; i < n_excluded; i++)
-                        gone = gone || strcmp(excluded[i], g->gpu) == 0;
-                v->c[n] = (struct vgpu_fleet_candidate){
-                        .gpu = g,
-                        .alloc = a && a->valid ? &a->u.alloc : NULL,
-                        .host_alive = h && h->valid && !gone,
-                        .cordoned = co && co->valid,
-                        .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
-                        .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
-                };
+                        if (strcmp(excluded[i], g->gpu) == 0)
+                                v->c[n].host_alive = false;
                 v->gpu[n] = e;
                 v->alloc[n] = a && a->valid ? a : NULL;
                 v->host[n] = h && h->valid ? h : NULL;
@@ -399,6 +391,57 @@ static const struct vgpu_fleet_fit *inflight_pick(struct broker *b, const struct
         return f;
 }
 
+static size_t inflight_count(struct broker *b) {
+        pthread_mutex_lock(&b->inflight_lock);
+        size_t n = b->n_inflight;
+        pthread_mutex_unlock(&b->inflight_lock);
+        return n;
+}
+
+/* Whether every fit is being claimed by another request here: then inflight_pick() goes past
+ * them, to fits only the full scan has. */
+static bool inflight_all(struct broker *b, const struct vgpu_fleet_placement *p, const struct view *v) {
+        bool all = true;
+        pthread_mutex_lock(&b->inflight_lock);
+        for (size_t i = 0; all && i < p->n_fits; i++)
+                all = inflight_has_locked(b, v->c[p->fits[i].index].gpu->gpu);
+        pthread_mutex_unlock(&b->inflight_lock);
+        return all;
+}
+
+/* The full scan's placement (view_build, the holds, vgpu_fleet_place), under the read lock. */
+static int place_full(struct broker *b, const struct vgpu_fleet_request *rq,
+                      const struct vgpu_fleet_policy *policy, bool quotas, char **excluded, size_t n_excluded,
+                      struct view *v, struct vgpu_fleet_placement *p, struct vgpu_error *err) {
+        int r = view_build(b, quotas ? rq->tenant : NULL, excluded, n_excluded, v);
+        if (r < 0)
+                return vgpu_error_set(err, r, "out of memory");
+        holds_order(b, rq, v); /* waiters oldest first */
+        return vgpu_fleet_place(v->c, v->n, rq, policy, quotas ? &v->usage : NULL, p, err);
+}
+
+/* --check-index's comparison (VGPU_BROKER_CHECK_INDEX=1, tests): the full scan must agree with
+ * the index's choice, the same tied count and the same first fit. */
+static void index_check(struct broker *b, const struct vgpu_fleet_request *rq,
+                        const struct vgpu_fleet_policy *policy, const struct view *fv,
+                        const struct vgpu_fleet_placement *fp) {
+        struct view v = {};
+        struct vgpu_fleet_placement p = {};
+        struct vgpu_error err = {};
+        if (place_full(b, rq, policy, false, NULL, 0, &v, &p, &err) >= 0) {
+                const char *want = p.n_fits ? v.c[p.fits[0].index].gpu->gpu : "(none)",
+                           *got = fv->c[fp->fits[0].index].gpu->gpu;
+                if (p.n_tied != fp->n_tied || strcmp(want, got) != 0) {
+                        atomic_fetch_add(&b->index_mismatches, 1);
+                        broker_log(LOG_ERR,
+                                   "placement index chose %s of %zu tied, the full scan %s of %zu (key %s)",
+                                   got, fp->n_tied, want, p.n_tied, rq->idempotency_key);
+                }
+        }
+        vgpu_fleet_placement_free(&p);
+        view_done(&v);
+}
+
 static void inflight_done(struct broker *b, const char *gpu) {
         pthread_mutex_lock(&b->inflight_lock);
         for (size_t i = 0; i < b->n_inflight; i++)
@@ -465,19 +508,33 @@ static void sessions_post(struct broker *b, const struct api_request *req, struc
                                             .quota_sessions = b->cfg.quota_sessions };
         bool quotas = b->cfg.quota_vram_bytes || b->cfg.quota_sessions;
         for (int attempt = 0; attempt < b->cfg.tries; attempt++) {
-                struct view v;
+                struct view v = {};
                 struct vgpu_fleet_placement p = {};
                 struct pick pk = {};
                 pthread_rwlock_rdlock(&b->cache.lock);
-                int r = view_build(b, quotas ? rq->tenant : NULL, excluded, n_excluded, &v);
-                if (r >= 0)
-                        holds_order(b, rq, &v); /* waiters oldest first */
-                if (r >= 0) {
-                        /* the draw differs per attempt: a lost race does not pick the same GPU again */
-                        policy.seed = b->cfg.seed + (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15);
-                        policy_share(b, &policy);
-                        r = vgpu_fleet_place(v.c, v.n, rq, &policy, quotas ? &v.usage : NULL, &p, &err);
+                /* the draw differs per attempt: a lost race does not pick the same GPU again */
+                policy.seed = b->cfg.seed + (uint64_t) attempt * UINT64_C(0x9e3779b97f4a7c15);
+                policy_share(b, &policy);
+                /* the index when it can decide (a big fleet: microseconds, not milliseconds), else
+                 * every GPU */
+                int r = 1;
+                if (place_fast_applies(b, rq, &policy, quotas, n_excluded)) {
+                        r = place_fast(b, rq, &policy, inflight_count(b) + 1, &v, &p);
+                        if (r == 0 && inflight_all(b, &p, &v)) {
+                                vgpu_fleet_placement_free(&p);
+                                view_done(&v);
+                                r = 1;
+                        }
+                        if (r == 0) {
+                                atomic_fetch_add(&b->indexed, 1);
+                                if (b->cfg.check_index)
+                                        index_check(b, rq, &policy, &v, &p);
+                        }
                 }
+                if (r == 1)
+                        r = place_full(b, rq, &policy, quotas, excluded, n_excluded, &v, &p, &err);
+                else if (r < 0)
+                        vgpu_error_set(&err, r, "out of memory");
                 if (r >= 0 && p.n_fits > 0) {
                         const struct vgpu_fleet_fit *f = inflight_pick(b, &p, &v);
                         const struct entry *g = v.gpu[f->index], *h = v.host[f->index],

@@ -16,6 +16,8 @@
 #include "vgpu/etcd.h"
 #include "vgpu/fleet.h"
 
+#include "place-index.h"
+
 #define LOG_ERR   3
 #define LOG_WARN  4
 #define LOG_INFO  6
@@ -41,6 +43,7 @@ struct broker_config {
         unsigned quota_sessions;
         int hold_ttl_s;            /* a refused large request holds a GPU this long (holds.c); 0 = never */
         const char *dashboard_dir; /* the web dashboard's static files (dashboard.c) */
+        bool check_index; /* VGPU_BROKER_CHECK_INDEX=1 (tests): every indexed placement also scanned */
 };
 
 /* ---- the cache (cache.c) ---- */
@@ -69,6 +72,18 @@ struct hold {
 
 enum { LINK_HOST, LINK_ALLOC, LINK_CORDON, LINK_HOLD, _LINK_MAX };
 
+/* what an entry's value decodes to, by its kind */
+union entry_value {
+        struct vgpu_fleet_host host;
+        struct vgpu_fleet_gpu gpu;
+        struct vgpu_fleet_alloc alloc;
+        struct vgpu_fleet_claim claim;
+        struct vgpu_fleet_session session;
+        struct vgpu_fleet_cordon cordon;
+        struct vgpu_fleet_quota quota;
+        struct hold hold;
+};
+
 struct entry {
         struct entry *next;          /* in its hash bucket */
         struct entry *kprev, *knext; /* among the entries of its kind: cache_next() walks only those */
@@ -79,16 +94,8 @@ struct entry {
         bool valid; /* decoded; false for a tombstone (a deleted host, alloc, cordon or hold) */
         struct entry *link[_LINK_MAX]; /* a GPU's: its host's, alloc, cordon and hold entries (cache.c) */
         size_t gpu_slot;               /* a GPU's place in cache.gpus */
-        union {
-                struct vgpu_fleet_host host;
-                struct vgpu_fleet_gpu gpu;
-                struct vgpu_fleet_alloc alloc;
-                struct vgpu_fleet_claim claim;
-                struct vgpu_fleet_session session;
-                struct vgpu_fleet_cordon cordon;
-                struct vgpu_fleet_quota quota;
-                struct hold hold;
-        } u;
+        struct entry *gpu_of;          /* an alloc's GPU (the one linking it): its index slot changes */
+        union entry_value u;
 };
 
 struct cache {
@@ -100,7 +107,12 @@ struct cache {
         struct entry **gpus;
         size_t n_gpus, gpus_size;
         struct entry *kind_head[_KIND_MAX];
-        int64_t revision; /* applied up to */
+        int64_t revision;          /* applied up to */
+        size_t n_valid[_KIND_MAX]; /* decoded entries per kind (tombstones not counted) */
+        /* placement's index over the GPUs (place-index.c): kept current by every write under the
+         * write lock; requests use it under the read lock and index_lock (it builds lazily) */
+        struct pindex index;
+        pthread_mutex_t index_lock;
         atomic_bool ready;
         atomic_uint_least64_t relists;
 };
@@ -118,6 +130,8 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision);
 struct entry *cache_get(struct cache *c, const char *key);
 /* the same for prefix + dir + "/" + name ("alloc", gpu) */
 struct entry *cache_lookup(struct broker *b, const char *dir, const char *name);
+/* a GPU entry as placement sees it, with no request's exclusions or holds; under either lock */
+void cache_gpu_candidate(const struct entry *e, struct vgpu_fleet_candidate *ret);
 /* every entry of a kind, under either lock: for (e = NULL; (e = cache_next(c, kind, e));) */
 struct entry *cache_next(struct cache *c, enum cache_kind kind, struct entry *prev);
 /* The watch thread: list, then watch; re-list on compaction; sets ready after the first list. */
@@ -143,6 +157,9 @@ struct broker {
         /* counters for /metrics */
         atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
                 etcd_errors, released, expired, lost, holds;
+        /* placements drawn from the index, not the full scan (api.c); with --check-index (tests),
+         * index choices the full scan disagreed with */
+        atomic_uint_least64_t indexed, index_mismatches;
         /* GPUs this broker's requests are claiming right now (api.c): a concurrent request
          * places elsewhere rather than lose the same race a round trip later */
         pthread_mutex_t inflight_lock;

@@ -21,10 +21,36 @@
 #include "broker.h"
 #include "dashboard.h"
 
+void cache_gpu_candidate(const struct entry *e, struct vgpu_fleet_candidate *ret) {
+        *ret = (struct vgpu_fleet_candidate){};
+        if (!e->valid)
+                return;
+        const struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC], *co = e->link[LINK_CORDON],
+                           *hold = e->link[LINK_HOLD];
+        *ret = (struct vgpu_fleet_candidate){
+                .gpu = &e->u.gpu,
+                .alloc = a && a->valid ? &a->u.alloc : NULL,
+                .host_alive = h && h->valid,
+                .cordoned = co && co->valid,
+                .held_bytes = hold && hold->valid ? hold->u.hold.vram_bytes : 0,
+                .held_for = hold && hold->valid ? hold->u.hold.idempotency_key : NULL,
+        };
+}
+
+/* the index sees no holds: placement takes the full scan while any hold exists (api.c) */
+static void index_candidate(size_t slot, struct vgpu_fleet_candidate *ret, void *userdata) {
+        struct cache *c = userdata;
+        cache_gpu_candidate(c->gpus[slot], ret);
+        ret->held_bytes = 0;
+        ret->held_for = NULL;
+}
+
 int cache_init(struct cache *c) {
         *c = (struct cache){ .n_buckets = 4096 };
         if (!(c->buckets = calloc(c->n_buckets, sizeof(*c->buckets))))
                 return -ENOMEM;
+        pindex_init(&c->index, index_candidate, c);
+        pthread_mutex_init(&c->index_lock, NULL);
         /* writers first: with glibc's default (readers first) the watch thread and a request
          * putting its own claim waited until no placement of a big fleet (milliseconds each)
          * held the lock, which with several requests in flight may be never. Nothing takes the
@@ -80,8 +106,10 @@ static void clear_all(struct cache *c) {
                 }
         memset(c->buckets, 0, c->n_buckets * sizeof(*c->buckets));
         memset(c->kind_head, 0, sizeof(c->kind_head));
+        memset(c->n_valid, 0, sizeof(c->n_valid));
         c->n_gpus = 0;
         c->n_entries = 0;
+        pindex_invalidate(&c->index);
 }
 
 void cache_done(struct cache *c) {
@@ -90,6 +118,8 @@ void cache_done(struct cache *c) {
         clear_all(c);
         free(c->buckets);
         free(c->gpus);
+        pindex_done(&c->index);
+        pthread_mutex_destroy(&c->index_lock);
         pthread_rwlock_destroy(&c->lock);
 }
 
@@ -247,6 +277,7 @@ static struct entry *entry_insert(struct broker *b, const char *key) {
                 }
                 e->gpu_slot = c->n_gpus;
                 c->gpus[c->n_gpus++] = e;
+                pindex_invalidate(&c->index); /* a new slot */
         }
         e->knext = c->kind_head[e->kind];
         if (e->knext)
@@ -271,6 +302,26 @@ static struct entry *link_to(struct broker *b, const char *dir, const char *name
         return entry_insert(b, key);
 }
 
+/* What placement's index must redo after entry e changed: one GPU's slot for the GPU itself or
+ * its allocation (the claims of a placement), every slot for a host or a cordon (rare). */
+static void index_changed(struct cache *c, const struct entry *e) {
+        switch (e->kind) {
+        case KIND_GPU:
+                pindex_update(&c->index, e->gpu_slot);
+                break;
+        case KIND_ALLOC:
+                if (e->gpu_of)
+                        pindex_update(&c->index, e->gpu_of->gpu_slot);
+                break;
+        case KIND_HOST:
+        case KIND_CORDON:
+                pindex_invalidate(&c->index);
+                break;
+        default:
+                break;
+        }
+}
+
 static void put(struct broker *b, const char *key, const char *value, int64_t mod_revision,
                 int64_t create_revision, int64_t lease) {
         struct cache *c = &b->cache;
@@ -284,6 +335,8 @@ static void put(struct broker *b, const char *key, const char *value, int64_t mo
                 broker_log(LOG_ERR, "out of memory caching %s", key);
                 return;
         }
+        if (e->valid)
+                c->n_valid[e->kind]--;
         entry_clear_value(e);
         e->mod_revision = mod_revision;
         e->create_revision = create_revision;
@@ -292,13 +345,18 @@ static void put(struct broker *b, const char *key, const char *value, int64_t mo
          * 8,000 GPUs the texts were ~7 MB, interleaved with the decoded fields every placement
          * reads */
         e->valid = decode(b, e, value ? value : "");
+        if (e->valid)
+                c->n_valid[e->kind]++;
         /* a GPU finds its host, alloc, cordon and hold once, not four lookups per placement */
         if (e->kind == KIND_GPU && e->valid && (fresh || !e->link[LINK_HOST])) {
                 e->link[LINK_HOST] = link_to(b, "hosts", e->u.gpu.host);
                 e->link[LINK_ALLOC] = link_to(b, "alloc", e->u.gpu.gpu);
                 e->link[LINK_CORDON] = link_to(b, "cordon", e->u.gpu.host);
                 e->link[LINK_HOLD] = link_to(b, "holds", e->u.gpu.gpu);
+                if (e->link[LINK_ALLOC])
+                        e->link[LINK_ALLOC]->gpu_of = e;
         }
+        index_changed(c, e);
 }
 
 void cache_put_locked(struct broker *b, const char *key, const char *value, int64_t mod_revision,
@@ -318,16 +376,22 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                         struct entry *e = *pp;
                         if (e->mod_revision >= revision)
                                 return;
+                        if (e->valid)
+                                c->n_valid[e->kind]--;
                         if (linkable(e->kind)) {
                                 /* GPUs point at it: a tombstone that remembers when it went */
                                 entry_clear_value(e);
                                 e->mod_revision = revision;
+                                index_changed(c, e);
                                 return;
                         }
                         *pp = e->next;
                         if (e->kind == KIND_GPU) { /* the last one takes its slot */
                                 c->gpus[e->gpu_slot] = c->gpus[--c->n_gpus];
                                 c->gpus[e->gpu_slot]->gpu_slot = e->gpu_slot;
+                                if (e->link[LINK_ALLOC] && e->link[LINK_ALLOC]->gpu_of == e)
+                                        e->link[LINK_ALLOC]->gpu_of = NULL;
+                                pindex_invalidate(&c->index);
                         }
                         if (e->kprev)
                                 e->kprev->knext = e->knext;

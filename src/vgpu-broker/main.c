@@ -346,6 +346,9 @@ int main(int argc, char **argv) {
         };
         if (parse_args(argc, argv, &b) < 0)
                 return 2;
+        /* tests: every placement the index decides is checked against the full scan */
+        const char *ci = getenv("VGPU_BROKER_CHECK_INDEX");
+        b.cfg.check_index = ci && strcmp(ci, "1") == 0;
         if (cache_init(&b.cache) < 0)
                 return 1;
         pthread_mutex_init(&b.pool_lock, NULL);

@@ -48,6 +48,12 @@ void metrics_write(struct broker *b, FILE *f) {
                         (uint64_t) atomic_load(out[i].v));
         counter(f, "vgpu_broker_conflicts_total", "Claim transactions lost to another claim on the same GPU.",
                 atomic_load(&b->conflicts));
+        counter(f, "vgpu_broker_placements_indexed_total",
+                "Placements drawn from the placement index instead of a scan of every GPU.",
+                atomic_load(&b->indexed));
+        counter(f, "vgpu_broker_index_mismatches_total",
+                "Index choices the full scan disagreed with (checked with VGPU_BROKER_CHECK_INDEX=1).",
+                atomic_load(&b->index_mismatches));
         counter(f, "vgpu_broker_host_gone_total",
                 "Claim transactions refused because the GPU's host was gone.", atomic_load(&b->host_gone));
         counter(f, "vgpu_broker_etcd_errors_total", "Requests that could not reach etcd.",

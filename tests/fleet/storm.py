@@ -403,6 +403,9 @@ def main():
                 time.sleep(0.2)
             ok(up >= set(names), "every host published its GPUs", sorted(set(names) - up))
             log("%d hosts up with %d GPUs" % (len(up), len(kvs)))
+            # every placement the broker's index draws is checked against the full scan (a
+            # disagreement is logged and counted; the finally block below fails on it)
+            os.environ["VGPU_BROKER_CHECK_INDEX"] = "1"
             brokers = [Broker(BROKER, c.endpoints, CLUSTER, work, i).start() for i in range(3)]
             log("3 brokers ready")
 
@@ -419,6 +422,15 @@ def main():
             ft.join(60)
             happened = box[0] if box else []
             log("storm over: %d requests" % len(records))
+            indexed = 0
+            for b in brokers:
+                try:
+                    met = b.request("GET", "/metrics")[1]
+                    indexed += sum(int(float(line.split()[-1])) for line in str(met).splitlines()
+                                   if line.startswith("vgpu_broker_placements_indexed_total "))
+                except OSError:
+                    pass
+            ok(indexed > 0, "placements were drawn from the brokers' index", indexed)
             ok(set(happened) == {"leader", "follower", "hosts", "stop", "broker"}, "every fault was injected", happened)
             try:
                 ok(brokers[0].wait_ready(20) >= 0, "the killed broker is ready again")
@@ -480,6 +492,9 @@ def main():
                 ok(rc in (0, -signal.SIGTERM), "broker %d stops cleanly" % b.index, "%s: %s" % (rc, text[-1500:]))
                 ok("Sanitizer" not in text and "runtime error:" not in text, "broker %d: sanitizer report" % b.index,
                    text[-3000:])
+                ok("placement index chose" not in text and "placement index: GPU" not in text,
+                   "broker %d: its placement index agreed with the full scan" % b.index,
+                   "\n".join(line for line in text.splitlines() if "placement index" in line)[:3000])
             for h in hosts:
                 rc = h.stop()
                 if MODE == "vgpud":
