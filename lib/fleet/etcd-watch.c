@@ -219,6 +219,14 @@ static int watch_once(struct vgpu_etcd *e, const char *body, struct watch_state 
 _public_ int vgpu_etcd_watch(struct vgpu_etcd *e, const char *prefix, int64_t start_revision,
                              vgpu_etcd_watch_fn fn, void *userdata, const volatile int *stop,
                              int64_t *ret_compact_revision, struct vgpu_error *err) {
+        return vgpu_etcd_watch_flags(e, prefix, start_revision, 0, fn, userdata, stop, ret_compact_revision,
+                                     err);
+}
+
+_public_ int vgpu_etcd_watch_flags(struct vgpu_etcd *e, const char *prefix, int64_t start_revision,
+                                   unsigned flags, vgpu_etcd_watch_fn fn, void *userdata,
+                                   const volatile int *stop, int64_t *ret_compact_revision,
+                                   struct vgpu_error *err) {
         if (!e || !prefix || !fn)
                 return vgpu_error_set(err, -EINVAL, "etcd watch: no prefix or callback");
         if (e->user && !e->token) {
@@ -230,7 +238,8 @@ _public_ int vgpu_etcd_watch(struct vgpu_etcd *e, const char *prefix, int64_t st
         if (!body || !create || etcd_json_add_key(create, prefix, true) < 0 ||
             (start_revision > 0 &&
              json_object_object_add(create, "start_revision", etcd_json_new_int64(start_revision)) < 0) ||
-            json_object_object_add(create, "prev_kv", json_object_new_boolean(true)) < 0 ||
+            (!(flags & VGPU_ETCD_WATCH_NO_PREV_KV) &&
+             json_object_object_add(create, "prev_kv", json_object_new_boolean(true)) < 0) ||
             json_object_object_add(body, "create_request", create) < 0) {
                 json_object_put(create);
                 json_object_put(body);

@@ -364,12 +364,17 @@ struct watcher {
         int result;
         int64_t compact;
         struct vgpu_error err;
+        unsigned flags; /* vgpu_etcd_watch_flags()'s, when set */
 };
 
 static void *watch_thread(void *p) {
         struct watcher *w = p;
-        w->result = vgpu_etcd_watch(w->e, key("w/"), w->start, on_events, &w->seen, &w->stop, &w->compact,
-                                    &w->err);
+        if (w->flags)
+                w->result = vgpu_etcd_watch_flags(w->e, key("w/"), w->start, w->flags, on_events, &w->seen,
+                                                  &w->stop, &w->compact, &w->err);
+        else
+                w->result = vgpu_etcd_watch(w->e, key("w/"), w->start, on_events, &w->seen, &w->stop,
+                                            &w->compact, &w->err);
         return NULL;
 }
 
@@ -413,6 +418,16 @@ static void scenario_watch(void) {
         CHECK(r.result == 42, "the callback's value ends the watch: %d %s", r.result, r.err.message);
         CHECK(r.seen.n_events >= 2 && streq(r.seen.first_key, key("w/2")), "resumed after the first put: %s",
               r.seen.first_key);
+
+        /* prev_kv off: the same events, none with a previous value */
+        struct watcher np = {
+                .e = we, .start = first, .flags = VGPU_ETCD_WATCH_NO_PREV_KV, .seen = { .stop_after = 4 }
+        };
+        pthread_create(&t, NULL, watch_thread, &np);
+        pthread_join(t, NULL);
+        CHECK(np.result == 42 && np.seen.n_events >= 4 && np.seen.n_deleted == 1 && np.seen.n_prev == 0,
+              "VGPU_ETCD_WATCH_NO_PREV_KV: %d events, %d deleted, %d with prev_kv (want 0): %d %s",
+              np.seen.n_events, np.seen.n_deleted, np.seen.n_prev, np.result, np.err.message);
 
         /* compaction: a watch from before it is refused with the compacted revision */
         int64_t now = put(e, key("w/3"), "v");

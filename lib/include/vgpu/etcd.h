@@ -120,6 +120,13 @@ typedef int (*vgpu_etcd_watch_fn)(const struct vgpu_etcd_event *ev, size_t n, in
 int vgpu_etcd_watch(struct vgpu_etcd *e, const char *prefix, int64_t start_revision, vgpu_etcd_watch_fn fn,
                     void *userdata, const volatile int *stop, int64_t *ret_compact_revision,
                     struct vgpu_error *err);
+/* The same with options. VGPU_ETCD_WATCH_NO_PREV_KV: prev_kv off (every ev->prev.key NULL), for a
+ * watcher that keeps the values itself (vgpu-broker's cache): each event then costs etcd no read
+ * of the previous value and every watcher no copy of it. */
+enum { VGPU_ETCD_WATCH_NO_PREV_KV = 1 << 0 };
+int vgpu_etcd_watch_flags(struct vgpu_etcd *e, const char *prefix, int64_t start_revision, unsigned flags,
+                          vgpu_etcd_watch_fn fn, void *userdata, const volatile int *stop,
+                          int64_t *ret_compact_revision, struct vgpu_error *err);
 
 /* Additions to the contract. */
 
