@@ -109,6 +109,7 @@ struct cache {
         struct entry *kind_head[_KIND_MAX];
         int64_t revision;          /* applied up to */
         size_t n_valid[_KIND_MAX]; /* decoded entries per kind (tombstones not counted) */
+        bool listing;              /* a relist fills the cache: no dashboard events (events.c) */
         /* placement's index over the GPUs (place-index.c): kept current by every write under the
          * write lock; requests use it under the read lock and index_lock (it builds lazily) */
         struct pindex index;

@@ -63,32 +63,36 @@ int cache_init(struct cache *c) {
         return 0;
 }
 
-/* the value and what was decoded from it; the entry stays (a tombstone, or about to be refilled) */
-static void entry_clear_value(struct entry *e) {
-        switch (e->kind) {
+static void value_free(enum cache_kind kind, union entry_value *u) {
+        switch (kind) {
         case KIND_HOST:
-                vgpu_fleet_host_free(&e->u.host);
+                vgpu_fleet_host_free(&u->host);
                 break;
         case KIND_GPU:
-                vgpu_fleet_gpu_free(&e->u.gpu);
+                vgpu_fleet_gpu_free(&u->gpu);
                 break;
         case KIND_ALLOC:
-                vgpu_fleet_alloc_free(&e->u.alloc);
+                vgpu_fleet_alloc_free(&u->alloc);
                 break;
         case KIND_CLAIM:
-                vgpu_fleet_claim_free(&e->u.claim);
+                vgpu_fleet_claim_free(&u->claim);
                 break;
         case KIND_SESSION:
-                vgpu_fleet_session_free(&e->u.session);
+                vgpu_fleet_session_free(&u->session);
                 break;
         case KIND_HOLD:
         case KIND_WAIT:
-                free(e->u.hold.idempotency_key);
+                free(u->hold.idempotency_key);
                 break;
         default:
                 break;
         }
-        memset(&e->u, 0, sizeof(e->u));
+        memset(u, 0, sizeof(*u));
+}
+
+/* the value and what was decoded from it; the entry stays (a tombstone, or about to be refilled) */
+static void entry_clear_value(struct entry *e) {
+        value_free(e->kind, &e->u);
         e->valid = false;
 }
 
@@ -185,30 +189,31 @@ static const struct {
         { "waits/", KIND_WAIT },       { "brokers/members/", KIND_BROKER },
 };
 
-static bool decode(struct broker *b, struct entry *e, const char *value) {
+/* value decoded into *u (zeroed before) by the kind of entry e; false when it is not valid */
+static bool decode(const struct entry *e, const char *value, union entry_value *u) {
         struct vgpu_error err = {};
         int r = 0;
         switch (e->kind) {
         case KIND_HOST:
-                r = vgpu_fleet_host_from_json(value, &e->u.host, &err);
+                r = vgpu_fleet_host_from_json(value, &u->host, &err);
                 break;
         case KIND_GPU:
-                r = vgpu_fleet_gpu_from_json(value, &e->u.gpu, &err);
+                r = vgpu_fleet_gpu_from_json(value, &u->gpu, &err);
                 break;
         case KIND_ALLOC:
-                r = vgpu_fleet_alloc_from_json(value, &e->u.alloc, &err);
+                r = vgpu_fleet_alloc_from_json(value, &u->alloc, &err);
                 break;
         case KIND_CLAIM:
-                r = vgpu_fleet_claim_from_json(value, &e->u.claim, &err);
+                r = vgpu_fleet_claim_from_json(value, &u->claim, &err);
                 break;
         case KIND_SESSION:
-                r = vgpu_fleet_session_from_json(value, &e->u.session, &err);
+                r = vgpu_fleet_session_from_json(value, &u->session, &err);
                 break;
         case KIND_CORDON:
-                r = vgpu_fleet_cordon_from_json(value, &e->u.cordon, &err);
+                r = vgpu_fleet_cordon_from_json(value, &u->cordon, &err);
                 break;
         case KIND_QUOTA:
-                r = vgpu_fleet_quota_from_json(value, &e->u.quota, &err);
+                r = vgpu_fleet_quota_from_json(value, &u->quota, &err);
                 break;
         case KIND_HOLD:
         case KIND_WAIT: {
@@ -219,14 +224,14 @@ static bool decode(struct broker *b, struct entry *e, const char *value) {
                           json_object_object_get_ex(o, "vram_bytes", &v) &&
                           json_object_is_type(v, json_type_int);
                 if (ok) {
-                        e->u.hold.idempotency_key = strdup(json_object_get_string(k));
-                        e->u.hold.vram_bytes = (uint64_t) json_object_get_int64(v);
+                        u->hold.idempotency_key = strdup(json_object_get_string(k));
+                        u->hold.vram_bytes = (uint64_t) json_object_get_int64(v);
                         if (json_object_object_get_ex(o, "since_ms", &t) &&
                             json_object_is_type(t, json_type_int))
-                                e->u.hold.since_ms = json_object_get_int64(t);
+                                u->hold.since_ms = json_object_get_int64(t);
                 }
                 json_object_put(o);
-                return ok && e->u.hold.idempotency_key;
+                return ok && u->hold.idempotency_key;
         }
         case KIND_BROKER:
                 return true; /* the name is all there is to it */
@@ -235,7 +240,6 @@ static bool decode(struct broker *b, struct entry *e, const char *value) {
         }
         if (r < 0)
                 broker_log(LOG_WARN, "%s: ignored: %s", e->key, err.message);
-        (void) b;
         return r >= 0;
 }
 
@@ -335,16 +339,21 @@ static void put(struct broker *b, const char *key, const char *value, int64_t mo
                 broker_log(LOG_ERR, "out of memory caching %s", key);
                 return;
         }
+        /* only what was decoded is kept, not the JSON text: nothing reads it again, and at
+         * 8,000 GPUs the texts were ~7 MB, interleaved with the decoded fields every placement
+         * reads */
+        union entry_value nv = {};
+        bool valid = decode(e, value ? value : "", &nv);
+        if (valid && !c->listing)
+                events_put(b, e, &nv, mod_revision); /* the dashboard's: old value against new */
         if (e->valid)
                 c->n_valid[e->kind]--;
         entry_clear_value(e);
         e->mod_revision = mod_revision;
         e->create_revision = create_revision;
         e->lease = lease;
-        /* only what was decoded is kept, not the JSON text: nothing reads it again, and at
-         * 8,000 GPUs the texts were ~7 MB, interleaved with the decoded fields every placement
-         * reads */
-        e->valid = decode(b, e, value ? value : "");
+        e->u = nv;
+        e->valid = valid;
         if (e->valid)
                 c->n_valid[e->kind]++;
         /* a GPU finds its host, alloc, cordon and hold once, not four lookups per placement */
@@ -376,6 +385,7 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                         struct entry *e = *pp;
                         if (e->mod_revision >= revision)
                                 return;
+                        events_delete(b, e, revision);
                         if (e->valid)
                                 c->n_valid[e->kind]--;
                         if (linkable(e->kind)) {
@@ -408,7 +418,6 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
 static int on_events(const struct vgpu_etcd_event *ev, size_t n, int64_t revision, void *userdata) {
         struct broker *b = userdata;
         pthread_rwlock_wrlock(&b->cache.lock);
-        events_note(b, ev, n); /* the dashboard's recent events (events.c) */
         for (size_t i = 0; i < n; i++)
                 if (ev[i].deleted)
                         cache_delete_locked(b, ev[i].kv.key, ev[i].kv.mod_revision ?: revision);
@@ -431,8 +440,10 @@ static int relist(struct broker *b, struct vgpu_etcd *e, int64_t *ret_revision) 
         }
         pthread_rwlock_wrlock(&b->cache.lock);
         clear_all(&b->cache);
+        b->cache.listing = true; /* what is there, not what changed: no dashboard events */
         for (size_t i = 0; i < r.n; i++)
                 cache_put_kv_locked(b, &r.kvs[i]);
+        b->cache.listing = false;
         b->cache.revision = r.revision;
         pthread_rwlock_unlock(&b->cache.lock);
         atomic_fetch_add(&b->cache.relists, 1);
@@ -472,7 +483,9 @@ void *cache_thread(void *userdata) {
                         malloc_trim(0);
                 }
                 int64_t compact = 0;
-                int r = vgpu_etcd_watch(e, b->prefix, rev + 1, on_events, b, &b->stop, &compact, &err);
+                /* no prev_kv: the cache has every previous value (events.c compares with it) */
+                int r = vgpu_etcd_watch_flags(e, b->prefix, rev + 1, VGPU_ETCD_WATCH_NO_PREV_KV, on_events, b,
+                                              &b->stop, &compact, &err);
                 if (b->stop)
                         break;
                 pthread_rwlock_rdlock(&b->cache.lock);

@@ -16,8 +16,11 @@ void dashboard_static(struct broker *b, const struct api_request *req, struct ap
 void api_whoami(struct broker *b, const struct api_request *req, struct api_reply *reply);
 
 /* events.c */
-/* The watch's events (cache.c's callback, under the cache's write lock): joins, leaves, claim
- * states, cordons and health changes become lines of text in a ring of the last EVENTS_MAX. */
+/* The cache's changes (cache.c, under its write lock, not while listing): joins, leaves, claim
+ * states, cordons and health changes become lines of text in a ring of the last EVENTS_MAX.
+ * events_put: entry e (its value as cached, e->valid) becomes nv (NULL: undecodable) at rev;
+ * events_delete: e is deleted at rev. */
 #define EVENTS_MAX 256
-void events_note(struct broker *b, const struct vgpu_etcd_event *ev, size_t n);
+void events_put(struct broker *b, const struct entry *e, const union entry_value *nv, int64_t rev);
+void events_delete(struct broker *b, const struct entry *e, int64_t rev);
 void api_events(struct broker *b, struct api_reply *reply);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * events.c — the fleet's recent events for the dashboard (GET /v1/events): what the broker's
- * watch saw change, said in words. The watch has prev_kv on, so a change is told from the old
- * and new value of one key (a host that joins has no previous value; a claim whose state moved
- * has both), without asking the cache. Kept in memory only, a ring of the last EVENTS_MAX: a
- * restarted broker starts empty, as the issue's "recent events" allows; etcd keeps the truth.
+ * events.c — the fleet's recent events for the dashboard (GET /v1/events): what changed in the
+ * broker's cache, said in words. A change is told from the cached value and the new one, both
+ * decoded already (a host that joins had none; a claim whose state moved has both): the watch
+ * needs no prev_kv and nothing is parsed twice. The cache calls in once per change, whether the
+ * watch or the broker's own claim brought it first (the later copy is not newer: ignored). Kept
+ * in memory only, a ring of the last EVENTS_MAX: a restarted broker starts empty, as the issue's
+ * "recent events" allows; etcd keeps the truth.
  */
 #include <json-c/json.h>
 #include <pthread.h>
@@ -52,96 +54,75 @@ static void add(const char *kind, const char *host, int64_t revision, const char
         pthread_mutex_unlock(&ring_lock);
 }
 
-/* "<dir>/<a>[/<b>]" past the prefix: the dir's length and a pointer to <a>, or NULL */
-static const char *past(const struct broker *b, const char *key, const char *dir) {
-        size_t pl = strlen(b->prefix), dl = strlen(dir);
-        if (!key || strncmp(key, b->prefix, pl) != 0 || strncmp(key + pl, dir, dl) != 0)
-                return NULL;
-        return key + pl + dl;
+/* A host's events: keys hosts/<host> only */
+static bool host_key(const struct entry *e) {
+        return e->kind == KIND_HOST && !strchr(e->name, '/');
 }
 
-static void host_event(const struct vgpu_etcd_event *ev, const char *name, int64_t rev) {
-        struct vgpu_fleet_host now = {}, before = {};
-        struct vgpu_error err = {};
-        bool has_prev = ev->prev.key && vgpu_fleet_host_from_json(ev->prev.value, &before, &err) >= 0;
-        if (ev->deleted)
-                add("host", name, rev, "host %s left (its lease ended)", name);
-        else if (vgpu_fleet_host_from_json(ev->kv.value, &now, &err) >= 0) {
-                if (!has_prev)
-                        add("host", name, rev, "host %s joined (address %s, version %s)", name,
-                            now.address ?: "?", now.version ?: "?");
-                else if (before.lease != now.lease)
-                        add("host", name, rev, "host %s rejoined with a new lease", name);
-        }
-        vgpu_fleet_host_free(&now);
-        vgpu_fleet_host_free(&before);
-}
-
-static void gpu_event(const struct vgpu_etcd_event *ev, int64_t rev) {
-        struct vgpu_fleet_gpu now = {}, before = {};
-        struct vgpu_error err = {};
-        /* only health changes: temperature and VRAM move all the time, the tables show them */
-        if (!ev->deleted && ev->prev.key && vgpu_fleet_gpu_from_json(ev->prev.value, &before, &err) >= 0 &&
-            vgpu_fleet_gpu_from_json(ev->kv.value, &now, &err) >= 0 && before.degraded != now.degraded) {
+void events_put(struct broker *b, const struct entry *e, const union entry_value *nv, int64_t rev) {
+        (void) b;
+        if (!nv)
+                return;
+        switch (e->kind) {
+        case KIND_HOST:
+                if (!host_key(e))
+                        break;
+                if (!e->valid)
+                        add("host", e->name, rev, "host %s joined (address %s, version %s)", e->name,
+                            nv->host.address ?: "?", nv->host.version ?: "?");
+                else if (e->u.host.lease != nv->host.lease)
+                        add("host", e->name, rev, "host %s rejoined with a new lease", e->name);
+                break;
+        case KIND_GPU: {
+                /* only health changes: temperature and VRAM move all the time, the tables show them */
+                const struct vgpu_fleet_gpu *now = &nv->gpu;
+                if (!e->valid || e->u.gpu.degraded == now->degraded)
+                        break;
                 char why[200] = "";
-                for (size_t i = 0; i < now.n_health_reasons; i++)
+                for (size_t i = 0; i < now->n_health_reasons; i++)
                         snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s", i ? ", " : ": ",
-                                 now.health_reasons[i]);
-                if (now.degraded)
-                        add("health", now.host, rev, "GPU %s on %s degraded%s", now.gpu, now.host, why);
+                                 now->health_reasons[i]);
+                if (now->degraded)
+                        add("health", now->host, rev, "GPU %s on %s degraded%s", now->gpu, now->host, why);
                 else
-                        add("health", now.host, rev, "GPU %s on %s healthy again", now.gpu, now.host);
+                        add("health", now->host, rev, "GPU %s on %s healthy again", now->gpu, now->host);
+                break;
         }
-        vgpu_fleet_gpu_free(&now);
-        vgpu_fleet_gpu_free(&before);
+        case KIND_CLAIM: {
+                const struct vgpu_fleet_claim *now = &nv->claim, *before = &e->u.claim;
+                if (!e->valid)
+                        add("claim", now->host, rev, "session %s of %s placed on GPU %s on %s: %s",
+                            now->session, now->user ?: "?", now->gpu, now->host,
+                            vgpu_fleet_state_to_string(now->state));
+                else if (before->state != now->state)
+                        add("claim", now->host, rev, "session %s on GPU %s: %s -> %s%s%s", now->session,
+                            now->gpu, vgpu_fleet_state_to_string(before->state),
+                            vgpu_fleet_state_to_string(now->state), now->error ? ": " : "", now->error ?: "");
+                break;
+        }
+        case KIND_CORDON:
+                if (strchr(e->name, '/'))
+                        break;
+                if (!e->valid || e->u.cordon.draining != nv->cordon.draining)
+                        add("cordon", e->name, rev, "host %s %s", e->name,
+                            nv->cordon.draining ? "draining" : "cordoned");
+                break;
+        default:
+                break;
+        }
 }
 
-static void claim_event(const struct vgpu_etcd_event *ev, int64_t rev) {
-        struct vgpu_fleet_claim now = {}, before = {};
-        struct vgpu_error err = {};
-        bool has_prev = ev->prev.key && vgpu_fleet_claim_from_json(ev->prev.value, &before, &err) >= 0;
-        if (ev->deleted) {
-                if (has_prev)
-                        add("claim", before.host, rev, "session %s released from GPU %s on %s",
-                            before.session, before.gpu, before.host);
-        } else if (vgpu_fleet_claim_from_json(ev->kv.value, &now, &err) >= 0) {
-                if (!has_prev)
-                        add("claim", now.host, rev, "session %s of %s placed on GPU %s on %s: %s",
-                            now.session, now.user ?: "?", now.gpu, now.host,
-                            vgpu_fleet_state_to_string(now.state));
-                else if (before.state != now.state)
-                        add("claim", now.host, rev, "session %s on GPU %s: %s -> %s%s%s", now.session,
-                            now.gpu, vgpu_fleet_state_to_string(before.state),
-                            vgpu_fleet_state_to_string(now.state), now.error ? ": " : "", now.error ?: "");
-        }
-        vgpu_fleet_claim_free(&now);
-        vgpu_fleet_claim_free(&before);
-}
-
-static void cordon_event(const struct vgpu_etcd_event *ev, const char *name, int64_t rev) {
-        struct vgpu_fleet_cordon now = {}, before = {};
-        struct vgpu_error err = {};
-        bool has_prev = ev->prev.key && vgpu_fleet_cordon_from_json(ev->prev.value, &before, &err) >= 0;
-        if (ev->deleted)
-                add("cordon", name, rev, "host %s uncordoned", name);
-        else if (vgpu_fleet_cordon_from_json(ev->kv.value, &now, &err) >= 0 &&
-                 (!has_prev || before.draining != now.draining))
-                add("cordon", name, rev, "host %s %s", name, now.draining ? "draining" : "cordoned");
-}
-
-void events_note(struct broker *b, const struct vgpu_etcd_event *ev, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                const char *key = ev[i].kv.key, *name;
-                int64_t rev = ev[i].kv.mod_revision;
-                if ((name = past(b, key, "hosts/")) && !strchr(name, '/'))
-                        host_event(&ev[i], name, rev);
-                else if (past(b, key, "gpus/"))
-                        gpu_event(&ev[i], rev);
-                else if (past(b, key, "claims/"))
-                        claim_event(&ev[i], rev);
-                else if ((name = past(b, key, "cordon/")) && !strchr(name, '/'))
-                        cordon_event(&ev[i], name, rev);
-        }
+void events_delete(struct broker *b, const struct entry *e, int64_t rev) {
+        (void) b;
+        if (!e->valid)
+                return;
+        if (host_key(e))
+                add("host", e->name, rev, "host %s left (its lease ended)", e->name);
+        else if (e->kind == KIND_CLAIM)
+                add("claim", e->u.claim.host, rev, "session %s released from GPU %s on %s",
+                    e->u.claim.session, e->u.claim.gpu, e->u.claim.host);
+        else if (e->kind == KIND_CORDON && !strchr(e->name, '/'))
+                add("cordon", e->name, rev, "host %s uncordoned", e->name);
 }
 
 void api_events(struct broker *b, struct api_reply *reply) {
