@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * place-fast.c — a placement drawn from the cache's index (place-index.c) instead of a view of
- * every GPU. Only for requests whose outcome the index can know: a vGPU type, spread with a
- * near-equal band, and none of the filters that depend on the request (models, preferences, quota,
- * holds, GPUs excluded after a lost claim); any other request, and any request no GPU can take
+ * every GPU. Only for requests whose outcome the index can know: spread with a near-equal band,
+ * and none of the filters that depend on the request (models, preferences, quota, holds, GPUs
+ * excluded after a lost claim); any other request, and any request no GPU can take
  * (its 503 counts every filter), takes the full scan (api.c). The fits given back are those
  * vgpu_fleet_place() puts first over the full view, each computed again by vgpu_fleet_place() on
  * its one GPU, so the claim is made from placement's own numbers; an index that disagrees with
@@ -17,9 +17,7 @@
 
 bool place_fast_applies(struct broker *b, const struct vgpu_fleet_request *rq,
                         const struct vgpu_fleet_policy *policy, bool quotas, size_t n_excluded) {
-        return rq->kind == VGPU_FLEET_KIND_VGPU && rq->type && policy->policy == VGPU_FLEET_SPREAD &&
-               policy->near_percent > 0 && rq->n_models == 0 && rq->n_prefer == 0 && !quotas &&
-               n_excluded == 0 && b->cache.n_valid[KIND_HOLD] == 0;
+        return pindex_applies(rq, policy) && !quotas && n_excluded == 0 && b->cache.n_valid[KIND_HOLD] == 0;
 }
 
 int place_fast(struct broker *b, const struct vgpu_fleet_request *rq, const struct vgpu_fleet_policy *policy,
@@ -29,12 +27,11 @@ int place_fast(struct broker *b, const struct vgpu_fleet_request *rq, const stru
         if (max > PLACE_FAST_MAX)
                 max = PLACE_FAST_MAX;
         pthread_mutex_lock(&c->index_lock);
-        int r = pindex_choose(&c->index, c->n_gpus, rq->type, policy, rq->idempotency_key, max, slots, &n,
-                              &tied);
+        int r = pindex_choose(&c->index, c->n_gpus, rq, policy, max, slots, &n, &tied);
         /* what the index ranked each by, to be compared with placement's own fit below */
         int ranked[PLACE_FAST_MAX];
         for (size_t i = 0; r == 0 && i < n; i++)
-                ranked[i] = pindex_percent(&c->index, rq->type, slots[i]);
+                ranked[i] = pindex_percent(&c->index, rq, slots[i]);
         pthread_mutex_unlock(&c->index_lock);
         if (r < 0)
                 return r == -ENOMEM ? r : 1;

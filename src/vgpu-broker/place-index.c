@@ -4,10 +4,11 @@
  * placement evaluated 8,000 GPUs (their types, allocations, hosts: a dozen cache lines each), and
  * with the near-equal band nearly all of them are tied, so no "best bucket" can be taken alone:
  * the draw is the k-th tied GPU in the fleet's order, k from the request's key. So the index keeps,
- * per requested type, one byte per GPU (its rank, the utilization after placement in percent) and
- * a count per percent: a choice reads the counts for the lowest percent and the band, then one
- * pass over the bytes (8 KB for 8,000 GPUs) for the tied GPUs in order. Each GPU's percent comes
- * from vgpu_fleet_place() itself on that one GPU, so the index cannot rank differently from it.
+ * per class of request asked recently (a type, a VRAM size, a slice), one byte per GPU (its rank,
+ * the utilization after placement in percent) and a count per percent: a choice reads the counts
+ * for the lowest percent and the band, then one pass over the bytes (8 KB for 8,000 GPUs) for the
+ * tied GPUs in order. Each GPU's percent comes from vgpu_fleet_place() itself on that one GPU with
+ * the class's request, so the index cannot rank differently from it.
  *
  * The draw mirrors lib/fleet/placement.c: the share of a GPU is FNV-1a of its id through
  * splitmix64 modulo the placers; the pick is splitmix64 of FNV-1a(key) ^ seed modulo the pool.
@@ -36,12 +37,16 @@ void pindex_init(struct pindex *x, pindex_candidate_fn candidate, void *userdata
         *x = (struct pindex){ .candidate = candidate, .userdata = userdata, .stale = true };
 }
 
+static void class_free(struct pindex_class *k) {
+        free(k->type);
+        free(k->pct);
+        *k = (struct pindex_class){};
+}
+
 void pindex_done(struct pindex *x) {
-        for (size_t i = 0; i < x->n_types; i++) {
-                free(x->types[i].name);
-                free(x->types[i].pct);
-        }
-        free(x->types);
+        for (size_t i = 0; i < x->n_classes; i++)
+                class_free(&x->classes[i]);
+        free(x->classes);
         free(x->share_key);
         *x = (struct pindex){};
 }
@@ -50,14 +55,70 @@ void pindex_invalidate(struct pindex *x) {
         x->stale = true;
 }
 
-int pindex_fit_percent(const struct vgpu_fleet_candidate *c, const char *type) {
+static bool str_eq(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool pindex_applies(const struct vgpu_fleet_request *rq, const struct vgpu_fleet_policy *policy) {
+        if (policy->policy != VGPU_FLEET_SPREAD || policy->near_percent == 0 || rq->n_models > 0 ||
+            rq->n_prefer > 0)
+                return false;
+        switch (rq->kind) { /* what placement.c's request_check() accepts */
+        case VGPU_FLEET_KIND_VGPU:
+                return rq->type && *rq->type;
+        case VGPU_FLEET_KIND_VRAM:
+                return rq->vram_bytes > 0;
+        case VGPU_FLEET_KIND_SLICE:
+                return rq->slice_memory_bytes > 0 && rq->slice_share_percent <= 100;
+        default:
+                return false;
+        }
+}
+
+/* the class's fields of rq, as the index keeps them */
+static struct pindex_class class_of(const struct vgpu_fleet_request *rq) {
+        struct pindex_class k = { .kind = rq->kind, .domain = rq->domain && *rq->domain };
+        if (rq->kind == VGPU_FLEET_KIND_VGPU)
+                k.type = (char *) rq->type;
+        else if (rq->kind == VGPU_FLEET_KIND_VRAM)
+                k.vram_bytes = rq->vram_bytes;
+        else {
+                k.slice_memory_bytes = rq->slice_memory_bytes;
+                k.slice_share_percent = rq->slice_share_percent;
+        }
+        return k;
+}
+
+static bool class_eq(const struct pindex_class *a, const struct pindex_class *b) {
+        return a->kind == b->kind && str_eq(a->type, b->type) && a->vram_bytes == b->vram_bytes &&
+               a->slice_memory_bytes == b->slice_memory_bytes &&
+               a->slice_share_percent == b->slice_share_percent && a->domain == b->domain;
+}
+
+static int class_fit_percent(const struct vgpu_fleet_candidate *c, const struct pindex_class *k) {
+        struct vgpu_fleet_request rq = { .kind = k->kind,
+                                         .type = k->type,
+                                         .vram_bytes = k->vram_bytes,
+                                         .slice_memory_bytes = k->slice_memory_bytes,
+                                         .slice_share_percent = k->slice_share_percent,
+                                         .domain = k->domain ? "domain" : NULL };
+        return pindex_fit_percent(c, &rq);
+}
+
+int pindex_fit_percent(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet_request *rq) {
         if (!c->gpu)
                 return PINDEX_NO_FIT;
-        struct vgpu_fleet_request rq = { .kind = VGPU_FLEET_KIND_VGPU, .type = type };
+        /* only what decides the fit: no key (holds are not indexed), no models, no preferences */
+        struct vgpu_fleet_request one = { .kind = rq->kind,
+                                          .type = rq->type,
+                                          .vram_bytes = rq->vram_bytes,
+                                          .slice_memory_bytes = rq->slice_memory_bytes,
+                                          .slice_share_percent = rq->slice_share_percent,
+                                          .domain = rq->domain };
         struct vgpu_fleet_policy pol = { .policy = VGPU_FLEET_SPREAD };
         struct vgpu_fleet_placement p = {};
         struct vgpu_error err = {};
-        if (vgpu_fleet_place(c, 1, &rq, &pol, NULL, &p, &err) < 0)
+        if (vgpu_fleet_place(c, 1, &one, &pol, NULL, &p, &err) < 0)
                 return -ERANGE;
         int r = PINDEX_NO_FIT;
         if (p.n_fits > 0) {
@@ -69,16 +130,16 @@ int pindex_fit_percent(const struct vgpu_fleet_candidate *c, const char *type) {
         return r;
 }
 
-static void type_set(struct pindex_type *t, size_t slot, int pct) {
-        if (t->pct[slot] != PINDEX_NO_FIT)
-                t->count[t->pct[slot]]--;
+static void class_set(struct pindex_class *k, size_t slot, int pct) {
+        if (k->pct[slot] != PINDEX_NO_FIT)
+                k->count[k->pct[slot]]--;
         if (pct < 0) {
-                t->unusable = true;
+                k->unusable = true;
                 pct = PINDEX_NO_FIT;
         }
-        t->pct[slot] = (uint8_t) pct;
+        k->pct[slot] = (uint8_t) pct;
         if (pct != PINDEX_NO_FIT)
-                t->count[pct]++;
+                k->count[pct]++;
 }
 
 static void slot_share_key(struct pindex *x, size_t slot, const struct vgpu_fleet_candidate *c) {
@@ -92,88 +153,110 @@ void pindex_update(struct pindex *x, size_t slot) {
         struct vgpu_fleet_candidate c = {};
         x->candidate(slot, &c, x->userdata);
         slot_share_key(x, slot, &c);
-        for (size_t i = 0; i < x->n_types; i++)
-                if (x->types[i].built)
-                        type_set(&x->types[i], slot, pindex_fit_percent(&c, x->types[i].name));
+        for (size_t i = 0; i < x->n_classes; i++)
+                if (x->classes[i].built)
+                        class_set(&x->classes[i], slot, class_fit_percent(&c, &x->classes[i]));
 }
 
-/* Every slot again: the share keys now, the types when next asked. */
+/* Every slot again: the share keys now, the classes when next asked. */
 static int rebuild(struct pindex *x, size_t n_slots) {
-        uint64_t *k = realloc(x->share_key, (n_slots ? n_slots : 1) * sizeof(*k));
-        if (!k)
+        uint64_t *s = realloc(x->share_key, (n_slots ? n_slots : 1) * sizeof(*s));
+        if (!s)
                 return -ENOMEM;
-        x->share_key = k;
-        for (size_t i = 0; i < x->n_types; i++) {
-                uint8_t *p = realloc(x->types[i].pct, n_slots ? n_slots : 1);
+        x->share_key = s;
+        for (size_t i = 0; i < x->n_classes; i++) {
+                uint8_t *p = realloc(x->classes[i].pct, n_slots ? n_slots : 1);
                 if (!p)
                         return -ENOMEM;
-                x->types[i].pct = p;
-                x->types[i].built = false;
+                x->classes[i].pct = p;
+                x->classes[i].built = false;
         }
         x->n_slots = n_slots;
-        for (size_t s = 0; s < n_slots; s++) {
+        for (size_t i = 0; i < n_slots; i++) {
                 struct vgpu_fleet_candidate c = {};
-                x->candidate(s, &c, x->userdata);
-                slot_share_key(x, s, &c);
+                x->candidate(i, &c, x->userdata);
+                slot_share_key(x, i, &c);
         }
         x->stale = false;
         return 0;
 }
 
-static int type_build(struct pindex *x, struct pindex_type *t) {
-        memset(t->count, 0, sizeof(t->count));
-        memset(t->pct, PINDEX_NO_FIT, x->n_slots);
-        t->unusable = false;
+static void class_build(struct pindex *x, struct pindex_class *k) {
+        memset(k->count, 0, sizeof(k->count));
+        memset(k->pct, PINDEX_NO_FIT, x->n_slots);
+        k->unusable = false;
         for (size_t s = 0; s < x->n_slots; s++) {
                 struct vgpu_fleet_candidate c = {};
                 x->candidate(s, &c, x->userdata);
-                type_set(t, s, pindex_fit_percent(&c, t->name));
+                class_set(k, s, class_fit_percent(&c, k));
         }
-        t->built = true;
+        k->built = true;
+}
+
+static struct pindex_class *class_find(const struct pindex *x, const struct vgpu_fleet_request *rq) {
+        struct pindex_class want = class_of(rq);
+        for (size_t i = 0; i < x->n_classes; i++)
+                if (class_eq(&x->classes[i], &want))
+                        return &x->classes[i];
+        return NULL;
+}
+
+/* rq's class, made (in the least recently used one's place when there are enough) if new */
+static int class_get(struct pindex *x, const struct vgpu_fleet_request *rq, struct pindex_class **ret) {
+        struct pindex_class *k = class_find(x, rq);
+        if (k) {
+                *ret = k;
+                return 0;
+        }
+        struct pindex_class want = class_of(rq);
+        if (x->n_classes < PINDEX_MAX_CLASSES) {
+                struct pindex_class *n = realloc(x->classes, (x->n_classes + 1) * sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                x->classes = n;
+                k = &n[x->n_classes];
+                *k = (struct pindex_class){};
+        } else {
+                k = &x->classes[0];
+                for (size_t i = 1; i < x->n_classes; i++)
+                        if (x->classes[i].used < k->used)
+                                k = &x->classes[i];
+                class_free(k);
+        }
+        *k = want;
+        k->type = want.type ? strdup(want.type) : NULL;
+        k->pct = malloc(x->n_slots ? x->n_slots : 1);
+        if ((want.type && !k->type) || !k->pct) {
+                class_free(k);
+                *k = (struct pindex_class){ .kind = _VGPU_FLEET_KIND_MAX }; /* matches nothing */
+                return -ENOMEM;
+        }
+        if (k == &x->classes[x->n_classes])
+                x->n_classes++;
+        *ret = k;
         return 0;
 }
 
-static int type_get(struct pindex *x, const char *name, struct pindex_type **ret) {
-        for (size_t i = 0; i < x->n_types; i++)
-                if (strcmp(x->types[i].name, name) == 0) {
-                        *ret = &x->types[i];
-                        return 0;
-                }
-        struct pindex_type *n = realloc(x->types, (x->n_types + 1) * sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        x->types = n;
-        struct pindex_type *t = &n[x->n_types];
-        *t = (struct pindex_type){ .name = strdup(name), .pct = malloc(x->n_slots ? x->n_slots : 1) };
-        if (!t->name || !t->pct) {
-                free(t->name);
-                free(t->pct);
-                return -ENOMEM;
-        }
-        x->n_types++;
-        *ret = t;
-        return 0;
+int pindex_percent(const struct pindex *x, const struct vgpu_fleet_request *rq, size_t slot) {
+        const struct pindex_class *k = class_find(x, rq);
+        return k && k->built && !x->stale && slot < x->n_slots ? k->pct[slot] : -ENOENT;
 }
 
-int pindex_percent(const struct pindex *x, const char *type, size_t slot) {
-        for (size_t i = 0; i < x->n_types; i++)
-                if (strcmp(x->types[i].name, type) == 0)
-                        return x->types[i].built && !x->stale && slot < x->n_slots ? x->types[i].pct[slot]
-                                                                                   : -ENOENT;
-        return -ENOENT;
-}
-
-int pindex_choose(struct pindex *x, size_t n_slots, const char *type, const struct vgpu_fleet_policy *policy,
-                  const char *key, size_t max, size_t *ret_slots, size_t *ret_n, size_t *ret_tied) {
+int pindex_choose(struct pindex *x, size_t n_slots, const struct vgpu_fleet_request *rq,
+                  const struct vgpu_fleet_policy *policy, size_t max, size_t *ret_slots, size_t *ret_n,
+                  size_t *ret_tied) {
         int r;
+        if (!pindex_applies(rq, policy))
+                return -ERANGE;
         if (x->stale || x->n_slots != n_slots)
                 if ((r = rebuild(x, n_slots)) < 0)
                         return r;
-        struct pindex_type *t;
-        if ((r = type_get(x, type, &t)) < 0)
+        struct pindex_class *t;
+        if ((r = class_get(x, rq, &t)) < 0)
                 return r;
-        if (!t->built && (r = type_build(x, t)) < 0)
-                return r;
+        t->used = ++x->clock;
+        if (!t->built)
+                class_build(x, t);
         if (t->unusable)
                 return -ERANGE;
         unsigned u0 = 0;
@@ -221,7 +304,7 @@ int pindex_choose(struct pindex *x, size_t n_slots, const char *type, const stru
                 memcpy(rk + n_own, other, n_other * sizeof(*rk));
         free(other);
         /* the draw, as placement.c draws */
-        uint64_t h = fnv1a(key) ^ policy->seed;
+        uint64_t h = fnv1a(rq->idempotency_key) ^ policy->seed;
         size_t pool = shares && n_own ? n_own : n_tied, pick = (size_t) (splitmix64(&h) % pool);
         size_t n = max < n_tied ? max : n_tied;
         for (size_t i = 0; i < n; i++)

@@ -3,8 +3,9 @@
  * test-place-index.c — the broker's placement index (src/vgpu-broker/place-index.c) against
  * vgpu_fleet_place()'s full scan, as a property: random fleets (vGPU, slice and unplaceable
  * GPUs, dead and cordoned hosts, degraded GPUs, type locks, full types, mixed sizes), random
- * requests (type, key, seed, band, shares), then random changes applied slot by slot: every time
- * the index's tied count and its first fits (slots, in order) equal the full scan's.
+ * requests (a type, a VRAM size with or without a domain, a slice; key, seed, band, shares; more
+ * classes than the index keeps), then random changes applied slot by slot: every time the index's
+ * tied count and its first fits (slots, in order) equal the full scan's.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -94,10 +95,23 @@ static unsigned compare(struct fleet *f, struct pindex *x) {
         for (int q = 0; q < 12; q++) {
                 char key[32];
                 snprintf(key, sizeof(key), "key-%u", rnd(1000000));
-                const char *type = rnd(10) ? type_names[rnd(N_TYPES)] : "nvidia-999";
-                struct vgpu_fleet_request rq = { .kind = VGPU_FLEET_KIND_VGPU,
-                                                 .type = type,
-                                                 .idempotency_key = key };
+                static const unsigned vram_gib[] = { 1, 2, 3, 4, 8, 16, 20 }, slice_gib[] = { 1, 2, 4, 8 },
+                                      shares[] = { 0, 10, 30, 60 };
+                struct vgpu_fleet_request rq = { .idempotency_key = key };
+                unsigned kind = rnd(3);
+                if (kind == 0) {
+                        rq.kind = VGPU_FLEET_KIND_VGPU;
+                        rq.type = rnd(10) ? type_names[rnd(N_TYPES)] : "nvidia-999";
+                } else if (kind == 1) {
+                        rq.kind = VGPU_FLEET_KIND_VRAM;
+                        rq.vram_bytes = vram_gib[rnd(7)] * GiB;
+                } else {
+                        rq.kind = VGPU_FLEET_KIND_SLICE;
+                        rq.slice_memory_bytes = slice_gib[rnd(4)] * GiB;
+                        rq.slice_share_percent = shares[rnd(4)];
+                }
+                if (kind != 2 && rnd(4) == 0)
+                        rq.domain = "vm1"; /* a domain takes no slice */
                 struct vgpu_fleet_policy pol = { .policy = VGPU_FLEET_SPREAD,
                                                  .seed = rnd(5) +
                                                          (uint64_t) rnd(3) * UINT64_C(0x9e3779b97f4a7c15),
@@ -110,7 +124,7 @@ static unsigned compare(struct fleet *f, struct pindex *x) {
                 struct vgpu_error err = {};
                 assert_int_equal(vgpu_fleet_place(f->c, f->n, &rq, &pol, NULL, &p, &err), 0);
                 size_t slots[16], n = 0, tied = 0, max = 1 + rnd(16);
-                int r = pindex_choose(x, f->n, type, &pol, key, max, slots, &n, &tied);
+                int r = pindex_choose(x, f->n, &rq, &pol, max, slots, &n, &tied);
                 if (p.n_fits == 0)
                         assert_int_equal(r, -ENOENT);
                 else {
@@ -200,14 +214,21 @@ static void test_fit_percent(void **state) {
                                     .n_types = 2 };
         struct vgpu_fleet_alloc a = { .vram_bytes = 4 * GiB, .n_claims = 1, .type_lock = (char *) "a" };
         struct vgpu_fleet_candidate c = { .gpu = &g, .host_alive = true };
-        assert_int_equal(pindex_fit_percent(&c, "a"), 25);
-        assert_int_equal(pindex_fit_percent(&c, "b"), 50);
-        assert_int_equal(pindex_fit_percent(&c, "zz"), PINDEX_NO_FIT);
+        struct vgpu_fleet_request ta = { .kind = VGPU_FLEET_KIND_VGPU, .type = "a" },
+                                  tb = { .kind = VGPU_FLEET_KIND_VGPU, .type = "b" },
+                                  tz = { .kind = VGPU_FLEET_KIND_VGPU, .type = "zz" },
+                                  v5 = { .kind = VGPU_FLEET_KIND_VRAM, .vram_bytes = 5 * GiB },
+                                  sl = { .kind = VGPU_FLEET_KIND_SLICE, .slice_memory_bytes = GiB };
+        assert_int_equal(pindex_fit_percent(&c, &ta), 25);
+        assert_int_equal(pindex_fit_percent(&c, &tb), 50);
+        assert_int_equal(pindex_fit_percent(&c, &tz), PINDEX_NO_FIT);
+        assert_int_equal(pindex_fit_percent(&c, &v5), 50);            /* the smallest type >= 5 GiB: b */
+        assert_int_equal(pindex_fit_percent(&c, &sl), PINDEX_NO_FIT); /* vGPU mode */
         c.alloc = &a;
-        assert_int_equal(pindex_fit_percent(&c, "a"), 50);
-        assert_int_equal(pindex_fit_percent(&c, "b"), PINDEX_NO_FIT); /* locked to a */
+        assert_int_equal(pindex_fit_percent(&c, &ta), 50);
+        assert_int_equal(pindex_fit_percent(&c, &tb), PINDEX_NO_FIT); /* locked to a */
         c.host_alive = false;
-        assert_int_equal(pindex_fit_percent(&c, "a"), PINDEX_NO_FIT);
+        assert_int_equal(pindex_fit_percent(&c, &ta), PINDEX_NO_FIT);
 }
 
 int main(void) {
