@@ -281,7 +281,7 @@ static struct entry *entry_insert(struct broker *b, const char *key) {
                 }
                 e->gpu_slot = c->n_gpus;
                 c->gpus[c->n_gpus++] = e;
-                pindex_invalidate(&c->index); /* a new slot */
+                pindex_add_slot(&c->index);
         }
         e->knext = c->kind_head[e->kind];
         if (e->knext)
@@ -306,8 +306,9 @@ static struct entry *link_to(struct broker *b, const char *dir, const char *name
         return entry_insert(b, key);
 }
 
-/* What placement's index must redo after entry e changed: one GPU's slot for the GPU itself or
- * its allocation (the claims of a placement), every slot for a host or a cordon (rare). */
+/* What placement's index must redo after entry e changed: the slot of the GPU itself or of the
+ * GPU of an allocation (the claims of a placement); the slots of a host's GPUs for its host or
+ * cordon key (found by their links: a pass over pointers, not a rebuild of every slot). */
 static void index_changed(struct cache *c, const struct entry *e) {
         switch (e->kind) {
         case KIND_GPU:
@@ -318,9 +319,15 @@ static void index_changed(struct cache *c, const struct entry *e) {
                         pindex_update(&c->index, e->gpu_of->gpu_slot);
                 break;
         case KIND_HOST:
-        case KIND_CORDON:
-                pindex_invalidate(&c->index);
+        case KIND_CORDON: {
+                int link = e->kind == KIND_HOST ? LINK_HOST : LINK_CORDON;
+                if (!pindex_live(&c->index)) /* a relist: rebuilt anyway */
+                        break;
+                for (size_t s = 0; s < c->n_gpus; s++)
+                        if (c->gpus[s]->link[link] == e)
+                                pindex_update(&c->index, s);
                 break;
+        }
         default:
                 break;
         }
@@ -401,7 +408,7 @@ void cache_delete_locked(struct broker *b, const char *key, int64_t revision) {
                                 c->gpus[e->gpu_slot]->gpu_slot = e->gpu_slot;
                                 if (e->link[LINK_ALLOC] && e->link[LINK_ALLOC]->gpu_of == e)
                                         e->link[LINK_ALLOC]->gpu_of = NULL;
-                                pindex_invalidate(&c->index);
+                                pindex_remove_slot(&c->index, e->gpu_slot);
                         }
                         if (e->kprev)
                                 e->kprev->knext = e->knext;

@@ -158,19 +158,68 @@ void pindex_update(struct pindex *x, size_t slot) {
                         class_set(&x->classes[i], slot, class_fit_percent(&c, &x->classes[i]));
 }
 
-/* Every slot again: the share keys now, the classes when next asked. */
-static int rebuild(struct pindex *x, size_t n_slots) {
-        uint64_t *s = realloc(x->share_key, (n_slots ? n_slots : 1) * sizeof(*s));
+/* Room for size slots in every per-slot array. */
+static int reserve(struct pindex *x, size_t size) {
+        if (size <= x->slots_size)
+                return 0;
+        uint64_t *s = realloc(x->share_key, size * sizeof(*s));
         if (!s)
                 return -ENOMEM;
         x->share_key = s;
         for (size_t i = 0; i < x->n_classes; i++) {
-                uint8_t *p = realloc(x->classes[i].pct, n_slots ? n_slots : 1);
+                uint8_t *p = realloc(x->classes[i].pct, size);
                 if (!p)
                         return -ENOMEM;
                 x->classes[i].pct = p;
-                x->classes[i].built = false;
         }
+        x->slots_size = size;
+        return 0;
+}
+
+bool pindex_live(const struct pindex *x) {
+        return !x->stale;
+}
+
+void pindex_add_slot(struct pindex *x) {
+        if (x->stale)
+                return;
+        /* doubling: the array is copied log(n) times, not at every GPU a host adds */
+        if (x->n_slots == x->slots_size && reserve(x, x->slots_size < 128 ? 256 : 2 * x->slots_size) < 0) {
+                x->stale = true; /* rebuilt when next asked */
+                return;
+        }
+        size_t slot = x->n_slots++;
+        for (size_t i = 0; i < x->n_classes; i++)
+                x->classes[i].pct[slot] = PINDEX_NO_FIT;
+        pindex_update(x, slot);
+}
+
+void pindex_remove_slot(struct pindex *x, size_t slot) {
+        if (x->stale)
+                return;
+        if (slot >= x->n_slots) {
+                x->stale = true;
+                return;
+        }
+        size_t last = --x->n_slots;
+        for (size_t i = 0; i < x->n_classes; i++) {
+                struct pindex_class *k = &x->classes[i];
+                if (!k->built)
+                        continue;
+                if (k->pct[slot] != PINDEX_NO_FIT)
+                        k->count[k->pct[slot]]--;
+                k->pct[slot] = k->pct[last];
+        }
+        x->share_key[slot] = x->share_key[last];
+}
+
+/* Every slot again: the share keys now, the classes when next asked. */
+static int rebuild(struct pindex *x, size_t n_slots) {
+        int r = reserve(x, n_slots ? n_slots : 1);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < x->n_classes; i++)
+                x->classes[i].built = false;
         x->n_slots = n_slots;
         for (size_t i = 0; i < n_slots; i++) {
                 struct vgpu_fleet_candidate c = {};
@@ -225,7 +274,7 @@ static int class_get(struct pindex *x, const struct vgpu_fleet_request *rq, stru
         }
         *k = want;
         k->type = want.type ? strdup(want.type) : NULL;
-        k->pct = malloc(x->n_slots ? x->n_slots : 1);
+        k->pct = malloc(x->slots_size ? x->slots_size : 1);
         if ((want.type && !k->type) || !k->pct) {
                 class_free(k);
                 *k = (struct pindex_class){ .kind = _VGPU_FLEET_KIND_MAX }; /* matches nothing */

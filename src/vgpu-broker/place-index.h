@@ -39,8 +39,8 @@ struct pindex_class {
 struct pindex {
         pindex_candidate_fn candidate;
         void *userdata;
-        size_t n_slots; /* as of the last rebuild; the caller invalidates when slots are added or moved */
-        uint64_t *share_key; /* per slot: the hash whose remainder picks the GPU's share */
+        size_t n_slots, slots_size; /* slots indexed, and room for */
+        uint64_t *share_key;        /* per slot: the hash whose remainder picks the GPU's share */
         struct pindex_class *classes;
         size_t n_classes;
         uint64_t clock;
@@ -49,11 +49,15 @@ struct pindex {
 
 void pindex_init(struct pindex *x, pindex_candidate_fn candidate, void *userdata);
 void pindex_done(struct pindex *x);
-/* Slots were added, removed or moved, or something many GPUs depend on changed (a host, a
- * cordon): everything is recomputed on the next choice. */
+/* Start again: everything is recomputed on the next choice (a relist). */
 void pindex_invalidate(struct pindex *x);
-/* One slot's GPU or allocation changed (the same slot, the same GPU). */
+/* Whether the index is kept current now (not to be rebuilt anyway): worth updating slots for. */
+bool pindex_live(const struct pindex *x);
+/* One slot's GPU or what it depends on changed (its allocation, host, cordon). */
 void pindex_update(struct pindex *x, size_t slot);
+/* A slot appended (a new GPU, at index n_slots); the last slot moved into slot (its GPU gone). */
+void pindex_add_slot(struct pindex *x);
+void pindex_remove_slot(struct pindex *x, size_t slot);
 
 /* Whether the index can decide rq under policy: spread with near_percent > 0, a valid request
  * without models or preferences (the caller checks quota, holds and exclusions). */

@@ -114,6 +114,7 @@ def post(b, key, **body):
 
 def main():
     skip_without_etcd()
+    os.environ["VGPU_BROKER_CHECK_INDEX"] = "1"     # the brokers' index against the full scan
     tmp = tempfile.mkdtemp(prefix="vgpu-broker-test-")
     brokers = []
     try:
@@ -122,6 +123,11 @@ def main():
     finally:
         for b in brokers:
             b.stop()
+        # every placement the index drew was checked against the full scan, and the index
+        # never had to correct itself (a host, a cordon, a claim it missed)
+        for b in brokers:
+            bad = [line for line in b.logtext().splitlines() if "placement index" in line]
+            check(not bad, "%s: the placement index agreed with the full scan" % b.socket, bad[:5])
         if failed:
             for b in brokers:
                 print("--- %s ---\n%s" % (b.socket, b.logtext()))

@@ -166,10 +166,11 @@ static void test_index_equals_full_scan(void **state) {
                                         gpu_draw(&f, i);
                                 pindex_update(&x, i);
                         }
-                        if (round == 3) {
-                                /* slots move (a GPU gone, the last one takes its place): invalidate */
-                                size_t i = rnd((unsigned) f.n);
-                                if (f.n > 1 && i != f.n - 1) {
+                        /* GPUs go (the last one takes the slot, as the cache's array does) and
+                         * come (appended), one or two a round, the last one too */
+                        for (unsigned j = 0, m = rnd(3); j < m && f.n > 1; j++) {
+                                size_t i = rnd(4) ? rnd((unsigned) f.n) : f.n - 1;
+                                if (i != f.n - 1) {
                                         f.gpu[i] = f.gpu[f.n - 1];
                                         f.alloc[i] = f.alloc[f.n - 1];
                                         memcpy(f.types[i], f.types[f.n - 1], sizeof(f.types[i]));
@@ -181,10 +182,18 @@ static void test_index_equals_full_scan(void **state) {
                                         f.alloc[i].gpu = f.id[i];
                                         if (f.c[i].alloc)
                                                 f.c[i].alloc = &f.alloc[i];
-                                        f.n--;
-                                        pindex_invalidate(&x);
                                 }
+                                f.n--;
+                                pindex_remove_slot(&x, i);
                         }
+                        for (unsigned j = 0, m = rnd(3); j < m && f.n < MAX_GPUS; j++) {
+                                size_t i = f.n++;
+                                snprintf(f.id[i], sizeof(f.id[i]), "GPU-%u-new-%d-%u", k, round, j);
+                                gpu_draw(&f, i);
+                                pindex_add_slot(&x);
+                        }
+                        if (round == 5 && rnd(2))
+                                pindex_invalidate(&x); /* a relist */
                         placed += compare(&f, &x);
                 }
                 pindex_done(&x);
