@@ -346,38 +346,19 @@ static int read_function(int busfd, struct pci_function *f, char *uevent, int r,
         return 0;
 }
 
-/* Functions per job: one io_uring round of uevent opens (basic/sysfs-batch.c). */
-#define FUNCTIONS_PER_JOB 128
-
 struct function_round {
         int busfd;
         struct pci_function *funcs;
         struct sysfs_batch_entry *uevents;
-        size_t n_funcs;
         bool want_groups;
 };
 
-/* One job: the uevents of up to FUNCTIONS_PER_JOB functions in a batch of their own (a ring
- * each, some 60 us to set up), then each function parsed and its links read. The batch's opens
- * and reads were a quarter of a large host's `list`, on one core while the others waited; jobs
- * of one round, handed out as threads come free, keep a thread that starts late on a busy
- * machine from holding the others up for half the host. */
-static int read_functions_job(size_t job, void *userdata) {
+static int read_function_job(size_t i, void *userdata) {
         struct function_round *round = userdata;
-        size_t first = job * FUNCTIONS_PER_JOB, n = round->n_funcs - first;
-        if (n > FUNCTIONS_PER_JOB)
-                n = FUNCTIONS_PER_JOB;
-        int r = sysfs_batch_read(round->uevents + first, n);
-        if (r < 0)
-                return r;
-        for (size_t i = first; i < first + n; i++) {
-                r = read_function(round->busfd, &round->funcs[i], round->uevents[i].buf,
-                                  round->uevents[i].result, round->want_groups);
-                /* a function that vanished while we looked (hot-unplug) is skipped, not an error */
-                if (r == -ENOMEM)
-                        return r;
-        }
-        return 0;
+        int r = read_function(round->busfd, &round->funcs[i], round->uevents[i].buf, round->uevents[i].result,
+                              round->want_groups);
+        /* a function that vanished while we looked (hot-unplug) is skipped, not an error */
+        return r == -ENOMEM ? r : 0;
 }
 
 /* g->problem set to "SYSFS/BDF/what", the first problem kept. */
@@ -547,7 +528,7 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                                 ? bus_dir_for(dirfd(d), funcs[i].bdf, &bus_dirs, &n_bus_dirs,
                                               &bus_dirs_allocated)
                                 : dirfd(d);
-        /* every uevent in batches (basic/sysfs-batch.h), with the links, in parallel jobs */
+        /* every uevent in one batch (basic/sysfs-batch.h), then the links, in parallel */
         _cleanup_free_ struct sysfs_batch_entry *uevents = NULL;
         _cleanup_free_ char *uevent_text = NULL;
         _cleanup_free_ char *uevent_paths = NULL;
@@ -569,10 +550,11 @@ int pci_scan(struct vgpu_host *host, unsigned flags, struct vgpu_error *err) {
                                                          .buf = uevent_text + i * UEVENT_MAX,
                                                          .size = UEVENT_MAX };
         }
-        struct function_round round = { dirfd(d), funcs, uevents, n_funcs, flags & VGPU_SCAN_GROUPS };
+        if (r >= 0 && n_funcs > 0)
+                r = sysfs_batch_read(uevents, n_funcs);
+        struct function_round round = { dirfd(d), funcs, uevents, flags & VGPU_SCAN_GROUPS };
         if (r >= 0)
-                r = parallel_for((n_funcs + FUNCTIONS_PER_JOB - 1) / FUNCTIONS_PER_JOB, 1, read_functions_job,
-                                 &round);
+                r = parallel_for(n_funcs, 128, read_function_job, &round);
 
         size_t n_display = 0;
         for (size_t i = 0; r >= 0 && i < n_funcs; i++)

@@ -4,8 +4,8 @@
 # io_uring is unavailable or denied (lib/basic/sysfs-batch.h; VGPU_IO_URING=0 forces the plain
 # path): both give the same bytes for list, list --defined and types, table and --json, on every
 # fixture host and on a generated SR-IOV host large enough for several io_uring rounds of 128
-# files, and on one wide enough for several jobs of them; and the batch does use io_uring where
-# the kernel allows it.
+# files, and on one wide enough for several threads; and the batch does use io_uring where the
+# kernel allows it.
 # Needs VGPUCTL and FIXTURES (set by tests/meson.build).
 source "$(dirname "$0")/testlib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,8 +28,8 @@ for root in "$FIXTURES"/*/ "$tmp/large"; do
         done
 done
 
-# 4 GPUs x 64 VFs: 260 functions, read in jobs of 128 on the threads (each job a batch of its
-# own, lib/host/pci.c): every function once, with its uevent's driver and its group, both ways
+# 4 GPUs x 64 VFs: 260 functions, their uevents in one batch and their links on the threads
+# (lib/host/pci.c): every function once, with its uevent's driver and its group, both ways
 python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/wide" --gpus 4 --vfs 64 --types 1 --instances 4 >/dev/null
 for uring in 1 0; do
         got=$(VGPU_ROOT=$tmp/wide VGPU_IO_URING=$uring "$VGPUCTL" list --json | python3 -c '
@@ -48,6 +48,12 @@ if command -v strace >/dev/null; then
                 VGPU_ROOT=$tmp/large VGPU_IO_URING=0 strace -f -e trace=io_uring_setup -o "$tmp/strace" \
                         "$VGPUCTL" types --json >/dev/null
                 if grep -q io_uring_setup "$tmp/strace"; then bad "VGPU_IO_URING=0 still set up a ring"; else ok; fi
+                # one ring for all 260 functions' uevents: a ring per 128-function job on the threads
+                # cost more CPU and wall time than it saved (bench/inventory.sh, 2 busy cores)
+                VGPU_ROOT=$tmp/wide strace -f -e trace=io_uring_setup -o "$tmp/strace" "$VGPUCTL" list --json \
+                        >/dev/null
+                rings=$(grep -c 'io_uring_setup(.*= [0-9]' "$tmp/strace" || true)
+                [[ $rings == 1 ]] && ok || bad "list --json on 260 functions set up $rings rings, not 1"
         else
                 echo "SKIP: io_uring unavailable here ($(grep -m1 io_uring_setup "$tmp/strace")): plain path only"
         fi
