@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # check.sh — every test suite, in order of cost: unit + CLI tests, the same under ASan+UBSan,
-# then the real-kernel VM suite. Ends with the cases that were skipped, each with its reason, and
-# one "check: N passed, M failed, K skipped" line.
+# then the real-kernel VM suite. Each step ends with the time it took ("== NAME: W s, CPU C s": wall
+# clock, and the CPU its processes used, which other work on the machine does not inflate), each
+# meson run with its 10 slowest tests. Ends with the cases that were skipped, each with its reason,
+# and one "check: N passed, M failed, K skipped" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,25 +23,62 @@ count_meson() {
         done < <(tail -n +2 <<<"$counts")
 }
 
-step() {
-        local name=$1; shift
-        echo "== $name"
-        if ! "$@"; then failures+=("$name"); return 1; fi
+# cpu_ms=CPU milliseconds (user + system) of this shell's children that have ended, from `times`,
+# which must run in this shell: a $(...) subshell has no children yet
+times_file=$(mktemp)
+trap 'rm -f "$times_file"' EXIT
+cpu_now() {
+        local user sys t sec ms=0
+        times >"$times_file"
+        { read -r _; read -r user sys; } <"$times_file"
+        for t in "$user" "$sys"; do  # 1m2.345s
+                sec=${t#*m} && sec=${sec%s}
+                ms=$((ms + ${t%%m*} * 60000 + ${sec%.*} * 1000 + 10#${sec#*.}))
+        done
+        cpu_ms=$ms
+}
+timed_since() {  # timed_since NAME START_NS START_CPU_MS
+        local end_ns
+        end_ns=$(date +%s%N)
+        cpu_now
+        echo "== $1: $(((end_ns - $2 + 500000000) / 1000000000)) s, CPU $(((cpu_ms - $3 + 500) / 1000)) s"
 }
 
+step() {
+        local name=$1 rc start_ns start_cpu; shift
+        echo "== $name"
+        start_ns=$(date +%s%N); cpu_now; start_cpu=$cpu_ms
+        "$@"; rc=$?
+        timed_since "$name" "$start_ns" "$start_cpu"
+        if [[ $rc -ne 0 ]]; then failures+=("$name"); return 1; fi
+}
+
+# where a meson run's time went: its slowest tests
+slowest() {
+        echo "== the 10 slowest tests${2:+ ($2)}:"
+        python3 scripts/test-counts.py --slowest 10 "$1/meson-logs/testlog.json" || true
+}
+check_start_ns=$(date +%s%N); cpu_now; check_start_cpu=$cpu_ms
+
 # every suite must be built: a missing dependency fails here instead of skipping tests silently
-meson configure "$BUILD" -Dtests=enabled -Ddaemon=enabled >/dev/null && ninja -C "$BUILD" >/dev/null ||
+build_all() { meson configure "$BUILD" -Dtests=enabled -Ddaemon=enabled >/dev/null && ninja -C "$BUILD" >/dev/null; }
+step "build (every suite enabled)" build_all ||
         { echo "check: the build with every suite enabled failed"; echo "check: 0 passed, 1 failed, 0 skipped"; exit 1; }
 step "unit + cli tests" meson test -C "$BUILD" --print-errorlogs; count_meson "$BUILD"
+slowest_normal=$(slowest "$BUILD")
 
-if [[ ! -f $ASAN_BUILD/build.ninja ]]; then
-        meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
-                -Dtests=enabled -Ddaemon=enabled >/dev/null
-fi
+build_asan() {
+        if [[ ! -f $ASAN_BUILD/build.ninja ]]; then
+                meson setup "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+                        -Dtests=enabled -Ddaemon=enabled >/dev/null || return
+        fi
+        ninja -C "$ASAN_BUILD"
+}
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-step "build (ASan+UBSan)" ninja -C "$ASAN_BUILD" && {
+step "build (ASan+UBSan)" build_asan && {
         step "unit + cli tests (ASan+UBSan)" meson test -C "$ASAN_BUILD" --print-errorlogs
         count_meson "$ASAN_BUILD" ASan+UBSan
+        slowest_asan=$(slowest "$ASAN_BUILD" ASan+UBSan)
 }
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
@@ -60,6 +99,11 @@ if [[ -x tests/vm/run.sh && "${SKIP_VM:-0}" != 1 ]]; then
         fi
         rm -f "$vmlog"
 fi
+
+# where the time went: the slowest meson tests of each build, and the whole run
+[[ -z ${slowest_normal:-} ]] || echo "$slowest_normal"
+[[ -z ${slowest_asan:-} ]] || echo "$slowest_asan"
+timed_since "check (all steps)" "$check_start_ns" "$check_start_cpu"
 
 # a skipped case checked nothing: say which, so that a skip no one expected is seen
 [[ ${#skipped_cases[@]} -eq 0 ]] || printf '%s\n' "${skipped_cases[@]}"

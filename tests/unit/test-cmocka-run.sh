@@ -51,10 +51,11 @@ rc=$?
 python3 - "$tmp" >"$tmp/testlog.json" <<'PY'
 import json, sys
 d = sys.argv[1]
-for name, mode, result in [("demo-some", "some", "OK"), ("demo-all", "all", "SKIP"), ("demo-fail", "fail", "FAIL")]:
-    print(json.dumps({"name": name, "result": result, "stdout": open(f"{d}/{mode}").read()}))
-print(json.dumps({"name": "cli-x", "result": "SKIP", "stdout": "SKIP: no libvirtd\n"}))
-print(json.dumps({"name": "cli-y", "result": "OK", "stdout": "y: 3 passed, 0 failed\n"}))
+for name, mode, result, s in [("demo-some", "some", "OK", 0.5), ("demo-all", "all", "SKIP", 0.25),
+                              ("demo-fail", "fail", "FAIL", 12.0)]:
+    print(json.dumps({"name": name, "result": result, "duration": s, "stdout": open(f"{d}/{mode}").read()}))
+print(json.dumps({"name": "cli-x", "result": "SKIP", "duration": 3.0, "stdout": "SKIP: no libvirtd\n"}))
+print(json.dumps({"name": "cli-y", "result": "OK", "duration": 148.04, "stdout": "y: 3 passed, 0 failed\n"}))
 PY
 "$TEST_COUNTS" "$tmp/testlog.json" >"$tmp/counts" 2>&1 || bad "test-counts.py failed: $(cat "$tmp/counts")"
 # passed: demo-some and cli-y; failed: demo-fail; skipped: 1 + 2 + 1 cmocka cases and cli-x
@@ -63,6 +64,11 @@ has_line counts "skipped: demo-some: case_skips: skipped: no widget on this host
 has_line counts "skipped: demo-all: case_by_mode: skipped: the mode says so"
 has_line counts "skipped: cli-x"
 [[ $(grep -c '^skipped: ' "$tmp/counts") == 5 ]] && ok || bad "counts: not 5 skipped lines: $(cat "$tmp/counts")"
+# check.sh's list of the slowest tests: the N longest, slowest first, with their verdicts
+"$TEST_COUNTS" --slowest 3 "$tmp/testlog.json" >"$tmp/slowest" 2>&1 || bad "test-counts.py --slowest failed: $(cat "$tmp/slowest")"
+printf '  148.0 s  cli-y (OK)\n   12.0 s  demo-fail (FAIL)\n    3.0 s  cli-x (SKIP)\n' >"$tmp/slowest.expected"
+cmp -s "$tmp/slowest" "$tmp/slowest.expected" && ok ||
+        bad "slowest: $(cat "$tmp/slowest"), expected: $(cat "$tmp/slowest.expected")"
 
 echo "cmocka-run: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
