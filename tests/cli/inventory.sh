@@ -25,33 +25,72 @@ one_line_err() {
         if [[ $(wc -l <"$tmp/err") -eq 1 ]] && grep -q '^vgpuctl: ' "$tmp/err"; then ok; else bad "$1: stderr is not one 'vgpuctl: ' line: $(cat "$tmp/err")"; fi
 }
 
+# Every host's outputs are kept in $tmp/hosts/HOST and checked against the schemas and each other
+# by one python3 after the loop (check_hosts): a python3 per check cost more than the vgpuctl runs.
 hosts=$(cd "$FIXTURES" && ls -d */ | tr -d /)
 for h in $hosts; do
-        run "$h" list --json;   expect 0 "$h list --json";   validate list "$h list"
-        cp "$tmp/out" "$tmp/list.json"
-        run "$h" types --json;  expect 0 "$h types --json";  validate types "$h types"
-        cp "$tmp/out" "$tmp/types.json"
-        run "$h" doctor --json; [[ $rc == 0 || $rc == 1 ]] && ok || bad "$h doctor exit $rc"; validate doctor "$h doctor"
-        run "$h" list;          expect 0 "$h list (table)"
-        # the table shows every GPU and instance the JSON has
-        for b in $(python3 -c "import json; d=json.load(open('$tmp/list.json')); print(' '.join([g['bdf'] for g in d['gpus']] + [i['uuid'] for i in d['instances'] if i['uuid']]))"); do
-                grep -q -- "$b" "$tmp/out" && ok || bad "$h: table lacks $b"
-        done
-        run "$h" types;         expect 0 "$h types (table)"
-        n_json=$(python3 -c "import json; print(len(json.load(open('$tmp/types.json'))))")
-        n_text=$(grep -c -v -e '^PARENT ' -e '^(no vGPU types' "$tmp/out")
-        [[ $n_json == "$n_text" ]] && ok || bad "$h: types table has $n_text rows, JSON $n_json"
+        o=$tmp/hosts/$h
+        mkdir -p "$o"
+        run "$h" list --json;   expect 0 "$h list --json";   cp "$tmp/out" "$o/list.json"
+        run "$h" types --json;  expect 0 "$h types --json";  cp "$tmp/out" "$o/types.json"
+        run "$h" doctor --json; [[ $rc == 0 || $rc == 1 ]] && ok || bad "$h doctor exit $rc"; cp "$tmp/out" "$o/doctor.json"
+        run "$h" list;          expect 0 "$h list (table)";  cp "$tmp/out" "$o/list.txt"
+        run "$h" types;         expect 0 "$h types (table)"; cp "$tmp/out" "$o/types.txt"
 
-        # report: unpacked, it reads the same as the host it came from
+        # report: unpacked, it reads the same as the host it came from (its outputs above)
         run "$h" report -o "$tmp/r.tar.gz"; expect 0 "$h report"
         rm -rf "$tmp/r" && mkdir "$tmp/r" && tar -xzf "$tmp/r.tar.gz" -C "$tmp/r" || bad "$h: report does not unpack"
         for c in "list --json" "types --json"; do
                 VGPU_ROOT="$tmp/r" LD_LIBRARY_PATH="$NVML_DOUBLE" "$VGPUCTL" $c >"$tmp/re.json" 2>&1
-                cmp -s "$tmp/re.json" <(run "$h" $c; cat "$tmp/out") && ok || bad "$h: report tree gives another '$c'"
+                cmp -s "$tmp/re.json" "$o/${c% --json}.json" && ok || bad "$h: report tree gives another '$c'"
         done
         [[ -f $tmp/r/vgpuctl/list.json && -f $tmp/r/vgpuctl/types.json && -f $tmp/r/vgpuctl/doctor.json ]] && ok ||
                 bad "$h: report lacks vgpuctl/{list,types,doctor}.json"
 done
+
+# check_hosts: per host, list/types/doctor --json against their schemas, the list table shows
+# every GPU and instance the JSON has, the types table has a row per type of the JSON. One line
+# per check, "ok" or "bad WHAT", counted here as the checks above are.
+check_hosts() {
+        python3 - "$here" "$schema" "$tmp/hosts" $hosts <<'PY'
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from validate import validate
+schema, top, hosts = sys.argv[2], sys.argv[3], sys.argv[4:]
+def verdict(cond, what):
+    print("ok" if cond else "bad " + what, flush=True)
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except ValueError:
+        return None
+for h in hosts:
+    o = os.path.join(top, h)
+    docs = {c: load(os.path.join(o, c + ".json")) for c in ("list", "types", "doctor")}
+    for c in ("list", "types", "doctor"):
+        err = "not JSON" if docs[c] is None else validate(c, docs[c], schema)
+        if err:
+            print("%s/%s.json: %s" % (o, c, err), file=sys.stderr)
+        verdict(err is None, "%s %s: does not match %s.schema.json" % (h, c, c))
+    table = open(os.path.join(o, "list.txt")).read()
+    try:
+        d = docs["list"]
+        names = [g["bdf"] for g in d["gpus"]] + [i["uuid"] for i in d["instances"] if i["uuid"]]
+    except (TypeError, KeyError) as e:     # the schema check failed already; say why here too
+        names = []
+        verdict(False, "%s: no GPUs and instances in list --json to look for in the table (%r)" % (h, e))
+    for b in names:
+        verdict(b in table, "%s: table lacks %s" % (h, b))
+    rows = [l for l in open(os.path.join(o, "types.txt")).read().splitlines()
+            if not l.startswith("PARENT ") and not l.startswith("(no vGPU types")]
+    n_json = len(docs["types"]) if isinstance(docs["types"], list) else "(not a JSON array)"
+    verdict(n_json == len(rows), "%s: types table has %d rows, JSON %s" % (h, len(rows), n_json))
+PY
+}
+while read -r verdict what; do
+        [[ $verdict == ok ]] && ok || bad "$what"
+done < <(check_hosts || echo "bad the checks of the hosts' outputs failed to run")
 
 # exact values on the NVIDIA mdev host, from the outside
 run nvidia-mdev types 3b:00.0 --json; expect 0 "types PARENT (short BDF, option after it)"
