@@ -8,6 +8,7 @@ doc/schema/NAME.schema.json and returns None or the error. The schemas share the
 through doc/schema/defs.schema.json ("$ref": "defs.schema.json#/$defs/gpu"); every schema of
 the directory is loaded, so those references resolve offline, under jsonschema's old
 RefResolver as under its newer referencing registry."""
+import functools
 import glob
 import json
 import os
@@ -33,12 +34,20 @@ def _validator(schema, store):
         return jsonschema.Draft202012Validator(schema, resolver=resolver)
 
 
-def validate(name, doc, directory=SCHEMA_DIR):
-    """None when doc matches doc/schema/NAME.schema.json, else 'MESSAGE at PATH'."""
+# One validator per schema and process: the tests validate hundreds of documents, and loading the
+# directory, checking the schema and resolving its references again for each cost more than the
+# validation itself. The schemas do not change while a test runs.
+@functools.lru_cache(maxsize=None)
+def _compiled(name, directory):
     store = _load(directory)
     schema = json.load(open(os.path.join(directory, name + ".schema.json")))
     jsonschema.Draft202012Validator.check_schema(schema)
-    err = next(iter(sorted(_validator(schema, store).iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
+    return _validator(schema, store)
+
+
+def validate(name, doc, directory=SCHEMA_DIR):
+    """None when doc matches doc/schema/NAME.schema.json, else 'MESSAGE at PATH'."""
+    err = next(iter(sorted(_compiled(name, directory).iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
     return None if err is None else "%s at /%s" % (err.message[:400], "/".join(map(str, err.absolute_path)))
 
 
