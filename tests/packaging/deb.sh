@@ -5,7 +5,9 @@
 # check that each file is where the programs look for it and that the programs run (the broker on
 # a real etcd, serving its installed dashboard), then purge them and check that nothing of theirs
 # is left and that no vgpud or vgpu-broker runs.
-# Run by scripts/check.sh (not meson test: it installs into /usr, so it runs once, alone).
+# Run by scripts/check.sh (not meson test: it installs into /usr, so it runs once, alone), which
+# builds the packages beforehand, beside the meson tests, and names their directory in DEB_BUILT;
+# without DEB_BUILT this script builds them.
 # Needs root and scripts/install-deps.sh --test (debhelper, lintian, dpkg-dev, fakeroot).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,8 +44,15 @@ cleanup() {
 trap cleanup EXIT
 
 VERSION=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
-echo "== dpkg-buildpackage -us -uc -b (scripts/build-deb.sh)"
-"$SRC/scripts/build-deb.sh" "$WORK" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; fail "the package build failed"; }
+if [[ -n ${DEB_BUILT:-} ]]; then
+        # scripts/check.sh built them (scripts/build-deb.sh) beside the meson tests, from this tree
+        echo "== the packages scripts/build-deb.sh built in $DEB_BUILT"
+        cp "$DEB_BUILT"/*.deb "$DEB_BUILT"/*.changes "$DEB_BUILT"/*.buildinfo "$WORK/" ||
+                fail "no packages in $DEB_BUILT"
+else
+        echo "== dpkg-buildpackage -us -uc -b (scripts/build-deb.sh)"
+        "$SRC/scripts/build-deb.sh" "$WORK" >"$WORK/build.log" 2>&1 || { tail -50 "$WORK/build.log"; fail "the package build failed"; }
+fi
 debs=()
 for p in "${PKGS[@]}"; do
         d=$(ls "$WORK/${p}_${VERSION}_"*.deb 2>/dev/null | head -1)
