@@ -322,9 +322,15 @@ int slice_sched_enter(struct slice_shm *shm, unsigned index, uint64_t now, struc
                         /* Granted, and nobody came: its waiter cannot run (starved of the CPU
                          * on a loaded host, or dead). The GPU goes to another slice, but the
                          * absent one keeps its place and its credit, and its want decays from
-                         * now unless it asks again: a dead waiter costs one more grant at most. */
+                         * now unless it asks again: a dead waiter costs a grant or two more, each
+                         * half a quantum, within WANT_QUANTA. Only ever lowered: moved up to now on
+                         * every such grant, a dead waiter's want never decayed, and it took every
+                         * other turn forever. */
                         skip = (int) owner - 1;
-                        atomic_store_explicit(&shm->slices[skip].want_ns, now, memory_order_relaxed);
+                        uint64_t want =
+                                atomic_load_explicit(&shm->slices[skip].want_ns, memory_order_relaxed);
+                        if (want > now)
+                                atomic_store_explicit(&shm->slices[skip].want_ns, now, memory_order_relaxed);
                 }
                 close_turn(shm, now, sch->participants > 0, skip);
                 owner = atomic_load(&sch->owner);

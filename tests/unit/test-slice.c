@@ -506,6 +506,41 @@ static void test_sched_absent_grantee(void **state) {
         assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* its credit kept it first */
 }
 
+/* A waiter that died waiting (its want runs a second ahead) is granted turns it never takes: its
+ * want must decay from the first such grant (WANT_QUANTA), or the live slice loses every other
+ * turn for good. */
+static void test_sched_dead_waiter(void **state) {
+        (void) state;
+        struct slice_shm sched, *shm = &sched;
+        fresh_sched(shm);
+        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
+                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS, until, end = now + 100 * q;
+        uint32_t wake, seen = 0;
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN); /* then dies */
+        unsigned grants_b = 0, turns_a = 0;
+        while (now < end) {
+                if (slice_sched_enter(shm, a, now, &t, &wake, &until) == -EAGAIN) {
+                        uint32_t turn = atomic_load(&shm->sched.turn);
+                        if (atomic_load(&shm->sched.owner) == b + 1 && turn != seen) {
+                                grants_b++;
+                                seen = turn;
+                        }
+                        now += q / 4;
+                        continue;
+                }
+                turns_a++;
+                do
+                        now = t.deadline_ns + 1;
+                while (now < end && slice_sched_extend(shm, a, &t, now) == 1);
+                slice_sched_leave(shm, a, t.turn, now, now, true);
+        }
+        assert_true(turns_a > 0);
+        assert_in_range(grants_b, 1, 3); /* the old code: 65 of 100 quanta */
+}
+
 /* A turn closed under its holder (not back from the CPU within the grace): the holder pays what
  * ran after the close, and the next turn, whose first work queued behind that, does not. */
 static void test_sched_overrun_charged_once(void **state) {
@@ -566,6 +601,7 @@ int main(void) {
                 cmocka_unit_test(test_sched_overrun_keeps_credit),
                 cmocka_unit_test(test_sched_waiter_starved),
                 cmocka_unit_test(test_sched_absent_grantee),
+                cmocka_unit_test(test_sched_dead_waiter),
                 cmocka_unit_test(test_sched_overrun_charged_once),
                 cmocka_unit_test(test_sched_file),
         };
