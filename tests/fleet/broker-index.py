@@ -18,20 +18,14 @@ sys.path.insert(0, HERE)
 from etcdcluster import EtcdCluster, skip_without_etcd  # noqa: E402
 import stormlib  # noqa: E402
 from stormlib import Broker, Etcd, gpu_id, gpu_value, host_value  # noqa: E402
+from checks import Tally  # noqa: E402
 
 BROKER = os.environ["VGPU_BROKER"]
 CLUSTER = "index"
 PREFIX = "/vgpuctl/v1/%s/" % CLUSTER
-passed = failed = 0
 
 
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s%s" % (what, (": " + str(detail)[:1500]) if detail != "" else ""), flush=True)
+check = Tally()
 
 
 def metric(b, name):
@@ -99,11 +93,10 @@ def main():
     finally:
         if b:
             b.stop()
-            if failed:
+            if check.failed:
                 print("--- broker log ---\n" + b.logtext()[-4000:])
         shutil.rmtree(work, ignore_errors=True)
-    print("fleet-broker-index: %d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    check.exit("fleet-broker-index")
 
 
 if __name__ == "__main__":

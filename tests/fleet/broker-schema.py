@@ -25,18 +25,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 from etcdcluster import EtcdCluster, free_port, skip_without_etcd  # noqa: E402
 from fleetsim import GiB, Broker, Gateway, SyntheticHost, t4_gpu  # noqa: E402
 from validate import validate  # noqa: E402
+from checks import Tally  # noqa: E402
 
 ROOT = os.path.join(HERE, "..", "..")
-passed = failed = 0
 
 
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s%s" % (what, (": " + str(detail)[:1200]) if detail != "" else ""), flush=True)
+check = Tally(1200)
 
 
 K = {"idempotency_key": "k"}
@@ -217,11 +211,10 @@ def main():
     finally:
         if broker:
             broker.stop()
-            if failed:
+            if check.failed:
                 print("--- broker ---\n" + broker.logtext())
         shutil.rmtree(tmp, ignore_errors=True)
-    print("fleet-broker-schema: %d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    check.exit("fleet-broker-schema")
 
 
 if __name__ == "__main__":

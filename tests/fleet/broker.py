@@ -26,10 +26,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 from etcdcluster import EtcdCluster, free_port, skip_without_etcd  # noqa: E402
 from fleetsim import GiB, PREFIX, Broker, Gateway, SyntheticHost, request, t4_gpu  # noqa: E402
 from validate import validate  # noqa: E402
+from checks import Tally  # noqa: E402
 
 BROKER = os.environ["VGPU_BROKER"]
 VGPUCTL = os.environ["VGPUCTL"]
-passed = failed = 0
 
 
 
@@ -52,13 +52,8 @@ def finish_release(gw, placed):
         else:
             gw.put(PREFIX + "alloc/" + claim["gpu"], alloc)
 
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s%s" % (what, (": " + str(detail)[:1500]) if detail != "" else ""), flush=True)
+
+check = Tally()
 
 
 def valid(schema, doc, what):
@@ -128,12 +123,11 @@ def main():
         for b in brokers:
             bad = [line for line in b.logtext().splitlines() if "placement index" in line]
             check(not bad, "%s: the placement index agreed with the full scan" % b.socket, bad[:5])
-        if failed:
+        if check.failed:
             for b in brokers:
                 print("--- %s ---\n%s" % (b.socket, b.logtext()))
         shutil.rmtree(tmp, ignore_errors=True)
-    print("fleet-broker: %d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    check.exit("fleet-broker")
 
 
 def run(cluster, tmp, brokers):
