@@ -57,7 +57,7 @@ int place_fast(struct broker *b, const struct vgpu_fleet_request *rq, const stru
                 struct vgpu_error err = {};
                 bool ok = v->c[i].gpu && vgpu_fleet_place(&v->c[i], 1, rq, policy, NULL, &one, &err) >= 0 &&
                           one.n_fits == 1 &&
-                          (long) (one.fits[0].utilization_after * 100.0 + 1e-9) == (long) ranked[i];
+                          pindex_util_percent(one.fits[0].utilization_after) == (long) ranked[i];
                 if (ok) {
                         p.fits[i] = one.fits[0];
                         p.fits[i].index = i;

@@ -122,8 +122,7 @@ int pindex_fit_percent(const struct vgpu_fleet_candidate *c, const struct vgpu_f
                 return -ERANGE;
         int r = PINDEX_NO_FIT;
         if (p.n_fits > 0) {
-                /* placement.c's rank: utilization after placement in 1 % steps */
-                long u = (long) (p.fits[0].utilization_after * 100.0 + 1e-9);
+                long u = pindex_util_percent(p.fits[0].utilization_after);
                 r = u < 0 || u > 100 ? -ERANGE : (int) u;
         }
         vgpu_fleet_placement_free(&p);

@@ -76,6 +76,12 @@ int pindex_choose(struct pindex *x, size_t n_slots, const struct vgpu_fleet_requ
  * percent, PINDEX_NO_FIT, or -ENOENT when it holds nothing for them. */
 int pindex_percent(const struct pindex *x, const struct vgpu_fleet_request *rq, size_t slot);
 
+/* A fit's utilization after placement in placement.c's rank steps (whole percent, as
+ * lib/fleet/placement.c rounds it): what the index stores and what its picks are checked by. */
+static inline long pindex_util_percent(double utilization_after) {
+        return (long) (utilization_after * 100.0 + 1e-9);
+}
+
 /* The percent vgpu_fleet_place() ranks candidate c by for rq alone, PINDEX_NO_FIT when it
  * rejects it, or -ERANGE outside 0..100. */
 int pindex_fit_percent(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet_request *rq);
