@@ -117,17 +117,18 @@ int remove_temps_at(int parentfd, const char *subdir, bool (*is_temp)(const char
         }
         int removed = 0;
         struct dirent *de;
-        while ((de = readdir(d))) {
-                struct stat st;
-                /* regular files only: a directory or a link of that name is someone else's */
-                if (!is_temp(de->d_name) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    !S_ISREG(st.st_mode))
-                        continue;
-                if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+        while ((de = readdir(d)))
+                if (is_temp(de->d_name) && remove_temp_entry(dirfd(d), de->d_name))
                         removed++;
-        }
         closedir(d);
         return removed;
+}
+
+bool remove_temp_entry(int dirfd, const char *name) {
+        struct stat st;
+        /* regular files only: a directory or a link of that name is someone else's */
+        return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+               unlinkat(dirfd, name, 0) == 0;
 }
 
 int sysfs_write(const char *path, const char *value) {

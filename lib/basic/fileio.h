@@ -31,9 +31,12 @@ int sysfs_write_beneath(const char *dir, const char *rel, const char *value);
 /* The temporary files write_file_atomic() leaves when killed between writing and renaming are
  * "TARGET.XXXXXX" (mkostemp). mkstemp_suffix_ok: is s six such characters? remove_temps_at:
  * unlink the regular files of dirfd/subdir for which is_temp(name) holds; call it under the
- * lock, where no write of ours is in progress. Returns how many went, or -errno. */
+ * lock, where no write of ours is in progress. Returns how many went, or -errno.
+ * remove_temp_entry: the same for one name of dirfd already known to be a temporary file (a
+ * walk of its own that meets it); true if it went. */
 bool mkstemp_suffix_ok(const char *s);
 int remove_temps_at(int dirfd, const char *subdir, bool (*is_temp)(const char *name));
+bool remove_temp_entry(int dirfd, const char *name);
 
 /* mkdir -p under the root. */
 int mkdir_parents_root(const char *path, mode_t mode);

@@ -443,13 +443,10 @@ static int list_parent(int pfd, struct def_parent *dp) {
                         off += de->d_reclen;
                         if (de->d_name[0] == '.')
                                 continue;
-                        /* a write killed half-way: never a definition; regular files only go */
+                        /* a write killed half-way: never a definition */
                         if (is_store_temp(de->d_name)) {
-                                struct stat st;
-                                if (dp->remove_temps &&
-                                    fstatat(pfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                                    S_ISREG(st.st_mode))
-                                        (void) unlinkat(pfd, de->d_name, 0);
+                                if (dp->remove_temps)
+                                        (void) remove_temp_entry(pfd, de->d_name);
                                 continue;
                         }
                         if (!GREEDY_REALLOC(dp->files, allocated, dp->n_files + 1))
