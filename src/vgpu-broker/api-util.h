@@ -34,6 +34,10 @@ struct view {
 };
 void policy_share(struct broker *b, struct vgpu_fleet_policy *p);
 int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *ret);
+/* view_build()'s parts: room for cap GPUs (v emptied first; -ENOMEM), and GPU entry e appended
+ * as placement sees it, its candidate returned for the caller to adjust */
+int view_alloc(struct view *v, size_t cap);
+struct vgpu_fleet_candidate *view_add(struct view *v, struct entry *e);
 void view_done(struct view *v);
 
 /* place-fast.c: a placement from the cache's index (under the cache's read lock). Whether the

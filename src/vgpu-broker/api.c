@@ -213,12 +213,7 @@ void view_done(struct view *v) {
         *v = (struct view){};
 }
 
-int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *v) {
-        struct cache *c = &b->cache;
-        /* sized once (growing four arrays through 8,000 GPUs copied them a dozen times), filled
-         * from the cache's array of GPU entries (cache.c) */
-        size_t n = 0, cap = c->n_gpus;
-        char key[VGPU_FLEET_KEY_MAX];
+int view_alloc(struct view *v, size_t cap) {
         *v = (struct view){};
         if (cap > 0 &&
             (!(v->c = malloc(cap * sizeof(*v->c))) || !(v->gpu = malloc(cap * sizeof(*v->gpu))) ||
@@ -226,22 +221,36 @@ int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_e
                 view_done(v);
                 return -ENOMEM;
         }
-        for (size_t k = 0; k < cap; k++) {
+        return 0;
+}
+
+struct vgpu_fleet_candidate *view_add(struct view *v, struct entry *e) {
+        struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC];
+        size_t n = v->n++;
+        cache_gpu_candidate(e, &v->c[n]);
+        v->gpu[n] = e;
+        v->alloc[n] = a && a->valid ? a : NULL;
+        v->host[n] = h && h->valid ? h : NULL;
+        return &v->c[n];
+}
+
+int view_build(struct broker *b, const char *tenant, char **excluded, size_t n_excluded, struct view *v) {
+        struct cache *c = &b->cache;
+        /* sized once (growing four arrays through 8,000 GPUs copied them a dozen times), filled
+         * from the cache's array of GPU entries (cache.c) */
+        char key[VGPU_FLEET_KEY_MAX];
+        int r = view_alloc(v, c->n_gpus);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < c->n_gpus; k++) {
                 struct entry *e = c->gpus[k];
                 if (!e->valid)
                         continue;
-                const struct vgpu_fleet_gpu *g = &e->u.gpu;
-                struct entry *h = e->link[LINK_HOST], *a = e->link[LINK_ALLOC];
-                cache_gpu_candidate(e, &v->c[n]);
+                struct vgpu_fleet_candidate *cand = view_add(v, e);
                 for (size_t i = 0; i < n_excluded; i++)
-                        if (strcmp(excluded[i], g->gpu) == 0)
-                                v->c[n].host_alive = false;
-                v->gpu[n] = e;
-                v->alloc[n] = a && a->valid ? a : NULL;
-                v->host[n] = h && h->valid ? h : NULL;
-                n++;
+                        if (strcmp(excluded[i], e->u.gpu.gpu) == 0)
+                                cand->host_alive = false;
         }
-        v->n = n;
         if (tenant) {
                 key_of(b, key, sizeof(key), "quota", tenant, NULL);
                 struct entry *q = cache_get(c, key);

@@ -36,23 +36,13 @@ int place_fast(struct broker *b, const struct vgpu_fleet_request *rq, const stru
         if (r < 0)
                 return r == -ENOMEM ? r : 1;
 
-        *v = (struct view){};
         struct vgpu_fleet_placement p = { .n_tied = tied };
-        if (!(v->c = malloc(n * sizeof(*v->c))) || !(v->gpu = malloc(n * sizeof(*v->gpu))) ||
-            !(v->alloc = malloc(n * sizeof(*v->alloc))) || !(v->host = malloc(n * sizeof(*v->host))) ||
-            !(p.fits = malloc(n * sizeof(*p.fits)))) {
+        if (view_alloc(v, n) < 0 || !(p.fits = malloc(n * sizeof(*p.fits)))) {
                 view_done(v);
-                free(p.fits);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++) {
-                struct entry *e = c->gpus[slots[i]];
-                cache_gpu_candidate(e, &v->c[i]);
-                struct entry *a = e->link[LINK_ALLOC], *h = e->link[LINK_HOST];
-                v->gpu[i] = e;
-                v->alloc[i] = a && a->valid ? a : NULL;
-                v->host[i] = h && h->valid ? h : NULL;
-                v->n = i + 1;
+                view_add(v, c->gpus[slots[i]]);
                 struct vgpu_fleet_placement one = {};
                 struct vgpu_error err = {};
                 bool ok = v->c[i].gpu && vgpu_fleet_place(&v->c[i], 1, rq, policy, NULL, &one, &err) >= 0 &&
