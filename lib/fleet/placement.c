@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "basic/error-util.h"
+#include "basic/hash-util.h"
 #include "basic/macro.h"
 #include "fleet/fleet-internal.h"
 
@@ -155,13 +156,6 @@ static int fit_one(const struct vgpu_fleet_candidate *c, const struct vgpu_fleet
         return -1;
 }
 
-static uint64_t splitmix64(uint64_t *x) {
-        uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-        return z ^ (z >> 31);
-}
-
 /* the sort keys of one fit; equal keys = tied */
 struct rank {
         long util; /* percent, negated for binpack */
@@ -196,9 +190,7 @@ static int ranked_cmp(const void *x, const void *y) {
 
 /* Which of n shares a GPU falls in: FNV-1a of its id, the same in every broker. */
 static unsigned share_of(const char *gpu, unsigned n) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (const char *s = strempty(gpu); *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
+        uint64_t h = fnv1a(gpu);
         return (unsigned) (splitmix64(&h) % n);
 }
 
@@ -339,10 +331,7 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                  * key mixed with the seed. Each part follows from the drawn one round, so a
                  * request whose pick is busy (another request of this broker claims it) falls
                  * back to a GPU of its own draw, not to the one every such request falls back to. */
-                uint64_t x = UINT64_C(0xcbf29ce484222325);
-                for (const char *s = strempty(req->idempotency_key); *s; s++)
-                        x = (x ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-                x ^= policy->seed;
+                uint64_t x = fnv1a(req->idempotency_key) ^ policy->seed;
                 size_t pool = n_own ? n_own : p.n_tied, pick = (size_t) (splitmix64(&x) % pool);
                 for (size_t i = 0; i < pool; i++)
                         p.fits[i] = rk[(pick + i) % pool].fit;

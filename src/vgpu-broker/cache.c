@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basic/hash-util.h"
 #include "broker.h"
 #include "dashboard.h"
 
@@ -128,10 +129,7 @@ void cache_done(struct cache *c) {
 }
 
 static size_t hash(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (; *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-        return (size_t) h;
+        return (size_t) fnv1a(s);
 }
 
 static void grow(struct cache *c) {

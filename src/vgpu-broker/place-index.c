@@ -17,21 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basic/hash-util.h"
 #include "place-index.h"
-
-static uint64_t splitmix64(uint64_t *x) {
-        uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-        return z ^ (z >> 31);
-}
-
-static uint64_t fnv1a(const char *s) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        for (; s && *s; s++)
-                h = (h ^ (unsigned char) *s) * UINT64_C(0x100000001b3);
-        return h;
-}
 
 void pindex_init(struct pindex *x, pindex_candidate_fn candidate, void *userdata) {
         *x = (struct pindex){ .candidate = candidate, .userdata = userdata, .stale = true };
