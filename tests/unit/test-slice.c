@@ -385,146 +385,148 @@ static void test_sched_fixed(void **state) {
         assert_true(busy > 870 * MS && busy < 930 * MS);
 }
 
+/* The stage of the scheduler's turn-by-turn tests: two equal-share slices, a and b, on one GPU.
+ * enter() keeps what a refusal says (until: when to look again) where a test can read it. */
+struct two_slices {
+        struct slice_shm shm;
+        unsigned a, b;
+        uint32_t wake;
+        uint64_t until;
+};
+
+static int two_slices_setup(void **state) {
+        static struct two_slices s;
+        s = (struct two_slices){};
+        fresh_sched(&s.shm);
+        s.a = add(&s.shm, "a", SLICE_POLICY_EQUAL_SHARE, 0);
+        s.b = add(&s.shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        *state = &s;
+        return 0;
+}
+
+static int enter(struct two_slices *s, unsigned slice, uint64_t now, struct slice_sched_ticket *ret_t) {
+        return slice_sched_enter(&s->shm, slice, now, ret_t, &s->wake, &s->until);
+}
+
+/* The usual opening: a takes the GPU at now, b asks at the same moment and is told to wait. */
+static void a_holds_b_waits(struct two_slices *s, uint64_t now, struct slice_sched_ticket *ret_t,
+                            struct slice_sched_ticket *ret_tb) {
+        assert_int_equal(enter(s, s->a, now, ret_t), 0);
+        assert_int_equal(enter(s, s->b, now, ret_tb), -EAGAIN);
+}
+
 /* A lone equal-share slice keeps its turn without draining; a waiting slice ends that. */
 static void test_sched_extend(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
-        uint64_t now = 1000 * MS, until;
-        uint32_t wake;
-        struct slice_sched_ticket t;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
+        uint64_t now = 1000 * MS;
+        struct slice_sched_ticket t, tb;
+        assert_int_equal(enter(s, s->a, now, &t), 0);
         now = t.deadline_ns + 1;
-        assert_int_equal(slice_sched_extend(shm, a, &t, now), 1);
+        assert_int_equal(slice_sched_extend(shm, s->a, &t, now), 1);
         assert_int_equal(t.deadline_ns, now + shm->sched.quantum_ns);
-        struct slice_sched_ticket tb;
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
-        assert_int_equal(until, t.deadline_ns);
+        assert_int_equal(enter(s, s->b, now, &tb), -EAGAIN);
+        assert_int_equal(s->until, t.deadline_ns);
         now = t.deadline_ns + 1;
-        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
-        slice_sched_leave(shm, a, t.turn, now, now, false);
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), 0); /* granted at close */
+        assert_int_equal(slice_sched_extend(shm, s->a, &t, now), 0);
+        slice_sched_leave(shm, s->a, t.turn, now, now, false);
+        assert_int_equal(enter(s, s->b, now, &tb), 0); /* granted at close */
 }
 
 /* The holder of a turn dies: the others take the GPU back once its deadline has passed. */
 static void test_sched_dead_holder(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
         pid_t dead = fork();
         if (dead == 0)
                 _exit(0);
         waitpid(dead, NULL, 0);
-        uint64_t now = 1000 * MS, until;
-        uint32_t wake;
+        uint64_t now = 1000 * MS;
         struct slice_sched_ticket t, tb;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(enter(s, s->a, now, &t), 0);
         shm->sched.parts[0].pid = dead; /* as if a had been that process */
         shm->sched.blocked = 1;         /* ...and died waiting for the GPU */
-        assert_int_equal(slice_sched_enter(shm, b, t.deadline_ns - 1, &tb, &wake, &until), -EAGAIN);
+        assert_int_equal(enter(s, s->b, t.deadline_ns - 1, &tb), -EAGAIN);
         now = t.deadline_ns + 1;
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), 0);
-        assert_int_equal(shm->slices[a].forced_turn, t.turn);
+        assert_int_equal(enter(s, s->b, now, &tb), 0);
+        assert_int_equal(shm->slices[s->a].forced_turn, t.turn);
         /* Had a lived on, its late report is charged to it as an overrun. */
-        int64_t before = shm->slices[a].deficit_ns;
-        slice_sched_leave(shm, a, t.turn, now + 5 * MS, now + 5 * MS, false);
-        assert_int_equal(shm->slices[a].deficit_ns, before - (int64_t) (5 * MS));
+        int64_t before = shm->slices[s->a].deficit_ns;
+        slice_sched_leave(shm, s->a, t.turn, now + 5 * MS, now + 5 * MS, false);
+        assert_int_equal(shm->slices[s->a].deficit_ns, before - (int64_t) (5 * MS));
 }
 
 /* The holder of an 8 ms turn leaves to launch on: it is credited the round its close deals out,
  * like the slice that waited, not dropped as no longer asking. */
 static void test_sched_overrun_keeps_credit(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
         int64_t q = (int64_t) shm->sched.quantum_ns;
-        uint64_t now = 1000 * MS, until;
-        uint32_t wake;
+        uint64_t now = 1000 * MS;
         struct slice_sched_ticket t, tb;
-        shm->slices[b].deficit_ns = -q / 2; /* no credit left: a's close deals out a round */
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        shm->slices[s->b].deficit_ns = -q / 2; /* no credit left: a's close deals out a round */
+        a_holds_b_waits(s, now, &t, &tb);
         now += 8 * MS;
-        slice_sched_leave(shm, a, t.turn, now, now, true);
-        assert_int_equal(shm->slices[a].deficit_ns, q - (int64_t) (8 * MS) + q);
-        assert_int_equal(shm->slices[b].deficit_ns, q / 2);
-        assert_int_equal(atomic_load(&shm->sched.owner), b + 1);
+        slice_sched_leave(shm, s->a, t.turn, now, now, true);
+        assert_int_equal(shm->slices[s->a].deficit_ns, q - (int64_t) (8 * MS) + q);
+        assert_int_equal(shm->slices[s->b].deficit_ns, q / 2);
+        assert_int_equal(atomic_load(&shm->sched.owner), s->b + 1);
 }
 
 /* A waiter that cannot look again in time (on a loaded host, 5 to 10 ms late for a 0.5 ms wait)
  * still waits: the holder gets no free extension. */
 static void test_sched_waiter_starved(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
-        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS, until;
-        uint32_t wake;
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
+        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS;
         struct slice_sched_ticket t, tb;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        a_holds_b_waits(s, now, &t, &tb);
         now += 10 * q; /* b never looked again */
-        assert_true(slice_sched_contended(shm, a, now));
-        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
+        assert_true(slice_sched_contended(shm, s->a, now));
+        assert_int_equal(slice_sched_extend(shm, s->a, &t, now), 0);
 }
 
 /* Granted, and its waiter does not come: the GPU goes to the others after half a quantum, the
  * absent slice keeps its credit, and counts as waiting again only when it asks again. */
 static void test_sched_absent_grantee(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
         int64_t q = (int64_t) shm->sched.quantum_ns;
-        uint64_t now = 1000 * MS, until;
-        uint32_t wake;
+        uint64_t now = 1000 * MS;
         struct slice_sched_ticket t, tb;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        a_holds_b_waits(s, now, &t, &tb);
         now += 2 * MS;
-        slice_sched_leave(shm, a, t.turn, now, now, true);
-        assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* b never comes */
+        slice_sched_leave(shm, s->a, t.turn, now, now, true);
+        assert_int_equal(atomic_load(&shm->sched.owner), s->b + 1); /* b never comes */
         now += (uint64_t) q / 2 + 1;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        assert_int_equal(shm->slices[b].deficit_ns, q);
+        assert_int_equal(enter(s, s->a, now, &t), 0);
+        assert_int_equal(shm->slices[s->b].deficit_ns, q);
         now = t.deadline_ns + 1;
-        assert_true(slice_sched_contended(shm, a, now)); /* b may still come... */
+        assert_true(slice_sched_contended(shm, s->a, now)); /* b may still come... */
         now += 3 * (uint64_t) q + 1;
-        assert_int_equal(slice_sched_extend(shm, a, &t, now), 1); /* ...but it asked no more */
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN);
+        assert_int_equal(slice_sched_extend(shm, s->a, &t, now), 1); /* ...but it asked no more */
+        assert_int_equal(enter(s, s->b, now, &tb), -EAGAIN);
         now = t.deadline_ns + 1;
-        assert_int_equal(slice_sched_extend(shm, a, &t, now), 0);
-        slice_sched_leave(shm, a, t.turn, now, now, true);
-        assert_int_equal(atomic_load(&shm->sched.owner), b + 1); /* its credit kept it first */
+        assert_int_equal(slice_sched_extend(shm, s->a, &t, now), 0);
+        slice_sched_leave(shm, s->a, t.turn, now, now, true);
+        assert_int_equal(atomic_load(&shm->sched.owner), s->b + 1); /* its credit kept it first */
 }
 
 /* A waiter that died waiting (its want runs a second ahead) is granted turns it never takes: its
  * want must decay from the first such grant (WANT_QUANTA), or the live slice loses every other
  * turn for good. */
 static void test_sched_dead_waiter(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
-        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS, until, end = now + 100 * q;
-        uint32_t wake, seen = 0;
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
+        uint64_t q = shm->sched.quantum_ns, now = 1000 * MS, end = now + 100 * q;
+        uint32_t seen = 0;
         struct slice_sched_ticket t, tb;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
-        assert_int_equal(slice_sched_enter(shm, b, now, &tb, &wake, &until), -EAGAIN); /* then dies */
+        a_holds_b_waits(s, now, &t, &tb); /* and b dies */
         unsigned grants_b = 0, turns_a = 0;
         while (now < end) {
-                if (slice_sched_enter(shm, a, now, &t, &wake, &until) == -EAGAIN) {
+                if (enter(s, s->a, now, &t) == -EAGAIN) {
                         uint32_t turn = atomic_load(&shm->sched.turn);
-                        if (atomic_load(&shm->sched.owner) == b + 1 && turn != seen) {
+                        if (atomic_load(&shm->sched.owner) == s->b + 1 && turn != seen) {
                                 grants_b++;
                                 seen = turn;
                         }
@@ -534,8 +536,8 @@ static void test_sched_dead_waiter(void **state) {
                 turns_a++;
                 do
                         now = t.deadline_ns + 1;
-                while (now < end && slice_sched_extend(shm, a, &t, now) == 1);
-                slice_sched_leave(shm, a, t.turn, now, now, true);
+                while (now < end && slice_sched_extend(shm, s->a, &t, now) == 1);
+                slice_sched_leave(shm, s->a, t.turn, now, now, true);
         }
         assert_true(turns_a > 0);
         assert_in_range(grants_b, 1, 3); /* the old code: 65 of 100 quanta */
@@ -544,23 +546,19 @@ static void test_sched_dead_waiter(void **state) {
 /* A turn closed under its holder (not back from the CPU within the grace): the holder pays what
  * ran after the close, and the next turn, whose first work queued behind that, does not. */
 static void test_sched_overrun_charged_once(void **state) {
-        (void) state;
-        struct slice_shm sched, *shm = &sched;
-        fresh_sched(shm);
-        unsigned a = add(shm, "a", SLICE_POLICY_EQUAL_SHARE, 0),
-                 b = add(shm, "b", SLICE_POLICY_EQUAL_SHARE, 0);
+        struct two_slices *s = *state;
+        struct slice_shm *shm = &s->shm;
         int64_t q = (int64_t) shm->sched.quantum_ns;
-        uint64_t now = 1000 * MS, until;
-        uint32_t wake;
+        uint64_t now = 1000 * MS;
         struct slice_sched_ticket t, tb;
-        assert_int_equal(slice_sched_enter(shm, a, now, &t, &wake, &until), 0);
+        assert_int_equal(enter(s, s->a, now, &t), 0);
         uint64_t closed = t.deadline_ns + 2 * (uint64_t) q; /* the grace */
-        assert_int_equal(slice_sched_enter(shm, b, closed, &tb, &wake, &until), 0);
-        assert_int_equal(shm->slices[a].deficit_ns, q - 3 * q);
-        slice_sched_leave(shm, a, t.turn, closed + 5 * MS, closed + 5 * MS, true);
-        assert_int_equal(shm->slices[a].deficit_ns, q - 3 * q - (int64_t) (5 * MS));
-        slice_sched_leave(shm, b, tb.turn, closed + 7 * MS, closed + 7 * MS, false); /* no round for b */
-        assert_int_equal(shm->slices[b].deficit_ns, q - (int64_t) (2 * MS));
+        assert_int_equal(enter(s, s->b, closed, &tb), 0);
+        assert_int_equal(shm->slices[s->a].deficit_ns, q - 3 * q);
+        slice_sched_leave(shm, s->a, t.turn, closed + 5 * MS, closed + 5 * MS, true);
+        assert_int_equal(shm->slices[s->a].deficit_ns, q - 3 * q - (int64_t) (5 * MS));
+        slice_sched_leave(shm, s->b, tb.turn, closed + 7 * MS, closed + 7 * MS, false); /* no round for b */
+        assert_int_equal(shm->slices[s->b].deficit_ns, q - (int64_t) (2 * MS));
 }
 
 /* The quota sizes `slice create --memory` and host.yaml's `memory:` take (one parser for both). */
@@ -596,13 +594,13 @@ int main(void) {
                 cmocka_unit_test(test_pid_reuse),
                 cmocka_unit_test(test_sched_equal),
                 cmocka_unit_test(test_sched_fixed),
-                cmocka_unit_test(test_sched_extend),
-                cmocka_unit_test(test_sched_dead_holder),
-                cmocka_unit_test(test_sched_overrun_keeps_credit),
-                cmocka_unit_test(test_sched_waiter_starved),
-                cmocka_unit_test(test_sched_absent_grantee),
-                cmocka_unit_test(test_sched_dead_waiter),
-                cmocka_unit_test(test_sched_overrun_charged_once),
+                cmocka_unit_test_setup(test_sched_extend, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_dead_holder, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_overrun_keeps_credit, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_waiter_starved, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_absent_grantee, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_dead_waiter, two_slices_setup),
+                cmocka_unit_test_setup(test_sched_overrun_charged_once, two_slices_setup),
                 cmocka_unit_test(test_sched_file),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
