@@ -493,33 +493,50 @@ static void test_filters_explain(void **state) {
         assert_non_null(strstr(err.message, "share_percent"));
 }
 
-static void test_ties(void **state) {
-        (void) state;
+/* The fleet of the tie-break tests: g0..g3 alike and empty, g4 out of play; the request they
+ * all fit, an nvidia-231 vGPU. */
+static struct vgpu_fleet_request tie_fleet_reset(void) {
         fleet_reset();
         gpus[4].mode = VGPU_FLEET_MODE_NONE;
-        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
-        struct vgpu_fleet_policy pol = { .seed = 42 };
-        unsigned seen[5] = {};
-        char key[32];
+        return (struct vgpu_fleet_request){ .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+}
+
+/* The tie-break draws by idempotency key: req gets "key-<i>" (it keeps pointing at the last one). */
+static void set_key(struct vgpu_fleet_request *req, int i) {
+        static char key[32];
+        snprintf(key, sizeof(key), "key-%d", i);
+        req->idempotency_key = key;
+}
+
+/* Places req under 200 keys, twice each: every draw ties n_tied GPUs and replays for its key
+ * and seed; ret_seen counts how often each GPU came first. */
+static void draw_200_keys(struct vgpu_fleet_request *req, const struct vgpu_fleet_policy *pol, size_t n_tied,
+                          unsigned ret_seen[5]) {
+        memset(ret_seen, 0, 5 * sizeof(ret_seen[0]));
         for (int i = 0; i < 200; i++) {
-                snprintf(key, sizeof(key), "key-%d", i);
-                req.idempotency_key = key;
-                struct vgpu_fleet_placement p = place(&req, &pol, NULL), again = place(&req, &pol, NULL);
-                assert_int_equal(p.n_tied, 4);
-                /* the same key and seed replay */
-                assert_int_equal(p.fits[0].index, again.fits[0].index);
-                seen[p.fits[0].index]++;
+                set_key(req, i);
+                struct vgpu_fleet_placement p = place(req, pol, NULL), again = place(req, pol, NULL);
+                assert_int_equal(p.n_tied, n_tied);
+                assert_int_equal(p.fits[0].index, again.fits[0].index); /* the same key and seed replay */
+                ret_seen[p.fits[0].index]++;
                 vgpu_fleet_placement_free(&p);
                 vgpu_fleet_placement_free(&again);
         }
+}
+
+static void test_ties(void **state) {
+        (void) state;
+        struct vgpu_fleet_request req = tie_fleet_reset();
+        struct vgpu_fleet_policy pol = { .seed = 42 };
+        unsigned seen[5];
+        draw_200_keys(&req, &pol, 4, seen);
         /* ... and different keys spread over every tied GPU */
         for (int i = 0; i < 4; i++)
                 assert_true(seen[i] > 20);
         /* another seed draws differently for some key */
         bool differs = false;
         for (int i = 0; i < 20 && !differs; i++) {
-                snprintf(key, sizeof(key), "key-%d", i);
-                req.idempotency_key = key;
+                set_key(&req, i);
                 struct vgpu_fleet_policy other = { .seed = 43 };
                 struct vgpu_fleet_placement a = place(&req, &pol, NULL), b = place(&req, &other, NULL);
                 differs = a.fits[0].index != b.fits[0].index;
@@ -549,19 +566,15 @@ static void test_ties(void **state) {
  * and within it the preference decides before the draw. */
 static void test_near_equal(void **state) {
         (void) state;
-        fleet_reset();
-        gpus[4].mode = VGPU_FLEET_MODE_NONE;
+        struct vgpu_fleet_request req = tie_fleet_reset();
         use(0, 2 * GiB, "nvidia-231", 1); /* 25 % after a 2 GiB vGPU, the others 12 % */
         use(1, 0, NULL, 0);
         use(2, 0, NULL, 0);
         use(3, 0, NULL, 0);
-        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
         struct vgpu_fleet_policy pol = { .seed = 7, .near_percent = 10 };
         unsigned seen[5] = {};
-        char key[32];
         for (int i = 0; i < 200; i++) {
-                snprintf(key, sizeof(key), "key-%d", i);
-                req.idempotency_key = key;
+                set_key(&req, i);
                 struct vgpu_fleet_placement p = place(&req, &pol, NULL);
                 assert_int_equal(p.n_tied, 3); /* 25 - 12 > 10: g0 is not near-equal */
                 assert_int_equal(p.n_fits, 4);
@@ -576,17 +589,7 @@ static void test_near_equal(void **state) {
         /* a band of 15 ties g0 too, sessions no longer decide within it ... */
         pol.near_percent = 15;
         use(3, 0, NULL, 2);
-        memset(seen, 0, sizeof(seen));
-        for (int i = 0; i < 200; i++) {
-                snprintf(key, sizeof(key), "key-%d", i);
-                req.idempotency_key = key;
-                struct vgpu_fleet_placement p = place(&req, &pol, NULL), again = place(&req, &pol, NULL);
-                assert_int_equal(p.n_tied, 4);
-                assert_int_equal(p.fits[0].index, again.fits[0].index); /* replays */
-                seen[p.fits[0].index]++;
-                vgpu_fleet_placement_free(&p);
-                vgpu_fleet_placement_free(&again);
-        }
+        draw_200_keys(&req, &pol, 4, seen);
         for (int i = 0; i < 4; i++)
                 assert_true(seen[i] > 20);
         /* ... but without a band they do: g3's two sessions put it after g1 and g2 */
@@ -628,15 +631,11 @@ static void test_near_equal(void **state) {
  * tied GPU draws from all of them. */
 static void test_shares(void **state) {
         (void) state;
-        fleet_reset();
-        gpus[4].mode = VGPU_FLEET_MODE_NONE;
-        struct vgpu_fleet_request req = { .kind = VGPU_FLEET_KIND_VGPU, .type = "nvidia-231" };
+        struct vgpu_fleet_request req = tie_fleet_reset();
         bool drawn[2][5] = {};
-        char key[32];
         for (unsigned s = 0; s < 2; s++)
                 for (int i = 0; i < 100; i++) {
-                        snprintf(key, sizeof(key), "key-%d", i);
-                        req.idempotency_key = key;
+                        set_key(&req, i);
                         struct vgpu_fleet_policy pol = { .seed = 1, .share = s, .n_shares = 2 };
                         struct vgpu_fleet_placement p = place(&req, &pol, NULL);
                         assert_int_equal(p.n_tied, 4);
@@ -658,8 +657,7 @@ static void test_shares(void **state) {
         for (unsigned s = 0; s < 8; s++) {
                 bool any[5] = {};
                 for (int i = 0; i < 50; i++) {
-                        snprintf(key, sizeof(key), "key-%d", i);
-                        req.idempotency_key = key;
+                        set_key(&req, i);
                         struct vgpu_fleet_policy pol = { .seed = 1, .share = s, .n_shares = 8 };
                         struct vgpu_fleet_placement p = place(&req, &pol, NULL);
                         any[p.fits[0].index] = true;
