@@ -47,14 +47,21 @@ static void test_ids(void **state) {
 
 /* ---------------------------------------------------------------- healthy hosts, whole */
 
-static void expect_vector(const char *fixture, const char *want) {
+/* Runs the doctor on a fixture host and compares its status vector (with problems_only, just its
+ * warnings and failures) with want, printing both whole when they differ. */
+static void compare_vector(const char *fixture, bool problems_only, const char *want) {
         struct run run = {};
         run_doctor(&run, fixture);
-        const char *got = status_vector(&run, false);
+        const char *got = status_vector(&run, problems_only);
         if (strcmp(got, want) != 0)
-                print_error("%s: status vector\n--- got\n%s--- expected\n%s", fixture, got, want);
+                print_error("%s: %s\n--- got\n%s--- expected\n%s", fixture,
+                            problems_only ? "warnings and failures" : "status vector", got, want);
         assert_string_equal(got, want);
         run_done(&run);
+}
+
+static void expect_vector(const char *fixture, const char *want) {
+        compare_vector(fixture, false, want);
 }
 
 static void test_healthy_vectors(void **state) {
@@ -295,16 +302,8 @@ static void test_broken_isolation(void **state) {
                 { "broken-warm", "thermal.margin@0000:3b:00.0=warn\n" },
                 { "broken-hot-hwmon", "thermal.margin@0000:03:00.0=fail\n" },
         };
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                struct run run = {};
-                run_doctor(&run, cases[i].host);
-                const char *got = status_vector(&run, true);
-                if (strcmp(got, cases[i].problems) != 0)
-                        print_error("%s: warnings and failures\n--- got\n%s--- expected\n%s", cases[i].host,
-                                    got, cases[i].problems);
-                assert_string_equal(got, cases[i].problems);
-                run_done(&run);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                compare_vector(cases[i].host, true, cases[i].problems);
 }
 
 /* ---------------------------------------------------------------- each check, both ways */
