@@ -166,24 +166,24 @@ static bool is_bdf(const char *s) {
         return true;
 }
 
+/* How long the UUID or BDF that s starts with is, or 0 when it starts with neither. */
+static size_t device_name_length(const char *s) {
+        return is_uuid(s) ? 36 : is_bdf(s) ? 12 : 0;
+}
+
 /* The device a QEMU line names: the mdev UUID of a sysfsdev path, else the first UUID or BDF
  * after "vfio " (QEMU's prefix), else the first of either anywhere. */
 static char *device_of(const char *l) {
+        size_t n;
         const char *p = strstr(l, "/sys/bus/mdev/devices/");
         if (p && is_uuid(p + strlen("/sys/bus/mdev/devices/")))
                 return strndup(p + strlen("/sys/bus/mdev/devices/"), 36);
-        for (p = strstr(l, "vfio "); p; p = strstr(p + 1, "vfio ")) {
-                if (is_uuid(p + 5))
-                        return strndup(p + 5, 36);
-                if (is_bdf(p + 5))
-                        return strndup(p + 5, 12);
-        }
-        for (p = l; *p; p++) {
-                if (is_uuid(p))
-                        return strndup(p, 36);
-                if (is_bdf(p))
-                        return strndup(p, 12);
-        }
+        for (p = strstr(l, "vfio "); p; p = strstr(p + 1, "vfio "))
+                if ((n = device_name_length(p + 5)))
+                        return strndup(p + 5, n);
+        for (p = l; *p; p++)
+                if ((n = device_name_length(p)))
+                        return strndup(p, n);
         return NULL;
 }
 
