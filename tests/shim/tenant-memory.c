@@ -98,6 +98,33 @@ static void check_kinds(void) {
         EXPECT_USED(0);
 }
 
+/* An array whose estimate fits what is left of the quota but whose measured size does not: the
+ * caller gets CUDA_ERROR_OUT_OF_MEMORY, the driver its array back and the slice its reservation. */
+static void check_measured_over(uint64_t q) {
+        PFN_cuArrayCreate_v3020 array = get("cuArrayCreate", 12040);
+        CUDA_ARRAY_DESCRIPTOR d2 = { /* 40000 bytes estimated, 65536 measured */
+                                     .Width = 100,
+                                     .Height = 100,
+                                     .Format = CU_AD_FORMAT_FLOAT,
+                                     .NumChannels = 1
+        };
+        CUdeviceptr a, b;
+        CUarray arr;
+        /* All but 48 KiB of the quota, in the blocks check_linear freed: the fake GPU, shared with
+         * the unlimited tenant, does not merge free blocks, and new sizes would use up its arena. */
+        CHECK(failures, cu.mem_alloc(&a, 40 * MiB) == CUDA_SUCCESS, "40 MiB");
+        CHECK(failures, cu.mem_alloc(&b, q - 40 * MiB - 48 * 1024) == CUDA_SUCCESS, "all but 48 KiB");
+        uint64_t device = cu.device_used();
+        CUresult r = array(&arr, &d2);
+        CHECK(failures, r == CUDA_ERROR_OUT_OF_MEMORY, "an array measured over the quota: rc %d", r);
+        EXPECT_USED(q - 48 * 1024);
+        CHECK(failures, cu.device_used() == device, "the driver's memory %llu after the refusal, %llu before",
+              (unsigned long long) cu.device_used(), (unsigned long long) device);
+        cu.mem_free(a);
+        cu.mem_free(b);
+        EXPECT_USED(0);
+}
+
 /* Pools: charged their reserved size (2 MiB grains in the fake), trimmed before a refusal. */
 static void check_pools(uint64_t q) {
         PFN_cuMemAllocAsync_v11020 alloc_async = get("cuMemAllocAsync", 12040);
@@ -150,6 +177,7 @@ int tenant_memory(void) {
         else {
                 check_linear(s->quota);
                 check_kinds();
+                check_measured_over(s->quota);
                 check_pools(s->quota);
         }
         printf("memory: %d failure(s)\n", failures);
