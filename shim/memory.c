@@ -92,9 +92,42 @@ static CUresult track_on(enum shim_space space, uint64_t key, enum shim_alloc_ki
         return shim_track_add(&a) < 0 ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
 }
 
-static CUresult track(enum shim_space space, uint64_t key, enum shim_alloc_kind kind, uint64_t charged,
-                      uint64_t bytes) {
-        return track_on(space, key, kind, charged, bytes, -1);
+/* Give the driver back what it made for key in space (the caller returns the charge). */
+static void destroy(enum shim_space space, uint64_t key) {
+        switch (space) {
+        case SPACE_PTR:
+                REAL(cuMemFree_v2)((CUdeviceptr) key);
+                break;
+        case SPACE_HANDLE:
+                REAL(cuMemRelease)((CUmemGenericAllocationHandle) key);
+                break;
+        case SPACE_ARRAY:
+                REAL(cuArrayDestroy)((CUarray) (uintptr_t) key);
+                break;
+        case SPACE_MIPMAP:
+                REAL(cuMipmappedArrayDestroy)((CUmipmappedArray) (uintptr_t) key);
+                break;
+        }
+}
+
+/* The last step of every allocation the driver made for us: settled is CUDA_SUCCESS, or why the
+ * slice cannot keep it (settled to its real size, it is over the quota). Tracked, or else given
+ * back to the driver and its charge to the slice. */
+static CUresult keep(CUresult settled, enum shim_space space, uint64_t key, enum shim_alloc_kind kind,
+                     uint64_t charged, uint64_t bytes, CUdevice dev) {
+        CUresult r = settled == CUDA_SUCCESS ? track_on(space, key, kind, charged, bytes, dev) : settled;
+        if (r != CUDA_SUCCESS) {
+                destroy(space, key);
+                shim_uncharge(charged);
+        }
+        return r;
+}
+
+/* After the driver's free of the tracked allocation a: its charge comes back or, where the driver
+ * refused, a is tracked again (and its charge returned where it cannot be). */
+static inline void freed(CUresult r, const struct shim_alloc *a) {
+        if (r == CUDA_SUCCESS || shim_track_add(a) < 0)
+                shim_uncharge(a->charged);
 }
 
 static CUresult alloc_linear(CUdeviceptr *dptr, size_t bytesize, enum shim_alloc_kind kind, bool charge,
@@ -108,12 +141,7 @@ static CUresult alloc_linear(CUdeviceptr *dptr, size_t bytesize, enum shim_alloc
                 shim_uncharge(charged);
                 return r;
         }
-        r = track(SPACE_PTR, *dptr, kind, charged, bytesize);
-        if (r != CUDA_SUCCESS) {
-                REAL(cuMemFree_v2)(*dptr);
-                shim_uncharge(charged);
-        }
-        return r;
+        return keep(CUDA_SUCCESS, SPACE_PTR, *dptr, kind, charged, bytesize, -1);
 }
 
 static CUresult call_alloc(CUdeviceptr *dptr, size_t n, unsigned flags) {
@@ -161,13 +189,7 @@ CUresult shim_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width,
         }
         uint64_t actual = (uint64_t) *pitch * height;
         r = settle(&charged, actual);
-        if (r == CUDA_SUCCESS)
-                r = track(SPACE_PTR, *dptr, ALLOC_LINEAR, charged, actual);
-        if (r != CUDA_SUCCESS) {
-                REAL(cuMemFree_v2)(*dptr);
-                shim_uncharge(charged);
-        }
-        return r;
+        return keep(r, SPACE_PTR, *dptr, ALLOC_LINEAR, charged, actual, -1);
 }
 SHIM_EXPORT(cuMemAllocPitch_v2);
 
@@ -181,10 +203,7 @@ CUresult shim_cuMemFree_v2(CUdeviceptr dptr) {
         if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub(dptr, a.bytes, false, NULL);
         CUresult r = real(dptr);
-        if (r == CUDA_SUCCESS)
-                shim_uncharge(a.charged);
-        else if (shim_track_add(&a) < 0)
-                shim_uncharge(a.charged); /* cannot keep it: do not leak the charge */
+        freed(r, &a);
         return r;
 }
 SHIM_EXPORT(cuMemFree_v2);
@@ -208,12 +227,7 @@ CUresult shim_cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, con
                 return r;
         }
         /* Scrubbed through a mapping of our own when released (scrub-opaque.c). */
-        r = track_on(SPACE_HANDLE, *handle, ALLOC_HANDLE, charged, size, prop->location.id);
-        if (r != CUDA_SUCCESS) {
-                REAL(cuMemRelease)(*handle);
-                shim_uncharge(charged);
-        }
-        return r;
+        return keep(CUDA_SUCCESS, SPACE_HANDLE, *handle, ALLOC_HANDLE, charged, size, prop->location.id);
 }
 SHIM_EXPORT(cuMemCreate);
 
@@ -227,8 +241,7 @@ CUresult shim_cuMemRelease(CUmemGenericAllocationHandle handle) {
         if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_handle(handle, a.bytes, a.dev);
         CUresult r = real(handle);
-        if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
-                shim_uncharge(a.charged);
+        freed(r, &a);
         return r;
 }
 SHIM_EXPORT(cuMemRelease);
@@ -281,13 +294,7 @@ static CUresult array_finish(CUresult r, CUarray *array, uint64_t charged) {
                 return r;
         }
         r = array_settle(*array, &charged);
-        if (r == CUDA_SUCCESS)
-                r = track(SPACE_ARRAY, (uint64_t) (uintptr_t) *array, ALLOC_ARRAY, charged, 0);
-        if (r != CUDA_SUCCESS) {
-                REAL(cuArrayDestroy)(*array); /* over the quota once measured */
-                shim_uncharge(charged);
-        }
-        return r;
+        return keep(r, SPACE_ARRAY, (uint64_t) (uintptr_t) *array, ALLOC_ARRAY, charged, 0, -1);
 }
 
 CUresult shim_cuArrayCreate_v2(CUarray *array, const CUDA_ARRAY_DESCRIPTOR *d) {
@@ -329,8 +336,7 @@ CUresult shim_cuArrayDestroy(CUarray array) {
         if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_array(array);
         CUresult r = real(array);
-        if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
-                shim_uncharge(a.charged);
+        freed(r, &a);
         return r;
 }
 SHIM_EXPORT(cuArrayDestroy);
@@ -363,13 +369,7 @@ CUresult shim_cuMipmappedArrayCreate(CUmipmappedArray *m, const CUDA_ARRAY3D_DES
         CUDA_ARRAY_MEMORY_REQUIREMENTS mr = {};
         if (req && dev >= 0 && req(&mr, *m, dev) == CUDA_SUCCESS && mr.size)
                 r = settle(&charged, mr.size);
-        if (r == CUDA_SUCCESS)
-                r = track(SPACE_MIPMAP, (uint64_t) (uintptr_t) *m, ALLOC_MIPMAP, charged, levels);
-        if (r != CUDA_SUCCESS) {
-                REAL(cuMipmappedArrayDestroy)(*m);
-                shim_uncharge(charged);
-        }
-        return r;
+        return keep(r, SPACE_MIPMAP, (uint64_t) (uintptr_t) *m, ALLOC_MIPMAP, charged, levels, -1);
 }
 SHIM_EXPORT(cuMipmappedArrayCreate);
 
@@ -383,8 +383,7 @@ CUresult shim_cuMipmappedArrayDestroy(CUmipmappedArray m) {
         if (shim.scrub == SLICE_SCRUB_ON_FREE)
                 shim_scrub_mipmap(m, (unsigned) a.bytes);
         CUresult r = real(m);
-        if (r == CUDA_SUCCESS || shim_track_add(&a) < 0)
-                shim_uncharge(a.charged);
+        freed(r, &a);
         return r;
 }
 SHIM_EXPORT(cuMipmappedArrayDestroy);
