@@ -22,7 +22,8 @@ bool sysfs_batch_used_io_uring(void) {
 }
 
 static void read_plain(struct sysfs_batch_entry *e) {
-        e->result = e->path ? sysfs_read_at(e->dirfd, e->path, e->buf, e->size) : -ENOENT;
+        e->full = false;
+        e->result = e->path ? sysfs_read_at_full(e->dirfd, e->path, e->buf, e->size, &e->full) : -ENOENT;
 }
 
 #if HAVE_LIBURING
@@ -99,10 +100,13 @@ static int batch_rounds(struct io_uring *ring, struct sysfs_batch_entry *entries
                 for (size_t i = 0; i < m; i++) {
                         if (fds[i] >= 0) {
                                 ssize_t got = e[i].size > 0 ? read(fds[i], e[i].buf, e[i].size - 1) : -1;
+                                e[i].full = got >= 0 && (size_t) got == e[i].size - 1;
                                 e[i].result = got < 0 ? -EAGAIN
                                                       : (int) strip_trailing_space(e[i].buf, (size_t) got);
-                        } else
+                        } else {
+                                e[i].full = false;
                                 e[i].result = fds[i] == -ENOENT ? -ENOENT : -EAGAIN;
+                        }
                         prev_fds[i] = fds[i];
                 }
                 prev_n = m;

@@ -39,6 +39,7 @@ struct sysfs_batch_entry {
         char *buf;
         size_t size; /* of buf, at least 1: at most size - 1 bytes are read */
         int result;  /* sysfs_read_at()'s: the length with trailing blanks removed, or -errno */
+        bool full;   /* the read filled buf (size - 1 bytes): the file may hold more */
 };
 
 /* Read every entry as sysfs_read_at(e->dirfd, e->path, e->buf, e->size) would. Returns 0, or

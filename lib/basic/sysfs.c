@@ -46,6 +46,12 @@ size_t strip_trailing_space(char *s, size_t len) {
 }
 
 int sysfs_read_at(int dirfd, const char *name, char *buf, size_t size) {
+        bool full;
+        return sysfs_read_at_full(dirfd, name, buf, size, &full);
+}
+
+int sysfs_read_at_full(int dirfd, const char *name, char *buf, size_t size, bool *ret_full) {
+        *ret_full = false;
         if (size == 0)
                 return -EINVAL;
         /* O_NONBLOCK: no effect on an attribute or a file; a FIFO must not block the reader */
@@ -57,6 +63,7 @@ int sysfs_read_at(int dirfd, const char *name, char *buf, size_t size) {
         close(fd);
         if (n < 0)
                 return -saved;
+        *ret_full = (size_t) n == size - 1;
         return (int) strip_trailing_space(buf, (size_t) n);
 }
 

@@ -15,6 +15,8 @@
 
 /* Read attribute `name` (relative to dirfd) into buf. Returns the length or -errno. */
 int sysfs_read_at(int dirfd, const char *name, char *buf, size_t size);
+/* Same, and *ret_full: the read filled buf (size - 1 bytes), so the file may hold more. */
+int sysfs_read_at_full(int dirfd, const char *name, char *buf, size_t size, bool *ret_full);
 
 /* Same, into a new string (attributes are at most a page). */
 int sysfs_read_alloc_at(int dirfd, const char *name, char **ret);

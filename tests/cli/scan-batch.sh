@@ -40,6 +40,27 @@ print(len(g), len({x["bdf"] for x in g}), sum(1 for x in g if x["driver"] == "nv
         [[ $got == "260 260 260 256 256" ]] && ok || bad "VGPU_IO_URING=$uring: 260 functions read as: $got"
 done
 
+# a uevent longer than the batch's slot for it (256 bytes, lib/host/pci.c) is read again whole:
+# a VF's PCI_SUBSYS_ID placed past byte 300 must still be read (its subsystem ids are not in the
+# separate files either, which the scan would fall back to), both ways
+vf=$(readlink -f "$tmp/wide/sys/bus/pci/devices/0000:11:00.4")
+{
+        echo "DRIVER=nvidia"
+        echo "PCI_CLASS=30200"
+        echo "PCI_ID=10DE:2235"
+        echo "X_PADDING=$(printf 'p%.0s' {1..300})"
+        echo "PCI_SUBSYS_ID=10DE:ABCD"
+        echo "PCI_SLOT_NAME=0000:11:00.4"
+} >"$vf/uevent"
+rm -f "$vf/subsystem_vendor" "$vf/subsystem_device"
+for uring in 1 0; do
+        got=$(VGPU_ROOT=$tmp/wide VGPU_IO_URING=$uring "$VGPUCTL" list --json | python3 -c '
+import json, sys
+g = [x for x in json.load(sys.stdin)["gpus"] if x["bdf"] == "0000:11:00.4"]
+print(g[0]["subsystem_vendor_id"], g[0]["subsystem_device_id"], g[0]["driver"]) if g else print("missing")')
+        [[ $got == "0x10de 0xabcd nvidia" ]] && ok || bad "VGPU_IO_URING=$uring: a 400-byte uevent read as: $got"
+done
+
 # the ring is set up on the large host (where allowed), and never with VGPU_IO_URING=0
 if command -v strace >/dev/null; then
         VGPU_ROOT=$tmp/large strace -f -e trace=io_uring_setup -o "$tmp/strace" "$VGPUCTL" types --json >/dev/null

@@ -198,6 +198,8 @@ static void test_batch(void **state) {
                         assert_int_equal(e[k][i].result, want_r[i]);
                         if (want_r[i] >= 0)
                                 assert_string_equal(got[k][i], want[i]);
+                        /* full: only the short buffer was filled ("val" of "value 20"), on both paths */
+                        assert_int_equal(e[k][i].full, i == 20);
                 }
         assert_string_equal(got[0][20], "val");
         assert_int_equal(e[0][3].result, -ENOENT);
