@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* parallel.c — a minimal parallel for-loop over pthreads (see parallel.h). */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "parallel.h"
@@ -31,7 +34,25 @@ static void *worker(void *arg) {
         return NULL;
 }
 
+/* How many more descriptors this process may open: its RLIMIT_NOFILE less its lowest free
+ * descriptor (those below it are taken); SIZE_MAX when that cannot be told. */
+static size_t fd_room(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return SIZE_MAX;
+        int low = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (low < 0)
+                return 0; /* EMFILE: none left */
+        close(low);
+        return rl.rlim_cur > (rlim_t) low ? (size_t) (rl.rlim_cur - (rlim_t) low) : 0;
+}
+
 int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *userdata), void *userdata) {
+        return parallel_for_fds(n, min_per_thread, 0, fn, userdata);
+}
+
+int parallel_for_fds(size_t n, size_t min_per_thread, size_t fds_per_thread,
+                     int (*fn)(size_t i, void *userdata), void *userdata) {
         struct pool p = { .n = n, .fn = fn, .userdata = userdata };
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         size_t threads = min_per_thread ? n / min_per_thread : n;
@@ -41,6 +62,14 @@ int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *user
                 threads = (size_t) cpus;
         if (threads > MAX_THREADS)
                 threads = MAX_THREADS;
+
+        /* no more threads than the descriptor limit leaves room for: a job whose open fails
+         * with EMFILE fails the whole call */
+        if (fds_per_thread > 0 && threads > 1) {
+                size_t fit = fd_room() / fds_per_thread;
+                if (threads > fit)
+                        threads = fit > 0 ? fit : 1;
+        }
 
         pthread_t tid[MAX_THREADS];
         size_t started = 0;

@@ -16,3 +16,12 @@
  * distinct i. Threads are used only when n >= 2 * min_per_thread.
  */
 int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *userdata), void *userdata);
+
+/*
+ * The same for jobs that each hold up to fds_per_thread descriptors open at once: no more
+ * threads than RLIMIT_NOFILE leaves room for (one at least), as a job that runs out of
+ * descriptors fails. `types` on a host with 8 cores and the usual soft limit of 1024 ran 8
+ * groups at once, each with up to 32 type directories and a batch of 128 files open.
+ */
+int parallel_for_fds(size_t n, size_t min_per_thread, size_t fds_per_thread,
+                     int (*fn)(size_t i, void *userdata), void *userdata);

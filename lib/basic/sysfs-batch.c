@@ -34,7 +34,8 @@ static bool io_uring_allowed(void) {
 
 /* Files per round: the descriptors a round holds open (two threads scanning stay far below the
  * usual limit of 1024) and the opens one io_uring_enter carries. */
-#define ROUND     128
+#define ROUND 128
+_Static_assert(SYSFS_BATCH_MAX_FDS == ROUND + 1, "SYSFS_BATCH_MAX_FDS counts a round and the ring");
 /* user_data of a close: its completion is only counted */
 #define CLOSE_TAG UINT64_MAX
 

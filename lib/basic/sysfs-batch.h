@@ -33,6 +33,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The descriptors one sysfs_batch_read() holds open at once: a round's files and the ring. (A
+ * round's closes are submitted before the next round's opens and complete inline on kernfs
+ * and tmpfs; an open that still finds no free descriptor is read again the plain way.) */
+#define SYSFS_BATCH_MAX_FDS (128 + 1)
+
 struct sysfs_batch_entry {
         int dirfd;        /* path is relative to it (or AT_FDCWD) */
         const char *path; /* NULL: skipped, result stays -ENOENT */

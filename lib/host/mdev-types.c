@@ -345,7 +345,8 @@ int mdev_types_read(int busfd, const struct mdev_type_job *jobs, size_t n_jobs, 
         if (!errors || !group_strings)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         struct types_round round = { busfd, jobs, n_jobs, errors, group_strings };
-        int r = parallel_for(n_groups, 1, group_run, &round);
+        /* a group holds its parents' type directories and its batch's files open */
+        int r = parallel_for_fds(n_groups, 1, GROUP + SYSFS_BATCH_MAX_FDS, group_run, &round);
         /* the types point into them, failed or not: the host frees them */
         for (size_t i = 0; i < n_groups; i++)
                 arena_take(strings, &group_strings[i]);

@@ -61,6 +61,23 @@ print(g[0]["subsystem_vendor_id"], g[0]["subsystem_device_id"], g[0]["driver"]) 
         [[ $got == "0x10de 0xabcd nvidia" ]] && ok || bad "VGPU_IO_URING=$uring: a 400-byte uevent read as: $got"
 done
 
+# no more type-reading threads than the descriptor limit leaves room for: with room for one
+# group's type directories and batch (some 160 descriptors) but not two, the second thread's
+# directories ran out of descriptors ("Too many open files"); one thread reads them all instead
+# (on a single CPU there is only one thread anyway)
+python3 "$here/../fixtures/gen-hosts.py" --large "$tmp/fds" --gpus 2 --vfs 32 --types 24 --instances 4 >/dev/null
+VGPU_ROOT=$tmp/fds "$VGPUCTL" types --json >"$tmp/fds-want"
+# 170 more than this shell holds (one thread needs some 165 with the scan's own, two some 200)
+limit=$(($(ls /proc/$$/fd | wc -l) + 170))
+for uring in 1 0; do
+        if (ulimit -n $limit && VGPU_ROOT=$tmp/fds VGPU_IO_URING=$uring "$VGPUCTL" types --json >"$tmp/fds-got" 2>&1) &&
+                cmp -s "$tmp/fds-want" "$tmp/fds-got"; then
+                ok
+        else
+                bad "VGPU_IO_URING=$uring: types with $limit descriptors: $(head -c 200 "$tmp/fds-got")"
+        fi
+done
+
 # the ring is set up on the large host (where allowed), and never with VGPU_IO_URING=0
 if command -v strace >/dev/null; then
         VGPU_ROOT=$tmp/large strace -f -e trace=io_uring_setup -o "$tmp/strace" "$VGPUCTL" types --json >/dev/null

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-basic.c — lib/basic: sysfs.c, sysfs-batch.c and root.c, one-read attributes and their
- * batch on both paths, links, the root prefix; lock.c, the host lock: taken and let go, a waiter
- * that gives up names the lock and the holder's PID, a PID left by a holder that died is not
- * named, and a lock that cannot be made says where. */
+ * batch on both paths, links, the root prefix; parallel.c, no more threads than descriptors allow;
+ * lock.c, the host lock: taken and let go, a waiter that gives up names the lock and the
+ * holder's PID, a PID left by a holder that died is not named, and a lock that cannot be made
+ * says where. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 
 #include "basic/lock.h"
 #include "basic/macro.h"
+#include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs-batch.h"
 #include "basic/sysfs.h"
@@ -223,6 +227,52 @@ static void test_batch(void **state) {
         close(dfd);
 }
 
+static atomic_int jobs_running, jobs_at_once;
+
+/* A job that lasts long enough for the others to start meanwhile; notes how many ran at once. */
+static int note_overlap(size_t i, void *userdata) {
+        (void) i;
+        (void) userdata;
+        int now = atomic_fetch_add(&jobs_running, 1) + 1;
+        for (int seen = atomic_load(&jobs_at_once); now > seen;)
+                if (atomic_compare_exchange_weak(&jobs_at_once, &seen, now))
+                        break;
+        usleep(20000);
+        atomic_fetch_sub(&jobs_running, 1);
+        return 0;
+}
+
+/* The most jobs parallel_for_fds() ran at once with room for `room` more descriptors. */
+static int jobs_at_once_with_room(int room, size_t fds_per_thread) {
+        struct rlimit saved, rl;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        int low = open("/", O_PATH | O_CLOEXEC);
+        assert_true(low >= 0);
+        close(low);
+        rl = saved;
+        rl.rlim_cur = (rlim_t) (low + room);
+        assert_true(rl.rlim_cur <= saved.rlim_max);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        atomic_store(&jobs_at_once, 0);
+        assert_int_equal(parallel_for_fds(8, 1, fds_per_thread, note_overlap, NULL), 0);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        return atomic_load(&jobs_at_once);
+}
+
+/* parallel_for_fds() runs no more threads than RLIMIT_NOFILE leaves room for: with room for one
+ * job's descriptors, one at a time (every job still runs); with room for two, two at most. */
+static void test_parallel_fds(void **state) {
+        (void) state;
+        assert_int_equal(jobs_at_once_with_room(150, 100), 1);
+        assert_in_range(jobs_at_once_with_room(250, 100), 1, 2);
+        /* without a descriptor count, as many as parallel_for() runs: all 8 when the CPUs allow */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store(&jobs_at_once, 0);
+        assert_int_equal(parallel_for(8, 1, note_overlap, NULL), 0);
+        if (cpus >= 2)
+                assert_true(atomic_load(&jobs_at_once) >= 2);
+}
+
 /* ---- lock.c: each case on a scratch root of its own */
 static char root[] = "/tmp/vgpu-test-lock.XXXXXX";
 
@@ -350,6 +400,7 @@ int main(void) {
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_root),
                 cmocka_unit_test(test_batch),
+                cmocka_unit_test(test_parallel_fds),
                 cmocka_unit_test_setup_teardown(test_take_release, lock_setup, lock_teardown),
                 cmocka_unit_test_setup_teardown(test_busy_names_holder, lock_setup, lock_teardown),
                 cmocka_unit_test_setup_teardown(test_stale_pid_not_named, lock_setup, lock_teardown),
