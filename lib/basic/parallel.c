@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* parallel.c — a minimal parallel for-loop over pthreads (see parallel.h). */
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdatomic.h>
@@ -47,6 +48,24 @@ static size_t fd_room(void) {
         return rl.rlim_cur > (rlim_t) low ? (size_t) (rl.rlim_cur - (rlim_t) low) : 0;
 }
 
+/* Room in the descriptor table for n more descriptors than the lowest free one, below the limit.
+ * The table grows to hold the duplicate made here, and keeps its size when it is closed. */
+static void reserve_fds(size_t n) {
+        struct rlimit rl;
+        int low = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (low < 0)
+                return;
+        size_t want = (size_t) low + n;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && want >= rl.rlim_cur)
+                want = rl.rlim_cur > 0 ? (size_t) rl.rlim_cur - 1 : 0;
+        if (want > INT_MAX)
+                want = INT_MAX;
+        int high = fcntl(low, F_DUPFD_CLOEXEC, (int) want);
+        if (high >= 0)
+                close(high);
+        close(low);
+}
+
 int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *userdata), void *userdata) {
         return parallel_for_fds(n, min_per_thread, 0, fn, userdata);
 }
@@ -70,6 +89,10 @@ int parallel_for_fds(size_t n, size_t min_per_thread, size_t fds_per_thread,
                 if (threads > fit)
                         threads = fit > 0 ? fit : 1;
         }
+
+        /* the shared table grown now, by this thread alone (parallel.h says why) */
+        if (fds_per_thread > 0 && threads > 1)
+                reserve_fds(threads * fds_per_thread);
 
         pthread_t tid[MAX_THREADS];
         size_t started = 0;

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-basic.c — lib/basic: sysfs.c, sysfs-batch.c and root.c, one-read attributes and their
- * batch on both paths, links, the root prefix; parallel.c, no more threads than descriptors allow;
- * lock.c, the host lock: taken and let go, a waiter that gives up names the lock and the
- * holder's PID, a PID left by a holder that died is not named, and a lock that cannot be made
- * says where. */
+ * batch on both paths, links, the root prefix; parallel.c, no more threads than descriptors allow
+ * and the descriptor table grown before they start; lock.c, the host lock: taken and let go, a
+ * waiter that gives up names the lock and the holder's PID, a PID left by a holder that died is
+ * not named, and a lock that cannot be made says where. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/file.h>
@@ -273,6 +274,60 @@ static void test_parallel_fds(void **state) {
                 assert_true(atomic_load(&jobs_at_once) >= 2);
 }
 
+/* The size of this process's descriptor table (FDSize in /proc/self/status). */
+static long fd_table_size(void) {
+        FILE *f = fopen("/proc/self/status", "re");
+        assert_non_null(f);
+        char line[256];
+        long size = -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "FDSize: %ld", &size) == 1)
+                        break;
+        fclose(f);
+        assert_true(size > 0);
+        return size;
+}
+
+static atomic_long smallest_table = LONG_MAX;
+
+static int note_table(size_t i, void *userdata) {
+        (void) i;
+        (void) userdata;
+        long size = fd_table_size();
+        for (long seen = atomic_load(&smallest_table); size < seen;)
+                if (atomic_compare_exchange_weak(&smallest_table, &seen, size))
+                        break;
+        return 0;
+}
+
+/* With threads, parallel_for_fds() grows the descriptor table for all of them before any job
+ * runs (threads sharing a table wait an RCU grace period for each growth), and leaves no
+ * descriptor behind. */
+static void test_parallel_fd_table(void **state) {
+        (void) state;
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+                print_message("one CPU: no threads, no table grown\n");
+                return;
+        }
+        struct rlimit saved, rl;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        rl = saved;
+        if (rl.rlim_cur < 4096 && rl.rlim_max >= 4096)
+                rl.rlim_cur = 4096;
+        if (rl.rlim_cur < 4096) {
+                print_message("RLIMIT_NOFILE below 4096: the table's growth not checked\n");
+                return;
+        }
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        long before = fd_table_size();
+        assert_true(before < 1200); /* the earlier cases open a few hundred at most */
+        size_t fds = count_fds();
+        assert_int_equal(parallel_for_fds(4, 1, 600, note_table, NULL), 0);
+        assert_true(atomic_load(&smallest_table) >= 1200); /* two threads at least, 600 each */
+        assert_int_equal(count_fds(), fds);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+}
+
 /* ---- lock.c: each case on a scratch root of its own */
 static char root[] = "/tmp/vgpu-test-lock.XXXXXX";
 
@@ -401,6 +456,7 @@ int main(void) {
                 cmocka_unit_test(test_root),
                 cmocka_unit_test(test_batch),
                 cmocka_unit_test(test_parallel_fds),
+                cmocka_unit_test(test_parallel_fd_table),
                 cmocka_unit_test_setup_teardown(test_take_release, lock_setup, lock_teardown),
                 cmocka_unit_test_setup_teardown(test_busy_names_holder, lock_setup, lock_teardown),
                 cmocka_unit_test_setup_teardown(test_stale_pid_not_named, lock_setup, lock_teardown),
