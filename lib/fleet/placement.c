@@ -24,6 +24,7 @@
 #include "basic/hash-util.h"
 #include "basic/macro.h"
 #include "fleet/fleet-internal.h"
+#include "fleet/shares.h"
 
 _public_ void vgpu_fleet_placement_free(struct vgpu_fleet_placement *p) {
         if (!p)
@@ -188,12 +189,6 @@ static int ranked_cmp(const void *x, const void *y) {
         return r ? r : a->fit.index < b->fit.index ? -1 : a->fit.index > b->fit.index;
 }
 
-/* Which of n shares a GPU falls in: FNV-1a of its id, the same in every broker. */
-static unsigned share_of(const char *gpu, unsigned n) {
-        uint64_t h = fnv1a(gpu);
-        return (unsigned) (splitmix64(&h) % n);
-}
-
 /* The best of a view under a band: the lowest utilization u0 (its negation for binpack), then
  * the best preference among the candidates within band points of u0. */
 static struct rank band_best(const struct ranked *rk, size_t m, unsigned band) {
@@ -317,10 +312,21 @@ _public_ int vgpu_fleet_place(const struct vgpu_fleet_candidate *c, size_t n,
                  * the caller's order */
                 size_t n_own = 0;
                 if (policy->n_shares > 1) {
+                        /* the tied cut into equal runs by key (shares.h) */
+                        _cleanup_free_ uint64_t *keys = malloc(2 * p.n_tied * sizeof(*keys)),
+                                                *bounds = malloc((policy->n_shares - 1) * sizeof(*bounds));
+                        uint64_t *tied_key = keys + p.n_tied; /* in rk's order; keys is reordered */
+                        if (!keys || !bounds) {
+                                vgpu_fleet_placement_free(&p);
+                                return vgpu_error_set(err, -ENOMEM, "out of memory");
+                        }
+                        for (size_t i = 0; i < p.n_tied; i++)
+                                tied_key[i] = keys[i] = fleet_share_key(c[rk[i].fit.index].gpu->gpu);
+                        fleet_share_bounds(keys, p.n_tied, policy->n_shares, bounds);
                         struct ranked *own = rest + n_rest;
                         size_t n_other = 0;
                         for (size_t i = 0; i < p.n_tied; i++)
-                                if (share_of(c[rk[i].fit.index].gpu->gpu, policy->n_shares) == policy->share)
+                                if (fleet_share_of(tied_key[i], bounds, policy->n_shares) == policy->share)
                                         own[n_own++] = rk[i];
                                 else
                                         rk[n_other++] = rk[i];

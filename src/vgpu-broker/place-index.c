@@ -10,14 +10,16 @@
  * tied GPUs in order. Each GPU's percent comes from vgpu_fleet_place() itself on that one GPU with
  * the class's request, so the index cannot rank differently from it.
  *
- * The draw mirrors lib/fleet/placement.c: the share of a GPU is FNV-1a of its id through
- * splitmix64 modulo the placers; the pick is splitmix64 of FNV-1a(key) ^ seed modulo the pool.
+ * The draw mirrors lib/fleet/placement.c: the tied GPUs are cut into equal runs by the key of
+ * their id, one per placer (lib/fleet/shares.h); the pick is splitmix64 of FNV-1a(key) ^ seed
+ * modulo the pool.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "basic/hash-util.h"
+#include "fleet/shares.h"
 #include "place-index.h"
 
 void pindex_init(struct pindex *x, pindex_candidate_fn candidate, void *userdata) {
@@ -129,8 +131,7 @@ static void class_set(struct pindex_class *k, size_t slot, int pct) {
 }
 
 static void slot_share_key(struct pindex *x, size_t slot, const struct vgpu_fleet_candidate *c) {
-        uint64_t h = fnv1a(c->gpu ? c->gpu->gpu : NULL);
-        x->share_key[slot] = splitmix64(&h);
+        x->share_key[slot] = fleet_share_key(c->gpu ? c->gpu->gpu : NULL);
 }
 
 void pindex_update(struct pindex *x, size_t slot) {
@@ -308,40 +309,42 @@ int pindex_choose(struct pindex *x, size_t n_slots, const struct vgpu_fleet_requ
         size_t *rk = malloc(n_tied * sizeof(*rk));
         if (!rk)
                 return -ENOMEM;
-        bool shares = policy->n_shares > 1;
-        size_t n_own = 0, n_other = 0;
-        size_t *other = shares ? malloc(n_tied * sizeof(*other)) : NULL;
-        if (shares && !other) {
+        size_t n = 0;
+        for (size_t s = 0; s < x->n_slots && n <= n_tied; s++)
+                if (t->pct[s] <= hi) /* PINDEX_NO_FIT is not */
+                        rk[n++] = s;
+        if (n != n_tied) { /* the counts disagree with the bytes: a bug */
                 free(rk);
-                return -ENOMEM;
-        }
-        for (size_t s = 0; s < x->n_slots; s++) {
-                if (t->pct[s] > hi) /* PINDEX_NO_FIT too */
-                        continue;
-                if (n_own + n_other == n_tied) { /* the counts disagree with the bytes: a bug */
-                        free(rk);
-                        free(other);
-                        t->unusable = true;
-                        return -ERANGE;
-                }
-                if (!shares || x->share_key[s] % policy->n_shares == policy->share)
-                        rk[n_own++] = s;
-                else
-                        other[n_other++] = s;
-        }
-        if (n_own + n_other != n_tied) {
-                free(rk);
-                free(other);
                 t->unusable = true;
                 return -ERANGE;
         }
-        if (shares)
+        bool shares = policy->n_shares > 1;
+        size_t n_own = n_tied;
+        if (shares) {
+                /* the tied cut into equal runs by key (lib/fleet/shares.h), this placer's run first */
+                uint64_t *keys = malloc(n_tied * sizeof(*keys)),
+                         *bounds = malloc((policy->n_shares - 1) * sizeof(*bounds));
+                size_t *other = malloc(n_tied * sizeof(*other)), n_other = 0;
+                if (!keys || !bounds || !other) {
+                        free(keys), free(bounds), free(other), free(rk);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < n_tied; i++)
+                        keys[i] = x->share_key[rk[i]];
+                fleet_share_bounds(keys, n_tied, policy->n_shares, bounds);
+                n_own = 0;
+                for (size_t i = 0; i < n_tied; i++)
+                        if (fleet_share_of(x->share_key[rk[i]], bounds, policy->n_shares) == policy->share)
+                                rk[n_own++] = rk[i];
+                        else
+                                other[n_other++] = rk[i];
                 memcpy(rk + n_own, other, n_other * sizeof(*rk));
-        free(other);
+                free(keys), free(bounds), free(other);
+        }
         /* the draw, as placement.c draws */
         uint64_t h = fnv1a(rq->idempotency_key) ^ policy->seed;
         size_t pool = shares && n_own ? n_own : n_tied, pick = (size_t) (splitmix64(&h) % pool);
-        size_t n = max < n_tied ? max : n_tied;
+        n = max < n_tied ? max : n_tied;
         for (size_t i = 0; i < n; i++)
                 ret_slots[i] = i < pool ? rk[(pick + i) % pool] : rk[pool + (pick + i) % (n_tied - pool)];
         free(rk);

@@ -240,10 +240,84 @@ static void test_fit_percent(void **state) {
         assert_int_equal(pindex_fit_percent(&c, &ta), PINDEX_NO_FIT);
 }
 
+/* Brokers split the tied GPUs equally: n_shares runs whose sizes differ by at most one, so no
+ * broker runs out of GPUs of its own long before the others and draws from theirs (conflicts).
+ * Cut by the remainder of each GPU's key, 200 GPUs were 61/54/46/39 among four brokers. The
+ * first fits of a placement are its placer's run: over the shares those runs are disjoint and
+ * cover the tied, in the full scan and in the index alike. */
+static void test_shares_equal(void **state) {
+        (void) state;
+        static struct fleet f;
+        static size_t slots[MAX_GPUS];
+        for (int filled = 0; filled < 2; filled++) {
+                f.n = 200;
+                for (size_t i = 0; i < f.n; i++) {
+                        snprintf(f.id[i], sizeof(f.id[i]), "GPU-h%03zu-%04zu", i / 8, i % 8);
+                        f.gpu[i] = (struct vgpu_fleet_gpu){ .host = (char *) "h",
+                                                            .gpu = f.id[i],
+                                                            .model = (char *) "Tesla T4",
+                                                            .vram_total_bytes = 16 * GiB,
+                                                            .mode = VGPU_FLEET_MODE_VGPU,
+                                                            .types = f.types[i],
+                                                            .n_types = 1 };
+                        f.types[i][0] = (struct vgpu_fleet_type){ .name = (char *) "nvidia-230",
+                                                                  .framebuffer_bytes = GiB,
+                                                                  .max_instances = 16,
+                                                                  .free_instances = 16 };
+                        /* the second fleet: half the GPUs two claims up, out of a 10-point band */
+                        unsigned claims = filled && i % 2 ? 2 : 0;
+                        f.alloc[i] = (struct vgpu_fleet_alloc){ .host = (char *) "h",
+                                                                .gpu = f.id[i],
+                                                                .vram_bytes = claims * GiB,
+                                                                .n_claims = claims };
+                        f.c[i] = (struct vgpu_fleet_candidate){ .gpu = &f.gpu[i],
+                                                                .alloc = &f.alloc[i],
+                                                                .host_alive = true };
+                }
+                size_t tied = filled ? 100 : 200;
+                struct pindex x;
+                pindex_init(&x, slot_candidate, &f);
+                for (unsigned n_shares = 2; n_shares <= 7; n_shares++) {
+                        unsigned owner[MAX_GPUS] = {}; /* 1 + the share whose run holds the GPU */
+                        for (unsigned s = 0; s < n_shares; s++) {
+                                size_t run = ((s + 1) * tied + n_shares - 1) / n_shares -
+                                             (s * tied + n_shares - 1) / n_shares,
+                                       n = 0, t = 0;
+                                struct vgpu_fleet_request rq = { .kind = VGPU_FLEET_KIND_VGPU,
+                                                                 .type = "nvidia-230",
+                                                                 .idempotency_key = "k" };
+                                struct vgpu_fleet_policy pol = { .policy = VGPU_FLEET_SPREAD,
+                                                                 .near_percent = 10,
+                                                                 .share = s,
+                                                                 .n_shares = n_shares };
+                                struct vgpu_fleet_placement p = {};
+                                struct vgpu_error err = {};
+                                assert_int_equal(vgpu_fleet_place(f.c, f.n, &rq, &pol, NULL, &p, &err), 0);
+                                assert_int_equal(p.n_tied, tied);
+                                assert_int_equal(pindex_choose(&x, f.n, &rq, &pol, MAX_GPUS, slots, &n, &t),
+                                                 0);
+                                assert_int_equal(n, tied);
+                                for (size_t i = 0; i < run; i++) {
+                                        assert_int_equal(slots[i], p.fits[i].index);
+                                        assert_int_equal(owner[slots[i]], 0);
+                                        owner[slots[i]] = s + 1;
+                                }
+                                vgpu_fleet_placement_free(&p);
+                        }
+                        size_t owned = 0;
+                        for (size_t i = 0; i < f.n; i++)
+                                owned += owner[i] != 0;
+                        assert_int_equal(owned, tied);
+                }
+                pindex_done(&x);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fit_percent),
                 cmocka_unit_test(test_index_equals_full_scan),
+                cmocka_unit_test(test_shares_equal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

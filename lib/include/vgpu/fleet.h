@@ -208,9 +208,10 @@ struct vgpu_fleet_policy {
          * points of the lowest (and that match the best preference among those) are tied and one
          * is drawn; 0 = only candidates equal in every score key are tied */
         unsigned near_percent;
-        /* placers deciding at once (brokers): with n_shares > 1 the draw is among the tied
-         * candidates in this placer's share (a hash of the GPU id picks each GPU's share) while
-         * it has any, so concurrent brokers pick different GPUs instead of racing for one */
+        /* placers deciding at once (brokers): with n_shares > 1 the tied candidates, ordered
+         * by a hash of the GPU id, are cut into n_shares equal runs and the draw is among this
+         * placer's run while it has any (lib/fleet/shares.h), so concurrent brokers pick
+         * different GPUs instead of racing for one */
         unsigned share, n_shares;
 };
 
