@@ -5,7 +5,7 @@
 # per placement, host death -> GPUs no longer offered, etcd leader loss -> longest write pause,
 # broker restart ready time and placement p99 with 1,000 synthetic hosts x 8 GPUs, broker RSS.
 # Prints ratios and each target met / NOT met. Not a test: numbers depend on the machine.
-#   N=2000 WORKERS=8 bench/fleet.sh [--only lock,b1,b4,death,leader,big] [--hosts 25]
+#   N=2000 WORKERS=8 bench/fleet.sh [--only lock,b1,b4,b4p,death,leader,big] [--rate 600] [--hosts 25]
 # Needs Debian's etcd (scripts/install-deps.sh --test) and a build (ninja -C build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
