@@ -447,15 +447,16 @@ static json_object *delete_request(const char *key, bool prefix) {
         return o;
 }
 
-_public_ int vgpu_etcd_put(struct vgpu_etcd *e, const char *key, const char *value, int64_t lease,
-                           int64_t *ret_revision, struct vgpu_error *err) {
-        if (!e || !key)
-                return vgpu_error_set(err, -EINVAL, "etcd put: no key");
-        json_object *body = put_request(key, value, lease), *answer = NULL;
+/* A write that answers only with its header: body sent (and freed: NULL is out of memory), the
+ * revision it made into *ret_revision when asked. */
+static int write_call(struct vgpu_etcd *e, const char *path, json_object *body, int64_t *ret_revision,
+                      struct vgpu_error *err) {
+        json_object *answer = NULL;
         if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
-        /* a put of the same value twice leaves the same state: safe to send again elsewhere */
-        int r = etcd_call(e, "/v3/kv/put", body, true, &answer, err);
+        /* a put of the same value twice, or a delete twice, leaves the same state: safe to send
+         * again elsewhere */
+        int r = etcd_call(e, path, body, true, &answer, err);
         json_object_put(body);
         if (r < 0)
                 return r;
@@ -465,21 +466,18 @@ _public_ int vgpu_etcd_put(struct vgpu_etcd *e, const char *key, const char *val
         return 0;
 }
 
+_public_ int vgpu_etcd_put(struct vgpu_etcd *e, const char *key, const char *value, int64_t lease,
+                           int64_t *ret_revision, struct vgpu_error *err) {
+        if (!e || !key)
+                return vgpu_error_set(err, -EINVAL, "etcd put: no key");
+        return write_call(e, "/v3/kv/put", put_request(key, value, lease), ret_revision, err);
+}
+
 _public_ int vgpu_etcd_delete(struct vgpu_etcd *e, const char *key, bool prefix, int64_t *ret_revision,
                               struct vgpu_error *err) {
         if (!e || !key)
                 return vgpu_error_set(err, -EINVAL, "etcd delete: no key");
-        json_object *body = delete_request(key, prefix), *answer = NULL;
-        if (!body)
-                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
-        int r = etcd_call(e, "/v3/kv/deleterange", body, true, &answer, err);
-        json_object_put(body);
-        if (r < 0)
-                return r;
-        if (ret_revision)
-                *ret_revision = etcd_header_revision(answer);
-        json_object_put(answer);
-        return 0;
+        return write_call(e, "/v3/kv/deleterange", delete_request(key, prefix), ret_revision, err);
 }
 
 _public_ int vgpu_etcd_compact(struct vgpu_etcd *e, int64_t revision, struct vgpu_error *err) {
