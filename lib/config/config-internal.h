@@ -8,10 +8,9 @@
 
 #include <stdbool.h>
 
-#include <yaml.h>
-
 #include "basic/macro.h"
 #include "vgpu/config.h"
+#include "yaml-dl.h"
 
 struct parse {
         yaml_document_t doc;
@@ -30,21 +29,22 @@ int want_sequence(struct parse *p, const yaml_node_t *n, const char *what);
 
 /* Loop over a mapping's key/value nodes or a sequence's items, into variables the caller
  * declared; one plain for-loop, so break and continue mean what they say. */
-#define FOR_EACH_PAIR(p, map, K, V)                                        \
-        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;    \
-             _pair < (map)->data.mapping.pairs.top &&                      \
-             ((K) = yaml_document_get_node(&(p)->doc, _pair->key),         \
-             (V) = yaml_document_get_node(&(p)->doc, _pair->value), true); \
+#define FOR_EACH_PAIR(p, map, K, V)                                                \
+        for (yaml_node_pair_t *_pair = (map)->data.mapping.pairs.start;            \
+             _pair < (map)->data.mapping.pairs.top &&                              \
+             ((K) = libyaml.yaml_document_get_node(&(p)->doc, _pair->key),         \
+             (V) = libyaml.yaml_document_get_node(&(p)->doc, _pair->value), true); \
              _pair++)
 
-#define FOR_EACH_ITEM(p, seq, ITEM)                                    \
-        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start; \
-             _it < (seq)->data.sequence.items.top &&                   \
-             ((ITEM) = yaml_document_get_node(&(p)->doc, *_it), true); \
+#define FOR_EACH_ITEM(p, seq, ITEM)                                            \
+        for (yaml_node_item_t *_it = (seq)->data.sequence.items.start;         \
+             _it < (seq)->data.sequence.items.top &&                           \
+             ((ITEM) = libyaml.yaml_document_get_node(&(p)->doc, *_it), true); \
              _it++)
 
 /* config-load.c: text into *ret, checked for depth, expansion (aliases) and a second document,
- * with libyaml's errors as its loader reports them. On failure *ret needs no yaml_document_delete(). */
+ * with libyaml's errors as its loader reports them. On failure *ret needs no yaml_document_delete().
+ * The first call loads libyaml (yaml-dl.h): -EOPNOTSUPP, naming it, where it is not installed. */
 int config_load_document(const char *text, size_t size, const char *source, yaml_document_t *ret,
                          struct vgpu_error *err);
 

@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yaml.h>
-
 #include "basic/error-util.h"
 #include "basic/macro.h"
 #include "config-internal.h"
@@ -140,21 +138,21 @@ static int expansion_event(struct expansion *x, const yaml_event_t *e, const cha
  * which comes second to any the count finds, even further on (a syntax error ends the count). */
 static int check_expansion(const char *text, size_t size, const char *source, struct vgpu_error *err) {
         yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser))
+        if (!libyaml.yaml_parser_initialize(&parser))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
+        libyaml.yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
         struct expansion x = {};
         int r = 0;
         for (bool done = false; !done && r >= 0;) {
                 yaml_event_t e;
-                if (!yaml_parser_parse(&parser, &e))
+                if (!libyaml.yaml_parser_parse(&parser, &e))
                         break;
                 r = expansion_event(&x, &e, source, err);
                 done = e.type == YAML_STREAM_END_EVENT;
-                yaml_event_delete(&e);
+                libyaml.yaml_event_delete(&e);
         }
         expansion_done(&x);
-        yaml_parser_delete(&parser);
+        libyaml.yaml_parser_delete(&parser);
         return r;
 }
 
@@ -188,14 +186,15 @@ static int attach(struct composer *c, int id) {
                 return 0;
         int parent = c->open[c->depth - 1].id, *key = &c->open[c->depth - 1].key;
         if (node_of(c, parent)->type == YAML_SEQUENCE_NODE)
-                return yaml_document_append_sequence_item(c->doc, parent, id) ? 0 : COMPOSE_ASK_LOADER;
+                return libyaml.yaml_document_append_sequence_item(c->doc, parent, id) ? 0
+                                                                                      : COMPOSE_ASK_LOADER;
         if (*key == 0) {
                 *key = id;
                 return 0;
         }
         int k = *key;
         *key = 0;
-        return yaml_document_append_mapping_pair(c->doc, parent, k, id) ? 0 : COMPOSE_ASK_LOADER;
+        return libyaml.yaml_document_append_mapping_pair(c->doc, parent, k, id) ? 0 : COMPOSE_ASK_LOADER;
 }
 
 /* As the loader: an anchor names its node from its start (an alias inside it names the
@@ -230,8 +229,9 @@ static int compose_event(struct composer *c, const yaml_event_t *e) {
                 c->complete = true;
                 return 0;
         case YAML_SCALAR_EVENT:
-                id = yaml_document_add_scalar(c->doc, node_tag(e->data.scalar.tag), e->data.scalar.value,
-                                              (int) e->data.scalar.length, e->data.scalar.style);
+                id = libyaml.yaml_document_add_scalar(c->doc, node_tag(e->data.scalar.tag),
+                                                      e->data.scalar.value, (int) e->data.scalar.length,
+                                                      e->data.scalar.style);
                 if (!id)
                         return COMPOSE_ASK_LOADER;
                 node_of(c, id)->start_mark = e->start_mark;
@@ -243,10 +243,10 @@ static int compose_event(struct composer *c, const yaml_event_t *e) {
                 /* deeper than this, the count refused the file before */
                 if (c->depth == ELEMENTSOF(c->open))
                         return COMPOSE_ASK_LOADER;
-                id = seq ? yaml_document_add_sequence(c->doc, node_tag(e->data.sequence_start.tag),
-                                                      e->data.sequence_start.style)
-                         : yaml_document_add_mapping(c->doc, node_tag(e->data.mapping_start.tag),
-                                                     e->data.mapping_start.style);
+                id = seq ? libyaml.yaml_document_add_sequence(c->doc, node_tag(e->data.sequence_start.tag),
+                                                              e->data.sequence_start.style)
+                         : libyaml.yaml_document_add_mapping(c->doc, node_tag(e->data.mapping_start.tag),
+                                                             e->data.mapping_start.style);
                 if (!id)
                         return COMPOSE_ASK_LOADER;
                 node_of(c, id)->start_mark = e->start_mark;
@@ -283,34 +283,36 @@ static int load_two_passes(const char *text, size_t size, const char *source, ya
         if (r < 0)
                 return r;
         yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser))
+        if (!libyaml.yaml_parser_initialize(&parser))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
-        if (!yaml_parser_load(&parser, ret))
+        libyaml.yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
+        if (!libyaml.yaml_parser_load(&parser, ret))
                 r = vgpu_error_set(err, -EINVAL, "%s:%zu:%zu: not valid YAML: %s%s%s", source,
                                    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
                                    parser.problem ? parser.problem : "parse error", parser.context ? " " : "",
                                    parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
+        libyaml.yaml_parser_delete(&parser);
         return r;
 }
 
 int config_load_document(const char *text, size_t size, const char *source, yaml_document_t *ret,
                          struct vgpu_error *err) {
+        int r = config_libyaml_load(err);
+        if (r < 0)
+                return r;
         yaml_parser_t parser;
-        if (!yaml_parser_initialize(&parser))
+        if (!libyaml.yaml_parser_initialize(&parser))
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
-        if (!yaml_document_initialize(ret, NULL, NULL, NULL, 1, 1)) {
-                yaml_parser_delete(&parser);
+        if (!libyaml.yaml_document_initialize(ret, NULL, NULL, NULL, 1, 1)) {
+                libyaml.yaml_parser_delete(&parser);
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         }
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
+        libyaml.yaml_parser_set_input_string(&parser, (const unsigned char *) text, size);
         struct expansion x = {};
         struct composer c = { .doc = ret };
-        int r = 0;
         for (bool done = false; !done && r == 0;) {
                 yaml_event_t e;
-                if (!yaml_parser_parse(&parser, &e)) {
+                if (!libyaml.yaml_parser_parse(&parser, &e)) {
                         /* the loader never reads past the first document: an error there is not its */
                         r = c.complete ? 0 : COMPOSE_ASK_LOADER;
                         break;
@@ -319,15 +321,15 @@ int config_load_document(const char *text, size_t size, const char *source, yaml
                 if (r == 0 && !c.complete && (c.started || e.type == YAML_DOCUMENT_START_EVENT))
                         r = compose_event(&c, &e);
                 done = e.type == YAML_STREAM_END_EVENT;
-                yaml_event_delete(&e);
+                libyaml.yaml_event_delete(&e);
         }
         expansion_done(&x);
         for (size_t i = 0; i < c.n_anchors; i++)
                 free(c.anchors[i].name);
         free(c.anchors);
-        yaml_parser_delete(&parser);
+        libyaml.yaml_parser_delete(&parser);
         if (r != 0)
-                yaml_document_delete(ret);
+                libyaml.yaml_document_delete(ret);
         if (r == COMPOSE_ASK_LOADER)
                 r = load_two_passes(text, size, source, ret, err);
         return r;

@@ -87,14 +87,14 @@ int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
          * the sort's allocation; the first key that repeats one, and that one's first place */
         if (count <= 8) {
                 for (size_t i = 1; i < count; i++) {
-                        const char *key =
-                                scalar(yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key));
+                        const char *key = scalar(
+                                libyaml.yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key));
                         for (size_t j = 0; key && j < i; j++) {
-                                const yaml_node_t *k =
-                                        yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[j].key);
+                                const yaml_node_t *k = libyaml.yaml_document_get_node(
+                                        &p->doc, n->data.mapping.pairs.start[j].key);
                                 if (scalar(k) && streq(scalar(k), key))
                                         return fail_at(p,
-                                                       yaml_document_get_node(
+                                                       libyaml.yaml_document_get_node(
                                                                &p->doc, n->data.mapping.pairs.start[i].key),
                                                        "field '%s' given twice (first at line %zu)", key,
                                                        k->start_mark.line + 1);
@@ -106,7 +106,8 @@ int want_mapping(struct parse *p, const yaml_node_t *n, const char *what) {
         if (!keys)
                 return vgpu_error_set(p->err, -ENOMEM, "out of memory");
         for (size_t i = 0; i < count; i++) {
-                const yaml_node_t *k = yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key);
+                const yaml_node_t *k =
+                        libyaml.yaml_document_get_node(&p->doc, n->data.mapping.pairs.start[i].key);
                 if (scalar(k))
                         keys[n_keys++] = (struct key_at){ scalar(k), k, i };
         }

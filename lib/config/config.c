@@ -96,7 +96,7 @@ static int check_unique_in_list(struct parse *p, const yaml_node_t *seq, const s
         int r = 0;
         if (again) {
                 const yaml_node_t *item =
-                        yaml_document_get_node(&p->doc, seq->data.sequence.items.start[again->order]);
+                        libyaml.yaml_document_get_node(&p->doc, seq->data.sequence.items.start[again->order]);
                 r = fail_at(p, item, "field 'uuids': %s appears twice", scalar(item));
         }
         free(all);
@@ -386,7 +386,7 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
 
         struct vgpu_config *cfg = calloc(1, sizeof(*cfg));
         r = cfg && (cfg->source = strdup(source)) ? 0 : vgpu_error_set(err, -ENOMEM, "out of memory");
-        yaml_node_t *root = yaml_document_get_root_node(&p.doc);
+        yaml_node_t *root = libyaml.yaml_document_get_root_node(&p.doc);
         bool have_version = false;
         if (r >= 0 && !root)
                 r = vgpu_error_set(err, -EINVAL, "%s: empty file (expected 'version: 1' and 'gpus:')",
@@ -438,7 +438,7 @@ _public_ int vgpu_config_parse_text(const char *text, size_t size, const char *s
                                    source);
         if (r >= 0)
                 r = check_unique_uuids(&p, cfg);
-        yaml_document_delete(&p.doc);
+        libyaml.yaml_document_delete(&p.doc);
         if (r < 0) {
                 vgpu_config_free(cfg);
                 return r;

@@ -32,7 +32,7 @@ int check_sriov_capable(struct doctor *d, const struct vgpu_gpu *g) {
 
         int cap = doctor_pci_has_ext_cap(d, g->bdf, PCI_EXT_CAP_ID_SRIOV);
         if (cap < 0)
-                text_line(&ev, "/sys/bus/pci/devices/%s/config: unreadable", g->bdf);
+                text_line(&ev, "/sys/bus/pci/devices/%s/config: unreadable%s", g->bdf, doctor_pci_why(d));
         else
                 text_line(&ev, "/sys/bus/pci/devices/%s/config: SR-IOV capability (0x0010) %s", g->bdf,
                           cap ? "present" : "absent");
@@ -212,15 +212,19 @@ int check_pcie_slot_power(struct doctor *d, const struct vgpu_gpu *g) {
         unsigned captured = 0, slot = 0;
         char up[32] = "";
         int r = doctor_pci_slot_power(d, g->bdf, false, &captured);
-        text_line(&ev,
-                  "/sys/bus/pci/devices/%s/config: Device Capabilities, captured slot power limit %s%.1f W",
-                  g->bdf, r < 0 ? "unreadable, " : "", captured / 1000.0);
+        text_line(
+                &ev,
+                "/sys/bus/pci/devices/%s/config: Device Capabilities, captured slot power limit %s%s%s%.1f W",
+                g->bdf, r < 0 ? "unreadable" : "", r < 0 ? doctor_pci_why(d) : "", r < 0 ? ", " : "",
+                captured / 1000.0);
         if (doctor_pci_upstream(g->bdf, up, sizeof(up))) {
                 int s = doctor_pci_slot_power(d, up, true, &slot);
                 text_line(&ev, "/sys/bus/pci/devices/%s/config: Slot Capabilities, slot power limit %s", up,
                           s < 0    ? "unreadable"
                           : s == 0 ? "none (no slot implemented, or 0 W)"
                                    : "");
+                if (s < 0)
+                        text_append(&ev, "%s", doctor_pci_why(d));
                 if (s > 0)
                         text_append(&ev, "%.1f W", slot / 1000.0);
         }

@@ -41,8 +41,10 @@ struct doctor {
         const char *check_id; /* the id of the check that is running */
         struct vgpu_check_result *results;
         size_t n_results, allocated;
-        struct pci_access *pacc; /* see pci-config.c */
+        const struct libpci_dl *pci; /* see pci-config.c */
+        struct pci_access *pacc;
         bool pacc_failed;
+        char pci_why[320]; /* ": libpci.so.3 is not installed (...)" when that is why it failed */
 };
 
 /*
@@ -223,9 +225,12 @@ void cmdline_grub_remedy(struct text *t, struct text *evidence, const char *cons
 /* pci-config.c: config-space capabilities through libpci. */
 
 /* Does the function have extended capability `id` (PCI_EXT_CAP_ID_*)? 1 yes, 0 no, -errno
- * when its config space cannot be read. */
+ * when its config space cannot be read (-EOPNOTSUPP: libpci is not installed). */
 int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id);
 void doctor_pci_done(struct doctor *d);
+/* Why config space was unreadable, for after "unreadable" in evidence: ": <the message naming
+ * libpci>" where libpci is not installed, else "". */
+const char *doctor_pci_why(const struct doctor *d);
 /* A Slot Power Limit in mW: the one the function captured (Device Capabilities) when port is
  * false; the one its slot offers (the port's Slot Capabilities, where a slot is implemented)
  * when true. 1 known, 0 not reported (0 W, or no slot), -errno unreadable. */

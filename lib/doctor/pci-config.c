@@ -6,6 +6,9 @@
  * The kernel hides what firmware disabled: with SR-IOV off in the BIOS there is no
  * sriov_totalvfs, yet the capability is still in config space. Only config space tells
  * "this card could, the firmware won't" apart from "this card can't".
+ *
+ * libpci is loaded on the doctor's first config-space read (basic/pci-access.h); where it is not
+ * installed those reads fail with -EOPNOTSUPP and doctor_pci_why() names it for the evidence.
  */
 #include <errno.h>
 #include <limits.h>
@@ -23,32 +26,44 @@ static struct pci_access *pci_open(struct doctor *d) {
         if (d->pacc || d->pacc_failed)
                 return d->pacc;
 
+        struct vgpu_error err = {};
+        const struct libpci_dl *pci = libpci(&err);
+        if (!pci) {
+                snprintf(d->pci_why, sizeof(d->pci_why), ": %s", err.message);
+                d->pacc_failed = true;
+                return NULL;
+        }
         char sysfs[4096];
         if (root_path(sysfs, sizeof(sysfs), "/sys/bus/pci") < 0) {
                 d->pacc_failed = true;
                 return NULL;
         }
-        struct pci_access *volatile pacc = pci_access_new_quiet();
+        struct pci_access *volatile pacc = pci_access_new_quiet(pci);
         if (!pacc) {
                 d->pacc_failed = true;
                 return NULL;
         }
         if (setjmp(pci_error_jump)) {
-                pci_cleanup(pacc);
+                pci->pci_cleanup(pacc);
                 d->pacc_failed = true;
                 return NULL;
         }
         pacc->method = PCI_ACCESS_SYS_BUS_PCI;
-        pci_set_param(pacc, (char *) "sysfs.path", sysfs);
-        pci_init(pacc);
+        pci->pci_set_param(pacc, (char *) "sysfs.path", sysfs);
+        pci->pci_init(pacc);
+        d->pci = pci;
         d->pacc = pacc;
         return pacc;
 }
 
 void doctor_pci_done(struct doctor *d) {
         if (d->pacc)
-                pci_cleanup(d->pacc);
+                d->pci->pci_cleanup(d->pacc);
         d->pacc = NULL;
+}
+
+const char *doctor_pci_why(const struct doctor *d) {
+        return d->pci_why;
 }
 
 /* Run call on the device at bdf once fill's parts of its config space are read: call's result, or
@@ -56,7 +71,8 @@ void doctor_pci_done(struct doctor *d) {
  * here, in a frame that stays alive while call runs, so libpci's errors in call land here too
  * (pci-access.h); a helper that set it and returned would leave a dead jump target. */
 static int with_pci_dev(struct doctor *d, const char *bdf, int fill,
-                        int (*call)(struct pci_dev *pdev, void *userdata), void *userdata) {
+                        int (*call)(const struct libpci_dl *pci, struct pci_dev *pdev, void *userdata),
+                        void *userdata) {
         unsigned dom, bus, dev, fn;
         if (sscanf(bdf, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4)
                 return -EINVAL;
@@ -69,26 +85,27 @@ static int with_pci_dev(struct doctor *d, const char *bdf, int fill,
 
         struct pci_access *pacc = pci_open(d);
         if (!pacc)
-                return -EIO;
+                return d->pci_why[0] ? -EOPNOTSUPP : -EIO;
 
+        const struct libpci_dl *pci = d->pci;
         struct pci_dev *volatile pdev = NULL;
         if (setjmp(pci_error_jump)) {
                 if (pdev)
-                        pci_free_dev(pdev);
+                        pci->pci_free_dev(pdev);
                 return -EIO;
         }
-        pdev = pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
+        pdev = pci->pci_get_dev(pacc, (int) dom, (int) bus, (int) dev, (int) fn);
         if (!pdev)
                 return -ENOMEM;
-        pci_fill_info(pdev, fill);
-        int r = call(pdev, userdata);
-        pci_free_dev(pdev);
+        pci->pci_fill_info(pdev, fill);
+        int r = call(pci, pdev, userdata);
+        pci->pci_free_dev(pdev);
         return r;
 }
 
-static int has_ext_cap(struct pci_dev *pdev, void *userdata) {
+static int has_ext_cap(const struct libpci_dl *pci, struct pci_dev *pdev, void *userdata) {
         const unsigned *id = userdata;
-        return pci_find_cap(pdev, *id, PCI_CAP_EXTENDED) != NULL;
+        return pci->pci_find_cap(pdev, *id, PCI_CAP_EXTENDED) != NULL;
 }
 
 int doctor_pci_has_ext_cap(struct doctor *d, const char *bdf, unsigned id) {
@@ -108,18 +125,18 @@ struct slot_power {
         unsigned mw; /* 0: none stated */
 };
 
-static int slot_power(struct pci_dev *pdev, void *userdata) {
+static int slot_power(const struct libpci_dl *pci, struct pci_dev *pdev, void *userdata) {
         struct slot_power *sp = userdata;
-        struct pci_cap *cap = pci_find_cap(pdev, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
+        struct pci_cap *cap = pci->pci_find_cap(pdev, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);
         if (cap && sp->port) {
                 /* Slot Capabilities mean something only where the port implements a slot */
-                if (pci_read_word(pdev, cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_SLOT) {
-                        uint32_t sltcap = pci_read_long(pdev, cap->addr + PCI_EXP_SLTCAP);
+                if (pci->pci_read_word(pdev, cap->addr + PCI_EXP_FLAGS) & PCI_EXP_FLAGS_SLOT) {
+                        uint32_t sltcap = pci->pci_read_long(pdev, cap->addr + PCI_EXP_SLTCAP);
                         sp->mw = power_limit_mw((sltcap & PCI_EXP_SLTCAP_PWR_VAL) >> 7,
                                                 (sltcap & PCI_EXP_SLTCAP_PWR_SCL) >> 15);
                 }
         } else if (cap) {
-                uint32_t devcap = pci_read_long(pdev, cap->addr + PCI_EXP_DEVCAP);
+                uint32_t devcap = pci->pci_read_long(pdev, cap->addr + PCI_EXP_DEVCAP);
                 sp->mw = power_limit_mw((devcap & PCI_EXP_DEVCAP_PWR_VAL) >> 18,
                                         (devcap & PCI_EXP_DEVCAP_PWR_SCL) >> 26);
         }

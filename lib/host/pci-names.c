@@ -9,6 +9,10 @@
  * distinct vendor:device pairs, so they are first looked up in one pass over the same file
  * libpci reads (its vendor and device lines, as libpci parses them); only a pair the file lacks
  * (a device newer than pci.ids, which libpci may still find in the hwdb) goes to libpci.
+ *
+ * The pass needs no libpci: the file is the one libpci reads by default (PCI_IDS_FILE, from
+ * libpci's pkg-config idsdir at build time), so a host whose ids are all in it never loads libpci
+ * (basic/pci-access.h says why that matters). Without libpci the rest stay NULL, as unknown ids do.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -130,15 +134,18 @@ static int scan_ids_file(const char *path, struct id_pair *pairs, size_t n) {
 int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err) {
         if (host->n_gpus == 0)
                 return 0;
-        struct pci_access *pacc = pci_access_new_quiet();
+        const struct libpci_dl *pci = libpci(NULL);
+        if (!pci)
+                return 0; /* not installed: names stay NULL, as when a name is unknown */
+        struct pci_access *pacc = pci_access_new_quiet(pci);
         if (!pacc)
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
         if (setjmp(pci_error_jump)) {
-                pci_cleanup(pacc);
+                pci->pci_cleanup(pacc);
                 return 0; /* no id database: names stay NULL, as when a name is unknown */
         }
         /* Name lookup only: no bus scan, no network lookups. */
-        pci_init(pacc);
+        pci->pci_init(pacc);
 
         int r = 0;
         for (size_t i = 0; i < host->n_gpus; i++) {
@@ -146,21 +153,22 @@ int pci_fill_names_libpci(struct vgpu_host *host, struct vgpu_error *err) {
                 char buf[256];
                 const char *s;
                 if (!g->vendor_name &&
-                    (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS,
-                                         g->vendor_id)) &&
+                    (s = pci->pci_lookup_name(pacc, buf, sizeof(buf),
+                                              PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS, g->vendor_id)) &&
                     !(g->vendor_name = strdup(s))) {
                         r = -ENOMEM;
                         break;
                 }
                 if (!g->device_name &&
-                    (s = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS,
-                                         g->vendor_id, g->device_id)) &&
+                    (s = pci->pci_lookup_name(pacc, buf, sizeof(buf),
+                                              PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS, g->vendor_id,
+                                              g->device_id)) &&
                     !(g->device_name = strdup(s))) {
                         r = -ENOMEM;
                         break;
                 }
         }
-        pci_cleanup(pacc);
+        pci->pci_cleanup(pacc);
         return r < 0 ? vgpu_error_set(err, r, "out of memory") : 0;
 }
 
@@ -171,10 +179,8 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 return 0;
         }
         struct id_pair *pairs = calloc(host->n_gpus, sizeof(*pairs));
-        struct pci_access *pacc =
-                pci_access_new_quiet(); /* for the path libpci reads: allocates, reads nothing */
         size_t n = 0;
-        int r = pairs && pacc ? 0 : -ENOMEM;
+        int r = pairs ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
                 const struct vgpu_gpu *g = &host->gpus[i];
                 size_t j = 0;
@@ -183,8 +189,8 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 if (j == n)
                         pairs[n++] = (struct id_pair){ .vendor = g->vendor_id, .device = g->device_id };
         }
-        if (r >= 0 && pacc->id_file_name)
-                r = scan_ids_file(pacc->id_file_name, pairs, n);
+        if (r >= 0)
+                r = scan_ids_file(PCI_IDS_FILE, pairs, n);
         for (size_t i = 0; r >= 0 && i < host->n_gpus; i++) {
                 struct vgpu_gpu *g = &host->gpus[i];
                 for (size_t j = 0; j < n; j++) {
@@ -203,8 +209,6 @@ int pci_fill_names_fast(struct vgpu_host *host, bool *ret_complete, struct vgpu_
                 free(pairs[j].device_name);
         }
         free(pairs);
-        if (pacc)
-                pci_cleanup(pacc);
         if (r < 0)
                 return vgpu_error_set(err, r, "out of memory");
         *ret_complete = complete;

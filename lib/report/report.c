@@ -499,10 +499,11 @@ _public_ int vgpu_report_write(const struct vgpu_host *host, const char *path,
         if (fd < 0)
                 return vgpu_error_set_errno(err, -errno, "%s: cannot create the report", path);
 
-        struct report r = { .tar = tar_open_fd(fd), .now = time(NULL), .err = err };
+        struct vgpu_error open_err = {};
+        struct report r = { .tar = tar_open_fd(fd, &open_err), .now = time(NULL), .err = err };
         int ret = 0;
         if (!r.tar)
-                ret = vgpu_error_set(err, -ENOMEM, "%s: cannot start the archive", path);
+                ret = vgpu_error_set(err, open_err.code, "%s: %s", path, open_err.message);
         if (ret >= 0)
                 ret = add_everything(&r, host);
         for (size_t i = 0; ret >= 0 && i < n_extras; i++)

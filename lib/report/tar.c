@@ -12,8 +12,16 @@
 
 #include <zlib.h>
 
+#include "basic/dlopen-util.h"
+#include "basic/error-util.h"
 #include "basic/macro.h"
 #include "tar.h"
+
+#define ZLIB_FUNCS(X) X(gzdopen) X(gzwrite) X(gzclose)
+static struct { ZLIB_FUNCS(DLOPEN_FIELD) } zlib;
+#define ZLIB_SYMBOL(fn) DLOPEN_SYMBOL(zlib, fn)
+static const struct dlopen_symbol zlib_symbols[] = { ZLIB_FUNCS(ZLIB_SYMBOL) };
+struct dlopen_library tar_zlib_library = DLOPEN_LIBRARY("libz.so.1", "zlib1g", zlib_symbols);
 
 struct tar {
         gzFile gz;
@@ -27,12 +35,18 @@ struct ustar_header {
 };
 _Static_assert(sizeof(struct ustar_header) == 512, "ustar header is one block");
 
-struct tar *tar_open_fd(int fd) {
-        struct tar *t = calloc(1, sizeof(*t));
-        if (!t)
+struct tar *tar_open_fd(int fd, struct vgpu_error *err) {
+        if (dlopen_library_load(&tar_zlib_library, err) < 0)
                 return NULL;
+        struct tar *t = calloc(1, sizeof(*t));
+        if (!t) {
+                vgpu_error_set(err, -ENOMEM, "out of memory");
+                return NULL;
+        }
         int dup_fd = dup(fd); /* gzclose closes its descriptor; the caller keeps fd */
-        if (dup_fd < 0 || !(t->gz = gzdopen(dup_fd, "wb6"))) {
+        if (dup_fd < 0 || !(t->gz = zlib.gzdopen(dup_fd, "wb6"))) {
+                /* gzdopen fails only for want of memory; dup for want of descriptors */
+                vgpu_error_set_errno(err, dup_fd < 0 ? -errno : -ENOMEM, "cannot start the archive");
                 if (dup_fd >= 0)
                         close(dup_fd);
                 free(t);
@@ -46,7 +60,7 @@ static int write_all(struct tar *t, const void *data, size_t size) {
                 return t->error;
         while (size > 0) {
                 unsigned chunk = size > (1u << 30) ? 1u << 30 : (unsigned) size;
-                if (gzwrite(t->gz, data, chunk) != (int) chunk)
+                if (zlib.gzwrite(t->gz, data, chunk) != (int) chunk)
                         return (t->error = -EIO);
                 data = (const char *) data + chunk;
                 size -= chunk;
@@ -151,7 +165,7 @@ int tar_add(struct tar *t, const char *path, char type, mode_t mode, time_t mtim
 int tar_close(struct tar *t) {
         static const char zeros[1024];
         int r = write_all(t, zeros, sizeof(zeros));
-        if (gzclose(t->gz) != Z_OK && r >= 0)
+        if (zlib.gzclose(t->gz) != Z_OK && r >= 0)
                 r = -EIO;
         free(t);
         return r;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # exports.sh — libvgpu.so exports exactly the symbols lib/libvgpu.sym lists, all named vgpu_*:
 # internal helpers (sysfs_*, root_*, backend tables) must not leak into the ABI. vgpuctl and vgpud
-# link libvgpu.so and compile none of its sources. Neither it nor vgpuctl NEEDs an optional library.
+# link libvgpu.so and compile none of its sources. Neither it nor vgpuctl NEEDs a library that only
+# some commands use.
 source "$(dirname "$0")/testlib.sh"
 lib=${LIBVGPU:?} sym=${LIBVGPU_SYM:?}
 exported=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRW]$/ {sub(/@.*/, "", $3); print $3}' | grep -v '^LIBVGPU_' | sort)
@@ -46,8 +47,9 @@ done
 # them and what they pull in (libgcrypt, libcrypto, ...) at start. vgpud may link libsystemd.
 for elf in "$lib" ${VGPUCTL:-}; do
         needed=$(readelf -d "$elf" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+        # libpci (with libudev), libyaml and zlib too: required by the package, yet used by few commands
         for so in libsystemd libkmod libsensors libvirt libxml2 libcurl libcurl-gnutls libipmimonitoring \
-                libfreeipmi libnvidia-ml; do
+                libfreeipmi libnvidia-ml libpci libudev libyaml-0 libz; do
                 if grep -q "^$so\.so" <<<"$needed"; then
                         bad "$elf NEEDs $so: load it with dlopen (lib/basic/dlopen-util.h)"
                 else

@@ -7,13 +7,17 @@
 # without libvirt, even where LIBVIRT_DEFAULT_URI asks for it); the doctor's checks that need one
 # fall back or skip, naming it; `assign` and `sel` fail naming theirs. libcurl (both flavours,
 # where installed) too: `vgpuctl fleet` names it (lib/basic/curl-dl.c, the loader vgpuctl
-# shares with the etcd client). Needs root for the namespace (skips without).
+# shares with the etcd client). libpci, libyaml and zlib are loaded the same way, though the
+# packages depend on them: hidden too, `list` still names the GPUs from pci.ids, the doctor's
+# config-space check names libpci3, `apply` libyaml-0-2 and `report` zlib1g, and those two fail
+# having changed nothing. Needs root for the namespace (skips without).
 source "$(dirname "$0")/testlib.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root for a private mount namespace"
 command -v unshare >/dev/null && unshare -m true 2>/dev/null || skip "cannot make a mount namespace (unshare -m)"
 
 hide=()
-for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5 libvirt.so.0 libipmimonitoring.so.6; do
+for so in libsystemd.so.0 libkmod.so.2 libsensors.so.5 libvirt.so.0 libipmimonitoring.so.6 \
+        libpci.so.3 libyaml-0.so.2 libz.so.1; do
         p=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
         [[ -n $p ]] || skip "$so is not installed here: nothing to hide"
         hide+=("$(readlink -f "$p")")
@@ -27,6 +31,13 @@ fixture_copy broken-kvm-bios
 mkdir -p "$tmp/host/var/log/journal"
 # a BMC device node (a plain file will do: the library is loaded before the device is opened)
 mkdir -p "$tmp/host/dev" && : >"$tmp/host/dev/ipmi0"
+# a host.yaml that would set a VF's type, the tree it would change (and its state before), and a
+# directory for the report that must stay empty
+fixture_copy nvidia-sriov-vfio "$tmp/vfio"
+printf 'version: 1\ngpus:\n  - bdf: 41:00.6\n    devices: [{type: "1162"}]\n' >"$tmp/v.yaml"
+tree_state() { (cd "$1" && find . -printf '%p %y %l\n' | sort && find . -type f -print0 | sort -z | xargs -0 cat) | sha256sum; }
+before=$(tree_state "$tmp/vfio")
+mkdir "$tmp/reports"
 
 # bash -s: the commands run in the namespace; their outputs land in $tmp
 unshare -m --propagation private bash -s "$VGPUCTL" "$tmp" "$FIXTURES" "${hide[@]}" <<'INNER'
@@ -44,6 +55,10 @@ VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" assign b1e5c3f2-6a7d-4e21-9c43-1a2b3c
         --connect test:///default >"$tmp/assign" 2>&1
 echo $? >"$tmp/assign.rc"
 VGPU_ROOT=$tmp/host "$vgpuctl" sel >"$tmp/sel" 2>&1; echo $? >"$tmp/sel.rc"
+VGPU_ROOT=$fixtures/broken-sriov-hidden "$vgpuctl" doctor -c sriov.capable --json >"$tmp/pci" 2>&1
+VGPU_ROOT=$tmp/vfio "$vgpuctl" apply --direct -f "$tmp/v.yaml" >"$tmp/apply" 2>&1; echo $? >"$tmp/apply.rc"
+VGPU_ROOT=$fixtures/nvidia-mdev "$vgpuctl" report --direct -o "$tmp/reports/r.tar.gz" >"$tmp/report" 2>&1
+echo $? >"$tmp/report.rc"
 exit 0
 INNER
 [[ $? -eq 0 ]] || bad "could not hide the libraries in the namespace"
@@ -73,4 +88,21 @@ PY
 [[ $(cat "$tmp/sel.rc") != 0 ]] &&
         grep -q "IPMI: libipmimonitoring.so.6 is not installed (Debian: apt install libipmimonitoring6; " "$tmp/sel" &&
         ok || bad "vgpuctl sel without libipmimonitoring: exit $(cat "$tmp/sel.rc"): $(head -c 400 "$tmp/sel")"
+# libpci: the names of list's GPUs come from pci.ids alone (above: list ran); its one user there,
+# the config-space reads, says which library it lacked
+python3 - "$tmp/list" "$tmp/pci" <<'PY' && ok || bad "list's names or the doctor without libpci (above)"
+import json, sys
+gpus = json.load(open(sys.argv[1]))["gpus"]
+assert gpus and all(g["vendor_name"] and g["device_name"] for g in gpus), gpus
+assert "TU104GL [Tesla T4]" in [g["device_name"] for g in gpus], gpus
+pci = json.load(open(sys.argv[2]))[0]
+assert pci["status"] == "skip", pci
+assert "config: unreadable: libpci.so.3 is not installed (Debian: apt install libpci3; " in pci["evidence"], pci
+PY
+[[ $(cat "$tmp/apply.rc") != 0 ]] && grep -q "libyaml-0.so.2 is not installed (Debian: apt install libyaml-0-2; " "$tmp/apply" &&
+        ok || bad "vgpuctl apply without libyaml: exit $(cat "$tmp/apply.rc"): $(head -c 400 "$tmp/apply")"
+[[ $(tree_state "$tmp/vfio") == "$before" ]] && ok || bad "vgpuctl apply without libyaml changed the host"
+[[ $(cat "$tmp/report.rc") != 0 ]] && grep -q "libz.so.1 is not installed (Debian: apt install zlib1g; " "$tmp/report" &&
+        ok || bad "vgpuctl report without zlib: exit $(cat "$tmp/report.rc"): $(head -c 400 "$tmp/report")"
+[[ -z $(ls -A "$tmp/reports") ]] && ok || bad "vgpuctl report without zlib left $(ls -A "$tmp/reports")"
 summary

@@ -7,16 +7,27 @@
  * libraries installed here (a symbol misspelt in a table would otherwise surface only on a host that runs that
  * check). The users' side (a check reporting the missing library) is in test-doctor-host.c,
  * cli/optional-libs.sh and cli/assign.sh.
+ * libpci, libyaml and zlib are loaded the same way though the product needs them: their tables,
+ * the id file pci-names.c reads without libpci being the one libpci reads, and what host.yaml's
+ * parser, the report and the names do where one is missing anyway.
  */
 #include <math.h>
 #include <pthread.h>
 
 #include "test-util.h"
 
+#include <dirent.h>
+
 #include "assign/assign-internal.h"
 #include "basic/dlopen-util.h"
+#include "basic/pci-access.h"
+#include "config/yaml-dl.h"
 #include "doctor/doctor-dl.h"
+#include "host/host-internal.h"
+#include "report/tar.h"
 #include "telemetry/telemetry-dl.h"
+#include "vgpu/config.h"
+#include "vgpu/report.h"
 #include "vgpu/sensors.h"
 
 static struct {
@@ -105,6 +116,91 @@ static void test_real_tables(void **state) {
         assert_ptr_equal(virt_dl_load(NULL), virt);
         if (dlopen_library_load(&telemetry_libipmimonitoring_library, &err) < 0)
                 fail_msg("%s", err.message);
+        const struct libpci_dl *pci = libpci(&err);
+        if (!pci)
+                fail_msg("%s", err.message);
+        assert_non_null(pci->pci_read_long);
+        if (config_libyaml_load(&err) < 0)
+                fail_msg("%s", err.message);
+        assert_non_null(libyaml.yaml_document_get_root_node);
+        if (dlopen_library_load(&tar_zlib_library, &err) < 0)
+                fail_msg("%s", err.message);
+}
+
+/* host/pci-names.c reads pci.ids at PCI_IDS_FILE without loading libpci: the file libpci reads
+ * by default (or the same without ".gz", which both then read when there is no .gz) */
+static void test_pci_ids_file(void **state) {
+        (void) state;
+        const struct libpci_dl *pci = libpci(NULL);
+        assert_non_null(pci);
+        struct pci_access *pacc = pci_access_new_quiet(pci);
+        assert_non_null(pacc);
+        const char *libpci_file = pacc->id_file_name;
+        size_t len = strlen(PCI_IDS_FILE) - strlen(".gz");
+        if (!streq(libpci_file, PCI_IDS_FILE) &&
+            !(strlen(libpci_file) == len && strncmp(libpci_file, PCI_IDS_FILE, len) == 0))
+                fail_msg("libpci reads %s, pci-names.c %s", libpci_file, PCI_IDS_FILE);
+        pci->pci_cleanup(pacc);
+}
+
+static struct vgpu_host *host_of_one(unsigned vendor, unsigned device) {
+        struct vgpu_host *h = host_new(); /* more than struct vgpu_host: vgpu_host_free() frees that */
+        assert_non_null(h);
+        assert_non_null(h->gpus = calloc(1, sizeof(*h->gpus)));
+        h->n_gpus = 1;
+        h->gpus[0].vendor_id = (uint16_t) vendor;
+        h->gpus[0].device_id = (uint16_t) device;
+        return h;
+}
+
+/* libpci, libyaml and zlib missing anyway (the packages depend on them): names from pci.ids still,
+ * host.yaml and the report refused naming the package, nothing written */
+static void test_required_missing(void **state) {
+        (void) state;
+        struct vgpu_error err = {};
+        retarget(&libpci_library, "libpci-absent.so.3");
+        assert_null(libpci(&err));
+        assert_non_null(
+                strstr(err.message, "libpci-absent.so.3 is not installed (Debian: apt install libpci3; "));
+        /* a known vendor's unknown device: the vendor from the file, the device unknown, no error */
+        struct vgpu_host *h = host_of_one(0x10de, 0xfffe);
+        vgpu_error_clear(&err);
+        assert_int_equal(pci_fill_names(h, &err), 0);
+        if (access(PCI_IDS_FILE, F_OK) != 0) /* pci.ids, not pci.ids.gz, which is libpci's to read */
+                assert_string_equal(h->gpus[0].vendor_name, "NVIDIA Corporation");
+        assert_null(h->gpus[0].device_name);
+        retarget(&libpci_library, "libpci.so.3");
+        assert_non_null(libpci(&err));
+
+        retarget(&config_libyaml_library, "libyaml-absent.so.2");
+        static const char yaml[] = "version: 1\ngpus: []\n";
+        struct vgpu_config *cfg = NULL;
+        assert_int_equal(vgpu_config_parse_text(yaml, sizeof(yaml) - 1, "host.yaml", &cfg, &err),
+                         -EOPNOTSUPP);
+        assert_null(cfg);
+        assert_non_null(strstr(err.message,
+                               "libyaml-absent.so.2 is not installed (Debian: apt install libyaml-0-2; "));
+        retarget(&config_libyaml_library, "libyaml-0.so.2");
+        assert_int_equal(vgpu_config_parse_text(yaml, sizeof(yaml) - 1, "host.yaml", &cfg, &err), 0);
+        vgpu_config_free(cfg);
+
+        retarget(&tar_zlib_library, "libz-absent.so.1");
+        char dir[] = "/tmp/test-dlopen.XXXXXX", path[64];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/report.tar.gz", dir);
+        assert_int_equal(vgpu_report_write(h, path, NULL, 0, &err), -EOPNOTSUPP);
+        assert_non_null(strstr(err.message, "report.tar.gz: libz-absent.so.1 is not installed (Debian: apt "
+                                            "install zlib1g; "));
+        DIR *d = opendir(dir); /* neither the report nor its temporary file */
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        fail_msg("%s left in %s", de->d_name, dir);
+        closedir(d);
+        retarget(&tar_zlib_library, "libz.so.1");
+        assert_int_equal(dlopen_library_load(&tar_zlib_library, &err), 0);
+        assert_int_equal(rmdir(dir), 0);
+        vgpu_host_free(h);
 }
 
 /* lib/assign's loader with one of its libraries missing: -ENOPKG and message, for virt_dl_load()
@@ -165,6 +261,8 @@ int main(void) {
                 cmocka_unit_test(test_loaded),
                 cmocka_unit_test(test_real_tables),
                 cmocka_unit_test(test_real_tables_missing),
+                cmocka_unit_test(test_pci_ids_file),
+                cmocka_unit_test(test_required_missing),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

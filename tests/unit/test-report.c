@@ -62,7 +62,7 @@ static void test_tar(void **state) {
         snprintf(path, sizeof(path), "%s/t.tgz", dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
-        struct tar *t = tar_open_fd(fd);
+        struct tar *t = tar_open_fd(fd, NULL);
         assert_non_null(t);
         /* a name longer than ustar's 100 bytes, and one whose data holds a NUL */
         char longname[200];
