@@ -63,6 +63,19 @@ done
 extra=$(printf '%s\n' "$WORK"/*.deb | grep -v -E "/($(IFS='|'; echo "${PKGS[*]}"))(-dbgsym)?_" || true)
 [[ -z $extra ]] || fail "packages this test does not check: $extra"
 
+# libvgpu dlopen()s libpci, libyaml and zlib (lib/meson.build says why), so dpkg-shlibdeps does
+# not see them: debian/control names them, or a host without them could install the packages
+libvgpu_deb=$(ls "$WORK"/libvgpu0_"$VERSION"_*.deb)
+depends=$(dpkg-deb -f "$libvgpu_deb" Depends)
+for p in libpci3 libyaml-0-2 zlib1g; do
+        [[ ", $depends," == *", $p"[\ ,]* ]] || fail "libvgpu0 does not depend on $p: Depends: $depends"
+done
+dpkg-deb --fsys-tarfile "$libvgpu_deb" | tar -xO --wildcards '*/libvgpu.so.0.*' >"$WORK/libvgpu.so" ||
+        fail "no libvgpu.so.0.* in $libvgpu_deb"
+if readelf -d "$WORK/libvgpu.so" | grep -E 'NEEDED.*\[(libpci|libyaml|libz)\.'; then
+        fail "the packaged libvgpu.so NEEDs a library it should load on first use (above)"
+fi
+
 echo "== lintian"
 changes=$(ls "$WORK"/vgpuctl_"$VERSION"_*.changes)
 lintian --fail-on error --suppress-tags-from-file /dev/null "$changes" >"$WORK/lintian.log" 2>&1 ||
