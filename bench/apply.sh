@@ -34,10 +34,10 @@ n_defined=$(find "$host/etc/mdevctl.d" -type f | wc -l)
 VGPU_ROOT=$host "$VGPUCTL" apply -f "$work/host.yaml" | grep -q "nothing to do" || { echo "apply.sh: second apply was not a no-op" >&2; exit 1; }
 echo "host: $n instances, all $n_defined defined; $(nproc) CPUs"
 names=(vgpuctl_version apply_noop apply_noop_plain assert assert_plain)
-cmds=("env VGPU_ROOT=$host $VGPUCTL --version" "env VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
-      "env VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
-      "env VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml"
-      "env VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml")
+cmds=("VGPU_ROOT=$host $VGPUCTL --version" "VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
+      "VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL apply -f $work/host.yaml"
+      "VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml"
+      "VGPU_IO_URING=0 VGPU_ROOT=$host $VGPUCTL assert -f $work/host.yaml")
 bench_measure "$work" "${RUNS:-20}" task-clock
 python3 - "$work/hf.json" "$work/rss" "$work/syscalls" "$work/taskclock" <<'PY'
 import json, sys

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VGPUCTL=${VGPUCTL:-build/src/vgpuctl/vgpuctl}
-RUNS=${RUNS:-15}
+RUNS=${RUNS:-40}
 [[ -x $VGPUCTL ]] || { echo "inventory.sh: build first ($VGPUCTL missing)" >&2; exit 1; }
 for tool in mdevctl hyperfine strace /usr/bin/time; do
         command -v $tool >/dev/null || { echo "inventory.sh: $tool missing (apt-get install ${tool##*/})" >&2; exit 1; }
@@ -60,13 +60,13 @@ mount --bind "$work/host/etc/mdevctl.d" /etc/mdevctl.d
 m=$(mdevctl types --dumpjson | python3 -c 'import json,sys; print(sum(len(v) for p in json.load(sys.stdin) for v in p.values()))')
 echo "mdevctl sees $m types"
 cd "$work"
-# -N: no shell in between; both tools pay the same exec of `env`
-v="env VGPU_ROOT=$work/host"
-p="env VGPU_IO_URING=0 VGPU_ROOT=$work/host"
+# the environment is set on hyperfine, strace and time (bench_measure), not timed (measure.sh)
+v="VGPU_ROOT=$work/host"
+p="VGPU_IO_URING=0 VGPU_ROOT=$work/host"
 names=(vgpuctl_version vgpuctl_types vgpuctl_types_plain mdevctl_types vgpuctl_list vgpuctl_list_plain
        vgpuctl_list_table mdevctl_list)
-cmds=("$v $vgpuctl --version" "$v $vgpuctl types --json" "$p $vgpuctl types --json" "env mdevctl types --dumpjson"
-      "$v $vgpuctl list --json" "$p $vgpuctl list --json" "$v $vgpuctl list" "env mdevctl list -d")
+cmds=("$v $vgpuctl --version" "$v $vgpuctl types --json" "$p $vgpuctl types --json" "mdevctl types --dumpjson"
+      "$v $vgpuctl list --json" "$p $vgpuctl list --json" "$v $vgpuctl list" "mdevctl list -d")
 bench_measure "$work" "$runs"
 INNER
 
