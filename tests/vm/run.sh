@@ -86,10 +86,11 @@ if [ -x "$VGPUD_BIN" ]; then
 fi
 # what libvgpu loads with dlopen on first use, which ldd cannot see: FreeIPMI when a BMC is there
 # (lib/telemetry/ipmi.c), libsystemd and libkmod for the doctor, libsensors for vgpud's hwmon
-# collector (lib/basic/dlopen-util.h). awk reads to the end: an early exit would kill ldconfig
+# collector, libpci (names, config space), libyaml (host.yaml) and zlib (report) for every
+# command that needs them (lib/basic/dlopen-util.h). awk reads to the end: an early exit would kill ldconfig
 # with SIGPIPE once its output passes the pipe's 64 KiB, and pipefail + set -e would end this
 # script without a word.
-for so in libipmimonitoring.so.6 libsystemd.so.0 libkmod.so.2 libsensors.so.5; do
+for so in libipmimonitoring.so.6 libsystemd.so.0 libkmod.so.2 libsensors.so.5 libpci.so.3 libyaml-0.so.2 libz.so.1; do
 	dl_lib=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !f {print $NF; f = 1}')
 	if [ -n "$dl_lib" ]; then copy_bin "$dl_lib"; fi
 done
