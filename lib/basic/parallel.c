@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -35,35 +36,37 @@ static void *worker(void *arg) {
         return NULL;
 }
 
-/* How many more descriptors this process may open: its RLIMIT_NOFILE less its lowest free
- * descriptor (those below it are taken); SIZE_MAX when that cannot be told. */
-static size_t fd_room(void) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-                return SIZE_MAX;
+/*
+ * threads cut to what the descriptor limit leaves room for (one at least; a job whose open fails
+ * with EMFILE fails the whole call), and then, for more than one, the shared table grown now, by
+ * this thread alone (parallel.h says why). The room is RLIMIT_NOFILE less the lowest free
+ * descriptor (those below it are taken); an unlimited or unknown limit leaves all the room. The
+ * table grows to hold the duplicate made here, and keeps its size when it is closed.
+ */
+static size_t fit_fds(size_t threads, size_t fds_per_thread) {
         int low = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (low < 0)
-                return 0; /* EMFILE: none left */
-        close(low);
-        return rl.rlim_cur > (rlim_t) low ? (size_t) (rl.rlim_cur - (rlim_t) low) : 0;
-}
-
-/* Room in the descriptor table for n more descriptors than the lowest free one, below the limit.
- * The table grows to hold the duplicate made here, and keeps its size when it is closed. */
-static void reserve_fds(size_t n) {
+                return 1; /* EMFILE: none left */
         struct rlimit rl;
-        int low = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (low < 0)
-                return;
-        size_t want = (size_t) low + n;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && want >= rl.rlim_cur)
-                want = rl.rlim_cur > 0 ? (size_t) rl.rlim_cur - 1 : 0;
-        if (want > INT_MAX)
-                want = INT_MAX;
-        int high = fcntl(low, F_DUPFD_CLOEXEC, (int) want);
-        if (high >= 0)
-                close(high);
+        bool limited = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+        if (limited) {
+                size_t room = rl.rlim_cur > (rlim_t) low ? (size_t) (rl.rlim_cur - (rlim_t) low) : 0;
+                size_t fit = room / fds_per_thread;
+                if (threads > fit)
+                        threads = fit > 0 ? fit : 1;
+        }
+        if (threads > 1) {
+                size_t want = (size_t) low + threads * fds_per_thread;
+                if (limited && want >= rl.rlim_cur)
+                        want = rl.rlim_cur > 0 ? (size_t) rl.rlim_cur - 1 : 0;
+                if (want > INT_MAX)
+                        want = INT_MAX;
+                int high = fcntl(low, F_DUPFD_CLOEXEC, (int) want);
+                if (high >= 0)
+                        close(high);
+        }
         close(low);
+        return threads;
 }
 
 int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *userdata), void *userdata) {
@@ -82,17 +85,8 @@ int parallel_for_fds(size_t n, size_t min_per_thread, size_t fds_per_thread,
         if (threads > MAX_THREADS)
                 threads = MAX_THREADS;
 
-        /* no more threads than the descriptor limit leaves room for: a job whose open fails
-         * with EMFILE fails the whole call */
-        if (fds_per_thread > 0 && threads > 1) {
-                size_t fit = fd_room() / fds_per_thread;
-                if (threads > fit)
-                        threads = fit > 0 ? fit : 1;
-        }
-
-        /* the shared table grown now, by this thread alone (parallel.h says why) */
         if (fds_per_thread > 0 && threads > 1)
-                reserve_fds(threads * fds_per_thread);
+                threads = fit_fds(threads, fds_per_thread);
 
         pthread_t tid[MAX_THREADS];
         size_t started = 0;
