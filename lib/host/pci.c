@@ -330,13 +330,14 @@ static int read_function(int busfd, struct pci_function *f, const struct sysfs_b
         char path[300], buf[64], whole[UEVENT_MAX];
         char *uevent = e->buf;
         int r = e->result;
+        /* again, as much as a uevent buffer holds: longer than its slot, or not in its bus's
+         * directory after all (a tree laid out otherwise), then through the link */
+        bool again = r >= 0 && e->full;
         if (r == -ENOENT && f->dirfd != busfd) {
-                /* not in its bus's directory after all (a tree laid out otherwise): through the link */
                 f->dirfd = busfd;
-                snprintf(path, sizeof(path), "%s/uevent", bdf);
-                r = sysfs_read_at(busfd, path, uevent = whole, sizeof(whole));
-        } else if (r >= 0 && e->full) {
-                /* longer than its slot: again, as much as a uevent buffer holds */
+                again = true;
+        }
+        if (again) {
                 snprintf(path, sizeof(path), "%s/uevent", bdf);
                 r = sysfs_read_at(f->dirfd, path, uevent = whole, sizeof(whole));
         }
