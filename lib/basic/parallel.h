@@ -31,3 +31,13 @@ int parallel_for(size_t n, size_t min_per_thread, int (*fn)(size_t i, void *user
  */
 int parallel_for_fds(size_t n, size_t min_per_thread, size_t fds_per_thread,
                      int (*fn)(size_t i, void *userdata), void *userdata);
+
+/*
+ * Grow the descriptor table now to hold n more descriptors (within RLIMIT_NOFILE), before
+ * threads are started that will open them at once: a table grown while threads share it costs
+ * every open an RCU grace period (see above). The table keeps its size; nothing stays open.
+ */
+void fd_table_reserve(size_t n);
+
+/* The most threads one parallel_for() runs: one per CPU, within a fixed cap. */
+size_t parallel_max_threads(void);
