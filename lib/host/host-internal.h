@@ -2,6 +2,8 @@
 /* host-internal.h — the steps vgpu_host_scan() runs, one file each, and what they share. */
 #pragma once
 
+#include <pthread.h>
+
 #include "basic/arena.h"
 #include "vgpu/host.h"
 
@@ -76,8 +78,22 @@ double pci_parse_link_speed(const char *s);
 int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error *err);
 /* Read p's types (a parent of host) unless the scan or an earlier call did. */
 int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err);
-/* The instances; their IOMMU groups only with_groups (VGPU_SCAN_GROUPS). */
-int mdev_scan_instances(struct vgpu_host *host, bool with_groups, struct vgpu_error *err);
+/* mdev-instances.c: the instances, their IOMMU groups only with_groups (VGPU_SCAN_GROUPS).
+ * start begins reading the mdev bus on a thread of its own; finish waits for it, adds the
+ * vendor-VFIO instances of host's GPUs (read by then) and hands all to host, sorted. Every start
+ * is followed by one finish; with keep false (the scan failed elsewhere) it only cleans up. */
+struct mdev_instance_scan {
+        pthread_t thread;
+        bool running; /* the thread was started (else finish reads the bus itself) */
+        bool with_groups;
+        struct vgpu_instance *instances;
+        size_t n, allocated;
+        int r; /* the thread's result, 0 or -errno with err */
+        struct vgpu_error err;
+};
+void mdev_instances_start(struct mdev_instance_scan *s, bool with_groups);
+int mdev_instances_finish(struct vgpu_host *host, struct mdev_instance_scan *s, bool keep,
+                          struct vgpu_error *err);
 /* in's IOMMU group: as the scan read it, else from its iommu_group link now; -1 when it has none
  * (IOMMU off) or is gone. For the few instances a plan removes or restarts. */
 int host_instance_iommu_group(const struct vgpu_instance *in);

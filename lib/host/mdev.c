@@ -4,16 +4,15 @@
  * mdev ABI (Documentation/driver-api/vfio-mediated-device.rst):
  *     /sys/class/mdev_bus/PARENT/mdev_supported_types/TYPE/{name,description,device_api,
  *                                                            available_instances,create,devices/}
- *     /sys/bus/mdev/devices/UUID -> .../PARENT/UUID  (mdev_type, iommu_group, remove)
  * plus NVIDIA vendor-VFIO VFs, which offer types outside that ABI (backend nvidia.c).
  *
- * Types are read by mdev-types.c; this file finds the parents, picks for each device model the
- * parent whose types' static attributes are read (the others copy them), and reads instances.
+ * Types are read by mdev-types.c, instances by mdev-instances.c; this file finds the parents and
+ * picks for each device model the parent whose types' static attributes are read (the others
+ * copy them).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,6 @@
 #include "backend/backend.h"
 #include "basic/error-util.h"
 #include "basic/macro.h"
-#include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
 #include "host-internal.h"
@@ -272,218 +270,4 @@ int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, 
         }
         h->types_read[index] = true;
         return 0;
-}
-
-static int add_instance(struct vgpu_host *host, size_t *allocated, struct vgpu_instance **ret) {
-        if (!GREEDY_REALLOC(host->instances, *allocated, host->n_instances + 1))
-                return -ENOMEM;
-        struct vgpu_instance *in = &host->instances[host->n_instances++];
-        *in = (struct vgpu_instance){ .iommu_group = -1 };
-        *ret = in;
-        return 0;
-}
-
-/*
- * The directories the instances' parents sit in, each opened once (O_PATH) for the instances'
- * links to be read relative to it: "VF/UUID/mdev_type" instead of
- * "../../../devices/pci0000:00/0000:00:03.0/VF/UUID/mdev_type" from /sys/bus/mdev/devices,
- * whose every component is a dentry lookup and a permission check, once per instance (twice
- * with its group). The parents of a host are the VFs of a few PFs, or a few PFs: a handful of
- * directories for hundreds of instances. Shared by the threads of the round.
- */
-struct parent_dirs {
-        pthread_mutex_t lock;
-        struct parent_dir {
-                char *path; /* relative to /sys/bus/mdev/devices, as the UUID link says */
-                int fd;     /* -1: could not be opened, the links are read through the path */
-        } * dirs;
-        size_t n, allocated;
-};
-
-/* The descriptor of path (below devsfd), opened on first use; -1 when it cannot be. */
-static int parent_dir_fd(struct parent_dirs *pd, int devsfd, const char *path) {
-        int fd = -1;
-        pthread_mutex_lock(&pd->lock);
-        size_t i;
-        for (i = 0; i < pd->n; i++)
-                if (streq(pd->dirs[i].path, path)) {
-                        fd = pd->dirs[i].fd;
-                        break;
-                }
-        if (i == pd->n && GREEDY_REALLOC(pd->dirs, pd->allocated, pd->n + 1)) {
-                char *copy = strdup(path);
-                fd = copy ? openat(devsfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-                if (copy)
-                        pd->dirs[pd->n++] = (struct parent_dir){ copy, fd < 0 ? -1 : fd };
-        }
-        pthread_mutex_unlock(&pd->lock);
-        return fd < 0 ? -1 : fd;
-}
-
-static void parent_dirs_done(struct parent_dirs *pd) {
-        for (size_t i = 0; i < pd->n; i++) {
-                free(pd->dirs[i].path);
-                if (pd->dirs[i].fd >= 0)
-                        close(pd->dirs[i].fd);
-        }
-        free(pd->dirs);
-        pthread_mutex_destroy(&pd->lock);
-}
-
-/* Read one instance's links; parent NULL afterwards means it vanished (removed meanwhile). The
- * IOMMU group only with_group: the planner asks for it alone, for what it would remove
- * (host_instance_iommu_group()), so a no-op apply resolves no group link of its 512 vGPUs. */
-static int read_instance(int devsfd, struct parent_dirs *pd, struct vgpu_instance *in, bool with_group) {
-        char target[4096], buf[320];
-        /* DIR/PARENT/UUID: the parent is the component before the last */
-        int n = sysfs_readlink_at(devsfd, in->uuid, target, sizeof(target) - sizeof("/iommu_group"));
-        if (n < 0)
-                return 0;
-        char *slash = strrchr(target, '/');
-        if (!slash)
-                return 0;
-        *slash = '\0';
-        char *parent_slash = strrchr(target, '/');
-        const char *parent = parent_slash ? parent_slash + 1 : target;
-        if (!(in->parent = strdup(parent)))
-                return -ENOMEM;
-        *slash = '/';
-        /* the links beside it through the target just read, not through the UUID link again:
-         * kernfs composes a link's target anew at every walk through it; and from the
-         * parent's directory when it could be opened */
-        int dfd = devsfd;
-        const char *rel = target;
-        if (target[0] == '/') /* sysfs links are relative; anything else would leave VGPU_ROOT */
-                n = snprintf(target, sizeof(target), "%s", in->uuid);
-        else if (parent_slash) {
-                *parent_slash = '\0';
-                int fd = parent_dir_fd(pd, devsfd, target);
-                *parent_slash = '/';
-                if (fd >= 0) {
-                        dfd = fd;
-                        rel = parent_slash + 1;
-                }
-        }
-        memcpy(target + n, "/mdev_type", sizeof("/mdev_type"));
-        if (sysfs_link_basename_at(dfd, rel, buf, sizeof(buf)) >= 0 && !(in->type = strdup(buf)))
-                return -ENOMEM;
-        if (!with_group)
-                return 0;
-        memcpy(target + n, "/iommu_group", sizeof("/iommu_group"));
-        if (sysfs_link_basename_at(dfd, rel, buf, sizeof(buf)) >= 0)
-                in->iommu_group = atoi(buf);
-        return 0;
-}
-
-struct instance_round {
-        int devsfd;
-        struct parent_dirs dirs;
-        struct vgpu_instance *instances;
-        bool with_groups;
-};
-
-static int read_instance_job(size_t i, void *userdata) {
-        struct instance_round *round = userdata;
-        return read_instance(round->devsfd, &round->dirs, &round->instances[i], round->with_groups);
-}
-
-static int scan_mdev_devices(struct vgpu_host *host, size_t *allocated, bool with_groups,
-                             struct vgpu_error *err) {
-        int fd = root_open_dir(SYS_MDEV_DEVICES);
-        if (fd == -ENOENT)
-                return 0;
-        if (fd < 0)
-                return vgpu_error_set_errno(err, fd, "%s%s", root_prefix(), SYS_MDEV_DEVICES);
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return vgpu_error_set(err, -ENOMEM, "out of memory");
-        }
-        int r = 0;
-        struct dirent *de;
-        size_t first = host->n_instances;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' || strlen(de->d_name) != VGPU_UUID_MAX - 1)
-                        continue;
-                struct vgpu_instance *in;
-                if ((r = add_instance(host, allocated, &in)) < 0)
-                        break;
-                memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
-                in->kind = VGPU_TYPE_MDEV;
-        }
-        struct instance_round round = { .devsfd = dirfd(d),
-                                        .dirs.lock = PTHREAD_MUTEX_INITIALIZER,
-                                        .instances = host->instances + first,
-                                        .with_groups = with_groups };
-        if (r >= 0)
-                r = parallel_for(host->n_instances - first, 128, read_instance_job, &round);
-        parent_dirs_done(&round.dirs);
-        closedir(d);
-        /* drop the ones removed while we looked */
-        size_t kept = first;
-        for (size_t i = first; i < host->n_instances; i++) {
-                if (host->instances[i].parent)
-                        host->instances[kept++] = host->instances[i];
-                else
-                        free(host->instances[i].type);
-        }
-        host->n_instances = kept;
-        if (r == -ENOMEM)
-                vgpu_error_set(err, r, "out of memory");
-        return r;
-}
-
-/* Vendor-VFIO VFs with nvidia/current_vgpu_type set are instances without a UUID. */
-static int scan_vfio_instances(struct vgpu_host *host, size_t *allocated) {
-        for (size_t i = 0; i < host->n_gpus; i++) {
-                const struct vgpu_gpu *g = &host->gpus[i];
-                if (!g->nvidia_vfio)
-                        continue;
-                char path[128], buf[64];
-                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s", g->bdf);
-                _cleanup_close_ int devfd = root_open_dir(path);
-                if (devfd < 0 || sysfs_read_at(devfd, "nvidia/current_vgpu_type", buf, sizeof(buf)) <= 0 ||
-                    streq(buf, "0"))
-                        continue;
-                struct vgpu_instance *in;
-                if (add_instance(host, allocated, &in) < 0)
-                        return -ENOMEM;
-                in->kind = VGPU_TYPE_NVIDIA_VFIO;
-                in->iommu_group = g->iommu_group;
-                if (!(in->parent = strdup(g->bdf)) || !(in->type = strdup(buf)))
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-static int cmp_instance(const void *a, const void *b) {
-        const struct vgpu_instance *x = a, *y = b;
-        int c = strcmp(x->parent, y->parent);
-        return c ? c : strcmp(x->uuid, y->uuid);
-}
-
-int mdev_scan_instances(struct vgpu_host *host, bool with_groups, struct vgpu_error *err) {
-        size_t allocated = 0;
-        int r = scan_mdev_devices(host, &allocated, with_groups, err);
-        if (r < 0)
-                return r;
-        if ((r = scan_vfio_instances(host, &allocated)) < 0)
-                return vgpu_error_set(err, r, "out of memory");
-        qsort_safe(host->instances, host->n_instances, sizeof(*host->instances), cmp_instance);
-        return 0;
-}
-
-int host_instance_iommu_group(const struct vgpu_instance *in) {
-        if (in->iommu_group >= 0)
-                return in->iommu_group;
-        /* an mdev's own link; a vendor-VFIO VF's group is its function's */
-        char path[128], full[4096], buf[64];
-        if (in->kind == VGPU_TYPE_NVIDIA_VFIO)
-                snprintf(path, sizeof(path), SYS_PCI_DEVICES "/%s/iommu_group", strempty(in->parent));
-        else
-                snprintf(path, sizeof(path), SYS_MDEV_DEVICES "/%s/iommu_group", in->uuid);
-        if (root_path(full, sizeof(full), path) < 0 ||
-            sysfs_link_basename_at(AT_FDCWD, full, buf, sizeof(buf)) < 0)
-                return -1;
-        return atoi(buf);
 }
