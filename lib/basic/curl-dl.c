@@ -15,6 +15,7 @@ static const struct dlopen_symbol curl_symbols[] = {
         SYM(easy_getinfo),   SYM(easy_cleanup), SYM(easy_strerror),    SYM(slist_append),
         SYM(slist_free_all), SYM(multi_init),   SYM(multi_add_handle), SYM(multi_remove_handle),
         SYM(multi_perform),  SYM(multi_poll),   SYM(multi_info_read),  SYM(multi_cleanup),
+        SYM(version_info),
 };
 #undef SYM
 

@@ -31,6 +31,7 @@ struct curl_dl {
         __typeof__(curl_multi_poll) *multi_poll;
         __typeof__(curl_multi_info_read) *multi_info_read;
         __typeof__(curl_multi_cleanup) *multi_cleanup;
+        __typeof__(curl_version_info) *version_info;
 };
 
 /* libcurl's functions, loaded and curl_global_init()ed once (any thread may call this), or NULL

@@ -7,6 +7,7 @@
 
 #include "basic/curl-dl.h"
 #include "basic/error-util.h"
+#include "protobuf.h"
 #include "vgpu/etcd.h"
 
 struct vgpu_etcd {
@@ -14,8 +15,10 @@ struct vgpu_etcd {
         size_t n_endpoints, current;
         char *ca_file, *cert_file, *key_file, *user, *password;
         long timeout_ms;
-        char *token; /* etcd auth token, NULL until authenticated */
-        CURL *curl;  /* kept for its connection cache */
+        char *token;  /* etcd auth token, NULL until authenticated */
+        CURL *curl;   /* kept for its connection cache */
+        bool grpc;    /* etcd's gRPC API over HTTP/2 (etcd-grpc.c), else the JSON gateway */
+        bool h2_live; /* curl holds an HTTP/2 connection to the current endpoint (etcd_setup_handle) */
         const struct curl_dl *dl;
 };
 
@@ -33,6 +36,43 @@ int etcd_call(struct vgpu_etcd *e, const char *path, json_object *body, bool ide
               struct vgpu_error *err);
 /* -errno for a gRPC status code. */
 int etcd_grpc_errno(int code);
+
+/* ---- gRPC (etcd-grpc.c) ---- */
+
+/* The same as etcd_call() for a gRPC method ("/etcdserverpb.KV/Txn"): msg framed and sent, the
+ * response message (unframed, malloc'ed) into *ret. */
+int etcd_grpc_call(struct vgpu_etcd *e, const char *method, const struct pb_writer *msg, bool idempotent,
+                   uint8_t **ret, size_t *ret_len, struct vgpu_error *err);
+/* What the header callback collects: grpc-status and grpc-message (headers or trailers). */
+struct grpc_status {
+        bool have_code;
+        int code;
+        char message[256];
+};
+size_t etcd_grpc_header(char *p, size_t size, size_t nmemb, void *userdata);
+/* msg with its 5-byte gRPC frame (uncompressed, length big-endian), malloc'ed; NULL for memory. */
+uint8_t *etcd_grpc_frame(const struct pb_writer *msg, size_t *ret_len);
+/* The one message of a unary answer, copied out of its frame: 0, -EBADMSG, -ENOMEM. */
+int etcd_grpc_unframe(const char *data, size_t len, uint8_t **ret, size_t *ret_len);
+/* Where a buffer of frames holds a whole one: its message and the bytes it takes, else 0. */
+size_t etcd_grpc_next_frame(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len);
+/* Messages of etcd's API (rpc.proto, kv.proto) read here. */
+int etcd_pb_kv(const uint8_t *p, size_t n, struct vgpu_etcd_kv *ret);
+int etcd_pb_range(const uint8_t *p, size_t n, struct vgpu_etcd_range *ret);
+int64_t etcd_pb_header_revision(const uint8_t *p, size_t n);
+/* The calls over gRPC (the public functions dispatch to them when e->grpc). */
+int etcd_grpc_range(struct vgpu_etcd *e, const char *key, bool prefix, int64_t revision,
+                    int64_t min_mod_revision, struct vgpu_etcd_range *ret, struct vgpu_error *err);
+int etcd_grpc_put(struct vgpu_etcd *e, const char *key, const char *value, int64_t lease,
+                  int64_t *ret_revision, struct vgpu_error *err);
+int etcd_grpc_delete(struct vgpu_etcd *e, const char *key, bool prefix, int64_t *ret_revision,
+                     struct vgpu_error *err);
+int etcd_grpc_compact(struct vgpu_etcd *e, int64_t revision, struct vgpu_error *err);
+int etcd_grpc_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *cmp, size_t n_cmp,
+                  const struct vgpu_etcd_op *success, size_t n_success, const struct vgpu_etcd_op *failure,
+                  size_t n_failure, struct vgpu_etcd_txn_result *ret, struct vgpu_error *err);
+int etcd_grpc_lease(struct vgpu_etcd *e, const char *method, int64_t ttl_s, int64_t id, int64_t *ret_id,
+                    int64_t *ret_ttl, struct vgpu_error *err);
 
 /* ---- JSON (etcd-json.c) ---- */
 char *etcd_base64_encode(const void *data, size_t len);

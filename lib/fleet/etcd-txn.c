@@ -121,6 +121,8 @@ _public_ int vgpu_etcd_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *
                            struct vgpu_etcd_txn_result *ret, struct vgpu_error *err) {
         if (!e)
                 return vgpu_error_set(err, -EINVAL, "etcd txn: no client");
+        if (e->grpc)
+                return etcd_grpc_txn(e, cmp, n_cmp, success, n_success, failure, n_failure, ret, err);
         json_object *body = json_object_new_object(), *compares = json_object_new_array();
         int r = body ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && compares && i < n_cmp; i++) {
@@ -197,6 +199,8 @@ static json_object *id_body(const char *field, int64_t v) {
 _public_ int vgpu_etcd_lease_grant(struct vgpu_etcd *e, int ttl_s, int64_t *ret_id, struct vgpu_error *err) {
         if (!e || ttl_s <= 0)
                 return vgpu_error_set(err, -EINVAL, "etcd lease: TTL must be positive");
+        if (e->grpc)
+                return etcd_grpc_lease(e, "/etcdserverpb.Lease/LeaseGrant", ttl_s, 0, ret_id, NULL, err);
         json_object *body = id_body("TTL", ttl_s), *answer = NULL;
         if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
@@ -221,6 +225,8 @@ _public_ int vgpu_etcd_lease_keepalive(struct vgpu_etcd *e, int64_t id, int64_t 
                                        struct vgpu_error *err) {
         if (!e || id == 0)
                 return vgpu_error_set(err, -EINVAL, "etcd keepalive: no lease");
+        if (e->grpc)
+                return etcd_grpc_lease(e, "/etcdserverpb.Lease/LeaseKeepAlive", 0, id, NULL, ret_ttl, err);
         json_object *body = id_body("ID", id), *answer = NULL, *result;
         if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
@@ -257,6 +263,8 @@ _public_ int vgpu_etcd_lease_keepalive(struct vgpu_etcd *e, int64_t id, int64_t 
 _public_ int vgpu_etcd_lease_revoke(struct vgpu_etcd *e, int64_t id, struct vgpu_error *err) {
         if (!e || id == 0)
                 return vgpu_error_set(err, -EINVAL, "etcd revoke: no lease");
+        if (e->grpc)
+                return etcd_grpc_lease(e, "/etcdserverpb.Lease/LeaseRevoke", 0, id, NULL, NULL, err);
         json_object *body = id_body("ID", id), *answer = NULL;
         if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * etcd-watch.c — a watch on a prefix through the gateway: POST /v3/watch answers with a chunked
- * stream of JSON messages, one per line ({"result": WatchResponse} or {"error": Status}).
+ * etcd-watch.c — a watch on a prefix: over gRPC, POST /etcdserverpb.Watch/Watch with one
+ * WatchRequest, the request side then closed (etcd keeps the watch until the stream ends), and
+ * a stream of framed WatchResponse messages; through the gateway, POST /v3/watch answers with a
+ * chunked stream of JSON messages, one per line ({"result": WatchResponse} or {"error": Status}).
  *
  * One watch per connection (the gateway takes one create_request per stream). The transfer runs
  * in a curl multi handle polled every 200 ms, so another thread can stop it through *stop.
@@ -37,27 +39,46 @@ static void events_free(struct vgpu_etcd_event *ev, size_t n) {
         free(ev);
 }
 
+/* A WatchResponse with canceled set: why, as the error to stop with. */
+static int watch_canceled(struct watch_state *s, int64_t compact_revision, const char *why) {
+        s->compact_revision = compact_revision;
+        if (s->compact_revision > 0)
+                return vgpu_error_set(s->err, -ESTALE,
+                                      "etcd watch: the start revision was compacted (compacted up to %" PRId64
+                                      ")",
+                                      s->compact_revision);
+        /* 3.4 cancels a watch whose token is no longer valid (not an error status) */
+        if (why && strstr(why, "invalid auth token")) {
+                s->grpc_code = 16;
+                return vgpu_error_set(s->err, -EACCES, "etcd watch: %s", why);
+        }
+        return vgpu_error_set(s->err, -ECANCELED, "etcd watch canceled by the server: %s",
+                              why && *why ? why : "no reason given");
+}
+
+/* n events (taken) to the callback; revision: the last event's, else the header's */
+static int watch_deliver(struct watch_state *s, struct vgpu_etcd_event *ev, size_t n,
+                         int64_t header_revision) {
+        int64_t last = 0;
+        for (size_t i = 0; i < n; i++)
+                if (ev[i].kv.mod_revision > last)
+                        last = ev[i].kv.mod_revision;
+        if (last == 0)
+                last = header_revision;
+        int r = s->fn(ev, n, last, s->userdata);
+        events_free(ev, n);
+        return r;
+}
+
 static int handle_result(struct watch_state *s, json_object *res) {
         if (etcd_json_bool(res, "created"))
                 s->created = true;
         if (etcd_json_bool(res, "canceled")) {
-                s->compact_revision = etcd_json_int64(res, "compact_revision");
                 json_object *v;
                 const char *why = json_object_object_get_ex(res, "cancel_reason", &v)
                                           ? json_object_get_string(v)
                                           : NULL;
-                if (s->compact_revision > 0)
-                        return vgpu_error_set(
-                                s->err, -ESTALE,
-                                "etcd watch: the start revision was compacted (compacted up to %" PRId64 ")",
-                                s->compact_revision);
-                /* 3.4 cancels a watch whose token is no longer valid (not an {"error"} line) */
-                if (why && strstr(why, "invalid auth token")) {
-                        s->grpc_code = 16;
-                        return vgpu_error_set(s->err, -EACCES, "etcd watch: %s", why);
-                }
-                return vgpu_error_set(s->err, -ECANCELED, "etcd watch canceled by the server: %s",
-                                      why ? why : "no reason given");
+                return watch_canceled(s, etcd_json_int64(res, "compact_revision"), why);
         }
         json_object *events;
         if (!json_object_object_get_ex(res, "events", &events) ||
@@ -69,7 +90,6 @@ static int handle_result(struct watch_state *s, json_object *res) {
         struct vgpu_etcd_event *ev = calloc(n, sizeof(*ev));
         if (!ev)
                 return vgpu_error_set(s->err, -ENOMEM, "etcd watch: out of memory");
-        int64_t last = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *o = json_object_array_get_idx(events, i), *v, *kv, *prev;
                 /* PUT is 0: proto3 omits the type of a put */
@@ -82,14 +102,78 @@ static int handle_result(struct watch_state *s, json_object *res) {
                         events_free(ev, n);
                         return vgpu_error_set(s->err, -EBADMSG, "etcd watch: bad event");
                 }
-                if (ev[i].kv.mod_revision > last)
-                        last = ev[i].kv.mod_revision;
         }
-        if (last == 0)
-                last = etcd_header_revision(res);
-        int r = s->fn(ev, n, last, s->userdata);
-        events_free(ev, n);
-        return r;
+        return watch_deliver(s, ev, n, etcd_header_revision(res));
+}
+
+/* Event { type = 1 (PUT 0, DELETE 1); kv = 2; prev_kv = 3; } */
+static int pb_event(const struct pb_field *f, struct vgpu_etcd_event *ev) {
+        struct pb_reader rd = pb_reader_new(f->data, f->len);
+        struct pb_field x;
+        int r;
+        bool have_kv = false;
+        while ((r = pb_next(&rd, &x)) > 0) {
+                if (x.number == 1 && x.wire == PB_VARINT)
+                        ev->deleted = x.varint == 1;
+                else if ((x.number == 2 || x.number == 3) && x.wire == PB_LEN) {
+                        struct vgpu_etcd_kv *kv = x.number == 2 ? &ev->kv : &ev->prev;
+                        etcd_kv_clear(kv);
+                        if ((r = etcd_pb_kv(x.data, x.len, kv)) < 0)
+                                return r;
+                        have_kv |= x.number == 2;
+                }
+        }
+        return r < 0 ? r : have_kv ? 0 : -EBADMSG;
+}
+
+/* WatchResponse { header = 1; watch_id = 2; created = 3; canceled = 4; compact_revision = 5;
+ * cancel_reason = 6; fragment = 7; repeated Event events = 11; } */
+static int handle_message(struct watch_state *s, const uint8_t *p, size_t n) {
+        struct pb_reader rd = pb_reader_new(p, n);
+        struct pb_field f;
+        int64_t revision = 0, compact_revision = 0;
+        bool canceled = false;
+        _cleanup_free_ char *why = NULL;
+        size_t n_events = 0, allocated = 0;
+        struct vgpu_etcd_event *ev = NULL;
+        int r;
+        while ((r = pb_next(&rd, &f)) > 0) {
+                if (f.number == 1 && f.wire == PB_LEN)
+                        revision = etcd_pb_header_revision(p, n);
+                else if (f.number == 3 && f.wire == PB_VARINT)
+                        s->created |= f.varint != 0;
+                else if (f.number == 4 && f.wire == PB_VARINT)
+                        canceled = f.varint != 0;
+                else if (f.number == 5 && f.wire == PB_VARINT)
+                        compact_revision = (int64_t) f.varint;
+                else if (f.number == 6 && f.wire == PB_LEN && !why) {
+                        if (!(why = pb_strndup(&f, NULL)))
+                                r = -ENOMEM;
+                } else if (f.number == 11 && f.wire == PB_LEN) {
+                        if (!GREEDY_REALLOC(ev, allocated, n_events + 1))
+                                r = -ENOMEM;
+                        else {
+                                ev[n_events] = (struct vgpu_etcd_event){};
+                                r = pb_event(&f, &ev[n_events++]);
+                        }
+                }
+                if (r < 0)
+                        break;
+        }
+        if (r < 0) {
+                events_free(ev, n_events);
+                return vgpu_error_set(s->err, r,
+                                      r == -ENOMEM ? "etcd watch: out of memory" : "etcd watch: bad event");
+        }
+        if (canceled) {
+                events_free(ev, n_events);
+                return watch_canceled(s, compact_revision, why);
+        }
+        if (n_events == 0) {
+                free(ev);
+                return 0;
+        }
+        return watch_deliver(s, ev, n_events, revision);
 }
 
 static int handle_line(struct watch_state *s, const char *line) {
@@ -138,12 +222,39 @@ static size_t watch_write(char *p, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+static size_t watch_write_grpc(char *p, size_t size, size_t nmemb, void *userdata) {
+        struct watch_state *s = userdata;
+        size_t n = size * nmemb;
+        if (s->result)
+                return 0;
+        if (!GREEDY_REALLOC(s->line, s->allocated, s->len + n + 1)) {
+                s->result = vgpu_error_set(s->err, -ENOMEM, "etcd watch: out of memory");
+                return 0;
+        }
+        memcpy(s->line + s->len, p, n);
+        s->len += n;
+        const uint8_t *msg;
+        size_t msg_len, used;
+        while ((used = etcd_grpc_next_frame((const uint8_t *) s->line, s->len, &msg, &msg_len)) > 0) {
+                int r = s->line[0] != 0 ? vgpu_error_set(s->err, -EBADMSG, "etcd watch: a compressed message")
+                                        : handle_message(s, msg, msg_len);
+                memmove(s->line, s->line + used, s->len - used);
+                s->len -= used;
+                if (r != 0) {
+                        s->result = r;
+                        return 0; /* ends the transfer */
+                }
+        }
+        return n;
+}
+
 /* One watch on the current endpoint. *ret_connected: whether the server accepted it. */
-static int watch_once(struct vgpu_etcd *e, const char *body, struct watch_state *s, const volatile int *stop,
-                      struct vgpu_error *err) {
+static int watch_once(struct vgpu_etcd *e, const void *body, size_t body_len, struct watch_state *s,
+                      const volatile int *stop, struct vgpu_error *err) {
         const struct curl_dl *dl = e->dl;
         _cleanup_free_ char *url = NULL;
-        if (asprintf(&url, "%s/v3/watch", e->endpoints[e->current]) < 0)
+        if (asprintf(&url, "%s%s", e->endpoints[e->current],
+                     e->grpc ? "/etcdserverpb.Watch/Watch" : "/v3/watch") < 0)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
         CURL *h = dl->easy_init();
         CURLM *m = h ? dl->multi_init() : NULL;
@@ -159,10 +270,15 @@ static int watch_once(struct vgpu_etcd *e, const char *body, struct watch_state 
         etcd_setup_handle(e, h, url, 0); /* no end: the stream lasts as long as the watch */
         dl->easy_setopt(h, CURLOPT_POST, 1L);
         dl->easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        dl->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+        dl->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) body_len);
         dl->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        dl->easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write);
+        dl->easy_setopt(h, CURLOPT_WRITEFUNCTION, e->grpc ? watch_write_grpc : watch_write);
         dl->easy_setopt(h, CURLOPT_WRITEDATA, s);
+        struct grpc_status st = {};
+        if (e->grpc) {
+                dl->easy_setopt(h, CURLOPT_HEADERFUNCTION, etcd_grpc_header);
+                dl->easy_setopt(h, CURLOPT_HEADERDATA, &st);
+        }
         dl->easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
         dl->multi_add_handle(m, h);
 
@@ -201,6 +317,12 @@ static int watch_once(struct vgpu_etcd *e, const char *body, struct watch_state 
                 return r;
         if (s->result)
                 return s->result;
+        /* the stream's status: a member that lost its leader ends it with Unavailable */
+        if (st.have_code && st.code != 0) {
+                s->grpc_code = st.code;
+                return vgpu_error_set(err, etcd_grpc_errno(st.code), "etcd watch: %s",
+                                      *st.message ? st.message : "ended with an error status");
+        }
         if (status != 0 && status != 200)
                 return vgpu_error_set(err, -EPROTO, "etcd %s: watch answered HTTP %ld",
                                       e->endpoints[e->current], status);
@@ -234,27 +356,48 @@ _public_ int vgpu_etcd_watch_flags(struct vgpu_etcd *e, const char *prefix, int6
                 if (r < 0)
                         return r;
         }
-        json_object *body = json_object_new_object(), *create = json_object_new_object();
-        if (!body || !create || etcd_json_add_key(create, prefix, true) < 0 ||
-            (start_revision > 0 &&
-             json_object_object_add(create, "start_revision", etcd_json_new_int64(start_revision)) < 0) ||
-            (!(flags & VGPU_ETCD_WATCH_NO_PREV_KV) &&
-             json_object_object_add(create, "prev_kv", json_object_new_boolean(true)) < 0) ||
-            json_object_object_add(body, "create_request", create) < 0) {
-                json_object_put(create);
-                json_object_put(body);
-                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+        _cleanup_free_ void *body = NULL;
+        size_t body_len = 0;
+        if (e->grpc) {
+                /* WatchRequest { create_request = 1; } WatchCreateRequest { key = 1; range_end = 2;
+                 * start_revision = 3; prev_kv = 6; } */
+                struct pb_writer create = {}, req = {};
+                _cleanup_free_ char *end = etcd_prefix_end(prefix);
+                pb_put_bytes(&create, 1, prefix, strlen(prefix));
+                if (end)
+                        pb_put_bytes(&create, 2, end, *end ? strlen(end) : 1);
+                if (start_revision > 0)
+                        pb_put_varint(&create, 3, (uint64_t) start_revision);
+                if (!(flags & VGPU_ETCD_WATCH_NO_PREV_KV))
+                        pb_put_varint(&create, 6, 1);
+                pb_put_message(&req, 1, &create);
+                body = end && !req.oom ? etcd_grpc_frame(&req, &body_len) : NULL;
+                pb_writer_free(&create);
+                pb_writer_free(&req);
+        } else {
+                json_object *o = json_object_new_object(), *create = json_object_new_object();
+                if (!o || !create || etcd_json_add_key(create, prefix, true) < 0 ||
+                    (start_revision > 0 && json_object_object_add(create, "start_revision",
+                                                                  etcd_json_new_int64(start_revision)) < 0) ||
+                    (!(flags & VGPU_ETCD_WATCH_NO_PREV_KV) &&
+                     json_object_object_add(create, "prev_kv", json_object_new_boolean(true)) < 0) ||
+                    json_object_object_add(o, "create_request", create) < 0) {
+                        json_object_put(create);
+                        json_object_put(o);
+                        return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+                }
+                body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                body_len = body ? strlen(body) : 0;
+                json_object_put(o);
         }
-        _cleanup_free_ char *text = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-        json_object_put(body);
-        if (!text)
+        if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
 
         bool reauthed = false;
         int r = -EIO;
         for (size_t i = 0; i < e->n_endpoints; i++) {
                 struct watch_state s = { .e = e, .fn = fn, .userdata = userdata, .err = err };
-                r = watch_once(e, text, &s, stop, err);
+                r = watch_once(e, body, body_len, &s, stop, err);
                 free(s.line);
                 if (r == -ESTALE && ret_compact_revision)
                         *ret_compact_revision = s.compact_revision;
@@ -271,12 +414,12 @@ _public_ int vgpu_etcd_watch_flags(struct vgpu_etcd *e, const char *prefix, int6
                 /* refused before the watch began: the next member; once it ran, the caller resumes */
                 if ((r == -ECONNREFUSED || r == -ETIMEDOUT || (r == -ECONNRESET && !s.created) ||
                      (r == -EAGAIN && !s.created))) {
-                        e->current = (e->current + 1) % e->n_endpoints;
+                        vgpu_etcd_next_endpoint(e);
                         continue;
                 }
                 /* lost, or canceled by a member that lost its leader (hasleader): resume elsewhere */
                 if (r == -ECONNRESET || r == -EAGAIN || r == -ECANCELED)
-                        e->current = (e->current + 1) % e->n_endpoints;
+                        vgpu_etcd_next_endpoint(e);
                 return r;
         }
         return r;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * etcd.c — the etcd v3 client: one request to the JSON gateway with endpoint rotation and
- * auth, and the key-value calls (range, put, delete, txn, compaction) on top of it.
+ * etcd.c — the etcd v3 client: one request (to a gRPC method, etcd-grpc.c, or to the JSON
+ * gateway) with endpoint rotation and auth, and the key-value calls (range, put, delete,
+ * compaction) on top of it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -85,6 +86,19 @@ _public_ int vgpu_etcd_new(const struct vgpu_etcd_config *c, struct vgpu_etcd **
                 return vgpu_error_set(err, -EINVAL,
                                       "etcd client: a client certificate needs its key and back");
         e->timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
+        /* etcd's gRPC API where libcurl speaks HTTP/2 (etcd-grpc.c says why), unless the JSON
+         * gateway is asked for */
+        const char *transport = getenv("VGPU_ETCD_TRANSPORT");
+        if (transport && *transport && !streq(transport, "grpc") && !streq(transport, "json"))
+                return vgpu_error_set(err, -EINVAL,
+                                      "etcd client: VGPU_ETCD_TRANSPORT='%s': expected grpc or json",
+                                      transport);
+        const curl_version_info_data *v = dl->version_info(CURLVERSION_NOW);
+        bool http2 = v && (v->features & CURL_VERSION_HTTP2);
+        if (transport && streq(transport, "grpc") && !http2)
+                return vgpu_error_set(err, -ENOTSUP,
+                                      "etcd client: VGPU_ETCD_TRANSPORT=grpc, but libcurl has no HTTP/2");
+        e->grpc = http2 && !(transport && streq(transport, "json"));
         if (!(e->curl = dl->easy_init()))
                 return vgpu_error_set(err, -ENOMEM, "etcd client: curl_easy_init failed");
         *ret = TAKE_PTR(e);
@@ -96,8 +110,10 @@ _public_ const char *vgpu_etcd_endpoint(const struct vgpu_etcd *e) {
 }
 
 _public_ void vgpu_etcd_next_endpoint(struct vgpu_etcd *e) {
-        if (e)
+        if (e) {
                 e->current = (e->current + 1) % e->n_endpoints;
+                e->h2_live = false;
+        }
 }
 
 void etcd_setup_handle(struct vgpu_etcd *e, CURL *h, const char *url, long timeout_ms) {
@@ -113,6 +129,24 @@ void etcd_setup_handle(struct vgpu_etcd *e, CURL *h, const char *url, long timeo
         dl->easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
         dl->easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 5L);
         dl->easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 2L);
+        /*
+         * gRPC is HTTP/2 only: with TLS by ALPN; without, from the first byte of a connection
+         * (etcd serves both on one port). libcurl 7.88 (Debian 12) fails every request after
+         * the first on a reused prior-knowledge connection ("Error in the HTTP2 framing layer",
+         * curl#10634, fixed in 8.0), so only a fresh connection is opened that way and the
+         * requests that follow on it just ask for HTTP/2. Should curl open a new connection for
+         * one of those, it speaks HTTP/1.1 there, which etcd answers without gRPC: post_once()
+         * then sends the request again on a fresh connection (nothing was applied).
+         */
+        if (e->grpc && strncmp(url, "https:", 6) == 0)
+                dl->easy_setopt(h, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+        else if (e->grpc) {
+                bool reuse = h == e->curl && e->h2_live;
+                dl->easy_setopt(h, CURLOPT_HTTP_VERSION,
+                                reuse ? (long) CURL_HTTP_VERSION_2_0
+                                      : (long) CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+                dl->easy_setopt(h, CURLOPT_FRESH_CONNECT, reuse ? 0L : 1L);
+        }
         if (e->ca_file)
                 dl->easy_setopt(h, CURLOPT_CAINFO, e->ca_file);
         if (e->cert_file) {
@@ -123,17 +157,23 @@ void etcd_setup_handle(struct vgpu_etcd *e, CURL *h, const char *url, long timeo
 
 struct curl_slist *etcd_headers(struct vgpu_etcd *e) {
         const struct curl_dl *dl = e->dl;
-        struct curl_slist *h = dl->slist_append(NULL, "Content-Type: application/json");
+        struct curl_slist *h = dl->slist_append(NULL, e->grpc ? "Content-Type: application/grpc"
+                                                              : "Content-Type: application/json");
         /* curl waits up to a second for "100 Continue" before large bodies: etcd never sends it */
         if (h)
                 h = dl->slist_append(h, "Expect:");
-        /* gRPC metadata hasleader=true (through the gateway's Grpc-Metadata- prefix): a member cut
-         * off from its cluster refuses (or ends a watch) instead of serving stale data forever */
+        /* gRPC needs it to send its status as trailers */
+        if (h && e->grpc)
+                h = dl->slist_append(h, "TE: trailers");
+        /* gRPC metadata hasleader=true (a header of its own, or through the gateway's
+         * Grpc-Metadata- prefix): a member cut off from its cluster refuses (or ends a watch)
+         * instead of serving stale data forever */
         if (h)
-                h = dl->slist_append(h, "Grpc-Metadata-hasleader: true");
+                h = dl->slist_append(h, e->grpc ? "hasleader: true" : "Grpc-Metadata-hasleader: true");
         if (h && e->token) {
                 _cleanup_free_ char *auth = NULL;
-                if (asprintf(&auth, "Authorization: %s", e->token) < 0) {
+                /* etcd's gRPC metadata key for the token is "token"; the gateway maps Authorization */
+                if (asprintf(&auth, e->grpc ? "token: %s" : "Authorization: %s", e->token) < 0) {
                         dl->slist_free_all(h);
                         return NULL;
                 }
@@ -190,17 +230,33 @@ enum attempt {
         ATTEMPT_UNKNOWN,     /* sent, not answered: only idempotent requests go elsewhere */
         ATTEMPT_REAUTH,      /* the token is no longer valid */
         ATTEMPT_UNAVAILABLE, /* leader changed, request timed out: idempotent ones go elsewhere */
-        ATTEMPT_NO_LEADER    /* refused before it was proposed (hasleader): safe to send elsewhere */
+        ATTEMPT_NO_LEADER,   /* refused before it was proposed (hasleader): safe to send elsewhere */
+        ATTEMPT_RECONNECT    /* gRPC answered over HTTP/1.1 (not etcd's gRPC): again, on a fresh connection */
 };
 
 static bool is_invalid_token(int code, const char *msg) {
         return code == 16 || (msg && strstr(msg, "invalid auth token"));
 }
 
-static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char *body, bool with_token,
-                              json_object **ret, int *ret_r, struct vgpu_error *err) {
+/* One request: a JSON body to the gateway, or a framed message to a gRPC method. */
+struct request {
+        const char *path;
+        const void *body;
+        size_t len;
+};
+
+/* The answer: the gateway's JSON, or the gRPC response message (its frame removed). */
+struct answer {
+        json_object *json;
+        uint8_t *pb;
+        size_t pb_len;
+};
+
+static enum attempt post_once(struct vgpu_etcd *e, const struct request *rq, bool with_token,
+                              struct answer *ret, int *ret_r, struct vgpu_error *err) {
         const struct curl_dl *dl = e->dl;
         CURL *h = e->curl;
+        const char *path = rq->path;
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s%s", e->endpoints[e->current], path) < 0) {
                 *ret_r = vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
@@ -217,24 +273,37 @@ static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char 
                 return ATTEMPT_DONE;
         }
         struct buf b = {};
+        struct grpc_status st = {};
         char curl_err[CURL_ERROR_SIZE] = "";
         etcd_setup_handle(e, h, url, e->timeout_ms);
         dl->easy_setopt(h, CURLOPT_POST, 1L);
-        dl->easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        dl->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+        dl->easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
+        dl->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) rq->len);
         dl->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         dl->easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write);
         dl->easy_setopt(h, CURLOPT_WRITEDATA, &b);
+        dl->easy_setopt(h, CURLOPT_HEADERFUNCTION, e->grpc ? etcd_grpc_header : NULL);
+        dl->easy_setopt(h, CURLOPT_HEADERDATA, e->grpc ? &st : NULL);
         dl->easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
         CURLcode cc = dl->easy_perform(h);
-        long status = 0, sent = 0;
+        long status = 0, sent = 0, version = 0;
         dl->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         dl->easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+        dl->easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+        bool was_live = e->h2_live;
+        e->h2_live = e->grpc && cc == CURLE_OK && version == CURL_HTTP_VERSION_2_0;
         dl->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        dl->easy_setopt(h, CURLOPT_HEADERFUNCTION, NULL);
+        dl->easy_setopt(h, CURLOPT_HEADERDATA, NULL);
         dl->easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         dl->slist_free_all(headers);
         _cleanup_free_ char *data = b.data;
 
+        if (e->grpc && was_live && cc == CURLE_OK && version != CURL_HTTP_VERSION_2_0) {
+                *ret_r = vgpu_error_set(err, -EPROTO, "etcd %s%s: answered over HTTP/1.1, not gRPC",
+                                        e->endpoints[e->current], path);
+                return ATTEMPT_RECONNECT;
+        }
         if (cc != CURLE_OK) {
                 const char *why = *curl_err ? curl_err : dl->easy_strerror(cc);
                 switch (cc) {
@@ -251,6 +320,8 @@ static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char 
                 case CURLE_RECV_ERROR:
                 case CURLE_GOT_NOTHING:
                 case CURLE_PARTIAL_FILE:
+                case CURLE_HTTP2:
+                case CURLE_HTTP2_STREAM:
                 case CURLE_SSL_CONNECT_ERROR:
                         *ret_r = vgpu_error_set(err, -ECONNRESET, "etcd %s%s: %s", e->endpoints[e->current],
                                                 path, why);
@@ -261,19 +332,35 @@ static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char 
                         return ATTEMPT_DONE;
                 }
         }
-        json_object *answer = data ? json_tokener_parse(data) : NULL;
-        if (status == 200 && answer) {
-                *ret = answer;
-                *ret_r = 0;
-                return ATTEMPT_DONE;
+        int code;
+        const char *msg;
+        json_object *answer = NULL;
+        if (e->grpc) {
+                if (status == 200 && st.have_code && st.code == 0) {
+                        int r = etcd_grpc_unframe(data, b.len, &ret->pb, &ret->pb_len);
+                        *ret_r = r < 0 ? vgpu_error_set(err, r, "etcd %s%s: %s", e->endpoints[e->current],
+                                                        path,
+                                                        r == -ENOMEM ? "out of memory" : "bad gRPC answer")
+                                       : 0;
+                        return ATTEMPT_DONE;
+                }
+                code = st.have_code ? st.code : 0;
+                msg = st.have_code ? st.message : (data ? data : NULL);
+        } else {
+                answer = data ? json_tokener_parse(data) : NULL;
+                if (status == 200 && answer) {
+                        ret->json = answer;
+                        *ret_r = 0;
+                        return ATTEMPT_DONE;
+                }
+                /* the gateway's error: {"error": "...", "code": N, "message": "..."} */
+                json_object *v;
+                code = (int) etcd_json_int64(answer, "code");
+                msg = answer && json_object_object_get_ex(answer, "message", &v) ? json_object_get_string(v)
+                                                                                 : NULL;
+                if (!msg && answer && json_object_object_get_ex(answer, "error", &v))
+                        msg = json_object_get_string(v);
         }
-        /* the gateway's error: {"error": "...", "code": N, "message": "..."} */
-        json_object *v;
-        int code = (int) etcd_json_int64(answer, "code");
-        const char *msg =
-                answer && json_object_object_get_ex(answer, "message", &v) ? json_object_get_string(v) : NULL;
-        if (!msg && answer && json_object_object_get_ex(answer, "error", &v))
-                msg = json_object_get_string(v);
         enum attempt a = ATTEMPT_DONE;
         int r = code ? etcd_grpc_errno(code) : -EIO;
         if (with_token && e->user && is_invalid_token(code, msg))
@@ -282,8 +369,10 @@ static enum attempt post_once(struct vgpu_etcd *e, const char *path, const char 
                 a = ATTEMPT_NO_LEADER, r = -EAGAIN;
         else if (code == 14 || status == 503)
                 a = ATTEMPT_UNAVAILABLE, r = -EAGAIN;
-        *ret_r = vgpu_error_set(err, r, "etcd %s%s: HTTP %ld: %s", e->endpoints[e->current], path, status,
-                                msg ? msg : (data ? data : "no answer"));
+        *ret_r = vgpu_error_set(err, r, "etcd %s%s: %s %ld: %s", e->endpoints[e->current], path,
+                                e->grpc && status == 200 ? "gRPC status" : "HTTP",
+                                e->grpc && status == 200 ? (long) code : status,
+                                msg && *msg ? msg : (data && !e->grpc ? data : "no answer"));
         json_object_put(answer);
         return a;
 }
@@ -293,17 +382,14 @@ static void sleep_ms(long ms) {
         nanosleep(&ts, NULL);
 }
 
-static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool idempotent, bool with_token,
-                json_object **ret, struct vgpu_error *err) {
-        const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
-        if (!text)
-                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+static int call(struct vgpu_etcd *e, const struct request *rq, bool idempotent, bool with_token,
+                struct answer *ret, struct vgpu_error *err) {
         if (with_token && e->user && !e->token) {
                 int r = etcd_authenticate(e, err);
                 if (r < 0)
                         return r;
         }
-        bool reauthed = false;
+        bool reauthed = false, reconnected = false;
         int r = -EIO;
         /* every endpoint once; while members answer "no leader", on for as long as an election
          * can take (1 s election timeout here, a few rounds of votes) */
@@ -312,9 +398,14 @@ static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool i
         long patience_ms = e->timeout_ms * 2 > 3000 ? e->timeout_ms * 2 : 3000;
         bool waiting = false;
         for (size_t i = 0;; i++) {
-                enum attempt a = post_once(e, path, text, with_token, ret, &r, err);
+                enum attempt a = post_once(e, rq, with_token, ret, &r, err);
                 if (a == ATTEMPT_DONE)
                         return r;
+                if (a == ATTEMPT_RECONNECT && !reconnected) {
+                        reconnected = true;
+                        i--; /* the same endpoint again, on a fresh connection */
+                        continue;
+                }
                 if (a == ATTEMPT_REAUTH) {
                         if (reauthed)
                                 return r;
@@ -328,6 +419,7 @@ static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool i
                         continue;
                 }
                 e->current = (e->current + 1) % e->n_endpoints;
+                e->h2_live = false;
                 if (!idempotent && (a == ATTEMPT_UNKNOWN || a == ATTEMPT_UNAVAILABLE))
                         return r; /* may have been applied: the caller re-reads */
                 waiting |= a == ATTEMPT_NO_LEADER || a == ATTEMPT_UNAVAILABLE;
@@ -343,21 +435,82 @@ static int call(struct vgpu_etcd *e, const char *path, json_object *body, bool i
         }
 }
 
+static int call_json(struct vgpu_etcd *e, const char *path, json_object *body, bool idempotent,
+                     bool with_token, json_object **ret, struct vgpu_error *err) {
+        const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+        if (!text)
+                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+        struct request rq = { path, text, strlen(text) };
+        struct answer a = {};
+        int r = call(e, &rq, idempotent, with_token, &a, err);
+        *ret = a.json;
+        return r;
+}
+
 int etcd_call(struct vgpu_etcd *e, const char *path, json_object *body, bool idempotent, json_object **ret,
               struct vgpu_error *err) {
-        return call(e, path, body, idempotent, true, ret, err);
+        return call_json(e, path, body, idempotent, true, ret, err);
+}
+
+static int call_grpc(struct vgpu_etcd *e, const char *method, const struct pb_writer *msg, bool idempotent,
+                     bool with_token, uint8_t **ret, size_t *ret_len, struct vgpu_error *err) {
+        _cleanup_free_ uint8_t *framed = NULL;
+        size_t len;
+        if (msg->oom || !(framed = etcd_grpc_frame(msg, &len)))
+                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+        struct request rq = { method, framed, len };
+        struct answer a = {};
+        int r = call(e, &rq, idempotent, with_token, &a, err);
+        *ret = a.pb;
+        *ret_len = a.pb_len;
+        return r;
+}
+
+int etcd_grpc_call(struct vgpu_etcd *e, const char *method, const struct pb_writer *msg, bool idempotent,
+                   uint8_t **ret, size_t *ret_len, struct vgpu_error *err) {
+        return call_grpc(e, method, msg, idempotent, true, ret, ret_len, err);
+}
+
+/* The token from an AuthenticateResponse (gRPC), or NULL. */
+static char *grpc_token(const uint8_t *msg, size_t len) {
+        struct pb_reader rd = pb_reader_new(msg, len);
+        struct pb_field f;
+        while (pb_next(&rd, &f) > 0)
+                if (f.number == 2 && f.wire == PB_LEN)
+                        return pb_strndup(&f, NULL);
+        return NULL;
 }
 
 int etcd_authenticate(struct vgpu_etcd *e, struct vgpu_error *err) {
-        json_object *body = json_object_new_object();
-        if (!body || json_object_object_add(body, "name", json_object_new_string(e->user)) < 0 ||
-            json_object_object_add(body, "password", json_object_new_string(strempty(e->password))) < 0) {
-                json_object_put(body);
-                return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
-        }
         json_object *answer = NULL, *t;
-        int r = call(e, "/v3/auth/authenticate", body, true, false, &answer, err);
-        json_object_put(body);
+        _cleanup_free_ char *grpc_answer_token = NULL;
+        int r;
+        if (e->grpc) {
+                /* AuthenticateRequest { name = 1; password = 2; } */
+                struct pb_writer w = {};
+                pb_put_string(&w, 1, e->user);
+                pb_put_string(&w, 2, strempty(e->password));
+                _cleanup_free_ uint8_t *msg = NULL;
+                size_t len = 0;
+                r = call_grpc(e, "/etcdserverpb.Auth/Authenticate", &w, true, false, &msg, &len, err);
+                if (w.data)
+                        explicit_bzero(w.data, w.len);
+                pb_writer_free(&w);
+                if (r >= 0 && !(grpc_answer_token = grpc_token(msg, len)))
+                        grpc_answer_token = strdup("");
+                if (r >= 0 && !grpc_answer_token)
+                        return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+        } else {
+                json_object *body = json_object_new_object();
+                if (!body || json_object_object_add(body, "name", json_object_new_string(e->user)) < 0 ||
+                    json_object_object_add(body, "password", json_object_new_string(strempty(e->password))) <
+                            0) {
+                        json_object_put(body);
+                        return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
+                }
+                r = call_json(e, "/v3/auth/authenticate", body, true, false, &answer, err);
+                json_object_put(body);
+        }
         if (r < 0) {
                 /* the message names the request; keep it, ahead of ours (err->message is both) */
                 char why[VGPU_ERROR_MESSAGE_MAX];
@@ -373,7 +526,9 @@ int etcd_authenticate(struct vgpu_etcd *e, struct vgpu_error *err) {
                                 e->user, why);
                 return vgpu_error_set(err, r, "etcd user '%s': authentication failed: %s", e->user, why);
         }
-        const char *token = json_object_object_get_ex(answer, "token", &t) ? json_object_get_string(t) : NULL;
+        const char *token = grpc_answer_token                                ? grpc_answer_token
+                            : json_object_object_get_ex(answer, "token", &t) ? json_object_get_string(t)
+                                                                             : NULL;
         if (!token || !*token) {
                 json_object_put(answer);
                 return vgpu_error_set(err, -EPROTO, "etcd user '%s': authenticate answered no token",
@@ -403,6 +558,8 @@ static int range(struct vgpu_etcd *e, const char *key, bool prefix, int64_t revi
                  int64_t min_mod_revision, struct vgpu_etcd_range *ret, struct vgpu_error *err) {
         if (!e || !key || !ret)
                 return vgpu_error_set(err, -EINVAL, "etcd range: no key");
+        if (e->grpc)
+                return etcd_grpc_range(e, key, prefix, revision, min_mod_revision, ret, err);
         json_object *body = range_request(key, prefix, revision, min_mod_revision), *answer = NULL;
         if (!body)
                 return vgpu_error_set(err, -ENOMEM, "etcd client: out of memory");
@@ -470,6 +627,8 @@ _public_ int vgpu_etcd_put(struct vgpu_etcd *e, const char *key, const char *val
                            int64_t *ret_revision, struct vgpu_error *err) {
         if (!e || !key)
                 return vgpu_error_set(err, -EINVAL, "etcd put: no key");
+        if (e->grpc)
+                return etcd_grpc_put(e, key, value, lease, ret_revision, err);
         return write_call(e, "/v3/kv/put", put_request(key, value, lease), ret_revision, err);
 }
 
@@ -477,10 +636,16 @@ _public_ int vgpu_etcd_delete(struct vgpu_etcd *e, const char *key, bool prefix,
                               struct vgpu_error *err) {
         if (!e || !key)
                 return vgpu_error_set(err, -EINVAL, "etcd delete: no key");
+        if (e->grpc)
+                return etcd_grpc_delete(e, key, prefix, ret_revision, err);
         return write_call(e, "/v3/kv/deleterange", delete_request(key, prefix), ret_revision, err);
 }
 
 _public_ int vgpu_etcd_compact(struct vgpu_etcd *e, int64_t revision, struct vgpu_error *err) {
+        if (!e)
+                return vgpu_error_set(err, -EINVAL, "etcd compact: no client");
+        if (e->grpc)
+                return etcd_grpc_compact(e, revision, err);
         json_object *body = json_object_new_object(), *answer = NULL;
         if (!body || json_object_object_add(body, "revision", etcd_json_new_int64(revision)) < 0 ||
             json_object_object_add(body, "physical", json_object_new_boolean(true)) < 0) {

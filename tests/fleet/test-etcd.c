@@ -133,6 +133,91 @@ static void scenario_codec(void) {
         CHECK(e3 && e3[0] == '\0', "range end of the empty prefix: \"\\0\" (every key)");
 }
 
+/* ---- protobuf: the wire format both ways (protobuf.h), the gRPC frame ---- */
+
+static void scenario_protobuf(void) {
+        /* varints at their length boundaries, and a negative int64 (ten bytes, two's complement) */
+        const uint64_t values[] = { 0, 1, 127, 128, 16383, 16384, (uint64_t) INT64_MAX, (uint64_t) -1 };
+        const size_t lengths[] = { 1, 1, 1, 2, 2, 3, 9, 10 };
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                struct pb_writer w = {};
+                pb_put_varint(&w, 1, values[i]);
+                CHECK(!w.oom && w.len == 1 + lengths[i], "varint %" PRIu64 ": %zu bytes", values[i], w.len);
+                struct pb_reader rd = pb_reader_new(w.data, w.len);
+                struct pb_field f;
+                CHECK(pb_next(&rd, &f) == 1 && f.number == 1 && f.wire == PB_VARINT && f.varint == values[i],
+                      "varint %" PRIu64 " read back: %" PRIu64, values[i], f.varint);
+                CHECK(pb_next(&rd, &f) == 0, "varint %" PRIu64 ": then the end", values[i]);
+                pb_writer_free(&w);
+        }
+        /* a field number above 15 takes a two-byte tag (Compare's range_end is 64) */
+        struct pb_writer w = {}, sub = {};
+        pb_put_bytes(&sub, 64, "k\0y", 3);
+        pb_put_message(&w, 2, &sub);
+        pb_put_string(&w, 7, "");
+        const uint8_t want[] = { 0x12, 0x06, 0x82, 0x04, 0x03, 'k', 0x00, 'y', 0x3a, 0x00 };
+        CHECK(w.len == sizeof(want) && memcmp(w.data, want, sizeof(want)) == 0, "nested message bytes");
+        struct pb_reader rd = pb_reader_new(w.data, w.len);
+        struct pb_field f, g;
+        CHECK(pb_next(&rd, &f) == 1 && f.number == 2 && f.wire == PB_LEN && f.len == 6,
+              "nested: outer field");
+        struct pb_reader in = pb_reader_new(f.data, f.len);
+        CHECK(pb_next(&in, &g) == 1 && g.number == 64 && g.len == 3 && memcmp(g.data, "k\0y", 3) == 0,
+              "nested: field 64, bytes with a NUL");
+        CHECK(pb_next(&rd, &f) == 1 && f.number == 7 && f.len == 0, "empty string field");
+        /* the frame: flag 0, length big-endian */
+        size_t framed_len = 0;
+        _cleanup_free_ uint8_t *framed = etcd_grpc_frame(&w, &framed_len);
+        CHECK(framed && framed_len == w.len + 5 && framed[0] == 0 && framed[4] == w.len &&
+                      memcmp(framed + 5, w.data, w.len) == 0,
+              "gRPC frame");
+        const uint8_t *msg;
+        size_t msg_len;
+        CHECK(etcd_grpc_next_frame(framed, framed_len - 1, &msg, &msg_len) == 0, "a partial frame waits");
+        CHECK(etcd_grpc_next_frame(framed, framed_len, &msg, &msg_len) == framed_len && msg_len == w.len,
+              "a whole frame");
+        pb_writer_free(&w);
+        pb_writer_free(&sub);
+        /* what is not a message */
+        const uint8_t truncated_varint[] = { 0x08, 0x80 }, long_len[] = { 0x0a, 0x05, 'a' },
+                      group[] = { 0x0b }, zero_field[] = { 0x00, 0x01 };
+        const struct {
+                const uint8_t *p;
+                size_t n;
+                const char *what;
+        } bad[] = {
+                { truncated_varint, sizeof(truncated_varint), "a varint cut short" },
+                { long_len, sizeof(long_len), "a length past the end" },
+                { group, sizeof(group), "a group (not proto3)" },
+                { zero_field, sizeof(zero_field), "field number 0" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                rd = pb_reader_new(bad[i].p, bad[i].n);
+                CHECK(pb_next(&rd, &f) == -EBADMSG, "%s refused", bad[i].what);
+        }
+        /* a KeyValue without value (proto3 leaves out the empty value) still has one */
+        const uint8_t kv[] = { 0x0a, 0x01, 'k', 0x10, 0x05, 0x18, 0x07, 0x20, 0x01 };
+        struct vgpu_etcd_kv k;
+        CHECK(etcd_pb_kv(kv, sizeof(kv), &k) == 0 && streq(k.key, "k") && k.value && k.value_len == 0 &&
+                      k.create_revision == 5 && k.mod_revision == 7 && k.version == 1,
+              "KeyValue read");
+        etcd_kv_clear(&k);
+        /* the transport is chosen by VGPU_ETCD_TRANSPORT; anything else is refused by name */
+        const char *eps[] = { "http://127.0.0.1:1", NULL };
+        struct vgpu_etcd_config c = { .endpoints = eps };
+        struct vgpu_etcd *e = NULL;
+        setenv("VGPU_ETCD_TRANSPORT", "carrier-pigeon", 1);
+        CHECK(vgpu_etcd_new(&c, &e, &err) == -EINVAL && strstr(err.message, "carrier-pigeon"),
+              "a bad transport refused: %s", err.message);
+        setenv("VGPU_ETCD_TRANSPORT", "json", 1);
+        CHECK(vgpu_etcd_new(&c, &e, &err) == 0 && !e->grpc, "json: the gateway");
+        vgpu_etcd_free(e);
+        e = NULL;
+        unsetenv("VGPU_ETCD_TRANSPORT");
+        CHECK(vgpu_etcd_new(&c, &e, &err) == 0 && e->grpc, "by default gRPC (libcurl with HTTP/2)");
+        vgpu_etcd_free(e);
+}
+
 /* ---- kv: range, put, delete, txn with each compare target ---- */
 
 static bool txn1(struct vgpu_etcd *e, struct vgpu_etcd_compare c) {
@@ -525,6 +610,34 @@ static void scenario_failover(void) {
               again.seen.first_key, again.err.message);
 }
 
+/* ---- reconnect: the one endpoint's member restarted between two requests of one client ----
+ * Over gRPC the client's first request opened its connection with HTTP/2's preface and the next
+ * ones reuse it (etcd.c: libcurl 7.88 cannot reuse a prior-knowledge connection); once the member
+ * is back, the next request must open a fresh connection the same way. ETCD_READY: a file this
+ * scenario creates after its first put; ETCD_RESTARTED: one the driver creates once the member
+ * was restarted. */
+static void scenario_reconnect(void) {
+        _cleanup_(vgpu_etcd_freep) struct vgpu_etcd *e = client();
+        if (!e || !env("ETCD_READY") || !env("ETCD_RESTARTED"))
+                return;
+        int64_t first = put(e, key("r/1"), "v");
+        int64_t second = put(e, key("r/2"), "v"); /* the same connection, reused */
+        CHECK(second > first, "two puts on one connection: %" PRId64 " %" PRId64, first, second);
+        FILE *f = fopen(env("ETCD_READY"), "w");
+        if (f)
+                fclose(f);
+        for (int i = 0; i < 300 && access(env("ETCD_RESTARTED"), F_OK) != 0; i++)
+                sleep_ms(100);
+        CHECK(access(env("ETCD_RESTARTED"), F_OK) == 0, "the driver restarted the member");
+        int64_t third = 0;
+        int r = vgpu_etcd_put(e, key("r/3"), "v", 0, &third, &err);
+        CHECK(r == 0 && third > second, "put after the member's restart: %d %s", r, err.message);
+        struct vgpu_etcd_range rg = {};
+        r = vgpu_etcd_range_prefix(e, key("r/"), 0, 0, &rg, &err);
+        CHECK(r == 0 && rg.n == 3, "and the keys read back: %d n=%zu %s", r, rg.n, err.message);
+        vgpu_etcd_range_free(&rg);
+}
+
 /* ---- TLS: ETCD_CA/CERT/KEY set; a client without the client certificate is refused ---- */
 
 static void scenario_tls(void) {
@@ -597,7 +710,7 @@ int main(int argc, char **argv) {
         if (argc != 2 || !env("ETCD_ENDPOINTS")) {
                 fprintf(stderr,
                         "usage: ETCD_ENDPOINTS=URL[,URL] %s "
-                        "codec|kv|lease|watch|rotation|failover|tls|auth\n",
+                        "codec|protobuf|kv|lease|watch|rotation|failover|reconnect|tls|auth\n",
                         argv[0]);
                 return 2;
         }
@@ -606,10 +719,16 @@ int main(int argc, char **argv) {
                 const char *name;
                 void (*fn)(void);
         } scenarios[] = {
-                { "codec", scenario_codec },       { "kv", scenario_kv },
-                { "lease", scenario_lease },       { "watch", scenario_watch },
-                { "rotation", scenario_rotation }, { "failover", scenario_failover },
-                { "tls", scenario_tls },           { "auth", scenario_auth },
+                { "codec", scenario_codec },
+                { "protobuf", scenario_protobuf },
+                { "kv", scenario_kv },
+                { "lease", scenario_lease },
+                { "watch", scenario_watch },
+                { "rotation", scenario_rotation },
+                { "failover", scenario_failover },
+                { "reconnect", scenario_reconnect },
+                { "tls", scenario_tls },
+                { "auth", scenario_auth },
         };
         for (size_t i = 0; i < ELEMENTSOF(scenarios); i++)
                 if (streq(scenarios[i].name, argv[1])) {

@@ -125,6 +125,10 @@ class TxnProxy:
 
 
 t = Checks("fleet-vgpud-faults")
+# The proxy reads HTTP/1.1 requests to find the txns: vgpud talks to etcd through the JSON gateway
+# here. What is tested is vgpud's handling of a txn that failed, the same for either transport
+# (a reset of the gRPC transport is tested by fleet-storm's etcd kills).
+os.environ["VGPU_ETCD_TRANSPORT"] = "json"
 c = EtcdCluster(1)
 proxy = TxnProxy(int(c.endpoints[0].rsplit(":", 1)[1]))
 host = fleet_host("nvidia-mdev", 0)

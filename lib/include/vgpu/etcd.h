@@ -2,11 +2,11 @@
 /*
  * etcd.h — an etcd v3 client for the fleet layer (vgpud's membership, vgpu-broker).
  *
- * It speaks etcd's JSON gateway (POST /v3/kv/range, /v3/kv/txn, /v3/watch...) with libcurl,
- * which works on etcd 3.4, 3.5 and 3.6; Debian ships no C v3 client. Keys and values are bytes
- * on the wire (base64); here keys are C strings and values NUL-terminated buffers. Revisions and
- * lease ids are int64 (lease ids exceed 2^53, so they travel as JSON strings and must never go
- * through a double).
+ * It speaks etcd's gRPC API over HTTP/2 with libcurl (or, with VGPU_ETCD_TRANSPORT=json or a
+ * libcurl without HTTP/2, its JSON gateway: POST /v3/kv/txn, /v3/watch...), both on etcd 3.4,
+ * 3.5 and 3.6; Debian ships no C v3 client. Keys and values are bytes on the wire; here keys are
+ * C strings and values NUL-terminated buffers. Revisions and lease ids are int64 (lease ids
+ * exceed 2^53: through the gateway they travel as JSON strings and never go through a double).
  *
  * Every function returns 0 or a negative errno and fills err. A request that cannot reach an
  * endpoint (connection refused, timed out) is tried on the next endpoint; after every endpoint
