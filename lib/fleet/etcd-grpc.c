@@ -115,6 +115,14 @@ int64_t etcd_pb_header_revision(const uint8_t *p, size_t n) {
         return 0;
 }
 
+/* The next field of a response but its header (field 1), whose revision goes to *revision. */
+static int next_body_field(struct pb_reader *rd, struct pb_field *f, int64_t *revision) {
+        int r;
+        while ((r = pb_next(rd, f)) > 0 && f->number == 1 && f->wire == PB_LEN)
+                *revision = header_revision(f);
+        return r;
+}
+
 /* KeyValue { key = 1; create_revision = 2; mod_revision = 3; version = 4; value = 5; lease = 6; } */
 int etcd_pb_kv(const uint8_t *p, size_t n, struct vgpu_etcd_kv *ret) {
         struct pb_reader rd = pb_reader_new(p, n);
@@ -158,10 +166,8 @@ int etcd_pb_range(const uint8_t *p, size_t n, struct vgpu_etcd_range *ret) {
         size_t allocated = 0;
         int r;
         *ret = (struct vgpu_etcd_range){};
-        while ((r = pb_next(&rd, &f)) > 0) {
-                if (f.number == 1 && f.wire == PB_LEN)
-                        ret->revision = header_revision(&f);
-                else if (f.number == 2 && f.wire == PB_LEN) {
+        while ((r = next_body_field(&rd, &f, &ret->revision)) > 0) {
+                if (f.number == 2 && f.wire == PB_LEN) {
                         if (!GREEDY_REALLOC(ret->kvs, allocated, ret->n + 1)) {
                                 r = -ENOMEM;
                                 break;
@@ -337,10 +343,8 @@ static int txn_response(const uint8_t *p, size_t n, struct vgpu_etcd_txn_result 
         struct pb_field f;
         size_t allocated = 0;
         int r;
-        while ((r = pb_next(&rd, &f)) > 0) {
-                if (f.number == 1 && f.wire == PB_LEN)
-                        res->revision = header_revision(&f);
-                else if (f.number == 2 && f.wire == PB_VARINT)
+        while ((r = next_body_field(&rd, &f, &res->revision)) > 0) {
+                if (f.number == 2 && f.wire == PB_VARINT)
                         res->succeeded = f.varint != 0;
                 else if (f.number == 3 && f.wire == PB_LEN) {
                         struct pb_reader op = pb_reader_new(f.data, f.len);
@@ -393,15 +397,7 @@ int etcd_grpc_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *cmp, size
                 return r;
         struct vgpu_etcd_txn_result res = {};
         r = txn_response(msg, len, &res);
-        if (r < 0) {
-                vgpu_etcd_txn_result_free(&res);
-                return vgpu_error_set(err, r, "etcd txn: bad answer");
-        }
-        if (ret)
-                *ret = res;
-        else
-                vgpu_etcd_txn_result_free(&res);
-        return 0;
+        return etcd_txn_result_return(&res, r, ret, err);
 }
 
 /* ---- leases ---- */

@@ -37,6 +37,11 @@ int etcd_call(struct vgpu_etcd *e, const char *path, json_object *body, bool ide
 /* -errno for a gRPC status code. */
 int etcd_grpc_errno(int code);
 
+/* A txn's answer, read into *res with result r, handed to the caller: into *ret (or freed when
+ * ret is NULL) and 0, or freed and r with "bad answer" in err (etcd-txn.c, both transports). */
+int etcd_txn_result_return(struct vgpu_etcd_txn_result *res, int r, struct vgpu_etcd_txn_result *ret,
+                           struct vgpu_error *err);
+
 /* ---- gRPC (etcd-grpc.c) ---- */
 
 /* The same as etcd_call() for a gRPC method ("/etcdserverpb.KV/Txn"): msg framed and sent, the

@@ -174,14 +174,19 @@ _public_ int vgpu_etcd_txn(struct vgpu_etcd *e, const struct vgpu_etcd_compare *
                 }
         }
         json_object_put(answer);
+        return etcd_txn_result_return(&res, r, ret, err);
+}
+
+int etcd_txn_result_return(struct vgpu_etcd_txn_result *res, int r, struct vgpu_etcd_txn_result *ret,
+                           struct vgpu_error *err) {
         if (r < 0) {
-                vgpu_etcd_txn_result_free(&res);
+                vgpu_etcd_txn_result_free(res);
                 return vgpu_error_set(err, r, "etcd txn: bad answer");
         }
         if (ret)
-                *ret = res;
+                *ret = *res;
         else
-                vgpu_etcd_txn_result_free(&res);
+                vgpu_etcd_txn_result_free(res);
         return 0;
 }
 

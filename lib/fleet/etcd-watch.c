@@ -195,18 +195,22 @@ static int handle_line(struct watch_state *s, const char *line) {
         return r;
 }
 
-static size_t watch_write(char *p, size_t size, size_t nmemb, void *userdata) {
-        struct watch_state *s = userdata;
-        size_t n = size * nmemb;
+/* The stream's next bytes appended to s->line (NUL-terminated); false: stop the transfer. */
+static bool watch_append(struct watch_state *s, const char *p, size_t n) {
         if (s->result)
-                return 0;
+                return false;
         if (!GREEDY_REALLOC(s->line, s->allocated, s->len + n + 1)) {
                 s->result = vgpu_error_set(s->err, -ENOMEM, "etcd watch: out of memory");
-                return 0;
+                return false;
         }
         memcpy(s->line + s->len, p, n);
         s->len += n;
         s->line[s->len] = '\0';
+        return true;
+}
+
+/* The whole NDJSON lines of s->line handled and removed: 0, or what stops the watch. */
+static int take_lines(struct watch_state *s) {
         char *nl;
         while ((nl = memchr(s->line, '\n', s->len))) {
                 *nl = '\0';
@@ -214,25 +218,14 @@ static size_t watch_write(char *p, size_t size, size_t nmemb, void *userdata) {
                 size_t used = (size_t) (nl + 1 - s->line);
                 memmove(s->line, nl + 1, s->len - used + 1);
                 s->len -= used;
-                if (r != 0) {
-                        s->result = r;
-                        return 0; /* ends the transfer */
-                }
+                if (r != 0)
+                        return r;
         }
-        return n;
+        return 0;
 }
 
-static size_t watch_write_grpc(char *p, size_t size, size_t nmemb, void *userdata) {
-        struct watch_state *s = userdata;
-        size_t n = size * nmemb;
-        if (s->result)
-                return 0;
-        if (!GREEDY_REALLOC(s->line, s->allocated, s->len + n + 1)) {
-                s->result = vgpu_error_set(s->err, -ENOMEM, "etcd watch: out of memory");
-                return 0;
-        }
-        memcpy(s->line + s->len, p, n);
-        s->len += n;
+/* The whole gRPC frames of s->line handled and removed: 0, or what stops the watch. */
+static int take_frames(struct watch_state *s) {
         const uint8_t *msg;
         size_t msg_len, used;
         while ((used = etcd_grpc_next_frame((const uint8_t *) s->line, s->len, &msg, &msg_len)) > 0) {
@@ -240,10 +233,21 @@ static size_t watch_write_grpc(char *p, size_t size, size_t nmemb, void *userdat
                                         : handle_message(s, msg, msg_len);
                 memmove(s->line, s->line + used, s->len - used);
                 s->len -= used;
-                if (r != 0) {
-                        s->result = r;
-                        return 0; /* ends the transfer */
-                }
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+static size_t watch_write(char *p, size_t size, size_t nmemb, void *userdata) {
+        struct watch_state *s = userdata;
+        size_t n = size * nmemb;
+        if (!watch_append(s, p, n))
+                return 0;
+        int r = s->e->grpc ? take_frames(s) : take_lines(s);
+        if (r != 0) {
+                s->result = r;
+                return 0; /* ends the transfer */
         }
         return n;
 }
@@ -272,7 +276,7 @@ static int watch_once(struct vgpu_etcd *e, const void *body, size_t body_len, st
         dl->easy_setopt(h, CURLOPT_POSTFIELDS, body);
         dl->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) body_len);
         dl->easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-        dl->easy_setopt(h, CURLOPT_WRITEFUNCTION, e->grpc ? watch_write_grpc : watch_write);
+        dl->easy_setopt(h, CURLOPT_WRITEFUNCTION, watch_write);
         dl->easy_setopt(h, CURLOPT_WRITEDATA, s);
         struct grpc_status st = {};
         if (e->grpc) {
