@@ -5,6 +5,7 @@ with the "N passed, M failed" line.
 
 Environment (set by tests/meson.build): VGPUD, VGPUCTL, FIXTURES, NVML_DOUBLE."""
 
+import atexit
 import json
 import os
 import shutil
@@ -231,3 +232,12 @@ class Daemon:
         if not self.saved_log:
             self.saved_log = self.logtext()     # the host's directory may go before done() looks
         return self.proc.returncode
+
+
+@atexit.register
+def stop_leftover_daemons():
+    """A test that dies of an exception (its finish never ran) leaves no vgpud running."""
+    for d in Daemon.started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()

@@ -14,6 +14,7 @@ Why not the defaults 2379/2380: a host's own etcd may use them. Why --heartbeat-
 --election-timeout 1000: the fleet tests measure failover in seconds, and these are etcd's
 defaults written out so a distribution default cannot change them."""
 
+import atexit
 import json
 import os
 import shutil
@@ -176,6 +177,8 @@ class EtcdCluster:
         self.extra_args = list(extra_args or [])
         self.metrics_ports = [free_port() for _ in range(size)]
         self.members = [Member(self, i) for i in range(size)]
+        # a test that dies of an exception before its cleanup leaves no member running
+        atexit.register(self.close)
         if start:
             self.start()
 
