@@ -42,6 +42,13 @@ from checker import session_id  # noqa: E402
 TYPE = "nvidia-230"
 
 
+def worker_init():
+    """A pool worker dies of SIGTERM as processes do: main()'s handler (sys.exit in every process
+    forked from it) made a worker that Pool.terminate() stopped unwind into the pool's own locks,
+    where it hung, and the bench with it, for good."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
@@ -98,7 +105,7 @@ def run_lock(c, prefix, hosts, n, workers, limit=90):
     gpus = [(h, gpu_id(h, i)) for h in hosts for i in range(8)]
     per = n // workers
     t = time.perf_counter()
-    with multiprocessing.Pool(workers) as pool:
+    with multiprocessing.Pool(workers, initializer=worker_init) as pool:
         res = pool.map(lock_worker, [(c.endpoints, prefix, gpus, per, w, time.monotonic() + limit)
                                      for w in range(workers)])
     wall = time.perf_counter() - t
@@ -252,7 +259,7 @@ def run_brokers(brokers, n, workers, tag, endpoints=(), limit=90, etcd_pids=(), 
     kv0, cpu0 = etcd_kv_requests(endpoints), cpu_seconds([b.proc.pid for b in brokers])
     ecpu0 = cpu_seconds(etcd_pids)
     per = n // workers
-    with multiprocessing.Pool(workers) as pool:
+    with multiprocessing.Pool(workers, initializer=worker_init) as pool:
         pool.map(time.sleep, [0] * workers)    # the workers forked before the clock starts
         # every worker connected, warmed and waiting by then (broker_worker); the clock starts there
         start = time.perf_counter() + 0.5
