@@ -38,7 +38,8 @@ struct broker_config {
         int pending_timeout_s; /* a PENDING claim older than this is expired by the janitor */
         int election_ttl_s;
         int janitor_interval_ms;
-        int tries; /* claim attempts before 409 */
+        int compact_interval_s; /* the janitor compacts etcd this often (janitor.c); 0 = never */
+        int tries;              /* claim attempts before 409 */
         uint64_t quota_vram_bytes;
         unsigned quota_sessions;
         int hold_ttl_s;            /* a refused large request holds a GPU this long (holds.c); 0 = never */
@@ -157,7 +158,7 @@ struct broker {
 
         /* counters for /metrics */
         atomic_uint_least64_t placed, replayed, no_capacity, exhausted, bad_requests, conflicts, host_gone,
-                etcd_errors, released, expired, lost, holds;
+                etcd_errors, released, expired, lost, holds, compactions;
         /* placements drawn from the index, not the full scan (api.c); with --check-index (tests),
          * index choices the full scan disagreed with */
         atomic_uint_least64_t indexed, index_mismatches;

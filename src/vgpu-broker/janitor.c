@@ -3,7 +3,7 @@
  * janitor.c — the chores one broker does for all: expire PENDING claims past their deadline
  * (their host never realized them: the capacity comes back) and mark claims on dead hosts LOST
  * (capacity kept: the instance may still run there; the host's vgpud reconciles when it comes
- * back, or an admin releases them).
+ * back, or an admin releases them), and compact etcd's history.
  *
  * Who does the chores is elected with a lease-bound key created only if absent (a txn on
  * CREATE == 0). The election is for economy, never for correctness: every chore is a
@@ -162,11 +162,48 @@ static void round_once(struct broker *b, struct vgpu_etcd *e) {
         free(chores);
 }
 
+/*
+ * etcd keeps every revision of every key until it is compacted, and the fleet writes a few keys
+ * per placement: left alone, the store grows until etcd's space quota (2 GiB by default) raises
+ * its NOSPACE alarm and every write is refused, placements and releases alike. So the janitor
+ * compacts, as kube-apiserver does: every interval, to the revision its cache had reached one
+ * interval before. A watcher that lags less than that resumes where it was; one that lags more
+ * lists again (brokers and vgpud both do). A revision is the whole store's, not the fleet's
+ * prefix's: for an etcd shared with others, or one that compacts itself
+ * (--auto-compaction-retention), --compact-interval 0.
+ */
+struct compaction {
+        int64_t due_ms;
+        int64_t revision; /* the cache's, one interval ago: the next compaction's */
+};
+
+static void compact_once(struct broker *b, struct vgpu_etcd *e, struct compaction *c) {
+        int64_t now = now_ms();
+        if (b->cfg.compact_interval_s <= 0 || now < c->due_ms)
+                return;
+        c->due_ms = now + (int64_t) b->cfg.compact_interval_s * 1000;
+        if (c->revision > 0) {
+                struct vgpu_error err = {};
+                int r = vgpu_etcd_compact(e, c->revision, &err);
+                if (r >= 0) {
+                        atomic_fetch_add(&b->compactions, 1);
+                        broker_log(LOG_INFO, "janitor: compacted etcd's history up to revision %lld",
+                                   (long long) c->revision);
+                } else if (r != -ESTALE) /* -ESTALE: compacted that far already (etcd's own, another's) */
+                        broker_log(LOG_WARN, "janitor: compacting etcd up to %lld: %s",
+                                   (long long) c->revision, err.message);
+        }
+        pthread_rwlock_rdlock(&b->cache.lock);
+        c->revision = b->cache.revision;
+        pthread_rwlock_unlock(&b->cache.lock);
+}
+
 void *janitor_thread(void *userdata) {
         struct broker *b = userdata;
         struct vgpu_etcd *e = NULL;
         struct vgpu_error err = {};
         struct election el = {};
+        struct compaction compaction = {};
         (void) vgpu_fleet_key(el.key, sizeof(el.key), b->prefix, "brokers", "janitor", NULL);
         (void) vgpu_fleet_key(el.member, sizeof(el.member), b->prefix, "brokers", "members", b->id, NULL);
         while (!b->stop) {
@@ -177,8 +214,10 @@ void *janitor_thread(void *userdata) {
                         continue;
                 }
                 if (e || vgpu_etcd_new(&b->etcd_cfg, &e, &err) >= 0)
-                        if (elect(b, e, &el))
+                        if (elect(b, e, &el)) {
                                 round_once(b, e);
+                                compact_once(b, e, &compaction);
+                        }
                 for (int i = 0; i < b->cfg.janitor_interval_ms / 50 && !b->stop; i++)
                         usleep(50000);
         }

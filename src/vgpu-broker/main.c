@@ -97,6 +97,9 @@ static void usage(FILE *f) {
               "      --quota-sessions N          per-tenant session limit (default none)\n"
               "      --election-ttl SEC          the janitor's lease (default 5)\n"
               "      --janitor-interval MS       how often the janitor looks (default 1000)\n"
+              "      --compact-interval SEC      the janitor compacts etcd's history to what it was this\n"
+              "                                  long ago, this often (default 300; 0: never, for an etcd\n"
+              "                                  shared with others or run with --auto-compaction-*)\n"
               "      --hold-ttl SEC              how long a refused large request keeps its place and hold\n"
               "                                  after its last retry (default 30; 0: it does not wait)\n"
               "      --dashboard-dir DIR         the web dashboard's files (default " BROKER_DASHBOARD_DIR
@@ -170,6 +173,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 O_QUOTA_SESSIONS,
                 O_ELECTION_TTL,
                 O_JANITOR,
+                O_COMPACT,
                 O_HOLD_TTL,
                 O_DASHBOARD_DIR
         };
@@ -195,6 +199,7 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                 { "quota-sessions", required_argument, NULL, O_QUOTA_SESSIONS },
                 { "election-ttl", required_argument, NULL, O_ELECTION_TTL },
                 { "janitor-interval", required_argument, NULL, O_JANITOR },
+                { "compact-interval", required_argument, NULL, O_COMPACT },
                 { "hold-ttl", required_argument, NULL, O_HOLD_TTL },
                 { "dashboard-dir", required_argument, NULL, O_DASHBOARD_DIR },
                 { "verbose", no_argument, NULL, 'v' },
@@ -284,6 +289,10 @@ static int parse_args(int argc, char **argv, struct broker *b) {
                         if (parse_int("janitor-interval", optarg, 50, 600000, &c->janitor_interval_ms) < 0)
                                 return -EINVAL;
                         break;
+                case O_COMPACT:
+                        if (parse_int("compact-interval", optarg, 0, 86400, &c->compact_interval_s) < 0)
+                                return -EINVAL;
+                        break;
                 case O_HOLD_TTL:
                         if (parse_int("hold-ttl", optarg, 0, 3600, &c->hold_ttl_s) < 0)
                                 return -EINVAL;
@@ -339,6 +348,7 @@ int main(int argc, char **argv) {
                          .pending_timeout_s = 120,
                          .election_ttl_s = 5,
                          .janitor_interval_ms = 1000,
+                         .compact_interval_s = 300,
                          .tries = 8,
                          .near_percent = 10,
                          .hold_ttl_s = 30,

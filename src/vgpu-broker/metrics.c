@@ -62,6 +62,8 @@ void metrics_write(struct broker *b, FILE *f) {
                 atomic_load(&b->released));
         counter(f, "vgpu_broker_expired_total", "PENDING claims this broker expired as janitor.",
                 atomic_load(&b->expired));
+        counter(f, "vgpu_broker_compactions_total",
+                "Compactions of etcd's history this broker made as janitor.", atomic_load(&b->compactions));
         counter(f, "vgpu_broker_lost_total", "Claims this broker marked LOST as janitor.",
                 atomic_load(&b->lost));
         counter(f, "vgpu_broker_holds_total", "GPUs this broker held for a refused large request.",
