@@ -2,6 +2,7 @@
 /* host-internal.h — the steps vgpu_host_scan() runs, one file each, and what they share. */
 #pragma once
 
+#include <dirent.h>
 #include <pthread.h>
 
 #include "basic/arena.h"
@@ -79,12 +80,14 @@ int mdev_scan_parents(struct vgpu_host *host, bool with_types, struct vgpu_error
 /* Read p's types (a parent of host) unless the scan or an earlier call did. */
 int host_parent_read_types(const struct vgpu_host *host, struct vgpu_parent *p, struct vgpu_error *err);
 /* mdev-instances.c: the instances, their IOMMU groups only with_groups (VGPU_SCAN_GROUPS).
- * start begins reading the mdev bus on a thread of its own; finish waits for it, adds the
+ * start lists the mdev bus and, for many instances, reads their links on a thread of its own
+ * (else finish reads them); finish waits for it, adds the
  * vendor-VFIO instances of host's GPUs (read by then) and hands all to host, sorted. Every start
  * is followed by one finish; with keep false (the scan failed elsewhere) it only cleans up. */
 struct mdev_instance_scan {
         pthread_t thread;
-        bool running; /* the thread was started (else finish reads the bus itself) */
+        bool running; /* the thread was started (else finish reads the links itself) */
+        DIR *dir;     /* /sys/bus/mdev/devices, listed into instances, until the links are read */
         bool with_groups;
         struct vgpu_instance *instances;
         size_t n, allocated;

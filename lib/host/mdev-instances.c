@@ -4,11 +4,12 @@
  *     /sys/bus/mdev/devices/UUID -> .../PARENT/UUID  (mdev_type, iommu_group)
  * and NVIDIA vendor-VFIO VFs with a type set (nvidia/current_vgpu_type), which have no UUID.
  *
- * The mdev bus is read on a thread of its own while pci.c reads the functions
- * (mdev_instances_start/finish): the two read disjoint files, and each alone leaves the second
- * core of a small machine idle for much of its time (threads of a parallel_for start late and
- * share a descriptor table). On bench/inventory.sh's host a `list` spent 1.1-1.6 ms on its
- * 768 instance links after 4-6 ms of PCI functions; side by side, most of that is hidden.
+ * The mdev bus is listed first; on a host with many instances their links are then read on a
+ * thread of their own while pci.c reads the functions (mdev_instances_start/finish): the two
+ * read disjoint files, and each alone leaves the second core of a small machine idle for much of
+ * its time (threads of a parallel_for start late and share a descriptor table). On
+ * bench/inventory.sh's host a `list` spent 1.1-1.6 ms on its 768 instance links after 4-6 ms of
+ * PCI functions; side by side, most of that is hidden.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -139,8 +140,9 @@ static int read_instance_job(size_t i, void *userdata) {
         return read_instance(round->devsfd, &round->dirs, &round->instances[i], round->with_groups);
 }
 
-/* The mdev bus's instances into s; s->r and s->err say how it went (0, or -errno). */
-static void scan_mdev_devices(struct mdev_instance_scan *s) {
+/* The mdev bus's names into s->instances, its directory left open in s->dir (NULL: no bus,
+ * or an error in s->r and s->err). */
+static void list_mdev_devices(struct mdev_instance_scan *s) {
         int fd = root_open_dir(SYS_MDEV_DEVICES);
         if (fd == -ENOENT)
                 return;
@@ -148,31 +150,37 @@ static void scan_mdev_devices(struct mdev_instance_scan *s) {
                 s->r = vgpu_error_set_errno(&s->err, fd, "%s%s", root_prefix(), SYS_MDEV_DEVICES);
                 return;
         }
-        DIR *d = fdopendir(fd);
-        if (!d) {
+        if (!(s->dir = fdopendir(fd))) {
                 close(fd);
                 s->r = vgpu_error_set(&s->err, -ENOMEM, "out of memory");
                 return;
         }
-        int r = 0;
         struct dirent *de;
-        while ((de = readdir(d))) {
+        while ((de = readdir(s->dir))) {
                 if (de->d_name[0] == '.' || strlen(de->d_name) != VGPU_UUID_MAX - 1)
                         continue;
                 struct vgpu_instance *in;
-                if ((r = add_instance(s, &in)) < 0)
-                        break;
+                if (add_instance(s, &in) < 0) {
+                        s->r = vgpu_error_set(&s->err, -ENOMEM, "out of memory");
+                        return;
+                }
                 memcpy(in->uuid, de->d_name, VGPU_UUID_MAX);
                 in->kind = VGPU_TYPE_MDEV;
         }
-        struct instance_round round = { .devsfd = dirfd(d),
+}
+
+/* The links of the instances listed, s->dir closed; s->r and s->err say how it went. */
+static void read_mdev_devices(struct mdev_instance_scan *s) {
+        if (!s->dir)
+                return;
+        struct instance_round round = { .devsfd = dirfd(s->dir),
                                         .dirs.lock = PTHREAD_MUTEX_INITIALIZER,
                                         .instances = s->instances,
                                         .with_groups = s->with_groups };
-        if (r >= 0)
-                r = parallel_for(s->n, 128, read_instance_job, &round);
+        int r = s->r >= 0 ? parallel_for(s->n, 128, read_instance_job, &round) : 0;
         parent_dirs_done(&round.dirs);
-        closedir(d);
+        closedir(s->dir);
+        s->dir = NULL;
         /* drop the ones removed while we looked */
         size_t kept = 0;
         for (size_t i = 0; i < s->n; i++) {
@@ -186,15 +194,21 @@ static void scan_mdev_devices(struct mdev_instance_scan *s) {
                 s->r = vgpu_error_set(&s->err, r, "out of memory");
 }
 
-static void *scan_mdev_devices_thread(void *userdata) {
-        scan_mdev_devices(userdata);
+static void *read_mdev_devices_thread(void *userdata) {
+        read_mdev_devices(userdata);
         return NULL;
 }
 
+/* Fewer instances are read by finish on the calling thread: a thread's start and end cost more
+ * than the links of a few dozen instances (2-4 us each), as in parallel_for. */
+#define INSTANCES_PER_THREAD 64
+
 void mdev_instances_start(struct mdev_instance_scan *s, bool with_groups) {
         *s = (struct mdev_instance_scan){ .with_groups = with_groups };
+        list_mdev_devices(s);
         /* without a thread, finish reads them */
-        s->running = pthread_create(&s->thread, NULL, scan_mdev_devices_thread, s) == 0;
+        s->running = s->dir && s->r >= 0 && s->n >= INSTANCES_PER_THREAD &&
+                     pthread_create(&s->thread, NULL, read_mdev_devices_thread, s) == 0;
 }
 
 /* Vendor-VFIO VFs with nvidia/current_vgpu_type set are instances without a UUID. */
@@ -239,7 +253,7 @@ int mdev_instances_finish(struct vgpu_host *host, struct mdev_instance_scan *s, 
         if (s->running)
                 pthread_join(s->thread, NULL);
         else
-                scan_mdev_devices(s);
+                read_mdev_devices(s);
         s->running = false;
         int r = s->r;
         if (r < 0 && err)
