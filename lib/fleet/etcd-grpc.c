@@ -106,7 +106,7 @@ static int64_t header_revision(const struct pb_field *f) {
 }
 
 /* the header (field 1) of any response */
-int64_t etcd_pb_header_revision(const uint8_t *p, size_t n) {
+static int64_t response_revision(const uint8_t *p, size_t n) {
         struct pb_reader rd = pb_reader_new(p, n);
         struct pb_field f;
         while (pb_next(&rd, &f) > 0)
@@ -115,8 +115,7 @@ int64_t etcd_pb_header_revision(const uint8_t *p, size_t n) {
         return 0;
 }
 
-/* The next field of a response but its header (field 1), whose revision goes to *revision. */
-static int next_body_field(struct pb_reader *rd, struct pb_field *f, int64_t *revision) {
+int etcd_pb_next_body_field(struct pb_reader *rd, struct pb_field *f, int64_t *revision) {
         int r;
         while ((r = pb_next(rd, f)) > 0 && f->number == 1 && f->wire == PB_LEN)
                 *revision = header_revision(f);
@@ -160,13 +159,13 @@ int etcd_pb_kv(const uint8_t *p, size_t n, struct vgpu_etcd_kv *ret) {
 }
 
 /* RangeResponse { header = 1; repeated KeyValue kvs = 2; more = 3; count = 4; } */
-int etcd_pb_range(const uint8_t *p, size_t n, struct vgpu_etcd_range *ret) {
+static int pb_range(const uint8_t *p, size_t n, struct vgpu_etcd_range *ret) {
         struct pb_reader rd = pb_reader_new(p, n);
         struct pb_field f;
         size_t allocated = 0;
         int r;
         *ret = (struct vgpu_etcd_range){};
-        while ((r = next_body_field(&rd, &f, &ret->revision)) > 0) {
+        while ((r = etcd_pb_next_body_field(&rd, &f, &ret->revision)) > 0) {
                 if (f.number == 2 && f.wire == PB_LEN) {
                         if (!GREEDY_REALLOC(ret->kvs, allocated, ret->n + 1)) {
                                 r = -ENOMEM;
@@ -217,6 +216,22 @@ static void put_request(struct pb_writer *w, const char *key, const char *value,
                 pb_put_varint(w, 3, (uint64_t) lease);
 }
 
+uint8_t *etcd_grpc_watch_request(const char *prefix, int64_t start_revision, bool prev_kv, size_t *ret_len) {
+        /* WatchRequest { create_request = 1; } WatchCreateRequest { key = 1; range_end = 2;
+         * start_revision = 3; prev_kv = 6; } */
+        struct pb_writer create = {}, req = {};
+        put_key(&create, 1, prefix, true);
+        if (start_revision > 0)
+                pb_put_varint(&create, 3, (uint64_t) start_revision);
+        if (prev_kv)
+                pb_put_varint(&create, 6, 1);
+        pb_put_message(&req, 1, &create);
+        uint8_t *framed = req.oom ? NULL : etcd_grpc_frame(&req, ret_len);
+        pb_writer_free(&create);
+        pb_writer_free(&req);
+        return framed;
+}
+
 static int call(struct vgpu_etcd *e, const char *method, struct pb_writer *w, bool idempotent, uint8_t **ret,
                 size_t *ret_len, struct vgpu_error *err) {
         int r = etcd_grpc_call(e, method, w, idempotent, ret, ret_len, err);
@@ -233,7 +248,7 @@ int etcd_grpc_range(struct vgpu_etcd *e, const char *key, bool prefix, int64_t r
         int r = call(e, "/etcdserverpb.KV/Range", &w, true, &msg, &len, err);
         if (r < 0)
                 return r;
-        r = etcd_pb_range(msg, len, ret);
+        r = pb_range(msg, len, ret);
         return r < 0 ? vgpu_error_set(err, r, "etcd range '%s': bad answer", key) : 0;
 }
 
@@ -246,7 +261,7 @@ static int write_call(struct vgpu_etcd *e, const char *method, struct pb_writer 
          * again elsewhere */
         int r = call(e, method, w, true, &msg, &len, err);
         if (r >= 0 && ret_revision)
-                *ret_revision = etcd_pb_header_revision(msg, len);
+                *ret_revision = response_revision(msg, len);
         return r;
 }
 
@@ -343,7 +358,7 @@ static int txn_response(const uint8_t *p, size_t n, struct vgpu_etcd_txn_result 
         struct pb_field f;
         size_t allocated = 0;
         int r;
-        while ((r = next_body_field(&rd, &f, &res->revision)) > 0) {
+        while ((r = etcd_pb_next_body_field(&rd, &f, &res->revision)) > 0) {
                 if (f.number == 2 && f.wire == PB_VARINT)
                         res->succeeded = f.varint != 0;
                 else if (f.number == 3 && f.wire == PB_LEN) {
@@ -354,7 +369,7 @@ static int txn_response(const uint8_t *p, size_t n, struct vgpu_etcd_txn_result 
                                         continue;
                                 if (!GREEDY_REALLOC(res->ranges, allocated, res->n_ranges + 1))
                                         return -ENOMEM;
-                                if ((r = etcd_pb_range(o.data, o.len, &res->ranges[res->n_ranges])) < 0)
+                                if ((r = pb_range(o.data, o.len, &res->ranges[res->n_ranges])) < 0)
                                         return r;
                                 res->n_ranges++;
                         }

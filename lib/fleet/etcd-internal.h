@@ -61,10 +61,12 @@ uint8_t *etcd_grpc_frame(const struct pb_writer *msg, size_t *ret_len);
 int etcd_grpc_unframe(const char *data, size_t len, uint8_t **ret, size_t *ret_len);
 /* Where a buffer of frames holds a whole one: its message and the bytes it takes, else 0. */
 size_t etcd_grpc_next_frame(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len);
-/* Messages of etcd's API (rpc.proto, kv.proto) read here. */
+/* Messages of etcd's API (rpc.proto, kv.proto) read here: a KeyValue, and the next field of a
+ * response but its header (field 1), whose revision goes to *revision (pb_next's result). */
 int etcd_pb_kv(const uint8_t *p, size_t n, struct vgpu_etcd_kv *ret);
-int etcd_pb_range(const uint8_t *p, size_t n, struct vgpu_etcd_range *ret);
-int64_t etcd_pb_header_revision(const uint8_t *p, size_t n);
+int etcd_pb_next_body_field(struct pb_reader *rd, struct pb_field *f, int64_t *revision);
+/* The framed WatchRequest that creates a watch on prefix; NULL for memory. */
+uint8_t *etcd_grpc_watch_request(const char *prefix, int64_t start_revision, bool prev_kv, size_t *ret_len);
 /* The calls over gRPC (the public functions dispatch to them when e->grpc). */
 int etcd_grpc_range(struct vgpu_etcd *e, const char *key, bool prefix, int64_t revision,
                     int64_t min_mod_revision, struct vgpu_etcd_range *ret, struct vgpu_error *err);

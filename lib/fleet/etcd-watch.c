@@ -137,10 +137,8 @@ static int handle_message(struct watch_state *s, const uint8_t *p, size_t n) {
         size_t n_events = 0, allocated = 0;
         struct vgpu_etcd_event *ev = NULL;
         int r;
-        while ((r = pb_next(&rd, &f)) > 0) {
-                if (f.number == 1 && f.wire == PB_LEN)
-                        revision = etcd_pb_header_revision(p, n);
-                else if (f.number == 3 && f.wire == PB_VARINT)
+        while ((r = etcd_pb_next_body_field(&rd, &f, &revision)) > 0) {
+                if (f.number == 3 && f.wire == PB_VARINT)
                         s->created |= f.varint != 0;
                 else if (f.number == 4 && f.wire == PB_VARINT)
                         canceled = f.varint != 0;
@@ -362,23 +360,10 @@ _public_ int vgpu_etcd_watch_flags(struct vgpu_etcd *e, const char *prefix, int6
         }
         _cleanup_free_ void *body = NULL;
         size_t body_len = 0;
-        if (e->grpc) {
-                /* WatchRequest { create_request = 1; } WatchCreateRequest { key = 1; range_end = 2;
-                 * start_revision = 3; prev_kv = 6; } */
-                struct pb_writer create = {}, req = {};
-                _cleanup_free_ char *end = etcd_prefix_end(prefix);
-                pb_put_bytes(&create, 1, prefix, strlen(prefix));
-                if (end)
-                        pb_put_bytes(&create, 2, end, *end ? strlen(end) : 1);
-                if (start_revision > 0)
-                        pb_put_varint(&create, 3, (uint64_t) start_revision);
-                if (!(flags & VGPU_ETCD_WATCH_NO_PREV_KV))
-                        pb_put_varint(&create, 6, 1);
-                pb_put_message(&req, 1, &create);
-                body = end && !req.oom ? etcd_grpc_frame(&req, &body_len) : NULL;
-                pb_writer_free(&create);
-                pb_writer_free(&req);
-        } else {
+        if (e->grpc)
+                body = etcd_grpc_watch_request(prefix, start_revision, !(flags & VGPU_ETCD_WATCH_NO_PREV_KV),
+                                               &body_len);
+        else {
                 json_object *o = json_object_new_object(), *create = json_object_new_object();
                 if (!o || !create || etcd_json_add_key(create, prefix, true) < 0 ||
                     (start_revision > 0 && json_object_object_add(create, "start_revision",
