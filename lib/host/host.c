@@ -14,10 +14,8 @@
 
 #include "basic/error-util.h"
 #include "basic/macro.h"
-#include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
-#include "basic/sysfs-batch.h"
 #include "host-internal.h"
 
 _public_ const char *vgpu_version(void) {
@@ -102,14 +100,10 @@ _public_ int vgpu_host_scan(unsigned flags, struct vgpu_host **ret, struct vgpu_
                 return vgpu_error_set(err, -ENOMEM, "out of memory");
 
         /* The mdev bus's instances side by side with the PCI functions (mdev-instances.c),
-         * joined before the types, whose threads grow the descriptor table again. The table
-         * is grown first for what both open at once: grown while two threads share it, every
-         * open waits for an RCU grace period (basic/parallel.h). */
+         * joined before the types, whose threads grow the descriptor table again. */
         struct mdev_instance_scan instances;
-        if (flags & VGPU_SCAN_INSTANCES) {
-                fd_table_reserve((parallel_max_threads() + 1) * SYSFS_BATCH_MAX_FDS + 64);
+        if (flags & VGPU_SCAN_INSTANCES)
                 mdev_instances_start(&instances, flags & VGPU_SCAN_GROUPS);
-        }
         int r = pci_scan(host, flags, err);
         if (flags & VGPU_SCAN_INSTANCES) {
                 int q = mdev_instances_finish(host, &instances, r >= 0, err);

@@ -25,6 +25,7 @@
 #include "basic/parallel.h"
 #include "basic/root.h"
 #include "basic/sysfs.h"
+#include "basic/sysfs-batch.h"
 #include "host-internal.h"
 
 static int add_instance(struct mdev_instance_scan *s, struct vgpu_instance **ret) {
@@ -207,8 +208,13 @@ void mdev_instances_start(struct mdev_instance_scan *s, bool with_groups) {
         *s = (struct mdev_instance_scan){ .with_groups = with_groups };
         list_mdev_devices(s);
         /* without a thread, finish reads them */
-        s->running = s->dir && s->r >= 0 && s->n >= INSTANCES_PER_THREAD &&
-                     pthread_create(&s->thread, NULL, read_mdev_devices_thread, s) == 0;
+        if (!s->dir || s->r < 0 || s->n < INSTANCES_PER_THREAD)
+                return;
+        /* The descriptor table grown first for what this thread and pci.c's batches beside it
+         * open at once: grown while two threads share it, every open waits for an RCU grace
+         * period (basic/parallel.h). The types' threads come after the join. */
+        fd_table_reserve((parallel_max_threads() + 1) * SYSFS_BATCH_MAX_FDS + 64);
+        s->running = pthread_create(&s->thread, NULL, read_mdev_devices_thread, s) == 0;
 }
 
 /* Vendor-VFIO VFs with nvidia/current_vgpu_type set are instances without a UUID. */
